@@ -1,0 +1,13 @@
+/**
+ * adopt-optim: ADOPT (Taniguchi et al., NeurIPS 2024) and the Adam, AdamW and AMSGrad baselines,
+ * for TensorFlow.js (`adopt(1e-3)` in place of `tf.train.adam(1e-3)`) and, under `core`, for
+ * plain Float32Arrays.
+ */
+export * from './tfjs/index.js';
+export * as core from './core/index.js';
+export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip.js';
+export {
+  ADOPT_DEFAULTS, ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS,
+  type AdoptOptions, type AdamOptions, type NonFinitePolicy,
+} from './hyperparams.js';
+export { OptimizerArgumentError, NonFiniteGradientError } from './validate.js';

@@ -1,0 +1,22 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ADAMW_DEFAULTS, type AdamOptions } from '../hyperparams.js';
+import { AdamFamilyOptimizer } from './adam_family.js';
+
+/** AdamW (PyTorch's torch.optim.AdamW): Adam with decoupled weight decay. */
+export class AdamWOptimizer extends AdamFamilyOptimizer {
+  /** @nocollapse */
+  static get className(): string {
+    return 'adopt-optim/AdamW';
+  }
+
+  constructor(learningRate?: number, options?: AdamOptions) {
+    super('AdamW', ADAMW_DEFAULTS, learningRate, options);
+  }
+}
+
+/** AdamW with PyTorch's defaults: beta2 0.999, epsilon 1e-8, weightDecay 1e-2, decoupled. */
+export function adamw(learningRate = 1e-3, options?: AdamOptions): AdamWOptimizer {
+  return new AdamWOptimizer(learningRate, options);
+}
+
+tf.serialization.registerClass(AdamWOptimizer);

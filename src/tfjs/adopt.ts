@@ -1,0 +1,109 @@
+/**
+ * ADOPT for TensorFlow.js, built from tfjs ops only, so it runs on every backend.
+ * The update rule is the official one (ALGORITHM.md); see `resolveAdopt` for the options.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { clipExponent, powerClip, type ClipSchedule } from '../clip.js';
+import { resolveAdopt, type AdoptHyperparams, type AdoptOptions } from '../hyperparams.js';
+import { checkClipValue, OptimizerArgumentError } from '../validate.js';
+import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+
+export class AdoptOptimizer extends NamedStateOptimizer {
+  /** @nocollapse Namespaced so it never clashes with tfjs's built-in class names. */
+  static get className(): string {
+    return 'adopt-optim/ADOPT';
+  }
+
+  protected readonly slotNames = ['m', 'v'] as const;
+  protected readonly displayName = 'ADOPT';
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly weightDecay: number;
+  readonly decoupled: boolean;
+  readonly clip: ClipSchedule | null;
+  readonly maximize: boolean;
+
+  constructor(learningRate?: number, options?: AdoptOptions) {
+    const h: AdoptHyperparams = resolveAdopt('ADOPT', learningRate, options);
+    super(h.learningRate, h.nonFinite);
+    this.beta1 = h.beta1;
+    this.beta2 = h.beta2;
+    this.epsilon = h.epsilon;
+    this.weightDecay = h.weightDecay;
+    this.decoupled = h.decoupled;
+    this.clip = h.clip;
+    this.maximize = h.maximize;
+  }
+
+  protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
+    const m = state.slots.get('m')!;
+    const v = state.slots.get('v')!;
+    const lr = this.learningRate;
+    let g = this.maximize ? tf.neg(gradient) : gradient;
+    if (this.weightDecay !== 0 && !this.decoupled) g = tf.add(g, tf.mul(p, this.weightDecay));
+    if (state.step === 0) {
+      v.assign(tf.square(g)); // first step: initialise v only; p and m stay as they are
+      return;
+    }
+    const t = state.step;
+    let base: tf.Tensor = p;
+    if (this.weightDecay !== 0 && this.decoupled) base = tf.mul(p, 1 - lr * this.weightDecay);
+    let n = tf.div(g, tf.maximum(tf.sqrt(v), this.epsilon)); // the previous v: it does not hold g yet
+    if (this.clip !== null) {
+      const c = checkClipValue('ADOPT', this.clip(t), t);
+      n = tf.clipByValue(n, -c, c);
+    }
+    const newM = tf.add(tf.mul(m, this.beta1), tf.mul(n, 1 - this.beta1));
+    const newV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+    p.assign(tf.sub(base, tf.mul(newM, lr)));
+    m.assign(newM);
+    v.assign(newV);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    let exponent: number | null = null;
+    if (this.clip !== null) {
+      const e = clipExponent(this.clip);
+      if (e === undefined) {
+        throw new OptimizerArgumentError(
+          'ADOPT.getConfig: a custom clip function cannot be saved. Use powerClip(exponent) ' +
+            '(the default is powerClip(0.25)) or clip: null to make the optimizer serializable.',
+        );
+      }
+      exponent = e;
+    }
+    return {
+      ...this.baseConfig(),
+      beta1: this.beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+      weightDecay: this.weightDecay,
+      decoupled: this.decoupled,
+      clipExponent: exponent,
+      maximize: this.maximize,
+    };
+  }
+
+  /** @nocollapse */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
+  ): T {
+    const { learningRate, clipExponent: exponent, ...rest } = config;
+    if (exponent !== null && typeof exponent !== 'number') {
+      throw new OptimizerArgumentError(`ADOPT.fromConfig: invalid clipExponent ${String(exponent)}; expected a number or null.`);
+    }
+    const options = { ...rest, clip: exponent === null ? null : powerClip(exponent) } as AdoptOptions;
+    return new (cls as unknown as new (lr: unknown, o: AdoptOptions) => T)(learningRate, options);
+  }
+}
+
+/**
+ * ADOPT, the drop-in for `tf.train.adam`: `adopt(1e-3)`.
+ * Defaults: beta1 0.9, beta2 0.9999, epsilon 1e-6, clip t => t ** 0.25, no weight decay.
+ */
+export function adopt(learningRate = 1e-3, options?: AdoptOptions): AdoptOptimizer {
+  return new AdoptOptimizer(learningRate, options);
+}
+
+tf.serialization.registerClass(AdoptOptimizer);

@@ -1,0 +1,22 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { AMSGRAD_DEFAULTS, type AdamOptions } from '../hyperparams.js';
+import { AdamFamilyOptimizer } from './adam_family.js';
+
+/** AMSGrad (PyTorch's torch.optim.Adam with amsgrad=True): divides by the running maximum of v. */
+export class AMSGradOptimizer extends AdamFamilyOptimizer {
+  /** @nocollapse */
+  static get className(): string {
+    return 'adopt-optim/AMSGrad';
+  }
+
+  constructor(learningRate?: number, options?: AdamOptions) {
+    super('AMSGrad', AMSGRAD_DEFAULTS, learningRate, options);
+  }
+}
+
+/** AMSGrad with PyTorch's defaults: beta2 0.999, epsilon 1e-8, weightDecay 0 (L2). */
+export function amsgrad(learningRate = 1e-3, options?: AdamOptions): AMSGradOptimizer {
+  return new AMSGradOptimizer(learningRate, options);
+}
+
+tf.serialization.registerClass(AMSGradOptimizer);

@@ -1,0 +1,304 @@
+/**
+ * Base class of our TensorFlow.js optimizers: state kept per variable, by variable name.
+ *
+ * tfjs's own Adam keys its moments by the position of a gradient in the list it is given, so a
+ * call with a different subset or order of variables mixes their moments up. Here every variable
+ * has its own slots (m, v, ...) and its own step counter, found by name. A variable seen for the
+ * first time starts at step 0 whenever it arrives (ADOPT then initialises its v).
+ *
+ * Every check (unknown variable, shape, dtype, NaN/Infinity) runs on all gradients before any
+ * parameter or state changes, so a rejected step leaves everything as it was.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedTensorMap } from '@tensorflow/tfjs-core';
+
+/** A gradient or weight with its name (tfjs-core uses this shape but does not export it). */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+import { checkLearningRate, type NonFinitePolicy } from '../hyperparams.js';
+import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+
+/** The state of one variable. */
+export interface VariableState {
+  /** Steps applied to this variable so far. */
+  step: number;
+  /** Slot name (m, v, ...) to its tensor, same shape as the variable. */
+  slots: Map<string, tf.Variable>;
+  /** Loaded by setWeights and not yet claimed by a live variable. */
+  restored: boolean;
+}
+
+const STEP_SUFFIX = 'step';
+const ITERATIONS_NAME = 'iter';
+
+export abstract class NamedStateOptimizer extends tf.Optimizer {
+  /** Names of the per-variable slots, e.g. ['m', 'v']. */
+  protected abstract readonly slotNames: readonly string[];
+  /** Name used in error messages, e.g. 'ADOPT'. */
+  protected abstract readonly displayName: string;
+
+  private learningRate_: number;
+  private readonly states = new Map<string, VariableState>();
+  /** Counter scalars handed out by getWeights, disposed on the next call so saving never leaks. */
+  private counterTensors: tf.Tensor[] = [];
+  /** Number of steps skipped because a gradient was not finite (`nonFinite: 'skip'`). */
+  skippedSteps = 0;
+  readonly nonFinite: NonFinitePolicy;
+
+  protected constructor(learningRate: number, nonFinite: NonFinitePolicy) {
+    super();
+    this.learningRate_ = learningRate;
+    this.nonFinite = nonFinite;
+    this.iterations_ = 0;
+  }
+
+  /** The learning rate used by the next step. Assign to it to follow a schedule. */
+  get learningRate(): number {
+    return this.learningRate_;
+  }
+
+  set learningRate(value: number) {
+    this.learningRate_ = checkLearningRate(this.displayName, value);
+  }
+
+  /** Update one variable, inside a `tidy`. `state.step` is this variable's count before the step. */
+  protected abstract updateVariable(variable: tf.Variable, gradient: tf.Tensor, state: VariableState): void;
+
+  override applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
+    const pairs = this.checkGradients(variableGradients);
+    if (pairs.length > 0 && this.nonFinite !== 'off') {
+      const bad = this.firstNonFinite(pairs);
+      if (bad !== undefined) {
+        if (this.nonFinite === 'skip') {
+          this.skippedSteps++;
+          return;
+        }
+        throw new NonFiniteGradientError(
+          `${this.displayName}: the gradient of variable "${bad}" holds NaN or Infinity at step ` +
+            `${this.iterations}; parameters and optimizer state were left unchanged. ` +
+            "Pass {nonFinite: 'skip'} to skip such steps instead.",
+          bad, this.iterations,
+        );
+      }
+    }
+    for (const [variable, gradient] of pairs) {
+      const state = this.stateFor(variable);
+      tf.tidy(() => this.updateVariable(variable, gradient, state));
+      state.step++;
+    }
+    this.incrementIterations();
+  }
+
+  /** Resolves names to variables and checks every gradient; throws before anything changes. */
+  private checkGradients(variableGradients: NamedTensorMap | NamedTensor[]): [tf.Variable, tf.Tensor][] {
+    const entries: [string, tf.Tensor | null | undefined][] = Array.isArray(variableGradients)
+      ? variableGradients.map((g) => [g.name, g.tensor])
+      : Object.entries(variableGradients);
+    const registered = tf.engine().registeredVariables;
+    const seen = new Set<string>();
+    const pairs: [tf.Variable, tf.Tensor][] = [];
+    for (const [name, gradient] of entries) {
+      if (gradient == null) continue; // no gradient for this variable: leave it, as tfjs does
+      const variable = registered[name];
+      if (variable === undefined) {
+        throw new OptimizerArgumentError(
+          `${this.displayName}: a gradient names the unknown variable "${name}"; ` +
+            'expected the name of a live tf.Variable.',
+        );
+      }
+      if (seen.has(name)) {
+        throw new OptimizerArgumentError(`${this.displayName}: two gradients name the variable "${name}".`);
+      }
+      seen.add(name);
+      if (!tf.util.arraysEqual(gradient.shape, variable.shape)) {
+        throw new OptimizerArgumentError(
+          `${this.displayName}: the gradient of "${name}" has shape [${gradient.shape}] ` +
+            `but the variable has shape [${variable.shape}].`,
+        );
+      }
+      if (variable.dtype !== 'float32' || gradient.dtype !== 'float32') {
+        throw new OptimizerArgumentError(
+          `${this.displayName}: the gradient of "${name}" has dtype ${gradient.dtype} and the variable ` +
+            `${variable.dtype}; expected float32 for both.`,
+        );
+      }
+      if (gradient.isDisposed) {
+        throw new OptimizerArgumentError(`${this.displayName}: the gradient of "${name}" is disposed.`);
+      }
+      pairs.push([variable, gradient]);
+    }
+    return pairs;
+  }
+
+  /** Name of the first variable whose gradient is not finite; one readback for all of them. */
+  private firstNonFinite(pairs: [tf.Variable, tf.Tensor][]): string | undefined {
+    // sum(g * 0) is 0 when every element is finite and NaN otherwise; it runs on every backend.
+    const flags = tf.tidy(() => tf.stack(pairs.map(([, g]) => tf.sum(tf.mul(g, 0)))));
+    const values = flags.dataSync();
+    flags.dispose();
+    const index = values.findIndex((x) => x !== 0);
+    return index < 0 ? undefined : pairs[index]![0].name;
+  }
+
+  private stateFor(variable: tf.Variable): VariableState {
+    let state = this.states.get(variable.name) ?? this.claimRestored(variable);
+    if (state === undefined) {
+      state = {
+        step: 0,
+        slots: new Map(this.slotNames.map((s) => [s, tf.tidy(() => tf.zerosLike(variable).variable(false))])),
+        restored: false,
+      };
+      this.states.set(variable.name, state);
+    }
+    state.restored = false;
+    return state;
+  }
+
+  /**
+   * tfjs-layers makes variable names unique per process: a model loaded beside the one that was
+   * saved names its kernel "dense/kernel_1" where the saved state says "dense/kernel". Restored,
+   * unclaimed state is matched to such a variable when exactly one entry fits by name and shape.
+   */
+  private claimRestored(variable: tf.Variable): VariableState | undefined {
+    const match = /^(.*)_\d+$/.exec(variable.name);
+    if (match === null) return undefined;
+    const state = this.states.get(match[1]!);
+    if (state === undefined || !state.restored) return undefined;
+    const shape = state.slots.values().next().value?.shape;
+    if (shape === undefined || !tf.util.arraysEqual(shape, variable.shape)) return undefined;
+    this.states.delete(match[1]!);
+    this.states.set(variable.name, state);
+    return state;
+  }
+
+  private disposeCounters(): void {
+    tf.dispose(this.counterTensors);
+    this.counterTensors = [];
+  }
+
+  /**
+   * `iter`, then for each variable `<name>/<slot>` and `<name>/step`. The tensors stay owned by
+   * the optimizer: read them before the next step, getWeights or dispose.
+   */
+  override async getWeights(): Promise<NamedTensor[]> {
+    this.disposeCounters();
+    const iter = tf.scalar(this.iterations, 'int32');
+    this.counterTensors.push(iter);
+    const weights: NamedTensor[] = [{ name: ITERATIONS_NAME, tensor: iter }];
+    for (const [name, state] of this.states) {
+      for (const slot of this.slotNames) weights.push({ name: `${name}/${slot}`, tensor: state.slots.get(slot)! });
+      const step = tf.scalar(state.step, 'int32');
+      this.counterTensors.push(step);
+      weights.push({ name: `${name}/${STEP_SUFFIX}`, tensor: step });
+    }
+    return weights;
+  }
+
+  /**
+   * Replaces the whole state with saved weights (as written by getWeights). Everything is checked
+   * first: a name that is no slot of this optimizer, a missing slot or counter, a shape that
+   * differs between slots or from a live variable of that name is refused and nothing changes.
+   */
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    const owner = `${this.displayName}.setWeights`;
+    const suffixes = [...this.slotNames, STEP_SUFFIX];
+    let iterations: number | undefined;
+    const groups = new Map<string, Map<string, tf.Tensor>>();
+    for (const { name, tensor } of weightValues) {
+      if (name === ITERATIONS_NAME) {
+        iterations = await readCounter(owner, name, tensor);
+        continue;
+      }
+      const cut = name.lastIndexOf('/');
+      const suffix = name.slice(cut + 1);
+      if (cut <= 0 || !suffixes.includes(suffix)) {
+        throw new OptimizerArgumentError(
+          `${owner}: unexpected weight "${name}"; expected "iter" and, per variable, ` +
+            `${suffixes.map((s) => `"<variable>/${s}"`).join(', ')}. Was it saved by another optimizer?`,
+        );
+      }
+      const variableName = name.slice(0, cut);
+      const group = groups.get(variableName) ?? new Map<string, tf.Tensor>();
+      if (group.has(suffix)) throw new OptimizerArgumentError(`${owner}: weight "${name}" appears twice.`);
+      group.set(suffix, tensor);
+      groups.set(variableName, group);
+    }
+    if (iterations === undefined) {
+      throw new OptimizerArgumentError(`${owner}: the weights have no "iter" counter; expected the output of getWeights().`);
+    }
+    const registered = tf.engine().registeredVariables;
+    const steps = new Map<string, number>();
+    for (const [variableName, group] of groups) {
+      for (const suffix of suffixes) {
+        if (!group.has(suffix)) {
+          throw new OptimizerArgumentError(`${owner}: weight "${variableName}/${suffix}" is missing.`);
+        }
+      }
+      steps.set(variableName, await readCounter(owner, `${variableName}/${STEP_SUFFIX}`, group.get(STEP_SUFFIX)!));
+      const shape = group.get(this.slotNames[0]!)!.shape;
+      for (const slot of this.slotNames) {
+        const t = group.get(slot)!;
+        if (t.dtype !== 'float32') {
+          throw new OptimizerArgumentError(`${owner}: weight "${variableName}/${slot}" has dtype ${t.dtype}; expected float32.`);
+        }
+        if (!tf.util.arraysEqual(t.shape, shape)) {
+          throw new OptimizerArgumentError(
+            `${owner}: weight "${variableName}/${slot}" has shape [${t.shape}] but "${variableName}/${this.slotNames[0]}" has [${shape}].`,
+          );
+        }
+      }
+      const live = registered[variableName];
+      if (live !== undefined && !tf.util.arraysEqual(live.shape, shape)) {
+        throw new OptimizerArgumentError(
+          `${owner}: the saved state of "${variableName}" has shape [${shape}] but the variable has shape [${live.shape}].`,
+        );
+      }
+    }
+    // All checked: replace the state. Copies, so the caller may dispose what it passed in.
+    this.disposeState();
+    for (const [variableName, group] of groups) {
+      const slots = new Map<string, tf.Variable>();
+      for (const slot of this.slotNames) {
+        slots.set(slot, tf.tidy(() => tf.add(group.get(slot)!, 0).variable(false)));
+      }
+      this.states.set(variableName, { step: steps.get(variableName)!, slots, restored: true });
+    }
+    this.iterations_ = iterations;
+  }
+
+  private disposeState(): void {
+    for (const state of this.states.values()) tf.dispose([...state.slots.values()]);
+    this.states.clear();
+  }
+
+  /** Names of the variables that have optimizer state. */
+  get stateNames(): string[] {
+    return [...this.states.keys()];
+  }
+
+  /** Step count of one variable's state (0 before its first step). */
+  stepOf(variableName: string): number {
+    return this.states.get(variableName)?.step ?? 0;
+  }
+
+  override dispose(): void {
+    this.disposeState();
+    this.disposeCounters();
+  }
+
+  /** Shared part of every config. */
+  protected baseConfig(): tf.serialization.ConfigDict {
+    return { learningRate: this.learningRate, nonFinite: this.nonFinite };
+  }
+}
+
+async function readCounter(owner: string, name: string, tensor: tf.Tensor): Promise<number> {
+  const values = await tensor.data();
+  const value = values[0];
+  if (tensor.size !== 1 || typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new OptimizerArgumentError(`${owner}: weight "${name}" must be one integer >= 0; got [${Array.from(values)}].`);
+  }
+  return value;
+}

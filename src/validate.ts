@@ -1,0 +1,102 @@
+/**
+ * Hyperparameter checks shared by the framework-free core and the TensorFlow.js
+ * optimizers. Every message names the optimizer, the argument, the value it got
+ * and the range it expected, in the style of `torch.optim`.
+ */
+
+/** Thrown for an invalid hyperparameter, gradient or saved state. */
+export class OptimizerArgumentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptimizerArgumentError';
+  }
+}
+
+/** Thrown when a gradient holds NaN or Infinity and `nonFinite` is `'throw'`. */
+export class NonFiniteGradientError extends Error {
+  constructor(
+    message: string,
+    /** Name of the first variable whose gradient is not finite. */
+    readonly variableName: string,
+    /** Optimizer step (0-based count of applied steps) at which it happened. */
+    readonly step: number,
+  ) {
+    super(message);
+    this.name = 'NonFiniteGradientError';
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}
+
+function fail(owner: string, name: string, value: unknown, expected: string): never {
+  throw new OptimizerArgumentError(`${owner}: invalid ${name} ${show(value)}; expected ${expected}.`);
+}
+
+/** A finite number >= 0. */
+export function checkNonNegative(owner: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    fail(owner, name, value, 'a finite number >= 0');
+  }
+  return value;
+}
+
+/** A number in [0, 1): the range PyTorch accepts for betas. */
+export function checkBeta(owner: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
+    fail(owner, name, value, 'a number in [0, 1)');
+  }
+  return value;
+}
+
+export function checkBoolean(owner: string, name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') fail(owner, name, value, 'true or false');
+  return value;
+}
+
+export function checkOneOf<T extends string>(
+  owner: string, name: string, value: unknown, allowed: readonly T[],
+): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    fail(owner, name, value, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+  }
+  return value as T;
+}
+
+/** Rejects option keys the optimizer does not know (a typo would otherwise be silently ignored). */
+export function checkKnownKeys(owner: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new OptimizerArgumentError(
+        `${owner}: unknown option ${JSON.stringify(key)}; expected one of ${known.join(', ')}.`,
+      );
+    }
+  }
+}
+
+/** The value of a clip schedule at step t must be a finite number >= 0. */
+export function checkClipValue(owner: string, value: unknown, t: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new OptimizerArgumentError(
+      `${owner}: invalid clip ${show(value)} returned by the clip schedule at step ${t}; ` +
+        'expected a finite number >= 0.',
+    );
+  }
+  return value;
+}
+
+/** Steps at which a clip schedule is probed at construction, so a bad schedule fails early. */
+const CLIP_PROBE_STEPS = [1, 2, 3, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7];
+
+export function checkClipSchedule(owner: string, clip: unknown): ((t: number) => number) | null {
+  if (clip === null) return null;
+  if (typeof clip !== 'function') {
+    fail(owner, 'clip', clip, 'a function of the step t (1, 2, ...) returning a bound >= 0, or null');
+  }
+  const schedule = clip as (t: number) => number;
+  for (const t of CLIP_PROBE_STEPS) checkClipValue(owner, schedule(t), t);
+  return schedule;
+}
