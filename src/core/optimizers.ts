@@ -1,9 +1,11 @@
 /**
- * Ready-made optimizers of the framework-free core, each a chain of the pieces in ./transform.ts.
+ * Ready-made optimizers of the framework-free core, each a named chain of the pieces in
+ * ./transform.ts.
  *
  *   const opt = adopt(1e-3);
  *   const state = opt.init(params);          // plain data: typed arrays and step counters
  *   opt.step(params, grads, state);          // params updated in place; grads untouched
+ *   state.adopt.v                            // ADOPT's second moment
  *
  * One state per parameter array: keep a state for each array you optimise.
  */
@@ -13,28 +15,38 @@ import {
 } from '../hyperparams.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import {
-  addDecayedWeights, applyUpdates, chain, scale, scaleByAdam, scaleByAdopt, scaleByLearningRate,
-  type GradientTransformation,
+  addDecayedWeights, applyUpdates, namedChain, scale, scaleByAdam, scaleByAdopt, scaleByLearningRate,
+  type AdamState, type AdoptState, type GradientTransformation, type LearningRateState,
 } from './transform.js';
 
-/** Options of the core optimizers: the tfjs options, and the learning rate may be a schedule. */
+/** A learning rate: a number, or a function of the step count (0, 1, 2, ...). */
 export type LearningRate = number | ((step: number) => number);
 
-export interface CoreOptimizer<H> extends GradientTransformation<unknown[]> {
+export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
   /** The resolved hyperparameters. */
   readonly hyperparams: H;
   /**
-   * One step in place on `params`. `grads` is not modified. Checks shapes and, unless
+   * One step in place on `params`; `grads` is not modified. Checks the lengths and, unless
    * `nonFinite` is 'off', that every gradient is finite, before changing anything.
    * Returns false when the step was skipped (`nonFinite: 'skip'` and a non-finite gradient).
    */
-  step(params: Float32Array, grads: Float32Array, state: unknown[]): boolean;
+  step(params: Float32Array, grads: Float32Array, state: S): boolean;
 }
 
-function build<H extends { nonFinite: string }>(
-  name: string, hyperparams: H, transform: GradientTransformation<unknown[]>,
-): CoreOptimizer<H> {
-  let scratch = new Float32Array(0);
+export interface AdoptCoreState {
+  adopt: AdoptState;
+  learningRate: LearningRateState;
+}
+
+export interface AdamCoreState {
+  adam: AdamState;
+  learningRate: LearningRateState;
+}
+
+function build<H extends { nonFinite: string }, S>(
+  name: string, hyperparams: H, transform: GradientTransformation<S>,
+): CoreOptimizer<H, S> {
+  let scratch = new Float32Array(0); // grown once, reused: no allocation per step
   let steps = 0;
   return {
     hyperparams,
@@ -72,7 +84,7 @@ function build<H extends { nonFinite: string }>(
   };
 }
 
-function withLearningRate<H extends { learningRate: number }>(
+function resolveLearningRate<H extends { learningRate: number }>(
   learningRate: LearningRate | undefined, resolve: (lr: number | undefined) => H,
 ): { hyperparams: H; lr: LearningRate } {
   if (typeof learningRate === 'function') return { hyperparams: resolve(undefined), lr: learningRate };
@@ -80,43 +92,49 @@ function withLearningRate<H extends { learningRate: number }>(
   return { hyperparams, lr: hyperparams.learningRate };
 }
 
+const identity: GradientTransformation<null> = { init: () => null, update() {} };
+
 /** ADOPT as in the official implementation; see ALGORITHM.md. */
-export function adopt(learningRate?: LearningRate, options?: AdoptOptions): CoreOptimizer<AdoptHyperparams> {
-  const { hyperparams: h, lr } = withLearningRate(learningRate, (l) => resolveAdopt('adopt', l, options));
-  const parts: GradientTransformation<any>[] = [];
-  if (h.maximize) parts.push(scale(-1));
-  if (!h.decoupled) parts.push(addDecayedWeights(h.weightDecay));
-  parts.push(scaleByAdopt(h));
-  if (h.decoupled) parts.push(addDecayedWeights(h.weightDecay));
-  parts.push(scaleByLearningRate(lr));
-  return build('adopt', h, chain(...parts));
+export function adopt(
+  learningRate?: LearningRate, options?: AdoptOptions,
+): CoreOptimizer<AdoptHyperparams, AdoptCoreState> {
+  const { hyperparams: h, lr } = resolveLearningRate(learningRate, (l) => resolveAdopt('adopt', l, options));
+  const chain = namedChain({
+    sign: h.maximize ? scale(-1) : identity,
+    l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
+    adopt: scaleByAdopt(h),
+    decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
+    learningRate: scaleByLearningRate(lr),
+  });
+  return build('adopt', h, chain);
 }
 
 function adamFamily(
   owner: string, learningRate: LearningRate | undefined, options: AdamOptions | undefined,
   defaults: AdamHyperparams,
-): CoreOptimizer<AdamHyperparams> {
-  const { hyperparams: h, lr } = withLearningRate(learningRate, (l) => resolveAdam(owner, l, options, defaults));
-  const parts: GradientTransformation<any>[] = [];
-  if (h.maximize) parts.push(scale(-1));
-  if (!h.decoupled) parts.push(addDecayedWeights(h.weightDecay));
-  parts.push(scaleByAdam(h));
-  if (h.decoupled) parts.push(addDecayedWeights(h.weightDecay));
-  parts.push(scaleByLearningRate(lr));
-  return build(owner, h, chain(...parts));
+): CoreOptimizer<AdamHyperparams, AdamCoreState> {
+  const { hyperparams: h, lr } = resolveLearningRate(learningRate, (l) => resolveAdam(owner, l, options, defaults));
+  const chain = namedChain({
+    sign: h.maximize ? scale(-1) : identity,
+    l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
+    adam: scaleByAdam(h),
+    decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
+    learningRate: scaleByLearningRate(lr),
+  });
+  return build(owner, h, chain);
 }
 
 /** Adam (PyTorch defaults: beta2 0.999, eps 1e-8, L2 weight decay 0). */
-export function adam(learningRate?: LearningRate, options?: AdamOptions): CoreOptimizer<AdamHyperparams> {
+export function adam(learningRate?: LearningRate, options?: AdamOptions) {
   return adamFamily('adam', learningRate, options, ADAM_DEFAULTS);
 }
 
 /** AdamW (PyTorch defaults: decoupled weight decay 1e-2). */
-export function adamw(learningRate?: LearningRate, options?: AdamOptions): CoreOptimizer<AdamHyperparams> {
+export function adamw(learningRate?: LearningRate, options?: AdamOptions) {
   return adamFamily('adamw', learningRate, options, ADAMW_DEFAULTS);
 }
 
 /** AMSGrad (PyTorch's `Adam(amsgrad=True)`). */
-export function amsgrad(learningRate?: LearningRate, options?: AdamOptions): CoreOptimizer<AdamHyperparams> {
+export function amsgrad(learningRate?: LearningRate, options?: AdamOptions) {
   return adamFamily('amsgrad', learningRate, options, AMSGRAD_DEFAULTS);
 }

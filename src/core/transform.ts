@@ -38,6 +38,27 @@ export function chain(...transforms: GradientTransformation<any>[]): GradientTra
   };
 }
 
+type StateOf<T> = T extends GradientTransformation<infer S> ? S : never;
+
+/**
+ * Composes transformations left to right, like optax's `named_chain`: the state is an object
+ * with one field per transformation, so `state.adopt.v` reads ADOPT's second moment.
+ */
+export function namedChain<T extends Record<string, GradientTransformation<any>>>(
+  transforms: T,
+): GradientTransformation<{ [K in keyof T]: StateOf<T[K]> }> {
+  const entries = Object.entries(transforms);
+  return {
+    init(params) {
+      return Object.fromEntries(entries.map(([name, t]) => [name, t.init(params)])) as { [K in keyof T]: StateOf<T[K]> };
+    },
+    update(updates, state, params, ctx) {
+      const named = state as Record<string, unknown>;
+      for (const [name, t] of entries) t.update(updates, named[name], params, ctx);
+    },
+  };
+}
+
 /** p += u, in place. */
 export function applyUpdates(params: Float32Array, updates: Float32Array): void {
   for (let i = 0; i < params.length; i++) params[i]! += updates[i]!;
