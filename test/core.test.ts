@@ -10,7 +10,9 @@ import { VARIANTS } from './variants.js';
 
 const N = 257; // odd, so no implementation can rely on a multiple of 4
 const STEPS = 200;
-const TOLERANCE = 1e-4;
+// float32 storage against a float64 reference: O(1e-6) typically; unclipped ADOPT reaches ~1e-4 where
+// parameters swing by O(1) and come back near 0. A wrong rule gives O(1e-2) or more (see the trap tests).
+const TOLERANCE = 5e-4;
 
 describe('core: agreement with the float64 reference', () => {
   for (const variant of VARIANTS) {
@@ -54,7 +56,7 @@ describe('core: the agreement test detects the known port bugs', () => {
     }],
   ];
   for (const [name, beta2, buggy] of traps) {
-    it(name, () => {
+    it(name, (t) => {
       const rng = new Rng(3);
       const params = rng.normals(N);
       const ref = Float64Array.from(params);
@@ -66,7 +68,9 @@ describe('core: the agreement test detects the known port bugs', () => {
         opt.step(params, g, state);
         buggy(ref, g, refS);
       }
-      assert.ok(maxRelativeError(params, ref) > 100 * TOLERANCE);
+      const error = maxRelativeError(params, ref);
+      t.diagnostic(`relative error against the buggy port: ${error.toExponential(2)}`);
+      assert.ok(error > 20 * TOLERANCE, `the buggy port agrees too well: ${error}`);
     });
   }
 });
