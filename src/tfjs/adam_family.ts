@@ -74,7 +74,8 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
   ): T {
-    const { learningRate, ...options } = config;
+    // tfjs-layers adds `customObjects` to the config it passes in; it is not an option of ours.
+    const { learningRate, customObjects: _, ...options } = config;
     return new (cls as unknown as new (lr: unknown, o: AdamOptions) => T)(learningRate, options as AdamOptions);
   }
 }

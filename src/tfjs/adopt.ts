@@ -89,7 +89,8 @@ export class AdoptOptimizer extends NamedStateOptimizer {
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
   ): T {
-    const { learningRate, clipExponent: exponent, ...rest } = config;
+    // tfjs-layers adds `customObjects` to the config it passes in; it is not an option of ours.
+    const { learningRate, clipExponent: exponent, customObjects: _, ...rest } = config;
     if (exponent !== null && typeof exponent !== 'number') {
       throw new OptimizerArgumentError(`ADOPT.fromConfig: invalid clipExponent ${String(exponent)}; expected a number or null.`);
     }
