@@ -52,6 +52,7 @@ function build<H extends { nonFinite: string }, S>(
     hyperparams,
     init: transform.init,
     update: transform.update,
+    ...(transform.check ? { check: transform.check } : {}),
     step(params, grads, state) {
       if (!(params instanceof Float32Array) || !(grads instanceof Float32Array)) {
         throw new OptimizerArgumentError(`${name}.step: params and grads must be Float32Arrays.`);
@@ -73,6 +74,7 @@ function build<H extends { nonFinite: string }, S>(
           }
         }
       }
+      transform.check?.(state, params);
       if (scratch.length < grads.length) scratch = new Float32Array(grads.length);
       const updates = scratch.subarray(0, grads.length);
       updates.set(grads);

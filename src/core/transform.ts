@@ -5,7 +5,7 @@
  * data (typed arrays and numbers). `chain` composes them; `applyUpdates` adds the result to the
  * parameters. ADOPT, Adam, AdamW and AMSGrad (./optimizers.ts) are short chains of these pieces.
  */
-import { checkClipValue } from '../validate.js';
+import { checkClipValue, OptimizerArgumentError } from '../validate.js';
 import type { ClipSchedule } from '../clip.js';
 
 /** Information shared by the transformations of one chain during one step. */
@@ -26,6 +26,12 @@ export interface GradientTransformation<S> {
    * output), updating `state`. `params` is read only.
    */
   update(updates: Float32Array, state: S, params: Float32Array, ctx: StepContext): void;
+  /**
+   * Optional: throws if the next update would be invalid (a schedule returning a bad value),
+   * so that a step is refused before any transformation of the chain changes its state.
+   * Schedules may therefore be evaluated twice per step: they should be pure functions.
+   */
+  check?(state: S, params: Float32Array): void;
 }
 
 /** Composes transformations left to right; the state is the tuple of their states. */
@@ -34,6 +40,9 @@ export function chain(...transforms: GradientTransformation<any>[]): GradientTra
     init: (params) => transforms.map((t) => t.init(params)),
     update(updates, state, params, ctx) {
       for (let i = 0; i < transforms.length; i++) transforms[i]!.update(updates, state[i], params, ctx);
+    },
+    check(state, params) {
+      for (let i = 0; i < transforms.length; i++) transforms[i]!.check?.(state[i], params);
     },
   };
 }
@@ -55,6 +64,10 @@ export function namedChain<T extends Record<string, GradientTransformation<any>>
     update(updates, state, params, ctx) {
       const named = state as Record<string, unknown>;
       for (const [name, t] of entries) t.update(updates, named[name], params, ctx);
+    },
+    check(state, params) {
+      const named = state as Record<string, unknown>;
+      for (const [name, t] of entries) t.check?.(named[name], params);
     },
   };
 }
@@ -97,19 +110,23 @@ export interface LearningRateState {
 export function scaleByLearningRate(
   learningRate: number | ((count: number) => number),
 ): GradientTransformation<LearningRateState> {
+  const current = (count: number): number => {
+    const lr = typeof learningRate === 'number' ? learningRate : learningRate(count);
+    if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr)) {
+      throw new OptimizerArgumentError(
+        `scaleByLearningRate: the schedule returned ${String(lr)} at step ${count}; expected a finite number >= 0.`,
+      );
+    }
+    return lr;
+  };
   return {
     init: () => ({ count: 0 }),
     update(u, state) {
-      const lr = typeof learningRate === 'number' ? learningRate : learningRate(state.count);
-      if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr)) {
-        throw new RangeError(
-          `scaleByLearningRate: the schedule returned ${String(lr)} at step ${state.count}; ` +
-            'expected a finite number >= 0.',
-        );
-      }
+      const lr = current(state.count);
       for (let i = 0; i < u.length; i++) u[i]! *= -lr;
       state.count++;
     },
+    check: (state) => void current(state.count),
   };
 }
 
@@ -139,6 +156,9 @@ export function scaleByAdopt(o: ScaleByAdoptOptions): GradientTransformation<Ado
   const oneMinusBeta2 = 1 - beta2;
   return {
     init: (p) => ({ m: new Float32Array(p.length), v: new Float32Array(p.length), t: 0 }),
+    check(state) {
+      if (state.t > 0 && clip !== null) checkClipValue('scaleByAdopt', clip(state.t), state.t);
+    },
     update(u, state, _p, ctx) {
       const { m, v } = state;
       if (state.t === 0) {

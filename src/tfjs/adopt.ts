@@ -36,6 +36,10 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     this.maximize = h.maximize;
   }
 
+  protected override checkStep(_variable: tf.Variable, step: number): void {
+    if (step > 0 && this.clip !== null) checkClipValue('ADOPT', this.clip(step), step);
+  }
+
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
     const m = state.slots.get('m')!;
     const v = state.slots.get('v')!;

@@ -63,11 +63,18 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.learningRate_ = checkLearningRate(this.displayName, value);
   }
 
+  /**
+   * Throws if the update of this variable at this step would be invalid (for example a clip
+   * schedule returning a negative bound). Called for every variable before any is updated.
+   */
+  protected checkStep(_variable: tf.Variable, _step: number): void {}
+
   /** Update one variable, inside a `tidy`. `state.step` is this variable's count before the step. */
   protected abstract updateVariable(variable: tf.Variable, gradient: tf.Tensor, state: VariableState): void;
 
   override applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
     const pairs = this.checkGradients(variableGradients);
+    for (const [variable] of pairs) this.checkStep(variable, this.peekState(variable)?.step ?? 0);
     if (pairs.length > 0 && this.nonFinite !== 'off') {
       const bad = this.firstNonFinite(pairs);
       if (bad !== undefined) {
@@ -142,8 +149,19 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return index < 0 ? undefined : pairs[index]![0].name;
   }
 
+  /** The state a variable would use, without claiming or creating anything. */
+  private peekState(variable: tf.Variable): VariableState | undefined {
+    return this.states.get(variable.name) ?? this.findRestored(variable)?.[1];
+  }
+
   private stateFor(variable: tf.Variable): VariableState {
-    let state = this.states.get(variable.name) ?? this.claimRestored(variable);
+    let state = this.states.get(variable.name);
+    const restored = state === undefined ? this.findRestored(variable) : undefined;
+    if (restored !== undefined) {
+      state = restored[1];
+      this.states.delete(restored[0]);
+      this.states.set(variable.name, state);
+    }
     if (state === undefined) {
       state = {
         step: 0,
@@ -161,16 +179,14 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * saved names its kernel "dense/kernel_1" where the saved state says "dense/kernel". Restored,
    * unclaimed state is matched to such a variable when exactly one entry fits by name and shape.
    */
-  private claimRestored(variable: tf.Variable): VariableState | undefined {
+  private findRestored(variable: tf.Variable): [string, VariableState] | undefined {
     const match = /^(.*)_\d+$/.exec(variable.name);
     if (match === null) return undefined;
     const state = this.states.get(match[1]!);
     if (state === undefined || !state.restored) return undefined;
     const shape = state.slots.values().next().value?.shape;
     if (shape === undefined || !tf.util.arraysEqual(shape, variable.shape)) return undefined;
-    this.states.delete(match[1]!);
-    this.states.set(variable.name, state);
-    return state;
+    return [match[1]!, state];
   }
 
   private disposeCounters(): void {
