@@ -68,7 +68,7 @@ for (const backend of BACKENDS) {
         const artifacts2 = await saveToMemory(first);
         assert.equal(tf.memory().numTensors, tensorsBeforeSave + countersOf(first), 'saving leaked tensors');
         assert.deepEqual(artifacts2.weightSpecs, artifacts.weightSpecs);
-        const config = (artifacts.trainingConfig as { optimizer_config: { class_name: string } }).optimizer_config;
+        const config = (artifacts.trainingConfig as unknown as { optimizer_config: { class_name: string } }).optimizer_config;
         assert.equal(config.class_name, className);
 
         const resumed = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
@@ -131,7 +131,7 @@ for (const backend of BACKENDS) {
 
       // tfjs's own Adam writes no per-variable step
       const tfjsAdam = tf.train.adam(0.1);
-      tfjsAdam.applyGradients({ [p.name]: tf.tensor([1, 1, 1]) });
+      tfjsAdam.applyGradients([{ name: p.name, tensor: tf.tensor([1, 1, 1]) }]);
       await assert.rejects(opt.setWeights(await tfjsAdam.getWeights()), /weight "refuse_p_\w+\/step" is missing/);
       // AMSGrad's vmax is no slot of ADOPT
       await assert.rejects(opt.setWeights([...keep, { name: `${p.name}/vmax`, tensor: tf.zeros([3]) }]),

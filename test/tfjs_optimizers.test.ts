@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adopt, adamw, NonFiniteGradientError, OptimizerArgumentError } from '../src/index.js';
+import { adopt, adamw, NonFiniteGradientError, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import { BACKENDS, useBackend, values } from './backends.js';
 import { maxRelativeError, refState, Rng, type RefState } from './reference.js';
 import { VARIANTS } from './variants.js';
@@ -89,7 +89,7 @@ for (const backend of BACKENDS) {
       });
       after(() => tf.dispose([p, q]));
 
-      function snapshot(opt: ReturnType<typeof adopt>) {
+      function snapshot(opt: NamedStateOptimizer) {
         return { p: values(p), q: values(q), iterations: opt.iterations, stepP: opt.stepOf(p.name), stepQ: opt.stepOf(q.name) };
       }
 
