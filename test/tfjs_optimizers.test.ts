@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adopt, adamw, NonFiniteGradientError, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
+import { adam, adopt, adamw, NonFiniteGradientError, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import { BACKENDS, useBackend, values } from './backends.js';
 import { maxRelativeError, refState, Rng, type RefState } from './reference.js';
 import { VARIANTS } from './variants.js';
@@ -57,6 +57,27 @@ for (const backend of BACKENDS) {
           tf.dispose([...vars.values()]);
         });
       }
+    });
+
+    it('our Adam agrees with tf.train.adam, a second implementation, when both get all variables', (t) => {
+      const rng = new Rng(9);
+      const init = rng.normals(50);
+      const a = tf.variable(tf.tensor(init));
+      const b = tf.variable(tf.tensor(init));
+      const ours = adam(0.01, { epsilon: 1e-7 });
+      const theirs = tf.train.adam(0.01, 0.9, 0.999, 1e-7);
+      for (let step = 0; step < 100; step++) {
+        const g = tf.tensor(rng.normals(50));
+        ours.applyGradients({ [a.name]: g });
+        theirs.applyGradients({ [b.name]: g });
+        g.dispose();
+      }
+      const error = maxRelativeError(a.dataSync(), b.dataSync());
+      t.diagnostic(`largest relative difference after 100 steps: ${error.toExponential(2)}`);
+      assert.ok(error < 1e-5, `differs from tf.train.adam by ${error}`);
+      ours.dispose();
+      theirs.dispose();
+      tf.dispose([a, b]);
     });
 
     describe('tensor leaks', () => {
