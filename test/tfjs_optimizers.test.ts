@@ -69,7 +69,7 @@ for (const backend of BACKENDS) {
       for (let step = 0; step < 100; step++) {
         const g = tf.tensor(rng.normals(50));
         ours.applyGradients({ [a.name]: g });
-        theirs.applyGradients({ [b.name]: g });
+        theirs.applyGradients([{ name: b.name, tensor: g }]);
         g.dispose();
       }
       const error = maxRelativeError(a.dataSync(), b.dataSync());
