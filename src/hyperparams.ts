@@ -30,6 +30,8 @@ export interface AdoptOptions {
   maximize?: boolean;
   /** NaN or Infinity in a gradient: throw (default), skip the whole step, or do not check. */
   nonFinite?: NonFinitePolicy;
+  /** Use the single-pass kernels where available (wasm and cpu backends, the core). Default true. */
+  fused?: boolean;
 }
 
 export interface AdamOptions {
@@ -41,6 +43,7 @@ export interface AdamOptions {
   decoupled?: boolean;
   maximize?: boolean;
   nonFinite?: NonFinitePolicy;
+  fused?: boolean;
 }
 
 export interface AdoptHyperparams {
@@ -53,6 +56,7 @@ export interface AdoptHyperparams {
   clip: ClipSchedule | null;
   maximize: boolean;
   nonFinite: NonFinitePolicy;
+  fused: boolean;
 }
 
 export interface AdamHyperparams {
@@ -66,23 +70,24 @@ export interface AdamHyperparams {
   amsgrad: boolean;
   maximize: boolean;
   nonFinite: NonFinitePolicy;
+  fused: boolean;
 }
 
 export const ADOPT_DEFAULTS = {
   learningRate: 1e-3, beta1: 0.9, beta2: 0.9999, epsilon: 1e-6, weightDecay: 0,
-  decoupled: false, clip: defaultClip, maximize: false, nonFinite: 'throw',
+  decoupled: false, clip: defaultClip, maximize: false, nonFinite: 'throw', fused: true,
 } as const satisfies AdoptHyperparams;
 
 /** PyTorch's defaults: `torch.optim.Adam`, `AdamW` and `Adam(amsgrad=True)`. */
 export const ADAM_DEFAULTS = {
   learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0,
-  decoupled: false, amsgrad: false, maximize: false, nonFinite: 'throw',
+  decoupled: false, amsgrad: false, maximize: false, nonFinite: 'throw', fused: true,
 } as const satisfies AdamHyperparams;
 export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 1e-2, decoupled: true } as const;
 export const AMSGRAD_DEFAULTS = { ...ADAM_DEFAULTS, amsgrad: true } as const;
 
-const ADOPT_KEYS = ['beta1', 'beta2', 'epsilon', 'weightDecay', 'decoupled', 'clip', 'maximize', 'nonFinite'];
-const ADAM_KEYS = ['beta1', 'beta2', 'epsilon', 'weightDecay', 'decoupled', 'maximize', 'nonFinite'];
+const ADOPT_KEYS = ['beta1', 'beta2', 'epsilon', 'weightDecay', 'decoupled', 'clip', 'maximize', 'nonFinite', 'fused'];
+const ADAM_KEYS = ['beta1', 'beta2', 'epsilon', 'weightDecay', 'decoupled', 'maximize', 'nonFinite', 'fused'];
 
 function checkOptionsObject(owner: string, options: unknown): Record<string, unknown> {
   if (options === undefined || options === null) return {};
@@ -114,6 +119,7 @@ export function resolveAdopt(owner: string, learningRate: unknown, options?: Ado
     clip: checkClipSchedule(owner, pick(o, 'clip', d.clip)),
     maximize: checkBoolean(owner, 'maximize', pick(o, 'maximize', d.maximize)),
     nonFinite: checkOneOf(owner, 'nonFinite', pick(o, 'nonFinite', d.nonFinite), NON_FINITE_POLICIES),
+    fused: checkBoolean(owner, 'fused', pick(o, 'fused', d.fused)),
   };
 }
 
@@ -134,5 +140,6 @@ export function resolveAdam(
     amsgrad: d.amsgrad,
     maximize: checkBoolean(owner, 'maximize', pick(o, 'maximize', d.maximize)),
     nonFinite: checkOneOf(owner, 'nonFinite', pick(o, 'nonFinite', d.nonFinite), NON_FINITE_POLICIES),
+    fused: checkBoolean(owner, 'fused', pick(o, 'fused', d.fused)),
   };
 }

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveAdam, type AdamHyperparams, type AdamOptions } from '../hyperparams.js';
+import { adamKernelArgs } from '../kernels/args.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
 export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
@@ -21,7 +22,7 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     displayName: string, defaults: AdamHyperparams, learningRate?: number, options?: AdamOptions,
   ) {
     const h = resolveAdam(displayName, learningRate, options, defaults);
-    super(h.learningRate, h.nonFinite);
+    super(h.learningRate, h.nonFinite, h.fused);
     this.displayName = displayName;
     this.slotNames = h.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
     this.beta1 = h.beta1;
@@ -38,6 +39,12 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const v = state.slots.get('v')!;
     const lr = this.learningRate;
     const t = state.step + 1;
+    const vmaxSlot = this.amsgrad ? state.slots.get('vmax')! : null;
+    const k = this.kernels;
+    if (k !== null && k.accepts([p, gradient, m, v, ...(vmaxSlot ? [vmaxSlot] : [])])) {
+      k.adamStep(p, gradient, m, v, vmaxSlot, adamKernelArgs(this, lr, t));
+      return;
+    }
     let g = this.maximize ? tf.neg(gradient) : gradient;
     if (this.weightDecay !== 0 && !this.decoupled) g = tf.add(g, tf.mul(p, this.weightDecay));
     let base: tf.Tensor = p;
@@ -45,10 +52,9 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const newM = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
     const newV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
     let second: tf.Tensor = newV;
-    if (this.amsgrad) {
-      const vmax = state.slots.get('vmax')!;
-      second = tf.maximum(vmax, newV);
-      vmax.assign(second);
+    if (vmaxSlot !== null) {
+      second = tf.maximum(vmaxSlot, newV);
+      vmaxSlot.assign(second);
     }
     const bc1 = 1 - this.beta1 ** t;
     const sqrtBc2 = Math.sqrt(1 - this.beta2 ** t);

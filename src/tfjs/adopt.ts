@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { clipExponent, powerClip, type ClipSchedule } from '../clip.js';
 import { resolveAdopt, type AdoptHyperparams, type AdoptOptions } from '../hyperparams.js';
 import { checkClipValue, OptimizerArgumentError } from '../validate.js';
+import { adoptKernelArgs } from '../kernels/args.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
 export class AdoptOptimizer extends NamedStateOptimizer {
@@ -26,7 +27,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
 
   constructor(learningRate?: number, options?: AdoptOptions) {
     const h: AdoptHyperparams = resolveAdopt('ADOPT', learningRate, options);
-    super(h.learningRate, h.nonFinite);
+    super(h.learningRate, h.nonFinite, h.fused);
     this.beta1 = h.beta1;
     this.beta2 = h.beta2;
     this.epsilon = h.epsilon;
@@ -44,20 +45,24 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const m = state.slots.get('m')!;
     const v = state.slots.get('v')!;
     const lr = this.learningRate;
+    const clip = this.clip !== null && state.step > 0 ? this.clip(state.step) : Infinity;
+    const k = this.kernels;
+    if (k !== null && k.accepts([p, gradient, m, v])) {
+      const args = adoptKernelArgs(this, lr, clip);
+      if (state.step === 0) k.adoptInit(p, gradient, v, args);
+      else k.adoptStep(p, gradient, m, v, args);
+      return;
+    }
     let g = this.maximize ? tf.neg(gradient) : gradient;
     if (this.weightDecay !== 0 && !this.decoupled) g = tf.add(g, tf.mul(p, this.weightDecay));
     if (state.step === 0) {
       v.assign(tf.square(g)); // first step: initialise v only; p and m stay as they are
       return;
     }
-    const t = state.step;
     let base: tf.Tensor = p;
     if (this.weightDecay !== 0 && this.decoupled) base = tf.mul(p, 1 - lr * this.weightDecay);
     let n = tf.div(g, tf.maximum(tf.sqrt(v), this.epsilon)); // the previous v: it does not hold g yet
-    if (this.clip !== null) {
-      const c = checkClipValue('ADOPT', this.clip(t), t);
-      n = tf.clipByValue(n, -c, c);
-    }
+    if (this.clip !== null) n = tf.clipByValue(n, -clip, clip); // checked in checkStep
     const newM = tf.add(tf.mul(m, this.beta1), tf.mul(n, 1 - this.beta1));
     const newV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
     p.assign(tf.sub(base, tf.mul(newM, lr)));

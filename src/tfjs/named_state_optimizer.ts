@@ -19,6 +19,7 @@ export interface NamedTensor {
 }
 import { checkLearningRate, type NonFinitePolicy } from '../hyperparams.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { fusedKernelsForBackend, type FusedKernels } from '../kernels/tfjs_fused.js';
 
 /** The state of one variable. */
 export interface VariableState {
@@ -46,11 +47,16 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Number of steps skipped because a gradient was not finite (`nonFinite: 'skip'`). */
   skippedSteps = 0;
   readonly nonFinite: NonFinitePolicy;
+  /** Whether single-pass kernels are used where the backend allows (wasm, cpu). */
+  readonly fused: boolean;
+  /** The kernels for the step in progress, or null: tfjs ops. Set by applyGradients. */
+  protected kernels: FusedKernels | null = null;
 
-  protected constructor(learningRate: number, nonFinite: NonFinitePolicy) {
+  protected constructor(learningRate: number, nonFinite: NonFinitePolicy, fused: boolean) {
     super();
     this.learningRate_ = learningRate;
     this.nonFinite = nonFinite;
+    this.fused = fused;
     this.iterations_ = 0;
   }
 
@@ -75,6 +81,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   override applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
     const pairs = this.checkGradients(variableGradients);
     for (const [variable] of pairs) this.checkStep(variable, this.peekState(variable)?.step ?? 0);
+    this.kernels = this.fused ? fusedKernelsForBackend() : null;
     if (pairs.length > 0 && this.nonFinite !== 'off') {
       const bad = this.firstNonFinite(pairs);
       if (bad !== undefined) {
@@ -141,6 +148,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   /** Name of the first variable whose gradient is not finite; one readback for all of them. */
   private firstNonFinite(pairs: [tf.Variable, tf.Tensor][]): string | undefined {
+    const k = this.kernels;
+    if (k !== null && k.accepts(pairs.map(([, g]) => g))) {
+      return pairs.find(([, g]) => !k.allFinite(g))?.[0].name; // one read of each gradient, no tensors
+    }
     // sum(g * 0) is 0 when every element is finite and NaN otherwise; it runs on every backend.
     const flags = tf.tidy(() => tf.stack(pairs.map(([, g]) => tf.sum(tf.mul(g, 0)))));
     const values = flags.dataSync();
@@ -306,7 +317,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   /** Shared part of every config. */
   protected baseConfig(): tf.serialization.ConfigDict {
-    return { learningRate: this.learningRate, nonFinite: this.nonFinite };
+    return { learningRate: this.learningRate, nonFinite: this.nonFinite, fused: this.fused };
   }
 }
 

@@ -1,0 +1,53 @@
+/**
+ * The compiled kernels of optimizer_kernels.wat, instantiated over a given WebAssembly.Memory.
+ * The module is 1.4 kB, so it compiles synchronously everywhere (browsers allow up to 4 kB).
+ */
+import { WASM_BASE64 } from './generated/optimizer_kernels.js';
+
+/** Pointers are byte offsets into the memory; n counts float32 elements. */
+export interface KernelExports {
+  adopt_init(p: number, g: number, v: number, n: number, sign: number, wd: number): void;
+  adopt_step(
+    p: number, g: number, m: number, v: number, n: number,
+    lr: number, b1: number, omb1: number, b2: number, omb2: number,
+    eps: number, clip: number, sign: number, wd: number, decay: number,
+  ): void;
+  adam_step(
+    p: number, g: number, m: number, v: number, vmax: number, n: number,
+    stepSize: number, b1: number, omb1: number, b2: number, omb2: number,
+    eps: number, invSqrtBc2: number, sign: number, wd: number, decay: number, amsgrad: number,
+  ): void;
+  all_finite(g: number, n: number): number;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text); // in browsers and Node >= 16
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** The compiled module, or null where WebAssembly SIMD is unavailable. */
+export function kernelModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(decodeBase64(WASM_BASE64));
+    } catch {
+      compiled = null; // no WebAssembly or no SIMD: callers fall back to tfjs ops / JS
+    }
+  }
+  return compiled;
+}
+
+/** Kernels bound to `memory`, or null if they cannot be (no SIMD, or a shared memory). */
+export function instantiateKernels(memory: WebAssembly.Memory): KernelExports | null {
+  const module = kernelModule();
+  if (module === null) return null;
+  try {
+    return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  } catch {
+    return null; // e.g. the threaded tfjs build's shared memory does not match our import
+  }
+}
