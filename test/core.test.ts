@@ -80,7 +80,7 @@ describe('core: composition', () => {
     const rng = new Rng(7);
     const p1 = rng.normals(33);
     const p2 = Float32Array.from(p1);
-    const preset = core.adopt(0.05, { weightDecay: 0.1, decoupled: true });
+    const preset = core.adopt(0.05, { weightDecay: 0.1, decoupled: true, fused: false });
     const hand = core.chain(
       core.scaleByAdopt({ beta1: 0.9, beta2: 0.9999, epsilon: 1e-6, clip: (t) => t ** 0.25 }),
       core.addDecayedWeights(0.1),

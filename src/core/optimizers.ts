@@ -8,12 +8,17 @@
  *   state.adopt.v                            // ADOPT's second moment
  *
  * One state per parameter array: keep a state for each array you optimise.
+ *
+ * `step` runs a single-pass WebAssembly SIMD kernel (src/kernels) unless `fused: false`; the
+ * chain of transformations is the reference it is tested against, and `update` always runs it.
  */
 import {
   ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS, resolveAdam, resolveAdopt,
   type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions,
 } from '../hyperparams.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { adamKernelArgs, adoptKernelArgs } from '../kernels/args.js';
+import { ArrayKernels } from '../kernels/array_kernels.js';
 import {
   addDecayedWeights, applyUpdates, namedChain, scale, scaleByAdam, scaleByAdopt, scaleByLearningRate,
   type AdamState, type AdoptState, type GradientTransformation, type LearningRateState,
@@ -43,8 +48,11 @@ export interface AdamCoreState {
   learningRate: LearningRateState;
 }
 
-function build<H extends { nonFinite: string }, S>(
-  name: string, hyperparams: H, transform: GradientTransformation<S>,
+/** A single-pass step with the same effect on params and state as the chain; false if unavailable. */
+type FusedStep<S> = (params: Float32Array, grads: Float32Array, state: S) => boolean;
+
+function build<H extends { nonFinite: string; fused: boolean }, S>(
+  name: string, hyperparams: H, transform: GradientTransformation<S>, fusedStep: FusedStep<S>,
 ): CoreOptimizer<H, S> {
   let scratch = new Float32Array(0); // grown once, reused: no allocation per step
   let steps = 0;
@@ -75,6 +83,10 @@ function build<H extends { nonFinite: string }, S>(
         }
       }
       transform.check?.(state, params);
+      if (hyperparams.fused && fusedStep(params, grads, state)) {
+        steps++;
+        return true;
+      }
       if (scratch.length < grads.length) scratch = new Float32Array(grads.length);
       const updates = scratch.subarray(0, grads.length);
       updates.set(grads);
@@ -94,6 +106,11 @@ function resolveLearningRate<H extends { learningRate: number }>(
   return { hyperparams, lr: hyperparams.learningRate };
 }
 
+/** The learning rate at a step count (already validated by the chain's check). */
+function learningRateAt(lr: LearningRate): (count: number) => number {
+  return typeof lr === 'number' ? () => lr : lr;
+}
+
 const identity: GradientTransformation<null> = { init: () => null, update() {} };
 
 /** ADOPT as in the official implementation; see ALGORITHM.md. */
@@ -101,6 +118,18 @@ export function adopt(
   learningRate?: LearningRate, options?: AdoptOptions,
 ): CoreOptimizer<AdoptHyperparams, AdoptCoreState> {
   const { hyperparams: h, lr } = resolveLearningRate(learningRate, (l) => resolveAdopt('adopt', l, options));
+  const rate = learningRateAt(lr);
+  const fusedStep: FusedStep<AdoptCoreState> = (p, g, state) => {
+    const k = ArrayKernels.get();
+    if (k === null) return false;
+    const s = state.adopt;
+    const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity);
+    if (s.t === 0) k.adoptInit(p, g, s.v, args);
+    else k.adoptStep(p, g, s.m, s.v, args);
+    s.t++;
+    state.learningRate.count++;
+    return true;
+  };
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
     l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
@@ -108,7 +137,7 @@ export function adopt(
     decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
     learningRate: scaleByLearningRate(lr),
   });
-  return build('adopt', h, chain);
+  return build('adopt', h, chain, fusedStep);
 }
 
 function adamFamily(
@@ -116,6 +145,16 @@ function adamFamily(
   defaults: AdamHyperparams,
 ): CoreOptimizer<AdamHyperparams, AdamCoreState> {
   const { hyperparams: h, lr } = resolveLearningRate(learningRate, (l) => resolveAdam(owner, l, options, defaults));
+  const rate = learningRateAt(lr);
+  const fusedStep: FusedStep<AdamCoreState> = (p, g, state) => {
+    const k = ArrayKernels.get();
+    if (k === null) return false;
+    const s = state.adam;
+    s.t++;
+    k.adamStep(p, g, s.m, s.v, s.vmax ?? null, adamKernelArgs(h, rate(state.learningRate.count), s.t));
+    state.learningRate.count++;
+    return true;
+  };
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
     l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
@@ -123,7 +162,7 @@ function adamFamily(
     decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
     learningRate: scaleByLearningRate(lr),
   });
-  return build(owner, h, chain);
+  return build(owner, h, chain, fusedStep);
 }
 
 /** Adam (PyTorch defaults: beta2 0.999, eps 1e-8, L2 weight decay 0). */

@@ -147,7 +147,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   }
 
   /** Name of the first variable whose gradient is not finite; one readback for all of them. */
-  private firstNonFinite(pairs: [tf.Variable, tf.Tensor][]): string | undefined {
+  private firstNonFinite(all: [tf.Variable, tf.Tensor][]): string | undefined {
+    // empty gradients hold nothing to check (and tf.sum of an empty tensor is garbage on wasm)
+    const pairs = all.filter(([, g]) => g.size > 0);
+    if (pairs.length === 0) return undefined;
     const k = this.kernels;
     if (k !== null && k.accepts(pairs.map(([, g]) => g))) {
       return pairs.find(([, g]) => !k.allFinite(g))?.[0].name; // one read of each gradient, no tensors
