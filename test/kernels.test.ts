@@ -12,7 +12,8 @@ import { BACKENDS, useBackend } from './backends.js';
 import { Rng } from './reference.js';
 import { VARIANTS } from './variants.js';
 
-const LENGTHS = [0, 1, 3, 4, 7, 33, 16384 + 5]; // 16384 is the chunk of the cpu/core path
+// 16384 is the chunk of the cpu/core path; from 65536 on, the core keeps m and v resident in wasm memory
+const LENGTHS = [0, 1, 3, 4, 7, 33, 16384 + 5, 65536 + 7];
 const STEPS = 12;
 
 /**
@@ -54,6 +55,16 @@ const CORE_TOLERANCE = 1e-5;
 const CORE_TOLERANCE_COUPLED = 1e-3;
 
 describe('core: fused kernel against the chain of transformations, step by step', () => {
+  it('keeps the moments of large arrays resident in a WebAssembly memory, as plain Float32Arrays', () => {
+    const big = core.adopt(1e-3).init(new Float32Array(65536));
+    assert.ok(big.adopt.m instanceof Float32Array && big.adopt.m.length === 65536);
+    assert.ok(big.adopt.m.buffer === big.adopt.v.buffer, 'm and v share their resident memory');
+    const small = core.adopt(1e-3).init(new Float32Array(100));
+    assert.notEqual(small.adopt.m.buffer, small.adopt.v.buffer);
+    const unfused = core.adopt(1e-3, { fused: false }).init(new Float32Array(65536));
+    assert.notEqual(unfused.adopt.m.buffer, unfused.adopt.v.buffer);
+  });
+
   for (const variant of VARIANTS) {
     it(variant.name, (t) => {
       let worst = 0;

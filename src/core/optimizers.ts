@@ -11,6 +11,8 @@
  *
  * `step` runs a single-pass WebAssembly SIMD kernel (src/kernels) unless `fused: false`; the
  * chain of transformations is the reference it is tested against, and `update` always runs it.
+ * With `fused`, `init` puts the moments of arrays of 64 K elements or more in a WebAssembly
+ * memory of their own (still plain Float32Arrays), so the kernel updates them where they lie.
  */
 import {
   ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS, resolveAdam, resolveAdopt,
@@ -18,7 +20,7 @@ import {
 } from '../hyperparams.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { adamKernelArgs, adoptKernelArgs } from '../kernels/args.js';
-import { ArrayKernels } from '../kernels/array_kernels.js';
+import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
 import {
   addDecayedWeights, applyUpdates, namedChain, scale, scaleByAdam, scaleByAdopt, scaleByLearningRate,
   type AdamState, type AdoptState, type GradientTransformation, type LearningRateState,
@@ -70,7 +72,8 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
           `${name}.step: grads has length ${grads.length} but params has length ${params.length}.`,
         );
       }
-      if (hyperparams.nonFinite !== 'off') {
+      const kernels = hyperparams.fused ? ArrayKernels.get() : null;
+      if (hyperparams.nonFinite !== 'off' && !(kernels !== null && kernels.allFinite(grads))) {
         for (let i = 0; i < grads.length; i++) {
           if (!Number.isFinite(grads[i]!)) {
             if (hyperparams.nonFinite === 'skip') return false;
@@ -137,6 +140,13 @@ export function adopt(
     decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
     learningRate: scaleByLearningRate(lr),
   });
+  const init = chain.init;
+  chain.init = (params) => {
+    const state = init(params);
+    const resident = h.fused ? allocateResidentState(params.length, 2) : null;
+    if (resident !== null) [state.adopt.m, state.adopt.v] = resident as [Float32Array, Float32Array];
+    return state;
+  };
   return build('adopt', h, chain, fusedStep);
 }
 
@@ -162,6 +172,16 @@ function adamFamily(
     decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
     learningRate: scaleByLearningRate(lr),
   });
+  const init = chain.init;
+  chain.init = (params) => {
+    const state = init(params);
+    const resident = h.fused ? allocateResidentState(params.length, h.amsgrad ? 3 : 2) : null;
+    if (resident !== null) {
+      [state.adam.m, state.adam.v] = resident as [Float32Array, Float32Array];
+      if (h.amsgrad) state.adam.vmax = resident[2]!;
+    }
+    return state;
+  };
   return build(owner, h, chain, fusedStep);
 }
 

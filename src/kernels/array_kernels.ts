@@ -3,6 +3,10 @@
  * chunks of the arrays are copied into a small WebAssembly memory of ours, updated by the SIMD
  * kernel while they sit in cache, and copied back. Nothing is allocated per step beyond
  * subarray views; the memory is sized once and never grows.
+ *
+ * Optimizer state made by `allocateResidentState` lives in a WebAssembly memory of its own
+ * (fixed size, so its Float32Array views never detach); the kernel then updates m and v in
+ * place and only p and g travel through chunks: 12 bytes copied per parameter instead of 28.
  */
 import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
 import { instantiateKernels, type KernelExports } from './wasm_kernels.js';
@@ -10,6 +14,70 @@ import { instantiateKernels, type KernelExports } from './wasm_kernels.js';
 /** Elements per chunk: 5 buffers x 16 K floats = 320 kB, resident in L2. */
 const CHUNK = 16384;
 const BYTES = CHUNK * 4;
+
+/** Arrays of at least this length get resident state; smaller ones are not worth a memory. */
+export const RESIDENT_MIN_LENGTH = 65536;
+
+/** A WebAssembly memory holding one variable's state slots, with scratch for a chunk of p and g. */
+interface ResidentBlock {
+  k: KernelExports;
+  /** Byte offset of each slot array in the memory. */
+  offsets: Map<Float32Array, number>;
+  scratch: [Float32Array, Float32Array];
+}
+
+const residentBlocks = new WeakMap<ArrayBufferLike, ResidentBlock>();
+
+/**
+ * `count` zeroed Float32Arrays of `length` that share a private WebAssembly memory, or null
+ * (too short, no SIMD, or no address space left for another memory).
+ */
+export function allocateResidentState(length: number, count: number): Float32Array[] | null {
+  if (length < RESIDENT_MIN_LENGTH) return null;
+  const padded = Math.ceil(length / 4) * 4; // 16-byte aligned slots
+  const bytes = 2 * BYTES + count * padded * 4;
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536), maximum: Math.ceil(bytes / 65536) });
+  } catch {
+    return null;
+  }
+  const k = instantiateKernels(memory);
+  if (k === null) return null;
+  const offsets = new Map<Float32Array, number>();
+  const slots = Array.from({ length: count }, (_, i) => {
+    const offset = 2 * BYTES + i * padded * 4;
+    const view = new Float32Array(memory.buffer, offset, length);
+    offsets.set(view, offset);
+    return view;
+  });
+  const scratch: [Float32Array, Float32Array] = [
+    new Float32Array(memory.buffer, 0, CHUNK), new Float32Array(memory.buffer, BYTES, CHUNK),
+  ];
+  residentBlocks.set(memory.buffer, { k, offsets, scratch });
+  return slots;
+}
+
+/** The block holding all of `slots` in place, if they were made by allocateResidentState. */
+function residentBlock(slots: Float32Array[]): ResidentBlock | undefined {
+  const block = residentBlocks.get(slots[0]!.buffer);
+  return block !== undefined && slots.every((s) => block.offsets.has(s)) ? block : undefined;
+}
+
+/** Runs kernel(n, pOffset, gOffset, start) with p and g copied through the block's scratch. */
+function residentChunked(
+  block: ResidentBlock, p: Float32Array, g: Float32Array, writesP: boolean,
+  kernel: (n: number, start: number) => void,
+): void {
+  const [sp, sg] = block.scratch;
+  for (let start = 0; start < p.length; start += CHUNK) {
+    const n = Math.min(CHUNK, p.length - start);
+    sp.set(p.subarray(start, start + n));
+    sg.set(g.subarray(start, start + n));
+    kernel(n, start);
+    if (writesP) p.set(sp.subarray(0, n), start);
+  }
+}
 
 export class ArrayKernels {
   private static instance: ArrayKernels | null | undefined;
@@ -44,10 +112,25 @@ export class ArrayKernels {
   }
 
   adoptInit(p: Float32Array, g: Float32Array, v: Float32Array, a: AdoptKernelArgs): void {
+    const block = residentBlock([v]);
+    if (block !== undefined) {
+      const vo = block.offsets.get(v)!;
+      residentChunked(block, p, g, false, (n, start) => block.k.adopt_init(0, BYTES, vo + 4 * start, n, a.sign, a.coupledDecay));
+      return;
+    }
     this.chunked([p, g, v], [2], (n) => this.k.adopt_init(0, BYTES, 2 * BYTES, n, a.sign, a.coupledDecay));
   }
 
   adoptStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, a: AdoptKernelArgs): void {
+    const block = residentBlock([m, v]);
+    if (block !== undefined) {
+      const mo = block.offsets.get(m)!;
+      const vo = block.offsets.get(v)!;
+      residentChunked(block, p, g, true, (n, start) => block.k.adopt_step(
+        0, BYTES, mo + 4 * start, vo + 4 * start, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2,
+        a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay));
+      return;
+    }
     this.chunked([p, g, m, v], [0, 2, 3], (n) => this.k.adopt_step(
       0, BYTES, 2 * BYTES, 3 * BYTES, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2,
       a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay));
@@ -57,6 +140,17 @@ export class ArrayKernels {
     p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null,
     a: AdamKernelArgs,
   ): void {
+    const block = residentBlock(vmax === null ? [m, v] : [m, v, vmax]);
+    if (block !== undefined) {
+      const mo = block.offsets.get(m)!;
+      const vo = block.offsets.get(v)!;
+      const xo = vmax === null ? 0 : block.offsets.get(vmax)!;
+      residentChunked(block, p, g, true, (n, start) => block.k.adam_step(
+        0, BYTES, mo + 4 * start, vo + 4 * start, vmax === null ? 0 : xo + 4 * start, n, a.stepSize, a.beta1,
+        a.oneMinusBeta1, a.beta2, a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay,
+        a.decay, a.amsgrad ? 1 : 0));
+      return;
+    }
     const arrays = vmax === null ? [p, g, m, v] : [p, g, m, v, vmax];
     const outputs = vmax === null ? [0, 2, 3] : [0, 2, 3, 4];
     this.chunked(arrays, outputs, (n) => this.k.adam_step(

@@ -1,0 +1,210 @@
+/**
+ * `npm run bench`: one optimizer step, measured side by side in one run.
+ *
+ * For 1e5, 1e6 and 1e7 parameters held in one tensor and in 100 tensors, on the tfjs `cpu` and
+ * `wasm` backends: our fused ADOPT, our op-by-op ADOPT (fused: false), tf.train.adam, and a
+ * memory-bandwidth probe (a Float32Array copy moving the same 28 bytes per parameter that an
+ * ADOPT step must read and write). Also the framework-free core's fused ADOPT on plain arrays.
+ * Methods are interleaved within each repetition, so machine noise hits them alike; each cell
+ * is the median over repetitions with its spread (min-max).
+ *
+ * Usage: npm run bench [-- --quick] [-- --out FILE]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { adopt, core } from '../src/index.js';
+
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const OUT = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'out/bench/optimizer_step.json';
+const SIZES = QUICK ? [1e5, 1e6] : [1e5, 1e6, 1e7];
+const LAYOUTS = [1, 100];
+
+function repetitions(size: number, backend: string): number {
+  if (size >= 1e7) return backend === 'cpu' ? 3 : 7;
+  if (size >= 1e6) return backend === 'cpu' ? 5 : 15;
+  return 30;
+}
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)! };
+}
+
+function time(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1e3;
+}
+
+/** Copies 3.5 floats per parameter: 28 bytes moved (read + written) per parameter. */
+function makeProbe(size: number): () => void {
+  const src = new Float32Array(Math.round(3.5 * size)).fill(1);
+  const dst = new Float32Array(src.length);
+  return () => dst.set(src);
+}
+
+interface Row {
+  backend: string;
+  params: number;
+  tensors: number;
+  method: string;
+  seconds: Stat;
+  paramsPerSecond: Stat;
+  vsTfAdam?: number;
+  vsFloor?: number;
+  stateBytesPerParam?: number;
+  peakExtraBytes?: number;
+  memoryBefore?: tf.MemoryInfo;
+  memoryAfter?: tf.MemoryInfo;
+}
+
+function split(size: number, tensors: number): number[] {
+  const base = Math.floor(size / tensors);
+  return Array.from({ length: tensors }, (_, i) => (i < size - base * tensors ? base + 1 : base));
+}
+
+async function benchBackend(backend: string): Promise<Row[]> {
+  await tf.setBackend(backend);
+  await tf.ready();
+  const rows: Row[] = [];
+  for (const size of SIZES) {
+    for (const tensors of LAYOUTS) {
+      const lengths = split(size, tensors);
+      const reps = repetitions(size, backend);
+      const grads = lengths.map((n, i) => tf.randomNormal([n], 0, 1, 'float32', i));
+      const methods: { name: string; make: () => tf.Optimizer }[] = [
+        { name: 'ADOPT fused', make: () => adopt(1e-3) },
+        { name: 'ADOPT op-by-op', make: () => adopt(1e-3, { fused: false }) },
+        { name: 'tf.train.adam', make: () => tf.train.adam(1e-3) },
+      ];
+      const runs = methods.map((m) => {
+        const vars = lengths.map((n, i) => tf.variable(tf.randomNormal([n], 0, 1, 'float32', 100 + i)));
+        const opt = m.make();
+        const named = vars.map((v, i) => ({ name: v.name, tensor: grads[i]! }));
+        const step = () => opt.applyGradients(named);
+        step(); // ADOPT's first step only initialises v; both warm up state and buffers
+        step();
+        return { ...m, vars, opt, step, times: [] as number[] };
+      });
+      const probe = makeProbe(size);
+      const probeTimes: number[] = [];
+      probe();
+      for (let r = 0; r < reps; r++) {
+        for (const run of runs) run.times.push(time(run.step));
+        probeTimes.push(time(probe));
+      }
+      const probeStat = stat(probeTimes.map((t) => size / t));
+      const adamStat = stat(runs[2]!.times.map((t) => size / t));
+      for (const run of runs) {
+        const before = tf.memory();
+        const profile = await tf.profile(run.step);
+        const after = tf.memory();
+        const pps = stat(run.times.map((t) => size / t));
+        rows.push({
+          backend, params: size, tensors, method: run.name,
+          seconds: stat(run.times), paramsPerSecond: pps,
+          vsTfAdam: pps.median / adamStat.median,
+          vsFloor: pps.median / probeStat.median,
+          stateBytesPerParam: 8,
+          peakExtraBytes: Math.max(0, profile.peakBytes - before.numBytes),
+          memoryBefore: before, memoryAfter: after,
+        });
+        run.opt.dispose();
+        tf.dispose(run.vars);
+      }
+      rows.push({
+        backend, params: size, tensors, method: 'bandwidth probe (copy of 28 B/param)',
+        seconds: stat(probeTimes), paramsPerSecond: probeStat, vsFloor: 1,
+      });
+      tf.dispose(grads);
+      progress(`${backend} ${size.toExponential(0)} x${tensors} done`);
+    }
+  }
+  return rows;
+}
+
+function benchCore(): Row[] {
+  const rows: Row[] = [];
+  for (const size of SIZES) {
+    const reps = repetitions(size, 'wasm');
+    const p = new Float32Array(size).fill(0.5);
+    const g = new Float32Array(size).fill(0.1);
+    const opt = core.adopt(1e-3);
+    const state = opt.init(p);
+    opt.step(p, g, state);
+    opt.step(p, g, state);
+    const probe = makeProbe(size);
+    probe();
+    const times: number[] = [];
+    const probeTimes: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      times.push(time(() => opt.step(p, g, state)));
+      probeTimes.push(time(probe));
+    }
+    const probeStat = stat(probeTimes.map((t) => size / t));
+    const pps = stat(times.map((t) => size / t));
+    rows.push({ backend: 'core', params: size, tensors: 1, method: 'core.adopt fused', seconds: stat(times), paramsPerSecond: pps, vsFloor: pps.median / probeStat.median, stateBytesPerParam: 8 });
+    rows.push({ backend: 'core', params: size, tensors: 1, method: 'bandwidth probe (copy of 28 B/param)', seconds: stat(probeTimes), paramsPerSecond: probeStat, vsFloor: 1 });
+  }
+  return rows;
+}
+
+function progress(message: string): void {
+  process.stderr.write(`  ${message}\n`);
+}
+
+const fmt = (x: number) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} G` : `${(x / 1e6).toFixed(1)} M`);
+
+function printTable(rows: Row[]): void {
+  const header = ['backend', 'params', 'tensors', 'method', 'params/s median', 'spread (min-max)', 'x tf.train.adam', 'of floor', 'peak extra B'];
+  const lines = rows.map((r) => [
+    r.backend, r.params.toExponential(0), String(r.tensors), r.method,
+    fmt(r.paramsPerSecond.median), `${fmt(r.paramsPerSecond.min)}-${fmt(r.paramsPerSecond.max)}`,
+    r.vsTfAdam === undefined ? '' : r.vsTfAdam.toFixed(1), r.vsFloor === undefined ? '' : `${(100 * r.vsFloor).toFixed(0)}%`,
+    r.peakExtraBytes === undefined ? '' : String(r.peakExtraBytes),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(show(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const l of lines) console.log(show(l));
+}
+
+function targets(rows: Row[]): string[] {
+  const find = (backend: string, method: string) =>
+    rows.find((r) => r.backend === backend && r.params === 1e7 && r.tensors === 1 && r.method === method);
+  const out: string[] = [];
+  const check = (label: string, value: number | undefined, goal: number, unit: string) => {
+    if (value === undefined) return;
+    out.push(`${value >= goal ? 'met   ' : 'MISSED'} ${label}: ${unit === '%' ? `${(100 * value).toFixed(0)}%` : `${value.toFixed(1)}x`} (target ${unit === '%' ? `${goal * 100}%` : `${goal}x`})`);
+  };
+  check('wasm 1e7, fused ADOPT vs bandwidth floor', find('wasm', 'ADOPT fused')?.vsFloor, 0.75, '%');
+  check('wasm 1e7, fused ADOPT vs tf.train.adam', find('wasm', 'ADOPT fused')?.vsTfAdam, 6, 'x');
+  check('cpu 1e7, fused ADOPT vs tf.train.adam', find('cpu', 'ADOPT fused')?.vsTfAdam, 50, 'x');
+  check('core 1e7, fused ADOPT vs bandwidth floor', find('core', 'core.adopt fused')?.vsFloor, 0.5, '%');
+  const peak = rows.filter((r) => r.method === 'ADOPT fused').map((r) => r.peakExtraBytes ?? 0);
+  if (peak.length) out.push(`${Math.max(...peak) === 0 ? 'met   ' : 'MISSED'} peak extra memory of a fused step: ${Math.max(...peak)} bytes (target 0)`);
+  return out;
+}
+
+console.log(`adopt-optim benchmark: one optimizer step, ${QUICK ? 'quick' : 'full'} run, Node ${process.version}`);
+const started = Date.now();
+const rows = [...benchCore(), ...(await benchBackend('wasm')), ...(await benchBackend('cpu'))];
+printTable(rows);
+console.log('\nOptimizer state: 8 bytes per parameter for ADOPT (m, v) and for tf.train.adam (m, v).');
+console.log('"of floor" = params/s divided by the probe\'s params/s (probe bytes/s / 28) in the same run.');
+const verdicts = targets(rows);
+console.log(`\nTargets (1e7 parameters, one tensor):\n${verdicts.map((v) => `  ${v}`).join('\n')}`);
+mkdirSync(dirname(OUT), { recursive: true });
+writeFileSync(OUT, JSON.stringify({ node: process.version, date: new Date().toISOString(), quick: QUICK, rows, targets: verdicts }, null, 2));
+console.log(`\nWrote ${OUT} in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
