@@ -4,6 +4,7 @@
  * with the same messages.
  */
 import { defaultClip, type ClipSchedule } from './clip.js';
+import { learningRateAt, type Schedule } from './schedules.js';
 import {
   checkBeta, checkBoolean, checkClipSchedule, checkKnownKeys, checkNonNegative, checkOneOf,
   OptimizerArgumentError,
@@ -46,8 +47,11 @@ export interface AdamOptions {
   fused?: boolean;
 }
 
+/** A learning rate: a number, or a schedule (a function of the step: 0, 1, 2, ...). */
+export type LearningRate = number | Schedule;
+
 export interface AdoptHyperparams {
-  learningRate: number;
+  learningRate: LearningRate;
   beta1: number;
   beta2: number;
   epsilon: number;
@@ -60,7 +64,7 @@ export interface AdoptHyperparams {
 }
 
 export interface AdamHyperparams {
-  learningRate: number;
+  learningRate: LearningRate;
   beta1: number;
   beta2: number;
   epsilon: number;
@@ -101,7 +105,12 @@ function pick<T>(options: Record<string, unknown>, key: string, fallback: T): un
   return options[key] === undefined ? fallback : options[key];
 }
 
-export function checkLearningRate(owner: string, learningRate: unknown): number {
+/** A number >= 0, or a schedule whose value at step 0 is one. */
+export function checkLearningRate(owner: string, learningRate: unknown): LearningRate {
+  if (typeof learningRate === 'function') {
+    learningRateAt(owner, learningRate as Schedule, 0);
+    return learningRate as Schedule;
+  }
   return checkNonNegative(owner, 'learningRate', learningRate);
 }
 

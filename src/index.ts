@@ -8,6 +8,10 @@ export * as core from './core/index.js';
 export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip.js';
 export {
   ADOPT_DEFAULTS, ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS,
-  type AdoptOptions, type AdamOptions, type NonFinitePolicy,
+  type AdoptOptions, type AdamOptions, type NonFinitePolicy, type LearningRate,
 } from './hyperparams.js';
+export {
+  constant, linearWarmup, cosineDecay, stepDecay, scheduleConfig, scheduleFromConfig,
+  type Schedule, type ScheduleConfig,
+} from './schedules.js';
 export { OptimizerArgumentError, NonFiniteGradientError } from './validate.js';

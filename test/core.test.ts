@@ -155,9 +155,15 @@ describe('core: bad input', () => {
     assert.equal(s.adopt.t, 1);
   });
 
-  it('rejects a schedule that returns a negative learning rate', () => {
-    const opt = core.adopt(() => -1);
-    const p = new Float32Array(2);
-    assert.throws(() => opt.step(p, new Float32Array([1, 1]), opt.init(p)), /returned -1 at step 0/);
+  it('rejects a schedule that returns a negative learning rate, at construction or at that step', () => {
+    assert.throws(() => core.adopt(() => -1), /adopt: the learning-rate schedule returned -1 at step 0/);
+    const opt = core.adopt((step) => (step === 2 ? -1 : 0.1));
+    const p = new Float32Array([1, 2]);
+    const s = opt.init(p);
+    opt.step(p, new Float32Array([1, 1]), s);
+    opt.step(p, new Float32Array([1, 1]), s);
+    const saved = [Array.from(p), Array.from(s.adopt.m), Array.from(s.adopt.v), s.adopt.t];
+    assert.throws(() => opt.step(p, new Float32Array([1, 1]), s), /returned -1 at step 2/);
+    assert.deepEqual([Array.from(p), Array.from(s.adopt.m), Array.from(s.adopt.v), s.adopt.t], saved);
   });
 });

@@ -16,7 +16,7 @@
  */
 import {
   ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS, resolveAdam, resolveAdopt,
-  type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions,
+  type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions, type LearningRate,
 } from '../hyperparams.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { adamKernelArgs, adoptKernelArgs } from '../kernels/args.js';
@@ -26,8 +26,7 @@ import {
   type AdamState, type AdoptState, type GradientTransformation, type LearningRateState,
 } from './transform.js';
 
-/** A learning rate: a number, or a function of the step count (0, 1, 2, ...). */
-export type LearningRate = number | ((step: number) => number);
+export type { LearningRate } from '../hyperparams.js';
 
 export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
   /** The resolved hyperparameters. */
@@ -101,16 +100,8 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
   };
 }
 
-function resolveLearningRate<H extends { learningRate: number }>(
-  learningRate: LearningRate | undefined, resolve: (lr: number | undefined) => H,
-): { hyperparams: H; lr: LearningRate } {
-  if (typeof learningRate === 'function') return { hyperparams: resolve(undefined), lr: learningRate };
-  const hyperparams = resolve(learningRate); // rejects anything but a number >= 0
-  return { hyperparams, lr: hyperparams.learningRate };
-}
-
 /** The learning rate at a step count (already validated by the chain's check). */
-function learningRateAt(lr: LearningRate): (count: number) => number {
+function rateAt(lr: LearningRate): (count: number) => number {
   return typeof lr === 'number' ? () => lr : lr;
 }
 
@@ -120,8 +111,9 @@ const identity: GradientTransformation<null> = { init: () => null, update() {} }
 export function adopt(
   learningRate?: LearningRate, options?: AdoptOptions,
 ): CoreOptimizer<AdoptHyperparams, AdoptCoreState> {
-  const { hyperparams: h, lr } = resolveLearningRate(learningRate, (l) => resolveAdopt('adopt', l, options));
-  const rate = learningRateAt(lr);
+  const h = resolveAdopt('adopt', learningRate, options);
+  const lr = h.learningRate;
+  const rate = rateAt(lr);
   const fusedStep: FusedStep<AdoptCoreState> = (p, g, state) => {
     const k = ArrayKernels.get();
     if (k === null) return false;
@@ -154,8 +146,9 @@ function adamFamily(
   owner: string, learningRate: LearningRate | undefined, options: AdamOptions | undefined,
   defaults: AdamHyperparams,
 ): CoreOptimizer<AdamHyperparams, AdamCoreState> {
-  const { hyperparams: h, lr } = resolveLearningRate(learningRate, (l) => resolveAdam(owner, l, options, defaults));
-  const rate = learningRateAt(lr);
+  const h = resolveAdam(owner, learningRate, options, defaults);
+  const lr = h.learningRate;
+  const rate = rateAt(lr);
   const fusedStep: FusedStep<AdamCoreState> = (p, g, state) => {
     const k = ArrayKernels.get();
     if (k === null) return false;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAM_DEFAULTS, type AdamOptions } from '../hyperparams.js';
+import { ADAM_DEFAULTS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';
 
 /** Adam (PyTorch's torch.optim.Adam), with state kept by variable name unlike tf.train.adam. */
@@ -9,13 +9,13 @@ export class AdamOptimizer extends AdamFamilyOptimizer {
     return 'adopt-optim/Adam';
   }
 
-  constructor(learningRate?: number, options?: AdamOptions) {
+  constructor(learningRate?: LearningRate, options?: AdamOptions) {
     super('Adam', ADAM_DEFAULTS, learningRate, options);
   }
 }
 
 /** Adam with PyTorch's defaults: beta1 0.9, beta2 0.999, epsilon 1e-8, weightDecay 0 (L2). */
-export function adam(learningRate = 1e-3, options?: AdamOptions): AdamOptimizer {
+export function adam(learningRate: LearningRate = 1e-3, options?: AdamOptions): AdamOptimizer {
   return new AdamOptimizer(learningRate, options);
 }
 

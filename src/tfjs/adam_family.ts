@@ -3,7 +3,7 @@
  * with state kept per variable by name. The three classes differ only in their defaults.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { resolveAdam, type AdamHyperparams, type AdamOptions } from '../hyperparams.js';
+import { resolveAdam, type AdamHyperparams, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { adamKernelArgs } from '../kernels/args.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
@@ -19,7 +19,7 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   readonly maximize: boolean;
 
   protected constructor(
-    displayName: string, defaults: AdamHyperparams, learningRate?: number, options?: AdamOptions,
+    displayName: string, defaults: AdamHyperparams, learningRate?: LearningRate, options?: AdamOptions,
   ) {
     const h = resolveAdam(displayName, learningRate, options, defaults);
     super(h.learningRate, h.nonFinite, h.fused);
@@ -82,6 +82,6 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   ): T {
     // tfjs-layers adds `customObjects` to the config it passes in; it is not an option of ours.
     const { learningRate, customObjects: _, ...options } = config;
-    return new (cls as unknown as new (lr: unknown, o: AdamOptions) => T)(learningRate, options as AdamOptions);
+    return new (cls as unknown as new (lr: unknown, o: AdamOptions) => T)(NamedStateOptimizer.learningRateFromConfig(learningRate), options as AdamOptions);
   }
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAMW_DEFAULTS, type AdamOptions } from '../hyperparams.js';
+import { ADAMW_DEFAULTS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';
 
 /** AdamW (PyTorch's torch.optim.AdamW): Adam with decoupled weight decay. */
@@ -9,13 +9,13 @@ export class AdamWOptimizer extends AdamFamilyOptimizer {
     return 'adopt-optim/AdamW';
   }
 
-  constructor(learningRate?: number, options?: AdamOptions) {
+  constructor(learningRate?: LearningRate, options?: AdamOptions) {
     super('AdamW', ADAMW_DEFAULTS, learningRate, options);
   }
 }
 
 /** AdamW with PyTorch's defaults: beta2 0.999, epsilon 1e-8, weightDecay 1e-2, decoupled. */
-export function adamw(learningRate = 1e-3, options?: AdamOptions): AdamWOptimizer {
+export function adamw(learningRate: LearningRate = 1e-3, options?: AdamOptions): AdamWOptimizer {
   return new AdamWOptimizer(learningRate, options);
 }
 

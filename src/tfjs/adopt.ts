@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { clipExponent, powerClip, type ClipSchedule } from '../clip.js';
-import { resolveAdopt, type AdoptHyperparams, type AdoptOptions } from '../hyperparams.js';
+import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRate } from '../hyperparams.js';
 import { checkClipValue, OptimizerArgumentError } from '../validate.js';
 import { adoptKernelArgs } from '../kernels/args.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
@@ -25,7 +25,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
   readonly clip: ClipSchedule | null;
   readonly maximize: boolean;
 
-  constructor(learningRate?: number, options?: AdoptOptions) {
+  constructor(learningRate?: LearningRate, options?: AdoptOptions) {
     const h: AdoptHyperparams = resolveAdopt('ADOPT', learningRate, options);
     super(h.learningRate, h.nonFinite, h.fused);
     this.beta1 = h.beta1;
@@ -104,7 +104,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
       throw new OptimizerArgumentError(`ADOPT.fromConfig: invalid clipExponent ${String(exponent)}; expected a number or null.`);
     }
     const options = { ...rest, clip: exponent === null ? null : powerClip(exponent) } as AdoptOptions;
-    return new (cls as unknown as new (lr: unknown, o: AdoptOptions) => T)(learningRate, options);
+    return new (cls as unknown as new (lr: unknown, o: AdoptOptions) => T)(NamedStateOptimizer.learningRateFromConfig(learningRate), options);
   }
 }
 
@@ -112,7 +112,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
  * ADOPT, the drop-in for `tf.train.adam`: `adopt(1e-3)`.
  * Defaults: beta1 0.9, beta2 0.9999, epsilon 1e-6, clip t => t ** 0.25, no weight decay.
  */
-export function adopt(learningRate = 1e-3, options?: AdoptOptions): AdoptOptimizer {
+export function adopt(learningRate: LearningRate = 1e-3, options?: AdoptOptions): AdoptOptimizer {
   return new AdoptOptimizer(learningRate, options);
 }
 

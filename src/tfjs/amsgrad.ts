@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AMSGRAD_DEFAULTS, type AdamOptions } from '../hyperparams.js';
+import { AMSGRAD_DEFAULTS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';
 
 /** AMSGrad (PyTorch's torch.optim.Adam with amsgrad=True): divides by the running maximum of v. */
@@ -9,13 +9,13 @@ export class AMSGradOptimizer extends AdamFamilyOptimizer {
     return 'adopt-optim/AMSGrad';
   }
 
-  constructor(learningRate?: number, options?: AdamOptions) {
+  constructor(learningRate?: LearningRate, options?: AdamOptions) {
     super('AMSGrad', AMSGRAD_DEFAULTS, learningRate, options);
   }
 }
 
 /** AMSGrad with PyTorch's defaults: beta2 0.999, epsilon 1e-8, weightDecay 0 (L2). */
-export function amsgrad(learningRate = 1e-3, options?: AdamOptions): AMSGradOptimizer {
+export function amsgrad(learningRate: LearningRate = 1e-3, options?: AdamOptions): AMSGradOptimizer {
   return new AMSGradOptimizer(learningRate, options);
 }
 

@@ -17,7 +17,8 @@ export interface NamedTensor {
   name: string;
   tensor: tf.Tensor;
 }
-import { checkLearningRate, type NonFinitePolicy } from '../hyperparams.js';
+import { checkLearningRate, type LearningRate, type NonFinitePolicy } from '../hyperparams.js';
+import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { fusedKernelsForBackend, type FusedKernels } from '../kernels/tfjs_fused.js';
 
@@ -40,7 +41,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Name used in error messages, e.g. 'ADOPT'. */
   protected abstract readonly displayName: string;
 
-  private learningRate_: number;
+  private learningRate_: LearningRate;
   private readonly states = new Map<string, VariableState>();
   /** Counter scalars handed out by getWeights, disposed on the next call so saving never leaks. */
   private counterTensors: tf.Tensor[] = [];
@@ -52,7 +53,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** The kernels for the step in progress, or null: tfjs ops. Set by applyGradients. */
   protected kernels: FusedKernels | null = null;
 
-  protected constructor(learningRate: number, nonFinite: NonFinitePolicy, fused: boolean) {
+  protected constructor(learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
     super();
     this.learningRate_ = learningRate;
     this.nonFinite = nonFinite;
@@ -60,13 +61,19 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.iterations_ = 0;
   }
 
-  /** The learning rate used by the next step. Assign to it to follow a schedule. */
+  /** The learning rate of the next step (the schedule's value at `iterations`, if there is one). */
   get learningRate(): number {
-    return this.learningRate_;
+    return learningRateAt(this.displayName, this.learningRate_, this.iterations);
   }
 
-  set learningRate(value: number) {
+  /** Sets a constant rate or a schedule, a function of the step (see `cosineDecay` and others). */
+  set learningRate(value: LearningRate) {
     this.learningRate_ = checkLearningRate(this.displayName, value);
+  }
+
+  /** The schedule, or null when the learning rate is a constant. */
+  get schedule(): ((step: number) => number) | null {
+    return typeof this.learningRate_ === 'function' ? this.learningRate_ : null;
   }
 
   /**
@@ -80,6 +87,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   override applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
     const pairs = this.checkGradients(variableGradients);
+    void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
     for (const [variable] of pairs) this.checkStep(variable, this.peekState(variable)?.step ?? 0);
     this.kernels = this.fused ? fusedKernelsForBackend() : null;
     if (pairs.length > 0 && this.nonFinite !== 'off') {
@@ -318,9 +326,25 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.disposeCounters();
   }
 
-  /** Shared part of every config. */
+  /** Shared part of every config. A schedule is saved as its config (see src/schedules.ts). */
   protected baseConfig(): tf.serialization.ConfigDict {
-    return { learningRate: this.learningRate, nonFinite: this.nonFinite, fused: this.fused };
+    let learningRate: number | tf.serialization.ConfigDict = this.learningRate_ as number;
+    if (typeof this.learningRate_ === 'function') {
+      const config = scheduleConfig(this.learningRate_);
+      if (config === undefined) {
+        throw new OptimizerArgumentError(
+          `${this.displayName}.getConfig: a custom learning-rate function cannot be saved. Use constant, ` +
+            'linearWarmup, cosineDecay or stepDecay, or set a number before saving.',
+        );
+      }
+      learningRate = { ...config };
+    }
+    return { learningRate, nonFinite: this.nonFinite, fused: this.fused };
+  }
+
+  /** The learning rate as written by baseConfig: a number or a schedule config. */
+  protected static learningRateFromConfig(value: unknown): unknown {
+    return value !== null && typeof value === 'object' ? scheduleFromConfig(value) : value;
   }
 }
 
