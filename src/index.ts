@@ -15,3 +15,4 @@ export {
   type Schedule, type ScheduleConfig,
 } from './schedules.js';
 export { OptimizerArgumentError, NonFiniteGradientError } from './validate.js';
+export { createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions } from './train/registry.js';
