@@ -1,0 +1,194 @@
+/**
+ * What every experiment shares: the optimizers compared, the run context (output folder, seeds,
+ * backend), run metadata, output files and progress bars.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import cliProgress from 'cli-progress';
+import { adam, adamw, adopt, amsgrad, core } from '../index.js';
+import type { LearningRate } from '../hyperparams.js';
+
+/** Optimizers the experiments compare. 'adopt-unclipped' is the paper's (v1-era) ADOPT. */
+export const LAB_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adam', 'adamw', 'amsgrad'] as const;
+export type LabOptimizer = (typeof LAB_OPTIMIZERS)[number];
+
+export const LABELS: Record<LabOptimizer, string> = {
+  adopt: 'ADOPT', 'adopt-unclipped': 'ADOPT (unclipped)', adam: 'Adam', adamw: 'AdamW', amsgrad: 'AMSGrad',
+};
+
+export interface OptimizerOverrides {
+  beta2?: number;
+  weightDecay?: number;
+}
+
+export function isLabOptimizer(name: string): name is LabOptimizer {
+  return (LAB_OPTIMIZERS as readonly string[]).includes(name);
+}
+
+/** A tfjs optimizer for an experiment, with each optimizer's own defaults unless overridden. */
+export function makeOptimizer(name: LabOptimizer, lr: LearningRate, o: OptimizerOverrides = {}): tf.Optimizer {
+  const options = { ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }), ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }) };
+  switch (name) {
+    case 'adopt': return adopt(lr, options);
+    case 'adopt-unclipped': return adopt(lr, { ...options, clip: null });
+    case 'adam': return adam(lr, options);
+    case 'adamw': return adamw(lr, options);
+    case 'amsgrad': return amsgrad(lr, options);
+  }
+}
+
+/** The same, from the framework-free core (for the toy problem's arrays of chains). */
+export function makeCoreOptimizer(name: LabOptimizer, lr: LearningRate, o: OptimizerOverrides = {}) {
+  const options = { ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }), ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }) };
+  switch (name) {
+    case 'adopt': return core.adopt(lr, options);
+    case 'adopt-unclipped': return core.adopt(lr, { ...options, clip: null });
+    case 'adam': return core.adam(lr, options);
+    case 'adamw': return core.adamw(lr, options);
+    case 'amsgrad': return core.amsgrad(lr, options);
+  }
+}
+
+export interface RunContext {
+  /** The output root; an experiment writes under `${outDir}/${name}`. */
+  outDir: string;
+  seeds: number[];
+  optimizers: LabOptimizer[];
+  backend: string;
+  /** A short run (tests and the demo). */
+  quick: boolean;
+  progress: boolean;
+  /** The command line that started the run, for the record. */
+  command: string;
+  log: (message: string) => void;
+}
+
+export interface Figure {
+  file: string;
+  caption: string;
+  svg: string;
+}
+
+export interface ExperimentResult {
+  name: string;
+  title: string;
+  /** What the experiment shows, one paragraph. */
+  description: string;
+  summary: { columns: string[]; rows: (string | number)[][] };
+  figures: Figure[];
+  /** Raw curves: rows of a table, written as JSON and CSV. */
+  curves: Record<string, number | string>[];
+  notes: string[];
+  meta: RunMeta;
+}
+
+export interface RunMeta {
+  package: string;
+  version: string;
+  backend: string;
+  node: string;
+  seeds: number[];
+  optimizers: string[];
+  settings: Record<string, unknown>;
+  command: string;
+  startedAt: string;
+  seconds: number;
+}
+
+export function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../../package.json') as { version: string }).version;
+}
+
+export function runMeta(ctx: RunContext, settings: Record<string, unknown>, started: number): RunMeta {
+  return {
+    package: 'adopt-optim', version: packageVersion(), backend: ctx.backend, node: process.version,
+    seeds: ctx.seeds, optimizers: ctx.optimizers, settings, command: ctx.command,
+    startedAt: new Date(started).toISOString(), seconds: Math.round((Date.now() - started) / 100) / 10,
+  };
+}
+
+export async function useBackend(name: string): Promise<void> {
+  if (!(await tf.setBackend(name))) throw new Error(`backend "${name}" could not be initialised`);
+  await tf.ready();
+}
+
+function csv(rows: Record<string, number | string>[]): string {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown) => (v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+}
+
+/** Writes result.json, curves.json, curves.csv and the figures to `${outDir}/${name}`. */
+export function writeResult(outDir: string, result: ExperimentResult): string {
+  const dir = join(outDir, result.name);
+  mkdirSync(dir, { recursive: true });
+  for (const f of result.figures) writeFileSync(join(dir, f.file), f.svg);
+  writeFileSync(join(dir, 'curves.json'), JSON.stringify(result.curves));
+  writeFileSync(join(dir, 'curves.csv'), csv(result.curves));
+  const { figures, ...rest } = result;
+  writeFileSync(join(dir, 'result.json'), JSON.stringify({ ...rest, figures: figures.map(({ file, caption }) => ({ file, caption })) }, null, 1));
+  return dir;
+}
+
+/** A result written earlier, with its figures read back. */
+export function readResult(dir: string): ExperimentResult {
+  const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as ExperimentResult;
+  result.figures = result.figures.map((f) => ({ ...f, svg: readFileSync(join(dir, f.file), 'utf8') }));
+  return result;
+}
+
+export interface Progress {
+  tick(values?: Record<string, string | number>): void;
+  stop(): void;
+}
+
+/** A progress bar with the given fields, or a no-op when progress is off. */
+export function progressBar(ctx: RunContext, label: string, total: number, fields: string[]): Progress {
+  if (!ctx.progress) return { tick() {}, stop() {} };
+  const format = `${label.padEnd(28)} |{bar}| {value}/{total} ${fields.map((f) => `${f} {${f}}`).join(' | ')} | {eta_formatted}`;
+  const bar = new cliProgress.SingleBar({ format, stream: process.stderr, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  bar.start(total, 0, Object.fromEntries(fields.map((f) => [f, '-'])));
+  return { tick: (values) => bar.increment(1, values), stop: () => bar.stop() };
+}
+
+/** Mean and sample standard deviation. */
+export function meanStd(xs: number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, std };
+}
+
+export function formatMeanStd(xs: number[], digits: number): string {
+  const { mean, std } = meanStd(xs);
+  return xs.length > 1 ? `${mean.toFixed(digits)} ± ${std.toFixed(digits)}` : mean.toFixed(digits);
+}
+
+/** A seeded random stream (mulberry32). */
+export class Random {
+  constructor(private state: number) {}
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  normal(): number {
+    const u = 1 - this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+  shuffle(n: number): Int32Array {
+    const order = Int32Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order;
+  }
+}

@@ -1,0 +1,46 @@
+/** The experiments adopt-lab runs, with their own command-line options. */
+import { Option } from 'commander';
+import type { ExperimentResult, LabOptimizer, RunContext } from './common.js';
+import { mnist } from './mnist.js';
+import { toy } from './toy.js';
+
+export interface ExperimentSpec {
+  description: string;
+  /** Optimizers compared unless --optimizers says otherwise. */
+  optimizers: LabOptimizer[];
+  /** Experiment-specific options (integers unless `parse` says otherwise). */
+  options: { option: Option; parse?: (value: string, previous: unknown) => unknown }[];
+  run(ctx: RunContext, options: Record<string, unknown>): Promise<ExperimentResult>;
+}
+
+const ALL: LabOptimizer[] = ['adopt', 'adam', 'adamw', 'amsgrad'];
+
+const numberList = (value: string) => value.split(',').map(Number);
+
+export const EXPERIMENTS: Record<'toy' | 'mnist', ExperimentSpec> = {
+  toy: {
+    description: 'the convex counterexample, swept over beta2 and k (framework-free core)',
+    optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'],
+    options: [
+      { option: new Option('--steps <n>', 'steps per run (default 2,000,000; --quick 50,000)') },
+      { option: new Option('--chains <n>', 'independent chains per run') },
+      { option: new Option('--ks <list>', 'values of k'), parse: numberList },
+      { option: new Option('--beta2s <list>', 'values of beta2'), parse: numberList },
+    ],
+    run: (ctx, o) => toy(ctx, o),
+  },
+  mnist: {
+    description: 'an MLP (or --model cnn) on the real MNIST: training loss and test accuracy per epoch',
+    optimizers: ALL,
+    options: [
+      { option: new Option('--model <kind>', 'mlp or cnn').choices(['mlp', 'cnn']), parse: (v: string) => v },
+      { option: new Option('--epochs <n>', 'epochs (default 10, cnn 3)') },
+      { option: new Option('--batch-size <n>', 'batch size (default 128)') },
+      { option: new Option('--learning-rate <x>', 'learning rate (default 1e-3)'), parse: Number },
+      { option: new Option('--train-size <n>', 'use the first n training images') },
+    ],
+    run: (ctx, o) => mnist(ctx, o),
+  },
+};
+
+export type ExperimentName = keyof typeof EXPERIMENTS;

