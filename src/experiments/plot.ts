@@ -70,16 +70,17 @@ export async function imageGrid(images: Float32Array[], size: number, o: { title
     background: 'white',
     title: o.title,
     data: { values },
-    facet: { field: 'image', type: 'ordinal', header: null },
+    facet: { field: 'image', type: 'ordinal', header: { title: null, labels: false } },
     columns: o.columns,
     spacing: 2,
+    config: { view: { stroke: null } },
     spec: {
       width: size * cell, height: size * cell,
-      mark: { type: 'rect', strokeWidth: 0 },
+      mark: { type: 'rect', strokeWidth: 0, stroke: null },
       encoding: {
         x: { field: 'col', type: 'ordinal', axis: null },
         y: { field: 'row', type: 'ordinal', axis: null },
-        color: { field: 'v', type: 'quantitative', scale: { scheme: 'greys', domain: [0, 1] }, legend: null },
+        color: { field: 'v', type: 'quantitative', scale: { range: ['black', 'white'], domain: [0, 1] }, legend: null },
       },
     },
   } as TopLevelSpec);

@@ -1,8 +1,11 @@
 /** The experiments adopt-lab runs, with their own command-line options. */
 import { Option } from 'commander';
 import type { ExperimentResult, LabOptimizer, RunContext } from './common.js';
+import { beta2 } from './beta2.js';
+import { charlm } from './charlm.js';
 import { mnist } from './mnist.js';
 import { toy } from './toy.js';
+import { vae } from './vae.js';
 
 export interface ExperimentSpec {
   description: string;
@@ -17,7 +20,7 @@ const ALL: LabOptimizer[] = ['adopt', 'adam', 'adamw', 'amsgrad'];
 
 const numberList = (value: string) => value.split(',').map(Number);
 
-export const EXPERIMENTS: Record<'toy' | 'mnist', ExperimentSpec> = {
+export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm', ExperimentSpec> = {
   toy: {
     description: 'the convex counterexample, swept over beta2 and k (framework-free core)',
     optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'],
@@ -40,6 +43,37 @@ export const EXPERIMENTS: Record<'toy' | 'mnist', ExperimentSpec> = {
       { option: new Option('--train-size <n>', 'use the first n training images') },
     ],
     run: (ctx, o) => mnist(ctx, o),
+  },
+  beta2: {
+    description: 'the MNIST setup swept over beta2 in {0.5, 0.9, 0.99, 0.999, 0.9999} for Adam and ADOPT',
+    optimizers: ['adopt', 'adam'],
+    options: [
+      { option: new Option('--beta2s <list>', 'values of beta2'), parse: numberList },
+      { option: new Option('--epochs <n>', 'epochs per run (default 3)') },
+      { option: new Option('--train-size <n>', 'use the first n training images') },
+    ],
+    run: (ctx, o) => beta2(ctx, o),
+  },
+  vae: {
+    description: 'a variational autoencoder on MNIST: test negative ELBO per epoch and generated digits',
+    optimizers: ALL,
+    options: [
+      { option: new Option('--epochs <n>', 'epochs (default 10)') },
+      { option: new Option('--train-size <n>', 'use the first n training images') },
+    ],
+    run: (ctx, o) => vae(ctx, o),
+  },
+  charlm: {
+    description: 'a small GPT on Moby Dick characters, then finetuned on State of the Union addresses',
+    optimizers: ALL,
+    options: [
+      { option: new Option('--steps <n>', 'pretraining steps (default 1200)') },
+      { option: new Option('--finetune-steps <n>', 'finetuning steps (default 300)') },
+      { option: new Option('--width <n>', 'model width (default 64)') },
+      { option: new Option('--layers <n>', 'transformer blocks (default 2)') },
+      { option: new Option('--context <n>', 'context length (default 32)') },
+    ],
+    run: (ctx, o) => charlm(ctx, o),
   },
 };
 
