@@ -112,7 +112,7 @@ export class Gpt {
  * backend runs in a naive loop instead of XNNPACK (measured: 2.3 s of a 2.7 s training step).
  */
 const matMul2d = tf.customGrad((a, b, save) => {
-  save([a as tf.Tensor, b as tf.Tensor]);
+  (save as tf.GradSaveFunc)([a as tf.Tensor, b as tf.Tensor]);
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
     gradFunc: (dy, saved) => {

@@ -4,6 +4,7 @@ import type { ExperimentResult, LabOptimizer, RunContext } from './common.js';
 import { beta2 } from './beta2.js';
 import { charlm } from './charlm.js';
 import { mnist } from './mnist.js';
+import { rl } from './rl.js';
 import { toy } from './toy.js';
 import { vae } from './vae.js';
 
@@ -20,7 +21,7 @@ const ALL: LabOptimizer[] = ['adopt', 'adam', 'adamw', 'amsgrad'];
 
 const numberList = (value: string) => value.split(',').map(Number);
 
-export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm', ExperimentSpec> = {
+export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 'rl', ExperimentSpec> = {
   toy: {
     description: 'the convex counterexample, swept over beta2 and k (framework-free core)',
     optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'],
@@ -74,6 +75,12 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm', E
       { option: new Option('--context <n>', 'context length (default 32)') },
     ],
     run: (ctx, o) => charlm(ctx, o),
+  },
+  rl: {
+    description: 'PPO on CartPole (its published dynamics in TypeScript): episode return per update',
+    optimizers: ALL,
+    options: [{ option: new Option('--env-steps <n>', 'environment steps per run (default 150,000)') }],
+    run: (ctx, o) => rl(ctx, o),
   },
 };
 
