@@ -12,7 +12,7 @@ const batch = (seed: number) => tf.tidy(() => {
   return { xs, ys: tf.oneHot(tf.argMax(tf.matMul(xs, teacher), 1), 10) };
 });
 
-const trainer = new Trainer({
+const trainer = new Trainer<{ xs: tf.Tensor; ys: tf.Tensor }>({
   model, optimizer: 'adopt', optimizerOptions: { weightDecay: 0.01, decoupled: true },
   paramGroups: [{ pattern: /bias/, weightDecay: 0 }],        // no decay on biases
   learningRate: cosineDecay({ peak: 3e-3, warmupSteps: 20, totalSteps: 300 }),

@@ -41,7 +41,7 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
       { option: new Option('--epochs <n>', 'epochs (default 10, cnn 3)') },
       { option: new Option('--batch-size <n>', 'batch size (default 128)') },
       { option: new Option('--learning-rate <x>', 'learning rate (default 1e-3)'), parse: Number },
-      { option: new Option('--train-size <n>', 'use the first n training images') },
+      { option: new Option('--train-size <n>', 'use the first n training images (default all; cnn 12,800)') },
     ],
     run: (ctx, o) => mnist(ctx, o),
   },
