@@ -93,6 +93,8 @@ export interface RunMeta {
   seeds: number[];
   optimizers: string[];
   settings: Record<string, unknown>;
+  /** Each optimizer's full configuration (getConfig) as the experiment built it. */
+  optimizerSettings: Record<string, unknown>;
   command: string;
   startedAt: string;
   seconds: number;
@@ -104,9 +106,16 @@ export function packageVersion(): string {
 }
 
 export function runMeta(ctx: RunContext, settings: Record<string, unknown>, started: number): RunMeta {
+  const lr = typeof settings['learningRate'] === 'number' ? settings['learningRate'] : 1e-3;
+  const optimizerSettings = Object.fromEntries(ctx.optimizers.map((name) => {
+    const opt = makeOptimizer(name, lr);
+    const config = opt.getConfig();
+    opt.dispose();
+    return [name, typeof settings['learningRate'] === 'number' ? config : { ...config, learningRate: settings['learningRate'] ?? lr }];
+  }));
   return {
     package: 'adopt-optim', version: packageVersion(), backend: ctx.backend, node: process.version,
-    seeds: ctx.seeds, optimizers: ctx.optimizers, settings, command: ctx.command,
+    seeds: ctx.seeds, optimizers: ctx.optimizers, settings, optimizerSettings, command: ctx.command,
     startedAt: new Date(started).toISOString(), seconds: Math.round((Date.now() - started) / 100) / 10,
   };
 }

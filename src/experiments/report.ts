@@ -18,7 +18,8 @@ function section(r: ExperimentResult): string {
   return `<section id="${r.name}"><h2>${escape(r.title)}</h2><p>${escape(r.description)}</p>
 <div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escape(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
 <p class="meta">adopt-optim ${escape(m.version)} · backend ${escape(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escape(m.startedAt)}<br>
-settings: <code>${escape(JSON.stringify(m.settings))}</code><br>command: <code>${escape(m.command)}</code></p></section>`;
+settings: <code>${escape(JSON.stringify(m.settings))}</code><br>command: <code>${escape(m.command)}</code></p>
+<details class="meta"><summary>optimizer settings</summary><code>${escape(JSON.stringify(m.optimizerSettings ?? {}))}</code></details></section>`;
 }
 
 /** Writes `${outDir}/report.html` from every `${outDir}/<experiment>/result.json`; returns its path. */
