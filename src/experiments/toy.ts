@@ -5,10 +5,8 @@
  * convergence depends on beta2 here; ADOPT's should not. Many independent chains run at once as
  * one Float32Array through the framework-free core.
  */
-import {
-  formatMeanStd, LABELS, makeCoreOptimizer, progressBar, Random, runMeta, type ExperimentResult, type LabOptimizer,
-  type RunContext,
-} from './common.js';
+import { formatMeanStd, LABELS, progressBar, runMeta, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
+import { simulateToy, type ToyPoint } from './toy_problem.js';
 import { lineChart, type LinePoint } from './plot.js';
 
 export interface ToyOptions {
@@ -20,37 +18,14 @@ export interface ToyOptions {
   points?: number;
 }
 
-function quantile(sorted: Float32Array, q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
 /** Runs `chains` chains for `steps` steps; returns the median/quartile trajectory and final thetas. */
 export function runToy(
   optimizer: LabOptimizer, k: number, beta2: number, steps: number, chains: number, seed: number, points: number,
-): { trajectory: { t: number; median: number; q1: number; q3: number }[]; final: Float32Array } {
-  const random = new Random(seed);
-  const theta = new Float32Array(chains);
-  const g = new Float32Array(chains);
-  const opt = makeCoreOptimizer(optimizer, (t: number) => 0.01 / Math.sqrt(1 + 0.01 * t), { beta2 });
-  const state = opt.init(theta);
-  const every = Math.max(1, Math.floor(steps / points));
-  const trajectory: { t: number; median: number; q1: number; q3: number }[] = [];
-  const record = (t: number) => {
-    const sorted = Float32Array.from(theta).sort();
-    trajectory.push({ t, median: quantile(sorted, 0.5), q1: quantile(sorted, 0.25), q3: quantile(sorted, 0.75) });
-  };
-  record(0);
-  const p = 1 / k;
-  for (let t = 1; t <= steps; t++) {
-    for (let i = 0; i < chains; i++) g[i] = random.next() < p ? k * k : -k;
-    opt.step(theta, g, state as never);
-    for (let i = 0; i < chains; i++) theta[i] = theta[i]! < -1 ? -1 : theta[i]! > 1 ? 1 : theta[i]!;
-    if (t % every === 0 || t === steps) record(t);
-  }
-  return { trajectory, final: theta };
+): { trajectory: ToyPoint[]; final: Float32Array } {
+  if (optimizer === 'adamw') throw new Error('toy: AdamW is Adam here (no weight decay on a linear objective); use adam.');
+  const trajectory: ToyPoint[] = [];
+  const final = simulateToy({ optimizer, k, beta2, steps, chains, seed, points }, (p) => trajectory.push(p));
+  return { trajectory, final };
 }
 
 export async function toy(ctx: RunContext, options: ToyOptions = {}): Promise<ExperimentResult> {
