@@ -58,7 +58,7 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     }
     const bc1 = 1 - this.beta1 ** t;
     const sqrtBc2 = Math.sqrt(1 - this.beta2 ** t);
-    const denom = tf.add(tf.div(tf.sqrt(second), sqrtBc2), this.epsilon);
+    const denom = tf.add(tf.div(tf.sqrt(second), sqrtBc2), this.backendSafeEpsilon(this.epsilon));
     p.assign(tf.sub(base, tf.mul(tf.div(newM, denom), lr / bc1)));
     m.assign(newM);
     v.assign(newV);

@@ -61,7 +61,8 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     }
     let base: tf.Tensor = p;
     if (this.weightDecay !== 0 && this.decoupled) base = tf.mul(p, 1 - lr * this.weightDecay);
-    let n = tf.div(g, tf.maximum(tf.sqrt(v), this.epsilon)); // the previous v: it does not hold g yet
+    const eps = this.backendSafeEpsilon(this.epsilon);
+    let n = tf.div(g, tf.maximum(tf.sqrt(v), eps)); // the previous v: it does not hold g yet
     if (this.clip !== null) n = tf.clipByValue(n, -clip, clip); // checked in checkStep
     const newM = tf.add(tf.mul(m, this.beta1), tf.mul(n, 1 - this.beta1));
     const newV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));

@@ -33,6 +33,9 @@ export interface VariableState {
 }
 
 const STEP_SUFFIX = 'step';
+
+/** Per backend: whether an epsilon survives a round trip through it (see backendSafeEpsilon). */
+const epsilonSurvives = new WeakMap<object, Map<number, boolean>>();
 const ITERATIONS_NAME = 'iter';
 
 export abstract class NamedStateOptimizer extends tf.Optimizer {
@@ -324,6 +327,31 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   override dispose(): void {
     this.disposeState();
     this.disposeCounters();
+  }
+
+  /**
+   * epsilon as the op-by-op path may use it. On a backend that computes in float16 (WebGL with
+   * half-float textures on some devices) an epsilon of 1e-6 flushes to zero (0 / 0 = NaN where
+   * v = 0) or overflows the division (g / 1e-6 > 65504); there it is raised to 1e-4. Whether that
+   * happens is measured once per backend and epsilon (tfjs's floatPrecision() is unreliable on WebGL).
+   */
+  protected backendSafeEpsilon(epsilon: number): number {
+    const backend = tf.backend();
+    let known = epsilonSurvives.get(backend);
+    if (known === undefined) epsilonSurvives.set(backend, (known = new Map()));
+    let survives = known.get(epsilon);
+    if (survives === undefined) {
+      // The update's own arithmetic, 0 / max(0, eps) and 1 / max(0, eps), on 1024 elements (WebGL
+      // hands tensors under 128 elements to the CPU, which would hide float16 storage and math).
+      const [zero, big] = tf.tidy(() => {
+        const floor = tf.maximum(tf.zeros([2, 1024]), epsilon);
+        const out = tf.div(tf.concat([tf.zeros([1, 1024]), tf.ones([1, 1024])]), floor).dataSync();
+        return [out[0]!, out[1024]!];
+      });
+      survives = epsilon === 0 || (zero === 0 && Number.isFinite(big));
+      known.set(epsilon, survives);
+    }
+    return survives ? epsilon : Math.max(epsilon, 1e-4);
   }
 
   /** Shared part of every config. A schedule is saved as its config (see src/schedules.ts). */

@@ -1,0 +1,17 @@
+import { resolve } from 'node:path';
+import { defineConfig } from 'vite';
+
+// The playground imports adopt-optim as an application would: through the package's exports,
+// built into ../dist by `npm run build`.
+export default defineConfig({
+  root: __dirname,
+  base: './',
+  build: {
+    outDir: resolve(__dirname, 'dist'),
+    emptyOutDir: true,
+    target: 'es2022',
+    rollupOptions: { input: { main: resolve(__dirname, 'index.html'), checks: resolve(__dirname, 'checks.html') } },
+  },
+  worker: { format: 'es' },
+  preview: { port: 4173, strictPort: false },
+});
