@@ -176,28 +176,5 @@ export function formatMeanStd(xs: number[], digits: number): string {
   return xs.length > 1 ? `${mean.toFixed(digits)} ± ${std.toFixed(digits)}` : mean.toFixed(digits);
 }
 
-/** A seeded random stream (mulberry32). */
-export class Random {
-  constructor(private state: number) {}
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  normal(): number {
-    const u = 1 - this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
-  }
-  shuffle(n: number): Int32Array {
-    const order = Int32Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
-    return order;
-  }
-}
+/** The seeded random stream of the experiments (the Trainer's, see src/random.ts). */
+export { Rng as Random } from '../random.js';

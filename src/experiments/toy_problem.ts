@@ -8,6 +8,7 @@
  * through the framework-free core.
  */
 import { adam, adopt, amsgrad, type CoreOptimizer } from '../core/optimizers.js';
+import { Rng } from '../random.js';
 
 export const TOY_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'] as const;
 export type ToyOptimizer = (typeof TOY_OPTIMIZERS)[number];
@@ -43,17 +44,6 @@ function makeOptimizer(name: ToyOptimizer, beta1: number, beta2: number): CoreOp
   }
 }
 
-/** mulberry32: a seeded uniform stream. */
-function uniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function quantile(sorted: Float32Array, q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
@@ -66,7 +56,8 @@ function quantile(sorted: Float32Array, q: number): number {
  * thetas. `shouldStop` is polled at every recorded point, so a caller can cancel a long run.
  */
 export function simulateToy(s: ToySettings, onPoint?: (p: ToyPoint) => void, shouldStop?: () => boolean): Float32Array {
-  const random = uniform(s.seed);
+  const rng = new Rng(s.seed);
+  const random = () => rng.next();
   const theta = new Float32Array(s.chains);
   const g = new Float32Array(s.chains);
   const opt = makeOptimizer(s.optimizer, s.beta1 ?? 0.9, s.beta2);

@@ -8,7 +8,10 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
+import { Rng } from '../random.js';
 import { learningRateAt, type Schedule } from '../schedules.js';
+
+export { Rng };
 import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
 import { OptimizerArgumentError } from '../validate.js';
 import { CheckpointError, readCheckpoint, writeCheckpoint } from './checkpoint.js';
@@ -74,22 +77,6 @@ export interface TrainerConfig<B extends Batch> {
     onEvaluate?(step: number, metrics: Record<string, number>): void;
     onCheckpoint?(step: number, folder: string): void;
   };
-}
-
-/** A small seeded random stream (mulberry32) whose state is one integer, saved in checkpoints. */
-export class Rng {
-  constructor(public state: number) {}
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** An integer seed for a tfjs op that takes one. */
-  seed(): number {
-    return Math.floor(this.next() * 2 ** 31);
-  }
 }
 
 interface Group {
