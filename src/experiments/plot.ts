@@ -45,7 +45,11 @@ export async function lineChart(data: LinePoint[], o: LineChartOptions): Promise
   const hasPanel = data.some((d) => d.panel !== undefined);
   const x = { field: 'x', type: 'quantitative' as const, title: o.x, ...(o.logX ? { scale: { type: 'log' as const } } : {}) };
   const yScale = { ...(o.logY ? { type: 'log' as const } : { zero: false }), ...(o.yDomain ? { domain: o.yDomain } : {}) };
-  const color = { field: 'series', type: 'nominal' as const, title: null, scale: COLORS, legend: { orient: 'bottom' as const } };
+  // the legend lists only the series drawn, in the fixed order and colours of COLORS
+  const present = COLORS.domain.map((name, i) => [name, COLORS.range[i]!] as const).filter(([name]) => data.some((d) => d.series === name));
+  const others = [...new Set(data.map((d) => d.series))].filter((name) => !COLORS.domain.includes(name));
+  const scale = { domain: [...present.map(([n]) => n), ...others], range: [...present.map(([, c]) => c), ...others.map(() => '#7f7f7f')] };
+  const color = { field: 'series', type: 'nominal' as const, title: null, scale, legend: { orient: 'bottom' as const } };
   const layers: object[] = [];
   if (hasBand) {
     layers.push({ mark: { type: 'area', opacity: 0.2 }, encoding: { x, y: { field: 'lower', type: 'quantitative', scale: yScale, title: o.y }, y2: { field: 'upper' }, color } });
