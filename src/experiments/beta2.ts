@@ -4,13 +4,26 @@
  */
 import { loadMnist } from './data/mnist.js';
 import { trainMnist } from './mnist.js';
-import { formatMeanStd, LABELS, meanStd, progressBar, runMeta, type ExperimentResult, type RunContext } from './common.js';
+import { formatMeanStd, LABELS, meanStd, progressBar, runMeta, type ExperimentResult, type Figure, type LabOptimizer, type RunContext } from './common.js';
 import { lineChart, type LinePoint } from './plot.js';
 
 export interface Beta2Options {
   beta2s?: number[];
   epochs?: number;
   trainSize?: number;
+}
+
+/** The figures, from the curves alone (so they can be redrawn from a saved curves.json). */
+export async function beta2Figures(curves: Record<string, number | string>[], optimizers: LabOptimizer[], beta2s: number[]): Promise<Figure[]> {
+  const points = (f: string): LinePoint[] => optimizers.flatMap((opt) => beta2s.map((b2) => {
+    const v = curves.filter((c) => c['optimizer'] === opt && c['beta2'] === b2).map((c) => c[f] as number);
+    return { x: 1 - b2, y: meanStd(v).mean, lower: Math.min(...v), upper: Math.max(...v), series: LABELS[opt] };
+  }));
+  return [
+    // log y: a diverged run's loss is many orders of magnitude above the others
+    { file: 'test-loss-vs-beta2.svg', caption: 'Final test loss against 1 - beta2 (both axes log scale).', svg: await lineChart(points('testLoss'), { title: 'Final test loss against beta2', x: '1 - beta2', y: 'test cross-entropy', logX: true, logY: true, points: true }) },
+    { file: 'test-accuracy-vs-beta2.svg', caption: 'Final test accuracy against 1 - beta2 (log scale).', svg: await lineChart(points('testAccuracy'), { title: 'Final test accuracy against beta2', x: '1 - beta2', y: 'test accuracy', logX: true, points: true }) },
+  ];
 }
 
 export async function beta2(ctx: RunContext, options: Beta2Options = {}): Promise<ExperimentResult> {
@@ -32,10 +45,6 @@ export async function beta2(ctx: RunContext, options: Beta2Options = {}): Promis
   }
   bar.stop();
   const pick = (opt: string, b2: number, f: string) => curves.filter((c) => c['optimizer'] === opt && c['beta2'] === b2).map((c) => c[f] as number);
-  const points = (f: string): LinePoint[] => ctx.optimizers.flatMap((opt) => beta2s.map((b2) => {
-    const v = pick(opt, b2, f);
-    return { x: 1 - b2, y: meanStd(v).mean, lower: Math.min(...v), upper: Math.max(...v), series: LABELS[opt] };
-  }));
   return {
     name: 'beta2',
     title: 'Robustness to beta2 (MNIST MLP)',
@@ -45,10 +54,7 @@ export async function beta2(ctx: RunContext, options: Beta2Options = {}): Promis
       columns: ['beta2', ...ctx.optimizers.flatMap((o2) => [`${LABELS[o2]} test loss`, `${LABELS[o2]} test acc. %`])],
       rows: beta2s.map((b2) => [b2, ...ctx.optimizers.flatMap((o2) => [formatMeanStd(pick(o2, b2, 'testLoss'), 4), formatMeanStd(pick(o2, b2, 'testAccuracy').map((a) => 100 * a), 2)])]),
     },
-    figures: [
-      { file: 'test-loss-vs-beta2.svg', caption: 'Final test loss against 1 - beta2 (log scale).', svg: await lineChart(points('testLoss'), { title: 'Final test loss against beta2', x: '1 - beta2', y: 'test cross-entropy', logX: true, points: true }) },
-      { file: 'test-accuracy-vs-beta2.svg', caption: 'Final test accuracy against 1 - beta2 (log scale).', svg: await lineChart(points('testAccuracy'), { title: 'Final test accuracy against beta2', x: '1 - beta2', y: 'test accuracy', logX: true, points: true }) },
-    ],
+    figures: await beta2Figures(curves, ctx.optimizers, beta2s),
     curves,
     notes: [],
     meta: runMeta(ctx, { ...o, beta2s, trainSize: data.train.count }, started),
