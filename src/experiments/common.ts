@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import cliProgress from 'cli-progress';
-import { adam, adamw, adopt, amsgrad, core } from '../index.js';
+import { adam, adamw, adopt, amsgrad } from '../index.js';
 import type { LearningRate } from '../hyperparams.js';
 
 /** Optimizers the experiments compare. 'adopt-unclipped' is the paper's (v1-era) ADOPT. */
@@ -37,18 +37,6 @@ export function makeOptimizer(name: LabOptimizer, lr: LearningRate, o: Optimizer
     case 'adam': return adam(lr, options);
     case 'adamw': return adamw(lr, options);
     case 'amsgrad': return amsgrad(lr, options);
-  }
-}
-
-/** The same, from the framework-free core (for the toy problem's arrays of chains). */
-export function makeCoreOptimizer(name: LabOptimizer, lr: LearningRate, o: OptimizerOverrides = {}) {
-  const options = { ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }), ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }) };
-  switch (name) {
-    case 'adopt': return core.adopt(lr, options);
-    case 'adopt-unclipped': return core.adopt(lr, { ...options, clip: null });
-    case 'adam': return core.adam(lr, options);
-    case 'adamw': return core.adamw(lr, options);
-    case 'amsgrad': return core.amsgrad(lr, options);
   }
 }
 

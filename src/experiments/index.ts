@@ -1,7 +1,8 @@
 /** The experiment suite behind `adopt-lab`, for use from code. Node only. */
 export { EXPERIMENTS, type ExperimentName, type ExperimentSpec } from './registry.js';
 export { writeReport } from './report.js';
-export { LAB_OPTIMIZERS, makeOptimizer, makeCoreOptimizer, writeResult, readResult, type ExperimentResult, type RunContext, type LabOptimizer } from './common.js';
+export { LAB_OPTIMIZERS, makeOptimizer, writeResult, readResult, type ExperimentResult, type RunContext, type LabOptimizer } from './common.js';
 export { parseIdx, DataFormatError } from './data/idx.js';
 export { loadMnist, readMnistSplit } from './data/mnist.js';
 export { loadMobyDick, loadStateOfTheUnion, Vocabulary } from './data/text.js';
+export { simulateToy, TOY_OPTIMIZERS, type ToySettings, type ToyPoint } from './toy_problem.js';
