@@ -5,7 +5,7 @@
  * loss/accuracy per epoch.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Trainer } from '../train/trainer.js';
+import { Trainer } from 'adopt-optim/train';
 import { IMAGE_SIZE, loadMnist, type Mnist, type MnistSplit } from './data/mnist.js';
 import {
   formatMeanStd, LABELS, meanStd, progressBar, Random, runMeta, type ExperimentResult, type LabOptimizer,

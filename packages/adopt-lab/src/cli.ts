@@ -7,7 +7,7 @@
  *   npx adopt-lab demo
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { isLabOptimizer, LAB_OPTIMIZERS, LABELS, useBackend, writeResult, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
+import { isLabOptimizer, LAB_OPTIMIZERS, LABELS, packageVersion, useBackend, writeResult, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
 import { EXPERIMENTS, type ExperimentName } from './registry.js';
 import { writeReport } from './report.js';
 
@@ -71,15 +71,13 @@ async function run(name: ExperimentName, common: CommonOptions, options: Record<
 
 export function program(): Command {
   const cmd = new Command('adopt-lab')
-    .description('Reproduce the ADOPT paper\'s experiments (ADOPT vs Adam, AdamW, AMSGrad) with TensorFlow.js.')
-    .addHelpText('after', `\nExperiments:\n${Object.entries(EXPERIMENTS).map(([n, e]) => `  ${n.padEnd(8)} ${e.description}`).join('\n')}\n` +
-      `  demo     the fast subset: toy problem and a short MNIST run of ADOPT and Adam (under five minutes)\n` +
-      `  report   rebuild report.html from the results in the output folder\n\n` +
-      `Optimizers: ${LAB_OPTIMIZERS.map((o) => `${o} (${LABELS[o]})`).join(', ')}.`);
+    .description('Small-scale stand-ins for the ADOPT paper\'s experiments (ADOPT vs Adam, AdamW, AMSGrad) with TensorFlow.js.')
+    .version(`adopt-lab ${packageVersion('adopt-lab')} (adopt-optim ${packageVersion('adopt-optim')})`, '-V, --version')
+    .addHelpText('after', `\nOptimizers: ${LAB_OPTIMIZERS.map((o) => `${o} (${LABELS[o]})`).join(', ')}.`);
 
   const common = (c: Command) => c
     .option('--optimizers <list>', `comma-separated, of ${LAB_OPTIMIZERS.join(', ')}`, optimizerList)
-    .option('--seeds <list>', 'comma-separated seeds', seedList, [1])
+    .addOption(new Option('--seeds <list>', 'comma-separated seeds').argParser(seedList).default([1], '1'))
     .option('--out <dir>', 'output folder', 'out/lab')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['wasm', 'cpu']).default('wasm'))
     .option('--quick', 'a short run (smoke test)', false)
@@ -94,7 +92,7 @@ export function program(): Command {
     });
   }
 
-  common(cmd.command('demo').description('toy problem and a short MNIST comparison of ADOPT and Adam'))
+  common(cmd.command('demo').description('the fast subset: the toy problem and 3 epochs of MNIST, ADOPT beside Adam (about 2 minutes on 2 cores)'))
     .action(async (opts: CommonOptions) => {
       const started = Date.now();
       const demo = { ...opts, quick: true, optimizers: opts.optimizers ?? (['adopt', 'adam'] as LabOptimizer[]) };

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import cliProgress from 'cli-progress';
-import { adam, adamw, adopt, amsgrad } from '../index.js';
-import type { LearningRate } from '../hyperparams.js';
+import { adam, adamw, adopt, amsgrad } from 'adopt-optim';
+import type { LearningRate } from 'adopt-optim';
 
 /** Optimizers the experiments compare. 'adopt-unclipped' is the paper's (v1-era) ADOPT. */
 export const LAB_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adam', 'adamw', 'amsgrad'] as const;
@@ -76,6 +76,8 @@ export interface ExperimentResult {
 export interface RunMeta {
   package: string;
   version: string;
+  /** The adopt-lab version that ran the experiment (absent in records written before 0.2). */
+  labVersion?: string;
   backend: string;
   node: string;
   seeds: number[];
@@ -88,9 +90,10 @@ export interface RunMeta {
   seconds: number;
 }
 
-export function packageVersion(): string {
+/** The version of an installed package: 'adopt-optim' (the library under test) or 'adopt-lab' (this suite). */
+export function packageVersion(name: 'adopt-optim' | 'adopt-lab' = 'adopt-optim'): string {
   const require = createRequire(import.meta.url);
-  return (require('../../package.json') as { version: string }).version;
+  return (require(`${name}/package.json`) as { version: string }).version;
 }
 
 export function runMeta(ctx: RunContext, settings: Record<string, unknown>, started: number): RunMeta {
@@ -102,7 +105,7 @@ export function runMeta(ctx: RunContext, settings: Record<string, unknown>, star
     return [name, typeof settings['learningRate'] === 'number' ? config : { ...config, learningRate: settings['learningRate'] ?? lr }];
   }));
   return {
-    package: 'adopt-optim', version: packageVersion(), backend: ctx.backend, node: process.version,
+    package: 'adopt-optim', version: packageVersion(), labVersion: packageVersion('adopt-lab'), backend: ctx.backend, node: process.version,
     seeds: ctx.seeds, optimizers: ctx.optimizers, settings, optimizerSettings, command: ctx.command,
     startedAt: new Date(started).toISOString(), seconds: Math.round((Date.now() - started) / 100) / 10,
   };
@@ -165,4 +168,4 @@ export function formatMeanStd(xs: number[], digits: number): string {
 }
 
 /** The seeded random stream of the experiments (the Trainer's, see src/random.ts). */
-export { Rng as Random } from '../random.js';
+export { Rng as Random } from 'adopt-optim';

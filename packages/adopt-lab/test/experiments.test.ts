@@ -4,14 +4,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataFormatError, parseIdx } from '../src/experiments/data/idx.js';
-import { loadMnist, mnistDataDir, readMnistSplit } from '../src/experiments/data/mnist.js';
-import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from '../src/experiments/data/text.js';
-import { useBackend, writeResult, type RunContext } from '../src/experiments/common.js';
-import { EXPERIMENTS } from '../src/experiments/registry.js';
-import { writeReport } from '../src/experiments/report.js';
-import { CartPole } from '../src/experiments/rl.js';
-import { Random } from '../src/experiments/common.js';
+import { DataFormatError, parseIdx } from '../src/data/idx.js';
+import { loadMnist, mnistDataDir, readMnistSplit } from '../src/data/mnist.js';
+import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from '../src/data/text.js';
+import { useBackend, writeResult, type RunContext } from '../src/common.js';
+import { EXPERIMENTS } from '../src/registry.js';
+import { writeReport } from '../src/report.js';
+import { CartPole } from '../src/rl.js';
+import { Random } from '../src/common.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -167,10 +167,21 @@ describe('every experiment runs a few steps and writes curves, figures and a rep
 });
 
 describe('adopt-lab command line', () => {
-  const cli = join(import.meta.dirname, '..', 'dist', 'experiments', 'cli.js');
+  const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
   it('--help lists the experiments', () => {
     const help = execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
-    for (const name of ['toy', 'mnist', 'charlm', 'vae', 'beta2', 'rl', 'demo', 'report']) assert.match(help, new RegExp(`\\n  ${name}\\b`));
+    for (const name of ['toy', 'mnist', 'charlm', 'vae', 'beta2', 'rl', 'demo', 'report']) {
+      assert.equal(help.match(new RegExp(`\\n  ${name}\\b`, 'g'))?.length, 1, `${name} listed once`);
+    }
+  });
+  it('--version names both packages', () => {
+    const out = execFileSync(process.execPath, [cli, '--version'], { encoding: 'utf8' });
+    assert.match(out, /^adopt-lab \d+\.\d+\.\d+ \(adopt-optim \d+\.\d+\.\d+\)\n$/);
+  });
+  it('shows the seeds default as a list, not an array literal', () => {
+    const out = execFileSync(process.execPath, [cli, 'mnist', '--help'], { encoding: 'utf8' });
+    assert.match(out, /\(default: 1\)/);
+    assert.doesNotMatch(out, /\[1\]/);
   });
   it('refuses an unknown optimizer, naming the valid ones', () => {
     const r = spawnSync(process.execPath, [cli, 'toy', '--optimizers', 'adopt,lion'], { encoding: 'utf8' });

@@ -4,7 +4,7 @@
  * nats per image; and a grid of digits decoded from z ~ N(0, I).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Trainer } from '../train/trainer.js';
+import { Trainer } from 'adopt-optim/train';
 import { IMAGE_SIZE, loadMnist, type MnistSplit } from './data/mnist.js';
 import { formatMeanStd, LABELS, meanStd, progressBar, Random, runMeta, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
 import { imageGrid, lineChart, type LinePoint } from './plot.js';

@@ -7,8 +7,8 @@
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { readCheckpoint } from '../train/checkpoint.js';
-import { Trainer } from '../train/trainer.js';
+import { readCheckpoint } from 'adopt-optim/train';
+import { Trainer } from 'adopt-optim/train';
 import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from './data/text.js';
 import { formatMeanStd, LABELS, meanStd, progressBar, Random, runMeta, type ExperimentResult, type RunContext } from './common.js';
 import { lineChart, type LinePoint } from './plot.js';

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
 
-// The playground imports adopt-optim as an application would: through the package's exports,
-// built into ../dist by `npm run build`.
+// The playground imports adopt-optim (and adopt-lab/toy) as an application would: through the packages' exports,
+// built into each package's dist by `npm run build` at the root.
 export default defineConfig({
   root: __dirname,
   base: './',

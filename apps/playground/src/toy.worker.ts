@@ -1,5 +1,5 @@
 // Runs the convex counterexample off the main thread with adopt-optim's framework-free core.
-import { simulateToy, type ToyOptimizer, type ToyPoint } from 'adopt-optim/toy';
+import { simulateToy, type ToyOptimizer, type ToyPoint } from 'adopt-lab/toy';
 
 export interface ToyRequest { k: number; beta1: number; beta2: number; steps: number; chains: number; optimizers: ToyOptimizer[]; seed: number }
 export type ToyMessage =

@@ -7,8 +7,7 @@
  * learning rate 0.01 / sqrt(1 + 0.01 t). Many independent chains run at once as one array
  * through the framework-free core.
  */
-import { adam, adopt, amsgrad, type CoreOptimizer } from '../core/optimizers.js';
-import { Rng } from '../random.js';
+import { core, Rng } from 'adopt-optim';
 
 export const TOY_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'] as const;
 export type ToyOptimizer = (typeof TOY_OPTIMIZERS)[number];
@@ -35,12 +34,12 @@ export interface ToyPoint {
 /** The learning rate of the published reproduction. */
 export const toyLearningRate = (t: number) => 0.01 / Math.sqrt(1 + 0.01 * t);
 
-function makeOptimizer(name: ToyOptimizer, beta1: number, beta2: number): CoreOptimizer<unknown, any> {
+function makeOptimizer(name: ToyOptimizer, beta1: number, beta2: number): core.CoreOptimizer<unknown, any> {
   switch (name) {
-    case 'adopt': return adopt(toyLearningRate, { beta1, beta2 });
-    case 'adopt-unclipped': return adopt(toyLearningRate, { beta1, beta2, clip: null });
-    case 'adam': return adam(toyLearningRate, { beta1, beta2 });
-    case 'amsgrad': return amsgrad(toyLearningRate, { beta1, beta2 });
+    case 'adopt': return core.adopt(toyLearningRate, { beta1, beta2 });
+    case 'adopt-unclipped': return core.adopt(toyLearningRate, { beta1, beta2, clip: null });
+    case 'adam': return core.adam(toyLearningRate, { beta1, beta2 });
+    case 'amsgrad': return core.amsgrad(toyLearningRate, { beta1, beta2 });
   }
 }
 

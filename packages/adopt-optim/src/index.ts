@@ -14,5 +14,6 @@ export {
   constant, linearWarmup, cosineDecay, stepDecay, scheduleConfig, scheduleFromConfig,
   type Schedule, type ScheduleConfig,
 } from './schedules.js';
+export { Rng } from './random.js';
 export { OptimizerArgumentError, NonFiniteGradientError } from './validate.js';
 export { createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions } from './train/registry.js';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const publicDir = join(root, 'playground', 'public');
+const publicDir = join(root, 'public');
 mkdirSync(join(publicDir, 'tfjs-wasm'), { recursive: true });
 
 function idx(path) {

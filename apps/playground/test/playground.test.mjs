@@ -20,7 +20,7 @@ describe('playground in headless Chromium', { skip }, () => {
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    server = await preview({ configFile: join(import.meta.dirname, '..', 'playground', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
+    server = await preview({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
     base = server.resolvedUrls.local[0];
     browser = await chromium.launch({
       executablePath,

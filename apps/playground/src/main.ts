@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { adam, adopt } from 'adopt-optim';
-import type { ToyOptimizer } from 'adopt-optim/toy';
+import type { ToyOptimizer } from 'adopt-lab/toy';
 import { LiveChart, type Point } from './chart';
 import type { ToyMessage, ToyRequest } from './toy.worker';
 
