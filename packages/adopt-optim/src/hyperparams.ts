@@ -6,7 +6,7 @@
 import { defaultClip, type ClipSchedule } from './clip.js';
 import { learningRateAt, type Schedule } from './schedules.js';
 import {
-  checkBeta, checkBoolean, checkClipSchedule, checkKnownKeys, checkNonNegative, checkOneOf,
+  checkBeta, checkBoolean, checkClipSchedule, checkKnownKeys, checkNonNegative, checkOneOf, checkPositive,
   OptimizerArgumentError,
 } from './validate.js';
 
@@ -77,32 +77,78 @@ export interface AdamHyperparams {
   fused: boolean;
 }
 
+/** The learning rate every optimizer here uses when none is given (PyTorch's Adam default). */
+export const DEFAULT_LEARNING_RATE = 1e-3;
+
+/*
+ * The published defaults hold exactly the keys of the options object (the learning rate is the
+ * positional argument, see DEFAULT_LEARNING_RATE; AMSGrad is a separate optimizer, not an
+ * option), so `adopt(1e-3, {...ADOPT_DEFAULTS, beta2: 0.99})` is a valid call.
+ * `satisfies Required<...>` keeps the two in step: a default for every option, and no other key.
+ */
 export const ADOPT_DEFAULTS = {
-  learningRate: 1e-3, beta1: 0.9, beta2: 0.9999, epsilon: 1e-6, weightDecay: 0,
+  beta1: 0.9, beta2: 0.9999, epsilon: 1e-6, weightDecay: 0,
   decoupled: false, clip: defaultClip, maximize: false, nonFinite: 'throw', fused: true,
-} as const satisfies AdoptHyperparams;
+} as const satisfies Required<AdoptOptions>;
 
 /** PyTorch's defaults: `torch.optim.Adam`, `AdamW` and `Adam(amsgrad=True)`. */
 export const ADAM_DEFAULTS = {
-  learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0,
-  decoupled: false, amsgrad: false, maximize: false, nonFinite: 'throw', fused: true,
-} as const satisfies AdamHyperparams;
+  beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0,
+  decoupled: false, maximize: false, nonFinite: 'throw', fused: true,
+} as const satisfies Required<AdamOptions>;
 export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 1e-2, decoupled: true } as const;
-export const AMSGRAD_DEFAULTS = { ...ADAM_DEFAULTS, amsgrad: true } as const;
+export const AMSGRAD_DEFAULTS = { ...ADAM_DEFAULTS } as const;
 
-const ADOPT_KEYS = ['beta1', 'beta2', 'epsilon', 'weightDecay', 'decoupled', 'clip', 'maximize', 'nonFinite', 'fused'];
-const ADAM_KEYS = ['beta1', 'beta2', 'epsilon', 'weightDecay', 'decoupled', 'maximize', 'nonFinite', 'fused'];
+/** The full hyperparameters of the Adam family's three members (internal: not options). */
+export const ADAM_HYPERPARAMS: AdamHyperparams = { ...ADAM_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: false };
+export const ADAMW_HYPERPARAMS: AdamHyperparams = { ...ADAMW_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: false };
+export const AMSGRAD_HYPERPARAMS: AdamHyperparams = { ...AMSGRAD_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: true };
+
+type Checker = (owner: string, name: string, value: unknown) => unknown;
+
+/** The check of every option, by name: the same for the tfjs optimizers and the core. */
+const CHECKS: Record<string, Checker> = {
+  beta1: checkBeta,
+  beta2: checkBeta,
+  epsilon: checkPositive,
+  weightDecay: checkNonNegative,
+  decoupled: checkBoolean,
+  amsgrad: checkBoolean,
+  clip: (owner, _name, value) => checkClipSchedule(owner, value),
+  maximize: checkBoolean,
+  nonFinite: (owner, name, value) => checkOneOf(owner, name, value, NON_FINITE_POLICIES),
+  fused: checkBoolean,
+};
 
 function checkOptionsObject(owner: string, options: unknown): Record<string, unknown> {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object' || Array.isArray(options)) {
-    throw new OptimizerArgumentError(`${owner}: invalid options ${String(options)}; expected an object.`);
+    const got = Array.isArray(options) ? `an array [${String(options)}]` : typeof options === 'string' ? JSON.stringify(options) : String(options);
+    throw new OptimizerArgumentError(`${owner}: invalid options ${got}; expected an object.`);
   }
   return options as Record<string, unknown>;
 }
 
-function pick<T>(options: Record<string, unknown>, key: string, fallback: T): unknown {
-  return options[key] === undefined ? fallback : options[key];
+/**
+ * `options` checked against `defaults`: every key must be one of the defaults' keys, a missing
+ * (or undefined) option takes its default, and every value passes the option's check.
+ */
+export function resolveOptions<R extends object>(owner: string, options: unknown, defaults: R): R {
+  const o = checkOptionsObject(owner, options);
+  const known = Object.keys(defaults);
+  if (o['learningRate'] !== undefined && !known.includes('learningRate')) {
+    throw new OptimizerArgumentError(
+      `${owner}: unknown option "learningRate"; the learning rate is the first argument, not an option ` +
+        `(options: ${known.join(', ')}).`,
+    );
+  }
+  checkKnownKeys(owner, o, known);
+  const resolved: Record<string, unknown> = {};
+  for (const key of known) {
+    const value = o[key] === undefined ? (defaults as Record<string, unknown>)[key] : o[key];
+    resolved[key] = CHECKS[key]!(owner, key, value);
+  }
+  return resolved as R;
 }
 
 /** A number >= 0, or a schedule whose value at step 0 is one. */
@@ -115,40 +161,15 @@ export function checkLearningRate(owner: string, learningRate: unknown): Learnin
 }
 
 export function resolveAdopt(owner: string, learningRate: unknown, options?: AdoptOptions): AdoptHyperparams {
-  const o = checkOptionsObject(owner, options);
-  checkKnownKeys(owner, o, ADOPT_KEYS);
-  const d = ADOPT_DEFAULTS;
-  return {
-    learningRate: checkLearningRate(owner, learningRate === undefined ? d.learningRate : learningRate),
-    beta1: checkBeta(owner, 'beta1', pick(o, 'beta1', d.beta1)),
-    beta2: checkBeta(owner, 'beta2', pick(o, 'beta2', d.beta2)),
-    epsilon: checkNonNegative(owner, 'epsilon', pick(o, 'epsilon', d.epsilon)),
-    weightDecay: checkNonNegative(owner, 'weightDecay', pick(o, 'weightDecay', d.weightDecay)),
-    decoupled: checkBoolean(owner, 'decoupled', pick(o, 'decoupled', d.decoupled)),
-    clip: checkClipSchedule(owner, pick(o, 'clip', d.clip)),
-    maximize: checkBoolean(owner, 'maximize', pick(o, 'maximize', d.maximize)),
-    nonFinite: checkOneOf(owner, 'nonFinite', pick(o, 'nonFinite', d.nonFinite), NON_FINITE_POLICIES),
-    fused: checkBoolean(owner, 'fused', pick(o, 'fused', d.fused)),
-  };
+  const rate = checkLearningRate(owner, learningRate === undefined ? DEFAULT_LEARNING_RATE : learningRate);
+  return { learningRate: rate, ...resolveOptions<Required<AdoptOptions>>(owner, options, ADOPT_DEFAULTS) };
 }
 
 export function resolveAdam(
   owner: string, learningRate: unknown, options: AdamOptions | undefined,
   defaults: AdamHyperparams,
 ): AdamHyperparams {
-  const o = checkOptionsObject(owner, options);
-  checkKnownKeys(owner, o, ADAM_KEYS);
-  const d = defaults;
-  return {
-    learningRate: checkLearningRate(owner, learningRate === undefined ? d.learningRate : learningRate),
-    beta1: checkBeta(owner, 'beta1', pick(o, 'beta1', d.beta1)),
-    beta2: checkBeta(owner, 'beta2', pick(o, 'beta2', d.beta2)),
-    epsilon: checkNonNegative(owner, 'epsilon', pick(o, 'epsilon', d.epsilon)),
-    weightDecay: checkNonNegative(owner, 'weightDecay', pick(o, 'weightDecay', d.weightDecay)),
-    decoupled: checkBoolean(owner, 'decoupled', pick(o, 'decoupled', d.decoupled)),
-    amsgrad: d.amsgrad,
-    maximize: checkBoolean(owner, 'maximize', pick(o, 'maximize', d.maximize)),
-    nonFinite: checkOneOf(owner, 'nonFinite', pick(o, 'nonFinite', d.nonFinite), NON_FINITE_POLICIES),
-    fused: checkBoolean(owner, 'fused', pick(o, 'fused', d.fused)),
-  };
+  const { learningRate: defaultRate, amsgrad, ...optionDefaults } = defaults;
+  const rate = checkLearningRate(owner, learningRate === undefined ? defaultRate : learningRate);
+  return { learningRate: rate, ...resolveOptions<Required<AdamOptions>>(owner, options, optionDefaults), amsgrad };
 }

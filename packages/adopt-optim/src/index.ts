@@ -7,7 +7,7 @@ export * from './tfjs/index.js';
 export * as core from './core/index.js';
 export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip.js';
 export {
-  ADOPT_DEFAULTS, ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS,
+  ADOPT_DEFAULTS, ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS, DEFAULT_LEARNING_RATE,
   type AdoptOptions, type AdamOptions, type NonFinitePolicy, type LearningRate,
 } from './hyperparams.js';
 export {
@@ -16,4 +16,7 @@ export {
 } from './schedules.js';
 export { Rng } from './random.js';
 export { OptimizerArgumentError, NonFiniteGradientError } from './validate.js';
-export { createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions } from './train/registry.js';
+export {
+  createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,
+  type OptimizerOptionsByName, type OptimizerByName, type SgdOptions, type MomentumOptions, type RmspropOptions,
+} from './train/registry.js';

@@ -44,6 +44,17 @@ export function checkNonNegative(owner: string, name: string, value: unknown): n
   return value;
 }
 
+/**
+ * A finite number > 0. epsilon must be: with epsilon 0 a zero gradient (and v = 0) gives 0 / 0,
+ * NaN parameters, which no gradient check can catch.
+ */
+export function checkPositive(owner: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    fail(owner, name, value, 'a finite number > 0');
+  }
+  return value;
+}
+
 /** A number in [0, 1): the range PyTorch accepts for betas. */
 export function checkBeta(owner: string, name: string, value: unknown): number {
   if (typeof value !== 'number' || !(value >= 0 && value < 1)) {

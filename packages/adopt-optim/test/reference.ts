@@ -1,6 +1,6 @@
 /**
- * An independent float64 reference of ../shared/ALGORITHM.md, written straight from its
- * pseudocode on Float64Arrays. It shares no code with src/, so agreement is evidence.
+ * An independent float64 port of docs/ALGORITHM.md (refAdoptStep: §2 with §3; refAdamStep: §4),
+ * written straight from its pseudocode on Float64Arrays. It shares no code with src/, so agreement is evidence.
  */
 
 export interface RefAdoptParams {

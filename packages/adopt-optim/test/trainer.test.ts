@@ -68,8 +68,12 @@ describe('createOptimizer', () => {
       assert.equal(typeof opt.applyGradients, 'function', name);
       opt.dispose();
     }
+    // the options are typed per name, so these are compile errors too (see test/types.test-d.ts)
+    // @ts-expect-error not an optimizer name
     assert.throws(() => createOptimizer('adabelief'), /unknown optimizer "adabelief"; expected one of adopt, adam, adamw, amsgrad, sgd, momentum, rmsprop/);
+    // @ts-expect-error not an option of sgd
     assert.throws(() => createOptimizer('sgd', { momentum: 0.9 }), /sgd: unknown option "momentum"/);
+    // @ts-expect-error not an option of ADOPT
     assert.throws(() => createOptimizer('adopt', { betas: [0.9, 0.99] }), /ADOPT: unknown option "betas"/);
   });
 });

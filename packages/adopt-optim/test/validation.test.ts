@@ -18,7 +18,10 @@ const BAD: [string, number | undefined, object, RegExp][] = [
   ['negative beta1', undefined, { beta1: -0.1 }, /invalid beta1 -0.1; expected a number in \[0, 1\)/],
   ['beta2 above 1', undefined, { beta2: 1.5 }, /invalid beta2 1.5; expected a number in \[0, 1\)/],
   ['beta2 NaN', undefined, { beta2: NaN }, /invalid beta2 NaN; expected a number in \[0, 1\)/],
-  ['negative epsilon', undefined, { epsilon: -1e-8 }, /invalid epsilon -1e-8; expected a finite number >= 0/],
+  ['negative epsilon', undefined, { epsilon: -1e-8 }, /invalid epsilon -1e-8; expected a finite number > 0/],
+  // epsilon 0: a zero gradient with v = 0 gives 0 / 0 = NaN parameters, past every gradient check
+  ['epsilon 0', undefined, { epsilon: 0 }, /invalid epsilon 0; expected a finite number > 0/],
+  ['infinite epsilon', undefined, { epsilon: Infinity }, /invalid epsilon Infinity; expected a finite number > 0/],
   ['negative weight decay', undefined, { weightDecay: -0.01 }, /invalid weightDecay -0.01; expected a finite number >= 0/],
   ['decoupled not a boolean', undefined, { decoupled: 'yes' }, /invalid decoupled "yes"; expected true or false/],
   ['unknown nonFinite policy', undefined, { nonFinite: 'ignore' }, /invalid nonFinite "ignore"; expected one of "throw", "skip", "off"/],

@@ -15,14 +15,14 @@
  * memory of their own (still plain Float32Arrays), so the kernel updates them where they lie.
  */
 import {
-  ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS, resolveAdam, resolveAdopt,
+  ADAM_HYPERPARAMS, ADAMW_HYPERPARAMS, AMSGRAD_HYPERPARAMS, resolveAdam, resolveAdopt,
   type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions, type LearningRate,
 } from '../hyperparams.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { adamKernelArgs, adoptKernelArgs } from '../kernels/args.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
 import {
-  addDecayedWeights, applyUpdates, namedChain, scale, scaleByAdam, scaleByAdopt, scaleByLearningRate,
+  addDecayedWeights, applyUpdates, checkFloat32Array, namedChain, scale, scaleByAdam, scaleByAdopt, scaleByLearningRate,
   type AdamState, type AdoptState, type GradientTransformation, type LearningRateState,
 } from './transform.js';
 
@@ -63,9 +63,8 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
     update: transform.update,
     ...(transform.check ? { check: transform.check } : {}),
     step(params, grads, state) {
-      if (!(params instanceof Float32Array) || !(grads instanceof Float32Array)) {
-        throw new OptimizerArgumentError(`${name}.step: params and grads must be Float32Arrays.`);
-      }
+      checkFloat32Array(`${name}.step`, 'params', params);
+      checkFloat32Array(`${name}.step`, 'grads', grads);
       if (params.length !== grads.length) {
         throw new OptimizerArgumentError(
           `${name}.step: grads has length ${grads.length} but params has length ${params.length}.`,
@@ -84,11 +83,14 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
           }
         }
       }
-      transform.check?.(state, params);
-      if (hyperparams.fused && fusedStep(params, grads, state)) {
-        steps++;
-        return true;
+      if (kernels !== null) {
+        transform.check?.(state, params, grads); // a state made for other params, a bad schedule value
+        if (fusedStep(params, grads, state)) {
+          steps++;
+          return true;
+        }
       }
+      // the chain's update runs the same checks on every member before any changes its state
       if (scratch.length < grads.length) scratch = new Float32Array(grads.length);
       const updates = scratch.subarray(0, grads.length);
       updates.set(grads);
@@ -107,7 +109,7 @@ function rateAt(lr: LearningRate): (count: number) => number {
 
 const identity: GradientTransformation<null> = { init: () => null, update() {} };
 
-/** ADOPT as in the official implementation; see ALGORITHM.md. */
+/** ADOPT as in the official implementation; see docs/ALGORITHM.md §2 (chain order: §3.4). */
 export function adopt(
   learningRate?: LearningRate, options?: AdoptOptions,
 ): CoreOptimizer<AdoptHyperparams, AdoptCoreState> {
@@ -128,12 +130,13 @@ export function adopt(
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
     l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
-    adopt: scaleByAdopt(h),
+    adopt: scaleByAdopt({ beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, clip: h.clip }),
     decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
     learningRate: scaleByLearningRate(lr),
   });
   const init = chain.init;
   chain.init = (params) => {
+    checkFloat32Array('adopt.init', 'params', params);
     const state = init(params);
     const resident = h.fused ? allocateResidentState(params.length, 2) : null;
     if (resident !== null) [state.adopt.m, state.adopt.v] = resident as [Float32Array, Float32Array];
@@ -161,12 +164,13 @@ function adamFamily(
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
     l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
-    adam: scaleByAdam(h),
+    adam: scaleByAdam({ beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, amsgrad: h.amsgrad }),
     decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
     learningRate: scaleByLearningRate(lr),
   });
   const init = chain.init;
   chain.init = (params) => {
+    checkFloat32Array(`${owner}.init`, 'params', params);
     const state = init(params);
     const resident = h.fused ? allocateResidentState(params.length, h.amsgrad ? 3 : 2) : null;
     if (resident !== null) {
@@ -180,15 +184,15 @@ function adamFamily(
 
 /** Adam (PyTorch defaults: beta2 0.999, eps 1e-8, L2 weight decay 0). */
 export function adam(learningRate?: LearningRate, options?: AdamOptions) {
-  return adamFamily('adam', learningRate, options, ADAM_DEFAULTS);
+  return adamFamily('adam', learningRate, options, ADAM_HYPERPARAMS);
 }
 
 /** AdamW (PyTorch defaults: decoupled weight decay 1e-2). */
 export function adamw(learningRate?: LearningRate, options?: AdamOptions) {
-  return adamFamily('adamw', learningRate, options, ADAMW_DEFAULTS);
+  return adamFamily('adamw', learningRate, options, ADAMW_HYPERPARAMS);
 }
 
 /** AMSGrad (PyTorch's `Adam(amsgrad=True)`). */
 export function amsgrad(learningRate?: LearningRate, options?: AdamOptions) {
-  return adamFamily('amsgrad', learningRate, options, AMSGRAD_DEFAULTS);
+  return adamFamily('amsgrad', learningRate, options, AMSGRAD_HYPERPARAMS);
 }

@@ -5,7 +5,8 @@
  * data (typed arrays and numbers). `chain` composes them; `applyUpdates` adds the result to the
  * parameters. ADOPT, Adam, AdamW and AMSGrad (./optimizers.ts) are short chains of these pieces.
  */
-import { checkClipValue, OptimizerArgumentError } from '../validate.js';
+import { checkClipValue, checkNonNegative, OptimizerArgumentError } from '../validate.js';
+import { ADAM_DEFAULTS, ADOPT_DEFAULTS, checkLearningRate, resolveOptions } from '../hyperparams.js';
 import type { ClipSchedule } from '../clip.js';
 
 /** Information shared by the transformations of one chain during one step. */
@@ -27,23 +28,113 @@ export interface GradientTransformation<S> {
    */
   update(updates: Float32Array, state: S, params: Float32Array, ctx: StepContext): void;
   /**
-   * Optional: throws if the next update would be invalid (a schedule returning a bad value),
-   * so that a step is refused before any transformation of the chain changes its state.
-   * Schedules may therefore be evaluated twice per step: they should be pure functions.
+   * Optional: throws if the next update would be invalid (a state that does not match the
+   * updates, a schedule returning a bad value), so that a step is refused before any
+   * transformation of the chain changes its state. `update` of a chain runs the checks of all
+   * its members first. Schedules may therefore be evaluated more than once per step: they
+   * should be pure functions.
    */
-  check?(state: S, params: Float32Array): void;
+  check?(state: S, params: Float32Array, updates?: Float32Array): void;
+}
+
+/** What a value is, for an error message: "a Float64Array of length 2", "an object with key \"w\" (...)". */
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return `an Array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) {
+    const length = (value as { length?: unknown }).length;
+    return `a ${value.constructor.name}${typeof length === 'number' ? ` of length ${length}` : ''}`;
+  }
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') {
+    const keys = Object.keys(value);
+    if (keys.length === 0) return 'an empty object';
+    const shown = keys.slice(0, 3).map((k) => `"${k}" (${describeValue((value as Record<string, unknown>)[k])})`);
+    return `an object with key${keys.length > 1 ? 's' : ''} ${shown.join(', ')}${keys.length > 3 ? `, ... (${keys.length} keys)` : ''}`;
+  }
+  if (typeof value === 'string') return JSON.stringify(value);
+  return String(value);
+}
+
+/**
+ * Throws unless `value` is a Float32Array: the core works on Float32Arrays only (a Float64Array
+ * or a plain array would be read but not updated the way the kernels and the state expect).
+ */
+export function checkFloat32Array(owner: string, what: string, value: unknown): Float32Array {
+  if (value instanceof Float32Array) return value;
+  let hint = '';
+  if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+    hint = ` (Float32Array.from(${what}) converts it)`;
+  } else if (typeof value === 'object' && value !== null && Object.keys(value).length > 0) {
+    const key = Object.keys(value)[0]!;
+    const method = owner.slice(owner.lastIndexOf('.') + 1);
+    const one = `${what}[${JSON.stringify(key)}]`;
+    const example = (value as Record<string, unknown>)[key] instanceof Float32Array ? one : `Float32Array.from(${one})`;
+    hint = `: the core keeps one state per parameter array, so call ${method} once per array` +
+      (method === 'init' ? `, e.g. init(${example})` : '');
+  }
+  throw new OptimizerArgumentError(`${owner}: invalid ${what} ${describeValue(value)}; expected a Float32Array${hint}.`);
+}
+
+function stateExpected(fields: readonly string[]): string {
+  return `the state that init made (an object with ${fields.join(', ')} and t)`;
+}
+
+/** Throws unless `state` is an object with the given Float32Array fields, all of one length. */
+function checkArrayState(
+  owner: string, state: unknown, fields: readonly string[], updates: Float32Array | undefined,
+): void {
+  if (typeof state !== 'object' || state === null) {
+    throw new OptimizerArgumentError(`${owner}: invalid state ${describeValue(state)}; expected ${stateExpected(fields)}.`);
+  }
+  const s = state as Record<string, unknown>;
+  let length = -1;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const a = s[f];
+    if (!(a instanceof Float32Array)) {
+      throw new OptimizerArgumentError(`${owner}: invalid state.${f} ${describeValue(a)}; expected a Float32Array, in ${stateExpected(fields)}.`);
+    }
+    if (length >= 0 && a.length !== length) {
+      throw new OptimizerArgumentError(
+        `${owner}: state.${f} has length ${a.length} but state.${fields[0]} has length ${length}; expected ${stateExpected(fields)}.`,
+      );
+    }
+    length = a.length;
+  }
+  const t = s['t'];
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) {
+    throw new OptimizerArgumentError(`${owner}: invalid state.t ${describeValue(t)}; expected an integer >= 0.`);
+  }
+  if (updates !== undefined && updates.length !== length) {
+    throw new OptimizerArgumentError(
+      `${owner}: the gradient has length ${updates.length} but the state was made for length ${length}; ` +
+        'pass the state that init made for these params. Nothing was changed.',
+    );
+  }
 }
 
 /** Composes transformations left to right; the state is the tuple of their states. */
 export function chain(...transforms: GradientTransformation<any>[]): GradientTransformation<unknown[]> {
+  const check = (state: unknown[], params: Float32Array, updates?: Float32Array): void => {
+    if (!Array.isArray(state) || state.length !== transforms.length) {
+      throw new OptimizerArgumentError(
+        `chain: invalid state ${describeValue(state)}; expected the state that init made (an Array of length ${transforms.length}).`,
+      );
+    }
+    for (let i = 0; i < transforms.length; i++) transforms[i]!.check?.(state[i], params, updates);
+  };
   return {
-    init: (params) => transforms.map((t) => t.init(params)),
+    init(params) {
+      checkFloat32Array('chain.init', 'params', params);
+      return transforms.map((t) => t.init(params));
+    },
     update(updates, state, params, ctx) {
+      checkFloat32Array('chain.update', 'updates', updates);
+      check(state, params, updates); // every member, before any changes its state
       for (let i = 0; i < transforms.length; i++) transforms[i]!.update(updates, state[i], params, ctx);
     },
-    check(state, params) {
-      for (let i = 0; i < transforms.length; i++) transforms[i]!.check?.(state[i], params);
-    },
+    check,
   };
 }
 
@@ -57,18 +148,33 @@ export function namedChain<T extends Record<string, GradientTransformation<any>>
   transforms: T,
 ): GradientTransformation<{ [K in keyof T]: StateOf<T[K]> }> {
   const entries = Object.entries(transforms);
+  const expected = `the state that init made (an object with keys ${entries.map(([name]) => name).join(', ')})`;
+  const check = (state: unknown, params: Float32Array, updates?: Float32Array): void => {
+    if (typeof state !== 'object' || state === null) {
+      throw new OptimizerArgumentError(`namedChain: invalid state ${describeValue(state)}; expected ${expected}.`);
+    }
+    const named = state as Record<string, unknown>;
+    for (let i = 0; i < entries.length; i++) {
+      const name = entries[i]![0];
+      if (!(name in named)) throw new OptimizerArgumentError(`namedChain: the state has no key "${name}"; expected ${expected}.`);
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const [name, t] = entries[i]!;
+      t.check?.(named[name], params, updates);
+    }
+  };
   return {
     init(params) {
+      checkFloat32Array('namedChain.init', 'params', params);
       return Object.fromEntries(entries.map(([name, t]) => [name, t.init(params)])) as { [K in keyof T]: StateOf<T[K]> };
     },
     update(updates, state, params, ctx) {
+      checkFloat32Array('namedChain.update', 'updates', updates);
+      check(state, params, updates); // every member, before any changes its state
       const named = state as Record<string, unknown>;
       for (const [name, t] of entries) t.update(updates, named[name], params, ctx);
     },
-    check(state, params) {
-      const named = state as Record<string, unknown>;
-      for (const [name, t] of entries) t.check?.(named[name], params);
-    },
+    check,
   };
 }
 
@@ -79,6 +185,9 @@ export function applyUpdates(params: Float32Array, updates: Float32Array): void 
 
 /** u = factor * u (stateless). `scale(-1)` turns a maximisation into a minimisation. */
 export function scale(factor: number): GradientTransformation<null> {
+  if (typeof factor !== 'number' || !Number.isFinite(factor)) {
+    throw new OptimizerArgumentError(`scale: invalid factor ${describeValue(factor)}; expected a finite number.`);
+  }
   return {
     init: () => null,
     update(u) {
@@ -92,9 +201,21 @@ export function scale(factor: number): GradientTransformation<null> {
  * placed after it, it is AdamW's decoupled decay.
  */
 export function addDecayedWeights(weightDecay: number): GradientTransformation<null> {
+  checkNonNegative('addDecayedWeights', 'weightDecay', weightDecay);
+  const check = (params: Float32Array, updates?: Float32Array): void => {
+    if (weightDecay === 0) return; // params are not read
+    checkFloat32Array('addDecayedWeights', 'params', params);
+    if (updates !== undefined && updates.length !== params.length) {
+      throw new OptimizerArgumentError(
+        `addDecayedWeights: the gradient has length ${updates.length} but params has length ${params.length}.`,
+      );
+    }
+  };
   return {
     init: () => null,
+    check: (_state, params, updates) => check(params, updates),
     update(u, _state, p, ctx) {
+      check(p, u);
       if (weightDecay === 0 || ctx.noUpdate) return;
       for (let i = 0; i < u.length; i++) u[i]! += weightDecay * p[i]!;
     },
@@ -110,6 +231,15 @@ export interface LearningRateState {
 export function scaleByLearningRate(
   learningRate: number | ((count: number) => number),
 ): GradientTransformation<LearningRateState> {
+  checkLearningRate('scaleByLearningRate', learningRate);
+  const checkState = (state: unknown): void => {
+    const count = (state as Partial<LearningRateState> | null)?.count;
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
+      throw new OptimizerArgumentError(
+        `scaleByLearningRate: invalid state ${describeValue(state)}; expected the state that init made ({count: an integer >= 0}).`,
+      );
+    }
+  };
   const current = (count: number): number => {
     const lr = typeof learningRate === 'number' ? learningRate : learningRate(count);
     if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr)) {
@@ -122,11 +252,15 @@ export function scaleByLearningRate(
   return {
     init: () => ({ count: 0 }),
     update(u, state) {
+      checkState(state);
       const lr = current(state.count);
       for (let i = 0; i < u.length; i++) u[i]! *= -lr;
       state.count++;
     },
-    check: (state) => void current(state.count),
+    check(state) {
+      checkState(state);
+      current(state.count);
+    },
   };
 }
 
@@ -139,27 +273,37 @@ export interface AdoptState {
   t: number;
 }
 
+/** Any subset; the rest take ADOPT's defaults (beta1 0.9, beta2 0.9999, epsilon 1e-6, clip t ** 0.25). */
 export interface ScaleByAdoptOptions {
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  clip: ClipSchedule | null;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  clip?: ClipSchedule | null;
 }
 
+const SCALE_BY_ADOPT_DEFAULTS: Required<ScaleByAdoptOptions> = {
+  beta1: ADOPT_DEFAULTS.beta1, beta2: ADOPT_DEFAULTS.beta2, epsilon: ADOPT_DEFAULTS.epsilon, clip: ADOPT_DEFAULTS.clip,
+};
+
 /**
- * The ADOPT scaling (ALGORITHM.md): normalise g by the previous second moment, clip, then
+ * The ADOPT scaling (docs/ALGORITHM.md §2.3–§2.5): normalise g by the previous second moment, clip, then
  * average. The first step only sets v = g^2 and outputs a zero update.
  */
-export function scaleByAdopt(o: ScaleByAdoptOptions): GradientTransformation<AdoptState> {
-  const { beta1, beta2, epsilon, clip } = o;
+export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransformation<AdoptState> {
+  const { beta1, beta2, epsilon, clip } = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT_DEFAULTS);
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
   return {
-    init: (p) => ({ m: new Float32Array(p.length), v: new Float32Array(p.length), t: 0 }),
-    check(state) {
+    init(p) {
+      checkFloat32Array('scaleByAdopt.init', 'params', p);
+      return { m: new Float32Array(p.length), v: new Float32Array(p.length), t: 0 };
+    },
+    check(state, _p, updates) {
+      checkArrayState('scaleByAdopt', state, ['m', 'v'], updates);
       if (state.t > 0 && clip !== null) checkClipValue('scaleByAdopt', clip(state.t), state.t);
     },
     update(u, state, _p, ctx) {
+      checkArrayState('scaleByAdopt', state, ['m', 'v'], checkFloat32Array('scaleByAdopt', 'updates', u));
       const { m, v } = state;
       if (state.t === 0) {
         for (let i = 0; i < u.length; i++) {
@@ -194,25 +338,36 @@ export interface AdamState {
   t: number;
 }
 
+/** Any subset; the rest take PyTorch's Adam defaults (beta1 0.9, beta2 0.999, epsilon 1e-8, amsgrad false). */
 export interface ScaleByAdamOptions {
-  beta1: number;
-  beta2: number;
-  epsilon: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
   /** Divide by the running maximum of v (PyTorch's `amsgrad=True`). */
-  amsgrad: boolean;
+  amsgrad?: boolean;
 }
 
-/** Adam's scaling with bias correction (Kingma & Ba), optionally AMSGrad's running maximum. */
-export function scaleByAdam(o: ScaleByAdamOptions): GradientTransformation<AdamState> {
-  const { beta1, beta2, epsilon, amsgrad } = o;
+const SCALE_BY_ADAM_DEFAULTS: Required<ScaleByAdamOptions> = {
+  beta1: ADAM_DEFAULTS.beta1, beta2: ADAM_DEFAULTS.beta2, epsilon: ADAM_DEFAULTS.epsilon, amsgrad: false,
+};
+
+/** Adam's scaling with bias correction (Kingma & Ba), optionally AMSGrad's running maximum (docs/ALGORITHM.md §4). */
+export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
+  const { beta1, beta2, epsilon, amsgrad } = resolveOptions('scaleByAdam', options, SCALE_BY_ADAM_DEFAULTS);
+  const fields = amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
   return {
-    init: (p) => ({
-      m: new Float32Array(p.length),
-      v: new Float32Array(p.length),
-      ...(amsgrad ? { vmax: new Float32Array(p.length) } : {}),
-      t: 0,
-    }),
+    init(p) {
+      checkFloat32Array('scaleByAdam.init', 'params', p);
+      return {
+        m: new Float32Array(p.length),
+        v: new Float32Array(p.length),
+        ...(amsgrad ? { vmax: new Float32Array(p.length) } : {}),
+        t: 0,
+      };
+    },
+    check: (state, _p, updates) => checkArrayState('scaleByAdam', state, fields, updates),
     update(u, state) {
+      checkArrayState('scaleByAdam', state, fields, checkFloat32Array('scaleByAdam', 'updates', u));
       const { m, v, vmax } = state;
       const t = ++state.t;
       const bc1 = 1 - beta1 ** t;

@@ -64,9 +64,9 @@ function residentBlock(slots: Float32Array[]): ResidentBlock | undefined {
   return block !== undefined && slots.every((s) => block.offsets.has(s)) ? block : undefined;
 }
 
-/** Runs kernel(n, pOffset, gOffset, start) with p and g copied through the block's scratch. */
+/** Runs kernel(n, start) with p and g copied through the block's scratch; the new p goes to pOut. */
 function residentChunked(
-  block: ResidentBlock, p: Float32Array, g: Float32Array, writesP: boolean,
+  block: ResidentBlock, p: Float32Array, g: Float32Array, pOut: Float32Array | null,
   kernel: (n: number, start: number) => void,
 ): void {
   const [sp, sg] = block.scratch;
@@ -75,7 +75,30 @@ function residentChunked(
     sp.set(p.subarray(start, start + n));
     sg.set(g.subarray(start, start + n));
     kernel(n, start);
-    if (writesP) p.set(sp.subarray(0, n), start);
+    if (pOut !== null) pOut.set(sp.subarray(0, n), start);
+  }
+}
+
+/** Output arrays of a step that writes new values beside the old ones instead of over them. */
+export interface StepOutputs {
+  p?: Float32Array;
+  m?: Float32Array;
+  v?: Float32Array;
+  vmax?: Float32Array;
+}
+
+/**
+ * Throws unless every array has `length` elements: the kernels write `length` elements into each,
+ * so a shorter one (state of another shape) would be overrun. Checked before anything is written.
+ */
+function checkLengths(kernel: string, length: number, arrays: Record<string, Float32Array | null | undefined>): void {
+  for (const name in arrays) {
+    const array = arrays[name];
+    if (array != null && array.length !== length) {
+      throw new RangeError(
+        `adopt-optim ${kernel}: buffer "${name}" holds ${array.length} elements but the step writes ${length}; nothing was written.`,
+      );
+    }
   }
 }
 
@@ -99,53 +122,72 @@ export class ArrayKernels {
     return ArrayKernels.instance;
   }
 
-  /** Runs `kernel(n)` over chunks; `inputs` are copied in, `outputs` (a subset, by index) back. */
-  private chunked(arrays: Float32Array[], outputs: number[], kernel: (n: number) => void): void {
+  /**
+   * Runs `kernel(n)` over chunks; `arrays` are copied in, `outputs` (a subset, by index) back,
+   * into `targets[i]` where given, else over the input.
+   */
+  private chunked(
+    arrays: Float32Array[], outputs: number[], kernel: (n: number) => void,
+    targets: (Float32Array | undefined)[] = [],
+  ): void {
     const length = arrays[0]!.length;
     const regions = this.regions;
     for (let start = 0; start < length; start += CHUNK) {
       const n = Math.min(CHUNK, length - start);
       for (let i = 0; i < arrays.length; i++) regions[i]!.set(arrays[i]!.subarray(start, start + n));
       kernel(n);
-      for (const i of outputs) arrays[i]!.set(regions[i]!.subarray(0, n), start);
+      for (const i of outputs) (targets[i] ?? arrays[i]!).set(regions[i]!.subarray(0, n), start);
     }
   }
 
-  adoptInit(p: Float32Array, g: Float32Array, v: Float32Array, a: AdoptKernelArgs): void {
-    const block = residentBlock([v]);
+  /** The new v goes to `out.v` where given (then `v` is only read), else over `v`. */
+  adoptInit(p: Float32Array, g: Float32Array, v: Float32Array, a: AdoptKernelArgs, out: StepOutputs = {}): void {
+    checkLengths('adoptInit', p.length, { g, v, 'out.v': out.v });
+    const block = out.v === undefined ? residentBlock([v]) : undefined;
     if (block !== undefined) {
       const vo = block.offsets.get(v)!;
-      residentChunked(block, p, g, false, (n, start) => block.k.adopt_init(0, BYTES, vo + 4 * start, n, a.sign, a.coupledDecay));
+      residentChunked(block, p, g, null, (n, start) => block.k.adopt_init(0, BYTES, vo + 4 * start, n, a.sign, a.coupledDecay));
       return;
     }
-    this.chunked([p, g, v], [2], (n) => this.k.adopt_init(0, BYTES, 2 * BYTES, n, a.sign, a.coupledDecay));
+    this.chunked([p, g, v], [2], (n) => this.k.adopt_init(0, BYTES, 2 * BYTES, n, a.sign, a.coupledDecay), [, , out.v]);
   }
 
-  adoptStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, a: AdoptKernelArgs): void {
-    const block = residentBlock([m, v]);
+  /**
+   * One ADOPT step. Each new array goes to its `out` entry where given (the input is then only
+   * read: tfjs's cpu backend gets new parameters beside the old, see tfjs_fused.ts), else over it.
+   */
+  adoptStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, a: AdoptKernelArgs, out: StepOutputs = {}): void {
+    checkLengths('adoptStep', p.length, { g, m, v, 'out.p': out.p, 'out.m': out.m, 'out.v': out.v });
+    const block = out.m === undefined && out.v === undefined ? residentBlock([m, v]) : undefined;
     if (block !== undefined) {
       const mo = block.offsets.get(m)!;
       const vo = block.offsets.get(v)!;
-      residentChunked(block, p, g, true, (n, start) => block.k.adopt_step(
+      residentChunked(block, p, g, out.p ?? p, (n, start) => block.k.adopt_step(
         0, BYTES, mo + 4 * start, vo + 4 * start, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2,
         a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay));
       return;
     }
     this.chunked([p, g, m, v], [0, 2, 3], (n) => this.k.adopt_step(
       0, BYTES, 2 * BYTES, 3 * BYTES, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2,
-      a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay));
+      a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay), [out.p, , out.m, out.v]);
   }
 
+  /** One Adam / AMSGrad step; `out` as in adoptStep. */
   adamStep(
     p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null,
-    a: AdamKernelArgs,
+    a: AdamKernelArgs, out: StepOutputs = {},
   ): void {
-    const block = residentBlock(vmax === null ? [m, v] : [m, v, vmax]);
+    checkLengths('adamStep', p.length, {
+      g, m, v, vmax, 'out.p': out.p, 'out.m': out.m, 'out.v': out.v, 'out.vmax': out.vmax,
+    });
+    if (a.amsgrad && vmax === null) throw new TypeError('adopt-optim adamStep: amsgrad without a vmax buffer.');
+    const inPlaceState = out.m === undefined && out.v === undefined && out.vmax === undefined;
+    const block = inPlaceState ? residentBlock(vmax === null ? [m, v] : [m, v, vmax]) : undefined;
     if (block !== undefined) {
       const mo = block.offsets.get(m)!;
       const vo = block.offsets.get(v)!;
       const xo = vmax === null ? 0 : block.offsets.get(vmax)!;
-      residentChunked(block, p, g, true, (n, start) => block.k.adam_step(
+      residentChunked(block, p, g, out.p ?? p, (n, start) => block.k.adam_step(
         0, BYTES, mo + 4 * start, vo + 4 * start, vmax === null ? 0 : xo + 4 * start, n, a.stepSize, a.beta1,
         a.oneMinusBeta1, a.beta2, a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay,
         a.decay, a.amsgrad ? 1 : 0));
@@ -155,7 +197,8 @@ export class ArrayKernels {
     const outputs = vmax === null ? [0, 2, 3] : [0, 2, 3, 4];
     this.chunked(arrays, outputs, (n) => this.k.adam_step(
       0, BYTES, 2 * BYTES, 3 * BYTES, 4 * BYTES, n, a.stepSize, a.beta1, a.oneMinusBeta1, a.beta2,
-      a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay, a.amsgrad ? 1 : 0));
+      a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay, a.amsgrad ? 1 : 0),
+    [out.p, undefined, out.m, out.v, out.vmax]);
   }
 
   allFinite(g: Float32Array): boolean {

@@ -8,7 +8,7 @@
 (module
   (import "env" "memory" (memory 1))
 
-  ;; ADOPT's first step: v = g'^2 with g' = sign * g + wd * p (wd is the coupled L2 term, or 0).
+  ;; ADOPT's first step (docs/ALGORITHM.md §2.3): v = g'^2 with g' = sign * g + wd * p (wd is the coupled L2 term, or 0).
   (func (export "adopt_init")
     (param $p i32) (param $g i32) (param $v i32) (param $n i32) (param $sign f32) (param $wd f32)
     (local $i i32) (local $end i32) (local $o i32) (local $gv v128) (local $x f32)
@@ -35,7 +35,7 @@
         (local.set $o (i32.add (local.get $o) (i32.const 4)))
         (br $tail))))
 
-  ;; One ADOPT step (ALGORITHM.md), t >= 1:
+  ;; One ADOPT step (docs/ALGORITHM.md §2.4, with §2.2 and §3), t >= 1:
   ;;   g' = sign * g + wd * p;  p = decay * p          (decay = 1 - lr * wd if decoupled, else 1)
   ;;   n = clamp(g' / max(sqrt(v), eps), -c, c)         (c = +inf when unclipped)
   ;;   m = b1 * m + (1 - b1) * n;  p = p - lr * m;  v = b2 * v + (1 - b2) * g'^2
@@ -111,7 +111,7 @@
         (local.set $o (i32.add (local.get $o) (i32.const 4)))
         (br $tail))))
 
-  ;; One Adam / AdamW / AMSGrad step (PyTorch's form), t >= 1:
+  ;; One Adam / AdamW / AMSGrad step (PyTorch's form, docs/ALGORITHM.md §4), t >= 1:
   ;;   g' = sign * g + wd * p;  p = decay * p
   ;;   m = b1 * m + (1 - b1) * g';  v = b2 * v + (1 - b2) * g'^2
   ;;   s = amsgrad ? (vmax = max(vmax, v)) : v

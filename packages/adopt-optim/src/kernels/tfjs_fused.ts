@@ -5,14 +5,22 @@
  *   p, m and v in place at their heap offsets: no copy, no allocation.
  * - cpu: tensors are JS Float32Arrays; the kernels run on them chunk by chunk (ArrayKernels).
  *
- * In-place writes are safe only on a buffer nothing else can see. A buffer is written in place
- * only when its tensor data has one reference (no other tensor shares it: `tf.variable(t)`,
- * `reshape` and, on cpu, `clone` share) and, on cpu, when it was allocated here (a cpu tensor
- * made by `tf.tensor(array)` wraps the caller's array). Otherwise the variable is first given a
- * private copy, once; later steps then run in place.
+ * wasm: in-place writes are safe only on a buffer nothing else can see. A buffer is written in
+ * place only when its tensor data has one reference (no other tensor shares it: `tf.variable(t)`
+ * and `reshape` share); otherwise the variable is first given a private copy, once. Arrays a
+ * caller obtained with dataSync()/data() are copies out of the heap there, so they never change.
  *
- * Caveat (cpu backend only): `dataSync()` there returns the tensor's own buffer, so an array a
- * caller obtained from a parameter's dataSync() changes with later steps; copy it to keep it.
+ * cpu: dataSync()/data() return the tensor's own Float32Array, so a parameter is never written
+ * in place: each step reads the old p and writes the new one into a new array (one pass, as in
+ * place), which then replaces the old in the backend's storage; an array a caller holds keeps
+ * its values, as with tfjs ops. Where p's data is shared with another tensor, the variable is
+ * assigned a new tensor wrapping the new array instead, so the other tensor keeps its values too.
+ * The state slots (m, v, vmax) are updated in place: nothing outside the optimizer can read
+ * them (getWeights hands out copies), and a slot's buffer is written only when it is private
+ * (one reference, allocated here); otherwise the slot is first given a private copy, once.
+ *
+ * Before any kernel runs, every buffer it will touch is checked against the length it will write
+ * (and, on wasm, against the heap's size): a mismatch throws and nothing is written.
  *
  * Other backends (webgl, webgpu, ...) return null and the optimizers use tfjs ops.
  */
@@ -38,17 +46,19 @@ interface WasmBackendInternals {
       disposeData(id: number): void;
     };
   };
-  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
+  dataIdMap: {
+    get(dataId: object): { id: number; memoryOffset: number; shape?: number[]; dtype?: string } | undefined;
+  };
   refCount(dataId: object): number;
 }
 
 interface CpuBackendInternals {
-  data: { get(dataId: object): { values?: unknown } | undefined };
+  data: { get(dataId: object): { values?: unknown; dtype?: string } | undefined };
   refCount(dataId: object): number;
 }
 
 const fusedByBackend = new WeakMap<object, FusedKernels | null>();
-/** cpu buffers allocated by `privateCopy`, the only ones written in place. */
+/** cpu buffers allocated by `privateCopy` for a state slot, the only ones written in place. */
 const ownedCpuBuffers = new WeakSet<Float32Array>();
 
 /** Gives the variable a buffer of its own: a new tensor from a kernel, adopted by assign. */
@@ -56,11 +66,33 @@ function privateCopy(variable: tf.Variable): void {
   tf.tidy(() => variable.assign(tf.add(variable, 0)));
 }
 
+function bufferError(kernel: string, what: string, detail: string): Error {
+  return new RangeError(`adopt-optim ${kernel}: buffer "${what}" ${detail}; nothing was written.`);
+}
+
 class WasmFused implements FusedKernels {
   constructor(private readonly backend: WasmBackendInternals, private readonly k: KernelExports) {}
 
-  private offset(t: tf.Tensor): number {
-    return this.backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  /**
+   * Heap offset of a tensor's data, after checking that it holds `n` float32 elements that lie
+   * inside the heap: the kernel will read or write exactly that range.
+   */
+  private region(kernel: string, what: string, t: tf.Tensor, n: number, heap = this.heapBytes()): number {
+    const info = this.backend.dataIdMap.get(t.dataId);
+    if (info === undefined || typeof info.memoryOffset !== 'number') throw bufferError(kernel, what, 'is not on the wasm heap');
+    const size = info.shape === undefined ? t.size : tf.util.sizeFromShape(info.shape);
+    if ((info.dtype ?? t.dtype) !== 'float32' || t.dtype !== 'float32') throw bufferError(kernel, what, `has dtype ${info.dtype ?? t.dtype}, not float32`);
+    if (size !== n || t.size !== n) throw bufferError(kernel, what, `holds ${size} elements but the step touches ${n}`);
+    const end = info.memoryOffset + 4 * n;
+    if (info.memoryOffset < 0 || (info.memoryOffset & 3) !== 0 || end > heap) {
+      throw bufferError(kernel, what, `at heap offset ${info.memoryOffset} does not fit the heap`);
+    }
+    return info.memoryOffset;
+  }
+
+  /** The heap's size now (it grows, never shrinks: a range checked inside stays inside). */
+  private heapBytes(): number {
+    return this.backend.wasm.asm.memory.buffer.byteLength;
   }
 
   accepts(tensors: tf.Tensor[]): boolean {
@@ -68,10 +100,14 @@ class WasmFused implements FusedKernels {
     return tensors.every((t) => typeof this.backend.dataIdMap.get(t.dataId)?.memoryOffset === 'number');
   }
 
-  /** Heap offset of a variable's buffer, after making it private if it is shared. */
-  private owned(variable: tf.Variable): number {
-    if (this.backend.refCount(variable.dataId) > 1) privateCopy(variable);
-    return this.offset(variable);
+  /**
+   * Heap offset of a variable's buffer after making it private if it is shared (a new buffer of
+   * the same size, so the checks already made still hold; checked again all the same).
+   */
+  private owned(kernel: string, what: string, variable: tf.Variable, n: number, offset: number): number {
+    if (this.backend.refCount(variable.dataId) <= 1) return offset;
+    privateCopy(variable);
+    return this.region(kernel, what, variable, n);
   }
 
   /**
@@ -89,42 +125,69 @@ class WasmFused implements FusedKernels {
     }
   }
 
+  // Every region is checked before anything is copied or written; then the variables are made
+  // private where shared (privateCopy writes nothing but a new buffer of the same size).
+
   adoptInit(p: tf.Variable, g: tf.Tensor, v: tf.Variable, a: AdoptKernelArgs): void {
-    const vo = this.owned(v);
-    this.k.adopt_init(this.offset(p), this.offset(g), vo, p.size, a.sign, a.coupledDecay);
+    const n = p.size;
+    const k = 'adoptInit';
+    const heap = this.heapBytes();
+    const po = this.region(k, 'p', p, n, heap);
+    const go = this.region(k, 'g', g, n, heap);
+    const vo = this.owned(k, 'v', v, n, this.region(k, 'v', v, n, heap));
+    this.k.adopt_init(po, go, vo, n, a.sign, a.coupledDecay);
     this.written(v);
   }
 
   adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void {
-    const po = this.owned(p);
-    const mo = this.owned(m);
-    const vo = this.owned(v);
-    this.k.adopt_step(po, this.offset(g), mo, vo, p.size, a.lr, a.beta1, a.oneMinusBeta1, a.beta2,
+    const n = p.size;
+    const k = 'adoptStep';
+    const heap = this.heapBytes();
+    let po = this.region(k, 'p', p, n, heap);
+    const go = this.region(k, 'g', g, n, heap);
+    let mo = this.region(k, 'm', m, n, heap);
+    let vo = this.region(k, 'v', v, n, heap);
+    po = this.owned(k, 'p', p, n, po);
+    mo = this.owned(k, 'm', m, n, mo);
+    vo = this.owned(k, 'v', v, n, vo);
+    this.k.adopt_step(po, go, mo, vo, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2,
       a.oneMinusBeta2, a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay);
     this.written(p, m, v);
   }
 
   adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void {
-    const po = this.owned(p);
-    const mo = this.owned(m);
-    const vo = this.owned(v);
-    const xo = vmax === null ? 0 : this.owned(vmax);
-    this.k.adam_step(po, this.offset(g), mo, vo, xo, p.size, a.stepSize, a.beta1, a.oneMinusBeta1, a.beta2,
+    const n = p.size;
+    const k = 'adamStep';
+    if (a.amsgrad && vmax === null) throw new TypeError('adopt-optim adamStep: amsgrad without a vmax buffer.');
+    const heap = this.heapBytes();
+    let po = this.region(k, 'p', p, n, heap);
+    const go = this.region(k, 'g', g, n, heap);
+    let mo = this.region(k, 'm', m, n, heap);
+    let vo = this.region(k, 'v', v, n, heap);
+    let xo = vmax === null ? 0 : this.region(k, 'vmax', vmax, n, heap);
+    po = this.owned(k, 'p', p, n, po);
+    mo = this.owned(k, 'm', m, n, mo);
+    vo = this.owned(k, 'v', v, n, vo);
+    if (vmax !== null) xo = this.owned(k, 'vmax', vmax, n, xo);
+    this.k.adam_step(po, go, mo, vo, xo, n, a.stepSize, a.beta1, a.oneMinusBeta1, a.beta2,
       a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay, a.amsgrad ? 1 : 0);
-    this.written(p, m, v, ...(vmax === null ? [] : [vmax]));
+    if (vmax === null) this.written(p, m, v);
+    else this.written(p, m, v, vmax);
   }
 
   allFinite(g: tf.Tensor): boolean {
-    return this.k.all_finite(this.offset(g), g.size) === 1;
+    return this.k.all_finite(this.region('allFinite', 'g', g, g.size), g.size) === 1;
   }
 }
 
 class CpuFused implements FusedKernels {
   constructor(private readonly backend: CpuBackendInternals, private readonly k: ArrayKernels) {}
 
-  private values(t: tf.Tensor): Float32Array {
+  /** A tensor's data, checked to hold the `n` float32 elements the kernel will read. */
+  private values(kernel: string, what: string, t: tf.Tensor, n: number): Float32Array {
     const values = this.backend.data.get(t.dataId)?.values;
-    if (!(values instanceof Float32Array)) throw new Error('adopt-optim: cpu tensor without Float32Array data');
+    if (!(values instanceof Float32Array)) throw bufferError(kernel, what, 'is not a float32 cpu tensor');
+    if (values.length !== n || t.size !== n) throw bufferError(kernel, what, `holds ${values.length} elements but the step touches ${n}`);
     return values;
   }
 
@@ -132,30 +195,66 @@ class CpuFused implements FusedKernels {
     return tensors.every((t) => this.backend.data.get(t.dataId)?.values instanceof Float32Array);
   }
 
-  private owned(variable: tf.Variable): Float32Array {
-    let values = this.values(variable);
-    if (this.backend.refCount(variable.dataId) > 1 || !ownedCpuBuffers.has(values)) {
-      privateCopy(variable);
-      values = this.values(variable);
+  /** A state slot's buffer, made private first if anything else could see it; written in place. */
+  private owned(kernel: string, what: string, slot: tf.Variable, n: number): Float32Array {
+    let values = this.values(kernel, what, slot, n);
+    if (this.backend.refCount(slot.dataId) > 1 || !ownedCpuBuffers.has(values)) {
+      privateCopy(slot);
+      values = this.values(kernel, what, slot, n);
       ownedCpuBuffers.add(values);
     }
     return values;
   }
 
+  /**
+   * Makes `values` (new, written by the kernel) the parameter's data. The old array is left as it
+   * was, so an array a caller got from dataSync()/data() keeps its values.
+   */
+  private replace(variable: tf.Variable, values: Float32Array): void {
+    const entry = this.backend.data.get(variable.dataId);
+    if (entry !== undefined && this.backend.refCount(variable.dataId) === 1) {
+      entry.values = values; // same dataId, size and dtype: only the array changes
+      return;
+    }
+    // shared with another tensor (tf.variable(t), clone, reshape): that one keeps the old data
+    tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, 'float32')));
+  }
+
   adoptInit(p: tf.Variable, g: tf.Tensor, v: tf.Variable, a: AdoptKernelArgs): void {
-    this.k.adoptInit(this.values(p), this.values(g), this.owned(v), a);
+    const n = p.size;
+    const k = 'adoptInit';
+    const [pv, gv] = [this.values(k, 'p', p, n), this.values(k, 'g', g, n)];
+    this.values(k, 'v', v, n); // checked before owned() may copy
+    this.k.adoptInit(pv, gv, this.owned(k, 'v', v, n), a);
   }
 
   adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void {
-    this.k.adoptStep(this.owned(p), this.values(g), this.owned(m), this.owned(v), a);
+    const n = p.size;
+    const k = 'adoptStep';
+    const [pv, gv] = [this.values(k, 'p', p, n), this.values(k, 'g', g, n)];
+    this.values(k, 'm', m, n);
+    this.values(k, 'v', v, n);
+    const newP = new Float32Array(n);
+    this.k.adoptStep(pv, gv, this.owned(k, 'm', m, n), this.owned(k, 'v', v, n), a, { p: newP });
+    this.replace(p, newP);
   }
 
   adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void {
-    this.k.adamStep(this.owned(p), this.values(g), this.owned(m), this.owned(v), vmax === null ? null : this.owned(vmax), a);
+    const n = p.size;
+    const k = 'adamStep';
+    if (a.amsgrad && vmax === null) throw new TypeError('adopt-optim adamStep: amsgrad without a vmax buffer.');
+    const [pv, gv] = [this.values(k, 'p', p, n), this.values(k, 'g', g, n)];
+    this.values(k, 'm', m, n);
+    this.values(k, 'v', v, n);
+    if (vmax !== null) this.values(k, 'vmax', vmax, n);
+    const newP = new Float32Array(n);
+    this.k.adamStep(pv, gv, this.owned(k, 'm', m, n), this.owned(k, 'v', v, n),
+      vmax === null ? null : this.owned(k, 'vmax', vmax, n), a, { p: newP });
+    this.replace(p, newP);
   }
 
   allFinite(g: tf.Tensor): boolean {
-    return this.k.allFinite(this.values(g));
+    return this.k.allFinite(this.values('allFinite', 'g', g, g.size));
   }
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAM_DEFAULTS, type AdamOptions, type LearningRate } from '../hyperparams.js';
+import { ADAM_HYPERPARAMS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';
 
 /** Adam (PyTorch's torch.optim.Adam), with state kept by variable name unlike tf.train.adam. */
@@ -10,7 +10,7 @@ export class AdamOptimizer extends AdamFamilyOptimizer {
   }
 
   constructor(learningRate?: LearningRate, options?: AdamOptions) {
-    super('Adam', ADAM_DEFAULTS, learningRate, options);
+    super('Adam', ADAM_HYPERPARAMS, learningRate, options);
   }
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAMW_DEFAULTS, type AdamOptions, type LearningRate } from '../hyperparams.js';
+import { ADAMW_HYPERPARAMS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';
 
 /** AdamW (PyTorch's torch.optim.AdamW): Adam with decoupled weight decay. */
@@ -10,7 +10,7 @@ export class AdamWOptimizer extends AdamFamilyOptimizer {
   }
 
   constructor(learningRate?: LearningRate, options?: AdamOptions) {
-    super('AdamW', ADAMW_DEFAULTS, learningRate, options);
+    super('AdamW', ADAMW_HYPERPARAMS, learningRate, options);
   }
 }
 

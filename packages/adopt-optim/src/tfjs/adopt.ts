@@ -1,6 +1,6 @@
 /**
  * ADOPT for TensorFlow.js, built from tfjs ops only, so it runs on every backend.
- * The update rule is the official one (ALGORITHM.md); see `resolveAdopt` for the options.
+ * The update rule is the official one (docs/ALGORITHM.md §2); see `resolveAdopt` for the options.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { clipExponent, powerClip, type ClipSchedule } from '../clip.js';
@@ -41,6 +41,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     if (step > 0 && this.clip !== null) checkClipValue('ADOPT', this.clip(step), step);
   }
 
+  /** One ADOPT step: docs/ALGORITHM.md §2.2–§2.4 (first step §2.3; ε floor §7.1). */
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
     const m = state.slots.get('m')!;
     const v = state.slots.get('v')!;

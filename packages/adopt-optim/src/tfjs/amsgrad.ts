@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { AMSGRAD_DEFAULTS, type AdamOptions, type LearningRate } from '../hyperparams.js';
+import { AMSGRAD_HYPERPARAMS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';
 
 /** AMSGrad (PyTorch's torch.optim.Adam with amsgrad=True): divides by the running maximum of v. */
@@ -10,7 +10,7 @@ export class AMSGradOptimizer extends AdamFamilyOptimizer {
   }
 
   constructor(learningRate?: LearningRate, options?: AdamOptions) {
-    super('AMSGrad', AMSGRAD_DEFAULTS, learningRate, options);
+    super('AMSGrad', AMSGRAD_HYPERPARAMS, learningRate, options);
   }
 }
 

@@ -6,8 +6,10 @@
  * has its own slots (m, v, ...) and its own step counter, found by name. A variable seen for the
  * first time starts at step 0 whenever it arrives (ADOPT then initialises its v).
  *
- * Every check (unknown variable, shape, dtype, NaN/Infinity) runs on all gradients before any
- * parameter or state changes, so a rejected step leaves everything as it was.
+ * Every check (unknown variable, shape, dtype, NaN/Infinity, state whose shape is not the
+ * variable's) runs on all gradients before any parameter or state changes, so a rejected step
+ * leaves everything as it was. setWeights likewise checks everything, copies, then swaps; a
+ * disposed optimizer refuses every step, getWeights and setWeights.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensorMap } from '@tensorflow/tfjs-core';
@@ -37,6 +39,22 @@ const STEP_SUFFIX = 'step';
 /** Per backend: whether an epsilon survives a round trip through it (see backendSafeEpsilon). */
 const epsilonSurvives = new WeakMap<object, Map<number, boolean>>();
 const ITERATIONS_NAME = 'iter';
+/**
+ * getWeights writes a marker weight `optimizer:<className>` (an int32 scalar, the state format
+ * version): setWeights refuses another optimizer's state by it. Weights saved before the marker
+ * existed have none and are accepted on their structure alone.
+ */
+const CLASS_PREFIX = 'optimizer:';
+const STATE_FORMAT_VERSION = 1;
+/** Classes whose state means the same thing: each can continue from the other's. */
+const STATE_KIND: Record<string, string> = {
+  'adopt-optim/ADOPT': 'adopt',
+  'adopt-optim/Adam': 'adam',
+  'adopt-optim/AdamW': 'adam',
+  'adopt-optim/AMSGrad': 'amsgrad',
+};
+/** Slots that hold squared gradients: never negative. */
+const NON_NEGATIVE_SLOTS = new Set(['v', 'vmax']);
 
 export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Names of the per-variable slots, e.g. ['m', 'v']. */
@@ -46,8 +64,13 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   private learningRate_: LearningRate;
   private readonly states = new Map<string, VariableState>();
-  /** Counter scalars handed out by getWeights, disposed on the next call so saving never leaks. */
-  private counterTensors: tf.Tensor[] = [];
+  /** Set by dispose(): every later step, getWeights or setWeights throws. */
+  private disposed = false;
+  /**
+   * Tensors handed out by getWeights (counters and copies of the slots), disposed by the next
+   * step, getWeights or dispose, so saving never leaks.
+   */
+  private handedOut: tf.Tensor[] = [];
   /** Number of steps skipped because a gradient was not finite (`nonFinite: 'skip'`). */
   skippedSteps = 0;
   readonly nonFinite: NonFinitePolicy;
@@ -88,8 +111,23 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Update one variable, inside a `tidy`. `state.step` is this variable's count before the step. */
   protected abstract updateVariable(variable: tf.Variable, gradient: tf.Tensor, state: VariableState): void;
 
+  /** Throws if dispose() was called: a disposed optimizer has lost its state and must not restart silently. */
+  private checkUsable(method: string): void {
+    if (this.disposed) {
+      throw new OptimizerArgumentError(
+        `${this.displayName}.${method}: this optimizer was disposed and its state released; ` +
+          'create a new optimizer (and setWeights() it from saved state to continue).',
+      );
+    }
+  }
+
   override applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
+    this.checkUsable('applyGradients');
     const pairs = this.checkGradients(variableGradients);
+    for (const [variable] of pairs) {
+      const state = this.peekState(variable);
+      if (state !== undefined) this.checkBinding(variable, state);
+    }
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
     for (const [variable] of pairs) this.checkStep(variable, this.peekState(variable)?.step ?? 0);
     this.kernels = this.fused ? fusedKernelsForBackend() : null;
@@ -108,12 +146,53 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
         );
       }
     }
+    // Everything checked: the step goes ahead. What the last getWeights handed out expires now.
+    if (pairs.length > 0) this.disposeHandedOut();
     for (const [variable, gradient] of pairs) {
       const state = this.stateFor(variable);
       tf.tidy(() => this.updateVariable(variable, gradient, state));
       state.step++;
     }
     this.incrementIterations();
+  }
+
+  /**
+   * Like tf.Optimizer.minimize, but refuses a disposed optimizer before computing gradients, and
+   * disposes the gradients and the cost when the step is refused (no tensor leaks).
+   */
+  override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
+    this.checkUsable('minimize');
+    const { value, grads } = this.computeGradients(f, varList);
+    try {
+      this.applyGradients(varList != null ? varList.map((v) => ({ name: v.name, tensor: grads[v.name]! })) : grads);
+    } catch (error) {
+      value.dispose();
+      throw error;
+    } finally {
+      tf.dispose(grads);
+    }
+    if (returnCost) return value;
+    value.dispose();
+    return null;
+  }
+
+  /**
+   * State is bound to a variable by name and shape: a variable disposed and re-created under the
+   * same name with another shape, or state restored for another model, must not be stepped with
+   * it (the fused kernels would read and write past the end of m and v).
+   */
+  private checkBinding(variable: tf.Variable, state: VariableState): void {
+    for (const slot of this.slotNames) {
+      const tensor = state.slots.get(slot)!;
+      if (!tf.util.arraysEqual(tensor.shape, variable.shape) || tensor.dtype !== variable.dtype) {
+        throw new OptimizerArgumentError(
+          `${this.displayName}: the optimizer state of variable "${variable.name}" (slot "${slot}") has shape ` +
+            `[${tensor.shape}] ${tensor.dtype} but the variable has shape [${variable.shape}] ${variable.dtype}; ` +
+            'was the variable re-created with another shape, or the state restored for another model? ' +
+            'Nothing was changed. Use a new optimizer, or setWeights() the saved state without this variable\'s entries.',
+        );
+      }
+    }
   }
 
   /** Resolves names to variables and checks every gradient; throws before anything changes. */
@@ -214,24 +293,35 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return [match[1]!, state];
   }
 
-  private disposeCounters(): void {
-    tf.dispose(this.counterTensors);
-    this.counterTensors = [];
+  private disposeHandedOut(): void {
+    tf.dispose(this.handedOut);
+    this.handedOut = [];
   }
 
   /**
-   * `iter`, then for each variable `<name>/<slot>` and `<name>/step`. The tensors stay owned by
-   * the optimizer: read them before the next step, getWeights or dispose.
+   * `iter`, the marker `optimizer:<className>`, then for each variable `<name>/<slot>` and
+   * `<name>/step`. The slots are copies: what is read from them never changes, whatever the
+   * backend (the fused kernels update the live slots in place). The tensors stay owned by the
+   * optimizer: read them before the next step, getWeights or dispose, which dispose them.
    */
   override async getWeights(): Promise<NamedTensor[]> {
-    this.disposeCounters();
+    this.checkUsable('getWeights');
+    this.disposeHandedOut();
     const iter = tf.scalar(this.iterations, 'int32');
-    this.counterTensors.push(iter);
-    const weights: NamedTensor[] = [{ name: ITERATIONS_NAME, tensor: iter }];
+    const marker = tf.scalar(STATE_FORMAT_VERSION, 'int32');
+    this.handedOut.push(iter, marker);
+    const weights: NamedTensor[] = [
+      { name: ITERATIONS_NAME, tensor: iter },
+      { name: `${CLASS_PREFIX}${this.getClassName()}`, tensor: marker },
+    ];
     for (const [name, state] of this.states) {
-      for (const slot of this.slotNames) weights.push({ name: `${name}/${slot}`, tensor: state.slots.get(slot)! });
+      for (const slot of this.slotNames) {
+        const copy = tf.tidy(() => tf.mul(state.slots.get(slot)!, 1)); // a new buffer (tf.clone shares on cpu)
+        this.handedOut.push(copy);
+        weights.push({ name: `${name}/${slot}`, tensor: copy });
+      }
       const step = tf.scalar(state.step, 'int32');
-      this.counterTensors.push(step);
+      this.handedOut.push(step);
       weights.push({ name: `${name}/${STEP_SUFFIX}`, tensor: step });
     }
     return weights;
@@ -239,25 +329,59 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   /**
    * Replaces the whole state with saved weights (as written by getWeights). Everything is checked
-   * first: a name that is no slot of this optimizer, a missing slot or counter, a shape that
-   * differs between slots or from a live variable of that name is refused and nothing changes.
+   * first: a name that is no slot of this optimizer, another optimizer's marker, a missing slot or
+   * counter, a disposed tensor, a dtype or shape that differs between slots or from a live variable
+   * of that name, a value that is not finite (or negative in v / vmax), a counter that is no
+   * integer >= 0. Then the tensors are copied (the caller may dispose them, or pass getWeights()'s
+   * own output back) and only then is the old state released: a refused call changes nothing.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    this.checkUsable('setWeights');
     const owner = `${this.displayName}.setWeights`;
+    if (!Array.isArray(weightValues)) {
+      throw new OptimizerArgumentError(`${owner}: expected an array of {name, tensor} (the output of getWeights()); got ${typeof weightValues}.`);
+    }
     const suffixes = [...this.slotNames, STEP_SUFFIX];
+    const expectedNames = suffixes.map((s) => `"<variable>/${s}"`).join(', ');
     let iterations: number | undefined;
+    let writer: string | undefined;
     const groups = new Map<string, Map<string, tf.Tensor>>();
-    for (const { name, tensor } of weightValues) {
+    // The marker first: another optimizer's state is reported as such, not as a stray slot.
+    for (const entry of weightValues) {
+      const name = (entry as Partial<NamedTensor> | null)?.name;
+      if (typeof name !== 'string' || !name.startsWith(CLASS_PREFIX)) continue;
+      if (writer !== undefined) throw new OptimizerArgumentError(`${owner}: two optimizer markers, "${CLASS_PREFIX}${writer}" and "${name}".`);
+      writer = name.slice(CLASS_PREFIX.length);
+    }
+    const className = this.getClassName();
+    if (writer !== undefined && writer !== className &&
+      (STATE_KIND[writer] === undefined || STATE_KIND[writer] !== STATE_KIND[className])) {
+      throw new OptimizerArgumentError(
+        `${owner}: the weights were saved by ${writer} (marker "${CLASS_PREFIX}${writer}"); ${className} cannot ` +
+          'continue from another optimizer\'s state (its slots mean other things). Expected the output of ' +
+          `getWeights() of a ${className}.`,
+      );
+    }
+    for (const [index, entry] of weightValues.entries()) {
+      const { name, tensor } = (entry ?? {}) as Partial<NamedTensor>;
+      if (typeof name !== 'string' || tensor == null || typeof tensor !== 'object' || typeof tensor.data !== 'function') {
+        throw new OptimizerArgumentError(`${owner}: weight ${index} is not a {name, tensor} pair with a tf.Tensor.`);
+      }
+      if (tensor.isDisposed) {
+        throw new OptimizerArgumentError(`${owner}: the tensor of weight "${name}" is disposed; nothing was changed.`);
+      }
       if (name === ITERATIONS_NAME) {
+        if (iterations !== undefined) throw new OptimizerArgumentError(`${owner}: weight "${name}" appears twice.`);
         iterations = await readCounter(owner, name, tensor);
         continue;
       }
+      if (name.startsWith(CLASS_PREFIX)) continue; // checked above
       const cut = name.lastIndexOf('/');
       const suffix = name.slice(cut + 1);
       if (cut <= 0 || !suffixes.includes(suffix)) {
         throw new OptimizerArgumentError(
-          `${owner}: unexpected weight "${name}"; expected "iter" and, per variable, ` +
-            `${suffixes.map((s) => `"<variable>/${s}"`).join(', ')}. Was it saved by another optimizer?`,
+          `${owner}: unexpected weight "${name}"; expected "iter" and, per variable, ${expectedNames}. ` +
+            'Was it saved by another optimizer?',
         );
       }
       const variableName = name.slice(0, cut);
@@ -266,16 +390,27 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       group.set(suffix, tensor);
       groups.set(variableName, group);
     }
+    if (writer === undefined && groups.size > 0 &&
+      [...groups.values()].every((g) => !g.has(STEP_SUFFIX) && this.slotNames.every((s) => g.has(s)))) {
+      throw new OptimizerArgumentError(
+        `${owner}: the weights have no per-variable step counter ("<variable>/${STEP_SUFFIX}") at all: they look like ` +
+          `the state of a tfjs optimizer such as tf.train.adam, which ${this.displayName} cannot continue from. ` +
+          'Expected the output of getWeights() of this optimizer.',
+      );
+    }
     if (iterations === undefined) {
       throw new OptimizerArgumentError(`${owner}: the weights have no "iter" counter; expected the output of getWeights().`);
     }
     const registered = tf.engine().registeredVariables;
     const steps = new Map<string, number>();
     for (const [variableName, group] of groups) {
-      for (const suffix of suffixes) {
-        if (!group.has(suffix)) {
-          throw new OptimizerArgumentError(`${owner}: weight "${variableName}/${suffix}" is missing.`);
-        }
+      const missing = suffixes.filter((s) => !group.has(s));
+      if (missing.length > 0) {
+        const found = suffixes.filter((s) => group.has(s)).map((s) => `"${variableName}/${s}"`).join(', ');
+        throw new OptimizerArgumentError(
+          `${owner}: incomplete state for variable "${variableName}": found ${found} but not ` +
+            `${missing.map((s) => `"${variableName}/${s}"`).join(', ')}; each variable needs ${expectedNames}.`,
+        );
       }
       steps.set(variableName, await readCounter(owner, `${variableName}/${STEP_SUFFIX}`, group.get(STEP_SUFFIX)!));
       const shape = group.get(this.slotNames[0]!)!.shape;
@@ -293,19 +428,36 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       const live = registered[variableName];
       if (live !== undefined && !tf.util.arraysEqual(live.shape, shape)) {
         throw new OptimizerArgumentError(
-          `${owner}: the saved state of "${variableName}" has shape [${shape}] but the variable has shape [${live.shape}].`,
+          `${owner}: the saved state of "${variableName}" has shape [${shape}] but the variable has shape [${live.shape}]; nothing was changed.`,
+        );
+      }
+      if (live !== undefined && live.dtype !== 'float32') {
+        throw new OptimizerArgumentError(
+          `${owner}: the saved state of "${variableName}" is float32 but the variable has dtype ${live.dtype}; nothing was changed.`,
         );
       }
     }
-    // All checked: replace the state. Copies, so the caller may dispose what it passed in.
-    this.disposeState();
     for (const [variableName, group] of groups) {
-      const slots = new Map<string, tf.Variable>();
-      for (const slot of this.slotNames) {
-        slots.set(slot, tf.tidy(() => tf.add(group.get(slot)!, 0).variable(false)));
-      }
-      this.states.set(variableName, { step: steps.get(variableName)!, slots, restored: true });
+      for (const slot of this.slotNames) await checkSlotValues(owner, `${variableName}/${slot}`, group.get(slot)!, NON_NEGATIVE_SLOTS.has(slot));
     }
+    // All checked: copy (the caller may dispose what it passed in, or pass our own slots back),
+    // then release the old state and swap. (dispose() may have run while the values were read.)
+    this.checkUsable('setWeights');
+    const fresh = new Map<string, VariableState>();
+    try {
+      for (const [variableName, group] of groups) {
+        const slots = new Map<string, tf.Variable>();
+        fresh.set(variableName, { step: steps.get(variableName)!, slots, restored: true });
+        for (const slot of this.slotNames) {
+          slots.set(slot, tf.tidy(() => tf.add(group.get(slot)!, 0).variable(false)));
+        }
+      }
+    } catch (error) {
+      for (const state of fresh.values()) tf.dispose([...state.slots.values()]);
+      throw error;
+    }
+    this.disposeState();
+    for (const [variableName, state] of fresh) this.states.set(variableName, state);
     this.iterations_ = iterations;
   }
 
@@ -324,9 +476,11 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return this.states.get(variableName)?.step ?? 0;
   }
 
+  /** Releases the state. The optimizer cannot be used afterwards (as tfjs's own optimizers). */
   override dispose(): void {
     this.disposeState();
-    this.disposeCounters();
+    this.disposeHandedOut();
+    this.disposed = true;
   }
 
   /**
@@ -383,4 +537,18 @@ async function readCounter(owner: string, name: string, tensor: tf.Tensor): Prom
     throw new OptimizerArgumentError(`${owner}: weight "${name}" must be one integer >= 0; got [${Array.from(values)}].`);
   }
   return value;
+}
+
+/** Every value finite and, for v / vmax, >= 0; names the first offending element. */
+async function checkSlotValues(owner: string, name: string, tensor: tf.Tensor, nonNegative: boolean): Promise<void> {
+  const values = await tensor.data();
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i] as number;
+    if (!Number.isFinite(x) || (nonNegative && x < 0)) {
+      throw new OptimizerArgumentError(
+        `${owner}: weight "${name}" holds ${x} at index ${i}; expected finite values` +
+          `${nonNegative ? ' >= 0 (a running mean of squared gradients)' : ''}. Nothing was changed.`,
+      );
+    }
+  }
 }

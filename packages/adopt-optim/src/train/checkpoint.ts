@@ -1,28 +1,101 @@
 /**
  * Checkpoint folders: one sub-folder per saved step with a JSON manifest and one binary file of
- * tensors, plus `latest.json` naming the newest. Every file is written under a temporary name and
- * renamed into place, so a crash mid-write never leaves a broken latest checkpoint; the manifest
- * records the SHA-256 of the binary, so a corrupt or truncated file is refused when read.
+ * tensors, plus `latest.json` naming the newest, and `writer.lock` while a writer is at work.
  *
- *   dir/latest.json                {"step": 200, "folder": "step-00000200"}
+ *   dir/latest.json                {"step":200,"folder":"step-00000200","runId":..,"manifestSha256":..,"sha256":..}
  *   dir/step-00000200/checkpoint.json
  *   dir/step-00000200/tensors.bin
+ *   dir/writer.lock                {"pid":1234,"hostname":..,"runId":..,"token":..}
+ *
+ * Safety rules:
+ * - A step folder is built under a temporary name (`.step-….tmp-…`) and renamed into place once
+ *   complete; latest.json is replaced by rename after that. The rename of latest.json is the commit
+ *   point: a crash anywhere leaves latest.json naming a complete checkpoint.
+ * - A folder is never rewritten in place: a second checkpoint of the same step gets a new name
+ *   (`step-00000200-<hex>`), so a folder once named by latest.json stays as it was.
+ * - Everything read is verified: checkpoint.json carries the SHA-256 of its own canonical content
+ *   (`manifestSha256`) and of tensors.bin (`sha256`); latest.json carries the SHA-256 of its
+ *   content and the manifest's hash. Entries are checked for range and consistency.
+ * - Pruning (`keep`) removes only checkpoints of this run (the manifest's `runId`) older than the
+ *   one just written, never another run's and never the newest.
+ * - One writer per folder: `writer.lock` holds the owner's pid, host and run id. A second writer
+ *   is refused; a lock whose process is gone is taken over (with a warning).
+ * - readCheckpoint falls back to the newest checkpoint that verifies when the one latest.json
+ *   names does not, and says so (a warning and `fellBack`/`warnings` in what it returns).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import * as nodeFs from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
 export const CHECKPOINT_FORMAT = 'adopt-optim-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/** Version written. Version 1 (no manifest checksum, no run id) is still read, with a warning. */
+export const CHECKPOINT_VERSION = 2;
+const LATEST = 'latest.json';
+const LOCK = 'writer.lock';
+const MANIFEST = 'checkpoint.json';
+const TENSORS = 'tensors.bin';
+const STEP_FOLDER = /^step-(\d{8,16})(?:-[0-9a-f]{8})?$/;
+const LEFTOVER = /^(?:\.step-\d{8,16}(?:-[0-9a-f]{8})?\.(?:tmp|del)-[\w-]+|latest\.json\.tmp-[\w-]+|writer\.lock\.(?:tmp|stale)-[\w-]+)$/;
+const HEX64 = /^[0-9a-f]{64}$/;
 
-/** Thrown for a checkpoint that cannot be used: missing, corrupt, or for another run. */
+/** Thrown for a checkpoint that cannot be used: missing, corrupt, for another run or model, or locked. */
 export class CheckpointError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'CheckpointError';
   }
 }
+
+/**
+ * The file operations checkpoints use (Node's by default). Passing another lets tests inject
+ * crashes and lets a caller add durability or logging.
+ */
+export interface CheckpointFs {
+  mkdir(path: string, options?: { recursive?: boolean }): Promise<unknown>;
+  /** Writes the whole file and flushes it to disk. */
+  writeFile(path: string, data: string | Uint8Array): Promise<void>;
+  readFile(path: string): Promise<Uint8Array>;
+  readdir(path: string): Promise<string[]>;
+  rename(from: string, to: string): Promise<void>;
+  /** Fails with EEXIST when `to` exists (used for the lock). */
+  link(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  rm(path: string, options: { recursive: true; force: true }): Promise<void>;
+  /** Flushes a folder's entries (renames) to disk; may do nothing. */
+  syncDir(path: string): Promise<void>;
+}
+
+export const nodeCheckpointFs: CheckpointFs = {
+  mkdir: (path, options) => nodeFs.mkdir(path, options),
+  async writeFile(path, data) {
+    const handle = await nodeFs.open(path, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  readFile: (path) => nodeFs.readFile(path),
+  readdir: (path) => nodeFs.readdir(path),
+  rename: (from, to) => nodeFs.rename(from, to),
+  link: (from, to) => nodeFs.link(from, to),
+  unlink: (path) => nodeFs.unlink(path),
+  rm: (path, options) => nodeFs.rm(path, options),
+  async syncDir(path) {
+    let handle: nodeFs.FileHandle | undefined;
+    try {
+      handle = await nodeFs.open(path, 'r');
+      await handle.sync();
+    } catch {
+      // some platforms cannot open or flush a folder; the renames are still atomic
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  },
+};
 
 export interface TensorEntry {
   name: string;
@@ -38,43 +111,285 @@ export interface CheckpointManifest {
   version: number;
   savedAt: string;
   step: number;
+  /** The run that wrote it (absent in version 1). Pruning removes only this run's checkpoints. */
+  runId?: string;
   /** Free-form run state (data position, RNG, optimizer names, history, ...). */
   state: Record<string, unknown>;
   tensors: Record<string, TensorEntry[]>;
+  /** SHA-256 and length of tensors.bin. */
   sha256: string;
   bytes: number;
+  /** SHA-256 of JSON.stringify of every other field, in order (absent in version 1). */
+  manifestSha256?: string;
+}
+
+/** A tensor's values as read from a verified checkpoint (a copy the caller owns). */
+export interface TensorValues {
+  name: string;
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  values: Float32Array | Int32Array;
 }
 
 export interface LoadedCheckpoint {
   folder: string;
   manifest: CheckpointManifest;
+  /** The groups of tensors it holds ("model", "optimizer/0", ...). */
+  groups: string[];
+  /** Whether this is not the checkpoint latest.json names (that one failed verification). */
+  fellBack: boolean;
+  /** Checkpoints tried first and refused, newest first, with the reason. */
+  skipped: { folder: string; reason: string }[];
+  /** Warnings given while reading (also passed to onWarning). */
+  warnings: string[];
+  /** Values of a group of entries, without creating tensors. */
+  values(group: string): TensorValues[];
   /** New tensors for a group of entries (the caller disposes them). */
   tensors(group: string): { name: string; tensor: tf.Tensor }[];
 }
 
-const stepFolder = (step: number) => `step-${String(step).padStart(8, '0')}`;
+export interface CheckpointIoOptions {
+  fs?: CheckpointFs;
+  /** Called with each warning (a fallback, a stale lock taken over, a version 1 checkpoint). Default console.warn. */
+  onWarning?: (message: string) => void;
+}
 
-async function writeAtomically(path: string, data: string | Uint8Array): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(temporary, data);
-  await rename(temporary, path);
+export interface WriteCheckpointOptions extends CheckpointIoOptions {
+  /** Checkpoints of this run to keep, the new one included: an integer >= 1. Default 3. */
+  keep?: number;
+  /** The run writing; pruning touches only its checkpoints. Default: one id per process. */
+  runId?: string;
+  /** A lock already held on `dir` (see acquireCheckpointLock); otherwise one is taken for this write. */
+  lock?: CheckpointLock;
+}
+
+const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+const warnDefault = (message: string) => console.warn(message);
+const stepFolder = (step: number) => `step-${String(step).padStart(8, '0')}`;
+const errorCode = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code;
+const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** A run id for writers that do not give one: checkpoints of one process prune each other. */
+export const PROCESS_RUN_ID = hex(8);
+
+/** Validates `keep` (an integer >= 1) and returns it. */
+export function checkKeep(owner: string, keep: unknown): number {
+  if (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 1) {
+    throw new CheckpointError(`${owner}: invalid keep ${describeValue(keep)}; expected an integer >= 1 (the number of checkpoints of this run to keep).`);
+  }
+  return keep;
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) return String(v);
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer lock
+
+/** Tokens of the locks this process holds now (a lock file with our pid and another token is stale). */
+const liveTokens = new Set<string>();
+
+interface LockContent {
+  pid: number;
+  hostname: string;
+  runId: string;
+  token: string;
+  acquiredAt: string;
+}
+
+export interface CheckpointLock {
+  readonly dir: string;
+  readonly runId: string;
+  readonly token: string;
+  /** Whether this lock still holds `dir` (false after release). */
+  readonly held: boolean;
+  /** Throws a CheckpointError unless the lock file on disk is still this lock's. */
+  verify(): Promise<void>;
+  release(): Promise<void>;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errorCode(e) === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+async function readLock(fs: CheckpointFs, path: string): Promise<LockContent | 'missing' | 'unreadable'> {
+  let text: string;
+  try {
+    text = new TextDecoder().decode(await fs.readFile(path));
+  } catch (e) {
+    if (errorCode(e) === 'ENOENT') return 'missing';
+    throw e;
+  }
+  try {
+    const v = JSON.parse(text) as LockContent;
+    if (Number.isInteger(v.pid) && typeof v.hostname === 'string' && typeof v.token === 'string' && typeof v.runId === 'string') return v;
+  } catch {
+    // fall through
+  }
+  return 'unreadable';
 }
 
 /**
+ * Takes the writer lock of `dir` (creating the folder), or throws a CheckpointError naming the
+ * writer that holds it. A lock left by a process that is gone is taken over, with a warning.
+ * Leftovers of crashed writes (`.step-*.tmp-*`, `latest.json.tmp-*`) are removed once it is held.
+ */
+export async function acquireCheckpointLock(
+  dir: string, options: CheckpointIoOptions & { runId?: string } = {},
+): Promise<CheckpointLock> {
+  const fs = options.fs ?? nodeCheckpointFs;
+  const warn = options.onWarning ?? warnDefault;
+  const runId = options.runId ?? PROCESS_RUN_ID;
+  const path = join(dir, LOCK);
+  const content: LockContent = { pid: process.pid, hostname: hostname(), runId, token: hex(16), acquiredAt: new Date().toISOString() };
+  await fs.mkdir(dir, { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    const temporary = join(dir, `${LOCK}.tmp-${process.pid}-${hex(4)}`);
+    await fs.writeFile(temporary, JSON.stringify(content));
+    let taken = false;
+    let retry = false;
+    try {
+      await fs.link(temporary, path); // atomic: fails if a lock exists, and the lock is whole when it appears
+      taken = true;
+    } catch (e) {
+      if (errorCode(e) === 'ENOENT') retry = true; // our temporary file was swept away meanwhile
+      else if (errorCode(e) !== 'EEXIST') throw e;
+    } finally {
+      await fs.unlink(temporary).catch(() => undefined);
+    }
+    if (taken) break;
+    if (attempt >= 4) {
+      throw new CheckpointError(`acquireCheckpointLock: could not take ${path}; other writers keep taking it.`);
+    }
+    if (retry) continue;
+    const other = await readLock(fs, path);
+    if (other === 'missing') continue; // released meanwhile
+    if (other === 'unreadable') {
+      throw new CheckpointError(
+        `acquireCheckpointLock: ${path} exists but cannot be read as a lock; if no other process writes checkpoints to ${dir}, delete it.`,
+      );
+    }
+    const sameHost = other.hostname === content.hostname;
+    const alive = other.pid === process.pid ? liveTokens.has(other.token) : processAlive(other.pid);
+    if (!sameHost || alive) {
+      const who = `process ${other.pid} on ${other.hostname} (run ${other.runId}, since ${other.acquiredAt})`;
+      throw new CheckpointError(
+        `acquireCheckpointLock: ${dir} is being written by ${who}${other.pid === process.pid && sameHost ? ', another writer in this process' : ''}; ` +
+          `two writers on one checkpoint folder would delete each other's checkpoints. Use another folder` +
+          (sameHost ? '.' : `, or delete ${path} if that process is no longer running.`),
+      );
+    }
+    // stale: move it aside, then make sure what was moved is the lock we judged stale
+    const grave = join(dir, `${LOCK}.stale-${process.pid}-${hex(4)}`);
+    try {
+      await fs.rename(path, grave);
+    } catch (e) {
+      if (errorCode(e) === 'ENOENT') continue;
+      throw e;
+    }
+    const moved = await readLock(fs, grave);
+    if (typeof moved === 'object' && moved.token !== other.token) {
+      await fs.link(grave, path).catch(() => undefined); // someone else's fresh lock: put it back
+      await fs.unlink(grave).catch(() => undefined);
+      continue;
+    }
+    await fs.unlink(grave).catch(() => undefined);
+    warn(`acquireCheckpointLock: took over the lock of ${dir} left by process ${other.pid} (run ${other.runId}), which is no longer running.`);
+  }
+  liveTokens.add(content.token);
+  let held = true;
+  const lock: CheckpointLock = {
+    dir,
+    runId,
+    token: content.token,
+    get held() {
+      return held;
+    },
+    async verify() {
+      const now = held ? await readLock(fs, path) : 'missing';
+      if (typeof now !== 'object' || now.token !== content.token) {
+        throw new CheckpointError(
+          `writeCheckpoint: this writer no longer holds the lock of ${dir} (${path} ${typeof now === 'object' ? `belongs to process ${now.pid}, run ${now.runId}` : 'is gone'}); refusing to write.`,
+        );
+      }
+    },
+    async release() {
+      if (!held) return;
+      held = false;
+      liveTokens.delete(content.token); // first: should the unlink fail, the file is a stale lock
+      const now = await readLock(fs, path);
+      if (typeof now === 'object' && now.token === content.token) await fs.unlink(path).catch(() => undefined);
+    },
+  };
+  try {
+    await removeLeftovers(fs, dir);
+  } catch (e) {
+    await lock.release().catch(() => undefined); // not left "live": the next writer may take it over
+    throw e;
+  }
+  return lock;
+}
+
+async function removeLeftovers(fs: CheckpointFs, dir: string): Promise<void> {
+  for (const name of await fs.readdir(dir)) {
+    if (LEFTOVER.test(name)) await fs.rm(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/**
  * Writes a checkpoint of `step`. `groups` maps a group name (e.g. "model", "optimizer/0") to
- * its named tensors, read here with one readback each. Keeps the newest `keep` checkpoints.
+ * its named tensors, read here with one readback each. Then removes this run's checkpoints older
+ * than the new one beyond the newest `keep` (the new one included). Returns the new folder.
+ * The 5th argument is `keep` or the options.
  */
 export async function writeCheckpoint(
   dir: string, step: number, state: Record<string, unknown>,
-  groups: Record<string, { name: string; tensor: tf.Tensor }[]>, keep = 3,
+  groups: Record<string, { name: string; tensor: tf.Tensor }[]>, keepOrOptions: number | WriteCheckpointOptions = 3,
 ): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  const options = typeof keepOrOptions === 'number' ? { keep: keepOrOptions } : keepOrOptions;
+  const keep = options.keep === undefined ? 3 : checkKeep('writeCheckpoint', options.keep); // null etc. refused
+  if (typeof dir !== 'string' || dir === '') throw new CheckpointError(`writeCheckpoint: invalid dir ${describeValue(dir)}; expected a folder path.`);
+  if (!Number.isInteger(step) || step < 0 || step >= 1e16) {
+    throw new CheckpointError(`writeCheckpoint: invalid step ${describeValue(step)}; expected an integer >= 0.`);
+  }
+  if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+    throw new CheckpointError('writeCheckpoint: state must be a plain object.');
+  }
+  const fs = options.fs ?? nodeCheckpointFs;
+  const lock = options.lock;
+  if (lock !== undefined && (!lock.held || resolve(lock.dir) !== resolve(dir))) {
+    throw new CheckpointError(`writeCheckpoint: the lock given is ${lock.held ? `for ${lock.dir}, not ${dir}` : 'released'}.`);
+  }
+  const runId = lock?.runId ?? options.runId ?? PROCESS_RUN_ID;
+
+  // everything is read and serialised before the folder is touched
   const entries: Record<string, TensorEntry[]> = {};
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const [group, named] of Object.entries(groups)) {
     entries[group] = [];
+    const names = new Set<string>();
     for (const { name, tensor } of named) {
+      if (typeof name !== 'string' || names.has(name)) {
+        throw new CheckpointError(`writeCheckpoint: group "${group}" has ${typeof name === 'string' ? `two tensors named "${name}"` : 'a tensor without a name'}; names must be unique strings.`);
+      }
+      names.add(name);
       if (tensor.dtype !== 'float32' && tensor.dtype !== 'int32') {
         throw new CheckpointError(`writeCheckpoint: tensor "${name}" has dtype ${tensor.dtype}; only float32 and int32 are stored.`);
       }
@@ -91,29 +406,78 @@ export async function writeCheckpoint(
     blob.set(c, at);
     at += c.byteLength;
   }
-  const manifest: CheckpointManifest = {
-    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt: new Date().toISOString(), step, state,
-    tensors: entries, sha256: createHash('sha256').update(blob).digest('hex'), bytes: blob.byteLength,
+  const savedAt = new Date().toISOString();
+  const body = {
+    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt, step, runId, state,
+    tensors: entries, sha256: sha256(blob), bytes: blob.byteLength,
   };
-  const folder = stepFolder(step);
-  const temporary = join(dir, `.${folder}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(temporary);
-  await writeFile(join(temporary, 'tensors.bin'), blob);
-  await writeFile(join(temporary, 'checkpoint.json'), JSON.stringify(manifest, null, 1));
-  await rm(join(dir, folder), { recursive: true, force: true });
-  await rename(temporary, join(dir, folder));
-  await writeAtomically(join(dir, 'latest.json'), JSON.stringify({ step, folder }));
-  const old = (await readdir(dir)).filter((f) => /^step-\d{8}$/.test(f)).sort().slice(0, -keep);
-  await Promise.all(old.map((f) => rm(join(dir, f), { recursive: true, force: true })));
-  return join(dir, folder);
+  const canonical = JSON.stringify(body);
+  const parsedBody = JSON.parse(canonical) as Record<string, unknown>;
+  if (JSON.stringify(parsedBody) !== canonical) {
+    throw new CheckpointError('writeCheckpoint: the state does not survive a JSON round trip; store only JSON values.');
+  }
+  const manifestSha256 = sha256(canonical);
+  const manifestText = JSON.stringify({ ...parsedBody, manifestSha256 }, null, 1);
+
+  const ownLock = lock ?? (await acquireCheckpointLock(dir, { fs, runId, onWarning: options.onWarning }));
+  try {
+    await ownLock.verify();
+    const existing = await fs.readdir(dir);
+    let folder = stepFolder(step);
+    while (existing.includes(folder)) folder = `${stepFolder(step)}-${hex(4)}`; // never over an existing folder
+    const temporary = join(dir, `.${folder}.tmp-${process.pid}-${hex(4)}`);
+    await fs.mkdir(temporary);
+    await fs.writeFile(join(temporary, TENSORS), blob);
+    await fs.writeFile(join(temporary, MANIFEST), manifestText);
+    await fs.syncDir(temporary);
+    await fs.rename(temporary, join(dir, folder));
+    await fs.syncDir(dir);
+    const latestBody = { step, folder, runId, manifestSha256, savedAt };
+    const latestText = JSON.stringify({ ...latestBody, sha256: sha256(JSON.stringify(latestBody)) });
+    const latestTemporary = join(dir, `${LATEST}.tmp-${process.pid}-${hex(4)}`);
+    await fs.writeFile(latestTemporary, latestText);
+    await fs.rename(latestTemporary, join(dir, LATEST)); // the commit point
+    await fs.syncDir(dir);
+    await prune(fs, dir, folder, step, savedAt, runId, keep, existing);
+    return join(dir, folder);
+  } finally {
+    // a lock that cannot be removed is left stale (its token is no longer live): the next writer takes it over
+    if (lock === undefined) await ownLock.release().catch(() => undefined);
+  }
 }
 
-async function readJson(path: string, what: string): Promise<unknown> {
+/** Removes this run's checkpoints older than `folder` beyond the newest `keep` (`folder` included). */
+async function prune(
+  fs: CheckpointFs, dir: string, folder: string, step: number, savedAt: string, runId: string, keep: number, names: string[],
+): Promise<void> {
+  const older: { name: string; step: number; savedAt: string }[] = [];
+  for (const name of names) {
+    if (name === folder || !STEP_FOLDER.test(name)) continue;
+    const manifest = await readManifest(fs, join(dir, name)).catch(() => undefined);
+    // unreadable or unverifiable folders may be anyone's: left alone
+    if (manifest === undefined || manifest.runId !== runId) continue;
+    if (manifest.step < step || (manifest.step === step && manifest.savedAt <= savedAt)) {
+      older.push({ name, step: manifest.step, savedAt: manifest.savedAt });
+    }
+  }
+  older.sort((a, b) => b.step - a.step || (a.savedAt < b.savedAt ? 1 : a.savedAt > b.savedAt ? -1 : 0));
+  for (const { name } of older.slice(keep - 1)) {
+    // renamed away first, so a crash mid-delete leaves a leftover, not a half checkpoint
+    const grave = join(dir, `.${name}.del-${process.pid}-${hex(4)}`);
+    await fs.rename(join(dir, name), grave);
+    await fs.rm(grave, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+function parseJson(bytes: Uint8Array, path: string, what: string): unknown {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new CheckpointError(`${what}: cannot read ${path} (${(e as Error).message}).`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CheckpointError(`${what}: ${path} is not valid UTF-8; the file is corrupt.`);
   }
   try {
     return JSON.parse(text);
@@ -122,52 +486,234 @@ async function readJson(path: string, what: string): Promise<unknown> {
   }
 }
 
-/**
- * Reads the checkpoint `latest.json` names in `dir` (or `dir` itself if it is a step folder),
- * verifying its format and the checksum of its tensors.
- */
-export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  let folder = dir;
-  const entriesInDir = await readdir(dir).catch(() => {
-    throw new CheckpointError(`readCheckpoint: no checkpoint folder at ${dir}.`);
-  });
-  if (!entriesInDir.includes('checkpoint.json')) {
-    const latest = await readJson(join(dir, 'latest.json'), 'readCheckpoint') as { folder?: unknown };
-    if (typeof latest.folder !== 'string' || !/^step-\d{8}$/.test(latest.folder)) {
-      throw new CheckpointError(`readCheckpoint: ${join(dir, 'latest.json')} does not name a step folder.`);
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** Reads and verifies a folder's checkpoint.json (its checksum and every entry's range). */
+async function readManifest(fs: CheckpointFs, folder: string): Promise<CheckpointManifest> {
+  const path = join(folder, MANIFEST);
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.readFile(path);
+  } catch (e) {
+    throw new CheckpointError(`readCheckpoint: cannot read ${path} (${describe(e)}).`);
+  }
+  const m = parseJson(bytes, path, 'readCheckpoint');
+  if (!isObject(m) || m['format'] !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`readCheckpoint: ${folder} is not an adopt-optim checkpoint (format ${JSON.stringify(isObject(m) ? m['format'] : undefined)}).`);
+  }
+  if (m['version'] !== 1 && m['version'] !== CHECKPOINT_VERSION) {
+    throw new CheckpointError(`readCheckpoint: ${folder} has version ${describeValue(m['version'])}; this package reads versions 1 and ${CHECKPOINT_VERSION}.`);
+  }
+  const corrupt = (what: string) => new CheckpointError(`readCheckpoint: ${path} is corrupt: ${what}.`);
+  if (m['version'] !== 1) {
+    const { manifestSha256, ...rest } = m;
+    if (typeof manifestSha256 !== 'string' || sha256(JSON.stringify(rest)) !== manifestSha256) {
+      throw corrupt('its checksum (manifestSha256) does not match its content');
     }
-    folder = join(dir, latest.folder);
+    if (typeof m['runId'] !== 'string' || m['runId'] === '') throw corrupt('no run id');
   }
-  const manifest = await readJson(join(folder, 'checkpoint.json'), 'readCheckpoint') as CheckpointManifest;
-  if (manifest?.format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`readCheckpoint: ${folder} is not an adopt-optim checkpoint (format ${JSON.stringify(manifest?.format)}).`);
+  if (!isCount(m['step']) || m['step'] >= 1e16) throw corrupt(`step ${describeValue(m['step'])} is not an integer >= 0`);
+  if (typeof m['savedAt'] !== 'string') throw corrupt('savedAt is not a string');
+  if (!isObject(m['state'])) throw corrupt('state is not an object');
+  if (typeof m['sha256'] !== 'string' || !HEX64.test(m['sha256'])) throw corrupt('the checksum of tensors.bin is missing');
+  const bytesTotal = m['bytes'];
+  if (!isCount(bytesTotal)) throw corrupt(`bytes ${describeValue(bytesTotal)} is not an integer >= 0`);
+  if (!isObject(m['tensors'])) throw corrupt('tensors is not an object');
+  for (const [group, list] of Object.entries(m['tensors'])) {
+    if (!Array.isArray(list)) throw corrupt(`tensors of "${group}" is not a list`);
+    const names = new Set<string>();
+    for (const e of list as unknown[]) {
+      if (!isObject(e) || typeof e['name'] !== 'string') throw corrupt(`an entry of "${group}" has no name`);
+      const where = `entry "${e['name']}" of "${group}"`;
+      if (names.has(e['name'])) throw corrupt(`${where} appears twice`);
+      names.add(e['name']);
+      if (e['dtype'] !== 'float32' && e['dtype'] !== 'int32') throw corrupt(`${where} has dtype ${describeValue(e['dtype'])}`);
+      if (!Array.isArray(e['shape']) || !e['shape'].every(isCount)) throw corrupt(`${where} has shape ${describeValue(e['shape'])}`);
+      const size = (e['shape'] as number[]).reduce((n, d) => n * d, 1);
+      if (!isCount(e['offset']) || !isCount(e['byteLength']) || e['byteLength'] !== size * 4 || e['offset'] + e['byteLength'] > bytesTotal) {
+        throw corrupt(`${where} (offset ${describeValue(e['offset'])}, ${describeValue(e['byteLength'])} bytes, shape [${e['shape']}]) does not fit tensors.bin of ${bytesTotal} bytes`);
+      }
+    }
   }
-  if (manifest.version !== CHECKPOINT_VERSION) {
-    throw new CheckpointError(`readCheckpoint: ${folder} has version ${manifest.version}; this package reads version ${CHECKPOINT_VERSION}.`);
+  return m as unknown as CheckpointManifest;
+}
+
+/** Reads a folder's checkpoint and verifies everything; `expectSha` is the manifest hash latest.json gives. */
+async function readFolder(fs: CheckpointFs, folder: string, expectSha?: string): Promise<{ manifest: CheckpointManifest; blob: Uint8Array }> {
+  const manifest = await readManifest(fs, folder);
+  if (expectSha !== undefined && manifest.manifestSha256 !== expectSha) {
+    throw new CheckpointError(`readCheckpoint: ${join(folder, MANIFEST)} is not the manifest latest.json names (checksums differ).`);
   }
+  const path = join(folder, TENSORS);
   let blob: Uint8Array;
   try {
-    blob = await readFile(join(folder, 'tensors.bin'));
+    blob = await fs.readFile(path);
   } catch (e) {
-    throw new CheckpointError(`readCheckpoint: cannot read ${join(folder, 'tensors.bin')} (${(e as Error).message}).`);
+    throw new CheckpointError(`readCheckpoint: cannot read ${path} (${describe(e)}).`);
   }
-  if (blob.byteLength !== manifest.bytes || createHash('sha256').update(blob).digest('hex') !== manifest.sha256) {
+  if (blob.byteLength !== manifest.bytes || sha256(blob) !== manifest.sha256) {
     throw new CheckpointError(
-      `readCheckpoint: ${join(folder, 'tensors.bin')} is corrupt: ${blob.byteLength} bytes, checksum differs from the manifest's.`,
+      `readCheckpoint: ${path} is corrupt: ${blob.byteLength} bytes (the manifest says ${manifest.bytes}), checksum differs from the manifest's.`,
     );
   }
+  return { manifest, blob };
+}
+
+interface LatestPointer {
+  step: number;
+  folder: string;
+  runId?: string;
+  manifestSha256?: string;
+  /** Written by version 1: no checksum. */
+  legacy: boolean;
+}
+
+async function readLatest(fs: CheckpointFs, dir: string): Promise<LatestPointer | { missing: boolean; reason: string }> {
+  const path = join(dir, LATEST);
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.readFile(path);
+  } catch (e) {
+    return { missing: errorCode(e) === 'ENOENT', reason: `cannot read ${path} (${describe(e)})` };
+  }
+  let v: unknown;
+  try {
+    v = parseJson(bytes, path, 'readCheckpoint');
+  } catch (e) {
+    return { missing: false, reason: describe(e) };
+  }
+  if (!isObject(v) || typeof v['folder'] !== 'string' || !STEP_FOLDER.test(v['folder']) || !isCount(v['step'])) {
+    return { missing: false, reason: `${path} does not name a step folder` };
+  }
+  const keys = Object.keys(v);
+  if (keys.length === 2 && keys.includes('step') && keys.includes('folder')) {
+    return { step: v['step'], folder: v['folder'], legacy: true };
+  }
+  const { sha256: stored, ...rest } = v;
+  if (typeof stored !== 'string' || sha256(JSON.stringify(rest)) !== stored || typeof v['runId'] !== 'string' || typeof v['manifestSha256'] !== 'string') {
+    return { missing: false, reason: `${path} is corrupt (its checksum does not match its content)` };
+  }
+  return { step: v['step'], folder: v['folder'], runId: v['runId'], manifestSha256: v['manifestSha256'], legacy: false };
+}
+
+/**
+ * Reads the checkpoint `latest.json` names in `dir` (or `dir` itself if it is a step folder) and
+ * verifies all of it: the manifest's own checksum, every entry's range, the checksum of
+ * tensors.bin. If the checkpoint latest.json names fails (or latest.json itself does), the newest
+ * checkpoint that verifies is read instead (of the same run, when latest.json can tell the run),
+ * with a warning; a step folder given directly is never substituted.
+ */
+export async function readCheckpoint(dir: string, options: CheckpointIoOptions = {}): Promise<LoadedCheckpoint> {
+  const fs = options.fs ?? nodeCheckpointFs;
+  const warn = options.onWarning ?? warnDefault;
+  const warnings: string[] = [];
+  const say = (message: string) => {
+    warnings.push(message);
+    warn(message);
+  };
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    throw new CheckpointError(`readCheckpoint: no checkpoint folder at ${dir}.`);
+  }
+  const legacyNote = (folder: string, m: CheckpointManifest) => {
+    if (m.version === 1) say(`readCheckpoint: ${folder} is a version 1 checkpoint; its manifest has no checksum of its own, so only its structure and tensors.bin are verified.`);
+  };
+  if (names.includes(MANIFEST)) {
+    const { manifest, blob } = await readFolder(fs, dir);
+    legacyNote(dir, manifest);
+    return loaded(dir, manifest, blob, false, [], warnings);
+  }
+
+  const skipped: { folder: string; reason: string }[] = [];
+  const latest = await readLatest(fs, dir);
+  let primary = `${join(dir, LATEST)} is missing`;
+  let sameRun: string | undefined;
+  let upTo: number | undefined;
+  let expected: string | undefined;
+  if ('folder' in latest) {
+    const folder = join(dir, latest.folder);
+    try {
+      const { manifest, blob } = await readFolder(fs, folder, latest.manifestSha256);
+      if (manifest.step !== latest.step) {
+        throw new CheckpointError(`readCheckpoint: ${folder} holds step ${manifest.step}; latest.json says ${latest.step}.`);
+      }
+      if (!latest.legacy || manifest.version === 1) {
+        legacyNote(folder, manifest);
+        return loaded(folder, manifest, blob, false, [], warnings);
+      }
+      skipped.push({ folder, reason: 'latest.json has no checksum but names a version 2 checkpoint' });
+    } catch (e) {
+      skipped.push({ folder, reason: describe(e) });
+    }
+    primary = `${folder} could not be used (${skipped[0]!.reason})`;
+    if (!latest.legacy) {
+      sameRun = latest.runId;
+      upTo = latest.step;
+    }
+    expected = folder;
+  } else if (!latest.missing) {
+    skipped.push({ folder: join(dir, LATEST), reason: latest.reason });
+    primary = `${join(dir, LATEST)} could not be used (${latest.reason})`;
+  }
+
+  // fall back: the newest checkpoint that verifies (of latest.json's run, not after its step)
+  const candidates: { folder: string; manifest: CheckpointManifest }[] = [];
+  for (const name of names) {
+    const folder = join(dir, name);
+    if (!STEP_FOLDER.test(name) || folder === expected) continue;
+    try {
+      const manifest = await readManifest(fs, folder);
+      if (sameRun !== undefined && (manifest.runId !== sameRun || manifest.step > upTo!)) continue;
+      candidates.push({ folder, manifest });
+    } catch (e) {
+      skipped.push({ folder, reason: describe(e) });
+    }
+  }
+  // newest first: of latest.json's run by step (then time written); otherwise by time written
+  const later = (a: CheckpointManifest, b: CheckpointManifest) => (a.savedAt < b.savedAt ? 1 : a.savedAt > b.savedAt ? -1 : 0);
+  const order = ({ manifest: a }: { manifest: CheckpointManifest }, { manifest: b }: { manifest: CheckpointManifest }) =>
+    sameRun !== undefined ? b.step - a.step || later(a, b) : later(a, b) || b.step - a.step;
+  candidates.sort(order);
+  for (const c of candidates) {
+    try {
+      const { manifest, blob } = await readFolder(fs, c.folder);
+      say(
+        `readCheckpoint: ${primary}; ` +
+          `restoring ${c.folder} (step ${manifest.step}) instead, the newest checkpoint in ${dir} that verifies.`,
+      );
+      legacyNote(c.folder, manifest);
+      return loaded(c.folder, manifest, blob, true, skipped, warnings);
+    } catch (e) {
+      skipped.push({ folder: c.folder, reason: describe(e) });
+    }
+  }
+  if (skipped.length === 0) throw new CheckpointError(`readCheckpoint: no checkpoint in ${dir} (no latest.json and no step folder).`);
+  throw new CheckpointError(
+    `readCheckpoint: no usable checkpoint in ${dir}${sameRun !== undefined ? ` of run ${sameRun}` : ''}: ` +
+      skipped.map((s) => `${basename(s.folder)}: ${s.reason}`).join('; '),
+  );
+}
+
+function loaded(
+  folder: string, manifest: CheckpointManifest, blob: Uint8Array, fellBack: boolean,
+  skipped: { folder: string; reason: string }[], warnings: string[],
+): LoadedCheckpoint {
+  const values = (group: string): TensorValues[] => {
+    const entries = manifest.tensors[group];
+    if (entries === undefined) throw new CheckpointError(`readCheckpoint: ${folder} has no tensors for "${group}".`);
+    return entries.map((e) => {
+      const bytes = new Uint8Array(e.byteLength); // a copy: Node's Buffer.slice would share the file's pool
+      bytes.set(blob.subarray(e.offset, e.offset + e.byteLength));
+      return { name: e.name, shape: [...e.shape], dtype: e.dtype, values: e.dtype === 'int32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer) };
+    });
+  };
   return {
-    folder,
-    manifest,
-    tensors(group) {
-      const entries = manifest.tensors[group];
-      if (entries === undefined) throw new CheckpointError(`readCheckpoint: ${folder} has no tensors for "${group}".`);
-      return entries.map((e) => {
-        const bytes = new Uint8Array(e.byteLength); // a copy: Node's Buffer.slice would share the file's pool
-        bytes.set(blob.subarray(e.offset, e.offset + e.byteLength));
-        const values = e.dtype === 'int32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
-        return { name: e.name, tensor: tf.tensor(values, e.shape, e.dtype) };
-      });
-    },
+    folder, manifest, fellBack, skipped, warnings,
+    groups: Object.keys(manifest.tensors),
+    values,
+    tensors: (group) => values(group).map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) })),
   };
 }

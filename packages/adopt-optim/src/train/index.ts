@@ -2,7 +2,14 @@
  * The training loop (Node): optimizers by name, the Trainer, checkpoints, and file storage for
  * tf.LayersModel. Import from 'adopt-optim/train'.
  */
-export { createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions } from './registry.js';
-export { Trainer, Rng, type TrainerConfig, type DataSource, type ParamGroup, type StepInfo, type TrainResult, type Batch } from './trainer.js';
-export { writeCheckpoint, readCheckpoint, CheckpointError, type CheckpointManifest, type LoadedCheckpoint } from './checkpoint.js';
-export { fileSystem, registerFileSystemRouter } from './file_io.js';
+export {
+  createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,
+  type OptimizerOptionsByName, type OptimizerByName, type SgdOptions, type MomentumOptions, type RmspropOptions,
+} from './registry.js';
+export { Trainer, Rng, type TrainerConfig, type DataSource, type ParamGroup, type StepInfo, type TrainResult, type Batch, type RestoreInfo } from './trainer.js';
+export {
+  writeCheckpoint, readCheckpoint, acquireCheckpointLock, nodeCheckpointFs, CheckpointError, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+  type CheckpointManifest, type LoadedCheckpoint, type CheckpointFs, type CheckpointLock, type TensorEntry, type TensorValues,
+  type WriteCheckpointOptions, type CheckpointIoOptions,
+} from './checkpoint.js';
+export { fileSystem, registerFileSystemRouter, weightByteSize } from './file_io.js';

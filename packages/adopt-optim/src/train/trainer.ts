@@ -4,8 +4,9 @@
  * parameter groups, evaluation, a progress bar, a JSON-lines log, callbacks, and checkpoints
  * that resume a run exactly (same losses, same parameters as the uninterrupted run).
  */
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
 import { Rng } from '../random.js';
@@ -14,7 +15,10 @@ import { learningRateAt, type Schedule } from '../schedules.js';
 export { Rng };
 import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
 import { OptimizerArgumentError } from '../validate.js';
-import { CheckpointError, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import {
+  acquireCheckpointLock, CheckpointError, readCheckpoint, writeCheckpoint,
+  type CheckpointFs, type CheckpointLock, type LoadedCheckpoint, type TensorValues,
+} from './checkpoint.js';
 import { createOptimizer, isOptimizerName, OPTIMIZER_NAMES, setLearningRate, type OptimizerName } from './registry.js';
 
 /** A batch: any object whose tensors the loss reads. The trainer disposes it after use. */
@@ -63,7 +67,13 @@ export interface TrainerConfig<B extends Batch> {
   /** First matching group wins; variables matching none use optimizerOptions as they are. */
   paramGroups?: ParamGroup[];
   evaluate?: { every: number; run: (step: number) => Promise<Record<string, number>> | Record<string, number> };
-  checkpoint?: { dir: string; every?: number; keep?: number };
+  /**
+   * Checkpoints: written every `every` steps (an integer >= 1) and when fit() ends; the newest
+   * `keep` (an integer >= 1, default 3) of this run are kept. `fs` replaces Node's file
+   * operations (tests inject crashes with it). While fit() runs the folder is locked: a second
+   * writer on it is refused.
+   */
+  checkpoint?: { dir: string; every?: number; keep?: number; fs?: CheckpointFs };
   /** JSON-lines log: one line per step, evaluation and checkpoint. */
   logFile?: string;
   /** Progress bar on stderr. Default: when stderr is a terminal. */
@@ -76,11 +86,15 @@ export interface TrainerConfig<B extends Batch> {
     onStep?(info: StepInfo): void | 'stop';
     onEvaluate?(step: number, metrics: Record<string, number>): void;
     onCheckpoint?(step: number, folder: string): void;
+    /** A warning (a restore that fell back to an older checkpoint, a stale lock taken over). Default console.warn. */
+    onWarning?(message: string): void;
   };
 }
 
 interface Group {
   pattern: string | null;
+  /** A new optimizer configured as this group's (restore checks saved state on one first). */
+  make: () => tf.Optimizer;
   multiplier: number;
   optimizer: tf.Optimizer;
   variables: tf.Variable[];
@@ -107,6 +121,23 @@ function firstDimension(batch: Batch): number {
   return tensors[0]?.shape[0] ?? 1;
 }
 
+/** What restore() read. */
+export interface RestoreInfo {
+  /** The step folder restored. */
+  folder: string;
+  step: number;
+  /** True when the checkpoint latest.json names failed verification and an older one was restored. */
+  fellBack: boolean;
+  /** Checkpoints refused before this one, with the reason. */
+  skipped: { folder: string; reason: string }[];
+  warnings: string[];
+}
+
+interface SavedState {
+  optimizer: string; optimizerClasses: string[]; groups: (string | null)[]; epoch: number; batchInEpoch: number;
+  rngState: number; accumulationSteps: number; losses: { step: number; loss: number }[];
+}
+
 export interface TrainResult {
   step: number;
   losses: { step: number; loss: number }[];
@@ -125,6 +156,12 @@ export class Trainer<B extends Batch> {
   private readonly groups: Group[];
   private readonly variables: { trainable: tf.Variable[]; all: tf.Variable[] };
   private readonly accumulation: number;
+  /** The run this trainer's checkpoints belong to (taken over from a restored checkpoint). */
+  private runId_ = randomBytes(8).toString('hex');
+  /** The lock on config.checkpoint.dir while fit() runs. */
+  private lock: CheckpointLock | undefined;
+  /** Step of the newest checkpoint written or restored in config.checkpoint.dir. */
+  private checkpointedStep: number | undefined;
 
   constructor(private readonly config: TrainerConfig<B>) {
     if (!isOptimizerName(config.optimizer)) {
@@ -142,6 +179,21 @@ export class Trainer<B extends Batch> {
     if (config.clipGradNorm !== undefined && !(config.clipGradNorm > 0)) {
       throw new OptimizerArgumentError(`Trainer: invalid clipGradNorm ${config.clipGradNorm}; expected a number > 0.`);
     }
+    if (config.evaluate !== undefined && !isPositiveInteger(config.evaluate.every)) {
+      throw new OptimizerArgumentError(`Trainer: invalid evaluate.every ${show(config.evaluate.every)}; expected an integer >= 1.`);
+    }
+    const ck = config.checkpoint;
+    if (ck !== undefined) {
+      if (typeof ck.dir !== 'string' || ck.dir === '') {
+        throw new OptimizerArgumentError(`Trainer: invalid checkpoint.dir ${show(ck.dir)}; expected a folder path.`);
+      }
+      if (ck.every !== undefined && !isPositiveInteger(ck.every)) {
+        throw new OptimizerArgumentError(`Trainer: invalid checkpoint.every ${show(ck.every)}; expected an integer >= 1 (steps between checkpoints).`);
+      }
+      if (ck.keep !== undefined && !isPositiveInteger(ck.keep)) {
+        throw new OptimizerArgumentError(`Trainer: invalid checkpoint.keep ${show(ck.keep)}; expected an integer >= 1 (checkpoints of this run to keep).`);
+      }
+    }
     learningRateAt('Trainer', config.learningRate, 0);
     this.rng = new Rng(config.seed ?? 0);
     this.variables = variablesOf(config.model as TrainerConfig<Batch>['model']);
@@ -158,14 +210,25 @@ export class Trainer<B extends Batch> {
     }
     const make = (overrides: Record<string, unknown>) =>
       createOptimizer(this.config.optimizer, { ...this.config.optimizerOptions, ...overrides, learningRate: learningRateAt('Trainer', this.config.learningRate, 0) });
-    const groups: Group[] = specs.map((g, i) => ({
-      pattern: String(g.pattern),
-      multiplier: g.learningRateMultiplier ?? 1,
-      optimizer: make(g.weightDecay === undefined ? {} : { weightDecay: g.weightDecay }),
-      variables: members[i]!,
-    }));
-    groups.push({ pattern: null, multiplier: 1, optimizer: make({}), variables: rest });
+    const groups: Group[] = specs.map((g, i) => {
+      const overrides = g.weightDecay === undefined ? {} : { weightDecay: g.weightDecay };
+      return {
+        pattern: String(g.pattern), make: () => make(overrides), multiplier: g.learningRateMultiplier ?? 1, optimizer: make(overrides), variables: members[i]!,
+      };
+    });
+    groups.push({ pattern: null, make: () => make({}), multiplier: 1, optimizer: make({}), variables: rest });
     return groups;
+  }
+
+  /** The run id written into this trainer's checkpoints (restore() takes over the checkpoint's). */
+  get runId(): string {
+    return this.runId_;
+  }
+
+  private warn(message: string): void {
+    const onWarning = this.config.callbacks?.onWarning;
+    if (onWarning !== undefined) onWarning(message);
+    else console.warn(message);
   }
 
   /** The optimizers, one per parameter group (the last for variables matching no group). */
@@ -215,6 +278,23 @@ export class Trainer<B extends Batch> {
   /** Runs until `steps` optimizer steps are done, the epochs run out, or stop() is called. */
   async fit(): Promise<TrainResult> {
     const { steps, evaluate, checkpoint, callbacks } = this.config;
+    if (checkpoint !== undefined) {
+      this.lock = await acquireCheckpointLock(checkpoint.dir, { fs: checkpoint.fs, runId: this.runId_, onWarning: (m) => this.warn(m) });
+    }
+    try {
+      return await this.fitLocked(steps, evaluate, checkpoint, callbacks);
+    } finally {
+      const lock = this.lock;
+      this.lock = undefined;
+      // a failure to unlink leaves a lock that the next writer finds stale
+      await lock?.release().catch(() => undefined);
+    }
+  }
+
+  private async fitLocked(
+    steps: TrainerConfig<B>['steps'], evaluate: TrainerConfig<B>['evaluate'], checkpoint: TrainerConfig<B>['checkpoint'],
+    callbacks: TrainerConfig<B>['callbacks'],
+  ): Promise<TrainResult> {
     const bar = this.progressBar();
     const source = this.batches();
     let stopped = false;
@@ -254,7 +334,8 @@ export class Trainer<B extends Batch> {
       bar?.stop();
       await source.return(undefined);
     }
-    if (checkpoint !== undefined) await this.save();
+    // once: the last step may have been saved by `every` already
+    if (checkpoint !== undefined && this.checkpointedStep !== this.step) await this.save();
     return { step: this.step, losses: [...this.losses], stopped };
   }
 
@@ -332,25 +413,35 @@ export class Trainer<B extends Batch> {
   /** Writes a checkpoint of the current step to config.checkpoint.dir (or `dir`). */
   async save(dir = this.config.checkpoint?.dir): Promise<string> {
     if (dir === undefined) throw new OptimizerArgumentError('Trainer.save: no checkpoint dir configured or given.');
+    const ck = this.config.checkpoint;
+    const lock = this.lock !== undefined && resolve(this.lock.dir) === resolve(dir) ? this.lock : undefined;
     const weights = await Promise.all(this.groups.map((g) => g.optimizer.getWeights()));
-    const tensors: Record<string, { name: string; tensor: tf.Tensor }[]> = {
-      model: this.variables.all.map((v) => ({ name: v.name, tensor: v })),
-    };
-    weights.forEach((w, i) => { tensors[`optimizer/${i}`] = w; });
-    const folder = await writeCheckpoint(dir, this.step, {
-      optimizer: this.config.optimizer,
-      optimizerClasses: this.groups.map((g) => g.optimizer.getClassName()),
-      groups: this.groups.map((g) => g.pattern),
-      epoch: this.epoch,
-      batchInEpoch: this.batchInEpoch,
-      rngState: this.rng.state,
-      accumulationSteps: this.accumulation,
-      losses: this.losses,
-    }, tensors, this.config.checkpoint?.keep);
-    // tfjs's own optimizers hand out a fresh `iter` scalar per getWeights call; ours own theirs
-    weights.forEach((w, i) => {
-      if (!(this.groups[i]!.optimizer instanceof NamedStateOptimizer)) tf.dispose(w.filter((x) => x.name === 'iter').map((x) => x.tensor));
-    });
+    let folder: string;
+    try {
+      const tensors: Record<string, { name: string; tensor: tf.Tensor }[]> = {
+        model: this.variables.all.map((v) => ({ name: v.name, tensor: v })),
+      };
+      weights.forEach((w, i) => { tensors[`optimizer/${i}`] = w; });
+      const state: SavedState = {
+        optimizer: this.config.optimizer,
+        optimizerClasses: this.groups.map((g) => g.optimizer.getClassName()),
+        groups: this.groups.map((g) => g.pattern),
+        epoch: this.epoch,
+        batchInEpoch: this.batchInEpoch,
+        rngState: this.rng.state,
+        accumulationSteps: this.accumulation,
+        losses: this.losses,
+      };
+      folder = await writeCheckpoint(dir, this.step, state as unknown as Record<string, unknown>, tensors, {
+        keep: ck?.keep ?? 3, fs: ck?.fs, runId: this.runId_, lock, onWarning: (m) => this.warn(m),
+      });
+    } finally {
+      // tfjs's own optimizers hand out a fresh `iter` scalar per getWeights call; ours own theirs
+      weights.forEach((w, i) => {
+        if (!isNamedState(this.groups[i]!.optimizer)) tf.dispose(w.filter((x) => x.name === 'iter').map((x) => x.tensor));
+      });
+    }
+    if (ck !== undefined && resolve(dir) === resolve(ck.dir)) this.checkpointedStep = this.step;
     this.log({ type: 'checkpoint', step: this.step, folder });
     this.config.callbacks?.onCheckpoint?.(this.step, folder);
     return folder;
@@ -358,17 +449,68 @@ export class Trainer<B extends Batch> {
 
   /**
    * Restores model, optimizer state, step, data position and RNG from the latest checkpoint in
-   * `dir`. Everything is checked before anything is assigned: a checkpoint of another optimizer,
-   * other parameter groups or another model shape is refused with a CheckpointError.
+   * `dir` (or from `dir` itself, a step folder). The whole checkpoint is verified (checksums of
+   * manifest and tensors) and checked against this trainer (optimizer, parameter groups, every
+   * variable's shape and dtype, every optimizer slot) before anything is assigned: a checkpoint
+   * that fails is refused with a CheckpointError and the model, optimizers and trainer are left as
+   * they were, with no tensor leaked. If the checkpoint latest.json names fails verification, the
+   * newest one that verifies is restored instead, with a warning (callbacks.onWarning or
+   * console.warn) and `fellBack: true` in what is returned.
    */
-  async restore(dir = this.config.checkpoint?.dir): Promise<void> {
+  async restore(dir = this.config.checkpoint?.dir): Promise<RestoreInfo> {
     if (dir === undefined) throw new OptimizerArgumentError('Trainer.restore: no checkpoint dir configured or given.');
-    const loaded = await readCheckpoint(dir);
-    const s = loaded.manifest.state as {
-      optimizer: string; optimizerClasses: string[]; groups: (string | null)[]; epoch: number; batchInEpoch: number;
-      rngState: number; accumulationSteps: number; losses: { step: number; loss: number }[];
-    };
+    const ck = this.config.checkpoint;
+    const loaded = await readCheckpoint(dir, { fs: ck?.fs, onWarning: (m) => this.warn(m) });
+    const plan = this.checkRestore(loaded); // throws before anything changes; creates no tensor
+    // A dry run of every optimizer's own setWeights checks on a spare optimizer, so that none can
+    // refuse after another group or the model has been assigned.
+    for (let i = 0; i < this.groups.length; i++) {
+      const probe = this.groups[i]!.make();
+      const named = plan.optimizer[i]!.map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) }));
+      try {
+        if (named.length > 0) await probe.setWeights(named);
+      } catch (e) {
+        throw new CheckpointError(`restore: ${loaded.folder} optimizer/${i}: ${e instanceof Error ? e.message : String(e)}`);
+      } finally {
+        tf.dispose(named.map((n) => n.tensor));
+        probe.dispose();
+      }
+    }
+    const s = loaded.manifest.state as unknown as SavedState;
+    // All checks passed: assign. Optimizer state first (setWeights checks again, all or nothing),
+    // then the model, whose assignments cannot fail after the checks above.
+    for (let i = 0; i < this.groups.length; i++) {
+      const named = plan.optimizer[i]!.map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) }));
+      try {
+        if (named.length > 0) await this.groups[i]!.optimizer.setWeights(named);
+      } finally {
+        tf.dispose(named.map((n) => n.tensor));
+      }
+    }
+    plan.model.forEach((w, i) => {
+      const t = tf.tensor(w.values, w.shape, w.dtype);
+      try {
+        this.variables.all[i]!.assign(t);
+      } finally {
+        t.dispose();
+      }
+    });
+    this.step = loaded.manifest.step;
+    this.epoch = s.epoch;
+    this.batchInEpoch = s.batchInEpoch;
+    this.rng.state = s.rngState;
+    this.losses.splice(0, this.losses.length, ...s.losses.map((l) => ({ step: l.step, loss: l.loss ?? Number.NaN })));
+    if (loaded.manifest.runId !== undefined) this.runId_ = loaded.manifest.runId; // its pruning continues
+    this.checkpointedStep = ck !== undefined && resolve(dir) === resolve(ck.dir) && !loaded.fellBack ? this.step : undefined;
+    this.log({ type: 'restore', step: this.step, folder: loaded.folder, fellBack: loaded.fellBack });
+    return { folder: loaded.folder, step: this.step, fellBack: loaded.fellBack, skipped: loaded.skipped, warnings: loaded.warnings };
+  }
+
+  /** Every check of a restore, on the raw values: what to assign, or a CheckpointError. */
+  private checkRestore(loaded: LoadedCheckpoint): { model: TensorValues[]; optimizer: TensorValues[][] } {
     const where = loaded.folder;
+    const refuse = (message: string) => new CheckpointError(`restore: ${where} ${message}`);
+    const s = loaded.manifest.state as Partial<Record<keyof SavedState, unknown>>;
     if (s.optimizer !== this.config.optimizer) {
       throw new CheckpointError(`restore: ${where} was written with optimizer "${s.optimizer}"; this trainer uses "${this.config.optimizer}".`);
     }
@@ -376,44 +518,156 @@ export class Trainer<B extends Batch> {
     if (JSON.stringify(s.groups) !== JSON.stringify(groups)) {
       throw new CheckpointError(`restore: ${where} has parameter groups ${JSON.stringify(s.groups)}; this trainer has ${JSON.stringify(groups)}.`);
     }
-    const saved = loaded.tensors('model');
-    const optimizerWeights = this.groups.map((_, i) => loaded.tensors(`optimizer/${i}`));
-    const disposeAll = () => tf.dispose([...saved.map((w) => w.tensor), ...optimizerWeights.flat().map((w) => w.tensor)]);
-    try {
-      const vars = this.variables.all;
-      if (saved.length !== vars.length) {
-        throw new CheckpointError(`restore: ${where} holds ${saved.length} model variables; this model has ${vars.length}.`);
-      }
-      const rename = new Map<string, string>();
-      saved.forEach((w, i) => {
-        const v = vars[i]!;
-        if (!tf.util.arraysEqual(w.tensor.shape, v.shape) || w.tensor.dtype !== v.dtype) {
-          throw new CheckpointError(
-            `restore: model variable ${i} ("${w.name}" in ${where}) has shape [${w.tensor.shape}] ${w.tensor.dtype}; ` +
-              `this model's "${v.name}" has [${v.shape}] ${v.dtype}.`,
-          );
-        }
-        rename.set(w.name, v.name);
-      });
-      // All checks passed: assign. Variable names may differ from the saved run's (tfjs-layers
-      // numbers them per process), so optimizer state is renamed by position.
-      saved.forEach((w, i) => vars[i]!.assign(w.tensor));
-      for (let i = 0; i < this.groups.length; i++) {
-        const renamed = optimizerWeights[i]!.map(({ name, tensor }) => {
-          const cut = name.lastIndexOf('/');
-          const owner = cut < 0 ? undefined : rename.get(name.slice(0, cut));
-          return { name: owner === undefined ? name : `${owner}${name.slice(cut)}`, tensor };
-        });
-        if (renamed.length > 0) await this.groups[i]!.optimizer.setWeights(renamed);
-      }
-    } finally {
-      disposeAll();
+    const classes = this.groups.map((g) => g.optimizer.getClassName());
+    if (JSON.stringify(s.optimizerClasses) !== JSON.stringify(classes)) {
+      throw refuse(`has optimizer classes ${JSON.stringify(s.optimizerClasses)}; this trainer has ${JSON.stringify(classes)}.`);
     }
-    this.step = loaded.manifest.step;
-    this.epoch = s.epoch;
-    this.batchInEpoch = s.batchInEpoch;
-    this.rng.state = s.rngState;
-    this.losses.splice(0, this.losses.length, ...s.losses);
-    this.log({ type: 'restore', step: this.step, folder: where });
+    const step = loaded.manifest.step;
+    if (!isCount(s.epoch)) throw refuse(`has an invalid epoch ${show(s.epoch)}.`);
+    if (!isCount(s.batchInEpoch)) throw refuse(`has an invalid batchInEpoch ${show(s.batchInEpoch)}.`);
+    if (!isCount(s.rngState) || s.rngState > 0xffffffff) throw refuse(`has an invalid rngState ${show(s.rngState)}; expected a 32-bit unsigned integer.`);
+    if (!isPositiveInteger(s.accumulationSteps)) throw refuse(`has an invalid accumulationSteps ${show(s.accumulationSteps)}.`);
+    const losses = s.losses;
+    if (!Array.isArray(losses) || losses.length !== step ||
+        !losses.every((l: unknown, i) => l !== null && typeof l === 'object' && (l as { step: unknown }).step === i &&
+          (typeof (l as { loss: unknown }).loss === 'number' || (l as { loss: unknown }).loss === null))) {
+      throw refuse(`has an invalid loss history; expected one {step, loss} per step done (${step}).`);
+    }
+    const expectedGroups = ['model', ...this.groups.map((_, i) => `optimizer/${i}`)];
+    if (JSON.stringify([...loaded.groups].sort()) !== JSON.stringify([...expectedGroups].sort())) {
+      throw refuse(`holds tensor groups ${JSON.stringify(loaded.groups)}; this trainer expects ${JSON.stringify(expectedGroups)}.`);
+    }
+
+    const saved = loaded.values('model');
+    const vars = this.variables.all;
+    if (saved.length !== vars.length) throw refuse(`holds ${saved.length} model variables; this model has ${vars.length}.`);
+    const liveOf = new Map<string, tf.Variable>();
+    saved.forEach((w, i) => {
+      const v = vars[i]!;
+      if (!tf.util.arraysEqual(w.shape, v.shape) || w.dtype !== v.dtype) {
+        throw new CheckpointError(
+          `restore: model variable ${i} ("${w.name}" in ${where}) has shape [${w.shape}] ${w.dtype}; ` +
+            `this model's "${v.name}" has [${v.shape}] ${v.dtype}.`,
+        );
+      }
+      liveOf.set(w.name, v);
+    });
+    // Variable names may differ from the saved run's (tfjs-layers numbers them per process), so
+    // optimizer state is renamed by position.
+    const optimizer = this.groups.map((g, i) => checkSlots(g.optimizer, new Set(g.variables), loaded.values(`optimizer/${i}`), liveOf, `${where} optimizer/${i}`));
+    return { model: saved, optimizer };
   }
+}
+
+/**
+ * Whether an optimizer is one of ours. Not `instanceof`: tf.Optimizer defines Symbol.hasInstance
+ * (any object with minimize, computeGradients and applyGradients), which subclasses inherit, so
+ * `x instanceof NamedStateOptimizer` is true for tfjs's own SGD, Momentum and RMSProp too.
+ */
+const isNamedState = (o: tf.Optimizer): o is NamedStateOptimizer => Object.prototype.isPrototypeOf.call(NamedStateOptimizer.prototype, o);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isPositiveInteger = (v: unknown): v is number => isCount(v) && v >= 1;
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? JSON.stringify(v) : String(v));
+
+/**
+ * Checks saved optimizer weights against what `optimizer` will accept for the live `members`,
+ * and returns them renamed to the live variables. Throws a CheckpointError naming the first problem.
+ */
+function checkSlots(
+  optimizer: tf.Optimizer, members: Set<tf.Variable>, saved: TensorValues[], liveOf: Map<string, tf.Variable>, where: string,
+): TensorValues[] {
+  const refuse = (message: string) => new CheckpointError(`restore: ${where}: ${message}`);
+  const counter = (w: TensorValues) => {
+    const value = w.values[0];
+    if (w.values.length !== 1 || value === undefined || !Number.isInteger(value) || value < 0) {
+      throw refuse(`"${w.name}" must hold one integer >= 0; got [${Array.from(w.values).slice(0, 4)}] of shape [${w.shape}].`);
+    }
+  };
+  const split = (w: TensorValues): [tf.Variable, string] => {
+    const cut = w.name.lastIndexOf('/');
+    const live = cut > 0 ? liveOf.get(w.name.slice(0, cut)) : undefined;
+    if (live === undefined || !members.has(live)) {
+      throw refuse(`"${w.name}" is not the state of a variable of this parameter group.`);
+    }
+    return [live, w.name.slice(cut + 1)];
+  };
+  const slot = (w: TensorValues, live: tf.Variable, suffix: string): TensorValues => {
+    if (w.dtype !== 'float32' || !tf.util.arraysEqual(w.shape, live.shape)) {
+      throw refuse(`"${w.name}" has shape [${w.shape}] ${w.dtype}; its variable "${live.name}" has [${live.shape}] float32.`);
+    }
+    if (!w.values.every(Number.isFinite)) throw refuse(`"${w.name}" holds NaN or Infinity.`);
+    return { ...w, name: `${live.name}/${suffix}` };
+  };
+  const iters = saved.filter((w) => w.name === 'iter');
+  if (iters.length !== 1) throw refuse(`expected one "iter" counter; found ${iters.length}.`);
+  counter(iters[0]!);
+
+  if (isNamedState(optimizer)) {
+    const slotNames = (optimizer as unknown as { slotNames: readonly string[] }).slotNames;
+    const suffixes = [...slotNames, 'step'];
+    const seen = new Map<tf.Variable, Set<string>>();
+    const out: TensorValues[] = [];
+    for (const w of saved) {
+      if (w.name === 'iter') {
+        out.push(w);
+        continue;
+      }
+      if (w.name.startsWith('optimizer:')) { // the class marker of newer NamedStateOptimizers
+        if (w.name !== `optimizer:${optimizer.getClassName()}`) throw refuse(`"${w.name}" marks another optimizer's state; this group uses ${optimizer.getClassName()}.`);
+        if (w.values.length !== 1 || w.dtype !== 'int32') throw refuse(`the marker "${w.name}" must be one int32.`);
+        out.push(w);
+        continue;
+      }
+      const [live, suffix] = split(w);
+      if (!suffixes.includes(suffix)) throw refuse(`"${w.name}" is no slot of ${optimizer.getClassName()} (expected ${suffixes.join(', ')}).`);
+      const have = seen.get(live) ?? new Set<string>();
+      if (have.has(suffix)) throw refuse(`the ${suffix} of "${live.name}" appears twice.`);
+      have.add(suffix);
+      seen.set(live, have);
+      if (suffix === 'step') {
+        counter(w);
+        out.push({ ...w, name: `${live.name}/step` });
+      } else {
+        out.push(slot(w, live, suffix));
+      }
+    }
+    for (const [live, have] of seen) {
+      const missing = suffixes.filter((x) => !have.has(x));
+      if (missing.length > 0) throw refuse(`the state of "${live.name}" lacks ${missing.join(', ')}.`);
+    }
+    return out;
+  }
+
+  // tfjs's own optimizers: "iter" first, then accumulators matched by position
+  if (saved[0]!.name !== 'iter') throw refuse('the first weight must be the "iter" counter.');
+  const rest = saved.slice(1);
+  let segments: string[];
+  const is = (c: { prototype: object }) => Object.prototype.isPrototypeOf.call(c.prototype, optimizer); // see isNamedState
+  if (is(tf.MomentumOptimizer)) segments = ['momentum'];
+  else if (is(tf.SGDOptimizer)) segments = [];
+  else if (is(tf.RMSPropOptimizer)) {
+    segments = (optimizer as unknown as { centered: boolean }).centered ? ['rms', 'momentum', 'mg'] : ['rms', 'momentum'];
+  } else {
+    throw refuse(`cannot check the state of a ${optimizer.getClassName()}.`);
+  }
+  if (segments.length === 0) {
+    if (rest.length > 0) throw refuse(`${optimizer.getClassName()} has no state besides "iter"; found ${rest.length} more weights.`);
+    return saved;
+  }
+  if (rest.length % segments.length !== 0) throw refuse(`${rest.length} accumulators cannot be split into ${segments.join(', ')}.`);
+  const count = rest.length / segments.length;
+  const out: TensorValues[] = [saved[0]!];
+  let owners: tf.Variable[] | undefined;
+  segments.forEach((suffix, k) => {
+    const part = rest.slice(k * count, (k + 1) * count).map((w) => {
+      const [live, got] = split(w);
+      if (got !== suffix) throw refuse(`"${w.name}" is where a ${suffix} accumulator belongs.`);
+      out.push(slot(w, live, suffix));
+      return live;
+    });
+    if (new Set(part).size !== part.length) throw refuse(`a variable has two ${suffix} accumulators.`);
+    if (owners !== undefined && part.some((v, j) => v !== owners![j])) throw refuse(`the ${suffix} accumulators are not in the order of the others.`);
+    owners = part;
+  });
+  return out;
 }

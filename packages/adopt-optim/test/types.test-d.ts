@@ -1,0 +1,75 @@
+/**
+ * Type-level tests, checked by `tsc -p tsconfig.test.json` (never run: the file name does not
+ * match test/*.test.ts). Each `@ts-expect-error` line must be a compile error, or tsc fails
+ * with "Unused '@ts-expect-error' directive"; every other line must compile.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  ADAM_DEFAULTS, ADAMW_DEFAULTS, ADOPT_DEFAULTS, AMSGRAD_DEFAULTS, adam, adamw, adopt, amsgrad, core,
+  createOptimizer, type AdoptOptimizer, type OptimizerName, type OptimizerOptions, type OptimizerOptionsByName,
+} from '../src/index.js';
+import { createOptimizer as createFromTrain } from '../src/train/index.js';
+
+/** Compiles only if A and B are the same type. */
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+function expectType<T extends true>(_ok?: T): void {}
+
+export function createOptimizerTypes(name: OptimizerName, schedule: (step: number) => number): void {
+  // each name with its own options
+  createOptimizer('adopt', { beta1: 0.9 });
+  createOptimizer('adopt', { learningRate: schedule, clip: null, nonFinite: 'skip' });
+  createOptimizer('adam', { learningRate: 3e-4, weightDecay: 0.1, decoupled: true });
+  createOptimizer('adamw');
+  createOptimizer('amsgrad', {});
+  createOptimizer('sgd', { learningRate: 0.1 });
+  createOptimizer('momentum', { momentum: 0.5, useNesterov: true });
+  createOptimizer('rmsprop', { decay: 0.95, epsilon: 1e-7, centered: true, momentum: 0 });
+  createFromTrain('adopt', { beta2: 0.999 });
+  // a name known only at run time takes the options of any optimizer (the Trainer does this)
+  createOptimizer(name, { learningRate: 0.01 });
+
+  // @ts-expect-error momentum is not an option of ADOPT
+  createOptimizer('adopt', { momentum: 0.9 });
+  // @ts-expect-error not an optimizer name
+  createOptimizer('nadam');
+  // @ts-expect-error sgd has no beta1
+  createOptimizer('sgd', { beta1: 0.9 });
+  // @ts-expect-error clip is ADOPT's, not Adam's
+  createOptimizer('adam', { clip: null });
+  // @ts-expect-error the learning rate goes in the options
+  createOptimizer('adopt', 0.01);
+  // @ts-expect-error beta1 is a number
+  createOptimizer('adopt', { beta1: '0.9' });
+  // @ts-expect-error useNesterov is a boolean
+  createOptimizer('momentum', { useNesterov: 1 });
+  // @ts-expect-error a plain string is not a name
+  createOptimizer('adopt' as string);
+
+  // the result has the class of the name
+  expectType<Equal<ReturnType<typeof createOptimizer<'adopt'>>, AdoptOptimizer>>(true);
+  expectType<Equal<ReturnType<typeof createOptimizer<'sgd'>>, tf.SGDOptimizer>>(true);
+  expectType<Equal<OptimizerOptions<'momentum'>, OptimizerOptionsByName['momentum']>>(true);
+  const a: AdoptOptimizer = createOptimizer('adopt');
+  void a.beta2;
+}
+
+export function publishedDefaultsSpread(): void {
+  // the published defaults are valid options of their optimizer (task C)
+  adopt(1e-3, { ...ADOPT_DEFAULTS, beta2: 0.99 });
+  adam(1e-3, { ...ADAM_DEFAULTS, beta2: 0.99 });
+  adamw(1e-3, { ...ADAMW_DEFAULTS, beta2: 0.99 });
+  amsgrad(1e-3, { ...AMSGRAD_DEFAULTS, beta2: 0.99 });
+  core.adopt(1e-3, { ...ADOPT_DEFAULTS, beta2: 0.99 });
+  createOptimizer('adopt', { ...ADOPT_DEFAULTS, learningRate: 1e-3 });
+  // @ts-expect-error the learning rate is the first argument, not an option
+  adopt(1e-3, { learningRate: 1e-3 });
+}
+
+export function coreTypes(): void {
+  // scaleByAdopt and scaleByAdam take any subset of their options (task B)
+  core.scaleByAdopt({ beta1: 0.9 });
+  core.scaleByAdopt();
+  core.scaleByAdam({ amsgrad: true });
+  // @ts-expect-error weightDecay is not an option of the scaling alone
+  core.scaleByAdopt({ weightDecay: 0.1 });
+}
