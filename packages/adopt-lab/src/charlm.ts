@@ -5,6 +5,7 @@
  * checkpoint, finetuned on State of the Union addresses (a different corpus), with validation loss
  * on that corpus before and after.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readCheckpoint } from 'adopt-optim/train';
@@ -220,6 +221,8 @@ export async function charlm(ctx: RunContext, options: CharLmOptions = {}): Prom
       for (const l of pretrain.losses) curves.push({ optimizer, seed, phase: 'pretrain', step: l.step + 1, trainLoss: l.loss });
       finetune[optimizer]!.pretrainValidation.push(validationLoss(pretrained, pre.validation, evalWindows, T));
       const dir = join(ctx.outDir, 'charlm', 'checkpoints', `${optimizer}-seed${seed}`);
+      // a rerun replaces the earlier run's checkpoint (each run has its own id, which pruning respects)
+      rmSync(dir, { recursive: true, force: true });
       await pretrain.save(dir);
       pretrain.optimizers.forEach((o) => o.dispose());
       pretrained.dispose();
