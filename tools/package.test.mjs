@@ -114,7 +114,7 @@ function checkUserProgram(dir, source) {
 
 before(() => {
   const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch,
-    '-w', 'adopt-optim', '-w', 'adopt-lab'], root));
+    '-w', 'adopt-optim', '-w', 'adopt-lab', '-w', 'tfjs-wasm-train'], root));
   for (const p of packed) tarballs[p.name] = { path: join(scratch, p.filename), files: p.files.map((f) => f.path), size: p.size };
 });
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -175,7 +175,7 @@ describe('the packed adopt-optim', () => {
   let esm;
   it('works with import and TypeScript (module nodenext) in an ES module project', () => {
     esm = project('user-esm', 'module');
-    npmInstall(esm, [tarballs['adopt-optim'].path, '@tensorflow/tfjs@^4.22.0', '@tensorflow/tfjs-backend-wasm@^4.22.0',
+    npmInstall(esm, [tarballs['adopt-optim'].path, tarballs['tfjs-wasm-train'].path, '@tensorflow/tfjs@^4.22.0', '@tensorflow/tfjs-backend-wasm@^4.22.0',
       '@tensorflow/tfjs-backend-cpu@^4.22.0', '@types/node@^20']);
     run(process.execPath, ['--input-type=module', '-e', `import { adopt } from 'adopt-optim'; import { chain } from 'adopt-optim/core';
       import { Trainer } from 'adopt-optim/train'; if (typeof adopt !== 'function' || typeof chain !== 'function' ||
@@ -191,7 +191,7 @@ describe('the packed adopt-optim', () => {
     const dir = join(esm, 'readme');
     mkdirSync(dir, { recursive: true });
     const files = [];
-    for (const readme of ['README.md', 'packages/adopt-optim/README.md', 'packages/adopt-lab/README.md']) {
+    for (const readme of ['README.md', 'packages/adopt-optim/README.md', 'packages/adopt-lab/README.md', 'packages/tfjs-wasm-train/README.md']) {
       for (const block of typeScriptBlocks(join(root, readme))) {
         const file = `readme/${readme.replace(/[/.]/g, '_')}_L${block.line}.ts`;
         writeFileSync(join(esm, file), `${block.context}\n${block.code}\nexport {};\n`);
@@ -234,7 +234,7 @@ describe('the packed adopt-lab', () => {
 
   it('installs into an empty project and `npx adopt-lab --help`, `--version` and a --quick experiment run', () => {
     const dir = project('user-lab', 'commonjs');
-    npmInstall(dir, [tarballs['adopt-optim'].path, tarballs['adopt-lab'].path]);
+    npmInstall(dir, [tarballs['adopt-optim'].path, tarballs['tfjs-wasm-train'].path, tarballs['adopt-lab'].path]);
     const copies = installedPackages(dir).filter((p) => p.name === 'adopt-optim');
     assert.equal(copies.length, 1, 'one adopt-optim, shared by the project and adopt-lab');
     const cli = join(dir, 'node_modules', '.bin', 'adopt-lab');
@@ -245,5 +245,27 @@ describe('the packed adopt-lab', () => {
     const result = JSON.parse(readFileSync(join(dir, 'out', 'mnist', 'result.json'), 'utf8'));
     assert.equal(result.meta.backend, 'wasm');
     assert.ok(readFileSync(join(dir, 'out', 'report.html'), 'utf8').includes('<svg'));
+  });
+});
+
+describe('the packed tfjs-wasm-train', () => {
+  it('passes publint --strict and @arethetypeswrong/cli (node10, node16 CJS and ESM, bundler)', () => {
+    const lint = run(bin('publint'), ['run', tarballs['tfjs-wasm-train'].path, '--strict'], root);
+    assert.doesNotMatch(lint, /Suggestions|Warnings|Errors/, lint);
+    const problems = JSON.parse(run(bin('attw'), [tarballs['tfjs-wasm-train'].path, '--format', 'json'], root)).analysis.problems;
+    assert.deepEqual(problems, [], JSON.stringify(problems, null, 2));
+  });
+
+  it('require() and import both register the kernels for wasm, in an empty project', () => {
+    const dir = project('user-wasm-train', 'commonjs');
+    npmInstall(dir, [tarballs['tfjs-wasm-train'].path, '@tensorflow/tfjs-core@^4.22.0', '@tensorflow/tfjs-backend-wasm@^4.22.0']);
+    const pkgs = installedPackages(dir);
+    const extra = pkgs.filter((p) => p.path && ![...closure(pkgs, '@tensorflow/tfjs-core'), ...closure(pkgs, '@tensorflow/tfjs-backend-wasm'), 'tfjs-wasm-train'].includes(p.name));
+    assert.deepEqual(extra.map((p) => p.name), [], 'no dependencies of its own');
+    const check = `const tf = T.getKernel('Conv2DBackpropFilter', 'wasm'); if (tf === undefined || !W.isWasmTrainingEnabled()) process.exit(1);`;
+    run(process.execPath, ['-e', `const T = require('@tensorflow/tfjs-core'); require('@tensorflow/tfjs-backend-wasm');
+      const W = require('tfjs-wasm-train'); W.enableWasmTraining(); ${check}`], dir);
+    run(process.execPath, ['--input-type=module', '-e', `import * as T from '@tensorflow/tfjs-core'; import '@tensorflow/tfjs-backend-wasm';
+      import 'tfjs-wasm-train/register'; import * as W from 'tfjs-wasm-train'; ${check}`], dir);
   });
 });

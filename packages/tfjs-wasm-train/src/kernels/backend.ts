@@ -1,0 +1,90 @@
+/**
+ * The little of tfjs's wasm backend that our kernels touch, and helpers to run the backend's own
+ * kernels (Transpose, Slice, Conv2D, ...) from inside ours.
+ *
+ * Kernels of the wasm backend call each other directly (`transpose({inputs, backend, attrs})`), not
+ * through the engine: a nested engine.runKernel would be recorded on the gradient tape and counted
+ * as a tensor. We do the same with the kernel functions tfjs registered, looked up in the kernel
+ * registry, and free every intermediate with `backend.disposeData` before returning.
+ */
+import { getKernel, type DataId, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+
+/** The part of `BackendWasm` (tfjs-backend-wasm) that is used here. */
+export interface WasmBackendLike {
+  dataIdMap: { get(dataId: DataId): { id: number; shape?: number[]; dtype?: string } | undefined };
+  disposeData(dataId: DataId, force?: boolean): boolean;
+  makeOutput(shape: number[], dtype: 'float32' | 'int32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+export const WASM = 'wasm';
+
+/** Runs the kernel function registered for `name` on the wasm backend (the one registered now). */
+export function runWasmKernel(
+  name: string,
+  backend: WasmBackendLike,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap = {},
+): TensorInfo {
+  const config = getKernel(name, WASM);
+  if (config === undefined) {
+    throw new Error(`tfjs-wasm-train: kernel '${name}' is not registered for backend 'wasm' (import '@tensorflow/tfjs-backend-wasm' first)`);
+  }
+  return callKernel(config.kernelFunc, name, backend, inputs, attrs);
+}
+
+/** Calls a kernel function and checks that it produced one tensor. */
+export function callKernel(
+  kernelFunc: KernelFunc,
+  name: string,
+  backend: WasmBackendLike,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap = {},
+): TensorInfo {
+  const out = kernelFunc({ inputs, backend: backend as never, attrs });
+  if (Array.isArray(out)) {
+    if (out.length !== 1) throw new Error(`tfjs-wasm-train: kernel '${name}' returned ${out.length} outputs`);
+    return out[0]!;
+  }
+  return out;
+}
+
+/**
+ * The same data seen with another shape (a reshape that copies nothing and takes no reference).
+ * Only to pass as a kernel input while `t` is alive; never dispose it.
+ */
+export function view(t: TensorInfo, shape: number[]): TensorInfo {
+  return { dataId: t.dataId, shape, dtype: t.dtype };
+}
+
+/** Transposes with the backend's Transpose kernel into a new (scratch or output) tensor. */
+export function transpose(backend: WasmBackendLike, x: TensorInfo, perm: number[]): TensorInfo {
+  return runWasmKernel('Transpose', backend, { x }, { perm });
+}
+
+/** Frees intermediates made by our kernels (each holds one reference). */
+export function dispose(backend: WasmBackendLike, ...tensors: (TensorInfo | null | undefined)[]): void {
+  for (const t of tensors) if (t != null) backend.disposeData(t.dataId);
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Runs `body` with a `keep` that marks tensors as scratch, and disposes them afterwards (also when
+ * `body` throws), except the tensor `body` returns when it is one of them.
+ */
+export function withScratch<T extends TensorInfo>(backend: WasmBackendLike, body: (keep: (t: TensorInfo) => TensorInfo) => T): T {
+  const scratch: TensorInfo[] = [];
+  let result: T | undefined;
+  try {
+    result = body((t) => {
+      scratch.push(t);
+      return t;
+    });
+    return result;
+  } finally {
+    dispose(backend, ...scratch.filter((t) => result === undefined || t.dataId !== result.dataId));
+  }
+}
