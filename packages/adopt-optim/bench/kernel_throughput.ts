@@ -17,8 +17,8 @@ const src = new Float32Array(3.5 * N), dst = new Float32Array(3.5 * N);
 const res: Record<string, number[]> = { adopt: [], adam: [], arrays: [], probe: [] };
 const time = (name: string, fn: () => void) => { const t0 = performance.now(); fn(); res[name]!.push(N / (performance.now() - t0) / 1e3); };
 for (let r = 0; r < 15; r++) {
-  time('adopt', () => k.adopt_step(0, 4 * N, 8 * N, 12 * N, N, 1e-3, 0.9, 0.1, 0.9999, 1e-4, 1e-6, 1.2, 1, 0, 1));
-  time('adam', () => k.adam_step(0, 4 * N, 8 * N, 12 * N, 16 * N, N, 1e-3, 0.9, 0.1, 0.9999, 1e-4, 1e-6, 1.2, 1, 0, 1, 0));
+  time('adopt', () => k.adopt_step(0, 4 * N, 8 * N, 12 * N, N, 1e-3, 0.9, 0.1, 0.9999, 1e-4, 1e-6, 1.2, 1, 0, 1, 0, 1, 1));
+  time('adam', () => k.adam_step(0, 4 * N, 8 * N, 12 * N, 16 * N, N, 1e-3, 0.9, 0.1, 0.9999, 1e-4, 1e-6, 1.2, 1, 0, 1, 0, 1, 1));
   time('arrays', () => ak.adoptStep(p, g, m, v, a));
   time('probe', () => dst.set(src));
 }

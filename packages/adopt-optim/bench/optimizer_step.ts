@@ -8,13 +8,13 @@
  * Methods are interleaved within each repetition, so machine noise hits them alike; each cell
  * is the median over repetitions with its spread (min-max).
  *
- * Usage: npm run bench [-- --quick] [-- --out FILE]
+ * Usage: npm run bench [-- --quick] [-- --core | --wasm] [-- --out FILE]   (--core: only the core's rows; --wasm: no cpu backend)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { adopt, core } from '../src/index.js';
+import { adopt, core, Rng } from '../src/index.js';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
@@ -63,6 +63,8 @@ interface Row {
   vsTfAdam?: number;
   vsFloor?: number;
   stateBytesPerParam?: number;
+  /** params/s over the float32-state run of the same method, same size (core int8 rows). */
+  vsFloat32?: number;
   peakExtraBytes?: number;
   memoryBefore?: tf.MemoryInfo;
   memoryAfter?: tf.MemoryInfo;
@@ -84,6 +86,7 @@ async function benchBackend(backend: string): Promise<Row[]> {
       const grads = lengths.map((n, i) => tf.randomNormal([n], 0, 1, 'float32', i));
       const methods: { name: string; make: () => tf.Optimizer }[] = [
         { name: 'ADOPT fused', make: () => adopt(1e-3) },
+        { name: 'ADOPT fused int8', make: () => adopt(1e-3, { stateDtype: 'int8' }) },
         { name: 'ADOPT op-by-op', make: () => adopt(1e-3, { fused: false }) },
         { name: 'tf.train.adam', make: () => tf.train.adam(1e-3) },
       ];
@@ -104,7 +107,8 @@ async function benchBackend(backend: string): Promise<Row[]> {
         probeTimes.push(time(probe));
       }
       const probeStat = stat(probeTimes.map((t) => size / t));
-      const adamStat = stat(runs[2]!.times.map((t) => size / t));
+      const adamStat = stat(runs.find((r) => r.name === 'tf.train.adam')!.times.map((t) => size / t));
+      const fusedStat = stat(runs.find((r) => r.name === 'ADOPT fused')!.times.map((t) => size / t));
       for (const run of runs) {
         const before = tf.memory();
         const profile = await tf.profile(run.step);
@@ -115,7 +119,8 @@ async function benchBackend(backend: string): Promise<Row[]> {
           seconds: stat(run.times), paramsPerSecond: pps,
           vsTfAdam: pps.median / adamStat.median,
           vsFloor: pps.median / probeStat.median,
-          stateBytesPerParam: 8,
+          stateBytesPerParam: run.name.endsWith('int8') ? undefined : 8,
+          ...(run.name.endsWith('int8') ? { vsFloat32: pps.median / fusedStat.median } : {}),
           peakExtraBytes: Math.max(0, profile.peakBytes - before.numBytes),
           memoryBefore: before, memoryAfter: after,
         });
@@ -133,27 +138,45 @@ async function benchBackend(backend: string): Promise<Row[]> {
   return rows;
 }
 
+/**
+ * The core's fused ADOPT with float32 state and with 8-bit state (docs/ALGORITHM.md §11), side
+ * by side and interleaved; state bytes per parameter measured from the arrays / memory allocated.
+ */
 function benchCore(): Row[] {
   const rows: Row[] = [];
   for (const size of SIZES) {
     const reps = repetitions(size, 'wasm');
-    const p = new Float32Array(size).fill(0.5);
-    const g = new Float32Array(size).fill(0.1);
-    const opt = core.adopt(1e-3);
-    const state = opt.init(p);
-    opt.step(p, g, state);
-    opt.step(p, g, state);
+    const rng = new Rng(1);
+    const g = Float32Array.from({ length: size }, () => rng.normal() * 0.1); // varied: the codes are not all equal
+    const runs = (['float32', 'int8'] as const).map((stateDtype) => {
+      const p = new Float32Array(size).fill(0.5);
+      const opt = core.adopt(1e-3, { stateDtype });
+      const state = opt.init(p);
+      opt.step(p, g, state);
+      opt.step(p, g, state);
+      const s = state.adopt as unknown as Record<string, ArrayBufferView>;
+      const bytes = stateDtype === 'int8'
+        ? core.int8MomentsBytes(state.adopt as unknown as core.Int8Moments)
+        : s['m']!.byteLength + s['v']!.byteLength;
+      return { stateDtype, step: () => opt.step(p, g, state), times: [] as number[], bytes };
+    });
     const probe = makeProbe(size);
     probe();
-    const times: number[] = [];
     const probeTimes: number[] = [];
     for (let r = 0; r < reps; r++) {
-      times.push(time(() => opt.step(p, g, state)));
+      for (const run of runs) run.times.push(time(run.step));
       probeTimes.push(time(probe));
     }
     const probeStat = stat(probeTimes.map((t) => size / t));
-    const pps = stat(times.map((t) => size / t));
-    rows.push({ backend: 'core', params: size, tensors: 1, method: 'core.adopt fused', seconds: stat(times), paramsPerSecond: pps, vsFloor: pps.median / probeStat.median, stateBytesPerParam: 8 });
+    const float32 = stat(runs[0]!.times.map((t) => size / t));
+    for (const run of runs) {
+      const pps = stat(run.times.map((t) => size / t));
+      rows.push({
+        backend: 'core', params: size, tensors: 1, method: `core.adopt fused${run.stateDtype === 'int8' ? ' int8' : ''}`,
+        seconds: stat(run.times), paramsPerSecond: pps, vsFloor: pps.median / probeStat.median,
+        stateBytesPerParam: run.bytes / size, vsFloat32: pps.median / float32.median,
+      });
+    }
     rows.push({ backend: 'core', params: size, tensors: 1, method: 'bandwidth probe (copy of 28 B/param)', seconds: stat(probeTimes), paramsPerSecond: probeStat, vsFloor: 1 });
   }
   return rows;
@@ -166,12 +189,14 @@ function progress(message: string): void {
 const fmt = (x: number) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} G` : `${(x / 1e6).toFixed(1)} M`);
 
 function printTable(rows: Row[]): void {
-  const header = ['backend', 'params', 'tensors', 'method', 'params/s median', 'spread (min-max)', 'x tf.train.adam', 'of floor', 'peak extra B'];
+  const header = ['backend', 'params', 'tensors', 'method', 'params/s median', 'spread (min-max)', 'x tf.train.adam', 'of floor', 'peak extra B', 'state B/param', 'x float32 state'];
   const lines = rows.map((r) => [
     r.backend, r.params.toExponential(0), String(r.tensors), r.method,
     fmt(r.paramsPerSecond.median), `${fmt(r.paramsPerSecond.min)}-${fmt(r.paramsPerSecond.max)}`,
     r.vsTfAdam === undefined ? '' : r.vsTfAdam.toFixed(1), r.vsFloor === undefined ? '' : `${(100 * r.vsFloor).toFixed(0)}%`,
     r.peakExtraBytes === undefined ? '' : String(r.peakExtraBytes),
+    r.stateBytesPerParam === undefined ? '' : r.stateBytesPerParam.toFixed(2),
+    r.vsFloat32 === undefined ? '' : r.vsFloat32.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const show = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -191,7 +216,11 @@ function targets(rows: Row[]): string[] {
   check('wasm 1e7, fused ADOPT vs bandwidth floor', find('wasm', 'ADOPT fused')?.vsFloor, 0.75, '%');
   check('wasm 1e7, fused ADOPT vs tf.train.adam', find('wasm', 'ADOPT fused')?.vsTfAdam, 6, 'x');
   check('cpu 1e7, fused ADOPT vs tf.train.adam', find('cpu', 'ADOPT fused')?.vsTfAdam, 50, 'x');
+  check('wasm 1e7, fused ADOPT int8 state vs float32 state', find('wasm', 'ADOPT fused int8')?.vsFloat32, 1.2, 'x');
   check('core 1e7, fused ADOPT vs bandwidth floor', find('core', 'core.adopt fused')?.vsFloor, 0.5, '%');
+  check('core 1e7, fused ADOPT int8 state vs float32 state', find('core', 'core.adopt fused int8')?.vsFloat32, 1.2, 'x');
+  const bytes8 = find('core', 'core.adopt fused int8')?.stateBytesPerParam;
+  if (bytes8 !== undefined) out.push(`${bytes8 <= 2.1 ? 'met   ' : 'MISSED'} core 1e7, int8 state bytes per parameter: ${bytes8.toFixed(3)} (target 2.1)`);
   const peak = rows.filter((r) => r.method === 'ADOPT fused').map((r) => r.peakExtraBytes ?? 0);
   if (peak.length) out.push(`${Math.max(...peak) === 0 ? 'met   ' : 'MISSED'} peak extra memory of a fused step: ${Math.max(...peak)} bytes (target 0)`);
   return out;
@@ -199,9 +228,15 @@ function targets(rows: Row[]): string[] {
 
 console.log(`adopt-optim benchmark: one optimizer step, ${QUICK ? 'quick' : 'full'} run, Node ${process.version}`);
 const started = Date.now();
-const rows = [...benchCore(), ...(await benchBackend('wasm')), ...(await benchBackend('cpu'))];
+const CORE_ONLY = args.includes('--core');
+const WASM_ONLY = args.includes('--wasm');
+const rows = [
+  ...benchCore(),
+  ...(CORE_ONLY ? [] : await benchBackend('wasm')),
+  ...(CORE_ONLY || WASM_ONLY ? [] : await benchBackend('cpu')),
+];
 printTable(rows);
-console.log('\nOptimizer state: 8 bytes per parameter for ADOPT (m, v) and for tf.train.adam (m, v).');
+console.log('\nOptimizer state: 8 bytes per parameter for ADOPT (m, v) and for tf.train.adam (m, v); int8 state: codes of m and sqrt(v) plus a float32 scale per 256 (column "state B/param").');
 console.log('"of floor" = params/s divided by the probe\'s params/s (probe bytes/s / 28) in the same run.');
 const verdicts = targets(rows);
 console.log(`\nTargets (1e7 parameters, one tensor):\n${verdicts.map((v) => `  ${v}`).join('\n')}`);

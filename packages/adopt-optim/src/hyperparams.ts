@@ -4,7 +4,7 @@
  * with the same messages.
  */
 import { defaultClip, type ClipSchedule } from './clip.js';
-import { learningRateAt, type Schedule } from './schedules.js';
+import { learningRateAt, maxLearningRate, type Schedule } from './schedules.js';
 import {
   checkBeta, checkBoolean, checkClipSchedule, checkKnownKeys, checkNonNegative, checkOneOf, checkPositive,
   OptimizerArgumentError,
@@ -13,6 +13,10 @@ import {
 /** What to do when a gradient holds NaN or Infinity. */
 export type NonFinitePolicy = 'throw' | 'skip' | 'off';
 export const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['throw', 'skip', 'off'];
+
+/** How m and v are stored: float32, or block-wise 8-bit codes with a float32 scale per 256 (§11). */
+export type StateDtype = 'float32' | 'int8';
+export const STATE_DTYPES: readonly StateDtype[] = ['float32', 'int8'];
 
 export interface AdoptOptions {
   /** Momentum coefficient. Default 0.9. */
@@ -33,6 +37,14 @@ export interface AdoptOptions {
   nonFinite?: NonFinitePolicy;
   /** Use the single-pass kernels where available (wasm and cpu backends, the core). Default true. */
   fused?: boolean;
+  /** optax's Nesterov form: update with b1 * m + (1 - b1) * n instead of m (docs/ALGORITHM.md §10.1). Default false. */
+  nesterov?: boolean;
+  /** timm's cautious update: zero it where m * g <= 0, rescale by 1 / max(mean(mask), 1e-3) per tensor (§10.2). Default false. */
+  caution?: boolean;
+  /** timm's corrected decoupled decay: lr² / lrMax in place of lr (§10.3); needs `decoupled: true`. Default false. */
+  correctedWeightDecay?: boolean;
+  /** 'int8': m and sqrt(v) in block-wise 8-bit codes, ~2 bytes per parameter instead of 8 (§11). Default 'float32'. */
+  stateDtype?: StateDtype;
 }
 
 export interface AdamOptions {
@@ -45,6 +57,12 @@ export interface AdamOptions {
   maximize?: boolean;
   nonFinite?: NonFinitePolicy;
   fused?: boolean;
+  /** timm's cautious update (docs/ALGORITHM.md §10.2). Default false. */
+  caution?: boolean;
+  /** timm's corrected decoupled decay, lr² / lrMax (§10.3); needs `decoupled: true`. Default false. */
+  correctedWeightDecay?: boolean;
+  /** 'int8': block-wise 8-bit m and sqrt(v) (§11; Adam and AdamW, not AMSGrad). Default 'float32'. */
+  stateDtype?: StateDtype;
 }
 
 /** A learning rate: a number, or a schedule (a function of the step: 0, 1, 2, ...). */
@@ -61,6 +79,10 @@ export interface AdoptHyperparams {
   maximize: boolean;
   nonFinite: NonFinitePolicy;
   fused: boolean;
+  nesterov: boolean;
+  caution: boolean;
+  correctedWeightDecay: boolean;
+  stateDtype: StateDtype;
 }
 
 export interface AdamHyperparams {
@@ -75,6 +97,9 @@ export interface AdamHyperparams {
   maximize: boolean;
   nonFinite: NonFinitePolicy;
   fused: boolean;
+  caution: boolean;
+  correctedWeightDecay: boolean;
+  stateDtype: StateDtype;
 }
 
 /** The learning rate every optimizer here uses when none is given (PyTorch's Adam default). */
@@ -89,12 +114,14 @@ export const DEFAULT_LEARNING_RATE = 1e-3;
 export const ADOPT_DEFAULTS = {
   beta1: 0.9, beta2: 0.9999, epsilon: 1e-6, weightDecay: 0,
   decoupled: false, clip: defaultClip, maximize: false, nonFinite: 'throw', fused: true,
+  nesterov: false, caution: false, correctedWeightDecay: false, stateDtype: 'float32',
 } as const satisfies Required<AdoptOptions>;
 
 /** PyTorch's defaults: `torch.optim.Adam`, `AdamW` and `Adam(amsgrad=True)`. */
 export const ADAM_DEFAULTS = {
   beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0,
   decoupled: false, maximize: false, nonFinite: 'throw', fused: true,
+  caution: false, correctedWeightDecay: false, stateDtype: 'float32',
 } as const satisfies Required<AdamOptions>;
 export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 1e-2, decoupled: true } as const;
 export const AMSGRAD_DEFAULTS = { ...ADAM_DEFAULTS } as const;
@@ -118,6 +145,10 @@ const CHECKS: Record<string, Checker> = {
   maximize: checkBoolean,
   nonFinite: (owner, name, value) => checkOneOf(owner, name, value, NON_FINITE_POLICIES),
   fused: checkBoolean,
+  nesterov: checkBoolean,
+  caution: checkBoolean,
+  correctedWeightDecay: checkBoolean,
+  stateDtype: (owner, name, value) => checkOneOf(owner, name, value, STATE_DTYPES),
 };
 
 function checkOptionsObject(owner: string, options: unknown): Record<string, unknown> {
@@ -160,9 +191,47 @@ export function checkLearningRate(owner: string, learningRate: unknown): Learnin
   return checkNonNegative(owner, 'learningRate', learningRate);
 }
 
+/**
+ * Corrected weight decay (docs/ALGORITHM.md §10.3) scales decoupled decay, so it needs
+ * `decoupled: true`, and a learning rate whose maximum is known and > 0 (`maxLearningRate`).
+ */
+export function checkCorrectedWeightDecay(
+  owner: string, h: { correctedWeightDecay: boolean; decoupled: boolean; learningRate: LearningRate },
+): void {
+  if (!h.correctedWeightDecay) return;
+  if (!h.decoupled) {
+    throw new OptimizerArgumentError(
+      `${owner}: correctedWeightDecay: true needs decoupled: true (it rescales decoupled weight decay, lr² / lrMax in place of lr; ` +
+        'coupled L2 decay has no learning-rate factor to correct).',
+    );
+  }
+  maxLearningRate(owner, h.learningRate);
+}
+
 export function resolveAdopt(owner: string, learningRate: unknown, options?: AdoptOptions): AdoptHyperparams {
   const rate = checkLearningRate(owner, learningRate === undefined ? DEFAULT_LEARNING_RATE : learningRate);
-  return { learningRate: rate, ...resolveOptions<Required<AdoptOptions>>(owner, options, ADOPT_DEFAULTS) };
+  const h = { learningRate: rate, ...resolveOptions<Required<AdoptOptions>>(owner, options, ADOPT_DEFAULTS) };
+  checkCorrectedWeightDecay(owner, h);
+  checkStateDtype(owner, h);
+  return h;
+}
+
+/**
+ * 8-bit state (§11) exists in the fused WebAssembly kernels only, and not with caution (its
+ * counting pass would need the de-quantised moments twice) or AMSGrad (a third moment): refused
+ * when the optimizer is built, with what to change.
+ */
+export function checkStateDtype(
+  owner: string, h: { stateDtype: StateDtype; fused: boolean; caution: boolean; amsgrad?: boolean },
+): void {
+  if (h.stateDtype !== 'int8') return;
+  const unsupported = !h.fused ? 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)'
+    : h.caution ? 'caution: true' : h.amsgrad ? 'AMSGrad (its running maximum vmax)' : undefined;
+  if (unsupported !== undefined) {
+    throw new OptimizerArgumentError(
+      `${owner}: stateDtype 'int8' is not supported yet with ${unsupported}; use stateDtype 'float32' for it.`,
+    );
+  }
 }
 
 export function resolveAdam(
@@ -171,5 +240,8 @@ export function resolveAdam(
 ): AdamHyperparams {
   const { learningRate: defaultRate, amsgrad, ...optionDefaults } = defaults;
   const rate = checkLearningRate(owner, learningRate === undefined ? defaultRate : learningRate);
-  return { learningRate: rate, ...resolveOptions<Required<AdamOptions>>(owner, options, optionDefaults), amsgrad };
+  const h = { learningRate: rate, ...resolveOptions<Required<AdamOptions>>(owner, options, optionDefaults), amsgrad };
+  checkCorrectedWeightDecay(owner, h);
+  checkStateDtype(owner, h);
+  return h;
 }

@@ -8,7 +8,7 @@ export * as core from './core/index.js';
 export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip.js';
 export {
   ADOPT_DEFAULTS, ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS, DEFAULT_LEARNING_RATE,
-  type AdoptOptions, type AdamOptions, type NonFinitePolicy, type LearningRate,
+  type AdoptOptions, type AdamOptions, type NonFinitePolicy, type LearningRate, type StateDtype,
 } from './hyperparams.js';
 export {
   constant, linearWarmup, cosineDecay, stepDecay, scheduleConfig, scheduleFromConfig,

@@ -108,3 +108,31 @@ export function learningRateAt(owner: string, learningRate: number | Schedule, s
   }
   return lr;
 }
+
+/**
+ * `lrMax` of corrected weight decay (docs/ALGORITHM.md §10.3): the learning rate the schedule is
+ * built around, as timm snapshots the optimizer's constructor lr. A number: itself. A schedule
+ * made here: `constant` its value, `linearWarmup` and `cosineDecay` their `peak` (their maximum),
+ * `stepDecay` its `initial` (its maximum when gamma <= 1). Any other function has no known
+ * maximum and is refused, as is an lrMax of 0 (timm refuses it too): lr² / 0 is undefined.
+ */
+export function maxLearningRate(owner: string, learningRate: number | Schedule): number {
+  let max: number;
+  if (typeof learningRate === 'number') max = learningRate;
+  else {
+    const c = scheduleConfig(learningRate);
+    if (c === undefined) {
+      throw new OptimizerArgumentError(
+        `${owner}: correctedWeightDecay needs the schedule's maximum learning rate (lr² / lrMax), which a custom ` +
+          'function does not declare; use constant, linearWarmup, cosineDecay or stepDecay, or a number.',
+      );
+    }
+    max = c.kind === 'constant' ? c.value : c.kind === 'stepDecay' ? c.initial : c.peak;
+  }
+  if (!(max > 0)) {
+    throw new OptimizerArgumentError(
+      `${owner}: correctedWeightDecay needs a maximum learning rate > 0 (it divides by it); got ${String(max)}.`,
+    );
+  }
+  return max;
+}

@@ -43,7 +43,7 @@ for (const backend of BACKENDS) {
             const firstCall = grads.filter((g) => refs.get(g.key)!.s.t === 0).map((g) => [g.key, values(vars.get(g.key)!)] as const);
             if (step % 4 === 0) opt.applyGradients(Object.fromEntries(grads.map((g) => [g.name, g.tensor])));
             else opt.applyGradients(grads.map(({ name, tensor }) => ({ name, tensor })));
-            for (const g of grads) variant.reference(refs.get(g.key)!.p, g.data, refs.get(g.key)!.s);
+            for (const g of grads) variant.reference(refs.get(g.key)!.p, g.data, refs.get(g.key)!.s, step); // k = iterations
             tf.dispose(grads.map((g) => g.tensor));
             if (variant.firstStepIsInit) {
               for (const [key, before] of firstCall) assert.deepEqual(values(vars.get(key)!), before, `first step moved ${key}`);

@@ -1,3 +1,4 @@
 /** The framework-free core: optimizers and their composable pieces on Float32Arrays. */
 export * from './transform.js';
 export * from './optimizers.js';
+export { BLOCK as INT8_BLOCK, int8MomentsBytes, type Int8Moments } from '../kernels/state8.js';

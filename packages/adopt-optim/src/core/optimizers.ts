@@ -19,8 +19,14 @@ import {
   type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions, type LearningRate,
 } from '../hyperparams.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { maxLearningRate } from '../schedules.js';
 import { adamKernelArgs, adoptKernelArgs } from '../kernels/args.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
+import {
+  adam8Step, adopt8Init, adopt8Step, allocateInt8Moments, dequantizeMoments, quantizeMoments, stepSeed, type Int8Moments,
+} from '../kernels/state8.js';
+import { learningRateAt } from '../schedules.js';
+import { checkClipValue } from '../validate.js';
 import {
   addDecayedWeights, applyUpdates, checkFloat32Array, namedChain, scale, scaleByAdam, scaleByAdopt, scaleByLearningRate,
   type AdamState, type AdoptState, type GradientTransformation, type LearningRateState,
@@ -41,12 +47,118 @@ export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
 
 export interface AdoptCoreState {
   adopt: AdoptState;
+  /** {count} with correctedWeightDecay (§10.3), else null. */
+  decoupledDecay?: LearningRateState | null;
   learningRate: LearningRateState;
 }
 
 export interface AdamCoreState {
   adam: AdamState;
+  /** {count} with correctedWeightDecay (§10.3), else null. */
+  decoupledDecay?: LearningRateState | null;
   learningRate: LearningRateState;
+}
+
+/**
+ * The 8-bit state of one array (docs/ALGORITHM.md §11): codes of m and of sqrt(v) with one float32
+ * scale per block of 256, in place of the Float32Arrays m and v. `state.adopt` / `state.adam` of
+ * an optimizer made with `stateDtype: 'int8'` has this type.
+ */
+export interface Int8State extends Int8Moments {
+  t: number;
+}
+
+function describeKind(value: unknown): string {
+  return value === null || typeof value !== 'object' ? String(value) : `an object with keys ${Object.keys(value).join(', ')}`;
+}
+
+/** The transformation of an optimizer with 8-bit state: init and check; `update` (the chain) is refused. */
+function int8Transform<S extends { learningRate: LearningRateState; decoupledDecay?: LearningRateState | null }>(
+  owner: string, key: 'adopt' | 'adam', h: { learningRate: LearningRate; correctedWeightDecay: boolean },
+  clip: ((t: number) => number) | null,
+): GradientTransformation<S> {
+  const check = (state: S, params: Float32Array, updates?: Float32Array): void => {
+    const s = (state as Record<string, unknown> | null)?.[key] as Partial<Int8State> | undefined;
+    const ok = s !== undefined && s !== null && s.qm instanceof Int8Array && s.qv instanceof Uint8Array &&
+      s.mScale instanceof Float32Array && s.vScale instanceof Float32Array && Number.isInteger(s.t) && s.t! >= 0 &&
+      typeof state.learningRate?.count === 'number';
+    if (!ok) {
+      throw new OptimizerArgumentError(
+        `${owner}: invalid state.${key} ${describeKind(s)}; expected the 8-bit state that init made ({qm, qv, mScale, vScale, t}).`,
+      );
+    }
+    const length = updates?.length ?? params.length;
+    if (s.qm!.length !== Math.ceil(length / 4) * 4) {
+      throw new OptimizerArgumentError(
+        `${owner}: the gradient has length ${length} but the 8-bit state was made for about ${s.qm!.length}; ` +
+          'pass the state that init made for these params. Nothing was changed.',
+      );
+    }
+    learningRateAt(owner, h.learningRate, state.learningRate.count);
+    if (key === 'adopt' && s.t! > 0 && clip !== null) checkClipValue(owner, clip(s.t!), s.t!);
+  };
+  return {
+    init(params) {
+      checkFloat32Array(`${owner}.init`, 'params', params);
+      const moments = allocateInt8Moments(params.length);
+      if (moments === null) {
+        throw new OptimizerArgumentError(`${owner}.init: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
+      }
+      return {
+        [key]: { ...moments, t: 0 },
+        decoupledDecay: h.correctedWeightDecay ? { count: 0 } : null,
+        learningRate: { count: 0 },
+      } as unknown as S;
+    },
+    update() {
+      throw new OptimizerArgumentError(
+        `${owner}.update: the chain of transformations works on float32 state; with stateDtype 'int8' call step(params, grads, state).`,
+      );
+    },
+    check,
+  };
+}
+
+/**
+ * Loads float32 moments into 8-bit state (§11.4), e.g. to continue a float32 run with
+ * `stateDtype: 'int8'`: `from` is `state.adopt` / `state.adam` of a float32 optimizer, `to` the
+ * one of an int8 optimizer's `init` for the same params. m and sqrt(v) are rounded to the nearest
+ * code; a non-zero v keeps a non-zero code. The step count is copied.
+ */
+export function quantizeState(from: { m: Float32Array; v: Float32Array; t: number }, to: Int8State): void {
+  if (Math.ceil(from.m.length / 4) * 4 !== to.qm.length || from.v.length !== from.m.length) {
+    throw new OptimizerArgumentError(
+      `quantizeState: float32 state of length ${from.m.length} does not fit 8-bit state made for ${to.qm.length} elements.`,
+    );
+  }
+  quantizeMoments(from.m, from.v, to);
+  to.t = from.t;
+}
+
+/** The reverse of quantizeState (§11.4): writes the de-quantised m and v and the step count into `to`. */
+export function dequantizeState(from: Int8State, to: { m: Float32Array; v: Float32Array; t: number }): void {
+  if (Math.ceil(to.m.length / 4) * 4 !== from.qm.length) {
+    throw new OptimizerArgumentError(
+      `dequantizeState: 8-bit state made for ${from.qm.length} elements does not fit float32 state of length ${to.m.length}.`,
+    );
+  }
+  const { m, v } = dequantizeMoments(from, to.m.length);
+  to.m.set(m);
+  to.v.set(v);
+  to.t = from.t;
+}
+
+/** The decoupled-decay piece of a preset: plain, or corrected (§10.3), or nothing. */
+function decoupledDecayPiece(h: { decoupled: boolean; weightDecay: number; correctedWeightDecay: boolean; learningRate: LearningRate }) {
+  if (!h.decoupled) return identity;
+  return h.correctedWeightDecay
+    ? addDecayedWeights(h.weightDecay, { correctedWeightDecay: true, learningRate: h.learningRate })
+    : addDecayedWeights(h.weightDecay);
+}
+
+/** Advances the corrected decay's own count in a fused step, as the chain would. */
+function advanceDecayCount(state: { decoupledDecay?: LearningRateState | null }): void {
+  if (state.decoupledDecay != null) state.decoupledDecay.count++;
 }
 
 /** A single-pass step with the same effect on params and state as the chain; false if unavailable. */
@@ -116,22 +228,39 @@ export function adopt(
   const h = resolveAdopt('adopt', learningRate, options);
   const lr = h.learningRate;
   const rate = rateAt(lr);
+  const lrMax = h.correctedWeightDecay ? maxLearningRate('adopt', lr) : 1;
   const fusedStep: FusedStep<AdoptCoreState> = (p, g, state) => {
     const k = ArrayKernels.get();
     if (k === null) return false;
     const s = state.adopt;
-    const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity);
+    const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity, lrMax);
     if (s.t === 0) k.adoptInit(p, g, s.v, args);
     else k.adoptStep(p, g, s.m, s.v, args);
     s.t++;
+    advanceDecayCount(state);
     state.learningRate.count++;
     return true;
   };
+  if (h.stateDtype === 'int8') {
+    const step8: FusedStep<AdoptCoreState> = (p, g, state) => {
+      const s = state.adopt as unknown as Int8State;
+      const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity, lrMax);
+      if (s.t === 0) adopt8Init(p, g, s, args, stepSeed(s.t));
+      else adopt8Step(p, g, s, args, stepSeed(s.t));
+      s.t++;
+      advanceDecayCount(state);
+      state.learningRate.count++;
+      return true;
+    };
+    return build('adopt', h, int8Transform<AdoptCoreState>('adopt', 'adopt', h, h.clip), step8);
+  }
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
     l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
-    adopt: scaleByAdopt({ beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, clip: h.clip }),
-    decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
+    adopt: scaleByAdopt({
+      beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, clip: h.clip, nesterov: h.nesterov, caution: h.caution,
+    }),
+    decoupledDecay: decoupledDecayPiece(h),
     learningRate: scaleByLearningRate(lr),
   });
   const init = chain.init;
@@ -152,20 +281,33 @@ function adamFamily(
   const h = resolveAdam(owner, learningRate, options, defaults);
   const lr = h.learningRate;
   const rate = rateAt(lr);
+  const lrMax = h.correctedWeightDecay ? maxLearningRate(owner, lr) : 1;
   const fusedStep: FusedStep<AdamCoreState> = (p, g, state) => {
     const k = ArrayKernels.get();
     if (k === null) return false;
     const s = state.adam;
     s.t++;
-    k.adamStep(p, g, s.m, s.v, s.vmax ?? null, adamKernelArgs(h, rate(state.learningRate.count), s.t));
+    k.adamStep(p, g, s.m, s.v, s.vmax ?? null, adamKernelArgs(h, rate(state.learningRate.count), s.t, lrMax));
+    advanceDecayCount(state);
     state.learningRate.count++;
     return true;
   };
+  if (h.stateDtype === 'int8') {
+    const step8: FusedStep<AdamCoreState> = (p, g, state) => {
+      const s = state.adam as unknown as Int8State;
+      s.t++;
+      adam8Step(p, g, s, adamKernelArgs(h, rate(state.learningRate.count), s.t, lrMax), stepSeed(s.t - 1));
+      advanceDecayCount(state);
+      state.learningRate.count++;
+      return true;
+    };
+    return build(owner, h, int8Transform<AdamCoreState>(owner, 'adam', h, null), step8);
+  }
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
     l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
-    adam: scaleByAdam({ beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, amsgrad: h.amsgrad }),
-    decoupledDecay: h.decoupled ? addDecayedWeights(h.weightDecay) : identity,
+    adam: scaleByAdam({ beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, amsgrad: h.amsgrad, caution: h.caution }),
+    decoupledDecay: decoupledDecayPiece(h),
     learningRate: scaleByLearningRate(lr),
   });
   const init = chain.init;

@@ -5,8 +5,9 @@
  * data (typed arrays and numbers). `chain` composes them; `applyUpdates` adds the result to the
  * parameters. ADOPT, Adam, AdamW and AMSGrad (./optimizers.ts) are short chains of these pieces.
  */
-import { checkClipValue, checkNonNegative, OptimizerArgumentError } from '../validate.js';
-import { ADAM_DEFAULTS, ADOPT_DEFAULTS, checkLearningRate, resolveOptions } from '../hyperparams.js';
+import { checkBoolean, checkClipValue, checkKnownKeys, checkNonNegative, OptimizerArgumentError } from '../validate.js';
+import { ADAM_DEFAULTS, ADOPT_DEFAULTS, checkLearningRate, resolveOptions, type LearningRate } from '../hyperparams.js';
+import { maxLearningRate } from '../schedules.js';
 import type { ClipSchedule } from '../clip.js';
 
 /** Information shared by the transformations of one chain during one step. */
@@ -196,12 +197,61 @@ export function scale(factor: number): GradientTransformation<null> {
   };
 }
 
+export interface AddDecayedWeightsOptions {
+  /**
+   * timm's corrected weight decay (docs/ALGORITHM.md §10.3): u += weightDecay * (lr / lrMax) * p,
+   * so that after scaleByLearningRate(lr) the decay is lr² / lrMax. Needs `learningRate`, the same
+   * number or schedule as scaleByLearningRate's; the state is then {count}. Default false.
+   */
+  correctedWeightDecay?: boolean;
+  learningRate?: LearningRate;
+}
+
 /**
  * u = u + weightDecay * p. Placed before the adaptive scaling it is L2 regularisation (coupled);
- * placed after it, it is AdamW's decoupled decay.
+ * placed after it, it is AdamW's decoupled decay. With `correctedWeightDecay` the term is scaled by
+ * lr(count) / lrMax and the piece keeps a step count (as scaleByLearningRate does).
  */
-export function addDecayedWeights(weightDecay: number): GradientTransformation<null> {
+export function addDecayedWeights(
+  weightDecay: number, options: AddDecayedWeightsOptions = {},
+): GradientTransformation<LearningRateState | null> {
   checkNonNegative('addDecayedWeights', 'weightDecay', weightDecay);
+  if (typeof options !== 'object' || options === null) {
+    throw new OptimizerArgumentError(`addDecayedWeights: invalid options ${describeValue(options)}; expected an object.`);
+  }
+  checkKnownKeys('addDecayedWeights', options, ['correctedWeightDecay', 'learningRate']);
+  const correctedWeightDecay = checkBoolean('addDecayedWeights', 'correctedWeightDecay', options.correctedWeightDecay ?? false);
+  const learningRate = options.learningRate;
+  let rateAt: ((count: number) => number) | null = null;
+  let lrMax = 1;
+  if (correctedWeightDecay) {
+    if (learningRate === undefined) {
+      throw new OptimizerArgumentError(
+        'addDecayedWeights: correctedWeightDecay needs learningRate (the number or schedule of scaleByLearningRate), for lr² / lrMax.',
+      );
+    }
+    checkLearningRate('addDecayedWeights', learningRate);
+    lrMax = maxLearningRate('addDecayedWeights', learningRate);
+    rateAt = (count) => {
+      const lr = typeof learningRate === 'number' ? learningRate : learningRate(count);
+      if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr)) {
+        throw new OptimizerArgumentError(
+          `addDecayedWeights: the schedule returned ${String(lr)} at step ${count}; expected a finite number >= 0.`,
+        );
+      }
+      return lr;
+    };
+  }
+  const checkState = (state: unknown): void => {
+    if (rateAt === null) return;
+    const count = (state as Partial<LearningRateState> | null)?.count;
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
+      throw new OptimizerArgumentError(
+        `addDecayedWeights: invalid state ${describeValue(state)}; expected the state that init made ({count: an integer >= 0}).`,
+      );
+    }
+    rateAt(count);
+  };
   const check = (params: Float32Array, updates?: Float32Array): void => {
     if (weightDecay === 0) return; // params are not read
     checkFloat32Array('addDecayedWeights', 'params', params);
@@ -212,12 +262,18 @@ export function addDecayedWeights(weightDecay: number): GradientTransformation<n
     }
   };
   return {
-    init: () => null,
-    check: (_state, params, updates) => check(params, updates),
-    update(u, _state, p, ctx) {
+    init: () => (rateAt === null ? null : { count: 0 }),
+    check: (state, params, updates) => {
+      checkState(state);
+      check(params, updates);
+    },
+    update(u, state, p, ctx) {
+      checkState(state);
       check(p, u);
+      const factor = rateAt === null ? weightDecay : weightDecay * (rateAt(state!.count) / lrMax);
+      if (rateAt !== null) state!.count++; // counted on every step, like the learning rate's
       if (weightDecay === 0 || ctx.noUpdate) return;
-      for (let i = 0; i < u.length; i++) u[i]! += weightDecay * p[i]!;
+      for (let i = 0; i < u.length; i++) u[i]! += factor * p[i]!;
     },
   };
 }
@@ -279,18 +335,33 @@ export interface ScaleByAdoptOptions {
   beta2?: number;
   epsilon?: number;
   clip?: ClipSchedule | null;
+  /** Output b1 * m + (1 - b1) * n instead of m (optax's nesterov=True; docs/ALGORITHM.md §10.1). */
+  nesterov?: boolean;
+  /** Zero the output where m * g <= 0 and rescale by 1 / max(mean(mask), 1e-3) (timm's caution; §10.2). */
+  caution?: boolean;
 }
 
 const SCALE_BY_ADOPT_DEFAULTS: Required<ScaleByAdoptOptions> = {
   beta1: ADOPT_DEFAULTS.beta1, beta2: ADOPT_DEFAULTS.beta2, epsilon: ADOPT_DEFAULTS.epsilon, clip: ADOPT_DEFAULTS.clip,
+  nesterov: false, caution: false,
 };
+
+/**
+ * Caution's rescaling (docs/ALGORITHM.md §10.2): `u` holds the masked update (0 where the mask is
+ * 0) and `count` the mask's ones; scales u by 1 / max(count / n, 1e-3).
+ */
+function rescaleCautious(u: Float32Array, count: number): void {
+  if (u.length === 0) return;
+  const s = 1 / Math.max(count / u.length, 1e-3);
+  for (let i = 0; i < u.length; i++) u[i]! *= s;
+}
 
 /**
  * The ADOPT scaling (docs/ALGORITHM.md §2.3–§2.5): normalise g by the previous second moment, clip, then
  * average. The first step only sets v = g^2 and outputs a zero update.
  */
 export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransformation<AdoptState> {
-  const { beta1, beta2, epsilon, clip } = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT_DEFAULTS);
+  const { beta1, beta2, epsilon, clip, nesterov, caution } = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT_DEFAULTS);
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
   return {
@@ -315,6 +386,7 @@ export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransfo
         return;
       }
       const c = clip === null ? Infinity : checkClipValue('scaleByAdopt', clip(state.t), state.t);
+      let count = 0;
       for (let i = 0; i < u.length; i++) {
         const g = u[i]!;
         let n = g / Math.max(Math.sqrt(v[i]!), epsilon);
@@ -323,8 +395,14 @@ export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransfo
         const mi = beta1 * m[i]! + oneMinusBeta1 * n;
         m[i] = mi;
         v[i] = beta2 * v[i]! + oneMinusBeta2 * g * g;
-        u[i] = mi;
+        let ui = nesterov ? beta1 * mi + oneMinusBeta1 * n : mi; // §10.1: the stored m is the ordinary one
+        if (caution) {
+          if (mi * g > 0) count++; // §10.2: mask from the updated (unmasked) m and this step's g
+          else ui = 0;
+        }
+        u[i] = ui;
       }
+      if (caution) rescaleCautious(u, count);
       state.t++;
     },
   };
@@ -345,15 +423,17 @@ export interface ScaleByAdamOptions {
   epsilon?: number;
   /** Divide by the running maximum of v (PyTorch's `amsgrad=True`). */
   amsgrad?: boolean;
+  /** Zero the output where m * g <= 0 and rescale by 1 / max(mean(mask), 1e-3) (timm's caution; §10.2). */
+  caution?: boolean;
 }
 
 const SCALE_BY_ADAM_DEFAULTS: Required<ScaleByAdamOptions> = {
-  beta1: ADAM_DEFAULTS.beta1, beta2: ADAM_DEFAULTS.beta2, epsilon: ADAM_DEFAULTS.epsilon, amsgrad: false,
+  beta1: ADAM_DEFAULTS.beta1, beta2: ADAM_DEFAULTS.beta2, epsilon: ADAM_DEFAULTS.epsilon, amsgrad: false, caution: false,
 };
 
 /** Adam's scaling with bias correction (Kingma & Ba), optionally AMSGrad's running maximum (docs/ALGORITHM.md §4). */
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
-  const { beta1, beta2, epsilon, amsgrad } = resolveOptions('scaleByAdam', options, SCALE_BY_ADAM_DEFAULTS);
+  const { beta1, beta2, epsilon, amsgrad, caution } = resolveOptions('scaleByAdam', options, SCALE_BY_ADAM_DEFAULTS);
   const fields = amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
   return {
     init(p) {
@@ -372,6 +452,7 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       const t = ++state.t;
       const bc1 = 1 - beta1 ** t;
       const sqrtBc2 = Math.sqrt(1 - beta2 ** t);
+      let count = 0;
       for (let i = 0; i < u.length; i++) {
         const g = u[i]!;
         const mi = beta1 * m[i]! + (1 - beta1) * g;
@@ -382,8 +463,10 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
           vi = Math.max(vmax[i]!, Math.fround(vi));
           vmax[i] = vi;
         }
-        u[i] = mi / bc1 / (Math.sqrt(vi) / sqrtBc2 + epsilon);
+        u[i] = caution && !(mi * g > 0) ? 0 : mi / bc1 / (Math.sqrt(vi) / sqrtBc2 + epsilon);
+        if (caution && mi * g > 0) count++;
       }
+      if (caution) rescaleCautious(u, count);
     },
   };
 }

@@ -16,8 +16,12 @@ export interface AdoptKernelArgs {
   sign: number;
   /** Coupled (L2) weight decay added to the gradient, or 0. */
   coupledDecay: number;
-  /** Factor on p before the update: 1 - lr * weightDecay when decoupled, else 1. */
+  /** Factor on p before the update: 1 - lr' * weightDecay when decoupled, else 1 (lr' of §10.3). */
   decay: number;
+  /** Update with b1 * m + (1 - b1) * n instead of m (§10.1). */
+  nesterov: boolean;
+  /** Mask the update where m * g <= 0 and rescale (§10.2): needs a counting pass first. */
+  caution: boolean;
 }
 
 export interface AdamKernelArgs {
@@ -34,6 +38,7 @@ export interface AdamKernelArgs {
   coupledDecay: number;
   decay: number;
   amsgrad: boolean;
+  caution: boolean;
 }
 
 export interface AdoptHyper {
@@ -43,9 +48,31 @@ export interface AdoptHyper {
   weightDecay: number;
   decoupled: boolean;
   maximize: boolean;
+  caution?: boolean;
+  correctedWeightDecay?: boolean;
 }
 
-export function adoptKernelArgs(h: AdoptHyper, lr: number, clip: number): AdoptKernelArgs {
+/**
+ * The learning rate that multiplies decoupled weight decay (docs/ALGORITHM.md §3.2, §10.3):
+ * `lr`, or with corrected weight decay `lr² / lrMax` (lrMax > 0, checked when the optimizer is built).
+ */
+export function decayRate(lr: number, correctedWeightDecay: boolean | undefined, lrMax: number): number {
+  return correctedWeightDecay ? (lr * lr) / lrMax : lr;
+}
+
+/**
+ * Caution's factors (docs/ALGORITHM.md §10.2), in float64: `hi` where m · g > 0, `lo` elsewhere.
+ * Without caution both are 1 (the kernels' multiplication is then exact); with it,
+ * hi = 1 / max(count / n, 1e-3) and lo = 0.
+ */
+export function cautionFactors(caution: boolean, count: number, n: number): [number, number] {
+  if (!caution || n === 0) return [1, 1];
+  return [1 / Math.max(count / n, 1e-3), 0];
+}
+
+export function adoptKernelArgs(
+  h: AdoptHyper & { nesterov?: boolean }, lr: number, clip: number, lrMax = lr,
+): AdoptKernelArgs {
   return {
     lr,
     beta1: h.beta1,
@@ -56,11 +83,13 @@ export function adoptKernelArgs(h: AdoptHyper, lr: number, clip: number): AdoptK
     clip,
     sign: h.maximize ? -1 : 1,
     coupledDecay: h.decoupled ? 0 : h.weightDecay,
-    decay: h.decoupled ? 1 - lr * h.weightDecay : 1,
+    decay: h.decoupled ? 1 - decayRate(lr, h.correctedWeightDecay, lrMax) * h.weightDecay : 1,
+    nesterov: h.nesterov === true,
+    caution: h.caution === true,
   };
 }
 
-export function adamKernelArgs(h: AdoptHyper & { amsgrad: boolean }, lr: number, t: number): AdamKernelArgs {
+export function adamKernelArgs(h: AdoptHyper & { amsgrad: boolean }, lr: number, t: number, lrMax = lr): AdamKernelArgs {
   return {
     stepSize: lr / (1 - h.beta1 ** t),
     beta1: h.beta1,
@@ -71,7 +100,8 @@ export function adamKernelArgs(h: AdoptHyper & { amsgrad: boolean }, lr: number,
     invSqrtBiasCorrection2: 1 / Math.sqrt(1 - h.beta2 ** t),
     sign: h.maximize ? -1 : 1,
     coupledDecay: h.decoupled ? 0 : h.weightDecay,
-    decay: h.decoupled ? 1 - lr * h.weightDecay : 1,
+    decay: h.decoupled ? 1 - decayRate(lr, h.correctedWeightDecay, lrMax) * h.weightDecay : 1,
     amsgrad: h.amsgrad,
+    caution: h.caution === true,
   };
 }

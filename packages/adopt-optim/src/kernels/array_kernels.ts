@@ -8,7 +8,7 @@
  * (fixed size, so its Float32Array views never detach); the kernel then updates m and v in
  * place and only p and g travel through chunks: 12 bytes copied per parameter instead of 28.
  */
-import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
+import { cautionFactors, type AdamKernelArgs, type AdoptKernelArgs } from './args.js';
 import { instantiateKernels, type KernelExports } from './wasm_kernels.js';
 
 /** Elements per chunk: 5 buffers x 16 K floats = 320 kB, resident in L2. */
@@ -159,17 +159,34 @@ export class ArrayKernels {
   adoptStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, a: AdoptKernelArgs, out: StepOutputs = {}): void {
     checkLengths('adoptStep', p.length, { g, m, v, 'out.p': out.p, 'out.m': out.m, 'out.v': out.v });
     const block = out.m === undefined && out.v === undefined ? residentBlock([m, v]) : undefined;
+    const nest = a.nesterov ? 1 : 0;
     if (block !== undefined) {
       const mo = block.offsets.get(m)!;
       const vo = block.offsets.get(v)!;
+      let count = 0; // caution's first pass (§10.2): nothing written
+      if (a.caution) {
+        residentChunked(block, p, g, null, (n, start) => {
+          count += block.k.adopt_caution_count(0, BYTES, mo + 4 * start, vo + 4 * start, n, a.beta1, a.oneMinusBeta1,
+            a.epsilon, a.clip, a.sign, a.coupledDecay);
+        });
+      }
+      const [hi, lo] = cautionFactors(a.caution, count, p.length);
       residentChunked(block, p, g, out.p ?? p, (n, start) => block.k.adopt_step(
         0, BYTES, mo + 4 * start, vo + 4 * start, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2,
-        a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay));
+        a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay, nest, hi, lo));
       return;
     }
+    let count = 0;
+    if (a.caution) {
+      this.chunked([p, g, m, v], [], (n) => {
+        count += this.k.adopt_caution_count(0, BYTES, 2 * BYTES, 3 * BYTES, n, a.beta1, a.oneMinusBeta1,
+          a.epsilon, a.clip, a.sign, a.coupledDecay);
+      });
+    }
+    const [hi, lo] = cautionFactors(a.caution, count, p.length);
     this.chunked([p, g, m, v], [0, 2, 3], (n) => this.k.adopt_step(
       0, BYTES, 2 * BYTES, 3 * BYTES, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2,
-      a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay), [out.p, , out.m, out.v]);
+      a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay, nest, hi, lo), [out.p, , out.m, out.v]);
   }
 
   /** One Adam / AMSGrad step; `out` as in adoptStep. */
@@ -187,17 +204,31 @@ export class ArrayKernels {
       const mo = block.offsets.get(m)!;
       const vo = block.offsets.get(v)!;
       const xo = vmax === null ? 0 : block.offsets.get(vmax)!;
+      let count = 0; // caution's first pass (§10.2): nothing written
+      if (a.caution) {
+        residentChunked(block, p, g, null, (n, start) => {
+          count += block.k.adam_caution_count(0, BYTES, mo + 4 * start, n, a.beta1, a.oneMinusBeta1, a.sign, a.coupledDecay);
+        });
+      }
+      const [hi, lo] = cautionFactors(a.caution, count, p.length);
       residentChunked(block, p, g, out.p ?? p, (n, start) => block.k.adam_step(
         0, BYTES, mo + 4 * start, vo + 4 * start, vmax === null ? 0 : xo + 4 * start, n, a.stepSize, a.beta1,
         a.oneMinusBeta1, a.beta2, a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay,
-        a.decay, a.amsgrad ? 1 : 0));
+        a.decay, a.amsgrad ? 1 : 0, hi, lo));
       return;
     }
+    let count = 0;
+    if (a.caution) {
+      this.chunked([p, g, m], [], (n) => {
+        count += this.k.adam_caution_count(0, BYTES, 2 * BYTES, n, a.beta1, a.oneMinusBeta1, a.sign, a.coupledDecay);
+      });
+    }
+    const [hi, lo] = cautionFactors(a.caution, count, p.length);
     const arrays = vmax === null ? [p, g, m, v] : [p, g, m, v, vmax];
     const outputs = vmax === null ? [0, 2, 3] : [0, 2, 3, 4];
     this.chunked(arrays, outputs, (n) => this.k.adam_step(
       0, BYTES, 2 * BYTES, 3 * BYTES, 4 * BYTES, n, a.stepSize, a.beta1, a.oneMinusBeta1, a.beta2,
-      a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay, a.amsgrad ? 1 : 0),
+      a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay, a.amsgrad ? 1 : 0, hi, lo),
     [out.p, undefined, out.m, out.v, out.vmax]);
   }
 

@@ -25,7 +25,7 @@
  * Other backends (webgl, webgpu, ...) return null and the optimizers use tfjs ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
+import { cautionFactors, type AdamKernelArgs, type AdoptKernelArgs } from './args.js';
 import { ArrayKernels } from './array_kernels.js';
 import { instantiateKernels, type KernelExports } from './wasm_kernels.js';
 
@@ -36,11 +36,26 @@ export interface FusedKernels {
   adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void;
   adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void;
   allFinite(g: tf.Tensor): boolean;
+  /**
+   * For the 8-bit state kernels (docs/ALGORITHM.md §11), which keep their codes in a memory of
+   * their own: p and g as Float32Arrays the kernel may read, and p it may write; `written()`
+   * makes the written p the variable's value. wasm: views of the heap, p made private first
+   * (written in place, as adoptStep does); cpu: a new array for p (as adoptStep's new p).
+   */
+  paramViews?(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews;
+}
+
+export interface ParamViews {
+  p: Float32Array;
+  g: Float32Array;
+  written(): void;
 }
 
 interface WasmBackendInternals {
   wasm: {
-    asm: { memory: WebAssembly.Memory };
+    asm: { memory?: WebAssembly.Memory };
+    /** The heap of the threaded build (cross-origin-isolated pages): imported, so not in `asm`. */
+    wasmMemory?: WebAssembly.Memory;
     tfjs: {
       registerTensor(id: number, size: number, memoryOffset: number): void;
       disposeData(id: number): void;
@@ -64,6 +79,11 @@ const ownedCpuBuffers = new WeakSet<Float32Array>();
 /** Gives the variable a buffer of its own: a new tensor from a kernel, adopted by assign. */
 function privateCopy(variable: tf.Variable): void {
   tf.tidy(() => variable.assign(tf.add(variable, 0)));
+}
+
+/** The wasm backend's heap: exported by the plain build, imported (shared) by the threaded one. */
+function wasmHeap(b: WasmBackendInternals): WebAssembly.Memory | undefined {
+  return b.wasm?.asm?.memory ?? b.wasm?.wasmMemory;
 }
 
 function bufferError(kernel: string, what: string, detail: string): Error {
@@ -92,7 +112,7 @@ class WasmFused implements FusedKernels {
 
   /** The heap's size now (it grows, never shrinks: a range checked inside stays inside). */
   private heapBytes(): number {
-    return this.backend.wasm.asm.memory.buffer.byteLength;
+    return wasmHeap(this.backend)!.buffer.byteLength;
   }
 
   accepts(tensors: tf.Tensor[]): boolean {
@@ -150,8 +170,12 @@ class WasmFused implements FusedKernels {
     po = this.owned(k, 'p', p, n, po);
     mo = this.owned(k, 'm', m, n, mo);
     vo = this.owned(k, 'v', v, n, vo);
+    // caution (§10.2): a counting pass that writes nothing, then the step
+    const count = a.caution ? this.k.adopt_caution_count(po, go, mo, vo, n, a.beta1, a.oneMinusBeta1, a.epsilon,
+      a.clip, a.sign, a.coupledDecay) : 0;
+    const [hi, lo] = cautionFactors(a.caution, count, n);
     this.k.adopt_step(po, go, mo, vo, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2,
-      a.oneMinusBeta2, a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay);
+      a.oneMinusBeta2, a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay, a.nesterov ? 1 : 0, hi, lo);
     this.written(p, m, v);
   }
 
@@ -169,10 +193,26 @@ class WasmFused implements FusedKernels {
     mo = this.owned(k, 'm', m, n, mo);
     vo = this.owned(k, 'v', v, n, vo);
     if (vmax !== null) xo = this.owned(k, 'vmax', vmax, n, xo);
+    const count = a.caution ? this.k.adam_caution_count(po, go, mo, n, a.beta1, a.oneMinusBeta1, a.sign, a.coupledDecay) : 0;
+    const [hi, lo] = cautionFactors(a.caution, count, n);
     this.k.adam_step(po, go, mo, vo, xo, n, a.stepSize, a.beta1, a.oneMinusBeta1, a.beta2,
-      a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay, a.amsgrad ? 1 : 0);
+      a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay, a.amsgrad ? 1 : 0, hi, lo);
     if (vmax === null) this.written(p, m, v);
     else this.written(p, m, v, vmax);
+  }
+
+  paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {
+    const n = p.size;
+    const heap = this.heapBytes();
+    let po = this.region(kernel, 'p', p, n, heap);
+    const go = this.region(kernel, 'g', g, n, heap);
+    po = this.owned(kernel, 'p', p, n, po);
+    const buffer = wasmHeap(this.backend)!.buffer; // after owned(): it may have grown the heap
+    return {
+      p: new Float32Array(buffer, po, n),
+      g: new Float32Array(buffer, go, n),
+      written: () => this.written(p),
+    };
   }
 
   allFinite(g: tf.Tensor): boolean {
@@ -253,6 +293,12 @@ class CpuFused implements FusedKernels {
     this.replace(p, newP);
   }
 
+  paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {
+    const n = p.size;
+    const next = Float32Array.from(this.values(kernel, 'p', p, n)); // a caller's array of p never changes
+    return { p: next, g: this.values(kernel, 'g', g, n), written: () => this.replace(p, next) };
+  }
+
   allFinite(g: tf.Tensor): boolean {
     return this.k.allFinite(this.values('allFinite', 'g', g, g.size));
   }
@@ -272,7 +318,7 @@ export function fusedKernelsForBackend(): FusedKernels | null {
 function createFused(name: string, backend: object): FusedKernels | null {
   if (name === 'wasm') {
     const b = backend as WasmBackendInternals;
-    const memory = b.wasm?.asm?.memory;
+    const memory = wasmHeap(b);
     const k = memory instanceof WebAssembly.Memory ? instantiateKernels(memory) : null;
     const usable = k !== null && typeof b.dataIdMap?.get === 'function' &&
       typeof b.wasm.tfjs?.registerTensor === 'function' && typeof b.wasm.tfjs?.disposeData === 'function';

@@ -1,8 +1,10 @@
 /**
  * The compiled kernels of optimizer_kernels.wat, instantiated over a given WebAssembly.Memory.
- * The module is 1.4 kB, so it compiles synchronously everywhere (browsers allow up to 4 kB).
+ * The module is 2.5 kB, so it compiles synchronously everywhere (browsers allow up to 4 kB); the 8-bit
+ * state kernels (state8_kernels.wat, 2.6 kB) are a module of their own for the same reason.
  */
 import { WASM_BASE64 } from './generated/optimizer_kernels.js';
+import { instantiateSharedKernels, isSharedMemory } from './wasm_shared_kernels.js';
 
 /** Pointers are byte offsets into the memory; n counts float32 elements. */
 export interface KernelExports {
@@ -11,12 +13,19 @@ export interface KernelExports {
     p: number, g: number, m: number, v: number, n: number,
     lr: number, b1: number, omb1: number, b2: number, omb2: number,
     eps: number, clip: number, sign: number, wd: number, decay: number,
+    nesterov: number, hi: number, lo: number,
   ): void;
   adam_step(
     p: number, g: number, m: number, v: number, vmax: number, n: number,
     stepSize: number, b1: number, omb1: number, b2: number, omb2: number,
     eps: number, invSqrtBc2: number, sign: number, wd: number, decay: number, amsgrad: number,
+    hi: number, lo: number,
   ): void;
+  adopt_caution_count(
+    p: number, g: number, m: number, v: number, n: number,
+    b1: number, omb1: number, eps: number, clip: number, sign: number, wd: number,
+  ): number;
+  adam_caution_count(p: number, g: number, m: number, n: number, b1: number, omb1: number, sign: number, wd: number): number;
   all_finite(g: number, n: number): number;
 }
 
@@ -41,8 +50,9 @@ export function kernelModule(): WebAssembly.Module | null {
   return compiled;
 }
 
-/** Kernels bound to `memory`, or null if they cannot be (no SIMD, or a shared memory). */
+/** Kernels bound to `memory` (shared or not), or null if they cannot be (no SIMD). */
 export function instantiateKernels(memory: WebAssembly.Memory): KernelExports | null {
+  if (isSharedMemory(memory)) return instantiateSharedKernels(memory); // tfjs's threaded build
   const module = kernelModule();
   if (module === null) return null;
   try {

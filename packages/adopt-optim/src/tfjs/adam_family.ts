@@ -4,8 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveAdam, type AdamHyperparams, type AdamOptions, type LearningRate } from '../hyperparams.js';
-import { adamKernelArgs } from '../kernels/args.js';
-import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+import { adamKernelArgs, decayRate } from '../kernels/args.js';
+import { maxLearningRate } from '../schedules.js';
+import { cautious } from './adopt.js';
+import { adam8Step, stepSeed } from '../kernels/state8.js';
+import { dequantizeInt8Weights, Int8Store } from './state8.js';
+import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
 
 export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   protected readonly slotNames: readonly string[];
@@ -17,6 +21,13 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   readonly decoupled: boolean;
   readonly amsgrad: boolean;
   readonly maximize: boolean;
+  /** timm's cautious update (docs/ALGORITHM.md §10.2). */
+  readonly caution: boolean;
+  /** timm's corrected decoupled decay, lr² / lrMax (§10.3). */
+  readonly correctedWeightDecay: boolean;
+  /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (docs/ALGORITHM.md §11, ./state8.ts). */
+  readonly stateDtype: 'float32' | 'int8';
+  private readonly int8: Int8Store | null;
 
   protected constructor(
     displayName: string, defaults: AdamHyperparams, learningRate?: LearningRate, options?: AdamOptions,
@@ -24,7 +35,8 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const h = resolveAdam(displayName, learningRate, options, defaults);
     super(h.learningRate, h.nonFinite, h.fused);
     this.displayName = displayName;
-    this.slotNames = h.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
+    this.slotNames = h.stateDtype === 'int8' ? [] : h.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
+    this.int8 = h.stateDtype === 'int8' ? new Int8Store(displayName) : null;
     this.beta1 = h.beta1;
     this.beta2 = h.beta2;
     this.epsilon = h.epsilon;
@@ -32,36 +44,68 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     this.decoupled = h.decoupled;
     this.amsgrad = h.amsgrad;
     this.maximize = h.maximize;
+    this.caution = h.caution;
+    this.correctedWeightDecay = h.correctedWeightDecay;
+    this.stateDtype = h.stateDtype;
+  }
+
+  protected override checkStep(variable: tf.Variable, step: number): void {
+    this.maxLearningRate(); // a custom schedule set later has no known maximum: refused before any change
+    this.int8?.check(variable, step);
+  }
+
+  /** lrMax of corrected weight decay (§10.3): the current learning rate's declared maximum. */
+  private maxLearningRate(): number {
+    if (!this.correctedWeightDecay) return 1;
+    return maxLearningRate(this.displayName, this.schedule ?? this.learningRate);
   }
 
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
-    const m = state.slots.get('m')!;
-    const v = state.slots.get('v')!;
     const lr = this.learningRate;
     const t = state.step + 1;
+    if (this.int8 !== null) {
+      // §11: the 8-bit kernel on a copy of p (an array a caller holds never changes), then assigned
+      const s = this.int8.for(p);
+      const args = adamKernelArgs(this, lr, t, this.maxLearningRate());
+      const views = this.kernels?.paramViews?.('adam8', p, gradient); // wasm: in place on the heap
+      if (views !== undefined) {
+        adam8Step(views.p, views.g, s, args, stepSeed(state.step));
+        views.written();
+        return;
+      }
+      const next = Float32Array.from(p.dataSync() as Float32Array);
+      adam8Step(next, gradient.dataSync() as Float32Array, s, args, stepSeed(state.step));
+      this.commit(p, tf.tensor(next, p.shape, 'float32'));
+      return;
+    }
+    const m = state.slots.get('m')!;
+    const v = state.slots.get('v')!;
     const vmaxSlot = this.amsgrad ? state.slots.get('vmax')! : null;
     const k = this.kernels;
     if (k !== null && k.accepts([p, gradient, m, v, ...(vmaxSlot ? [vmaxSlot] : [])])) {
-      k.adamStep(p, gradient, m, v, vmaxSlot, adamKernelArgs(this, lr, t));
+      k.adamStep(p, gradient, m, v, vmaxSlot, adamKernelArgs(this, lr, t, this.maxLearningRate()));
       return;
     }
     let g = this.maximize ? tf.neg(gradient) : gradient;
     if (this.weightDecay !== 0 && !this.decoupled) g = tf.add(g, tf.mul(p, this.weightDecay));
     let base: tf.Tensor = p;
-    if (this.weightDecay !== 0 && this.decoupled) base = tf.mul(p, 1 - lr * this.weightDecay);
+    if (this.weightDecay !== 0 && this.decoupled) {
+      base = tf.mul(p, 1 - decayRate(lr, this.correctedWeightDecay, this.maxLearningRate()) * this.weightDecay);
+    }
     const newM = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
     const newV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
     let second: tf.Tensor = newV;
     if (vmaxSlot !== null) {
       second = tf.maximum(vmaxSlot, newV);
-      vmaxSlot.assign(second);
+      this.commit(vmaxSlot, second);
     }
     const bc1 = 1 - this.beta1 ** t;
     const sqrtBc2 = Math.sqrt(1 - this.beta2 ** t);
     const denom = tf.add(tf.div(tf.sqrt(second), sqrtBc2), this.backendSafeEpsilon(this.epsilon));
-    p.assign(tf.sub(base, tf.mul(tf.div(newM, denom), lr / bc1)));
-    m.assign(newM);
-    v.assign(newV);
+    const u = this.caution ? cautious(newM, newM, g) : newM; // §10.2
+    this.commit(p, tf.sub(base, tf.mul(tf.div(u, denom), lr / bc1)));
+    this.commit(m, newM);
+    this.commit(v, newV);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -73,7 +117,41 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
       weightDecay: this.weightDecay,
       decoupled: this.decoupled,
       maximize: this.maximize,
+      caution: this.caution,
+      correctedWeightDecay: this.correctedWeightDecay,
+      stateDtype: this.stateDtype,
     };
+  }
+
+  /** With 8-bit state, the codes and scales of every variable follow the counters (./state8.ts). */
+  override async getWeights(): Promise<NamedTensor[]> {
+    const weights = await super.getWeights();
+    return this.int8 === null ? weights : [...weights, ...this.int8.weights()];
+  }
+
+  /**
+   * With 8-bit state: 8-bit entries, or float32 `m` / `v` (quantised, §11.4). With float32 state:
+   * 8-bit entries are de-quantised for live variables. Everything is checked before anything changes.
+   */
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    if (!Array.isArray(weightValues)) return super.setWeights(weightValues);
+    if (this.int8 !== null) {
+      const { rest, fresh } = await this.int8.take(weightValues);
+      await super.setWeights(rest);
+      this.int8.install(fresh);
+      return;
+    }
+    const { weights, made } = await dequantizeInt8Weights(`${this.displayName}.setWeights`, weightValues);
+    try {
+      await super.setWeights(weights);
+    } finally {
+      tf.dispose(made);
+    }
+  }
+
+  override dispose(): void {
+    this.int8?.dispose();
+    super.dispose();
   }
 
   /** @nocollapse */

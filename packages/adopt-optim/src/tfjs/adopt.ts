@@ -6,8 +6,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { clipExponent, powerClip, type ClipSchedule } from '../clip.js';
 import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRate } from '../hyperparams.js';
 import { checkClipValue, OptimizerArgumentError } from '../validate.js';
-import { adoptKernelArgs } from '../kernels/args.js';
-import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+import { adoptKernelArgs, decayRate } from '../kernels/args.js';
+import { maxLearningRate } from '../schedules.js';
+import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
+import { adopt8Init, adopt8Step, stepSeed } from '../kernels/state8.js';
+import { dequantizeInt8Weights, Int8Store } from './state8.js';
 
 export class AdoptOptimizer extends NamedStateOptimizer {
   /** @nocollapse Namespaced so it never clashes with tfjs's built-in class names. */
@@ -15,7 +18,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     return 'adopt-optim/ADOPT';
   }
 
-  protected readonly slotNames = ['m', 'v'] as const;
+  protected readonly slotNames: readonly string[];
   protected readonly displayName = 'ADOPT';
   readonly beta1: number;
   readonly beta2: number;
@@ -24,10 +27,21 @@ export class AdoptOptimizer extends NamedStateOptimizer {
   readonly decoupled: boolean;
   readonly clip: ClipSchedule | null;
   readonly maximize: boolean;
+  /** optax's Nesterov form (docs/ALGORITHM.md §10.1). */
+  readonly nesterov: boolean;
+  /** timm's cautious update (§10.2). */
+  readonly caution: boolean;
+  /** timm's corrected decoupled decay, lr² / lrMax (§10.3). */
+  readonly correctedWeightDecay: boolean;
+  /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (docs/ALGORITHM.md §11, ./state8.ts). */
+  readonly stateDtype: 'float32' | 'int8';
+  private readonly int8: Int8Store | null;
 
   constructor(learningRate?: LearningRate, options?: AdoptOptions) {
     const h: AdoptHyperparams = resolveAdopt('ADOPT', learningRate, options);
     super(h.learningRate, h.nonFinite, h.fused);
+    this.slotNames = h.stateDtype === 'int8' ? [] : ['m', 'v'];
+    this.int8 = h.stateDtype === 'int8' ? new Int8Store('ADOPT') : null;
     this.beta1 = h.beta1;
     this.beta2 = h.beta2;
     this.epsilon = h.epsilon;
@@ -35,21 +49,53 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     this.decoupled = h.decoupled;
     this.clip = h.clip;
     this.maximize = h.maximize;
+    this.nesterov = h.nesterov;
+    this.caution = h.caution;
+    this.correctedWeightDecay = h.correctedWeightDecay;
+    this.stateDtype = h.stateDtype;
   }
 
-  protected override checkStep(_variable: tf.Variable, step: number): void {
+  protected override checkStep(variable: tf.Variable, step: number): void {
     if (step > 0 && this.clip !== null) checkClipValue('ADOPT', this.clip(step), step);
+    this.maxLearningRate(); // a custom schedule set later has no known maximum: refused before any change
+    this.int8?.check(variable, step);
+  }
+
+  /** lrMax of corrected weight decay (§10.3): the current learning rate's declared maximum. */
+  private maxLearningRate(): number {
+    if (!this.correctedWeightDecay) return 1;
+    return maxLearningRate('ADOPT', this.schedule ?? this.learningRate);
   }
 
   /** One ADOPT step: docs/ALGORITHM.md §2.2–§2.4 (first step §2.3; ε floor §7.1). */
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
-    const m = state.slots.get('m')!;
-    const v = state.slots.get('v')!;
     const lr = this.learningRate;
     const clip = this.clip !== null && state.step > 0 ? this.clip(state.step) : Infinity;
+    if (this.int8 !== null) {
+      // §11: the 8-bit kernels on a copy of p (an array a caller holds never changes), then assigned
+      const s = this.int8.for(p);
+      const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate());
+      const views = this.kernels?.paramViews?.('adopt8', p, gradient); // wasm: in place on the heap
+      const g = views?.g ?? (gradient.dataSync() as Float32Array);
+      if (state.step === 0) {
+        adopt8Init(views?.p ?? (p.dataSync() as Float32Array), g, s, args, stepSeed(0)); // reads p (coupled decay), writes only the codes
+        return;
+      }
+      if (views !== undefined) {
+        adopt8Step(views.p, g, s, args, stepSeed(state.step));
+        views.written();
+        return;
+      }
+      const next = Float32Array.from(p.dataSync() as Float32Array);
+      adopt8Step(next, g, s, args, stepSeed(state.step));
+      this.commit(p, tf.tensor(next, p.shape, 'float32'));
+      return;
+    }
+    const m = state.slots.get('m')!;
+    const v = state.slots.get('v')!;
     const k = this.kernels;
     if (k !== null && k.accepts([p, gradient, m, v])) {
-      const args = adoptKernelArgs(this, lr, clip);
+      const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate());
       if (state.step === 0) k.adoptInit(p, gradient, v, args);
       else k.adoptStep(p, gradient, m, v, args);
       return;
@@ -57,19 +103,24 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     let g = this.maximize ? tf.neg(gradient) : gradient;
     if (this.weightDecay !== 0 && !this.decoupled) g = tf.add(g, tf.mul(p, this.weightDecay));
     if (state.step === 0) {
-      v.assign(tf.square(g)); // first step: initialise v only; p and m stay as they are
+      this.commit(v, tf.square(g)); // first step: initialise v only; p and m stay as they are
       return;
     }
     let base: tf.Tensor = p;
-    if (this.weightDecay !== 0 && this.decoupled) base = tf.mul(p, 1 - lr * this.weightDecay);
+    if (this.weightDecay !== 0 && this.decoupled) {
+      base = tf.mul(p, 1 - decayRate(lr, this.correctedWeightDecay, this.maxLearningRate()) * this.weightDecay);
+    }
     const eps = this.backendSafeEpsilon(this.epsilon);
     let n = tf.div(g, tf.maximum(tf.sqrt(v), eps)); // the previous v: it does not hold g yet
     if (this.clip !== null) n = tf.clipByValue(n, -clip, clip); // checked in checkStep
     const newM = tf.add(tf.mul(m, this.beta1), tf.mul(n, 1 - this.beta1));
     const newV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-    p.assign(tf.sub(base, tf.mul(newM, lr)));
-    m.assign(newM);
-    v.assign(newV);
+    let u: tf.Tensor = newM;
+    if (this.nesterov) u = tf.add(tf.mul(newM, this.beta1), tf.mul(n, 1 - this.beta1)); // §10.1
+    if (this.caution) u = cautious(u, newM, g); // §10.2
+    this.commit(p, tf.sub(base, tf.mul(u, lr)));
+    this.commit(m, newM);
+    this.commit(v, newV);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -93,7 +144,42 @@ export class AdoptOptimizer extends NamedStateOptimizer {
       decoupled: this.decoupled,
       clipExponent: exponent,
       maximize: this.maximize,
+      nesterov: this.nesterov,
+      caution: this.caution,
+      correctedWeightDecay: this.correctedWeightDecay,
+      stateDtype: this.stateDtype,
     };
+  }
+
+  /** With 8-bit state, the codes and scales of every variable follow the counters (./state8.ts). */
+  override async getWeights(): Promise<NamedTensor[]> {
+    const weights = await super.getWeights();
+    return this.int8 === null ? weights : [...weights, ...this.int8.weights()];
+  }
+
+  /**
+   * With 8-bit state: 8-bit entries, or float32 `m` / `v` (quantised, §11.4). With float32 state:
+   * 8-bit entries are de-quantised for live variables. Everything is checked before anything changes.
+   */
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    if (!Array.isArray(weightValues)) return super.setWeights(weightValues);
+    if (this.int8 !== null) {
+      const { rest, fresh } = await this.int8.take(weightValues);
+      await super.setWeights(rest);
+      this.int8.install(fresh);
+      return;
+    }
+    const { weights, made } = await dequantizeInt8Weights('ADOPT.setWeights', weightValues);
+    try {
+      await super.setWeights(weights);
+    } finally {
+      tf.dispose(made);
+    }
+  }
+
+  override dispose(): void {
+    this.int8?.dispose();
+    super.dispose();
   }
 
   /** @nocollapse */
@@ -108,6 +194,19 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const options = { ...rest, clip: exponent === null ? null : powerClip(exponent) } as AdoptOptions;
     return new (cls as unknown as new (lr: unknown, o: AdoptOptions) => T)(NamedStateOptimizer.learningRateFromConfig(learningRate), options);
   }
+}
+
+/**
+ * Caution (docs/ALGORITHM.md §10.2) in tfjs ops: `u` where m · g > 0, else 0, times
+ * 1 / max(mean(mask), 1e-3) over the whole tensor. Stays on the device (no readback).
+ */
+export function cautious(u: tf.Tensor, m: tf.Tensor, g: tf.Tensor): tf.Tensor {
+  if (u.size === 0) return u;
+  // m · g > 0 as "both non-zero (and not NaN) with the same sign": the float32 product underflows
+  // to 0 for tiny m and g, and tf.sign on wasm returns 0 for -1e-20 (measured, tfjs 4.22)
+  const nonZero = tf.logicalAnd(tf.greater(tf.abs(m), 0), tf.greater(tf.abs(g), 0));
+  const mask = tf.cast(tf.logicalAnd(nonZero, tf.equal(tf.greater(m, 0), tf.greater(g, 0))), 'float32');
+  return tf.mul(u, tf.div(mask, tf.maximum(tf.mean(mask), 1e-3)));
 }
 
 /**

@@ -23,6 +23,8 @@ import { checkLearningRate, type LearningRate, type NonFinitePolicy } from '../h
 import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { fusedKernelsForBackend, type FusedKernels } from '../kernels/tfjs_fused.js';
+import { gpuFusedKernels, type GpuFusedKernels } from '../kernels/gpu_fused.js';
+import { GpuFiniteGuard, isGpuBackend } from './gpu_nonfinite.js';
 
 /** The state of one variable. */
 export interface VariableState {
@@ -53,6 +55,8 @@ const STATE_KIND: Record<string, string> = {
   'adopt-optim/AdamW': 'adam',
   'adopt-optim/AMSGrad': 'amsgrad',
 };
+/** Backends that store and compute in float32: epsilon always survives (§7.1). */
+const FLOAT32_BACKENDS = new Set(['webgpu', 'cpu', 'wasm', 'tensorflow']);
 /** Slots that hold squared gradients: never negative. */
 const NON_NEGATIVE_SLOTS = new Set(['v', 'vmax']);
 
@@ -78,6 +82,13 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   readonly fused: boolean;
   /** The kernels for the step in progress, or null: tfjs ops. Set by applyGradients. */
   protected kernels: FusedKernels | null = null;
+  /**
+   * On webgl/webgpu with a nonFinite policy other than 'off': this step's verdict, a bool scalar
+   * on the GPU (false when a gradient is not finite). Every write of the step honours it (see
+   * `commit`; the GPU kernels take it as an input). Null elsewhere. docs/ALGORITHM.md §6.3.
+   */
+  protected stepOk: tf.Tensor | null = null;
+  private readonly guard: GpuFiniteGuard;
 
   protected constructor(learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
     super();
@@ -85,6 +96,38 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.nonFinite = nonFinite;
     this.fused = fused;
     this.iterations_ = 0;
+    this.guard = new GpuFiniteGuard(nonFinite, {
+      displayName: () => this.displayName,
+      rollBack: (iterations, stepsByName) => {
+        this.iterations_ -= iterations;
+        for (const [name, count] of stepsByName) {
+          const state = this.states.get(name);
+          if (state !== undefined) state.step = Math.max(0, state.step - count);
+        }
+      },
+      countSkipped: () => {
+        this.skippedSteps++;
+      },
+    });
+  }
+
+  /**
+   * Resolves when every step applied so far has been checked for non-finite gradients; rejects
+   * with the NonFiniteGradientError of a refused step (`nonFinite: 'throw'`). On webgl and webgpu
+   * the check runs on the GPU and is reported asynchronously (docs/ALGORITHM.md §6.3): await this
+   * to know that the steps so far were applied, and to have `skippedSteps` up to date. On the
+   * other backends the check is synchronous and this resolves at once.
+   */
+  async checkFinite(): Promise<void> {
+    await this.guard.check();
+  }
+
+  /**
+   * `target.assign(value)`, or, on a GPU backend with a non-finite check, `ok ? value : target`
+   * computed on the GPU, so that a step with a non-finite gradient changes nothing (§6.3).
+   */
+  protected commit(target: tf.Variable, value: tf.Tensor): void {
+    target.assign(this.stepOk === null ? value : tf.where(this.stepOk, value, target));
   }
 
   /** The learning rate of the next step (the schedule's value at `iterations`, if there is one). */
@@ -123,6 +166,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   override applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
     this.checkUsable('applyGradients');
+    this.guard.throwPending(); // a step refused on the GPU since the last call (§6.3)
     const pairs = this.checkGradients(variableGradients);
     for (const [variable] of pairs) {
       const state = this.peekState(variable);
@@ -130,8 +174,9 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     }
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
     for (const [variable] of pairs) this.checkStep(variable, this.peekState(variable)?.step ?? 0);
-    this.kernels = this.fused ? fusedKernelsForBackend() : null;
-    if (pairs.length > 0 && this.nonFinite !== 'off') {
+    this.kernels = this.fused ? (fusedKernelsForBackend() ?? gpuFusedKernels(this)) : null;
+    const onGpu = isGpuBackend(tf.getBackend());
+    if (pairs.length > 0 && this.nonFinite !== 'off' && !onGpu) {
       const bad = this.firstNonFinite(pairs);
       if (bad !== undefined) {
         if (this.nonFinite === 'skip') {
@@ -148,10 +193,21 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     }
     // Everything checked: the step goes ahead. What the last getWeights handed out expires now.
     if (pairs.length > 0) this.disposeHandedOut();
-    for (const [variable, gradient] of pairs) {
-      const state = this.stateFor(variable);
-      tf.tidy(() => this.updateVariable(variable, gradient, state));
-      state.step++;
+    const gpuKernels = this.kernels !== null && 'beginStep' in this.kernels ? (this.kernels as GpuFusedKernels) : null;
+    this.stepOk = pairs.length > 0 && this.nonFinite !== 'off' && onGpu
+      ? this.guard.begin(this.iterations, pairs, gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs))
+      : null;
+    gpuKernels?.beginStep(this.stepOk);
+    try {
+      for (const [variable, gradient] of pairs) {
+        const state = this.stateFor(variable);
+        tf.tidy(() => this.updateVariable(variable, gradient, state));
+        state.step++;
+      }
+    } finally {
+      gpuKernels?.endStep();
+      this.stepOk?.dispose();
+      this.stepOk = null;
     }
     this.incrementIterations();
   }
@@ -306,6 +362,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   override async getWeights(): Promise<NamedTensor[]> {
     this.checkUsable('getWeights');
+    await this.guard.settle(); // counters of steps refused on the GPU are rolled back first (§6.3)
+    this.checkUsable('getWeights');
     this.disposeHandedOut();
     const iter = tf.scalar(this.iterations, 'int32');
     const marker = tf.scalar(STATE_FORMAT_VERSION, 'int32');
@@ -359,7 +417,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       throw new OptimizerArgumentError(
         `${owner}: the weights were saved by ${writer} (marker "${CLASS_PREFIX}${writer}"); ${className} cannot ` +
           'continue from another optimizer\'s state (its slots mean other things). Expected the output of ' +
-          `getWeights() of a ${className}.`,
+          `getWeights() of an optimizer of this class.`,
       );
     }
     for (const [index, entry] of weightValues.entries()) {
@@ -413,7 +471,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
         );
       }
       steps.set(variableName, await readCounter(owner, `${variableName}/${STEP_SUFFIX}`, group.get(STEP_SUFFIX)!));
-      const shape = group.get(this.slotNames[0]!)!.shape;
+      // no slots (8-bit state keeps its codes outside, src/tfjs/state8.ts): the live variable's shape
+      const shape = this.slotNames.length > 0 ? group.get(this.slotNames[0]!)!.shape : registered[variableName]?.shape ?? [];
       for (const slot of this.slotNames) {
         const t = group.get(slot)!;
         if (t.dtype !== 'float32') {
@@ -442,7 +501,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     }
     // All checked: copy (the caller may dispose what it passed in, or pass our own slots back),
     // then release the old state and swap. (dispose() may have run while the values were read.)
+    // Steps still being checked on the GPU refer to the old state: their outcome is dropped.
+    await this.guard.settle();
     this.checkUsable('setWeights');
+    this.guard.reset();
     const fresh = new Map<string, VariableState>();
     try {
       for (const [variableName, group] of groups) {
@@ -480,6 +542,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   override dispose(): void {
     this.disposeState();
     this.disposeHandedOut();
+    this.guard.reset();
     this.disposed = true;
   }
 
@@ -487,9 +550,15 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * epsilon as the op-by-op path may use it. On a backend that computes in float16 (WebGL with
    * half-float textures on some devices) an epsilon of 1e-6 flushes to zero (0 / 0 = NaN where
    * v = 0) or overflows the division (g / 1e-6 > 65504); there it is raised to 1e-4. Whether that
-   * happens is measured once per backend and epsilon (tfjs's floatPrecision() is unreliable on WebGL).
+   * happens is decided without reading anything back on webgl (float16 textures, i.e.
+   * `WEBGL_RENDER_FLOAT32_ENABLED` false, raise it) and webgpu (float32 always); elsewhere it is
+   * measured once per backend and epsilon (tfjs's floatPrecision() reads back synchronously, and
+   * on webgpu a synchronous readback of a fresh tensor returned 0 or lost the device).
    */
   protected backendSafeEpsilon(epsilon: number): number {
+    const name = tf.getBackend();
+    if (name === 'webgl') return tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') || epsilon === 0 ? epsilon : Math.max(epsilon, 1e-4);
+    if (FLOAT32_BACKENDS.has(name)) return epsilon;
     const backend = tf.backend();
     let known = epsilonSurvives.get(backend);
     if (known === undefined) epsilonSurvives.set(backend, (known = new Map()));

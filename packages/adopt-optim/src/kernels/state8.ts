@@ -1,0 +1,226 @@
+/**
+ * Block-wise 8-bit optimizer state (docs/ALGORITHM.md §11) for the framework-free core and, through
+ * src/tfjs/state8.ts, the TensorFlow.js optimizers on the wasm and cpu backends.
+ *
+ * The codes and scales of one parameter array live in a WebAssembly memory of their own, beside
+ * scratch for a chunk of p and g: the kernels of state8_kernels.wat de-quantise, update and
+ * re-quantise them in place, one block of 256 elements at a time, while p and g travel through
+ * the scratch in chunks of 16 K elements (as the resident float32 state of array_kernels.ts).
+ * The arrays handed out (`qm`, `qv`, `mScale`, `vScale`) are views of that memory: plain typed
+ * arrays the caller can read, copy and set.
+ */
+import { WASM_BASE64 } from './generated/state8_kernels.js';
+import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
+
+/** Elements per block; one float32 scale per block and moment. */
+export const BLOCK = 256;
+/** Elements per chunk of p and g copied through the scratch: a multiple of BLOCK. */
+const CHUNK = 16384;
+const SCRATCH_BYTES = 2 * BLOCK * 4;
+
+interface State8Exports {
+  adopt8_init(p: number, g: number, qm: number, qv: number, sm: number, sv: number, scr: number, n: number,
+    start: number, seed: number, sign: number, wd: number): void;
+  adopt8_step(p: number, g: number, qm: number, qv: number, sm: number, sv: number, scr: number, n: number,
+    start: number, seed: number, lr: number, b1: number, omb1: number, b2: number, omb2: number, eps: number,
+    c: number, sign: number, wd: number, decay: number, nest: number): void;
+  adam8_step(p: number, g: number, qm: number, qv: number, sm: number, sv: number, scr: number, n: number,
+    start: number, seed: number, stepSize: number, b1: number, omb1: number, b2: number, omb2: number, eps: number,
+    ibc: number, sign: number, wd: number, decay: number): void;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function state8Module(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      const binary = atob(WASM_BASE64);
+      const bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+      compiled = new WebAssembly.Module(bytes);
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+/** Whether 8-bit state can be used here (WebAssembly with SIMD). */
+export function state8Available(): boolean {
+  return state8Module() !== null;
+}
+
+/**
+ * The 8-bit state of one parameter array: codes of m (signed, -127..127) and of u = sqrt(v)
+ * (unsigned, 0..255), one float32 scale per block of 256 for each (value = code * scale).
+ */
+export interface Int8Moments {
+  /** Codes of m, one per element (length: the array's, padded to a multiple of 4 with zeros). */
+  qm: Int8Array;
+  /** Codes of u = sqrt(v). */
+  qv: Uint8Array;
+  /** m = qm * mScale[block]: absmax(m) / 127 per block. */
+  mScale: Float32Array;
+  /** sqrt(v) = qv * vScale[block]: max(sqrt(v)) / 255 per block. */
+  vScale: Float32Array;
+}
+
+interface Block8 {
+  k: State8Exports;
+  length: number;
+  chunk: number;
+  p: Float32Array;
+  g: Float32Array;
+  offsets: { p: number; g: number; scr: number; qm: number; qv: number; sm: number; sv: number };
+}
+
+const blocks = new WeakMap<ArrayBufferLike, Block8>();
+
+const pad4 = (n: number) => Math.ceil(n / 4) * 4;
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/** Codes and scales for an array of `length`, zeroed, in a memory of their own; null without SIMD. */
+export function allocateInt8Moments(length: number): Int8Moments | null {
+  const module = state8Module();
+  if (module === null) return null;
+  const padded = pad4(length);
+  const blocksCount = Math.ceil(padded / BLOCK);
+  const chunk = Math.min(CHUNK, padded);
+  let at = 0;
+  const take = (bytes: number) => {
+    const o = at;
+    at = align16(at + bytes);
+    return o;
+  };
+  const offsets = {
+    p: take(4 * chunk), g: take(4 * chunk), scr: take(SCRATCH_BYTES),
+    qm: take(padded), qv: take(padded), sm: take(4 * blocksCount), sv: take(4 * blocksCount),
+  };
+  const pages = Math.max(1, Math.ceil(at / 65536));
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as State8Exports;
+  const buffer = memory.buffer;
+  const moments: Int8Moments = {
+    qm: new Int8Array(buffer, offsets.qm, padded),
+    qv: new Uint8Array(buffer, offsets.qv, padded),
+    mScale: new Float32Array(buffer, offsets.sm, blocksCount),
+    vScale: new Float32Array(buffer, offsets.sv, blocksCount),
+  };
+  blocks.set(buffer, {
+    k, length, chunk, offsets,
+    p: new Float32Array(buffer, offsets.p, chunk), g: new Float32Array(buffer, offsets.g, chunk),
+  });
+  return moments;
+}
+
+/** Bytes of memory that hold these moments (codes, scales and the chunk scratch). */
+export function int8MomentsBytes(s: Int8Moments): number {
+  return s.qm.buffer.byteLength;
+}
+
+function blockOf(owner: string, s: Int8Moments, length: number): Block8 {
+  const b = s.qm.buffer instanceof ArrayBuffer ? blocks.get(s.qm.buffer) : undefined;
+  if (b === undefined || s.qv.buffer !== s.qm.buffer || s.mScale.buffer !== s.qm.buffer || s.vScale.buffer !== s.qm.buffer) {
+    throw new TypeError(`adopt-optim ${owner}: the 8-bit state was not made by init (its arrays must stay the ones init returned).`);
+  }
+  if (b.length !== length) {
+    throw new RangeError(`adopt-optim ${owner}: the 8-bit state holds ${b.length} elements but the step touches ${length}; nothing was written.`);
+  }
+  return b;
+}
+
+/**
+ * The hash seed of a step (§11.3): different at every step, so that stochastic rounding draws
+ * independent numbers; the same for the same step, so runs are reproducible.
+ */
+export function stepSeed(t: number): number {
+  return Math.imul(t + 1, 0x85ebca77) | 0;
+}
+
+/** Runs kernel over chunks of p and g; writes p back unless `readOnlyP`. */
+function chunked(
+  b: Block8, p: Float32Array, g: Float32Array, readOnlyP: boolean,
+  kernel: (pOff: number, gOff: number, qm: number, qv: number, sm: number, sv: number, n: number, start: number) => void,
+): void {
+  const n = p.length;
+  const o = b.offsets;
+  for (let start = 0; start < n; start += b.chunk) {
+    const count = Math.min(b.chunk, n - start);
+    b.p.set(p.subarray(start, start + count));
+    b.g.set(g.subarray(start, start + count));
+    const padded = pad4(count);
+    for (let i = count; i < padded; i++) {
+      b.p[i] = 0; // padding: p = g = 0 keeps the padded codes at 0
+      b.g[i] = 0;
+    }
+    kernel(o.p, o.g, o.qm + start, o.qv + start, o.sm + 4 * (start / BLOCK), o.sv + 4 * (start / BLOCK), padded, start);
+    if (!readOnlyP) p.set(b.p.subarray(0, count), start);
+  }
+}
+
+/** ADOPT's first step on 8-bit state: sqrt(v) = |g'|, quantised; p and m unchanged. */
+export function adopt8Init(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdoptKernelArgs, seed: number): void {
+  const b = blockOf('adopt8Init', s, p.length);
+  chunked(b, p, g, true, (po, go, qm, qv, sm, sv, n, start) =>
+    b.k.adopt8_init(po, go, qm, qv, sm, sv, b.offsets.scr, n, start, seed, a.sign, a.coupledDecay));
+}
+
+/** One ADOPT step on 8-bit state (nesterov supported; caution is refused by the optimizer). */
+export function adopt8Step(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdoptKernelArgs, seed: number): void {
+  const b = blockOf('adopt8Step', s, p.length);
+  chunked(b, p, g, false, (po, go, qm, qv, sm, sv, n, start) => b.k.adopt8_step(
+    po, go, qm, qv, sm, sv, b.offsets.scr, n, start, seed, a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2,
+    a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay, a.nesterov ? 1 : 0));
+}
+
+/** One Adam / AdamW step on 8-bit state. */
+export function adam8Step(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdamKernelArgs, seed: number): void {
+  const b = blockOf('adam8Step', s, p.length);
+  chunked(b, p, g, false, (po, go, qm, qv, sm, sv, n, start) => b.k.adam8_step(
+    po, go, qm, qv, sm, sv, b.offsets.scr, n, start, seed, a.stepSize, a.beta1, a.oneMinusBeta1, a.beta2,
+    a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay));
+}
+
+/**
+ * float32 moments -> 8-bit (§11.4): round to nearest for both, the zero-point rule for sqrt(v)
+ * (a non-zero v never gets code 0). Used to load a float32 state into an int8 optimizer.
+ */
+export function quantizeMoments(m: ArrayLike<number>, v: ArrayLike<number>, out: Int8Moments): void {
+  const n = m.length;
+  for (let b = 0; b * BLOCK < n; b++) {
+    const lo = b * BLOCK;
+    const hi = Math.min(n, lo + BLOCK);
+    let am = 0;
+    let au = 0;
+    for (let i = lo; i < hi; i++) {
+      am = Math.max(am, Math.abs(m[i]!));
+      au = Math.max(au, Math.sqrt(v[i]!));
+    }
+    out.mScale[b] = am / 127;
+    out.vScale[b] = au / 255;
+    const invm = am > 0 ? Math.fround(127 / am) : 0;
+    const invu = au > 0 ? Math.fround(255 / au) : 0;
+    for (let i = lo; i < hi; i++) {
+      out.qm[i] = Math.round(m[i]! * invm);
+      const u = Math.sqrt(v[i]!);
+      out.qv[i] = u > 0 ? Math.max(1, Math.min(255, Math.round(u * invu))) : 0;
+    }
+  }
+  for (let i = n; i < out.qm.length; i++) {
+    out.qm[i] = 0;
+    out.qv[i] = 0;
+  }
+}
+
+/** 8-bit -> float32 moments (§11.4): m = code * scale, v = (code * scale)². */
+export function dequantizeMoments(s: Int8Moments, length: number): { m: Float32Array; v: Float32Array } {
+  const m = new Float32Array(length);
+  const v = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    const b = Math.floor(i / BLOCK);
+    m[i] = s.qm[i]! * s.mScale[b]!;
+    const u = Math.fround(s.qv[i]! * s.vScale[b]!);
+    v[i] = u * u;
+  }
+  return { m, v };
+}

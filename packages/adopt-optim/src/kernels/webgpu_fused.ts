@@ -1,0 +1,315 @@
+/**
+ * Fused optimizer steps on tfjs's webgpu backend: one compute dispatch per variable per step that
+ * reads p, g, m, v (vmax) and writes p, m, v (vmax) in place, in the buffers tfjs already holds.
+ * Rules: docs/ALGORITHM.md §2.2-§2.4 (ADOPT), §4.1-§4.3 (Adam family) with §3; scalars from
+ * kernels/args.ts; the arithmetic follows the ops path (adopt.ts, adam_family.ts) operation by
+ * operation, so results agree within float32 rounding.
+ *
+ * - tfjs's WebGPUProgram API binds inputs read-only and has a single output, so an in-place
+ *   update of three tensors cannot go through it. The pipeline here is our own (WGSL, compiled
+ *   once per kind on the backend's device); it is recorded into tfjs's current compute pass, in
+ *   order with tfjs's own dispatches, with the buffers of tfjs's tensors and a uniform buffer
+ *   from tfjs's pool (`makeUniforms`). Storage buffers: p, g, m, v, vmax, ok: at most 6 of the 8
+ *   per stage WebGPU guarantees.
+ * - In place is safe only on a buffer nothing else can see: a tensor written here must hold the
+ *   only reference to its data (`tf.variable(t)` and `clone` share); otherwise it is first given
+ *   a private copy, once. After the write its CPU-side copy (kept by tfjs after a read) is dropped
+ *   so later reads see the new values.
+ * - Non-finite gradients (§6.3): one dispatch per gradient counts its non-finite elements into a
+ *   vector (atomics, zeroed by clearBuffer); `ok`, the step's verdict computed from it on the GPU,
+ *   is bound as a storage buffer and the update returns before writing when it is false.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
+import type { GpuFusedKernels } from './gpu_fused.js';
+
+/* Minimal WebGPU types (the library's tsconfig has no DOM / @webgpu/types). */
+interface GPUBufferLike { size: number }
+interface GPUComputePipelineLike { getBindGroupLayout(index: number): unknown }
+interface GPUDeviceLike {
+  createShaderModule(d: { code: string }): unknown;
+  createComputePipeline(d: { layout: 'auto'; compute: { module: unknown; entryPoint: string } }): GPUComputePipelineLike;
+  createBindGroup(d: { layout: unknown; entries: { binding: number; resource: unknown }[] }): unknown;
+}
+interface GPUComputePassLike {
+  setPipeline(p: GPUComputePipelineLike): void;
+  setBindGroup(index: number, group: unknown): void;
+  dispatchWorkgroups(x: number, y?: number, z?: number): void;
+}
+interface TensorData {
+  values: unknown;
+  resource: unknown;
+  refCount: number;
+  external?: boolean;
+  dtype: string;
+}
+interface WebGPUBackendInternals {
+  device: GPUDeviceLike;
+  tensorMap: { get(dataId: object): TensorData | undefined };
+  uploadToGPU(dataId: object): void;
+  makeTensorInfo(shape: number[], dtype: string): TensorInfo;
+  makeUniforms(u: { type: string; data: number[] }[]): { offset: number; size: number; buffer: GPUBufferLike };
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  commandEncoder: { beginComputePass(d: object): GPUComputePassLike; clearBuffer(b: GPUBufferLike): void };
+  computePassEncoder: GPUComputePassLike | null;
+  commandQueueOwnedIds: WeakSet<object>;
+  dispatchCountInPass: number;
+}
+
+const WORKGROUP = 64;
+const MAX_GROUPS_PER_DIM = 65535;
+/** Largest finite float32: stands for an infinite clip bound in a uniform. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+type Kind = 'adoptInit' | 'adoptStep' | 'adam' | 'amsgrad';
+
+const UNIFORMS: Record<Kind, string[]> = {
+  adoptInit: ['sgn', 'wd'],
+  adoptStep: ['sgn', 'wd', 'eps', 'clipC', 'b1', 'ob1', 'b2', 'ob2', 'lr', 'decay'],
+  adam: ['sgn', 'wd', 'eps', 'b1', 'ob1', 'b2', 'ob2', 'sqrtBc2', 'stepSize', 'decay'],
+  amsgrad: ['sgn', 'wd', 'eps', 'b1', 'ob1', 'b2', 'ob2', 'sqrtBc2', 'stepSize', 'decay'],
+};
+/** Buffers per kind, in binding order (ok last when guarded); `rw` are written. */
+const BUFFERS: Record<Kind, [string, 'read' | 'read_write'][]> = {
+  adoptInit: [['p', 'read'], ['g', 'read'], ['v', 'read_write']],
+  adoptStep: [['p', 'read_write'], ['g', 'read'], ['m', 'read_write'], ['v', 'read_write']],
+  adam: [['p', 'read_write'], ['g', 'read'], ['m', 'read_write'], ['v', 'read_write']],
+  amsgrad: [['p', 'read_write'], ['g', 'read'], ['m', 'read_write'], ['v', 'read_write'], ['vmax', 'read_write']],
+};
+const BODIES: Record<Kind, string> = {
+  // §2.3: v = g'²
+  adoptInit: 'let gg = g[i] * u.sgn + p[i] * u.wd; v[i] = gg * gg;',
+  // §2.4, in the ops path's order: n from the old v, then m, v, p
+  adoptStep: `
+    let p0 = p[i];
+    let gg = g[i] * u.sgn + p0 * u.wd;
+    let n = clamp(gg / max(sqrt(v[i]), u.eps), -u.clipC, u.clipC);
+    let m1 = m[i] * u.b1 + n * u.ob1;
+    v[i] = v[i] * u.b2 + (gg * gg) * u.ob2;
+    m[i] = m1;
+    p[i] = p0 * u.decay - m1 * u.lr;`,
+  // §4.1-§4.2
+  adam: `
+    let p0 = p[i];
+    let gg = g[i] * u.sgn + p0 * u.wd;
+    let m1 = m[i] * u.b1 + gg * u.ob1;
+    let v1 = v[i] * u.b2 + (gg * gg) * u.ob2;
+    m[i] = m1;
+    v[i] = v1;
+    p[i] = p0 * u.decay - (m1 / (sqrt(v1) / u.sqrtBc2 + u.eps)) * u.stepSize;`,
+  // §4.3
+  amsgrad: `
+    let p0 = p[i];
+    let gg = g[i] * u.sgn + p0 * u.wd;
+    let m1 = m[i] * u.b1 + gg * u.ob1;
+    let v1 = v[i] * u.b2 + (gg * gg) * u.ob2;
+    let vm = max(vmax[i], v1);
+    m[i] = m1;
+    v[i] = v1;
+    vmax[i] = vm;
+    p[i] = p0 * u.decay - (m1 / (sqrt(vm) / u.sqrtBc2 + u.eps)) * u.stepSize;`,
+};
+
+/**
+ * Count of non-finite elements of g, added atomically into flags[index] (zeroed once per step by
+ * clearBuffer): a grid-stride loop over up to FLAG_MAX_GROUPS workgroups; only a thread that
+ * found something touches the atomic.
+ */
+const FLAG_WORKGROUP = 256;
+const FLAG_ELEMENTS_PER_THREAD = 8;
+const FLAG_MAX_GROUPS = 1024;
+const FLAG_SHADER = `
+  @group(0) @binding(0) var<storage, read> g: array<f32>;
+  @group(0) @binding(1) var<storage, read_write> flags: array<atomic<u32>>;
+  struct Uniforms { size: u32, index: u32, stride: u32, }
+  @group(0) @binding(2) var<uniform> u: Uniforms;
+  @compute @workgroup_size(${FLAG_WORKGROUP})
+  fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    var bad = 0u;
+    for (var i = id.x; i < u.size; i += u.stride) {
+      // exponent bits all ones: NaN or ±Infinity
+      if ((bitcast<u32>(g[i]) & 0x7f800000u) == 0x7f800000u) { bad += 1u; }
+    }
+    if (bad > 0u) { atomicAdd(&flags[u.index], bad); }
+  }`;
+
+function shaderCode(kind: Kind, guarded: boolean): string {
+  const buffers = BUFFERS[kind];
+  const decls = buffers.map(([name, access], b) => `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<f32>;`);
+  if (guarded) decls.push(`@group(0) @binding(${buffers.length}) var<storage, read> ok: array<i32>;`);
+  const uniformBinding = buffers.length + (guarded ? 1 : 0);
+  return `
+    struct Uniforms { ${UNIFORMS[kind].map((n) => `${n}: f32,`).join(' ')} size: u32, stride: u32, }
+    ${decls.join('\n    ')}
+    @group(0) @binding(${uniformBinding}) var<uniform> u: Uniforms;
+    @compute @workgroup_size(${WORKGROUP})
+    fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+      let i = id.x + id.y * u.stride;
+      if (i >= u.size) { return; }
+      ${guarded ? 'if (ok[0] == 0) { return; }' : ''}
+      ${BODIES[kind]}
+    }`;
+}
+
+class WebGPUFused implements GpuFusedKernels {
+  private readonly pipelines = new Map<string, GPUComputePipelineLike>();
+  private stepOk: tf.Tensor | null = null;
+  /** Number of our dispatches (for the bench's count; tfjs's own go through runWebGPUProgram). */
+  dispatches = 0;
+
+  constructor(private readonly backend: WebGPUBackendInternals) {}
+
+  accepts(tensors: tf.Tensor[]): boolean {
+    return tensors.every((t) => t.dtype === 'float32' && t.size > 0 && !t.isDisposed);
+  }
+
+  beginStep(ok: tf.Tensor | null): void {
+    this.stepOk = ok;
+  }
+
+  endStep(): void {
+    this.stepOk = null;
+  }
+
+  /** One dispatch per gradient, each writing its count of non-finite elements into one vector. */
+  gradientFlags(gs: tf.Tensor[]): tf.Tensor {
+    const b = this.backend;
+    const flags = tf.engine().makeTensorFromTensorInfo(b.makeTensorInfo([gs.length], 'int32'));
+    const [buffer] = this.buffers([flags]);
+    b.ensureCommandEncoderReady();
+    b.endComputePassEncoder(); // clearBuffer is recorded outside a compute pass
+    b.commandEncoder.clearBuffer(buffer!);
+    const pipeline = this.pipeline('flags', false);
+    gs.forEach((g, index) => {
+      const groups = Math.min(Math.ceil(g.size / (FLAG_WORKGROUP * FLAG_ELEMENTS_PER_THREAD)), FLAG_MAX_GROUPS);
+      this.dispatch(pipeline, [g, flags], [
+        { type: 'uint32', data: [g.size] }, { type: 'uint32', data: [index] }, { type: 'uint32', data: [groups * FLAG_WORKGROUP] },
+      ], groups, 1);
+    });
+    return flags;
+  }
+
+  allFinite(): boolean {
+    throw new Error('adopt-optim: the webgpu kernels check gradients on the GPU (docs/ALGORITHM.md §6.3)');
+  }
+
+  private pipeline(kind: Kind | 'flags', guarded: boolean): GPUComputePipelineLike {
+    const key = `${kind}/${guarded}`;
+    let pipeline = this.pipelines.get(key);
+    if (pipeline === undefined) {
+      const module = this.backend.device.createShaderModule({ code: kind === 'flags' ? FLAG_SHADER : shaderCode(kind, guarded) });
+      pipeline = this.backend.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  /** Gives a variable a buffer of its own when its data is shared (or external, or a bool/int buffer). */
+  private makePrivate(t: tf.Variable): void {
+    const data = this.backend.tensorMap.get(t.dataId);
+    if (data === undefined || data.refCount > 1 || data.external === true) {
+      tf.tidy(() => t.assign(tf.add(t, 0)));
+    }
+  }
+
+  private run(kind: Kind, named: Record<string, tf.Tensor>, written: tf.Variable[], uniforms: Record<string, number>): void {
+    for (const t of written) this.makePrivate(t);
+    const b = this.backend;
+    const guarded = this.stepOk !== null;
+    const tensors: TensorInfo[] = [...BUFFERS[kind].map(([name]) => named[name]!), ...(guarded ? [this.stepOk!] : [])];
+    const resources = this.buffers(tensors);
+    const n = named['p']!.size;
+    const need = n * 4;
+    resources.forEach((r, i) => {
+      if (i < BUFFERS[kind].length && r.size < need) {
+        throw new RangeError(`adopt-optim webgpu: buffer "${BUFFERS[kind][i]![0]}" holds ${r.size} bytes, expected ${need}; nothing was written.`);
+      }
+    });
+    const groups = Math.ceil(n / WORKGROUP);
+    const x = Math.min(groups, MAX_GROUPS_PER_DIM);
+    const y = Math.ceil(groups / x);
+    this.dispatch(this.pipeline(kind, guarded), tensors, [
+      ...UNIFORMS[kind].map((name) => ({ type: 'float32', data: [uniforms[name]!] })),
+      { type: 'uint32', data: [n] },
+      { type: 'uint32', data: [x * WORKGROUP] },
+    ], x, y);
+    // the CPU copy tfjs keeps after a read is stale now
+    for (const t of written) b.tensorMap.get(t.dataId)!.values = null;
+  }
+
+  /** The GPU buffers of tensors (uploaded first where their data is still on the CPU). */
+  private buffers(tensors: TensorInfo[]): GPUBufferLike[] {
+    return tensors.map((t) => {
+      this.backend.uploadToGPU(t.dataId);
+      const resource = this.backend.tensorMap.get(t.dataId)!.resource;
+      if (resource == null || typeof (resource as GPUBufferLike).size !== 'number') {
+        throw new Error('adopt-optim webgpu: a tensor is not held in a GPU buffer; nothing was written.');
+      }
+      return resource as GPUBufferLike;
+    });
+  }
+
+  /** Records one dispatch into tfjs's current compute pass, as its runWebGPUProgram does. */
+  private dispatch(pipeline: GPUComputePipelineLike, tensors: TensorInfo[], uniforms: { type: string; data: number[] }[], x: number, y: number): void {
+    const b = this.backend;
+    const resources = this.buffers(tensors);
+    const uniform = b.makeUniforms(uniforms);
+    const bindGroup = b.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [...resources.map((buffer, binding) => ({ binding, resource: { buffer } })), { binding: resources.length, resource: uniform }],
+    });
+    for (const t of tensors) b.commandQueueOwnedIds.add(t.dataId);
+    b.ensureCommandEncoderReady();
+    if (b.computePassEncoder === null || b.computePassEncoder === undefined) b.computePassEncoder = b.commandEncoder.beginComputePass({});
+    const pass = b.computePassEncoder;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, 1);
+    this.dispatches++;
+    b.dispatchCountInPass++;
+    if (tf.env().getNumber('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') <= b.dispatchCountInPass) {
+      b.endComputePassEncoder();
+      b.submitQueue();
+    }
+  }
+
+  adoptInit(p: tf.Variable, g: tf.Tensor, v: tf.Variable, a: AdoptKernelArgs): void {
+    this.run('adoptInit', { p, g, v }, [v], { sgn: a.sign, wd: a.coupledDecay });
+  }
+
+  adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void {
+    this.run('adoptStep', { p, g, m, v }, [p, m, v], {
+      sgn: a.sign, wd: a.coupledDecay, eps: a.epsilon, clipC: Math.min(a.clip, FLOAT32_MAX),
+      b1: a.beta1, ob1: a.oneMinusBeta1, b2: a.beta2, ob2: a.oneMinusBeta2, lr: a.lr, decay: a.decay,
+    });
+  }
+
+  adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void {
+    const uniforms = {
+      sgn: a.sign, wd: a.coupledDecay, eps: a.epsilon, b1: a.beta1, ob1: a.oneMinusBeta1, b2: a.beta2, ob2: a.oneMinusBeta2,
+      sqrtBc2: 1 / a.invSqrtBiasCorrection2, stepSize: a.stepSize, decay: a.decay,
+    };
+    if (vmax === null) this.run('adam', { p, g, m, v }, [p, m, v], uniforms);
+    else this.run('amsgrad', { p, g, m, v, vmax }, [p, m, v, vmax], uniforms);
+  }
+}
+
+const byBackend = new WeakMap<object, WebGPUFused | null>();
+
+export function webgpuFusedKernels(backend: object): GpuFusedKernels | null {
+  let k = byBackend.get(backend);
+  if (k === undefined) {
+    const b = backend as Partial<WebGPUBackendInternals>;
+    const usable = b.device != null && typeof b.device.createComputePipeline === 'function' &&
+      typeof b.tensorMap?.get === 'function' && typeof b.uploadToGPU === 'function' && typeof b.makeUniforms === 'function' &&
+      typeof b.makeTensorInfo === 'function' && typeof tf.engine().makeTensorFromTensorInfo === 'function' &&
+      typeof b.ensureCommandEncoderReady === 'function' && typeof b.endComputePassEncoder === 'function' &&
+      typeof b.submitQueue === 'function' && b.commandQueueOwnedIds instanceof WeakSet;
+    k = usable ? new WebGPUFused(b as WebGPUBackendInternals) : null;
+    byBackend.set(backend, k);
+  }
+  return k;
+}

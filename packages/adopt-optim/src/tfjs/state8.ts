@@ -1,0 +1,248 @@
+/**
+ * 8-bit state (docs/ALGORITHM.md §11) for the TensorFlow.js optimizers, on the `wasm` and `cpu`
+ * backends.
+ *
+ * The codes and scales of each variable live in a WebAssembly memory of their own (the core's
+ * layout, src/kernels/state8.ts), not in tensor slots: tfjs has no int8 dtype, and the slots of
+ * NamedStateOptimizer are float32 tensors of the variable's shape. The optimizer then has no
+ * slots; per variable, `getWeights()` adds `<variable>/qm`, `<variable>/qv` (int32 tensors, one
+ * code per element, exact) and `<variable>/mScale`, `<variable>/vScale` (float32, one per block of
+ * 256), and `setWeights()` takes them back, checked before anything changes. A float32 state
+ * (`<variable>/m`, `<variable>/v`) given to an int8 optimizer is quantised (§11.4), and 8-bit
+ * weights given to a float32 optimizer are de-quantised (`dequantizeInt8Weights`).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  allocateInt8Moments, BLOCK, dequantizeMoments, quantizeMoments, type Int8Moments,
+} from '../kernels/state8.js';
+import { OptimizerArgumentError } from '../validate.js';
+import type { NamedTensor } from './named_state_optimizer.js';
+
+/** Weight suffixes of the 8-bit state of a variable. */
+export const INT8_SUFFIXES = ['qm', 'qv', 'mScale', 'vScale'] as const;
+const INT8_BACKENDS = ['wasm', 'cpu'];
+
+const pad4 = (n: number) => Math.ceil(n / 4) * 4;
+
+function split(name: string): [string, string] | null {
+  const cut = name.lastIndexOf('/');
+  return cut > 0 ? [name.slice(0, cut), name.slice(cut + 1)] : null;
+}
+
+/** Groups the entries with the given suffixes by variable; the rest are returned as they are. */
+function groupBy(weights: NamedTensor[], suffixes: readonly string[]): { groups: Map<string, Map<string, tf.Tensor>>; rest: NamedTensor[] } {
+  const groups = new Map<string, Map<string, tf.Tensor>>();
+  const rest: NamedTensor[] = [];
+  for (const w of weights) {
+    const parts = typeof w?.name === 'string' ? split(w.name) : null;
+    if (parts === null || !suffixes.includes(parts[1])) {
+      rest.push(w);
+      continue;
+    }
+    const group = groups.get(parts[0]) ?? new Map<string, tf.Tensor>();
+    group.set(parts[1], w.tensor);
+    groups.set(parts[0], group);
+  }
+  return { groups, rest };
+}
+
+/** Reads and checks the 8-bit weights of one variable into fresh moments of `length` elements. */
+async function readInt8(owner: string, name: string, group: Map<string, tf.Tensor>, length: number | undefined): Promise<Int8Moments> {
+  const missing = INT8_SUFFIXES.filter((s) => !group.has(s));
+  if (missing.length > 0) {
+    throw new OptimizerArgumentError(`${owner}: incomplete 8-bit state for "${name}": no ${missing.map((s) => `"${name}/${s}"`).join(', ')}.`);
+  }
+  const [qm, qv, sm, sv] = INT8_SUFFIXES.map((s) => group.get(s)!);
+  for (const [t, suffix, dtype] of [[qm, 'qm', 'int32'], [qv, 'qv', 'int32'], [sm, 'mScale', 'float32'], [sv, 'vScale', 'float32']] as const) {
+    if (t!.isDisposed) throw new OptimizerArgumentError(`${owner}: the tensor of weight "${name}/${suffix}" is disposed; nothing was changed.`);
+    if (t!.dtype !== dtype || t!.rank !== 1) {
+      throw new OptimizerArgumentError(`${owner}: weight "${name}/${suffix}" is ${t!.dtype} of shape [${t!.shape}]; expected a 1-D ${dtype} tensor.`);
+    }
+  }
+  const padded = qm!.size;
+  const blocks = Math.ceil(padded / BLOCK);
+  if (padded % 4 !== 0 || qv!.size !== padded || sm!.size !== blocks || sv!.size !== blocks ||
+    (length !== undefined && pad4(length) !== padded)) {
+    throw new OptimizerArgumentError(
+      `${owner}: the 8-bit state of "${name}" has ${qm!.size} / ${qv!.size} codes and ${sm!.size} / ${sv!.size} scales` +
+        `${length === undefined ? '' : ` but the variable has ${length} elements`}; expected ${length === undefined ? 'a multiple of 4' : pad4(length)} codes ` +
+        `and one scale per ${BLOCK}. Nothing was changed.`,
+    );
+  }
+  const size = length ?? padded;
+  const out = allocateInt8Moments(size);
+  if (out === null) throw new OptimizerArgumentError(`${owner}: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
+  const [cm, cv, fm, fv] = await Promise.all([qm!.data(), qv!.data(), sm!.data(), sv!.data()]);
+  for (let i = 0; i < padded; i++) {
+    const a = cm[i] as number;
+    const b = cv[i] as number;
+    if (!(Number.isInteger(a) && a >= -127 && a <= 127) || !(Number.isInteger(b) && b >= 0 && b <= 255) ||
+      (i >= size && (a !== 0 || b !== 0))) {
+      throw new OptimizerArgumentError(`${owner}: weight "${name}/qm" or "${name}/qv" holds ${a} / ${b} at index ${i}; expected codes -127..127 and 0..255 (0 in the padding). Nothing was changed.`);
+    }
+  }
+  for (let i = 0; i < blocks; i++) {
+    if (!(Number.isFinite(fm[i]) && fm[i]! >= 0 && Number.isFinite(fv[i]) && fv[i]! >= 0)) {
+      throw new OptimizerArgumentError(`${owner}: weight "${name}/mScale" or "${name}/vScale" holds ${fm[i]} / ${fv[i]} at block ${i}; expected finite scales >= 0. Nothing was changed.`);
+    }
+  }
+  out.qm.set(cm as Int32Array);
+  out.qv.set(cv as Int32Array);
+  out.mScale.set(fm as Float32Array);
+  out.vScale.set(fv as Float32Array);
+  return out;
+}
+
+/** The 8-bit moments of an optimizer's variables, by variable name. */
+export class Int8Store {
+  private moments = new Map<string, Int8Moments>();
+  private handedOut: tf.Tensor[] = [];
+
+  constructor(private readonly owner: string) {}
+
+  /** Throws, before anything changes, if this variable cannot take an 8-bit step here. */
+  check(variable: tf.Variable, step: number): void {
+    const backend = tf.getBackend();
+    if (!INT8_BACKENDS.includes(backend)) {
+      throw new OptimizerArgumentError(
+        `${this.owner}: stateDtype 'int8' runs on the wasm and cpu backends only (fused WebAssembly kernels); the backend is ${backend}. Nothing was changed.`,
+      );
+    }
+    const m = this.moments.get(variable.name);
+    if (m !== undefined && m.qm.length !== pad4(variable.size)) {
+      throw new OptimizerArgumentError(
+        `${this.owner}: the 8-bit state of variable "${variable.name}" holds ${m.qm.length} codes but the variable has ${variable.size} elements; nothing was changed.`,
+      );
+    }
+    if (m === undefined && step > 0) {
+      throw new OptimizerArgumentError(`${this.owner}: variable "${variable.name}" is at step ${step} but has no 8-bit state; nothing was changed.`);
+    }
+  }
+
+  /** The moments of a variable, made (zeros) on its first step. */
+  for(variable: tf.Variable): Int8Moments {
+    let m = this.moments.get(variable.name);
+    if (m === undefined) {
+      const made = allocateInt8Moments(variable.size);
+      if (made === null) throw new OptimizerArgumentError(`${this.owner}: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
+      m = made;
+      this.moments.set(variable.name, m);
+    }
+    return m;
+  }
+
+  private disposeHandedOut(): void {
+    tf.dispose(this.handedOut);
+    this.handedOut = [];
+  }
+
+  /** `<name>/qm`, `/qv` (int32, one code per element), `/mScale`, `/vScale` of every variable; owned here until the next call. */
+  weights(): NamedTensor[] {
+    this.disposeHandedOut();
+    const out: NamedTensor[] = [];
+    for (const [name, m] of this.moments) {
+      const tensors: [string, tf.Tensor][] = [
+        ['qm', tf.tensor1d(Int32Array.from(m.qm), 'int32')], ['qv', tf.tensor1d(Int32Array.from(m.qv), 'int32')],
+        ['mScale', tf.tensor1d(m.mScale.slice(), 'float32')], ['vScale', tf.tensor1d(m.vScale.slice(), 'float32')],
+      ];
+      for (const [suffix, tensor] of tensors) {
+        this.handedOut.push(tensor);
+        out.push({ name: `${name}/${suffix}`, tensor });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Reads the 8-bit entries (and float32 `m`, `v`, quantised) of `weights` into fresh moments,
+   * checking everything; returns them with the entries left for NamedStateOptimizer.setWeights.
+   * Nothing here changes until `install`.
+   */
+  async take(weights: NamedTensor[]): Promise<{ rest: NamedTensor[]; fresh: Map<string, Int8Moments> }> {
+    const owner = `${this.owner}.setWeights`;
+    const registered = tf.engine().registeredVariables;
+    const { groups, rest: afterInt8 } = groupBy(weights, INT8_SUFFIXES);
+    const { groups: floats, rest } = groupBy(afterInt8, ['m', 'v']);
+    const fresh = new Map<string, Int8Moments>();
+    for (const [name, group] of groups) fresh.set(name, await readInt8(owner, name, group, registered[name]?.size));
+    for (const [name, group] of floats) {
+      const m = group.get('m');
+      const v = group.get('v');
+      if (fresh.has(name) || m === undefined || v === undefined || m.dtype !== 'float32' || v.dtype !== 'float32' ||
+        m.size !== v.size || m.isDisposed || v.isDisposed) {
+        throw new OptimizerArgumentError(
+          `${owner}: float32 state of "${name}" to convert to 8-bit state needs "${name}/m" and "${name}/v", float32 of one size (and no 8-bit entries beside them).`,
+        );
+      }
+      const live = registered[name];
+      if (live !== undefined && live.size !== m.size) {
+        throw new OptimizerArgumentError(`${owner}: the saved state of "${name}" has ${m.size} elements but the variable has ${live.size}; nothing was changed.`);
+      }
+      const [mv, vv] = await Promise.all([m.data(), v.data()]);
+      for (let i = 0; i < mv.length; i++) {
+        if (!Number.isFinite(mv[i]) || !Number.isFinite(vv[i]) || vv[i]! < 0) {
+          throw new OptimizerArgumentError(`${owner}: weight "${name}/m" or "${name}/v" holds ${mv[i]} / ${vv[i]} at index ${i}; expected finite values (v >= 0). Nothing was changed.`);
+        }
+      }
+      const q = allocateInt8Moments(m.size);
+      if (q === null) throw new OptimizerArgumentError(`${owner}: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
+      quantizeMoments(mv, vv, q); // §11.4
+      fresh.set(name, q);
+    }
+    // every variable with a step counter needs its moments: 8-bit entries or float32 m and v
+    for (const w of rest) {
+      const parts = typeof w?.name === 'string' ? split(w.name) : null;
+      if (parts !== null && parts[1] === 'step' && !fresh.has(parts[0])) {
+        throw new OptimizerArgumentError(
+          `${owner}: incomplete state for variable "${parts[0]}": a step counter but no 8-bit state ` +
+            `(${INT8_SUFFIXES.map((x) => `"${parts[0]}/${x}"`).join(', ')}) nor float32 "${parts[0]}/m", "${parts[0]}/v". Nothing was changed.`,
+        );
+      }
+    }
+    return { rest, fresh };
+  }
+
+  /** Replaces every variable's moments (after NamedStateOptimizer.setWeights succeeded). */
+  install(fresh: Map<string, Int8Moments>): void {
+    this.moments = fresh;
+  }
+
+  dispose(): void {
+    this.disposeHandedOut();
+    this.moments = new Map();
+  }
+}
+
+/**
+ * For a float32 optimizer: replaces the 8-bit entries of `weights` by de-quantised `<variable>/m`
+ * and `<variable>/v` (§11.4) shaped like the live variable of that name, which must exist (the
+ * codes do not record the shape). Returns the new list and the tensors made, for the caller to
+ * dispose once setWeights has copied them.
+ */
+export async function dequantizeInt8Weights(owner: string, weights: NamedTensor[]): Promise<{ weights: NamedTensor[]; made: tf.Tensor[] }> {
+  const { groups, rest } = groupBy(weights, INT8_SUFFIXES);
+  if (groups.size === 0) return { weights, made: [] };
+  const registered = tf.engine().registeredVariables;
+  const made: tf.Tensor[] = [];
+  const out = [...rest];
+  try {
+    for (const [name, group] of groups) {
+      const live = registered[name];
+      if (live === undefined) {
+        throw new OptimizerArgumentError(
+          `${owner}: 8-bit state of "${name}" can be converted to float32 only for a live variable of that name (the codes do not record its shape); nothing was changed.`,
+        );
+      }
+      const q = await readInt8(owner, name, group, live.size);
+      const { m, v } = dequantizeMoments(q, live.size);
+      const mt = tf.tensor(m, live.shape, 'float32');
+      const vt = tf.tensor(v, live.shape, 'float32');
+      made.push(mt, vt);
+      out.push({ name: `${name}/m`, tensor: mt }, { name: `${name}/v`, tensor: vt });
+    }
+  } catch (error) {
+    tf.dispose(made);
+    throw error;
+  }
+  return { weights: out, made };
+}

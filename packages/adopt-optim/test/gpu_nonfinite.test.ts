@@ -1,0 +1,89 @@
+/**
+ * The GPU-side non-finite policy (docs/ALGORITHM.md §6.3), its logic tested on the cpu backend:
+ * the verdict `ok` per step, sticky under 'throw', the asynchronous report (error once, counters
+ * rolled back over the bad step and every step issued after it), lazy counting under 'skip'.
+ * The same code on real webgl/webgpu backends is tested in headless Chromium
+ * (apps/playground/test/gpu_step.test.mjs). Also: the GPU kernels are not chosen off the GPU, nor
+ * where a variant option they do not implement is on; checkFinite() resolves at once on cpu.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { adopt, NonFiniteGradientError } from '../src/index.js';
+import { GpuFiniteGuard, isGpuBackend } from '../src/tfjs/gpu_nonfinite.js';
+import { gpuFusedKernels } from '../src/kernels/gpu_fused.js';
+import { useBackend } from './backends.js';
+
+let serial = 0;
+
+function setup(policy: 'throw' | 'skip') {
+  const log = { rolledBack: [] as [number, Record<string, number>][], skipped: 0 };
+  const guard = new GpuFiniteGuard(policy, {
+    displayName: () => 'ADOPT',
+    rollBack: (iterations, byName) => { log.rolledBack.push([iterations, Object.fromEntries(byName)]); },
+    countSkipped: () => { log.skipped++; },
+  });
+  const a = tf.variable(tf.zeros([5]), true, `guard_a_${serial++}`);
+  const b = tf.variable(tf.zeros([3]), true, `guard_b_${serial++}`);
+  const step = (bad: boolean): boolean => {
+    const ga = tf.ones([5]);
+    const gb = tf.tensor1d([1, bad ? NaN : 2, 3]);
+    const ok = guard.begin(0, [[a, ga], [b, gb]]);
+    const value = ok.dataSync()[0] === 1;
+    tf.dispose([ok, ga, gb]);
+    return value;
+  };
+  return { guard, log, step, a, b };
+}
+
+describe('GPU non-finite guard (§6.3), on the cpu backend', () => {
+  before(() => useBackend('cpu'));
+
+  it("'throw': a bad step and every later one are no-ops until the report; then one error and a rollback", async () => {
+    const { guard, log, step, a, b } = setup('throw');
+    const before = tf.memory().numTensors;
+    assert.equal(step(false), true);
+    assert.equal(step(true), false);
+    assert.equal(step(false), false, 'sticky: a step after a refused one is refused too');
+    await assert.rejects(guard.check(), (e: unknown) => e instanceof NonFiniteGradientError && e.variableName === b.name);
+    assert.deepEqual(log.rolledBack, [[2, { [a.name]: 2, [b.name]: 2 }]]);
+    await guard.check(); // reported once
+    assert.equal(step(false), true, 'after the report, steps apply again');
+    await guard.check();
+    guard.reset();
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    tf.dispose([a, b]);
+  });
+
+  it("'skip': only the bad step is a no-op; skippedSteps is counted when the report arrives", async () => {
+    const { guard, log, step, a, b } = setup('skip');
+    assert.equal(step(true), false);
+    assert.equal(step(false), true);
+    assert.equal(log.skipped, 0, 'not yet reported');
+    await guard.check();
+    assert.equal(log.skipped, 1);
+    assert.deepEqual(log.rolledBack, []);
+    guard.reset();
+    tf.dispose([a, b]);
+  });
+
+  it('GPU kernels only on webgl / webgpu, and not with a variant option they do not implement', () => {
+    assert.equal(isGpuBackend('cpu'), false);
+    assert.equal(isGpuBackend('webgl'), true);
+    assert.equal(isGpuBackend('webgpu'), true);
+    assert.equal(gpuFusedKernels(adopt()), null, 'cpu backend');
+    assert.equal(gpuFusedKernels({ caution: true }), null);
+    assert.equal(gpuFusedKernels({ nesterov: true }), null);
+  });
+
+  it('checkFinite() resolves at once where the check is synchronous; a bad step throws there at once', async () => {
+    const p = tf.variable(tf.zeros([4]), true, `guard_p_${serial++}`);
+    const opt = adopt(0.1);
+    await opt.checkFinite();
+    const g = tf.tensor1d([1, NaN, 0, 0]);
+    assert.throws(() => opt.applyGradients({ [p.name]: g }), NonFiniteGradientError);
+    await opt.checkFinite();
+    tf.dispose([g, p]);
+    opt.dispose();
+  });
+});
