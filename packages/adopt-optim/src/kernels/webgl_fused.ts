@@ -225,15 +225,21 @@ class WebGLFused implements GpuFusedKernels {
     }, vmax !== null);
   }
 
-  /**
-   * Count of NaN / ±Infinity elements of g: one program over g viewed as 1-D and unpacked (a packed
-   * g is unpacked first), each output texel scanning FLAG_CHUNK elements; several texels are summed.
-   */
+  /** One flag per gradient: its count of NaN / ±Infinity elements (§6.3), stacked. */
   gradientFlags(gs: tf.Tensor[]): tf.Tensor {
     return tf.stack(gs.map((g) => this.gradientFlag(g)));
   }
 
+  /**
+   * Count of NaN / ±Infinity elements of g, one program: read packed where g is (or will be
+   * uploaded) packed and of rank 1 or 2 (packedGradientFlag); otherwise over g viewed as 1-D and
+   * unpacked (a packed g of higher rank is unpacked first). Each output texel scans FLAG_CHUNK
+   * elements; several texels are summed.
+   */
   private gradientFlag(g: tf.Tensor): tf.Tensor {
+    const data = this.backend.texData.get(g.dataId);
+    const packed = this.packed && (g.rank === 1 || g.rank === 2) && (data?.texture == null || data.isPacked === true);
+    if (packed) return this.packedGradientFlag(g);
     const local: TensorInfo[] = [];
     const input = this.input(g, false, local);
     const n = g.size;
@@ -262,6 +268,52 @@ class WebGLFused implements GpuFusedKernels {
     } finally {
       for (const t of local) this.backend.disposeIntermediateTensorInfo(t);
     }
+  }
+
+  /**
+   * The same count over a packed 1-D or 2-D g, read texel by texel as tfjs's packed programs lay
+   * them out (x: (r, c), y: (r, c + 1), z: (r + 1, c), w: (r + 1, c + 1); 1-D: x, y), skipping the
+   * lanes past the edge, whose contents are whatever the producing program left there. Saves the
+   * unpack of the gradient (a program per variable).
+   */
+  private packedGradientFlag(g: tf.Tensor): tf.Tensor {
+    const [rows, cols] = g.rank === 1 ? [1, g.shape[0]!] : [g.shape[0]!, g.shape[1]!];
+    const blockCols = Math.ceil(cols / 2);
+    const texels = Math.ceil(rows / 2) * blockCols;
+    const chunk = FLAG_CHUNK / 4;
+    const parts = Math.ceil(texels / chunk);
+    const read = g.rank === 1
+      ? `int col = t * 2; vec4 x = getG(col);
+         if (adoptNonFinite(x.x)) bad += 1.0;
+         if (col + 1 < ${cols} && adoptNonFinite(x.y)) bad += 1.0;`
+      : `int row = (t / ${blockCols}) * 2; int col = (t - (t / ${blockCols}) * ${blockCols}) * 2; vec4 x = getG(row, col);
+         bool right = col + 1 < ${cols}; bool below = row + 1 < ${rows};
+         if (adoptNonFinite(x.x)) bad += 1.0;
+         if (right && adoptNonFinite(x.y)) bad += 1.0;
+         if (below && adoptNonFinite(x.z)) bad += 1.0;
+         if (right && below && adoptNonFinite(x.w)) bad += 1.0;`;
+    const program: GPGPUProgram = {
+      variableNames: ['G'],
+      outputShape: [parts],
+      packedInputs: true,
+      userCode: `
+        // exponent bits all ones: NaN or ±Infinity (immune to fast-math isnan folding)
+        bool adoptNonFinite(float v) { return (floatBitsToUint(v) & 0x7f800000u) == 0x7f800000u; }
+        void main() {
+          int start = getOutputCoords() * ${chunk};
+          int end = min(start + ${chunk}, ${texels});
+          float bad = 0.0;
+          for (int t = start; t < end; t++) {
+            ${read}
+          }
+          setOutput(bad);
+        }
+      `,
+    };
+    const info = this.backend.runWebGLProgram(program, [g], 'float32');
+    const counts = tf.engine().makeTensorFromTensorInfo(info);
+    if (parts === 1) return tf.reshape(counts, []);
+    return tf.tidy(() => tf.sum(counts));
   }
 
   allFinite(): boolean {

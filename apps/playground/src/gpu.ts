@@ -1,0 +1,309 @@
+// GPU-backend step checks (gpu.html), driven by test/gpu_step.test.mjs through window.gpuChecks:
+// each optimizer of adopt-optim on webgl / webgpu agrees with the cpu backend, reads nothing back
+// synchronously during a step, and a step with a non-finite gradient changes nothing
+// (docs/ALGORITHM.md §6.3).
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-webgpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { adam, adamw, adopt, amsgrad, NonFiniteGradientError, type NamedStateOptimizer } from 'adopt-optim';
+
+setWasmPaths(new URL('./tfjs-wasm/', location.href).href);
+
+type Factory = (options: Record<string, unknown>) => NamedStateOptimizer;
+const OPTIMIZERS: Record<string, Factory> = {
+  adopt: (o) => adopt(1e-2, o),
+  adam: (o) => adam(1e-2, o),
+  adamw: (o) => adamw(1e-2, o),
+  amsgrad: (o) => amsgrad(1e-2, o),
+};
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+}
+
+/** Counts synchronous readbacks and GPU programs / dispatches on the active backend. */
+export function instrument(): { counts: { readSync: number; programs: number }; restore: () => void } {
+  const backend = tf.backend() as unknown as Record<string, unknown>;
+  const counts = { readSync: 0, programs: 0 };
+  const restore: (() => void)[] = [];
+  const wrap = (name: string, key: 'readSync' | 'programs') => {
+    const original = backend[name];
+    if (typeof original !== 'function') return;
+    const own = Object.prototype.hasOwnProperty.call(backend, name);
+    backend[name] = function (this: unknown, ...args: unknown[]) {
+      counts[key]++;
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    restore.push(() => { if (own) backend[name] = original; else delete backend[name]; });
+  };
+  wrap('readSync', 'readSync');
+  wrap('readToGPU', 'readSync');
+  wrap('runWebGLProgram', 'programs');
+  // wasm / cpu: tfjs kernels run (the fused WebAssembly kernels run none)
+  if (tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu') {
+    const engine = tf.engine() as unknown as Record<string, unknown>;
+    const original = engine['runKernel'] as (...a: unknown[]) => unknown;
+    engine['runKernel'] = function (this: unknown, ...args: unknown[]) {
+      counts.programs++;
+      return original.apply(this, args);
+    };
+    restore.push(() => { delete engine['runKernel']; });
+  }
+  // webgpu: every dispatch, tfjs's and adopt-optim's own pipeline's (kernels/webgpu_fused.ts), makes one bind group
+  const device = backend['device'] as Record<string, unknown> | undefined;
+  if (device !== undefined && typeof device['createBindGroup'] === 'function') {
+    const original = device['createBindGroup'] as (...a: unknown[]) => unknown;
+    device['createBindGroup'] = function (this: unknown, ...args: unknown[]) {
+      counts.programs++;
+      return original.apply(this, args);
+    };
+    restore.push(() => { device['createBindGroup'] = original; });
+  }
+  return { counts, restore: () => restore.forEach((r) => r()) };
+}
+
+interface TrainResult {
+  backend: string;
+  values: number[][];
+  readSyncDuringSteps: number;
+  programsPerStep: number;
+  numBytesInGPU: number[];
+  tensors: number[];
+}
+
+/** Trains three variables for `steps` steps and returns their values (as float64 arrays for JSON). */
+async function train(backend: string, name: string, options: Record<string, unknown>, steps: number, sizes = [1000, 3000, 130]): Promise<TrainResult> {
+  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
+  await tf.ready();
+  const next = lcg(11);
+  const vars = sizes.map((n, i) => tf.variable(tf.tensor1d(Float32Array.from({ length: n }, () => next())), true, `w${i}_${backend}_${Math.random().toString(36).slice(2)}`));
+  const opt = OPTIMIZERS[name]!(options);
+  const grads = Array.from({ length: steps }, () => sizes.map((n) => Float32Array.from({ length: n }, () => next() * 2)));
+  const { counts, restore } = instrument();
+  let readSyncDuringSteps = 0;
+  let programs = 0;
+  const numBytesInGPU: number[] = [];
+  const tensors: number[] = [];
+  try {
+    for (let s = 0; s < steps; s++) {
+      // gradients computed on the device, as in training (an upload inside the step would count as a program)
+      const g = grads[s]!.map((a) => tf.tidy(() => tf.add(tf.tensor1d(a), 0)));
+      counts.readSync = 0;
+      counts.programs = 0;
+      opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: g[i]! })));
+      readSyncDuringSteps += counts.readSync;
+      if (s === steps - 1) programs = counts.programs;
+      tf.dispose(g);
+      if (s % 100 === 99) {
+        // the flags of steps not yet checked are small tensors waiting for their readback (§6.3)
+        await opt.checkFinite();
+        const mem = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
+        numBytesInGPU.push(mem.numBytesInGPU ?? 0);
+        tensors.push(mem.numTensors);
+      }
+    }
+  } finally {
+    restore();
+  }
+  await opt.checkFinite();
+  const values = await Promise.all(vars.map(async (v) => Array.from(await v.data())));
+  opt.dispose();
+  tf.dispose(vars);
+  return { backend: tf.getBackend(), values, readSyncDuringSteps, programsPerStep: programs, numBytesInGPU, tensors };
+}
+
+function maxRelativeDifference(a: number[][], b: number[][]): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < a[i]!.length; j++) {
+      const x = a[i]![j]!;
+      const y = b[i]![j]!;
+      worst = Math.max(worst, Number.isNaN(x) || Number.isNaN(y) ? Infinity : Math.abs(x - y) / Math.max(Math.abs(y), 1e-2));
+    }
+  }
+  return worst;
+}
+
+/** One optimizer on `backend` against the cpu backend: the difference, readbacks and programs per step. */
+async function compare(backend: string, name: string, options: Record<string, unknown> = {}, steps = 12, sizes?: number[]) {
+  const gpu = await train(backend, name, options, steps, sizes);
+  const cpu = await train('cpu', name, options, steps, sizes);
+  return {
+    backend: gpu.backend, name, options,
+    maxRelativeDifferenceToCpu: maxRelativeDifference(gpu.values, cpu.values),
+    readSyncDuringSteps: gpu.readSyncDuringSteps,
+    programsPerStep: gpu.programsPerStep,
+  };
+}
+
+/** Texture / buffer leak check: GPU bytes and tensor count over `steps` steps of 3 variables. */
+async function leaks(backend: string, name: string, options: Record<string, unknown> = {}, steps = 1000) {
+  const r = await train(backend, name, options, steps, [2000, 500]);
+  return { backend: r.backend, first: [r.numBytesInGPU[0], r.tensors[0]], last: [r.numBytesInGPU.at(-1), r.tensors.at(-1)], readSync: r.readSyncDuringSteps };
+}
+
+/**
+ * A NaN gradient in the 4th step, with `policy`: parameters and state before and after, how the
+ * error surfaced, the counters.
+ */
+async function nanStep(backend: string, name: string, policy: 'throw' | 'skip', options: Record<string, unknown> = {}) {
+  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
+  await tf.ready();
+  const next = lcg(3);
+  const n = 1500;
+  const a = tf.variable(tf.tensor1d(Float32Array.from({ length: n }, () => next())), true, `nan_a_${Math.random()}`);
+  const b = tf.variable(tf.tensor1d(Float32Array.from({ length: n }, () => next())), true, `nan_b_${Math.random()}`);
+  const opt = OPTIMIZERS[name]!({ ...options, nonFinite: policy });
+  const step = (bad: boolean) => {
+    const ga = tf.tensor1d(Float32Array.from({ length: n }, () => next()));
+    const gb = tf.tensor1d(Float32Array.from({ length: n }, (_, i) => (bad && i === 777 ? NaN : next())));
+    try {
+      opt.applyGradients({ [a.name]: ga, [b.name]: gb });
+    } finally {
+      tf.dispose([ga, gb]);
+    }
+  };
+  const snapshot = async () => {
+    const weights = await opt.getWeights();
+    const out: Record<string, number[]> = { a: Array.from(await a.data()), b: Array.from(await b.data()) };
+    for (const w of weights) out[w.name] = Array.from(await w.tensor.data());
+    return out;
+  };
+  for (let i = 0; i < 3; i++) step(false);
+  const before = await snapshot();
+  const iterationsBefore = opt.iterations;
+  const { counts, restore } = instrument();
+  step(true);
+  restore();
+  let surfaced = 'none';
+  let variableName: string | null = null;
+  let errorStep: number | null = null;
+  try {
+    await opt.checkFinite();
+  } catch (e) {
+    surfaced = e instanceof NonFiniteGradientError ? 'checkFinite' : `other: ${(e as Error).message}`;
+    variableName = (e as NonFiniteGradientError).variableName === b.name ? 'b' : String((e as NonFiniteGradientError).variableName);
+    errorStep = (e as NonFiniteGradientError).step;
+  }
+  const after = await snapshot();
+  const same = (k: string) => k in after && before[k]!.length === after[k]!.length && before[k]!.every((x, i) => Object.is(x, after[k]![i]));
+  const isCounter = (k: string) => k === 'iter' || k.endsWith('/step');
+  // parameters and every slot (m, v, vmax) bit for bit; the counters separately
+  const unchanged = Object.keys(before).filter((k) => !isCounter(k)).every(same);
+  const countersUnchanged = Object.keys(before).filter(isCounter).every(same);
+  const result = {
+    backend: tf.getBackend(), policy, surfaced, variableName, errorStep, unchanged, countersUnchanged,
+    readSyncDuringStep: counts.readSync,
+    iterationsBefore, iterationsAfter: opt.iterations, skippedSteps: opt.skippedSteps,
+    // 'throw' also surfaces at the next call when checkFinite was not awaited
+    nextCallThrows: false as boolean, afterNextGoodStepFinite: false as boolean,
+  };
+  if (policy === 'throw') {
+    step(true);
+    for (let i = 0; i < 20 && !result.nextCallThrows; i++) {
+      try {
+        step(false);
+        await a.data();
+        await new Promise((r) => setTimeout(r, 10));
+      } catch (e) {
+        result.nextCallThrows = e instanceof NonFiniteGradientError;
+      }
+    }
+  }
+  step(false);
+  await opt.checkFinite().catch(() => undefined);
+  result.afterNextGoodStepFinite = Array.from(await a.data()).every(Number.isFinite) && Array.from(await b.data()).every(Number.isFinite);
+  opt.dispose();
+  tf.dispose([a, b]);
+  return result;
+}
+
+/**
+ * NaN / Infinity at the edges of odd-shaped gradients made by packed ops (the packed non-finite
+ * count reads texels whose edge lanes are padding), and finite gradients from ops that may leave
+ * non-finite values in that padding: every bad one is caught, no good one is.
+ */
+async function edgeFlags(backend: string) {
+  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
+  await tf.ready();
+  const missed: string[] = [];
+  const falseAlarms: string[] = [];
+  const shapes = [[7], [8], [1], [4097], [5, 7], [6, 8], [1, 9], [9, 1], [3, 3000], [2, 3, 5]];
+  for (const shape of shapes) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const cases: [string, (() => tf.Tensor)][] = [
+      ['finite, from log and div', () => tf.div(tf.log(tf.add(tf.zeros(shape), 2)), tf.sub(tf.zeros(shape), 3))],
+    ];
+    for (const at of [...new Set([0, n - 1, Math.floor(n / 2), shape.length === 2 ? shape[1]! - 1 : 0])]) {
+      for (const bad of [NaN, Infinity]) {
+        cases.push([`${bad} at ${at}`, () => {
+          const values = Float32Array.from({ length: n }, (_, i) => (i === at ? bad : i % 5));
+          return tf.add(tf.tensor(values, shape), 0);
+        }]);
+      }
+    }
+    for (const [label, make] of cases) {
+      const p = tf.variable(tf.zeros(shape), true, `edge_${Math.random()}`);
+      const opt = adopt(1e-2, { nonFinite: 'throw' });
+      const g = tf.tidy(make);
+      let caught = false;
+      try {
+        opt.applyGradients({ [p.name]: g });
+        await opt.checkFinite();
+      } catch (e) {
+        caught = e instanceof NonFiniteGradientError;
+      }
+      const expected = !label.startsWith('finite');
+      if (expected && !caught) missed.push(`[${shape}] ${label}`);
+      if (!expected && caught) falseAlarms.push(`[${shape}] ${label}`);
+      tf.dispose([p, g]);
+      opt.dispose();
+    }
+  }
+  return { backend: tf.getBackend(), missed, falseAlarms };
+}
+
+/** model.fit of a small MLP with adopt(): the loss falls and the device is still alive afterwards. */
+async function fit(backend: string, fused = true) {
+  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
+  await tf.ready();
+  const next = lcg(5);
+  const x = tf.tensor2d(Float32Array.from({ length: 512 * 8 }, () => next()), [512, 8]);
+  const y = tf.tidy(() => tf.matMul(x, tf.tensor2d(Float32Array.from({ length: 8 }, () => next()), [8, 1])));
+  const model = tf.sequential({ layers: [tf.layers.dense({ units: 32, inputShape: [8], activation: 'relu' }), tf.layers.dense({ units: 1 })] });
+  model.compile({ optimizer: adopt(1e-2, { fused }), loss: 'meanSquaredError' });
+  const history = await model.fit(x, y, { epochs: 15, batchSize: 64, verbose: 0, shuffle: false });
+  const losses = history.history['loss'] as number[];
+  const probe = await tf.add(tf.scalar(1), tf.scalar(2)).data();
+  tf.dispose([x, y]);
+  model.dispose();
+  return { backend: tf.getBackend(), first: losses[0]!, last: losses.at(-1)!, alive: probe[0] === 3 };
+}
+
+/** The wasm backend as this page gets it: threaded (shared heap) on a cross-origin-isolated page. */
+async function wasmInfo() {
+  if (!(await tf.setBackend('wasm'))) throw new Error('backend wasm is not available');
+  await tf.ready();
+  const wasm = (tf.backend() as unknown as { wasm: Record<string, unknown> }).wasm;
+  const asm = wasm['asm'] as { memory?: WebAssembly.Memory } | undefined;
+  const memory = asm?.memory ?? (wasm['wasmMemory'] as WebAssembly.Memory | undefined); // the threaded build imports its heap
+  return {
+    crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    multithread: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
+    heapShared: memory !== undefined && typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer,
+    threads: typeof wasm['_getThreadsCount'] === 'function' ? (wasm['_getThreadsCount'] as () => number)() : null,
+  };
+}
+
+async function adapterInfo() {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: { architecture?: string }; limits: { maxStorageBuffersPerShaderStage: number } } | null> } }).gpu;
+  const adapter = await gpu?.requestAdapter();
+  return adapter == null ? null : { architecture: adapter.info?.architecture, maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage };
+}
+
+const w = window as unknown as Record<string, unknown>;
+w['gpuChecks'] = { compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames() };
+w['tf'] = tf;
+document.getElementById('status')!.textContent = 'ready';

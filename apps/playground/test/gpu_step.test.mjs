@@ -1,0 +1,131 @@
+// The optimizers' steps on the GPU backends in headless Chromium (gpu.html): webgl on SwiftShader
+// (ANGLE) and webgpu on SwiftShader's Vulkan adapter. Each optimizer agrees with the cpu backend,
+// reads nothing back synchronously during a step, and a step with a NaN gradient changes nothing
+// (docs/ALGORITHM.md §6.3). Skipped, saying why, only where no Chromium is installed.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { preview } from 'vite';
+
+const executablePath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const skip = executablePath === undefined ? 'no Chromium installed (apt-get install chromium, or set CHROMIUM_PATH)' : false;
+
+/** Chromium flags that give WebGL (ANGLE on SwiftShader) and WebGPU (SwiftShader adapter) without a GPU. */
+export const GPU_FLAGS = ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--enable-unsafe-webgpu',
+  '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run', '--disable-quic'];
+
+describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, () => {
+  let server;
+  let browser;
+  let page;
+  const errors = [];
+  let webgpu = false;
+
+  before(async () => {
+    server = await preview({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
+    browser = await chromium.launch({ executablePath, args: GPU_FLAGS });
+    page = await browser.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(new URL('gpu.html', server.resolvedUrls.local[0]).href);
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
+    const adapter = await page.evaluate(() => window.gpuChecks.adapterInfo());
+    webgpu = adapter !== null;
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const call = (fn, ...args) => page.evaluate(([f, a]) => window.gpuChecks[f](...a), [fn, args]);
+
+  for (const backend of ['webgl', 'webgpu']) {
+    for (const fused of [true, false]) {
+      it(`${backend}, fused ${fused}: every optimizer agrees with cpu; no synchronous readback in a step`, async (t) => {
+        if (backend === 'webgpu' && !webgpu) return t.skip('no WebGPU adapter in this Chromium');
+        const cases = [
+          ['adopt', {}], ['adopt', { clip: null, weightDecay: 0.1, maximize: true }], ['adopt', { weightDecay: 0.05, decoupled: true }],
+          ['adam', {}], ['adamw', {}], ['amsgrad', { weightDecay: 0.01 }], ['adopt', { nonFinite: 'off' }], ['adamw', { nonFinite: 'off' }],
+        ];
+        for (const [name, options] of cases) {
+          const r = await call('compare', backend, name, { ...options, fused });
+          t.diagnostic(JSON.stringify(r));
+          assert.equal(r.backend, backend);
+          assert.ok(r.maxRelativeDifferenceToCpu < 1e-4, `${name} ${JSON.stringify(options)}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`);
+          assert.equal(r.readSyncDuringSteps, 0, `${name}: synchronous readbacks during steps`);
+          if (fused && options.nonFinite === 'off') {
+            // three variables: 3 programs each on webgl (new m, v, p), 1 dispatch each on webgpu
+            assert.equal(r.programsPerStep, backend === 'webgl' ? 9 : 3, `${name}: programs per step`);
+          }
+        }
+      });
+    }
+    for (const policy of ['throw', 'skip']) {
+      it(`${backend}: a NaN gradient changes nothing, 'nonFinite: ${policy}' reports it`, async (t) => {
+        if (backend === 'webgpu' && !webgpu) return t.skip('no WebGPU adapter in this Chromium');
+        for (const [name, fused] of [['adopt', true], ['adopt', false], ['amsgrad', true], ['adam', false]]) {
+          const r = await call('nanStep', backend, name, policy, { fused });
+          t.diagnostic(`${name} fused ${fused}: ${JSON.stringify(r)}`);
+          assert.equal(r.backend, backend);
+          assert.equal(r.unchanged, true, 'parameters or state changed');
+          assert.equal(r.readSyncDuringStep, 0);
+          assert.equal(r.afterNextGoodStepFinite, true);
+          if (policy === 'throw') {
+            assert.equal(r.surfaced, 'checkFinite');
+            assert.equal(r.variableName, 'b');
+            assert.equal(r.errorStep, 3);
+            assert.equal(r.countersUnchanged, true, 'counters were not rolled back');
+            assert.equal(r.iterationsAfter, r.iterationsBefore);
+            assert.equal(r.nextCallThrows, true, 'the next applyGradients did not throw');
+          } else {
+            assert.equal(r.surfaced, 'none');
+            assert.equal(r.skippedSteps, 1);
+          }
+        }
+      });
+    }
+  }
+
+  it('a variable of 4.3 M elements (WebGPU: a 2-D dispatch; WebGL: the non-finite count in several parts)', async (t) => {
+    for (const backend of webgpu ? ['webgl', 'webgpu'] : ['webgl']) {
+      const r = await call('compare', backend, 'adopt', {}, 3, [4_300_000, 10]);
+      t.diagnostic(JSON.stringify(r));
+      assert.ok(r.maxRelativeDifferenceToCpu < 1e-4, `${backend}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`);
+    }
+  });
+
+  it('model.fit with adopt() trains on webgpu and webgl, and the device stays alive', async (t) => {
+    for (const backend of webgpu ? ['webgpu', 'webgl'] : ['webgl']) {
+      const r = await call('fit', backend, true);
+      t.diagnostic(JSON.stringify(r));
+      assert.equal(r.backend, backend);
+      assert.ok(r.last < r.first / 4, `${backend}: loss ${r.first} -> ${r.last}`);
+      assert.equal(r.alive, true);
+    }
+  });
+
+  it('NaN and Infinity at the edges of odd-shaped (packed) gradients are caught; finite ones are not flagged', async (t) => {
+    for (const backend of webgpu ? ['webgl', 'webgpu'] : ['webgl']) {
+      const r = await call('edgeFlags', backend);
+      t.diagnostic(JSON.stringify(r));
+      assert.deepEqual(r.missed, [], `${backend}: missed`);
+      assert.deepEqual(r.falseAlarms, [], `${backend}: false alarms`);
+    }
+  });
+
+  it('no texture or buffer leak over 1,000 steps', async (t) => {
+    for (const backend of webgpu ? ['webgl', 'webgpu'] : ['webgl']) {
+      const r = await call('leaks', backend, 'adopt', {}, 1000);
+      t.diagnostic(JSON.stringify(r));
+      assert.deepEqual(r.last, r.first, `${backend}: GPU bytes / tensors grew`);
+      assert.equal(r.readSync, 0);
+    }
+  });
+
+  it('no page errors', () => {
+    assert.deepEqual(errors.filter((e) => !/synchronously reading data from GPU/.test(e)), []);
+  });
+});
