@@ -11,8 +11,10 @@ import * as tf from '@tensorflow/tfjs';
 import { readCheckpoint } from 'adopt-optim/train';
 import { Trainer } from 'adopt-optim/train';
 import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from './data/text.js';
-import { formatMeanStd, LABELS, meanStd, progressBar, Random, runMeta, type ExperimentResult, type RunContext } from './common.js';
-import { lineChart, type LinePoint } from './plot.js';
+import { meanStd, Random } from './common.js';
+import { lineChart } from './plot.js';
+import type { Row, UnitExperiment } from './runs.js';
+import { bandText, figureRecords, meanCurves, seedCount, standardTables, type SummarySpec } from './summary.js';
 
 export interface GptConfig {
   vocab: number;
@@ -163,126 +165,149 @@ export interface CharLmOptions {
   heads?: number;
   context?: number;
   batchSize?: number;
+  learningRate?: number;
 }
 
-export async function charlm(ctx: RunContext, options: CharLmOptions = {}): Promise<ExperimentResult> {
-  const started = Date.now();
-  const q = ctx.quick;
-  const steps = options.steps ?? (q ? 20 : 1200);
-  const finetuneSteps = options.finetuneSteps ?? (q ? 10 : 300);
-  const T = options.context ?? (q ? 16 : 32);
-  const batchSize = options.batchSize ?? (q ? 8 : 32);
-  const width = options.width ?? (q ? 32 : 64);
-  const layers = options.layers ?? (q ? 1 : 2);
-  const heads = options.heads ?? (q ? 2 : 4);
-  const lr = 1e-3;
-  const finetuneLr = 3e-4;
-  const evalEvery = Math.max(1, Math.floor(steps / (q ? 2 : 15)));
-  const evalWindows = q ? 16 : 64;
-  const moby = loadMobyDick();
-  const sotu = loadStateOfTheUnion();
-  const vocab = new Vocabulary([moby, sotu], 20);
-  const pre = splitTail(vocab.encode(moby), 0.1);
-  const fine = splitTail(vocab.encode(sotu), 0.1);
-  const config: GptConfig = { vocab: vocab.size, width, layers, heads, context: T };
-  const curves: Record<string, number | string>[] = [];
-  const finetune: Record<string, { before: number[]; after: number[]; pretrainValidation: number[] }> = {};
-  const bar = progressBar(ctx, 'charlm', ctx.optimizers.length * ctx.seeds.length * (steps + finetuneSteps), ['run', 'loss']);
-  for (const optimizer of ctx.optimizers) {
-    finetune[optimizer] = { before: [], after: [], pretrainValidation: [] };
-    for (const seed of ctx.seeds) {
-      const pretrained = new Gpt(config, seed);
-      const run = (model: Gpt, ids: Int32Array, total: number, rate: number, dataSeed: number, phase: string, offset: number) => new Trainer<Window>({
-        model: model.variables,
-        loss: (b) => model.loss(b.x, b.y),
-        data: (epoch) => {
-          const random = new Random(dataSeed * 1_000_003 + epoch);
-          return Array.from({ length: evalEvery }, () => windows(ids, batchSize, T, random));
-        },
-        optimizer: optimizer === 'adopt-unclipped' ? 'adopt' : optimizer,
-        optimizerOptions: optimizer === 'adopt-unclipped' ? { clip: null } : {},
-        learningRate: rate,
-        clipGradNorm: 1,
-        steps: total,
-        seed,
-        progress: false,
-        callbacks: { onStep: (i) => bar.tick({ run: `${LABELS[optimizer]} ${phase}`, loss: i.loss.toFixed(3) }) },
-        evaluate: {
-          every: evalEvery,
-          run: (step) => {
-            const validation = validationLoss(model, phase === 'pretrain' ? pre.validation : fine.validation, evalWindows, T);
-            curves.push({ optimizer, seed, phase, step: offset + step, validationLoss: validation });
-            return { validationLoss: validation };
-          },
-        },
-      });
-      const pretrain = run(pretrained, pre.train, steps, lr, seed, 'pretrain', 0);
-      await pretrain.fit();
-      for (const l of pretrain.losses) curves.push({ optimizer, seed, phase: 'pretrain', step: l.step + 1, trainLoss: l.loss });
-      finetune[optimizer]!.pretrainValidation.push(validationLoss(pretrained, pre.validation, evalWindows, T));
-      const dir = join(ctx.outDir, 'charlm', 'checkpoints', `${optimizer}-seed${seed}`);
-      // a rerun replaces the earlier run's checkpoint (each run has its own id, which pruning respects)
-      rmSync(dir, { recursive: true, force: true });
-      await pretrain.save(dir);
-      pretrain.optimizers.forEach((o) => o.dispose());
-      pretrained.dispose();
+export interface CharLmBase extends Record<string, unknown> {
+  steps: number;
+  finetuneSteps: number;
+  context: number;
+  batchSize: number;
+  width: number;
+  layers: number;
+  heads: number;
+  learningRate: number;
+  /** Finetuning rate as a fraction of the pretraining rate (default 0.3: 3e-4 after 1e-3). */
+  finetuneRatio: number;
+  evalEvery: number;
+  evalWindows: number;
+}
 
-      // finetuning starts from the pretrained checkpoint, in a fresh model with fresh optimizer state
-      const tuned = new Gpt(config, seed + 1);
-      const saved = (await readCheckpoint(dir)).tensors('model');
-      saved.forEach((w, i) => tuned.variables[i]!.assign(w.tensor));
-      tf.dispose(saved.map((w) => w.tensor));
-      const before = validationLoss(tuned, fine.validation, evalWindows, T);
-      curves.push({ optimizer, seed, phase: 'finetune', step: steps, validationLoss: before });
-      const finetuning = run(tuned, fine.train, finetuneSteps, finetuneLr, seed + 17, 'finetune', steps);
-      await finetuning.fit();
-      const after = validationLoss(tuned, fine.validation, evalWindows, T);
-      finetune[optimizer]!.before.push(before);
-      finetune[optimizer]!.after.push(after);
-      finetuning.optimizers.forEach((o) => o.dispose());
-      tuned.dispose();
-    }
+let corpora: { pre: { train: Int32Array; validation: Int32Array }; fine: { train: Int32Array; validation: Int32Array }; vocab: number } | undefined;
+
+function loadCorpora() {
+  if (!corpora) {
+    const moby = loadMobyDick();
+    const sotu = loadStateOfTheUnion();
+    const vocab = new Vocabulary([moby, sotu], 20);
+    corpora = { pre: splitTail(vocab.encode(moby), 0.1), fine: splitTail(vocab.encode(sotu), 0.1), vocab: vocab.size };
   }
-  bar.stop();
-  const series = (phase: string): LinePoint[] => ctx.optimizers.flatMap((opt) => {
-    const rows = curves.filter((c) => c['optimizer'] === opt && c['phase'] === phase && c['validationLoss'] !== undefined);
-    const steps2 = [...new Set(rows.map((r) => r['step'] as number))].sort((a, b) => a - b);
-    return steps2.map((s) => {
-      const v = rows.filter((r) => r['step'] === s).map((r) => (r['validationLoss'] as number) / Math.LN2);
-      return { x: s, y: meanStd(v).mean, lower: Math.min(...v), upper: Math.max(...v), series: LABELS[opt] };
-    });
-  });
-  const trainSeries: LinePoint[] = ctx.optimizers.flatMap((opt) => {
-    const rows = curves.filter((c) => c['optimizer'] === opt && c['phase'] === 'pretrain' && c['trainLoss'] !== undefined);
-    const every = Math.max(1, Math.floor(steps / 100));
-    const out: LinePoint[] = [];
-    for (let s = every; s <= steps; s += every) {
-      const window = rows.filter((r) => (r['step'] as number) > s - every && (r['step'] as number) <= s).map((r) => (r['trainLoss'] as number) / Math.LN2);
-      if (window.length) out.push({ x: s, y: meanStd(window).mean, series: LABELS[opt] });
-    }
-    return out;
-  });
-  const bpc = (x: number[]) => formatMeanStd(x.map((v) => v / Math.LN2), 3);
+  return corpora;
+}
+
+export function resolveCharLm(o: CharLmOptions, q: boolean): CharLmBase {
+  const steps = o.steps ?? (q ? 20 : 1200);
   return {
-    name: 'charlm',
-    title: 'Character-level language model: pretraining on Moby Dick, finetuning on State of the Union addresses',
-    description:
-      `GPT-style decoder (${layers} layer(s), ${heads} heads, width ${width}, context ${T}, ${vocab.size} characters) trained on ` +
-      `${pre.train.length.toLocaleString('en')} characters of Moby Dick for ${steps} steps (batch ${batchSize}, learning rate ${lr}, ` +
-      `gradient clipping at norm 1); validation on the held-out last 10%. Then finetuned from the pretrained checkpoint for ` +
-      `${finetuneSteps} steps (learning rate ${finetuneLr}, fresh optimizer state) on State of the Union addresses since 1990, ` +
-      'with validation on their last 10%. Losses in bits per character.',
-    summary: {
-      columns: ['optimizer', 'pretrain validation (bits/char)', 'finetune validation before', 'after'],
-      rows: ctx.optimizers.map((o) => [LABELS[o], bpc(finetune[o]!.pretrainValidation), bpc(finetune[o]!.before), bpc(finetune[o]!.after)]),
-    },
-    figures: [
-      { file: 'pretrain-train-loss.svg', caption: 'Pretraining loss on Moby Dick (training batches, averaged over windows of steps).', svg: await lineChart(trainSeries, { title: 'Pretraining: training loss', x: 'step', y: 'bits per character' }) },
-      { file: 'pretrain-validation.svg', caption: 'Pretraining: validation loss on the held-out tail of Moby Dick.', svg: await lineChart(series('pretrain'), { title: 'Pretraining: validation loss', x: 'step', y: 'bits per character', points: true }) },
-      { file: 'finetune-validation.svg', caption: 'Finetuning: validation loss on held-out State of the Union text, from the pretrained checkpoint.', svg: await lineChart(series('finetune'), { title: 'Finetuning: validation loss', x: 'step', y: 'bits per character', points: true }) },
-    ],
-    curves,
-    notes: ['Each optimizer runs with its own defaults (ADOPT: beta2 0.9999, epsilon 1e-6; Adam/AMSGrad: beta2 0.999, epsilon 1e-8; AdamW: weight decay 0.01).'],
-    meta: runMeta(ctx, { steps, finetuneSteps, context: T, batchSize, width, layers, heads, learningRate: lr, finetuneLearningRate: finetuneLr, vocabulary: vocab.size }, started),
+    steps,
+    finetuneSteps: o.finetuneSteps ?? (q ? 10 : 300),
+    context: o.context ?? (q ? 16 : 32),
+    batchSize: o.batchSize ?? (q ? 8 : 32),
+    width: o.width ?? (q ? 32 : 64),
+    layers: o.layers ?? (q ? 1 : 2),
+    heads: o.heads ?? (q ? 2 : 4),
+    learningRate: o.learningRate ?? 1e-3,
+    finetuneRatio: 0.3,
+    evalEvery: Math.max(1, Math.floor(steps / (q ? 2 : 15))),
+    evalWindows: q ? 16 : 64,
   };
 }
+
+export const charlmUnits: UnitExperiment<CharLmBase> = {
+  folder: () => 'charlm',
+  ownBeta2: true,
+  resolve: (o, q) => resolveCharLm(o as CharLmOptions, q),
+  async run(b, unit, env) {
+    const { pre, fine, vocab } = loadCorpora();
+    const T = b.context;
+    const config: GptConfig = { vocab, width: b.width, layers: b.layers, heads: b.heads, context: T };
+    const { optimizer, seed } = unit;
+    const lr = unit.setting.learningRate;
+    const curves: Row[] = [];
+    const extra = unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 };
+    const pretrained = new Gpt(config, seed);
+    const run = (model: Gpt, ids: Int32Array, total: number, rate: number, dataSeed: number, phase: string, offset: number) => new Trainer<Window>({
+      model: model.variables,
+      loss: (w) => model.loss(w.x, w.y),
+      data: (epoch) => {
+        const random = new Random(dataSeed * 1_000_003 + epoch);
+        return Array.from({ length: b.evalEvery }, () => windows(ids, b.batchSize, T, random));
+      },
+      optimizer: optimizer === 'adopt-unclipped' ? 'adopt' : optimizer,
+      optimizerOptions: { ...(optimizer === 'adopt-unclipped' ? { clip: null } : {}), ...extra },
+      learningRate: rate,
+      clipGradNorm: 1,
+      steps: total,
+      seed,
+      progress: false,
+      evaluate: {
+        every: b.evalEvery,
+        run: (step) => {
+          const validation = validationLoss(model, phase === 'pretrain' ? pre.validation : fine.validation, b.evalWindows, T);
+          curves.push({ phase, step: offset + step, validationLoss: validation });
+          return { validationLoss: validation };
+        },
+      },
+    });
+    const pretrain = run(pretrained, pre.train, b.steps, lr, seed, 'pretrain', 0);
+    await pretrain.fit();
+    for (const l of pretrain.losses) curves.push({ phase: 'pretrain', step: l.step + 1, trainLoss: l.loss });
+    const pretrainValidation = validationLoss(pretrained, pre.validation, b.evalWindows, T);
+    const dir = join(env.scratchDir, 'checkpoint');
+    rmSync(dir, { recursive: true, force: true });
+    await pretrain.save(dir);
+    pretrain.optimizers.forEach((o) => o.dispose());
+    pretrained.dispose();
+
+    // finetuning starts from the pretrained checkpoint, in a fresh model with fresh optimizer state
+    const tuned = new Gpt(config, seed + 1);
+    const saved = (await readCheckpoint(dir)).tensors('model');
+    saved.forEach((w, i) => tuned.variables[i]!.assign(w.tensor));
+    tf.dispose(saved.map((w) => w.tensor));
+    rmSync(env.scratchDir, { recursive: true, force: true });
+    const before = validationLoss(tuned, fine.validation, b.evalWindows, T);
+    curves.push({ phase: 'finetune', step: b.steps, validationLoss: before });
+    const finetuning = run(tuned, fine.train, b.finetuneSteps, lr * b.finetuneRatio, seed + 17, 'finetune', b.steps);
+    await finetuning.fit();
+    const after = validationLoss(tuned, fine.validation, b.evalWindows, T);
+    finetuning.optimizers.forEach((o) => o.dispose());
+    tuned.dispose();
+    return { curves, final: { pretrainValidation, finetuneBefore: before, finetuneAfter: after } };
+  },
+  async summarize(b, records) {
+    const bits = 1 / Math.LN2;
+    const spec: SummarySpec = {
+      metrics: [
+        { key: 'pretrainValidation', label: 'pretrain validation (bits/char)', digits: 3, scale: bits, lowerIsBetter: true, compare: true },
+        { key: 'finetuneBefore', label: 'finetune validation before', digits: 3, scale: bits, lowerIsBetter: true },
+        { key: 'finetuneAfter', label: 'finetune validation after', digits: 3, scale: bits, lowerIsBetter: true, compare: true },
+      ],
+      defaultLr: b.learningRate,
+      select: { key: 'pretrainValidation', lowerIsBetter: true, on: 'the pretraining validation loss (the held-out tail of Moby Dick; there is no separate test text, so the chosen rate is selected on the set it reports)' },
+    };
+    const t = standardTables(records, spec);
+    const shown = figureRecords(records, spec, t.selection);
+    const band = bandText(seedCount(records));
+    const every = Math.max(1, Math.floor(b.steps / 100));
+    const trainShown = shown.map((r) => ({ ...r, curves: r.curves.filter((c) => c['trainLoss'] !== undefined && (c['step'] as number) % every === 0) }));
+    const { vocab } = loadCorpora();
+    return {
+      name: 'charlm',
+      title: 'Character-level language model: pretraining on Moby Dick, finetuning on State of the Union addresses',
+      description:
+        `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} characters) trained on ` +
+        `Moby Dick for ${b.steps} steps (batch ${b.batchSize}, learning rate ${t.selection.lrs.join(', ')}, gradient clipping at norm 1); validation on the ` +
+        `held-out last 10%. Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ${b.finetuneRatio} x the pretraining rate, ` +
+        'fresh optimizer state) on State of the Union addresses since 1990, with validation on their last 10%. Losses in bits per character.',
+      summary: t.summary,
+      tables: t.tables,
+      figures: [
+        { file: 'pretrain-train-loss.svg', caption: `Pretraining loss on Moby Dick (training batches, every ${every} steps); ${band}.`, svg: await lineChart(meanCurves(trainShown, 'trainLoss', 'step', { scale: bits }), { title: 'Pretraining: training loss', subtitle: band, x: 'step', y: 'bits per character' }) },
+        { file: 'pretrain-validation.svg', caption: `Pretraining: validation loss on the held-out tail of Moby Dick; ${band}.`, svg: await lineChart(meanCurves(shown, 'validationLoss', 'step', { scale: bits, filter: (c) => c['phase'] === 'pretrain' }), { title: 'Pretraining: validation loss', subtitle: band, x: 'step', y: 'bits per character', points: true }) },
+        { file: 'finetune-validation.svg', caption: `Finetuning: validation loss on held-out State of the Union text, from the pretrained checkpoint; ${band}.`, svg: await lineChart(meanCurves(shown, 'validationLoss', 'step', { scale: bits, filter: (c) => c['phase'] === 'finetune' }), { title: 'Finetuning: validation loss', subtitle: band, x: 'step', y: 'bits per character', points: true }) },
+      ],
+      curves: records.flatMap((r) => r.curves.map((c) => ({ optimizer: r.optimizer, seed: r.seed, beta2: String(r.setting.beta2), learningRate: r.setting.learningRate, ...c }))),
+      notes: t.notes,
+      meta: undefined as never,
+    };
+  },
+};

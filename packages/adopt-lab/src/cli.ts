@@ -12,6 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { isLabOptimizer, LAB_OPTIMIZERS, LABELS, packageVersion, useBackend, writeResult, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
 import { EXPERIMENTS, integerIn, type ExperimentName } from './registry.js';
 import { writeReport } from './report.js';
+import { QUICK_SEEDS, SUITE, unitCount } from './suite.js';
 
 function optimizerList(value: string): LabOptimizer[] {
   const expected = `expected a comma-separated list of some of ${LAB_OPTIMIZERS.join(', ')}`;
@@ -85,6 +86,15 @@ function printSummary(result: ExperimentResult): void {
   console.log(`\n${result.title}`);
   console.log(line(columns));
   for (const r of rows) console.log(line(r));
+  for (const t of result.tables ?? []) {
+    const w = t.columns.map((c, i) => Math.max(c.length, ...t.rows.map((r) => String(r[i]).length)));
+    const l = (cells: (string | number)[]) => `  ${cells.map((c, i) => String(c).padEnd(w[i]!)).join('  ')}`;
+    console.log(`\n  ${t.title}`);
+    console.log(l(t.columns));
+    for (const r of t.rows) console.log(l(r));
+  }
+  const m = result.meta.runs;
+  if (m) console.log(`\n  ${m.total} run(s): ${m.ran} run now, ${m.skipped} found saved; intervals are 95% Student-t over seeds.`);
 }
 
 export interface CommonOptions {
@@ -94,6 +104,7 @@ export interface CommonOptions {
   backend: string;
   quick: boolean;
   progress: boolean;
+  jobs: number;
 }
 
 async function run(name: ExperimentName, common: CommonOptions, options: Record<string, unknown>): Promise<ExperimentResult> {
@@ -106,6 +117,7 @@ async function run(name: ExperimentName, common: CommonOptions, options: Record<
     backend: common.backend,
     quick: common.quick,
     progress: common.progress,
+    jobs: common.jobs,
     command: `adopt-lab ${process.argv.slice(2).join(' ')}`,
     log: (m) => console.error(m),
   };
@@ -118,7 +130,9 @@ async function run(name: ExperimentName, common: CommonOptions, options: Record<
 
 export function program(): Command {
   const cmd = new Command('adopt-lab')
-    .description('Small-scale stand-ins for the ADOPT paper\'s experiments (ADOPT vs Adam, AdamW, AMSGrad) with TensorFlow.js.')
+    .description('Small-scale stand-ins for the ADOPT paper\'s experiments (ADOPT vs Adam, AdamW, AMSGrad) with TensorFlow.js: ' +
+      'not reproductions at the paper\'s scale. Every run (optimizer, setting, seed) is saved under <out>/<experiment>/runs/ as it finishes ' +
+      'and skipped when run again with the same settings, so an interrupted sweep resumes.')
     .version(`adopt-lab ${packageVersion('adopt-lab')} (adopt-optim ${packageVersion('adopt-optim')})`, '-V, --version')
     .addHelpText('after', `\nOptimizers: ${LAB_OPTIMIZERS.map((o) => `${o} (${LABELS[o]})`).join(', ')}.`);
 
@@ -128,7 +142,8 @@ export function program(): Command {
     .option('--out <dir>', 'output folder', 'out/lab')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['wasm', 'cpu']).default('wasm'))
     .option('--quick', 'a short run (smoke test)', false)
-    .option('--no-progress', 'no progress bars');
+    .addOption(new Option('--jobs <n>', 'runs at a time, each in its own process (one TensorFlow.js each)').argParser(positiveInteger).default(1))
+    .option('--no-progress', 'no per-run progress lines');
 
   for (const [name, experiment] of Object.entries(EXPERIMENTS)) {
     const sub = common(cmd.command(name).description(experiment.description));
@@ -150,6 +165,37 @@ export function program(): Command {
     const demo = { ...opts, quick: true, optimizers: opts.optimizers ?? (['adopt', 'adam'] as LabOptimizer[]) };
     await run('toy', { ...demo, optimizers: opts.optimizers ?? ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'] }, {});
     await run('mnist', demo, { epochs: 3, trainSize: 20000 });
+    console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s. Report: ${writeReport(opts.out)}`);
+  });
+
+  const allCommand = cmd.command('all').description(`every experiment with the committed settings and seeds of src/suite.ts (--quick: quick settings, first ${QUICK_SEEDS} seeds)`)
+    .option('--out <dir>', 'output folder', 'out/lab')
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['wasm', 'cpu']).default('wasm'))
+    .option('--quick', 'quick settings and the first seeds only', false)
+    .addOption(new Option('--jobs <n>', 'runs at a time, each in its own process').argParser(positiveInteger).default(1))
+    .option('--only <list>', `comma-separated labels of ${SUITE.map((e) => e.label).join(', ')}`, (v: string) => v.split(',').map((x) => x.trim()))
+    .option('--dry-run', 'list what would run (and how many runs) without running it', false)
+    .option('--no-progress', 'no per-run progress lines');
+  allCommand.action(async (opts: CommonOptions & { only?: string[]; dryRun: boolean }) => {
+    const unknown = (opts.only ?? []).filter((l) => !SUITE.some((e) => e.label === l));
+    if (unknown.length) allCommand.error(`error: --only: unknown ${unknown.join(', ')}; expected some of ${SUITE.map((e) => e.label).join(', ')}.`);
+    const entries = SUITE.filter((e) => !opts.only || opts.only.includes(e.label));
+    const plan = entries.map((e) => {
+      const optimizers = e.optimizers ?? EXPERIMENTS[e.experiment].optimizers;
+      return { e, optimizers, seeds: opts.quick ? e.seeds.slice(0, QUICK_SEEDS) : e.seeds, units: unitCount(e, optimizers, opts.quick) };
+    });
+    const hours = (p: (typeof plan)[number]) => (p.units * p.e.secondsPerRun) / 3600;
+    const estimate = (h: number) => (opts.quick ? '' : `  ~${h.toFixed(1)} h`);
+    for (const p of plan) console.log(`${p.e.label.padEnd(10)} ${String(p.units).padStart(4)} runs  seeds ${p.seeds.join(',')}  ${JSON.stringify(p.e.options)}  (stands in for ${p.e.paper})${estimate(hours(p))}`);
+    console.log(`${'total'.padEnd(10)} ${String(plan.reduce((a, p) => a + p.units, 0)).padStart(4)} runs${opts.quick ? ' (quick)' : estimate(plan.reduce((a, p) => a + hours(p), 0))}` +
+      (opts.quick ? '' : ' one run at a time on 2 cores (from the 0.1 full runs); --jobs N divides it by up to N on N free cores'));
+    if (opts.dryRun) return;
+    preflight(allCommand, opts.out, plan.map((p) => ({ name: p.e.experiment, optimizers: p.optimizers, options: p.e.options, quick: opts.quick })));
+    const started = Date.now();
+    for (const p of plan) {
+      await run(p.e.experiment, { ...opts, seeds: p.seeds, optimizers: p.optimizers }, p.e.options);
+      writeReport(opts.out); // after each experiment: a long sweep can be read while it runs
+    }
     console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s. Report: ${writeReport(opts.out)}`);
   });
 

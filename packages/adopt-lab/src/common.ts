@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { enableWasmTraining } from 'tfjs-wasm-train';
 import cliProgress from 'cli-progress';
 import { adam, adamw, adopt, amsgrad } from 'adopt-optim';
 import type { LearningRate } from 'adopt-optim';
@@ -49,6 +50,8 @@ export interface RunContext {
   /** A short run (tests and the demo). */
   quick: boolean;
   progress: boolean;
+  /** Child processes to run units in (1: in this process). */
+  jobs?: number;
   /** The command line that started the run, for the record. */
   command: string;
   log: (message: string) => void;
@@ -70,6 +73,8 @@ export interface ExperimentResult {
   /** Raw curves: rows of a table, written as JSON and CSV. */
   curves: Record<string, number | string>[];
   notes: string[];
+  /** More tables after the summary (comparisons, learning-rate sweeps). */
+  tables?: { title: string; columns: string[]; rows: (string | number)[][] }[];
   meta: RunMeta;
 }
 
@@ -88,6 +93,11 @@ export interface RunMeta {
   command: string;
   startedAt: string;
   seconds: number;
+  /** Units planned, run now, and found saved (skipped). */
+  runs?: { total: number; ran: number; skipped: number; jobs: number };
+  /** The sum of the units' own wall times. */
+  runSeconds?: number;
+  machine?: { cpuModel: string; cpus: number; node: string; platform: string; backend: string };
 }
 
 /** The version of an installed package: 'adopt-optim' (the library under test) or 'adopt-lab' (this suite). */
@@ -112,6 +122,8 @@ export function runMeta(ctx: RunContext, settings: Record<string, unknown>, star
 }
 
 export async function useBackend(name: string): Promise<void> {
+  // on wasm: fast transposed matMul (Dense gradients) and the convolution gradients tfjs lacks there
+  if (name === 'wasm') enableWasmTraining();
   if (!(await tf.setBackend(name))) throw new Error(`backend "${name}" could not be initialised`);
   await tf.ready();
 }

@@ -6,12 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Trainer } from 'adopt-optim/train';
-import { IMAGE_SIZE, loadMnist, type Mnist, type MnistSplit } from './data/mnist.js';
-import {
-  formatMeanStd, LABELS, meanStd, progressBar, Random, runMeta, type ExperimentResult, type LabOptimizer,
-  type OptimizerOverrides, type RunContext,
-} from './common.js';
-import { lineChart, type LinePoint } from './plot.js';
+import { IMAGE_SIZE, loadMnistWithValidation, type MnistSplit, type MnistWithValidation } from './data/mnist.js';
+import { meanStd, Random, type LabOptimizer, type OptimizerOverrides } from './common.js';
+import { lineChart } from './plot.js';
+import type { UnitExperiment } from './runs.js';
+import { bandText, figureRecords, meanCurves, seedCount, standardTables, type Metric, type SummarySpec } from './summary.js';
 
 export interface MnistOptions {
   model?: 'mlp' | 'cnn';
@@ -21,6 +20,7 @@ export interface MnistOptions {
   hidden?: number;
   /** Use only the first n training examples. */
   trainSize?: number;
+  validationSize?: number;
   testSize?: number;
 }
 
@@ -29,6 +29,8 @@ export interface EpochRecord {
   trainLoss: number;
   testLoss: number;
   testAccuracy: number;
+  validationLoss: number;
+  validationAccuracy: number;
 }
 
 type XY = { xs: tf.Tensor; ys: tf.Tensor };
@@ -44,17 +46,14 @@ export function buildModel(kind: 'mlp' | 'cnn', seed: number, hidden = 256): tf.
       ],
     });
   }
-  // 3x3 convolutions written as conv3d over a depth of 1: the wasm backend has no
-  // Conv2DBackpropFilter kernel, but it has Conv3D's filter and input gradients
+  // Conv2D trains on wasm through tfjs-wasm-train's Conv2DBackpropFilter (enabled in useBackend);
+  // 0.1 wrote these as conv3d over a depth of 1, the same function with the same initial weights.
   return tf.sequential({
     layers: [
-      tf.layers.reshape({ inputShape: [IMAGE_SIZE], targetShape: [1, 28, 28, 1] }),
-      tf.layers.conv3d({ filters: 16, kernelSize: [1, 3, 3], activation: 'relu', kernelInitializer: init(1) }),
-      tf.layers.reshape({ targetShape: [26, 26, 16] }),
+      tf.layers.reshape({ inputShape: [IMAGE_SIZE], targetShape: [28, 28, 1] }),
+      tf.layers.conv2d({ filters: 16, kernelSize: 3, activation: 'relu', kernelInitializer: init(1) }),
       tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.reshape({ targetShape: [1, 13, 13, 16] }),
-      tf.layers.conv3d({ filters: 32, kernelSize: [1, 3, 3], activation: 'relu', kernelInitializer: init(2) }),
-      tf.layers.reshape({ targetShape: [11, 11, 32] }),
+      tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu', kernelInitializer: init(2) }),
       tf.layers.maxPooling2d({ poolSize: 2 }),
       tf.layers.flatten(),
       tf.layers.dense({ units: 128, activation: 'relu', kernelInitializer: init(3) }),
@@ -105,7 +104,7 @@ export function evaluateClassifier(model: tf.LayersModel, split: MnistSplit): { 
 
 /** Trains one model with one optimizer and seed; returns per-epoch records. */
 export async function trainMnist(
-  data: Mnist, optimizer: LabOptimizer, seed: number, o: Required<Omit<MnistOptions, 'trainSize' | 'testSize'>>,
+  data: MnistWithValidation, optimizer: LabOptimizer, seed: number, o: Required<Omit<MnistOptions, 'trainSize' | 'testSize' | 'validationSize'>>,
   overrides: OptimizerOverrides = {}, onEpoch?: (r: EpochRecord) => void,
 ): Promise<EpochRecord[]> {
   const model = buildModel(o.model, seed, o.hidden);
@@ -130,7 +129,8 @@ export async function trainMnist(
         const epoch = step / stepsPerEpoch;
         const losses = trainer.losses.slice(step - stepsPerEpoch, step).map((l) => l.loss);
         const test = evaluateClassifier(model, data.test);
-        const r = { epoch, trainLoss: meanStd(losses).mean, testLoss: test.loss, testAccuracy: test.accuracy };
+        const validation = evaluateClassifier(model, data.validation);
+        const r = { epoch, trainLoss: meanStd(losses).mean, testLoss: test.loss, testAccuracy: test.accuracy, validationLoss: validation.loss, validationAccuracy: validation.accuracy };
         records.push(r);
         onEpoch?.(r);
         return { testLoss: test.loss, testAccuracy: test.accuracy };
@@ -143,64 +143,85 @@ export async function trainMnist(
   return records;
 }
 
+export interface MnistBase extends Record<string, unknown> {
+  model: 'mlp' | 'cnn';
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  hidden: number;
+  trainSize: number;
+  validationSize: number;
+  testSize: number;
+}
 
+/** Validation: the last 5,000 training images (500 with --quick), held out from training. */
+export const MNIST_VALIDATION = 5000;
 
-export async function mnist(ctx: RunContext, options: MnistOptions = {}): Promise<ExperimentResult> {
-  const started = Date.now();
+export function resolveMnist(options: MnistOptions, quick: boolean): MnistBase {
   const model = options.model ?? 'mlp';
-  const o = {
+  // the CNN runs ~0.7 s per step on two cores (conv3d stands in for conv2d on wasm): a subset by default
+  const validationSize = options.validationSize ?? (quick ? 500 : MNIST_VALIDATION);
+  return {
     model,
-    epochs: options.epochs ?? (ctx.quick ? 1 : model === 'cnn' ? 3 : 10),
+    epochs: options.epochs ?? (quick ? 1 : model === 'cnn' ? 3 : 10),
     batchSize: options.batchSize ?? 128,
     learningRate: options.learningRate ?? 1e-3,
     hidden: options.hidden ?? 256,
-  };
-  // the CNN runs ~0.7 s per step on two cores (conv3d stands in for conv2d on wasm): a subset by default
-  const defaultTrain = ctx.quick ? 4096 : model === 'cnn' ? 12_800 : undefined;
-  const data = loadMnist({ train: options.trainSize ?? defaultTrain, test: options.testSize ?? (ctx.quick ? 2000 : undefined) });
-  const curves: Record<string, number | string>[] = [];
-  const bar = progressBar(ctx, `mnist ${model}`, ctx.optimizers.length * ctx.seeds.length * o.epochs, ['run', 'acc']);
-  const finals: Record<string, EpochRecord[]> = {};
-  for (const optimizer of ctx.optimizers) {
-    for (const seed of ctx.seeds) {
-      const records = await trainMnist(data, optimizer, seed, o, {}, (r) => bar.tick({ run: `${LABELS[optimizer]} seed ${seed}`, acc: r.testAccuracy.toFixed(4) }));
-      for (const r of records) curves.push({ optimizer, seed, ...r });
-      (finals[optimizer] ??= []).push(records.at(-1)!);
-    }
-  }
-  bar.stop();
-  const series = (field: keyof EpochRecord): LinePoint[] => ctx.optimizers.flatMap((optimizer) => {
-    const rows = curves.filter((c) => c['optimizer'] === optimizer);
-    return Array.from({ length: o.epochs }, (_, i) => {
-      const values = rows.filter((c) => c['epoch'] === i + 1).map((c) => c[field] as number);
-      return { x: i + 1, y: meanStd(values).mean, lower: Math.min(...values), upper: Math.max(...values), series: LABELS[optimizer] };
-    });
-  });
-  const name = model === 'cnn' ? 'mnist-cnn' : 'mnist';
-  const band = ctx.seeds.length > 1 ? ` (band: min-max over ${ctx.seeds.length} seeds)` : '';
-  return {
-    name,
-    title: model === 'cnn' ? 'MNIST, small convolutional network' : 'MNIST, multilayer perceptron',
-    description:
-      `${model === 'cnn' ? 'Conv(16)-pool-conv(32)-pool-dense(128)' : `MLP 784-${o.hidden}-${o.hidden}-10 (ReLU)`} on ` +
-      `${data.train.count.toLocaleString('en')} training and ${data.test.count.toLocaleString('en')} test images; batch ${o.batchSize}, ` +
-      `learning rate ${o.learningRate} for every optimizer, each with its own default betas, epsilon and weight decay; ${o.epochs} epochs.`,
-    summary: {
-      columns: ['optimizer', 'final test accuracy', 'final test loss', 'final training loss'],
-      rows: ctx.optimizers.map((opt) => [
-        LABELS[opt],
-        formatMeanStd(finals[opt]!.map((r) => 100 * r.testAccuracy), 2) + ' %',
-        formatMeanStd(finals[opt]!.map((r) => r.testLoss), 4),
-        formatMeanStd(finals[opt]!.map((r) => r.trainLoss), 4),
-      ]),
-    },
-    figures: [
-      { file: 'train-loss.svg', caption: `Training loss (mean over the epoch's steps)${band}.`, svg: await lineChart(series('trainLoss'), { title: 'Training loss', x: 'epoch', y: 'cross-entropy', logY: true, points: true }) },
-      { file: 'test-accuracy.svg', caption: `Test accuracy after each epoch${band}.`, svg: await lineChart(series('testAccuracy'), { title: 'Test accuracy', x: 'epoch', y: 'accuracy', points: true }) },
-      { file: 'test-loss.svg', caption: `Test loss after each epoch${band}.`, svg: await lineChart(series('testLoss'), { title: 'Test loss', x: 'epoch', y: 'cross-entropy', points: true }) },
-    ],
-    curves,
-    notes: [],
-    meta: runMeta(ctx, { ...o, trainSize: data.train.count, testSize: data.test.count }, started),
+    trainSize: options.trainSize ?? (quick ? 4096 : model === 'cnn' ? 12_800 : 60_000 - MNIST_VALIDATION),
+    validationSize,
+    testSize: options.testSize ?? (quick ? 2000 : 10_000),
   };
 }
+
+export function mnistData(b: MnistBase): MnistWithValidation {
+  return loadMnistWithValidation({ train: b.trainSize, validation: b.validationSize, test: b.testSize });
+}
+
+export const MNIST_METRICS: Metric[] = [
+  { key: 'testAccuracy', label: 'test accuracy', digits: 2, scale: 100, unit: ' %', lowerIsBetter: false, compare: true },
+  { key: 'testLoss', label: 'test loss', digits: 4, lowerIsBetter: true, compare: true },
+  { key: 'trainLoss', label: 'final training loss', digits: 4, lowerIsBetter: true },
+];
+
+export const mnistUnits: UnitExperiment<MnistBase> = {
+  folder: (o) => (o['model'] === 'cnn' ? 'mnist-cnn' : 'mnist'),
+  ownBeta2: true,
+  resolve: (o, quick) => resolveMnist(o as MnistOptions, quick),
+  async run(b, unit) {
+    const { model, epochs, batchSize, hidden } = b;
+    const records = await trainMnist(mnistData(b), unit.optimizer, unit.seed, { model, epochs, batchSize, hidden, learningRate: unit.setting.learningRate },
+      unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 });
+    const last = records.at(-1)!;
+    return { curves: records.map((r) => ({ ...r })), final: { ...last } };
+  },
+  async summarize(b, records) {
+    const spec: SummarySpec = {
+      metrics: MNIST_METRICS, defaultLr: b.learningRate,
+      select: { key: 'validationAccuracy', label: 'validation accuracy', lowerIsBetter: false, on: `validation accuracy (the last ${b.validationSize.toLocaleString('en')} training images, held out; not the test set)` },
+    };
+    const t = standardTables(records, spec);
+    const shown = figureRecords(records, spec, t.selection);
+    const n = seedCount(records);
+    const band = bandText(n);
+    const chart = (field: string, title: string, y: string, logY = false) => lineChart(meanCurves(shown, field, 'epoch'), { title, subtitle: band, x: 'epoch', y, logY, points: true });
+    const cnn = b.model === 'cnn';
+    return {
+      name: cnn ? 'mnist-cnn' : 'mnist',
+      title: cnn ? 'MNIST, small convolutional network' : 'MNIST, multilayer perceptron',
+      description:
+        `${cnn ? 'Conv(16)-pool-conv(32)-pool-dense(128)' : `MLP 784-${b.hidden}-${b.hidden}-10 (ReLU)`} on ` +
+        `${b.trainSize.toLocaleString('en')} training, ${b.validationSize.toLocaleString('en')} validation (the last training images, held out) and ` +
+        `${b.testSize.toLocaleString('en')} test images; batch ${b.batchSize}, ${b.epochs} epochs; learning rate ${t.selection.lrs.join(', ')}.`,
+      summary: t.summary,
+      tables: t.tables,
+      figures: [
+        { file: 'train-loss.svg', caption: `Training loss (mean over the epoch's steps); ${band}.`, svg: await chart('trainLoss', 'Training loss', 'cross-entropy', true) },
+        { file: 'test-accuracy.svg', caption: `Test accuracy after each epoch; ${band}.`, svg: await chart('testAccuracy', 'Test accuracy', 'accuracy') },
+        { file: 'test-loss.svg', caption: `Test loss after each epoch; ${band}.`, svg: await chart('testLoss', 'Test loss', 'cross-entropy') },
+      ],
+      curves: records.flatMap((r) => r.curves.map((c) => ({ optimizer: r.optimizer, seed: r.seed, beta2: String(r.setting.beta2), learningRate: r.setting.learningRate, ...c }))),
+      notes: t.notes,
+      meta: undefined as never,
+    };
+  },
+};

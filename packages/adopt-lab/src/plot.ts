@@ -28,6 +28,8 @@ export interface LineChartOptions {
   /** Number of panel columns when points have a panel. */
   columns?: number;
   points?: boolean;
+  /** A line under the title, e.g. what the band is. */
+  subtitle?: string;
 }
 
 async function render(spec: TopLevelSpec): Promise<string> {
@@ -37,28 +39,43 @@ async function render(spec: TopLevelSpec): Promise<string> {
   return svg;
 }
 
-const COLORS = { domain: ['ADOPT', 'ADOPT (unclipped)', 'Adam', 'AdamW', 'AMSGrad'], range: ['#d62728', '#ff9896', '#1f77b4', '#2ca02c', '#9467bd'] };
+/**
+ * One colour and one dash pattern per optimizer (Okabe-Ito, colour-blind safe): ADOPT solid
+ * vermillion, unclipped ADOPT dotted reddish purple, Adam solid blue, AdamW dashed bluish green,
+ * AMSGrad dash-dotted orange. Anything else is grey, solid.
+ */
+export const STYLES: Record<string, { color: string; dash: number[] }> = {
+  ADOPT: { color: '#D55E00', dash: [1, 0] },
+  'ADOPT (unclipped)': { color: '#CC79A7', dash: [2, 2] },
+  Adam: { color: '#0072B2', dash: [1, 0] },
+  AdamW: { color: '#009E73', dash: [8, 4] },
+  AMSGrad: { color: '#E69F00', dash: [6, 3, 1, 3] },
+};
+const ORDER = Object.keys(STYLES);
 
 /** Lines per series (with an optional band), optionally in panels. */
 export async function lineChart(data: LinePoint[], o: LineChartOptions): Promise<string> {
-  const hasBand = data.some((d) => d.lower !== undefined);
+  const hasBand = data.some((d) => d.lower !== undefined && d.upper !== undefined && d.lower !== d.upper);
   const hasPanel = data.some((d) => d.panel !== undefined);
   const x = { field: 'x', type: 'quantitative' as const, title: o.x, ...(o.logX ? { scale: { type: 'log' as const } } : {}) };
   const yScale = { ...(o.logY ? { type: 'log' as const } : { zero: false }), ...(o.yDomain ? { domain: o.yDomain } : {}) };
-  // the legend lists only the series drawn, in the fixed order and colours of COLORS
-  const present = COLORS.domain.map((name, i) => [name, COLORS.range[i]!] as const).filter(([name]) => data.some((d) => d.series === name));
-  const others = [...new Set(data.map((d) => d.series))].filter((name) => !COLORS.domain.includes(name));
-  const scale = { domain: [...present.map(([n]) => n), ...others], range: [...present.map(([, c]) => c), ...others.map(() => '#7f7f7f')] };
-  const color = { field: 'series', type: 'nominal' as const, title: null, scale, legend: { orient: 'bottom' as const } };
+  // the legend lists only the series drawn, in the fixed order, colours and dashes of STYLES
+  const drawn = [...new Set(data.map((d) => d.series))];
+  const domain = [...ORDER.filter((n) => drawn.includes(n)), ...drawn.filter((n) => !ORDER.includes(n))];
+  // one legend (colour and dash merged), its symbols drawn as full-opacity line segments
+  const legend = { orient: 'bottom' as const, title: null, symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2.5, encode: { symbols: { update: { opacity: { value: 1 }, fillOpacity: { value: 0 } } } } };
+  const color = { field: 'series', type: 'nominal' as const, title: null, scale: { domain, range: domain.map((n) => STYLES[n]?.color ?? '#7f7f7f') }, legend };
+  const strokeDash = { field: 'series', type: 'nominal' as const, title: null, scale: { domain, range: domain.map((n) => STYLES[n]?.dash ?? [1, 0]) }, legend };
   const layers: object[] = [];
   if (hasBand) {
-    layers.push({ mark: { type: 'area', opacity: 0.2 }, encoding: { x, y: { field: 'lower', type: 'quantitative', scale: yScale, title: o.y }, y2: { field: 'upper' }, color } });
+    layers.push({ mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'lower', type: 'quantitative', scale: yScale, title: o.y }, y2: { field: 'upper' }, color } });
   }
-  layers.push({ mark: { type: 'line', point: o.points ?? false, strokeWidth: 1.8 }, encoding: { x, y: { field: 'y', type: 'quantitative', scale: yScale, title: o.y }, color } });
+  layers.push({ mark: { type: 'line', point: o.points ?? false, strokeWidth: 2 }, encoding: { x, y: { field: 'y', type: 'quantitative', scale: yScale, title: o.y }, color, strokeDash } });
   const inner = { width: o.width ?? 360, height: o.height ?? 220, layer: layers };
+  const title = o.subtitle ? { text: o.title, subtitle: o.subtitle } : o.title;
   const spec = hasPanel
-    ? { data: { values: data }, title: o.title, facet: { field: 'panel', type: 'nominal', title: null, sort: null }, columns: o.columns ?? 3, spec: inner, resolve: { scale: { y: 'independent' } } }
-    : { data: { values: data }, title: o.title, ...inner };
+    ? { data: { values: data }, title, facet: { field: 'panel', type: 'nominal', title: null, sort: [...new Set(data.map((d) => d.panel))] }, columns: o.columns ?? 3, spec: inner, resolve: { scale: { y: 'independent' } } }
+    : { data: { values: data }, title, ...inner };
   return render({ $schema: 'https://vega.github.io/schema/vega-lite/v5.json', background: 'white', ...spec } as TopLevelSpec);
 }
 

@@ -1,12 +1,8 @@
 /** The experiments adopt-lab runs, with their own command-line options. */
 import { InvalidArgumentError, Option } from 'commander';
 import type { ExperimentResult, LabOptimizer, RunContext } from './common.js';
-import { beta2 } from './beta2.js';
-import { charlm } from './charlm.js';
-import { mnist } from './mnist.js';
-import { rl } from './rl.js';
-import { toy } from './toy.js';
-import { vae } from './vae.js';
+import { runExperiment, type Beta2Mode } from './runs.js';
+import { UNIT_EXPERIMENTS } from './units.js';
 
 export interface ExperimentSpec {
   description: string;
@@ -23,8 +19,9 @@ export interface ExperimentSpec {
 
 const ALL: LabOptimizer[] = ['adopt', 'adam', 'adamw', 'amsgrad'];
 
-/** MNIST's training set: the largest --train-size. */
-const MNIST_TRAIN = 60_000;
+/** MNIST's training set less the 5,000 held out for validation: the largest --train-size. */
+const MNIST_TRAIN = 55_000;
+const MNIST_WHY = ' (MNIST has 60,000 training images; the last 5,000 are held out for validation)';
 
 /** An integer in [min, max], for commander: a bad value gets an InvalidArgumentError naming the range. */
 export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER, why = ''): (value: string) => number {
@@ -68,11 +65,37 @@ function numberList(ok: (x: number) => boolean, range: string, example: string):
 const beta2List = numberList((x) => x >= 0 && x < 1, 'numbers in [0, 1)', '0.9,0.999');
 
 /** An MNIST subset: at least one batch of `batch` images, at most the whole training set. */
-const trainSize = (batch: number) => integerIn(batch, MNIST_TRAIN, batch > 1 ? ` (one batch of ${batch} at least; MNIST has ${MNIST_TRAIN.toLocaleString('en')} training images)` : '');
+const trainSize = (batch: number) => integerIn(batch, MNIST_TRAIN, ` (one batch of ${batch} at least; MNIST has 60,000 training images, the last 5,000 held out for validation)`);
+
+const learningRate = numberIn((x) => Number.isFinite(x) && x > 0, 'a number > 0, such as 1e-3');
+
+/** --beta2: "own" (each optimizer's default) or a beta2 in [0, 1) for every optimizer. */
+function beta2Modes(value: string): Beta2Mode[] {
+  const expected = 'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as own,0.999,0.9999';
+  if (value.trim() === '') throw new InvalidArgumentError(`${expected}; got an empty list.`);
+  const items = value.split(',').map((s) => s.trim());
+  const modes = items.map((s) => (s === 'own' ? 'own' : s === '' ? NaN : Number(s)));
+  items.forEach((s, i) => {
+    const m = modes[i]!;
+    if (s === '') throw new InvalidArgumentError(`${expected}; "${value}" has an empty entry.`);
+    if (m !== 'own' && !(m >= 0 && m < 1)) throw new InvalidArgumentError(`${expected}; got "${s}".`);
+    if (modes.indexOf(m) !== i) throw new InvalidArgumentError(`${expected}; ${s} is listed twice.`);
+  });
+  return modes as Beta2Mode[];
+}
+
+/** The like-with-like options of the trained experiments. */
+const likeWithLike = (defaultLr: string) => [
+  { option: new Option('--learning-rate <x>', `learning rate for every optimizer (default ${defaultLr})`), parse: learningRate },
+  { option: new Option('--lrs <list>', 'learning rates to sweep, e.g. 3e-4,1e-3,3e-3: reports each optimizer at its best (chosen on validation) and at the shared default'), parse: numberList((x) => Number.isFinite(x) && x > 0, 'numbers > 0', '3e-4,1e-3,3e-3') },
+  { option: new Option('--beta2 <list>', 'beta2 for every optimizer: "own" (each one\'s default: ADOPT 0.9999, the others 0.999) and/or values, e.g. own,0.999,0.9999 (default own)'), parse: beta2Modes },
+];
+
+const run = (name: keyof typeof UNIT_EXPERIMENTS) => (ctx: RunContext, o: Record<string, unknown>) => runExperiment(name, UNIT_EXPERIMENTS[name], ctx, o);
 
 export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 'rl', ExperimentSpec> = {
   toy: {
-    description: 'the convex counterexample, swept over beta2 and k (framework-free core)',
+    description: 'the paper\'s own convex counterexample, swept over beta2 and k (framework-free core)',
     optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'],
     accepts: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], // AdamW is Adam on this linear objective
     options: [
@@ -82,46 +105,48 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
       { option: new Option('--ks <list>', 'values of k (> 1)'), parse: numberList((x) => Number.isFinite(x) && x > 1, 'numbers > 1', '10,50') },
       { option: new Option('--beta2s <list>', 'values of beta2, in [0, 1)'), parse: beta2List },
     ],
-    run: (ctx, o) => toy(ctx, o),
+    run: run('toy'),
   },
   mnist: {
-    description: 'an MLP (or --model cnn) on the real MNIST: training loss and test accuracy per epoch',
+    description: 'stand-in: an MLP (or --model cnn) on the real MNIST: training loss and test accuracy per epoch',
     optimizers: ALL,
     options: [
       { option: new Option('--model <kind>', 'mlp or cnn').choices(['mlp', 'cnn']), parse: (v: string) => v },
       { option: new Option('--epochs <n>', 'epochs (default 10, cnn 3)') },
       { option: new Option('--batch-size <n>', 'batch size (default 128)') },
-      { option: new Option('--learning-rate <x>', 'learning rate (default 1e-3)'), parse: numberIn((x) => Number.isFinite(x) && x > 0, 'a number > 0, such as 1e-3') },
-      { option: new Option('--train-size <n>', 'use the first n training images (default all; cnn 12,800)'), parse: integerIn(1, MNIST_TRAIN, ` (MNIST has ${MNIST_TRAIN.toLocaleString('en')} training images)`) },
+      { option: new Option('--train-size <n>', 'use the first n training images (default 55,000: all but the 5,000 held out for validation; cnn 12,800)'), parse: integerIn(1, MNIST_TRAIN, MNIST_WHY) },
+      ...likeWithLike('1e-3'),
     ],
     check(o, quick) {
       const train = (o['trainSize'] as number | undefined) ?? (quick ? 4096 : o['model'] === 'cnn' ? 12_800 : MNIST_TRAIN);
       const batch = (o['batchSize'] as number | undefined) ?? 128;
       return batch > train ? `--batch-size ${batch} is larger than the ${train.toLocaleString('en')} training images used; expected at most ${train} (or a larger --train-size).` : null;
     },
-    run: (ctx, o) => mnist(ctx, o),
+    run: run('mnist'),
   },
   beta2: {
-    description: 'the MNIST setup swept over beta2 in {0.5, 0.9, 0.99, 0.999, 0.9999} for Adam and ADOPT',
+    description: 'stand-in: the MNIST setup swept over beta2 in {0.5, 0.9, 0.99, 0.999, 0.9999} for Adam and ADOPT',
     optimizers: ['adopt', 'adam'],
     options: [
       { option: new Option('--beta2s <list>', 'values of beta2, in [0, 1)'), parse: beta2List },
       { option: new Option('--epochs <n>', 'epochs per run (default 3)') },
       { option: new Option('--train-size <n>', 'use the first n training images'), parse: trainSize(128) },
     ],
-    run: (ctx, o) => beta2(ctx, o),
+    run: run('beta2'),
   },
   vae: {
-    description: 'a variational autoencoder on MNIST: test negative ELBO per epoch and generated digits',
+    description: 'stand-in for NVAE: a VAE on binarised MNIST: importance-weighted test NLL, negative ELBO per epoch, generated digits',
     optimizers: ALL,
     options: [
       { option: new Option('--epochs <n>', 'epochs (default 10)') },
       { option: new Option('--train-size <n>', 'use the first n training images'), parse: trainSize(128) },
+      { option: new Option('--iw-samples <k>', 'samples per image for the importance-weighted test log-likelihood (default 100)') },
+      ...likeWithLike('1e-3'),
     ],
-    run: (ctx, o) => vae(ctx, o),
+    run: run('vae'),
   },
   charlm: {
-    description: 'a small GPT on Moby Dick characters, then finetuned on State of the Union addresses',
+    description: 'stand-in for GPT-2/LLaMA: a small GPT on Moby Dick characters, then finetuned on State of the Union addresses',
     optimizers: ALL,
     options: [
       { option: new Option('--steps <n>', 'pretraining steps (default 1200)') },
@@ -129,6 +154,7 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
       { option: new Option('--width <n>', 'model width (default 64)') },
       { option: new Option('--layers <n>', 'transformer blocks (default 2)') },
       { option: new Option('--context <n>', 'context length (default 32)') },
+      ...likeWithLike('1e-3; finetuning at 0.3 x the rate'),
     ],
     check(o, quick) {
       const heads = quick ? 2 : 4; // as in charlm.ts
@@ -137,13 +163,13 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
         ? `--width ${width} must be a multiple of the ${heads} attention heads${quick ? ' (--quick)' : ''}, such as ${Math.max(heads, width - (width % heads))}.`
         : null;
     },
-    run: (ctx, o) => charlm(ctx, o),
+    run: run('charlm'),
   },
   rl: {
-    description: 'PPO on CartPole (its published dynamics in TypeScript): episode return per update',
+    description: 'stand-in for PPO on MuJoCo: PPO on CartPole (its published dynamics in TypeScript): episode return per update',
     optimizers: ALL,
-    options: [{ option: new Option('--env-steps <n>', 'environment steps per run (default 150,000)') }],
-    run: (ctx, o) => rl(ctx, o),
+    options: [{ option: new Option('--env-steps <n>', 'environment steps per run (default 150,000)') }, ...likeWithLike('3e-4')],
+    run: run('rl'),
   },
 };
 

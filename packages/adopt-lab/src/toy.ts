@@ -5,7 +5,9 @@
  * convergence depends on beta2 here; ADOPT's should not. Many independent chains run at once as
  * one Float32Array through the framework-free core.
  */
-import { formatMeanStd, LABELS, progressBar, runMeta, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
+import { LABELS, meanStd, type LabOptimizer } from './common.js';
+import type { UnitExperiment } from './runs.js';
+import { formatInterval } from './stats.js';
 import { simulateToy, type ToyPoint } from './toy_problem.js';
 import { lineChart, type LinePoint } from './plot.js';
 
@@ -28,53 +30,73 @@ export function runToy(
   return { trajectory, final };
 }
 
-export async function toy(ctx: RunContext, options: ToyOptions = {}): Promise<ExperimentResult> {
-  const started = Date.now();
-  const steps = options.steps ?? (ctx.quick ? 50_000 : 2_000_000);
-  const chains = options.chains ?? (ctx.quick ? 32 : 64);
-  const ks = options.ks ?? (ctx.quick ? [10] : [10, 50]);
-  const beta2s = options.beta2s ?? [0.1, 0.5, 0.999];
-  const points = options.points ?? 200;
-  const seed = ctx.seeds[0]!;
-  const curves: Record<string, number | string>[] = [];
-  const rows: (string | number)[][] = [];
-  const chart: Record<number, LinePoint[]> = {};
-  const bar = progressBar(ctx, 'toy', ctx.optimizers.length * ks.length * beta2s.length, ['run']);
-  for (const k of ks) {
-    chart[k] = [];
-    for (const beta2 of beta2s) {
-      for (const optimizer of ctx.optimizers) {
-        const { trajectory, final } = runToy(optimizer, k, beta2, steps, chains, seed + 7919 * k, points);
-        for (const p of trajectory) {
-          curves.push({ k, beta2, optimizer, t: p.t, median: p.median, q1: p.q1, q3: p.q3 });
-          if (p.t > 0) chart[k]!.push({ x: p.t, y: p.median, lower: p.q1, upper: p.q3, series: LABELS[optimizer], panel: `beta2 = ${beta2}` });
+export interface ToyBase extends Record<string, unknown> {
+  steps: number;
+  chains: number;
+  ks: number[];
+  beta2s: number[];
+  points: number;
+  learningRate: number;
+}
+
+export const toyUnits: UnitExperiment<ToyBase> = {
+  folder: () => 'toy',
+  resolve: (o, quick) => ({
+    steps: (o['steps'] as number | undefined) ?? (quick ? 50_000 : 2_000_000),
+    chains: (o['chains'] as number | undefined) ?? (quick ? 32 : 64),
+    ks: (o['ks'] as number[] | undefined) ?? (quick ? [10] : [10, 50]),
+    beta2s: (o['beta2s'] as number[] | undefined) ?? [0.1, 0.5, 0.999],
+    points: (o['points'] as number | undefined) ?? 200,
+    // the schedule 0.01 / sqrt(1 + 0.01 t) is fixed; this is its initial value
+    learningRate: 0.01,
+  }),
+  settings: (b) => b.ks.flatMap((k) => b.beta2s.map((beta2) => ({ beta2, learningRate: b.learningRate, k }))),
+  async run(b, unit) {
+    const k = unit.setting['k'] as number;
+    const { trajectory, final } = runToy(unit.optimizer, k, unit.setting.beta2 as number, b.steps, b.chains, unit.seed + 7919 * k, b.points);
+    const distances = Array.from(final, (x) => x + 1);
+    const { mean, std } = meanStd(distances);
+    return { curves: trajectory.map((p) => ({ ...p })), final: { medianTheta: trajectory.at(-1)!.median, meanDistance: mean, stdDistance: std } };
+  },
+  async summarize(b, records) {
+    const seeds = [...new Set(records.map((r) => r.seed))];
+    const optimizers = [...new Set(records.map((r) => r.optimizer))];
+    const rows: (string | number)[][] = [];
+    const chart: Record<number, LinePoint[]> = {};
+    for (const k of b.ks) {
+      chart[k] = [];
+      for (const beta2 of b.beta2s) {
+        for (const optimizer of optimizers) {
+          const rs = records.filter((r) => r.optimizer === optimizer && r.setting['k'] === k && r.setting.beta2 === beta2);
+          if (rs.length === 0) continue;
+          const first = rs[0]!;
+          for (const p of first.curves) {
+            if ((p['t'] as number) > 0) chart[k]!.push({ x: p['t'] as number, y: p['median'] as number, lower: p['q1'] as number, upper: p['q3'] as number, series: LABELS[optimizer], panel: `beta2 = ${beta2}` });
+          }
+          rows.push([k, beta2, LABELS[optimizer], formatInterval(rs.map((r) => r.final['medianTheta']!), 3), `${first.final['meanDistance']!.toFixed(3)} ± ${first.final['stdDistance']!.toFixed(3)}`]);
         }
-        const distances = Array.from(final, (x) => x + 1);
-        rows.push([k, beta2, LABELS[optimizer], trajectory.at(-1)!.median.toFixed(3), formatMeanStd(distances, 3)]);
-        bar.tick({ run: `${LABELS[optimizer]} k=${k} b2=${beta2}` });
       }
     }
-  }
-  bar.stop();
-  const figures = await Promise.all(ks.map(async (k) => ({
-    file: `trajectory-k${k}.svg`,
-    caption: `Median theta (band: quartiles over ${chains} chains) against the step, k = ${k}. The optimum is -1; +1 is the wrong end.`,
-    svg: await lineChart(chart[k]!, { title: `Convex counterexample, k = ${k}`, x: 'step t', y: 'theta', logX: true, yDomain: [-1, 1], columns: beta2s.length, width: 260, height: 200 }),
-  })));
-  return {
-    name: 'toy',
-    title: 'Convex counterexample: convergence for any beta2',
-    description:
-      `theta in [-1, 1], f(theta) = theta (optimum -1), stochastic gradient k^2 with probability 1/k and -k otherwise; ` +
-      `learning rate 0.01/sqrt(1 + 0.01 t), beta1 0.9, ${steps.toLocaleString('en')} steps, ${chains} chains per run.`,
-    summary: { columns: ['k', 'beta2', 'optimizer', 'median final theta', 'distance to optimum (mean ± std over chains)'], rows },
-    figures,
-    curves,
-    notes: [
-      'Adam and AMSGrad here have bias correction and epsilon 1e-8 (PyTorch form); the public reproduction uses neither.',
-      'Clipped ADOPT clips the normalised rare gradient (about k) at t^0.25, so it needs about t > k^4 steps before the ' +
-        'rare gradient is seen in full; the unclipped (paper) version converges from the start.',
-    ],
-    meta: runMeta(ctx, { steps, chains, ks, beta2s, learningRate: '0.01 / sqrt(1 + 0.01 t)', beta1: 0.9 }, started),
-  };
-}
+    const figures = await Promise.all(b.ks.map(async (k) => ({
+      file: `trajectory-k${k}.svg`,
+      caption: `Median theta against the step, k = ${k}, seed ${seeds[0]}; band: quartiles over the ${b.chains} chains of that run (not an interval over seeds). The optimum is -1; +1 is the wrong end.`,
+      svg: await lineChart(chart[k]!, { title: `Convex counterexample, k = ${k}`, subtitle: `line: median over ${b.chains} chains; band: quartiles over chains`, x: 'step t', y: 'theta', logX: true, yDomain: [-1, 1], columns: b.beta2s.length, width: 260, height: 200 }),
+    })));
+    return {
+      name: 'toy',
+      title: 'Convex counterexample: convergence for any beta2',
+      description:
+        `theta in [-1, 1], f(theta) = theta (optimum -1), stochastic gradient k^2 with probability 1/k and -k otherwise; ` +
+        `learning rate 0.01/sqrt(1 + 0.01 t), beta1 0.9, ${b.steps.toLocaleString('en')} steps, ${b.chains} chains per run, seeds ${seeds.join(', ')}.`,
+      summary: { columns: ['k', 'beta2', 'optimizer', `median final theta (${seeds.length > 1 ? 'mean ± 95% CI over seeds' : 'one seed'})`, `distance to optimum (mean ± std over chains, seed ${seeds[0]})`], rows },
+      figures,
+      curves: records.flatMap((r) => r.curves.map((c) => ({ k: r.setting['k'] as number, beta2: r.setting.beta2 as number, optimizer: r.optimizer, seed: r.seed, ...c }))),
+      notes: [
+        'Adam and AMSGrad here have bias correction and epsilon 1e-8 (PyTorch form); the public reproduction uses neither.',
+        'Clipped ADOPT clips the normalised rare gradient (about k) at t^0.25, so it needs about t > k^4 steps before the ' +
+          'rare gradient is seen in full; the unclipped (paper) version converges from the start.',
+      ],
+      meta: undefined as never,
+    };
+  },
+};

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataFormatError, parseIdx } from '../src/data/idx.js';
@@ -12,6 +12,10 @@ import { EXPERIMENTS } from '../src/registry.js';
 import { writeReport } from '../src/report.js';
 import { CartPole } from '../src/rl.js';
 import { Random } from '../src/common.js';
+import { formatInterval, interval95, pairedComparison, tQuantile975 } from '../src/stats.js';
+import { lineChart, STYLES } from '../src/plot.js';
+import { binarise } from '../src/data/mnist.js';
+import type { RunRecord } from '../src/runs.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -127,7 +131,7 @@ describe('every experiment runs a few steps and writes curves, figures and a rep
     toy: [['adopt', 'adam'], { steps: 300, chains: 8, beta2s: [0.1] }],
     mnist: [['adopt', 'adam'], { trainSize: 256, testSize: 200, epochs: 1 }],
     beta2: [['adopt'], { beta2s: [0.5, 0.99], trainSize: 256 }],
-    vae: [['adopt', 'adam'], { trainSize: 256 }],
+    vae: [['adopt', 'adam'], { trainSize: 256, testSize: 100 }],
     charlm: [['adopt'], { steps: 4, finetuneSteps: 2 }],
     rl: [['adopt'], { envSteps: 1024 }],
   };
@@ -151,18 +155,39 @@ describe('every experiment runs a few steps and writes curves, figures and a rep
     assert.equal(result.name, 'mnist-cnn');
     writeResult(out, result);
   });
-  it('the same seed gives the same curves', async () => {
-    const a = await EXPERIMENTS.mnist.run(ctx(['adopt']), { trainSize: 256, testSize: 200, epochs: 1 });
-    const b = await EXPERIMENTS.mnist.run(ctx(['adopt']), { trainSize: 256, testSize: 200, epochs: 1 });
+  it('the same seed gives the same curves (separate folders, so nothing is resumed)', async () => {
+    const a = await EXPERIMENTS.mnist.run({ ...ctx(['adopt']), outDir: join(scratch, 'same-a') }, { trainSize: 256, testSize: 200, epochs: 1 });
+    const b = await EXPERIMENTS.mnist.run({ ...ctx(['adopt']), outDir: join(scratch, 'same-b') }, { trainSize: 256, testSize: 200, epochs: 1 });
+    assert.equal(b.meta.runs!.ran, 1);
     assert.deepEqual(a.curves, b.curves);
-    const c = await EXPERIMENTS.toy.run(ctx(['adopt']), { steps: 200, chains: 4, beta2s: [0.5] });
-    const d = await EXPERIMENTS.toy.run(ctx(['adopt']), { steps: 200, chains: 4, beta2s: [0.5] });
+    const c = await EXPERIMENTS.toy.run({ ...ctx(['adopt']), outDir: join(scratch, 'same-c') }, { steps: 200, chains: 4, beta2s: [0.5] });
+    const d = await EXPERIMENTS.toy.run({ ...ctx(['adopt']), outDir: join(scratch, 'same-d') }, { steps: 200, chains: 4, beta2s: [0.5] });
     assert.deepEqual(c.curves, d.curves);
+  });
+  it('vae: binarised data and an importance-weighted bound below the ELBO', () => {
+    const runs = readdirSync(join(out, 'vae', 'runs')).map((f) => JSON.parse(readFileSync(join(out, 'vae', 'runs', f), 'utf8')) as RunRecord);
+    assert.equal(runs.length, 2);
+    for (const r of runs) {
+      // log p(x) >= IW bound (k = 100) >= ELBO in expectation: the IW negative log-likelihood is the smaller
+      assert.ok(r.final['testIwNll']! < r.final['testNelbo']!, `${r.optimizer}: IW ${r.final['testIwNll']} vs ELBO ${r.final['testNelbo']}`);
+      assert.equal(r.base['iwSamples'], 100);
+    }
+    const { test } = loadMnist({ train: 1, test: 20 });
+    const bits = binarise(test, 7);
+    assert.ok(bits.images.every((v) => v === 0 || v === 1));
+    assert.deepEqual(binarise(test, 7).images, bits.images);
+    // about as many ones as the mean grey level says
+    const ones = bits.images.reduce((a, v) => a + v, 0);
+    const grey = test.images.reduce((a, v) => a + v, 0);
+    assert.ok(Math.abs(ones - grey) < 0.05 * grey, `${ones} ones for ${grey} grey`);
   });
   it('the report has every experiment, its table and its figures', () => {
     const html = readFileSync(writeReport(out), 'utf8');
     for (const name of ['toy', 'mnist', 'mnist-cnn', 'beta2', 'vae', 'charlm', 'rl']) assert.match(html, new RegExp(`<section id="${name}">`));
     assert.ok((html.match(/<svg/g) ?? []).length >= 12);
+    assert.match(html, /<h2>Paper experiment → stand-in<\/h2><table><thead><tr><th>paper experiment<\/th><th>what we run<\/th><th>scale ratio<\/th><th>what the real one would need<\/th>/);
+    assert.match(html, /mean ± 95% CI/);
+    assert.ok(!existsSync(join(out, 'charlm', 'scratch')), 'checkpoints of finished runs are removed');
   });
 });
 
@@ -170,7 +195,7 @@ describe('adopt-lab command line', () => {
   const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
   it('--help lists the experiments', () => {
     const help = execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
-    for (const name of ['toy', 'mnist', 'charlm', 'vae', 'beta2', 'rl', 'demo', 'report']) {
+    for (const name of ['toy', 'mnist', 'charlm', 'vae', 'beta2', 'rl', 'demo', 'report', 'all']) {
       assert.equal(help.match(new RegExp(`\\n  ${name}\\b`, 'g'))?.length, 1, `${name} listed once`);
     }
   });
@@ -245,9 +270,9 @@ describe('adopt-lab command line', () => {
     refused(['mnist', '--learning-rate', 'abc'], invalid('--learning-rate <x>', 'abc', 'expected a number > 0, such as 1e-3, got "abc".'));
     refused(['mnist', '--learning-rate', '-1'], invalid('--learning-rate <x>', '-1', 'expected a number > 0, such as 1e-3, got "-1".'));
     refused(['mnist', '--train-size', '70000'],
-      invalid('--train-size <n>', '70000', 'expected an integer from 1 to 60,000 (MNIST has 60,000 training images), got "70000".'));
+      invalid('--train-size <n>', '70000', 'expected an integer from 1 to 55,000 (MNIST has 60,000 training images; the last 5,000 are held out for validation), got "70000".'));
     refused(['vae', '--train-size', '10'], invalid('--train-size <n>', '10',
-      'expected an integer from 128 to 60,000 (one batch of 128 at least; MNIST has 60,000 training images), got "10".'));
+      'expected an integer from 128 to 55,000 (one batch of 128 at least; MNIST has 60,000 training images, the last 5,000 held out for validation), got "10".'));
     refused(['mnist', '--batch-size', '5000', '--train-size', '1000'],
       'error: --batch-size 5000 is larger than the 1,000 training images used; expected at most 1000 (or a larger --train-size).');
     refused(['charlm', '--width', '30'], 'error: --width 30 must be a multiple of the 4 attention heads, such as 28.');
@@ -271,6 +296,26 @@ describe('adopt-lab command line', () => {
     assert.ok(!existsSync(missing));
   });
 
+  it('all --dry-run lists the committed suite with its seeds and run counts', () => {
+    const r = lab('all', '--dry-run');
+    assert.equal(r.status, 0, r.stderr);
+    for (const label of ['toy', 'mnist', 'mnist-cnn', 'beta2', 'vae', 'charlm', 'rl']) assert.match(r.stdout, new RegExp(`^${label} +\\d+ runs`, 'm'));
+    assert.match(r.stdout, /^rl +\d+ runs +seeds 1,2,3,4,5,6,7,8,9,10 /m);
+    assert.match(r.stdout, /^vae +\d+ runs +seeds 1,2,3,4,5 /m);
+    assert.match(r.stdout, /^total +\d+ runs +~\d+\.\d h one run at a time/m);
+    const quick = lab('all', '--dry-run', '--quick', '--only', 'rl');
+    assert.match(quick.stdout, /^rl +\d+ runs +seeds 1,2 /m);
+    refused(['all', '--only', 'nope'], 'error: --only: unknown nope; expected some of toy, mnist, mnist-cnn, beta2, vae, charlm, rl.');
+  });
+  it('--beta2, --lrs and --jobs are checked', () => {
+    refused(['mnist', '--beta2', 'own,1'], invalid('--beta2 <list>', 'own,1', 'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as own,0.999,0.9999; got "1".'));
+    refused(['rl', '--lrs', '1e-3,0'], invalid('--lrs <list>', '1e-3,0', 'expected a comma-separated list of numbers > 0, such as 3e-4,1e-3,3e-3; 0 is out of range.'));
+    refused(['vae', '--jobs', '0'], invalid('--jobs <n>', '0', 'expected an integer >= 1, got "0".'));
+  });
+  it('says "stand-ins"', () => {
+    assert.match(execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' }), /stand-ins/);
+  });
+
   it('creates a missing --out folder and writes the results there', () => {
     const out = join(scratch, 'cli-run', 'nested');
     const r = lab('toy', '--steps', '20', '--chains', '2', '--ks', '2', '--beta2s', '0.5', '--optimizers', 'adopt', '--seeds', '4',
@@ -279,5 +324,136 @@ describe('adopt-lab command line', () => {
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'toy', 'result.json'), 'utf8')).meta.seeds, [4]);
     assert.ok(existsSync(join(out, 'report.html')));
     assert.deepEqual(readdirSync(out).sort(), ['report.html', 'toy']); // the write probe is gone
+    assert.deepEqual(readdirSync(join(out, 'toy', 'runs')), ['adopt-b20.5-lr0.01-k2-seed4.json']);
+    const again = lab('toy', '--steps', '20', '--chains', '2', '--ks', '2', '--beta2s', '0.5', '--optimizers', 'adopt', '--seeds', '4',
+      '--no-progress', '--backend', 'cpu', '--out', out);
+    assert.match(again.stderr, /toy: 1 run\(s\); 1 already saved \(skipped\), 0 to run/);
+    assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /stand-ins/);
+  });
+});
+
+describe('statistics over seeds (src/stats.ts), against hand-computed values', () => {
+  it('t quantiles from the table', () => {
+    const table: [number, number][] = [[1, 12.706], [2, 4.303], [3, 3.182], [4, 2.776], [9, 2.262], [30, 2.042], [40, 2.021], [60, 2.0], [120, 1.98]];
+    for (const [df, t] of table) assert.equal(tQuantile975(df), t, `df ${df}`);
+    assert.ok(tQuantile975(50) < 2.021 && tQuantile975(50) > 2.0);
+    assert.ok(Math.abs(tQuantile975(1e9) - 1.96) < 1e-6);
+    assert.throws(() => tQuantile975(0), RangeError);
+  });
+  it('mean ± t(0.975, n - 1) s / sqrt(n)', () => {
+    // 1..5: mean 3, s = sqrt(2.5) = 1.5811, half = 2.776 * 1.5811 / sqrt(5) = 1.9630
+    const i = interval95([1, 2, 3, 4, 5]);
+    assert.equal(i.mean, 3);
+    assert.ok(Math.abs(i.half - 1.963) < 5e-4, String(i.half));
+    assert.equal(formatInterval([1, 2, 3, 4, 5], 2), '3.00 ± 1.96');
+    // two values 10, 12: s = sqrt(2), half = 12.706 * sqrt(2) / sqrt(2) = 12.706
+    assert.ok(Math.abs(interval95([10, 12]).half - 12.706) < 1e-9);
+    assert.equal(formatInterval([0.5], 1), '0.5 (n = 1)');
+  });
+  it('paired differences: ADOPT better, worse, tie', () => {
+    const m = (xs: number[]) => new Map(xs.map((x, i) => [i + 1, x]));
+    // differences 0.5, 0.6, 0.4: mean 0.5, s 0.1, half = 4.303 * 0.1 / sqrt(3) = 0.2484
+    const d = pairedComparison(m([1, 2, 3]), m([0.5, 1.4, 2.6]), false);
+    assert.ok(Math.abs(d.mean - 0.5) < 1e-12 && Math.abs(d.half - 0.24844) < 1e-4);
+    assert.equal(d.verdict, 'ADOPT better'); // higher is better (accuracy)
+    assert.equal(pairedComparison(m([1, 2, 3]), m([0.5, 1.4, 2.6]), true).verdict, 'ADOPT worse'); // lower is better (loss)
+    assert.equal(pairedComparison(m([1, -1, 0.5]), m([0, 0, 0]), true).verdict, 'tie');
+    // only the seeds both have are paired
+    const partial = pairedComparison(new Map([[1, 1], [2, 2], [9, 5]]), new Map([[1, 0], [2, 1], [3, 7]]), false);
+    assert.deepEqual(partial.seeds, [1, 2]);
+    assert.equal(pairedComparison(m([1]), m([0]), false).verdict, 'n < 2');
+  });
+});
+
+describe('figures: colours, dashes and legends', () => {
+  it('every optimizer has its own colour and dash pattern; ADOPT and unclipped ADOPT differ in both', () => {
+    const colours = Object.values(STYLES).map((x) => x.color);
+    assert.equal(new Set(colours).size, colours.length);
+    assert.equal(new Set(Object.values(STYLES).map((x) => x.dash.join(','))).size, 4); // Adam and ADOPT share solid, nothing else
+    assert.notDeepEqual(STYLES['ADOPT']!.dash, STYLES['ADOPT (unclipped)']!.dash);
+    for (const a of ['Adam', 'AdamW', 'AMSGrad']) for (const b of ['Adam', 'AdamW', 'AMSGrad']) if (a !== b) assert.notDeepEqual(STYLES[a]!.dash, STYLES[b]!.dash);
+  });
+  it('the legend lists only the series drawn, and the band is described', async () => {
+    const svg = await lineChart([
+      { x: 1, y: 1, lower: 0.5, upper: 1.5, series: 'ADOPT' }, { x: 2, y: 2, lower: 1.5, upper: 2.5, series: 'ADOPT' },
+      { x: 1, y: 1.2, series: 'AdamW' }, { x: 2, y: 2.2, series: 'AdamW' },
+    ], { title: 't', subtitle: 'band: 95% CI', x: 'x', y: 'y' });
+    for (const name of ['ADOPT', 'AdamW', 'band: 95% CI']) assert.match(svg, new RegExp(`>${name.replace(/[()]/g, '\\$&')}<`));
+    for (const name of ['AMSGrad', '>Adam<', 'unclipped']) assert.doesNotMatch(svg, new RegExp(name));
+    assert.match(svg, /stroke-dasharray="8,4"/); // AdamW dashed
+  });
+});
+
+describe('runs are saved, resumed, compared and run in parallel', () => {
+  before(() => useBackend('wasm'));
+  const tiny = { trainSize: 256, testSize: 200, validationSize: 100, epochs: 1 };
+  const ctx = (outDir: string, seeds: number[], jobs = 1): RunContext => ({
+    outDir, seeds, optimizers: ['adopt', 'adam'], backend: 'wasm', quick: true, progress: false, jobs, command: 'test', log: () => {},
+  });
+  const records = (dir: string) => Object.fromEntries(readdirSync(join(dir, 'mnist', 'runs')).filter((f) => f.endsWith('.json')).map((f) => {
+    const r = JSON.parse(readFileSync(join(dir, 'mnist', 'runs', f), 'utf8')) as RunRecord;
+    return [f, { curves: r.curves, final: r.final, hash: r.hash }];
+  }));
+  const one = join(scratch, 'resume-jobs1');
+  const two = join(scratch, 'resume-jobs2');
+
+  it('each run is saved with its settings hash, machine and wall time; a rerun skips the finished ones', async () => {
+    const first = await EXPERIMENTS.mnist.run(ctx(one, [1, 2]), tiny);
+    assert.deepEqual(first.meta.runs, { total: 4, ran: 4, skipped: 0, jobs: 1 });
+    const files = readdirSync(join(one, 'mnist', 'runs')).sort();
+    assert.deepEqual(files, ['adam-b2own-lr0.001-seed1.json', 'adam-b2own-lr0.001-seed2.json', 'adopt-b2own-lr0.001-seed1.json', 'adopt-b2own-lr0.001-seed2.json']);
+    const r = JSON.parse(readFileSync(join(one, 'mnist', 'runs', files[0]!), 'utf8')) as RunRecord;
+    assert.match(r.hash, /^[0-9a-f]{16}$/);
+    assert.ok(r.seconds > 0 && r.machine.cpus > 0 && r.machine.cpuModel.length > 0 && r.machine.node === process.version && r.machine.backend === 'wasm');
+    // one more seed: only its two runs are new
+    const more = await EXPERIMENTS.mnist.run(ctx(one, [1, 2, 3]), tiny);
+    assert.deepEqual(more.meta.runs, { total: 6, ran: 2, skipped: 4, jobs: 1 });
+    // an interrupted sweep: a lost file is run again, the rest are not
+    rmSync(join(one, 'mnist', 'runs', 'adam-b2own-lr0.001-seed3.json'));
+    writeFileSync(join(one, 'mnist', 'runs', 'adopt-b2own-lr0.001-seed3.json'), '{"trunc');
+    const resumed = await EXPERIMENTS.mnist.run(ctx(one, [1, 2, 3]), tiny);
+    assert.deepEqual(resumed.meta.runs, { total: 6, ran: 2, skipped: 4, jobs: 1 });
+    // other settings (another batch size) do not reuse the saved runs
+    const copy = join(scratch, 'resume-other');
+    cpSync(one, copy, { recursive: true });
+    const other = await EXPERIMENTS.mnist.run(ctx(copy, [1]), { ...tiny, batchSize: 64 });
+    assert.deepEqual(other.meta.runs, { total: 2, ran: 2, skipped: 0, jobs: 1 });
+  });
+
+  it('--jobs 2 (child processes) gives the same records as --jobs 1', async () => {
+    const result = await EXPERIMENTS.mnist.run(ctx(two, [1, 2], 2), tiny);
+    assert.deepEqual(result.meta.runs, { total: 4, ran: 4, skipped: 0, jobs: 2 });
+    const a = records(one);
+    const b = records(two);
+    for (const [file, rec] of Object.entries(b)) assert.deepEqual(rec, a[file], file);
+    // and the summary over seeds has intervals and a paired comparison
+    assert.match(String(result.summary.rows[0]![4]), /^\d+\.\d+ ± \d+\.\d+ %$/);
+    const comparison = result.tables!.find((t) => t.title.startsWith('ADOPT minus'))!;
+    assert.ok(comparison.rows.every((row) => ['ADOPT better', 'ADOPT worse', 'tie'].includes(String(row.at(-1)))));
+    assert.ok(result.notes.some((n) => /Student t/.test(n)));
+  });
+
+  it('like with like: shared beta2 and a learning-rate sweep chosen on validation', async () => {
+    const dir = join(scratch, 'sweep');
+    const result = await EXPERIMENTS.mnist.run(ctx(dir, [1, 2]), { ...tiny, beta2: ['own', 0.999], lrs: [1e-3, 3e-3] });
+    // Adam at 0.999 is Adam at its own default: run once (2 lrs x 2 seeds fewer)
+    assert.equal(result.meta.runs!.total, 2 * 2 * 2 * 2 - 4);
+    const labels = result.summary.rows.map((r) => `${r[0]}|${r[1]}|${r[2]}`);
+    assert.ok(labels.includes('own defaults|ADOPT|0.001') && labels.includes('0.999 for all|Adam|0.001'));
+    assert.ok(labels.some((l) => /^0\.999 for all\|ADOPT\|own best: 0\.00[13]$/.test(l)));
+    const sweep = result.tables!.find((t) => t.title.startsWith('Learning-rate sweep'))!;
+    assert.match(sweep.title, /validation accuracy \(the last 100 training images, held out; not the test set\)/);
+    assert.equal(sweep.rows.filter((r) => r.at(-1) === '←').length, 4); // one per optimizer and beta2 mode
+    assert.ok(result.notes.some((n) => /max\(sqrt\(v\), 1e-6\)/.test(n) && /sqrt\(v_hat\) \+ 1e-8/.test(n)));
+    assert.ok(!existsSync(join(dir, 'mnist', 'runs', 'adam-b20.999-lr0.001-seed1.json')));
+    assert.ok(existsSync(join(dir, 'mnist', 'runs', 'adopt-b20.999-lr0.001-seed1.json')));
+    const row = (mode: string) => result.summary.rows.find((r) => r[0] === mode && r[1] === 'Adam' && r[2] === '0.001')!.slice(3);
+    assert.deepEqual(row('own defaults'), row('0.999 for all'));
+  });
+
+  it('rl: the band is a 95% interval over seeds and says so', async () => {
+    const result = await EXPERIMENTS.rl.run({ ...ctx(join(scratch, 'rl2'), [1, 2]), optimizers: ['adopt'] }, { envSteps: 1024 });
+    assert.match(result.figures[0]!.caption, /95% CI of the mean \(Student t\), not min-max/);
+    assert.match(result.figures[0]!.svg, /not min-max/);
   });
 });

@@ -55,3 +55,51 @@ export function loadMnist(limits: { train?: number; test?: number } = {}): Mnist
     test: readMnistSplit(join(dir, 't10k-images-idx3-ubyte'), join(dir, 't10k-labels-idx1-ubyte'), limits.test),
   };
 }
+
+export interface MnistWithValidation extends Mnist {
+  /** The last `validation` images of the training file, never trained on. */
+  validation: MnistSplit;
+}
+
+function slice(split: MnistSplit, start: number, end: number): MnistSplit {
+  return { images: split.images.slice(start * IMAGE_SIZE, end * IMAGE_SIZE), labels: split.labels.slice(start, end), count: end - start };
+}
+
+let fullCache: Mnist | undefined;
+
+/**
+ * MNIST with a validation split: training on the first `train` images, validation on the last
+ * `validation` images of the training file (disjoint while train + validation <= 60,000), test on
+ * the first `test` test images. The files are read once per process.
+ */
+export function loadMnistWithValidation(sizes: { train: number; validation: number; test?: number }): MnistWithValidation {
+  fullCache ??= loadMnist();
+  const { train, test } = fullCache;
+  if (sizes.train + sizes.validation > train.count) {
+    throw new RangeError(`MNIST: ${sizes.train} training + ${sizes.validation} validation images do not fit in its ${train.count} training images.`);
+  }
+  return {
+    train: slice(train, 0, sizes.train),
+    validation: slice(train, train.count - sizes.validation, train.count),
+    test: slice(test, 0, Math.min(sizes.test ?? test.count, test.count)),
+  };
+}
+
+/**
+ * A fixed binarisation of images (the "statically binarised MNIST" convention): pixel p becomes 1
+ * with probability p, drawn once from a stream seeded by `seed`, so every run sees the same bits.
+ */
+export function binarise(split: MnistSplit, seed: number): MnistSplit {
+  let state = (seed >>> 0) || 1;
+  const next = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const images = new Float32Array(split.images.length);
+  for (let i = 0; i < images.length; i++) images[i] = next() < split.images[i]! ? 1 : 0;
+  return { ...split, images };
+}

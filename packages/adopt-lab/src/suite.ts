@@ -1,0 +1,61 @@
+/**
+ * The committed suite: every experiment with the settings and seeds the evidence is built from
+ * (`adopt-lab all`). With --quick each entry runs its quick settings on its first QUICK_SEEDS seeds.
+ */
+import type { LabOptimizer } from './common.js';
+import type { ExperimentName } from './registry.js';
+import { defaultBeta2 } from './runs.js';
+
+export interface SuiteEntry {
+  /** A label for messages, e.g. "mnist-cnn". */
+  label: string;
+  experiment: ExperimentName;
+  options: Record<string, unknown>;
+  seeds: number[];
+  optimizers?: LabOptimizer[];
+  /** What it stands in for in the paper. */
+  paper: string;
+  /**
+   * Seconds per run at full settings, measured (one run at a time) on this project's 2-core
+   * machine from the 0.1 full runs in docs/results: for sizing a sweep, not a promise.
+   */
+  secondsPerRun: number;
+}
+
+const seeds = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+/** Each optimizer at its own beta2, and all at 0.999 and at 0.9999 (like with like). */
+const BETA2 = ['own', 0.999, 0.9999];
+/** Each at its own beta2, and ADOPT also at Adam's 0.999 (Adam at 0.999 is its own default: not run twice). */
+const BETA2_SHORT = ['own', 0.999];
+
+export const SUITE: SuiteEntry[] = [
+  { label: 'toy', experiment: 'toy', options: {}, seeds: seeds(3), optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1)', secondsPerRun: 3.2 },
+  { label: 'mnist', experiment: 'mnist', options: { beta2: BETA2_SHORT, lrs: [3e-4, 1e-3, 3e-3] }, seeds: seeds(5), paper: 'MNIST MLP', secondsPerRun: 354 },
+  { label: 'mnist-cnn', experiment: 'mnist', options: { model: 'cnn', beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'CIFAR-10 ResNet-18 / ImageNet SwinT', secondsPerRun: 358 },
+  { label: 'beta2', experiment: 'beta2', options: {}, seeds: seeds(5), paper: 'the beta2 robustness claim', secondsPerRun: 80 },
+  { label: 'vae', experiment: 'vae', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'NVAE on MNIST', secondsPerRun: 780 },
+  { label: 'charlm', experiment: 'charlm', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'GPT-2 pretraining; LLaMA finetuning', secondsPerRun: 351 },
+  { label: 'rl', experiment: 'rl', options: { beta2: BETA2 }, seeds: seeds(10), paper: 'PPO on MuJoCo (HalfCheetah, Ant)', secondsPerRun: 18.6 },
+];
+
+export const QUICK_SEEDS = 2;
+
+/** Runs an entry plans (optimizers x settings x seeds, a beta2 equal to an optimizer's default counted once). */
+export function unitCount(e: SuiteEntry, optimizers: LabOptimizer[], quick: boolean): number {
+  const modes = (e.options['beta2'] as ('own' | number)[] | undefined) ?? ['own'];
+  const pairs = new Set(optimizers.flatMap((o) => modes.map((m) => `${o}|${m === defaultBeta2(o) ? 'own' : m}`))).size;
+  const lrs = (e.options['lrs'] as unknown[] | undefined)?.length ?? 1;
+  const extra = e.experiment === 'toy' ? (quick ? 1 : 2) * 3 : e.experiment === 'beta2' ? 5 : 1;
+  return pairs * lrs * extra * (quick ? Math.min(QUICK_SEEDS, e.seeds.length) : e.seeds.length);
+}
+
+/** The paper-to-stand-in table (report and README). */
+export const STAND_INS: { paper: string; ours: string; scale: string; real: string }[] = [
+  { paper: 'Convex counterexample (Sec. 5.1)', ours: '`toy`: the same problem, 2M steps, 64 chains', scale: 'same problem (1:1)', real: 'nothing more: this one is not a stand-in' },
+  { paper: 'MNIST MLP', ours: '`mnist`: MLP 784-256-256-10, 10 epochs', scale: 'about 1:1 in model and data', real: 'the paper\'s exact architecture and schedule' },
+  { paper: 'CIFAR-10 ResNet-18; ImageNet SwinT', ours: '`mnist --model cnn`: 2-conv CNN, 12,800 MNIST images, 3 epochs', scale: '~0.1M vs 11M-28M parameters; 12.8k vs 50k-1.3M images', real: 'a GPU and the real datasets (hours to days)' },
+  { paper: 'beta2 robustness', ours: '`beta2`: the MNIST MLP for beta2 in {0.5 ... 0.9999}', scale: '1:1 with the MNIST stand-in', real: 'the sweep on the CIFAR/ImageNet models' },
+  { paper: 'NVAE on MNIST', ours: '`vae`: MLP VAE 784-400-20 on binarised MNIST, IW bound k = 100', scale: '~0.6M vs ~30M+ parameters, no hierarchy', real: 'NVAE on a GPU (days)' },
+  { paper: 'GPT-2 pretraining (OpenWebText); LLaMA-7B finetuning (Alpaca)', ours: '`charlm`: 2-layer width-64 char GPT on Moby Dick, finetuned on State of the Union', scale: '~0.1M vs 124M-7B parameters; ~1M vs ~9B tokens', real: 'GPUs, the real corpora and instruction data' },
+  { paper: 'PPO on MuJoCo HalfCheetah / Ant', ours: '`rl`: PPO on CartPole, 150k steps', scale: '4-d vs 17-27-d state; 150k vs 1M+ steps', real: 'a MuJoCo simulator (not in npm) and ~1M steps per seed' },
+];

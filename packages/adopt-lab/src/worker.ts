@@ -1,0 +1,29 @@
+/**
+ * A child process of `--jobs N`: takes units from its parent one at a time, runs each with its own
+ * TensorFlow.js and saves its record (src/runs.ts), then says so.
+ */
+import { useBackend } from './common.js';
+import { executeUnit, type WorkerTask } from './runs.js';
+import { UNIT_EXPERIMENTS } from './units.js';
+
+let backend: string | undefined;
+
+process.on('message', (m: WorkerTask | 'exit') => {
+  if (m === 'exit') {
+    process.exit(0);
+  }
+  void (async () => {
+    try {
+      if (backend !== m.backend) {
+        await useBackend(m.backend);
+        backend = m.backend;
+      }
+      const exp = UNIT_EXPERIMENTS[m.experiment as keyof typeof UNIT_EXPERIMENTS];
+      const folder = exp.folder(m.options);
+      await executeUnit(exp, folder, exp.resolve(m.options, m.quick), m.unit, m.outDir);
+      process.send!({ done: m.unit.id });
+    } catch (e) {
+      process.send!({ error: (e as Error).stack ?? String(e) });
+    }
+  })();
+});
