@@ -155,7 +155,7 @@ export function program(): Command {
     });
   }
 
-  const demoCommand = common(cmd.command('demo').description('the fast subset: the toy problem and 3 epochs of MNIST, ADOPT beside Adam (about 2 minutes on 2 cores)'));
+  const demoCommand = common(cmd.command('demo').description('the fast subset: the toy problem and 3 epochs of MNIST, ADOPT beside Adam (about 30 s on 2 cores)'));
   demoCommand.action(async (opts: CommonOptions) => {
     preflight(demoCommand, opts.out, [
       { name: 'toy', optimizers: opts.optimizers, options: {}, quick: true },

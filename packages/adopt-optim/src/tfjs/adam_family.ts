@@ -8,7 +8,7 @@ import { adamKernelArgs, decayRate } from '../kernels/args.js';
 import { maxLearningRate } from '../schedules.js';
 import { cautious } from './adopt.js';
 import { adam8Step, stepSeed } from '../kernels/state8.js';
-import { dequantizeInt8Weights, Int8Store } from './state8.js';
+import { setWeightsWithInt8, Int8Store } from './state8.js';
 import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
 
 export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
@@ -129,24 +129,9 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     return this.int8 === null ? weights : [...weights, ...this.int8.weights()];
   }
 
-  /**
-   * With 8-bit state: 8-bit entries, or float32 `m` / `v` (quantised, §11.4). With float32 state:
-   * 8-bit entries are de-quantised for live variables. Everything is checked before anything changes.
-   */
+  /** With 8-bit state, 8-bit or float32 entries; with float32 state, 8-bit entries de-quantised (state8.ts). */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-    if (!Array.isArray(weightValues)) return super.setWeights(weightValues);
-    if (this.int8 !== null) {
-      const { rest, fresh } = await this.int8.take(weightValues);
-      await super.setWeights(rest);
-      this.int8.install(fresh);
-      return;
-    }
-    const { weights, made } = await dequantizeInt8Weights(`${this.displayName}.setWeights`, weightValues);
-    try {
-      await super.setWeights(weights);
-    } finally {
-      tf.dispose(made);
-    }
+    return setWeightsWithInt8(`${this.displayName}.setWeights`, this.int8, weightValues, (w) => super.setWeights(w));
   }
 
   override dispose(): void {

@@ -246,3 +246,27 @@ export async function dequantizeInt8Weights(owner: string, weights: NamedTensor[
   }
   return { weights: out, made };
 }
+
+/**
+ * setWeights of an optimizer that may hold 8-bit state, shared by ADOPT and the Adam family: with
+ * 8-bit state, 8-bit entries or float32 `m` / `v` (quantised, §11.4); with float32 state, 8-bit
+ * entries are de-quantised for live variables. `setFloat` is the base class's setWeights, which
+ * checks everything before anything changes.
+ */
+export async function setWeightsWithInt8(
+  owner: string, store: Int8Store | null, weightValues: NamedTensor[], setFloat: (w: NamedTensor[]) => Promise<void>,
+): Promise<void> {
+  if (!Array.isArray(weightValues)) return setFloat(weightValues);
+  if (store !== null) {
+    const { rest, fresh } = await store.take(weightValues);
+    await setFloat(rest);
+    store.install(fresh);
+    return;
+  }
+  const { weights, made } = await dequantizeInt8Weights(owner, weightValues);
+  try {
+    await setFloat(weights);
+  } finally {
+    tf.dispose(made);
+  }
+}
