@@ -10,6 +10,7 @@
  * arrays the caller can read, copy and set.
  */
 import { WASM_BASE64 } from './generated/state8_kernels.js';
+import { lazyWasmModule } from './wasm_module.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
 
 /** Elements per block; one float32 scale per block and moment. */
@@ -29,21 +30,7 @@ interface State8Exports {
     ibc: number, sign: number, wd: number, decay: number): void;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
-
-function state8Module(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    try {
-      const binary = atob(WASM_BASE64);
-      const bytes = new Uint8Array(binary.length);
-      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-      compiled = new WebAssembly.Module(bytes);
-    } catch {
-      compiled = null;
-    }
-  }
-  return compiled;
-}
+const state8Module = lazyWasmModule(WASM_BASE64);
 
 /** Whether 8-bit state can be used here (WebAssembly with SIMD). */
 export function state8Available(): boolean {

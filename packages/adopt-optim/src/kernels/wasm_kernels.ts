@@ -4,6 +4,7 @@
  * state kernels (state8_kernels.wat, 2.6 kB) are a module of their own for the same reason.
  */
 import { WASM_BASE64 } from './generated/optimizer_kernels.js';
+import { lazyWasmModule } from './wasm_module.js';
 import { instantiateSharedKernels, isSharedMemory } from './wasm_shared_kernels.js';
 
 /** Pointers are byte offsets into the memory; n counts float32 elements. */
@@ -29,26 +30,8 @@ export interface KernelExports {
   all_finite(g: number, n: number): number;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
-
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(text); // in browsers and Node >= 16
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
 /** The compiled module, or null where WebAssembly SIMD is unavailable. */
-export function kernelModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    try {
-      compiled = new WebAssembly.Module(decodeBase64(WASM_BASE64));
-    } catch {
-      compiled = null; // no WebAssembly or no SIMD: callers fall back to tfjs ops / JS
-    }
-  }
-  return compiled;
-}
+export const kernelModule = lazyWasmModule(WASM_BASE64);
 
 /** Kernels bound to `memory` (shared or not), or null if they cannot be (no SIMD). */
 export function instantiateKernels(memory: WebAssembly.Memory): KernelExports | null {

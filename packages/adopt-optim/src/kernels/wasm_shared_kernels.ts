@@ -9,28 +9,16 @@
  * on the calling thread.
  */
 import { WASM_BASE64 } from './generated/optimizer_kernels_shared.js';
+import { lazyWasmModule } from './wasm_module.js';
 import type { KernelExports } from './wasm_kernels.js';
-
-let compiled: WebAssembly.Module | null | undefined;
 
 /** Whether a memory is shared (the threaded tfjs wasm build's heap). */
 export function isSharedMemory(memory: WebAssembly.Memory): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
 }
 
-function sharedModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    try {
-      const binary = atob(WASM_BASE64);
-      const bytes = new Uint8Array(binary.length);
-      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-      compiled = new WebAssembly.Module(bytes);
-    } catch {
-      compiled = null; // no SIMD or no threads support: callers fall back to tfjs ops
-    }
-  }
-  return compiled;
-}
+/** The shared-memory module, or null without SIMD or threads support. */
+const sharedModule = lazyWasmModule(WASM_BASE64);
 
 /** Kernels bound to a shared memory, or null if they cannot be. */
 export function instantiateSharedKernels(memory: WebAssembly.Memory): KernelExports | null {
