@@ -12,12 +12,15 @@ import cliProgress from 'cli-progress';
 import { adam, adamw, adopt, amsgrad } from 'adopt-optim';
 import type { LearningRate } from 'adopt-optim';
 
-/** Optimizers the experiments compare. 'adopt-unclipped' is the paper's (v1-era) ADOPT. */
-export const LAB_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adam', 'adamw', 'amsgrad'] as const;
+/**
+ * Optimizers the experiments compare. 'adopt-unclipped' is the paper's (v1-era) ADOPT;
+ * 'adopt-int8' is ADOPT with block-wise 8-bit state (`stateDtype: 'int8'`, ALGORITHM.md §11).
+ */
+export const LAB_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adopt-int8', 'adam', 'adamw', 'amsgrad'] as const;
 export type LabOptimizer = (typeof LAB_OPTIMIZERS)[number];
 
 export const LABELS: Record<LabOptimizer, string> = {
-  adopt: 'ADOPT', 'adopt-unclipped': 'ADOPT (unclipped)', adam: 'Adam', adamw: 'AdamW', amsgrad: 'AMSGrad',
+  adopt: 'ADOPT', 'adopt-unclipped': 'ADOPT (unclipped)', 'adopt-int8': 'ADOPT (8-bit state)', adam: 'Adam', adamw: 'AdamW', amsgrad: 'AMSGrad',
 };
 
 export interface OptimizerOverrides {
@@ -35,9 +38,20 @@ export function makeOptimizer(name: LabOptimizer, lr: LearningRate, o: Optimizer
   switch (name) {
     case 'adopt': return adopt(lr, options);
     case 'adopt-unclipped': return adopt(lr, { ...options, clip: null });
+    case 'adopt-int8': return adopt(lr, { ...options, stateDtype: 'int8' });
     case 'adam': return adam(lr, options);
     case 'adamw': return adamw(lr, options);
     case 'amsgrad': return amsgrad(lr, options);
+  }
+}
+
+/** What the Trainer is given for a lab optimizer: the registry name and its options. */
+export function trainerOptimizer(name: LabOptimizer, o: OptimizerOverrides = {}): { optimizer: 'adopt' | 'adam' | 'adamw' | 'amsgrad'; optimizerOptions: Record<string, unknown> } {
+  const overrides = { ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }), ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }) };
+  switch (name) {
+    case 'adopt-unclipped': return { optimizer: 'adopt', optimizerOptions: { clip: null, ...overrides } };
+    case 'adopt-int8': return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'int8', ...overrides } };
+    default: return { optimizer: name, optimizerOptions: overrides };
   }
 }
 

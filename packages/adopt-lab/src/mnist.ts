@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Trainer } from 'adopt-optim/train';
 import { IMAGE_SIZE, loadMnistWithValidation, type MnistSplit, type MnistWithValidation } from './data/mnist.js';
-import { meanStd, Random, type LabOptimizer, type OptimizerOverrides } from './common.js';
+import { meanStd, Random, trainerOptimizer, type LabOptimizer, type OptimizerOverrides } from './common.js';
 import { lineChart } from './plot.js';
 import type { UnitExperiment } from './runs.js';
 import { bandText, figureRecords, meanCurves, seedCount, standardTables, type Metric, type SummarySpec } from './summary.js';
@@ -114,12 +114,7 @@ export async function trainMnist(
     model,
     loss: (b) => tf.losses.softmaxCrossEntropy(b.ys, model.apply(b.xs, { training: true }) as tf.Tensor) as tf.Scalar,
     data: mnistBatches(data.train, o.batchSize, seed),
-    optimizer: optimizer === 'adopt-unclipped' ? 'adopt' : optimizer,
-    optimizerOptions: {
-      ...(optimizer === 'adopt-unclipped' ? { clip: null } : {}),
-      ...(overrides.beta2 === undefined ? {} : { beta2: overrides.beta2 }),
-      ...(overrides.weightDecay === undefined ? {} : { weightDecay: overrides.weightDecay }),
-    },
+    ...trainerOptimizer(optimizer, overrides),
     learningRate: o.learningRate,
     steps: stepsPerEpoch * o.epochs,
     progress: false,

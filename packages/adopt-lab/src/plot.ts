@@ -47,6 +47,7 @@ async function render(spec: TopLevelSpec): Promise<string> {
 export const STYLES: Record<string, { color: string; dash: number[] }> = {
   ADOPT: { color: '#D55E00', dash: [1, 0] },
   'ADOPT (unclipped)': { color: '#CC79A7', dash: [2, 2] },
+  'ADOPT (8-bit state)': { color: '#56B4E9', dash: [4, 2] },
   Adam: { color: '#0072B2', dash: [1, 0] },
   AdamW: { color: '#009E73', dash: [8, 4] },
   AMSGrad: { color: '#E69F00', dash: [6, 3, 1, 3] },

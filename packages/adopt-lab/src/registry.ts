@@ -89,7 +89,17 @@ const likeWithLike = (defaultLr: string) => [
   { option: new Option('--learning-rate <x>', `learning rate for every optimizer (default ${defaultLr})`), parse: learningRate },
   { option: new Option('--lrs <list>', 'learning rates to sweep, e.g. 3e-4,1e-3,3e-3: reports each optimizer at its best (chosen on validation) and at the shared default'), parse: numberList((x) => Number.isFinite(x) && x > 0, 'numbers > 0', '3e-4,1e-3,3e-3') },
   { option: new Option('--beta2 <list>', 'beta2 for every optimizer: "own" (each one\'s default: ADOPT 0.9999, the others 0.999) and/or values, e.g. own,0.999,0.9999 (default own)'), parse: beta2Modes },
+  resultsName,
 ];
+
+/** --name: a results subfolder of its own, so another configuration does not replace the default's runs. */
+const resultsName = {
+  option: new Option('--name <folder>', 'results subfolder (default: the experiment\'s name); give a configuration other than the default a name of its own, or its runs replace the default\'s'),
+  parse: (value: string) => {
+    if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(value)) throw new InvalidArgumentError(`expected a folder name of lower-case letters, digits and "-", such as charlm-medium; got "${value}".`);
+    return value;
+  },
+};
 
 const run = (name: keyof typeof UNIT_EXPERIMENTS) => (ctx: RunContext, o: Record<string, unknown>) => runExperiment(name, UNIT_EXPERIMENTS[name], ctx, o);
 
@@ -150,18 +160,27 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
     optimizers: ALL,
     options: [
       { option: new Option('--steps <n>', 'pretraining steps (default 1200)') },
-      { option: new Option('--finetune-steps <n>', 'finetuning steps (default 300)') },
+      { option: new Option('--finetune-steps <n>', 'finetuning steps; 0: pretraining only (default 300)'), parse: integerIn(0) },
       { option: new Option('--width <n>', 'model width (default 64)') },
       { option: new Option('--layers <n>', 'transformer blocks (default 2)') },
+      { option: new Option('--heads <n>', 'attention heads (default 4)') },
       { option: new Option('--context <n>', 'context length (default 32)') },
+      { option: new Option('--batch-size <n>', 'sequences per step (default 32)') },
+      { option: new Option('--schedule <kind>', 'learning-rate schedule: constant, or cosine (warm-up, then cosine decay to a tenth) (default constant)'), parse: (v: string) => {
+        if (v !== 'constant' && v !== 'cosine') throw new InvalidArgumentError(`expected constant or cosine, got "${v}".`);
+        return v;
+      } },
+      { option: new Option('--warmup <n>', 'warm-up steps of the cosine schedule (default 0)'), parse: integerIn(0) },
       ...likeWithLike('1e-3; finetuning at 0.3 x the rate'),
     ],
     check(o, quick) {
-      const heads = quick ? 2 : 4; // as in charlm.ts
-      const width = o['width'] as number | undefined;
-      return width !== undefined && width % heads !== 0
-        ? `--width ${width} must be a multiple of the ${heads} attention heads${quick ? ' (--quick)' : ''}, such as ${Math.max(heads, width - (width % heads))}.`
-        : null;
+      const heads = (o['heads'] as number | undefined) ?? (quick ? 2 : 4); // as in charlm.ts
+      const width = (o['width'] as number | undefined) ?? (quick ? 32 : 64);
+      if (width % heads !== 0) {
+        return `--width ${width} must be a multiple of the ${heads} attention heads${quick && o['heads'] === undefined ? ' (--quick)' : ''}, such as ${Math.max(heads, width - (width % heads))}.`;
+      }
+      if (o['warmup'] !== undefined && o['schedule'] !== 'cosine') return '--warmup applies to --schedule cosine only.';
+      return null;
     },
     run: run('charlm'),
   },

@@ -132,6 +132,12 @@ export function runPath(outDir: string, folder: string, unit: Unit): string {
   return join(outDir, folder, 'runs', `${unit.id}.json`);
 }
 
+/** The results subfolder: `name` when given (e.g. "mnist-int8"), else the experiment's own. */
+export function resultsFolder(exp: UnitExperiment, options: Record<string, unknown>): string {
+  const name = options['name'];
+  return typeof name === 'string' ? name : exp.folder(options);
+}
+
 /** The saved record of a unit if it is there and was made with the same settings (hash), else null. */
 export function readRun(path: string, hash: string): RunRecord | null {
   if (!existsSync(path)) return null;
@@ -262,7 +268,7 @@ export interface RunCounts {
  */
 export async function runExperiment(name: string, exp: UnitExperiment, ctx: RunContext, options: Record<string, unknown>): Promise<ExperimentResult> {
   const started = Date.now();
-  const folder = exp.folder(options);
+  const folder = resultsFolder(exp, options);
   const base = exp.resolve(options, ctx.quick);
   const settings = exp.settings?.(base, options) ?? defaultSettings(base['learningRate'] as number, options);
   const requested = settings.flatMap((s) => ctx.optimizers.flatMap((o) => ctx.seeds.map((seed) => makeUnit(o, seed, s))));
@@ -302,6 +308,7 @@ export async function runExperiment(name: string, exp: UnitExperiment, ctx: RunC
     return r.settingId === u.settingId ? r : { ...r, setting: u.setting, settingId: u.settingId };
   });
   const result = await exp.summarize(base, all, ctx, options);
+  result.name = folder;
   result.meta = {
     ...runMeta(ctx, { ...base, settings }, started),
     runs: { total: units.length, ran: missing.length, skipped: units.length - missing.length, jobs },

@@ -16,8 +16,8 @@ export interface SuiteEntry {
   /** What it stands in for in the paper. */
   paper: string;
   /**
-   * Seconds per run at full settings, measured (one run at a time) on this project's 2-core
-   * machine from the 0.1 full runs in docs/results: for sizing a sweep, not a promise.
+   * Seconds per run at full settings on this project's 2-core machine (median of the saved v0.2
+   * runs where there are some, two runs at a time; else an estimate): for sizing a sweep, not a promise.
    */
   secondsPerRun: number;
 }
@@ -28,14 +28,22 @@ const BETA2 = ['own', 0.999, 0.9999];
 /** Each at its own beta2, and ADOPT also at Adam's 0.999 (Adam at 0.999 is its own default: not run twice). */
 const BETA2_SHORT = ['own', 0.999];
 
+/** The GPT the machine allows (1.27M parameters): for the loss-spike question (paper: GPT-2 with small batches). */
+const MEDIUM_GPT = { width: 160, layers: 4, heads: 4, context: 64, finetuneSteps: 0, schedule: 'cosine', warmup: 100 };
+
 export const SUITE: SuiteEntry[] = [
-  { label: 'toy', experiment: 'toy', options: {}, seeds: seeds(3), optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1)', secondsPerRun: 3.2 },
-  { label: 'mnist', experiment: 'mnist', options: { beta2: BETA2_SHORT, lrs: [3e-4, 1e-3, 3e-3] }, seeds: seeds(5), paper: 'MNIST MLP', secondsPerRun: 354 },
-  { label: 'mnist-cnn', experiment: 'mnist', options: { model: 'cnn', beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'CIFAR-10 ResNet-18 / ImageNet SwinT', secondsPerRun: 358 },
-  { label: 'beta2', experiment: 'beta2', options: {}, seeds: seeds(5), paper: 'the beta2 robustness claim', secondsPerRun: 80 },
+  { label: 'toy', experiment: 'toy', options: {}, seeds: seeds(3), optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1)', secondsPerRun: 168 },
+  { label: 'mnist', experiment: 'mnist', options: { beta2: BETA2_SHORT, lrs: [3e-4, 1e-3, 3e-3] }, seeds: seeds(5), paper: 'MNIST MLP', secondsPerRun: 71 },
+  { label: 'mnist-cnn', experiment: 'mnist', options: { model: 'cnn', beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'CIFAR-10 ResNet-18 / ImageNet SwinT', secondsPerRun: 36 },
+  { label: 'beta2', experiment: 'beta2', options: {}, seeds: seeds(5), paper: 'the beta2 robustness claim', secondsPerRun: 32 },
   { label: 'vae', experiment: 'vae', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'NVAE on MNIST', secondsPerRun: 780 },
   { label: 'charlm', experiment: 'charlm', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'GPT-2 pretraining; LLaMA finetuning', secondsPerRun: 351 },
-  { label: 'rl', experiment: 'rl', options: { beta2: BETA2 }, seeds: seeds(10), paper: 'PPO on MuJoCo (HalfCheetah, Ant)', secondsPerRun: 18.6 },
+  { label: 'charlm-lr', experiment: 'charlm', options: { name: 'charlm-lr', steps: 300, finetuneSteps: 0, lrs: [3e-4, 1e-3, 3e-3] }, seeds: seeds(3), paper: 'GPT-2 pretraining (learning-rate sweep, shortened)', secondsPerRun: 90 },
+  { label: 'charlm-medium-b4', experiment: 'charlm', options: { name: 'charlm-medium-b4', ...MEDIUM_GPT, batchSize: 4, steps: 1500 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, small batch (Adam\'s loss spikes)', secondsPerRun: 900 },
+  { label: 'charlm-medium', experiment: 'charlm', options: { name: 'charlm-medium', ...MEDIUM_GPT, batchSize: 32, steps: 1500 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, larger batch', secondsPerRun: 3600 },
+  { label: 'rl', experiment: 'rl', options: { beta2: BETA2 }, seeds: seeds(10), paper: 'PPO on MuJoCo (HalfCheetah, Ant)', secondsPerRun: 13.5 },
+  { label: 'mnist-int8', experiment: 'mnist', options: { name: 'mnist-int8' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 71 },
+  { label: 'charlm-int8', experiment: 'charlm', options: { name: 'charlm-int8' }, seeds: seeds(3), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 351 },
 ];
 
 export const QUICK_SEEDS = 2;

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Trainer } from 'adopt-optim/train';
 import { binarise, IMAGE_SIZE, loadMnistWithValidation, type MnistSplit } from './data/mnist.js';
-import { LABELS, meanStd, Random } from './common.js';
+import { LABELS, meanStd, Random, trainerOptimizer } from './common.js';
 import { imageGrid, lineChart } from './plot.js';
 import type { Row, UnitExperiment } from './runs.js';
 import { bandText, figureRecords, meanCurves, seedCount, standardTables, type Metric, type SummarySpec } from './summary.js';
@@ -176,8 +176,7 @@ export const vaeUnits: UnitExperiment<VaeBase> = {
           return { x: tf.tensor2d(xs, [b.batchSize, IMAGE_SIZE]) };
         });
       },
-      optimizer: optimizer === 'adopt-unclipped' ? 'adopt' : optimizer,
-      optimizerOptions: { ...(optimizer === 'adopt-unclipped' ? { clip: null } : {}), ...(unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 }) },
+      ...trainerOptimizer(optimizer, unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 }),
       learningRate: unit.setting.learningRate,
       steps: steps * b.epochs,
       seed,

@@ -3,7 +3,7 @@
  * TensorFlow.js and saves its record (src/runs.ts), then says so.
  */
 import { useBackend } from './common.js';
-import { executeUnit, type WorkerTask } from './runs.js';
+import { executeUnit, resultsFolder, type WorkerTask } from './runs.js';
 import { UNIT_EXPERIMENTS } from './units.js';
 
 let backend: string | undefined;
@@ -19,7 +19,7 @@ process.on('message', (m: WorkerTask | 'exit') => {
         backend = m.backend;
       }
       const exp = UNIT_EXPERIMENTS[m.experiment as keyof typeof UNIT_EXPERIMENTS];
-      const folder = exp.folder(m.options);
+      const folder = resultsFolder(exp, m.options);
       await executeUnit(exp, folder, exp.resolve(m.options, m.quick), m.unit, m.outDir);
       process.send!({ done: m.unit.id });
     } catch (e) {

@@ -16,6 +16,8 @@ import { formatInterval, interval95, pairedComparison, tQuantile975 } from '../s
 import { lineChart, STYLES } from '../src/plot.js';
 import { binarise } from '../src/data/mnist.js';
 import type { RunRecord } from '../src/runs.js';
+import { countSpikes, fullLoss } from '../src/charlm.js';
+import * as tf from '@tensorflow/tfjs';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -211,7 +213,7 @@ describe('adopt-lab command line', () => {
   it('refuses an unknown optimizer, naming the valid ones', () => {
     const r = spawnSync(process.execPath, [cli, 'toy', '--optimizers', 'adopt,lion'], { encoding: 'utf8' });
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /unknown optimizer "lion"; expected some of adopt, adopt-unclipped, adam, adamw, amsgrad/);
+    assert.match(r.stderr, /unknown optimizer "lion"; expected some of adopt, adopt-unclipped, adopt-int8, adam, adamw, amsgrad/);
   });
 
   /**
@@ -240,7 +242,7 @@ describe('adopt-lab command line', () => {
   });
 
   it('refuses an empty --optimizers list instead of running nothing', () => {
-    const expected = 'expected a comma-separated list of some of adopt, adopt-unclipped, adam, adamw, amsgrad';
+    const expected = 'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adam, adamw, amsgrad';
     refused(['toy', '--optimizers', ''], invalid('--optimizers <list>', '', `${expected}; got an empty list.`));
     refused(['mnist', '--optimizers', 'adopt,'], invalid('--optimizers <list>', 'adopt,', `${expected}; "adopt," has an empty entry.`));
     refused(['mnist', '--optimizers', 'adam,adam'], invalid('--optimizers <list>', 'adam,adam', `${expected}; "adam" is listed twice.`));
@@ -455,5 +457,68 @@ describe('runs are saved, resumed, compared and run in parallel', () => {
     const result = await EXPERIMENTS.rl.run({ ...ctx(join(scratch, 'rl2'), [1, 2]), optimizers: ['adopt'] }, { envSteps: 1024 });
     assert.match(result.figures[0]!.caption, /95% CI of the mean \(Student t\), not min-max/);
     assert.match(result.figures[0]!.svg, /not min-max/);
+  });
+});
+
+describe('language model: whole-tail loss, spike counting, pretraining-only runs', () => {
+  before(() => useBackend('wasm'));
+  it('countSpikes: a rule checked on hand-made curves', () => {
+    const flat = Array.from({ length: 200 }, (_, t) => 2 - t * 0.001);
+    assert.deepEqual(countSpikes(flat).spikes, 0);
+    const one = [...flat];
+    one[120] = 1.4 * one[119]!; // 1.4 x the median of the 50 before it
+    one[121] = 1.35 * one[119]!; // the same spike, still high: not counted again
+    const r = countSpikes(one);
+    assert.equal(r.spikes, 1);
+    // the median of the 50 decreasing losses before step 120 is the mean of those at steps 94 and 95
+    assert.ok(Math.abs(r.maxRatio - (1.4 * one[119]!) / ((one[94]! + one[95]!) / 2)) < 1e-12);
+    const two = [...one];
+    two[160] = Number.NaN; // a non-finite loss is a spike too
+    assert.equal(countSpikes(two).spikes, 2);
+    const below = [...flat];
+    below[120] = 1.25 * below[119]!; // under the 1.3 ratio
+    assert.equal(countSpikes(below).spikes, 0);
+    // isolated outliers each count once (at steps 96 and 193)
+    assert.equal(countSpikes(flat.map((x, t) => (t % 97 === 96 ? x * 1.5 : x))).spikes, 2);
+  });
+
+  it('fullLoss: every character of the held-out text once, against a per-window reference', async () => {
+    const { Gpt } = await import('../src/gpt.js');
+    const model = new Gpt({ vocab: 7, width: 8, layers: 1, heads: 2, context: 4 }, 5);
+    const ids = Int32Array.from({ length: 23 }, (_, i) => (i * 5 + 3) % 7);
+    const T = 4;
+    // reference: each window alone, mean of their (equal-length) losses
+    const per: number[] = [];
+    for (let s = 0; s + T < ids.length; s += T) {
+      const x = tf.tensor2d(ids.slice(s, s + T), [1, T], 'int32');
+      const y = tf.tensor2d(ids.slice(s + 1, s + T + 1), [1, T], 'int32');
+      const l = model.loss(x, y);
+      per.push(l.dataSync()[0]!);
+      tf.dispose([x, y, l]);
+    }
+    assert.equal(per.length, 5); // floor(22 / 4)
+    const expected = per.reduce((a, b) => a + b, 0) / per.length;
+    assert.ok(Math.abs(fullLoss(model, ids, T, 2) - expected) < 1e-5);
+    assert.ok(Math.abs(fullLoss(model, ids, T, 32) - expected) < 1e-5);
+    model.dispose();
+  });
+
+  it('charlm --finetune-steps 0 under --name: pretraining only, spikes reported, its own folder', async () => {
+    const out = join(scratch, 'charlm-name');
+    const result = await EXPERIMENTS.charlm.run({ outDir: out, seeds: [1], optimizers: ['adopt', 'adopt-int8'], backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {} },
+      { steps: 6, finetuneSteps: 0, name: 'charlm-tiny', schedule: 'cosine', warmup: 2 });
+    assert.equal(result.name, 'charlm-tiny');
+    assert.ok(existsSync(join(out, 'charlm-tiny', 'runs', 'adopt-int8-b2own-lr0.001-seed1.json')));
+    assert.ok(!existsSync(join(out, 'charlm')));
+    assert.ok(result.summary.columns.some((c) => /loss spikes/.test(c)));
+    assert.ok(!result.summary.columns.some((c) => /finetune/.test(c)));
+    assert.deepEqual(result.summary.rows.map((r) => r[1]), ['ADOPT', 'ADOPT (8-bit state)']);
+    assert.match(result.description, /cosine decay/);
+  });
+
+  it('--name is checked', () => {
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'cli.js'), 'charlm', '--quick', '--name', '../x'], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--name.*expected a folder name/s);
   });
 });
