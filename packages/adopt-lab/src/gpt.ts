@@ -113,7 +113,12 @@ const matMul2d = tf.customGrad((a, b, save) => {
   };
 }) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
-/** tanh approximation of GELU (GPT-2's). */
+/**
+ * tanh approximation of GELU (GPT-2's), 0.5·x·(1 + tanh(z)) with z = √(2/π)·(x + 0.044715·x³),
+ * computed as the equal x·sigmoid(2z): tfjs's wasm Tanh is a scalar loop (28 ms for [2048, 640],
+ * a tenth of a training step's kernel time at width 160), its Sigmoid takes 1.8 ms, and two
+ * elementwise ops fewer run forward and backward.
+ */
 function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x))))))));
+  return tf.mul(x, tf.sigmoid(tf.mul(2 * Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x)))))));
 }

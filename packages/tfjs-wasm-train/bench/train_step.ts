@@ -7,7 +7,9 @@
  * (so the CNN can train at all; tfjs's own BatchMatMul, _FusedMatMul, Conv2DBackpropInput and
  * MaxPoolGrad), and on cpu. All run in one
  * process, interleaved within each repetition so machine noise hits them alike; each cell is the
- * median over repetitions with the spread (min-max). Also the issue's three matMul products alone.
+ * median over repetitions with the spread (min-max). Also the issue's three matMul products alone,
+ * and the kernels of a small transformer's training step alone (attention products, transposes,
+ * unstack/split, bias-gradient sums).
  *
  * Writes docs/bench/train_step.json and docs/bench/train_step.txt at the repository root.
  * Usage: npm run bench [-- --quick]
@@ -176,11 +178,54 @@ async function benchMatMuls(): Promise<{ product: string; tfjs: Stat; ours: Stat
   return out;
 }
 
+/**
+ * The kernels a small transformer's training step leaned on (GPT width 160, 4 heads, context 64,
+ * batch 32), each alone, with and without our kernels (wasm).
+ */
+async function benchTransformerKernels(): Promise<{ product: string; tfjs: Stat; ours: Stat }[]> {
+  await setMode('wasm, tfjs kernels');
+  const qkv = tf.randomNormal([32, 64, 3, 4, 40]);
+  const split = tf.randomNormal([3, 32, 4, 64, 40]);
+  const q = tf.randomNormal([32, 4, 64, 40]);
+  const k = tf.randomNormal([32, 4, 64, 40]);
+  const p = tf.randomNormal([32, 4, 64, 64]);
+  const h = tf.randomNormal([2048, 640]);
+  const fused = tf.randomNormal([2048, 480]);
+  const ops: [string, () => tf.Tensor | tf.Tensor[]][] = [
+    ['Transpose [32,64,3,4,40] -> [3,32,4,64,40] (q, k, v)', () => tf.transpose(qkv, [2, 0, 3, 1, 4])],
+    ['Transpose [3,32,4,64,40] -> [32,64,3,4,40] (its gradient)', () => tf.transpose(split, [1, 3, 0, 2, 4])],
+    ['Unpack [3,32,4,64,40] (tf.unstack)', () => tf.unstack(split)],
+    ['BatchMatMul q·kT [32,4,64,40] x [32,4,64,40]T', () => tf.matMul(q, k, false, true)],
+    ['BatchMatMul p·v [32,4,64,64] x [32,4,64,40]', () => tf.matMul(p, k)],
+    ['BatchMatMul pT·dy [32,4,64,64]T x [32,4,64,40]', () => tf.matMul(p, k, true, false)],
+    ['Transpose [2048,640] (xT of a Dense gradient)', () => tf.transpose(h)],
+    ['Sum [2048,640] over axis 0 (a bias gradient)', () => tf.sum(h, 0)],
+    ['SplitV [2048,480] into 3 along axis 1 (tf.split)', () => tf.split(fused, 3, 1)],
+  ];
+  const out = [];
+  for (const [product, f] of ops) {
+    const times: Record<'tfjs' | 'ours', number[]> = { tfjs: [], ours: [] };
+    for (let rep = 0; rep < (QUICK ? 3 : 11); rep++) {
+      for (const which of ['tfjs', 'ours'] as const) {
+        await setMode(which === 'ours' ? 'wasm + tfjs-wasm-train' : 'wasm, tfjs kernels');
+        const t0 = performance.now();
+        const r = f();
+        times[which].push(performance.now() - t0);
+        tf.dispose(r);
+      }
+    }
+    out.push({ product, tfjs: stat(times.tfjs), ours: stat(times.ours) });
+  }
+  tf.dispose([qkv, split, q, k, p, h, fused]);
+  return out;
+}
+
 const fmt = (s: Stat) => `${s.median.toFixed(1)} (${s.min.toFixed(1)}-${s.max.toFixed(1)}, n=${s.n})`;
 
 async function main(): Promise<void> {
   const started = Date.now();
   const matmuls = await benchMatMuls();
+  const transformer = await benchTransformerKernels();
   const cells: Cell[] = [];
   for (const w of WORKLOADS) cells.push(...(await benchWorkload(w)));
   disableWasmTraining();
@@ -208,6 +253,10 @@ async function main(): Promise<void> {
   lines.push('|---|---|---|---|');
   for (const m of matmuls) lines.push(`| ${m.product} | ${fmt(m.tfjs)} | ${fmt(m.ours)} | ${(m.tfjs.median / m.ours.median).toFixed(1)}x |`);
   lines.push('');
+  lines.push('| transformer kernel (wasm) | tfjs kernel ms | tfjs-wasm-train ms | speed-up |');
+  lines.push('|---|---|---|---|');
+  for (const m of transformer) lines.push(`| ${m.product} | ${fmt(m.tfjs)} | ${fmt(m.ours)} | ${(m.tfjs.median / m.ours.median).toFixed(1)}x |`);
+  lines.push('');
   lines.push('Ratios (medians):');
   for (const [k, v] of Object.entries(ratios)) lines.push(`  ${k}: ${v.toFixed(1)}x`);
   lines.push('Targets (issue "Training at full speed on the wasm backend"):');
@@ -222,7 +271,7 @@ async function main(): Promise<void> {
   writeFileSync(join(OUT_DIR, 'train_step.txt'), `${text}\n`);
   writeFileSync(join(OUT_DIR, 'train_step.json'), `${JSON.stringify({
     node: process.version, tfjs: tf.version.tfjs, date: new Date().toISOString(), quick: QUICK, unit: 'ms per step',
-    steps: cells, matmuls, ratios, targets: { mlpWasmSpeedup: { value: mlpTarget, target: 3 }, cnnVsCpu: { value: cnnTarget, target: 5 } },
+    steps: cells, matmuls, transformer, ratios, targets: { mlpWasmSpeedup: { value: mlpTarget, target: 3 }, cnnVsCpu: { value: cnnTarget, target: 5 } },
   }, null, 2)}\n`);
 }
 

@@ -7,7 +7,13 @@
  *  - Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter and DepthwiseConv2dNativeBackpropInput,
  *    which tfjs's wasm backend lacks (so Conv2D models could not be trained there at all), and a
  *    faster Conv2DBackpropInput, all as XNNPACK convolutions;
- *  - a faster MaxPoolGrad for windows that tile the input (MaxPooling2D's default).
+ *  - a faster MaxPoolGrad for windows that tile the input (MaxPooling2D's default);
+ *  - products of batches against batches (attention) as one XNNPACK product per matrix;
+ *  - a Transpose without tfjs's very slow loop for rank 5 and up, and with memmoves of whole rows
+ *    when the last axis stays last;
+ *  - Slice, Unpack (tf.unstack) and SplitV (tf.split) that read the input in place instead of
+ *    copying all of it out of the heap for every slice;
+ *  - a Sum over leading axes (bias gradients) without tfjs's transpose, bit for bit the same.
  * `disableWasmTraining()` puts back exactly what was registered before.
  */
 import '@tensorflow/tfjs-backend-wasm'; // registers tfjs's wasm kernels, which ours wrap and call
@@ -17,8 +23,12 @@ import { fastBatchMatMulConfig, fastFusedMatMulConfig } from './kernels/batch_ma
 import { conv2DBackpropFilterConfig, depthwiseConv2dNativeBackpropFilterConfig } from './kernels/conv_backprop_filter.js';
 import { conv2DBackpropInputConfig, depthwiseConv2dNativeBackpropInputConfig } from './kernels/conv_backprop_input.js';
 import { fastMaxPoolGradConfig } from './kernels/max_pool_grad.js';
+import { fastSliceConfig, fastSplitVConfig, fastUnpackConfig } from './kernels/slice.js';
+import { fastSumConfig } from './kernels/sum.js';
+import { fastTransposeConfig } from './kernels/transpose.js';
 
-export { matMulRoute, type MatMulRoute } from './kernels/batch_mat_mul.js';
+export { matMulRoute, PER_MATRIX_MIN_WORK, type MatMulRoute } from './kernels/batch_mat_mul.js';
+export { simplifyTranspose } from './kernels/transpose.js';
 
 /** The kernels `enableWasmTraining()` registers for backend 'wasm'. */
 export const WASM_TRAINING_KERNELS = [
@@ -29,6 +39,11 @@ export const WASM_TRAINING_KERNELS = [
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
   'MaxPoolGrad',
+  'Transpose',
+  'Slice',
+  'Unpack',
+  'SplitV',
+  'Sum',
 ] as const;
 
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -86,6 +101,11 @@ export function enableWasmTraining(): WasmTrainingHandle {
     ['DepthwiseConv2dNativeBackpropFilter', depthwiseConv2dNativeBackpropFilterConfig],
     ['DepthwiseConv2dNativeBackpropInput', depthwiseConv2dNativeBackpropInputConfig],
     ['MaxPoolGrad', fastMaxPoolGradConfig(original('MaxPoolGrad'))],
+    ['Transpose', fastTransposeConfig(original('Transpose'))],
+    ['Slice', fastSliceConfig(original('Slice'))],
+    ['Unpack', fastUnpackConfig(original('Unpack'))],
+    ['SplitV', fastSplitVConfig(original('SplitV'))],
+    ['Sum', fastSumConfig(original('Sum'))],
   ]);
   const previous = new Map<WasmTrainingKernel, KernelConfig | undefined>();
   for (const name of WASM_TRAINING_KERNELS) previous.set(name, getKernel(name, WASM));
@@ -97,7 +117,7 @@ export function enableWasmTraining(): WasmTrainingHandle {
 
 /**
  * Unregisters our kernels and registers again the configs that were there before (tfjs's own
- * BatchMatMul and _FusedMatMul, the very same objects). Does nothing when not enabled.
+ * BatchMatMul, _FusedMatMul, Transpose, ..., the very same objects). Does nothing when not enabled.
  */
 export function disableWasmTraining(): void {
   const installed = state();

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { enableWasmTraining, disableWasmTraining, matMulRoute } from '../src/index.js';
+import { enableWasmTraining, disableWasmTraining, matMulRoute, PER_MATRIX_MIN_WORK } from '../src/index.js';
 import { compare, ErrorLog, leakCheck, Rng, runOn, size, useBackend, wasmRecords } from './helpers.js';
 
 const log = new ErrorLog();
@@ -79,9 +79,53 @@ describe('BatchMatMul on wasm matches cpu', () => {
     assert.equal(matMulRoute([128, 784], [784, 256], false, false), 'tfjs');
     assert.equal(matMulRoute([8, 128, 64], [64, 128], false, false), 'fold-batch');
     assert.equal(matMulRoute([8, 128, 64], [1, 128, 64], false, true), 'fold-batch');
-    assert.equal(matMulRoute([8, 128, 64], [8, 64, 128], false, false), 'tfjs');
-    assert.equal(matMulRoute([1, 128, 64], [8, 64, 128], true, false), 'tfjs');
+    assert.equal(matMulRoute([8, 128, 64], [8, 64, 128], false, false), 'per-matrix');
+    assert.equal(matMulRoute([1, 128, 64], [8, 64, 128], true, false), 'per-matrix');
+    assert.equal(matMulRoute([32, 4, 64, 40], [32, 4, 64, 40], false, true), 'per-matrix');
+    assert.equal(matMulRoute([32, 4, 64, 40], [4, 64, 40], false, true), 'per-matrix');
+    // batch shapes tfjs pairs by flat index modulo (not broadcasting), and small matrices, stay with tfjs
+    assert.equal(matMulRoute([2, 1, 30, 20], [1, 3, 20, 25], false, false), 'tfjs');
+    assert.equal(matMulRoute([8, 16, 8], [8, 8, 16], false, false), 'tfjs');
+    assert.equal(matMulRoute([8, 128, 64], [8, 64, 128], false, false, true, false), 'tfjs');
     assert.equal(matMulRoute([0, 4], [4, 3], true, false), 'tfjs');
+  });
+
+  it('batches against batches (per-matrix XNNPACK): attention shapes, every transpose combination, one matrix against a batch', async () => {
+    const rng = new Rng(4);
+    const cases: [number[], number[], number, number, number][] = [
+      [[8, 4], [8, 4], 64, 40, 64], // scores = q·kᵀ
+      [[8, 4], [8, 4], 64, 64, 40], // p·v
+      [[6], [6], 33, 47, 29],
+      [[3, 2], [3, 2], 17, 130, 19],
+      [[1], [5], 40, 31, 23],
+      [[], [4], 37, 29, 41], // rank 2 against rank 3
+      [[2, 3], [3], 21, 25, 22], // the same batch, written with fewer axes
+      [[7], [7], 1, 90, 70], // one row
+      [[5], [5], 60, 70, 1], // one column
+    ];
+    for (const [ba, bb, m, k, n] of cases) {
+      for (let t = 0; t < 4; t++) {
+        const s = shapesFor(ba, bb, m, k, n, t % 2 === 1, t >= 2);
+        assert.equal(matMulRoute(s.a, s.b, s.transposeA, s.transposeB), m * k * n >= PER_MATRIX_MIN_WORK ? 'per-matrix' : 'tfjs',
+          JSON.stringify(s));
+        await check('BatchMatMul', s, rng);
+      }
+    }
+    // batched _FusedMatMul (bias and ReLU) runs BatchMatMul, hence this route, then Add and Relu
+    await check('_FusedMatMul', shapesFor([4], [4], 30, 40, 20, false, true), rng, { activation: 'relu' },
+      { bias: { shape: [20], values: rng.array(20) } });
+  });
+
+  it('negative control: the comparison fails when one matrix of the batch is off', async () => {
+    const rng = new Rng(5);
+    const s = shapesFor([4], [4], 30, 40, 20, false, false);
+    const inputs = { a: { shape: s.a, values: rng.array(size(s.a)) }, b: { shape: s.b, values: rng.array(size(s.b)) } };
+    const attrs = { transposeA: false, transposeB: false };
+    const ours = await runOn('wasm', 'BatchMatMul', inputs, attrs);
+    const shifted = { ...inputs, b: { shape: s.b, values: inputs.b.values.map((v, i) => (i >= 2 * 40 * 20 && i < 3 * 40 * 20 ? v * 1.0001 : v)) } };
+    const ref = await runOn('cpu', 'BatchMatMul', shifted, attrs);
+    const bound = await runOn('cpu', 'BatchMatMul', inputs, attrs, true);
+    assert.ok(compare(ours.values, ref.values, bound.values, 41).maxRatio > 1);
   });
 
   it('frees its scratch tensors: no tensor and no wasm heap record left behind, also when it throws', async () => {
@@ -89,18 +133,23 @@ describe('BatchMatMul on wasm matches cpu', () => {
     const a = tf.randomNormal([33, 17]);
     const b = tf.randomNormal([21, 17]);
     const c = tf.randomNormal([6, 33, 17]);
+    const d = tf.randomNormal([6, 17, 40]);
     const records = wasmRecords();
     const leak = await leakCheck(() => {
       for (let i = 0; i < 3; i++) {
         tf.matMul(a, b, false, true).dispose();
         tf.matMul(a, a, true, false).dispose();
         tf.matMul(c, b, false, true).dispose();
+        tf.matMul(c, d).dispose(); // per matrix
+        tf.matMul(c, c, true, false).dispose(); // per matrix, a transposed first
+        tf.matMul(c, c, false, true).dispose(); // per matrix, b transposed first
       }
       assert.throws(() => tf.matMul(a, b, true, true), /inner shapes|must match/);
+      assert.throws(() => tf.matMul(c, d, true, false), /inner shapes|must match/);
     });
     assert.deepEqual(leak, { tensors: 0, bytes: 0 });
     assert.equal(wasmRecords(), records);
-    tf.dispose([a, b, c]);
+    tf.dispose([a, b, c, d]);
   });
 
   it('int32 operands go to tfjs, which refuses them as before', async () => {

@@ -23,6 +23,9 @@ const wasmBefore = snapshot('wasm');
 const originalBatchMatMul = tf.getKernel('BatchMatMul', 'wasm')!;
 const originalFusedMatMul = tf.getKernel('_FusedMatMul', 'wasm')!;
 const originalConvInput = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
+// tfjs's own kernels that ours wrap (all but the three tfjs lacks)
+const WRAPPED = ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Transpose', 'Slice', 'Unpack', 'SplitV', 'Sum'];
+const originals = new Map(WRAPPED.map((name) => [name, tf.getKernel(name, 'wasm')!]));
 
 describe('enableWasmTraining / disableWasmTraining', () => {
   it('tfjs 4.22 lacks the filter gradients on wasm (what this package is for)', () => {
@@ -51,7 +54,9 @@ describe('enableWasmTraining / disableWasmTraining', () => {
     assert.ok(isWasmTrainingEnabled());
   });
 
-  it('registers only its seven kernels, only for wasm: cpu and every other wasm kernel are the same objects', () => {
+  it('registers only its twelve kernels, only for wasm: cpu and every other wasm kernel are the same objects', () => {
+    assert.equal(WASM_TRAINING_KERNELS.length, 12);
+    for (const name of WRAPPED) assert.ok((WASM_TRAINING_KERNELS as readonly string[]).includes(name), name);
     const cpuNow = snapshot('cpu');
     assert.equal(cpuNow.size, cpuBefore.size);
     for (const [name, config] of cpuBefore) assert.equal(cpuNow.get(name), config, `cpu ${name}`);
@@ -73,6 +78,10 @@ describe('enableWasmTraining / disableWasmTraining', () => {
     assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc, originalBatchMatMul.kernelFunc);
     assert.equal(tf.getKernel('_FusedMatMul', 'wasm'), originalFusedMatMul);
     assert.equal(tf.getKernel('Conv2DBackpropInput', 'wasm'), originalConvInput);
+    for (const [name, config] of originals) {
+      assert.equal(tf.getKernel(name, 'wasm'), config, name);
+      assert.equal(tf.getKernel(name, 'wasm')!.kernelFunc, config.kernelFunc, name);
+    }
     assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), undefined);
     assert.equal(tf.getKernel('DepthwiseConv2dNativeBackpropInput', 'wasm'), undefined);
     assert.equal(tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm'), undefined);

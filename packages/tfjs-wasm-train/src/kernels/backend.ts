@@ -11,10 +11,16 @@ import { getKernel, type DataId, type KernelFunc, type NamedAttrMap, type Tensor
 
 /** The part of `BackendWasm` (tfjs-backend-wasm) that is used here. */
 export interface WasmBackendLike {
-  dataIdMap: { get(dataId: DataId): { id: number; shape?: number[]; dtype?: string } | undefined };
+  dataIdMap: {
+    get(dataId: DataId): { id: number; shape?: number[]; dtype?: string; memoryOffset?: number | null } | undefined;
+    delete?(dataId: DataId): boolean;
+  };
   disposeData(dataId: DataId, force?: boolean): boolean;
-  makeOutput(shape: number[], dtype: 'float32' | 'int32'): TensorInfo;
+  /** With `memoryOffset`: a tensor record for memory that is already there (not allocated). */
+  makeOutput(shape: number[], dtype: 'float32' | 'int32', memoryOffset?: number): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  /** the Emscripten module: `tfjs.disposeData(id)` drops the C++ record of a tensor id (and its XNNPACK operators) */
+  wasm?: { tfjs?: { disposeData?: (id: number) => void } };
 }
 
 export const WASM = 'wasm';
@@ -87,4 +93,33 @@ export function withScratch<T extends TensorInfo>(backend: WasmBackendLike, body
   } finally {
     dispose(backend, ...scratch.filter((t) => result === undefined || t.dataId !== result.dataId));
   }
+}
+
+/** Whether `backend` can make aliases (tensor records for a part of another tensor's memory). */
+export function canAlias(backend: WasmBackendLike): boolean {
+  return typeof backend.dataIdMap.delete === 'function' && typeof backend.wasm?.tfjs?.disposeData === 'function';
+}
+
+/**
+ * A tensor record for `shape` at element `offset` of float32 tensor `t`'s memory, with a fresh id: the
+ * backend's kernels read it as an ordinary tensor, without any copy. Only while `t` is alive; free it
+ * with `releaseAlias`, never with `disposeData` (which would free the memory of `t`).
+ */
+export function makeAlias(backend: WasmBackendLike, t: TensorInfo, offset: number, shape: number[]): TensorInfo {
+  const base = backend.typedArrayFromHeap(t).byteOffset;
+  const memoryOffset = base + offset * 4;
+  const alias = backend.makeOutput(shape, 'float32', memoryOffset);
+  if (backend.dataIdMap.get(alias.dataId)?.memoryOffset !== memoryOffset) {
+    backend.disposeData(alias.dataId);
+    throw new Error('tfjs-wasm-train: this version of the wasm backend does not make tensors for existing memory');
+  }
+  return alias;
+}
+
+/** Drops an alias made by `makeAlias` (its records in JavaScript and C++, not the memory). */
+export function releaseAlias(backend: WasmBackendLike, alias: TensorInfo): void {
+  const data = backend.dataIdMap.get(alias.dataId);
+  if (data === undefined) return;
+  backend.dataIdMap.delete!(alias.dataId);
+  backend.wasm!.tfjs!.disposeData!(data.id);
 }

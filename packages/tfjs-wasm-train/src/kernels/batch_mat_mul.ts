@@ -7,6 +7,8 @@
  * exactly the transposed forms (dy·wᵀ and xᵀ·dy). Here a transposed operand is first transposed
  * explicitly (the backend's Transpose kernel, into a scratch tensor freed before returning), and
  * a batch of matrices times one matrix is seen as one tall matrix, so the product reaches XNNPACK.
+ * Batches against batches (attention: q·kᵀ, p·v and their gradients) become one XNNPACK product
+ * per matrix, on aliases of the operands' memory (3-6x faster than tfjs's loop at [32, 4, 64, 40]).
  * Everything else goes to tfjs's kernel unchanged.
  *
  * The scratch operand gets a fresh tensor id on every call, so XNNPACK's operator cache (keyed
@@ -14,7 +16,9 @@
  * the scratch tensor.
  */
 import { broadcast_util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
-import { callKernel, dispose, runWasmKernel, sizeOf, transpose, view, withScratch, type WasmBackendLike } from './backend.js';
+import {
+  callKernel, canAlias, dispose, makeAlias, releaseAlias, runWasmKernel, sizeOf, transpose, view, withScratch, type WasmBackendLike,
+} from './backend.js';
 
 /** Swaps the last two axes. */
 function swapLastTwo(rank: number): number[] {
@@ -24,12 +28,21 @@ function swapLastTwo(rank: number): number[] {
   return perm;
 }
 
-export type MatMulRoute = 'tfjs' | 'transpose' | 'fold-batch';
+export type MatMulRoute = 'tfjs' | 'transpose' | 'fold-batch' | 'per-matrix';
+
+/**
+ * Products of batches against batches smaller than this (m·k·n multiply-adds per matrix) stay in
+ * tfjs's loop: below it, the fixed cost of one XNNPACK call (~10 µs: a fresh operator that packs
+ * the matrix) outweighs the loop's slowness.
+ */
+export const PER_MATRIX_MIN_WORK = 4096;
 
 /**
  * Which way a product goes: 'transpose' (both single matrices, one or both transposed: make them
  * plain and use XNNPACK), 'fold-batch' (a batch of matrices times one matrix: fold the batch into
- * the rows and use XNNPACK), or 'tfjs' (tfjs's kernel as is).
+ * the rows and use XNNPACK), 'per-matrix' (batches against batches, e.g. attention: one XNNPACK
+ * product per matrix, on the operands' own memory) or 'tfjs' (tfjs's kernel as is).
+ * `perMatrixAllowed`: whether the backend can make the per-matrix tensors (see `canAlias`).
  */
 export function matMulRoute(
   aShape: readonly number[],
@@ -37,6 +50,7 @@ export function matMulRoute(
   transposeA: boolean,
   transposeB: boolean,
   foldAllowed = true,
+  perMatrixAllowed = true,
 ): MatMulRoute {
   if (aShape.length < 2 || bShape.length < 2) return 'tfjs';
   const batchA = sizeOf(aShape.slice(0, -2));
@@ -44,7 +58,28 @@ export function matMulRoute(
   if (sizeOf(aShape) === 0 || sizeOf(bShape) === 0) return 'tfjs';
   if (batchA === 1 && batchB === 1) return transposeA || transposeB ? 'transpose' : 'tfjs';
   if (batchB === 1 && foldAllowed) return 'fold-batch';
+  const m = transposeA ? aShape[aShape.length - 1]! : aShape[aShape.length - 2]!;
+  const k = transposeA ? aShape[aShape.length - 2]! : aShape[aShape.length - 1]!;
+  const n = transposeB ? bShape[bShape.length - 2]! : bShape[bShape.length - 1]!;
+  if (perMatrixAllowed && suffixBatches(aShape.slice(0, -2), bShape.slice(0, -2)) && m * k * n >= PER_MATRIX_MIN_WORK) return 'per-matrix';
   return 'tfjs';
+}
+
+/**
+ * Whether one batch shape, without its leading 1s, ends the other: then tfjs's pairing of output
+ * matrix i with a's matrix i mod |a's batch| and b's matrix i mod |b's batch| is broadcasting.
+ * Other shapes (e.g. [2, 1] against [1, 3]) tfjs pairs by that modulo all the same, which is not
+ * broadcasting; those stay with tfjs's kernel, as they are.
+ */
+function suffixBatches(a: readonly number[], b: readonly number[]): boolean {
+  const strip = (s: readonly number[]) => {
+    let i = 0;
+    while (i < s.length && s[i] === 1) i++;
+    return s.slice(i);
+  };
+  const [x, y] = [strip(a), strip(b)];
+  const [short, long] = x.length <= y.length ? [x, y] : [y, x];
+  return short.every((d, i) => d === long[long.length - short.length + i]);
 }
 
 interface MatMulArgs {
@@ -66,7 +101,9 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
     }
     // PReLU weights broadcast against the output's shape: keep the batch as tfjs laid it out.
     const foldAllowed = !fused || attrs['activation'] !== 'prelu';
-    const route = matMulRoute(a.shape, b.shape, transposeA, transposeB, foldAllowed);
+    // batched fused products go through BatchMatMul (below), which takes this route itself
+    const route = matMulRoute(a.shape, b.shape, transposeA, transposeB, foldAllowed, !fused && canAlias(backend));
+    if (route === 'per-matrix') return perMatrix(backend, originalFunc, a, b, transposeA, transposeB);
     if (route === 'tfjs') {
       if (fused && (sizeOf(a.shape.slice(0, -2)) > 1 || sizeOf(b.shape.slice(0, -2)) > 1)) {
         return unfusedBatched(backend, a, b, inputs, attrs);
@@ -101,6 +138,58 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
       return out;
     });
   }) as unknown as KernelFunc;
+}
+
+/**
+ * A product of batches against batches as one XNNPACK product per output matrix: tfjs's kernel
+ * (`originalFunc`, BatchMatMul) gets each pair of matrices as [1, m, k] and [1, k, n] tensors that
+ * are aliases of the operands' memory (transposed operands are transposed first, into scratch), so
+ * it takes its XNNPACK path; each result is copied into its place in the output. Every alias has a
+ * fresh id, so XNNPACK's operator cache never keeps a packed matrix beyond this call (releasing the
+ * alias deletes the operator).
+ */
+function perMatrix(backend: WasmBackendLike, originalFunc: KernelFunc, a: TensorInfo, b: TensorInfo, transposeA: boolean,
+  transposeB: boolean): TensorInfo {
+  const aBatch = a.shape.slice(0, -2);
+  const bBatch = b.shape.slice(0, -2);
+  const m = transposeA ? a.shape[a.shape.length - 1]! : a.shape[a.shape.length - 2]!;
+  const k = transposeA ? a.shape[a.shape.length - 2]! : a.shape[a.shape.length - 1]!;
+  const kB = transposeB ? b.shape[b.shape.length - 1]! : b.shape[b.shape.length - 2]!;
+  const n = transposeB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
+  // the same checks and messages as tfjs's kernel, before anything is written
+  const outBatch = broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
+  if (k !== kB) {
+    throw new Error(`Error in matMul: inner shapes (${k}) and (${kB}) of Tensors with shapes ${a.shape} and ${b.shape} and ` +
+      `transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+  }
+  return withScratch(backend, (keep) => {
+    const a2 = transposeA ? keep(transpose(backend, a, swapLastTwo(a.shape.length))) : a;
+    const b2 = transposeB ? keep(transpose(backend, b, swapLastTwo(b.shape.length))) : b;
+    const out = keep(backend.makeOutput([...outBatch, m, n], 'float32'));
+    const count = sizeOf(outBatch);
+    // matMulRoute sends only batches where tfjs's pairing (output i: a's matrix i mod |a's batch|,
+    // b's i mod |b's batch|) is broadcasting
+    const batchA = sizeOf(aBatch);
+    const batchB = sizeOf(bBatch);
+    for (let i = 0; i < count; i++) {
+      let ai: TensorInfo | undefined;
+      let bi: TensorInfo | undefined;
+      let product: TensorInfo | undefined;
+      try {
+        ai = makeAlias(backend, a2, (i % batchA) * m * k, [1, m, k]);
+        bi = makeAlias(backend, b2, (i % batchB) * k * n, [1, k, n]);
+        product = callKernel(originalFunc, 'BatchMatMul', backend, { a: ai, b: bi }, { transposeA: false, transposeB: false });
+        // views taken after the product, which may have grown the heap
+        (backend.typedArrayFromHeap(out) as Float32Array).set(backend.typedArrayFromHeap(product) as Float32Array, i * m * n);
+      } finally {
+        dispose(backend, product);
+        // releasing b's alias also deletes the XNNPACK operator (and packed copy) made for it
+        if (bi !== undefined) releaseAlias(backend, bi);
+        if (ai !== undefined) releaseAlias(backend, ai);
+      }
+    }
+    return out;
+  });
 }
 
 const ACTIVATION_KERNELS: Record<string, string> = {
