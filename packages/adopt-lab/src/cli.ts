@@ -186,8 +186,8 @@ export function program(): Command {
     });
     const hours = (p: (typeof plan)[number]) => (p.units * p.e.secondsPerRun) / 3600;
     const estimate = (h: number) => (opts.quick ? '' : `  ~${h.toFixed(1)} h`);
-    for (const p of plan) console.log(`${p.e.label.padEnd(10)} ${String(p.units).padStart(4)} runs  seeds ${p.seeds.join(',')}  ${JSON.stringify(p.e.options)}  (stands in for ${p.e.paper})${estimate(hours(p))}`);
-    console.log(`${'total'.padEnd(10)} ${String(plan.reduce((a, p) => a + p.units, 0)).padStart(4)} runs${opts.quick ? ' (quick)' : estimate(plan.reduce((a, p) => a + hours(p), 0))}` +
+    for (const p of plan) console.log(`${p.e.label.padEnd(16)} ${String(p.units).padStart(4)} runs  seeds ${p.seeds.join(',')}  ${JSON.stringify(p.e.options)}  (stands in for ${p.e.paper})${estimate(hours(p))}`);
+    console.log(`${'total'.padEnd(16)} ${String(plan.reduce((a, p) => a + p.units, 0)).padStart(4)} runs${opts.quick ? ' (quick)' : estimate(plan.reduce((a, p) => a + hours(p), 0))}` +
       (opts.quick ? '' : ' one run at a time on 2 cores (from the 0.1 full runs); --jobs N divides it by up to N on N free cores'));
     if (opts.dryRun) return;
     preflight(allCommand, opts.out, plan.map((p) => ({ name: p.e.experiment, optimizers: p.optimizers, options: p.e.options, quick: opts.quick })));

@@ -16,6 +16,7 @@ import { formatInterval, interval95, pairedComparison, tQuantile975 } from '../s
 import { lineChart, STYLES } from '../src/plot.js';
 import { binarise } from '../src/data/mnist.js';
 import type { RunRecord } from '../src/runs.js';
+import { SUITE } from '../src/suite.js';
 import { countSpikes, fullLoss } from '../src/charlm.js';
 import * as tf from '@tensorflow/tfjs';
 
@@ -307,7 +308,8 @@ describe('adopt-lab command line', () => {
     assert.match(r.stdout, /^total +\d+ runs +~\d+\.\d h one run at a time/m);
     const quick = lab('all', '--dry-run', '--quick', '--only', 'rl');
     assert.match(quick.stdout, /^rl +\d+ runs +seeds 1,2 /m);
-    refused(['all', '--only', 'nope'], 'error: --only: unknown nope; expected some of toy, mnist, mnist-cnn, beta2, vae, charlm, rl.');
+    refused(['all', '--only', 'nope'], `error: --only: unknown nope; expected some of ${SUITE.map((e) => e.label).join(', ')}.`);
+    assert.match(r.stdout, /^charlm-medium-b4 +\d+ runs +seeds 1,2,3 /m);
   });
   it('--beta2, --lrs and --jobs are checked', () => {
     refused(['mnist', '--beta2', 'own,1'], invalid('--beta2 <list>', 'own,1', 'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as own,0.999,0.9999; got "1".'));
@@ -371,7 +373,7 @@ describe('figures: colours, dashes and legends', () => {
   it('every optimizer has its own colour and dash pattern; ADOPT and unclipped ADOPT differ in both', () => {
     const colours = Object.values(STYLES).map((x) => x.color);
     assert.equal(new Set(colours).size, colours.length);
-    assert.equal(new Set(Object.values(STYLES).map((x) => x.dash.join(','))).size, 4); // Adam and ADOPT share solid, nothing else
+    assert.equal(new Set(Object.values(STYLES).map((x) => x.dash.join(','))).size, 5); // Adam and ADOPT share solid, nothing else
     assert.notDeepEqual(STYLES['ADOPT']!.dash, STYLES['ADOPT (unclipped)']!.dash);
     for (const a of ['Adam', 'AdamW', 'AMSGrad']) for (const b of ['Adam', 'AdamW', 'AMSGrad']) if (a !== b) assert.notDeepEqual(STYLES[a]!.dash, STYLES[b]!.dash);
   });
