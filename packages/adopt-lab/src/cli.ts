@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { isLabOptimizer, LAB_OPTIMIZERS, LABELS, packageVersion, useBackend, writeResult, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
 import { EXPERIMENTS, integerIn, type ExperimentName } from './registry.js';
 import { writeReport } from './report.js';
-import { QUICK_SEEDS, SUITE, unitCount } from './suite.js';
+import { entryOptions, QUICK_SEEDS, SUITE, unitCount } from './suite.js';
 
 function optimizerList(value: string): LabOptimizer[] {
   const expected = `expected a comma-separated list of some of ${LAB_OPTIMIZERS.join(', ')}`;
@@ -182,18 +182,18 @@ export function program(): Command {
     const entries = SUITE.filter((e) => !opts.only || opts.only.includes(e.label));
     const plan = entries.map((e) => {
       const optimizers = e.optimizers ?? EXPERIMENTS[e.experiment].optimizers;
-      return { e, optimizers, seeds: opts.quick ? e.seeds.slice(0, QUICK_SEEDS) : e.seeds, units: unitCount(e, optimizers, opts.quick) };
+      return { e, optimizers, options: entryOptions(e, opts.quick), seeds: opts.quick ? e.seeds.slice(0, QUICK_SEEDS) : e.seeds, units: unitCount(e, optimizers, opts.quick) };
     });
     const hours = (p: (typeof plan)[number]) => (p.units * p.e.secondsPerRun) / 3600;
     const estimate = (h: number) => (opts.quick ? '' : `  ~${h.toFixed(1)} h`);
-    for (const p of plan) console.log(`${p.e.label.padEnd(16)} ${String(p.units).padStart(4)} runs  seeds ${p.seeds.join(',')}  ${JSON.stringify(p.e.options)}  (stands in for ${p.e.paper})${estimate(hours(p))}`);
+    for (const p of plan) console.log(`${p.e.label.padEnd(16)} ${String(p.units).padStart(4)} runs  seeds ${p.seeds.join(',')}  ${JSON.stringify(p.options)}  (stands in for ${p.e.paper})${estimate(hours(p))}`);
     console.log(`${'total'.padEnd(16)} ${String(plan.reduce((a, p) => a + p.units, 0)).padStart(4)} runs${opts.quick ? ' (quick)' : estimate(plan.reduce((a, p) => a + hours(p), 0))}` +
-      (opts.quick ? '' : ' one run at a time on 2 cores (from the 0.1 full runs); --jobs N divides it by up to N on N free cores'));
+      (opts.quick ? '' : ' one run at a time on 2 cores (estimates from saved runs); --jobs N divides it by up to N on N free cores'));
     if (opts.dryRun) return;
-    preflight(allCommand, opts.out, plan.map((p) => ({ name: p.e.experiment, optimizers: p.optimizers, options: p.e.options, quick: opts.quick })));
+    preflight(allCommand, opts.out, plan.map((p) => ({ name: p.e.experiment, optimizers: p.optimizers, options: p.options, quick: opts.quick })));
     const started = Date.now();
     for (const p of plan) {
-      await run(p.e.experiment, { ...opts, seeds: p.seeds, optimizers: p.optimizers }, p.e.options);
+      await run(p.e.experiment, { ...opts, seeds: p.seeds, optimizers: p.optimizers }, p.options);
       writeReport(opts.out); // after each experiment: a long sweep can be read while it runs
     }
     console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s. Report: ${writeReport(opts.out)}`);

@@ -11,6 +11,8 @@ export interface SuiteEntry {
   label: string;
   experiment: ExperimentName;
   options: Record<string, unknown>;
+  /** Sizes (steps, model, data) for the full run only: `all --quick` leaves them out and runs each experiment's quick sizes. */
+  full?: Record<string, unknown>;
   seeds: number[];
   optimizers?: LabOptimizer[];
   /** What it stands in for in the paper. */
@@ -29,18 +31,18 @@ const BETA2 = ['own', 0.999, 0.9999];
 const BETA2_SHORT = ['own', 0.999];
 
 /** The GPT the machine allows (1.27M parameters): for the loss-spike question (paper: GPT-2 with small batches). */
-const MEDIUM_GPT = { width: 160, layers: 4, heads: 4, context: 64, finetuneSteps: 0, schedule: 'cosine', warmup: 100 };
+const MEDIUM_GPT = { width: 160, layers: 4, heads: 4, context: 64, steps: 1500, warmup: 100 };
 
 export const SUITE: SuiteEntry[] = [
-  { label: 'toy', experiment: 'toy', options: {}, seeds: seeds(3), optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1)', secondsPerRun: 168 },
+  { label: 'toy', experiment: 'toy', options: { ks: [50], beta2s: [0.1] }, full: { steps: 20_000_000, chains: 200 }, seeds: [1], optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1), k = 50 past k^4 steps', secondsPerRun: 171 },
   { label: 'mnist', experiment: 'mnist', options: { beta2: BETA2_SHORT, lrs: [3e-4, 1e-3, 3e-3] }, seeds: seeds(5), paper: 'MNIST MLP', secondsPerRun: 71 },
   { label: 'mnist-cnn', experiment: 'mnist', options: { model: 'cnn', beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'CIFAR-10 ResNet-18 / ImageNet SwinT', secondsPerRun: 36 },
   { label: 'beta2', experiment: 'beta2', options: {}, seeds: seeds(5), paper: 'the beta2 robustness claim', secondsPerRun: 32 },
   { label: 'vae', experiment: 'vae', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'NVAE on MNIST', secondsPerRun: 780 },
   { label: 'charlm', experiment: 'charlm', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'GPT-2 pretraining; LLaMA finetuning', secondsPerRun: 351 },
-  { label: 'charlm-lr', experiment: 'charlm', options: { name: 'charlm-lr', steps: 300, finetuneSteps: 0, lrs: [3e-4, 1e-3, 3e-3] }, seeds: seeds(3), paper: 'GPT-2 pretraining (learning-rate sweep, shortened)', secondsPerRun: 90 },
-  { label: 'charlm-medium-b4', experiment: 'charlm', options: { name: 'charlm-medium-b4', ...MEDIUM_GPT, batchSize: 4, steps: 1500 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, small batch (Adam\'s loss spikes)', secondsPerRun: 900 },
-  { label: 'charlm-medium', experiment: 'charlm', options: { name: 'charlm-medium', ...MEDIUM_GPT, batchSize: 32, steps: 1500 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, larger batch', secondsPerRun: 3600 },
+  { label: 'charlm-lr', experiment: 'charlm', options: { name: 'charlm-lr', finetuneSteps: 0, lrs: [3e-4, 1e-3, 3e-3] }, full: { steps: 300 }, seeds: seeds(3), paper: 'GPT-2 pretraining (learning-rate sweep, shortened)', secondsPerRun: 90 },
+  { label: 'charlm-medium-b4', experiment: 'charlm', options: { name: 'charlm-medium-b4', finetuneSteps: 0, schedule: 'cosine' }, full: { ...MEDIUM_GPT, batchSize: 4 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, small batch (Adam\'s loss spikes)', secondsPerRun: 900 },
+  { label: 'charlm-medium', experiment: 'charlm', options: { name: 'charlm-medium', finetuneSteps: 0, schedule: 'cosine' }, full: { ...MEDIUM_GPT, batchSize: 32 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, larger batch', secondsPerRun: 3600 },
   { label: 'rl', experiment: 'rl', options: { beta2: BETA2 }, seeds: seeds(10), paper: 'PPO on MuJoCo (HalfCheetah, Ant)', secondsPerRun: 13.5 },
   { label: 'mnist-int8', experiment: 'mnist', options: { name: 'mnist-int8' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 71 },
   { label: 'charlm-int8', experiment: 'charlm', options: { name: 'charlm-int8' }, seeds: seeds(3), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 351 },
@@ -48,22 +50,31 @@ export const SUITE: SuiteEntry[] = [
 
 export const QUICK_SEEDS = 2;
 
+/** The options an entry runs with: its options, and its full sizes unless quick. */
+export function entryOptions(e: SuiteEntry, quick: boolean): Record<string, unknown> {
+  return quick ? { ...e.options } : { ...e.options, ...e.full };
+}
+
 /** Runs an entry plans (optimizers x settings x seeds, a beta2 equal to an optimizer's default counted once). */
 export function unitCount(e: SuiteEntry, optimizers: LabOptimizer[], quick: boolean): number {
   const modes = (e.options['beta2'] as ('own' | number)[] | undefined) ?? ['own'];
   const pairs = new Set(optimizers.flatMap((o) => modes.map((m) => `${o}|${m === defaultBeta2(o) ? 'own' : m}`))).size;
   const lrs = (e.options['lrs'] as unknown[] | undefined)?.length ?? 1;
-  const extra = e.experiment === 'toy' ? (quick ? 1 : 2) * 3 : e.experiment === 'beta2' ? 5 : 1;
+  const o = entryOptions(e, quick);
+  const extra = e.experiment === 'toy'
+    ? ((o['ks'] as unknown[] | undefined)?.length ?? (quick ? 1 : 2)) * ((o['beta2s'] as unknown[] | undefined)?.length ?? 3)
+    : e.experiment === 'beta2' ? 5 : 1;
   return pairs * lrs * extra * (quick ? Math.min(QUICK_SEEDS, e.seeds.length) : e.seeds.length);
 }
 
 /** The paper-to-stand-in table (report and README). */
 export const STAND_INS: { paper: string; ours: string; scale: string; real: string }[] = [
-  { paper: 'Convex counterexample (Sec. 5.1)', ours: '`toy`: the same problem, 2M steps, 64 chains', scale: 'same problem (1:1)', real: 'nothing more: this one is not a stand-in' },
+  { paper: 'Convex counterexample (Sec. 5.1)', ours: '`toy`: the same problem, k = 50, beta2 = 0.1, 2e7 steps, 200 chains', scale: 'same problem (1:1)', real: 'nothing more: this one is not a stand-in' },
   { paper: 'MNIST MLP', ours: '`mnist`: MLP 784-256-256-10, 10 epochs', scale: 'about 1:1 in model and data', real: 'the paper\'s exact architecture and schedule' },
   { paper: 'CIFAR-10 ResNet-18; ImageNet SwinT', ours: '`mnist --model cnn`: 2-conv CNN, 12,800 MNIST images, 3 epochs', scale: '~0.1M vs 11M-28M parameters; 12.8k vs 50k-1.3M images', real: 'a GPU and the real datasets (hours to days)' },
   { paper: 'beta2 robustness', ours: '`beta2`: the MNIST MLP for beta2 in {0.5 ... 0.9999}', scale: '1:1 with the MNIST stand-in', real: 'the sweep on the CIFAR/ImageNet models' },
   { paper: 'NVAE on MNIST', ours: '`vae`: MLP VAE 784-400-20 on binarised MNIST, IW bound k = 100', scale: '~0.6M vs ~30M+ parameters, no hierarchy', real: 'NVAE on a GPU (days)' },
-  { paper: 'GPT-2 pretraining (OpenWebText); LLaMA-7B finetuning (Alpaca)', ours: '`charlm`: 2-layer width-64 char GPT on Moby Dick, finetuned on State of the Union', scale: '~0.1M vs 124M-7B parameters; ~1M vs ~9B tokens', real: 'GPUs, the real corpora and instruction data' },
+  { paper: 'GPT-2 124M pretraining (OpenWebText), small and large batch: loss spikes', ours: '`charlm-medium-b4` / `charlm-medium`: 4-layer width-160 character GPT (1.27M parameters), context 64, batch 4 / 32, 1,500 steps with warm-up and cosine decay, on Moby Dick; spikes counted', scale: '1:100 in parameters; 0.4M / 3M vs ~9B training tokens', real: 'GPUs and OpenWebText (days)' },
+  { paper: 'LLaMA-7B finetuning (Alpaca)', ours: '`charlm`: 2-layer width-64 character GPT (0.11M parameters) on Moby Dick, finetuned on State of the Union', scale: '~1:60,000 in parameters; plain text, not instructions', real: 'GPUs, a pretrained LLaMA and instruction data' },
   { paper: 'PPO on MuJoCo HalfCheetah / Ant', ours: '`rl`: PPO on CartPole, 150k steps', scale: '4-d vs 17-27-d state; 150k vs 1M+ steps', real: 'a MuJoCo simulator (not in npm) and ~1M steps per seed' },
 ];
