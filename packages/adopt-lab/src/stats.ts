@@ -56,10 +56,15 @@ export function interval95(xs: number[]): Interval {
 }
 
 /** "mean ± half" (95% interval), or the mean alone with "(n = 1)" when there is one seed. */
+/** `digits` decimals, or 3 significant digits in exponent form from 1e6 up (a diverged run's loss). */
+export function fixed(x: number, digits: number): string {
+  return Math.abs(x) >= 1e6 && Number.isFinite(x) ? x.toExponential(2) : x.toFixed(digits);
+}
+
 export function formatInterval(xs: number[], digits: number, unit = ''): string {
   if (xs.length === 0) return '—';
   const i = interval95(xs);
-  return i.n > 1 ? `${i.mean.toFixed(digits)} ± ${i.half.toFixed(digits)}${unit}` : `${i.mean.toFixed(digits)}${unit} (n = 1)`;
+  return i.n > 1 ? `${fixed(i.mean, digits)} ± ${fixed(i.half, digits)}${unit}` : `${fixed(i.mean, digits)}${unit} (n = 1)`;
 }
 
 export type Verdict = 'ADOPT better' | 'ADOPT worse' | 'tie' | 'n < 2';
@@ -88,7 +93,7 @@ export function pairedComparison(adopt: Map<number, number>, baseline: Map<numbe
 /** "+0.12 ± 0.05" for a difference. */
 export function formatDifference(c: Interval, digits: number): string {
   const sign = c.mean >= 0 ? '+' : '';
-  return Number.isNaN(c.half) ? `${sign}${c.mean.toFixed(digits)}` : `${sign}${c.mean.toFixed(digits)} ± ${c.half.toFixed(digits)}`;
+  return Number.isNaN(c.half) ? `${sign}${fixed(c.mean, digits)}` : `${sign}${fixed(c.mean, digits)} ± ${fixed(c.half, digits)}`;
 }
 
 export const INTERVAL_NOTE = 'Intervals are 95% confidence intervals of the mean over seeds: mean ± t(0.975, n - 1) · s / sqrt(n) (Student t, n seeds). ' +

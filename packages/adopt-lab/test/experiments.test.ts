@@ -353,6 +353,7 @@ describe('statistics over seeds (src/stats.ts), against hand-computed values', (
     // two values 10, 12: s = sqrt(2), half = 12.706 * sqrt(2) / sqrt(2) = 12.706
     assert.ok(Math.abs(interval95([10, 12]).half - 12.706) < 1e-9);
     assert.equal(formatInterval([0.5], 1), '0.5 (n = 1)');
+    assert.equal(formatInterval([2e19, 4e19], 4), '3.00e+19 ± 1.27e+20'); // a diverged run's loss, readable
   });
   it('paired differences: ADOPT better, worse, tie', () => {
     const m = (xs: number[]) => new Map(xs.map((x, i) => [i + 1, x]));
