@@ -70,6 +70,12 @@ interface Row {
   memoryAfter?: tf.MemoryInfo;
 }
 
+/** Bytes of an int8 optimizer's codes and scales (src/tfjs/state8.ts, Int8Store.bytes). */
+function int8Bytes(opt: tf.Optimizer): number {
+  const b = (opt as unknown as { int8?: { bytes(): { heap: number; outside: number } } }).int8?.bytes();
+  return b === undefined ? NaN : b.heap + b.outside;
+}
+
 function split(size: number, tensors: number): number[] {
   const base = Math.floor(size / tensors);
   return Array.from({ length: tensors }, (_, i) => (i < size - base * tensors ? base + 1 : base));
@@ -119,7 +125,8 @@ async function benchBackend(backend: string): Promise<Row[]> {
           seconds: stat(run.times), paramsPerSecond: pps,
           vsTfAdam: pps.median / adamStat.median,
           vsFloor: pps.median / probeStat.median,
-          stateBytesPerParam: run.name.endsWith('int8') ? undefined : 8,
+          // int8: the codes and scales the optimizer holds (on the wasm heap, or in memories of their own on cpu)
+          stateBytesPerParam: run.name.endsWith('int8') ? int8Bytes(run.opt) / size : 8,
           ...(run.name.endsWith('int8') ? { vsFloat32: pps.median / fusedStat.median } : {}),
           peakExtraBytes: Math.max(0, profile.peakBytes - before.numBytes),
           memoryBefore: before, memoryAfter: after,

@@ -1,6 +1,7 @@
 /**
- * The kernel variant for a shared memory (tfjs's threaded wasm build, src/kernels/wasm_shared_kernels.ts):
- * chosen for a shared WebAssembly.Memory, and bit-identical to the plain module on the same data.
+ * The kernel variants for a shared memory (tfjs's threaded wasm build, src/kernels/wasm_shared_kernels.ts,
+ * and instantiateState8 in src/kernels/state8.ts for the 8-bit state kernels): chosen for a shared
+ * WebAssembly.Memory, and bit-identical to the plain modules on the same data.
  * The browser side (a cross-origin-isolated page, tfjs's threaded build) is
  * apps/playground/test/wasm_threaded.test.mjs.
  */
@@ -8,6 +9,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { instantiateKernels } from '../src/kernels/wasm_kernels.js';
 import { isSharedMemory } from '../src/kernels/wasm_shared_kernels.js';
+import { callState8, instantiateState8, stepSeed } from '../src/kernels/state8.js';
+import { adoptKernelArgs } from '../src/kernels/args.js';
 
 function run(shared: boolean): Float32Array {
   const memory = new WebAssembly.Memory(shared ? { initial: 2, maximum: 64, shared: true } : { initial: 2 });
@@ -34,6 +37,32 @@ describe('kernels over a shared memory (threaded tfjs wasm build)', () => {
     const plain = run(false);
     const shared = run(true);
     assert.ok(plain.subarray(3 * 1003).some((x) => x > 0));
+    assert.deepEqual(shared, plain);
+  });
+});
+
+/** The 8-bit state kernels (state8_kernels.wat) over a plain or shared memory: a step's p and codes. */
+function run8(shared: boolean): Uint8Array {
+  const memory = new WebAssembly.Memory(shared ? { initial: 2, maximum: 64, shared: true } : { initial: 2 });
+  const k = instantiateState8(memory);
+  assert.ok(k !== null, `no 8-bit kernels for a ${shared ? 'shared' : 'plain'} memory`);
+  const n = 1000; // a partial last block
+  const f = new Float32Array(memory.buffer);
+  let s = 11;
+  const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+  for (let i = 0; i < 2 * n; i++) f[i] = rand();
+  const at = { p: 0, g: 4 * n, qm: 8 * n, qv: 9 * n, sm: 10 * n, sv: 10 * n + 64, scr: 11 * n };
+  const h = { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1, decoupled: true, maximize: false, nesterov: true };
+  callState8(k, 'adopt8Init', at, n, 0, stepSeed(0), adoptKernelArgs(h, 0.01, Infinity));
+  for (let t = 1; t < 4; t++) callState8(k, 'adopt8Step', at, n, 0, stepSeed(t), adoptKernelArgs(h, 0.01, t ** 0.25));
+  return Uint8Array.from(new Uint8Array(memory.buffer, 0, 11 * n + 2048));
+}
+
+describe('8-bit state kernels over a shared memory (threaded tfjs wasm build)', () => {
+  it('instantiate over a shared memory and compute exactly what the plain module computes', () => {
+    const plain = run8(false);
+    const shared = run8(true);
+    assert.ok(plain.subarray(9000, 10000).some((x) => x > 0), 'codes of sqrt(v) written');
     assert.deepEqual(shared, plain);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Block-wise 8-bit optimizer state (docs/ALGORITHM.md §11) for the framework-free core and, through
- * src/tfjs/state8.ts, the TensorFlow.js optimizers on the wasm and cpu backends.
+ * src/tfjs/state8.ts, the TensorFlow.js optimizers on the cpu backend (and on wasm where the heap
+ * route of src/kernels/tfjs_state8.ts cannot be used).
  *
  * The codes and scales of one parameter array live in a WebAssembly memory of their own, beside
  * scratch for a chunk of p and g: the kernels of state8_kernels.wat de-quantise, update and
@@ -8,9 +9,14 @@
  * the scratch in chunks of 16 K elements (as the resident float32 state of array_kernels.ts).
  * The arrays handed out (`qm`, `qv`, `mScale`, `vScale`) are views of that memory: plain typed
  * arrays the caller can read, copy and set.
+ *
+ * On tfjs's wasm backend the same kernels are instantiated over the backend's own heap instead
+ * (`instantiateState8`), with the codes allocated there: tfjs_state8.ts.
  */
 import { WASM_BASE64 } from './generated/state8_kernels.js';
+import { WASM_BASE64 as SHARED_WASM_BASE64 } from './generated/state8_kernels_shared.js';
 import { lazyWasmModule } from './wasm_module.js';
+import { isSharedMemory } from './wasm_shared_kernels.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
 
 /** Elements per block; one float32 scale per block and moment. */
@@ -19,7 +25,7 @@ export const BLOCK = 256;
 const CHUNK = 16384;
 const SCRATCH_BYTES = 2 * BLOCK * 4;
 
-interface State8Exports {
+export interface State8Exports {
   adopt8_init(p: number, g: number, qm: number, qv: number, sm: number, sv: number, scr: number, n: number,
     start: number, seed: number, sign: number, wd: number): void;
   adopt8_step(p: number, g: number, qm: number, qv: number, sm: number, sv: number, scr: number, n: number,
@@ -31,6 +37,22 @@ interface State8Exports {
 }
 
 const state8Module = lazyWasmModule(WASM_BASE64);
+/** The same code importing a shared memory (tfjs's threaded wasm build); scripts/build-kernels.mjs. */
+const sharedState8Module = lazyWasmModule(SHARED_WASM_BASE64);
+
+/**
+ * The 8-bit kernels bound to an existing memory (tfjs's wasm heap; shared or not), or null if they
+ * cannot be (no SIMD, no threads for a shared memory, a memory the import does not match).
+ */
+export function instantiateState8(memory: WebAssembly.Memory): State8Exports | null {
+  const module = isSharedMemory(memory) ? sharedState8Module() : state8Module();
+  if (module === null) return null;
+  try {
+    return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as State8Exports;
+  } catch {
+    return null;
+  }
+}
 
 /** Whether 8-bit state can be used here (WebAssembly with SIMD). */
 export function state8Available(): boolean {
@@ -63,8 +85,23 @@ interface Block8 {
 
 const blocks = new WeakMap<ArrayBufferLike, Block8>();
 
-const pad4 = (n: number) => Math.ceil(n / 4) * 4;
+/** Codes per array of `n` elements: n rounded up to a multiple of 4 (the kernels take 4 at a time). */
+export const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/**
+ * Where the codes and scales of an array of `length` elements lie in one allocation (byte offsets
+ * from its start, each 16-aligned): qm, qv (pad4(length) bytes each), then mScale, vScale (one
+ * float32 per block). Used for the allocations on tfjs's wasm heap (tfjs_state8.ts).
+ */
+export function int8CodesLayout(length: number): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
+  const padded = pad4(length);
+  const blocks = Math.ceil(padded / BLOCK);
+  const qv = align16(padded);
+  const sm = qv + align16(padded);
+  const sv = sm + align16(4 * blocks);
+  return { padded, blocks, qm: 0, qv, sm, sv, bytes: sv + align16(4 * blocks) };
+}
 
 /** Codes and scales for an array of `length`, zeroed, in a memory of their own; null without SIMD. */
 export function allocateInt8Moments(length: number): Int8Moments | null {
@@ -100,6 +137,11 @@ export function allocateInt8Moments(length: number): Int8Moments | null {
   return moments;
 }
 
+/** Elements of the array these moments were made for (undefined for arrays init did not make). */
+export function int8MomentsLength(s: Int8Moments): number | undefined {
+  return s.qm.buffer instanceof ArrayBuffer ? blocks.get(s.qm.buffer)?.length : undefined;
+}
+
 /** Bytes of memory that hold these moments (codes, scales and the chunk scratch). */
 export function int8MomentsBytes(s: Int8Moments): number {
   return s.qm.buffer.byteLength;
@@ -124,10 +166,40 @@ export function stepSeed(t: number): number {
   return Math.imul(t + 1, 0x85ebca77) | 0;
 }
 
-/** Runs kernel over chunks of p and g; writes p back unless `readOnlyP`. */
+/** Which 8-bit kernel a step runs; `adopt8Init` reads p and writes only the codes. */
+export type State8Kernel = 'adopt8Init' | 'adopt8Step' | 'adam8Step';
+
+/** Byte offsets of the kernel's operands in its memory (scr: the 2 x 256-float block scratch). */
+export interface State8Offsets {
+  p: number; g: number; qm: number; qv: number; sm: number; sv: number; scr: number;
+}
+
+/**
+ * Runs one kernel over `n` elements (a multiple of 4) at the given offsets; `start` is the index of
+ * the first element in the whole array (a multiple of BLOCK: the hash of §11.3 and the block
+ * boundaries), and the offsets of qm, qv, sm and sv are those of that element and its block.
+ */
+export function callState8(
+  k: State8Exports, kernel: State8Kernel, o: State8Offsets, n: number, start: number, seed: number,
+  a: AdoptKernelArgs | AdamKernelArgs,
+): void {
+  if (kernel === 'adopt8Init') {
+    const x = a as AdoptKernelArgs;
+    k.adopt8_init(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, x.sign, x.coupledDecay);
+  } else if (kernel === 'adopt8Step') {
+    const x = a as AdoptKernelArgs;
+    k.adopt8_step(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, x.lr, x.beta1, x.oneMinusBeta1, x.beta2,
+      x.oneMinusBeta2, x.epsilon, x.clip, x.sign, x.coupledDecay, x.decay, x.nesterov ? 1 : 0);
+  } else {
+    const x = a as AdamKernelArgs;
+    k.adam8_step(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, x.stepSize, x.beta1, x.oneMinusBeta1,
+      x.beta2, x.oneMinusBeta2, x.epsilon, x.invSqrtBiasCorrection2, x.sign, x.coupledDecay, x.decay);
+  }
+}
+
+/** Runs `kernel` over chunks of p and g through the scratch; writes p back unless it is adopt8Init. */
 function chunked(
-  b: Block8, p: Float32Array, g: Float32Array, readOnlyP: boolean,
-  kernel: (pOff: number, gOff: number, qm: number, qv: number, sm: number, sv: number, n: number, start: number) => void,
+  b: Block8, p: Float32Array, g: Float32Array, kernel: State8Kernel, a: AdoptKernelArgs | AdamKernelArgs, seed: number,
 ): void {
   const n = p.length;
   const o = b.offsets;
@@ -140,32 +212,25 @@ function chunked(
       b.p[i] = 0; // padding: p = g = 0 keeps the padded codes at 0
       b.g[i] = 0;
     }
-    kernel(o.p, o.g, o.qm + start, o.qv + start, o.sm + 4 * (start / BLOCK), o.sv + 4 * (start / BLOCK), padded, start);
-    if (!readOnlyP) p.set(b.p.subarray(0, count), start);
+    const at = { p: o.p, g: o.g, qm: o.qm + start, qv: o.qv + start, sm: o.sm + 4 * (start / BLOCK), sv: o.sv + 4 * (start / BLOCK), scr: o.scr };
+    callState8(b.k, kernel, at, padded, start, seed, a);
+    if (kernel !== 'adopt8Init') p.set(b.p.subarray(0, count), start);
   }
 }
 
 /** ADOPT's first step on 8-bit state: sqrt(v) = |g'|, quantised; p and m unchanged. */
 export function adopt8Init(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdoptKernelArgs, seed: number): void {
-  const b = blockOf('adopt8Init', s, p.length);
-  chunked(b, p, g, true, (po, go, qm, qv, sm, sv, n, start) =>
-    b.k.adopt8_init(po, go, qm, qv, sm, sv, b.offsets.scr, n, start, seed, a.sign, a.coupledDecay));
+  chunked(blockOf('adopt8Init', s, p.length), p, g, 'adopt8Init', a, seed);
 }
 
 /** One ADOPT step on 8-bit state (nesterov supported; caution is refused by the optimizer). */
 export function adopt8Step(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdoptKernelArgs, seed: number): void {
-  const b = blockOf('adopt8Step', s, p.length);
-  chunked(b, p, g, false, (po, go, qm, qv, sm, sv, n, start) => b.k.adopt8_step(
-    po, go, qm, qv, sm, sv, b.offsets.scr, n, start, seed, a.lr, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2,
-    a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay, a.nesterov ? 1 : 0));
+  chunked(blockOf('adopt8Step', s, p.length), p, g, 'adopt8Step', a, seed);
 }
 
 /** One Adam / AdamW step on 8-bit state. */
 export function adam8Step(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdamKernelArgs, seed: number): void {
-  const b = blockOf('adam8Step', s, p.length);
-  chunked(b, p, g, false, (po, go, qm, qv, sm, sv, n, start) => b.k.adam8_step(
-    po, go, qm, qv, sm, sv, b.offsets.scr, n, start, seed, a.stepSize, a.beta1, a.oneMinusBeta1, a.beta2,
-    a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay));
+  chunked(blockOf('adam8Step', s, p.length), p, g, 'adam8Step', a, seed);
 }
 
 /**

@@ -2,7 +2,8 @@
  * Fused optimizer steps on tfjs tensors, for the `wasm` and `cpu` backends.
  *
  * - wasm: our SIMD kernels are instantiated over the backend's own WebAssembly memory and update
- *   p, m and v in place at their heap offsets: no copy, no allocation.
+ *   p, m and v in place at their heap offsets: no copy, no allocation. The 8-bit state kernels
+ *   are bound to it too (`int8`, tfjs_state8.ts), with their codes allocated on the heap.
  * - cpu: tensors are JS Float32Arrays; the kernels run on them chunk by chunk (ArrayKernels).
  *
  * wasm: in-place writes are safe only on a buffer nothing else can see. A buffer is written in
@@ -28,6 +29,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { cautionFactors, type AdamKernelArgs, type AdoptKernelArgs } from './args.js';
 import { ArrayKernels } from './array_kernels.js';
 import { instantiateKernels, type KernelExports } from './wasm_kernels.js';
+import { instantiateState8 } from './state8.js';
+import { WasmState8, type WasmHeapAccess } from './tfjs_state8.js';
 
 export interface FusedKernels {
   /** Whether these tensors' data lives on this backend in a form the kernels can use. */
@@ -37,12 +40,18 @@ export interface FusedKernels {
   adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void;
   allFinite(g: tf.Tensor): boolean;
   /**
-   * For the 8-bit state kernels (docs/ALGORITHM.md §11), which keep their codes in a memory of
-   * their own: p and g as Float32Arrays the kernel may read, and p it may write; `written()`
-   * makes the written p the variable's value. wasm: views of the heap, p made private first
-   * (written in place, as adoptStep does); cpu: a new array for p (as adoptStep's new p).
+   * For the 8-bit state kernels (docs/ALGORITHM.md §11) where the codes live in a memory of their
+   * own (cpu; wasm where `int8` is missing or not used): p and g as Float32Arrays the kernel may
+   * read, and p it may write; `written()` makes the written p the variable's value. wasm: views of
+   * the heap, p made private first (written in place, as adoptStep does); cpu: a new array for p
+   * (as adoptStep's new p).
    */
   paramViews?(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews;
+  /**
+   * wasm: the 8-bit state kernels in place on the heap, with the codes allocated there
+   * (tfjs_state8.ts). Missing where the backend offers no malloc or the module cannot be bound.
+   */
+  readonly int8?: WasmState8;
 }
 
 export interface ParamViews {
@@ -54,6 +63,8 @@ export interface ParamViews {
 interface WasmBackendInternals {
   wasm: {
     asm: { memory?: WebAssembly.Memory };
+    _malloc?(bytes: number): number;
+    _free?(offset: number): void;
     /** The heap of the threaded build (cross-origin-isolated pages): imported, so not in `asm`. */
     wasmMemory?: WebAssembly.Memory;
     tfjs: {
@@ -90,14 +101,33 @@ function bufferError(kernel: string, what: string, detail: string): Error {
   return new RangeError(`adopt-optim ${kernel}: buffer "${what}" ${detail}; nothing was written.`);
 }
 
-class WasmFused implements FusedKernels {
-  constructor(private readonly backend: WasmBackendInternals, private readonly k: KernelExports) {}
+class WasmFused implements FusedKernels, WasmHeapAccess {
+  readonly int8?: WasmState8;
+  readonly memory: WebAssembly.Memory;
+  /** The backend's module, kept: backend.dispose() drops its `wasm` but the heap lives on. */
+  private readonly module: WasmBackendInternals['wasm'];
+
+  constructor(private readonly backend: WasmBackendInternals, private readonly k: KernelExports) {
+    this.memory = wasmHeap(backend)!;
+    this.module = backend.wasm;
+    const k8 = typeof this.module._malloc === 'function' && typeof this.module._free === 'function' ? instantiateState8(this.memory) : null;
+    if (k8 !== null) this.int8 = new WasmState8(this, k8);
+  }
+
+  malloc(bytes: number): number {
+    // `>>> 0`: offsets above 2 GiB come back negative (as tfjs's own allocations do)
+    return this.module._malloc!(bytes) >>> 0;
+  }
+
+  free(offset: number): void {
+    this.module._free!(offset);
+  }
 
   /**
    * Heap offset of a tensor's data, after checking that it holds `n` float32 elements that lie
    * inside the heap: the kernel will read or write exactly that range.
    */
-  private region(kernel: string, what: string, t: tf.Tensor, n: number, heap = this.heapBytes()): number {
+  region(kernel: string, what: string, t: tf.Tensor, n: number, heap = this.heapBytes()): number {
     const info = this.backend.dataIdMap.get(t.dataId);
     if (info === undefined || typeof info.memoryOffset !== 'number') throw bufferError(kernel, what, 'is not on the wasm heap');
     const size = info.shape === undefined ? t.size : tf.util.sizeFromShape(info.shape);
@@ -111,8 +141,8 @@ class WasmFused implements FusedKernels {
   }
 
   /** The heap's size now (it grows, never shrinks: a range checked inside stays inside). */
-  private heapBytes(): number {
-    return wasmHeap(this.backend)!.buffer.byteLength;
+  heapBytes(): number {
+    return this.memory.buffer.byteLength;
   }
 
   accepts(tensors: tf.Tensor[]): boolean {
@@ -124,7 +154,7 @@ class WasmFused implements FusedKernels {
    * Heap offset of a variable's buffer after making it private if it is shared (a new buffer of
    * the same size, so the checks already made still hold; checked again all the same).
    */
-  private owned(kernel: string, what: string, variable: tf.Variable, n: number, offset: number): number {
+  owned(kernel: string, what: string, variable: tf.Variable, n: number, offset: number): number {
     if (this.backend.refCount(variable.dataId) <= 1) return offset;
     privateCopy(variable);
     return this.region(kernel, what, variable, n);
@@ -136,7 +166,7 @@ class WasmFused implements FusedKernels {
    * packed inside, and would keep multiplying by the old weights. Unregistering and registering
    * the id again runs its disposal callbacks (dropping those operators) and keeps the data.
    */
-  private written(...tensors: tf.Tensor[]): void {
+  written(...tensors: tf.Tensor[]): void {
     const { tfjs } = this.backend.wasm;
     for (const t of tensors) {
       const info = this.backend.dataIdMap.get(t.dataId)!;
@@ -207,7 +237,7 @@ class WasmFused implements FusedKernels {
     let po = this.region(kernel, 'p', p, n, heap);
     const go = this.region(kernel, 'g', g, n, heap);
     po = this.owned(kernel, 'p', p, n, po);
-    const buffer = wasmHeap(this.backend)!.buffer; // after owned(): it may have grown the heap
+    const buffer = this.memory.buffer; // after owned(): it may have grown the heap
     return {
       p: new Float32Array(buffer, po, n),
       g: new Float32Array(buffer, go, n),

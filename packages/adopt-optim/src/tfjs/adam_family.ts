@@ -7,7 +7,7 @@ import { resolveAdam, type AdamHyperparams, type AdamOptions, type LearningRate 
 import { adamKernelArgs, decayRate } from '../kernels/args.js';
 import { maxLearningRate } from '../schedules.js';
 import { cautious } from './adopt.js';
-import { adam8Step, stepSeed } from '../kernels/state8.js';
+import { stepSeed } from '../kernels/state8.js';
 import { setWeightsWithInt8, Int8Store } from './state8.js';
 import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
 
@@ -25,7 +25,7 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   readonly caution: boolean;
   /** timm's corrected decoupled decay, lr² / lrMax (§10.3). */
   readonly correctedWeightDecay: boolean;
-  /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (docs/ALGORITHM.md §11, ./state8.ts). */
+  /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (on wasm, on its heap; docs/ALGORITHM.md §11, ./state8.ts). */
   readonly stateDtype: 'float32' | 'int8';
   private readonly int8: Int8Store | null;
 
@@ -64,18 +64,9 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const lr = this.learningRate;
     const t = state.step + 1;
     if (this.int8 !== null) {
-      // §11: the 8-bit kernel on a copy of p (an array a caller holds never changes), then assigned
-      const s = this.int8.for(p);
-      const args = adamKernelArgs(this, lr, t, this.maxLearningRate());
-      const views = this.kernels?.paramViews?.('adam8', p, gradient); // wasm: in place on the heap
-      if (views !== undefined) {
-        adam8Step(views.p, views.g, s, args, stepSeed(state.step));
-        views.written();
-        return;
-      }
-      const next = Float32Array.from(p.dataSync() as Float32Array);
-      adam8Step(next, gradient.dataSync() as Float32Array, s, args, stepSeed(state.step));
-      this.commit(p, tf.tensor(next, p.shape, 'float32'));
+      // §11: the 8-bit kernel; on wasm in place on the heap (src/tfjs/state8.ts)
+      this.int8.step('adam8Step', p, gradient, adamKernelArgs(this, lr, t, this.maxLearningRate()), stepSeed(state.step),
+        this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
       return;
     }
     const m = state.slots.get('m')!;

@@ -9,7 +9,7 @@ import { checkClipValue, OptimizerArgumentError } from '../validate.js';
 import { adoptKernelArgs, decayRate } from '../kernels/args.js';
 import { maxLearningRate } from '../schedules.js';
 import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
-import { adopt8Init, adopt8Step, stepSeed } from '../kernels/state8.js';
+import { stepSeed } from '../kernels/state8.js';
 import { setWeightsWithInt8, Int8Store } from './state8.js';
 
 export class AdoptOptimizer extends NamedStateOptimizer {
@@ -33,7 +33,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
   readonly caution: boolean;
   /** timm's corrected decoupled decay, lr² / lrMax (§10.3). */
   readonly correctedWeightDecay: boolean;
-  /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (docs/ALGORITHM.md §11, ./state8.ts). */
+  /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (on wasm, on its heap; docs/ALGORITHM.md §11, ./state8.ts). */
   readonly stateDtype: 'float32' | 'int8';
   private readonly int8: Int8Store | null;
 
@@ -72,23 +72,9 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const lr = this.learningRate;
     const clip = this.clip !== null && state.step > 0 ? this.clip(state.step) : Infinity;
     if (this.int8 !== null) {
-      // §11: the 8-bit kernels on a copy of p (an array a caller holds never changes), then assigned
-      const s = this.int8.for(p);
-      const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate());
-      const views = this.kernels?.paramViews?.('adopt8', p, gradient); // wasm: in place on the heap
-      const g = views?.g ?? (gradient.dataSync() as Float32Array);
-      if (state.step === 0) {
-        adopt8Init(views?.p ?? (p.dataSync() as Float32Array), g, s, args, stepSeed(0)); // reads p (coupled decay), writes only the codes
-        return;
-      }
-      if (views !== undefined) {
-        adopt8Step(views.p, g, s, args, stepSeed(state.step));
-        views.written();
-        return;
-      }
-      const next = Float32Array.from(p.dataSync() as Float32Array);
-      adopt8Step(next, g, s, args, stepSeed(state.step));
-      this.commit(p, tf.tensor(next, p.shape, 'float32'));
+      // §11: the 8-bit kernels; on wasm in place on the heap (src/tfjs/state8.ts)
+      this.int8.step(state.step === 0 ? 'adopt8Init' : 'adopt8Step', p, gradient, adoptKernelArgs(this, lr, clip, this.maxLearningRate()),
+        stepSeed(state.step), this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
       return;
     }
     const m = state.slots.get('m')!;

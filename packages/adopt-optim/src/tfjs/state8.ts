@@ -2,19 +2,27 @@
  * 8-bit state (docs/ALGORITHM.md §11) for the TensorFlow.js optimizers, on the `wasm` and `cpu`
  * backends.
  *
- * The codes and scales of each variable live in a WebAssembly memory of their own (the core's
- * layout, src/kernels/state8.ts), not in tensor slots: tfjs has no int8 dtype, and the slots of
- * NamedStateOptimizer are float32 tensors of the variable's shape. The optimizer then has no
- * slots; per variable, `getWeights()` adds `<variable>/qm`, `<variable>/qv` (int32 tensors, one
- * code per element, exact) and `<variable>/mScale`, `<variable>/vScale` (float32, one per block of
- * 256), and `setWeights()` takes them back, checked before anything changes. A float32 state
+ * The codes and scales of each variable are not tensor slots: tfjs has no int8 dtype, and the
+ * slots of NamedStateOptimizer are float32 tensors of the variable's shape. On wasm they live on
+ * the backend's heap, allocated with its malloc, and the kernels update p and the codes in place
+ * there (src/kernels/tfjs_state8.ts); on cpu (and on wasm where that route is unavailable) in a
+ * WebAssembly memory of their own (the core's layout, src/kernels/state8.ts), with p and g copied
+ * through it. A variable's codes move from one to the other at its next step if the backend
+ * changes. The optimizer has no slots and no state tensors; per variable, `getWeights()` adds
+ * `<variable>/qm`, `<variable>/qv` (int32 tensors, one code per element, exact) and
+ * `<variable>/mScale`, `<variable>/vScale` (float32, one per block of 256), and `setWeights()`
+ * takes them back, checked before anything changes. A float32 state
  * (`<variable>/m`, `<variable>/v`) given to an int8 optimizer is quantised (§11.4), and 8-bit
  * weights given to a float32 optimizer are de-quantised (`dequantizeInt8Weights`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  allocateInt8Moments, BLOCK, dequantizeMoments, quantizeMoments, type Int8Moments,
+  adam8Step, adopt8Init, adopt8Step, allocateInt8Moments, BLOCK, dequantizeMoments, int8MomentsBytes, int8MomentsLength, quantizeMoments,
+  type Int8Moments, type State8Kernel,
 } from '../kernels/state8.js';
+import { HeapInt8Moments, type WasmState8 } from '../kernels/tfjs_state8.js';
+import type { FusedKernels } from '../kernels/tfjs_fused.js';
+import type { AdamKernelArgs, AdoptKernelArgs } from '../kernels/args.js';
 import { OptimizerArgumentError } from '../validate.js';
 import type { NamedTensor } from './named_state_optimizer.js';
 
@@ -23,6 +31,35 @@ export const INT8_SUFFIXES = ['qm', 'qv', 'mScale', 'vScale'] as const;
 const INT8_BACKENDS = ['wasm', 'cpu'];
 
 const pad4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/** A variable's codes and scales: in a memory of their own, or on the wasm heap. */
+type Moments = Int8Moments | HeapInt8Moments;
+
+let heapRoute = true;
+
+/**
+ * Whether the 8-bit state may live on tfjs's wasm heap (the default). Off, every backend takes the
+ * separate-memory route: for tests and benchmarks that compare the two; not part of the API.
+ */
+export function setInt8HeapRoute(enabled: boolean): void {
+  heapRoute = enabled;
+}
+
+/** Typed-array views of the codes and scales (of heap ones: valid until the heap next grows). */
+function viewsOf(m: Moments): Int8Moments {
+  return m instanceof HeapInt8Moments ? m.views() : m;
+}
+
+function copyMoments(from: Int8Moments, to: Int8Moments): void {
+  to.qm.set(from.qm);
+  to.qv.set(from.qv);
+  to.mScale.set(from.mScale);
+  to.vScale.set(from.vScale);
+}
+
+function release(m: Moments): void {
+  if (m instanceof HeapInt8Moments) m.free();
+}
 
 function split(name: string): [string, string] | null {
   const cut = name.lastIndexOf('/');
@@ -95,7 +132,7 @@ async function readInt8(owner: string, name: string, group: Map<string, tf.Tenso
 
 /** The 8-bit moments of an optimizer's variables, by variable name. */
 export class Int8Store {
-  private moments = new Map<string, Int8Moments>();
+  private moments = new Map<string, Moments>();
   private handedOut: tf.Tensor[] = [];
 
   constructor(private readonly owner: string) {}
@@ -109,9 +146,10 @@ export class Int8Store {
       );
     }
     const m = this.moments.get(variable.name);
-    if (m !== undefined && m.qm.length !== pad4(variable.size)) {
+    const codes = m === undefined ? 0 : m instanceof HeapInt8Moments ? m.padded : m.qm.length;
+    if (m !== undefined && codes !== pad4(variable.size)) {
       throw new OptimizerArgumentError(
-        `${this.owner}: the 8-bit state of variable "${variable.name}" holds ${m.qm.length} codes but the variable has ${variable.size} elements; nothing was changed.`,
+        `${this.owner}: the 8-bit state of variable "${variable.name}" holds ${codes} codes but the variable has ${variable.size} elements; nothing was changed.`,
       );
     }
     if (m === undefined && step > 0) {
@@ -119,16 +157,83 @@ export class Int8Store {
     }
   }
 
-  /** The moments of a variable, made (zeros) on its first step. */
-  for(variable: tf.Variable): Int8Moments {
-    let m = this.moments.get(variable.name);
-    if (m === undefined) {
-      const made = allocateInt8Moments(variable.size);
-      if (made === null) throw new OptimizerArgumentError(`${this.owner}: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
-      m = made;
-      this.moments.set(variable.name, m);
+  /**
+   * One step of `kernel` on variable p with gradient g (checked by `check` first). On wasm, in
+   * place on the heap (the codes move there on the first step); elsewhere on the codes in a memory
+   * of their own, with p and g copied through it: views of the wasm heap where `kernels` offers
+   * them, else a new array for p that `commit` makes the variable's value.
+   */
+  step(
+    kernel: State8Kernel, p: tf.Variable, g: tf.Tensor, args: AdoptKernelArgs | AdamKernelArgs, seed: number,
+    kernels: FusedKernels | null, commit: (next: Float32Array) => void,
+  ): void {
+    const heap = heapRoute ? kernels?.int8 : undefined;
+    if (heap !== undefined && kernels!.accepts([p, g])) {
+      heap.run(kernel, p, g, this.onHeap(p, heap), args, seed);
+      return;
     }
-    return m;
+    const s = this.inMemory(p);
+    const run = (pv: Float32Array, gv: Float32Array) => {
+      if (kernel === 'adopt8Init') adopt8Init(pv, gv, s, args as AdoptKernelArgs, seed); // reads p (coupled decay), writes only the codes
+      else if (kernel === 'adopt8Step') adopt8Step(pv, gv, s, args as AdoptKernelArgs, seed);
+      else adam8Step(pv, gv, s, args as AdamKernelArgs, seed);
+    };
+    const views = kernels?.paramViews?.(kernel === 'adam8Step' ? 'adam8' : 'adopt8', p, g); // wasm: views of the heap
+    if (views !== undefined) {
+      run(views.p, views.g);
+      if (kernel !== 'adopt8Init') views.written();
+      return;
+    }
+    const gv = g.dataSync() as Float32Array;
+    if (kernel === 'adopt8Init') {
+      run(p.dataSync() as Float32Array, gv);
+      return;
+    }
+    // on a copy of p (an array a caller holds never changes), then assigned
+    const next = Float32Array.from(p.dataSync() as Float32Array);
+    run(next, gv);
+    commit(next);
+  }
+
+  /** A variable's moments on this heap: made (zeros) on its first step, or moved there. */
+  private onHeap(variable: tf.Variable, heap: WasmState8): HeapInt8Moments {
+    const m = this.moments.get(variable.name);
+    if (m instanceof HeapInt8Moments && m.owner === heap) return m;
+    const made = heap.allocate(variable.size);
+    if (m !== undefined) {
+      copyMoments(viewsOf(m), made.views()); // lengths checked by `check`
+      release(m);
+    }
+    this.moments.set(variable.name, made);
+    return made;
+  }
+
+  /**
+   * A variable's moments in a memory of their own: made (zeros) on its first step, or moved there
+   * (also from moments restored before the variable existed, made for its padded length).
+   */
+  private inMemory(variable: tf.Variable): Int8Moments {
+    const m = this.moments.get(variable.name);
+    if (m !== undefined && !(m instanceof HeapInt8Moments) && int8MomentsLength(m) === variable.size) return m;
+    const made = allocateInt8Moments(variable.size);
+    if (made === null) throw new OptimizerArgumentError(`${this.owner}: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
+    if (m !== undefined) {
+      copyMoments(viewsOf(m), made); // the same codes: lengths checked by `check`
+      release(m);
+    }
+    this.moments.set(variable.name, made);
+    return made;
+  }
+
+  /** Bytes the codes and scales take: on wasm heaps, and in memories of their own (with their scratch). */
+  bytes(): { heap: number; outside: number } {
+    let heap = 0;
+    let outside = 0;
+    for (const m of this.moments.values()) {
+      if (m instanceof HeapInt8Moments) heap += m.bytes;
+      else outside += int8MomentsBytes(m);
+    }
+    return { heap, outside };
   }
 
   private disposeHandedOut(): void {
@@ -141,9 +246,12 @@ export class Int8Store {
     this.disposeHandedOut();
     const out: NamedTensor[] = [];
     for (const [name, m] of this.moments) {
+      // copied out before any tensor is made: a tensor may grow the wasm heap, detaching heap views
+      const v = viewsOf(m);
+      const [qm, qv, sm, sv] = [Int32Array.from(v.qm), Int32Array.from(v.qv), v.mScale.slice(), v.vScale.slice()];
       const tensors: [string, tf.Tensor][] = [
-        ['qm', tf.tensor1d(Int32Array.from(m.qm), 'int32')], ['qv', tf.tensor1d(Int32Array.from(m.qv), 'int32')],
-        ['mScale', tf.tensor1d(m.mScale.slice(), 'float32')], ['vScale', tf.tensor1d(m.vScale.slice(), 'float32')],
+        ['qm', tf.tensor1d(qm, 'int32')], ['qv', tf.tensor1d(qv, 'int32')],
+        ['mScale', tf.tensor1d(sm, 'float32')], ['vScale', tf.tensor1d(sv, 'float32')],
       ];
       for (const [suffix, tensor] of tensors) {
         this.handedOut.push(tensor);
@@ -202,13 +310,19 @@ export class Int8Store {
     return { rest, fresh };
   }
 
-  /** Replaces every variable's moments (after NamedStateOptimizer.setWeights succeeded). */
+  /**
+   * Replaces every variable's moments (after NamedStateOptimizer.setWeights succeeded); the old
+   * ones on a wasm heap are freed. The fresh ones move to the heap at their variable's next step.
+   */
   install(fresh: Map<string, Int8Moments>): void {
+    for (const m of this.moments.values()) release(m);
     this.moments = fresh;
   }
 
+  /** Frees every variable's moments (those on a wasm heap go back to it). */
   dispose(): void {
     this.disposeHandedOut();
+    for (const m of this.moments.values()) release(m);
     this.moments = new Map();
   }
 }
