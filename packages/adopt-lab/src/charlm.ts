@@ -12,7 +12,7 @@ import { cosineDecay } from 'adopt-optim';
 import { readCheckpoint } from 'adopt-optim/train';
 import { Trainer } from 'adopt-optim/train';
 import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from './data/text.js';
-import { meanStd, Random, trainerOptimizer } from './common.js';
+import { LABELS, meanStd, Random, trainerOptimizer } from './common.js';
 import { lineChart } from './plot.js';
 import type { Row, UnitExperiment } from './runs.js';
 import { Gpt, type GptConfig } from './gpt.js';
@@ -274,7 +274,16 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
           : '') +
         'Losses in bits per character.',
       summary: t.summary,
-      tables: t.tables,
+      tables: [
+        ...t.tables,
+        {
+          title: `Loss spikes of every run (a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ${SPIKE_RULE.window} steps before it; a run of such steps counts once)`,
+          columns: ['optimizer', 'beta2', 'learning rate', 'seed', 'spikes', 'largest loss / running median'],
+          rows: [...records].sort((a, b) => a.optimizer.localeCompare(b.optimizer) || String(a.setting.beta2).localeCompare(String(b.setting.beta2)) ||
+            a.setting.learningRate - b.setting.learningRate || a.seed - b.seed)
+            .map((r) => [LABELS[r.optimizer], String(r.setting.beta2), r.setting.learningRate, r.seed, r.final['spikes']!, r.final['maxSpikeRatio']!.toFixed(2)]),
+        },
+      ],
       figures: [
         { file: 'pretrain-train-loss.svg', caption: `Pretraining loss on Moby Dick (training batches, every ${every} steps); ${band}.`, svg: await lineChart(meanCurves(trainShown, 'trainLoss', 'step', { scale: bits }), { title: 'Pretraining: training loss', subtitle: band, x: 'step', y: 'bits per character' }) },
         { file: 'pretrain-validation.svg', caption: `Pretraining: validation loss on the held-out tail of Moby Dick; ${band}.`, svg: await lineChart(meanCurves(shown, 'validationLoss', 'step', { scale: bits, filter: (c) => c['phase'] === 'pretrain' }), { title: 'Pretraining: validation loss', subtitle: band, x: 'step', y: 'bits per character', points: true }) },
