@@ -4,20 +4,12 @@
  * dimRoundingMode, dataFormat and (depthwise) dilation that tfjs accepts, on odd sizes; and the
  * configurations we refuse.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { enableWasmTraining, disableWasmTraining } from '../src/index.js';
-import { compare, ErrorLog, leakCheck, Rng, runOn, size, useBackend, wasmRecords } from './helpers.js';
+import { compare, leakCheck, Rng, runOn, size, useBackend, wasmRecords, withWasmTraining } from './helpers.js';
 
-const log = new ErrorLog();
-before(() => {
-  enableWasmTraining();
-});
-after(() => {
-  console.log(log.report());
-  disableWasmTraining();
-});
+const log = withWasmTraining();
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;

@@ -1,6 +1,8 @@
 /** Shared by the tests: backends, seeded data, and the float32 error bound used against cpu. */
+import { after, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { disableWasmTraining, enableWasmTraining } from '../src/index.js';
 
 export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
   if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
@@ -110,4 +112,17 @@ export async function leakCheck(fn: () => Promise<void> | void): Promise<{ tenso
 /** The wasm backend's count of its own tensor records (catches scratch a kernel did not free). */
 export function wasmRecords(): number {
   return tf.findBackend('wasm')!.numDataIds();
+}
+
+/** A test file's kernels on for its tests (off again after them), with its error log printed at the end. */
+export function withWasmTraining(): ErrorLog {
+  const log = new ErrorLog();
+  before(() => {
+    enableWasmTraining();
+  });
+  after(() => {
+    console.log(log.report());
+    disableWasmTraining();
+  });
+  return log;
 }

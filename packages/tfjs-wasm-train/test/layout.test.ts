@@ -5,20 +5,13 @@
  * shapes they were written for. Sum must be bit for bit tfjs's own wasm kernel, and within the
  * float32 summation bound of cpu.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { disableWasmTraining, enableWasmTraining, simplifyTranspose } from '../src/index.js';
-import { compare, ErrorLog, leakCheck, Rng, size, useBackend, wasmRecords } from './helpers.js';
+import { compare, leakCheck, Rng, size, useBackend, wasmRecords, withWasmTraining } from './helpers.js';
 
-const log = new ErrorLog();
-before(() => {
-  enableWasmTraining();
-});
-after(() => {
-  console.log(log.report());
-  disableWasmTraining();
-});
+const log = withWasmTraining();
 
 type DType = 'float32' | 'int32';
 

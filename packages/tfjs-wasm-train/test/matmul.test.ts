@@ -3,20 +3,13 @@
  * JavaScript implementation), on random shapes with odd sizes, every transpose combination,
  * single matrices, batches, broadcast batches and higher ranks.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { enableWasmTraining, disableWasmTraining, matMulRoute, PER_MATRIX_MIN_WORK } from '../src/index.js';
-import { compare, ErrorLog, leakCheck, Rng, runOn, size, useBackend, wasmRecords } from './helpers.js';
+import { matMulRoute, PER_MATRIX_MIN_WORK } from '../src/index.js';
+import { compare, leakCheck, Rng, runOn, size, useBackend, wasmRecords, withWasmTraining } from './helpers.js';
 
-const log = new ErrorLog();
-before(() => {
-  enableWasmTraining();
-});
-after(() => {
-  console.log(log.report());
-  disableWasmTraining();
-});
+const log = withWasmTraining();
 
 type Shapes = { a: number[]; b: number[]; transposeA: boolean; transposeB: boolean };
 
