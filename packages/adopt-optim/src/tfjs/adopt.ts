@@ -8,9 +8,9 @@ import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRa
 import { checkClipValue, OptimizerArgumentError } from '../validate.js';
 import { adoptKernelArgs, decayRate } from '../kernels/args.js';
 import { maxLearningRate } from '../schedules.js';
-import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
+import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 import { stepSeed } from '../kernels/state8.js';
-import { setWeightsWithInt8, Int8Store } from './state8.js';
+import { Int8Store } from './state8.js';
 
 export class AdoptOptimizer extends NamedStateOptimizer {
   /** @nocollapse Namespaced so it never clashes with tfjs's built-in class names. */
@@ -35,7 +35,6 @@ export class AdoptOptimizer extends NamedStateOptimizer {
   readonly correctedWeightDecay: boolean;
   /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (on wasm, on its heap; docs/ALGORITHM.md §11, ./state8.ts). */
   readonly stateDtype: 'float32' | 'int8';
-  private readonly int8: Int8Store | null;
 
   constructor(learningRate?: LearningRate, options?: AdoptOptions) {
     const h: AdoptHyperparams = resolveAdopt('ADOPT', learningRate, options);
@@ -135,22 +134,6 @@ export class AdoptOptimizer extends NamedStateOptimizer {
       correctedWeightDecay: this.correctedWeightDecay,
       stateDtype: this.stateDtype,
     };
-  }
-
-  /** With 8-bit state, the codes and scales of every variable follow the counters (./state8.ts). */
-  override async getWeights(): Promise<NamedTensor[]> {
-    const weights = await super.getWeights();
-    return this.int8 === null ? weights : [...weights, ...this.int8.weights()];
-  }
-
-  /** With 8-bit state, 8-bit or float32 entries; with float32 state, 8-bit entries de-quantised (state8.ts). */
-  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-    return setWeightsWithInt8('ADOPT.setWeights', this.int8, weightValues, (w) => super.setWeights(w));
-  }
-
-  override dispose(): void {
-    this.int8?.dispose();
-    super.dispose();
   }
 
   /** @nocollapse */

@@ -25,6 +25,7 @@ import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { fusedKernelsForBackend, type FusedKernels } from '../kernels/tfjs_fused.js';
 import { gpuFusedKernels, type GpuFusedKernels } from '../kernels/gpu_fused.js';
 import { GpuFiniteGuard, isGpuBackend } from './gpu_nonfinite.js';
+import { setWeightsWithInt8, type Int8Store } from './state8.js';
 
 /** The state of one variable. */
 export interface VariableState {
@@ -88,6 +89,12 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * `commit`; the GPU kernels take it as an input). Null elsewhere. docs/ALGORITHM.md §6.3.
    */
   protected stepOk: tf.Tensor | null = null;
+  /**
+   * With `stateDtype: 'int8'` the moments live here, outside the slots (./state8.ts): getWeights
+   * appends their codes and scales, setWeights takes 8-bit or float32 entries, dispose frees them.
+   * Set by the subclass's constructor; null for float32 state.
+   */
+  protected int8: Int8Store | null = null;
   private readonly guard: GpuFiniteGuard;
 
   protected constructor(learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
@@ -382,7 +389,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       this.handedOut.push(step);
       weights.push({ name: `${name}/${STEP_SUFFIX}`, tensor: step });
     }
-    return weights;
+    return this.int8 === null ? weights : [...weights, ...this.int8.weights()];
   }
 
   /**
@@ -394,6 +401,12 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * own output back) and only then is the old state released: a refused call changes nothing.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    // With 8-bit state: 8-bit or float32 entries; with float32 state, 8-bit entries de-quantised (./state8.ts).
+    return setWeightsWithInt8(`${this.displayName}.setWeights`, this.int8, weightValues, (w) => this.setSlotWeights(w));
+  }
+
+  /** setWeights for the float32 slots and the counters (8-bit entries already taken out by setWeightsWithInt8). */
+  private async setSlotWeights(weightValues: NamedTensor[]): Promise<void> {
     this.checkUsable('setWeights');
     const owner = `${this.displayName}.setWeights`;
     if (!Array.isArray(weightValues)) {
@@ -540,6 +553,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   /** Releases the state. The optimizer cannot be used afterwards (as tfjs's own optimizers). */
   override dispose(): void {
+    this.int8?.dispose();
     this.disposeState();
     this.disposeHandedOut();
     this.guard.reset();
