@@ -77,6 +77,37 @@ export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** Runs of at least this many contiguous words are copied with copyWithin (a memmove), shorter ones word by word. */
+const MIN_RUN_FOR_COPY_WITHIN = 12;
+
+/**
+ * Gathers rows of `run` words from `heap` into one contiguous block at word `dst`: the rows are the
+ * points of an odometer over `counts` (outermost first) whose axes step by `strides` words from
+ * `src`; inside a row, words are `step` apart (1: a contiguous run). The shared inner loop of
+ * Slice (./slice.ts) and Transpose (./transpose.ts). Bounds must have been checked by the caller.
+ */
+export function copyRows(heap: Int32Array, src: number, dst: number, counts: readonly number[], strides: readonly number[],
+  run: number, step: number): void {
+  const outer = counts.length;
+  const index = new Array<number>(outer).fill(0);
+  const rows = sizeOf(counts);
+  let from = src;
+  let to = dst;
+  for (let row = 0; row < rows; row++) {
+    if (step !== 1) for (let j = 0, f = from; j < run; j++, f += step) heap[to + j] = heap[f]!;
+    else if (run >= MIN_RUN_FOR_COPY_WITHIN) heap.copyWithin(to, from, from + run);
+    else for (let j = 0; j < run; j++) heap[to + j] = heap[from + j]!;
+    to += run;
+    // next row: increment the odometer from its innermost axis
+    for (let axis = outer - 1; axis >= 0; axis--) {
+      from += strides[axis]!;
+      if (++index[axis]! < counts[axis]!) break;
+      from -= strides[axis]! * counts[axis]!;
+      index[axis] = 0;
+    }
+  }
+}
+
 /**
  * Runs `body` with a `keep` that marks tensors as scratch, and disposes them afterwards (also when
  * `body` throws), except the tensor `body` returns when it is one of them.

@@ -10,10 +10,7 @@
  * int32; other dtypes, and anything tfjs would reject, go to tfjs's kernels.
  */
 import { backend_util, slice_util, util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
-import { sizeOf, type WasmBackendLike } from './backend.js';
-
-/** Runs of at least this many elements are copied with copyWithin, shorter ones element by element. */
-const MIN_RUN_FOR_COPY_WITHIN = 12;
+import { copyRows, sizeOf, type WasmBackendLike } from './backend.js';
 
 /**
  * Copies the block `begin`..`begin + size` of a tensor of `shape` at word `src` of `heap` to word
@@ -38,20 +35,7 @@ export function sliceWords(heap: Int32Array, src: number, dst: number, shape: re
     inner--;
     run *= size[inner]!;
   }
-  const rows = sizeOf(size.slice(0, inner));
-  const index = new Array<number>(inner).fill(0);
-  let to = dst;
-  for (let row = 0; row < rows; row++) {
-    if (run >= MIN_RUN_FOR_COPY_WITHIN) heap.copyWithin(to, from, from + run);
-    else for (let j = 0; j < run; j++) heap[to + j] = heap[from + j]!;
-    to += run;
-    for (let axis = inner - 1; axis >= 0; axis--) {
-      from += strides[axis]!;
-      if (++index[axis]! < size[axis]!) break;
-      from -= strides[axis]! * size[axis]!;
-      index[axis] = 0;
-    }
-  }
+  copyRows(heap, from, dst, size.slice(0, inner), strides.slice(0, inner), run, 1);
 }
 
 function wordDtype(t: TensorInfo | undefined): t is TensorInfo & { dtype: 'float32' | 'int32' } {

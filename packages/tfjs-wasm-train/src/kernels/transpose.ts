@@ -19,10 +19,7 @@
  * bit for bit; every other dtype, and empty tensors, go to tfjs's kernel.
  */
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { callKernel, sizeOf, view, type WasmBackendLike } from './backend.js';
-
-/** Runs of at least this many elements are copied with copyWithin, shorter ones element by element. */
-const MIN_RUN_FOR_COPY_WITHIN = 12;
+import { callKernel, copyRows, sizeOf, view, type WasmBackendLike } from './backend.js';
 
 export interface SimplifiedTranspose {
   /** input shape with size-1 axes dropped and axes that stay neighbours merged */
@@ -80,30 +77,8 @@ export function transposeWords(heap: Int32Array, src: number, dst: number, shape
   for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1]! * shape[i + 1]!;
   const outShape = perm.map((p) => shape[p]!);
   const inStride = perm.map((p) => strides[p]!); // input step for one step along each output axis
-  const n = outShape[rank - 1]!;
-  const step = inStride[rank - 1]!;
-  // odometer over the output's outer axes 0..rank-2
-  const outer = rank - 1;
-  const index = new Array<number>(outer).fill(0);
-  const rows = sizeOf(outShape.slice(0, outer));
-  let from = src;
-  let to = dst;
-  for (let row = 0; row < rows; row++) {
-    if (step === 1) {
-      if (n >= MIN_RUN_FOR_COPY_WITHIN) heap.copyWithin(to, from, from + n);
-      else for (let j = 0; j < n; j++) heap[to + j] = heap[from + j]!;
-    } else {
-      for (let j = 0, f = from; j < n; j++, f += step) heap[to + j] = heap[f]!;
-    }
-    to += n;
-    // next row: increment the odometer from the innermost outer axis
-    for (let axis = outer - 1; axis >= 0; axis--) {
-      from += inStride[axis]!;
-      if (++index[axis]! < outShape[axis]!) break;
-      from -= inStride[axis]! * outShape[axis]!;
-      index[axis] = 0;
-    }
-  }
+  // one output row (the last output axis) per point of an odometer over the output's outer axes
+  copyRows(heap, src, dst, outShape.slice(0, rank - 1), inStride.slice(0, rank - 1), outShape[rank - 1]!, inStride[rank - 1]!);
 }
 
 /**
