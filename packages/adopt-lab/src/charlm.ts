@@ -261,7 +261,9 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
     const { vocab } = loadCorpora();
     return {
       name: 'charlm',
-      title: 'Character-level language model: pretraining on Moby Dick, finetuning on State of the Union addresses',
+      title: b.finetuneSteps > 0
+        ? 'Character-level language model: pretraining on Moby Dick, finetuning on State of the Union addresses'
+        : 'Character-level language model: pretraining on Moby Dick',
       description:
         `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} characters, ${gptParameters(b, vocab).toLocaleString('en')} parameters) trained on ` +
         `Moby Dick for ${b.steps} steps (batch ${b.batchSize}, learning rate ${t.selection.lrs.join(', ')}` +

@@ -5,9 +5,10 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readResult, type ExperimentResult } from './common.js';
-import { STAND_INS } from './suite.js';
+import { STAND_INS, SUITE } from './suite.js';
 
-const ORDER = ['toy', 'mnist', 'mnist-cnn', 'beta2', 'charlm', 'vae', 'rl'];
+/** Sections in the order of the committed suite; folders it does not know go last. */
+const ORDER = SUITE.map((e) => e.label);
 
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -19,7 +20,7 @@ function section(r: ExperimentResult): string {
     r.summary.rows.map((row) => `<tr>${row.map((c) => `<td>${escape(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>${extra}`;
   const figures = r.figures.map((f) => `<figure>${f.svg.replace(/^<\?xml[^>]*>/, '')}<figcaption>${escape(f.caption)}</figcaption></figure>`).join('');
   const m = r.meta;
-  return `<section id="${r.name}"><h2>${escape(r.title)}</h2><p>${escape(r.description)}</p>
+  return `<section id="${r.name}"><h2>${escape(r.title)} <code>${escape(r.name)}</code></h2><p>${escape(r.description)}</p>
 <div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escape(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
 <p class="meta">adopt-optim ${escape(m.version)} · backend ${escape(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escape(m.startedAt)}${
   m.runs ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ${m.runSeconds ?? '?'} s of run time` : ' · written before per-run records (0.1/0.2): single-seed unless stated'}${
