@@ -34,18 +34,18 @@ const BETA2_SHORT = ['own', 0.999];
 const MEDIUM_GPT = { width: 160, layers: 4, heads: 4, context: 64, steps: 1500, warmup: 100 };
 
 export const SUITE: SuiteEntry[] = [
-  { label: 'toy', experiment: 'toy', options: { ks: [50], beta2s: [0.1] }, full: { steps: 20_000_000, chains: 200 }, seeds: [1], optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1), k = 50 past k^4 steps', secondsPerRun: 171 },
-  { label: 'mnist', experiment: 'mnist', options: { beta2: BETA2_SHORT, lrs: [1e-4, 3e-4, 1e-3, 3e-3] }, seeds: seeds(5), paper: 'MNIST MLP', secondsPerRun: 71 },
-  { label: 'mnist-cnn', experiment: 'mnist', options: { model: 'cnn', beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'CIFAR-10 ResNet-18 / ImageNet SwinT', secondsPerRun: 36 },
-  { label: 'beta2', experiment: 'beta2', options: {}, seeds: seeds(5), paper: 'the beta2 robustness claim', secondsPerRun: 32 },
-  { label: 'vae', experiment: 'vae', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'NVAE on MNIST', secondsPerRun: 780 },
-  { label: 'charlm', experiment: 'charlm', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'GPT-2 pretraining; LLaMA finetuning', secondsPerRun: 351 },
-  { label: 'charlm-lr', experiment: 'charlm', options: { name: 'charlm-lr', finetuneSteps: 0, lrs: [3e-4, 1e-3, 3e-3, 1e-2] }, full: { steps: 300 }, seeds: seeds(3), paper: 'GPT-2 pretraining (learning-rate sweep, shortened)', secondsPerRun: 90 },
-  { label: 'charlm-medium-b4', experiment: 'charlm', options: { name: 'charlm-medium-b4', finetuneSteps: 0, schedule: 'cosine' }, full: { ...MEDIUM_GPT, batchSize: 4 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, small batch (Adam\'s loss spikes)', secondsPerRun: 900 },
-  { label: 'charlm-medium', experiment: 'charlm', options: { name: 'charlm-medium', finetuneSteps: 0, schedule: 'cosine' }, full: { ...MEDIUM_GPT, batchSize: 32 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, larger batch', secondsPerRun: 3600 },
+  { label: 'toy', experiment: 'toy', options: { ks: [50], beta2s: [0.1] }, full: { steps: 20_000_000, chains: 200 }, seeds: [1], optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1), k = 50 past k^4 steps', secondsPerRun: 169 },
+  { label: 'mnist', experiment: 'mnist', options: { beta2: BETA2_SHORT, lrs: [1e-4, 3e-4, 1e-3, 3e-3] }, seeds: seeds(5), paper: 'MNIST MLP', secondsPerRun: 64 },
+  { label: 'mnist-cnn', experiment: 'mnist', options: { model: 'cnn', beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'CIFAR-10 ResNet-18 / ImageNet SwinT', secondsPerRun: 35 },
+  { label: 'beta2', experiment: 'beta2', options: {}, seeds: seeds(5), paper: 'the beta2 robustness claim', secondsPerRun: 35 },
+  { label: 'vae', experiment: 'vae', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'NVAE on MNIST', secondsPerRun: 259 },
+  { label: 'charlm', experiment: 'charlm', options: { beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'GPT-2 pretraining; LLaMA finetuning', secondsPerRun: 156 },
+  { label: 'charlm-lr', experiment: 'charlm', options: { name: 'charlm-lr', finetuneSteps: 0, lrs: [3e-4, 1e-3, 3e-3, 1e-2] }, full: { steps: 300 }, seeds: seeds(3), paper: 'GPT-2 pretraining (learning-rate sweep, shortened)', secondsPerRun: 32 },
+  { label: 'charlm-medium-b4', experiment: 'charlm', options: { name: 'charlm-medium-b4', finetuneSteps: 0, schedule: 'cosine' }, full: { ...MEDIUM_GPT, batchSize: 4 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, small batch (Adam\'s loss spikes)', secondsPerRun: 465 },
+  { label: 'charlm-medium', experiment: 'charlm', options: { name: 'charlm-medium', finetuneSteps: 0, schedule: 'cosine' }, full: { ...MEDIUM_GPT, batchSize: 32 }, seeds: seeds(3), optimizers: ['adopt', 'adam'], paper: 'GPT-2 pretraining, larger batch', secondsPerRun: 1530 },
   { label: 'rl', experiment: 'rl', options: { beta2: BETA2 }, seeds: seeds(10), paper: 'PPO on MuJoCo (HalfCheetah, Ant)', secondsPerRun: 13.5 },
-  { label: 'mnist-int8', experiment: 'mnist', options: { name: 'mnist-int8' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 71 },
-  { label: 'charlm-int8', experiment: 'charlm', options: { name: 'charlm-int8' }, seeds: seeds(3), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 351 },
+  { label: 'mnist-int8', experiment: 'mnist', options: { name: 'mnist-int8' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 200 },
+  { label: 'charlm-int8', experiment: 'charlm', options: { name: 'charlm-int8' }, seeds: seeds(3), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 158 },
 ];
 
 export const QUICK_SEEDS = 2;
