@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { adam, adamw, adopt, amsgrad, NonFiniteGradientError, type NamedStateOptimizer } from 'adopt-optim';
+import { adam, adamw, adopt, amsgrad, cosineDecay, NonFiniteGradientError, powerClip, type NamedStateOptimizer } from 'adopt-optim';
 
 setWasmPaths(new URL('./tfjs-wasm/', location.href).href);
 
@@ -303,7 +303,48 @@ async function adapterInfo() {
   return adapter == null ? null : { architecture: adapter.info?.architecture, maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage };
 }
 
+function bitsOf(a: Float32Array | Int32Array | Uint8Array | Int8Array): string {
+  const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+  return btoa(s);
+}
+
+/**
+ * Parameters and whole state after each step, as float32 bits (base64), for the trajectory
+ * fixture (test/gpu_trajectories.test.mjs): one variable of 21 elements, gradients from a
+ * fixed generator with exact zeros in the first. `scheduled` uses the variant tests' cosine
+ * schedule (lrMax 0.02) in place of lr 0.01.
+ */
+async function trajectory(backend: string, name: string, options: Record<string, unknown>, scheduled = false, steps = 6) {
+  if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
+  await tf.ready();
+  const next = lcg(20);
+  const n = 21;
+  const lr = scheduled ? cosineDecay({ peak: 0.02, warmupSteps: 10, totalSteps: 150, final: 0.001 }) : 1e-2;
+  const factory = { adopt, adam, adamw, amsgrad }[name as 'adopt']!;
+  const v = tf.variable(tf.tensor1d(Float32Array.from({ length: n }, () => next())), true, `traj_${Math.random().toString(36).slice(2)}`);
+  const { clipExponent, ...rest } = options;
+  const opt = factory(lr as never, typeof clipExponent === 'number' ? { ...rest, clip: powerClip(clipExponent) } : rest);
+  const out: Record<string, string>[] = [];
+  try {
+    for (let s = 0; s < steps; s++) {
+      const scale = Float32Array.from({ length: n }, (_, i) => (s === 0 && i % 5 === 2 ? 0 : 10 ** ((i % 7) - 3)));
+      const g = tf.tidy(() => tf.mul(tf.tensor1d(Float32Array.from({ length: n }, () => next())), tf.tensor1d(scale)));
+      opt.applyGradients({ [v.name]: g });
+      g.dispose();
+      const snap: Record<string, string> = { p: bitsOf((await v.data()) as Float32Array) };
+      for (const w of await opt.getWeights()) snap[w.name.replace(v.name, 'w')] = bitsOf((await w.tensor.data()) as Float32Array);
+      out.push(snap);
+    }
+    return { backend: tf.getBackend(), steps: out };
+  } finally {
+    opt.dispose();
+    v.dispose();
+  }
+}
+
 const w = window as unknown as Record<string, unknown>;
-w['gpuChecks'] = { compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames() };
+w['gpuChecks'] = { trajectory, compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames() };
 w['tf'] = tf;
 document.getElementById('status')!.textContent = 'ready';

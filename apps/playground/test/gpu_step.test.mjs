@@ -4,18 +4,12 @@
 // (docs/ALGORITHM.md §6.3). Skipped, saying why, only where no Chromium is installed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
+import { executablePath, GPU_FLAGS, skip } from './chromium.mjs';
 
-const executablePath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-const skip = executablePath === undefined ? 'no Chromium installed (apt-get install chromium, or set CHROMIUM_PATH)' : false;
 
-/** Chromium flags that give WebGL (ANGLE on SwiftShader) and WebGPU (SwiftShader adapter) without a GPU. */
-export const GPU_FLAGS = ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--enable-unsafe-webgpu',
-  '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--no-first-run', '--disable-quic'];
 
 describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, () => {
   let server;

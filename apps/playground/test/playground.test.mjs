@@ -3,13 +3,12 @@
 // test-artifacts/. Skipped, saying why, only where no Chromium is installed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { executablePath, skip } from './chromium.mjs';
 import { preview } from 'vite';
 
-const executablePath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-const skip = executablePath === undefined ? 'no Chromium installed (apt-get install chromium, or set CHROMIUM_PATH)' : false;
 const artifacts = join(import.meta.dirname, '..', 'test-artifacts');
 
 describe('playground in headless Chromium', { skip }, () => {

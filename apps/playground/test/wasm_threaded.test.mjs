@@ -6,13 +6,11 @@
 // backend. Skipped, saying why, only where no Chromium is installed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { executablePath, skip } from './chromium.mjs';
 import { preview } from 'vite';
 
-const executablePath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-const skip = executablePath === undefined ? 'no Chromium installed (apt-get install chromium, or set CHROMIUM_PATH)' : false;
 
 describe('fused kernels on the threaded wasm build (cross-origin-isolated page)', { skip }, () => {
   let server;

@@ -1,0 +1,70 @@
+// Bit-identical behaviour across the redesign on the GPU backends (headless Chromium, SwiftShader):
+// every optimizer configuration the variant tests cover, fused and op by op, on webgl and webgpu,
+// reproduces the parameters and state recorded from the 0.2 kernels (test/fixtures/gpu-trajectories-v0.2.json)
+// bit for bit. RECORD=1 writes the fixture instead (done once, on the code whose behaviour is kept).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { preview } from 'vite';
+import { executablePath, GPU_FLAGS, skip } from './chromium.mjs';
+
+const FIXTURE = join(import.meta.dirname, 'fixtures', 'gpu-trajectories-v0.2.json');
+const RECORD = process.env.RECORD === '1';
+
+/** The variants of packages/adopt-optim/test/variants.ts: [optimizer, options, scheduled]. */
+export const CONFIGS = [
+  ['adopt', {}], ['adopt', { clip: null }], ['adopt', { beta2: 0.5, clip: { exponent: 0.5 } }], ['adopt', { weightDecay: 0.1 }],
+  ['adopt', { weightDecay: 0.1, decoupled: true }], ['adopt', { maximize: true }], ['adam', {}],
+  ['adam', { weightDecay: 0.1, maximize: true }], ['adamw', {}], ['amsgrad', {}], ['adopt', { nesterov: true }],
+  ['adopt', { caution: true }], ['adopt', { nesterov: true, caution: true, clip: null, maximize: true }],
+  ['adopt', { caution: true, weightDecay: 0.1 }],
+  ['adopt', { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true }, true], ['adam', { caution: true }],
+  ['amsgrad', { caution: true, maximize: true }], ['adamw', { weightDecay: 0.1, correctedWeightDecay: true, caution: true }, true],
+];
+
+describe('GPU paths reproduce the 0.2 trajectories bit for bit (headless Chromium)', { skip }, () => {
+  let server;
+  let browser;
+  let page;
+  let webgpu = false;
+  const recorded = {};
+  const fixture = !RECORD && existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, 'utf8')) : null;
+
+  before(async () => {
+    server = await preview({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
+    browser = await chromium.launch({ executablePath, args: GPU_FLAGS });
+    page = await browser.newPage();
+    await page.goto(new URL('gpu.html', server.resolvedUrls.local[0]).href);
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
+    webgpu = (await page.evaluate(() => window.gpuChecks.adapterInfo())) !== null;
+  });
+  after(async () => {
+    if (RECORD) writeFileSync(FIXTURE, JSON.stringify(recorded) + '\n');
+    await browser?.close();
+    await server?.close();
+  });
+
+  for (const backend of ['webgl', 'webgpu']) {
+    for (const fused of [true, false]) {
+      it(`${backend}, fused ${fused}`, async (t) => {
+        if (backend === 'webgpu' && !webgpu) return t.skip('no WebGPU adapter in this Chromium');
+        for (const [name, options, scheduled] of CONFIGS) {
+          const key = `${backend} ${fused ? 'fused' : 'ops'} ${name} ${JSON.stringify(options)}${scheduled ? ' scheduled' : ''}`;
+          const { clip, ...rest } = options;
+          const opts = { ...rest, fused, ...(clip === null ? { clip: null } : clip ? { clipExponent: clip.exponent } : {}) };
+          const r = await page.evaluate(([b, n, o, s]) => window.gpuChecks.trajectory(b, n, o, s), [backend, name, opts, scheduled === true]);
+          assert.equal(r.backend, backend);
+          if (RECORD) { recorded[key] = r.steps; continue; }
+          assert.ok(fixture !== null, `no fixture at ${FIXTURE}: record it with RECORD=1 on the 0.2 code`);
+          const want = fixture[key];
+          assert.ok(want !== undefined, `no recording for ${key}`);
+          want.forEach((snap, step) => {
+            for (const k of Object.keys(snap)) assert.equal(r.steps[step][k], snap[k], `${key}: step ${step} "${k}" differs from 0.2`);
+          });
+        }
+      });
+    }
+  }
+});
