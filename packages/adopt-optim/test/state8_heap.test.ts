@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adam, adamw, adopt, type NamedStateOptimizer } from '../src/index.js';
-import { adoptKernelArgs } from '../src/kernels/args.js';
+import { adoptKernelArgs } from '../src/rules/scalars.js';
 import { fusedKernelsForBackend } from '../src/kernels/tfjs_fused.js';
 import { stepSeed } from '../src/kernels/state8.js';
 import { Int8Store, setInt8HeapRoute } from '../src/tfjs/state8.js';

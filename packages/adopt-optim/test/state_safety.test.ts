@@ -11,7 +11,8 @@ import {
 } from '../src/index.js';
 import { fusedKernelsForBackend } from '../src/kernels/tfjs_fused.js';
 import { ArrayKernels } from '../src/kernels/array_kernels.js';
-import { adamKernelArgs, adoptKernelArgs } from '../src/kernels/args.js';
+import { adamKernelArgs, adoptKernelArgs } from '../src/rules/scalars.js';
+import { adamCall, adoptCall } from '../src/codegen/modules.js';
 import { BACKENDS, useBackend } from './backends.js';
 
 let serial = 0;
@@ -369,10 +370,11 @@ for (const backend of BACKENDS) {
       const vmax = tf.variable(tf.fill([64], 1), false, fresh('kernel_vmax'));
       const bystander = tf.fill([256], 7);
       const h = { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0, decoupled: false, maximize: false };
-      assert.throws(() => k.adoptStep(p, g, m, v, adoptKernelArgs(h, 0.1, 1)), /adoptStep: buffer "m" holds 4 elements but the step touches 64; nothing was written/);
-      assert.throws(() => k.adoptInit(p, g, v, adoptKernelArgs(h, 0.1, 1)), /adoptInit: buffer "v" holds 4 elements but the step touches 64/);
-      assert.throws(() => k.adamStep(p, g, vmax, v, vmax, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), /adamStep: buffer "v" holds 4 elements/);
-      assert.throws(() => k.adamStep(p, g, vmax, vmax, null, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), /amsgrad without a vmax buffer/);
+      const flags = { nesterov: false, caution: false, amsgrad: true };
+      assert.throws(() => k.run(adoptCall(flags, 'step', adoptKernelArgs(h, 0.1, 1)), p, g, [m, v]), /adopt step: buffer "m" holds 4 elements but the step touches 64; nothing was written/);
+      assert.throws(() => k.run(adoptCall(flags, 'init', adoptKernelArgs(h, 0.1, 1)), p, g, [vmax, v]), /adopt init: buffer "v" holds 4 elements but the step touches 64/);
+      assert.throws(() => k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [vmax, v, vmax]), /adam_amsgrad step: buffer "v" holds 4 elements/);
+      assert.throws(() => k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [vmax, vmax]), /adam_amsgrad step: expected 3 state arrays/);
       assert.ok(p.dataSync().every((x) => x === 1));
       assert.ok(m.dataSync().every((x) => x === 0));
       assert.ok(v.dataSync().every((x) => x === 1));
@@ -390,10 +392,11 @@ describe('kernels on plain arrays check lengths too', () => {
     const g = new Float32Array(100).fill(0.5);
     const short = new Float32Array(10);
     const h = { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0, decoupled: false, maximize: false };
-    assert.throws(() => k.adoptStep(p, g, short, new Float32Array(100), adoptKernelArgs(h, 0.1, 1)), /buffer "m" holds 10 elements but the step writes 100/);
-    assert.throws(() => k.adoptStep(p, g, new Float32Array(100), new Float32Array(100), adoptKernelArgs(h, 0.1, 1),
-      { p: new Float32Array(100), m: short, v: new Float32Array(100) }), /buffer "out.m" holds 10 elements/);
-    assert.throws(() => k.adamStep(p, g, new Float32Array(100), new Float32Array(100), short, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)),
+    const flags = { nesterov: false, caution: false, amsgrad: true };
+    const adoptStep = adoptCall(flags, 'step', adoptKernelArgs(h, 0.1, 1));
+    assert.throws(() => k.run(adoptStep, p, g, [short, new Float32Array(100)]), /buffer "m" holds 10 elements but the step writes 100/);
+    assert.throws(() => k.run(adoptStep, p, g, [new Float32Array(100), new Float32Array(100)], short), /buffer "out.p" holds 10 elements/);
+    assert.throws(() => k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [new Float32Array(100), new Float32Array(100), short]),
       /buffer "vmax" holds 10 elements/);
     assert.ok(p.every((x) => x === 1));
   });

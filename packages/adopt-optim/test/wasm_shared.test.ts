@@ -1,5 +1,5 @@
 /**
- * The kernel variants for a shared memory (tfjs's threaded wasm build, src/kernels/wasm_shared_kernels.ts,
+ * The kernel variants for a shared memory (tfjs's threaded wasm build, src/kernels/wasm_kernels.ts,
  * and instantiateState8 in src/kernels/state8.ts for the 8-bit state kernels): chosen for a shared
  * WebAssembly.Memory, and bit-identical to the plain modules on the same data.
  * The browser side (a cross-origin-isolated page, tfjs's threaded build) is
@@ -7,16 +7,19 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { instantiateKernels } from '../src/kernels/wasm_kernels.js';
-import { isSharedMemory } from '../src/kernels/wasm_shared_kernels.js';
+import { finiteKernel, isSharedMemory, ruleKernels } from '../src/kernels/wasm_kernels.js';
+import { adoptCall } from '../src/codegen/modules.js';
+import { uniformArgs } from '../src/codegen/signature.js';
 import { callState8, instantiateState8, stepSeed } from '../src/kernels/state8.js';
-import { adoptKernelArgs } from '../src/kernels/args.js';
+import { adoptKernelArgs } from '../src/rules/scalars.js';
 
 function run(shared: boolean): Float32Array {
   const memory = new WebAssembly.Memory(shared ? { initial: 2, maximum: 64, shared: true } : { initial: 2 });
   assert.equal(isSharedMemory(memory), shared);
-  const k = instantiateKernels(memory);
-  assert.ok(k !== null, `no kernels for a ${shared ? 'shared' : 'plain'} memory`);
+  const call = adoptCall({ nesterov: true, caution: false }, 'step', adoptKernelArgs({ beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.01, decoupled: false, maximize: true }, 0.01, 2));
+  const k = ruleKernels(memory, call.plan.key);
+  const allFinite = finiteKernel(memory);
+  assert.ok(k !== null && allFinite !== null, `no kernels for a ${shared ? 'shared' : 'plain'} memory`);
   const n = 1003; // odd: the SIMD loop's scalar tail runs too
   const f = new Float32Array(memory.buffer);
   let s = 7;
@@ -24,11 +27,10 @@ function run(shared: boolean): Float32Array {
   for (let i = 0; i < 4 * n; i++) f[i] = rand();
   for (let i = 3 * n; i < 4 * n; i++) f[i] = Math.abs(f[i]!); // v >= 0
   const [p, g, m, v] = [0, 4 * n, 8 * n, 12 * n];
-  // adopt_init (v = (sign g + wd p)²) and all_finite: their signatures are the stable ones
-  k.adopt_init(p, g, v, n, -1, 0.01);
-  assert.equal(k.all_finite(v, n), 1);
+  k.step(p, g, m, v, n, ...uniformArgs(call.plan.step.sig, call.scalars));
+  assert.equal(allFinite(v, n), 1);
   f[m / 4 + 500] = NaN;
-  assert.equal(k.all_finite(m, n), 0);
+  assert.equal(allFinite(m, n), 0);
   return Float32Array.from(f.subarray(0, 4 * n));
 }
 

@@ -20,8 +20,9 @@ import {
 } from '../hyperparams.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { maxLearningRate } from '../schedules.js';
-import { adamKernelArgs, adoptKernelArgs } from '../kernels/args.js';
+import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
+import { adamCall, adoptCall } from '../codegen/modules.js';
 import {
   adam8Step, adopt8Init, adopt8Step, allocateInt8Moments, dequantizeMoments, quantizeMoments, stepSeed, type Int8Moments,
 } from '../kernels/state8.js';
@@ -234,8 +235,7 @@ export function adopt(
     if (k === null) return false;
     const s = state.adopt;
     const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity, lrMax);
-    if (s.t === 0) k.adoptInit(p, g, s.v, args);
-    else k.adoptStep(p, g, s.m, s.v, args);
+    k.run(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, [s.m, s.v]);
     s.t++;
     advanceDecayCount(state);
     state.learningRate.count++;
@@ -287,7 +287,8 @@ function adamFamily(
     if (k === null) return false;
     const s = state.adam;
     s.t++;
-    k.adamStep(p, g, s.m, s.v, s.vmax ?? null, adamKernelArgs(h, rate(state.learningRate.count), s.t, lrMax));
+    const args = adamKernelArgs(h, rate(state.learningRate.count), s.t, lrMax);
+    k.run(adamCall(h, args), p, g, h.amsgrad ? [s.m, s.v, s.vmax!] : [s.m, s.v]);
     advanceDecayCount(state);
     state.learningRate.count++;
     return true;

@@ -13,11 +13,10 @@
  * On tfjs's wasm backend the same kernels are instantiated over the backend's own heap instead
  * (`instantiateState8`), with the codes allocated there: tfjs_state8.ts.
  */
-import { WASM_BASE64 } from './generated/state8_kernels.js';
-import { WASM_BASE64 as SHARED_WASM_BASE64 } from './generated/state8_kernels_shared.js';
+import { WASM_BASE64, WASM_BASE64_SHARED as SHARED_WASM_BASE64 } from './generated/state8_kernels.js';
 import { lazyWasmModule } from './wasm_module.js';
-import { isSharedMemory } from './wasm_shared_kernels.js';
-import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
+import { isSharedMemory } from './wasm_kernels.js';
+import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 
 /** Elements per block; one float32 scale per block and moment. */
 export const BLOCK = 256;
@@ -37,7 +36,7 @@ export interface State8Exports {
 }
 
 const state8Module = lazyWasmModule(WASM_BASE64);
-/** The same code importing a shared memory (tfjs's threaded wasm build); scripts/build-kernels.mjs. */
+/** The same code importing a shared memory (tfjs's threaded wasm build); scripts/build-kernels.ts. */
 const sharedState8Module = lazyWasmModule(SHARED_WASM_BASE64);
 
 /**

@@ -26,18 +26,21 @@
  * Other backends (webgl, webgpu, ...) return null and the optimizers use tfjs ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { cautionFactors, type AdamKernelArgs, type AdoptKernelArgs } from './args.js';
+import type { Node } from '../rules/expr.js';
+import { callPart, meansFromCount, type PhaseCall } from '../codegen/modules.js';
+import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { ArrayKernels } from './array_kernels.js';
-import { instantiateKernels, type KernelExports } from './wasm_kernels.js';
+import { finiteKernel, ruleKernels } from './wasm_kernels.js';
 import { instantiateState8 } from './state8.js';
 import { WasmState8, type WasmHeapAccess } from './tfjs_state8.js';
 
 export interface FusedKernels {
   /** Whether these tensors' data lives on this backend in a form the kernels can use. */
   accepts(tensors: tf.Tensor[]): boolean;
-  adoptInit(p: tf.Variable, g: tf.Tensor, v: tf.Variable, a: AdoptKernelArgs): void;
-  adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void;
-  adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void;
+  /** Whether these kernels implement this plan (a GPU backend has no reductions yet: caution runs as tfjs ops there). */
+  supports(call: PhaseCall): boolean;
+  /** One phase of a rule on p, g and the state slots (in the rule's slot order), in place. */
+  run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void;
   allFinite(g: tf.Tensor): boolean;
   /**
    * For the 8-bit state kernels (docs/ALGORITHM.md §11) where the codes live in a memory of their
@@ -107,7 +110,7 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
   /** The backend's module, kept: backend.dispose() drops its `wasm` but the heap lives on. */
   private readonly module: WasmBackendInternals['wasm'];
 
-  constructor(private readonly backend: WasmBackendInternals, private readonly k: KernelExports) {
+  constructor(private readonly backend: WasmBackendInternals, private readonly allFiniteKernel: (g: number, n: number) => number) {
     this.memory = wasmHeap(backend)!;
     this.module = backend.wasm;
     const k8 = typeof this.module._malloc === 'function' && typeof this.module._free === 'function' ? instantiateState8(this.memory) : null;
@@ -178,57 +181,31 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
   // Every region is checked before anything is copied or written; then the variables are made
   // private where shared (privateCopy writes nothing but a new buffer of the same size).
 
-  adoptInit(p: tf.Variable, g: tf.Tensor, v: tf.Variable, a: AdoptKernelArgs): void {
-    const n = p.size;
-    const k = 'adoptInit';
-    const heap = this.heapBytes();
-    const po = this.region(k, 'p', p, n, heap);
-    const go = this.region(k, 'g', g, n, heap);
-    const vo = this.owned(k, 'v', v, n, this.region(k, 'v', v, n, heap));
-    this.k.adopt_init(po, go, vo, n, a.sign, a.coupledDecay);
-    this.written(v);
+  supports(): boolean {
+    return true;
   }
 
-  adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void {
+  run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void {
+    const { phase, sig } = callPart(call);
+    const name = `${call.plan.key} ${call.phase}`;
     const n = p.size;
-    const k = 'adoptStep';
+    if (sig.arrays.length !== slots.length + 2) throw new TypeError(`adopt-optim ${name}: expected ${sig.arrays.length - 2} state arrays.`);
+    const k = ruleKernels(this.memory, call.plan.key);
+    if (k === null) throw new Error(`adopt-optim ${name}: the WebAssembly kernels could not be bound to the heap.`);
+    const tensors: tf.Tensor[] = [p, g, ...slots];
     const heap = this.heapBytes();
-    let po = this.region(k, 'p', p, n, heap);
-    const go = this.region(k, 'g', g, n, heap);
-    let mo = this.region(k, 'm', m, n, heap);
-    let vo = this.region(k, 'v', v, n, heap);
-    po = this.owned(k, 'p', p, n, po);
-    mo = this.owned(k, 'm', m, n, mo);
-    vo = this.owned(k, 'v', v, n, vo);
-    // caution (§10.2): a counting pass that writes nothing, then the step
-    const count = a.caution ? this.k.adopt_caution_count(po, go, mo, vo, n, a.beta1, a.oneMinusBeta1, a.epsilon,
-      a.clip, a.sign, a.coupledDecay) : 0;
-    const [hi, lo] = cautionFactors(a.caution, count, n);
-    this.k.adopt_step(po, go, mo, vo, n, a.lr, a.beta1, a.oneMinusBeta1, a.beta2,
-      a.oneMinusBeta2, a.epsilon, a.clip, a.sign, a.coupledDecay, a.decay, a.nesterov ? 1 : 0, hi, lo);
-    this.written(p, m, v);
-  }
-
-  adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void {
-    const n = p.size;
-    const k = 'adamStep';
-    if (a.amsgrad && vmax === null) throw new TypeError('adopt-optim adamStep: amsgrad without a vmax buffer.');
-    const heap = this.heapBytes();
-    let po = this.region(k, 'p', p, n, heap);
-    const go = this.region(k, 'g', g, n, heap);
-    let mo = this.region(k, 'm', m, n, heap);
-    let vo = this.region(k, 'v', v, n, heap);
-    let xo = vmax === null ? 0 : this.region(k, 'vmax', vmax, n, heap);
-    po = this.owned(k, 'p', p, n, po);
-    mo = this.owned(k, 'm', m, n, mo);
-    vo = this.owned(k, 'v', v, n, vo);
-    if (vmax !== null) xo = this.owned(k, 'vmax', vmax, n, xo);
-    const count = a.caution ? this.k.adam_caution_count(po, go, mo, n, a.beta1, a.oneMinusBeta1, a.sign, a.coupledDecay) : 0;
-    const [hi, lo] = cautionFactors(a.caution, count, n);
-    this.k.adam_step(po, go, mo, vo, xo, n, a.stepSize, a.beta1, a.oneMinusBeta1, a.beta2,
-      a.oneMinusBeta2, a.epsilon, a.invSqrtBiasCorrection2, a.sign, a.coupledDecay, a.decay, a.amsgrad ? 1 : 0, hi, lo);
-    if (vmax === null) this.written(p, m, v);
-    else this.written(p, m, v, vmax);
+    // every region is checked before anything is written; then the written variables are made
+    // private where shared (privateCopy writes nothing but a new buffer of the same size)
+    const ptrs = tensors.map((t, i) => this.region(name, sig.arrays[i]!, t, n, heap));
+    const written = writtenArrays(phase).map((a) => sig.arrays.indexOf(a));
+    for (const i of written) ptrs[i] = this.owned(name, sig.arrays[i]!, tensors[i] as tf.Variable, n, ptrs[i]!);
+    let means: Map<object, number> | undefined;
+    if (call.phase === 'step' && call.plan.count !== undefined) {
+      // the reduction's counting pass (caution, §10.2): nothing is written
+      means = meansFromCount(call.plan, k.count!(...ptrs, n, ...uniformArgs(call.plan.count.sig, call.scalars)), n);
+    }
+    k[call.phase]!(...ptrs, n, ...uniformArgs(sig, call.scalars, means as Map<Node, number> | undefined));
+    this.written(...written.map((i) => tensors[i]!));
   }
 
   paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {
@@ -246,7 +223,7 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
   }
 
   allFinite(g: tf.Tensor): boolean {
-    return this.k.all_finite(this.region('allFinite', 'g', g, g.size), g.size) === 1;
+    return this.allFiniteKernel(this.region('allFinite', 'g', g, g.size), g.size) === 1;
   }
 }
 
@@ -290,36 +267,28 @@ class CpuFused implements FusedKernels {
     tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, 'float32')));
   }
 
-  adoptInit(p: tf.Variable, g: tf.Tensor, v: tf.Variable, a: AdoptKernelArgs): void {
-    const n = p.size;
-    const k = 'adoptInit';
-    const [pv, gv] = [this.values(k, 'p', p, n), this.values(k, 'g', g, n)];
-    this.values(k, 'v', v, n); // checked before owned() may copy
-    this.k.adoptInit(pv, gv, this.owned(k, 'v', v, n), a);
+  supports(): boolean {
+    return true;
   }
 
-  adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void {
+  run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void {
+    const { phase, sig } = callPart(call);
+    const name = `${call.plan.key} ${call.phase}`;
     const n = p.size;
-    const k = 'adoptStep';
-    const [pv, gv] = [this.values(k, 'p', p, n), this.values(k, 'g', g, n)];
-    this.values(k, 'm', m, n);
-    this.values(k, 'v', v, n);
+    const pv = this.values(name, 'p', p, n);
+    const gv = this.values(name, 'g', g, n);
+    slots.forEach((slot, i) => this.values(name, sig.arrays[i + 2]!, slot, n)); // checked before owned() may copy
+    const written = new Set(writtenArrays(phase));
+    const slotValues = slots.map((slot, i) => {
+      const what = sig.arrays[i + 2]!;
+      return written.has(what) ? this.owned(name, what, slot, n) : this.values(name, what, slot, n);
+    });
+    if (!written.has('p')) {
+      this.k.run(call, pv, gv, slotValues);
+      return;
+    }
     const newP = new Float32Array(n);
-    this.k.adoptStep(pv, gv, this.owned(k, 'm', m, n), this.owned(k, 'v', v, n), a, { p: newP });
-    this.replace(p, newP);
-  }
-
-  adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void {
-    const n = p.size;
-    const k = 'adamStep';
-    if (a.amsgrad && vmax === null) throw new TypeError('adopt-optim adamStep: amsgrad without a vmax buffer.');
-    const [pv, gv] = [this.values(k, 'p', p, n), this.values(k, 'g', g, n)];
-    this.values(k, 'm', m, n);
-    this.values(k, 'v', v, n);
-    if (vmax !== null) this.values(k, 'vmax', vmax, n);
-    const newP = new Float32Array(n);
-    this.k.adamStep(pv, gv, this.owned(k, 'm', m, n), this.owned(k, 'v', v, n),
-      vmax === null ? null : this.owned(k, 'vmax', vmax, n), a, { p: newP });
+    this.k.run(call, pv, gv, slotValues, newP);
     this.replace(p, newP);
   }
 
@@ -349,7 +318,7 @@ function createFused(name: string, backend: object): FusedKernels | null {
   if (name === 'wasm') {
     const b = backend as WasmBackendInternals;
     const memory = wasmHeap(b);
-    const k = memory instanceof WebAssembly.Memory ? instantiateKernels(memory) : null;
+    const k = memory instanceof WebAssembly.Memory ? finiteKernel(memory) : null;
     const usable = k !== null && typeof b.dataIdMap?.get === 'function' &&
       typeof b.wasm.tfjs?.registerTensor === 'function' && typeof b.wasm.tfjs?.disposeData === 'function';
     return usable ? new WasmFused(b, k) : null;

@@ -25,7 +25,7 @@
  * notice: no tfjs kernel ever sees them.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
+import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import {
   BLOCK, callState8, int8CodesLayout, pad4, type Int8Moments, type State8Exports, type State8Kernel,
 } from './state8.js';

@@ -1,46 +1,76 @@
 /**
- * The compiled kernels of optimizer_kernels.wat, instantiated over a given WebAssembly.Memory.
- * The module is 2.5 kB, so it compiles synchronously everywhere (browsers allow up to 4 kB); the 8-bit
- * state kernels (state8_kernels.wat, 2.6 kB) are a module of their own for the same reason.
+ * The compiled WebAssembly kernels, instantiated over a given WebAssembly.Memory: the modules
+ * generated from the rules (one per rule and flag combination, src/codegen/modules.ts; each
+ * under 1.5 kB, so it compiles synchronously everywhere: browsers allow up to 4 kB) and the
+ * finiteness check. A shared memory (tfjs's threaded wasm build on cross-origin-isolated pages)
+ * gets the same code built against a shared import.
+ *
+ * In-place updates stay safe on a shared heap: tfjs's worker threads only run inside its own
+ * kernels, which have returned before ours runs (every tfjs wasm kernel call is synchronous), and
+ * our kernels run on the calling thread.
  */
-import { WASM_BASE64 } from './generated/optimizer_kernels.js';
+import { RULE_KERNELS } from './generated/rule_kernels.js';
+import { WASM_BASE64, WASM_BASE64_SHARED } from './generated/finite.js';
 import { lazyWasmModule } from './wasm_module.js';
-import { instantiateSharedKernels, isSharedMemory } from './wasm_shared_kernels.js';
 
-/** Pointers are byte offsets into the memory; n counts float32 elements. */
-export interface KernelExports {
-  adopt_init(p: number, g: number, v: number, n: number, sign: number, wd: number): void;
-  adopt_step(
-    p: number, g: number, m: number, v: number, n: number,
-    lr: number, b1: number, omb1: number, b2: number, omb2: number,
-    eps: number, clip: number, sign: number, wd: number, decay: number,
-    nesterov: number, hi: number, lo: number,
-  ): void;
-  adam_step(
-    p: number, g: number, m: number, v: number, vmax: number, n: number,
-    stepSize: number, b1: number, omb1: number, b2: number, omb2: number,
-    eps: number, invSqrtBc2: number, sign: number, wd: number, decay: number, amsgrad: number,
-    hi: number, lo: number,
-  ): void;
-  adopt_caution_count(
-    p: number, g: number, m: number, v: number, n: number,
-    b1: number, omb1: number, eps: number, clip: number, sign: number, wd: number,
-  ): number;
-  adam_caution_count(p: number, g: number, m: number, n: number, b1: number, omb1: number, sign: number, wd: number): number;
-  all_finite(g: number, n: number): number;
+/** Pointers are byte offsets into the memory, then n (a count of float32 elements), then the uniforms. */
+export interface RuleExports {
+  init?(...args: number[]): void;
+  step(...args: number[]): void;
+  /** How many elements satisfy the step's reduction condition (caution's m · g' > 0). */
+  count?(...args: number[]): number;
 }
 
-/** The compiled module, or null where WebAssembly SIMD is unavailable. */
-export const kernelModule = lazyWasmModule(WASM_BASE64);
+/** Whether a memory is shared (the threaded tfjs wasm build's heap). */
+export function isSharedMemory(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+}
 
-/** Kernels bound to `memory` (shared or not), or null if they cannot be (no SIMD). */
-export function instantiateKernels(memory: WebAssembly.Memory): KernelExports | null {
-  if (isSharedMemory(memory)) return instantiateSharedKernels(memory); // tfjs's threaded build
-  const module = kernelModule();
-  if (module === null) return null;
-  try {
-    return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
-  } catch {
-    return null; // e.g. the threaded tfjs build's shared memory does not match our import
+const compiled = new Map<string, () => WebAssembly.Module | null>();
+
+function module(key: string, shared: boolean): WebAssembly.Module | null {
+  const id = `${key}/${shared}`;
+  let get = compiled.get(id);
+  if (get === undefined) {
+    const sources = key === 'finite' ? [WASM_BASE64, WASM_BASE64_SHARED] : RULE_KERNELS[key];
+    if (sources === undefined) throw new TypeError(`adopt-optim: no kernels were generated for "${key}"`);
+    get = lazyWasmModule(sources[shared ? 1 : 0]!);
+    compiled.set(id, get);
   }
+  return get();
+}
+
+const instances = new WeakMap<WebAssembly.Memory, Map<string, unknown>>();
+
+function instantiate<T>(memory: WebAssembly.Memory, key: string): T | null {
+  let byKey = instances.get(memory);
+  if (byKey === undefined) instances.set(memory, (byKey = new Map()));
+  if (!byKey.has(key)) {
+    const m = module(key, isSharedMemory(memory));
+    let exports: unknown = null;
+    if (m !== null) {
+      try {
+        exports = new WebAssembly.Instance(m, { env: { memory } }).exports;
+      } catch {
+        exports = null; // e.g. a shared memory whose maximum the import does not accept
+      }
+    }
+    byKey.set(key, exports);
+  }
+  return byKey.get(key) as T | null;
+}
+
+/** The kernels of one (rule, flags) module (`kernelPlan(...).key`) bound to `memory`, or null (no SIMD). */
+export function ruleKernels(memory: WebAssembly.Memory, key: string): RuleExports | null {
+  return instantiate<RuleExports>(memory, key);
+}
+
+/** `all_finite(g, n)`: 1 if the n float32 at byte offset g are all finite, else 0; null without SIMD. */
+export function finiteKernel(memory: WebAssembly.Memory): ((g: number, n: number) => number) | null {
+  return instantiate<{ all_finite(g: number, n: number): number }>(memory, 'finite')?.all_finite ?? null;
+}
+
+/** Whether the kernels can run here (WebAssembly with SIMD). */
+export function wasmKernelsAvailable(): boolean {
+  return module('finite', false) !== null;
 }

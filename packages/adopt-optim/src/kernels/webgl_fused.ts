@@ -22,7 +22,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
+import { callPart, type PhaseCall } from '../codegen/modules.js';
+import { capitalized, glslProgram, type GlslProgram } from '../codegen/glsl.js';
+import { uniformArgs } from '../codegen/signature.js';
 import type { GpuFusedKernels } from './gpu_fused.js';
 
 interface TexData {
@@ -53,48 +55,7 @@ const FLAG_CHUNK = 2048;
 /** Largest finite float32: stands for an infinite clip bound in a uniform. */
 const FLOAT32_MAX = 3.4028234663852886e38;
 
-type Kind = 'adoptInit' | 'adoptM' | 'adoptV' | 'adoptP' | 'adamM' | 'adamV' | 'adamVmax' | 'adamP';
-
-/** Inputs, uniforms and the value computed, per program kind; T is float or vec4. */
-const KINDS: Record<Kind, { inputs: string[]; uniforms: string[]; body: string; old: string }> = {
-  // §2.3: v = g'², nothing else
-  adoptInit: { inputs: ['p', 'g', 'v'], uniforms: ['sgn', 'wd'], old: 'v', body: 'T gg = preparedGrad(); return gg * gg;' },
-  // §2.4: m = b1 m + (1 - b1) clip(g' / max(sqrt(v), eps), c)
-  adoptM: {
-    inputs: ['p', 'g', 'm', 'v'], uniforms: ['sgn', 'wd', 'eps', 'clipC', 'b1', 'ob1'], old: 'm',
-    body: 'T n = clamp(preparedGrad() / max(sqrt(getVAtOutCoords()), eps), -clipC, clipC); return getMAtOutCoords() * b1 + n * ob1;',
-  },
-  adoptV: {
-    inputs: ['p', 'g', 'v'], uniforms: ['sgn', 'wd', 'b2', 'ob2'], old: 'v',
-    body: 'T gg = preparedGrad(); return getVAtOutCoords() * b2 + (gg * gg) * ob2;',
-  },
-  adoptP: {
-    inputs: ['p', 'g', 'm', 'v'], uniforms: ['sgn', 'wd', 'eps', 'clipC', 'b1', 'ob1', 'lr', 'decay'], old: 'p',
-    body: 'T n = clamp(preparedGrad() / max(sqrt(getVAtOutCoords()), eps), -clipC, clipC); T m1 = getMAtOutCoords() * b1 + n * ob1;' +
-      ' return getPAtOutCoords() * decay - m1 * lr;',
-  },
-  // §4.1: m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g'², vmax = max(vmax, v) (§4.3)
-  adamM: { inputs: ['p', 'g', 'm'], uniforms: ['sgn', 'wd', 'b1', 'ob1'], old: 'm', body: 'return getMAtOutCoords() * b1 + preparedGrad() * ob1;' },
-  adamV: {
-    inputs: ['p', 'g', 'v'], uniforms: ['sgn', 'wd', 'b2', 'ob2'], old: 'v',
-    body: 'T gg = preparedGrad(); return getVAtOutCoords() * b2 + (gg * gg) * ob2;',
-  },
-  adamVmax: {
-    inputs: ['p', 'g', 'v', 'vmax'], uniforms: ['sgn', 'wd', 'b2', 'ob2'], old: 'vmax',
-    body: 'T gg = preparedGrad(); return max(getVmaxAtOutCoords(), getVAtOutCoords() * b2 + (gg * gg) * ob2);',
-  },
-  // p = decay p - (m / (sqrt(v̂) / sqrt(1 - b2^t) + eps)) * lr / (1 - b1^t), v̂ = v or vmax
-  adamP: {
-    inputs: ['p', 'g', 'm', 'v', 'vmax'], uniforms: ['sgn', 'wd', 'b1', 'ob1', 'b2', 'ob2', 'eps', 'sqrtBc2', 'stepSize', 'decay'], old: 'p',
-    body: 'T gg = preparedGrad(); T m1 = getMAtOutCoords() * b1 + gg * ob1; T v1 = getVAtOutCoords() * b2 + (gg * gg) * ob2;' +
-      ' VMAX return getPAtOutCoords() * decay - (m1 / (sqrt(v1) / sqrtBc2 + eps)) * stepSize;',
-  },
-};
-
-function capitalized(name: string): string {
-  return name[0]!.toUpperCase() + name.slice(1);
-}
-
+/** A program computing one array a phase writes (src/codegen/glsl.ts), guarded by the step's verdict. */
 class FusedProgram implements GPGPUProgram {
   variableNames: string[];
   outputShape: number[];
@@ -104,26 +65,20 @@ class FusedProgram implements GPGPUProgram {
   enableShapeUniforms: boolean;
   customUniforms: { name: string; type: 'float' }[];
 
-  constructor(kind: Kind, shape: number[], packed: boolean, guarded: boolean, amsgrad: boolean) {
-    const k = KINDS[kind];
-    const inputs = k.inputs.filter((n) => n !== 'vmax' || amsgrad || kind === 'adamVmax');
-    this.variableNames = [...inputs.map(capitalized), ...(guarded ? ['Ok'] : [])];
+  constructor(program: GlslProgram, target: string, shape: number[], packed: boolean, guarded: boolean) {
+    this.variableNames = [...program.inputs.map(capitalized), ...(guarded ? ['Ok'] : [])];
     this.outputShape = shape;
     this.packedInputs = packed;
     this.packedOutput = packed;
     this.enableShapeUniforms = tf.env().getBool('WEBGL_USE_SHAPES_UNIFORMS') && shape.length <= 4;
-    this.customUniforms = k.uniforms.map((name) => ({ name, type: 'float' as const }));
-    const T = packed ? 'vec4' : 'float';
+    this.customUniforms = program.uniforms.map((i) => ({ name: `u${i}`, type: 'float' as const }));
     const ok = guarded ? (packed ? 'getOk().x > 0.5' : 'getOk() > 0.5') : 'true';
-    const body = k.body.replace('VMAX', amsgrad ? 'v1 = max(getVmaxAtOutCoords(), v1);' : '');
     this.userCode = `
-      #define T ${T}
-      // the prepared gradient g' = sign * g + wd * p (§2.2, §3.1, §3.3)
-      T preparedGrad() { return getGAtOutCoords() * sgn + getPAtOutCoords() * wd; }
-      T fusedUpdate() { ${body} }
+      #define T ${packed ? 'vec4' : 'float'}
+      T fusedUpdate() { ${program.body} }
       void main() {
         bool ok = ${ok};
-        setOutput(ok ? fusedUpdate() : get${capitalized(k.old)}AtOutCoords());
+        setOutput(ok ? fusedUpdate() : get${capitalized(target)}AtOutCoords());
       }
     `;
   }
@@ -175,24 +130,32 @@ class WebGLFused implements GpuFusedKernels {
     return this.okInput;
   }
 
-  /** Runs the programs of `kinds` (in order) and assigns each output to its target. */
-  private run(
-    named: Record<string, tf.Tensor>, plan: [Kind, tf.Variable][], uniforms: Record<string, number>, amsgrad: boolean,
-  ): void {
+  supports(call: PhaseCall): boolean {
+    return call.plan.count === undefined; // a per-tensor mean (caution) needs a reduction program: tfjs ops
+  }
+
+  /**
+   * One program per array the phase writes (each reading only old values), in the phase's order;
+   * then every target is assigned its new value.
+   */
+  run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void {
+    const { phase, sig } = callPart(call);
     const packed = this.packed;
     const ok = this.okTensor(packed);
+    const tensors: Record<string, tf.Tensor> = Object.fromEntries([p, g, ...slots].map((t, i) => [sig.arrays[i]!, t]));
     const local: TensorInfo[] = [];
     const inputs: Record<string, TensorInfo> = {};
-    for (const [name, t] of Object.entries(named)) inputs[name] = this.input(t, packed, local);
-    const shape = named['p']!.shape;
+    const input = (name: string): TensorInfo => (inputs[name] ??= this.input(tensors[name]!, packed, local));
+    const scalars = { ...call.scalars, epsilon: this.epsilon(call.scalars['epsilon'] ?? 0) };
+    // uniforms hold finite float32: an infinite clip bound becomes the largest finite one
+    const values = uniformArgs(sig, scalars).map((x) => Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, x)));
     const outputs: tf.Tensor[] = [];
     try {
-      for (const [kind] of plan) {
-        const program = new FusedProgram(kind, shape, packed, ok !== null, amsgrad);
-        const names = KINDS[kind].inputs.filter((n) => n !== 'vmax' || amsgrad || kind === 'adamVmax');
+      for (const [target, value] of phase.writes) {
+        const glsl = glslProgram(sig, target, value, packed);
+        const program = new FusedProgram(glsl, target, p.shape, packed, ok !== null);
         const info = this.backend.runWebGLProgram(
-          program, [...names.map((n) => inputs[n]!), ...(ok !== null ? [ok] : [])], 'float32',
-          program.customUniforms.map((u) => [uniforms[u.name]!]),
+          program, [...glsl.inputs.map(input), ...(ok !== null ? [ok] : [])], 'float32', glsl.uniforms.map((i) => [values[i]!]),
         );
         outputs.push(tf.engine().makeTensorFromTensorInfo(info));
       }
@@ -200,29 +163,8 @@ class WebGLFused implements GpuFusedKernels {
       for (const t of local) this.backend.disposeIntermediateTensorInfo(t);
     }
     // every program has read the old values: now the targets take the new ones
-    plan.forEach(([, target], i) => target.assign(outputs[i]!));
+    phase.writes.forEach(([target], i) => (tensors[target] as tf.Variable).assign(outputs[i]!));
     tf.dispose(outputs);
-  }
-
-  adoptInit(p: tf.Variable, g: tf.Tensor, v: tf.Variable, a: AdoptKernelArgs): void {
-    this.run({ p, g, v }, [['adoptInit', v]], { sgn: a.sign, wd: a.coupledDecay }, false);
-  }
-
-  adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void {
-    this.run({ p, g, m, v }, [['adoptM', m], ['adoptV', v], ['adoptP', p]], {
-      sgn: a.sign, wd: a.coupledDecay, eps: this.epsilon(a.epsilon), clipC: Math.min(a.clip, FLOAT32_MAX),
-      b1: a.beta1, ob1: a.oneMinusBeta1, b2: a.beta2, ob2: a.oneMinusBeta2, lr: a.lr, decay: a.decay,
-    }, false);
-  }
-
-  adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void {
-    const plan: [Kind, tf.Variable][] = [['adamM', m], ['adamV', v]];
-    if (vmax !== null) plan.push(['adamVmax', vmax]);
-    plan.push(['adamP', p]);
-    this.run({ p, g, m, v, ...(vmax !== null ? { vmax } : {}) }, plan, {
-      sgn: a.sign, wd: a.coupledDecay, b1: a.beta1, ob1: a.oneMinusBeta1, b2: a.beta2, ob2: a.oneMinusBeta2,
-      eps: this.epsilon(a.epsilon), sqrtBc2: 1 / a.invSqrtBiasCorrection2, stepSize: a.stepSize, decay: a.decay,
-    }, vmax !== null);
   }
 
   /** One flag per gradient: its count of NaN / ±Infinity elements (§6.3), stacked. */

@@ -21,7 +21,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import type { AdamKernelArgs, AdoptKernelArgs } from './args.js';
+import { callPart, type PhaseCall } from '../codegen/modules.js';
+import { uniformArgs, writtenArrays } from '../codegen/signature.js';
+import { WORKGROUP, wgslShader, type WgslShader } from '../codegen/wgsl.js';
 import type { GpuFusedKernels } from './gpu_fused.js';
 
 /* Minimal WebGPU types (the library's tsconfig has no DOM / @webgpu/types). */
@@ -59,59 +61,9 @@ interface WebGPUBackendInternals {
   dispatchCountInPass: number;
 }
 
-const WORKGROUP = 64;
 const MAX_GROUPS_PER_DIM = 65535;
 /** Largest finite float32: stands for an infinite clip bound in a uniform. */
 const FLOAT32_MAX = 3.4028234663852886e38;
-
-type Kind = 'adoptInit' | 'adoptStep' | 'adam' | 'amsgrad';
-
-const UNIFORMS: Record<Kind, string[]> = {
-  adoptInit: ['sgn', 'wd'],
-  adoptStep: ['sgn', 'wd', 'eps', 'clipC', 'b1', 'ob1', 'b2', 'ob2', 'lr', 'decay'],
-  adam: ['sgn', 'wd', 'eps', 'b1', 'ob1', 'b2', 'ob2', 'sqrtBc2', 'stepSize', 'decay'],
-  amsgrad: ['sgn', 'wd', 'eps', 'b1', 'ob1', 'b2', 'ob2', 'sqrtBc2', 'stepSize', 'decay'],
-};
-/** Buffers per kind, in binding order (ok last when guarded); `rw` are written. */
-const BUFFERS: Record<Kind, [string, 'read' | 'read_write'][]> = {
-  adoptInit: [['p', 'read'], ['g', 'read'], ['v', 'read_write']],
-  adoptStep: [['p', 'read_write'], ['g', 'read'], ['m', 'read_write'], ['v', 'read_write']],
-  adam: [['p', 'read_write'], ['g', 'read'], ['m', 'read_write'], ['v', 'read_write']],
-  amsgrad: [['p', 'read_write'], ['g', 'read'], ['m', 'read_write'], ['v', 'read_write'], ['vmax', 'read_write']],
-};
-const BODIES: Record<Kind, string> = {
-  // §2.3: v = g'²
-  adoptInit: 'let gg = g[i] * u.sgn + p[i] * u.wd; v[i] = gg * gg;',
-  // §2.4, in the ops path's order: n from the old v, then m, v, p
-  adoptStep: `
-    let p0 = p[i];
-    let gg = g[i] * u.sgn + p0 * u.wd;
-    let n = clamp(gg / max(sqrt(v[i]), u.eps), -u.clipC, u.clipC);
-    let m1 = m[i] * u.b1 + n * u.ob1;
-    v[i] = v[i] * u.b2 + (gg * gg) * u.ob2;
-    m[i] = m1;
-    p[i] = p0 * u.decay - m1 * u.lr;`,
-  // §4.1-§4.2
-  adam: `
-    let p0 = p[i];
-    let gg = g[i] * u.sgn + p0 * u.wd;
-    let m1 = m[i] * u.b1 + gg * u.ob1;
-    let v1 = v[i] * u.b2 + (gg * gg) * u.ob2;
-    m[i] = m1;
-    v[i] = v1;
-    p[i] = p0 * u.decay - (m1 / (sqrt(v1) / u.sqrtBc2 + u.eps)) * u.stepSize;`,
-  // §4.3
-  amsgrad: `
-    let p0 = p[i];
-    let gg = g[i] * u.sgn + p0 * u.wd;
-    let m1 = m[i] * u.b1 + gg * u.ob1;
-    let v1 = v[i] * u.b2 + (gg * gg) * u.ob2;
-    let vm = max(vmax[i], v1);
-    m[i] = m1;
-    v[i] = v1;
-    vmax[i] = vm;
-    p[i] = p0 * u.decay - (m1 / (sqrt(vm) / u.sqrtBc2 + u.eps)) * u.stepSize;`,
-};
 
 /**
  * Count of non-finite elements of g, added atomically into flags[index] (zeroed once per step by
@@ -136,26 +88,9 @@ const FLAG_SHADER = `
     if (bad > 0u) { atomicAdd(&flags[u.index], bad); }
   }`;
 
-function shaderCode(kind: Kind, guarded: boolean): string {
-  const buffers = BUFFERS[kind];
-  const decls = buffers.map(([name, access], b) => `@group(0) @binding(${b}) var<storage, ${access}> ${name}: array<f32>;`);
-  if (guarded) decls.push(`@group(0) @binding(${buffers.length}) var<storage, read> ok: array<i32>;`);
-  const uniformBinding = buffers.length + (guarded ? 1 : 0);
-  return `
-    struct Uniforms { ${UNIFORMS[kind].map((n) => `${n}: f32,`).join(' ')} size: u32, stride: u32, }
-    ${decls.join('\n    ')}
-    @group(0) @binding(${uniformBinding}) var<uniform> u: Uniforms;
-    @compute @workgroup_size(${WORKGROUP})
-    fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-      let i = id.x + id.y * u.stride;
-      if (i >= u.size) { return; }
-      ${guarded ? 'if (ok[0] == 0) { return; }' : ''}
-      ${BODIES[kind]}
-    }`;
-}
-
 class WebGPUFused implements GpuFusedKernels {
   private readonly pipelines = new Map<string, GPUComputePipelineLike>();
+  private readonly shaders = new Map<string, WgslShader>();
   private stepOk: tf.Tensor | null = null;
   /** Number of our dispatches (for the bench's count; tfjs's own go through runWebGPUProgram). */
   dispatches = 0;
@@ -182,7 +117,7 @@ class WebGPUFused implements GpuFusedKernels {
     b.ensureCommandEncoderReady();
     b.endComputePassEncoder(); // clearBuffer is recorded outside a compute pass
     b.commandEncoder.clearBuffer(buffer!);
-    const pipeline = this.pipeline('flags', false);
+    const pipeline = this.pipeline('flags', () => FLAG_SHADER);
     gs.forEach((g, index) => {
       const groups = Math.min(Math.ceil(g.size / (FLAG_WORKGROUP * FLAG_ELEMENTS_PER_THREAD)), FLAG_MAX_GROUPS);
       this.dispatch(pipeline, [g, flags], [
@@ -196,11 +131,10 @@ class WebGPUFused implements GpuFusedKernels {
     throw new Error('adopt-optim: the webgpu kernels check gradients on the GPU (docs/ALGORITHM.md §6.3)');
   }
 
-  private pipeline(kind: Kind | 'flags', guarded: boolean): GPUComputePipelineLike {
-    const key = `${kind}/${guarded}`;
+  private pipeline(key: string, code: () => string): GPUComputePipelineLike {
     let pipeline = this.pipelines.get(key);
     if (pipeline === undefined) {
-      const module = this.backend.device.createShaderModule({ code: kind === 'flags' ? FLAG_SHADER : shaderCode(kind, guarded) });
+      const module = this.backend.device.createShaderModule({ code: code() });
       pipeline = this.backend.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
       this.pipelines.set(key, pipeline);
     }
@@ -215,24 +149,38 @@ class WebGPUFused implements GpuFusedKernels {
     }
   }
 
-  private run(kind: Kind, named: Record<string, tf.Tensor>, written: tf.Variable[], uniforms: Record<string, number>): void {
+  supports(call: PhaseCall): boolean {
+    return call.plan.count === undefined; // a per-tensor mean (caution) needs a reduction pass: tfjs ops
+  }
+
+  /** One dispatch: the phase's shader (src/codegen/wgsl.ts) updates p and the slots in place. */
+  run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void {
+    const { phase, sig } = callPart(call);
+    const guarded = this.stepOk !== null;
+    const key = `${call.plan.key}/${call.phase}/${guarded}`;
+    let shader = this.shaders.get(key);
+    if (shader === undefined) this.shaders.set(key, (shader = wgslShader(sig, phase, guarded)));
+    const named: Record<string, tf.Tensor> = Object.fromEntries([p, g, ...slots].map((t, i) => [sig.arrays[i]!, t]));
+    const written = writtenArrays(phase).map((a) => named[a] as tf.Variable);
     for (const t of written) this.makePrivate(t);
     const b = this.backend;
-    const guarded = this.stepOk !== null;
-    const tensors: TensorInfo[] = [...BUFFERS[kind].map(([name]) => named[name]!), ...(guarded ? [this.stepOk!] : [])];
+    const tensors: TensorInfo[] = [...shader.arrays.map((name) => named[name]!), ...(guarded ? [this.stepOk!] : [])];
     const resources = this.buffers(tensors);
-    const n = named['p']!.size;
+    const n = p.size;
     const need = n * 4;
     resources.forEach((r, i) => {
-      if (i < BUFFERS[kind].length && r.size < need) {
-        throw new RangeError(`adopt-optim webgpu: buffer "${BUFFERS[kind][i]![0]}" holds ${r.size} bytes, expected ${need}; nothing was written.`);
+      if (i < shader!.arrays.length && r.size < need) {
+        throw new RangeError(`adopt-optim webgpu: buffer "${shader!.arrays[i]}" holds ${r.size} bytes, expected ${need}; nothing was written.`);
       }
     });
     const groups = Math.ceil(n / WORKGROUP);
     const x = Math.min(groups, MAX_GROUPS_PER_DIM);
     const y = Math.ceil(groups / x);
-    this.dispatch(this.pipeline(kind, guarded), tensors, [
-      ...UNIFORMS[kind].map((name) => ({ type: 'float32', data: [uniforms[name]!] })),
+    // uniforms hold finite float32: an infinite clip bound becomes the largest finite one
+    const values = uniformArgs(sig, call.scalars).map((v) => Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, v)));
+    const code = shader.code;
+    this.dispatch(this.pipeline(key, () => code), tensors, [
+      ...values.map((v) => ({ type: 'float32', data: [v] })),
       { type: 'uint32', data: [n] },
       { type: 'uint32', data: [x * WORKGROUP] },
     ], x, y);
@@ -274,26 +222,6 @@ class WebGPUFused implements GpuFusedKernels {
       b.endComputePassEncoder();
       b.submitQueue();
     }
-  }
-
-  adoptInit(p: tf.Variable, g: tf.Tensor, v: tf.Variable, a: AdoptKernelArgs): void {
-    this.run('adoptInit', { p, g, v }, [v], { sgn: a.sign, wd: a.coupledDecay });
-  }
-
-  adoptStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, a: AdoptKernelArgs): void {
-    this.run('adoptStep', { p, g, m, v }, [p, m, v], {
-      sgn: a.sign, wd: a.coupledDecay, eps: a.epsilon, clipC: Math.min(a.clip, FLOAT32_MAX),
-      b1: a.beta1, ob1: a.oneMinusBeta1, b2: a.beta2, ob2: a.oneMinusBeta2, lr: a.lr, decay: a.decay,
-    });
-  }
-
-  adamStep(p: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, vmax: tf.Variable | null, a: AdamKernelArgs): void {
-    const uniforms = {
-      sgn: a.sign, wd: a.coupledDecay, eps: a.epsilon, b1: a.beta1, ob1: a.oneMinusBeta1, b2: a.beta2, ob2: a.oneMinusBeta2,
-      sqrtBc2: 1 / a.invSqrtBiasCorrection2, stepSize: a.stepSize, decay: a.decay,
-    };
-    if (vmax === null) this.run('adam', { p, g, m, v }, [p, m, v], uniforms);
-    else this.run('amsgrad', { p, g, m, v, vmax }, [p, m, v, vmax], uniforms);
   }
 }
 

@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveAdam, type AdamHyperparams, type AdamOptions, type LearningRate } from '../hyperparams.js';
-import { adamKernelArgs, decayRate } from '../kernels/args.js';
+import { adamKernelArgs, decayRate } from '../rules/scalars.js';
+import { adamCall } from '../codegen/modules.js';
 import { maxLearningRate } from '../schedules.js';
 import { cautious } from './adopt.js';
 import { stepSeed } from '../kernels/state8.js';
@@ -72,8 +73,10 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const v = state.slots.get('v')!;
     const vmaxSlot = this.amsgrad ? state.slots.get('vmax')! : null;
     const k = this.kernels;
-    if (k !== null && k.accepts([p, gradient, m, v, ...(vmaxSlot ? [vmaxSlot] : [])])) {
-      k.adamStep(p, gradient, m, v, vmaxSlot, adamKernelArgs(this, lr, t, this.maxLearningRate()));
+    const slots = vmaxSlot ? [m, v, vmaxSlot] : [m, v];
+    const call = k !== null ? adamCall(this, adamKernelArgs(this, lr, t, this.maxLearningRate())) : null;
+    if (k !== null && call !== null && k.supports(call) && k.accepts([p, gradient, ...slots])) {
+      k.run(call, p, gradient, slots);
       return;
     }
     let g = this.maximize ? tf.neg(gradient) : gradient;

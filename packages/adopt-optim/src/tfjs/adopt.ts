@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { clipExponent, powerClip, type ClipSchedule } from '../clip.js';
 import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRate } from '../hyperparams.js';
 import { checkClipValue, OptimizerArgumentError } from '../validate.js';
-import { adoptKernelArgs, decayRate } from '../kernels/args.js';
+import { adoptKernelArgs, decayRate } from '../rules/scalars.js';
+import { adoptCall } from '../codegen/modules.js';
 import { maxLearningRate } from '../schedules.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 import { stepSeed } from '../kernels/state8.js';
@@ -79,10 +80,9 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const m = state.slots.get('m')!;
     const v = state.slots.get('v')!;
     const k = this.kernels;
-    if (k !== null && k.accepts([p, gradient, m, v])) {
-      const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate());
-      if (state.step === 0) k.adoptInit(p, gradient, v, args);
-      else k.adoptStep(p, gradient, m, v, args);
+    const call = k !== null ? adoptCall(this, state.step === 0 ? 'init' : 'step', adoptKernelArgs(this, lr, clip, this.maxLearningRate())) : null;
+    if (k !== null && call !== null && k.supports(call) && k.accepts([p, gradient, m, v])) {
+      k.run(call, p, gradient, [m, v]);
       return;
     }
     let g = this.maximize ? tf.neg(gradient) : gradient;

@@ -22,7 +22,7 @@ import {
 } from '../kernels/state8.js';
 import { HeapInt8Moments, type WasmState8 } from '../kernels/tfjs_state8.js';
 import type { FusedKernels } from '../kernels/tfjs_fused.js';
-import type { AdamKernelArgs, AdoptKernelArgs } from '../kernels/args.js';
+import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import { OptimizerArgumentError } from '../validate.js';
 import type { NamedTensor } from './named_state_optimizer.js';
 

@@ -1,0 +1,88 @@
+/**
+ * Which kernels exist: one WebAssembly module per (rule, flag combination), holding `init` (where
+ * the rule has a first-step phase), `step`, and `count` (where the step needs a per-tensor mean).
+ * Used by scripts/build-kernels.ts to generate them and by the runtime to call them.
+ */
+import { ADAM, type AdamScalars } from '../rules/adam.js';
+import { ADOPT, type AdoptScalars } from '../rules/adopt.js';
+import { flagSets, type Flags, type Phase, type Rule } from '../rules/rule.js';
+import { meansOf, type Cond } from '../rules/expr.js';
+import { countSignature, phaseReduction, phaseSignature, type Signature } from './signature.js';
+
+export const RULES: readonly Rule[] = [ADOPT as Rule, ADAM as Rule];
+
+export interface KernelPlan {
+  /** Module key: the rule's name and its flags that are on, `adopt_nesterov_caution`. */
+  key: string;
+  init?: { phase: Phase; sig: Signature };
+  step: { phase: Phase; sig: Signature };
+  count?: { cond: Cond; sig: Signature };
+}
+
+export function moduleKey<F extends string>(rule: Rule<F>, flags: Flags<F>): string {
+  return [rule.name, ...rule.flags.filter((f) => flags[f])].join('_');
+}
+
+const plans = new Map<string, KernelPlan>();
+
+/** The kernels of (rule, flags), with their signatures; the same object every call. */
+export function kernelPlan<F extends string>(rule: Rule<F>, flags: Flags<F>): KernelPlan {
+  const key = moduleKey(rule, flags);
+  let plan = plans.get(key);
+  if (plan === undefined) {
+    const { init, step } = rule.phases(flags);
+    const cond = phaseReduction(step);
+    plan = {
+      key,
+      ...(init !== undefined ? { init: { phase: init, sig: phaseSignature(rule, flags, init) } } : {}),
+      step: { phase: step, sig: phaseSignature(rule, flags, step) },
+      ...(cond !== null ? { count: { cond, sig: countSignature(rule, flags, cond) } } : {}),
+    };
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
+/** Every (rule, flags) the library ships kernels for. */
+export function allPlans(): { rule: Rule; flags: Flags<string>; plan: KernelPlan }[] {
+  return RULES.flatMap((rule) => flagSets(rule).map((flags) => ({ rule, flags, plan: kernelPlan(rule, flags) })));
+}
+
+/** One kernel call: which plan and phase, with the step's float64 scalars (rules/*.ts). */
+export interface PhaseCall {
+  readonly plan: KernelPlan;
+  readonly phase: 'init' | 'step';
+  readonly scalars: Readonly<Record<string, number>>;
+}
+
+/** The phase a call runs, with its signature. */
+export function callPart(call: PhaseCall): { phase: Phase; sig: Signature } {
+  const part = call.phase === 'init' ? call.plan.init : call.plan.step;
+  if (part === undefined) throw new TypeError(`adopt-optim: the ${call.plan.key} kernels have no ${call.phase} phase`);
+  return part;
+}
+
+/** The means map of a step whose reduction counted `count` of `n` elements. */
+export function meansFromCount(plan: KernelPlan, count: number, n: number): Map<Cond | object, number> {
+  const means = new Map<object, number>();
+  if (plan.count !== undefined) {
+    for (const node of meanNodes(plan.step.phase)) means.set(node, n === 0 ? 1 : count / n);
+  }
+  return means;
+}
+
+function meanNodes(phase: Phase): object[] {
+  return meansOf(phase.writes.map(([, v]) => v));
+}
+
+/** The kernel call for one ADOPT phase with these options and the step's scalars (rules/scalars.ts). */
+export function adoptCall(
+  options: { nesterov: boolean; caution: boolean }, phase: 'init' | 'step', scalars: AdoptScalars,
+): PhaseCall {
+  return { plan: kernelPlan(ADOPT, { nesterov: options.nesterov, caution: options.caution }), phase, scalars: scalars as unknown as Record<string, number> };
+}
+
+/** The kernel call for one Adam-family step. */
+export function adamCall(options: { amsgrad: boolean; caution: boolean }, scalars: AdamScalars): PhaseCall {
+  return { plan: kernelPlan(ADAM, { amsgrad: options.amsgrad, caution: options.caution }), phase: 'step', scalars: scalars as unknown as Record<string, number> };
+}

@@ -1,0 +1,31 @@
+;; The gradient finiteness check (docs/ALGORITHM.md §6.3), hand-written: it is not an update rule.
+;; Compiled by scripts/build-kernels.ts (wabt) into src/kernels/generated/.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; 1 if every element of g is finite, else 0. x * 0 is 0 for finite x and NaN otherwise, so
+  ;; the lanes of acc stay 0 exactly when all are finite (NaN + anything is NaN).
+  (func (export "all_finite") (param $g i32) (param $n i32) (result i32)
+    (local $o i32) (local $end i32) (local $acc v128) (local $s f32)
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $loop
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $acc
+          (f32x4.add (local.get $acc)
+            (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $o))) (f32x4.splat (f32.const 0)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $loop)))
+    (local.set $s
+      (f32.add
+        (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+        (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (i32.add (local.get $g) (local.get $o))) (f32.const 0))))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (br $tail)))
+    (f32.eq (local.get $s) (f32.const 0)))
+)
