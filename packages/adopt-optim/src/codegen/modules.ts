@@ -7,6 +7,7 @@ import { ADAM, type AdamScalars } from '../rules/adam.js';
 import { ADOPT, type AdoptScalars } from '../rules/adopt.js';
 import { flagSets, type Flags, type Phase, type Rule } from '../rules/rule.js';
 import { meansOf, type Cond } from '../rules/expr.js';
+import { specialize } from './specialize.js';
 import { countSignature, phaseReduction, phaseSignature, type Signature } from './signature.js';
 
 export const RULES: readonly Rule[] = [ADOPT as Rule, ADAM as Rule];
@@ -17,6 +18,30 @@ export interface KernelPlan {
   init?: { phase: Phase; sig: Signature };
   step: { phase: Phase; sig: Signature };
   count?: { cond: Cond; sig: Signature };
+}
+
+/**
+ * The rule as the core's chain piece (rule.scaling, ./specialize.ts): the same phases with the
+ * scaling's scalars fixed and p = 0, so the step's "new p" is the update u. Its kernels are
+ * generated as JavaScript (./js.ts), named `<key>_scale_init`, `_scale_step`, `_scale_count`.
+ */
+export function scalingPlan<F extends string>(rule: Rule<F>, flags: Flags<F>): KernelPlan {
+  const key = `${moduleKey(rule, flags)}_scale`;
+  let plan = plans.get(key);
+  if (plan === undefined) {
+    const phases = rule.phases(flags);
+    const init = phases.init === undefined ? undefined : specialize(phases.init, rule.scaling, ['p']);
+    const step = specialize(phases.step, rule.scaling, ['p']);
+    const cond = phaseReduction(step);
+    plan = {
+      key,
+      ...(init !== undefined ? { init: { phase: init, sig: phaseSignature(rule, flags, init) } } : {}),
+      step: { phase: step, sig: phaseSignature(rule, flags, step) },
+      ...(cond !== null ? { count: { cond, sig: countSignature(rule, flags, cond) } } : {}),
+    };
+    plans.set(key, plan);
+  }
+  return plan;
 }
 
 export function moduleKey<F extends string>(rule: Rule<F>, flags: Flags<F>): string {
@@ -44,8 +69,10 @@ export function kernelPlan<F extends string>(rule: Rule<F>, flags: Flags<F>): Ke
 }
 
 /** Every (rule, flags) the library ships kernels for. */
-export function allPlans(): { rule: Rule; flags: Flags<string>; plan: KernelPlan }[] {
-  return RULES.flatMap((rule) => flagSets(rule).map((flags) => ({ rule, flags, plan: kernelPlan(rule, flags) })));
+export function allPlans(): { rule: Rule; flags: Flags<string>; plan: KernelPlan; scaling: KernelPlan }[] {
+  return RULES.flatMap((rule) => flagSets(rule).map((flags) => ({
+    rule, flags, plan: kernelPlan(rule, flags), scaling: scalingPlan(rule, flags),
+  })));
 }
 
 /** One kernel call: which plan and phase, with the step's float64 scalars (rules/*.ts). */

@@ -9,6 +9,11 @@ import { checkBoolean, checkClipValue, checkKnownKeys, checkNonNegative, Optimiz
 import { ADAM_DEFAULTS, ADOPT_DEFAULTS, checkLearningRate, resolveOptions, type LearningRate } from '../hyperparams.js';
 import { maxLearningRate } from '../schedules.js';
 import type { ClipSchedule } from '../clip.js';
+import { ADOPT } from '../rules/adopt.js';
+import { ADAM } from '../rules/adam.js';
+import { meansFromCount, scalingPlan, type KernelPlan } from '../codegen/modules.js';
+import { uniformArgs } from '../codegen/signature.js';
+import * as JS_KERNELS from '../kernels/generated/js_kernels.js';
 
 /** Information shared by the transformations of one chain during one step. */
 export interface StepContext {
@@ -347,13 +352,22 @@ const SCALE_BY_ADOPT_DEFAULTS: Required<ScaleByAdoptOptions> = {
 };
 
 /**
- * Caution's rescaling (docs/ALGORITHM.md §10.2): `u` holds the masked update (0 where the mask is
- * 0) and `count` the mask's ones; scales u by 1 / max(count / n, 1e-3).
+ * Runs a phase of a rule's scaling (src/codegen/modules.ts scalingPlan, generated as JavaScript
+ * into src/kernels/generated/js_kernels.ts): u is read as the gradient and written as the update;
+ * a per-tensor mean (caution) is counted first.
  */
-function rescaleCautious(u: Float32Array, count: number): void {
-  if (u.length === 0) return;
-  const s = 1 / Math.max(count / u.length, 1e-3);
-  for (let i = 0; i < u.length; i++) u[i]! *= s;
+function runScaling(
+  plan: KernelPlan, phase: 'init' | 'step', u: Float32Array, slots: Float32Array[], scalars: Record<string, number>,
+): void {
+  const part = phase === 'init' ? plan.init! : plan.step;
+  const kernel = (JS_KERNELS as unknown as Record<string, (...a: unknown[]) => number>)[`${plan.key}_${phase}`]!;
+  let means: Map<object, number> | undefined;
+  if (phase === 'step' && plan.count !== undefined) {
+    const count = (JS_KERNELS as unknown as Record<string, (...a: unknown[]) => number>)[`${plan.key}_count`]!(
+      u, u, ...slots, u.length, ...uniformArgs(plan.count.sig, scalars));
+    means = meansFromCount(plan, count, u.length);
+  }
+  kernel(u, u, ...slots, u.length, ...uniformArgs(part.sig, scalars, means as Map<never, number> | undefined));
 }
 
 /**
@@ -362,8 +376,8 @@ function rescaleCautious(u: Float32Array, count: number): void {
  */
 export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransformation<AdoptState> {
   const { beta1, beta2, epsilon, clip, nesterov, caution } = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT_DEFAULTS);
-  const oneMinusBeta1 = 1 - beta1;
-  const oneMinusBeta2 = 1 - beta2;
+  const plan = scalingPlan(ADOPT, { nesterov, caution });
+  const scalars = { beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, epsilon, clip: Infinity };
   return {
     init(p) {
       checkFloat32Array('scaleByAdopt.init', 'params', p);
@@ -375,34 +389,15 @@ export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransfo
     },
     update(u, state, _p, ctx) {
       checkArrayState('scaleByAdopt', state, ['m', 'v'], checkFloat32Array('scaleByAdopt', 'updates', u));
-      const { m, v } = state;
       if (state.t === 0) {
-        for (let i = 0; i < u.length; i++) {
-          v[i] = u[i]! * u[i]!;
-          u[i] = 0;
-        }
+        runScaling(plan, 'init', u, [state.m, state.v], scalars); // §2.3: v = g², no update
+        u.fill(0);
         state.t = 1;
         ctx.noUpdate = true;
         return;
       }
-      const c = clip === null ? Infinity : checkClipValue('scaleByAdopt', clip(state.t), state.t);
-      let count = 0;
-      for (let i = 0; i < u.length; i++) {
-        const g = u[i]!;
-        let n = g / Math.max(Math.sqrt(v[i]!), epsilon);
-        if (n > c) n = c;
-        else if (n < -c) n = -c;
-        const mi = beta1 * m[i]! + oneMinusBeta1 * n;
-        m[i] = mi;
-        v[i] = beta2 * v[i]! + oneMinusBeta2 * g * g;
-        let ui = nesterov ? beta1 * mi + oneMinusBeta1 * n : mi; // §10.1: the stored m is the ordinary one
-        if (caution) {
-          if (mi * g > 0) count++; // §10.2: mask from the updated (unmasked) m and this step's g
-          else ui = 0;
-        }
-        u[i] = ui;
-      }
-      if (caution) rescaleCautious(u, count);
+      scalars.clip = clip === null ? Infinity : checkClipValue('scaleByAdopt', clip(state.t), state.t);
+      runScaling(plan, 'step', u, [state.m, state.v], scalars);
       state.t++;
     },
   };
@@ -435,6 +430,7 @@ const SCALE_BY_ADAM_DEFAULTS: Required<ScaleByAdamOptions> = {
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
   const { beta1, beta2, epsilon, amsgrad, caution } = resolveOptions('scaleByAdam', options, SCALE_BY_ADAM_DEFAULTS);
   const fields = amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
+  const plan = scalingPlan(ADAM, { amsgrad, caution });
   return {
     init(p) {
       checkFloat32Array('scaleByAdam.init', 'params', p);
@@ -448,25 +444,12 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
     check: (state, _p, updates) => checkArrayState('scaleByAdam', state, fields, updates),
     update(u, state) {
       checkArrayState('scaleByAdam', state, fields, checkFloat32Array('scaleByAdam', 'updates', u));
-      const { m, v, vmax } = state;
       const t = ++state.t;
-      const bc1 = 1 - beta1 ** t;
-      const sqrtBc2 = Math.sqrt(1 - beta2 ** t);
-      let count = 0;
-      for (let i = 0; i < u.length; i++) {
-        const g = u[i]!;
-        const mi = beta1 * m[i]! + (1 - beta1) * g;
-        let vi = beta2 * v[i]! + (1 - beta2) * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        if (vmax) {
-          vi = Math.max(vmax[i]!, Math.fround(vi));
-          vmax[i] = vi;
-        }
-        u[i] = caution && !(mi * g > 0) ? 0 : mi / bc1 / (Math.sqrt(vi) / sqrtBc2 + epsilon);
-        if (caution && mi * g > 0) count++;
-      }
-      if (caution) rescaleCautious(u, count);
+      // the rule's step size is lr / (1 - beta1^t); the scaling leaves lr to scaleByLearningRate (rule.scaling)
+      runScaling(plan, 'step', u, amsgrad ? [state.m, state.v, state.vmax!] : [state.m, state.v], {
+        beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, epsilon,
+        sqrtBiasCorrection2: Math.sqrt(1 - beta2 ** t), stepSize: -1 / (1 - beta1 ** t),
+      });
     },
   };
 }

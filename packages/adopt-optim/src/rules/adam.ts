@@ -41,6 +41,8 @@ export const ADAM: Rule<AdamFlag> = {
   name: 'adam',
   flags: ['amsgrad', 'caution'],
   slots: (flags) => (flags.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v']),
+  // the step size stays a scalar: the scaling passes -1 / (1 - beta1^t), so u = (m / (√v̂ / √bc2 + ε)) / bc1
+  scaling: { sign: 1, coupledDecay: 0, decay: 1 },
   phases(flags: Flags<AdamFlag>) {
     const gp = preparedGradient;
     const mNew = add(mul(m, s('beta1')), mul(gp, s('oneMinusBeta1')));

@@ -56,6 +56,7 @@ export const ADOPT: Rule<AdoptFlag> = {
   name: 'adopt',
   flags: ['nesterov', 'caution'],
   slots: () => ['m', 'v'],
+  scaling: { sign: 1, coupledDecay: 0, decay: 1, lr: -1 },
   phases(flags: Flags<AdoptFlag>) {
     const gp = preparedGradient;
     const n = clamp(div(gp, max(sqrt(v), s('epsilon'))), neg(s('clip')), s('clip'));

@@ -84,10 +84,11 @@ export function topological(roots: Node[]): Node[] {
   return out;
 }
 
-/** How many times each node is an operand (within the nodes reachable from `roots`). */
+/** How many times each node is used: as an operand (within the nodes reachable from `roots`) or as a root. */
 export function useCounts(roots: Node[]): Map<Node, number> {
   const uses = new Map<Node, number>();
   for (const n of topological(roots)) for (const c of children(n)) uses.set(c, (uses.get(c) ?? 0) + 1);
+  for (const r of roots) uses.set(r, (uses.get(r) ?? 0) + 1);
   return uses;
 }
 

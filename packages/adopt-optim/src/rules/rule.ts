@@ -24,6 +24,12 @@ export interface Rule<F extends string = string> {
   slots(flags: Flags<F>): readonly string[];
   /** Phases: `init` (a first step that only initialises state, optional) and `step`. */
   phases(flags: Flags<F>): { readonly init?: Phase; readonly step: Phase };
+  /**
+   * The rule as an optax-style scaling (the core's chain piece, src/core/transform.ts): these
+   * scalars fixed and p = 0 make the step's new p the update u, with maximize's sign, weight
+   * decay and the learning rate left to the chain's other pieces.
+   */
+  readonly scaling: Readonly<Record<string, number>>;
 }
 
 export type Flags<F extends string> = Readonly<Record<F, boolean>>;

@@ -4,10 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveAdam, type AdamHyperparams, type AdamOptions, type LearningRate } from '../hyperparams.js';
-import { adamKernelArgs, decayRate } from '../rules/scalars.js';
-import { adamCall } from '../codegen/modules.js';
+import { adamKernelArgs } from '../rules/scalars.js';
+import { adamCall, callPart } from '../codegen/modules.js';
+import { tfOps } from '../codegen/tfops.js';
 import { maxLearningRate } from '../schedules.js';
-import { cautious } from './adopt.js';
 import { stepSeed } from '../kernels/state8.js';
 import { Int8Store } from './state8.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
@@ -72,33 +72,20 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const m = state.slots.get('m')!;
     const v = state.slots.get('v')!;
     const vmaxSlot = this.amsgrad ? state.slots.get('vmax')! : null;
-    const k = this.kernels;
     const slots = vmaxSlot ? [m, v, vmaxSlot] : [m, v];
-    const call = k !== null ? adamCall(this, adamKernelArgs(this, lr, t, this.maxLearningRate())) : null;
-    if (k !== null && call !== null && k.supports(call) && k.accepts([p, gradient, ...slots])) {
+    const k = this.kernels;
+    const args = adamKernelArgs(this, lr, t, this.maxLearningRate());
+    const call = adamCall(this, args);
+    if (k !== null && k.supports(call) && k.accepts([p, gradient, ...slots])) {
       k.run(call, p, gradient, slots);
       return;
     }
-    let g = this.maximize ? tf.neg(gradient) : gradient;
-    if (this.weightDecay !== 0 && !this.decoupled) g = tf.add(g, tf.mul(p, this.weightDecay));
-    let base: tf.Tensor = p;
-    if (this.weightDecay !== 0 && this.decoupled) {
-      base = tf.mul(p, 1 - decayRate(lr, this.correctedWeightDecay, this.maxLearningRate()) * this.weightDecay);
+    // tfjs ops: the same rule, op by op (src/codegen/tfops.ts)
+    const scalars = { ...args, epsilon: this.backendSafeEpsilon(this.epsilon) };
+    const tensors = { p, g: gradient, m, v, ...(vmaxSlot ? { vmax: vmaxSlot } : {}) };
+    for (const [target, value] of tfOps(callPart(call).phase, tensors, scalars)) {
+      this.commit(target === 'p' ? p : state.slots.get(target)!, value);
     }
-    const newM = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
-    const newV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-    let second: tf.Tensor = newV;
-    if (vmaxSlot !== null) {
-      second = tf.maximum(vmaxSlot, newV);
-      this.commit(vmaxSlot, second);
-    }
-    const bc1 = 1 - this.beta1 ** t;
-    const sqrtBc2 = Math.sqrt(1 - this.beta2 ** t);
-    const denom = tf.add(tf.div(tf.sqrt(second), sqrtBc2), this.backendSafeEpsilon(this.epsilon));
-    const u = this.caution ? cautious(newM, newM, g) : newM; // §10.2
-    this.commit(p, tf.sub(base, tf.mul(tf.div(u, denom), lr / bc1)));
-    this.commit(m, newM);
-    this.commit(v, newV);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

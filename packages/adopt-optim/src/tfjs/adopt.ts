@@ -1,13 +1,14 @@
 /**
- * ADOPT for TensorFlow.js, built from tfjs ops only, so it runs on every backend.
- * The update rule is the official one (docs/ALGORITHM.md §2); see `resolveAdopt` for the options.
+ * ADOPT for TensorFlow.js: the rule of src/rules/adopt.ts (docs/ALGORITHM.md §2; options: `resolveAdopt`),
+ * run by the backend's generated kernels where it has them, else as tfjs ops on every backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { clipExponent, powerClip, type ClipSchedule } from '../clip.js';
 import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRate } from '../hyperparams.js';
 import { checkClipValue, OptimizerArgumentError } from '../validate.js';
-import { adoptKernelArgs, decayRate } from '../rules/scalars.js';
-import { adoptCall } from '../codegen/modules.js';
+import { adoptKernelArgs } from '../rules/scalars.js';
+import { adoptCall, callPart } from '../codegen/modules.js';
+import { tfOps } from '../codegen/tfops.js';
 import { maxLearningRate } from '../schedules.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 import { stepSeed } from '../kernels/state8.js';
@@ -80,32 +81,17 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const m = state.slots.get('m')!;
     const v = state.slots.get('v')!;
     const k = this.kernels;
-    const call = k !== null ? adoptCall(this, state.step === 0 ? 'init' : 'step', adoptKernelArgs(this, lr, clip, this.maxLearningRate())) : null;
-    if (k !== null && call !== null && k.supports(call) && k.accepts([p, gradient, m, v])) {
+    const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate());
+    const call = adoptCall(this, state.step === 0 ? 'init' : 'step', args);
+    if (k !== null && k.supports(call) && k.accepts([p, gradient, m, v])) {
       k.run(call, p, gradient, [m, v]);
       return;
     }
-    let g = this.maximize ? tf.neg(gradient) : gradient;
-    if (this.weightDecay !== 0 && !this.decoupled) g = tf.add(g, tf.mul(p, this.weightDecay));
-    if (state.step === 0) {
-      this.commit(v, tf.square(g)); // first step: initialise v only; p and m stay as they are
-      return;
+    // tfjs ops: the same rule, op by op (src/codegen/tfops.ts); the first step writes v only
+    const scalars = { ...args, epsilon: this.backendSafeEpsilon(this.epsilon) };
+    for (const [target, value] of tfOps(callPart(call).phase, { p, g: gradient, m, v }, scalars)) {
+      this.commit(target === 'p' ? p : state.slots.get(target)!, value);
     }
-    let base: tf.Tensor = p;
-    if (this.weightDecay !== 0 && this.decoupled) {
-      base = tf.mul(p, 1 - decayRate(lr, this.correctedWeightDecay, this.maxLearningRate()) * this.weightDecay);
-    }
-    const eps = this.backendSafeEpsilon(this.epsilon);
-    let n = tf.div(g, tf.maximum(tf.sqrt(v), eps)); // the previous v: it does not hold g yet
-    if (this.clip !== null) n = tf.clipByValue(n, -clip, clip); // checked in checkStep
-    const newM = tf.add(tf.mul(m, this.beta1), tf.mul(n, 1 - this.beta1));
-    const newV = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-    let u: tf.Tensor = newM;
-    if (this.nesterov) u = tf.add(tf.mul(newM, this.beta1), tf.mul(n, 1 - this.beta1)); // §10.1
-    if (this.caution) u = cautious(u, newM, g); // §10.2
-    this.commit(p, tf.sub(base, tf.mul(u, lr)));
-    this.commit(m, newM);
-    this.commit(v, newV);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -148,19 +134,6 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const options = { ...rest, clip: exponent === null ? null : powerClip(exponent) } as AdoptOptions;
     return new (cls as unknown as new (lr: unknown, o: AdoptOptions) => T)(NamedStateOptimizer.learningRateFromConfig(learningRate), options);
   }
-}
-
-/**
- * Caution (docs/ALGORITHM.md §10.2) in tfjs ops: `u` where m · g > 0, else 0, times
- * 1 / max(mean(mask), 1e-3) over the whole tensor. Stays on the device (no readback).
- */
-export function cautious(u: tf.Tensor, m: tf.Tensor, g: tf.Tensor): tf.Tensor {
-  if (u.size === 0) return u;
-  // m · g > 0 as "both non-zero (and not NaN) with the same sign": the float32 product underflows
-  // to 0 for tiny m and g, and tf.sign on wasm returns 0 for -1e-20 (measured, tfjs 4.22)
-  const nonZero = tf.logicalAnd(tf.greater(tf.abs(m), 0), tf.greater(tf.abs(g), 0));
-  const mask = tf.cast(tf.logicalAnd(nonZero, tf.equal(tf.greater(m, 0), tf.greater(g, 0))), 'float32');
-  return tf.mul(u, tf.div(mask, tf.maximum(tf.mean(mask), 1e-3)));
 }
 
 /**

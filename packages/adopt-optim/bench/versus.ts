@@ -1,0 +1,131 @@
+/**
+ * `npm run bench:versus -- --against <built package entry>`: this source tree against another build
+ * of adopt-optim (the release before a refactor), side by side in one process. For each method,
+ * both versions take one step per repetition, interleaved with a copy of 28 B/param (the memory
+ * floor of a float32 ADOPT step), so machine noise hits them alike. Reports per method the median
+ * and spread (min-max) of params/s, of new/old per repetition, and of each version over the floor.
+ *
+ * Methods: fused ADOPT and Adam (and AMSGrad, nesterov, caution) on tfjs wasm and cpu, with float32
+ * and int8 state, and the core's fused step on plain Float32Arrays.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import * as current from '../src/index.js';
+
+const args = process.argv.slice(2);
+const value = (flag: string, fallback: string): string => (args.includes(flag) ? args[args.indexOf(flag) + 1]! : fallback);
+const AGAINST = value('--against', '');
+if (AGAINST === '') throw new Error('usage: bench/versus.ts --against <path to the other build\'s dist/esm/index.js> [--size N] [--reps R] [--out FILE]');
+const SIZE = Number(value('--size', '1e7'));
+const REPS = Number(value('--reps', '9'));
+const OUT = value('--out', 'out/bench/versus.json');
+const ONLY = value('--only', '');
+
+const other = (await import(pathToFileURL(resolve(AGAINST)).href)) as typeof current;
+
+interface Stat { median: number; min: number; max: number }
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)! };
+}
+function time(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1e3;
+}
+
+type Lib = typeof current;
+interface Method { name: string; backend: 'wasm' | 'cpu' | 'core'; make(lib: Lib): () => void; dispose?(): void }
+
+function tfjsMethod(name: string, backend: 'wasm' | 'cpu', make: (lib: Lib) => tf.Optimizer): Method {
+  const made: { opt: tf.Optimizer; v: tf.Variable; g: tf.Tensor }[] = [];
+  return {
+    name, backend,
+    make(lib) {
+      const v = tf.variable(tf.randomNormal([SIZE], 0, 1, 'float32', 1));
+      const g = tf.randomNormal([SIZE], 0, 1, 'float32', 2);
+      const opt = make(lib);
+      made.push({ opt, v, g });
+      const step = () => opt.applyGradients({ [v.name]: g });
+      step(); // ADOPT's first step only initialises v
+      step();
+      return step;
+    },
+    dispose() {
+      for (const { opt, v, g } of made.splice(0)) {
+        opt.dispose();
+        tf.dispose([v, g]);
+      }
+    },
+  };
+}
+
+function coreMethod(name: string, make: (lib: Lib) => current.core.CoreOptimizer<unknown, any>): Method {
+  return {
+    name, backend: 'core',
+    make(lib) {
+      const opt = make(lib);
+      const p = new Float32Array(SIZE).fill(0.5);
+      const g = new Float32Array(SIZE).map((_, i) => Math.sin(i));
+      const state = opt.init(p);
+      const step = () => opt.step(p, g, state);
+      step();
+      step();
+      return step;
+    },
+  };
+}
+
+const METHODS: Method[] = [
+  ...(['wasm', 'cpu'] as const).flatMap((b) => [
+    tfjsMethod('ADOPT fused', b, (l) => l.adopt(1e-3)),
+    tfjsMethod('Adam fused', b, (l) => l.adam(1e-3)),
+    ...(b === 'wasm' ? [
+      tfjsMethod('AMSGrad fused', b, (l) => l.amsgrad(1e-3)),
+      tfjsMethod('ADOPT nesterov fused', b, (l) => l.adopt(1e-3, { nesterov: true })),
+      tfjsMethod('ADOPT caution fused', b, (l) => l.adopt(1e-3, { caution: true })),
+    ] : []),
+    tfjsMethod('ADOPT fused int8', b, (l) => l.adopt(1e-3, { stateDtype: 'int8' })),
+  ]),
+  coreMethod('core ADOPT fused', (l) => l.core.adopt(1e-3) as never),
+  coreMethod('core Adam fused', (l) => l.core.adam(1e-3) as never),
+].filter((m) => ONLY === '' || m.name.includes(ONLY));
+
+const src = new Float32Array(Math.round(3.5 * SIZE)).fill(1);
+const dst = new Float32Array(src.length);
+const probe = () => dst.set(src);
+probe();
+
+const rows = [];
+for (const method of METHODS) {
+  if (method.backend !== 'core') {
+    await tf.setBackend(method.backend);
+    await tf.ready();
+  }
+  const stepNew = method.make(current);
+  const stepOld = method.make(other);
+  const t = { new: [] as number[], old: [] as number[], floor: [] as number[] };
+  for (let r = 0; r < REPS; r++) {
+    // alternate which goes first, so neither always runs on a warmer cache
+    if (r % 2 === 0) { t.new.push(time(stepNew)); t.old.push(time(stepOld)); } else { t.old.push(time(stepOld)); t.new.push(time(stepNew)); }
+    t.floor.push(time(probe));
+  }
+  method.dispose?.();
+  const row = {
+    method: method.name, backend: method.backend, params: SIZE, repetitions: REPS,
+    newParamsPerSecond: stat(t.new.map((x) => SIZE / x)),
+    oldParamsPerSecond: stat(t.old.map((x) => SIZE / x)),
+    newOverOld: stat(t.new.map((x, i) => t.old[i]! / x)),
+    newOverFloor: stat(t.new.map((x, i) => t.floor[i]! / x)),
+    oldOverFloor: stat(t.old.map((x, i) => t.floor[i]! / x)),
+  };
+  rows.push(row);
+  const f = (s: Stat, d = 2) => `${s.median.toFixed(d)} (${s.min.toFixed(d)}-${s.max.toFixed(d)})`;
+  console.log(`${method.backend.padEnd(4)} ${method.name.padEnd(22)} new/old ${f(row.newOverOld)}  new/floor ${f(row.newOverFloor)}  old/floor ${f(row.oldOverFloor)}`);
+}
+mkdirSync(dirname(OUT), { recursive: true });
+writeFileSync(OUT, JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, rows }, null, 2) + '\n');
