@@ -1,105 +1,33 @@
 /**
- * Options, defaults and validation for every optimizer, shared by the framework-free core
- * (`src/core`) and the TensorFlow.js optimizers (`src/tfjs`), so both reject the same inputs
- * with the same messages.
+ * Resolving options for every optimizer, shared by the framework-free core (`src/core`) and the
+ * TensorFlow.js optimizers (`src/tfjs`), so both reject the same inputs with the same messages.
+ * The options themselves (defaults, checks, what a path cannot run) are declared by each rule:
+ * src/rules/adopt.ts, src/rules/adam.ts, src/rules/options.ts.
  */
-import { defaultClip, type ClipSchedule } from './clip.js';
 import { learningRateAt, maxLearningRate, type Schedule } from './schedules.js';
-import {
-  checkBeta, checkBoolean, checkClipSchedule, checkKnownKeys, checkNonNegative, checkOneOf, checkPositive,
-  OptimizerArgumentError,
-} from './validate.js';
+import { checkKnownKeys, checkNonNegative, OptimizerArgumentError } from './validate.js';
+import { defaultsOf, incapability, type OptionSpecs, type StateDtype } from './rules/options.js';
+import { ADOPT, ADOPT_OPTIONS, type AdoptOptions } from './rules/adopt.js';
+import { ADAM, ADAM_OPTIONS, type AdamOptions } from './rules/adam.js';
+import type { Rule } from './rules/rule.js';
 
-/** What to do when a gradient holds NaN or Infinity. */
-export type NonFinitePolicy = 'throw' | 'skip' | 'off';
-export const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['throw', 'skip', 'off'];
-
-/** How m and v are stored: float32, or block-wise 8-bit codes with a float32 scale per 256 (§11). */
-export type StateDtype = 'float32' | 'int8';
-export const STATE_DTYPES: readonly StateDtype[] = ['float32', 'int8'];
-
-export interface AdoptOptions {
-  /** Momentum coefficient. Default 0.9. */
-  beta1?: number;
-  /** Second-moment coefficient. Default 0.9999 (not Adam's 0.999). */
-  beta2?: number;
-  /** Floor on sqrt(v), not an addend. Default 1e-6. */
-  epsilon?: number;
-  /** Weight decay. Default 0. */
-  weightDecay?: number;
-  /** true: AdamW-style decoupled decay; false: L2 added to the gradient. Default false. */
-  decoupled?: boolean;
-  /** Clip schedule c(t); null gives the unclipped ADOPT. Default t => t ** 0.25. */
-  clip?: ClipSchedule | null;
-  /** Maximize the objective instead of minimizing it. Default false. */
-  maximize?: boolean;
-  /** NaN or Infinity in a gradient: throw (default), skip the whole step, or do not check. */
-  nonFinite?: NonFinitePolicy;
-  /** Use the single-pass kernels where available (wasm and cpu backends, the core). Default true. */
-  fused?: boolean;
-  /** optax's Nesterov form: update with b1 * m + (1 - b1) * n instead of m (docs/ALGORITHM.md §10.1). Default false. */
-  nesterov?: boolean;
-  /** timm's cautious update: zero it where m * g <= 0, rescale by 1 / max(mean(mask), 1e-3) per tensor (§10.2). Default false. */
-  caution?: boolean;
-  /** timm's corrected decoupled decay: lr² / lrMax in place of lr (§10.3); needs `decoupled: true`. Default false. */
-  correctedWeightDecay?: boolean;
-  /** 'int8': m and sqrt(v) in block-wise 8-bit codes, ~2 bytes per parameter instead of 8 (§11). Default 'float32'. */
-  stateDtype?: StateDtype;
-}
-
-export interface AdamOptions {
-  beta1?: number;
-  beta2?: number;
-  /** Added to sqrt(v̂). */
-  epsilon?: number;
-  weightDecay?: number;
-  decoupled?: boolean;
-  maximize?: boolean;
-  nonFinite?: NonFinitePolicy;
-  fused?: boolean;
-  /** timm's cautious update (docs/ALGORITHM.md §10.2). Default false. */
-  caution?: boolean;
-  /** timm's corrected decoupled decay, lr² / lrMax (§10.3); needs `decoupled: true`. Default false. */
-  correctedWeightDecay?: boolean;
-  /** 'int8': block-wise 8-bit m and sqrt(v) (§11; Adam and AdamW, not AMSGrad). Default 'float32'. */
-  stateDtype?: StateDtype;
-}
+export { NON_FINITE_POLICIES, STATE_DTYPES, type NonFinitePolicy, type StateDtype } from './rules/options.js';
+export type { AdoptOptions } from './rules/adopt.js';
+export type { AdamOptions } from './rules/adam.js';
 
 /** A learning rate: a number, or a schedule (a function of the step: 0, 1, 2, ...). */
 export type LearningRate = number | Schedule;
 
-export interface AdoptHyperparams {
+/** ADOPT's resolved options (every one present) and learning rate. */
+export interface AdoptHyperparams extends Required<AdoptOptions> {
   learningRate: LearningRate;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  weightDecay: number;
-  decoupled: boolean;
-  clip: ClipSchedule | null;
-  maximize: boolean;
-  nonFinite: NonFinitePolicy;
-  fused: boolean;
-  nesterov: boolean;
-  caution: boolean;
-  correctedWeightDecay: boolean;
-  stateDtype: StateDtype;
 }
 
-export interface AdamHyperparams {
+/** The Adam family's resolved options and learning rate. */
+export interface AdamHyperparams extends Required<AdamOptions> {
   learningRate: LearningRate;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  weightDecay: number;
-  decoupled: boolean;
   /** Divide by the running maximum of v (AMSGrad). */
   amsgrad: boolean;
-  maximize: boolean;
-  nonFinite: NonFinitePolicy;
-  fused: boolean;
-  caution: boolean;
-  correctedWeightDecay: boolean;
-  stateDtype: StateDtype;
 }
 
 /** The learning rate every optimizer here uses when none is given (PyTorch's Adam default). */
@@ -108,48 +36,20 @@ export const DEFAULT_LEARNING_RATE = 1e-3;
 /*
  * The published defaults hold exactly the keys of the options object (the learning rate is the
  * positional argument, see DEFAULT_LEARNING_RATE; AMSGrad is a separate optimizer, not an
- * option), so `adopt(1e-3, {...ADOPT_DEFAULTS, beta2: 0.99})` is a valid call.
- * `satisfies Required<...>` keeps the two in step: a default for every option, and no other key.
+ * option), so `adopt(1e-3, {...ADOPT_DEFAULTS, beta2: 0.99})` is a valid call. They are read off
+ * the rules' option declarations.
  */
-export const ADOPT_DEFAULTS = {
-  beta1: 0.9, beta2: 0.9999, epsilon: 1e-6, weightDecay: 0,
-  decoupled: false, clip: defaultClip, maximize: false, nonFinite: 'throw', fused: true,
-  nesterov: false, caution: false, correctedWeightDecay: false, stateDtype: 'float32',
-} as const satisfies Required<AdoptOptions>;
+export const ADOPT_DEFAULTS = defaultsOf(ADOPT_OPTIONS) as Readonly<Required<AdoptOptions>>;
 
 /** PyTorch's defaults: `torch.optim.Adam`, `AdamW` and `Adam(amsgrad=True)`. */
-export const ADAM_DEFAULTS = {
-  beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0,
-  decoupled: false, maximize: false, nonFinite: 'throw', fused: true,
-  caution: false, correctedWeightDecay: false, stateDtype: 'float32',
-} as const satisfies Required<AdamOptions>;
-export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 1e-2, decoupled: true } as const;
-export const AMSGRAD_DEFAULTS = { ...ADAM_DEFAULTS } as const;
+export const ADAM_DEFAULTS = defaultsOf(ADAM_OPTIONS) as Readonly<Required<AdamOptions>>;
+export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 1e-2, decoupled: true } as Readonly<Required<AdamOptions>>;
+export const AMSGRAD_DEFAULTS = { ...ADAM_DEFAULTS } as Readonly<Required<AdamOptions>>;
 
 /** The full hyperparameters of the Adam family's three members (internal: not options). */
 export const ADAM_HYPERPARAMS: AdamHyperparams = { ...ADAM_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: false };
 export const ADAMW_HYPERPARAMS: AdamHyperparams = { ...ADAMW_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: false };
 export const AMSGRAD_HYPERPARAMS: AdamHyperparams = { ...AMSGRAD_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: true };
-
-type Checker = (owner: string, name: string, value: unknown) => unknown;
-
-/** The check of every option, by name: the same for the tfjs optimizers and the core. */
-const CHECKS: Record<string, Checker> = {
-  beta1: checkBeta,
-  beta2: checkBeta,
-  epsilon: checkPositive,
-  weightDecay: checkNonNegative,
-  decoupled: checkBoolean,
-  amsgrad: checkBoolean,
-  clip: (owner, _name, value) => checkClipSchedule(owner, value),
-  maximize: checkBoolean,
-  nonFinite: (owner, name, value) => checkOneOf(owner, name, value, NON_FINITE_POLICIES),
-  fused: checkBoolean,
-  nesterov: checkBoolean,
-  caution: checkBoolean,
-  correctedWeightDecay: checkBoolean,
-  stateDtype: (owner, name, value) => checkOneOf(owner, name, value, STATE_DTYPES),
-};
 
 function checkOptionsObject(owner: string, options: unknown): Record<string, unknown> {
   if (options === undefined || options === null) return {};
@@ -162,9 +62,9 @@ function checkOptionsObject(owner: string, options: unknown): Record<string, unk
 
 /**
  * `options` checked against `defaults`: every key must be one of the defaults' keys, a missing
- * (or undefined) option takes its default, and every value passes the option's check.
+ * (or undefined) option takes its default, and every value passes its check in `specs`.
  */
-export function resolveOptions<R extends object>(owner: string, options: unknown, defaults: R): R {
+export function resolveOptions<R extends object>(owner: string, options: unknown, defaults: R, specs: OptionSpecs): R {
   const o = checkOptionsObject(owner, options);
   const known = Object.keys(defaults);
   if (o['learningRate'] !== undefined && !known.includes('learningRate')) {
@@ -177,7 +77,7 @@ export function resolveOptions<R extends object>(owner: string, options: unknown
   const resolved: Record<string, unknown> = {};
   for (const key of known) {
     const value = o[key] === undefined ? (defaults as Record<string, unknown>)[key] : o[key];
-    resolved[key] = CHECKS[key]!(owner, key, value);
+    resolved[key] = specs[key]!.check(owner, key, value);
   }
   return resolved as R;
 }
@@ -210,28 +110,20 @@ export function checkCorrectedWeightDecay(
 
 export function resolveAdopt(owner: string, learningRate: unknown, options?: AdoptOptions): AdoptHyperparams {
   const rate = checkLearningRate(owner, learningRate === undefined ? DEFAULT_LEARNING_RATE : learningRate);
-  const h = { learningRate: rate, ...resolveOptions<Required<AdoptOptions>>(owner, options, ADOPT_DEFAULTS) };
+  const h = { learningRate: rate, ...resolveOptions<Required<AdoptOptions>>(owner, options, ADOPT_DEFAULTS, ADOPT_OPTIONS) };
   checkCorrectedWeightDecay(owner, h);
-  checkStateDtype(owner, h);
+  checkStateDtype(owner, ADOPT, h);
   return h;
 }
 
 /**
- * 8-bit state (§11) exists in the fused WebAssembly kernels only, and not with caution (its
- * counting pass would need the de-quantised moments twice) or AMSGrad (a third moment): refused
- * when the optimizer is built, with what to change.
+ * 8-bit state (§11) exists in the hand-written 8-bit WebAssembly kernels only: what they lack is
+ * refused when the optimizer is built, from the rule's capability table, with what to change.
  */
-export function checkStateDtype(
-  owner: string, h: { stateDtype: StateDtype; fused: boolean; caution: boolean; amsgrad?: boolean },
-): void {
+export function checkStateDtype(owner: string, rule: Rule, h: { stateDtype: StateDtype }): void {
   if (h.stateDtype !== 'int8') return;
-  const unsupported = !h.fused ? 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)'
-    : h.caution ? 'caution: true' : h.amsgrad ? 'AMSGrad (its running maximum vmax)' : undefined;
-  if (unsupported !== undefined) {
-    throw new OptimizerArgumentError(
-      `${owner}: stateDtype 'int8' is not supported yet with ${unsupported}; use stateDtype 'float32' for it.`,
-    );
-  }
+  const refusal = incapability(owner, rule.capabilities, h as unknown as Record<string, unknown>, 'int8');
+  if (refusal !== null) throw refusal;
 }
 
 export function resolveAdam(
@@ -240,8 +132,8 @@ export function resolveAdam(
 ): AdamHyperparams {
   const { learningRate: defaultRate, amsgrad, ...optionDefaults } = defaults;
   const rate = checkLearningRate(owner, learningRate === undefined ? defaultRate : learningRate);
-  const h = { learningRate: rate, ...resolveOptions<Required<AdamOptions>>(owner, options, optionDefaults), amsgrad };
+  const h = { learningRate: rate, ...resolveOptions<Required<AdamOptions>>(owner, options, optionDefaults, ADAM_OPTIONS), amsgrad };
   checkCorrectedWeightDecay(owner, h);
-  checkStateDtype(owner, h);
+  checkStateDtype(owner, ADAM, h);
   return h;
 }

@@ -5,12 +5,12 @@
  */
 import { ADAM, type AdamScalars } from '../rules/adam.js';
 import { ADOPT, type AdoptScalars } from '../rules/adopt.js';
-import { flagSets, type Flags, type Phase, type Rule } from '../rules/rule.js';
+import { flagSets, flagsOf, moduleKey, type Flags, type Phase, type Rule } from '../rules/rule.js';
 import { meansOf, type Cond } from '../rules/expr.js';
 import { specialize } from './specialize.js';
 import { countSignature, phaseReduction, phaseSignature, type Signature } from './signature.js';
 
-export const RULES: readonly Rule[] = [ADOPT as Rule, ADAM as Rule];
+export const RULES: readonly Rule[] = [ADOPT, ADAM];
 
 export interface KernelPlan {
   /** Module key: the rule's name and its flags that are on, `adopt_nesterov_caution`. */
@@ -25,7 +25,7 @@ export interface KernelPlan {
  * scaling's scalars fixed and p = 0, so the step's "new p" is the update u. Its kernels are
  * generated as JavaScript (./js.ts), named `<key>_scale_init`, `_scale_step`, `_scale_count`.
  */
-export function scalingPlan<F extends string>(rule: Rule<F>, flags: Flags<F>): KernelPlan {
+export function scalingPlan(rule: Rule, flags: Flags): KernelPlan {
   const key = `${moduleKey(rule, flags)}_scale`;
   let plan = plans.get(key);
   if (plan === undefined) {
@@ -44,14 +44,11 @@ export function scalingPlan<F extends string>(rule: Rule<F>, flags: Flags<F>): K
   return plan;
 }
 
-export function moduleKey<F extends string>(rule: Rule<F>, flags: Flags<F>): string {
-  return [rule.name, ...rule.flags.filter((f) => flags[f])].join('_');
-}
 
 const plans = new Map<string, KernelPlan>();
 
 /** The kernels of (rule, flags), with their signatures; the same object every call. */
-export function kernelPlan<F extends string>(rule: Rule<F>, flags: Flags<F>): KernelPlan {
+export function kernelPlan(rule: Rule, flags: Flags): KernelPlan {
   const key = moduleKey(rule, flags);
   let plan = plans.get(key);
   if (plan === undefined) {
@@ -69,7 +66,7 @@ export function kernelPlan<F extends string>(rule: Rule<F>, flags: Flags<F>): Ke
 }
 
 /** Every (rule, flags) the library ships kernels for. */
-export function allPlans(): { rule: Rule; flags: Flags<string>; plan: KernelPlan; scaling: KernelPlan }[] {
+export function allPlans(): { rule: Rule; flags: Flags; plan: KernelPlan; scaling: KernelPlan }[] {
   return RULES.flatMap((rule) => flagSets(rule).map((flags) => ({
     rule, flags, plan: kernelPlan(rule, flags), scaling: scalingPlan(rule, flags),
   })));
@@ -102,14 +99,17 @@ function meanNodes(phase: Phase): object[] {
   return meansOf(phase.writes.map(([, v]) => v));
 }
 
-/** The kernel call for one ADOPT phase with these options and the step's scalars (rules/scalars.ts). */
-export function adoptCall(
-  options: { nesterov: boolean; caution: boolean }, phase: 'init' | 'step', scalars: AdoptScalars,
-): PhaseCall {
-  return { plan: kernelPlan(ADOPT, { nesterov: options.nesterov, caution: options.caution }), phase, scalars: scalars as unknown as Record<string, number> };
+/** The kernel call for one phase of `rule` with these (resolved) options and the step's scalars (rules/scalars.ts). */
+export function ruleCall(rule: Rule, options: object, phase: 'init' | 'step', scalars: object): PhaseCall {
+  return { plan: kernelPlan(rule, flagsOf(rule, options as Record<string, unknown>)), phase, scalars: scalars as Record<string, number> };
+}
+
+/** The kernel call for one ADOPT phase. */
+export function adoptCall(options: object, phase: 'init' | 'step', scalars: AdoptScalars): PhaseCall {
+  return ruleCall(ADOPT, options, phase, scalars);
 }
 
 /** The kernel call for one Adam-family step. */
-export function adamCall(options: { amsgrad: boolean; caution: boolean }, scalars: AdamScalars): PhaseCall {
-  return { plan: kernelPlan(ADAM, { amsgrad: options.amsgrad, caution: options.caution }), phase: 'step', scalars: scalars as unknown as Record<string, number> };
+export function adamCall(options: object, scalars: AdamScalars): PhaseCall {
+  return ruleCall(ADAM, options, 'step', scalars);
 }

@@ -33,7 +33,7 @@ export function uniformsOf(roots: Node[]): Value[] {
   return out;
 }
 
-export function phaseSignature<F extends string>(rule: Rule<F>, flags: Flags<F>, phase: Phase): Signature {
+export function phaseSignature(rule: Rule, flags: Flags, phase: Phase): Signature {
   return { arrays: phaseArrays(rule, flags), uniforms: uniformsOf(phase.writes.map(([, value]) => value)) };
 }
 
@@ -44,7 +44,7 @@ export function phaseReduction(phase: Phase): Cond | null {
   return means.length === 0 ? null : means[0]!.cond;
 }
 
-export function countSignature<F extends string>(rule: Rule<F>, flags: Flags<F>, cond: Cond): Signature {
+export function countSignature(rule: Rule, flags: Flags, cond: Cond): Signature {
   return { arrays: phaseArrays(rule, flags), uniforms: uniformsOf([cond]) };
 }
 

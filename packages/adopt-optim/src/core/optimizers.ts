@@ -23,6 +23,9 @@ import { maxLearningRate } from '../schedules.js';
 import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
 import { adamCall, adoptCall } from '../codegen/modules.js';
+import { pickScaling } from '../rules/options.js';
+import { ADOPT_OPTIONS } from '../rules/adopt.js';
+import { ADAM_OPTIONS } from '../rules/adam.js';
 import {
   adam8Step, adopt8Init, adopt8Step, allocateInt8Moments, dequantizeMoments, quantizeMoments, stepSeed, type Int8Moments,
 } from '../kernels/state8.js';
@@ -257,9 +260,7 @@ export function adopt(
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
     l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
-    adopt: scaleByAdopt({
-      beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, clip: h.clip, nesterov: h.nesterov, caution: h.caution,
-    }),
+    adopt: scaleByAdopt(pickScaling(ADOPT_OPTIONS, h)),
     decoupledDecay: decoupledDecayPiece(h),
     learningRate: scaleByLearningRate(lr),
   });
@@ -307,7 +308,7 @@ function adamFamily(
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
     l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
-    adam: scaleByAdam({ beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, amsgrad: h.amsgrad, caution: h.caution }),
+    adam: scaleByAdam(pickScaling(ADAM_OPTIONS, h)),
     decoupledDecay: decoupledDecayPiece(h),
     learningRate: scaleByLearningRate(lr),
   });

@@ -6,12 +6,15 @@
  * parameters. ADOPT, Adam, AdamW and AMSGrad (./optimizers.ts) are short chains of these pieces.
  */
 import { checkBoolean, checkClipValue, checkKnownKeys, checkNonNegative, OptimizerArgumentError } from '../validate.js';
-import { ADAM_DEFAULTS, ADOPT_DEFAULTS, checkLearningRate, resolveOptions, type LearningRate } from '../hyperparams.js';
+import { checkLearningRate, resolveOptions, type LearningRate } from '../hyperparams.js';
 import { maxLearningRate } from '../schedules.js';
-import type { ClipSchedule } from '../clip.js';
-import { ADOPT } from '../rules/adopt.js';
-import { ADAM } from '../rules/adam.js';
+import { ADOPT, ADOPT_OPTIONS } from '../rules/adopt.js';
+import { ADAM, ADAM_OPTIONS } from '../rules/adam.js';
+import { scalingOptions, type CommonOptionKey } from '../rules/options.js';
+import type { AdoptOptions } from '../rules/adopt.js';
+import type { AdamOptions } from '../rules/adam.js';
 import { meansFromCount, scalingPlan, type KernelPlan } from '../codegen/modules.js';
+import { flagsOf } from '../rules/rule.js';
 import { uniformArgs } from '../codegen/signature.js';
 import * as JS_KERNELS from '../kernels/generated/js_kernels.js';
 
@@ -335,21 +338,10 @@ export interface AdoptState {
 }
 
 /** Any subset; the rest take ADOPT's defaults (beta1 0.9, beta2 0.9999, epsilon 1e-6, clip t ** 0.25). */
-export interface ScaleByAdoptOptions {
-  beta1?: number;
-  beta2?: number;
-  epsilon?: number;
-  clip?: ClipSchedule | null;
-  /** Output b1 * m + (1 - b1) * n instead of m (optax's nesterov=True; docs/ALGORITHM.md §10.1). */
-  nesterov?: boolean;
-  /** Zero the output where m * g <= 0 and rescale by 1 / max(mean(mask), 1e-3) (timm's caution; §10.2). */
-  caution?: boolean;
-}
+export type ScaleByAdoptOptions = Omit<AdoptOptions, CommonOptionKey>;
 
-const SCALE_BY_ADOPT_DEFAULTS: Required<ScaleByAdoptOptions> = {
-  beta1: ADOPT_DEFAULTS.beta1, beta2: ADOPT_DEFAULTS.beta2, epsilon: ADOPT_DEFAULTS.epsilon, clip: ADOPT_DEFAULTS.clip,
-  nesterov: false, caution: false,
-};
+/** The options of ADOPT's rule that its scaling takes (role 'scaling' or 'kernel'), with their defaults and checks. */
+const SCALE_BY_ADOPT = scalingOptions(ADOPT_OPTIONS);
 
 /**
  * Runs a phase of a rule's scaling (src/codegen/modules.ts scalingPlan, generated as JavaScript
@@ -375,8 +367,9 @@ function runScaling(
  * average. The first step only sets v = g^2 and outputs a zero update.
  */
 export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransformation<AdoptState> {
-  const { beta1, beta2, epsilon, clip, nesterov, caution } = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT_DEFAULTS);
-  const plan = scalingPlan(ADOPT, { nesterov, caution });
+  const resolved = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT.defaults, SCALE_BY_ADOPT.specs) as Required<ScaleByAdoptOptions>;
+  const { beta1, beta2, epsilon, clip } = resolved;
+  const plan = scalingPlan(ADOPT, flagsOf(ADOPT, resolved));
   const scalars = { beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, epsilon, clip: Infinity };
   return {
     init(p) {
@@ -412,25 +405,19 @@ export interface AdamState {
 }
 
 /** Any subset; the rest take PyTorch's Adam defaults (beta1 0.9, beta2 0.999, epsilon 1e-8, amsgrad false). */
-export interface ScaleByAdamOptions {
-  beta1?: number;
-  beta2?: number;
-  epsilon?: number;
+export type ScaleByAdamOptions = Omit<AdamOptions, CommonOptionKey> & {
   /** Divide by the running maximum of v (PyTorch's `amsgrad=True`). */
   amsgrad?: boolean;
-  /** Zero the output where m * g <= 0 and rescale by 1 / max(mean(mask), 1e-3) (timm's caution; §10.2). */
-  caution?: boolean;
-}
-
-const SCALE_BY_ADAM_DEFAULTS: Required<ScaleByAdamOptions> = {
-  beta1: ADAM_DEFAULTS.beta1, beta2: ADAM_DEFAULTS.beta2, epsilon: ADAM_DEFAULTS.epsilon, amsgrad: false, caution: false,
 };
+
+const SCALE_BY_ADAM = scalingOptions(ADAM_OPTIONS);
 
 /** Adam's scaling with bias correction (Kingma & Ba), optionally AMSGrad's running maximum (docs/ALGORITHM.md §4). */
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
-  const { beta1, beta2, epsilon, amsgrad, caution } = resolveOptions('scaleByAdam', options, SCALE_BY_ADAM_DEFAULTS);
+  const resolved = resolveOptions('scaleByAdam', options, SCALE_BY_ADAM.defaults, SCALE_BY_ADAM.specs) as Required<ScaleByAdamOptions>;
+  const { beta1, beta2, epsilon, amsgrad } = resolved;
   const fields = amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
-  const plan = scalingPlan(ADAM, { amsgrad, caution });
+  const plan = scalingPlan(ADAM, flagsOf(ADAM, resolved));
   return {
     init(p) {
       checkFloat32Array('scaleByAdam.init', 'params', p);

@@ -12,8 +12,43 @@
 import { add, array, div, max, mul, scalar, sqrt, sub, type Value } from './expr.js';
 import { cautious, preparedGradient } from './adopt.js';
 import type { Flags, Rule } from './rule.js';
+import { checkBeta, checkPositive } from '../validate.js';
+import {
+  kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
+} from './options.js';
 
-export type AdamFlag = 'amsgrad' | 'caution';
+export interface AdamOptions {
+  beta1?: number;
+  beta2?: number;
+  /** Added to sqrt(v̂). */
+  epsilon?: number;
+  weightDecay?: number;
+  decoupled?: boolean;
+  maximize?: boolean;
+  nonFinite?: NonFinitePolicy;
+  fused?: boolean;
+  /** timm's cautious update (docs/ALGORITHM.md §10.2). Default false. */
+  caution?: boolean;
+  /** timm's corrected decoupled decay, lr² / lrMax (§10.3); needs `decoupled: true`. Default false. */
+  correctedWeightDecay?: boolean;
+  /** 'int8': block-wise 8-bit m and sqrt(v) (§11; Adam and AdamW, not AMSGrad). Default 'float32'. */
+  stateDtype?: StateDtype;
+}
+
+/**
+ * The Adam family's options (PyTorch's defaults) in their documented order. `amsgrad` selects a
+ * kernel but is not an option: AMSGrad is its own optimizer (internal).
+ */
+export const ADAM_OPTIONS = {
+  beta1: { default: 0.9, check: checkBeta, role: 'scaling' },
+  beta2: { default: 0.999, check: checkBeta, role: 'scaling' },
+  epsilon: { default: 1e-8, check: checkPositive, role: 'scaling' },
+  ...WEIGHT_DECAY_OPTIONS,
+  ...PATH_OPTIONS,
+  amsgrad: { ...kernelOption([false, true]), internal: true },
+  caution: kernelOption([false, true]),
+  ...STATE_OPTIONS,
+} as const satisfies OptionSpecs;
 
 const p = array('p');
 const m = array('m');
@@ -37,13 +72,19 @@ export interface AdamScalars {
   decay: number;
 }
 
-export const ADAM: Rule<AdamFlag> = {
+export const ADAM: Rule = {
   name: 'adam',
-  flags: ['amsgrad', 'caution'],
+  options: ADAM_OPTIONS,
+  capabilities: [
+    // the 8-bit kernels (src/kernels/wat/state8_kernels.wat) are not generated from the rule yet
+    { option: 'fused', value: false, path: 'int8', what: 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
+    { option: 'caution', value: true, path: 'int8', instead: "use stateDtype 'float32' for it" },
+    { option: 'amsgrad', value: true, path: 'int8', what: 'AMSGrad (its running maximum vmax)', instead: "use stateDtype 'float32' for it" },
+  ],
   slots: (flags) => (flags.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v']),
   // the step size stays a scalar: the scaling passes -1 / (1 - beta1^t), so u = (m / (√v̂ / √bc2 + ε)) / bc1
   scaling: { sign: 1, coupledDecay: 0, decay: 1 },
-  phases(flags: Flags<AdamFlag>) {
+  phases(flags: Flags) {
     const gp = preparedGradient;
     const mNew = add(mul(m, s('beta1')), mul(gp, s('oneMinusBeta1')));
     const vNew = add(mul(v, s('beta2')), mul(mul(gp, gp), s('oneMinusBeta2')));

@@ -16,8 +16,76 @@ import {
   add, array, clamp, constant, div, max, mean, mul, neg, sameSign, scalar, select, sqrt, sub, type Value,
 } from './expr.js';
 import type { Flags, Rule } from './rule.js';
+import { clipExponent, defaultClip, powerClip, type ClipSchedule } from '../clip.js';
+import { checkBeta, checkClipSchedule, checkPositive, OptimizerArgumentError } from '../validate.js';
+import {
+  kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
+} from './options.js';
 
-export type AdoptFlag = 'nesterov' | 'caution';
+export interface AdoptOptions {
+  /** Momentum coefficient. Default 0.9. */
+  beta1?: number;
+  /** Second-moment coefficient. Default 0.9999 (not Adam's 0.999). */
+  beta2?: number;
+  /** Floor on sqrt(v), not an addend (see epsilonMode). Default 1e-6. */
+  epsilon?: number;
+  /** Weight decay. Default 0. */
+  weightDecay?: number;
+  /** true: AdamW-style decoupled decay; false: L2 added to the gradient. Default false. */
+  decoupled?: boolean;
+  /** Clip schedule c(t); null gives the unclipped ADOPT. Default t => t ** 0.25. */
+  clip?: ClipSchedule | null;
+  /** Maximize the objective instead of minimizing it. Default false. */
+  maximize?: boolean;
+  /** NaN or Infinity in a gradient: throw (default), skip the whole step, or do not check. */
+  nonFinite?: NonFinitePolicy;
+  /** Use the single-pass kernels where available (wasm and cpu backends, the core). Default true. */
+  fused?: boolean;
+  /** optax's Nesterov form: update with b1 * m + (1 - b1) * n instead of m (docs/ALGORITHM.md §10.1). Default false. */
+  nesterov?: boolean;
+  /** timm's cautious update: zero it where m * g <= 0, rescale by 1 / max(mean(mask), 1e-3) per tensor (§10.2). Default false. */
+  caution?: boolean;
+  /** timm's corrected decoupled decay: lr² / lrMax in place of lr (§10.3); needs `decoupled: true`. Default false. */
+  correctedWeightDecay?: boolean;
+  /** 'int8': m and sqrt(v) in block-wise 8-bit codes, ~2 bytes per parameter instead of 8 (§11). Default 'float32'. */
+  stateDtype?: StateDtype;
+}
+
+/** ADOPT's options in their documented order: defaults, checks, and which select a kernel. */
+export const ADOPT_OPTIONS = {
+  beta1: { default: 0.9, check: checkBeta, role: 'scaling' },
+  beta2: { default: 0.9999, check: checkBeta, role: 'scaling' },
+  epsilon: { default: 1e-6, check: checkPositive, role: 'scaling' },
+  ...WEIGHT_DECAY_OPTIONS,
+  clip: {
+    default: defaultClip, check: (owner: string, _n: string, v: unknown) => checkClipSchedule(owner, v), role: 'scaling',
+    // saved as its exponent: powerClip(e) (the default is powerClip(0.25)), or null unclipped
+    config: {
+      key: 'clipExponent',
+      save(owner: string, clip: unknown): number | null {
+        if (clip === null) return null;
+        const e = clipExponent(clip as ClipSchedule);
+        if (e === undefined) {
+          throw new OptimizerArgumentError(
+            `${owner}: a custom clip function cannot be saved. Use powerClip(exponent) ` +
+              '(the default is powerClip(0.25)) or clip: null to make the optimizer serializable.',
+          );
+        }
+        return e;
+      },
+      load(owner: string, exponent: unknown): ClipSchedule | null {
+        if (exponent !== null && typeof exponent !== 'number') {
+          throw new OptimizerArgumentError(`${owner}: invalid clipExponent ${String(exponent)}; expected a number or null.`);
+        }
+        return exponent === null ? null : powerClip(exponent);
+      },
+    },
+  },
+  ...PATH_OPTIONS,
+  nesterov: kernelOption([false, true]),
+  caution: kernelOption([false, true]),
+  ...STATE_OPTIONS,
+} as const satisfies OptionSpecs;
 
 const p = array('p');
 const g = array('g');
@@ -52,12 +120,17 @@ export function cautious(u: Value, mNew: Value, gp: Value): Value {
   return mul(u, select(agree, div(constant(1), max(mean(agree), constant(1e-3))), constant(0)));
 }
 
-export const ADOPT: Rule<AdoptFlag> = {
+export const ADOPT: Rule = {
   name: 'adopt',
-  flags: ['nesterov', 'caution'],
+  options: ADOPT_OPTIONS,
+  capabilities: [
+    // the 8-bit kernels (src/kernels/wat/state8_kernels.wat) are not generated from the rule yet
+    { option: 'fused', value: false, path: 'int8', what: 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
+    { option: 'caution', value: true, path: 'int8', instead: "use stateDtype 'float32' for it" },
+  ],
   slots: () => ['m', 'v'],
   scaling: { sign: 1, coupledDecay: 0, decay: 1, lr: -1 },
-  phases(flags: Flags<AdoptFlag>) {
+  phases(flags: Flags) {
     const gp = preparedGradient;
     const n = clamp(div(gp, max(sqrt(v), s('epsilon'))), neg(s('clip')), s('clip'));
     const mNew = add(mul(m, s('beta1')), mul(n, s('oneMinusBeta1')));

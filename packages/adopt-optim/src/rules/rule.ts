@@ -1,10 +1,11 @@
 /**
- * What an update rule declares, as data: its state slots, the static options that select a
- * specialised kernel (flags), the per-step scalars it reads, and its per-element phases written
- * once in the expression language of ./expr.ts. Emitters (src/codegen) turn a phase into every
- * kernel; rules/adopt.ts and rules/adam.ts are the two families the library ships.
+ * What an update rule declares, as data: its options (defaults, checks, which ones select a
+ * specialised kernel: ./options.ts), the combinations a path cannot run, its state slots, and its
+ * per-element phases written once in the expression language of ./expr.ts. Emitters (src/codegen)
+ * turn a phase into every kernel; rules/adopt.ts and rules/adam.ts are the two families shipped.
  */
 import type { Value } from './expr.js';
+import type { Incapability, OptionSpecs } from './options.js';
 
 /**
  * One per-element update: the new value of each array it writes (parameters `p` and state
@@ -15,15 +16,20 @@ export interface Phase {
   readonly writes: readonly (readonly [target: string, value: Value])[];
 }
 
-export interface Rule<F extends string = string> {
+/** The values of a rule's kernel options (role 'kernel'), by name. */
+export type Flags = Readonly<Record<string, unknown>>;
+
+export interface Rule {
   /** Kernel name prefix: 'adopt', 'adam'. */
   readonly name: string;
-  /** Boolean options that change the per-element code; each combination is its own kernel. */
-  readonly flags: readonly F[];
+  /** Options, in their documented order; those with role 'kernel' select a specialised kernel. */
+  readonly options: OptionSpecs;
+  /** What a path does not implement (the one table refusals come from). */
+  readonly capabilities: readonly Incapability[];
   /** State arrays, in binding order, for these flags. */
-  slots(flags: Flags<F>): readonly string[];
+  slots(flags: Flags): readonly string[];
   /** Phases: `init` (a first step that only initialises state, optional) and `step`. */
-  phases(flags: Flags<F>): { readonly init?: Phase; readonly step: Phase };
+  phases(flags: Flags): { readonly init?: Phase; readonly step: Phase };
   /**
    * The rule as an optax-style scaling (the core's chain piece, src/core/transform.ts): these
    * scalars fixed and p = 0 make the step's new p the update u, with maximize's sign, weight
@@ -32,23 +38,37 @@ export interface Rule<F extends string = string> {
   readonly scaling: Readonly<Record<string, number>>;
 }
 
-export type Flags<F extends string> = Readonly<Record<F, boolean>>;
+/** The names of a rule's kernel options. */
+export function ruleFlags(rule: Rule): string[] {
+  return Object.keys(rule.options).filter((k) => rule.options[k]!.role === 'kernel');
+}
 
-/** Every combination of a rule's flags, all false first. */
-export function flagSets<F extends string>(rule: Rule<F>): Flags<F>[] {
-  const out: Flags<F>[] = [];
-  for (let bits = 0; bits < 1 << rule.flags.length; bits++) {
-    out.push(Object.fromEntries(rule.flags.map((f, i) => [f, (bits & (1 << i)) !== 0])) as Flags<F>);
+/** The kernel options' values in `options` (resolved: every one present). */
+export function flagsOf(rule: Rule, options: Readonly<Record<string, unknown>>): Flags {
+  return Object.fromEntries(ruleFlags(rule).map((f) => [f, options[f] ?? rule.options[f]!.default]));
+}
+
+/** Every combination of a rule's kernel options, defaults first. */
+export function flagSets(rule: Rule): Flags[] {
+  let out: Record<string, unknown>[] = [{}];
+  for (const f of ruleFlags(rule)) {
+    const values = rule.options[f]!.values ?? [rule.options[f]!.default];
+    out = out.flatMap((partial) => values.map((v) => ({ ...partial, [f]: v })));
   }
   return out;
 }
 
-/** The name of a specialised kernel: `adopt_step`, `adopt_step_nesterov_caution`. */
-export function kernelName<F extends string>(rule: Rule<F>, phase: string, flags: Flags<F>): string {
-  return [rule.name, phase, ...rule.flags.filter((f) => flags[f])].join('_');
+/** The module key of (rule, flags): `adopt`, `adopt_nesterov_caution`, `adopt_epsilonMode_add`. */
+export function moduleKey(rule: Rule, flags: Flags): string {
+  const parts = ruleFlags(rule).flatMap((f) => {
+    const value = flags[f];
+    if (value === rule.options[f]!.default) return [];
+    return typeof value === 'boolean' ? [f] : [`${f}_${String(value)}`];
+  });
+  return [rule.name, ...parts].join('_');
 }
 
 /** The arrays a phase touches: p, g, then the rule's slots (binding order of every kernel). */
-export function phaseArrays<F extends string>(rule: Rule<F>, flags: Flags<F>): string[] {
+export function phaseArrays(rule: Rule, flags: Flags): string[] {
   return ['p', 'g', ...rule.slots(flags)];
 }

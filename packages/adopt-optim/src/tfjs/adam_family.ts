@@ -7,27 +7,20 @@ import { resolveAdam, type AdamHyperparams, type AdamOptions, type LearningRate 
 import { adamKernelArgs } from '../rules/scalars.js';
 import { adamCall, callPart } from '../codegen/modules.js';
 import { tfOps } from '../codegen/tfops.js';
+import { ADAM_OPTIONS } from '../rules/adam.js';
+import { optionsConfig } from '../rules/options.js';
 import { maxLearningRate } from '../schedules.js';
 import { stepSeed } from '../kernels/state8.js';
 import { Int8Store } from './state8.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
+/** Every option, resolved, as a read-only field (`opt.beta2`, `opt.amsgrad`, `opt.stateDtype`; src/rules/adam.ts). */
+export interface AdamFamilyOptimizer extends Readonly<Omit<AdamHyperparams, 'learningRate' | 'nonFinite' | 'fused'>> {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   protected readonly slotNames: readonly string[];
   protected readonly displayName: string;
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly epsilon: number;
-  readonly weightDecay: number;
-  readonly decoupled: boolean;
-  readonly amsgrad: boolean;
-  readonly maximize: boolean;
-  /** timm's cautious update (docs/ALGORITHM.md §10.2). */
-  readonly caution: boolean;
-  /** timm's corrected decoupled decay, lr² / lrMax (§10.3). */
-  readonly correctedWeightDecay: boolean;
-  /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (on wasm, on its heap; docs/ALGORITHM.md §11, ./state8.ts). */
-  readonly stateDtype: 'float32' | 'int8';
 
   protected constructor(
     displayName: string, defaults: AdamHyperparams, learningRate?: LearningRate, options?: AdamOptions,
@@ -37,16 +30,8 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     this.displayName = displayName;
     this.slotNames = h.stateDtype === 'int8' ? [] : h.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
     this.int8 = h.stateDtype === 'int8' ? new Int8Store(displayName) : null;
-    this.beta1 = h.beta1;
-    this.beta2 = h.beta2;
-    this.epsilon = h.epsilon;
-    this.weightDecay = h.weightDecay;
-    this.decoupled = h.decoupled;
-    this.amsgrad = h.amsgrad;
-    this.maximize = h.maximize;
-    this.caution = h.caution;
-    this.correctedWeightDecay = h.correctedWeightDecay;
-    this.stateDtype = h.stateDtype;
+    const { learningRate: _lr, nonFinite: _nf, fused: _f, ...rest } = h;
+    Object.assign(this, rest);
   }
 
   protected override checkStep(variable: tf.Variable, step: number): void {
@@ -89,18 +74,7 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return {
-      ...this.baseConfig(),
-      beta1: this.beta1,
-      beta2: this.beta2,
-      epsilon: this.epsilon,
-      weightDecay: this.weightDecay,
-      decoupled: this.decoupled,
-      maximize: this.maximize,
-      caution: this.caution,
-      correctedWeightDecay: this.correctedWeightDecay,
-      stateDtype: this.stateDtype,
-    };
+    return { ...this.baseConfig(), ...optionsConfig(`${this.displayName}.getConfig`, ADAM_OPTIONS, this) as tf.serialization.ConfigDict };
   }
 
   /** @nocollapse */

@@ -3,9 +3,10 @@
  * run by the backend's generated kernels where it has them, else as tfjs ops on every backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { clipExponent, powerClip, type ClipSchedule } from '../clip.js';
 import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRate } from '../hyperparams.js';
-import { checkClipValue, OptimizerArgumentError } from '../validate.js';
+import { checkClipValue } from '../validate.js';
+import { ADOPT_OPTIONS } from '../rules/adopt.js';
+import { optionsConfig, optionsFromConfig } from '../rules/options.js';
 import { adoptKernelArgs } from '../rules/scalars.js';
 import { adoptCall, callPart } from '../codegen/modules.js';
 import { tfOps } from '../codegen/tfops.js';
@@ -14,6 +15,10 @@ import { NamedStateOptimizer, type VariableState } from './named_state_optimizer
 import { stepSeed } from '../kernels/state8.js';
 import { Int8Store } from './state8.js';
 
+/** Every ADOPT option, resolved, as a read-only field (`opt.beta2`, `opt.nesterov`, `opt.stateDtype`; src/rules/adopt.ts). */
+export interface AdoptOptimizer extends Readonly<Omit<AdoptHyperparams, 'learningRate' | 'nonFinite' | 'fused'>> {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class AdoptOptimizer extends NamedStateOptimizer {
   /** @nocollapse Namespaced so it never clashes with tfjs's built-in class names. */
   static get className(): string {
@@ -22,38 +27,14 @@ export class AdoptOptimizer extends NamedStateOptimizer {
 
   protected readonly slotNames: readonly string[];
   protected readonly displayName = 'ADOPT';
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly epsilon: number;
-  readonly weightDecay: number;
-  readonly decoupled: boolean;
-  readonly clip: ClipSchedule | null;
-  readonly maximize: boolean;
-  /** optax's Nesterov form (docs/ALGORITHM.md §10.1). */
-  readonly nesterov: boolean;
-  /** timm's cautious update (§10.2). */
-  readonly caution: boolean;
-  /** timm's corrected decoupled decay, lr² / lrMax (§10.3). */
-  readonly correctedWeightDecay: boolean;
-  /** How m and v are stored: float32 slots, or 8-bit codes outside the slots (on wasm, on its heap; docs/ALGORITHM.md §11, ./state8.ts). */
-  readonly stateDtype: 'float32' | 'int8';
 
   constructor(learningRate?: LearningRate, options?: AdoptOptions) {
     const h: AdoptHyperparams = resolveAdopt('ADOPT', learningRate, options);
     super(h.learningRate, h.nonFinite, h.fused);
     this.slotNames = h.stateDtype === 'int8' ? [] : ['m', 'v'];
     this.int8 = h.stateDtype === 'int8' ? new Int8Store('ADOPT') : null;
-    this.beta1 = h.beta1;
-    this.beta2 = h.beta2;
-    this.epsilon = h.epsilon;
-    this.weightDecay = h.weightDecay;
-    this.decoupled = h.decoupled;
-    this.clip = h.clip;
-    this.maximize = h.maximize;
-    this.nesterov = h.nesterov;
-    this.caution = h.caution;
-    this.correctedWeightDecay = h.correctedWeightDecay;
-    this.stateDtype = h.stateDtype;
+    const { learningRate: _lr, nonFinite: _nf, fused: _f, ...rest } = h;
+    Object.assign(this, rest);
   }
 
   protected override checkStep(variable: tf.Variable, step: number): void {
@@ -95,31 +76,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    let exponent: number | null = null;
-    if (this.clip !== null) {
-      const e = clipExponent(this.clip);
-      if (e === undefined) {
-        throw new OptimizerArgumentError(
-          'ADOPT.getConfig: a custom clip function cannot be saved. Use powerClip(exponent) ' +
-            '(the default is powerClip(0.25)) or clip: null to make the optimizer serializable.',
-        );
-      }
-      exponent = e;
-    }
-    return {
-      ...this.baseConfig(),
-      beta1: this.beta1,
-      beta2: this.beta2,
-      epsilon: this.epsilon,
-      weightDecay: this.weightDecay,
-      decoupled: this.decoupled,
-      clipExponent: exponent,
-      maximize: this.maximize,
-      nesterov: this.nesterov,
-      caution: this.caution,
-      correctedWeightDecay: this.correctedWeightDecay,
-      stateDtype: this.stateDtype,
-    };
+    return { ...this.baseConfig(), ...optionsConfig('ADOPT.getConfig', ADOPT_OPTIONS, this) as tf.serialization.ConfigDict };
   }
 
   /** @nocollapse */
@@ -127,11 +84,8 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
   ): T {
     // tfjs-layers adds `customObjects` to the config it passes in; it is not an option of ours.
-    const { learningRate, clipExponent: exponent, customObjects: _, ...rest } = config;
-    if (exponent !== null && typeof exponent !== 'number') {
-      throw new OptimizerArgumentError(`ADOPT.fromConfig: invalid clipExponent ${String(exponent)}; expected a number or null.`);
-    }
-    const options = { ...rest, clip: exponent === null ? null : powerClip(exponent) } as AdoptOptions;
+    const { learningRate, customObjects: _, ...rest } = config;
+    const options = optionsFromConfig('ADOPT.fromConfig', ADOPT_OPTIONS, rest) as AdoptOptions;
     return new (cls as unknown as new (lr: unknown, o: AdoptOptions) => T)(NamedStateOptimizer.learningRateFromConfig(learningRate), options);
   }
 }
