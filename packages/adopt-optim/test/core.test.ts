@@ -215,7 +215,7 @@ describe('core: the pieces take partial options and check them like the optimize
 
   it('refuses unknown option keys, naming the accepted ones, and options that are not an object', () => {
     assert.throws(() => core.scaleByAdopt({ weightDecay: 0.1 } as object),
-      /^OptimizerArgumentError: scaleByAdopt: unknown option "weightDecay"; expected one of beta1, beta2, epsilon, clip, nesterov, caution\.$/);
+      /^OptimizerArgumentError: scaleByAdopt: unknown option "weightDecay"; expected one of beta1, beta2, epsilon, clip, nesterov, caution, epsilonMode\.$/);
     assert.throws(() => core.scaleByAdam({ beta_2: 0.9 } as object),
       /^OptimizerArgumentError: scaleByAdam: unknown option "beta_2"; expected one of beta1, beta2, epsilon, amsgrad, caution\.$/);
     assert.throws(() => core.scaleByAdam({ amsgrad: 'yes' as never }), /scaleByAdam: invalid amsgrad "yes"; expected true or false\./);

@@ -22,6 +22,8 @@ export interface RefAdoptParams {
   /** §10.3: decoupled decay with lr² / lrMax */
   correctedWeightDecay?: boolean;
   lrMax?: number;
+  /** §10.4: 'add' divides by sqrt(v) + eps instead of max(sqrt(v), eps) */
+  epsilonMode?: 'floor' | 'add';
 }
 
 export interface RefAdamParams {
@@ -85,7 +87,7 @@ export function refAdoptStep(p: Float64Array, grad: ArrayLike<number>, s: RefSta
   const u = new Float64Array(g.length);
   const mask = new Uint8Array(g.length);
   for (let i = 0; i < g.length; i++) {
-    let n = g[i] / Math.max(Math.sqrt(s.v[i]), h.eps);
+    let n = g[i] / (h.epsilonMode === 'add' ? Math.sqrt(s.v[i]) + h.eps : Math.max(Math.sqrt(s.v[i]), h.eps));
     n = Math.min(Math.max(n, -c), c);
     s.m[i] = h.beta1 * s.m[i] + (1 - h.beta1) * n;
     u[i] = h.nesterov ? h.beta1 * s.m[i] + (1 - h.beta1) * n : s.m[i];

@@ -62,7 +62,7 @@ describe('createOptimizer: names and the options argument', () => {
     refuses(() => untyped('rmsprop', { nesterov: true }),
       'rmsprop: unknown option "nesterov"; expected one of learningRate, decay, momentum, epsilon, centered.');
     refuses(() => untyped('adopt', { momentum: 0.9 }),
-      'ADOPT: unknown option "momentum"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype.');
+      'ADOPT: unknown option "momentum"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode.');
     refuses(() => untyped('adamw', { clip: null }),
       'AdamW: unknown option "clip"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, maximize, nonFinite, fused, caution, correctedWeightDecay, stateDtype.');
   });

@@ -278,6 +278,8 @@ describe('8-bit state: what is refused', () => {
     assert.throws(() => core.adopt(1e-3, { stateDtype: 'int4' as never }), /adopt: invalid stateDtype "int4"; expected one of "float32", "int8"/);
     assert.throws(() => adopt(1e-3, { stateDtype: 'int8', fused: false }), /ADOPT: stateDtype 'int8' is not supported yet with fused: false/);
     assert.throws(() => amsgrad(1e-3, { stateDtype: 'int8' }), /AMSGrad: stateDtype 'int8' is not supported yet with AMSGrad/);
+    assert.throws(() => adopt(1e-3, { stateDtype: 'int8', epsilonMode: 'add' }), (e: unknown) => e instanceof OptimizerArgumentError &&
+      e.message === "ADOPT: stateDtype 'int8' is not supported yet with epsilonMode: 'add'; use stateDtype 'float32' for it.");
   });
 
   it('the chain (update) and a state made for other params', () => {

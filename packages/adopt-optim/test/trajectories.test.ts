@@ -31,6 +31,8 @@ function decode(base64: string, name: string): ArrayLike<number> {
   return /(^|\/)(qm|qv)$/.test(name) ? new Uint8Array(copy) : new Float32Array(copy);
 }
 
+const RECORDED_VARIANTS = new Set(fixture.trajectories.map((t) => t.variant));
+
 /** Whether (path, variant) may differ by reordering, and why (kept empty until a kernel needs it). */
 export const REORDERED: { path: RegExp; variant: RegExp; why: string }[] = [
   {
@@ -76,9 +78,10 @@ function compare(got: Trajectory, want: Trajectory): void {
 for (const path of PATHS) {
   describe(`${path.name} reproduces the 0.2 trajectories`, () => {
     for (const v of VARIANTS) {
-      it(v.name, async () => {
-        const want = fixture.trajectories.find((t) => t.path === path.name && t.variant === v.name);
-        assert.ok(want !== undefined, `no recording for ${path.name} / ${v.name}`);
+      it(v.name, async (t) => {
+        const want = fixture.trajectories.find((r) => r.path === path.name && r.variant === v.name);
+        if (want === undefined && RECORDED_VARIANTS.has(v.name)) assert.fail(`no recording for ${path.name} / ${v.name}`);
+        if (want === undefined) return t.skip('a variant added after 0.2: nothing to reproduce');
         compare(await record(path, v), want);
       });
     }

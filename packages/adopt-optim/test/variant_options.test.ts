@@ -20,7 +20,7 @@ import { CORRECTED_SCHEDULE, VARIANTS } from './variants.js';
 const N = 257;
 const STEPS = 150;
 const TOLERANCE = 5e-4; // as in core.test.ts and tfjs_optimizers.test.ts
-const SECTION_10 = VARIANTS.filter((v) => /nesterov|caution|corrected/.test(v.name));
+const SECTION_10 = VARIANTS.filter((v) => /nesterov|caution|corrected|epsilonMode/.test(v.name));
 
 type Path = { name: string; run(variant: (typeof VARIANTS)[number], p0: Float32Array, grads: Float32Array[]): Promise<Float32Array[]> | Float32Array[] };
 
@@ -181,6 +181,11 @@ const TRAPS: { name: string; make: () => core.CoreOptimizer<any, any>; port: Por
       const scale = 1 / Math.max(ones / g.length, 1e-3);
       for (let i = 0; i < p.length; i++) p[i] = before[i]! + (p[i]! - before[i]!) / scale;
     },
+  },
+  {
+    name: 'epsilonMode add: the floor max(sqrt(v), eps) kept (the option ignored)',
+    make: () => core.adopt(LR, { epsilonMode: 'add', epsilon: 1e-2 }),
+    port: (p, g, s, k) => refAdoptStep(p, g, s, { ...ADOPT_REF, eps: 1e-2 }, k),
   },
   {
     name: 'caution (Adam): mask ignored',

@@ -78,6 +78,7 @@ export const VARIANTS: Variant[] = [
   adoptVariant('ADOPT corrected weight decay (cosine schedule, lrMax 0.02)',
     { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true },
     { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true, lrMax: 0.02 }, CORRECTED_SCHEDULE),
+  adoptVariant('ADOPT epsilonMode add, epsilon 1e-2', { epsilonMode: 'add', epsilon: 1e-2 }, { epsilonMode: 'add', eps: 1e-2 }),
   adamVariant('Adam caution', adam, core.adam, { caution: true }, { ...adamBase, caution: true }),
   adamVariant('AMSGrad caution, maximize', amsgrad, core.amsgrad, { caution: true, maximize: true },
     { ...adamBase, amsgrad: true, caution: true, maximize: true }),

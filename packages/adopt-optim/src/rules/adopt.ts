@@ -3,7 +3,7 @@
  * and caution), written once; every ADOPT kernel is generated from it.
  *
  *   g' = sign · g + wd · p                         (§2.2, §3.1, §3.3; wd is coupled decay or 0)
- *   n  = clamp(g' / max(√v, ε), −c, c)              (the previous v; c = +∞ unclipped)
+ *   n  = clamp(g' / max(√v, ε), −c, c)              (the previous v; c = +∞ unclipped; √v + ε with epsilonMode 'add', §10.4)
  *   m  = β1 · m + (1 − β1) · n
  *   u  = nesterov ? β1 · m + (1 − β1) · n : m       (§10.1)
  *   u  = caution ? u · (m · g' > 0 ? 1 / max(mean(m · g' > 0), 1e-3) : 0) : u    (§10.2)
@@ -49,6 +49,8 @@ export interface AdoptOptions {
   correctedWeightDecay?: boolean;
   /** 'int8': m and sqrt(v) in block-wise 8-bit codes, ~2 bytes per parameter instead of 8 (§11). Default 'float32'. */
   stateDtype?: StateDtype;
+  /** How epsilon enters the normalisation: 'floor', max(sqrt(v), eps) as the official code; 'add', sqrt(v) + eps as Adam (§10.4). Default 'floor'. */
+  epsilonMode?: 'floor' | 'add';
 }
 
 /** ADOPT's options in their documented order: defaults, checks, and which select a kernel. */
@@ -85,6 +87,7 @@ export const ADOPT_OPTIONS = {
   nesterov: kernelOption([false, true]),
   caution: kernelOption([false, true]),
   ...STATE_OPTIONS,
+  epsilonMode: kernelOption(['floor', 'add']),
 } as const satisfies OptionSpecs;
 
 const p = array('p');
@@ -127,12 +130,14 @@ export const ADOPT: Rule = {
     // the 8-bit kernels (src/kernels/wat/state8_kernels.wat) are not generated from the rule yet
     { option: 'fused', value: false, path: 'int8', what: 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
     { option: 'caution', value: true, path: 'int8', instead: "use stateDtype 'float32' for it" },
+    { option: 'epsilonMode', value: 'add', path: 'int8', instead: "use stateDtype 'float32' for it" },
   ],
   slots: () => ['m', 'v'],
   scaling: { sign: 1, coupledDecay: 0, decay: 1, lr: -1 },
   phases(flags: Flags) {
     const gp = preparedGradient;
-    const n = clamp(div(gp, max(sqrt(v), s('epsilon'))), neg(s('clip')), s('clip'));
+    const scale = flags.epsilonMode === 'add' ? add(sqrt(v), s('epsilon')) : max(sqrt(v), s('epsilon')); // §10.4
+    const n = clamp(div(gp, scale), neg(s('clip')), s('clip'));
     const mNew = add(mul(m, s('beta1')), mul(n, s('oneMinusBeta1')));
     let u = flags.nesterov ? add(mul(mNew, s('beta1')), mul(n, s('oneMinusBeta1'))) : mNew;
     if (flags.caution) u = cautious(u, mNew, gp);
