@@ -43,6 +43,9 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
         const cases = [
           ['adopt', {}], ['adopt', { clip: null, weightDecay: 0.1, maximize: true }], ['adopt', { weightDecay: 0.05, decoupled: true }],
           ['adam', {}], ['adamw', {}], ['amsgrad', { weightDecay: 0.01 }], ['adopt', { nonFinite: 'off' }], ['adamw', { nonFinite: 'off' }],
+          // generated from the rules like the rest: fused on the GPU too (caution's per-tensor mean runs as ops there)
+          ['adopt', { nesterov: true, nonFinite: 'off' }], ['adopt', { epsilonMode: 'add', epsilon: 1e-2, nonFinite: 'off' }],
+          ['adopt', { caution: true }], ['adam', { caution: true, weightDecay: 0.01 }],
         ];
         for (const [name, options] of cases) {
           const r = await call('compare', backend, name, { ...options, fused });

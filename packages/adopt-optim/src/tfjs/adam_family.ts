@@ -5,8 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveAdam, type AdamHyperparams, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { adamKernelArgs } from '../rules/scalars.js';
-import { adamCall, callPart } from '../codegen/modules.js';
-import { tfOps } from '../codegen/tfops.js';
+import { adamCall } from '../codegen/modules.js';
+import { runPhase } from '../dispatch.js';
 import { ADAM_OPTIONS } from '../rules/adam.js';
 import { optionsConfig } from '../rules/options.js';
 import { maxLearningRate } from '../schedules.js';
@@ -54,23 +54,9 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
         this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
       return;
     }
-    const m = state.slots.get('m')!;
-    const v = state.slots.get('v')!;
-    const vmaxSlot = this.amsgrad ? state.slots.get('vmax')! : null;
-    const slots = vmaxSlot ? [m, v, vmaxSlot] : [m, v];
-    const k = this.kernels;
     const args = adamKernelArgs(this, lr, t, this.maxLearningRate());
-    const call = adamCall(this, args);
-    if (k !== null && k.supports(call) && k.accepts([p, gradient, ...slots])) {
-      k.run(call, p, gradient, slots);
-      return;
-    }
-    // tfjs ops: the same rule, op by op (src/codegen/tfops.ts)
-    const scalars = { ...args, epsilon: this.backendSafeEpsilon(this.epsilon) };
-    const tensors = { p, g: gradient, m, v, ...(vmaxSlot ? { vmax: vmaxSlot } : {}) };
-    for (const [target, value] of tfOps(callPart(call).phase, tensors, scalars)) {
-      this.commit(target === 'p' ? p : state.slots.get(target)!, value);
-    }
+    runPhase(this.kernels, adamCall(this, args), p, gradient, this.slotNames.map((n) => [n, state.slots.get(n)!] as [string, tf.Variable]),
+      () => ({ ...args, epsilon: this.backendSafeEpsilon(this.epsilon) }), (target, value) => this.commit(target, value));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

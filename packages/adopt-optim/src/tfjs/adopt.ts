@@ -8,8 +8,8 @@ import { checkClipValue } from '../validate.js';
 import { ADOPT_OPTIONS } from '../rules/adopt.js';
 import { optionsConfig, optionsFromConfig } from '../rules/options.js';
 import { adoptKernelArgs } from '../rules/scalars.js';
-import { adoptCall, callPart } from '../codegen/modules.js';
-import { tfOps } from '../codegen/tfops.js';
+import { adoptCall } from '../codegen/modules.js';
+import { runPhase } from '../dispatch.js';
 import { maxLearningRate } from '../schedules.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 import { stepSeed } from '../kernels/state8.js';
@@ -59,20 +59,10 @@ export class AdoptOptimizer extends NamedStateOptimizer {
         stepSeed(state.step), this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
       return;
     }
-    const m = state.slots.get('m')!;
-    const v = state.slots.get('v')!;
-    const k = this.kernels;
     const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate());
     const call = adoptCall(this, state.step === 0 ? 'init' : 'step', args);
-    if (k !== null && k.supports(call) && k.accepts([p, gradient, m, v])) {
-      k.run(call, p, gradient, [m, v]);
-      return;
-    }
-    // tfjs ops: the same rule, op by op (src/codegen/tfops.ts); the first step writes v only
-    const scalars = { ...args, epsilon: this.backendSafeEpsilon(this.epsilon) };
-    for (const [target, value] of tfOps(callPart(call).phase, { p, g: gradient, m, v }, scalars)) {
-      this.commit(target === 'p' ? p : state.slots.get(target)!, value);
-    }
+    runPhase(this.kernels, call, p, gradient, [['m', state.slots.get('m')!], ['v', state.slots.get('v')!]],
+      () => ({ ...args, epsilon: this.backendSafeEpsilon(this.epsilon) }), (target, value) => this.commit(target, value));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

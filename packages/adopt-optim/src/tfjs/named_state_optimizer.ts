@@ -22,8 +22,9 @@ export interface NamedTensor {
 import { checkLearningRate, type LearningRate, type NonFinitePolicy } from '../hyperparams.js';
 import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
-import { fusedKernelsForBackend, type FusedKernels } from '../kernels/tfjs_fused.js';
-import { gpuFusedKernels, type GpuFusedKernels } from '../kernels/gpu_fused.js';
+import type { FusedKernels } from '../kernels/tfjs_fused.js';
+import type { GpuFusedKernels } from '../kernels/gpu_fused.js';
+import { stepKernels } from '../dispatch.js';
 import { GpuFiniteGuard, isGpuBackend } from './gpu_nonfinite.js';
 import { setWeightsWithInt8, type Int8Store } from './state8.js';
 
@@ -181,7 +182,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     }
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
     for (const [variable] of pairs) this.checkStep(variable, this.peekState(variable)?.step ?? 0);
-    this.kernels = this.fused ? (fusedKernelsForBackend() ?? gpuFusedKernels(this)) : null;
+    this.kernels = stepKernels(this.fused); // the dispatcher's choice for this step (src/dispatch.ts)
     const onGpu = isGpuBackend(tf.getBackend());
     if (pairs.length > 0 && this.nonFinite !== 'off' && !onGpu) {
       const bad = this.firstNonFinite(pairs);

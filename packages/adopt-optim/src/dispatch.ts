@@ -1,0 +1,52 @@
+/**
+ * The one dispatcher: for each step it chooses the kernels of the backend, and for each variable
+ * the path its phase runs on, from (rule, options, backend, state dtype) — as PyTorch's adam()
+ * chooses _single_tensor_ / _multi_tensor_ / _fused_ once. What runs where:
+ *
+ * | path     | where                                   | runs                                               |
+ * |----------|-----------------------------------------|----------------------------------------------------|
+ * | `wasm`   | tfjs wasm backend, `fused: true`         | generated WebAssembly, in place on tfjs's heap      |
+ * | `cpu`    | tfjs cpu backend, `fused: true`          | generated WebAssembly over chunks of the arrays     |
+ * | `webgl`  | tfjs webgl backend, `fused: true`        | generated GLSL, one program per array written       |
+ * | `webgpu` | tfjs webgpu backend, `fused: true`       | generated WGSL, one dispatch per variable           |
+ * | `ops`    | any backend; `fused: false`; what a GPU path lacks (a per-tensor mean: caution) | the rule as tfjs ops (codegen/tfops.ts) |
+ * | `int8`   | `stateDtype: 'int8'` (wasm heap, or arrays) | the hand-written 8-bit kernels (kernels/wat/state8_kernels.wat) |
+ * | `core`   | `adopt-optim/core`                       | generated WebAssembly (fused) or the generated JS scaling (chain) |
+ *
+ * Combinations a path does not implement are refused by the rule's capability table
+ * (src/rules/options.ts `incapability`) when the optimizer is built, before anything changes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { callPart, type PhaseCall } from './codegen/modules.js';
+import { tfOps } from './codegen/tfops.js';
+import { fusedKernelsForBackend, type FusedKernels } from './kernels/tfjs_fused.js';
+import { gpuFusedKernels } from './kernels/gpu_fused.js';
+
+/** The kernels a step uses (chosen once per step), or null: every variable runs as tfjs ops. */
+export function stepKernels(fused: boolean): FusedKernels | null {
+  return fused ? (fusedKernelsForBackend() ?? gpuFusedKernels()) : null;
+}
+
+/** Whether a variable's phase runs on the kernels: they implement the plan and hold these tensors. */
+export function runsOnKernels(kernels: FusedKernels | null, call: PhaseCall, tensors: tf.Tensor[]): kernels is FusedKernels {
+  return kernels !== null && kernels.supports(call) && kernels.accepts(tensors);
+}
+
+/**
+ * One variable's phase on its path: the kernels in place, or tfjs ops whose results `commit`
+ * assigns (`opsScalars`: the step's scalars with a backend-safe epsilon, §7.1).
+ */
+export function runPhase(
+  kernels: FusedKernels | null, call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: readonly [string, tf.Variable][],
+  opsScalars: () => object, commit: (target: tf.Variable, value: tf.Tensor) => void,
+): void {
+  const slotTensors = slots.map(([, t]) => t);
+  if (runsOnKernels(kernels, call, [p, g, ...slotTensors])) {
+    kernels.run(call, p, g, slotTensors);
+    return;
+  }
+  const named = Object.fromEntries(slots) as Record<string, tf.Variable>;
+  for (const [target, value] of tfOps(callPart(call).phase, { p, g, ...named }, opsScalars())) {
+    commit(target === 'p' ? p : named[target]!, value);
+  }
+}
