@@ -6,9 +6,28 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { adam, adamw, adopt, amsgrad, cosineDecay, NonFiniteGradientError, powerClip, type NamedStateOptimizer } from 'adopt-optim';
+import { adam, adamw, adopt, amsgrad, cosineDecay, defineRule, NonFiniteGradientError, powerClip, ruleOptimizer, type NamedStateOptimizer } from 'adopt-optim';
 
 setWasmPaths(new URL('./tfjs-wasm/', location.href).href);
+
+/** Rules the library does not ship, defined through defineRule (as in packages/adopt-optim/test/custom_rule.test.ts). */
+const LION = defineRule({
+  name: 'lion', slots: ['m'], hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0.1 },
+  scalars: (lr, _t, h) => ({ lr, b1: h['beta1']!, omb1: 1 - h['beta1']!, b2: h['beta2']!, omb2: 1 - h['beta2']!, decay: 1 - lr * h['weightDecay']! }),
+  step: ({ p, g, slot, scalar: s, add, sub, mul, select, gt, lt, constant }) => {
+    const c = add(mul(slot('m'), s('b1')), mul(g, s('omb1')));
+    const sign = select(gt(c, constant(0)), constant(1), select(lt(c, constant(0)), constant(-1), constant(0)));
+    return { m: add(mul(slot('m'), s('b2')), mul(g, s('omb2'))), p: sub(mul(p, s('decay')), mul(sign, s('lr'))) };
+  },
+});
+const SGD_NESTEROV = defineRule({
+  name: 'sgd_nesterov', slots: ['buf'], hyperparameters: { momentum: 0.9 },
+  scalars: (lr, _t, h) => ({ lr, mu: h['momentum']! }),
+  step: ({ p, g, slot, scalar: s, add, sub, mul }) => {
+    const buf = add(mul(slot('buf'), s('mu')), g);
+    return { buf, p: sub(p, mul(add(g, mul(buf, s('mu'))), s('lr'))) };
+  },
+});
 
 type Factory = (options: Record<string, unknown>) => NamedStateOptimizer;
 const OPTIMIZERS: Record<string, Factory> = {
@@ -16,6 +35,8 @@ const OPTIMIZERS: Record<string, Factory> = {
   adam: (o) => adam(1e-2, o),
   adamw: (o) => adamw(1e-2, o),
   amsgrad: (o) => amsgrad(1e-2, o),
+  lion: (o) => ruleOptimizer(LION, 1e-2, o),
+  sgd_nesterov: (o) => ruleOptimizer(SGD_NESTEROV, 1e-2, o),
 };
 
 function lcg(seed: number): () => number {

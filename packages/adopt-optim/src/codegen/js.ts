@@ -78,21 +78,26 @@ class JsBody {
   }
 }
 
-function params(sig: Signature, used: Set<string>): string {
-  return [...sig.arrays.map((a) => `${used.has(a) ? '' : '_'}${a}: Float32Array`), 'n: number', ...sig.uniforms.map((_, i) => `u${i}: number`)].join(', ');
+function params(sig: Signature, used: Set<string>, typed: boolean): string {
+  const t = (type: string): string => (typed ? `: ${type}` : '');
+  return [...sig.arrays.map((a) => `${used.has(a) ? '' : '_'}${a}${t('Float32Array')}`), `n${t('number')}`,
+    ...sig.uniforms.map((_, i) => `u${i}${t('number')}`)].join(', ');
 }
 
 function uniformNames(sig: Signature): Map<Node, string> {
   return new Map(sig.uniforms.map((u, i) => [u, `u${i}`] as const));
 }
 
-/** `function name(p, g, ...slots, n, u0, ...)`: the phase over elements 0..n-1, in place. */
-export function jsPhase(name: string, sig: Signature, phase: Phase): string {
+/**
+ * `function name(p, g, ...slots, n, u0, ...)`: the phase over elements 0..n-1, in place; TypeScript
+ * for the build (`typed`), or plain JavaScript for a rule defined at run time.
+ */
+export function jsPhase(name: string, sig: Signature, phase: Phase, typed = true): string {
   const roots = phase.writes.map(([, v]) => v);
   const body = new JsBody(useCounts(roots), uniformNames(sig));
   const values = roots.map((r) => body.text(r));
   const used = new Set([...arraysRead(roots), ...phase.writes.map(([t]) => t)]);
-  return `export function ${name}(${params(sig, used)}): void {
+  return `${typed ? 'export ' : ''}function ${name}(${params(sig, used, typed)})${typed ? ': void' : ''} {
   for (let i = 0; i < n; i++) {
     ${body.lines.join('\n    ')}
     ${values.map((v, k) => `const w${k} = ${v};`).join('\n    ')}
@@ -102,10 +107,10 @@ export function jsPhase(name: string, sig: Signature, phase: Phase): string {
 }
 
 /** `function name(...)`: how many of the n elements satisfy `cond`. */
-export function jsCount(name: string, sig: Signature, cond: Cond): string {
+export function jsCount(name: string, sig: Signature, cond: Cond, typed = true): string {
   const body = new JsBody(useCounts([cond]), uniformNames(sig));
   const c = body.text(cond);
-  return `export function ${name}(${params(sig, new Set(arraysRead([cond])))}): number {
+  return `${typed ? 'export ' : ''}function ${name}(${params(sig, new Set(arraysRead([cond])), typed)})${typed ? ': number' : ''} {
   let count = 0;
   for (let i = 0; i < n; i++) {
     ${body.lines.join('\n    ')}

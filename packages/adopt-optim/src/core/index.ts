@@ -2,3 +2,4 @@
 export * from './transform.js';
 export * from './optimizers.js';
 export { BLOCK as INT8_BLOCK, int8MomentsBytes, type Int8Moments } from '../kernels/state8.js';
+export { ruleOptimizer, type CoreRuleOptimizer, type RuleState } from './rule_optimizer.js';

@@ -27,14 +27,37 @@ export function isSharedMemory(memory: WebAssembly.Memory): boolean {
 }
 
 const compiled = new Map<string, () => WebAssembly.Module | null>();
+/** Modules of rules defined at run time (src/rules/custom.ts): built when first needed. */
+const registered = new Map<string, (shared: boolean) => Uint8Array<ArrayBuffer>>();
+
+/** Registers the kernels of a rule defined at run time: `build(shared)` gives its binary module. */
+export function registerRuleModule(key: string, build: (shared: boolean) => Uint8Array<ArrayBuffer>): void {
+  if (RULE_KERNELS[key] !== undefined || key === 'finite') throw new TypeError(`adopt-optim: "${key}" names a built-in kernel module`);
+  registered.set(key, build);
+}
 
 function module(key: string, shared: boolean): WebAssembly.Module | null {
   const id = `${key}/${shared}`;
   let get = compiled.get(id);
   if (get === undefined) {
-    const sources = key === 'finite' ? [WASM_BASE64, WASM_BASE64_SHARED] : RULE_KERNELS[key];
-    if (sources === undefined) throw new TypeError(`adopt-optim: no kernels were generated for "${key}"`);
-    get = lazyWasmModule(sources[shared ? 1 : 0]!);
+    const build = registered.get(key);
+    if (build !== undefined) {
+      let m: WebAssembly.Module | null | undefined;
+      get = () => {
+        if (m === undefined) {
+          try {
+            m = new WebAssembly.Module(build(shared));
+          } catch {
+            m = null; // no SIMD (or no threads for a shared memory): the caller falls back
+          }
+        }
+        return m;
+      };
+    } else {
+      const sources = key === 'finite' ? [WASM_BASE64, WASM_BASE64_SHARED] : RULE_KERNELS[key];
+      if (sources === undefined) throw new TypeError(`adopt-optim: no kernels were generated for "${key}"`);
+      get = lazyWasmModule(sources[shared ? 1 : 0]!);
+    }
     compiled.set(id, get);
   }
   return get();

@@ -1,0 +1,85 @@
+/**
+ * Experimental: a rule defined with defineRule (src/rules/custom.ts) on plain Float32Arrays: its
+ * generated WebAssembly kernels (resident state, as core.adopt's), or its generated JavaScript
+ * where WebAssembly SIMD is missing.
+ */
+import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
+import { learningRateAt } from '../schedules.js';
+import { resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
+import { ruleCall, meansFromCount } from '../codegen/modules.js';
+import { uniformArgs } from '../codegen/signature.js';
+import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
+import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { checkFloat32Array } from './transform.js';
+
+export interface RuleState {
+  /** The rule's slots by name. */
+  slots: Record<string, Float32Array>;
+  /** Steps taken. */
+  t: number;
+}
+
+export interface CoreRuleOptimizer {
+  readonly rule: CustomRule;
+  readonly hyperparameters: Readonly<Record<string, number>>;
+  init(params: Float32Array): RuleState;
+  /** One step in place on params (grads untouched); false when skipped (`nonFinite: 'skip'`). */
+  step(params: Float32Array, grads: Float32Array, state: RuleState): boolean;
+}
+
+/** @experimental The core's optimizer for a rule defined with defineRule. */
+export function ruleOptimizer(
+  rule: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE,
+  options: { hyperparameters?: Readonly<Record<string, number>>; nonFinite?: 'throw' | 'skip' | 'off'; fused?: boolean } = {},
+): CoreRuleOptimizer {
+  const owner = `core.ruleOptimizer(${rule.definition.name})`;
+  const lr = checkLearningRate(owner, learningRate);
+  const h = resolveHyperparameters(owner, rule, options.hyperparameters);
+  const slots = rule.definition.slots;
+  const fused = options.fused ?? true;
+  const nonFinite = options.nonFinite ?? 'throw';
+  return {
+    rule,
+    hyperparameters: h,
+    init(params) {
+      checkFloat32Array(`${owner}.init`, 'params', params);
+      const arrays = (fused ? allocateResidentState(params.length, slots.length) : null)
+        ?? slots.map(() => new Float32Array(params.length));
+      return { slots: Object.fromEntries(slots.map((s, i) => [s, arrays[i]!])), t: 0 };
+    },
+    step(params, grads, state) {
+      checkFloat32Array(`${owner}.step`, 'params', params);
+      checkFloat32Array(`${owner}.step`, 'grads', grads);
+      const arrays = slots.map((s) => state?.slots?.[s]);
+      if (grads.length !== params.length || arrays.some((a) => !(a instanceof Float32Array) || a.length !== params.length)) {
+        throw new OptimizerArgumentError(`${owner}.step: params, grads and the state's slots must have one length (the state that init made). Nothing was changed.`);
+      }
+      if (nonFinite !== 'off') {
+        const bad = grads.findIndex((x) => !Number.isFinite(x));
+        if (bad >= 0) {
+          if (nonFinite === 'skip') return false;
+          throw new NonFiniteGradientError(`${owner}.step: the gradient holds ${grads[bad]} at index ${bad}; nothing was changed.`, 'params', state.t);
+        }
+      }
+      const phase = state.t === 0 && rule.plan.init !== undefined ? 'init' : 'step';
+      const scalars = stepScalars(owner, rule, learningRateAt(owner, lr, state.t), state.t + 1, { ...h });
+      const call = ruleCall(rule.rule, {}, phase, scalars);
+      const k = fused ? ArrayKernels.get() : null;
+      if (k !== null) {
+        k.run(call, params, grads, arrays as Float32Array[]);
+      } else {
+        // the generated JavaScript, in float64 (g is read, never written: p and g are separate arrays here)
+        const part = phase === 'init' ? rule.plan.init! : rule.plan.step;
+        let means: Map<object, number> | undefined;
+        if (phase === 'step' && rule.plan.count !== undefined) {
+          const count = rule.js.count!(params, grads, ...arrays, params.length, ...uniformArgs(rule.plan.count.sig, scalars));
+          means = meansFromCount(rule.plan, count, params.length);
+        }
+        const kernel = phase === 'init' ? rule.js.init! : rule.js.step;
+        kernel(params, grads, ...arrays, params.length, ...uniformArgs(part.sig, scalars, means as Map<never, number> | undefined));
+      }
+      state.t++;
+      return true;
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * Experimental: a tf.Optimizer for a rule defined with defineRule (src/rules/custom.ts). State is
+ * kept per variable by name like the built-in optimizers' (getWeights / setWeights, the non-finite
+ * policies, the GPU guard), and each step runs on the path the dispatcher chooses: the generated
+ * kernels of the backend, or the rule as tfjs ops.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
+import { NON_FINITE_POLICIES, type NonFinitePolicy } from '../rules/options.js';
+import { resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
+import { ruleCall } from '../codegen/modules.js';
+import { runPhase } from '../dispatch.js';
+import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
+import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+
+export interface RuleOptimizerOptions {
+  /** Overrides of the rule's hyperparameter defaults. */
+  hyperparameters?: Readonly<Record<string, number>>;
+  nonFinite?: NonFinitePolicy;
+  /** Use the generated kernels where the backend has them. Default true. */
+  fused?: boolean;
+}
+
+export class RuleOptimizer extends NamedStateOptimizer {
+  static get className(): string {
+    return 'adopt-optim/Rule';
+  }
+
+  protected readonly slotNames: readonly string[];
+  protected readonly displayName: string;
+  readonly hyperparameters: Readonly<Record<string, number>>;
+
+  constructor(readonly custom: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE, options: RuleOptimizerOptions = {}) {
+    const owner = `ruleOptimizer(${custom?.definition?.name ?? '?'})`;
+    if (typeof options !== 'object' || options === null) throw new OptimizerArgumentError(`${owner}: invalid options ${String(options)}; expected an object.`);
+    checkKnownKeys(owner, options as Record<string, unknown>, ['hyperparameters', 'nonFinite', 'fused']);
+    const rate = checkLearningRate(owner, learningRate);
+    super(rate, checkOneOf(owner, 'nonFinite', options.nonFinite ?? 'throw', NON_FINITE_POLICIES),
+      checkBoolean(owner, 'fused', options.fused ?? true));
+    this.displayName = custom.definition.name;
+    this.slotNames = custom.definition.slots;
+    this.hyperparameters = resolveHyperparameters(owner, custom, options.hyperparameters);
+  }
+
+  protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
+    const scalars = stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters });
+    const phase = state.step === 0 && this.custom.plan.init !== undefined ? 'init' : 'step';
+    runPhase(this.kernels, ruleCall(this.custom.rule, {}, phase, scalars), p, gradient,
+      this.slotNames.map((n) => [n, state.slots.get(n)!] as [string, tf.Variable]), () => scalars,
+      (target, value) => this.commit(target, value));
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...this.baseConfig(), rule: this.custom.definition.name, hyperparameters: { ...this.hyperparameters } };
+  }
+
+  /** @nocollapse A rule's code cannot be saved in a config: build the optimizer from its rule again. */
+  static override fromConfig<T extends tf.serialization.Serializable>(): T {
+    throw new OptimizerArgumentError(
+      'RuleOptimizer.fromConfig: a user-defined rule cannot be restored from a config; create ruleOptimizer(rule, ...) again and setWeights() its saved state.',
+    );
+  }
+}
+
+/** @experimental A tf.Optimizer running a rule defined with defineRule: `ruleOptimizer(lion, 1e-4)`. */
+export function ruleOptimizer(rule: CustomRule, learningRate?: LearningRate, options?: RuleOptimizerOptions): RuleOptimizer {
+  return new RuleOptimizer(rule, learningRate, options);
+}
