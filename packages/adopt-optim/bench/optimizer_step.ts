@@ -15,6 +15,7 @@ import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { adopt, core, Rng } from '../src/index.js';
+import { stat, time, type Stat } from './stats.js';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
@@ -26,24 +27,6 @@ function repetitions(size: number, backend: string): number {
   if (size >= 1e7) return backend === 'cpu' ? 3 : 7;
   if (size >= 1e6) return backend === 'cpu' ? 5 : 15;
   return 30;
-}
-
-interface Stat {
-  median: number;
-  min: number;
-  max: number;
-}
-
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)! };
-}
-
-function time(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return (performance.now() - t0) / 1e3;
 }
 
 /** Copies 3.5 floats per parameter: 28 bytes moved (read + written) per parameter. */

@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as current from '../src/index.js';
+import { stat, time, type Stat } from './stats.js';
 
 const args = process.argv.slice(2);
 const value = (flag: string, fallback: string): string => (args.includes(flag) ? args[args.indexOf(flag) + 1]! : fallback);
@@ -25,18 +26,6 @@ const OUT = value('--out', 'out/bench/versus.json');
 const ONLY = value('--only', '');
 
 const other = (await import(pathToFileURL(resolve(AGAINST)).href)) as typeof current;
-
-interface Stat { median: number; min: number; max: number }
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)! };
-}
-function time(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return (performance.now() - t0) / 1e3;
-}
 
 type Lib = typeof current;
 interface Method { name: string; backend: 'wasm' | 'cpu' | 'core'; make(lib: Lib): () => void; dispose?(): void }

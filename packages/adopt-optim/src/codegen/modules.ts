@@ -26,33 +26,27 @@ export interface KernelPlan {
  * generated as JavaScript (./js.ts), named `<key>_scale_init`, `_scale_step`, `_scale_count`.
  */
 export function scalingPlan(rule: Rule, flags: Flags): KernelPlan {
-  const key = `${moduleKey(rule, flags)}_scale`;
-  let plan = plans.get(key);
-  if (plan === undefined) {
+  return planOf(`${moduleKey(rule, flags)}_scale`, rule, flags, () => {
     const phases = rule.phases(flags);
-    const init = phases.init === undefined ? undefined : specialize(phases.init, rule.scaling, ['p']);
-    const step = specialize(phases.step, rule.scaling, ['p']);
-    const cond = phaseReduction(step);
-    plan = {
-      key,
-      ...(init !== undefined ? { init: { phase: init, sig: phaseSignature(rule, flags, init) } } : {}),
-      step: { phase: step, sig: phaseSignature(rule, flags, step) },
-      ...(cond !== null ? { count: { cond, sig: countSignature(rule, flags, cond) } } : {}),
+    return {
+      ...(phases.init !== undefined ? { init: specialize(phases.init, rule.scaling, ['p']) } : {}),
+      step: specialize(phases.step, rule.scaling, ['p']),
     };
-    plans.set(key, plan);
-  }
-  return plan;
+  });
 }
-
 
 const plans = new Map<string, KernelPlan>();
 
 /** The kernels of (rule, flags), with their signatures; the same object every call. */
 export function kernelPlan(rule: Rule, flags: Flags): KernelPlan {
-  const key = moduleKey(rule, flags);
+  return planOf(moduleKey(rule, flags), rule, flags, () => rule.phases(flags));
+}
+
+/** The plan cached under `key`, made from `phases` (run once) on first use. */
+function planOf(key: string, rule: Rule, flags: Flags, phases: () => { init?: Phase; step: Phase }): KernelPlan {
   let plan = plans.get(key);
   if (plan === undefined) {
-    const { init, step } = rule.phases(flags);
+    const { init, step } = phases();
     const cond = phaseReduction(step);
     plan = {
       key,

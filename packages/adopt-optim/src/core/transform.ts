@@ -16,6 +16,7 @@ import type { AdamOptions } from '../rules/adam.js';
 import { meansFromCount, scalingPlan, type KernelPlan } from '../codegen/modules.js';
 import { flagsOf } from '../rules/rule.js';
 import { uniformArgs } from '../codegen/signature.js';
+import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import * as JS_KERNELS from '../kernels/generated/js_kernels.js';
 
 /** Information shared by the transformations of one chain during one step. */
@@ -370,7 +371,9 @@ export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransfo
   const resolved = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT.defaults, SCALE_BY_ADOPT.specs) as Required<ScaleByAdoptOptions>;
   const { beta1, beta2, epsilon, clip } = resolved;
   const plan = scalingPlan(ADOPT, flagsOf(ADOPT, resolved));
-  const scalars = { beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, epsilon, clip: Infinity };
+  const hyper = { beta1, beta2, epsilon, weightDecay: 0, decoupled: false, maximize: false };
+  // the rule's own scalars (rules/scalars.ts); lr, sign and decay are the scaling's (rule.scaling)
+  const scalars = (c: number): Record<string, number> => adoptKernelArgs(hyper, 0, c) as unknown as Record<string, number>;
   return {
     init(p) {
       checkFloat32Array('scaleByAdopt.init', 'params', p);
@@ -383,14 +386,14 @@ export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransfo
     update(u, state, _p, ctx) {
       checkArrayState('scaleByAdopt', state, ['m', 'v'], checkFloat32Array('scaleByAdopt', 'updates', u));
       if (state.t === 0) {
-        runScaling(plan, 'init', u, [state.m, state.v], scalars); // §2.3: v = g², no update
+        runScaling(plan, 'init', u, [state.m, state.v], scalars(Infinity)); // §2.3: v = g², no update
         u.fill(0);
         state.t = 1;
         ctx.noUpdate = true;
         return;
       }
-      scalars.clip = clip === null ? Infinity : checkClipValue('scaleByAdopt', clip(state.t), state.t);
-      runScaling(plan, 'step', u, [state.m, state.v], scalars);
+      const c = clip === null ? Infinity : checkClipValue('scaleByAdopt', clip(state.t), state.t);
+      runScaling(plan, 'step', u, [state.m, state.v], scalars(c));
       state.t++;
     },
   };
@@ -433,10 +436,9 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       checkArrayState('scaleByAdam', state, fields, checkFloat32Array('scaleByAdam', 'updates', u));
       const t = ++state.t;
       // the rule's step size is lr / (1 - beta1^t); the scaling leaves lr to scaleByLearningRate (rule.scaling)
-      runScaling(plan, 'step', u, amsgrad ? [state.m, state.v, state.vmax!] : [state.m, state.v], {
-        beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, epsilon,
-        sqrtBiasCorrection2: Math.sqrt(1 - beta2 ** t), stepSize: -1 / (1 - beta1 ** t),
-      });
+      // the rule's scalars at lr = -1: stepSize = -1 / (1 - beta1^t), so u = (m / (√v̂ / √bc2 + ε)) / bc1
+      const scalars = adamKernelArgs({ beta1, beta2, epsilon, weightDecay: 0, decoupled: false, maximize: false, amsgrad }, -1, t);
+      runScaling(plan, 'step', u, amsgrad ? [state.m, state.v, state.vmax!] : [state.m, state.v], scalars as unknown as Record<string, number>);
     },
   };
 }

@@ -58,16 +58,22 @@ export function adoptKernelArgs(
   };
 }
 
+/** Adam's bias corrections at step t (1, 2, ...): 1 - β1^t and sqrt(1 - β2^t) (§4.1). */
+export function biasCorrections(beta1: number, beta2: number, t: number): { bc1: number; sqrtBc2: number } {
+  return { bc1: 1 - beta1 ** t, sqrtBc2: Math.sqrt(1 - beta2 ** t) };
+}
+
 export function adamKernelArgs(h: AdoptHyper & { amsgrad: boolean }, lr: number, t: number, lrMax = lr): AdamKernelArgs {
+  const { bc1, sqrtBc2 } = biasCorrections(h.beta1, h.beta2, t);
   return {
-    stepSize: lr / (1 - h.beta1 ** t),
+    stepSize: lr / bc1,
     beta1: h.beta1,
     oneMinusBeta1: 1 - h.beta1,
     beta2: h.beta2,
     oneMinusBeta2: 1 - h.beta2,
     epsilon: h.epsilon,
-    sqrtBiasCorrection2: Math.sqrt(1 - h.beta2 ** t),
-    invSqrtBiasCorrection2: 1 / Math.sqrt(1 - h.beta2 ** t),
+    sqrtBiasCorrection2: sqrtBc2,
+    invSqrtBiasCorrection2: 1 / sqrtBc2,
     sign: h.maximize ? -1 : 1,
     coupledDecay: h.decoupled ? 0 : h.weightDecay,
     decay: h.decoupled ? 1 - decayRate(lr, h.correctedWeightDecay, lrMax) * h.weightDecay : 1,
