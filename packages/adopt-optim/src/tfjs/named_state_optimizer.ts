@@ -1,5 +1,7 @@
 /**
- * Base class of our TensorFlow.js optimizers: state kept per variable, by variable name.
+ * Base class of our TensorFlow.js optimizers, the step runner: checks every gradient, applies the
+ * non-finite policy, lets the dispatcher (src/dispatch.ts) choose the kernels, and runs each
+ * variable's update; its state is kept per variable, by variable name, in a SlotStore (./slot_store.ts).
  *
  * tfjs's own Adam keys its moments by the position of a gradient in the list it is given, so a
  * call with a different subset or order of variables mixes their moments up. Here every variable
@@ -13,12 +15,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensorMap } from '@tensorflow/tfjs-core';
-
-/** A gradient or weight with its name (tfjs-core uses this shape but does not export it). */
-export interface NamedTensor {
-  name: string;
-  tensor: tf.Tensor;
-}
 import { checkLearningRate, type LearningRate, type NonFinitePolicy } from '../hyperparams.js';
 import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules.js';
 import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
@@ -27,40 +23,10 @@ import type { GpuFusedKernels } from '../kernels/gpu_fused.js';
 import { stepKernels } from '../dispatch.js';
 import { GpuFiniteGuard, isGpuBackend } from './gpu_nonfinite.js';
 import { setWeightsWithInt8, type Int8Store } from './state8.js';
+import { SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
+import { backendSafeEpsilon } from './epsilon.js';
 
-/** The state of one variable. */
-export interface VariableState {
-  /** Steps applied to this variable so far. */
-  step: number;
-  /** Slot name (m, v, ...) to its tensor, same shape as the variable. */
-  slots: Map<string, tf.Variable>;
-  /** Loaded by setWeights and not yet claimed by a live variable. */
-  restored: boolean;
-}
-
-const STEP_SUFFIX = 'step';
-
-/** Per backend: whether an epsilon survives a round trip through it (see backendSafeEpsilon). */
-const epsilonSurvives = new WeakMap<object, Map<number, boolean>>();
-const ITERATIONS_NAME = 'iter';
-/**
- * getWeights writes a marker weight `optimizer:<className>` (an int32 scalar, the state format
- * version): setWeights refuses another optimizer's state by it. Weights saved before the marker
- * existed have none and are accepted on their structure alone.
- */
-const CLASS_PREFIX = 'optimizer:';
-const STATE_FORMAT_VERSION = 1;
-/** Classes whose state means the same thing: each can continue from the other's. */
-const STATE_KIND: Record<string, string> = {
-  'adopt-optim/ADOPT': 'adopt',
-  'adopt-optim/Adam': 'adam',
-  'adopt-optim/AdamW': 'adam',
-  'adopt-optim/AMSGrad': 'amsgrad',
-};
-/** Backends that store and compute in float32: epsilon always survives (§7.1). */
-const FLOAT32_BACKENDS = new Set(['webgpu', 'cpu', 'wasm', 'tensorflow']);
-/** Slots that hold squared gradients: never negative. */
-const NON_NEGATIVE_SLOTS = new Set(['v', 'vmax']);
+export type { NamedTensor, VariableState } from './slot_store.js';
 
 export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Names of the per-variable slots, e.g. ['m', 'v']. */
@@ -69,7 +35,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   protected abstract readonly displayName: string;
 
   private learningRate_: LearningRate;
-  private readonly states = new Map<string, VariableState>();
+  private store: SlotStore | undefined;
   /** Set by dispose(): every later step, getWeights or setWeights throws. */
   private disposed = false;
   /**
@@ -109,7 +75,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       rollBack: (iterations, stepsByName) => {
         this.iterations_ -= iterations;
         for (const [name, count] of stepsByName) {
-          const state = this.states.get(name);
+          const state = this.slots.get(name);
           if (state !== undefined) state.step = Math.max(0, state.step - count);
         }
       },
@@ -162,6 +128,11 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Update one variable, inside a `tidy`. `state.step` is this variable's count before the step. */
   protected abstract updateVariable(variable: tf.Variable, gradient: tf.Tensor, state: VariableState): void;
 
+  /** Each variable's slots and step counter, by name (./slot_store.ts); made once slotNames is set. */
+  private get slots(): SlotStore {
+    return (this.store ??= new SlotStore(this.slotNames, () => this.displayName));
+  }
+
   /** Throws if dispose() was called: a disposed optimizer has lost its state and must not restart silently. */
   private checkUsable(method: string): void {
     if (this.disposed) {
@@ -177,11 +148,11 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.guard.throwPending(); // a step refused on the GPU since the last call (§6.3)
     const pairs = this.checkGradients(variableGradients);
     for (const [variable] of pairs) {
-      const state = this.peekState(variable);
-      if (state !== undefined) this.checkBinding(variable, state);
+      const state = this.slots.peek(variable);
+      if (state !== undefined) this.slots.checkBinding(variable, state);
     }
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
-    for (const [variable] of pairs) this.checkStep(variable, this.peekState(variable)?.step ?? 0);
+    for (const [variable] of pairs) this.checkStep(variable, this.slots.peek(variable)?.step ?? 0);
     this.kernels = stepKernels(this.fused); // the dispatcher's choice for this step (src/dispatch.ts)
     const onGpu = isGpuBackend(tf.getBackend());
     if (pairs.length > 0 && this.nonFinite !== 'off' && !onGpu) {
@@ -208,7 +179,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     gpuKernels?.beginStep(this.stepOk);
     try {
       for (const [variable, gradient] of pairs) {
-        const state = this.stateFor(variable);
+        const state = this.slots.stateFor(variable);
         tf.tidy(() => this.updateVariable(variable, gradient, state));
         state.step++;
       }
@@ -238,25 +209,6 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     if (returnCost) return value;
     value.dispose();
     return null;
-  }
-
-  /**
-   * State is bound to a variable by name and shape: a variable disposed and re-created under the
-   * same name with another shape, or state restored for another model, must not be stepped with
-   * it (the fused kernels would read and write past the end of m and v).
-   */
-  private checkBinding(variable: tf.Variable, state: VariableState): void {
-    for (const slot of this.slotNames) {
-      const tensor = state.slots.get(slot)!;
-      if (!tf.util.arraysEqual(tensor.shape, variable.shape) || tensor.dtype !== variable.dtype) {
-        throw new OptimizerArgumentError(
-          `${this.displayName}: the optimizer state of variable "${variable.name}" (slot "${slot}") has shape ` +
-            `[${tensor.shape}] ${tensor.dtype} but the variable has shape [${variable.shape}] ${variable.dtype}; ` +
-            'was the variable re-created with another shape, or the state restored for another model? ' +
-            'Nothing was changed. Use a new optimizer, or setWeights() the saved state without this variable\'s entries.',
-        );
-      }
-    }
   }
 
   /** Resolves names to variables and checks every gradient; throws before anything changes. */
@@ -317,46 +269,6 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return index < 0 ? undefined : pairs[index]![0].name;
   }
 
-  /** The state a variable would use, without claiming or creating anything. */
-  private peekState(variable: tf.Variable): VariableState | undefined {
-    return this.states.get(variable.name) ?? this.findRestored(variable)?.[1];
-  }
-
-  private stateFor(variable: tf.Variable): VariableState {
-    let state = this.states.get(variable.name);
-    const restored = state === undefined ? this.findRestored(variable) : undefined;
-    if (restored !== undefined) {
-      state = restored[1];
-      this.states.delete(restored[0]);
-      this.states.set(variable.name, state);
-    }
-    if (state === undefined) {
-      state = {
-        step: 0,
-        slots: new Map(this.slotNames.map((s) => [s, tf.tidy(() => tf.zerosLike(variable).variable(false))])),
-        restored: false,
-      };
-      this.states.set(variable.name, state);
-    }
-    state.restored = false;
-    return state;
-  }
-
-  /**
-   * tfjs-layers makes variable names unique per process: a model loaded beside the one that was
-   * saved names its kernel "dense/kernel_1" where the saved state says "dense/kernel". Restored,
-   * unclaimed state is matched to such a variable when exactly one entry fits by name and shape.
-   */
-  private findRestored(variable: tf.Variable): [string, VariableState] | undefined {
-    const match = /^(.*)_\d+$/.exec(variable.name);
-    if (match === null) return undefined;
-    const state = this.states.get(match[1]!);
-    if (state === undefined || !state.restored) return undefined;
-    const shape = state.slots.values().next().value?.shape;
-    if (shape === undefined || !tf.util.arraysEqual(shape, variable.shape)) return undefined;
-    return [match[1]!, state];
-  }
-
   private disposeHandedOut(): void {
     tf.dispose(this.handedOut);
     this.handedOut = [];
@@ -373,23 +285,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     await this.guard.settle(); // counters of steps refused on the GPU are rolled back first (§6.3)
     this.checkUsable('getWeights');
     this.disposeHandedOut();
-    const iter = tf.scalar(this.iterations, 'int32');
-    const marker = tf.scalar(STATE_FORMAT_VERSION, 'int32');
-    this.handedOut.push(iter, marker);
-    const weights: NamedTensor[] = [
-      { name: ITERATIONS_NAME, tensor: iter },
-      { name: `${CLASS_PREFIX}${this.getClassName()}`, tensor: marker },
-    ];
-    for (const [name, state] of this.states) {
-      for (const slot of this.slotNames) {
-        const copy = tf.tidy(() => tf.mul(state.slots.get(slot)!, 1)); // a new buffer (tf.clone shares on cpu)
-        this.handedOut.push(copy);
-        weights.push({ name: `${name}/${slot}`, tensor: copy });
-      }
-      const step = tf.scalar(state.step, 'int32');
-      this.handedOut.push(step);
-      weights.push({ name: `${name}/${STEP_SUFFIX}`, tensor: step });
-    }
+    const weights = this.slots.weights(this.iterations, this.getClassName());
+    this.handedOut.push(...weights.map((w) => w.tensor));
     return this.int8 === null ? weights : [...weights, ...this.int8.weights()];
   }
 
@@ -409,187 +306,38 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** setWeights for the float32 slots and the counters (8-bit entries already taken out by setWeightsWithInt8). */
   private async setSlotWeights(weightValues: NamedTensor[]): Promise<void> {
     this.checkUsable('setWeights');
-    const owner = `${this.displayName}.setWeights`;
-    if (!Array.isArray(weightValues)) {
-      throw new OptimizerArgumentError(`${owner}: expected an array of {name, tensor} (the output of getWeights()); got ${typeof weightValues}.`);
-    }
-    const suffixes = [...this.slotNames, STEP_SUFFIX];
-    const expectedNames = suffixes.map((s) => `"<variable>/${s}"`).join(', ');
-    let iterations: number | undefined;
-    let writer: string | undefined;
-    const groups = new Map<string, Map<string, tf.Tensor>>();
-    // The marker first: another optimizer's state is reported as such, not as a stray slot.
-    for (const entry of weightValues) {
-      const name = (entry as Partial<NamedTensor> | null)?.name;
-      if (typeof name !== 'string' || !name.startsWith(CLASS_PREFIX)) continue;
-      if (writer !== undefined) throw new OptimizerArgumentError(`${owner}: two optimizer markers, "${CLASS_PREFIX}${writer}" and "${name}".`);
-      writer = name.slice(CLASS_PREFIX.length);
-    }
-    const className = this.getClassName();
-    if (writer !== undefined && writer !== className &&
-      (STATE_KIND[writer] === undefined || STATE_KIND[writer] !== STATE_KIND[className])) {
-      throw new OptimizerArgumentError(
-        `${owner}: the weights were saved by ${writer} (marker "${CLASS_PREFIX}${writer}"); ${className} cannot ` +
-          'continue from another optimizer\'s state (its slots mean other things). Expected the output of ' +
-          `getWeights() of an optimizer of this class.`,
-      );
-    }
-    for (const [index, entry] of weightValues.entries()) {
-      const { name, tensor } = (entry ?? {}) as Partial<NamedTensor>;
-      if (typeof name !== 'string' || tensor == null || typeof tensor !== 'object' || typeof tensor.data !== 'function') {
-        throw new OptimizerArgumentError(`${owner}: weight ${index} is not a {name, tensor} pair with a tf.Tensor.`);
-      }
-      if (tensor.isDisposed) {
-        throw new OptimizerArgumentError(`${owner}: the tensor of weight "${name}" is disposed; nothing was changed.`);
-      }
-      if (name === ITERATIONS_NAME) {
-        if (iterations !== undefined) throw new OptimizerArgumentError(`${owner}: weight "${name}" appears twice.`);
-        iterations = await readCounter(owner, name, tensor);
-        continue;
-      }
-      if (name.startsWith(CLASS_PREFIX)) continue; // checked above
-      const cut = name.lastIndexOf('/');
-      const suffix = name.slice(cut + 1);
-      if (cut <= 0 || !suffixes.includes(suffix)) {
-        throw new OptimizerArgumentError(
-          `${owner}: unexpected weight "${name}"; expected "iter" and, per variable, ${expectedNames}. ` +
-            'Was it saved by another optimizer?',
-        );
-      }
-      const variableName = name.slice(0, cut);
-      const group = groups.get(variableName) ?? new Map<string, tf.Tensor>();
-      if (group.has(suffix)) throw new OptimizerArgumentError(`${owner}: weight "${name}" appears twice.`);
-      group.set(suffix, tensor);
-      groups.set(variableName, group);
-    }
-    if (writer === undefined && groups.size > 0 &&
-      [...groups.values()].every((g) => !g.has(STEP_SUFFIX) && this.slotNames.every((s) => g.has(s)))) {
-      throw new OptimizerArgumentError(
-        `${owner}: the weights have no per-variable step counter ("<variable>/${STEP_SUFFIX}") at all: they look like ` +
-          `the state of a tfjs optimizer such as tf.train.adam, which ${this.displayName} cannot continue from. ` +
-          'Expected the output of getWeights() of this optimizer.',
-      );
-    }
-    if (iterations === undefined) {
-      throw new OptimizerArgumentError(`${owner}: the weights have no "iter" counter; expected the output of getWeights().`);
-    }
-    const registered = tf.engine().registeredVariables;
-    const steps = new Map<string, number>();
-    for (const [variableName, group] of groups) {
-      const missing = suffixes.filter((s) => !group.has(s));
-      if (missing.length > 0) {
-        const found = suffixes.filter((s) => group.has(s)).map((s) => `"${variableName}/${s}"`).join(', ');
-        throw new OptimizerArgumentError(
-          `${owner}: incomplete state for variable "${variableName}": found ${found} but not ` +
-            `${missing.map((s) => `"${variableName}/${s}"`).join(', ')}; each variable needs ${expectedNames}.`,
-        );
-      }
-      steps.set(variableName, await readCounter(owner, `${variableName}/${STEP_SUFFIX}`, group.get(STEP_SUFFIX)!));
-      // no slots (8-bit state keeps its codes outside, src/tfjs/state8.ts): the live variable's shape
-      const shape = this.slotNames.length > 0 ? group.get(this.slotNames[0]!)!.shape : registered[variableName]?.shape ?? [];
-      for (const slot of this.slotNames) {
-        const t = group.get(slot)!;
-        if (t.dtype !== 'float32') {
-          throw new OptimizerArgumentError(`${owner}: weight "${variableName}/${slot}" has dtype ${t.dtype}; expected float32.`);
-        }
-        if (!tf.util.arraysEqual(t.shape, shape)) {
-          throw new OptimizerArgumentError(
-            `${owner}: weight "${variableName}/${slot}" has shape [${t.shape}] but "${variableName}/${this.slotNames[0]}" has [${shape}].`,
-          );
-        }
-      }
-      const live = registered[variableName];
-      if (live !== undefined && !tf.util.arraysEqual(live.shape, shape)) {
-        throw new OptimizerArgumentError(
-          `${owner}: the saved state of "${variableName}" has shape [${shape}] but the variable has shape [${live.shape}]; nothing was changed.`,
-        );
-      }
-      if (live !== undefined && live.dtype !== 'float32') {
-        throw new OptimizerArgumentError(
-          `${owner}: the saved state of "${variableName}" is float32 but the variable has dtype ${live.dtype}; nothing was changed.`,
-        );
-      }
-    }
-    for (const [variableName, group] of groups) {
-      for (const slot of this.slotNames) await checkSlotValues(owner, `${variableName}/${slot}`, group.get(slot)!, NON_NEGATIVE_SLOTS.has(slot));
-    }
-    // All checked: copy (the caller may dispose what it passed in, or pass our own slots back),
-    // then release the old state and swap. (dispose() may have run while the values were read.)
-    // Steps still being checked on the GPU refer to the old state: their outcome is dropped.
+    const parsed = await this.slots.parse(`${this.displayName}.setWeights`, this.getClassName(), weightValues);
+    // All checked. (dispose() may have run while the values were read.) Steps still being checked
+    // on the GPU refer to the old state: their outcome is dropped. Then copy and swap.
     await this.guard.settle();
     this.checkUsable('setWeights');
     this.guard.reset();
-    const fresh = new Map<string, VariableState>();
-    try {
-      for (const [variableName, group] of groups) {
-        const slots = new Map<string, tf.Variable>();
-        fresh.set(variableName, { step: steps.get(variableName)!, slots, restored: true });
-        for (const slot of this.slotNames) {
-          slots.set(slot, tf.tidy(() => tf.add(group.get(slot)!, 0).variable(false)));
-        }
-      }
-    } catch (error) {
-      for (const state of fresh.values()) tf.dispose([...state.slots.values()]);
-      throw error;
-    }
-    this.disposeState();
-    for (const [variableName, state] of fresh) this.states.set(variableName, state);
-    this.iterations_ = iterations;
-  }
-
-  private disposeState(): void {
-    for (const state of this.states.values()) tf.dispose([...state.slots.values()]);
-    this.states.clear();
+    this.slots.replace(parsed);
+    this.iterations_ = parsed.iterations;
   }
 
   /** Names of the variables that have optimizer state. */
   get stateNames(): string[] {
-    return [...this.states.keys()];
+    return this.slots.names;
   }
 
   /** Step count of one variable's state (0 before its first step). */
   stepOf(variableName: string): number {
-    return this.states.get(variableName)?.step ?? 0;
+    return this.slots.get(variableName)?.step ?? 0;
   }
 
   /** Releases the state. The optimizer cannot be used afterwards (as tfjs's own optimizers). */
   override dispose(): void {
     this.int8?.dispose();
-    this.disposeState();
+    this.slots.dispose();
     this.disposeHandedOut();
     this.guard.reset();
     this.disposed = true;
   }
 
-  /**
-   * epsilon as the op-by-op path may use it. On a backend that computes in float16 (WebGL with
-   * half-float textures on some devices) an epsilon of 1e-6 flushes to zero (0 / 0 = NaN where
-   * v = 0) or overflows the division (g / 1e-6 > 65504); there it is raised to 1e-4. Whether that
-   * happens is decided without reading anything back on webgl (float16 textures, i.e.
-   * `WEBGL_RENDER_FLOAT32_ENABLED` false, raise it) and webgpu (float32 always); elsewhere it is
-   * measured once per backend and epsilon (tfjs's floatPrecision() reads back synchronously, and
-   * on webgpu a synchronous readback of a fresh tensor returned 0 or lost the device).
-   */
+  /** epsilon as the op-by-op path may use it on this backend (./epsilon.ts, §7.1). */
   protected backendSafeEpsilon(epsilon: number): number {
-    const name = tf.getBackend();
-    if (name === 'webgl') return tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') || epsilon === 0 ? epsilon : Math.max(epsilon, 1e-4);
-    if (FLOAT32_BACKENDS.has(name)) return epsilon;
-    const backend = tf.backend();
-    let known = epsilonSurvives.get(backend);
-    if (known === undefined) epsilonSurvives.set(backend, (known = new Map()));
-    let survives = known.get(epsilon);
-    if (survives === undefined) {
-      // The update's own arithmetic, 0 / max(0, eps) and 1 / max(0, eps), on 1024 elements (WebGL
-      // hands tensors under 128 elements to the CPU, which would hide float16 storage and math).
-      const [zero, big] = tf.tidy(() => {
-        const floor = tf.maximum(tf.zeros([2, 1024]), epsilon);
-        const out = tf.div(tf.concat([tf.zeros([1, 1024]), tf.ones([1, 1024])]), floor).dataSync();
-        return [out[0]!, out[1024]!];
-      });
-      survives = epsilon === 0 || (zero === 0 && Number.isFinite(big));
-      known.set(epsilon, survives);
-    }
-    return survives ? epsilon : Math.max(epsilon, 1e-4);
+    return backendSafeEpsilon(epsilon);
   }
 
   /** Shared part of every config. A schedule is saved as its config (see src/schedules.ts). */
@@ -611,28 +359,5 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** The learning rate as written by baseConfig: a number or a schedule config. */
   protected static learningRateFromConfig(value: unknown): unknown {
     return value !== null && typeof value === 'object' ? scheduleFromConfig(value) : value;
-  }
-}
-
-async function readCounter(owner: string, name: string, tensor: tf.Tensor): Promise<number> {
-  const values = await tensor.data();
-  const value = values[0];
-  if (tensor.size !== 1 || typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new OptimizerArgumentError(`${owner}: weight "${name}" must be one integer >= 0; got [${Array.from(values)}].`);
-  }
-  return value;
-}
-
-/** Every value finite and, for v / vmax, >= 0; names the first offending element. */
-async function checkSlotValues(owner: string, name: string, tensor: tf.Tensor, nonNegative: boolean): Promise<void> {
-  const values = await tensor.data();
-  for (let i = 0; i < values.length; i++) {
-    const x = values[i] as number;
-    if (!Number.isFinite(x) || (nonNegative && x < 0)) {
-      throw new OptimizerArgumentError(
-        `${owner}: weight "${name}" holds ${x} at index ${i}; expected finite values` +
-          `${nonNegative ? ' >= 0 (a running mean of squared gradients)' : ''}. Nothing was changed.`,
-      );
-    }
   }
 }
