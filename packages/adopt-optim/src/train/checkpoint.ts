@@ -23,79 +23,25 @@
  * - readCheckpoint falls back to the newest checkpoint that verifies when the one latest.json
  *   names does not, and says so (a warning and `fellBack`/`warnings` in what it returns).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import * as nodeFs from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import {
+  CheckpointError, describe, errorCode, hex, nodeCheckpointFs, PROCESS_RUN_ID, sha256, warnDefault,
+  type CheckpointFs, type CheckpointIoOptions,
+} from './checkpoint_fs.js';
+import { acquireCheckpointLock, type CheckpointLock } from './writer_lock.js';
+
+export { CheckpointError, nodeCheckpointFs, PROCESS_RUN_ID, type CheckpointFs, type CheckpointIoOptions } from './checkpoint_fs.js';
+export { acquireCheckpointLock, type CheckpointLock } from './writer_lock.js';
 import * as tf from '@tensorflow/tfjs-core';
 
 export const CHECKPOINT_FORMAT = 'adopt-optim-checkpoint';
 /** Version written. Version 1 (no manifest checksum, no run id) is still read, with a warning. */
 export const CHECKPOINT_VERSION = 2;
 const LATEST = 'latest.json';
-const LOCK = 'writer.lock';
 const MANIFEST = 'checkpoint.json';
 const TENSORS = 'tensors.bin';
 const STEP_FOLDER = /^step-(\d{8,16})(?:-[0-9a-f]{8})?$/;
-const LEFTOVER = /^(?:\.step-\d{8,16}(?:-[0-9a-f]{8})?\.(?:tmp|del)-[\w-]+|latest\.json\.tmp-[\w-]+|writer\.lock\.(?:tmp|stale)-[\w-]+)$/;
 const HEX64 = /^[0-9a-f]{64}$/;
-
-/** Thrown for a checkpoint that cannot be used: missing, corrupt, for another run or model, or locked. */
-export class CheckpointError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-  }
-}
-
-/**
- * The file operations checkpoints use (Node's by default). Passing another lets tests inject
- * crashes and lets a caller add durability or logging.
- */
-export interface CheckpointFs {
-  mkdir(path: string, options?: { recursive?: boolean }): Promise<unknown>;
-  /** Writes the whole file and flushes it to disk. */
-  writeFile(path: string, data: string | Uint8Array): Promise<void>;
-  readFile(path: string): Promise<Uint8Array>;
-  readdir(path: string): Promise<string[]>;
-  rename(from: string, to: string): Promise<void>;
-  /** Fails with EEXIST when `to` exists (used for the lock). */
-  link(from: string, to: string): Promise<void>;
-  unlink(path: string): Promise<void>;
-  rm(path: string, options: { recursive: true; force: true }): Promise<void>;
-  /** Flushes a folder's entries (renames) to disk; may do nothing. */
-  syncDir(path: string): Promise<void>;
-}
-
-export const nodeCheckpointFs: CheckpointFs = {
-  mkdir: (path, options) => nodeFs.mkdir(path, options),
-  async writeFile(path, data) {
-    const handle = await nodeFs.open(path, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
-  readFile: (path) => nodeFs.readFile(path),
-  readdir: (path) => nodeFs.readdir(path),
-  rename: (from, to) => nodeFs.rename(from, to),
-  link: (from, to) => nodeFs.link(from, to),
-  unlink: (path) => nodeFs.unlink(path),
-  rm: (path, options) => nodeFs.rm(path, options),
-  async syncDir(path) {
-    let handle: nodeFs.FileHandle | undefined;
-    try {
-      handle = await nodeFs.open(path, 'r');
-      await handle.sync();
-    } catch {
-      // some platforms cannot open or flush a folder; the renames are still atomic
-    } finally {
-      await handle?.close().catch(() => undefined);
-    }
-  },
-};
 
 export interface TensorEntry {
   name: string;
@@ -148,12 +94,6 @@ export interface LoadedCheckpoint {
   tensors(group: string): { name: string; tensor: tf.Tensor }[];
 }
 
-export interface CheckpointIoOptions {
-  fs?: CheckpointFs;
-  /** Called with each warning (a fallback, a stale lock taken over, a version 1 checkpoint). Default console.warn. */
-  onWarning?: (message: string) => void;
-}
-
 export interface WriteCheckpointOptions extends CheckpointIoOptions {
   /** Checkpoints of this run to keep, the new one included: an integer >= 1. Default 3. */
   keep?: number;
@@ -163,15 +103,7 @@ export interface WriteCheckpointOptions extends CheckpointIoOptions {
   lock?: CheckpointLock;
 }
 
-const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
-const hex = (bytes: number) => randomBytes(bytes).toString('hex');
-const warnDefault = (message: string) => console.warn(message);
 const stepFolder = (step: number) => `step-${String(step).padStart(8, '0')}`;
-const errorCode = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code;
-const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-/** A run id for writers that do not give one: checkpoints of one process prune each other. */
-export const PROCESS_RUN_ID = hex(8);
 
 /** Validates `keep` (an integer >= 1) and returns it. */
 export function checkKeep(owner: string, keep: unknown): number {
@@ -188,164 +120,6 @@ function describeValue(v: unknown): string {
     return JSON.stringify(v) ?? String(v);
   } catch {
     return String(v);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The writer lock
-
-/** Tokens of the locks this process holds now (a lock file with our pid and another token is stale). */
-const liveTokens = new Set<string>();
-
-interface LockContent {
-  pid: number;
-  hostname: string;
-  runId: string;
-  token: string;
-  acquiredAt: string;
-}
-
-export interface CheckpointLock {
-  readonly dir: string;
-  readonly runId: string;
-  readonly token: string;
-  /** Whether this lock still holds `dir` (false after release). */
-  readonly held: boolean;
-  /** Throws a CheckpointError unless the lock file on disk is still this lock's. */
-  verify(): Promise<void>;
-  release(): Promise<void>;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errorCode(e) === 'EPERM'; // exists, owned by someone else
-  }
-}
-
-async function readLock(fs: CheckpointFs, path: string): Promise<LockContent | 'missing' | 'unreadable'> {
-  let text: string;
-  try {
-    text = new TextDecoder().decode(await fs.readFile(path));
-  } catch (e) {
-    if (errorCode(e) === 'ENOENT') return 'missing';
-    throw e;
-  }
-  try {
-    const v = JSON.parse(text) as LockContent;
-    if (Number.isInteger(v.pid) && typeof v.hostname === 'string' && typeof v.token === 'string' && typeof v.runId === 'string') return v;
-  } catch {
-    // fall through
-  }
-  return 'unreadable';
-}
-
-/**
- * Takes the writer lock of `dir` (creating the folder), or throws a CheckpointError naming the
- * writer that holds it. A lock left by a process that is gone is taken over, with a warning.
- * Leftovers of crashed writes (`.step-*.tmp-*`, `latest.json.tmp-*`) are removed once it is held.
- */
-export async function acquireCheckpointLock(
-  dir: string, options: CheckpointIoOptions & { runId?: string } = {},
-): Promise<CheckpointLock> {
-  const fs = options.fs ?? nodeCheckpointFs;
-  const warn = options.onWarning ?? warnDefault;
-  const runId = options.runId ?? PROCESS_RUN_ID;
-  const path = join(dir, LOCK);
-  const content: LockContent = { pid: process.pid, hostname: hostname(), runId, token: hex(16), acquiredAt: new Date().toISOString() };
-  await fs.mkdir(dir, { recursive: true });
-  for (let attempt = 0; ; attempt++) {
-    const temporary = join(dir, `${LOCK}.tmp-${process.pid}-${hex(4)}`);
-    await fs.writeFile(temporary, JSON.stringify(content));
-    let taken = false;
-    let retry = false;
-    try {
-      await fs.link(temporary, path); // atomic: fails if a lock exists, and the lock is whole when it appears
-      taken = true;
-    } catch (e) {
-      if (errorCode(e) === 'ENOENT') retry = true; // our temporary file was swept away meanwhile
-      else if (errorCode(e) !== 'EEXIST') throw e;
-    } finally {
-      await fs.unlink(temporary).catch(() => undefined);
-    }
-    if (taken) break;
-    if (attempt >= 4) {
-      throw new CheckpointError(`acquireCheckpointLock: could not take ${path}; other writers keep taking it.`);
-    }
-    if (retry) continue;
-    const other = await readLock(fs, path);
-    if (other === 'missing') continue; // released meanwhile
-    if (other === 'unreadable') {
-      throw new CheckpointError(
-        `acquireCheckpointLock: ${path} exists but cannot be read as a lock; if no other process writes checkpoints to ${dir}, delete it.`,
-      );
-    }
-    const sameHost = other.hostname === content.hostname;
-    const alive = other.pid === process.pid ? liveTokens.has(other.token) : processAlive(other.pid);
-    if (!sameHost || alive) {
-      const who = `process ${other.pid} on ${other.hostname} (run ${other.runId}, since ${other.acquiredAt})`;
-      throw new CheckpointError(
-        `acquireCheckpointLock: ${dir} is being written by ${who}${other.pid === process.pid && sameHost ? ', another writer in this process' : ''}; ` +
-          `two writers on one checkpoint folder would delete each other's checkpoints. Use another folder` +
-          (sameHost ? '.' : `, or delete ${path} if that process is no longer running.`),
-      );
-    }
-    // stale: move it aside, then make sure what was moved is the lock we judged stale
-    const grave = join(dir, `${LOCK}.stale-${process.pid}-${hex(4)}`);
-    try {
-      await fs.rename(path, grave);
-    } catch (e) {
-      if (errorCode(e) === 'ENOENT') continue;
-      throw e;
-    }
-    const moved = await readLock(fs, grave);
-    if (typeof moved === 'object' && moved.token !== other.token) {
-      await fs.link(grave, path).catch(() => undefined); // someone else's fresh lock: put it back
-      await fs.unlink(grave).catch(() => undefined);
-      continue;
-    }
-    await fs.unlink(grave).catch(() => undefined);
-    warn(`acquireCheckpointLock: took over the lock of ${dir} left by process ${other.pid} (run ${other.runId}), which is no longer running.`);
-  }
-  liveTokens.add(content.token);
-  let held = true;
-  const lock: CheckpointLock = {
-    dir,
-    runId,
-    token: content.token,
-    get held() {
-      return held;
-    },
-    async verify() {
-      const now = held ? await readLock(fs, path) : 'missing';
-      if (typeof now !== 'object' || now.token !== content.token) {
-        throw new CheckpointError(
-          `writeCheckpoint: this writer no longer holds the lock of ${dir} (${path} ${typeof now === 'object' ? `belongs to process ${now.pid}, run ${now.runId}` : 'is gone'}); refusing to write.`,
-        );
-      }
-    },
-    async release() {
-      if (!held) return;
-      held = false;
-      liveTokens.delete(content.token); // first: should the unlink fail, the file is a stale lock
-      const now = await readLock(fs, path);
-      if (typeof now === 'object' && now.token === content.token) await fs.unlink(path).catch(() => undefined);
-    },
-  };
-  try {
-    await removeLeftovers(fs, dir);
-  } catch (e) {
-    await lock.release().catch(() => undefined); // not left "live": the next writer may take it over
-    throw e;
-  }
-  return lock;
-}
-
-async function removeLeftovers(fs: CheckpointFs, dir: string): Promise<void> {
-  for (const name of await fs.readdir(dir)) {
-    if (LEFTOVER.test(name)) await fs.rm(join(dir, name), { recursive: true, force: true });
   }
 }
 

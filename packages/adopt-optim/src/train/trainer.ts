@@ -10,86 +10,19 @@ import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
 import { Rng } from '../random.js';
-import { learningRateAt, type Schedule } from '../schedules.js';
+import { learningRateAt } from '../schedules.js';
 
 export { Rng };
-import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
 import { OptimizerArgumentError } from '../validate.js';
 import {
   acquireCheckpointLock, CheckpointError, readCheckpoint, writeCheckpoint,
-  type CheckpointFs, type CheckpointLock, type LoadedCheckpoint, type TensorValues,
+  type CheckpointLock, type LoadedCheckpoint, type TensorValues,
 } from './checkpoint.js';
-import { createOptimizer, isOptimizerName, OPTIMIZER_NAMES, setLearningRate, type OptimizerName } from './registry.js';
+import { createOptimizer, setLearningRate } from './registry.js';
+import { checkTrainerConfig, isCount, isPositiveInteger, show, type Batch, type StepInfo, type TrainerConfig } from './trainer_config.js';
+import { checkSlots, isNamedState } from './restore_check.js';
 
-/** A batch: any object whose tensors the loss reads. The trainer disposes it after use. */
-export type Batch = tf.TensorContainer;
-
-/** A source of batches: a tf.data.Dataset (iterated once per epoch) or a function of the epoch. */
-export type DataSource<B> =
-  | { iterator(): Promise<{ next(): Promise<IteratorResult<B>> }> }
-  | ((epoch: number) => AsyncIterable<B> | Iterable<B>);
-
-/** Variables whose names match `pattern` get this weight decay and learning-rate multiplier. */
-export interface ParamGroup {
-  pattern: RegExp | string;
-  weightDecay?: number;
-  learningRateMultiplier?: number;
-}
-
-export interface StepInfo {
-  step: number;
-  epoch: number;
-  loss: number;
-  learningRate: number;
-  gradNorm: number;
-  examplesPerSecond: number;
-}
-
-export interface TrainerConfig<B extends Batch> {
-  /** A tf.LayersModel (all its weights are checkpointed, its trainable ones optimized) or variables. */
-  model: { trainableWeights: unknown[]; weights: unknown[] } | tf.Variable[];
-  /** The loss of one batch (of one micro-batch when accumulating). */
-  loss: (batch: B, context: { rng: Rng; step: number }) => tf.Scalar;
-  data: DataSource<B>;
-  optimizer: OptimizerName;
-  /** Options of the optimizer other than the learning rate (e.g. {weightDecay: 0.1, decoupled: true}). */
-  optimizerOptions?: Record<string, unknown>;
-  /** A number or a schedule of the optimizer step. */
-  learningRate: number | Schedule;
-  /** Optimizer steps to run in all (resumed runs count the steps already done). */
-  steps?: number;
-  /** Epochs to run at most. */
-  epochs?: number;
-  /** Clip gradients by global norm to at most this (PyTorch's clip_grad_norm_). */
-  clipGradNorm?: number;
-  /** Micro-batches per optimizer step; their mean gradient is applied. Default 1. */
-  accumulationSteps?: number;
-  /** First matching group wins; variables matching none use optimizerOptions as they are. */
-  paramGroups?: ParamGroup[];
-  evaluate?: { every: number; run: (step: number) => Promise<Record<string, number>> | Record<string, number> };
-  /**
-   * Checkpoints: written every `every` steps (an integer >= 1) and when fit() ends; the newest
-   * `keep` (an integer >= 1, default 3) of this run are kept. `fs` replaces Node's file
-   * operations (tests inject crashes with it). While fit() runs the folder is locked: a second
-   * writer on it is refused.
-   */
-  checkpoint?: { dir: string; every?: number; keep?: number; fs?: CheckpointFs };
-  /** JSON-lines log: one line per step, evaluation and checkpoint. */
-  logFile?: string;
-  /** Progress bar on stderr. Default: when stderr is a terminal. */
-  progress?: boolean;
-  /** Seed of `context.rng`, the trainer's random stream (saved in checkpoints). Default 0. */
-  seed?: number;
-  /** Examples in a batch, for examples/s. Default: the first dimension of its first tensor. */
-  batchSize?: (batch: B) => number;
-  callbacks?: {
-    onStep?(info: StepInfo): void | 'stop';
-    onEvaluate?(step: number, metrics: Record<string, number>): void;
-    onCheckpoint?(step: number, folder: string): void;
-    /** A warning (a restore that fell back to an older checkpoint, a stale lock taken over). Default console.warn. */
-    onWarning?(message: string): void;
-  };
-}
+export type { Batch, DataSource, ParamGroup, StepInfo, TrainerConfig } from './trainer_config.js';
 
 interface Group {
   pattern: string | null;
@@ -164,37 +97,7 @@ export class Trainer<B extends Batch> {
   private checkpointedStep: number | undefined;
 
   constructor(private readonly config: TrainerConfig<B>) {
-    if (!isOptimizerName(config.optimizer)) {
-      throw new OptimizerArgumentError(
-        `Trainer: unknown optimizer ${JSON.stringify(config.optimizer)}; expected one of ${OPTIMIZER_NAMES.join(', ')}.`,
-      );
-    }
-    if (config.steps === undefined && config.epochs === undefined) {
-      throw new OptimizerArgumentError('Trainer: give steps or epochs (or both) to say when training ends.');
-    }
-    this.accumulation = config.accumulationSteps ?? 1;
-    if (!Number.isInteger(this.accumulation) || this.accumulation < 1) {
-      throw new OptimizerArgumentError(`Trainer: invalid accumulationSteps ${config.accumulationSteps}; expected an integer >= 1.`);
-    }
-    if (config.clipGradNorm !== undefined && !(config.clipGradNorm > 0)) {
-      throw new OptimizerArgumentError(`Trainer: invalid clipGradNorm ${config.clipGradNorm}; expected a number > 0.`);
-    }
-    if (config.evaluate !== undefined && !isPositiveInteger(config.evaluate.every)) {
-      throw new OptimizerArgumentError(`Trainer: invalid evaluate.every ${show(config.evaluate.every)}; expected an integer >= 1.`);
-    }
-    const ck = config.checkpoint;
-    if (ck !== undefined) {
-      if (typeof ck.dir !== 'string' || ck.dir === '') {
-        throw new OptimizerArgumentError(`Trainer: invalid checkpoint.dir ${show(ck.dir)}; expected a folder path.`);
-      }
-      if (ck.every !== undefined && !isPositiveInteger(ck.every)) {
-        throw new OptimizerArgumentError(`Trainer: invalid checkpoint.every ${show(ck.every)}; expected an integer >= 1 (steps between checkpoints).`);
-      }
-      if (ck.keep !== undefined && !isPositiveInteger(ck.keep)) {
-        throw new OptimizerArgumentError(`Trainer: invalid checkpoint.keep ${show(ck.keep)}; expected an integer >= 1 (checkpoints of this run to keep).`);
-      }
-    }
-    learningRateAt('Trainer', config.learningRate, 0);
+    this.accumulation = checkTrainerConfig(config);
     this.rng = new Rng(config.seed ?? 0);
     this.variables = variablesOf(config.model as TrainerConfig<Batch>['model']);
     this.groups = this.makeGroups();
@@ -557,117 +460,4 @@ export class Trainer<B extends Batch> {
     const optimizer = this.groups.map((g, i) => checkSlots(g.optimizer, new Set(g.variables), loaded.values(`optimizer/${i}`), liveOf, `${where} optimizer/${i}`));
     return { model: saved, optimizer };
   }
-}
-
-/**
- * Whether an optimizer is one of ours. Not `instanceof`: tf.Optimizer defines Symbol.hasInstance
- * (any object with minimize, computeGradients and applyGradients), which subclasses inherit, so
- * `x instanceof NamedStateOptimizer` is true for tfjs's own SGD, Momentum and RMSProp too.
- */
-const isNamedState = (o: tf.Optimizer): o is NamedStateOptimizer => Object.prototype.isPrototypeOf.call(NamedStateOptimizer.prototype, o);
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-const isPositiveInteger = (v: unknown): v is number => isCount(v) && v >= 1;
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? JSON.stringify(v) : String(v));
-
-/**
- * Checks saved optimizer weights against what `optimizer` will accept for the live `members`,
- * and returns them renamed to the live variables. Throws a CheckpointError naming the first problem.
- */
-function checkSlots(
-  optimizer: tf.Optimizer, members: Set<tf.Variable>, saved: TensorValues[], liveOf: Map<string, tf.Variable>, where: string,
-): TensorValues[] {
-  const refuse = (message: string) => new CheckpointError(`restore: ${where}: ${message}`);
-  const counter = (w: TensorValues) => {
-    const value = w.values[0];
-    if (w.values.length !== 1 || value === undefined || !Number.isInteger(value) || value < 0) {
-      throw refuse(`"${w.name}" must hold one integer >= 0; got [${Array.from(w.values).slice(0, 4)}] of shape [${w.shape}].`);
-    }
-  };
-  const split = (w: TensorValues): [tf.Variable, string] => {
-    const cut = w.name.lastIndexOf('/');
-    const live = cut > 0 ? liveOf.get(w.name.slice(0, cut)) : undefined;
-    if (live === undefined || !members.has(live)) {
-      throw refuse(`"${w.name}" is not the state of a variable of this parameter group.`);
-    }
-    return [live, w.name.slice(cut + 1)];
-  };
-  const slot = (w: TensorValues, live: tf.Variable, suffix: string): TensorValues => {
-    if (w.dtype !== 'float32' || !tf.util.arraysEqual(w.shape, live.shape)) {
-      throw refuse(`"${w.name}" has shape [${w.shape}] ${w.dtype}; its variable "${live.name}" has [${live.shape}] float32.`);
-    }
-    if (!w.values.every(Number.isFinite)) throw refuse(`"${w.name}" holds NaN or Infinity.`);
-    return { ...w, name: `${live.name}/${suffix}` };
-  };
-  const iters = saved.filter((w) => w.name === 'iter');
-  if (iters.length !== 1) throw refuse(`expected one "iter" counter; found ${iters.length}.`);
-  counter(iters[0]!);
-
-  if (isNamedState(optimizer)) {
-    const slotNames = (optimizer as unknown as { slotNames: readonly string[] }).slotNames;
-    const suffixes = [...slotNames, 'step'];
-    const seen = new Map<tf.Variable, Set<string>>();
-    const out: TensorValues[] = [];
-    for (const w of saved) {
-      if (w.name === 'iter') {
-        out.push(w);
-        continue;
-      }
-      if (w.name.startsWith('optimizer:')) { // the class marker of newer NamedStateOptimizers
-        if (w.name !== `optimizer:${optimizer.getClassName()}`) throw refuse(`"${w.name}" marks another optimizer's state; this group uses ${optimizer.getClassName()}.`);
-        if (w.values.length !== 1 || w.dtype !== 'int32') throw refuse(`the marker "${w.name}" must be one int32.`);
-        out.push(w);
-        continue;
-      }
-      const [live, suffix] = split(w);
-      if (!suffixes.includes(suffix)) throw refuse(`"${w.name}" is no slot of ${optimizer.getClassName()} (expected ${suffixes.join(', ')}).`);
-      const have = seen.get(live) ?? new Set<string>();
-      if (have.has(suffix)) throw refuse(`the ${suffix} of "${live.name}" appears twice.`);
-      have.add(suffix);
-      seen.set(live, have);
-      if (suffix === 'step') {
-        counter(w);
-        out.push({ ...w, name: `${live.name}/step` });
-      } else {
-        out.push(slot(w, live, suffix));
-      }
-    }
-    for (const [live, have] of seen) {
-      const missing = suffixes.filter((x) => !have.has(x));
-      if (missing.length > 0) throw refuse(`the state of "${live.name}" lacks ${missing.join(', ')}.`);
-    }
-    return out;
-  }
-
-  // tfjs's own optimizers: "iter" first, then accumulators matched by position
-  if (saved[0]!.name !== 'iter') throw refuse('the first weight must be the "iter" counter.');
-  const rest = saved.slice(1);
-  let segments: string[];
-  const is = (c: { prototype: object }) => Object.prototype.isPrototypeOf.call(c.prototype, optimizer); // see isNamedState
-  if (is(tf.MomentumOptimizer)) segments = ['momentum'];
-  else if (is(tf.SGDOptimizer)) segments = [];
-  else if (is(tf.RMSPropOptimizer)) {
-    segments = (optimizer as unknown as { centered: boolean }).centered ? ['rms', 'momentum', 'mg'] : ['rms', 'momentum'];
-  } else {
-    throw refuse(`cannot check the state of a ${optimizer.getClassName()}.`);
-  }
-  if (segments.length === 0) {
-    if (rest.length > 0) throw refuse(`${optimizer.getClassName()} has no state besides "iter"; found ${rest.length} more weights.`);
-    return saved;
-  }
-  if (rest.length % segments.length !== 0) throw refuse(`${rest.length} accumulators cannot be split into ${segments.join(', ')}.`);
-  const count = rest.length / segments.length;
-  const out: TensorValues[] = [saved[0]!];
-  let owners: tf.Variable[] | undefined;
-  segments.forEach((suffix, k) => {
-    const part = rest.slice(k * count, (k + 1) * count).map((w) => {
-      const [live, got] = split(w);
-      if (got !== suffix) throw refuse(`"${w.name}" is where a ${suffix} accumulator belongs.`);
-      out.push(slot(w, live, suffix));
-      return live;
-    });
-    if (new Set(part).size !== part.length) throw refuse(`a variable has two ${suffix} accumulators.`);
-    if (owners !== undefined && part.some((v, j) => v !== owners![j])) throw refuse(`the ${suffix} accumulators are not in the order of the others.`);
-    owners = part;
-  });
-  return out;
 }
