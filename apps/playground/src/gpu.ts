@@ -72,7 +72,7 @@ export function instrument(): { counts: { readSync: number; programs: number }; 
     };
     restore.push(() => { delete engine['runKernel']; });
   }
-  // webgpu: every dispatch, tfjs's and adopt-optim's own pipeline's (kernels/webgpu_fused.ts), makes one bind group
+  // webgpu: every dispatch, tfjs's and adopt-optim's own pipeline's (backends/webgpu_fused.ts), makes one bind group
   const device = backend['device'] as Record<string, unknown> | undefined;
   if (device !== undefined && typeof device['createBindGroup'] === 'function') {
     const original = device['createBindGroup'] as (...a: unknown[]) => unknown;

@@ -6,7 +6,7 @@
  * 4 GiB (measured here: the heap stops growing at 4006 MiB). With float32 state the heap holds the
  * parameters (4 B each), their gradients (4 B) and m and v (8 B); with 8-bit state it holds the
  * codes and scales too (~2 B, allocated on the heap so that the kernels update them in place there,
- * src/kernels/tfjs_state8.ts; before that change they lived in memories of their own, outside it). Each case runs in a child
+ * src/backends/tfjs_state8.ts; before that change they lived in memories of their own, outside it). Each case runs in a child
  * process of its own (an exhausted heap leaves a backend that cannot be trusted) and trains a deep
  * MLP of 1000-wide tanh layers (one 1000 x 1000 weight matrix each, so 1e8 parameters is 100 layers)
  * on a fixed batch of 8 random inputs and targets, loss = mean((f(x) - y)^2), for a few ADOPT steps;

@@ -19,8 +19,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { callPart, type PhaseCall } from './codegen/modules.js';
 import { tfOps } from './codegen/tfops.js';
-import { fusedKernelsForBackend, type FusedKernels } from './kernels/tfjs_fused.js';
-import { gpuFusedKernels } from './kernels/gpu_fused.js';
+import { fusedKernelsForBackend, type FusedKernels } from './backends/tfjs_fused.js';
+import { gpuFusedKernels } from './backends/gpu_fused.js';
 
 /** The kernels a step uses (chosen once per step), or null: every variable runs as tfjs ops. */
 export function stepKernels(fused: boolean): FusedKernels | null {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adopt, NonFiniteGradientError } from '../src/index.js';
 import { GpuFiniteGuard, isGpuBackend } from '../src/tfjs/gpu_nonfinite.js';
-import { gpuFusedKernels } from '../src/kernels/gpu_fused.js';
+import { gpuFusedKernels } from '../src/backends/gpu_fused.js';
 import { useBackend } from './backends.js';
 
 let serial = 0;

@@ -1,5 +1,5 @@
 /**
- * 8-bit state on tfjs's wasm heap (src/kernels/tfjs_state8.ts): the in-place route against the
+ * 8-bit state on tfjs's wasm heap (src/backends/tfjs_state8.ts): the in-place route against the
  * separate-memory route (src/kernels/state8.ts, p and g copied through a memory of its own), bit
  * for bit in parameters, codes and scales; moving between the two routes mid-run; what a step
  * allocates (nothing after the first) and what dispose() and setWeights() free; and the checks at
@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adam, adamw, adopt, type NamedStateOptimizer } from '../src/index.js';
 import { adoptKernelArgs } from '../src/rules/scalars.js';
-import { fusedKernelsForBackend } from '../src/kernels/tfjs_fused.js';
+import { fusedKernelsForBackend } from '../src/backends/tfjs_fused.js';
 import { stepSeed } from '../src/kernels/state8.js';
 import { Int8Store, setInt8HeapRoute } from '../src/tfjs/state8.js';
 import { useBackend } from './backends.js';

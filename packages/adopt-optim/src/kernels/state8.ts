@@ -1,7 +1,7 @@
 /**
  * Block-wise 8-bit optimizer state (docs/ALGORITHM.md §11) for the framework-free core and, through
  * src/tfjs/state8.ts, the TensorFlow.js optimizers on the cpu backend (and on wasm where the heap
- * route of src/kernels/tfjs_state8.ts cannot be used).
+ * route of src/backends/tfjs_state8.ts cannot be used).
  *
  * The codes and scales of one parameter array live in a WebAssembly memory of their own, beside
  * scratch for a chunk of p and g: the kernels of state8_kernels.wat de-quantise, update and

@@ -5,7 +5,7 @@
  * The codes and scales of each variable are not tensor slots: tfjs has no int8 dtype, and the
  * slots of NamedStateOptimizer are float32 tensors of the variable's shape. On wasm they live on
  * the backend's heap, allocated with its malloc, and the kernels update p and the codes in place
- * there (src/kernels/tfjs_state8.ts); on cpu (and on wasm where that route is unavailable) in a
+ * there (src/backends/tfjs_state8.ts); on cpu (and on wasm where that route is unavailable) in a
  * WebAssembly memory of their own (the core's layout, src/kernels/state8.ts), with p and g copied
  * through it. A variable's codes move from one to the other at its next step if the backend
  * changes. The optimizer has no slots and no state tensors; per variable, `getWeights()` adds
@@ -20,8 +20,8 @@ import {
   adam8Step, adopt8Init, adopt8Step, allocateInt8Moments, BLOCK, dequantizeMoments, int8MomentsBytes, int8MomentsLength, quantizeMoments,
   type Int8Moments, type State8Kernel,
 } from '../kernels/state8.js';
-import { HeapInt8Moments, type WasmState8 } from '../kernels/tfjs_state8.js';
-import type { FusedKernels } from '../kernels/tfjs_fused.js';
+import { HeapInt8Moments, type WasmState8 } from '../backends/tfjs_state8.js';
+import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import { OptimizerArgumentError } from '../validate.js';
 import type { NamedTensor } from './named_state_optimizer.js';

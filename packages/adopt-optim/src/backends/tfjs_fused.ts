@@ -29,9 +29,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Node } from '../rules/expr.js';
 import { callPart, meansFromCount, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
-import { ArrayKernels } from './array_kernels.js';
-import { finiteKernel, ruleKernels } from './wasm_kernels.js';
-import { instantiateState8 } from './state8.js';
+import { ArrayKernels } from '../kernels/array_kernels.js';
+import { finiteKernel, ruleKernels } from '../kernels/wasm_kernels.js';
+import { instantiateState8 } from '../kernels/state8.js';
 import { WasmState8, type WasmHeapAccess } from './tfjs_state8.js';
 
 export interface FusedKernels {

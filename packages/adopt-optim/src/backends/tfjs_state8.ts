@@ -28,7 +28,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import {
   BLOCK, callState8, int8CodesLayout, pad4, type Int8Moments, type State8Exports, type State8Kernel,
-} from './state8.js';
+} from '../kernels/state8.js';
 
 /** What the heap route needs from the wasm backend and the float32 kernels' checks (tfjs_fused.ts). */
 export interface WasmHeapAccess {
