@@ -5,7 +5,7 @@
  */
 import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
 import { learningRateAt } from '../schedules.js';
-import { resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
+import { checkCustomRule, resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
 import { ruleCall, meansFromCount } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
@@ -32,6 +32,7 @@ export function ruleOptimizer(
   rule: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE,
   options: { hyperparameters?: Readonly<Record<string, number>>; nonFinite?: 'throw' | 'skip' | 'off'; fused?: boolean } = {},
 ): CoreRuleOptimizer {
+  checkCustomRule('core.ruleOptimizer', rule);
   const owner = `core.ruleOptimizer(${rule.definition.name})`;
   const lr = checkLearningRate(owner, learningRate);
   const h = resolveHyperparameters(owner, rule, options.hyperparameters);

@@ -23,7 +23,7 @@ import { kernelPlan, type KernelPlan } from '../codegen/modules.js';
 import { watCount, watModule, watPhase } from '../codegen/wat.js';
 import { assembleWat } from '../codegen/wasm_binary.js';
 import { jsCount, jsPhase } from '../codegen/js.js';
-import { registerRuleModule } from '../kernels/wasm_kernels.js';
+import { registerRuleModule, wasmKernelsAvailable } from '../kernels/wasm_kernels.js';
 
 /** The expression builders a rule's update is written with. */
 export interface RuleBuilder {
@@ -77,10 +77,58 @@ export interface CustomRule {
 export type JsKernel = (...args: unknown[]) => void;
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
-const defined = new Map<string, RuleDefinition>();
+/** The latest rule defined under each name: what a saved RuleOptimizer config is restored with. */
+const byName = new Map<string, CustomRule>();
+/** Distinguishes the kernels of rules defined under the same name. */
+let serial = 0;
+
+/** The rule most recently defined with this name in this process, if any. */
+export function definedRule(name: string): CustomRule | undefined {
+  return byName.get(name);
+}
 
 function fail(message: string): never {
   throw new OptimizerArgumentError(`defineRule: ${message}`);
+}
+
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+const VALUE_KINDS = new Set(['array', 'scalar', 'const', 'binary', 'unary', 'clamp', 'select', 'mean']);
+const COND_KINDS = new Set(['compare', 'samesign']);
+
+/**
+ * Throws unless `n` is a well-formed expression of the expected kind: a value where a value
+ * belongs (an operand, a write), a condition where a condition belongs (select's first argument,
+ * mean's), finite constants. Names where in the update the problem is.
+ */
+function checkTree(n: unknown, want: 'value' | 'condition', root: string, context?: string, seen = new Set<unknown>()): void {
+  if (seen.has(n)) return;
+  const where = context === undefined ? root : `${context} in ${root}`;
+  const kind = (n as { kind?: unknown } | null)?.kind;
+  const isValue = typeof kind === 'string' && VALUE_KINDS.has(kind);
+  const isCond = typeof kind === 'string' && COND_KINDS.has(kind);
+  if (want === 'value' && !isValue) {
+    fail(`${where} is ${isCond ? 'a condition' : show(n)}; expected a value built with the builders (constant(x) for a number${isCond ? ', select(cond, a, b) for a choice' : ''}).`);
+  }
+  if (want === 'condition' && !isCond) {
+    fail(`${where} is ${isValue ? 'a value' : show(n)}; expected a condition (gt, ge, lt, le, sameSign).`);
+  }
+  seen.add(n);
+  const e = n as E.Node;
+  switch (e.kind) {
+    case 'const':
+      if (typeof e.value !== 'number' || !Number.isFinite(e.value)) fail(`${root}: constant(${show(e.value)}); expected a finite number.`);
+      return;
+    case 'array': case 'scalar': return;
+    case 'mean': return checkTree(e.cond, 'condition', root, 'the argument of mean()', seen);
+    case 'select':
+      checkTree(e.cond, 'condition', root, 'the first argument of select()', seen);
+      checkTree(e.a, 'value', root, 'an argument of select()', seen);
+      return checkTree(e.b, 'value', root, 'an argument of select()', seen);
+    default: {
+      const op = e.kind === 'binary' || e.kind === 'unary' ? e.op : e.kind === 'samesign' ? 'sameSign' : e.kind;
+      for (const c of E.children(e)) checkTree(c, 'value', root, `an operand of ${op}()`, seen);
+    }
+  }
 }
 
 /** @experimental Defines a rule whose every fused path is generated from its update (see the module comment). */
@@ -88,7 +136,6 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   if (typeof definition !== 'object' || definition === null) fail('expected a rule definition object.');
   const { name, slots, hyperparameters = {}, scalars, step, init } = definition;
   if (typeof name !== 'string' || !NAME.test(name)) fail(`invalid name ${JSON.stringify(name)}; expected a letter, then letters, digits or _.`);
-  if (defined.has(name) && defined.get(name) !== definition) fail(`a different rule named "${name}" is already defined; choose another name.`);
   if (!Array.isArray(slots) || slots.some((s) => typeof s !== 'string' || !NAME.test(s) || s === 'p' || s === 'g' || s === 'n')) {
     fail(`invalid slots ${JSON.stringify(slots)}; expected names (letters, digits, _), not p, g or n.`);
   }
@@ -98,7 +145,7 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     fail('scalars and step must be functions (and init, when given).');
   }
   for (const [k, v] of Object.entries(hyperparameters)) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`hyperparameter "${k}" is ${String(v)}; expected a finite number.`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
   }
   const builder: RuleBuilder = {
     p: E.array('p'), g: E.array('g'),
@@ -112,6 +159,7 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     const targets = Object.keys(writes);
     for (const t of targets) if (t !== 'p' && !slots.includes(t)) fail(`${what} writes "${t}", which is neither p nor a slot.`);
     if (targets.length === 0) fail(`${what} writes nothing.`);
+    for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`);
     // slots first, p last: the order the GPU programs run in (each reads only old values)
     const ordered = [...targets.filter((t) => t !== 'p'), ...targets.filter((t) => t === 'p')];
     return { writes: ordered.map((t) => [t, writes[t]!] as const) };
@@ -121,9 +169,11 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   const given = scalars(1e-3, 1, { ...hyperparameters });
   const read = E.scalarsRead([...(phases.init?.writes ?? []), ...phases.step.writes].map(([, v]) => v));
   const missing = read.filter((s) => typeof given?.[s] !== 'number');
-  if (missing.length > 0) fail(`the update reads scalar(s) ${missing.map((s) => `"${s}"`).join(', ')}, which scalars() does not return.`);
+  if (missing.length > 0) {
+    fail(`the update reads scalar(s) ${missing.map((s) => `"${s}"`).join(', ')}, for which scalars() returns ${missing.map((s) => show(given?.[s])).join(', ')}; expected numbers.`);
+  }
   const rule: Rule = {
-    name: `custom_${name}`,
+    name: `custom${++serial}_${name}`,
     options: {},
     capabilities: [],
     slots: () => slots,
@@ -131,25 +181,33 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     scaling: {},
   };
   const plan = kernelPlan(rule, {});
-  defined.set(name, definition);
   const functions = [
     ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
     watPhase('step', plan.step.sig, plan.step.phase),
     ...(plan.count ? [watCount('count', plan.count.sig, plan.count.cond)] : []),
   ];
   const text = watModule(`The kernels of the user-defined rule ${name}.`, functions);
-  try {
-    registerRuleModule(plan.key, (shared) => assembleWat(text, shared));
-  } catch {
-    // defined again with the same definition: already registered
-  }
+  const bytes = assembleWat(text); // assembled now: a rule whose kernels cannot be built is refused here
+  if (wasmKernelsAvailable() && !WebAssembly.validate(bytes)) fail(`the WebAssembly kernels of "${name}" do not validate (an internal error; please report it).`);
+  registerRuleModule(plan.key, (shared) => (shared ? assembleWat(text, true) : bytes));
   const compile = (source: string): JsKernel => new Function(`return ${source}`)() as JsKernel;
   const js = {
     ...(plan.init ? { init: compile(jsPhase('init', plan.init.sig, plan.init.phase, false)) } : {}),
     step: compile(jsPhase('step', plan.step.sig, plan.step.phase, false)),
     ...(plan.count ? { count: compile(jsCount('count', plan.count.sig, plan.count.cond, false)) as unknown as (...a: unknown[]) => number } : {}),
   };
-  return { rule, definition, hyperparameters: { ...hyperparameters }, plan, js };
+  const made: CustomRule = { rule, definition, hyperparameters: { ...hyperparameters }, plan, js };
+  byName.set(name, made);
+  return made;
+}
+
+/** Throws unless `rule` was made by defineRule. */
+export function checkCustomRule(owner: string, rule: unknown): CustomRule {
+  const r = rule as Partial<CustomRule> | null;
+  if (r === null || typeof r !== 'object' || r.rule === undefined || r.plan === undefined || r.definition === undefined) {
+    throw new OptimizerArgumentError(`${owner}: invalid rule ${show(rule && typeof rule === 'object' ? 'an object without defineRule\'s fields' : rule)}; expected the result of defineRule({...}).`);
+  }
+  return r as CustomRule;
 }
 
 /** Hyperparameters over a rule's defaults, checked: known names, finite numbers. */
@@ -161,7 +219,7 @@ export function resolveHyperparameters(owner: string, custom: CustomRule, given:
     if (!(k in out)) {
       throw new OptimizerArgumentError(`${owner}: unknown hyperparameter "${k}"; the rule "${custom.definition.name}" has ${Object.keys(out).join(', ') || 'none'}.`);
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimizerArgumentError(`${owner}: hyperparameter "${k}" is ${String(v)}; expected a finite number.`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimizerArgumentError(`${owner}: hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
     out[k] = v;
   }
   return out;
@@ -171,8 +229,8 @@ export function resolveHyperparameters(owner: string, custom: CustomRule, given:
 export function stepScalars(owner: string, custom: CustomRule, lr: number, t: number, h: Record<string, number>): Record<string, number> {
   const s = custom.definition.scalars(lr, t, h);
   for (const [k, v] of Object.entries(s ?? {})) {
-    if (typeof v !== 'number' || Number.isNaN(v)) {
-      throw new OptimizerArgumentError(`${owner}: scalars() returned ${String(v)} for "${k}" at step ${t}; expected a number. Nothing was changed.`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new OptimizerArgumentError(`${owner}: scalars() returned ${show(v)} for "${k}" at step ${t}; expected a finite number. Nothing was changed.`);
     }
   }
   return s;

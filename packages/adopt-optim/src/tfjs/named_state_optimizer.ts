@@ -128,6 +128,14 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Update one variable, inside a `tidy`. `state.step` is this variable's count before the step. */
   protected abstract updateVariable(variable: tf.Variable, gradient: tf.Tensor, state: VariableState): void;
 
+  /**
+   * The name the state's marker carries (`optimizer:<name>`): setWeights refuses state whose marker
+   * names another optimizer. The class name; a rule optimizer adds its rule's name.
+   */
+  protected stateClassName(): string {
+    return this.getClassName();
+  }
+
   /** Each variable's slots and step counter, by name (./slot_store.ts); made once slotNames is set. */
   private get slots(): SlotStore {
     return (this.store ??= new SlotStore(this.slotNames, () => this.displayName));
@@ -285,7 +293,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     await this.guard.settle(); // counters of steps refused on the GPU are rolled back first (§6.3)
     this.checkUsable('getWeights');
     this.disposeHandedOut();
-    const weights = this.slots.weights(this.iterations, this.getClassName());
+    const weights = this.slots.weights(this.iterations, this.stateClassName());
     this.handedOut.push(...weights.map((w) => w.tensor));
     return this.int8 === null ? weights : [...weights, ...this.int8.weights()];
   }
@@ -306,7 +314,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** setWeights for the float32 slots and the counters (8-bit entries already taken out by setWeightsWithInt8). */
   private async setSlotWeights(weightValues: NamedTensor[]): Promise<void> {
     this.checkUsable('setWeights');
-    const parsed = await this.slots.parse(`${this.displayName}.setWeights`, this.getClassName(), weightValues);
+    const parsed = await this.slots.parse(`${this.displayName}.setWeights`, this.stateClassName(), weightValues);
     // All checked. (dispose() may have run while the values were read.) Steps still being checked
     // on the GPU refer to the old state: their outcome is dropped. Then copy and swap.
     await this.guard.settle();

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
 import { NON_FINITE_POLICIES, type NonFinitePolicy } from '../rules/options.js';
-import { resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
+import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
 import { ruleCall } from '../codegen/modules.js';
 import { runPhase } from '../dispatch.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
@@ -30,13 +30,17 @@ export class RuleOptimizer extends NamedStateOptimizer {
   protected readonly displayName: string;
   readonly hyperparameters: Readonly<Record<string, number>>;
 
-  constructor(readonly custom: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE, options: RuleOptimizerOptions = {}) {
-    const owner = `ruleOptimizer(${custom?.definition?.name ?? '?'})`;
+  readonly custom: CustomRule;
+
+  constructor(rule: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE, options: RuleOptimizerOptions = {}) {
+    const custom = checkCustomRule('ruleOptimizer', rule);
+    const owner = `ruleOptimizer(${custom.definition.name})`;
     if (typeof options !== 'object' || options === null) throw new OptimizerArgumentError(`${owner}: invalid options ${String(options)}; expected an object.`);
     checkKnownKeys(owner, options as Record<string, unknown>, ['hyperparameters', 'nonFinite', 'fused']);
     const rate = checkLearningRate(owner, learningRate);
     super(rate, checkOneOf(owner, 'nonFinite', options.nonFinite ?? 'throw', NON_FINITE_POLICIES),
       checkBoolean(owner, 'fused', options.fused ?? true));
+    this.custom = custom;
     this.displayName = custom.definition.name;
     this.slotNames = custom.definition.slots;
     this.hyperparameters = resolveHyperparameters(owner, custom, options.hyperparameters);
@@ -50,17 +54,34 @@ export class RuleOptimizer extends NamedStateOptimizer {
       (target, value) => this.commit(target, value));
   }
 
+  /** State is marked with the rule's name: another rule's state (same slots, other meaning) is refused. */
+  protected override stateClassName(): string {
+    return `${RuleOptimizer.className}:${this.custom.definition.name}`;
+  }
+
+  /** The rule is saved by name (its code cannot be): fromConfig takes the rule defined under that name in this process. */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...this.baseConfig(), rule: this.custom.definition.name, hyperparameters: { ...this.hyperparameters } };
   }
 
-  /** @nocollapse A rule's code cannot be saved in a config: build the optimizer from its rule again. */
-  static override fromConfig<T extends tf.serialization.Serializable>(): T {
-    throw new OptimizerArgumentError(
-      'RuleOptimizer.fromConfig: a user-defined rule cannot be restored from a config; create ruleOptimizer(rule, ...) again and setWeights() its saved state.',
-    );
+  /** @nocollapse */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
+  ): T {
+    const { learningRate, rule, hyperparameters, nonFinite, fused } = config as Record<string, unknown>;
+    const custom = typeof rule === 'string' ? definedRule(rule) : undefined;
+    if (custom === undefined) {
+      throw new OptimizerArgumentError(
+        `RuleOptimizer.fromConfig: the config names the rule ${JSON.stringify(rule)}, which is not defined in this process; ` +
+          'call defineRule({...}) with that name before loading (a rule is code: only its name is saved).',
+      );
+    }
+    return new (cls as unknown as new (r: CustomRule, lr: unknown, o: RuleOptimizerOptions) => T)(
+      custom, NamedStateOptimizer.learningRateFromConfig(learningRate), { hyperparameters, nonFinite, fused } as RuleOptimizerOptions);
   }
 }
+
+tf.serialization.registerClass(RuleOptimizer);
 
 /** @experimental A tf.Optimizer running a rule defined with defineRule: `ruleOptimizer(lion, 1e-4)`. */
 export function ruleOptimizer(rule: CustomRule, learningRate?: LearningRate, options?: RuleOptimizerOptions): RuleOptimizer {
