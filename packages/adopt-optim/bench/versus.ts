@@ -79,6 +79,10 @@ const METHODS: Method[] = [
       tfjsMethod('ADOPT caution fused', b, (l) => l.adopt(1e-3, { caution: true })),
     ] : []),
     tfjsMethod('ADOPT fused int8', b, (l) => l.adopt(1e-3, { stateDtype: 'int8' })),
+    ...(b === 'wasm' ? [
+      tfjsMethod('ADOPT nesterov int8', b, (l) => l.adopt(1e-3, { stateDtype: 'int8', nesterov: true })),
+      tfjsMethod('AdamW fused int8', b, (l) => l.adamw(1e-3, { stateDtype: 'int8' })),
+    ] : []),
   ]),
   coreMethod('core ADOPT fused', (l) => l.core.adopt(1e-3) as never),
   coreMethod('core Adam fused', (l) => l.core.adam(1e-3) as never),

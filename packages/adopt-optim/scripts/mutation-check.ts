@@ -1,9 +1,10 @@
 // Mutations of the rules, each in the one place the rule is written (src/rules): applied to the source,
 // the kernels rebuilt, then every Node path (test/paths.ts) run against the float64 reference of the
-// variant; a mutation is caught on a path when that path's error exceeds the tests' tolerance. The source
+// variant; a mutation is caught on a path when that path's error exceeds the tests' tolerance. The 8-bit
+// paths are checked against their 0.2 recordings (test/trajectories.test.ts). The source
 // is restored (and the kernels rebuilt) after each. Prints a table and writes out/mutation-check.json.
 // Run: node --import tsx scripts/mutation-check.ts   (about a minute per mutation)
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,8 +40,15 @@ const measure = (variant: string): Record<string, number> => JSON.parse(execFile
   console.log(JSON.stringify(out));
 `], { cwd: root, encoding: 'utf8' }).trim().split('\n').at(-1)!);
 
+/** The int8 paths (8-bit state: core, tfjs cpu, tfjs wasm) whose 0.2 trajectories no longer reproduce, for one variant. */
+const int8Caught = (variant: string): string[] => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-name-pattern', variant.replace(/[()^$.*+?[\]{}|\\]/g, '\\$&'), 'test/trajectories.test.ts'],
+    { cwd: root, encoding: 'utf8' });
+  return [...r.stdout.matchAll(/✖ (\S+(?: \S+)* int8) reproduces the 0\.2 trajectories/g)].map((m) => m[1]!);
+};
+
 const { TOLERANCE } = await import('../test/paths.js');
-const results: { mutation: string; variant: string; errors: Record<string, number>; baseline: Record<string, number> }[] = [];
+const results: { mutation: string; variant: string; errors: Record<string, number>; baseline: Record<string, number>; int8: string[] }[] = [];
 for (const m of MUTATIONS) {
   const path = join(root, m.file);
   const original = readFileSync(path, 'utf8');
@@ -51,7 +59,9 @@ for (const m of MUTATIONS) {
     writeFileSync(path, mutated);
     rebuild();
     const errors = measure(m.variant);
-    results.push({ mutation: m.name, variant: m.variant, errors, baseline });
+    const int8 = int8Caught(m.variant);
+    results.push({ mutation: m.name, variant: m.variant, errors, baseline, int8 });
+    console.log(`${m.name.padEnd(58)} 8-bit paths whose 0.2 trajectory no longer reproduces: ${int8.join(', ') || 'none'}`);
     for (const [p, e] of Object.entries(errors)) {
       console.log(`${m.name.padEnd(58)} ${p.padEnd(16)} ${e.toExponential(2)} (unmutated ${baseline[p]!.toExponential(2)}) ${e > TOLERANCE ? 'caught' : 'NOT CAUGHT'}`);
     }

@@ -278,8 +278,24 @@ describe('8-bit state: what is refused', () => {
     assert.throws(() => core.adopt(1e-3, { stateDtype: 'int4' as never }), /adopt: invalid stateDtype "int4"; expected one of "float32", "int8"/);
     assert.throws(() => adopt(1e-3, { stateDtype: 'int8', fused: false }), /ADOPT: stateDtype 'int8' is not supported yet with fused: false/);
     assert.throws(() => amsgrad(1e-3, { stateDtype: 'int8' }), /AMSGrad: stateDtype 'int8' is not supported yet with AMSGrad/);
-    assert.throws(() => adopt(1e-3, { stateDtype: 'int8', epsilonMode: 'add' }), (e: unknown) => e instanceof OptimizerArgumentError &&
-      e.message === "ADOPT: stateDtype 'int8' is not supported yet with epsilonMode: 'add'; use stateDtype 'float32' for it.");
+  });
+
+  it("epsilonMode 'add' runs on 8-bit state too (its kernels are generated from the rule): a step that differs from 'floor'", () => {
+    const rng = new Rng(9);
+    const p0 = rng.normals(300);
+    const grads = [rng.gradient(300, 0.2), rng.gradient(300), rng.gradient(300)];
+    const run = (epsilonMode: 'floor' | 'add') => {
+      const opt = core.adopt(1e-2, { stateDtype: 'int8', epsilonMode, epsilon: 1e-2 });
+      const p = Float32Array.from(p0);
+      const s = opt.init(p);
+      for (const g of grads) opt.step(p, g, s);
+      return p;
+    };
+    const add = run('add');
+    const floor = run('floor');
+    assert.ok(add.every(Number.isFinite));
+    assert.ok(add.some((x, i) => x !== floor[i]), "'add' and 'floor' take the same steps");
+    assert.ok(maxRelativeError(add, floor, 1) < 0.05);
   });
 
   it('the chain (update) and a state made for other params', () => {

@@ -10,19 +10,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { PATHS, record, type Trajectory } from './trajectories.js';
 import { VARIANTS } from './variants.js';
+import { ulps } from './ulps.js';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/trajectories-v0.2.json', import.meta.url), 'utf8')) as {
   trajectories: Trajectory[];
 };
-
-/** Distance in units in the last place between two float32 bit patterns (NaN: Infinity). */
-export function ulps(a: number, b: number): number {
-  if (Number.isNaN(a) || Number.isNaN(b)) return Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity;
-  const f = new Float32Array([a, b]);
-  const i = new Int32Array(f.buffer);
-  const key = (x: number): number => (x < 0 ? -2147483648 - x : x); // monotone integer order
-  return Math.abs(key(i[0]!) - key(i[1]!));
-}
 
 function decode(base64: string, name: string): ArrayLike<number> {
   const bytes = Buffer.from(base64, 'base64');
@@ -36,10 +28,11 @@ const RECORDED_VARIANTS = new Set(fixture.trajectories.map((t) => t.variant));
 /** Whether (path, variant) may differ by reordering, and why (kept empty until a kernel needs it). */
 export const REORDERED: { path: RegExp; variant: RegExp; why: string }[] = [
   {
-    // 0.2's paths disagreed: the WebAssembly kernel computed m · f · stepSize / (√v̂ · (1/√bc2) + ε), the tfjs ops,
-    // webgl and webgpu paths (m · f / (√v̂ / √bc2 + ε)) · stepSize. The rule is written once, in the second form.
-    path: /^(core fused|tfjs (cpu|wasm) fused)$/, variant: /^(Adam|AdamW|AMSGrad)/,
-    why: 'the Adam rule divides by √bc2 and multiplies by the step size last, as the ops and GPU paths did',
+    // 0.2's paths disagreed: the WebAssembly kernels computed m · stepSize / (√v̂ · (1/√bc2) + ε), the tfjs ops,
+    // webgl and webgpu paths (m / (√v̂ / √bc2 + ε)) · stepSize. The rule is written once, in the first form (one
+    // division per element).
+    path: /ops$/, variant: /^(Adam|AdamW|AMSGrad)/,
+    why: 'the Adam rule multiplies by 1/√bc2 and the step size first, as the WebAssembly kernels did',
   },
   {
     // 0.2's chain rounded the masked update to float32, then multiplied it by 1 / max(mean, 1e-3) in a second

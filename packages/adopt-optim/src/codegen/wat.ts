@@ -21,7 +21,7 @@ export function f32Literal(x: number): string {
 type Mode = 'simd' | 'scalar';
 
 /** Expression text for each node, with shared nodes and loads in locals. */
-class Body {
+export class Body {
   private readonly names = new Map<Node, string>();
   readonly locals: string[] = [];
   readonly lines: string[] = [];
@@ -30,10 +30,13 @@ class Body {
   constructor(
     private readonly mode: Mode, private readonly uniforms: Map<Node, string>,
     private readonly uses: Map<Node, number>,
+    /** How an array element is read where it is not a plain load at $o (the 8-bit kernels' decoded moments, offsets). */
+    private readonly arrayText?: (name: string) => string | undefined,
+    private readonly prefix = '',
   ) {}
 
   private local(type: string, text: string): string {
-    const name = `$${this.mode === 'simd' ? 'x' : 's'}${this.count++}`;
+    const name = `$${this.prefix}${this.mode === 'simd' ? 'x' : 's'}${this.count++}`;
     this.locals.push(`(local ${name} ${type})`);
     this.lines.push(`(local.set ${name} ${text})`);
     return `(local.get ${name})`;
@@ -58,6 +61,12 @@ class Body {
           break;
         case 'array': {
           const ptr = `$${n.name}`;
+          const given = this.arrayText?.(n.name);
+          if (given !== undefined) {
+            t = given;
+            share = !given.startsWith('(local.get');
+            break;
+          }
           t = simd ? `(v128.load (i32.add (local.get ${ptr}) (local.get $o)))` : `(f32.load (i32.add (local.get ${ptr}) (local.get $o)))`;
           share = true; // each element is loaded once
           break;
@@ -139,7 +148,7 @@ function header(name: string, sig: Signature, uniformNames: string[], result = '
   return `(func (export "${name}") ${ptrs} (param $n i32) ${us}${result}`;
 }
 
-function uniformNames(sig: Signature): [Map<Node, string>, string[]] {
+export function uniformNames(sig: Signature): [Map<Node, string>, string[]] {
   const map = new Map<Node, string>();
   const names = sig.uniforms.map((u, i) => {
     const name = `$u${i}`;

@@ -436,7 +436,7 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       checkArrayState('scaleByAdam', state, fields, checkFloat32Array('scaleByAdam', 'updates', u));
       const t = ++state.t;
       // the rule's step size is lr / (1 - beta1^t); the scaling leaves lr to scaleByLearningRate (rule.scaling)
-      // the rule's scalars at lr = -1: stepSize = -1 / (1 - beta1^t), so u = (m / (√v̂ / √bc2 + ε)) / bc1
+      // the rule's scalars at lr = -1: stepSize = -1 / (1 - beta1^t), so u = (m / bc1) / (√v̂ / √bc2 + ε)
       const scalars = adamKernelArgs({ beta1, beta2, epsilon, weightDecay: 0, decoupled: false, maximize: false, amsgrad }, -1, t);
       runScaling(plan, 'step', u, amsgrad ? [state.m, state.v, state.vmax!] : [state.m, state.v], scalars as unknown as Record<string, number>);
     },

@@ -4,7 +4,7 @@
  * route of src/backends/tfjs_state8.ts cannot be used).
  *
  * The codes and scales of one parameter array live in a WebAssembly memory of their own, beside
- * scratch for a chunk of p and g: the kernels of state8_kernels.wat de-quantise, update and
+ * scratch for a chunk of p and g: the 8-bit kernels generated from the rules (src/codegen/wat8.ts) de-quantise, update and
  * re-quantise them in place, one block of 256 elements at a time, while p and g travel through
  * the scratch in chunks of 16 K elements (as the resident float32 state of array_kernels.ts).
  * The arrays handed out (`qm`, `qv`, `mScale`, `vScale`) are views of that memory: plain typed
@@ -13,9 +13,11 @@
  * On tfjs's wasm backend the same kernels are instantiated over the backend's own heap instead
  * (`instantiateState8`), with the codes allocated there: tfjs_state8.ts.
  */
-import { WASM_BASE64, WASM_BASE64_SHARED as SHARED_WASM_BASE64 } from './generated/state8_kernels.js';
-import { lazyWasmModule } from './wasm_module.js';
-import { isSharedMemory } from './wasm_kernels.js';
+import { ruleKernels, wasmKernelsAvailable } from './wasm_kernels.js';
+import { adamCall, adoptCall, callPart, kernelPlan } from '../codegen/modules.js';
+import { uniformArgs } from '../codegen/signature.js';
+import { ADOPT } from '../rules/adopt.js';
+import { flagsOf } from '../rules/rule.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 
 /** Elements per block; one float32 scale per block and moment. */
@@ -24,38 +26,22 @@ export const BLOCK = 256;
 const CHUNK = 16384;
 const SCRATCH_BYTES = 2 * BLOCK * 4;
 
+/** The 8-bit kernels bound to a memory: the generated `<rule>_int8` modules (src/codegen/wat8.ts), instantiated on use. */
 export interface State8Exports {
-  adopt8_init(p: number, g: number, qm: number, qv: number, sm: number, sv: number, scr: number, n: number,
-    start: number, seed: number, sign: number, wd: number): void;
-  adopt8_step(p: number, g: number, qm: number, qv: number, sm: number, sv: number, scr: number, n: number,
-    start: number, seed: number, lr: number, b1: number, omb1: number, b2: number, omb2: number, eps: number,
-    c: number, sign: number, wd: number, decay: number, nest: number): void;
-  adam8_step(p: number, g: number, qm: number, qv: number, sm: number, sv: number, scr: number, n: number,
-    start: number, seed: number, stepSize: number, b1: number, omb1: number, b2: number, omb2: number, eps: number,
-    ibc: number, sign: number, wd: number, decay: number): void;
+  readonly memory: WebAssembly.Memory;
 }
-
-const state8Module = lazyWasmModule(WASM_BASE64);
-/** The same code importing a shared memory (tfjs's threaded wasm build); scripts/build-kernels.ts. */
-const sharedState8Module = lazyWasmModule(SHARED_WASM_BASE64);
 
 /**
  * The 8-bit kernels bound to an existing memory (tfjs's wasm heap; shared or not), or null if they
  * cannot be (no SIMD, no threads for a shared memory, a memory the import does not match).
  */
 export function instantiateState8(memory: WebAssembly.Memory): State8Exports | null {
-  const module = isSharedMemory(memory) ? sharedState8Module() : state8Module();
-  if (module === null) return null;
-  try {
-    return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as State8Exports;
-  } catch {
-    return null;
-  }
+  return ruleKernels(memory, `${kernelPlan(ADOPT, flagsOf(ADOPT, {})).key}_int8`) === null ? null : { memory };
 }
 
 /** Whether 8-bit state can be used here (WebAssembly with SIMD). */
 export function state8Available(): boolean {
-  return state8Module() !== null;
+  return wasmKernelsAvailable();
 }
 
 /**
@@ -104,8 +90,7 @@ export function int8CodesLayout(length: number): { padded: number; blocks: numbe
 
 /** Codes and scales for an array of `length`, zeroed, in a memory of their own; null without SIMD. */
 export function allocateInt8Moments(length: number): Int8Moments | null {
-  const module = state8Module();
-  if (module === null) return null;
+  if (!state8Available()) return null;
   const padded = pad4(length);
   const blocksCount = Math.ceil(padded / BLOCK);
   const chunk = Math.min(CHUNK, padded);
@@ -121,7 +106,8 @@ export function allocateInt8Moments(length: number): Int8Moments | null {
   };
   const pages = Math.max(1, Math.ceil(at / 65536));
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as State8Exports;
+  const k = instantiateState8(memory);
+  if (k === null) return null;
   const buffer = memory.buffer;
   const moments: Int8Moments = {
     qm: new Int8Array(buffer, offsets.qm, padded),
@@ -182,18 +168,11 @@ export function callState8(
   k: State8Exports, kernel: State8Kernel, o: State8Offsets, n: number, start: number, seed: number,
   a: AdoptKernelArgs | AdamKernelArgs,
 ): void {
-  if (kernel === 'adopt8Init') {
-    const x = a as AdoptKernelArgs;
-    k.adopt8_init(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, x.sign, x.coupledDecay);
-  } else if (kernel === 'adopt8Step') {
-    const x = a as AdoptKernelArgs;
-    k.adopt8_step(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, x.lr, x.beta1, x.oneMinusBeta1, x.beta2,
-      x.oneMinusBeta2, x.epsilon, x.clip, x.sign, x.coupledDecay, x.decay, x.nesterov ? 1 : 0);
-  } else {
-    const x = a as AdamKernelArgs;
-    k.adam8_step(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, x.stepSize, x.beta1, x.oneMinusBeta1,
-      x.beta2, x.oneMinusBeta2, x.epsilon, x.invSqrtBiasCorrection2, x.sign, x.coupledDecay, x.decay);
-  }
+  const call = kernel === 'adam8Step' ? adamCall(a, a as AdamKernelArgs) : adoptCall(a, kernel === 'adopt8Init' ? 'init' : 'step', a as AdoptKernelArgs);
+  const exports = ruleKernels(k.memory, `${call.plan.key}_int8`);
+  if (exports === null) throw new Error(`adopt-optim: the 8-bit kernels ${call.plan.key}_int8 could not be instantiated.`);
+  const part = callPart(call);
+  exports[call.phase]!(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, ...uniformArgs(part.sig, call.scalars));
 }
 
 /** Runs `kernel` over chunks of p and g through the scratch; writes p back unless it is adopt8Init. */

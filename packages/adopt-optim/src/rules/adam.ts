@@ -7,7 +7,11 @@
  *   v  = β2 · v + (1 − β2) · g'²
  *   v̂  = amsgrad ? (vmax = max(vmax, v)) : v                        (§4.3)
  *   u  = caution ? m · (m · g' > 0 ? 1 / max(mean(m · g' > 0), 1e-3) : 0) : m
- *   p  = decay · p − (u / (√v̂ / √(1 − β2^t) + ε)) · lr / (1 − β1^t)
+ *   p  = decay · p − u · (lr / (1 − β1^t)) / (√v̂ · (1 / √(1 − β2^t)) + ε)
+ *
+ * (One division per element: the reciprocal of √(1 − β2^t) is a per-step scalar. 0.2's WebAssembly
+ * kernels computed in this order; its ops and GPU paths divided by √(1 − β2^t) and multiplied by the
+ * step size last, within a few ulp of this.)
  */
 import { add, array, div, max, mul, scalar, sqrt, sub, type Value } from './expr.js';
 import { cautious, preparedGradient } from './adopt.js';
@@ -65,8 +69,8 @@ export interface AdamScalars {
   beta2: number;
   oneMinusBeta2: number;
   epsilon: number;
-  /** sqrt(1 - beta2^t). */
-  sqrtBiasCorrection2: number;
+  /** 1 / sqrt(1 - beta2^t). */
+  invSqrtBiasCorrection2: number;
   sign: number;
   coupledDecay: number;
   decay: number;
@@ -76,13 +80,13 @@ export const ADAM: Rule = {
   name: 'adam',
   options: ADAM_OPTIONS,
   capabilities: [
-    // the 8-bit kernels (src/kernels/wat/state8_kernels.wat) are not generated from the rule yet
+    // 8-bit state (src/codegen/wat8.ts) has fused kernels only, stores m and v only, and has no counting pass yet
     { option: 'fused', value: false, path: 'int8', what: 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
     { option: 'caution', value: true, path: 'int8', instead: "use stateDtype 'float32' for it" },
     { option: 'amsgrad', value: true, path: 'int8', what: 'AMSGrad (its running maximum vmax)', instead: "use stateDtype 'float32' for it" },
   ],
   slots: (flags) => (flags.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v']),
-  // the step size stays a scalar: the scaling passes -1 / (1 - beta1^t), so u = (m / (√v̂ / √bc2 + ε)) / bc1
+  // the step size stays a scalar: the scaling passes -1 / (1 - beta1^t), so u = (m / bc1) / (√v̂ / √bc2 + ε)
   scaling: { sign: 1, coupledDecay: 0, decay: 1 },
   phases(flags: Flags) {
     const gp = preparedGradient;
@@ -90,14 +94,14 @@ export const ADAM: Rule = {
     const vNew = add(mul(v, s('beta2')), mul(mul(gp, gp), s('oneMinusBeta2')));
     const second = flags.amsgrad ? max(vmax, vNew) : vNew;
     const u = flags.caution ? cautious(mNew, mNew, gp) : mNew;
-    const denom = add(div(sqrt(second), s('sqrtBiasCorrection2')), s('epsilon'));
+    const denom = add(mul(sqrt(second), s('invSqrtBiasCorrection2')), s('epsilon'));
     return {
       step: {
         writes: [
           ['m', mNew],
           ['v', vNew],
           ...(flags.amsgrad ? [['vmax', second] as const] : []),
-          ['p', sub(mul(p, s('decay')), mul(div(u, denom), s('stepSize')))],
+          ['p', sub(mul(p, s('decay')), div(mul(u, s('stepSize')), denom))],
         ],
       },
     };

@@ -127,10 +127,9 @@ export const ADOPT: Rule = {
   name: 'adopt',
   options: ADOPT_OPTIONS,
   capabilities: [
-    // the 8-bit kernels (src/kernels/wat/state8_kernels.wat) are not generated from the rule yet
+    // 8-bit state (src/codegen/wat8.ts) has fused kernels only, and no counting pass for caution's mean yet
     { option: 'fused', value: false, path: 'int8', what: 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
     { option: 'caution', value: true, path: 'int8', instead: "use stateDtype 'float32' for it" },
-    { option: 'epsilonMode', value: 'add', path: 'int8', instead: "use stateDtype 'float32' for it" },
   ],
   slots: () => ['m', 'v'],
   scaling: { sign: 1, coupledDecay: 0, decay: 1, lr: -1 },

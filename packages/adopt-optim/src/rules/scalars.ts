@@ -11,11 +11,13 @@ export interface AdoptKernelArgs extends AdoptScalars {
   nesterov: boolean;
   /** Mask the update where m * g <= 0 and rescale (§10.2): needs a counting pass first. */
   caution: boolean;
+  /** max(√v, ε) or √v + ε (§10.4). */
+  epsilonMode: 'floor' | 'add';
 }
 
 export interface AdamKernelArgs extends AdamScalars {
-  /** 1 / sqrt(1 - beta2^t) (the 8-bit kernel's form). */
-  invSqrtBiasCorrection2: number;
+  /** sqrt(1 - beta2^t). */
+  sqrtBiasCorrection2: number;
   amsgrad: boolean;
   caution: boolean;
 }
@@ -54,6 +56,7 @@ export function adoptKernelArgs(
     coupledDecay: h.decoupled ? 0 : h.weightDecay,
     decay: h.decoupled ? 1 - decayRate(lr, h.correctedWeightDecay, lrMax) * h.weightDecay : 1,
     nesterov: h.nesterov === true,
+    epsilonMode: (h as { epsilonMode?: 'floor' | 'add' }).epsilonMode ?? 'floor',
     caution: h.caution === true,
   };
 }

@@ -1,0 +1,174 @@
+/**
+ * WebAssembly for a rule's phase on block-wise 8-bit state (docs/ALGORITHM.md §11): the rule's
+ * per-element body (./wat.ts) between a decoding load and an encoding store. Per block of 256:
+ * pass A decodes m (signed codes · scale) and u = √v (unsigned codes · scale), runs the body 16
+ * elements per iteration (then 4), writes p, keeps the new m and u in a 2 × 256 float scratch and
+ * their absmax; pass B (`$requant`, the codec, hand-written in src/kernels/wat/state8_codec.wat)
+ * sets the scales and re-quantises. The body is the rule with v stored as u: √v reads u, v reads
+ * u·u, and the new u is √(new v) (√(x·x) written as |x|, exact in float32 where x² is finite).
+ */
+import { mul, sqrt, abs, array, useCounts, type Node, type Value } from '../rules/expr.js';
+import type { Phase } from '../rules/rule.js';
+import { specialize } from './specialize.js';
+import { Body, uniformNames } from './wat.js';
+import type { Signature } from './signature.js';
+
+const U = array('u');
+const UU = mul(U, U);
+
+/** The phase with v stored as u = √v: reads rewritten, the new v written as the new u. */
+export function storedAsSqrt(phase: Phase): Phase {
+  const memo = new Map<Node, Node>();
+  const r = (n: Node): Node => {
+    let out = memo.get(n);
+    if (out !== undefined) return out;
+    if (n.kind === 'unary' && n.op === 'sqrt' && n.a.kind === 'array' && n.a.name === 'v') out = U;
+    else if (n.kind === 'array' && n.name === 'v') out = UU;
+    else {
+      const e = n as unknown as Record<string, unknown>;
+      const copy: Record<string, unknown> = { ...e };
+      let changed = false;
+      for (const key of ['a', 'b', 'lo', 'hi', 'cond']) {
+        const c = e[key] as Node | undefined;
+        if (c !== undefined && typeof c === 'object') {
+          const rc = r(c);
+          if (rc !== c) changed = true;
+          copy[key] = rc;
+        }
+      }
+      out = changed ? (copy as unknown as Node) : n;
+    }
+    memo.set(n, out);
+    return out;
+  };
+  return {
+    writes: phase.writes.map(([target, value]) => {
+      const v = r(value) as Value;
+      if (target !== 'v') return [target, v] as const;
+      // √(x·x) = |x| exactly in binary floating point (no over- or underflow of x·x)
+      const root = v.kind === 'binary' && v.op === 'mul' && v.a === v.b ? abs(v.a) : sqrt(v);
+      return ['u', root] as const;
+    }),
+  };
+}
+
+interface LoopSpec { lanes: 16 | 4; label: string }
+
+/**
+ * One exported function: pass A over each block with the body, then $requant. `plainScalars`:
+ * scalars that, when all equal to 1 at run time, select a second copy of the loops with them fixed
+ * (x · 1 is x: bit-identical, fewer multiplications).
+ */
+export function wat8Phase(name: string, sig: Signature, phase: Phase, plainScalars: readonly string[] = []): string {
+  const [umap, unames] = uniformNames(sig);
+  const stored = storedAsSqrt(phase);
+  const plainIndex = plainScalars.map((s) => sig.uniforms.findIndex((u) => u.kind === 'scalar' && u.name === s));
+  const plain = plainScalars.length > 0 && plainIndex.every((i) => i >= 0)
+    ? storedAsSqrt(specialize(phase, Object.fromEntries(plainScalars.map((s) => [s, 1])))) : null;
+  const locals = new Set<string>();
+  let serial = 0;
+  const loops = (ph: Phase, tag: string): string => {
+    const roots = ph.writes.map(([, v]) => v);
+    const writes = new Map(ph.writes);
+    const mNew = writes.get('m') ?? null;
+    const uNew = writes.get('u') ?? null;
+    const pNew = writes.get('p') ?? null;
+    const allRoots = [...roots];
+    const sub = (spec: LoopSpec, part: number): string[] => {
+      const off = part * 16;
+      const half = part % 2 === 0 ? 'low' : 'high';
+      const prefix = `${tag}${spec.lanes}_${part}_`;
+      const moName = `$${prefix}mo`;
+      const uoName = `$${prefix}uo`;
+      locals.add(`(local ${moName} v128)`).add(`(local ${uoName} v128)`);
+      const mCode = spec.lanes === 16 ? `(local.get $cm)` : `(i16x8.extend_low_i8x16_s (v128.load32_zero (i32.add (local.get $qm) (local.get $j))))`;
+      const uCode = spec.lanes === 16 ? `(local.get $cv)` : `(i16x8.extend_low_i8x16_u (v128.load32_zero (i32.add (local.get $qv) (local.get $j))))`;
+      const ext = spec.lanes === 16 ? half : 'low';
+      const lines = [
+        `(local.set ${moName} (f32x4.mul (local.get $smb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_s ${mCode}))))`,
+        `(local.set ${uoName} (f32x4.mul (local.get $svb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_u ${uCode}))))`,
+      ];
+      const body = new Body('simd', umap, useCounts(allRoots), (a) => {
+        if (a === 'm') return `(local.get ${moName})`;
+        if (a === 'u') return `(local.get ${uoName})`;
+        if (a === 'p' || a === 'g') return `(v128.load offset=${off} (i32.add (local.get $${a}) (local.get $o)))`;
+        throw new TypeError(`adopt-optim codegen: the 8-bit kernels hold p, g, m and v, not "${a}"`);
+      }, prefix);
+      const m = mNew === null ? `(local.get ${moName})` : body.text(mNew);
+      const u = uNew === null ? `(local.get ${uoName})` : body.text(uNew);
+      const pv = pNew === null ? null : body.text(pNew);
+      for (const l of body.locals) locals.add(l);
+      const mLocal = `$${prefix}mn`;
+      const uLocal = `$${prefix}un`;
+      locals.add(`(local ${mLocal} v128)`).add(`(local ${uLocal} v128)`);
+      lines.push(...body.lines, `(local.set ${mLocal} ${m})`, `(local.set ${uLocal} ${u})`);
+      if (pv !== null) lines.push(`(v128.store offset=${off} (i32.add (local.get $p) (local.get $o)) ${pv})`);
+      lines.push(
+        `(v128.store offset=${off} (local.get $k) (local.get ${mLocal}))`,
+        `(v128.store offset=${1024 + off} (local.get $k) (local.get ${uLocal}))`,
+        `(local.set $amm (f32x4.pmax (local.get $amm) (local.get ${mLocal})))`,
+        `(local.set $amn (f32x4.pmin (local.get $amn) (local.get ${mLocal})))`,
+        `(local.set $amu (f32x4.pmax (local.get $amu) (local.get ${uLocal})))`,
+      );
+      return lines;
+    };
+    const l16 = `$${tag}a16_${serial++}`;
+    const l4 = `$${tag}a4_${serial++}`;
+    const sixteen = [0, 1, 2, 3].flatMap((part) => [
+      ...(part % 2 === 0 ? [
+        `(local.set $cm (v128.load8x8_s offset=${part * 4} (i32.add (local.get $qm) (local.get $j))))`,
+        `(local.set $cv (v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j))))`,
+      ] : []),
+      ...sub({ lanes: 16, label: l16 }, part),
+    ]);
+    const four = sub({ lanes: 4, label: l4 }, 0);
+    return `
+        (local.set $j (local.get $b))
+        (local.set $k (local.get $scr))
+        (block ${l16}_done
+          (loop ${l16}
+          (br_if ${l16}_done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $be)))
+          (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+          ${sixteen.join('\n          ')}
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (local.set $k (i32.add (local.get $k) (i32.const 64)))
+          (br ${l16})))
+        (block ${l4}_done
+          (loop ${l4}
+          (br_if ${l4}_done (i32.ge_u (local.get $j) (local.get $be)))
+          (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+          ${four.join('\n          ')}
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br ${l4})))`;
+  };
+  const general = loops(stored, 'g');
+  const fast = plain === null ? null : loops(plain, 'f');
+  const plainTest = plainIndex.map((i) => `(f32.eq (local.get $u${i}) (f32.const 1))`).reduce((a, b) => `(i32.and ${a} ${b})`, '(i32.const 1)');
+  const ptrs = ['p', 'g', 'qm', 'qv', 'sm', 'sv', 'scr'].map((a) => `(param $${a} i32)`).join(' ');
+  return `  (func (export "${name}") ${ptrs} (param $n i32) (param $start i32) (param $seed i32) ${unames.map((u) => `(param ${u} f32)`).join(' ')}
+    (local $b i32) (local $be i32) (local $o i32) (local $j i32) (local $k i32) (local $plain i32)
+    (local $amm v128) (local $amn v128) (local $amu v128) (local $cm v128) (local $cv v128) (local $smb4 v128) (local $svb4 v128)
+    ${unames.map((u) => `(local ${u}x4 v128)`).join(' ')}
+    ${[...locals].join(' ')}
+    ${unames.map((u) => `(local.set ${u}x4 (f32x4.splat (local.get ${u})))`).join('\n    ')}
+    (local.set $plain ${plainTest})
+    (block $done
+      (loop $blocks
+      (br_if $done (i32.ge_u (local.get $b) (local.get $n)))
+      (local.set $be (select (local.get $n) (i32.add (local.get $b) (i32.const 256))
+        (i32.lt_u (local.get $n) (i32.add (local.get $b) (i32.const 256)))))
+      (local.set $smb4 (f32x4.splat (f32.load (local.get $sm))))
+      (local.set $svb4 (f32x4.splat (f32.load (local.get $sv))))
+      (local.set $amm (v128.const i32x4 0 0 0 0))
+      (local.set $amn (v128.const i32x4 0 0 0 0))
+      (local.set $amu (v128.const i32x4 0 0 0 0))
+      ${fast === null ? general : `(if (local.get $plain) (then ${fast}) (else ${general}))`}
+      (call $requant (local.get $scr) (i32.add (local.get $qm) (local.get $b)) (i32.add (local.get $qv) (local.get $b))
+        (local.get $sm) (local.get $sv) (i32.sub (local.get $be) (local.get $b)) (i32.add (local.get $start) (local.get $b))
+        (local.get $seed) (f32x4.pmax (local.get $amm) (f32x4.neg (local.get $amn))) (local.get $amu))
+      (local.set $sm (i32.add (local.get $sm) (i32.const 4)))
+      (local.set $sv (i32.add (local.get $sv) (i32.const 4)))
+      (local.set $b (local.get $be))
+      (br $blocks))))`;
+}
