@@ -33,8 +33,16 @@ export type Cond =
 
 export type Node = Value | Cond;
 
-export const array = (name: string): Value => ({ kind: 'array', name });
-export const scalar = (name: string): Value => ({ kind: 'scalar', name });
+/** Arrays and scalars are interned by name: every `scalar('lr')` is one node, one kernel argument, one load. */
+const interned = new Map<string, Value>();
+function intern(kind: 'array' | 'scalar', name: string): Value {
+  const key = `${kind}:${name}`;
+  let node = interned.get(key);
+  if (node === undefined) interned.set(key, (node = Object.freeze({ kind, name })));
+  return node;
+}
+export const array = (name: string): Value => intern('array', name);
+export const scalar = (name: string): Value => intern('scalar', name);
 export const constant = (value: number): Value => ({ kind: 'const', value });
 
 const bin = (op: BinaryOp) => (a: Value, b: Value): Value => ({ kind: 'binary', op, a, b });
