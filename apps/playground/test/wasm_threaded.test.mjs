@@ -1,7 +1,7 @@
 // The fused kernels on tfjs's threaded wasm build: on a cross-origin-isolated page (COOP/COEP
 // headers) tfjs's wasm backend runs its threaded build, whose heap is a shared WebAssembly.Memory;
 // adopt-optim then instantiates its kernel variant that imports a shared memory
-// (packages/adopt-optim/src/kernels/wasm_shared_kernels.ts). Checks that the page is isolated and
+// (packages/adopt-optim/src/kernels/wasm_kernels.ts). Checks that the page is isolated and
 // the heap shared, that the fused step runs (no tfjs kernel in a step) and agrees with the cpu
 // backend. Skipped, saying why, only where no Chromium is installed.
 import { after, before, describe, it } from 'node:test';

@@ -37,8 +37,10 @@ export type Node = Value | Cond;
 const interned = new Map<string, Value>();
 function intern(kind: 'array' | 'scalar', name: string): Value {
   const key = `${kind}:${name}`;
-  let node = interned.get(key);
-  if (node === undefined) interned.set(key, (node = Object.freeze({ kind, name })));
+  const known = interned.get(key);
+  if (known !== undefined) return known;
+  const node: Value = Object.freeze({ kind, name });
+  interned.set(key, node);
   return node;
 }
 export const array = (name: string): Value => intern('array', name);

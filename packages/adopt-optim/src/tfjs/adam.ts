@@ -1,3 +1,4 @@
+/** Adam (PyTorch's torch.optim.Adam): the Adam-family rule with Adam's defaults. */
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAM_HYPERPARAMS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';

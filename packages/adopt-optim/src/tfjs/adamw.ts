@@ -1,3 +1,4 @@
+/** AdamW (PyTorch's torch.optim.AdamW): the Adam-family rule with decoupled weight decay 1e-2. */
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAMW_HYPERPARAMS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';

@@ -1,3 +1,4 @@
+/** AMSGrad (PyTorch's Adam with amsgrad=True): the Adam-family rule with its running maximum of v. */
 import * as tf from '@tensorflow/tfjs-core';
 import { AMSGRAD_HYPERPARAMS, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { AdamFamilyOptimizer } from './adam_family.js';
