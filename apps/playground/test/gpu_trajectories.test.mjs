@@ -1,7 +1,9 @@
-// Bit-identical behaviour across the redesign on the GPU backends (headless Chromium, SwiftShader):
-// every optimizer configuration the variant tests cover, fused and op by op, on webgl and webgpu,
-// reproduces the parameters and state recorded from the 0.2 kernels (test/fixtures/gpu-trajectories-v0.2.json)
-// bit for bit (the Adam family on these paths within 1 ulp per step: a declared reorder). RECORD=1 writes the
+// Behaviour kept across the redesign on the GPU backends (headless Chromium, SwiftShader): every
+// optimizer configuration the variant tests cover, fused and op by op, on webgl and webgpu, reproduces
+// the parameters and state recorded from the 0.2 kernels (test/fixtures/gpu-trajectories-v0.2.json)
+// within 1 ulp per step of the values involved, and reports how many values are bit-identical (all ADOPT
+// values were, on the machine that recorded it; the Adam family takes a declared reorder on these paths).
+// Other machines may run SwiftShader with other float contractions, hence the bound. RECORD=1 writes the
 // fixture instead (done once, on the code whose behaviour is kept).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,7 +35,7 @@ export const CONFIGS = [
   ['amsgrad', { caution: true, maximize: true }], ['adamw', { weightDecay: 0.1, correctedWeightDecay: true, caution: true }, true],
 ];
 
-describe('GPU paths reproduce the 0.2 trajectories bit for bit (headless Chromium)', { skip }, () => {
+describe('GPU paths reproduce the 0.2 trajectories (headless Chromium)', { skip }, () => {
   let server;
   let browser;
   let page;
@@ -59,6 +61,8 @@ describe('GPU paths reproduce the 0.2 trajectories bit for bit (headless Chromiu
     for (const fused of [true, false]) {
       it(`${backend}, fused ${fused}`, async (t) => {
         if (backend === 'webgpu' && !webgpu) return t.skip('no WebGPU adapter in this Chromium');
+        let values = 0;
+        let identical = 0;
         for (const [name, options, scheduled] of CONFIGS) {
           const key = `${backend} ${fused ? 'fused' : 'ops'} ${name} ${JSON.stringify(options)}${scheduled ? ' scheduled' : ''}`;
           const { clip, ...rest } = options;
@@ -71,17 +75,22 @@ describe('GPU paths reproduce the 0.2 trajectories bit for bit (headless Chromiu
           assert.ok(want !== undefined, `no recording for ${key}`);
           want.forEach((snap, step) => {
             for (const k of Object.keys(snap)) {
-              if (r.steps[step][k] === snap[k]) continue;
-              // the declared reorder (packages/adopt-optim/test/trajectories.test.ts REORDERED): the Adam rule is
-              // written in 0.2's WebAssembly order, which its GPU and ops paths did not use: ≤ 1 ulp per step of
-              // the values involved
-              const reordered = name !== 'adopt' && !/step|iter|optimizer:/.test(k);
-              assert.ok(reordered, `${key}: step ${step} "${k}" differs from 0.2`);
+              values += Buffer.from(snap[k], 'base64').length / 4;
+              if (r.steps[step][k] === snap[k]) {
+                identical += Buffer.from(snap[k], 'base64').length / 4;
+                continue;
+              }
+              // Bit for bit on the machine that recorded it (measured: every value, ADOPT and Adam alike, before
+              // the Adam rule took its WebAssembly order). Elsewhere SwiftShader may fuse or order float operations
+              // differently, so the test asks for at most 1 ulp per step of the values involved; the declared Adam
+              // reorder (packages/adopt-optim/test/trajectories.test.ts REORDERED) is within the same bound.
+              assert.ok(!/step|iter|optimizer:/.test(k), `${key}: step ${step} "${k}" differs from 0.2`);
               const got = new Float32Array(new Uint8Array(Buffer.from(r.steps[step][k], 'base64')).buffer);
               const was = new Float32Array(new Uint8Array(Buffer.from(snap[k], 'base64')).buffer);
               // measured against the values the step works with: where p passes near 0, against the previous p
               const before = step > 0 ? new Float32Array(new Uint8Array(Buffer.from(want[step - 1][k], 'base64')).buffer) : was;
               got.forEach((x, i) => {
+                if (Object.is(x, was[i])) identical++;
                 const scale = Math.max(Math.abs(x), Math.abs(was[i]), Math.abs(before[i]));
                 const ok = ulps(x, was[i]) <= step + 1 || Math.abs(x - was[i]) <= (step + 1) * 2 ** -23 * scale;
                 assert.ok(ok, `${key}: step ${step} "${k}"[${i}] is ${ulps(x, was[i])} ulp from 0.2 (${x} vs ${was[i]})`);
@@ -89,6 +98,7 @@ describe('GPU paths reproduce the 0.2 trajectories bit for bit (headless Chromiu
             }
           });
         }
+        if (!RECORD) t.diagnostic(`${identical} of ${values} recorded values reproduced bit for bit`);
       });
     }
   }
