@@ -82,11 +82,11 @@ for (const backend of BACKENDS) {
   describe(`Trainer on ${backend}`, () => {
     before(() => useBackend(backend));
 
-    for (const optimizer of ['adopt', 'adamw'] as const) {
-      it(`${optimizer}: a run stopped, checkpointed and resumed equals the uninterrupted run exactly`, async (t) => {
+    for (const [optimizer, stateDtype] of [['adopt', 'float32'], ['adamw', 'float32'], ['adopt', 'int8'], ['adamw', 'int8']] as const) {
+      it(`${optimizer}${stateDtype === 'int8' ? ' with 8-bit state' : ''}: a run stopped, checkpointed and resumed equals the uninterrupted run exactly`, async (t) => {
         const common: Partial<TrainerConfig<XY>> = {
           optimizer,
-          optimizerOptions: { weightDecay: 0.05, decoupled: true },
+          optimizerOptions: { weightDecay: 0.05, decoupled: true, stateDtype },
           paramGroups: [{ pattern: /bias/, weightDecay: 0 }],
           accumulationSteps: 2, // 5 batches an epoch: steps straddle epoch boundaries
           clipGradNorm: 0.5,

@@ -48,7 +48,10 @@ export function checkSlots(
 
   if (isNamedState(optimizer)) {
     const slotNames = (optimizer as unknown as { slotNames: readonly string[] }).slotNames;
-    const suffixes = [...slotNames, 'step'];
+    // 8-bit state (§11.5) is saved as codes and scales per variable, not as slots of the variable's shape
+    const int8 = (optimizer as unknown as { stateDtype?: string }).stateDtype === 'int8';
+    const codes = int8 ? ['qm', 'qv', 'mScale', 'vScale'] : [];
+    const suffixes = [...slotNames, ...codes, 'step'];
     const seen = new Map<tf.Variable, Set<string>>();
     const out: TensorValues[] = [];
     for (const w of saved) {
@@ -71,6 +74,12 @@ export function checkSlots(
       if (suffix === 'step') {
         counter(w);
         out.push({ ...w, name: `${live.name}/step` });
+      } else if (codes.includes(suffix)) {
+        // 1-D codes (int32) and scales (float32); their sizes and ranges are checked by setWeights before anything changes
+        const dtype = suffix === 'qm' || suffix === 'qv' ? 'int32' : 'float32';
+        if (w.dtype !== dtype || w.shape.length !== 1) throw refuse(`"${w.name}" has shape [${w.shape}] ${w.dtype}; expected a 1-D ${dtype} tensor.`);
+        if (!w.values.every(Number.isFinite)) throw refuse(`"${w.name}" holds NaN or Infinity.`);
+        out.push({ ...w, name: `${live.name}/${suffix}` });
       } else {
         out.push(slot(w, live, suffix));
       }
