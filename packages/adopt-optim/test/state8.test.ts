@@ -417,6 +417,14 @@ for (const backend of BACKENDS) {
       await assert.rejects(other.setWeights(tooBig), /holds 300 \/ .* at index 0; expected codes -127\.\.127/);
       const noCodes = copy.filter((w) => !/\/(qm|qv|mScale|vScale)$/.test(w.name));
       await assert.rejects(other.setWeights(noCodes), /a step counter but no 8-bit state/);
+      // no step counter: the variable would silently restart at step 0 (issue 21)
+      const noStep = copy.filter((w) => !w.name.endsWith('/step'));
+      await assert.rejects(other.setWeights(noStep), /8-bit state but no step counter ".*\/step" \(without it the variable would restart at step 0\)/);
+      // a finite scale whose codes decode beyond float32: the next step would write Infinity into p (issue 21)
+      for (const [suffix, value] of [['mScale', 3e38], ['vScale', 1e17]] as const) {
+        const absurd = copy.map((w) => (w.name.endsWith(`/${suffix}`) ? { name: w.name, tensor: tf.fill([1], value) } : w));
+        await assert.rejects(other.setWeights(absurd), /such a scale decodes beyond float32 .* the next step would write Infinity/);
+      }
       assert.deepEqual(other.stateNames, []);
       await other.setWeights(copy);
       assert.deepEqual(other.stateNames, [v.name]);

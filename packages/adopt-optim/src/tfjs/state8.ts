@@ -26,6 +26,9 @@ import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import { OptimizerArgumentError } from '../validate.js';
 import type { NamedTensor } from './named_state_optimizer.js';
 
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 /** Weight suffixes of the 8-bit state of a variable. */
 export const INT8_SUFFIXES = ['qm', 'qv', 'mScale', 'vScale'] as const;
 const INT8_BACKENDS = ['wasm', 'cpu'];
@@ -121,6 +124,13 @@ async function readInt8(owner: string, name: string, group: Map<string, tf.Tenso
   for (let i = 0; i < blocks; i++) {
     if (!(Number.isFinite(fm[i]) && fm[i]! >= 0 && Number.isFinite(fv[i]) && fv[i]! >= 0)) {
       throw new OptimizerArgumentError(`${owner}: weight "${name}/mScale" or "${name}/vScale" holds ${fm[i]} / ${fv[i]} at block ${i}; expected finite scales >= 0. Nothing was changed.`);
+    }
+    // codes decode to m = code · mScale (|code| <= 127) and v = (code · vScale)² (code <= 255): both must be float32
+    if (127 * fm[i]! > FLOAT32_MAX || (255 * fv[i]!) ** 2 > FLOAT32_MAX) {
+      throw new OptimizerArgumentError(
+        `${owner}: weight "${name}/mScale" or "${name}/vScale" holds ${fm[i]} / ${fv[i]} at block ${i}; such a scale decodes beyond ` +
+          'float32 (|m| up to 127 · mScale, v up to (255 · vScale)²) and the next step would write Infinity. Nothing was changed.',
+      );
     }
   }
   out.qm.set(cm as Int32Array);
@@ -297,7 +307,15 @@ export class Int8Store {
       quantizeMoments(mv, vv, q); // §11.4
       fresh.set(name, q);
     }
-    // every variable with a step counter needs its moments: 8-bit entries or float32 m and v
+    // every variable with moments needs its step counter, and every one with a step counter its moments
+    for (const name of fresh.keys()) {
+      if (!rest.some((w) => w?.name === `${name}/step`)) {
+        throw new OptimizerArgumentError(
+          `${owner}: incomplete state for variable "${name}": 8-bit state but no step counter "${name}/step" ` +
+            '(without it the variable would restart at step 0). Nothing was changed.',
+        );
+      }
+    }
     for (const w of rest) {
       const parts = typeof w?.name === 'string' ? split(w.name) : null;
       if (parts !== null && parts[1] === 'step' && !fresh.has(parts[0])) {
