@@ -403,6 +403,27 @@ for (const backend of BACKENDS) {
       tf.dispose([original, p, view]);
     });
 
+    it('8-bit state is bound to its variable\'s shape: a variable re-created as [4, 4] or [13] where [16] was stepped is refused, nothing changes', async () => {
+      await useBackend(backend);
+      const opt = adopt(0.01, { stateDtype: 'int8' });
+      const other = tf.variable(tf.ones([8]), true, `bound_other_${backend}`);
+      let v = tf.variable(tf.ones([16]), true, `bound_v_${backend}`);
+      for (let i = 0; i < 2; i++) opt.applyGradients({ [other.name]: tf.ones([8]), [v.name]: tf.ones([16]) });
+      for (const shape of [[4, 4], [13]]) {
+        v.dispose();
+        v = tf.variable(tf.ones(shape), true, `bound_v_${backend}`);
+        const before = other.dataSync().slice();
+        // the other variable comes first: a refusal after it was updated would leave its counter ahead
+        assert.throws(() => opt.applyGradients({ [other.name]: tf.ones([8]), [v.name]: tf.ones(shape) }),
+          new RegExp(`8-bit state of variable "bound_v_${backend}" was made for shape \\[16\\] but the variable has shape \\[${shape}\\].*Nothing was changed`));
+        assert.deepEqual(other.dataSync(), before);
+        assert.equal(opt.stepOf(other.name), 2);
+        assert.equal(opt.stepOf(v.name), 2);
+      }
+      opt.dispose();
+      tf.dispose([other, v]);
+    });
+
     it('bad 8-bit weights are refused before anything changes', async () => {
       await useBackend(backend);
       const v = tf.variable(tf.ones([10]));

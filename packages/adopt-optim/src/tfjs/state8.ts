@@ -143,6 +143,12 @@ async function readInt8(owner: string, name: string, group: Map<string, tf.Tenso
 /** The 8-bit moments of an optimizer's variables, by variable name. */
 export class Int8Store {
   private moments = new Map<string, Moments>();
+  /**
+   * The shape each variable's moments were made or restored for (as float32 slots are bound to
+   * their variable's shape): the codes alone record only a padded length, so [4, 4] would pass for
+   * [16] and 13 elements for 16.
+   */
+  private shapes = new Map<string, number[]>();
   private handedOut: tf.Tensor[] = [];
 
   constructor(private readonly owner: string) {}
@@ -156,6 +162,13 @@ export class Int8Store {
       );
     }
     const m = this.moments.get(variable.name);
+    const shape = this.shapes.get(variable.name);
+    if (m !== undefined && shape !== undefined && !tf.util.arraysEqual(shape, variable.shape)) {
+      throw new OptimizerArgumentError(
+        `${this.owner}: the 8-bit state of variable "${variable.name}" was made for shape [${shape}] but the variable has shape ` +
+          `[${variable.shape}]; was the variable re-created with another shape? Nothing was changed.`,
+      );
+    }
     const codes = m === undefined ? 0 : m instanceof HeapInt8Moments ? m.padded : m.qm.length;
     if (m !== undefined && codes !== pad4(variable.size)) {
       throw new OptimizerArgumentError(
@@ -215,6 +228,7 @@ export class Int8Store {
       release(m);
     }
     this.moments.set(variable.name, made);
+    this.shapes.set(variable.name, variable.shape.slice());
     return made;
   }
 
@@ -224,7 +238,10 @@ export class Int8Store {
    */
   private inMemory(variable: tf.Variable): Int8Moments {
     const m = this.moments.get(variable.name);
-    if (m !== undefined && !(m instanceof HeapInt8Moments) && int8MomentsLength(m) === variable.size) return m;
+    if (m !== undefined && !(m instanceof HeapInt8Moments) && int8MomentsLength(m) === variable.size) {
+      this.shapes.set(variable.name, variable.shape.slice());
+      return m;
+    }
     const made = allocateInt8Moments(variable.size);
     if (made === null) throw new OptimizerArgumentError(`${this.owner}: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
     if (m !== undefined) {
@@ -232,6 +249,7 @@ export class Int8Store {
       release(m);
     }
     this.moments.set(variable.name, made);
+    this.shapes.set(variable.name, variable.shape.slice());
     return made;
   }
 
@@ -335,6 +353,9 @@ export class Int8Store {
   install(fresh: Map<string, Int8Moments>): void {
     for (const m of this.moments.values()) release(m);
     this.moments = fresh;
+    // bound to the live variable of that name where there is one (checked by take), else at its first step
+    const registered = tf.engine().registeredVariables;
+    this.shapes = new Map([...fresh.keys()].flatMap((name) => (registered[name] ? [[name, registered[name]!.shape.slice()]] : [])));
   }
 
   /** Frees every variable's moments (those on a wasm heap go back to it). */
@@ -342,6 +363,7 @@ export class Int8Store {
     this.disposeHandedOut();
     for (const m of this.moments.values()) release(m);
     this.moments = new Map();
+    this.shapes = new Map();
   }
 }
 
