@@ -7,7 +7,7 @@
  *   npx adopt-lab demo
  */
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isLabOptimizer, LAB_OPTIMIZERS, LABELS, packageVersion, useBackend, writeResult, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
 import { EXPERIMENTS, integerIn, type ExperimentName } from './registry.js';
@@ -118,7 +118,8 @@ async function run(name: ExperimentName, common: CommonOptions, options: Record<
     quick: common.quick,
     progress: common.progress,
     jobs: common.jobs,
-    command: `adopt-lab ${process.argv.slice(2).join(' ')}`,
+    // absolute paths recorded relative to the working folder: a result must not name the machine it ran on
+    command: `adopt-lab ${process.argv.slice(2).map((a) => (isAbsolute(a) ? relative(process.cwd(), a) || '.' : a)).join(' ')}`,
     log: (m) => console.error(m),
   };
   const result = await experiment.run(ctx, options);
