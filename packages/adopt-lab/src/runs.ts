@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, platform } from 'node:os';
+import { availableParallelism, cpus, platform } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -123,9 +123,11 @@ export function defaultSettings(defaultLr: number, options: Record<string, unkno
   return modes.flatMap((beta2) => lrs.map((learningRate) => ({ beta2, learningRate })));
 }
 
+/** The machine a run was measured on. os.cpus() is empty in some containers (CI's: /proc/cpuinfo unreadable), so the
+ * count comes from availableParallelism() (never 0) and a missing model reads 'unknown'. */
 export function machine(): Machine {
-  const c = cpus();
-  return { cpuModel: c[0]?.model.trim() ?? 'unknown', cpus: c.length, node: process.version, platform: platform(), backend: tf.getBackend() };
+  const model = cpus()[0]?.model.trim();
+  return { cpuModel: model || 'unknown', cpus: availableParallelism(), node: process.version, platform: platform(), backend: tf.getBackend() };
 }
 
 export function runPath(outDir: string, folder: string, unit: Unit): string {
