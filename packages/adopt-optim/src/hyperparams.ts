@@ -4,7 +4,7 @@
  * The options themselves (defaults, checks, what a path cannot run) are declared by each rule:
  * src/rules/adopt.ts, src/rules/adam.ts, src/rules/options.ts.
  */
-import { learningRateAt, maxLearningRate, type Schedule } from './schedules.js';
+import { learningRateAt, MAX_LEARNING_RATE, maxLearningRate, type Schedule } from './schedules.js';
 import { checkKnownKeys, checkNonNegative, OptimizerArgumentError } from './validate.js';
 import { defaultsOf, incapability, type OptionSpecs, type StateDtype } from './rules/options.js';
 import { ADOPT, ADOPT_OPTIONS, type AdoptOptions } from './rules/adopt.js';
@@ -88,7 +88,14 @@ export function checkLearningRate(owner: string, learningRate: unknown): Learnin
     learningRateAt(owner, learningRate as Schedule, 0);
     return learningRate as Schedule;
   }
-  return checkNonNegative(owner, 'learningRate', learningRate);
+  const lr = checkNonNegative(owner, 'learningRate', learningRate);
+  if (lr > MAX_LEARNING_RATE) {
+    throw new OptimizerArgumentError(
+      `${owner}: invalid learningRate ${lr}; expected a finite number in [0, ${MAX_LEARNING_RATE}] (a normalised ` +
+        'update moves each parameter by about the learning rate per step; larger rates overflow float32 parameters).',
+    );
+  }
+  return lr;
 }
 
 /**

@@ -16,7 +16,7 @@ export {
 } from './schedules.js';
 export { Rng } from './random.js';
 export { defineRule, type RuleDefinition, type RuleBuilder, type RuleWrites, type CustomRule } from './rules/custom.js';
-export { OptimizerArgumentError, NonFiniteGradientError } from './validate.js';
+export { GRADIENT_LIMIT, OptimizerArgumentError, NonFiniteGradientError } from './validate.js';
 export {
   createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,
   type OptimizerOptionsByName, type OptimizerByName, type SgdOptions, type MomentumOptions, type RmspropOptions,

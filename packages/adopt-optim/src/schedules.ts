@@ -98,12 +98,20 @@ export function scheduleFromConfig(config: unknown): Schedule {
   }
 }
 
-/** The learning rate of a step, checked: a schedule returning a negative or non-finite rate throws. */
+/**
+ * Largest learning rate accepted, constant or from a schedule. The Adam family and ADOPT move each
+ * parameter by about lr per step (the update is normalised), so a rate past 1e6 leaves any useful
+ * float32 range within a few steps, and `adam(1e38)` overflowed parameters to ±Infinity on its first
+ * step and to NaN on the next, without an error (issue 21). Refused instead, before anything changes.
+ */
+export const MAX_LEARNING_RATE = 1e6;
+
+/** The learning rate of a step, checked: a schedule returning a negative, non-finite or too large rate throws. */
 export function learningRateAt(owner: string, learningRate: number | Schedule, step: number): number {
   const lr = typeof learningRate === 'number' ? learningRate : learningRate(step);
-  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) {
+  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0 || lr > MAX_LEARNING_RATE) {
     throw new OptimizerArgumentError(
-      `${owner}: the learning-rate schedule returned ${String(lr)} at step ${step}; expected a finite number >= 0.`,
+      `${owner}: the learning-rate schedule returned ${String(lr)} at step ${step}; expected a finite number in [0, ${MAX_LEARNING_RATE}].`,
     );
   }
   return lr;

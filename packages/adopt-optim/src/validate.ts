@@ -12,7 +12,23 @@ export class OptimizerArgumentError extends Error {
   }
 }
 
-/** Thrown when a gradient holds NaN or Infinity and `nonFinite` is `'throw'`. */
+/**
+ * Largest gradient magnitude a step accepts: 2^63 (about 9.2e18). Below it g² < 2^126, so the second
+ * moment (an average of g²), √v and the 8-bit √v scale stay finite in float32. Above it a finite gradient
+ * overflowed v to Infinity (float32 g² overflows from |g| ≈ 1.8e19) and every later checkpoint was
+ * refused (issue 21): such a gradient is handled as a non-finite one, by the `nonFinite` policy, before
+ * anything changes. The kernels test it as `|g| · 2^65` overflowing (exact: a power of two) or as the
+ * float's exponent bits reaching 127 + 63.
+ */
+export const GRADIENT_LIMIT = 2 ** 63;
+
+/** Whether a gradient element is finite and below GRADIENT_LIMIT in magnitude (false for NaN). */
+export const gradientInRange = (x: number): boolean => Math.abs(x) < GRADIENT_LIMIT;
+
+/** How the errors describe what a refused gradient held. */
+export const OUT_OF_RANGE = 'NaN, Infinity or a value beyond ±2^63 (≈9.2e18; its square overflows float32)';
+
+/** Thrown when a gradient holds NaN, Infinity or a value beyond ±GRADIENT_LIMIT and `nonFinite` is `'throw'`. */
 export class NonFiniteGradientError extends Error {
   constructor(
     message: string,

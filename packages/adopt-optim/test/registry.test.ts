@@ -98,7 +98,7 @@ describe("createOptimizer: tfjs's own optimizers are checked like ours", () => {
     ['rmsprop: infinite learning rate', 'rmsprop', { learningRate: Infinity }, 'rmsprop: invalid learningRate Infinity; expected a finite number >= 0.'],
     ['sgd: learning rate as a string', 'sgd', { learningRate: '0.1' }, 'sgd: invalid learningRate "0.1"; expected a finite number >= 0.'],
     ['sgd: schedule negative at step 0', 'sgd', { learningRate: () => -1 },
-      'sgd: the learning-rate schedule returned -1 at step 0; expected a finite number >= 0.'],
+      'sgd: the learning-rate schedule returned -1 at step 0; expected a finite number in [0, 1000000].'],
     ['rmsprop decay 1', 'rmsprop', { decay: 1 }, 'rmsprop: invalid decay 1; expected a number in [0, 1).'],
     ['rmsprop negative decay', 'rmsprop', { decay: -0.1 }, 'rmsprop: invalid decay -0.1; expected a number in [0, 1).'],
     ['rmsprop decay NaN', 'rmsprop', { decay: NaN }, 'rmsprop: invalid decay NaN; expected a number in [0, 1).'],

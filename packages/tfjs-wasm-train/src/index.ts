@@ -17,7 +17,7 @@
  * `disableWasmTraining()` puts back exactly what was registered before.
  */
 import '@tensorflow/tfjs-backend-wasm'; // registers tfjs's wasm kernels, which ours wrap and call
-import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { engine, getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { WASM } from './kernels/backend.js';
 import { fastBatchMatMulConfig, fastFusedMatMulConfig } from './kernels/batch_mat_mul.js';
 import { conv2DBackpropFilterConfig, depthwiseConv2dNativeBackpropFilterConfig } from './kernels/conv_backprop_filter.js';
@@ -118,16 +118,26 @@ export function enableWasmTraining(): WasmTrainingHandle {
 /**
  * Unregisters our kernels and registers again the configs that were there before (tfjs's own
  * BatchMatMul, _FusedMatMul, Transpose, ..., the very same objects). Does nothing when not enabled.
+ *
+ * tfjs runs a kernel's `setupFunc` (which binds its C++ function) once, when the backend starts,
+ * for the kernels registered then. Enabled before `setBackend('wasm')` (tfjs-wasm-train/register),
+ * ours were registered at that moment, so tfjs's own Conv2DBackpropInput was never set up and
+ * failed after disable with "wasmConv2DBackpropInput is not a function" (issue 21): a started
+ * backend's setup runs again for each config put back (binding twice is harmless).
  */
 export function disableWasmTraining(): void {
   const installed = state();
   if (installed === undefined) return;
+  const started = (engine() as unknown as { registry: Record<string, object | undefined> }).registry[WASM];
   for (const name of WASM_TRAINING_KERNELS) {
     const ours = installed.ours.get(name)!;
     // leave alone a kernel someone else registered over ours since
     if (getKernel(name, WASM) === ours) unregisterKernel(name, WASM);
     const previous = installed.previous.get(name);
-    if (previous !== undefined && getKernel(name, WASM) === undefined) registerKernel(previous);
+    if (previous !== undefined && getKernel(name, WASM) === undefined) {
+      registerKernel(previous);
+      if (started !== undefined) previous.setupFunc?.(started);
+    }
   }
   delete (globalThis as Global)[STATE_KEY];
 }

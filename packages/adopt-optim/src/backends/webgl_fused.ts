@@ -196,8 +196,8 @@ class WebGLFused implements GpuFusedKernels {
             int end = min(start + ${FLAG_CHUNK}, ${n});
             float bad = 0.0;
             for (int i = start; i < end; i++) {
-              // exponent bits all ones: NaN or ±Infinity (immune to fast-math isnan folding)
-              if ((floatBitsToUint(getG(i)) & 0x7f800000u) == 0x7f800000u) bad += 1.0;
+              // exponent bits >= 127 + 63: |g| >= 2^63, NaN or ±Infinity (GRADIENT_LIMIT; immune to fast-math isnan folding)
+              if ((floatBitsToUint(getG(i)) & 0x7f800000u) >= 0x5f000000u) bad += 1.0;
             }
             setOutput(bad);
           }
@@ -239,8 +239,8 @@ class WebGLFused implements GpuFusedKernels {
       outputShape: [parts],
       packedInputs: true,
       userCode: `
-        // exponent bits all ones: NaN or ±Infinity (immune to fast-math isnan folding)
-        bool adoptNonFinite(float v) { return (floatBitsToUint(v) & 0x7f800000u) == 0x7f800000u; }
+        // exponent bits >= 127 + 63: |v| >= 2^63, NaN or ±Infinity (GRADIENT_LIMIT; immune to fast-math isnan folding)
+        bool adoptNonFinite(float v) { return (floatBitsToUint(v) & 0x7f800000u) >= 0x5f000000u; }
         void main() {
           int start = getOutputCoords() * ${chunk};
           int end = min(start + ${chunk}, ${texels});

@@ -82,8 +82,8 @@ const FLAG_SHADER = `
   fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     var bad = 0u;
     for (var i = id.x; i < u.size; i += u.stride) {
-      // exponent bits all ones: NaN or ±Infinity
-      if ((bitcast<u32>(g[i]) & 0x7f800000u) == 0x7f800000u) { bad += 1u; }
+      // exponent bits >= 127 + 63: |g| >= 2^63 (GRADIENT_LIMIT), NaN or ±Infinity
+      if ((bitcast<u32>(g[i]) & 0x7f800000u) >= 0x5f000000u) { bad += 1u; }
     }
     if (bad > 0u) { atomicAdd(&flags[u.index], bad); }
   }`;

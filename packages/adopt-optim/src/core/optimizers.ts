@@ -18,7 +18,7 @@ import {
   ADAM_HYPERPARAMS, ADAMW_HYPERPARAMS, AMSGRAD_HYPERPARAMS, resolveAdam, resolveAdopt,
   type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions, type LearningRate,
 } from '../hyperparams.js';
-import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { maxLearningRate } from '../schedules.js';
 import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
@@ -189,7 +189,7 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
       const kernels = hyperparams.fused ? ArrayKernels.get() : null;
       if (hyperparams.nonFinite !== 'off' && !(kernels !== null && kernels.allFinite(grads))) {
         for (let i = 0; i < grads.length; i++) {
-          if (!Number.isFinite(grads[i]!)) {
+          if (!gradientInRange(grads[i]!)) {
             if (hyperparams.nonFinite === 'skip') return false;
             throw new NonFiniteGradientError(
               `${name}.step: the gradient holds ${grads[i]} at index ${i} (step ${steps}); ` +

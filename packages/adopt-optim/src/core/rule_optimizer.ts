@@ -9,7 +9,7 @@ import { checkCustomRule, resolveHyperparameters, stepScalars, type CustomRule }
 import { ruleCall, meansFromCount } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
-import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { checkFloat32Array } from './transform.js';
 
 export interface RuleState {
@@ -56,7 +56,7 @@ export function ruleOptimizer(
         throw new OptimizerArgumentError(`${owner}.step: params, grads and the state's slots must have one length (the state that init made). Nothing was changed.`);
       }
       if (nonFinite !== 'off') {
-        const bad = grads.findIndex((x) => !Number.isFinite(x));
+        const bad = grads.findIndex((x) => !gradientInRange(x));
         if (bad >= 0) {
           if (nonFinite === 'skip') return false;
           throw new NonFiniteGradientError(`${owner}.step: the gradient holds ${grads[bad]} at index ${bad}; nothing was changed.`, 'params', state.t);

@@ -34,9 +34,8 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     Object.assign(this, rest);
   }
 
-  protected override checkStep(variable: tf.Variable, step: number): void {
+  protected override checkStep(_variable: tf.Variable, _step: number): void {
     this.maxLearningRate(); // a custom schedule set later has no known maximum: refused before any change
-    this.int8?.check(variable, step);
   }
 
   /** lrMax of corrected weight decay (§10.3): the current learning rate's declared maximum. */

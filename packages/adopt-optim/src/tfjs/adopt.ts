@@ -37,10 +37,9 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     Object.assign(this, rest);
   }
 
-  protected override checkStep(variable: tf.Variable, step: number): void {
+  protected override checkStep(_variable: tf.Variable, step: number): void {
     if (step > 0 && this.clip !== null) checkClipValue('ADOPT', this.clip(step), step);
     this.maxLearningRate(); // a custom schedule set later has no known maximum: refused before any change
-    this.int8?.check(variable, step);
   }
 
   /** lrMax of corrected weight decay (§10.3): the current learning rate's declared maximum. */

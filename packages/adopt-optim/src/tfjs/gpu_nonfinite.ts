@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NonFinitePolicy } from '../hyperparams.js';
-import { NonFiniteGradientError } from '../validate.js';
+import { NonFiniteGradientError, OUT_OF_RANGE } from '../validate.js';
 
 /** Backends where a synchronous readback stalls (or breaks): the check runs on the GPU there. */
 export function isGpuBackend(name: string): boolean {
@@ -30,11 +30,13 @@ export function isGpuBackend(name: string): boolean {
 }
 
 /**
- * A gradient's flag with tfjs ops: `sum(g · 0)`, 0 when every element is finite, NaN otherwise.
- * The GPU kernels may bring a cheaper one (one program: the count of non-finite elements).
+ * A gradient's flag with tfjs ops: `sum(g · 2^65 · 0)`, 0 when every |g| < 2^63 (GRADIENT_LIMIT), NaN
+ * otherwise (g · 2^65 is exact and overflows to ±Infinity from |g| = 2^63; NaN and ±Infinity stay so;
+ * times 0 gives NaN for those and 0 for the rest). The GPU kernels may bring a cheaper one (one
+ * program: the count of elements out of range).
  */
 export function opsFlag(g: tf.Tensor): tf.Tensor {
-  return tf.sum(tf.mul(g, 0));
+  return tf.sum(tf.mul(tf.mul(g, 2 ** 65), 0));
 }
 
 /** The flags of several gradients as one vector (one element per gradient), with tfjs ops. */
@@ -138,7 +140,7 @@ export class GpuFiniteGuard {
     const name = names[bad]!;
     const later = undone.length - 1;
     this.pendingError = new NonFiniteGradientError(
-      `${this.target.displayName()}: the gradient of variable "${name}" held NaN or Infinity at step ${step.iteration} ` +
+      `${this.target.displayName()}: the gradient of variable "${name}" held ${OUT_OF_RANGE} at step ${step.iteration} ` +
         `(found on the GPU after the step was issued); parameters and optimizer state were left as they were ` +
         `before that step${later > 0 ? `, and the ${later} step(s) issued after it were not applied either` : ''}. ` +
         "Pass {nonFinite: 'skip'} to skip such steps instead.",

@@ -17,11 +17,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensorMap } from '@tensorflow/tfjs-core';
 import { checkLearningRate, type LearningRate, type NonFinitePolicy } from '../hyperparams.js';
 import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules.js';
-import { NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE } from '../validate.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { GpuFusedKernels } from '../backends/gpu_fused.js';
 import { stepKernels } from '../dispatch.js';
-import { GpuFiniteGuard, isGpuBackend } from './gpu_nonfinite.js';
+import { GpuFiniteGuard, isGpuBackend, opsFlags } from './gpu_nonfinite.js';
 import { setWeightsWithInt8, type Int8Store } from './state8.js';
 import { SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
 import { backendSafeEpsilon } from './epsilon.js';
@@ -138,7 +138,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   /** Each variable's slots and step counter, by name (./slot_store.ts); made once slotNames is set. */
   private get slots(): SlotStore {
-    return (this.store ??= new SlotStore(this.slotNames, () => this.displayName));
+    return (this.store ??= new SlotStore(this.slotNames, () => this.displayName, this.int8 ?? undefined));
   }
 
   /** Throws if dispose() was called: a disposed optimizer has lost its state and must not restart silently. */
@@ -160,7 +160,11 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       if (state !== undefined) this.slots.checkBinding(variable, state);
     }
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
-    for (const [variable] of pairs) this.checkStep(variable, this.slots.peek(variable)?.step ?? 0);
+    for (const [variable] of pairs) {
+      const step = this.slots.peek(variable)?.step ?? 0;
+      this.checkStep(variable, step);
+      this.int8?.check(variable, step, this.slots.nameOf(variable)); // 8-bit state: where it is, bound to the shape
+    }
     this.kernels = stepKernels(this.fused); // the dispatcher's choice for this step (src/dispatch.ts)
     const onGpu = isGpuBackend(tf.getBackend());
     if (pairs.length > 0 && this.nonFinite !== 'off' && !onGpu) {
@@ -171,7 +175,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
           return;
         }
         throw new NonFiniteGradientError(
-          `${this.displayName}: the gradient of variable "${bad}" holds NaN or Infinity at step ` +
+          `${this.displayName}: the gradient of variable "${bad}" holds ${OUT_OF_RANGE} at step ` +
             `${this.iterations}; parameters and optimizer state were left unchanged. ` +
             "Pass {nonFinite: 'skip'} to skip such steps instead.",
           bad, this.iterations,
@@ -269,8 +273,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     if (k !== null && k.accepts(pairs.map(([, g]) => g))) {
       return pairs.find(([, g]) => !k.allFinite(g))?.[0].name; // one read of each gradient, no tensors
     }
-    // sum(g * 0) is 0 when every element is finite and NaN otherwise; it runs on every backend.
-    const flags = tf.tidy(() => tf.stack(pairs.map(([, g]) => tf.sum(tf.mul(g, 0)))));
+    // sum(g · 2^65 · 0) is 0 when every |g| < 2^63 and NaN otherwise (./gpu_nonfinite.ts); it runs on every backend.
+    const flags = tf.tidy(() => opsFlags(pairs.map(([, g]) => g)));
     const values = flags.dataSync();
     flags.dispose();
     const index = values.findIndex((x) => x !== 0);

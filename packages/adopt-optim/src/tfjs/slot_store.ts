@@ -49,10 +49,24 @@ export interface ParsedState {
   steps: Map<string, number>;
 }
 
+/**
+ * State a variable keeps outside the slots (the 8-bit codes, ./state8.ts): asked whether restored
+ * state fits a renamed variable, and told when that variable claims it.
+ */
+export interface ExternalState {
+  /** Whether the state restored under `savedName` fits `variable` (its shape, or its size where no shape is known). */
+  fits(savedName: string, variable: tf.Variable): boolean;
+  /** The state restored under `from` now belongs to the variable named `to`. */
+  rename(from: string, to: string): void;
+}
+
 export class SlotStore {
   private readonly states = new Map<string, VariableState>();
 
-  constructor(private readonly slotNames: readonly string[], private readonly displayName: () => string) {}
+  constructor(
+    private readonly slotNames: readonly string[], private readonly displayName: () => string,
+    private readonly external?: ExternalState,
+  ) {}
 
   /** The state saved under a name, if any. */
   get(name: string): VariableState | undefined {
@@ -83,6 +97,11 @@ export class SlotStore {
     return this.states.get(variable.name) ?? this.findRestored(variable)?.[1];
   }
 
+  /** The name the variable's state is kept under: its own, or the saved name of restored state it will claim. */
+  nameOf(variable: tf.Variable): string {
+    return this.states.has(variable.name) ? variable.name : this.findRestored(variable)?.[0] ?? variable.name;
+  }
+
   stateFor(variable: tf.Variable): VariableState {
     let state = this.states.get(variable.name);
     const restored = state === undefined ? this.findRestored(variable) : undefined;
@@ -90,6 +109,7 @@ export class SlotStore {
       state = restored[1];
       this.states.delete(restored[0]);
       this.states.set(variable.name, state);
+      this.external?.rename(restored[0], variable.name);
     }
     if (state === undefined) {
       state = {
@@ -105,17 +125,21 @@ export class SlotStore {
 
   /**
    * tfjs-layers makes variable names unique per process: a model loaded beside the one that was
-   * saved names its kernel "dense/kernel_1" where the saved state says "dense/kernel". Restored,
-   * unclaimed state is matched to such a variable when exactly one entry fits by name and shape.
+   * saved names its kernel "dense/kernel_3" where the saved state says "dense/kernel" or
+   * "dense/kernel_2". Restored, unclaimed state is matched to such a variable when exactly one entry
+   * fits: the same name once tfjs's `_<N>` suffix is removed from both, and the same shape (the
+   * slots'; for state outside the slots, 8-bit codes, as `external` says).
    */
   private findRestored(variable: tf.Variable): [string, VariableState] | undefined {
-    const match = /^(.*)_\d+$/.exec(variable.name);
-    if (match === null) return undefined;
-    const state = this.states.get(match[1]!);
-    if (state === undefined || !state.restored) return undefined;
-    const shape = state.slots.values().next().value?.shape;
-    if (shape === undefined || !tf.util.arraysEqual(shape, variable.shape)) return undefined;
-    return [match[1]!, state];
+    const base = variable.name.replace(/_\d+$/, '');
+    const found: [string, VariableState][] = [];
+    for (const [name, state] of this.states) {
+      if (!state.restored || name === variable.name || name.replace(/_\d+$/, '') !== base) continue;
+      const shape = state.slots.values().next().value?.shape;
+      const fits = shape === undefined ? this.external?.fits(name, variable) === true : tf.util.arraysEqual(shape, variable.shape);
+      if (fits) found.push([name, state]);
+    }
+    return found.length === 1 ? found[0] : undefined;
   }
 
   /**

@@ -25,6 +25,7 @@ import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import { OptimizerArgumentError } from '../validate.js';
 import type { NamedTensor } from './named_state_optimizer.js';
+import type { ExternalState } from './slot_store.js';
 
 /** The largest finite float32. */
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -58,6 +59,11 @@ function copyMoments(from: Int8Moments, to: Int8Moments): void {
   to.qv.set(from.qv);
   to.mScale.set(from.mScale);
   to.vScale.set(from.vScale);
+}
+
+/** Number of codes (the padded length) of a variable's moments. */
+function codesOf(m: Moments): number {
+  return m instanceof HeapInt8Moments ? m.padded : m.qm.length;
 }
 
 function release(m: Moments): void {
@@ -141,7 +147,7 @@ async function readInt8(owner: string, name: string, group: Map<string, tf.Tenso
 }
 
 /** The 8-bit moments of an optimizer's variables, by variable name. */
-export class Int8Store {
+export class Int8Store implements ExternalState {
   private moments = new Map<string, Moments>();
   /**
    * The shape each variable's moments were made or restored for (as float32 slots are bound to
@@ -150,26 +156,53 @@ export class Int8Store {
    */
   private shapes = new Map<string, number[]>();
   private handedOut: tf.Tensor[] = [];
+  /** Variables whose moments setWeights installed and no variable has stepped yet: they may be claimed by a renamed one. */
+  private restored = new Set<string>();
 
   constructor(private readonly owner: string) {}
 
-  /** Throws, before anything changes, if this variable cannot take an 8-bit step here. */
-  check(variable: tf.Variable, step: number): void {
+  /** Whether moments restored under `savedName` fit `variable`: its shape where known, else its padded size (SlotStore.findRestored). */
+  fits(savedName: string, variable: tf.Variable): boolean {
+    const m = this.moments.get(savedName);
+    if (!this.restored.has(savedName) || m === undefined) return false;
+    const shape = this.shapes.get(savedName);
+    return shape !== undefined ? tf.util.arraysEqual(shape, variable.shape) : codesOf(m) === pad4(variable.size);
+  }
+
+  /** Restored moments claimed by a variable tfjs renamed (`dense/kernel_1` for the saved `dense/kernel`). */
+  rename(from: string, to: string): void {
+    const m = this.moments.get(from);
+    if (m === undefined) return;
+    const old = this.moments.get(to);
+    if (old !== undefined) release(old);
+    this.moments.delete(from);
+    this.moments.set(to, m);
+    const shape = this.shapes.get(from);
+    this.shapes.delete(from);
+    if (shape !== undefined) this.shapes.set(to, shape);
+    this.restored.delete(from);
+  }
+
+  /**
+   * Throws, before anything changes, if this variable cannot take an 8-bit step here. `name`: where
+   * its moments are kept (the saved name of restored moments a renamed variable will claim).
+   */
+  check(variable: tf.Variable, step: number, name = variable.name): void {
     const backend = tf.getBackend();
     if (!INT8_BACKENDS.includes(backend)) {
       throw new OptimizerArgumentError(
         `${this.owner}: stateDtype 'int8' runs on the wasm and cpu backends only (fused WebAssembly kernels); the backend is ${backend}. Nothing was changed.`,
       );
     }
-    const m = this.moments.get(variable.name);
-    const shape = this.shapes.get(variable.name);
+    const m = this.moments.get(name);
+    const shape = this.shapes.get(name);
     if (m !== undefined && shape !== undefined && !tf.util.arraysEqual(shape, variable.shape)) {
       throw new OptimizerArgumentError(
         `${this.owner}: the 8-bit state of variable "${variable.name}" was made for shape [${shape}] but the variable has shape ` +
           `[${variable.shape}]; was the variable re-created with another shape? Nothing was changed.`,
       );
     }
-    const codes = m === undefined ? 0 : m instanceof HeapInt8Moments ? m.padded : m.qm.length;
+    const codes = m === undefined ? 0 : codesOf(m);
     if (m !== undefined && codes !== pad4(variable.size)) {
       throw new OptimizerArgumentError(
         `${this.owner}: the 8-bit state of variable "${variable.name}" holds ${codes} codes but the variable has ${variable.size} elements; nothing was changed.`,
@@ -190,6 +223,7 @@ export class Int8Store {
     kernel: State8Kernel, p: tf.Variable, g: tf.Tensor, args: AdoptKernelArgs | AdamKernelArgs, seed: number,
     kernels: FusedKernels | null, commit: (next: Float32Array) => void,
   ): void {
+    this.restored.delete(p.name);
     const heap = heapRoute ? kernels?.int8 : undefined;
     if (heap !== undefined && kernels!.accepts([p, g])) {
       heap.run(kernel, p, g, this.onHeap(p, heap), args, seed);
@@ -353,6 +387,7 @@ export class Int8Store {
   install(fresh: Map<string, Int8Moments>): void {
     for (const m of this.moments.values()) release(m);
     this.moments = fresh;
+    this.restored = new Set(fresh.keys());
     // bound to the live variable of that name where there is one (checked by take), else at its first step
     const registered = tf.engine().registeredVariables;
     this.shapes = new Map([...fresh.keys()].flatMap((name) => (registered[name] ? [[name, registered[name]!.shape.slice()]] : [])));
@@ -364,6 +399,7 @@ export class Int8Store {
     for (const m of this.moments.values()) release(m);
     this.moments = new Map();
     this.shapes = new Map();
+    this.restored = new Set();
   }
 }
 

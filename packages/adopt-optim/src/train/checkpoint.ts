@@ -101,6 +101,12 @@ export interface WriteCheckpointOptions extends CheckpointIoOptions {
   runId?: string;
   /** A lock already held on `dir` (see acquireCheckpointLock); otherwise one is taken for this write. */
   lock?: CheckpointLock;
+  /**
+   * Refuse (CheckpointError, nothing written, nothing pruned) a float32 tensor holding NaN or ±Infinity.
+   * The Trainer sets it: such optimizer state can never be restored, and writing it would prune the
+   * good checkpoints it replaces. Default false.
+   */
+  requireFinite?: boolean;
 }
 
 const stepFolder = (step: number) => `step-${String(step).padStart(8, '0')}`;
@@ -168,6 +174,15 @@ export async function writeCheckpoint(
         throw new CheckpointError(`writeCheckpoint: tensor "${name}" has dtype ${tensor.dtype}; only float32 and int32 are stored.`);
       }
       const values = await tensor.data();
+      if (options.requireFinite === true && tensor.dtype === 'float32') {
+        const bad = (values as Float32Array).findIndex((x) => !Number.isFinite(x));
+        if (bad >= 0) {
+          throw new CheckpointError(
+            `writeCheckpoint: "${group}/${name}" holds ${values[bad]} at index ${bad}; a checkpoint with NaN or Infinity ` +
+              'could not be restored, so nothing was written and the older checkpoints were kept.',
+          );
+        }
+      }
       const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
       entries[group]!.push({ name, shape: [...tensor.shape], dtype: tensor.dtype, offset, byteLength: bytes.byteLength });
       chunks.push(bytes);

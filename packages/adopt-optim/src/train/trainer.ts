@@ -21,6 +21,7 @@ import {
 import { createOptimizer, setLearningRate } from './registry.js';
 import { checkTrainerConfig, isCount, isPositiveInteger, show, type Batch, type StepInfo, type TrainerConfig } from './trainer_config.js';
 import { checkSlots, isNamedState } from './restore_check.js';
+import { matchByName } from './variable_names.js';
 
 export type { Batch, DataSource, ParamGroup, StepInfo, TrainerConfig } from './trainer_config.js';
 
@@ -336,7 +337,7 @@ export class Trainer<B extends Batch> {
         losses: this.losses,
       };
       folder = await writeCheckpoint(dir, this.step, state as unknown as Record<string, unknown>, tensors, {
-        keep: ck?.keep ?? 3, fs: ck?.fs, runId: this.runId_, lock, onWarning: (m) => this.warn(m),
+        keep: ck?.keep ?? 3, fs: ck?.fs, runId: this.runId_, lock, onWarning: (m) => this.warn(m), requireFinite: true,
       });
     } finally {
       // tfjs's own optimizers hand out a fresh `iter` scalar per getWeights call; ours own theirs
@@ -390,10 +391,10 @@ export class Trainer<B extends Batch> {
         tf.dispose(named.map((n) => n.tensor));
       }
     }
-    plan.model.forEach((w, i) => {
+    plan.model.forEach(({ values: w, variable }) => {
       const t = tf.tensor(w.values, w.shape, w.dtype);
       try {
-        this.variables.all[i]!.assign(t);
+        variable.assign(t);
       } finally {
         t.dispose();
       }
@@ -410,7 +411,7 @@ export class Trainer<B extends Batch> {
   }
 
   /** Every check of a restore, on the raw values: what to assign, or a CheckpointError. */
-  private checkRestore(loaded: LoadedCheckpoint): { model: TensorValues[]; optimizer: TensorValues[][] } {
+  private checkRestore(loaded: LoadedCheckpoint): { model: { values: TensorValues; variable: tf.Variable }[]; optimizer: TensorValues[][] } {
     const where = loaded.folder;
     const refuse = (message: string) => new CheckpointError(`restore: ${where} ${message}`);
     const s = loaded.manifest.state as Partial<Record<keyof SavedState, unknown>>;
@@ -444,20 +445,26 @@ export class Trainer<B extends Batch> {
     const saved = loaded.values('model');
     const vars = this.variables.all;
     if (saved.length !== vars.length) throw refuse(`holds ${saved.length} model variables; this model has ${vars.length}.`);
+    let order: number[];
+    try {
+      order = matchByName(saved.map((w) => w.name), vars.map((v) => v.name)); // ./variable_names.ts
+    } catch (e) {
+      throw refuse((e as Error).message);
+    }
     const liveOf = new Map<string, tf.Variable>();
-    saved.forEach((w, i) => {
-      const v = vars[i]!;
+    const model = saved.map((w, i) => {
+      const v = vars[order[i]!]!;
       if (!tf.util.arraysEqual(w.shape, v.shape) || w.dtype !== v.dtype) {
         throw new CheckpointError(
-          `restore: model variable ${i} ("${w.name}" in ${where}) has shape [${w.shape}] ${w.dtype}; ` +
+          `restore: model variable "${w.name}" in ${where} has shape [${w.shape}] ${w.dtype}; ` +
             `this model's "${v.name}" has [${v.shape}] ${v.dtype}.`,
         );
       }
       liveOf.set(w.name, v);
+      return { values: w, variable: v };
     });
-    // Variable names may differ from the saved run's (tfjs-layers numbers them per process), so
-    // optimizer state is renamed by position.
+    // optimizer state follows its variable, matched by name above
     const optimizer = this.groups.map((g, i) => checkSlots(g.optimizer, new Set(g.variables), loaded.values(`optimizer/${i}`), liveOf, `${where} optimizer/${i}`));
-    return { model: saved, optimizer };
+    return { model, optimizer };
   }
 }

@@ -55,6 +55,11 @@ function transposedConv(backend: WasmBackendLike, keep: (t: TensorInfo) => Tenso
   info: backend_util.Conv2DInfo, kernel: 'Conv2D' | 'DepthwiseConv2dNative'): TensorInfo {
   const [b, oh, ow, k] = dy.shape as [number, number, number, number];
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
+  if (k === 0 || oh === 0 || ow === 0) {
+    // a sum over no channel or no pixel of dy: dx = 0. (XNNPACK given 0 input channels writes
+    // nothing, and the output was returned with whatever the heap held there: issue 21.)
+    return runWasmKernel('Fill', backend, {}, { shape: [b, info.inHeight, info.inWidth, kernel === 'Conv2D' ? info.inChannels : k], value: 0, dtype: 'float32' });
+  }
   // insert the zeros: [B, OH, OW, K] → [B, OH·sh, OW·sw, K]
   let z = dy;
   if (sh > 1) {

@@ -75,11 +75,7 @@ function makeMaxPoolGrad(original: KernelConfig): KernelFunc {
       // [B·OH, FH, OW, FW, C] → [B·OH, OW, C, FH, FW]: one window per row
       const windows = keep(transpose(backend, view(covered, [b * oh, fh, ow, fw, c]), [0, 2, 4, 1, 3]));
       const n = b * oh * ow * c;
-      const argmax = keep(runWasmKernel('ArgMax', backend, { x: view(windows, [n, fh * fw]) }, { axis: [1] }));
-      // (tfjs 4.22's wasm OneHot writes int32 bits whatever dtype it is asked for: ask int32, then cast)
-      const hotInt = keep(runWasmKernel('OneHot', backend, { indices: argmax }, { depth: fh * fw, onValue: 1, offValue: 0, dtype: 'int32' }));
-      const hot = keep(runWasmKernel('Cast', backend, { x: hotInt }, { dtype: 'float32' }));
-      const routed = keep(runWasmKernel('Multiply', backend, { a: hot, b: view(dy, [n, 1]) }));
+      const routed = routeToMaximum(backend, keep, view(windows, [n, fh * fw]), view(dy, [n, 1]), allFinite(backend, keep, input));
       // back: [B·OH, OW, C, FH, FW] → [B·OH, FH, OW, FW, C] = [B, OH·FH, OW·FW, C], then into the input's frame
       const grid = keep(transpose(backend, view(routed, [b * oh, ow, c, fh, fw]), [0, 3, 1, 4, 2]));
       // (the scratch tensor returned here is not disposed: withScratch keeps the result)
@@ -87,6 +83,33 @@ function makeMaxPoolGrad(original: KernelConfig): KernelFunc {
       return { dataId: dx.dataId, shape: [b, h, w, c], dtype: 'float32' } as TensorInfo;
     });
   }) as unknown as KernelFunc;
+}
+
+/**
+ * dy of each window [N, 1] put at its window's maximum, windows [N, K] in row-major order: the first
+ * maximum (tfjs's rule on ties). As tfjs's cpu kernel and the forward pass, NaN is never the maximum
+ * and a window with nothing above −∞ (all −∞ or NaN) routes its gradient nowhere; the backend's
+ * ArgMax alone picked a leading NaN (issue 21). Only inputs that are not all finite pay for that.
+ */
+function routeToMaximum(backend: WasmBackendLike, keep: (t: TensorInfo) => TensorInfo, windows: TensorInfo, dy: TensorInfo, finite: boolean): TensorInfo {
+  const [n, k] = windows.shape as [number, number];
+  let x = windows;
+  if (!finite) {
+    const nan = keep(runWasmKernel('IsNan', backend, { x }));
+    const low = keep(runWasmKernel('Fill', backend, {}, { shape: [n, k], value: -Infinity, dtype: 'float32' }));
+    x = keep(runWasmKernel('Select', backend, { condition: nan, t: low, e: x }));
+  }
+  const argmax = keep(runWasmKernel('ArgMax', backend, { x }, { axis: [1] }));
+  // (tfjs 4.22's wasm OneHot writes int32 bits whatever dtype it is asked for: ask int32, then cast)
+  const hotInt = keep(runWasmKernel('OneHot', backend, { indices: argmax }, { depth: k, onValue: 1, offValue: 0, dtype: 'int32' }));
+  let hot = keep(runWasmKernel('Cast', backend, { x: hotInt }, { dtype: 'float32' }));
+  if (!finite) {
+    const max = keep(runWasmKernel('Max', backend, { x }, { reductionIndices: [1], keepDims: true }));
+    const floor = keep(runWasmKernel('Fill', backend, {}, { shape: [n, 1], value: -Infinity, dtype: 'float32' }));
+    const some = keep(runWasmKernel('Cast', backend, { x: keep(runWasmKernel('Greater', backend, { a: max, b: floor })) }, { dtype: 'float32' }));
+    hot = keep(runWasmKernel('Multiply', backend, { a: hot, b: some }));
+  }
+  return keep(runWasmKernel('Multiply', backend, { a: hot, b: dy }));
 }
 
 function sizeOfShape(shape: readonly number[]): number {
@@ -146,10 +169,7 @@ function overlapping(backend: WasmBackendLike, input: TensorInfo, dy: TensorInfo
       }
       windows = keep(runWasmKernel('Pack', backend, parts as unknown as Record<string, TensorInfo>, { axis: 4 }));
     }
-    const argmax = keep(runWasmKernel('ArgMax', backend, { x: view(windows, [n, k]) }, { axis: [1] }));
-    const hotInt = keep(runWasmKernel('OneHot', backend, { indices: argmax }, { depth: k, onValue: 1, offValue: 0, dtype: 'int32' }));
-    const hot = keep(runWasmKernel('Cast', backend, { x: hotInt }, { dtype: 'float32' }));
-    const routed = keep(runWasmKernel('Multiply', backend, { a: hot, b: view(dy, [n, 1]) }));
+    const routed = routeToMaximum(backend, keep, view(windows, [n, k]), view(dy, [n, 1]), finite);
     const grid = keep(depthwiseConv2dNativeBackpropInput({
       inputs: { dy: view(routed, [b, oh, ow, c * k]), filter },
       backend,

@@ -3,8 +3,10 @@
 (module
   (import "env" "memory" (memory 1))
 
-  ;; 1 if every element of g is finite, else 0. x * 0 is 0 for finite x and NaN otherwise, so
-  ;; the lanes of acc stay 0 exactly when all are finite (NaN + anything is NaN).
+  ;; 1 if every element of g is finite and below 2^63 in magnitude (GRADIENT_LIMIT, src/validate.ts:
+  ;; beyond it g² overflows float32), else 0. x * 2^65 is exact and overflows to ±Infinity from
+  ;; |x| = 2^63; times 0 that is NaN, and 0 for the rest, so the lanes of acc stay 0 exactly when
+  ;; all are in range (NaN + anything is NaN). One more multiply per lane: the loop is memory-bound.
   (func (export "all_finite") (param $g i32) (param $n i32) (result i32)
     (local $o i32) (local $end i32) (local $acc v128) (local $s f32)
     (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
@@ -13,7 +15,7 @@
         (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
         (local.set $acc
           (f32x4.add (local.get $acc)
-            (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $o))) (f32x4.splat (f32.const 0)))))
+            (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $o))) (f32x4.splat (f32.const 0x1p65))) (f32x4.splat (f32.const 0)))))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (br $loop)))
     (local.set $s
@@ -24,7 +26,7 @@
     (block $tail_done
       (loop $tail
         (br_if $tail_done (i32.ge_u (local.get $o) (local.get $end)))
-        (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (i32.add (local.get $g) (local.get $o))) (f32.const 0))))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.mul (f32.load (i32.add (local.get $g) (local.get $o))) (f32.const 0x1p65)) (f32.const 0))))
         (local.set $o (i32.add (local.get $o) (i32.const 4)))
         (br $tail)))
     (f32.eq (local.get $s) (f32.const 0)))
