@@ -242,7 +242,7 @@ async function nanStep(backend: string, name: string, policy: 'throw' | 'skip', 
 }
 
 /**
- * NaN / Infinity at the edges of odd-shaped gradients made by packed ops (the packed non-finite
+ * NaN / Infinity / -2^63 at the edges of odd-shaped gradients made by packed ops (the packed non-finite
  * count reads texels whose edge lanes are padding), and finite gradients from ops that may leave
  * non-finite values in that padding: every bad one is caught, no good one is.
  */
@@ -258,9 +258,10 @@ async function edgeFlags(backend: string) {
       ['finite, from log and div', () => tf.div(tf.log(tf.add(tf.zeros(shape), 2)), tf.sub(tf.zeros(shape), 3))],
     ];
     for (const at of [...new Set([0, n - 1, Math.floor(n / 2), shape.length === 2 ? shape[1]! - 1 : 0])]) {
-      for (const bad of [NaN, Infinity]) {
-        cases.push([`${bad} at ${at}`, () => {
-          const values = Float32Array.from({ length: n }, (_, i) => (i === at ? bad : i % 5));
+      // NaN, Infinity and -2^63 (whose square overflows float32: GRADIENT_LIMIT) are bad; the largest float32 below 2^63 is not
+      for (const [label, value] of [['NaN', NaN], ['Infinity', Infinity], ['-2^63', -(2 ** 63)], ['finite, 2^63 - 1 ulp', Math.fround(2 ** 63 * (1 - 2 ** -24))]] as const) {
+        cases.push([`${label} at ${at}`, () => {
+          const values = Float32Array.from({ length: n }, (_, i) => (i === at ? value : i % 5));
           return tf.add(tf.tensor(values, shape), 0);
         }]);
       }

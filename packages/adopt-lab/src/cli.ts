@@ -6,7 +6,8 @@
  *   npx adopt-lab mnist --optimizers adopt,adam --seeds 1,2,3 --epochs 10
  *   npx adopt-lab demo
  */
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { makeDirectoriesSync } from 'adopt-optim/train'; // Node's recursive mkdir never returns under /proc
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isLabOptimizer, LAB_OPTIMIZERS, LABELS, packageVersion, useBackend, writeResult, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
@@ -48,7 +49,7 @@ const positiveInteger = integerIn(1);
 function outDirProblem(dir: string): string | null {
   if (dir.trim() === '') return 'option \'--out <dir>\' is empty; expected a folder to write the results to.';
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirectoriesSync(dir);
     if (!statSync(dir).isDirectory()) throw new Error('it is not a folder');
     const probe = join(dir, `.adopt-lab-write-test-${process.pid}`);
     writeFileSync(probe, '');
@@ -205,7 +206,12 @@ export function program(): Command {
   report.action((opts: { out: string }) => {
     if (!existsSync(opts.out)) report.error(`error: the output folder "${opts.out}" does not exist; run an experiment first, or pass the folder with --out.`);
     preflight(report, opts.out, []);
-    console.log(writeReport(opts.out));
+    let problems = 0;
+    console.log(writeReport(opts.out, (m) => {
+      problems++;
+      console.error(`error: ${m}`);
+    }));
+    if (problems > 0) process.exitCode = 1; // the report of the rest is written; the command still fails
   });
   return cmd;
 }

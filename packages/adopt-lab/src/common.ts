@@ -2,7 +2,8 @@
  * What every experiment shares: the optimizers compared, the run context (output folder, seeds,
  * backend), run metadata, output files and progress bars.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { makeDirectoriesSync } from 'adopt-optim/train'; // Node's recursive mkdir never returns under /proc
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -151,7 +152,7 @@ function csv(rows: Record<string, number | string>[]): string {
 /** Writes result.json, curves.json, curves.csv and the figures to `${outDir}/${name}`. */
 export function writeResult(outDir: string, result: ExperimentResult): string {
   const dir = join(outDir, result.name);
-  mkdirSync(dir, { recursive: true });
+  makeDirectoriesSync(dir);
   for (const f of result.figures) writeFileSync(join(dir, f.file), f.svg);
   writeFileSync(join(dir, 'curves.json'), JSON.stringify(result.curves));
   writeFileSync(join(dir, 'curves.csv'), csv(result.curves));
@@ -160,10 +161,33 @@ export function writeResult(outDir: string, result: ExperimentResult): string {
   return dir;
 }
 
-/** A result written earlier, with its figures read back. */
+/**
+ * A result written earlier, with its figures read back. A file that cannot be read or parsed, or
+ * that is not a result, throws an Error naming the file and what is wrong (a corrupt result.json
+ * gave an uncaught SyntaxError that named nothing: issue 21).
+ */
 export function readResult(dir: string): ExperimentResult {
-  const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as ExperimentResult;
-  result.figures = result.figures.map((f) => ({ ...f, svg: readFileSync(join(dir, f.file), 'utf8') }));
+  const path = join(dir, 'result.json');
+  const refuse = (why: string): never => {
+    throw new Error(`${path} cannot be read as a result (${why}); run that experiment again, or delete its folder.`);
+  };
+  let result: ExperimentResult;
+  try {
+    result = JSON.parse(readFileSync(path, 'utf8')) as ExperimentResult;
+  } catch (e) {
+    return refuse((e as Error).message);
+  }
+  if (result === null || typeof result !== 'object' || typeof result.name !== 'string' || !Array.isArray(result.figures) ||
+    !result.figures.every((f) => f !== null && typeof f === 'object' && typeof f.file === 'string' && !f.file.includes('/') && !f.file.includes('\\'))) {
+    return refuse('not an experiment result: expected a name and a list of figure files');
+  }
+  result.figures = result.figures.map((f) => {
+    try {
+      return { ...f, svg: readFileSync(join(dir, f.file), 'utf8') };
+    } catch (e) {
+      return refuse(`its figure ${f.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  });
   return result;
 }
 

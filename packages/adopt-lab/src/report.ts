@@ -36,12 +36,22 @@ function standIns(): string {
 }
 
 /** Writes `${outDir}/report.html` from every `${outDir}/<experiment>/result.json`; returns its path. */
-export function writeReport(outDir: string): string {
+export function writeReport(outDir: string, warn: (message: string) => void = (m) => console.error(`warning: ${m}`)): string {
   const names = readdirSync(outDir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(outDir, d.name, 'result.json')))
     .map((d) => d.name)
     .sort((a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99));
-  const results = names.map((n) => readResult(join(outDir, n)));
+  // an unreadable result is named (warn, and a line in the report) and the others are reported
+  const unreadable: string[] = [];
+  const results = names.flatMap((n) => {
+    try {
+      return [readResult(join(outDir, n))];
+    } catch (e) {
+      unreadable.push((e as Error).message);
+      warn((e as Error).message);
+      return [];
+    }
+  });
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ADOPT vs Adam: small-scale stand-ins, report</title><style>
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
@@ -54,6 +64,7 @@ figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-siz
 Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds, labelled "ADOPT better", "ADOPT worse" or "tie" (the interval contains 0).</p>
 <h2>Paper experiment → stand-in</h2>${standIns()}
 <nav>${results.map((r) => `<a href="#${r.name}">${escape(r.name)}</a>`).join('')}</nav>
+${unreadable.map((m) => `<p class="meta"><strong>Not shown:</strong> ${escape(m)}</p>`).join('\n')}
 ${results.map(section).join('\n')}</body></html>`;
   const path = join(outDir, 'report.html');
   writeFileSync(path, html);

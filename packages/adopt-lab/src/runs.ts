@@ -6,10 +6,11 @@
  * tables and figures are always built from the saved files. `jobs > 1` runs units in child
  * processes (one TensorFlow.js per process), `jobs` at a time.
  */
+import { makeDirectoriesSync } from 'adopt-optim/train'; // Node's recursive mkdir never returns under /proc
 import { createHash } from 'node:crypto';
-import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, platform } from 'node:os';
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, constants, cpus, platform } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -169,7 +170,7 @@ export async function executeUnit(exp: UnitExperiment, folder: string, base: Rec
     versions: { adoptLab: packageVersion('adopt-lab'), adoptOptim: packageVersion('adopt-optim') },
   };
   const path = runPath(outDir, folder, unit);
-  mkdirSync(join(outDir, folder, 'runs'), { recursive: true });
+  makeDirectoriesSync(join(outDir, folder, 'runs'));
   writeFileSync(`${path}.tmp`, JSON.stringify(record));
   renameSync(`${path}.tmp`, path);
   return record;
@@ -199,9 +200,22 @@ async function runInWorkers(tasks: WorkerTask[], jobs: number, onDone: (t: Worke
   const { path, execArgv } = workerScript();
   const queue = [...tasks];
   const retried = new Map<string, number>();
+  // A signal to this process stops the children too (they kept running, and writing records, after
+  // the parent was interrupted: issue 21); the runs they finished are saved and a rerun resumes.
+  // A child also exits when its parent is gone without a word (SIGKILL): src/worker.ts.
+  const children = new Set<ChildProcess>();
+  const onSignal = (signal: NodeJS.Signals) => {
+    for (const c of children) c.kill('SIGTERM');
+    process.stderr.write(`\nadopt-lab: ${signal}: stopped ${children.size} child process(es); finished runs are saved and a rerun resumes the rest.\n`);
+    process.exit(128 + (constants.signals[signal] ?? 0));
+  };
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of SIGNALS) process.once(s, onSignal);
   const one = (): Promise<void> => new Promise<void>((resolve, reject) => {
     // the child's output goes to our stderr (stdout may be a report or a test runner's channel)
     const child = fork(path, [], { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    children.add(child);
+    child.on('exit', () => children.delete(child));
     let tail = '';
     const keep = (d: Buffer) => {
       process.stderr.write(d);
@@ -241,7 +255,11 @@ async function runInWorkers(tasks: WorkerTask[], jobs: number, onDone: (t: Worke
     child.on('error', reject);
     give();
   });
-  await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, one));
+  try {
+    await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, one));
+  } finally {
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
+  }
 }
 
 /** Each optimizer's default beta2, from adopt-optim (ADOPT 0.9999, the others 0.999). */

@@ -8,6 +8,9 @@ import { UNIT_EXPERIMENTS } from './units.js';
 
 let backend: string | undefined;
 
+// the parent is gone (killed without passing a signal on): stop, rather than run and write on alone
+process.on('disconnect', () => process.exit(1));
+
 process.on('message', (m: WorkerTask | 'exit') => {
   if (m === 'exit') {
     process.exit(0);

@@ -2,6 +2,7 @@
  * What the checkpoint modules share: the error they throw, the file operations they use (Node's
  * by default; tests inject crashes through them), and small helpers.
  */
+import { makeDirectories } from './make_dir.js';
 import { createHash, randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs/promises';
 
@@ -33,7 +34,8 @@ export interface CheckpointFs {
 }
 
 export const nodeCheckpointFs: CheckpointFs = {
-  mkdir: (path, options) => nodeFs.mkdir(path, options),
+  // recursive: our own walk (./make_dir.ts), as Node's never returns under /proc
+  mkdir: (path, options) => (options?.recursive === true ? makeDirectories(path) : nodeFs.mkdir(path, options)),
   async writeFile(path, data) {
     const handle = await nodeFs.open(path, 'w');
     try {

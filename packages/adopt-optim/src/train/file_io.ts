@@ -9,7 +9,8 @@
  *   registerFileSystemRouter();  // then model.save('file://runs/mnist') works too
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { makeDirectories } from './make_dir.js';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -84,7 +85,7 @@ export function fileSystem(path: string): tf.io.IOHandler {
         throw new Error('fileSystem: saving a binary (GraphDef) model topology is not supported.');
       }
       const { dir, json, weights: weightsName } = await locate(path, true);
-      await mkdir(dir, { recursive: true });
+      await makeDirectories(dir); // not Node's recursive mkdir: it never returns under /proc
       const weights = artifacts.weightData === undefined ? new Uint8Array(0) : joinWeightData(artifacts.weightData);
       const modelJson: tf.io.ModelJSON = {
         modelTopology: artifacts.modelTopology as object,

@@ -13,3 +13,4 @@ export {
   type WriteCheckpointOptions, type CheckpointIoOptions,
 } from './checkpoint.js';
 export { fileSystem, registerFileSystemRouter, weightByteSize } from './file_io.js';
+export { makeDirectories, makeDirectoriesSync } from './make_dir.js';

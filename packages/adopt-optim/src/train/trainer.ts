@@ -5,7 +5,8 @@
  * that resume a run exactly (same losses, same parameters as the uninterrupted run).
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
+import { makeDirectoriesSync } from './make_dir.js';
 import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
@@ -310,7 +311,7 @@ export class Trainer<B extends Batch> {
 
   private log(record: Record<string, unknown>): void {
     if (this.config.logFile === undefined) return;
-    mkdirSync(dirname(this.config.logFile), { recursive: true });
+    makeDirectoriesSync(dirname(this.config.logFile));
     appendFileSync(this.config.logFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
   }
 
