@@ -196,7 +196,14 @@ describe('checkpoint safety', () => {
       await assert.rejects(t.save(), /is being written by process 1 on elsewhere \(run remote.*delete .*writer\.lock if that process is no longer running/);
       // a live process of this host holding the lock: refused
       writeFileSync(join(dir, 'writer.lock'), JSON.stringify({ pid: process.ppid, hostname: hostname(), runId: 'alive', token: 'y', acquiredAt: '2020-01-01' }));
-      await assert.rejects(t.save(), /is being written by process \d+ on .* \(run alive/);
+      await assert.rejects(t.save(), /is being written by process \d+ on .* \(run alive.*Use another folder, or, if process \d+ is not writing checkpoints \(its pid reused since that writer stopped\), delete .*writer\.lock\./);
+      // pid 0 and -1 name no process (kill(0) and kill(-1) signal groups): stale, taken over (issue 21)
+      for (const pid of [0, -1]) {
+        writeFileSync(join(dir, 'writer.lock'), JSON.stringify({ pid, hostname: hostname(), runId: `group${pid}`, token: 'w', acquiredAt: '2020-01-01' }));
+        warnings.length = 0;
+        await t.save();
+        assert.ok(warnings.some((w) => w.includes(`left by process ${pid} (run group${pid}), which is no longer running`)), warnings.join('\n'));
+      }
       disposeTrainer(t, model);
     });
   });

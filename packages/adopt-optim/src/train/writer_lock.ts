@@ -35,6 +35,9 @@ export interface CheckpointLock {
 }
 
 function processAlive(pid: number): boolean {
+  // kill(0, 0) signals our own process group and kill(-1, 0) every process: both "succeed", so a
+  // lock naming pid 0 or -1 was judged held forever (issue 21). No writer has such a pid.
+  if (!Number.isSafeInteger(pid) || pid < 1) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -107,7 +110,11 @@ export async function acquireCheckpointLock(
       throw new CheckpointError(
         `acquireCheckpointLock: ${dir} is being written by ${who}${other.pid === process.pid && sameHost ? ', another writer in this process' : ''}; ` +
           `two writers on one checkpoint folder would delete each other's checkpoints. Use another folder` +
-          (sameHost ? '.' : `, or delete ${path} if that process is no longer running.`),
+          (sameHost
+            ? other.pid === process.pid
+              ? '.'
+              : `, or, if process ${other.pid} is not writing checkpoints (its pid reused since that writer stopped), delete ${path}.`
+            : `, or delete ${path} if that process is no longer running.`),
       );
     }
     // stale: move it aside, then make sure what was moved is the lock we judged stale
