@@ -434,7 +434,7 @@ for (const backend of BACKENDS) {
       const other = adopt(0.01, { stateDtype: 'int8' });
       const without = copy.filter((w) => !w.name.endsWith('/qv'));
       await assert.rejects(other.setWeights(without), /incomplete 8-bit state for ".*": no ".*\/qv"/);
-      const tooBig = copy.map((w) => (w.name.endsWith('/qm') ? { name: w.name, tensor: tf.fill([12], 300, 'int32') } : w));
+      const tooBig = copy.map((w) => (w.name.endsWith('/qm') ? { name: w.name, tensor: tf.fill([10], 300, 'int32') } : w));
       await assert.rejects(other.setWeights(tooBig), /holds 300 \/ .* at index 0; expected codes -127\.\.127/);
       const noCodes = copy.filter((w) => !/\/(qm|qv|mScale|vScale)$/.test(w.name));
       await assert.rejects(other.setWeights(noCodes), /a step counter but no 8-bit state/);
@@ -449,6 +449,33 @@ for (const backend of BACKENDS) {
       assert.deepEqual(other.stateNames, []);
       await other.setWeights(copy);
       assert.deepEqual(other.stateNames, [v.name]);
+      // format 2 binds the codes to the shape: state of 10 elements is not state of 12, nor of [2, 5] (issue 21;
+      // format 1's padded codes, 12 for both 10 and 12 elements, could not tell)
+      assert.deepEqual(copy.find((w) => w.name.endsWith('/qm'))!.tensor.shape, [10]);
+      for (const shape of [[12], [2, 5]]) {
+        const w = tf.variable(tf.ones(shape));
+        const moved = copy.map((x) => ({ name: x.name.replace(v.name, w.name), tensor: x.tensor }));
+        const fresh = adopt(0.01, { stateDtype: 'int8' });
+        await assert.rejects(fresh.setWeights(moved), new RegExp(`codes of shape \\[10\\] / \\[10\\] but the variable has shape \\[${shape}\\]`));
+        assert.deepEqual(fresh.stateNames, []);
+        fresh.dispose();
+        w.dispose();
+      }
+      // format 1 (adopt-optim 0.2: 1-D codes padded to 4, the marker holding 1) is still read
+      const v1 = copy.map((x) => /\/(qm|qv)$/.test(x.name) ? { name: x.name, tensor: tf.concat([x.tensor, tf.zeros([2], 'int32')]) }
+        : x.name.startsWith('optimizer:') ? { name: x.name, tensor: tf.scalar(1, 'int32') } : x);
+      const legacy = adopt(0.01, { stateDtype: 'int8' });
+      await legacy.setWeights(v1);
+      const back = await legacy.getWeights();
+      for (const w of back) {
+        const original = copy.find((x) => x.name === w.name)!;
+        assert.deepEqual(Array.from(w.tensor.dataSync()), w.name.startsWith('optimizer:') ? [2] : Array.from(original.tensor.dataSync()), w.name);
+      }
+      // a newer format is refused, naming it
+      const newer = copy.map((x) => (x.name.startsWith('optimizer:') ? { name: x.name, tensor: tf.scalar(3, 'int32') } : x));
+      await assert.rejects(legacy.setWeights(newer), /holds format 3; this adopt-optim reads formats 1 and 2/);
+      legacy.dispose();
+      tf.dispose([...v1.filter((x) => !copy.includes(x)).map((x) => x.tensor), ...newer.filter((x) => !copy.includes(x)).map((x) => x.tensor)]);
       tf.dispose(copy.map((w) => w.tensor));
       opt.dispose();
       other.dispose();

@@ -31,7 +31,26 @@ const ITERATIONS_NAME = 'iter';
  * existed have none and are accepted on their structure alone.
  */
 const CLASS_PREFIX = 'optimizer:';
-const STATE_FORMAT_VERSION = 1;
+/**
+ * The marker's value. 2: 8-bit codes `<variable>/qm`, `/qv` are saved in the variable's shape (so
+ * their state is bound to it, as float32 slots are); 1 (adopt-optim 0.2, and weights without a
+ * marker): 1-D, padded to a multiple of 4, which did not tell 5 elements from 8 (issue 21).
+ */
+export const STATE_FORMAT_VERSION = 2;
+
+/** The format version of saved weights: their marker's value (1 without a marker); a newer one is refused. */
+export async function stateFormatOf(owner: string, weights: readonly NamedTensor[]): Promise<number> {
+  const marker = weights.find((w) => typeof w?.name === 'string' && w.name.startsWith(CLASS_PREFIX));
+  if (marker === undefined || marker.tensor == null || typeof marker.tensor.data !== 'function' || marker.tensor.isDisposed) return 1;
+  const value = (await marker.tensor.data())[0];
+  if (marker.tensor.size !== 1 || !(value === 1 || value === STATE_FORMAT_VERSION)) {
+    throw new OptimizerArgumentError(
+      `${owner}: the marker "${marker.name}" holds format ${String(value)}; this adopt-optim reads formats 1 and ${STATE_FORMAT_VERSION} ` +
+        '(was it saved by a newer version?). Nothing was changed.',
+    );
+  }
+  return value;
+}
 /** Classes whose state means the same thing: each can continue from the other's. */
 const STATE_KIND: Record<string, string> = {
   'adopt-optim/ADOPT': 'adopt',
@@ -173,6 +192,7 @@ export class SlotStore {
     if (!Array.isArray(weightValues)) {
       throw new OptimizerArgumentError(`${owner}: expected an array of {name, tensor} (the output of getWeights()); got ${typeof weightValues}.`);
     }
+    await stateFormatOf(owner, weightValues); // a format newer than this version reads is refused
     const suffixes = [...this.slotNames, STEP_SUFFIX];
     const expectedNames = suffixes.map((s) => `"<variable>/${s}"`).join(', ');
     let iterations: number | undefined;

@@ -25,7 +25,7 @@ import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import { OptimizerArgumentError } from '../validate.js';
 import type { NamedTensor } from './named_state_optimizer.js';
-import type { ExternalState } from './slot_store.js';
+import { stateFormatOf, type ExternalState } from './slot_store.js';
 
 /** The largest finite float32. */
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -92,8 +92,20 @@ function groupBy(weights: NamedTensor[], suffixes: readonly string[]): { groups:
   return { groups, rest };
 }
 
-/** Reads and checks the 8-bit weights of one variable into fresh moments of `length` elements. */
-async function readInt8(owner: string, name: string, group: Map<string, tf.Tensor>, length: number | undefined): Promise<Int8Moments> {
+/** Moments read from saved weights, with the shape they were saved for (undefined: format 1 without a live variable). */
+interface Restored {
+  moments: Int8Moments;
+  shape: number[] | undefined;
+}
+
+/**
+ * Reads and checks the 8-bit weights of one variable into fresh moments. Format 2 (STATE_FORMAT_VERSION):
+ * the codes have the variable's shape, which must be the live variable's where there is one. Format 1:
+ * 1-D codes padded to a multiple of 4, whose length must be the live variable's padded size.
+ */
+async function readInt8(
+  owner: string, name: string, group: Map<string, tf.Tensor>, live: { shape: number[]; size: number } | undefined, format: number,
+): Promise<Restored> {
   const missing = INT8_SUFFIXES.filter((s) => !group.has(s));
   if (missing.length > 0) {
     throw new OptimizerArgumentError(`${owner}: incomplete 8-bit state for "${name}": no ${missing.map((s) => `"${name}/${s}"`).join(', ')}.`);
@@ -101,25 +113,44 @@ async function readInt8(owner: string, name: string, group: Map<string, tf.Tenso
   const [qm, qv, sm, sv] = INT8_SUFFIXES.map((s) => group.get(s)!);
   for (const [t, suffix, dtype] of [[qm, 'qm', 'int32'], [qv, 'qv', 'int32'], [sm, 'mScale', 'float32'], [sv, 'vScale', 'float32']] as const) {
     if (t!.isDisposed) throw new OptimizerArgumentError(`${owner}: the tensor of weight "${name}/${suffix}" is disposed; nothing was changed.`);
-    if (t!.dtype !== dtype || t!.rank !== 1) {
-      throw new OptimizerArgumentError(`${owner}: weight "${name}/${suffix}" is ${t!.dtype} of shape [${t!.shape}]; expected a 1-D ${dtype} tensor.`);
+    const shaped = format >= 2 && (suffix === 'qm' || suffix === 'qv'); // format 2 codes: the variable's shape
+    if (t!.dtype !== dtype || (!shaped && t!.rank !== 1)) {
+      throw new OptimizerArgumentError(`${owner}: weight "${name}/${suffix}" is ${t!.dtype} of shape [${t!.shape}]; expected ${shaped ? 'an' : 'a 1-D'} ${dtype} tensor.`);
     }
   }
-  const padded = qm!.size;
+  let size: number;
+  let shape: number[] | undefined;
+  if (format >= 2) {
+    size = qm!.size;
+    shape = [...qm!.shape];
+    if (!tf.util.arraysEqual(qv!.shape, qm!.shape) || (live !== undefined && !tf.util.arraysEqual(shape, live.shape))) {
+      throw new OptimizerArgumentError(
+        `${owner}: the 8-bit state of "${name}" has codes of shape [${qm!.shape}] / [${qv!.shape}]` +
+          `${live === undefined ? '' : ` but the variable has shape [${live.shape}]`}; expected ${live === undefined ? 'one shape for both' : `[${live.shape}]`}. Nothing was changed.`,
+      );
+    }
+  } else {
+    size = live?.size ?? qm!.size;
+    shape = live?.shape;
+    if (qm!.size % 4 !== 0 || qv!.size !== qm!.size || (live !== undefined && pad4(live.size) !== qm!.size)) {
+      throw new OptimizerArgumentError(
+        `${owner}: the 8-bit state of "${name}" has ${qm!.size} / ${qv!.size} codes` +
+          `${live === undefined ? '' : ` but the variable has ${live.size} elements`}; expected ${live === undefined ? 'a multiple of 4' : pad4(live.size)} codes ` +
+          '(format 1: 1-D, padded to a multiple of 4). Nothing was changed.',
+      );
+    }
+  }
+  const padded = pad4(size);
   const blocks = Math.ceil(padded / BLOCK);
-  if (padded % 4 !== 0 || qv!.size !== padded || sm!.size !== blocks || sv!.size !== blocks ||
-    (length !== undefined && pad4(length) !== padded)) {
+  if (sm!.size !== blocks || sv!.size !== blocks) {
     throw new OptimizerArgumentError(
-      `${owner}: the 8-bit state of "${name}" has ${qm!.size} / ${qv!.size} codes and ${sm!.size} / ${sv!.size} scales` +
-        `${length === undefined ? '' : ` but the variable has ${length} elements`}; expected ${length === undefined ? 'a multiple of 4' : pad4(length)} codes ` +
-        `and one scale per ${BLOCK}. Nothing was changed.`,
+      `${owner}: the 8-bit state of "${name}" has ${sm!.size} / ${sv!.size} scales for ${size} elements; expected one per ${BLOCK} (${blocks}). Nothing was changed.`,
     );
   }
-  const size = length ?? padded;
   const out = allocateInt8Moments(size);
   if (out === null) throw new OptimizerArgumentError(`${owner}: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
   const [cm, cv, fm, fv] = await Promise.all([qm!.data(), qv!.data(), sm!.data(), sv!.data()]);
-  for (let i = 0; i < padded; i++) {
+  for (let i = 0; i < cm.length; i++) {
     const a = cm[i] as number;
     const b = cv[i] as number;
     if (!(Number.isInteger(a) && a >= -127 && a <= 127) || !(Number.isInteger(b) && b >= 0 && b <= 255) ||
@@ -139,11 +170,11 @@ async function readInt8(owner: string, name: string, group: Map<string, tf.Tenso
       );
     }
   }
-  out.qm.set(cm as Int32Array);
+  out.qm.set(cm as Int32Array); // format 2: the padding stays 0
   out.qv.set(cv as Int32Array);
   out.mScale.set(fm as Float32Array);
   out.vScale.set(fv as Float32Array);
-  return out;
+  return { moments: out, shape };
 }
 
 /** The 8-bit moments of an optimizer's variables, by variable name. */
@@ -310,9 +341,12 @@ export class Int8Store implements ExternalState {
     for (const [name, m] of this.moments) {
       // copied out before any tensor is made: a tensor may grow the wasm heap, detaching heap views
       const v = viewsOf(m);
-      const [qm, qv, sm, sv] = [Int32Array.from(v.qm), Int32Array.from(v.qv), v.mScale.slice(), v.vScale.slice()];
+      // format 2 (STATE_FORMAT_VERSION): the codes in the variable's shape, without the padding
+      const shape = this.shapes.get(name) ?? [codesOf(m)];
+      const n = shape.reduce((a, b) => a * b, 1);
+      const [qm, qv, sm, sv] = [Int32Array.from(v.qm.subarray(0, n)), Int32Array.from(v.qv.subarray(0, n)), v.mScale.slice(), v.vScale.slice()];
       const tensors: [string, tf.Tensor][] = [
-        ['qm', tf.tensor1d(qm, 'int32')], ['qv', tf.tensor1d(qv, 'int32')],
+        ['qm', tf.tensor(qm, shape, 'int32')], ['qv', tf.tensor(qv, shape, 'int32')],
         ['mScale', tf.tensor1d(sm, 'float32')], ['vScale', tf.tensor1d(sv, 'float32')],
       ];
       for (const [suffix, tensor] of tensors) {
@@ -328,13 +362,14 @@ export class Int8Store implements ExternalState {
    * checking everything; returns them with the entries left for NamedStateOptimizer.setWeights.
    * Nothing here changes until `install`.
    */
-  async take(weights: NamedTensor[]): Promise<{ rest: NamedTensor[]; fresh: Map<string, Int8Moments> }> {
+  async take(weights: NamedTensor[]): Promise<{ rest: NamedTensor[]; fresh: Map<string, Restored> }> {
     const owner = `${this.owner}.setWeights`;
     const registered = tf.engine().registeredVariables;
+    const format = await stateFormatOf(owner, weights);
     const { groups, rest: afterInt8 } = groupBy(weights, INT8_SUFFIXES);
     const { groups: floats, rest } = groupBy(afterInt8, ['m', 'v']);
-    const fresh = new Map<string, Int8Moments>();
-    for (const [name, group] of groups) fresh.set(name, await readInt8(owner, name, group, registered[name]?.size));
+    const fresh = new Map<string, Restored>();
+    for (const [name, group] of groups) fresh.set(name, await readInt8(owner, name, group, registered[name], format));
     for (const [name, group] of floats) {
       const m = group.get('m');
       const v = group.get('v');
@@ -345,8 +380,8 @@ export class Int8Store implements ExternalState {
         );
       }
       const live = registered[name];
-      if (live !== undefined && live.size !== m.size) {
-        throw new OptimizerArgumentError(`${owner}: the saved state of "${name}" has ${m.size} elements but the variable has ${live.size}; nothing was changed.`);
+      if (live !== undefined && !tf.util.arraysEqual(live.shape, m.shape)) {
+        throw new OptimizerArgumentError(`${owner}: the saved state of "${name}" has shape [${m.shape}] but the variable has [${live.shape}]; nothing was changed.`);
       }
       const [mv, vv] = await Promise.all([m.data(), v.data()]);
       for (let i = 0; i < mv.length; i++) {
@@ -357,7 +392,7 @@ export class Int8Store implements ExternalState {
       const q = allocateInt8Moments(m.size);
       if (q === null) throw new OptimizerArgumentError(`${owner}: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
       quantizeMoments(mv, vv, q); // §11.4
-      fresh.set(name, q);
+      fresh.set(name, { moments: q, shape: [...m.shape] });
     }
     // every variable with moments needs its step counter, and every one with a step counter its moments
     for (const name of fresh.keys()) {
@@ -384,13 +419,13 @@ export class Int8Store implements ExternalState {
    * Replaces every variable's moments (after NamedStateOptimizer.setWeights succeeded); the old
    * ones on a wasm heap are freed. The fresh ones move to the heap at their variable's next step.
    */
-  install(fresh: Map<string, Int8Moments>): void {
+  install(fresh: Map<string, Restored>): void {
     for (const m of this.moments.values()) release(m);
-    this.moments = fresh;
+    this.moments = new Map([...fresh].map(([name, r]) => [name, r.moments]));
     this.restored = new Set(fresh.keys());
-    // bound to the live variable of that name where there is one (checked by take), else at its first step
-    const registered = tf.engine().registeredVariables;
-    this.shapes = new Map([...fresh.keys()].flatMap((name) => (registered[name] ? [[name, registered[name]!.shape.slice()]] : [])));
+    // bound to the shape they were saved for (format 2, or the live variable checked by take); format 1
+    // without a live variable: at the variable's first step
+    this.shapes = new Map([...fresh].flatMap(([name, r]) => (r.shape !== undefined ? [[name, [...r.shape]]] : [])));
   }
 
   /** Frees every variable's moments (those on a wasm heap go back to it). */
@@ -413,6 +448,7 @@ export async function dequantizeInt8Weights(owner: string, weights: NamedTensor[
   const { groups, rest } = groupBy(weights, INT8_SUFFIXES);
   if (groups.size === 0) return { weights, made: [] };
   const registered = tf.engine().registeredVariables;
+  const format = await stateFormatOf(owner, weights);
   const made: tf.Tensor[] = [];
   const out = [...rest];
   try {
@@ -423,7 +459,7 @@ export async function dequantizeInt8Weights(owner: string, weights: NamedTensor[
           `${owner}: 8-bit state of "${name}" can be converted to float32 only for a live variable of that name (the codes do not record its shape); nothing was changed.`,
         );
       }
-      const q = await readInt8(owner, name, group, live.size);
+      const { moments: q } = await readInt8(owner, name, group, live, format);
       const { m, v } = dequantizeMoments(q, live.size);
       const mt = tf.tensor(m, live.shape, 'float32');
       const vt = tf.tensor(v, live.shape, 'float32');

@@ -75,9 +75,11 @@ export function checkSlots(
         counter(w);
         out.push({ ...w, name: `${live.name}/step` });
       } else if (codes.includes(suffix)) {
-        // 1-D codes (int32) and scales (float32); their sizes and ranges are checked by setWeights before anything changes
-        const dtype = suffix === 'qm' || suffix === 'qv' ? 'int32' : 'float32';
-        if (w.dtype !== dtype || w.shape.length !== 1) throw refuse(`"${w.name}" has shape [${w.shape}] ${w.dtype}; expected a 1-D ${dtype} tensor.`);
+        // codes (int32; the variable's shape in format 2, 1-D in format 1) and 1-D scales (float32); their
+        // shapes, sizes and ranges are checked by setWeights before anything changes
+        const codes = suffix === 'qm' || suffix === 'qv';
+        const dtype = codes ? 'int32' : 'float32';
+        if (w.dtype !== dtype || (!codes && w.shape.length !== 1)) throw refuse(`"${w.name}" has shape [${w.shape}] ${w.dtype}; expected ${codes ? 'an' : 'a 1-D'} ${dtype} tensor.`);
         if (!w.values.every(Number.isFinite)) throw refuse(`"${w.name}" holds NaN or Infinity.`);
         out.push({ ...w, name: `${live.name}/${suffix}` });
       } else {
