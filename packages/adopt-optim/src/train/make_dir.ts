@@ -5,7 +5,7 @@
  * (measured: `--out /proc/x` hung adopt-lab until killed; issue 21). Here each missing folder is
  * made once, from the nearest existing one down, and the first error is thrown as it is.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
@@ -21,6 +21,11 @@ function missing(dir: string, exists: (d: string) => boolean): string[] {
 
 const made = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EEXIST';
 
+/** What `mkdir -p` says of a path that exists and is not a folder: EEXIST. */
+function notAFolder(dir: string): Error {
+  return Object.assign(new Error(`EEXIST: file already exists and is not a folder, mkdir '${dir}'`), { code: 'EEXIST', path: dir });
+}
+
 /** Creates `dir` and its missing parents; throws the first error (not EEXIST: another writer made it). */
 export function makeDirectoriesSync(dir: string): void {
   for (const d of missing(dir, existsSync)) {
@@ -30,6 +35,7 @@ export function makeDirectoriesSync(dir: string): void {
       if (!made(e)) throw e;
     }
   }
+  if (!statSync(dir).isDirectory()) throw notAFolder(dir);
 }
 
 /** makeDirectoriesSync without blocking. */
@@ -49,4 +55,5 @@ export async function makeDirectories(dir: string): Promise<void> {
       if (!made(e)) throw e;
     }
   }
+  if (!(await stat(dir)).isDirectory()) throw notAFolder(dir);
 }
