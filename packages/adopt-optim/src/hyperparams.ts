@@ -10,6 +10,7 @@ import { defaultsOf, incapability, type OptionSpecs, type StateDtype } from './r
 import { ADOPT, ADOPT_OPTIONS, type AdoptOptions } from './rules/adopt.js';
 import { ADAM, ADAM_OPTIONS, type AdamOptions } from './rules/adam.js';
 import type { Rule } from './rules/rule.js';
+import { checkGradientClipping } from './clipping.js';
 
 export { NON_FINITE_POLICIES, STATE_DTYPES, type NonFinitePolicy, type StateDtype } from './rules/options.js';
 export type { AdoptOptions } from './rules/adopt.js';
@@ -120,6 +121,7 @@ export function resolveAdopt(owner: string, learningRate: unknown, options?: Ado
   const h = { learningRate: rate, ...resolveOptions<Required<AdoptOptions>>(owner, options, ADOPT_DEFAULTS, ADOPT_OPTIONS) };
   checkCorrectedWeightDecay(owner, h);
   checkStateDtype(owner, ADOPT, h);
+  checkGradientClipping(owner, h);
   return h;
 }
 
@@ -142,5 +144,6 @@ export function resolveAdam(
   const h = { learningRate: rate, ...resolveOptions<Required<AdamOptions>>(owner, options, optionDefaults, ADAM_OPTIONS), amsgrad };
   checkCorrectedWeightDecay(owner, h);
   checkStateDtype(owner, ADAM, h);
+  checkGradientClipping(owner, h);
   return h;
 }

@@ -4,6 +4,8 @@
  * and the range it expected, in the style of `torch.optim`.
  */
 
+import { closest, distance } from 'fastest-levenshtein';
+
 /** Thrown for an invalid hyperparameter, gradient or saved state. */
 export class OptimizerArgumentError extends Error {
   constructor(message: string) {
@@ -94,14 +96,38 @@ export function checkOneOf<T extends string>(
 }
 
 /** Rejects option keys the optimizer does not know (a typo would otherwise be silently ignored). */
-export function checkKnownKeys(owner: string, options: object, known: readonly string[]): void {
+export function checkKnownKeys(owner: string, options: object, known: readonly string[], what = 'option'): void {
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
+      const guess = didYouMean(key, known);
       throw new OptimizerArgumentError(
-        `${owner}: unknown option ${JSON.stringify(key)}; expected one of ${known.join(', ')}.`,
+        `${owner}: unknown ${what} ${JSON.stringify(key)}; ${guess === undefined ? '' : `did you mean ${guess}? `}expected one of ${known.join(', ')}.`,
       );
     }
   }
+}
+
+/** PyTorch's and Keras's names for ours. */
+const ALIASES: Record<string, readonly string[]> = {
+  lr: ['learningRate'], eps: ['epsilon'], betas: ['beta1', 'beta2'], beta_1: ['beta1'], beta_2: ['beta2'],
+};
+
+/**
+ * What a mistyped or foreign name most likely meant, quoted (`"weightDecay"`, `"beta1" and "beta2"`): PyTorch's
+ * and Keras's names (`lr`, `betas`), the same name once case, `_` and `-` are ignored (`weight_decay`,
+ * `global_clipnorm`), or one within two edits (`weigthDecay`); undefined when nothing is close.
+ */
+export function didYouMean(key: string, known: readonly string[]): string | undefined {
+  const quote = (names: readonly string[]) => names.map((n) => `"${n}"`).join(' and ');
+  const alias = ALIASES[key];
+  if (alias !== undefined && alias.every((a) => known.includes(a))) return quote(alias);
+  const plain = (s: string) => s.toLowerCase().replace(/[_-]/g, '');
+  const same = known.find((k) => plain(k) === plain(key));
+  if (same !== undefined) return quote([same]);
+  if (known.length === 0) return undefined;
+  const plains = known.map(plain);
+  const best = closest(plain(key), plains);
+  return distance(plain(key), best) <= Math.min(2, Math.floor(best.length / 3)) ? quote([known[plains.indexOf(best)]!]) : undefined;
 }
 
 /** The value of a clip schedule at step t must be a finite number >= 0. */

@@ -37,6 +37,7 @@ export function mlp(seed: number, inputs = 6): tf.Sequential {
 }
 
 export function trainerFor(model: tf.Sequential, overrides: Partial<TrainerConfig<XY>>): Trainer<XY> {
+  // overrides may name another optimizer: the config is checked as a whole (its options, at run time too)
   return new Trainer<XY>({
     model,
     loss: (b, { rng }) => {
@@ -51,7 +52,7 @@ export function trainerFor(model: tf.Sequential, overrides: Partial<TrainerConfi
     progress: false,
     callbacks: { onWarning: () => undefined },
     ...overrides,
-  });
+  } as TrainerConfig<XY>);
 }
 
 export const weightsOf = (model: tf.LayersModel) => model.getWeights().map((w) => Array.from(w.dataSync()));

@@ -217,7 +217,7 @@ describe('core: the pieces take partial options and check them like the optimize
     assert.throws(() => core.scaleByAdopt({ weightDecay: 0.1 } as object),
       /^OptimizerArgumentError: scaleByAdopt: unknown option "weightDecay"; expected one of beta1, beta2, epsilon, clip, nesterov, caution, epsilonMode\.$/);
     assert.throws(() => core.scaleByAdam({ beta_2: 0.9 } as object),
-      /^OptimizerArgumentError: scaleByAdam: unknown option "beta_2"; expected one of beta1, beta2, epsilon, amsgrad, caution\.$/);
+      /^OptimizerArgumentError: scaleByAdam: unknown option "beta_2"; did you mean "beta2"\? expected one of beta1, beta2, epsilon, amsgrad, caution\.$/);
     assert.throws(() => core.scaleByAdam({ amsgrad: 'yes' as never }), /scaleByAdam: invalid amsgrad "yes"; expected true or false\./);
     assert.throws(() => core.scaleByAdopt(0.9 as never), /scaleByAdopt: invalid options 0\.9; expected an object\./);
   });

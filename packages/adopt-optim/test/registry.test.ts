@@ -62,9 +62,9 @@ describe('createOptimizer: names and the options argument', () => {
     refuses(() => untyped('rmsprop', { nesterov: true }),
       'rmsprop: unknown option "nesterov"; expected one of learningRate, decay, momentum, epsilon, centered.');
     refuses(() => untyped('adopt', { momentum: 0.9 }),
-      'ADOPT: unknown option "momentum"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode.');
+      'ADOPT: unknown option "momentum"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.');
     refuses(() => untyped('adamw', { clip: null }),
-      'AdamW: unknown option "clip"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, maximize, nonFinite, fused, caution, correctedWeightDecay, stateDtype.');
+      'AdamW: unknown option "clip"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, maximize, nonFinite, fused, caution, correctedWeightDecay, stateDtype, clipnorm, clipvalue, globalClipnorm.');
   });
 
   it('passes the options on to our optimizers, which check them', () => {

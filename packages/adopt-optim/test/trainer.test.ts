@@ -40,6 +40,7 @@ function mlp(seed: number, inputs = 6): tf.Sequential {
 }
 
 function trainerFor(model: tf.Sequential, overrides: Partial<TrainerConfig<XY>>): Trainer<XY> {
+  // overrides may name another optimizer: the config is checked as a whole (its options, at run time too)
   return new Trainer<XY>({
     model,
     loss: (b) => tf.losses.meanSquaredError(b.ys, model.apply(b.xs) as tf.Tensor) as tf.Scalar,
@@ -49,7 +50,7 @@ function trainerFor(model: tf.Sequential, overrides: Partial<TrainerConfig<XY>>)
     steps: 24,
     progress: false,
     ...overrides,
-  });
+  } as TrainerConfig<XY>);
 }
 
 const weightsOf = (model: tf.LayersModel) => model.getWeights().map((w) => Array.from(w.dataSync()));
@@ -119,6 +120,41 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+describe('Trainer: a config it does not understand is refused, with what was meant', () => {
+  before(() => useBackend('cpu'));
+  const base = () => ({ model: [tf.variable(tf.zeros([2]))], loss: () => tf.scalar(0), data: () => [], optimizer: 'adopt', learningRate: 1e-3, steps: 1 });
+  const refused = (extra: Record<string, unknown>, message: string, drop?: string) => {
+    const config: Record<string, unknown> = { ...base(), ...extra };
+    if (drop !== undefined) delete config[drop];
+    assert.throws(() => new Trainer(config as never), (e: unknown) => e instanceof OptimizerArgumentError && e.message === message);
+    tf.dispose(config['model'] as tf.Variable[]);
+  };
+  const FIELDS = 'model, loss, data, optimizer, optimizerOptions, learningRate, steps, epochs, clipGradNorm, accumulationSteps, paramGroups, ' +
+    'evaluate, checkpoint, logFile, progress, seed, batchSize, callbacks';
+
+  it('an unknown field (silently ignored before), with its likely meaning', () => {
+    refused({ clipnorm: 1 }, 'Trainer: unknown field "clipnorm"; did you mean "clipGradNorm" (PyTorch\'s clip_grad_norm_ over all groups), ' +
+      `or optimizerOptions: {clipnorm: ...} (Keras's, per group)? expected the fields of ${FIELDS}.`);
+    refused({ onWarning: () => {} }, `Trainer: unknown field "onWarning"; did you mean callbacks: {onWarning}? expected the fields of ${FIELDS}.`);
+    refused({ learning_rate: 0.1 }, `Trainer: unknown field "learning_rate"; did you mean "learningRate"? expected the fields of ${FIELDS}.`);
+    refused({ shuffle: true }, `Trainer: unknown field "shuffle"; expected the fields of ${FIELDS}.`);
+    refused({ checkpoint: { dir: 'x', evry: 2 } }, 'Trainer: unknown field of checkpoint "evry"; did you mean "every"? expected one of dir, every, keep, fs.');
+    refused({ callbacks: { onstep: () => {} } }, 'Trainer: unknown field of callbacks "onstep"; did you mean "onStep"? expected one of onStep, onEvaluate, onCheckpoint, onWarning.');
+    refused({ paramGroups: [{ pattern: /b/, weight_decay: 0 }] }, 'Trainer: unknown field of paramGroups "weight_decay"; did you mean "weightDecay"? expected one of pattern, weightDecay, learningRateMultiplier.');
+  });
+
+  it('a missing required field is named (learningRate failed with "learningRate is not a function")', () => {
+    refused({}, 'Trainer: missing learningRate; expected a number, or a schedule of the optimizer step (constant, linearWarmup, cosineDecay, stepDecay).', 'learningRate');
+    refused({}, 'Trainer: missing loss; expected a function (batch, context) => tf.Scalar.', 'loss');
+    assert.throws(() => new Trainer(null as never), /Trainer: invalid config null; expected an object with model, loss, data, optimizer, learningRate\./);
+  });
+
+  it('optimizer options are checked when the Trainer is built, with a "did you mean"', () => {
+    refused({ optimizerOptions: { weight_decay: 0.1 } }, 'ADOPT: unknown option "weight_decay"; did you mean "weightDecay"? expected one of learningRate, beta1, beta2, epsilon, ' +
+      'weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.');
+  });
+});
 
 describe('Trainer: gradient accumulation, groups, logging', () => {
   before(() => useBackend('cpu'));

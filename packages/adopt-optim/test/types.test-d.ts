@@ -8,7 +8,7 @@ import {
   ADAM_DEFAULTS, ADAMW_DEFAULTS, ADOPT_DEFAULTS, AMSGRAD_DEFAULTS, adam, adamw, adopt, amsgrad, core,
   createOptimizer, type AdoptOptimizer, type OptimizerName, type OptimizerOptions, type OptimizerOptionsByName,
 } from '../src/index.js';
-import { createOptimizer as createFromTrain } from '../src/train/index.js';
+import { createOptimizer as createFromTrain, Trainer } from '../src/train/index.js';
 
 /** Compiles only if A and B are the same type. */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
@@ -72,4 +72,21 @@ export function coreTypes(): void {
   core.scaleByAdam({ amsgrad: true });
   // @ts-expect-error weightDecay is not an option of the scaling alone
   core.scaleByAdopt({ weightDecay: 0.1 });
+}
+
+export function trainerTypes(model: tf.Variable[]): void {
+  const base = { model, loss: () => tf.scalar(0), data: () => [], learningRate: 1e-3, steps: 1 };
+  // optimizerOptions are typed by the optimizer named (clipping included)
+  new Trainer({ ...base, optimizer: 'adopt', optimizerOptions: { weightDecay: 0.1, clipnorm: 1 } });
+  new Trainer({ ...base, optimizer: 'momentum', optimizerOptions: { momentum: 0.9 } });
+  // @ts-expect-error weight_decay is PyTorch's name: weightDecay
+  new Trainer({ ...base, optimizer: 'adopt', optimizerOptions: { weight_decay: 0.1 } });
+  // @ts-expect-error momentum's options are not ADOPT's
+  new Trainer({ ...base, optimizer: 'adopt', optimizerOptions: { momentum: 0.9 } });
+  // @ts-expect-error the learning rate is its own field
+  new Trainer({ ...base, optimizer: 'adopt', optimizerOptions: { learningRate: 0.1 } });
+  // @ts-expect-error clipnorm is an optimizer option (or clipGradNorm), not a Trainer field
+  new Trainer({ ...base, optimizer: 'adopt', clipnorm: 1 });
+  // @ts-expect-error learningRate is required
+  new Trainer({ model, loss: () => tf.scalar(0), data: () => [], steps: 1, optimizer: 'adopt' });
 }

@@ -25,7 +25,9 @@ const BAD: [string, number | undefined, object, RegExp][] = [
   ['negative weight decay', undefined, { weightDecay: -0.01 }, /invalid weightDecay -0.01; expected a finite number >= 0/],
   ['decoupled not a boolean', undefined, { decoupled: 'yes' }, /invalid decoupled "yes"; expected true or false/],
   ['unknown nonFinite policy', undefined, { nonFinite: 'ignore' }, /invalid nonFinite "ignore"; expected one of "throw", "skip", "off"/],
-  ['misspelled option', undefined, { weight_decay: 0.1 }, /unknown option "weight_decay"; expected one of/],
+  ['misspelled option', undefined, { weight_decay: 0.1 }, /unknown option "weight_decay"; did you mean "weightDecay"\? expected one of/],
+  ['PyTorch\'s name', undefined, { betas: [0.9, 0.99] }, /unknown option "betas"; did you mean "beta1" and "beta2"\? expected one of/],
+  ['nothing close', undefined, { momentum: 0.9 }, /unknown option "momentum"; expected one of/],
 ];
 
 describe('invalid hyperparameters throw at construction, naming argument, value and range', () => {

@@ -30,7 +30,8 @@ import type { Node } from '../rules/expr.js';
 import { callPart, meansFromCount, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { ArrayKernels } from '../kernels/array_kernels.js';
-import { finiteKernel, ruleKernels } from '../kernels/wasm_kernels.js';
+import { finiteKernel, ruleKernels, sumSquaresKernel } from '../kernels/wasm_kernels.js';
+import { sumOfSquares } from '../clipping.js';
 import { instantiateState8 } from '../kernels/state8.js';
 import { WasmState8, type WasmHeapAccess } from './tfjs_state8.js';
 
@@ -42,6 +43,8 @@ export interface FusedKernels {
   /** One phase of a rule on p, g and the state slots (in the rule's slot order), in place. */
   run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void;
   allFinite(g: tf.Tensor): boolean;
+  /** Σ g² in float64, one read of g (gradient clipping by norm, src/clipping.ts). Missing on GPU backends. */
+  sumSquares?(g: tf.Tensor): number;
   /**
    * For the 8-bit state kernels (docs/ALGORITHM.md §11) where the codes live in a memory of their
    * own (cpu; wasm where `int8` is missing or not used): p and g as Float32Arrays the kernel may
@@ -225,6 +228,12 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
   allFinite(g: tf.Tensor): boolean {
     return this.allFiniteKernel(this.region('allFinite', 'g', g, g.size), g.size) === 1;
   }
+
+  sumSquares(g: tf.Tensor): number {
+    return (this.sumSquaresKernel ??= sumSquaresKernel(this.memory)!)(this.region('sumSquares', 'g', g, g.size), g.size);
+  }
+
+  private sumSquaresKernel: ((g: number, n: number) => number) | undefined;
 }
 
 class CpuFused implements FusedKernels {
@@ -300,6 +309,10 @@ class CpuFused implements FusedKernels {
 
   allFinite(g: tf.Tensor): boolean {
     return this.k.allFinite(this.values('allFinite', 'g', g, g.size));
+  }
+
+  sumSquares(g: tf.Tensor): number {
+    return sumOfSquares(this.values('sumSquares', 'g', g, g.size)); // in place: the backend's own array
   }
 }
 

@@ -14,6 +14,7 @@
  * With `fused`, `init` puts the moments of arrays of 64 K elements or more in a WebAssembly
  * memory of their own (still plain Float32Arrays), so the kernel updates them where they lie.
  */
+import { clipInto, clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
 import {
   ADAM_HYPERPARAMS, ADAMW_HYPERPARAMS, AMSGRAD_HYPERPARAMS, resolveAdam, resolveAdopt,
   type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions, type LearningRate,
@@ -172,6 +173,7 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
   name: string, hyperparams: H, transform: GradientTransformation<S>, fusedStep: FusedStep<S>,
 ): CoreOptimizer<H, S> {
   let scratch = new Float32Array(0); // grown once, reused: no allocation per step
+  let clipScratch = new Float32Array(0);
   let steps = 0;
   return {
     hyperparams,
@@ -199,9 +201,19 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
           }
         }
       }
+      // gradient clipping (src/clipping.ts) into an array of its own: grads are never written. One array
+      // per step here, so globalClipnorm clips as clipnorm does.
+      let g = grads;
+      const clipping = clippingOf(hyperparams);
+      if (clips(clipping)) {
+        transform.check?.(state, params, grads); // before anything is computed
+        if (clipScratch.length < grads.length) clipScratch = new Float32Array(grads.length);
+        g = clipScratch.subarray(0, grads.length);
+        clipInto(g, grads, clipping, normScales(clipping, [sumOfSquares(grads)])[0]!);
+      }
       if (kernels !== null) {
-        transform.check?.(state, params, grads); // a state made for other params, a bad schedule value
-        if (fusedStep(params, grads, state)) {
+        transform.check?.(state, params, g); // a state made for other params, a bad schedule value
+        if (fusedStep(params, g, state)) {
           steps++;
           return true;
         }
@@ -209,13 +221,19 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
       // the chain's update runs the same checks on every member before any changes its state
       if (scratch.length < grads.length) scratch = new Float32Array(grads.length);
       const updates = scratch.subarray(0, grads.length);
-      updates.set(grads);
+      updates.set(g);
       transform.update(updates, state, params, { noUpdate: false });
       applyUpdates(params, updates);
       steps++;
       return true;
     },
   };
+}
+
+/** The clipping options of resolved hyperparameters (src/clipping.ts). */
+function clippingOf(h: object): Required<GradientClipping> {
+  const o = h as GradientClipping;
+  return { clipnorm: o.clipnorm ?? null, clipvalue: o.clipvalue ?? null, globalClipnorm: o.globalClipnorm ?? null };
 }
 
 /** The learning rate at a step count (already validated by the chain's check). */

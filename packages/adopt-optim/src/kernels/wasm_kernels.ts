@@ -93,6 +93,11 @@ export function finiteKernel(memory: WebAssembly.Memory): ((g: number, n: number
   return instantiate<{ all_finite(g: number, n: number): number }>(memory, 'finite')?.all_finite ?? null;
 }
 
+/** `sum_squares(g, n)`: Σ g² over the n float32 at byte offset g, in float64; null without SIMD. */
+export function sumSquaresKernel(memory: WebAssembly.Memory): ((g: number, n: number) => number) | null {
+  return instantiate<{ sum_squares(g: number, n: number): number }>(memory, 'finite')?.sum_squares ?? null;
+}
+
 /** Whether the kernels can run here (WebAssembly with SIMD). */
 export function wasmKernelsAvailable(): boolean {
   return module('finite', false) !== null;

@@ -18,10 +18,11 @@ import { cautious, preparedGradient } from './adopt.js';
 import type { Flags, Rule } from './rule.js';
 import { checkBeta, checkPositive } from '../validate.js';
 import {
-  kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
+  GRADIENT_CLIP_OPTIONS, kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
 } from './options.js';
+import type { GradientClipping } from '../clipping.js';
 
-export interface AdamOptions {
+export interface AdamOptions extends GradientClipping {
   beta1?: number;
   beta2?: number;
   /** Added to sqrt(v̂). */
@@ -52,6 +53,7 @@ export const ADAM_OPTIONS = {
   amsgrad: { ...kernelOption([false, true]), internal: true },
   caution: kernelOption([false, true]),
   ...STATE_OPTIONS,
+  ...GRADIENT_CLIP_OPTIONS,
 } as const satisfies OptionSpecs;
 
 const p = array('p');

@@ -19,10 +19,11 @@ import type { Flags, Rule } from './rule.js';
 import { clipExponent, defaultClip, powerClip, type ClipSchedule } from '../clip.js';
 import { checkBeta, checkClipSchedule, checkPositive, OptimizerArgumentError } from '../validate.js';
 import {
-  kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
+  GRADIENT_CLIP_OPTIONS, kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
 } from './options.js';
+import type { GradientClipping } from '../clipping.js';
 
-export interface AdoptOptions {
+export interface AdoptOptions extends GradientClipping {
   /** Momentum coefficient. Default 0.9. */
   beta1?: number;
   /** Second-moment coefficient. Default 0.9999 (not Adam's 0.999). */
@@ -88,6 +89,7 @@ export const ADOPT_OPTIONS = {
   caution: kernelOption([false, true]),
   ...STATE_OPTIONS,
   epsilonMode: kernelOption(['floor', 'add']),
+  ...GRADIENT_CLIP_OPTIONS,
 } as const satisfies OptionSpecs;
 
 const p = array('p');

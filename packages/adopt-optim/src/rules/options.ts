@@ -4,6 +4,7 @@
  * saving and refusing all read these declarations, so an option is added in its rule's module.
  */
 import { defaultClip } from '../clip.js';
+import { GRADIENT_CLIP_OPTIONS } from '../clipping.js';
 import { OptimizerArgumentError, checkBoolean, checkNonNegative, checkOneOf } from '../validate.js';
 
 /** What to do when a gradient holds NaN or Infinity. */
@@ -76,7 +77,9 @@ export const STATE_OPTIONS = {
 export { defaultClip };
 
 /** The options every family shares: not part of a rule's scaling (maximize, weight decay, paths, state). */
-export type CommonOptionKey = keyof typeof WEIGHT_DECAY_OPTIONS | keyof typeof PATH_OPTIONS | keyof typeof STATE_OPTIONS;
+export type CommonOptionKey = keyof typeof WEIGHT_DECAY_OPTIONS | keyof typeof PATH_OPTIONS | keyof typeof STATE_OPTIONS | keyof typeof GRADIENT_CLIP_OPTIONS;
+
+export { GRADIENT_CLIP_OPTIONS };
 
 /** The defaults of a set of option specs, by name (the published *_DEFAULTS objects). */
 export function defaultsOf(specs: OptionSpecs): Record<string, unknown> {

@@ -41,8 +41,12 @@ export function decayRate(lr: number, correctedWeightDecay: boolean | undefined,
   return correctedWeightDecay ? (lr * lr) / lrMax : lr;
 }
 
+/**
+ * `gradScale`: gradient clipping by norm (src/clipping.ts), folded into `sign` (the rules read the
+ * gradient only as sign · g), so that the fused kernels clip without a pass of their own.
+ */
 export function adoptKernelArgs(
-  h: AdoptHyper & { nesterov?: boolean }, lr: number, clip: number, lrMax = lr,
+  h: AdoptHyper & { nesterov?: boolean }, lr: number, clip: number, lrMax = lr, gradScale = 1,
 ): AdoptKernelArgs {
   return {
     lr,
@@ -52,7 +56,7 @@ export function adoptKernelArgs(
     oneMinusBeta2: 1 - h.beta2,
     epsilon: h.epsilon,
     clip,
-    sign: h.maximize ? -1 : 1,
+    sign: (h.maximize ? -1 : 1) * gradScale,
     coupledDecay: h.decoupled ? 0 : h.weightDecay,
     decay: h.decoupled ? 1 - decayRate(lr, h.correctedWeightDecay, lrMax) * h.weightDecay : 1,
     nesterov: h.nesterov === true,
@@ -66,7 +70,7 @@ export function biasCorrections(beta1: number, beta2: number, t: number): { bc1:
   return { bc1: 1 - beta1 ** t, sqrtBc2: Math.sqrt(1 - beta2 ** t) };
 }
 
-export function adamKernelArgs(h: AdoptHyper & { amsgrad: boolean }, lr: number, t: number, lrMax = lr): AdamKernelArgs {
+export function adamKernelArgs(h: AdoptHyper & { amsgrad: boolean }, lr: number, t: number, lrMax = lr, gradScale = 1): AdamKernelArgs {
   const { bc1, sqrtBc2 } = biasCorrections(h.beta1, h.beta2, t);
   return {
     stepSize: lr / bc1,
@@ -77,7 +81,7 @@ export function adamKernelArgs(h: AdoptHyper & { amsgrad: boolean }, lr: number,
     epsilon: h.epsilon,
     sqrtBiasCorrection2: sqrtBc2,
     invSqrtBiasCorrection2: 1 / sqrtBc2,
-    sign: h.maximize ? -1 : 1,
+    sign: (h.maximize ? -1 : 1) * gradScale,
     coupledDecay: h.decoupled ? 0 : h.weightDecay,
     decay: h.decoupled ? 1 - decayRate(lr, h.correctedWeightDecay, lrMax) * h.weightDecay : 1,
     amsgrad: h.amsgrad,

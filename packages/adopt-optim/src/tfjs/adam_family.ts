@@ -38,6 +38,11 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     this.maxLearningRate(); // a custom schedule set later has no known maximum: refused before any change
   }
 
+  /** Clipping by norm multiplies the gradient through the rule's sign (src/clipping.ts): no pass of its own. */
+  protected override foldsGradientScale(): boolean {
+    return true;
+  }
+
   /** lrMax of corrected weight decay (§10.3): the current learning rate's declared maximum. */
   private maxLearningRate(): number {
     if (!this.correctedWeightDecay) return 1;
@@ -49,11 +54,11 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const t = state.step + 1;
     if (this.int8 !== null) {
       // §11: the 8-bit kernel; on wasm in place on the heap (src/tfjs/state8.ts)
-      this.int8.step('adam8Step', p, gradient, adamKernelArgs(this, lr, t, this.maxLearningRate()), stepSeed(state.step),
+      this.int8.step('adam8Step', p, gradient, adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale), stepSeed(state.step),
         this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
       return;
     }
-    const args = adamKernelArgs(this, lr, t, this.maxLearningRate());
+    const args = adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale);
     runPhase(this.kernels, adamCall(this, args), p, gradient, this.slotNames.map((n) => [n, state.slots.get(n)!] as [string, tf.Variable]),
       () => ({ ...args, epsilon: this.backendSafeEpsilon(this.epsilon) }), (target, value) => this.commit(target, value));
   }

@@ -42,6 +42,11 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     this.maxLearningRate(); // a custom schedule set later has no known maximum: refused before any change
   }
 
+  /** Clipping by norm multiplies the gradient through the rule's sign (src/clipping.ts): no pass of its own. */
+  protected override foldsGradientScale(): boolean {
+    return true;
+  }
+
   /** lrMax of corrected weight decay (§10.3): the current learning rate's declared maximum. */
   private maxLearningRate(): number {
     if (!this.correctedWeightDecay) return 1;
@@ -54,11 +59,11 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const clip = this.clip !== null && state.step > 0 ? this.clip(state.step) : Infinity;
     if (this.int8 !== null) {
       // §11: the 8-bit kernels; on wasm in place on the heap (src/tfjs/state8.ts)
-      this.int8.step(state.step === 0 ? 'adopt8Init' : 'adopt8Step', p, gradient, adoptKernelArgs(this, lr, clip, this.maxLearningRate()),
+      this.int8.step(state.step === 0 ? 'adopt8Init' : 'adopt8Step', p, gradient, adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale),
         stepSeed(state.step), this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
       return;
     }
-    const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate());
+    const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale);
     const call = adoptCall(this, state.step === 0 ? 'init' : 'step', args);
     runPhase(this.kernels, call, p, gradient, [['m', state.slots.get('m')!], ['v', state.slots.get('v')!]],
       () => ({ ...args, epsilon: this.backendSafeEpsilon(this.epsilon) }), (target, value) => this.commit(target, value));

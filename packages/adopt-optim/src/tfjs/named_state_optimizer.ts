@@ -21,6 +21,7 @@ import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE } from '..
 import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { GpuFusedKernels } from '../backends/gpu_fused.js';
 import { stepKernels } from '../dispatch.js';
+import { clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
 import { GpuFiniteGuard, isGpuBackend, opsFlags } from './gpu_nonfinite.js';
 import { setWeightsWithInt8, type Int8Store } from './state8.js';
 import { SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
@@ -62,6 +63,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * Set by the subclass's constructor; null for float32 state.
    */
   protected int8: Int8Store | null = null;
+  /** The factor clipping by norm puts on the gradient of the variable being stepped (src/clipping.ts); 1 otherwise. */
+  protected gradScale = 1;
   private readonly guard: GpuFiniteGuard;
 
   protected constructor(learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
@@ -184,18 +187,22 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     }
     // Everything checked: the step goes ahead. What the last getWeights handed out expires now.
     if (pairs.length > 0) this.disposeHandedOut();
+    const clipped = this.clipGradients(pairs, onGpu); // src/clipping.ts; nothing to do without clipping
     const gpuKernels = this.kernels !== null && 'beginStep' in this.kernels ? (this.kernels as GpuFusedKernels) : null;
     this.stepOk = pairs.length > 0 && this.nonFinite !== 'off' && onGpu
       ? this.guard.begin(this.iterations, pairs, gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs))
       : null;
     gpuKernels?.beginStep(this.stepOk);
     try {
-      for (const [variable, gradient] of pairs) {
+      for (const [variable, gradient] of clipped.pairs) {
         const state = this.slots.stateFor(variable);
+        this.gradScale = clipped.scales.get(variable) ?? 1;
         tf.tidy(() => this.updateVariable(variable, gradient, state));
         state.step++;
       }
     } finally {
+      this.gradScale = 1;
+      tf.dispose(clipped.made);
       gpuKernels?.endStep();
       this.stepOk?.dispose();
       this.stepOk = null;
@@ -262,6 +269,49 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       pairs.push([variable, gradient]);
     }
     return pairs;
+  }
+
+  /**
+   * Gradient clipping (src/clipping.ts), after every check. By norm on cpu and wasm: the sums of
+   * squares in float64 (one read of each gradient, by the fused kernels where they accept it), the
+   * scales kept for the subclasses to fold into the rule's sign (`gradScale`). On webgl and webgpu,
+   * and for clipvalue: clipped gradients made with tfjs ops (no readback), disposed after the step.
+   */
+  private clipGradients(pairs: [tf.Variable, tf.Tensor][], onGpu: boolean):
+    { pairs: [tf.Variable, tf.Tensor][]; scales: Map<tf.Variable, number>; made: tf.Tensor[] } {
+    const h = this.gradientClipping();
+    const scales = new Map<tf.Variable, number>();
+    if (!clips(h) || pairs.length === 0) return { pairs, scales, made: [] };
+    if (h.clipvalue !== null) {
+      const c = h.clipvalue;
+      const made = pairs.map(([, g]) => tf.clipByValue(g, -c, c));
+      return { pairs: pairs.map(([v], i) => [v, made[i]!]), scales, made };
+    }
+    if (onGpu || !this.foldsGradientScale()) {
+      // float32 on the GPU: the squares of g · 2^-20 neither overflow (|g| < 2^63) nor, for any useful norm, underflow
+      const made = tf.tidy(() => {
+        const sums = pairs.map(([, g]) => tf.sum(tf.square(tf.mul(g, 2 ** -20))));
+        const c = (h.clipnorm ?? h.globalClipnorm)!;
+        const norms = h.clipnorm !== null ? sums.map((s) => tf.mul(tf.sqrt(s), 2 ** 20)) : [tf.mul(tf.sqrt(tf.addN(sums)), 2 ** 20)];
+        return pairs.map(([, g], i) => tf.mul(g, tf.div(c, tf.maximum(norms[h.clipnorm !== null ? i : 0]!, c))));
+      });
+      return { pairs: pairs.map(([v], i) => [v, made[i]!]), scales, made };
+    }
+    const k = this.kernels;
+    const sums = pairs.map(([, g]) => (k?.sumSquares !== undefined && k.accepts([g]) ? k.sumSquares(g) : sumOfSquares(g.dataSync())));
+    normScales(h, sums).forEach((s, i) => scales.set(pairs[i]![0], s));
+    return { pairs, scales, made: [] };
+  }
+
+  /** The clipping options (null where a subclass has none: custom rules). */
+  protected gradientClipping(): Required<GradientClipping> {
+    const o = this as unknown as GradientClipping;
+    return { clipnorm: o.clipnorm ?? null, clipvalue: o.clipvalue ?? null, globalClipnorm: o.globalClipnorm ?? null };
+  }
+
+  /** Whether updateVariable multiplies the gradient by `gradScale` (through the rule's sign). */
+  protected foldsGradientScale(): boolean {
+    return false;
   }
 
   /** Name of the first variable whose gradient is not finite; one readback for all of them. */

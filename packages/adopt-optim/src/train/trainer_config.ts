@@ -5,9 +5,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { learningRateAt, type Schedule } from '../schedules.js';
 import type { Rng } from '../random.js';
-import { OptimizerArgumentError } from '../validate.js';
+import { didYouMean, OptimizerArgumentError } from '../validate.js';
 import type { CheckpointFs } from './checkpoint.js';
-import { isOptimizerName, OPTIMIZER_NAMES, type OptimizerName } from './registry.js';
+import { isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptionsByName } from './registry.js';
 
 /** A batch: any object whose tensors the loss reads. The trainer disposes it after use. */
 export type Batch = tf.TensorContainer;
@@ -33,22 +33,24 @@ export interface StepInfo {
   examplesPerSecond: number;
 }
 
-export interface TrainerConfig<B extends Batch> {
+/** The Trainer's configuration; `optimizerOptions` is typed by the `optimizer` named (see TrainerConfig). */
+export interface TrainerConfigBase<B extends Batch> {
   /** A tf.LayersModel (all its weights are checkpointed, its trainable ones optimized) or variables. */
   model: { trainableWeights: unknown[]; weights: unknown[] } | tf.Variable[];
   /** The loss of one batch (of one micro-batch when accumulating). */
   loss: (batch: B, context: { rng: Rng; step: number }) => tf.Scalar;
   data: DataSource<B>;
-  optimizer: OptimizerName;
-  /** Options of the optimizer other than the learning rate (e.g. {weightDecay: 0.1, decoupled: true}). */
-  optimizerOptions?: Record<string, unknown>;
   /** A number or a schedule of the optimizer step. */
   learningRate: number | Schedule;
   /** Optimizer steps to run in all (resumed runs count the steps already done). */
   steps?: number;
   /** Epochs to run at most. */
   epochs?: number;
-  /** Clip gradients by global norm to at most this (PyTorch's clip_grad_norm_). */
+  /**
+   * Clip gradients by global norm to at most this (PyTorch's clip_grad_norm_), over every parameter group
+   * together. (The optimizers' own Keras-style `clipnorm`, `clipvalue` and `globalClipnorm` go in
+   * optimizerOptions and act per group.)
+   */
   clipGradNorm?: number;
   /** Micro-batches per optimizer step; their mean gradient is applied. Default 1. */
   accumulationSteps?: number;
@@ -79,12 +81,81 @@ export interface TrainerConfig<B extends Batch> {
   };
 }
 
+/**
+ * The configuration: the fields above, the optimizer by name, and its options other than the learning
+ * rate typed for that optimizer (`{optimizer: 'adopt', optimizerOptions: {weight_decay: 0.1}}` does not compile).
+ */
+export type TrainerConfig<B extends Batch> = {
+  [N in OptimizerName]: TrainerConfigBase<B> & {
+    optimizer: N;
+    /** Options of the optimizer other than the learning rate (e.g. {weightDecay: 0.1, decoupled: true}). */
+    optimizerOptions?: Omit<OptimizerOptionsByName[N], 'learningRate'>;
+  };
+}[OptimizerName];
+
+/** Every field a TrainerConfig has, and those of its nested objects: anything else is refused. */
+const FIELDS = [
+  'model', 'loss', 'data', 'optimizer', 'optimizerOptions', 'learningRate', 'steps', 'epochs', 'clipGradNorm', 'accumulationSteps',
+  'paramGroups', 'evaluate', 'checkpoint', 'logFile', 'progress', 'seed', 'batchSize', 'callbacks',
+] as const;
+const NESTED: Record<string, readonly string[]> = {
+  checkpoint: ['dir', 'every', 'keep', 'fs'],
+  evaluate: ['every', 'run'],
+  callbacks: ['onStep', 'onEvaluate', 'onCheckpoint', 'onWarning'],
+  paramGroups: ['pattern', 'weightDecay', 'learningRateMultiplier'],
+};
+const REQUIRED: Record<string, string> = {
+  model: 'a tf.LayersModel or an array of tf.Variable',
+  loss: 'a function (batch, context) => tf.Scalar',
+  data: 'a tf.data.Dataset or a function of the epoch returning batches',
+  optimizer: `one of ${OPTIMIZER_NAMES.join(', ')}`,
+  learningRate: 'a number, or a schedule of the optimizer step (constant, linearWarmup, cosineDecay, stepDecay)',
+};
+
+/** A field that is not the Trainer's, with what it most likely meant: a name elsewhere, or a near one. */
+function unknownField(key: string, where: string, known: readonly string[]): OptimizerArgumentError {
+  let hint = didYouMean(key, known);
+  if (where === '' && (key === 'clipnorm' || key === 'clipvalue' || key === 'globalClipnorm')) {
+    hint = `"clipGradNorm" (PyTorch's clip_grad_norm_ over all groups), or optimizerOptions: {${key}: ...} (Keras's, per group)`;
+  } else if (where === '' && NESTED['callbacks']!.includes(key)) {
+    hint = `callbacks: {${key}}`;
+  } else if (where === '' && NESTED['checkpoint']!.includes(key) && key !== 'every') {
+    hint = `checkpoint: {${key}}`;
+  }
+  return new OptimizerArgumentError(
+    `Trainer: unknown ${where === '' ? 'field' : `field of ${where}`} ${JSON.stringify(key)}; ${hint === undefined ? '' : `did you mean ${hint}? `}` +
+      `expected ${where === '' ? 'the fields' : 'one'} of ${known.join(', ')}.`,
+  );
+}
+
+/** Refuses, before anything runs, a field the Trainer does not have (silently ignored before) or a missing required one. */
+function checkFields(config: unknown): void {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new OptimizerArgumentError(`Trainer: invalid config ${show(config)}; expected an object with ${Object.keys(REQUIRED).join(', ')}.`);
+  }
+  const c = config as Record<string, unknown>;
+  for (const key of Object.keys(c)) if (!(FIELDS as readonly string[]).includes(key)) throw unknownField(key, '', FIELDS);
+  for (const [key, what] of Object.entries(REQUIRED)) {
+    if (c[key] === undefined) throw new OptimizerArgumentError(`Trainer: missing ${key}; expected ${what}.`);
+  }
+  for (const [field, keys] of Object.entries(NESTED)) {
+    const value = c[field];
+    const items = field === 'paramGroups' ? (Array.isArray(value) ? value : []) : [value];
+    for (const item of items) {
+      if (item === undefined) continue;
+      if (item === null || typeof item !== 'object') throw new OptimizerArgumentError(`Trainer: invalid ${field} ${show(item)}; expected an object.`);
+      for (const key of Object.keys(item)) if (!keys.includes(key)) throw unknownField(key, field, keys);
+    }
+  }
+}
+
 export const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 export const isPositiveInteger = (v: unknown): v is number => isCount(v) && v >= 1;
 export const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? JSON.stringify(v) : String(v));
 
 /** Throws an OptimizerArgumentError for the first invalid field of `config`; returns the accumulation steps. */
 export function checkTrainerConfig<B extends Batch>(config: TrainerConfig<B>): number {
+  checkFields(config);
   if (!isOptimizerName(config.optimizer)) {
     throw new OptimizerArgumentError(
       `Trainer: unknown optimizer ${JSON.stringify(config.optimizer)}; expected one of ${OPTIMIZER_NAMES.join(', ')}.`,
