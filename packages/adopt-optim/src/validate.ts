@@ -153,3 +153,12 @@ export function checkClipSchedule(owner: string, clip: unknown): ((t: number) =>
   for (const t of CLIP_PROBE_STEPS) checkClipValue(owner, schedule(t), t);
   return schedule;
 }
+
+const warned = new Set<string>();
+
+/** `console.warn(message)` once per process for `key` (tfjs's own warnings go to console.warn too). */
+export function warnOnce(key: string, message: string): void {
+  if (warned.has(key)) return;
+  warned.add(key);
+  console.warn(message);
+}

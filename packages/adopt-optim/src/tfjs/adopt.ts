@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRate } from '../hyperparams.js';
-import { checkClipValue } from '../validate.js';
+import { checkClipValue, warnOnce } from '../validate.js';
+import { clipExponent } from '../clip.js';
 import { ADOPT_OPTIONS } from '../rules/adopt.js';
 import { optionsConfig, optionsFromConfig } from '../rules/options.js';
 import { adoptKernelArgs } from '../rules/scalars.js';
@@ -35,6 +36,10 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     this.int8 = h.stateDtype === 'int8' ? new Int8Store('ADOPT') : null;
     const { learningRate: _lr, nonFinite: _nf, fused: _f, ...rest } = h;
     Object.assign(this, rest);
+    if (h.clip !== null && clipExponent(h.clip) === undefined) {
+      warnOnce('clip function', 'adopt-optim: ADOPT with a custom clip function cannot be saved (getConfig, model.save with ' +
+        'includeOptimizer). To make it saveable use powerClip(exponent) (the default is powerClip(0.25)) or clip: null. (Shown once.)');
+    }
   }
 
   protected override checkStep(_variable: tf.Variable, step: number): void {

@@ -6,3 +6,4 @@ export { AdamOptimizer, adam } from './adam.js';
 export { AdamWOptimizer, adamw } from './adamw.js';
 export { AMSGradOptimizer, amsgrad } from './amsgrad.js';
 export { RuleOptimizer, ruleOptimizer, type RuleOptimizerOptions } from './rule_optimizer.js';
+export { registerOptimizers } from './register.js';

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensorMap } from '@tensorflow/tfjs-core';
 import { checkLearningRate, type LearningRate, type NonFinitePolicy } from '../hyperparams.js';
 import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules.js';
-import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE } from '../validate.js';
+import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE, warnOnce } from '../validate.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { GpuFusedKernels } from '../backends/gpu_fused.js';
 import { stepKernels } from '../dispatch.js';
@@ -70,6 +70,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   protected constructor(learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
     super();
     this.learningRate_ = learningRate;
+    this.warnIfUnsaveable(learningRate);
     this.nonFinite = nonFinite;
     this.fused = fused;
     this.iterations_ = 0;
@@ -115,6 +116,19 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Sets a constant rate or a schedule, a function of the step (see `cosineDecay` and others). */
   set learningRate(value: LearningRate) {
     this.learningRate_ = checkLearningRate(this.displayName, value);
+    this.warnIfUnsaveable(value);
+  }
+
+  /**
+   * A custom learning-rate function cannot be saved by getConfig (so neither by model.save with
+   * includeOptimizer): said when it is set, once per process, rather than only when saving fails.
+   */
+  private warnIfUnsaveable(rate: LearningRate): void {
+    if (typeof rate === 'function' && scheduleConfig(rate) === undefined) {
+      warnOnce('learning-rate function', `adopt-optim: a custom learning-rate function cannot be saved with the optimizer (getConfig, ` +
+        'model.save with includeOptimizer). To make it saveable use constant, linearWarmup, cosineDecay or stepDecay, or set a ' +
+        'number before saving. (Shown once.)');
+    }
   }
 
   /** The schedule, or null when the learning rate is a constant. */
