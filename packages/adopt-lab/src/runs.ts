@@ -14,7 +14,7 @@ import { availableParallelism, constants, cpus, platform } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { makeOptimizer, packageVersion, runMeta, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
+import { LABELS, makeOptimizer, packageVersion, runMeta, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
 
 export type Row = Record<string, number | string>;
 
@@ -112,6 +112,16 @@ export function settingId(s: UnitSetting): string {
   return [`b2${s.beta2}`, `lr${s.learningRate}`, ...extra].join('-').replace(/[^A-Za-z0-9.+-]/g, '_');
 }
 
+/**
+ * A run as people read it, "ADOPT, β2 0.1, lr 0.01, k 10, seed 1" (the compact id, `adopt-b20.1-lr0.01-k10-seed1`,
+ * read β2 = 0.1 as "b20.1"; it stays the file name, so that saved runs are found again).
+ */
+export function unitLabel(u: Unit): string {
+  const s = u.setting;
+  const extra = Object.keys(s).filter((k) => k !== 'beta2' && k !== 'learningRate').sort().map((k) => `${k} ${String(s[k])}`);
+  return [LABELS[u.optimizer], `β2 ${s.beta2 === 'own' ? 'default' : s.beta2}`, `lr ${s.learningRate}`, ...extra, `seed ${u.seed}`].join(', ');
+}
+
 export function makeUnit(optimizer: LabOptimizer, seed: number, setting: UnitSetting): Unit {
   const id = settingId(setting);
   return { optimizer, seed, setting, settingId: id, id: `${optimizer}-${id}-seed${seed}` };
@@ -166,7 +176,8 @@ export async function executeUnit(exp: UnitExperiment, folder: string, base: Rec
   const record: RunRecord = {
     format: FORMAT, experiment: folder, optimizer: unit.optimizer, seed: unit.seed, setting: unit.setting, settingId: unit.settingId,
     base, hash: unitHash(folder, base, unit), ...outcome,
-    seconds: Math.round((Date.now() - started) / 100) / 10, startedAt: new Date(started).toISOString(), machine: machine(),
+    // ms resolution: a tiny run rounded to 0.1 s read 0 seconds (a CI failure)
+    seconds: (Date.now() - started) / 1000, startedAt: new Date(started).toISOString(), machine: machine(),
     versions: { adoptLab: packageVersion('adopt-lab'), adoptOptim: packageVersion('adopt-optim') },
   };
   const path = runPath(outDir, folder, unit);
@@ -305,7 +316,7 @@ export async function runExperiment(name: string, exp: UnitExperiment, ctx: RunC
   let done = 0;
   const tick = (u: Unit, r?: RunRecord) => {
     done++;
-    if (ctx.progress) ctx.log(`  [${done}/${missing.length}] ${folder} ${u.id}${r ? ` ${r.seconds} s` : ''}`);
+    if (ctx.progress) ctx.log(`  [${done}/${missing.length}] ${folder}: ${unitLabel(u)}${r ? ` (${r.seconds} s)` : ''}`);
   };
   if (jobs > 1 && missing.length > 1) {
     const plain = JSON.parse(JSON.stringify(options)) as Record<string, unknown>;

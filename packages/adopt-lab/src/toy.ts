@@ -85,7 +85,7 @@ export const toyUnits: UnitExperiment<ToyBase> = {
     })));
     return {
       name: 'toy',
-      title: 'Convex counterexample: convergence for any beta2',
+      title: 'Convex counterexample: convergence for any beta2 (the optimum is theta = -1; Adam with a small beta2 goes to +1)',
       description:
         `theta in [-1, 1], f(theta) = theta (optimum -1), stochastic gradient k^2 with probability 1/k and -k otherwise; ` +
         `learning rate 0.01/sqrt(1 + 0.01 t), beta1 0.9, ${b.steps.toLocaleString('en')} steps, ${b.chains} chains per run, seeds ${seeds.join(', ')}.`,
