@@ -119,6 +119,17 @@ before(() => {
 });
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
+describe('the packed READMEs', () => {
+  it('every relative link resolves to a file in its tarball (links to sibling packages are npm links)', () => {
+    for (const [name, t] of Object.entries(tarballs)) {
+      const readme = execFileSync('tar', ['-xOzf', t.path, 'package/README.md'], { encoding: 'utf8' });
+      const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((l) => !/^(https?:|#|mailto:)/.test(l));
+      for (const link of links) assert.ok(t.files.includes(link.split('#')[0]), `${name}: README links to ${link}, which is not in the tarball`);
+      for (const f of ['CHANGELOG.md', 'LICENSE']) assert.ok(t.files.includes(f), `${name} ships ${f}`);
+    }
+  });
+});
+
 describe('the packed adopt-optim', () => {
   it('ships its build, types for both module systems, README and LICENSE; no source maps, tests or sources', () => {
     const files = tarballs['adopt-optim'].files;

@@ -21,3 +21,6 @@ export {
   createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,
   type OptimizerOptionsByName, type OptimizerByName, type SgdOptions, type MomentumOptions, type RmspropOptions,
 } from './train/registry.js';
+export { exportState, importState, STATE_DICT_KEY, type StateDict, type ExportOptions, type ImportOptions } from './interop/state_dict.js';
+export { encodeSafetensors, decodeSafetensors, SafetensorsError, type NamedArray, type SafetensorsDtype } from './interop/safetensors.js';
+export type { ParamSource } from './interop/layout.js';
