@@ -34,8 +34,8 @@ export interface AdamHyperparams extends Required<AdamOptions> {
 /** The learning rate every optimizer here uses when none is given (PyTorch's Adam default). */
 export const DEFAULT_LEARNING_RATE = 1e-3;
 
-/*
- * The published defaults hold exactly the keys of the options object (the learning rate is the
+/**
+ * ADOPT's default options. The published defaults hold exactly the keys of the options object (the learning rate is the
  * positional argument, see DEFAULT_LEARNING_RATE; AMSGrad is a separate optimizer, not an
  * option), so `adopt(1e-3, {...ADOPT_DEFAULTS, beta2: 0.99})` is a valid call. They are read off
  * the rules' option declarations.
@@ -44,7 +44,9 @@ export const ADOPT_DEFAULTS = defaultsOf(ADOPT_OPTIONS) as Readonly<Required<Ado
 
 /** PyTorch's defaults: `torch.optim.Adam`, `AdamW` and `Adam(amsgrad=True)`. */
 export const ADAM_DEFAULTS = defaultsOf(ADAM_OPTIONS) as Readonly<Required<AdamOptions>>;
+/** AdamW's default options: Adam's with weightDecay 1e-2, decoupled. */
 export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 1e-2, decoupled: true } as Readonly<Required<AdamOptions>>;
+/** AMSGrad's default options: Adam's. */
 export const AMSGRAD_DEFAULTS = { ...ADAM_DEFAULTS } as Readonly<Required<AdamOptions>>;
 
 /** The full hyperparameters of the Adam family's three members (internal: not options). */

@@ -24,3 +24,8 @@ export {
 export { exportState, importState, STATE_DICT_KEY, type StateDict, type ExportOptions, type ImportOptions } from './interop/state_dict.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type NamedArray, type SafetensorsDtype } from './interop/safetensors.js';
 export type { ParamSource } from './interop/layout.js';
+export type { Value as RuleValue, Cond as RuleCond, BinaryOp, UnaryOp } from './rules/expr.js';
+export type { AdoptHyperparams, AdamHyperparams } from './hyperparams.js';
+export type { NamedTensor } from './tfjs/slot_store.js';
+export type { TensorData } from './interop/safetensors.js';
+export type { WithLearningRate } from './train/registry.js';

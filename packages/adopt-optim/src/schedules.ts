@@ -8,6 +8,7 @@
  */
 import { OptimizerArgumentError } from './validate.js';
 
+/** A learning-rate schedule as getConfig saves it (scheduleConfig) and scheduleFromConfig reads it. */
 export type ScheduleConfig =
   | { kind: 'constant'; value: number }
   | { kind: 'linearWarmup'; peak: number; warmupSteps: number }

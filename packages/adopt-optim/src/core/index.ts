@@ -1,5 +1,9 @@
-/** The framework-free core: optimizers and their composable pieces on Float32Arrays. */
+/**
+ * The framework-free core: optimizers and their composable pieces on Float32Arrays.
+ * @module
+ */
 export * from './transform.js';
 export * from './optimizers.js';
 export { BLOCK as INT8_BLOCK, int8MomentsBytes, type Int8Moments } from '../kernels/state8.js';
 export { ruleOptimizer, type CoreRuleOptimizer, type RuleState } from './rule_optimizer.js';
+export type { CommonOptionKey } from '../rules/options.js';

@@ -39,6 +39,7 @@ import {
 
 export type { LearningRate } from '../hyperparams.js';
 
+/** A core optimizer: a GradientTransformation with its resolved hyperparameters and `step`, which updates params in place (fused where it can). */
 export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
   /** The resolved hyperparameters. */
   readonly hyperparams: H;
@@ -50,6 +51,7 @@ export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
   step(params: Float32Array, grads: Float32Array, state: S): boolean;
 }
 
+/** The state of core.adopt: its scaleByAdopt state, the decoupled decay\'s count (corrected decay), and the learning rate\'s count. */
 export interface AdoptCoreState {
   adopt: AdoptState;
   /** {count} with correctedWeightDecay (§10.3), else null. */
@@ -57,6 +59,7 @@ export interface AdoptCoreState {
   learningRate: LearningRateState;
 }
 
+/** The state of core.adam, adamw and amsgrad: its scaleByAdam state and the counts of its decay and learning rate. */
 export interface AdamCoreState {
   adam: AdamState;
   /** {count} with correctedWeightDecay (§10.3), else null. */

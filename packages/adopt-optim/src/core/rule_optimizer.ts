@@ -12,6 +12,7 @@ import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js
 import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { checkFloat32Array } from './transform.js';
 
+/** A custom rule's state in the core: its slots and step count. */
 export interface RuleState {
   /** The rule's slots by name. */
   slots: Record<string, Float32Array>;
@@ -19,9 +20,11 @@ export interface RuleState {
   t: number;
 }
 
+/** A custom rule as a core optimizer (core.ruleOptimizer). */
 export interface CoreRuleOptimizer {
   readonly rule: CustomRule;
   readonly hyperparameters: Readonly<Record<string, number>>;
+/** Zeroed state for these params. */
   init(params: Float32Array): RuleState;
   /** One step in place on params (grads untouched); false when skipped (`nonFinite: 'skip'`). */
   step(params: Float32Array, grads: Float32Array, state: RuleState): boolean;

@@ -29,6 +29,7 @@ export interface StepContext {
   noUpdate: boolean;
 }
 
+/** A piece of an optimizer, as in optax: `init` makes its state for some params, `update` turns gradients into updates in place (and advances the state). */
 export interface GradientTransformation<S> {
   /** Fresh state for a parameter array of this length. */
   init(params: Float32Array): S;
@@ -148,7 +149,8 @@ export function chain(...transforms: GradientTransformation<any>[]): GradientTra
   };
 }
 
-type StateOf<T> = T extends GradientTransformation<infer S> ? S : never;
+/** The state type of a GradientTransformation. */
+export type StateOf<T> = T extends GradientTransformation<infer S> ? S : never;
 
 /**
  * Composes transformations left to right, like optax's `named_chain`: the state is an object
@@ -206,6 +208,7 @@ export function scale(factor: number): GradientTransformation<null> {
   };
 }
 
+/** Options of addDecayedWeights: corrected decay (lr² / lrMax, docs/ALGORITHM.md §10.3) needs the learning rate (a number or schedule). */
 export interface AddDecayedWeightsOptions {
   /**
    * timm's corrected weight decay (docs/ALGORITHM.md §10.3): u += weightDecay * (lr / lrMax) * p,
@@ -287,6 +290,7 @@ export function addDecayedWeights(
   };
 }
 
+/** The state of a piece that reads a learning-rate schedule: how many updates it has applied. */
 export interface LearningRateState {
   /** Number of steps taken so far; the schedule is evaluated at this count. */
   count: number;
@@ -329,6 +333,7 @@ export function scaleByLearningRate(
   };
 }
 
+/** The state of scaleByAdopt: the moments m and v and the step count t. */
 export interface AdoptState {
   /** First moment of the normalised gradient. */
   m: Float32Array;
@@ -399,6 +404,7 @@ export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransfo
   };
 }
 
+/** The state of scaleByAdam: the moments m, v (and vmax for AMSGrad) and the step count t. */
 export interface AdamState {
   m: Float32Array;
   v: Float32Array;

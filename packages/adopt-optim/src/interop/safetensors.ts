@@ -8,8 +8,10 @@
  */
 
 export type SafetensorsDtype = 'F32' | 'F64' | 'I32' | 'I64';
+/** The typed array of a tensor of each dtype. */
 export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array;
 
+/** One tensor of a safetensors file: its dtype, shape and data. */
 export interface NamedArray {
   dtype: SafetensorsDtype;
   shape: number[];
@@ -20,6 +22,7 @@ const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, I32: 4, I64: 8
 /** A header larger than this is refused rather than parsed (the format's own readers use 100 MB). */
 const MAX_HEADER = 100_000_000;
 
+/** Thrown for a file that is not valid safetensors, naming what is wrong. */
 export class SafetensorsError extends Error {
   constructor(message: string) {
     super(message);

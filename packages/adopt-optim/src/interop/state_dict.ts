@@ -17,12 +17,14 @@ import { matchByName } from '../train/variable_names.js';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.js';
 import { inverse, paramLayouts, type ParamLayout, type ParamSource } from './layout.js';
 
+/** The safetensors metadata key that holds the state dict (JSON) in a file exportState writes. */
 export const STATE_DICT_KEY = 'adopt_optim_state_dict';
 const FORMAT = 'adopt-optim/state_dict';
 
 /** PyTorch's names for our slots. */
 const SLOT_NAMES: Record<string, string> = { m: 'exp_avg', v: 'exp_avg_sq', vmax: 'max_exp_avg_sq' };
 
+/** The JSON exportState writes, in the shape of PyTorch's `optimizer.state_dict()` with tensors named, not inlined. */
 export interface StateDict {
   format: typeof FORMAT;
   version: 1;
@@ -38,6 +40,7 @@ export interface StateDict {
   }[];
 }
 
+/** Options of exportState. */
 export interface ExportOptions {
   /** 'torch' (default): torch module names and layouts (Dense kernels transposed, ...); 'tfjs': as tfjs holds them. */
   layout?: 'torch' | 'tfjs';
@@ -96,6 +99,7 @@ export async function exportState(
   }
 }
 
+/** Options of importState. */
 export interface ImportOptions {
   /** Also assign the parameters from the file (default true). */
   params?: boolean;

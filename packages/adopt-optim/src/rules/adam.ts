@@ -22,6 +22,7 @@ import {
 } from './options.js';
 import type { GradientClipping } from '../clipping.js';
 
+/** The Adam family's options (PyTorch's defaults; ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS). */
 export interface AdamOptions extends GradientClipping {
   beta1?: number;
   beta2?: number;

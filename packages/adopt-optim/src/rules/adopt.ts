@@ -23,6 +23,7 @@ import {
 } from './options.js';
 import type { GradientClipping } from '../clipping.js';
 
+/** ADOPT's options; every one is optional (ADOPT_DEFAULTS lists the defaults). */
 export interface AdoptOptions extends GradientClipping {
   /** Momentum coefficient. Default 0.9. */
   beta1?: number;

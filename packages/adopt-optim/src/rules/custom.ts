@@ -34,11 +34,38 @@ export interface RuleBuilder {
   slot(name: string): E.Value;
   /** A per-step scalar, by the name `scalars` gives it. */
   scalar(name: string): E.Value;
+  /** A number, the same for every element. */
   constant(value: number): E.Value;
-  add: typeof E.add; sub: typeof E.sub; mul: typeof E.mul; div: typeof E.div;
-  min: typeof E.min; max: typeof E.max; sqrt: typeof E.sqrt; abs: typeof E.abs; neg: typeof E.neg;
-  clamp: typeof E.clamp; select: typeof E.select;
-  gt: typeof E.gt; ge: typeof E.ge; lt: typeof E.lt; le: typeof E.le;
+  /** a + b. */
+  add: typeof E.add;
+  /** a − b. */
+  sub: typeof E.sub;
+  /** a · b. */
+  mul: typeof E.mul;
+  /** a / b. */
+  div: typeof E.div;
+  /** The smaller of a and b. */
+  min: typeof E.min;
+  /** The larger of a and b. */
+  max: typeof E.max;
+  /** √a. */
+  sqrt: typeof E.sqrt;
+  /** |a|. */
+  abs: typeof E.abs;
+  /** −a. */
+  neg: typeof E.neg;
+  /** a clamped to [lo, hi]. */
+  clamp: typeof E.clamp;
+  /** cond ? a : b, per element. */
+  select: typeof E.select;
+  /** a > b, a condition for select and mean. */
+  gt: typeof E.gt;
+  /** a ≥ b. */
+  ge: typeof E.ge;
+  /** a < b. */
+  lt: typeof E.lt;
+  /** a ≤ b. */
+  le: typeof E.le;
   /** a · b > 0, without the product's float32 underflow. */
   sameSign: typeof E.sameSign;
   /** The fraction of the tensor's elements where a condition holds (runs as tfjs ops on webgl and webgpu). */
@@ -48,6 +75,7 @@ export interface RuleBuilder {
 /** The new values a phase writes: `p` and slots, by name. */
 export type RuleWrites = Readonly<Record<string, E.Value>>;
 
+/** What defineRule takes: a rule's name, state, hyperparameters, per-step scalars and per-element update. */
 export interface RuleDefinition {
   /** The rule's name: a letter, then letters, digits or _ (its kernels are named after it). */
   name: string;
@@ -64,16 +92,21 @@ export interface RuleDefinition {
 }
 
 /** A rule defined with defineRule: pass it to ruleOptimizer (tfjs) or core.ruleOptimizer. */
+/** A rule made by defineRule: its definition and hyperparameters, and the kernels generated from it. */
 export interface CustomRule {
+  /** @internal The rule as the code generators read it. */
   readonly rule: Rule;
+  /** What was given to defineRule. */
   readonly definition: RuleDefinition;
+  /** The hyperparameters with their defaults. */
   readonly hyperparameters: Readonly<Record<string, number>>;
-  /** The kernels of each phase (one flag combination: a custom rule has no kernel options). */
+  /** @internal The kernels of each phase (one flag combination: a custom rule has no kernel options). */
   readonly plan: KernelPlan;
-  /** The phases as JavaScript on Float32Arrays (float64 arithmetic), where WebAssembly SIMD is missing. */
+  /** @internal The phases as JavaScript on Float32Arrays (float64 arithmetic), where WebAssembly SIMD is missing. */
   readonly js: { readonly init?: JsKernel; readonly step: JsKernel; readonly count?: (...a: unknown[]) => number };
 }
 
+/** @internal A generated JavaScript kernel. */
 export type JsKernel = (...args: unknown[]) => void;
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;

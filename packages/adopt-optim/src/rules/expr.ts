@@ -9,6 +9,7 @@
  * round-to-nearest, in exactly the order the tree gives: an emitter never reassociates.
  */
 
+/** A per-element value of a rule's update: an expression tree over arrays, scalars and constants. */
 export type Value =
   | { readonly kind: 'array'; readonly name: string }
   | { readonly kind: 'scalar'; readonly name: string }
@@ -20,9 +21,12 @@ export type Value =
   /** The fraction of elements of the whole tensor where `cond` holds: a per-tensor scalar. */
   | { readonly kind: 'mean'; readonly cond: Cond };
 
+/** The two-operand operations of Value. */
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'min' | 'max';
+/** The one-operand operations of Value. */
 export type UnaryOp = 'sqrt' | 'abs' | 'neg';
 
+/** A per-element condition (for select and mean). */
 export type Cond =
   | { readonly kind: 'compare'; readonly op: 'gt' | 'ge' | 'lt' | 'le'; readonly a: Value; readonly b: Value }
   /**

@@ -77,7 +77,12 @@ export const STATE_OPTIONS = {
 export { defaultClip };
 
 /** The options every family shares: not part of a rule's scaling (maximize, weight decay, paths, state). */
-export type CommonOptionKey = keyof typeof WEIGHT_DECAY_OPTIONS | keyof typeof PATH_OPTIONS | keyof typeof STATE_OPTIONS | keyof typeof GRADIENT_CLIP_OPTIONS;
+export type CommonOptionKey =
+  | 'weightDecay' | 'decoupled' | 'maximize' | 'nonFinite' | 'fused' | 'correctedWeightDecay' | 'stateDtype' | 'clipnorm' | 'clipvalue' | 'globalClipnorm';
+// CommonOptionKey lists exactly the keys of the shared option groups (a compile error otherwise)
+type SharedKeys = keyof typeof WEIGHT_DECAY_OPTIONS | keyof typeof PATH_OPTIONS | keyof typeof STATE_OPTIONS | keyof typeof GRADIENT_CLIP_OPTIONS;
+const sameKeys: [SharedKeys] extends [CommonOptionKey] ? ([CommonOptionKey] extends [SharedKeys] ? true : false) : false = true;
+void sameKeys;
 
 export { GRADIENT_CLIP_OPTIONS };
 

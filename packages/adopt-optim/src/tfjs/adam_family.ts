@@ -67,7 +67,10 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     return { ...this.baseConfig(), ...optionsConfig(`${this.displayName}.getConfig`, ADAM_OPTIONS, this) as tf.serialization.ConfigDict };
   }
 
-  /** @nocollapse */
+  /**
+   * Rebuilds the optimizer from getConfig (called by tfjs when a model is loaded).
+   * @nocollapse
+   */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
   ): T {

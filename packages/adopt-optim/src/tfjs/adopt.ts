@@ -78,7 +78,10 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     return { ...this.baseConfig(), ...optionsConfig('ADOPT.getConfig', ADOPT_OPTIONS, this) as tf.serialization.ConfigDict };
   }
 
-  /** @nocollapse */
+  /**
+   * Rebuilds the optimizer from getConfig (called by tfjs when a model is loaded).
+   * @nocollapse
+   */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
   ): T {

@@ -13,6 +13,7 @@ import { runPhase } from '../dispatch.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
+/** Options of ruleOptimizer: hyperparameter overrides, the non-finite policy, and whether to use the fused kernels. */
 export interface RuleOptimizerOptions {
   /** Overrides of the rule's hyperparameter defaults. */
   hyperparameters?: Readonly<Record<string, number>>;
@@ -64,7 +65,10 @@ export class RuleOptimizer extends NamedStateOptimizer {
     return { ...this.baseConfig(), rule: this.custom.definition.name, hyperparameters: { ...this.hyperparameters } };
   }
 
-  /** @nocollapse */
+  /**
+   * Rebuilds the optimizer from getConfig (called by tfjs when a model is loaded).
+   * @nocollapse
+   */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
   ): T {

@@ -34,6 +34,7 @@ export { CheckpointError, nodeCheckpointFs, PROCESS_RUN_ID, type CheckpointFs, t
 export { acquireCheckpointLock, type CheckpointLock } from './writer_lock.js';
 import * as tf from '@tensorflow/tfjs-core';
 
+/** The format name written in every checkpoint's manifest. */
 export const CHECKPOINT_FORMAT = 'adopt-optim-checkpoint';
 /** Version written. Version 1 (no manifest checksum, no run id) is still read, with a warning. */
 export const CHECKPOINT_VERSION = 2;
@@ -43,6 +44,7 @@ const TENSORS = 'tensors.bin';
 const STEP_FOLDER = /^step-(\d{8,16})(?:-[0-9a-f]{8})?$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/** Where a tensor lies in a checkpoint's tensors.bin: name, shape, dtype, offset and length. */
 export interface TensorEntry {
   name: string;
   shape: number[];
@@ -77,6 +79,7 @@ export interface TensorValues {
   values: Float32Array | Int32Array;
 }
 
+/** A checkpoint read and verified by readCheckpoint: its folder, manifest and tensors. */
 export interface LoadedCheckpoint {
   folder: string;
   manifest: CheckpointManifest;
@@ -94,6 +97,7 @@ export interface LoadedCheckpoint {
   tensors(group: string): { name: string; tensor: tf.Tensor }[];
 }
 
+/** Options of writeCheckpoint. */
 export interface WriteCheckpointOptions extends CheckpointIoOptions {
   /** Checkpoints of this run to keep, the new one included: an integer >= 1. Default 3. */
   keep?: number;

@@ -19,20 +19,27 @@ export class CheckpointError extends Error {
  * crashes and lets a caller add durability or logging.
  */
 export interface CheckpointFs {
+/** Creates a folder (recursive: with its parents). */
   mkdir(path: string, options?: { recursive?: boolean }): Promise<unknown>;
   /** Writes the whole file and flushes it to disk. */
   writeFile(path: string, data: string | Uint8Array): Promise<void>;
+/** Reads a whole file. */
   readFile(path: string): Promise<Uint8Array>;
+/** A folder's entries. */
   readdir(path: string): Promise<string[]>;
+/** Renames atomically (replacing `to`). */
   rename(from: string, to: string): Promise<void>;
   /** Fails with EEXIST when `to` exists (used for the lock). */
   link(from: string, to: string): Promise<void>;
+/** Removes a file. */
   unlink(path: string): Promise<void>;
+/** Removes a folder and what it holds. */
   rm(path: string, options: { recursive: true; force: true }): Promise<void>;
   /** Flushes a folder's entries (renames) to disk; may do nothing. */
   syncDir(path: string): Promise<void>;
 }
 
+/** The file operations of Node's fs/promises, with fsync on write and on folders. */
 export const nodeCheckpointFs: CheckpointFs = {
   // recursive: our own walk (./make_dir.ts), as Node's never returns under /proc
   mkdir: (path, options) => (options?.recursive === true ? makeDirectories(path) : nodeFs.mkdir(path, options)),
@@ -64,6 +71,7 @@ export const nodeCheckpointFs: CheckpointFs = {
   },
 };
 
+/** Options of checkpoint reads and writes: the file operations, and where warnings go. */
 export interface CheckpointIoOptions {
   fs?: CheckpointFs;
   /** Called with each warning (a fallback, a stale lock taken over, a version 1 checkpoint). Default console.warn. */

@@ -14,3 +14,4 @@ export {
 } from './checkpoint.js';
 export { fileSystem, registerFileSystemRouter, weightByteSize } from './file_io.js';
 export { makeDirectories, makeDirectoriesSync } from './make_dir.js';
+export type { TrainerConfigBase } from './trainer_config.js';

@@ -19,10 +19,13 @@ import { amsgrad, type AMSGradOptimizer } from '../tfjs/amsgrad.js';
 import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
 import { checkBeta, checkBoolean, checkKnownKeys, checkNonNegative, checkPositive, OptimizerArgumentError } from '../validate.js';
 
+/** The names createOptimizer and the Trainer take: ours and tfjs's SGD, momentum and RMSProp. */
 export const OPTIMIZER_NAMES = ['adopt', 'adam', 'adamw', 'amsgrad', 'sgd', 'momentum', 'rmsprop'] as const;
+/** One of OPTIMIZER_NAMES. */
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 
-interface WithLearningRate {
+/** The learning rate among createOptimizer's options. */
+export interface WithLearningRate {
   /** A number or a schedule. Default 1e-3 (0.01 for sgd and momentum). */
   learningRate?: LearningRate;
 }

@@ -73,12 +73,14 @@ interface SavedState {
   rngState: number; accumulationSteps: number; losses: { step: number; loss: number }[];
 }
 
+/** What fit() returns. */
 export interface TrainResult {
   step: number;
   losses: { step: number; loss: number }[];
   stopped: boolean;
 }
 
+/** A training loop for Node: steps, epochs, gradient accumulation, parameter groups, evaluation, and crash-safe checkpoints restored exactly (see the README's "Training loop"). */
 export class Trainer<B extends Batch> {
   readonly rng: Rng;
   /** Optimizer steps done. */

@@ -14,7 +14,13 @@ export type Batch = tf.TensorContainer;
 
 /** A source of batches: a tf.data.Dataset (iterated once per epoch) or a function of the epoch. */
 export type DataSource<B> =
-  | { iterator(): Promise<{ next(): Promise<IteratorResult<B>> }> }
+  | {
+    /** A fresh iterator over one epoch's batches. */
+    iterator(): Promise<{
+      /** The next batch, or done. */
+      next(): Promise<IteratorResult<B>>;
+    }>;
+  }
   | ((epoch: number) => AsyncIterable<B> | Iterable<B>);
 
 /** Variables whose names match `pattern` get this weight decay and learning-rate multiplier. */
@@ -24,6 +30,7 @@ export interface ParamGroup {
   learningRateMultiplier?: number;
 }
 
+/** What onStep receives after each optimizer step. */
 export interface StepInfo {
   step: number;
   epoch: number;
@@ -56,7 +63,13 @@ export interface TrainerConfigBase<B extends Batch> {
   accumulationSteps?: number;
   /** First matching group wins; variables matching none use optimizerOptions as they are. */
   paramGroups?: ParamGroup[];
-  evaluate?: { every: number; run: (step: number) => Promise<Record<string, number>> | Record<string, number> };
+  /** Every `every` steps, `run` is called and its metrics logged and passed to onEvaluate. */
+  evaluate?: {
+    /** Steps between evaluations, an integer >= 1. */
+    every: number;
+    /** Computes the metrics at this step. */
+    run: (step: number) => Promise<Record<string, number>> | Record<string, number>;
+  };
   /**
    * Checkpoints: written every `every` steps (an integer >= 1) and when fit() ends; the newest
    * `keep` (an integer >= 1, default 3) of this run are kept. `fs` replaces Node's file
@@ -73,8 +86,11 @@ export interface TrainerConfigBase<B extends Batch> {
   /** Examples in a batch, for examples/s. Default: the first dimension of its first tensor. */
   batchSize?: (batch: B) => number;
   callbacks?: {
+    /** After each optimizer step; return 'stop' to end training there. */
     onStep?(info: StepInfo): void | 'stop';
+    /** After each evaluation, with its metrics. */
     onEvaluate?(step: number, metrics: Record<string, number>): void;
+    /** After each checkpoint is written, with its folder. */
     onCheckpoint?(step: number, folder: string): void;
     /** A warning (a restore that fell back to an older checkpoint, a stale lock taken over). Default console.warn. */
     onWarning?(message: string): void;

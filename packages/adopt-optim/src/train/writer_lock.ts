@@ -23,6 +23,7 @@ interface LockContent {
   acquiredAt: string;
 }
 
+/** The writer lock of a checkpoint folder, held by acquireCheckpointLock until released. */
 export interface CheckpointLock {
   readonly dir: string;
   readonly runId: string;
@@ -31,6 +32,7 @@ export interface CheckpointLock {
   readonly held: boolean;
   /** Throws a CheckpointError unless the lock file on disk is still this lock's. */
   verify(): Promise<void>;
+/** Gives the folder up (removes the lock file if it is still this lock). */
   release(): Promise<void>;
 }
 
