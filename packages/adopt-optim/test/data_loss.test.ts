@@ -193,6 +193,29 @@ describe('8-bit state is found after tfjs renames variables, as float32 state is
         model.dispose();
         loaded.dispose();
       });
+
+      it(`${backend} ${stateDtype}: a renamed variable of another shape does not claim the saved state (it starts fresh)`, async () => {
+        await useBackend(backend);
+        const rng = new Rng(13);
+        const g = rng.normals(16);
+        const w = tf.variable(tf.tensor1d(rng.normals(16)), true, 'claim/w');
+        const first = adopt(0.01, { stateDtype });
+        first.applyGradients({ [w.name]: tf.tensor1d(g) });
+        const saved = await first.getWeights();
+        // a variable whose name differs only by tfjs's `_N` suffix, with the same size and another shape
+        const start = rng.normals(16);
+        const other = tf.variable(tf.tensor2d(start, [4, 4]), true, 'claim/w_1');
+        const fresh = tf.variable(tf.tensor2d(start, [4, 4]), true, 'claim/fresh');
+        const second = adopt(0.01, { stateDtype });
+        await second.setWeights(saved);
+        second.applyGradients({ [other.name]: tf.tensor2d(g, [4, 4]) });
+        const reference = adopt(0.01, { stateDtype });
+        reference.applyGradients({ [fresh.name]: tf.tensor2d(g, [4, 4]) });
+        assert.equal(second.stepOf(other.name), 1, 'a first step, not the saved variable continued');
+        assert.deepEqual(Array.from(other.dataSync()), Array.from(fresh.dataSync()));
+        tf.dispose([w, other, fresh, ...saved.map((x) => x.tensor)]);
+        [first, second, reference].forEach((o) => o.dispose());
+      });
     }
   }
 });
