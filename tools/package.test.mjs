@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { typeScriptBlocks } from './readme-blocks.mjs';
+import { brokenLinks } from './markdown-links.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
@@ -83,7 +84,7 @@ const USER_PROGRAM = `
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { adopt, core, createOptimizer, AdoptOptimizer, type AdoptOptions } from 'adopt-optim';
-import { adamw } from 'adopt-optim';
+import { adamw, decodeSafetensors, exportState, importState, registerOptimizers } from 'adopt-optim';
 import { Trainer, fileSystem } from 'adopt-optim/train';
 import { chain } from 'adopt-optim/core';
 
@@ -93,13 +94,27 @@ const opt: AdoptOptimizer = adopt(0.1, options);
 // the gradient of sum(w²), written out: tfjs-core alone registers no gradient functions
 for (let i = 0; i < 2; i++) tf.tidy(() => opt.applyGradients({ w: tf.mul(w, 2) }));
 const named = createOptimizer('adamw', { learningRate: 1e-3 });
-console.log(JSON.stringify({
+// the state as PyTorch would load it, and back into a new optimizer
+async function handOver() {
+  const { file, stateDict } = await exportState(opt, [w]);
+  const again = adopt(0.1, options);
+  await importState(again, [w], file);
+  const values = async (o: AdoptOptimizer) => (await o.getWeights()).map((x) => [x.name, Array.from(x.tensor.dataSync())]);
+  return {
+    tensors: [...decodeSafetensors(file).tensors.keys()].sort(), step: stateDict.state['0']?.step,
+    same: JSON.stringify(await values(again)) === JSON.stringify(await values(opt)),
+  };
+}
+handOver().then((interop) => console.log(JSON.stringify({
   w: Array.from(w.dataSync()),
   className: AdoptOptimizer.className,
   named: named.getClassName(),
   other: adamw(1e-3).getClassName(),
+  clipnorm: adopt(1e-3, { clipnorm: 1 }).getConfig()['clipnorm'],
+  registered: registerOptimizers(),
+  interop,
   trainer: typeof Trainer, fileSystem: typeof fileSystem, chain: typeof chain, coreAdopt: typeof core.adopt,
-}));
+})));
 `;
 
 function checkUserProgram(dir, source) {
@@ -110,6 +125,9 @@ function checkUserProgram(dir, source) {
   assert.equal(out.named, 'adopt-optim/AdamW');
   assert.equal(out.other, 'adopt-optim/AdamW');
   for (const k of ['trainer', 'fileSystem', 'chain', 'coreAdopt']) assert.equal(out[k], 'function', k);
+  assert.equal(out.clipnorm, 1, 'Keras-style clipping is saved in the config');
+  assert.deepEqual(out.registered, ['adopt-optim/ADOPT', 'adopt-optim/Adam', 'adopt-optim/AdamW', 'adopt-optim/AMSGrad', 'adopt-optim/Rule']);
+  assert.deepEqual(out.interop, { tensors: ['state.0.exp_avg', 'state.0.exp_avg_sq', 'w'], step: 2, same: true });
 }
 
 before(() => {
@@ -120,13 +138,15 @@ before(() => {
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the packed READMEs', () => {
-  it('every relative link resolves to a file in its tarball (links to sibling packages are npm links)', () => {
+  it('every link of every Markdown file in a tarball resolves inside it, headings included (sibling packages are npm links)', () => {
     for (const [name, t] of Object.entries(tarballs)) {
-      const readme = execFileSync('tar', ['-xOzf', t.path, 'package/README.md'], { encoding: 'utf8' });
-      const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((l) => !/^(https?:|#|mailto:)/.test(l));
-      for (const link of links) assert.ok(t.files.includes(link.split('#')[0]), `${name}: README links to ${link}, which is not in the tarball`);
+      const read = (p) => (t.files.includes(p) ? execFileSync('tar', ['-xOzf', t.path, `package/${p}`], { encoding: 'utf8' }) : undefined);
+      const pages = t.files.filter((f) => f.endsWith('.md') && !f.startsWith('dist/'));
+      assert.ok(pages.includes('README.md'), `${name} ships its README`);
+      assert.deepEqual(pages.flatMap((p) => brokenLinks(p, read)), [], name);
       for (const f of ['CHANGELOG.md', 'LICENSE']) assert.ok(t.files.includes(f), `${name} ships ${f}`);
     }
+    assert.ok(tarballs['adopt-optim'].files.includes('docs/guarantees.md'), 'the README\'s pages ship with it');
   });
 });
 
@@ -198,11 +218,12 @@ describe('the packed adopt-optim', () => {
     checkUserProgram(esm, 'main.ts');
   });
 
-  it('every TypeScript block of the READMEs type-checks (strict) against the installed packages', () => {
+  it('every TypeScript block of the READMEs and the library\'s pages type-checks (strict) against the installed packages', () => {
     const dir = join(esm, 'readme');
     mkdirSync(dir, { recursive: true });
     const files = [];
-    for (const readme of ['README.md', 'packages/adopt-optim/README.md', 'packages/adopt-lab/README.md', 'packages/tfjs-wasm-train/README.md']) {
+    const pages = readdirSync(join(root, 'packages/adopt-optim/docs')).filter((f) => f.endsWith('.md')).map((f) => `packages/adopt-optim/docs/${f}`);
+    for (const readme of ['README.md', 'packages/adopt-optim/README.md', 'packages/adopt-lab/README.md', 'packages/tfjs-wasm-train/README.md', ...pages]) {
       for (const block of typeScriptBlocks(join(root, readme))) {
         const file = `readme/${readme.replace(/[/.]/g, '_')}_L${block.line}.ts`;
         writeFileSync(join(esm, file), `${block.context}\n${block.code}\nexport {};\n`);
