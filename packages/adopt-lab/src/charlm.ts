@@ -241,7 +241,7 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
     const bits = 1 / Math.LN2;
     const spec: SummarySpec = {
       metrics: [
-        { key: 'pretrainValidation', label: 'pretrain validation (bits/char)', digits: 3, scale: bits, lowerIsBetter: true, compare: true },
+        { key: 'pretrainValidation', label: 'pretrain validation (bits/char)', digits: 3, scale: bits, lowerIsBetter: true, compare: true, margin: 0.02 },
         { key: 'finalTrainLoss', label: 'final training loss (bits/char, last 5% of steps)', digits: 3, scale: bits, lowerIsBetter: true },
         { key: 'spikes', label: `loss spikes (> ${SPIKE_RULE.ratio} x median of previous ${SPIKE_RULE.window} steps)`, digits: 1, lowerIsBetter: true, compare: true },
         { key: 'maxSpikeRatio', label: 'largest loss / running median', digits: 2, lowerIsBetter: true },

