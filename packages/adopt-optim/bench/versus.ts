@@ -19,11 +19,12 @@ import { stat, time, type Stat } from './stats.js';
 const args = process.argv.slice(2);
 const value = (flag: string, fallback: string): string => (args.includes(flag) ? args[args.indexOf(flag) + 1]! : fallback);
 const AGAINST = value('--against', '');
-if (AGAINST === '') throw new Error('usage: bench/versus.ts --against <path to the other build\'s dist/esm/index.js> [--size N] [--reps R] [--out FILE]');
+if (AGAINST === '') throw new Error('usage: bench/versus.ts --against <path to the other build\'s dist/esm/index.js> [--size N] [--reps R] [--only NAME] [--backends wasm,cpu,core] [--out FILE]');
 const SIZE = Number(value('--size', '1e7'));
 const REPS = Number(value('--reps', '9'));
 const OUT = value('--out', 'out/bench/versus.json');
 const ONLY = value('--only', '');
+const BACKENDS = value('--backends', 'wasm,cpu,core').split(',');
 
 const other = (await import(pathToFileURL(resolve(AGAINST)).href)) as typeof current;
 
@@ -86,7 +87,7 @@ const METHODS: Method[] = [
   ]),
   coreMethod('core ADOPT fused', (l) => l.core.adopt(1e-3) as never),
   coreMethod('core Adam fused', (l) => l.core.adam(1e-3) as never),
-].filter((m) => ONLY === '' || m.name.includes(ONLY));
+].filter((m) => (ONLY === '' || m.name.includes(ONLY)) && BACKENDS.includes(m.backend));
 
 const src = new Float32Array(Math.round(3.5 * SIZE)).fill(1);
 const dst = new Float32Array(src.length);

@@ -11,14 +11,17 @@
  * and `reshape` share); otherwise the variable is first given a private copy, once. Arrays a
  * caller obtained with dataSync()/data() are copies out of the heap there, so they never change.
  *
- * cpu: dataSync()/data() return the tensor's own Float32Array, so a parameter is never written
- * in place: each step reads the old p and writes the new one into a new array (one pass, as in
- * place), which then replaces the old in the backend's storage; an array a caller holds keeps
- * its values, as with tfjs ops. Where p's data is shared with another tensor, the variable is
- * assigned a new tensor wrapping the new array instead, so the other tensor keeps its values too.
- * The state slots (m, v, vmax) are updated in place: nothing outside the optimizer can read
- * them (getWeights hands out copies), and a slot's buffer is written only when it is private
- * (one reference, allocated here); otherwise the slot is first given a private copy, once.
+ * cpu: p, m, v (and vmax) are updated in place too, in buffers of their own (given once, at the
+ * first step, when the data is shared or was not allocated here: `owned`). The cpu backend hands
+ * out its own arrays, so three doors are guarded for the buffers written here (`guardCpu`, once per
+ * backend): the engine's readSync/read (what dataSync(), data(), array() use) return copies, as the
+ * wasm backend does for every tensor; a tensor the backend makes over such a buffer (tfjs's cpu
+ * Slice returns a subarray view) gets a copy at birth; and a buffer shared with another tensor
+ * (tf.variable(t), clone, reshape) is never written: the variable gets a private copy first.
+ * So an array or tensor a caller holds never changes, and a step allocates nothing. (0.2 wrote
+ * each new p into a fresh array instead: at 1e7 parameters allocating and faulting in 40 MB cost
+ * ~400-550 ms here, more than the step itself; issue 22.) Kernels read the buffers directly
+ * (backend.data / bufferSync), without a copy.
  *
  * Before any kernel runs, every buffer it will touch is checked against the length it will write
  * (and, on wasm, against the heap's size): a mismatch throws and nothing is written.
@@ -87,11 +90,49 @@ interface WasmBackendInternals {
 interface CpuBackendInternals {
   data: { get(dataId: object): { values?: unknown; dtype?: string } | undefined };
   refCount(dataId: object): number;
+  write(values: unknown, shape: number[], dtype: string): object;
+}
+
+interface EngineReads {
+  readSync(dataId: object): unknown;
+  read(dataId: object): Promise<unknown>;
 }
 
 const fusedByBackend = new WeakMap<object, FusedKernels | null>();
-/** cpu buffers allocated by `privateCopy` for a state slot, the only ones written in place. */
-const ownedCpuBuffers = new WeakSet<Float32Array>();
+/** cpu buffers made here for a parameter or a state slot, the only ones written in place. */
+const ownedCpuBuffers = new WeakSet<ArrayBufferLike>();
+const guardedCpuBackends = new WeakSet<object>();
+const guardedEngines = new WeakSet<object>();
+
+/** Whether `values` lies in a buffer the fused cpu step writes in place. */
+const inOwnedBuffer = (values: unknown): values is Float32Array => values instanceof Float32Array && ownedCpuBuffers.has(values.buffer);
+
+/**
+ * The copy-on-read and copy-on-view guards of the cpu path (see the header): installed once per
+ * backend and engine, before the first buffer is written in place. A read of any other tensor costs
+ * one WeakSet lookup.
+ */
+function guardCpu(backend: CpuBackendInternals): void {
+  if (!guardedCpuBackends.has(backend)) {
+    const write = backend.write.bind(backend);
+    backend.write = (values, shape, dtype) => write(inOwnedBuffer(values) ? values.slice() : values, shape, dtype);
+    guardedCpuBackends.add(backend);
+  }
+  const engine = tf.engine() as unknown as EngineReads;
+  if (!guardedEngines.has(engine)) {
+    const readSync = engine.readSync.bind(engine);
+    const read = engine.read.bind(engine);
+    engine.readSync = (dataId) => {
+      const v = readSync(dataId);
+      return inOwnedBuffer(v) ? v.slice() : v;
+    };
+    engine.read = async (dataId) => {
+      const v = await read(dataId);
+      return inOwnedBuffer(v) ? v.slice() : v;
+    };
+    guardedEngines.add(engine);
+  }
+}
 
 /** Gives the variable a buffer of its own: a new tensor from a kernel, adopted by assign. */
 function privateCopy(variable: tf.Variable): void {
@@ -237,7 +278,9 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
 }
 
 class CpuFused implements FusedKernels {
-  constructor(private readonly backend: CpuBackendInternals, private readonly k: ArrayKernels) {}
+  constructor(private readonly backend: CpuBackendInternals, private readonly k: ArrayKernels) {
+    guardCpu(backend);
+  }
 
   /** A tensor's data, checked to hold the `n` float32 elements the kernel will read. */
   private values(kernel: string, what: string, t: tf.Tensor, n: number): Float32Array {
@@ -251,29 +294,27 @@ class CpuFused implements FusedKernels {
     return tensors.every((t) => this.backend.data.get(t.dataId)?.values instanceof Float32Array);
   }
 
-  /** A state slot's buffer, made private first if anything else could see it; written in place. */
-  private owned(kernel: string, what: string, slot: tf.Variable, n: number): Float32Array {
-    let values = this.values(kernel, what, slot, n);
-    if (this.backend.refCount(slot.dataId) > 1 || !ownedCpuBuffers.has(values)) {
-      privateCopy(slot);
-      values = this.values(kernel, what, slot, n);
-      ownedCpuBuffers.add(values);
-    }
-    return values;
-  }
-
   /**
-   * Makes `values` (new, written by the kernel) the parameter's data. The old array is left as it
-   * was, so an array a caller got from dataSync()/data() keeps its values.
+   * A variable's buffer (parameter or state slot), written in place: made private first, once, if
+   * another tensor shares its data or it was not made here (a caller may hold the array: it was
+   * handed out before the guards, or the variable wraps the caller's own array).
    */
-  private replace(variable: tf.Variable, values: Float32Array): void {
+  private owned(kernel: string, what: string, variable: tf.Variable, n: number): Float32Array {
+    const values = this.values(kernel, what, variable, n);
+    if (this.backend.refCount(variable.dataId) === 1 && inOwnedBuffer(values) && values.length === values.buffer.byteLength / 4) return values;
+    const own = new Float32Array(n); // a buffer of its own, not a view: written in place from now on
+    own.set(values);
     const entry = this.backend.data.get(variable.dataId);
     if (entry !== undefined && this.backend.refCount(variable.dataId) === 1) {
-      entry.values = values; // same dataId, size and dtype: only the array changes
-      return;
+      entry.values = own; // same dataId, size and dtype: only the array changes; the old one stays as it was
+    } else {
+      // shared with another tensor (tf.variable(t), clone, reshape): that one keeps the old data
+      tf.tidy(() => variable.assign(tf.tensor(own, variable.shape, 'float32')));
     }
-    // shared with another tensor (tf.variable(t), clone, reshape): that one keeps the old data
-    tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, 'float32')));
+    const now = this.values(kernel, what, variable, n);
+    if (now !== own) throw bufferError(kernel, what, 'could not be given a buffer of its own');
+    ownedCpuBuffers.add(own.buffer);
+    return own;
   }
 
   supports(): boolean {
@@ -292,19 +333,13 @@ class CpuFused implements FusedKernels {
       const what = sig.arrays[i + 2]!;
       return written.has(what) ? this.owned(name, what, slot, n) : this.values(name, what, slot, n);
     });
-    if (!written.has('p')) {
-      this.k.run(call, pv, gv, slotValues);
-      return;
-    }
-    const newP = new Float32Array(n);
-    this.k.run(call, pv, gv, slotValues, newP);
-    this.replace(p, newP);
+    this.k.run(call, written.has('p') ? this.owned(name, 'p', p, n) : pv, gv, slotValues);
   }
 
   paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {
     const n = p.size;
-    const next = Float32Array.from(this.values(kernel, 'p', p, n)); // a caller's array of p never changes
-    return { p: next, g: this.values(kernel, 'g', g, n), written: () => this.replace(p, next) };
+    this.values(kernel, 'g', g, n); // checked before p is made private
+    return { p: this.owned(kernel, 'p', p, n), g: this.values(kernel, 'g', g, n), written: () => {} };
   }
 
   allFinite(g: tf.Tensor): boolean {

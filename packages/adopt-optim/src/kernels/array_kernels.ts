@@ -102,8 +102,8 @@ export class ArrayKernels {
 
   /**
    * One phase of a rule on p, g and the state slots (in the rule's slot order). The slots are
-   * updated in place; the new p goes to `pOut` where given (p is then only read: tfjs's cpu
-   * backend gets new parameters beside the old, see tfjs_fused.ts), else over p.
+   * updated in place; the new p goes to `pOut` where given (p is then only read), else over p
+   * (as tfjs's cpu backend path does: see tfjs_fused.ts).
    */
   run(call: PhaseCall, p: Float32Array, g: Float32Array, slots: Float32Array[], pOut?: Float32Array): void {
     const { phase, sig } = callPart(call);
