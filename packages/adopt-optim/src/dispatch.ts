@@ -10,8 +10,10 @@
  * | `webgl`  | tfjs webgl backend, `fused: true`        | generated GLSL, one program per array written       |
  * | `webgpu` | tfjs webgpu backend, `fused: true`       | generated WGSL, one dispatch per variable           |
  * | `ops`    | any backend; `fused: false`; what a GPU path lacks (a per-tensor mean: caution) | the rule as tfjs ops (codegen/tfops.ts) |
- * | `int8`   | `stateDtype: 'int8'` (wasm heap, or arrays) | the hand-written 8-bit kernels (kernels/wat/state8_kernels.wat) |
+ * | `int8`   | `stateDtype: 'int8'` (wasm heap, or arrays) | generated 8-bit WebAssembly (codegen/wat8.ts) around the hand-written codec |
  * | `core`   | `adopt-optim/core`                       | generated WebAssembly (fused) or the generated JS scaling (chain) |
+ *
+ * The path each step took is reported by `NamedStateOptimizer.lastStepPaths`.
  *
  * Combinations a path does not implement are refused by the rule's capability table
  * (src/rules/options.ts `incapability`) when the optimizer is built, before anything changes.
@@ -21,6 +23,9 @@ import { callPart, type PhaseCall } from './codegen/modules.js';
 import { tfOps } from './codegen/tfops.js';
 import { fusedKernelsForBackend, type FusedKernels } from './backends/tfjs_fused.js';
 import { gpuFusedKernels } from './backends/gpu_fused.js';
+
+/** Where a variable's step ran (the table above). */
+export type StepPath = 'wasm' | 'cpu' | 'webgl' | 'webgpu' | 'ops' | 'int8';
 
 /** The kernels a step uses (chosen once per step), or null: every variable runs as tfjs ops. */
 export function stepKernels(fused: boolean): FusedKernels | null {
@@ -39,14 +44,15 @@ export function runsOnKernels(kernels: FusedKernels | null, call: PhaseCall, ten
 export function runPhase(
   kernels: FusedKernels | null, call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: readonly [string, tf.Variable][],
   opsScalars: () => object, commit: (target: tf.Variable, value: tf.Tensor) => void,
-): void {
+): StepPath {
   const slotTensors = slots.map(([, t]) => t);
   if (runsOnKernels(kernels, call, [p, g, ...slotTensors])) {
     kernels.run(call, p, g, slotTensors);
-    return;
+    return kernels.path;
   }
   const named = Object.fromEntries(slots) as Record<string, tf.Variable>;
   for (const [target, value] of tfOps(callPart(call).phase, { p, g, ...named }, opsScalars())) {
     commit(target === 'p' ? p : named[target]!, value);
   }
+  return 'ops';
 }

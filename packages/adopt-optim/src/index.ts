@@ -29,3 +29,4 @@ export type { AdoptHyperparams, AdamHyperparams } from './hyperparams.js';
 export type { NamedTensor } from './tfjs/slot_store.js';
 export type { TensorData } from './interop/safetensors.js';
 export type { WithLearningRate } from './train/registry.js';
+export type { StepPath } from './dispatch.js';

@@ -39,6 +39,8 @@ import { instantiateState8 } from '../kernels/state8.js';
 import { WasmState8, type WasmHeapAccess } from './tfjs_state8.js';
 
 export interface FusedKernels {
+  /** The path these kernels are (src/dispatch.ts): reported by `NamedStateOptimizer.lastStepPaths`. */
+  readonly path: 'wasm' | 'cpu' | 'webgl' | 'webgpu';
   /** Whether these tensors' data lives on this backend in a form the kernels can use. */
   accepts(tensors: tf.Tensor[]): boolean;
   /** Whether these kernels implement this plan (a GPU backend has no reductions yet: caution runs as tfjs ops there). */
@@ -149,6 +151,7 @@ function bufferError(kernel: string, what: string, detail: string): Error {
 }
 
 class WasmFused implements FusedKernels, WasmHeapAccess {
+  readonly path = 'wasm';
   readonly int8?: WasmState8;
   readonly memory: WebAssembly.Memory;
   /** The backend's module, kept: backend.dispose() drops its `wasm` but the heap lives on. */
@@ -278,6 +281,7 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
 }
 
 class CpuFused implements FusedKernels {
+  readonly path = 'cpu';
   constructor(private readonly backend: CpuBackendInternals, private readonly k: ArrayKernels) {
     guardCpu(backend);
   }

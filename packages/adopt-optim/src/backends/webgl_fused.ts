@@ -85,6 +85,7 @@ class FusedProgram implements GPGPUProgram {
 }
 
 class WebGLFused implements GpuFusedKernels {
+  readonly path = 'webgl';
   private stepOk: tf.Tensor | null = null;
   /** `stepOk` converted to this step's texture layout, made on first use, released by endStep. */
   private okInput: TensorInfo | null = null;

@@ -89,6 +89,7 @@ const FLAG_SHADER = `
   }`;
 
 class WebGPUFused implements GpuFusedKernels {
+  readonly path = 'webgpu';
   private readonly pipelines = new Map<string, GPUComputePipelineLike>();
   private readonly shaders = new Map<string, WgslShader>();
   private stepOk: tf.Tensor | null = null;

@@ -56,11 +56,12 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
       // §11: the 8-bit kernel; on wasm in place on the heap (src/tfjs/state8.ts)
       this.int8.step('adam8Step', p, gradient, adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale), stepSeed(state.step),
         this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
+      this.ranOn('int8');
       return;
     }
     const args = adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale);
-    runPhase(this.kernels, adamCall(this, args), p, gradient, this.slotNames.map((n) => [n, state.slots.get(n)!] as [string, tf.Variable]),
-      () => ({ ...args, epsilon: this.backendSafeEpsilon(this.epsilon) }), (target, value) => this.commit(target, value));
+    this.ranOn(runPhase(this.kernels, adamCall(this, args), p, gradient, this.slotNames.map((n) => [n, state.slots.get(n)!] as [string, tf.Variable]),
+      () => ({ ...args, epsilon: this.backendSafeEpsilon(this.epsilon) }), (target, value) => this.commit(target, value)));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

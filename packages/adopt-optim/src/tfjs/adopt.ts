@@ -66,12 +66,13 @@ export class AdoptOptimizer extends NamedStateOptimizer {
       // §11: the 8-bit kernels; on wasm in place on the heap (src/tfjs/state8.ts)
       this.int8.step(state.step === 0 ? 'adopt8Init' : 'adopt8Step', p, gradient, adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale),
         stepSeed(state.step), this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
+      this.ranOn('int8');
       return;
     }
     const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale);
     const call = adoptCall(this, state.step === 0 ? 'init' : 'step', args);
-    runPhase(this.kernels, call, p, gradient, [['m', state.slots.get('m')!], ['v', state.slots.get('v')!]],
-      () => ({ ...args, epsilon: this.backendSafeEpsilon(this.epsilon) }), (target, value) => this.commit(target, value));
+    this.ranOn(runPhase(this.kernels, call, p, gradient, [['m', state.slots.get('m')!], ['v', state.slots.get('v')!]],
+      () => ({ ...args, epsilon: this.backendSafeEpsilon(this.epsilon) }), (target, value) => this.commit(target, value)));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -20,7 +20,7 @@ import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules
 import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE, warnOnce } from '../validate.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { GpuFusedKernels } from '../backends/gpu_fused.js';
-import { stepKernels } from '../dispatch.js';
+import { stepKernels, type StepPath } from '../dispatch.js';
 import { clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
 import { GpuFiniteGuard, isGpuBackend, opsFlags } from './gpu_nonfinite.js';
 import { setWeightsWithInt8, type Int8Store } from './state8.js';
@@ -106,6 +106,33 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   protected commit(target: tf.Variable, value: tf.Tensor): void {
     target.assign(this.stepOk === null ? value : tf.where(this.stepOk, value, target));
+  }
+
+  /** Where a variable's update ran, for `lastStepPaths` (called by the subclasses' updateVariable). */
+  protected ranOn(path: StepPath): void {
+    this.paths.add(path);
+  }
+
+  private paths = new Set<StepPath>();
+  private lastPaths: readonly StepPath[] = [];
+
+  /**
+   * The paths the last step that changed anything ran on, one entry per distinct path: `'wasm'`,
+   * `'cpu'` (fused WebAssembly), `'webgl'`, `'webgpu'` (fused shaders), `'int8'` (8-bit state) or
+   * `'ops'` (the rule as tfjs ops). Several where variables took different paths (a caution step on a
+   * GPU runs as ops); empty before the first step. For display and diagnostics (src/dispatch.ts).
+   */
+  get lastStepPaths(): readonly StepPath[] {
+    return this.lastPaths;
+  }
+
+  /**
+   * Bytes of optimizer state held now: the moment tensors (4 bytes per element and slot), or, with
+   * `stateDtype: 'int8'`, the codes (1 byte per element and moment, padded to 4) and their float32
+   * scales (one per block of 256). Step counters (a number per variable) are not counted.
+   */
+  get stateBytes(): number {
+    return this.slots.bytes() + (this.int8?.stateBytes() ?? 0);
   }
 
   /** The learning rate of the next step (the schedule's value at `iterations`, if there is one). */
@@ -207,6 +234,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       ? this.guard.begin(this.iterations, pairs, gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs))
       : null;
     gpuKernels?.beginStep(this.stepOk);
+    this.paths.clear();
     try {
       for (const [variable, gradient] of clipped.pairs) {
         const state = this.slots.stateFor(variable);
@@ -220,6 +248,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       gpuKernels?.endStep();
       this.stepOk?.dispose();
       this.stepOk = null;
+      if (this.paths.size > 0) this.lastPaths = [...this.paths].sort();
     }
     this.incrementIterations();
   }

@@ -50,9 +50,9 @@ export class RuleOptimizer extends NamedStateOptimizer {
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
     const scalars = stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters });
     const phase = state.step === 0 && this.custom.plan.init !== undefined ? 'init' : 'step';
-    runPhase(this.kernels, ruleCall(this.custom.rule, {}, phase, scalars), p, gradient,
+    this.ranOn(runPhase(this.kernels, ruleCall(this.custom.rule, {}, phase, scalars), p, gradient,
       this.slotNames.map((n) => [n, state.slots.get(n)!] as [string, tf.Variable]), () => scalars,
-      (target, value) => this.commit(target, value));
+      (target, value) => this.commit(target, value)));
   }
 
   /** State is marked with the rule's name: another rule's state (same slots, other meaning) is refused. */

@@ -326,6 +326,13 @@ export class SlotStore {
   get names(): string[] {
     return [...this.states.keys()];
   }
+
+  /** Bytes of the slot tensors (float32: 4 per element). */
+  bytes(): number {
+    let total = 0;
+    for (const state of this.states.values()) for (const t of state.slots.values()) total += 4 * t.size;
+    return total;
+  }
 }
 
 async function readCounter(owner: string, name: string, tensor: tf.Tensor): Promise<number> {

@@ -192,6 +192,16 @@ export class Int8Store implements ExternalState {
 
   constructor(private readonly owner: string) {}
 
+  /** Bytes of the state itself (NamedStateOptimizer.stateBytes): per moment 1 byte per (padded) element, 4 per block; no scratch. */
+  stateBytes(): number {
+    let total = 0;
+    for (const m of this.moments.values()) {
+      const codes = codesOf(m);
+      total += 2 * codes + 2 * 4 * Math.ceil(codes / BLOCK);
+    }
+    return total;
+  }
+
   /** Whether moments restored under `savedName` fit `variable`: its shape where known, else its padded size (SlotStore.findRestored). */
   fits(savedName: string, variable: tf.Variable): boolean {
     const m = this.moments.get(savedName);
