@@ -48,7 +48,9 @@ export const STYLES: Record<string, { color: string; dash: number[] }> = {
   ADOPT: { color: '#D55E00', dash: [1, 0] },
   'ADOPT (unclipped)': { color: '#CC79A7', dash: [2, 2] },
   'ADOPT (8-bit state)': { color: '#56B4E9', dash: [4, 2] },
+  'ADOPT (ε added)': { color: '#882255', dash: [2, 4] },
   Adam: { color: '#0072B2', dash: [1, 0] },
+  'Adam (ε 1e-6)': { color: '#332288', dash: [6, 2] },
   AdamW: { color: '#009E73', dash: [8, 4] },
   AMSGrad: { color: '#E69F00', dash: [6, 3, 1, 3] },
 };
