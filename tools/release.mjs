@@ -1,6 +1,7 @@
 // `npm run release -- <version> [--skip-checks]`: everything a release needs short of publishing.
 // 1. refuses a dirty working tree, a version that is not semver or not above the current one, an existing tag,
-//    and a CHANGELOG without an "## [Unreleased]" section with entries;
+//    a package.json without `repository`, `homepage` and `bugs` (left out of the manifests until the project has
+//    a public address: they are not invented), and a CHANGELOG without an "## [Unreleased]" section with entries;
 // 2. runs the checks (the build, and the packed tarballs installed and imported in empty projects:
 //    `npm run test:package`), unless --skip-checks (used by its own test);
 // 3. sets the version in the three packages (and adopt-lab's dependency on adopt-optim), turns each
@@ -38,6 +39,11 @@ const manifests = PACKAGES.map((p) => {
   return { p, path, json: JSON.parse(readFileSync(path, 'utf8')) };
 });
 for (const m of manifests) if (!above(version, m.json.version)) fail(`${version} is not above ${m.p}'s current version ${m.json.version}`);
+for (const m of manifests) {
+  const missing = [['repository', m.json.repository?.url ?? m.json.repository], ['homepage', m.json.homepage], ['bugs', m.json.bugs?.url ?? m.json.bugs]]
+    .filter(([, v]) => typeof v !== 'string' || v === '').map(([k]) => k);
+  if (missing.length) fail(`packages/${m.p}/package.json has no ${missing.join(', ')}: set them to the public repository's addresses before a release`);
+}
 const date = new Date().toISOString().slice(0, 10);
 const changelogs = PACKAGES.map((p) => {
   const path = join(root, 'packages', p, 'CHANGELOG.md');

@@ -34,7 +34,22 @@ describe('npm run release (tools/release.mjs)', () => {
     assert.equal(version('adopt-optim'), current);
   });
 
+  it('refuses a release while a manifest lacks repository, homepage or bugs', () => {
+    const r = release('9.1.0');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /package\.json has no repository, homepage, bugs: set them/);
+    assert.equal(git('status', '--porcelain'), '');
+  });
+
   it('sets the versions, dates the Unreleased sections, commits and tags; refuses the same tag again', () => {
+    // the addresses a public repository would have (example.org: the test invents nothing it publishes)
+    for (const p of ['adopt-optim', 'tfjs-wasm-train', 'adopt-lab']) {
+      const path = join(clone, 'packages', p, 'package.json');
+      const json = JSON.parse(readFileSync(path, 'utf8'));
+      Object.assign(json, { repository: { type: 'git', url: 'git+https://example.org/adopt.git', directory: `packages/${p}` }, homepage: 'https://example.org/adopt', bugs: { url: 'https://example.org/adopt/issues' } });
+      writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
+    }
+    git('commit', '-qam', 'addresses');
     const r = release('9.1.0');
     assert.equal(r.status, 0, r.stderr);
     for (const p of ['adopt-optim', 'tfjs-wasm-train', 'adopt-lab']) {
