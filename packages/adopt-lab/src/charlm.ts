@@ -12,7 +12,7 @@ import { cosineDecay } from 'adopt-optim';
 import { readCheckpoint } from 'adopt-optim/train';
 import { Trainer } from 'adopt-optim/train';
 import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from './data/text.js';
-import { LABELS, meanStd, Random, trainerOptimizer } from './common.js';
+import { LABELS, meanStd, Random, trainerOptimizer, type LabOptimizer } from './common.js';
 import { lineChart } from './plot.js';
 import type { Row, UnitExperiment } from './runs.js';
 import { Gpt, type GptConfig } from './gpt.js';
@@ -113,6 +113,10 @@ export interface CharLmOptions {
   learningRate?: number;
   warmup?: number;
   schedule?: 'constant' | 'cosine';
+  /** 'three': the held-out tail is halved into validation (curves, rate selection) and test (reported). */
+  split?: 'two' | 'three';
+  /** 'shared': every optimizer finetunes from one pretrained model per seed (pretrained by Adam at 1e-3). */
+  finetuneFrom?: 'own' | 'shared';
 }
 
 export interface CharLmBase extends Record<string, unknown> {
@@ -134,7 +138,14 @@ export interface CharLmBase extends Record<string, unknown> {
   evalWindows: number;
   /** The final losses are taken over the whole held-out text (fullLoss), not over evalWindows windows. */
   finalEvaluation: 'whole held-out tail';
+  /** Present only when not the default ('two'), so that saved runs keep their hash. */
+  split?: 'three';
+  /** Present only when not the default ('own'). */
+  finetuneFrom?: 'shared';
 }
+
+/** The optimizer and rate of the shared pretraining (finetuneFrom 'shared'): the baseline everyone starts from. */
+export const SHARED_PRETRAINING = { optimizer: 'adam', learningRate: 1e-3 } as const;
 
 let corpora: { pre: { train: Int32Array; validation: Int32Array }; fine: { train: Int32Array; validation: Int32Array }; vocab: number } | undefined;
 
@@ -165,7 +176,16 @@ export function resolveCharLm(o: CharLmOptions, q: boolean): CharLmBase {
     evalEvery: Math.max(1, Math.floor(steps / (q ? 2 : 15))),
     evalWindows: q ? 16 : 64,
     finalEvaluation: 'whole held-out tail',
+    ...(o.split === 'three' ? { split: 'three' as const } : {}),
+    ...(o.finetuneFrom === 'shared' ? { finetuneFrom: 'shared' as const } : {}),
   };
+}
+
+/** Moby Dick's held-out tail as validation and (split 'three') a separate test half. */
+function heldOut(b: CharLmBase, validation: Int32Array): { validation: Int32Array; test: Int32Array } {
+  if (b.split !== 'three') return { validation, test: validation };
+  const half = Math.floor(validation.length / 2);
+  return { validation: validation.subarray(0, half), test: validation.subarray(half) };
 }
 
 export const charlmUnits: UnitExperiment<CharLmBase> = {
@@ -173,22 +193,25 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
   ownBeta2: true,
   resolve: (o, q) => resolveCharLm(o as CharLmOptions, q),
   async run(b, unit, env) {
-    const { pre, fine, vocab } = loadCorpora();
+    const { pre: corpus, fine, vocab } = loadCorpora();
+    const held = heldOut(b, corpus.validation);
+    const pre = { train: corpus.train, validation: held.validation };
     const T = b.context;
+    const shared = b.finetuneFrom === 'shared';
     const config: GptConfig = { vocab, width: b.width, layers: b.layers, heads: b.heads, context: T };
     const { optimizer, seed } = unit;
     const lr = unit.setting.learningRate;
     const curves: Row[] = [];
     const extra = unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 };
     const pretrained = new Gpt(config, seed);
-    const run = (model: Gpt, ids: Int32Array, total: number, rate: number, dataSeed: number, phase: string, offset: number) => new Trainer<Window>({
+    const run = (model: Gpt, ids: Int32Array, total: number, rate: number, dataSeed: number, phase: string, offset: number, by: LabOptimizer = optimizer) => new Trainer<Window>({
       model: model.variables,
       loss: (w) => model.loss(w.x, w.y),
       data: (epoch) => {
         const random = new Random(dataSeed * 1_000_003 + epoch);
         return Array.from({ length: b.evalEvery }, () => windows(ids, b.batchSize, T, random));
       },
-      ...trainerOptimizer(optimizer, extra),
+      ...trainerOptimizer(by, by === optimizer ? extra : {}),
       learningRate: b.schedule === 'cosine' ? cosineDecay({ peak: rate, totalSteps: total, warmupSteps: Math.min(b.warmup, total - 1), final: rate / 10 }) : rate,
       clipGradNorm: 1,
       steps: total,
@@ -203,14 +226,19 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         },
       },
     });
-    const pretrain = run(pretrained, pre.train, b.steps, lr, seed, 'pretrain', 0);
+    // shared: the same pretraining (Adam at 1e-3, this seed) in every optimizer's run, bit for bit, so
+    // that the finetuning comparison starts from one model and measures finetuning alone
+    const pretrain = shared
+      ? run(pretrained, pre.train, b.steps, SHARED_PRETRAINING.learningRate, seed, 'pretrain', 0, SHARED_PRETRAINING.optimizer)
+      : run(pretrained, pre.train, b.steps, lr, seed, 'pretrain', 0);
     await pretrain.fit();
     for (const l of pretrain.losses) curves.push({ phase: 'pretrain', step: l.step + 1, trainLoss: l.loss });
     const pretrainValidation = fullLoss(pretrained, pre.validation, T);
+    const testLoss: Record<string, number> = b.split === 'three' ? { pretrainTest: fullLoss(pretrained, held.test, T) } : {};
     const trainLosses = pretrain.losses.map((l) => l.loss);
     const { spikes, maxRatio } = countSpikes(trainLosses);
     const tail = trainLosses.slice(Math.floor(trainLosses.length * 0.95));
-    const pretrainFinal = { pretrainValidation, spikes, maxSpikeRatio: maxRatio, finalTrainLoss: tail.reduce((x, y) => x + y, 0) / tail.length };
+    const pretrainFinal: Record<string, number> = { pretrainValidation, ...testLoss, spikes, maxSpikeRatio: maxRatio, finalTrainLoss: tail.reduce((x, y) => x + y, 0) / tail.length };
     if (b.finetuneSteps === 0) {
       pretrain.optimizers.forEach((o) => o.dispose());
       pretrained.dispose();
@@ -239,9 +267,12 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
   },
   async summarize(b, records) {
     const bits = 1 / Math.LN2;
+    const shared = b.finetuneFrom === 'shared';
     const spec: SummarySpec = {
       metrics: [
-        { key: 'pretrainValidation', label: 'pretrain validation (bits/char)', digits: 3, scale: bits, lowerIsBetter: true, compare: true, margin: 0.02 },
+        // shared pretraining: the same model for every optimizer, nothing to compare before finetuning
+        { key: 'pretrainValidation', label: 'pretrain validation (bits/char)', digits: 3, scale: bits, lowerIsBetter: true, compare: b.split !== 'three' && !shared, margin: 0.02 },
+        ...(b.split === 'three' ? [{ key: 'pretrainTest', label: 'pretrain test (bits/char, second half of the held-out tail)', digits: 3, scale: bits, lowerIsBetter: true, compare: !shared, margin: 0.02 }] : []),
         { key: 'finalTrainLoss', label: 'final training loss (bits/char, last 5% of steps)', digits: 3, scale: bits, lowerIsBetter: true },
         { key: 'spikes', label: `loss spikes (> ${SPIKE_RULE.ratio} x median of previous ${SPIKE_RULE.window} steps)`, digits: 1, lowerIsBetter: true, compare: true },
         { key: 'maxSpikeRatio', label: 'largest loss / running median', digits: 2, lowerIsBetter: true },
@@ -251,7 +282,9 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         ] : []),
       ],
       defaultLr: b.learningRate,
-      select: { key: 'pretrainValidation', lowerIsBetter: true, on: 'the pretraining validation loss (the held-out tail of Moby Dick; there is no separate test text, so the chosen rate is selected on the set it reports)' },
+      select: b.split === 'three'
+        ? { key: 'pretrainValidation', lowerIsBetter: true, on: 'the pretraining validation loss on the first half of Moby Dick\'s held-out tail (the test loss reported is the second half)' }
+        : { key: 'pretrainValidation', lowerIsBetter: true, on: 'the pretraining validation loss (the held-out tail of Moby Dick; there is no separate test text, so the chosen rate is selected on the set it reports)' },
     };
     const t = standardTables(records, spec);
     const shown = figureRecords(records, spec, t.selection);
@@ -268,7 +301,10 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} characters, ${gptParameters(b, vocab).toLocaleString('en')} parameters) trained on ` +
         `Moby Dick for ${b.steps} steps (batch ${b.batchSize}, learning rate ${t.selection.lrs.join(', ')}` +
         `${b.schedule === 'cosine' ? ` with ${b.warmup} warm-up steps and cosine decay to a tenth` : ', constant'}, gradient clipping at norm 1); ` +
-        'the final validation loss is taken over the whole held-out last 10% (consecutive windows; the curves use 64 fixed random windows). ' +
+        (b.split === 'three'
+          ? 'The held-out last 10% is halved: the first half is validation (the curves, and the choice of each optimizer\'s rate), the second is the test set the final loss is reported on (consecutive windows over all of it). '
+          : 'the final validation loss is taken over the whole held-out last 10% (consecutive windows; the curves use 64 fixed random windows). ') +
+        (shared ? `Every optimizer finetunes from the same pretrained model per seed (pretrained by ${LABELS[SHARED_PRETRAINING.optimizer]} at ${SHARED_PRETRAINING.learningRate}), so the finetuning comparison measures finetuning alone. ` : '') +
         `A loss spike is a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ${SPIKE_RULE.window} steps before it (a run of such steps counts once). ` +
         (b.finetuneSteps > 0
           ? `Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ${b.finetuneRatio} x the pretraining rate, ` +

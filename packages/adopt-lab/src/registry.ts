@@ -171,6 +171,14 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
         return v;
       } },
       { option: new Option('--warmup <n>', 'warm-up steps of the cosine schedule (default 0)'), parse: integerIn(0) },
+      { option: new Option('--split <kind>', 'two: the held-out tail is validation and report; three: its first half validates (curves, rate choice), its second is the test set reported (default two)'), parse: (v: string) => {
+        if (v !== 'two' && v !== 'three') throw new InvalidArgumentError(`expected two or three, got "${v}".`);
+        return v;
+      } },
+      { option: new Option('--finetune-from <kind>', 'own: each optimizer finetunes its own pretrained model; shared: all finetune one model per seed, pretrained by Adam at 1e-3 (default own)'), parse: (v: string) => {
+        if (v !== 'own' && v !== 'shared') throw new InvalidArgumentError(`expected own or shared, got "${v}".`);
+        return v;
+      } },
       ...likeWithLike('1e-3; finetuning at 0.3 x the rate'),
     ],
     check(o, quick) {
@@ -180,6 +188,7 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
         return `--width ${width} must be a multiple of the ${heads} attention heads${quick && o['heads'] === undefined ? ' (--quick)' : ''}, such as ${Math.max(heads, width - (width % heads))}.`;
       }
       if (o['warmup'] !== undefined && o['schedule'] !== 'cosine') return '--warmup applies to --schedule cosine only.';
+      if (o['finetuneFrom'] === 'shared' && o['finetuneSteps'] === 0) return '--finetune-from shared needs a finetuning phase (--finetune-steps above 0).';
       return null;
     },
     run: run('charlm'),

@@ -17,7 +17,7 @@ import { lineChart, STYLES } from '../src/plot.js';
 import { binarise } from '../src/data/mnist.js';
 import type { RunRecord } from '../src/runs.js';
 import { SUITE } from '../src/suite.js';
-import { countSpikes, fullLoss } from '../src/charlm.js';
+import { countSpikes, fullLoss, resolveCharLm } from '../src/charlm.js';
 import * as tf from '@tensorflow/tfjs';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-'));
@@ -560,6 +560,26 @@ describe('language model: whole-tail loss, spike counting, pretraining-only runs
     assert.ok(!result.summary.columns.some((c) => /finetune/.test(c)));
     assert.deepEqual(result.summary.rows.map((r) => r[1]), ['ADOPT', 'ADOPT (8-bit state)']);
     assert.match(result.description, /cosine decay/);
+  });
+
+  it('charlm --split three --finetune-from shared: one pretrained model for every optimizer, rates chosen on validation, test reported', async () => {
+    const out = join(scratch, 'charlm-shared');
+    const result = await EXPERIMENTS.charlm.run({ outDir: out, seeds: [1], optimizers: ['adopt', 'adam'], backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {} },
+      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' });
+    const run = (o: string) => JSON.parse(readFileSync(join(out, 'charlm-shared', 'runs', `${o}-b2own-lr0.001-seed1.json`), 'utf8')) as RunRecord;
+    const [a, b] = [run('adopt'), run('adam')];
+    // the same pretraining (Adam at 1e-3) in both runs, bit for bit; finetuning differs
+    for (const key of ['pretrainValidation', 'pretrainTest', 'finetuneBefore']) assert.equal(a.final[key], b.final[key], key);
+    assert.notEqual(a.final['finetuneAfter'], b.final['finetuneAfter']);
+    assert.notEqual(a.final['pretrainValidation'], a.final['pretrainTest'], 'validation and test are different halves');
+    assert.deepEqual([a.base['split'], a.base['finetuneFrom']], ['three', 'shared']);
+    assert.match(result.description, /same pretrained model per seed/);
+    // nothing to compare before finetuning; the finetuning is compared
+    const comparison = result.tables!.find((t) => t.title.startsWith('ADOPT minus'))!;
+    assert.deepEqual(comparison.rows.map((r) => r[2]), ['loss spikes (> 1.3 x median of previous 50 steps)', 'finetune validation after']);
+    // without the options the resolved settings hold neither key: the saved runs keep their hash
+    const plain = resolveCharLm({}, false);
+    assert.ok(!('split' in plain) && !('finetuneFrom' in plain));
   });
 
   it('--name is checked', () => {
