@@ -1,0 +1,29 @@
+// tfjs's webgpu backend in Node through Dawn (the `webgpu` package) on SwiftShader's Vulkan driver: every
+// optimizer's fused step against the cpu backend, one dispatch per variable plus the non-finite check, the path
+// it reports, and no tensor growth. The same script runs on a GPU machine's own adapter (see
+// scripts/bench-webgpu-node.mjs). Skipped, saying why, where Debian's chromium (which ships the driver) is absent.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { swiftshaderEnv, withDawn } from '../scripts/dawn.mjs';
+
+const skip = swiftshaderEnv() === null ? 'no SwiftShader Vulkan driver (Debian: apt-get install chromium)' : false;
+
+describe('webgpu in Node (Dawn on SwiftShader)', { skip }, () => {
+  it('fused steps agree with the cpu backend, one dispatch per variable and the check, path webgpu, no growth; 8-bit refused', (t) => {
+    const r = withDawn(join(import.meta.dirname, 'webgpu_node_check.mjs'), [], { swiftshader: true });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1));
+    t.diagnostic(JSON.stringify(out.adapter));
+    assert.notEqual(out.adapter, null, 'Dawn found no adapter');
+    for (const [name, x] of Object.entries(out.results)) {
+      t.diagnostic(`${name}: ${JSON.stringify(x)}`);
+      assert.ok(x.maxRelativeDifferenceToCpu < 1e-5, `${name}: differs from cpu by ${x.maxRelativeDifferenceToCpu}`);
+      assert.deepEqual(x.paths, ['webgpu'], name);
+      // 3 variables: one dispatch each; the non-finite check adds one per variable (its flag) and 3 per step
+      assert.equal(x.dispatchesPerStep, name.includes('nonFinite off') ? 3 : 2 * 3 + 3, `${name}: dispatches per step`);
+      assert.equal(x.tensorsStable, true, `${name}: tensors grew`);
+    }
+    assert.match(out.refusal, /int8/);
+  });
+});
