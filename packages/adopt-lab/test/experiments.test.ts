@@ -214,7 +214,7 @@ describe('adopt-lab command line', () => {
   it('refuses an unknown optimizer, naming the valid ones', () => {
     const r = spawnSync(process.execPath, [cli, 'toy', '--optimizers', 'adopt,lion'], { encoding: 'utf8' });
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /unknown optimizer "lion"; expected some of adopt, adopt-unclipped, adopt-int8, adam, adamw, amsgrad/);
+    assert.match(r.stderr, /unknown optimizer "lion"; expected some of adopt, adopt-unclipped, adopt-int8, adopt-eps-add, adam, adam-eps6, adamw, amsgrad/);
   });
 
   /**
@@ -243,7 +243,7 @@ describe('adopt-lab command line', () => {
   });
 
   it('refuses an empty --optimizers list instead of running nothing', () => {
-    const expected = 'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adam, adamw, amsgrad';
+    const expected = 'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adopt-eps-add, adam, adam-eps6, adamw, amsgrad';
     refused(['toy', '--optimizers', ''], invalid('--optimizers <list>', '', `${expected}; got an empty list.`));
     refused(['mnist', '--optimizers', 'adopt,'], invalid('--optimizers <list>', 'adopt,', `${expected}; "adopt," has an empty entry.`));
     refused(['mnist', '--optimizers', 'adam,adam'], invalid('--optimizers <list>', 'adam,adam', `${expected}; "adam" is listed twice.`));
@@ -309,7 +309,7 @@ describe('adopt-lab command line', () => {
     const quick = lab('all', '--dry-run', '--quick', '--only', 'rl');
     assert.match(quick.stdout, /^rl +\d+ runs +seeds 1,2 /m);
     refused(['all', '--only', 'nope'], `error: --only: unknown nope; expected some of ${SUITE.map((e) => e.label).join(', ')}.`);
-    assert.match(r.stdout, /^charlm-medium-b4 +\d+ runs +seeds 1,2,3 /m);
+    assert.match(r.stdout, /^charlm-medium-b4 +\d+ runs +seeds 1,2,3,4,5 /m);
   });
   it('--beta2, --lrs and --jobs are checked', () => {
     refused(['mnist', '--beta2', 'own,1'], invalid('--beta2 <list>', 'own,1', 'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as own,0.999,0.9999; got "1".'));
