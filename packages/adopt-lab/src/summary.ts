@@ -28,7 +28,14 @@ export interface Metric {
 export interface SummarySpec {
   metrics: Metric[];
   /** The metric a learning rate is chosen on, and what it is (e.g. "validation accuracy on 5,000 held-out training images"). */
-  select: { key: string; label?: string; lowerIsBetter: boolean; on: string };
+  select: {
+    key: string; label?: string; lowerIsBetter: boolean; on: string;
+    /**
+     * Seeds held out for the choice of rate (RL has no held-out data, so it holds out seeds): their runs
+     * choose each optimizer's rate and are left out of every reported row and comparison.
+     */
+    seeds?: (seed: number) => boolean;
+  };
   defaultLr: number;
 }
 
@@ -93,8 +100,12 @@ export function formatMetric(records: RunRecord[], m: Metric): string {
 }
 
 /** The summary table, the comparison table, the learning-rate table (when several) and notes. */
-export function standardTables(records: RunRecord[], spec: SummarySpec) {
-  const sel = selectRates(records, spec);
+export function standardTables(all: RunRecord[], spec: SummarySpec) {
+  const held = spec.select.seeds;
+  const heldOut = held ? all.filter((r) => held(r.seed)) : [];
+  // with held-out seeds (and runs of them), the rate is chosen on those and everything reported on the others
+  const records = heldOut.length > 0 ? all.filter((r) => !held!(r.seed)) : all;
+  const sel = selectRates(heldOut.length > 0 ? heldOut : all, spec);
   const many = sel.lrs.length > 1;
   const hasDefault = sel.lrs.includes(spec.defaultLr);
   const choices: { label: string; lr: (b2: Beta2Mode, opt: string) => number }[] = [];
@@ -150,6 +161,7 @@ export function standardTables(records: RunRecord[], spec: SummarySpec) {
   const margins = spec.metrics.filter((m) => m.compare && m.margin !== undefined);
   if (margins.length) notes.push(`Equivalence margins (two one-sided tests at 5%): ${margins.map((m) => `${m.label} ±${m.margin}${m.unit ?? ''}`).join('; ')}.`);
   if (many) notes.push(`Learning rates ${sel.lrs.join(', ')}: "own best" is each optimizer's rate with the best mean ${spec.select.on}; "shared" is the default rate for all.`);
+  if (heldOut.length > 0) notes.push(`The rates were chosen on the held-out seeds ${[...new Set(heldOut.map((r) => r.seed))].sort((a, b) => a - b).join(', ')}, which no reported row or comparison includes.`);
   return { summary, tables, notes, selection: sel };
 }
 
