@@ -94,6 +94,21 @@ const opt: AdoptOptimizer = adopt(0.1, options);
 // the gradient of sum(w²), written out: tfjs-core alone registers no gradient functions
 for (let i = 0; i < 2; i++) tf.tidy(() => opt.applyGradients({ w: tf.mul(w, 2) }));
 const named = createOptimizer('adamw', { learningRate: 1e-3 });
+// the packed types refuse an option an optimizer does not have (the directive fails to compile if they let it
+// through), and the run time names it with what was meant; a Trainer refuses a field it does not have
+const refusals: string[] = [];
+try {
+  // @ts-expect-error weight_decay is not an option of adopt (weightDecay is)
+  createOptimizer('adopt', { learningRate: 1e-3, weight_decay: 0.1 });
+} catch (e) {
+  refusals.push((e as Error).message);
+}
+try {
+  // @ts-expect-error clipnorm is not a field of the Trainer (clipGradNorm, or optimizerOptions.clipnorm)
+  new Trainer({ model: [w], loss: () => tf.sum(w) as tf.Scalar, data: () => [], optimizer: 'adopt', learningRate: 1e-3, steps: 1, clipnorm: 1 });
+} catch (e) {
+  refusals.push((e as Error).message);
+}
 // the state as PyTorch would load it, and back into a new optimizer
 async function handOver() {
   const { file, stateDict } = await exportState(opt, [w]);
@@ -113,6 +128,7 @@ handOver().then((interop) => console.log(JSON.stringify({
   clipnorm: adopt(1e-3, { clipnorm: 1 }).getConfig()['clipnorm'],
   registered: registerOptimizers(),
   interop,
+  refusals,
   trainer: typeof Trainer, fileSystem: typeof fileSystem, chain: typeof chain, coreAdopt: typeof core.adopt,
 })));
 `;
@@ -128,6 +144,9 @@ function checkUserProgram(dir, source) {
   assert.equal(out.clipnorm, 1, 'Keras-style clipping is saved in the config');
   assert.deepEqual(out.registered, ['adopt-optim/ADOPT', 'adopt-optim/Adam', 'adopt-optim/AdamW', 'adopt-optim/AMSGrad', 'adopt-optim/Rule']);
   assert.deepEqual(out.interop, { tensors: ['state.0.exp_avg', 'state.0.exp_avg_sq', 'w'], step: 2, same: true });
+  assert.equal(out.refusals.length, 2, JSON.stringify(out.refusals));
+  assert.match(out.refusals[0], /unknown option "weight_decay"; did you mean "weightDecay"\?/);
+  assert.match(out.refusals[1], /Trainer: unknown field "clipnorm"; did you mean "clipGradNorm"/);
 }
 
 before(() => {
