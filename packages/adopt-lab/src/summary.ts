@@ -105,7 +105,8 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
   const heldOut = held ? all.filter((r) => held(r.seed)) : [];
   // with held-out seeds (and runs of them), the rate is chosen on those and everything reported on the others
   const records = heldOut.length > 0 ? all.filter((r) => !held!(r.seed)) : all;
-  const sel = selectRates(heldOut.length > 0 ? heldOut : all, spec);
+  const choosing = heldOut.length > 0 ? heldOut : all;
+  const sel = selectRates(choosing, spec);
   const many = sel.lrs.length > 1;
   const hasDefault = sel.lrs.includes(spec.defaultLr);
   const choices: { label: string; lr: (b2: Beta2Mode, opt: string) => number }[] = [];
@@ -153,7 +154,7 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
       title: `Learning-rate sweep: each optimizer's rate is chosen on ${spec.select.on}`,
       columns: ['beta2', 'optimizer', 'learning rate', `${sm.label} (selection)`, 'chosen'],
       rows: sel.modes.flatMap((b2) => sel.optimizers.flatMap((opt) => sel.lrs.map((lr) => [
-        beta2Label(b2), LABELS[opt], lr, formatMetric(pick(records, opt, b2, lr), sm), sel.best.get(key(b2, opt)) === lr ? '←' : '',
+        beta2Label(b2), LABELS[opt], lr, formatMetric(pick(choosing, opt, b2, lr), sm), sel.best.get(key(b2, opt)) === lr ? '←' : '', // what the choice saw
       ]))),
     });
   }
