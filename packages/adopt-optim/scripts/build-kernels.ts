@@ -1,7 +1,8 @@
 // Generates and compiles the WebAssembly kernels (wabt, an npm devDependency: nothing downloads):
 // - from the rules in src/rules: one module per (rule, flag combination) (src/codegen/modules.ts),
 //   its text written by src/codegen/wat.ts into src/kernels/generated/<key>.wat for reading;
-// - the hand-written modules of src/kernels/wat/ (the finiteness check; the 8-bit state kernels).
+// - the hand-written modules of src/kernels/wat/ (the finiteness check); the low-bit codecs
+//   (state8_codec.watf, state4_codec.watf) go into the generated low-bit modules.
 // Each module is written, base64-encoded, into src/kernels/generated/*.ts, so the compiled kernels
 // ship inside the package's JavaScript and load synchronously in Node and browsers. Every module is
 // built twice: importing a plain memory, and a *shared* one (the heap of tfjs's threaded wasm build
@@ -15,6 +16,7 @@ import { watCount, watModule, watPhase } from '../src/codegen/wat.js';
 import { jsCount, jsPhase } from '../src/codegen/js.js';
 import { wat8Phase } from '../src/codegen/wat8.js';
 import { incapability } from '../src/rules/options.js';
+import { LOW_BIT_FORMATS } from '../src/kernels/lowbit.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const handWritten = join(root, 'src', 'kernels', 'wat');
@@ -46,7 +48,7 @@ const b64 = (x: Uint8Array): string => Buffer.from(x).toString('base64');
 
 const rules: string[] = [];
 const js: string[] = [];
-const codec = readFileSync(join(handWritten, 'state8_codec.watf'), 'utf8');
+const codecs = new Map(LOW_BIT_FORMATS.map((f) => [f, readFileSync(join(handWritten, `state${f.bits}_codec.watf`), 'utf8')]));
 for (const { rule, flags, plan, scaling } of allPlans()) {
   if (scaling.init) js.push(jsPhase(`${scaling.key}_init`, scaling.init.sig, scaling.init.phase));
   js.push(jsPhase(`${scaling.key}_step`, scaling.step.sig, scaling.step.phase));
@@ -61,18 +63,20 @@ for (const { rule, flags, plan, scaling } of allPlans()) {
   const [plain, shared] = compile(`${plan.key}.wat`, text);
   rules.push(`  ${plan.key}: ['${b64(plain)}', '${b64(shared)}'],`);
   console.log(`kernels: rule ${plan.key} -> generated/${plan.key}.wat (${plain.length} bytes)`);
-  // 8-bit state (§11): the same phases between the codec's decoding loads and encoding stores, where the rule allows it
-  if (incapability(rule.name, rule.capabilities, flags, 'int8') === null) {
-    const key8 = `${plan.key}_int8`;
-    const text8 = watModule(`The ${key8} kernels: the ${plan.key} rule on block-wise 8-bit state.`, [
-      codec,
-      ...(plan.init ? [wat8Phase('init', plan.init.sig, plan.init.phase)] : []),
-      wat8Phase('step', plan.step.sig, plan.step.phase, ['sign', 'decay']),
-    ]);
-    writeFileSync(join(outDir, `${key8}.wat`), text8);
-    const [plain8, shared8] = compile(`${key8}.wat`, text8);
-    rules.push(`  ${key8}: ['${b64(plain8)}', '${b64(shared8)}'],`);
-    console.log(`kernels: rule ${key8} -> generated/${key8}.wat (${plain8.length} bytes)`);
+  // low-bit state (§11, §12): the same phases between a codec's decoding loads and encoding stores, where the rule allows it
+  if (incapability(rule.name, rule.capabilities, flags, 'lowbit') === null) {
+    for (const [format, codec] of codecs) {
+      const keyQ = `${plan.key}_${format.key}`;
+      const textQ = watModule(`The ${keyQ} kernels: the ${plan.key} rule on block-wise ${format.bits}-bit state.`, [
+        codec,
+        ...(plan.init ? [wat8Phase('init', plan.init.sig, plan.init.phase, [], format)] : []),
+        wat8Phase('step', plan.step.sig, plan.step.phase, ['sign', 'decay'], format),
+      ]);
+      writeFileSync(join(outDir, `${keyQ}.wat`), textQ);
+      const [plainQ, sharedQ] = compile(`${keyQ}.wat`, textQ);
+      rules.push(`  ${keyQ}: ['${b64(plainQ)}', '${b64(sharedQ)}'],`);
+      console.log(`kernels: rule ${keyQ} -> generated/${keyQ}.wat (${plainQ.length} bytes)`);
+    }
   }
 }
 writeFileSync(join(outDir, 'rule_kernels.ts'),

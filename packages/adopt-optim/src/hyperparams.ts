@@ -132,8 +132,8 @@ export function resolveAdopt(owner: string, learningRate: unknown, options?: Ado
  * refused when the optimizer is built, from the rule's capability table, with what to change.
  */
 export function checkStateDtype(owner: string, rule: Rule, h: { stateDtype: StateDtype }): void {
-  if (h.stateDtype !== 'int8') return;
-  const refusal = incapability(owner, rule.capabilities, h as unknown as Record<string, unknown>, 'int8');
+  if (h.stateDtype === 'float32') return;
+  const refusal = incapability(owner, rule.capabilities, h as unknown as Record<string, unknown>, 'lowbit');
   if (refusal !== null) throw refusal;
 }
 

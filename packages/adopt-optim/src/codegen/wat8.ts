@@ -1,10 +1,11 @@
 /**
- * WebAssembly for a rule's phase on block-wise 8-bit state (docs/ALGORITHM.md §11): the rule's
- * per-element body (./wat.ts) between a decoding load and an encoding store. Per block of 256:
- * pass A decodes m (signed codes · scale) and u = √v (unsigned codes · scale), runs the body 16
- * elements per iteration (then 4), writes p, keeps the new m and u in a 2 × 256 float scratch and
- * their absmax; pass B (`$requant`, the codec, hand-written in src/kernels/wat/state8_codec.wat)
- * sets the scales and re-quantises. The body is the rule with v stored as u: √v reads u, v reads
+ * WebAssembly for a rule's phase on block-wise low-bit state (docs/ALGORITHM.md §11 8-bit, §12
+ * 4-bit): the rule's per-element body (./wat.ts) between a decoding load and an encoding store.
+ * Per block (256 elements at 8 bits, 128 at 4): pass A decodes m (signed codes · scale) and u = √v
+ * ((unsigned codes + offset) · scale), runs the body 16 elements per iteration (then 4, 8-bit
+ * only), writes p, keeps the new m and u in a 2 × 256 float scratch and their absmax; pass B
+ * (`$requant`, the codec, hand-written in src/kernels/wat/state8_codec.watf and
+ * state4_codec.watf) sets the scales and re-quantises. The body is the rule with v stored as u: √v reads u, v reads
  * u·u, and the new u is √(new v) (√(x·x) written as |x|, exact in float32 where x² is finite).
  */
 import { mul, sqrt, abs, array, useCounts, type Node, type Value } from '../rules/expr.js';
@@ -12,6 +13,7 @@ import type { Phase } from '../rules/rule.js';
 import { specialize } from './specialize.js';
 import { Body, uniformNames } from './wat.js';
 import type { Signature } from './signature.js';
+import { INT8, type LowBitFormat } from '../kernels/lowbit.js';
 
 const U = array('u');
 const UU = mul(U, U);
@@ -59,7 +61,13 @@ interface LoopSpec { lanes: 16 | 4; label: string }
  * scalars that, when all equal to 1 at run time, select a second copy of the loops with them fixed
  * (x · 1 is x: bit-identical, fewer multiplications).
  */
-export function wat8Phase(name: string, sig: Signature, phase: Phase, plainScalars: readonly string[] = []): string {
+export function wat8Phase(
+  name: string, sig: Signature, phase: Phase, plainScalars: readonly string[] = [], format: LowBitFormat = INT8,
+): string {
+  const four = format.bits === 4;
+  // byte address of element j's codes
+  const codeAt = (arr: 'qm' | 'qv', j = '(local.get $j)') =>
+    four ? `(i32.add (local.get $${arr}) (i32.shr_u ${j} (i32.const 1)))` : `(i32.add (local.get $${arr}) ${j})`;
   const [umap, unames] = uniformNames(sig);
   const stored = storedAsSqrt(phase);
   const plainIndex = plainScalars.map((s) => sig.uniforms.findIndex((u) => u.kind === 'scalar' && u.name === s));
@@ -114,14 +122,26 @@ export function wat8Phase(name: string, sig: Signature, phase: Phase, plainScala
     };
     const l16 = `$${tag}a16_${serial++}`;
     const l4 = `$${tag}a4_${serial++}`;
-    const sixteen = [0, 1, 2, 3].flatMap((part) => [
-      ...(part % 2 === 0 ? [
-        `(local.set $cm (v128.load8x8_s offset=${part * 4} (i32.add (local.get $qm) (local.get $j))))`,
-        `(local.set $cv (v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j))))`,
-      ] : []),
+    // 4-bit (§12.1): 8 bytes hold 16 codes, element i in the low nibble of byte i and i + 8 in the
+    // high one; m's nibbles sign-extended by shifting left then arithmetic right, u's decoded as code + 1
+    const unpack = four ? [
+      `(local.set $nm (v128.load64_zero ${codeAt('qm')}))`,
+      `(local.set $nm (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (i8x16.shr_s (i8x16.shl (local.get $nm) (i32.const 4)) (i32.const 4)) (i8x16.shr_s (local.get $nm) (i32.const 4))))`,
+      `(local.set $nv (v128.load64_zero ${codeAt('qv')}))`,
+      `(local.set $nv (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (v128.and (local.get $nv) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (i8x16.shr_u (local.get $nv) (i32.const 4))))`,
+    ] : [];
+    const codes = (part: number): string[] => four ? [
+      `(local.set $cm (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_s (local.get $nm)))`,
+      `(local.set $cv (i16x8.add (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_u (local.get $nv)) (v128.const i16x8 1 1 1 1 1 1 1 1)))`,
+    ] : [
+      `(local.set $cm (v128.load8x8_s offset=${part * 4} (i32.add (local.get $qm) (local.get $j))))`,
+      `(local.set $cv (v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j))))`,
+    ];
+    const sixteen = [...unpack, ...[0, 1, 2, 3].flatMap((part) => [
+      ...(part % 2 === 0 ? codes(part) : []),
       ...sub({ lanes: 16, label: l16 }, part),
-    ]);
-    const four = sub({ lanes: 4, label: l4 }, 0);
+    ])];
+    const fourWide = four ? null : sub({ lanes: 4, label: l4 }, 0);
     return `
         (local.set $j (local.get $b))
         (local.set $k (local.get $scr))
@@ -133,14 +153,14 @@ export function wat8Phase(name: string, sig: Signature, phase: Phase, plainScala
           (local.set $j (i32.add (local.get $j) (i32.const 16)))
           (local.set $k (i32.add (local.get $k) (i32.const 64)))
           (br ${l16})))
-        (block ${l4}_done
+        ${fourWide === null ? '' : `(block ${l4}_done
           (loop ${l4}
           (br_if ${l4}_done (i32.ge_u (local.get $j) (local.get $be)))
           (local.set $o (i32.shl (local.get $j) (i32.const 2)))
-          ${four.join('\n          ')}
+          ${fourWide.join('\n          ')}
           (local.set $j (i32.add (local.get $j) (i32.const 4)))
           (local.set $k (i32.add (local.get $k) (i32.const 16)))
-          (br ${l4})))`;
+          (br ${l4})))`}`;
   };
   const general = loops(stored, 'g');
   const fast = plain === null ? null : loops(plain, 'f');
@@ -148,7 +168,7 @@ export function wat8Phase(name: string, sig: Signature, phase: Phase, plainScala
   const ptrs = ['p', 'g', 'qm', 'qv', 'sm', 'sv', 'scr'].map((a) => `(param $${a} i32)`).join(' ');
   return `  (func (export "${name}") ${ptrs} (param $n i32) (param $start i32) (param $seed i32) ${unames.map((u) => `(param ${u} f32)`).join(' ')}
     (local $b i32) (local $be i32) (local $o i32) (local $j i32) (local $k i32) (local $plain i32)
-    (local $amm v128) (local $amn v128) (local $amu v128) (local $cm v128) (local $cv v128) (local $smb4 v128) (local $svb4 v128)
+    (local $amm v128) (local $amn v128) (local $amu v128) (local $cm v128) (local $cv v128) (local $smb4 v128) (local $svb4 v128)${four ? ' (local $nm v128) (local $nv v128)' : ''}
     ${unames.map((u) => `(local ${u}x4 v128)`).join(' ')}
     ${[...locals].join(' ')}
     ${unames.map((u) => `(local.set ${u}x4 (f32x4.splat (local.get ${u})))`).join('\n    ')}
@@ -156,15 +176,15 @@ export function wat8Phase(name: string, sig: Signature, phase: Phase, plainScala
     (block $done
       (loop $blocks
       (br_if $done (i32.ge_u (local.get $b) (local.get $n)))
-      (local.set $be (select (local.get $n) (i32.add (local.get $b) (i32.const 256))
-        (i32.lt_u (local.get $n) (i32.add (local.get $b) (i32.const 256)))))
+      (local.set $be (select (local.get $n) (i32.add (local.get $b) (i32.const ${format.block}))
+        (i32.lt_u (local.get $n) (i32.add (local.get $b) (i32.const ${format.block})))))
       (local.set $smb4 (f32x4.splat (f32.load (local.get $sm))))
       (local.set $svb4 (f32x4.splat (f32.load (local.get $sv))))
       (local.set $amm (v128.const i32x4 0 0 0 0))
       (local.set $amn (v128.const i32x4 0 0 0 0))
       (local.set $amu (v128.const i32x4 0 0 0 0))
       ${fast === null ? general : `(if (local.get $plain) (then ${fast}) (else ${general}))`}
-      (call $requant (local.get $scr) (i32.add (local.get $qm) (local.get $b)) (i32.add (local.get $qv) (local.get $b))
+      (call $requant (local.get $scr) ${codeAt('qm', '(local.get $b)')} ${codeAt('qv', '(local.get $b)')}
         (local.get $sm) (local.get $sv) (i32.sub (local.get $be) (local.get $b)) (i32.add (local.get $start) (local.get $b))
         (local.get $seed) (f32x4.pmax (local.get $amm) (f32x4.neg (local.get $amn))) (local.get $amu))
       (local.set $sm (i32.add (local.get $sm) (i32.const 4)))

@@ -28,8 +28,10 @@ import { pickScaling } from '../rules/options.js';
 import { ADOPT_OPTIONS } from '../rules/adopt.js';
 import { ADAM_OPTIONS } from '../rules/adam.js';
 import {
-  adam8Step, adopt8Init, adopt8Step, allocateInt8Moments, dequantizeMoments, quantizeMoments, stepSeed, type Int8Moments,
+  adam8Step, adopt8Init, adopt8Step, allocateMoments, dequantizeMoments, momentsFormat, quantizeMoments, stepSeed,
+  type Int4Moments, type Int8Moments,
 } from '../kernels/state8.js';
+import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
 import { learningRateAt } from '../schedules.js';
 import { checkClipValue } from '../validate.js';
 import {
@@ -76,29 +78,46 @@ export interface Int8State extends Int8Moments {
   t: number;
 }
 
+/**
+ * The 4-bit state of one array (docs/ALGORITHM.md §12): packed codes of m and of sqrt(v), two per
+ * byte, with one float32 scale per block of 128. `state.adopt` / `state.adam` of an optimizer made
+ * with `stateDtype: 'int4'` has this type.
+ */
+export interface Int4State extends Int4Moments {
+  t: number;
+}
+
+/** 8-bit or 4-bit state. */
+export type LowBitState = Int8State | Int4State;
+
 function describeKind(value: unknown): string {
   return value === null || typeof value !== 'object' ? String(value) : `an object with keys ${Object.keys(value).join(', ')}`;
 }
 
-/** The transformation of an optimizer with 8-bit state: init and check; `update` (the chain) is refused. */
-function int8Transform<S extends { learningRate: LearningRateState; decoupledDecay?: LearningRateState | null }>(
+/** The transformation of an optimizer with low-bit state: init and check; `update` (the chain) is refused. */
+function lowBitTransform<S extends { learningRate: LearningRateState; decoupledDecay?: LearningRateState | null }>(
   owner: string, key: 'adopt' | 'adam', h: { learningRate: LearningRate; correctedWeightDecay: boolean },
-  clip: ((t: number) => number) | null,
+  clip: ((t: number) => number) | null, format: LowBitFormat,
 ): GradientTransformation<S> {
+  const bits = `${format.bits}-bit`;
   const check = (state: S, params: Float32Array, updates?: Float32Array): void => {
-    const s = (state as Record<string, unknown> | null)?.[key] as Partial<Int8State> | undefined;
-    const ok = s !== undefined && s !== null && s.qm instanceof Int8Array && s.qv instanceof Uint8Array &&
+    const s = (state as Record<string, unknown> | null)?.[key] as Partial<LowBitState> | undefined;
+    const ok = s !== undefined && s !== null && s.qm instanceof (format.bits === 8 ? Int8Array : Uint8Array) && s.qv instanceof Uint8Array &&
       s.mScale instanceof Float32Array && s.vScale instanceof Float32Array && Number.isInteger(s.t) && s.t! >= 0 &&
       typeof state.learningRate?.count === 'number';
     if (!ok) {
       throw new OptimizerArgumentError(
-        `${owner}: invalid state.${key} ${describeKind(s)}; expected the 8-bit state that init made ({qm, qv, mScale, vScale, t}).`,
+        `${owner}: invalid state.${key} ${describeKind(s)}; expected the ${bits} state that init made ({qm, qv, mScale, vScale, t}).`,
       );
     }
+    const made = momentsFormat(s as LowBitState);
+    if (made !== undefined && made !== format) {
+      throw new OptimizerArgumentError(`${owner}: state.${key} holds ${made.bits}-bit state; this optimizer keeps ${bits} state. Nothing was changed.`);
+    }
     const length = updates?.length ?? params.length;
-    if (s.qm!.length !== Math.ceil(length / 4) * 4) {
+    if (s.qm!.length !== codeBytes(format, paddedLength(format, length))) {
       throw new OptimizerArgumentError(
-        `${owner}: the gradient has length ${length} but the 8-bit state was made for about ${s.qm!.length}; ` +
+        `${owner}: the gradient has length ${length} but the ${bits} state was made for about ${s.qm!.length * 8 / format.bits} elements; ` +
           'pass the state that init made for these params. Nothing was changed.',
       );
     }
@@ -108,9 +127,9 @@ function int8Transform<S extends { learningRate: LearningRateState; decoupledDec
   return {
     init(params) {
       checkFloat32Array(`${owner}.init`, 'params', params);
-      const moments = allocateInt8Moments(params.length);
+      const moments = allocateMoments(format, params.length);
       if (moments === null) {
-        throw new OptimizerArgumentError(`${owner}.init: stateDtype 'int8' needs WebAssembly SIMD, which is not available here.`);
+        throw new OptimizerArgumentError(`${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`);
       }
       return {
         [key]: { ...moments, t: 0 },
@@ -120,37 +139,46 @@ function int8Transform<S extends { learningRate: LearningRateState; decoupledDec
     },
     update() {
       throw new OptimizerArgumentError(
-        `${owner}.update: the chain of transformations works on float32 state; with stateDtype 'int8' call step(params, grads, state).`,
+        `${owner}.update: the chain of transformations works on float32 state; with stateDtype '${format.dtype}' call step(params, grads, state).`,
       );
     },
     check,
   };
 }
 
+/** The format of a low-bit state made by init, or a clear refusal. */
+function formatOfState(owner: string, s: LowBitState): LowBitFormat {
+  const f = momentsFormat(s);
+  if (f === undefined) throw new OptimizerArgumentError(`${owner}: the low-bit state was not made by an optimizer's init (its arrays must stay the ones init returned).`);
+  return f;
+}
+
 /**
- * Loads float32 moments into 8-bit state (§11.4), e.g. to continue a float32 run with
- * `stateDtype: 'int8'`: `from` is `state.adopt` / `state.adam` of a float32 optimizer, `to` the
- * one of an int8 optimizer's `init` for the same params. m and sqrt(v) are rounded to the nearest
- * code; a non-zero v keeps a non-zero code. The step count is copied.
+ * Loads float32 moments into low-bit state (§11.4, §12.4), e.g. to continue a float32 run with
+ * `stateDtype: 'int8'` or `'int4'`: `from` is `state.adopt` / `state.adam` of a float32 optimizer,
+ * `to` the one of a low-bit optimizer's `init` for the same params. m and sqrt(v) are rounded to
+ * the nearest code; a non-zero v never decodes to 0. The step count is copied.
  */
-export function quantizeState(from: { m: Float32Array; v: Float32Array; t: number }, to: Int8State): void {
-  if (Math.ceil(from.m.length / 4) * 4 !== to.qm.length || from.v.length !== from.m.length) {
+export function quantizeState(from: { m: Float32Array; v: Float32Array; t: number }, to: LowBitState): void {
+  const f = formatOfState('quantizeState', to);
+  if (codeBytes(f, paddedLength(f, from.m.length)) !== to.qm.length || from.v.length !== from.m.length) {
     throw new OptimizerArgumentError(
-      `quantizeState: float32 state of length ${from.m.length} does not fit 8-bit state made for ${to.qm.length} elements.`,
+      `quantizeState: float32 state of length ${from.m.length} does not fit ${f.bits}-bit state made for ${to.qm.length * 8 / f.bits} elements.`,
     );
   }
-  quantizeMoments(from.m, from.v, to);
+  quantizeMoments(from.m, from.v, to, f);
   to.t = from.t;
 }
 
-/** The reverse of quantizeState (§11.4): writes the de-quantised m and v and the step count into `to`. */
-export function dequantizeState(from: Int8State, to: { m: Float32Array; v: Float32Array; t: number }): void {
-  if (Math.ceil(to.m.length / 4) * 4 !== from.qm.length) {
+/** The reverse of quantizeState (§11.4, §12.4): writes the de-quantised m and v and the step count into `to`. */
+export function dequantizeState(from: LowBitState, to: { m: Float32Array; v: Float32Array; t: number }): void {
+  const f = formatOfState('dequantizeState', from);
+  if (codeBytes(f, paddedLength(f, to.m.length)) !== from.qm.length) {
     throw new OptimizerArgumentError(
-      `dequantizeState: 8-bit state made for ${from.qm.length} elements does not fit float32 state of length ${to.m.length}.`,
+      `dequantizeState: ${f.bits}-bit state made for ${from.qm.length * 8 / f.bits} elements does not fit float32 state of length ${to.m.length}.`,
     );
   }
-  const { m, v } = dequantizeMoments(from, to.m.length);
+  const { m, v } = dequantizeMoments(from, to.m.length, f);
   to.m.set(m);
   to.v.set(v);
   to.t = from.t;
@@ -265,9 +293,9 @@ export function adopt(
     state.learningRate.count++;
     return true;
   };
-  if (h.stateDtype === 'int8') {
+  if (h.stateDtype !== 'float32') {
     const step8: FusedStep<AdoptCoreState> = (p, g, state) => {
-      const s = state.adopt as unknown as Int8State;
+      const s = state.adopt as unknown as LowBitState;
       const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity, lrMax);
       if (s.t === 0) adopt8Init(p, g, s, args, stepSeed(s.t));
       else adopt8Step(p, g, s, args, stepSeed(s.t));
@@ -276,7 +304,7 @@ export function adopt(
       state.learningRate.count++;
       return true;
     };
-    return build('adopt', h, int8Transform<AdoptCoreState>('adopt', 'adopt', h, h.clip), step8);
+    return build('adopt', h, lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)), step8);
   }
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
@@ -315,16 +343,16 @@ function adamFamily(
     state.learningRate.count++;
     return true;
   };
-  if (h.stateDtype === 'int8') {
+  if (h.stateDtype !== 'float32') {
     const step8: FusedStep<AdamCoreState> = (p, g, state) => {
-      const s = state.adam as unknown as Int8State;
+      const s = state.adam as unknown as LowBitState;
       s.t++;
       adam8Step(p, g, s, adamKernelArgs(h, rate(state.learningRate.count), s.t, lrMax), stepSeed(s.t - 1));
       advanceDecayCount(state);
       state.learningRate.count++;
       return true;
     };
-    return build(owner, h, int8Transform<AdamCoreState>(owner, 'adam', h, null), step8);
+    return build(owner, h, lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)), step8);
   }
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,

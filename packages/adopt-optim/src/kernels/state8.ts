@@ -1,5 +1,6 @@
 /**
- * Block-wise 8-bit optimizer state (docs/ALGORITHM.md §11) for the framework-free core and, through
+ * Block-wise low-bit optimizer state (docs/ALGORITHM.md §11 8-bit, §12 4-bit; formats in
+ * ./lowbit.ts) for the framework-free core and, through
  * src/tfjs/state8.ts, the TensorFlow.js optimizers on the cpu backend (and on wasm where the heap
  * route of src/backends/tfjs_state8.ts cannot be used).
  *
@@ -19,14 +20,15 @@ import { uniformArgs } from '../codegen/signature.js';
 import { ADOPT } from '../rules/adopt.js';
 import { flagsOf } from '../rules/rule.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
+import { blockCount, codeBytes, INT4, INT8, paddedLength, readCode, writeCode, type LowBitFormat } from './lowbit.js';
 
-/** Elements per block; one float32 scale per block and moment. */
-export const BLOCK = 256;
+/** Elements per block of 8-bit state; one float32 scale per block and moment. */
+export const BLOCK = INT8.block;
 /** Elements per chunk of p and g copied through the scratch: a multiple of BLOCK. */
 const CHUNK = 16384;
 const SCRATCH_BYTES = 2 * BLOCK * 4;
 
-/** The 8-bit kernels bound to a memory: the generated `<rule>_int8` modules (src/codegen/wat8.ts), instantiated on use. */
+/** The low-bit kernels bound to a memory: the generated `<rule>_int8` / `_int4` modules (src/codegen/wat8.ts), instantiated on use. */
 export interface State8Exports {
   readonly memory: WebAssembly.Memory;
 }
@@ -59,7 +61,26 @@ export interface Int8Moments {
   vScale: Float32Array;
 }
 
+/**
+ * The 4-bit state of one parameter array (§12): codes of m (signed, -7..7) and of u = sqrt(v)
+ * (0..15, decoding to (code + 1) · vScale), two per byte (§12.1), one float32 scale per block of 128.
+ */
+export interface Int4Moments {
+  /** Packed codes of m: length padded / 2 (the array's length padded to a multiple of 16). */
+  qm: Uint8Array;
+  /** Packed codes of u = sqrt(v). */
+  qv: Uint8Array;
+  /** m = code · mScale[block]: absmax(m) / 7 per block. */
+  mScale: Float32Array;
+  /** sqrt(v) = (code + 1) · vScale[block]: max(sqrt(v)) / 16 per block. */
+  vScale: Float32Array;
+}
+
+/** 8-bit or 4-bit moments. */
+export type LowBitMoments = Int8Moments | Int4Moments;
+
 interface Block8 {
+  format: LowBitFormat;
   k: State8Exports;
   length: number;
   chunk: number;
@@ -90,9 +111,15 @@ export function int8CodesLayout(length: number): { padded: number; blocks: numbe
 
 /** Codes and scales for an array of `length`, zeroed, in a memory of their own; null without SIMD. */
 export function allocateInt8Moments(length: number): Int8Moments | null {
+  return allocateMoments(INT8, length) as Int8Moments | null;
+}
+
+/** Codes and scales in `format` for an array of `length`, zeroed, in a memory of their own; null without SIMD. */
+export function allocateMoments(format: LowBitFormat, length: number): LowBitMoments | null {
   if (!state8Available()) return null;
-  const padded = pad4(length);
-  const blocksCount = Math.ceil(padded / BLOCK);
+  const padded = paddedLength(format, length);
+  const blocksCount = blockCount(format, padded);
+  const bytes = codeBytes(format, padded);
   const chunk = Math.min(CHUNK, padded);
   let at = 0;
   const take = (bytes: number) => {
@@ -102,43 +129,50 @@ export function allocateInt8Moments(length: number): Int8Moments | null {
   };
   const offsets = {
     p: take(4 * chunk), g: take(4 * chunk), scr: take(SCRATCH_BYTES),
-    qm: take(padded), qv: take(padded), sm: take(4 * blocksCount), sv: take(4 * blocksCount),
+    qm: take(bytes), qv: take(bytes), sm: take(4 * blocksCount), sv: take(4 * blocksCount),
   };
   const pages = Math.max(1, Math.ceil(at / 65536));
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const k = instantiateState8(memory);
   if (k === null) return null;
   const buffer = memory.buffer;
-  const moments: Int8Moments = {
-    qm: new Int8Array(buffer, offsets.qm, padded),
-    qv: new Uint8Array(buffer, offsets.qv, padded),
+  const rest = {
+    qv: new Uint8Array(buffer, offsets.qv, bytes),
     mScale: new Float32Array(buffer, offsets.sm, blocksCount),
     vScale: new Float32Array(buffer, offsets.sv, blocksCount),
   };
+  const moments: LowBitMoments = format.bits === 8
+    ? { qm: new Int8Array(buffer, offsets.qm, bytes), ...rest }
+    : { qm: new Uint8Array(buffer, offsets.qm, bytes), ...rest };
   blocks.set(buffer, {
-    k, length, chunk, offsets,
+    format, k, length, chunk, offsets,
     p: new Float32Array(buffer, offsets.p, chunk), g: new Float32Array(buffer, offsets.g, chunk),
   });
   return moments;
 }
 
 /** Elements of the array these moments were made for (undefined for arrays init did not make). */
-export function int8MomentsLength(s: Int8Moments): number | undefined {
+export function int8MomentsLength(s: LowBitMoments): number | undefined {
   return s.qm.buffer instanceof ArrayBuffer ? blocks.get(s.qm.buffer)?.length : undefined;
 }
 
+/** The format of moments allocateMoments made (undefined for arrays it did not make). */
+export function momentsFormat(s: LowBitMoments): LowBitFormat | undefined {
+  return s.qm.buffer instanceof ArrayBuffer ? blocks.get(s.qm.buffer)?.format : undefined;
+}
+
 /** Bytes of memory that hold these moments (codes, scales and the chunk scratch). */
-export function int8MomentsBytes(s: Int8Moments): number {
+export function int8MomentsBytes(s: LowBitMoments): number {
   return s.qm.buffer.byteLength;
 }
 
-function blockOf(owner: string, s: Int8Moments, length: number): Block8 {
+function blockOf(owner: string, s: LowBitMoments, length: number): Block8 {
   const b = s.qm.buffer instanceof ArrayBuffer ? blocks.get(s.qm.buffer) : undefined;
   if (b === undefined || s.qv.buffer !== s.qm.buffer || s.mScale.buffer !== s.qm.buffer || s.vScale.buffer !== s.qm.buffer) {
-    throw new TypeError(`adopt-optim ${owner}: the 8-bit state was not made by init (its arrays must stay the ones init returned).`);
+    throw new TypeError(`adopt-optim ${owner}: the low-bit state was not made by init (its arrays must stay the ones init returned).`);
   }
   if (b.length !== length) {
-    throw new RangeError(`adopt-optim ${owner}: the 8-bit state holds ${b.length} elements but the step touches ${length}; nothing was written.`);
+    throw new RangeError(`adopt-optim ${owner}: the ${b.format.bits}-bit state holds ${b.length} elements but the step touches ${length}; nothing was written.`);
   }
   return b;
 }
@@ -166,11 +200,11 @@ export interface State8Offsets {
  */
 export function callState8(
   k: State8Exports, kernel: State8Kernel, o: State8Offsets, n: number, start: number, seed: number,
-  a: AdoptKernelArgs | AdamKernelArgs,
+  a: AdoptKernelArgs | AdamKernelArgs, format: LowBitFormat = INT8,
 ): void {
   const call = kernel === 'adam8Step' ? adamCall(a, a as AdamKernelArgs) : adoptCall(a, kernel === 'adopt8Init' ? 'init' : 'step', a as AdoptKernelArgs);
-  const exports = ruleKernels(k.memory, `${call.plan.key}_int8`);
-  if (exports === null) throw new Error(`adopt-optim: the 8-bit kernels ${call.plan.key}_int8 could not be instantiated.`);
+  const exports = ruleKernels(k.memory, `${call.plan.key}_${format.key}`);
+  if (exports === null) throw new Error(`adopt-optim: the low-bit kernels ${call.plan.key}_${format.key} could not be instantiated.`);
   const part = callPart(call);
   exports[call.phase]!(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, ...uniformArgs(part.sig, call.scalars));
 }
@@ -185,72 +219,82 @@ function chunked(
     const count = Math.min(b.chunk, n - start);
     b.p.set(p.subarray(start, start + count));
     b.g.set(g.subarray(start, start + count));
-    const padded = pad4(count);
+    const f = b.format;
+    const padded = paddedLength(f, count);
     for (let i = count; i < padded; i++) {
       b.p[i] = 0; // padding: p = g = 0 keeps the padded codes at 0
       b.g[i] = 0;
     }
-    const at = { p: o.p, g: o.g, qm: o.qm + start, qv: o.qv + start, sm: o.sm + 4 * (start / BLOCK), sv: o.sv + 4 * (start / BLOCK), scr: o.scr };
-    callState8(b.k, kernel, at, padded, start, seed, a);
+    const code = codeBytes(f, start); // start: a multiple of CHUNK, so of both blocks
+    const scale = 4 * (start / f.block);
+    const at = { p: o.p, g: o.g, qm: o.qm + code, qv: o.qv + code, sm: o.sm + scale, sv: o.sv + scale, scr: o.scr };
+    callState8(b.k, kernel, at, padded, start, seed, a, f);
     if (kernel !== 'adopt8Init') p.set(b.p.subarray(0, count), start);
   }
 }
 
-/** ADOPT's first step on 8-bit state: sqrt(v) = |g'|, quantised; p and m unchanged. */
-export function adopt8Init(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdoptKernelArgs, seed: number): void {
+/** ADOPT's first step on low-bit state: sqrt(v) = |g'|, quantised; p and m unchanged. */
+export function adopt8Init(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdoptKernelArgs, seed: number): void {
   chunked(blockOf('adopt8Init', s, p.length), p, g, 'adopt8Init', a, seed);
 }
 
-/** One ADOPT step on 8-bit state (nesterov supported; caution is refused by the optimizer). */
-export function adopt8Step(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdoptKernelArgs, seed: number): void {
+/** One ADOPT step on low-bit state (nesterov supported; caution is refused by the optimizer). */
+export function adopt8Step(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdoptKernelArgs, seed: number): void {
   chunked(blockOf('adopt8Step', s, p.length), p, g, 'adopt8Step', a, seed);
 }
 
-/** One Adam / AdamW step on 8-bit state. */
-export function adam8Step(p: Float32Array, g: Float32Array, s: Int8Moments, a: AdamKernelArgs, seed: number): void {
+/** One Adam / AdamW step on low-bit state. */
+export function adam8Step(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdamKernelArgs, seed: number): void {
   chunked(blockOf('adam8Step', s, p.length), p, g, 'adam8Step', a, seed);
 }
 
 /**
- * float32 moments -> 8-bit (§11.4): round to nearest for both, the zero-point rule for sqrt(v)
- * (a non-zero v never gets code 0). Used to load a float32 state into an int8 optimizer.
+ * float32 moments -> low-bit (§11.4, §12.4): round to nearest for both, the zero-point rule for
+ * sqrt(v) (8-bit: a non-zero v never gets code 0; 4-bit: no code decodes to 0). Used to load a
+ * float32 state into a low-bit optimizer. `format`: that of `out` (default: the one it was made in).
  */
-export function quantizeMoments(m: ArrayLike<number>, v: ArrayLike<number>, out: Int8Moments): void {
+export function quantizeMoments(m: ArrayLike<number>, v: ArrayLike<number>, out: LowBitMoments, format = momentsFormat(out) ?? INT8): void {
   const n = m.length;
-  for (let b = 0; b * BLOCK < n; b++) {
-    const lo = b * BLOCK;
-    const hi = Math.min(n, lo + BLOCK);
+  const f = format;
+  const padded = paddedLength(f, n);
+  for (let b = 0; b * f.block < n; b++) {
+    const lo = b * f.block;
+    const hi = Math.min(n, lo + f.block);
     let am = 0;
     let au = 0;
     for (let i = lo; i < hi; i++) {
       am = Math.max(am, Math.abs(m[i]!));
       au = Math.max(au, Math.sqrt(v[i]!));
     }
-    out.mScale[b] = am / 127;
-    out.vScale[b] = au / 255;
-    const invm = am > 0 ? Math.fround(127 / am) : 0;
-    const invu = au > 0 ? Math.fround(255 / au) : 0;
+    out.mScale[b] = am / f.mMax;
+    out.vScale[b] = au / f.uLevels;
+    const invm = am > 0 ? Math.fround(f.mMax / am) : 0;
+    const invu = au > 0 ? Math.fround(f.uLevels / au) : 0;
     for (let i = lo; i < hi; i++) {
-      out.qm[i] = Math.round(m[i]! * invm);
+      writeCode(f, out.qm, i, Math.max(-f.mMax, Math.min(f.mMax, Math.round(m[i]! * invm))));
       const u = Math.sqrt(v[i]!);
-      out.qv[i] = u > 0 ? Math.max(1, Math.min(255, Math.round(u * invu))) : 0;
+      const q = Math.round(u * invu) - f.uOffset;
+      writeCode(f, out.qv, i, f.uOffset > 0 ? Math.max(0, Math.min(f.uMax, q)) : u > 0 ? Math.max(1, Math.min(f.uMax, q)) : 0);
     }
   }
-  for (let i = n; i < out.qm.length; i++) {
-    out.qm[i] = 0;
-    out.qv[i] = 0;
+  for (let i = n; i < padded; i++) {
+    writeCode(f, out.qm, i, 0);
+    writeCode(f, out.qv, i, 0);
   }
 }
 
-/** 8-bit -> float32 moments (§11.4): m = code * scale, v = (code * scale)². */
-export function dequantizeMoments(s: Int8Moments, length: number): { m: Float32Array; v: Float32Array } {
+/** low-bit -> float32 moments (§11.4, §12.4): m = code · scale, v = ((code + offset) · scale)². */
+export function dequantizeMoments(s: LowBitMoments, length: number, format = momentsFormat(s) ?? INT8): { m: Float32Array; v: Float32Array } {
+  const f = format;
   const m = new Float32Array(length);
   const v = new Float32Array(length);
   for (let i = 0; i < length; i++) {
-    const b = Math.floor(i / BLOCK);
-    m[i] = s.qm[i]! * s.mScale[b]!;
-    const u = Math.fround(s.qv[i]! * s.vScale[b]!);
+    const b = Math.floor(i / f.block);
+    m[i] = readCode(f, s.qm, i, true) * s.mScale[b]!;
+    const u = Math.fround((readCode(f, s.qv, i, false) + f.uOffset) * s.vScale[b]!);
     v[i] = u * u;
   }
   return { m, v };
 }
+
+export { INT4, INT8 };

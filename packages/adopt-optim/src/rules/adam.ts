@@ -37,7 +37,7 @@ export interface AdamOptions extends GradientClipping {
   caution?: boolean;
   /** timm's corrected decoupled decay, lr² / lrMax (§10.3); needs `decoupled: true`. Default false. */
   correctedWeightDecay?: boolean;
-  /** 'int8': block-wise 8-bit m and sqrt(v) (§11; Adam and AdamW, not AMSGrad). Default 'float32'. */
+  /** 'int8' / 'int4': block-wise 8-bit (§11) or 4-bit (§12) m and sqrt(v) (Adam and AdamW, not AMSGrad). Default 'float32'. */
   stateDtype?: StateDtype;
 }
 
@@ -84,9 +84,9 @@ export const ADAM: Rule = {
   options: ADAM_OPTIONS,
   capabilities: [
     // 8-bit state (src/codegen/wat8.ts) has fused kernels only, stores m and v only, and has no counting pass yet
-    { option: 'fused', value: false, path: 'int8', what: 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
-    { option: 'caution', value: true, path: 'int8', instead: "use stateDtype 'float32' for it" },
-    { option: 'amsgrad', value: true, path: 'int8', what: 'AMSGrad (its running maximum vmax)', instead: "use stateDtype 'float32' for it" },
+    { option: 'fused', value: false, path: 'lowbit', what: 'fused: false (low-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
+    { option: 'caution', value: true, path: 'lowbit', instead: "use stateDtype 'float32' for it" },
+    { option: 'amsgrad', value: true, path: 'lowbit', what: 'AMSGrad (its running maximum vmax)', instead: "use stateDtype 'float32' for it" },
   ],
   slots: (flags) => (flags.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v']),
   // the step size stays a scalar: the scaling passes -1 / (1 - beta1^t), so u = (m / bc1) / (√v̂ / √bc2 + ε)

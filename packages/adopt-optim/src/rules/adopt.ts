@@ -49,7 +49,10 @@ export interface AdoptOptions extends GradientClipping {
   caution?: boolean;
   /** timm's corrected decoupled decay: lr² / lrMax in place of lr (§10.3); needs `decoupled: true`. Default false. */
   correctedWeightDecay?: boolean;
-  /** 'int8': m and sqrt(v) in block-wise 8-bit codes, ~2 bytes per parameter instead of 8 (§11). Default 'float32'. */
+  /**
+   * 'int8': m and sqrt(v) in block-wise 8-bit codes, ~2 bytes per parameter instead of 8 (§11);
+   * 'int4': 4-bit codes, ~1.06 bytes per parameter (§12). Default 'float32'.
+   */
   stateDtype?: StateDtype;
   /** How epsilon enters the normalisation: 'floor', max(sqrt(v), eps) as the official code; 'add', sqrt(v) + eps as Adam (§10.4). Default 'floor'. */
   epsilonMode?: 'floor' | 'add';
@@ -131,8 +134,8 @@ export const ADOPT: Rule = {
   options: ADOPT_OPTIONS,
   capabilities: [
     // 8-bit state (src/codegen/wat8.ts) has fused kernels only, and no counting pass for caution's mean yet
-    { option: 'fused', value: false, path: 'int8', what: 'fused: false (the 8-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
-    { option: 'caution', value: true, path: 'int8', instead: "use stateDtype 'float32' for it" },
+    { option: 'fused', value: false, path: 'lowbit', what: 'fused: false (low-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
+    { option: 'caution', value: true, path: 'lowbit', instead: "use stateDtype 'float32' for it" },
   ],
   slots: () => ['m', 'v'],
   scaling: { sign: 1, coupledDecay: 0, decay: 1, lr: -1 },

@@ -11,9 +11,12 @@ import { OptimizerArgumentError, checkBoolean, checkNonNegative, checkOneOf } fr
 export type NonFinitePolicy = 'throw' | 'skip' | 'off';
 export const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['throw', 'skip', 'off'];
 
-/** How m and v are stored: float32, or block-wise 8-bit codes with a float32 scale per 256 (§11). */
-export type StateDtype = 'float32' | 'int8';
-export const STATE_DTYPES: readonly StateDtype[] = ['float32', 'int8'];
+/**
+ * How m and v are stored: float32, block-wise 8-bit codes with a float32 scale per 256 (§11), or
+ * block-wise 4-bit codes with a float32 scale per 128 (§12).
+ */
+export type StateDtype = 'float32' | 'int8' | 'int4';
+export const STATE_DTYPES: readonly StateDtype[] = ['float32', 'int8', 'int4'];
 
 export type Checker = (owner: string, name: string, value: unknown) => unknown;
 
@@ -38,8 +41,8 @@ export interface OptionSpec {
 
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 
-/** The paths a step can take (src/dispatch.ts chooses one). */
-export type Path = 'wasm' | 'cpu' | 'core' | 'webgl' | 'webgpu' | 'ops' | 'int8';
+/** The paths a step can take (src/dispatch.ts chooses one); 'lowbit': 8-bit and 4-bit state (one set of kernels, two codecs). */
+export type Path = 'wasm' | 'cpu' | 'core' | 'webgl' | 'webgpu' | 'ops' | 'lowbit';
 
 /** A combination a path does not implement: refused before anything changes, saying what to use instead. */
 export interface Incapability {
@@ -101,7 +104,7 @@ export function incapability(
   for (const c of table) {
     if (c.path === path && options[c.option] === c.value) {
       const what = c.what ?? `${c.option}: ${typeof c.value === 'string' ? `'${c.value}'` : String(c.value)}`;
-      const on = path === 'int8' ? "stateDtype 'int8'" : `the ${path} path`;
+      const on = path === 'lowbit' ? `stateDtype '${String(options.stateDtype ?? 'int8')}'` : `the ${path} path`;
       return new OptimizerArgumentError(`${owner}: ${on} is not supported yet with ${what}; ${c.instead}.`);
     }
   }
