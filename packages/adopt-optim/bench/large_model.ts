@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { adopt } from '../src/index.js';
-import type { Int8Store } from '../src/tfjs/state8.js';
+import type { LowBitStore } from '../src/tfjs/state8.js';
 
 const WIDTH = 1000;
 const BATCH = 8;
@@ -70,7 +70,7 @@ async function child(params: number, state: 'float32' | 'int8'): Promise<CaseRes
     const after = loss();
     losses.push(after.dataSync()[0]!);
     after.dispose();
-    const bytes = (optimizer as unknown as { int8: Int8Store | null }).int8?.bytes() ?? { heap: 0, outside: 0 };
+    const bytes = (optimizer as unknown as { int8: LowBitStore | null }).int8?.bytes() ?? { heap: 0, outside: 0 };
     out.stateBytesOutsideHeap = bytes.outside;
     out.stateBytesOnHeap = bytes.heap;
     out.ok = losses.every(Number.isFinite) && losses.at(-1)! < losses[0]!;

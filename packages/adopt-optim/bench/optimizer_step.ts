@@ -53,7 +53,7 @@ interface Row {
   memoryAfter?: tf.MemoryInfo;
 }
 
-/** Bytes of an int8 optimizer's codes and scales (src/tfjs/state8.ts, Int8Store.bytes). */
+/** Bytes of an int8 optimizer's codes and scales (src/tfjs/state8.ts, LowBitStore.bytes). */
 function int8Bytes(opt: tf.Optimizer): number {
   const b = (opt as unknown as { int8?: { bytes(): { heap: number; outside: number } } }).int8?.bytes();
   return b === undefined ? NaN : b.heap + b.outside;

@@ -11,6 +11,7 @@
  * | `webgpu` | tfjs webgpu backend, `fused: true`       | generated WGSL, one dispatch per variable           |
  * | `ops`    | any backend; `fused: false`; what a GPU path lacks (a per-tensor mean: caution) | the rule as tfjs ops (codegen/tfops.ts) |
  * | `int8`   | `stateDtype: 'int8'` (wasm heap, or arrays) | generated 8-bit WebAssembly (codegen/wat8.ts) around the hand-written codec |
+ * | `int4`   | `stateDtype: 'int4'` (arrays; p and g read in place from the wasm heap) | generated 4-bit WebAssembly (the same generator, the 4-bit codec) |
  * | `core`   | `adopt-optim/core`                       | generated WebAssembly (fused) or the generated JS scaling (chain) |
  *
  * The path each step took is reported by `NamedStateOptimizer.lastStepPaths`.
@@ -25,7 +26,7 @@ import { fusedKernelsForBackend, type FusedKernels } from './backends/tfjs_fused
 import { gpuFusedKernels } from './backends/gpu_fused.js';
 
 /** Where a variable's step ran (the table above). */
-export type StepPath = 'wasm' | 'cpu' | 'webgl' | 'webgpu' | 'ops' | 'int8';
+export type StepPath = 'wasm' | 'cpu' | 'webgl' | 'webgpu' | 'ops' | 'int8' | 'int4';
 
 /** The kernels a step uses (chosen once per step), or null: every variable runs as tfjs ops. */
 export function stepKernels(fused: boolean): FusedKernels | null {

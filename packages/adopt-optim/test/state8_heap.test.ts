@@ -12,7 +12,7 @@ import { adam, adamw, adopt, type NamedStateOptimizer } from '../src/index.js';
 import { adoptKernelArgs } from '../src/rules/scalars.js';
 import { fusedKernelsForBackend } from '../src/backends/tfjs_fused.js';
 import { stepSeed } from '../src/kernels/state8.js';
-import { Int8Store, setInt8HeapRoute } from '../src/tfjs/state8.js';
+import { LowBitStore, setInt8HeapRoute } from '../src/tfjs/state8.js';
 import { useBackend } from './backends.js';
 import { Rng } from './reference.js';
 
@@ -29,9 +29,9 @@ const MAKERS: [string, () => NamedStateOptimizer][] = [
   ['AdamW', () => adamw(0.01, { stateDtype: 'int8' })],
 ];
 
-function storeOf(opt: NamedStateOptimizer): Int8Store {
-  const store = (opt as unknown as { int8: Int8Store | null }).int8;
-  assert.ok(store instanceof Int8Store);
+function storeOf(opt: NamedStateOptimizer): LowBitStore {
+  const store = (opt as unknown as { int8: LowBitStore | null }).int8;
+  assert.ok(store instanceof LowBitStore);
   return store;
 }
 

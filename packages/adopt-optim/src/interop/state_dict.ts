@@ -6,12 +6,12 @@
  * (hyperparameters, `params`, `param_names`). With layout 'torch' the tensors are named and laid out as
  * torch modules hold them (./layout.ts). `importState` reads such a file (ours, or one written from PyTorch
  * in the same shape) back into an optimizer and model, everything checked before anything changes.
- * 8-bit state is exported de-quantised (float32) and re-quantised on import.
+ * 8-bit and 4-bit state is exported de-quantised (float32) and re-quantised on import.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { OptimizerArgumentError } from '../validate.js';
 import type { NamedStateOptimizer, NamedTensor } from '../tfjs/named_state_optimizer.js';
-import { dequantizeInt8Weights } from '../tfjs/state8.js';
+import { dequantizeLowBitWeights } from '../tfjs/lowbit_weights.js';
 import { STATE_FORMAT_VERSION } from '../tfjs/slot_store.js';
 import { matchByName } from '../train/variable_names.js';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from './safetensors.js';
@@ -64,7 +64,7 @@ export async function exportState(
   const params = paramLayouts(source, layout);
   const h = optimizer.getConfig() as Record<string, unknown>;
   const raw = await optimizer.getWeights();
-  const { weights, made } = await dequantizeInt8Weights('exportState', raw);
+  const { weights, made } = await dequantizeLowBitWeights('exportState', raw);
   try {
     const byName = new Map<string, NamedTensor>(weights.map((w) => [w.name, w]));
     const tensors = new Map<string, NamedArray>();

@@ -11,7 +11,8 @@ import { ADAM_OPTIONS } from '../rules/adam.js';
 import { optionsConfig } from '../rules/options.js';
 import { maxLearningRate } from '../schedules.js';
 import { stepSeed } from '../kernels/state8.js';
-import { Int8Store } from './state8.js';
+import { LowBitStore } from './state8.js';
+import { lowBitFormat } from '../kernels/lowbit.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
 /** Every option, resolved, as a read-only field (`opt.beta2`, `opt.amsgrad`, `opt.stateDtype`; src/rules/adam.ts). */
@@ -28,8 +29,8 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const h = resolveAdam(displayName, learningRate, options, defaults);
     super(h.learningRate, h.nonFinite, h.fused);
     this.displayName = displayName;
-    this.slotNames = h.stateDtype === 'int8' ? [] : h.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
-    this.int8 = h.stateDtype === 'int8' ? new Int8Store(displayName) : null;
+    this.slotNames = h.stateDtype !== 'float32' ? [] : h.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
+    this.int8 = h.stateDtype !== 'float32' ? new LowBitStore(displayName, lowBitFormat(h.stateDtype)) : null;
     const { learningRate: _lr, nonFinite: _nf, fused: _f, ...rest } = h;
     Object.assign(this, rest);
   }
@@ -53,10 +54,10 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     const lr = this.learningRate;
     const t = state.step + 1;
     if (this.int8 !== null) {
-      // §11: the 8-bit kernel; on wasm in place on the heap (src/tfjs/state8.ts)
+      // §11, §12: the low-bit kernel; 8-bit on wasm in place on the heap (src/tfjs/state8.ts)
       this.int8.step('adam8Step', p, gradient, adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale), stepSeed(state.step),
         this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
-      this.ranOn('int8');
+      this.ranOn(this.int8.format.dtype);
       return;
     }
     const args = adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale);

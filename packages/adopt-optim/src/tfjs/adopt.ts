@@ -14,7 +14,8 @@ import { runPhase } from '../dispatch.js';
 import { maxLearningRate } from '../schedules.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 import { stepSeed } from '../kernels/state8.js';
-import { Int8Store } from './state8.js';
+import { LowBitStore } from './state8.js';
+import { lowBitFormat } from '../kernels/lowbit.js';
 
 /** Every ADOPT option, resolved, as a read-only field (`opt.beta2`, `opt.nesterov`, `opt.stateDtype`; src/rules/adopt.ts). */
 export interface AdoptOptimizer extends Readonly<Omit<AdoptHyperparams, 'learningRate' | 'nonFinite' | 'fused'>> {}
@@ -32,8 +33,8 @@ export class AdoptOptimizer extends NamedStateOptimizer {
   constructor(learningRate?: LearningRate, options?: AdoptOptions) {
     const h: AdoptHyperparams = resolveAdopt('ADOPT', learningRate, options);
     super(h.learningRate, h.nonFinite, h.fused);
-    this.slotNames = h.stateDtype === 'int8' ? [] : ['m', 'v'];
-    this.int8 = h.stateDtype === 'int8' ? new Int8Store('ADOPT') : null;
+    this.slotNames = h.stateDtype !== 'float32' ? [] : ['m', 'v'];
+    this.int8 = h.stateDtype !== 'float32' ? new LowBitStore('ADOPT', lowBitFormat(h.stateDtype)) : null;
     const { learningRate: _lr, nonFinite: _nf, fused: _f, ...rest } = h;
     Object.assign(this, rest);
     if (h.clip !== null && clipExponent(h.clip) === undefined) {
@@ -63,10 +64,10 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const lr = this.learningRate;
     const clip = this.clip !== null && state.step > 0 ? this.clip(state.step) : Infinity;
     if (this.int8 !== null) {
-      // §11: the 8-bit kernels; on wasm in place on the heap (src/tfjs/state8.ts)
+      // §11, §12: the low-bit kernels; 8-bit on wasm in place on the heap (src/tfjs/state8.ts)
       this.int8.step(state.step === 0 ? 'adopt8Init' : 'adopt8Step', p, gradient, adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale),
         stepSeed(state.step), this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
-      this.ranOn('int8');
+      this.ranOn(this.int8.format.dtype);
       return;
     }
     const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale);

@@ -23,7 +23,8 @@ import type { GpuFusedKernels } from '../backends/gpu_fused.js';
 import { stepKernels, type StepPath } from '../dispatch.js';
 import { clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
 import { GpuFiniteGuard, isGpuBackend, opsFlags } from './gpu_nonfinite.js';
-import { setWeightsWithInt8, type Int8Store } from './state8.js';
+import type { LowBitStore } from './state8.js';
+import { setWeightsWithLowBit } from './lowbit_weights.js';
 import { SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
 import { backendSafeEpsilon } from './epsilon.js';
 
@@ -62,7 +63,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * appends their codes and scales, setWeights takes 8-bit or float32 entries, dispose frees them.
    * Set by the subclass's constructor; null for float32 state.
    */
-  protected int8: Int8Store | null = null;
+  protected int8: LowBitStore | null = null;
   /** The factor clipping by norm puts on the gradient of the variable being stepped (src/clipping.ts); 1 otherwise. */
   protected gradScale = 1;
   private readonly guard: GpuFiniteGuard;
@@ -118,7 +119,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   /**
    * The paths the last step that changed anything ran on, one entry per distinct path: `'wasm'`,
-   * `'cpu'` (fused WebAssembly), `'webgl'`, `'webgpu'` (fused shaders), `'int8'` (8-bit state) or
+   * `'cpu'` (fused WebAssembly), `'webgl'`, `'webgpu'` (fused shaders), `'int8'` / `'int4'` (low-bit state) or
    * `'ops'` (the rule as tfjs ops). Several where variables took different paths (a caution step on a
    * GPU runs as ops); empty before the first step. For display and diagnostics (src/dispatch.ts).
    */
@@ -129,7 +130,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /**
    * Bytes of optimizer state held now: the moment tensors (4 bytes per element and slot), or, with
    * `stateDtype: 'int8'`, the codes (1 byte per element and moment, padded to 4) and their float32
-   * scales (one per block of 256). Step counters (a number per variable) are not counted.
+   * scales (one per block of 256); with `'int4'`, half a byte per element and moment (padded to 16)
+   * and a scale per block of 128. Step counters (a number per variable) are not counted.
    */
   get stateBytes(): number {
     return this.slots.bytes() + (this.int8?.stateBytes() ?? 0);
@@ -405,10 +407,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     // With 8-bit state: 8-bit or float32 entries; with float32 state, 8-bit entries de-quantised (./state8.ts).
-    return setWeightsWithInt8(`${this.displayName}.setWeights`, this.int8, weightValues, (w) => this.setSlotWeights(w));
+    return setWeightsWithLowBit(`${this.displayName}.setWeights`, this.int8, weightValues, (w) => this.setSlotWeights(w));
   }
 
-  /** setWeights for the float32 slots and the counters (8-bit entries already taken out by setWeightsWithInt8). */
+  /** setWeights for the float32 slots and the counters (low-bit entries already taken out by setWeightsWithLowBit). */
   private async setSlotWeights(weightValues: NamedTensor[]): Promise<void> {
     this.checkUsable('setWeights');
     const parsed = await this.slots.parse(`${this.displayName}.setWeights`, this.stateClassName(), weightValues);

@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
 import { CheckpointError, type TensorValues } from './checkpoint.js';
+import { lowBitFormat } from '../kernels/lowbit.js';
+import { suffixesOf } from '../tfjs/lowbit_weights.js';
 
 /**
  * Whether an optimizer is one of ours. Not `instanceof`: tf.Optimizer defines Symbol.hasInstance
@@ -48,9 +50,9 @@ export function checkSlots(
 
   if (isNamedState(optimizer)) {
     const slotNames = (optimizer as unknown as { slotNames: readonly string[] }).slotNames;
-    // 8-bit state (§11.5) is saved as codes and scales per variable, not as slots of the variable's shape
-    const int8 = (optimizer as unknown as { stateDtype?: string }).stateDtype === 'int8';
-    const codes = int8 ? ['qm', 'qv', 'mScale', 'vScale'] : [];
+    // low-bit state (§11.5, §12.5) is saved as codes and scales per variable, not as slots of the variable's shape
+    const dtype = (optimizer as unknown as { stateDtype?: string }).stateDtype;
+    const codes: readonly string[] = dtype === 'int8' || dtype === 'int4' ? suffixesOf(lowBitFormat(dtype)) : [];
     const suffixes = [...slotNames, ...codes, 'step'];
     const seen = new Map<tf.Variable, Set<string>>();
     const out: TensorValues[] = [];
@@ -77,7 +79,7 @@ export function checkSlots(
       } else if (codes.includes(suffix)) {
         // codes (int32; the variable's shape in format 2, 1-D in format 1) and 1-D scales (float32); their
         // shapes, sizes and ranges are checked by setWeights before anything changes
-        const codes = suffix === 'qm' || suffix === 'qv';
+        const codes = suffix.startsWith('qm') || suffix.startsWith('qv');
         const dtype = codes ? 'int32' : 'float32';
         if (w.dtype !== dtype || (!codes && w.shape.length !== 1)) throw refuse(`"${w.name}" has shape [${w.shape}] ${w.dtype}; expected ${codes ? 'an' : 'a 1-D'} ${dtype} tensor.`);
         if (!w.values.every(Number.isFinite)) throw refuse(`"${w.name}" holds NaN or Infinity.`);
