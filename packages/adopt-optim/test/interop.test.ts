@@ -110,6 +110,7 @@ const CONFIGS: [string, () => NamedStateOptimizer][] = [
   ['ADOPT', () => adopt(0.01)],
   ['ADOPT, decoupled decay, maximize, unclipped', () => adopt(0.01, { weightDecay: 0.1, decoupled: true, maximize: true, clip: null })],
   ['ADOPT, 8-bit state', () => adopt(0.01, { stateDtype: 'int8' })],
+  ['AdamW, 4-bit state', () => adamw(0.01, { stateDtype: 'int4' })],
   ['Adam, coupled decay', () => adam(0.01, { weightDecay: 0.01 })],
   ['AdamW', () => adamw(0.01)],
   ['AMSGrad', () => amsgrad(0.01)],
@@ -136,9 +137,9 @@ describe('PyTorch loads the exported state and continues as we do', { skip: PY =
       writeFileSync(join(dir, 'grads.safetensors'), encodeSafetensors(gradFile));
       // ours: the next 5 steps, parameters in torch layout. 8-bit state is exported de-quantised, and PyTorch
       // continues it in float32: so does a float32 ADOPT that imported our file
-      const int8 = name.includes('8-bit');
+      const int8 = name.includes('-bit');
       const mF = int8 ? model(11) : m;
-      const optF = int8 ? adopt(0.01) : opt;
+      const optF = int8 ? (name.startsWith('AdamW') ? adamw(0.01) : adopt(0.01)) : opt;
       if (int8) await importState(optF, mF, file);
       const ours: Float32Array[][] = next.map((gs) => {
         step(optF, mF, gs);

@@ -83,8 +83,8 @@ for (const backend of BACKENDS) {
   describe(`Trainer on ${backend}`, () => {
     before(() => useBackend(backend));
 
-    for (const [optimizer, stateDtype] of [['adopt', 'float32'], ['adamw', 'float32'], ['adopt', 'int8'], ['adamw', 'int8']] as const) {
-      it(`${optimizer}${stateDtype === 'int8' ? ' with 8-bit state' : ''}: a run stopped, checkpointed and resumed equals the uninterrupted run exactly`, async (t) => {
+    for (const [optimizer, stateDtype] of [['adopt', 'float32'], ['adamw', 'float32'], ['adopt', 'int8'], ['adamw', 'int8'], ['adopt', 'int4'], ['adamw', 'int4']] as const) {
+      it(`${optimizer}${stateDtype === 'float32' ? '' : ` with ${stateDtype === 'int8' ? 8 : 4}-bit state`}: a run stopped, checkpointed and resumed equals the uninterrupted run exactly`, async (t) => {
         const common: Partial<TrainerConfig<XY>> = {
           optimizer,
           optimizerOptions: { weightDecay: 0.05, decoupled: true, stateDtype },
