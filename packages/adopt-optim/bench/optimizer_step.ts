@@ -59,6 +59,8 @@ function int8Bytes(opt: tf.Optimizer): number {
   return b === undefined ? NaN : b.heap + b.outside;
 }
 
+const lowBit = (method: string) => method.endsWith('int8') || method.endsWith('int4');
+
 function split(size: number, tensors: number): number[] {
   const base = Math.floor(size / tensors);
   return Array.from({ length: tensors }, (_, i) => (i < size - base * tensors ? base + 1 : base));
@@ -76,6 +78,7 @@ async function benchBackend(backend: string): Promise<Row[]> {
       const methods: { name: string; make: () => tf.Optimizer }[] = [
         { name: 'ADOPT fused', make: () => adopt(1e-3) },
         { name: 'ADOPT fused int8', make: () => adopt(1e-3, { stateDtype: 'int8' }) },
+        { name: 'ADOPT fused int4', make: () => adopt(1e-3, { stateDtype: 'int4' }) },
         { name: 'ADOPT op-by-op', make: () => adopt(1e-3, { fused: false }) },
         { name: 'tf.train.adam', make: () => tf.train.adam(1e-3) },
       ];
@@ -109,8 +112,8 @@ async function benchBackend(backend: string): Promise<Row[]> {
           vsTfAdam: pps.median / adamStat.median,
           vsFloor: pps.median / probeStat.median,
           // int8: the codes and scales the optimizer holds (on the wasm heap, or in memories of their own on cpu)
-          stateBytesPerParam: run.name.endsWith('int8') ? int8Bytes(run.opt) / size : 8,
-          ...(run.name.endsWith('int8') ? { vsFloat32: pps.median / fusedStat.median } : {}),
+          stateBytesPerParam: lowBit(run.name) ? int8Bytes(run.opt) / size : 8,
+          ...(lowBit(run.name) ? { vsFloat32: pps.median / fusedStat.median } : {}),
           peakExtraBytes: Math.max(0, profile.peakBytes - before.numBytes),
           memoryBefore: before, memoryAfter: after,
         });
@@ -138,14 +141,14 @@ function benchCore(): Row[] {
     const reps = repetitions(size, 'wasm');
     const rng = new Rng(1);
     const g = Float32Array.from({ length: size }, () => rng.normal() * 0.1); // varied: the codes are not all equal
-    const runs = (['float32', 'int8'] as const).map((stateDtype) => {
+    const runs = (['float32', 'int8', 'int4'] as const).map((stateDtype) => {
       const p = new Float32Array(size).fill(0.5);
       const opt = core.adopt(1e-3, { stateDtype });
       const state = opt.init(p);
       opt.step(p, g, state);
       opt.step(p, g, state);
       const s = state.adopt as unknown as Record<string, ArrayBufferView>;
-      const bytes = stateDtype === 'int8'
+      const bytes = stateDtype !== 'float32'
         ? core.int8MomentsBytes(state.adopt as unknown as core.Int8Moments)
         : s['m']!.byteLength + s['v']!.byteLength;
       return { stateDtype, step: () => opt.step(p, g, state), times: [] as number[], bytes };
@@ -162,7 +165,7 @@ function benchCore(): Row[] {
     for (const run of runs) {
       const pps = stat(run.times.map((t) => size / t));
       rows.push({
-        backend: 'core', params: size, tensors: 1, method: `core.adopt fused${run.stateDtype === 'int8' ? ' int8' : ''}`,
+        backend: 'core', params: size, tensors: 1, method: `core.adopt fused${run.stateDtype === 'float32' ? '' : ` ${run.stateDtype}`}`,
         seconds: stat(run.times), paramsPerSecond: pps, vsFloor: pps.median / probeStat.median,
         stateBytesPerParam: run.bytes / size, vsFloat32: pps.median / float32.median,
       });
@@ -211,6 +214,8 @@ function targets(rows: Row[]): string[] {
   check('core 1e7, fused ADOPT int8 state vs float32 state', find('core', 'core.adopt fused int8')?.vsFloat32, 1.2, 'x');
   const bytes8 = find('core', 'core.adopt fused int8')?.stateBytesPerParam;
   if (bytes8 !== undefined) out.push(`${bytes8 <= 2.1 ? 'met   ' : 'MISSED'} core 1e7, int8 state bytes per parameter: ${bytes8.toFixed(3)} (target 2.1)`);
+  const bytes4 = find('core', 'core.adopt fused int4')?.stateBytesPerParam;
+  if (bytes4 !== undefined) out.push(`${bytes4 <= 1.1 ? 'met   ' : 'MISSED'} core 1e7, int4 state bytes per parameter (with its chunk scratch): ${bytes4.toFixed(3)} (target 1.1)`);
   const peak = rows.filter((r) => r.method === 'ADOPT fused').map((r) => r.peakExtraBytes ?? 0);
   if (peak.length) out.push(`${Math.max(...peak) === 0 ? 'met   ' : 'MISSED'} peak extra memory of a fused step: ${Math.max(...peak)} bytes (target 0)`);
   return out;
@@ -226,7 +231,7 @@ const rows = [
   ...(CORE_ONLY || WASM_ONLY ? [] : await benchBackend('cpu')),
 ];
 printTable(rows);
-console.log('\nOptimizer state: 8 bytes per parameter for ADOPT (m, v) and for tf.train.adam (m, v); int8 state: codes of m and sqrt(v) plus a float32 scale per 256 (column "state B/param").');
+console.log('\nOptimizer state: 8 bytes per parameter for ADOPT (m, v) and for tf.train.adam (m, v); int8 state: codes of m and sqrt(v) plus a float32 scale per 256; int4: half a byte each plus a scale per 128 (column "state B/param").');
 console.log('"of floor" = params/s divided by the probe\'s params/s (probe bytes/s / 28) in the same run.');
 const verdicts = targets(rows);
 console.log(`\nTargets (1e7 parameters, one tensor):\n${verdicts.map((v) => `  ${v}`).join('\n')}`);
