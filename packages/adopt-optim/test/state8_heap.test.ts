@@ -269,7 +269,7 @@ describe('8-bit state on the wasm heap', () => {
       assert.throws(() => k.run('adam8Step', small, tf.fill([4], 0.5), s, a as never, stepSeed(1)),
         /adam8Step: the 8-bit state was freed .*; nothing was written/);
       assert.throws(() => k.run('adopt8Step', small, tf.fill([4], 0.5), {} as never, a, stepSeed(1)),
-        /the 8-bit state was not allocated on this backend's heap/);
+        /the low-bit state was not allocated on this backend's heap/);
       assert.ok(small.dataSync().every((x) => x === 1));
       tf.dispose([p, g, small, g5, bystander]);
     });

@@ -1,15 +1,15 @@
 /**
- * The 8-bit state kernels (docs/ALGORITHM.md §11) in place on tfjs's wasm heap.
+ * The low-bit state kernels (docs/ALGORITHM.md §11 8-bit, §12 4-bit) in place on tfjs's wasm heap.
  *
  * The kernels of state8_kernels.wat are instantiated over the backend's own WebAssembly memory
  * (as the float32 kernels are, tfjs_fused.ts; the shared-memory variant for tfjs's threaded build),
  * and the codes and scales of each variable are allocated on that heap with the backend's malloc:
  * one allocation per variable, laid out by `int8CodesLayout` (qm, qv, mScale, vScale). A step then
  * reads p, g and the codes where they are and writes p and the codes in place: no copy of p or g.
- * Only an array whose length is not a multiple of 4 has its last block (under 256 elements) copied
- * through a scratch on the heap, padded with zeros as the separate-memory route pads it
- * (src/kernels/state8.ts): the kernels take 4 elements at a time and must not touch the floats past
- * the end of p. Same kernels, same blocks, same hash indices: bit-identical to that route (tested).
+ * Only an array whose length is not a multiple of the format's group (4 elements at 8 bits, 16 at
+ * 4) has its last block (under 256 elements) copied through a scratch on the heap, padded with zeros
+ * as the separate-memory route pads it (src/kernels/state8.ts): the kernels take a group at a time
+ * and must not touch the floats past the end of p. Same kernels, same blocks, same hash indices: bit-identical to that route (tested).
  *
  * The codes are not tfjs tensors (the optimizer has no state tensors: tf.memory() does not count
  * them), but they take room in the heap, the 4 GiB that also holds every tensor. They are freed by
@@ -27,8 +27,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import {
-  BLOCK, callState8, int8CodesLayout, pad4, type Int8Moments, type State8Exports, type State8Kernel,
+  BLOCK, callState8, int8CodesLayout, type LowBitMoments, type State8Exports, type State8Kernel,
 } from '../kernels/state8.js';
+import { codeBytes, INT8, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
 
 /** What the heap route needs from the wasm backend and the float32 kernels' checks (tfjs_fused.ts). */
 export interface WasmHeapAccess {
@@ -54,8 +55,9 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** Frees the allocation of an optimizer dropped without dispose(), once it is garbage-collected. */
 const finalizer = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<() => void>((free) => free()) : null;
 
-function stateError(kernel: string, detail: string): Error {
-  return new RangeError(`adopt-optim ${kernel}: the 8-bit state ${detail}; nothing was written.`);
+function stateError(kernel: string, detail: string, s?: HeapInt8Moments): Error {
+  const what = s instanceof HeapInt8Moments ? `${s.format.bits}-bit` : 'low-bit';
+  return new RangeError(`adopt-optim ${kernel}: the ${what} state ${detail}; nothing was written.`);
 }
 
 /** The codes and scales of one variable, in one allocation on a wasm heap. */
@@ -71,8 +73,10 @@ export class HeapInt8Moments {
     /** Heap offset of the allocation's start (16-aligned, inside the malloc'd block). */
     readonly base: number,
     private readonly release: () => void,
+    /** Its format (8-bit or 4-bit). */
+    readonly format: LowBitFormat = INT8,
   ) {
-    this.layout = int8CodesLayout(length);
+    this.layout = int8CodesLayout(length, format);
     finalizer?.register(this, release, this);
   }
 
@@ -80,7 +84,7 @@ export class HeapInt8Moments {
     return !this.live;
   }
 
-  /** Codes of the array (padded to a multiple of 4). */
+  /** Codes of the array (padded to the format's group). */
   get padded(): number {
     return this.layout.padded;
   }
@@ -94,16 +98,19 @@ export class HeapInt8Moments {
    * Views of the codes and scales on the heap: valid until the heap next grows (any tfjs
    * allocation may grow it), so take them, use them, and drop them.
    */
-  views(): Int8Moments {
-    if (!this.live) throw new Error('adopt-optim: the 8-bit state on the wasm heap was freed.');
+  views(): LowBitMoments {
+    if (!this.live) throw new Error('adopt-optim: the low-bit state on the wasm heap was freed.');
     const buffer = this.owner.heap.memory.buffer;
     const { padded, blocks, qm, qv, sm, sv } = this.layout;
-    return {
-      qm: new Int8Array(buffer, this.base + qm, padded),
-      qv: new Uint8Array(buffer, this.base + qv, padded),
+    const bytes = codeBytes(this.format, padded);
+    const rest = {
+      qv: new Uint8Array(buffer, this.base + qv, bytes),
       mScale: new Float32Array(buffer, this.base + sm, blocks),
       vScale: new Float32Array(buffer, this.base + sv, blocks),
     };
+    return this.format.bits === 8
+      ? { qm: new Int8Array(buffer, this.base + qm, bytes), ...rest }
+      : { qm: new Uint8Array(buffer, this.base + qm, bytes), ...rest };
   }
 
   /** Returns the allocation to the heap; idempotent. */
@@ -115,7 +122,7 @@ export class HeapInt8Moments {
   }
 }
 
-/** The 8-bit kernels of one wasm backend, bound to its heap. */
+/** The low-bit kernels of one wasm backend, bound to its heap. */
 export class WasmState8 {
   private scratch = 0;
   /** Allocations live now and their bytes (for tests and benchmarks). */
@@ -125,11 +132,11 @@ export class WasmState8 {
   constructor(readonly heap: WasmHeapAccess, private readonly k: State8Exports) {}
 
   /** Zeroed codes and scales for an array of `length` elements, on the heap. */
-  allocate(length: number): HeapInt8Moments {
-    const { bytes } = int8CodesLayout(length);
+  allocate(length: number, format: LowBitFormat = INT8): HeapInt8Moments {
+    const { bytes } = int8CodesLayout(length, format);
     const raw = this.heap.malloc(bytes + 15);
     if (raw === 0) {
-      throw new RangeError(`adopt-optim: the wasm heap has no room for the 8-bit state of ${length} elements (${bytes} bytes).`);
+      throw new RangeError(`adopt-optim: the wasm heap has no room for the ${format.bits}-bit state of ${length} elements (${bytes} bytes).`);
     }
     const base = align16(raw);
     new Uint8Array(this.heap.memory.buffer, base, bytes).fill(0);
@@ -149,14 +156,14 @@ export class WasmState8 {
         // a backend disposed since: its heap goes with it
       }
     };
-    return new HeapInt8Moments(this, length, base, release);
+    return new HeapInt8Moments(this, length, base, release, format);
   }
 
   /** The scratch's heap offset, allocated on first use and kept for the backend's life. */
   private scratchOffset(): number {
     if (this.scratch === 0) {
       const raw = this.heap.malloc(SCRATCH_BYTES + 15);
-      if (raw === 0) throw new RangeError('adopt-optim: the wasm heap has no room for the 8-bit kernels\' scratch (4 KiB).');
+      if (raw === 0) throw new RangeError('adopt-optim: the wasm heap has no room for the low-bit kernels\' scratch (4 KiB).');
       this.scratch = align16(raw);
     }
     return this.scratch;
@@ -165,23 +172,23 @@ export class WasmState8 {
   /** The codes' byte range, checked against the heap and against the tensors the step touches. */
   private checkState(kernel: string, s: HeapInt8Moments, n: number, heap: number, tensors: [string, number][], scr: number): void {
     if (!(s instanceof HeapInt8Moments) || s.owner !== this) throw stateError(kernel, 'was not allocated on this backend\'s heap');
-    if (s.freed) throw stateError(kernel, 'was freed (the optimizer was disposed or its state replaced)');
-    if (s.length !== n) throw stateError(kernel, `holds ${s.length} elements but the step touches ${n}`);
+    if (s.freed) throw stateError(kernel, 'was freed (the optimizer was disposed or its state replaced)', s);
+    if (s.length !== n) throw stateError(kernel, `holds ${s.length} elements but the step touches ${n}`, s);
     const ranges: [string, number, number][] = [
       ['the codes', s.base, s.layout.bytes], ['the scratch', scr, SCRATCH_BYTES],
     ];
     for (const [what, at, bytes] of ranges) {
-      if (at <= 0 || at + bytes > heap) throw stateError(kernel, `(${what} at heap offset ${at}, ${bytes} bytes) does not fit the heap`);
+      if (at <= 0 || at + bytes > heap) throw stateError(kernel, `(${what} at heap offset ${at}, ${bytes} bytes) does not fit the heap`, s);
       for (const [name, offset] of tensors) {
         if (n > 0 && at < offset + 4 * n && offset < at + bytes) {
-          throw stateError(kernel, `(${what} at heap offset ${at}, ${bytes} bytes) overlaps buffer "${name}" at ${offset}`);
+          throw stateError(kernel, `(${what} at heap offset ${at}, ${bytes} bytes) overlaps buffer "${name}" at ${offset}`, s);
         }
       }
     }
   }
 
   /**
-   * One 8-bit step of `kernel` on p (written in place, except by adopt8Init, which writes only the
+   * One low-bit step of `kernel` (in the codes' format) on p (written in place, except by adopt8Init, which writes only the
    * codes) with gradient g and the codes `s`.
    */
   run(kernel: State8Kernel, p: tf.Variable, g: tf.Tensor, s: HeapInt8Moments, a: AdoptKernelArgs | AdamKernelArgs, seed: number): void {
@@ -195,10 +202,11 @@ export class WasmState8 {
     const writesP = kernel !== 'adopt8Init';
     if (writesP) po = h.owned(kernel, 'p', p, n, po); // a new buffer of the same size where p was shared
     const { qm, qv, sm, sv } = s.layout;
+    const fmt = s.format;
     const at = { p: po, g: go, qm: s.base + qm, qv: s.base + qv, sm: s.base + sm, sv: s.base + sv, scr };
-    // in place: everything when n is a multiple of 4, else every block but the last (partial) one
-    const whole = n % 4 === 0 ? n : n - (n % BLOCK);
-    if (whole > 0) callState8(this.k, kernel, at, whole, 0, seed, a);
+    // in place: everything when n is a multiple of the group, else every block but the last (partial) one
+    const whole = n % fmt.pad === 0 ? n : n - (n % fmt.block);
+    if (whole > 0) callState8(this.k, kernel, at, whole, 0, seed, a, fmt);
     if (whole < n) {
       const rest = n - whole;
       const f = new Float32Array(h.memory.buffer);
@@ -206,11 +214,14 @@ export class WasmState8 {
       const sg = sp + BLOCK;
       f.copyWithin(sp, po / 4 + whole, po / 4 + n);
       f.copyWithin(sg, go / 4 + whole, go / 4 + n);
-      f.fill(0, sp + rest, sp + pad4(rest)); // padding: p = g = 0 keeps the padded codes at 0
-      f.fill(0, sg + rest, sg + pad4(rest));
+      const padded = paddedLength(fmt, rest); // at most one block: 256 floats each for p and g
+      f.fill(0, sp + rest, sp + padded); // padding: p = g = 0 keeps the padded codes at 0
+      f.fill(0, sg + rest, sg + padded);
+      const code = codeBytes(fmt, whole);
+      const scale = 4 * (whole / fmt.block);
       callState8(this.k, kernel, {
-        ...at, p: 4 * sp, g: 4 * sg, qm: at.qm + whole, qv: at.qv + whole, sm: at.sm + 4 * (whole / BLOCK), sv: at.sv + 4 * (whole / BLOCK),
-      }, pad4(rest), whole, seed, a);
+        ...at, p: 4 * sp, g: 4 * sg, qm: at.qm + code, qv: at.qv + code, sm: at.sm + scale, sv: at.sv + scale,
+      }, padded, whole, seed, a, fmt);
       if (writesP) f.copyWithin(po / 4 + whole, sp, sp + rest);
     }
     if (writesP) h.written(p);

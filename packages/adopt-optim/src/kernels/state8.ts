@@ -97,14 +97,15 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /**
  * Where the codes and scales of an array of `length` elements lie in one allocation (byte offsets
- * from its start, each 16-aligned): qm, qv (pad4(length) bytes each), then mScale, vScale (one
+ * from its start, each 16-aligned): qm, qv (the padded elements' codes), then mScale, vScale (one
  * float32 per block). Used for the allocations on tfjs's wasm heap (tfjs_state8.ts).
  */
-export function int8CodesLayout(length: number): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
-  const padded = pad4(length);
-  const blocks = Math.ceil(padded / BLOCK);
-  const qv = align16(padded);
-  const sm = qv + align16(padded);
+export function int8CodesLayout(length: number, format: LowBitFormat = INT8): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
+  const padded = paddedLength(format, length);
+  const blocks = blockCount(format, padded);
+  const codes = align16(codeBytes(format, padded));
+  const qv = codes;
+  const sm = qv + codes;
   const sv = sm + align16(4 * blocks);
   return { padded, blocks, qm: 0, qv, sm, sv, bytes: sv + align16(4 * blocks) };
 }

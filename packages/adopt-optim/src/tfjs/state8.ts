@@ -157,7 +157,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     kernels: FusedKernels | null, commit: (next: Float32Array) => void,
   ): void {
     this.restored.delete(p.name);
-    const heap = heapRoute && this.format === INT8 ? kernels?.int8 : undefined; // 8-bit only: the heap allocator's layout
+    const heap = heapRoute ? kernels?.int8 : undefined;
     if (heap !== undefined && kernels!.accepts([p, g])) {
       heap.run(kernel, p, g, this.onHeap(p, heap), args, seed);
       return;
@@ -189,7 +189,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
   private onHeap(variable: tf.Variable, heap: WasmState8): HeapInt8Moments {
     const m = this.moments.get(variable.name);
     if (m instanceof HeapInt8Moments && m.owner === heap) return m;
-    const made = heap.allocate(variable.size);
+    const made = heap.allocate(variable.size, this.format);
     if (m !== undefined) {
       copyMoments(viewsOf(m), made.views()); // lengths checked by `check`
       release(m);
