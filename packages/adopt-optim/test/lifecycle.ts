@@ -3,7 +3,7 @@
  * test/lifecycle_fuzz.test.ts): random sequences of steps (gradients with NaN, ±Infinity and values
  * around ±2^63 now and then), getWeights/setWeights round trips, corrupted setWeights, variables
  * disposed and re-created, backend switches, and checkpoints written and restored into a new
- * optimizer, for ADOPT and Adam with float32 or 8-bit state, on cpu and wasm.
+ * optimizer, for ADOPT and Adam with float32, 8-bit or 4-bit state, on cpu and wasm.
  *
  * What must happen is decided by the model alone: which calls are refused (a non-finite or
  * out-of-range gradient under the policy, state bound to another shape, corrupted weights), that a
@@ -11,7 +11,7 @@
  * `iterations`. A step that goes ahead is checked against the float64 references of test/reference.ts
  * (no code shared with src/), started from the state the optimizer held before the step, so that
  * float32 rounding does not compound: parameters within 1e-4 relative, float32 moments within 1e-4,
- * 8-bit codes at most one apart.
+ * 8-bit and 4-bit codes at most one apart (4-bit: test/reference4.ts).
  */
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -23,10 +23,11 @@ import {
   maxRelativeError, refAdam8Step, refAdamStep, refAdopt8Step, refAdoptStep, REF_BLOCK, Rng,
   type Ref8State, type RefAdamParams, type RefAdoptParams, type RefState,
 } from './reference.js';
+import { refAdam4Step, refAdopt4Step, REF4_BLOCK, type Ref4State } from './reference4.js';
 
 export interface Config {
   family: 'adopt' | 'adam';
-  stateDtype: 'float32' | 'int8';
+  stateDtype: 'float32' | 'int8' | 'int4';
   nonFinite: 'throw' | 'skip';
   fused: boolean;
   backend: 'cpu' | 'wasm';
@@ -37,7 +38,7 @@ const ADOPT_REF: RefAdoptParams = { lr: LR, beta1: 0.9, beta2: 0.9999, eps: 1e-6
 const ADAM_REF: RefAdamParams = { lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: false, maximize: false };
 
 export function makeOptimizer(c: Config): NamedStateOptimizer {
-  const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype === 'int8' || c.fused }; // 8-bit state runs fused only
+  const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused }; // 8-bit and 4-bit state run fused only
   return c.family === 'adopt' ? adopt(LR, options) : adam(LR, options);
 }
 
@@ -107,6 +108,13 @@ function gradient(shape: number[], kind: GradKind, seed: number): Float32Array {
 }
 
 const pad4 = (n: number) => Math.ceil(n / 4) * 4;
+const pad16 = (n: number) => Math.ceil(n / 16) * 16;
+/** Codes saved one per element (the variable's shape), padded with zeros to `length` (the padding's codes are 0). */
+const padded = (values: number[] | undefined, length: number) => {
+  const out = new Array<number>(length).fill(0);
+  values?.forEach((x, i) => { out[i] = x; });
+  return out;
+};
 
 /** One step of the reference from the state in `w` (the optimizer's own, before the step). */
 function reference(c: Config, name: string, p0: number[], g: Float32Array, w: Map<string, Values>, t: number) {
@@ -124,6 +132,19 @@ function reference(c: Config, name: string, p0: number[], g: Float32Array, w: Ma
     if (c.family === 'adopt') refAdopt8Step(p, g, s, ADOPT_REF);
     else refAdam8Step(p, g, s, ADAM_REF);
     return { p, int8: s };
+  }
+  if (c.stateDtype === 'int4') {
+    const blocks = Math.ceil(pad16(n) / REF4_BLOCK);
+    const s: Ref4State = {
+      qm: Int8Array.from(padded(w.get(`${name}/qm4`)?.values, pad16(n))),
+      qv: Uint8Array.from(padded(w.get(`${name}/qv4`)?.values, pad16(n))),
+      mScale: Float32Array.from(w.get(`${name}/mScale4`)?.values ?? new Array(blocks).fill(0)),
+      vScale: Float32Array.from(w.get(`${name}/vScale4`)?.values ?? new Array(blocks).fill(0)),
+      t,
+    };
+    if (c.family === 'adopt') refAdopt4Step(p, g, s, ADOPT_REF);
+    else refAdam4Step(p, g, s, ADAM_REF);
+    return { p, int4: s };
   }
   const s: RefState = {
     m: Float64Array.from(w.get(`${name}/m`)?.values ?? new Array(n).fill(0)),
@@ -189,9 +210,12 @@ export class Step implements fc.AsyncCommand<Model, Real> {
         close(after.w.get(`${name}/m`)!.values, ref.float.m, `${what}: ${name}/m`);
         close(after.w.get(`${name}/v`)!.values, ref.float.v, `${what}: ${name}/v`);
       } else {
-        for (const [slot, codes] of [['qm', ref.int8!.qm], ['qv', ref.int8!.qv]] as const) {
+        const codes = ref.int8 ?? ref.int4!;
+        const x = ref.int8 ? '' : '4'; // 4-bit entries are named qm4, qv4
+        for (const [slot, want] of [[`qm${x}`, codes.qm], [`qv${x}`, codes.qv]] as const) {
           const real = after.w.get(`${name}/${slot}`)!.values;
-          assert.ok(real.every((q, j) => Math.abs(q - codes[j]!) <= 1), `${what}: ${name}/${slot} codes more than one apart`);
+          assert.equal(real.length, sizeOf(m.vars.get(name)!.shape), `${what}: ${name}/${slot} one code per element`);
+          assert.ok(real.every((q, j) => Math.abs(q - want[j]!) <= 1), `${what}: ${name}/${slot} codes more than one apart`);
         }
       }
       v.state = [...v.shape];
@@ -219,6 +243,14 @@ export class RoundTrip implements fc.AsyncCommand<Model, Real> {
 
 type Corruption = 'drop' | 'nan' | 'range' | 'shape' | 'marker' | 'counter';
 
+/** A value just outside the range of weight `name` (-1 for float32 v; for codes, one past either end). */
+function outOfRange(dtype: Config['stateDtype'], name: string, pick: number): number {
+  if (dtype === 'float32') return -1;
+  const top = dtype === 'int8' ? { m: 127, v: 255 } : { m: 7, v: 15 };
+  const low = (pick >> 1) % 2 === 0; // the low end or the high end
+  return /\/qm4?$/.test(name) ? (low ? -top.m - 1 : top.m + 1) : (low ? -1 : top.v + 1);
+}
+
 /** setWeights with one entry corrupted: always refused, and nothing changes. */
 export class Corrupt implements fc.AsyncCommand<Model, Real> {
   constructor(readonly kind: Corruption, readonly pick: number) {}
@@ -227,16 +259,17 @@ export class Corrupt implements fc.AsyncCommand<Model, Real> {
     const before = await snapshot(r);
     const entries = [...before.w.entries()];
     const own = entries.filter(([n]) => n.includes('/') && !n.startsWith('optimizer:')); // a variable's entries
-    const int8 = m.c.stateDtype === 'int8';
+    const lowBit = m.c.stateDtype !== 'float32';
+    const x = m.c.stateDtype === 'int4' ? '4' : ''; // 4-bit entries are named qm4, qv4, mScale4, vScale4
     const kind: Corruption = own.length === 0 ? 'marker' : this.kind;
     const pickOf = (suffixes: string[]) => {
       const from = own.filter(([n]) => suffixes.some((s) => n.endsWith(`/${s}`)));
       return from[this.pick % from.length]![0];
     };
     const target = kind === 'drop' ? own[this.pick % own.length]![0]
-      : kind === 'nan' ? pickOf(int8 ? ['mScale', 'vScale'] : ['m', 'v'])
-        : kind === 'range' ? pickOf(int8 ? ['qv'] : ['v'])
-          : kind === 'shape' ? pickOf(int8 ? ['qm'] : ['m'])
+      : kind === 'nan' ? pickOf(lowBit ? [`mScale${x}`, `vScale${x}`] : ['m', 'v'])
+        : kind === 'range' ? pickOf(lowBit ? [`qm${x}`, `qv${x}`] : ['v'])
+          : kind === 'shape' ? pickOf(lowBit ? [`qm${x}`, `qv${x}`] : ['m'])
             : kind === 'counter' ? pickOf(['step']) : entries.find(([n]) => n.startsWith('optimizer:'))![0];
     count(`corrupt setWeights refused: ${kind}`);
     const made: { name: string; tensor: tf.Tensor }[] = [];
@@ -248,7 +281,8 @@ export class Corrupt implements fc.AsyncCommand<Model, Real> {
       if (name === target) {
         values = [...values];
         if (kind === 'nan') values[this.pick % values.length] = NaN;
-        if (kind === 'range') values[this.pick % values.length] = int8 ? 300 : -1;
+        // just outside the range: codes of m -127..127 (8-bit) or -7..7 (4-bit), of sqrt(v) 0..255 or 0..15; v >= 0
+        if (kind === 'range') values[this.pick % values.length] = outOfRange(m.c.stateDtype, name, this.pick);
         if (kind === 'counter') {
           values[0] = this.pick % 2 === 0 ? -1 : 1.5;
           if (values[0] === 1.5) dtype = 'float32'; // an int32 tensor would hold 1
@@ -362,8 +396,8 @@ export class Checkpoint implements fc.AsyncCommand<Model, Real> {
 }
 
 const NAMES = ['fa', 'fb', 'fc'];
-/** Sizes around SIMD tails (4), the 256-element blocks of 8-bit state, as 1-D or 2-D shapes. */
-const shapes: fc.Arbitrary<number[]> = fc.constantFrom<number[]>([1], [3], [5], [4, 2], [17], [255], [256], [257], [3, 86], [513]);
+/** Sizes around SIMD tails (4), the groups of 16 and 128-element blocks of 4-bit state, the 256-element blocks of 8-bit state, as 1-D or 2-D shapes. */
+const shapes: fc.Arbitrary<number[]> = fc.constantFrom<number[]>([1], [3], [5], [4, 2], [16], [17], [8, 16], [129], [255], [256], [257], [3, 86], [513]);
 
 export function commandsFor(names: string[] = NAMES) {
   const kind = fc.oneof({ weight: 10, arbitrary: fc.constant<GradKind>('ok') }, { weight: 2, arbitrary: fc.constantFrom<GradKind>(...BAD, 'below') });
@@ -402,7 +436,7 @@ export async function runSequence(c: Config, shapes: number[][], cmds: Iterable<
 
 export const configs = fc.record<Config>({
   family: fc.constantFrom('adopt', 'adam'),
-  stateDtype: fc.constantFrom('float32', 'int8'),
+  stateDtype: fc.constantFrom('float32', 'int8', 'int4'),
   nonFinite: fc.constantFrom('throw', 'skip'),
   fused: fc.boolean(),
   backend: fc.constantFrom('cpu', 'wasm'),

@@ -37,5 +37,12 @@ describe('the optimizer lifecycle against a model (fast-check)', () => {
           [new Step(['fa', 'fc'], ['ok', 'ok'], 0), new Recreate('fa', [4, 2], 1), new RoundTrip()], dir());
       }
     });
+
+    it('the same with 4-bit state (5 and [4, 2] elements both pad to 16 codes): refused, nothing changes', async () => {
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await runSequence({ family: 'adopt', stateDtype: 'int4', nonFinite: 'throw', fused: true, backend }, [[5], [1], [1]],
+          [new Step(['fa', 'fc'], ['ok', 'ok'], 0), new Recreate('fa', [4, 2], 1), new RoundTrip()], dir());
+      }
+    });
   });
 });
