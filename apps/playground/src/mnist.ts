@@ -15,10 +15,10 @@ type Key = 'adopt' | 'adam' | 'adamw' | 'amsgrad';
 const NAMES: Record<Key, string> = { adopt: 'ADOPT', adam: 'Adam', adamw: 'AdamW', amsgrad: 'AMSGrad' };
 const PATHS: Record<StepPath, string> = {
   webgpu: 'fused WebGPU', webgl: 'fused WebGL', wasm: 'fused WebAssembly (in place)', cpu: 'fused WebAssembly (cpu arrays)',
-  int8: '8-bit state, fused WebAssembly', ops: 'tfjs ops',
+  int8: '8-bit state, fused kernels', int4: '4-bit state, fused kernels', ops: 'tfjs ops',
 };
 /** Backends whose optimizers keep 8-bit state (adopt-optim refuses it elsewhere). */
-const INT8_BACKENDS = ['wasm', 'cpu'];
+const LOW_BIT_BACKENDS = ['wasm', 'cpu', 'webgpu'];
 /**
  * A run has diverged when its training loss, averaged over the last DIVERGE_WINDOW steps, is above
  * twice that of guessing uniformly (2 ln 10 = 4.6), or not finite, or the optimizer refused a step.
@@ -48,7 +48,7 @@ interface Runner {
   losses: number[]; diverged: string | null; seconds: number; steps: number;
 }
 
-interface Settings { keys: Key[]; beta1: number; beta2: number | null; lr: number; stateDtype: 'float32' | 'int8' }
+interface Settings { keys: Key[]; beta1: number; beta2: number | null; lr: number; stateDtype: 'float32' | 'int8' | 'int4' }
 
 function makeModel(): tf.Sequential {
   return tf.sequential({ layers: [
@@ -113,14 +113,14 @@ export function startMnist(): void {
     const backend = tf.getBackend();
     $('mnist-active-backend').textContent = backend;
     $('mnist-fallback').textContent = missing.length ? `${missing.join(' and ')} not available here: fell back to ${backend}.` : '';
-    // 8-bit state: where the backend keeps it, else a clear note and float32
-    const int8 = INT8_BACKENDS.includes(backend);
+    // low-bit state: where the backend keeps it, else a clear note and float32
+    const lowBit = LOW_BIT_BACKENDS.includes(backend);
     const dtype = $<HTMLSelectElement>('mnist-dtype');
-    dtype.querySelector<HTMLOptionElement>('option[value=int8]')!.disabled = !int8;
-    if (!int8 && dtype.value === 'int8') dtype.value = 'float32';
-    $('mnist-dtype-note').textContent = int8
-      ? '8-bit state: ADOPT, Adam and AdamW keep m and √v as 8-bit codes (AMSGrad stays float32).'
-      : `8-bit state runs on the wasm and cpu backends; on ${backend} adopt-optim refuses it, so the runs here use float32 state.`;
+    for (const value of ['int8', 'int4']) dtype.querySelector<HTMLOptionElement>(`option[value=${value}]`)!.disabled = !lowBit;
+    if (!lowBit && dtype.value !== 'float32') dtype.value = 'float32';
+    $('mnist-dtype-note').textContent = lowBit
+      ? '8-bit / 4-bit state: ADOPT, Adam and AdamW keep m and √v as block-wise codes (AMSGrad stays float32).'
+      : `8-bit and 4-bit state run on the wasm, cpu and webgpu backends; on ${backend} adopt-optim refuses it, so the runs here use float32 state.`;
   }
 
   function table(rs: Runner[]): void {

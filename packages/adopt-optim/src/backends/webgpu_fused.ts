@@ -25,6 +25,9 @@ import { callPart, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { WORKGROUP, wgslShader, type WgslShader } from '../codegen/wgsl.js';
 import type { GpuFusedKernels } from './gpu_fused.js';
+import { wgslLowBitShader, type WgslLowBitShader } from '../codegen/wgsl_lowbit.js';
+import type { LowBitFormat } from '../kernels/lowbit.js';
+import type { GpuLowBitMoments } from './webgpu_lowbit.js';
 
 /* Minimal WebGPU types (the library's tsconfig has no DOM / @webgpu/types). */
 interface GPUBufferLike { size: number }
@@ -92,6 +95,7 @@ class WebGPUFused implements GpuFusedKernels {
   readonly path = 'webgpu';
   private readonly pipelines = new Map<string, GPUComputePipelineLike>();
   private readonly shaders = new Map<string, WgslShader>();
+  private readonly lowBitShaders = new Map<string, WgslLowBitShader>();
   private stepOk: tf.Tensor | null = null;
   /** Number of our dispatches (for the bench's count; tfjs's own go through runWebGPUProgram). */
   dispatches = 0;
@@ -187,6 +191,43 @@ class WebGPUFused implements GpuFusedKernels {
     ], x, y);
     // the CPU copy tfjs keeps after a read is stale now
     for (const t of written) b.tensorMap.get(t.dataId)!.values = null;
+  }
+
+  /**
+   * One step on low-bit state (§11, §12): one workgroup per block (src/codegen/wgsl_lowbit.ts), p
+   * and the codes and scales written in place. Every buffer's size is checked against the step's
+   * length before the dispatch is recorded.
+   */
+  runLowBit(call: PhaseCall, p: tf.Variable, g: tf.Tensor, s: GpuLowBitMoments, format: LowBitFormat, seed: number): void {
+    const n = p.size;
+    if (s.freed || s.length !== n || s.format !== format) {
+      throw new RangeError(`adopt-optim webgpu: the ${format.bits}-bit state ${s.freed ? 'was freed' : `holds ${s.length} elements but the step touches ${n}`}; nothing was written.`);
+    }
+    const { phase, sig } = callPart(call);
+    const guarded = this.stepOk !== null;
+    const key = `${call.plan.key}/${call.phase}/${format.key}/${guarded}`;
+    let shader = this.lowBitShaders.get(key);
+    if (shader === undefined) this.lowBitShaders.set(key, (shader = wgslLowBitShader(sig, phase, guarded, format)));
+    const writesP = writtenArrays(phase).includes('p');
+    if (writesP) this.makePrivate(p);
+    const tensors: TensorInfo[] = [p, g, ...s.tensors, ...(guarded ? [this.stepOk!] : [])];
+    const need = [4 * n, 4 * n, 4 * s.words, 4 * s.words, 4 * s.blocks, 4 * s.blocks];
+    const names = ['p', 'g', 'qm', 'qv', 'mScale', 'vScale'];
+    this.buffers(tensors).forEach((r, i) => {
+      if (i < need.length && r.size < need[i]!) {
+        throw new RangeError(`adopt-optim webgpu: buffer "${names[i]}" holds ${r.size} bytes, expected ${need[i]}; nothing was written.`);
+      }
+    });
+    const x = Math.min(s.blocks, MAX_GROUPS_PER_DIM);
+    const y = Math.ceil(s.blocks / x);
+    const values = uniformArgs(sig, call.scalars).map((v) => Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, v)));
+    const code = shader.code;
+    this.dispatch(this.pipeline(key, () => code), tensors, [
+      ...values.map((v) => ({ type: 'float32', data: [v] })),
+      { type: 'uint32', data: [n] }, { type: 'uint32', data: [seed >>> 0] }, { type: 'uint32', data: [x] }, { type: 'uint32', data: [s.blocks] }, { type: 'uint32', data: [s.words] },
+    ], x, y);
+    // the CPU copies tfjs keeps after a read are stale now
+    for (const t of [...(writesP ? [p] : []), ...s.tensors]) this.backend.tensorMap.get(t.dataId)!.values = null;
   }
 
   /** The GPU buffers of tensors (uploaded first where their data is still on the CPU). */

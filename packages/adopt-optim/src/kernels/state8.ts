@@ -15,7 +15,7 @@
  * (`instantiateState8`), with the codes allocated there: tfjs_state8.ts.
  */
 import { ruleKernels, wasmKernelsAvailable } from './wasm_kernels.js';
-import { adamCall, adoptCall, callPart, kernelPlan } from '../codegen/modules.js';
+import { adamCall, adoptCall, callPart, kernelPlan, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { ADOPT } from '../rules/adopt.js';
 import { flagsOf } from '../rules/rule.js';
@@ -199,11 +199,16 @@ export interface State8Offsets {
  * the first element in the whole array (a multiple of BLOCK: the hash of §11.3 and the block
  * boundaries), and the offsets of qm, qv, sm and sv are those of that element and its block.
  */
+/** The phase call a low-bit kernel runs (the rule's plan, phase and scalars). */
+export function lowBitCall(kernel: State8Kernel, a: AdoptKernelArgs | AdamKernelArgs): PhaseCall {
+  return kernel === 'adam8Step' ? adamCall(a, a as AdamKernelArgs) : adoptCall(a, kernel === 'adopt8Init' ? 'init' : 'step', a as AdoptKernelArgs);
+}
+
 export function callState8(
   k: State8Exports, kernel: State8Kernel, o: State8Offsets, n: number, start: number, seed: number,
   a: AdoptKernelArgs | AdamKernelArgs, format: LowBitFormat = INT8,
 ): void {
-  const call = kernel === 'adam8Step' ? adamCall(a, a as AdamKernelArgs) : adoptCall(a, kernel === 'adopt8Init' ? 'init' : 'step', a as AdoptKernelArgs);
+  const call = lowBitCall(kernel, a);
   const exports = ruleKernels(k.memory, `${call.plan.key}_${format.key}`);
   if (exports === null) throw new Error(`adopt-optim: the low-bit kernels ${call.plan.key}_${format.key} could not be instantiated.`);
   const part = callPart(call);

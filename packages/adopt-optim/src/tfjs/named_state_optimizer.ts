@@ -394,7 +394,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.disposeHandedOut();
     const weights = this.slots.weights(this.iterations, this.stateClassName());
     this.handedOut.push(...weights.map((w) => w.tensor));
-    return this.int8 === null ? weights : [...weights, ...this.int8.weights()];
+    return this.int8 === null ? weights : [...weights, ...(await this.int8.weights())];
   }
 
   /**

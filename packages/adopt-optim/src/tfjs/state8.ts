@@ -21,6 +21,10 @@ import {
 } from '../kernels/state8.js';
 import { blockCount, codeBytes, INT8, paddedLength, readCode, type LowBitFormat } from '../kernels/lowbit.js';
 import { HeapInt8Moments, type WasmState8 } from '../backends/tfjs_state8.js';
+import { GpuLowBitMoments } from '../backends/webgpu_lowbit.js';
+import { gpuFusedKernels } from '../backends/gpu_fused.js';
+import { lowBitCall } from '../kernels/state8.js';
+import type { PhaseCall } from '../codegen/modules.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import { OptimizerArgumentError } from '../validate.js';
@@ -28,7 +32,14 @@ import type { NamedTensor } from './named_state_optimizer.js';
 import { stateFormatOf, type ExternalState } from './slot_store.js';
 import { groupBy, readLowBit, split, suffixesOf, type LowBitTaker, type Restored } from './lowbit_weights.js';
 
-const LOW_BIT_BACKENDS = ['wasm', 'cpu'];
+const LOW_BIT_BACKENDS = ['wasm', 'cpu', 'webgpu'];
+
+/** The webgpu kernels' low-bit entry (webgpu_fused.ts), where the backend's kernels have it. */
+interface GpuLowBitKernels {
+  runLowBit(call: PhaseCall, p: tf.Variable, g: tf.Tensor, s: GpuLowBitMoments, format: LowBitFormat, seed: number): void;
+}
+const gpuLowBit = (k: unknown): GpuLowBitKernels | null =>
+  k !== null && typeof k === 'object' && typeof (k as Partial<GpuLowBitKernels>).runLowBit === 'function' ? (k as GpuLowBitKernels) : null;
 
 let heapRoute = true;
 
@@ -41,12 +52,12 @@ export function setInt8HeapRoute(enabled: boolean): void {
 }
 
 /** A variable's codes and scales: in a memory of their own, or on the wasm heap. */
-type Moments = LowBitMoments | HeapInt8Moments;
+type Moments = LowBitMoments | HeapInt8Moments | GpuLowBitMoments;
 
 
 /** Typed-array views of the codes and scales (of heap ones: valid until the heap next grows). */
 function viewsOf(m: Moments): LowBitMoments {
-  return m instanceof HeapInt8Moments ? m.views() : m;
+  return m instanceof HeapInt8Moments || m instanceof GpuLowBitMoments ? m.views() : m;
 }
 
 function copyMoments(from: LowBitMoments, to: LowBitMoments): void {
@@ -58,11 +69,11 @@ function copyMoments(from: LowBitMoments, to: LowBitMoments): void {
 
 /** Number of codes (the padded length) of a variable's moments. */
 function codesOf(m: Moments, f: LowBitFormat): number {
-  return m instanceof HeapInt8Moments ? m.padded : (m.qm.length * 8) / f.bits;
+  return m instanceof HeapInt8Moments || m instanceof GpuLowBitMoments ? m.padded : (m.qm.length * 8) / f.bits;
 }
 
 function release(m: Moments): void {
-  if (m instanceof HeapInt8Moments) m.free();
+  if (m instanceof HeapInt8Moments || m instanceof GpuLowBitMoments) m.free();
 }
 
 /** The low-bit moments of an optimizer's variables, by variable name, in one format. */
@@ -122,9 +133,10 @@ export class LowBitStore implements ExternalState, LowBitTaker {
    */
   check(variable: tf.Variable, step: number, name = variable.name): void {
     const backend = tf.getBackend();
-    if (!LOW_BIT_BACKENDS.includes(backend)) {
+    if (!LOW_BIT_BACKENDS.includes(backend) || (backend === 'webgpu' && gpuLowBit(gpuFusedKernels()) === null)) {
       throw new OptimizerArgumentError(
-        `${this.owner}: stateDtype '${this.format.dtype}' runs on the wasm and cpu backends only (fused WebAssembly kernels); the backend is ${backend}. Nothing was changed.`,
+        `${this.owner}: stateDtype '${this.format.dtype}' runs on the wasm, cpu and webgpu backends only (fused kernels); the backend is ${backend}` +
+          `${backend === 'webgpu' ? ', whose internals are not the ones the fused kernels know' : ''}. Nothing was changed.`,
       );
     }
     const m = this.moments.get(name);
@@ -157,6 +169,11 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     kernels: FusedKernels | null, commit: (next: Float32Array) => void,
   ): void {
     this.restored.delete(p.name);
+    const gpu = gpuLowBit(kernels);
+    if (gpu !== null) {
+      gpu.runLowBit(lowBitCall(kernel, args), p, g, this.onGpu(p), this.format, seed);
+      return;
+    }
     const heap = heapRoute ? kernels?.int8 : undefined;
     if (heap !== undefined && kernels!.accepts([p, g])) {
       heap.run(kernel, p, g, this.onHeap(p, heap), args, seed);
@@ -185,6 +202,17 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     commit(next);
   }
 
+  /** A variable's moments on the GPU (webgpu): made (zeros) on its first step, or uploaded there. */
+  private onGpu(variable: tf.Variable): GpuLowBitMoments {
+    const m = this.moments.get(variable.name);
+    if (m instanceof GpuLowBitMoments && !m.freed) return m;
+    const made = new GpuLowBitMoments(variable.size, this.format, m === undefined ? undefined : viewsOf(m)); // lengths checked by `check`
+    if (m !== undefined) release(m);
+    this.moments.set(variable.name, made);
+    this.shapes.set(variable.name, variable.shape.slice());
+    return made;
+  }
+
   /** A variable's moments on this heap: made (zeros) on its first step, or moved there. */
   private onHeap(variable: tf.Variable, heap: WasmState8): HeapInt8Moments {
     const m = this.moments.get(variable.name);
@@ -205,7 +233,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
    */
   private inMemory(variable: tf.Variable): LowBitMoments {
     const m = this.moments.get(variable.name);
-    if (m !== undefined && !(m instanceof HeapInt8Moments) && int8MomentsLength(m) === variable.size) {
+    if (m !== undefined && !(m instanceof HeapInt8Moments) && !(m instanceof GpuLowBitMoments) && int8MomentsLength(m) === variable.size) {
       this.shapes.set(variable.name, variable.shape.slice());
       return m;
     }
@@ -220,15 +248,17 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     return made;
   }
 
-  /** Bytes the codes and scales take: on wasm heaps, and in memories of their own (with their scratch). */
-  bytes(): { heap: number; outside: number } {
+  /** Bytes the codes and scales take: on wasm heaps, in memories of their own (with their scratch), and on the GPU. */
+  bytes(): { heap: number; outside: number; gpu: number } {
     let heap = 0;
     let outside = 0;
+    let gpu = 0;
     for (const m of this.moments.values()) {
       if (m instanceof HeapInt8Moments) heap += m.bytes;
+      else if (m instanceof GpuLowBitMoments) gpu += m.bytes;
       else outside += int8MomentsBytes(m);
     }
-    return { heap, outside };
+    return { heap, outside, gpu };
   }
 
   private disposeHandedOut(): void {
@@ -237,14 +267,18 @@ export class LowBitStore implements ExternalState, LowBitTaker {
   }
 
   /** The codes (int32, one per element, the variable's shape) and scales of every variable, named by suffixesOf; owned here until the next call. */
-  weights(): NamedTensor[] {
+  async weights(): Promise<NamedTensor[]> {
+    // state on the GPU is read back asynchronously first (a synchronous read stalls a browser, and
+    // tfjs's webgpu backend has none in Node)
+    const read = new Map<string, LowBitMoments>();
+    for (const [name, m] of this.moments) if (m instanceof GpuLowBitMoments) read.set(name, await m.read());
     this.disposeHandedOut();
     const out: NamedTensor[] = [];
     const f = this.format;
     const [nqm, nqv, nsm, nsv] = suffixesOf(f);
     for (const [name, m] of this.moments) {
       // copied out before any tensor is made: a tensor may grow the wasm heap, detaching heap views
-      const v = viewsOf(m);
+      const v = read.get(name) ?? viewsOf(m);
       // format 2 (STATE_FORMAT_VERSION): the codes in the variable's shape, without the padding
       const shape = this.shapes.get(name) ?? [codesOf(m, f)];
       const n = shape.reduce((a, b) => a * b, 1);

@@ -1,0 +1,75 @@
+/**
+ * Low-bit state (docs/ALGORITHM.md §11, §12) on tfjs's webgpu backend: the codes and scales of one
+ * variable as four tfjs tensors in GPU buffers — the codes packed in int32 words (the bytes of
+ * §11.1 / §12.1: the same bytes the WebAssembly kernels keep), the scales float32 — updated in
+ * place by one dispatch per variable (src/codegen/wgsl_lowbit.ts via webgpu_fused.ts). They are
+ * state tensors of the optimizer (counted in `tf.memory()`, made on a variable's first step,
+ * disposed with the optimizer); `views()` reads them back for getWeights and for moving the state
+ * to another backend.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LowBitMoments } from '../kernels/state8.js';
+import { blockCount, codeBytes, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
+
+export class GpuLowBitMoments {
+  /** qm, qv (int32 words of codes), mScale, vScale (float32). */
+  readonly tensors: readonly [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  readonly padded: number;
+  readonly words: number;
+  readonly blocks: number;
+  private live = true;
+
+  /** Zeroed codes for `length` elements, or the codes and scales of `from` (same format and length) uploaded. */
+  constructor(readonly length: number, readonly format: LowBitFormat, from?: LowBitMoments) {
+    this.padded = paddedLength(format, length);
+    this.words = codeBytes(format, this.padded) / 4;
+    this.blocks = blockCount(format, this.padded);
+    const words = (codes?: Int8Array | Uint8Array) => {
+      const out = new Int32Array(this.words);
+      if (codes !== undefined) new Uint8Array(out.buffer).set(new Uint8Array(codes.buffer, codes.byteOffset, 4 * this.words));
+      return out;
+    };
+    this.tensors = tf.tidy(() => [
+      tf.keep(tf.tensor1d(words(from?.qm), 'int32')), tf.keep(tf.tensor1d(words(from?.qv), 'int32')),
+      tf.keep(tf.tensor1d(from === undefined ? new Float32Array(this.blocks) : from.mScale.slice(0, this.blocks), 'float32')),
+      tf.keep(tf.tensor1d(from === undefined ? new Float32Array(this.blocks) : from.vScale.slice(0, this.blocks), 'float32')),
+    ] as const);
+  }
+
+  get freed(): boolean {
+    return !this.live;
+  }
+
+  /** Bytes of GPU memory the codes and scales take. */
+  get bytes(): number {
+    return 2 * 4 * this.words + 2 * 4 * this.blocks;
+  }
+
+  /**
+   * The codes and scales read back synchronously (a copy, as plain typed arrays): for moving the
+   * state to another backend at a step. A browser stalls for it; tfjs's webgpu backend in Node
+   * (Dawn) cannot read synchronously at all, so there the state stays on the GPU.
+   */
+  views(): LowBitMoments {
+    if (!this.live) throw new Error('adopt-optim: the low-bit state on the GPU was freed.');
+    return this.fromValues(this.tensors.map((t) => t.dataSync()));
+  }
+
+  /** The codes and scales read back asynchronously (getWeights). */
+  async read(): Promise<LowBitMoments> {
+    if (!this.live) throw new Error('adopt-optim: the low-bit state on the GPU was freed.');
+    return this.fromValues(await Promise.all(this.tensors.map((t) => t.data())));
+  }
+
+  private fromValues([qm, qv, sm, sv]: ArrayLike<number>[]): LowBitMoments {
+    const bytes = (w: ArrayLike<number>) => new Uint8Array(Int32Array.from(w).buffer);
+    const rest = { qv: bytes(qv!), mScale: Float32Array.from(sm!), vScale: Float32Array.from(sv!) };
+    return this.format.bits === 8 ? { qm: new Int8Array(bytes(qm!).buffer), ...rest } : { qm: bytes(qm!), ...rest };
+  }
+
+  free(): void {
+    if (!this.live) return;
+    this.live = false;
+    tf.dispose([...this.tensors]);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * A WGSL compute shader for a rule's phase on block-wise low-bit state (docs/ALGORITHM.md §11
+ * 8-bit, §12 4-bit) on tfjs's webgpu backend: one workgroup per block, one invocation per 32-bit
+ * word of codes (4 elements at 8 bits, 8 at 4 bits; the byte layout of §11.1 / §12.1, so the codes
+ * are the same bytes the WebAssembly kernels keep). Each invocation decodes its elements, runs the
+ * rule's body (v stored as u = √v, as src/codegen/wat8.ts does), writes p, and keeps the new m and
+ * u; the workgroup reduces their absmax in shared memory; then each invocation re-encodes its word
+ * (stochastic rounding with the hashes of §11.3 / §12.3) and invocation 0 writes the block's scales.
+ *
+ * Bindings: p (read_write), g, qm, qv (read_write u32 words), mScale, vScale (read_write), `ok`
+ * when guarded (§6.3: every write is skipped when the step's verdict is false), then the uniforms
+ * u0, u1, …, size, seed, blocksX, blocks, words. Elements past `size` (the padding) read as
+ * p = g = 0 and write no p; invocations past the last word (a partial last block) read zeros and
+ * write nothing.
+ */
+import type { Phase } from '../rules/rule.js';
+import type { LowBitFormat } from '../kernels/lowbit.js';
+import { M_DITHER_MUL, M_SEED_MUL } from '../kernels/lowbit.js';
+import { floatLiteral, ShaderBody, type Dialect } from './shader.js';
+import type { Signature } from './signature.js';
+import { storedAsSqrt } from './wat8.js';
+
+const DIALECT: Dialect = {
+  literal: floatLiteral,
+  declare: (name, text) => `let ${name} = ${text};`,
+  compare: (op, a, b) => `(${a} ${{ gt: '>', ge: '>=', lt: '<', le: '<=' }[op]} ${b})`,
+  sameSign: (a, b) => `(abs(${a}) > 0.0 && abs(${b}) > 0.0 && (${a} > 0.0) == (${b} > 0.0))`,
+  select: (c, a, b) => `select(${b}, ${a}, ${c})`,
+  load: (array) => `${array}_old`,
+};
+
+const hex = (x: number) => `0x${(x >>> 0).toString(16)}u`;
+
+export interface WgslLowBitShader {
+  code: string;
+  /** Invocations per workgroup (one per word of a block). */
+  workgroup: number;
+}
+
+export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean, f: LowBitFormat): WgslLowBitShader {
+  const stored = storedAsSqrt(phase);
+  const writes = new Map(stored.writes);
+  const roots = stored.writes.map(([, v]) => v);
+  const names = new Map(sig.uniforms.map((u, i) => [u, `u.u${i}`] as const));
+  const body = new ShaderBody(DIALECT, roots, names);
+  const text = (target: string, fallback: string) => {
+    const v = writes.get(target);
+    return v === undefined ? fallback : body.text(v);
+  };
+  const pNew = text('p', 'p_old');
+  const mNew = text('m', 'm_old');
+  const uNew = text('u', 'u_old');
+  const per = 32 / f.bits; // elements per word
+  const workgroup = f.block / per;
+  const mask = (1 << f.bits) - 1;
+  // element index and bit offset of the k-th code of word w
+  const element = f.bits === 8
+    ? 'let e = w * 4u + k; let off = 8u * k;'
+    : 'let e = (w >> 1u) * 16u + (w & 1u) * 4u + (k & 3u) + 8u * (k >> 2u); let off = 8u * (k & 3u) + 4u * (k >> 2u);';
+  const okDecl = guarded ? '@group(0) @binding(6) var<storage, read> ok: array<i32>;' : '';
+  const uniformBinding = guarded ? 7 : 6;
+  const mCode = f.bits === 8
+    ? 'clamp(i32(round(mn[k] * invm)), -127, 127)'
+    : `clamp(i32(floor(mn[k] * invm + f32((idx * ${hex(M_DITHER_MUL)} + mseed) >> 9u) * 1.1920928955078125e-7)), -7, 7)`;
+  const uCode = `clamp(i32(floor(un[k] * invu - ${floatLiteral(f.uOffset)} + f32((idx * 0x9e3779b9u + u.seed) >> 9u) * 1.1920928955078125e-7)), 0, ${f.uMax})`;
+  const code = `
+    struct Uniforms { ${sig.uniforms.map((_, i) => `u${i}: f32,`).join(' ')} size: u32, seed: u32, blocksX: u32, blocks: u32, words: u32, }
+    @group(0) @binding(0) var<storage, read_write> p: array<f32>;
+    @group(0) @binding(1) var<storage, read> g: array<f32>;
+    @group(0) @binding(2) var<storage, read_write> qm: array<u32>;
+    @group(0) @binding(3) var<storage, read_write> qv: array<u32>;
+    @group(0) @binding(4) var<storage, read_write> sm: array<f32>;
+    @group(0) @binding(5) var<storage, read_write> sv: array<f32>;
+    ${okDecl}
+    @group(0) @binding(${uniformBinding}) var<uniform> u: Uniforms;
+    var<workgroup> redm: array<f32, ${workgroup}>;
+    var<workgroup> redu: array<f32, ${workgroup}>;
+    @compute @workgroup_size(${workgroup})
+    fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+      let b = wg.x + wg.y * u.blocksX;
+      if (b >= u.blocks) { return; } // uniform: the whole workgroup
+      ${guarded ? 'let okv = ok[0] != 0;' : 'let okv = true;'}
+      let w = b * ${workgroup}u + t;
+      // the last block may hold fewer words than invocations: the others read zeros and write nothing
+      let word = w < u.words;
+      let wm = select(0u, qm[min(w, u.words - 1u)], word);
+      let wv = select(0u, qv[min(w, u.words - 1u)], word);
+      let smb = sm[b];
+      let svb = sv[b];
+      var mn: array<f32, ${per}>;
+      var un: array<f32, ${per}>;
+      var am = 0.0;
+      var au = 0.0;
+      for (var k = 0u; k < ${per}u; k++) {
+        ${element}
+        let inside = e < u.size;
+        let p_old = select(0.0, p[min(e, u.size - 1u)], inside);
+        let g_old = select(0.0, g[min(e, u.size - 1u)], inside);
+        let m_old = f32(extractBits(bitcast<i32>(wm), off, ${f.bits}u)) * smb;
+        let u_old = f32(extractBits(wv, off, ${f.bits}u) + ${f.uOffset}u) * svb;
+        ${body.lines.join('\n        ')}
+        let p_new = ${pNew};
+        mn[k] = ${mNew};
+        un[k] = ${uNew};
+        ${writes.has('p') ? 'if (inside && okv) { p[e] = p_new; }' : '_ = p_new;'}
+        am = max(am, abs(mn[k]));
+        au = max(au, un[k]);
+      }
+      redm[t] = am;
+      redu[t] = au;
+      workgroupBarrier();
+      for (var s = ${workgroup / 2}u; s > 0u; s = s >> 1u) {
+        if (t < s) {
+          redm[t] = max(redm[t], redm[t + s]);
+          redu[t] = max(redu[t], redu[t + s]);
+        }
+        workgroupBarrier();
+      }
+      let amax = redm[0];
+      let umax = redu[0];
+      let invm = select(0.0, ${floatLiteral(f.mMax)} / amax, amax > 0.0);
+      let invu = select(0.0, ${floatLiteral(f.uLevels)} / umax, umax > 0.0);
+      let mseed = u.seed * ${hex(M_SEED_MUL)};
+      var cm = 0u;
+      var cv = 0u;
+      for (var k = 0u; k < ${per}u; k++) {
+        ${element}
+        let idx = e;
+        var qv_k = ${uCode};
+        ${f.uOffset === 0 ? 'if (un[k] > 0.0) { qv_k = max(qv_k, 1); } // §11.2: a non-zero v never gets code 0' : ''}
+        cm = insertBits(cm, bitcast<u32>(${mCode}) & ${mask}u, off, ${f.bits}u);
+        cv = insertBits(cv, bitcast<u32>(qv_k) & ${mask}u, off, ${f.bits}u);
+      }
+      if (okv && word) {
+        qm[w] = cm;
+        qv[w] = cv;
+      }
+      if (okv) {
+        if (t == 0u) {
+          sm[b] = amax / ${floatLiteral(f.mMax)};
+          sv[b] = umax / ${floatLiteral(f.uLevels)};
+        }
+      }
+    }`;
+  return { code, workgroup };
+}
