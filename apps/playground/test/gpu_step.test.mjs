@@ -91,6 +91,24 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
     }
   }
 
+  it('webgpu: 8-bit and 4-bit state agree with cpu (its WebAssembly kernels), one dispatch per variable, no synchronous readback; a NaN step changes nothing; webgl refuses it', async (t) => {
+    if (!webgpu) return t.skip('no WebGPU adapter in this Chromium');
+    for (const [name, options] of [['adopt', { stateDtype: 'int8' }], ['adopt', { stateDtype: 'int4' }], ['adamw', { stateDtype: 'int4', nonFinite: 'off' }], ['adam', { stateDtype: 'int8', nonFinite: 'off' }]]) {
+      const r = await call('compare', 'webgpu', name, options);
+      t.diagnostic(JSON.stringify(r));
+      // 12 steps; the codes are the WebAssembly kernels' (tested code for code in Node on Dawn), a rare one a code apart
+      assert.ok(r.maxRelativeDifferenceToCpu < 1e-3, `${name} ${JSON.stringify(options)}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`);
+      assert.equal(r.readSyncDuringSteps, 0, `${name}: synchronous readbacks during steps`);
+      if (options.nonFinite === 'off') assert.equal(r.programsPerStep, 3, `${name}: dispatches per step (3 variables)`);
+    }
+    const r = await call('nanStep', 'webgpu', 'adopt', 'throw', { stateDtype: 'int4' });
+    t.diagnostic(JSON.stringify(r));
+    assert.equal(r.unchanged, true, 'parameters, codes or scales changed');
+    assert.equal(r.countersUnchanged, true);
+    assert.equal(r.readSyncDuringStep, 0);
+    await assert.rejects(call('compare', 'webgl', 'adopt', { stateDtype: 'int8' }), /runs on the wasm, cpu and webgpu backends only/);
+  });
+
   it('a variable of 4.3 M elements (WebGPU: a 2-D dispatch; WebGL: the non-finite count in several parts)', async (t) => {
     for (const backend of webgpu ? ['webgl', 'webgpu'] : ['webgl']) {
       const r = await call('compare', backend, 'adopt', {}, 3, [4_300_000, 10]);
