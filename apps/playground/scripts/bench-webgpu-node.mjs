@@ -31,7 +31,8 @@ const adapter = await installWebGPU();
 if (adapter === null) process.exit(3);
 const tf = await import('@tensorflow/tfjs');
 await import('@tensorflow/tfjs-backend-webgpu');
-const { runStepBench, OPTIMIZERS } = await import('../src/step_bench.ts');
+const { runStepBench, optimizersFor } = await import('../src/step_bench.ts');
+const OPTIMIZERS = optimizersFor('webgpu');
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;

@@ -1,17 +1,24 @@
 // One optimizer step (applyGradients on N variables) on the active tfjs backend, without a DOM: fused ADOPT
-// (with and without the non-finite check), ADOPT from tfjs ops (fused: false), tf.train.adam and
+// (with and without the non-finite check; with 8-bit and 4-bit state where the backend keeps them), ADOPT from tfjs ops (fused: false), tf.train.adam and
 // tf.train.sgd, interleaved, with the GPU programs (webgl) or dispatches (webgpu) of one step counted. Used in
 // Chromium by bench.ts (scripts/bench-browser.mjs) and in Node by scripts/bench-webgpu-node.ts (Dawn).
 import * as tf from '@tensorflow/tfjs';
 import { adopt } from 'adopt-optim';
 
-export const OPTIMIZERS = ['adopt (fused)', 'adopt (fused, nonFinite off)', 'adopt (ops)', 'tf.train.adam', 'tf.train.sgd'] as const;
+export const OPTIMIZERS = ['adopt (fused)', 'adopt (fused, nonFinite off)', 'adopt (fused, 8-bit state)', 'adopt (fused, 4-bit state)', 'adopt (ops)', 'tf.train.adam', 'tf.train.sgd'] as const;
+
+/** Optimizers a backend runs (webgl keeps no low-bit state: adopt-optim refuses it there). */
+export function optimizersFor(backend: string): readonly (typeof OPTIMIZERS)[number][] {
+  return backend === 'webgl' ? OPTIMIZERS.filter((n) => !n.includes('-bit')) : OPTIMIZERS;
+}
 type Name = (typeof OPTIMIZERS)[number];
 
 function make(name: Name): tf.Optimizer {
   switch (name) {
     case 'adopt (fused)': return adopt(1e-3);
     case 'adopt (fused, nonFinite off)': return adopt(1e-3, { nonFinite: 'off' });
+    case 'adopt (fused, 8-bit state)': return adopt(1e-3, { stateDtype: 'int8' });
+    case 'adopt (fused, 4-bit state)': return adopt(1e-3, { stateDtype: 'int4' });
     case 'adopt (ops)': return adopt(1e-3, { fused: false });
     case 'tf.train.adam': return tf.train.adam(1e-3);
     case 'tf.train.sgd': return tf.train.sgd(1e-3);
@@ -55,8 +62,9 @@ export async function runStepBench(backend: string, tensors: number, size: numbe
   // gradients on the device, as after a backward pass
   const grads = vars.map(() => tf.tidy(() => tf.add(tf.tensor1d(Float32Array.from({ length: size }, () => rand() * 1e-2)), 0)));
   const named = vars.map((v, i) => ({ name: v.name, tensor: grads[i]! }));
-  const optimizers = OPTIMIZERS.map((name) => [name, make(name)] as const);
-  const ms: Record<string, number[]> = Object.fromEntries(OPTIMIZERS.map((n) => [n, []]));
+  const names = optimizersFor(backend);
+  const optimizers = names.map((name) => [name, make(name)] as const);
+  const ms: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const programs: Record<string, number> = {};
   const sync = async () => { await vars[vars.length - 1]!.data(); };
   try {
