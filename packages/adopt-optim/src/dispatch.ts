@@ -10,8 +10,8 @@
  * | `webgl`  | tfjs webgl backend, `fused: true`        | generated GLSL, one program per array written       |
  * | `webgpu` | tfjs webgpu backend, `fused: true`       | generated WGSL, one dispatch per variable           |
  * | `ops`    | any backend; `fused: false`; what a GPU path lacks (a per-tensor mean: caution) | the rule as tfjs ops (codegen/tfops.ts) |
- * | `int8`   | `stateDtype: 'int8'` (wasm heap, or arrays) | generated 8-bit WebAssembly (codegen/wat8.ts) around the hand-written codec |
- * | `int4`   | `stateDtype: 'int4'` (arrays; p and g read in place from the wasm heap) | generated 4-bit WebAssembly (the same generator, the 4-bit codec) |
+ * | `int8`   | `stateDtype: 'int8'` (wasm heap, arrays, or webgpu buffers) | generated 8-bit WebAssembly (codegen/wat8.ts) around the hand-written codec; on webgpu generated WGSL (codegen/wgsl_lowbit.ts) |
+ * | `int4`   | `stateDtype: 'int4'` (the same routes)   | the same generators with the 4-bit format and codec |
  * | `core`   | `adopt-optim/core`                       | generated WebAssembly (fused) or the generated JS scaling (chain) |
  *
  * The path each step took is reported by `NamedStateOptimizer.lastStepPaths`.
