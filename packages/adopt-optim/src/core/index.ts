@@ -4,7 +4,7 @@
  */
 export * from './transform.js';
 export * from './optimizers.js';
-export { BLOCK as INT8_BLOCK, int8MomentsBytes, type Int4Moments, type Int8Moments } from '../kernels/state8.js';
-export { INT4, INT8, readCode, type LowBitFormat } from '../kernels/lowbit.js';
+export { BLOCK as INT8_BLOCK, int8MomentsBytes, type Int4Moments, type Int8Moments, type LowBitMoments } from '../kernels/state8.js';
+export { INT4, INT8, readCode, type LowBitDtype, type LowBitFormat } from '../kernels/lowbit.js';
 export { ruleOptimizer, type CoreRuleOptimizer, type RuleState } from './rule_optimizer.js';
 export type { CommonOptionKey } from '../rules/options.js';
