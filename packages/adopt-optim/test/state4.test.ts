@@ -281,12 +281,28 @@ describe('4-bit state: what is refused', () => {
     assert.throws(() => core.adam(1e-3, { stateDtype: 'int3' as never }), /stateDtype/);
   });
 
+  it('a state made for 40 elements refuses 41 or 48 (same padded size) before anything changes, counters included', () => {
+    // (review finding: the padded code count alone admitted them, and Adam's counter advanced before the kernel refused)
+    for (const [dtype, made, given] of [['int4', 40, 41], ['int4', 40, 48], ['int8', 41, 42]] as const) {
+      for (const make of [core.adam, core.adamw, core.adopt]) {
+        const opt = make(1e-3, { stateDtype: dtype });
+        const state = opt.init(new Float32Array(made)) as unknown as Record<string, { t: number }> & { learningRate: { count: number } };
+        const p = new Float32Array(given).fill(1);
+        assert.throws(() => opt.step(p, new Float32Array(given).fill(0.5), state as never),
+          (e: Error) => e instanceof OptimizerArgumentError && new RegExp(`length ${given} but the ${dtype === 'int4' ? 4 : 8}-bit state was made for ${made} elements`).test(e.message));
+        assert.equal((state.adam ?? state.adopt)!.t, 0);
+        assert.equal(state.learningRate.count, 0);
+        assert.ok(p.every((x) => x === 1));
+      }
+    }
+  });
+
   it('the chain, a state made for other params, and 8-bit state given to a 4-bit optimizer', () => {
     const opt = core.adopt(1e-3, { stateDtype: 'int4' });
     const s = opt.init(new Float32Array(40));
     assert.throws(() => opt.update(new Float32Array(40), s, new Float32Array(40), { noUpdate: false }), /with stateDtype .int4. call step/);
     const p = new Float32Array(40);
-    assert.throws(() => opt.step(new Float32Array(60), new Float32Array(60), s), /the 4-bit state was made for about 48 elements/);
+    assert.throws(() => opt.step(new Float32Array(60), new Float32Array(60), s), /the 4-bit state was made for 40 elements/);
     const s8 = core.adopt(1e-3, { stateDtype: 'int8' }).init(new Float32Array(40));
     assert.throws(() => opt.step(p, new Float32Array(40), s8 as never), /state\.adopt/);
     const s4 = core.adopt(1e-3, { stateDtype: 'int4' }).init(new Float32Array(40));

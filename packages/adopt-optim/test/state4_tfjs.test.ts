@@ -143,8 +143,20 @@ for (const backend of BACKENDS) {
       assert.deepEqual(other.stateNames, []);
       await other.setWeights(copy);
       assert.deepEqual(other.stateNames, [v.name]);
-      tf.dispose(copy.map((w) => w.tensor));
-      for (const o of [opt, other]) o.dispose();
+      // ambiguous input: 8-bit entries (converted through float32) beside float32 m, v of the same variable
+      // (review finding: the float32 ones were dropped silently); and m, v of different shapes
+      const i8 = adopt(0.01, { stateDtype: 'int8' });
+      i8.applyGradients({ [v.name]: tf.ones([10]) });
+      const w8 = (await i8.getWeights()).map(({ name, tensor }) => ({ name, tensor: tensor.clone() }));
+      const both = [...w8, { name: `${v.name}/m`, tensor: tf.fill([10], 5) }, { name: `${v.name}/v`, tensor: tf.fill([10], 4) }];
+      const fresh = adopt(0.01, { stateDtype: 'int4' });
+      await assert.rejects(fresh.setWeights(both), /weight ".*\/m" appears twice/);
+      const shapes = [...w8.filter((w) => !/\/(qm|qv|mScale|vScale)$/.test(w.name)),
+        { name: `${v.name}/m`, tensor: tf.zeros([2, 5]) }, { name: `${v.name}/v`, tensor: tf.zeros([10]) }];
+      await assert.rejects(fresh.setWeights(shapes), /float32 of one shape/);
+      assert.deepEqual(fresh.stateNames, []);
+      tf.dispose([...copy, ...both, ...shapes].map((w) => w.tensor));
+      for (const o of [opt, other, i8, fresh]) o.dispose();
       v.dispose();
     });
 

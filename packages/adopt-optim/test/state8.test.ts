@@ -302,7 +302,7 @@ describe('8-bit state: what is refused', () => {
     const opt = core.adopt(1e-3, { stateDtype: 'int8' });
     const s = opt.init(new Float32Array(10));
     assert.throws(() => opt.update(new Float32Array(10), s, new Float32Array(10), { noUpdate: false }), /with stateDtype 'int8' call step/);
-    assert.throws(() => opt.step(new Float32Array(20), new Float32Array(20), s), /the gradient has length 20 but the 8-bit state was made for about 12/);
+    assert.throws(() => opt.step(new Float32Array(20), new Float32Array(20), s), /the gradient has length 20 but the 8-bit state was made for 10 elements/);
     assert.throws(() => opt.step(new Float32Array(10), new Float32Array(10), core.adopt(1e-3).init(new Float32Array(10)) as never),
       /invalid state\.adopt .*expected the 8-bit state that init made/);
   });

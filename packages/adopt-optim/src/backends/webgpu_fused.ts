@@ -201,8 +201,10 @@ class WebGPUFused implements GpuFusedKernels {
   runLowBit(call: PhaseCall, p: tf.Variable, g: tf.Tensor, s: GpuLowBitMoments, format: LowBitFormat, seed: number): void {
     const n = p.size;
     if (s.freed || s.length !== n || s.format !== format) {
-      throw new RangeError(`adopt-optim webgpu: the ${format.bits}-bit state ${s.freed ? 'was freed' : `holds ${s.length} elements but the step touches ${n}`}; nothing was written.`);
+      const why = s.freed ? 'was freed' : s.format !== format ? `is ${s.format.bits}-bit state` : `holds ${s.length} elements but the step touches ${n}`;
+      throw new RangeError(`adopt-optim webgpu: the ${format.bits}-bit state ${why}; nothing was written.`);
     }
+    if (n === 0) return; // nothing to dispatch (a dispatch of 0 workgroups over 0-byte buffers)
     const { phase, sig } = callPart(call);
     const guarded = this.stepOk !== null;
     const key = `${call.plan.key}/${call.phase}/${format.key}/${guarded}`;

@@ -28,7 +28,7 @@ import { pickScaling } from '../rules/options.js';
 import { ADOPT_OPTIONS } from '../rules/adopt.js';
 import { ADAM_OPTIONS } from '../rules/adam.js';
 import {
-  adam8Step, adopt8Init, adopt8Step, allocateMoments, dequantizeMoments, momentsFormat, quantizeMoments, stepSeed,
+  adam8Step, adopt8Init, adopt8Step, allocateMoments, dequantizeMoments, int8MomentsLength, momentsFormat, quantizeMoments, stepSeed,
   type Int4Moments, type Int8Moments,
 } from '../kernels/state8.js';
 import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
@@ -115,9 +115,11 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
       throw new OptimizerArgumentError(`${owner}: state.${key} holds ${made.bits}-bit state; this optimizer keeps ${bits} state. Nothing was changed.`);
     }
     const length = updates?.length ?? params.length;
-    if (s.qm!.length !== codeBytes(format, paddedLength(format, length))) {
+    // the exact length where init made the state (the padded code count alone admits up to 15 more elements)
+    const madeFor = int8MomentsLength(s as LowBitState);
+    if (s.qm!.length !== codeBytes(format, paddedLength(format, length)) || (madeFor !== undefined && madeFor !== length)) {
       throw new OptimizerArgumentError(
-        `${owner}: the gradient has length ${length} but the ${bits} state was made for about ${s.qm!.length * 8 / format.bits} elements; ` +
+        `${owner}: the gradient has length ${length} but the ${bits} state was made for ${madeFor ?? `about ${s.qm!.length * 8 / format.bits}`} elements; ` +
           'pass the state that init made for these params. Nothing was changed.',
       );
     }
@@ -346,8 +348,8 @@ function adamFamily(
   if (h.stateDtype !== 'float32') {
     const step8: FusedStep<AdamCoreState> = (p, g, state) => {
       const s = state.adam as unknown as LowBitState;
-      s.t++;
-      adam8Step(p, g, s, adamKernelArgs(h, rate(state.learningRate.count), s.t, lrMax), stepSeed(s.t - 1));
+      adam8Step(p, g, s, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax), stepSeed(s.t));
+      s.t++; // after the kernel: a refusal there leaves the counter as it was
       advanceDecayCount(state);
       state.learningRate.count++;
       return true;

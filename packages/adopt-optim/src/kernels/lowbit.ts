@@ -30,9 +30,9 @@ export interface LowBitFormat {
 }
 
 /** 8-bit state (§11): blocks of 256, m codes −127…127, √v codes 0…255 (code 0 is v = 0). */
-export const INT8: LowBitFormat = { dtype: 'int8', bits: 8, block: 256, pad: 4, mMax: 127, uMax: 255, uOffset: 0, uLevels: 255, key: 'int8' };
+export const INT8: LowBitFormat = Object.freeze({ dtype: 'int8', bits: 8, block: 256, pad: 4, mMax: 127, uMax: 255, uOffset: 0, uLevels: 255, key: 'int8' });
 /** 4-bit state (§12): blocks of 128, m codes −7…7, √v codes 0…15 decoding to (code + 1) · vScale; two codes per byte. */
-export const INT4: LowBitFormat = { dtype: 'int4', bits: 4, block: 128, pad: 16, mMax: 7, uMax: 15, uOffset: 1, uLevels: 16, key: 'int4' };
+export const INT4: LowBitFormat = Object.freeze({ dtype: 'int4', bits: 4, block: 128, pad: 16, mMax: 7, uMax: 15, uOffset: 1, uLevels: 16, key: 'int4' });
 
 export const LOW_BIT_FORMATS: readonly LowBitFormat[] = [INT8, INT4];
 

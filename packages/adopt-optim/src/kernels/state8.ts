@@ -208,6 +208,7 @@ export function callState8(
   k: State8Exports, kernel: State8Kernel, o: State8Offsets, n: number, start: number, seed: number,
   a: AdoptKernelArgs | AdamKernelArgs, format: LowBitFormat = INT8,
 ): void {
+  if (n % format.pad !== 0) throw new RangeError(`adopt-optim: a low-bit kernel takes a multiple of ${format.pad} elements, not ${n}; nothing was written.`);
   const call = lowBitCall(kernel, a);
   const exports = ruleKernels(k.memory, `${call.plan.key}_${format.key}`);
   if (exports === null) throw new Error(`adopt-optim: the low-bit kernels ${call.plan.key}_${format.key} could not be instantiated.`);

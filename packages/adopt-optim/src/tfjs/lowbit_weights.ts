@@ -29,8 +29,13 @@ export function split(name: string): [string, string] | null {
   return cut > 0 ? [name.slice(0, cut), name.slice(cut + 1)] : null;
 }
 
-/** Groups the entries with the given suffixes by variable; the rest are returned as they are. */
-export function groupBy(weights: NamedTensor[], suffixes: readonly string[]): { groups: Map<string, Map<string, tf.Tensor>>; rest: NamedTensor[] } {
+/**
+ * Groups the entries with the given suffixes by variable; the rest are returned as they are. An
+ * entry named twice is refused (which one was meant cannot be known).
+ */
+export function groupBy(
+  weights: NamedTensor[], suffixes: readonly string[], owner = 'setWeights',
+): { groups: Map<string, Map<string, tf.Tensor>>; rest: NamedTensor[] } {
   const groups = new Map<string, Map<string, tf.Tensor>>();
   const rest: NamedTensor[] = [];
   for (const w of weights) {
@@ -40,6 +45,9 @@ export function groupBy(weights: NamedTensor[], suffixes: readonly string[]): { 
       continue;
     }
     const group = groups.get(parts[0]) ?? new Map<string, tf.Tensor>();
+    if (group.has(parts[1])) {
+      throw new OptimizerArgumentError(`${owner}: weight "${w.name}" appears twice (given, or converted from another state format beside it); nothing was changed.`);
+    }
     group.set(parts[1], w.tensor);
     groups.set(parts[0], group);
   }
@@ -161,7 +169,7 @@ export async function dequantizeLowBitWeights(
   try {
     for (const f of LOW_BIT_FORMATS) {
       if (f === keep) continue;
-      const { groups, rest } = groupBy(out, suffixesOf(f));
+      const { groups, rest } = groupBy(out, suffixesOf(f), owner);
       if (groups.size === 0) continue;
       const format = await stateFormatOf(owner, weights);
       out = [...rest];

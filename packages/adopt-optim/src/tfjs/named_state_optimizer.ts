@@ -393,8 +393,17 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.checkUsable('getWeights');
     this.disposeHandedOut();
     const weights = this.slots.weights(this.iterations, this.stateClassName());
+    // low-bit state is captured with the counters, now (its GPU reads resolve later); ours are handed out after
+    const pending = this.int8?.weights();
+    let lowBit: NamedTensor[] = [];
+    try {
+      if (pending !== undefined) lowBit = await pending; // the store owns these
+    } catch (error) {
+      tf.dispose(weights.map((w) => w.tensor));
+      throw error;
+    }
     this.handedOut.push(...weights.map((w) => w.tensor));
-    return this.int8 === null ? weights : [...weights, ...(await this.int8.weights())];
+    return [...weights, ...lowBit];
   }
 
   /**

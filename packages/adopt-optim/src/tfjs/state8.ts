@@ -139,7 +139,8 @@ export class LowBitStore implements ExternalState, LowBitTaker {
           `${backend === 'webgpu' ? ', whose internals are not the ones the fused kernels know' : ''}. Nothing was changed.`,
       );
     }
-    const m = this.moments.get(name);
+    let m = this.moments.get(name);
+    if (m instanceof GpuLowBitMoments && backend !== 'webgpu') m = this.offGpu(name, m, variable);
     const shape = this.shapes.get(name);
     if (m !== undefined && shape !== undefined && !tf.util.arraysEqual(shape, variable.shape)) {
       throw new OptimizerArgumentError(
@@ -200,6 +201,30 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     const next = Float32Array.from(p.dataSync() as Float32Array);
     run(next, gv);
     commit(next);
+  }
+
+  /**
+   * Moments on the GPU brought back before a step elsewhere (from check, before anything changes):
+   * a synchronous read, which tfjs's webgpu backend cannot do in Node; refused there, saying how to
+   * move them instead.
+   */
+  private offGpu(name: string, m: GpuLowBitMoments, variable: tf.Variable): LowBitMoments {
+    let views: LowBitMoments;
+    try {
+      views = m.views();
+    } catch (error) {
+      throw new OptimizerArgumentError(
+        `${this.owner}: the ${this.bits} state of variable "${variable.name}" is on the GPU (webgpu) and the ${tf.getBackend()} step ` +
+          `cannot read it back synchronously here (${(error as Error).message}); step it on webgpu, or move it with getWeights() and ` +
+          'setWeights(). Nothing was changed.',
+      );
+    }
+    const made = allocateMoments(this.format, m.length);
+    if (made === null) throw new OptimizerArgumentError(`${this.owner}: stateDtype '${this.format.dtype}' needs WebAssembly SIMD, which is not available here.`);
+    copyMoments(views, made);
+    release(m);
+    this.moments.set(name, made);
+    return made;
   }
 
   /** A variable's moments on the GPU (webgpu): made (zeros) on its first step, or uploaded there. */
@@ -266,34 +291,45 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     this.handedOut = [];
   }
 
-  /** The codes (int32, one per element, the variable's shape) and scales of every variable, named by suffixesOf; owned here until the next call. */
-  async weights(): Promise<NamedTensor[]> {
-    // state on the GPU is read back asynchronously first (a synchronous read stalls a browser, and
-    // tfjs's webgpu backend has none in Node)
-    const read = new Map<string, LowBitMoments>();
-    for (const [name, m] of this.moments) if (m instanceof GpuLowBitMoments) read.set(name, await m.read());
+  /**
+   * The codes (int32, one per element, the variable's shape) and scales of every variable, named by
+   * suffixesOf; owned here until the next call. Captured when called: the GPU reads are all issued
+   * and every other variable's codes copied before this returns, so steps taken before the promise
+   * resolves do not show in it (getWeights pairs it with the counters taken at the same moment).
+   */
+  weights(): Promise<NamedTensor[]> {
+    const f = this.format;
+    const copy = (v: LowBitMoments): LowBitMoments => ({ ...v, qm: v.qm.slice(), qv: v.qv.slice(), mScale: v.mScale.slice(), vScale: v.vScale.slice() }) as LowBitMoments;
+    const captured = [...this.moments].map(([name, m]) => ({
+      name,
+      shape: this.shapes.get(name) ?? [codesOf(m, f)],
+      // heap views are copied now: a tensor made later may grow the wasm heap, and a step may change them
+      values: m instanceof GpuLowBitMoments ? m.read() : Promise.resolve(copy(viewsOf(m))),
+    }));
+    return this.build(captured);
+  }
+
+  private async build(captured: { name: string; shape: number[]; values: Promise<LowBitMoments> }[]): Promise<NamedTensor[]> {
+    const all = await Promise.all(captured.map((c) => c.values));
     this.disposeHandedOut();
     const out: NamedTensor[] = [];
     const f = this.format;
     const [nqm, nqv, nsm, nsv] = suffixesOf(f);
-    for (const [name, m] of this.moments) {
-      // copied out before any tensor is made: a tensor may grow the wasm heap, detaching heap views
-      const v = read.get(name) ?? viewsOf(m);
+    captured.forEach(({ name, shape }, k) => {
+      const v = all[k]!;
       // format 2 (STATE_FORMAT_VERSION): the codes in the variable's shape, without the padding
-      const shape = this.shapes.get(name) ?? [codesOf(m, f)];
       const n = shape.reduce((a, b) => a * b, 1);
       const unpack = (codes: Int8Array | Uint8Array, signed: boolean) => f.bits === 8
         ? Int32Array.from(codes.subarray(0, n)) : Int32Array.from({ length: n }, (_x, i) => readCode(f, codes, i, signed));
-      const [qm, qv, sm, sv] = [unpack(v.qm, true), unpack(v.qv, false), v.mScale.slice(), v.vScale.slice()];
       const tensors: [string, tf.Tensor][] = [
-        [nqm, tf.tensor(qm, shape, 'int32')], [nqv, tf.tensor(qv, shape, 'int32')],
-        [nsm, tf.tensor1d(sm, 'float32')], [nsv, tf.tensor1d(sv, 'float32')],
+        [nqm, tf.tensor(unpack(v.qm, true), shape, 'int32')], [nqv, tf.tensor(unpack(v.qv, false), shape, 'int32')],
+        [nsm, tf.tensor1d(v.mScale, 'float32')], [nsv, tf.tensor1d(v.vScale, 'float32')],
       ];
       for (const [suffix, tensor] of tensors) {
         this.handedOut.push(tensor);
         out.push({ name: `${name}/${suffix}`, tensor });
       }
-    }
+    });
     return out;
   }
 
@@ -307,17 +343,17 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     const registered = tf.engine().registeredVariables;
     const format = await stateFormatOf(owner, weights);
     const f = this.format;
-    const { groups, rest: afterCodes } = groupBy(weights, suffixesOf(f));
-    const { groups: floats, rest } = groupBy(afterCodes, ['m', 'v']);
+    const { groups, rest: afterCodes } = groupBy(weights, suffixesOf(f), owner);
+    const { groups: floats, rest } = groupBy(afterCodes, ['m', 'v'], owner);
     const fresh = new Map<string, Restored>();
     for (const [name, group] of groups) fresh.set(name, await readLowBit(owner, f, name, group, registered[name], format));
     for (const [name, group] of floats) {
       const m = group.get('m');
       const v = group.get('v');
       if (fresh.has(name) || m === undefined || v === undefined || m.dtype !== 'float32' || v.dtype !== 'float32' ||
-        m.size !== v.size || m.isDisposed || v.isDisposed) {
+        !tf.util.arraysEqual(m.shape, v.shape) || m.isDisposed || v.isDisposed) {
         throw new OptimizerArgumentError(
-          `${owner}: float32 state of "${name}" to convert to ${this.bits} state needs "${name}/m" and "${name}/v", float32 of one size (and no ${this.bits} entries beside them).`,
+          `${owner}: float32 state of "${name}" to convert to ${this.bits} state needs "${name}/m" and "${name}/v", float32 of one shape (and no ${this.bits} entries beside them).`,
         );
       }
       const live = registered[name];
