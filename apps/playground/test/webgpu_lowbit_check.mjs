@@ -122,4 +122,28 @@ twin.applyGradients({ [w.name]: tf.tensor1d(grads[3][2]) });
 const onCpu = Array.from(await w.data());
 let movedMaxDifference = 0;
 onGpu.forEach((x, j) => { movedMaxDifference = Math.max(movedMaxDifference, Math.abs(x - onCpu[j]) / Math.max(Math.abs(onCpu[j]), 1e-3)); });
-console.log(JSON.stringify({ adapter, results, skipUnchanged, movedMaxDifference }));
+// a zero-size variable beside others: nothing to dispatch, no error
+await tf.setBackend('webgpu');
+const z = tf.variable(tf.zeros([0, 3]), true, 'lowbit_empty');
+const y = tf.variable(tf.ones([20]), true, 'lowbit_beside');
+const zopt = adopt(1e-2, { stateDtype: 'int4' });
+let zeroSize = 'ok';
+try {
+  for (let i = 0; i < 2; i++) zopt.applyGradients({ [z.name]: tf.zeros([0, 3]), [y.name]: tf.ones([20]) });
+  await y.data();
+} catch (e) {
+  zeroSize = e.message;
+}
+
+// state on the GPU stepped on another backend: here (Node) it cannot be read back synchronously, so the step is
+// refused before anything changes, saying how to move it
+const before2 = Array.from(await y.data());
+await tf.setBackend('cpu');
+let offGpu = '';
+try {
+  zopt.applyGradients({ [y.name]: tf.ones([20]) });
+} catch (e) {
+  offGpu = e.message;
+}
+const offGpuUnchanged = JSON.stringify(Array.from(await y.data())) === JSON.stringify(before2) && zopt.stepOf(y.name) === 2;
+console.log(JSON.stringify({ adapter, results, skipUnchanged, movedMaxDifference, zeroSize, offGpu, offGpuUnchanged }));

@@ -43,5 +43,10 @@ describe('webgpu in Node (Dawn on SwiftShader)', { skip }, () => {
     }
     assert.equal(out.skipUnchanged, true, 'a step with a NaN gradient (nonFinite skip) changed parameters, codes or scales');
     assert.ok(out.movedMaxDifference < 1e-4, `state saved on webgpu and restored on cpu steps differently: ${out.movedMaxDifference}`);
+    assert.equal(out.zeroSize, 'ok', 'a zero-size variable');
+    // Node's webgpu backend has no synchronous read: a step elsewhere is refused before anything changes
+    t.diagnostic(out.offGpu);
+    assert.match(out.offGpu, /is on the GPU \(webgpu\) and the cpu step cannot read it back synchronously here .* move it with getWeights\(\) and setWeights\(\)\. Nothing was changed/);
+    assert.equal(out.offGpuUnchanged, true);
   });
 });
