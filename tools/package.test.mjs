@@ -120,7 +120,17 @@ async function handOver() {
     same: JSON.stringify(await values(again)) === JSON.stringify(await values(opt)),
   };
 }
-handOver().then((interop) => console.log(JSON.stringify({
+// 4-bit state from the packed package: its generated WebAssembly kernels ship inside the JavaScript
+const w4 = tf.variable(tf.tensor1d([1, -2, 3, 4, 5]), true, 'w4');
+const q4 = adopt(0.1, { stateDtype: 'int4' });
+for (let i = 0; i < 2; i++) tf.tidy(() => q4.applyGradients({ w4: tf.mul(w4, 2) }));
+const core4 = core.adopt(1e-2, { stateDtype: 'int4' }).init(new Float32Array(20)).adopt as unknown as core.Int4State;
+const lowBit = async () => ({
+  paths: [...q4.lastStepPaths], names: (await q4.getWeights()).map((x) => x.name), stateBytes: q4.stateBytes,
+  coreCodeBytes: core4.qm.length, w4: Array.from(w4.dataSync()),
+});
+Promise.all([handOver(), lowBit()]).then(([interop, int4]) => console.log(JSON.stringify({
+  int4,
   w: Array.from(w.dataSync()),
   className: AdoptOptimizer.className,
   named: named.getClassName(),
@@ -138,6 +148,12 @@ function checkUserProgram(dir, source) {
   const expected = [0.99, -1.99, 2.99];
   out.w.forEach((x, i) => assert.ok(Math.abs(x - expected[i]) < 1e-6, `w[${i}] = ${x}, expected ${expected[i]}`));
   assert.equal(out.className, 'adopt-optim/ADOPT');
+  // 4-bit state: the fused path, its own saved names, 16 + 2 scales x 4 bytes for 5 elements, codes packed two per byte
+  assert.deepEqual(out.int4.paths, ['int4']);
+  assert.deepEqual(out.int4.names, ['iter', 'optimizer:adopt-optim/ADOPT', 'w4/step', 'w4/qm4', 'w4/qv4', 'w4/mScale4', 'w4/vScale4']);
+  assert.equal(out.int4.stateBytes, 16 + 8);
+  assert.equal(out.int4.coreCodeBytes, 16);
+  out.int4.w4.forEach((x, i) => assert.ok(Math.abs(x - [1, -2, 3, 4, 5][i]) > 1e-3 && Number.isFinite(x), `w4[${i}] = ${x}`));
   assert.equal(out.named, 'adopt-optim/AdamW');
   assert.equal(out.other, 'adopt-optim/AdamW');
   for (const k of ['trainer', 'fileSystem', 'chain', 'coreAdopt']) assert.equal(out[k], 'function', k);
