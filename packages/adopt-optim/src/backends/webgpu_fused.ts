@@ -220,8 +220,9 @@ class WebGPUFused implements GpuFusedKernels {
         throw new RangeError(`adopt-optim webgpu: buffer "${names[i]}" holds ${r.size} bytes, expected ${need[i]}; nothing was written.`);
       }
     });
-    const x = Math.min(s.blocks, MAX_GROUPS_PER_DIM);
-    const y = Math.ceil(s.blocks / x);
+    const groups = Math.ceil(s.blocks / shader.blocksPerGroup);
+    const x = Math.min(groups, MAX_GROUPS_PER_DIM);
+    const y = Math.ceil(groups / x);
     const values = uniformArgs(sig, call.scalars).map((v) => Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, v)));
     const code = shader.code;
     this.dispatch(this.pipeline(key, () => code), tensors, [

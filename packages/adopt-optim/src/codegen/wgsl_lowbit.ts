@@ -1,8 +1,10 @@
 /**
  * A WGSL compute shader for a rule's phase on block-wise low-bit state (docs/ALGORITHM.md §11
- * 8-bit, §12 4-bit) on tfjs's webgpu backend: one workgroup per block, one invocation per 32-bit
+ * 8-bit, §12 4-bit) on tfjs's webgpu backend: 64 invocations per workgroup, one per 32-bit
  * word of codes (4 elements at 8 bits, 8 at 4 bits; the byte layout of §11.1 / §12.1, so the codes
- * are the same bytes the WebAssembly kernels keep). Each invocation decodes its elements, runs the
+ * are the same bytes the WebAssembly kernels keep): one block of 256 per workgroup at 8 bits, four
+ * blocks of 128 at 4 bits (16 words each; a GPU runs 32 or 64 invocations together, so a 16-wide
+ * workgroup would leave lanes idle). Each invocation decodes its elements, runs the
  * rule's body (v stored as u = √v, as src/codegen/wat8.ts does), writes p, and keeps the new m and
  * u; the workgroup reduces their absmax in shared memory; then each invocation re-encodes its word
  * (stochastic rounding with the hashes of §11.3 / §12.3) and invocation 0 writes the block's scales.
@@ -33,8 +35,10 @@ const hex = (x: number) => `0x${(x >>> 0).toString(16)}u`;
 
 export interface WgslLowBitShader {
   code: string;
-  /** Invocations per workgroup (one per word of a block). */
+  /** Invocations per workgroup (one per word). */
   workgroup: number;
+  /** Blocks per workgroup. */
+  blocksPerGroup: number;
 }
 
 export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean, f: LowBitFormat): WgslLowBitShader {
@@ -51,7 +55,9 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
   const mNew = text('m', 'm_old');
   const uNew = text('u', 'u_old');
   const per = 32 / f.bits; // elements per word
-  const workgroup = f.block / per;
+  const words = f.block / per; // words (invocations) per block
+  const workgroup = 64;
+  const blocksPerGroup = workgroup / words;
   const mask = (1 << f.bits) - 1;
   // element index and bit offset of the k-th code of word w
   const element = f.bits === 8
@@ -77,16 +83,21 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
     var<workgroup> redu: array<f32, ${workgroup}>;
     @compute @workgroup_size(${workgroup})
     fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-      let b = wg.x + wg.y * u.blocksX;
-      if (b >= u.blocks) { return; } // uniform: the whole workgroup
+      let group = wg.x + wg.y * u.blocksX;
+      if (group * ${blocksPerGroup}u >= u.blocks) { return; } // uniform: the whole workgroup
+      let lb = t / ${words}u; // the invocation's block within the group, and its word within the block
+      let tw = t % ${words}u;
+      let b = group * ${blocksPerGroup}u + lb;
+      // a last group may hold fewer blocks than it has room for: those invocations read zeros, write nothing
+      let block = b < u.blocks;
       ${guarded ? 'let okv = ok[0] != 0;' : 'let okv = true;'}
-      let w = b * ${workgroup}u + t;
+      let w = b * ${words}u + tw;
       // the last block may hold fewer words than invocations: the others read zeros and write nothing
-      let word = w < u.words;
+      let word = block && w < u.words;
       let wm = select(0u, qm[min(w, u.words - 1u)], word);
       let wv = select(0u, qv[min(w, u.words - 1u)], word);
-      let smb = sm[b];
-      let svb = sv[b];
+      let smb = select(0.0, sm[min(b, u.blocks - 1u)], block);
+      let svb = select(0.0, sv[min(b, u.blocks - 1u)], block);
       var mn: array<f32, ${per}>;
       var un: array<f32, ${per}>;
       var am = 0.0;
@@ -109,15 +120,15 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
       redm[t] = am;
       redu[t] = au;
       workgroupBarrier();
-      for (var s = ${workgroup / 2}u; s > 0u; s = s >> 1u) {
-        if (t < s) {
+      for (var s = ${words / 2}u; s > 0u; s = s >> 1u) {
+        if (tw < s) {
           redm[t] = max(redm[t], redm[t + s]);
           redu[t] = max(redu[t], redu[t + s]);
         }
         workgroupBarrier();
       }
-      let amax = redm[0];
-      let umax = redu[0];
+      let amax = redm[lb * ${words}u];
+      let umax = redu[lb * ${words}u];
       let invm = select(0.0, ${floatLiteral(f.mMax)} / amax, amax > 0.0);
       let invu = select(0.0, ${floatLiteral(f.uLevels)} / umax, umax > 0.0);
       let mseed = u.seed * ${hex(M_SEED_MUL)};
@@ -136,11 +147,11 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
         qv[w] = cv;
       }
       if (okv) {
-        if (t == 0u) {
+        if (tw == 0u && block) {
           sm[b] = amax / ${floatLiteral(f.mMax)};
           sv[b] = umax / ${floatLiteral(f.uLevels)};
         }
       }
     }`;
-  return { code, workgroup };
+  return { code, workgroup, blocksPerGroup };
 }
