@@ -94,7 +94,18 @@ export function startMnist(): void {
     };
   }
 
-  async function chooseBackend(): Promise<void> {
+  let choosing: Promise<void> = Promise.resolve();
+  /**
+   * One backend choice at a time. tfjs abandons a backend's pending initialisation when another one starts (its
+   * setBackend then resolves false): choosing wasm and pressing Start at once started two and failed one of them.
+   */
+  function chooseBackend(): Promise<void> {
+    const next = choosing.catch(() => undefined).then(chooseBackendNow);
+    choosing = next;
+    return next;
+  }
+
+  async function chooseBackendNow(): Promise<void> {
     const wanted = $<HTMLSelectElement>('mnist-backend').value;
     const missing: string[] = [];
     if (wanted === 'auto') {
