@@ -9,6 +9,7 @@ import initWabt from 'wabt';
 import { allPlans } from '../src/codegen/modules.js';
 import { watCount, watModule, watPhase } from '../src/codegen/wat.js';
 import { assembleWat } from '../src/codegen/wasm_binary.js';
+import { sharedMemoryVariant } from '../src/kernels/wasm_module.js';
 
 const wabt = await initWabt();
 
@@ -27,6 +28,21 @@ function wabtBytes(text: string, shared: boolean): Uint8Array {
   m.destroy();
   return bytes;
 }
+
+describe('the shared-memory variant derived from a plain module (the package ships only plain ones)', () => {
+  it('equals wabt\'s shared build for every generated module, and refuses a module it cannot rewrite', () => {
+    for (const [key, text] of texts()) assert.deepEqual(sharedMemoryVariant(wabtBytes(text, false)), wabtBytes(text, true), key);
+    // a module that imports a function as well: refused, not rewritten into something else
+    const withFunc = wabt.parseWat('f.wat', '(module (import "env" "f" (func)) (import "env" "memory" (memory 1)))', {});
+    const bytes = withFunc.toBinary({}).buffer;
+    withFunc.destroy();
+    assert.throws(() => sharedMemoryVariant(bytes), /imports something other than its memory/);
+    // the variant compiles and runs over a shared memory
+    const [, text] = texts()[0]!;
+    const shared = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+    assert.ok(new WebAssembly.Instance(new WebAssembly.Module(sharedMemoryVariant(wabtBytes(text, false))), { env: { memory: shared } }));
+  });
+});
 
 describe('the run-time WebAssembly assembler', () => {
   it('gives wabt\'s bytes for every generated module, plain and shared', () => {

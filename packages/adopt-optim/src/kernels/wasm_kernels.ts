@@ -10,7 +10,7 @@
  * our kernels run on the calling thread.
  */
 import { RULE_KERNELS } from './generated/rule_kernels.js';
-import { WASM_BASE64, WASM_BASE64_SHARED } from './generated/finite.js';
+import { WASM_BASE64 } from './generated/finite.js';
 import { lazyWasmModule } from './wasm_module.js';
 
 /** Pointers are byte offsets into the memory, then n (a count of float32 elements), then the uniforms. */
@@ -54,9 +54,9 @@ function module(key: string, shared: boolean): WebAssembly.Module | null {
         return m;
       };
     } else {
-      const sources = key === 'finite' ? [WASM_BASE64, WASM_BASE64_SHARED] : RULE_KERNELS[key];
-      if (sources === undefined) throw new TypeError(`adopt-optim: no kernels were generated for "${key}"`);
-      get = lazyWasmModule(sources[shared ? 1 : 0]!);
+      const source = key === 'finite' ? WASM_BASE64 : RULE_KERNELS[key];
+      if (source === undefined) throw new TypeError(`adopt-optim: no kernels were generated for "${key}"`);
+      get = lazyWasmModule(source, shared);
     }
     compiled.set(id, get);
   }
