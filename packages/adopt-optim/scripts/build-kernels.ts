@@ -6,7 +6,8 @@
 // Each module is written, base64-encoded, into src/kernels/generated/*.ts, so the compiled kernels
 // ship inside the package's JavaScript and load synchronously in Node and browsers. Every module is
 // built twice: importing a plain memory, and a *shared* one (the heap of tfjs's threaded wasm build
-// on cross-origin-isolated pages): same code, only the import's type differs.
+// on cross-origin-isolated pages): same code, only the import's type differs. Only the plain one is
+// written; the shared one must equal sharedMemoryVariant(plain), which the library derives at load time.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

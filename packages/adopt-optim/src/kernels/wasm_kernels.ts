@@ -3,7 +3,7 @@
  * generated from the rules (one per rule and flag combination, src/codegen/modules.ts; each
  * under 1.5 kB, so it compiles synchronously everywhere: browsers allow up to 4 kB) and the
  * finiteness check. A shared memory (tfjs's threaded wasm build on cross-origin-isolated pages)
- * gets the same code built against a shared import.
+ * gets the same code with a shared import (derived at load time: sharedMemoryVariant).
  *
  * In-place updates stay safe on a shared heap: tfjs's worker threads only run inside its own
  * kernels, which have returned before ours runs (every tfjs wasm kernel call is synchronous), and
