@@ -159,7 +159,9 @@ describe('checkpoint safety', () => {
       const first = trainerFor(m1, { data: slow, steps: 4, checkpoint: { dir, every: 2 } });
       const second = trainerFor(m2, { steps: 4, checkpoint: { dir, every: 2 } });
       const running = first.fit();
-      await new Promise((r) => setTimeout(r, 20));
+      // the first writer takes the lock before it waits at the gate: wait for it (a fixed 20 ms was too short on a
+      // loaded machine: the test failed there, the lock not yet written)
+      for (let i = 0; i < 500 && !existsSync(join(dir, 'writer.lock')); i++) await new Promise((r) => setTimeout(r, 20));
       const lock = JSON.parse(readFileSync(join(dir, 'writer.lock'), 'utf8'));
       assert.equal(lock.pid, process.pid);
       assert.equal(lock.runId, first.runId);
