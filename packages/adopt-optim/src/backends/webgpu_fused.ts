@@ -91,6 +91,17 @@ const FLAG_SHADER = `
     if (bad > 0u) { atomicAdd(&flags[u.index], bad); }
   }`;
 
+/** A 2-D grid of `groups` workgroups (at most 65535 per dimension). */
+function grid(groups: number): [number, number] {
+  const x = Math.min(groups, MAX_GROUPS_PER_DIM);
+  return [x, Math.ceil(groups / x)];
+}
+
+/** A phase's scalars as float32 uniforms: an infinite clip bound becomes the largest finite float32. */
+function scalarUniforms(sig: Parameters<typeof uniformArgs>[0], scalars: Parameters<typeof uniformArgs>[1]): { type: string; data: number[] }[] {
+  return uniformArgs(sig, scalars).map((v) => ({ type: 'float32', data: [Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, v))] }));
+}
+
 class WebGPUFused implements GpuFusedKernels {
   readonly path = 'webgpu';
   private readonly pipelines = new Map<string, GPUComputePipelineLike>();
@@ -178,14 +189,10 @@ class WebGPUFused implements GpuFusedKernels {
         throw new RangeError(`adopt-optim webgpu: buffer "${shader!.arrays[i]}" holds ${r.size} bytes, expected ${need}; nothing was written.`);
       }
     });
-    const groups = Math.ceil(n / WORKGROUP);
-    const x = Math.min(groups, MAX_GROUPS_PER_DIM);
-    const y = Math.ceil(groups / x);
-    // uniforms hold finite float32: an infinite clip bound becomes the largest finite one
-    const values = uniformArgs(sig, call.scalars).map((v) => Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, v)));
+    const [x, y] = grid(Math.ceil(n / WORKGROUP));
     const code = shader.code;
     this.dispatch(this.pipeline(key, () => code), tensors, [
-      ...values.map((v) => ({ type: 'float32', data: [v] })),
+      ...scalarUniforms(sig, call.scalars),
       { type: 'uint32', data: [n] },
       { type: 'uint32', data: [x * WORKGROUP] },
     ], x, y);
@@ -220,13 +227,10 @@ class WebGPUFused implements GpuFusedKernels {
         throw new RangeError(`adopt-optim webgpu: buffer "${names[i]}" holds ${r.size} bytes, expected ${need[i]}; nothing was written.`);
       }
     });
-    const groups = Math.ceil(s.blocks / shader.blocksPerGroup);
-    const x = Math.min(groups, MAX_GROUPS_PER_DIM);
-    const y = Math.ceil(groups / x);
-    const values = uniformArgs(sig, call.scalars).map((v) => Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, v)));
+    const [x, y] = grid(Math.ceil(s.blocks / shader.blocksPerGroup));
     const code = shader.code;
     this.dispatch(this.pipeline(key, () => code), tensors, [
-      ...values.map((v) => ({ type: 'float32', data: [v] })),
+      ...scalarUniforms(sig, call.scalars),
       { type: 'uint32', data: [n] }, { type: 'uint32', data: [seed >>> 0] }, { type: 'uint32', data: [x] }, { type: 'uint32', data: [s.blocks] }, { type: 'uint32', data: [s.words] },
     ], x, y);
     // the CPU copies tfjs keeps after a read are stale now

@@ -11,7 +11,8 @@ import { writtenArrays, type Signature } from './signature.js';
 
 export const WORKGROUP = 64;
 
-const DIALECT: Dialect = {
+/** WGSL's expression dialect (shared with the low-bit shader, ./wgsl_lowbit.ts). */
+export const DIALECT: Dialect = {
   literal: floatLiteral,
   declare: (name, text) => `let ${name} = ${text};`,
   compare: (op, a, b) => `(${a} ${{ gt: '>', ge: '>=', lt: '<', le: '<=' }[op]} ${b})`,

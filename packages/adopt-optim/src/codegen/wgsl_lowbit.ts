@@ -18,18 +18,11 @@
 import type { Phase } from '../rules/rule.js';
 import type { LowBitFormat } from '../kernels/lowbit.js';
 import { M_DITHER_MUL, M_SEED_MUL } from '../kernels/lowbit.js';
-import { floatLiteral, ShaderBody, type Dialect } from './shader.js';
+import { floatLiteral, ShaderBody } from './shader.js';
+import { DIALECT } from './wgsl.js';
 import type { Signature } from './signature.js';
 import { storedAsSqrt } from './wat8.js';
 
-const DIALECT: Dialect = {
-  literal: floatLiteral,
-  declare: (name, text) => `let ${name} = ${text};`,
-  compare: (op, a, b) => `(${a} ${{ gt: '>', ge: '>=', lt: '<', le: '<=' }[op]} ${b})`,
-  sameSign: (a, b) => `(abs(${a}) > 0.0 && abs(${b}) > 0.0 && (${a} > 0.0) == (${b} > 0.0))`,
-  select: (c, a, b) => `select(${b}, ${a}, ${c})`,
-  load: (array) => `${array}_old`,
-};
 
 const hex = (x: number) => `0x${(x >>> 0).toString(16)}u`;
 
