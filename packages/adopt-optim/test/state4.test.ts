@@ -210,33 +210,6 @@ describe('4-bit state: the state itself', () => {
     assert.ok(memory / n <= 1.09, `${memory / n} bytes per parameter`); // + 128 KiB of chunk scratch and page rounding
   });
 
-  it('copied codes, scales and counters continue bit for bit (what a checkpoint must carry)', () => {
-    const n = 700;
-    const rng = new Rng(9);
-    const opt = core.adamw(0.01, { stateDtype: 'int4' });
-    const p1 = rng.normals(n);
-    const s1 = opt.init(p1);
-    for (let i = 0; i < 5; i++) opt.step(p1, rng.gradient(n), s1);
-    const p2 = Float32Array.from(p1);
-    const s2 = opt.init(p2);
-    const a = s1.adam as unknown as core.Int4State;
-    const b = s2.adam as unknown as core.Int4State;
-    b.qm.set(a.qm);
-    b.qv.set(a.qv);
-    b.mScale.set(a.mScale);
-    b.vScale.set(a.vScale);
-    b.t = a.t;
-    s2.learningRate.count = s1.learningRate.count;
-    for (let i = 0; i < 5; i++) {
-      const g = rng.gradient(n);
-      opt.step(p1, g, s1);
-      opt.step(p2, g, s2);
-    }
-    assert.deepEqual(p2, p1);
-    assert.deepEqual(b.qv, a.qv);
-    assert.deepEqual(b.qm, a.qm);
-  });
-
   it('float32 state converts to int4 and back within half a code step; int8 converts to int4 through float32', () => {
     const n = 300;
     const rng = new Rng(3);
