@@ -12,6 +12,7 @@ import {
   maxRelativeError, refAdam8Step, refAdopt8Step, refDecode8, refEncode8, refSeed, Rng, REF_BLOCK,
   type Ref8State, type RefAdamParams, type RefAdoptParams,
 } from './reference.js';
+import { trainRegression } from './regression.js';
 
 const ADOPT_REF: RefAdoptParams = {
   lr: 0.01, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false, clip: (t) => t ** 0.25, maximize: false,
@@ -158,32 +159,11 @@ describe('8-bit state: encoding', () => {
 
 describe('8-bit state: training', () => {
   // linear regression y = x·w*, minibatches of 32, 256 weights (one block), then 1000 (a partial block)
-  function train(make: () => core.CoreOptimizer<any, any>, dim: number, steps: number): { loss: number; w: Float32Array } {
-    const truth = new Rng(1).normals(dim);
-    const opt = make();
-    const w = new Float32Array(dim);
-    const state = opt.init(w);
-    const rng = new Rng(2);
-    let loss = 0;
-    for (let step = 0; step < steps; step++) {
-      const g = new Float32Array(dim);
-      loss = 0;
-      for (let b = 0; b < 32; b++) {
-        const x = rng.normals(dim);
-        let e = 0;
-        for (let i = 0; i < dim; i++) e += x[i]! * (w[i]! - truth[i]!);
-        loss += (e * e) / 32;
-        for (let i = 0; i < dim; i++) g[i]! += (2 * e * x[i]!) / 32;
-      }
-      opt.step(w, g, state);
-    }
-    return { loss, w };
-  }
   for (const [name, make] of [['ADOPT', core.adopt], ['AdamW', core.adamw]] as const) {
     it(`${name}: int8 tracks float32 (final loss within 5%, weights within 2% of their spread)`, (t) => {
       for (const dim of [256, 1000]) {
-        const f = train(() => make(0.02), dim, 400);
-        const q = train(() => make(0.02, { stateDtype: 'int8' }), dim, 400);
+        const f = trainRegression(() => make(0.02), dim, 400);
+        const q = trainRegression(() => make(0.02, { stateDtype: 'int8' }), dim, 400);
         let diff = 0;
         let norm = 0;
         for (let i = 0; i < dim; i++) {
