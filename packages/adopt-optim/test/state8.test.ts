@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adamw, adopt, amsgrad, core, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import { BACKENDS, useBackend } from './backends.js';
+import { restoredStepsTheSame } from './tfjs_roundtrip.js';
 import {
   maxRelativeError, refAdam8Step, refAdopt8Step, refDecode8, refEncode8, refSeed, Rng, REF_BLOCK,
   type Ref8State, type RefAdamParams, type RefAdoptParams,
@@ -292,22 +293,7 @@ for (const backend of BACKENDS) {
         assert.equal(tf.memory().numTensors, tensorsBefore, 'the 8-bit state holds no tensors');
         // save (through tfjs's weight encoding, as model.save does), restore into a new optimizer, continue
         const saved = await opt.getWeights();
-        const encoded = await tf.io.encodeWeights(saved);
-        const decoded = tf.io.decodeWeights(encoded.data, encoded.specs);
-        const restored = make();
-        await restored.setWeights(Object.entries(decoded).map(([n, tensor]) => ({ name: n, tensor })));
-        tf.dispose(Object.values(decoded));
-        // the restored optimizer steps the same variables by name: the same step from the same parameters
-        const g = grads();
-        const before = vars.map((v) => v.dataSync().slice());
-        opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(g[i]!, v.shape) })));
-        const afterOriginal = vars.map((v) => v.dataSync().slice());
-        vars.forEach((v, i) => v.assign(tf.tensor(before[i]!, v.shape)));
-        restored.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(g[i]!, v.shape) })));
-        vars.forEach((v, i) => assert.deepEqual(v.dataSync(), afterOriginal[i], `restored run, variable ${i}`));
-        opt.dispose();
-        restored.dispose();
-        tf.dispose(vars);
+        await restoredStepsTheSame(opt, saved, make, vars, grads);
       });
     }
 
