@@ -5,7 +5,8 @@
  * checkpoint, finetuned on State of the Union addresses (a different corpus), with validation loss
  * on that corpus before and after.
  */
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { cosineDecay } from 'adopt-optim';
@@ -14,6 +15,7 @@ import { Trainer } from 'adopt-optim/train';
 import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from './data/text.js';
 import { LABELS, meanStd, Random, trainerOptimizer, type LabOptimizer } from './common.js';
 import { lineChart } from './plot.js';
+import { once } from './once.js';
 import type { Row, UnitExperiment } from './runs.js';
 import { Gpt, type GptConfig } from './gpt.js';
 import { bandText, figureRecords, meanCurves, seedCount, standardTables, type SummarySpec } from './summary.js';
@@ -196,6 +198,7 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
     const { pre: corpus, fine, vocab } = loadCorpora();
     const held = heldOut(b, corpus.validation);
     const pre = { train: corpus.train, validation: held.validation };
+    const fineHeld = heldOut(b, fine.validation);
     const T = b.context;
     const shared = b.finetuneFrom === 'shared';
     const config: GptConfig = { vocab, width: b.width, layers: b.layers, heads: b.heads, context: T };
@@ -203,15 +206,14 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
     const lr = unit.setting.learningRate;
     const curves: Row[] = [];
     const extra = unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 };
-    const pretrained = new Gpt(config, seed);
-    const run = (model: Gpt, ids: Int32Array, total: number, rate: number, dataSeed: number, phase: string, offset: number, by: LabOptimizer = optimizer) => new Trainer<Window>({
+    const run = (model: Gpt, ids: Int32Array, total: number, rate: number, dataSeed: number, phase: string, offset: number, by: LabOptimizer = optimizer, byOptions = extra) => new Trainer<Window>({
       model: model.variables,
       loss: (w) => model.loss(w.x, w.y),
       data: (epoch) => {
         const random = new Random(dataSeed * 1_000_003 + epoch);
         return Array.from({ length: b.evalEvery }, () => windows(ids, b.batchSize, T, random));
       },
-      ...trainerOptimizer(by, by === optimizer ? extra : {}),
+      ...trainerOptimizer(by, byOptions),
       learningRate: b.schedule === 'cosine' ? cosineDecay({ peak: rate, totalSteps: total, warmupSteps: Math.min(b.warmup, total - 1), final: rate / 10 }) : rate,
       clipGradNorm: 1,
       steps: total,
@@ -220,35 +222,49 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
       evaluate: {
         every: b.evalEvery,
         run: (step) => {
-          const validation = validationLoss(model, phase === 'pretrain' ? pre.validation : fine.validation, b.evalWindows, T);
+          const validation = validationLoss(model, phase === 'pretrain' ? pre.validation : fineHeld.validation, b.evalWindows, T);
           curves.push({ phase, step: offset + step, validationLoss: validation });
           return { validationLoss: validation };
         },
       },
     });
-    // shared: the same pretraining (Adam at 1e-3, this seed) in every optimizer's run, bit for bit, so
-    // that the finetuning comparison starts from one model and measures finetuning alone
-    const pretrain = shared
-      ? run(pretrained, pre.train, b.steps, SHARED_PRETRAINING.learningRate, seed, 'pretrain', 0, SHARED_PRETRAINING.optimizer)
-      : run(pretrained, pre.train, b.steps, lr, seed, 'pretrain', 0);
-    await pretrain.fit();
-    for (const l of pretrain.losses) curves.push({ phase: 'pretrain', step: l.step + 1, trainLoss: l.loss });
-    const pretrainValidation = fullLoss(pretrained, pre.validation, T);
-    const testLoss: Record<string, number> = b.split === 'three' ? { pretrainTest: fullLoss(pretrained, held.test, T) } : {};
-    const trainLosses = pretrain.losses.map((l) => l.loss);
-    const { spikes, maxRatio } = countSpikes(trainLosses);
-    const tail = trainLosses.slice(Math.floor(trainLosses.length * 0.95));
-    const pretrainFinal: Record<string, number> = { pretrainValidation, ...testLoss, spikes, maxSpikeRatio: maxRatio, finalTrainLoss: tail.reduce((x, y) => x + y, 0) / tail.length };
-    if (b.finetuneSteps === 0) {
-      pretrain.optimizers.forEach((o) => o.dispose());
+    // the pretraining phase: its curves, its final measures, and (when there is finetuning) its checkpoint
+    const pretrainPhase = async (by: LabOptimizer, byOptions: typeof extra, rate: number, checkpoint: string | undefined) => {
+      const pretrained = new Gpt(config, seed);
+      const trainer = run(pretrained, pre.train, b.steps, rate, seed, 'pretrain', 0, by, byOptions);
+      await trainer.fit();
+      const phaseCurves: Row[] = curves.splice(0);
+      for (const l of trainer.losses) phaseCurves.push({ phase: 'pretrain', step: l.step + 1, trainLoss: l.loss });
+      const pretrainValidation = fullLoss(pretrained, pre.validation, T);
+      const testLoss: Record<string, number> = b.split === 'three' ? { pretrainTest: fullLoss(pretrained, held.test, T) } : {};
+      const trainLosses = trainer.losses.map((l) => l.loss);
+      const { spikes, maxRatio } = countSpikes(trainLosses);
+      const tail = trainLosses.slice(Math.floor(trainLosses.length * 0.95));
+      const final: Record<string, number> = { pretrainValidation, ...testLoss, spikes, maxSpikeRatio: maxRatio, finalTrainLoss: tail.reduce((x, y) => x + y, 0) / tail.length };
+      if (checkpoint !== undefined) await trainer.save(checkpoint);
+      trainer.optimizers.forEach((o) => o.dispose());
       pretrained.dispose();
-      return { curves, final: pretrainFinal };
+      return { curves: phaseCurves, final };
+    };
+    // shared: the same pretraining (Adam at 1e-3, this seed) in every optimizer's run, bit for bit, so
+    // that the finetuning comparison starts from one model and measures finetuning alone; done once per
+    // seed and kept in the experiment's cache (a sweep over finetuning rates would repeat it otherwise)
+    let pretraining: { curves: Row[]; final: Record<string, number> };
+    let dir: string;
+    if (shared) {
+      const key = `pretrained-${createHash('sha256').update(JSON.stringify({ b, seed, SHARED_PRETRAINING })).digest('hex').slice(0, 12)}`;
+      ({ pretraining, dir } = await once(env.cacheDir, key, async (building) => {
+        const made = await pretrainPhase(SHARED_PRETRAINING.optimizer, {}, SHARED_PRETRAINING.learningRate, join(building, 'checkpoint'));
+        writeFileSync(join(building, 'pretraining.json'), JSON.stringify(made));
+      }, async (cached) => ({ pretraining: JSON.parse(readFileSync(join(cached, 'pretraining.json'), 'utf8')) as typeof pretraining, dir: join(cached, 'checkpoint') })));
+    } else {
+      dir = join(env.scratchDir, 'checkpoint');
+      rmSync(dir, { recursive: true, force: true });
+      pretraining = await pretrainPhase(optimizer, extra, lr, b.finetuneSteps === 0 ? undefined : dir);
     }
-    const dir = join(env.scratchDir, 'checkpoint');
-    rmSync(dir, { recursive: true, force: true });
-    await pretrain.save(dir);
-    pretrain.optimizers.forEach((o) => o.dispose());
-    pretrained.dispose();
+    curves.push(...pretraining.curves);
+    const pretrainFinal = pretraining.final;
+    if (b.finetuneSteps === 0) return { curves, final: pretrainFinal };
 
     // finetuning starts from the pretrained checkpoint, in a fresh model with fresh optimizer state
     const tuned = new Gpt(config, seed + 1);
@@ -256,14 +272,15 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
     saved.forEach((w, i) => tuned.variables[i]!.assign(w.tensor));
     tf.dispose(saved.map((w) => w.tensor));
     rmSync(env.scratchDir, { recursive: true, force: true });
-    const before = fullLoss(tuned, fine.validation, T);
+    const before = fullLoss(tuned, fineHeld.validation, T);
     curves.push({ phase: 'finetune', step: b.steps, validationLoss: before });
     const finetuning = run(tuned, fine.train, b.finetuneSteps, lr * b.finetuneRatio, seed + 17, 'finetune', b.steps);
     await finetuning.fit();
-    const after = fullLoss(tuned, fine.validation, T);
+    const after = fullLoss(tuned, fineHeld.validation, T);
+    const fineTest: Record<string, number> = b.split === 'three' ? { finetuneTest: fullLoss(tuned, fineHeld.test, T) } : {};
     finetuning.optimizers.forEach((o) => o.dispose());
     tuned.dispose();
-    return { curves, final: { ...pretrainFinal, finetuneBefore: before, finetuneAfter: after } };
+    return { curves, final: { ...pretrainFinal, finetuneBefore: before, finetuneAfter: after, ...fineTest } };
   },
   async summarize(b, records) {
     const bits = 1 / Math.LN2;
@@ -278,11 +295,17 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         { key: 'maxSpikeRatio', label: 'largest loss / running median', digits: 2, lowerIsBetter: true },
         ...(b.finetuneSteps > 0 ? [
           { key: 'finetuneBefore', label: 'finetune validation before', digits: 3, scale: bits, lowerIsBetter: true },
-          { key: 'finetuneAfter', label: 'finetune validation after', digits: 3, scale: bits, lowerIsBetter: true, compare: true },
+          { key: 'finetuneAfter', label: 'finetune validation after', digits: 3, scale: bits, lowerIsBetter: true, compare: b.split !== 'three' },
+          ...(b.split === 'three' ? [{ key: 'finetuneTest', label: 'finetune test after (bits/char, second half of the held-out tail)', digits: 3, scale: bits, lowerIsBetter: true, compare: true, margin: 0.02 }] : []),
         ] : []),
       ],
       defaultLr: b.learningRate,
-      select: b.split === 'three'
+      // shared pretraining: the rate is the finetuning rate (x finetuneRatio), chosen on finetuning
+      select: shared
+        ? (b.split === 'three'
+          ? { key: 'finetuneAfter', lowerIsBetter: true, on: 'the finetuning validation loss on the first half of the State of the Union held-out tail (the test loss reported is the second half)' }
+          : { key: 'finetuneAfter', lowerIsBetter: true, on: 'the finetuning validation loss (the held-out tail of the State of the Union text; no separate test text, so a chosen rate is selected on the set it reports)' })
+        : b.split === 'three'
         ? { key: 'pretrainValidation', lowerIsBetter: true, on: 'the pretraining validation loss on the first half of Moby Dick\'s held-out tail (the test loss reported is the second half)' }
         : { key: 'pretrainValidation', lowerIsBetter: true, on: 'the pretraining validation loss (the held-out tail of Moby Dick; there is no separate test text, so the chosen rate is selected on the set it reports)' },
     };
@@ -308,7 +331,7 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         `A loss spike is a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ${SPIKE_RULE.window} steps before it (a run of such steps counts once). ` +
         (b.finetuneSteps > 0
           ? `Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ${b.finetuneRatio} x the pretraining rate, ` +
-            'fresh optimizer state) on State of the Union addresses since 1990, with validation on the whole of their last 10%. '
+            `fresh optimizer state) on State of the Union addresses since 1990, with validation on ${b.split === 'three' ? 'the first half of their last 10% and the test loss on the second' : 'the whole of their last 10%'}. `
           : '') +
         'Losses in bits per character.',
       summary: t.summary,

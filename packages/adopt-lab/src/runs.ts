@@ -73,6 +73,8 @@ export interface RunRecord extends UnitOutcome {
 /** Where a unit runs: a folder of its own for scratch files (checkpoints). */
 export interface UnitEnv {
   scratchDir: string;
+  /** The experiment's folder for work its units share (kept between runs; see once.ts). */
+  cacheDir: string;
 }
 
 export interface UnitExperiment<B extends Record<string, unknown> = Record<string, unknown>> {
@@ -166,7 +168,7 @@ export function readRun(path: string, hash: string): RunRecord | null {
 export async function executeUnit(exp: UnitExperiment, folder: string, base: Record<string, unknown>, unit: Unit, outDir: string): Promise<RunRecord> {
   const started = Date.now();
   const scratchDir = join(outDir, folder, 'scratch', unit.id);
-  const outcome = await exp.run(base, unit, { scratchDir });
+  const outcome = await exp.run(base, unit, { scratchDir, cacheDir: join(outDir, folder, 'cache') });
   rmSync(scratchDir, { recursive: true, force: true });
   try {
     rmdirSync(join(outDir, folder, 'scratch')); // only when empty (another process may be using it)

@@ -52,6 +52,9 @@ export const SUITE: SuiteEntry[] = [
   { label: 'charlm-lr3', experiment: 'charlm', options: { name: 'charlm-lr3', finetuneSteps: 0, split: 'three', lrs: [3e-4, 1e-3, 3e-3, 1e-2, 3e-2] }, full: { steps: 300 }, seeds: seeds(5), paper: 'GPT-2 pretraining (learning-rate sweep, shortened; a third split)', secondsPerRun: 32 },
   // finetuning measured alone: every optimizer finetunes the same pretrained model (Adam, 1e-3) per seed
   { label: 'charlm-ft', experiment: 'charlm', options: { name: 'charlm-ft', finetuneFrom: 'shared' }, seeds: seeds(5), paper: 'LLaMA finetuning (from one shared pretrained model)', secondsPerRun: 156 },
+  // the same finetuning at each optimizer's own finetuning rate (0.3 x 3e-4 ... 1e-2), chosen on one half of the held-out
+  // State of the Union text and reported on the other; the shared pretraining is done once per seed (once.ts)
+  { label: 'charlm-ft-lr', experiment: 'charlm', options: { name: 'charlm-ft-lr', finetuneFrom: 'shared', split: 'three', lrs: [3e-4, 1e-3, 3e-3, 1e-2] }, seeds: seeds(5), paper: 'LLaMA finetuning (each at its own finetuning rate, from one shared pretrained model)', secondsPerRun: 45 },
   // RL at each optimizer's best rate, chosen on held-out seeds (1001-1005) and reported on seeds 1-10
   { label: 'rl-lr', experiment: 'rl', options: { name: 'rl-lr', lrs: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2] }, seeds: [...seeds(10), 1001, 1002, 1003, 1004, 1005], paper: 'PPO on MuJoCo (rates chosen on held-out seeds)', secondsPerRun: 13.5 },
   // a short sweep for a spike-prone regime (Adam only, beta2 0.999): the setting where Adam spikes in at least half

@@ -230,9 +230,26 @@ describe('language model: whole-tail loss, spike counting, pretraining-only runs
     assert.notEqual(a.final['pretrainValidation'], a.final['pretrainTest'], 'validation and test are different halves');
     assert.deepEqual([a.base['split'], a.base['finetuneFrom']], ['three', 'shared']);
     assert.match(result.description, /same pretrained model per seed/);
-    // nothing to compare before finetuning; the finetuning is compared
+    // nothing to compare before finetuning; the finetuning is compared on its test half
+    assert.notEqual(a.final['finetuneAfter'], a.final['finetuneTest'], 'finetuning validation and test are different halves');
     const comparison = result.tables!.find((t) => t.title.startsWith('ADOPT minus'))!;
-    assert.deepEqual(comparison.rows.map((r) => r[2]), ['loss spikes (> 1.3 x median of previous 50 steps)', 'finetune validation after']);
+    assert.deepEqual(comparison.rows.map((r) => r[2]), ['loss spikes (> 1.3 x median of previous 50 steps)', 'finetune test after (bits/char, second half of the held-out tail)']);
+    // the shared pretraining is done once per seed and kept: a run that finds it equals one that builds it
+    const cache = join(out, 'charlm-shared', 'cache');
+    assert.equal(readdirSync(cache).filter((f) => f.startsWith('pretrained-')).length, 1, 'one pretraining for seed 1');
+    const fresh = join(scratch, 'charlm-shared-fresh');
+    await EXPERIMENTS.charlm.run({ outDir: fresh, seeds: [1], optimizers: ['adam'], backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {} },
+      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' });
+    const built = JSON.parse(readFileSync(join(fresh, 'charlm-shared', 'runs', 'adam-b2own-lr0.001-seed1.json'), 'utf8')) as RunRecord;
+    assert.deepEqual([built.curves, built.final], [b.curves, b.final]);
+    // a cache that cannot be read is built again, not misread
+    const [entry] = readdirSync(join(fresh, 'charlm-shared', 'cache'));
+    writeFileSync(join(fresh, 'charlm-shared', 'cache', entry!, 'pretraining.json'), '{"curves": [');
+    rmSync(join(fresh, 'charlm-shared', 'runs'), { recursive: true });
+    await EXPERIMENTS.charlm.run({ outDir: fresh, seeds: [1], optimizers: ['adam'], backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {} },
+      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' });
+    const rebuilt = JSON.parse(readFileSync(join(fresh, 'charlm-shared', 'runs', 'adam-b2own-lr0.001-seed1.json'), 'utf8')) as RunRecord;
+    assert.deepEqual([rebuilt.curves, rebuilt.final], [b.curves, b.final]);
     // without the options the resolved settings hold neither key: the saved runs keep their hash
     const plain = resolveCharLm({}, false);
     assert.ok(!('split' in plain) && !('finetuneFrom' in plain));
