@@ -10,10 +10,10 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { cosineDecay } from 'adopt-optim';
-import { readCheckpoint } from 'adopt-optim/train';
+import { readCheckpoint, type TensorValues } from 'adopt-optim/train';
 import { Trainer } from 'adopt-optim/train';
 import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from './data/text.js';
-import { LABELS, meanStd, Random, trainerOptimizer, type LabOptimizer } from './common.js';
+import { LABELS, meanStd, packageVersion, Random, trainerOptimizer, type LabOptimizer } from './common.js';
 import { lineChart } from './plot.js';
 import { once } from './once.js';
 import type { Row, UnitExperiment } from './runs.js';
@@ -144,6 +144,8 @@ export interface CharLmBase extends Record<string, unknown> {
   split?: 'three';
   /** Present only when not the default ('own'). */
   finetuneFrom?: 'shared';
+  /** 'halved': split 'three' with finetuning halves the State of the Union tail too (validation, test). */
+  finetuneSplit?: 'halved';
 }
 
 /** The optimizer and rate of the shared pretraining (finetuneFrom 'shared'): the baseline everyone starts from. */
@@ -179,6 +181,9 @@ export function resolveCharLm(o: CharLmOptions, q: boolean): CharLmBase {
     evalWindows: q ? 16 : 64,
     finalEvaluation: 'whole held-out tail',
     ...(o.split === 'three' ? { split: 'three' as const } : {}),
+    // the State of the Union tail halved too (before, a three-way split left it whole): a key of its own, so that
+    // runs saved before keep a hash of their own and are never mixed with these
+    ...(o.split === 'three' && (o.finetuneSteps ?? (q ? 10 : 300)) > 0 ? { finetuneSplit: 'halved' as const } : {}),
     ...(o.finetuneFrom === 'shared' ? { finetuneFrom: 'shared' as const } : {}),
   };
 }
@@ -198,7 +203,7 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
     const { pre: corpus, fine, vocab } = loadCorpora();
     const held = heldOut(b, corpus.validation);
     const pre = { train: corpus.train, validation: held.validation };
-    const fineHeld = heldOut(b, fine.validation);
+    const fineHeld = b.finetuneSplit === 'halved' ? heldOut(b, fine.validation) : { validation: fine.validation, test: fine.validation };
     const T = b.context;
     const shared = b.finetuneFrom === 'shared';
     const config: GptConfig = { vocab, width: b.width, layers: b.layers, heads: b.heads, context: T };
@@ -249,18 +254,28 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
     // shared: the same pretraining (Adam at 1e-3, this seed) in every optimizer's run, bit for bit, so
     // that the finetuning comparison starts from one model and measures finetuning alone; done once per
     // seed and kept in the experiment's cache (a sweep over finetuning rates would repeat it otherwise)
+    // The cache key holds everything the pretraining depends on: the settings, the seed, the shared optimizer and
+    // rate (never the unit's options: Adam's own β2 and ε), the backend and the versions of the code.
     let pretraining: { curves: Row[]; final: Record<string, number> };
-    let dir: string;
+    let model: TensorValues[];
+    const pretrainedModel = async (dir: string) => (await readCheckpoint(dir, { onWarning: () => {} })).values('model');
     if (shared) {
-      const key = `pretrained-${createHash('sha256').update(JSON.stringify({ b, seed, SHARED_PRETRAINING })).digest('hex').slice(0, 12)}`;
-      ({ pretraining, dir } = await once(env.cacheDir, key, async (building) => {
+      const key = createHash('sha256').update(JSON.stringify({
+        b, seed, SHARED_PRETRAINING, backend: tf.getBackend(), versions: [packageVersion('adopt-lab'), packageVersion('adopt-optim')],
+      })).digest('hex').slice(0, 16);
+      ({ pretraining, model } = await once(env.cacheDir, `pretrained-seed${seed}-${key}`, async (building) => {
         const made = await pretrainPhase(SHARED_PRETRAINING.optimizer, {}, SHARED_PRETRAINING.learningRate, join(building, 'checkpoint'));
         writeFileSync(join(building, 'pretraining.json'), JSON.stringify(made));
-      }, async (cached) => ({ pretraining: JSON.parse(readFileSync(join(cached, 'pretraining.json'), 'utf8')) as typeof pretraining, dir: join(cached, 'checkpoint') })));
+      }, async (cached) => ({
+        pretraining: JSON.parse(readFileSync(join(cached, 'pretraining.json'), 'utf8')) as typeof pretraining,
+        model: await pretrainedModel(join(cached, 'checkpoint')), // verified (checksums): a broken cache is rebuilt
+      })));
     } else {
-      dir = join(env.scratchDir, 'checkpoint');
+      const dir = join(env.scratchDir, 'checkpoint');
       rmSync(dir, { recursive: true, force: true });
       pretraining = await pretrainPhase(optimizer, extra, lr, b.finetuneSteps === 0 ? undefined : dir);
+      model = b.finetuneSteps === 0 ? [] : await pretrainedModel(dir);
+      rmSync(env.scratchDir, { recursive: true, force: true });
     }
     curves.push(...pretraining.curves);
     const pretrainFinal = pretraining.final;
@@ -268,16 +283,13 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
 
     // finetuning starts from the pretrained checkpoint, in a fresh model with fresh optimizer state
     const tuned = new Gpt(config, seed + 1);
-    const saved = (await readCheckpoint(dir)).tensors('model');
-    saved.forEach((w, i) => tuned.variables[i]!.assign(w.tensor));
-    tf.dispose(saved.map((w) => w.tensor));
-    rmSync(env.scratchDir, { recursive: true, force: true });
+    model.forEach((w, i) => tf.tidy(() => tuned.variables[i]!.assign(tf.tensor(w.values, w.shape, w.dtype))));
     const before = fullLoss(tuned, fineHeld.validation, T);
     curves.push({ phase: 'finetune', step: b.steps, validationLoss: before });
     const finetuning = run(tuned, fine.train, b.finetuneSteps, lr * b.finetuneRatio, seed + 17, 'finetune', b.steps);
     await finetuning.fit();
     const after = fullLoss(tuned, fineHeld.validation, T);
-    const fineTest: Record<string, number> = b.split === 'three' ? { finetuneTest: fullLoss(tuned, fineHeld.test, T) } : {};
+    const fineTest: Record<string, number> = b.finetuneSplit === 'halved' ? { finetuneTest: fullLoss(tuned, fineHeld.test, T) } : {};
     finetuning.optimizers.forEach((o) => o.dispose());
     tuned.dispose();
     return { curves, final: { ...pretrainFinal, finetuneBefore: before, finetuneAfter: after, ...fineTest } };
@@ -295,14 +307,14 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         { key: 'maxSpikeRatio', label: 'largest loss / running median', digits: 2, lowerIsBetter: true },
         ...(b.finetuneSteps > 0 ? [
           { key: 'finetuneBefore', label: 'finetune validation before', digits: 3, scale: bits, lowerIsBetter: true },
-          { key: 'finetuneAfter', label: 'finetune validation after', digits: 3, scale: bits, lowerIsBetter: true, compare: b.split !== 'three' },
-          ...(b.split === 'three' ? [{ key: 'finetuneTest', label: 'finetune test after (bits/char, second half of the held-out tail)', digits: 3, scale: bits, lowerIsBetter: true, compare: true, margin: 0.02 }] : []),
+          { key: 'finetuneAfter', label: 'finetune validation after', digits: 3, scale: bits, lowerIsBetter: true, compare: b.finetuneSplit !== 'halved' },
+          ...(b.finetuneSplit === 'halved' ? [{ key: 'finetuneTest', label: 'finetune test after (bits/char, second half of the held-out tail)', digits: 3, scale: bits, lowerIsBetter: true, compare: true, margin: 0.02 }] : []),
         ] : []),
       ],
       defaultLr: b.learningRate,
       // shared pretraining: the rate is the finetuning rate (x finetuneRatio), chosen on finetuning
       select: shared
-        ? (b.split === 'three'
+        ? (b.finetuneSplit === 'halved'
           ? { key: 'finetuneAfter', lowerIsBetter: true, on: 'the finetuning validation loss on the first half of the State of the Union held-out tail (the test loss reported is the second half)' }
           : { key: 'finetuneAfter', lowerIsBetter: true, on: 'the finetuning validation loss (the held-out tail of the State of the Union text; no separate test text, so a chosen rate is selected on the set it reports)' })
         : b.split === 'three'
@@ -322,7 +334,7 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         : 'Character-level language model: pretraining on Moby Dick',
       description:
         `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} characters, ${gptParameters(b, vocab).toLocaleString('en')} parameters) trained on ` +
-        `Moby Dick for ${b.steps} steps (batch ${b.batchSize}, learning rate ${t.selection.lrs.join(', ')}` +
+        `Moby Dick for ${b.steps} steps (batch ${b.batchSize}, learning rate ${shared ? `${SHARED_PRETRAINING.learningRate} for every run` : t.selection.lrs.join(', ')}` +
         `${b.schedule === 'cosine' ? ` with ${b.warmup} warm-up steps and cosine decay to a tenth` : ', constant'}, gradient clipping at norm 1); ` +
         (b.split === 'three'
           ? 'The held-out last 10% is halved: the first half is validation (the curves, and the choice of each optimizer\'s rate), the second is the test set the final loss is reported on (consecutive windows over all of it). '
@@ -330,8 +342,9 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         (shared ? `Every optimizer finetunes from the same pretrained model per seed (pretrained by ${LABELS[SHARED_PRETRAINING.optimizer]} at ${SHARED_PRETRAINING.learningRate}), so the finetuning comparison measures finetuning alone. ` : '') +
         `A loss spike is a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ${SPIKE_RULE.window} steps before it (a run of such steps counts once). ` +
         (b.finetuneSteps > 0
-          ? `Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ${b.finetuneRatio} x the pretraining rate, ` +
-            `fresh optimizer state) on State of the Union addresses since 1990, with validation on ${b.split === 'three' ? 'the first half of their last 10% and the test loss on the second' : 'the whole of their last 10%'}. `
+          ? `Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ${b.finetuneRatio} x ` +
+            (shared ? `the rate in the tables, i.e. ${t.selection.lrs.map((x) => Number((x * b.finetuneRatio).toPrecision(3))).join(', ')}, ` : 'the pretraining rate, ') +
+            `fresh optimizer state) on State of the Union addresses since 1990, with validation on ${b.finetuneSplit === 'halved' ? 'the first half of their last 10% and the test loss on the second' : 'the whole of their last 10%'}. `
           : '') +
         'Losses in bits per character.',
       summary: t.summary,

@@ -1,14 +1,28 @@
 /**
  * Work every unit of an experiment would repeat identically (the shared pretraining of charlm-ft), done once
  * per key and kept in the experiment's cache folder, so that a sweep over finetuning rates does not pretrain the
- * same model again for every rate and optimizer. Safe with --jobs: each process builds under a name of its own
- * and renames into place; the loser of a race drops its copy (the content is the same, as the work is
- * deterministic). Whatever was built, the caller reads it back through `load`, the same path a later run takes.
+ * same model again for every rate and optimizer. Safe with --jobs: each process builds under a name of its own,
+ * marks it complete, and renames it into place; a process that loses the race drops its copy (the work is
+ * deterministic, so the content is the same). Whatever was built is read back through `load`, the same path a
+ * later run takes, and `load` verifies what it reads: a cache it cannot read is moved aside and built again.
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectoriesSync } from 'adopt-optim/train'; // Node's recursive mkdir never returns under /proc
 
 const DONE = 'done';
+const suffix = () => `${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+
+/** Moves a folder aside, then removes it: a crash mid-delete leaves a leftover, never a half cache under its key. */
+function discard(dir: string): void {
+  const grave = `${dir}.del-${suffix()}`;
+  try {
+    renameSync(dir, grave);
+  } catch {
+    return; // gone already (another process discarded it)
+  }
+  rmSync(grave, { recursive: true, force: true });
+}
 
 export async function once<T>(cacheDir: string, key: string, make: (dir: string) => Promise<void>, load: (dir: string) => Promise<T>): Promise<T> {
   const dir = join(cacheDir, key);
@@ -16,23 +30,26 @@ export async function once<T>(cacheDir: string, key: string, make: (dir: string)
     try {
       return await load(dir);
     } catch {
-      rmSync(dir, { recursive: true, force: true }); // unreadable: built again below
+      discard(dir); // unreadable: built again below
     }
   }
-  mkdirSync(cacheDir, { recursive: true });
-  const building = `${dir}.tmp-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
-  rmSync(building, { recursive: true, force: true });
+  makeDirectoriesSync(cacheDir);
+  const building = `${dir}.tmp-${suffix()}`;
   mkdirSync(building);
   try {
     await make(building);
-    writeFileSync(join(building, DONE), '');
+    writeFileSync(join(building, DONE), ''); // only complete builds are ever renamed into place
     try {
       renameSync(building, dir);
     } catch {
-      // another process renamed its copy first (or a broken one is in the way: replaced)
+      // the key is taken: by another process's complete build (kept), or by a folder without DONE (left by a crash)
       if (!existsSync(join(dir, DONE))) {
-        rmSync(dir, { recursive: true, force: true });
-        renameSync(building, dir);
+        discard(dir);
+        try {
+          renameSync(building, dir);
+        } catch {
+          // taken again meanwhile by a complete build
+        }
       }
     }
   } finally {

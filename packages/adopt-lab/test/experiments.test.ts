@@ -228,7 +228,7 @@ describe('language model: whole-tail loss, spike counting, pretraining-only runs
     for (const key of ['pretrainValidation', 'pretrainTest', 'finetuneBefore']) assert.equal(a.final[key], b.final[key], key);
     assert.notEqual(a.final['finetuneAfter'], b.final['finetuneAfter']);
     assert.notEqual(a.final['pretrainValidation'], a.final['pretrainTest'], 'validation and test are different halves');
-    assert.deepEqual([a.base['split'], a.base['finetuneFrom']], ['three', 'shared']);
+    assert.deepEqual([a.base['split'], a.base['finetuneFrom'], a.base['finetuneSplit']], ['three', 'shared', 'halved']);
     assert.match(result.description, /same pretrained model per seed/);
     // nothing to compare before finetuning; the finetuning is compared on its test half
     assert.notEqual(a.final['finetuneAfter'], a.final['finetuneTest'], 'finetuning validation and test are different halves');

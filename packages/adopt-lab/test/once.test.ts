@@ -1,0 +1,63 @@
+// The cache of work shared by an experiment's runs (src/once.ts): built once, read back verified, rebuilt when broken.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from '../src/once.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-once-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A cache entry holding one number; `made` counts the builds. */
+function entry(value: number) {
+  const counter = { made: 0 };
+  const make = async (dir: string) => {
+    counter.made++;
+    await new Promise((r) => setTimeout(r, 5));
+    writeFileSync(join(dir, 'value.json'), JSON.stringify({ value }));
+  };
+  const load = async (dir: string) => (JSON.parse(readFileSync(join(dir, 'value.json'), 'utf8')) as { value: number }).value;
+  return { counter, make, load };
+}
+
+describe('once: work shared by the runs of an experiment', () => {
+  it('builds once; a later call reads what was built', async () => {
+    const cache = join(scratch, 'a', 'cache');
+    const e = entry(7);
+    assert.equal(await once(cache, 'k', e.make, e.load), 7);
+    assert.equal(await once(cache, 'k', e.make, e.load), 7);
+    assert.equal(e.counter.made, 1);
+    assert.deepEqual(readdirSync(cache), ['k'], 'no temporary folder left');
+  });
+
+  it('a folder without its completion mark (a crash mid-build or mid-delete) is built again', async () => {
+    const cache = join(scratch, 'b');
+    mkdirSync(join(cache, 'k'), { recursive: true });
+    writeFileSync(join(cache, 'k', 'value.json'), '{"value": 1}'); // a stale value, never marked complete
+    const e = entry(8);
+    assert.equal(await once(cache, 'k', e.make, e.load), 8);
+    assert.equal(e.counter.made, 1);
+    assert.deepEqual(readdirSync(cache), ['k']);
+  });
+
+  it('a complete entry that cannot be read is moved aside and built again, not misread', async () => {
+    const cache = join(scratch, 'c');
+    const e = entry(9);
+    await once(cache, 'k', e.make, e.load);
+    writeFileSync(join(cache, 'k', 'value.json'), '{"val');
+    assert.equal(await once(cache, 'k', e.make, e.load), 9);
+    assert.equal(e.counter.made, 2);
+    assert.deepEqual(readdirSync(cache), ['k']);
+  });
+
+  it('racing builders agree and leave one entry; a failed build leaves nothing under the key', async () => {
+    const cache = join(scratch, 'd');
+    const e = entry(10);
+    assert.deepEqual(await Promise.all([1, 2, 3].map(() => once(cache, 'k', e.make, e.load))), [10, 10, 10]);
+    assert.deepEqual(readdirSync(cache), ['k']);
+    await assert.rejects(once(cache, 'broken', async () => { throw new Error('out of memory'); }, e.load), /out of memory/);
+    assert.ok(!existsSync(join(cache, 'broken')));
+    assert.deepEqual(readdirSync(cache), ['k'], 'the failed build removed its temporary folder');
+  });
+});
