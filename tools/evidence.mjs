@@ -1,42 +1,66 @@
-// Checks the README's evidence table against the saved results: every "mean ± interval" in a row is found in
-// the result.json of the experiment the row names (docs/results/v0.2/<label>/), at the precision the README shows.
+// Checks the README's evidence table against the saved results: every "mean ± interval" in a row is found in the
+// result.json of the experiment the row names (docs/results/v0.2/<label>/), at the precision the README shows, in a
+// row of that result for the same optimizer (the column's, or the one the cell names), with the sign the README
+// writes; a verdict of "better" or "worse" must be one of the matched comparisons' verdicts.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const PAIR = /([+−-]?\d+(?:\.\d+)?)(%?) ± (\d+(?:\.\d+)?)/g;
+const NUM = '[+−-]?\\d+(?:\\.\\d+)?';
+const PAIR = new RegExp(`(${NUM})(%?) ± (\\d+(?:\\.\\d+)?)`, 'g');
+/** "0.077 / 0.080 / 0.078 (± 0.011": several means that share an interval (shown once, to its last digit). */
+const SHARED = new RegExp(`(${NUM}(?: / ${NUM})*) \\(± (\\d+(?:\\.\\d+)?)`, 'g');
+const COLUMNS = [undefined, 'ADOPT', 'Adam', 'AdamW', 'AMSGrad'];
 const decimals = (s) => (s.includes('.') ? s.length - s.indexOf('.') - 1 : 0);
 const number = (s) => Number(s.replace('−', '-'));
+const signed = (s) => /^[+−-]/.test(s);
 
-/** The rows of the results table: [label, row text]. */
+function pair(meanText, ciText, shared = false) {
+  return { text: `${meanText} ± ${ciText}`, mean: number(meanText), meanDigits: decimals(meanText), signed: signed(meanText), ci: number(ciText), ciDigits: decimals(ciText), shared };
+}
+
+/** Every mean ± interval in a text, also the "a / b (± c" form. */
+export function pairs(text) {
+  const found = [...text.matchAll(PAIR)].map((m) => pair(m[1], m[3]));
+  for (const m of text.matchAll(SHARED)) for (const mean of m[1].split(' / ')) found.push(pair(mean, m[2], true));
+  return found;
+}
+
+/** The rows of the results table: [label, row text]; a row without an experiment label is an error. */
 export function evidenceRows(readme) {
   const start = readme.indexOf('### Results (');
   if (start < 0) throw new Error('README.md: no "### Results (" section');
-  const lines = readme.slice(start).split('\n');
-  const rows = [];
-  for (const line of lines.slice(1)) {
-    if (line.startsWith('#')) break;
-    const label = line.startsWith('| `') ? line.match(/^\| `([a-z0-9-]+)`/)?.[1] : undefined;
-    if (label !== undefined) rows.push([label, line]);
-  }
-  return rows;
+  const table = readme.slice(start).split('\n').slice(1).filter((l) => l.startsWith('|')).slice(2); // after header and rule
+  return table.map((line) => {
+    const label = line.match(/^\| `([a-z0-9-]+)`/)?.[1];
+    if (label === undefined) throw new Error(`README.md: a results row names no experiment: ${line.slice(0, 80)}`);
+    return [label, line];
+  });
 }
 
-/** Every mean ± interval in a text (a result.json's tables, or a README row) as numbers and the digits shown. */
-export function pairs(text) {
-  return [...text.matchAll(PAIR)].map((m) => ({ text: m[0], mean: number(m[1]), meanDigits: decimals(m[1]), ci: number(m[3]), ciDigits: decimals(m[3]) }));
+/** The optimizer label a cell's segment speaks of ("8-bit: AdamW 98.0 ± 0.1" in the Adam column is "AdamW (8-bit state)"). */
+export function optimizerOf(cell, segment, column) {
+  const name = segment.trim().replace(/^(8-bit|4-bit|ε added|at ε 1e-6):\s*/, '').match(/^(ADOPT|AdamW|Adam|AMSGrad)\b/)?.[1];
+  const variant = (/^\s*(8-bit|4-bit)/.exec(cell) ?? [])[1] ?? (/^\s*(ε added|at ε 1e-6):/.exec(segment) ?? [])[1];
+  const base = name ?? (variant === 'at ε 1e-6' ? 'Adam' : variant !== undefined && column === 'Adam' ? 'ADOPT' : column);
+  const suffix = { '8-bit': ' (8-bit state)', '4-bit': ' (4-bit state)', 'ε added': ' (ε added)', 'at ε 1e-6': ' (ε 1e-6)' }[variant] ?? '';
+  return `${base}${suffix}`;
 }
 
-/**
- * Whether a README pair is one of the result's pairs shown at fewer (or equal) digits: the same magnitude
- * (a difference is written "worse by 0.69" in the README and "+0.69" or "-0.69" in the tables) and interval.
- */
-export function shownIn(pair, resultPairs) {
+/** The rows of every table in a result, each with its pairs. */
+function resultRows(result) {
+  const tables = [result.summary, ...(result.tables ?? [])].filter(Boolean);
+  return tables.flatMap((t) => t.rows.map((row) => ({ cells: row.map(String), pairs: pairs(row.map(String).join(' | ')) })));
+}
+
+/** Whether a README pair is one a result row shows at as many digits or more, with the same sign when the README gives one. */
+export function shownIn(p, resultPairs) {
   const close = (a, b, digits) => Math.abs(a - b) <= 0.5 * 10 ** -digits + 1e-9;
-  return resultPairs.some((r) => r.meanDigits >= pair.meanDigits && r.ciDigits >= pair.ciDigits &&
-    close(Math.abs(r.mean), Math.abs(pair.mean), pair.meanDigits) && close(r.ci, pair.ci, pair.ciDigits));
+  return resultPairs.some((r) => r.meanDigits >= p.meanDigits && r.ciDigits >= p.ciDigits &&
+    (p.signed ? close(r.mean, p.mean, p.meanDigits) : close(Math.abs(r.mean), Math.abs(p.mean), p.meanDigits)) &&
+    (p.shared ? Math.abs(r.ci - p.ci) <= 10 ** -p.ciDigits + 1e-9 : close(r.ci, p.ci, p.ciDigits)));
 }
 
-/** The README pairs not found in their experiment's results: [label, pair text, why]. */
+/** What in the README is not supported by its experiment's results: [label, text, why]. */
 export function unsupported(root, exceptions = {}) {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const out = [];
@@ -46,10 +70,26 @@ export function unsupported(root, exceptions = {}) {
       out.push([label, '', `no ${path}`]);
       continue;
     }
-    const results = pairs(readFileSync(path, 'utf8'));
-    for (const p of pairs(row)) {
-      if (!shownIn(p, results) && !(exceptions[label] ?? []).includes(p.text)) out.push([label, p.text, 'not in result.json']);
-    }
+    const rows = resultRows(JSON.parse(readFileSync(path, 'utf8')));
+    const cells = row.split('|').slice(1, -1);
+    cells.forEach((cell, c) => {
+      const verdicts = new Set();
+      for (const segment of cell.split(';')) {
+        for (const p of pairs(segment)) {
+          if ((exceptions[label] ?? []).includes(p.text)) continue;
+          const column = COLUMNS[c];
+          const optimizer = column === undefined ? undefined : optimizerOf(cell, segment, column);
+          const matching = rows.filter((r) => (optimizer === undefined || r.cells.includes(optimizer)) && shownIn(p, r.pairs));
+          if (matching.length === 0) out.push([label, p.text, optimizer ? `not in a row of ${optimizer} in result.json` : 'not in result.json']);
+          for (const r of matching) verdicts.add(r.cells.at(-1));
+        }
+      }
+      if (c === cells.length - 1 && verdicts.size > 0) {
+        for (const [word, verdict] of [['**better**', 'ADOPT better'], ['worse by', 'ADOPT worse']]) {
+          if (cell.includes(word) && !verdicts.has(verdict)) out.push([label, word, `no matched comparison says "${verdict}"`]);
+        }
+      }
+    });
   }
   return out;
 }

@@ -1,16 +1,32 @@
 // The README's evidence table against docs/results: every mean ± interval it shows is in the named experiment's result.json.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COMPUTED_OUTSIDE_THE_LAB, evidenceRows, pairs, shownIn, unsupported } from './evidence.mjs';
+import { COMPUTED_OUTSIDE_THE_LAB, evidenceRows, optimizerOf, pairs, shownIn, unsupported } from './evidence.mjs';
 
 const root = join(import.meta.dirname, '..');
+const scratch = mkdtempSync(join(tmpdir(), 'evidence-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A repository of one result and a README row over it. */
+function fixture(row) {
+  const dir = mkdtempSync(join(scratch, 'root-'));
+  mkdirSync(join(dir, 'docs', 'results', 'v0.2', 'gpt'), { recursive: true });
+  writeFileSync(join(dir, 'docs', 'results', 'v0.2', 'gpt', 'result.json'), JSON.stringify({
+    summary: { columns: ['beta2', 'optimizer', 'bits/char'], rows: [['own', 'ADOPT', '2.932 ± 0.027'], ['own', 'Adam', '2.972 ± 0.015'], ['own', 'ADOPT (8-bit state)', '2.934 ± 0.012']] },
+    tables: [{ columns: ['metric', 'baseline', 'ADOPT − baseline', 'verdict'], rows: [['bits/char', 'Adam', '-0.040 ± 0.027', 'ADOPT better'], ['bits/char', 'ADOPT (8-bit state)', '-0.002 ± 0.011', 'no significant difference']] }],
+  }));
+  writeFileSync(join(dir, 'README.md'), `### Results (0.2)\n\n| experiment | ADOPT | Adam | AdamW | AMSGrad | verdict |\n|---|---|---|---|---|---|\n${row}\n`);
+  return dir;
+}
 
 describe("the README's evidence table", () => {
   it('every row names an experiment with saved results, and every mean ± interval in it is in that result.json', () => {
     const rows = evidenceRows(readFileSync(join(root, 'README.md'), 'utf8'));
     assert.ok(rows.length >= 30, `${rows.length} rows`);
+    assert.ok(rows.reduce((a, [, r]) => a + pairs(r).length, 0) >= 200, 'the pairs are found');
     assert.deepEqual(unsupported(root, COMPUTED_OUTSIDE_THE_LAB), []);
   });
 
@@ -22,15 +38,32 @@ describe("the README's evidence table", () => {
     }
   });
 
-  it('can fail: a number changed in the last digit shown, a wider interval, a row of another experiment', () => {
+  it('a true row passes; a changed digit, swapped columns, a flipped sign or verdict, a row without a label fail', () => {
+    const good = '| `gpt` (5) | 2.932 ± 0.027 | 2.972 ± 0.015 | — | — | **better**, −0.040 ± 0.027 |';
+    assert.deepEqual(unsupported(fixture(good)), []);
+    assert.deepEqual(unsupported(fixture('| `gpt` (5) | 2.93 ± 0.03 | 8-bit: 2.934 ± 0.012 | — | — | **better** by 0.04 (± 0.03) |')), [], 'rounded, a variant, the shared form');
+    const bad = {
+      digit: good.replace('2.932', '2.933'),
+      interval: good.replace('± 0.015', '± 0.016'),
+      swapped: good.replace('2.932 ± 0.027 | 2.972 ± 0.015', '2.972 ± 0.015 | 2.932 ± 0.027'),
+      sign: good.replace('−0.040', '+0.040'),
+      verdict: good.replace('**better**, −0.040', 'worse by 0.040'),
+      shared: good.replace('**better**, −0.040 ± 0.027', '**better** by 0.050 (± 0.027'),
+      variant: good.replace('2.972 ± 0.015', '8-bit: 2.972 ± 0.015'),
+    };
+    for (const [what, row] of Object.entries(bad)) assert.notDeepEqual(unsupported(fixture(row)), [], what);
+    assert.throws(() => unsupported(fixture(good.replace('`gpt`', 'gpt'))), /names no experiment/);
+  });
+
+  it('reads numbers at the precision shown and the optimizer a cell names', () => {
     const result = pairs('"2.932 ± 0.027", "-0.0400 ± 0.0270", "97.33 ± 0.23%"');
-    assert.ok(shownIn(pairs('2.932 ± 0.027')[0], result));
-    assert.ok(shownIn(pairs('better by 0.040 ± 0.027')[0], result), 'a difference written without its sign');
     assert.ok(shownIn(pairs('97.3 ± 0.2%')[0], result), 'fewer digits, rounded');
-    assert.ok(!shownIn(pairs('2.933 ± 0.027')[0], result));
-    assert.ok(!shownIn(pairs('2.932 ± 0.028')[0], result));
     assert.ok(!shownIn(pairs('97.330 ± 0.230')[0], result), 'more digits than the result holds');
-    const readme = '### Results (0.2)\n\n| `charlm-medium-b4` (5) | 2.999 ± 0.027 |\n';
-    assert.deepEqual(evidenceRows(readme), [['charlm-medium-b4', '| `charlm-medium-b4` (5) | 2.999 ± 0.027 |']]);
+    assert.deepEqual(pairs('by 0.077 / 0.080 (± 0.011;').map((p) => [p.mean, p.ci, p.shared]), [[0.077, 0.011, true], [0.08, 0.011, true]]);
+    assert.equal(optimizerOf(' 8-bit: 98.25 ± 0.14% ', ' 8-bit: 98.25 ± 0.14% ', 'Adam'), 'ADOPT (8-bit state)');
+    assert.equal(optimizerOf(' 4-bit: ADOPT 1 ± 1; AdamW 2 ± 1', ' AdamW 2 ± 1', 'Adam'), 'AdamW (4-bit state)');
+    assert.equal(optimizerOf(' 2.816 ± 0.013; at ε 1e-6: 2.816 ± 0.010', ' at ε 1e-6: 2.816 ± 0.010', 'Adam'), 'Adam (ε 1e-6)');
+    assert.equal(optimizerOf(' 2.739 ± 0.013; ε added: 2.734 ± 0.017', ' ε added: 2.734 ± 0.017', 'ADOPT'), 'ADOPT (ε added)');
+    assert.equal(optimizerOf(' 97.90 ± 0.32% ', ' 97.90 ± 0.32% ', 'Adam'), 'Adam');
   });
 });
