@@ -99,7 +99,6 @@ export function unsupported(root, exceptions = {}) {
  * its row: the README text, and why it is not in result.json.
  */
 export const COMPUTED_OUTSIDE_THE_LAB = {
-  'charlm-lr': ['0.494 ± 0.041', '0.476 ± 0.058', '0.481 ± 0.040'], // ADOPT − each at 1e-2: the table pairs at the shared and the best rate only
   'mnist-int4': ['−0.08 ± 0.22', '+0.0041 ± 0.0088'], // AdamW float32 − 4-bit: the table pairs ADOPT with each other run
 };
 
