@@ -5,13 +5,47 @@
  * marks it complete, and renames it into place; a process that loses the race drops its copy (the work is
  * deterministic, so the content is the same). Whatever was built is read back through `load`, the same path a
  * later run takes, and `load` verifies what it reads: a cache it cannot read is moved aside and built again.
+ * Folders left by a process that died mid-build or mid-delete (`<key>.tmp-…`, `<key>.del-…`) are swept at the
+ * next call, once their owner is known to be gone: same machine, process no longer running.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { makeDirectoriesSync } from 'adopt-optim/train'; // Node's recursive mkdir never returns under /proc
 
 const DONE = 'done';
-const suffix = () => `${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+/** Which machine made a folder: a cache on a shared disk may hold another machine's live builds. */
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const suffix = () => `${HOST}-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+const LEFTOVER = /\.(?:tmp|del)-([0-9a-f]{8})-(\d+)-[0-9a-f]+$/;
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: a check, nothing is sent
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/** Removes the temporary folders of builds and deletes whose process is gone; another machine's are kept. */
+export function sweepLeftovers(cacheDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(cacheDir);
+  } catch {
+    return []; // no cache yet
+  }
+  const swept: string[] = [];
+  for (const name of names) {
+    const m = LEFTOVER.exec(name);
+    if (m === null || m[1] !== HOST || running(Number(m[2]))) continue;
+    rmSync(join(cacheDir, name), { recursive: true, force: true });
+    swept.push(name);
+  }
+  return swept;
+}
 
 /** Moves a folder aside, then removes it: a crash mid-delete leaves a leftover, never a half cache under its key. */
 function discard(dir: string): void {
@@ -26,6 +60,7 @@ function discard(dir: string): void {
 
 export async function once<T>(cacheDir: string, key: string, make: (dir: string) => Promise<void>, load: (dir: string) => Promise<T>): Promise<T> {
   const dir = join(cacheDir, key);
+  sweepLeftovers(cacheDir);
   if (existsSync(join(dir, DONE))) {
     try {
       return await load(dir);

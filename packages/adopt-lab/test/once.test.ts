@@ -2,9 +2,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from '../src/once.js';
+import { once, sweepLeftovers } from '../src/once.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-once-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -59,5 +61,19 @@ describe('once: work shared by the runs of an experiment', () => {
     await assert.rejects(once(cache, 'broken', async () => { throw new Error('out of memory'); }, e.load), /out of memory/);
     assert.ok(!existsSync(join(cache, 'broken')));
     assert.deepEqual(readdirSync(cache), ['k'], 'the failed build removed its temporary folder');
+  });
+
+  it("sweeps the folders of builds and deletes whose process is gone; a running one's and another machine's stay", async () => {
+    const cache = join(scratch, 'e');
+    const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid; // has exited by now
+    const left = [`k.tmp-${host}-${dead}-0a1b2c3d`, `k.del-${host}-${dead}-0a1b2c3d`];
+    const kept = [`k.tmp-${host}-${process.pid}-0a1b2c3d`, `k.tmp-00000000-${dead}-0a1b2c3d`, 'k.tmp-12345-0a1b2c3d'];
+    for (const name of [...left, ...kept]) mkdirSync(join(cache, name), { recursive: true });
+    const e = entry(11);
+    assert.equal(await once(cache, 'k', e.make, e.load), 11);
+    assert.deepEqual(readdirSync(cache).sort(), ['k', ...kept].sort(), 'the dead process\'s folders are gone, the others kept');
+    assert.deepEqual(sweepLeftovers(cache), [], 'nothing more to sweep');
+    assert.deepEqual(sweepLeftovers(join(scratch, 'no-such-cache')), []);
   });
 });
