@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COMPUTED_OUTSIDE_THE_LAB, evidenceRows, optimizerOf, pairs, shownIn, unsupported } from './evidence.mjs';
+import { COMPUTED_OUTSIDE_THE_LAB, evidenceRows, optimizerOf, pairs, shownIn, statedVerdicts, unsupported } from './evidence.mjs';
 
 const root = join(import.meta.dirname, '..');
 const scratch = mkdtempSync(join(tmpdir(), 'evidence-'));
@@ -38,10 +38,30 @@ describe("the README's evidence table", () => {
     }
   });
 
+  it('the exceptions are what the saved runs give (AdamW float32 − 4-bit in mnist-int4, paired over 5 seeds)', () => {
+    const dir = join(root, 'docs', 'results', 'v0.2', 'mnist-int4', 'runs');
+    const final = (name, seed) => JSON.parse(readFileSync(join(dir, `${name}-b2own-lr0.001-seed${seed}.json`), 'utf8')).final;
+    const seeds = [1, 2, 3, 4, 5];
+    const T_975_4 = 2.7764451051977987; // Student t, 4 degrees of freedom
+    const paired = (key, scale) => {
+      const d = seeds.map((s) => scale * (final('adamw', s)[key] - final('adamw-int4', s)[key]));
+      const mean = d.reduce((a, b) => a + b) / d.length;
+      const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1));
+      return [mean, T_975_4 * sd / Math.sqrt(d.length)];
+    };
+    const shown = (text) => pairs(text)[0];
+    const [accuracy, loss] = COMPUTED_OUTSIDE_THE_LAB['mnist-int4'].map(shown);
+    for (const [p, [mean, ci]] of [[accuracy, paired('testAccuracy', 100)], [loss, paired('testLoss', 1)]]) {
+      assert.equal(mean.toFixed(p.meanDigits), p.mean.toFixed(p.meanDigits), p.text);
+      assert.equal(ci.toFixed(p.ciDigits), p.ci.toFixed(p.ciDigits), p.text);
+    }
+  });
+
   it('a true row passes; a changed digit, swapped columns, a flipped sign or verdict, a row without a label fail', () => {
     const good = '| `gpt` (5) | 2.932 ± 0.027 | 2.972 ± 0.015 | — | — | **better**, −0.040 ± 0.027 |';
     assert.deepEqual(unsupported(fixture(good)), []);
     assert.deepEqual(unsupported(fixture('| `gpt` (5) | 2.93 ± 0.03 | 8-bit: 2.934 ± 0.012 | — | — | **better** by 0.04 (± 0.03) |')), [], 'rounded, a variant, the shared form');
+    assert.deepEqual(unsupported(fixture('| `gpt` (5) | 2.932 ± 0.027 | — | — | — | **better** by 0.040 ± 0.027; 8-bit: no significant difference (−0.002 ± 0.011) |')), [], 'each part its own verdict');
     const bad = {
       digit: good.replace('2.932', '2.933'),
       interval: good.replace('± 0.015', '± 0.016'),
@@ -50,6 +70,9 @@ describe("the README's evidence table", () => {
       verdict: good.replace('**better**, −0.040', 'worse by 0.040'),
       shared: good.replace('**better**, −0.040 ± 0.027', '**better** by 0.050 (± 0.027'),
       variant: good.replace('2.972 ± 0.015', '8-bit: 2.972 ± 0.015'),
+      'understated verdict': good.replace('**better**, −0.040', 'no significant difference, −0.040'),
+      'equivalence claimed': good.replace('**better**, −0.040', 'equivalent within ±0.05, −0.040'),
+      'verdict of another part': good.replace('| **better**, −0.040 ± 0.027 |', '| **better** (8-bit: −0.002 ± 0.011) |'),
     };
     for (const [what, row] of Object.entries(bad)) assert.notDeepEqual(unsupported(fixture(row)), [], what);
     assert.throws(() => unsupported(fixture(good.replace('`gpt`', 'gpt'))), /names no experiment/);
@@ -65,5 +88,7 @@ describe("the README's evidence table", () => {
     assert.equal(optimizerOf(' 2.816 ± 0.013; at ε 1e-6: 2.816 ± 0.010', ' at ε 1e-6: 2.816 ± 0.010', 'Adam'), 'Adam (ε 1e-6)');
     assert.equal(optimizerOf(' 2.739 ± 0.013; ε added: 2.734 ± 0.017', ' ε added: 2.734 ± 0.017', 'ADOPT'), 'ADOPT (ε added)');
     assert.equal(optimizerOf(' 97.90 ± 0.32% ', ' 97.90 ± 0.32% ', 'Adam'), 'Adam');
+    assert.deepEqual([...statedVerdicts('**better** than Adam; worse than AdamW, equivalent within ±0.25 points, no significant difference')],
+      ['ADOPT better', 'ADOPT worse', 'no significant difference', 'equivalent within ±0.25']);
   });
 });
