@@ -15,14 +15,20 @@ const decimals = (s) => (s.includes('.') ? s.length - s.indexOf('.') - 1 : 0);
 const number = (s) => Number(s.replace('−', '-'));
 const signed = (s) => /^[+−-]/.test(s);
 
-function pair(meanText, ciText, shared = false) {
-  return { text: `${meanText} ± ${ciText}`, mean: number(meanText), meanDigits: decimals(meanText), signed: signed(meanText), ci: number(ciText), ciDigits: decimals(ciText), shared };
+function pair(meanText, ciText, shared = false, at = 0) {
+  return { text: `${meanText} ± ${ciText}`, mean: number(meanText), meanDigits: decimals(meanText), signed: signed(meanText), ci: number(ciText), ciDigits: decimals(ciText), shared, at };
 }
 
 /** Every mean ± interval in a text, also the "a / b (± c" form. */
 export function pairs(text) {
-  const found = [...text.matchAll(PAIR)].map((m) => pair(m[1], m[3]));
-  for (const m of text.matchAll(SHARED)) for (const mean of m[1].split(' / ')) found.push(pair(mean, m[2], true));
+  const found = [...text.matchAll(PAIR)].map((m) => pair(m[1], m[3], false, m.index));
+  for (const m of text.matchAll(SHARED)) {
+    let offset = 0;
+    for (const mean of m[1].split(' / ')) {
+      found.push(pair(mean, m[2], true, m.index + offset));
+      offset += mean.length + 3;
+    }
+  }
   return found;
 }
 
@@ -47,16 +53,37 @@ export function optimizerOf(cell, segment, column) {
   return `${base}${suffix}`;
 }
 
-const VERDICT = /^(ADOPT better|ADOPT worse|equivalent within ±[\d.]+|no significant difference)/;
+const VERDICT = /^(ADOPT better|ADOPT worse|equivalent within ±\d+(?:\.\d+)?|no significant difference)/;
+const normal = (verdict) => verdict.replace(/±(\d+(?:\.\d+)?)/, (_, m) => `±${Number(m)}`);
 
-/** The verdicts a part of the README's verdict cell states, in the lab's words. */
+/** Verdict words the check reads, in the lab's words; any other verdict-like word is an error (it would go unchecked). */
+const PHRASES = [
+  [/\bbetter\b/g, () => 'ADOPT better'],
+  [/\bworse\b/g, () => 'ADOPT worse'],
+  [/no significant difference/g, () => 'no significant difference'],
+  [/equivalent within ±(\d+(?:\.\d+)?)/g, (m) => normal(`equivalent within ±${m[1]}`)],
+  [/\b(?:ahead|behind|tie[sd]?|equivalent(?! within ±\d)|outperform\w*|beats?|wins?|loses)\b/g, (m) => `unreadable: "${m[0]}"`],
+];
+
+/** The verdict phrases of a text, in order: where each starts and the verdict it states. */
+export function verdictPhrases(text) {
+  return PHRASES.flatMap(([re, verdict]) => [...text.matchAll(re)].map((m) => ({ at: m.index, verdict: verdict(m) })))
+    .sort((a, b) => a.at - b.at);
+}
+
+/** The verdicts a text states (a set, in the lab's words). */
 export function statedVerdicts(text) {
-  const stated = new Set();
-  if (text.includes('**better**')) stated.add('ADOPT better');
-  if (/\bworse (by|than)\b/.test(text)) stated.add('ADOPT worse');
-  if (/no significant difference/.test(text)) stated.add('no significant difference');
-  for (const m of text.matchAll(/equivalent within ±([\d.]+)/g)) stated.add(`equivalent within ±${m[1]}`);
-  return stated;
+  return new Set(verdictPhrases(text).map((p) => p.verdict));
+}
+
+/**
+ * A part of a verdict cell as clauses: each verdict phrase with the text up to the next one (its numbers follow it:
+ * "no significant difference (+0.19 ± 0.23)"); text before the first phrase belongs to the first clause
+ * ("−0.07 ± 0.06: no significant difference").
+ */
+export function clauses(text) {
+  const phrases = verdictPhrases(text);
+  return phrases.map((p, i) => ({ verdict: p.verdict, from: i === 0 ? 0 : p.at, to: phrases[i + 1]?.at ?? text.length }));
 }
 
 /** The rows of every table in a result, each with its pairs. */
@@ -85,24 +112,39 @@ export function unsupported(root, exceptions = {}) {
     }
     const rows = resultRows(JSON.parse(readFileSync(path, 'utf8')));
     const cells = row.split('|').slice(1, -1);
+    /** The verdicts of the result rows a README pair is found in (the optimizer's rows when the column names one). */
+    const verdictsOf = (p, cell, segment, c) => {
+      const optimizer = COLUMNS[c] === undefined ? undefined : optimizerOf(cell, segment, COLUMNS[c]);
+      const matching = rows.filter((r) => (optimizer === undefined || r.cells.includes(optimizer)) && shownIn(p, r.pairs));
+      if (matching.length === 0) out.push([label, p.text, optimizer ? `not in a row of ${optimizer} in result.json` : 'not in result.json']);
+      return new Set(matching.map((r) => VERDICT.exec(r.cells.at(-1))?.[1]).filter(Boolean).map(normal));
+    };
+    const exempt = (p) => (exceptions[label] ?? []).includes(p.text);
     cells.forEach((cell, c) => {
-      const verdictColumn = c === cells.length - 1;
+      if (c < cells.length - 1) {
+        for (const segment of cell.split(';')) for (const p of pairs(segment)) if (!exempt(p)) verdictsOf(p, cell, segment, c);
+        return;
+      }
+      // the verdict cell: every clause's verdict is the one the result gives each comparison the clause quotes
+      const inCell = new Set();
+      const numberless = [];
       for (const segment of cell.split(';')) {
-        const stated = verdictColumn ? statedVerdicts(segment) : new Set();
-        const given = new Set();
-        for (const p of pairs(segment)) {
-          if ((exceptions[label] ?? []).includes(p.text)) continue;
-          const column = COLUMNS[c];
-          const optimizer = column === undefined ? undefined : optimizerOf(cell, segment, column);
-          const matching = rows.filter((r) => (optimizer === undefined || r.cells.includes(optimizer)) && shownIn(p, r.pairs));
-          if (matching.length === 0) out.push([label, p.text, optimizer ? `not in a row of ${optimizer} in result.json` : 'not in result.json']);
-          for (const r of matching) {
-            const verdict = VERDICT.exec(r.cells.at(-1))?.[1]?.replace(/ %$/, '');
-            if (verdict !== undefined) given.add(verdict);
-          }
+        const parts = clauses(segment);
+        for (const { verdict } of parts) if (verdict.startsWith('unreadable')) out.push([label, verdict, 'say it as better, worse, equivalent within ±m or no significant difference']);
+        let quoted = 0;
+        for (const p of pairs(segment).filter((q) => !exempt(q))) {
+          const given = verdictsOf(p, cell, segment, c);
+          for (const v of given) inCell.add(v);
+          quoted++;
+          const clause = parts.find((k) => k.from <= p.at && p.at < k.to);
+          if (clause === undefined || given.size === 0 || clause.verdict.startsWith('unreadable')) continue;
+          if (!given.has(clause.verdict)) out.push([label, `${clause.verdict} (${p.text})`, `the result says ${[...given].map((g) => `"${g}"`).join(' / ')}`]);
         }
-        // a part that states verdicts and quotes comparisons: every verdict it states is one the result gives them
-        if (given.size > 0) for (const v of stated) if (!given.has(v)) out.push([label, v, `the result says ${[...given].map((g) => `"${g}"`).join(' / ')} here`]);
+        if (quoted === 0) numberless.push(...parts);
+      }
+      // a part that quotes no numbers: "better" and "worse" must be a verdict of some comparison the cell quotes
+      for (const { verdict } of numberless) {
+        if ((verdict === 'ADOPT better' || verdict === 'ADOPT worse') && inCell.size > 0 && !inCell.has(verdict)) out.push([label, verdict, 'no comparison the row quotes has this verdict']);
       }
     });
   }

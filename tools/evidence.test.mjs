@@ -54,6 +54,7 @@ describe("the README's evidence table", () => {
     for (const [p, [mean, ci]] of [[accuracy, paired('testAccuracy', 100)], [loss, paired('testLoss', 1)]]) {
       assert.equal(mean.toFixed(p.meanDigits), p.mean.toFixed(p.meanDigits), p.text);
       assert.equal(ci.toFixed(p.ciDigits), p.ci.toFixed(p.ciDigits), p.text);
+      assert.ok(Math.abs(mean) < ci, `${p.text}: the row says no significant difference, so the interval covers 0`);
     }
   });
 
@@ -62,6 +63,7 @@ describe("the README's evidence table", () => {
     assert.deepEqual(unsupported(fixture(good)), []);
     assert.deepEqual(unsupported(fixture('| `gpt` (5) | 2.93 ± 0.03 | 8-bit: 2.934 ± 0.012 | — | — | **better** by 0.04 (± 0.03) |')), [], 'rounded, a variant, the shared form');
     assert.deepEqual(unsupported(fixture('| `gpt` (5) | 2.932 ± 0.027 | — | — | — | **better** by 0.040 ± 0.027; 8-bit: no significant difference (−0.002 ± 0.011) |')), [], 'each part its own verdict');
+    assert.deepEqual(unsupported(fixture('| `gpt` (5) | — | — | — | — | −0.040 ± 0.027: **better** than Adam, no significant difference with 8-bit (−0.002 ± 0.011) |')), [], 'each clause its own verdict');
     const bad = {
       digit: good.replace('2.932', '2.933'),
       interval: good.replace('± 0.015', '± 0.016'),
@@ -73,6 +75,11 @@ describe("the README's evidence table", () => {
       'understated verdict': good.replace('**better**, −0.040', 'no significant difference, −0.040'),
       'equivalence claimed': good.replace('**better**, −0.040', 'equivalent within ±0.05, −0.040'),
       'verdict of another part': good.replace('| **better**, −0.040 ± 0.027 |', '| **better** (8-bit: −0.002 ± 0.011) |'),
+      'one verdict for two comparisons': good.replace('| **better**, −0.040 ± 0.027 |', '| no significant difference (−0.040 ± 0.027 against Adam, −0.002 ± 0.011 against 8-bit) |'),
+      'verdicts swapped within a part': good.replace('| **better**, −0.040 ± 0.027 |', '| **better** than 8-bit (−0.002 ± 0.011), no significant difference with Adam (−0.040 ± 0.027) |'),
+      'a verdict without its numbers': good.replace('| **better**, −0.040 ± 0.027 |', '| **better** than 8-bit; −0.002 ± 0.011 |'),
+      'not in bold': good.replace('| **better**, −0.040 ± 0.027 |', '| ADOPT better than 8-bit by 0.002 ± 0.011 |'),
+      'a word the check cannot read': good.replace('| **better**, −0.040 ± 0.027 |', '| ahead, −0.040 ± 0.027 |'),
     };
     for (const [what, row] of Object.entries(bad)) assert.notDeepEqual(unsupported(fixture(row)), [], what);
     assert.throws(() => unsupported(fixture(good.replace('`gpt`', 'gpt'))), /names no experiment/);
@@ -88,7 +95,8 @@ describe("the README's evidence table", () => {
     assert.equal(optimizerOf(' 2.816 ± 0.013; at ε 1e-6: 2.816 ± 0.010', ' at ε 1e-6: 2.816 ± 0.010', 'Adam'), 'Adam (ε 1e-6)');
     assert.equal(optimizerOf(' 2.739 ± 0.013; ε added: 2.734 ± 0.017', ' ε added: 2.734 ± 0.017', 'ADOPT'), 'ADOPT (ε added)');
     assert.equal(optimizerOf(' 97.90 ± 0.32% ', ' 97.90 ± 0.32% ', 'Adam'), 'Adam');
-    assert.deepEqual([...statedVerdicts('**better** than Adam; worse than AdamW, equivalent within ±0.25 points, no significant difference')],
-      ['ADOPT better', 'ADOPT worse', 'no significant difference', 'equivalent within ±0.25']);
+    assert.deepEqual([...statedVerdicts('**better** than Adam; worse than AdamW, equivalent within ±0.250 points, no significant difference.')],
+      ['ADOPT better', 'ADOPT worse', 'equivalent within ±0.25', 'no significant difference']);
+    assert.deepEqual([...statedVerdicts('equivalent within ±0.02. 8-bit ahead')], ['equivalent within ±0.02', 'unreadable: "ahead"']);
   });
 });

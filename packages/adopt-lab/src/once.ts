@@ -6,17 +6,33 @@
  * deterministic, so the content is the same). Whatever was built is read back through `load`, the same path a
  * later run takes, and `load` verifies what it reads: a cache it cannot read is moved aside and built again.
  * Folders left by a process that died mid-build or mid-delete (`<key>.tmp-…`, `<key>.del-…`) are swept at the
- * next call, once their owner is known to be gone: same machine, process no longer running.
+ * next call, once their owner is known to be gone: same process space (machine, boot and pid namespace), process
+ * no longer running.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { makeDirectoriesSync } from 'adopt-optim/train'; // Node's recursive mkdir never returns under /proc
 
 const DONE = 'done';
-/** Which machine made a folder: a cache on a shared disk may hold another machine's live builds. */
-const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+/**
+ * The process space a folder was made in, where a pid means one process: the machine, and on Linux its boot and
+ * pid namespace (a container may share the host's name but not its pids). A cache on a shared disk, or shared by
+ * containers, may hold live builds of another space: those are never swept.
+ */
+export function processSpace(): string {
+  const parts = [hostname()];
+  for (const read of [() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), () => readlinkSync('/proc/self/ns/pid')]) {
+    try {
+      parts.push(read());
+    } catch {
+      // not Linux: the machine's name alone
+    }
+  }
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 8);
+}
+const HOST = processSpace();
 const suffix = () => `${HOST}-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
 const LEFTOVER = /\.(?:tmp|del)-([0-9a-f]{8})-(\d+)-[0-9a-f]+$/;
 
@@ -30,7 +46,7 @@ function running(pid: number): boolean {
 }
 
 /** Removes the temporary folders of builds and deletes whose process is gone; another machine's are kept. */
-export function sweepLeftovers(cacheDir: string): string[] {
+export function sweepLeftovers(cacheDir: string, remove = (path: string) => rmSync(path, { recursive: true, force: true })): string[] {
   let names: string[];
   try {
     names = readdirSync(cacheDir);
@@ -41,8 +57,12 @@ export function sweepLeftovers(cacheDir: string): string[] {
   for (const name of names) {
     const m = LEFTOVER.exec(name);
     if (m === null || m[1] !== HOST || running(Number(m[2]))) continue;
-    rmSync(join(cacheDir, name), { recursive: true, force: true });
-    swept.push(name);
+    try {
+      remove(join(cacheDir, name));
+      swept.push(name);
+    } catch {
+      // not ours to remove (another user's), or busy: harmless where it is, left for a later sweep
+    }
   }
   return swept;
 }
@@ -59,6 +79,9 @@ function discard(dir: string): void {
 }
 
 export async function once<T>(cacheDir: string, key: string, make: (dir: string) => Promise<void>, load: (dir: string) => Promise<T>): Promise<T> {
+  if (!/^[\w.-]+$/.test(key) || /\.(?:tmp|del)-/.test(key) || key === '.' || key === '..') {
+    throw new Error(`once: key ${JSON.stringify(key)} must be a plain folder name (letters, digits, _ . -) without ".tmp-" or ".del-", which mark temporary folders`);
+  }
   const dir = join(cacheDir, key);
   sweepLeftovers(cacheDir);
   if (existsSync(join(dir, DONE))) {

@@ -1,12 +1,12 @@
 // The cache of work shared by an experiment's runs (src/once.ts): built once, read back verified, rebuilt when broken.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once, sweepLeftovers } from '../src/once.js';
+import { once, processSpace, sweepLeftovers } from '../src/once.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-once-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -65,7 +65,7 @@ describe('once: work shared by the runs of an experiment', () => {
 
   it("sweeps the folders of builds and deletes whose process is gone; a running one's and another machine's stay", async () => {
     const cache = join(scratch, 'e');
-    const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const host = processSpace();
     const dead = spawnSync(process.execPath, ['-e', '']).pid; // has exited by now
     const left = [`k.tmp-${host}-${dead}-0a1b2c3d`, `k.del-${host}-${dead}-0a1b2c3d`];
     const kept = [`k.tmp-${host}-${process.pid}-0a1b2c3d`, `k.tmp-00000000-${dead}-0a1b2c3d`, 'k.tmp-12345-0a1b2c3d'];
@@ -75,5 +75,33 @@ describe('once: work shared by the runs of an experiment', () => {
     assert.deepEqual(readdirSync(cache).sort(), ['k', ...kept].sort(), 'the dead process\'s folders are gone, the others kept');
     assert.deepEqual(sweepLeftovers(cache), [], 'nothing more to sweep');
     assert.deepEqual(sweepLeftovers(join(scratch, 'no-such-cache')), []);
+  });
+
+  it('names the process space by machine, boot and pid namespace where the system has them', () => {
+    const parts = [hostname()];
+    if (existsSync('/proc/sys/kernel/random/boot_id')) parts.push(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), readlinkSync('/proc/self/ns/pid'));
+    assert.equal(processSpace(), createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 8));
+    if (parts.length > 1) assert.notEqual(processSpace(), createHash('sha256').update(hostname()).digest('hex').slice(0, 8), 'more than the name');
+  });
+
+  it('refuses a key that is not a plain folder name or looks like a temporary folder, building nothing', async () => {
+    const cache = join(scratch, 'f');
+    const e = entry(12);
+    for (const key of ['', '.', '..', 'a/b', '../k', `k.tmp-${processSpace()}-99999999-ab`, 'k.del-x']) {
+      await assert.rejects(once(cache, key, e.make, e.load), /must be a plain folder name/, key);
+    }
+    assert.equal(e.counter.made, 0);
+    assert.ok(!existsSync(cache));
+  });
+
+  it('a leftover it cannot remove (owned by another user, busy) stays for a later sweep; the sweep does not throw', () => {
+    const cache = join(scratch, 'g');
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const name = `k.tmp-${processSpace()}-${dead}-0a1b2c3d`;
+    mkdirSync(join(cache, name), { recursive: true });
+    const refuse = () => { throw Object.assign(new Error('permission denied'), { code: 'EACCES' }); };
+    assert.deepEqual(sweepLeftovers(cache, refuse), []);
+    assert.ok(existsSync(join(cache, name)));
+    assert.deepEqual(sweepLeftovers(cache), [name], 'a later sweep that can remove it does');
   });
 });
