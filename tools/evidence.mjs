@@ -1,8 +1,9 @@
 // Checks the README's evidence table against the saved results: every "mean ± interval" in a row is found in the
 // result.json of the experiment the row names (docs/results/v0.2/<label>/), at the precision the README shows, in a
 // row of that result for the same optimizer (the column's, or the one the cell names), with the sign the README
-// writes; the verdict a row states ("better", "worse by", "equivalent within ±m", "no significant difference") must
-// be the verdict the result gives the comparison it quotes (each ";"-separated part of the verdict cell on its own).
+// writes; in the verdict cell, each verdict phrase ("better", "worse", "equivalent within ±m", "no significant
+// difference") must be the verdict the result gives every comparison its clause quotes (the phrase and the numbers
+// after it, up to the next phrase; ";" separates parts), and a verdict word it cannot read is an error.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
