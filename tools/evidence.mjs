@@ -72,11 +72,6 @@ export function verdictPhrases(text) {
     .sort((a, b) => a.at - b.at);
 }
 
-/** The verdicts a text states (a set, in the lab's words). */
-export function statedVerdicts(text) {
-  return new Set(verdictPhrases(text).map((p) => p.verdict));
-}
-
 /**
  * A part of a verdict cell as clauses: each verdict phrase with the text up to the next one (its numbers follow it:
  * "no significant difference (+0.19 ± 0.23)"); text before the first phrase belongs to the first clause
@@ -113,7 +108,7 @@ export function unsupported(root, exceptions = {}) {
     }
     const rows = resultRows(JSON.parse(readFileSync(path, 'utf8')));
     const cells = row.split('|').slice(1, -1);
-    /** The verdicts of the result rows a README pair is found in (the optimizer's rows when the column names one). */
+    /** The verdicts of the result rows a README pair is found in (the optimizer's rows when the column names one); a pair found in none is reported. */
     const verdictsOf = (p, cell, segment, c) => {
       const optimizer = COLUMNS[c] === undefined ? undefined : optimizerOf(cell, segment, COLUMNS[c]);
       const matching = rows.filter((r) => (optimizer === undefined || r.cells.includes(optimizer)) && shownIn(p, r.pairs));
@@ -132,16 +127,15 @@ export function unsupported(root, exceptions = {}) {
       for (const segment of cell.split(';')) {
         const parts = clauses(segment);
         for (const { verdict } of parts) if (verdict.startsWith('unreadable')) out.push([label, verdict, 'say it as better, worse, equivalent within ±m or no significant difference']);
-        let quoted = 0;
-        for (const p of pairs(segment).filter((q) => !exempt(q))) {
+        const quoted = pairs(segment).filter((q) => !exempt(q));
+        for (const p of quoted) {
           const given = verdictsOf(p, cell, segment, c);
           for (const v of given) inCell.add(v);
-          quoted++;
           const clause = parts.find((k) => k.from <= p.at && p.at < k.to);
           if (clause === undefined || given.size === 0 || clause.verdict.startsWith('unreadable')) continue;
           if (!given.has(clause.verdict)) out.push([label, `${clause.verdict} (${p.text})`, `the result says ${[...given].map((g) => `"${g}"`).join(' / ')}`]);
         }
-        if (quoted === 0) numberless.push(...parts);
+        if (quoted.length === 0) numberless.push(...parts);
       }
       // a part that quotes no numbers: "better" and "worse" must be a verdict of some comparison the cell quotes
       for (const { verdict } of numberless) {

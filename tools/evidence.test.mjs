@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COMPUTED_OUTSIDE_THE_LAB, evidenceRows, optimizerOf, pairs, shownIn, statedVerdicts, unsupported } from './evidence.mjs';
+import { COMPUTED_OUTSIDE_THE_LAB, evidenceRows, optimizerOf, pairs, shownIn, unsupported, verdictPhrases } from './evidence.mjs';
 
 const root = join(import.meta.dirname, '..');
 const scratch = mkdtempSync(join(tmpdir(), 'evidence-'));
@@ -95,8 +95,9 @@ describe("the README's evidence table", () => {
     assert.equal(optimizerOf(' 2.816 ± 0.013; at ε 1e-6: 2.816 ± 0.010', ' at ε 1e-6: 2.816 ± 0.010', 'Adam'), 'Adam (ε 1e-6)');
     assert.equal(optimizerOf(' 2.739 ± 0.013; ε added: 2.734 ± 0.017', ' ε added: 2.734 ± 0.017', 'ADOPT'), 'ADOPT (ε added)');
     assert.equal(optimizerOf(' 97.90 ± 0.32% ', ' 97.90 ± 0.32% ', 'Adam'), 'Adam');
-    assert.deepEqual([...statedVerdicts('**better** than Adam; worse than AdamW, equivalent within ±0.250 points, no significant difference.')],
+    const stated = (text) => verdictPhrases(text).map((p) => p.verdict);
+    assert.deepEqual(stated('**better** than Adam; worse than AdamW, equivalent within ±0.250 points, no significant difference.'),
       ['ADOPT better', 'ADOPT worse', 'equivalent within ±0.25', 'no significant difference']);
-    assert.deepEqual([...statedVerdicts('equivalent within ±0.02. 8-bit ahead')], ['equivalent within ±0.02', 'unreadable: "ahead"']);
+    assert.deepEqual(stated('equivalent within ±0.02. 8-bit ahead'), ['equivalent within ±0.02', 'unreadable: "ahead"']);
   });
 });

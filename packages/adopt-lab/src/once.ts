@@ -32,8 +32,8 @@ export function processSpace(): string {
   }
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 8);
 }
-const HOST = processSpace();
-const suffix = () => `${HOST}-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+const SPACE = processSpace();
+const suffix = () => `${SPACE}-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
 const LEFTOVER = /\.(?:tmp|del)-([0-9a-f]{8})-(\d+)-[0-9a-f]+$/;
 
 function running(pid: number): boolean {
@@ -45,7 +45,7 @@ function running(pid: number): boolean {
   }
 }
 
-/** Removes the temporary folders of builds and deletes whose process is gone; another machine's are kept. */
+/** Removes the temporary folders of builds and deletes whose process is gone; another process space's are kept. */
 export function sweepLeftovers(cacheDir: string, remove = (path: string) => rmSync(path, { recursive: true, force: true })): string[] {
   let names: string[];
   try {
@@ -56,7 +56,7 @@ export function sweepLeftovers(cacheDir: string, remove = (path: string) => rmSy
   const swept: string[] = [];
   for (const name of names) {
     const m = LEFTOVER.exec(name);
-    if (m === null || m[1] !== HOST || running(Number(m[2]))) continue;
+    if (m === null || m[1] !== SPACE || running(Number(m[2]))) continue;
     try {
       remove(join(cacheDir, name));
       swept.push(name);
