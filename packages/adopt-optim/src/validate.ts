@@ -63,12 +63,13 @@ export function checkNonNegative(owner: string, name: string, value: unknown): n
 }
 
 /**
- * A finite number > 0. epsilon must be: with epsilon 0 a zero gradient (and v = 0) gives 0 / 0,
- * NaN parameters, which no gradient check can catch.
+ * epsilon: a finite number > 0. PyTorch, timm and the official code accept 0; we refuse it, because an
+ * element whose gradient and v are both 0 then computes 0 / 0 = NaN parameters, which no gradient check catches.
  */
-export function checkPositive(owner: string, name: string, value: unknown): number {
+export function checkEpsilon(owner: string, name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    fail(owner, name, value, 'a finite number > 0');
+    fail(owner, name, value, 'a finite number > 0 (with 0, an element whose gradient and second moment are both 0 '
+      + 'computes 0 / 0 = NaN)');
   }
   return value;
 }

@@ -102,10 +102,13 @@ describe("createOptimizer: tfjs's own optimizers are checked like ours", () => {
     ['rmsprop decay 1', 'rmsprop', { decay: 1 }, 'rmsprop: invalid decay 1; expected a number in [0, 1).'],
     ['rmsprop negative decay', 'rmsprop', { decay: -0.1 }, 'rmsprop: invalid decay -0.1; expected a number in [0, 1).'],
     ['rmsprop decay NaN', 'rmsprop', { decay: NaN }, 'rmsprop: invalid decay NaN; expected a number in [0, 1).'],
-    ['rmsprop negative epsilon', 'rmsprop', { epsilon: -1e-7 }, 'rmsprop: invalid epsilon -1e-7; expected a finite number > 0.'],
+    ['rmsprop negative epsilon', 'rmsprop', { epsilon: -1e-7 }, 
+      'rmsprop: invalid epsilon -1e-7; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).'],
     // epsilon 0: the mean square starts at 0, so a zero gradient gives 0 / sqrt(0) = NaN
-    ['rmsprop epsilon 0', 'rmsprop', { epsilon: 0 }, 'rmsprop: invalid epsilon 0; expected a finite number > 0.'],
-    ['rmsprop infinite epsilon', 'rmsprop', { epsilon: Infinity }, 'rmsprop: invalid epsilon Infinity; expected a finite number > 0.'],
+    ['rmsprop epsilon 0', 'rmsprop', { epsilon: 0 }, 
+      'rmsprop: invalid epsilon 0; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).'],
+    ['rmsprop infinite epsilon', 'rmsprop', { epsilon: Infinity }, 
+      'rmsprop: invalid epsilon Infinity; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).'],
     ['rmsprop negative momentum', 'rmsprop', { momentum: -1 }, 'rmsprop: invalid momentum -1; expected a finite number >= 0.'],
     ['rmsprop centered not a boolean', 'rmsprop', { centered: 1 }, 'rmsprop: invalid centered 1; expected true or false.'],
   ];

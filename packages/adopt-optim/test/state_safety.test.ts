@@ -343,6 +343,8 @@ for (const backend of BACKENDS) {
           assert.throws(() => (make as (lr: number, o: object) => unknown)(0.1, { epsilon: 0, fused }), (e: unknown) => {
             assert.ok(e instanceof OptimizerArgumentError);
             assert.match(e.message, /invalid epsilon 0; expected a finite number > 0/);
+            // the refusal says why (PyTorch, timm and the official code accept 0; docs/ALGORITHM.md §5.2)
+            assert.match(e.message, /0 \/ 0 = NaN/);
             return true;
           });
         }

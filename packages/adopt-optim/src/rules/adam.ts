@@ -16,7 +16,7 @@
 import { add, array, div, max, mul, scalar, sqrt, sub, type Value } from './expr.js';
 import { cautious, preparedGradient } from './adopt.js';
 import type { Flags, Rule } from './rule.js';
-import { checkBeta, checkPositive } from '../validate.js';
+import { checkBeta, checkEpsilon } from '../validate.js';
 import {
   GRADIENT_CLIP_OPTIONS, kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
 } from './options.js';
@@ -48,7 +48,7 @@ export interface AdamOptions extends GradientClipping {
 export const ADAM_OPTIONS = {
   beta1: { default: 0.9, check: checkBeta, role: 'scaling' },
   beta2: { default: 0.999, check: checkBeta, role: 'scaling' },
-  epsilon: { default: 1e-8, check: checkPositive, role: 'scaling' },
+  epsilon: { default: 1e-8, check: checkEpsilon, role: 'scaling' },
   ...WEIGHT_DECAY_OPTIONS,
   ...PATH_OPTIONS,
   amsgrad: { ...kernelOption([false, true]), internal: true },

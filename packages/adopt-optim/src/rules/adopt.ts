@@ -17,7 +17,7 @@ import {
 } from './expr.js';
 import type { Flags, Rule } from './rule.js';
 import { clipExponent, defaultClip, powerClip, type ClipSchedule } from '../clip.js';
-import { checkBeta, checkClipSchedule, checkPositive, OptimizerArgumentError } from '../validate.js';
+import { checkBeta, checkClipSchedule, checkEpsilon, OptimizerArgumentError } from '../validate.js';
 import {
   GRADIENT_CLIP_OPTIONS, kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
 } from './options.js';
@@ -62,7 +62,7 @@ export interface AdoptOptions extends GradientClipping {
 export const ADOPT_OPTIONS = {
   beta1: { default: 0.9, check: checkBeta, role: 'scaling' },
   beta2: { default: 0.9999, check: checkBeta, role: 'scaling' },
-  epsilon: { default: 1e-6, check: checkPositive, role: 'scaling' },
+  epsilon: { default: 1e-6, check: checkEpsilon, role: 'scaling' },
   ...WEIGHT_DECAY_OPTIONS,
   clip: {
     default: defaultClip, check: (owner: string, _n: string, v: unknown) => checkClipSchedule(owner, v), role: 'scaling',

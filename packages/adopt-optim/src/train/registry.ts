@@ -17,7 +17,7 @@ import { adamw, type AdamWOptimizer } from '../tfjs/adamw.js';
 import { adopt, type AdoptOptimizer } from '../tfjs/adopt.js';
 import { amsgrad, type AMSGradOptimizer } from '../tfjs/amsgrad.js';
 import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
-import { checkBeta, checkBoolean, checkKnownKeys, checkNonNegative, checkPositive, OptimizerArgumentError } from '../validate.js';
+import { checkBeta, checkBoolean, checkKnownKeys, checkNonNegative, checkEpsilon, OptimizerArgumentError } from '../validate.js';
 
 /** The names createOptimizer and the Trainer take: ours and tfjs's SGD, momentum and RMSProp. */
 export const OPTIMIZER_NAMES = ['adopt', 'adam', 'adamw', 'amsgrad', 'sgd', 'momentum', 'rmsprop'] as const;
@@ -102,7 +102,7 @@ const MAKERS: { [N in OptimizerName]: { owner: string; keys: readonly string[]; 
       initialRate('rmsprop', o['learningRate'], DEFAULT_LEARNING_RATE),
       checkBeta('rmsprop', 'decay', o['decay'] ?? 0.9),
       checkNonNegative('rmsprop', 'momentum', o['momentum'] ?? 0),
-      o['epsilon'] === undefined ? undefined : checkPositive('rmsprop', 'epsilon', o['epsilon']),
+      o['epsilon'] === undefined ? undefined : checkEpsilon('rmsprop', 'epsilon', o['epsilon']),
       checkBoolean('rmsprop', 'centered', o['centered'] ?? false),
     ),
   },
