@@ -373,15 +373,16 @@ export class Trainer<B extends Batch> {
       }
     }
     const s = loaded.manifest.state as unknown as SavedState;
-    // the log's lines past the checkpoint go (they are redone); written aside now, renamed in at the end
+    // the log's lines past the checkpoint go (they are redone): written aside, renamed over the log (a
+    // failure leaves it as it was and nothing restored), then the assignments, which cannot fail after the probe
     const cut = this.prepareLogCut(loaded.manifest.step);
     try {
-      await this.assignRestored(plan);
+      cut?.commit();
     } catch (e) {
       cut?.abandon();
       throw e;
     }
-    cut?.commit();
+    await this.assignRestored(plan);
     this.step = loaded.manifest.step;
     this.epoch = s.epoch;
     this.batchInEpoch = s.batchInEpoch;
