@@ -30,7 +30,7 @@ function problem(n: number) {
 
 /** Kernels run by `f` that take more than `max` inputs. */
 async function wideKernels(f: () => Promise<unknown>, max: number): Promise<string[]> {
-  const profile = await tf.profile(f);
+  const profile = await tf.profile(async () => { await f(); });
   return profile.kernels.filter((k) => k.inputShapes.length > max).map((k) => `${k.name}(${k.inputShapes.length} inputs)`);
 }
 
