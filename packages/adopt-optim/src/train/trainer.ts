@@ -271,12 +271,14 @@ export class Trainer<B extends Batch> {
   /**
    * Before any group steps: a gradient holding NaN, ±Infinity or a value beyond ±2^63 throws a
    * NonFiniteGradientError, or with optimizerOptions.nonFinite 'skip' skips the whole step (true:
-   * no group steps). Nothing has been written either way.
+   * no group steps). Nothing has been written either way. With nonFinite 'off' nothing is checked.
    */
   private refuseBadStep(grads: tf.NamedTensorMap): boolean {
+    const policy = (this.config.optimizerOptions as { nonFinite?: unknown } | undefined)?.nonFinite;
+    if (policy === 'off') return false; // unchecked, as the optimizers leave it
     const bad = firstBadGradient(grads, this.variables.trainable.map((v) => v.name));
     if (bad === undefined) return false;
-    if ((this.config.optimizerOptions as { nonFinite?: unknown } | undefined)?.nonFinite === 'skip') return true;
+    if (policy === 'skip') return true;
     const group = this.groups.findIndex((g) => g.variables.some((v) => v.name === bad));
     throw new NonFiniteGradientError(
       `Trainer: the gradient of "${bad}" (${group === this.groups.length - 1 ? 'the variables matching no paramGroups' : `paramGroups[${group}]`}) ` +
