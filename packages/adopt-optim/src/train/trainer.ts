@@ -22,7 +22,7 @@ import {
   checkGroupRate, checkTrainerConfig, isCount, isPositiveInteger, show, type Batch, type StepInfo, type TrainerConfig,
 } from './trainer_config.js';
 import { appendLogRecord, prepareLogCut, type LogCut } from './trainer_log.js';
-import { firstBadGradient, stepGradients } from './trainer_step.js';
+import { stepGradients } from './trainer_step.js';
 import { checkSlots, isNamedState } from './restore_check.js';
 import { matchByName } from './variable_names.js';
 
@@ -250,11 +250,14 @@ export class Trainer<B extends Batch> {
 
   /** One optimizer step over `micro` micro-batches (disposed): every check on every group before any group steps. */
   private optimizerStep(micro: B[]): { loss: number; gradNorm: number; learningRate: number } {
-    const { grads, loss, gradNorm } = stepGradients(this.config, this.variables.trainable, micro, { rng: this.rng, step: this.step });
+    const policy = (this.config.optimizerOptions as { nonFinite?: unknown } | undefined)?.nonFinite;
+    const context = { rng: this.rng, step: this.step };
+    // nonFinite 'off': unchecked, as the optimizers leave it
+    const { grads, loss, gradNorm, bad } = stepGradients(this.config, this.variables.trainable, micro, context, policy !== 'off');
     try {
       const learningRate = learningRateAt('Trainer', this.config.learningRate, this.step);
       const rates = this.groups.map((g, i) => checkGroupRate(learningRate * g.multiplier, i, this.step));
-      if (!this.refuseBadStep(grads)) {
+      if (!this.refuseBadStep(bad, policy)) {
         this.groups.forEach((g, i) => {
           const named = g.variables.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name]! }));
           if (named.length === 0) return;
@@ -269,14 +272,11 @@ export class Trainer<B extends Batch> {
   }
 
   /**
-   * Before any group steps: a gradient holding NaN, ±Infinity or a value beyond ±2^63 throws a
-   * NonFiniteGradientError, or with optimizerOptions.nonFinite 'skip' skips the whole step (true:
-   * no group steps). Nothing has been written either way. With nonFinite 'off' nothing is checked.
+   * Before any group steps: `bad`, a variable whose gradient holds NaN, ±Infinity or a value beyond ±2^63
+   * (./trainer_step.ts), throws a NonFiniteGradientError, or with optimizerOptions.nonFinite 'skip' skips the
+   * whole step (true: no group steps). Nothing has been written either way.
    */
-  private refuseBadStep(grads: tf.NamedTensorMap): boolean {
-    const policy = (this.config.optimizerOptions as { nonFinite?: unknown } | undefined)?.nonFinite;
-    if (policy === 'off') return false; // unchecked, as the optimizers leave it
-    const bad = firstBadGradient(grads, this.variables.trainable.map((v) => v.name));
+  private refuseBadStep(bad: string | undefined, policy: unknown): boolean {
     if (bad === undefined) return false;
     if (policy === 'skip') return true;
     const group = this.groups.findIndex((g) => g.variables.some((v) => v.name === bad));

@@ -32,23 +32,37 @@ export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => tf.sqrt(treeSum(tensors.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
-/** The first of `names` whose gradient holds NaN, ±Infinity or a value of magnitude >= GRADIENT_LIMIT; one download unless one does. */
-export function firstBadGradient(grads: tf.NamedTensorMap, names: string[]): string | undefined {
-  const present = names.filter((n) => grads[n] !== undefined);
-  if (present.length === 0) return undefined;
-  const counts = tf.tidy(() => present.map((n) => {
-    const g = grads[n]!;
-    return tf.sum(tf.cast(tf.logicalOr(tf.logicalNot(tf.isFinite(g)), tf.greaterEqual(tf.abs(g), GRADIENT_LIMIT)), 'int32'));
-  }));
+/** Elements of `g` that are NaN or ±Infinity (int32 scalar). */
+const nonFinite = (g: tf.Tensor) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(g)), 'int32'));
+/** Elements of `g` that are NaN, ±Infinity or of magnitude >= GRADIENT_LIMIT (int32 scalar). */
+const outOfRange = (g: tf.Tensor) => tf.sum(tf.cast(tf.logicalOr(tf.logicalNot(tf.isFinite(g)), tf.greaterEqual(tf.abs(g), GRADIENT_LIMIT)), 'int32'));
+
+/** The first name whose count is not 0: one download (of the sum) unless one is. Disposes `counts`. */
+function firstCounted(names: string[], counts: tf.Tensor[]): string | undefined {
   try {
     const total = treeSum(counts);
     const bad = total.dataSync()[0]!;
     total.dispose();
-    if (bad === 0) return undefined;
-    return present.find((_, i) => counts[i]!.dataSync()[0]! > 0);
+    return bad === 0 ? undefined : names.find((_, i) => counts[i]!.dataSync()[0]! > 0);
   } finally {
     tf.dispose(counts);
   }
+}
+
+/**
+ * The first of `names` whose gradient holds NaN, ±Infinity or a value of magnitude >= GRADIENT_LIMIT.
+ * With `unclipped` (the gradients before clipping by norm), NaN and ±Infinity are looked for there, so that the
+ * variable named is the one whose gradient was bad (the clip's scale spreads NaN to every variable), and the range
+ * in `grads`, what the optimizers receive (a clipped 1e30 is fine).
+ */
+export function firstBadGradient(grads: tf.NamedTensorMap, names: string[], unclipped: tf.NamedTensorMap = grads): string | undefined {
+  const present = names.filter((n) => grads[n] !== undefined);
+  if (present.length === 0) return undefined;
+  // after the clip only the magnitude: a NaN there comes from a NaN or an Infinity before it (a finite gradient
+  // clipped by a finite norm stays finite, by an overflowed norm becomes 0)
+  const tooLarge = (g: tf.Tensor) => tf.sum(tf.cast(tf.greaterEqual(tf.abs(g), GRADIENT_LIMIT), 'int32'));
+  const counts = tf.tidy(() => present.map((n) => (unclipped === grads ? outOfRange(grads[n]!) : tf.add(nonFinite(unclipped[n]!), tooLarge(grads[n]!)))));
+  return firstCounted(present, counts);
 }
 
 /** What the micro-batches give: the mean gradient (clipped if configured), the mean loss, and the norm before clipping. */
@@ -56,11 +70,13 @@ export interface StepGradients {
   grads: tf.NamedTensorMap;
   loss: number;
   gradNorm: number;
+  /** With `check`: the first variable whose gradient is bad (see firstBadGradient), before or after clipping. */
+  bad: string | undefined;
 }
 
-/** The mean gradient of `micro` (disposed here) over `vars`, clipped by global norm to config.clipGradNorm. */
+/** The mean gradient of `micro` (disposed here) over `vars`, clipped by global norm to config.clipGradNorm; checked if `check`. */
 export function stepGradients<B extends Batch>(
-  config: TrainerConfig<B>, vars: tf.Variable[], micro: B[], context: Parameters<TrainerConfig<B>['loss']>[1],
+  config: TrainerConfig<B>, vars: tf.Variable[], micro: B[], context: Parameters<TrainerConfig<B>['loss']>[1], check: boolean,
 ): StepGradients {
   let sum: tf.NamedTensorMap = {};
   let lossSum: tf.Tensor = tf.scalar(0);
@@ -82,19 +98,27 @@ export function stepGradients<B extends Batch>(
     lossSum = nextLoss;
   }
   const k = micro.length;
-  const { grads, norm } = tf.tidy(() => {
+  const { mean, norm } = tf.tidy(() => {
     const mean: tf.NamedTensorMap = {};
     for (const name of Object.keys(sum)) mean[name] = k === 1 ? tf.clone(sum[name]!) : tf.div(sum[name]!, k);
-    const norm = globalNorm(Object.values(mean));
-    const max = config.clipGradNorm;
-    if (max !== undefined) {
-      const scale = tf.minimum(1, tf.div(max, tf.add(norm, 1e-6)));
-      for (const name of Object.keys(mean)) mean[name] = tf.mul(mean[name]!, scale);
-    }
-    return { grads: mean, norm };
+    return { mean, norm: globalNorm(Object.values(mean)) };
   });
+  const max = config.clipGradNorm;
+  const grads = max === undefined ? mean : tf.tidy(() => {
+    const scale = tf.minimum(1, tf.div(max, tf.add(norm, 1e-6)));
+    const out: tf.NamedTensorMap = {};
+    for (const name of Object.keys(mean)) out[name] = tf.mul(mean[name]!, scale);
+    return out;
+  });
+  const names = vars.map((v) => v.name);
+  let bad: string | undefined;
+  try {
+    bad = check ? firstBadGradient(grads, names, mean) : undefined;
+  } finally {
+    if (grads !== mean) tf.dispose(mean);
+  }
   const meanLoss = tf.div(lossSum, k);
   const [loss, gradNorm] = [meanLoss.dataSync()[0]!, norm.dataSync()[0]!];
   tf.dispose([sum, lossSum, meanLoss, norm]);
-  return { grads, loss, gradNorm };
+  return { grads, loss, gradNorm, bad };
 }
