@@ -51,18 +51,23 @@ describe('the optimizer lifecycle against a model (fast-check)', () => {
 });
 
 /** The Trainer property: random configs (groups, multipliers, options) and command sequences. */
-const trainerProperty = (configs = trainerConfigs) => fc.asyncProperty(configs, trainerCommands(), (c, cmds) => runTrainerSequence(c, cmds, dir()));
+const trainerProperty = (configs = trainerConfigs) =>
+  fc.asyncProperty(configs, trainerCommands(), (c, cmds) => runTrainerSequence(c, cmds, dir()));
 const TRAINER_CI_RUNS = 60;
 
 describe('the Trainer lifecycle against a model (fast-check)', () => {
-  const name = LONG > 0 ? `${LONG} random sequences of Trainer commands (long run)` : `${TRAINER_CI_RUNS} random sequences of up to 12 Trainer commands (the CI budget)`;
+  const name = LONG > 0
+    ? `${LONG} random sequences of Trainer commands (long run)`
+    : `${TRAINER_CI_RUNS} random sequences of up to 12 Trainer commands (the CI budget)`;
   it(name, async (t) => {
     const started = Date.now();
-    const out = await fc.check(trainerProperty(), { numRuns: LONG > 0 ? LONG : TRAINER_CI_RUNS, seed: LONG > 0 ? Date.now() : 20261207 });
+    const runs = LONG > 0 ? LONG : TRAINER_CI_RUNS;
+    const out = await fc.check(trainerProperty(), { numRuns: runs, seed: LONG > 0 ? Date.now() : 20261207 });
     t.diagnostic([...trainerStats].sort().map(([k, v]) => `${k}: ${v}`).join('; '));
     t.diagnostic(`${out.numRuns} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s, seed ${out.seed}` +
       `${out.failed ? `; failed: path "${out.counterexamplePath}"` : ''}`);
-    assert.ok(!out.failed, `${fc.defaultReportMessage(out)}\n${String((out.errorInstance as Error | undefined)?.stack ?? out.errorInstance)}`);
+    const error = (out.errorInstance as Error | undefined)?.stack ?? out.errorInstance;
+    assert.ok(!out.failed, `${fc.defaultReportMessage(out)}\n${String(error)}`);
   });
 
   describe('it catches seeded bugs (test-only hooks on Trainer.prototype, restored after) within the CI budget', () => {
@@ -73,7 +78,8 @@ describe('the Trainer lifecycle against a model (fast-check)', () => {
       assert.equal(typeof original, 'function', `Trainer.prototype.${method} (the hook) is gone`);
       proto[method] = replacement;
       try {
-        const out = await fc.check(trainerProperty(configs), { numRuns: TRAINER_CI_RUNS, seed: 20261207, endOnFailure: true });
+        const options = { numRuns: TRAINER_CI_RUNS, seed: 20261207, endOnFailure: true };
+        const out = await fc.check(trainerProperty(configs), options);
         assert.ok(out.failed, `the seeded bug in ${method} was not caught in ${TRAINER_CI_RUNS} sequences`);
         return String((out.errorInstance as Error).message);
       } finally {
@@ -81,9 +87,10 @@ describe('the Trainer lifecycle against a model (fast-check)', () => {
       }
     }
 
-    it('issue 6 back: a bad gradient goes to the optimizers, group by group (an earlier group steps before a later one refuses)', async () => {
+    it('issue 6 back: a bad gradient goes to the optimizers group by group (one steps, a later one refuses)', async () => {
       // without clipping: with it a NaN spreads to every group through the norm, and the first group refuses
-      const message = await withBug('refuseBadStep', () => false, trainerConfigs.map((c) => ({ ...c, clipGradNorm: undefined })));
+      const unclipped = trainerConfigs.map((c) => ({ ...c, clipGradNorm: undefined }));
+      const message = await withBug('refuseBadStep', () => false, unclipped);
       assert.match(message, /: group \d state .* changed|: parameter .* changed/);
     });
 

@@ -184,10 +184,10 @@ describe('Trainer: each config field of the wrong kind is refused when it is bui
       [{ evaluate: { every: 2, run: 1 } }, 'Trainer: invalid evaluate.run 1; expected a function (step) => metrics.'],
       [{ checkpoint: 'out' }, 'Trainer: invalid checkpoint "out"; expected an object {dir, every?, keep?, fs?}.'],
       [{ checkpoint: { dir: 'x', fs: 1 } }, 'Trainer: invalid checkpoint.fs 1; expected an object of file operations (CheckpointFs).'],
-      [{ logFile: 1 }, 'Trainer: invalid logFile 1; expected a file path.'],
+      [{ logFile: 1 }, 'Trainer: invalid logFile 1; expected a path.'],
       [{ progress: 'yes' }, 'Trainer: invalid progress "yes"; expected true or false.'],
       [{ seed: 0.5 }, 'Trainer: invalid seed 0.5; expected an integer.'],
-      [{ batchSize: 8 }, 'Trainer: invalid batchSize 8; expected a function (batch) => number of examples.'],
+      [{ batchSize: 8 }, 'Trainer: invalid batchSize 8; expected a function (batch) => size.'],
       [{ callbacks: { onStep: 'stop' } }, 'Trainer: invalid callbacks.onStep "stop"; expected a function.'],
       [{ callbacks: null }, 'Trainer: invalid callbacks null; expected an object {onStep?, onEvaluate?, onCheckpoint?, onWarning?}.'],
     ];

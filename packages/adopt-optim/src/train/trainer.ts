@@ -253,13 +253,15 @@ export class Trainer<B extends Batch> {
     const policy = (this.config.optimizerOptions as { nonFinite?: unknown } | undefined)?.nonFinite;
     const context = { rng: this.rng, step: this.step };
     // nonFinite 'off': unchecked, as the optimizers leave it
-    const { grads, loss, gradNorm, bad } = stepGradients(this.config, this.variables.trainable, micro, context, policy !== 'off');
+    const vars = this.variables.trainable;
+    const { grads, loss, gradNorm, bad } = stepGradients(this.config, vars, micro, context, policy !== 'off');
     try {
       const learningRate = learningRateAt('Trainer', this.config.learningRate, this.step);
       const rates = this.groups.map((g, i) => checkGroupRate(learningRate * g.multiplier, i, this.step));
       if (!this.refuseBadStep(bad, policy)) {
         this.groups.forEach((g, i) => {
-          const named = g.variables.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name]! }));
+          const named = g.variables.filter((v) => grads[v.name] !== undefined)
+            .map((v) => ({ name: v.name, tensor: grads[v.name]! }));
           if (named.length === 0) return;
           setLearningRate(g.optimizer, rates[i]!);
           g.optimizer.applyGradients(named);
@@ -280,8 +282,9 @@ export class Trainer<B extends Batch> {
     if (bad === undefined) return false;
     if (policy === 'skip') return true;
     const group = this.groups.findIndex((g) => g.variables.some((v) => v.name === bad));
+    const which = group === this.groups.length - 1 ? 'the variables matching no paramGroups' : `paramGroups[${group}]`;
     throw new NonFiniteGradientError(
-      `Trainer: the gradient of "${bad}" (${group === this.groups.length - 1 ? 'the variables matching no paramGroups' : `paramGroups[${group}]`}) ` +
+      `Trainer: the gradient of "${bad}" (${which}) ` +
         `holds ${OUT_OF_RANGE} at step ${this.step}; no parameter group was stepped.`,
       bad, this.step,
     );

@@ -159,7 +159,10 @@ function checkFields(config: unknown): void {
     const value = c[field];
     const items = field === 'paramGroups' ? (Array.isArray(value) ? value : []) : [value];
     // a value that is not an object is refused by checkFieldValues, naming the field
-    for (const item of items) if (isPlainObject(item)) for (const key of Object.keys(item)) if (!keys.includes(key)) throw unknownField(key, field, keys);
+    for (const item of items) {
+      if (!isPlainObject(item)) continue;
+      for (const key of Object.keys(item)) if (!keys.includes(key)) throw unknownField(key, field, keys);
+    }
   }
 }
 
@@ -171,7 +174,8 @@ export const show = describeValue;
 export function checkGroupRate(rate: number, group: number, step: number): number {
   if (!(Number.isFinite(rate) && rate >= 0 && rate <= MAX_LEARNING_RATE)) {
     throw new OptimizerArgumentError(
-      `Trainer: paramGroups[${group}] has learning rate ${rate} at step ${step} (the schedule's rate times its learningRateMultiplier); ` +
+      `Trainer: paramGroups[${group}] has learning rate ${rate} at step ${step} ` +
+        "(the schedule's rate times its learningRateMultiplier); " +
         `expected a finite number in [0, ${MAX_LEARNING_RATE}].`,
     );
   }

@@ -47,8 +47,8 @@ function checkModel(model: unknown): void {
   const expected = 'a tf.LayersModel or an array of tf.Variable';
   if (Array.isArray(model)) {
     // duck-typed too: a second copy of tfjs-core has its own tf.Variable class
-    const isVariable = (v: unknown) => v instanceof tf.Variable ||
-      (v !== null && typeof v === 'object' && isFunction((v as tf.Variable).assign) && typeof (v as tf.Variable).name === 'string');
+    const isVariable = (v: unknown) => v instanceof tf.Variable || (v !== null && typeof v === 'object' &&
+      isFunction((v as tf.Variable).assign) && typeof (v as tf.Variable).name === 'string');
     const i = model.findIndex((v) => !isVariable(v));
     if (i >= 0) refuse(`model[${i}]`, model[i], 'a tf.Variable (model is an array of tf.Variable)');
     return;
@@ -57,7 +57,8 @@ function checkModel(model: unknown): void {
   const m = model as Record<string, unknown>;
   for (const key of ['trainableWeights', 'weights']) {
     const list = m[key];
-    if (!Array.isArray(list) || !list.every((w) => w !== null && typeof w === 'object' && isFunction((w as { read?: unknown }).read))) {
+    const isWeight = (w: unknown) => w !== null && typeof w === 'object' && isFunction((w as { read?: unknown }).read);
+    if (!Array.isArray(list) || !list.every(isWeight)) {
       refuse('model', model, `${expected} (its ${key} is ${describeValue(list)}, not a list of layer weights)`);
     }
   }
@@ -85,17 +86,19 @@ function checkParamGroups(groups: unknown): void {
     }
     const m = learningRateMultiplier;
     if (m !== undefined && !(isFiniteNumber(m) && m >= 0 && m <= MAX_LEARNING_RATE_MULTIPLIER)) {
-      refuse(`${at}.learningRateMultiplier`, m, `a finite number in [0, ${MAX_LEARNING_RATE_MULTIPLIER}] (0 freezes the group)`);
+      const range = `[0, ${MAX_LEARNING_RATE_MULTIPLIER}]`;
+      refuse(`${at}.learningRateMultiplier`, m, `a finite number in ${range} (0 freezes the group)`);
     }
   });
 }
 
-/** Refuses the first field whose value is of the wrong kind or out of range (fields are known and present: checkFields ran). */
+/** Refuses the first field whose value is of the wrong kind or out of range (checkFields ran before). */
 export function checkFieldValues(c: Record<string, unknown>): void {
   checkModel(c['model']);
   if (!isFunction(c['loss'])) refuse('loss', c['loss'], 'a function (batch, context) => tf.Scalar');
   const data = c['data'];
-  if (!isFunction(data) && !(data !== null && typeof data === 'object' && isFunction((data as { iterator?: unknown }).iterator))) {
+  const isDataset = data !== null && typeof data === 'object' && isFunction((data as { iterator?: unknown }).iterator);
+  if (!isFunction(data) && !isDataset) {
     refuse('data', data, 'a tf.data.Dataset or a function of the epoch returning batches');
   }
   if (c['optimizerOptions'] !== undefined && !isPlainObject(c['optimizerOptions'])) {
@@ -115,7 +118,9 @@ export function checkFieldValues(c: Record<string, unknown>): void {
   const evaluate = c['evaluate'] as Record<string, unknown> | undefined;
   if (evaluate !== undefined) {
     if (!isPlainObject(evaluate)) refuse('evaluate', evaluate, 'an object {every, run}');
-    if (!(isCount(evaluate['every']) && (evaluate['every'] as number) >= 1)) refuse('evaluate.every', evaluate['every'], 'an integer >= 1');
+    if (!(isCount(evaluate['every']) && (evaluate['every'] as number) >= 1)) {
+      refuse('evaluate.every', evaluate['every'], 'an integer >= 1');
+    }
     if (!isFunction(evaluate['run'])) refuse('evaluate.run', evaluate['run'], 'a function (step) => metrics');
   }
   const ck = c['checkpoint'] as Record<string, unknown> | undefined;
@@ -132,13 +137,18 @@ export function checkFieldValues(c: Record<string, unknown>): void {
       refuse('checkpoint.fs', ck['fs'], 'an object of file operations (CheckpointFs)');
     }
   }
-  if (c['logFile'] !== undefined && (typeof c['logFile'] !== 'string' || c['logFile'] === '')) refuse('logFile', c['logFile'], 'a file path');
-  if (c['progress'] !== undefined && typeof c['progress'] !== 'boolean') refuse('progress', c['progress'], 'true or false');
-  if (c['seed'] !== undefined && !Number.isSafeInteger(c['seed'])) refuse('seed', c['seed'], 'an integer');
-  if (c['batchSize'] !== undefined && !isFunction(c['batchSize'])) refuse('batchSize', c['batchSize'], 'a function (batch) => number of examples');
+  const { logFile, progress, seed, batchSize } = c;
+  if (logFile !== undefined && (typeof logFile !== 'string' || logFile === '')) refuse('logFile', logFile, 'a path');
+  if (progress !== undefined && typeof progress !== 'boolean') refuse('progress', progress, 'true or false');
+  if (seed !== undefined && !Number.isSafeInteger(seed)) refuse('seed', seed, 'an integer');
+  if (batchSize !== undefined && !isFunction(batchSize)) refuse('batchSize', batchSize, 'a function (batch) => size');
   const callbacks = c['callbacks'] as Record<string, unknown> | undefined;
   if (callbacks !== undefined) {
-    if (!isPlainObject(callbacks)) refuse('callbacks', callbacks, 'an object {onStep?, onEvaluate?, onCheckpoint?, onWarning?}');
-    for (const [name, f] of Object.entries(callbacks)) if (f !== undefined && !isFunction(f)) refuse(`callbacks.${name}`, f, 'a function');
+    if (!isPlainObject(callbacks)) {
+      refuse('callbacks', callbacks, 'an object {onStep?, onEvaluate?, onCheckpoint?, onWarning?}');
+    }
+    for (const [name, f] of Object.entries(callbacks)) {
+      if (f !== undefined && !isFunction(f)) refuse(`callbacks.${name}`, f, 'a function');
+    }
   }
 }

@@ -5,7 +5,9 @@
  * is at any moment either the old one or the cut one.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { makeDirectoriesSync } from './make_dir.js';
 

@@ -20,7 +20,9 @@ export function treeSum(xs: tf.Tensor[]): tf.Tensor {
     let level = xs;
     while (level.length > 1) {
       const next: tf.Tensor[] = [];
-      for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i]!, level[i + 1]!) : level[i]!);
+      for (let i = 0; i < level.length; i += 2) {
+        next.push(i + 1 < level.length ? tf.add(level[i]!, level[i + 1]!) : level[i]!);
+      }
       level = next;
     }
     return tf.clone(level[0]!);
@@ -35,7 +37,8 @@ export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
 /** Elements of `g` that are NaN or ±Infinity (int32 scalar). */
 const nonFinite = (g: tf.Tensor) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(g)), 'int32'));
 /** Elements of `g` that are NaN, ±Infinity or of magnitude >= GRADIENT_LIMIT (int32 scalar). */
-const outOfRange = (g: tf.Tensor) => tf.sum(tf.cast(tf.logicalOr(tf.logicalNot(tf.isFinite(g)), tf.greaterEqual(tf.abs(g), GRADIENT_LIMIT)), 'int32'));
+const outOfRange = (g: tf.Tensor) =>
+  tf.sum(tf.cast(tf.logicalOr(tf.logicalNot(tf.isFinite(g)), tf.greaterEqual(tf.abs(g), GRADIENT_LIMIT)), 'int32'));
 
 /** The first name whose count is not 0: one download (of the sum) unless one is. Disposes `counts`. */
 function firstCounted(names: string[], counts: tf.Tensor[]): string | undefined {
@@ -55,17 +58,21 @@ function firstCounted(names: string[], counts: tf.Tensor[]): string | undefined 
  * variable named is the one whose gradient was bad (the clip's scale spreads NaN to every variable), and the range
  * in `grads`, what the optimizers receive (a clipped 1e30 is fine).
  */
-export function firstBadGradient(grads: tf.NamedTensorMap, names: string[], unclipped: tf.NamedTensorMap = grads): string | undefined {
+export function firstBadGradient(
+  grads: tf.NamedTensorMap, names: string[], unclipped: tf.NamedTensorMap = grads,
+): string | undefined {
   const present = names.filter((n) => grads[n] !== undefined);
   if (present.length === 0) return undefined;
   // after the clip only the magnitude: a NaN there comes from a NaN or an Infinity before it (a finite gradient
   // clipped by a finite norm stays finite, by an overflowed norm becomes 0)
   const tooLarge = (g: tf.Tensor) => tf.sum(tf.cast(tf.greaterEqual(tf.abs(g), GRADIENT_LIMIT), 'int32'));
-  const counts = tf.tidy(() => present.map((n) => (unclipped === grads ? outOfRange(grads[n]!) : tf.add(nonFinite(unclipped[n]!), tooLarge(grads[n]!)))));
+  const counts = tf.tidy(() => present.map((n) => (unclipped === grads
+    ? outOfRange(grads[n]!)
+    : tf.add(nonFinite(unclipped[n]!), tooLarge(grads[n]!)))));
   return firstCounted(present, counts);
 }
 
-/** What the micro-batches give: the mean gradient (clipped if configured), the mean loss, and the norm before clipping. */
+/** What the micro-batches give: the mean gradient (clipped if configured), the mean loss, the norm before clipping. */
 export interface StepGradients {
   grads: tf.NamedTensorMap;
   loss: number;
@@ -74,9 +81,10 @@ export interface StepGradients {
   bad: string | undefined;
 }
 
-/** The mean gradient of `micro` (disposed here) over `vars`, clipped by global norm to config.clipGradNorm; checked if `check`. */
+/** The mean gradient of `micro` (disposed here) over `vars`, clipped by global norm; checked if `check`. */
 export function stepGradients<B extends Batch>(
-  config: TrainerConfig<B>, vars: tf.Variable[], micro: B[], context: Parameters<TrainerConfig<B>['loss']>[1], check: boolean,
+  config: TrainerConfig<B>, vars: tf.Variable[], micro: B[], context: Parameters<TrainerConfig<B>['loss']>[1],
+  check: boolean,
 ): StepGradients {
   let sum: tf.NamedTensorMap = {};
   let lossSum: tf.Tensor = tf.scalar(0);
