@@ -28,10 +28,12 @@ function setup(dir: string, extra: Partial<TrainerConfig<XY>> = {}) {
   const b = tf.variable(tf.tensor([0.05]), true, `log_b_${n}`);
   const config = {
     model: [w, b], optimizer: 'adopt', learningRate: 0.05, steps: 12, progress: false,
-    loss: (batch: XY) => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(batch.x, w), b), batch.y))) as tf.Scalar),
+    loss: (batch: XY) => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(batch.x, w), b), batch.y)))),
     data: (epoch: number) => {
       const rng = new Rng(50 + epoch);
-      return Array.from({ length: 5 }, () => ({ x: tf.tensor(rng.normals(8 * 4), [8, 4]), y: tf.tensor(rng.normals(8), [8, 1]) }));
+      return Array.from({ length: 5 }, () => ({
+        x: tf.tensor(rng.normals(8 * 4), [8, 4]), y: tf.tensor(rng.normals(8), [8, 1]),
+      }));
     },
     paramGroups: [{ pattern: '^log_b', learningRateMultiplier: 0.5 }],
     logFile: join(dir, 'log.jsonl'), checkpoint: { dir: join(dir, 'ck'), every: 4 },
@@ -40,12 +42,17 @@ function setup(dir: string, extra: Partial<TrainerConfig<XY>> = {}) {
   return { config, release: (t: Trainer<XY>) => { t.optimizers.forEach((o) => o.dispose()); tf.dispose([w, b]); } };
 }
 
-const stepLines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+const records = (file: string) => readFileSync(file, 'utf8').trim().split('\n')
+  .map((l) => JSON.parse(l) as Record<string, unknown> & { type: string; step: number });
+const stepLines = (file: string) => records(file)
   .filter((r) => r['type'] === 'step').map((r) => ({ step: r['step'], loss: r['loss'] }));
 
 /** A run that "crashes" after step `at` (an exception out of onStep: no final checkpoint, nothing after it). */
 async function crashAfter(config: TrainerConfig<XY>, at: number): Promise<Trainer<XY>> {
-  const t = new Trainer<XY>({ ...config, callbacks: { onStep: (i) => { if (i.step === at) throw new Error('crash'); } } });
+  const onStep = (i: { step: number }) => {
+    if (i.step === at) throw new Error('crash');
+  };
+  const t = new Trainer<XY>({ ...config, callbacks: { onStep } });
   await assert.rejects(t.fit(), /crash/);
   return t;
 }
@@ -53,7 +60,7 @@ async function crashAfter(config: TrainerConfig<XY>, at: number): Promise<Traine
 describe('Trainer log after a resume', () => {
   before(() => useBackend('cpu'));
 
-  it('a crash between checkpoints (after step 10, checkpoint at 8), a resume: each step logged once, with the resumed values', async () => {
+  it('a crash after step 10 (checkpoint at 8), a resume: each step logged once, with the resumed values', async () => {
     const straightDir = join(scratch, `straight-${count}`);
     const s = setup(straightDir);
     const straight = new Trainer<XY>(s.config);
@@ -71,11 +78,12 @@ describe('Trainer log after a resume', () => {
     b.release(resumed);
     const lines = stepLines(b.config.logFile!);
     assert.deepEqual(lines.map((l) => l.step), Array.from({ length: 12 }, (_, i) => i), 'each step once, in order');
-    assert.deepEqual(lines, rest.losses.map((l) => ({ step: l.step, loss: l.loss })), 'the log holds the resumed run\'s losses');
+    const losses = rest.losses.map((l) => ({ step: l.step, loss: l.loss }));
+    assert.deepEqual(lines, losses, 'the log holds the resumed run\'s losses');
     assert.deepEqual(rest.losses, full.losses, 'and they are the uninterrupted run\'s');
-    const records = readFileSync(b.config.logFile!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number });
-    assert.deepEqual(records.filter((r) => r.type === 'checkpoint').map((r) => r.step), [4, 8, 12]);
-    assert.deepEqual(records.filter((r) => r.type === 'restore').map((r) => r.step), [8]);
+    const all = records(b.config.logFile!);
+    assert.deepEqual(all.filter((r) => r.type === 'checkpoint').map((r) => r.step), [4, 8, 12]);
+    assert.deepEqual(all.filter((r) => r.type === 'restore').map((r) => r.step), [8]);
     assert.deepEqual(readdirSync(dir).sort(), ['ck', 'log.jsonl'], 'no temporary file left');
   });
 
@@ -87,7 +95,8 @@ describe('Trainer log after a resume', () => {
     const before = readFileSync(a.config.logFile!, 'utf8');
     // a trainer of another model shape: refused, nothing changes
     const n = count++;
-    const other = setup(dir, { model: [tf.variable(tf.zeros([5, 1]), true, `log_w_other_${n}`), tf.variable(tf.zeros([1]), true, `log_b_other_${n}`)] });
+    const model = [tf.variable(tf.zeros([5, 1]), true, `log_wo${n}`), tf.variable(tf.zeros([1]), true, `log_bo${n}`)];
+    const other = setup(dir, { model });
     const refused = new Trainer<XY>(other.config);
     await assert.rejects(refused.restore(), CheckpointError);
     tf.dispose((other.config.model as tf.Variable[]));
@@ -99,16 +108,17 @@ describe('Trainer log after a resume', () => {
     await resumed.fit();
     b.release(resumed);
     const text = readFileSync(b.config.logFile!, 'utf8');
-    assert.ok(text.endsWith('\n') && !text.includes('"type":"st\n') && !text.includes('"st{'), 'the partial line survived');
+    assert.ok(text.endsWith('\n') && !text.includes('"type":"st\n') && !text.includes('"st{'), 'a partial line');
     assert.deepEqual(stepLines(b.config.logFile!).map((l) => l.step), Array.from({ length: 12 }, (_, i) => i));
   });
 
-  it('a failure at the rename (the commit point of the cut) leaves the log byte for byte and restores nothing', async () => {
+  it('a failure at the rename (the cut\'s commit point) leaves the log byte for byte, restores nothing', async () => {
     const dir = join(scratch, `cut-crash-${count}`);
     const a = setup(dir);
     a.release(await crashAfter(a.config, 6));
     const before = readFileSync(a.config.logFile!, 'utf8');
-    assert.deepEqual(before.trim().split('\n').filter((l) => keptAfterRestore(l, 4)).map((l) => JSON.parse(l).step), [0, 1, 2, 3, 4]);
+    const kept = before.trim().split('\n').filter((l) => keptAfterRestore(l, 4));
+    assert.deepEqual(kept.map((l) => JSON.parse(l).step), [0, 1, 2, 3, 4]);
     const b = setup(dir);
     const resumed = new Trainer<XY>(b.config);
     const vars = b.config.model as tf.Variable[];
