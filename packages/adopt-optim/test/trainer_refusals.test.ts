@@ -194,6 +194,9 @@ describe('Trainer: a config field of the wrong kind is refused when built, namin
         'Trainer: invalid data [1, 2]; expected a tf.data.Dataset or a function of the epoch returning batches.'],
       [{ learningRate: '0.1' },
         'Trainer: invalid learningRate "0.1"; expected a number, or a schedule of the optimizer step (a function).'],
+      [{ learningRate: NaN },
+        'Trainer: invalid learningRate NaN; expected a finite number in [0, 1000000], or a schedule of the optimizer ' +
+        'step.'],
       [{ steps: '10' }, 'Trainer: invalid steps "10"; expected an integer >= 0.'],
       [{ steps: 1.5 }, 'Trainer: invalid steps 1.5; expected an integer >= 0.'],
       [{ epochs: -1 }, 'Trainer: invalid epochs -1; expected an integer >= 0.'],

@@ -104,8 +104,12 @@ export function checkFieldValues(c: Record<string, unknown>): void {
   if (c['optimizerOptions'] !== undefined && !isPlainObject(c['optimizerOptions'])) {
     refuse('optimizerOptions', c['optimizerOptions'], 'a plain object of options, e.g. {weightDecay: 0.1}');
   }
-  if (typeof c['learningRate'] !== 'number' && !isFunction(c['learningRate'])) {
-    refuse('learningRate', c['learningRate'], 'a number, or a schedule of the optimizer step (a function)');
+  const lr = c['learningRate'];
+  if (typeof lr !== 'number' && !isFunction(lr)) {
+    refuse('learningRate', lr, 'a number, or a schedule of the optimizer step (a function)');
+  }
+  if (typeof lr === 'number' && !(Number.isFinite(lr) && lr >= 0 && lr <= MAX_LEARNING_RATE)) {
+    refuse('learningRate', lr, `a finite number in [0, ${MAX_LEARNING_RATE}], or a schedule of the optimizer step`);
   }
   for (const key of ['steps', 'epochs']) {
     if (c[key] !== undefined && !isCount(c[key])) refuse(key, c[key], 'an integer >= 0');
