@@ -1,8 +1,9 @@
 /**
- * Model-based fuzzing of the optimizer lifecycle (test/lifecycle.ts): a short run here, a long one
- * with `npm run fuzz` (ADOPT_FUZZ_RUNS sequences). Failures found become the regression tests below,
- * replayed as explicit command sequences (a fast-check seed and path would not survive a change of
- * the generators).
+ * Model-based fuzzing of the optimizer lifecycle (test/lifecycle.ts) and of the Trainer's (parameter
+ * groups, refused steps, crashes and resumes, export/import: test/lifecycle_trainer.ts): a short run here,
+ * a long one with `npm run fuzz` (ADOPT_FUZZ_RUNS sequences of each). Failures found become the regression
+ * tests below, replayed as explicit command sequences (a fast-check seed and path would not survive a
+ * change of the generators). Seeded bugs, put in through test-only hooks, show the Trainer's part can fail.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { Trainer } from '../src/train/index.js';
 import { commandsFor, configs, initialShapes, Recreate, RoundTrip, runSequence, stats, Step } from './lifecycle.js';
+import { runTrainerSequence, trainerCommands, trainerConfigs, trainerStats } from './lifecycle_trainer.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lifecycle-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -43,6 +46,57 @@ describe('the optimizer lifecycle against a model (fast-check)', () => {
         await runSequence({ family: 'adopt', stateDtype: 'int4', nonFinite: 'throw', fused: true, backend }, [[5], [1], [1]],
           [new Step(['fa', 'fc'], ['ok', 'ok'], 0), new Recreate('fa', [4, 2], 1), new RoundTrip()], dir());
       }
+    });
+  });
+});
+
+/** The Trainer property: random configs (groups, multipliers, options) and command sequences. */
+const trainerProperty = (configs = trainerConfigs) =>
+  fc.asyncProperty(configs, trainerCommands(), (c, cmds) => runTrainerSequence(c, cmds, dir()));
+const TRAINER_CI_RUNS = 60;
+
+describe('the Trainer lifecycle against a model (fast-check)', () => {
+  const name = LONG > 0
+    ? `${LONG} random sequences of Trainer commands (long run)`
+    : `${TRAINER_CI_RUNS} random sequences of up to 12 Trainer commands (the CI budget)`;
+  it(name, async (t) => {
+    const started = Date.now();
+    const runs = LONG > 0 ? LONG : TRAINER_CI_RUNS;
+    const out = await fc.check(trainerProperty(), { numRuns: runs, seed: LONG > 0 ? Date.now() : 20261207 });
+    t.diagnostic([...trainerStats].sort().map(([k, v]) => `${k}: ${v}`).join('; '));
+    t.diagnostic(`${out.numRuns} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s, seed ${out.seed}` +
+      `${out.failed ? `; failed: path "${out.counterexamplePath}"` : ''}`);
+    const error = (out.errorInstance as Error | undefined)?.stack ?? out.errorInstance;
+    assert.ok(!out.failed, `${fc.defaultReportMessage(out)}\n${String(error)}`);
+  });
+
+  describe('it catches seeded bugs (test-only hooks on Trainer.prototype, restored after) within the CI budget', () => {
+    /** Runs the CI budget with `method` of Trainer.prototype replaced; returns the failure's message. */
+    async function withBug(method: string, replacement: unknown, configs = trainerConfigs): Promise<string> {
+      const proto = Trainer.prototype as unknown as Record<string, unknown>;
+      const original = proto[method];
+      assert.equal(typeof original, 'function', `Trainer.prototype.${method} (the hook) is gone`);
+      proto[method] = replacement;
+      try {
+        const options = { numRuns: TRAINER_CI_RUNS, seed: 20261207, endOnFailure: true };
+        const out = await fc.check(trainerProperty(configs), options);
+        assert.ok(out.failed, `the seeded bug in ${method} was not caught in ${TRAINER_CI_RUNS} sequences`);
+        return String((out.errorInstance as Error).message);
+      } finally {
+        proto[method] = original;
+      }
+    }
+
+    it('issue 6 back: a bad gradient goes to the optimizers group by group (one steps, a later one refuses)', async () => {
+      // without clipping: with it a NaN spreads to every group through the norm, and the first group refuses
+      const unclipped = trainerConfigs.map((c) => ({ ...c, clipGradNorm: undefined }));
+      const message = await withBug('refuseBadStep', () => false, unclipped);
+      assert.match(message, /: group \d state .* changed|: parameter .* changed/);
+    });
+
+    it('issue 16 back: the log is not cut on restore (steps redone after a crash are logged twice)', async () => {
+      const message = await withBug('prepareLogCut', () => null);
+      assert.match(message, /log steps/);
     });
   });
 });

@@ -5,22 +5,24 @@
  * that resume a run exactly (same losses, same parameters as the uninterrupted run).
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync } from 'node:fs';
-import { makeDirectoriesSync } from './make_dir.js';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
 import { Rng } from '../random.js';
 import { learningRateAt } from '../schedules.js';
 
 export { Rng };
-import { OptimizerArgumentError } from '../validate.js';
+import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE } from '../validate.js';
 import {
   acquireCheckpointLock, CheckpointError, readCheckpoint, writeCheckpoint,
   type CheckpointLock, type LoadedCheckpoint, type TensorValues,
 } from './checkpoint.js';
 import { createOptimizer, setLearningRate } from './registry.js';
-import { checkTrainerConfig, isCount, isPositiveInteger, show, type Batch, type StepInfo, type TrainerConfig } from './trainer_config.js';
+import {
+  checkGroupRate, checkTrainerConfig, isCount, isPositiveInteger, show, type Batch, type StepInfo, type TrainerConfig,
+} from './trainer_config.js';
+import { appendLogRecord, prepareLogCut, type LogCut } from './trainer_log.js';
+import { stepGradients } from './trainer_step.js';
 import { checkSlots, isNamedState } from './restore_check.js';
 import { matchByName } from './variable_names.js';
 
@@ -246,57 +248,46 @@ export class Trainer<B extends Batch> {
     return { step: this.step, losses: [...this.losses], stopped };
   }
 
-  /** One optimizer step over `micro` micro-batches; disposes them. */
+  /** One optimizer step over `micro` micro-batches (disposed): every check on every group before any group steps. */
   private optimizerStep(micro: B[]): { loss: number; gradNorm: number; learningRate: number } {
+    const policy = (this.config.optimizerOptions as { nonFinite?: unknown } | undefined)?.nonFinite;
+    const context = { rng: this.rng, step: this.step };
+    // nonFinite 'off': unchecked, as the optimizers leave it
     const vars = this.variables.trainable;
-    let sum: tf.NamedTensorMap = {};
-    let lossSum: tf.Tensor = tf.scalar(0);
-    for (const batch of micro) {
-      const { value, grads } = tf.variableGrads(() => this.config.loss(batch, { rng: this.rng, step: this.step }), vars);
-      const next = tf.tidy(() => {
-        const out: tf.NamedTensorMap = { ...sum };
-        for (const v of vars) {
-          const g = grads[v.name];
-          if (g === undefined) continue; // this variable does not affect the loss
-          out[v.name] = sum[v.name] ? tf.add(sum[v.name]!, g) : tf.clone(g);
-        }
-        return out;
-      });
-      for (const name of Object.keys(next)) if (next[name] !== sum[name]) tf.dispose(sum[name]!);
-      sum = {}; // its tensors are either disposed above or carried over in `next`
-      const nextLoss = tf.add(lossSum, value);
-      tf.dispose([grads, value, lossSum, batch]);
-      sum = next;
-      lossSum = nextLoss;
-    }
-    const k = micro.length;
-    const { grads, norm } = tf.tidy(() => {
-      const mean: tf.NamedTensorMap = {};
-      for (const name of Object.keys(sum)) mean[name] = k === 1 ? tf.clone(sum[name]!) : tf.div(sum[name]!, k);
-      const squares = Object.values(mean).map((g) => tf.sum(tf.square(g)));
-      const norm = squares.length ? tf.sqrt(tf.addN(squares)) : tf.scalar(0);
-      const max = this.config.clipGradNorm;
-      if (max !== undefined) {
-        const scale = tf.minimum(1, tf.div(max, tf.add(norm, 1e-6)));
-        for (const name of Object.keys(mean)) mean[name] = tf.mul(mean[name]!, scale);
-      }
-      return { grads: mean, norm };
-    });
-    const meanLoss = tf.div(lossSum, k);
-    const [loss, gradNorm] = [meanLoss.dataSync()[0]!, norm.dataSync()[0]!];
-    tf.dispose([sum, lossSum, meanLoss, norm]);
-    const learningRate = learningRateAt('Trainer', this.config.learningRate, this.step);
+    const { grads, loss, gradNorm, bad } = stepGradients(this.config, vars, micro, context, policy !== 'off');
     try {
-      for (const g of this.groups) {
-        const named = g.variables.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name]! }));
-        if (named.length === 0) continue;
-        setLearningRate(g.optimizer, learningRate * g.multiplier);
-        g.optimizer.applyGradients(named);
+      const learningRate = learningRateAt('Trainer', this.config.learningRate, this.step);
+      const rates = this.groups.map((g, i) => checkGroupRate(learningRate * g.multiplier, i, this.step));
+      if (!this.refuseBadStep(bad, policy)) {
+        this.groups.forEach((g, i) => {
+          const named = g.variables.filter((v) => grads[v.name] !== undefined)
+            .map((v) => ({ name: v.name, tensor: grads[v.name]! }));
+          if (named.length === 0) return;
+          setLearningRate(g.optimizer, rates[i]!);
+          g.optimizer.applyGradients(named);
+        });
       }
+      return { loss, gradNorm, learningRate };
     } finally {
       tf.dispose(grads);
     }
-    return { loss, gradNorm, learningRate };
+  }
+
+  /**
+   * Before any group steps: `bad`, a variable whose gradient holds NaN, ±Infinity or a value beyond ±2^63
+   * (./trainer_step.ts), throws a NonFiniteGradientError, or with optimizerOptions.nonFinite 'skip' skips the
+   * whole step (true: no group steps). Nothing has been written either way.
+   */
+  private refuseBadStep(bad: string | undefined, policy: unknown): boolean {
+    if (bad === undefined) return false;
+    if (policy === 'skip') return true;
+    const group = this.groups.findIndex((g) => g.variables.some((v) => v.name === bad));
+    const which = group === this.groups.length - 1 ? 'the variables matching no paramGroups' : `paramGroups[${group}]`;
+    throw new NonFiniteGradientError(
+      `Trainer: the gradient of "${bad}" (${which}) ` +
+        `holds ${OUT_OF_RANGE} at step ${this.step}; no parameter group was stepped.`,
+      bad, this.step,
+    );
   }
 
   private progressBar(): cliProgress.SingleBar | null {
@@ -312,9 +303,12 @@ export class Trainer<B extends Batch> {
   }
 
   private log(record: Record<string, unknown>): void {
-    if (this.config.logFile === undefined) return;
-    makeDirectoriesSync(dirname(this.config.logFile));
-    appendFileSync(this.config.logFile, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+    if (this.config.logFile !== undefined) appendLogRecord(this.config.logFile, record);
+  }
+
+  /** The log cut back to `step` (steps done), prepared before a restore assigns anything (see ./trainer_log.ts). */
+  private prepareLogCut(step: number): LogCut | null {
+    return this.config.logFile === undefined ? null : prepareLogCut(this.config.logFile, step);
   }
 
   /** Writes a checkpoint of the current step to config.checkpoint.dir (or `dir`). */
@@ -384,24 +378,16 @@ export class Trainer<B extends Batch> {
       }
     }
     const s = loaded.manifest.state as unknown as SavedState;
-    // All checks passed: assign. Optimizer state first (setWeights checks again, all or nothing),
-    // then the model, whose assignments cannot fail after the checks above.
-    for (let i = 0; i < this.groups.length; i++) {
-      const named = plan.optimizer[i]!.map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) }));
-      try {
-        if (named.length > 0) await this.groups[i]!.optimizer.setWeights(named);
-      } finally {
-        tf.dispose(named.map((n) => n.tensor));
-      }
+    // the log's lines past the checkpoint go (they are redone): written aside, renamed over the log (a
+    // failure leaves it as it was and nothing restored), then the assignments, which cannot fail after the probe
+    const cut = this.prepareLogCut(loaded.manifest.step);
+    try {
+      cut?.commit();
+    } catch (e) {
+      cut?.abandon();
+      throw e;
     }
-    plan.model.forEach(({ values: w, variable }) => {
-      const t = tf.tensor(w.values, w.shape, w.dtype);
-      try {
-        variable.assign(t);
-      } finally {
-        t.dispose();
-      }
-    });
+    await this.assignRestored(plan);
     this.step = loaded.manifest.step;
     this.epoch = s.epoch;
     this.batchInEpoch = s.batchInEpoch;
@@ -411,6 +397,27 @@ export class Trainer<B extends Batch> {
     this.checkpointedStep = ck !== undefined && resolve(dir) === resolve(ck.dir) && !loaded.fellBack ? this.step : undefined;
     this.log({ type: 'restore', step: this.step, folder: loaded.folder, fellBack: loaded.fellBack });
     return { folder: loaded.folder, step: this.step, fellBack: loaded.fellBack, skipped: loaded.skipped, warnings: loaded.warnings };
+  }
+
+  /** All checks passed: assign. Optimizer state first (setWeights checks again, all or nothing), then the model. */
+  private async assignRestored(plan: ReturnType<Trainer<B>['checkRestore']>): Promise<void> {
+    for (let i = 0; i < this.groups.length; i++) {
+      const named = plan.optimizer[i]!.map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) }));
+      try {
+        if (named.length > 0) await this.groups[i]!.optimizer.setWeights(named);
+      } finally {
+        tf.dispose(named.map((n) => n.tensor));
+      }
+    }
+    // the model's assignments cannot fail after the checks in checkRestore
+    plan.model.forEach(({ values: w, variable }) => {
+      const t = tf.tensor(w.values, w.shape, w.dtype);
+      try {
+        variable.assign(t);
+      } finally {
+        t.dispose();
+      }
+    });
   }
 
   /** Every check of a restore, on the raw values: what to assign, or a CheckpointError. */

@@ -3,10 +3,11 @@
  * is built (naming the field, the value and what was expected), before anything runs.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { learningRateAt, type Schedule } from '../schedules.js';
+import { learningRateAt, MAX_LEARNING_RATE, type Schedule } from '../schedules.js';
 import type { Rng } from '../random.js';
 import { didYouMean, OptimizerArgumentError } from '../validate.js';
 import type { CheckpointFs } from './checkpoint.js';
+import { checkFieldValues, describeValue, isPlainObject } from './trainer_fields.js';
 import { isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptionsByName } from './registry.js';
 
 /** A batch: any object whose tensors the loss reads. The trainer disposes it after use. */
@@ -157,9 +158,9 @@ function checkFields(config: unknown): void {
   for (const [field, keys] of Object.entries(NESTED)) {
     const value = c[field];
     const items = field === 'paramGroups' ? (Array.isArray(value) ? value : []) : [value];
+    // a value that is not an object is refused by checkFieldValues, naming the field
     for (const item of items) {
-      if (item === undefined) continue;
-      if (item === null || typeof item !== 'object') throw new OptimizerArgumentError(`Trainer: invalid ${field} ${show(item)}; expected an object.`);
+      if (!isPlainObject(item)) continue;
       for (const key of Object.keys(item)) if (!keys.includes(key)) throw unknownField(key, field, keys);
     }
   }
@@ -167,11 +168,24 @@ function checkFields(config: unknown): void {
 
 export const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 export const isPositiveInteger = (v: unknown): v is number => isCount(v) && v >= 1;
-export const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? JSON.stringify(v) : String(v));
+export const show = describeValue;
+
+/** Refuses a group's rate (the schedule's times its multiplier) beyond MAX_LEARNING_RATE, before any group steps. */
+export function checkGroupRate(rate: number, group: number, step: number): number {
+  if (!(Number.isFinite(rate) && rate >= 0 && rate <= MAX_LEARNING_RATE)) {
+    throw new OptimizerArgumentError(
+      `Trainer: paramGroups[${group}] has learning rate ${rate} at step ${step} ` +
+        "(the schedule's rate times its learningRateMultiplier); " +
+        `expected a finite number in [0, ${MAX_LEARNING_RATE}].`,
+    );
+  }
+  return rate;
+}
 
 /** Throws an OptimizerArgumentError for the first invalid field of `config`; returns the accumulation steps. */
 export function checkTrainerConfig<B extends Batch>(config: TrainerConfig<B>): number {
   checkFields(config);
+  checkFieldValues(config as unknown as Record<string, unknown>);
   if (!isOptimizerName(config.optimizer)) {
     throw new OptimizerArgumentError(
       `Trainer: unknown optimizer ${JSON.stringify(config.optimizer)}; expected one of ${OPTIMIZER_NAMES.join(', ')}.`,
@@ -180,28 +194,7 @@ export function checkTrainerConfig<B extends Batch>(config: TrainerConfig<B>): n
   if (config.steps === undefined && config.epochs === undefined) {
     throw new OptimizerArgumentError('Trainer: give steps or epochs (or both) to say when training ends.');
   }
-  const accumulation = config.accumulationSteps ?? 1;
-  if (!Number.isInteger(accumulation) || accumulation < 1) {
-    throw new OptimizerArgumentError(`Trainer: invalid accumulationSteps ${config.accumulationSteps}; expected an integer >= 1.`);
-  }
-  if (config.clipGradNorm !== undefined && !(config.clipGradNorm > 0)) {
-    throw new OptimizerArgumentError(`Trainer: invalid clipGradNorm ${config.clipGradNorm}; expected a number > 0.`);
-  }
-  if (config.evaluate !== undefined && !isPositiveInteger(config.evaluate.every)) {
-    throw new OptimizerArgumentError(`Trainer: invalid evaluate.every ${show(config.evaluate.every)}; expected an integer >= 1.`);
-  }
-  const ck = config.checkpoint;
-  if (ck !== undefined) {
-    if (typeof ck.dir !== 'string' || ck.dir === '') {
-      throw new OptimizerArgumentError(`Trainer: invalid checkpoint.dir ${show(ck.dir)}; expected a folder path.`);
-    }
-    if (ck.every !== undefined && !isPositiveInteger(ck.every)) {
-      throw new OptimizerArgumentError(`Trainer: invalid checkpoint.every ${show(ck.every)}; expected an integer >= 1 (steps between checkpoints).`);
-    }
-    if (ck.keep !== undefined && !isPositiveInteger(ck.keep)) {
-      throw new OptimizerArgumentError(`Trainer: invalid checkpoint.keep ${show(ck.keep)}; expected an integer >= 1 (checkpoints of this run to keep).`);
-    }
-  }
-  learningRateAt('Trainer', config.learningRate, 0);
-  return accumulation;
+  const lr = learningRateAt('Trainer', config.learningRate, 0);
+  config.paramGroups?.forEach((g, i) => checkGroupRate(lr * (g.learningRateMultiplier ?? 1), i, 0));
+  return config.accumulationSteps ?? 1;
 }
