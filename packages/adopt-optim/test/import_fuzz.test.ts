@@ -25,7 +25,7 @@ describe('import fuzzer', () => {
     await useBackend('cpu');
     const counts = { accepted: 0, refused: 0 };
     const started = Date.now();
-    await fc.assert(property(importState, counts), { numRuns: LONG > 0 ? LONG : CI_RUNS, seed: LONG > 0 ? Date.now() : SEED });
+    await fc.assert(property(importState, counts), { numRuns: LONG > 0 ? LONG : CI_RUNS, seed: LONG > 0 ? Date.now() : SEED, includeErrorInReport: true });
     t.diagnostic(`${counts.accepted} accepted, ${counts.refused} refused in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     assert.ok(counts.accepted >= (counts.accepted + counts.refused) / 10, 'fewer than 10% accepted: the mutations are too blunt to test meaning');
   });

@@ -95,6 +95,14 @@ function resolve(names: string[], live: { name: string }[]): number[] | string {
  * `slots` (tfjs slot names): each variable's value and state, or why the file must be refused.
  */
 export function meaning(bytes: Uint8Array, targets: { name: string; shape: number[] }[], className: string, slots: string[]): Meaning | string {
+  try {
+    return meaningOf(bytes, targets, className, slots);
+  } catch (e) {
+    return `unreadable (${String(e)})`; // a header field of the wrong type, say
+  }
+}
+
+function meaningOf(bytes: Uint8Array, targets: { name: string; shape: number[] }[], className: string, slots: string[]): Meaning | string {
   const read = readFile(bytes);
   if (typeof read === 'string') return read;
   const { tensors, sd } = read;
