@@ -93,3 +93,17 @@ describe('importState refuses, changing nothing', () => {
     }), /tensor "rf_a.bias" is F64; expected F32/);
   });
 });
+
+describe('exportState refuses what could not be read back, writing nothing', () => {
+  it('a parameter holding NaN or Infinity', async () => {
+    const start = tf.memory().numTensors;
+    const v = tf.tidy(() => tf.variable(tf.tensor([1, NaN, 3]), true, 'rf_nan'));
+    const w = tf.tidy(() => tf.variable(tf.tensor([1, 2, -Infinity]), true, 'rf_inf'));
+    const o = adopt(0.01);
+    await assert.rejects(exportState(o, [v]), /exportState: the parameter "rf_nan" holds NaN at index 1; a file holds finite values only/);
+    await assert.rejects(exportState(o, [w]), /the parameter "rf_inf" holds -Infinity at index 2/);
+    o.dispose();
+    tf.dispose([v, w]);
+    assert.equal(tf.memory().numTensors, start);
+  });
+});
