@@ -65,7 +65,7 @@ describe('importState refuses, changing nothing', () => {
   it('a null state entry, no state, no param_groups, a state entry with an unknown field (item 14)', async () => {
     await refused(rewrite(file, (sd) => { sd.state['0'] = null; }), /state\["0"\] is null; expected \{step, exp_avg, exp_avg_sq\}/);
     await refused(rewrite(file, (sd) => { delete sd.state; }), /"state" is undefined; expected an object keyed by parameter index/);
-    await refused(rewrite(file, (sd) => { sd.param_groups = null; }), /"param_groups" must hold one parameter group/);
+    await refused(rewrite(file, (sd) => { sd.param_groups = null; }), /"param_groups" is null; expected one parameter group/);
     await refused(rewrite(file, (sd) => { sd.state['0'].exp_avg_sqq = 'x'; }), /state\["0"\] has the field "exp_avg_sqq"; expected only step, exp_avg/);
     await refused(rewrite(file, (sd) => { delete sd.state['0'].exp_avg_sq; }), /state\["0"\].exp_avg_sq is undefined; expected "state.0.exp_avg_sq"/);
   });

@@ -62,17 +62,22 @@ function leaves(layers: unknown[], prefix: string, out: Map<tf.Variable, [LayerL
       leaves(layer.layers, `${prefix}${layer.name}.`, out);
       continue;
     }
-    for (const w of layer.trainableWeights) if (!out.has(w.read())) out.set(w.read(), [layer, `${prefix}${layer.name}`]);
+    for (const w of layer.trainableWeights) {
+      if (!out.has(w.read())) out.set(w.read(), [layer, `${prefix}${layer.name}`]);
+    }
   }
 }
 
 /** The torch name and axes of one weight of a leaf layer. */
 function torchParam(variable: tf.Variable, w: WeightLike, layer: LayerLike, path: string): ParamLayout {
-  const own = w.originalName.startsWith(`${layer.name}/`) ? w.originalName.slice(layer.name.length + 1) : kindOf(w.originalName);
+  const name = w.originalName;
+  const own = name.startsWith(`${layer.name}/`) ? name.slice(layer.name.length + 1) : kindOf(name);
   const segments = own.split('/');
   const kind = kindOf(own);
   const cls = layer.getClassName();
-  if (segments.length > 1) return { variable, exportName: `${path}.${[...segments.slice(0, -1), kind].join('.')}`, perm: null };
+  if (segments.length > 1) {
+    return { variable, exportName: `${path}.${[...segments.slice(0, -1), kind].join('.')}`, perm: null };
+  }
   const perm = PERMS[cls]?.[kind] ?? null;
   return {
     variable,
@@ -99,7 +104,9 @@ export function paramLayouts(owner: string, source: ParamSource, layout: 'torch'
         const variable = w.read();
         const [leaf, path] = found.get(variable) ?? [layer, layer.name];
         const leafWeight = leaf.trainableWeights.find((x) => x.read() === variable) ?? w;
-        out.push(layout === 'tfjs' ? { variable, exportName: variable.name, perm: null } : torchParam(variable, leafWeight, leaf, path));
+        out.push(layout === 'tfjs'
+          ? { variable, exportName: variable.name, perm: null }
+          : torchParam(variable, leafWeight, leaf, path));
       }
     }
   }
@@ -107,14 +114,17 @@ export function paramLayouts(owner: string, source: ParamSource, layout: 'torch'
   const variables = new Set<tf.Variable>();
   for (const p of out) {
     if (variables.has(p.variable)) {
-      throw new OptimizerArgumentError(`${owner}: the variable "${p.variable.name}" is listed twice; expected each parameter once.`);
+      throw new OptimizerArgumentError(
+        `${owner}: the variable "${p.variable.name}" is listed twice; expected each parameter once.`,
+      );
     }
     variables.add(p.variable);
     const other = seen.get(p.exportName);
     if (other !== undefined) {
       throw new OptimizerArgumentError(
-        `${owner}: the variables "${other}" and "${p.variable.name}" would both be named "${p.exportName}" in ${layout} layout; ` +
-          `names in the file must be unique (use layout 'tfjs', whose names are tfjs's own, or rename a layer). Nothing was written.`,
+        `${owner}: the variables "${other}" and "${p.variable.name}" would both be named "${p.exportName}" ` +
+          `in ${layout} layout; names in the file must be unique (use layout 'tfjs', whose names are tfjs's own, ` +
+          'or rename a layer). Nothing was written.',
       );
     }
     seen.set(p.exportName, p.variable.name);

@@ -29,6 +29,16 @@ export interface ExportOptions {
   layout?: 'torch' | 'tfjs';
 }
 
+const LAYOUTS = ['torch', 'tfjs'] as const;
+
+/** Options must be an object of known keys (a typo is refused, with a "did you mean"). */
+function checkOptions(owner: string, options: unknown, known: string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new OptimizerArgumentError(`${owner}: invalid options ${String(options)}; expected an object.`);
+  }
+  checkKnownKeys(owner, options, known);
+}
+
 /** A tensor of the variable's layout as the file holds it (permuted), float32; non-finite values refused. */
 function exported(t: tf.Tensor, perm: number[] | null, what: string): NamedArray {
   const out = tf.tidy(() => (perm === null ? t.clone() : tf.transpose(t, perm)));
@@ -36,7 +46,11 @@ function exported(t: tf.Tensor, perm: number[] | null, what: string): NamedArray
   const shape = [...out.shape];
   out.dispose();
   const bad = data.findIndex((x) => !Number.isFinite(x));
-  if (bad >= 0) throw new OptimizerArgumentError(`exportState: ${what} holds ${data[bad]} at index ${bad}; a file holds finite values only. Nothing was written.`);
+  if (bad >= 0) {
+    throw new OptimizerArgumentError(
+      `exportState: ${what} holds ${data[bad]} at index ${bad}; a file holds finite values only. Nothing was written.`,
+    );
+  }
   return { dtype: 'F32', shape, data };
 }
 
@@ -44,12 +58,12 @@ function exported(t: tf.Tensor, perm: number[] | null, what: string): NamedArray
 export async function exportState(
   optimizer: NamedStateOptimizer, source: ParamSource, options: ExportOptions = {},
 ): Promise<{ file: Uint8Array; stateDict: StateDict }> {
-  if (typeof options !== 'object' || options === null) throw new OptimizerArgumentError(`exportState: invalid options ${String(options)}; expected an object.`);
-  checkKnownKeys('exportState', options, ['layout']);
-  const layout = checkOneOf('exportState', 'layout', options.layout ?? (isModel(source) ? 'torch' : 'tfjs'), ['torch', 'tfjs'] as const);
+  checkOptions('exportState', options, ['layout']);
+  const layout = checkOneOf('exportState', 'layout', options.layout ?? (isModel(source) ? 'torch' : 'tfjs'), LAYOUTS);
   if (layout === 'torch' && !isModel(source)) {
     throw new OptimizerArgumentError(
-      "exportState: invalid layout \"torch\" for a list of variables; a list says nothing of layers, so expected 'tfjs' (or pass the model).",
+      'exportState: invalid layout "torch" for a list of variables; a list says nothing of layers, ' +
+        "so expected 'tfjs' (or pass the model).",
     );
   }
   const params = paramLayouts('exportState', source, layout);
@@ -79,9 +93,13 @@ export async function exportState(
       format: FORMAT, version: 1, optimizer: className, layout, state,
       param_groups: [{
         lr: optimizer.learningRate, betas: [h['beta1'] as number, h['beta2'] as number], eps: h['epsilon'] as number,
-        weight_decay: h['weightDecay'] as number, decoupled: h['decoupled'] as boolean, maximize: h['maximize'] as boolean,
-        ...(className === 'adopt-optim/ADOPT' ? { clip_exponent: h['clipExponent'] as number | null } : { amsgrad: className === 'adopt-optim/AMSGrad' }),
-        params: params.map((_, i) => i), param_names: params.map((p) => p.exportName), tfjs_names: params.map((p) => p.variable.name),
+        weight_decay: h['weightDecay'] as number, decoupled: h['decoupled'] as boolean,
+        maximize: h['maximize'] as boolean,
+        ...(className === 'adopt-optim/ADOPT'
+          ? { clip_exponent: h['clipExponent'] as number | null }
+          : { amsgrad: className === 'adopt-optim/AMSGrad' }),
+        params: params.map((_, i) => i), param_names: params.map((p) => p.exportName),
+        tfjs_names: params.map((p) => p.variable.name),
         axes: params.map((p) => p.perm),
       }],
     };
@@ -107,14 +125,14 @@ export interface ImportOptions {
 export async function importState(
   optimizer: NamedStateOptimizer, source: ParamSource, file: Uint8Array, options: ImportOptions = {},
 ): Promise<void> {
-  if (typeof options !== 'object' || options === null) throw new OptimizerArgumentError(`importState: invalid options ${String(options)}; expected an object.`);
-  checkKnownKeys('importState', options, ['params']);
+  checkOptions('importState', options, ['params']);
   const assign = options.params === undefined ? true : checkBoolean('importState', 'params', options.params);
   const plan = readStateFile(file, source);
   const covered = new Set(plan.params.map((p) => p.variable.name));
   // the state of variables the file does not cover stays (a frozen layer's moments, another model's)
   const current = await optimizer.getWeights();
-  const kept = current.filter((w) => w.name !== 'iter' && !w.name.startsWith('optimizer:') && !covered.has(w.name.slice(0, w.name.lastIndexOf('/'))));
+  const kept = current.filter((w) => w.name !== 'iter' && !w.name.startsWith('optimizer:') &&
+    !covered.has(w.name.slice(0, w.name.lastIndexOf('/'))));
   let iter = 0;
   for (const w of kept) if (w.name.endsWith('/step')) iter = Math.max(iter, (await w.tensor.data())[0]!);
   const made: tf.Tensor[] = [];
@@ -122,7 +140,9 @@ export async function importState(
     const weights: NamedTensor[] = [];
     for (const s of plan.states) {
       iter = Math.max(iter, s.step);
-      for (const [slot, data] of s.slots) weights.push({ name: `${s.variable.name}/${slot}`, tensor: tf.tensor(data, s.variable.shape, 'float32') });
+      for (const [slot, data] of s.slots) {
+        weights.push({ name: `${s.variable.name}/${slot}`, tensor: tf.tensor(data, s.variable.shape, 'float32') });
+      }
       weights.push({ name: `${s.variable.name}/step`, tensor: tf.scalar(s.step, 'int32') });
     }
     made.push(...weights.map((w) => w.tensor));
@@ -132,7 +152,8 @@ export async function importState(
     const values = assign ? plan.params.map((p) => tf.tensor(p.data, p.variable.shape, 'float32')) : [];
     made.push(...values);
     // the writer's class marks the state: setWeights refuses another kind's (ADOPT's moments into Adam)
-    await optimizer.setWeights([{ name: 'iter', tensor: iterT }, { name: `optimizer:${plan.className}`, tensor: marker }, ...kept, ...weights]);
+    const head = [{ name: 'iter', tensor: iterT }, { name: `optimizer:${plan.className}`, tensor: marker }];
+    await optimizer.setWeights([...head, ...kept, ...weights]);
     values.forEach((value, i) => plan.params[i]!.variable.assign(value));
   } finally {
     tf.dispose(made);
