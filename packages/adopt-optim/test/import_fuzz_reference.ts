@@ -63,7 +63,8 @@ function untranspose(x: Float32Array, varShape: number[], axes: number[] | null)
 
 /** Which classes' state each optimizer continues from. */
 const KIND: Record<string, string> = {
-  'adopt-optim/ADOPT': 'adopt', 'adopt-optim/Adam': 'adam', 'adopt-optim/AdamW': 'adam', 'adopt-optim/AMSGrad': 'amsgrad',
+  'adopt-optim/ADOPT': 'adopt', 'adopt-optim/Adam': 'adam', 'adopt-optim/AdamW': 'adam',
+  'adopt-optim/AMSGrad': 'amsgrad',
 };
 
 export interface Meaning {
@@ -94,7 +95,7 @@ function resolve(names: string[], live: { name: string }[]): number[] | string {
  * What `bytes` means for `targets` (the source's variables) and an optimizer of class `className` with
  * `slots` (tfjs slot names): each variable's value and state, or why the file must be refused.
  */
-export function meaning(bytes: Uint8Array, targets: { name: string; shape: number[] }[], className: string, slots: string[]): Meaning | string {
+export function meaning(bytes: Uint8Array, targets: Target[], className: string, slots: string[]): Meaning | string {
   try {
     return meaningOf(bytes, targets, className, slots);
   } catch (e) {
@@ -102,7 +103,9 @@ export function meaning(bytes: Uint8Array, targets: { name: string; shape: numbe
   }
 }
 
-function meaningOf(bytes: Uint8Array, targets: { name: string; shape: number[] }[], className: string, slots: string[]): Meaning | string {
+type Target = { name: string; shape: number[] };
+
+function meaningOf(bytes: Uint8Array, targets: Target[], className: string, slots: string[]): Meaning | string {
   const read = readFile(bytes);
   if (typeof read === 'string') return read;
   const { tensors, sd } = read;
@@ -111,7 +114,8 @@ function meaningOf(bytes: Uint8Array, targets: { name: string; shape: number[] }
   if (KIND[sd.optimizer] === undefined || KIND[sd.optimizer] !== KIND[className]) return 'another optimizer kind';
   if (typeof sd.state !== 'object' || sd.state === null || Array.isArray(sd.state)) return 'state';
   const g = Array.isArray(sd.param_groups) && sd.param_groups.length === 1 ? sd.param_groups[0] : null;
-  if (g === null || !Array.isArray(g.tfjs_names) || !g.tfjs_names.every((x: unknown) => typeof x === 'string')) return 'group';
+  if (g === null || !Array.isArray(g.tfjs_names)) return 'group';
+  if (!g.tfjs_names.every((x: unknown) => typeof x === 'string')) return 'tfjs_names';
   const order = resolve(g.tfjs_names, targets);
   if (typeof order === 'string') return order;
   const n = order.length;
@@ -130,8 +134,11 @@ function meaningOf(bytes: Uint8Array, targets: { name: string; shape: number[] }
   for (let i = 0; i < n; i++) {
     const v = targets[order[i]!]!;
     const axes = g.axes[i];
-    const isPerm = axes === null || (Array.isArray(axes) && axes.length === v.shape.length && [...axes].sort().every((a, k) => a === k));
-    if (!isPerm || (sd.layout === 'tfjs' && axes !== null && axes.some((a: number, k: number) => a !== k))) return 'axes';
+    const isPerm = axes === null ||
+      (Array.isArray(axes) && axes.length === v.shape.length && [...axes].sort().every((a, k) => a === k));
+    if (!isPerm) return 'axes';
+    const moved = axes !== null && axes.some((a: number, k: number) => a !== k);
+    if (sd.layout === 'tfjs' && moved) return 'axes in tfjs layout';
     if (!Number.isSafeInteger(g.params[i]) || g.params[i] < 0) return 'params';
     const shape = axes === null ? v.shape : axes.map((a: number) => v.shape[a]!);
     const x = take(g.param_names[i], shape, false);

@@ -11,14 +11,15 @@ import {
 import { Rng } from './reference.js';
 
 const init = (seed: number) => tf.initializers.randomNormal({ seed, stddev: 0.5 });
+const inits = (seed: number) => ({ kernelInitializer: init(seed), biasInitializer: init(seed + 1) });
 
 /** Dense 3 -> 3 (a square kernel) twice, then Dense 3 -> 2. */
 export function squareModel(seed: number, names = ['a', 'b', 'c']): tf.Sequential {
   return tf.sequential({
     layers: [
-      tf.layers.dense({ name: names[0], units: 3, inputShape: [3], kernelInitializer: init(seed), biasInitializer: init(seed + 1) }),
-      tf.layers.dense({ name: names[1], units: 3, kernelInitializer: init(seed + 2), biasInitializer: init(seed + 3) }),
-      tf.layers.dense({ name: names[2], units: 2, kernelInitializer: init(seed + 4), biasInitializer: init(seed + 5) }),
+      tf.layers.dense({ name: names[0], units: 3, inputShape: [3], ...inits(seed) }),
+      tf.layers.dense({ name: names[1], units: 3, ...inits(seed + 2) }),
+      tf.layers.dense({ name: names[2], units: 2, ...inits(seed + 4) }),
     ],
   });
 }
@@ -28,11 +29,11 @@ export function squareModel(seed: number, names = ['a', 'b', 'c']): tf.Sequentia
  * named: `forward_lstm_LSTM1` is not an automatic name to the name matcher (src/train/variable_names.ts).
  */
 export function bidirectionalModel(seed: number): tf.Sequential {
-  const lstm = tf.layers.lstm({ name: 'rnn', units: 2, kernelInitializer: init(seed), recurrentInitializer: init(seed + 1), biasInitializer: init(seed + 2) });
+  const lstm = tf.layers.lstm({ name: 'rnn', units: 2, ...inits(seed), recurrentInitializer: init(seed + 2) });
   return tf.sequential({
     layers: [
       tf.layers.bidirectional({ name: 'bi', layer: lstm as unknown as tf.layers.RNN, inputShape: [3, 2] }),
-      tf.layers.dense({ name: 'out', units: 2, kernelInitializer: init(seed + 3), biasInitializer: init(seed + 4) }),
+      tf.layers.dense({ name: 'out', units: 2, ...inits(seed + 3) }),
     ],
   });
 }
@@ -42,11 +43,11 @@ export function nestedModel(seed: number, tag: string): tf.Sequential {
   const inner = tf.sequential({
     name: `inner_${tag}`,
     layers: [
-      tf.layers.dense({ name: `d_${tag}`, units: 3, inputShape: [3], kernelInitializer: init(seed), biasInitializer: init(seed + 1) }),
-      tf.layers.dense({ name: `e_${tag}`, units: 3, kernelInitializer: init(seed + 2), biasInitializer: init(seed + 3) }),
+      tf.layers.dense({ name: `d_${tag}`, units: 3, inputShape: [3], ...inits(seed) }),
+      tf.layers.dense({ name: `e_${tag}`, units: 3, ...inits(seed + 2) }),
     ],
   });
-  return tf.sequential({ layers: [inner, tf.layers.dense({ name: `f_${tag}`, units: 3, kernelInitializer: init(seed + 4), biasInitializer: init(seed + 5) })] });
+  return tf.sequential({ layers: [inner, tf.layers.dense({ name: `f_${tag}`, units: 3, ...inits(seed + 4) })] });
 }
 
 export const variablesOf = (m: tf.LayersModel): tf.Variable[] => m.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -55,14 +56,18 @@ export const variablesOf = (m: tf.LayersModel): tf.Variable[] => m.trainableWeig
 export function train(opt: NamedStateOptimizer, vars: tf.Variable[], steps: number, seed: number): void {
   const rng = new Rng(seed);
   for (let k = 0; k < steps; k++) {
-    const named = vars.map((v) => ({ name: v.name, tensor: tf.tensor(Float32Array.from(rng.normals(v.size), (x) => x * 0.1), v.shape) }));
+    const named = vars.map((v) => ({
+      name: v.name, tensor: tf.tensor(Float32Array.from(rng.normals(v.size), (x) => x * 0.1), v.shape),
+    }));
     opt.applyGradients(named);
     tf.dispose(named.map((n) => n.tensor));
   }
 }
 
 /** The file with its state dict and tensors rewritten by `edit` (which may change both in place). */
-export function rewrite(file: Uint8Array, edit: (sd: Record<string, any>, tensors: Map<string, NamedArray>) => void): Uint8Array {
+export function rewrite(
+  file: Uint8Array, edit: (sd: Record<string, any>, tensors: Map<string, NamedArray>) => void,
+): Uint8Array {
   const { tensors, metadata } = decodeSafetensors(file);
   const sd = JSON.parse(metadata['adopt_optim_state_dict']!);
   edit(sd, tensors);
@@ -78,8 +83,10 @@ export async function snapshot(opt: NamedStateOptimizer, vars: tf.Variable[]): P
   };
 }
 
-/** `run()` is refused with an OptimizerArgumentError matching `message`; parameters, state and tensor count unchanged. */
-export async function refusedUnchanged(opt: NamedStateOptimizer, vars: tf.Variable[], run: () => Promise<unknown>, message: RegExp): Promise<void> {
+/** `run()` is refused with an OptimizerArgumentError matching `message`; parameters, state, tensor count unchanged. */
+export async function refusedUnchanged(
+  opt: NamedStateOptimizer, vars: tf.Variable[], run: () => Promise<unknown>, message: RegExp,
+): Promise<void> {
   const before = await snapshot(opt, vars);
   const tensors = tf.memory().numTensors;
   await assert.rejects(run(), (e: unknown) => {
