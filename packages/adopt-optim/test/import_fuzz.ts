@@ -71,7 +71,7 @@ const KINDS = [
   'swapParamNames', 'swapTfjsNames', 'renameParam', 'renameTfjs', 'swapTensors', 'tensorShape', 'tensorValue',
   'tensorDtype',
   'dropTensor', 'addTensor', 'layout', 'axes', 'dropState', 'rekeyState', 'step', 'nullEntry', 'slotRef', 'meta',
-  'renumber', 'optimizerClass', 'truncate', 'flipByte',
+  'renumber', 'optimizerClass', 'truncate', 'flipByte', 'offsets',
 ] as const;
 export interface Mutation { kind: typeof KINDS[number]; i: number; j: number; x: unknown }
 const VALUES = [
@@ -86,6 +86,7 @@ const CLASSES = ['ADOPT', 'Adam', 'AdamW', 'AMSGrad', 'SGD'].map((c) => `adopt-o
 /** The file with one mutation applied. */
 function mutate(file: Uint8Array, { kind, i, j, x }: Mutation): Uint8Array {
   if (kind === 'truncate') return file.slice(0, i % file.length);
+  if (kind === 'offsets') return moveOffsets(file, i, j);
   if (kind === 'flipByte') {
     const out = file.slice();
     out[(i * 7919 + j) % out.length]! ^= 1 << (j % 8);
@@ -97,6 +98,32 @@ function mutate(file: Uint8Array, { kind, i, j, x }: Mutation): Uint8Array {
   } catch {
     return file; // an earlier mutation broke the file or its JSON shape: this one does nothing
   }
+}
+
+/** The file with a tensor's data_offsets swapped with another's, shifted or shortened by 4 (the data unmoved). */
+function moveOffsets(file: Uint8Array, i: number, j: number): Uint8Array {
+  if (file.length < 8) return file;
+  const n = Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true));
+  let header: Record<string, { data_offsets: number[] }>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n)));
+  } catch {
+    return file;
+  }
+  const names = Object.keys(header).filter((k) => k !== '__metadata__');
+  if (names.length === 0) return file;
+  const a = header[names[i % names.length]!]!;
+  const b = header[names[j % names.length]!]!;
+  if (j % 3 === 0) [a.data_offsets, b.data_offsets] = [b.data_offsets, a.data_offsets];
+  else if (j % 3 === 1) a.data_offsets = a.data_offsets.map((o) => o + 4);
+  else a.data_offsets = [a.data_offsets[0]!, a.data_offsets[1]! - 4];
+  const json = JSON.stringify(header);
+  const bytes = new TextEncoder().encode(json + ' '.repeat((8 - (json.length % 8)) % 8));
+  const out = new Uint8Array(8 + bytes.length + file.length - 8 - n);
+  new DataView(out.buffer).setBigUint64(0, BigInt(bytes.length), true);
+  out.set(bytes, 8);
+  out.set(file.subarray(8 + n), 8 + bytes.length);
+  return out;
 }
 
 /** One mutation of the state dict or tensors (the switch of `mutate`). */

@@ -13,13 +13,13 @@ import { Rng } from './reference.js';
 const init = (seed: number) => tf.initializers.randomNormal({ seed, stddev: 0.5 });
 const inits = (seed: number) => ({ kernelInitializer: init(seed), biasInitializer: init(seed + 1) });
 
-/** Dense 3 -> 3 (a square kernel) twice, then Dense 3 -> 2. */
-export function squareModel(seed: number, names = ['a', 'b', 'c']): tf.Sequential {
+/** Dense 3 -> 3 (a square kernel) twice, then Dense 3 -> `last`. */
+export function squareModel(seed: number, names = ['a', 'b', 'c'], last = 2): tf.Sequential {
   return tf.sequential({
     layers: [
       tf.layers.dense({ name: names[0], units: 3, inputShape: [3], ...inits(seed) }),
       tf.layers.dense({ name: names[1], units: 3, ...inits(seed + 2) }),
-      tf.layers.dense({ name: names[2], units: 2, ...inits(seed + 4) }),
+      tf.layers.dense({ name: names[2], units: last, ...inits(seed + 4) }),
     ],
   });
 }
