@@ -137,20 +137,22 @@ export async function importState(
   for (const w of kept) if (w.name.endsWith('/step')) iter = Math.max(iter, (await w.tensor.data())[0]!);
   const made: tf.Tensor[] = [];
   try {
+    const make = <T extends tf.Tensor>(t: T): T => {
+      made.push(t);
+      return t;
+    };
     const weights: NamedTensor[] = [];
     for (const s of plan.states) {
       iter = Math.max(iter, s.step);
       for (const [slot, data] of s.slots) {
-        weights.push({ name: `${s.variable.name}/${slot}`, tensor: tf.tensor(data, s.variable.shape, 'float32') });
+        const tensor = make(tf.tensor(data, s.variable.shape, 'float32'));
+        weights.push({ name: `${s.variable.name}/${slot}`, tensor });
       }
-      weights.push({ name: `${s.variable.name}/step`, tensor: tf.scalar(s.step, 'int32') });
+      weights.push({ name: `${s.variable.name}/step`, tensor: make(tf.scalar(s.step, 'int32')) });
     }
-    made.push(...weights.map((w) => w.tensor));
-    const iterT = tf.scalar(iter, 'int32');
-    const marker = tf.scalar(STATE_FORMAT_VERSION, 'int32');
-    made.push(iterT, marker);
-    const values = assign ? plan.params.map((p) => tf.tensor(p.data, p.variable.shape, 'float32')) : [];
-    made.push(...values);
+    const iterT = make(tf.scalar(iter, 'int32'));
+    const marker = make(tf.scalar(STATE_FORMAT_VERSION, 'int32'));
+    const values = assign ? plan.params.map((p) => make(tf.tensor(p.data, p.variable.shape, 'float32'))) : [];
     // the writer's class marks the state: setWeights refuses another kind's (ADOPT's moments into Adam)
     const head = [{ name: 'iter', tensor: iterT }, { name: `optimizer:${plan.className}`, tensor: marker }];
     await optimizer.setWeights([...head, ...kept, ...weights]);
