@@ -50,10 +50,11 @@ const PROSE_WORDS = [
   [/(?<!\bno |\bnot |\bno longer )\bsignificant(?:ly)?\b(?! difference)/g, ['better', 'worse']],
 ];
 
-/** The sentences of the prose under the evidence table (from "What this shows" up to "The runs of 0.1"). */
+/** The sentences of the prose under the evidence table (from "What this shows" up to "### Claims" or "The runs of 0.1"). */
 export function proseSentences(readme) {
   const from = readme.indexOf('What this shows');
-  const to = readme.indexOf('The runs of 0.1');
+  const ends = ['### Claims', 'The runs of 0.1'].map((m) => readme.indexOf(m, from)).filter((i) => i >= 0);
+  const to = ends.length ? Math.min(...ends) : -1;
   if (from < 0 || to < from) throw new Error('README.md: no evidence prose ("What this shows" ... "The runs of 0.1")');
   return readme.slice(from, to).replace(/\s*\n\s*/g, ' ').split(/(?<=[.;:])\s+(?=[-*A-Z(])|\s-\s(?=\*\*)/).map((s) => s.trim()).filter(Boolean);
 }
@@ -75,7 +76,9 @@ export function proseProblems(readme, comparisons) {
       continue;
     }
     const which = /README-wide/.test(sentence) ? 'all' : 'own';
-    const verdicts = new Set(comparisons.filter((x) => cited.includes(x.claim)).map((x) => x.verdict[which]));
+    // a claim's verdicts: its result, and the fixed-n result it reports beside an extension
+    const verdicts = new Set(comparisons.filter((x) => cited.includes(x.claim))
+      .flatMap((x) => [x.verdict[which], ...(x.fixed && which === 'own' ? [x.fixed.verdict] : [])]));
     for (const c of cited) if (!comparisons.some((x) => x.claim === c)) out.push(['prose', short, `cites ${c}, which is not a claim`]);
     for (const { word, need } of words) {
       if (!need.some((v) => verdicts.has(v))) {

@@ -39,7 +39,10 @@ export function pairs(text) {
 export function evidenceRows(readme) {
   const start = readme.indexOf('### Results (');
   if (start < 0) throw new Error('README.md: no "### Results (" section');
-  const table = readme.slice(start).split('\n').slice(1).filter((l) => l.startsWith('|')).slice(2); // after header and rule
+  const lines = readme.slice(start).split('\n').slice(1);
+  const first = lines.findIndex((l) => l.startsWith('|'));
+  const end = lines.findIndex((l, i) => i > first && !l.startsWith('|'));
+  const table = lines.slice(first, end < 0 ? undefined : end).slice(2); // the first table: after header and rule
   return table.map((line) => {
     const label = line.match(/^\| `([a-z0-9-]+)`/)?.[1];
     if (label === undefined) throw new Error(`README.md: a results row names no experiment: ${line.slice(0, 80)}`);
@@ -131,7 +134,11 @@ export function unsupported(root, exceptions = {}, findings = undefined, claims 
     const exempt = (p) => (exceptions[label] ?? []).includes(p.text);
     const experimentOf = (id) => claims.find((k) => k.id === id)?.experiment;
     const rowClaims = (findings?.comparisons ?? []).filter((x) => experimentOf(x.claim) === label);
-    const claimed = (p) => rowClaims.filter((x) => shownIn(p, pairs(x.text)));
+    /** The claim comparisons a difference quotes, as [comparison, verdict phrase]: its result, or its fixed-n result. */
+    const claimed = (p) => rowClaims.flatMap((x) => [
+      ...(shownIn(p, pairs(x.text)) ? [phraseOf(x, claims)] : []),
+      ...(x.fixed && shownIn(p, pairs(x.fixed.text)) ? [phraseOf({ ...x, verdict: { own: x.fixed.verdict } }, claims)] : []),
+    ]);
     cells.forEach((cell, c) => {
       if (c < cells.length - 1) {
         for (const segment of cell.split(';')) for (const p of pairs(segment)) if (!exempt(p)) verdictsOf(p, cell, segment, c);
@@ -144,9 +151,9 @@ export function unsupported(root, exceptions = {}, findings = undefined, claims 
         const parts = clauses(segment);
         for (const { verdict } of parts) if (verdict.startsWith('unreadable')) out.push([label, verdict, 'say it as better, worse, equivalent within ±m or no significant difference']);
         const quoted = pairs(segment).filter((q) => !exempt(q));
-        for (const [, kind, shown] of segment.matchAll(/\b(Holm|raw) p (?:≥ )?(< ?0\.\d+|\d+(?:\.\d+)?)/g)) {
+        for (const [, kind, shown] of segment.matchAll(/\b(Holm|raw)(?: p)? (?:[≥≤] )?(< ?0\.\d+|\d+(?:\.\d+)?)/g)) {
           const value = shown.replace(' ', '');
-          if (findings && !rowClaims.some((x) => sameP(value, kind === 'Holm' ? x.holm.own : x.p))) out.push([label, `${kind} p ${shown}`, 'no claim comparison of this row has this p']);
+          if (findings && !rowClaims.some((x) => sameP(value, kind === "Holm" ? x.holm.own : x.p) || (x.fixed && sameP(value, kind === "Holm" ? x.fixed.holm : x.fixed.p)))) out.push([label, `${kind} p ${shown}`, 'no claim comparison of this row has this p']);
         }
         for (const p of quoted) {
           const fromClaims = claimed(p);
@@ -155,7 +162,7 @@ export function unsupported(root, exceptions = {}, findings = undefined, claims 
             out.push([label, p.text, 'a verdict on a difference no claim declares (src/claims.ts)']);
             continue;
           }
-          const given = fromClaims.length > 0 ? new Set(fromClaims.map((x) => phraseOf(x, claims))) : verdictsOf(p, cell, segment, c);
+          const given = fromClaims.length > 0 ? new Set(fromClaims) : verdictsOf(p, cell, segment, c);
           for (const v of given) inCell.add(v);
           const clause = parts.find((k) => k.from <= p.at && p.at < k.to);
           if (clause === undefined || given.size === 0 || clause.verdict.startsWith('unreadable')) continue;
