@@ -172,6 +172,7 @@ function divergedText(c: PairedComparison): string {
 }
 
 function verdictText(v: string, m: Metric): string {
+  if (v === 'constant') return 'no test (the same difference in every seed)';
   return v === 'equivalent' ? `equivalent within ±${m.margin}${m.unit ?? ''}` : v === 'diverged' ? 'no verdict (a run diverged)' : v;
 }
 
