@@ -34,7 +34,8 @@ export function claimsTableProblems(readme, comparisons, claims = CLAIMS) {
   if (shown === want) return [];
   const [a, b] = [shown.split('\n'), want.split('\n')];
   const k = a.findIndex((line, i) => line !== b[i]);
-  return [['claims', a[k] ?? '(missing row)', `the claims table differs from the runs; expected: ${b[k] ?? '(no row)'}`]];
+  const why = `the claims table differs from the runs; expected: ${b[k] ?? '(no row)'}`;
+  return [['claims', a[k] ?? '(missing row)', why]];
 }
 
 /**
@@ -42,21 +43,25 @@ export function claimsTableProblems(readme, comparisons, claims = CLAIMS) {
  * comparison without a significant difference (an equivalent one included); "equivalent", "as many", "equally",
  * "no cost", "changes nothing" need an equivalence test that passed; "better", "worse", "significant(ly)" a difference.
  */
+const words = (...ws) => new RegExp(ws.map((w) => `\\b${w}\\b`).join('|'), 'g');
 const PROSE_WORDS = [
-  [/\bno significant difference\b|\bnot significant(?:ly)?\b|\bno longer significant\b/g, ['no significant difference', 'equivalent']],
-  [/\bequivalent\b|\bas many\b|\bequally\b|\bequal\b|\bno (?:measurable )?cost\b|\bcosts? nothing\b|\bchanges? nothing\b|\bnothing measurable\b/g, ['equivalent']],
+  [words('no significant difference', 'not significant(?:ly)?', 'no longer significant'),
+    ['no significant difference', 'equivalent']],
+  [words('equivalent', 'as many', 'equally', 'equal', 'no (?:measurable )?cost', 'costs? nothing', 'changes? nothing',
+    'nothing measurable'), ['equivalent']],
   [/\bbetter\b/g, ['better']],
   [/\bworse\b/g, ['worse']],
   [/(?<!\bno |\bnot |\bno longer )\bsignificant(?:ly)?\b(?! difference)/g, ['better', 'worse']],
 ];
 
-/** The sentences of the prose under the evidence table (from "What this shows" up to "### Claims" or "The runs of 0.1"). */
+/** The sentences of the prose under the evidence table: "What this shows" up to "### Claims" / "The runs of 0.1". */
 export function proseSentences(readme) {
   const from = readme.indexOf('What this shows');
   const ends = ['### Claims', 'The runs of 0.1'].map((m) => readme.indexOf(m, from)).filter((i) => i >= 0);
   const to = ends.length ? Math.min(...ends) : -1;
   if (from < 0 || to < from) throw new Error('README.md: no evidence prose ("What this shows" ... "The runs of 0.1")');
-  return readme.slice(from, to).replace(/\s*\n\s*/g, ' ').split(/(?<=[.;:])\s+(?=[-*A-Z(])|\s-\s(?=\*\*)/).map((s) => s.trim()).filter(Boolean);
+  const text = readme.slice(from, to).replace(/\s*\n\s*/g, ' ');
+  return text.split(/(?<=[.;:])\s+(?=[-*A-Z(])|\s-\s(?=\*\*)/).map((s) => s.trim()).filter(Boolean);
 }
 
 /**
@@ -79,10 +84,13 @@ export function proseProblems(readme, comparisons) {
     // a claim's verdicts: its result, and the fixed-n result it reports beside an extension
     const verdicts = new Set(comparisons.filter((x) => cited.includes(x.claim))
       .flatMap((x) => [x.verdict[which], ...(x.fixed && which === 'own' ? [x.fixed.verdict] : [])]));
-    for (const c of cited) if (!comparisons.some((x) => x.claim === c)) out.push(['prose', short, `cites ${c}, which is not a claim`]);
+    for (const c of cited.filter((id) => !comparisons.some((x) => x.claim === id))) {
+      out.push(['prose', short, `cites ${c}, which is not a claim`]);
+    }
     for (const { word, need } of words) {
       if (!need.some((v) => verdicts.has(v))) {
-        out.push(['prose', short, `"${word}" needs ${need.join(' or ')}; ${cited.join(', ')} give ${[...verdicts].join(', ') || 'nothing'}`]);
+        const given = [...verdicts].join(', ') || 'nothing';
+        out.push(['prose', short, `"${word}" needs ${need.join(' or ')}; ${cited.join(', ')} give ${given}`]);
       }
     }
   }

@@ -35,50 +35,58 @@ export function verdictSummary(claim: string, all: ComparisonResult[], which: 'o
 function fixedSummary(c: Claim, all: ComparisonResult[]): string {
   if (c.extension === undefined) return '—';
   const mine = [...new Map(all.filter((x) => x.claim === c.id).map((x) => [x.key, x])).values()];
-  return `${c.extension.fixedSeeds.length} seeds: ${mine.map((x) => `${x.fixed!.text} ${x.fixed!.verdict}`).join('; ')}`;
+  const each = mine.map((x) => `${x.fixed!.text} ${x.fixed!.verdict}`).join('; ');
+  return `${c.extension.fixedSeeds.length} seeds: ${each}`;
 }
 
-const familySize = (c: Claim,
-    all: ComparisonResult[]) => new Set(all.filter((x) => x.claim === c.id).map((x) => x.key)).size;
+const familySize = (c: Claim, all: ComparisonResult[]) =>
+  new Set(all.filter((x) => x.claim === c.id).map((x) => x.key)).size;
 
 /** The README's claims table (checked by tools/evidence.mjs against this output). */
 export function claimsMarkdown(claims: Claim[], all: ComparisonResult[]): string {
   const head = '| claim | experiment (seeds) | what | family | margin | verdict in its family (Holm) | ' +
     'verdict README-wide (Holm over all) | before seeds were added |\n|---|---|---|---|---|---|---|---|';
-  const rows = claims.map((c) => `| ${c.id} | \`${c.experiment}\` (${c.seeds.length}) | ${c.about}; ${c.metric.label} | ` +
-    `${familySize(c, all)} | ${c.margin ? `±${c.margin.value}` : '—'} | ${verdictSummary(c.id, all, 'own')} | ` +
-    `${verdictSummary(c.id, all, 'all')} | ${fixedSummary(c, all)} |`);
+  const rows = claims.map((c) => [
+    c.id, `\`${c.experiment}\` (${c.seeds.length})`, `${c.about}; ${c.metric.label}`, familySize(c, all),
+    c.margin ? `±${c.margin.value}` : '—', verdictSummary(c.id, all, 'own'), verdictSummary(c.id, all, 'all'),
+    fixedSummary(c, all),
+  ].join(' | ')).map((r) => `| ${r} |`);
   return [head, ...rows].join('\n');
 }
 
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const list = (items: string[]) => `<ul>${items.map((i) => `<li>${escape(i)}</li>`).join('')}</ul>`;
+const INTRO = 'Each claim of the README is declared in the suite (src/claims.ts): its comparisons form its family ' +
+  '(Holm ' +
+  'within it); the README-wide columns apply Holm once over all N distinct comparisons of all claims, so a verdict ' +
+  'there holds however many of the README\'s claims a reader takes together. Equivalence is two one-sided tests ' +
+  'against the claim\'s margin, Holm-adjusted in the same families; "no significant difference" claims nothing about ' +
+  'equality. A comparison that is constant by construction is left out of every family and named in its declaration.';
+const COLUMNS = ['claim', 'experiment', 'comparison', 'metric', 'pairs', 'a − b (95% CI)', 'p', 'p (TOST)',
+  'Holm (claim)',
+  'verdict (claim)', 'Holm (README-wide)', 'verdict (README-wide)', 'fixed-n result'];
 
 /** report.html's claims section: every comparison of every claim, with both verdicts. */
-export function claimsHtml(claims: Claim[], all: ComparisonResult[], problems: string[],
-    totalDistinct: number): string {
-  const cell = (s: string | number) => `<td>${escape(String(s))}</td>`;
+export function claimsHtml(claims: Claim[], all: ComparisonResult[], problems: string[], distinct: number): string {
+  const mark = (v: ClaimVerdict) => (v === 'no significant difference' ? v : `<strong>${v}</strong>`);
   const rows = all.map((x) => {
     const c = claims.find((k) => k.id === x.claim)!;
-    const mark = (v: ClaimVerdict) => (v === 'no significant difference' ? v : `<strong>${v}</strong>`);
-    return `<tr>${[x.claim, c.experiment, comparisonLabel(x, all), c.metric.label, x.seeds.length, x.text, formatP(x.p),
-      Number.isNaN(x.pTost) ? '—' : formatP(x.pTost)].map(cell).join('')}<td>${formatP(x.holm.own)}</td><td>${mark(x.verdict.own)}</td>` +
-      `<td>${formatP(x.holm.all)}</td><td>${mark(x.verdict.all)}</td>${cell(x.fixed ? `${x.fixed.text},
-          Holm ${formatP(x.fixed.holm)}, ${x.fixed.verdict}` : '—')}</tr>`;
+    const fixed = x.fixed ? `${x.fixed.text}, Holm ${formatP(x.fixed.holm)}, ${x.fixed.verdict}` : '—';
+    const cells = [x.claim, c.experiment, comparisonLabel(x, all), c.metric.label, String(x.seeds.length), x.text,
+      formatP(x.p), Number.isNaN(x.pTost) ? '—' : formatP(x.pTost), formatP(x.holm.own), x.verdict.own,
+      formatP(x.holm.all), x.verdict.all, fixed];
+    const td = (v: string, k: number) => `<td>${k === 9 || k === 11 ? mark(v as ClaimVerdict) : escape(v)}</td>`;
+    return `<tr>${cells.map(td).join('')}</tr>`;
   }).join('');
   const margins = [...new Map(claims.filter((c) => c.margin).map((c) => [c.margin!.value, c.margin!])).values()];
+  const excluded = claims.flatMap((c) => (c.excluded ?? []).map((e) =>
+    `${c.id}: left out, ${e.metric.label} ${name(e.a.opt)} − ${name(e.b.opt)}: ${e.why}`));
+  const extended = claims.filter((c) => c.extension)
+    .map((c) => `${c.id}: ${c.extension!.why}; the ${c.extension!.fixedSeeds.length}-seed result is shown beside.`);
   return `<section id="claims"><h2>The README's claims, each in its own family and all at once</h2>
-<p>Each claim of the README is declared in the suite (<code>src/claims.ts</code>): its comparisons form its family (Holm within it);
-the README-wide columns apply Holm once over all ${totalDistinct} distinct comparisons of all claims,
-    so a verdict there holds
-however many of the README's claims a reader takes together. Equivalence is two one-sided tests against the claim's margin, Holm-adjusted
-in the same families; "no significant difference" claims nothing about equality. A comparison that is constant by construction is left
-out of every family and named in the declaration.</p>
-<ul>${margins.map((m) => `<li>Margin ±${m.value}: ${escape(m.basis)}</li>`).join('')}</ul>
-<ul>${claims.flatMap((c) => (c.excluded ?? []).map((e) => `<li>${c.id}: left out, ${escape(e.metric.label)} ${escape(name(e.a.opt))} − ${escape(name(e.b.opt))}: ${escape(e.why)}</li>`)).join('')}
-${claims.filter((c) => c.extension).map((c) => `<li>${c.id}: ${escape(c.extension!.why)}; the ${c.extension!.fixedSeeds.length}-seed result is shown beside.</li>`).join('')}</ul>
-${problems.length ? `<p><strong>Problems with the declarations:</strong></p><ul>${problems.map((p) => `<li>${escape(p)}</li>`).join('')}</ul>` : ''}
-<table><thead><tr>${['claim', 'experiment', 'comparison', 'metric', 'pairs', 'a − b (95% CI)', 'p', 'p (TOST)',
-    'Holm (claim)', 'verdict (claim)',
-    'Holm (README-wide)', 'verdict (README-wide)',
-        'fixed-n result'].map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table></section>`;
+<p>${escape(INTRO.replace('all N', `all ${distinct}`))}</p>
+${list(margins.map((m) => `Margin ±${m.value}: ${m.basis}`))}${list([...excluded, ...extended])}
+${problems.length ? `<p><strong>Problems with the declarations:</strong></p>${list(problems)}` : ''}
+<table><thead><tr>${COLUMNS.map((h) => `<th>${escape(h)}</th>`).join('')}</tr></thead>
+<tbody>${rows}</tbody></table></section>`;
 }

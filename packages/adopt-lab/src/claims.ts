@@ -34,13 +34,15 @@ export const MARGINS = {
   },
   bits: {
     value: 0.02,
-    basis: 'About two seed-to-seed standard deviations of one run\'s bits/char (0.006-0.013 in charlm), and a quarter ' +
+    basis: 'About two seed-to-seed standard deviations of one run\'s bits/char (0.006-0.013 in charlm), ' +
+      'and a quarter ' +
       'of the smallest gap the README calls a gain in pretraining (0.077 at the shared rate).',
   },
 } satisfies Record<string, Margin>;
 
 /** Every claim was written down after its runs (issue #35): it restates a README row as it stood, fixing the family. */
-const RETRO = 'declared after its runs (issue #35), from the README row as it stood: the comparisons, metric and seeds ' +
+const RETRO = 'declared after its runs (issue #35), from the README row as it stood: the comparisons, metric and ' +
+  'seeds ' +
   'are those the row already reported, so the family is not chosen to fit the result, but no run waited for it';
 const DECLARED = '2026-12-07';
 const BASES = ['adam', 'adamw', 'amsgrad'] as const;
@@ -60,13 +62,15 @@ const SELECT = {
 
 type Spec = Omit<Claim, 'declared' | 'retrospective' | 'seeds'> & { seeds?: number[] };
 const claim = (s: Spec): Claim => ({ seeds: seeds(5), declared: DECLARED, retrospective: RETRO, ...s });
-const LATER = 'seeds 4 and 5 were added the next week, when the suite moved every GPT row to 5 seeds (issue 24), after the 3-seed result had been read';
+const LATER = 'seeds 4 and 5 were added the next week, when the suite moved every GPT row to 5 seeds (issue 24), ' +
+  'after the 3-seed result had been read';
 
 /** Spike counts every optimizer shares: finetuning starts from one model pretrained by Adam,
     so its spikes are its own. */
 const sharedPretraining = (lr: number | 'best'): Excluded[] => BASES.map((b) => ({
   a: arm('adopt', 'own', lr), b: arm(b, 'own', lr), metric: METRICS.spikes,
-  why: 'pretraining spike counts of one shared pretraining (Adam, 1e-3): the same run on both sides, equal by construction',
+  why: 'pretraining spike counts of one shared pretraining (Adam, 1e-3): the same run on both sides, ' +
+    'equal by construction',
 }));
 
 export const CLAIMS: Claim[] = [

