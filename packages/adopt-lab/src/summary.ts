@@ -143,8 +143,11 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
   const tables: { title: string; columns: string[]; rows: (string | number)[][] }[] = [];
   if (comparisons.length) {
     tables.push({
-      title: `ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's adjustment across the ${comparisons.length} comparisons of this table)`,
-      columns: ['beta2', 'learning rate', 'metric', 'baseline', 'pairs', 'diverged (ADOPT / baseline)', 'ADOPT − baseline', 'p', 'p (Holm)', 'verdict'],
+      title: `ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's ` +
+        `adjustment across the ${tested(tests)} tested comparisons of this table, for exploring it: the verdicts the README ` +
+        'states are those of its claims, each in its own family, src/claims.ts)',
+      columns: ['beta2', 'learning rate', 'metric', 'baseline', 'pairs', 'diverged (ADOPT / baseline)', 'ADOPT − baseline', 'p',
+        'p (Holm, this table)', 'verdict (this table)'],
       rows: comparisons,
     });
   }
@@ -164,6 +167,11 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
   if (many) notes.push(`Learning rates ${sel.lrs.join(', ')}: "own best" is each optimizer's rate with the best mean ${spec.select.on}; "shared" is the default rate for all.`);
   if (heldOut.length > 0) notes.push(`The rates were chosen on the held-out seeds ${[...new Set(heldOut.map((r) => r.seed))].sort((a, b) => a - b).join(', ')}, which no reported row or comparison includes.`);
   return { summary, tables, notes, selection: sel };
+}
+
+/** How many comparisons a table's Holm family has (those with a test: not constant, not diverged). */
+function tested(tests: { c: PairedComparison }[]): number {
+  return tests.filter((t) => !Number.isNaN(t.c.p)).length;
 }
 
 /** "0 / 0", or how many runs of the paired seeds ended non-finite on each side. */
