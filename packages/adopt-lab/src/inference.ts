@@ -104,6 +104,53 @@ function verdictOf(mean: number, pAdj: number, tostAdj: number, m: ClaimMetric):
   return tostAdj < 0.05 ? 'equivalent' : 'no significant difference';
 }
 
+/** A claim's comparisons over its seeds, with Holm and verdicts within its family (problems found are added). */
+function family(c: Claim, runs: Run[], problems: string[]): { mine: ComparisonResult[]; used: Run[] } {
+  const mine: ComparisonResult[] = [];
+  const used: Run[] = [];
+  for (const { a, b } of c.comparisons) {
+    const ra = rateOf(runs, c, a);
+    const rb = rateOf(runs, c, b);
+    const [xa, xb] = [armRuns(runs, a, ra), armRuns(runs, b, rb)];
+    used.push(...xa, ...xb);
+    const name = `${c.id}: ${a.opt} (β2 ${a.beta2}, ${ra}) − ${b.opt} (β2 ${b.beta2}, ${rb})`;
+    const declared = (seed: number) => c.seeds.includes(seed) || (c.select?.seeds ?? []).includes(seed);
+    const extra = [...xa, ...xb].map((r) => r.seed).filter((seed) => !declared(seed));
+    if (extra.length > 0) {
+      problems.push(`${name}: runs of seeds ${[...new Set(extra)].join(', ')} are not in the claim's declared seeds`);
+    }
+    const value = (rs: Run[], s: number) => rs.find((r) => r.seed === s)?.final[c.metric.key];
+    const present = c.seeds.filter((s) => value(xa, s) !== undefined && value(xb, s) !== undefined);
+    if (present.length !== c.seeds.length) {
+      problems.push(`${name}: ${present.length} of the declared ${c.seeds.length} seeds have runs on both sides`);
+      continue;
+    }
+    const va = present.map((s) => value(xa, s)! * c.metric.scale);
+    const vb = present.map((s) => value(xb, s)! * c.metric.scale);
+    const diffs = va.map((x, k) => x - vb[k]!);
+    const diverged = diffs.some((d) => !Number.isFinite(d));
+    if (!diverged && sampleStd(diffs) === 0) {
+      problems.push(`${name}: constant (every paired difference is ${diffs[0]}): no test, ` +
+        'leave it out of the family and say why');
+    }
+    const t = diverged ? { mean: NaN, half: NaN, p: NaN, pTost: NaN } : test(diffs, c.margin?.value);
+    const key = `${c.metric.key}|${va.join(',')}|${vb.join(',')}`;
+    mine.push({ claim: c.id, a: { ...a, rate: ra }, b: { ...b, rate: rb }, seeds: present, diffs, ...t, key,
+      text: `${fmt(t.mean, c.metric.digits)} ± ${t.half.toFixed(c.metric.digits)}`,
+      holm: { own: NaN, all: NaN }, tost: { own: NaN, all: NaN }, verdict: { own: 'diverged', all: 'diverged' } });
+  }
+  // Holm over the family's distinct comparisons (one listed twice, a best rate that is the shared one, counts once)
+  const distinct = [...new Map(mine.map((x) => [x.key, x])).values()];
+  const ownP = holm(distinct.map((x) => x.p));
+  const ownT = holm(distinct.map((x) => x.pTost));
+  const adjusted = new Map(distinct.map((x, k) => [x.key, [ownP[k]!, ownT[k]!] as const]));
+  for (const x of mine) {
+    [x.holm.own, x.tost.own] = adjusted.get(x.key)!;
+    if (!Number.isNaN(x.mean)) x.verdict.own = verdictOf(x.mean, x.holm.own, x.tost.own, c.metric);
+  }
+  return { mine, used };
+}
+
 /** Every claim recomputed from `resultsDir` (docs/results/v0.2), with what is wrong in the declarations. */
 export function evaluateClaims(resultsDir: string, claims: Claim[]): ClaimsResult {
   const problems: string[] = [];
@@ -115,50 +162,9 @@ export function evaluateClaims(resultsDir: string, claims: Claim[]): ClaimsResul
       problems.push(`${c.id}: no saved runs in ${c.experiment}`);
       continue;
     }
-    const mine: ComparisonResult[] = [];
-    const used: Run[] = [];
-    for (const { a, b } of c.comparisons) {
-      const ra = rateOf(runs, c, a);
-      const rb = rateOf(runs, c, b);
-      const [xa, xb] = [armRuns(runs, a, ra), armRuns(runs, b, rb)];
-      used.push(...xa, ...xb);
-      const name = `${c.id}: ${a.opt} (β2 ${a.beta2}, ${ra}) − ${b.opt} (β2 ${b.beta2}, ${rb})`;
-      const extra = [...xa,
-          ...xb].map((r) => r.seed).filter((s) => !c.seeds.includes(s) && !(c.select?.seeds ?? []).includes(s));
-      if (extra.length > 0) {
-        problems.push(`${name}: runs of seeds ${[...new Set(extra)].join(', ')} are not in the claim's declared seeds`);
-      }
-      const value = (rs: Run[], s: number) => rs.find((r) => r.seed === s)?.final[c.metric.key];
-      const present = c.seeds.filter((s) => value(xa, s) !== undefined && value(xb, s) !== undefined);
-      if (present.length !== c.seeds.length) {
-        problems.push(`${name}: ${present.length} of the declared ${c.seeds.length} seeds have runs on both sides`);
-        continue;
-      }
-      const va = present.map((s) => value(xa, s)! * c.metric.scale);
-      const vb = present.map((s) => value(xb, s)! * c.metric.scale);
-      const diffs = va.map((x, k) => x - vb[k]!);
-      const diverged = diffs.some((d) => !Number.isFinite(d));
-      if (!diverged && sampleStd(diffs) === 0) {
-        problems.push(`${name}: constant (every paired difference is ${diffs[0]}): no test, ` +
-          'leave it out of the family and say why');
-      }
-      const t = diverged ? { mean: NaN, half: NaN, p: NaN, pTost: NaN } : test(diffs, c.margin?.value);
-      const key = `${c.metric.key}|${va.join(',')}|${vb.join(',')}`;
-      mine.push({ claim: c.id, a: { ...a, rate: ra }, b: { ...b, rate: rb }, seeds: present, diffs, ...t, key,
-        text: `${fmt(t.mean, c.metric.digits)} ± ${t.half.toFixed(c.metric.digits)}`,
-        holm: { own: NaN, all: NaN }, tost: { own: NaN, all: NaN }, verdict: { own: 'diverged', all: 'diverged' } });
-    }
-    // Holm over the family's distinct comparisons (one listed twice, a best rate that is the shared one, counts once)
-    const distinct = [...new Map(mine.map((x) => [x.key, x])).values()];
-    const ownP = holm(distinct.map((x) => x.p));
-    const ownT = holm(distinct.map((x) => x.pTost));
-    const adjusted = new Map(distinct.map((x, k) => [x.key, [ownP[k]!, ownT[k]!] as const]));
-    for (const x of mine) {
-      [x.holm.own, x.tost.own] = adjusted.get(x.key)!;
-      if (!Number.isNaN(x.mean)) x.verdict.own = verdictOf(x.mean, x.holm.own, x.tost.own, c.metric);
-    }
+    const { mine, used } = family(c, runs, problems);
     checkExcluded(c, runs, problems);
-    checkTiming(c, used, mine, problems);
+    checkTiming(c, runs, used, mine, problems);
     out.push(...mine);
   }
   readmeWide(out, claims);
@@ -213,7 +219,7 @@ function checkExcluded(c: Claim, runs: Run[], problems: string[]) {
  * extension, and its fixed-n result is computed beside. Runs that started before the claim was declared need
  * `retrospective`.
  */
-function checkTiming(c: Claim, used: Run[], mine: ComparisonResult[], problems: string[]) {
+function checkTiming(c: Claim, runs: Run[], used: Run[], mine: ComparisonResult[], problems: string[]) {
   const reported = used.filter((r) => c.seeds.includes(r.seed));
   if (reported.length === 0) return;
   const firstStart = Math.min(...reported.map((r) => Date.parse(r.startedAt)));
@@ -238,13 +244,11 @@ function checkTiming(c: Claim, used: Run[], mine: ComparisonResult[], problems: 
     problems.push(`${c.id}: declares an extension from seeds ${from}, but the runs show ${shown}`);
   }
   if (c.extension === undefined) return;
-  const idx = c.seeds.map((s, k) => (c.extension!.fixedSeeds.includes(s) ? k : -1)).filter((k) => k >= 0);
-  const tests = mine.map((x) => test(idx.map((k) => x.diffs[k]!), c.margin?.value));
-  const ps = holm(tests.map((t) => t.p));
-  const ts = holm(tests.map((t) => t.pTost));
+  // the result as it stood on the fixed seeds: rates chosen again on those seeds alone, Holm within the family
+  const { mine: fixedMine } = family({ ...c, seeds: c.extension.fixedSeeds }, runs, []);
   mine.forEach((x, k) => {
-    const t = tests[k]!;
-    x.fixed = { text: `${fmt(t.mean, c.metric.digits)} ± ${t.half.toFixed(c.metric.digits)}`, p: t.p, holm: ps[k]!,
-        verdict: verdictOf(t.mean, ps[k]!, ts[k]!, c.metric) };
+    const f = fixedMine[k]!;
+    const rates = f.a.rate !== x.a.rate || f.b.rate !== x.b.rate ? ` (rates ${f.a.rate} / ${f.b.rate})` : '';
+    x.fixed = { text: `${f.text}${rates}`, p: f.p, holm: f.holm.own, verdict: f.verdict.own };
   });
 }
