@@ -147,6 +147,8 @@ describe("the README's words against the claims", () => {
     assert.notDeepEqual(claimsTableProblems(readme(table.replace('| better |', '| no significant difference |')),
         comparisons, claims), []);
     assert.notDeepEqual(claimsTableProblems('no table', comparisons, claims), []);
+    assert.notDeepEqual(claimsTableProblems(`Holm over 5 distinct comparisons\n${readme(table)}`, comparisons, claims), [],
+      'a stale count');
   });
 
   it('a verdict cell states its claim comparison\'s verdict and Holm p, and quotes no undeclared difference', () => {
