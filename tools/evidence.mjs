@@ -1,4 +1,5 @@
-// Checks the README's evidence table against the saved results: every "mean ± interval" in a row is found in the
+// Checks the README's evidence against the saved results and the claims declared in the suite (evidence-claims.mjs:
+// the claims table, the prose's verdict words, the declarations themselves). The table: every "mean ± interval" in a row is found in the
 // result.json of the experiment the row names (docs/results/v0.2/<label>/), at the precision the README shows, in a
 // row of that result for the same optimizer (the column's, or the one the cell names), with the sign the README
 // writes; in the verdict cell, each verdict phrase ("better", "worse", "equivalent within ±m", "no significant
@@ -6,6 +7,7 @@
 // after it, up to the next phrase; ";" separates parts), and a verdict word it cannot read is an error.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CLAIMS, claimFindings, claimsTableProblems, phraseOf, proseProblems } from './evidence-claims.mjs';
 
 const NUM = '[+−-]?\\d+(?:\\.\\d+)?';
 const PAIR = new RegExp(`(${NUM})(%?) ± (\\d+(?:\\.\\d+)?)`, 'g');
@@ -37,7 +39,10 @@ export function pairs(text) {
 export function evidenceRows(readme) {
   const start = readme.indexOf('### Results (');
   if (start < 0) throw new Error('README.md: no "### Results (" section');
-  const table = readme.slice(start).split('\n').slice(1).filter((l) => l.startsWith('|')).slice(2); // after header and rule
+  const lines = readme.slice(start).split('\n').slice(1);
+  const first = lines.findIndex((l) => l.startsWith('|'));
+  const end = lines.findIndex((l, i) => i > first && !l.startsWith('|'));
+  const table = lines.slice(first, end < 0 ? undefined : end).slice(2); // the first table: after header and rule
   return table.map((line) => {
     const label = line.match(/^\| `([a-z0-9-]+)`/)?.[1];
     if (label === undefined) throw new Error(`README.md: a results row names no experiment: ${line.slice(0, 80)}`);
@@ -96,8 +101,19 @@ export function shownIn(p, resultPairs) {
     (p.shared ? Math.abs(r.ci - p.ci) <= 10 ** -p.ciDigits + 1e-9 : close(r.ci, p.ci, p.ciDigits)));
 }
 
-/** What in the README is not supported by its experiment's results: [label, text, why]. */
-export function unsupported(root, exceptions = {}) {
+/** Whether a p-value the README shows ("0.030", "< 0.001") is `p` at the digits shown. */
+function sameP(shown, p) {
+  if (shown.startsWith('<')) return p < Number(shown.slice(1));
+  return Math.abs(p - Number(shown)) <= 0.5 * 10 ** -decimals(shown) + 1e-12;
+}
+
+/**
+ * What in the README is not supported by its experiment's results: [label, text, why]. With `findings` (the claims
+ * recomputed, evidence-claims.mjs) a verdict in the verdict cell is the verdict of the claim comparison whose
+ * difference it quotes (a quoted difference no claim declares is an error), and each "Holm p" / "raw p" it shows is
+ * that of a claim comparison of the row; without, the verdict is the one result.json's table gives.
+ */
+export function unsupported(root, exceptions = {}, findings = undefined, claims = CLAIMS) {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const out = [];
   for (const [label, row] of evidenceRows(readme)) {
@@ -116,6 +132,13 @@ export function unsupported(root, exceptions = {}) {
       return new Set(matching.map((r) => VERDICT.exec(r.cells.at(-1))?.[1]).filter(Boolean).map(normal));
     };
     const exempt = (p) => (exceptions[label] ?? []).includes(p.text);
+    const experimentOf = (id) => claims.find((k) => k.id === id)?.experiment;
+    const rowClaims = (findings?.comparisons ?? []).filter((x) => experimentOf(x.claim) === label);
+    /** The claim comparisons a difference quotes, as [comparison, verdict phrase]: its result, or its fixed-n result. */
+    const claimed = (p) => rowClaims.flatMap((x) => [
+      ...(shownIn(p, pairs(x.text)) ? [phraseOf(x, claims)] : []),
+      ...(x.fixed && shownIn(p, pairs(x.fixed.text)) ? [phraseOf({ ...x, verdict: { own: x.fixed.verdict } }, claims)] : []),
+    ]);
     cells.forEach((cell, c) => {
       if (c < cells.length - 1) {
         for (const segment of cell.split(';')) for (const p of pairs(segment)) if (!exempt(p)) verdictsOf(p, cell, segment, c);
@@ -128,8 +151,18 @@ export function unsupported(root, exceptions = {}) {
         const parts = clauses(segment);
         for (const { verdict } of parts) if (verdict.startsWith('unreadable')) out.push([label, verdict, 'say it as better, worse, equivalent within ±m or no significant difference']);
         const quoted = pairs(segment).filter((q) => !exempt(q));
+        for (const [, kind, shown] of segment.matchAll(/\b(Holm|raw)(?: p)? (?:[≥≤] )?(< ?0\.\d+|\d+(?:\.\d+)?)/g)) {
+          const value = shown.replace(' ', '');
+          if (findings && !rowClaims.some((x) => sameP(value, kind === "Holm" ? x.holm.own : x.p) || (x.fixed && sameP(value, kind === "Holm" ? x.fixed.holm : x.fixed.p)))) out.push([label, `${kind} p ${shown}`, 'no claim comparison of this row has this p']);
+        }
         for (const p of quoted) {
-          const given = verdictsOf(p, cell, segment, c);
+          const fromClaims = claimed(p);
+          const clauseOf = parts.find((k) => k.from <= p.at && p.at < k.to);
+          if (findings && fromClaims.length === 0 && clauseOf && !clauseOf.verdict.startsWith('unreadable')) {
+            out.push([label, p.text, 'a verdict on a difference no claim declares (src/claims.ts)']);
+            continue;
+          }
+          const given = fromClaims.length > 0 ? new Set(fromClaims) : verdictsOf(p, cell, segment, c);
           for (const v of given) inCell.add(v);
           const clause = parts.find((k) => k.from <= p.at && p.at < k.to);
           if (clause === undefined || given.size === 0 || clause.verdict.startsWith('unreadable')) continue;
@@ -150,12 +183,22 @@ export function unsupported(root, exceptions = {}) {
  * Pairs the README shows that no table of the lab holds, each computed from the same saved runs and said so in
  * its row: the README text, and why it is not in result.json.
  */
-export const COMPUTED_OUTSIDE_THE_LAB = {
-  'mnist-int4': ['−0.08 ± 0.22', '+0.0041 ± 0.0087'], // AdamW float32 − 4-bit: the table pairs ADOPT with each other run
-};
+export const COMPUTED_OUTSIDE_THE_LAB = {};
+
+/** Everything the README states that the saved runs and the claims' declarations do not support. */
+export function evidenceProblems(root) {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const findings = claimFindings(root);
+  return [
+    ...findings.problems.map((p) => ['claims', '', p]),
+    ...unsupported(root, COMPUTED_OUTSIDE_THE_LAB, findings),
+    ...claimsTableProblems(readme, findings.comparisons),
+    ...proseProblems(readme, findings.comparisons),
+  ];
+}
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const missing = unsupported(process.cwd(), COMPUTED_OUTSIDE_THE_LAB);
+  const missing = evidenceProblems(process.cwd());
   for (const [label, text, why] of missing) console.log(`${label}: ${text} ${why}`);
   process.exitCode = missing.length > 0 ? 1 : 0;
 }

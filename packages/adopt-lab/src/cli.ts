@@ -13,6 +13,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { isLabOptimizer, LAB_OPTIMIZERS, LABELS, packageVersion, useBackend, writeResult, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
 import { EXPERIMENTS, integerIn, type ExperimentName } from './registry.js';
 import { writeReport } from './report.js';
+import { CLAIMS } from './claims.js';
+import { evaluateClaims } from './inference.js';
+import { claimsMarkdown } from './claim_view.js';
 import { entryOptions, QUICK_SEEDS, SUITE, unitCount } from './suite.js';
 import { mnistStory, toyStory } from './demo.js';
 
@@ -227,6 +230,14 @@ export function program(): Command {
       console.error(`error: ${m}`);
     }));
     if (problems > 0) process.exitCode = 1; // the report of the rest is written; the command still fails
+  });
+  const claims = cmd.command('claims').description('the README\'s claims recomputed from the saved runs: its claims table (Markdown)')
+    .option('--out <dir>', 'output folder', 'docs/results/v0.2');
+  claims.action((opts: { out: string }) => {
+    const { comparisons, problems } = evaluateClaims(opts.out, CLAIMS);
+    console.log(claimsMarkdown(CLAIMS, comparisons));
+    for (const p of problems) console.error(`error: ${p}`);
+    if (problems.length > 0) process.exitCode = 1;
   });
   return cmd;
 }

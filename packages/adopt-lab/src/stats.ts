@@ -64,14 +64,17 @@ export function formatInterval(xs: number[], digits: number, unit = ''): string 
  * by the equivalence test against a stated margin ("equivalent within ±margin"). "diverged": a run
  * of the pair ended non-finite, which gives no verdict (it is counted instead).
  */
-export type Verdict = 'ADOPT better' | 'ADOPT worse' | 'no significant difference' | 'equivalent' | 'diverged' | 'n < 2';
+export type Verdict = 'ADOPT better' | 'ADOPT worse' | 'no significant difference' | 'equivalent' | 'diverged' | 'n < 2' | 'constant';
 
 export interface PairedComparison extends Interval {
   /** Seeds present in both. */
   seeds: number[];
   /** Paired seeds whose result is not finite (NaN, ±Infinity), for ADOPT and for the baseline. */
   diverged: { adopt: number; baseline: number };
-  /** Two-sided p-value of the paired t test (NaN with fewer than 2 finite pairs or no spread). */
+  /**
+   * Two-sided p-value of the paired t test: NaN with fewer than 2 finite pairs, or with no spread (the same difference
+   * in every seed, e.g. 0 − 0 spikes: 'constant', no test, and left out of Holm's family).
+   */
   p: number;
   /** The verdict of this comparison alone at the 5% level (before any adjustment across a table). */
   verdict: Verdict;
@@ -97,13 +100,14 @@ export function pairedComparison(
   const diffs = finite.map((s) => adopt.get(s)! - baseline.get(s)!);
   const i = interval95(diffs);
   const sd = sampleStd(diffs);
-  const p = diffs.length < 2 ? NaN : sd === 0 ? (i.mean === 0 ? 1 : 0) : twoSidedP(i.mean / (sd / Math.sqrt(diffs.length)), diffs.length - 1);
+  const p = diffs.length < 2 || sd === 0 ? NaN : twoSidedP(i.mean / (sd / Math.sqrt(diffs.length)), diffs.length - 1);
   let verdict: Verdict;
   if (diverged.adopt + diverged.baseline > 0) verdict = 'diverged';
   else if (seeds.length < 2) verdict = 'n < 2';
+  else if (sd === 0) verdict = 'constant';
   else verdict = verdictOf(p, i.mean, lowerIsBetter);
   let equivalence: PairedComparison['equivalence'];
-  if (options.margin !== undefined && verdict !== 'diverged' && verdict !== 'n < 2') {
+  if (options.margin !== undefined && verdict !== 'diverged' && verdict !== 'n < 2' && verdict !== 'constant') {
     const half90 = (tQuantile(0.95, diffs.length - 1) * sd) / Math.sqrt(diffs.length);
     const holds = i.mean - half90 > -options.margin && i.mean + half90 < options.margin;
     equivalence = { margin: options.margin, holds };
@@ -135,7 +139,7 @@ export function holm(ps: number[]): number[] {
 
 /** The verdict of a comparison after Holm's adjustment across its table (equivalence is kept: it is its own claim). */
 export function adjustedVerdict(c: PairedComparison, adjustedP: number, lowerIsBetter: boolean): Verdict {
-  if (c.verdict === 'diverged' || c.verdict === 'n < 2') return c.verdict;
+  if (c.verdict === 'diverged' || c.verdict === 'n < 2' || c.verdict === 'constant') return c.verdict;
   const v = verdictOf(adjustedP, c.mean, lowerIsBetter);
   return v === 'no significant difference' && c.equivalence?.holds ? 'equivalent' : v;
 }
@@ -155,4 +159,5 @@ export const INTERVAL_NOTE = 'Intervals are 95% confidence intervals of the mean
   'Comparisons are paired over the same seeds (ADOPT minus the baseline, per seed) with a paired t test; the verdict is taken after Holm\'s adjustment ' +
   'across all comparisons of the table (5% family-wise), the raw interval and p beside it. "no significant difference" is not a claim that the two are ' +
   'the same: "equivalent" is claimed only where a stated margin is given and both one-sided tests pass (the 90% interval inside ±margin). ' +
-  'A pair in which a run diverged (a non-finite result) gives no verdict and is counted as diverged.';
+  'A pair in which a run diverged (a non-finite result) gives no verdict and is counted as diverged. A comparison whose ' +
+  'difference is the same in every seed (e.g. 0 − 0 spikes) has no test ("constant") and is left out of Holm\'s family.';

@@ -143,8 +143,11 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
   const tables: { title: string; columns: string[]; rows: (string | number)[][] }[] = [];
   if (comparisons.length) {
     tables.push({
-      title: `ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's adjustment across the ${comparisons.length} comparisons of this table)`,
-      columns: ['beta2', 'learning rate', 'metric', 'baseline', 'pairs', 'diverged (ADOPT / baseline)', 'ADOPT − baseline', 'p', 'p (Holm)', 'verdict'],
+      title: `ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's ` +
+        `adjustment across the ${tested(tests)} tested comparisons of this table, for exploring it: the verdicts the README ` +
+        'states are those of its claims, each in its own family, src/claims.ts)',
+      columns: ['beta2', 'learning rate', 'metric', 'baseline', 'pairs', 'diverged (ADOPT / baseline)', 'ADOPT − baseline', 'p',
+        'p (Holm, this table)', 'verdict (this table)'],
       rows: comparisons,
     });
   }
@@ -166,12 +169,18 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
   return { summary, tables, notes, selection: sel };
 }
 
+/** How many comparisons a table's Holm family has (those with a test: not constant, not diverged). */
+function tested(tests: { c: PairedComparison }[]): number {
+  return tests.filter((t) => !Number.isNaN(t.c.p)).length;
+}
+
 /** "0 / 0", or how many runs of the paired seeds ended non-finite on each side. */
 function divergedText(c: PairedComparison): string {
   return `${c.diverged.adopt} / ${c.diverged.baseline}`;
 }
 
 function verdictText(v: string, m: Metric): string {
+  if (v === 'constant') return 'no test (the same difference in every seed)';
   return v === 'equivalent' ? `equivalent within ±${m.margin}${m.unit ?? ''}` : v === 'diverged' ? 'no verdict (a run diverged)' : v;
 }
 

@@ -64,6 +64,18 @@ describe('statistics over seeds (src/stats.ts), against hand-computed values', (
     assert.deepEqual([b.verdict, b.diverged], ['diverged', { adopt: 1, baseline: 0 }]);
     assert.equal(adjustedVerdict(a, 0.001, true), 'diverged');
   });
+  it('a constant comparison (the same difference in every seed) has no test and does not widen Holm\'s family', () => {
+    const zeros = new Map([[1, 0], [2, 0], [3, 0]]);
+    const c = pairedComparison(zeros, new Map(zeros), true, { margin: 1 });
+    assert.ok(Number.isNaN(c.p));
+    assert.equal(c.verdict, 'constant');
+    assert.equal(c.equivalence, undefined, 'no equivalence claimed from no spread');
+    assert.equal(pairedComparison(new Map([[1, 1], [2, 2]]), new Map([[1, 0], [2, 1]]), true).verdict, 'constant', '+1 in every seed');
+    const varied = pairedComparison(new Map([[1, 1], [2, 2], [3, 4]]), new Map([[1, 0], [2, 0], [3, 0]]), true);
+    assert.deepEqual(holm([c.p, varied.p]), [NaN, varied.p], 'alone in its family: not multiplied');
+    assert.equal(adjustedVerdict(c, NaN, true), 'constant');
+  });
+
   it('equivalence: two one-sided tests against the margin; a wide interval is "no significant difference", not equivalence', () => {
     const m = (xs: number[]) => new Map(xs.map((x, i) => [i + 1, x]));
     // differences 0.01, -0.01, 0.02, 0, -0.02: mean 0, s = 0.0158, 90% half = 2.132 * 0.0158 / sqrt 5 = 0.0151
