@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { callPart, type PhaseCall } from '../codegen/modules.js';
+import { callCount, callPart, type PhaseCall } from '../codegen/modules.js';
 import { capitalized, glslProgram, type GlslProgram } from '../codegen/glsl.js';
 import { uniformArgs } from '../codegen/signature.js';
 import type { GpuFusedKernels } from './gpu_fused.js';
@@ -132,7 +132,7 @@ class WebGLFused implements GpuFusedKernels {
   }
 
   supports(call: PhaseCall): boolean {
-    return call.plan.count === undefined; // a per-tensor mean (caution) needs a reduction program: tfjs ops
+    return callCount(call) === undefined; // a per-tensor mean (caution) needs a reduction program: tfjs ops
   }
 
   /**

@@ -33,10 +33,12 @@ export function tfOps(
     memo.set(n, r);
     return r;
   };
+  const shape = (arrays.p ?? Object.values(arrays)[0])!.shape;
+  /** A write: a uniform value (a number, a mean) is the same for every element, broadcast to the parameter's shape. */
   const tensor = (n: Value): tf.Tensor => {
     const v = value(n);
-    if (typeof v === 'number') throw new TypeError('adopt-optim tfOps: a phase wrote a uniform value');
-    return v;
+    if (typeof v === 'number') return tf.fill(shape, v);
+    return v.rank === shape.length ? v : tf.broadcastTo(v, shape);
   };
   const compute = (n: Value): Operand => {
     switch (n.kind) {

@@ -164,8 +164,9 @@ export function evaluateUniform(n: Value, scalars: Record<string, number>, means
         case 'sub': return a - b;
         case 'mul': return a * b;
         case 'div': return a / b;
-        case 'min': return Number.isNaN(a) ? a : a < b ? a : b;
-        case 'max': return Number.isNaN(a) ? a : a < b ? b : a;
+        // the kernels' pmin / pmax (wat.ts): NaN in a propagates, NaN in b does not
+        case 'min': return b < a ? b : a;
+        case 'max': return a < b ? b : a;
       }
     }
     // eslint-disable-next-line no-fallthrough
@@ -173,9 +174,18 @@ export function evaluateUniform(n: Value, scalars: Record<string, number>, means
       const a = evaluateUniform(n.a, scalars, means);
       const lo = evaluateUniform(n.lo, scalars, means);
       const hi = evaluateUniform(n.hi, scalars, means);
-      return Math.min(Math.max(a, lo), hi);
+      const up = a < lo ? lo : a;
+      return hi < up ? hi : up;
     }
-    case 'select': throw new TypeError('adopt-optim: a select of uniform values is not supported');
+    case 'select': {
+      const c = n.cond;
+      const a = evaluateUniform(c.a, scalars, means);
+      const b = evaluateUniform(c.b, scalars, means);
+      const holds = c.kind === 'samesign'
+        ? (a > 0 && b > 0) || (a < 0 && b < 0)
+        : c.op === 'gt' ? a > b : c.op === 'ge' ? a >= b : c.op === 'lt' ? a < b : a <= b;
+      return evaluateUniform(holds ? n.a : n.b, scalars, means);
+    }
     case 'array': throw new TypeError(`adopt-optim: "${n.name}" is per element, not uniform`);
   }
 }

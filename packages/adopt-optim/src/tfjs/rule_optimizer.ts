@@ -11,7 +11,7 @@ import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type
 import { ruleCall } from '../codegen/modules.js';
 import { runPhase } from '../dispatch.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
-import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
 
 /** Options of ruleOptimizer: hyperparameter overrides, the non-finite policy, and whether to use the fused kernels. */
 export interface RuleOptimizerOptions {
@@ -47,11 +47,29 @@ export class RuleOptimizer extends NamedStateOptimizer {
     this.hyperparameters = resolveHyperparameters(owner, custom, options.hyperparameters);
   }
 
+  /** Each variable's scalars for the step in progress: all computed and checked before any variable is written. */
+  private readonly pending = new Map<tf.Variable, Record<string, number>>();
+
+  /** Called for every variable of a step before any is updated: a refused scalars() leaves everything unchanged. */
+  protected override checkStep(variable: tf.Variable, step: number): void {
+    this.pending.set(variable, stepScalars(this.displayName, this.custom, this.learningRate, step + 1, { ...this.hyperparameters }));
+  }
+
+  override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    this.pending.clear();
+    try {
+      super.applyGradients(variableGradients);
+    } finally {
+      this.pending.clear();
+    }
+  }
+
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
-    const scalars = stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters });
+    const scalars = this.pending.get(p)
+      ?? stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters });
     const phase = state.step === 0 && this.custom.plan.init !== undefined ? 'init' : 'step';
     this.ranOn(runPhase(this.kernels, ruleCall(this.custom.rule, {}, phase, scalars), p, gradient,
-      this.slotNames.map((n) => [n, state.slots.get(n)!] as [string, tf.Variable]), () => scalars,
+      this.slotNames.map((n, i) => [this.custom.arrays[i]!, state.slots.get(n)!] as [string, tf.Variable]), () => scalars,
       (target, value) => this.commit(target, value)));
   }
 
