@@ -25,6 +25,7 @@ import { assembleWat } from '../codegen/wasm_binary.js';
 import { jsCount, jsPhase } from '../codegen/js.js';
 import { registerRuleModule, wasmKernelsAvailable } from '../kernels/wasm_kernels.js';
 import { USER_NAME, userIdentifier } from '../codegen/namespace.js';
+import { camelCaseClash, RuleRegistry } from './rule_names.js';
 
 /** The expression builders a rule's update is written with. */
 export interface RuleBuilder {
@@ -119,11 +120,14 @@ export type JsKernel = (...args: unknown[]) => void;
 
 const NAME = USER_NAME;
 /** The latest rule defined under each name: what a saved RuleOptimizer config is restored with. */
-const byName = new Map<string, CustomRule>();
+const byName = new RuleRegistry<CustomRule>();
 /** Distinguishes the kernels of rules defined under the same name. */
 let serial = 0;
 
-/** The rule most recently defined with this name in this process, if any. */
+/**
+ * The rule most recently defined with this name in this process, if any; or with the name that
+ * tfjs-layers camel-cases to this one (a config of a loaded model: ./rule_names.ts).
+ */
 export function definedRule(name: string): CustomRule | undefined {
   return byName.get(name);
 }
@@ -217,6 +221,17 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   }
   for (const [k, v] of Object.entries(hyperparameters)) {
     if (typeof v !== 'number' || !Number.isFinite(v)) fail(`hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
+  }
+  // tfjs-layers camel-cases a saved config's keys and strings when it loads a model (./rule_names.ts)
+  const keyClash = camelCaseClash(Object.keys(hyperparameters));
+  if (keyClash !== undefined) {
+    fail(`hyperparameters "${keyClash[0]}" and "${keyClash[1]}" camel-case alike; tfjs-layers could not tell them apart ` +
+      'when it loads a saved model. Rename one.');
+  }
+  const nameClash = byName.clashOf(name);
+  if (nameClash !== undefined) {
+    fail(`the name "${name}" camel-cases like the rule "${nameClash}" defined before; tfjs-layers could not tell them ` +
+      'apart when it loads a saved model. Choose another name.');
   }
   const builder: RuleBuilder = {
     p: E.array('p'), g: E.array('g'),

@@ -9,6 +9,7 @@ import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../
 import { NON_FINITE_POLICIES, type NonFinitePolicy } from '../rules/options.js';
 import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
 import { ruleCall } from '../codegen/modules.js';
+import { restoreKeys } from '../rules/rule_names.js';
 import { runPhase } from '../dispatch.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
 import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
@@ -99,7 +100,9 @@ export class RuleOptimizer extends NamedStateOptimizer {
       );
     }
     return new (cls as unknown as new (r: CustomRule, lr: unknown, o: RuleOptimizerOptions) => T)(
-      custom, NamedStateOptimizer.learningRateFromConfig(learningRate), { hyperparameters, nonFinite, fused } as RuleOptimizerOptions);
+      custom, NamedStateOptimizer.learningRateFromConfig(learningRate),
+      // tfjs-layers camel-cased the keys of a loaded model's config: weight_decay came back weightDecay
+      { hyperparameters: restoreKeys(hyperparameters, Object.keys(custom.hyperparameters)), nonFinite, fused } as RuleOptimizerOptions);
   }
 }
 
