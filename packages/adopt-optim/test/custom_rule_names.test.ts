@@ -9,7 +9,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { core, defineRule, OptimizerArgumentError, RuleOptimizer, ruleOptimizer, type CustomRule } from '../src/index.js';
+import { core, defineRule, OptimizerArgumentError, RuleOptimizer, ruleOptimizer, type CustomRule, type RuleBuilder } from '../src/index.js';
 import { assembleWat } from '../src/codegen/wasm_binary.js';
 import { BACKENDS, useBackend } from './backends.js';
 import { Rng } from './reference.js';
@@ -161,7 +161,7 @@ describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
   });
 
   it('names that camel-case alike are refused at defineRule, saying why', () => {
-    const base = { slots: [], scalars: (lr: number) => ({ lr }), step: ({ p }: { p: never }) => ({ p }) };
+    const base = { slots: [], scalars: (lr: number) => ({ lr }), step: ({ p }: RuleBuilder) => ({ p }) };
     defineRule({ ...base, name: 'two_words' });
     defineRule({ ...base, name: 'two_words' }); // the same name again: the latest wins, as before
     const refused = (def: object, message: RegExp): void => assert.throws(() => defineRule(def as never),

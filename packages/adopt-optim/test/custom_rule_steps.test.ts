@@ -1,0 +1,199 @@
+/**
+ * How a custom rule's step goes ahead or is refused as a whole: a scalars() that fails at the
+ * second variable of a step (throws, NaN, a string, null, a scalar missing) leaves every variable,
+ * slot and count bit for bit as it was; mean() works in init and in step, fused and not, on every
+ * CPU path, against a float64 reference; and what defineRule cannot take (an update nested past
+ * the depth limit, means of two conditions in one phase) is refused there, saying the limit.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { core, defineRule, OptimizerArgumentError, ruleOptimizer, type CustomRule, type RuleBuilder } from '../src/index.js';
+import { BACKENDS, useBackend } from './backends.js';
+
+const refusedWith = (message: RegExp) => (e: unknown): boolean => e instanceof OptimizerArgumentError && message.test((e as Error).message);
+
+describe('a scalars() failing at the second variable changes nothing', () => {
+  /** scalars() answers `bad` on its `armed`-th call once armed; every other call a good value. */
+  const faults: [string, () => unknown, RegExp][] = [
+    ['throws', () => { throw new OptimizerArgumentError('scalars: refused'); }, /scalars: refused/],
+    ['NaN', () => ({ lr: NaN }), /scalars\(\) returned NaN for "lr" at step \d; expected a finite number. Nothing was changed/],
+    ['a string', () => ({ lr: '0.1' }), /returned "0.1" for "lr"/],
+    ['null', () => null, /scalars\(\) returned null instead of an object/],
+    ['a missing scalar', () => ({}), /scalars\(\) returned no "lr" \(which the update reads\)/],
+  ];
+  for (const [what, bad, message] of faults) {
+    for (const firstStep of [true, false]) {
+      it(`${what}${firstStep ? ', at the first step' : ', at a later step'}`, async () => {
+        for (const backend of BACKENDS) {
+          await useBackend(backend);
+          let calls = -1; // -1: not armed
+          const rule = defineRule({
+            name: 'faulty', slots: ['m'], init: ({ g }) => ({ m: g }),
+            scalars: (lr) => (calls >= 0 && ++calls === 2 ? bad() : { lr }) as Record<string, number>,
+            step: ({ p, g, slot, add, sub, mul, scalar }) => ({ m: add(slot('m'), g), p: sub(p, mul(slot('m'), scalar('lr'))) }),
+          });
+          const opt = ruleOptimizer(rule, 0.1);
+          const a = tf.variable(tf.tensor([1, 2, 3, 4, 5]));
+          const b = tf.variable(tf.tensor([6, 7, 8]));
+          const grads = (): Record<string, tf.Tensor> => ({ [a.name]: tf.tensor([1, 1, 1, 1, 1]), [b.name]: tf.tensor([2, 2, 2]) });
+          if (!firstStep) opt.applyGradients(grads());
+          const before = { a: a.dataSync().slice(), b: b.dataSync().slice(), iterations: opt.iterations };
+          const weights = firstStep ? [] : (await opt.getWeights()).map((w) => [w.name, w.tensor.dataSync().slice()] as const);
+          const g = grads();
+          const tensors = tf.memory().numTensors;
+          calls = 0;
+          assert.throws(() => opt.applyGradients(g), message);
+          calls = -1;
+          assert.equal(tf.memory().numTensors, tensors, `${backend}: nothing made`);
+          assert.deepEqual(a.dataSync(), before.a, `${backend}: the first variable is unchanged`);
+          assert.deepEqual(b.dataSync(), before.b);
+          assert.equal(opt.iterations, before.iterations);
+          assert.equal(opt.stepOf(a.name), firstStep ? 0 : 1);
+          assert.equal(opt.stepOf(b.name), firstStep ? 0 : 1);
+          if (!firstStep) {
+            const after = (await opt.getWeights()).map((w) => [w.name, w.tensor.dataSync().slice()] as const);
+            assert.deepEqual(after, weights, `${backend}: slots and counts unchanged`);
+          }
+          opt.applyGradients(g); // and the step then goes ahead
+          assert.equal(opt.stepOf(b.name), firstStep ? 1 : 2);
+          tf.dispose([a, b, ...Object.values(g)]);
+          opt.dispose();
+        }
+      });
+    }
+  }
+  it('the core refuses a missing or non-object scalars() before writing', () => {
+    for (const bad of [null, {}, 'x']) {
+      let armed = false;
+      const rule = defineRule({
+        name: 'faulty_core', slots: ['m'], scalars: (lr) => (armed ? bad : { lr }) as Record<string, number>,
+        step: ({ p, g, slot, add, sub, mul, scalar }) => ({ m: add(slot('m'), g), p: sub(p, mul(slot('m'), scalar('lr'))) }),
+      });
+      for (const fused of [true, false]) {
+        const opt = core.ruleOptimizer(rule, 0.1, { fused });
+        const p = Float32Array.of(1, 2, 3, 4, 5);
+        const state = opt.init(p);
+        opt.step(p, Float32Array.of(1, 1, 1, 1, 1), state);
+        const before = [p.slice(), state.slots.m!.slice(), state.t] as const;
+        armed = true;
+        assert.throws(() => opt.step(p, Float32Array.of(1, 1, 1, 1, 1), state), refusedWith(/scalars\(\) returned .* at step 2/));
+        armed = false;
+        assert.deepEqual([p, state.slots.m, state.t], before);
+      }
+    }
+  });
+});
+
+/** Float64 reference of the rules below: init m = g·frac(g > 0); step m ← m + g, p ← p − lr·m·frac(g > 0 | m > 0). */
+function meanReference(p0: number[], grads: number[][], lr: number, inInit: boolean, inStep: boolean): number[] {
+  const p = [...p0];
+  let m = p0.map(() => 0);
+  grads.forEach((g, t) => {
+    const frac = (c: (i: number) => boolean): number => g.filter((_, i) => c(i)).length / g.length;
+    if (t === 0) {
+      const f = inInit ? frac((i) => g[i]! > 0) : 1;
+      m = g.map((x) => x * f);
+    } else {
+      m = m.map((x, i) => x + g[i]!);
+      const f = inStep ? frac((i) => m[i]! > 0) : 1;
+      for (let i = 0; i < p.length; i++) p[i] = p[i]! - lr * m[i]! * f;
+    }
+  });
+  return p;
+}
+
+function meanRule(name: string, inInit: boolean, inStep: boolean): CustomRule {
+  return defineRule({
+    name, slots: ['m'], scalars: (lr) => ({ lr }),
+    init: ({ g, mul, mean, gt, constant }) => ({ m: inInit ? mul(g, mean(gt(g, constant(0)))) : g }),
+    step: ({ p, g, slot, add, sub, mul, mean, gt, constant, scalar }) => {
+      const m = add(slot('m'), g);
+      const f = inStep ? mean(gt(m, constant(0))) : constant(1);
+      return { m, p: sub(p, mul(mul(m, f), scalar('lr'))) };
+    },
+  });
+}
+
+async function allPaths(rule: CustomRule, p0: number[], grads: number[][], lr: number): Promise<[string, number[]][]> {
+  const out: [string, number[]][] = [];
+  for (const fused of [true, false]) {
+    const opt = core.ruleOptimizer(rule, lr, { fused });
+    const p = Float32Array.from(p0);
+    const state = opt.init(p);
+    for (const g of grads) opt.step(p, Float32Array.from(g), state);
+    out.push([`core fused ${fused}`, Array.from(p)]);
+    for (const backend of BACKENDS) {
+      await useBackend(backend);
+      const o = ruleOptimizer(rule, lr, { fused });
+      const v = tf.variable(tf.tensor(p0));
+      let tensors = 0;
+      grads.forEach((g, k) => {
+        if (k === grads.length - 1) tensors = tf.memory().numTensors; // after the first step made the slots
+        tf.tidy(() => o.applyGradients({ [v.name]: tf.tensor(g) }));
+      });
+      assert.equal(tf.memory().numTensors, tensors, `${backend} fused ${fused}: a step leaves no tensors behind`);
+      out.push([`tfjs ${backend} fused ${fused}`, Array.from(v.dataSync())]);
+      o.dispose();
+      v.dispose();
+    }
+  }
+  return out;
+}
+
+describe('mean() wherever defineRule takes it', () => {
+  const p0 = [1, -2, 3, -4, 5, 6, -7, 8, 9];
+  const grads = [[1, -1, 2, 0.5, -3, 1, 1, -2, 4], [-1, 2, 1, -1, 1, 3, -2, 1, -1], [2, 1, -1, 1, -2, 1, 1, 1, 1]];
+  for (const [where, inInit, inStep] of [['init and step', true, true], ['init only', true, false], ['step only', false, true]] as const) {
+    it(`in ${where}: every CPU path, fused and not, agrees with the float64 reference`, async () => {
+      const rule = meanRule(`mean_${where.replace(/ /g, '_')}`, inInit, inStep);
+      const ref = meanReference(p0, grads, 0.1, inInit, inStep);
+      for (const [path, got] of await allPaths(rule, p0, grads, 0.1)) {
+        got.forEach((x, i) => assert.ok(Math.abs(x - ref[i]!) <= 1e-5 * Math.max(1, Math.abs(ref[i]!)), `${path} [${i}]: ${x} vs ${ref[i]}`));
+      }
+    });
+  }
+  it('a mean written as the new p (a uniform value) fills it, fused and as ops', async () => {
+    const rule = defineRule({ name: 'p_is_mean', slots: [], scalars: () => ({}), step: ({ g, mean, gt, constant }) => ({ p: mean(gt(g, constant(0))) }) });
+    for (const [path, got] of await allPaths(rule, [1, 2, 3, 4, 5], [[1, 1, 1, 1, 1], [1, -1, 1, 1, -1]], 0.1)) {
+      assert.deepEqual(got, [0.6, 0.6, 0.6, 0.6, 0.6].map(Math.fround), path);
+    }
+  });
+  it('one condition may be averaged any number of times; two conditions in one phase are refused, saying the limit', () => {
+    const step = (two: boolean) => ({ p, g, mean, gt, lt, constant, mul, add }: RuleBuilder) => {
+      const c = gt(g, constant(0));
+      return { p: add(p, mul(mean(c), two ? mean(lt(g, constant(0))) : mean(c))) };
+    };
+    assert.doesNotThrow(() => defineRule({ name: 'mean_twice', slots: [], scalars: () => ({}), step: step(false) }));
+    assert.throws(() => defineRule({ name: 'mean_two', slots: [], scalars: () => ({}), step: step(true) }),
+      refusedWith(/step takes mean\(\) of 2 different conditions; a phase may take the mean of one condition/));
+  });
+});
+
+describe('an update nested past the depth limit is refused at defineRule', () => {
+  for (const depth of [300, 2000, 100_000]) {
+    it(`${depth} operations deep`, () => {
+      const step = ({ p, g, add }: RuleBuilder) => {
+        let v = p;
+        for (let k = 0; k < depth; k++) v = add(v, g);
+        return { p: v };
+      };
+      assert.throws(() => defineRule({ name: 'deep', slots: [], scalars: () => ({}), step }),
+        refusedWith(/the new p of step nests more than 256 operations deep \(the limit, MAX_RULE_DEPTH\)/));
+    });
+  }
+  it('250 deep is taken and runs', () => {
+    const rule = defineRule({
+      name: 'deep_ok', slots: [], scalars: () => ({}),
+      step: ({ p, g, add }) => {
+        let v = p;
+        for (let k = 0; k < 250; k++) v = add(v, g);
+        return { p: v };
+      },
+    });
+    const p = Float32Array.of(1, 2);
+    const opt = core.ruleOptimizer(rule, 0.1);
+    opt.step(p, Float32Array.of(1, -1), opt.init(p));
+    assert.deepEqual(Array.from(p), [251, -248]);
+  });
+});
