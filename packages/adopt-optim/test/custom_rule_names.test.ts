@@ -172,3 +172,27 @@ describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
       /hyperparameters "weight_decay" and "weightDecay" camel-case alike/);
   });
 });
+
+describe('a slot named like a saved weight of the state', () => {
+  it('"step" and "iter" slots save and restore through getWeights / setWeights', async () => {
+    await useBackend('cpu');
+    const rule = slotRule('weights_named', ['step', 'iter', 'optimizer']);
+    const v = tf.variable(tf.tensor([1, 2, 3]));
+    const g = tf.tensor([1, -1, 2]);
+    const opt = ruleOptimizer(rule, LR);
+    opt.applyGradients({ [v.name]: g });
+    const saved = await opt.getWeights();
+    const copy = ruleOptimizer(rule, LR);
+    await copy.setWeights(saved);
+    const p = v.dataSync().slice();
+    opt.applyGradients({ [v.name]: g });
+    const want = v.dataSync().slice();
+    v.assign(tf.tensor(p));
+    copy.applyGradients({ [v.name]: g });
+    assert.deepEqual(v.dataSync(), want);
+    assert.equal(copy.stepOf(v.name), 2);
+    tf.dispose([v, g]);
+    opt.dispose();
+    copy.dispose();
+  });
+});

@@ -44,7 +44,8 @@ export class RuleOptimizer extends NamedStateOptimizer {
       checkBoolean(owner, 'fused', options.fused ?? true));
     this.custom = custom;
     this.displayName = custom.definition.name;
-    this.slotNames = custom.definition.slots;
+    // saved as "<variable>/<slot>": a slot named "step" would be the step counter's "<variable>/step"
+    this.slotNames = custom.definition.slots.map((s) => (s === 'step' ? '_step' : s));
     this.hyperparameters = resolveHyperparameters(owner, custom, options.hyperparameters);
   }
 
