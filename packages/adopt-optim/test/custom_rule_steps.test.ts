@@ -197,3 +197,29 @@ describe('an update nested past the depth limit is refused at defineRule', () =>
     assert.deepEqual(Array.from(p), [251, -248]);
   });
 });
+
+describe('a mean inside the condition of a mean', () => {
+  it('is refused at defineRule (it ran into an internal TypeError at the first step)', () => {
+    assert.throws(() => defineRule({
+      name: 'mean_in_mean', slots: [], scalars: () => ({}),
+      step: ({ p, g, mean, gt, constant, add }) => ({ p: add(p, mean(gt(g, mean(gt(g, constant(0)))))) }),
+    }), refusedWith(/step takes mean\(\) of a condition that itself reads a mean\(\); the condition of a mean must be per element/));
+  });
+});
+
+describe('every write reads the old values, on every path', () => {
+  it('m ← p, then w ← the old m: w is 0 after the first step (as ops it was the new m)', async () => {
+    const rule = defineRule({ name: 'shift', slots: ['m', 'w'], scalars: () => ({}), step: ({ p, slot }) => ({ m: p, w: slot('m') }) });
+    for (const [path, got] of await allPaths(rule, [1, 2, 3], [[0, 0, 0], [0, 0, 0]], 0.1)) assert.deepEqual(got, [1, 2, 3], path);
+    for (const backend of BACKENDS) {
+      await useBackend(backend);
+      const opt = ruleOptimizer(rule, 0.1, { fused: false });
+      const v = tf.variable(tf.tensor([1, 2, 3]));
+      tf.tidy(() => opt.applyGradients({ [v.name]: tf.zeros([3]) }));
+      const w = (await opt.getWeights()).find((x) => x.name === `${v.name}/w`)!;
+      assert.deepEqual(Array.from(w.tensor.dataSync()), [0, 0, 0], backend);
+      opt.dispose();
+      v.dispose();
+    }
+  });
+});

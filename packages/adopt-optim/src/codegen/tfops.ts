@@ -35,10 +35,13 @@ export function tfOps(
   };
   const shape = (arrays.p ?? Object.values(arrays)[0])!.shape;
   /** A write: a uniform value (a number, a mean) is the same for every element, broadcast to the parameter's shape. */
+  const inputs = new Set<tf.Tensor>(Object.values(arrays));
   const tensor = (n: Value): tf.Tensor => {
     const v = value(n);
     if (typeof v === 'number') return tf.fill(shape, v);
-    return v.rank === shape.length ? v : tf.broadcastTo(v, shape);
+    if (v.rank !== shape.length) return tf.broadcastTo(v, shape);
+    // a write of an input as it is (m ← p): a copy, or the commit of an earlier write would change it
+    return inputs.has(v) ? tf.clone(v) : v;
   };
   const compute = (n: Value): Operand => {
     switch (n.kind) {

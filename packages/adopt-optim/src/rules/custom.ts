@@ -248,6 +248,9 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     for (const t of targets) checkDepth(writes[t], `the new ${t} of ${what}`); // before any recursive walk
     for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`);
     const conds = new Set(E.meansOf(targets.map((t) => writes[t]!)).map((m) => m.cond));
+    if ([...conds].some((c) => E.meansOf([c]).length > 0)) {
+      fail(`${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be per element.`);
+    }
     if (conds.size > 1) {
       fail(`${what} takes mean() of ${conds.size} different conditions; a phase may take the mean of one condition ` +
         '(any number of times: keep the condition in a variable), init and step one each.');
