@@ -182,7 +182,7 @@ export function interpret(ph: PhaseSpec, arrays: Record<string, Float32Array>, s
   };
   const value = (x: X, i: number): Bounded => {
     switch (x.k) {
-      case 'arr': return leaf(arrays[x.name]![i]!);
+      case 'arr': return leaf((Object.hasOwn(arrays, x.name) ? arrays[x.name]! : [])[i]!);
       case 'const': return leaf(x.v);
       case 'scalar': return leaf(scalars[x.name]!);
       case 'mean': return mean;
