@@ -223,3 +223,22 @@ describe('every write reads the old values, on every path', () => {
     }
   });
 });
+
+describe('what the fuzzer found on the ops path, each agreeing with the kernels', () => {
+  const cases: [string, (b: RuleBuilder) => Record<string, ReturnType<RuleBuilder['add']>>, number[]][] = [
+    ['clamp with constant lo > hi is hi', ({ p, clamp, constant }) => ({ p: clamp(p, constant(1), constant(-1)) }), [-1, -1, -1, -1, -1, -1, -1]],
+    ['select on a uniform condition', ({ p, g, select, gt, scalar, constant }) => ({ p: select(gt(scalar('lr'), constant(0)), g, p) }),
+      [1, -1, 2, 0, -3, 4, 0]],
+    ['select(c, a, 0) where the unselected a is infinite is 0', ({ g, p, select, gt, div, constant }) => ({
+      p: select(gt(p, constant(0)), div(g, p), constant(0)),
+    }), [0, 0, 0, 0, 0, 0, 0]],
+    ['a mean is count / n, rounded once', ({ g, mean, gt, constant }) => ({ p: mean(gt(g, constant(0))) }), Array(7).fill(Math.fround(3 / 7))],
+  ];
+  for (const [what, step, want] of cases) {
+    it(what, async () => {
+      const rule = defineRule({ name: 'found', slots: [], scalars: (lr) => ({ lr }), step });
+      const g = [1, -1, 2, 0, -3, 4, 0];
+      for (const [path, got] of await allPaths(rule, [0, 0, 0, 0, 0, 0, 0], [g, g], 0.1)) assert.deepEqual(got, want, path);
+    });
+  }
+});

@@ -130,6 +130,9 @@ describe('rule fuzzer: random rules on every CPU path against a float64 interpre
     it(`a seeded bug (${what}) is caught within the default budget`, async () => {
       const result = await fc.check(property(ops), { numRuns: 20, seed: SEED, endOnFailure: true });
       assert.ok(result.failed, `the fuzzer missed the seeded bug ${what} in 20 runs`);
+      // and it is the bug that fails: the same case passes with the interpreter's own operations
+      const [{ spec, p0, grads }] = result.counterexample!;
+      await check(spec, p0, grads, OPS);
     });
   }
 });
