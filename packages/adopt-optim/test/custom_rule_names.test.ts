@@ -11,6 +11,9 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { core, defineRule, OptimizerArgumentError, RuleOptimizer, ruleOptimizer, type CustomRule, type RuleBuilder } from '../src/index.js';
 import { assembleWat } from '../src/codegen/wasm_binary.js';
+import { foreignShaderIdentifiers } from '../src/codegen/identifier_check.js';
+import { kernelPlan } from '../src/codegen/modules.js';
+import { ADOPT } from '../src/rules/adopt.js';
 import { BACKENDS, useBackend } from './backends.js';
 import { Rng } from './reference.js';
 
@@ -194,5 +197,16 @@ describe('a slot named like a saved weight of the state', () => {
     tf.dispose([v, g]);
     opt.dispose();
     copy.dispose();
+  });
+});
+
+describe('the generated shaders name user identifiers only in their namespace', () => {
+  it('a rule with hostile slot names passes the text check; the built-in rules, whose slots are not namespaced, do not', () => {
+    const rule = slotRule('shader_names', ['main', 'u', 'ok', 'let', 'T', 'G']);
+    assert.deepEqual(foreignShaderIdentifiers(rule.plan), { glsl: [], wgsl: [] });
+    // the check can fail: ADOPT's slots m and v appear as they are
+    const adopt = foreignShaderIdentifiers(kernelPlan(ADOPT, {}));
+    assert.ok(adopt.wgsl.includes('m') && adopt.wgsl.includes('v_old'), JSON.stringify(adopt));
+    assert.ok(adopt.glsl.includes('getMAtOutCoords'), JSON.stringify(adopt));
   });
 });

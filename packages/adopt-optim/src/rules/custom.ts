@@ -26,6 +26,7 @@ import { jsCount, jsPhase } from '../codegen/js.js';
 import { registerRuleModule, wasmKernelsAvailable } from '../kernels/wasm_kernels.js';
 import { USER_NAME, userIdentifier } from '../codegen/namespace.js';
 import { camelCaseClash, RuleRegistry } from './rule_names.js';
+import { foreignShaderIdentifiers } from '../codegen/identifier_check.js';
 
 /** The expression builders a rule's update is written with. */
 export interface RuleBuilder {
@@ -278,6 +279,10 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     scaling: {},
   };
   const plan = kernelPlan(rule, {});
+  const leaked = foreignShaderIdentifiers(plan);
+  for (const [lang, ids] of Object.entries(leaked)) {
+    if (ids.length > 0) fail(`the generated ${lang.toUpperCase()} of "${name}" names ${ids.join(', ')} outside the user namespace (an internal error; please report it).`);
+  }
   const functions = [
     ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
     watPhase('step', plan.step.sig, plan.step.phase),
