@@ -374,6 +374,9 @@ const w = window as unknown as Record<string, unknown>;
 const compareInErrorScope = (backend: string, name: string, options: Record<string, unknown> = {}) =>
   inErrorScope(backend, () => compare(backend, name, options));
 
-w['gpuChecks'] = { trajectory, compare, compareInErrorScope, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames() };
+w['gpuChecks'] = {
+  trajectory, compare, compareInErrorScope, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo,
+  backends: () => tf.engine().backendNames(),
+};
 w['tf'] = tf;
 document.getElementById('status')!.textContent = 'ready';

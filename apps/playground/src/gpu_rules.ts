@@ -27,17 +27,21 @@ function hostileRule(k: number, slots: string[]): CustomRule {
   });
 }
 
-/** The hostile rules as optimizer factories, `hostile0`, `hostile1`, ... */
-export const HOSTILE_OPTIMIZERS: Record<string, (o: Record<string, unknown>) => NamedStateOptimizer> = Object.fromEntries(
-  HOSTILE_GROUPS.map((slots, k) => {
-    const rule = hostileRule(k, slots);
-    return [`hostile${k}`, (o: Record<string, unknown>) => ruleOptimizer(rule, 1e-2, o)];
-  }));
+type Factory = (o: Record<string, unknown>) => NamedStateOptimizer;
+
+/** The hostile rules as optimizer factories, `hostile0`, `hostile1`, ...; each defined when first used. */
+export const HOSTILE_OPTIMIZERS: Record<string, Factory> = Object.fromEntries(HOSTILE_GROUPS.map((slots, k) => {
+  let rule: CustomRule | undefined;
+  const make: Factory = (o) => ruleOptimizer((rule ??= hostileRule(k, slots)), 1e-2, o);
+  return [`hostile${k}`, make];
+}));
 
 type Device = { pushErrorScope(f: string): void; popErrorScope(): Promise<{ message: string } | null> };
 
-/** `run` inside WebGPU validation and internal error scopes (on webgpu): its result and the first GPU error, or null. */
-export async function inErrorScope<T>(backend: string, run: () => Promise<T>): Promise<T & { gpuError: string | null }> {
+/** `run` inside WebGPU validation and internal error scopes (on webgpu): its result and the first GPU error. */
+export async function inErrorScope<T>(
+  backend: string, run: () => Promise<T>,
+): Promise<T & { gpuError: string | null }> {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
   await tf.ready();
   const device = backend === 'webgpu' ? (tf.backend() as unknown as { device: Device }).device : null;

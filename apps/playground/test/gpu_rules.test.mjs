@@ -20,13 +20,15 @@ describe('custom rules with hostile slot names on webgl and webgpu (headless Chr
   let webgpu = false;
 
   before(async () => {
-    server = await preview({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
+    const configFile = join(import.meta.dirname, '..', 'vite.config.ts');
+    server = await preview({ configFile, preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
     browser = await chromium.launch({ executablePath, args: GPU_FLAGS });
     page = await browser.newPage();
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(new URL('gpu.html', server.resolvedUrls.local[0]).href);
-    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
+    const ready = () => document.getElementById('status').textContent === 'ready';
+    await page.waitForFunction(ready, null, { timeout: 60_000 });
     webgpu = (await page.evaluate(() => window.gpuChecks.adapterInfo())) !== null;
   });
   after(async () => {
@@ -45,7 +47,8 @@ describe('custom rules with hostile slot names on webgl and webgpu (headless Chr
           t.diagnostic(JSON.stringify(r));
           assert.equal(r.backend, backend);
           assert.equal(r.gpuError, null, `hostile${k}: ${r.gpuError}`);
-          assert.ok(r.maxRelativeDifferenceToCpu < 1e-4, `hostile${k}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`);
+          const difference = r.maxRelativeDifferenceToCpu;
+          assert.ok(difference < 1e-4, `hostile${k}: differs from cpu by ${difference}`);
         }
       });
     }

@@ -9,7 +9,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { core, defineRule, OptimizerArgumentError, RuleOptimizer, ruleOptimizer, type CustomRule, type RuleBuilder } from '../src/index.js';
+import {
+  core, defineRule, OptimizerArgumentError, RuleOptimizer, ruleOptimizer, type CustomRule, type RuleBuilder,
+} from '../src/index.js';
 import { assembleWat } from '../src/codegen/wasm_binary.js';
 import { foreignShaderIdentifiers } from '../src/codegen/identifier_check.js';
 import { kernelPlan } from '../src/codegen/modules.js';
@@ -17,7 +19,7 @@ import { ADOPT } from '../src/rules/adopt.js';
 import { BACKENDS, useBackend } from './backends.js';
 import { Rng } from './reference.js';
 
-/** Locals and labels of the generators (WAT, JS, GLSL, WGSL), tfjs's shader names, and keywords of the four languages. */
+/** Locals and labels of the generators (WAT, JS, GLSL, WGSL), tfjs's shader names, keywords of the four languages. */
 export const HOSTILE_NAMES = [
   'end', 'o', 'i', 'w0', 'w1', 'x0', 'x1', 's0', 'u0', 'u0x4', 'u', 'acc', 'count', 'Math', 'function', 'done', 'loop',
   'tail', 'tail_done', 'local', 'param', 'module', 'i32', 'f32', 'v128', 'main', 'fn', 'let', 'var', 'const', 'type',
@@ -64,8 +66,10 @@ function reference(p0: Float32Array, grads: Float32Array[], slots: number): Floa
 }
 
 /** Runs `rule` on every CPU path; each path's trajectory, and whether an unrelated tensor / array was left alone. */
-async function everyPath(rule: CustomRule, p0: Float32Array, grads: Float32Array[]): Promise<[string, Float32Array[]][]> {
-  const out: [string, Float32Array[]][] = [];
+type Trajectories = [path: string, steps: Float32Array[]][];
+
+async function everyPath(rule: CustomRule, p0: Float32Array, grads: Float32Array[]): Promise<Trajectories> {
+  const out: Trajectories = [];
   for (const fused of [true, false]) {
     const opt = core.ruleOptimizer(rule, LR, { fused });
     const p = Float32Array.from(p0);
@@ -108,7 +112,7 @@ describe('slots named like generated locals or keywords run on every CPU path', 
       for (const [path, traj] of await everyPath(rule, p0, grads)) {
         traj.forEach((p, t) => p.forEach((x, i) => {
           const r = want[t]![i]!;
-          assert.ok(Math.abs(x - r) <= 1e-5 * Math.max(1, Math.abs(r)), `${path}, step ${t + 1}, element ${i}: ${x} vs ${r}`);
+          assert.ok(Math.abs(x - r) <= 1e-5 * Math.max(1, Math.abs(r)), `${path}, step ${t + 1}, [${i}]: ${x} vs ${r}`);
         }));
       }
     });
@@ -130,7 +134,7 @@ describe('the run-time assembler refuses a duplicate declaration', () => {
 });
 
 describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
-  it('model.save with includeOptimizer, then tf.loadLayersModel, restores the rule, its hyperparameters and state', async () => {
+  it('model.save with includeOptimizer, then tf.loadLayersModel: the rule, hyperparameters and state', async () => {
     await useBackend('cpu');
     const rule = defineRule({
       name: 'sgd_momentum', slots: ['momentum_buf'], hyperparameters: { weight_decay: 0.1, mu_: 0.9 },
@@ -141,7 +145,8 @@ describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
       },
     });
     const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
-    model.compile({ optimizer: ruleOptimizer(rule, 0.01, { hyperparameters: { weight_decay: 0.2 } }), loss: 'meanSquaredError' });
+    const optimizer = ruleOptimizer(rule, 0.01, { hyperparameters: { weight_decay: 0.2 } });
+    model.compile({ optimizer, loss: 'meanSquaredError' });
     await model.fit(tf.ones([4, 2]), tf.zeros([4, 1]), { epochs: 2, verbose: 0 });
     let saved: tf.io.ModelArtifacts | undefined;
     await model.save(tf.io.withSaveHandler(async (a) => {
@@ -169,7 +174,7 @@ describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
     defineRule({ ...base, name: 'two_words' }); // the same name again: the latest wins, as before
     const refused = (def: object, message: RegExp): void => assert.throws(() => defineRule(def as never),
       (e: unknown) => e instanceof OptimizerArgumentError && message.test((e as Error).message));
-    refused({ ...base, name: 'twoWords' }, /the name "twoWords" camel-cases like the rule "two_words" defined before; tfjs-layers/);
+    refused({ ...base, name: 'twoWords' }, /the name "twoWords" camel-cases like the rule "two_words" defined before/);
     refused({ ...base, name: 'two__words' }, /camel-cases like the rule "two_words"/);
     refused({ ...base, name: 'other', hyperparameters: { weight_decay: 1, weightDecay: 2 } },
       /hyperparameters "weight_decay" and "weightDecay" camel-case alike/);
@@ -201,7 +206,7 @@ describe('a slot named like a saved weight of the state', () => {
 });
 
 describe('the generated shaders name user identifiers only in their namespace', () => {
-  it('a rule with hostile slot names passes the text check; the built-in rules, whose slots are not namespaced, do not', () => {
+  it('hostile slot names pass the text check; the built-in rules, whose slots are not namespaced, do not', () => {
     const rule = slotRule('shader_names', ['main', 'u', 'ok', 'let', 'T', 'G']);
     assert.deepEqual(foreignShaderIdentifiers(rule.plan), { glsl: [], wgsl: [] });
     // the check can fail: ADOPT's slots m and v appear as they are

@@ -37,7 +37,9 @@ function corePath(rule: CustomRule, p0: Float32Array, fused: boolean): Stepper {
   const state = opt.init(p);
   return {
     name: `core ${fused ? 'wasm' : 'js'}`,
-    arrays: async () => ({ p: p.slice(), ...Object.fromEntries(Object.entries(state.slots).map(([k, v]) => [k, v.slice()])) }),
+    arrays: async () => ({
+      p: p.slice(), ...Object.fromEntries(Object.entries(state.slots).map(([k, v]) => [k, v.slice()])),
+    }),
     step: (g) => void opt.step(p, g, state),
     dispose: () => {},
   };
@@ -102,9 +104,10 @@ async function check(spec: RuleSpec, p0: Float32Array, grads: Float32Array[], op
           }
           now.forEach((x, i) => {
             const { v, e } = w[i]!;
-            if (!Number.isFinite(v) || !Number.isFinite(e)) return; // no float32 bound (overflow, NaN, a division by ~0)
+            if (!Number.isFinite(v) || !Number.isFinite(e)) return; // no float32 bound (overflow, NaN, a division by 0)
             // float32 rounding, as the interpreter bounds it; and a subnormal result may be flushed to zero
-            assert.ok(Math.abs(x - v) <= e * (1 + 1e-9) + 2 ** -126, `${path.name}, step ${t}: ${name}[${i}] = ${x}; float64 ${v} ± ${e}`);
+            assert.ok(Math.abs(x - v) <= e * (1 + 1e-9) + 2 ** -126,
+              `${path.name}, step ${t}: ${name}[${i}] = ${x}; float64 ${v} ± ${e}`);
           });
         }
       }

@@ -8,30 +8,44 @@ import fc from 'fast-check';
 import type { RuleBuilder, RuleDefinition } from '../src/index.js';
 
 /** JavaScript reserved words and globals the generated JS uses. */
-const JS = ['break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'export',
-  'extends', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new', 'return', 'super', 'switch', 'this',
-  'throw', 'try', 'typeof', 'var', 'void', 'while', 'with', 'yield', 'let', 'static', 'await', 'enum', 'implements',
-  'interface', 'package', 'private', 'protected', 'public', 'null', 'true', 'false', 'arguments', 'eval', 'undefined',
-  'NaN', 'Infinity', 'Math', 'Float32Array', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty'];
+const JS = [
+  'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'export',
+  'extends', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new', 'return', 'super', 'switch',
+  'this', 'throw', 'try', 'typeof', 'var', 'void', 'while', 'with', 'yield', 'let', 'static', 'await', 'enum',
+  'implements', 'interface', 'package', 'private', 'protected', 'public', 'null', 'true', 'false', 'arguments',
+  'eval', 'undefined', 'NaN', 'Infinity', 'Math', 'Float32Array', 'constructor', 'prototype', 'toString', 'valueOf',
+  'hasOwnProperty',
+];
 /** WebAssembly text keywords and instruction stems. */
-const WAT = ['module', 'func', 'param', 'result', 'local', 'global', 'memory', 'import', 'export', 'block', 'loop', 'br',
-  'br_if', 'select', 'i32', 'i64', 'f32', 'f64', 'v128', 'nan', 'inf', 'offset', 'align', 'type', 'table', 'start', 'mut'];
+const WAT = [
+  'module', 'func', 'param', 'result', 'local', 'global', 'memory', 'import', 'export', 'block', 'loop', 'br',
+  'br_if', 'select', 'i32', 'i64', 'f32', 'f64', 'v128', 'nan', 'inf', 'offset', 'align', 'type', 'table', 'start',
+  'mut',
+];
 /** GLSL ES 3.0 keywords, built-ins and tfjs's shader names. */
-const GLSL = ['attribute', 'uniform', 'varying', 'layout', 'centroid', 'flat', 'smooth', 'in', 'out', 'inout', 'float',
-  'int', 'uint', 'bool', 'vec2', 'vec3', 'vec4', 'bvec4', 'mat2', 'sampler2D', 'precision', 'highp', 'mediump', 'lowp',
-  'discard', 'struct', 'mix', 'sign', 'clamp', 'abs', 'sqrt', 'min', 'max', 'greaterThan', 'lessThan', 'main', 'T', 'G', 'P',
-  'Ok', 'ok', 'nAN', 'NAN', 'INFINITY', 'isnan', 'result', 'coords', 'setOutput', 'getOutputCoords', 'outputColor',
-  'resultUV', 'getPAtOutCoords', 'getGAtOutCoords', 'fusedUpdate', 'gl_FragColor', 'gl_x', 'a__b', 'texture', 'round'];
+const GLSL = [
+  'attribute', 'uniform', 'varying', 'layout', 'centroid', 'flat', 'smooth', 'in', 'out', 'inout', 'float', 'int',
+  'uint', 'bool', 'vec2', 'vec3', 'vec4', 'bvec4', 'mat2', 'sampler2D', 'precision', 'highp', 'mediump', 'lowp',
+  'discard', 'struct', 'mix', 'sign', 'clamp', 'abs', 'sqrt', 'min', 'max', 'greaterThan', 'lessThan', 'main', 'T',
+  'G', 'P', 'Ok', 'ok', 'nAN', 'NAN', 'INFINITY', 'isnan', 'result', 'coords', 'setOutput', 'getOutputCoords',
+  'outputColor', 'resultUV', 'getPAtOutCoords', 'getGAtOutCoords', 'fusedUpdate', 'gl_FragColor', 'gl_x', 'a__b',
+  'texture', 'round',
+];
 /** WGSL keywords, reserved words and names the generated shader uses. */
-const WGSL = ['alias', 'break', 'case', 'const', 'const_assert', 'continue', 'continuing', 'default', 'diagnostic',
-  'discard', 'else', 'enable', 'false', 'fn', 'for', 'if', 'let', 'loop', 'override', 'requires', 'return', 'struct',
-  'switch', 'true', 'var', 'while', 'array', 'atomic', 'bool', 'f16', 'f32', 'i32', 'u32', 'mat4x4', 'ptr', 'sampler',
-  'vec3', 'vec4', 'target', 'filter', 'storage', 'read', 'read_write', 'workgroup', 'uniform', 'private', 'function',
-  'binding', 'group', 'compute', 'workgroup_size', 'builtin', 'global_invocation_id', 'id', 'size', 'stride', 'Uniforms',
-  'main', 'u', 'i', 'ok', 'p_old', 'g_old', 'self', 'meta', 'mod', 'new', 'null', 'this', 'typedef', 'unsafe', 'using'];
+const WGSL = [
+  'alias', 'break', 'case', 'const', 'const_assert', 'continue', 'continuing', 'default', 'diagnostic', 'discard',
+  'else', 'enable', 'false', 'fn', 'for', 'if', 'let', 'loop', 'override', 'requires', 'return', 'struct', 'switch',
+  'true', 'var', 'while', 'array', 'atomic', 'bool', 'f16', 'f32', 'i32', 'u32', 'mat4x4', 'ptr', 'sampler', 'vec3',
+  'vec4', 'target', 'filter', 'storage', 'read', 'read_write', 'workgroup', 'uniform', 'private', 'function',
+  'binding', 'group', 'compute', 'workgroup_size', 'builtin', 'global_invocation_id', 'id', 'size', 'stride',
+  'Uniforms', 'main', 'u', 'i', 'ok', 'p_old', 'g_old', 'self', 'meta', 'mod', 'new', 'null', 'this', 'typedef',
+  'unsafe', 'using',
+];
 /** Locals, labels and functions of the generated kernels (WAT, JS, GLSL, WGSL). */
-const LOCALS = ['o', 'end', 'i', 'x0', 'x1', 's0', 's1', 'u0', 'u1', 'u0x4', 'w0', 'w1', 'acc', 'count', 'count_init', 'done',
-  'tail', 'tail_done', 'init', 'step', 'iter', 'n_', 's_x_1', 'custom1_a', 'a_0b', 'z'];
+const LOCALS = [
+  'o', 'end', 'i', 'x0', 'x1', 's0', 's1', 'u0', 'u1', 'u0x4', 'w0', 'w1', 'acc', 'count', 'count_init', 'done',
+  'tail', 'tail_done', 'init', 'step', 'iter', 'n_', 's_x_1', 'custom1_a', 'a_0b', 'z',
+];
 
 /** Every identifier a user may give that some generator might also emit. */
 export const IDENTIFIERS: readonly string[] = [...new Set([...JS, ...WAT, ...GLSL, ...WGSL, ...LOCALS])]
@@ -63,13 +77,18 @@ function trees(arrays: string[], scalars: string[], withMean: boolean): { x: fc.
   const t = fc.letrec<{ x: X; c: C }>((tie) => ({
     x: fc.oneof({ depthSize: 'small', maxDepth: 4, depthIdentifier: 'tree', withCrossShrink: true },
       ...leaves,
-      fc.record({ k: fc.constant('bin' as const), op: fc.constantFrom<Bin>('add', 'sub', 'mul', 'div', 'min', 'max'), a: tie('x'), b: tie('x') }),
+      fc.record({
+        k: fc.constant('bin' as const), op: fc.constantFrom<Bin>('add', 'sub', 'mul', 'div', 'min', 'max'),
+        a: tie('x'), b: tie('x'),
+      }),
       fc.record({ k: fc.constant('un' as const), op: fc.constantFrom<Un>('sqrt', 'abs', 'neg'), a: tie('x') }),
       fc.record({ k: fc.constant('clamp' as const), a: tie('x'), lo: tie('x'), hi: tie('x') }),
       fc.record({ k: fc.constant('select' as const), c: tie('c'), a: tie('x'), b: tie('x') }),
     ) as fc.Arbitrary<X>,
     c: fc.oneof({ depthIdentifier: 'tree' },
-      fc.record({ k: fc.constant('cmp' as const), op: fc.constantFrom<Cmp>('gt', 'ge', 'lt', 'le'), a: tie('x'), b: tie('x') }),
+      fc.record({
+        k: fc.constant('cmp' as const), op: fc.constantFrom<Cmp>('gt', 'ge', 'lt', 'le'), a: tie('x'), b: tie('x'),
+      }),
       fc.record({ k: fc.constant('same' as const), a: tie('x'), b: tie('x') }),
     ) as fc.Arbitrary<C>,
   }));
@@ -80,8 +99,10 @@ function phase(slots: string[], scalars: string[]): fc.Arbitrary<PhaseSpec> {
   const arrays = ['p', 'g', ...slots];
   const plain = trees(arrays, scalars, false);
   const withMean = trees(arrays, scalars, true);
-  return fc.record({ mean: fc.option(plain.c, { nil: undefined }), targets: fc.subarray(['p', ...slots], { minLength: 1 }) })
-    .chain(({ mean, targets }) => fc.tuple(...targets.map((t) => (mean ? withMean : plain).x.map((x) => [t, x] as [string, X])))
+  const written = fc.subarray(['p', ...slots], { minLength: 1 });
+  return fc.record({ mean: fc.option(plain.c, { nil: undefined }), targets: written })
+    .chain(({ mean, targets }) => fc.tuple(
+      ...targets.map((t) => (mean ? withMean : plain).x.map((x): [string, X] => [t, x])))
       .map((writes): PhaseSpec => ({ writes, ...(mean ? { mean } : {}) })));
 }
 
@@ -95,14 +116,14 @@ export const ruleSpec: fc.Arbitrary<RuleSpec> = fc.record({
   slots: fc.constant(slots), scalars: fc.constant(scalars), n: fc.constant(n),
   init: fc.option(phase(slots, scalars.map(([s]) => s)), { nil: undefined }),
   step: phase(slots, scalars.map(([s]) => s)),
-}).map((r): RuleSpec => (r.init === undefined ? { slots: r.slots, scalars: r.scalars, n: r.n, step: r.step } : r as RuleSpec)));
+}).map((r): RuleSpec => (r.init === undefined ? { slots: r.slots, scalars: r.scalars, n: r.n, step: r.step } : r)));
 
 /** The scalars at step t (float64), from the rule's hyperparameters (named as the scalars). */
 export function scalarsAt(spec: RuleSpec, t: number): Record<string, number> {
   return Object.fromEntries(spec.scalars.map(([name, v]) => [name, v * (t === 1 ? 1 : 0.5)]));
 }
 
-/** The spec as a defineRule definition; structurally equal subtrees become one node (shared, as kernels keep them in locals). */
+/** The spec as a defineRule definition; equal subtrees become one node (shared, as kernels keep them in locals). */
 export function definition(name: string, spec: RuleSpec): RuleDefinition {
   const build = (ph: PhaseSpec) => (b: RuleBuilder): Record<string, ReturnType<RuleBuilder['add']>> => {
     const memo = new Map<string, unknown>();
@@ -115,7 +136,8 @@ export function definition(name: string, spec: RuleSpec): RuleDefinition {
       const key = JSON.stringify(x);
       if (memo.has(key)) return memo.get(key) as ReturnType<RuleBuilder['add']>;
       const v = x.k === 'arr' ? (x.name === 'p' ? b.p : x.name === 'g' ? b.g : b.slot(x.name))
-        : x.k === 'const' ? b.constant(x.v) : x.k === 'scalar' ? b.scalar(x.name) : x.k === 'mean' ? b.mean(cond(ph.mean!))
+        : x.k === 'const' ? b.constant(x.v) : x.k === 'scalar' ? b.scalar(x.name)
+          : x.k === 'mean' ? b.mean(cond(ph.mean!))
           : x.k === 'bin' ? b[x.op](val(x.a), val(x.b)) : x.k === 'un' ? b[x.op](val(x.a))
             : x.k === 'clamp' ? b.clamp(val(x.a), val(x.lo), val(x.hi)) : b.select(cond(x.c), val(x.a), val(x.b));
       memo.set(key, v);
@@ -161,11 +183,13 @@ function rounded(v: number, prop: number): Bounded {
  * An array element, constant or scalar: exact where float32 holds it (every path then sees the same
  * number), else rounded once; a subnormal may be flushed to zero (XNNPACK, GPUs), so it is ± itself.
  */
-const leaf = (v: number): Bounded => (Math.abs(v) < 2 ** -126 ? { v, e: Math.abs(v) } : Math.fround(v) === v ? { v, e: 0 } : rounded(v, 0));
+const leaf = (v: number): Bounded => (Math.abs(v) < 2 ** -126 ? { v, e: Math.abs(v) }
+  : Math.fround(v) === v ? { v, e: 0 } : rounded(v, 0));
 
 /** The phase's writes for every element, from the arrays before it (each read sees old values). */
-export function interpret(ph: PhaseSpec, arrays: Record<string, Float32Array>, scalars: Record<string, number>, ops = OPS):
-  Record<string, Bounded[]> {
+export function interpret(
+  ph: PhaseSpec, arrays: Record<string, Float32Array>, scalars: Record<string, number>, ops = OPS,
+): Record<string, Bounded[]> {
   const n = arrays.p!.length;
   let mean: Bounded = NONE;
   const cond = (c: C, i: number): { holds: boolean; certain: boolean } => {
@@ -219,7 +243,8 @@ export function interpret(ph: PhaseSpec, arrays: Record<string, Float32Array>, s
         const chosen = c.holds ? a : b;
         if (c.certain) return chosen;
         // the kernel may take the other branch: as far as the two are apart
-        return Number.isFinite(a.v) && Number.isFinite(b.v) ? { v: chosen.v, e: Math.max(a.e, b.e) + Math.abs(a.v - b.v) } : NONE;
+        if (!Number.isFinite(a.v) || !Number.isFinite(b.v)) return NONE;
+        return { v: chosen.v, e: Math.max(a.e, b.e) + Math.abs(a.v - b.v) };
       }
     }
   };

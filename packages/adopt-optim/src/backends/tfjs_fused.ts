@@ -250,7 +250,8 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
     const counting = callCount(call);
     if (counting !== undefined) {
       // the reduction's counting pass (caution, §10.2): nothing is written
-      means = meansFromCount(call.plan, k[counting.fn]!(...ptrs, n, ...uniformArgs(counting.sig, call.scalars)), n, call.phase);
+      const count = k[counting.fn]!(...ptrs, n, ...uniformArgs(counting.sig, call.scalars));
+      means = meansFromCount(call.plan, count, n, call.phase);
     }
     k[call.phase]!(...ptrs, n, ...uniformArgs(sig, call.scalars, means as Map<Node, number> | undefined));
     this.written(...written.map((i) => tensors[i]!));

@@ -10,12 +10,16 @@ import { capitalized, glslProgram } from './glsl.js';
 import { wgslShader } from './wgsl.js';
 import { NAMESPACED } from './namespace.js';
 
-const WGSL_WORDS = new Set(['struct', 'Uniforms', 'size', 'stride', 'u32', 'i32', 'f32', 'group', 'binding', 'var', 'storage',
-  'read', 'read_write', 'array', 'ok', 'uniform', 'u', 'compute', 'workgroup_size', 'fn', 'main', 'builtin',
-  'global_invocation_id', 'id', 'vec3', 'let', 'i', 'x', 'y', 'if', 'return', 'select', 'abs', 'min', 'max', 'sqrt', 'clamp',
-  'p', 'g', 'p_old', 'g_old']);
-const GLSL_WORDS = new Set(['T', 'bool', 'bvec4', 'return', 'greaterThan', 'greaterThanEqual', 'lessThan', 'lessThanEqual',
-  'mix', 'sign', 'abs', 'min', 'max', 'sqrt', 'clamp', 'getPAtOutCoords', 'getGAtOutCoords']);
+const WGSL_WORDS = new Set([
+  'struct', 'Uniforms', 'size', 'stride', 'u32', 'i32', 'f32', 'group', 'binding', 'var', 'storage', 'read',
+  'read_write', 'array', 'ok', 'uniform', 'u', 'compute', 'workgroup_size', 'fn', 'main', 'builtin',
+  'global_invocation_id', 'id', 'vec3', 'let', 'i', 'x', 'y', 'if', 'return', 'select', 'abs', 'min', 'max', 'sqrt',
+  'clamp', 'p', 'g', 'p_old', 'g_old',
+]);
+const GLSL_WORDS = new Set([
+  'T', 'bool', 'bvec4', 'return', 'greaterThan', 'greaterThanEqual', 'lessThan', 'lessThanEqual', 'mix', 'sign',
+  'abs', 'min', 'max', 'sqrt', 'clamp', 'getPAtOutCoords', 'getGAtOutCoords',
+]);
 const LOCAL = /^[xuw][0-9]+$/;
 /** Numbers first (so the e of 1e-7 is no identifier), then identifiers. */
 const TOKEN = /[0-9]+(?:\.[0-9]*)?(?:e[-+]?[0-9]+)?|\.[0-9]+(?:e[-+]?[0-9]+)?|[A-Za-z_][A-Za-z0-9_]*/g;
@@ -43,7 +47,9 @@ export function foreignShaderIdentifiers(plan: KernelPlan): { glsl: string[]; wg
         foreign(text, glslAllowed).forEach((id) => glsl.add(id));
       }
     }
-    for (const guarded of [false, true]) foreign(wgslShader(part.sig, part.phase, guarded).code, wgslAllowed).forEach((id) => wgsl.add(id));
+    for (const guarded of [false, true]) {
+      foreign(wgslShader(part.sig, part.phase, guarded).code, wgslAllowed).forEach((id) => wgsl.add(id));
+    }
   }
   return { glsl: [...glsl], wgsl: [...wgsl] };
 }

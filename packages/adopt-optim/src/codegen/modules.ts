@@ -94,7 +94,9 @@ export function callCount(call: PhaseCall): { cond: Cond; sig: Signature; fn: 'c
 }
 
 /** The means map of a phase (`step` unless said) whose reduction counted `count` of `n` elements. */
-export function meansFromCount(plan: KernelPlan, count: number, n: number, phase: 'init' | 'step' = 'step'): Map<Cond | object, number> {
+export function meansFromCount(
+  plan: KernelPlan, count: number, n: number, phase: 'init' | 'step' = 'step',
+): Map<Cond | object, number> {
   const means = new Map<object, number>();
   const part = phase === 'init' ? plan.init : plan.step;
   if ((phase === 'init' ? plan.initCount : plan.count) !== undefined && part !== undefined) {

@@ -107,9 +107,11 @@ function assembleFunc(f: Sexp[]): Func {
   let exportName = '';
   const instrs: Sexp[] = [];
   const declare = (id: Sexp | undefined, index: number): void => {
-    if (typeof id !== 'string' || !id.startsWith('$')) throw new SyntaxError(`adopt-optim wasm: expected a $name, got ${String(id)}`);
+    if (typeof id !== 'string' || !id.startsWith('$')) {
+      throw new SyntaxError(`adopt-optim wasm: expected a $name, got ${String(id)}`);
+    }
     // wabt refuses a duplicate too; letting the later one win would alias a parameter with a local
-    if (names.has(id)) throw new SyntaxError(`adopt-optim wasm: ${id} is declared twice in one func (a param or local)`);
+    if (names.has(id)) throw new SyntaxError(`adopt-optim wasm: ${id} is declared twice in one func (param or local)`);
     names.set(id, index);
   };
   for (const item of f.slice(1)) {

@@ -77,7 +77,8 @@ export function ruleOptimizer(
         let means: Map<object, number> | undefined;
         const counting = callCount(call);
         if (counting !== undefined) {
-          const count = rule.js[counting.fn]!(params, grads, ...arrays, params.length, ...uniformArgs(counting.sig, scalars));
+          const countArgs = uniformArgs(counting.sig, scalars);
+          const count = rule.js[counting.fn]!(params, grads, ...arrays, params.length, ...countArgs);
           means = meansFromCount(rule.plan, count, params.length, phase);
         }
         const kernel = phase === 'init' ? rule.js.init! : rule.js.step;

@@ -110,7 +110,9 @@ export interface CustomRule {
   /** @internal The scalars the update reads (every one must come out of `scalars` at every step). */
   readonly scalarNames: readonly string[];
   /** @internal The phases as JavaScript on Float32Arrays (float64 arithmetic), where WebAssembly SIMD is missing. */
-  readonly js: { readonly init?: JsKernel; readonly step: JsKernel; readonly count?: JsCount; readonly count_init?: JsCount };
+  readonly js: {
+    readonly init?: JsKernel; readonly step: JsKernel; readonly count?: JsCount; readonly count_init?: JsCount;
+  };
 }
 
 /** @internal A generated JavaScript counting kernel (a per-tensor mean's pass). */
@@ -195,7 +197,9 @@ function checkDepth(root: unknown, where: string): void {
     if (done) {
       onPath.delete(n);
       const d = 1 + Math.max(0, ...kids(n).map((c) => depth.get(c) ?? 0));
-      if (d > MAX_RULE_DEPTH) fail(`${where} nests more than ${MAX_RULE_DEPTH} operations deep (the limit, MAX_RULE_DEPTH).`);
+      if (d > MAX_RULE_DEPTH) {
+        fail(`${where} nests more than ${MAX_RULE_DEPTH} operations deep (the limit, MAX_RULE_DEPTH).`);
+      }
       depth.set(n, d);
       continue;
     }
@@ -226,17 +230,18 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   // tfjs-layers camel-cases a saved config's keys and strings when it loads a model (./rule_names.ts)
   const keyClash = camelCaseClash(Object.keys(hyperparameters));
   if (keyClash !== undefined) {
-    fail(`hyperparameters "${keyClash[0]}" and "${keyClash[1]}" camel-case alike; tfjs-layers could not tell them apart ` +
-      'when it loads a saved model. Rename one.');
+    fail(`hyperparameters "${keyClash[0]}" and "${keyClash[1]}" camel-case alike; tfjs-layers could not tell them ` +
+      'apart when it loads a saved model. Rename one.');
   }
   const nameClash = byName.clashOf(name);
   if (nameClash !== undefined) {
-    fail(`the name "${name}" camel-cases like the rule "${nameClash}" defined before; tfjs-layers could not tell them ` +
-      'apart when it loads a saved model. Choose another name.');
+    fail(`the name "${name}" camel-cases like the rule "${nameClash}" defined before; tfjs-layers could not tell ` +
+      'them apart when it loads a saved model. Choose another name.');
   }
   const builder: RuleBuilder = {
     p: E.array('p'), g: E.array('g'),
-    slot: (s) => (slots.includes(s) ? E.array(userIdentifier(s)) : fail(`the update reads slot "${s}", which is not one of ${JSON.stringify(slots)}.`)),
+    slot: (s) => (slots.includes(s) ? E.array(userIdentifier(s))
+      : fail(`the update reads slot "${s}", which is not one of ${JSON.stringify(slots)}.`)),
     scalar: (s) => E.scalar(s), constant: E.constant,
     add: E.add, sub: E.sub, mul: E.mul, div: E.div, min: E.min, max: E.max, sqrt: E.sqrt, abs: E.abs, neg: E.neg,
     clamp: E.clamp, select: E.select, gt: E.gt, ge: E.ge, lt: E.lt, le: E.le, sameSign: E.sameSign, mean: E.mean,
@@ -250,7 +255,8 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`);
     const conds = new Set(E.meansOf(targets.map((t) => writes[t]!)).map((m) => m.cond));
     if ([...conds].some((c) => E.meansOf([c]).length > 0)) {
-      fail(`${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be per element.`);
+      fail(`${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be ` +
+        'per element.');
     }
     if (conds.size > 1) {
       fail(`${what} takes mean() of ${conds.size} different conditions; a phase may take the mean of one condition ` +
@@ -281,7 +287,10 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   const plan = kernelPlan(rule, {});
   const leaked = foreignShaderIdentifiers(plan);
   for (const [lang, ids] of Object.entries(leaked)) {
-    if (ids.length > 0) fail(`the generated ${lang.toUpperCase()} of "${name}" names ${ids.join(', ')} outside the user namespace (an internal error; please report it).`);
+    if (ids.length > 0) {
+      fail(`the generated ${lang.toUpperCase()} of "${name}" names ${ids.join(', ')} outside the user namespace ` +
+        '(an internal error; please report it).');
+    }
   }
   const functions = [
     ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
@@ -294,13 +303,17 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   if (wasmKernelsAvailable() && !WebAssembly.validate(bytes)) fail(`the WebAssembly kernels of "${name}" do not validate (an internal error; please report it).`);
   registerRuleModule(plan.key, (shared) => (shared ? assembleWat(text, true) : bytes));
   const compile = (source: string): JsKernel => new Function(`return ${source}`)() as JsKernel;
+  const counter = (source: string): JsCount => compile(source) as unknown as JsCount;
+  const ic = plan.initCount;
   const js = {
     ...(plan.init ? { init: compile(jsPhase('init', plan.init.sig, plan.init.phase, false)) } : {}),
     step: compile(jsPhase('step', plan.step.sig, plan.step.phase, false)),
-    ...(plan.count ? { count: compile(jsCount('count', plan.count.sig, plan.count.cond, false)) as unknown as JsCount } : {}),
-    ...(plan.initCount ? { count_init: compile(jsCount('count_init', plan.initCount.sig, plan.initCount.cond, false)) as unknown as JsCount } : {}),
+    ...(plan.count ? { count: counter(jsCount('count', plan.count.sig, plan.count.cond, false)) } : {}),
+    ...(ic ? { count_init: counter(jsCount('count_init', ic.sig, ic.cond, false)) } : {}),
   };
-  const made: CustomRule = { rule, definition, hyperparameters: { ...hyperparameters }, plan, arrays, scalarNames: read, js };
+  const made: CustomRule = {
+    rule, definition, hyperparameters: { ...hyperparameters }, plan, arrays, scalarNames: read, js,
+  };
   byName.set(name, made);
   return made;
 }
@@ -335,7 +348,8 @@ export function resolveHyperparameters(owner: string, custom: CustomRule, given:
  */
 export function stepScalars(owner: string, custom: CustomRule, lr: number, t: number, h: Record<string, number>): Record<string, number> {
   const refuse = (what: string): never => {
-    throw new OptimizerArgumentError(`${owner}: scalars() returned ${what} at step ${t}; expected a finite number. Nothing was changed.`);
+    throw new OptimizerArgumentError(
+      `${owner}: scalars() returned ${what} at step ${t}; expected a finite number. Nothing was changed.`);
   };
   const s: unknown = custom.definition.scalars(lr, t, h);
   if (typeof s !== 'object' || s === null) refuse(`${show(s)} instead of an object of scalars, each`);

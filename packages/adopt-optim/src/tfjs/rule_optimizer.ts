@@ -54,7 +54,8 @@ export class RuleOptimizer extends NamedStateOptimizer {
 
   /** Called for every variable of a step before any is updated: a refused scalars() leaves everything unchanged. */
   protected override checkStep(variable: tf.Variable, step: number): void {
-    this.pending.set(variable, stepScalars(this.displayName, this.custom, this.learningRate, step + 1, { ...this.hyperparameters }));
+    const h = { ...this.hyperparameters };
+    this.pending.set(variable, stepScalars(this.displayName, this.custom, this.learningRate, step + 1, h));
   }
 
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
@@ -71,7 +72,7 @@ export class RuleOptimizer extends NamedStateOptimizer {
       ?? stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters });
     const phase = state.step === 0 && this.custom.plan.init !== undefined ? 'init' : 'step';
     this.ranOn(runPhase(this.kernels, ruleCall(this.custom.rule, {}, phase, scalars), p, gradient,
-      this.slotNames.map((n, i) => [this.custom.arrays[i]!, state.slots.get(n)!] as [string, tf.Variable]), () => scalars,
+      this.slotNames.map((n, i): [string, tf.Variable] => [this.custom.arrays[i]!, state.slots.get(n)!]), () => scalars,
       (target, value) => this.commit(target, value)));
   }
 
@@ -103,7 +104,9 @@ export class RuleOptimizer extends NamedStateOptimizer {
     return new (cls as unknown as new (r: CustomRule, lr: unknown, o: RuleOptimizerOptions) => T)(
       custom, NamedStateOptimizer.learningRateFromConfig(learningRate),
       // tfjs-layers camel-cased the keys of a loaded model's config: weight_decay came back weightDecay
-      { hyperparameters: restoreKeys(hyperparameters, Object.keys(custom.hyperparameters)), nonFinite, fused } as RuleOptimizerOptions);
+      {
+        hyperparameters: restoreKeys(hyperparameters, Object.keys(custom.hyperparameters)), nonFinite, fused,
+      } as RuleOptimizerOptions);
   }
 }
 
