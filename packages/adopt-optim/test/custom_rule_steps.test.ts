@@ -267,3 +267,17 @@ describe('what the fuzzer found on the ops path, each agreeing with the kernels'
     });
   }
 });
+
+describe('mean() of one condition written twice', () => {
+  it('is one condition: taken, and every path agrees with the float64 reference', async () => {
+    const rule = defineRule({
+      name: 'mean_written_twice', slots: [], scalars: () => ({}),
+      step: ({ p, g, mean, gt, constant, clamp, neg }) => ({
+        p: clamp(p, neg(mean(gt(g, constant(0)))), mean(gt(g, constant(0)))),
+      }),
+    });
+    for (const [path, got] of await allPaths(rule, [1, -2, 0.1, 4, -5], [[1, -1, 1, 1, -1], [1, -1, 1, 1, -1]], 0.1)) {
+      assert.deepEqual(got, [0.6, -0.6, 0.1, 0.6, -0.6].map(Math.fround), path);
+    }
+  });
+});

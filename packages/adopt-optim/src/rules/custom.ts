@@ -253,7 +253,10 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     if (targets.length === 0) fail(`${what} writes nothing.`);
     for (const t of targets) checkDepth(writes[t], `the new ${t} of ${what}`); // before any recursive walk
     for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`);
-    const conds = new Set(E.meansOf(targets.map((t) => writes[t]!)).map((m) => m.cond));
+    // equal subtrees one node: mean(gt(g, 0)) written twice is the mean of one condition
+    const sharedRoots = E.shareEqual(targets.map((t) => writes[t]!));
+    const shared = Object.fromEntries(targets.map((t, i) => [t, sharedRoots[i]!]));
+    const conds = new Set(E.meansOf(targets.map((t) => shared[t]!)).map((m) => m.cond));
     if ([...conds].some((c) => E.meansOf([c]).length > 0)) {
       fail(`${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be ` +
         'per element.');
@@ -265,7 +268,7 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     // slots first, p last: the order the GPU programs run in (each reads only old values)
     const ordered = [...targets.filter((t) => t !== 'p'), ...targets.filter((t) => t === 'p')];
     // a slot is its namespaced identifier in every kernel: `end`, `i` or `main` is no kernel's local
-    return { writes: ordered.map((t) => [t === 'p' ? t : userIdentifier(t), writes[t]!] as const) };
+    return { writes: ordered.map((t) => [t === 'p' ? t : userIdentifier(t), shared[t]!] as const) };
   };
   const phases = { ...(init ? { init: phase('init', init(builder)) } : {}), step: phase('step', step(builder)) };
   // every scalar the update reads must come out of `scalars`: checked now, not at the first step
