@@ -263,7 +263,7 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     }
     if (conds.size > 1) {
       fail(`${what} takes mean() of ${conds.size} different conditions; a phase may take the mean of one condition ` +
-        '(any number of times: keep the condition in a variable), init and step one each.');
+        '(written any number of times), init and step one each.');
     }
     // slots first, p last: the order the GPU programs run in (each reads only old values)
     const ordered = [...targets.filter((t) => t !== 'p'), ...targets.filter((t) => t === 'p')];
