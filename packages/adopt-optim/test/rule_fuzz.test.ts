@@ -128,6 +128,8 @@ describe('rule fuzzer: random rules on every CPU path against a float64 interpre
   const bugs: [string, Ops][] = [
     ['max computed as min', { ...OPS, bin: (op, a, b) => OPS.bin(op === 'max' ? 'min' : op, a, b) }],
     ['a - b computed as b - a', { ...OPS, bin: (op, a, b) => (op === 'sub' ? b - a : OPS.bin(op, a, b)) }],
+    ['a >= b computed as a > b (only ties differ)',
+      { ...OPS, cmp: (op, a, b) => OPS.cmp(op === 'ge' ? 'gt' : op, a, b) }],
   ];
   for (const [what, ops] of bugs) {
     it(`a seeded bug (${what}) is caught within the default budget`, async () => {

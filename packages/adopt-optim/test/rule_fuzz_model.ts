@@ -86,6 +86,9 @@ function trees(arrays: string[], scalars: string[], withMean: boolean): { x: fc.
       fc.record({ k: fc.constant('select' as const), c: tie('c'), a: tie('x'), b: tie('x') }),
     ) as fc.Arbitrary<X>,
     c: fc.oneof({ depthIdentifier: 'tree' },
+      // a value against itself: an exact tie, where gt and ge, lt and le differ
+      fc.record({ op: fc.constantFrom<Cmp>('gt', 'ge', 'lt', 'le'), a: tie('x') })
+        .map(({ op, a }): C => ({ k: 'cmp', op, a, b: a })),
       fc.record({
         k: fc.constant('cmp' as const), op: fc.constantFrom<Cmp>('gt', 'ge', 'lt', 'le'), a: tie('x'), b: tie('x'),
       }),
