@@ -8,6 +8,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { adam, adamw, adopt, amsgrad, cosineDecay, defineRule, NonFiniteGradientError, powerClip, ruleOptimizer, type NamedStateOptimizer } from 'adopt-optim';
 
+import { HOSTILE_OPTIMIZERS, inErrorScope } from './gpu_rules';
+
 setWasmPaths(new URL('./tfjs-wasm/', location.href).href);
 
 /** Rules the library does not ship, defined through defineRule (as in packages/adopt-optim/test/custom_rule.test.ts). */
@@ -37,6 +39,7 @@ const OPTIMIZERS: Record<string, Factory> = {
   amsgrad: (o) => amsgrad(1e-2, o),
   lion: (o) => ruleOptimizer(LION, 1e-2, o),
   sgd_nesterov: (o) => ruleOptimizer(SGD_NESTEROV, 1e-2, o),
+  ...HOSTILE_OPTIMIZERS,
 };
 
 function lcg(seed: number): () => number {
@@ -367,6 +370,13 @@ async function trajectory(backend: string, name: string, options: Record<string,
 }
 
 const w = window as unknown as Record<string, unknown>;
-w['gpuChecks'] = { trajectory, compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames() };
+/** compare() inside WebGPU error scopes (./gpu_rules.ts). */
+const compareInErrorScope = (backend: string, name: string, options: Record<string, unknown> = {}) =>
+  inErrorScope(backend, () => compare(backend, name, options));
+
+w['gpuChecks'] = {
+  trajectory, compare, compareInErrorScope, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo,
+  backends: () => tf.engine().backendNames(),
+};
 w['tf'] = tf;
 document.getElementById('status')!.textContent = 'ready';

@@ -15,7 +15,9 @@ export {
   type Schedule, type ScheduleConfig,
 } from './schedules.js';
 export { Rng } from './random.js';
-export { defineRule, type RuleDefinition, type RuleBuilder, type RuleWrites, type CustomRule } from './rules/custom.js';
+export {
+  defineRule, MAX_RULE_DEPTH, type RuleDefinition, type RuleBuilder, type RuleWrites, type CustomRule,
+} from './rules/custom.js';
 export { GRADIENT_LIMIT, OptimizerArgumentError, NonFiniteGradientError } from './validate.js';
 export {
   createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,

@@ -30,7 +30,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Node } from '../rules/expr.js';
-import { callPart, meansFromCount, type PhaseCall } from '../codegen/modules.js';
+import { callCount, callPart, meansFromCount, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { ArrayKernels } from '../kernels/array_kernels.js';
 import { finiteKernel, ruleKernels, sumSquaresKernel } from '../kernels/wasm_kernels.js';
@@ -247,9 +247,11 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
     const written = writtenArrays(phase).map((a) => sig.arrays.indexOf(a));
     for (const i of written) ptrs[i] = this.owned(name, sig.arrays[i]!, tensors[i] as tf.Variable, n, ptrs[i]!);
     let means: Map<object, number> | undefined;
-    if (call.phase === 'step' && call.plan.count !== undefined) {
+    const counting = callCount(call);
+    if (counting !== undefined) {
       // the reduction's counting pass (caution, §10.2): nothing is written
-      means = meansFromCount(call.plan, k.count!(...ptrs, n, ...uniformArgs(call.plan.count.sig, call.scalars)), n);
+      const count = k[counting.fn]!(...ptrs, n, ...uniformArgs(counting.sig, call.scalars));
+      means = meansFromCount(call.plan, count, n, call.phase);
     }
     k[call.phase]!(...ptrs, n, ...uniformArgs(sig, call.scalars, means as Map<Node, number> | undefined));
     this.written(...written.map((i) => tensors[i]!));

@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { callPart, type PhaseCall } from '../codegen/modules.js';
+import { callCount, callPart, type PhaseCall } from '../codegen/modules.js';
 import { capitalized, glslProgram, type GlslProgram } from '../codegen/glsl.js';
 import { uniformArgs } from '../codegen/signature.js';
 import type { GpuFusedKernels } from './gpu_fused.js';
@@ -132,7 +132,7 @@ class WebGLFused implements GpuFusedKernels {
   }
 
   supports(call: PhaseCall): boolean {
-    return call.plan.count === undefined; // a per-tensor mean (caution) needs a reduction program: tfjs ops
+    return callCount(call) === undefined; // a per-tensor mean (caution) needs a reduction program: tfjs ops
   }
 
   /**
@@ -155,9 +155,16 @@ class WebGLFused implements GpuFusedKernels {
       for (const [target, value] of phase.writes) {
         const glsl = glslProgram(sig, target, value, packed);
         const program = new FusedProgram(glsl, target, p.shape, packed, ok !== null);
-        const info = this.backend.runWebGLProgram(
-          program, [...glsl.inputs.map(input), ...(ok !== null ? [ok] : [])], 'float32', glsl.uniforms.map((i) => [values[i]!]),
-        );
+        let info: TensorInfo;
+        try {
+          info = this.backend.runWebGLProgram(
+            program, [...glsl.inputs.map(input), ...(ok !== null ? [ok] : [])], 'float32', glsl.uniforms.map((i) => [values[i]!]),
+          );
+        } catch (e) {
+          // programs are generated (a user's rule among them): say which, before any of this phase's writes
+          throw new Error(`adopt-optim webgl: the generated program of ${call.plan.key} (${call.phase}, the new ${target}) ` +
+            `could not run; this variable was not written: ${(e as Error).message}`, { cause: e });
+        }
         outputs.push(tf.engine().makeTensorFromTensorInfo(info));
       }
     } finally {

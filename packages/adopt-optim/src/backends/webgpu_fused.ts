@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { callPart, type PhaseCall } from '../codegen/modules.js';
+import { callCount, callPart, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { WORKGROUP, wgslShader, type WgslShader } from '../codegen/wgsl.js';
 import type { GpuFusedKernels } from './gpu_fused.js';
@@ -166,7 +166,7 @@ class WebGPUFused implements GpuFusedKernels {
   }
 
   supports(call: PhaseCall): boolean {
-    return call.plan.count === undefined; // a per-tensor mean (caution) needs a reduction pass: tfjs ops
+    return callCount(call) === undefined; // a per-tensor mean (caution) needs a reduction pass: tfjs ops
   }
 
   /** One dispatch: the phase's shader (src/codegen/wgsl.ts) updates p and the slots in place. */

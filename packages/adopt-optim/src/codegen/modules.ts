@@ -18,6 +18,8 @@ export interface KernelPlan {
   init?: { phase: Phase; sig: Signature };
   step: { phase: Phase; sig: Signature };
   count?: { cond: Cond; sig: Signature };
+  /** The init phase's counting pass, where init reads a per-tensor mean (only rules defined by users). */
+  initCount?: { cond: Cond; sig: Signature };
 }
 
 /**
@@ -48,11 +50,13 @@ function planOf(key: string, rule: Rule, flags: Flags, phases: () => { init?: Ph
   if (plan === undefined) {
     const { init, step } = phases();
     const cond = phaseReduction(step);
+    const initCond = init === undefined ? null : phaseReduction(init);
     plan = {
       key,
       ...(init !== undefined ? { init: { phase: init, sig: phaseSignature(rule, flags, init) } } : {}),
       step: { phase: step, sig: phaseSignature(rule, flags, step) },
       ...(cond !== null ? { count: { cond, sig: countSignature(rule, flags, cond) } } : {}),
+      ...(initCond !== null ? { initCount: { cond: initCond, sig: countSignature(rule, flags, initCond) } } : {}),
     };
     plans.set(key, plan);
   }
@@ -80,11 +84,23 @@ export function callPart(call: PhaseCall): { phase: Phase; sig: Signature } {
   return part;
 }
 
-/** The means map of a step whose reduction counted `count` of `n` elements. */
-export function meansFromCount(plan: KernelPlan, count: number, n: number): Map<Cond | object, number> {
+/**
+ * The counting pass a call needs before its phase runs (the phase reads a per-tensor mean), with
+ * the name of its WebAssembly export and its JavaScript kernel; undefined where none is needed.
+ */
+export function callCount(call: PhaseCall): { cond: Cond; sig: Signature; fn: 'count' | 'count_init' } | undefined {
+  const part = call.phase === 'init' ? call.plan.initCount : call.plan.count;
+  return part === undefined ? undefined : { ...part, fn: call.phase === 'init' ? 'count_init' : 'count' };
+}
+
+/** The means map of a phase (`step` unless said) whose reduction counted `count` of `n` elements. */
+export function meansFromCount(
+  plan: KernelPlan, count: number, n: number, phase: 'init' | 'step' = 'step',
+): Map<Cond | object, number> {
   const means = new Map<object, number>();
-  if (plan.count !== undefined) {
-    for (const node of meanNodes(plan.step.phase)) means.set(node, n === 0 ? 1 : count / n);
+  const part = phase === 'init' ? plan.init : plan.step;
+  if ((phase === 'init' ? plan.initCount : plan.count) !== undefined && part !== undefined) {
+    for (const node of meanNodes(part.phase)) means.set(node, n === 0 ? 1 : count / n);
   }
   return means;
 }

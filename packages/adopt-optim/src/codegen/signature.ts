@@ -39,9 +39,10 @@ export function phaseSignature(rule: Rule, flags: Flags, phase: Phase): Signatur
 
 /** The reduction a phase needs before it runs (caution's mask mean), or null. */
 export function phaseReduction(phase: Phase): Cond | null {
-  const means = meansOf(phase.writes.map(([, value]) => value));
-  if (means.length > 1) throw new TypeError('adopt-optim: a phase may use one per-tensor mean');
-  return means.length === 0 ? null : means[0]!.cond;
+  const conds = new Set(meansOf(phase.writes.map(([, value]) => value)).map((m) => m.cond));
+  // one counting pass per phase: mean() of one condition, used any number of times (defineRule refuses more)
+  if (conds.size > 1) throw new TypeError('adopt-optim: a phase may use the mean of one condition');
+  return conds.size === 0 ? null : [...conds][0]!;
 }
 
 export function countSignature(rule: Rule, flags: Flags, cond: Cond): Signature {

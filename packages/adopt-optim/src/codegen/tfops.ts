@@ -33,10 +33,15 @@ export function tfOps(
     memo.set(n, r);
     return r;
   };
+  const shape = (arrays.p ?? Object.values(arrays)[0])!.shape;
+  /** A write: a uniform value (a number, a mean) is the same for every element, broadcast to the parameter's shape. */
+  const inputs = new Set<tf.Tensor>(Object.values(arrays));
   const tensor = (n: Value): tf.Tensor => {
     const v = value(n);
-    if (typeof v === 'number') throw new TypeError('adopt-optim tfOps: a phase wrote a uniform value');
-    return v;
+    if (typeof v === 'number') return tf.fill(shape, v);
+    if (v.rank !== shape.length) return tf.broadcastTo(v, shape);
+    // a write of an input as it is (m ← p): a copy, or the commit of an earlier write would change it
+    return inputs.has(v) ? tf.clone(v) : v;
   };
   const compute = (n: Value): Operand => {
     switch (n.kind) {
@@ -75,21 +80,26 @@ export function tfOps(
         const lo = num(n.lo);
         const hi = num(n.hi);
         if (lo === -Infinity && hi === Infinity) return value(n.a);
-        if (lo !== null && hi !== null) return tf.clipByValue(value(n.a), lo, hi);
+        // tf.clipByValue refuses lo > hi; min(max(a, lo), hi) is then hi, as the kernels give
+        if (lo !== null && hi !== null && lo <= hi) return tf.clipByValue(value(n.a), lo, hi);
         return tf.minimum(tf.maximum(value(n.a), value(n.lo)), value(n.hi));
       }
       case 'select': {
+        // tf.where, not mask · a where b is 0: 0 · ∞ would be NaN where the kernels give 0
         const mask = condition(n.cond);
-        if (num(n.b) === 0) return tf.mul(tf.cast(mask, 'float32'), value(n.a)); // mask · a
         const a = value(n.a);
         const b = value(n.b);
-        const shape = mask.shape;
-        return tf.where(mask, typeof a === 'number' ? tf.fill(shape, a) : tf.broadcastTo(a, shape),
-          typeof b === 'number' ? tf.fill(shape, b) : tf.broadcastTo(b, shape));
+        // per element unless the condition and both branches are uniform (a mean, numbers)
+        const target = mask.rank === 0 && [a, b].every((x) => typeof x === 'number' || x.rank === 0) ? [] : shape;
+        const full = (x: Operand): tf.Tensor => (typeof x === 'number' ? tf.fill(target, x)
+          : x.rank === target.length ? x : tf.broadcastTo(x, target));
+        return tf.where(full(mask), full(a), full(b));
       }
       case 'mean': {
+        // count / n, as the kernels compute it: the count is exact (below 2^24), one rounding; tf.mean
+        // on cpu sums x · (1/n) and is off by ulps (3/7 came out 2 ulps high)
         const mask = condition(n.cond);
-        return tf.mean(tf.cast(mask, 'float32'));
+        return mask.size === 0 ? 1 : tf.div(tf.sum(tf.cast(mask, 'float32')), mask.size);
       }
       case 'scalar': case 'const':
         return evaluateUniform(n, scalars as Record<string, number>);

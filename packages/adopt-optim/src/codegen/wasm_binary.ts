@@ -106,16 +106,24 @@ function assembleFunc(f: Sexp[]): Func {
   const locals: number[] = [];
   let exportName = '';
   const instrs: Sexp[] = [];
+  const declare = (id: Sexp | undefined, index: number): void => {
+    if (typeof id !== 'string' || !id.startsWith('$')) {
+      throw new SyntaxError(`adopt-optim wasm: expected a $name, got ${String(id)}`);
+    }
+    // wabt refuses a duplicate too; letting the later one win would alias a parameter with a local
+    if (names.has(id)) throw new SyntaxError(`adopt-optim wasm: ${id} is declared twice in one func (param or local)`);
+    names.set(id, index);
+  };
   for (const item of f.slice(1)) {
     if (!Array.isArray(item)) throw new SyntaxError(`adopt-optim wasm: unexpected ${item} in a func`);
     const head = item[0];
     if (head === 'export') exportName = item[1] as string;
     else if (head === 'param') {
-      names.set(item[1] as string, params.length);
+      declare(item[1], params.length);
       params.push(VALTYPE[item[2] as string]!);
     } else if (head === 'result') results.push(VALTYPE[item[1] as string]!);
     else if (head === 'local') {
-      names.set(item[1] as string, params.length + locals.length);
+      declare(item[1], params.length + locals.length);
       locals.push(VALTYPE[item[2] as string]!);
     } else instrs.push(item);
   }
@@ -193,6 +201,11 @@ export function assembleWat(text: string, shared = false): Uint8Array<ArrayBuffe
   const module = parse(text);
   if (!Array.isArray(module) || module[0] !== 'module') throw new SyntaxError('adopt-optim wasm: expected (module ...)');
   const funcs = module.slice(1).filter((x): x is Sexp[] => Array.isArray(x) && x[0] === 'func').map(assembleFunc);
+  const exported = new Set<string>();
+  for (const f of funcs) {
+    if (exported.has(f.exportName)) throw new SyntaxError(`adopt-optim wasm: two funcs export ${f.exportName}`);
+    exported.add(f.exportName);
+  }
   const types: string[] = [];
   const typeIndex = funcs.map((f) => {
     const key = `${f.params.join(',')}->${f.results.join(',')}`;

@@ -6,7 +6,7 @@
 import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
 import { learningRateAt } from '../schedules.js';
 import { checkCustomRule, resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
-import { ruleCall, meansFromCount } from '../codegen/modules.js';
+import { callCount, ruleCall, meansFromCount } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
 import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
@@ -75,9 +75,11 @@ export function ruleOptimizer(
         // the generated JavaScript, in float64 (g is read, never written: p and g are separate arrays here)
         const part = phase === 'init' ? rule.plan.init! : rule.plan.step;
         let means: Map<object, number> | undefined;
-        if (phase === 'step' && rule.plan.count !== undefined) {
-          const count = rule.js.count!(params, grads, ...arrays, params.length, ...uniformArgs(rule.plan.count.sig, scalars));
-          means = meansFromCount(rule.plan, count, params.length);
+        const counting = callCount(call);
+        if (counting !== undefined) {
+          const countArgs = uniformArgs(counting.sig, scalars);
+          const count = rule.js[counting.fn]!(params, grads, ...arrays, params.length, ...countArgs);
+          means = meansFromCount(rule.plan, count, params.length, phase);
         }
         const kernel = phase === 'init' ? rule.js.init! : rule.js.step;
         kernel(params, grads, ...arrays, params.length, ...uniformArgs(part.sig, scalars, means as Map<never, number> | undefined));

@@ -9,7 +9,7 @@
  * place and only p and g travel through chunks: 12 bytes copied per parameter instead of 28.
  */
 import { arraysRead, type Node } from '../rules/expr.js';
-import { callPart, meansFromCount, type PhaseCall } from '../codegen/modules.js';
+import { callCount, callPart, meansFromCount, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { finiteKernel, ruleKernels, type RuleExports } from './wasm_kernels.js';
 
@@ -119,15 +119,16 @@ export class ArrayKernels {
     if (k === null) throw new Error(`adopt-optim ${name}: the WebAssembly kernels could not be instantiated.`);
     const fn = k[call.phase]!;
     let means: Map<object, number> | undefined;
-    if (call.phase === 'step' && call.plan.count !== undefined) {
+    const counting = callCount(call);
+    if (counting !== undefined) {
       // the reduction's counting pass (caution, §10.2): nothing is written
-      const countArgs = uniformArgs(call.plan.count.sig, call.scalars);
-      const read = arraysRead([call.plan.count.cond]).map((a) => sig.arrays.indexOf(a));
+      const countArgs = uniformArgs(counting.sig, call.scalars);
+      const read = arraysRead([counting.cond]).map((a) => sig.arrays.indexOf(a));
       let count = 0;
       this.chunks(block, arrays, read, [], undefined, (ptrs, n) => {
-        count += k.count!(...ptrs, n, ...countArgs);
+        count += k[counting.fn]!(...ptrs, n, ...countArgs);
       });
-      means = meansFromCount(call.plan, count, p.length);
+      means = meansFromCount(call.plan, count, p.length, call.phase);
     }
     const args = uniformArgs(sig, call.scalars, means as Map<Node, number> | undefined);
     const read = arraysRead(phase.writes.map(([, v]) => v)).map((a) => sig.arrays.indexOf(a));

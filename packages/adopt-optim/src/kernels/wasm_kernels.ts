@@ -19,6 +19,8 @@ export interface RuleExports {
   step(...args: number[]): void;
   /** How many elements satisfy the step's reduction condition (caution's m · g' > 0). */
   count?(...args: number[]): number;
+  /** The same for the init phase's reduction (rules defined by users whose init reads a mean). */
+  count_init?(...args: number[]): number;
 }
 
 /** Whether a memory is shared (the threaded tfjs wasm build's heap). */

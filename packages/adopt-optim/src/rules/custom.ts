@@ -24,6 +24,9 @@ import { watCount, watModule, watPhase } from '../codegen/wat.js';
 import { assembleWat } from '../codegen/wasm_binary.js';
 import { jsCount, jsPhase } from '../codegen/js.js';
 import { registerRuleModule, wasmKernelsAvailable } from '../kernels/wasm_kernels.js';
+import { USER_NAME, userIdentifier } from '../codegen/namespace.js';
+import { camelCaseClash, RuleRegistry } from './rule_names.js';
+import { foreignShaderIdentifiers } from '../codegen/identifier_check.js';
 
 /** The expression builders a rule's update is written with. */
 export interface RuleBuilder {
@@ -102,20 +105,32 @@ export interface CustomRule {
   readonly hyperparameters: Readonly<Record<string, number>>;
   /** @internal The kernels of each phase (one flag combination: a custom rule has no kernel options). */
   readonly plan: KernelPlan;
+  /** @internal Each slot's identifier in the kernels (../codegen/namespace.ts), in slot order. */
+  readonly arrays: readonly string[];
+  /** @internal The scalars the update reads (every one must come out of `scalars` at every step). */
+  readonly scalarNames: readonly string[];
   /** @internal The phases as JavaScript on Float32Arrays (float64 arithmetic), where WebAssembly SIMD is missing. */
-  readonly js: { readonly init?: JsKernel; readonly step: JsKernel; readonly count?: (...a: unknown[]) => number };
+  readonly js: {
+    readonly init?: JsKernel; readonly step: JsKernel; readonly count?: JsCount; readonly count_init?: JsCount;
+  };
 }
+
+/** @internal A generated JavaScript counting kernel (a per-tensor mean's pass). */
+export type JsCount = (...args: unknown[]) => number;
 
 /** @internal A generated JavaScript kernel. */
 export type JsKernel = (...args: unknown[]) => void;
 
-const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+const NAME = USER_NAME;
 /** The latest rule defined under each name: what a saved RuleOptimizer config is restored with. */
-const byName = new Map<string, CustomRule>();
+const byName = new RuleRegistry<CustomRule>();
 /** Distinguishes the kernels of rules defined under the same name. */
 let serial = 0;
 
-/** The rule most recently defined with this name in this process, if any. */
+/**
+ * The rule most recently defined with this name in this process, if any; or with the name that
+ * tfjs-layers camel-cases to this one (a config of a loaded model: ./rule_names.ts).
+ */
 export function definedRule(name: string): CustomRule | undefined {
   return byName.get(name);
 }
@@ -164,6 +179,38 @@ function checkTree(n: unknown, want: 'value' | 'condition', root: string, contex
   }
 }
 
+/** How deep an update's expression may nest (operations on the longest path from a write to a leaf). */
+export const MAX_RULE_DEPTH = 256;
+
+/**
+ * Throws if the expression under `root` nests deeper than MAX_RULE_DEPTH (the generators walk it
+ * recursively) or holds a cycle; iterative, so that a tree of any depth is refused, not a stack overflow.
+ */
+function checkDepth(root: unknown, where: string): void {
+  const depth = new Map<unknown, number>();
+  const onPath = new Set<unknown>();
+  const kids = (n: unknown): unknown[] => (typeof n === 'object' && n !== null && typeof (n as E.Node).kind === 'string'
+    ? E.children(n as E.Node).filter((c) => typeof c === 'object' && c !== null) : []);
+  const stack: [unknown, boolean][] = [[root, false]];
+  while (stack.length > 0) {
+    const [n, done] = stack.pop()!;
+    if (done) {
+      onPath.delete(n);
+      const d = 1 + Math.max(0, ...kids(n).map((c) => depth.get(c) ?? 0));
+      if (d > MAX_RULE_DEPTH) {
+        fail(`${where} nests more than ${MAX_RULE_DEPTH} operations deep (the limit, MAX_RULE_DEPTH).`);
+      }
+      depth.set(n, d);
+      continue;
+    }
+    if (depth.has(n)) continue;
+    if (onPath.has(n)) fail(`${where} contains itself (a cycle); expected a tree built with the builders.`);
+    onPath.add(n);
+    stack.push([n, true]);
+    for (const c of kids(n)) if (!depth.has(c)) stack.push([c, false]);
+  }
+}
+
 /** @experimental Defines a rule whose every fused path is generated from its update (see the module comment). */
 export function defineRule(definition: RuleDefinition): CustomRule {
   if (typeof definition !== 'object' || definition === null) fail('expected a rule definition object.');
@@ -180,9 +227,21 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   for (const [k, v] of Object.entries(hyperparameters)) {
     if (typeof v !== 'number' || !Number.isFinite(v)) fail(`hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
   }
+  // tfjs-layers camel-cases a saved config's keys and strings when it loads a model (./rule_names.ts)
+  const keyClash = camelCaseClash(Object.keys(hyperparameters));
+  if (keyClash !== undefined) {
+    fail(`hyperparameters "${keyClash[0]}" and "${keyClash[1]}" camel-case alike; tfjs-layers could not tell them ` +
+      'apart when it loads a saved model. Rename one.');
+  }
+  const nameClash = byName.clashOf(name);
+  if (nameClash !== undefined) {
+    fail(`the name "${name}" camel-cases like the rule "${nameClash}" defined before; tfjs-layers could not tell ` +
+      'them apart when it loads a saved model. Choose another name.');
+  }
   const builder: RuleBuilder = {
     p: E.array('p'), g: E.array('g'),
-    slot: (s) => (slots.includes(s) ? E.array(s) : fail(`the update reads slot "${s}", which is not one of ${JSON.stringify(slots)}.`)),
+    slot: (s) => (slots.includes(s) ? E.array(userIdentifier(s))
+      : fail(`the update reads slot "${s}", which is not one of ${JSON.stringify(slots)}.`)),
     scalar: (s) => E.scalar(s), constant: E.constant,
     add: E.add, sub: E.sub, mul: E.mul, div: E.div, min: E.min, max: E.max, sqrt: E.sqrt, abs: E.abs, neg: E.neg,
     clamp: E.clamp, select: E.select, gt: E.gt, ge: E.ge, lt: E.lt, le: E.le, sameSign: E.sameSign, mean: E.mean,
@@ -192,10 +251,24 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     const targets = Object.keys(writes);
     for (const t of targets) if (t !== 'p' && !slots.includes(t)) fail(`${what} writes "${t}", which is neither p nor a slot.`);
     if (targets.length === 0) fail(`${what} writes nothing.`);
+    for (const t of targets) checkDepth(writes[t], `the new ${t} of ${what}`); // before any recursive walk
     for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`);
+    // equal subtrees one node: mean(gt(g, 0)) written twice is the mean of one condition
+    const sharedRoots = E.shareEqual(targets.map((t) => writes[t]!));
+    const shared = Object.fromEntries(targets.map((t, i) => [t, sharedRoots[i]!]));
+    const conds = new Set(E.meansOf(targets.map((t) => shared[t]!)).map((m) => m.cond));
+    if ([...conds].some((c) => E.meansOf([c]).length > 0)) {
+      fail(`${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be ` +
+        'per element.');
+    }
+    if (conds.size > 1) {
+      fail(`${what} takes mean() of ${conds.size} different conditions; a phase may take the mean of one condition ` +
+        '(written any number of times), init and step one each.');
+    }
     // slots first, p last: the order the GPU programs run in (each reads only old values)
     const ordered = [...targets.filter((t) => t !== 'p'), ...targets.filter((t) => t === 'p')];
-    return { writes: ordered.map((t) => [t, writes[t]!] as const) };
+    // a slot is its namespaced identifier in every kernel: `end`, `i` or `main` is no kernel's local
+    return { writes: ordered.map((t) => [t === 'p' ? t : userIdentifier(t), shared[t]!] as const) };
   };
   const phases = { ...(init ? { init: phase('init', init(builder)) } : {}), step: phase('step', step(builder)) };
   // every scalar the update reads must come out of `scalars`: checked now, not at the first step
@@ -205,31 +278,45 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   if (missing.length > 0) {
     fail(`the update reads scalar(s) ${missing.map((s) => `"${s}"`).join(', ')}, for which scalars() returns ${missing.map((s) => show(given?.[s])).join(', ')}; expected numbers.`);
   }
+  const arrays = slots.map(userIdentifier);
   const rule: Rule = {
     name: `custom${++serial}_${name}`,
     options: {},
     capabilities: [],
-    slots: () => slots,
+    slots: () => arrays,
     phases: () => phases,
     scaling: {},
   };
   const plan = kernelPlan(rule, {});
+  const leaked = foreignShaderIdentifiers(plan);
+  for (const [lang, ids] of Object.entries(leaked)) {
+    if (ids.length > 0) {
+      fail(`the generated ${lang.toUpperCase()} of "${name}" names ${ids.join(', ')} outside the user namespace ` +
+        '(an internal error; please report it).');
+    }
+  }
   const functions = [
     ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
     watPhase('step', plan.step.sig, plan.step.phase),
     ...(plan.count ? [watCount('count', plan.count.sig, plan.count.cond)] : []),
+    ...(plan.initCount ? [watCount('count_init', plan.initCount.sig, plan.initCount.cond)] : []),
   ];
   const text = watModule(`The kernels of the user-defined rule ${name}.`, functions);
   const bytes = assembleWat(text); // assembled now: a rule whose kernels cannot be built is refused here
   if (wasmKernelsAvailable() && !WebAssembly.validate(bytes)) fail(`the WebAssembly kernels of "${name}" do not validate (an internal error; please report it).`);
   registerRuleModule(plan.key, (shared) => (shared ? assembleWat(text, true) : bytes));
   const compile = (source: string): JsKernel => new Function(`return ${source}`)() as JsKernel;
+  const counter = (source: string): JsCount => compile(source) as unknown as JsCount;
+  const ic = plan.initCount;
   const js = {
     ...(plan.init ? { init: compile(jsPhase('init', plan.init.sig, plan.init.phase, false)) } : {}),
     step: compile(jsPhase('step', plan.step.sig, plan.step.phase, false)),
-    ...(plan.count ? { count: compile(jsCount('count', plan.count.sig, plan.count.cond, false)) as unknown as (...a: unknown[]) => number } : {}),
+    ...(plan.count ? { count: counter(jsCount('count', plan.count.sig, plan.count.cond, false)) } : {}),
+    ...(ic ? { count_init: counter(jsCount('count_init', ic.sig, ic.cond, false)) } : {}),
   };
-  const made: CustomRule = { rule, definition, hyperparameters: { ...hyperparameters }, plan, js };
+  const made: CustomRule = {
+    rule, definition, hyperparameters: { ...hyperparameters }, plan, arrays, scalarNames: read, js,
+  };
   byName.set(name, made);
   return made;
 }
@@ -258,13 +345,21 @@ export function resolveHyperparameters(owner: string, custom: CustomRule, given:
   return out;
 }
 
-/** The step's scalars, checked: every one a finite number. */
+/**
+ * The step's scalars, checked: an object giving every scalar the update reads, every value a
+ * finite number. Optimizers call this for every variable of a step before any is written.
+ */
 export function stepScalars(owner: string, custom: CustomRule, lr: number, t: number, h: Record<string, number>): Record<string, number> {
-  const s = custom.definition.scalars(lr, t, h);
-  for (const [k, v] of Object.entries(s ?? {})) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new OptimizerArgumentError(`${owner}: scalars() returned ${show(v)} for "${k}" at step ${t}; expected a finite number. Nothing was changed.`);
-    }
+  const refuse = (what: string): never => {
+    throw new OptimizerArgumentError(
+      `${owner}: scalars() returned ${what} at step ${t}; expected a finite number. Nothing was changed.`);
+  };
+  const s: unknown = custom.definition.scalars(lr, t, h);
+  if (typeof s !== 'object' || s === null) refuse(`${show(s)} instead of an object of scalars, each`);
+  const given = s as Record<string, unknown>;
+  for (const k of custom.scalarNames) if (!(k in given)) refuse(`no "${k}" (which the update reads)`);
+  for (const [k, v] of Object.entries(given)) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) refuse(`${show(v)} for "${k}"`);
   }
-  return s;
+  return given as Record<string, number>;
 }

@@ -129,6 +129,42 @@ export function scalarsRead(roots: Node[]): string[] {
   return [...new Set(topological(roots).flatMap((n) => (n.kind === 'scalar' ? [n.name] : [])))];
 }
 
+/**
+ * The same trees with structurally equal subtrees made one node (`mean(gt(g, 0))` written twice is
+ * one mean of one condition; shared nodes are computed once by every emitter), in one pass over
+ * the nodes in topological order (operands first).
+ */
+export function shareEqual<T extends Node>(roots: readonly T[]): T[] {
+  const ids = new Map<string, Node>();
+  const canonical = new Map<Node, Node>();
+  const id = new Map<Node, number>();
+  for (const n of topological([...roots])) {
+    const kids = children(n).map((c) => canonical.get(c)!);
+    const key = n.kind === 'const' ? `const:${Object.is(n.value, -0) ? '-0' : n.value}`
+      : `${n.kind}:${'op' in n ? n.op : 'name' in n ? n.name : ''}:${kids.map((c) => id.get(c)).join(',')}`;
+    let made = ids.get(key);
+    if (made === undefined) {
+      made = kids.every((c, i) => c === children(n)[i]) ? n : rebuild(n, kids);
+      ids.set(key, made);
+      id.set(made, ids.size);
+    }
+    canonical.set(n, made);
+  }
+  return roots.map((r) => canonical.get(r) as T);
+}
+
+/** `n` with its operands replaced (in the order children() gives them). */
+function rebuild(n: Node, k: Node[]): Node {
+  switch (n.kind) {
+    case 'binary': case 'compare': case 'samesign': return { ...n, a: k[0] as Value, b: k[1] as Value } as Node;
+    case 'unary': return { ...n, a: k[0] as Value };
+    case 'clamp': return { ...n, a: k[0] as Value, lo: k[1] as Value, hi: k[2] as Value };
+    case 'select': return { ...n, cond: k[0] as Cond, a: k[1] as Value, b: k[2] as Value };
+    case 'mean': return { ...n, cond: k[0] as Cond };
+    default: return n;
+  }
+}
+
 /** The reductions (means) `roots` depend on, each once. */
 export function meansOf(roots: Node[]): Extract<Value, { kind: 'mean' }>[] {
   return topological(roots).filter((n): n is Extract<Value, { kind: 'mean' }> => n.kind === 'mean');
@@ -164,8 +200,9 @@ export function evaluateUniform(n: Value, scalars: Record<string, number>, means
         case 'sub': return a - b;
         case 'mul': return a * b;
         case 'div': return a / b;
-        case 'min': return Number.isNaN(a) ? a : a < b ? a : b;
-        case 'max': return Number.isNaN(a) ? a : a < b ? b : a;
+        // the kernels' pmin / pmax (wat.ts): NaN in a propagates, NaN in b does not
+        case 'min': return b < a ? b : a;
+        case 'max': return a < b ? b : a;
       }
     }
     // eslint-disable-next-line no-fallthrough
@@ -173,9 +210,18 @@ export function evaluateUniform(n: Value, scalars: Record<string, number>, means
       const a = evaluateUniform(n.a, scalars, means);
       const lo = evaluateUniform(n.lo, scalars, means);
       const hi = evaluateUniform(n.hi, scalars, means);
-      return Math.min(Math.max(a, lo), hi);
+      const up = a < lo ? lo : a;
+      return hi < up ? hi : up;
     }
-    case 'select': throw new TypeError('adopt-optim: a select of uniform values is not supported');
+    case 'select': {
+      const c = n.cond;
+      const a = evaluateUniform(c.a, scalars, means);
+      const b = evaluateUniform(c.b, scalars, means);
+      const holds = c.kind === 'samesign'
+        ? (a > 0 && b > 0) || (a < 0 && b < 0)
+        : c.op === 'gt' ? a > b : c.op === 'ge' ? a >= b : c.op === 'lt' ? a < b : a <= b;
+      return evaluateUniform(holds ? n.a : n.b, scalars, means);
+    }
     case 'array': throw new TypeError(`adopt-optim: "${n.name}" is per element, not uniform`);
   }
 }

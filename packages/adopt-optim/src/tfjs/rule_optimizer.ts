@@ -9,9 +9,10 @@ import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../
 import { NON_FINITE_POLICIES, type NonFinitePolicy } from '../rules/options.js';
 import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
 import { ruleCall } from '../codegen/modules.js';
+import { restoreKeys } from '../rules/rule_names.js';
 import { runPhase } from '../dispatch.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
-import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
 
 /** Options of ruleOptimizer: hyperparameter overrides, the non-finite policy, and whether to use the fused kernels. */
 export interface RuleOptimizerOptions {
@@ -43,15 +44,35 @@ export class RuleOptimizer extends NamedStateOptimizer {
       checkBoolean(owner, 'fused', options.fused ?? true));
     this.custom = custom;
     this.displayName = custom.definition.name;
-    this.slotNames = custom.definition.slots;
+    // saved as "<variable>/<slot>": a slot named "step" would be the step counter's "<variable>/step"
+    this.slotNames = custom.definition.slots.map((s) => (s === 'step' ? '_step' : s));
     this.hyperparameters = resolveHyperparameters(owner, custom, options.hyperparameters);
   }
 
+  /** Each variable's scalars for the step in progress: all computed and checked before any variable is written. */
+  private readonly pending = new Map<tf.Variable, Record<string, number>>();
+
+  /** Called for every variable of a step before any is updated: a refused scalars() leaves everything unchanged. */
+  protected override checkStep(variable: tf.Variable, step: number): void {
+    const h = { ...this.hyperparameters };
+    this.pending.set(variable, stepScalars(this.displayName, this.custom, this.learningRate, step + 1, h));
+  }
+
+  override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    this.pending.clear();
+    try {
+      super.applyGradients(variableGradients);
+    } finally {
+      this.pending.clear();
+    }
+  }
+
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
-    const scalars = stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters });
+    const scalars = this.pending.get(p)
+      ?? stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters });
     const phase = state.step === 0 && this.custom.plan.init !== undefined ? 'init' : 'step';
     this.ranOn(runPhase(this.kernels, ruleCall(this.custom.rule, {}, phase, scalars), p, gradient,
-      this.slotNames.map((n) => [n, state.slots.get(n)!] as [string, tf.Variable]), () => scalars,
+      this.slotNames.map((n, i): [string, tf.Variable] => [this.custom.arrays[i]!, state.slots.get(n)!]), () => scalars,
       (target, value) => this.commit(target, value)));
   }
 
@@ -81,7 +102,11 @@ export class RuleOptimizer extends NamedStateOptimizer {
       );
     }
     return new (cls as unknown as new (r: CustomRule, lr: unknown, o: RuleOptimizerOptions) => T)(
-      custom, NamedStateOptimizer.learningRateFromConfig(learningRate), { hyperparameters, nonFinite, fused } as RuleOptimizerOptions);
+      custom, NamedStateOptimizer.learningRateFromConfig(learningRate),
+      // tfjs-layers camel-cased the keys of a loaded model's config: weight_decay came back weightDecay
+      {
+        hyperparameters: restoreKeys(hyperparameters, Object.keys(custom.hyperparameters)), nonFinite, fused,
+      } as RuleOptimizerOptions);
   }
 }
 
