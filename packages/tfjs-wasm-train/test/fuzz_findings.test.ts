@@ -1,0 +1,157 @@
+/**
+ * Regression tests for the differential fuzzer's findings (issue 24, items 7-12), each against tfjs's cpu
+ * backend: stale XNNPACK packings after a reshape, MaxPoolGrad with non-finite dy and with the most
+ * negative float next to padding, a fused bias of shape [1], and empty channel dimensions of the
+ * depthwise gradients.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { leakCheck, useBackend, wasmRecords, withWasmTraining } from './helpers.js';
+
+withWasmTraining();
+
+/** Runs `f` on wasm (our kernels) and on cpu, returning each result's values (NaN and ±∞ kept). */
+async function onBoth(f: () => tf.Tensor[]): Promise<{ wasm: number[][]; cpu: number[][] }> {
+  const out: Record<string, number[][]> = {};
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await useBackend(backend);
+    out[backend] = tf.tidy(() => f().map((t) => Array.from(t.dataSync())));
+  }
+  return { wasm: out['wasm']!, cpu: out['cpu']! };
+}
+
+/** Small integers: every product and sum below is exact in float32, so results must be equal. */
+const ints = (n: number, seed: number) => Array.from({ length: n }, (_, i) => ((i * 7 + seed) % 9) - 4);
+
+describe('a reshaped right-hand matrix never meets a stale XNNPACK packing (item 7)', () => {
+  // b [6, 4] first, then the same data (same tensor id) as [4, 6] and [3, 8]
+  const sequences: [string, (b: tf.Tensor) => tf.Tensor[]][] = [
+    ['transposed a', (b) => [6, 4, 3].map((k) => tf.matMul(tf.tensor(ints(5 * k, k), [k, 5]), b.reshape([k, 24 / k]), true, false))],
+    ['a batch times one matrix', (b) => [6, 4, 3].map((k) => tf.matMul(tf.tensor(ints(10 * k, k), [2, 5, k]), b.reshape([k, 24 / k])))],
+    ["tfjs's own route (plain single matrices)", (b) => [6, 4, 3].map((k) => tf.matMul(tf.tensor(ints(5 * k, k), [5, k]), b.reshape([k, 24 / k])))],
+    ['ours, then tfjs\'s', (b) => [
+      tf.matMul(tf.tensor(ints(30, 1), [6, 5]), b, true, false),
+      tf.matMul(tf.tensor(ints(20, 2), [5, 4]), b.reshape([4, 6])),
+      tf.matMul(tf.tensor(ints(40, 3), [2, 5, 4]), b.reshape([4, 6])),
+    ]],
+    ['fused, with a bias', (b) => [6, 4].map((k) => tf.fused.matMul({ a: tf.tensor(ints(5 * k, k), [k, 5]), b: b.reshape([k, 24 / k]),
+      transposeA: true, bias: tf.ones([24 / k]) }))],
+  ];
+  for (const [what, run] of sequences) {
+    it(what, async () => {
+      const { wasm, cpu } = await onBoth(() => run(tf.tensor(ints(24, 0), [6, 4])));
+      assert.deepEqual(wasm, cpu);
+    });
+  }
+  it('leaves no tensor and no wasm record behind', async () => {
+    await useBackend('wasm');
+    const b = tf.tensor(ints(24, 0), [6, 4]);
+    const records = wasmRecords();
+    const leak = await leakCheck(() => {
+      tf.tidy(() => [6, 4, 3].forEach((k) => tf.matMul(tf.ones([2, 5, k]), b.reshape([k, 24 / k])).dataSync()));
+    });
+    assert.deepEqual(leak, { tensors: 0, bytes: 0 });
+    assert.equal(wasmRecords(), records);
+    b.dispose();
+  });
+});
+
+describe('MaxPoolGrad with a non-finite dy puts it only at the maximum (item 8)', () => {
+  const cases: [string, number[], number[], number[], number[], number[]][] = [
+    // [what, x (1 × 1 × W × 1), dy, filter, strides, cpu's dx]
+    ['overlapping windows', [0, 1, 0, 2], [-Infinity, 1], [1, 3], [1, 1], [0, -Infinity, 0, 1]],
+    ['tiled windows', [0, 1, 0, 2], [Infinity, 1], [1, 2], [1, 2], [0, Infinity, 0, 1]],
+    ['NaN in dy', [3, 1, 0, 2], [NaN, 1], [1, 2], [1, 2], [NaN, 0, 0, 1]],
+  ];
+  for (const [what, x, dy, filterSize, strides, expected] of cases) {
+    it(what, async () => {
+      const { wasm, cpu } = await onBoth(() => [tf.engine().runKernel('MaxPoolGrad', {
+        dy: tf.tensor4d(dy, [1, 1, dy.length, 1]), input: tf.tensor4d(x, [1, 1, x.length, 1]), output: tf.zeros([1, 1, dy.length, 1]),
+      }, { filterSize, strides, pad: 'valid' }) as tf.Tensor]);
+      assert.deepEqual(cpu, [expected]);
+      assert.deepEqual(wasm, cpu);
+    });
+  }
+});
+
+describe('MaxPoolGrad routes to an input equal to the most negative float next to padding (item 9)', () => {
+  for (const [f, s] of [[3, 1], [3, 2], [2, 1]] as const) {
+    it(`pool ${f} stride ${s} 'same'`, async () => {
+      const x = [-3.4028234663852886e38, 5, -3.4028234663852886e38, -3.4028234663852886e38];
+      const { wasm, cpu } = await onBoth(() => {
+        const input = tf.tensor4d(x, [1, 2, 2, 1]);
+        const info = tf.backend_util.computePool2DInfo([1, 2, 2, 1], [f, f], [s, s], 1, 'same');
+        return [tf.engine().runKernel('MaxPoolGrad', { dy: tf.ones(info.outShape), input, output: tf.zeros(info.outShape) },
+          { filterSize: [f, f], strides: [s, s], pad: 'same' }) as tf.Tensor, tf.engine().runKernel('MaxPoolGrad', {
+          dy: tf.ones([1, 1, 1, 1]), input: tf.tensor4d([-3.4028234663852886e38], [1, 1, 1, 1]), output: tf.zeros([1, 1, 1, 1]),
+        }, { filterSize: [3, 3], strides: [1, 1], pad: 'same' }) as tf.Tensor];
+      });
+      assert.deepEqual(cpu[1], [1]);
+      assert.deepEqual(wasm, cpu);
+    });
+  }
+});
+
+describe('_FusedMatMul with a bias of shape [1] adds it to every column (item 10)', () => {
+  const cases: [string, number[], number[], boolean, boolean][] = [
+    ['a transposed', [4, 3], [4, 5], true, false],
+    ['b transposed', [3, 4], [5, 4], false, true],
+    ['a batch times one matrix', [2, 3, 4], [4, 5], false, false],
+    ["tfjs's own route (plain single matrices)", [3, 4], [4, 5], false, false],
+  ];
+  for (const [what, aShape, bShape, transposeA, transposeB] of cases) {
+    it(what, async () => {
+      const { wasm, cpu } = await onBoth(() => ['linear', 'relu'].map((activation) => tf.fused.matMul({
+        a: tf.tensor(ints(aShape.reduce((p, q) => p * q), 1), aShape), b: tf.tensor(ints(20, 2), bShape), transposeA, transposeB,
+        bias: tf.tensor1d([2.5]), activation: activation as 'relu',
+      })));
+      assert.deepEqual(wasm, cpu);
+    });
+  }
+});
+
+/** Leaves freed heap memory full of 7s, so that an output nobody wrote shows them. */
+async function dirtyHeap(): Promise<void> {
+  await useBackend('wasm');
+  for (let i = 0; i < 4; i++) tf.fill([4096], 7).dataSync();
+}
+
+describe('empty channel dimensions of the depthwise gradients (items 11 and 12)', () => {
+  it('DepthwiseConv2dNativeBackpropInput with channel multiplier 0 gives zeros (item 11)', async () => {
+    await dirtyHeap();
+    const { wasm, cpu } = await onBoth(() => [tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', {
+      dy: tf.zeros([2, 3, 3, 0]), filter: tf.zeros([2, 2, 3, 0]) }, { strides: [1, 1], pad: 'same', dilations: [1, 1],
+      inputShape: [2, 3, 3, 3] }) as tf.Tensor]);
+    assert.equal(cpu[0]!.length, 54);
+    assert.deepEqual(wasm, cpu);
+  });
+  it('DepthwiseConv2dNativeBackpropFilter with 0 input channels gives an empty filter, 400 times (item 12)', async () => {
+    await useBackend('wasm');
+    const attrs = { strides: [1, 1], pad: 'same', dilations: [1, 1], filterShape: [2, 2, 0, 2] };
+    const leak = await leakCheck(() => {
+      for (let i = 0; i < 400; i++) {
+        const shape = tf.tidy(() => (tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter',
+          { x: tf.zeros([1, 3, 3, 0]), dy: tf.zeros([1, 3, 3, 0]) }, attrs as never) as tf.Tensor).shape);
+        assert.deepEqual(shape, [2, 2, 0, 2]);
+      }
+    });
+    assert.deepEqual(leak, { tensors: 0, bytes: 0 });
+    // the module still works
+    assert.deepEqual(Array.from(tf.add(tf.ones([2]), 1).dataSync()), [2, 2]);
+  });
+  it('the other gradient kernels with 0 channels: empty, or zeros where cpu gives zeros', async () => {
+    await dirtyHeap();
+    const { wasm, cpu } = await onBoth(() => [
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.zeros([1, 3, 3, 0]), dy: tf.ones([1, 3, 3, 2]) },
+        { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: [2, 2, 0, 2] }) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.ones([1, 3, 3, 2]), filter: tf.ones([2, 2, 0, 2]) },
+        { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', inputShape: [1, 3, 3, 0] }) as tf.Tensor,
+      tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.ones([1, 3, 3, 2]), dy: tf.zeros([1, 3, 3, 0]) },
+        { strides: [1, 1], pad: 'same', dilations: [1, 1], filterShape: [2, 2, 2, 0] }) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.ones([0, 3, 3, 2]), dy: tf.ones([0, 3, 3, 2]) },
+        { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: [2, 2, 2, 2] }) as tf.Tensor,
+    ]);
+    assert.deepEqual(wasm, cpu);
+  });
+});
