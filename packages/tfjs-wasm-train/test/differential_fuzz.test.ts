@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { enableWasmTraining } from '../src/index.js';
 import { differs, type Case } from './fuzz/compare.js';
 import {
-  convForwardCase, convGradCase, depthwiseGradCase, fusedMatMulCase, matMulCase, poolCase, sliceCase, sumCase, transposeCase,
+  convForwardCase, convGradCase, depthwiseGradCase, fusedMatMulCase, matMulCase, poolCase, sliceCase, sumCase,
+  transposeCase,
 } from './fuzz/cases.js';
 import { fitCase, fitDiffers } from './fuzz/fit.js';
 import { useBackend, wasmRecords, withWasmTraining } from './helpers.js';
@@ -81,7 +82,8 @@ describe(`differential fuzz against cpu (seed ${SEED})`, () => {
         const n = args.attrs!['transposeB'] ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
         const k = a.shape[a.shape.length - 2]!;
         if (args.attrs!['transposeA'] && n % 3 === 2 && k > 10) {
-          const v = (args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }).typedArrayFromHeap(out);
+          const heap = args.backend as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+          const v = heap.typedArrayFromHeap(out);
           v[v.length - 1] = v[v.length - 1]! * (1 + 1e-4);
         }
         return out;
@@ -98,7 +100,8 @@ describe(`differential fuzz against cpu (seed ${SEED})`, () => {
     }
     assert.ok(report.failed, 'the fuzzer missed the seeded bug');
     const shrunk = report.counterexample![0];
-    console.log(`seeded bug caught after ${report.numRuns} cases, shrunk in ${report.numShrinks} steps to: ${shrunk.what}`);
+    console.log(`seeded bug caught after ${report.numRuns} cases, shrunk in ${report.numShrinks} steps to: ` +
+      shrunk.what);
     assert.match(shrunk.what, /"transposeA":true/);
     assert.ok(report.numRuns <= 60);
     enableWasmTraining();

@@ -23,19 +23,21 @@ async function onBoth(f: () => tf.Tensor[]): Promise<{ wasm: number[][]; cpu: nu
 
 /** Small integers: every product and sum below is exact in float32, so results must be equal. */
 const ints = (n: number, seed: number) => Array.from({ length: n }, (_, i) => ((i * 7 + seed) % 9) - 4);
+const int = (shape: number[], seed: number) => tf.tensor(ints(shape.reduce((p, q) => p * q, 1), seed), shape);
 
 describe('a reshaped right-hand matrix never meets a stale XNNPACK packing (item 7)', () => {
   // b [6, 4] first, then the same data (same tensor id) as [4, 6] and [3, 8]
   const sequences: [string, (b: tf.Tensor) => tf.Tensor[]][] = [
-    ['transposed a', (b) => [6, 4, 3].map((k) => tf.matMul(tf.tensor(ints(5 * k, k), [k, 5]), b.reshape([k, 24 / k]), true, false))],
-    ['a batch times one matrix', (b) => [6, 4, 3].map((k) => tf.matMul(tf.tensor(ints(10 * k, k), [2, 5, k]), b.reshape([k, 24 / k])))],
-    ["tfjs's own route (plain single matrices)", (b) => [6, 4, 3].map((k) => tf.matMul(tf.tensor(ints(5 * k, k), [5, k]), b.reshape([k, 24 / k])))],
+    ['transposed a', (b) => [6, 4, 3].map((k) => tf.matMul(int([k, 5], k), b.reshape([k, 24 / k]), true, false))],
+    ['a batch times one matrix', (b) => [6, 4, 3].map((k) => tf.matMul(int([2, 5, k], k), b.reshape([k, 24 / k])))],
+    ["tfjs's own route (plain single matrices)",
+      (b) => [6, 4, 3].map((k) => tf.matMul(int([5, k], k), b.reshape([k, 24 / k])))],
     ['ours, then tfjs\'s', (b) => [
       tf.matMul(tf.tensor(ints(30, 1), [6, 5]), b, true, false),
       tf.matMul(tf.tensor(ints(20, 2), [5, 4]), b.reshape([4, 6])),
       tf.matMul(tf.tensor(ints(40, 3), [2, 5, 4]), b.reshape([4, 6])),
     ]],
-    ['fused, with a bias', (b) => [6, 4].map((k) => tf.fused.matMul({ a: tf.tensor(ints(5 * k, k), [k, 5]), b: b.reshape([k, 24 / k]),
+    ['fused, with a bias', (b) => [6, 4].map((k) => tf.fused.matMul({ a: int([k, 5], k), b: b.reshape([k, 24 / k]),
       transposeA: true, bias: tf.ones([24 / k]) }))],
   ];
   for (const [what, run] of sequences) {
@@ -67,7 +69,8 @@ describe('MaxPoolGrad with a non-finite dy puts it only at the maximum (item 8)'
   for (const [what, x, dy, filterSize, strides, expected] of cases) {
     it(what, async () => {
       const { wasm, cpu } = await onBoth(() => [tf.engine().runKernel('MaxPoolGrad', {
-        dy: tf.tensor4d(dy, [1, 1, dy.length, 1]), input: tf.tensor4d(x, [1, 1, x.length, 1]), output: tf.zeros([1, 1, dy.length, 1]),
+        dy: tf.tensor4d(dy, [1, 1, dy.length, 1]), input: tf.tensor4d(x, [1, 1, x.length, 1]),
+        output: tf.zeros([1, 1, dy.length, 1]),
       }, { filterSize, strides, pad: 'valid' }) as tf.Tensor]);
       assert.deepEqual(cpu, [expected]);
       assert.deepEqual(wasm, cpu);
@@ -82,9 +85,11 @@ describe('MaxPoolGrad routes to an input equal to the most negative float next t
       const { wasm, cpu } = await onBoth(() => {
         const input = tf.tensor4d(x, [1, 2, 2, 1]);
         const info = tf.backend_util.computePool2DInfo([1, 2, 2, 1], [f, f], [s, s], 1, 'same');
-        return [tf.engine().runKernel('MaxPoolGrad', { dy: tf.ones(info.outShape), input, output: tf.zeros(info.outShape) },
+        const output = tf.zeros(info.outShape);
+        return [tf.engine().runKernel('MaxPoolGrad', { dy: tf.ones(info.outShape), input, output },
           { filterSize: [f, f], strides: [s, s], pad: 'same' }) as tf.Tensor, tf.engine().runKernel('MaxPoolGrad', {
-          dy: tf.ones([1, 1, 1, 1]), input: tf.tensor4d([-3.4028234663852886e38], [1, 1, 1, 1]), output: tf.zeros([1, 1, 1, 1]),
+          dy: tf.ones([1, 1, 1, 1]), input: tf.tensor4d([-3.4028234663852886e38], [1, 1, 1, 1]),
+          output: tf.zeros([1, 1, 1, 1]),
         }, { filterSize: [3, 3], strides: [1, 1], pad: 'same' }) as tf.Tensor];
       });
       assert.deepEqual(cpu[1], [1]);
@@ -103,7 +108,7 @@ describe('_FusedMatMul with a bias of shape [1] adds it to every column (item 10
   for (const [what, aShape, bShape, transposeA, transposeB] of cases) {
     it(what, async () => {
       const { wasm, cpu } = await onBoth(() => ['linear', 'relu'].map((activation) => tf.fused.matMul({
-        a: tf.tensor(ints(aShape.reduce((p, q) => p * q), 1), aShape), b: tf.tensor(ints(20, 2), bShape), transposeA, transposeB,
+        a: int(aShape, 1), b: int(bShape, 2), transposeA, transposeB,
         bias: tf.tensor1d([2.5]), activation: activation as 'relu',
       })));
       assert.deepEqual(wasm, cpu);
@@ -126,7 +131,7 @@ describe('empty channel dimensions of the depthwise gradients (items 11 and 12)'
     assert.equal(cpu[0]!.length, 54);
     assert.deepEqual(wasm, cpu);
   });
-  it('DepthwiseConv2dNativeBackpropFilter with 0 input channels gives an empty filter, 400 times (item 12)', async () => {
+  it('DepthwiseConv2dNativeBackpropFilter with 0 input channels: an empty filter, 400 times (item 12)', async () => {
     await useBackend('wasm');
     const attrs = { strides: [1, 1], pad: 'same', dilations: [1, 1], filterShape: [2, 2, 0, 2] };
     const leak = await leakCheck(() => {
@@ -147,7 +152,8 @@ describe('empty channel dimensions of the depthwise gradients (items 11 and 12)'
         { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: [2, 2, 0, 2] }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.ones([1, 3, 3, 2]), filter: tf.ones([2, 2, 0, 2]) },
         { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', inputShape: [1, 3, 3, 0] }) as tf.Tensor,
-      tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.ones([1, 3, 3, 2]), dy: tf.zeros([1, 3, 3, 0]) },
+      tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: tf.ones([1, 3, 3, 2]),
+        dy: tf.zeros([1, 3, 3, 0]) },
         { strides: [1, 1], pad: 'same', dilations: [1, 1], filterShape: [2, 2, 2, 0] }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.ones([0, 3, 3, 2]), dy: tf.ones([0, 3, 3, 2]) },
         { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: [2, 2, 2, 2] }) as tf.Tensor,

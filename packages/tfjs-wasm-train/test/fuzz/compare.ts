@@ -67,7 +67,8 @@ function run(c: Case, values: Record<string, Float32Array | Int32Array>, abs: bo
       ins[name] = tf.tensor(absolute ? v.map(Math.abs) : v, spec.shape, spec.dtype ?? 'float32');
     }
     const out = (abs && c.boundOp !== undefined ? c.boundOp : c.op)(ins);
-    return (Array.isArray(out) ? out : [out]).map((t) => ({ shape: t.shape, values: t.dataSync().slice() as Float32Array | Int32Array }));
+    const outs = Array.isArray(out) ? out : [out];
+    return outs.map((t) => ({ shape: t.shape, values: t.dataSync().slice() as Float32Array | Int32Array }));
   });
 }
 
@@ -112,7 +113,9 @@ export async function differs(c: Case): Promise<string | undefined> {
         return `output ${o} element ${i}: ${x} vs cpu ${y}`;
       }
       const limit = 2 * gamma * Math.abs(bound![o]!.values[i]!) * (1 + 2 * gamma) + 8 * U32 * Math.abs(y) + 1e-30;
-      if (!(Math.abs(x - y) <= limit)) return `output ${o} element ${i}: ${x} vs cpu ${y}, |diff| ${Math.abs(x - y)} > bound ${limit}`;
+      if (!(Math.abs(x - y) <= limit)) {
+        return `output ${o} element ${i}: ${x} vs cpu ${y}, |diff| ${Math.abs(x - y)} > bound ${limit}`;
+      }
     }
   }
   return undefined;
