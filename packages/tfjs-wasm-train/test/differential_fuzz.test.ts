@@ -13,8 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { enableWasmTraining } from '../src/index.js';
 import { differs, type Case } from './fuzz/compare.js';
 import {
-  convForwardCase, convGradCase, depthwiseGradCase, fusedMatMulCase, matMulCase, poolCase, sliceCase, sumCase,
-  transposeCase,
+  broadcastMatMulCase, convForwardCase, convGradCase, depthwiseGradCase, fusedMatMulCase, matMulCase, poolCase,
+  sliceCase, sumCase, transposeCase,
 } from './fuzz/cases.js';
 import { fitCase, fitDiffers } from './fuzz/fit.js';
 import { useBackend, wasmRecords, withWasmTraining } from './helpers.js';
@@ -28,6 +28,7 @@ const SEED = SEED_ENV === 'random' ? Date.now() % 2 ** 31 : Number(SEED_ENV ?? 2
 /** [family, cases, runs in CI]: ~2,000 cases in all, ~10 s on 2 shared cores. */
 const FAMILIES: [string, fc.Arbitrary<Case>, number][] = [
   ['matMul (every transposition, batches, broadcast batches)', matMulCase, 240],
+  ['matMul of batches tfjs pairs wrongly ([2, 1]·[1, 3]), vs float64', broadcastMatMulCase, 100],
   ['fused matMul (bias [n] or [1], activations)', fusedMatMulCase, 200],
   ['Conv2DBackpropFilter / Conv2DBackpropInput (NHWC, NCHW, paddings, rounding)', convGradCase, 240],
   ['depthwise filter / input gradients', depthwiseGradCase, 240],

@@ -2,7 +2,7 @@
  * Regression tests for the differential fuzzer's findings (issue 24, items 7-12), each against tfjs's cpu
  * backend: stale XNNPACK packings after a reshape, MaxPoolGrad with non-finite dy and with the most
  * negative float next to padding, a fused bias of shape [1], and empty channel dimensions of the
- * depthwise gradients.
+ * depthwise gradients; and the guard for batch shapes tfjs pairs wrongly (item 13).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -160,4 +160,28 @@ describe('empty channel dimensions of the depthwise gradients (items 11 and 12)'
     ]);
     assert.deepEqual(wasm, cpu);
   });
+});
+
+describe('batches that broadcast other than as suffixes are paired right (item 13: tfjs pairs them wrongly)', () => {
+  for (const [aShape, bShape] of [[[2, 1, 2, 3], [1, 3, 3, 2]], [[3, 1, 2, 2], [3, 2, 2]], [[2, 1, 3, 4], [2, 4, 5]]]) {
+    it(`[${aShape}] · [${bShape}] against float64`, async () => {
+      await useBackend('wasm');
+      const [a, b] = [int(aShape!, 1), int(bShape!, 2)];
+      const [av, bv] = [a.arraySync() as number[][][][], b.arraySync() as number[][][] | number[][][][]];
+      const out = tf.matMul(a, b);
+      // the expected product, by broadcasting the batch axes (small integers: exact in float32)
+      const bAt = (i: number, j: number) => (bShape!.length === 4 ? (bv as number[][][][])[bShape![0] === 1 ? 0 : i]![
+        bShape![1] === 1 ? 0 : j]! : (bv as number[][][])[bShape![0] === 1 ? 0 : j]!);
+      const [m, k, n] = [aShape![2]!, aShape![3]!, bShape![bShape!.length - 1]!];
+      const expected = Array.from({ length: out.shape[0]! }, (_, i) =>
+        Array.from({ length: out.shape[1]! }, (_, j) => Array.from({ length: m }, (_, r) =>
+          Array.from({ length: n }, (_, c) => {
+          let sum = 0;
+          for (let q = 0; q < k; q++) sum += av[i]![aShape![1] === 1 ? 0 : j]![r]![q]! * bAt(i, j)[q]![c]!;
+          return sum;
+        }))));
+      assert.deepEqual(out.arraySync(), expected);
+      tf.dispose([a, b, out]);
+    });
+  }
 });

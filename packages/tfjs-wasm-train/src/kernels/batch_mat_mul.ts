@@ -120,9 +120,31 @@ function withFreshId<T>(backend: WasmBackendLike, b: TensorInfo, shape: number[]
   }
 }
 
+/**
+ * Whether tfjs would pair the matrices of these batch shapes wrongly: they broadcast (e.g. [2, 1] and
+ * [1, 3]), but not as one's suffix of the other, and tfjs's kernels (cpu's too) pair output matrix i with
+ * a's matrix i mod |a's batch| and b's i mod |b's batch|, which is broadcasting only for suffixes.
+ */
+function pairedWrongly(aBatch: number[], bBatch: number[]): boolean {
+  if (sizeOf(aBatch) <= 1 || sizeOf(bBatch) <= 1 || suffixBatches(aBatch, bBatch)) return false;
+  try {
+    broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
+    return true;
+  } catch {
+    return false; // not broadcastable: tfjs's kernel gives its own error
+  }
+}
+
+/** `t` ([...batch, r, c]) repeated along its batch axes to `outBatch` (the backend's Tile; a new tensor). */
+function tileToBatch(backend: WasmBackendLike, t: TensorInfo, outBatch: number[]): TensorInfo {
+  const padded = [...new Array<number>(outBatch.length + 2 - t.shape.length).fill(1), ...t.shape];
+  const reps = padded.map((d, i) => (i < outBatch.length ? outBatch[i]! / d : 1));
+  return runWasmKernel('Tile', backend, { x: view(t, padded) }, { reps });
+}
+
 function makeFast(original: KernelConfig, name: string, fused: boolean): KernelFunc {
   const originalFunc = original.kernelFunc;
-  return ((args: MatMulArgs) => {
+  const fast = ((args: MatMulArgs): TensorInfo => {
     const { inputs, backend, attrs } = args;
     const a = inputs['a'];
     const b = inputs['b'];
@@ -130,12 +152,21 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
     const transposeB = Boolean(attrs['transposeB']);
     if (a === undefined || b === undefined || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 ||
       b.shape.length < 2) {
-      return originalFunc(args as never);
+      return originalFunc(args as never) as TensorInfo;
+    }
+    const [aBatch, bBatch] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
+    if (!fused && pairedWrongly(aBatch, bBatch)) {
+      // a correct path: both repeated to the output's batch shape first (batched fused products come here
+      // through unfusedBatched)
+      const outBatch = broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
+      return withScratch(backend, (keep) => fast({ inputs: { a: keep(tileToBatch(backend, a, outBatch)),
+        b: keep(tileToBatch(backend, b, outBatch)) }, backend, attrs }));
     }
     const n = transposeB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
     const bias = inputs['bias'];
     // XNNPACK (tfjs's route and ours) reads n bias values: a bias of another size (e.g. [1]) is added by Add
-    if (fused && bias != null && bias.shape.length === 1 && bias.shape[0] !== n && sizeOf(a.shape) * sizeOf(b.shape) > 0) {
+    const empty = sizeOf(a.shape) * sizeOf(b.shape) === 0;
+    if (fused && bias != null && bias.shape.length === 1 && bias.shape[0] !== n && !empty) {
       return unfusedBatched(backend, a, b, inputs, attrs);
     }
     const aliases = canAlias(backend);
@@ -154,7 +185,7 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
         return withFreshId(backend, b, b.shape, (fresh) => callKernel(originalFunc, name, backend,
           { ...inputs, b: fresh } as Record<string, TensorInfo>, attrs));
       }
-      return originalFunc(args as never);
+      return originalFunc(args as never) as TensorInfo;
     }
 
     return withScratch(backend, (keep) => {
@@ -170,16 +201,17 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
           `${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
       }
       if (route === 'fold-batch') a2 = view(a2, [1, sizeOf(a2.shape.slice(0, -2)) * m, k]);
-      else if (fused) a2 = view(a2, [1, m, k]); // _FusedMatMul takes rank-3 operands (tfjs-core reshapes before running it)
+      else if (fused) a2 = view(a2, [1, m, k]); // _FusedMatMul takes rank-3 operands (tfjs-core reshapes first)
       const bShape = route === 'fold-batch' || fused ? [1, k, n] : b2.shape;
-      const run = (bIn: TensorInfo) => callKernel(originalFunc, name, backend, { ...inputs, a: a2, b: bIn } as Record<string, TensorInfo>,
-        { ...attrs, transposeA: false, transposeB: false });
+      const run = (bIn: TensorInfo) => callKernel(originalFunc, name, backend,
+        { ...inputs, a: a2, b: bIn } as Record<string, TensorInfo>, { ...attrs, transposeA: false, transposeB: false });
       // b2 is a scratch tensor (a fresh id, freed below) or the user's b: that one gets a fresh id too
       const out = b2 === b ? withFreshId(backend, b, bShape, run) : run(view(b2, bShape));
       out.shape = outShape;
       return out;
     });
-  }) as unknown as KernelFunc;
+  });
+  return fast as unknown as KernelFunc;
 }
 
 /**
