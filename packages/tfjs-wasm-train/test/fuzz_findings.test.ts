@@ -1,6 +1,6 @@
 /**
- * Regression tests for the differential fuzzer's findings (issue 24, items 7-12), each against tfjs's cpu
- * backend: stale XNNPACK packings after a reshape, MaxPoolGrad with non-finite dy and with the most
+ * Regression tests for the differential fuzzer's findings (an outside tester's report, items 7-13), each
+ * against tfjs's cpu backend (or float64 where cpu is wrong): stale XNNPACK packings after a reshape, MaxPoolGrad with non-finite dy and with the most
  * negative float next to padding, a fused bias of shape [1], and empty channel dimensions of the
  * depthwise gradients; and the guard for batch shapes tfjs pairs wrongly (item 13).
  */

@@ -45,9 +45,10 @@ function checkInputs(kernel: string, dy: TensorInfo | undefined, filter: TensorI
 /**
  * dx when it is empty (only allocated: nothing to write) or a sum over nothing (no output channel,
  * channel multiplier 0, no dy pixel): zeros. tfjs's wasm Sum over an empty axis and XNNPACK with 0
- * channels write nothing, which left the output holding whatever the heap held (issues 21, 24).
+ * channels write nothing, which left the output holding whatever the heap held (issue 21; the differential fuzzer).
  */
-function emptyResult(backend: WasmBackendLike, inputShape: number[], dy: TensorInfo, filter: TensorInfo): TensorInfo | undefined {
+function emptyResult(backend: WasmBackendLike, inputShape: number[], dy: TensorInfo,
+  filter: TensorInfo): TensorInfo | undefined {
   if (sizeOf(inputShape) === 0) return backend.makeOutput(inputShape, 'float32');
   if (sizeOf(dy.shape) === 0 || sizeOf(filter.shape) === 0) {
     return runWasmKernel('Fill', backend, {}, { shape: inputShape, value: 0, dtype: 'float32' });
