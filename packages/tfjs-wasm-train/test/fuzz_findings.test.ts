@@ -7,6 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { runConv } from '../src/kernels/conv_call.js';
 import { leakCheck, useBackend, wasmRecords, withWasmTraining } from './helpers.js';
 
 withWasmTraining();
@@ -184,4 +185,27 @@ describe('batches that broadcast other than as suffixes are paired right (item 1
       tf.dispose([a, b, out]);
     });
   }
+});
+
+describe('our Conv2D calls are checked before XNNPACK writes (item 13)', () => {
+  it('refuses a call when the filter spans more than the padded input, sizes disagree, or a dimension is empty', async () => {
+    await useBackend('wasm');
+    const backend = tf.backend() as unknown as Parameters<typeof runConv>[0];
+    const records = wasmRecords();
+    tf.tidy(() => {
+      const x = tf.ones([1, 2, 2, 1]);
+      const empty = tf.ones([1, 2, 2, 0]);
+      const f = tf.ones([3, 3, 1, 1]);
+      const call = { strides: [1, 1] as [number, number], dilations: [1, 1] as [number, number] };
+      // tfjs allocates a 0-row output here, XNNPACK would write a row
+      assert.throws(() => runConv(backend, 'Conv2D', x, f, { ...call, pads: [0, 0, 0, 0] }, [1, 0, 0, 1]), /refusing/);
+      assert.throws(() => runConv(backend, 'Conv2D', x, f, { ...call, pads: [1, 0, 1, 0] }, [1, 2, 2, 1]), /refusing/);
+      assert.throws(() => runConv(backend, 'Conv2D', empty, tf.ones([3, 3, 0, 1]), { ...call, pads: [1, 1, 1, 1] },
+        [1, 2, 2, 1]), /refusing/);
+      // the expected size, and it runs
+      const out = runConv(backend, 'Conv2D', x, f, { ...call, pads: [1, 1, 1, 1] }, [1, 2, 2, 1]);
+      assert.deepEqual(Array.from(tf.engine().makeTensorFromTensorInfo(out).dataSync()), [4, 4, 4, 4]);
+    });
+    assert.equal(wasmRecords(), records);
+  });
 });
