@@ -51,8 +51,9 @@ describe('BatchMatMul on wasm matches cpu', () => {
 
   it('batches, broadcast batches, ranks 3 and 4, every transpose combination', async () => {
     const rng = new Rng(2);
+    // ([2, 1] against [1, 3] is not here: cpu pairs those matrices wrongly; fuzz_findings.test.ts checks it in float64)
     const batches: [number[], number[]][] = [[[3], [3]], [[4], [1]], [[1], [5]], [[2, 3], [2, 3]], [[2, 3], [1, 1]], [[3], []],
-      [[2, 1], [1, 3]], [[5], [5]]];
+      [[5], [5]]];
     for (const [ba, bb] of batches) {
       for (let t = 0; t < 4; t++) {
         const [m, k, n] = [rng.int(1, 23), rng.int(1, t === 3 ? 110 : 29), rng.int(1, 19)];

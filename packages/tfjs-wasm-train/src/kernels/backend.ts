@@ -60,6 +60,10 @@ export function callKernel(
  * Only to pass as a kernel input while `t` is alive; never dispose it.
  */
 export function view(t: TensorInfo, shape: number[]): TensorInfo {
+  // a view larger than its data would let the kernel it is given read or write past it
+  if (sizeOf(shape) !== sizeOf(t.shape)) {
+    throw new Error(`tfjs-wasm-train: internal error, a view [${shape}] of a tensor [${t.shape}] (sizes differ)`);
+  }
   return { dataId: t.dataId, shape, dtype: t.dtype };
 }
 
@@ -137,6 +141,9 @@ export function canAlias(backend: WasmBackendLike): boolean {
  * with `releaseAlias`, never with `disposeData` (which would free the memory of `t`).
  */
 export function makeAlias(backend: WasmBackendLike, t: TensorInfo, offset: number, shape: number[]): TensorInfo {
+  if (!Number.isInteger(offset) || offset < 0 || offset + sizeOf(shape) > sizeOf(t.shape)) {
+    throw new Error(`tfjs-wasm-train: internal error, an alias [${shape}] at ${offset} lies outside a tensor [${t.shape}]`);
+  }
   const base = backend.typedArrayFromHeap(t).byteOffset;
   const memoryOffset = base + offset * 4;
   const alias = backend.makeOutput(shape, 'float32', memoryOffset);

@@ -11,9 +11,11 @@
  * per matrix, on aliases of the operands' memory (3-6x faster than tfjs's loop at [32, 4, 64, 40]).
  * Everything else goes to tfjs's kernel unchanged.
  *
- * The scratch operand gets a fresh tensor id on every call, so XNNPACK's operator cache (keyed
- * by the id of `b`) never holds a stale packed copy of it; the cached operator is deleted with
- * the scratch tensor.
+ * XNNPACK's operator cache (keyed by the id of `b` only) never sees a user's tensor on our routes:
+ * a transposed b is a scratch tensor, an untransposed one is given under a fresh id (an alias of
+ * its memory), and the cached operator is deleted with either before the kernel returns. On tfjs's
+ * own XNNPACK route, the same data seen as another [k, n] (a reshape keeps the id) also gets a
+ * fresh id (see `packedOtherwise`).
  */
 import { broadcast_util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
@@ -88,35 +90,109 @@ interface MatMulArgs {
   attrs: NamedAttrMap;
 }
 
+/**
+ * XNNPACK's operator cache in tfjs's wasm backend keeps each right-hand matrix packed, keyed by its
+ * tensor id only; `reshape` keeps the id. For every user tensor whose own id we let reach XNNPACK
+ * (tfjs's untransposed single-matrix route), the [k, n] it was first packed as: the same data later
+ * seen as another [k, n] gets a fresh id instead (tfjs alone reuses the old packing there: wrong
+ * results, or XNNPACK writing past its output).
+ */
+const packedAs = new WeakMap<object, string>();
+
+/** Whether `b` (as [k, n]) must not reach XNNPACK under its own id. Records the first shape. */
+function packedOtherwise(b: TensorInfo, k: number, n: number): boolean {
+  const key = `${k}x${n}`;
+  const seen = packedAs.get(b.dataId as object);
+  if (seen === undefined) packedAs.set(b.dataId as object, key);
+  return seen !== undefined && seen !== key;
+}
+
+/**
+ * Runs `body` with `b` under a fresh tensor id (an alias of its memory with `shape`), released
+ * afterwards with the XNNPACK operator and packed copy made for it.
+ */
+function withFreshId<T>(backend: WasmBackendLike, b: TensorInfo, shape: number[], body: (fresh: TensorInfo) => T): T {
+  const fresh = makeAlias(backend, b, 0, shape);
+  try {
+    return body(fresh);
+  } finally {
+    releaseAlias(backend, fresh);
+  }
+}
+
+/**
+ * Whether tfjs would pair the matrices of these batch shapes wrongly: they broadcast (e.g. [2, 1] and
+ * [1, 3]), but not as one's suffix of the other, and tfjs's kernels (cpu's too) pair output matrix i with
+ * a's matrix i mod |a's batch| and b's i mod |b's batch|, which is broadcasting only for suffixes.
+ */
+function pairedWrongly(aBatch: number[], bBatch: number[]): boolean {
+  if (sizeOf(aBatch) <= 1 || sizeOf(bBatch) <= 1 || suffixBatches(aBatch, bBatch)) return false;
+  try {
+    broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
+    return true;
+  } catch {
+    return false; // not broadcastable: tfjs's kernel gives its own error
+  }
+}
+
+/** `t` ([...batch, r, c]) repeated along its batch axes to `outBatch` (the backend's Tile; a new tensor). */
+function tileToBatch(backend: WasmBackendLike, t: TensorInfo, outBatch: number[]): TensorInfo {
+  const padded = [...new Array<number>(outBatch.length + 2 - t.shape.length).fill(1), ...t.shape];
+  const reps = padded.map((d, i) => (i < outBatch.length ? outBatch[i]! / d : 1));
+  return runWasmKernel('Tile', backend, { x: view(t, padded) }, { reps });
+}
+
 function makeFast(original: KernelConfig, name: string, fused: boolean): KernelFunc {
   const originalFunc = original.kernelFunc;
-  return ((args: MatMulArgs) => {
+  const fast = ((args: MatMulArgs): TensorInfo => {
     const { inputs, backend, attrs } = args;
     const a = inputs['a'];
     const b = inputs['b'];
     const transposeA = Boolean(attrs['transposeA']);
     const transposeB = Boolean(attrs['transposeB']);
-    if (a === undefined || b === undefined || a.dtype !== 'float32' || b.dtype !== 'float32') {
-      return originalFunc(args as never);
+    if (a === undefined || b === undefined || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 ||
+      b.shape.length < 2) {
+      return originalFunc(args as never) as TensorInfo;
     }
+    const [aBatch, bBatch] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
+    if (!fused && pairedWrongly(aBatch, bBatch)) {
+      // a correct path: both repeated to the output's batch shape first (batched fused products come here
+      // through unfusedBatched)
+      const outBatch = broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
+      return withScratch(backend, (keep) => fast({ inputs: { a: keep(tileToBatch(backend, a, outBatch)),
+        b: keep(tileToBatch(backend, b, outBatch)) }, backend, attrs }));
+    }
+    const n = transposeB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
+    const bias = inputs['bias'];
+    // XNNPACK (tfjs's route and ours) reads n bias values: a bias of another size (e.g. [1]) is added by Add
+    const empty = sizeOf(a.shape) * sizeOf(b.shape) === 0;
+    if (fused && bias != null && bias.shape.length === 1 && bias.shape[0] !== n && !empty) {
+      return unfusedBatched(backend, a, b, inputs, attrs);
+    }
+    const aliases = canAlias(backend);
     // PReLU weights broadcast against the output's shape: keep the batch as tfjs laid it out.
     const foldAllowed = !fused || attrs['activation'] !== 'prelu';
     // batched fused products go through BatchMatMul (below), which takes this route itself
-    const route = matMulRoute(a.shape, b.shape, transposeA, transposeB, foldAllowed, !fused && canAlias(backend));
+    let route = matMulRoute(a.shape, b.shape, transposeA, transposeB, foldAllowed, !fused && aliases);
+    // our XNNPACK routes hand the user's b to XNNPACK under a fresh id (below): without aliases, tfjs's loop
+    if (route !== 'per-matrix' && route !== 'tfjs' && !transposeB && !aliases) route = 'tfjs';
     if (route === 'per-matrix') return perMatrix(backend, originalFunc, a, b, transposeA, transposeB);
     if (route === 'tfjs') {
-      if (fused && (sizeOf(a.shape.slice(0, -2)) > 1 || sizeOf(b.shape.slice(0, -2)) > 1)) {
-        return unfusedBatched(backend, a, b, inputs, attrs);
+      const batched = sizeOf(a.shape.slice(0, -2)) > 1 || sizeOf(b.shape.slice(0, -2)) > 1;
+      if (fused && batched) return unfusedBatched(backend, a, b, inputs, attrs);
+      // tfjs's XNNPACK route (single untransposed matrices) packs b under its id
+      if (!batched && !transposeA && !transposeB && aliases && packedOtherwise(b, b.shape[b.shape.length - 2]!, n)) {
+        return withFreshId(backend, b, b.shape, (fresh) => callKernel(originalFunc, name, backend,
+          { ...inputs, b: fresh } as Record<string, TensorInfo>, attrs));
       }
-      return originalFunc(args as never);
+      return originalFunc(args as never) as TensorInfo;
     }
 
     return withScratch(backend, (keep) => {
       let a2 = transposeA ? keep(transpose(backend, a, swapLastTwo(a.shape.length))) : a;
-      let b2 = transposeB ? keep(transpose(backend, b, swapLastTwo(b.shape.length))) : b;
+      const b2 = transposeB ? keep(transpose(backend, b, swapLastTwo(b.shape.length))) : b;
       const m = a2.shape[a2.shape.length - 2]!;
       const k = a2.shape[a2.shape.length - 1]!;
-      const n = b2.shape[b2.shape.length - 1]!;
       const outShape = broadcast_util
         .assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2))
         .concat([m, n]);
@@ -124,20 +200,18 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
         throw new Error(`Error in matMul: inner shapes (${k}) and (${b2.shape[b2.shape.length - 2]}) of Tensors with shapes ` +
           `${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
       }
-      if (route === 'fold-batch') {
-        a2 = view(a2, [1, sizeOf(a2.shape.slice(0, -2)) * m, k]);
-        b2 = view(b2, [1, k, n]);
-      } else if (fused) {
-        // _FusedMatMul takes rank-3 operands (tfjs-core reshapes before running it)
-        a2 = view(a2, [1, m, k]);
-        b2 = view(b2, [1, k, n]);
-      }
-      const out = callKernel(originalFunc, name, backend, { ...inputs, a: a2, b: b2 } as Record<string, TensorInfo>,
-        { ...attrs, transposeA: false, transposeB: false });
+      if (route === 'fold-batch') a2 = view(a2, [1, sizeOf(a2.shape.slice(0, -2)) * m, k]);
+      else if (fused) a2 = view(a2, [1, m, k]); // _FusedMatMul takes rank-3 operands (tfjs-core reshapes first)
+      const bShape = route === 'fold-batch' || fused ? [1, k, n] : b2.shape;
+      const run = (bIn: TensorInfo) => callKernel(originalFunc, name, backend,
+        { ...inputs, a: a2, b: bIn } as Record<string, TensorInfo>, { ...attrs, transposeA: false, transposeB: false });
+      // b2 is a scratch tensor (a fresh id, freed below) or the user's b: that one gets a fresh id too
+      const out = b2 === b ? withFreshId(backend, b, bShape, run) : run(view(b2, bShape));
       out.shape = outShape;
       return out;
     });
-  }) as unknown as KernelFunc;
+  });
+  return fast as unknown as KernelFunc;
 }
 
 /**

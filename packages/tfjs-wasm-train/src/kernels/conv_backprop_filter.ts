@@ -24,7 +24,8 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { runWasmKernel, transpose, view, withScratch, WASM, type WasmBackendLike } from './backend.js';
+import { runWasmKernel, sizeOf, transpose, view, withScratch, WASM, type WasmBackendLike } from './backend.js';
+import { runConv } from './conv_call.js';
 
 interface Args<A> {
   inputs: { x?: TensorInfo; dy?: TensorInfo };
@@ -79,8 +80,18 @@ function readsOnlyPadding(info: backend_util.Conv2DInfo, g: Geometry): boolean {
     info.outWidth === 0 || info.batchSize === 0;
 }
 
+/** Zeros of `shape`; an empty one is only allocated (nothing to write: no wasm call sees a 0 size). */
 function zeros(backend: WasmBackendLike, shape: number[]): TensorInfo {
+  if (sizeOf(shape) === 0) return backend.makeOutput(shape, 'float32');
   return runWasmKernel('Fill', backend, {}, { shape, value: 0, dtype: 'float32' });
+}
+
+/**
+ * True when dW is empty or a sum over nothing: no channel in or out (XNNPACK then divides by zero:
+ * a trap that also leaks wasm stack), or no batch, or a forward pass that read only padding.
+ */
+function nothingToSum(info: backend_util.Conv2DInfo, g: Geometry, filterShape: readonly number[]): boolean {
+  return sizeOf(filterShape) === 0 || info.inChannels === 0 || readsOnlyPadding(info, g);
 }
 
 /**
@@ -111,18 +122,17 @@ function conv2DBackpropFilter(args: Args<Conv2DBackpropFilterAttrs>): TensorInfo
     dimRoundingMode, false, backend_util.convertConv2DDataFormat(dataFormat));
   checkDy(CONV2D_FILTER, dy!, info.outShape);
   const g = geometry(info);
-  if (readsOnlyPadding(info, g)) return zeros(backend, filterShape);
+  if (nothingToSum(info, g, filterShape)) return zeros(backend, filterShape);
   return withScratch(backend, (keep) => {
     // x → [C, H, W, B] (channels as the batch), dy → [OH, OW, B, O] (the filter)
     const xT = keep(transpose(backend, x, channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]));
     const dyT = keep(transpose(backend, dy!, channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1]));
     const [input, bottom, right] = cropIfNeeded(backend, keep, xT, g);
-    const grad = keep(runWasmKernel('Conv2D', backend, { x: input, filter: dyT }, {
+    const grad = keep(runConv(backend, 'Conv2D', input, dyT, {
       strides: [info.dilationHeight, info.dilationWidth],
       dilations: [info.strideHeight, info.strideWidth],
-      pad: [[0, 0], [g.top, bottom], [g.left, right], [0, 0]],
-      dataFormat: 'NHWC',
-    }));
+      pads: [g.top, bottom, g.left, right],
+    }, [info.inChannels, info.filterHeight, info.filterWidth, info.outChannels]));
     // [C, FH, FW, O] → [FH, FW, C, O]
     return transpose(backend, grad, [1, 2, 0, 3]);
   });
@@ -144,7 +154,7 @@ function depthwiseConv2dNativeBackpropFilter(args: Args<DepthwiseConv2dNativeBac
   checkDy(DEPTHWISE_FILTER, dy!, info.outShape);
   const g = geometry(info);
   const [fh, fw] = [info.filterHeight, info.filterWidth];
-  if (readsOnlyPadding(info, g)) return zeros(backend, filterShape);
+  if (nothingToSum(info, g, filterShape)) return zeros(backend, filterShape);
   return withScratch(backend, (keep) => {
     // x → [1, H, W, B·C], dy → [OH, OW, B·C, M]
     const xT = keep(transpose(backend, x, [1, 2, 0, 3]));
@@ -152,12 +162,11 @@ function depthwiseConv2dNativeBackpropFilter(args: Args<DepthwiseConv2dNativeBac
     const dyT = keep(transpose(backend, dy!, [1, 2, 0, 3]));
     const filter = view(dyT, [info.outHeight, info.outWidth, batch * channels, multiplier]);
     const [input, bottom, right] = cropIfNeeded(backend, keep, xFolded, g);
-    const perBatch = runWasmKernel('DepthwiseConv2dNative', backend, { x: input, filter }, {
+    const perBatch = runConv(backend, 'DepthwiseConv2dNative', input, filter, {
       strides: [info.dilationHeight, info.dilationWidth],
       dilations: [info.strideHeight, info.strideWidth],
-      pad: [[0, 0], [g.top, bottom], [g.left, right], [0, 0]],
-      dataFormat: 'NHWC',
-    });
+      pads: [g.top, bottom, g.left, right],
+    }, [1, fh, fw, batch * channels * multiplier]);
     // [1, FH, FW, B·C·M] → [FH, FW, B, C·M] → Σ over B → [FH, FW, C, M]
     if (batch === 1) {
       perBatch.shape = [fh, fw, channels, multiplier];

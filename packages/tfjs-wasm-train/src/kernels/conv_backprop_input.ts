@@ -20,7 +20,8 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { runWasmKernel, transpose, view, withScratch, WASM, type WasmBackendLike } from './backend.js';
+import { runWasmKernel, sizeOf, transpose, view, withScratch, WASM, type WasmBackendLike } from './backend.js';
+import { runConv } from './conv_call.js';
 
 export interface Args<A> {
   inputs: { dy?: TensorInfo; filter?: TensorInfo };
@@ -39,6 +40,20 @@ function checkInputs(kernel: string, dy: TensorInfo | undefined, filter: TensorI
     if (t.dtype !== 'float32') fail(kernel, `only float32 is supported, got ${what} of dtype ${t.dtype}`);
   }
   if (inputShape.length !== 4) fail(kernel, `inputShape must have 4 entries, got [${inputShape}]`);
+}
+
+/**
+ * dx when it is empty (only allocated: nothing to write) or a sum over nothing (no output channel,
+ * channel multiplier 0, no dy pixel): zeros. tfjs's wasm Sum over an empty axis and XNNPACK with 0
+ * channels write nothing, which left the output holding whatever the heap held (issue 21; the differential fuzzer).
+ */
+function emptyResult(backend: WasmBackendLike, inputShape: number[], dy: TensorInfo,
+  filter: TensorInfo): TensorInfo | undefined {
+  if (sizeOf(inputShape) === 0) return backend.makeOutput(inputShape, 'float32');
+  if (sizeOf(dy.shape) === 0 || sizeOf(filter.shape) === 0) {
+    return runWasmKernel('Fill', backend, {}, { shape: inputShape, value: 0, dtype: 'float32' });
+  }
+  return undefined;
 }
 
 function checkDy(kernel: string, dy: TensorInfo, inputShape: number[], expected: number[]): void {
@@ -84,12 +99,11 @@ function transposedConv(backend: WasmBackendLike, keep: (t: TensorInfo) => Tenso
     }
     z = keep(runWasmKernel('Slice', backend, { x: z }, { begin, size }));
   }
-  return runWasmKernel(kernel, backend, { x: z, filter: flipped }, {
+  return runConv(backend, kernel, z, flipped, {
     strides: [1, 1],
     dilations: [dh, dw],
-    pad: [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]],
-    dataFormat: 'NHWC',
-  });
+    pads: [Math.max(0, top), Math.max(0, bottom), Math.max(0, left), Math.max(0, right)],
+  }, [b, info.inHeight, info.inWidth, kernel === 'Conv2D' ? info.inChannels : k]);
 }
 
 const CONV2D_INPUT = 'Conv2DBackpropInput';
@@ -105,6 +119,8 @@ function conv2DBackpropInput(args: Args<Conv2DBackpropInputAttrs>): TensorInfo {
     strides, 1, pad, dimRoundingMode, false, backend_util.convertConv2DDataFormat(dataFormat));
   if (filter!.shape[2] !== info.inChannels) fail(CONV2D_INPUT, `filter [${filter!.shape}] has ${filter!.shape[2]} input channels, inputShape [${inputShape}] has ${info.inChannels}`);
   checkDy(CONV2D_INPUT, dy, inputShape, info.outShape);
+  const empty = emptyResult(backend, inputShape, dy, filter!);
+  if (empty !== undefined) return empty;
   return withScratch(backend, (keep) => {
     const dyNHWC = channelsLast ? dy : keep(transpose(backend, dy, [0, 2, 3, 1]));
     // W[i, j, c, o] → flipped in i, j, channels swapped: [FH, FW, O, C]
@@ -129,6 +145,8 @@ export function depthwiseConv2dNativeBackpropInput(args: Args<DepthwiseConv2dNat
   const info = backend_util.computeConv2DInfo(inputShape as [number, number, number, number], filter!.shape as [number, number, number, number],
     strides, dilations ?? [1, 1], pad, dimRoundingMode, true);
   checkDy(DEPTHWISE_INPUT, dy, inputShape, info.outShape);
+  const empty = emptyResult(backend, inputShape, dy, filter!);
+  if (empty !== undefined) return empty;
   return withScratch(backend, (keep) => {
     // W[i, j, c, m] flipped in i, j, as a depthwise filter over dy's C·M channels: [FH, FW, C·M, 1]
     const reversed = keep(runWasmKernel('Reverse', backend, { x: filter! }, { dims: [0, 1] }));

@@ -7,7 +7,9 @@
  * first maximum in the window's row-major order (tfjs's rule on ties, e.g. all-zero ReLU windows),
  * OneHot·dy puts dy there, and the inverse Transpose scatters the rows back; padding is −∞ going in
  * and cropped coming out. Overlapping windows, which tfjs 4.22's wasm kernel gets wrong, take a
- * slower exact path (below). Only dilated pooling and empty tensors go to tfjs's kernel.
+ * slower path (below). Inputs or gradients holding ±∞ or NaN, and overlapping windows over padding
+ * with an input equal to the most negative float (which would tie with the padding), take the exact
+ * path of ./max_pool_grad_exact.ts. Only dilated pooling and empty tensors go to tfjs's kernel.
  */
 import {
   backend_util,
@@ -18,7 +20,12 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { depthwiseConv2dNativeBackpropInput } from './conv_backprop_input.js';
-import { runWasmKernel, transpose, view, withScratch, type WasmBackendLike } from './backend.js';
+import { dispose, runWasmKernel, sizeOf, transpose, view, withScratch, type WasmBackendLike } from './backend.js';
+import { runConv } from './conv_call.js';
+import { maxPoolGradExact } from './max_pool_grad_exact.js';
+
+/** The most negative float32: the overlapping path's padding (−∞ would make −∞·0 = NaN in its convolution). */
+const LOWEST = -3.4028234663852886e38;
 
 interface Args {
   inputs: { dy?: TensorInfo; input?: TensorInfo; output?: TensorInfo };
@@ -62,11 +69,14 @@ function makeMaxPoolGrad(original: KernelConfig): KernelFunc {
     }
     const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1,
       attrs.pad, attrs.dimRoundingMode);
-    if (dy.shape.some((v, i) => v !== info.outShape[i]) || info.outHeight === 0 || info.outWidth === 0 || sizeOfShape(input.shape) === 0 ||
+    if (dy.shape.length !== 4 || dy.shape.some((v, i) => v !== info.outShape[i]) || info.outHeight === 0 || info.outWidth === 0 ||
+      sizeOf(input.shape) === 0 ||
       info.dilationHeight !== 1 || info.dilationWidth !== 1) {
       return original.kernelFunc(args as never);
     }
-    if (!tiledPooling(info)) return overlapping(backend, input, dy, info);
+    const tiled = tiledPooling(info);
+    if (needsExact(backend, input, dy, tiled)) return maxPoolGradExact(backend, input, dy, info);
+    if (!tiled) return overlapping(backend, input, dy, info);
     const { batchSize: b, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
     const { top, left } = info.padInfo;
     return withScratch(backend, (keep) => {
@@ -75,7 +85,7 @@ function makeMaxPoolGrad(original: KernelConfig): KernelFunc {
       // [B·OH, FH, OW, FW, C] → [B·OH, OW, C, FH, FW]: one window per row
       const windows = keep(transpose(backend, view(covered, [b * oh, fh, ow, fw, c]), [0, 2, 4, 1, 3]));
       const n = b * oh * ow * c;
-      const routed = routeToMaximum(backend, keep, view(windows, [n, fh * fw]), view(dy, [n, 1]), allFinite(backend, keep, input));
+      const routed = routeToMaximum(backend, keep, view(windows, [n, fh * fw]), view(dy, [n, 1]));
       // back: [B·OH, OW, C, FH, FW] → [B·OH, FH, OW, FW, C] = [B, OH·FH, OW·FW, C], then into the input's frame
       const grid = keep(transpose(backend, view(routed, [b * oh, ow, c, fh, fw]), [0, 3, 1, 4, 2]));
       // (the scratch tensor returned here is not disposed: withScratch keeps the result)
@@ -87,40 +97,47 @@ function makeMaxPoolGrad(original: KernelConfig): KernelFunc {
 
 /**
  * dy of each window [N, 1] put at its window's maximum, windows [N, K] in row-major order: the first
- * maximum (tfjs's rule on ties). As tfjs's cpu kernel and the forward pass, NaN is never the maximum
- * and a window with nothing above −∞ (all −∞ or NaN) routes its gradient nowhere; the backend's
- * ArgMax alone picked a leading NaN (issue 21). Only inputs that are not all finite pay for that.
+ * maximum (tfjs's rule on ties). Only for finite windows and dy (see `needsExact`).
  */
-function routeToMaximum(backend: WasmBackendLike, keep: (t: TensorInfo) => TensorInfo, windows: TensorInfo, dy: TensorInfo, finite: boolean): TensorInfo {
-  const [n, k] = windows.shape as [number, number];
-  let x = windows;
-  if (!finite) {
-    const nan = keep(runWasmKernel('IsNan', backend, { x }));
-    const low = keep(runWasmKernel('Fill', backend, {}, { shape: [n, k], value: -Infinity, dtype: 'float32' }));
-    x = keep(runWasmKernel('Select', backend, { condition: nan, t: low, e: x }));
-  }
-  const argmax = keep(runWasmKernel('ArgMax', backend, { x }, { axis: [1] }));
+function routeToMaximum(backend: WasmBackendLike, keep: (t: TensorInfo) => TensorInfo, windows: TensorInfo, dy: TensorInfo): TensorInfo {
+  const k = windows.shape[1]!;
+  const argmax = keep(runWasmKernel('ArgMax', backend, { x: windows }, { axis: [1] }));
   // (tfjs 4.22's wasm OneHot writes int32 bits whatever dtype it is asked for: ask int32, then cast)
   const hotInt = keep(runWasmKernel('OneHot', backend, { indices: argmax }, { depth: k, onValue: 1, offValue: 0, dtype: 'int32' }));
-  let hot = keep(runWasmKernel('Cast', backend, { x: hotInt }, { dtype: 'float32' }));
-  if (!finite) {
-    const max = keep(runWasmKernel('Max', backend, { x }, { reductionIndices: [1], keepDims: true }));
-    const floor = keep(runWasmKernel('Fill', backend, {}, { shape: [n, 1], value: -Infinity, dtype: 'float32' }));
-    const some = keep(runWasmKernel('Cast', backend, { x: keep(runWasmKernel('Greater', backend, { a: max, b: floor })) }, { dtype: 'float32' }));
-    hot = keep(runWasmKernel('Multiply', backend, { a: hot, b: some }));
-  }
+  const hot = keep(runWasmKernel('Cast', backend, { x: hotInt }, { dtype: 'float32' }));
   return keep(runWasmKernel('Multiply', backend, { a: hot, b: dy }));
 }
 
-function sizeOfShape(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
+/** True when every element of `t` is finite (two backend kernels and a one-byte read). */
+function allFinite(backend: WasmBackendLike, t: TensorInfo): boolean {
+  const finite = runWasmKernel('IsFinite', backend, { x: view(t, [sizeOf(t.shape)]) });
+  try {
+    const all = runWasmKernel('All', backend, { x: finite }, { axis: [0], keepDims: false });
+    const result = backend.typedArrayFromHeap(all)[0] !== 0;
+    dispose(backend, all);
+    return result;
+  } finally {
+    dispose(backend, finite);
+  }
 }
 
-/** True when every element of `t` is finite (two backend kernels and a one-byte read). */
-function allFinite(backend: WasmBackendLike, keep: (t: TensorInfo) => TensorInfo, t: TensorInfo): boolean {
-  const finite = keep(runWasmKernel('IsFinite', backend, { x: view(t, [t.shape.reduce((a, b) => a * b, 1)]) }));
-  const all = keep(runWasmKernel('All', backend, { x: finite }, { axis: [0], keepDims: false }));
-  return backend.typedArrayFromHeap(all)[0] !== 0;
+/** The smallest element of the finite float32 tensor `t`. */
+function smallest(backend: WasmBackendLike, t: TensorInfo): number {
+  const min = runWasmKernel('Min', backend, { x: view(t, [sizeOf(t.shape)]) }, { axis: [0], keepDims: false });
+  const value = backend.typedArrayFromHeap(min)[0]!;
+  dispose(backend, min);
+  return value;
+}
+
+/**
+ * Whether the fast paths would be wrong: ±∞ or NaN in the input (ArgMax picks a NaN) or in dy (OneHot·dy
+ * spreads 0·∞ = NaN over the window, and the overlapping path's convolution onto every pixel), or, with
+ * overlapping windows, an input equal to the most negative float, which ties with their padding (the
+ * padding came first and took the gradient).
+ */
+function needsExact(backend: WasmBackendLike, input: TensorInfo, dy: TensorInfo, tiled: boolean): boolean {
+  if (!allFinite(backend, input) || !allFinite(backend, dy)) return true;
+  return !tiled && smallest(backend, input) <= LOWEST;
 }
 
 /** The 0/1 depthwise filter [FH, FW, C, K]: tap (p, q) of channel c feeds output channel c·K + p·FW + q. */
@@ -134,12 +151,12 @@ function windowFilter(backend: WasmBackendLike, keep: (t: TensorInfo) => TensorI
 }
 
 /**
- * Overlapping windows (stride < filter size; tfjs 4.22's wasm kernel gets these wrong). The window
- * elements are gathered by a depthwise convolution with a 0/1 filter (exact for finite inputs:
- * each output is one input times 1 plus zeros; padding is the most negative float, not −∞, as
- * −∞·0 is NaN), ArgMax/OneHot·dy as above, and the values are added back to their pixels by the
- * transposed depthwise convolution with the same filter (our DepthwiseConv2dNativeBackpropInput).
- * Inputs holding ±∞ or NaN take an exact but slow path (one StridedSlice per window offset).
+ * Overlapping windows (stride < filter size; tfjs 4.22's wasm kernel gets these wrong), finite inputs
+ * above the most negative float and finite dy. The window elements are gathered by a depthwise
+ * convolution with a 0/1 filter (exact: each output is one input times 1 plus zeros; padding is the
+ * most negative float, not −∞, as −∞·0 is NaN), ArgMax/OneHot·dy as above, and the values are added
+ * back to their pixels by the transposed depthwise convolution with the same filter (our
+ * DepthwiseConv2dNativeBackpropInput).
  */
 function overlapping(backend: WasmBackendLike, input: TensorInfo, dy: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
   const { batchSize: b, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw,
@@ -149,27 +166,12 @@ function overlapping(backend: WasmBackendLike, input: TensorInfo, dy: TensorInfo
   const [hf, wf] = [(oh - 1) * sh + fh, (ow - 1) * sw + fw];
   const n = b * oh * ow * c;
   return withScratch(backend, (keep) => {
-    const finite = allFinite(backend, keep, input);
     const filter = windowFilter(backend, keep, fh, fw, c);
-    let windows: TensorInfo; // [B, OH, OW, C·K] = [N, K]
-    if (finite) {
-      const frame = reframe(backend, keep, input, top, left, hf, wf, -3.4028234663852886e38);
-      windows = keep(runWasmKernel('DepthwiseConv2dNative', backend, { x: frame, filter },
-        { strides: [sh, sw], dilations: [1, 1], pad: 'valid', dataFormat: 'NHWC' }));
-    } else {
-      const frame = reframe(backend, keep, input, top, left, hf, wf, -Infinity);
-      const parts: TensorInfo[] = [];
-      for (let p = 0; p < fh; p++) {
-        for (let q = 0; q < fw; q++) {
-          parts.push(keep(runWasmKernel('StridedSlice', backend, { x: frame }, {
-            begin: [0, p, q, 0], end: [b, p + (oh - 1) * sh + 1, q + (ow - 1) * sw + 1, c], strides: [1, sh, sw, 1],
-            beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-          })));
-        }
-      }
-      windows = keep(runWasmKernel('Pack', backend, parts as unknown as Record<string, TensorInfo>, { axis: 4 }));
-    }
-    const routed = routeToMaximum(backend, keep, view(windows, [n, k]), view(dy, [n, 1]), finite);
+    const frame = reframe(backend, keep, input, top, left, hf, wf, LOWEST);
+    // [B, OH, OW, C·K] = [N, K]
+    const windows = keep(runConv(backend, 'DepthwiseConv2dNative', frame, filter, { strides: [sh, sw], dilations: [1, 1], pads: [0, 0, 0, 0] },
+      [b, oh, ow, c * k]));
+    const routed = routeToMaximum(backend, keep, view(windows, [n, k]), view(dy, [n, 1]));
     const grid = keep(depthwiseConv2dNativeBackpropInput({
       inputs: { dy: view(routed, [b, oh, ow, c * k]), filter },
       backend,

@@ -56,6 +56,10 @@ function inBounds(shape: readonly number[], begin: readonly number[], size: read
 /** The slices of x (begins and sizes already checked), each a new tensor of `outShapes[i]`. */
 function sliceMany(backend: WasmBackendLike, x: TensorInfo & { dtype: 'float32' | 'int32' }, blocks: { begin: number[]; size: number[] }[],
   outShapes: number[][]): TensorInfo[] {
+  // each output holds exactly its block: the copies below write no more than it holds
+  if (blocks.some(({ size }, i) => sizeOf(size) !== sizeOf(outShapes[i]!))) {
+    throw new Error('tfjs-wasm-train: internal error, a slice whose output does not match its block');
+  }
   const outs: TensorInfo[] = [];
   try {
     for (let i = 0; i < blocks.length; i++) outs.push(backend.makeOutput(outShapes[i]!, x.dtype));

@@ -140,6 +140,7 @@ function makeTranspose(original: KernelConfig): KernelFunc {
     const xs = backend.typedArrayFromHeap(x);
     const os = backend.typedArrayFromHeap(out);
     const heap = new Int32Array(os.buffer);
+    if (os.length !== xs.length) throw new Error('tfjs-wasm-train: internal error, a transpose whose output does not match x');
     if (matrices) {
       const [rows, cols] = simple.shape.slice(-2) as [number, number];
       const count = rank === 3 ? simple.shape[0]! : 1;
