@@ -249,6 +249,9 @@ describe('Trainer: gradient accumulation, groups, logging', () => {
     const result = await trainer.fit();
     assert.equal(result.step, 3);
     assert.equal(result.stopped, true);
+    // the stop is consumed by the run it ended: a later fit() trains on (it ran nothing, the flag never reset)
+    const again = await trainer.fit();
+    assert.ok(again.step > 3, `a second fit() after a stop ran no step (step ${again.step})`);
     trainer.optimizers.forEach((o) => o.dispose());
     model.dispose();
   });

@@ -150,7 +150,7 @@ export class Trainer<B extends Batch> {
     return this.groups.map((g) => g.variables.map((v) => v.name));
   }
 
-  /** Ends training after the current step. */
+  /** Ends the running fit() after the current step (a later fit() trains on). */
   stop(): void {
     this.stopRequested = true;
   }
@@ -240,6 +240,7 @@ export class Trainer<B extends Batch> {
       }
       stopped = this.stopRequested;
     } finally {
+      this.stopRequested = false; // consumed by the run it ended: a later fit() trains on
       bar?.stop();
       await source.return(undefined);
     }
