@@ -21,11 +21,14 @@ export const COLORS: Record<string, string> = {
 const WIDE = 4;
 const NARROW = 2;
 export const STROKES: Record<string, { width: number; dash: number[] }> = {
-  ADOPT: { width: WIDE, dash: [] }, 'ADOPT (unclipped)': { width: NARROW, dash: [2, 2] }, Adam: { width: NARROW, dash: [7, 3] },
-  AdamW: { width: NARROW, dash: [3, 2, 1, 2] }, AMSGrad: { width: NARROW, dash: [10, 2, 2, 2] },
+  ADOPT: { width: WIDE, dash: [] }, 'ADOPT (unclipped)': { width: NARROW, dash: [2, 2] },
+  Adam: { width: NARROW, dash: [7, 3] }, AdamW: { width: NARROW, dash: [3, 2, 1, 2] },
+  AMSGrad: { width: NARROW, dash: [10, 2, 2, 2] },
 };
 
-export interface ChartOptions { x: string; y: string; logX?: boolean; logY?: boolean; band?: boolean; yDomain?: [number, number] }
+export interface ChartOptions {
+  x: string; y: string; logX?: boolean; logY?: boolean; band?: boolean; yDomain?: [number, number];
+}
 
 /** Pixels between two x-axis labels, at least: fewer ticks on narrow screens, so the labels never collide. */
 const PIXELS_PER_TICK = 80;
@@ -70,10 +73,14 @@ export class LiveChart {
       ...(this.o.logX ? { format: '~s' } : {}),
     };
     const x = { field: 'x', type: 'quantitative', title: this.o.x, scale: xScale, axis };
-    const yScale = { ...(this.o.yDomain ? { domain: this.o.yDomain } : { zero: false }), ...(this.o.logY ? { type: 'log' } : {}) };
+    const yScale = {
+      ...(this.o.yDomain ? { domain: this.o.yDomain } : { zero: false }), ...(this.o.logY ? { type: 'log' } : {}),
+    };
     const names = Object.keys(COLORS);
-    const color = { field: 'series', type: 'nominal', title: null, scale: { domain: names, range: Object.values(COLORS) }, legend: null };
-    const strokeDash = { field: 'series', type: 'nominal', scale: { domain: names, range: names.map((s) => STROKES[s]!.dash) }, legend: null };
+    const bySeries = (range: unknown[]) =>
+      ({ field: 'series', type: 'nominal', scale: { domain: names, range }, legend: null });
+    const color = bySeries(Object.values(COLORS));
+    const strokeDash = bySeries(names.map((s) => STROKES[s]!.dash));
     const wide = names.filter((s) => STROKES[s]!.width === WIDE);
     const y = { field: 'y', type: 'quantitative', title: this.o.y, scale: yScale };
     // two layers, the wide lines first: Vega orders the lines within a layer by name, not as the data come
@@ -96,7 +103,8 @@ export class LiveChart {
 
   private async ensure(): Promise<vega.View> {
     if (this.view) return this.view;
-    const view = new vega.View(vega.parse(compile(this.spec()).spec), { renderer: 'svg', container: this.container, hover: false });
+    const runtime = vega.parse(compile(this.spec()).spec);
+    const view = new vega.View(runtime, { renderer: 'svg', container: this.container, hover: false });
     this.view = view;
     await view.runAsync();
     return view;
@@ -113,16 +121,16 @@ export class LiveChart {
       const li = document.createElement('li');
       li.dataset['series'] = s;
       const last = this.points.filter((p) => p.series === s).at(-1);
-      if (last) Object.assign(li.dataset, { lastX: String(last.x), lastY: String(last.y) }); // the series' last point drawn
+      // the series' last point drawn, for readers (and tests) that compare it with the table
+      if (last) Object.assign(li.dataset, { lastX: String(last.x), lastY: String(last.y) });
       const swatch = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
       swatch.setAttribute('class', 'swatch');
       swatch.setAttribute('viewBox', '0 0 28 6');
       swatch.setAttribute('aria-hidden', 'true');
       const line = document.createElementNS('http://www.w3.org/2000/svg', 'line');
       const stroke = STROKES[s]!;
-      for (const [k, v] of Object.entries({ x1: 0, y1: 3, x2: 28, y2: 3, stroke: COLORS[s]!, 'stroke-width': Math.min(stroke.width, 4) })) {
-        line.setAttribute(k, String(v));
-      }
+      const attributes = { x1: 0, y1: 3, x2: 28, y2: 3, stroke: COLORS[s]!, 'stroke-width': Math.min(stroke.width, 4) };
+      for (const [k, v] of Object.entries(attributes)) line.setAttribute(k, String(v));
       if (stroke.dash.length) line.setAttribute('stroke-dasharray', stroke.dash.join(','));
       swatch.append(line);
       const note = this.notes.get(s);

@@ -68,14 +68,15 @@ $('toy-form').addEventListener('submit', async (event) => {
       $('toy-status').textContent = `Running ${TOY_LABELS[m.optimizer]}: step ${m.points.at(-1)!.t.toLocaleString('en')} of ${request.steps.toLocaleString('en')}…`;
     } else if (m.type === 'done') {
       const track = points.filter((p) => p.series === TOY_LABELS[m.optimizer]).map((p) => ({ t: p.x, median: p.y }));
-      const outcome = toyOutcome(m.optimizer, request.k, request.steps, [...track, { t: request.steps, median: m.median }]);
+      track.push({ t: request.steps, median: m.median });
+      const outcome = toyOutcome(m.optimizer, request.k, request.steps, track);
       const li = document.createElement('li');
       li.id = `toy-result-${m.optimizer}`;
       li.dataset['median'] = String(m.median);
       li.dataset['outcome'] = outcome;
       li.className = outcomeClass(outcome);
-      li.textContent = `${TOY_LABELS[m.optimizer]}: median theta ${m.median.toFixed(3)} after ${request.steps.toLocaleString('en')} ` +
-        `steps — ${outcomeText(outcome, request.k)} (${m.seconds.toFixed(1)} s)`;
+      li.textContent = `${TOY_LABELS[m.optimizer]}: median theta ${m.median.toFixed(3)} after ` +
+        `${request.steps.toLocaleString('en')} steps — ${outcomeText(outcome, request.k)} (${m.seconds.toFixed(1)} s)`;
       $('toy-results').append(li);
     } else {
       stopToy(`Done: k = ${request.k}, beta2 = ${request.beta2}, ${request.chains} chains.`);

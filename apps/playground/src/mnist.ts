@@ -44,9 +44,9 @@ const BATCH = 64;
 const SPS_NOTE = 'One step of the page trains every chosen optimizer in turn on the same batch, and every 25 steps ' +
   'evaluates them and redraws the charts, so the whole page is slower than any one optimizer. Each optimizer\'s own ' +
   'rate, in the table, counts only the time inside its training step.';
-const PRESET_NOTE = 'With β2 = 0.5 the second-moment estimate forgets within a few steps. Adam divides the momentum of ' +
-  'the raw gradients by it, and the two are correlated: a rare large gradient inflates both at once, and the steps ' +
-  'that follow are too large. Expect Adam to diverge within a few hundred steps (its loss climbs past that of ' +
+const PRESET_NOTE = 'With β2 = 0.5 the second-moment estimate forgets within a few steps. Adam divides the momentum ' +
+  'of the raw gradients by it, and the two are correlated: a rare large gradient inflates both at once, and the ' +
+  'steps that follow are too large. Expect Adam to diverge within a few hundred steps (its loss climbs past that of ' +
   'guessing, and it is stopped) while ADOPT, which normalises each gradient by the estimate from before it, trains ' +
   'on. This holds with float32 state, which the preset chooses. (The repository\'s beta2 experiment: Adam diverges ' +
   'in 5 of 5 seeds at β2 = 0.5 on a larger MLP, ADOPT reaches 97.3%.)';
@@ -154,7 +154,10 @@ export function startMnist(): void {
       const th = document.createElement('th');
       th.scope = 'row';
       th.textContent = r.name;
-      const labels: Record<string, string> = { loss: 'Training loss', acc: 'Test accuracy', state: 'State', path: 'Path', sps: 'Steps/s (own training time)', bytes: 'Optimizer state memory' };
+      const labels: Record<string, string> = {
+        loss: 'Training loss', acc: 'Test accuracy', state: 'State', path: 'Path', sps: 'Steps/s (own training time)',
+        bytes: 'Optimizer state memory',
+      };
       tr.append(th, ...['loss', 'acc', 'state', 'path', 'sps', 'bytes'].map((c) => {
         const td = document.createElement('td');
         td.id = `mnist-${c}-${r.key}`;
@@ -238,8 +241,9 @@ export function startMnist(): void {
     $('mnist-sps').dataset['value'] = String(page);
     const note = $('mnist-sps-note');
     note.dataset['trainingOnly'] = String(trainingOnly);
-    note.textContent = `${SPS_NOTE} Their training steps alone, one after another, would run at ${trainingOnly.toFixed(1)} ` +
-      `steps/s; the page reaches ${page.toFixed(1)}: the rest of its time goes to evaluation, drawing and the browser.`;
+    note.textContent = `${SPS_NOTE} Their training steps alone, one after another, would run at ` +
+      `${trainingOnly.toFixed(1)} steps/s; the page reaches ${page.toFixed(1)}: the rest of its time goes to ` +
+      'evaluation, drawing and the browser.';
   }
 
   /** The note under the controls: what to expect with these settings. */
@@ -249,8 +253,8 @@ export function startMnist(): void {
     let text = s.beta2 === 0.5 && s.lr === 0.003 && s.beta1 === 0.9 ? PRESET_NOTE
       : `Each optimizer runs with β2 = ${beta2} (the defaults: ADOPT 0.9999, the others 0.999).`;
     if (s.beta2 !== null && s.beta2 <= 0.5 && s.stateDtype !== 'float32') {
-      text += ` With ${s.stateDtype === 'int8' ? '8-bit' : '4-bit'} state Adam did not diverge at β2 = 0.5 in our tries ` +
-        '(it reached about 90% after 600–775 steps): the preset and its expectation are for float32 state.';
+      text += ` With ${s.stateDtype === 'int8' ? '8-bit' : '4-bit'} state Adam did not diverge at β2 = 0.5 in our ` +
+        'tries (it reached about 90% after 600–775 steps): the preset and its expectation are for float32 state.';
     }
     $('mnist-explain').textContent = text;
   }
@@ -323,7 +327,8 @@ export function startMnist(): void {
         });
         justDiverged = [];
         for (const e of last) showReadings(e.r, e.loss, e.acc, `last, at step ${step}`);
-        await lossChart.add(last.filter((e) => Number.isFinite(e.loss)).map((e) => ({ x: step, y: e.loss, series: e.r.name })));
+        const finite = last.filter((e) => Number.isFinite(e.loss));
+        await lossChart.add(finite.map((e) => ({ x: step, y: e.loss, series: e.r.name })));
         await accChart.add(last.map((e) => ({ x: step, y: e.acc, series: e.r.name })));
       }
       $('mnist-steps').textContent = String(step);

@@ -40,15 +40,16 @@ export function outcomeText(outcome: ToyOutcome, k: number): string {
 }
 
 /** The class of the result's line: green for the optimum, red for the wrong end, plain while still on its way. */
-export const outcomeClass = (o: ToyOutcome): string => (o === 'optimum' ? 'good' : o === 'wrong end' || o === 'stalled' ? 'bad' : 'pending');
+export const outcomeClass = (o: ToyOutcome): string =>
+  (o === 'optimum' ? 'good' : o === 'wrong end' || o === 'stalled' ? 'bad' : 'pending');
 
 /** The toy view's paragraph on clipped ADOPT's warm-up, for the chosen k. */
 export function warmUpText(k: number): string {
   const opens = clipOpensAfter(k);
   return `Why ADOPT first heads to +1: ADOPT, as in the paper's code, clips each normalised gradient at t^0.25 ` +
     `(t is the step). The rare large gradient normalises to about k, so it is cut short until t^0.25 reaches k, that ` +
-    `is until t ≈ k⁴ = ${count(opens)} steps for k = ${k}. Until then the frequent small gradients win and its line ` +
-    `sits near +1; once the clip has opened it turns back towards −1` +
+    `is until t ≈ k⁴ = ${count(opens)} steps for k = ${k}. Until then the frequent small gradients win and its ` +
+    `line sits near +1; once the clip has opened it turns back towards −1` +
     (opens > 2_000_000 ? `, which is after more steps than this page runs (2,000,000 at most).` : '.') +
     ' ADOPT (unclipped), the rule of the paper\'s theory, has no such warm-up.';
 }
