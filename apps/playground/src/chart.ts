@@ -30,13 +30,13 @@ export interface ChartOptions {
   x: string; y: string; logX?: boolean; logY?: boolean; band?: boolean; yDomain?: [number, number];
 }
 
-/** Pixels between two x-axis labels, at least: fewer ticks on narrow screens, so the labels never collide. */
+/** Pixels per x-axis tick asked for: fewer ticks on narrow screens, so the labels do not crowd. */
 const PIXELS_PER_TICK = 80;
 
 export class LiveChart {
   private view: vega.View | null = null;
   private points: Point[] = [];
-  private xDomain: [number, number] | null = null;
+  private xEnd: number | null = null;
   private width = 0;
   private readonly legend: HTMLUListElement;
   private readonly notes = new Map<string, string>();
@@ -65,11 +65,12 @@ export class LiveChart {
     const xScale = {
       ...(this.o.logX ? { type: 'log' } : { zero: true }),
       nice: false, // the axis ends at the run's last step, not at the next round number
-      ...(this.xDomain ? { domain: this.xDomain } : {}),
+      ...(this.xEnd === null ? {} : { domainMax: this.xEnd }),
     };
     const axis = {
       labelOverlap: 'greedy', labelSeparation: 8, labelFlush: true,
-      tickCount: Math.max(2, Math.floor(width / PIXELS_PER_TICK)),
+      // a log axis asks for more ticks (its labels are short), and Vega hides those that would collide
+      tickCount: Math.max(2, Math.floor(width / (this.o.logX ? PIXELS_PER_TICK / 2 : PIXELS_PER_TICK))),
       ...(this.o.logX ? { format: '~s' } : {}),
     };
     const x = { field: 'x', type: 'quantitative', title: this.o.x, scale: xScale, axis };
@@ -157,11 +158,11 @@ export class LiveChart {
     await this.set([...this.points, ...points]);
   }
 
-  /** Empties the chart; xDomain fixes the x axis (the toy run's first and last step), else it follows the data. */
-  async clear(xDomain?: [number, number]): Promise<void> {
+  /** Empties the chart; xEnd fixes where the x axis ends (the toy run's last step), else it follows the data. */
+  async clear(xEnd?: number): Promise<void> {
     this.notes.clear();
-    const same = xDomain?.[0] === this.xDomain?.[0] && xDomain?.[1] === this.xDomain?.[1];
-    this.xDomain = xDomain ?? null;
+    const same = (xEnd ?? null) === this.xEnd;
+    this.xEnd = xEnd ?? null;
     this.points = [];
     if (!same && this.view) {
       this.view.finalize();

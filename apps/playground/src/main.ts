@@ -57,7 +57,7 @@ $('toy-form').addEventListener('submit', async (event) => {
   $<HTMLButtonElement>('toy-run').disabled = true;
   $<HTMLButtonElement>('toy-stop').disabled = false;
   $('toy-results').replaceChildren();
-  await toyChart.clear([1, request.steps]);
+  await toyChart.clear(request.steps);
   const points: Point[] = [];
   worker = new Worker(new URL('./toy.worker.ts', import.meta.url), { type: 'module' });
   worker.onmessage = async (e: MessageEvent<ToyMessage>) => {

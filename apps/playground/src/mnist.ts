@@ -249,9 +249,9 @@ export function startMnist(): void {
   /** The note under the controls: what to expect with these settings. */
   function explain(): void {
     const s = settings();
-    const beta2 = s.beta2 === null ? 'each one\'s default' : String(s.beta2);
     let text = s.beta2 === 0.5 && s.lr === 0.003 && s.beta1 === 0.9 ? PRESET_NOTE
-      : `Each optimizer runs with β2 = ${beta2} (the defaults: ADOPT 0.9999, the others 0.999).`;
+      : s.beta2 === null ? 'Each optimizer runs with its own default β2 (ADOPT 0.9999, the others 0.999).'
+      : `Each optimizer runs with β2 = ${s.beta2} (their defaults: ADOPT 0.9999, the others 0.999).`;
     if (s.beta2 !== null && s.beta2 <= 0.5 && s.stateDtype !== 'float32') {
       text += ` With ${s.stateDtype === 'int8' ? '8-bit' : '4-bit'} state Adam did not diverge at β2 = 0.5 in our ` +
         'tries (it reached about 90% after 600–775 steps): the preset and its expectation are for float32 state.';
