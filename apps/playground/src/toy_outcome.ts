@@ -11,17 +11,17 @@ export type ToyOutcome = 'optimum' | 'wrong end' | 'warming up' | 'moving' | 'st
 export const clipOpensAfter = (k: number): number => k ** 4;
 
 /**
- * Where a run ended. Clipped ADOPT near +1 before its clip has opened (t < k⁴) is still warming up, not at
- * the wrong end; a median that fell by more than 0.02 over the run's last fifth is still moving towards −1.
+ * Where a run ended. A median that fell by more than 0.02 over the run's last fifth is still moving towards −1;
+ * clipped ADOPT short of −1 before its clip has opened (t < k⁴) is still warming up, not at the wrong end.
  */
 export function toyOutcome(
   optimizer: ToyOptimizer, k: number, steps: number, points: { t: number; median: number }[],
 ): ToyOutcome {
   const last = points.at(-1)?.median ?? 0;
   if (last <= NEAR) return 'optimum';
-  if (optimizer === 'adopt' && steps < clipOpensAfter(k)) return 'warming up';
   const earlier = points[Math.floor(points.length * 0.8)]?.median ?? last;
   if (last < earlier - 0.02) return 'moving';
+  if (optimizer === 'adopt' && steps < clipOpensAfter(k)) return 'warming up';
   return last >= -NEAR ? 'wrong end' : 'stalled';
 }
 
