@@ -35,7 +35,7 @@ export function outcomeText(outcome: ToyOutcome, k: number): string {
     case 'warming up': return `still on its way: its clip opens after about k⁴ = ${count(clipOpensAfter(k))} steps, ` +
       'more than this run has; until then it is held towards +1 (see “Why ADOPT first heads to +1” above).';
     case 'moving': return 'still on its way to the optimum (−1): it was still moving towards it at the last step.';
-    case 'stalled': return 'stopped between the two ends: it has not reached the optimum.';
+    case 'stalled': return 'between the two ends and barely moving at the last step: it has not reached the optimum.';
   }
 }
 
