@@ -3,6 +3,7 @@ import { startMnist } from './mnist';
 import type { ToyOptimizer } from 'adopt-lab/toy';
 import { LiveChart, type Point } from './chart';
 import type { ToyMessage, ToyRequest } from './toy.worker';
+import { outcomeClass, outcomeText, toyOutcome, warmUpText } from './toy_outcome';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -28,6 +29,9 @@ tabs.forEach((t, i) => {
 const TOY_LABELS: Record<ToyOptimizer, string> = { adam: 'Adam', amsgrad: 'AMSGrad', adopt: 'ADOPT', 'adopt-unclipped': 'ADOPT (unclipped)' };
 const toyChart = new LiveChart($('toy-chart'), { x: 'step t', y: 'theta (median, quartile band)', logX: true, band: true, yDomain: [-1, 1] });
 let worker: Worker | null = null;
+const showWarmUp = () => { $('toy-warmup').textContent = warmUpText(Number($<HTMLSelectElement>('toy-k').value)); };
+$('toy-k').addEventListener('change', showWarmUp);
+showWarmUp();
 
 function stopToy(message: string): void {
   worker?.terminate();
@@ -53,7 +57,7 @@ $('toy-form').addEventListener('submit', async (event) => {
   $<HTMLButtonElement>('toy-run').disabled = true;
   $<HTMLButtonElement>('toy-stop').disabled = false;
   $('toy-results').replaceChildren();
-  await toyChart.clear();
+  await toyChart.clear(request.steps);
   const points: Point[] = [];
   worker = new Worker(new URL('./toy.worker.ts', import.meta.url), { type: 'module' });
   worker.onmessage = async (e: MessageEvent<ToyMessage>) => {
@@ -63,14 +67,16 @@ $('toy-form').addEventListener('submit', async (event) => {
       await toyChart.set(points);
       $('toy-status').textContent = `Running ${TOY_LABELS[m.optimizer]}: step ${m.points.at(-1)!.t.toLocaleString('en')} of ${request.steps.toLocaleString('en')}…`;
     } else if (m.type === 'done') {
-      const reached = m.median < -0.9;
+      const track = points.filter((p) => p.series === TOY_LABELS[m.optimizer]).map((p) => ({ t: p.x, median: p.y }));
+      track.push({ t: request.steps, median: m.median });
+      const outcome = toyOutcome(m.optimizer, request.k, request.steps, track);
       const li = document.createElement('li');
       li.id = `toy-result-${m.optimizer}`;
       li.dataset['median'] = String(m.median);
-      li.className = reached ? 'good' : 'bad';
-      li.textContent = `${TOY_LABELS[m.optimizer]}: median theta ${m.median.toFixed(3)} after ${request.steps.toLocaleString('en')} steps — ` +
-        (reached ? 'reached the optimum (-1).' : m.median > 0.9 ? 'went to the wrong end (+1).' : 'has not reached the optimum.') +
-        ` (${m.seconds.toFixed(1)} s)`;
+      li.dataset['outcome'] = outcome;
+      li.className = outcomeClass(outcome);
+      li.textContent = `${TOY_LABELS[m.optimizer]}: median theta ${m.median.toFixed(3)} after ` +
+        `${request.steps.toLocaleString('en')} steps — ${outcomeText(outcome, request.k)} (${m.seconds.toFixed(1)} s)`;
       $('toy-results').append(li);
     } else {
       stopToy(`Done: k = ${request.k}, beta2 = ${request.beta2}, ${request.chains} chains.`);

@@ -1,7 +1,10 @@
 /**
  * adopt-optim: ADOPT (Taniguchi et al., NeurIPS 2024) and the Adam, AdamW and AMSGrad baselines,
  * for TensorFlow.js (`adopt(1e-3)` in place of `tf.train.adam(1e-3)`) and, under `core`, for
- * plain Float32Arrays.
+ * plain Float32Arrays. Import from 'adopt-optim'; browser-safe (the Node-only training loop is
+ * 'adopt-optim/train').
+ *
+ * @module adopt-optim
  */
 export * from './tfjs/index.js';
 export * as core from './core/index.js';

@@ -1,6 +1,8 @@
 /**
- * The framework-free core: optimizers and their composable pieces on Float32Arrays.
- * @module
+ * The framework-free core: optimizers and their composable pieces on Float32Arrays, without
+ * TensorFlow.js. Import from 'adopt-optim/core' (also exported as `core` from 'adopt-optim').
+ *
+ * @module adopt-optim/core
  */
 export * from './transform.js';
 export * from './optimizers.js';

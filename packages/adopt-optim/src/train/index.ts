@@ -1,6 +1,8 @@
 /**
  * The training loop (Node): optimizers by name, the Trainer, checkpoints, and file storage for
  * tf.LayersModel. Import from 'adopt-optim/train'.
+ *
+ * @module adopt-optim/train
  */
 export {
   createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,
