@@ -27,6 +27,7 @@ export {
   type OptimizerOptionsByName, type OptimizerByName, type SgdOptions, type MomentumOptions, type RmspropOptions,
 } from './train/registry.js';
 export { exportState, importState, STATE_DICT_KEY, type StateDict, type ExportOptions, type ImportOptions } from './interop/state_dict.js';
+export type { StateEntry } from './interop/format.js';
 export { encodeSafetensors, decodeSafetensors, SafetensorsError, type NamedArray, type SafetensorsDtype } from './interop/safetensors.js';
 export type { ParamSource } from './interop/layout.js';
 export type { Value as RuleValue, Cond as RuleCond, BinaryOp, UnaryOp } from './rules/expr.js';

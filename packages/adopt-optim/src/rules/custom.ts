@@ -211,7 +211,30 @@ function checkDepth(root: unknown, where: string): void {
   }
 }
 
-/** @experimental Defines a rule whose every fused path is generated from its update (see the module comment). */
+/**
+ * @experimental Defines a rule: its state slots, its per-step scalars (float64, from the learning rate, the step
+ * number and its hyperparameters) and its per-element update, written with the expression builders. Every fused path
+ * is generated from it: WebAssembly for tfjs's wasm and cpu backends and the core, GLSL and WGSL for webgl and
+ * webgpu, tfjs ops elsewhere. Lion, for example:
+ *
+ * ```ts
+ * const lion = defineRule({
+ *   name: 'lion', slots: ['m'], hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0 },
+ *   scalars: (lr, _t, h) => ({
+ *     lr, b1: h.beta1, omb1: 1 - h.beta1, b2: h.beta2, omb2: 1 - h.beta2, decay: 1 - lr * h.weightDecay,
+ *   }),
+ *   step: ({ p, g, slot, scalar: s, add, sub, mul, select, gt, lt, constant }) => {
+ *     const c = add(mul(slot('m'), s('b1')), mul(g, s('omb1')));
+ *     const sign = select(gt(c, constant(0)), constant(1), select(lt(c, constant(0)), constant(-1), constant(0)));
+ *     return { m: add(mul(slot('m'), s('b2')), mul(g, s('omb2'))), p: sub(mul(p, s('decay')), mul(sign, s('lr'))) };
+ *   },
+ * });
+ * model.compile({ optimizer: ruleOptimizer(lion, 1e-4), loss: 'meanSquaredError' });
+ * ```
+ *
+ * A definition the kernels cannot run is refused here with an `OptimizerArgumentError`; the limits (depth, means,
+ * names) are in docs/api.md.
+ */
 export function defineRule(definition: RuleDefinition): CustomRule {
   if (typeof definition !== 'object' || definition === null) fail('expected a rule definition object.');
   const { name, slots, hyperparameters = {}, scalars, step, init } = definition;

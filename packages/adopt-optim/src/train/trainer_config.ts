@@ -99,7 +99,7 @@ export interface TrainerConfigBase<B extends Batch> {
 }
 
 /**
- * The configuration: the fields above, the optimizer by name, and its options other than the learning
+ * The configuration: the fields of {@link TrainerConfigBase}, the optimizer by name, and its options other than the learning
  * rate typed for that optimizer (`{optimizer: 'adopt', optimizerOptions: {weight_decay: 0.1}}` does not compile).
  */
 export type TrainerConfig<B extends Batch> = {
