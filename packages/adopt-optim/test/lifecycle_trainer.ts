@@ -232,7 +232,9 @@ export class TInterop implements fc.AsyncCommand<TModel, TReal> {
     for (const [g, vars] of members.entries()) {
       if (vars.length === 0) continue;
       const opt = r.trainer.optimizers[g] as NamedStateOptimizer;
-      const { file } = await exportState(opt, vars, { layout: g % 2 === 0 ? 'torch' : 'tfjs' });
+      // a list of variables says nothing of layers: exported in tfjs layout (the default), 'torch' refused
+      if (g % 2 === 0) await assert.rejects(exportState(opt, vars, { layout: 'torch' }), /invalid layout "torch"/);
+      const { file } = await exportState(opt, vars, g % 2 === 0 ? {} : { layout: 'tfjs' });
       const spec = m.c.groups[g];
       const fresh = createOptimizer(m.c.optimizer, {
         learningRate: LR, weightDecay: spec?.weightDecay ?? m.c.weightDecay,
