@@ -7,6 +7,9 @@ import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { adam, adamw, adopt, amsgrad, cosineDecay, defineRule, NonFiniteGradientError, powerClip, ruleOptimizer, type NamedStateOptimizer } from 'adopt-optim';
+import { guarded, startWebgpu } from './gpu_errors';
+import { fuzz, fuzzCase, seedBug } from './gpu_fuzz';
+import { moveOffWebgpu, skipFirst } from './gpu_regressions';
 
 setWasmPaths(new URL('./tfjs-wasm/', location.href).href);
 
@@ -367,6 +370,13 @@ async function trajectory(backend: string, name: string, options: Record<string,
 }
 
 const w = window as unknown as Record<string, unknown>;
-w['gpuChecks'] = { trajectory, compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames() };
+const checks: Record<string, (...a: never[]) => unknown> = {
+  trajectory, compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames(),
+  skipFirst, moveOffWebgpu, fuzz, fuzzCase, seedBug,
+};
+// every check inside WebGPU error scopes, followed by a WebGL error check (./gpu_errors.ts)
+w['gpuChecks'] = Object.fromEntries(Object.entries(checks).map(([name, f]) => [name, (...a: never[]) => guarded(name, async () => f(...a))]));
 w['tf'] = tf;
-document.getElementById('status')!.textContent = 'ready';
+void startWebgpu().finally(() => {
+  document.getElementById('status')!.textContent = 'ready';
+});
