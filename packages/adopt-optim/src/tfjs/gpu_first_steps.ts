@@ -15,8 +15,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { VariableState } from './slot_store.js';
 
-/** How the optimizer runs one variable's update under a given verdict (`ok`, a bool scalar on the GPU). */
-export type RunUnder = (ok: tf.Tensor, update: () => void) => void;
+/** Makes `ok` (a bool scalar on the GPU) the verdict every write of the step honours (NamedStateOptimizer.commit, the GPU kernels). */
+export type SetVerdict = (ok: tf.Tensor) => void;
 
 export class FirstSteps {
   /** Variable name → `done` (kept), while a step that may have been its first awaits its verdict. */
@@ -35,13 +35,21 @@ export class FirstSteps {
    * One variable's update under the step's verdict `ok`: as it is, recording `done = ok` when it is
    * the variable's first step; twice, as described above, while an earlier first step awaits its verdict.
    */
-  step(name: string, state: VariableState, ok: tf.Tensor, update: () => void, runUnder: RunUnder): void {
+  step(name: string, state: VariableState, ok: tf.Tensor, update: () => void, setVerdict: SetVerdict): void {
     const done = this.pending.get(name);
     if (done === undefined) {
       update();
       if (state.step === 0) this.pending.set(name, tf.keep(tf.clone(ok)));
       return;
     }
+    const runUnder = (verdict: tf.Tensor) => {
+      setVerdict(verdict);
+      try {
+        update();
+      } finally {
+        setVerdict(ok);
+      }
+    };
     const [asFirst, asNext, next] = tf.tidy(() => [
       tf.keep(tf.logicalAnd(ok, tf.logicalNot(done))), tf.keep(tf.logicalAnd(ok, done)), tf.keep(tf.logicalOr(done, ok)),
     ]);
@@ -49,11 +57,11 @@ export class FirstSteps {
       const count = state.step;
       state.step = 0;
       try {
-        runUnder(asFirst!, update);
+        runUnder(asFirst!);
       } finally {
         state.step = count;
       }
-      runUnder(asNext!, update);
+      runUnder(asNext!);
     } catch (error) {
       next!.dispose();
       throw error;

@@ -22,8 +22,8 @@ import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { GpuFusedKernels } from '../backends/gpu_fused.js';
 import { stepKernels, type StepPath } from '../dispatch.js';
 import { clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
+import { clipByNormWithOps } from './clip_ops.js';
 import { GpuFiniteGuard, isGpuBackend, opsFlags } from './gpu_nonfinite.js';
-import { addAll } from '../backends/gpu_reduce.js';
 import { heldOnWebgpu, readOffWebgpu, stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import type { LowBitStore } from './state8.js';
 import { setWeightsWithLowBit } from './lowbit_weights.js';
@@ -210,8 +210,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       const state = this.slots.peek(variable);
       if (state !== undefined) this.slots.checkBinding(variable, state);
       // state (or p) left on webgpu would move by a synchronous read, which gets it wrong (../backends/webgpu_moves.ts)
-      if (state !== undefined && [...state.slots.values()].some(heldOnWebgpu)) throw stateOnWebgpuError(this.displayName, 'state', variable.name);
-      if (heldOnWebgpu(variable)) throw stateOnWebgpuError(this.displayName, 'parameter', variable.name);
+      const held = state !== undefined && [...state.slots.values()].some(heldOnWebgpu) ? 'state' : heldOnWebgpu(variable) ? 'parameter' : null;
+      if (held !== null) throw stateOnWebgpuError(this.displayName, held, variable.name);
     }
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
     for (const [variable] of pairs) {
@@ -247,22 +247,13 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     gpuKernels?.beginStep(this.stepOk);
     this.paths.clear();
     const ok = this.stepOk;
-    const runUnder = (verdict: tf.Tensor, update: () => void) => {
-      this.stepOk = verdict;
-      gpuKernels?.beginStep(verdict);
-      try {
-        update();
-      } finally {
-        this.stepOk = ok;
-        gpuKernels?.beginStep(ok);
-      }
-    };
+    const setVerdict = (verdict: tf.Tensor | null) => gpuKernels?.beginStep((this.stepOk = verdict));
     try {
       for (const [variable, gradient] of clipped.pairs) {
         const state = this.slots.stateFor(variable);
         this.gradScale = clipped.scales.get(variable) ?? 1;
         const update = () => tf.tidy(() => this.updateVariable(variable, gradient, state));
-        if (ok !== null && this.nonFinite === 'skip') this.firstSteps.step(variable.name, state, ok, update, runUnder);
+        if (ok !== null && this.nonFinite === 'skip') this.firstSteps.step(variable.name, state, ok, update, setVerdict);
         else update();
         state.step++;
       }
@@ -355,13 +346,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       return { pairs: pairs.map(([v], i) => [v, made[i]!]), scales, made };
     }
     if (onGpu || !this.foldsGradientScale()) {
-      // float32 on the GPU: the squares of g · 2^-20 neither overflow (|g| < 2^63) nor, for any useful norm, underflow
-      const made = tf.tidy(() => {
-        const sums = pairs.map(([, g]) => tf.sum(tf.square(tf.mul(g, 2 ** -20))));
-        const c = (h.clipnorm ?? h.globalClipnorm)!;
-        const norms = h.clipnorm !== null ? sums.map((s) => tf.mul(tf.sqrt(s), 2 ** 20)) : [tf.mul(tf.sqrt(addAll(sums)), 2 ** 20)];
-        return pairs.map(([, g], i) => tf.mul(g, tf.div(c, tf.maximum(norms[h.clipnorm !== null ? i : 0]!, c))));
-      });
+      const made = clipByNormWithOps(h, pairs.map(([, g]) => g)); // ./clip_ops.ts: no readback
       return { pairs: pairs.map(([v], i) => [v, made[i]!]), scales, made };
     }
     const k = this.kernels;
@@ -398,10 +383,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return index < 0 ? undefined : pairs[index]![0].name;
   }
 
-  /**
-   * With another backend active: the slots and the parameters of these variables still held on
-   * webgpu are read asynchronously, so that tfjs moves their CPU copies (../backends/webgpu_moves.ts).
-   */
+  /** Another backend active: slots and parameters held on webgpu are read asynchronously (../backends/webgpu_moves.ts). */
   private async readOffWebgpu(names: readonly string[]): Promise<void> {
     const registered = tf.engine().registeredVariables;
     await Promise.all([this.slots.readOffWebgpu(), readOffWebgpu(names.flatMap((n) => registered[n] ?? []))]);
