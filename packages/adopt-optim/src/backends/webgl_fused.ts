@@ -99,7 +99,7 @@ class WebGLFused implements GpuFusedKernels {
   }
 
   beginStep(ok: tf.Tensor | null): void {
-    if (ok !== this.stepOk) this.okInput = null; // a new verdict (a first step redone, gpu_first_steps.ts): converted anew
+    if (ok !== this.stepOk) this.okInput = null; // a new verdict (a first step redone: gpu_first_steps.ts)
     this.stepOk = ok;
   }
 

@@ -256,7 +256,10 @@ class WebGPUFused implements GpuFusedKernels {
     // a dispatch binding more storage buffers than the device allows is dropped silently: never issue one
     const limit = b.device.limits?.maxStorageBuffersPerShaderStage ?? 8;
     if (tensors.length > limit) {
-      throw new RangeError(`adopt-optim webgpu: a dispatch would bind ${tensors.length} storage buffers; the device allows ${limit}. Nothing was written.`);
+      throw new RangeError(
+        `adopt-optim webgpu: a dispatch would bind ${tensors.length} storage buffers; the device allows ${limit}. ` +
+          'Nothing was written.',
+      );
     }
     const resources = this.buffers(tensors);
     const uniform = b.makeUniforms(uniforms);

@@ -19,7 +19,7 @@ interface WebGPUData {
   tensorMap?: { get(dataId: object): { values: unknown } | undefined };
 }
 
-/** The webgpu backend if it was initialised in this process, else null (nothing can be held there; none is started here). */
+/** The webgpu backend if this process initialised it, else null (then nothing is held there; none is started). */
 function webgpuBackend(): WebGPUData | null {
   return ((tf.engine() as unknown as EngineInternals).registry['webgpu'] as WebGPUData | undefined) ?? null;
 }
@@ -51,10 +51,12 @@ export async function readOffWebgpu(ts: readonly tf.Tensor[]): Promise<void> {
 /** The refusal of a step on another backend whose state (or parameter) is still on webgpu. */
 export function stateOnWebgpuError(owner: string, what: string, variable: string): OptimizerArgumentError {
   return new OptimizerArgumentError(
-    `${owner}: the ${what} of variable "${variable}" is on the webgpu backend, and a ${tf.getBackend()} step would read it ` +
-      'back synchronously, which tfjs\'s webgpu backend cannot do correctly (docs/ALGORITHM.md §6.3). Move the state ' +
-      'asynchronously: before tf.setBackend(...), `const w = await optimizer.getWeights()`, and after it ' +
-      '`await optimizer.setWeights(w)` (or, already switched, `await optimizer.setWeights(await optimizer.getWeights())`); ' +
-      `${what === 'parameter' ? 'read the variable with `await variable.data()` first; ' : ''}or step on webgpu. Nothing was changed.`,
+    `${owner}: the ${what} of variable "${variable}" is on the webgpu backend, and a ${tf.getBackend()} step ` +
+      'would read it back synchronously, which tfjs\'s webgpu backend cannot do correctly (docs/ALGORITHM.md ' +
+      '§6.3). Move the state asynchronously: before tf.setBackend(...), `const w = await optimizer.getWeights()`, ' +
+      'and after it `await optimizer.setWeights(w)` (or, already switched, ' +
+      '`await optimizer.setWeights(await optimizer.getWeights())`); ' +
+      `${what === 'parameter' ? 'read the variable with `await variable.data()` first; ' : ''}` +
+      'or step on webgpu. Nothing was changed.',
   );
 }

@@ -246,7 +246,8 @@ export function callState8(
  * copied in and back out around each call; writes p back unless it is adopt8Init.
  */
 function chunked(
-  b: Made, p: Float32Array, g: Float32Array, s: LowBitMoments, kernel: State8Kernel, a: AdoptKernelArgs | AdamKernelArgs, seed: number,
+  b: Made, p: Float32Array, g: Float32Array, s: LowBitMoments, kernel: State8Kernel,
+  a: AdoptKernelArgs | AdamKernelArgs, seed: number,
 ): void {
   const x = sharedScratch();
   if (x === null) throw new Error('adopt-optim: the low-bit kernels could not be instantiated.');

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { VariableState } from './slot_store.js';
 
-/** Makes `ok` (a bool scalar on the GPU) the verdict every write of the step honours (NamedStateOptimizer.commit, the GPU kernels). */
+/** Makes `ok` (a bool scalar on the GPU) the verdict every write honours (NamedStateOptimizer.commit, GPU kernels). */
 export type SetVerdict = (ok: tf.Tensor) => void;
 
 export class FirstSteps {
@@ -51,7 +51,9 @@ export class FirstSteps {
       }
     };
     const [asFirst, asNext, next] = tf.tidy(() => [
-      tf.keep(tf.logicalAnd(ok, tf.logicalNot(done))), tf.keep(tf.logicalAnd(ok, done)), tf.keep(tf.logicalOr(done, ok)),
+      tf.keep(tf.logicalAnd(ok, tf.logicalNot(done))),
+      tf.keep(tf.logicalAnd(ok, done)),
+      tf.keep(tf.logicalOr(done, ok)),
     ]);
     try {
       const count = state.step;

@@ -70,7 +70,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** The factor clipping by norm puts on the gradient of the variable being stepped (src/clipping.ts); 1 otherwise. */
   protected gradScale = 1;
   private readonly guard: GpuFiniteGuard;
-  /** `nonFinite: 'skip'` on a GPU: first steps whose verdict is pending, redone if they were skipped (./gpu_first_steps.ts). */
+  /** `nonFinite: 'skip'` on a GPU: first steps awaiting their verdict, redone if skipped (./gpu_first_steps.ts). */
   private readonly firstSteps = new FirstSteps();
 
   protected constructor(learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
@@ -210,7 +210,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       const state = this.slots.peek(variable);
       if (state !== undefined) this.slots.checkBinding(variable, state);
       // state (or p) left on webgpu would move by a synchronous read, which gets it wrong (../backends/webgpu_moves.ts)
-      const held = state !== undefined && [...state.slots.values()].some(heldOnWebgpu) ? 'state' : heldOnWebgpu(variable) ? 'parameter' : null;
+      const slots = state === undefined ? [] : [...state.slots.values()];
+      const held = slots.some(heldOnWebgpu) ? 'state' : heldOnWebgpu(variable) ? 'parameter' : null;
       if (held !== null) throw stateOnWebgpuError(this.displayName, held, variable.name);
     }
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
@@ -253,7 +254,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
         const state = this.slots.stateFor(variable);
         this.gradScale = clipped.scales.get(variable) ?? 1;
         const update = () => tf.tidy(() => this.updateVariable(variable, gradient, state));
-        if (ok !== null && this.nonFinite === 'skip') this.firstSteps.step(variable.name, state, ok, update, setVerdict);
+        const redo = ok !== null && this.nonFinite === 'skip'; // a first step skipped on the GPU is redone
+        if (redo) this.firstSteps.step(variable.name, state, ok, update, setVerdict);
         else update();
         state.step++;
       }
@@ -383,7 +385,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return index < 0 ? undefined : pairs[index]![0].name;
   }
 
-  /** Another backend active: slots and parameters held on webgpu are read asynchronously (../backends/webgpu_moves.ts). */
+  /** Another backend active: slots and parameters held on webgpu read asynchronously (../backends/webgpu_moves.ts). */
   private async readOffWebgpu(names: readonly string[]): Promise<void> {
     const registered = tf.engine().registeredVariables;
     await Promise.all([this.slots.readOffWebgpu(), readOffWebgpu(names.flatMap((n) => registered[n] ?? []))]);
@@ -404,7 +406,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.checkUsable('getWeights');
     await this.guard.settle(); // counters of steps refused on the GPU are rolled back first (§6.3)
     this.checkUsable('getWeights');
-    await this.readOffWebgpu(this.slots.names); // state left on webgpu after a backend switch: read asynchronously (§6.3)
+    await this.readOffWebgpu(this.slots.names); // left on webgpu by a backend switch: read asynchronously (§6.3)
     this.checkUsable('getWeights');
     this.disposeHandedOut();
     const weights = this.slots.weights(this.iterations, this.stateClassName());

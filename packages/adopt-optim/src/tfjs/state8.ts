@@ -60,7 +60,7 @@ type Moments = LowBitMoments | HeapInt8Moments | GpuLowBitMoments;
  * on the GPU are moved by `check` (offGpu) before any step elsewhere, so they are not read here.
  */
 function viewsOf(m: Moments): LowBitMoments {
-  if (m instanceof GpuLowBitMoments) throw new Error('adopt-optim: low-bit state on the GPU read without a CPU copy; nothing was changed.');
+  if (m instanceof GpuLowBitMoments) throw new Error('adopt-optim: low-bit state on the GPU read without a CPU copy.');
   return m instanceof HeapInt8Moments ? m.views() : m;
 }
 
