@@ -369,10 +369,30 @@ async function trajectory(backend: string, name: string, options: Record<string,
   }
 }
 
+/** For the test of the error surfacing itself: tfjs's AddN of `count` inputs on webgpu (9 exceed 8 storage buffers). */
+async function addNOf(count: number) {
+  if (!(await tf.setBackend('webgpu'))) throw new Error('backend webgpu is not available');
+  const ts = Array.from({ length: count }, (_x, i) => tf.fill([5], i));
+  tf.dispose([...ts, tf.addN(ts)]);
+}
+
+/** For the test of the error surfacing itself: a WebGL program that does not compile, run through tfjs. */
+async function badShader() {
+  if (!(await tf.setBackend('webgl'))) throw new Error('backend webgl is not available');
+  const backend = tf.backend() as unknown as { runWebGLProgram(p: object, i: tf.TensorInfo[], d: string): tf.TensorInfo };
+  const x = tf.zeros([4]);
+  try {
+    const program = { variableNames: ['X'], outputShape: [4], userCode: 'void main() { setOutput(notDeclared); }' };
+    tf.dispose(tf.engine().makeTensorFromTensorInfo(backend.runWebGLProgram(program, [x], 'float32')));
+  } finally {
+    x.dispose();
+  }
+}
+
 const w = window as unknown as Record<string, unknown>;
 const checks: Record<string, (...a: never[]) => unknown> = {
   trajectory, compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames(),
-  skipFirst, moveOffWebgpu, fuzz, fuzzCase, seedBug,
+  skipFirst, moveOffWebgpu, fuzz, fuzzCase, seedBug, addNOf, badShader,
 };
 // every check inside WebGPU error scopes, followed by a WebGL error check (./gpu_errors.ts)
 w['gpuChecks'] = Object.fromEntries(Object.entries(checks).map(([name, f]) => [name, (...a: never[]) => guarded(name, async () => f(...a))]));

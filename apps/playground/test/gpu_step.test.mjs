@@ -217,6 +217,16 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
     assert.deepEqual(clean.failures, [], 'without the fault the same case passes');
   });
 
+  it('GPU errors fail a check: a dispatch over the storage-buffer limit (webgpu), a shader that does not compile (webgl)', async (t) => {
+    const mark = errors.length;
+    await call('addNOf', 7); // 7 inputs and the output: 8 storage buffers, allowed
+    if (webgpu) await assert.rejects(call('addNOf', 9), /GPU errors in addNOf: webgpu validation: .*storage buffers/);
+    else t.diagnostic('no WebGPU adapter: the webgpu half is skipped');
+    await assert.rejects(call('badShader'), /Failed to compile fragment shader/);
+    assert.ok(errors.slice(mark).some((e) => /notDeclared|ERROR: \d+:\d+/.test(e)), 'the shader log reached the page errors');
+    errors.splice(mark); // expected here: not errors of the other checks
+  });
+
   it('no page errors', () => {
     assert.deepEqual(errors.filter((e) => !/synchronously reading data from GPU/.test(e)), []);
   });
