@@ -379,7 +379,8 @@ async function addNOf(count: number) {
 /** For the test of the error surfacing itself: a WebGL program that does not compile, run through tfjs. */
 async function badShader() {
   if (!(await tf.setBackend('webgl'))) throw new Error('backend webgl is not available');
-  const backend = tf.backend() as unknown as { runWebGLProgram(p: object, i: tf.TensorInfo[], d: string): tf.TensorInfo };
+  type WebGL = { runWebGLProgram(p: object, i: tf.TensorInfo[], d: string): tf.TensorInfo };
+  const backend = tf.backend() as unknown as WebGL;
   const x = tf.zeros([4]);
   try {
     const program = { variableNames: ['X'], outputShape: [4], userCode: 'void main() { setOutput(notDeclared); }' };
@@ -391,11 +392,14 @@ async function badShader() {
 
 const w = window as unknown as Record<string, unknown>;
 const checks: Record<string, (...a: never[]) => unknown> = {
-  trajectory, compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo, backends: () => tf.engine().backendNames(),
+  trajectory, compare, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo,
+  backends: () => tf.engine().backendNames(),
   skipFirst, moveOffWebgpu, fuzz, fuzzCase, seedBug, addNOf, badShader,
 };
 // every check inside WebGPU error scopes, followed by a WebGL error check (./gpu_errors.ts)
-w['gpuChecks'] = Object.fromEntries(Object.entries(checks).map(([name, f]) => [name, (...a: never[]) => guarded(name, async () => f(...a))]));
+w['gpuChecks'] = Object.fromEntries(
+  Object.entries(checks).map(([name, f]) => [name, (...a: never[]) => guarded(name, async () => f(...a))]),
+);
 w['tf'] = tf;
 void startWebgpu().finally(() => {
   document.getElementById('status')!.textContent = 'ready';

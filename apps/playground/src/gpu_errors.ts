@@ -27,7 +27,8 @@ const FILTERS = ['validation', 'out-of-memory', 'internal'];
 const uncaptured: string[] = [];
 const watched = new WeakSet<object>();
 
-const registry = (): Record<string, unknown> => (tf.engine() as unknown as { registry: Record<string, unknown> }).registry;
+const registry = (): Record<string, unknown> =>
+  (tf.engine() as unknown as { registry: Record<string, unknown> }).registry;
 
 /** tfjs's webgpu backend once it exists (its device lives as long as the page). */
 function webgpu(): WebGPUBackendLike | null {
@@ -46,7 +47,9 @@ function webglErrors(): string[] {
   if (gl === undefined) return [];
   const out: string[] = [];
   if (gl.isContextLost()) out.push('webgl: context lost');
-  for (let e = gl.getError(), k = 0; e !== gl.NO_ERROR && k < 8; e = gl.getError(), k++) out.push(`webgl: error 0x${e.toString(16)}`);
+  for (let e = gl.getError(), k = 0; e !== gl.NO_ERROR && k < 8; e = gl.getError(), k++) {
+    out.push(`webgl: error 0x${e.toString(16)}`);
+  }
   return out;
 }
 

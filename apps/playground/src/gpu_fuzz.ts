@@ -9,10 +9,13 @@ import { adam, adamw, adopt, amsgrad, NonFiniteGradientError, type NamedStateOpt
 
 type Options = Record<string, unknown>;
 const FACTORIES: Record<string, (o: Options) => NamedStateOptimizer> = {
-  adopt: (o) => adopt(1e-2, o), adam: (o) => adam(1e-2, o), adamw: (o) => adamw(1e-2, o), amsgrad: (o) => amsgrad(1e-2, o),
+  adopt: (o) => adopt(1e-2, o), adam: (o) => adam(1e-2, o),
+  adamw: (o) => adamw(1e-2, o), amsgrad: (o) => amsgrad(1e-2, o),
 };
-/** Odd sizes, SIMD / block / chunk edges, texture edges (a packed texel row of 2 · 4096 + 1), 2-D and scalar shapes. */
-const SHAPES: number[][] = [[1], [3], [7], [255], [256], [257], [1023], [4097], [8193], [16385], [5, 7], [1, 9], [9, 1], [33, 65], []];
+/** Odd sizes, SIMD / block / chunk edges, texture edges (a packed row of 2 · 4096 + 1), 2-D and scalar shapes. */
+const SHAPES: number[][] = [
+  [1], [3], [7], [255], [256], [257], [1023], [4097], [8193], [16385], [5, 7], [1, 9], [9, 1], [33, 65], [],
+];
 const COUNTS = [1, 2, 3, 7, 8, 9, 13];
 
 export interface FuzzCase {
@@ -50,12 +53,15 @@ export function fuzzCase(seed: number, backends: string[]): FuzzCase {
   if (clip !== 'none') options[clip] = pick(r, [0.05, 0.5, 5]);
   if (name === 'adopt' && r() < 0.3) options['clip'] = null;
   if (name === 'adopt' && lowBit === 'float32' && r() < 0.2) options['nesterov'] = true;
-  if (r() < 0.3) Object.assign(options, { weightDecay: 0.01, ...(name === 'adopt' && r() < 0.5 ? { decoupled: true } : {}) });
+  if (r() < 0.3) {
+    Object.assign(options, { weightDecay: 0.01, ...(name === 'adopt' && r() < 0.5 ? { decoupled: true } : {}) });
+  }
   const count = pick(r, COUNTS);
   const shapes = Array.from({ length: count }, () => pick(r, SHAPES));
   const steps = 2 + Math.floor(r() * 4);
   const bad = options['nonFinite'] !== 'off' && r() < 0.5;
-  return { seed, backend, name, options, shapes, steps, badStep: bad ? Math.floor(r() * steps) : -1, badVariable: Math.floor(r() * count) };
+  const badStep = bad ? Math.floor(r() * steps) : -1;
+  return { seed, backend, name, options, shapes, steps, badStep, badVariable: Math.floor(r() * count) };
 }
 
 interface RunResult { values: number[][]; steps: number[]; skipped: number; errors: number; leaked: number }
@@ -67,7 +73,8 @@ async function runCase(c: FuzzCase, backend: string): Promise<RunResult> {
   const r = rng(c.seed ^ 0x5bd1e995);
   const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
   const tag = `fuzz_${c.seed}_${backend}_${Math.random().toString(36).slice(2)}`;
-  const vars = c.shapes.map((s, i) => tf.variable(tf.tensor(Float32Array.from({ length: size(s) }, () => r() * 2 - 1), s), true, `${tag}_${i}`));
+  const start = (s: number[]) => tf.tensor(Float32Array.from({ length: size(s) }, () => r() * 2 - 1), s);
+  const vars = c.shapes.map((s, i) => tf.variable(start(s), true, `${tag}_${i}`));
   const opt = FACTORIES[c.name]!(c.options);
   let errors = 0;
   const tensors = tf.memory().numTensors;
@@ -101,7 +108,8 @@ function worstDifference(a: number[][], b: number[][]): number {
   let worst = 0;
   a.forEach((v, i) => v.forEach((x, j) => {
     const y = b[i]![j]!;
-    const d = Number.isNaN(x) !== Number.isNaN(y) ? Infinity : Number.isNaN(x) ? 0 : Math.abs(x - y) / Math.max(Math.abs(y), 1e-2);
+    const nan = Number.isNaN(x) !== Number.isNaN(y);
+    const d = nan ? Infinity : Number.isNaN(x) ? 0 : Math.abs(x - y) / Math.max(Math.abs(y), 1e-2);
     worst = Math.max(worst, d);
   }));
   return worst;
@@ -110,7 +118,8 @@ function worstDifference(a: number[][], b: number[][]): number {
 export interface FuzzFailure { case: FuzzCase; why: string }
 
 /** Runs `count` cases from `firstSeed` on the given GPU backends; returns the failures (empty: all agree with cpu). */
-export async function fuzz(firstSeed: number, count: number, backends: string[]): Promise<{ cases: number; failures: FuzzFailure[] }> {
+export async function fuzz(firstSeed: number, count: number, backends: string[]):
+  Promise<{ cases: number; failures: FuzzFailure[] }> {
   const failures: FuzzFailure[] = [];
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     const c = fuzzCase(seed, backends);
@@ -120,7 +129,7 @@ export async function fuzz(firstSeed: number, count: number, backends: string[])
     const d = worstDifference(gpu.values, cpu.values);
     const why = [
       ...(d < bound ? [] : [`parameters differ from cpu by ${d}`]),
-      ...(JSON.stringify(gpu.steps) === JSON.stringify(cpu.steps) ? [] : [`step counters ${gpu.steps} vs cpu ${cpu.steps}`]),
+      ...(`${gpu.steps}` === `${cpu.steps}` ? [] : [`step counters ${gpu.steps} vs cpu ${cpu.steps}`]),
       ...(gpu.skipped === cpu.skipped ? [] : [`skippedSteps ${gpu.skipped} vs cpu ${cpu.skipped}`]),
       ...(gpu.errors === cpu.errors ? [] : [`errors ${gpu.errors} vs cpu ${cpu.errors}`]),
       ...(gpu.leaked === 0 ? [] : [`${gpu.leaked} tensors left after dispose`]),
@@ -144,7 +153,10 @@ export function seedBug(on: boolean): void {
     tf.unregisterKernel('AddN', backendName);
     tf.registerKernel({
       ...original,
-      kernelFunc: (args) => original.kernelFunc({ ...args, inputs: (args.inputs as unknown as tf.TensorInfo[]).slice(0, -1) as never }),
+      kernelFunc: (args) => {
+        const inputs = (args.inputs as unknown as tf.TensorInfo[]).slice(0, -1);
+        return original.kernelFunc({ ...args, inputs: inputs as never });
+      },
     });
     restore.push(() => {
       tf.unregisterKernel('AddN', backendName);

@@ -10,7 +10,8 @@ function lcg(seed: number): () => number {
   return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296) * 2 - 1;
 }
 
-const relative = (a: number[], b: number[]) => a.reduce((w, x, j) => Math.max(w, Math.abs(x - b[j]!) / Math.max(Math.abs(b[j]!), 1e-3)), 0);
+const relative = (a: number[], b: number[]) =>
+  a.reduce((w, x, j) => Math.max(w, Math.abs(x - b[j]!) / Math.max(Math.abs(b[j]!), 1e-3)), 0);
 let unique = 0;
 
 /** Steps over variables of `sizes` on `backend`: the values, counters and skipped count at the end. */
@@ -37,7 +38,8 @@ export async function skipFirst(backend: string, options: Record<string, unknown
   const next = lcg(9);
   const sizes = [5, 300];
   const start = sizes.map((n) => Float32Array.from({ length: n }, next));
-  const grads = Array.from({ length: 4 }, (_x, k) => sizes.map((n) => Float32Array.from({ length: n }, () => (k === 0 ? NaN : next() * 0.01))));
+  const gradient = (n: number, k: number) => Float32Array.from({ length: n }, () => (k === 0 ? NaN : next() * 0.01));
+  const grads = Array.from({ length: 4 }, (_x, k) => sizes.map((n) => gradient(n, k)));
   const all = { clip: null, nonFinite: 'skip', ...options };
   const gpu = await run(backend, all, start, grads);
   const cpu = await run('cpu', all, start, grads);
@@ -87,5 +89,6 @@ export async function moveOffWebgpu(to: string, options: Record<string, unknown>
   const values = await Promise.all(vars.map(async (v) => Array.from(await v.data())));
   opt.dispose();
   tf.dispose(vars);
-  return { to, how, refused, unchanged, maxRelativeDifferenceToCpu: Math.max(...values.map((v, i) => relative(v, cpu.values[i]!))) };
+  const maxRelativeDifferenceToCpu = Math.max(...values.map((v, i) => relative(v, cpu.values[i]!)));
+  return { to, how, refused, unchanged, maxRelativeDifferenceToCpu };
 }

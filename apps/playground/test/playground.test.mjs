@@ -37,7 +37,8 @@ describe('playground in headless Chromium', { skip }, () => {
     const page = await browser.newPage({ viewport });
     page.on('console', (m) => {
       // errors; and what a failed WebGL shader or call leaves: tfjs logs the info log, Chromium warns of GL errors
-      if (m.type() === 'error' || /Failed to (compile|link)|ERROR: \d+:\d+|GL_INVALID|GL_OUT_OF_MEMORY|CONTEXT_LOST/.test(m.text())) {
+      const gl = /Failed to (compile|link)|ERROR: \d+:\d+|GL_INVALID|GL_OUT_OF_MEMORY|CONTEXT_LOST/;
+      if (m.type() === 'error' || gl.test(m.text())) {
         errors.push(`${path}: ${m.text()}`);
       }
     });

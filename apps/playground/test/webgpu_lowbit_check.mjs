@@ -133,7 +133,9 @@ const y = tf.variable(tf.ones([20]), true, 'lowbit_beside');
 const zopt = adopt(1e-2, { stateDtype: 'int4' });
 let zeroSize = 'ok';
 try {
-  for (let i = 0; i < 2; i++) await scoped(tf, () => zopt.applyGradients({ [z.name]: tf.zeros([0, 3]), [y.name]: tf.ones([20]) }));
+  for (let i = 0; i < 2; i++) {
+    await scoped(tf, () => zopt.applyGradients({ [z.name]: tf.zeros([0, 3]), [y.name]: tf.ones([20]) }));
+  }
   await y.data();
 } catch (e) {
   zeroSize = e.message;

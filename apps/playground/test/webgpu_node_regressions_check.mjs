@@ -43,7 +43,8 @@ async function run(backend, make, sizes, start, grads, wait = true) {
   }
   await opt.checkFinite();
   const values = await Promise.all(vars.map(async (v) => Array.from(await v.data())));
-  const out = { values, skipped: opt.skippedSteps, steps: vars.map((v) => opt.stepOf(v.name)), iterations: opt.iterations };
+  const steps = vars.map((v) => opt.stepOf(v.name));
+  const out = { values, skipped: opt.skippedSteps, steps, iterations: opt.iterations };
   opt.dispose();
   tf.dispose(vars);
   return out;
@@ -72,14 +73,16 @@ for (const [name, options] of [['float32', {}], ['int4', { stateDtype: 'int4' }]
   for (const wait of [true, false]) {
     const sizes = [5, 300];
     const start = sizes.map((n) => Float32Array.from({ length: n }, rand));
-    const grads = Array.from({ length: 4 }, (_x, k) => sizes.map((n) => Float32Array.from({ length: n }, () => (k === 0 ? NaN : rand() * 0.01))));
+    const gradient = (n, k) => Float32Array.from({ length: n }, () => (k === 0 ? NaN : rand() * 0.01));
+    const grads = Array.from({ length: 4 }, (_x, k) => sizes.map((n) => gradient(n, k)));
     const make = () => adopt(1e-2, { clip: null, nonFinite: 'skip', ...options });
     const gpu = await run('webgpu', make, sizes, start, grads, wait);
     const cpu = await run('cpu', make, sizes, start, grads);
     const moved = Math.max(...gpu.values.map((v, i) => Math.max(...v.map((x, j) => Math.abs(x - start[i][j])))));
     skipFirst[`${name}${wait ? '' : ', not awaited'}`] = {
       maxRelativeDifferenceToCpu: Math.max(...gpu.values.map((v, i) => relative(v, cpu.values[i]))), largestMove: moved,
-      skipped: gpu.skipped, counters: JSON.stringify([gpu.steps, gpu.iterations]) === JSON.stringify([cpu.steps, cpu.iterations]),
+      skipped: gpu.skipped,
+      counters: JSON.stringify([gpu.steps, gpu.iterations]) === JSON.stringify([cpu.steps, cpu.iterations]),
     };
   }
 }
@@ -91,7 +94,8 @@ for (const [name, options] of [['float32', {}], ['int8', { stateDtype: 'int8' }]
   for (const how of ['saved before the switch', 'saved after the switch']) {
     const sizes = [7, 1000];
     const start = sizes.map((n) => Float32Array.from({ length: n }, rand));
-    const grads = Array.from({ length: 8 }, () => sizes.map((n) => Float32Array.from({ length: n }, () => rand() * 0.1)));
+    const gradient = (n) => Float32Array.from({ length: n }, () => rand() * 0.1);
+    const grads = Array.from({ length: 8 }, () => sizes.map(gradient));
     const make = () => adopt(1e-2, options);
     const cpu = await run('cpu', make, sizes, start, grads);
     await tf.setBackend('webgpu');

@@ -26,7 +26,7 @@ const momentsOf = (opt: NamedStateOptimizer, name: string): Codes =>
 
 describe('low-bit state of 10,000 variables on the cpu backend', () => {
   for (const dtype of ['int8', 'int4'] as const) {
-    it(`${dtype}: every variable steps as the float64 reference says; no WebAssembly memory per variable`, async (t) => {
+    it(`${dtype}: every variable steps as the float64 reference says; no memory per variable`, async (t) => {
       await useBackend('cpu');
       const rng = new Rng(dtype === 'int8' ? 8 : 4);
       const sizes = Array.from({ length: COUNT }, (_x, i) => 1 + (i % 19)); // partial SIMD groups and blocks
@@ -56,10 +56,12 @@ describe('low-bit state of 10,000 variables on the cpu backend', () => {
             const padded = dtype === 'int8' ? Math.ceil(n / 4) * 4 : Math.ceil(n / 16) * 16;
             const blocks = Math.ceil(padded / (dtype === 'int8' ? 256 : 128));
             const empty = {
-              qm: new Int8Array(padded), qv: new Uint8Array(padded), mScale: new Float32Array(blocks), vScale: new Float32Array(blocks), t: step,
+              qm: new Int8Array(padded), qv: new Uint8Array(padded),
+              mScale: new Float32Array(blocks), vScale: new Float32Array(blocks), t: step,
             };
             const state = s === null ? empty : dtype === 'int8'
-              ? { qm: Int8Array.from(s.qm), qv: s.qv.slice(), mScale: s.mScale.slice(), vScale: s.vScale.slice(), t: step }
+              ? { qm: Int8Array.from(s.qm), qv: s.qv.slice(), mScale: s.mScale.slice(), vScale: s.vScale.slice(),
+                t: step }
               : ref4From({ qm: s.qm as Uint8Array, qv: s.qv, mScale: s.mScale, vScale: s.vScale, t: step }, n);
             if (dtype === 'int8') refAdopt8Step(p, grads[i]!, state, ADOPT_REF);
             else refAdopt4Step(p, grads[i]!, state, ADOPT_REF);
@@ -88,7 +90,8 @@ describe('low-bit state of 10,000 variables on the cpu backend', () => {
         opt.dispose();
         tf.dispose(vars);
       }
-      t.diagnostic(`p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ${differing} of ${codes} ` +
+      t.diagnostic(`p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ` +
+        `${differing} of ${codes} ` +
         `differ; WebAssembly memories made: ${memories}`);
       assert.ok(memories <= 4, `${memories} WebAssembly memories for ${COUNT} variables (a few shared ones at most)`);
       assert.equal(stepped, COUNT, 'variables at step 3');
