@@ -6,6 +6,7 @@
 // globalClipnorm a no-op with 8+ variables) to show that the fuzzer catches one.
 import * as tf from '@tensorflow/tfjs';
 import { adam, adamw, adopt, amsgrad, NonFiniteGradientError, type NamedStateOptimizer } from 'adopt-optim';
+import { guarded } from './gpu_errors';
 
 type Options = Record<string, unknown>;
 const FACTORIES: Record<string, (o: Options) => NamedStateOptimizer> = {
@@ -123,7 +124,13 @@ export async function fuzz(firstSeed: number, count: number, backends: string[])
   const failures: FuzzFailure[] = [];
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     const c = fuzzCase(seed, backends);
-    const gpu = await runCase(c, c.backend);
+    let gpu: RunResult;
+    try {
+      gpu = await guarded(`fuzz case ${seed}`, () => runCase(c, c.backend)); // a GPU error fails this case alone
+    } catch (e) {
+      failures.push({ case: c, why: (e as Error).message });
+      continue;
+    }
     const cpu = await runCase(c, 'cpu');
     const bound = c.options['stateDtype'] !== undefined ? 1e-3 : 1e-4;
     const d = worstDifference(gpu.values, cpu.values);
