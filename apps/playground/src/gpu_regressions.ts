@@ -15,7 +15,9 @@ const relative = (a: number[], b: number[]) =>
 let unique = 0;
 
 /** Steps over variables of `sizes` on `backend`: the values, counters and skipped count at the end. */
-async function run(backend: string, options: Record<string, unknown>, start: Float32Array[], grads: Float32Array[][]) {
+async function run(
+  backend: string, options: Record<string, unknown>, start: Float32Array[], grads: Float32Array[][], wait = true,
+) {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
   await tf.ready();
   const vars = start.map((a, i) => tf.variable(tf.tensor1d(a), true, `regr_${backend}_${unique++}_${i}`));
@@ -24,8 +26,9 @@ async function run(backend: string, options: Record<string, unknown>, start: Flo
     const named = vars.map((v, i) => ({ name: v.name, tensor: tf.tidy(() => tf.add(tf.tensor1d(g[i]!), 0)) }));
     opt.applyGradients(named);
     tf.dispose(named.map((x) => x.tensor));
-    await opt.checkFinite();
+    if (wait) await opt.checkFinite(); // else every step is issued before any verdict arrives
   }
+  await opt.checkFinite();
   const values = await Promise.all(vars.map(async (v) => Array.from(await v.data())));
   const out = { values, steps: vars.map((v) => opt.stepOf(v.name)), skipped: opt.skippedSteps };
   opt.dispose();
@@ -33,15 +36,15 @@ async function run(backend: string, options: Record<string, unknown>, start: Flo
   return out;
 }
 
-/** nonFinite 'skip', clip null: a NaN in the first step, then small gradients; against cpu. */
-export async function skipFirst(backend: string, options: Record<string, unknown> = {}) {
+/** nonFinite 'skip', clip null: a NaN in the first step, then small gradients; against cpu. `wait`: each verdict. */
+export async function skipFirst(backend: string, options: Record<string, unknown> = {}, wait = true) {
   const next = lcg(9);
   const sizes = [5, 300];
   const start = sizes.map((n) => Float32Array.from({ length: n }, next));
   const gradient = (n: number, k: number) => Float32Array.from({ length: n }, () => (k === 0 ? NaN : next() * 0.01));
   const grads = Array.from({ length: 4 }, (_x, k) => sizes.map((n) => gradient(n, k)));
   const all = { clip: null, nonFinite: 'skip', ...options };
-  const gpu = await run(backend, all, start, grads);
+  const gpu = await run(backend, all, start, grads, wait);
   const cpu = await run('cpu', all, start, grads);
   return {
     backend, maxRelativeDifferenceToCpu: Math.max(...gpu.values.map((v, i) => relative(v, cpu.values[i]!))),

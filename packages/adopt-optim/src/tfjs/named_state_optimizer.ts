@@ -248,7 +248,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     gpuKernels?.beginStep(this.stepOk);
     this.paths.clear();
     const ok = this.stepOk;
-    const setVerdict = (verdict: tf.Tensor | null) => gpuKernels?.beginStep((this.stepOk = verdict));
+    const setVerdict = (verdict: tf.Tensor | null) => {
+      this.stepOk = verdict;
+      gpuKernels?.beginStep(verdict);
+    };
     try {
       for (const [variable, gradient] of clipped.pairs) {
         const state = this.slots.stateFor(variable);
