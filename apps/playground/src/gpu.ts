@@ -7,6 +7,9 @@ import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { adam, adamw, adopt, amsgrad, cosineDecay, defineRule, NonFiniteGradientError, powerClip, ruleOptimizer, type NamedStateOptimizer } from 'adopt-optim';
+import { guarded, startWebgpu } from './gpu_errors';
+import { fuzz, fuzzCase, seedBug } from './gpu_fuzz';
+import { moveOffWebgpu, skipFirst } from './gpu_regressions';
 
 import { HOSTILE_OPTIMIZERS, inErrorScope } from './gpu_rules';
 
@@ -369,14 +372,42 @@ async function trajectory(backend: string, name: string, options: Record<string,
   }
 }
 
+/** For the test of the error surfacing itself: tfjs's AddN of `count` inputs on webgpu (9 exceed 8 storage buffers). */
+async function addNOf(count: number) {
+  if (!(await tf.setBackend('webgpu'))) throw new Error('backend webgpu is not available');
+  const ts = Array.from({ length: count }, (_x, i) => tf.fill([5], i));
+  tf.dispose([...ts, tf.addN(ts)]);
+}
+
+/** For the test of the error surfacing itself: a WebGL program that does not compile, run through tfjs. */
+async function badShader() {
+  if (!(await tf.setBackend('webgl'))) throw new Error('backend webgl is not available');
+  type WebGL = { runWebGLProgram(p: object, i: tf.TensorInfo[], d: string): tf.TensorInfo };
+  const backend = tf.backend() as unknown as WebGL;
+  const x = tf.zeros([4]);
+  try {
+    const program = { variableNames: ['X'], outputShape: [4], userCode: 'void main() { setOutput(notDeclared); }' };
+    tf.dispose(tf.engine().makeTensorFromTensorInfo(backend.runWebGLProgram(program, [x], 'float32')));
+  } finally {
+    x.dispose();
+  }
+}
+
 const w = window as unknown as Record<string, unknown>;
-/** compare() inside WebGPU error scopes (./gpu_rules.ts). */
+/** compare() inside WebGPU error scopes of its own (./gpu_rules.ts); every check is also guarded below. */
 const compareInErrorScope = (backend: string, name: string, options: Record<string, unknown> = {}) =>
   inErrorScope(backend, () => compare(backend, name, options));
 
-w['gpuChecks'] = {
+const checks: Record<string, (...a: never[]) => unknown> = {
   trajectory, compare, compareInErrorScope, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo,
   backends: () => tf.engine().backendNames(),
+  skipFirst, moveOffWebgpu, fuzz, fuzzCase, seedBug, addNOf, badShader,
 };
+// every check inside WebGPU error scopes, followed by a WebGL error check (./gpu_errors.ts)
+w['gpuChecks'] = Object.fromEntries(
+  Object.entries(checks).map(([name, f]) => [name, (...a: never[]) => guarded(name, async () => f(...a))]),
+);
 w['tf'] = tf;
-document.getElementById('status')!.textContent = 'ready';
+void startWebgpu().finally(() => {
+  document.getElementById('status')!.textContent = 'ready';
+});

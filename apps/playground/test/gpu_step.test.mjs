@@ -22,7 +22,13 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
     server = await preview({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
     browser = await chromium.launch({ executablePath, args: GPU_FLAGS });
     page = await browser.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      // errors; and what a failed WebGL shader or call leaves: tfjs logs the info log, Chromium warns of GL errors
+      const gl = /Failed to (compile|link)|ERROR: \d+:\d+|GL_INVALID|GL_OUT_OF_MEMORY|CONTEXT_LOST/;
+      if (m.type() === 'error' || gl.test(m.text())) {
+        errors.push(m.text());
+      }
+    });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(new URL('gpu.html', server.resolvedUrls.local[0]).href);
     await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
@@ -143,6 +149,91 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
       assert.deepEqual(r.last, r.first, `${backend}: GPU bytes / tensors grew`);
       assert.equal(r.readSync, 0);
     }
+  });
+
+  it('regressions: a skipped first ADOPT step redone as on cpu; globalClipnorm over 9 and 13 variables', async (t) => {
+    for (const backend of webgpu ? ['webgl', 'webgpu'] : ['webgl']) {
+      const cases = [[{}, true], [{ fused: false }, true], [{}, false], [{ fused: false }, false]];
+      if (backend === 'webgpu') cases.push([{ stateDtype: 'int4' }, true]);
+      for (const [options, wait] of cases) {
+        // wait false: every step issued before the first verdict arrives (the first step redone on the GPU)
+        const r = await call('skipFirst', backend, options, wait);
+        t.diagnostic(`${JSON.stringify(options)}: ${JSON.stringify(r)}`);
+        const d = r.maxRelativeDifferenceToCpu;
+        assert.ok(d < 1e-4, `${backend} ${JSON.stringify(options)}: differs from cpu by ${d}`);
+        assert.ok(r.largestMove < 10, `${backend}: a parameter moved by ${r.largestMove} (a division by epsilon)`);
+        assert.equal(r.countersAsCpu, true, `${backend}: counters or skippedSteps differ from cpu's`);
+      }
+      for (const count of [9, 13]) {
+        const sizes = Array.from({ length: count }, (_x, i) => 5 + 11 * i);
+        const r = await call('compare', backend, 'adam', { globalClipnorm: 0.5 }, 4, sizes);
+        t.diagnostic(`globalClipnorm, ${count} variables: ${JSON.stringify(r)}`);
+        const d = r.maxRelativeDifferenceToCpu;
+        assert.ok(d < 1e-4, `${backend}, ${count} variables: differs from cpu by ${d}`);
+      }
+    }
+  });
+
+  it('state leaving webgpu (for cpu, webgl): refused until read asynchronously; moved as on cpu', async (t) => {
+    if (!webgpu) return t.skip('no WebGPU adapter in this Chromium');
+    const cases = [['cpu', {}], ['cpu', { stateDtype: 'int8' }], ['cpu', { stateDtype: 'int4' }], ['webgl', {}]];
+    for (const [to, options] of cases) {
+      for (const how of ['before', 'after']) {
+        const r = await call('moveOffWebgpu', to, options, how);
+        t.diagnostic(`${JSON.stringify(options)}: ${JSON.stringify(r)}`);
+        const d = r.maxRelativeDifferenceToCpu;
+        assert.ok(d < 1e-5, `${to} ${JSON.stringify(options)} saved ${how}: differs from cpu by ${d}`);
+        assert.equal(r.unchanged, true, 'a refused step changed something');
+        if (how === 'after') assert.match(r.refused, /is on the webgpu backend.*getWeights\(\).*Nothing was changed/);
+      }
+    }
+  });
+
+  it('differential fuzzer: random options × sizes × policies × variable counts, webgl and webgpu vs cpu', async (t) => {
+    // CI: a few cases; ADOPT_GPU_FUZZ_CASES=N for a long run (ADOPT_GPU_FUZZ_SEED: the first seed)
+    const count = Number(process.env.ADOPT_GPU_FUZZ_CASES ?? 16);
+    const first = Number(process.env.ADOPT_GPU_FUZZ_SEED ?? 1);
+    const backends = webgpu ? ['webgl', 'webgpu'] : ['webgl'];
+    const started = Date.now();
+    const r = await call('fuzz', first, count, backends);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    t.diagnostic(`${r.cases} cases from seed ${first} in ${seconds} s; ${r.failures.length} failed`);
+    for (const f of r.failures.slice(0, 10)) t.diagnostic(JSON.stringify(f));
+    assert.deepEqual(r.failures, []);
+  });
+
+  it('differential fuzzer: a seeded GPU-only bug (tfjs AddN drops an input on webgl / webgpu) is caught', async (t) => {
+    // seeds whose case clips by the global norm over several variables (the fault's reach)
+    const backends = webgpu ? ['webgl', 'webgpu'] : ['webgl'];
+    const seeds = [];
+    for (let seed = 1; seeds.length < 4 && seed < 5000; seed++) {
+      const c = await call('fuzzCase', seed, backends);
+      if (c.options.globalClipnorm === 0.05 && c.shapes.length >= 3) seeds.push(seed);
+    }
+    const failures = [];
+    try {
+      await call('seedBug', true);
+      for (const seed of seeds) failures.push(...(await call('fuzz', seed, 1, backends)).failures);
+    } finally {
+      await call('seedBug', false);
+    }
+    // a case whose gradients' global norm stays under the bound never clips: the fault has nothing to change there
+    t.diagnostic(`seeded bug: caught in ${failures.length} of ${seeds.length} cases (seeds ${seeds})`);
+    for (const f of failures) t.diagnostic(`seed ${f.case.seed}: ${f.why}`);
+    assert.ok(failures.length >= 1, 'the fuzzer missed the seeded bug');
+    const clean = await call('fuzz', failures[0].case.seed, 1, backends);
+    assert.deepEqual(clean.failures, [], 'without the fault the same case passes');
+  });
+
+  it('GPU errors fail a check: a dispatch over the buffer limit (webgpu), a bad shader (webgl)', async (t) => {
+    const mark = errors.length;
+    await call('addNOf', 7); // 7 inputs and the output: 8 storage buffers, allowed
+    if (webgpu) await assert.rejects(call('addNOf', 9), /GPU errors in addNOf: webgpu validation: .*storage buffers/);
+    else t.diagnostic('no WebGPU adapter: the webgpu half is skipped');
+    await assert.rejects(call('badShader'), /Failed to compile fragment shader/);
+    const logged = errors.slice(mark).some((e) => /notDeclared|ERROR: \d+:\d+/.test(e));
+    assert.ok(logged, 'the shader log reached the page errors');
+    errors.splice(mark); // expected here: not errors of the other checks
   });
 
   it('no page errors', () => {

@@ -35,7 +35,13 @@ describe('playground in headless Chromium', { skip }, () => {
 
   async function open(path, viewport = { width: 1200, height: 900 }) {
     const page = await browser.newPage({ viewport });
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(`${path}: ${m.text()}`); });
+    page.on('console', (m) => {
+      // errors; and what a failed WebGL shader or call leaves: tfjs logs the info log, Chromium warns of GL errors
+      const gl = /Failed to (compile|link)|ERROR: \d+:\d+|GL_INVALID|GL_OUT_OF_MEMORY|CONTEXT_LOST/;
+      if (m.type() === 'error' || gl.test(m.text())) {
+        errors.push(`${path}: ${m.text()}`);
+      }
+    });
     page.on('pageerror', (e) => errors.push(`${path}: ${e.message}`));
     await page.goto(new URL(path, base).href);
     return page;

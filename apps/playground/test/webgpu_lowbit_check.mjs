@@ -4,6 +4,7 @@
 // step, the dispatches of a step, the path, tensors, a step refused by a non-finite gradient, and the state moved
 // between backends. Prints one JSON line.
 import { installWebGPU } from '../scripts/dawn.mjs';
+import { scoped } from './error_scopes.mjs';
 
 const adapter = await installWebGPU();
 if (adapter === null) {
@@ -46,11 +47,14 @@ async function trajectory(backend, make, name) {
     const device = backend === 'webgpu' ? tf.backend().device : null;
     const create = device?.createBindGroup;
     if (device && step === grads.length - 1) device.createBindGroup = function (...a) { dispatches++; return create.apply(this, a); };
-    opt.applyGradients(named);
+    await scoped(tf, () => {
+      opt.applyGradients(named);
+      tf.dispose(named.map((n) => n.tensor));
+      // counted right after the step, before any await lets a verdict arrive (its flags are freed then)
+      if (step === 1) tensorsAfterSecond = tf.memory().numTensors;
+      if (step === grads.length - 1) tensorsLast = tf.memory().numTensors;
+    }, `${backend} step`);
     if (device && step === grads.length - 1) device.createBindGroup = create;
-    tf.dispose(named.map((n) => n.tensor));
-    if (step === 1) tensorsAfterSecond = tf.memory().numTensors;
-    if (step === grads.length - 1) tensorsLast = tf.memory().numTensors;
     const weights = await opt.getWeights();
     steps.push({
       p: await Promise.all(vars.map(async (v) => Array.from(await v.data()))),
@@ -96,8 +100,8 @@ for (const [name, make] of Object.entries(makers)) {
 await tf.setBackend('webgpu');
 const v = tf.variable(tf.tensor1d(start[2]), true, 'lowbit_skip');
 const opt = adopt(1e-2, { stateDtype: 'int4', nonFinite: 'skip' });
-opt.applyGradients({ [v.name]: tf.tensor1d(grads[0][2]) });
-opt.applyGradients({ [v.name]: tf.tensor1d(grads[1][2]) });
+await scoped(tf, () => opt.applyGradients({ [v.name]: tf.tensor1d(grads[0][2]) }));
+await scoped(tf, () => opt.applyGradients({ [v.name]: tf.tensor1d(grads[1][2]) }));
 const snapshot = async () => ({
   p: Array.from(await v.data()),
   w: await Promise.all((await opt.getWeights()).filter((w) => codeNames.test(w.name) || scaleNames.test(w.name)).map(async (w) => [w.name, Array.from(await w.tensor.data())])),
@@ -105,14 +109,14 @@ const snapshot = async () => ({
 const before = await snapshot();
 const bad = Float32Array.from(grads[2][2]);
 bad[7] = NaN;
-opt.applyGradients({ [v.name]: tf.tensor1d(bad) });
+await scoped(tf, () => opt.applyGradients({ [v.name]: tf.tensor1d(bad) }));
 const skipUnchanged = JSON.stringify(before) === JSON.stringify(await snapshot());
 
 // state saved on webgpu (getWeights) and restored on cpu: the next step equals the same step on webgpu
 const saved = (await opt.getWeights()).map((w) => ({ name: w.name, tensor: w.tensor.clone() }));
 const g = tf.tensor1d(grads[3][2]);
 const p0 = Array.from(await v.data());
-opt.applyGradients({ [v.name]: g });
+await scoped(tf, () => opt.applyGradients({ [v.name]: g }));
 const onGpu = Array.from(await v.data());
 await tf.setBackend('cpu');
 const w = tf.variable(tf.tensor1d(p0), true, 'lowbit_moved');
@@ -129,7 +133,9 @@ const y = tf.variable(tf.ones([20]), true, 'lowbit_beside');
 const zopt = adopt(1e-2, { stateDtype: 'int4' });
 let zeroSize = 'ok';
 try {
-  for (let i = 0; i < 2; i++) zopt.applyGradients({ [z.name]: tf.zeros([0, 3]), [y.name]: tf.ones([20]) });
+  for (let i = 0; i < 2; i++) {
+    await scoped(tf, () => zopt.applyGradients({ [z.name]: tf.zeros([0, 3]), [y.name]: tf.ones([20]) }));
+  }
   await y.data();
 } catch (e) {
   zeroSize = e.message;

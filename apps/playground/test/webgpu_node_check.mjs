@@ -2,6 +2,7 @@
 // tfjs's webgpu backend in Node (Dawn, the `webgpu` package) against the cpu backend, with the dispatches of a
 // step counted and the path each step took. Prints one JSON line.
 import { installWebGPU } from '../scripts/dawn.mjs';
+import { scoped } from './error_scopes.mjs';
 
 const adapter = await installWebGPU();
 if (adapter === null) {
@@ -31,7 +32,7 @@ async function trajectory(backend, make, name) {
     const device = backend === 'webgpu' ? tf.backend().device : null;
     const create = device?.createBindGroup;
     if (device && step === grads.length - 1) device.createBindGroup = function (...a) { dispatches++; return create.apply(this, a); };
-    opt.applyGradients(named);
+    await scoped(tf, () => opt.applyGradients(named), `${backend} step`);
     if (device && step === grads.length - 1) device.createBindGroup = create;
     tf.dispose(named.map((n) => n.tensor));
     await opt.checkFinite();

@@ -26,6 +26,7 @@ import { callCount, callPart, type PhaseCall } from '../codegen/modules.js';
 import { capitalized, glslProgram, type GlslProgram } from '../codegen/glsl.js';
 import { uniformArgs } from '../codegen/signature.js';
 import type { GpuFusedKernels } from './gpu_fused.js';
+import { stackAll } from './gpu_reduce.js';
 
 interface TexData {
   isPacked?: boolean;
@@ -98,6 +99,7 @@ class WebGLFused implements GpuFusedKernels {
   }
 
   beginStep(ok: tf.Tensor | null): void {
+    if (ok !== this.stepOk) this.okInput = null; // a new verdict (a first step redone: gpu_first_steps.ts)
     this.stepOk = ok;
   }
 
@@ -177,7 +179,7 @@ class WebGLFused implements GpuFusedKernels {
 
   /** One flag per gradient: its count of NaN / ±Infinity elements (§6.3), stacked. */
   gradientFlags(gs: tf.Tensor[]): tf.Tensor {
-    return tf.stack(gs.map((g) => this.gradientFlag(g)));
+    return stackAll(gs.map((g) => this.gradientFlag(g)));
   }
 
   /**

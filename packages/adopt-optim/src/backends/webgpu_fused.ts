@@ -36,6 +36,7 @@ interface GPUDeviceLike {
   createShaderModule(d: { code: string }): unknown;
   createComputePipeline(d: { layout: 'auto'; compute: { module: unknown; entryPoint: string } }): GPUComputePipelineLike;
   createBindGroup(d: { layout: unknown; entries: { binding: number; resource: unknown }[] }): unknown;
+  limits?: { maxStorageBuffersPerShaderStage?: number };
 }
 interface GPUComputePassLike {
   setPipeline(p: GPUComputePipelineLike): void;
@@ -252,6 +253,14 @@ class WebGPUFused implements GpuFusedKernels {
   /** Records one dispatch into tfjs's current compute pass, as its runWebGPUProgram does. */
   private dispatch(pipeline: GPUComputePipelineLike, tensors: TensorInfo[], uniforms: { type: string; data: number[] }[], x: number, y: number): void {
     const b = this.backend;
+    // a dispatch binding more storage buffers than the device allows is dropped silently: never issue one
+    const limit = b.device.limits?.maxStorageBuffersPerShaderStage ?? 8;
+    if (tensors.length > limit) {
+      throw new RangeError(
+        `adopt-optim webgpu: a dispatch would bind ${tensors.length} storage buffers; the device allows ${limit}. ` +
+          'Nothing was written.',
+      );
+    }
     const resources = this.buffers(tensors);
     const uniform = b.makeUniforms(uniforms);
     const bindGroup = b.device.createBindGroup({

@@ -4,12 +4,13 @@
  * §11.1 / §12.1: the same bytes the WebAssembly kernels keep), the scales float32 — updated in
  * place by one dispatch per variable (src/codegen/wgsl_lowbit.ts via webgpu_fused.ts). They are
  * state tensors of the optimizer (counted in `tf.memory()`, made on a variable's first step,
- * disposed with the optimizer); `views()` reads them back for getWeights and for moving the state
- * to another backend.
+ * disposed with the optimizer); `read()` reads them back asynchronously for getWeights, and `views()`
+ * hands over the copy that read left, to move the state to another backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LowBitMoments } from '../kernels/state8.js';
 import { blockCount, codeBytes, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
+import { hasCpuCopy } from './webgpu_moves.js';
 
 export class GpuLowBitMoments {
   /** qm, qv (int32 words of codes), mScale, vScale (float32). */
@@ -46,16 +47,18 @@ export class GpuLowBitMoments {
   }
 
   /**
-   * The codes and scales read back synchronously (a copy, as plain typed arrays): for moving the
-   * state to another backend at a step. A browser stalls for it; tfjs's webgpu backend in Node
-   * (Dawn) cannot read synchronously at all, so there the state stays on the GPU.
+   * The codes and scales as plain typed arrays, for moving the state to another backend at a step,
+   * only where each tensor keeps a CPU copy from an asynchronous read since its last write
+   * (getWeights makes one); null otherwise. Never a synchronous read of the GPU: tfjs's webgpu
+   * backend returned wrong values for one in Chromium and has none in Node (./webgpu_moves.ts).
    */
-  views(): LowBitMoments {
+  views(): LowBitMoments | null {
     if (!this.live) throw new Error('adopt-optim: the low-bit state on the GPU was freed.');
+    if (this.tensors.some((t) => !hasCpuCopy(t))) return null;
     return this.fromValues(this.tensors.map((t) => t.dataSync()));
   }
 
-  /** The codes and scales read back asynchronously (getWeights). */
+  /** The codes and scales read back asynchronously (getWeights); tfjs keeps a CPU copy of each until the next step. */
   async read(): Promise<LowBitMoments> {
     if (!this.live) throw new Error('adopt-optim: the low-bit state on the GPU was freed.');
     return this.fromValues(await Promise.all(this.tensors.map((t) => t.data())));

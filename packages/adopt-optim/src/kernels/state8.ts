@@ -4,12 +4,12 @@
  * src/tfjs/state8.ts, the TensorFlow.js optimizers on the cpu backend (and on wasm where the heap
  * route of src/backends/tfjs_state8.ts cannot be used).
  *
- * The codes and scales of one parameter array live in a WebAssembly memory of their own, beside
- * scratch for a chunk of p and g: the 8-bit kernels generated from the rules (src/codegen/wat8.ts) de-quantise, update and
- * re-quantise them in place, one block of 256 elements at a time, while p and g travel through
- * the scratch in chunks of 16 K elements (as the resident float32 state of array_kernels.ts).
- * The arrays handed out (`qm`, `qv`, `mScale`, `vScale`) are views of that memory: plain typed
- * arrays the caller can read, copy and set.
+ * The codes and scales of one parameter array live in a plain ArrayBuffer of their own; the 8-bit
+ * and 4-bit kernels generated from the rules (src/codegen/wat8.ts) run in one WebAssembly memory
+ * shared by every array (`sharedScratch`), into which a chunk of 16 K elements of p, g, their codes
+ * and scales is copied, de-quantised, updated and re-quantised one block at a time, then copied
+ * back. No array needs a memory of its own (Chromium stops making them after ~120). The arrays
+ * handed out (`qm`, `qv`, `mScale`, `vScale`) are plain typed arrays the caller can read, copy and set.
  *
  * On tfjs's wasm backend the same kernels are instantiated over the backend's own heap instead
  * (`instantiateState8`), with the codes allocated there: tfjs_state8.ts.
@@ -79,17 +79,13 @@ export interface Int4Moments {
 /** 8-bit or 4-bit moments. */
 export type LowBitMoments = Int8Moments | Int4Moments;
 
-interface Block8 {
+/** What allocateMoments made: the format and the array length, keyed by the moments' own buffer. */
+interface Made {
   format: LowBitFormat;
-  k: State8Exports;
   length: number;
-  chunk: number;
-  p: Float32Array;
-  g: Float32Array;
-  offsets: { p: number; g: number; scr: number; qm: number; qv: number; sm: number; sv: number };
 }
 
-const blocks = new WeakMap<ArrayBufferLike, Block8>();
+const made = new WeakMap<ArrayBufferLike, Made>();
 
 /** Codes per array of `n` elements: n rounded up to a multiple of 4 (the kernels take 4 at a time). */
 export const pad4 = (n: number) => Math.ceil(n / 4) * 4;
@@ -98,7 +94,8 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /**
  * Where the codes and scales of an array of `length` elements lie in one allocation (byte offsets
  * from its start, each 16-aligned): qm, qv (the padded elements' codes), then mScale, vScale (one
- * float32 per block). Used for the allocations on tfjs's wasm heap (tfjs_state8.ts).
+ * float32 per block). Used for the allocations on tfjs's wasm heap (tfjs_state8.ts) and for the
+ * plain buffers of allocateMoments.
  */
 export function int8CodesLayout(length: number, format: LowBitFormat = INT8): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
   const padded = paddedLength(format, length);
@@ -110,65 +107,93 @@ export function int8CodesLayout(length: number, format: LowBitFormat = INT8): { 
   return { padded, blocks, qm: 0, qv, sm, sv, bytes: sv + align16(4 * blocks) };
 }
 
-/** Codes and scales for an array of `length`, zeroed, in a memory of their own; null without SIMD. */
-export function allocateInt8Moments(length: number): Int8Moments | null {
-  return allocateMoments(INT8, length) as Int8Moments | null;
+/**
+ * The one WebAssembly memory every array's low-bit step runs in (a chunk of p, g, the codes and
+ * the scales at a time), made on first use. Chromium refuses new memories after ~120 of them, so
+ * no array has one of its own: 10,000 variables step as one does.
+ */
+interface Scratch {
+  k: State8Exports;
+  p: Float32Array;
+  g: Float32Array;
+  qm: Uint8Array;
+  qv: Uint8Array;
+  sm: Float32Array;
+  sv: Float32Array;
+  offsets: State8Offsets;
 }
 
-/** Codes and scales in `format` for an array of `length`, zeroed, in a memory of their own; null without SIMD. */
-export function allocateMoments(format: LowBitFormat, length: number): LowBitMoments | null {
-  if (!state8Available()) return null;
-  const padded = paddedLength(format, length);
-  const blocksCount = blockCount(format, padded);
-  const bytes = codeBytes(format, padded);
-  const chunk = Math.min(CHUNK, padded);
+let scratch: Scratch | null | undefined;
+
+function sharedScratch(): Scratch | null {
+  if (scratch !== undefined) return scratch;
+  const scales = CHUNK / INT4.block; // the most blocks a chunk spans (the smaller block)
   let at = 0;
   const take = (bytes: number) => {
     const o = at;
     at = align16(at + bytes);
     return o;
   };
-  const offsets = {
-    p: take(4 * chunk), g: take(4 * chunk), scr: take(SCRATCH_BYTES),
-    qm: take(bytes), qv: take(bytes), sm: take(4 * blocksCount), sv: take(4 * blocksCount),
+  const o = {
+    p: take(4 * CHUNK), g: take(4 * CHUNK), scr: take(SCRATCH_BYTES),
+    qm: take(CHUNK), qv: take(CHUNK), sm: take(4 * scales), sv: take(4 * scales),
   };
-  const pages = Math.max(1, Math.ceil(at / 65536));
+  const pages = Math.ceil(at / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const k = instantiateState8(memory);
-  if (k === null) return null;
-  const buffer = memory.buffer;
+  if (k === null) return (scratch = null);
+  const b = memory.buffer;
+  return (scratch = {
+    k, offsets: o,
+    p: new Float32Array(b, o.p, CHUNK), g: new Float32Array(b, o.g, CHUNK),
+    qm: new Uint8Array(b, o.qm, CHUNK), qv: new Uint8Array(b, o.qv, CHUNK),
+    sm: new Float32Array(b, o.sm, scales), sv: new Float32Array(b, o.sv, scales),
+  });
+}
+
+/** Codes and scales for an array of `length`, zeroed, in a buffer of their own; null without SIMD. */
+export function allocateInt8Moments(length: number): Int8Moments | null {
+  return allocateMoments(INT8, length) as Int8Moments | null;
+}
+
+/**
+ * Codes and scales in `format` for an array of `length`, zeroed: views of one plain ArrayBuffer
+ * (no WebAssembly memory of their own; the kernels run over the shared scratch); null without SIMD.
+ */
+export function allocateMoments(format: LowBitFormat, length: number): LowBitMoments | null {
+  if (!state8Available() || sharedScratch() === null) return null;
+  const layout = int8CodesLayout(length, format);
+  const bytes = codeBytes(format, layout.padded);
+  const buffer = new ArrayBuffer(layout.bytes);
   const rest = {
-    qv: new Uint8Array(buffer, offsets.qv, bytes),
-    mScale: new Float32Array(buffer, offsets.sm, blocksCount),
-    vScale: new Float32Array(buffer, offsets.sv, blocksCount),
+    qv: new Uint8Array(buffer, layout.qv, bytes),
+    mScale: new Float32Array(buffer, layout.sm, layout.blocks),
+    vScale: new Float32Array(buffer, layout.sv, layout.blocks),
   };
   const moments: LowBitMoments = format.bits === 8
-    ? { qm: new Int8Array(buffer, offsets.qm, bytes), ...rest }
-    : { qm: new Uint8Array(buffer, offsets.qm, bytes), ...rest };
-  blocks.set(buffer, {
-    format, k, length, chunk, offsets,
-    p: new Float32Array(buffer, offsets.p, chunk), g: new Float32Array(buffer, offsets.g, chunk),
-  });
+    ? { qm: new Int8Array(buffer, layout.qm, bytes), ...rest }
+    : { qm: new Uint8Array(buffer, layout.qm, bytes), ...rest };
+  made.set(buffer, { format, length });
   return moments;
 }
 
 /** Elements of the array these moments were made for (undefined for arrays init did not make). */
 export function int8MomentsLength(s: LowBitMoments): number | undefined {
-  return s.qm.buffer instanceof ArrayBuffer ? blocks.get(s.qm.buffer)?.length : undefined;
+  return s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer)?.length : undefined;
 }
 
 /** The format of moments allocateMoments made (undefined for arrays it did not make). */
 export function momentsFormat(s: LowBitMoments): LowBitFormat | undefined {
-  return s.qm.buffer instanceof ArrayBuffer ? blocks.get(s.qm.buffer)?.format : undefined;
+  return s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer)?.format : undefined;
 }
 
-/** Bytes of memory that hold these moments (codes, scales and the chunk scratch). */
+/** Bytes of memory that hold these moments (their codes and scales; the shared scratch is not counted). */
 export function int8MomentsBytes(s: LowBitMoments): number {
   return s.qm.buffer.byteLength;
 }
 
-function blockOf(owner: string, s: LowBitMoments, length: number): Block8 {
-  const b = s.qm.buffer instanceof ArrayBuffer ? blocks.get(s.qm.buffer) : undefined;
+function madeOf(owner: string, s: LowBitMoments, length: number): Made {
+  const b = s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer) : undefined;
   if (b === undefined || s.qv.buffer !== s.qm.buffer || s.mScale.buffer !== s.qm.buffer || s.vScale.buffer !== s.qm.buffer) {
     throw new TypeError(`adopt-optim ${owner}: the low-bit state was not made by init (its arrays must stay the ones init returned).`);
   }
@@ -216,43 +241,57 @@ export function callState8(
   exports[call.phase]!(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, ...uniformArgs(part.sig, call.scalars));
 }
 
-/** Runs `kernel` over chunks of p and g through the scratch; writes p back unless it is adopt8Init. */
+/**
+ * Runs `kernel` over chunks of p and g through the shared scratch, the chunk's codes and scales
+ * copied in and back out around each call; writes p back unless it is adopt8Init.
+ */
 function chunked(
-  b: Block8, p: Float32Array, g: Float32Array, kernel: State8Kernel, a: AdoptKernelArgs | AdamKernelArgs, seed: number,
+  b: Made, p: Float32Array, g: Float32Array, s: LowBitMoments, kernel: State8Kernel,
+  a: AdoptKernelArgs | AdamKernelArgs, seed: number,
 ): void {
+  const x = sharedScratch();
+  if (x === null) throw new Error('adopt-optim: the low-bit kernels could not be instantiated.');
   const n = p.length;
-  const o = b.offsets;
-  for (let start = 0; start < n; start += b.chunk) {
-    const count = Math.min(b.chunk, n - start);
-    b.p.set(p.subarray(start, start + count));
-    b.g.set(g.subarray(start, start + count));
-    const f = b.format;
+  const f = b.format;
+  const qm = new Uint8Array(s.qm.buffer, s.qm.byteOffset, s.qm.byteLength);
+  const qv = new Uint8Array(s.qv.buffer, s.qv.byteOffset, s.qv.byteLength);
+  for (let start = 0; start < n; start += CHUNK) {
+    const count = Math.min(CHUNK, n - start);
+    x.p.set(p.subarray(start, start + count));
+    x.g.set(g.subarray(start, start + count));
     const padded = paddedLength(f, count);
-    for (let i = count; i < padded; i++) {
-      b.p[i] = 0; // padding: p = g = 0 keeps the padded codes at 0
-      b.g[i] = 0;
-    }
+    x.p.fill(0, count, padded); // padding: p = g = 0 keeps the padded codes at 0
+    x.g.fill(0, count, padded);
     const code = codeBytes(f, start); // start: a multiple of CHUNK, so of both blocks
-    const scale = 4 * (start / f.block);
-    const at = { p: o.p, g: o.g, qm: o.qm + code, qv: o.qv + code, sm: o.sm + scale, sv: o.sv + scale, scr: o.scr };
-    callState8(b.k, kernel, at, padded, start, seed, a, f);
-    if (kernel !== 'adopt8Init') p.set(b.p.subarray(0, count), start);
+    const codes = codeBytes(f, padded);
+    const block = start / f.block;
+    const blocks = blockCount(f, padded);
+    x.qm.set(qm.subarray(code, code + codes));
+    x.qv.set(qv.subarray(code, code + codes));
+    x.sm.set(s.mScale.subarray(block, block + blocks));
+    x.sv.set(s.vScale.subarray(block, block + blocks));
+    callState8(x.k, kernel, x.offsets, padded, start, seed, a, f);
+    qm.set(x.qm.subarray(0, codes), code);
+    qv.set(x.qv.subarray(0, codes), code);
+    s.mScale.set(x.sm.subarray(0, blocks), block);
+    s.vScale.set(x.sv.subarray(0, blocks), block);
+    if (kernel !== 'adopt8Init') p.set(x.p.subarray(0, count), start);
   }
 }
 
 /** ADOPT's first step on low-bit state: sqrt(v) = |g'|, quantised; p and m unchanged. */
 export function adopt8Init(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdoptKernelArgs, seed: number): void {
-  chunked(blockOf('adopt8Init', s, p.length), p, g, 'adopt8Init', a, seed);
+  chunked(madeOf('adopt8Init', s, p.length), p, g, s, 'adopt8Init', a, seed);
 }
 
 /** One ADOPT step on low-bit state (nesterov supported; caution is refused by the optimizer). */
 export function adopt8Step(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdoptKernelArgs, seed: number): void {
-  chunked(blockOf('adopt8Step', s, p.length), p, g, 'adopt8Step', a, seed);
+  chunked(madeOf('adopt8Step', s, p.length), p, g, s, 'adopt8Step', a, seed);
 }
 
 /** One Adam / AdamW step on low-bit state. */
 export function adam8Step(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdamKernelArgs, seed: number): void {
-  chunked(blockOf('adam8Step', s, p.length), p, g, 'adam8Step', a, seed);
+  chunked(madeOf('adam8Step', s, p.length), p, g, s, 'adam8Step', a, seed);
 }
 
 /**

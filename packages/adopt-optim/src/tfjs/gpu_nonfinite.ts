@@ -23,6 +23,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NonFinitePolicy } from '../hyperparams.js';
 import { NonFiniteGradientError, OUT_OF_RANGE } from '../validate.js';
+import { stackAll } from '../backends/gpu_reduce.js';
 
 /** Backends where a synchronous readback stalls (or breaks): the check runs on the GPU there. */
 export function isGpuBackend(name: string): boolean {
@@ -41,7 +42,7 @@ export function opsFlag(g: tf.Tensor): tf.Tensor {
 
 /** The flags of several gradients as one vector (one element per gradient), with tfjs ops. */
 export function opsFlags(gs: tf.Tensor[]): tf.Tensor {
-  return tf.stack(gs.map(opsFlag));
+  return stackAll(gs.map(opsFlag));
 }
 
 /** What one issued step touched: enough to roll its counters back. */
@@ -125,6 +126,8 @@ export class GpuFiniteGuard {
       return;
     }
     if (this.policy === 'skip') {
+      // the step was a no-op on the GPU: its counters go back, as if it had been skipped at once (§6.1)
+      this.target.rollBack(1, new Map(step.names.map((name) => [name, 1])));
       this.target.countSkipped();
       this.issued.splice(index, 1);
       return;
@@ -146,6 +149,11 @@ export class GpuFiniteGuard {
         "Pass {nonFinite: 'skip'} to skip such steps instead.",
       name, step.iteration,
     );
+  }
+
+  /** Whether a step naming this variable awaits its report. */
+  unreported(name: string): boolean {
+    return this.issued.some((s) => s.flags !== null && s.names.includes(name));
   }
 
   /** Waits for every issued step's report. */

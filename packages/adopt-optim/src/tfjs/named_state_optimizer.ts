@@ -22,10 +22,13 @@ import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { GpuFusedKernels } from '../backends/gpu_fused.js';
 import { stepKernels, type StepPath } from '../dispatch.js';
 import { clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
+import { clipByNormWithOps } from './clip_ops.js';
 import { GpuFiniteGuard, isGpuBackend, opsFlags } from './gpu_nonfinite.js';
+import { heldOnWebgpu, readOffWebgpu, stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import type { LowBitStore } from './state8.js';
 import { setWeightsWithLowBit } from './lowbit_weights.js';
 import { SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
+import { FirstSteps } from './gpu_first_steps.js';
 import { backendSafeEpsilon } from './epsilon.js';
 
 export type { NamedTensor, VariableState } from './slot_store.js';
@@ -67,6 +70,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** The factor clipping by norm puts on the gradient of the variable being stepped (src/clipping.ts); 1 otherwise. */
   protected gradScale = 1;
   private readonly guard: GpuFiniteGuard;
+  /** `nonFinite: 'skip'` on a GPU: first steps awaiting their verdict, redone if skipped (./gpu_first_steps.ts). */
+  private readonly firstSteps = new FirstSteps();
 
   protected constructor(learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
     super();
@@ -204,6 +209,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     for (const [variable] of pairs) {
       const state = this.slots.peek(variable);
       if (state !== undefined) this.slots.checkBinding(variable, state);
+      // state (or p) left on webgpu would move by a synchronous read, which gets it wrong (../backends/webgpu_moves.ts)
+      const slots = state === undefined ? [] : [...state.slots.values()];
+      const held = slots.some(heldOnWebgpu) ? 'state' : heldOnWebgpu(variable) ? 'parameter' : null;
+      if (held !== null) throw stateOnWebgpuError(this.displayName, held, variable.name);
     }
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
     for (const [variable] of pairs) {
@@ -232,16 +241,25 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     if (pairs.length > 0) this.disposeHandedOut();
     const clipped = this.clipGradients(pairs, onGpu); // src/clipping.ts; nothing to do without clipping
     const gpuKernels = this.kernels !== null && 'beginStep' in this.kernels ? (this.kernels as GpuFusedKernels) : null;
+    this.firstSteps.settle((name) => this.guard.unreported(name)); // before this step's own verdict is issued
     this.stepOk = pairs.length > 0 && this.nonFinite !== 'off' && onGpu
       ? this.guard.begin(this.iterations, pairs, gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs))
       : null;
     gpuKernels?.beginStep(this.stepOk);
     this.paths.clear();
+    const ok = this.stepOk;
+    const setVerdict = (verdict: tf.Tensor | null) => {
+      this.stepOk = verdict;
+      gpuKernels?.beginStep(verdict);
+    };
     try {
       for (const [variable, gradient] of clipped.pairs) {
         const state = this.slots.stateFor(variable);
         this.gradScale = clipped.scales.get(variable) ?? 1;
-        tf.tidy(() => this.updateVariable(variable, gradient, state));
+        const update = () => tf.tidy(() => this.updateVariable(variable, gradient, state));
+        const redo = ok !== null && this.nonFinite === 'skip'; // a first step skipped on the GPU is redone
+        if (redo) this.firstSteps.step(variable.name, state, ok, update, setVerdict);
+        else update();
         state.step++;
       }
     } finally {
@@ -333,13 +351,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       return { pairs: pairs.map(([v], i) => [v, made[i]!]), scales, made };
     }
     if (onGpu || !this.foldsGradientScale()) {
-      // float32 on the GPU: the squares of g · 2^-20 neither overflow (|g| < 2^63) nor, for any useful norm, underflow
-      const made = tf.tidy(() => {
-        const sums = pairs.map(([, g]) => tf.sum(tf.square(tf.mul(g, 2 ** -20))));
-        const c = (h.clipnorm ?? h.globalClipnorm)!;
-        const norms = h.clipnorm !== null ? sums.map((s) => tf.mul(tf.sqrt(s), 2 ** 20)) : [tf.mul(tf.sqrt(tf.addN(sums)), 2 ** 20)];
-        return pairs.map(([, g], i) => tf.mul(g, tf.div(c, tf.maximum(norms[h.clipnorm !== null ? i : 0]!, c))));
-      });
+      const made = clipByNormWithOps(h, pairs.map(([, g]) => g)); // ./clip_ops.ts: no readback
       return { pairs: pairs.map(([v], i) => [v, made[i]!]), scales, made };
     }
     const k = this.kernels;
@@ -376,6 +388,12 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return index < 0 ? undefined : pairs[index]![0].name;
   }
 
+  /** Another backend active: slots and parameters held on webgpu read asynchronously (../backends/webgpu_moves.ts). */
+  private async readOffWebgpu(names: readonly string[]): Promise<void> {
+    const registered = tf.engine().registeredVariables;
+    await Promise.all([this.slots.readOffWebgpu(), readOffWebgpu(names.flatMap((n) => registered[n] ?? []))]);
+  }
+
   private disposeHandedOut(): void {
     tf.dispose(this.handedOut);
     this.handedOut = [];
@@ -390,6 +408,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   override async getWeights(): Promise<NamedTensor[]> {
     this.checkUsable('getWeights');
     await this.guard.settle(); // counters of steps refused on the GPU are rolled back first (§6.3)
+    this.checkUsable('getWeights');
+    await this.readOffWebgpu(this.slots.names); // left on webgpu by a backend switch: read asynchronously (§6.3)
     this.checkUsable('getWeights');
     this.disposeHandedOut();
     const weights = this.slots.weights(this.iterations, this.stateClassName());
@@ -423,11 +443,13 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   private async setSlotWeights(weightValues: NamedTensor[]): Promise<void> {
     this.checkUsable('setWeights');
     const parsed = await this.slots.parse(`${this.displayName}.setWeights`, this.stateClassName(), weightValues);
+    await this.readOffWebgpu([...parsed.groups.keys()]); // their parameters, left on webgpu by a backend switch
     // All checked. (dispose() may have run while the values were read.) Steps still being checked
     // on the GPU refer to the old state: their outcome is dropped. Then copy and swap.
     await this.guard.settle();
     this.checkUsable('setWeights');
     this.guard.reset();
+    this.firstSteps.reset();
     this.slots.replace(parsed);
     this.iterations_ = parsed.iterations;
   }
@@ -448,6 +470,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.slots.dispose();
     this.disposeHandedOut();
     this.guard.reset();
+    this.firstSteps.reset();
     this.disposed = true;
   }
 

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { OptimizerArgumentError } from '../validate.js';
+import { readOffWebgpu } from '../backends/webgpu_moves.js';
 
 /** A gradient or weight with its name (tfjs-core uses this shape but does not export it). */
 export interface NamedTensor {
@@ -166,6 +167,11 @@ export class SlotStore {
    * `<name>/step`. The slots are copies: what is read from them never changes, whatever the
    * backend (the fused kernels update the live slots in place).
    */
+  /** Reads asynchronously the slots held on webgpu while another backend is active (../backends/webgpu_moves.ts). */
+  async readOffWebgpu(): Promise<void> {
+    await readOffWebgpu([...this.states.values()].flatMap((s) => [...s.slots.values()]));
+  }
+
   weights(iterations: number, className: string): NamedTensor[] {
     const weights: NamedTensor[] = [
       { name: ITERATIONS_NAME, tensor: tf.scalar(iterations, 'int32') },

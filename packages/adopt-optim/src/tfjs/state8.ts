@@ -22,6 +22,7 @@ import {
 import { blockCount, codeBytes, INT8, paddedLength, readCode, type LowBitFormat } from '../kernels/lowbit.js';
 import { HeapInt8Moments, type WasmState8 } from '../backends/tfjs_state8.js';
 import { GpuLowBitMoments } from '../backends/webgpu_lowbit.js';
+import { stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import { gpuFusedKernels } from '../backends/gpu_fused.js';
 import { lowBitCall } from '../kernels/state8.js';
 import type { PhaseCall } from '../codegen/modules.js';
@@ -54,10 +55,13 @@ export function setInt8HeapRoute(enabled: boolean): void {
 /** A variable's codes and scales: in a memory of their own, or on the wasm heap. */
 type Moments = LowBitMoments | HeapInt8Moments | GpuLowBitMoments;
 
-
-/** Typed-array views of the codes and scales (of heap ones: valid until the heap next grows). */
+/**
+ * Typed-array views of the codes and scales (of heap ones: valid until the heap next grows). Moments
+ * on the GPU are moved by `check` (offGpu) before any step elsewhere, so they are not read here.
+ */
 function viewsOf(m: Moments): LowBitMoments {
-  return m instanceof HeapInt8Moments || m instanceof GpuLowBitMoments ? m.views() : m;
+  if (m instanceof GpuLowBitMoments) throw new Error('adopt-optim: low-bit state on the GPU read without a CPU copy.');
+  return m instanceof HeapInt8Moments ? m.views() : m;
 }
 
 function copyMoments(from: LowBitMoments, to: LowBitMoments): void {
@@ -205,20 +209,12 @@ export class LowBitStore implements ExternalState, LowBitTaker {
 
   /**
    * Moments on the GPU brought back before a step elsewhere (from check, before anything changes):
-   * a synchronous read, which tfjs's webgpu backend cannot do in Node; refused there, saying how to
-   * move them instead.
+   * only from the CPU copy an asynchronous read left (getWeights); otherwise refused, saying how to
+   * move them (../backends/webgpu_moves.ts). Never a synchronous read of the GPU.
    */
   private offGpu(name: string, m: GpuLowBitMoments, variable: tf.Variable): LowBitMoments {
-    let views: LowBitMoments;
-    try {
-      views = m.views();
-    } catch (error) {
-      throw new OptimizerArgumentError(
-        `${this.owner}: the ${this.bits} state of variable "${variable.name}" is on the GPU (webgpu) and the ${tf.getBackend()} step ` +
-          `cannot read it back synchronously here (${(error as Error).message}); step it on webgpu, or move it with getWeights() and ` +
-          'setWeights(). Nothing was changed.',
-      );
-    }
+    const views = m.views();
+    if (views === null) throw stateOnWebgpuError(this.owner, `${this.bits} state`, variable.name);
     const made = allocateMoments(this.format, m.length);
     if (made === null) throw new OptimizerArgumentError(`${this.owner}: stateDtype '${this.format.dtype}' needs WebAssembly SIMD, which is not available here.`);
     copyMoments(views, made);
