@@ -1,6 +1,6 @@
 /**
  * The Trainer's global gradient norm (clipGradNorm, StepInfo.gradNorm): equal to an independent float64
- * norm for 1, 7, 8, 9 and 50 variables, and computed without any op of more than two inputs (WebGPU binds
+ * norm for 1, 7, 8, 9 and 50 variables, and computed without any op of more than MAX_OP_INPUTS (4) inputs (WebGPU binds
  * one buffer per input and allows 8: tf.addN over 8 or more variables was silently dropped there).
  */
 import { before, describe, it } from 'node:test';
@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { Trainer, type StepInfo, type TrainerConfig } from '../src/train/index.js';
 import { globalNorm, treeSum } from '../src/train/trainer_step.js';
+import { MAX_OP_INPUTS } from '../src/backends/gpu_reduce.js';
 import { useBackend } from './backends.js';
 import { Rng } from './reference.js';
 
@@ -39,7 +40,7 @@ describe('Trainer: global gradient norm', () => {
   before(() => useBackend('cpu'));
 
   for (const n of [1, 7, 8, 9, 50]) {
-    it(`${n} variables: gradNorm = float64 norm within ${TOLERANCE}, clips by it; no op of 3+ inputs`, async () => {
+    it(`${n} variables: gradNorm = float64 norm within ${TOLERANCE}, clips by it; no op of over ${MAX_OP_INPUTS} inputs`, async () => {
       const { vars, coefs, shapes, norm } = problem(n);
       const infos: StepInfo[] = [];
       const clip = norm / 4;
@@ -49,8 +50,8 @@ describe('Trainer: global gradient norm', () => {
         data: () => [{ c: coefs.map((c, i) => tf.tensor(c, shapes[i])) }],
         callbacks: { onStep: (i) => { infos.push(i); } },
       } as TrainerConfig<{ c: tf.Tensor[] }>);
-      const wide = await wideKernels(() => trainer.fit(), 2);
-      assert.deepEqual(wide, [], 'ops of more than two inputs');
+      const wide = await wideKernels(() => trainer.fit(), MAX_OP_INPUTS);
+      assert.deepEqual(wide, [], `ops of more than ${MAX_OP_INPUTS} inputs`);
       const got = infos[0]!.gradNorm;
       assert.ok(Math.abs(got - norm) <= TOLERANCE * norm, `gradNorm ${got}, float64 ${norm}`);
       // sgd with rate 1 from zeros: v = -c · clip / (norm + 1e-6)
@@ -68,12 +69,12 @@ describe('Trainer: global gradient norm', () => {
     });
   }
 
-  it('treeSum and globalNorm: as tf.addN on cpu within rounding, no op of 3+ inputs, no tensor leaked', async () => {
+  it('treeSum and globalNorm: as tf.addN on cpu within rounding, no op of over MAX_OP_INPUTS inputs, no tensor leaked', async () => {
     for (const n of [1, 2, 3, 8, 9, 33]) {
       const xs = Array.from({ length: n }, (_, i) => tf.scalar(Math.fround(1 / (i + 3))));
       const before = tf.memory().numTensors;
       let sum: tf.Tensor | undefined;
-      assert.deepEqual(await wideKernels(async () => { sum = treeSum(xs); }, 2), []);
+      assert.deepEqual(await wideKernels(async () => { sum = treeSum(xs); }, MAX_OP_INPUTS), []);
       const reference = tf.addN(xs);
       const [a, b] = [sum!.dataSync()[0]!, reference.dataSync()[0]!];
       assert.ok(Math.abs(a - b) <= 1e-6 * Math.abs(b), `${n}: ${a} vs ${b}`);

@@ -1,35 +1,25 @@
 /**
  * The gradients of one Trainer step, everything computed before any parameter group is stepped:
- * the mean gradient over the micro-batches, its global norm (a pairwise tree of two-input adds, never
+ * the mean gradient over the micro-batches, its global norm (a tree of small adds, never
  * one op over every variable: WebGPU binds one buffer per input and allows 8, so tf.addN over 8 or
  * more variables was silently dropped there), clipping by that norm, and the check that no gradient
  * holds NaN, ±Infinity or a value beyond ±2^63 (GRADIENT_LIMIT), which the optimizers would refuse
  * one group at a time, after the groups before had stepped.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { addAll } from '../backends/gpu_reduce.js';
 import { GRADIENT_LIMIT } from '../validate.js';
 import type { Batch, TrainerConfig } from './trainer_config.js';
 
 /**
- * The sum of scalars (or same-shape tensors) as a pairwise tree of tf.add: no op takes more than two
- * inputs. On cpu it differs from a sequential float32 sum by rounding only (a relative 1e-6 for 50 terms).
+ * The sum of scalars (or same-shape tensors) with at most MAX_OP_INPUTS inputs per op (../backends/gpu_reduce.ts,
+ * the optimizers' own reduction); 0 for none.
  */
 export function treeSum(xs: tf.Tensor[]): tf.Tensor {
-  if (xs.length === 0) return tf.scalar(0);
-  return tf.tidy(() => {
-    let level = xs;
-    while (level.length > 1) {
-      const next: tf.Tensor[] = [];
-      for (let i = 0; i < level.length; i += 2) {
-        next.push(i + 1 < level.length ? tf.add(level[i]!, level[i + 1]!) : level[i]!);
-      }
-      level = next;
-    }
-    return tf.clone(level[0]!);
-  });
+  return xs.length === 0 ? tf.scalar(0) : addAll(xs);
 }
 
-/** √(Σ_i Σ g_i²) over every tensor, float32, with at most two inputs per op. */
+/** √(Σ_i Σ g_i²) over every tensor, float32, with at most MAX_OP_INPUTS inputs per op. */
 export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => tf.sqrt(treeSum(tensors.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
