@@ -56,9 +56,9 @@ function compile(file: string, text: string): [Uint8Array, Uint8Array] {
 const b64 = (x: Uint8Array): string => Buffer.from(x).toString('base64');
 const same = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** A codec's text without its comments and blank lines (the .watf file is the one to read). */
-const stripped = (text: string): string => text.split('\n').map((l) => l.replace(/;;.*/, '').trimEnd())
-  .filter((l) => l !== '').join('\n');
+/** A codec's text without its comments, indentation and blank lines (the .watf file is the one to read). */
+const stripped = (text: string): string => text.split('\n').map((l) => l.replace(/;;.*/, '').trim())
+  .filter((l) => l !== '').map((l) => `  ${l}`).join('\n');
 const codecs = Object.fromEntries(LOW_BIT_FORMATS.map((f) =>
   [f.key, stripped(readFileSync(join(handWritten, `state${f.bits}_codec.watf`), 'utf8'))]));
 writeFileSync(join(outDir, 'codecs.ts'),
