@@ -74,8 +74,8 @@ for (const { scaling } of allPlans()) {
   js.push(jsPhase(`${scaling.key}_step`, scaling.step.sig, scaling.step.phase));
   if (scaling.count) js.push(jsCount(`${scaling.key}_count`, scaling.count.sig, scaling.count.cond));
 }
-for (const [key, { plan, format }] of builtinModules()) {
-  const text = moduleText(plan, format);
+for (const [key, { rule, flags, format }] of builtinModules()) {
+  const text = moduleText(rule, flags, format);
   writeFileSync(join(outDir, `${key}.wat`), text);
   const [plain, shared] = compile(`${key}.wat`, text);
   if (!same(assembleWat(text), plain) || !same(assembleWat(text, true), shared)) {

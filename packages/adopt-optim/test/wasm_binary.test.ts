@@ -13,7 +13,7 @@ import { sharedMemoryVariant } from '../src/kernels/wasm_module.js';
 const wabt = await initWabt();
 
 function texts(): [string, string][] {
-  return [...builtinModules()].map(([key, { plan, format }]) => [key, moduleText(plan, format)]);
+  return [...builtinModules()].map(([key, { rule, flags, format }]) => [key, moduleText(rule, flags, format)]);
 }
 
 const lowBit = (): [string, string][] => texts().filter(([key]) => /_int[48]$/.test(key));

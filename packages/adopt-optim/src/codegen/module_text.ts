@@ -5,15 +5,17 @@
  * The low-bit codecs come from src/kernels/wat/*.watf, copied without comments by
  * scripts/build-kernels.ts into src/kernels/generated/codecs.ts.
  */
-import { allPlans, type KernelPlan } from './modules.js';
+import { kernelPlan, RULES } from './modules.js';
+import { flagSets, moduleKey, type Flags, type Rule } from '../rules/rule.js';
 import { watCount, watModule, watPhase } from './wat.js';
 import { wat8Phase } from './wat8.js';
 import { incapability } from '../rules/options.js';
 import { LOW_BIT_FORMATS, type LowBitFormat } from '../kernels/lowbit.js';
 import { CODECS } from '../kernels/generated/codecs.js';
 
-/** The module of a (rule, flags) plan: float32 state (`format` null) or block-wise low-bit state. */
-export function moduleText(plan: KernelPlan, format: LowBitFormat | null): string {
+/** The module of (rule, flags): float32 state (`format` null) or block-wise low-bit state. */
+export function moduleText(rule: Rule, flags: Flags, format: LowBitFormat | null): string {
+  const plan = kernelPlan(rule, flags);
   if (format === null) {
     const functions = [
       ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
@@ -30,14 +32,23 @@ export function moduleText(plan: KernelPlan, format: LowBitFormat | null): strin
   ]);
 }
 
-/** Every built-in module, by key (`<plan key>` or `<plan key>_<format key>`), in the build's order. */
-export function builtinModules(): Map<string, { plan: KernelPlan; format: LowBitFormat | null }> {
-  const out = new Map<string, { plan: KernelPlan; format: LowBitFormat | null }>();
-  for (const { rule, flags, plan } of allPlans()) {
-    out.set(plan.key, { plan, format: null });
-    // low-bit state (§11, §12) where the rule allows it
-    if (incapability(rule.name, rule.capabilities, flags, 'lowbit') === null) {
-      for (const format of LOW_BIT_FORMATS) out.set(`${plan.key}_${format.key}`, { plan, format });
+/** What a built-in module is made from. */
+export interface ModuleSource { rule: Rule; flags: Flags; format: LowBitFormat | null }
+
+/**
+ * Every built-in module, by key (`<plan key>` or `<plan key>_<format key>`), in the build's order;
+ * no kernel plan is made here (a module's text makes only its own).
+ */
+export function builtinModules(): Map<string, ModuleSource> {
+  const out = new Map<string, ModuleSource>();
+  for (const rule of RULES) {
+    for (const flags of flagSets(rule)) {
+      const key = moduleKey(rule, flags);
+      out.set(key, { rule, flags, format: null });
+      // low-bit state (§11, §12) where the rule allows it
+      if (incapability(rule.name, rule.capabilities, flags, 'lowbit') === null) {
+        for (const format of LOW_BIT_FORMATS) out.set(`${key}_${format.key}`, { rule, flags, format });
+      }
     }
   }
   return out;
@@ -55,5 +66,5 @@ export function isBuiltinModule(key: string): boolean {
 export function builtinModuleText(key: string): string | undefined {
   builtins ??= builtinModules();
   const entry = builtins.get(key);
-  return entry === undefined ? undefined : moduleText(entry.plan, entry.format);
+  return entry === undefined ? undefined : moduleText(entry.rule, entry.flags, entry.format);
 }
