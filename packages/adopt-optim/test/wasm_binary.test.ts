@@ -106,5 +106,10 @@ describe('the run-time assembler on the low-bit modules (codec, call, lanes, shu
     assert.throws(() => assembleWat(text.replace('(module', '(module (global $g i32 (i32.const 0))')),
       /unsupported module field global/);
     assert.throws(() => assembleWat(text.replace('(then', '(than')), /expected \(if cond \(then/);
+    const memory = '(import "env" "memory" (memory 1))';
+    assert.throws(() => assembleWat(text.replace(memory, '')), /expected one \(import "env" "memory"/);
+    assert.throws(() => assembleWat(text.replace(memory, memory + memory)), /expected one \(import "env" "memory"/);
+    assert.throws(() => assembleWat(text.replace(memory, '(import "env" "memory" (memory 2))')),
+      /unsupported module field import/);
   });
 });

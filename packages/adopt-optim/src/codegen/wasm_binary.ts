@@ -334,7 +334,10 @@ function assembleFunc(f: Sexp[], funcs: ReadonlyMap<string, number>): Func {
   return { exportName, params, results, locals, body };
 }
 
-/** The binary module for the text of src/codegen/wat.ts `watModule` (`shared`: import a shared memory). */
+/**
+ * The binary module for a text of src/codegen/module_text.ts or src/rules/custom.ts (src/codegen/wat.ts `watModule`),
+ * which imports env.memory as `(memory 1)`; `shared`: import it as a shared memory instead.
+ */
 export function assembleWat(text: string, shared = false): Uint8Array<ArrayBuffer> {
   const module = parse(text);
   if (!Array.isArray(module) || module[0] !== 'module') {
@@ -342,12 +345,14 @@ export function assembleWat(text: string, shared = false): Uint8Array<ArrayBuffe
   }
   const items = module.slice(1) as Sexp[][];
   const funcNames = new Map<string, number>();
+  let imports = 0;
   const defs = items.filter((x) => {
     if (!Array.isArray(x)) throw new SyntaxError(`adopt-optim wasm: unexpected ${x} in a module`);
-    if (x[0] === 'import' && x.join(' ') === 'import "env" "memory" memory,1') return false;
+    if (x[0] === 'import' && x.join(' ') === 'import "env" "memory" memory,1') return imports++ < 0;
     if (x[0] !== 'func') throw new SyntaxError(`adopt-optim wasm: unsupported module field ${String(x[0])}`);
     return true;
   });
+  if (imports !== 1) throw new SyntaxError('adopt-optim wasm: expected one (import "env" "memory" (memory 1))');
   defs.forEach((f, i) => {
     if (typeof f[1] !== 'string') return;
     if (funcNames.has(f[1])) throw new SyntaxError(`adopt-optim wasm: two funcs are named ${f[1]}`);
