@@ -1,9 +1,11 @@
 /**
- * A small assembler from the WebAssembly text that src/codegen/wat.ts emits to the binary format,
- * so a rule defined at run time (src/rules/custom.ts) gets its SIMD kernels without a toolchain:
- * folded instructions over i32, f32 and v128, locals, block / loop / br / br_if, loads and stores,
- * one imported memory (plain or shared), exported functions. The library's own rules are compiled
- * by wabt at build time; test/wasm_binary.test.ts checks this assembler produces the same bytes.
+ * A small assembler from the WebAssembly text of src/codegen/module_text.ts (src/codegen/wat.ts,
+ * wat8.ts and the low-bit codecs) to the binary format: every kernel module, built-in or defined
+ * at run time (src/rules/custom.ts), is assembled when first used, without a toolchain. It knows
+ * folded instructions over i32, f32 and v128 (lane, shuffle, narrow and extend ops among them),
+ * locals, block / loop / if / br / br_if, call, loads and stores with offset=, one imported memory
+ * (plain or shared), named and exported functions, and refuses anything else.
+ * test/wasm_binary.test.ts checks it gives wabt's bytes for every generated module.
  */
 
 type Sexp = string | Sexp[];
@@ -37,20 +39,70 @@ const OP: Record<string, number> = {
   'i32.gt_u': 0x4b, 'i32.le_s': 0x4c, 'i32.le_u': 0x4d, 'i32.ge_s': 0x4e, 'i32.ge_u': 0x4f,
   'f32.eq': 0x5b, 'f32.ne': 0x5c, 'f32.lt': 0x5d, 'f32.gt': 0x5e, 'f32.le': 0x5f, 'f32.ge': 0x60,
   'i32.add': 0x6a, 'i32.sub': 0x6b, 'i32.mul': 0x6c, 'i32.and': 0x71, 'i32.or': 0x72, 'i32.xor': 0x73, 'i32.shl': 0x74,
+  'i32.shr_s': 0x75, 'i32.shr_u': 0x76,
   'f32.abs': 0x8b, 'f32.neg': 0x8c, 'f32.sqrt': 0x91, 'f32.add': 0x92, 'f32.sub': 0x93, 'f32.mul': 0x94, 'f32.div': 0x95,
   'f32.min': 0x96, 'f32.max': 0x97, 'i32.reinterpret_f32': 0xbc, 'f32.reinterpret_i32': 0xbe,
 };
 
 /** SIMD opcodes (prefix 0xfd), no immediates. */
 const SIMD: Record<string, number> = {
-  'f32x4.splat': 0x13, 'i32x4.splat': 0x11,
+  'i8x16.splat': 0x0f, 'i16x8.splat': 0x10, 'i32x4.splat': 0x11, 'f32x4.splat': 0x13,
   'i32x4.eq': 0x37, 'i32x4.ne': 0x38, 'i32x4.lt_s': 0x39, 'i32x4.gt_s': 0x3b, 'i32x4.le_s': 0x3d, 'i32x4.ge_s': 0x3f,
   'f32x4.eq': 0x41, 'f32x4.ne': 0x42, 'f32x4.lt': 0x43, 'f32x4.gt': 0x44, 'f32x4.le': 0x45, 'f32x4.ge': 0x46,
   'v128.not': 0x4d, 'v128.and': 0x4e, 'v128.andnot': 0x4f, 'v128.or': 0x50, 'v128.xor': 0x51, 'v128.bitselect': 0x52,
+  'i8x16.narrow_i16x8_s': 0x65, 'i8x16.narrow_i16x8_u': 0x66,
+  'i8x16.shl': 0x6b, 'i8x16.shr_s': 0x6c, 'i8x16.shr_u': 0x6d, 'i8x16.add': 0x6e, 'i8x16.sub': 0x71,
+  'i8x16.min_s': 0x76, 'i8x16.min_u': 0x77, 'i8x16.max_s': 0x78, 'i8x16.max_u': 0x79,
+  'i16x8.narrow_i32x4_s': 0x85, 'i16x8.narrow_i32x4_u': 0x86,
+  'i16x8.extend_low_i8x16_s': 0x87, 'i16x8.extend_high_i8x16_s': 0x88,
+  'i16x8.extend_low_i8x16_u': 0x89, 'i16x8.extend_high_i8x16_u': 0x8a,
+  'i16x8.shl': 0x8b, 'i16x8.shr_s': 0x8c, 'i16x8.shr_u': 0x8d, 'i16x8.add': 0x8e, 'i16x8.sub': 0x91, 'i16x8.mul': 0x95,
+  'i16x8.min_s': 0x96, 'i16x8.min_u': 0x97, 'i16x8.max_s': 0x98, 'i16x8.max_u': 0x99,
+  'i32x4.extend_low_i16x8_s': 0xa7, 'i32x4.extend_high_i16x8_s': 0xa8,
+  'i32x4.extend_low_i16x8_u': 0xa9, 'i32x4.extend_high_i16x8_u': 0xaa,
+  'i32x4.shl': 0xab, 'i32x4.shr_s': 0xac, 'i32x4.shr_u': 0xad,
   'i32x4.add': 0xae, 'i32x4.sub': 0xb1, 'i32x4.mul': 0xb5,
+  'i32x4.min_s': 0xb6, 'i32x4.min_u': 0xb7, 'i32x4.max_s': 0xb8, 'i32x4.max_u': 0xb9,
   'f32x4.abs': 0xe0, 'f32x4.neg': 0xe1, 'f32x4.sqrt': 0xe3, 'f32x4.add': 0xe4, 'f32x4.sub': 0xe5, 'f32x4.mul': 0xe6,
   'f32x4.div': 0xe7, 'f32x4.min': 0xe8, 'f32x4.max': 0xe9, 'f32x4.pmin': 0xea, 'f32x4.pmax': 0xeb,
+  'f32x4.convert_i32x4_s': 0xfa, 'f32x4.convert_i32x4_u': 0xfb,
 };
+
+/** Memory instructions: [prefixed by 0xfd, opcode, natural alignment (log2 bytes), takes a lane index]. */
+const MEM: Record<string, [simd: boolean, op: number, align: number, lane: boolean]> = {
+  'f32.load': [false, 0x2a, 2, false], 'f32.store': [false, 0x38, 2, false],
+  'i32.load': [false, 0x28, 2, false], 'i32.store': [false, 0x36, 2, false],
+  'v128.load': [true, 0x00, 4, false], 'v128.store': [true, 0x0b, 4, false],
+  'v128.load8x8_s': [true, 0x01, 3, false], 'v128.load8x8_u': [true, 0x02, 3, false],
+  'v128.load32_zero': [true, 0x5c, 2, false], 'v128.load64_zero': [true, 0x5d, 3, false],
+  'v128.store32_lane': [true, 0x5a, 2, true], 'v128.store64_lane': [true, 0x5b, 3, true],
+};
+
+/** Lane reads: opcode, lane count. */
+const EXTRACT: Record<string, [number, number]> = { 'i32x4.extract_lane': [0x1b, 4], 'f32x4.extract_lane': [0x1f, 4] };
+
+/** v128.const shapes: lane count, bytes per lane. */
+const SHAPE: Record<string, [number, number]> = { i8x16: [16, 1], i16x8: [8, 2], i32x4: [4, 4] };
+
+/** An integer literal (decimal or 0x hex, optionally signed) that fits `bits` bits, signed or not. */
+function int(text: Sexp | undefined, bits: number): number {
+  if (typeof text !== 'string' || !/^[+-]?(\d+|0x[0-9a-fA-F]+)$/.test(text)) {
+    throw new SyntaxError(`adopt-optim wasm: bad integer ${String(text)}`);
+  }
+  const negative = text.startsWith('-');
+  const magnitude = Number(text.replace(/^[+-]/, ''));
+  if (negative ? magnitude > 2 ** (bits - 1) : magnitude >= 2 ** bits) {
+    throw new SyntaxError(`adopt-optim wasm: ${text} does not fit ${bits} bits`);
+  }
+  return negative ? -magnitude : magnitude;
+}
+
+/** A lane index below `count`. */
+function lane(text: Sexp | undefined, count: number): number {
+  const i = int(text, 8);
+  if (i < 0 || i >= count) throw new SyntaxError(`adopt-optim wasm: lane ${String(text)} out of range`);
+  return i;
+}
 
 function uleb(n: number, out: number[]): void {
   do {
@@ -73,8 +125,20 @@ function sleb(n: number, out: number[]): void {
   }
 }
 
+/** A hexadecimal float literal (0x1.8p+23) as a number; NaN if it is not one. */
+function hexFloat(text: string): number {
+  const m = /^([+-]?)0x([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:p([+-]?\d+))?$/.exec(text);
+  if (m === null || m[2]! + (m[3] ?? '') === '') return NaN;
+  const digits = m[2]! + (m[3] ?? '');
+  if (digits.length > 13) return NaN; // exact in a double up to 52 bits
+  const value = parseInt(digits, 16) * 2 ** (Number(m[4] ?? 0) - 4 * (m[3] ?? '').length);
+  return m[1] === '-' ? -value : value;
+}
+
 function f32Bytes(text: string, out: number[]): void {
-  const value = text === 'inf' ? Infinity : text === '-inf' ? -Infinity : text === 'nan' ? NaN : Number(text);
+  const decimal = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text);
+  const value = text === 'inf' ? Infinity : text === '-inf' ? -Infinity : text === 'nan' ? NaN
+    : decimal ? Number(text) : hexFloat(text);
   if (Number.isNaN(value) && text !== 'nan') throw new SyntaxError(`adopt-optim wasm: bad f32 literal ${text}`);
   out.push(...new Uint8Array(Float32Array.of(value).buffer));
 }
@@ -92,19 +156,44 @@ function section(id: number, body: number[], out: number[]): void {
 }
 
 interface Func {
-  exportName: string;
+  exportName: string | null;
   params: number[];
   results: number[];
   locals: number[];
   body: number[];
 }
 
-function assembleFunc(f: Sexp[]): Func {
+function valtype(t: Sexp | undefined): number {
+  const v = VALTYPE[t as string];
+  if (v === undefined) throw new SyntaxError(`adopt-optim wasm: unknown value type ${String(t)}`);
+  return v;
+}
+
+/** `(memarg? ...)`: the optional offset= / align= immediates at the head of args, then the rest. */
+function memarg(args: Sexp[], natural: number, out: number[]): Sexp[] {
+  let offset = 0;
+  let align = natural;
+  let i = 0;
+  for (; typeof args[i] === 'string' && /^(offset|align)=/.test(args[i] as string); i++) {
+    const [key, value] = (args[i] as string).split('=');
+    if (key === 'offset') offset = int(value, 32);
+    else {
+      const bytes = int(value, 32);
+      align = Math.log2(bytes);
+      if (!Number.isInteger(align) || align > natural) throw new SyntaxError(`adopt-optim wasm: bad align=${value}`);
+    }
+  }
+  out.push(align);
+  uleb(offset, out);
+  return args.slice(i);
+}
+
+function assembleFunc(f: Sexp[], funcs: ReadonlyMap<string, number>): Func {
   const names = new Map<string, number>();
   const params: number[] = [];
   const results: number[] = [];
   const locals: number[] = [];
-  let exportName = '';
+  let exportName: string | null = null;
   const instrs: Sexp[] = [];
   const declare = (id: Sexp | undefined, index: number): void => {
     if (typeof id !== 'string' || !id.startsWith('$')) {
@@ -114,17 +203,17 @@ function assembleFunc(f: Sexp[]): Func {
     if (names.has(id)) throw new SyntaxError(`adopt-optim wasm: ${id} is declared twice in one func (param or local)`);
     names.set(id, index);
   };
-  for (const item of f.slice(1)) {
+  for (const item of f.slice(typeof f[1] === 'string' ? 2 : 1)) {
     if (!Array.isArray(item)) throw new SyntaxError(`adopt-optim wasm: unexpected ${item} in a func`);
     const head = item[0];
     if (head === 'export') exportName = item[1] as string;
     else if (head === 'param') {
       declare(item[1], params.length);
-      params.push(VALTYPE[item[2] as string]!);
-    } else if (head === 'result') results.push(VALTYPE[item[1] as string]!);
+      params.push(valtype(item[2]));
+    } else if (head === 'result') results.push(...item.slice(1).map(valtype));
     else if (head === 'local') {
       declare(item[1], params.length + locals.length);
-      locals.push(VALTYPE[item[2] as string]!);
+      locals.push(valtype(item[2]));
     } else instrs.push(item);
   }
   const body: number[] = [];
@@ -134,6 +223,10 @@ function assembleFunc(f: Sexp[]): Func {
     if (index === undefined) throw new SyntaxError(`adopt-optim wasm: unknown local ${String(s)}`);
     return index;
   };
+  const simd = (op: number): void => {
+    body.push(0xfd);
+    uleb(op, body);
+  };
   const emit = (e: Sexp): void => {
     if (!Array.isArray(e)) throw new SyntaxError(`adopt-optim wasm: expected an instruction, got ${e}`);
     const op = e[0] as string;
@@ -141,34 +234,59 @@ function assembleFunc(f: Sexp[]): Func {
     switch (op) {
       case 'local.get': body.push(0x20); uleb(local(args[0]!), body); return;
       case 'local.set': emit(args[1]!); body.push(0x21); uleb(local(args[0]!), body); return;
-      case 'i32.const': body.push(0x41); sleb(Number(args[0]), body); return;
+      case 'i32.const': body.push(0x41); sleb(int(args[0], 32) | 0, body); return;
       case 'f32.const': body.push(0x43); f32Bytes(args[0] as string, body); return;
       case 'v128.const': {
-        if (args[0] !== 'i32x4') throw new SyntaxError('adopt-optim wasm: v128.const takes i32x4 lanes');
-        body.push(0xfd);
-        uleb(0x0c, body);
-        body.push(...new Uint8Array(Int32Array.from(args.slice(1).map(Number)).buffer));
+        const shape = SHAPE[args[0] as string];
+        if (shape === undefined || args.length !== shape[0] + 1) {
+          throw new SyntaxError(`adopt-optim wasm: v128.const takes i8x16, i16x8 or i32x4 and all its lanes`);
+        }
+        simd(0x0c);
+        for (const x of args.slice(1)) {
+          const v = int(x, 8 * shape[1]);
+          for (let b = 0; b < shape[1]; b++) body.push((v >> (8 * b)) & 0xff);
+        }
         return;
       }
-      case 'f32.load': case 'v128.load': {
-        emit(args[0]!);
-        if (op === 'f32.load') body.push(0x2a, 2, 0);
-        else { body.push(0xfd); uleb(0x00, body); body.push(4, 0); }
+      case 'i8x16.shuffle': {
+        if (args.length !== 18) throw new SyntaxError('adopt-optim wasm: i8x16.shuffle takes 16 lane indices');
+        emit(args[16]!);
+        emit(args[17]!);
+        simd(0x0d);
+        for (const x of args.slice(0, 16)) body.push(lane(x, 32));
         return;
       }
-      case 'f32.store': case 'v128.store': {
-        emit(args[0]!);
-        emit(args[1]!);
-        if (op === 'f32.store') body.push(0x38, 2, 0);
-        else { body.push(0xfd); uleb(0x0b, body); body.push(4, 0); }
+      case 'call': {
+        const index = funcs.get(args[0] as string);
+        if (index === undefined) throw new SyntaxError(`adopt-optim wasm: unknown func ${String(args[0])}`);
+        for (const operand of args.slice(1)) emit(operand);
+        body.push(0x10);
+        uleb(index, body);
         return;
       }
-      case 'i32x4.extract_lane': emit(args[1]!); body.push(0xfd); uleb(0x1b, body); body.push(Number(args[0])); return;
       case 'block': case 'loop': {
         const label = typeof args[0] === 'string' && args[0].startsWith('$') ? args[0] : '';
         body.push(op === 'block' ? 0x02 : 0x03, 0x40);
         labels.push(label);
         for (const inner of label === '' ? args : args.slice(1)) emit(inner);
+        labels.pop();
+        body.push(0x0b);
+        return;
+      }
+      case 'if': {
+        const [cond, then, otherwise, ...rest] = args;
+        if (!Array.isArray(then) || then[0] !== 'then' || rest.length > 0
+          || (otherwise !== undefined && (!Array.isArray(otherwise) || otherwise[0] !== 'else'))) {
+          throw new SyntaxError('adopt-optim wasm: expected (if cond (then ...) (else ...))');
+        }
+        emit(cond!);
+        body.push(0x04, 0x40);
+        labels.push('');
+        then.slice(1).forEach(emit);
+        if (otherwise !== undefined) {
+          body.push(0x05);
+          (otherwise as Sexp[]).slice(1).forEach(emit);
+        }
         labels.pop();
         body.push(0x0b);
         return;
@@ -182,13 +300,33 @@ function assembleFunc(f: Sexp[]): Func {
         return;
       }
       default: {
+        const mem = MEM[op];
+        if (mem !== undefined) {
+          const [isSimd, code, natural, hasLane] = mem;
+          const laneIndex = hasLane ? lane(args.shift(), 16 >> natural) : -1;
+          const immediates: number[] = [];
+          const operands = memarg(args, natural, immediates);
+          operands.forEach(emit);
+          if (isSimd) simd(code);
+          else body.push(code);
+          body.push(...immediates);
+          if (hasLane) body.push(laneIndex);
+          return;
+        }
+        const extract = EXTRACT[op];
+        if (extract !== undefined) {
+          const index = lane(args[0], extract[1]);
+          args.slice(1).forEach(emit);
+          simd(extract[0]);
+          body.push(index);
+          return;
+        }
         for (const operand of args) emit(operand);
         const plain = OP[op];
         if (plain !== undefined) { body.push(plain); return; }
-        const simd = SIMD[op];
-        if (simd === undefined) throw new SyntaxError(`adopt-optim wasm: unsupported instruction ${op}`);
-        body.push(0xfd);
-        uleb(simd, body);
+        const code = SIMD[op];
+        if (code === undefined) throw new SyntaxError(`adopt-optim wasm: unsupported instruction ${op}`);
+        simd(code);
       }
     }
   };
@@ -196,13 +334,34 @@ function assembleFunc(f: Sexp[]): Func {
   return { exportName, params, results, locals, body };
 }
 
-/** The binary module for the text of src/codegen/wat.ts `watModule` (`shared`: import a shared memory). */
+/**
+ * The binary module for a text of src/codegen/module_text.ts or src/rules/custom.ts (src/codegen/wat.ts `watModule`),
+ * which imports env.memory as `(memory 1)`; `shared`: import it as a shared memory instead.
+ */
 export function assembleWat(text: string, shared = false): Uint8Array<ArrayBuffer> {
   const module = parse(text);
-  if (!Array.isArray(module) || module[0] !== 'module') throw new SyntaxError('adopt-optim wasm: expected (module ...)');
-  const funcs = module.slice(1).filter((x): x is Sexp[] => Array.isArray(x) && x[0] === 'func').map(assembleFunc);
+  if (!Array.isArray(module) || module[0] !== 'module') {
+    throw new SyntaxError('adopt-optim wasm: expected (module ...)');
+  }
+  const items = module.slice(1) as Sexp[][];
+  const funcNames = new Map<string, number>();
+  let imports = 0;
+  const defs = items.filter((x) => {
+    if (!Array.isArray(x)) throw new SyntaxError(`adopt-optim wasm: unexpected ${x} in a module`);
+    if (x[0] === 'import' && x.join(' ') === 'import "env" "memory" memory,1') return imports++ < 0;
+    if (x[0] !== 'func') throw new SyntaxError(`adopt-optim wasm: unsupported module field ${String(x[0])}`);
+    return true;
+  });
+  if (imports !== 1) throw new SyntaxError('adopt-optim wasm: expected one (import "env" "memory" (memory 1))');
+  defs.forEach((f, i) => {
+    if (typeof f[1] !== 'string') return;
+    if (funcNames.has(f[1])) throw new SyntaxError(`adopt-optim wasm: two funcs are named ${f[1]}`);
+    funcNames.set(f[1], i);
+  });
+  const funcs = defs.map((f) => assembleFunc(f, funcNames));
   const exported = new Set<string>();
   for (const f of funcs) {
+    if (f.exportName === null) continue;
     if (exported.has(f.exportName)) throw new SyntaxError(`adopt-optim wasm: two funcs export ${f.exportName}`);
     exported.add(f.exportName);
   }
@@ -243,8 +402,9 @@ export function assembleWat(text: string, shared = false): Uint8Array<ArrayBuffe
   for (const t of typeIndex) uleb(t, funcSec);
   section(3, funcSec, out);
   const exportSec: number[] = [];
-  uleb(funcs.length, exportSec);
+  uleb(exported.size, exportSec);
   funcs.forEach((f, i) => {
+    if (f.exportName === null) return;
     name(f.exportName, exportSec);
     exportSec.push(0x00);
     uleb(i, exportSec);

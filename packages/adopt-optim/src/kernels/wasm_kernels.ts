@@ -1,16 +1,19 @@
 /**
  * The compiled WebAssembly kernels, instantiated over a given WebAssembly.Memory: the modules
- * generated from the rules (one per rule and flag combination, src/codegen/modules.ts; each
- * under 1.5 kB, so it compiles synchronously everywhere: browsers allow up to 4 kB) and the
- * finiteness check. A shared memory (tfjs's threaded wasm build on cross-origin-isolated pages)
- * gets the same code with a shared import (derived at load time: sharedMemoryVariant).
+ * of the rules (one per rule, flag combination and state format, src/codegen/module_text.ts),
+ * assembled from their text when first used, per key and plain / shared memory
+ * (src/codegen/wasm_binary.ts: wabt's bytes, checked at build time and by test/wasm_binary.test.ts;
+ * each under 5 kB, compiled synchronously as the prebuilt ones were), and the prebuilt finiteness
+ * check. A shared memory (tfjs's threaded wasm build on cross-origin-isolated pages) gets the same
+ * code with a shared import.
  *
  * In-place updates stay safe on a shared heap: tfjs's worker threads only run inside its own
  * kernels, which have returned before ours runs (every tfjs wasm kernel call is synchronous), and
  * our kernels run on the calling thread.
  */
-import { RULE_KERNELS } from './generated/rule_kernels.js';
 import { WASM_BASE64 } from './generated/finite.js';
+import { builtinModuleText, isBuiltinModule } from '../codegen/module_text.js';
+import { assembleWat } from '../codegen/wasm_binary.js';
 import { lazyWasmModule } from './wasm_module.js';
 
 /** Pointers are byte offsets into the memory, then n (a count of float32 elements), then the uniforms. */
@@ -34,7 +37,7 @@ const registered = new Map<string, (shared: boolean) => Uint8Array<ArrayBuffer>>
 
 /** Registers the kernels of a rule defined at run time: `build(shared)` gives its binary module. */
 export function registerRuleModule(key: string, build: (shared: boolean) => Uint8Array<ArrayBuffer>): void {
-  if (RULE_KERNELS[key] !== undefined || key === 'finite') throw new TypeError(`adopt-optim: "${key}" names a built-in kernel module`);
+  if (key === 'finite' || isBuiltinModule(key)) throw new TypeError(`adopt-optim: "${key}" names a built-in kernel module`);
   registered.set(key, build);
 }
 
@@ -42,7 +45,12 @@ function module(key: string, shared: boolean): WebAssembly.Module | null {
   const id = `${key}/${shared}`;
   let get = compiled.get(id);
   if (get === undefined) {
-    const build = registered.get(key);
+    let build = registered.get(key);
+    if (build === undefined && key !== 'finite') {
+      const text = builtinModuleText(key);
+      if (text === undefined) throw new TypeError(`adopt-optim: no kernels are built for "${key}"`);
+      build = (s) => assembleWat(text, s);
+    }
     if (build !== undefined) {
       let m: WebAssembly.Module | null | undefined;
       get = () => {
@@ -55,11 +63,7 @@ function module(key: string, shared: boolean): WebAssembly.Module | null {
         }
         return m;
       };
-    } else {
-      const source = key === 'finite' ? WASM_BASE64 : RULE_KERNELS[key];
-      if (source === undefined) throw new TypeError(`adopt-optim: no kernels were generated for "${key}"`);
-      get = lazyWasmModule(source, shared);
-    }
+    } else get = lazyWasmModule(WASM_BASE64, shared);
     compiled.set(id, get);
   }
   return get();

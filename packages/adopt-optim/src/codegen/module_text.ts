@@ -1,0 +1,70 @@
+/**
+ * The WebAssembly text of a built-in kernel module from (rule, flags, low-bit format): one
+ * function for the build script (which writes the readable .wat files and checks them against
+ * wabt) and the run time (src/kernels/wasm_kernels.ts assembles a module when first used).
+ * The low-bit codecs come from src/kernels/wat/*.watf, copied without comments by
+ * scripts/build-kernels.ts into src/kernels/generated/codecs.ts.
+ */
+import { kernelPlan, RULES } from './modules.js';
+import { flagSets, moduleKey, type Flags, type Rule } from '../rules/rule.js';
+import { watCount, watModule, watPhase } from './wat.js';
+import { wat8Phase } from './wat8.js';
+import { incapability } from '../rules/options.js';
+import { LOW_BIT_FORMATS, type LowBitFormat } from '../kernels/lowbit.js';
+import { CODECS } from '../kernels/generated/codecs.js';
+
+/** The module of (rule, flags): float32 state (`format` null) or block-wise low-bit state. */
+export function moduleText(rule: Rule, flags: Flags, format: LowBitFormat | null): string {
+  const plan = kernelPlan(rule, flags);
+  if (format === null) {
+    const functions = [
+      ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
+      watPhase('step', plan.step.sig, plan.step.phase),
+      ...(plan.count ? [watCount('count', plan.count.sig, plan.count.cond)] : []),
+    ];
+    return watModule(`The ${plan.key} kernels: ${functions.length} functions.`, functions);
+  }
+  const key = `${plan.key}_${format.key}`;
+  return watModule(`The ${key} kernels: the ${plan.key} rule on block-wise ${format.bits}-bit state.`, [
+    CODECS[format.key]!,
+    ...(plan.init ? [wat8Phase('init', plan.init.sig, plan.init.phase, [], format)] : []),
+    wat8Phase('step', plan.step.sig, plan.step.phase, ['sign', 'decay'], format),
+  ]);
+}
+
+/** What a built-in module is made from. */
+export interface ModuleSource { rule: Rule; flags: Flags; format: LowBitFormat | null }
+
+/**
+ * Every built-in module, by key (`<plan key>` or `<plan key>_<format key>`), in the build's order;
+ * no kernel plan is made here (a module's text makes only its own).
+ */
+export function builtinModules(): Map<string, ModuleSource> {
+  const out = new Map<string, ModuleSource>();
+  for (const rule of RULES) {
+    for (const flags of flagSets(rule)) {
+      const key = moduleKey(rule, flags);
+      out.set(key, { rule, flags, format: null });
+      // low-bit state (§11, §12) where the rule allows it
+      if (incapability(rule.name, rule.capabilities, flags, 'lowbit') === null) {
+        for (const format of LOW_BIT_FORMATS) out.set(`${key}_${format.key}`, { rule, flags, format });
+      }
+    }
+  }
+  return out;
+}
+
+let builtins: ReturnType<typeof builtinModules> | undefined;
+
+/** Whether the library has a built-in module by that key. */
+export function isBuiltinModule(key: string): boolean {
+  builtins ??= builtinModules();
+  return builtins.has(key);
+}
+
+/** The text of the built-in module `key` (built only when asked for), or undefined if there is none. */
+export function builtinModuleText(key: string): string | undefined {
+  builtins ??= builtinModules();
+  const entry = builtins.get(key);
+  return entry === undefined ? undefined : moduleText(entry.rule, entry.flags, entry.format);
+}
