@@ -30,7 +30,8 @@ describe('Trainer attack regressions', () => {
   it('a paramGroups pattern with the g (or y) flag matches every variable it names (repro 06)', async () => {
     for (const pattern of [/bias/g, /bias/gy, /BIAS/gi]) {
       const n = count++;
-      const vs = ['l1/bias', 'l2/bias', 'l3/bias', 'l1/kernel'].map((p) => tf.variable(tf.ones([2]), true, `g${n}_${p}`));
+      const vs = ['l1/bias', 'l2/bias', 'l3/bias', 'l1/kernel']
+        .map((p) => tf.variable(tf.ones([2]), true, `g${n}_${p}`));
       const t = new Trainer<Empty>({
         model: vs, optimizer: 'adopt', learningRate: 0.1, progress: false, steps: 2, data: batches(2),
         loss: () => vs.reduce((a: tf.Scalar, v) => a.add(v.sum()), tf.scalar(0)),
@@ -47,7 +48,7 @@ describe('Trainer attack regressions', () => {
     }
   });
 
-  it('the global norm of 1e20 and 1e-30 gradients equals the float64 norm (no overflow, no underflow; repro 07)', () => {
+  it('the global norm of 1e20 and 1e-30 gradients equals the float64 norm (no overflow or underflow; repro 07)', () => {
     for (const scale of [1e20, 1e-30, 3e38 / 8, 1]) {
       const parts = [[1, -2, 3], [0.5, 0], [-4]].map((xs) => Float32Array.from(xs, (x) => x * scale));
       const exact = Math.sqrt(parts.flatMap((p) => Array.from(p, (x) => x * x)).reduce((a, b) => a + b, 0));
@@ -114,7 +115,8 @@ describe('Trainer attack regressions', () => {
     assert.throws(() => new Trainer(config([])), (e: Error) => e instanceof OptimizerArgumentError &&
       /invalid model \[\]; expected a non-empty array of tf.Variable/.test(e.message));
     assert.throws(() => new Trainer(config([v, v])), (e: Error) => e instanceof OptimizerArgumentError &&
-      e.message.includes(`invalid model[1] "${v.name}"; expected each tf.Variable once (variable "${v.name}" is model[0]`));
+      e.message.includes(`invalid model[1] "${v.name}"; expected each tf.Variable once`) &&
+      e.message.includes(`(variable "${v.name}" is model[0] too)`));
     v.dispose();
   });
 
@@ -152,7 +154,8 @@ describe('option keys named like Object.prototype properties (repro 04)', () => 
   });
 
   it('exportState and importState report them as unknown options', async () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3], name: `proto_d_${count++}` })] });
+    const dense = tf.layers.dense({ units: 2, inputShape: [3], name: `proto_d_${count++}` });
+    const model = tf.sequential({ layers: [dense] });
     const opt = lib.adopt(1e-2);
     model.compile({ optimizer: opt, loss: 'meanSquaredError' });
     await model.fit(tf.ones([4, 3]), tf.zeros([4, 2]), { epochs: 1, verbose: 0 });
