@@ -21,7 +21,8 @@ import { createOptimizer, setLearningRate } from './registry.js';
 import {
   checkGroupRate, checkTrainerConfig, isCount, isPositiveInteger, show, type Batch, type StepInfo, type TrainerConfig,
 } from './trainer_config.js';
-import { appendLogRecord, prepareLogCut, type LogCut } from './trainer_log.js';
+import { appendLogRecord, cutLog, prepareLogCut, type LogCut } from './trainer_log.js';
+import { groupMatcher, inGroup } from './trainer_fields.js';
 import { stepGradients } from './trainer_step.js';
 import { checkSlots, isNamedState } from './restore_check.js';
 import { matchByName } from './variable_names.js';
@@ -102,6 +103,8 @@ export class Trainer<B extends Batch> {
   private lock: CheckpointLock | undefined;
   /** Step of the newest checkpoint written or restored in config.checkpoint.dir. */
   private checkpointedStep: number | undefined;
+  /** Whether the log was cut back to this Trainer's step (before its first line, or by a restore). */
+  private logCut = false;
 
   constructor(private readonly config: TrainerConfig<B>) {
     this.accumulation = checkTrainerConfig(config);
@@ -114,8 +117,9 @@ export class Trainer<B extends Batch> {
     const specs = this.config.paramGroups ?? [];
     const members: tf.Variable[][] = specs.map(() => []);
     const rest: tf.Variable[] = [];
+    const matchers = specs.map((g) => groupMatcher(g.pattern));
     for (const v of this.variables.trainable) {
-      const i = specs.findIndex((g) => (typeof g.pattern === 'string' ? new RegExp(g.pattern) : g.pattern).test(v.name));
+      const i = matchers.findIndex((m) => m.test(v.name));
       (i < 0 ? rest : members[i]!).push(v);
     }
     const make = (overrides: Record<string, unknown>) =>
@@ -123,7 +127,8 @@ export class Trainer<B extends Batch> {
     const groups: Group[] = specs.map((g, i) => {
       const overrides = g.weightDecay === undefined ? {} : { weightDecay: g.weightDecay };
       return {
-        pattern: String(g.pattern), make: () => make(overrides), multiplier: g.learningRateMultiplier ?? 1, optimizer: make(overrides), variables: members[i]!,
+        pattern: String(g.pattern), make: () => make(overrides), multiplier: g.learningRateMultiplier ?? 1,
+        optimizer: inGroup(i, () => make(overrides)), variables: members[i]!,
       };
     });
     groups.push({ pattern: null, make: () => make({}), multiplier: 1, optimizer: make({}), variables: rest });
@@ -205,6 +210,7 @@ export class Trainer<B extends Batch> {
     steps: TrainerConfig<B>['steps'], evaluate: TrainerConfig<B>['evaluate'], checkpoint: TrainerConfig<B>['checkpoint'],
     callbacks: TrainerConfig<B>['callbacks'],
   ): Promise<TrainResult> {
+    this.cutOldLog(); // before any step changes anything
     const bar = this.progressBar();
     const source = this.batches();
     let stopped = false;
@@ -305,7 +311,15 @@ export class Trainer<B extends Batch> {
   }
 
   private log(record: Record<string, unknown>): void {
+    this.cutOldLog();
     if (this.config.logFile !== undefined) appendLogRecord(this.config.logFile, record);
+  }
+
+  /** Once, before this Trainer's first line (unless a restore cut it): an old run's lines from this step on go. */
+  private cutOldLog(): void {
+    if (this.logCut || this.config.logFile === undefined) return;
+    cutLog(this.config.logFile, this.step);
+    this.logCut = true;
   }
 
   /** The log cut back to `step` (steps done), prepared before a restore assigns anything (see ./trainer_log.ts). */
@@ -385,6 +399,7 @@ export class Trainer<B extends Batch> {
     const cut = this.prepareLogCut(loaded.manifest.step);
     try {
       cut?.commit();
+      this.logCut = true;
     } catch (e) {
       cut?.abandon();
       throw e;

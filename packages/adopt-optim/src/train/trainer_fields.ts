@@ -40,6 +40,25 @@ const isFunction = (v: unknown): boolean => typeof v === 'function';
 const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
+/**
+ * The regular expression a paramGroups pattern matches variable names with: a copy without the g and y flags, whose
+ * lastIndex would otherwise carry over from one name to the next (issue 06); its other flags (i, u, s, ...) apply.
+ */
+export function groupMatcher(pattern: RegExp | string): RegExp {
+  if (typeof pattern === 'string') return new RegExp(pattern);
+  return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+}
+
+/** f(), an OptimizerArgumentError from it (an option the optimizer lacks) naming paramGroups[i] (when i >= 0). */
+export function inGroup<T>(i: number, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (i < 0 || !(e instanceof OptimizerArgumentError)) throw e;
+    throw new OptimizerArgumentError(`Trainer: paramGroups[${i}]: ${e.message}`);
+  }
+}
+
 /** Largest paramGroups[].learningRateMultiplier: the bound on learning rates (MAX_LEARNING_RATE, issue 21). */
 export const MAX_LEARNING_RATE_MULTIPLIER = MAX_LEARNING_RATE;
 
@@ -51,6 +70,13 @@ function checkModel(model: unknown): void {
       isFunction((v as tf.Variable).assign) && typeof (v as tf.Variable).name === 'string');
     const i = model.findIndex((v) => !isVariable(v));
     if (i >= 0) refuse(`model[${i}]`, model[i], 'a tf.Variable (model is an array of tf.Variable)');
+    if (model.length === 0) refuse('model', model, 'a non-empty array of tf.Variable (the variables to train)');
+    const twice = model.findIndex((v, k) => model.indexOf(v) !== k);
+    if (twice >= 0) {
+      const name = (model[twice] as tf.Variable).name;
+      const first = model.indexOf(model[twice]);
+      refuse(`model[${twice}]`, name, `each tf.Variable once (variable ${describeValue(name)} is model[${first}] too)`);
+    }
     return;
   }
   if (model === null || typeof model !== 'object') refuse('model', model, expected);

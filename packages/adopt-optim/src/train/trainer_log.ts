@@ -1,8 +1,8 @@
 /**
- * The Trainer's JSON-lines log: one line appended per record, and on restore the log cut back to the
- * restored step, so that the steps redone after a crash are not logged twice. The cut is crash-safe:
- * the kept lines go to a temporary file (written and synced) that is renamed over the log, so the log
- * is at any moment either the old one or the cut one.
+ * The Trainer's JSON-lines log: one line appended per record, and on restore (or, without one, before
+ * a Trainer's first line) the log cut back to the restored (current) step, so that the steps redone after a
+ * crash are not logged twice. The cut is crash-safe: the kept lines go to a temporary file (written and
+ * synced) that is renamed over the log, so the log is at any moment either the old one or the cut one.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -70,4 +70,19 @@ export function prepareLogCut(file: string, step: number): LogCut | null {
     commit: () => renameSync(temporary, file),
     abandon: () => rmSync(temporary, { force: true }),
   };
+}
+
+/**
+ * Cuts `file` back to `step` now (crash-safely, as prepareLogCut): what a Trainer that has not restored does before
+ * its first line, so that the lines of a run that crashed before its first checkpoint are not followed by the same
+ * steps again (or a line cut short fused with the next record). Throws, leaving the log as it was, on a failure.
+ */
+export function cutLog(file: string, step: number): void {
+  const cut = prepareLogCut(file, step);
+  try {
+    cut?.commit();
+  } catch (e) {
+    cut?.abandon();
+    throw e;
+  }
 }

@@ -19,9 +19,34 @@ export function treeSum(xs: tf.Tensor[]): tf.Tensor {
   return xs.length === 0 ? tf.scalar(0) : addAll(xs);
 }
 
-/** √(Σ_i Σ g_i²) over every tensor, float32, with at most MAX_OP_INPUTS inputs per op. */
+/** max(xs) of scalars, as a tree of tf.maximum (2 inputs per op); 0 for none. */
+export function treeMax(xs: tf.Tensor[]): tf.Tensor {
+  return tf.tidy(() => {
+    let level = xs.length === 0 ? [tf.scalar(0)] : [...xs];
+    while (level.length > 1) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < level.length; i += 2) {
+        next.push(i + 1 < level.length ? tf.maximum(level[i]!, level[i + 1]!) : level[i]!);
+      }
+      level = next;
+    }
+    return tf.clone(level[0]!);
+  });
+}
+
+/**
+ * √(Σ_i Σ g_i²) over every tensor, float32, with at most MAX_OP_INPUTS inputs per op, computed scaled as
+ * m·√(Σ (g/m)²) with m = max |g| (0 when every g is): Σ g² itself overflows to Infinity for |g| beyond ~1.8e19 and
+ * underflows to 0 below ~1e-23, where the scaled sum neither does, so that any finite gradient has a finite norm
+ * (up to the float32 maximum) equal to the float64 norm within float32 rounding.
+ */
 export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(treeSum(tensors.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  return tf.tidy(() => {
+    const m = treeMax(tensors.map((g) => tf.max(tf.abs(g))));
+    const divisor = tf.where(tf.greater(m, 0), m, tf.onesLike(m));
+    const scaled = treeSum(tensors.map((g) => tf.sum(tf.square(tf.div(g, divisor)))));
+    return tf.mul(m, tf.sqrt(scaled)) as tf.Scalar;
+  });
 }
 
 /** Elements of `g` that are NaN or ±Infinity (int32 scalar). */
