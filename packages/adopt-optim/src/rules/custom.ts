@@ -178,10 +178,9 @@ function checkTree(
     case 'array': {
       if (e.name === 'p' || e.name === 'g' || slots.some((s) => userIdentifier(s) === e.name)) return;
       const slot = /^s_(.*)_1$/.exec(e.name)?.[1]?.replace(/_0/g, '_');
-      fail(`${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is not one ` +
-        `of this rule's slots ${JSON.stringify(slots)} (a value built by another rule's builders?).`);
+      return fail(`${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is ` +
+        `not one of this rule's slots ${JSON.stringify(slots)} (a value built by another rule's builders?).`);
     }
-    // eslint-disable-next-line no-fallthrough
     case 'scalar': return;
     case 'mean': return checkTree(e.cond, 'condition', root, slots, 'the argument of mean()', seen);
     case 'select':
