@@ -21,7 +21,7 @@ describe('a scalars() failing at the second variable changes nothing', () => {
   const faults: [string, () => unknown, RegExp][] = [
     ['throws', () => { throw new OptimizerArgumentError('scalars: refused'); }, /scalars: refused/],
     ['NaN', () => ({ lr: NaN }),
-      /scalars\(\) returned NaN for "lr" at step \d; expected a finite number. Nothing was changed/],
+      /scalars\(\) returned NaN for "lr" for the variable "[^"]*" at step \d; expected a finite number. Nothing was changed/],
     ['a string', () => ({ lr: '0.1' }), /returned "0.1" for "lr"/],
     ['null', () => null, /scalars\(\) returned null instead of an object/],
     ['a missing scalar', () => ({}), /scalars\(\) returned no "lr" \(which the update reads\)/],

@@ -9,7 +9,9 @@ import { checkCustomRule, resolveHyperparameters, stepScalars, type CustomRule }
 import { callCount, ruleCall, meansFromCount } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
-import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import {
+  checkBoolean, checkKnownKeys, checkOneOf, gradientInRange, NonFiniteGradientError, OptimizerArgumentError,
+} from '../validate.js';
 import { checkFloat32Array } from './transform.js';
 
 /** A custom rule's state in the core: its slots and step count. */
@@ -37,11 +39,15 @@ export function ruleOptimizer(
 ): CoreRuleOptimizer {
   checkCustomRule('core.ruleOptimizer', rule);
   const owner = `core.ruleOptimizer(${rule.definition.name})`;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new OptimizerArgumentError(`${owner}: invalid options ${String(options)}; expected an object.`);
+  }
+  checkKnownKeys(owner, options, ['hyperparameters', 'nonFinite', 'fused']);
   const lr = checkLearningRate(owner, learningRate);
   const h = resolveHyperparameters(owner, rule, options.hyperparameters);
   const slots = rule.definition.slots;
-  const fused = options.fused ?? true;
-  const nonFinite = options.nonFinite ?? 'throw';
+  const fused = checkBoolean(owner, 'fused', options.fused ?? true);
+  const nonFinite = checkOneOf(owner, 'nonFinite', options.nonFinite ?? 'throw', ['throw', 'skip', 'off'] as const);
   return {
     rule,
     hyperparameters: h,

@@ -39,6 +39,16 @@ function checkOptions(owner: string, options: unknown, known: string[]): void {
   checkKnownKeys(owner, options, known);
 }
 
+/** A rule defined with defineRule has its own slots, which PyTorch's ADOPT / Adam state dict has no place for. */
+function refuseCustomRule(owner: string, optimizer: NamedStateOptimizer): void {
+  const name = typeof optimizer?.getClassName === 'function' ? optimizer.getClassName() : undefined;
+  if (name !== 'adopt-optim/Rule') return;
+  throw new OptimizerArgumentError(
+    `${owner}: invalid optimizer ${name} (a rule defined with defineRule); the PyTorch state-dict format covers ` +
+      "ADOPT, Adam, AdamW and AMSGrad only. For a custom rule's state use the optimizer's getWeights / setWeights, " +
+      'or model.save. Nothing was changed.');
+}
+
 /** A tensor of the variable's layout as the file holds it (permuted), float32; non-finite values refused. */
 function exported(t: tf.Tensor, perm: number[] | null, what: string): NamedArray {
   const out = tf.tidy(() => (perm === null ? t.clone() : tf.transpose(t, perm)));
@@ -59,6 +69,7 @@ export async function exportState(
   optimizer: NamedStateOptimizer, source: ParamSource, options: ExportOptions = {},
 ): Promise<{ file: Uint8Array; stateDict: StateDict }> {
   checkOptions('exportState', options, ['layout']);
+  refuseCustomRule('exportState', optimizer);
   const layout = checkOneOf('exportState', 'layout', options.layout ?? (isModel(source) ? 'torch' : 'tfjs'), LAYOUTS);
   if (layout === 'torch' && !isModel(source)) {
     throw new OptimizerArgumentError(
@@ -126,6 +137,7 @@ export async function importState(
   optimizer: NamedStateOptimizer, source: ParamSource, file: Uint8Array, options: ImportOptions = {},
 ): Promise<void> {
   checkOptions('importState', options, ['params']);
+  refuseCustomRule('importState', optimizer);
   const assign = options.params === undefined ? true : checkBoolean('importState', 'params', options.params);
   const plan = readStateFile(file, source);
   const covered = new Set(plan.params.map((p) => p.variable.name));

@@ -28,6 +28,8 @@ import { USER_NAME, userIdentifier } from '../codegen/namespace.js';
 import { camelCaseClash, RuleRegistry } from './rule_names.js';
 import { foreignShaderIdentifiers } from '../codegen/identifier_check.js';
 
+export { stepScalars } from './step_scalars.js';
+
 /** The expression builders a rule's update is written with. */
 export interface RuleBuilder {
   /** This element of the parameters, and of the gradient. */
@@ -148,7 +150,10 @@ const COND_KINDS = new Set(['compare', 'samesign']);
  * belongs (an operand, a write), a condition where a condition belongs (select's first argument,
  * mean's), finite constants. Names where in the update the problem is.
  */
-function checkTree(n: unknown, want: 'value' | 'condition', root: string, context?: string, seen = new Set<unknown>()): void {
+function checkTree(
+  n: unknown, want: 'value' | 'condition', root: string, slots: readonly string[], context?: string,
+  seen = new Set<unknown>(),
+): void {
   if (seen.has(n)) return;
   const where = context === undefined ? root : `${context} in ${root}`;
   const kind = (n as { kind?: unknown } | null)?.kind;
@@ -165,16 +170,26 @@ function checkTree(n: unknown, want: 'value' | 'condition', root: string, contex
   switch (e.kind) {
     case 'const':
       if (typeof e.value !== 'number' || !Number.isFinite(e.value)) fail(`${root}: constant(${show(e.value)}); expected a finite number.`);
+      if (!Number.isFinite(Math.fround(e.value))) {
+        fail(`${where}: constant(${e.value}) is not finite in float32 (the kernels compute in float32); expected a ` +
+          'number within ±3.4028234663852886e38.');
+      }
       return;
-    case 'array': case 'scalar': return;
-    case 'mean': return checkTree(e.cond, 'condition', root, 'the argument of mean()', seen);
+    case 'array': {
+      if (e.name === 'p' || e.name === 'g' || slots.some((s) => userIdentifier(s) === e.name)) return;
+      const slot = /^s_(.*)_1$/.exec(e.name)?.[1]?.replace(/_0/g, '_');
+      return fail(`${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is ` +
+        `not one of this rule's slots ${JSON.stringify(slots)} (a value built by another rule's builders?).`);
+    }
+    case 'scalar': return;
+    case 'mean': return checkTree(e.cond, 'condition', root, slots, 'the argument of mean()', seen);
     case 'select':
-      checkTree(e.cond, 'condition', root, 'the first argument of select()', seen);
-      checkTree(e.a, 'value', root, 'an argument of select()', seen);
-      return checkTree(e.b, 'value', root, 'an argument of select()', seen);
+      checkTree(e.cond, 'condition', root, slots, 'the first argument of select()', seen);
+      checkTree(e.a, 'value', root, slots, 'an argument of select()', seen);
+      return checkTree(e.b, 'value', root, slots, 'an argument of select()', seen);
     default: {
       const op = e.kind === 'binary' || e.kind === 'unary' ? e.op : e.kind === 'samesign' ? 'sameSign' : e.kind;
-      for (const c of E.children(e)) checkTree(c, 'value', root, `an operand of ${op}()`, seen);
+      for (const c of E.children(e)) checkTree(c, 'value', root, slots, `an operand of ${op}()`, seen);
     }
   }
 }
@@ -196,7 +211,9 @@ function checkDepth(root: unknown, where: string): void {
     const [n, done] = stack.pop()!;
     if (done) {
       onPath.delete(n);
-      const d = 1 + Math.max(0, ...kids(n).map((c) => depth.get(c) ?? 0));
+      // operations on the longest path below and at n: a leaf (p, g, a slot, a scalar, a constant) is none
+      const k = kids(n);
+      const d = k.length === 0 ? 0 : 1 + Math.max(...k.map((c) => depth.get(c) ?? 0));
       if (d > MAX_RULE_DEPTH) {
         fail(`${where} nests more than ${MAX_RULE_DEPTH} operations deep (the limit, MAX_RULE_DEPTH).`);
       }
@@ -275,7 +292,7 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     for (const t of targets) if (t !== 'p' && !slots.includes(t)) fail(`${what} writes "${t}", which is neither p nor a slot.`);
     if (targets.length === 0) fail(`${what} writes nothing.`);
     for (const t of targets) checkDepth(writes[t], `the new ${t} of ${what}`); // before any recursive walk
-    for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`);
+    for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`, slots);
     // equal subtrees one node: mean(gt(g, 0)) written twice is the mean of one condition
     const sharedRoots = E.shareEqual(targets.map((t) => writes[t]!));
     const shared = Object.fromEntries(targets.map((t, i) => [t, sharedRoots[i]!]));
@@ -295,7 +312,13 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   };
   const phases = { ...(init ? { init: phase('init', init(builder)) } : {}), step: phase('step', step(builder)) };
   // every scalar the update reads must come out of `scalars`: checked now, not at the first step
-  const given = scalars(1e-3, 1, { ...hyperparameters });
+  let given: Record<string, number>;
+  try {
+    given = scalars(1e-3, 1, { ...hyperparameters });
+  } catch (e) {
+    fail(`scalars(1e-3, 1, hyperparameters) threw: ${e instanceof Error ? `${e.name}: ${e.message}` : show(e)}; ` +
+      'expected it to return an object of finite numbers.');
+  }
   const read = E.scalarsRead([...(phases.init?.writes ?? []), ...phases.step.writes].map(([, v]) => v));
   const missing = read.filter((s) => typeof given?.[s] !== 'number');
   if (missing.length > 0) {
@@ -359,30 +382,11 @@ export function resolveHyperparameters(owner: string, custom: CustomRule, given:
   if (given === undefined) return out;
   if (typeof given !== 'object' || given === null) throw new OptimizerArgumentError(`${owner}: invalid hyperparameters ${String(given)}; expected an object.`);
   for (const [k, v] of Object.entries(given)) {
-    if (!(k in out)) {
+    if (!Object.hasOwn(custom.hyperparameters, k)) {
       throw new OptimizerArgumentError(`${owner}: unknown hyperparameter "${k}"; the rule "${custom.definition.name}" has ${Object.keys(out).join(', ') || 'none'}.`);
     }
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimizerArgumentError(`${owner}: hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
     out[k] = v;
   }
   return out;
-}
-
-/**
- * The step's scalars, checked: an object giving every scalar the update reads, every value a
- * finite number. Optimizers call this for every variable of a step before any is written.
- */
-export function stepScalars(owner: string, custom: CustomRule, lr: number, t: number, h: Record<string, number>): Record<string, number> {
-  const refuse = (what: string): never => {
-    throw new OptimizerArgumentError(
-      `${owner}: scalars() returned ${what} at step ${t}; expected a finite number. Nothing was changed.`);
-  };
-  const s: unknown = custom.definition.scalars(lr, t, h);
-  if (typeof s !== 'object' || s === null) refuse(`${show(s)} instead of an object of scalars, each`);
-  const given = s as Record<string, unknown>;
-  for (const k of custom.scalarNames) if (!(k in given)) refuse(`no "${k}" (which the update reads)`);
-  for (const [k, v] of Object.entries(given)) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) refuse(`${show(v)} for "${k}"`);
-  }
-  return given as Record<string, number>;
 }

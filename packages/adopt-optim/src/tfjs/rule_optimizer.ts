@@ -55,7 +55,8 @@ export class RuleOptimizer extends NamedStateOptimizer {
   /** Called for every variable of a step before any is updated: a refused scalars() leaves everything unchanged. */
   protected override checkStep(variable: tf.Variable, step: number): void {
     const h = { ...this.hyperparameters };
-    this.pending.set(variable, stepScalars(this.displayName, this.custom, this.learningRate, step + 1, h));
+    this.pending.set(variable, stepScalars(this.displayName, this.custom, this.learningRate, step + 1, h,
+      `the variable "${variable.name}"`));
   }
 
   override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
@@ -69,7 +70,8 @@ export class RuleOptimizer extends NamedStateOptimizer {
 
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
     const scalars = this.pending.get(p)
-      ?? stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters });
+      ?? stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters },
+        `the variable "${p.name}"`);
     const phase = state.step === 0 && this.custom.plan.init !== undefined ? 'init' : 'step';
     this.ranOn(runPhase(this.kernels, ruleCall(this.custom.rule, {}, phase, scalars), p, gradient,
       this.slotNames.map((n, i): [string, tf.Variable] => [this.custom.arrays[i]!, state.slots.get(n)!]), () => scalars,
