@@ -16,8 +16,11 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'vite';
 
-/** The gzipped bytes `import { adopt }` may add to a bundle (measured 41 620; the 0.2 goal of 25 kB is not met). */
-const BUDGET_GZIP = 42_000;
+/**
+ * The gzipped bytes `import { adopt }` may add to a bundle: measured 41 620 with the kernels assembled at run time,
+ * 42 095 after the attack round's rule checks (the 0.2 goal of 25 kB is not met).
+ */
+const BUDGET_GZIP = 42_500;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-bundle-'));
