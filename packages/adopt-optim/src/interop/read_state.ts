@@ -5,6 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { OptimizerArgumentError } from '../validate.js';
+import { parseJsonStrict } from './strict_json.js';
 import { matchByName } from '../train/variable_names.js';
 import { decodeSafetensors, type NamedArray } from './safetensors.js';
 import { inverse, isModel, kindOf, paramLayouts, torchNamesOf, type ParamSource } from './layout.js';
@@ -53,9 +54,9 @@ function decode(file: Uint8Array): { tensors: Map<string, NamedArray>; sd: Recor
   if (json === undefined) throw refuse(`the file has no "${STATE_DICT_KEY}" metadata (was it written by exportState?)`);
   let sd: unknown;
   try {
-    sd = JSON.parse(json);
-  } catch {
-    throw refuse(`its "${STATE_DICT_KEY}" metadata is not JSON`);
+    sd = parseJsonStrict(json);
+  } catch (e) {
+    throw refuse(`its "${STATE_DICT_KEY}" metadata is not JSON that means one thing (${(e as Error).message})`);
   }
   if (!isObject(sd)) throw refuse(`its "${STATE_DICT_KEY}" metadata is ${show(sd)}; expected a JSON object`);
   const field = (name: string, ok: boolean, expected: string) => {

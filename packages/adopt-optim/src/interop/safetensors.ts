@@ -6,6 +6,7 @@
  * returns: the header's size and JSON, each dtype, that every tensor's bytes match its shape and lie in
  * the file, and that the tensors cover the data without gaps or overlaps.
  */
+import { parseJsonStrict } from './strict_json.js';
 
 export type SafetensorsDtype = 'F32' | 'F64' | 'I32' | 'I64';
 /** The typed array of a tensor of each dtype. */
@@ -66,7 +67,7 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Nam
   if (n > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) throw new SafetensorsError(`the header claims ${n} bytes; the file has ${bytes.length - 8} after its length`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + Number(n)))) as Record<string, unknown>;
+    header = parseJsonStrict(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + Number(n)))) as Record<string, unknown>;
   } catch (e) {
     throw new SafetensorsError(`the header is not JSON: ${(e as Error).message}`);
   }

@@ -38,6 +38,8 @@ const CLASS_PREFIX = 'optimizer:';
  * marker): 1-D, padded to a multiple of 4, which did not tell 5 elements from 8 (issue 21).
  */
 export const STATE_FORMAT_VERSION = 2;
+/** The largest step count state can hold: counters are saved as int32 (getWeights, the Trainer, exportState). */
+export const MAX_STEP_COUNT = 2 ** 31 - 1;
 
 /** The format version of saved weights: their marker's value (1 without a marker); a newer one is refused. */
 export async function stateFormatOf(owner: string, weights: readonly NamedTensor[]): Promise<number> {
