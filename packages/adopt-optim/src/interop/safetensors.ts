@@ -8,6 +8,7 @@
  */
 import { parseJsonStrict } from './strict_json.js';
 
+/** The element types a file may hold: float32, float64, int32, int64 (little-endian). */
 export type SafetensorsDtype = 'F32' | 'F64' | 'I32' | 'I64';
 /** The typed array of a tensor of each dtype. */
 export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array;
