@@ -2,9 +2,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adopt, exportState, importState, OptimizerArgumentError } from '../src/index.js';
+import { adopt, exportState, importState } from '../src/index.js';
 import { parseJsonStrict } from '../src/interop/strict_json.js';
 import { useBackend } from './backends.js';
+import { refusedUnchanged, variablesOf } from './interop_helpers.js';
 
 describe('parseJsonStrict', () => {
   it('parses as JSON.parse does, and refuses a key twice in one object, at any depth', () => {
@@ -48,14 +49,9 @@ describe('importState: a header or state dict naming a key twice is refused, not
     const first = Object.keys(JSON.parse(text)).find((k) => k !== '__metadata__')!;
     const entry = JSON.stringify(JSON.parse(text)[first]);
     const twiceTensor = rewrap(text.replace(/^\{/, `{${JSON.stringify(first)}:${entry},`));
-    const params = model.getWeights().map((w) => Array.from(w.dataSync()));
-    const state = (await opt.getWeights()).map((w) => [w.name, Array.from(w.tensor.dataSync())]);
     for (const bad of [twiceStep, twiceTensor]) {
-      await assert.rejects(importState(opt, model, bad),
-        (e: unknown) => e instanceof OptimizerArgumentError && /appears twice in one object/.test(e.message));
+      await refusedUnchanged(opt, variablesOf(model), () => importState(opt, model, bad), /appears twice in one object/);
     }
-    assert.deepEqual(model.getWeights().map((w) => Array.from(w.dataSync())), params);
-    assert.deepEqual((await opt.getWeights()).map((w) => [w.name, Array.from(w.tensor.dataSync())]), state);
     await importState(opt, model, file); // the file itself is still accepted
     opt.dispose();
     model.dispose();

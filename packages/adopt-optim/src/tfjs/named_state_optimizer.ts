@@ -27,7 +27,7 @@ import { GpuFiniteGuard, isGpuBackend, opsFlags } from './gpu_nonfinite.js';
 import { heldOnWebgpu, readOffWebgpu, stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import type { LowBitStore } from './state8.js';
 import { setWeightsWithLowBit } from './lowbit_weights.js';
-import { MAX_STEP_COUNT, SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
+import { checkStepCount, SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
 import { FirstSteps } from './gpu_first_steps.js';
 import { backendSafeEpsilon } from './epsilon.js';
 
@@ -217,11 +217,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     void this.learningRate; // a schedule returning a bad rate throws here, before anything changes
     for (const [variable] of pairs) {
       const step = this.slots.peek(variable)?.step ?? 0;
-      if (step >= MAX_STEP_COUNT || this.iterations >= MAX_STEP_COUNT) {
-        throw new OptimizerArgumentError(`${this.displayName}: variable "${variable.name}" is at step ` +
-          `${Math.max(step, this.iterations)}, the most its saved int32 counters hold (${MAX_STEP_COUNT}); ` +
-          'one more step could not be saved or restored. Nothing was changed.');
-      }
+      checkStepCount(this.displayName, variable.name, Math.max(step, this.iterations));
       this.checkStep(variable, step);
       this.int8?.check(variable, step, this.slots.nameOf(variable)); // 8-bit state: where it is, bound to the shape
     }

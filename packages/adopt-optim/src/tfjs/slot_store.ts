@@ -41,6 +41,14 @@ export const STATE_FORMAT_VERSION = 2;
 /** The largest step count state can hold: counters are saved as int32 (getWeights, the Trainer, exportState). */
 export const MAX_STEP_COUNT = 2 ** 31 - 1;
 
+/** Throws, before a step, if a count already at MAX_STEP_COUNT would step on (its saved int32 would wrap). */
+export function checkStepCount(owner: string, variable: string, count: number): void {
+  if (count >= MAX_STEP_COUNT) {
+    throw new OptimizerArgumentError(`${owner}: variable "${variable}" is at step ${count}, the most its saved int32 ` +
+      `counters hold (${MAX_STEP_COUNT}); one more step could not be saved or restored. Nothing was changed.`);
+  }
+}
+
 /** The format version of saved weights: their marker's value (1 without a marker); a newer one is refused. */
 export async function stateFormatOf(owner: string, weights: readonly NamedTensor[]): Promise<number> {
   const marker = weights.find((w) => typeof w?.name === 'string' && w.name.startsWith(CLASS_PREFIX));
