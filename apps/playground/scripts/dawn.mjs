@@ -34,5 +34,20 @@ export async function installWebGPU(flags = []) {
   return adapter === null ? null : { vendor: adapter.info?.vendor, architecture: adapter.info?.architecture, description: adapter.info?.description };
 }
 
+/**
+ * For a check run in a child process (test/webgpu_*_check.mjs): WebGPU installed and tfjs with its webgpu backend
+ * loaded; without an adapter, prints `{"adapter":null}` (the test then skips) and ends the process.
+ */
+export async function webgpuOrExit() {
+  const adapter = await installWebGPU();
+  if (adapter === null) {
+    console.log(JSON.stringify({ adapter: null }));
+    process.exit(0);
+  }
+  const tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-webgpu');
+  return { adapter, tf };
+}
+
 export const scriptsDir = dirname(new URL(import.meta.url).pathname);
 export const playgroundDir = join(scriptsDir, '..');

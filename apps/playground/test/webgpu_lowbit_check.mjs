@@ -3,16 +3,10 @@
 // WebAssembly kernels, themselves tested against a float64 reference): parameters, codes and scales after each
 // step, the dispatches of a step, the path, tensors, a step refused by a non-finite gradient, and the state moved
 // between backends. Prints one JSON line.
-import { installWebGPU } from '../scripts/dawn.mjs';
+import { webgpuOrExit } from '../scripts/dawn.mjs';
 import { scoped } from './error_scopes.mjs';
 
-const adapter = await installWebGPU();
-if (adapter === null) {
-  console.log(JSON.stringify({ adapter: null }));
-  process.exit(0);
-}
-const tf = await import('@tensorflow/tfjs');
-await import('@tensorflow/tfjs-backend-webgpu');
+const { adapter, tf } = await webgpuOrExit();
 const { adamw, adopt } = await import('adopt-optim');
 
 // partial words, partial groups of 16, partial blocks of 128 / 256, several blocks

@@ -1,16 +1,10 @@
 // Run by webgpu_node.test.mjs in a child process with Dawn's environment: the optimizers' fused steps on
 // tfjs's webgpu backend in Node (Dawn, the `webgpu` package) against the cpu backend, with the dispatches of a
 // step counted and the path each step took. Prints one JSON line.
-import { installWebGPU } from '../scripts/dawn.mjs';
+import { webgpuOrExit } from '../scripts/dawn.mjs';
 import { scoped } from './error_scopes.mjs';
 
-const adapter = await installWebGPU();
-if (adapter === null) {
-  console.log(JSON.stringify({ adapter: null }));
-  process.exit(0);
-}
-const tf = await import('@tensorflow/tfjs');
-await import('@tensorflow/tfjs-backend-webgpu');
+const { adapter, tf } = await webgpuOrExit();
 const { adam, adamw, adopt, amsgrad } = await import('adopt-optim');
 
 const sizes = [5, 1000, 4099];

@@ -3,16 +3,10 @@
 // globalClipnorm over 8+ variables (tfjs's AddN of 8 binds 9 storage buffers: dropped), a skipped first ADOPT step
 // (must redo the initialisation, not divide by epsilon), and state leaving webgpu for another backend (refused, or
 // moved by getWeights / setWeights). Prints one JSON line.
-import { installWebGPU } from '../scripts/dawn.mjs';
+import { webgpuOrExit } from '../scripts/dawn.mjs';
 import { scoped } from './error_scopes.mjs';
 
-const adapter = await installWebGPU();
-if (adapter === null) {
-  console.log(JSON.stringify({ adapter: null }));
-  process.exit(0);
-}
-const tf = await import('@tensorflow/tfjs');
-await import('@tensorflow/tfjs-backend-webgpu');
+const { adapter, tf } = await webgpuOrExit();
 const { adam, adopt } = await import('adopt-optim');
 
 let seed = 5;
