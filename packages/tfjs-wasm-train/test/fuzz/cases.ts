@@ -185,6 +185,20 @@ const validFor = (depthwise: boolean) => (g: Geometry) => {
   return info.outHeight > 0 && info.outWidth > 0;
 };
 
+/** The case of a filter gradient (x, dy in) or an input gradient (dy, filter in), bound-checked against cpu. */
+function gradientCase(
+  name: string, what: string, attrs: Record<string, unknown>, g: Geometry, info: ReturnType<typeof convInfo>,
+  xShape: number[], filterGrad: boolean,
+): Case {
+  const filterShape = [g.fh, g.fw, g.c, g.out];
+  if (filterGrad) {
+    return { what, inputs: { x: { shape: xShape }, dy: { shape: info.outShape } }, check: 'bound', seed: g.seed,
+      terms: g.batch * info.outHeight * info.outWidth, op: (x) => kernel(name, x, { ...attrs, filterShape }) };
+  }
+  return { what, inputs: { dy: { shape: info.outShape }, filter: { shape: filterShape } }, check: 'bound',
+    seed: g.seed, terms: g.fh * g.fw * g.out, op: (x) => kernel(name, x, { ...attrs, inputShape: xShape }) };
+}
+
 /** Conv2DBackpropFilter and Conv2DBackpropInput (ours), NHWC and NCHW, every padding and rounding. */
 export const convGradCase: fc.Arbitrary<Case> = fc.tuple(convGeometry.filter(validFor(false)), fc.boolean())
   .map(([g, filterGrad]): Case => {
@@ -194,14 +208,7 @@ export const convGradCase: fc.Arbitrary<Case> = fc.tuple(convGeometry.filter(val
     const name = filterGrad ? 'Conv2DBackpropFilter' : 'Conv2DBackpropInput';
     const what = `${name} ${JSON.stringify(g)}`;
     const xShape = g.nchw ? [g.batch, g.c, g.h, g.w] : [g.batch, g.h, g.w, g.c];
-    const filterShape = [g.fh, g.fw, g.c, g.out];
-    if (filterGrad) {
-      return { what, inputs: { x: { shape: xShape }, dy: { shape: info.outShape } }, check: 'bound', seed: g.seed,
-        terms: g.batch * info.outHeight * info.outWidth, op: (x) => kernel(name, x, { ...attrs, filterShape }) };
-    }
-    return { what, inputs: { dy: { shape: info.outShape }, filter: { shape: filterShape } }, check: 'bound',
-      seed: g.seed,
-      terms: g.fh * g.fw * g.out, op: (x) => kernel(name, x, { ...attrs, inputShape: xShape }) };
+    return gradientCase(name, what, attrs, g, info, xShape, filterGrad);
   });
 
 /**
@@ -215,14 +222,7 @@ export const depthwiseGradCase: fc.Arbitrary<Case> = fc.tuple(convGeometry.filte
     const name = filterGrad ? 'DepthwiseConv2dNativeBackpropFilter' : 'DepthwiseConv2dNativeBackpropInput';
     const what = `${name} ${JSON.stringify({ ...g, nchw: false })}`;
     const xShape = [g.batch, g.h, g.w, g.c];
-    const filterShape = [g.fh, g.fw, g.c, g.out];
-    if (filterGrad) {
-      return { what, inputs: { x: { shape: xShape }, dy: { shape: info.outShape } }, check: 'bound', seed: g.seed,
-        terms: g.batch * info.outHeight * info.outWidth, op: (x) => kernel(name, x, { ...attrs, filterShape }) };
-    }
-    return { what, inputs: { dy: { shape: info.outShape }, filter: { shape: filterShape } }, check: 'bound',
-      seed: g.seed,
-      terms: g.fh * g.fw * g.out, op: (x) => kernel(name, x, { ...attrs, inputShape: xShape }) };
+    return gradientCase(name, what, attrs, g, info, xShape, filterGrad);
   });
 
 /**
