@@ -7,7 +7,7 @@
  * one group at a time, after the groups before had stepped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { addAll } from '../backends/gpu_reduce.js';
+import { addAll, stackAll } from '../backends/gpu_reduce.js';
 import { GRADIENT_LIMIT } from '../validate.js';
 import type { Batch, TrainerConfig } from './trainer_config.js';
 
@@ -19,19 +19,9 @@ export function treeSum(xs: tf.Tensor[]): tf.Tensor {
   return xs.length === 0 ? tf.scalar(0) : addAll(xs);
 }
 
-/** max(xs) of scalars, as a tree of tf.maximum (2 inputs per op); 0 for none. */
-export function treeMax(xs: tf.Tensor[]): tf.Tensor {
-  return tf.tidy(() => {
-    let level = xs.length === 0 ? [tf.scalar(0)] : [...xs];
-    while (level.length > 1) {
-      const next: tf.Tensor[] = [];
-      for (let i = 0; i < level.length; i += 2) {
-        next.push(i + 1 < level.length ? tf.maximum(level[i]!, level[i + 1]!) : level[i]!);
-      }
-      level = next;
-    }
-    return tf.clone(level[0]!);
-  });
+/** max(xs) of scalars, stacked with at most MAX_OP_INPUTS inputs per op (../backends/gpu_reduce.ts); 0 for none. */
+function treeMax(xs: tf.Tensor[]): tf.Tensor {
+  return xs.length === 0 ? tf.scalar(0) : tf.tidy(() => tf.max(stackAll(xs)));
 }
 
 /**
