@@ -14,7 +14,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { adopt, core, Rng } from '../src/index.js';
+import { adopt, core } from '../src/index.js';
+import { Rng } from '../src/train/index.js';
 import { stat, time, type Stat } from './stats.js';
 
 const args = process.argv.slice(2);

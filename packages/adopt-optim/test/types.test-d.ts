@@ -6,8 +6,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   ADAM_DEFAULTS, ADAMW_DEFAULTS, ADOPT_DEFAULTS, AMSGRAD_DEFAULTS, adam, adamw, adopt, amsgrad, core,
-  createOptimizer, type AdoptOptimizer, type OptimizerName, type OptimizerOptions, type OptimizerOptionsByName,
+  type AdoptOptimizer,
 } from '../src/index.js';
+import {
+  createOptimizer, type OptimizerName, type OptimizerOptions, type OptimizerOptionsByName,
+} from '../src/train/index.js';
 import { createOptimizer as createFromTrain, Trainer } from '../src/train/index.js';
 
 /** Compiles only if A and B are the same type. */

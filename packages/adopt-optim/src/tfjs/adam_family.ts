@@ -18,6 +18,7 @@ import { NamedStateOptimizer, type VariableState } from './named_state_optimizer
 /** Every option, resolved, as a read-only field (`opt.beta2`, `opt.amsgrad`, `opt.stateDtype`; src/rules/adam.ts). */
 export interface AdamFamilyOptimizer extends Readonly<Omit<AdamHyperparams, 'learningRate' | 'nonFinite' | 'fused'>> {}
 
+/** The base class of Adam, AdamW and AMSGrad (one rule, src/rules/adam.ts, with their options). */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   protected readonly slotNames: readonly string[];

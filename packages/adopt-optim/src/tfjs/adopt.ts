@@ -20,6 +20,7 @@ import { lowBitFormat } from '../kernels/lowbit.js';
 /** Every ADOPT option, resolved, as a read-only field (`opt.beta2`, `opt.nesterov`, `opt.stateDtype`; src/rules/adopt.ts). */
 export interface AdoptOptimizer extends Readonly<Omit<AdoptHyperparams, 'learningRate' | 'nonFinite' | 'fused'>> {}
 
+/** ADOPT as a tf.Optimizer (made by {@link adopt}); saved as `adopt-optim/ADOPT`. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class AdoptOptimizer extends NamedStateOptimizer {
   /** @nocollapse Namespaced so it never clashes with tfjs's built-in class names. */

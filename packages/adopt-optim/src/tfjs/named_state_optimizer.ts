@@ -33,6 +33,7 @@ import { backendSafeEpsilon } from './epsilon.js';
 
 export type { NamedTensor, VariableState } from './slot_store.js';
 
+/** The base class of every optimizer here: per-variable state kept by name, checked before any change. */
 export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Names of the per-variable slots, e.g. ['m', 'v']. */
   protected abstract readonly slotNames: readonly string[];

@@ -23,6 +23,7 @@ export interface RuleOptimizerOptions {
   fused?: boolean;
 }
 
+/** A custom rule ({@link defineRule}) as a tf.Optimizer (made by {@link ruleOptimizer}); experimental. */
 export class RuleOptimizer extends NamedStateOptimizer {
   static get className(): string {
     return 'adopt-optim/Rule';
