@@ -32,8 +32,9 @@ export { stepScalars } from './step_scalars.js';
 
 /** The expression builders a rule's update is written with. */
 export interface RuleBuilder {
-  /** This element of the parameters, and of the gradient. */
+  /** This element of the parameters (the value before the step; the rule writes the new one as `p`). */
   p: E.Value;
+  /** This element of the gradient, as `applyGradients` (or `step`, in the core) received it. */
   g: E.Value;
   /** This element of a state slot. */
   slot(name: string): E.Value;
@@ -96,8 +97,10 @@ export interface RuleDefinition {
   init?(x: RuleBuilder): RuleWrites;
 }
 
-/** A rule defined with defineRule: pass it to ruleOptimizer (tfjs) or core.ruleOptimizer. */
-/** A rule made by defineRule: its definition and hyperparameters, and the kernels generated from it. */
+/**
+ * A rule made by defineRule: its definition and hyperparameters, and the kernels generated from it. Pass it to
+ * ruleOptimizer (tfjs) or core.ruleOptimizer.
+ */
 export interface CustomRule {
   /** @internal The rule as the code generators read it. */
   readonly rule: Rule;
