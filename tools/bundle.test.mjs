@@ -77,6 +77,22 @@ before(() => {
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the browser bundle of `import { adopt } from \'adopt-optim\'` (Vite, tfjs-core external)', () => {
+  it('registers every built-in optimizer class for tf.loadLayersModel, as importing it in Node does', async () => {
+    // a bundler drops modules it is not told have side effects: re-exporting each optimizer module from the root
+    // instead of through tfjs/index.js (a side-effect module) left a bundle that imports adopt registering only ADOPT
+    const code = "import * as tf from '@tensorflow/tfjs-core';\nimport { adopt } from 'adopt-optim';\n" +
+      'const map = tf.serialization.SerializationMap.getMap().classNameMap;\n' +
+      "const ours = Object.keys(map).filter((k) => k.startsWith('adopt-optim/')).sort();\n" +
+      'console.log(JSON.stringify([typeof adopt, ours]));\n';
+    const [chunk] = await bundle({ registered: code });
+    writeFileSync(join(project, 'registered.mjs'), chunk.code);
+    const [kind, names] = JSON.parse(run(process.execPath, ['registered.mjs'], project));
+    assert.equal(kind, 'function');
+    for (const name of ['ADOPT', 'Adam', 'AdamW', 'AMSGrad']) {
+      assert.ok(names.includes(`adopt-optim/${name}`), `${name} is not registered: ${names}`);
+    }
+  });
+
   it(`adds at most ${BUDGET_GZIP} bytes gzipped; its largest modules hold no kernel binary`, async (t) => {
     const chunks = await bundle(ENTRIES);
     const of = (name) => chunks.find((c) => c.name === name);
