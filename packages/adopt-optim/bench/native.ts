@@ -37,9 +37,11 @@ export function buildNative(): NativeBuild | { reason: string } {
     const args = [...FLAGS, '-o', binary, SOURCE, '-lm'];
     const r = spawnSync(cc, args, { encoding: 'utf8' });
     if (r.status === 0) {
-      return { binary, command: `${cc} ${FLAGS.join(' ')}`, remove: () => rmSync(dir, { recursive: true, force: true }) };
+      const remove = () => rmSync(dir, { recursive: true, force: true });
+      return { binary, command: `${cc} ${FLAGS.join(' ')}`, remove };
     }
-    failures.push(r.error ? `${cc}: not found` : `${cc}: ${(r.stderr || '').trim().split('\n')[0] ?? `exit ${r.status}`}`);
+    const why = r.error ? 'not found' : (r.stderr || '').trim().split('\n')[0] || `exit ${r.status}`;
+    failures.push(`${cc}: ${why}`);
   }
   rmSync(dir, { recursive: true, force: true });
   return { reason: `no C compiler with OpenMP built bench/native/adopt_step.c (${failures.join('; ')})` };
@@ -77,7 +79,9 @@ export class NativeServer {
   constructor(build: NativeBuild) {
     // a short spin before idle OpenMP threads sleep: they must not hold a core while the bench times JS
     this.child = spawn(build.binary, ['serve'], {
-      env: { ...process.env, OMP_NUM_THREADS: String(ALL_THREADS), GOMP_SPINCOUNT: process.env['GOMP_SPINCOUNT'] ?? '10000' },
+      env: {
+        ...process.env, OMP_NUM_THREADS: String(ALL_THREADS), GOMP_SPINCOUNT: process.env['GOMP_SPINCOUNT'] ?? '10000',
+      },
     });
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (chunk: string) => {

@@ -42,7 +42,8 @@ describe('bench native kernel (bench/native/adopt_step.c) against the float64 re
   });
 
   const cases = [
-    { name: 'defaults of adopt(1e-3), first step (t = 0: v = g² only)', lr: 1e-3, beta1: 0.9, beta2: 0.9999, eps: 1e-6, t: 0 },
+    { name: 'defaults of adopt(1e-3), first step (t = 0: v = g² only)',
+      lr: 1e-3, beta1: 0.9, beta2: 0.9999, eps: 1e-6, t: 0 },
     { name: 'defaults of adopt(1e-3), t = 1 (clip 1)', lr: 1e-3, beta1: 0.9, beta2: 0.9999, eps: 1e-6, t: 1 },
     { name: 'defaults of adopt(1e-3), t = 1000', lr: 1e-3, beta1: 0.9, beta2: 0.9999, eps: 1e-6, t: 1000 },
     { name: 'other hyperparameters, t = 7', lr: 0.05, beta1: 0.8, beta2: 0.99, eps: 1e-3, t: 7 },
