@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import * as os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,21 +22,27 @@ export interface NativeBuild {
   remove(): void;
 }
 
-/** Every thread the machine offers to this process. */
-export const ALL_THREADS = availableParallelism();
+/** Every thread the machine offers to this process (os.availableParallelism is Node >= 18.14). */
+export const ALL_THREADS = os.availableParallelism?.() ?? os.cpus().length;
 
 /**
  * Compiles the harness with the first compiler that builds it; `{ reason }` when none does
  * (no compiler, or none with OpenMP), so that callers skip the native rows instead of failing.
  */
 export function buildNative(): NativeBuild | { reason: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'adopt-native-'));
+  const dir = mkdtempSync(join(os.tmpdir(), 'adopt-native-'));
   const binary = join(dir, 'adopt_step');
   const failures: string[] = [];
   for (const cc of COMPILERS) {
     const args = [...FLAGS, '-o', binary, SOURCE, '-lm'];
     const r = spawnSync(cc, args, { encoding: 'utf8' });
     if (r.status === 0) {
+      // it must also run here (a temporary directory mounted noexec would stop it)
+      const run = spawnSync(binary, ['check'], { input: '1e-3 0.9 0.9999 1e-6 1 0\n', encoding: 'utf8' });
+      if (run.status !== 0) {
+        rmSync(dir, { recursive: true, force: true });
+        return { reason: `the compiled kernel does not run (${run.error?.message ?? `exit ${run.status}`})` };
+      }
       const remove = () => rmSync(dir, { recursive: true, force: true });
       return { binary, command: `${cc} ${FLAGS.join(' ')}`, remove };
     }
@@ -94,10 +100,13 @@ export class NativeServer {
     });
     let stderr = '';
     this.child.stderr.on('data', (d) => { stderr += String(d); });
-    this.child.on('exit', (code) => {
-      this.failed = new Error(`adopt_step serve exited (${code}): ${stderr.trim()}`);
+    const fail = (why: string) => {
+      this.failed ??= new Error(`adopt_step serve ${why}: ${stderr.trim()}`);
       for (const w of this.waiting.splice(0)) w('');
-    });
+    };
+    this.child.on('exit', (code) => fail(`exited (${code})`));
+    this.child.on('error', (e) => fail(`failed (${e.message})`));
+    this.child.stdin.on('error', () => {}); // a write after it died: reported by 'exit' or 'error'
   }
 
   private request(command: string): Promise<string> {
@@ -126,7 +135,7 @@ export class NativeServer {
 
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.child.exitCode !== null) return resolve();
+      if (this.child.exitCode !== null || this.failed) return resolve();
       this.child.once('exit', () => resolve());
       this.child.stdin.end();
     });
