@@ -46,7 +46,9 @@ export function buildNative(): NativeBuild | { reason: string } {
       const remove = () => rmSync(dir, { recursive: true, force: true });
       return { binary, command: `${cc} ${FLAGS.join(' ')}`, remove };
     }
-    const why = r.error ? 'not found' : (r.stderr || '').trim().split('\n')[0] || `exit ${r.status}`;
+    const missing = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+    const firstLine = (r.stderr || '').trim().split('\n')[0] || `exit ${r.status}`;
+    const why = missing ? 'not found' : r.error?.message ?? firstLine;
     failures.push(`${cc}: ${why}`);
   }
   rmSync(dir, { recursive: true, force: true });
