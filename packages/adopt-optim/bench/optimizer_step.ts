@@ -55,6 +55,11 @@ interface Row {
   vsNativeAll?: number;
   /** Native rows on all threads: 1-thread time / all-thread time, per repetition. */
   overOneThread?: Stat;
+  /** Seconds of each repetition, in order (the native lanes ran in the same repetitions). */
+  times?: number[];
+  /** vsNative1 and vsNativeAll per repetition: the C kernel's time over this row's, in the same repetition. */
+  ofNative1?: Stat;
+  ofNativeAll?: Stat;
   stateBytesPerParam?: number;
   /** params/s over the float32-state run of the same method, same size (core int8 rows). */
   vsFloat32?: number;
@@ -112,6 +117,9 @@ class NativeLanes {
     for (const r of [...rows, ...lanes]) {
       r.vsNative1 = r.paramsPerSecond.median / lanes[0]!.paramsPerSecond.median;
       r.vsNativeAll = r.paramsPerSecond.median / lanes[1]!.paramsPerSecond.median;
+      if (r.times === undefined) continue;
+      r.ofNative1 = stat(r.times.map((t, i) => this.one[i]! / t));
+      r.ofNativeAll = stat(r.times.map((t, i) => this.all[i]! / t));
     }
     return lanes;
   }
@@ -164,7 +172,7 @@ async function benchBackend(backend: string, native: NativeLanes): Promise<Row[]
         const pps = stat(run.times.map((t) => size / t));
         rows.push({
           backend, params: size, tensors, method: run.name,
-          seconds: stat(run.times), paramsPerSecond: pps,
+          seconds: stat(run.times), times: run.times, paramsPerSecond: pps,
           vsTfAdam: pps.median / adamStat.median,
           vsFloor: pps.median / probeStat.median,
           // int8: the codes and scales the optimizer holds (on the wasm heap, or in memories of their own on cpu)
@@ -178,7 +186,7 @@ async function benchBackend(backend: string, native: NativeLanes): Promise<Row[]
       }
       rows.push({
         backend, params: size, tensors, method: 'bandwidth probe (copy of 28 B/param)',
-        seconds: stat(probeTimes), paramsPerSecond: probeStat, vsFloor: 1,
+        seconds: stat(probeTimes), times: probeTimes, paramsPerSecond: probeStat, vsFloor: 1,
       });
       rows.push(...await native.finish(rows.slice(first), backend, size, tensors, probeStat));
       tf.dispose(grads);
@@ -226,11 +234,14 @@ async function benchCore(native: NativeLanes): Promise<Row[]> {
       const pps = stat(run.times.map((t) => size / t));
       rows.push({
         backend: 'core', params: size, tensors: 1, method: `core.adopt fused${run.stateDtype === 'float32' ? '' : ` ${run.stateDtype}`}`,
-        seconds: stat(run.times), paramsPerSecond: pps, vsFloor: pps.median / probeStat.median,
+        seconds: stat(run.times), times: run.times, paramsPerSecond: pps, vsFloor: pps.median / probeStat.median,
         stateBytesPerParam: run.bytes / size, vsFloat32: pps.median / float32.median,
       });
     }
-    rows.push({ backend: 'core', params: size, tensors: 1, method: 'bandwidth probe (copy of 28 B/param)', seconds: stat(probeTimes), paramsPerSecond: probeStat, vsFloor: 1 });
+    rows.push({
+      backend: 'core', params: size, tensors: 1, method: 'bandwidth probe (copy of 28 B/param)',
+      seconds: stat(probeTimes), times: probeTimes, paramsPerSecond: probeStat, vsFloor: 1,
+    });
     rows.push(...await native.finish(rows.slice(first), 'core', size, 1, probeStat));
     progress(`core ${size.toExponential(0)} done`);
   }
@@ -314,8 +325,10 @@ function limits(rows: Row[]): string[] {
   const float32 = rows.filter((r) => r.params === LARGEST && r.tensors === 1 && r.vsNativeAll !== undefined
     && (r.method === 'ADOPT fused' || r.method === 'ADOPT fused nonFinite off' || r.method === 'core.adopt fused'));
   for (const r of float32) {
-    out.push(`${r.backend} ${r.method}: ${g(r.paramsPerSecond.median)} = ${pct(r.vsNative1)} of native C on 1 thread, `
-      + `${pct(r.vsNativeAll)} on ${ALL_THREADS} threads, ${pct(r.vsFloor)} of the copy floor`);
+    const spread = (x: Stat | undefined) => (x === undefined ? '' : ` (per repetition ${pct(x.min)}-${pct(x.max)})`);
+    out.push(`${r.backend} ${r.method}: ${g(r.paramsPerSecond.median)} = ${pct(r.vsNative1)}${spread(r.ofNative1)} `
+      + `of native C on 1 thread, ${pct(r.vsNativeAll)}${spread(r.ofNativeAll)} on ${ALL_THREADS} threads, `
+      + `${pct(r.vsFloor)} of the copy floor`);
   }
   const best = float32.reduce<Row | undefined>(
     (b, r) => (b === undefined || r.paramsPerSecond.median > b.paramsPerSecond.median ? r : b), undefined);
