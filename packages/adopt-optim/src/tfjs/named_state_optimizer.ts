@@ -19,11 +19,11 @@ import { checkLearningRate, type LearningRate, type NonFinitePolicy } from '../h
 import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules.js';
 import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE, warnOnce } from '../validate.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
-import type { GpuFusedKernels } from '../backends/gpu_fused.js';
-import { stepKernels, type StepPath } from '../dispatch.js';
+import type { GpuFusedKernels } from '../backends/gpu_kernels.js';
+import { isGpuBackend, stepKernels, type StepPath } from '../dispatch.js';
 import { clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
 import { clipByNormWithOps } from './clip_ops.js';
-import { GpuFiniteGuard, isGpuBackend } from './gpu_nonfinite.js';
+import { GpuFiniteGuard } from './gpu_nonfinite.js';
 import { checkGradients, firstNonFinite } from './gradient_checks.js';
 import { heldOnWebgpu, readOffWebgpu, stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import type { LowBitStore } from './state8.js';
