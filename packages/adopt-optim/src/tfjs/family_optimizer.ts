@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LearningRate, NonFinitePolicy } from '../hyperparams.js';
 import { flagsOf, type Rule } from '../rules/rule.js';
 import { optionsConfig, optionsFromConfig, type OptionSpecs } from '../rules/options.js';
-import { kernelPlan, type PhaseCall } from '../codegen/modules.js';
+import { kernelPlan, type KernelPlan, type PhaseCall } from '../codegen/modules.js';
 import { runPhase } from '../dispatch.js';
 import { maxLearningRate } from '../schedules.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
@@ -24,8 +24,8 @@ export interface StepContext {
   readonly step: number;
   /** lrMax of corrected decay (§10.3): the learning rate's declared maximum (refused where unknown); 1 if unused. */
   lrMax(): number;
-  /** Where refused scalars are reported: `the variable "w"`. */
-  readonly where: string;
+  /** The variable's name, for the message when the scalars are refused. */
+  readonly variable: string;
 }
 
 /** A declaration: the rule, its resolved options, and the hooks its math needs. */
@@ -71,6 +71,8 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
   /** The rule's slots as its kernels name them, in binding order (paired with slotNames). */
   private readonly arrays: readonly string[];
   private readonly family: Family;
+  /** The rule's kernels for these options (fixed when the optimizer is built). */
+  private readonly plan: KernelPlan;
   /** Each variable's scalars for the step in progress (at its count): computed and checked before any is written. */
   private readonly pending = new Map<tf.Variable, { step: number; scalars: Record<string, number> }>();
 
@@ -79,7 +81,9 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     this.family = family;
     this.displayName = family.displayName;
     const stateDtype = family.options.stateDtype ?? 'float32';
-    this.arrays = family.rule.slots(flagsOf(family.rule, family.options));
+    const flags = flagsOf(family.rule, family.options);
+    this.arrays = family.rule.slots(flags);
+    this.plan = kernelPlan(family.rule, flags);
     const saved = family.savedSlots ?? this.arrays;
     if (saved.length !== this.arrays.length) {
       const counts = `${saved.length} saved slot names for ${this.arrays.length} slots`;
@@ -98,8 +102,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
   }
 
   private scalarsOf(variable: tf.Variable, step: number): Record<string, number> {
-    const where = `the variable "${variable.name}"`;
-    const context = { lr: this.learningRate, step, lrMax: () => this.maxLearningRate(), where };
+    const context = { lr: this.learningRate, step, lrMax: () => this.maxLearningRate(), variable: variable.name };
     return this.family.scalars(this as unknown as Record<string, unknown>, context);
   }
 
@@ -129,7 +132,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     // clipping by norm multiplies the gradient through the rule's sign (src/clipping.ts)
     const folds = this.gradScale !== 1 && this.family.foldsGradientScale;
     const scalars = folds ? { ...checked, sign: checked.sign! * this.gradScale } : checked;
-    const plan = kernelPlan(this.family.rule, flagsOf(this.family.rule, this.family.options));
+    const plan = this.plan;
     const call: PhaseCall = { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
     if (this.int8 !== null) {
       // §11, §12: the low-bit kernels; 8-bit on wasm in place on the heap (src/tfjs/state8.ts)

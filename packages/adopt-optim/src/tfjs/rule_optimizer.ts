@@ -29,7 +29,8 @@ function definedFamily(custom: CustomRule, hyperparameters: Readonly<Record<stri
     displayName: name, rule: custom.rule, options: {}, foldsGradientScale: false, safeEpsilon: false,
     // saved as "<variable>/<slot>": a slot named "step" would be the step counter's "<variable>/step"
     savedSlots: custom.definition.slots.map((s) => (s === 'step' ? '_step' : s)),
-    scalars: (_o, { lr, step, where }) => stepScalars(name, custom, lr, step + 1, { ...hyperparameters }, where),
+    scalars: (_o, { lr, step, variable }) =>
+      stepScalars(name, custom, lr, step + 1, { ...hyperparameters }, `the variable "${variable}"`),
   };
 }
 
