@@ -23,6 +23,7 @@ function adamFamily(displayName: string, options: Readonly<Record<string, unknow
   };
 }
 
+/** The base of AdamOptimizer, AdamWOptimizer and AMSGradOptimizer: the Adam-family rule with their defaults. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export abstract class AdamFamilyOptimizer extends FamilyOptimizer {
   protected constructor(

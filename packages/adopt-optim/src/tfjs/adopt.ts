@@ -25,6 +25,7 @@ function adoptFamily(options: Readonly<Record<string, unknown>>): Family {
   };
 }
 
+/** ADOPT as a tf.Optimizer (made by `adopt`): the rule of src/rules/adopt.ts, state kept per variable by name. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class AdoptOptimizer extends FamilyOptimizer {
   /** @nocollapse Namespaced so it never clashes with tfjs's built-in class names. */

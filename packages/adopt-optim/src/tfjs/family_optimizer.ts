@@ -111,6 +111,10 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     this.pending.set(variable, { step, scalars: this.scalarsOf(variable, step) });
   }
 
+  /**
+   * One step for these gradients (by variable name): every gradient and every variable's scalars checked
+   * before any parameter or state changes.
+   */
   override applyGradients(variableGradients: Parameters<NamedStateOptimizer['applyGradients']>[0]): void {
     this.pending.clear();
     try {

@@ -34,6 +34,7 @@ function definedFamily(custom: CustomRule, hyperparameters: Readonly<Record<stri
   };
 }
 
+/** @experimental A rule defined with defineRule as a tf.Optimizer (made by `ruleOptimizer`), saved by the rule's name. */
 export class RuleOptimizer extends FamilyOptimizer {
   static get className(): string {
     return 'adopt-optim/Rule';
