@@ -29,7 +29,7 @@ import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import {
   BLOCK, callState8, int8CodesLayout, type LowBitMoments, type State8Exports, type State8Kernel,
 } from '../kernels/state8.js';
-import { codeBytes, INT8, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
+import { codeBytes, INT8, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 
 /** What the heap route needs from the wasm backend and the float32 kernels' checks (tfjs_fused.ts). */
 export interface WasmHeapAccess {

@@ -26,7 +26,7 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { WORKGROUP, wgslShader, type WgslShader } from '../codegen/wgsl.js';
 import type { GpuFusedKernels } from './gpu_fused.js';
 import { wgslLowBitShader, type WgslLowBitShader } from '../codegen/wgsl_lowbit.js';
-import type { LowBitFormat } from '../kernels/lowbit.js';
+import type { LowBitFormat } from '../formats/state_formats.js';
 import type { GpuLowBitMoments } from './webgpu_lowbit.js';
 
 /* Minimal WebGPU types (the library's tsconfig has no DOM / @webgpu/types). */

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LowBitMoments } from '../kernels/state8.js';
-import { blockCount, codeBytes, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
+import { blockCount, codeBytes, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { hasCpuCopy } from './webgpu_moves.js';
 
 export class GpuLowBitMoments {

@@ -4,8 +4,8 @@
  * Per block (256 elements at 8 bits, 128 at 4): pass A decodes m (signed codes · scale) and u = √v
  * ((unsigned codes + offset) · scale), runs the body 16 elements per iteration (then 4, 8-bit
  * only), writes p, keeps the new m and u in a 2 × 256 float scratch and their absmax; pass B
- * (`$requant`, the codec, hand-written in src/kernels/wat/state8_codec.watf and
- * state4_codec.watf) sets the scales and re-quantises. The body is the rule with v stored as u: √v reads u, v reads
+ * (`$requant`, the codec, generated from the format's table entry by ./wat_codec.ts) sets the
+ * scales and re-quantises. The body is the rule with v stored as u: √v reads u, v reads
  * u·u, and the new u is √(new v) (√(x·x) written as |x|, exact in float32 where x² is finite).
  */
 import { mul, sqrt, abs, array, useCounts, type Node, type Value } from '../rules/expr.js';
@@ -13,7 +13,7 @@ import type { Phase } from '../rules/rule.js';
 import { specialize } from './specialize.js';
 import { Body, uniformNames } from './wat.js';
 import type { Signature } from './signature.js';
-import { INT8, type LowBitFormat } from '../kernels/lowbit.js';
+import { INT8, type LowBitFormat } from '../formats/state_formats.js';
 
 const U = array('u');
 const UU = mul(U, U);
@@ -68,6 +68,13 @@ export function wat8Phase(
   // byte address of element j's codes
   const codeAt = (arr: 'qm' | 'qv', j = '(local.get $j)') =>
     four ? `(i32.add (local.get $${arr}) (i32.shr_u ${j} (i32.const 1)))` : `(i32.add (local.get $${arr}) ${j})`;
+  // u's codes decode to (code + offset) · scale (the format's table, src/formats/state_formats.ts)
+  const o = format.u.offset;
+  const uOffset = (codes: string) =>
+    o === 0 ? codes : `(i16x8.add ${codes} (v128.const i16x8 ${Array(8).fill(o).join(' ')}))`;
+  if (format.m.offset !== 0 || (format.bits === 8 && o !== 0)) {
+    throw new TypeError(`adopt-optim codegen: the ${format.dtype} decoding has an offset this generator does not place`);
+  }
   const [umap, unames] = uniformNames(sig);
   const stored = storedAsSqrt(phase);
   const plainIndex = plainScalars.map((s) => sig.uniforms.findIndex((u) => u.kind === 'scalar' && u.name === s));
@@ -132,10 +139,10 @@ export function wat8Phase(
     ] : [];
     const codes = (part: number): string[] => four ? [
       `(local.set $cm (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_s (local.get $nm)))`,
-      `(local.set $cv (i16x8.add (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_u (local.get $nv)) (v128.const i16x8 1 1 1 1 1 1 1 1)))`,
+      `(local.set $cv ${uOffset(`(i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_u (local.get $nv))`)})`,
     ] : [
       `(local.set $cm (v128.load8x8_s offset=${part * 4} (i32.add (local.get $qm) (local.get $j))))`,
-      `(local.set $cv (v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j))))`,
+      `(local.set $cv ${uOffset(`(v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j)))`)})`,
     ];
     const sixteen = [...unpack, ...[0, 1, 2, 3].flatMap((part) => [
       ...(part % 2 === 0 ? codes(part) : []),

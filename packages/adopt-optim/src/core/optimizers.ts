@@ -31,7 +31,7 @@ import {
   adam8Step, adopt8Init, adopt8Step, allocateMoments, dequantizeMoments, int8MomentsLength, momentsFormat, quantizeMoments, stepSeed,
   type Int4Moments, type Int8Moments,
 } from '../kernels/state8.js';
-import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
+import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { learningRateAt } from '../schedules.js';
 import { checkClipValue } from '../validate.js';
 import {

@@ -20,7 +20,7 @@ import { uniformArgs } from '../codegen/signature.js';
 import { ADOPT } from '../rules/adopt.js';
 import { flagsOf } from '../rules/rule.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
-import { blockCount, codeBytes, INT4, INT8, paddedLength, readCode, writeCode, type LowBitFormat } from './lowbit.js';
+import { blockCount, codeBytes, INT4, INT8, paddedLength, readCode, writeCode, type LowBitFormat } from '../formats/state_formats.js';
 
 /** Elements per block of 8-bit state; one float32 scale per block and moment. */
 export const BLOCK = INT8.block;

@@ -12,7 +12,7 @@ import { optionsConfig } from '../rules/options.js';
 import { maxLearningRate } from '../schedules.js';
 import { stepSeed } from '../kernels/state8.js';
 import { LowBitStore } from './state8.js';
-import { lowBitFormat } from '../kernels/lowbit.js';
+import { lowBitFormat } from '../formats/state_formats.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
 /** Every option, resolved, as a read-only field (`opt.beta2`, `opt.amsgrad`, `opt.stateDtype`; src/rules/adam.ts). */

@@ -15,7 +15,7 @@ import { maxLearningRate } from '../schedules.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 import { stepSeed } from '../kernels/state8.js';
 import { LowBitStore } from './state8.js';
-import { lowBitFormat } from '../kernels/lowbit.js';
+import { lowBitFormat } from '../formats/state_formats.js';
 
 /** Every ADOPT option, resolved, as a read-only field (`opt.beta2`, `opt.nesterov`, `opt.stateDtype`; src/rules/adopt.ts). */
 export interface AdoptOptimizer extends Readonly<Omit<AdoptHyperparams, 'learningRate' | 'nonFinite' | 'fused'>> {}

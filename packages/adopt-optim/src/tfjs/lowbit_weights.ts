@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { allocateMoments, type LowBitMoments } from '../kernels/state8.js';
-import { blockCount, LOW_BIT_FORMATS, paddedLength, writeCode, type LowBitFormat } from '../kernels/lowbit.js';
+import { blockCount, LOW_BIT_FORMATS, paddedLength, writeCode, type LowBitFormat } from '../formats/state_formats.js';
 import { dequantizeMoments } from '../kernels/state8.js';
 import { OptimizerArgumentError } from '../validate.js';
 import type { NamedTensor } from './named_state_optimizer.js';

@@ -19,7 +19,7 @@ import {
   adam8Step, adopt8Init, adopt8Step, allocateMoments, int8MomentsBytes, int8MomentsLength, quantizeMoments,
   type LowBitMoments, type State8Kernel,
 } from '../kernels/state8.js';
-import { blockCount, codeBytes, INT8, paddedLength, readCode, type LowBitFormat } from '../kernels/lowbit.js';
+import { blockCount, codeBytes, INT8, paddedLength, readCode, type LowBitFormat } from '../formats/state_formats.js';
 import { HeapInt8Moments, type WasmState8 } from '../backends/tfjs_state8.js';
 import { GpuLowBitMoments } from '../backends/webgpu_lowbit.js';
 import { stateOnWebgpuError } from '../backends/webgpu_moves.js';

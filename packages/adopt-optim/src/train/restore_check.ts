@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
 import { CheckpointError, type TensorValues } from './checkpoint.js';
-import { lowBitFormat } from '../kernels/lowbit.js';
+import { lowBitFormat } from '../formats/state_formats.js';
 import { suffixesOf } from '../tfjs/lowbit_weights.js';
 
 /**
