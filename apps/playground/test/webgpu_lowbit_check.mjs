@@ -57,7 +57,7 @@ async function trajectory(backend, make, name) {
     });
   }
   const tensorsStable = tensorsLast === tensorsAfterSecond; // both right after a step, before getWeights
-  const out = { steps, paths: [...opt.lastStepPaths], dispatches, tensorsStable, bytes: opt.int8?.bytes?.() };
+  const out = { steps, paths: [...opt.lastStepPaths], dispatches, tensorsStable, bytes: opt.lowBit?.bytes?.() };
   opt.dispose();
   tf.dispose(vars);
   return out;

@@ -186,7 +186,7 @@ describe('8-bit state: the state itself', () => {
     const params = new Float32Array(n);
     const s8 = core.adopt(1e-3, { stateDtype: 'int8' }).init(params).adopt as unknown as core.Int8State;
     const arrays = s8.qm.byteLength + s8.qv.byteLength + s8.mScale.byteLength + s8.vScale.byteLength;
-    const memory = core.int8MomentsBytes(s8);
+    const memory = core.lowBitMomentsBytes(s8);
     const s32 = core.adopt(1e-3).init(params).adopt;
     const float32Bytes = s32.m.byteLength + s32.v.byteLength;
     t.diagnostic(`int8: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory ` +

@@ -8,7 +8,7 @@
  * hands over the copy that read left, to move the state to another backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LowBitMoments } from '../kernels/state8.js';
+import type { LowBitMoments } from '../kernels/lowbit_arrays.js';
 import { blockCount, codeBytes, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { hasCpuCopy } from './webgpu_moves.js';
 

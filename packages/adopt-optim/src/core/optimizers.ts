@@ -28,9 +28,9 @@ import { pickScaling } from '../rules/options.js';
 import { ADOPT_OPTIONS } from '../rules/adopt.js';
 import { ADAM_OPTIONS } from '../rules/adam.js';
 import {
-  adam8Step, adopt8Init, adopt8Step, allocateMoments, dequantizeMoments, int8MomentsLength, momentsFormat, quantizeMoments, stepSeed,
+  allocateMoments, dequantizeMoments, lowBitStep, momentsLength, momentsFormat, quantizeMoments, stepSeed,
   type Int4Moments, type Int8Moments,
-} from '../kernels/state8.js';
+} from '../kernels/lowbit_arrays.js';
 import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { learningRateAt } from '../schedules.js';
 import { checkClipValue } from '../validate.js';
@@ -116,7 +116,7 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
     }
     const length = updates?.length ?? params.length;
     // the exact length where init made the state (the padded code count alone admits up to 15 more elements)
-    const madeFor = int8MomentsLength(s as LowBitState);
+    const madeFor = momentsLength(s as LowBitState);
     if (s.qm!.length !== codeBytes(format, paddedLength(format, length)) || (madeFor !== undefined && madeFor !== length)) {
       throw new OptimizerArgumentError(
         `${owner}: the gradient has length ${length} but the ${bits} state was made for ${madeFor ?? `about ${s.qm!.length * 8 / format.bits}`} elements; ` +
@@ -296,17 +296,16 @@ export function adopt(
     return true;
   };
   if (h.stateDtype !== 'float32') {
-    const step8: FusedStep<AdoptCoreState> = (p, g, state) => {
+    const lowBitFused: FusedStep<AdoptCoreState> = (p, g, state) => {
       const s = state.adopt as unknown as LowBitState;
       const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity, lrMax);
-      if (s.t === 0) adopt8Init(p, g, s, args, stepSeed(s.t));
-      else adopt8Step(p, g, s, args, stepSeed(s.t));
+      lowBitStep(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, s, stepSeed(s.t));
       s.t++;
       advanceDecayCount(state);
       state.learningRate.count++;
       return true;
     };
-    return build('adopt', h, lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)), step8);
+    return build('adopt', h, lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)), lowBitFused);
   }
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,
@@ -346,15 +345,15 @@ function adamFamily(
     return true;
   };
   if (h.stateDtype !== 'float32') {
-    const step8: FusedStep<AdamCoreState> = (p, g, state) => {
+    const lowBitFused: FusedStep<AdamCoreState> = (p, g, state) => {
       const s = state.adam as unknown as LowBitState;
-      adam8Step(p, g, s, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax), stepSeed(s.t));
+      lowBitStep(adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)), p, g, s, stepSeed(s.t));
       s.t++; // after the kernel: a refusal there leaves the counter as it was
       advanceDecayCount(state);
       state.learningRate.count++;
       return true;
     };
-    return build(owner, h, lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)), step8);
+    return build(owner, h, lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)), lowBitFused);
   }
   const chain = namedChain({
     sign: h.maximize ? scale(-1) : identity,

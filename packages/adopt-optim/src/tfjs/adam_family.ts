@@ -10,8 +10,8 @@ import { runPhase } from '../dispatch.js';
 import { ADAM_OPTIONS } from '../rules/adam.js';
 import { optionsConfig } from '../rules/options.js';
 import { maxLearningRate } from '../schedules.js';
-import { stepSeed } from '../kernels/state8.js';
-import { LowBitStore } from './state8.js';
+import { stepSeed } from '../kernels/lowbit_arrays.js';
+import { LowBitStore } from './lowbit_store.js';
 import { lowBitFormat } from '../formats/state_formats.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
@@ -30,7 +30,7 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     super(h.learningRate, h.nonFinite, h.fused);
     this.displayName = displayName;
     this.slotNames = h.stateDtype !== 'float32' ? [] : h.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
-    this.int8 = h.stateDtype !== 'float32' ? new LowBitStore(displayName, lowBitFormat(h.stateDtype)) : null;
+    this.lowBit = h.stateDtype !== 'float32' ? new LowBitStore(displayName, lowBitFormat(h.stateDtype)) : null;
     const { learningRate: _lr, nonFinite: _nf, fused: _f, ...rest } = h;
     Object.assign(this, rest);
   }
@@ -53,11 +53,12 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
     const lr = this.learningRate;
     const t = state.step + 1;
-    if (this.int8 !== null) {
-      // §11, §12: the low-bit kernel; 8-bit on wasm in place on the heap (src/tfjs/state8.ts)
-      this.int8.step('adam8Step', p, gradient, adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale), stepSeed(state.step),
+    if (this.lowBit !== null) {
+      // §11, §12: the low-bit kernel; on wasm in place on the heap (src/tfjs/lowbit_store.ts)
+      const args = adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale);
+      this.lowBit.step(adamCall(this, args), p, gradient, stepSeed(state.step),
         this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
-      this.ranOn(this.int8.format.dtype);
+      this.ranOn(this.lowBit.format.dtype);
       return;
     }
     const args = adamKernelArgs(this, lr, t, this.maxLearningRate(), this.gradScale);

@@ -13,8 +13,8 @@ import { adoptCall } from '../codegen/modules.js';
 import { runPhase } from '../dispatch.js';
 import { maxLearningRate } from '../schedules.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
-import { stepSeed } from '../kernels/state8.js';
-import { LowBitStore } from './state8.js';
+import { stepSeed } from '../kernels/lowbit_arrays.js';
+import { LowBitStore } from './lowbit_store.js';
 import { lowBitFormat } from '../formats/state_formats.js';
 
 /** Every ADOPT option, resolved, as a read-only field (`opt.beta2`, `opt.nesterov`, `opt.stateDtype`; src/rules/adopt.ts). */
@@ -34,7 +34,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     const h: AdoptHyperparams = resolveAdopt('ADOPT', learningRate, options);
     super(h.learningRate, h.nonFinite, h.fused);
     this.slotNames = h.stateDtype !== 'float32' ? [] : ['m', 'v'];
-    this.int8 = h.stateDtype !== 'float32' ? new LowBitStore('ADOPT', lowBitFormat(h.stateDtype)) : null;
+    this.lowBit = h.stateDtype !== 'float32' ? new LowBitStore('ADOPT', lowBitFormat(h.stateDtype)) : null;
     const { learningRate: _lr, nonFinite: _nf, fused: _f, ...rest } = h;
     Object.assign(this, rest);
     if (h.clip !== null && clipExponent(h.clip) === undefined) {
@@ -63,11 +63,12 @@ export class AdoptOptimizer extends NamedStateOptimizer {
   protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
     const lr = this.learningRate;
     const clip = this.clip !== null && state.step > 0 ? this.clip(state.step) : Infinity;
-    if (this.int8 !== null) {
-      // §11, §12: the low-bit kernels; 8-bit on wasm in place on the heap (src/tfjs/state8.ts)
-      this.int8.step(state.step === 0 ? 'adopt8Init' : 'adopt8Step', p, gradient, adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale),
-        stepSeed(state.step), this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
-      this.ranOn(this.int8.format.dtype);
+    if (this.lowBit !== null) {
+      // §11, §12: the low-bit kernels; on wasm in place on the heap (src/tfjs/lowbit_store.ts)
+      const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale);
+      this.lowBit.step(adoptCall(this, state.step === 0 ? 'init' : 'step', args), p, gradient, stepSeed(state.step),
+        this.kernels, (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
+      this.ranOn(this.lowBit.format.dtype);
       return;
     }
     const args = adoptKernelArgs(this, lr, clip, this.maxLearningRate(), this.gradScale);

@@ -8,12 +8,11 @@
  * other low-bit format through float32.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { allocateMoments, type LowBitMoments } from '../kernels/state8.js';
+import { allocateMoments, type LowBitMoments } from '../kernels/lowbit_arrays.js';
 import { blockCount, LOW_BIT_FORMATS, paddedLength, writeCode, type LowBitFormat } from '../formats/state_formats.js';
-import { dequantizeMoments } from '../kernels/state8.js';
+import { dequantizeMoments } from '../kernels/lowbit_arrays.js';
 import { OptimizerArgumentError } from '../validate.js';
-import type { NamedTensor } from './named_state_optimizer.js';
-import { stateFormatOf } from './slot_store.js';
+import { stateFormatOf, type NamedTensor } from './slot_store.js';
 
 /** The largest finite float32. */
 const FLOAT32_MAX = 3.4028234663852886e38;
