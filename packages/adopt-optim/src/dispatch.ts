@@ -24,9 +24,10 @@ import { callPart, type PhaseCall } from './codegen/modules.js';
 import { tfOps } from './codegen/tfops.js';
 import { fusedKernelsForBackend, type FusedKernels } from './backends/tfjs_fused.js';
 import { gpuFusedKernels } from './backends/gpu_fused.js';
+import type { LowBitDtype } from './formats/state_formats.js';
 
 /** Where a variable's step ran (the table above). */
-export type StepPath = 'wasm' | 'cpu' | 'webgl' | 'webgpu' | 'ops' | 'int8' | 'int4';
+export type StepPath = 'wasm' | 'cpu' | 'webgl' | 'webgpu' | 'ops' | LowBitDtype;
 
 /** The kernels a step uses (chosen once per step), or null: every variable runs as tfjs ops. */
 export function stepKernels(fused: boolean): FusedKernels | null {

@@ -29,7 +29,7 @@ import type { PhaseCall } from '../codegen/modules.js';
 import {
   BLOCK, callLowBit, codesLayout, writesParams, type LowBitMoments, type LowBitKernels,
 } from '../kernels/lowbit_arrays.js';
-import { codeBytes, INT8, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
+import { codeBytes, INT8, paddedLength, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 
 /** What the heap route needs from the wasm backend and the float32 kernels' checks (tfjs_fused.ts). */
 export interface WasmHeapAccess {
@@ -219,7 +219,7 @@ export class WasmHeapLowBit {
       f.fill(0, sp + rest, sp + padded); // padding: p = g = 0 keeps the padded codes at 0
       f.fill(0, sg + rest, sg + padded);
       const code = codeBytes(fmt, whole);
-      const scale = 4 * (whole / fmt.block);
+      const scale = 4 * scaleCount(fmt, whole);
       callLowBit(this.k, call, {
         ...at, p: 4 * sp, g: 4 * sg, qm: at.qm + code, qv: at.qv + code, sm: at.sm + scale, sv: at.sv + scale,
       }, padded, whole, seed, fmt);

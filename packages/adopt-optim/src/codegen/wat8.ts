@@ -18,14 +18,26 @@ import { INT8, type LowBitFormat } from '../formats/state_formats.js';
 const U = array('u');
 const UU = mul(U, U);
 
+/**
+ * The phase with v kept as the kernels' array u, as the format stores it: u = √v ('sqrt': reads
+ * rewritten, the new v written as the new u) or u = v ('plain': v renamed).
+ */
+export function storedAs(phase: Phase, format: LowBitFormat): Phase {
+  return format.vStored === 'sqrt' ? storedAsSqrt(phase) : rewritten(phase, false);
+}
+
 /** The phase with v stored as u = √v: reads rewritten, the new v written as the new u. */
 export function storedAsSqrt(phase: Phase): Phase {
+  return rewritten(phase, true);
+}
+
+function rewritten(phase: Phase, asSqrt: boolean): Phase {
   const memo = new Map<Node, Node>();
   const r = (n: Node): Node => {
     let out = memo.get(n);
     if (out !== undefined) return out;
-    if (n.kind === 'unary' && n.op === 'sqrt' && n.a.kind === 'array' && n.a.name === 'v') out = U;
-    else if (n.kind === 'array' && n.name === 'v') out = UU;
+    if (asSqrt && n.kind === 'unary' && n.op === 'sqrt' && n.a.kind === 'array' && n.a.name === 'v') out = U;
+    else if (n.kind === 'array' && n.name === 'v') out = asSqrt ? UU : U;
     else {
       const e = n as unknown as Record<string, unknown>;
       const copy: Record<string, unknown> = { ...e };
@@ -47,6 +59,7 @@ export function storedAsSqrt(phase: Phase): Phase {
     writes: phase.writes.map(([target, value]) => {
       const v = r(value) as Value;
       if (target !== 'v') return [target, v] as const;
+      if (!asSqrt) return ['u', v] as const;
       // √(x·x) = |x| exactly in binary floating point (no over- or underflow of x·x)
       const root = v.kind === 'binary' && v.op === 'mul' && v.a === v.b ? abs(v.a) : sqrt(v);
       return ['u', root] as const;
@@ -76,10 +89,10 @@ export function wat8Phase(
     throw new TypeError(`adopt-optim codegen: the ${format.dtype} decoding has an offset this generator does not place`);
   }
   const [umap, unames] = uniformNames(sig);
-  const stored = storedAsSqrt(phase);
+  const stored = storedAs(phase, format);
   const plainIndex = plainScalars.map((s) => sig.uniforms.findIndex((u) => u.kind === 'scalar' && u.name === s));
   const plain = plainScalars.length > 0 && plainIndex.every((i) => i >= 0)
-    ? storedAsSqrt(specialize(phase, Object.fromEntries(plainScalars.map((s) => [s, 1])))) : null;
+    ? storedAs(specialize(phase, Object.fromEntries(plainScalars.map((s) => [s, 1]))), format) : null;
   const locals = new Set<string>();
   let serial = 0;
   const loops = (ph: Phase, tag: string): string => {

@@ -20,7 +20,7 @@ import type { LowBitFormat, MomentCode } from '../formats/state_formats.js';
 import { floatLiteral, ShaderBody } from './shader.js';
 import { DIALECT } from './wgsl.js';
 import type { Signature } from './signature.js';
-import { storedAsSqrt } from './wat8.js';
+import { storedAs } from './wat8.js';
 
 
 const hex = (x: number) => `0x${(x >>> 0).toString(16)}u`;
@@ -56,7 +56,7 @@ export interface WgslLowBitShader {
 }
 
 export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean, f: LowBitFormat): WgslLowBitShader {
-  const stored = storedAsSqrt(phase);
+  const stored = storedAs(phase, f);
   const writes = new Map(stored.writes);
   const roots = stored.writes.map(([, v]) => v);
   const names = new Map(sig.uniforms.map((u, i) => [u, `u.u${i}`] as const));

@@ -51,6 +51,12 @@ export interface LowBitFormat {
   readonly m: MomentCode;
   /** How u = √v is coded (uMax, uOffset, uLevels above: its hi, offset and levels). */
   readonly u: MomentCode;
+  /** What the second moment's codes hold: √v ('sqrt', the kernels' u) or v itself ('plain'). */
+  readonly vStored: 'sqrt' | 'plain';
+  /** Whether the codes carry one float32 scale per block and moment (§11.1); false: the codes alone. */
+  readonly scaled: boolean;
+  /** Saved weights' suffixes per variable (`<variable>/<suffix>`): the codes of m and v, then the scales if any. */
+  readonly names: readonly string[];
 }
 
 /** The dither multiplier of √v's stochastic rounding (§11.3): the golden-ratio Weyl sequence. */
@@ -67,8 +73,10 @@ const code = (c: Omit<MomentCode, 'ditherMul' | 'seedMul'>, ditherMul: number, s
 function lowBit(
   dtype: LowBitDtype, bits: 8 | 4, block: number, pad: number, m: MomentCode, u: MomentCode,
 ): LowBitFormat {
+  const x = bits === 8 ? '' : String(bits); // 4-bit entries are named qm4, ... so that neither is read as the other
   return Object.freeze({
     dtype, bits, block, pad, key: dtype, m, u, mMax: m.hi, uMax: u.hi, uOffset: u.offset, uLevels: u.levels,
+    vStored: 'sqrt' as const, scaled: true, names: Object.freeze([`qm${x}`, `qv${x}`, `mScale${x}`, `vScale${x}`]),
   });
 }
 
@@ -113,9 +121,29 @@ export function codeBytes(f: LowBitFormat, padded: number): number {
   return (padded * f.bits) / 8;
 }
 
-/** Blocks (scales per moment) of an array of `padded` elements. */
+/** Blocks of an array of `padded` elements (the kernels' unit of work; one scale each where the format has scales). */
 export function blockCount(f: LowBitFormat, padded: number): number {
   return Math.ceil(padded / f.block);
+}
+
+/** Scales per moment of an array of `padded` elements: one per block, or none. */
+export function scaleCount(f: LowBitFormat, padded: number): number {
+  return f.scaled ? blockCount(f, padded) : 0;
+}
+
+/**
+ * The JavaScript codec of one moment (the conversions of §11.4, §12.4): the code of a stored value
+ * (m, or what the format stores of v) rounded to nearest at `inv` = levels / absmax, clamped to the
+ * moment's range; a non-zero value keeps a non-zero code where the format says so.
+ */
+export function encodeNearest(c: MomentCode, value: number, inv: number): number {
+  const code = Math.max(c.lo, Math.min(c.hi, Math.round(value * inv) - c.offset));
+  return c.nonZeroFloor && value > 0 ? Math.max(1, code) : code;
+}
+
+/** The stored value a code decodes to with its block's scale: (code + offset) · scale. */
+export function decodeValue(c: MomentCode, code: number, scale: number): number {
+  return (code + c.offset) * scale;
 }
 
 /**

@@ -19,7 +19,10 @@ import { callPart, kernelPlan, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { ADOPT } from '../rules/adopt.js';
 import { flagsOf } from '../rules/rule.js';
-import { blockCount, codeBytes, INT4, INT8, paddedLength, readCode, writeCode, type LowBitFormat } from '../formats/state_formats.js';
+import {
+  codeBytes, decodeValue, encodeNearest, INT4, INT8, paddedLength, readCode, scaleCount, writeCode,
+  LOW_BIT_FORMATS, type LowBitFormat,
+} from '../formats/state_formats.js';
 
 /** Elements per block of 8-bit state; one float32 scale per block and moment. */
 export const BLOCK = INT8.block;
@@ -96,7 +99,7 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
  */
 export function codesLayout(length: number, format: LowBitFormat = INT8): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
   const padded = paddedLength(format, length);
-  const blocks = blockCount(format, padded);
+  const blocks = scaleCount(format, padded);
   const codes = align16(codeBytes(format, padded));
   const qv = codes;
   const sm = qv + codes;
@@ -124,7 +127,9 @@ let scratch: Scratch | null | undefined;
 
 function sharedScratch(): Scratch | null {
   if (scratch !== undefined) return scratch;
-  const scales = CHUNK / INT4.block; // the most blocks a chunk spans (the smaller block)
+  // the most blocks a chunk spans (the smallest block) and the most code bytes it holds (the widest code)
+  const scales = CHUNK / Math.min(...LOW_BIT_FORMATS.map((f) => f.block));
+  const codes = Math.max(...LOW_BIT_FORMATS.map((f) => codeBytes(f, CHUNK)));
   let at = 0;
   const take = (bytes: number) => {
     const o = at;
@@ -133,7 +138,7 @@ function sharedScratch(): Scratch | null {
   };
   const o = {
     p: take(4 * CHUNK), g: take(4 * CHUNK), scr: take(SCRATCH_BYTES),
-    qm: take(CHUNK), qv: take(CHUNK), sm: take(4 * scales), sv: take(4 * scales),
+    qm: take(codes), qv: take(codes), sm: take(4 * scales), sv: take(4 * scales),
   };
   const pages = Math.ceil(at / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
@@ -143,7 +148,7 @@ function sharedScratch(): Scratch | null {
   return (scratch = {
     k, offsets: o,
     p: new Float32Array(b, o.p, CHUNK), g: new Float32Array(b, o.g, CHUNK),
-    qm: new Uint8Array(b, o.qm, CHUNK), qv: new Uint8Array(b, o.qv, CHUNK),
+    qm: new Uint8Array(b, o.qm, codes), qv: new Uint8Array(b, o.qv, codes),
     sm: new Float32Array(b, o.sm, scales), sv: new Float32Array(b, o.sv, scales),
   });
 }
@@ -255,8 +260,8 @@ function chunked(b: Made, p: Float32Array, g: Float32Array, s: LowBitMoments, ca
     x.g.fill(0, count, padded);
     const code = codeBytes(f, start); // start: a multiple of CHUNK, so of both blocks
     const codes = codeBytes(f, padded);
-    const block = start / f.block;
-    const blocks = blockCount(f, padded);
+    const block = scaleCount(f, start);
+    const blocks = scaleCount(f, padded);
     x.qm.set(qm.subarray(code, code + codes));
     x.qv.set(qv.subarray(code, code + codes));
     x.sm.set(s.mScale.subarray(block, block + blocks));
@@ -279,32 +284,38 @@ export function lowBitStep(call: PhaseCall, p: Float32Array, g: Float32Array, s:
 }
 
 /**
- * float32 moments -> low-bit (§11.4, §12.4): round to nearest for both, the zero-point rule for
- * sqrt(v) (8-bit: a non-zero v never gets code 0; 4-bit: no code decodes to 0). Used to load a
- * float32 state into a low-bit optimizer. `format`: that of `out` (default: the one it was made in).
+ * float32 moments -> low-bit (§11.4, §12.4): each moment's codec of the format table
+ * (src/formats/state_formats.ts) rounding to nearest, with its zero-point rule (8-bit: a non-zero v
+ * never gets code 0; 4-bit: no code decodes to 0). Used to load a float32 state into a low-bit
+ * optimizer. `format`: that of `out` (default: the one it was made in).
  */
-export function quantizeMoments(m: ArrayLike<number>, v: ArrayLike<number>, out: LowBitMoments, format = momentsFormat(out) ?? INT8): void {
+export function quantizeMoments(
+  m: ArrayLike<number>, v: ArrayLike<number>, out: LowBitMoments, format = momentsFormat(out) ?? INT8,
+): void {
   const n = m.length;
   const f = format;
   const padded = paddedLength(f, n);
+  const stored = (i: number) => (f.vStored === 'sqrt' ? Math.sqrt(v[i]!) : v[i]!);
   for (let b = 0; b * f.block < n; b++) {
     const lo = b * f.block;
     const hi = Math.min(n, lo + f.block);
-    let am = 0;
-    let au = 0;
-    for (let i = lo; i < hi; i++) {
-      am = Math.max(am, Math.abs(m[i]!));
-      au = Math.max(au, Math.sqrt(v[i]!));
+    let invm = 1;
+    let invu = 1;
+    if (f.scaled) {
+      let am = 0;
+      let au = 0;
+      for (let i = lo; i < hi; i++) {
+        am = Math.max(am, Math.abs(m[i]!));
+        au = Math.max(au, stored(i));
+      }
+      out.mScale[b] = am / f.m.levels;
+      out.vScale[b] = au / f.u.levels;
+      invm = am > 0 ? Math.fround(f.m.levels / am) : 0;
+      invu = au > 0 ? Math.fround(f.u.levels / au) : 0;
     }
-    out.mScale[b] = am / f.mMax;
-    out.vScale[b] = au / f.uLevels;
-    const invm = am > 0 ? Math.fround(f.mMax / am) : 0;
-    const invu = au > 0 ? Math.fround(f.uLevels / au) : 0;
     for (let i = lo; i < hi; i++) {
-      writeCode(f, out.qm, i, Math.max(-f.mMax, Math.min(f.mMax, Math.round(m[i]! * invm))));
-      const u = Math.sqrt(v[i]!);
-      const q = Math.round(u * invu) - f.uOffset;
-      writeCode(f, out.qv, i, f.uOffset > 0 ? Math.max(0, Math.min(f.uMax, q)) : u > 0 ? Math.max(1, Math.min(f.uMax, q)) : 0);
+      writeCode(f, out.qm, i, encodeNearest(f.m, m[i]!, invm));
+      writeCode(f, out.qv, i, encodeNearest(f.u, stored(i), invu));
     }
   }
   for (let i = n; i < padded; i++) {
@@ -313,16 +324,21 @@ export function quantizeMoments(m: ArrayLike<number>, v: ArrayLike<number>, out:
   }
 }
 
-/** low-bit -> float32 moments (§11.4, §12.4): m = code · scale, v = ((code + offset) · scale)². */
-export function dequantizeMoments(s: LowBitMoments, length: number, format = momentsFormat(s) ?? INT8): { m: Float32Array; v: Float32Array } {
+/**
+ * low-bit -> float32 moments (§11.4, §12.4), each moment by its codec of the format table:
+ * m = code · scale, v = ((code + offset) · scale)² where v is stored as √v.
+ */
+export function dequantizeMoments(
+  s: LowBitMoments, length: number, format = momentsFormat(s) ?? INT8,
+): { m: Float32Array; v: Float32Array } {
   const f = format;
   const m = new Float32Array(length);
   const v = new Float32Array(length);
   for (let i = 0; i < length; i++) {
     const b = Math.floor(i / f.block);
-    m[i] = readCode(f, s.qm, i, true) * s.mScale[b]!;
-    const u = Math.fround((readCode(f, s.qv, i, false) + f.uOffset) * s.vScale[b]!);
-    v[i] = u * u;
+    m[i] = decodeValue(f.m, readCode(f, s.qm, i, f.m.signed), f.scaled ? s.mScale[b]! : 1);
+    const u = Math.fround(decodeValue(f.u, readCode(f, s.qv, i, f.u.signed), f.scaled ? s.vScale[b]! : 1));
+    v[i] = f.vStored === 'sqrt' ? u * u : u;
   }
   return { m, v };
 }

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   allocateMoments, lowBitMomentsBytes, lowBitStep, momentsLength, quantizeMoments, writesParams, type LowBitMoments,
 } from '../kernels/lowbit_arrays.js';
-import { blockCount, codeBytes, INT8, paddedLength, readCode, type LowBitFormat } from '../formats/state_formats.js';
+import { codeBytes, INT8, paddedLength, readCode, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 import { HeapMoments, type WasmHeapLowBit } from '../backends/wasm_heap_lowbit.js';
 import { GpuLowBitMoments } from '../backends/webgpu_lowbit.js';
 import { stateOnWebgpuError } from '../backends/webgpu_moves.js';
@@ -96,7 +96,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     let total = 0;
     for (const m of this.moments.values()) {
       const codes = codesOf(m, this.format);
-      total += 2 * codeBytes(this.format, codes) + 2 * 4 * blockCount(this.format, codes);
+      total += 2 * codeBytes(this.format, codes) + 2 * 4 * scaleCount(this.format, codes);
     }
     return total;
   }
@@ -309,8 +309,10 @@ export class LowBitStore implements ExternalState, LowBitTaker {
       const unpack = (codes: Int8Array | Uint8Array, signed: boolean) => f.bits === 8
         ? Int32Array.from(codes.subarray(0, n)) : Int32Array.from({ length: n }, (_x, i) => readCode(f, codes, i, signed));
       const tensors: [string, tf.Tensor][] = [
-        [nqm, tf.tensor(unpack(v.qm, true), shape, 'int32')], [nqv, tf.tensor(unpack(v.qv, false), shape, 'int32')],
-        [nsm, tf.tensor1d(v.mScale, 'float32')], [nsv, tf.tensor1d(v.vScale, 'float32')],
+        [nqm!, tf.tensor(unpack(v.qm, f.m.signed), shape, 'int32')], [nqv!, tf.tensor(unpack(v.qv, f.u.signed), shape, 'int32')],
+        // the scales, where the format has them
+        ...(f.scaled
+          ? [[nsm!, tf.tensor1d(v.mScale, 'float32')], [nsv!, tf.tensor1d(v.vScale, 'float32')]] as [string, tf.Tensor][] : []),
       ];
       for (const [suffix, tensor] of tensors) {
         this.handedOut.push(tensor);
