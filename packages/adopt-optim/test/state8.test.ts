@@ -230,7 +230,7 @@ describe('8-bit state: what is refused', () => {
       e.message === "adopt: stateDtype 'int8' is not supported yet with caution: true; use stateDtype 'float32' for it.");
     assert.throws(() => core.adam(1e-3, { stateDtype: 'int8', fused: false }), /adam: stateDtype 'int8' is not supported yet with fused: false/);
     assert.throws(() => core.amsgrad(1e-3, { stateDtype: 'int8' }), /amsgrad: stateDtype 'int8' is not supported yet with AMSGrad/);
-    assert.throws(() => core.adopt(1e-3, { stateDtype: 'int2' as never }), /adopt: invalid stateDtype "int2"; expected one of "float32", "int8", "int4"/);
+    assert.throws(() => core.adopt(1e-3, { stateDtype: 'int2' as never }), /adopt: invalid stateDtype "int2"; expected one of "float32", "int8", "int4", "bfloat16"/);
     assert.throws(() => adopt(1e-3, { stateDtype: 'int8', fused: false }), /ADOPT: stateDtype 'int8' is not supported yet with fused: false/);
     assert.throws(() => amsgrad(1e-3, { stateDtype: 'int8' }), /AMSGrad: stateDtype 'int8' is not supported yet with AMSGrad/);
   });

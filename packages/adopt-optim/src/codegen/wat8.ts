@@ -78,9 +78,14 @@ export function wat8Phase(
   name: string, sig: Signature, phase: Phase, plainScalars: readonly string[] = [], format: LowBitFormat = INT8,
 ): string {
   const four = format.bits === 4;
+  const floats = format.m.kind === 'bfloat16'; // 16-bit codes that are the upper half of a float32 (§13)
+  if (floats !== (format.u.kind === 'bfloat16') || floats !== (format.bits === 16)) {
+    throw new TypeError(`adopt-optim codegen: the ${format.dtype} moments mix code kinds`);
+  }
   // byte address of element j's codes
-  const codeAt = (arr: 'qm' | 'qv', j = '(local.get $j)') =>
-    four ? `(i32.add (local.get $${arr}) (i32.shr_u ${j} (i32.const 1)))` : `(i32.add (local.get $${arr}) ${j})`;
+  const codeAt = (arr: 'qm' | 'qv', j = '(local.get $j)') => four
+    ? `(i32.add (local.get $${arr}) (i32.shr_u ${j} (i32.const 1)))`
+    : floats ? `(i32.add (local.get $${arr}) (i32.shl ${j} (i32.const 1)))` : `(i32.add (local.get $${arr}) ${j})`;
   // u's codes decode to (code + offset) · scale (the format's table, src/formats/state_formats.ts)
   const o = format.u.offset;
   const uOffset = (codes: string) =>
@@ -112,7 +117,10 @@ export function wat8Phase(
       const mCode = spec.lanes === 16 ? `(local.get $cm)` : `(i16x8.extend_low_i8x16_s (v128.load32_zero (i32.add (local.get $qm) (local.get $j))))`;
       const uCode = spec.lanes === 16 ? `(local.get $cv)` : `(i16x8.extend_low_i8x16_u (v128.load32_zero (i32.add (local.get $qv) (local.get $j))))`;
       const ext = spec.lanes === 16 ? half : 'low';
-      const lines = [
+      // bfloat16: 4 codes (8 bytes) widened to 32 bits and shifted up are the float32s
+      const float4 = (arr: 'qm' | 'qv') =>
+        `(i32x4.shl (i32x4.extend_low_i16x8_u (v128.load64_zero offset=${part * 8} ${codeAt(arr)})) (i32.const 16))`;
+      const lines = floats ? [`(local.set ${moName} ${float4('qm')})`, `(local.set ${uoName} ${float4('qv')})`] : [
         `(local.set ${moName} (f32x4.mul (local.get $smb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_s ${mCode}))))`,
         `(local.set ${uoName} (f32x4.mul (local.get $svb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_u ${uCode}))))`,
       ];
@@ -150,7 +158,7 @@ export function wat8Phase(
       `(local.set $nv (v128.load64_zero ${codeAt('qv')}))`,
       `(local.set $nv (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (v128.and (local.get $nv) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (i8x16.shr_u (local.get $nv) (i32.const 4))))`,
     ] : [];
-    const codes = (part: number): string[] => four ? [
+    const codes = (part: number): string[] => floats ? [] : four ? [
       `(local.set $cm (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_s (local.get $nm)))`,
       `(local.set $cv ${uOffset(`(i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_u (local.get $nv))`)})`,
     ] : [
@@ -161,7 +169,7 @@ export function wat8Phase(
       ...(part % 2 === 0 ? codes(part) : []),
       ...sub({ lanes: 16, label: l16 }, part),
     ])];
-    const fourWide = four ? null : sub({ lanes: 4, label: l4 }, 0);
+    const fourWide = format.pad % 16 === 0 ? null : sub({ lanes: 4, label: l4 }, 0);
     return `
         (local.set $j (local.get $b))
         (local.set $k (local.get $scr))
@@ -198,8 +206,8 @@ export function wat8Phase(
       (br_if $done (i32.ge_u (local.get $b) (local.get $n)))
       (local.set $be (select (local.get $n) (i32.add (local.get $b) (i32.const ${format.block}))
         (i32.lt_u (local.get $n) (i32.add (local.get $b) (i32.const ${format.block})))))
-      (local.set $smb4 (f32x4.splat (f32.load (local.get $sm))))
-      (local.set $svb4 (f32x4.splat (f32.load (local.get $sv))))
+      ${format.scaled ? `(local.set $smb4 (f32x4.splat (f32.load (local.get $sm))))
+      (local.set $svb4 (f32x4.splat (f32.load (local.get $sv))))` : ''}
       (local.set $amm (v128.const i32x4 0 0 0 0))
       (local.set $amn (v128.const i32x4 0 0 0 0))
       (local.set $amu (v128.const i32x4 0 0 0 0))

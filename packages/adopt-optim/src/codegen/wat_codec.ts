@@ -86,8 +86,56 @@ function tail4(x: Moment): string[] {
   return lines;
 }
 
+/**
+ * `$requant` of a format whose codes are bfloat16 (§13): per element and moment, the float32's bits
+ * plus the top 16 bits of its hash, truncated to the upper 16 (stochastic rounding); no scales.
+ */
+function bfloat16Codec(f: LowBitFormat): string {
+  const moments: Moment[] = [{ name: 'm', at: 0, c: f.m, h: '$hm' }, { name: 'u', at: 1024, c: f.u, h: '$hu' }];
+  const lane = '(i32x4.add (i32x4.splat (local.get $idx)) (v128.const i32x4 0 1 2 3))';
+  const seedOf = (c: MomentCode) =>
+    (c.seedMul === 1 ? '(local.get $seed)' : `(i32.mul (local.get $seed) ${i32(c.seedMul)})`);
+  const code = (x: Moment, q: number) => `(i32x4.shr_u (i32x4.add (v128.load offset=${x.at + 16 * q} (local.get $k))` +
+    ` (i32x4.shr_u (local.get ${hashOf(x, q)}) (i32.const 16))) (i32.const 16))`;
+  const at = (x: Moment) =>
+    `(i32.add (local.get $q${x.name === 'm' ? 'm' : 'v'}) (i32.shl (local.get $j) (i32.const 1)))`;
+  const body = [
+    ...moments.flatMap((x) => [1, 2, 3].map((q) =>
+      `(local.set ${hashOf(x, q)} (i32x4.add (local.get ${hashOf(x, q - 1)}) (local.get $weyl${x.name}4)))`)),
+    ...moments.flatMap((x) => [
+      `(v128.store offset=0 ${at(x)} (i16x8.narrow_i32x4_u ${code(x, 0)} ${code(x, 1)}))`,
+      `(v128.store offset=16 ${at(x)} (i16x8.narrow_i32x4_u ${code(x, 2)} ${code(x, 3)}))`,
+    ]),
+    ...moments.map((x) => `(local.set ${x.h} (i32x4.add (local.get ${hashOf(x, 3)}) (local.get $weyl${x.name}4)))`),
+    '(local.set $j (i32.add (local.get $j) (i32.const 16)))',
+    '(local.set $k (i32.add (local.get $k) (i32.const 64)))',
+  ];
+  const lines = [
+    '(local $j i32) (local $k i32)',
+    ...moments.map((x) => `(local $weyl${x.name}4 v128) ` +
+      [0, 1, 2, 3].map((q) => `(local ${hashOf(x, q)} v128)`).join(' ')),
+    ...moments.map((x) => `(local.set $weyl${x.name}4 (i32x4.splat ${i32(Math.imul(4, x.c.ditherMul))}))`),
+    ...moments.map((x) => `(local.set ${x.h} (i32x4.add (i32x4.mul ${lane} (i32x4.splat ${i32(x.c.ditherMul)}))` +
+      ` (i32x4.splat ${seedOf(x.c)})))`),
+    '(local.set $k (local.get $scr))',
+    '(block $b16_done',
+    '  (loop $b16',
+    '  (br_if $b16_done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $cnt)))',
+    ...body.map((l) => `  ${l}`),
+    '  (br $b16)))',
+  ];
+  return [
+    '  (func $requant',
+    '    (param $scr i32) (param $qm i32) (param $qv i32) (param $sm i32) (param $sv i32) (param $cnt i32)',
+    '    (param $idx i32) (param $seed i32) (param $amm v128) (param $amu v128)',
+    ...lines.map((l) => `    ${l}`),
+    '  )',
+  ].join('\n');
+}
+
 /** The text of `$requant` for format f. */
 export function watCodec(f: LowBitFormat): string {
+  if (f.m.kind === 'bfloat16') return bfloat16Codec(f);
   const moments: Moment[] = [{ name: 'm', at: 0, c: f.m, h: '$hm' }, { name: 'u', at: 1024, c: f.u, h: '$hu' }];
   const dithered = moments.filter((x) => x.c.rounding === 'stochastic');
   if (f.bits === 4 && f.pad % 16 !== 0) {

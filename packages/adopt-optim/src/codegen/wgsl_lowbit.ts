@@ -32,6 +32,11 @@ const hex = (x: number) => `0x${(x >>> 0).toString(16)}u`;
  * to the format's range; the same codes as the WebAssembly codec (src/codegen/wat_codec.ts).
  */
 export function wgslCode(c: MomentCode, value: string, inv: string): string {
+  const seedOf = c.seedMul === 1 ? 'u.seed' : `u.seed * ${hex(c.seedMul)}`;
+  if (c.kind === 'bfloat16') {
+    // §13: the float's bits plus the top 16 bits of the hash, truncated to the upper 16
+    return `i32((bitcast<u32>(${value}) + ((idx * ${hex(c.ditherMul)} + ${seedOf}) >> 16u)) >> 16u)`;
+  }
   const y = `${value} * ${inv}${c.offset === 0 ? '' : ` - ${floatLiteral(c.offset)}`}`;
   const seed = c.seedMul === 1 ? 'u.seed' : `u.seed * ${hex(c.seedMul)}`;
   const rounded = c.rounding === 'nearest'
@@ -42,6 +47,7 @@ export function wgslCode(c: MomentCode, value: string, inv: string): string {
 
 /** The value (code + offset) of the `bits`-bit code at bit `off` of word `w` (signed codes sign-extended). */
 function decode(c: MomentCode, w: string, bits: number): string {
+  if (c.kind === 'bfloat16') return `bitcast<f32>(extractBits(${w}, off, 16u) << 16u)`;
   return c.signed
     ? `f32(extractBits(bitcast<i32>(${w}), off, ${bits}u)${c.offset === 0 ? '' : ` + ${c.offset}`})`
     : `f32(extractBits(${w}, off, ${bits}u) + ${c.offset}u)`;
@@ -74,8 +80,8 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
   const blocksPerGroup = workgroup / words;
   const mask = (1 << f.bits) - 1;
   // element index and bit offset of the k-th code of word w
-  const element = f.bits === 8
-    ? 'let e = w * 4u + k; let off = 8u * k;'
+  const element = f.bits !== 4
+    ? `let e = w * ${per}u + k; let off = ${f.bits}u * k;`
     : 'let e = (w >> 1u) * 16u + (w & 1u) * 4u + (k & 3u) + 8u * (k >> 2u); let off = 8u * (k & 3u) + 4u * (k >> 2u);';
   const okDecl = guarded ? '@group(0) @binding(6) var<storage, read> ok: array<i32>;' : '';
   const uniformBinding = guarded ? 7 : 6;
@@ -119,8 +125,8 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
         let inside = e < u.size;
         let p_old = select(0.0, p[min(e, u.size - 1u)], inside);
         let g_old = select(0.0, g[min(e, u.size - 1u)], inside);
-        let m_old = ${decode(f.m, 'wm', f.bits)} * smb;
-        let u_old = ${decode(f.u, 'wv', f.bits)} * svb;
+        let m_old = ${decode(f.m, 'wm', f.bits)}${f.scaled ? ' * smb' : ''};
+        let u_old = ${decode(f.u, 'wv', f.bits)}${f.scaled ? ' * svb' : ''};
         ${body.lines.join('\n        ')}
         let p_new = ${pNew};
         mn[k] = ${mNew};
@@ -157,7 +163,7 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
         qm[w] = cm;
         qv[w] = cv;
       }
-      if (okv) {
+      if (okv && ${f.scaled}) {
         if (tw == 0u && block) {
           sm[b] = amax / ${floatLiteral(f.m.levels)};
           sv[b] = umax / ${floatLiteral(f.u.levels)};

@@ -7,7 +7,7 @@
  * This module sits below codegen, kernels, backends and the optimizers: it imports nothing.
  */
 /** `stateDtype` values with low-bit state. */
-export type LowBitDtype = 'int8' | 'int4';
+export type LowBitDtype = 'int8' | 'int4' | 'bfloat16';
 
 /**
  * How one moment of a low-bit format is coded (m, or u = √v): codes lo..hi, value =
@@ -16,6 +16,11 @@ export type LowBitDtype = 'int8' | 'int4';
  * (index · ditherMul + seed · seedMul) mod 2^32, §11.3).
  */
 export interface MomentCode {
+  /**
+   * 'scaled': an integer code times its block's scale; 'bfloat16': the upper 16 bits of the float32
+   * (stochastic rounding adds the top 16 bits of the hash to the float's bits before truncating, §13).
+   */
+  readonly kind: 'scaled' | 'bfloat16';
   readonly signed: boolean;
   readonly lo: number;
   readonly hi: number;
@@ -32,7 +37,7 @@ export interface MomentCode {
 export interface LowBitFormat {
   readonly dtype: LowBitDtype;
   /** Bits per code. */
-  readonly bits: 8 | 4;
+  readonly bits: 8 | 4 | 16;
   /** Elements per block (one float32 scale per block and moment). */
   readonly block: number;
   /** The kernels take this many elements at a time: arrays are padded with zeros to a multiple of it. */
@@ -66,8 +71,8 @@ export const M_DITHER_MUL = 0xc2b2ae3d;
 /** m's per-step seed: seed · M_SEED_MUL (mod 2^32), so m's and √v's dithers differ. */
 export const M_SEED_MUL = 0x27d4eb2f;
 
-const code = (c: Omit<MomentCode, 'ditherMul' | 'seedMul'>, ditherMul: number, seedMul: number): MomentCode =>
-  Object.freeze({ ...c, ditherMul, seedMul });
+const code = (c: Omit<MomentCode, 'ditherMul' | 'seedMul' | 'kind'>, ditherMul: number, seedMul: number): MomentCode =>
+  Object.freeze({ kind: 'scaled' as const, ...c, ditherMul, seedMul });
 
 /** A low-bit format from its sizes and the codes of its two moments. */
 function lowBit(
@@ -99,10 +104,27 @@ export const INT4: LowBitFormat = lowBit('int4', 4, 128, 16,
   code({ signed: false, lo: 0, hi: 15, offset: 1, levels: 16, rounding: 'stochastic', nonZeroFloor: false },
     U_DITHER_MUL, 1));
 
+/** A bfloat16 moment: any 16-bit pattern, rounded stochastically with the given dither (§13). */
+const bf16 = (ditherMul: number, seedMul: number): MomentCode => Object.freeze({
+  kind: 'bfloat16' as const, signed: false, lo: 0, hi: 0xffff, offset: 0, levels: 1, rounding: 'stochastic' as const,
+  nonZeroFloor: false, ditherMul, seedMul,
+});
+
+/**
+ * bfloat16 state (§13): m and v each as the upper 16 bits of their float32, stochastically rounded
+ * (unbiased), no scales: 4 bytes per parameter. Kernels take 16 elements at a time (blocks of 128:
+ * one WGSL workgroup of 64 words).
+ */
+export const BFLOAT16: LowBitFormat = Object.freeze({
+  dtype: 'bfloat16', bits: 16, block: 128, pad: 16, key: 'bfloat16',
+  m: bf16(M_DITHER_MUL, M_SEED_MUL), u: bf16(U_DITHER_MUL, 1), mMax: 0xffff, uMax: 0xffff, uOffset: 0, uLevels: 1,
+  vStored: 'plain', scaled: false, names: Object.freeze(['mbf16', 'vbf16']),
+});
+
 /** float32 state: m and v as float32 slots, 8 bytes per parameter (no codes; the rules' own kernels). */
 export const FLOAT32 = Object.freeze({ dtype: 'float32' as const, bytesPerParameter: 8 });
 
-export const LOW_BIT_FORMATS: readonly LowBitFormat[] = [INT8, INT4];
+export const LOW_BIT_FORMATS: readonly LowBitFormat[] = [INT8, INT4, BFLOAT16];
 
 /** The format of a low-bit `stateDtype`. */
 export function lowBitFormat(dtype: LowBitDtype): LowBitFormat {
@@ -137,13 +159,32 @@ export function scaleCount(f: LowBitFormat, padded: number): number {
  * moment's range; a non-zero value keeps a non-zero code where the format says so.
  */
 export function encodeNearest(c: MomentCode, value: number, inv: number): number {
+  if (c.kind === 'bfloat16') return bfloat16Nearest(value);
   const code = Math.max(c.lo, Math.min(c.hi, Math.round(value * inv) - c.offset));
   return c.nonZeroFloor && value > 0 ? Math.max(1, code) : code;
 }
 
 /** The stored value a code decodes to with its block's scale: (code + offset) · scale. */
 export function decodeValue(c: MomentCode, code: number, scale: number): number {
+  if (c.kind === 'bfloat16') return bfloat16Value(code);
   return (code + c.offset) * scale;
+}
+
+const word = new Float32Array(1);
+const wordBits = new Uint32Array(word.buffer);
+
+/** The bfloat16 pattern nearest (ties to even) to float32(x); NaN stays a quiet NaN. */
+export function bfloat16Nearest(x: number): number {
+  word[0] = x;
+  const b = wordBits[0]!;
+  if (Number.isNaN(word[0])) return (b >>> 16) | 0x40;
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** The float a bfloat16 pattern holds. */
+export function bfloat16Value(code: number): number {
+  wordBits[0] = (code & 0xffff) << 16;
+  return word[0]!;
 }
 
 /**
@@ -160,6 +201,7 @@ function nibbleAt(i: number): { byte: number; shift: number } {
 /** The code of element i of a moment's code bytes (`signed`: m's codes). */
 export function readCode(f: LowBitFormat, codes: Int8Array | Uint8Array, i: number, signed: boolean): number {
   if (f.bits === 8) return codes[i]!;
+  if (f.bits === 16) return (codes[2 * i]! & 0xff) | ((codes[2 * i + 1]! & 0xff) << 8); // little-endian
   const { byte, shift } = nibbleAt(i);
   const nibble = ((codes[byte]! & 0xff) >> shift) & 15;
   return signed && nibble >= 8 ? nibble - 16 : nibble;
@@ -169,6 +211,11 @@ export function readCode(f: LowBitFormat, codes: Int8Array | Uint8Array, i: numb
 export function writeCode(f: LowBitFormat, codes: Int8Array | Uint8Array, i: number, code: number): void {
   if (f.bits === 8) {
     codes[i] = code;
+    return;
+  }
+  if (f.bits === 16) {
+    codes[2 * i] = code & 0xff;
+    codes[2 * i + 1] = (code >> 8) & 0xff;
     return;
   }
   const { byte, shift } = nibbleAt(i);
