@@ -77,9 +77,8 @@ export class GpuLowBitMoments {
 
   private fromValues([qm, qv, sm, sv]: ArrayLike<number>[]): LowBitMoments {
     const bytes = (w: ArrayLike<number>) => new Uint8Array(Int32Array.from(w).buffer);
-    const rest = {
-      qv: bytes(qv!), mScale: Float32Array.from(sm!).slice(0, this.scales), vScale: Float32Array.from(sv!).slice(0, this.scales),
-    };
+    const scales = (x: ArrayLike<number>) => Float32Array.from(x).slice(0, this.scales);
+    const rest = { qv: bytes(qv!), mScale: scales(sm!), vScale: scales(sv!) };
     return this.format.bits === 8 ? { qm: new Int8Array(bytes(qm!).buffer), ...rest } : { qm: bytes(qm!), ...rest };
   }
 

@@ -91,7 +91,7 @@ export function wat8Phase(
   const uOffset = (codes: string) =>
     o === 0 ? codes : `(i16x8.add ${codes} (v128.const i16x8 ${Array(8).fill(o).join(' ')}))`;
   if (format.m.offset !== 0 || (format.bits === 8 && o !== 0)) {
-    throw new TypeError(`adopt-optim codegen: the ${format.dtype} decoding has an offset this generator does not place`);
+    throw new TypeError(`adopt-optim codegen: the ${format.dtype} decoding has an offset this generator lacks`);
   }
   const [umap, unames] = uniformNames(sig);
   const stored = storedAs(phase, format);

@@ -309,10 +309,11 @@ export class LowBitStore implements ExternalState, LowBitTaker {
       const unpack = (codes: Int8Array | Uint8Array, signed: boolean) => f.bits === 8
         ? Int32Array.from(codes.subarray(0, n)) : Int32Array.from({ length: n }, (_x, i) => readCode(f, codes, i, signed));
       const tensors: [string, tf.Tensor][] = [
-        [nqm!, tf.tensor(unpack(v.qm, f.m.signed), shape, 'int32')], [nqv!, tf.tensor(unpack(v.qv, f.u.signed), shape, 'int32')],
+        [nqm!, tf.tensor(unpack(v.qm, f.m.signed), shape, 'int32')],
+        [nqv!, tf.tensor(unpack(v.qv, f.u.signed), shape, 'int32')],
         // the scales, where the format has them
-        ...(f.scaled
-          ? [[nsm!, tf.tensor1d(v.mScale, 'float32')], [nsv!, tf.tensor1d(v.vScale, 'float32')]] as [string, tf.Tensor][] : []),
+        ...((f.scaled ? [[nsm!, tf.tensor1d(v.mScale, 'float32')], [nsv!, tf.tensor1d(v.vScale, 'float32')]] : []) as
+          [string, tf.Tensor][]),
       ];
       for (const [suffix, tensor] of tensors) {
         this.handedOut.push(tensor);

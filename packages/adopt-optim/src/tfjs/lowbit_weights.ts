@@ -75,7 +75,9 @@ export async function readLowBit(
   }
   const [qm, qv, sm, sv] = names.map((s) => group.get(s)!);
   const [nqm, nqv, nsm, nsv] = names;
-  const entries = [[qm, nqm, 'int32', true], [qv, nqv, 'int32', true], [sm, nsm, 'float32', false], [sv, nsv, 'float32', false]] as const;
+  const entries = [
+    [qm, nqm, 'int32', true], [qv, nqv, 'int32', true], [sm, nsm, 'float32', false], [sv, nsv, 'float32', false],
+  ] as const;
   for (const [t, suffix, dtype, isCode] of entries.slice(0, names.length)) {
     if (t!.isDisposed) throw new OptimizerArgumentError(`${owner}: the tensor of weight "${name}/${suffix}" is disposed; nothing was changed.`);
     const shaped = format >= 2 && isCode; // format 2 codes: the variable's shape
@@ -124,7 +126,8 @@ export async function readLowBit(
     if (!(Number.isInteger(a) && a >= m.lo && a <= m.hi) || !(Number.isInteger(b) && b >= u.lo && b <= u.hi) ||
       (i >= size && (a !== 0 || b !== 0))) {
       throw new OptimizerArgumentError(
-        `${owner}: weight "${name}/${nqm}" or "${name}/${nqv}" holds ${a} / ${b} at index ${i}; expected codes ${m.lo}..${m.hi} and ${u.lo}..${u.hi} (0 in the padding). Nothing was changed.`,
+        `${owner}: weight "${name}/${nqm}" or "${name}/${nqv}" holds ${a} / ${b} at index ${i}; ` +
+          `expected codes ${m.lo}..${m.hi} and ${u.lo}..${u.hi} (0 in the padding). Nothing was changed.`,
       );
     }
   }
@@ -152,12 +155,13 @@ export async function readLowBit(
   }
   out.mScale.set(fm as Float32Array);
   out.vScale.set(fv as Float32Array);
-  // every code must decode to a finite m and a finite v >= 0 (formats whose codes are floats hold NaN and Inf patterns too)
+  // every code must decode to a finite m and a finite v >= 0 (float codes have NaN and Inf patterns too)
   const decoded = dequantizeMoments(out, size, f);
   for (let i = 0; i < size; i++) {
     if (!Number.isFinite(decoded.m[i]) || !Number.isFinite(decoded.v[i]) || decoded.v[i]! < 0) {
       throw new OptimizerArgumentError(
-        `${owner}: weight "${name}/${nqm}" or "${name}/${nqv}" holds ${cm[i]} / ${cv[i]} at index ${i}, which decode to ` +
+        `${owner}: weight "${name}/${nqm}" or "${name}/${nqv}" holds ${cm[i]} / ${cv[i]} at index ${i}, ` +
+          'which decode to ' +
           `m = ${decoded.m[i]}, v = ${decoded.v[i]}; expected a finite m and a finite v >= 0. Nothing was changed.`,
       );
     }
