@@ -97,9 +97,9 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
     }
   }
 
-  it('webgpu: 8-bit and 4-bit state agree with cpu (its WebAssembly kernels), one dispatch per variable, no synchronous readback; a NaN step changes nothing; webgl refuses it', async (t) => {
+  it('webgpu: 8-bit, 4-bit and bfloat16 state agree with cpu (its WebAssembly kernels), one dispatch per variable, no synchronous readback; a NaN step changes nothing; webgl refuses it', async (t) => {
     if (!webgpu) return t.skip('no WebGPU adapter in this Chromium');
-    for (const [name, options] of [['adopt', { stateDtype: 'int8' }], ['adopt', { stateDtype: 'int4' }], ['adamw', { stateDtype: 'int4', nonFinite: 'off' }], ['adam', { stateDtype: 'int8', nonFinite: 'off' }]]) {
+    for (const [name, options] of [['adopt', { stateDtype: 'int8' }], ['adopt', { stateDtype: 'int4' }], ['adamw', { stateDtype: 'int4', nonFinite: 'off' }], ['adam', { stateDtype: 'int8', nonFinite: 'off' }], ['adopt', { stateDtype: 'bfloat16' }], ['adamw', { stateDtype: 'bfloat16', nonFinite: 'off' }]]) {
       const r = await call('compare', 'webgpu', name, options);
       t.diagnostic(JSON.stringify(r));
       // 12 steps; the codes are the WebAssembly kernels' (tested code for code in Node on Dawn), a rare one a code apart

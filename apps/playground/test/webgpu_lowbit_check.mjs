@@ -21,9 +21,11 @@ const makers = {
   'adopt int4 nesterov, decoupled decay': () => adopt(1e-2, { stateDtype: 'int4', nesterov: true, weightDecay: 0.1, decoupled: true }),
   'adamw int8': () => adamw(1e-2, { stateDtype: 'int8' }),
   'adamw int4': () => adamw(1e-2, { stateDtype: 'int4' }),
+  'adopt bfloat16': () => adopt(1e-2, { stateDtype: 'bfloat16' }),
+  'adamw bfloat16': () => adamw(1e-2, { stateDtype: 'bfloat16' }),
 };
 
-const codeNames = /\/(qm|qv)4?$/;
+const codeNames = /\/(qm4?|qv4?|mbf16|vbf16)$/;
 const scaleNames = /\/(mScale|vScale)4?$/;
 
 /** Steps from the same start with the same gradients; after each step, the parameters and the state's codes and scales. */
@@ -57,7 +59,7 @@ async function trajectory(backend, make, name) {
     });
   }
   const tensorsStable = tensorsLast === tensorsAfterSecond; // both right after a step, before getWeights
-  const out = { steps, paths: [...opt.lastStepPaths], dispatches, tensorsStable, bytes: opt.int8?.bytes?.() };
+  const out = { steps, paths: [...opt.lastStepPaths], dispatches, tensorsStable, bytes: opt.lowBit?.bytes?.() };
   opt.dispose();
   tf.dispose(vars);
   return out;

@@ -26,7 +26,7 @@ describe('webgpu in Node (Dawn on SwiftShader)', { skip }, () => {
     }
   });
 
-  it('8-bit and 4-bit state: the codes the cpu backend computes, one dispatch per variable and the check, no growth; a skipped step changes nothing', (t) => {
+  it('8-bit, 4-bit and bfloat16 state: the codes the cpu backend computes, one dispatch per variable and the check, no growth; a skipped step changes nothing', (t) => {
     const r = withDawn(join(import.meta.dirname, 'webgpu_lowbit_check.mjs'), [], { swiftshader: true });
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1));
@@ -37,7 +37,7 @@ describe('webgpu in Node (Dawn on SwiftShader)', { skip }, () => {
       assert.ok(x.maxRelativeDifferenceToCpu < 1e-4, `${name}: parameters differ from cpu by ${x.maxRelativeDifferenceToCpu}`);
       assert.ok(x.codesAtMostApart <= 1 && x.codesDifferShare < 1e-3, `${name}: codes ${x.codesAtMostApart} apart, ${x.codesDifferShare} differ`);
       assert.ok(x.maxScaleRelativeDifference < 1e-5, `${name}: scales differ by ${x.maxScaleRelativeDifference}`);
-      assert.deepEqual(x.paths, [name.includes('int4') ? 'int4' : 'int8'], name);
+      assert.deepEqual(x.paths, [name.match(/int4|int8|bfloat16/)[0]], name);
       assert.equal(x.dispatchesPerStep, 2 * 4 + 3, `${name}: dispatches per step (4 variables)`);
       assert.equal(x.tensorsStable, true, `${name}: tensors grew`);
     }

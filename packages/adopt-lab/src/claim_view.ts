@@ -9,7 +9,7 @@ import { formatP } from './stats.js';
 const NAMES: Record<string, string> = {
   adopt: 'ADOPT', adam: 'Adam', adamw: 'AdamW', amsgrad: 'AMSGrad', 'adopt-int8': 'ADOPT 8-bit',
       'adopt-int4': 'ADOPT 4-bit',
-  'adamw-int4': 'AdamW 4-bit', 'adopt-eps-add': 'ADOPT ε added', 'adam-eps6': 'Adam ε 1e-6',
+  'adamw-int4': 'AdamW 4-bit', 'adopt-bf16': 'ADOPT bfloat16', 'adamw-bf16': 'AdamW bfloat16', 'adopt-eps-add': 'ADOPT ε added', 'adam-eps6': 'Adam ε 1e-6',
 };
 const name = (opt: string) => NAMES[opt] ?? opt;
 

@@ -16,16 +16,18 @@ import type { LearningRate } from 'adopt-optim';
 /**
  * Optimizers the experiments compare. 'adopt-unclipped' is the paper's (v1-era) ADOPT;
  * 'adopt-int8' is ADOPT with block-wise 8-bit state (`stateDtype: 'int8'`, ALGORITHM.md §11);
- * 'adopt-int4' and 'adamw-int4' are ADOPT and AdamW with block-wise 4-bit state (`'int4'`, §12).
+ * 'adopt-int4' and 'adamw-int4' are ADOPT and AdamW with block-wise 4-bit state (`'int4'`, §12);
+ * 'adopt-bf16' and 'adamw-bf16' with bfloat16 state (`'bfloat16'`, §13).
  * The ε ablation: 'adopt-eps-add' is ADOPT with ε added as Adam adds it (√v + 1e-6, `epsilonMode:
  * 'add'`, §10.4) and 'adam-eps6' is Adam with ADOPT's ε size (√v̂ + 1e-6).
  */
-export const LAB_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adopt-int8', 'adopt-int4', 'adopt-eps-add', 'adam', 'adam-eps6', 'adamw', 'adamw-int4', 'amsgrad'] as const;
+export const LAB_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adopt-int8', 'adopt-int4', 'adopt-eps-add', 'adam', 'adam-eps6', 'adamw', 'adamw-int4', 'adopt-bf16', 'adamw-bf16', 'amsgrad'] as const;
 export type LabOptimizer = (typeof LAB_OPTIMIZERS)[number];
 
 export const LABELS: Record<LabOptimizer, string> = {
   adopt: 'ADOPT', 'adopt-unclipped': 'ADOPT (unclipped)', 'adopt-int8': 'ADOPT (8-bit state)', 'adopt-int4': 'ADOPT (4-bit state)',
-  'adopt-eps-add': 'ADOPT (ε added)', adam: 'Adam', 'adam-eps6': 'Adam (ε 1e-6)', adamw: 'AdamW', 'adamw-int4': 'AdamW (4-bit state)', amsgrad: 'AMSGrad',
+  'adopt-eps-add': 'ADOPT (ε added)', adam: 'Adam', 'adam-eps6': 'Adam (ε 1e-6)', adamw: 'AdamW', 'adamw-int4': 'AdamW (4-bit state)',
+  'adopt-bf16': 'ADOPT (bfloat16 state)', 'adamw-bf16': 'AdamW (bfloat16 state)', amsgrad: 'AMSGrad',
 };
 
 export interface OptimizerOverrides {
@@ -50,6 +52,8 @@ export function makeOptimizer(name: LabOptimizer, lr: LearningRate, o: Optimizer
     case 'adam-eps6': return adam(lr, { ...options, epsilon: 1e-6 });
     case 'adamw': return adamw(lr, options);
     case 'adamw-int4': return adamw(lr, { ...options, stateDtype: 'int4' });
+    case 'adopt-bf16': return adopt(lr, { ...options, stateDtype: 'bfloat16' });
+    case 'adamw-bf16': return adamw(lr, { ...options, stateDtype: 'bfloat16' });
     case 'amsgrad': return amsgrad(lr, options);
   }
 }
@@ -62,6 +66,8 @@ export function trainerOptimizer(name: LabOptimizer, o: OptimizerOverrides = {})
     case 'adopt-int8': return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'int8', ...overrides } };
     case 'adopt-int4': return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'int4', ...overrides } };
     case 'adamw-int4': return { optimizer: 'adamw', optimizerOptions: { stateDtype: 'int4', ...overrides } };
+    case 'adopt-bf16': return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'bfloat16', ...overrides } };
+    case 'adamw-bf16': return { optimizer: 'adamw', optimizerOptions: { stateDtype: 'bfloat16', ...overrides } };
     case 'adopt-eps-add': return { optimizer: 'adopt', optimizerOptions: { epsilonMode: 'add', ...overrides } };
     case 'adam-eps6': return { optimizer: 'adam', optimizerOptions: { epsilon: 1e-6, ...overrides } };
     default: return { optimizer: name, optimizerOptions: overrides };

@@ -48,7 +48,7 @@ export interface ClaimsResult {
   problems: string[];
 }
 
-const BETA2: Record<string, number> = { adopt: 0.9999, 'adopt-int8': 0.9999, 'adopt-int4': 0.9999,
+const BETA2: Record<string, number> = { adopt: 0.9999, 'adopt-int8': 0.9999, 'adopt-int4': 0.9999, 'adopt-bf16': 0.9999,
     'adopt-eps-add': 0.9999, 'adopt-unclipped': 0.9999 };
 const defaultBeta2 = (opt: string) => BETA2[opt] ?? 0.999;
 const matches = (r: Run, opt: string, beta2: 'own' | number) => r.optimizer === opt &&

@@ -48,6 +48,8 @@ export const SUITE: SuiteEntry[] = [
   { label: 'charlm-int8', experiment: 'charlm', options: { name: 'charlm-int8' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-int8'], paper: '(none: 8-bit state against float32 state, paired)', secondsPerRun: 158 },
   { label: 'mnist-int4', experiment: 'mnist', options: { name: 'mnist-int4' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-int4', 'adamw', 'adamw-int4'], paper: '(none: 4-bit state against float32 state, paired)', secondsPerRun: 100 },
   { label: 'charlm-int4', experiment: 'charlm', options: { name: 'charlm-int4' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-int4'], paper: '(none: 4-bit state against float32 state, paired)', secondsPerRun: 158 },
+  { label: 'mnist-bf16', experiment: 'mnist', options: { name: 'mnist-bf16' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-bf16', 'adamw', 'adamw-bf16'], paper: '(none: bfloat16 state against float32 state, paired)', secondsPerRun: 100 },
+  { label: 'charlm-bf16', experiment: 'charlm', options: { name: 'charlm-bf16' }, seeds: seeds(5), optimizers: ['adopt', 'adopt-bf16'], paper: '(none: bfloat16 state against float32 state, paired)', secondsPerRun: 158 },
   // rates chosen on a validation half and reported on a test half, with a grid that brackets ADOPT's best
   { label: 'charlm-lr3', experiment: 'charlm', options: { name: 'charlm-lr3', finetuneSteps: 0, split: 'three', lrs: [3e-4, 1e-3, 3e-3, 1e-2, 3e-2] }, full: { steps: 300 }, seeds: seeds(5), paper: 'GPT-2 pretraining (learning-rate sweep, shortened; a third split)', secondsPerRun: 32 },
   // finetuning measured alone: every optimizer finetunes the same pretrained model (Adam, 1e-3) per seed

@@ -25,7 +25,8 @@ export function runToy(
   optimizer: LabOptimizer, k: number, beta2: number, steps: number, chains: number, seed: number, points: number,
 ): { trajectory: ToyPoint[]; final: Float32Array } {
   if (optimizer === 'adamw') throw new Error('toy: AdamW is Adam here (no weight decay on a linear objective); use adam.');
-  if (optimizer === 'adopt-int8' || optimizer === 'adopt-int4' || optimizer === 'adamw-int4') throw new Error('toy: the toy simulates float64 chains; low-bit state is not simulated there.');
+  if (optimizer === 'adopt-int8' || optimizer === 'adopt-int4' || optimizer === 'adamw-int4' ||
+    optimizer === 'adopt-bf16' || optimizer === 'adamw-bf16') throw new Error('toy: the toy simulates float64 chains; low-bit state is not simulated there.');
   if (optimizer === 'adopt-eps-add' || optimizer === 'adam-eps6') throw new Error(`toy: the toy simulates the four reference rules; ${optimizer} is not one of them.`);
   const trajectory: ToyPoint[] = [];
   const final = simulateToy({ optimizer, k, beta2, steps, chains, seed, points }, (p) => trajectory.push(p));

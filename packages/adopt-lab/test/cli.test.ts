@@ -30,7 +30,7 @@ describe('adopt-lab command line', () => {
   it('refuses an unknown optimizer, naming the valid ones', () => {
     const r = spawnSync(process.execPath, [cli, 'toy', '--optimizers', 'adopt,lion'], { encoding: 'utf8' });
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /unknown optimizer "lion"; expected some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, amsgrad/);
+    assert.match(r.stderr, /unknown optimizer "lion"; expected some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, adopt-bf16, adamw-bf16, amsgrad/);
   });
 
   /**
@@ -59,7 +59,7 @@ describe('adopt-lab command line', () => {
   });
 
   it('refuses an empty --optimizers list instead of running nothing', () => {
-    const expected = 'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, amsgrad';
+    const expected = 'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, adopt-bf16, adamw-bf16, amsgrad';
     refused(['toy', '--optimizers', ''], invalid('--optimizers <list>', '', `${expected}; got an empty list.`));
     refused(['mnist', '--optimizers', 'adopt,'], invalid('--optimizers <list>', 'adopt,', `${expected}; "adopt," has an empty entry.`));
     refused(['mnist', '--optimizers', 'adam,adam'], invalid('--optimizers <list>', 'adam,adam', `${expected}; "adam" is listed twice.`));

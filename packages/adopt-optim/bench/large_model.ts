@@ -6,7 +6,7 @@
  * 4 GiB (measured here: the heap stops growing at 4006 MiB). With float32 state the heap holds the
  * parameters (4 B each), their gradients (4 B) and m and v (8 B); with 8-bit state it holds the
  * codes and scales too (~2 B, allocated on the heap so that the kernels update them in place there,
- * src/backends/tfjs_state8.ts; before that change they lived in memories of their own, outside it). Each case runs in a child
+ * src/backends/wasm_heap_lowbit.ts; before that change they lived in memories of their own, outside it). Each case runs in a child
  * process of its own (an exhausted heap leaves a backend that cannot be trusted) and trains a deep
  * MLP of 1000-wide tanh layers (one 1000 x 1000 weight matrix each, so 1e8 parameters is 100 layers)
  * on a fixed batch of 8 random inputs and targets, loss = mean((f(x) - y)^2), for a few ADOPT steps;
@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { adopt } from '../src/index.js';
-import type { LowBitStore } from '../src/tfjs/state8.js';
+import type { LowBitStore } from '../src/tfjs/lowbit_store.js';
 
 const WIDTH = 1000;
 const BATCH = 8;
@@ -70,7 +70,7 @@ async function child(params: number, state: 'float32' | 'int8'): Promise<CaseRes
     const after = loss();
     losses.push(after.dataSync()[0]!);
     after.dispose();
-    const bytes = (optimizer as unknown as { int8: LowBitStore | null }).int8?.bytes() ?? { heap: 0, outside: 0 };
+    const bytes = (optimizer as unknown as { lowBit: LowBitStore | null }).lowBit?.bytes() ?? { heap: 0, outside: 0 };
     out.stateBytesOutsideHeap = bytes.outside;
     out.stateBytesOnHeap = bytes.heap;
     out.ok = losses.every(Number.isFinite) && losses.at(-1)! < losses[0]!;

@@ -69,9 +69,10 @@ interface Row {
   memoryAfter?: tf.MemoryInfo;
 }
 
-/** Bytes of an int8 optimizer's codes and scales (src/tfjs/state8.ts, LowBitStore.bytes). */
+/** Bytes of an int8 optimizer's codes and scales (src/tfjs/lowbit_store.ts, LowBitStore.bytes). */
 function int8Bytes(opt: tf.Optimizer): number {
-  const b = (opt as unknown as { int8?: { bytes(): { heap: number; outside: number } } }).int8?.bytes();
+  const store = (opt as unknown as Record<'lowBit' | 'int8', { bytes(): { heap: number; outside: number } } | undefined>);
+  const b = (store.lowBit ?? store.int8)?.bytes(); // int8: the field's name before 0.3
   return b === undefined ? NaN : b.heap + b.outside;
 }
 

@@ -6,7 +6,7 @@
  * and spread (min-max) of params/s, of new/old per repetition, and of each version over the floor.
  *
  * Methods: fused ADOPT and Adam (and AMSGrad, nesterov, caution) on tfjs wasm and cpu, with float32
- * and int8 state, and the core's fused step on plain Float32Arrays.
+ * and int8 and int4 state, and the core's fused step on plain Float32Arrays (float32, int8, int4 state).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -80,6 +80,7 @@ const METHODS: Method[] = [
       tfjsMethod('ADOPT caution fused', b, (l) => l.adopt(1e-3, { caution: true })),
     ] : []),
     tfjsMethod('ADOPT fused int8', b, (l) => l.adopt(1e-3, { stateDtype: 'int8' })),
+    tfjsMethod('ADOPT fused int4', b, (l) => l.adopt(1e-3, { stateDtype: 'int4' })),
     ...(b === 'wasm' ? [
       tfjsMethod('ADOPT nesterov int8', b, (l) => l.adopt(1e-3, { stateDtype: 'int8', nesterov: true })),
       tfjsMethod('AdamW fused int8', b, (l) => l.adamw(1e-3, { stateDtype: 'int8' })),
@@ -87,6 +88,8 @@ const METHODS: Method[] = [
   ]),
   coreMethod('core ADOPT fused', (l) => l.core.adopt(1e-3) as never),
   coreMethod('core Adam fused', (l) => l.core.adam(1e-3) as never),
+  coreMethod('core ADOPT int8', (l) => l.core.adopt(1e-3, { stateDtype: 'int8' }) as never),
+  coreMethod('core ADOPT int4', (l) => l.core.adopt(1e-3, { stateDtype: 'int4' }) as never),
 ].filter((m) => (ONLY === '' || m.name.includes(ONLY)) && BACKENDS.includes(m.backend));
 
 const src = new Float32Array(Math.round(3.5 * SIZE)).fill(1);

@@ -28,9 +28,10 @@ import { cpuFusedKernels, wasmFusedKernels, type FusedKernels } from './backends
 import type { GpuFusedKernels } from './backends/gpu_kernels.js';
 import { webglFusedKernels } from './backends/webgl_fused.js';
 import { webgpuFusedKernels } from './backends/webgpu_fused.js';
+import type { LowBitDtype } from './formats/state_formats.js';
 
 /** Where a variable's step ran (the table above). */
-export type StepPath = 'wasm' | 'cpu' | 'webgl' | 'webgpu' | 'ops' | 'int8' | 'int4';
+export type StepPath = 'wasm' | 'cpu' | 'webgl' | 'webgpu' | 'ops' | LowBitDtype;
 
 /**
  * The backends with kernels of their own: how they are made (each says what it can run: `supports`,

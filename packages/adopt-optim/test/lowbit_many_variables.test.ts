@@ -21,8 +21,8 @@ interface Codes { qm: Int8Array | Uint8Array; qv: Uint8Array; mScale: Float32Arr
 
 /** The optimizer's low-bit moments of a variable (the store's own arrays, read only). */
 const momentsOf = (opt: NamedStateOptimizer, name: string): Codes =>
-  (opt as unknown as { int8: { moments: Map<string, Codes> } })
-    .int8.moments.get(name)!;
+  (opt as unknown as { lowBit: { moments: Map<string, Codes> } })
+    .lowBit.moments.get(name)!;
 
 describe('low-bit state of 10,000 variables on the cpu backend', () => {
   for (const dtype of ['int8', 'int4'] as const) {

@@ -184,7 +184,7 @@ describe('4-bit state: the state itself', () => {
     const n = 1e7;
     const s4 = core.adopt(1e-3, { stateDtype: 'int4' }).init(new Float32Array(n)).adopt as unknown as core.Int4State;
     const arrays = s4.qm.byteLength + s4.qv.byteLength + s4.mScale.byteLength + s4.vScale.byteLength;
-    const memory = core.int8MomentsBytes(s4);
+    const memory = core.lowBitMomentsBytes(s4);
     t.diagnostic(`int4: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory with the chunk scratch`);
     assert.equal(arrays, 2 * n / 2 + 2 * 4 * Math.ceil(n / 128));
     assert.ok(memory / n <= 1.09, `${memory / n} bytes per parameter`); // + 128 KiB of chunk scratch and page rounding

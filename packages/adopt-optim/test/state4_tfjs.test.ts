@@ -45,7 +45,7 @@ for (const backend of BACKENDS) {
         assert.equal(tf.memory().numTensors, tensorsBefore, 'a step leaves tf.memory() unchanged');
         assert.deepEqual(opt.lastStepPaths, ['int4']);
         // on wasm the codes live on tfjs's heap and the kernels work in place there; on cpu in memories of their own
-        const where = (opt as unknown as { int8: { bytes(): { heap: number; outside: number } } }).int8.bytes();
+        const where = (opt as unknown as { lowBit: { bytes(): { heap: number; outside: number } } }).lowBit.bytes();
         assert.ok(backend === 'wasm' ? where.heap > 0 && where.outside === 0 : where.heap === 0 && where.outside > 0, JSON.stringify(where));
         vars.forEach((v, i) => assert.deepEqual(v.dataSync(), coreP[i], `variable ${i}`));
         // the codes handed out are the core's, one per element, in the variable's shape

@@ -186,7 +186,7 @@ describe('8-bit state: the state itself', () => {
     const params = new Float32Array(n);
     const s8 = core.adopt(1e-3, { stateDtype: 'int8' }).init(params).adopt as unknown as core.Int8State;
     const arrays = s8.qm.byteLength + s8.qv.byteLength + s8.mScale.byteLength + s8.vScale.byteLength;
-    const memory = core.int8MomentsBytes(s8);
+    const memory = core.lowBitMomentsBytes(s8);
     const s32 = core.adopt(1e-3).init(params).adopt;
     const float32Bytes = s32.m.byteLength + s32.v.byteLength;
     t.diagnostic(`int8: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory ` +
@@ -230,7 +230,7 @@ describe('8-bit state: what is refused', () => {
       e.message === "adopt: stateDtype 'int8' is not supported yet with caution: true; use stateDtype 'float32' for it.");
     assert.throws(() => core.adam(1e-3, { stateDtype: 'int8', fused: false }), /adam: stateDtype 'int8' is not supported yet with fused: false/);
     assert.throws(() => core.amsgrad(1e-3, { stateDtype: 'int8' }), /amsgrad: stateDtype 'int8' is not supported yet with AMSGrad/);
-    assert.throws(() => core.adopt(1e-3, { stateDtype: 'int2' as never }), /adopt: invalid stateDtype "int2"; expected one of "float32", "int8", "int4"/);
+    assert.throws(() => core.adopt(1e-3, { stateDtype: 'int2' as never }), /adopt: invalid stateDtype "int2"; expected one of "float32", "int8", "int4", "bfloat16"/);
     assert.throws(() => adopt(1e-3, { stateDtype: 'int8', fused: false }), /ADOPT: stateDtype 'int8' is not supported yet with fused: false/);
     assert.throws(() => amsgrad(1e-3, { stateDtype: 'int8' }), /AMSGrad: stateDtype 'int8' is not supported yet with AMSGrad/);
   });

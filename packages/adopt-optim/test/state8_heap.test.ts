@@ -1,18 +1,19 @@
 /**
- * 8-bit state on tfjs's wasm heap (src/backends/tfjs_state8.ts): the in-place route against the
- * separate-memory route (src/kernels/state8.ts, p and g copied through a memory of its own), bit
+ * 8-bit state on tfjs's wasm heap (src/backends/wasm_heap_lowbit.ts): the in-place route against the
+ * separate-memory route (src/kernels/lowbit_arrays.ts, p and g copied through a memory of its own), bit
  * for bit in parameters, codes and scales; moving between the two routes mid-run; what a step
  * allocates (nothing after the first) and what dispose() and setWeights() free; and the checks at
  * the kernel entry (every buffer against the length the step touches, nothing written on refusal).
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adam, adamw, adopt, type NamedStateOptimizer } from '../src/index.js';
 import { adoptKernelArgs } from '../src/rules/scalars.js';
+import { adamCall, adoptCall } from '../src/codegen/modules.js';
 import { backendKernels as fusedKernelsForBackend } from '../src/dispatch.js';
-import { stepSeed } from '../src/kernels/state8.js';
-import { LowBitStore, setInt8HeapRoute } from '../src/tfjs/state8.js';
+import { stepSeed } from '../src/kernels/lowbit_arrays.js';
+import { LowBitStore } from '../src/tfjs/lowbit_store.js';
 import { useBackend } from './backends.js';
 import { Rng } from './reference.js';
 
@@ -30,7 +31,7 @@ const MAKERS: [string, () => NamedStateOptimizer][] = [
 ];
 
 function storeOf(opt: NamedStateOptimizer): LowBitStore {
-  const store = (opt as unknown as { int8: LowBitStore | null }).int8;
+  const store = (opt as unknown as { lowBit: LowBitStore | null }).lowBit;
   assert.ok(store instanceof LowBitStore);
   return store;
 }
@@ -67,7 +68,7 @@ async function train(make: () => NamedStateOptimizer, route: (step: number) => b
   const opt = make();
   try {
     for (let step = 0; step < steps; step++) {
-      setInt8HeapRoute(route(step));
+      storeOf(opt).heapRoute = route(step);
       const gs = gradients(rng, SHAPES, step).map((g, i) => tf.tensor(g, SHAPES[i]));
       opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: gs[i]! })));
       tf.dispose(gs);
@@ -76,7 +77,6 @@ async function train(make: () => NamedStateOptimizer, route: (step: number) => b
     const weights = new Map((await opt.getWeights()).map((w) => [w.name, w.tensor.dataSync().slice() as Float32Array | Int32Array]));
     return { params: vars.map((v) => v.dataSync().slice() as Float32Array), weights, bytes };
   } finally {
-    setInt8HeapRoute(true);
     opt.dispose();
     tf.dispose(vars);
   }
@@ -94,10 +94,9 @@ function assertSameRun(a: Run, b: Run): void {
 
 describe('8-bit state on the wasm heap', () => {
   before(() => useBackend('wasm'));
-  after(() => setInt8HeapRoute(true));
 
-  it('the module binds to the heap: fusedKernelsForBackend().int8 exists on wasm', () => {
-    assert.ok(fusedKernelsForBackend()?.int8 !== undefined);
+  it('the module binds to the heap: fusedKernelsForBackend().lowBitHeap exists on wasm', () => {
+    assert.ok(fusedKernelsForBackend()?.lowBitHeap !== undefined);
   });
 
   for (const [name, make] of MAKERS) {
@@ -122,26 +121,26 @@ describe('8-bit state on the wasm heap', () => {
     const y = tf.randomNormal([64, 4], 0, 1, 'float32', 2);
     const final: Float32Array[][] = [];
     for (const heapRoute of [true, false]) {
-      setInt8HeapRoute(heapRoute);
       const model = tf.sequential({
         layers: [
           tf.layers.dense({ inputShape: [10], units: 16, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
           tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
         ],
       });
-      model.compile({ optimizer: adopt(0.01, { stateDtype: 'int8' }), loss: 'meanSquaredError' });
+      const optimizer = adopt(0.01, { stateDtype: 'int8' });
+      storeOf(optimizer).heapRoute = heapRoute;
+      model.compile({ optimizer, loss: 'meanSquaredError' });
       await model.fit(x, y, { epochs: 8, batchSize: 16, shuffle: false, verbose: 0 });
       final.push(model.getWeights().map((w) => w.dataSync().slice() as Float32Array));
       model.optimizer.dispose();
       model.dispose();
     }
-    setInt8HeapRoute(true);
     final[0]!.forEach((w, i) => assert.deepEqual(bits(w), bits(final[1]![i]!), `weight ${i}`));
     tf.dispose([x, y]);
   });
 
   it('100 steps: no tensor and no byte more than after the first step; dispose() frees the heap allocations', () => {
-    const k = fusedKernelsForBackend()!.int8!;
+    const k = fusedKernelsForBackend()!.lowBitHeap!;
     const countBefore = k.liveCount;
     const bytesBefore = k.liveBytes;
     const vars = [tf.variable(tf.randomNormal([301, 7], 0, 1, 'float32', 1)), tf.variable(tf.randomNormal([4096], 0, 1, 'float32', 2))];
@@ -170,7 +169,7 @@ describe('8-bit state on the wasm heap', () => {
   });
 
   it('setWeights replaces (and frees) the heap state; float32 state in, int8 out and back keeps working', async () => {
-    const k = fusedKernelsForBackend()!.int8!;
+    const k = fusedKernelsForBackend()!.lowBitHeap!;
     const countBefore = k.liveCount;
     const rng = new Rng(3);
     const v = tf.variable(tf.tensor(rng.normals(600), [20, 30]));
@@ -190,12 +189,8 @@ describe('8-bit state on the wasm heap', () => {
     v.assign(tf.tensor(before, [20, 30]));
     const other = adopt(0.01, { stateDtype: 'int8' });
     await other.setWeights(copy);
-    setInt8HeapRoute(false);
-    try {
-      other.applyGradients({ [v.name]: tf.tensor(g, [20, 30]) });
-    } finally {
-      setInt8HeapRoute(true);
-    }
+    storeOf(other).heapRoute = false;
+    other.applyGradients({ [v.name]: tf.tensor(g, [20, 30]) });
     assert.deepEqual(bits(v.dataSync()), bits(after));
     // float32 state in (quantised), and back out (de-quantised) into a float32 optimizer
     const f32 = adopt(0.01);
@@ -242,7 +237,7 @@ describe('8-bit state on the wasm heap', () => {
     const h = { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0, decoupled: false, maximize: false };
 
     it('codes made for [4] and p of [65536], g of another size, freed codes: refused before anything is written', () => {
-      const k = fusedKernelsForBackend()!.int8!;
+      const k = fusedKernelsForBackend()!.lowBitHeap!;
       const s = k.allocate(4);
       const codes = () => {
         const v = s.views();
@@ -254,21 +249,21 @@ describe('8-bit state on the wasm heap', () => {
       const small = tf.variable(tf.fill([4], 1), true, 'heap_entry_small');
       const g5 = tf.fill([5], 0.5);
       const a = adoptKernelArgs(h, 0.1, 1);
-      k.run('adopt8Init', small, tf.fill([4], 0.5), s, a, stepSeed(0)); // codes to compare against
+      k.run(adoptCall(h, 'init', a), small, tf.fill([4], 0.5), s, stepSeed(0)); // codes to compare against
       const codesBefore = codes();
-      assert.throws(() => k.run('adopt8Step', p, g, s, a, stepSeed(1)),
-        /adopt8Step: the 8-bit state holds 4 elements but the step touches 65536; nothing was written/);
-      assert.throws(() => k.run('adopt8Step', small, g5, s, a, stepSeed(1)),
-        /adopt8Step: buffer "g" holds 5 elements but the step touches 4; nothing was written/);
-      assert.throws(() => k.run('adopt8Step', small, g, s, a, stepSeed(1)), /buffer "g" holds 65536 elements but the step touches 4/);
+      assert.throws(() => k.run(adoptCall(h, 'step', a), p, g, s, stepSeed(1)),
+        /adopt step: the 8-bit state holds 4 elements but the step touches 65536; nothing was written/);
+      assert.throws(() => k.run(adoptCall(h, 'step', a), small, g5, s, stepSeed(1)),
+        /adopt step: buffer "g" holds 5 elements but the step touches 4; nothing was written/);
+      assert.throws(() => k.run(adoptCall(h, 'step', a), small, g, s, stepSeed(1)), /buffer "g" holds 65536 elements but the step touches 4/);
       assert.deepEqual(codes(), codesBefore);
       assert.ok(p.dataSync().every((x) => x === 1));
       assert.ok(small.dataSync().every((x) => x === 1));
       assert.ok(bystander.dataSync().every((x) => x === 7));
       s.free();
-      assert.throws(() => k.run('adam8Step', small, tf.fill([4], 0.5), s, a as never, stepSeed(1)),
-        /adam8Step: the 8-bit state was freed .*; nothing was written/);
-      assert.throws(() => k.run('adopt8Step', small, tf.fill([4], 0.5), {} as never, a, stepSeed(1)),
+      assert.throws(() => k.run(adamCall({}, a as never), small, tf.fill([4], 0.5), s, stepSeed(1)),
+        /adam step: the 8-bit state was freed .*; nothing was written/);
+      assert.throws(() => k.run(adoptCall(h, 'step', a), small, tf.fill([4], 0.5), {} as never, stepSeed(1)),
         /the low-bit state was not allocated on this backend's heap/);
       assert.ok(small.dataSync().every((x) => x === 1));
       tf.dispose([p, g, small, g5, bystander]);

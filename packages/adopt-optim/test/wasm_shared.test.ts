@@ -1,6 +1,6 @@
 /**
  * The kernel variants for a shared memory (tfjs's threaded wasm build, src/kernels/wasm_kernels.ts,
- * and instantiateState8 in src/kernels/state8.ts for the 8-bit state kernels): chosen for a shared
+ * and bindLowBitKernels in src/kernels/lowbit_arrays.ts for the 8-bit state kernels): chosen for a shared
  * WebAssembly.Memory, and bit-identical to the plain modules on the same data.
  * The browser side (a cross-origin-isolated page, tfjs's threaded build) is
  * apps/playground/test/wasm_threaded.test.mjs.
@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { finiteKernel, isSharedMemory, ruleKernels } from '../src/kernels/wasm_kernels.js';
 import { adoptCall } from '../src/codegen/modules.js';
 import { uniformArgs } from '../src/codegen/signature.js';
-import { callState8, instantiateState8, stepSeed } from '../src/kernels/state8.js';
+import { callLowBit, bindLowBitKernels, stepSeed } from '../src/kernels/lowbit_arrays.js';
+import { INT8 } from '../src/formats/state_formats.js';
 import { adoptKernelArgs } from '../src/rules/scalars.js';
 
 function run(shared: boolean): Float32Array {
@@ -43,10 +44,10 @@ describe('kernels over a shared memory (threaded tfjs wasm build)', () => {
   });
 });
 
-/** The 8-bit state kernels (state8_kernels.wat) over a plain or shared memory: a step's p and codes. */
+/** The 8-bit state kernels (the generated adopt_int8 module) over a plain or shared memory: a step's p and codes. */
 function run8(shared: boolean): Uint8Array {
   const memory = new WebAssembly.Memory(shared ? { initial: 2, maximum: 64, shared: true } : { initial: 2 });
-  const k = instantiateState8(memory);
+  const k = bindLowBitKernels(memory);
   assert.ok(k !== null, `no 8-bit kernels for a ${shared ? 'shared' : 'plain'} memory`);
   const n = 1000; // a partial last block
   const f = new Float32Array(memory.buffer);
@@ -55,8 +56,8 @@ function run8(shared: boolean): Uint8Array {
   for (let i = 0; i < 2 * n; i++) f[i] = rand();
   const at = { p: 0, g: 4 * n, qm: 8 * n, qv: 9 * n, sm: 10 * n, sv: 10 * n + 64, scr: 11 * n };
   const h = { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1, decoupled: true, maximize: false, nesterov: true };
-  callState8(k, 'adopt8Init', at, n, 0, stepSeed(0), adoptKernelArgs(h, 0.01, Infinity));
-  for (let t = 1; t < 4; t++) callState8(k, 'adopt8Step', at, n, 0, stepSeed(t), adoptKernelArgs(h, 0.01, t ** 0.25));
+  callLowBit(k, adoptCall(h, 'init', adoptKernelArgs(h, 0.01, Infinity)), at, n, 0, stepSeed(0), INT8);
+  for (let t = 1; t < 4; t++) callLowBit(k, adoptCall(h, 'step', adoptKernelArgs(h, 0.01, t ** 0.25)), at, n, 0, stepSeed(t), INT8);
   return Uint8Array.from(new Uint8Array(memory.buffer, 0, 11 * n + 2048));
 }
 

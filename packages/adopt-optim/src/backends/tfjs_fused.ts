@@ -3,7 +3,7 @@
  *
  * - wasm: our SIMD kernels are instantiated over the backend's own WebAssembly memory and update
  *   p, m and v in place at their heap offsets: no copy, no allocation. The 8-bit state kernels
- *   are bound to it too (`int8`, tfjs_state8.ts), with their codes allocated on the heap.
+ *   are bound to it too (`lowBitHeap`, wasm_heap_lowbit.ts), with their codes allocated on the heap.
  * - cpu: tensors are JS Float32Arrays; the kernels run on them chunk by chunk (ArrayKernels).
  *
  * wasm: in-place writes are safe only on a buffer nothing else can see. A buffer is written in
@@ -35,8 +35,8 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { ArrayKernels } from '../kernels/array_kernels.js';
 import { finiteKernel, ruleKernels, sumSquaresKernel } from '../kernels/wasm_kernels.js';
 import { sumOfSquares } from '../clipping.js';
-import { instantiateState8 } from '../kernels/state8.js';
-import { WasmState8, type WasmHeapAccess } from './tfjs_state8.js';
+import { bindLowBitKernels } from '../kernels/lowbit_arrays.js';
+import { WasmHeapLowBit, type WasmHeapAccess } from './wasm_heap_lowbit.js';
 
 export interface FusedKernels {
   /** The path these kernels are (src/dispatch.ts): reported by `NamedStateOptimizer.lastStepPaths`. */
@@ -52,17 +52,17 @@ export interface FusedKernels {
   sumSquares?(g: tf.Tensor): number;
   /**
    * For the 8-bit state kernels (docs/ALGORITHM.md §11) where the codes live in a memory of their
-   * own (cpu; wasm where `int8` is missing or not used): p and g as Float32Arrays the kernel may
+   * own (cpu; wasm where `lowBitHeap` is missing or not used): p and g as Float32Arrays the kernel may
    * read, and p it may write; `written()` makes the written p the variable's value. wasm: views of
    * the heap, p made private first (written in place, as adoptStep does); cpu: a new array for p
    * (as adoptStep's new p).
    */
   paramViews?(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews;
   /**
-   * wasm: the 8-bit state kernels in place on the heap, with the codes allocated there
-   * (tfjs_state8.ts). Missing where the backend offers no malloc or the module cannot be bound.
+   * wasm: the low-bit state kernels in place on the heap, with the codes allocated there
+   * (wasm_heap_lowbit.ts). Missing where the backend offers no malloc or the module cannot be bound.
    */
-  readonly int8?: WasmState8;
+  readonly lowBitHeap?: WasmHeapLowBit;
 }
 
 export interface ParamViews {
@@ -151,7 +151,7 @@ function bufferError(kernel: string, what: string, detail: string): Error {
 
 class WasmFused implements FusedKernels, WasmHeapAccess {
   readonly path = 'wasm';
-  readonly int8?: WasmState8;
+  readonly lowBitHeap?: WasmHeapLowBit;
   readonly memory: WebAssembly.Memory;
   /** The backend's module, kept: backend.dispose() drops its `wasm` but the heap lives on. */
   private readonly module: WasmBackendInternals['wasm'];
@@ -159,8 +159,8 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
   constructor(private readonly backend: WasmBackendInternals, private readonly allFiniteKernel: (g: number, n: number) => number) {
     this.memory = wasmHeap(backend)!;
     this.module = backend.wasm;
-    const k8 = typeof this.module._malloc === 'function' && typeof this.module._free === 'function' ? instantiateState8(this.memory) : null;
-    if (k8 !== null) this.int8 = new WasmState8(this, k8);
+    const k8 = typeof this.module._malloc === 'function' && typeof this.module._free === 'function' ? bindLowBitKernels(this.memory) : null;
+    if (k8 !== null) this.lowBitHeap = new WasmHeapLowBit(this, k8);
   }
 
   malloc(bytes: number): number {

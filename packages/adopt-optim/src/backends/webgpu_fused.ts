@@ -26,7 +26,7 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { WORKGROUP, wgslShader, type WgslShader } from '../codegen/wgsl.js';
 import type { GpuFusedKernels } from './gpu_kernels.js';
 import { wgslLowBitShader, type WgslLowBitShader } from '../codegen/wgsl_lowbit.js';
-import type { LowBitFormat } from '../kernels/lowbit.js';
+import type { LowBitFormat } from '../formats/state_formats.js';
 import type { GpuLowBitMoments } from './webgpu_lowbit.js';
 
 /* Minimal WebGPU types (the library's tsconfig has no DOM / @webgpu/types). */
@@ -221,7 +221,7 @@ class WebGPUFused implements GpuFusedKernels {
     const writesP = writtenArrays(phase).includes('p');
     if (writesP) this.makePrivate(p);
     const tensors: TensorInfo[] = [p, g, ...s.tensors, ...(guarded ? [this.stepOk!] : [])];
-    const need = [4 * n, 4 * n, 4 * s.words, 4 * s.words, 4 * s.blocks, 4 * s.blocks];
+    const need = [4 * n, 4 * n, 4 * s.words, 4 * s.words, 4 * s.scales, 4 * s.scales];
     const names = ['p', 'g', 'qm', 'qv', 'mScale', 'vScale'];
     this.buffers(tensors).forEach((r, i) => {
       if (i < need.length && r.size < need[i]!) {

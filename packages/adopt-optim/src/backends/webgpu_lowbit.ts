@@ -8,16 +8,25 @@
  * hands over the copy that read left, to move the state to another backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LowBitMoments } from '../kernels/state8.js';
-import { blockCount, codeBytes, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
+import type { LowBitMoments } from '../kernels/lowbit_arrays.js';
+import { blockCount, codeBytes, paddedLength, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 import { hasCpuCopy } from './webgpu_moves.js';
+
+/** `held` scales: those of `from`, zeros after them. */
+function scalesOf(held: number, from?: Float32Array): Float32Array {
+  const out = new Float32Array(held);
+  if (from !== undefined) out.set(from.subarray(0, held));
+  return out;
+}
 
 export class GpuLowBitMoments {
   /** qm, qv (int32 words of codes), mScale, vScale (float32). */
   readonly tensors: readonly [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
   readonly padded: number;
   readonly words: number;
+  /** Blocks (workgroups' unit of work) and scales per moment (one per block, or none: then one unused). */
   readonly blocks: number;
+  readonly scales: number;
   private live = true;
 
   /** Zeroed codes for `length` elements, or the codes and scales of `from` (same format and length) uploaded. */
@@ -25,6 +34,8 @@ export class GpuLowBitMoments {
     this.padded = paddedLength(format, length);
     this.words = codeBytes(format, this.padded) / 4;
     this.blocks = blockCount(format, this.padded);
+    this.scales = scaleCount(format, this.padded);
+    const held = Math.max(1, this.scales); // a storage buffer is never empty
     const words = (codes?: Int8Array | Uint8Array) => {
       const out = new Int32Array(this.words);
       if (codes !== undefined) new Uint8Array(out.buffer).set(new Uint8Array(codes.buffer, codes.byteOffset, 4 * this.words));
@@ -32,8 +43,8 @@ export class GpuLowBitMoments {
     };
     this.tensors = tf.tidy(() => [
       tf.keep(tf.tensor1d(words(from?.qm), 'int32')), tf.keep(tf.tensor1d(words(from?.qv), 'int32')),
-      tf.keep(tf.tensor1d(from === undefined ? new Float32Array(this.blocks) : from.mScale.slice(0, this.blocks), 'float32')),
-      tf.keep(tf.tensor1d(from === undefined ? new Float32Array(this.blocks) : from.vScale.slice(0, this.blocks), 'float32')),
+      tf.keep(tf.tensor1d(scalesOf(held, from?.mScale), 'float32')),
+      tf.keep(tf.tensor1d(scalesOf(held, from?.vScale), 'float32')),
     ] as const);
   }
 
@@ -43,7 +54,7 @@ export class GpuLowBitMoments {
 
   /** Bytes of GPU memory the codes and scales take. */
   get bytes(): number {
-    return 2 * 4 * this.words + 2 * 4 * this.blocks;
+    return 2 * 4 * this.words + 2 * 4 * this.scales;
   }
 
   /**
@@ -66,7 +77,8 @@ export class GpuLowBitMoments {
 
   private fromValues([qm, qv, sm, sv]: ArrayLike<number>[]): LowBitMoments {
     const bytes = (w: ArrayLike<number>) => new Uint8Array(Int32Array.from(w).buffer);
-    const rest = { qv: bytes(qv!), mScale: Float32Array.from(sm!), vScale: Float32Array.from(sv!) };
+    const scales = (x: ArrayLike<number>) => Float32Array.from(x).slice(0, this.scales);
+    const rest = { qv: bytes(qv!), mScale: scales(sm!), vScale: scales(sv!) };
     return this.format.bits === 8 ? { qm: new Int8Array(bytes(qm!).buffer), ...rest } : { qm: bytes(qm!), ...rest };
   }
 

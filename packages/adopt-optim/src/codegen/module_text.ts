@@ -2,16 +2,15 @@
  * The WebAssembly text of a built-in kernel module from (rule, flags, low-bit format): one
  * function for the build script (which writes the readable .wat files and checks them against
  * wabt) and the run time (src/kernels/wasm_kernels.ts assembles a module when first used).
- * The low-bit codecs come from src/kernels/wat/*.watf, copied without comments by
- * scripts/build-kernels.ts into src/kernels/generated/codecs.ts.
+ * The low-bit codecs are generated from the state formats (./wat_codec.ts).
  */
 import { kernelPlan, RULES } from './modules.js';
 import { flagSets, moduleKey, type Flags, type Rule } from '../rules/rule.js';
 import { watCount, watModule, watPhase } from './wat.js';
 import { wat8Phase } from './wat8.js';
 import { incapability } from '../rules/options.js';
-import { LOW_BIT_FORMATS, type LowBitFormat } from '../kernels/lowbit.js';
-import { CODECS } from '../kernels/generated/codecs.js';
+import { LOW_BIT_FORMATS, type LowBitFormat } from '../formats/state_formats.js';
+import { watCodec } from './wat_codec.js';
 
 /** The module of (rule, flags): float32 state (`format` null) or block-wise low-bit state. */
 export function moduleText(rule: Rule, flags: Flags, format: LowBitFormat | null): string {
@@ -26,7 +25,7 @@ export function moduleText(rule: Rule, flags: Flags, format: LowBitFormat | null
   }
   const key = `${plan.key}_${format.key}`;
   return watModule(`The ${key} kernels: the ${plan.key} rule on block-wise ${format.bits}-bit state.`, [
-    CODECS[format.key]!,
+    watCodec(format),
     ...(plan.init ? [wat8Phase('init', plan.init.sig, plan.init.phase, [], format)] : []),
     wat8Phase('step', plan.step.sig, plan.step.phase, ['sign', 'decay'], format),
   ]);

@@ -4,8 +4,8 @@
  * Per block (256 elements at 8 bits, 128 at 4): pass A decodes m (signed codes · scale) and u = √v
  * ((unsigned codes + offset) · scale), runs the body 16 elements per iteration (then 4, 8-bit
  * only), writes p, keeps the new m and u in a 2 × 256 float scratch and their absmax; pass B
- * (`$requant`, the codec, hand-written in src/kernels/wat/state8_codec.watf and
- * state4_codec.watf) sets the scales and re-quantises. The body is the rule with v stored as u: √v reads u, v reads
+ * (`$requant`, the codec, generated from the format's table entry by ./wat_codec.ts) sets the
+ * scales and re-quantises. The body is the rule with v stored as u: √v reads u, v reads
  * u·u, and the new u is √(new v) (√(x·x) written as |x|, exact in float32 where x² is finite).
  */
 import { mul, sqrt, abs, array, useCounts, type Node, type Value } from '../rules/expr.js';
@@ -13,19 +13,31 @@ import type { Phase } from '../rules/rule.js';
 import { specialize } from './specialize.js';
 import { Body, uniformNames } from './wat.js';
 import type { Signature } from './signature.js';
-import { INT8, type LowBitFormat } from '../kernels/lowbit.js';
+import { INT8, type LowBitFormat } from '../formats/state_formats.js';
 
 const U = array('u');
 const UU = mul(U, U);
 
+/**
+ * The phase with v kept as the kernels' array u, as the format stores it: u = √v ('sqrt': reads
+ * rewritten, the new v written as the new u) or u = v ('plain': v renamed).
+ */
+export function storedAs(phase: Phase, format: LowBitFormat): Phase {
+  return format.vStored === 'sqrt' ? storedAsSqrt(phase) : rewritten(phase, false);
+}
+
 /** The phase with v stored as u = √v: reads rewritten, the new v written as the new u. */
 export function storedAsSqrt(phase: Phase): Phase {
+  return rewritten(phase, true);
+}
+
+function rewritten(phase: Phase, asSqrt: boolean): Phase {
   const memo = new Map<Node, Node>();
   const r = (n: Node): Node => {
     let out = memo.get(n);
     if (out !== undefined) return out;
-    if (n.kind === 'unary' && n.op === 'sqrt' && n.a.kind === 'array' && n.a.name === 'v') out = U;
-    else if (n.kind === 'array' && n.name === 'v') out = UU;
+    if (asSqrt && n.kind === 'unary' && n.op === 'sqrt' && n.a.kind === 'array' && n.a.name === 'v') out = U;
+    else if (n.kind === 'array' && n.name === 'v') out = asSqrt ? UU : U;
     else {
       const e = n as unknown as Record<string, unknown>;
       const copy: Record<string, unknown> = { ...e };
@@ -47,6 +59,7 @@ export function storedAsSqrt(phase: Phase): Phase {
     writes: phase.writes.map(([target, value]) => {
       const v = r(value) as Value;
       if (target !== 'v') return [target, v] as const;
+      if (!asSqrt) return ['u', v] as const;
       // √(x·x) = |x| exactly in binary floating point (no over- or underflow of x·x)
       const root = v.kind === 'binary' && v.op === 'mul' && v.a === v.b ? abs(v.a) : sqrt(v);
       return ['u', root] as const;
@@ -65,14 +78,26 @@ export function wat8Phase(
   name: string, sig: Signature, phase: Phase, plainScalars: readonly string[] = [], format: LowBitFormat = INT8,
 ): string {
   const four = format.bits === 4;
+  const floats = format.m.kind === 'bfloat16'; // 16-bit codes that are the upper half of a float32 (§13)
+  if (floats !== (format.u.kind === 'bfloat16') || floats !== (format.bits === 16)) {
+    throw new TypeError(`adopt-optim codegen: the ${format.dtype} moments mix code kinds`);
+  }
   // byte address of element j's codes
-  const codeAt = (arr: 'qm' | 'qv', j = '(local.get $j)') =>
-    four ? `(i32.add (local.get $${arr}) (i32.shr_u ${j} (i32.const 1)))` : `(i32.add (local.get $${arr}) ${j})`;
+  const codeAt = (arr: 'qm' | 'qv', j = '(local.get $j)') => four
+    ? `(i32.add (local.get $${arr}) (i32.shr_u ${j} (i32.const 1)))`
+    : floats ? `(i32.add (local.get $${arr}) (i32.shl ${j} (i32.const 1)))` : `(i32.add (local.get $${arr}) ${j})`;
+  // u's codes decode to (code + offset) · scale (the format's table, src/formats/state_formats.ts)
+  const o = format.u.offset;
+  const uOffset = (codes: string) =>
+    o === 0 ? codes : `(i16x8.add ${codes} (v128.const i16x8 ${Array(8).fill(o).join(' ')}))`;
+  if (format.m.offset !== 0 || (format.bits === 8 && o !== 0)) {
+    throw new TypeError(`adopt-optim codegen: the ${format.dtype} decoding has an offset this generator lacks`);
+  }
   const [umap, unames] = uniformNames(sig);
-  const stored = storedAsSqrt(phase);
+  const stored = storedAs(phase, format);
   const plainIndex = plainScalars.map((s) => sig.uniforms.findIndex((u) => u.kind === 'scalar' && u.name === s));
   const plain = plainScalars.length > 0 && plainIndex.every((i) => i >= 0)
-    ? storedAsSqrt(specialize(phase, Object.fromEntries(plainScalars.map((s) => [s, 1])))) : null;
+    ? storedAs(specialize(phase, Object.fromEntries(plainScalars.map((s) => [s, 1]))), format) : null;
   const locals = new Set<string>();
   let serial = 0;
   const loops = (ph: Phase, tag: string): string => {
@@ -92,7 +117,10 @@ export function wat8Phase(
       const mCode = spec.lanes === 16 ? `(local.get $cm)` : `(i16x8.extend_low_i8x16_s (v128.load32_zero (i32.add (local.get $qm) (local.get $j))))`;
       const uCode = spec.lanes === 16 ? `(local.get $cv)` : `(i16x8.extend_low_i8x16_u (v128.load32_zero (i32.add (local.get $qv) (local.get $j))))`;
       const ext = spec.lanes === 16 ? half : 'low';
-      const lines = [
+      // bfloat16: 4 codes (8 bytes) widened to 32 bits and shifted up are the float32s
+      const float4 = (arr: 'qm' | 'qv') =>
+        `(i32x4.shl (i32x4.extend_low_i16x8_u (v128.load64_zero offset=${part * 8} ${codeAt(arr)})) (i32.const 16))`;
+      const lines = floats ? [`(local.set ${moName} ${float4('qm')})`, `(local.set ${uoName} ${float4('qv')})`] : [
         `(local.set ${moName} (f32x4.mul (local.get $smb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_s ${mCode}))))`,
         `(local.set ${uoName} (f32x4.mul (local.get $svb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_u ${uCode}))))`,
       ];
@@ -130,18 +158,18 @@ export function wat8Phase(
       `(local.set $nv (v128.load64_zero ${codeAt('qv')}))`,
       `(local.set $nv (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (v128.and (local.get $nv) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (i8x16.shr_u (local.get $nv) (i32.const 4))))`,
     ] : [];
-    const codes = (part: number): string[] => four ? [
+    const codes = (part: number): string[] => floats ? [] : four ? [
       `(local.set $cm (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_s (local.get $nm)))`,
-      `(local.set $cv (i16x8.add (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_u (local.get $nv)) (v128.const i16x8 1 1 1 1 1 1 1 1)))`,
+      `(local.set $cv ${uOffset(`(i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_u (local.get $nv))`)})`,
     ] : [
       `(local.set $cm (v128.load8x8_s offset=${part * 4} (i32.add (local.get $qm) (local.get $j))))`,
-      `(local.set $cv (v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j))))`,
+      `(local.set $cv ${uOffset(`(v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j)))`)})`,
     ];
     const sixteen = [...unpack, ...[0, 1, 2, 3].flatMap((part) => [
       ...(part % 2 === 0 ? codes(part) : []),
       ...sub({ lanes: 16, label: l16 }, part),
     ])];
-    const fourWide = four ? null : sub({ lanes: 4, label: l4 }, 0);
+    const fourWide = format.pad % 16 === 0 ? null : sub({ lanes: 4, label: l4 }, 0);
     return `
         (local.set $j (local.get $b))
         (local.set $k (local.get $scr))
@@ -178,8 +206,8 @@ export function wat8Phase(
       (br_if $done (i32.ge_u (local.get $b) (local.get $n)))
       (local.set $be (select (local.get $n) (i32.add (local.get $b) (i32.const ${format.block}))
         (i32.lt_u (local.get $n) (i32.add (local.get $b) (i32.const ${format.block})))))
-      (local.set $smb4 (f32x4.splat (f32.load (local.get $sm))))
-      (local.set $svb4 (f32x4.splat (f32.load (local.get $sv))))
+      ${format.scaled ? `(local.set $smb4 (f32x4.splat (f32.load (local.get $sm))))
+      (local.set $svb4 (f32x4.splat (f32.load (local.get $sv))))` : ''}
       (local.set $amm (v128.const i32x4 0 0 0 0))
       (local.set $amn (v128.const i32x4 0 0 0 0))
       (local.set $amu (v128.const i32x4 0 0 0 0))

@@ -16,15 +16,42 @@
  * write nothing.
  */
 import type { Phase } from '../rules/rule.js';
-import type { LowBitFormat } from '../kernels/lowbit.js';
-import { M_DITHER_MUL, M_SEED_MUL } from '../kernels/lowbit.js';
+import type { LowBitFormat, MomentCode } from '../formats/state_formats.js';
 import { floatLiteral, ShaderBody } from './shader.js';
 import { DIALECT } from './wgsl.js';
 import type { Signature } from './signature.js';
-import { storedAsSqrt } from './wat8.js';
+import { storedAs } from './wat8.js';
 
 
 const hex = (x: number) => `0x${(x >>> 0).toString(16)}u`;
+
+/**
+ * The WGSL codec of one moment, from its entry in the format table (src/formats/state_formats.ts):
+ * the code of `value` (scaled by `inv` = levels / absmax) rounded to nearest (even) or
+ * stochastically, floor(y + r) with r the top 23 bits of the element's hash (index `idx`), clamped
+ * to the format's range; the same codes as the WebAssembly codec (src/codegen/wat_codec.ts).
+ */
+export function wgslCode(c: MomentCode, value: string, inv: string): string {
+  const seedOf = c.seedMul === 1 ? 'u.seed' : `u.seed * ${hex(c.seedMul)}`;
+  if (c.kind === 'bfloat16') {
+    // §13: the float's bits plus the top 16 bits of the hash, truncated to the upper 16
+    return `i32((bitcast<u32>(${value}) + ((idx * ${hex(c.ditherMul)} + ${seedOf}) >> 16u)) >> 16u)`;
+  }
+  const y = `${value} * ${inv}${c.offset === 0 ? '' : ` - ${floatLiteral(c.offset)}`}`;
+  const seed = c.seedMul === 1 ? 'u.seed' : `u.seed * ${hex(c.seedMul)}`;
+  const rounded = c.rounding === 'nearest'
+    ? `round(${y})`
+    : `floor(${y} + f32((idx * ${hex(c.ditherMul)} + ${seed}) >> 9u) * 1.1920928955078125e-7)`;
+  return `clamp(i32(${rounded}), ${c.lo}, ${c.hi})`;
+}
+
+/** The value (code + offset) of the `bits`-bit code at bit `off` of word `w` (signed codes sign-extended). */
+function decode(c: MomentCode, w: string, bits: number): string {
+  if (c.kind === 'bfloat16') return `bitcast<f32>(extractBits(${w}, off, 16u) << 16u)`;
+  return c.signed
+    ? `f32(extractBits(bitcast<i32>(${w}), off, ${bits}u)${c.offset === 0 ? '' : ` + ${c.offset}`})`
+    : `f32(extractBits(${w}, off, ${bits}u) + ${c.offset}u)`;
+}
 
 export interface WgslLowBitShader {
   code: string;
@@ -35,7 +62,7 @@ export interface WgslLowBitShader {
 }
 
 export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean, f: LowBitFormat): WgslLowBitShader {
-  const stored = storedAsSqrt(phase);
+  const stored = storedAs(phase, f);
   const writes = new Map(stored.writes);
   const roots = stored.writes.map(([, v]) => v);
   const names = new Map(sig.uniforms.map((u, i) => [u, `u.u${i}`] as const));
@@ -53,15 +80,13 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
   const blocksPerGroup = workgroup / words;
   const mask = (1 << f.bits) - 1;
   // element index and bit offset of the k-th code of word w
-  const element = f.bits === 8
-    ? 'let e = w * 4u + k; let off = 8u * k;'
+  const element = f.bits !== 4
+    ? `let e = w * ${per}u + k; let off = ${f.bits}u * k;`
     : 'let e = (w >> 1u) * 16u + (w & 1u) * 4u + (k & 3u) + 8u * (k >> 2u); let off = 8u * (k & 3u) + 4u * (k >> 2u);';
   const okDecl = guarded ? '@group(0) @binding(6) var<storage, read> ok: array<i32>;' : '';
   const uniformBinding = guarded ? 7 : 6;
-  const mCode = f.bits === 8
-    ? 'clamp(i32(round(mn[k] * invm)), -127, 127)'
-    : `clamp(i32(floor(mn[k] * invm + f32((idx * ${hex(M_DITHER_MUL)} + mseed) >> 9u) * 1.1920928955078125e-7)), -7, 7)`;
-  const uCode = `clamp(i32(floor(un[k] * invu - ${floatLiteral(f.uOffset)} + f32((idx * 0x9e3779b9u + u.seed) >> 9u) * 1.1920928955078125e-7)), 0, ${f.uMax})`;
+  const mCode = wgslCode(f.m, 'mn[k]', 'invm');
+  const uCode = wgslCode(f.u, 'un[k]', 'invu');
   const code = `
     struct Uniforms { ${sig.uniforms.map((_, i) => `u${i}: f32,`).join(' ')} size: u32, seed: u32, blocksX: u32, blocks: u32, words: u32, }
     @group(0) @binding(0) var<storage, read_write> p: array<f32>;
@@ -100,8 +125,8 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
         let inside = e < u.size;
         let p_old = select(0.0, p[min(e, u.size - 1u)], inside);
         let g_old = select(0.0, g[min(e, u.size - 1u)], inside);
-        let m_old = f32(extractBits(bitcast<i32>(wm), off, ${f.bits}u)) * smb;
-        let u_old = f32(extractBits(wv, off, ${f.bits}u) + ${f.uOffset}u) * svb;
+        let m_old = ${decode(f.m, 'wm', f.bits)}${f.scaled ? ' * smb' : ''};
+        let u_old = ${decode(f.u, 'wv', f.bits)}${f.scaled ? ' * svb' : ''};
         ${body.lines.join('\n        ')}
         let p_new = ${pNew};
         mn[k] = ${mNew};
@@ -122,16 +147,15 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
       }
       let amax = redm[lb * ${words}u];
       let umax = redu[lb * ${words}u];
-      let invm = select(0.0, ${floatLiteral(f.mMax)} / amax, amax > 0.0);
-      let invu = select(0.0, ${floatLiteral(f.uLevels)} / umax, umax > 0.0);
-      let mseed = u.seed * ${hex(M_SEED_MUL)};
+      let invm = select(0.0, ${floatLiteral(f.m.levels)} / amax, amax > 0.0);
+      let invu = select(0.0, ${floatLiteral(f.u.levels)} / umax, umax > 0.0);
       var cm = 0u;
       var cv = 0u;
       for (var k = 0u; k < ${per}u; k++) {
         ${element}
         let idx = e;
         var qv_k = ${uCode};
-        ${f.uOffset === 0 ? 'if (un[k] > 0.0) { qv_k = max(qv_k, 1); } // §11.2: a non-zero v never gets code 0' : ''}
+        ${f.u.nonZeroFloor ? 'if (un[k] > 0.0) { qv_k = max(qv_k, 1); } // §11.2: a non-zero v never gets code 0' : ''}
         cm = insertBits(cm, bitcast<u32>(${mCode}) & ${mask}u, off, ${f.bits}u);
         cv = insertBits(cv, bitcast<u32>(qv_k) & ${mask}u, off, ${f.bits}u);
       }
@@ -139,10 +163,10 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
         qm[w] = cm;
         qv[w] = cv;
       }
-      if (okv) {
+      if (okv && ${f.scaled}) {
         if (tw == 0u && block) {
-          sm[b] = amax / ${floatLiteral(f.mMax)};
-          sv[b] = umax / ${floatLiteral(f.uLevels)};
+          sm[b] = amax / ${floatLiteral(f.m.levels)};
+          sv[b] = umax / ${floatLiteral(f.u.levels)};
         }
       }
     }`;

@@ -23,16 +23,16 @@ import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from 
 import { maxLearningRate } from '../schedules.js';
 import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
-import { kernelPlan } from '../codegen/modules.js';
+import { adamCall, adoptCall, kernelPlan } from '../codegen/modules.js';
 import { flagsOf, type Rule } from '../rules/rule.js';
 import { pickScaling } from '../rules/options.js';
 import { ADOPT, ADOPT_OPTIONS } from '../rules/adopt.js';
 import { ADAM, ADAM_OPTIONS } from '../rules/adam.js';
 import {
-  adam8Step, adopt8Init, adopt8Step, allocateMoments, dequantizeMoments, int8MomentsLength, momentsFormat, quantizeMoments, stepSeed,
+  allocateMoments, dequantizeMoments, lowBitStep, momentsLength, momentsFormat, quantizeMoments, stepSeed,
   type Int4Moments, type Int8Moments,
-} from '../kernels/state8.js';
-import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
+} from '../kernels/lowbit_arrays.js';
+import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { learningRateAt } from '../schedules.js';
 import { checkClipValue } from '../validate.js';
 import {
@@ -117,7 +117,7 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
     }
     const length = updates?.length ?? params.length;
     // the exact length where init made the state (the padded code count alone admits up to 15 more elements)
-    const madeFor = int8MomentsLength(s as LowBitState);
+    const madeFor = momentsLength(s as LowBitState);
     if (s.qm!.length !== codeBytes(format, paddedLength(format, length)) || (madeFor !== undefined && madeFor !== length)) {
       throw new OptimizerArgumentError(
         `${owner}: the gradient has length ${length} but the ${bits} state was made for ${madeFor ?? `about ${s.qm!.length * 8 / format.bits}`} elements; ` +
@@ -361,17 +361,16 @@ export function adopt(
   const rate = rateAt(lr);
   const lrMax = h.correctedWeightDecay ? maxLearningRate('adopt', lr) : 1;
   if (h.stateDtype !== 'float32') {
-    const step8: FusedStep<AdoptCoreState> = (p, g, state) => {
+    const lowBitFused: FusedStep<AdoptCoreState> = (p, g, state) => {
       const s = state.adopt as unknown as LowBitState;
       const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity, lrMax);
-      if (s.t === 0) adopt8Init(p, g, s, args, stepSeed(s.t));
-      else adopt8Step(p, g, s, args, stepSeed(s.t));
+      lowBitStep(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, s, stepSeed(s.t));
       s.t++;
       advanceDecayCount(state);
       state.learningRate.count++;
       return true;
     };
-    return build('adopt', h, lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)), step8);
+    return build('adopt', h, lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)), lowBitFused);
   }
   return float32Optimizer(h, {
     owner: 'adopt', rule: ADOPT, key: 'adopt', piece: scaleByAdopt(pickScaling(ADOPT_OPTIONS, h)),
@@ -388,15 +387,15 @@ function adamFamily(
   const rate = rateAt(lr);
   const lrMax = h.correctedWeightDecay ? maxLearningRate(owner, lr) : 1;
   if (h.stateDtype !== 'float32') {
-    const step8: FusedStep<AdamCoreState> = (p, g, state) => {
+    const lowBitFused: FusedStep<AdamCoreState> = (p, g, state) => {
       const s = state.adam as unknown as LowBitState;
-      adam8Step(p, g, s, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax), stepSeed(s.t));
+      lowBitStep(adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)), p, g, s, stepSeed(s.t));
       s.t++; // after the kernel: a refusal there leaves the counter as it was
       advanceDecayCount(state);
       state.learningRate.count++;
       return true;
     };
-    return build(owner, h, lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)), step8);
+    return build(owner, h, lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)), lowBitFused);
   }
   return float32Optimizer(h, {
     owner, rule: ADAM, key: 'adam', piece: scaleByAdam(pickScaling(ADAM_OPTIONS, h)),

@@ -37,7 +37,10 @@ export interface AdamOptions extends GradientClipping {
   caution?: boolean;
   /** timm's corrected decoupled decay, lr² / lrMax (§10.3); needs `decoupled: true`. Default false. */
   correctedWeightDecay?: boolean;
-  /** 'int8' / 'int4': block-wise 8-bit (§11) or 4-bit (§12) m and sqrt(v) (Adam and AdamW, not AMSGrad). Default 'float32'. */
+  /**
+   * 'int8' / 'int4': block-wise 8-bit (§11) or 4-bit (§12) m and sqrt(v); 'bfloat16': m and v as bfloat16 (§13).
+   * Adam and AdamW, not AMSGrad. Default 'float32'.
+   */
   stateDtype?: StateDtype;
 }
 

@@ -51,7 +51,8 @@ export interface AdoptOptions extends GradientClipping {
   correctedWeightDecay?: boolean;
   /**
    * 'int8': m and sqrt(v) in block-wise 8-bit codes, ~2 bytes per parameter instead of 8 (§11);
-   * 'int4': 4-bit codes, ~1.06 bytes per parameter (§12). Default 'float32'.
+   * 'int4': 4-bit codes, ~1.06 bytes per parameter (§12); 'bfloat16': m and v as bfloat16 with
+   * stochastic rounding, 4 bytes per parameter (§13). Default 'float32'.
    */
   stateDtype?: StateDtype;
   /** How epsilon enters the normalisation: 'floor', max(sqrt(v), eps) as the official code; 'add', sqrt(v) + eps as Adam (§10.4). Default 'floor'. */

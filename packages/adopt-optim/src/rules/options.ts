@@ -6,6 +6,7 @@
 import { defaultClip } from '../clip.js';
 import { GRADIENT_CLIP_OPTIONS } from '../clipping.js';
 import { OptimizerArgumentError, checkBoolean, checkNonNegative, checkOneOf } from '../validate.js';
+import { LOW_BIT_FORMATS, type LowBitDtype } from '../formats/state_formats.js';
 
 /** What to do when a gradient holds NaN or Infinity. */
 export type NonFinitePolicy = 'throw' | 'skip' | 'off';
@@ -15,8 +16,9 @@ export const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['throw', 'skip',
  * How m and v are stored: float32, block-wise 8-bit codes with a float32 scale per 256 (§11), or
  * block-wise 4-bit codes with a float32 scale per 128 (§12).
  */
-export type StateDtype = 'float32' | 'int8' | 'int4';
-export const STATE_DTYPES: readonly StateDtype[] = ['float32', 'int8', 'int4'];
+export type StateDtype = 'float32' | LowBitDtype;
+/** float32 and every low-bit format of the format table (src/formats/state_formats.ts). */
+export const STATE_DTYPES: readonly StateDtype[] = ['float32', ...LOW_BIT_FORMATS.map((f) => f.dtype)];
 
 export type Checker = (owner: string, name: string, value: unknown) => unknown;
 

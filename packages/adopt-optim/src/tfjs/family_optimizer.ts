@@ -10,11 +10,9 @@ import { optionsConfig, optionsFromConfig, type OptionSpecs } from '../rules/opt
 import { kernelPlan, type KernelPlan, type PhaseCall } from '../codegen/modules.js';
 import { runPhase } from '../dispatch.js';
 import { maxLearningRate } from '../schedules.js';
-import type { FusedKernels } from '../backends/tfjs_fused.js';
-import { stepSeed, type State8Kernel } from '../kernels/state8.js';
-import { lowBitFormat } from '../kernels/lowbit.js';
-import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
-import { LowBitStore } from './state8.js';
+import { stepSeed } from '../kernels/lowbit_arrays.js';
+import { lowBitFormat, type LowBitDtype } from '../formats/state_formats.js';
+import { LowBitStore } from './lowbit_store.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
 /** What the step's scalars are computed from: the rate of this step, the variable's count before it, lrMax. */
@@ -54,17 +52,6 @@ export interface SavedOptions {
   readonly specs: OptionSpecs;
 }
 
-// merge: replaced by lowBit.step(call, …)
-/** The low-bit store's kernel for a call: its plan's rule and phase name the kernel, its scalars carry the flags. */
-function lowBitStep(
-  store: LowBitStore, call: PhaseCall, p: tf.Variable, g: tf.Tensor, seed: number, kernels: FusedKernels | null,
-  commit: (next: Float32Array) => void,
-): void {
-  const rule = call.plan.key.split('_')[0];
-  const kernel: State8Kernel = rule === 'adam' ? 'adam8Step' : call.phase === 'init' ? 'adopt8Init' : 'adopt8Step';
-  store.step(kernel, p, g, call.scalars as unknown as AdoptKernelArgs & AdamKernelArgs, seed, kernels, commit);
-}
-
 export abstract class FamilyOptimizer extends NamedStateOptimizer {
   protected readonly slotNames: readonly string[];
   protected readonly displayName: string;
@@ -90,8 +77,8 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
       throw new TypeError(`adopt-optim ${family.displayName}: ${counts}`);
     }
     this.slotNames = stateDtype !== 'float32' ? [] : saved;
-    this.int8 = stateDtype === 'float32' ? null
-      : new LowBitStore(family.displayName, lowBitFormat(stateDtype as 'int8'));
+    this.lowBit = stateDtype === 'float32' ? null
+      : new LowBitStore(family.displayName, lowBitFormat(stateDtype as LowBitDtype));
     Object.assign(this, family.options);
   }
 
@@ -138,11 +125,11 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     const scalars = folds ? { ...checked, sign: checked.sign! * this.gradScale } : checked;
     const plan = this.plan;
     const call: PhaseCall = { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
-    if (this.int8 !== null) {
-      // §11, §12: the low-bit kernels; 8-bit on wasm in place on the heap (src/tfjs/state8.ts)
-      lowBitStep(this.int8, call, p, gradient, stepSeed(state.step), this.kernels,
+    if (this.lowBit !== null) {
+      // §11–§13: the low-bit kernels; on wasm in place on the heap (src/tfjs/lowbit_store.ts)
+      this.lowBit.step(call, p, gradient, stepSeed(state.step), this.kernels,
         (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
-      this.ranOn(this.int8.format.dtype);
+      this.ranOn(this.lowBit.format.dtype);
       return;
     }
     const slots = this.arrays.map((a, i): [string, tf.Variable] => [a, state.slots.get(this.slotNames[i]!)!]);

@@ -8,20 +8,18 @@
  * other low-bit format through float32.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { allocateMoments, type LowBitMoments } from '../kernels/state8.js';
-import { blockCount, LOW_BIT_FORMATS, paddedLength, writeCode, type LowBitFormat } from '../kernels/lowbit.js';
-import { dequantizeMoments } from '../kernels/state8.js';
+import { allocateMoments, type LowBitMoments } from '../kernels/lowbit_arrays.js';
+import { LOW_BIT_FORMATS, paddedLength, scaleCount, writeCode, type LowBitFormat } from '../formats/state_formats.js';
+import { dequantizeMoments } from '../kernels/lowbit_arrays.js';
 import { OptimizerArgumentError } from '../validate.js';
-import type { NamedTensor } from './slot_store.js';
-import { stateFormatOf } from './slot_store.js';
+import { stateFormatOf, type NamedTensor } from './slot_store.js';
 
 /** The largest finite float32. */
 const FLOAT32_MAX = 3.4028234663852886e38;
 
-/** Weight suffixes of a format's state. */
-export function suffixesOf(f: LowBitFormat): readonly [string, string, string, string] {
-  const x = f.bits === 8 ? '' : String(f.bits);
-  return [`qm${x}`, `qv${x}`, `mScale${x}`, `vScale${x}`];
+/** Weight suffixes of a format's state (the format table's names: codes of m and v, then any scales). */
+export function suffixesOf(f: LowBitFormat): readonly string[] {
+  return f.names;
 }
 
 export function split(name: string): [string, string] | null {
@@ -77,7 +75,10 @@ export async function readLowBit(
   }
   const [qm, qv, sm, sv] = names.map((s) => group.get(s)!);
   const [nqm, nqv, nsm, nsv] = names;
-  for (const [t, suffix, dtype, isCode] of [[qm, nqm, 'int32', true], [qv, nqv, 'int32', true], [sm, nsm, 'float32', false], [sv, nsv, 'float32', false]] as const) {
+  const entries = [
+    [qm, nqm, 'int32', true], [qv, nqv, 'int32', true], [sm, nsm, 'float32', false], [sv, nsv, 'float32', false],
+  ] as const;
+  for (const [t, suffix, dtype, isCode] of entries.slice(0, names.length)) {
     if (t!.isDisposed) throw new OptimizerArgumentError(`${owner}: the tensor of weight "${name}/${suffix}" is disposed; nothing was changed.`);
     const shaped = format >= 2 && isCode; // format 2 codes: the variable's shape
     if (t!.dtype !== dtype || (!shaped && t!.rank !== 1)) {
@@ -108,22 +109,25 @@ export async function readLowBit(
       );
     }
   }
-  const blocks = blockCount(f, paddedLength(f, size));
-  if (sm!.size !== blocks || sv!.size !== blocks) {
+  const blocks = scaleCount(f, paddedLength(f, size));
+  if (f.scaled && (sm!.size !== blocks || sv!.size !== blocks)) {
     throw new OptimizerArgumentError(
       `${owner}: the ${bits} state of "${name}" has ${sm!.size} / ${sv!.size} scales for ${size} elements; expected one per ${f.block} (${blocks}). Nothing was changed.`,
     );
   }
   const out = allocateMoments(f, size);
   if (out === null) throw new OptimizerArgumentError(`${owner}: stateDtype '${f.dtype}' needs WebAssembly SIMD, which is not available here.`);
-  const [cm, cv, fm, fv] = await Promise.all([qm!.data(), qv!.data(), sm!.data(), sv!.data()]);
+  const none = Promise.resolve(new Float32Array(0));
+  const [cm, cv, fm, fv] = await Promise.all([qm!.data(), qv!.data(), sm?.data() ?? none, sv?.data() ?? none]);
+  const [m, u] = [f.m, f.u];
   for (let i = 0; i < cm.length; i++) {
     const a = cm[i] as number;
     const b = cv[i] as number;
-    if (!(Number.isInteger(a) && a >= -f.mMax && a <= f.mMax) || !(Number.isInteger(b) && b >= 0 && b <= f.uMax) ||
+    if (!(Number.isInteger(a) && a >= m.lo && a <= m.hi) || !(Number.isInteger(b) && b >= u.lo && b <= u.hi) ||
       (i >= size && (a !== 0 || b !== 0))) {
       throw new OptimizerArgumentError(
-        `${owner}: weight "${name}/${nqm}" or "${name}/${nqv}" holds ${a} / ${b} at index ${i}; expected codes -${f.mMax}..${f.mMax} and 0..${f.uMax} (0 in the padding). Nothing was changed.`,
+        `${owner}: weight "${name}/${nqm}" or "${name}/${nqv}" holds ${a} / ${b} at index ${i}; ` +
+          `expected codes ${m.lo}..${m.hi} and ${u.lo}..${u.hi} (0 in the padding). Nothing was changed.`,
       );
     }
   }
@@ -151,6 +155,17 @@ export async function readLowBit(
   }
   out.mScale.set(fm as Float32Array);
   out.vScale.set(fv as Float32Array);
+  // every code must decode to a finite m and a finite v >= 0 (float codes have NaN and Inf patterns too)
+  const decoded = dequantizeMoments(out, size, f);
+  for (let i = 0; i < size; i++) {
+    if (!Number.isFinite(decoded.m[i]) || !Number.isFinite(decoded.v[i]) || decoded.v[i]! < 0) {
+      throw new OptimizerArgumentError(
+        `${owner}: weight "${name}/${nqm}" or "${name}/${nqv}" holds ${cm[i]} / ${cv[i]} at index ${i}, ` +
+          'which decode to ' +
+          `m = ${decoded.m[i]}, v = ${decoded.v[i]}; expected a finite m and a finite v >= 0. Nothing was changed.`,
+      );
+    }
+  }
   return { moments: out, shape };
 }
 

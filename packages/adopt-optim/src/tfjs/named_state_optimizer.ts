@@ -26,7 +26,7 @@ import { clipByNormWithOps } from './clip_ops.js';
 import { GpuFiniteGuard } from './gpu_nonfinite.js';
 import { checkGradients, firstNonFinite } from './gradient_checks.js';
 import { heldOnWebgpu, readOffWebgpu, stateOnWebgpuError } from '../backends/webgpu_moves.js';
-import type { LowBitStore } from './state8.js';
+import type { LowBitStore } from './lowbit_store.js';
 import { setWeightsWithLowBit } from './lowbit_weights.js';
 import { checkStepCount, SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
 import { FirstSteps } from './gpu_first_steps.js';
@@ -64,11 +64,11 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   protected stepOk: tf.Tensor | null = null;
   /**
-   * With `stateDtype: 'int8'` the moments live here, outside the slots (./state8.ts): getWeights
+   * With `stateDtype: 'int8'` the moments live here, outside the slots (./lowbit_store.ts): getWeights
    * appends their codes and scales, setWeights takes 8-bit or float32 entries, dispose frees them.
    * Set by the subclass's constructor; null for float32 state.
    */
-  protected int8: LowBitStore | null = null;
+  protected lowBit: LowBitStore | null = null;
   /** The factor clipping by norm puts on the gradient of the variable being stepped (src/clipping.ts); 1 otherwise. */
   protected gradScale = 1;
   private readonly guard: GpuFiniteGuard;
@@ -141,7 +141,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * and a scale per block of 128. Step counters (a number per variable) are not counted.
    */
   get stateBytes(): number {
-    return this.slots.bytes() + (this.int8?.stateBytes() ?? 0);
+    return this.slots.bytes() + (this.lowBit?.stateBytes() ?? 0);
   }
 
   /** The learning rate of the next step (the schedule's value at `iterations`, if there is one). */
@@ -191,7 +191,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   /** Each variable's slots and step counter, by name (./slot_store.ts); made once slotNames is set. */
   private get slots(): SlotStore {
-    return (this.store ??= new SlotStore(this.slotNames, () => this.displayName, this.int8 ?? undefined));
+    return (this.store ??= new SlotStore(this.slotNames, () => this.displayName, this.lowBit ?? undefined));
   }
 
   /** Throws if dispose() was called: a disposed optimizer has lost its state and must not restart silently. */
@@ -221,7 +221,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       const step = this.slots.peek(variable)?.step ?? 0;
       checkStepCount(this.displayName, variable.name, Math.max(step, this.iterations));
       this.checkStep(variable, step);
-      this.int8?.check(variable, step, this.slots.nameOf(variable)); // 8-bit state: where it is, bound to the shape
+      this.lowBit?.check(variable, step, this.slots.nameOf(variable)); // low-bit state: where it is, bound to the shape
     }
     this.kernels = stepKernels(this.fused); // the dispatcher's choice for this step (src/dispatch.ts)
     const onGpu = isGpuBackend(tf.getBackend());
@@ -359,7 +359,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.disposeHandedOut();
     const weights = this.slots.weights(this.iterations, this.stateClassName());
     // low-bit state is captured with the counters, now (its GPU reads resolve later); ours are handed out after
-    const pending = this.int8?.weights();
+    const pending = this.lowBit?.weights();
     let lowBit: NamedTensor[] = [];
     try {
       if (pending !== undefined) lowBit = await pending; // the store owns these
@@ -380,8 +380,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * own output back) and only then is the old state released: a refused call changes nothing.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-    // With 8-bit state: 8-bit or float32 entries; with float32 state, 8-bit entries de-quantised (./state8.ts).
-    return setWeightsWithLowBit(`${this.displayName}.setWeights`, this.int8, weightValues, (w) => this.setSlotWeights(w));
+    // With 8-bit state: 8-bit or float32 entries; with float32 state, 8-bit entries de-quantised (./lowbit_store.ts).
+    return setWeightsWithLowBit(`${this.displayName}.setWeights`, this.lowBit, weightValues, (w) => this.setSlotWeights(w));
   }
 
   /** setWeights for the float32 slots and the counters (low-bit entries already taken out by setWeightsWithLowBit). */
@@ -411,7 +411,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   /** Releases the state. The optimizer cannot be used afterwards (as tfjs's own optimizers). */
   override dispose(): void {
-    this.int8?.dispose();
+    this.lowBit?.dispose();
     this.slots.dispose();
     this.disposeHandedOut();
     this.guard.reset();

@@ -80,7 +80,7 @@ export interface ParsedState {
 }
 
 /**
- * State a variable keeps outside the slots (the 8-bit codes, ./state8.ts): asked whether restored
+ * State a variable keeps outside the slots (the 8-bit codes, ./lowbit_store.ts): asked whether restored
  * state fits a renamed variable, and told when that variable claims it.
  */
 export interface ExternalState {
@@ -280,7 +280,7 @@ export class SlotStore {
         );
       }
       steps.set(variableName, await readCounter(owner, `${variableName}/${STEP_SUFFIX}`, group.get(STEP_SUFFIX)!));
-      // no slots (8-bit state keeps its codes outside, src/tfjs/state8.ts): the live variable's shape
+      // no slots (8-bit state keeps its codes outside, src/tfjs/lowbit_store.ts): the live variable's shape
       const shape = this.slotNames.length > 0 ? group.get(this.slotNames[0]!)!.shape : registered[variableName]?.shape ?? [];
       for (const slot of this.slotNames) {
         const t = group.get(slot)!;

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
 import { CheckpointError, type TensorValues } from './checkpoint.js';
-import { lowBitFormat } from '../kernels/lowbit.js';
+import { LOW_BIT_FORMATS } from '../formats/state_formats.js';
 import { suffixesOf } from '../tfjs/lowbit_weights.js';
 
 /**
@@ -52,7 +52,8 @@ export function checkSlots(
     const slotNames = (optimizer as unknown as { slotNames: readonly string[] }).slotNames;
     // low-bit state (§11.5, §12.5) is saved as codes and scales per variable, not as slots of the variable's shape
     const dtype = (optimizer as unknown as { stateDtype?: string }).stateDtype;
-    const codes: readonly string[] = dtype === 'int8' || dtype === 'int4' ? suffixesOf(lowBitFormat(dtype)) : [];
+    const format = LOW_BIT_FORMATS.find((f) => f.dtype === dtype);
+    const codes: readonly string[] = format === undefined ? [] : suffixesOf(format);
     const suffixes = [...slotNames, ...codes, 'step'];
     const seen = new Map<tf.Variable, Set<string>>();
     const out: TensorValues[] = [];

@@ -1,14 +1,14 @@
 /**
  * The low-bit state kernels (docs/ALGORITHM.md §11 8-bit, §12 4-bit) in place on tfjs's wasm heap.
  *
- * The kernels of state8_kernels.wat are instantiated over the backend's own WebAssembly memory
+ * The generated low-bit kernels (`<rule>_<format>` modules) are instantiated over the backend's own WebAssembly memory
  * (as the float32 kernels are, tfjs_fused.ts; the shared-memory variant for tfjs's threaded build),
  * and the codes and scales of each variable are allocated on that heap with the backend's malloc:
- * one allocation per variable, laid out by `int8CodesLayout` (qm, qv, mScale, vScale). A step then
+ * one allocation per variable, laid out by `codesLayout` (qm, qv, mScale, vScale). A step then
  * reads p, g and the codes where they are and writes p and the codes in place: no copy of p or g.
  * Only an array whose length is not a multiple of the format's group (4 elements at 8 bits, 16 at
  * 4) has its last block (under 256 elements) copied through a scratch on the heap, padded with zeros
- * as the separate-memory route pads it (src/kernels/state8.ts): the kernels take a group at a time
+ * as the separate-memory route pads it (src/kernels/lowbit_arrays.ts): the kernels take a group at a time
  * and must not touch the floats past the end of p. Same kernels, same blocks, same hash indices: bit-identical to that route (tested).
  *
  * The codes are not tfjs tensors (the optimizer has no state tensors: tf.memory() does not count
@@ -25,11 +25,11 @@
  * notice: no tfjs kernel ever sees them.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
+import type { PhaseCall } from '../codegen/modules.js';
 import {
-  BLOCK, callState8, int8CodesLayout, type LowBitMoments, type State8Exports, type State8Kernel,
-} from '../kernels/state8.js';
-import { codeBytes, INT8, paddedLength, type LowBitFormat } from '../kernels/lowbit.js';
+  BLOCK, callLowBit, codesLayout, writesParams, type LowBitMoments, type LowBitKernels,
+} from '../kernels/lowbit_arrays.js';
+import { codeBytes, INT8, paddedLength, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 
 /** What the heap route needs from the wasm backend and the float32 kernels' checks (tfjs_fused.ts). */
 export interface WasmHeapAccess {
@@ -55,19 +55,19 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
 /** Frees the allocation of an optimizer dropped without dispose(), once it is garbage-collected. */
 const finalizer = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<() => void>((free) => free()) : null;
 
-function stateError(kernel: string, detail: string, s?: HeapInt8Moments): Error {
-  const what = s instanceof HeapInt8Moments ? `${s.format.bits}-bit` : 'low-bit';
+function stateError(kernel: string, detail: string, s?: HeapMoments): Error {
+  const what = s instanceof HeapMoments ? `${s.format.bits}-bit` : 'low-bit';
   return new RangeError(`adopt-optim ${kernel}: the ${what} state ${detail}; nothing was written.`);
 }
 
 /** The codes and scales of one variable, in one allocation on a wasm heap. */
-export class HeapInt8Moments {
-  readonly layout: ReturnType<typeof int8CodesLayout>;
+export class HeapMoments {
+  readonly layout: ReturnType<typeof codesLayout>;
   private live = true;
 
   constructor(
     /** The heap kernels that allocated it (one per backend). */
-    readonly owner: WasmState8,
+    readonly owner: WasmHeapLowBit,
     /** Elements of the variable it was made for. */
     readonly length: number,
     /** Heap offset of the allocation's start (16-aligned, inside the malloc'd block). */
@@ -76,7 +76,7 @@ export class HeapInt8Moments {
     /** Its format (8-bit or 4-bit). */
     readonly format: LowBitFormat = INT8,
   ) {
-    this.layout = int8CodesLayout(length, format);
+    this.layout = codesLayout(length, format);
     finalizer?.register(this, release, this);
   }
 
@@ -123,17 +123,17 @@ export class HeapInt8Moments {
 }
 
 /** The low-bit kernels of one wasm backend, bound to its heap. */
-export class WasmState8 {
+export class WasmHeapLowBit {
   private scratch = 0;
   /** Allocations live now and their bytes (for tests and benchmarks). */
   liveCount = 0;
   liveBytes = 0;
 
-  constructor(readonly heap: WasmHeapAccess, private readonly k: State8Exports) {}
+  constructor(readonly heap: WasmHeapAccess, private readonly k: LowBitKernels) {}
 
   /** Zeroed codes and scales for an array of `length` elements, on the heap. */
-  allocate(length: number, format: LowBitFormat = INT8): HeapInt8Moments {
-    const { bytes } = int8CodesLayout(length, format);
+  allocate(length: number, format: LowBitFormat = INT8): HeapMoments {
+    const { bytes } = codesLayout(length, format);
     const raw = this.heap.malloc(bytes + 15);
     if (raw === 0) {
       throw new RangeError(`adopt-optim: the wasm heap has no room for the ${format.bits}-bit state of ${length} elements (${bytes} bytes).`);
@@ -156,7 +156,7 @@ export class WasmState8 {
         // a backend disposed since: its heap goes with it
       }
     };
-    return new HeapInt8Moments(this, length, base, release, format);
+    return new HeapMoments(this, length, base, release, format);
   }
 
   /** The scratch's heap offset, allocated on first use and kept for the backend's life. */
@@ -170,8 +170,8 @@ export class WasmState8 {
   }
 
   /** The codes' byte range, checked against the heap and against the tensors the step touches. */
-  private checkState(kernel: string, s: HeapInt8Moments, n: number, heap: number, tensors: [string, number][], scr: number): void {
-    if (!(s instanceof HeapInt8Moments) || s.owner !== this) throw stateError(kernel, 'was not allocated on this backend\'s heap');
+  private checkState(kernel: string, s: HeapMoments, n: number, heap: number, tensors: [string, number][], scr: number): void {
+    if (!(s instanceof HeapMoments) || s.owner !== this) throw stateError(kernel, 'was not allocated on this backend\'s heap');
     if (s.freed) throw stateError(kernel, 'was freed (the optimizer was disposed or its state replaced)', s);
     if (s.length !== n) throw stateError(kernel, `holds ${s.length} elements but the step touches ${n}`, s);
     const ranges: [string, number, number][] = [
@@ -188,10 +188,11 @@ export class WasmState8 {
   }
 
   /**
-   * One low-bit step of `kernel` (in the codes' format) on p (written in place, except by adopt8Init, which writes only the
-   * codes) with gradient g and the codes `s`.
+   * One phase of a rule (`call`: plan, phase, scalars) in the codes' format on p (written in place
+   * where the phase writes it; ADOPT's first step writes only the codes) with gradient g and the codes `s`.
    */
-  run(kernel: State8Kernel, p: tf.Variable, g: tf.Tensor, s: HeapInt8Moments, a: AdoptKernelArgs | AdamKernelArgs, seed: number): void {
+  run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, s: HeapMoments, seed: number): void {
+    const kernel = `${call.plan.key} ${call.phase}`;
     const h = this.heap;
     const n = p.size;
     const scr = this.scratchOffset(); // may grow the heap: the offsets below are taken after
@@ -199,14 +200,14 @@ export class WasmState8 {
     let po = h.region(kernel, 'p', p, n, heap);
     const go = h.region(kernel, 'g', g, n, heap);
     this.checkState(kernel, s, n, heap, [['p', po], ['g', go]], scr);
-    const writesP = kernel !== 'adopt8Init';
+    const writesP = writesParams(call);
     if (writesP) po = h.owned(kernel, 'p', p, n, po); // a new buffer of the same size where p was shared
     const { qm, qv, sm, sv } = s.layout;
     const fmt = s.format;
     const at = { p: po, g: go, qm: s.base + qm, qv: s.base + qv, sm: s.base + sm, sv: s.base + sv, scr };
     // in place: everything when n is a multiple of the group, else every block but the last (partial) one
     const whole = n % fmt.pad === 0 ? n : n - (n % fmt.block);
-    if (whole > 0) callState8(this.k, kernel, at, whole, 0, seed, a, fmt);
+    if (whole > 0) callLowBit(this.k, call, at, whole, 0, seed, fmt);
     if (whole < n) {
       const rest = n - whole;
       const f = new Float32Array(h.memory.buffer);
@@ -218,10 +219,10 @@ export class WasmState8 {
       f.fill(0, sp + rest, sp + padded); // padding: p = g = 0 keeps the padded codes at 0
       f.fill(0, sg + rest, sg + padded);
       const code = codeBytes(fmt, whole);
-      const scale = 4 * (whole / fmt.block);
-      callState8(this.k, kernel, {
+      const scale = 4 * scaleCount(fmt, whole);
+      callLowBit(this.k, call, {
         ...at, p: 4 * sp, g: 4 * sg, qm: at.qm + code, qv: at.qv + code, sm: at.sm + scale, sv: at.sv + scale,
-      }, padded, whole, seed, a, fmt);
+      }, padded, whole, seed, fmt);
       if (writesP) f.copyWithin(po / 4 + whole, sp, sp + rest);
     }
     if (writesP) h.written(p);

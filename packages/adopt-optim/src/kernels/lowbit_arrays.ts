@@ -1,8 +1,8 @@
 /**
- * Block-wise low-bit optimizer state (docs/ALGORITHM.md §11 8-bit, §12 4-bit; formats in
- * ./lowbit.ts) for the framework-free core and, through
- * src/tfjs/state8.ts, the TensorFlow.js optimizers on the cpu backend (and on wasm where the heap
- * route of src/backends/tfjs_state8.ts cannot be used).
+ * Low-bit optimizer state in plain arrays (docs/ALGORITHM.md §11 8-bit, §12 4-bit; the formats:
+ * src/formats/state_formats.ts) for the framework-free core and, through src/tfjs/lowbit_store.ts,
+ * the TensorFlow.js optimizers on the cpu backend (and on wasm where the heap route of
+ * src/backends/wasm_heap_lowbit.ts cannot be used).
  *
  * The codes and scales of one parameter array live in a plain ArrayBuffer of their own; the 8-bit
  * and 4-bit kernels generated from the rules (src/codegen/wat8.ts) run in one WebAssembly memory
@@ -12,15 +12,17 @@
  * handed out (`qm`, `qv`, `mScale`, `vScale`) are plain typed arrays the caller can read, copy and set.
  *
  * On tfjs's wasm backend the same kernels are instantiated over the backend's own heap instead
- * (`instantiateState8`), with the codes allocated there: tfjs_state8.ts.
+ * (`bindLowBitKernels`), with the codes allocated there: wasm_heap_lowbit.ts.
  */
 import { ruleKernels, wasmKernelsAvailable } from './wasm_kernels.js';
-import { adamCall, adoptCall, callPart, kernelPlan, type PhaseCall } from '../codegen/modules.js';
+import { callPart, kernelPlan, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { ADOPT } from '../rules/adopt.js';
 import { flagsOf } from '../rules/rule.js';
-import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
-import { blockCount, codeBytes, INT4, INT8, paddedLength, readCode, writeCode, type LowBitFormat } from './lowbit.js';
+import {
+  codeBytes, decodeValue, encodeNearest, INT4, INT8, paddedLength, readCode, scaleCount, writeCode,
+  LOW_BIT_FORMATS, type LowBitFormat,
+} from '../formats/state_formats.js';
 
 /** Elements per block of 8-bit state; one float32 scale per block and moment. */
 export const BLOCK = INT8.block;
@@ -28,21 +30,21 @@ export const BLOCK = INT8.block;
 const CHUNK = 16384;
 const SCRATCH_BYTES = 2 * BLOCK * 4;
 
-/** The low-bit kernels bound to a memory: the generated `<rule>_int8` / `_int4` modules (src/codegen/wat8.ts), instantiated on use. */
-export interface State8Exports {
+/** The low-bit kernels bound to a memory: the generated `<rule>_<format>` modules (src/codegen/wat8.ts), made on use. */
+export interface LowBitKernels {
   readonly memory: WebAssembly.Memory;
 }
 
 /**
- * The 8-bit kernels bound to an existing memory (tfjs's wasm heap; shared or not), or null if they
+ * The low-bit kernels bound to an existing memory (tfjs's wasm heap; shared or not), or null if they
  * cannot be (no SIMD, no threads for a shared memory, a memory the import does not match).
  */
-export function instantiateState8(memory: WebAssembly.Memory): State8Exports | null {
+export function bindLowBitKernels(memory: WebAssembly.Memory): LowBitKernels | null {
   return ruleKernels(memory, `${kernelPlan(ADOPT, flagsOf(ADOPT, {})).key}_int8`) === null ? null : { memory };
 }
 
-/** Whether 8-bit state can be used here (WebAssembly with SIMD). */
-export function state8Available(): boolean {
+/** Whether low-bit state can be used here (WebAssembly with SIMD). */
+export function lowBitAvailable(): boolean {
   return wasmKernelsAvailable();
 }
 
@@ -87,19 +89,17 @@ interface Made {
 
 const made = new WeakMap<ArrayBufferLike, Made>();
 
-/** Codes per array of `n` elements: n rounded up to a multiple of 4 (the kernels take 4 at a time). */
-export const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /**
  * Where the codes and scales of an array of `length` elements lie in one allocation (byte offsets
  * from its start, each 16-aligned): qm, qv (the padded elements' codes), then mScale, vScale (one
- * float32 per block). Used for the allocations on tfjs's wasm heap (tfjs_state8.ts) and for the
+ * float32 per block). Used for the allocations on tfjs's wasm heap (wasm_heap_lowbit.ts) and for the
  * plain buffers of allocateMoments.
  */
-export function int8CodesLayout(length: number, format: LowBitFormat = INT8): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
+export function codesLayout(length: number, format: LowBitFormat = INT8): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
   const padded = paddedLength(format, length);
-  const blocks = blockCount(format, padded);
+  const blocks = scaleCount(format, padded);
   const codes = align16(codeBytes(format, padded));
   const qv = codes;
   const sm = qv + codes;
@@ -113,21 +113,23 @@ export function int8CodesLayout(length: number, format: LowBitFormat = INT8): { 
  * no array has one of its own: 10,000 variables step as one does.
  */
 interface Scratch {
-  k: State8Exports;
+  k: LowBitKernels;
   p: Float32Array;
   g: Float32Array;
   qm: Uint8Array;
   qv: Uint8Array;
   sm: Float32Array;
   sv: Float32Array;
-  offsets: State8Offsets;
+  offsets: LowBitOffsets;
 }
 
 let scratch: Scratch | null | undefined;
 
 function sharedScratch(): Scratch | null {
   if (scratch !== undefined) return scratch;
-  const scales = CHUNK / INT4.block; // the most blocks a chunk spans (the smaller block)
+  // the most blocks a chunk spans (the smallest block) and the most code bytes it holds (the widest code)
+  const scales = CHUNK / Math.min(...LOW_BIT_FORMATS.map((f) => f.block));
+  const codes = Math.max(...LOW_BIT_FORMATS.map((f) => codeBytes(f, CHUNK)));
   let at = 0;
   const take = (bytes: number) => {
     const o = at;
@@ -136,24 +138,19 @@ function sharedScratch(): Scratch | null {
   };
   const o = {
     p: take(4 * CHUNK), g: take(4 * CHUNK), scr: take(SCRATCH_BYTES),
-    qm: take(CHUNK), qv: take(CHUNK), sm: take(4 * scales), sv: take(4 * scales),
+    qm: take(codes), qv: take(codes), sm: take(4 * scales), sv: take(4 * scales),
   };
   const pages = Math.ceil(at / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  const k = instantiateState8(memory);
+  const k = bindLowBitKernels(memory);
   if (k === null) return (scratch = null);
   const b = memory.buffer;
   return (scratch = {
     k, offsets: o,
     p: new Float32Array(b, o.p, CHUNK), g: new Float32Array(b, o.g, CHUNK),
-    qm: new Uint8Array(b, o.qm, CHUNK), qv: new Uint8Array(b, o.qv, CHUNK),
+    qm: new Uint8Array(b, o.qm, codes), qv: new Uint8Array(b, o.qv, codes),
     sm: new Float32Array(b, o.sm, scales), sv: new Float32Array(b, o.sv, scales),
   });
-}
-
-/** Codes and scales for an array of `length`, zeroed, in a buffer of their own; null without SIMD. */
-export function allocateInt8Moments(length: number): Int8Moments | null {
-  return allocateMoments(INT8, length) as Int8Moments | null;
 }
 
 /**
@@ -161,8 +158,8 @@ export function allocateInt8Moments(length: number): Int8Moments | null {
  * (no WebAssembly memory of their own; the kernels run over the shared scratch); null without SIMD.
  */
 export function allocateMoments(format: LowBitFormat, length: number): LowBitMoments | null {
-  if (!state8Available() || sharedScratch() === null) return null;
-  const layout = int8CodesLayout(length, format);
+  if (!lowBitAvailable() || sharedScratch() === null) return null;
+  const layout = codesLayout(length, format);
   const bytes = codeBytes(format, layout.padded);
   const buffer = new ArrayBuffer(layout.bytes);
   const rest = {
@@ -178,7 +175,7 @@ export function allocateMoments(format: LowBitFormat, length: number): LowBitMom
 }
 
 /** Elements of the array these moments were made for (undefined for arrays init did not make). */
-export function int8MomentsLength(s: LowBitMoments): number | undefined {
+export function momentsLength(s: LowBitMoments): number | undefined {
   return s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer)?.length : undefined;
 }
 
@@ -188,9 +185,12 @@ export function momentsFormat(s: LowBitMoments): LowBitFormat | undefined {
 }
 
 /** Bytes of memory that hold these moments (their codes and scales; the shared scratch is not counted). */
-export function int8MomentsBytes(s: LowBitMoments): number {
+export function lowBitMomentsBytes(s: LowBitMoments): number {
   return s.qm.buffer.byteLength;
 }
+
+/** @deprecated The old name of lowBitMomentsBytes (it covers every low-bit format). */
+export const int8MomentsBytes = lowBitMomentsBytes;
 
 function madeOf(owner: string, s: LowBitMoments, length: number): Made {
   const b = s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer) : undefined;
@@ -211,30 +211,28 @@ export function stepSeed(t: number): number {
   return Math.imul(t + 1, 0x85ebca77) | 0;
 }
 
-/** Which 8-bit kernel a step runs; `adopt8Init` reads p and writes only the codes. */
-export type State8Kernel = 'adopt8Init' | 'adopt8Step' | 'adam8Step';
-
 /** Byte offsets of the kernel's operands in its memory (scr: the 2 x 256-float block scratch). */
-export interface State8Offsets {
+export interface LowBitOffsets {
   p: number; g: number; qm: number; qv: number; sm: number; sv: number; scr: number;
 }
 
-/**
- * Runs one kernel over `n` elements (a multiple of 4) at the given offsets; `start` is the index of
- * the first element in the whole array (a multiple of BLOCK: the hash of §11.3 and the block
- * boundaries), and the offsets of qm, qv, sm and sv are those of that element and its block.
- */
-/** The phase call a low-bit kernel runs (the rule's plan, phase and scalars). */
-export function lowBitCall(kernel: State8Kernel, a: AdoptKernelArgs | AdamKernelArgs): PhaseCall {
-  return kernel === 'adam8Step' ? adamCall(a, a as AdamKernelArgs) : adoptCall(a, kernel === 'adopt8Init' ? 'init' : 'step', a as AdoptKernelArgs);
+/** Whether a call's phase writes p (ADOPT's first step writes only the state). */
+export function writesParams(call: PhaseCall): boolean {
+  return callPart(call).phase.writes.some(([target]) => target === 'p');
 }
 
-export function callState8(
-  k: State8Exports, kernel: State8Kernel, o: State8Offsets, n: number, start: number, seed: number,
-  a: AdoptKernelArgs | AdamKernelArgs, format: LowBitFormat = INT8,
+/**
+ * Runs the call's phase, in `format`, over `n` elements (a multiple of the format's pad) at the
+ * given offsets; `start` is the index of the first element in the whole array (a multiple of the
+ * block: the hash of §11.3 and the block boundaries), and the offsets of qm, qv, sm and sv are
+ * those of that element and its block.
+ */
+export function callLowBit(
+  k: LowBitKernels, call: PhaseCall, o: LowBitOffsets, n: number, start: number, seed: number, format: LowBitFormat,
 ): void {
-  if (n % format.pad !== 0) throw new RangeError(`adopt-optim: a low-bit kernel takes a multiple of ${format.pad} elements, not ${n}; nothing was written.`);
-  const call = lowBitCall(kernel, a);
+  if (n % format.pad !== 0) {
+    throw new RangeError(`adopt-optim: a low-bit kernel takes a multiple of ${format.pad} elements, not ${n}; nothing was written.`);
+  }
   const exports = ruleKernels(k.memory, `${call.plan.key}_${format.key}`);
   if (exports === null) throw new Error(`adopt-optim: the low-bit kernels ${call.plan.key}_${format.key} could not be instantiated.`);
   const part = callPart(call);
@@ -242,17 +240,15 @@ export function callState8(
 }
 
 /**
- * Runs `kernel` over chunks of p and g through the shared scratch, the chunk's codes and scales
- * copied in and back out around each call; writes p back unless it is adopt8Init.
+ * Runs the call's phase over chunks of p and g through the shared scratch, the chunk's codes and
+ * scales copied in and back out around each call; writes p back where the phase writes it.
  */
-function chunked(
-  b: Made, p: Float32Array, g: Float32Array, s: LowBitMoments, kernel: State8Kernel,
-  a: AdoptKernelArgs | AdamKernelArgs, seed: number,
-): void {
+function chunked(b: Made, p: Float32Array, g: Float32Array, s: LowBitMoments, call: PhaseCall, seed: number): void {
   const x = sharedScratch();
   if (x === null) throw new Error('adopt-optim: the low-bit kernels could not be instantiated.');
   const n = p.length;
   const f = b.format;
+  const writesP = writesParams(call);
   const qm = new Uint8Array(s.qm.buffer, s.qm.byteOffset, s.qm.byteLength);
   const qv = new Uint8Array(s.qv.buffer, s.qv.byteOffset, s.qv.byteLength);
   for (let start = 0; start < n; start += CHUNK) {
@@ -264,63 +260,62 @@ function chunked(
     x.g.fill(0, count, padded);
     const code = codeBytes(f, start); // start: a multiple of CHUNK, so of both blocks
     const codes = codeBytes(f, padded);
-    const block = start / f.block;
-    const blocks = blockCount(f, padded);
+    const block = scaleCount(f, start);
+    const blocks = scaleCount(f, padded);
     x.qm.set(qm.subarray(code, code + codes));
     x.qv.set(qv.subarray(code, code + codes));
     x.sm.set(s.mScale.subarray(block, block + blocks));
     x.sv.set(s.vScale.subarray(block, block + blocks));
-    callState8(x.k, kernel, x.offsets, padded, start, seed, a, f);
+    callLowBit(x.k, call, x.offsets, padded, start, seed, f);
     qm.set(x.qm.subarray(0, codes), code);
     qv.set(x.qv.subarray(0, codes), code);
     s.mScale.set(x.sm.subarray(0, blocks), block);
     s.vScale.set(x.sv.subarray(0, blocks), block);
-    if (kernel !== 'adopt8Init') p.set(x.p.subarray(0, count), start);
+    if (writesP) p.set(x.p.subarray(0, count), start);
   }
 }
 
-/** ADOPT's first step on low-bit state: sqrt(v) = |g'|, quantised; p and m unchanged. */
-export function adopt8Init(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdoptKernelArgs, seed: number): void {
-  chunked(madeOf('adopt8Init', s, p.length), p, g, s, 'adopt8Init', a, seed);
-}
-
-/** One ADOPT step on low-bit state (nesterov supported; caution is refused by the optimizer). */
-export function adopt8Step(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdoptKernelArgs, seed: number): void {
-  chunked(madeOf('adopt8Step', s, p.length), p, g, s, 'adopt8Step', a, seed);
-}
-
-/** One Adam / AdamW step on low-bit state. */
-export function adam8Step(p: Float32Array, g: Float32Array, s: LowBitMoments, a: AdamKernelArgs, seed: number): void {
-  chunked(madeOf('adam8Step', s, p.length), p, g, s, 'adam8Step', a, seed);
+/**
+ * One phase of a rule (the same PhaseCall the float32 kernels run: plan, phase, scalars) on
+ * low-bit state `s` in the format init made it in: p (written where the phase writes it), g.
+ */
+export function lowBitStep(call: PhaseCall, p: Float32Array, g: Float32Array, s: LowBitMoments, seed: number): void {
+  chunked(madeOf(`${call.plan.key} ${call.phase}`, s, p.length), p, g, s, call, seed);
 }
 
 /**
- * float32 moments -> low-bit (§11.4, §12.4): round to nearest for both, the zero-point rule for
- * sqrt(v) (8-bit: a non-zero v never gets code 0; 4-bit: no code decodes to 0). Used to load a
- * float32 state into a low-bit optimizer. `format`: that of `out` (default: the one it was made in).
+ * float32 moments -> low-bit (§11.4, §12.4): each moment's codec of the format table
+ * (src/formats/state_formats.ts) rounding to nearest, with its zero-point rule (8-bit: a non-zero v
+ * never gets code 0; 4-bit: no code decodes to 0). Used to load a float32 state into a low-bit
+ * optimizer. `format`: that of `out` (default: the one it was made in).
  */
-export function quantizeMoments(m: ArrayLike<number>, v: ArrayLike<number>, out: LowBitMoments, format = momentsFormat(out) ?? INT8): void {
+export function quantizeMoments(
+  m: ArrayLike<number>, v: ArrayLike<number>, out: LowBitMoments, format = momentsFormat(out) ?? INT8,
+): void {
   const n = m.length;
   const f = format;
   const padded = paddedLength(f, n);
+  const stored = (i: number) => (f.vStored === 'sqrt' ? Math.sqrt(v[i]!) : v[i]!);
   for (let b = 0; b * f.block < n; b++) {
     const lo = b * f.block;
     const hi = Math.min(n, lo + f.block);
-    let am = 0;
-    let au = 0;
-    for (let i = lo; i < hi; i++) {
-      am = Math.max(am, Math.abs(m[i]!));
-      au = Math.max(au, Math.sqrt(v[i]!));
+    let invm = 1;
+    let invu = 1;
+    if (f.scaled) {
+      let am = 0;
+      let au = 0;
+      for (let i = lo; i < hi; i++) {
+        am = Math.max(am, Math.abs(m[i]!));
+        au = Math.max(au, stored(i));
+      }
+      out.mScale[b] = am / f.m.levels;
+      out.vScale[b] = au / f.u.levels;
+      invm = am > 0 ? Math.fround(f.m.levels / am) : 0;
+      invu = au > 0 ? Math.fround(f.u.levels / au) : 0;
     }
-    out.mScale[b] = am / f.mMax;
-    out.vScale[b] = au / f.uLevels;
-    const invm = am > 0 ? Math.fround(f.mMax / am) : 0;
-    const invu = au > 0 ? Math.fround(f.uLevels / au) : 0;
     for (let i = lo; i < hi; i++) {
-      writeCode(f, out.qm, i, Math.max(-f.mMax, Math.min(f.mMax, Math.round(m[i]! * invm))));
-      const u = Math.sqrt(v[i]!);
-      const q = Math.round(u * invu) - f.uOffset;
-      writeCode(f, out.qv, i, f.uOffset > 0 ? Math.max(0, Math.min(f.uMax, q)) : u > 0 ? Math.max(1, Math.min(f.uMax, q)) : 0);
+      writeCode(f, out.qm, i, encodeNearest(f.m, m[i]!, invm));
+      writeCode(f, out.qv, i, encodeNearest(f.u, stored(i), invu));
     }
   }
   for (let i = n; i < padded; i++) {
@@ -329,16 +324,21 @@ export function quantizeMoments(m: ArrayLike<number>, v: ArrayLike<number>, out:
   }
 }
 
-/** low-bit -> float32 moments (§11.4, §12.4): m = code · scale, v = ((code + offset) · scale)². */
-export function dequantizeMoments(s: LowBitMoments, length: number, format = momentsFormat(s) ?? INT8): { m: Float32Array; v: Float32Array } {
+/**
+ * low-bit -> float32 moments (§11.4, §12.4), each moment by its codec of the format table:
+ * m = code · scale, v = ((code + offset) · scale)² where v is stored as √v.
+ */
+export function dequantizeMoments(
+  s: LowBitMoments, length: number, format = momentsFormat(s) ?? INT8,
+): { m: Float32Array; v: Float32Array } {
   const f = format;
   const m = new Float32Array(length);
   const v = new Float32Array(length);
   for (let i = 0; i < length; i++) {
     const b = Math.floor(i / f.block);
-    m[i] = readCode(f, s.qm, i, true) * s.mScale[b]!;
-    const u = Math.fround((readCode(f, s.qv, i, false) + f.uOffset) * s.vScale[b]!);
-    v[i] = u * u;
+    m[i] = decodeValue(f.m, readCode(f, s.qm, i, f.m.signed), f.scaled ? s.mScale[b]! : 1);
+    const u = Math.fround(decodeValue(f.u, readCode(f, s.qv, i, f.u.signed), f.scaled ? s.vScale[b]! : 1));
+    v[i] = f.vStored === 'sqrt' ? u * u : u;
   }
   return { m, v };
 }

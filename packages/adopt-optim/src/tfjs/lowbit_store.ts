@@ -5,9 +5,9 @@
  * The codes and scales of each variable are not tensor slots: tfjs has no int8 dtype, and the
  * slots of NamedStateOptimizer are float32 tensors of the variable's shape. 8-bit state on wasm
  * lives on the backend's heap, allocated with its malloc, and the kernels update p and the codes in
- * place there (src/backends/tfjs_state8.ts); on cpu, 4-bit state everywhere, and 8-bit where that
+ * place there (src/backends/wasm_heap_lowbit.ts); on cpu, 4-bit state everywhere, and 8-bit where that
  * route is unavailable, in a WebAssembly memory of its own (the core's layout,
- * src/kernels/state8.ts), with p and g copied through it (read in place from the wasm heap). A
+ * src/kernels/lowbit_arrays.ts), with p and g copied through it (read in place from the wasm heap). A
  * variable's codes move from one to the other at its next step if the backend changes. The
  * optimizer has no slots and no state tensors; per variable, `getWeights()` adds the codes (int32
  * tensors of the variable's shape, one code per element, exact) and the scales (float32, one per
@@ -16,21 +16,17 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  adam8Step, adopt8Init, adopt8Step, allocateMoments, int8MomentsBytes, int8MomentsLength, quantizeMoments,
-  type LowBitMoments, type State8Kernel,
-} from '../kernels/state8.js';
-import { blockCount, codeBytes, INT8, paddedLength, readCode, type LowBitFormat } from '../kernels/lowbit.js';
-import { HeapInt8Moments, type WasmState8 } from '../backends/tfjs_state8.js';
+  allocateMoments, lowBitMomentsBytes, lowBitStep, momentsLength, quantizeMoments, writesParams, type LowBitMoments,
+} from '../kernels/lowbit_arrays.js';
+import { codeBytes, INT8, paddedLength, readCode, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
+import { HeapMoments, type WasmHeapLowBit } from '../backends/wasm_heap_lowbit.js';
 import { GpuLowBitMoments } from '../backends/webgpu_lowbit.js';
 import { stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import { gpuFusedKernels } from '../dispatch.js';
-import { lowBitCall } from '../kernels/state8.js';
 import type { PhaseCall } from '../codegen/modules.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
-import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import { OptimizerArgumentError } from '../validate.js';
-import type { NamedTensor } from './slot_store.js';
-import { stateFormatOf, type ExternalState } from './slot_store.js';
+import { stateFormatOf, type ExternalState, type NamedTensor } from './slot_store.js';
 import { groupBy, readLowBit, split, suffixesOf, type LowBitTaker, type Restored } from './lowbit_weights.js';
 
 const LOW_BIT_BACKENDS = ['wasm', 'cpu', 'webgpu'];
@@ -42,18 +38,8 @@ interface GpuLowBitKernels {
 const gpuLowBit = (k: unknown): GpuLowBitKernels | null =>
   k !== null && typeof k === 'object' && typeof (k as Partial<GpuLowBitKernels>).runLowBit === 'function' ? (k as GpuLowBitKernels) : null;
 
-let heapRoute = true;
-
-/**
- * Whether the 8-bit state may live on tfjs's wasm heap (the default). Off, every backend takes the
- * separate-memory route: for tests and benchmarks that compare the two; not part of the API.
- */
-export function setInt8HeapRoute(enabled: boolean): void {
-  heapRoute = enabled;
-}
-
 /** A variable's codes and scales: in a memory of their own, or on the wasm heap. */
-type Moments = LowBitMoments | HeapInt8Moments | GpuLowBitMoments;
+type Moments = LowBitMoments | HeapMoments | GpuLowBitMoments;
 
 /**
  * Typed-array views of the codes and scales (of heap ones: valid until the heap next grows). Moments
@@ -61,7 +47,7 @@ type Moments = LowBitMoments | HeapInt8Moments | GpuLowBitMoments;
  */
 function viewsOf(m: Moments): LowBitMoments {
   if (m instanceof GpuLowBitMoments) throw new Error('adopt-optim: low-bit state on the GPU read without a CPU copy.');
-  return m instanceof HeapInt8Moments ? m.views() : m;
+  return m instanceof HeapMoments ? m.views() : m;
 }
 
 function copyMoments(from: LowBitMoments, to: LowBitMoments): void {
@@ -73,11 +59,11 @@ function copyMoments(from: LowBitMoments, to: LowBitMoments): void {
 
 /** Number of codes (the padded length) of a variable's moments. */
 function codesOf(m: Moments, f: LowBitFormat): number {
-  return m instanceof HeapInt8Moments || m instanceof GpuLowBitMoments ? m.padded : (m.qm.length * 8) / f.bits;
+  return m instanceof HeapMoments || m instanceof GpuLowBitMoments ? m.padded : (m.qm.length * 8) / f.bits;
 }
 
 function release(m: Moments): void {
-  if (m instanceof HeapInt8Moments || m instanceof GpuLowBitMoments) m.free();
+  if (m instanceof HeapMoments || m instanceof GpuLowBitMoments) m.free();
 }
 
 /** The low-bit moments of an optimizer's variables, by variable name, in one format. */
@@ -95,6 +81,12 @@ export class LowBitStore implements ExternalState, LowBitTaker {
 
   private readonly bits: string;
 
+  /**
+   * Whether the state may live on tfjs's wasm heap (the default). Off, every backend takes the
+   * separate-memory route: for tests and benchmarks that compare the two; not part of the API.
+   */
+  heapRoute = true;
+
   constructor(private readonly owner: string, readonly format: LowBitFormat = INT8) {
     this.bits = `${format.bits}-bit`;
   }
@@ -104,7 +96,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     let total = 0;
     for (const m of this.moments.values()) {
       const codes = codesOf(m, this.format);
-      total += 2 * codeBytes(this.format, codes) + 2 * 4 * blockCount(this.format, codes);
+      total += 2 * codeBytes(this.format, codes) + 2 * 4 * scaleCount(this.format, codes);
     }
     return total;
   }
@@ -164,40 +156,39 @@ export class LowBitStore implements ExternalState, LowBitTaker {
   }
 
   /**
-   * One step of `kernel` on variable p with gradient g (checked by `check` first). On wasm, in
-   * place on the heap (the codes move there on the first step); elsewhere on the codes in a memory
-   * of their own, with p and g copied through it: views of the wasm heap where `kernels` offers
-   * them, else a new array for p that `commit` makes the variable's value.
+   * One phase of a rule (`call`: the same PhaseCall the float32 kernels run) on variable p with
+   * gradient g (checked by `check` first). On webgpu, one dispatch on the codes in GPU buffers; on
+   * wasm, in place on the heap (the codes move there on the first step); elsewhere on the codes in
+   * a memory of their own, with p and g copied through it: views of the wasm heap where `kernels`
+   * offers them, else a new array for p that `commit` makes the variable's value.
    */
   step(
-    kernel: State8Kernel, p: tf.Variable, g: tf.Tensor, args: AdoptKernelArgs | AdamKernelArgs, seed: number,
+    call: PhaseCall, p: tf.Variable, g: tf.Tensor, seed: number,
     kernels: FusedKernels | null, commit: (next: Float32Array) => void,
   ): void {
     this.restored.delete(p.name);
     const gpu = gpuLowBit(kernels);
     if (gpu !== null) {
-      gpu.runLowBit(lowBitCall(kernel, args), p, g, this.onGpu(p), this.format, seed);
+      gpu.runLowBit(call, p, g, this.onGpu(p), this.format, seed);
       return;
     }
-    const heap = heapRoute ? kernels?.int8 : undefined;
+    const heap = this.heapRoute ? kernels?.lowBitHeap : undefined;
     if (heap !== undefined && kernels!.accepts([p, g])) {
-      heap.run(kernel, p, g, this.onHeap(p, heap), args, seed);
+      heap.run(call, p, g, this.onHeap(p, heap), seed);
       return;
     }
     const s = this.inMemory(p);
-    const run = (pv: Float32Array, gv: Float32Array) => {
-      if (kernel === 'adopt8Init') adopt8Init(pv, gv, s, args as AdoptKernelArgs, seed); // reads p (coupled decay), writes only the codes
-      else if (kernel === 'adopt8Step') adopt8Step(pv, gv, s, args as AdoptKernelArgs, seed);
-      else adam8Step(pv, gv, s, args as AdamKernelArgs, seed);
-    };
-    const views = kernels?.paramViews?.(kernel === 'adam8Step' ? 'adam8' : 'adopt8', p, g); // wasm: views of the heap
+    // ADOPT's first step reads p (coupled decay) and writes only the codes
+    const writesP = writesParams(call);
+    const run = (pv: Float32Array, gv: Float32Array) => lowBitStep(call, pv, gv, s, seed);
+    const views = kernels?.paramViews?.(`${call.plan.key}_${this.format.key}`, p, g); // wasm: views of the heap
     if (views !== undefined) {
       run(views.p, views.g);
-      if (kernel !== 'adopt8Init') views.written();
+      if (writesP) views.written();
       return;
     }
     const gv = g.dataSync() as Float32Array;
-    if (kernel === 'adopt8Init') {
+    if (!writesP) {
       run(p.dataSync() as Float32Array, gv);
       return;
     }
@@ -235,9 +226,9 @@ export class LowBitStore implements ExternalState, LowBitTaker {
   }
 
   /** A variable's moments on this heap: made (zeros) on its first step, or moved there. */
-  private onHeap(variable: tf.Variable, heap: WasmState8): HeapInt8Moments {
+  private onHeap(variable: tf.Variable, heap: WasmHeapLowBit): HeapMoments {
     const m = this.moments.get(variable.name);
-    if (m instanceof HeapInt8Moments && m.owner === heap) return m;
+    if (m instanceof HeapMoments && m.owner === heap) return m;
     const made = heap.allocate(variable.size, this.format);
     if (m !== undefined) {
       copyMoments(viewsOf(m), made.views()); // lengths checked by `check`
@@ -254,7 +245,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
    */
   private inMemory(variable: tf.Variable): LowBitMoments {
     const m = this.moments.get(variable.name);
-    if (m !== undefined && !(m instanceof HeapInt8Moments) && !(m instanceof GpuLowBitMoments) && int8MomentsLength(m) === variable.size) {
+    if (m !== undefined && !(m instanceof HeapMoments) && !(m instanceof GpuLowBitMoments) && momentsLength(m) === variable.size) {
       this.shapes.set(variable.name, variable.shape.slice());
       return m;
     }
@@ -275,9 +266,9 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     let outside = 0;
     let gpu = 0;
     for (const m of this.moments.values()) {
-      if (m instanceof HeapInt8Moments) heap += m.bytes;
+      if (m instanceof HeapMoments) heap += m.bytes;
       else if (m instanceof GpuLowBitMoments) gpu += m.bytes;
-      else outside += int8MomentsBytes(m);
+      else outside += lowBitMomentsBytes(m);
     }
     return { heap, outside, gpu };
   }
@@ -318,8 +309,11 @@ export class LowBitStore implements ExternalState, LowBitTaker {
       const unpack = (codes: Int8Array | Uint8Array, signed: boolean) => f.bits === 8
         ? Int32Array.from(codes.subarray(0, n)) : Int32Array.from({ length: n }, (_x, i) => readCode(f, codes, i, signed));
       const tensors: [string, tf.Tensor][] = [
-        [nqm, tf.tensor(unpack(v.qm, true), shape, 'int32')], [nqv, tf.tensor(unpack(v.qv, false), shape, 'int32')],
-        [nsm, tf.tensor1d(v.mScale, 'float32')], [nsv, tf.tensor1d(v.vScale, 'float32')],
+        [nqm!, tf.tensor(unpack(v.qm, f.m.signed), shape, 'int32')],
+        [nqv!, tf.tensor(unpack(v.qv, f.u.signed), shape, 'int32')],
+        // the scales, where the format has them
+        ...((f.scaled ? [[nsm!, tf.tensor1d(v.mScale, 'float32')], [nsv!, tf.tensor1d(v.vScale, 'float32')]] : []) as
+          [string, tf.Tensor][]),
       ];
       for (const [suffix, tensor] of tensors) {
         this.handedOut.push(tensor);
