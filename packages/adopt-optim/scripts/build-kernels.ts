@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import initWabt from 'wabt';
 import { allPlans } from '../src/codegen/modules.js';
-import { jsCount, jsPhase } from '../src/codegen/js.js';
+import { planFunctionsJs } from '../src/codegen/js.js';
 import { assembleWat } from '../src/codegen/wasm_binary.js';
 import { LOW_BIT_FORMATS } from '../src/kernels/lowbit.js';
 import { sharedMemoryVariant } from '../src/kernels/wasm_module.js';
@@ -69,11 +69,7 @@ writeFileSync(join(outDir, 'codecs.ts'),
 const { builtinModules, moduleText } = await import('../src/codegen/module_text.js');
 
 const js: string[] = [];
-for (const { scaling } of allPlans()) {
-  if (scaling.init) js.push(jsPhase(`${scaling.key}_init`, scaling.init.sig, scaling.init.phase));
-  js.push(jsPhase(`${scaling.key}_step`, scaling.step.sig, scaling.step.phase));
-  if (scaling.count) js.push(jsCount(`${scaling.key}_count`, scaling.count.sig, scaling.count.cond));
-}
+for (const { scaling } of allPlans()) js.push(...Object.values(planFunctionsJs(scaling, `${scaling.key}_`, true)));
 for (const [key, { rule, flags, format }] of builtinModules()) {
   const text = moduleText(rule, flags, format);
   writeFileSync(join(outDir, `${key}.wat`), text);

@@ -8,7 +8,7 @@
  */
 export * from './tfjs/index.js';
 export * as core from './core/index.js';
-export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip.js';
+export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip_schedule.js';
 export {
   ADOPT_DEFAULTS, ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS, DEFAULT_LEARNING_RATE,
   type AdoptOptions, type AdamOptions, type NonFinitePolicy, type LearningRate, type StateDtype,
@@ -20,7 +20,7 @@ export {
 export { Rng } from './random.js';
 export {
   defineRule, MAX_RULE_DEPTH, type RuleDefinition, type RuleBuilder, type RuleWrites, type CustomRule,
-} from './rules/custom.js';
+} from './compiler/define_rule.js';
 export { GRADIENT_LIMIT, OptimizerArgumentError, NonFiniteGradientError } from './validate.js';
 export {
   createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,

@@ -39,7 +39,7 @@ export abstract class AdamFamilyOptimizer extends NamedStateOptimizer {
     this.maxLearningRate(); // a custom schedule set later has no known maximum: refused before any change
   }
 
-  /** Clipping by norm multiplies the gradient through the rule's sign (src/clipping.ts): no pass of its own. */
+  /** Clipping by norm scales the gradient through the rule's sign (src/gradient_clipping.ts): no pass of its own. */
   protected override foldsGradientScale(): boolean {
     return true;
   }

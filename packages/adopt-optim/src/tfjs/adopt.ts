@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRate } from '../hyperparams.js';
 import { checkClipValue, warnOnce } from '../validate.js';
-import { clipExponent } from '../clip.js';
+import { clipExponent } from '../clip_schedule.js';
 import { ADOPT_OPTIONS } from '../rules/adopt.js';
 import { optionsConfig, optionsFromConfig } from '../rules/options.js';
 import { adoptKernelArgs } from '../rules/scalars.js';
@@ -48,7 +48,7 @@ export class AdoptOptimizer extends NamedStateOptimizer {
     this.maxLearningRate(); // a custom schedule set later has no known maximum: refused before any change
   }
 
-  /** Clipping by norm multiplies the gradient through the rule's sign (src/clipping.ts): no pass of its own. */
+  /** Clipping by norm scales the gradient through the rule's sign (src/gradient_clipping.ts): no pass of its own. */
   protected override foldsGradientScale(): boolean {
     return true;
   }

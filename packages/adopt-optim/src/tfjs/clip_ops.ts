@@ -1,9 +1,9 @@
 /**
- * Clipping by norm with tfjs ops (src/clipping.ts has the rule), without a readback: on webgl and
+ * Clipping by norm with tfjs ops (src/gradient_clipping.ts has the rule), without a readback: on webgl and
  * webgpu, and for rules that do not fold the scale into their sign.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GradientClipping } from '../clipping.js';
+import type { GradientClipping } from '../gradient_clipping.js';
 import { addAll } from '../backends/gpu_reduce.js';
 
 /**

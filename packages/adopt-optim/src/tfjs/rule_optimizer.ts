@@ -1,5 +1,5 @@
 /**
- * Experimental: a tf.Optimizer for a rule defined with defineRule (src/rules/custom.ts). State is
+ * Experimental: a tf.Optimizer for a rule defined with defineRule (src/compiler/define_rule.ts). State is
  * kept per variable by name like the built-in optimizers' (getWeights / setWeights, the non-finite
  * policies, the GPU guard), and each step runs on the path the dispatcher chooses: the generated
  * kernels of the backend, or the rule as tfjs ops.
@@ -7,7 +7,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
 import { NON_FINITE_POLICIES, type NonFinitePolicy } from '../rules/options.js';
-import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
+import {
+  checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule,
+} from '../compiler/define_rule.js';
 import { ruleCall } from '../codegen/modules.js';
 import { restoreKeys } from '../rules/rule_names.js';
 import { runPhase } from '../dispatch.js';

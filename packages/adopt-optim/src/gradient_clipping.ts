@@ -13,7 +13,6 @@
  * gradient is clipped with tfjs ops (or into the core's scratch array) before the rule.
  */
 import { OptimizerArgumentError } from './validate.js';
-import type { OptionSpecs } from './rules/options.js';
 
 export interface GradientClipping {
   /** Scale each variable's gradient to an L2 norm of at most this. Default null (off). */
@@ -32,12 +31,12 @@ function checkBound(owner: string, name: string, value: unknown): number | null 
   return value;
 }
 
-/** The clipping options of every optimizer of the package (Keras's names, camelCase). */
+/** The clipping options of every optimizer of the package (Keras's names, camelCase); an OptionSpecs table. */
 export const GRADIENT_CLIP_OPTIONS = {
   clipnorm: { default: null, check: checkBound },
   clipvalue: { default: null, check: checkBound },
   globalClipnorm: { default: null, check: checkBound },
-} as const satisfies OptionSpecs;
+} as const;
 
 /** At most one kind of clipping, as Keras: the order in which two would apply is not obvious. */
 export function checkGradientClipping(owner: string, h: Required<GradientClipping>): void {
