@@ -3,7 +3,7 @@
  * the raw gradient before the rule (before maximize's sign and coupled weight decay), as
  * `torch.nn.utils.clip_grad_norm_` before `optimizer.step()` and optax's `chain(clip_by_global_norm(c), ...)`:
  *
- *   clipnorm c:        g ← g · c / max(‖g‖₂, c)          per variable
+ *   clipnorm c:        g ← g · c / max(‖g‖₂, c)          per variable   (clipFactor below, ε = 0)
  *   globalClipnorm c:  g ← g · c / max(‖(g₁, …, gₙ)‖₂, c)  over the variables of one applyGradients call
  *   clipvalue c:       g ← clamp(g, −c, c)               per element
  *
@@ -52,18 +52,28 @@ export function checkGradientClipping(owner: string, h: Required<GradientClippin
 export const clips = (h: Required<GradientClipping>): boolean => h.clipnorm !== null || h.clipvalue !== null || h.globalClipnorm !== null;
 
 /**
- * The factor each gradient is multiplied by, from the sums of their squares (float64): c / max(norm, c),
+ * The one formula of clipping by norm: g ← g · min(1, c / (‖g‖₂ + ε)). With ε = 0 it is Keras's c / max(‖g‖, c)
+ * (the optimizers' clipnorm and globalClipnorm), bit for bit; with ε = 1e-6, PyTorch's `clip_grad_norm_` (the
+ * Trainer's clipGradNorm, adopt-lab's PPO). NaN where the norm is NaN, 0 where it is Infinity. The same formula
+ * on tensors is ./tfjs/clip_ops.ts `clipFactorOf`, with the norm computed scaled so that it cannot overflow.
+ */
+export function clipFactor(c: number, norm: number, epsilon = 0): number {
+  return Math.min(1, c / (norm + epsilon));
+}
+
+/**
+ * The factor each gradient is multiplied by, from the sums of their squares (float64): clipFactor(c, norm),
  * per variable for clipnorm, one for all for globalClipnorm; 1 without clipping by norm. NaN where a
  * norm is NaN (a non-finite gradient with nonFinite: 'off'), as Keras.
  */
 export function normScales(h: Required<GradientClipping>, sumsOfSquares: readonly number[]): number[] {
   if (h.clipnorm !== null) {
     const c = h.clipnorm;
-    return sumsOfSquares.map((s) => c / Math.max(Math.sqrt(s), c));
+    return sumsOfSquares.map((s) => clipFactor(c, Math.sqrt(s)));
   }
   if (h.globalClipnorm !== null) {
     const c = h.globalClipnorm;
-    const scale = c / Math.max(Math.sqrt(sumsOfSquares.reduce((a, b) => a + b, 0)), c);
+    const scale = clipFactor(c, Math.sqrt(sumsOfSquares.reduce((a, b) => a + b, 0)));
     return sumsOfSquares.map(() => scale);
   }
   return sumsOfSquares.map(() => 1);
