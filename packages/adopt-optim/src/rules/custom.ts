@@ -124,18 +124,22 @@ function checkTree(
           'number within ±3.4028234663852886e38.');
       }
       return;
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: fail() never returns
     case 'array': {
       if (e.name === 'p' || e.name === 'g' || slots.some((s) => userIdentifier(s) === e.name)) return;
       const slot = /^s_(.*)_1$/.exec(e.name)?.[1]?.replace(/_0/g, '_');
-      return fail(`${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is ` +
+      fail(`${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is ` +
         `not one of this rule's slots ${JSON.stringify(slots)} (a value built by another rule's builders?).`);
     }
     case 'scalar': return;
-    case 'mean': return checkTree(e.cond, 'condition', root, slots, 'the argument of mean()', seen);
+    case 'mean':
+      checkTree(e.cond, 'condition', root, slots, 'the argument of mean()', seen);
+      return;
     case 'select':
       checkTree(e.cond, 'condition', root, slots, 'the first argument of select()', seen);
       checkTree(e.a, 'value', root, slots, 'an argument of select()', seen);
-      return checkTree(e.b, 'value', root, slots, 'an argument of select()', seen);
+      checkTree(e.b, 'value', root, slots, 'an argument of select()', seen);
+      return;
     default: {
       const op = e.kind === 'binary' || e.kind === 'unary' ? e.op : e.kind === 'samesign' ? 'sameSign' : e.kind;
       for (const c of E.children(e)) checkTree(c, 'value', root, slots, `an operand of ${op}()`, seen);
