@@ -26,7 +26,10 @@ export interface GradientClipping {
 function checkBound(owner: string, name: string, value: unknown): number | null {
   if (value === null) return null;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new OptimizerArgumentError(`${owner}: invalid ${name} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}; expected a finite number > 0, or null for no clipping.`);
+    throw new OptimizerArgumentError(
+      `${owner}: invalid ${name} ${typeof value === 'string' ? JSON.stringify(value) : String(value)}; ` +
+        'expected a finite number > 0, or null for no clipping.',
+    );
   }
   return value;
 }
@@ -43,13 +46,15 @@ export function checkGradientClipping(owner: string, h: Required<GradientClippin
   const set = (['clipnorm', 'clipvalue', 'globalClipnorm'] as const).filter((k) => h[k] !== null);
   if (set.length > 1) {
     throw new OptimizerArgumentError(
-      `${owner}: only one of clipnorm, clipvalue and globalClipnorm can be set (as in Keras); got ${set.map((k) => `${k}: ${h[k]}`).join(', ')}.`,
+      `${owner}: only one of clipnorm, clipvalue and globalClipnorm can be set (as in Keras); ` +
+        `got ${set.map((k) => `${k}: ${h[k]}`).join(', ')}.`,
     );
   }
 }
 
 /** Whether any clipping is on. */
-export const clips = (h: Required<GradientClipping>): boolean => h.clipnorm !== null || h.clipvalue !== null || h.globalClipnorm !== null;
+export const clips = (h: Required<GradientClipping>): boolean =>
+  h.clipnorm !== null || h.clipvalue !== null || h.globalClipnorm !== null;
 
 /**
  * The one formula of clipping by norm: g ← g · min(1, c / (‖g‖₂ + ε)). With ε = 0 it is Keras's c / max(‖g‖, c)

@@ -25,7 +25,7 @@ function randomGradients(rng: Rng, scale: number): Float32Array[] {
 }
 
 describe('clipping by norm: one formula', () => {
-  it('clipFactor(c, n) is Keras\'s c / max(n, c) bit for bit; with ε = 1e-6 it is PyTorch\'s', () => {
+  it("clipFactor(c, n) is Keras's c / max(n, c) bit for bit; with ε = 1e-6 it is PyTorch's", () => {
     for (const c of [0.5, 1, 1.5, 1e-3]) {
       for (const n of NORMS) {
         assert.ok(Object.is(clipFactor(c, n), keras(c, n)), `keras c=${c} n=${n}: ${clipFactor(c, n)}`);
@@ -41,8 +41,10 @@ describe('clipping by norm: one formula', () => {
         for (const eps of [0, 1e-6]) {
           const f = clipFactorOf(1.5, tf.scalar(n), eps);
           const want = Math.fround(clipFactor(1.5, Math.fround(n), eps));
-          assert.ok(Math.abs(f.dataSync()[0]! - want) <= 2 ** -23 * Math.abs(want) || Object.is(f.dataSync()[0], want),
-            `n=${n} eps=${eps}: ${f.dataSync()[0]} vs ${want}`);
+          assert.ok(
+            Math.abs(f.dataSync()[0]! - want) <= 2 ** -23 * Math.abs(want) || Object.is(f.dataSync()[0], want),
+            `n=${n} eps=${eps}: ${f.dataSync()[0]} vs ${want}`,
+          );
           f.dispose();
         }
       }
@@ -57,10 +59,12 @@ describe('clipping by norm: one formula', () => {
         const n = norm64(raw);
         assert.ok(Math.abs(norm.dataSync()[0]! - n) <= 1e-6 * n, `scale ${scale}: norm ${norm.dataSync()[0]} vs ${n}`);
         const f = pytorch(2, n);
-        clipped.forEach((t, i) => t.dataSync().forEach((x, j) => {
-          const want = raw[i]![j]! * f;
-          assert.ok(Math.abs(x - want) <= 2e-6 * Math.abs(want) + 1e-45, `scale ${scale}: ${x} vs ${want}`);
-        }));
+        clipped.forEach((t, i) =>
+          t.dataSync().forEach((x, j) => {
+            const want = raw[i]![j]! * f;
+            assert.ok(Math.abs(x - want) <= 2e-6 * Math.abs(want) + 1e-45, `scale ${scale}: ${x} vs ${want}`);
+          }),
+        );
         tf.dispose([...clipped, norm, ...ts]);
       }
     });

@@ -39,7 +39,10 @@ export interface CustomRule {
   readonly scalarNames: readonly string[];
   /** @internal The phases as JavaScript on Float32Arrays (float64 arithmetic), where WebAssembly SIMD is missing. */
   readonly js: {
-    readonly init?: JsKernel; readonly step: JsKernel; readonly count?: JsCount; readonly count_init?: JsCount;
+    readonly init?: JsKernel;
+    readonly step: JsKernel;
+    readonly count?: JsCount;
+    readonly count_init?: JsCount;
   };
 }
 
@@ -93,20 +96,26 @@ const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) 
  * names) are in docs/api.md.
  */
 export function defineRule(definition: RuleDefinition): CustomRule {
-  const { rule, arrays, scalarNames, hyperparameters } = ruleOfDefinition(definition, (n) => byName.clashOf(n),
-    (n) => `custom${++serial}_${n}`);
+  const { rule, arrays, scalarNames, hyperparameters } = ruleOfDefinition(
+    definition,
+    (n) => byName.clashOf(n),
+    (n) => `custom${++serial}_${n}`,
+  );
   const { name } = definition;
   const plan = kernelPlan(rule, {});
   const leaked = foreignShaderIdentifiers(plan);
   for (const [lang, ids] of Object.entries(leaked)) {
     if (ids.length > 0) {
-      fail(`the generated ${lang.toUpperCase()} of "${name}" names ${ids.join(', ')} outside the user namespace ` +
-        '(an internal error; please report it).');
+      fail(
+        `the generated ${lang.toUpperCase()} of "${name}" names ${ids.join(', ')} outside the user namespace ` +
+          '(an internal error; please report it).',
+      );
     }
   }
   const text = planModuleText(plan, `The kernels of the user-defined rule ${name}.`);
   const bytes = assembleWat(text); // assembled now: a rule whose kernels cannot be built is refused here
-  if (wasmKernelsAvailable() && !WebAssembly.validate(bytes)) fail(`the WebAssembly kernels of "${name}" do not validate (an internal error; please report it).`);
+  if (wasmKernelsAvailable() && !WebAssembly.validate(bytes))
+    fail(`the WebAssembly kernels of "${name}" do not validate (an internal error; please report it).`);
   registerRuleModule(plan.key, (shared) => (shared ? assembleWat(text, true) : bytes));
   const sources = planFunctionsJs(plan);
   const compile = (source: string): JsKernel => new Function(`return ${source}`)() as JsKernel;
@@ -118,7 +127,13 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     ...(sources.count_init !== undefined ? { count_init: counter(sources.count_init) } : {}),
   };
   const made: CustomRule = {
-    rule, definition, hyperparameters, plan, arrays, scalarNames, js,
+    rule,
+    definition,
+    hyperparameters,
+    plan,
+    arrays,
+    scalarNames,
+    js,
   };
   byName.set(name, made);
   return made;
@@ -127,8 +142,15 @@ export function defineRule(definition: RuleDefinition): CustomRule {
 /** Throws unless `rule` was made by defineRule. */
 export function checkCustomRule(owner: string, rule: unknown): CustomRule {
   const r = rule as Partial<CustomRule> | null;
-  if (r === null || typeof r !== 'object' || r.rule === undefined || r.plan === undefined || r.definition === undefined) {
-    throw new OptimizerArgumentError(`${owner}: invalid rule ${show(rule && typeof rule === 'object' ? 'an object without defineRule\'s fields' : rule)}; expected the result of defineRule({...}).`);
+  if (
+    r === null ||
+    typeof r !== 'object' ||
+    r.rule === undefined ||
+    r.plan === undefined ||
+    r.definition === undefined
+  ) {
+    const what = rule && typeof rule === 'object' ? "an object without defineRule's fields" : rule;
+    throw new OptimizerArgumentError(`${owner}: invalid rule ${show(what)}; expected the result of defineRule({...}).`);
   }
   return r as CustomRule;
 }
@@ -137,12 +159,17 @@ export function checkCustomRule(owner: string, rule: unknown): CustomRule {
 export function resolveHyperparameters(owner: string, custom: CustomRule, given: unknown): Record<string, number> {
   const out = { ...custom.hyperparameters };
   if (given === undefined) return out;
-  if (typeof given !== 'object' || given === null) throw new OptimizerArgumentError(`${owner}: invalid hyperparameters ${String(given)}; expected an object.`);
+  if (typeof given !== 'object' || given === null)
+    throw new OptimizerArgumentError(`${owner}: invalid hyperparameters ${String(given)}; expected an object.`);
   for (const [k, v] of Object.entries(given)) {
     if (!Object.hasOwn(custom.hyperparameters, k)) {
-      throw new OptimizerArgumentError(`${owner}: unknown hyperparameter "${k}"; the rule "${custom.definition.name}" has ${Object.keys(out).join(', ') || 'none'}.`);
+      throw new OptimizerArgumentError(
+        `${owner}: unknown hyperparameter "${k}"; the rule "${custom.definition.name}" has ` +
+          `${Object.keys(out).join(', ') || 'none'}.`,
+      );
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimizerArgumentError(`${owner}: hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new OptimizerArgumentError(`${owner}: hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
     out[k] = v;
   }
   return out;

@@ -24,8 +24,14 @@ const message = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.me
 function hasMean(n: Node): boolean {
   if (n.kind === 'mean') return true;
   if (n.kind === 'array' || n.kind === 'scalar' || n.kind === 'const') return false;
-  const kids: Node[] = n.kind === 'binary' || n.kind === 'compare' || n.kind === 'samesign' ? [n.a, n.b]
-    : n.kind === 'unary' ? [n.a] : n.kind === 'clamp' ? [n.a, n.lo, n.hi] : [n.cond, n.a, n.b];
+  const kids: Node[] =
+    n.kind === 'binary' || n.kind === 'compare' || n.kind === 'samesign'
+      ? [n.a, n.b]
+      : n.kind === 'unary'
+        ? [n.a]
+        : n.kind === 'clamp'
+          ? [n.a, n.lo, n.hi]
+          : [n.cond, n.a, n.b];
   return kids.some(hasMean);
 }
 
@@ -44,16 +50,24 @@ function signaturesAt(custom: ScalarSource, t: number): Signature[] {
  * Optimizers call this for every variable of a step before any is written; a refusal changes nothing.
  */
 export function stepScalars(
-  owner: string, custom: ScalarSource, lr: number, t: number, h: Record<string, number>, where = '',
+  owner: string,
+  custom: ScalarSource,
+  lr: number,
+  t: number,
+  h: Record<string, number>,
+  where = '',
 ): Record<string, number> {
   const at = `${where === '' ? '' : ` for ${where}`} at step ${t}`;
   const refuse = (what: string): never => {
-    throw new OptimizerArgumentError(`${owner}: scalars() returned ${what}${at}; expected a finite number. ` +
-      'Nothing was changed.');
+    throw new OptimizerArgumentError(
+      `${owner}: scalars() returned ${what}${at}; expected a finite number. Nothing was changed.`,
+    );
   };
   const threw = (e: unknown, what: string): never => {
-    throw new OptimizerArgumentError(`${owner}: scalars() ${what}${at}: ${message(e)}; expected scalars() to ` +
-      'return an object of finite numbers. Nothing was changed.');
+    throw new OptimizerArgumentError(
+      `${owner}: scalars() ${what}${at}: ${message(e)}; expected scalars() to ` +
+        'return an object of finite numbers. Nothing was changed.',
+    );
   };
   let s: unknown;
   try {
@@ -81,11 +95,14 @@ export function stepScalars(
       if (hasMean(u)) continue; // known only once the counting pass has run
       const v = evaluateUniform(u, snapshot);
       if (Number.isFinite(Math.fround(v))) continue;
-      const names = scalarsRead([u]).map((n) => `"${n}" = ${snapshot[n]}`).join(', ');
+      const names = scalarsRead([u])
+        .map((n) => `"${n}" = ${snapshot[n]}`)
+        .join(', ');
       throw new OptimizerArgumentError(
         `${owner}: the scalars ${names} returned by scalars()${at} make a kernel argument of ${v}, which is not ` +
           'finite in float32 (the kernels compute in float32); expected scalars whose values and products are ' +
-          'within ±3.4028234663852886e38. Nothing was changed.');
+          'within ±3.4028234663852886e38. Nothing was changed.',
+      );
     }
   }
   return snapshot;

@@ -6,7 +6,9 @@
  *
  *   const lion = defineRule({
  *     name: 'lion', slots: ['m'], hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0 },
- *     scalars: (lr, _t, h) => ({ lr, b1: h.beta1, omb1: 1 - h.beta1, b2: h.beta2, omb2: 1 - h.beta2, decay: 1 - lr * h.weightDecay }),
+ *     scalars: (lr, _t, h) => ({
+ *       lr, b1: h.beta1, omb1: 1 - h.beta1, b2: h.beta2, omb2: 1 - h.beta2, decay: 1 - lr * h.weightDecay,
+ *     }),
  *     step: ({ p, g, slot, scalar: s, add, sub, mul, select, gt, lt, constant }) => {
  *       const c = add(mul(slot('m'), s('b1')), mul(g, s('omb1')));
  *       const sign = select(gt(c, constant(0)), constant(1), select(lt(c, constant(0)), constant(-1), constant(0)));
@@ -100,7 +102,11 @@ const COND_KINDS = new Set(['compare', 'samesign']);
  * mean's), finite constants. Names where in the update the problem is.
  */
 function checkTree(
-  n: unknown, want: 'value' | 'condition', root: string, slots: readonly string[], context?: string,
+  n: unknown,
+  want: 'value' | 'condition',
+  root: string,
+  slots: readonly string[],
+  context?: string,
   seen = new Set<unknown>(),
 ): void {
   if (seen.has(n)) return;
@@ -109,7 +115,10 @@ function checkTree(
   const isValue = typeof kind === 'string' && VALUE_KINDS.has(kind);
   const isCond = typeof kind === 'string' && COND_KINDS.has(kind);
   if (want === 'value' && !isValue) {
-    fail(`${where} is ${isCond ? 'a condition' : show(n)}; expected a value built with the builders (constant(x) for a number${isCond ? ', select(cond, a, b) for a choice' : ''}).`);
+    fail(
+      `${where} is ${isCond ? 'a condition' : show(n)}; expected a value built with the builders ` +
+        `(constant(x) for a number${isCond ? ', select(cond, a, b) for a choice' : ''}).`,
+    );
   }
   if (want === 'condition' && !isCond) {
     fail(`${where} is ${isValue ? 'a value' : show(n)}; expected a condition (gt, ge, lt, le, sameSign).`);
@@ -118,20 +127,26 @@ function checkTree(
   const e = n as E.Node;
   switch (e.kind) {
     case 'const':
-      if (typeof e.value !== 'number' || !Number.isFinite(e.value)) fail(`${root}: constant(${show(e.value)}); expected a finite number.`);
+      if (typeof e.value !== 'number' || !Number.isFinite(e.value))
+        fail(`${root}: constant(${show(e.value)}); expected a finite number.`);
       if (!Number.isFinite(Math.fround(e.value))) {
-        fail(`${where}: constant(${e.value}) is not finite in float32 (the kernels compute in float32); expected a ` +
-          'number within ±3.4028234663852886e38.');
+        fail(
+          `${where}: constant(${e.value}) is not finite in float32 (the kernels compute in float32); expected a ` +
+            'number within ±3.4028234663852886e38.',
+        );
       }
       return;
     // biome-ignore lint/suspicious/noFallthroughSwitchClause: fail() never returns
     case 'array': {
       if (e.name === 'p' || e.name === 'g' || slots.some((s) => userIdentifier(s) === e.name)) return;
       const slot = /^s_(.*)_1$/.exec(e.name)?.[1]?.replace(/_0/g, '_');
-      fail(`${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is ` +
-        `not one of this rule's slots ${JSON.stringify(slots)} (a value built by another rule's builders?).`);
+      fail(
+        `${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is ` +
+          `not one of this rule's slots ${JSON.stringify(slots)} (a value built by another rule's builders?).`,
+      );
     }
-    case 'scalar': return;
+    case 'scalar':
+      return;
     case 'mean':
       checkTree(e.cond, 'condition', root, slots, 'the argument of mean()', seen);
       return;
@@ -157,8 +172,10 @@ export const MAX_RULE_DEPTH = 256;
 function checkDepth(root: unknown, where: string): void {
   const depth = new Map<unknown, number>();
   const onPath = new Set<unknown>();
-  const kids = (n: unknown): unknown[] => (typeof n === 'object' && n !== null && typeof (n as E.Node).kind === 'string'
-    ? E.children(n as E.Node).filter((c) => typeof c === 'object' && c !== null) : []);
+  const kids = (n: unknown): unknown[] =>
+    typeof n === 'object' && n !== null && typeof (n as E.Node).kind === 'string'
+      ? E.children(n as E.Node).filter((c) => typeof c === 'object' && c !== null)
+      : [];
   const stack: [unknown, boolean][] = [[root, false]];
   while (stack.length > 0) {
     const [n, done] = stack.pop()!;
@@ -199,45 +216,81 @@ export interface UserRule {
  * a name of their own.
  */
 export function ruleOfDefinition(
-  definition: RuleDefinition, clashOf: (name: string) => string | undefined, kernelName: (name: string) => string,
+  definition: RuleDefinition,
+  clashOf: (name: string) => string | undefined,
+  kernelName: (name: string) => string,
 ): UserRule {
   if (typeof definition !== 'object' || definition === null) fail('expected a rule definition object.');
   const { name, slots, hyperparameters = {}, scalars, step, init } = definition;
-  if (typeof name !== 'string' || !USER_NAME.test(name)) fail(`invalid name ${JSON.stringify(name)}; expected a letter, then letters, digits or _.`);
-  if (!Array.isArray(slots) || slots.some((s) => typeof s !== 'string' || !USER_NAME.test(s) || s === 'p' || s === 'g' || s === 'n')) {
+  if (typeof name !== 'string' || !USER_NAME.test(name))
+    fail(`invalid name ${JSON.stringify(name)}; expected a letter, then letters, digits or _.`);
+  if (
+    !Array.isArray(slots) ||
+    slots.some((s) => typeof s !== 'string' || !USER_NAME.test(s) || s === 'p' || s === 'g' || s === 'n')
+  ) {
     fail(`invalid slots ${JSON.stringify(slots)}; expected names (letters, digits, _), not p, g or n.`);
   }
   if (new Set(slots).size !== slots.length) fail(`slots ${JSON.stringify(slots)} name one slot twice.`);
   if (slots.length > 6) fail(`${slots.length} slots; at most 6 are supported.`);
-  if (typeof scalars !== 'function' || typeof step !== 'function' || (init !== undefined && typeof init !== 'function')) {
+  if (
+    typeof scalars !== 'function' ||
+    typeof step !== 'function' ||
+    (init !== undefined && typeof init !== 'function')
+  ) {
     fail('scalars and step must be functions (and init, when given).');
   }
   for (const [k, v] of Object.entries(hyperparameters)) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      fail(`hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
   }
   // tfjs-layers camel-cases a saved config's keys and strings when it loads a model (./rule_names.ts)
   const keyClash = camelCaseClash(Object.keys(hyperparameters));
   if (keyClash !== undefined) {
-    fail(`hyperparameters "${keyClash[0]}" and "${keyClash[1]}" camel-case alike; tfjs-layers could not tell them ` +
-      'apart when it loads a saved model. Rename one.');
+    fail(
+      `hyperparameters "${keyClash[0]}" and "${keyClash[1]}" camel-case alike; tfjs-layers could not tell them ` +
+        'apart when it loads a saved model. Rename one.',
+    );
   }
   const nameClash = clashOf(name);
   if (nameClash !== undefined) {
-    fail(`the name "${name}" camel-cases like the rule "${nameClash}" defined before; tfjs-layers could not tell ` +
-      'them apart when it loads a saved model. Choose another name.');
+    fail(
+      `the name "${name}" camel-cases like the rule "${nameClash}" defined before; tfjs-layers could not tell ` +
+        'them apart when it loads a saved model. Choose another name.',
+    );
   }
   const builder: RuleBuilder = {
-    p: E.array('p'), g: E.array('g'),
-    slot: (s) => (slots.includes(s) ? E.array(userIdentifier(s))
-      : fail(`the update reads slot "${s}", which is not one of ${JSON.stringify(slots)}.`)),
-    scalar: (s) => E.scalar(s), constant: E.constant,
-    add: E.add, sub: E.sub, mul: E.mul, div: E.div, min: E.min, max: E.max, sqrt: E.sqrt, abs: E.abs, neg: E.neg,
-    clamp: E.clamp, select: E.select, gt: E.gt, ge: E.ge, lt: E.lt, le: E.le, sameSign: E.sameSign, mean: E.mean,
+    p: E.array('p'),
+    g: E.array('g'),
+    slot: (s) =>
+      slots.includes(s)
+        ? E.array(userIdentifier(s))
+        : fail(`the update reads slot "${s}", which is not one of ${JSON.stringify(slots)}.`),
+    scalar: (s) => E.scalar(s),
+    constant: E.constant,
+    add: E.add,
+    sub: E.sub,
+    mul: E.mul,
+    div: E.div,
+    min: E.min,
+    max: E.max,
+    sqrt: E.sqrt,
+    abs: E.abs,
+    neg: E.neg,
+    clamp: E.clamp,
+    select: E.select,
+    gt: E.gt,
+    ge: E.ge,
+    lt: E.lt,
+    le: E.le,
+    sameSign: E.sameSign,
+    mean: E.mean,
   };
   const phase = (what: string, writes: RuleWrites): Phase => {
-    if (typeof writes !== 'object' || writes === null) fail(`${what} must return the new values, e.g. { p: ..., m: ... }.`);
+    if (typeof writes !== 'object' || writes === null)
+      fail(`${what} must return the new values, e.g. { p: ..., m: ... }.`);
     const targets = Object.keys(writes);
-    for (const t of targets) if (t !== 'p' && !slots.includes(t)) fail(`${what} writes "${t}", which is neither p nor a slot.`);
+    for (const t of targets)
+      if (t !== 'p' && !slots.includes(t)) fail(`${what} writes "${t}", which is neither p nor a slot.`);
     if (targets.length === 0) fail(`${what} writes nothing.`);
     for (const t of targets) checkDepth(writes[t], `the new ${t} of ${what}`); // before any recursive walk
     for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`, slots);
@@ -246,12 +299,16 @@ export function ruleOfDefinition(
     const shared = Object.fromEntries(targets.map((t, i) => [t, sharedRoots[i]!]));
     const conds = new Set(E.meansOf(targets.map((t) => shared[t]!)).map((m) => m.cond));
     if ([...conds].some((c) => E.meansOf([c]).length > 0)) {
-      fail(`${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be ` +
-        'per element.');
+      fail(
+        `${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be ` +
+          'per element.',
+      );
     }
     if (conds.size > 1) {
-      fail(`${what} takes mean() of ${conds.size} different conditions; a phase may take the mean of one condition ` +
-        '(written any number of times), init and step one each.');
+      fail(
+        `${what} takes mean() of ${conds.size} different conditions; a phase may take the mean of one condition ` +
+          '(written any number of times), init and step one each.',
+      );
     }
     // slots first, p last: the order the GPU programs run in (each reads only old values)
     const ordered = [...targets.filter((t) => t !== 'p'), ...targets.filter((t) => t === 'p')];
@@ -264,13 +321,18 @@ export function ruleOfDefinition(
   try {
     given = scalars(1e-3, 1, { ...hyperparameters });
   } catch (e) {
-    fail(`scalars(1e-3, 1, hyperparameters) threw: ${e instanceof Error ? `${e.name}: ${e.message}` : show(e)}; ` +
-      'expected it to return an object of finite numbers.');
+    fail(
+      `scalars(1e-3, 1, hyperparameters) threw: ${e instanceof Error ? `${e.name}: ${e.message}` : show(e)}; ` +
+        'expected it to return an object of finite numbers.',
+    );
   }
   const read = E.scalarsRead([...(phases.init?.writes ?? []), ...phases.step.writes].map(([, v]) => v));
   const missing = read.filter((s) => typeof given?.[s] !== 'number');
   if (missing.length > 0) {
-    fail(`the update reads scalar(s) ${missing.map((s) => `"${s}"`).join(', ')}, for which scalars() returns ${missing.map((s) => show(given?.[s])).join(', ')}; expected numbers.`);
+    fail(
+      `the update reads scalar(s) ${missing.map((s) => `"${s}"`).join(', ')}, for which scalars() returns ` +
+        `${missing.map((s) => show(given?.[s])).join(', ')}; expected numbers.`,
+    );
   }
   const arrays = slots.map(userIdentifier);
   const rule: Rule = {

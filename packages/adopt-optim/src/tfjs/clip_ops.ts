@@ -40,7 +40,9 @@ export function clipFactorOf(c: number, norm: tf.Scalar, epsilon = 0): tf.Scalar
  * norm before clipping. `epsilon` as in clipFactorOf: 0 (Keras, the default) or 1e-6 (PyTorch's clip_grad_norm_).
  */
 export function clipByGlobalNorm<T extends tf.Tensor>(
-  gradients: readonly T[], maxNorm: number, epsilon = 0,
+  gradients: readonly T[],
+  maxNorm: number,
+  epsilon = 0,
 ): { clipped: T[]; norm: tf.Scalar } {
   if (typeof maxNorm !== 'number' || !(maxNorm > 0) || !Number.isFinite(maxNorm)) {
     throw new RangeError(`clipByGlobalNorm: invalid maxNorm ${String(maxNorm)}; expected a finite number > 0.`);
