@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /** The entry points of adopt-optim, as the reference must name its modules. */
-export const MODULES = ['adopt-optim', 'adopt-optim/core', 'adopt-optim/train'];
+export const MODULES = ['adopt-optim', 'adopt-optim/core', 'adopt-optim/train', 'adopt-optim/interop', 'adopt-optim/rules'];
 
 /** Prose that refers to something outside the reference, with what a reader needs instead. */
 export const DANGLING = [

@@ -83,8 +83,11 @@ function folderBytes(path) {
 const USER_PROGRAM = `
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { adopt, core, createOptimizer, AdoptOptimizer, type AdoptOptions } from 'adopt-optim';
-import { adamw, decodeSafetensors, exportState, importState, registerOptimizers } from 'adopt-optim';
+import { adopt, core, AdoptOptimizer, type AdoptOptions } from 'adopt-optim';
+import { createOptimizer } from 'adopt-optim/train';
+import { adamw, registerOptimizers } from 'adopt-optim';
+import { decodeSafetensors, exportState, importState } from 'adopt-optim/interop';
+import { defineRule, ruleOptimizer } from 'adopt-optim/rules';
 import { Trainer, fileSystem } from 'adopt-optim/train';
 import { chain } from 'adopt-optim/core';
 
@@ -120,6 +123,11 @@ async function handOver() {
     same: JSON.stringify(await values(again)) === JSON.stringify(await values(opt)),
   };
 }
+// a custom rule (plain SGD) from 'adopt-optim/rules': w -= lr·g, so one step of 0.5 on g = 2w halves u
+const sgd = defineRule({ name: 'packed_sgd', slots: [], scalars: (lr: number) => ({ lr }),
+  step: ({ p, g, scalar, sub, mul }) => ({ p: sub(p, mul(g, scalar('lr'))) }) });
+const u = tf.variable(tf.tensor1d([4, -8]), true, 'u');
+tf.tidy(() => ruleOptimizer(sgd, 0.25).applyGradients({ u: tf.mul(u, 2) }));
 // 4-bit state from the packed package: its generated WebAssembly kernels ship inside the JavaScript
 const w4 = tf.variable(tf.tensor1d([1, -2, 3, 4, 5]), true, 'w4');
 const q4 = adopt(0.1, { stateDtype: 'int4' });
@@ -139,6 +147,7 @@ Promise.all([handOver(), lowBit()]).then(([interop, int4]) => console.log(JSON.s
   registered: registerOptimizers(),
   interop,
   refusals,
+  rule: Array.from(u.dataSync()),
   trainer: typeof Trainer, fileSystem: typeof fileSystem, chain: typeof chain, coreAdopt: typeof core.adopt,
 })));
 `;
@@ -154,6 +163,7 @@ function checkUserProgram(dir, source) {
   assert.equal(out.int4.stateBytes, 16 + 8);
   assert.equal(out.int4.coreCodeBytes, 16);
   out.int4.w4.forEach((x, i) => assert.ok(Math.abs(x - [1, -2, 3, 4, 5][i]) > 1e-3 && Number.isFinite(x), `w4[${i}] = ${x}`));
+  assert.deepEqual(out.rule, [2, -4], 'the custom rule from adopt-optim/rules stepped w -= 0.25 * 2w');
   assert.equal(out.named, 'adopt-optim/AdamW');
   assert.equal(out.other, 'adopt-optim/AdamW');
   for (const k of ['trainer', 'fileSystem', 'chain', 'coreAdopt']) assert.equal(out[k], 'function', k);
@@ -231,8 +241,9 @@ describe('the packed adopt-optim', () => {
   it('works with require() and TypeScript (module nodenext) in a CommonJS project', () => {
     npmInstall(cjs, ['@tensorflow/tfjs-backend-cpu@^4.22.0']);
     run(process.execPath, ['-e', `const a = require('adopt-optim'); const c = require('adopt-optim/core');
-      const t = require('adopt-optim/train'); if (typeof a.adopt !== 'function' || typeof c.chain !== 'function' ||
-      typeof t.Trainer !== 'function') process.exit(1);`], cjs);
+      const t = require('adopt-optim/train'); const i = require('adopt-optim/interop'); const r = require('adopt-optim/rules');
+      if (typeof a.adopt !== 'function' || typeof c.chain !== 'function' || typeof t.Trainer !== 'function' ||
+      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a) process.exit(1);`], cjs);
     writeFileSync(join(cjs, 'main.ts'), USER_PROGRAM);
     tsconfig(cjs, ['main.ts']);
     run(process.execPath, [tsc, '-p', '.'], cjs);
@@ -246,13 +257,31 @@ describe('the packed adopt-optim', () => {
     npmInstall(esm, [tarballs['adopt-optim'].path, tarballs['tfjs-wasm-train'].path, '@tensorflow/tfjs@^4.22.0', '@tensorflow/tfjs-backend-wasm@^4.22.0',
       '@tensorflow/tfjs-backend-cpu@^4.22.0', '@types/node@^20']);
     run(process.execPath, ['--input-type=module', '-e', `import { adopt } from 'adopt-optim'; import { chain } from 'adopt-optim/core';
-      import { Trainer } from 'adopt-optim/train'; if (typeof adopt !== 'function' || typeof chain !== 'function' ||
-      typeof Trainer !== 'function') process.exit(1);`], esm);
+      import { Trainer } from 'adopt-optim/train'; import { exportState } from 'adopt-optim/interop';
+      import { defineRule } from 'adopt-optim/rules'; import * as root from 'adopt-optim';
+      if (typeof adopt !== 'function' || typeof chain !== 'function' || typeof Trainer !== 'function' ||
+      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root) process.exit(1);`], esm);
     writeFileSync(join(esm, 'main.ts'), USER_PROGRAM);
     tsconfig(esm, ['main.ts']);
     run(process.execPath, [tsc, '-p', '.'], esm);
     assert.match(readFileSync(join(esm, 'build', 'main.js'), 'utf8'), /from 'adopt-optim'/, 'compiled to import');
     checkUserProgram(esm, 'main.ts');
+  });
+
+  it('an import of a name that left the root (0.3) fails to compile, naming its new entry point', () => {
+    const old = `import { createOptimizer, exportState, defineRule, type StateDict } from 'adopt-optim';
+createOptimizer('adam', { learningRate: 1e-3 });
+void exportState;
+defineRule({});
+export const d: StateDict = { state: {} } as unknown as { state: object };
+`;
+    writeFileSync(join(esm, 'old.ts'), old);
+    tsconfig(esm, ['old.ts']);
+    const r = spawnSync(process.execPath, [tsc, '-p', '.', '--noEmit'], { cwd: esm, encoding: 'utf8' });
+    assert.notEqual(r.status, 0, 'the old import compiled');
+    assert.match(r.stdout, /old\.ts\(2,1\).*TS2349[\s\S]*MovedTo<"adopt-optim\/train">/);
+    assert.match(r.stdout, /old\.ts\(4,1\).*TS2349[\s\S]*MovedTo<"adopt-optim\/rules">/);
+    assert.match(r.stdout, /old\.ts\(5,14\).*MovedTo<"adopt-optim\/interop">/);
   });
 
   it('every TypeScript block of the READMEs and the library\'s pages type-checks (strict) against the installed packages', () => {

@@ -6,7 +6,10 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { adam, adamw, adopt, amsgrad, cosineDecay, defineRule, NonFiniteGradientError, powerClip, ruleOptimizer, type NamedStateOptimizer } from 'adopt-optim';
+import {
+  adam, adamw, adopt, amsgrad, cosineDecay, NonFiniteGradientError, powerClip, type NamedStateOptimizer,
+} from 'adopt-optim';
+import { defineRule, ruleOptimizer } from 'adopt-optim/rules';
 import { guarded, startWebgpu } from './gpu_errors';
 import { fuzz, fuzzCase, seedBug } from './gpu_fuzz';
 import { moveOffWebgpu, skipFirst } from './gpu_regressions';

@@ -2,7 +2,8 @@
 // a WGSL or GLSL keyword, a built-in, or an identifier the generated shaders or tfjs's use; on
 // webgpu each comparison runs inside a validation error scope, so a dropped command fails it.
 import * as tf from '@tensorflow/tfjs';
-import { defineRule, ruleOptimizer, type CustomRule, type NamedStateOptimizer } from 'adopt-optim';
+import { defineRule, ruleOptimizer, type CustomRule } from 'adopt-optim/rules';
+import type { NamedStateOptimizer } from 'adopt-optim';
 
 export const HOSTILE_GROUPS: string[][] = [
   ['u', 'i', 'ok', 'main', 'fn', 'let'], ['type', 'target', 'filter', 'array', 'f32', 'G'],

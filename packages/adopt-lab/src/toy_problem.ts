@@ -7,7 +7,8 @@
  * learning rate 0.01 / sqrt(1 + 0.01 t). Many independent chains run at once as one array
  * through the framework-free core.
  */
-import { core, Rng } from 'adopt-optim';
+import { core } from 'adopt-optim';
+import { Rng } from 'adopt-optim/train';
 
 export const TOY_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'] as const;
 export type ToyOptimizer = (typeof TOY_OPTIMIZERS)[number];

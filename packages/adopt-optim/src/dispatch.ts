@@ -16,21 +16,60 @@
  *
  * The path each step took is reported by `NamedStateOptimizer.lastStepPaths`.
  *
- * Combinations a path does not implement are refused by the rule's capability table
- * (src/rules/options.ts `incapability`) when the optimizer is built, before anything changes.
+ * Float32 state is never refused: each backend's kernels say what they run (`supports`, `accepts`; the
+ * table BACKENDS below names them), and everything else runs as tfjs ops. Low-bit combinations a path does
+ * not implement are refused by the rule's capability table (src/rules/options.ts `incapability`) when the
+ * optimizer is built, before anything changes.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { callPart, type PhaseCall } from './codegen/modules.js';
 import { tfOps } from './codegen/tfops.js';
-import { fusedKernelsForBackend, type FusedKernels } from './backends/tfjs_fused.js';
-import { gpuFusedKernels } from './backends/gpu_fused.js';
+import { cpuFusedKernels, wasmFusedKernels, type FusedKernels } from './backends/tfjs_fused.js';
+import type { GpuFusedKernels } from './backends/gpu_kernels.js';
+import { webglFusedKernels } from './backends/webgl_fused.js';
+import { webgpuFusedKernels } from './backends/webgpu_fused.js';
 
 /** Where a variable's step ran (the table above). */
 export type StepPath = 'wasm' | 'cpu' | 'webgl' | 'webgpu' | 'ops' | 'int8' | 'int4';
 
+/**
+ * The backends with kernels of their own: how they are made (each says what it can run: `supports`,
+ * `accepts`), and whether a synchronous readback stalls there (a GPU: the non-finite check runs on it, §6.3).
+ */
+const BACKENDS: Readonly<Record<string, { kernels(backend: object): FusedKernels | null; gpu: boolean }>> = {
+  wasm: { kernels: wasmFusedKernels, gpu: false },
+  cpu: { kernels: cpuFusedKernels, gpu: false },
+  webgl: { kernels: webglFusedKernels, gpu: true },
+  webgpu: { kernels: webgpuFusedKernels, gpu: true },
+};
+
+/** Each backend instance's kernels, made on first use (null: none, or its internals are not as expected). */
+const made = new WeakMap<object, FusedKernels | null>();
+
+/** The active backend's kernels, or null where only tfjs ops can be used. */
+export function backendKernels(): FusedKernels | null {
+  const backend = tf.backend() as object;
+  let kernels = made.get(backend);
+  if (kernels === undefined) {
+    kernels = BACKENDS[tf.getBackend()]?.kernels(backend) ?? null;
+    made.set(backend, kernels);
+  }
+  return kernels;
+}
+
 /** The kernels a step uses (chosen once per step), or null: every variable runs as tfjs ops. */
 export function stepKernels(fused: boolean): FusedKernels | null {
-  return fused ? (fusedKernelsForBackend() ?? gpuFusedKernels()) : null;
+  return fused ? backendKernels() : null;
+}
+
+/** Backends where a synchronous readback stalls (or breaks): the non-finite check runs on the GPU there (§6.3). */
+export function isGpuBackend(name: string): boolean {
+  return BACKENDS[name]?.gpu === true;
+}
+
+/** The GPU kernels of the active backend, or null (not a GPU backend, or its internals are not as expected). */
+export function gpuFusedKernels(): GpuFusedKernels | null {
+  return isGpuBackend(tf.getBackend()) ? (backendKernels() as GpuFusedKernels | null) : null;
 }
 
 /** Whether a variable's phase runs on the kernels: they implement the plan and hold these tensors. */

@@ -9,7 +9,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { core, defineRule, OptimizerArgumentError, RuleOptimizer, ruleOptimizer, type CustomRule } from '../src/index.js';
+import { core, OptimizerArgumentError } from '../src/index.js';
+import { defineRule, RuleOptimizer, ruleOptimizer, type CustomRule } from '../src/rules/index.js';
 import { BACKENDS, useBackend } from './backends.js';
 import { maxRelativeError, Rng } from './reference.js';
 

@@ -9,10 +9,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import {
-  adopt, core, defineRule, exportState, importState, MAX_RULE_DEPTH, OptimizerArgumentError, ruleOptimizer,
-  type RuleBuilder, type RuleOptimizer,
-} from '../src/index.js';
+import { adopt, core, OptimizerArgumentError } from '../src/index.js';
+import { defineRule, MAX_RULE_DEPTH, ruleOptimizer, type RuleBuilder, type RuleOptimizer } from '../src/rules/index.js';
+import { exportState, importState } from '../src/interop/index.js';
 import { BACKENDS, useBackend } from './backends.js';
 
 const refusedWith = (message: RegExp) => (e: unknown): boolean =>

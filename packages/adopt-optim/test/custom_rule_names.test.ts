@@ -9,9 +9,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import {
-  core, defineRule, OptimizerArgumentError, RuleOptimizer, ruleOptimizer, type CustomRule, type RuleBuilder,
-} from '../src/index.js';
+import { core, OptimizerArgumentError } from '../src/index.js';
+import { defineRule, RuleOptimizer, ruleOptimizer, type CustomRule, type RuleBuilder } from '../src/rules/index.js';
 import { assembleWat } from '../src/codegen/wasm_binary.js';
 import { foreignShaderIdentifiers } from '../src/codegen/identifier_check.js';
 import { kernelPlan } from '../src/codegen/modules.js';

@@ -8,9 +8,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import {
-  core, defineRule, OptimizerArgumentError, ruleOptimizer, type CustomRule, type RuleBuilder,
-} from '../src/index.js';
+import { core, OptimizerArgumentError } from '../src/index.js';
+import { defineRule, ruleOptimizer, type CustomRule, type RuleBuilder } from '../src/rules/index.js';
 import { BACKENDS, useBackend } from './backends.js';
 
 const refusedWith = (message: RegExp) => (e: unknown): boolean =>

@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  adam, adopt, amsgrad, constant, core, defineRule, GRADIENT_LIMIT, NonFiniteGradientError, OptimizerArgumentError,
+  adam, adopt, amsgrad, constant, core, GRADIENT_LIMIT, NonFiniteGradientError, OptimizerArgumentError,
   type NamedStateOptimizer,
 } from '../src/index.js';
+import { defineRule } from '../src/rules/index.js';
 import { CheckpointError, Trainer } from '../src/train/index.js';
 import { canonicalNames, matchByName } from '../src/train/variable_names.js';
 import { BACKENDS, useBackend } from './backends.js';

@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ADAM_DEFAULTS, ADAMW_DEFAULTS, ADOPT_DEFAULTS, AMSGRAD_DEFAULTS, adam, adamw, adopt, amsgrad, core, createOptimizer,
+  ADAM_DEFAULTS, ADAMW_DEFAULTS, ADOPT_DEFAULTS, AMSGRAD_DEFAULTS, adam, adamw, adopt, amsgrad, core,
   DEFAULT_LEARNING_RATE, OptimizerArgumentError,
 } from '../src/index.js';
+import { createOptimizer } from '../src/train/index.js';
 
 // The values are written out here (PyTorch's and the official ADOPT code's defaults), not read
 // from the objects under test.

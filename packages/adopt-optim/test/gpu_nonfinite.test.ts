@@ -10,8 +10,8 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adopt, NonFiniteGradientError } from '../src/index.js';
-import { GpuFiniteGuard, isGpuBackend } from '../src/tfjs/gpu_nonfinite.js';
-import { gpuFusedKernels } from '../src/backends/gpu_fused.js';
+import { GpuFiniteGuard } from '../src/tfjs/gpu_nonfinite.js';
+import { gpuFusedKernels, isGpuBackend } from '../src/dispatch.js';
 import { useBackend } from './backends.js';
 
 let serial = 0;

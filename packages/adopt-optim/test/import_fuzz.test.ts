@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type * as tf from '@tensorflow/tfjs';
-import { importState } from '../src/index.js';
+import { importState } from '../src/interop/index.js';
 import { useBackend } from './backends.js';
 import { CONFIG_COUNT, property, runCase, type ImportFn } from './import_fuzz.js';
 import { rewrite } from './interop_helpers.js';

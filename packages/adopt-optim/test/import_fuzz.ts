@@ -8,10 +8,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs';
-import {
-  adam, adamw, adopt, amsgrad, exportState, importState, OptimizerArgumentError, type NamedArray,
-  type NamedStateOptimizer,
-} from '../src/index.js';
+import { adam, adamw, adopt, amsgrad, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
+import { exportState, importState, type NamedArray } from '../src/interop/index.js';
 import { dequantizeLowBitWeights } from '../src/tfjs/lowbit_weights.js';
 import {
   bidirectionalModel, nestedModel, rewrite, snapshot, squareModel, train, variablesOf,

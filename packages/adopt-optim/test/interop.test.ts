@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { adam, adamw, adopt, amsgrad, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import {
-  adam, adamw, adopt, amsgrad, decodeSafetensors, encodeSafetensors, exportState, importState, OptimizerArgumentError, SafetensorsError,
-  type NamedArray, type NamedStateOptimizer,
-} from '../src/index.js';
+  decodeSafetensors, encodeSafetensors, exportState, importState, SafetensorsError, type NamedArray,
+} from '../src/interop/index.js';
 import { useBackend } from './backends.js';
 import { maxRelativeError, Rng } from './reference.js';
 

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import {
-  decodeSafetensors, encodeSafetensors, OptimizerArgumentError, type NamedArray, type NamedStateOptimizer,
-} from '../src/index.js';
+import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../src/interop/index.js';
+import { OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import { Rng } from './reference.js';
 
 const init = (seed: number) => tf.initializers.randomNormal({ seed, stddev: 0.5 });

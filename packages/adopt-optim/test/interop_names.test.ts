@@ -6,7 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adam, adopt, amsgrad, exportState, importState } from '../src/index.js';
+import { adam, adopt, amsgrad } from '../src/index.js';
+import { exportState, importState } from '../src/interop/index.js';
 import { useBackend } from './backends.js';
 import {
   bidirectionalModel, nestedModel, refusedUnchanged, rewrite, snapshot, squareModel, stateOf, train, variablesOf,

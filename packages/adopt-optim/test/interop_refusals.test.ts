@@ -7,7 +7,8 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adopt, exportState, importState, type NamedStateOptimizer } from '../src/index.js';
+import { adopt, type NamedStateOptimizer } from '../src/index.js';
+import { exportState, importState } from '../src/interop/index.js';
 import { useBackend } from './backends.js';
 import { refusedUnchanged, rewrite, squareModel, train, variablesOf } from './interop_helpers.js';
 

@@ -1,7 +1,8 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createOptimizer, NamedStateOptimizer, OptimizerArgumentError, setLearningRate } from '../src/index.js';
+import { createOptimizer, setLearningRate } from '../src/train/index.js';
+import { NamedStateOptimizer, OptimizerArgumentError } from '../src/index.js';
 import { OPTIMIZER_NAMES } from '../src/train/index.js';
 import { useBackend } from './backends.js';
 

@@ -14,7 +14,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs';
-import { core, defineRule, ruleOptimizer, type CustomRule } from '../src/index.js';
+import { core } from '../src/index.js';
+import { defineRule, ruleOptimizer, type CustomRule } from '../src/rules/index.js';
 import { BACKENDS, useBackend } from './backends.js';
 import { definition, interpret, OPS, ruleSpec, scalarsAt, type Ops, type RuleSpec } from './rule_fuzz_model.js';
 

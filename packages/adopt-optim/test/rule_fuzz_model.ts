@@ -5,7 +5,7 @@
  * float32 evaluation may be from it (so the comparison is exact up to float32 rounding).
  */
 import fc from 'fast-check';
-import type { RuleBuilder, RuleDefinition } from '../src/index.js';
+import type { RuleBuilder, RuleDefinition } from '../src/rules/index.js';
 
 /** JavaScript reserved words and globals the generated JS uses. */
 const JS = [

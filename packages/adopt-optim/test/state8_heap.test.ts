@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adam, adamw, adopt, type NamedStateOptimizer } from '../src/index.js';
 import { adoptKernelArgs } from '../src/rules/scalars.js';
-import { fusedKernelsForBackend } from '../src/backends/tfjs_fused.js';
+import { backendKernels as fusedKernelsForBackend } from '../src/dispatch.js';
 import { stepSeed } from '../src/kernels/state8.js';
 import { LowBitStore, setInt8HeapRoute } from '../src/tfjs/state8.js';
 import { useBackend } from './backends.js';

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   adam, adamw, adopt, amsgrad, AdoptOptimizer, core, OptimizerArgumentError, type NamedStateOptimizer,
 } from '../src/index.js';
-import { fusedKernelsForBackend } from '../src/backends/tfjs_fused.js';
+import { backendKernels as fusedKernelsForBackend } from '../src/dispatch.js';
 import { ArrayKernels } from '../src/kernels/array_kernels.js';
 import { adamKernelArgs, adoptKernelArgs } from '../src/rules/scalars.js';
 import { adamCall, adoptCall } from '../src/codegen/modules.js';

@@ -1,7 +1,8 @@
 // A variable at the largest step its int32 counters hold refuses the next step, changing nothing (it used to wrap).
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { adopt, exportState, importState } from '../src/index.js';
+import { adopt } from '../src/index.js';
+import { exportState, importState } from '../src/interop/index.js';
 import { useBackend } from './backends.js';
 import { refusedUnchanged, rewrite, variablesOf } from './interop_helpers.js';
 

@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adopt, exportState, importState } from '../src/index.js';
+import { adopt } from '../src/index.js';
+import { exportState, importState } from '../src/interop/index.js';
 import { parseJsonStrict } from '../src/interop/strict_json.js';
 import { useBackend } from './backends.js';
 import { refusedUnchanged, variablesOf } from './interop_helpers.js';

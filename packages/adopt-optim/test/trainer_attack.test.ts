@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as lib from '../src/index.js';
+import * as rules from '../src/rules/index.js';
+import * as interop from '../src/interop/index.js';
 import * as core from '../src/core/index.js';
 import { OptimizerArgumentError } from '../src/index.js';
 import { createOptimizer, Trainer, type StepInfo, type TrainerConfig } from '../src/train/index.js';
@@ -140,7 +142,7 @@ describe('option keys named like Object.prototype properties (repro 04)', () => 
     e instanceof OptimizerArgumentError && e.message.includes(`unknown option ${JSON.stringify(key)}`);
 
   it('adopt, adam, core.adopt, ruleOptimizer and createOptimizer report them as unknown options', () => {
-    const rule = lib.defineRule({
+    const rule = rules.defineRule({
       name: `proto_${count++}`, slots: [], hyperparameters: {}, scalars: (lr: number) => ({ lr }),
       step: ({ p, g, scalar: s, sub, mul }) => ({ p: sub(p, mul(g, s('lr'))) }),
     });
@@ -148,7 +150,7 @@ describe('option keys named like Object.prototype properties (repro 04)', () => 
       assert.throws(() => lib.adopt(1e-3, options(key)), unknownOption(key), `adopt ${key}`);
       assert.throws(() => lib.adam(1e-3, options(key)), unknownOption(key), `adam ${key}`);
       assert.throws(() => core.adopt(1e-3, options(key)), unknownOption(key), `core.adopt ${key}`);
-      assert.throws(() => lib.ruleOptimizer(rule, 1e-3, options(key)), unknownOption(key), `ruleOptimizer ${key}`);
+      assert.throws(() => rules.ruleOptimizer(rule, 1e-3, options(key)), unknownOption(key), `ruleOptimizer ${key}`);
       assert.throws(() => createOptimizer('adopt', options(key)), unknownOption(key), `createOptimizer ${key}`);
     }
   });
@@ -159,10 +161,10 @@ describe('option keys named like Object.prototype properties (repro 04)', () => 
     const opt = lib.adopt(1e-2);
     model.compile({ optimizer: opt, loss: 'meanSquaredError' });
     await model.fit(tf.ones([4, 3]), tf.zeros([4, 2]), { epochs: 1, verbose: 0 });
-    const { file } = await lib.exportState(opt, model);
+    const { file } = await interop.exportState(opt, model);
     for (const key of KEYS) {
-      await assert.rejects(lib.exportState(opt, model, options(key)), unknownOption(key), `exportState ${key}`);
-      await assert.rejects(lib.importState(opt, model, file, options(key)), unknownOption(key), `importState ${key}`);
+      await assert.rejects(interop.exportState(opt, model, options(key)), unknownOption(key), `exportState ${key}`);
+      await assert.rejects(interop.importState(opt, model, file, options(key)), unknownOption(key), `importState ${key}`);
     }
     model.dispose();
     opt.dispose();

@@ -26,7 +26,7 @@
  * Before any kernel runs, every buffer it will touch is checked against the length it will write
  * (and, on wasm, against the heap's size): a mismatch throws and nothing is written.
  *
- * Other backends (webgl, webgpu, ...) return null and the optimizers use tfjs ops.
+ * src/dispatch.ts chooses these by backend (webgl_fused.ts and webgpu_fused.ts for the GPU backends).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Node } from '../rules/expr.js';
@@ -100,7 +100,6 @@ interface EngineReads {
   read(dataId: object): Promise<unknown>;
 }
 
-const fusedByBackend = new WeakMap<object, FusedKernels | null>();
 /** cpu buffers made here for a parameter or a state slot, the only ones written in place. */
 const ownedCpuBuffers = new WeakSet<ArrayBufferLike>();
 const guardedCpuBackends = new WeakSet<object>();
@@ -357,30 +356,19 @@ class CpuFused implements FusedKernels {
   }
 }
 
-/** Fused kernels for the active backend, or null where only tfjs ops can be used. */
-export function fusedKernelsForBackend(): FusedKernels | null {
-  const backend = tf.backend() as object;
-  let fused = fusedByBackend.get(backend);
-  if (fused === undefined) {
-    fused = createFused(tf.getBackend(), backend);
-    fusedByBackend.set(backend, fused);
-  }
-  return fused;
+/** The wasm backend's kernels (src/dispatch.ts chooses them), or null where its internals are not as expected. */
+export function wasmFusedKernels(backend: object): FusedKernels | null {
+  const b = backend as WasmBackendInternals;
+  const memory = wasmHeap(b);
+  const k = memory instanceof WebAssembly.Memory ? finiteKernel(memory) : null;
+  const usable = k !== null && typeof b.dataIdMap?.get === 'function' &&
+    typeof b.wasm.tfjs?.registerTensor === 'function' && typeof b.wasm.tfjs?.disposeData === 'function';
+  return usable ? new WasmFused(b, k) : null;
 }
 
-function createFused(name: string, backend: object): FusedKernels | null {
-  if (name === 'wasm') {
-    const b = backend as WasmBackendInternals;
-    const memory = wasmHeap(b);
-    const k = memory instanceof WebAssembly.Memory ? finiteKernel(memory) : null;
-    const usable = k !== null && typeof b.dataIdMap?.get === 'function' &&
-      typeof b.wasm.tfjs?.registerTensor === 'function' && typeof b.wasm.tfjs?.disposeData === 'function';
-    return usable ? new WasmFused(b, k) : null;
-  }
-  if (name === 'cpu') {
-    const b = backend as CpuBackendInternals;
-    const k = ArrayKernels.get();
-    return k !== null && typeof b.data?.get === 'function' ? new CpuFused(b, k) : null;
-  }
-  return null;
+/** The cpu backend's kernels (src/dispatch.ts chooses them), or null without WebAssembly SIMD. */
+export function cpuFusedKernels(backend: object): FusedKernels | null {
+  const b = backend as CpuBackendInternals;
+  const k = ArrayKernels.get();
+  return k !== null && typeof b.data?.get === 'function' ? new CpuFused(b, k) : null;
 }

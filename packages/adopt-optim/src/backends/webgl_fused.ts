@@ -16,7 +16,8 @@
  *   program.
  * - Non-finite gradients (§6.3): `ok`, the step's verdict computed on the GPU, is an input; every
  *   output is `ok ? new : old`.
- * - float16 textures (WEBGL_RENDER_FLOAT32_ENABLED false): epsilon is raised to 1e-4 as in §7.1.
+ * - float16 textures (WEBGL_RENDER_FLOAT32_ENABLED false): epsilon is raised to 1e-4 as in §7.1 (`webglEpsilon`, which
+ *   the ops path uses too).
  * - The outputs are new textures: the variable and its slots are assigned them, and the old
  *   textures are released by `assign` (tfjs's texture manager recycles them).
  */
@@ -25,7 +26,7 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { callCount, callPart, type PhaseCall } from '../codegen/modules.js';
 import { capitalized, glslProgram, type GlslProgram } from '../codegen/glsl.js';
 import { uniformArgs } from '../codegen/signature.js';
-import type { GpuFusedKernels } from './gpu_fused.js';
+import type { GpuFusedKernels } from './gpu_kernels.js';
 import { stackAll } from './gpu_reduce.js';
 
 interface TexData {
@@ -85,6 +86,15 @@ class FusedProgram implements GPGPUProgram {
   }
 }
 
+/** The least epsilon that survives float16 storage and arithmetic (§7.1): 1e-6 flushes to 0, g / 1e-6 overflows. */
+export const FLOAT16_EPSILON_FLOOR = 1e-4;
+
+/** epsilon as WebGL may use it (§7.1): raised to the float16 floor where textures are float16; 0 is left as asked. */
+export function webglEpsilon(epsilon: number): number {
+  const float32 = tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED');
+  return float32 || epsilon === 0 ? epsilon : Math.max(epsilon, FLOAT16_EPSILON_FLOOR);
+}
+
 class WebGLFused implements GpuFusedKernels {
   readonly path = 'webgl';
   private stepOk: tf.Tensor | null = null;
@@ -112,10 +122,6 @@ class WebGLFused implements GpuFusedKernels {
 
   private get packed(): boolean {
     return tf.env().getBool('WEBGL_PACK_BINARY_OPERATIONS');
-  }
-
-  private epsilon(epsilon: number): number {
-    return tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') ? epsilon : Math.max(epsilon, 1e-4); // §7.1
   }
 
   /** A tensor as an input of a program of this layout: converted once per call when stored the other way. */
@@ -149,7 +155,7 @@ class WebGLFused implements GpuFusedKernels {
     const local: TensorInfo[] = [];
     const inputs: Record<string, TensorInfo> = {};
     const input = (name: string): TensorInfo => (inputs[name] ??= this.input(tensors[name]!, packed, local));
-    const scalars = { ...call.scalars, epsilon: this.epsilon(call.scalars['epsilon'] ?? 0) };
+    const scalars = { ...call.scalars, epsilon: webglEpsilon(call.scalars['epsilon'] ?? 0) };
     // uniforms hold finite float32: an infinite clip bound becomes the largest finite one
     const values = uniformArgs(sig, scalars).map((x) => Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, x)));
     const outputs: tf.Tensor[] = [];

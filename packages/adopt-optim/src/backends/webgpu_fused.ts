@@ -24,7 +24,7 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { callCount, callPart, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { WORKGROUP, wgslShader, type WgslShader } from '../codegen/wgsl.js';
-import type { GpuFusedKernels } from './gpu_fused.js';
+import type { GpuFusedKernels } from './gpu_kernels.js';
 import { wgslLowBitShader, type WgslLowBitShader } from '../codegen/wgsl_lowbit.js';
 import type { LowBitFormat } from '../kernels/lowbit.js';
 import type { GpuLowBitMoments } from './webgpu_lowbit.js';

@@ -23,10 +23,11 @@ import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from 
 import { maxLearningRate } from '../schedules.js';
 import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
-import { adamCall, adoptCall } from '../codegen/modules.js';
+import { kernelPlan } from '../codegen/modules.js';
+import { flagsOf, type Rule } from '../rules/rule.js';
 import { pickScaling } from '../rules/options.js';
-import { ADOPT_OPTIONS } from '../rules/adopt.js';
-import { ADAM_OPTIONS } from '../rules/adam.js';
+import { ADOPT, ADOPT_OPTIONS } from '../rules/adopt.js';
+import { ADAM, ADAM_OPTIONS } from '../rules/adam.js';
 import {
   adam8Step, adopt8Init, adopt8Step, allocateMoments, dequantizeMoments, int8MomentsLength, momentsFormat, quantizeMoments, stepSeed,
   type Int4Moments, type Int8Moments,
@@ -276,6 +277,81 @@ function rateAt(lr: LearningRate): (count: number) => number {
 
 const identity: GradientTransformation<null> = { init: () => null, update() {} };
 
+/** The rules' kernel arguments as a phase call's scalars (their flags ride along, as the low-bit kernels read them). */
+type Scalars = Record<string, number>;
+const adoptScalars = (...a: Parameters<typeof adoptKernelArgs>) => adoptKernelArgs(...a) as unknown as Scalars;
+const adamScalars = (...a: Parameters<typeof adamKernelArgs>) => adamKernelArgs(...a) as unknown as Scalars;
+
+/** The float32 part of a core optimizer, declared: its rule, its piece of the chain, and the step's scalars. */
+interface Float32Family {
+  readonly owner: string;
+  readonly rule: Rule;
+  /** The chain member holding the rule's state (`state.adopt`, `state.adam`): the rule's slots and `t`. */
+  readonly key: 'adopt' | 'adam';
+  /** The rule as the chain's scaling piece (scaleByAdopt, scaleByAdam). */
+  readonly piece: GradientTransformation<unknown>;
+  /** The phase's float64 scalars (rules/scalars.ts) at the learning rate `lr` and the count `t` before the step. */
+  scalars(lr: number, t: number): Record<string, number>;
+}
+
+/** The hyperparameters every float32 core optimizer reads (resolved by src/hyperparams.ts). */
+interface Float32Hyperparams {
+  learningRate: LearningRate; nonFinite: string; fused: boolean; maximize: boolean; decoupled: boolean;
+  weightDecay: number; correctedWeightDecay: boolean;
+}
+
+/** The state every float32 core optimizer keeps beside its rule's: the counts of its decay and learning rate. */
+interface Float32State {
+  decoupledDecay?: LearningRateState | null;
+  learningRate: LearningRateState;
+}
+
+/**
+ * A core optimizer with float32 state built from its rule: the rule's slots (per its options) are the state's
+ * arrays and the fused kernel's, its init phase runs at the first step where it has one; the chain
+ * (sign, L2, the rule's piece, decoupled decay, learning rate; §3.4) is the reference `update` runs.
+ */
+function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
+  h: H, family: Float32Family,
+): CoreOptimizer<H, S> {
+  const { owner, rule, key } = family;
+  const flags = flagsOf(rule, h as unknown as Record<string, unknown>);
+  const slots = rule.slots(flags);
+  const plan = kernelPlan(rule, flags);
+  const rate = rateAt(h.learningRate);
+  type RuleArrays = Record<string, Float32Array> & { t: number };
+  const stateOf = (state: S) => (state as unknown as Record<string, RuleArrays>)[key]!;
+  const fusedStep: FusedStep<S> = (p, g, state) => {
+    const k = ArrayKernels.get();
+    if (k === null) return false;
+    const s = stateOf(state);
+    const t = s.t;
+    const phase = t === 0 && plan.init !== undefined ? 'init' : 'step';
+    k.run({ plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) }, p, g, slots.map((n) => s[n]!));
+    s.t = t + 1; // after the kernel: a refusal there leaves the counter as it was
+    advanceDecayCount(state);
+    state.learningRate.count++;
+    return true;
+  };
+  const chain = namedChain({
+    sign: h.maximize ? scale(-1) : identity,
+    l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
+    [key]: family.piece,
+    decoupledDecay: decoupledDecayPiece(h),
+    learningRate: scaleByLearningRate(h.learningRate),
+  }) as unknown as GradientTransformation<S>;
+  const init = chain.init;
+  chain.init = (params) => {
+    checkFloat32Array(`${owner}.init`, 'params', params);
+    const state = init(params);
+    // large arrays in a WebAssembly memory of their own: the kernel updates them where they lie
+    const resident = h.fused ? allocateResidentState(params.length, slots.length) : null;
+    if (resident !== null) slots.forEach((n, i) => void (stateOf(state)[n] = resident[i]!));
+    return state;
+  };
+  return build(owner, h, chain, fusedStep);
+}
+
 /** ADOPT as in the official implementation; see docs/ALGORITHM.md §2 (chain order: §3.4). */
 export function adopt(
   learningRate?: LearningRate, options?: AdoptOptions,
@@ -284,17 +360,6 @@ export function adopt(
   const lr = h.learningRate;
   const rate = rateAt(lr);
   const lrMax = h.correctedWeightDecay ? maxLearningRate('adopt', lr) : 1;
-  const fusedStep: FusedStep<AdoptCoreState> = (p, g, state) => {
-    const k = ArrayKernels.get();
-    if (k === null) return false;
-    const s = state.adopt;
-    const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity, lrMax);
-    k.run(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, [s.m, s.v]);
-    s.t++;
-    advanceDecayCount(state);
-    state.learningRate.count++;
-    return true;
-  };
   if (h.stateDtype !== 'float32') {
     const step8: FusedStep<AdoptCoreState> = (p, g, state) => {
       const s = state.adopt as unknown as LowBitState;
@@ -308,22 +373,10 @@ export function adopt(
     };
     return build('adopt', h, lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)), step8);
   }
-  const chain = namedChain({
-    sign: h.maximize ? scale(-1) : identity,
-    l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
-    adopt: scaleByAdopt(pickScaling(ADOPT_OPTIONS, h)),
-    decoupledDecay: decoupledDecayPiece(h),
-    learningRate: scaleByLearningRate(lr),
+  return float32Optimizer(h, {
+    owner: 'adopt', rule: ADOPT, key: 'adopt', piece: scaleByAdopt(pickScaling(ADOPT_OPTIONS, h)),
+    scalars: (lrNow, t) => adoptScalars(h, lrNow, t > 0 && h.clip !== null ? h.clip(t) : Infinity, lrMax),
   });
-  const init = chain.init;
-  chain.init = (params) => {
-    checkFloat32Array('adopt.init', 'params', params);
-    const state = init(params);
-    const resident = h.fused ? allocateResidentState(params.length, 2) : null;
-    if (resident !== null) [state.adopt.m, state.adopt.v] = resident as [Float32Array, Float32Array];
-    return state;
-  };
-  return build('adopt', h, chain, fusedStep);
 }
 
 function adamFamily(
@@ -334,17 +387,6 @@ function adamFamily(
   const lr = h.learningRate;
   const rate = rateAt(lr);
   const lrMax = h.correctedWeightDecay ? maxLearningRate(owner, lr) : 1;
-  const fusedStep: FusedStep<AdamCoreState> = (p, g, state) => {
-    const k = ArrayKernels.get();
-    if (k === null) return false;
-    const s = state.adam;
-    s.t++;
-    const args = adamKernelArgs(h, rate(state.learningRate.count), s.t, lrMax);
-    k.run(adamCall(h, args), p, g, h.amsgrad ? [s.m, s.v, s.vmax!] : [s.m, s.v]);
-    advanceDecayCount(state);
-    state.learningRate.count++;
-    return true;
-  };
   if (h.stateDtype !== 'float32') {
     const step8: FusedStep<AdamCoreState> = (p, g, state) => {
       const s = state.adam as unknown as LowBitState;
@@ -356,25 +398,10 @@ function adamFamily(
     };
     return build(owner, h, lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)), step8);
   }
-  const chain = namedChain({
-    sign: h.maximize ? scale(-1) : identity,
-    l2: h.decoupled ? identity : addDecayedWeights(h.weightDecay),
-    adam: scaleByAdam(pickScaling(ADAM_OPTIONS, h)),
-    decoupledDecay: decoupledDecayPiece(h),
-    learningRate: scaleByLearningRate(lr),
+  return float32Optimizer(h, {
+    owner, rule: ADAM, key: 'adam', piece: scaleByAdam(pickScaling(ADAM_OPTIONS, h)),
+    scalars: (lrNow, t) => adamScalars(h, lrNow, t + 1, lrMax),
   });
-  const init = chain.init;
-  chain.init = (params) => {
-    checkFloat32Array(`${owner}.init`, 'params', params);
-    const state = init(params);
-    const resident = h.fused ? allocateResidentState(params.length, h.amsgrad ? 3 : 2) : null;
-    if (resident !== null) {
-      [state.adam.m, state.adam.v] = resident as [Float32Array, Float32Array];
-      if (h.amsgrad) state.adam.vmax = resident[2]!;
-    }
-    return state;
-  };
-  return build(owner, h, chain, fusedStep);
 }
 
 /** Adam (PyTorch defaults: beta2 0.999, eps 1e-8, L2 weight decay 0). */

@@ -377,6 +377,7 @@ function runScaling(
 export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransformation<AdoptState> {
   const resolved = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT.defaults, SCALE_BY_ADOPT.specs) as Required<ScaleByAdoptOptions>;
   const { beta1, beta2, epsilon, clip } = resolved;
+  const fields = ADOPT.slots(flagsOf(ADOPT, resolved)); // m, v: the rule's slots
   const plan = scalingPlan(ADOPT, flagsOf(ADOPT, resolved));
   const hyper = { beta1, beta2, epsilon, weightDecay: 0, decoupled: false, maximize: false };
   // the rule's own scalars (rules/scalars.ts); lr, sign and decay are the scaling's (rule.scaling)
@@ -387,11 +388,11 @@ export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransfo
       return { m: new Float32Array(p.length), v: new Float32Array(p.length), t: 0 };
     },
     check(state, _p, updates) {
-      checkArrayState('scaleByAdopt', state, ['m', 'v'], updates);
+      checkArrayState('scaleByAdopt', state, fields, updates);
       if (state.t > 0 && clip !== null) checkClipValue('scaleByAdopt', clip(state.t), state.t);
     },
     update(u, state, _p, ctx) {
-      checkArrayState('scaleByAdopt', state, ['m', 'v'], checkFloat32Array('scaleByAdopt', 'updates', u));
+      checkArrayState('scaleByAdopt', state, fields, checkFloat32Array('scaleByAdopt', 'updates', u));
       if (state.t === 0) {
         runScaling(plan, 'init', u, [state.m, state.v], scalars(Infinity)); // §2.3: v = g², no update
         u.fill(0);
@@ -427,7 +428,7 @@ const SCALE_BY_ADAM = scalingOptions(ADAM_OPTIONS);
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
   const resolved = resolveOptions('scaleByAdam', options, SCALE_BY_ADAM.defaults, SCALE_BY_ADAM.specs) as Required<ScaleByAdamOptions>;
   const { beta1, beta2, epsilon, amsgrad } = resolved;
-  const fields = amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v'];
+  const fields = ADAM.slots(flagsOf(ADAM, resolved)); // m, v (and vmax for AMSGrad): the rule's slots
   const plan = scalingPlan(ADAM, flagsOf(ADAM, resolved));
   return {
     init(p) {

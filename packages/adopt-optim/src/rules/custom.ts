@@ -24,8 +24,9 @@ import { camelCaseClash } from './rule_names.js';
 
 /** The expression builders a rule's update is written with. */
 export interface RuleBuilder {
-  /** This element of the parameters, and of the gradient. */
+  /** This element of the parameters (the value before the step; the rule writes the new one as `p`). */
   p: E.Value;
+  /** This element of the gradient, as `applyGradients` (or `step`, in the core) received it. */
   g: E.Value;
   /** This element of a state slot. */
   slot(name: string): E.Value;

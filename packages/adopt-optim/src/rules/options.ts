@@ -41,8 +41,11 @@ export interface OptionSpec {
 
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 
-/** The paths a step can take (src/dispatch.ts chooses one); 'lowbit': 8-bit and 4-bit state (one set of kernels, two codecs). */
-export type Path = 'wasm' | 'cpu' | 'core' | 'webgl' | 'webgpu' | 'ops' | 'lowbit';
+/**
+ * The paths the capability table refuses on: 'lowbit', 8-bit and 4-bit state (one set of kernels, two codecs). Float32
+ * state is never refused: what a backend's kernels do not run goes to tfjs ops (src/dispatch.ts).
+ */
+export type Path = 'lowbit';
 
 /** A combination a path does not implement: refused before anything changes, saying what to use instead. */
 export interface Incapability {

@@ -3,6 +3,7 @@
  * where the backend stores or computes in float16.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { FLOAT16_EPSILON_FLOOR, webglEpsilon } from '../backends/webgl_fused.js';
 
 /** Per backend: whether an epsilon survives a round trip through it. */
 const epsilonSurvives = new WeakMap<object, Map<number, boolean>>();
@@ -20,7 +21,7 @@ const FLOAT32_BACKENDS = new Set(['webgpu', 'cpu', 'wasm', 'tensorflow']);
  */
 export function backendSafeEpsilon(epsilon: number): number {
   const name = tf.getBackend();
-  if (name === 'webgl') return tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') || epsilon === 0 ? epsilon : Math.max(epsilon, 1e-4);
+  if (name === 'webgl') return webglEpsilon(epsilon);
   if (FLOAT32_BACKENDS.has(name)) return epsilon;
   const backend = tf.backend();
   let known = epsilonSurvives.get(backend);
@@ -37,5 +38,5 @@ export function backendSafeEpsilon(epsilon: number): number {
     survives = epsilon === 0 || (zero === 0 && Number.isFinite(big));
     known.set(epsilon, survives);
   }
-  return survives ? epsilon : Math.max(epsilon, 1e-4);
+  return survives ? epsilon : Math.max(epsilon, FLOAT16_EPSILON_FLOOR);
 }

@@ -25,11 +25,6 @@ import type { NonFinitePolicy } from '../hyperparams.js';
 import { NonFiniteGradientError, OUT_OF_RANGE } from '../validate.js';
 import { stackAll } from '../backends/gpu_reduce.js';
 
-/** Backends where a synchronous readback stalls (or breaks): the check runs on the GPU there. */
-export function isGpuBackend(name: string): boolean {
-  return name === 'webgl' || name === 'webgpu';
-}
-
 /**
  * A gradient's flag with tfjs ops: `sum(g · 2^65 · 0)`, 0 when every |g| < 2^63 (GRADIENT_LIMIT), NaN
  * otherwise (g · 2^65 is exact and overflows to ±Infinity from |g| = 2^63; NaN and ±Infinity stay so;

@@ -12,7 +12,7 @@ import { allocateMoments, type LowBitMoments } from '../kernels/state8.js';
 import { blockCount, LOW_BIT_FORMATS, paddedLength, writeCode, type LowBitFormat } from '../kernels/lowbit.js';
 import { dequantizeMoments } from '../kernels/state8.js';
 import { OptimizerArgumentError } from '../validate.js';
-import type { NamedTensor } from './named_state_optimizer.js';
+import type { NamedTensor } from './slot_store.js';
 import { stateFormatOf } from './slot_store.js';
 
 /** The largest finite float32. */

@@ -19,11 +19,12 @@ import { checkLearningRate, type LearningRate, type NonFinitePolicy } from '../h
 import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules.js';
 import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE, warnOnce } from '../validate.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
-import type { GpuFusedKernels } from '../backends/gpu_fused.js';
-import { stepKernels, type StepPath } from '../dispatch.js';
+import type { GpuFusedKernels } from '../backends/gpu_kernels.js';
+import { isGpuBackend, stepKernels, type StepPath } from '../dispatch.js';
 import { clips, normScales, sumOfSquares, type GradientClipping } from '../gradient_clipping.js';
 import { clipByNormWithOps } from './clip_ops.js';
-import { GpuFiniteGuard, isGpuBackend, opsFlags } from './gpu_nonfinite.js';
+import { GpuFiniteGuard } from './gpu_nonfinite.js';
+import { checkGradients, firstNonFinite } from './gradient_checks.js';
 import { heldOnWebgpu, readOffWebgpu, stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import type { LowBitStore } from './state8.js';
 import { setWeightsWithLowBit } from './lowbit_weights.js';
@@ -33,6 +34,7 @@ import { backendSafeEpsilon } from './epsilon.js';
 
 export type { NamedTensor, VariableState } from './slot_store.js';
 
+/** The base class of every optimizer here: per-variable state kept by name, checked before any change. */
 export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Names of the per-variable slots, e.g. ['m', 'v']. */
   protected abstract readonly slotNames: readonly string[];
@@ -67,7 +69,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * Set by the subclass's constructor; null for float32 state.
    */
   protected int8: LowBitStore | null = null;
-  /** The factor clipping by norm puts on the gradient of the variable stepped (src/gradient_clipping.ts), else 1. */
+  /** The factor clipping by norm puts on the gradient of the variable being stepped (src/gradient_clipping.ts); 1 otherwise. */
   protected gradScale = 1;
   private readonly guard: GpuFiniteGuard;
   /** `nonFinite: 'skip'` on a GPU: first steps awaiting their verdict, redone if skipped (./gpu_first_steps.ts). */
@@ -205,7 +207,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   override applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
     this.checkUsable('applyGradients');
     this.guard.throwPending(); // a step refused on the GPU since the last call (§6.3)
-    const pairs = this.checkGradients(variableGradients);
+    const pairs = checkGradients(this.displayName, variableGradients);
     for (const [variable] of pairs) {
       const state = this.slots.peek(variable);
       if (state !== undefined) this.slots.checkBinding(variable, state);
@@ -224,7 +226,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.kernels = stepKernels(this.fused); // the dispatcher's choice for this step (src/dispatch.ts)
     const onGpu = isGpuBackend(tf.getBackend());
     if (pairs.length > 0 && this.nonFinite !== 'off' && !onGpu) {
-      const bad = this.firstNonFinite(pairs);
+      const bad = firstNonFinite(this.kernels, pairs);
       if (bad !== undefined) {
         if (this.nonFinite === 'skip') {
           this.skippedSteps++;
@@ -294,47 +296,6 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return null;
   }
 
-  /** Resolves names to variables and checks every gradient; throws before anything changes. */
-  private checkGradients(variableGradients: NamedTensorMap | NamedTensor[]): [tf.Variable, tf.Tensor][] {
-    const entries: [string, tf.Tensor | null | undefined][] = Array.isArray(variableGradients)
-      ? variableGradients.map((g) => [g.name, g.tensor])
-      : Object.entries(variableGradients);
-    const registered = tf.engine().registeredVariables;
-    const seen = new Set<string>();
-    const pairs: [tf.Variable, tf.Tensor][] = [];
-    for (const [name, gradient] of entries) {
-      if (gradient == null) continue; // no gradient for this variable: leave it, as tfjs does
-      const variable = registered[name];
-      if (variable === undefined) {
-        throw new OptimizerArgumentError(
-          `${this.displayName}: a gradient names the unknown variable "${name}"; ` +
-            'expected the name of a live tf.Variable.',
-        );
-      }
-      if (seen.has(name)) {
-        throw new OptimizerArgumentError(`${this.displayName}: two gradients name the variable "${name}".`);
-      }
-      seen.add(name);
-      if (!tf.util.arraysEqual(gradient.shape, variable.shape)) {
-        throw new OptimizerArgumentError(
-          `${this.displayName}: the gradient of "${name}" has shape [${gradient.shape}] ` +
-            `but the variable has shape [${variable.shape}].`,
-        );
-      }
-      if (variable.dtype !== 'float32' || gradient.dtype !== 'float32') {
-        throw new OptimizerArgumentError(
-          `${this.displayName}: the gradient of "${name}" has dtype ${gradient.dtype} and the variable ` +
-            `${variable.dtype}; expected float32 for both.`,
-        );
-      }
-      if (gradient.isDisposed) {
-        throw new OptimizerArgumentError(`${this.displayName}: the gradient of "${name}" is disposed.`);
-      }
-      pairs.push([variable, gradient]);
-    }
-    return pairs;
-  }
-
   /**
    * Gradient clipping (src/gradient_clipping.ts), after every check. By norm on cpu and wasm: the sums of
    * squares in float64 (one read of each gradient, by the fused kernels where they accept it), the
@@ -370,23 +331,6 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   /** Whether updateVariable multiplies the gradient by `gradScale` (through the rule's sign). */
   protected foldsGradientScale(): boolean {
     return false;
-  }
-
-  /** Name of the first variable whose gradient is not finite; one readback for all of them. */
-  private firstNonFinite(all: [tf.Variable, tf.Tensor][]): string | undefined {
-    // empty gradients hold nothing to check (and tf.sum of an empty tensor is garbage on wasm)
-    const pairs = all.filter(([, g]) => g.size > 0);
-    if (pairs.length === 0) return undefined;
-    const k = this.kernels;
-    if (k !== null && k.accepts(pairs.map(([, g]) => g))) {
-      return pairs.find(([, g]) => !k.allFinite(g))?.[0].name; // one read of each gradient, no tensors
-    }
-    // sum(g · 2^65 · 0) is 0 when every |g| < 2^63 and NaN otherwise (./gpu_nonfinite.ts); it runs on every backend.
-    const flags = tf.tidy(() => opsFlags(pairs.map(([, g]) => g)));
-    const values = flags.dataSync();
-    flags.dispose();
-    const index = values.findIndex((x) => x !== 0);
-    return index < 0 ? undefined : pairs[index]![0].name;
   }
 
   /** Another backend active: slots and parameters held on webgpu read asynchronously (../backends/webgpu_moves.ts). */

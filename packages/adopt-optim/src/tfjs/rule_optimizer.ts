@@ -1,20 +1,17 @@
 /**
- * Experimental: a tf.Optimizer for a rule defined with defineRule (src/compiler/define_rule.ts). State is
+ * Experimental: a tf.Optimizer for a rule defined with defineRule (src/compiler/define_rule.ts), declared:
+ * the one optimizer built from a rule (./family_optimizer.ts) with the rule's own scalars(). State is
  * kept per variable by name like the built-in optimizers' (getWeights / setWeights, the non-finite
- * policies, the GPU guard), and each step runs on the path the dispatcher chooses: the generated
- * kernels of the backend, or the rule as tfjs ops.
+ * policies, the GPU guard), and each step runs on the path the dispatcher chooses.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
 import { NON_FINITE_POLICIES, type NonFinitePolicy } from '../rules/options.js';
-import {
-  checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule,
-} from '../compiler/define_rule.js';
-import { ruleCall } from '../codegen/modules.js';
+import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule } from '../compiler/define_rule.js';
 import { restoreKeys } from '../rules/rule_names.js';
-import { runPhase } from '../dispatch.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
-import { NamedStateOptimizer, type NamedTensor, type VariableState } from './named_state_optimizer.js';
+import { NamedStateOptimizer } from './named_state_optimizer.js';
+import { FamilyOptimizer, type Family } from './family_optimizer.js';
 
 /** Options of ruleOptimizer: hyperparameter overrides, the non-finite policy, and whether to use the fused kernels. */
 export interface RuleOptimizerOptions {
@@ -25,59 +22,44 @@ export interface RuleOptimizerOptions {
   fused?: boolean;
 }
 
-export class RuleOptimizer extends NamedStateOptimizer {
+/** A defined rule as a declaration: its scalars from its own scalars(), checked, at t = count + 1. */
+function definedFamily(custom: CustomRule, hyperparameters: Readonly<Record<string, number>>): Family {
+  const name = custom.definition.name;
+  return {
+    displayName: name, rule: custom.rule, options: {}, foldsGradientScale: false, safeEpsilon: false,
+    // saved as "<variable>/<slot>": a slot named "step" would be the step counter's "<variable>/step"
+    savedSlots: custom.definition.slots.map((s) => (s === 'step' ? '_step' : s)),
+    scalars: (_o, { lr, step, variable }) =>
+      stepScalars(name, custom, lr, step + 1, { ...hyperparameters }, `the variable "${variable}"`),
+  };
+}
+
+/** @experimental A rule defined with defineRule as a tf.Optimizer (made by `ruleOptimizer`), saved by the rule's name. */
+export class RuleOptimizer extends FamilyOptimizer {
   static get className(): string {
     return 'adopt-optim/Rule';
   }
 
-  protected readonly slotNames: readonly string[];
-  protected readonly displayName: string;
   readonly hyperparameters: Readonly<Record<string, number>>;
 
   readonly custom: CustomRule;
 
-  constructor(rule: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE, options: RuleOptimizerOptions = {}) {
+  constructor(
+    rule: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE, options: RuleOptimizerOptions = {},
+  ) {
     const custom = checkCustomRule('ruleOptimizer', rule);
     const owner = `ruleOptimizer(${custom.definition.name})`;
-    if (typeof options !== 'object' || options === null) throw new OptimizerArgumentError(`${owner}: invalid options ${String(options)}; expected an object.`);
+    if (typeof options !== 'object' || options === null) {
+      throw new OptimizerArgumentError(`${owner}: invalid options ${String(options)}; expected an object.`);
+    }
     checkKnownKeys(owner, options as Record<string, unknown>, ['hyperparameters', 'nonFinite', 'fused']);
     const rate = checkLearningRate(owner, learningRate);
-    super(rate, checkOneOf(owner, 'nonFinite', options.nonFinite ?? 'throw', NON_FINITE_POLICIES),
-      checkBoolean(owner, 'fused', options.fused ?? true));
+    const nonFinite = checkOneOf(owner, 'nonFinite', options.nonFinite ?? 'throw', NON_FINITE_POLICIES);
+    const fused = checkBoolean(owner, 'fused', options.fused ?? true);
+    const hyperparameters = resolveHyperparameters(owner, custom, options.hyperparameters);
+    super(definedFamily(custom, hyperparameters), rate, nonFinite, fused);
     this.custom = custom;
-    this.displayName = custom.definition.name;
-    // saved as "<variable>/<slot>": a slot named "step" would be the step counter's "<variable>/step"
-    this.slotNames = custom.definition.slots.map((s) => (s === 'step' ? '_step' : s));
-    this.hyperparameters = resolveHyperparameters(owner, custom, options.hyperparameters);
-  }
-
-  /** Each variable's scalars for the step in progress: all computed and checked before any variable is written. */
-  private readonly pending = new Map<tf.Variable, Record<string, number>>();
-
-  /** Called for every variable of a step before any is updated: a refused scalars() leaves everything unchanged. */
-  protected override checkStep(variable: tf.Variable, step: number): void {
-    const h = { ...this.hyperparameters };
-    this.pending.set(variable, stepScalars(this.displayName, this.custom, this.learningRate, step + 1, h,
-      `the variable "${variable.name}"`));
-  }
-
-  override applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
-    this.pending.clear();
-    try {
-      super.applyGradients(variableGradients);
-    } finally {
-      this.pending.clear();
-    }
-  }
-
-  protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
-    const scalars = this.pending.get(p)
-      ?? stepScalars(this.displayName, this.custom, this.learningRate, state.step + 1, { ...this.hyperparameters },
-        `the variable "${p.name}"`);
-    const phase = state.step === 0 && this.custom.plan.init !== undefined ? 'init' : 'step';
-    this.ranOn(runPhase(this.kernels, ruleCall(this.custom.rule, {}, phase, scalars), p, gradient,
-      this.slotNames.map((n, i): [string, tf.Variable] => [this.custom.arrays[i]!, state.slots.get(n)!]), () => scalars,
-      (target, value) => this.commit(target, value)));
+    this.hyperparameters = hyperparameters;
   }
 
   /** State is marked with the rule's name: another rule's state (same slots, other meaning) is refused. */

@@ -23,13 +23,13 @@ import { blockCount, codeBytes, INT8, paddedLength, readCode, type LowBitFormat 
 import { HeapInt8Moments, type WasmState8 } from '../backends/tfjs_state8.js';
 import { GpuLowBitMoments } from '../backends/webgpu_lowbit.js';
 import { stateOnWebgpuError } from '../backends/webgpu_moves.js';
-import { gpuFusedKernels } from '../backends/gpu_fused.js';
+import { gpuFusedKernels } from '../dispatch.js';
 import { lowBitCall } from '../kernels/state8.js';
 import type { PhaseCall } from '../codegen/modules.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
 import { OptimizerArgumentError } from '../validate.js';
-import type { NamedTensor } from './named_state_optimizer.js';
+import type { NamedTensor } from './slot_store.js';
 import { stateFormatOf, type ExternalState } from './slot_store.js';
 import { groupBy, readLowBit, split, suffixesOf, type LowBitTaker, type Restored } from './lowbit_weights.js';
 

@@ -7,6 +7,7 @@
 export {
   createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,
   type OptimizerOptionsByName, type OptimizerByName, type SgdOptions, type MomentumOptions, type RmspropOptions,
+  type WithLearningRate,
 } from './registry.js';
 export { Trainer, Rng, type TrainerConfig, type DataSource, type ParamGroup, type StepInfo, type TrainResult, type Batch, type RestoreInfo } from './trainer.js';
 export {

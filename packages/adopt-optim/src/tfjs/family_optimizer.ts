@@ -1,0 +1,171 @@
+/**
+ * The one TensorFlow.js optimizer built from a rule (src/rules/rule.ts): its slots, kernel flags and
+ * phases are read off the rule, its options off the rule's options table; a declaration (./adopt.ts,
+ * ./adam_family.ts, ./rule_optimizer.ts) supplies only the step's scalars and the checks its math needs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LearningRate, NonFinitePolicy } from '../hyperparams.js';
+import { flagsOf, type Rule } from '../rules/rule.js';
+import { optionsConfig, optionsFromConfig, type OptionSpecs } from '../rules/options.js';
+import { kernelPlan, type KernelPlan, type PhaseCall } from '../codegen/modules.js';
+import { runPhase } from '../dispatch.js';
+import { maxLearningRate } from '../schedules.js';
+import type { FusedKernels } from '../backends/tfjs_fused.js';
+import { stepSeed, type State8Kernel } from '../kernels/state8.js';
+import { lowBitFormat } from '../kernels/lowbit.js';
+import type { AdamKernelArgs, AdoptKernelArgs } from '../rules/scalars.js';
+import { LowBitStore } from './state8.js';
+import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+
+/** What the step's scalars are computed from: the rate of this step, the variable's count before it, lrMax. */
+export interface StepContext {
+  readonly lr: number;
+  /** The variable's step count before this step (0 at its first). */
+  readonly step: number;
+  /** lrMax of corrected decay (§10.3): the learning rate's declared maximum (refused where unknown); 1 if unused. */
+  lrMax(): number;
+  /** The variable's name, for the message when the scalars are refused. */
+  readonly variable: string;
+}
+
+/** A declaration: the rule, its resolved options, and the hooks its math needs. */
+export interface Family {
+  /** Name in messages: 'ADOPT', 'AdamW', a defined rule's name. */
+  readonly displayName: string;
+  readonly rule: Rule;
+  /** The resolved options (without the learning rate): they become read-only fields (`opt.beta2`). */
+  readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * The phase's float64 scalars (rules/scalars.ts) from the optimizer's options (its fields), checked:
+   * computed for every variable before any changes.
+   */
+  scalars(options: Readonly<Record<string, unknown>>, context: StepContext): Record<string, number>;
+  /** The name each of the rule's slots is saved under (default: the slot's own name). */
+  readonly savedSlots?: readonly string[];
+  /** Whether the scalars' `sign` may carry the clipping-by-norm factor (src/gradient_clipping.ts): no pass of its own. */
+  readonly foldsGradientScale: boolean;
+  /** Whether the ops path takes a backend-safe epsilon (§7.1). */
+  readonly safeEpsilon: boolean;
+}
+
+/** The options a rule's optimizer saves and loads from its options table (getConfig / fromConfig). */
+export interface SavedOptions {
+  readonly displayName: string;
+  readonly specs: OptionSpecs;
+}
+
+// merge: replaced by lowBit.step(call, …)
+/** The low-bit store's kernel for a call: its plan's rule and phase name the kernel, its scalars carry the flags. */
+function lowBitStep(
+  store: LowBitStore, call: PhaseCall, p: tf.Variable, g: tf.Tensor, seed: number, kernels: FusedKernels | null,
+  commit: (next: Float32Array) => void,
+): void {
+  const rule = call.plan.key.split('_')[0];
+  const kernel: State8Kernel = rule === 'adam' ? 'adam8Step' : call.phase === 'init' ? 'adopt8Init' : 'adopt8Step';
+  store.step(kernel, p, g, call.scalars as unknown as AdoptKernelArgs & AdamKernelArgs, seed, kernels, commit);
+}
+
+export abstract class FamilyOptimizer extends NamedStateOptimizer {
+  protected readonly slotNames: readonly string[];
+  protected readonly displayName: string;
+  /** The rule's slots as its kernels name them, in binding order (paired with slotNames). */
+  private readonly arrays: readonly string[];
+  private readonly family: Family;
+  /** The rule's kernels for these options (fixed when the optimizer is built). */
+  private readonly plan: KernelPlan;
+  /** Each variable's scalars for the step in progress (at its count): computed and checked before any is written. */
+  private readonly pending = new Map<tf.Variable, { step: number; scalars: Record<string, number> }>();
+
+  protected constructor(family: Family, learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
+    super(learningRate, nonFinite, fused);
+    this.family = family;
+    this.displayName = family.displayName;
+    const stateDtype = family.options.stateDtype ?? 'float32';
+    const flags = flagsOf(family.rule, family.options);
+    this.arrays = family.rule.slots(flags);
+    this.plan = kernelPlan(family.rule, flags);
+    const saved = family.savedSlots ?? this.arrays;
+    if (saved.length !== this.arrays.length) {
+      const counts = `${saved.length} saved slot names for ${this.arrays.length} slots`;
+      throw new TypeError(`adopt-optim ${family.displayName}: ${counts}`);
+    }
+    this.slotNames = stateDtype !== 'float32' ? [] : saved;
+    this.int8 = stateDtype === 'float32' ? null
+      : new LowBitStore(family.displayName, lowBitFormat(stateDtype as 'int8'));
+    Object.assign(this, family.options);
+  }
+
+  /** lrMax of corrected weight decay (§10.3): the current learning rate's declared maximum. */
+  private maxLearningRate(): number {
+    if (this.family.options.correctedWeightDecay !== true) return 1;
+    return maxLearningRate(this.displayName, this.schedule ?? this.learningRate);
+  }
+
+  private scalarsOf(variable: tf.Variable, step: number): Record<string, number> {
+    const context = { lr: this.learningRate, step, lrMax: () => this.maxLearningRate(), variable: variable.name };
+    return this.family.scalars(this as unknown as Record<string, unknown>, context);
+  }
+
+  /** Called for every variable of a step before any is updated: refused scalars leave everything unchanged. */
+  protected override checkStep(variable: tf.Variable, step: number): void {
+    this.pending.set(variable, { step, scalars: this.scalarsOf(variable, step) });
+  }
+
+  /**
+   * One step for these gradients (by variable name): every gradient and every variable's scalars checked
+   * before any parameter or state changes.
+   */
+  override applyGradients(variableGradients: Parameters<NamedStateOptimizer['applyGradients']>[0]): void {
+    this.pending.clear();
+    try {
+      super.applyGradients(variableGradients);
+    } finally {
+      this.pending.clear();
+    }
+  }
+
+  protected override foldsGradientScale(): boolean {
+    return this.family.foldsGradientScale;
+  }
+
+  /** One step of the rule on one variable: its init phase at the first step where it has one (ADOPT §2.3). */
+  protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
+    const pending = this.pending.get(p);
+    // a first step redone on a GPU (./gpu_first_steps.ts) runs at count 0: its own scalars
+    const checked = pending?.step === state.step ? pending.scalars : this.scalarsOf(p, state.step);
+    // clipping by norm multiplies the gradient through the rule's sign (src/gradient_clipping.ts)
+    const folds = this.gradScale !== 1 && this.family.foldsGradientScale;
+    const scalars = folds ? { ...checked, sign: checked.sign! * this.gradScale } : checked;
+    const plan = this.plan;
+    const call: PhaseCall = { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
+    if (this.int8 !== null) {
+      // §11, §12: the low-bit kernels; 8-bit on wasm in place on the heap (src/tfjs/state8.ts)
+      lowBitStep(this.int8, call, p, gradient, stepSeed(state.step), this.kernels,
+        (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
+      this.ranOn(this.int8.format.dtype);
+      return;
+    }
+    const slots = this.arrays.map((a, i): [string, tf.Variable] => [a, state.slots.get(this.slotNames[i]!)!]);
+    const opsScalars = () =>
+      (this.family.safeEpsilon ? { ...scalars, epsilon: this.backendSafeEpsilon(scalars.epsilon!) } : scalars);
+    const commit = (target: tf.Variable, value: tf.Tensor) => this.commit(target, value);
+    this.ranOn(runPhase(this.kernels, call, p, gradient, slots, opsScalars, commit));
+  }
+
+  /** The options of a rule's optimizer as its options table saves them, after the learning rate and policies. */
+  protected savedOptions(specs: OptionSpecs): tf.serialization.ConfigDict {
+    const options = optionsConfig(`${this.displayName}.getConfig`, specs, this) as tf.serialization.ConfigDict;
+    return { ...this.baseConfig(), ...options };
+  }
+
+  /** A config written by savedOptions, rebuilt as `new cls(learningRate, options)`. */
+  protected static fromSavedOptions<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict, saved: SavedOptions,
+  ): T {
+    // tfjs-layers adds `customObjects` to the config it passes in; it is not an option of ours.
+    const { learningRate, customObjects: _, ...rest } = config;
+    const options = optionsFromConfig(`${saved.displayName}.fromConfig`, saved.specs, rest);
+    const make = cls as unknown as new (lr: unknown, o: object) => T;
+    return new make(NamedStateOptimizer.learningRateFromConfig(learningRate), options);
+  }
+}
