@@ -64,6 +64,7 @@ export function clipByNormWithOps(h: Required<GradientClipping>, gs: readonly tf
       const c = h.clipnorm;
       return gs.map((g) => tf.mul(g, clipFactorOf(c, globalNorm([g]))));
     }
-    return clipByGlobalNorm(gs, h.globalClipnorm!).clipped;
+    const factor = clipFactorOf(h.globalClipnorm!, globalNorm(gs)); // clipByGlobalNorm less its argument checks
+    return gs.map((g) => tf.mul(g, factor));
   });
 }
