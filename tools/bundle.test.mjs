@@ -22,9 +22,10 @@ import { added as addedWithout, SCENARIOS } from './bundle-plan.mjs';
 
 /**
  * The gzipped bytes `import { adopt }` may add to a bundle: measured 41 620 with the kernels assembled at run time,
- * 42 095 after the attack round's rule checks (the 0.2 goal of 25 kB is not met).
+ * 42 095 after the attack round's rule checks (the 0.2 goal of 25 kB is not met); 42 591 after one clipping by norm
+ * (issue 33: the Trainer's scaled norm on the ops path; 42 506 without it, on the same tree).
  */
-const BUDGET_GZIP = 42_500;
+const BUDGET_GZIP = 42_700;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-bundle-'));

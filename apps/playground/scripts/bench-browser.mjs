@@ -101,6 +101,6 @@ for (const row of rows) {
 }
 lines.push('', `${new Date().toISOString()}; took ${Math.round((Date.now() - started) / 1000)} s.`);
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'browser_step.json'), JSON.stringify({ date: new Date().toISOString(), reps, environment, rows }, null, 2) + '\n');
-writeFileSync(join(out, 'browser_step.txt'), lines.join('\n') + '\n');
+writeFileSync(join(out, 'browser_step.json'), `${JSON.stringify({ date: new Date().toISOString(), reps, environment, rows }, null, 2)}\n`);
+writeFileSync(join(out, 'browser_step.txt'), `${lines.join('\n')}\n`);
 console.log(lines.join('\n'));

@@ -43,7 +43,7 @@ for (const size of quick ? [1e3] : [1e3, 1e4]) {
   const r = await runStepBench('webgpu', 100, size, reps);
   if (r.error) throw new Error(r.error);
   results.push(r);
-  console.log(`webgpu (Node, ${adapter.description || adapter.vendor}) 100 x ${size}: ` + OPTIMIZERS.map((n) => `${n} ${median(r.ms[n]).toFixed(1)} ms`).join(', '));
+  console.log(`webgpu (Node, ${adapter.description || adapter.vendor}) 100 x ${size}: ${OPTIMIZERS.map((n) => `${n} ${median(r.ms[n]).toFixed(1)} ms`).join(', ')}`);
 }
 const swiftshader = /swiftshader/i.test(`${adapter.description} ${adapter.vendor}`);
 const lines = [
@@ -60,7 +60,7 @@ for (const r of results) {
 }
 const out = join(playgroundDir, '..', '..', 'docs', 'bench');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'webgpu_node.json'), JSON.stringify({ node: process.version, adapter, reps, results, seconds: (Date.now() - started) / 1000 }, null, 2) + '\n');
-writeFileSync(join(out, 'webgpu_node.txt'), lines.join('\n') + '\n');
+writeFileSync(join(out, 'webgpu_node.json'), `${JSON.stringify({ node: process.version, adapter, reps, results, seconds: (Date.now() - started) / 1000 }, null, 2)}\n`);
+writeFileSync(join(out, 'webgpu_node.txt'), `${lines.join('\n')}\n`);
 console.log(lines.join('\n'));
 tf.disposeVariables();

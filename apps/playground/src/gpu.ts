@@ -61,7 +61,7 @@ export function instrument(): { counts: { readSync: number; programs: number }; 
   const wrap = (name: string, key: 'readSync' | 'programs') => {
     const original = backend[name];
     if (typeof original !== 'function') return;
-    const own = Object.prototype.hasOwnProperty.call(backend, name);
+    const own = Object.hasOwn(backend, name);
     backend[name] = function (this: unknown, ...args: unknown[]) {
       counts[key]++;
       return (original as (...a: unknown[]) => unknown).apply(this, args);

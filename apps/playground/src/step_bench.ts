@@ -35,7 +35,7 @@ function counter(backendName: string): { count: () => number; restore: () => voi
   else if (backendName === 'webgpu') [target, key] = [backend['device'] as Record<string, unknown>, 'createBindGroup'];
   else [target, key] = [tf.engine() as unknown as Record<string, unknown>, 'runKernel'];
   const original = target[key] as (...a: unknown[]) => unknown;
-  const own = Object.prototype.hasOwnProperty.call(target, key);
+  const own = Object.hasOwn(target, key);
   target[key] = function (this: unknown, ...args: unknown[]) {
     n++;
     return original.apply(this, args);

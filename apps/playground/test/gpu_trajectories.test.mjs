@@ -52,7 +52,7 @@ describe('GPU paths reproduce the 0.2 trajectories (headless Chromium)', { skip 
     webgpu = (await page.evaluate(() => window.gpuChecks.adapterInfo())) !== null;
   });
   after(async () => {
-    if (RECORD) writeFileSync(FIXTURE, JSON.stringify(recorded) + '\n');
+    if (RECORD) writeFileSync(FIXTURE, `${JSON.stringify(recorded)}\n`);
     await browser?.close();
     await server?.close();
   });

@@ -19,7 +19,7 @@ async function run(backend, make, sizes, start, grads, wait = true) {
   await tf.setBackend(backend);
   await tf.ready();
   const tag = `${backend}_${unique++}`;
-  const vars = sizes.map((n, i) => tf.variable(tf.tensor1d(start[i]), true, `reg_${tag}_${i}`));
+  const vars = sizes.map((_n, i) => tf.variable(tf.tensor1d(start[i]), true, `reg_${tag}_${i}`));
   const opt = make();
   const step = (g) => {
     const named = vars.map((v, i) => ({ name: v.name, tensor: tf.tensor1d(g[i]) }));
@@ -93,7 +93,7 @@ for (const [name, options] of [['float32', {}], ['int8', { stateDtype: 'int8' }]
     const make = () => adopt(1e-2, options);
     const cpu = await run('cpu', make, sizes, start, grads);
     await tf.setBackend('webgpu');
-    const vars = sizes.map((n, i) => tf.variable(tf.tensor1d(start[i]), true, `move_${unique++}_${i}`));
+    const vars = sizes.map((_n, i) => tf.variable(tf.tensor1d(start[i]), true, `move_${unique++}_${i}`));
     const opt = make();
     const step = (g) => {
       const named = vars.map((v, i) => ({ name: v.name, tensor: tf.tensor1d(g[i]) }));

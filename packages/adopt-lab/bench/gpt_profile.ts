@@ -76,5 +76,5 @@ const lines = [
 ];
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'bench');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'gpt_step_profile.txt'), lines.join('\n') + '\n');
+writeFileSync(join(out, 'gpt_step_profile.txt'), `${lines.join('\n')}\n`);
 console.log(lines.join('\n'));

@@ -54,8 +54,8 @@ export function claimsMarkdown(claims: Claim[], all: ComparisonResult[]): string
   return [head, ...rows].join('\n');
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const list = (items: string[]) => `<ul>${items.map((i) => `<li>${escape(i)}</li>`).join('')}</ul>`;
+const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const list = (items: string[]) => `<ul>${items.map((i) => `<li>${escapeHtml(i)}</li>`).join('')}</ul>`;
 const INTRO = 'Each claim of the README is declared in the suite (src/claims.ts): its comparisons form its family ' +
   '(Holm ' +
   'within it); the README-wide columns apply Holm once over all N distinct comparisons of all claims, so a verdict ' +
@@ -75,7 +75,7 @@ export function claimsHtml(claims: Claim[], all: ComparisonResult[], problems: s
     const cells = [x.claim, c.experiment, comparisonLabel(x, all), c.metric.label, String(x.seeds.length), x.text,
       formatP(x.p), Number.isNaN(x.pTost) ? '—' : formatP(x.pTost), formatP(x.holm.own), x.verdict.own,
       formatP(x.holm.all), x.verdict.all, fixed];
-    const td = (v: string, k: number) => `<td>${k === 9 || k === 11 ? mark(v as ClaimVerdict) : escape(v)}</td>`;
+    const td = (v: string, k: number) => `<td>${k === 9 || k === 11 ? mark(v as ClaimVerdict) : escapeHtml(v)}</td>`;
     return `<tr>${cells.map(td).join('')}</tr>`;
   }).join('');
   const margins = [...new Map(claims.filter((c) => c.margin).map((c) => [c.margin!.value, c.margin!])).values()];
@@ -84,9 +84,9 @@ export function claimsHtml(claims: Claim[], all: ComparisonResult[], problems: s
   const extended = claims.filter((c) => c.extension)
     .map((c) => `${c.id}: ${c.extension!.why}; the ${c.extension!.fixedSeeds.length}-seed result is shown beside.`);
   return `<section id="claims"><h2>The README's claims, each in its own family and all at once</h2>
-<p>${escape(INTRO.replace('all N', `all ${distinct}`))}</p>
+<p>${escapeHtml(INTRO.replace('all N', `all ${distinct}`))}</p>
 ${list(margins.map((m) => `Margin ±${m.value}: ${m.basis}`))}${list([...excluded, ...extended])}
 ${problems.length ? `<p><strong>Problems with the declarations:</strong></p>${list(problems)}` : ''}
-<table><thead><tr>${COLUMNS.map((h) => `<th>${escape(h)}</th>`).join('')}</tr></thead>
+<table><thead><tr>${COLUMNS.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>
 <tbody>${rows}</tbody></table></section>`;
 }

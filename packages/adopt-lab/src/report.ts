@@ -13,23 +13,23 @@ import { claimsHtml } from './claim_view.js';
 /** Sections in the order of the committed suite; folders it does not know go last. */
 const ORDER = SUITE.map((e) => e.label);
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function section(r: ExperimentResult): string {
-  const tableHtml = (columns: string[], rows: (string | number)[][]) => `<table><thead><tr>${columns.map((c) => `<th>${escape(c)}</th>`).join('')}</tr></thead><tbody>${
-    rows.map((row) => `<tr>${row.map((c) => `<td>${escape(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
-  const extra = (r.tables ?? []).map((t) => `<h3>${escape(t.title)}</h3>${tableHtml(t.columns, t.rows)}`).join('');
-  const table = `<table><thead><tr>${r.summary.columns.map((c) => `<th>${escape(c)}</th>`).join('')}</tr></thead><tbody>${
-    r.summary.rows.map((row) => `<tr>${row.map((c) => `<td>${escape(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>${extra}`;
-  const figures = r.figures.map((f) => `<figure>${f.svg.replace(/^<\?xml[^>]*>/, '')}<figcaption>${escape(f.caption)}</figcaption></figure>`).join('');
+  const tableHtml = (columns: string[], rows: (string | number)[][]) => `<table><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${
+    rows.map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const extra = (r.tables ?? []).map((t) => `<h3>${escapeHtml(t.title)}</h3>${tableHtml(t.columns, t.rows)}`).join('');
+  const table = `<table><thead><tr>${r.summary.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${
+    r.summary.rows.map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>${extra}`;
+  const figures = r.figures.map((f) => `<figure>${f.svg.replace(/^<\?xml[^>]*>/, '')}<figcaption>${escapeHtml(f.caption)}</figcaption></figure>`).join('');
   const m = r.meta;
-  return `<section id="${r.name}"><h2>${escape(r.title)} <code>${escape(r.name)}</code></h2><p>${escape(r.description)}</p>
-<div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escape(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
-<p class="meta">adopt-optim ${escape(m.version)} · backend ${escape(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escape(m.startedAt)}${
+  return `<section id="${r.name}"><h2>${escapeHtml(r.title)} <code>${escapeHtml(r.name)}</code></h2><p>${escapeHtml(r.description)}</p>
+<div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
+<p class="meta">adopt-optim ${escapeHtml(m.version)} · backend ${escapeHtml(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escapeHtml(m.startedAt)}${
   m.runs ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ${m.runSeconds ?? '?'} s of run time` : ' · written before per-run records (0.1/0.2): single-seed unless stated'}${
-  m.machine ? ` · ${escape(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escape(m.machine.node)}` : ''}<br>
-settings: <code>${escape(JSON.stringify(m.settings))}</code><br>command: <code>${escape(m.command)}</code></p>
-<details class="meta"><summary>optimizer settings</summary><code>${escape(JSON.stringify(m.optimizerSettings ?? {}))}</code></details></section>`;
+  m.machine ? ` · ${escapeHtml(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escapeHtml(m.machine.node)}` : ''}<br>
+settings: <code>${escapeHtml(JSON.stringify(m.settings))}</code><br>command: <code>${escapeHtml(m.command)}</code></p>
+<details class="meta"><summary>optimizer settings</summary><code>${escapeHtml(JSON.stringify(m.optimizerSettings ?? {}))}</code></details></section>`;
 }
 
 /** The claims section, when the folder holds the claims' experiments (the committed results; not a scratch folder). */
@@ -40,7 +40,7 @@ function claimsSection(outDir: string): string {
 }
 
 function standIns(): string {
-  const md = (x: string) => escape(x).replace(/`([^`]+)`/g, '<code>$1</code>');
+  const md = (x: string) => escapeHtml(x).replace(/`([^`]+)`/g, '<code>$1</code>');
   return `<table><thead><tr><th>paper experiment</th><th>what we run</th><th>scale ratio</th><th>what the real one would need</th></tr></thead><tbody>${
     STAND_INS.map((s) => `<tr><td>${md(s.paper)}</td><td>${md(s.ours)}</td><td>${md(s.scale)}</td><td>${md(s.real)}</td></tr>`).join('')}</tbody></table>`;
 }
@@ -75,8 +75,8 @@ figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-siz
 Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds with a paired t test, and the verdicts of each experiment's own tables ("ADOPT better", "ADOPT worse", "no significant difference", "equivalent" within a stated margin) are taken after Holm's adjustment across that table; a pair with a diverged run gets no verdict and is counted, and one with the same difference in every seed gets no test.${claims ? '\nThe verdicts the README states are those of its <a href="#claims">claims</a>: each claim\'s own family, and all claims at once.' : ''}</p>
 <h2>Paper experiment → stand-in</h2>${standIns()}
 ${claims}
-<nav>${results.map((r) => `<a href="#${r.name}">${escape(r.name)}</a>`).join('')}</nav>
-${unreadable.map((m) => `<p class="meta"><strong>Not shown:</strong> ${escape(m)}</p>`).join('\n')}
+<nav>${results.map((r) => `<a href="#${r.name}">${escapeHtml(r.name)}</a>`).join('')}</nav>
+${unreadable.map((m) => `<p class="meta"><strong>Not shown:</strong> ${escapeHtml(m)}</p>`).join('\n')}
 ${results.map(section).join('\n')}</body></html>`;
   const path = join(outDir, 'report.html');
   writeFileSync(path, html);

@@ -4,6 +4,7 @@
  * CartPole-v1) written here in TypeScript. Curve: episode return against environment steps.
  */
 import * as tf from '@tensorflow/tfjs';
+import { clipFactorOf, PYTORCH_CLIP_EPSILON } from 'adopt-optim/train';
 import { makeOptimizer, meanStd, Random, type LabOptimizer, type OptimizerOverrides } from './common.js';
 import { lineChart } from './plot.js';
 import type { UnitExperiment } from './runs.js';
@@ -185,8 +186,12 @@ export async function ppo(optimizerName: LabOptimizer, seed: number, totalSteps:
             const valueLoss = tf.mean(tf.square(tf.sub(tf.reshape(value.apply(x), [-1]), ret)));
             return tf.add(tf.neg(tf.mean(surrogate)), tf.mul(0.5, valueLoss)) as tf.Scalar;
           }, variables);
-          const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
-          const scale = tf.minimum(1, tf.div(maxGradNorm, tf.add(norm, 1e-6)));
+          // The library's clipping formula (PyTorch's clip_grad_norm_: min(1, c / (‖g‖ + 1e-6))), on the norm as the
+          // recorded runs (docs/results/v0.2/rl) computed it: a plain float32 √Σg². The library's scaled norm
+          // (clipByGlobalNorm) differs by an ulp, and a 150k-step run then leaves the recorded one (seed 1 on wasm:
+          // from step 29,696; final return 243 became 494). Use clipByGlobalNorm when the RL results are re-run.
+          const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+          const scale = clipFactorOf(maxGradNorm, norm, PYTORCH_CLIP_EPSILON);
           optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: tf.mul(grads[v.name]!, scale) })));
         });
       }

@@ -35,6 +35,7 @@ export interface ToyPoint {
 /** The learning rate of the published reproduction. */
 export const toyLearningRate = (t: number) => 0.01 / Math.sqrt(1 + 0.01 * t);
 
+// biome-ignore lint/suspicious/noExplicitAny: each optimizer has its own state type
 function makeOptimizer(name: ToyOptimizer, beta1: number, beta2: number): core.CoreOptimizer<unknown, any> {
   switch (name) {
     case 'adopt': return core.adopt(toyLearningRate, { beta1, beta2 });
@@ -73,7 +74,7 @@ export function simulateToy(s: ToySettings, onPoint?: (p: ToyPoint) => void, sho
   for (let t = 1; t <= s.steps; t++) {
     for (let i = 0; i < s.chains; i++) g[i] = random() < p ? big : -s.k;
     opt.step(theta, g, state);
-    for (let i = 0; i < s.chains; i++) theta[i] = theta[i]! < -1 ? -1 : theta[i]! > 1 ? 1 : theta[i]!;
+    for (let i = 0; i < s.chains; i++) theta[i] = Math.min(1, Math.max(-1, theta[i]!));
     if (t % every === 0 || t === s.steps) {
       record(t);
       if (shouldStop?.()) break;

@@ -54,6 +54,7 @@ function tfjsMethod(name: string, backend: 'wasm' | 'cpu', make: (lib: Lib) => t
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: each optimizer has its own state type
 function coreMethod(name: string, make: (lib: Lib) => current.core.CoreOptimizer<unknown, any>): Method {
   return {
     name, backend: 'core',
@@ -125,4 +126,4 @@ for (const method of METHODS) {
   console.log(`${method.backend.padEnd(4)} ${method.name.padEnd(22)} new/old ${f(row.newOverOld)}  new/floor ${f(row.newOverFloor)}  old/floor ${f(row.oldOverFloor)}`);
 }
 mkdirSync(dirname(OUT), { recursive: true });
-writeFileSync(OUT, JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, rows }, null, 2) + '\n');
+writeFileSync(OUT, `${JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, rows }, null, 2)}\n`);

@@ -71,4 +71,4 @@ for (const m of MUTATIONS) {
   }
 }
 mkdirSync(join(root, 'out'), { recursive: true });
-writeFileSync(join(root, 'out', 'mutation-check.json'), JSON.stringify({ tolerance: TOLERANCE, results }, null, 2) + '\n');
+writeFileSync(join(root, 'out', 'mutation-check.json'), `${JSON.stringify({ tolerance: TOLERANCE, results }, null, 2)}\n`);

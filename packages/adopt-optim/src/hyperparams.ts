@@ -10,7 +10,7 @@ import { defaultsOf, incapability, type OptionSpecs, type StateDtype } from './r
 import { ADOPT, ADOPT_OPTIONS, type AdoptOptions } from './rules/adopt.js';
 import { ADAM, ADAM_OPTIONS, type AdamOptions } from './rules/adam.js';
 import type { Rule } from './rules/rule.js';
-import { checkGradientClipping } from './clipping.js';
+import { checkGradientClipping } from './gradient_clipping.js';
 
 export { NON_FINITE_POLICIES, STATE_DTYPES, type NonFinitePolicy, type StateDtype } from './rules/options.js';
 export type { AdoptOptions } from './rules/adopt.js';

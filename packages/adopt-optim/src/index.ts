@@ -27,7 +27,7 @@ export {
   constant, linearWarmup, cosineDecay, stepDecay, scheduleConfig, scheduleFromConfig,
   type Schedule, type ScheduleConfig,
 } from './schedules.js';
-export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip.js';
+export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip_schedule.js';
 // errors
 export { GRADIENT_LIMIT, OptimizerArgumentError, NonFiniteGradientError } from './validate.js';
 // the framework-free core, also 'adopt-optim/core'

@@ -120,8 +120,8 @@ const ALIASES: Record<string, readonly string[]> = {
  */
 export function didYouMean(key: string, known: readonly string[]): string | undefined {
   const quote = (names: readonly string[]) => names.map((n) => `"${n}"`).join(' and ');
-  const alias = Object.prototype.hasOwnProperty.call(ALIASES, key) ? ALIASES[key] : undefined;
-  if (alias !== undefined && alias.every((a) => known.includes(a))) return quote(alias);
+  const alias = Object.hasOwn(ALIASES, key) ? ALIASES[key] : undefined;
+  if (alias?.every((a) => known.includes(a))) return quote(alias);
   const plain = (s: string) => s.toLowerCase().replace(/[_-]/g, '');
   const same = known.find((k) => plain(k) === plain(key));
   if (same !== undefined) return quote([same]);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { OptimizerArgumentError } from '../src/index.js';
-import { CheckpointError, readCheckpoint, Trainer, writeCheckpoint } from '../src/train/index.js';
+import { CheckpointError, readCheckpoint, type Trainer, writeCheckpoint } from '../src/train/index.js';
 import { useBackend } from './backends.js';
 import {
   dataset, disposeTrainer, leftovers, mlp, scratchDirs, snapshot, stepFolders, trainerFor, weightsOf, type XY,

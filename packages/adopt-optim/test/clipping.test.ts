@@ -1,5 +1,5 @@
 /**
- * Gradient clipping (src/clipping.ts) with Keras's semantics, on every path Node has (core fused and
+ * Gradient clipping (src/gradient_clipping.ts) with Keras's semantics, on every path Node has (core fused and
  * chained, tfjs cpu and wasm fused and as ops, 8-bit state), against a float64 reference that clips
  * the raw gradient and then runs the rule of test/reference.ts. Buggy references (clipping after
  * weight decay, scaling without the max, a per-variable norm for globalClipnorm) are rejected by

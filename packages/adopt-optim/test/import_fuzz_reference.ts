@@ -137,7 +137,7 @@ function meaningOf(bytes: Uint8Array, targets: Target[], className: string, slot
     const isPerm = axes === null ||
       (Array.isArray(axes) && axes.length === v.shape.length && [...axes].sort().every((a, k) => a === k));
     if (!isPerm) return 'axes';
-    const moved = axes !== null && axes.some((a: number, k: number) => a !== k);
+    const moved = axes?.some((a: number, k: number) => a !== k);
     if (sd.layout === 'tfjs' && moved) return 'axes in tfjs layout';
     if (!Number.isSafeInteger(g.params[i]) || g.params[i] < 0) return 'params';
     const shape = axes === null ? v.shape : axes.map((a: number) => v.shape[a]!);

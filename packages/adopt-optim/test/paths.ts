@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { core, type NamedStateOptimizer } from '../src/index.js';
 import { BACKENDS, useBackend } from './backends.js';
 import { maxRelativeError, refState, Rng, type RefState } from './reference.js';
-import { VARIANTS } from './variants.js';
+import type { VARIANTS } from './variants.js';
 
 export const N = 257;
 export const STEPS = 150;

@@ -16,7 +16,7 @@ import * as interop from '../src/interop/index.js';
 import * as core from '../src/core/index.js';
 import { OptimizerArgumentError } from '../src/index.js';
 import { createOptimizer, Trainer, type StepInfo, type TrainerConfig } from '../src/train/index.js';
-import { globalNorm } from '../src/train/trainer_step.js';
+import { globalNorm } from '../src/tfjs/clip_ops.js';
 import { useBackend } from './backends.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-trainer-attack-'));

@@ -34,7 +34,7 @@ import { callCount, callPart, meansFromCount, type PhaseCall } from '../codegen/
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { ArrayKernels } from '../kernels/array_kernels.js';
 import { finiteKernel, ruleKernels, sumSquaresKernel } from '../kernels/wasm_kernels.js';
-import { sumOfSquares } from '../clipping.js';
+import { sumOfSquares } from '../gradient_clipping.js';
 import { bindLowBitKernels } from '../kernels/lowbit_arrays.js';
 import { WasmHeapLowBit, type WasmHeapAccess } from './wasm_heap_lowbit.js';
 
@@ -48,7 +48,7 @@ export interface FusedKernels {
   /** One phase of a rule on p, g and the state slots (in the rule's slot order), in place. */
   run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void;
   allFinite(g: tf.Tensor): boolean;
-  /** Σ g² in float64, one read of g (gradient clipping by norm, src/clipping.ts). Missing on GPU backends. */
+  /** Σ g² in float64, one read of g (clipping by norm, src/gradient_clipping.ts). Missing on GPU backends. */
   sumSquares?(g: tf.Tensor): number;
   /**
    * For the 8-bit state kernels (docs/ALGORITHM.md §11) where the codes live in a memory of their

@@ -8,7 +8,7 @@
 import type { KernelPlan } from './modules.js';
 import { capitalized, glslProgram } from './glsl.js';
 import { wgslShader } from './wgsl.js';
-import { NAMESPACED } from './namespace.js';
+import { NAMESPACED } from '../rules/namespace.js';
 
 const WGSL_WORDS = new Set([
   'struct', 'Uniforms', 'size', 'stride', 'u32', 'i32', 'f32', 'group', 'binding', 'var', 'storage', 'read',

@@ -8,6 +8,7 @@
 import { arraysRead, useCounts, type Cond, type Node } from '../rules/expr.js';
 import type { Phase } from '../rules/rule.js';
 import type { Signature } from './signature.js';
+import type { KernelPlan } from './modules.js';
 
 const OPS = { add: '+', sub: '-', mul: '*', div: '/' } as const;
 
@@ -118,4 +119,21 @@ export function jsCount(name: string, sig: Signature, cond: Cond, typed = true):
   }
   return count;
 }`;
+}
+
+/**
+ * The JavaScript of every kernel of a plan, by function (`init`, `step`, `count`, `count_init` where the plan has
+ * them), each named `<prefix><function>`: the build script's chain pieces (exported, typed) and a user rule's
+ * fallback kernels (untyped, compiled at run time) are made by this one function.
+ */
+export function planFunctionsJs(
+  plan: KernelPlan, prefix = '', typed = false,
+): { init?: string; step: string; count?: string; count_init?: string } {
+  const { init, step, count, initCount } = plan;
+  return {
+    ...(init ? { init: jsPhase(`${prefix}init`, init.sig, init.phase, typed) } : {}),
+    step: jsPhase(`${prefix}step`, step.sig, step.phase, typed),
+    ...(count ? { count: jsCount(`${prefix}count`, count.sig, count.cond, typed) } : {}),
+    ...(initCount ? { count_init: jsCount(`${prefix}count_init`, initCount.sig, initCount.cond, typed) } : {}),
+  };
 }

@@ -4,7 +4,7 @@
  * wabt) and the run time (src/kernels/wasm_kernels.ts assembles a module when first used).
  * The low-bit codecs are generated from the state formats (./wat_codec.ts).
  */
-import { kernelPlan, RULES } from './modules.js';
+import { kernelPlan, RULES, type KernelPlan } from './modules.js';
 import { flagSets, moduleKey, type Flags, type Rule } from '../rules/rule.js';
 import { watCount, watModule, watPhase } from './wat.js';
 import { wat8Phase } from './wat8.js';
@@ -15,20 +15,27 @@ import { watCodec } from './wat_codec.js';
 /** The module of (rule, flags): float32 state (`format` null) or block-wise low-bit state. */
 export function moduleText(rule: Rule, flags: Flags, format: LowBitFormat | null): string {
   const plan = kernelPlan(rule, flags);
-  if (format === null) {
-    const functions = [
-      ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
-      watPhase('step', plan.step.sig, plan.step.phase),
-      ...(plan.count ? [watCount('count', plan.count.sig, plan.count.cond)] : []),
-    ];
-    return watModule(`The ${plan.key} kernels: ${functions.length} functions.`, functions);
-  }
+  if (format === null) return planModuleText(plan, (n) => `The ${plan.key} kernels: ${n} functions.`);
   const key = `${plan.key}_${format.key}`;
   return watModule(`The ${key} kernels: the ${plan.key} rule on block-wise ${format.bits}-bit state.`, [
     watCodec(format),
     ...(plan.init ? [wat8Phase('init', plan.init.sig, plan.init.phase, [], format)] : []),
     wat8Phase('step', plan.step.sig, plan.step.phase, ['sign', 'decay'], format),
   ]);
+}
+
+/**
+ * The float32-state module of a kernel plan: `init`, `step`, `count` and `count_init` where the plan has them. The
+ * built-in modules (above) and a rule defined at run time (src/compiler/define_rule.ts) are both made by it.
+ */
+export function planModuleText(plan: KernelPlan, comment: string | ((functions: number) => string)): string {
+  const functions = [
+    ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
+    watPhase('step', plan.step.sig, plan.step.phase),
+    ...(plan.count ? [watCount('count', plan.count.sig, plan.count.cond)] : []),
+    ...(plan.initCount ? [watCount('count_init', plan.initCount.sig, plan.initCount.cond)] : []),
+  ];
+  return watModule(typeof comment === 'string' ? comment : comment(functions.length), functions);
 }
 
 /** What a built-in module is made from. */

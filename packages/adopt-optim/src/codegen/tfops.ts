@@ -54,6 +54,7 @@ export function tfOps(
         const a = value(n.a);
         return n.op === 'sqrt' ? tf.sqrt(a) : n.op === 'abs' ? tf.abs(a) : tf.neg(a);
       }
+      // biome-ignore lint/suspicious/noFallthroughSwitchClause: the inner switch returns for every op
       case 'binary': {
         if (n.op === 'add' && isZeroTerm(n.b)) return value(n.a);
         if (n.op === 'add' && isZeroTerm(n.a)) return value(n.b);
@@ -75,7 +76,6 @@ export function tfOps(
           case 'max': return tf.maximum(a, b);
         }
       }
-      // eslint-disable-next-line no-fallthrough
       case 'clamp': {
         const lo = num(n.lo);
         const hi = num(n.hi);

@@ -1,7 +1,7 @@
 /**
  * A small assembler from the WebAssembly text of src/codegen/module_text.ts (src/codegen/wat.ts,
  * wat8.ts and the low-bit codecs) to the binary format: every kernel module, built-in or defined
- * at run time (src/rules/custom.ts), is assembled when first used, without a toolchain. It knows
+ * at run time (src/compiler/define_rule.ts), is assembled when first used, without a toolchain. It knows
  * folded instructions over i32, f32 and v128 (lane, shuffle, narrow and extend ops among them),
  * locals, block / loop / if / br / br_if, call, loads and stores with offset=, one imported memory
  * (plain or shared), named and exported functions, and refuses anything else.
@@ -335,8 +335,8 @@ function assembleFunc(f: Sexp[], funcs: ReadonlyMap<string, number>): Func {
 }
 
 /**
- * The binary module for a text of src/codegen/module_text.ts or src/rules/custom.ts (src/codegen/wat.ts `watModule`),
- * which imports env.memory as `(memory 1)`; `shared`: import it as a shared memory instead.
+ * The binary module for a text of ./module_text.ts (built-in rules and rules defined at run time; ./wat.ts
+ * `watModule`), which imports env.memory as `(memory 1)`; `shared`: import it as a shared memory instead.
  */
 export function assembleWat(text: string, shared = false): Uint8Array<ArrayBuffer> {
   const module = parse(text);

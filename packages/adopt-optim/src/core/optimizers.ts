@@ -14,7 +14,7 @@
  * With `fused`, `init` puts the moments of arrays of 64 K elements or more in a WebAssembly
  * memory of their own (still plain Float32Arrays), so the kernel updates them where they lie.
  */
-import { clipInto, clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
+import { clipInto, clips, normScales, sumOfSquares, type GradientClipping } from '../gradient_clipping.js';
 import {
   ADAM_HYPERPARAMS, ADAMW_HYPERPARAMS, AMSGRAD_HYPERPARAMS, resolveAdam, resolveAdopt,
   type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions, type LearningRate,
@@ -235,7 +235,7 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
           }
         }
       }
-      // gradient clipping (src/clipping.ts) into an array of its own: grads are never written. One array
+      // gradient clipping (src/gradient_clipping.ts) into an array of its own: grads are never written. One array
       // per step here, so globalClipnorm clips as clipnorm does.
       let g = grads;
       const clipping = clippingOf(hyperparams);
@@ -264,7 +264,7 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
   };
 }
 
-/** The clipping options of resolved hyperparameters (src/clipping.ts). */
+/** The clipping options of resolved hyperparameters (src/gradient_clipping.ts). */
 function clippingOf(h: object): Required<GradientClipping> {
   const o = h as GradientClipping;
   return { clipnorm: o.clipnorm ?? null, clipvalue: o.clipvalue ?? null, globalClipnorm: o.globalClipnorm ?? null };

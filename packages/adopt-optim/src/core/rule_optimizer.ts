@@ -1,11 +1,11 @@
 /**
- * Experimental: a rule defined with defineRule (src/rules/custom.ts) on plain Float32Arrays: its
+ * Experimental: a rule defined with defineRule (src/compiler/define_rule.ts) on plain Float32Arrays: its
  * generated WebAssembly kernels (resident state, as core.adopt's), or its generated JavaScript
  * where WebAssembly SIMD is missing.
  */
 import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
 import { learningRateAt } from '../schedules.js';
-import { checkCustomRule, resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
+import { checkCustomRule, resolveHyperparameters, stepScalars, type CustomRule } from '../compiler/define_rule.js';
 import { callCount, ruleCall, meansFromCount } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';

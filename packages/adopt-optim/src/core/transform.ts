@@ -126,6 +126,7 @@ function checkArrayState(
 }
 
 /** Composes transformations left to right; the state is the tuple of their states. */
+// biome-ignore lint/suspicious/noExplicitAny: transformations of any state (the type is invariant in it)
 export function chain(...transforms: GradientTransformation<any>[]): GradientTransformation<unknown[]> {
   const check = (state: unknown[], params: Float32Array, updates?: Float32Array): void => {
     if (!Array.isArray(state) || state.length !== transforms.length) {
@@ -156,6 +157,7 @@ export type StateOf<T> = T extends GradientTransformation<infer S> ? S : never;
  * Composes transformations left to right, like optax's `named_chain`: the state is an object
  * with one field per transformation, so `state.adopt.v` reads ADOPT's second moment.
  */
+// biome-ignore lint/suspicious/noExplicitAny: transformations of any state (the type is invariant in it)
 export function namedChain<T extends Record<string, GradientTransformation<any>>>(
   transforms: T,
 ): GradientTransformation<{ [K in keyof T]: StateOf<T[K]> }> {

@@ -7,7 +7,7 @@
  * are named `<model>.<layer>.weight`), a wrapper's inner weights keep their path (`bi.forward_lstm.kernel`);
  * names are unique or nothing is exported.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { OptimizerArgumentError } from '../validate.js';
 
 export interface ParamLayout {

@@ -161,7 +161,7 @@ function readParams(
     if (perm !== null && !isPermutation(perm, variable.rank)) {
       throw refuse(`${axes}; expected null or a permutation of the ${variable.rank} axes of "${variable.name}"`);
     }
-    if (perm !== null && perm.every((a, k) => a === k)) perm = null;
+    if (perm?.every((a, k) => a === k)) perm = null;
     if (layout === 'tfjs' && perm !== null) throw refuse(`${axes} in a file of layout "tfjs"; expected null`);
     if (isModel(source) && show(perm) !== show(target.perm)) {
       throw refuse(`${axes}; "${variable.name}" of this model in ${layout} layout has ${show(target.perm)}`);

@@ -32,7 +32,7 @@ export function isSharedMemory(memory: WebAssembly.Memory): boolean {
 }
 
 const compiled = new Map<string, () => WebAssembly.Module | null>();
-/** Modules of rules defined at run time (src/rules/custom.ts): built when first needed. */
+/** Modules of rules defined at run time (src/compiler/define_rule.ts): built when first needed. */
 const registered = new Map<string, (shared: boolean) => Uint8Array<ArrayBuffer>>();
 
 /** Registers the kernels of a rule defined at run time: `build(shared)` gives its binary module. */

@@ -20,7 +20,7 @@ import { checkBeta, checkEpsilon } from '../validate.js';
 import {
   GRADIENT_CLIP_OPTIONS, kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
 } from './options.js';
-import type { GradientClipping } from '../clipping.js';
+import type { GradientClipping } from '../gradient_clipping.js';
 
 /** The Adam family's options (PyTorch's defaults; ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS). */
 export interface AdamOptions extends GradientClipping {

@@ -16,12 +16,12 @@ import {
   add, array, clamp, constant, div, max, mean, mul, neg, sameSign, scalar, select, sqrt, sub, type Value,
 } from './expr.js';
 import type { Flags, Rule } from './rule.js';
-import { clipExponent, defaultClip, powerClip, type ClipSchedule } from '../clip.js';
+import { clipExponent, defaultClip, powerClip, type ClipSchedule } from '../clip_schedule.js';
 import { checkBeta, checkClipSchedule, checkEpsilon, OptimizerArgumentError } from '../validate.js';
 import {
   GRADIENT_CLIP_OPTIONS, kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
 } from './options.js';
-import type { GradientClipping } from '../clipping.js';
+import type { GradientClipping } from '../gradient_clipping.js';
 
 /** ADOPT's options; every one is optional (ADOPT_DEFAULTS lists the defaults). */
 export interface AdoptOptions extends GradientClipping {

@@ -1,34 +1,26 @@
 /**
- * Experimental: rules defined by a user. A rule is its state slots, its per-step scalars (float64,
- * from the learning rate, the step number and its hyperparameters) and its per-element update,
- * written with the expression builders of ./expr.ts; every fused path is then generated from it,
- * as for ADOPT and Adam: WebAssembly (assembled at run time, src/codegen/wasm_binary.ts) for tfjs's
- * wasm and cpu backends and the core, GLSL and WGSL for webgl and webgpu, tfjs ops elsewhere.
+ * Experimental: the language of rules defined by a user, and its checks. A rule is its state slots, its per-step
+ * scalars (float64, from the learning rate, the step number and its hyperparameters) and its per-element update,
+ * written with the expression builders of ./expr.ts; `ruleOfDefinition` checks a definition and turns it into a
+ * Rule, the data every generator reads. Compiling it into kernels is src/compiler/define_rule.ts (`defineRule`).
  *
  *   const lion = defineRule({
  *     name: 'lion', slots: ['m'], hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0 },
- *     scalars: (lr, _t, h) => ({ lr, b1: h.beta1, omb1: 1 - h.beta1, b2: h.beta2, omb2: 1 - h.beta2, decay: 1 - lr * h.weightDecay }),
+ *     scalars: (lr, _t, h) => ({
+ *       lr, b1: h.beta1, omb1: 1 - h.beta1, b2: h.beta2, omb2: 1 - h.beta2, decay: 1 - lr * h.weightDecay,
+ *     }),
  *     step: ({ p, g, slot, scalar: s, add, sub, mul, select, gt, lt, constant }) => {
  *       const c = add(mul(slot('m'), s('b1')), mul(g, s('omb1')));
  *       const sign = select(gt(c, constant(0)), constant(1), select(lt(c, constant(0)), constant(-1), constant(0)));
  *       return { m: add(mul(slot('m'), s('b2')), mul(g, s('omb2'))), p: sub(mul(p, s('decay')), mul(sign, s('lr'))) };
  *     },
  *   });
- *   model.compile({ optimizer: ruleOptimizer(lion, 1e-4), loss });
  */
 import * as E from './expr.js';
 import type { Phase, Rule } from './rule.js';
 import { OptimizerArgumentError } from '../validate.js';
-import { kernelPlan, type KernelPlan } from '../codegen/modules.js';
-import { watCount, watModule, watPhase } from '../codegen/wat.js';
-import { assembleWat } from '../codegen/wasm_binary.js';
-import { jsCount, jsPhase } from '../codegen/js.js';
-import { registerRuleModule, wasmKernelsAvailable } from '../kernels/wasm_kernels.js';
-import { USER_NAME, userIdentifier } from '../codegen/namespace.js';
-import { camelCaseClash, RuleRegistry } from './rule_names.js';
-import { foreignShaderIdentifiers } from '../codegen/identifier_check.js';
-
-export { stepScalars } from './step_scalars.js';
+import { USER_NAME, userIdentifier } from './namespace.js';
+import { camelCaseClash } from './rule_names.js';
 
 /** The expression builders a rule's update is written with. */
 export interface RuleBuilder {
@@ -97,49 +89,6 @@ export interface RuleDefinition {
   init?(x: RuleBuilder): RuleWrites;
 }
 
-/**
- * A rule made by defineRule: its definition and hyperparameters, and the kernels generated from it. Pass it to
- * ruleOptimizer (tfjs) or core.ruleOptimizer.
- */
-export interface CustomRule {
-  /** @internal The rule as the code generators read it. */
-  readonly rule: Rule;
-  /** What was given to defineRule. */
-  readonly definition: RuleDefinition;
-  /** The hyperparameters with their defaults. */
-  readonly hyperparameters: Readonly<Record<string, number>>;
-  /** @internal The kernels of each phase (one flag combination: a custom rule has no kernel options). */
-  readonly plan: KernelPlan;
-  /** @internal Each slot's identifier in the kernels (../codegen/namespace.ts), in slot order. */
-  readonly arrays: readonly string[];
-  /** @internal The scalars the update reads (every one must come out of `scalars` at every step). */
-  readonly scalarNames: readonly string[];
-  /** @internal The phases as JavaScript on Float32Arrays (float64 arithmetic), where WebAssembly SIMD is missing. */
-  readonly js: {
-    readonly init?: JsKernel; readonly step: JsKernel; readonly count?: JsCount; readonly count_init?: JsCount;
-  };
-}
-
-/** @internal A generated JavaScript counting kernel (a per-tensor mean's pass). */
-export type JsCount = (...args: unknown[]) => number;
-
-/** @internal A generated JavaScript kernel. */
-export type JsKernel = (...args: unknown[]) => void;
-
-const NAME = USER_NAME;
-/** The latest rule defined under each name: what a saved RuleOptimizer config is restored with. */
-const byName = new RuleRegistry<CustomRule>();
-/** Distinguishes the kernels of rules defined under the same name. */
-let serial = 0;
-
-/**
- * The rule most recently defined with this name in this process, if any; or with the name that
- * tfjs-layers camel-cases to this one (a config of a loaded model: ./rule_names.ts).
- */
-export function definedRule(name: string): CustomRule | undefined {
-  return byName.get(name);
-}
-
 function fail(message: string): never {
   throw new OptimizerArgumentError(`defineRule: ${message}`);
 }
@@ -154,7 +103,11 @@ const COND_KINDS = new Set(['compare', 'samesign']);
  * mean's), finite constants. Names where in the update the problem is.
  */
 function checkTree(
-  n: unknown, want: 'value' | 'condition', root: string, slots: readonly string[], context?: string,
+  n: unknown,
+  want: 'value' | 'condition',
+  root: string,
+  slots: readonly string[],
+  context?: string,
   seen = new Set<unknown>(),
 ): void {
   if (seen.has(n)) return;
@@ -163,7 +116,10 @@ function checkTree(
   const isValue = typeof kind === 'string' && VALUE_KINDS.has(kind);
   const isCond = typeof kind === 'string' && COND_KINDS.has(kind);
   if (want === 'value' && !isValue) {
-    fail(`${where} is ${isCond ? 'a condition' : show(n)}; expected a value built with the builders (constant(x) for a number${isCond ? ', select(cond, a, b) for a choice' : ''}).`);
+    fail(
+      `${where} is ${isCond ? 'a condition' : show(n)}; expected a value built with the builders ` +
+        `(constant(x) for a number${isCond ? ', select(cond, a, b) for a choice' : ''}).`,
+    );
   }
   if (want === 'condition' && !isCond) {
     fail(`${where} is ${isValue ? 'a value' : show(n)}; expected a condition (gt, ge, lt, le, sameSign).`);
@@ -172,24 +128,34 @@ function checkTree(
   const e = n as E.Node;
   switch (e.kind) {
     case 'const':
-      if (typeof e.value !== 'number' || !Number.isFinite(e.value)) fail(`${root}: constant(${show(e.value)}); expected a finite number.`);
+      if (typeof e.value !== 'number' || !Number.isFinite(e.value))
+        fail(`${root}: constant(${show(e.value)}); expected a finite number.`);
       if (!Number.isFinite(Math.fround(e.value))) {
-        fail(`${where}: constant(${e.value}) is not finite in float32 (the kernels compute in float32); expected a ` +
-          'number within ±3.4028234663852886e38.');
+        fail(
+          `${where}: constant(${e.value}) is not finite in float32 (the kernels compute in float32); expected a ` +
+            'number within ±3.4028234663852886e38.',
+        );
       }
       return;
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: fail() never returns
     case 'array': {
       if (e.name === 'p' || e.name === 'g' || slots.some((s) => userIdentifier(s) === e.name)) return;
       const slot = /^s_(.*)_1$/.exec(e.name)?.[1]?.replace(/_0/g, '_');
-      return fail(`${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is ` +
-        `not one of this rule's slots ${JSON.stringify(slots)} (a value built by another rule's builders?).`);
+      fail(
+        `${where} reads ${slot !== undefined ? `slot "${slot}"` : `the array ${show(e.name)}`}, which is ` +
+          `not one of this rule's slots ${JSON.stringify(slots)} (a value built by another rule's builders?).`,
+      );
     }
-    case 'scalar': return;
-    case 'mean': return checkTree(e.cond, 'condition', root, slots, 'the argument of mean()', seen);
+    case 'scalar':
+      return;
+    case 'mean':
+      checkTree(e.cond, 'condition', root, slots, 'the argument of mean()', seen);
+      return;
     case 'select':
       checkTree(e.cond, 'condition', root, slots, 'the first argument of select()', seen);
       checkTree(e.a, 'value', root, slots, 'an argument of select()', seen);
-      return checkTree(e.b, 'value', root, slots, 'an argument of select()', seen);
+      checkTree(e.b, 'value', root, slots, 'an argument of select()', seen);
+      return;
     default: {
       const op = e.kind === 'binary' || e.kind === 'unary' ? e.op : e.kind === 'samesign' ? 'sameSign' : e.kind;
       for (const c of E.children(e)) checkTree(c, 'value', root, slots, `an operand of ${op}()`, seen);
@@ -207,8 +173,10 @@ export const MAX_RULE_DEPTH = 256;
 function checkDepth(root: unknown, where: string): void {
   const depth = new Map<unknown, number>();
   const onPath = new Set<unknown>();
-  const kids = (n: unknown): unknown[] => (typeof n === 'object' && n !== null && typeof (n as E.Node).kind === 'string'
-    ? E.children(n as E.Node).filter((c) => typeof c === 'object' && c !== null) : []);
+  const kids = (n: unknown): unknown[] =>
+    typeof n === 'object' && n !== null && typeof (n as E.Node).kind === 'string'
+      ? E.children(n as E.Node).filter((c) => typeof c === 'object' && c !== null)
+      : [];
   const stack: [unknown, boolean][] = [[root, false]];
   while (stack.length > 0) {
     const [n, done] = stack.pop()!;
@@ -231,68 +199,99 @@ function checkDepth(root: unknown, where: string): void {
   }
 }
 
+/** A checked definition as the generators read it. */
+export interface UserRule {
+  /** The rule: its phases over namespaced slot identifiers, no options, no capabilities. */
+  rule: Rule;
+  /** Each slot's identifier in the kernels (./namespace.ts), in slot order. */
+  arrays: string[];
+  /** The scalars the update reads (every one must come out of `scalars` at every step). */
+  scalarNames: string[];
+  /** The hyperparameters with their defaults. */
+  hyperparameters: Record<string, number>;
+}
+
 /**
- * @experimental Defines a rule: its state slots, its per-step scalars (float64, from the learning rate, the step
- * number and its hyperparameters) and its per-element update, written with the expression builders. Every fused path
- * is generated from it: WebAssembly for tfjs's wasm and cpu backends and the core, GLSL and WGSL for webgl and
- * webgpu, tfjs ops elsewhere. Lion, for example:
- *
- * ```ts
- * const lion = defineRule({
- *   name: 'lion', slots: ['m'], hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0 },
- *   scalars: (lr, _t, h) => ({
- *     lr, b1: h.beta1, omb1: 1 - h.beta1, b2: h.beta2, omb2: 1 - h.beta2, decay: 1 - lr * h.weightDecay,
- *   }),
- *   step: ({ p, g, slot, scalar: s, add, sub, mul, select, gt, lt, constant }) => {
- *     const c = add(mul(slot('m'), s('b1')), mul(g, s('omb1')));
- *     const sign = select(gt(c, constant(0)), constant(1), select(lt(c, constant(0)), constant(-1), constant(0)));
- *     return { m: add(mul(slot('m'), s('b2')), mul(g, s('omb2'))), p: sub(mul(p, s('decay')), mul(sign, s('lr'))) };
- *   },
- * });
- * model.compile({ optimizer: ruleOptimizer(lion, 1e-4), loss: 'meanSquaredError' });
- * ```
- *
- * A definition the kernels cannot run is refused here with an `OptimizerArgumentError`; the limits (depth, means,
- * names) are in docs/api.md.
+ * Checks a definition and returns its rule; throws an OptimizerArgumentError naming the problem otherwise.
+ * `clashOf` names an earlier rule whose name camel-cases like this one; `kernelName` gives the rule's kernels
+ * a name of their own.
  */
-export function defineRule(definition: RuleDefinition): CustomRule {
+export function ruleOfDefinition(
+  definition: RuleDefinition,
+  clashOf: (name: string) => string | undefined,
+  kernelName: (name: string) => string,
+): UserRule {
   if (typeof definition !== 'object' || definition === null) fail('expected a rule definition object.');
   const { name, slots, hyperparameters = {}, scalars, step, init } = definition;
-  if (typeof name !== 'string' || !NAME.test(name)) fail(`invalid name ${JSON.stringify(name)}; expected a letter, then letters, digits or _.`);
-  if (!Array.isArray(slots) || slots.some((s) => typeof s !== 'string' || !NAME.test(s) || s === 'p' || s === 'g' || s === 'n')) {
+  if (typeof name !== 'string' || !USER_NAME.test(name))
+    fail(`invalid name ${JSON.stringify(name)}; expected a letter, then letters, digits or _.`);
+  if (
+    !Array.isArray(slots) ||
+    slots.some((s) => typeof s !== 'string' || !USER_NAME.test(s) || s === 'p' || s === 'g' || s === 'n')
+  ) {
     fail(`invalid slots ${JSON.stringify(slots)}; expected names (letters, digits, _), not p, g or n.`);
   }
   if (new Set(slots).size !== slots.length) fail(`slots ${JSON.stringify(slots)} name one slot twice.`);
   if (slots.length > 6) fail(`${slots.length} slots; at most 6 are supported.`);
-  if (typeof scalars !== 'function' || typeof step !== 'function' || (init !== undefined && typeof init !== 'function')) {
+  if (
+    typeof scalars !== 'function' ||
+    typeof step !== 'function' ||
+    (init !== undefined && typeof init !== 'function')
+  ) {
     fail('scalars and step must be functions (and init, when given).');
   }
   for (const [k, v] of Object.entries(hyperparameters)) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      fail(`hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
   }
   // tfjs-layers camel-cases a saved config's keys and strings when it loads a model (./rule_names.ts)
   const keyClash = camelCaseClash(Object.keys(hyperparameters));
   if (keyClash !== undefined) {
-    fail(`hyperparameters "${keyClash[0]}" and "${keyClash[1]}" camel-case alike; tfjs-layers could not tell them ` +
-      'apart when it loads a saved model. Rename one.');
+    fail(
+      `hyperparameters "${keyClash[0]}" and "${keyClash[1]}" camel-case alike; tfjs-layers could not tell them ` +
+        'apart when it loads a saved model. Rename one.',
+    );
   }
-  const nameClash = byName.clashOf(name);
+  const nameClash = clashOf(name);
   if (nameClash !== undefined) {
-    fail(`the name "${name}" camel-cases like the rule "${nameClash}" defined before; tfjs-layers could not tell ` +
-      'them apart when it loads a saved model. Choose another name.');
+    fail(
+      `the name "${name}" camel-cases like the rule "${nameClash}" defined before; tfjs-layers could not tell ` +
+        'them apart when it loads a saved model. Choose another name.',
+    );
   }
   const builder: RuleBuilder = {
-    p: E.array('p'), g: E.array('g'),
-    slot: (s) => (slots.includes(s) ? E.array(userIdentifier(s))
-      : fail(`the update reads slot "${s}", which is not one of ${JSON.stringify(slots)}.`)),
-    scalar: (s) => E.scalar(s), constant: E.constant,
-    add: E.add, sub: E.sub, mul: E.mul, div: E.div, min: E.min, max: E.max, sqrt: E.sqrt, abs: E.abs, neg: E.neg,
-    clamp: E.clamp, select: E.select, gt: E.gt, ge: E.ge, lt: E.lt, le: E.le, sameSign: E.sameSign, mean: E.mean,
+    p: E.array('p'),
+    g: E.array('g'),
+    slot: (s) =>
+      slots.includes(s)
+        ? E.array(userIdentifier(s))
+        : fail(`the update reads slot "${s}", which is not one of ${JSON.stringify(slots)}.`),
+    scalar: (s) => E.scalar(s),
+    constant: E.constant,
+    add: E.add,
+    sub: E.sub,
+    mul: E.mul,
+    div: E.div,
+    min: E.min,
+    max: E.max,
+    sqrt: E.sqrt,
+    abs: E.abs,
+    neg: E.neg,
+    clamp: E.clamp,
+    select: E.select,
+    gt: E.gt,
+    ge: E.ge,
+    lt: E.lt,
+    le: E.le,
+    sameSign: E.sameSign,
+    mean: E.mean,
   };
   const phase = (what: string, writes: RuleWrites): Phase => {
-    if (typeof writes !== 'object' || writes === null) fail(`${what} must return the new values, e.g. { p: ..., m: ... }.`);
+    if (typeof writes !== 'object' || writes === null)
+      fail(`${what} must return the new values, e.g. { p: ..., m: ... }.`);
     const targets = Object.keys(writes);
-    for (const t of targets) if (t !== 'p' && !slots.includes(t)) fail(`${what} writes "${t}", which is neither p nor a slot.`);
+    for (const t of targets)
+      if (t !== 'p' && !slots.includes(t)) fail(`${what} writes "${t}", which is neither p nor a slot.`);
     if (targets.length === 0) fail(`${what} writes nothing.`);
     for (const t of targets) checkDepth(writes[t], `the new ${t} of ${what}`); // before any recursive walk
     for (const t of targets) checkTree(writes[t], 'value', `the new ${t} of ${what}`, slots);
@@ -301,12 +300,16 @@ export function defineRule(definition: RuleDefinition): CustomRule {
     const shared = Object.fromEntries(targets.map((t, i) => [t, sharedRoots[i]!]));
     const conds = new Set(E.meansOf(targets.map((t) => shared[t]!)).map((m) => m.cond));
     if ([...conds].some((c) => E.meansOf([c]).length > 0)) {
-      fail(`${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be ` +
-        'per element.');
+      fail(
+        `${what} takes mean() of a condition that itself reads a mean(); the condition of a mean must be ` +
+          'per element.',
+      );
     }
     if (conds.size > 1) {
-      fail(`${what} takes mean() of ${conds.size} different conditions; a phase may take the mean of one condition ` +
-        '(written any number of times), init and step one each.');
+      fail(
+        `${what} takes mean() of ${conds.size} different conditions; a phase may take the mean of one condition ` +
+          '(written any number of times), init and step one each.',
+      );
     }
     // slots first, p last: the order the GPU programs run in (each reads only old values)
     const ordered = [...targets.filter((t) => t !== 'p'), ...targets.filter((t) => t === 'p')];
@@ -319,77 +322,27 @@ export function defineRule(definition: RuleDefinition): CustomRule {
   try {
     given = scalars(1e-3, 1, { ...hyperparameters });
   } catch (e) {
-    fail(`scalars(1e-3, 1, hyperparameters) threw: ${e instanceof Error ? `${e.name}: ${e.message}` : show(e)}; ` +
-      'expected it to return an object of finite numbers.');
+    fail(
+      `scalars(1e-3, 1, hyperparameters) threw: ${e instanceof Error ? `${e.name}: ${e.message}` : show(e)}; ` +
+        'expected it to return an object of finite numbers.',
+    );
   }
   const read = E.scalarsRead([...(phases.init?.writes ?? []), ...phases.step.writes].map(([, v]) => v));
   const missing = read.filter((s) => typeof given?.[s] !== 'number');
   if (missing.length > 0) {
-    fail(`the update reads scalar(s) ${missing.map((s) => `"${s}"`).join(', ')}, for which scalars() returns ${missing.map((s) => show(given?.[s])).join(', ')}; expected numbers.`);
+    fail(
+      `the update reads scalar(s) ${missing.map((s) => `"${s}"`).join(', ')}, for which scalars() returns ` +
+        `${missing.map((s) => show(given?.[s])).join(', ')}; expected numbers.`,
+    );
   }
   const arrays = slots.map(userIdentifier);
   const rule: Rule = {
-    name: `custom${++serial}_${name}`,
+    name: kernelName(name),
     options: {},
     capabilities: [],
     slots: () => arrays,
     phases: () => phases,
     scaling: {},
   };
-  const plan = kernelPlan(rule, {});
-  const leaked = foreignShaderIdentifiers(plan);
-  for (const [lang, ids] of Object.entries(leaked)) {
-    if (ids.length > 0) {
-      fail(`the generated ${lang.toUpperCase()} of "${name}" names ${ids.join(', ')} outside the user namespace ` +
-        '(an internal error; please report it).');
-    }
-  }
-  const functions = [
-    ...(plan.init ? [watPhase('init', plan.init.sig, plan.init.phase)] : []),
-    watPhase('step', plan.step.sig, plan.step.phase),
-    ...(plan.count ? [watCount('count', plan.count.sig, plan.count.cond)] : []),
-    ...(plan.initCount ? [watCount('count_init', plan.initCount.sig, plan.initCount.cond)] : []),
-  ];
-  const text = watModule(`The kernels of the user-defined rule ${name}.`, functions);
-  const bytes = assembleWat(text); // assembled now: a rule whose kernels cannot be built is refused here
-  if (wasmKernelsAvailable() && !WebAssembly.validate(bytes)) fail(`the WebAssembly kernels of "${name}" do not validate (an internal error; please report it).`);
-  registerRuleModule(plan.key, (shared) => (shared ? assembleWat(text, true) : bytes));
-  const compile = (source: string): JsKernel => new Function(`return ${source}`)() as JsKernel;
-  const counter = (source: string): JsCount => compile(source) as unknown as JsCount;
-  const ic = plan.initCount;
-  const js = {
-    ...(plan.init ? { init: compile(jsPhase('init', plan.init.sig, plan.init.phase, false)) } : {}),
-    step: compile(jsPhase('step', plan.step.sig, plan.step.phase, false)),
-    ...(plan.count ? { count: counter(jsCount('count', plan.count.sig, plan.count.cond, false)) } : {}),
-    ...(ic ? { count_init: counter(jsCount('count_init', ic.sig, ic.cond, false)) } : {}),
-  };
-  const made: CustomRule = {
-    rule, definition, hyperparameters: { ...hyperparameters }, plan, arrays, scalarNames: read, js,
-  };
-  byName.set(name, made);
-  return made;
-}
-
-/** Throws unless `rule` was made by defineRule. */
-export function checkCustomRule(owner: string, rule: unknown): CustomRule {
-  const r = rule as Partial<CustomRule> | null;
-  if (r === null || typeof r !== 'object' || r.rule === undefined || r.plan === undefined || r.definition === undefined) {
-    throw new OptimizerArgumentError(`${owner}: invalid rule ${show(rule && typeof rule === 'object' ? 'an object without defineRule\'s fields' : rule)}; expected the result of defineRule({...}).`);
-  }
-  return r as CustomRule;
-}
-
-/** Hyperparameters over a rule's defaults, checked: known names, finite numbers. */
-export function resolveHyperparameters(owner: string, custom: CustomRule, given: unknown): Record<string, number> {
-  const out = { ...custom.hyperparameters };
-  if (given === undefined) return out;
-  if (typeof given !== 'object' || given === null) throw new OptimizerArgumentError(`${owner}: invalid hyperparameters ${String(given)}; expected an object.`);
-  for (const [k, v] of Object.entries(given)) {
-    if (!Object.hasOwn(custom.hyperparameters, k)) {
-      throw new OptimizerArgumentError(`${owner}: unknown hyperparameter "${k}"; the rule "${custom.definition.name}" has ${Object.keys(out).join(', ') || 'none'}.`);
-    }
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new OptimizerArgumentError(`${owner}: hyperparameter "${k}" is ${show(v)}; expected a finite number.`);
-    out[k] = v;
-  }
-  return out;
+  return { rule, arrays, scalarNames: read, hyperparameters: { ...hyperparameters } };
 }

@@ -192,6 +192,7 @@ export function evaluateUniform(n: Value, scalars: Record<string, number>, means
       const a = evaluateUniform(n.a, scalars, means);
       return n.op === 'sqrt' ? Math.sqrt(a) : n.op === 'abs' ? Math.abs(a) : -a;
     }
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: the inner switch returns for every op
     case 'binary': {
       const a = evaluateUniform(n.a, scalars, means);
       const b = evaluateUniform(n.b, scalars, means);
@@ -200,17 +201,20 @@ export function evaluateUniform(n: Value, scalars: Record<string, number>, means
         case 'sub': return a - b;
         case 'mul': return a * b;
         case 'div': return a / b;
-        // the kernels' pmin / pmax (wat.ts): NaN in a propagates, NaN in b does not
+        // the kernels' pmin / pmax (wat.ts): NaN in a propagates, NaN in b does not (Math.min/max differ)
+        // biome-ignore lint/complexity/useMathMinMax: pmin's NaN semantics, as the kernels compute it
         case 'min': return b < a ? b : a;
+        // biome-ignore lint/complexity/useMathMinMax: pmax's NaN semantics, as the kernels compute it
         case 'max': return a < b ? b : a;
       }
     }
-    // eslint-disable-next-line no-fallthrough
     case 'clamp': {
       const a = evaluateUniform(n.a, scalars, means);
       const lo = evaluateUniform(n.lo, scalars, means);
       const hi = evaluateUniform(n.hi, scalars, means);
+      // biome-ignore lint/complexity/useMathMinMax: pmax / pmin's NaN semantics, as the kernels compute them
       const up = a < lo ? lo : a;
+      // biome-ignore lint/complexity/useMathMinMax: as above
       return hi < up ? hi : up;
     }
     case 'select': {

@@ -8,6 +8,6 @@
  */
 export {
   defineRule, MAX_RULE_DEPTH, type RuleDefinition, type RuleBuilder, type RuleWrites, type CustomRule,
-} from './custom.js';
+} from '../compiler/define_rule.js';
 export type { Value as RuleValue, Cond as RuleCond, BinaryOp, UnaryOp } from './expr.js';
 export { RuleOptimizer, ruleOptimizer, type RuleOptimizerOptions } from '../tfjs/rule_optimizer.js';

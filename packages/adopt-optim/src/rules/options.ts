@@ -3,8 +3,8 @@
  * kernels) and the combinations a path cannot run (its capability table). Resolving, checking,
  * saving and refusing all read these declarations, so an option is added in its rule's module.
  */
-import { defaultClip } from '../clip.js';
-import { GRADIENT_CLIP_OPTIONS } from '../clipping.js';
+import { defaultClip } from '../clip_schedule.js';
+import { GRADIENT_CLIP_OPTIONS } from '../gradient_clipping.js';
 import { OptimizerArgumentError, checkBoolean, checkNonNegative, checkOneOf } from '../validate.js';
 import { LOW_BIT_FORMATS, type LowBitDtype } from '../formats/state_formats.js';
 

@@ -42,7 +42,7 @@ export function decayRate(lr: number, correctedWeightDecay: boolean | undefined,
 }
 
 /**
- * `gradScale`: gradient clipping by norm (src/clipping.ts), folded into `sign` (the rules read the
+ * `gradScale`: gradient clipping by norm (src/gradient_clipping.ts), folded into `sign` (the rules read the
  * gradient only as sign · g), so that the fused kernels clip without a pass of their own.
  */
 export function adoptKernelArgs(

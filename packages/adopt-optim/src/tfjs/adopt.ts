@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveAdopt, type AdoptHyperparams, type AdoptOptions, type LearningRate } from '../hyperparams.js';
 import { checkClipValue, warnOnce } from '../validate.js';
-import { clipExponent, type ClipSchedule } from '../clip.js';
+import { clipExponent, type ClipSchedule } from '../clip_schedule.js';
 import { ADOPT, ADOPT_OPTIONS } from '../rules/adopt.js';
 import { adoptKernelArgs, type AdoptHyper } from '../rules/scalars.js';
 import { FamilyOptimizer, type Family } from './family_optimizer.js';

@@ -40,7 +40,7 @@ export interface Family {
   scalars(options: Readonly<Record<string, unknown>>, context: StepContext): Record<string, number>;
   /** The name each of the rule's slots is saved under (default: the slot's own name). */
   readonly savedSlots?: readonly string[];
-  /** Whether the scalars' `sign` may carry the clipping-by-norm factor (src/clipping.ts): no pass of its own. */
+  /** Whether the scalars' `sign` may carry the clipping-by-norm factor (src/gradient_clipping.ts): no pass of its own. */
   readonly foldsGradientScale: boolean;
   /** Whether the ops path takes a backend-safe epsilon (§7.1). */
   readonly safeEpsilon: boolean;
@@ -120,7 +120,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     const pending = this.pending.get(p);
     // a first step redone on a GPU (./gpu_first_steps.ts) runs at count 0: its own scalars
     const checked = pending?.step === state.step ? pending.scalars : this.scalarsOf(p, state.step);
-    // clipping by norm multiplies the gradient through the rule's sign (src/clipping.ts)
+    // clipping by norm multiplies the gradient through the rule's sign (src/gradient_clipping.ts)
     const folds = this.gradScale !== 1 && this.family.foldsGradientScale;
     const scalars = folds ? { ...checked, sign: checked.sign! * this.gradScale } : checked;
     const plan = this.plan;

@@ -21,7 +21,7 @@ import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE, warnOnce 
 import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { GpuFusedKernels } from '../backends/gpu_kernels.js';
 import { isGpuBackend, stepKernels, type StepPath } from '../dispatch.js';
-import { clips, normScales, sumOfSquares, type GradientClipping } from '../clipping.js';
+import { clips, normScales, sumOfSquares, type GradientClipping } from '../gradient_clipping.js';
 import { clipByNormWithOps } from './clip_ops.js';
 import { GpuFiniteGuard } from './gpu_nonfinite.js';
 import { checkGradients, firstNonFinite } from './gradient_checks.js';
@@ -69,7 +69,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * Set by the subclass's constructor; null for float32 state.
    */
   protected lowBit: LowBitStore | null = null;
-  /** The factor clipping by norm puts on the gradient of the variable being stepped (src/clipping.ts); 1 otherwise. */
+  /** The factor clipping by norm puts on the gradient of the variable being stepped (src/gradient_clipping.ts); 1 otherwise. */
   protected gradScale = 1;
   private readonly guard: GpuFiniteGuard;
   /** `nonFinite: 'skip'` on a GPU: first steps awaiting their verdict, redone if skipped (./gpu_first_steps.ts). */
@@ -242,7 +242,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     }
     // Everything checked: the step goes ahead. What the last getWeights handed out expires now.
     if (pairs.length > 0) this.disposeHandedOut();
-    const clipped = this.clipGradients(pairs, onGpu); // src/clipping.ts; nothing to do without clipping
+    const clipped = this.clipGradients(pairs, onGpu); // src/gradient_clipping.ts; nothing to do without clipping
     const gpuKernels = this.kernels !== null && 'beginStep' in this.kernels ? (this.kernels as GpuFusedKernels) : null;
     this.firstSteps.settle((name) => this.guard.unreported(name)); // before this step's own verdict is issued
     this.stepOk = pairs.length > 0 && this.nonFinite !== 'off' && onGpu
@@ -297,7 +297,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   }
 
   /**
-   * Gradient clipping (src/clipping.ts), after every check. By norm on cpu and wasm: the sums of
+   * Gradient clipping (src/gradient_clipping.ts), after every check. By norm on cpu and wasm: the sums of
    * squares in float64 (one read of each gradient, by the fused kernels where they accept it), the
    * scales kept for the subclasses to fold into the rule's sign (`gradScale`). On webgl and webgpu,
    * and for clipvalue: clipped gradients made with tfjs ops (no readback), disposed after the step.

@@ -1,5 +1,5 @@
 /**
- * Experimental: a tf.Optimizer for a rule defined with defineRule (src/rules/custom.ts), declared:
+ * Experimental: a tf.Optimizer for a rule defined with defineRule (src/compiler/define_rule.ts), declared:
  * the one optimizer built from a rule (./family_optimizer.ts) with the rule's own scalars(). State is
  * kept per variable by name like the built-in optimizers' (getWeights / setWeights, the non-finite
  * policies, the GPU guard), and each step runs on the path the dispatcher chooses.
@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
 import { NON_FINITE_POLICIES, type NonFinitePolicy } from '../rules/options.js';
-import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule } from '../rules/custom.js';
+import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule } from '../compiler/define_rule.js';
 import { restoreKeys } from '../rules/rule_names.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
 import { NamedStateOptimizer } from './named_state_optimizer.js';

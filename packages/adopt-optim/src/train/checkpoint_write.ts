@@ -4,7 +4,7 @@
  * point), then this run's older checkpoints pruned. The rules are in checkpoint.ts.
  */
 import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, hex, nodeCheckpointFs, PROCESS_RUN_ID, sha256, type CheckpointFs, type CheckpointIoOptions } from './checkpoint_fs.js';
 import {
   CHECKPOINT_FORMAT, CHECKPOINT_VERSION, describeValue, LATEST, MANIFEST, readManifest, STEP_FOLDER, stepFolder, TENSORS,

@@ -18,3 +18,5 @@ export {
 export { fileSystem, registerFileSystemRouter, weightByteSize } from './file_io.js';
 export { makeDirectories, makeDirectoriesSync } from './make_dir.js';
 export type { TrainerConfigBase } from './trainer_config.js';
+export { clipByGlobalNorm, clipFactorOf, globalNorm } from '../tfjs/clip_ops.js';
+export { PYTORCH_CLIP_EPSILON } from './trainer_step.js';

@@ -2,14 +2,19 @@
  * The gradients of one Trainer step, everything computed before any parameter group is stepped:
  * the mean gradient over the micro-batches, its global norm (a tree of small adds, never
  * one op over every variable: WebGPU binds one buffer per input and allows 8, so tf.addN over 8 or
- * more variables was silently dropped there), clipping by that norm, and the check that no gradient
+ * more variables was silently dropped there), clipping by that norm (../tfjs/clip_ops.ts, the library's one
+ * implementation, with PyTorch's ε = 1e-6), and the check that no gradient
  * holds NaN, ±Infinity or a value beyond ±2^63 (GRADIENT_LIMIT), which the optimizers would refuse
  * one group at a time, after the groups before had stepped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { addAll, stackAll } from '../backends/gpu_reduce.js';
+import { addAll } from '../backends/gpu_reduce.js';
+import { clipFactorOf, globalNorm } from '../tfjs/clip_ops.js';
 import { GRADIENT_LIMIT } from '../validate.js';
 import type { Batch, TrainerConfig } from './trainer_config.js';
+
+/** The ε of PyTorch's clip_grad_norm_ (the Trainer's clipGradNorm): c / (‖g‖ + ε), at most 1. */
+export const PYTORCH_CLIP_EPSILON = 1e-6;
 
 /**
  * The sum of scalars (or same-shape tensors) with at most MAX_OP_INPUTS inputs per op (../backends/gpu_reduce.ts,
@@ -17,26 +22,6 @@ import type { Batch, TrainerConfig } from './trainer_config.js';
  */
 export function treeSum(xs: tf.Tensor[]): tf.Tensor {
   return xs.length === 0 ? tf.scalar(0) : addAll(xs);
-}
-
-/** max(xs) of scalars, stacked with at most MAX_OP_INPUTS inputs per op (../backends/gpu_reduce.ts); 0 for none. */
-function treeMax(xs: tf.Tensor[]): tf.Tensor {
-  return xs.length === 0 ? tf.scalar(0) : tf.tidy(() => tf.max(stackAll(xs)));
-}
-
-/**
- * √(Σ_i Σ g_i²) over every tensor, float32, with at most MAX_OP_INPUTS inputs per op, computed scaled as
- * m·√(Σ (g/m)²) with m = max |g| (0 when every g is): Σ g² itself overflows to Infinity for |g| beyond ~1.8e19 and
- * underflows to 0 below ~1e-23, where the scaled sum neither does, so that any finite gradient has a finite norm
- * (up to the float32 maximum) equal to the float64 norm within float32 rounding.
- */
-export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => {
-    const m = treeMax(tensors.map((g) => tf.max(tf.abs(g))));
-    const divisor = tf.where(tf.greater(m, 0), m, tf.onesLike(m));
-    const scaled = treeSum(tensors.map((g) => tf.sum(tf.square(tf.div(g, divisor)))));
-    return tf.mul(m, tf.sqrt(scaled)) as tf.Scalar;
-  });
 }
 
 /** Elements of `g` that are NaN or ±Infinity (int32 scalar). */
@@ -118,7 +103,7 @@ export function stepGradients<B extends Batch>(
   });
   const max = config.clipGradNorm;
   const grads = max === undefined ? mean : tf.tidy(() => {
-    const scale = tf.minimum(1, tf.div(max, tf.add(norm, 1e-6)));
+    const scale = clipFactorOf(max, norm, PYTORCH_CLIP_EPSILON); // PyTorch's clip_grad_norm_: min(1, c / (‖g‖ + 1e-6))
     const out: tf.NamedTensorMap = {};
     for (const name of Object.keys(mean)) out[name] = tf.mul(mean[name]!, scale);
     return out;

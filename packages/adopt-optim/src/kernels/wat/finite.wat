@@ -30,7 +30,7 @@
         (local.set $o (i32.add (local.get $o) (i32.const 4)))
         (br $tail)))
     (f32.eq (local.get $s) (f32.const 0)))
-;; Σ g² over the n float32 at g, in float64 (gradient clipping by norm, src/clipping.ts: a float32 sum
+;; Σ g² over the n float32 at g, in float64 (gradient clipping by norm, src/gradient_clipping.ts: a float32 sum
   ;; overflows from |g| ≈ 1.8e19 and drops small terms). Two f64 lanes per half of each 4-wide load.
   (func (export "sum_squares") (param $g i32) (param $n i32) (result f64)
     (local $o i32) (local $end i32) (local $x v128) (local $lo v128) (local $hi v128) (local $acc v128) (local $s f64) (local $y f64)
