@@ -15,7 +15,10 @@
  *  3. tfjs's C++ (`init_with_threads_count`) caps the pool at `emscripten_num_logical_cores() / 2`, i.e.
  *     `os.cpus().length / 2` in Node: one thread on a 2-core machine, whatever `setThreadsCount` says. While the
  *     backend starts, `os.cpus()` reports 2 × the requested count, so the cap is the count asked for.
- * The globals touched (`Blob`, `URL.createObjectURL`, `os.cpus`) are restored when the start ends, success or not.
+ * Also, emscripten's workers would inherit the process's Node options (`--import`, `--require`, NODE_OPTIONS) and
+ * run its preloads again: they are started without them.
+ * The globals touched (`Blob`, `URL.createObjectURL`, `os.cpus`, `worker_threads.Worker`) are restored when the
+ * start ends, success or not.
  *
  * Afterwards: emscripten starts 8 workers whatever the count; those XNNPACK's pool did not take are terminated
  * (threads - 1 stay, the calling thread is the pool's first), and the pool's workers are unref'd, so an idle pool
@@ -24,6 +27,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import workerThreads from 'node:worker_threads';
 
 /** emscripten's PThread object (the part used here). */
 interface PThreadLike {
@@ -44,6 +48,21 @@ const MAIN_PREFIX = 'var WasmBackendModuleThreadedSimd';
 /** The default thread count in Node: the cores this process may use. */
 export function nodeCores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/**
+ * worker_threads' Worker, but a pool worker takes none of the process's Node options, from the command line or
+ * NODE_OPTIONS: `--import`, `--require` or `--loader` would run the application's preloads again in every worker
+ * (e.g. one that starts wasm threads).
+ */
+function PoolWorker(Base: typeof workerThreads.Worker): typeof workerThreads.Worker {
+  return class extends Base {
+    constructor(filename: string | URL, options?: workerThreads.WorkerOptions) {
+      const env: Record<string, string | undefined> = { ...process.env };
+      delete env['NODE_OPTIONS'];
+      super(filename, { execArgv: [], env, ...options });
+    }
+  };
 }
 
 /**
@@ -118,9 +137,12 @@ export async function startNodeThreads<T>(
     return workerPath;
   };
   const cores = originalCpus();
+  const wt = workerThreads as unknown as { Worker: typeof workerThreads.Worker };
+  const OriginalWorker = wt.Worker;
   globalThis.Blob = RecordingBlob as typeof Blob;
   URL.createObjectURL = createObjectURL;
   osModule.cpus = () => Array.from({ length: 2 * threads }, (_, i) => cores[i % Math.max(1, cores.length)]!);
+  wt.Worker = PoolWorker(OriginalWorker);
   let result: T;
   try {
     result = await start();
@@ -128,6 +150,9 @@ export async function startNodeThreads<T>(
     globalThis.Blob = OriginalBlob;
     URL.createObjectURL = originalCreate;
     osModule.cpus = originalCpus;
+    wt.Worker = OriginalWorker;
+    // emscripten keeps the class it took as the global Worker, for workers it may start later
+    if ((globalThis as { Worker?: unknown }).Worker !== undefined) (globalThis as { Worker?: unknown }).Worker = OriginalWorker;
     rmSync(dir, { recursive: true, force: true });
   }
   if (shimError !== undefined) throw shimError;

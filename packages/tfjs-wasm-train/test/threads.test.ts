@@ -7,13 +7,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initWasmThreads } from '../src/index.js';
 import { workerPrelude } from '../src/threads_node.js';
 import { Rng, U32 } from './helpers.js';
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'threads_child.ts');
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CHILD = join(HERE, 'threads_child.ts');
+const PRELOAD = join(HERE, 'threads_preload.mjs');
 /** A child trains for seconds; a pool that kept it alive would hang it until this limit. */
 const CHILD_LIMIT_MS = 120_000;
 
@@ -26,14 +28,17 @@ interface ChildRun {
   tensors: number[];
 }
 
-function child(...args: string[]): Promise<Record<string, unknown>> {
+function childWith(nodeArgs: string[], env: NodeJS.ProcessEnv, args: string[]): Promise<{ out: Record<string, unknown>; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', CHILD, ...args], { timeout: CHILD_LIMIT_MS, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+    const options = { timeout: CHILD_LIMIT_MS, maxBuffer: 64 << 20, env };
+    execFile(process.execPath, [...nodeArgs, '--import', 'tsx', CHILD, ...args], options, (error, stdout, stderr) => {
       if (error) reject(new Error(`child ${args.join(' ')} did not exit cleanly (${error.message}): ${stderr}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>);
+      else resolve({ out: JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>, stderr });
     });
   });
 }
+
+const child = async (...args: string[]): Promise<Record<string, unknown>> => (await childWith([], process.env, args)).out;
 
 const floats = (b64: string): Float32Array => {
   const bytes = Buffer.from(b64, 'base64');
@@ -107,6 +112,13 @@ describe('initWasmThreads in Node (child processes)', () => {
     const out = await child('2', 'twice');
     assert.match(String(out['error']), /already runs with 2 thread\(s\); call initWasmThreads\(\{ threads: 1 \}\) before/);
     assert.deepEqual(out['again'], { threads: 2, workers: 1 });
+  });
+
+  it("pool workers run none of the process's preloads (--import, NODE_OPTIONS)", async () => {
+    const env = { ...process.env, NODE_OPTIONS: `--import ${pathToFileURL(PRELOAD).href}` };
+    const { out, stderr } = await childWith(['--import', pathToFileURL(PRELOAD).href], env, ['2', 'twice']);
+    assert.deepEqual(out['again'], { threads: 2, workers: 1 });
+    assert.doesNotMatch(stderr, /PRELOAD RAN IN A WORKER/);
   });
 });
 
