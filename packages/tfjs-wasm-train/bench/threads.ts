@@ -10,9 +10,9 @@
  * Writes docs/bench/threads.json and docs/bench/threads.txt at the repository root.
  * Usage: npm run bench:threads [-- --threads N] [--rounds R] [--quick]
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ExecFileSyncOptionsWithStringEncoding } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -54,9 +54,10 @@ async function gptStep(): Promise<() => void> {
 
 async function mlpStep(): Promise<() => Promise<void>> {
   const m = tf.sequential();
-  m.add(tf.layers.dense({ inputShape: [784], units: 256, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
-  m.add(tf.layers.dense({ units: 256, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
-  m.add(tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }));
+  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+  m.add(tf.layers.dense({ inputShape: [784], units: 256, activation: 'relu', kernelInitializer: init(1) }));
+  m.add(tf.layers.dense({ units: 256, activation: 'relu', kernelInitializer: init(2) }));
+  m.add(tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(3) }));
   m.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
   const x = tf.randomUniform([128, 784], 0, 1, 'float32', 5);
   const y = tf.oneHot(tf.randomUniform([128], 0, 10, 'int32', 6) as tf.Tensor1D, 10);
@@ -93,9 +94,11 @@ async function child(workload: Workload, threads: number, steps: number, profile
 }
 
 function runChild(workload: Workload, threads: number, profile: boolean): ChildResult {
-  const args = ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', workload, String(threads), String(STEPS[workload])];
+  const script = fileURLToPath(import.meta.url);
+  const args = ['--import', 'tsx', script, '--child', workload, String(threads), String(STEPS[workload])];
   if (profile) args.push('--profile');
-  const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
+  const options: ExecFileSyncOptionsWithStringEncoding = { encoding: 'utf8', maxBuffer: 16 << 20, stdio: 'pipe' };
+  const out = execFileSync(process.execPath, args, options);
   return JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult;
 }
 
@@ -119,6 +122,7 @@ async function parent(): Promise<void> {
   const n = arg('--threads', Math.min(8, availableParallelism()));
   const rounds = arg('--rounds', QUICK ? 1 : 3);
   if (!(Number.isInteger(n) && n >= 2 && n <= 8)) throw new Error(`--threads must be an integer from 2 to 8, got ${n}`);
+  const loadBefore = loadavg()[0]!;
   const rows: { workload: Workload; one: Stat; many: Stat; perRound: number[] }[] = [];
   let profile: ChildResult['profile'];
   for (const workload of ['mlp', 'gpt'] as const) {
@@ -140,9 +144,10 @@ async function parent(): Promise<void> {
     rows.push({ workload, one: stat(times.get(1)!), many: stat(times.get(n)!), perRound });
   }
   const lines = [
-    `One training step on wasm with tfjs-wasm-train, 1 thread vs ${n} (initWasmThreads), ${new Date().toISOString().slice(0, 10)}, ` +
-      `Node ${process.version}, ${availableParallelism()} cores available. ms: median (min-max) of every timed step, children ` +
-      `alternating over ${rounds} round(s).`,
+    `One training step on wasm with tfjs-wasm-train, 1 thread vs ${n} (initWasmThreads), ` +
+      `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} cores available. ` +
+      `ms: median (min-max) of every timed step, children alternating over ${rounds} round(s). Load average ` +
+      `${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after (above the core count, threads wait).`,
     '',
     `| workload | 1 thread | ${n} threads | speed-up (medians) | speed-up per round |`,
     '|---|---|---|---|---|',
@@ -155,7 +160,8 @@ async function parent(): Promise<void> {
     lines.push('', `GPT step on ${n} threads, per kernel (one profiled step, ${f(total)} ms of kernels; XNNPACK runs ` +
       'BatchMatMul, _FusedMatMul and convolutions on all threads, the rest runs on one):', '',
     '| kernel | ms | calls | share |', '|---|---|---|---|',
-    ...profile.slice(0, 15).map((k) => `| ${k.name} | ${f(k.ms)} | ${k.calls} | ${((100 * k.ms) / total).toFixed(1)}% |`));
+    ...profile.slice(0, 15).map((k) => `| ${k.name} | ${f(k.ms)} | ${k.calls} | ${(100 * k.ms / total).toFixed(1)}% |`),
+    );
   }
   const outDir = join(ROOT, 'docs', 'bench');
   mkdirSync(outDir, { recursive: true });

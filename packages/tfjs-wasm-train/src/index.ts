@@ -30,7 +30,13 @@ import { fastTransposeConfig } from './kernels/transpose.js';
 
 export { matMulRoute, PER_MATRIX_MIN_WORK, type MatMulRoute } from './kernels/batch_mat_mul.js';
 export { simplifyTranspose } from './kernels/transpose.js';
-export { initWasmThreads, MAX_WASM_THREADS, threadsUnavailable, type WasmThreadsInfo, type WasmThreadsOptions } from './threads.js';
+export {
+  initWasmThreads,
+  MAX_WASM_THREADS,
+  threadsUnavailable,
+  type WasmThreadsInfo,
+  type WasmThreadsOptions,
+} from './threads.js';
 
 /** The kernels `enableWasmTraining()` registers for backend 'wasm'. */
 export const WASM_TRAINING_KERNELS = [

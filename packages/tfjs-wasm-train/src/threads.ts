@@ -84,7 +84,9 @@ function checkOptions(options: WasmThreadsOptions): void {
     );
   }
   if (fallback !== undefined && fallback !== 'error' && fallback !== 'single-thread') {
-    throw new Error(`initWasmThreads (tfjs-wasm-train): fallback must be 'error' or 'single-thread', got ${String(fallback)}`);
+    throw new Error(
+      `initWasmThreads (tfjs-wasm-train): fallback must be 'error' or 'single-thread', got ${String(fallback)}`,
+    );
   }
 }
 
@@ -146,7 +148,9 @@ export async function initWasmThreads(options: WasmThreadsOptions = {}): Promise
   } else {
     ok = await startBrowser(threads);
   }
-  if (!ok) throw new Error(`initWasmThreads (tfjs-wasm-train): the threaded wasm backend did not start (see tfjs's warning)`);
+  if (!ok) {
+    throw new Error(`initWasmThreads (tfjs-wasm-train): the threaded wasm backend did not start (see tfjs's warning)`);
+  }
   const running = getThreadsCount();
   if (running !== threads) {
     throw new Error(`initWasmThreads (tfjs-wasm-train): asked for ${threads} threads, tfjs's wasm pool has ${running}`);

@@ -79,7 +79,8 @@ export function workerPrelude(factoryText: string): string {
   const unknown = [...used].filter((v) => !known.has(v));
   if (unknown.length > 0) {
     throw new Error(
-      `tfjs-wasm-train: cannot start wasm threads in Node with this @tensorflow/tfjs-backend-wasm build: its threaded ` +
+      'tfjs-wasm-train: cannot start wasm threads in Node with this @tensorflow/tfjs-backend-wasm build: ' +
+        'its threaded ' +
         `module uses ${unknown.join(', ')}, whose module is unknown (tested with tfjs 4.22)`,
     );
   }
@@ -152,7 +153,8 @@ export async function startNodeThreads<T>(
     osModule.cpus = originalCpus;
     wt.Worker = OriginalWorker;
     // emscripten keeps the class it took as the global Worker, for workers it may start later
-    if ((globalThis as { Worker?: unknown }).Worker !== undefined) (globalThis as { Worker?: unknown }).Worker = OriginalWorker;
+    const global = globalThis as { Worker?: unknown };
+    if (global.Worker !== undefined) global.Worker = OriginalWorker;
     rmSync(dir, { recursive: true, force: true });
   }
   if (shimError !== undefined) throw shimError;

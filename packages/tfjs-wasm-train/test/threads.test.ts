@@ -28,7 +28,9 @@ interface ChildRun {
   tensors: number[];
 }
 
-function childWith(nodeArgs: string[], env: NodeJS.ProcessEnv, args: string[]): Promise<{ out: Record<string, unknown>; stderr: string }> {
+type ChildOut = { out: Record<string, unknown>; stderr: string };
+
+function childWith(nodeArgs: string[], env: NodeJS.ProcessEnv, args: string[]): Promise<ChildOut> {
   return new Promise((resolve, reject) => {
     const options = { timeout: CHILD_LIMIT_MS, maxBuffer: 64 << 20, env };
     execFile(process.execPath, [...nodeArgs, '--import', 'tsx', CHILD, ...args], options, (error, stdout, stderr) => {
@@ -38,7 +40,8 @@ function childWith(nodeArgs: string[], env: NodeJS.ProcessEnv, args: string[]): 
   });
 }
 
-const child = async (...args: string[]): Promise<Record<string, unknown>> => (await childWith([], process.env, args)).out;
+const child = async (...args: string[]): Promise<Record<string, unknown>> =>
+  (await childWith([], process.env, args)).out;
 
 const floats = (b64: string): Float32Array => {
   const bytes = Buffer.from(b64, 'base64');
@@ -104,13 +107,14 @@ describe('initWasmThreads in Node (child processes)', () => {
 
   it("without SharedArrayBuffer, fallback 'single-thread': one thread, and why", async () => {
     const out = await child('2', 'nosab', 'fallback');
-    assert.deepEqual(out['info'], { threads: 1, workers: 0, reason: 'SharedArrayBuffer is not available in this Node process' });
+    const reason = 'SharedArrayBuffer is not available in this Node process';
+    assert.deepEqual(out['info'], { threads: 1, workers: 0, reason });
     assert.equal(out['backend'], 'wasm');
   });
 
   it('once started, another count is refused and the same count is accepted', async () => {
     const out = await child('2', 'twice');
-    assert.match(String(out['error']), /already runs with 2 thread\(s\); call initWasmThreads\(\{ threads: 1 \}\) before/);
+    assert.match(String(out['error']), /already runs with 2 thread\(s\); call initWasmThreads\(\{ threads: 1 \}\)/);
     assert.deepEqual(out['again'], { threads: 2, workers: 1 });
   });
 
@@ -132,7 +136,8 @@ describe('initWasmThreads options', () => {
     });
   }
   it('refuses an unknown fallback', async () => {
-    await assert.rejects(initWasmThreads({ threads: 2, fallback: 'maybe' as never }), /fallback must be 'error' or 'single-thread', got maybe/);
+    const bad = initWasmThreads({ threads: 2, fallback: 'maybe' as never });
+    await assert.rejects(bad, /fallback must be 'error' or 'single-thread', got maybe/);
     assert.equal(tf.engine().registry['wasm'], undefined);
   });
 });
@@ -148,6 +153,7 @@ describe('the worker prelude (module variables of tfjs Node bundle)', () => {
     assert.match(prelude, /var commonjsGlobal = globalThis;/);
   });
   it('refuses a module variable it cannot place', () => {
-    assert.throws(() => workerPrelude('var fs = require$$0; require$$7.foo()'), /uses require\$\$7, whose module is unknown/);
+    const text = 'var fs = require$$0; require$$7.foo()';
+    assert.throws(() => workerPrelude(text), /uses require\$\$7, whose module is unknown/);
   });
 });
