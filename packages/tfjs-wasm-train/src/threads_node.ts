@@ -152,7 +152,7 @@ export async function startNodeThreads<T>(
     URL.createObjectURL = originalCreate;
     osModule.cpus = originalCpus;
     wt.Worker = OriginalWorker;
-    // emscripten keeps the class it took as the global Worker, for workers it may start later
+    // emscripten set the global Worker to the class it took: leave there the plain one, as tfjs alone would
     const global = globalThis as { Worker?: unknown };
     if (global.Worker !== undefined) global.Worker = OriginalWorker;
     rmSync(dir, { recursive: true, force: true });
