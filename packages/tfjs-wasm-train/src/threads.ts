@@ -70,7 +70,7 @@ export function threadsUnavailable(): string | undefined {
 
 async function defaultThreads(): Promise<number> {
   const cores = isNode()
-    ? (await import('./threads_node.js')).nodeCores()
+    ? await (await import('./threads_node.js')).nodeCores()
     : (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
   return Math.max(1, Math.min(MAX_WASM_THREADS, cores));
 }

@@ -24,10 +24,29 @@
  * (threads - 1 stay, the calling thread is the pool's first), and the pool's workers are unref'd, so an idle pool
  * never keeps the process alive (emscripten ref's a worker while it runs a thread, and these run forever).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
-import workerThreads from 'node:worker_threads';
+import type * as Fs from 'node:fs';
+import type * as Os from 'node:os';
+import type * as Path from 'node:path';
+import type * as WorkerThreads from 'node:worker_threads';
+
+/**
+ * Node's modules, loaded when first needed and not imported statically, so that a browser bundle of this package
+ * (which takes this file in, for the `import()` of threads.ts) needs none of them and no bundler setting.
+ */
+async function builtin<T>(name: string): Promise<T> {
+  const module = (await import(/* webpackIgnore: true */ /* @vite-ignore */ name)) as { default?: T };
+  return module.default ?? (module as T);
+}
+
+async function nodeModules(): Promise<{ fs: typeof Fs; os: typeof Os; path: typeof Path; wt: typeof WorkerThreads }> {
+  const [fs, os, path, wt] = await Promise.all([
+    builtin<typeof Fs>('node:fs'),
+    builtin<typeof Os>('node:os'),
+    builtin<typeof Path>('node:path'),
+    builtin<typeof WorkerThreads>('node:worker_threads'),
+  ]);
+  return { fs, os, path, wt };
+}
 
 /** emscripten's PThread object (the part used here). */
 interface PThreadLike {
@@ -46,7 +65,8 @@ const MODULE_USES: [RegExp, string][] = [
 const MAIN_PREFIX = 'var WasmBackendModuleThreadedSimd';
 
 /** The default thread count in Node: the cores this process may use. */
-export function nodeCores(): number {
+export async function nodeCores(): Promise<number> {
+  const os = await builtin<typeof Os>('node:os');
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
@@ -55,9 +75,9 @@ export function nodeCores(): number {
  * NODE_OPTIONS: `--import`, `--require` or `--loader` would run the application's preloads again in every worker
  * (e.g. one that starts wasm threads).
  */
-function PoolWorker(Base: typeof workerThreads.Worker): typeof workerThreads.Worker {
+function PoolWorker(Base: typeof WorkerThreads.Worker): typeof WorkerThreads.Worker {
   return class extends Base {
-    constructor(filename: string | URL, options?: workerThreads.WorkerOptions) {
+    constructor(filename: string | URL, options?: WorkerThreads.WorkerOptions) {
       const env: Record<string, string | undefined> = { ...process.env };
       delete env['NODE_OPTIONS'];
       super(filename, { execArgv: [], env, ...options });
@@ -98,15 +118,16 @@ export async function startNodeThreads<T>(
   start: () => Promise<T>,
   pthread: () => PThreadLike | undefined,
 ): Promise<{ result: T; workers: number }> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'tfjs-wasm-threads-'));
-  const mainPath = join(dir, 'main.js');
-  const workerPath = join(dir, 'worker.js');
+  const { fs, os, path, wt } = await nodeModules();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-wasm-threads-'));
+  const mainPath = path.join(dir, 'main.js');
+  const workerPath = path.join(dir, 'worker.js');
   const texts = new WeakMap<Blob, string>();
   let mainText: string | undefined;
   let shimError: Error | undefined;
   const OriginalBlob = globalThis.Blob;
   const originalCreate = URL.createObjectURL;
-  const osModule = os as unknown as { cpus: typeof os.cpus };
+  const osModule = os as { cpus: typeof os.cpus };
   const originalCpus = osModule.cpus;
 
   class RecordingBlob extends OriginalBlob {
@@ -127,10 +148,10 @@ export async function startNodeThreads<T>(
     }
     try {
       if (mainText === undefined) throw new Error('tfjs-wasm-train: the threaded wasm main script was not seen');
-      writeFileSync(mainPath, workerPrelude(mainText) + mainText);
+      fs.writeFileSync(mainPath, workerPrelude(mainText) + mainText);
       // the worker turns the main-script Blob into a URL and reads that path: point it at our file instead
       const redirect = `URL.createObjectURL = () => ${JSON.stringify(mainPath)}; URL.revokeObjectURL = () => {};\n`;
-      writeFileSync(workerPath, redirect + text);
+      fs.writeFileSync(workerPath, redirect + text);
     } catch (e) {
       shimError = e as Error;
       throw e;
@@ -138,12 +159,12 @@ export async function startNodeThreads<T>(
     return workerPath;
   };
   const cores = originalCpus();
-  const wt = workerThreads as unknown as { Worker: typeof workerThreads.Worker };
-  const OriginalWorker = wt.Worker;
+  const workers = wt as { Worker: typeof wt.Worker };
+  const OriginalWorker = workers.Worker;
   globalThis.Blob = RecordingBlob as typeof Blob;
   URL.createObjectURL = createObjectURL;
   osModule.cpus = () => Array.from({ length: 2 * threads }, (_, i) => cores[i % Math.max(1, cores.length)]!);
-  wt.Worker = PoolWorker(OriginalWorker);
+  workers.Worker = PoolWorker(OriginalWorker);
   let result: T;
   try {
     result = await start();
@@ -151,11 +172,11 @@ export async function startNodeThreads<T>(
     globalThis.Blob = OriginalBlob;
     URL.createObjectURL = originalCreate;
     osModule.cpus = originalCpus;
-    wt.Worker = OriginalWorker;
+    workers.Worker = OriginalWorker;
     // emscripten set the global Worker to the class it took: leave there the plain one, as tfjs alone would
     const global = globalThis as { Worker?: unknown };
     if (global.Worker !== undefined) global.Worker = OriginalWorker;
-    rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
   if (shimError !== undefined) throw shimError;
   const pool = pthread();
