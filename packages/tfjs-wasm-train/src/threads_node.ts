@@ -15,10 +15,9 @@
  *  3. tfjs's C++ (`init_with_threads_count`) caps the pool at `emscripten_num_logical_cores() / 2`, i.e.
  *     `os.cpus().length / 2` in Node: one thread on a 2-core machine, whatever `setThreadsCount` says. While the
  *     backend starts, `os.cpus()` reports 2 × the requested count, so the cap is the count asked for.
- * emscripten's workers inherit the process's Node options (`--import`, `--require`, NODE_OPTIONS) and run its
- * preloads again. Starting them without (`execArgv: []`) made about 1 start in 30 hang (a worker exiting, code 0,
- * before it loaded), so they are left as tfjs starts them: a preload must not start wasm threads in a worker.
- * The globals touched (`Blob`, `URL.createObjectURL`, `os.cpus`) are restored when the
+ * Also, emscripten's workers would inherit the process's Node options (`--import`, `--require`, NODE_OPTIONS) and
+ * run its preloads again: they are started without them.
+ * The globals touched (`Blob`, `URL.createObjectURL`, `os.cpus`, `worker_threads.Worker`) are restored when the
  * start ends, success or not.
  *
  * Afterwards: emscripten starts 8 workers whatever the count; those XNNPACK's pool did not take are terminated
@@ -28,6 +27,7 @@
 import type * as Fs from 'node:fs';
 import type * as Os from 'node:os';
 import type * as Path from 'node:path';
+import type * as WorkerThreads from 'node:worker_threads';
 
 /**
  * Node's modules, loaded when first needed and not imported statically, so that a browser bundle of this package
@@ -38,13 +38,14 @@ async function builtin<T>(name: string): Promise<T> {
   return module.default ?? (module as T);
 }
 
-async function nodeModules(): Promise<{ fs: typeof Fs; os: typeof Os; path: typeof Path }> {
-  const [fs, os, path] = await Promise.all([
+async function nodeModules(): Promise<{ fs: typeof Fs; os: typeof Os; path: typeof Path; wt: typeof WorkerThreads }> {
+  const [fs, os, path, wt] = await Promise.all([
     builtin<typeof Fs>('node:fs'),
     builtin<typeof Os>('node:os'),
     builtin<typeof Path>('node:path'),
+    builtin<typeof WorkerThreads>('node:worker_threads'),
   ]);
-  return { fs, os, path };
+  return { fs, os, path, wt };
 }
 
 /** emscripten's PThread object (the part used here). */
@@ -67,6 +68,21 @@ const MAIN_PREFIX = 'var WasmBackendModuleThreadedSimd';
 export async function nodeCores(): Promise<number> {
   const os = await builtin<typeof Os>('node:os');
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/**
+ * worker_threads' Worker, but a pool worker takes none of the process's Node options, from the command line or
+ * NODE_OPTIONS: `--import`, `--require` or `--loader` would run the application's preloads again in every worker
+ * (e.g. one that starts wasm threads).
+ */
+function PoolWorker(Base: typeof WorkerThreads.Worker): typeof WorkerThreads.Worker {
+  return class extends Base {
+    constructor(filename: string | URL, options?: WorkerThreads.WorkerOptions) {
+      const env: Record<string, string | undefined> = { ...process.env };
+      delete env['NODE_OPTIONS'];
+      super(filename, { execArgv: [], env, ...options });
+    }
+  };
 }
 
 /**
@@ -102,7 +118,7 @@ export async function startNodeThreads<T>(
   start: () => Promise<T>,
   pthread: () => PThreadLike | undefined,
 ): Promise<{ result: T; workers: number }> {
-  const { fs, os, path } = await nodeModules();
+  const { fs, os, path, wt } = await nodeModules();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-wasm-threads-'));
   const mainPath = path.join(dir, 'main.js');
   const workerPath = path.join(dir, 'worker.js');
@@ -148,9 +164,12 @@ export async function startNodeThreads<T>(
     return workerPath;
   };
   const cores = originalCpus();
+  const workers = wt as { Worker: typeof wt.Worker };
+  const OriginalWorker = workers.Worker;
   globalThis.Blob = RecordingBlob as typeof Blob;
   URL.createObjectURL = createObjectURL;
   osModule.cpus = () => Array.from({ length: 2 * threads }, (_, i) => cores[i % Math.max(1, cores.length)]!);
+  workers.Worker = PoolWorker(OriginalWorker);
   let result: T;
   try {
     result = await start();
@@ -158,6 +177,10 @@ export async function startNodeThreads<T>(
     globalThis.Blob = OriginalBlob;
     URL.createObjectURL = originalCreate;
     osModule.cpus = originalCpus;
+    workers.Worker = OriginalWorker;
+    // emscripten set the global Worker to the class it took: leave there the plain one, as tfjs alone would
+    const global = globalThis as { Worker?: unknown };
+    if (global.Worker !== undefined) global.Worker = OriginalWorker;
     fs.rmSync(dir, { recursive: true, force: true });
   }
   if (shimError !== undefined) throw shimError;

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initWasmThreads } from '../src/index.js';
 import { workerPrelude } from '../src/threads_node.js';
@@ -15,6 +15,7 @@ import { Rng, U32 } from './helpers.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(HERE, 'threads_child.ts');
+const PRELOAD = join(HERE, 'threads_preload.mjs');
 /** A child trains for seconds; a pool that kept it alive would hang it until this limit. */
 const CHILD_LIMIT_MS = 120_000;
 
@@ -115,6 +116,13 @@ describe('initWasmThreads in Node (child processes)', () => {
     const out = await child('2', 'twice');
     assert.match(String(out['error']), /already runs with 2 thread\(s\); call initWasmThreads\(\{ threads: 1 \}\)/);
     assert.deepEqual(out['again'], { threads: 2, workers: 1 });
+  });
+
+  it("pool workers run none of the process's preloads (--import, NODE_OPTIONS)", async () => {
+    const env = { ...process.env, NODE_OPTIONS: `--import ${pathToFileURL(PRELOAD).href}` };
+    const { out, stderr } = await childWith(['--import', pathToFileURL(PRELOAD).href], env, ['2', 'twice']);
+    assert.deepEqual(out['again'], { threads: 2, workers: 1 });
+    assert.doesNotMatch(stderr, /PRELOAD RAN IN A WORKER/);
   });
 });
 
