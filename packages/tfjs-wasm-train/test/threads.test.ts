@@ -6,11 +6,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initWasmThreads } from '../src/index.js';
-import { workerPrelude } from '../src/threads_node.js';
+import { startNodeThreads, workerPrelude } from '../src/threads_node.js';
 import { Rng, U32 } from './helpers.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -155,5 +156,25 @@ describe('the worker prelude (module variables of tfjs Node bundle)', () => {
   it('refuses a module variable it cannot place', () => {
     const text = 'var fs = require$$0; require$$7.foo()';
     assert.throws(() => workerPrelude(text), /uses require\$\$7, whose module is unknown/);
+  });
+});
+
+describe('the scripts handed to the workers', () => {
+  it('are written once however often tfjs asks (a rewrite truncates them under a worker reading them)', async () => {
+    const main = 'var WasmBackendModuleThreadedSimd = function () { var fs = require$$0; }';
+    const worker = '"use strict";var Module={};WasmBackendModuleThreadedSimd(Module)';
+    const seen: { path: string; ino: number; mtimeMs: number; text: string }[] = [];
+    await startNodeThreads(2, async () => {
+      void new Blob([main]);
+      for (let i = 0; i < 8; i++) {
+        const path = URL.createObjectURL(new Blob([worker]));
+        const { ino, mtimeMs } = statSync(path);
+        seen.push({ path, ino, mtimeMs, text: readFileSync(path, 'utf8') });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }, () => undefined);
+    assert.equal(seen.length, 8);
+    for (const s of seen) assert.deepEqual(s, seen[0]);
+    assert.ok(seen[0]!.text.endsWith(worker));
   });
 });
