@@ -14,7 +14,8 @@
  *  - Slice, Unpack (tf.unstack) and SplitV (tf.split) that read the input in place instead of
  *    copying all of it out of the heap for every slice;
  *  - a Sum over leading axes (bias gradients) without tfjs's transpose, bit for bit the same.
- * `disableWasmTraining()` puts back exactly what was registered before.
+ * `disableWasmTraining()` puts back exactly what was registered before. `initWasmThreads()` starts the wasm
+ * backend on several threads (XNNPACK's pool; in Node through a runtime shim).
  */
 import '@tensorflow/tfjs-backend-wasm'; // registers tfjs's wasm kernels, which ours wrap and call
 import { engine, getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
@@ -29,6 +30,13 @@ import { fastTransposeConfig } from './kernels/transpose.js';
 
 export { matMulRoute, PER_MATRIX_MIN_WORK, type MatMulRoute } from './kernels/batch_mat_mul.js';
 export { simplifyTranspose } from './kernels/transpose.js';
+export {
+  initWasmThreads,
+  MAX_WASM_THREADS,
+  threadsUnavailable,
+  type WasmThreadsInfo,
+  type WasmThreadsOptions,
+} from './threads.js';
 
 /** The kernels `enableWasmTraining()` registers for backend 'wasm'. */
 export const WASM_TRAINING_KERNELS = [
