@@ -75,7 +75,7 @@ export function gpuFusedKernels(): GpuFusedKernels | null {
 
 /** Whether a variable's phase runs on the kernels: they implement the plan and hold these tensors. */
 export function runsOnKernels(kernels: FusedKernels | null, call: PhaseCall, tensors: tf.Tensor[]): kernels is FusedKernels {
-  return kernels !== null && kernels.supports(call) && kernels.accepts(tensors);
+  return kernels?.supports(call) === true && kernels.accepts(tensors);
 }
 
 /**

@@ -165,8 +165,8 @@ async function parent(): Promise<void> {
   }
   const outDir = join(ROOT, 'docs', 'bench');
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'threads.json'), JSON.stringify({ threads: n, rounds, rows, profile }, null, 1) + '\n');
-  writeFileSync(join(outDir, 'threads.txt'), lines.join('\n') + '\n');
+  writeFileSync(join(outDir, 'threads.json'), `${JSON.stringify({ threads: n, rounds, rows, profile }, null, 1)}\n`);
+  writeFileSync(join(outDir, 'threads.txt'), `${lines.join('\n')}\n`);
   console.log(lines.join('\n'));
 }
 

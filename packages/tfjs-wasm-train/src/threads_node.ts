@@ -105,7 +105,7 @@ export function workerPrelude(factoryText: string): string {
     );
   }
   const lines = [...used].map((v) => `var ${v} = require(${JSON.stringify(known.get(v))});`);
-  return lines.join('\n') + '\nvar commonjsGlobal = globalThis;\n';
+  return `${lines.join('\n')}\nvar commonjsGlobal = globalThis;\n`;
 }
 
 /**
@@ -134,7 +134,7 @@ export async function startNodeThreads<T>(
   class RecordingBlob extends OriginalBlob {
     constructor(parts?: BlobPart[], options?: BlobPropertyBag) {
       super(parts, options);
-      if (parts !== undefined && parts.every((p) => typeof p === 'string')) {
+      if (parts?.every((p) => typeof p === 'string')) {
         const text = (parts as string[]).join('');
         texts.set(this, text);
         if (text.startsWith(MAIN_PREFIX)) mainText = text;

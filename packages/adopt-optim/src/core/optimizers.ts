@@ -223,7 +223,7 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
         );
       }
       const kernels = hyperparams.fused ? ArrayKernels.get() : null;
-      if (hyperparams.nonFinite !== 'off' && !(kernels !== null && kernels.allFinite(grads))) {
+      if (hyperparams.nonFinite !== 'off' && !(kernels?.allFinite(grads))) {
         for (let i = 0; i < grads.length; i++) {
           if (!gradientInRange(grads[i]!)) {
             if (hyperparams.nonFinite === 'skip') return false;

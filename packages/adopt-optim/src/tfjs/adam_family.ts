@@ -3,7 +3,7 @@
  * the rule of src/rules/adam.ts run by the one optimizer built from a rule (./family_optimizer.ts).
  * The three classes differ only in their defaults.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { resolveAdam, type AdamHyperparams, type AdamOptions, type LearningRate } from '../hyperparams.js';
 import { adamKernelArgs, type AdoptHyper } from '../rules/scalars.js';
 import { ADAM, ADAM_OPTIONS } from '../rules/adam.js';
@@ -24,7 +24,7 @@ function adamFamily(displayName: string, options: Readonly<Record<string, unknow
 }
 
 /** The base of AdamOptimizer, AdamWOptimizer and AMSGradOptimizer: the Adam-family rule with their defaults. */
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface adds the resolved options as read-only fields (Object.assign in the constructor)
 export abstract class AdamFamilyOptimizer extends FamilyOptimizer {
   protected constructor(
     displayName: string, defaults: AdamHyperparams, learningRate?: LearningRate, options?: AdamOptions,

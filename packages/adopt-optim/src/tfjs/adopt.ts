@@ -26,7 +26,7 @@ function adoptFamily(options: Readonly<Record<string, unknown>>): Family {
 }
 
 /** ADOPT as a tf.Optimizer (made by `adopt`): the rule of src/rules/adopt.ts, state kept per variable by name. */
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface adds the resolved options as read-only fields (Object.assign in the constructor)
 export class AdoptOptimizer extends FamilyOptimizer {
   /** @nocollapse Namespaced so it never clashes with tfjs's built-in class names. */
   static get className(): string {

@@ -58,7 +58,7 @@ export function firstNonFinite(kernels: FusedKernels | null, all: [tf.Variable, 
   const pairs = all.filter(([, g]) => g.size > 0);
   if (pairs.length === 0) return undefined;
   const k = kernels;
-  if (k !== null && k.accepts(pairs.map(([, g]) => g))) {
+  if (k?.accepts(pairs.map(([, g]) => g))) {
     return pairs.find(([, g]) => !k.allFinite(g))?.[0].name; // one read of each gradient, no tensors
   }
   // sum(g · 2^65 · 0) is 0 when every |g| < 2^63 and NaN otherwise (./gpu_nonfinite.ts); it runs on every backend.
