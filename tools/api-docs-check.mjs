@@ -8,7 +8,13 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /** The entry points of adopt-optim, as the reference must name its modules. */
-export const MODULES = ['adopt-optim', 'adopt-optim/core', 'adopt-optim/train', 'adopt-optim/interop', 'adopt-optim/rules'];
+export const MODULES = [
+  'adopt-optim',
+  'adopt-optim/core',
+  'adopt-optim/train',
+  'adopt-optim/interop',
+  'adopt-optim/rules',
+];
 
 /** Prose that refers to something outside the reference, with what a reader needs instead. */
 export const DANGLING = [
@@ -23,13 +29,20 @@ export const DANGLING = [
  */
 export const PENDING = [];
 
-const htmlFiles = (dir) => readdirSync(dir, { withFileTypes: true, recursive: true })
-  .filter((e) => e.isFile() && e.name.endsWith('.html')).map((e) => join(e.parentPath ?? e.path, e.name));
+const htmlFiles = (dir) =>
+  readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.html'))
+    .map((e) => join(e.parentPath ?? e.path, e.name));
 
 /** The visible text of a page (tags, scripts and entities reduced to plain text). */
 export function textOf(html) {
-  return html.replace(/<script[\s\S]*?<\/script>/g, ' ').replace(/<[^>]+>/g, ' ')
-    .replace(/&quot;/g, '"').replace(/&#39;|&#x27;/g, '\'').replace(/&lt;/g, '<').replace(/&gt;/g, '>')
+  return html
+    .replace(/<script[\s\S]*?<\/script>/g, ' ')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;|&#x27;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&')
     .replace(/\s+/g, ' ');
 }
@@ -74,8 +87,12 @@ export function checkReference(dir) {
     }
   }
   for (const p of unusedPending) problems.push(`${p.page}: "${p.text}" is gone: remove it from PENDING`);
-  const modules = new Set(files.map((f) => relative(root, f).split('\\').join('/'))
-    .filter((f) => f.startsWith('modules/')).map((f) => f.slice('modules/'.length)));
+  const modules = new Set(
+    files
+      .map((f) => relative(root, f).split('\\').join('/'))
+      .filter((f) => f.startsWith('modules/'))
+      .map((f) => f.slice('modules/'.length)),
+  );
   for (const name of MODULES) {
     if (!modules.has(`${name.replace(/\//g, '_')}.html`)) problems.push(`no module page for the entry ${name}`);
   }

@@ -13,7 +13,9 @@ function reference(pages) {
     'index.html': `<p>${MODULES.join(', ')}</p>`,
     ...Object.fromEntries(MODULES.map((m) => [`modules/${m.replace(/\//g, '_')}.html`, '<h1 id="top">m</h1>'])),
     // the pending pages, so that their entries still match
-    ...Object.fromEntries(PENDING.map((p) => [p.page, `<p>${p.text.replace(/"/g, '&quot;').replace(/'/g, '&#39;')}</p>`])),
+    ...Object.fromEntries(
+      PENDING.map((p) => [p.page, `<p>${p.text.replace(/"/g, '&quot;').replace(/'/g, '&#39;')}</p>`]),
+    ),
     ...pages,
   };
   for (const [path, html] of Object.entries(all)) {
@@ -25,7 +27,9 @@ function reference(pages) {
 
 describe('the API reference check', () => {
   it('passes a reference whose links resolve, and reports the pending findings without failing', () => {
-    const dir = reference({ 'functions/a.html': '<a href="../modules/adopt-optim.html#top">m</a> <a href="https://x.org">x</a>' });
+    const dir = reference({
+      'functions/a.html': '<a href="../modules/adopt-optim.html#top">m</a> <a href="https://x.org">x</a>',
+    });
     const { problems, pending } = checkReference(dir);
     rmSync(dir, { recursive: true });
     assert.deepEqual(problems, []);

@@ -30,10 +30,16 @@ function files(dir) {
 function inputsHash(pkg) {
   const dir = join(root, 'packages', pkg.name);
   const paths = [
-    ...files(join(dir, 'src')), ...files(join(dir, 'scripts')),
-    ...readdirSync(dir).filter((f) => f === 'package.json' || /^tsconfig.*\.json$/.test(f)).map((f) => join(dir, f)),
-    join(root, 'package-lock.json'), ...pkg.extra.map((f) => join(root, f)),
-  ].filter((p) => existsSync(p) && statSync(p).isFile()).sort();
+    ...files(join(dir, 'src')),
+    ...files(join(dir, 'scripts')),
+    ...readdirSync(dir)
+      .filter((f) => f === 'package.json' || /^tsconfig.*\.json$/.test(f))
+      .map((f) => join(dir, f)),
+    join(root, 'package-lock.json'),
+    ...pkg.extra.map((f) => join(root, f)),
+  ]
+    .filter((p) => existsSync(p) && statSync(p).isFile())
+    .sort();
   const hash = createHash('sha256');
   for (const p of paths) hash.update(relative(root, p)).update('\0').update(readFileSync(p)).update('\0');
   return hash.digest('hex');
@@ -43,7 +49,8 @@ const rebuilt = new Set();
 for (const pkg of PACKAGES) {
   const stamp = join(root, 'packages', pkg.name, 'dist', '.inputs');
   const want = inputsHash(pkg);
-  const current = !all && existsSync(stamp) && readFileSync(stamp, 'utf8') === want && !pkg.on.some((d) => rebuilt.has(d));
+  const current =
+    !all && existsSync(stamp) && readFileSync(stamp, 'utf8') === want && !pkg.on.some((d) => rebuilt.has(d));
   if (current) {
     console.log(`${pkg.name}: build is current (inputs unchanged), reused`);
     continue;

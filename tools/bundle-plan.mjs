@@ -13,11 +13,23 @@ import { build } from 'vite';
 /** The optional pieces: the modules (under dist/esm) a registry would load only when their entry point is imported. */
 export const PIECES = {
   // low-bit state (int8, int4): the tfjs storage, the kernels' JS glue, the WAT and WGSL codecs
-  lowbit: ['tfjs/state8', 'tfjs/lowbit_weights', 'kernels/state8', 'backends/tfjs_state8', 'codegen/wgsl_lowbit',
-    'codegen/wat8', 'kernels/generated/codecs'],
+  lowbit: [
+    'tfjs/state8',
+    'tfjs/lowbit_weights',
+    'kernels/state8',
+    'backends/tfjs_state8',
+    'codegen/wgsl_lowbit',
+    'codegen/wat8',
+    'kernels/generated/codecs',
+  ],
   // the fused webgl and webgpu kernels (with their shader generators), the GPU-side checks and state moves
-  gpu: ['backends/gpu_fused', 'tfjs/gpu_nonfinite', 'tfjs/gpu_first_steps', 'backends/webgpu_moves',
-    'backends/gpu_reduce'],
+  gpu: [
+    'backends/gpu_fused',
+    'tfjs/gpu_nonfinite',
+    'tfjs/gpu_first_steps',
+    'backends/webgpu_moves',
+    'backends/gpu_reduce',
+  ],
   // the custom-rule optimizer (experimental), today registered for serialization with the built-in classes
   rules: ['tfjs/rule_optimizer'],
 };
@@ -34,7 +46,10 @@ function exportNames(code) {
   }
   for (const m of code.matchAll(/export\s*\{([^}]*)\}/g)) {
     for (const part of m[1].split(',')) {
-      const name = part.trim().split(/\s+as\s+/).pop();
+      const name = part
+        .trim()
+        .split(/\s+as\s+/)
+        .pop();
       if (name) names.add(name);
     }
   }
@@ -47,14 +62,20 @@ function exportNames(code) {
  */
 export async function added(project, input, cut) {
   const stub = {
-    name: 'cut', enforce: 'pre',
+    name: 'cut',
+    enforce: 'pre',
     load(id) {
       if (!cut.some((piece) => inPiece(piece, id))) return null;
-      return exportNames(readFileSync(id, 'utf8')).map((n) => `export const ${n} = undefined;`).join('\n');
+      return exportNames(readFileSync(id, 'utf8'))
+        .map((n) => `export const ${n} = undefined;`)
+        .join('\n');
     },
   };
   const out = await build({
-    configFile: false, logLevel: 'silent', root: project, plugins: [stub],
+    configFile: false,
+    logLevel: 'silent',
+    root: project,
+    plugins: [stub],
     build: { write: false, minify: true, target: 'es2022', rollupOptions: { input, external: [/^@tensorflow\//] } },
   });
   const chunks = (Array.isArray(out) ? out : [out]).flatMap((o) => o.output).filter((o) => o.type === 'chunk');

@@ -47,16 +47,23 @@ async function bundle(entries, perModule = false) {
     input[name] = join(project, 'src', `${name}.js`);
   }
   const out = await build({
-    configFile: false, logLevel: 'silent', root: project,
+    configFile: false,
+    logLevel: 'silent',
+    root: project,
     build: {
-      write: false, minify: true, target: 'es2022',
+      write: false,
+      minify: true,
+      target: 'es2022',
       rollupOptions: {
-        input, external: [/^@tensorflow\//],
+        input,
+        external: [/^@tensorflow\//],
         output: perModule ? { manualChunks: (id) => id.replace(/^.*node_modules\//, '') } : {},
       },
     },
   });
-  return (Array.isArray(out) ? out : [out]).flatMap((o) => o.output).filter((o) => o.type === 'chunk')
+  return (Array.isArray(out) ? out : [out])
+    .flatMap((o) => o.output)
+    .filter((o) => o.type === 'chunk')
     .map((c) => ({ name: c.name, code: c.code, min: c.code.length, gzip: gzipSync(c.code, { level: 9 }).length }));
 }
 
@@ -69,19 +76,32 @@ before(() => {
   mkdirSync(join(project, 'src'), { recursive: true });
   const manifest = { name: 'app', version: '1.0.0', private: true, type: 'module' };
   writeFileSync(join(project, 'package.json'), JSON.stringify(manifest));
-  const [packed] = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch,
-    '-w', 'adopt-optim'], root));
-  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
-    join(scratch, packed.filename), '@tensorflow/tfjs-core@^4.22.0'], project);
+  const [packed] = JSON.parse(
+    run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch, '-w', 'adopt-optim'], root),
+  );
+  run(
+    'npm',
+    [
+      'install',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      join(scratch, packed.filename),
+      '@tensorflow/tfjs-core@^4.22.0',
+    ],
+    project,
+  );
 });
 
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-describe('the browser bundle of `import { adopt } from \'adopt-optim\'` (Vite, tfjs-core external)', () => {
+describe("the browser bundle of `import { adopt } from 'adopt-optim'` (Vite, tfjs-core external)", () => {
   it('registers every built-in optimizer class for tf.loadLayersModel, as importing it in Node does', async () => {
     // a bundler drops modules it is not told have side effects: re-exporting each optimizer module from the root
     // instead of through tfjs/index.js (a side-effect module) left a bundle that imports adopt registering only ADOPT
-    const code = "import * as tf from '@tensorflow/tfjs-core';\nimport { adopt } from 'adopt-optim';\n" +
+    const code =
+      "import * as tf from '@tensorflow/tfjs-core';\nimport { adopt } from 'adopt-optim';\n" +
       'const map = tf.serialization.SerializationMap.getMap().classNameMap;\n' +
       "const ours = Object.keys(map).filter((k) => k.startsWith('adopt-optim/')).sort();\n" +
       'console.log(JSON.stringify([typeof adopt, ours]));\n';

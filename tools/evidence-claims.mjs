@@ -50,10 +50,23 @@ export function claimsTableProblems(readme, comparisons, claims = CLAIMS) {
  */
 const words = (...ws) => new RegExp(ws.map((w) => `\\b${w}\\b`).join('|'), 'g');
 const PROSE_WORDS = [
-  [words('no significant difference', 'not significant(?:ly)?', 'no longer significant'),
-    ['no significant difference', 'equivalent']],
-  [words('equivalent', 'as many', 'equally', 'equal', 'no (?:measurable )?cost', 'costs? nothing', 'changes? nothing',
-    'nothing measurable'), ['equivalent']],
+  [
+    words('no significant difference', 'not significant(?:ly)?', 'no longer significant'),
+    ['no significant difference', 'equivalent'],
+  ],
+  [
+    words(
+      'equivalent',
+      'as many',
+      'equally',
+      'equal',
+      'no (?:measurable )?cost',
+      'costs? nothing',
+      'changes? nothing',
+      'nothing measurable',
+    ),
+    ['equivalent'],
+  ],
   [/\bbetter\b/g, ['better']],
   [/\bworse\b/g, ['worse']],
   [/(?<!\bno |\bnot |\bno longer )\bsignificant(?:ly)?\b(?! difference)/g, ['better', 'worse']],
@@ -66,7 +79,10 @@ export function proseSentences(readme) {
   const to = ends.length ? Math.min(...ends) : -1;
   if (from < 0 || to < from) throw new Error('README.md: no evidence prose ("What this shows" ... "The runs of 0.1")');
   const text = readme.slice(from, to).replace(/\s*\n\s*/g, ' ');
-  return text.split(/(?<=[.;:])\s+(?=[-*A-Z(])|\s-\s(?=\*\*)/).map((s) => s.trim()).filter(Boolean);
+  return text
+    .split(/(?<=[.;:])\s+(?=[-*A-Z(])|\s-\s(?=\*\*)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -87,8 +103,11 @@ export function proseProblems(readme, comparisons) {
     }
     const which = /README-wide/.test(sentence) ? 'all' : 'own';
     // a claim's verdicts: its result, and the fixed-n result it reports beside an extension
-    const verdicts = new Set(comparisons.filter((x) => cited.includes(x.claim))
-      .flatMap((x) => [x.verdict[which], ...(x.fixed && which === 'own' ? [x.fixed.verdict] : [])]));
+    const verdicts = new Set(
+      comparisons
+        .filter((x) => cited.includes(x.claim))
+        .flatMap((x) => [x.verdict[which], ...(x.fixed && which === 'own' ? [x.fixed.verdict] : [])]),
+    );
     for (const c of cited.filter((id) => !comparisons.some((x) => x.claim === id))) {
       out.push(['prose', short, `cites ${c}, which is not a claim`]);
     }

@@ -25,10 +25,17 @@ function results(values, { late = [] } = {}) {
       const seed = k + 1;
       const start = Date.parse('2026-11-01T00:00:00Z') + (late.includes(seed) ? DAY : 0) + seed * 60_000;
       const startedAt = new Date(start).toISOString();
-      writeFileSync(join(runs, `${opt}-b2own-lr0.001-seed${seed}.json`), JSON.stringify({
-        optimizer: opt, seed, setting: { beta2: 'own', learningRate: 0.001 }, final: { loss: x, spikes: 2 },
-            startedAt, seconds: 60,
-      }));
+      writeFileSync(
+        join(runs, `${opt}-b2own-lr0.001-seed${seed}.json`),
+        JSON.stringify({
+          optimizer: opt,
+          seed,
+          setting: { beta2: 'own', learningRate: 0.001 },
+          final: { loss: x, spikes: 2 },
+          startedAt,
+          seconds: 60,
+        }),
+      );
     });
   }
   return dir;
@@ -38,8 +45,15 @@ const METRIC = { key: 'loss', label: 'loss', scale: 1, digits: 2, lowerIsBetter:
 const SPIKES = { key: 'spikes', label: 'spikes', scale: 1, digits: 1, lowerIsBetter: true };
 const arm = (opt) => ({ opt, beta2: 'own', lr: 0.001 });
 const claim = (id, baselines, extra = {}) => ({
-  id, experiment: 'gpt', about: id, metric: METRIC, comparisons: baselines.map((b) => ({ a: arm('adopt'), b: arm(b) })),
-  seeds: [1, 2, 3, 4, 5], declared: '2026-12-01', retrospective: 'a test', ...extra,
+  id,
+  experiment: 'gpt',
+  about: id,
+  metric: METRIC,
+  comparisons: baselines.map((b) => ({ a: arm('adopt'), b: arm(b) })),
+  seeds: [1, 2, 3, 4, 5],
+  declared: '2026-12-01',
+  retrospective: 'a test',
+  ...extra,
 });
 // adopt − adam: −0.5, −1.5, −0.2, −1.8, −1.0 (raw p about 0.026); adopt − the others: noise around 0
 const VALUES = {
@@ -60,13 +74,14 @@ describe('the claims, recomputed from their declarations', () => {
 
   it('AdamW float32 − 4-bit (once computed outside the lab) is what the runs give, by independent arithmetic', () => {
     const dir = join(root, 'docs', 'results', 'v0.2', 'mnist-int4', 'runs');
-    const final = (name, seed) => JSON.parse(readFileSync(join(dir, `${name}-b2own-lr0.001-seed${seed}.json`),
-        'utf8')).final;
+    const final = (name, seed) =>
+      JSON.parse(readFileSync(join(dir, `${name}-b2own-lr0.001-seed${seed}.json`), 'utf8')).final;
     const d = [1, 2, 3, 4, 5].map((s) => 100 * (final('adamw', s).testAccuracy - final('adamw-int4', s).testAccuracy));
     const mean = d.reduce((a, b) => a + b) / 5;
-    const half = 2.7764451051977987 * Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / 4) / Math.sqrt(5);
-    const x = claimFindings(root).comparisons
-      .find((c) => c.a.opt === 'adamw' && c.b.opt === 'adamw-int4' && c.text.includes('0.2'));
+    const half = (2.7764451051977987 * Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / 4)) / Math.sqrt(5);
+    const x = claimFindings(root).comparisons.find(
+      (c) => c.a.opt === 'adamw' && c.b.opt === 'adamw-int4' && c.text.includes('0.2'),
+    );
     assert.equal(x.text, `${mean < 0 ? '−' : '+'}${Math.abs(mean).toFixed(2)} ± ${half.toFixed(2)}`);
   });
 
@@ -74,14 +89,24 @@ describe('the claims, recomputed from their declarations', () => {
     const dir = join(results(VALUES), 'docs', 'results', 'v0.2');
     const constant = claimFindings(join(dir, '..', '..', '..'), [claim('C1', ['twin'])]);
     assert.match(constant.problems.join('\n'), /constant \(every paired difference is -1\)/);
-    assert.deepEqual(claimFindings(join(dir, '..', '..', '..'), [claim('C1', ['adam'])]).problems, [],
-        'a varying one passes');
-    const spikes = { ...claim('C1', ['adam']), excluded: [{ a: arm('adopt'), b: arm('adam'), metric: SPIKES,
-        why: 'equal' }] };
-    assert.deepEqual(claimFindings(join(dir, '..', '..', '..'), [spikes]).problems, [],
-        'spikes 2 − 2: constant, left out');
-    const wrong = { ...claim('C1', ['adam']), excluded: [{ a: arm('adopt'), b: arm('adam'), metric: METRIC,
-        why: 'said equal' }] };
+    assert.deepEqual(
+      claimFindings(join(dir, '..', '..', '..'), [claim('C1', ['adam'])]).problems,
+      [],
+      'a varying one passes',
+    );
+    const spikes = {
+      ...claim('C1', ['adam']),
+      excluded: [{ a: arm('adopt'), b: arm('adam'), metric: SPIKES, why: 'equal' }],
+    };
+    assert.deepEqual(
+      claimFindings(join(dir, '..', '..', '..'), [spikes]).problems,
+      [],
+      'spikes 2 − 2: constant, left out',
+    );
+    const wrong = {
+      ...claim('C1', ['adam']),
+      excluded: [{ a: arm('adopt'), b: arm('adam'), metric: METRIC, why: 'said equal' }],
+    };
     assert.match(claimFindings(join(dir, '..', '..', '..'), [wrong]).problems.join('\n'), /excluded as constant, but/);
   });
 
@@ -94,12 +119,14 @@ describe('the claims, recomputed from their declarations', () => {
     assert.deepEqual(verdicts, ['better', 'no significant difference']);
     const twoVerdicts = /one comparison \(−1\.00 ± 0\.83\), two verdicts: C1 "better", C2 "no significant diff/;
     assert.match(both.problems.join('\n'), twoVerdicts);
-    assert.deepEqual(claimFindings(dir, [alone, claim('C2', ['adam'])]).problems, [],
-        'the same family twice: one verdict');
+    assert.deepEqual(
+      claimFindings(dir, [alone, claim('C2', ['adam'])]).problems,
+      [],
+      'the same family twice: one verdict',
+    );
   });
 
-  it('fails on seeds added after a result unless the claim declares the extension, and reports the fixed-n result',
-      () => {
+  it('fails on seeds added after a result unless the claim declares the extension, and reports the fixed-n result', () => {
     const dir = results(VALUES, { late: [4, 5] });
     const undeclared = claimFindings(dir, [claim('C1', ['adam'])]).problems.join('\n');
     assert.match(undeclared, /seeds 4, 5 were run after a result on seeds 1, 2, 3/);
@@ -115,15 +142,22 @@ describe('the claims, recomputed from their declarations', () => {
 
 describe("the README's words against the claims", () => {
   const dir = results(VALUES);
-  const claims = [claim('C1', ['adam']), claim('C2', ['adamw', 'amsgrad', 'nadam'], { margin: { value: 0.5,
-      basis: 'a test' } })];
+  const claims = [
+    claim('C1', ['adam']),
+    claim('C2', ['adamw', 'amsgrad', 'nadam'], { margin: { value: 0.5, basis: 'a test' } }),
+  ];
   const { comparisons } = claimFindings(dir, claims);
   const prose = (text) => `What this shows:\n${text}\nThe runs of 0.1`;
 
   it('a verdict word needs a cited claim whose test gives it; "as many" and "no cost" need equivalence', () => {
-    assert.deepEqual(comparisons.map((x) => x.verdict.own), ['better', 'equivalent', 'equivalent', 'equivalent']);
-    assert.deepEqual(proseProblems(prose('- ADOPT is better than Adam (C1). It is equivalent to the others (C2).'),
-        comparisons), []);
+    assert.deepEqual(
+      comparisons.map((x) => x.verdict.own),
+      ['better', 'equivalent', 'equivalent', 'equivalent'],
+    );
+    assert.deepEqual(
+      proseProblems(prose('- ADOPT is better than Adam (C1). It is equivalent to the others (C2).'), comparisons),
+      [],
+    );
     const bad = {
       'no claim cited': '- ADOPT is better than Adam.',
       'better where the test says equivalent': '- ADOPT is better than AdamW (C2).',
@@ -133,10 +167,14 @@ describe("the README's words against the claims", () => {
       'README-wide where only the family holds': '- README-wide, ADOPT is better than Adam (C1).',
       'a claim that does not exist': '- ADOPT is better (C9).',
     };
-    for (const [what, text] of Object.entries(bad)) assert.notDeepEqual(proseProblems(prose(text), comparisons), [],
-        what);
-    assert.deepEqual(proseSentences(prose('- One (C1). Two (C2). Three.')), ['What this shows:', '- One (C1).',
-        'Two (C2).', 'Three.']);
+    for (const [what, text] of Object.entries(bad))
+      assert.notDeepEqual(proseProblems(prose(text), comparisons), [], what);
+    assert.deepEqual(proseSentences(prose('- One (C1). Two (C2). Three.')), [
+      'What this shows:',
+      '- One (C1).',
+      'Two (C2).',
+      'Three.',
+    ]);
   });
 
   it('the claims table must be the generated one', () => {
@@ -144,20 +182,28 @@ describe("the README's words against the claims", () => {
     const start = '<!-- claims: generated by `adopt-lab claims`; checked by tools/evidence.mjs -->';
     const readme = (t) => `${start}\n${t}\n<!-- /claims -->`;
     assert.deepEqual(claimsTableProblems(readme(table), comparisons, claims), []);
-    assert.notDeepEqual(claimsTableProblems(readme(table.replace('| better |', '| no significant difference |')),
-        comparisons, claims), []);
+    assert.notDeepEqual(
+      claimsTableProblems(readme(table.replace('| better |', '| no significant difference |')), comparisons, claims),
+      [],
+    );
     assert.notDeepEqual(claimsTableProblems('no table', comparisons, claims), []);
-    assert.notDeepEqual(claimsTableProblems(`Holm over 5 distinct comparisons\n${readme(table)}`, comparisons, claims), [],
-      'a stale count');
+    assert.notDeepEqual(
+      claimsTableProblems(`Holm over 5 distinct comparisons\n${readme(table)}`, comparisons, claims),
+      [],
+      'a stale count',
+    );
   });
 
-  it('a verdict cell states its claim comparison\'s verdict and Holm p, and quotes no undeclared difference', () => {
+  it("a verdict cell states its claim comparison's verdict and Holm p, and quotes no undeclared difference", () => {
     const findings = { comparisons, problems: [] };
     const adam = comparisons[0];
     const row = (cell) => {
-      writeFileSync(join(dir, 'README.md'),
-          '### Results (0.2)\n\n| experiment | ADOPT | Adam | AdamW | AMSGrad | verdict |\n' + '|---|---|---|---|---|---|\n' +
-          `| \`gpt\` (5) | — | — | — | — | ${cell} |\n`);
+      writeFileSync(
+        join(dir, 'README.md'),
+        '### Results (0.2)\n\n| experiment | ADOPT | Adam | AdamW | AMSGrad | verdict |\n' +
+          '|---|---|---|---|---|---|\n' +
+          `| \`gpt\` (5) | — | — | — | — | ${cell} |\n`,
+      );
       return unsupported(dir, {}, findings, claims);
     };
     assert.deepEqual(row(`**better**, ${adam.text} (Holm p ${formatP(adam.holm.own)}) (C1)`), []);

@@ -19,7 +19,16 @@ const number = (s) => Number(s.replace('−', '-'));
 const signed = (s) => /^[+−-]/.test(s);
 
 function pair(meanText, ciText, shared = false, at = 0) {
-  return { text: `${meanText} ± ${ciText}`, mean: number(meanText), meanDigits: decimals(meanText), signed: signed(meanText), ci: number(ciText), ciDigits: decimals(ciText), shared, at };
+  return {
+    text: `${meanText} ± ${ciText}`,
+    mean: number(meanText),
+    meanDigits: decimals(meanText),
+    signed: signed(meanText),
+    ci: number(ciText),
+    ciDigits: decimals(ciText),
+    shared,
+    at,
+  };
 }
 
 /** Every mean ± interval in a text, also the "a / b (± c" form. */
@@ -52,10 +61,17 @@ export function evidenceRows(readme) {
 
 /** The optimizer label a cell's segment speaks of ("8-bit: AdamW 98.0 ± 0.1" in the Adam column is "AdamW (8-bit state)"). */
 export function optimizerOf(cell, segment, column) {
-  const name = segment.trim().replace(/^(8-bit|4-bit|ε added|at ε 1e-6):\s*/, '').match(/^(ADOPT|AdamW|Adam|AMSGrad)\b/)?.[1];
+  const name = segment
+    .trim()
+    .replace(/^(8-bit|4-bit|ε added|at ε 1e-6):\s*/, '')
+    .match(/^(ADOPT|AdamW|Adam|AMSGrad)\b/)?.[1];
   const variant = (/^\s*(8-bit|4-bit)/.exec(cell) ?? [])[1] ?? (/^\s*(ε added|at ε 1e-6):/.exec(segment) ?? [])[1];
-  const base = name ?? (variant === 'at ε 1e-6' ? 'Adam' : variant !== undefined && column === 'Adam' ? 'ADOPT' : column);
-  const suffix = { '8-bit': ' (8-bit state)', '4-bit': ' (4-bit state)', 'ε added': ' (ε added)', 'at ε 1e-6': ' (ε 1e-6)' }[variant] ?? '';
+  const base =
+    name ?? (variant === 'at ε 1e-6' ? 'Adam' : variant !== undefined && column === 'Adam' ? 'ADOPT' : column);
+  const suffix =
+    { '8-bit': ' (8-bit state)', '4-bit': ' (4-bit state)', 'ε added': ' (ε added)', 'at ε 1e-6': ' (ε 1e-6)' }[
+      variant
+    ] ?? '';
   return `${base}${suffix}`;
 }
 
@@ -68,13 +84,17 @@ const PHRASES = [
   [/\bworse\b/g, () => 'ADOPT worse'],
   [/no significant difference/g, () => 'no significant difference'],
   [/equivalent within ±(\d+(?:\.\d+)?)/g, (m) => normal(`equivalent within ±${m[1]}`)],
-  [/\b(?:ahead|behind|tie[sd]?|equivalent(?! within ±\d)|outperform\w*|beats?|wins?|loses)\b/g, (m) => `unreadable: "${m[0]}"`],
+  [
+    /\b(?:ahead|behind|tie[sd]?|equivalent(?! within ±\d)|outperform\w*|beats?|wins?|loses)\b/g,
+    (m) => `unreadable: "${m[0]}"`,
+  ],
 ];
 
 /** The verdict phrases of a text, in order: where each starts and the verdict it states. */
 export function verdictPhrases(text) {
-  return PHRASES.flatMap(([re, verdict]) => [...text.matchAll(re)].map((m) => ({ at: m.index, verdict: verdict(m) })))
-    .sort((a, b) => a.at - b.at);
+  return PHRASES.flatMap(([re, verdict]) =>
+    [...text.matchAll(re)].map((m) => ({ at: m.index, verdict: verdict(m) })),
+  ).sort((a, b) => a.at - b.at);
 }
 
 /**
@@ -84,21 +104,31 @@ export function verdictPhrases(text) {
  */
 export function clauses(text) {
   const phrases = verdictPhrases(text);
-  return phrases.map((p, i) => ({ verdict: p.verdict, from: i === 0 ? 0 : p.at, to: phrases[i + 1]?.at ?? text.length }));
+  return phrases.map((p, i) => ({
+    verdict: p.verdict,
+    from: i === 0 ? 0 : p.at,
+    to: phrases[i + 1]?.at ?? text.length,
+  }));
 }
 
 /** The rows of every table in a result, each with its pairs. */
 function resultRows(result) {
   const tables = [result.summary, ...(result.tables ?? [])].filter(Boolean);
-  return tables.flatMap((t) => t.rows.map((row) => ({ cells: row.map(String), pairs: pairs(row.map(String).join(' | ')) })));
+  return tables.flatMap((t) =>
+    t.rows.map((row) => ({ cells: row.map(String), pairs: pairs(row.map(String).join(' | ')) })),
+  );
 }
 
 /** Whether a README pair is one a result row shows at as many digits or more, with the same sign when the README gives one. */
 export function shownIn(p, resultPairs) {
   const close = (a, b, digits) => Math.abs(a - b) <= 0.5 * 10 ** -digits + 1e-9;
-  return resultPairs.some((r) => r.meanDigits >= p.meanDigits && r.ciDigits >= p.ciDigits &&
-    (p.signed ? close(r.mean, p.mean, p.meanDigits) : close(Math.abs(r.mean), Math.abs(p.mean), p.meanDigits)) &&
-    (p.shared ? Math.abs(r.ci - p.ci) <= 10 ** -p.ciDigits + 1e-9 : close(r.ci, p.ci, p.ciDigits)));
+  return resultPairs.some(
+    (r) =>
+      r.meanDigits >= p.meanDigits &&
+      r.ciDigits >= p.ciDigits &&
+      (p.signed ? close(r.mean, p.mean, p.meanDigits) : close(Math.abs(r.mean), Math.abs(p.mean), p.meanDigits)) &&
+      (p.shared ? Math.abs(r.ci - p.ci) <= 10 ** -p.ciDigits + 1e-9 : close(r.ci, p.ci, p.ciDigits)),
+  );
 }
 
 /** Whether a p-value the README shows ("0.030", "< 0.001") is `p` at the digits shown. */
@@ -127,21 +157,33 @@ export function unsupported(root, exceptions = {}, findings = undefined, claims 
     /** The verdicts of the result rows a README pair is found in (the optimizer's rows when the column names one); a pair found in none is reported. */
     const verdictsOf = (p, cell, segment, c) => {
       const optimizer = COLUMNS[c] === undefined ? undefined : optimizerOf(cell, segment, COLUMNS[c]);
-      const matching = rows.filter((r) => (optimizer === undefined || r.cells.includes(optimizer)) && shownIn(p, r.pairs));
-      if (matching.length === 0) out.push([label, p.text, optimizer ? `not in a row of ${optimizer} in result.json` : 'not in result.json']);
-      return new Set(matching.map((r) => VERDICT.exec(r.cells.at(-1))?.[1]).filter(Boolean).map(normal));
+      const matching = rows.filter(
+        (r) => (optimizer === undefined || r.cells.includes(optimizer)) && shownIn(p, r.pairs),
+      );
+      if (matching.length === 0)
+        out.push([label, p.text, optimizer ? `not in a row of ${optimizer} in result.json` : 'not in result.json']);
+      return new Set(
+        matching
+          .map((r) => VERDICT.exec(r.cells.at(-1))?.[1])
+          .filter(Boolean)
+          .map(normal),
+      );
     };
     const exempt = (p) => (exceptions[label] ?? []).includes(p.text);
     const experimentOf = (id) => claims.find((k) => k.id === id)?.experiment;
     const rowClaims = (findings?.comparisons ?? []).filter((x) => experimentOf(x.claim) === label);
     /** The claim comparisons a difference quotes, as [comparison, verdict phrase]: its result, or its fixed-n result. */
-    const claimed = (p) => rowClaims.flatMap((x) => [
-      ...(shownIn(p, pairs(x.text)) ? [phraseOf(x, claims)] : []),
-      ...(x.fixed && shownIn(p, pairs(x.fixed.text)) ? [phraseOf({ ...x, verdict: { own: x.fixed.verdict } }, claims)] : []),
-    ]);
+    const claimed = (p) =>
+      rowClaims.flatMap((x) => [
+        ...(shownIn(p, pairs(x.text)) ? [phraseOf(x, claims)] : []),
+        ...(x.fixed && shownIn(p, pairs(x.fixed.text))
+          ? [phraseOf({ ...x, verdict: { own: x.fixed.verdict } }, claims)]
+          : []),
+      ]);
     cells.forEach((cell, c) => {
       if (c < cells.length - 1) {
-        for (const segment of cell.split(';')) for (const p of pairs(segment)) if (!exempt(p)) verdictsOf(p, cell, segment, c);
+        for (const segment of cell.split(';'))
+          for (const p of pairs(segment)) if (!exempt(p)) verdictsOf(p, cell, segment, c);
         return;
       }
       // the verdict cell: every clause's verdict is the one the result gives each comparison the clause quotes
@@ -149,11 +191,21 @@ export function unsupported(root, exceptions = {}, findings = undefined, claims 
       const numberless = [];
       for (const segment of cell.split(';')) {
         const parts = clauses(segment);
-        for (const { verdict } of parts) if (verdict.startsWith('unreadable')) out.push([label, verdict, 'say it as better, worse, equivalent within ±m or no significant difference']);
+        for (const { verdict } of parts)
+          if (verdict.startsWith('unreadable'))
+            out.push([label, verdict, 'say it as better, worse, equivalent within ±m or no significant difference']);
         const quoted = pairs(segment).filter((q) => !exempt(q));
         for (const [, kind, shown] of segment.matchAll(/\b(Holm|raw)(?: p)? (?:[≥≤] )?(< ?0\.\d+|\d+(?:\.\d+)?)/g)) {
           const value = shown.replace(' ', '');
-          if (findings && !rowClaims.some((x) => sameP(value, kind === "Holm" ? x.holm.own : x.p) || (x.fixed && sameP(value, kind === "Holm" ? x.fixed.holm : x.fixed.p)))) out.push([label, `${kind} p ${shown}`, 'no claim comparison of this row has this p']);
+          if (
+            findings &&
+            !rowClaims.some(
+              (x) =>
+                sameP(value, kind === 'Holm' ? x.holm.own : x.p) ||
+                (x.fixed && sameP(value, kind === 'Holm' ? x.fixed.holm : x.fixed.p)),
+            )
+          )
+            out.push([label, `${kind} p ${shown}`, 'no claim comparison of this row has this p']);
         }
         for (const p of quoted) {
           const fromClaims = claimed(p);
@@ -166,13 +218,19 @@ export function unsupported(root, exceptions = {}, findings = undefined, claims 
           for (const v of given) inCell.add(v);
           const clause = parts.find((k) => k.from <= p.at && p.at < k.to);
           if (clause === undefined || given.size === 0 || clause.verdict.startsWith('unreadable')) continue;
-          if (!given.has(clause.verdict)) out.push([label, `${clause.verdict} (${p.text})`, `the result says ${[...given].map((g) => `"${g}"`).join(' / ')}`]);
+          if (!given.has(clause.verdict))
+            out.push([
+              label,
+              `${clause.verdict} (${p.text})`,
+              `the result says ${[...given].map((g) => `"${g}"`).join(' / ')}`,
+            ]);
         }
         if (quoted.length === 0) numberless.push(...parts);
       }
       // a part that quotes no numbers: "better" and "worse" must be a verdict of some comparison the cell quotes
       for (const { verdict } of numberless) {
-        if ((verdict === 'ADOPT better' || verdict === 'ADOPT worse') && inCell.size > 0 && !inCell.has(verdict)) out.push([label, verdict, 'no comparison the row quotes has this verdict']);
+        if ((verdict === 'ADOPT better' || verdict === 'ADOPT worse') && inCell.size > 0 && !inCell.has(verdict))
+          out.push([label, verdict, 'no comparison the row quotes has this verdict']);
       }
     });
   }

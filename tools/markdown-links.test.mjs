@@ -21,22 +21,34 @@ const readDisk = (p) => {
 
 describe('Markdown links', () => {
   it('every relative link of every committed Markdown file resolves, #fragments included', () => {
-    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.md'], { cwd: root, encoding: 'utf8' })
-      .trim().split('\n').filter((f) => !f.startsWith('docs/api/'));
+    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.md'], {
+      cwd: root,
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .filter((f) => !f.startsWith('docs/api/'));
     assert.ok(files.length >= 10, `${files.length} files`);
     const broken = files.flatMap((f) => brokenLinks(f, readDisk));
     assert.deepEqual(broken, []);
   });
 
-  it('finds links outside code only, and headings with GitHub\'s ids', () => {
+  it("finds links outside code only, and headings with GitHub's ids", () => {
     assert.deepEqual(links('[a](x.md) `[b](y.md)`\n\n```\n[c](z.md)\n```\n<https://e.org>'), ['x.md', 'https://e.org']);
-    assert.deepEqual([...anchors('# API overview\n## Your own rule (experimental)\n## 8-bit state\n## `core` and more\n## 8-bit state')],
-      ['api-overview', 'your-own-rule-experimental', '8-bit-state', 'core-and-more', '8-bit-state-1']);
+    assert.deepEqual(
+      [
+        ...anchors(
+          '# API overview\n## Your own rule (experimental)\n## 8-bit state\n## `core` and more\n## 8-bit state',
+        ),
+      ],
+      ['api-overview', 'your-own-rule-experimental', '8-bit-state', 'core-and-more', '8-bit-state-1'],
+    );
   });
 
   it('reports a missing file, a missing heading and a link out of the root (negative control)', () => {
     const files = {
-      'README.md': '# Top\n[ok](docs/a.md#part-one) [self](#top) [gone](docs/b.md) [no heading](docs/a.md#part-two) [out](../x.md)',
+      'README.md':
+        '# Top\n[ok](docs/a.md#part-one) [self](#top) [gone](docs/b.md) [no heading](docs/a.md#part-two) [out](../x.md)',
       'docs/a.md': '# A\n## Part one\n[back](../README.md#top) [up](../LICENSE)',
       LICENSE: 'MIT',
     };

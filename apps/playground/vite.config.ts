@@ -10,7 +10,14 @@ export default defineConfig({
     outDir: resolve(__dirname, 'dist'),
     emptyOutDir: true,
     target: 'es2022',
-    rollupOptions: { input: { main: resolve(__dirname, 'index.html'), checks: resolve(__dirname, 'checks.html'), gpu: resolve(__dirname, 'gpu.html'), bench: resolve(__dirname, 'bench.html') } },
+    rollupOptions: {
+      input: {
+        main: resolve(__dirname, 'index.html'),
+        checks: resolve(__dirname, 'checks.html'),
+        gpu: resolve(__dirname, 'gpu.html'),
+        bench: resolve(__dirname, 'bench.html'),
+      },
+    },
   },
   worker: { format: 'es' },
   preview: { port: 4173, strictPort: false },

@@ -16,7 +16,8 @@ const repsArg = args.indexOf('--reps');
 const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : quick ? 3 : 7;
 const root = join(import.meta.dirname, '..');
 const out = join(root, '..', '..', 'docs', 'bench');
-const executablePath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const executablePath =
+  process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (executablePath === undefined) {
   console.error('no Chromium installed (apt-get install chromium, or set CHROMIUM_PATH)');
   process.exit(1);
@@ -27,11 +28,25 @@ if (!existsSync(join(root, 'dist', 'bench.html'))) {
 }
 
 const started = Date.now();
-const server = await preview({ configFile: join(root, 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
+const server = await preview({
+  configFile: join(root, 'vite.config.ts'),
+  preview: { port: 0, host: '127.0.0.1' },
+  logLevel: 'error',
+});
 const browser = await chromium.launch({
   executablePath,
-  args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  args: [
+    '--no-sandbox',
+    '--use-angle=swiftshader',
+    '--enable-unsafe-swiftshader',
+    '--enable-unsafe-webgpu',
+    '--use-webgpu-adapter=swiftshader',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-quic',
+  ],
 });
 const results = [];
 let environment;
@@ -39,14 +54,25 @@ try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
   await page.goto(new URL('bench.html', server.resolvedUrls.local[0]).href);
-  await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, {
+    timeout: 60_000,
+  });
   environment = await page.evaluate(async () => ({
-    userAgent: window.stepBench.userAgent, webgpuAdapter: await window.stepBench.adapter(), webglRenderer: window.stepBench.webglRenderer(),
+    userAgent: window.stepBench.userAgent,
+    webgpuAdapter: await window.stepBench.adapter(),
+    webglRenderer: window.stepBench.webglRenderer(),
   }));
   for (const size of [1e3, 1e4]) {
     for (const backend of ['webgl', 'webgpu', 'wasm']) {
       const r = await page.evaluate(([b, s, n]) => window.stepBench.run(b, 100, s, n), [backend, size, reps]);
-      console.log(`${backend} 100 x ${size}: ${r.error ?? Object.entries(r.ms).map(([k, v]) => `${k} ${median(v).toFixed(1)} ms`).join(', ')}`);
+      console.log(
+        `${backend} 100 x ${size}: ${
+          r.error ??
+          Object.entries(r.ms)
+            .map(([k, v]) => `${k} ${median(v).toFixed(1)} ms`)
+            .join(', ')
+        }`,
+      );
       results.push(r);
     }
   }
@@ -70,8 +96,16 @@ for (const r of results) {
   const adam = median(r.ms['tf.train.adam']);
   for (const [name, ms] of Object.entries(r.ms)) {
     rows.push({
-      backend: r.backend, tensors: r.tensors, size: r.size, optimizer: name, n: ms.length,
-      medianMs: median(ms), minMs: Math.min(...ms), maxMs: Math.max(...ms), vsAdam: adam / median(ms), programs: r.programs[name],
+      backend: r.backend,
+      tensors: r.tensors,
+      size: r.size,
+      optimizer: name,
+      n: ms.length,
+      medianMs: median(ms),
+      minMs: Math.min(...ms),
+      maxMs: Math.max(...ms),
+      vsAdam: adam / median(ms),
+      programs: r.programs[name],
     });
   }
 }
@@ -96,11 +130,16 @@ for (const row of rows) {
     lines.push(`| ${row.backend} | ${row.tensors} x ${row.size} | - | ${row.error} | - | - |`);
     continue;
   }
-  lines.push(`| ${row.backend} | ${row.tensors} x ${row.size} | ${row.optimizer} | ${fmt(row.medianMs)} (${fmt(row.minMs)}-${fmt(row.maxMs)}, n=${row.n}) | ` +
-    `${row.vsAdam.toFixed(2)} | ${row.programs ?? '-'} ${unit[row.backend]} |`);
+  lines.push(
+    `| ${row.backend} | ${row.tensors} x ${row.size} | ${row.optimizer} | ${fmt(row.medianMs)} (${fmt(row.minMs)}-${fmt(row.maxMs)}, n=${row.n}) | ` +
+      `${row.vsAdam.toFixed(2)} | ${row.programs ?? '-'} ${unit[row.backend]} |`,
+  );
 }
 lines.push('', `${new Date().toISOString()}; took ${Math.round((Date.now() - started) / 1000)} s.`);
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'browser_step.json'), `${JSON.stringify({ date: new Date().toISOString(), reps, environment, rows }, null, 2)}\n`);
+writeFileSync(
+  join(out, 'browser_step.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), reps, environment, rows }, null, 2)}\n`,
+);
 writeFileSync(join(out, 'browser_step.txt'), `${lines.join('\n')}\n`);
 console.log(lines.join('\n'));

@@ -20,8 +20,14 @@ export function swiftshaderEnv() {
 /** Runs `node [nodeArgs] script args` with Dawn's environment (SwiftShader when asked for); returns spawnSync's result. */
 export function withDawn(script, args, { swiftshader = false, nodeArgs = [], stdio = 'pipe' } = {}) {
   const extra = swiftshader ? swiftshaderEnv() : {};
-  if (extra === null) throw new Error('no SwiftShader Vulkan driver found (Debian: apt-get install chromium; or set SWIFTSHADER_ICD)');
-  return spawnSync(process.execPath, [...nodeArgs, script, ...args], { env: { ...process.env, ...extra }, encoding: 'utf8', stdio, maxBuffer: 64 << 20 });
+  if (extra === null)
+    throw new Error('no SwiftShader Vulkan driver found (Debian: apt-get install chromium; or set SWIFTSHADER_ICD)');
+  return spawnSync(process.execPath, [...nodeArgs, script, ...args], {
+    env: { ...process.env, ...extra },
+    encoding: 'utf8',
+    stdio,
+    maxBuffer: 64 << 20,
+  });
 }
 
 /** Installs navigator.gpu and the WebGPU globals in this process (call before importing @tensorflow/tfjs-backend-webgpu). */
@@ -29,9 +35,19 @@ export async function installWebGPU(flags = []) {
   const { create, globals } = await import('webgpu');
   Object.assign(globalThis, globals);
   const gpu = create(flags);
-  Object.defineProperty(globalThis, 'navigator', { value: { ...(globalThis.navigator ?? {}), gpu }, configurable: true, writable: true });
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { ...(globalThis.navigator ?? {}), gpu },
+    configurable: true,
+    writable: true,
+  });
   const adapter = await gpu.requestAdapter();
-  return adapter === null ? null : { vendor: adapter.info?.vendor, architecture: adapter.info?.architecture, description: adapter.info?.description };
+  return adapter === null
+    ? null
+    : {
+        vendor: adapter.info?.vendor,
+        architecture: adapter.info?.architecture,
+        description: adapter.info?.description,
+      };
 }
 
 /**

@@ -34,7 +34,10 @@ const header = Buffer.alloc(12);
 header.write('MNST', 0, 'ascii');
 header.writeUInt32LE(TRAIN, 4);
 header.writeUInt32LE(TEST, 8);
-writeFileSync(join(publicDir, 'mnist-subset.bin'), Buffer.concat([header, trainImages, trainLabels, testImages, testLabels]));
+writeFileSync(
+  join(publicDir, 'mnist-subset.bin'),
+  Buffer.concat([header, trainImages, trainLabels, testImages, testLabels]),
+);
 
 const wasmDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
 for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {

@@ -7,7 +7,11 @@ import { OPTIMIZERS, runStepBench } from './step_bench';
 setWasmPaths(new URL('./tfjs-wasm/', location.href).href);
 
 async function adapter() {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: { architecture?: string; vendor?: string } } | null> } }).gpu;
+  const gpu = (
+    navigator as unknown as {
+      gpu?: { requestAdapter(): Promise<{ info?: { architecture?: string; vendor?: string } } | null> };
+    }
+  ).gpu;
   const a = await gpu?.requestAdapter();
   return a == null ? null : { vendor: a.info?.vendor, architecture: a.info?.architecture };
 }
@@ -19,5 +23,11 @@ function webglRenderer(): string | null {
   return String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
 }
 
-(window as unknown as Record<string, unknown>)['stepBench'] = { run: runStepBench, adapter, webglRenderer, optimizers: OPTIMIZERS, userAgent: navigator.userAgent };
+(window as unknown as Record<string, unknown>)['stepBench'] = {
+  run: runStepBench,
+  adapter,
+  webglRenderer,
+  optimizers: OPTIMIZERS,
+  userAgent: navigator.userAgent,
+};
 document.getElementById('status')!.textContent = 'ready';

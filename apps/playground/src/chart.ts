@@ -4,14 +4,24 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
-export interface Point { x: number; y: number; series: string; lower?: number; upper?: number }
+export interface Point {
+  x: number;
+  y: number;
+  series: string;
+  lower?: number;
+  upper?: number;
+}
 
 /**
  * One colour per optimizer, the same in every chart (the Okabe-Ito palette, readable with colour blindness).
  * No optimizer is red: the page uses red for failure, and a colour should not say how a run went.
  */
 export const COLORS: Record<string, string> = {
-  ADOPT: '#0072b2', 'ADOPT (unclipped)': '#56b4e9', Adam: '#e69f00', AdamW: '#cc79a7', AMSGrad: '#009e73',
+  ADOPT: '#0072b2',
+  'ADOPT (unclipped)': '#56b4e9',
+  Adam: '#e69f00',
+  AdamW: '#cc79a7',
+  AMSGrad: '#009e73',
 };
 
 /**
@@ -21,13 +31,20 @@ export const COLORS: Record<string, string> = {
 const WIDE = 4;
 const NARROW = 2;
 export const STROKES: Record<string, { width: number; dash: number[] }> = {
-  ADOPT: { width: WIDE, dash: [] }, 'ADOPT (unclipped)': { width: NARROW, dash: [2, 2] },
-  Adam: { width: NARROW, dash: [7, 3] }, AdamW: { width: NARROW, dash: [3, 2, 1, 2] },
+  ADOPT: { width: WIDE, dash: [] },
+  'ADOPT (unclipped)': { width: NARROW, dash: [2, 2] },
+  Adam: { width: NARROW, dash: [7, 3] },
+  AdamW: { width: NARROW, dash: [3, 2, 1, 2] },
   AMSGrad: { width: NARROW, dash: [10, 2, 2, 2] },
 };
 
 export interface ChartOptions {
-  x: string; y: string; logX?: boolean; logY?: boolean; band?: boolean; yDomain?: [number, number];
+  x: string;
+  y: string;
+  logX?: boolean;
+  logY?: boolean;
+  band?: boolean;
+  yDomain?: [number, number];
 }
 
 /** Pixels per x-axis tick asked for: fewer ticks on narrow screens, so the labels do not crowd. */
@@ -41,7 +58,10 @@ export class LiveChart {
   private readonly legend: HTMLUListElement;
   private readonly notes = new Map<string, string>();
 
-  constructor(private readonly container: HTMLElement, private readonly o: ChartOptions) {
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly o: ChartOptions,
+  ) {
     this.legend = document.createElement('ul');
     this.legend.className = 'legend';
     this.legend.setAttribute('aria-label', `Series drawn: ${o.y}`);
@@ -68,18 +88,25 @@ export class LiveChart {
       ...(this.xEnd === null ? {} : { domainMax: this.xEnd }),
     };
     const axis = {
-      labelOverlap: 'greedy', labelSeparation: 8, labelFlush: true,
+      labelOverlap: 'greedy',
+      labelSeparation: 8,
+      labelFlush: true,
       // a log axis asks for more ticks (its labels are short), and Vega hides those that would collide
       tickCount: Math.max(2, Math.floor(width / (this.o.logX ? PIXELS_PER_TICK / 2 : PIXELS_PER_TICK))),
       ...(this.o.logX ? { format: '~s' } : {}),
     };
     const x = { field: 'x', type: 'quantitative', title: this.o.x, scale: xScale, axis };
     const yScale = {
-      ...(this.o.yDomain ? { domain: this.o.yDomain } : { zero: false }), ...(this.o.logY ? { type: 'log' } : {}),
+      ...(this.o.yDomain ? { domain: this.o.yDomain } : { zero: false }),
+      ...(this.o.logY ? { type: 'log' } : {}),
     };
     const names = Object.keys(COLORS);
-    const bySeries = (range: unknown[]) =>
-      ({ field: 'series', type: 'nominal', scale: { domain: names, range }, legend: null });
+    const bySeries = (range: unknown[]) => ({
+      field: 'series',
+      type: 'nominal',
+      scale: { domain: names, range },
+      legend: null,
+    });
     const color = bySeries(Object.values(COLORS));
     const strokeDash = bySeries(names.map((s) => STROKES[s]!.dash));
     const wide = names.filter((s) => STROKES[s]!.width === WIDE);
@@ -97,8 +124,12 @@ export class LiveChart {
       });
     }
     return {
-      $schema: 'https://vega.github.io/schema/vega-lite/v5.json', width, height: 240,
-      autosize: { type: 'fit-x', contains: 'padding' }, data: { name: 'points' }, layer,
+      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      width,
+      height: 240,
+      autosize: { type: 'fit-x', contains: 'padding' },
+      data: { name: 'points' },
+      layer,
     } as TopLevelSpec;
   }
 
@@ -118,26 +149,35 @@ export class LiveChart {
   }
 
   private drawLegend(): void {
-    this.legend.replaceChildren(...this.series.map((s) => {
-      const li = document.createElement('li');
-      li.dataset['series'] = s;
-      const last = this.points.filter((p) => p.series === s).at(-1);
-      // the series' last point drawn, for readers (and tests) that compare it with the table
-      if (last) Object.assign(li.dataset, { lastX: String(last.x), lastY: String(last.y) });
-      const swatch = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-      swatch.setAttribute('class', 'swatch');
-      swatch.setAttribute('viewBox', '0 0 28 6');
-      swatch.setAttribute('aria-hidden', 'true');
-      const line = document.createElementNS('http://www.w3.org/2000/svg', 'line');
-      const stroke = STROKES[s]!;
-      const attributes = { x1: 0, y1: 3, x2: 28, y2: 3, stroke: COLORS[s]!, 'stroke-width': Math.min(stroke.width, 4) };
-      for (const [k, v] of Object.entries(attributes)) line.setAttribute(k, String(v));
-      if (stroke.dash.length) line.setAttribute('stroke-dasharray', stroke.dash.join(','));
-      swatch.append(line);
-      const note = this.notes.get(s);
-      li.append(swatch, note ? `${s} — ${note}` : s);
-      return li;
-    }));
+    this.legend.replaceChildren(
+      ...this.series.map((s) => {
+        const li = document.createElement('li');
+        li.dataset['series'] = s;
+        const last = this.points.filter((p) => p.series === s).at(-1);
+        // the series' last point drawn, for readers (and tests) that compare it with the table
+        if (last) Object.assign(li.dataset, { lastX: String(last.x), lastY: String(last.y) });
+        const swatch = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+        swatch.setAttribute('class', 'swatch');
+        swatch.setAttribute('viewBox', '0 0 28 6');
+        swatch.setAttribute('aria-hidden', 'true');
+        const line = document.createElementNS('http://www.w3.org/2000/svg', 'line');
+        const stroke = STROKES[s]!;
+        const attributes = {
+          x1: 0,
+          y1: 3,
+          x2: 28,
+          y2: 3,
+          stroke: COLORS[s]!,
+          'stroke-width': Math.min(stroke.width, 4),
+        };
+        for (const [k, v] of Object.entries(attributes)) line.setAttribute(k, String(v));
+        if (stroke.dash.length) line.setAttribute('stroke-dasharray', stroke.dash.join(','));
+        swatch.append(line);
+        const note = this.notes.get(s);
+        li.append(swatch, note ? `${s} — ${note}` : s);
+        return li;
+      }),
+    );
   }
 
   /** A note shown after a series' name in the legend (empty string: none). */

@@ -43,19 +43,31 @@ async function main(): Promise<Record<string, unknown>> {
   // a parameter whose gradient is always 0 must not move (0 / max(sqrt(0), eps) = 0, not 0 / 0);
   // with float16 textures its stored value is rounded to float16 (about 3 significant digits)
   const tolerance = f16 ? 2e-3 : 0;
-  const zeroGradientUnchanged = gpu.slice(0, 100).every((x, i) => Math.abs(x - initial[i]!) <= tolerance * Math.max(1, Math.abs(initial[i]!)));
-  const result: Record<string, unknown> = { webgl: true, f16Textures: tf.env().getBool('WEBGL_FORCE_F16_TEXTURES'), floatPrecision, roundTrip, finite, zeroGradientUnchanged };
+  const zeroGradientUnchanged = gpu
+    .slice(0, 100)
+    .every((x, i) => Math.abs(x - initial[i]!) <= tolerance * Math.max(1, Math.abs(initial[i]!)));
+  const result: Record<string, unknown> = {
+    webgl: true,
+    f16Textures: tf.env().getBool('WEBGL_FORCE_F16_TEXTURES'),
+    floatPrecision,
+    roundTrip,
+    finite,
+    zeroGradientUnchanged,
+  };
   if (!f16) {
     const { final: cpu } = await run('cpu', true);
     let worst = 0;
-    for (let i = 0; i < cpu.length; i++) worst = Math.max(worst, Math.abs(gpu[i]! - cpu[i]!) / Math.max(Math.abs(cpu[i]!), 1e-2));
+    for (let i = 0; i < cpu.length; i++)
+      worst = Math.max(worst, Math.abs(gpu[i]! - cpu[i]!) / Math.max(Math.abs(cpu[i]!), 1e-2));
     result['maxRelativeDifferenceToCpu'] = worst;
   }
   return result;
 }
 
-main().then((r) => {
-  document.getElementById('result')!.textContent = JSON.stringify(r);
-}).catch((e: Error) => {
-  document.getElementById('result')!.textContent = JSON.stringify({ error: e.message });
-});
+main()
+  .then((r) => {
+    document.getElementById('result')!.textContent = JSON.stringify(r);
+  })
+  .catch((e: Error) => {
+    document.getElementById('result')!.textContent = JSON.stringify({ error: e.message });
+  });

@@ -7,7 +7,14 @@ import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import {
-  adam, adamw, adopt, amsgrad, cosineDecay, NonFiniteGradientError, powerClip, type NamedStateOptimizer,
+  adam,
+  adamw,
+  adopt,
+  amsgrad,
+  cosineDecay,
+  NonFiniteGradientError,
+  powerClip,
+  type NamedStateOptimizer,
 } from 'adopt-optim';
 import { defineRule, ruleOptimizer } from 'adopt-optim/rules';
 import { guarded, startWebgpu } from './gpu_errors';
@@ -20,8 +27,17 @@ setWasmPaths(new URL('./tfjs-wasm/', location.href).href);
 
 /** Rules the library does not ship, defined through defineRule (as in packages/adopt-optim/test/custom_rule.test.ts). */
 const LION = defineRule({
-  name: 'lion', slots: ['m'], hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0.1 },
-  scalars: (lr, _t, h) => ({ lr, b1: h['beta1']!, omb1: 1 - h['beta1']!, b2: h['beta2']!, omb2: 1 - h['beta2']!, decay: 1 - lr * h['weightDecay']! }),
+  name: 'lion',
+  slots: ['m'],
+  hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0.1 },
+  scalars: (lr, _t, h) => ({
+    lr,
+    b1: h['beta1']!,
+    omb1: 1 - h['beta1']!,
+    b2: h['beta2']!,
+    omb2: 1 - h['beta2']!,
+    decay: 1 - lr * h['weightDecay']!,
+  }),
   step: ({ p, g, slot, scalar: s, add, sub, mul, select, gt, lt, constant }) => {
     const c = add(mul(slot('m'), s('b1')), mul(g, s('omb1')));
     const sign = select(gt(c, constant(0)), constant(1), select(lt(c, constant(0)), constant(-1), constant(0)));
@@ -29,7 +45,9 @@ const LION = defineRule({
   },
 });
 const SGD_NESTEROV = defineRule({
-  name: 'sgd_nesterov', slots: ['buf'], hyperparameters: { momentum: 0.9 },
+  name: 'sgd_nesterov',
+  slots: ['buf'],
+  hyperparameters: { momentum: 0.9 },
   scalars: (lr, _t, h) => ({ lr, mu: h['momentum']! }),
   step: ({ p, g, slot, scalar: s, add, sub, mul }) => {
     const buf = add(mul(slot('buf'), s('mu')), g);
@@ -66,7 +84,10 @@ export function instrument(): { counts: { readSync: number; programs: number }; 
       counts[key]++;
       return (original as (...a: unknown[]) => unknown).apply(this, args);
     };
-    restore.push(() => { if (own) backend[name] = original; else delete backend[name]; });
+    restore.push(() => {
+      if (own) backend[name] = original;
+      else delete backend[name];
+    });
   };
   wrap('readSync', 'readSync');
   wrap('readToGPU', 'readSync');
@@ -79,7 +100,9 @@ export function instrument(): { counts: { readSync: number; programs: number }; 
       counts.programs++;
       return original.apply(this, args);
     };
-    restore.push(() => { delete engine['runKernel']; });
+    restore.push(() => {
+      delete engine['runKernel'];
+    });
   }
   // webgpu: every dispatch, tfjs's and adopt-optim's own pipeline's (backends/webgpu_fused.ts), makes one bind group
   const device = backend['device'] as Record<string, unknown> | undefined;
@@ -89,7 +112,9 @@ export function instrument(): { counts: { readSync: number; programs: number }; 
       counts.programs++;
       return original.apply(this, args);
     };
-    restore.push(() => { device['createBindGroup'] = original; });
+    restore.push(() => {
+      device['createBindGroup'] = original;
+    });
   }
   return { counts, restore: () => restore.forEach((r) => r()) };
 }
@@ -104,13 +129,27 @@ interface TrainResult {
 }
 
 /** Trains three variables for `steps` steps and returns their values (as float64 arrays for JSON). */
-async function train(backend: string, name: string, options: Record<string, unknown>, steps: number, sizes = [1000, 3000, 130]): Promise<TrainResult> {
+async function train(
+  backend: string,
+  name: string,
+  options: Record<string, unknown>,
+  steps: number,
+  sizes = [1000, 3000, 130],
+): Promise<TrainResult> {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
   await tf.ready();
   const next = lcg(11);
-  const vars = sizes.map((n, i) => tf.variable(tf.tensor1d(Float32Array.from({ length: n }, () => next())), true, `w${i}_${backend}_${Math.random().toString(36).slice(2)}`));
+  const vars = sizes.map((n, i) =>
+    tf.variable(
+      tf.tensor1d(Float32Array.from({ length: n }, () => next())),
+      true,
+      `w${i}_${backend}_${Math.random().toString(36).slice(2)}`,
+    ),
+  );
   const opt = OPTIMIZERS[name]!(options);
-  const grads = Array.from({ length: steps }, () => sizes.map((n) => Float32Array.from({ length: n }, () => next() * 2)));
+  const grads = Array.from({ length: steps }, () =>
+    sizes.map((n) => Float32Array.from({ length: n }, () => next() * 2)),
+  );
   const { counts, restore } = instrument();
   let readSyncDuringSteps = 0;
   let programs = 0;
@@ -150,18 +189,29 @@ function maxRelativeDifference(a: number[][], b: number[][]): number {
     for (let j = 0; j < a[i]!.length; j++) {
       const x = a[i]![j]!;
       const y = b[i]![j]!;
-      worst = Math.max(worst, Number.isNaN(x) || Number.isNaN(y) ? Infinity : Math.abs(x - y) / Math.max(Math.abs(y), 1e-2));
+      worst = Math.max(
+        worst,
+        Number.isNaN(x) || Number.isNaN(y) ? Infinity : Math.abs(x - y) / Math.max(Math.abs(y), 1e-2),
+      );
     }
   }
   return worst;
 }
 
 /** One optimizer on `backend` against the cpu backend: the difference, readbacks and programs per step. */
-async function compare(backend: string, name: string, options: Record<string, unknown> = {}, steps = 12, sizes?: number[]) {
+async function compare(
+  backend: string,
+  name: string,
+  options: Record<string, unknown> = {},
+  steps = 12,
+  sizes?: number[],
+) {
   const gpu = await train(backend, name, options, steps, sizes);
   const cpu = await train('cpu', name, options, steps, sizes);
   return {
-    backend: gpu.backend, name, options,
+    backend: gpu.backend,
+    name,
+    options,
     maxRelativeDifferenceToCpu: maxRelativeDifference(gpu.values, cpu.values),
     readSyncDuringSteps: gpu.readSyncDuringSteps,
     programsPerStep: gpu.programsPerStep,
@@ -171,7 +221,12 @@ async function compare(backend: string, name: string, options: Record<string, un
 /** Texture / buffer leak check: GPU bytes and tensor count over `steps` steps of 3 variables. */
 async function leaks(backend: string, name: string, options: Record<string, unknown> = {}, steps = 1000) {
   const r = await train(backend, name, options, steps, [2000, 500]);
-  return { backend: r.backend, first: [r.numBytesInGPU[0], r.tensors[0]], last: [r.numBytesInGPU.at(-1), r.tensors.at(-1)], readSync: r.readSyncDuringSteps };
+  return {
+    backend: r.backend,
+    first: [r.numBytesInGPU[0], r.tensors[0]],
+    last: [r.numBytesInGPU.at(-1), r.tensors.at(-1)],
+    readSync: r.readSyncDuringSteps,
+  };
 }
 
 /**
@@ -214,21 +269,34 @@ async function nanStep(backend: string, name: string, policy: 'throw' | 'skip', 
     await opt.checkFinite();
   } catch (e) {
     surfaced = e instanceof NonFiniteGradientError ? 'checkFinite' : `other: ${(e as Error).message}`;
-    variableName = (e as NonFiniteGradientError).variableName === b.name ? 'b' : String((e as NonFiniteGradientError).variableName);
+    variableName =
+      (e as NonFiniteGradientError).variableName === b.name ? 'b' : String((e as NonFiniteGradientError).variableName);
     errorStep = (e as NonFiniteGradientError).step;
   }
   const after = await snapshot();
-  const same = (k: string) => k in after && before[k]!.length === after[k]!.length && before[k]!.every((x, i) => Object.is(x, after[k]![i]));
+  const same = (k: string) =>
+    k in after && before[k]!.length === after[k]!.length && before[k]!.every((x, i) => Object.is(x, after[k]![i]));
   const isCounter = (k: string) => k === 'iter' || k.endsWith('/step');
   // parameters and every slot (m, v, vmax) bit for bit; the counters separately
-  const unchanged = Object.keys(before).filter((k) => !isCounter(k)).every(same);
+  const unchanged = Object.keys(before)
+    .filter((k) => !isCounter(k))
+    .every(same);
   const countersUnchanged = Object.keys(before).filter(isCounter).every(same);
   const result = {
-    backend: tf.getBackend(), policy, surfaced, variableName, errorStep, unchanged, countersUnchanged,
+    backend: tf.getBackend(),
+    policy,
+    surfaced,
+    variableName,
+    errorStep,
+    unchanged,
+    countersUnchanged,
     readSyncDuringStep: counts.readSync,
-    iterationsBefore, iterationsAfter: opt.iterations, skippedSteps: opt.skippedSteps,
+    iterationsBefore,
+    iterationsAfter: opt.iterations,
+    skippedSteps: opt.skippedSteps,
     // 'throw' also surfaces at the next call when checkFinite was not awaited
-    nextCallThrows: false as boolean, afterNextGoodStepFinite: false as boolean,
+    nextCallThrows: false as boolean,
+    afterNextGoodStepFinite: false as boolean,
   };
   if (policy === 'throw') {
     step(true);
@@ -244,7 +312,8 @@ async function nanStep(backend: string, name: string, policy: 'throw' | 'skip', 
   }
   step(false);
   await opt.checkFinite().catch(() => undefined);
-  result.afterNextGoodStepFinite = Array.from(await a.data()).every(Number.isFinite) && Array.from(await b.data()).every(Number.isFinite);
+  result.afterNextGoodStepFinite =
+    Array.from(await a.data()).every(Number.isFinite) && Array.from(await b.data()).every(Number.isFinite);
   opt.dispose();
   tf.dispose([a, b]);
   return result;
@@ -263,16 +332,24 @@ async function edgeFlags(backend: string) {
   const shapes = [[7], [8], [1], [4097], [5, 7], [6, 8], [1, 9], [9, 1], [3, 3000], [2, 3, 5]];
   for (const shape of shapes) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const cases: [string, (() => tf.Tensor)][] = [
+    const cases: [string, () => tf.Tensor][] = [
       ['finite, from log and div', () => tf.div(tf.log(tf.add(tf.zeros(shape), 2)), tf.sub(tf.zeros(shape), 3))],
     ];
     for (const at of [...new Set([0, n - 1, Math.floor(n / 2), shape.length === 2 ? shape[1]! - 1 : 0])]) {
       // NaN, Infinity and -2^63 (whose square overflows float32: GRADIENT_LIMIT) are bad; the largest float32 below 2^63 is not
-      for (const [label, value] of [['NaN', NaN], ['Infinity', Infinity], ['-2^63', -(2 ** 63)], ['finite, 2^63 - 1 ulp', Math.fround(2 ** 63 * (1 - 2 ** -24))]] as const) {
-        cases.push([`${label} at ${at}`, () => {
-          const values = Float32Array.from({ length: n }, (_, i) => (i === at ? value : i % 5));
-          return tf.add(tf.tensor(values, shape), 0);
-        }]);
+      for (const [label, value] of [
+        ['NaN', NaN],
+        ['Infinity', Infinity],
+        ['-2^63', -(2 ** 63)],
+        ['finite, 2^63 - 1 ulp', Math.fround(2 ** 63 * (1 - 2 ** -24))],
+      ] as const) {
+        cases.push([
+          `${label} at ${at}`,
+          () => {
+            const values = Float32Array.from({ length: n }, (_, i) => (i === at ? value : i % 5));
+            return tf.add(tf.tensor(values, shape), 0);
+          },
+        ]);
       }
     }
     for (const [label, make] of cases) {
@@ -301,9 +378,22 @@ async function fit(backend: string, fused = true) {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
   await tf.ready();
   const next = lcg(5);
-  const x = tf.tensor2d(Float32Array.from({ length: 512 * 8 }, () => next()), [512, 8]);
-  const y = tf.tidy(() => tf.matMul(x, tf.tensor2d(Float32Array.from({ length: 8 }, () => next()), [8, 1])));
-  const model = tf.sequential({ layers: [tf.layers.dense({ units: 32, inputShape: [8], activation: 'relu' }), tf.layers.dense({ units: 1 })] });
+  const x = tf.tensor2d(
+    Float32Array.from({ length: 512 * 8 }, () => next()),
+    [512, 8],
+  );
+  const y = tf.tidy(() =>
+    tf.matMul(
+      x,
+      tf.tensor2d(
+        Float32Array.from({ length: 8 }, () => next()),
+        [8, 1],
+      ),
+    ),
+  );
+  const model = tf.sequential({
+    layers: [tf.layers.dense({ units: 32, inputShape: [8], activation: 'relu' }), tf.layers.dense({ units: 1 })],
+  });
   model.compile({ optimizer: adopt(1e-2, { fused }), loss: 'meanSquaredError' });
   const history = await model.fit(x, y, { epochs: 15, batchSize: 64, verbose: 0, shuffle: false });
   const losses = history.history['loss'] as number[];
@@ -323,15 +413,30 @@ async function wasmInfo() {
   return {
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     multithread: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
-    heapShared: memory !== undefined && typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer,
+    heapShared:
+      memory !== undefined && typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer,
     threads: typeof wasm['_getThreadsCount'] === 'function' ? (wasm['_getThreadsCount'] as () => number)() : null,
   };
 }
 
 async function adapterInfo() {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: { architecture?: string }; limits: { maxStorageBuffersPerShaderStage: number } } | null> } }).gpu;
+  const gpu = (
+    navigator as unknown as {
+      gpu?: {
+        requestAdapter(): Promise<{
+          info?: { architecture?: string };
+          limits: { maxStorageBuffersPerShaderStage: number };
+        } | null>;
+      };
+    }
+  ).gpu;
   const adapter = await gpu?.requestAdapter();
-  return adapter == null ? null : { architecture: adapter.info?.architecture, maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage };
+  return adapter == null
+    ? null
+    : {
+        architecture: adapter.info?.architecture,
+        maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
+      };
 }
 
 function bitsOf(a: Float32Array | Int32Array | Uint8Array | Int8Array): string {
@@ -347,16 +452,29 @@ function bitsOf(a: Float32Array | Int32Array | Uint8Array | Int8Array): string {
  * fixed generator with exact zeros in the first. `scheduled` uses the variant tests' cosine
  * schedule (lrMax 0.02) in place of lr 0.01.
  */
-async function trajectory(backend: string, name: string, options: Record<string, unknown>, scheduled = false, steps = 6) {
+async function trajectory(
+  backend: string,
+  name: string,
+  options: Record<string, unknown>,
+  scheduled = false,
+  steps = 6,
+) {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
   await tf.ready();
   const next = lcg(20);
   const n = 21;
   const lr = scheduled ? cosineDecay({ peak: 0.02, warmupSteps: 10, totalSteps: 150, final: 0.001 }) : 1e-2;
   const factory = { adopt, adam, adamw, amsgrad }[name as 'adopt']!;
-  const v = tf.variable(tf.tensor1d(Float32Array.from({ length: n }, () => next())), true, `traj_${Math.random().toString(36).slice(2)}`);
+  const v = tf.variable(
+    tf.tensor1d(Float32Array.from({ length: n }, () => next())),
+    true,
+    `traj_${Math.random().toString(36).slice(2)}`,
+  );
   const { clipExponent, ...rest } = options;
-  const opt = factory(lr as never, typeof clipExponent === 'number' ? { ...rest, clip: powerClip(clipExponent) } : rest);
+  const opt = factory(
+    lr as never,
+    typeof clipExponent === 'number' ? { ...rest, clip: powerClip(clipExponent) } : rest,
+  );
   const out: Record<string, string>[] = [];
   try {
     for (let s = 0; s < steps; s++) {
@@ -365,7 +483,8 @@ async function trajectory(backend: string, name: string, options: Record<string,
       opt.applyGradients({ [v.name]: g });
       g.dispose();
       const snap: Record<string, string> = { p: bitsOf((await v.data()) as Float32Array) };
-      for (const w of await opt.getWeights()) snap[w.name.replace(v.name, 'w')] = bitsOf((await w.tensor.data()) as Float32Array);
+      for (const w of await opt.getWeights())
+        snap[w.name.replace(v.name, 'w')] = bitsOf((await w.tensor.data()) as Float32Array);
       out.push(snap);
     }
     return { backend: tf.getBackend(), steps: out };
@@ -402,9 +521,23 @@ const compareInErrorScope = (backend: string, name: string, options: Record<stri
   inErrorScope(backend, () => compare(backend, name, options));
 
 const checks: Record<string, (...a: never[]) => unknown> = {
-  trajectory, compare, compareInErrorScope, leaks, nanStep, fit, edgeFlags, wasmInfo, adapterInfo,
+  trajectory,
+  compare,
+  compareInErrorScope,
+  leaks,
+  nanStep,
+  fit,
+  edgeFlags,
+  wasmInfo,
+  adapterInfo,
   backends: () => tf.engine().backendNames(),
-  skipFirst, moveOffWebgpu, fuzz, fuzzCase, seedBug, addNOf, badShader,
+  skipFirst,
+  moveOffWebgpu,
+  fuzz,
+  fuzzCase,
+  seedBug,
+  addNOf,
+  badShader,
 };
 // every check inside WebGPU error scopes, followed by a WebGL error check (./gpu_errors.ts)
 w['gpuChecks'] = Object.fromEntries(

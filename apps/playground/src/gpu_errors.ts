@@ -6,7 +6,9 @@
 // tfjs ('Failed to compile fragment shader.'); the tests also fail on the info log tfjs prints then.
 import * as tf from '@tensorflow/tfjs';
 
-interface GPUErrorLike { message: string }
+interface GPUErrorLike {
+  message: string;
+}
 interface GPUDeviceLike {
   pushErrorScope(filter: string): void;
   popErrorScope(): Promise<GPUErrorLike | null>;

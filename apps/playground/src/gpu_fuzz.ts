@@ -10,12 +10,28 @@ import { guarded } from './gpu_errors';
 
 type Options = Record<string, unknown>;
 const FACTORIES: Record<string, (o: Options) => NamedStateOptimizer> = {
-  adopt: (o) => adopt(1e-2, o), adam: (o) => adam(1e-2, o),
-  adamw: (o) => adamw(1e-2, o), amsgrad: (o) => amsgrad(1e-2, o),
+  adopt: (o) => adopt(1e-2, o),
+  adam: (o) => adam(1e-2, o),
+  adamw: (o) => adamw(1e-2, o),
+  amsgrad: (o) => amsgrad(1e-2, o),
 };
 /** Odd sizes, SIMD / block / chunk edges, texture edges (a packed row of 2 · 4096 + 1), 2-D and scalar shapes. */
 const SHAPES: number[][] = [
-  [1], [3], [7], [255], [256], [257], [1023], [4097], [8193], [16385], [5, 7], [1, 9], [9, 1], [33, 65], [],
+  [1],
+  [3],
+  [7],
+  [255],
+  [256],
+  [257],
+  [1023],
+  [4097],
+  [8193],
+  [16385],
+  [5, 7],
+  [1, 9],
+  [9, 1],
+  [33, 65],
+  [],
 ];
 const COUNTS = [1, 2, 3, 7, 8, 9, 13];
 
@@ -65,7 +81,13 @@ export function fuzzCase(seed: number, backends: string[]): FuzzCase {
   return { seed, backend, name, options, shapes, steps, badStep, badVariable: Math.floor(r() * count) };
 }
 
-interface RunResult { values: number[][]; steps: number[]; skipped: number; errors: number; leaked: number }
+interface RunResult {
+  values: number[][];
+  steps: number[];
+  skipped: number;
+  errors: number;
+  leaked: number;
+}
 
 /** One case on one backend: gradients from the case's seed (the same on both backends). */
 async function runCase(c: FuzzCase, backend: string): Promise<RunResult> {
@@ -74,7 +96,11 @@ async function runCase(c: FuzzCase, backend: string): Promise<RunResult> {
   const r = rng(c.seed ^ 0x5bd1e995);
   const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
   const tag = `fuzz_${c.seed}_${backend}_${Math.random().toString(36).slice(2)}`;
-  const start = (s: number[]) => tf.tensor(Float32Array.from({ length: size(s) }, () => r() * 2 - 1), s);
+  const start = (s: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: size(s) }, () => r() * 2 - 1),
+      s,
+    );
   const vars = c.shapes.map((s, i) => tf.variable(start(s), true, `${tag}_${i}`));
   const opt = FACTORIES[c.name]!(c.options);
   let errors = 0;
@@ -107,20 +133,28 @@ async function runCase(c: FuzzCase, backend: string): Promise<RunResult> {
 
 function worstDifference(a: number[][], b: number[][]): number {
   let worst = 0;
-  a.forEach((v, i) => v.forEach((x, j) => {
-    const y = b[i]![j]!;
-    const nan = Number.isNaN(x) !== Number.isNaN(y);
-    const d = nan ? Infinity : Number.isNaN(x) ? 0 : Math.abs(x - y) / Math.max(Math.abs(y), 1e-2);
-    worst = Math.max(worst, d);
-  }));
+  a.forEach((v, i) =>
+    v.forEach((x, j) => {
+      const y = b[i]![j]!;
+      const nan = Number.isNaN(x) !== Number.isNaN(y);
+      const d = nan ? Infinity : Number.isNaN(x) ? 0 : Math.abs(x - y) / Math.max(Math.abs(y), 1e-2);
+      worst = Math.max(worst, d);
+    }),
+  );
   return worst;
 }
 
-export interface FuzzFailure { case: FuzzCase; why: string }
+export interface FuzzFailure {
+  case: FuzzCase;
+  why: string;
+}
 
 /** Runs `count` cases from `firstSeed` on the given GPU backends; returns the failures (empty: all agree with cpu). */
-export async function fuzz(firstSeed: number, count: number, backends: string[]):
-  Promise<{ cases: number; failures: FuzzFailure[] }> {
+export async function fuzz(
+  firstSeed: number,
+  count: number,
+  backends: string[],
+): Promise<{ cases: number; failures: FuzzFailure[] }> {
   const failures: FuzzFailure[] = [];
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     const c = fuzzCase(seed, backends);

@@ -16,7 +16,11 @@ let unique = 0;
 
 /** Steps over variables of `sizes` on `backend`: the values, counters and skipped count at the end. */
 async function run(
-  backend: string, options: Record<string, unknown>, start: Float32Array[], grads: Float32Array[][], wait = true,
+  backend: string,
+  options: Record<string, unknown>,
+  start: Float32Array[],
+  grads: Float32Array[][],
+  wait = true,
 ) {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
   await tf.ready();
@@ -47,7 +51,8 @@ export async function skipFirst(backend: string, options: Record<string, unknown
   const gpu = await run(backend, all, start, grads, wait);
   const cpu = await run('cpu', all, start, grads);
   return {
-    backend, maxRelativeDifferenceToCpu: Math.max(...gpu.values.map((v, i) => relative(v, cpu.values[i]!))),
+    backend,
+    maxRelativeDifferenceToCpu: Math.max(...gpu.values.map((v, i) => relative(v, cpu.values[i]!))),
     largestMove: Math.max(...gpu.values.map((v, i) => Math.max(...v.map((x, j) => Math.abs(x - start[i]![j]!))))),
     countersAsCpu: JSON.stringify([gpu.steps, gpu.skipped]) === JSON.stringify([cpu.steps, cpu.skipped]),
   };

@@ -6,15 +6,20 @@ import { defineRule, ruleOptimizer, type CustomRule } from 'adopt-optim/rules';
 import type { NamedStateOptimizer } from 'adopt-optim';
 
 export const HOSTILE_GROUPS: string[][] = [
-  ['u', 'i', 'ok', 'main', 'fn', 'let'], ['type', 'target', 'filter', 'array', 'f32', 'G'],
-  ['P', 'Ok', 'nAN', 'T', 'id', 'size'], ['stride', 'Uniforms', 'struct', 'p_old', 'x0', 'u0'],
-  ['w0', 'setOutput', 'result', 'coords', 'getPAtOutCoords', 'gl_x'], ['a__b', 'bool', 'vec4', 'mix', 'select', 'var'],
+  ['u', 'i', 'ok', 'main', 'fn', 'let'],
+  ['type', 'target', 'filter', 'array', 'f32', 'G'],
+  ['P', 'Ok', 'nAN', 'T', 'id', 'size'],
+  ['stride', 'Uniforms', 'struct', 'p_old', 'x0', 'u0'],
+  ['w0', 'setOutput', 'result', 'coords', 'getPAtOutCoords', 'gl_x'],
+  ['a__b', 'bool', 'vec4', 'mix', 'select', 'var'],
 ];
 
 /** Slot k: m_k ← c_k·m_k + (k+1)·g; p ← p − lr·Σ m_k, the sum clamped to ±10 where most of its slots are positive. */
 function hostileRule(k: number, slots: string[]): CustomRule {
   return defineRule({
-    name: `hostile${k}`, slots, scalars: (lr) => ({ lr }),
+    name: `hostile${k}`,
+    slots,
+    scalars: (lr) => ({ lr }),
     step: ({ p, g, slot, scalar, add, sub, mul, constant, clamp, select, gt }) => {
       const writes: Record<string, ReturnType<typeof add>> = {};
       let sum = constant(0);
@@ -31,17 +36,20 @@ function hostileRule(k: number, slots: string[]): CustomRule {
 type Factory = (o: Record<string, unknown>) => NamedStateOptimizer;
 
 /** The hostile rules as optimizer factories, `hostile0`, `hostile1`, ...; each defined when first used. */
-export const HOSTILE_OPTIMIZERS: Record<string, Factory> = Object.fromEntries(HOSTILE_GROUPS.map((slots, k) => {
-  let rule: CustomRule | undefined;
-  const make: Factory = (o) => ruleOptimizer((rule ??= hostileRule(k, slots)), 1e-2, o);
-  return [`hostile${k}`, make];
-}));
+export const HOSTILE_OPTIMIZERS: Record<string, Factory> = Object.fromEntries(
+  HOSTILE_GROUPS.map((slots, k) => {
+    let rule: CustomRule | undefined;
+    const make: Factory = (o) => ruleOptimizer((rule ??= hostileRule(k, slots)), 1e-2, o);
+    return [`hostile${k}`, make];
+  }),
+);
 
 type Device = { pushErrorScope(f: string): void; popErrorScope(): Promise<{ message: string } | null> };
 
 /** `run` inside WebGPU validation and internal error scopes (on webgpu): its result and the first GPU error. */
 export async function inErrorScope<T>(
-  backend: string, run: () => Promise<T>,
+  backend: string,
+  run: () => Promise<T>,
 ): Promise<T & { gpuError: string | null }> {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} is not available`);
   await tf.ready();

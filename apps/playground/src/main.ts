@@ -21,15 +21,29 @@ function select(tab: HTMLElement): void {
 tabs.forEach((t, i) => {
   t.addEventListener('click', () => select(t));
   t.addEventListener('keydown', (e) => {
-    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') select(tabs[(i + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length]!);
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft')
+      select(tabs[(i + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length]!);
   });
 });
 
 // ---- the convex counterexample ----
-const TOY_LABELS: Record<ToyOptimizer, string> = { adam: 'Adam', amsgrad: 'AMSGrad', adopt: 'ADOPT', 'adopt-unclipped': 'ADOPT (unclipped)' };
-const toyChart = new LiveChart($('toy-chart'), { x: 'step t', y: 'theta (median, quartile band)', logX: true, band: true, yDomain: [-1, 1] });
+const TOY_LABELS: Record<ToyOptimizer, string> = {
+  adam: 'Adam',
+  amsgrad: 'AMSGrad',
+  adopt: 'ADOPT',
+  'adopt-unclipped': 'ADOPT (unclipped)',
+};
+const toyChart = new LiveChart($('toy-chart'), {
+  x: 'step t',
+  y: 'theta (median, quartile band)',
+  logX: true,
+  band: true,
+  yDomain: [-1, 1],
+});
 let worker: Worker | null = null;
-const showWarmUp = () => { $('toy-warmup').textContent = warmUpText(Number($<HTMLSelectElement>('toy-k').value)); };
+const showWarmUp = () => {
+  $('toy-warmup').textContent = warmUpText(Number($<HTMLSelectElement>('toy-k').value));
+};
 $('toy-k').addEventListener('change', showWarmUp);
 showWarmUp();
 
@@ -45,9 +59,13 @@ $('toy-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = new FormData(event.target as HTMLFormElement);
   const request: ToyRequest = {
-    k: Number(form.get('k')), beta1: Number(form.get('beta1')), beta2: Number(form.get('beta2')),
-    steps: Number(form.get('steps')), chains: Number(form.get('chains')),
-    optimizers: form.getAll('optimizer') as ToyOptimizer[], seed: 1,
+    k: Number(form.get('k')),
+    beta1: Number(form.get('beta1')),
+    beta2: Number(form.get('beta2')),
+    steps: Number(form.get('steps')),
+    chains: Number(form.get('chains')),
+    optimizers: form.getAll('optimizer') as ToyOptimizer[],
+    seed: 1,
   };
   if (request.optimizers.length === 0) {
     $('toy-status').textContent = 'Choose at least one optimizer.';
@@ -63,9 +81,11 @@ $('toy-form').addEventListener('submit', async (event) => {
   worker.onmessage = async (e: MessageEvent<ToyMessage>) => {
     const m = e.data;
     if (m.type === 'points') {
-      for (const p of m.points) if (p.t > 0) points.push({ x: p.t, y: p.median, lower: p.q1, upper: p.q3, series: TOY_LABELS[m.optimizer] });
+      for (const p of m.points)
+        if (p.t > 0) points.push({ x: p.t, y: p.median, lower: p.q1, upper: p.q3, series: TOY_LABELS[m.optimizer] });
       await toyChart.set(points);
-      $('toy-status').textContent = `Running ${TOY_LABELS[m.optimizer]}: step ${m.points.at(-1)!.t.toLocaleString('en')} of ${request.steps.toLocaleString('en')}…`;
+      $('toy-status').textContent =
+        `Running ${TOY_LABELS[m.optimizer]}: step ${m.points.at(-1)!.t.toLocaleString('en')} of ${request.steps.toLocaleString('en')}…`;
     } else if (m.type === 'done') {
       const track = points.filter((p) => p.series === TOY_LABELS[m.optimizer]).map((p) => ({ t: p.x, median: p.y }));
       track.push({ t: request.steps, median: m.median });
@@ -75,7 +95,8 @@ $('toy-form').addEventListener('submit', async (event) => {
       li.dataset['median'] = String(m.median);
       li.dataset['outcome'] = outcome;
       li.className = outcomeClass(outcome);
-      li.textContent = `${TOY_LABELS[m.optimizer]}: median theta ${m.median.toFixed(3)} after ` +
+      li.textContent =
+        `${TOY_LABELS[m.optimizer]}: median theta ${m.median.toFixed(3)} after ` +
         `${request.steps.toLocaleString('en')} steps — ${outcomeText(outcome, request.k)} (${m.seconds.toFixed(1)} s)`;
       $('toy-results').append(li);
     } else {

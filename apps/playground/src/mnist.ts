@@ -14,8 +14,14 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 type Key = 'adopt' | 'adam' | 'adamw' | 'amsgrad';
 const NAMES: Record<Key, string> = { adopt: 'ADOPT', adam: 'Adam', adamw: 'AdamW', amsgrad: 'AMSGrad' };
 const PATHS: Record<StepPath, string> = {
-  webgpu: 'fused WebGPU', webgl: 'fused WebGL', wasm: 'fused WebAssembly (in place)', cpu: 'fused WebAssembly (cpu arrays)',
-  int8: '8-bit state, fused kernels', int4: '4-bit state, fused kernels', ops: 'tfjs ops',
+  webgpu: 'fused WebGPU',
+  webgl: 'fused WebGL',
+  wasm: 'fused WebAssembly (in place)',
+  cpu: 'fused WebAssembly (cpu arrays)',
+  int8: '8-bit state, fused kernels',
+  int4: '4-bit state, fused kernels',
+  bfloat16: 'bfloat16 state, fused kernels',
+  ops: 'tfjs ops',
 };
 /** Backends whose optimizers keep 8-bit state (adopt-optim refuses it elsewhere). */
 const LOW_BIT_BACKENDS = ['wasm', 'cpu', 'webgpu'];
@@ -26,46 +32,86 @@ const LOW_BIT_BACKENDS = ['wasm', 'cpu', 'webgpu'];
 const DIVERGE_LOSS = 2 * Math.log(10);
 const DIVERGE_WINDOW = 20;
 
-interface Data { trainX: Float32Array; trainY: Uint8Array; testX: Float32Array; testY: Uint8Array; train: number; test: number }
+interface Data {
+  trainX: Float32Array;
+  trainY: Uint8Array;
+  testX: Float32Array;
+  testY: Uint8Array;
+  train: number;
+  test: number;
+}
 
 async function loadData(): Promise<Data> {
   const bytes = new Uint8Array(await (await fetch(new URL('./mnist-subset.bin', document.baseURI))).arrayBuffer());
   const view = new DataView(bytes.buffer);
-  if (String.fromCharCode(...bytes.subarray(0, 4)) !== 'MNST') throw new Error('mnist-subset.bin is not the packed MNIST subset');
+  if (String.fromCharCode(...bytes.subarray(0, 4)) !== 'MNST')
+    throw new Error('mnist-subset.bin is not the packed MNIST subset');
   const train = view.getUint32(4, true);
   const test = view.getUint32(8, true);
   let at = 12;
   const take = (n: number) => bytes.subarray(at, (at += n));
   const pixels = (b: Uint8Array) => Float32Array.from(b, (x) => x / 255);
-  return { train, test, trainX: pixels(take(train * 784)), trainY: take(train).slice(), testX: pixels(take(test * 784)), testY: take(test).slice() };
+  return {
+    train,
+    test,
+    trainX: pixels(take(train * 784)),
+    trainY: take(train).slice(),
+    testX: pixels(take(test * 784)),
+    testY: take(test).slice(),
+  };
 }
 
 const BATCH = 64;
-const SPS_NOTE = 'One step of the page trains every chosen optimizer in turn on the same batch, and every 25 steps ' +
-  'evaluates them and redraws the charts, so the whole page is slower than any one optimizer. Each optimizer\'s own ' +
+const SPS_NOTE =
+  'One step of the page trains every chosen optimizer in turn on the same batch, and every 25 steps ' +
+  "evaluates them and redraws the charts, so the whole page is slower than any one optimizer. Each optimizer's own " +
   'rate, in the table, counts only the time inside its training step.';
-const PRESET_NOTE = 'With β2 = 0.5 the second-moment estimate forgets within a few steps. Adam divides the momentum ' +
+const PRESET_NOTE =
+  'With β2 = 0.5 the second-moment estimate forgets within a few steps. Adam divides the momentum ' +
   'of the raw gradients by it, and the two are correlated: a rare large gradient inflates both at once, and the ' +
   'steps that follow are too large. Expect Adam to diverge within a few hundred steps (its loss climbs past that of ' +
   'guessing, and it is stopped) while ADOPT, which normalises each gradient by the estimate from before it, trains ' +
-  'on. This holds with float32 state, which the preset chooses. (The repository\'s beta2 experiment: Adam diverges ' +
+  "on. This holds with float32 state, which the preset chooses. (The repository's beta2 experiment: Adam diverges " +
   'in 5 of 5 seeds at β2 = 0.5 on a larger MLP, ADOPT reaches 97.3%.)';
 const EVAL_EVERY = 25;
 /** The training loop yields to the browser (one animation frame) at least this often, in milliseconds. */
 const YIELD_MS = 50;
 
 interface Runner {
-  key: Key; name: string; model: tf.Sequential; optimizer: NamedStateOptimizer;
-  losses: number[]; diverged: string | null; seconds: number; steps: number;
+  key: Key;
+  name: string;
+  model: tf.Sequential;
+  optimizer: NamedStateOptimizer;
+  losses: number[];
+  diverged: string | null;
+  seconds: number;
+  steps: number;
 }
 
-interface Settings { keys: Key[]; beta1: number; beta2: number | null; lr: number; stateDtype: 'float32' | 'int8' | 'int4' }
+interface Settings {
+  keys: Key[];
+  beta1: number;
+  beta2: number | null;
+  lr: number;
+  stateDtype: 'float32' | 'int8' | 'int4';
+}
 
 function makeModel(): tf.Sequential {
-  return tf.sequential({ layers: [
-    tf.layers.dense({ inputShape: [784], units: 128, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed: 1 }) }),
-    tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
-  ] });
+  return tf.sequential({
+    layers: [
+      tf.layers.dense({
+        inputShape: [784],
+        units: 128,
+        activation: 'relu',
+        kernelInitializer: tf.initializers.heNormal({ seed: 1 }),
+      }),
+      tf.layers.dense({
+        units: 10,
+        activation: 'softmax',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+      }),
+    ],
+  });
 }
 
 function makeOptimizer(key: Key, s: Settings): NamedStateOptimizer {
@@ -82,7 +128,11 @@ function bytesText(bytes: number, params: number): string {
 }
 
 export function startMnist(): void {
-  const lossChart = new LiveChart($('mnist-loss-chart'), { x: 'step', y: 'training loss (mean of the last 25 steps, log scale)', logY: true });
+  const lossChart = new LiveChart($('mnist-loss-chart'), {
+    x: 'step',
+    y: 'training loss (mean of the last 25 steps, log scale)',
+    logY: true,
+  });
   const accChart = new LiveChart($('mnist-acc-chart'), { x: 'step', y: 'test accuracy' });
   let data: Data | null = null;
   let runners: Runner[] = [];
@@ -99,11 +149,16 @@ export function startMnist(): void {
   };
 
   function settings(): Settings {
-    const keys = [...document.querySelectorAll<HTMLInputElement>('input[name=mnist-optimizer]:checked')].map((i) => i.value as Key);
+    const keys = [...document.querySelectorAll<HTMLInputElement>('input[name=mnist-optimizer]:checked')].map(
+      (i) => i.value as Key,
+    );
     const beta2 = $<HTMLInputElement>('mnist-beta2').value.trim();
     return {
-      keys, beta1: Number($<HTMLInputElement>('mnist-beta1').value), beta2: beta2 === '' ? null : Number(beta2),
-      lr: Number($<HTMLInputElement>('mnist-lr').value), stateDtype: $<HTMLSelectElement>('mnist-dtype').value as Settings['stateDtype'],
+      keys,
+      beta1: Number($<HTMLInputElement>('mnist-beta1').value),
+      beta2: beta2 === '' ? null : Number(beta2),
+      lr: Number($<HTMLInputElement>('mnist-lr').value),
+      stateDtype: $<HTMLSelectElement>('mnist-dtype').value as Settings['stateDtype'],
     };
   }
 
@@ -126,7 +181,9 @@ export function startMnist(): void {
         let ok = false;
         try {
           ok = await tf.setBackend(name);
-        } catch { /* try the next one */ }
+        } catch {
+          /* try the next one */
+        }
         if (ok) break;
         missing.push(name);
       }
@@ -136,11 +193,14 @@ export function startMnist(): void {
     await tf.ready();
     const backend = tf.getBackend();
     $('mnist-active-backend').textContent = backend;
-    $('mnist-fallback').textContent = missing.length ? `${missing.join(' and ')} not available here: fell back to ${backend}.` : '';
+    $('mnist-fallback').textContent = missing.length
+      ? `${missing.join(' and ')} not available here: fell back to ${backend}.`
+      : '';
     // low-bit state: where the backend keeps it, else a clear note and float32
     const lowBit = LOW_BIT_BACKENDS.includes(backend);
     const dtype = $<HTMLSelectElement>('mnist-dtype');
-    for (const value of ['int8', 'int4']) dtype.querySelector<HTMLOptionElement>(`option[value=${value}]`)!.disabled = !lowBit;
+    for (const value of ['int8', 'int4'])
+      dtype.querySelector<HTMLOptionElement>(`option[value=${value}]`)!.disabled = !lowBit;
     if (!lowBit && dtype.value !== 'float32') dtype.value = 'float32';
     $('mnist-dtype-note').textContent = lowBit
       ? '8-bit / 4-bit state: ADOPT, Adam and AdamW keep m and √v as block-wise codes (AMSGrad stays float32).'
@@ -148,25 +208,34 @@ export function startMnist(): void {
   }
 
   function table(rs: Runner[]): void {
-    $('mnist-runs').replaceChildren(...rs.map((r) => {
-      const tr = document.createElement('tr');
-      tr.id = `mnist-row-${r.key}`;
-      const th = document.createElement('th');
-      th.scope = 'row';
-      th.textContent = r.name;
-      const labels: Record<string, string> = {
-        loss: 'Training loss', acc: 'Test accuracy', state: 'State', path: 'Path', sps: 'Steps/s (own training time)',
-        bytes: 'Optimizer state memory',
-      };
-      tr.append(th, ...['loss', 'acc', 'state', 'path', 'sps', 'bytes'].map((c) => {
-        const td = document.createElement('td');
-        td.id = `mnist-${c}-${r.key}`;
-        td.dataset['label'] = labels[c]!; // shown beside the value where the table is stacked (narrow screens)
-        td.textContent = c === 'state' ? 'ready' : '–';
-        return td;
-      }));
-      return tr;
-    }));
+    $('mnist-runs').replaceChildren(
+      ...rs.map((r) => {
+        const tr = document.createElement('tr');
+        tr.id = `mnist-row-${r.key}`;
+        const th = document.createElement('th');
+        th.scope = 'row';
+        th.textContent = r.name;
+        const labels: Record<string, string> = {
+          loss: 'Training loss',
+          acc: 'Test accuracy',
+          state: 'State',
+          path: 'Path',
+          sps: 'Steps/s (own training time)',
+          bytes: 'Optimizer state memory',
+        };
+        tr.append(
+          th,
+          ...['loss', 'acc', 'state', 'path', 'sps', 'bytes'].map((c) => {
+            const td = document.createElement('td');
+            td.id = `mnist-${c}-${r.key}`;
+            td.dataset['label'] = labels[c]!; // shown beside the value where the table is stacked (narrow screens)
+            td.textContent = c === 'state' ? 'ready' : '–';
+            return td;
+          }),
+        );
+        return tr;
+      }),
+    );
   }
 
   async function reset(): Promise<void> {
@@ -216,8 +285,11 @@ export function startMnist(): void {
   function verdict(): void {
     const done = runners.filter((r) => r.diverged !== null).map((r) => `${r.name} ${r.diverged}`);
     const alive = runners.filter((r) => r.diverged === null).map((r) => r.name);
-    $('mnist-verdict').textContent = done.length === 0 ? '' : `${done.join('; ')} — its training loss rose above twice that of ` +
-      `guessing uniformly (2 ln 10 ≈ 4.6) or became non-finite, so it was stopped. ${alive.length ? `${alive.join(', ')} kept training.` : ''}`;
+    $('mnist-verdict').textContent =
+      done.length === 0
+        ? ''
+        : `${done.join('; ')} — its training loss rose above twice that of ` +
+          `guessing uniformly (2 ln 10 ≈ 4.6) or became non-finite, so it was stopped. ${alive.length ? `${alive.join(', ')} kept training.` : ''}`;
   }
 
   /** A run's loss and accuracy cells: the values its chart lines end at (a diverged run's say so). */
@@ -241,7 +313,8 @@ export function startMnist(): void {
     $('mnist-sps').dataset['value'] = String(page);
     const note = $('mnist-sps-note');
     note.dataset['trainingOnly'] = String(trainingOnly);
-    note.textContent = `${SPS_NOTE} Their training steps alone, one after another, would run at ` +
+    note.textContent =
+      `${SPS_NOTE} Their training steps alone, one after another, would run at ` +
       `${trainingOnly.toFixed(1)} steps/s; the page reaches ${page.toFixed(1)}: the rest of its time goes to ` +
       'evaluation, drawing and the browser.';
   }
@@ -249,11 +322,15 @@ export function startMnist(): void {
   /** The note under the controls: what to expect with these settings. */
   function explain(): void {
     const s = settings();
-    let text = s.beta2 === 0.5 && s.lr === 0.003 && s.beta1 === 0.9 ? PRESET_NOTE
-      : s.beta2 === null ? 'Each optimizer runs with its own default β2 (ADOPT 0.9999, the others 0.999).'
-      : `Each optimizer runs with β2 = ${s.beta2} (their defaults: ADOPT 0.9999, the others 0.999).`;
+    let text =
+      s.beta2 === 0.5 && s.lr === 0.003 && s.beta1 === 0.9
+        ? PRESET_NOTE
+        : s.beta2 === null
+          ? 'Each optimizer runs with its own default β2 (ADOPT 0.9999, the others 0.999).'
+          : `Each optimizer runs with β2 = ${s.beta2} (their defaults: ADOPT 0.9999, the others 0.999).`;
     if (s.beta2 !== null && s.beta2 <= 0.5 && s.stateDtype !== 'float32') {
-      text += ` With ${s.stateDtype === 'int8' ? '8-bit' : '4-bit'} state Adam did not diverge at β2 = 0.5 in our ` +
+      text +=
+        ` With ${s.stateDtype === 'int8' ? '8-bit' : '4-bit'} state Adam did not diverge at β2 = 0.5 in our ` +
         'tries (it reached about 90% after 600–775 steps): the preset and its expectation are for float32 state.';
     }
     $('mnist-explain').textContent = text;
@@ -316,7 +393,8 @@ export function startMnist(): void {
         const recent = r.losses.slice(-DIVERGE_WINDOW);
         const mean = recent.reduce((a, b) => a + b, 0) / recent.length;
         if (!Number.isFinite(loss)) diverge(r, `the loss became ${loss}`);
-        else if (recent.length === DIVERGE_WINDOW && mean > DIVERGE_LOSS) diverge(r, `mean loss ${mean.toFixed(1)} over the last ${DIVERGE_WINDOW} steps`);
+        else if (recent.length === DIVERGE_WINDOW && mean > DIVERGE_LOSS)
+          diverge(r, `mean loss ${mean.toFixed(1)} over the last ${DIVERGE_WINDOW} steps`);
       }
       tf.dispose([x, y]);
       if (justDiverged.length) {
@@ -356,7 +434,8 @@ export function startMnist(): void {
           await accChart.add(accPoints);
         }
       }
-      if (performance.now() - lastYield > YIELD_MS) { // keep the page responsive, without waiting a frame every step
+      if (performance.now() - lastYield > YIELD_MS) {
+        // keep the page responsive, without waiting a frame every step
         await tf.nextFrame();
         lastYield = performance.now();
       }
@@ -386,10 +465,13 @@ export function startMnist(): void {
   });
   $('mnist-reset').addEventListener('click', () => void reset());
   $('mnist-backend').addEventListener('change', () => void reset().then(chooseBackend));
-  for (const id of ['mnist-beta1', 'mnist-beta2', 'mnist-lr', 'mnist-dtype']) $(id).addEventListener('change', () => void reset());
-  for (const box of document.querySelectorAll('input[name=mnist-optimizer]')) box.addEventListener('change', () => void reset());
+  for (const id of ['mnist-beta1', 'mnist-beta2', 'mnist-lr', 'mnist-dtype'])
+    $(id).addEventListener('change', () => void reset());
+  for (const box of document.querySelectorAll('input[name=mnist-optimizer]'))
+    box.addEventListener('change', () => void reset());
   $('mnist-preset-beta2').addEventListener('click', () => {
-    for (const box of document.querySelectorAll<HTMLInputElement>('input[name=mnist-optimizer]')) box.checked = box.value === 'adopt' || box.value === 'adam';
+    for (const box of document.querySelectorAll<HTMLInputElement>('input[name=mnist-optimizer]'))
+      box.checked = box.value === 'adopt' || box.value === 'adam';
     $<HTMLInputElement>('mnist-beta1').value = '0.9';
     $<HTMLInputElement>('mnist-beta2').value = '0.5';
     $<HTMLInputElement>('mnist-lr').value = '0.003';
@@ -400,13 +482,16 @@ export function startMnist(): void {
     });
   });
 
-  loadData().then(async (d) => {
-    data = d;
-    await reset();
-    await chooseBackend();
-    $('mnist-status').textContent = `Ready: ${d.train.toLocaleString('en')} training and ${d.test.toLocaleString('en')} test images.`;
-    document.body.dataset['ready'] = 'true';
-  }).catch((e: Error) => {
-    $('mnist-status').textContent = `Could not load the MNIST subset: ${e.message}`;
-  });
+  loadData()
+    .then(async (d) => {
+      data = d;
+      await reset();
+      await chooseBackend();
+      $('mnist-status').textContent =
+        `Ready: ${d.train.toLocaleString('en')} training and ${d.test.toLocaleString('en')} test images.`;
+      document.body.dataset['ready'] = 'true';
+    })
+    .catch((e: Error) => {
+      $('mnist-status').textContent = `Could not load the MNIST subset: ${e.message}`;
+    });
 }

@@ -5,7 +5,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { adopt } from 'adopt-optim';
 
-export const OPTIMIZERS = ['adopt (fused)', 'adopt (fused, nonFinite off)', 'adopt (fused, 8-bit state)', 'adopt (fused, 4-bit state)', 'adopt (ops)', 'tf.train.adam', 'tf.train.sgd'] as const;
+export const OPTIMIZERS = [
+  'adopt (fused)',
+  'adopt (fused, nonFinite off)',
+  'adopt (fused, 8-bit state)',
+  'adopt (fused, 4-bit state)',
+  'adopt (ops)',
+  'tf.train.adam',
+  'tf.train.sgd',
+] as const;
 
 /** Optimizers a backend runs (webgl keeps no low-bit state: adopt-optim refuses it there). */
 export function optimizersFor(backend: string): readonly (typeof OPTIMIZERS)[number][] {
@@ -15,13 +23,20 @@ type Name = (typeof OPTIMIZERS)[number];
 
 function make(name: Name): tf.Optimizer {
   switch (name) {
-    case 'adopt (fused)': return adopt(1e-3);
-    case 'adopt (fused, nonFinite off)': return adopt(1e-3, { nonFinite: 'off' });
-    case 'adopt (fused, 8-bit state)': return adopt(1e-3, { stateDtype: 'int8' });
-    case 'adopt (fused, 4-bit state)': return adopt(1e-3, { stateDtype: 'int4' });
-    case 'adopt (ops)': return adopt(1e-3, { fused: false });
-    case 'tf.train.adam': return tf.train.adam(1e-3);
-    case 'tf.train.sgd': return tf.train.sgd(1e-3);
+    case 'adopt (fused)':
+      return adopt(1e-3);
+    case 'adopt (fused, nonFinite off)':
+      return adopt(1e-3, { nonFinite: 'off' });
+    case 'adopt (fused, 8-bit state)':
+      return adopt(1e-3, { stateDtype: 'int8' });
+    case 'adopt (fused, 4-bit state)':
+      return adopt(1e-3, { stateDtype: 'int4' });
+    case 'adopt (ops)':
+      return adopt(1e-3, { fused: false });
+    case 'tf.train.adam':
+      return tf.train.adam(1e-3);
+    case 'tf.train.sgd':
+      return tf.train.sgd(1e-3);
   }
 }
 
@@ -40,7 +55,13 @@ function counter(backendName: string): { count: () => number; restore: () => voi
     n++;
     return original.apply(this, args);
   };
-  return { count: () => n, restore: () => { if (own) target[key] = original; else delete target[key]; } };
+  return {
+    count: () => n,
+    restore: () => {
+      if (own) target[key] = original;
+      else delete target[key];
+    },
+  };
 }
 
 export interface BenchResult {
@@ -53,20 +74,33 @@ export interface BenchResult {
 }
 
 /** `reps` timed steps of each optimizer, interleaved, after `warmup` untimed ones. */
-export async function runStepBench(backend: string, tensors: number, size: number, reps: number, warmup = 2): Promise<BenchResult> {
-  if (!(await tf.setBackend(backend).catch(() => false))) return { backend, tensors, size, ms: {}, programs: {}, error: `backend ${backend} not available` };
+export async function runStepBench(
+  backend: string,
+  tensors: number,
+  size: number,
+  reps: number,
+  warmup = 2,
+): Promise<BenchResult> {
+  if (!(await tf.setBackend(backend).catch(() => false)))
+    return { backend, tensors, size, ms: {}, programs: {}, error: `backend ${backend} not available` };
   await tf.ready();
   let seed = 1;
   const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 4294967296) * 2 - 1;
-  const vars = Array.from({ length: tensors }, (_, i) => tf.variable(tf.tensor1d(Float32Array.from({ length: size }, rand)), true, `bench_${backend}_${size}_${i}`));
+  const vars = Array.from({ length: tensors }, (_, i) =>
+    tf.variable(tf.tensor1d(Float32Array.from({ length: size }, rand)), true, `bench_${backend}_${size}_${i}`),
+  );
   // gradients on the device, as after a backward pass
-  const grads = vars.map(() => tf.tidy(() => tf.add(tf.tensor1d(Float32Array.from({ length: size }, () => rand() * 1e-2)), 0)));
+  const grads = vars.map(() =>
+    tf.tidy(() => tf.add(tf.tensor1d(Float32Array.from({ length: size }, () => rand() * 1e-2)), 0)),
+  );
   const named = vars.map((v, i) => ({ name: v.name, tensor: grads[i]! }));
   const names = optimizersFor(backend);
   const optimizers = names.map((name) => [name, make(name)] as const);
   const ms: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   const programs: Record<string, number> = {};
-  const sync = async () => { await vars[vars.length - 1]!.data(); };
+  const sync = async () => {
+    await vars[vars.length - 1]!.data();
+  };
   try {
     for (let rep = -warmup; rep < reps; rep++) {
       for (const [name, opt] of optimizers) {
@@ -89,4 +123,3 @@ export async function runStepBench(backend: string, tensors: number, size: numbe
   }
   return { backend, tensors, size, ms, programs };
 }
-

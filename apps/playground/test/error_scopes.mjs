@@ -4,7 +4,7 @@
 
 /** The device of tfjs's active webgpu backend, or null on another backend. */
 export function deviceOf(tf) {
-  return tf.getBackend() === 'webgpu' ? tf.backend().device ?? null : null;
+  return tf.getBackend() === 'webgpu' ? (tf.backend().device ?? null) : null;
 }
 
 /**

@@ -24,7 +24,9 @@ describe('custom rules with hostile slot names on webgl and webgpu (headless Chr
     server = await preview({ configFile, preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
     browser = await chromium.launch({ executablePath, args: GPU_FLAGS });
     page = await browser.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(new URL('gpu.html', server.resolvedUrls.local[0]).href);
     const ready = () => document.getElementById('status').textContent === 'ready';
@@ -55,6 +57,9 @@ describe('custom rules with hostile slot names on webgl and webgpu (headless Chr
   }
 
   it('no page errors', () => {
-    assert.deepEqual(errors.filter((e) => !/synchronously reading data from GPU/.test(e)), []);
+    assert.deepEqual(
+      errors.filter((e) => !/synchronously reading data from GPU/.test(e)),
+      [],
+    );
   });
 });

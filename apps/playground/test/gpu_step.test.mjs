@@ -9,8 +9,6 @@ import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { executablePath, GPU_FLAGS, skip } from './chromium.mjs';
 
-
-
 describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, () => {
   let server;
   let browser;
@@ -19,7 +17,11 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
   let webgpu = false;
 
   before(async () => {
-    server = await preview({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
+    server = await preview({
+      configFile: join(import.meta.dirname, '..', 'vite.config.ts'),
+      preview: { port: 0, host: '127.0.0.1' },
+      logLevel: 'error',
+    });
     browser = await chromium.launch({ executablePath, args: GPU_FLAGS });
     page = await browser.newPage();
     page.on('console', (m) => {
@@ -31,7 +33,9 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
     });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(new URL('gpu.html', server.resolvedUrls.local[0]).href);
-    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, {
+      timeout: 60_000,
+    });
     const adapter = await page.evaluate(() => window.gpuChecks.adapterInfo());
     webgpu = adapter !== null;
   });
@@ -47,21 +51,37 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
       it(`${backend}, fused ${fused}: every optimizer agrees with cpu; no synchronous readback in a step`, async (t) => {
         if (backend === 'webgpu' && !webgpu) return t.skip('no WebGPU adapter in this Chromium');
         const cases = [
-          ['adopt', {}], ['adopt', { clip: null, weightDecay: 0.1, maximize: true }], ['adopt', { weightDecay: 0.05, decoupled: true }],
-          ['adam', {}], ['adamw', {}], ['amsgrad', { weightDecay: 0.01 }], ['adopt', { nonFinite: 'off' }], ['adamw', { nonFinite: 'off' }],
+          ['adopt', {}],
+          ['adopt', { clip: null, weightDecay: 0.1, maximize: true }],
+          ['adopt', { weightDecay: 0.05, decoupled: true }],
+          ['adam', {}],
+          ['adamw', {}],
+          ['amsgrad', { weightDecay: 0.01 }],
+          ['adopt', { nonFinite: 'off' }],
+          ['adamw', { nonFinite: 'off' }],
           // generated from the rules like the rest: fused on the GPU too (caution's per-tensor mean runs as ops there)
-          ['adopt', { nesterov: true, nonFinite: 'off' }], ['adopt', { epsilonMode: 'add', epsilon: 1e-2, nonFinite: 'off' }],
-          ['adopt', { caution: true }], ['adam', { caution: true, weightDecay: 0.01 }],
+          ['adopt', { nesterov: true, nonFinite: 'off' }],
+          ['adopt', { epsilonMode: 'add', epsilon: 1e-2, nonFinite: 'off' }],
+          ['adopt', { caution: true }],
+          ['adam', { caution: true, weightDecay: 0.01 }],
           // rules the library does not ship, defined with defineRule: generated for the GPU the same way
-          ['lion', { nonFinite: 'off' }], ['sgd_nesterov', { nonFinite: 'off' }], ['lion', {}],
+          ['lion', { nonFinite: 'off' }],
+          ['sgd_nesterov', { nonFinite: 'off' }],
+          ['lion', {}],
           // Keras-style gradient clipping: tfjs ops on the GPU (no readback) before the fused rule; cpu folds the norm's scale
-          ['adopt', { clipnorm: 1 }], ['adam', { globalClipnorm: 1 }], ['adopt', { clipvalue: 0.5 }], ['adamw', { clipnorm: 2, nonFinite: 'off' }],
+          ['adopt', { clipnorm: 1 }],
+          ['adam', { globalClipnorm: 1 }],
+          ['adopt', { clipvalue: 0.5 }],
+          ['adamw', { clipnorm: 2, nonFinite: 'off' }],
         ];
         for (const [name, options] of cases) {
           const r = await call('compare', backend, name, { ...options, fused });
           t.diagnostic(JSON.stringify(r));
           assert.equal(r.backend, backend);
-          assert.ok(r.maxRelativeDifferenceToCpu < 1e-4, `${name} ${JSON.stringify(options)}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`);
+          assert.ok(
+            r.maxRelativeDifferenceToCpu < 1e-4,
+            `${name} ${JSON.stringify(options)}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`,
+          );
           assert.equal(r.readSyncDuringSteps, 0, `${name}: synchronous readbacks during steps`);
           if (fused && options.nonFinite === 'off' && options.clipnorm === undefined) {
             // three variables: one program per array written on webgl (new m, v, p; a one-slot rule: 2), 1 dispatch each on webgpu
@@ -74,7 +94,12 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
     for (const policy of ['throw', 'skip']) {
       it(`${backend}: a NaN gradient changes nothing, 'nonFinite: ${policy}' reports it`, async (t) => {
         if (backend === 'webgpu' && !webgpu) return t.skip('no WebGPU adapter in this Chromium');
-        for (const [name, fused] of [['adopt', true], ['adopt', false], ['amsgrad', true], ['adam', false]]) {
+        for (const [name, fused] of [
+          ['adopt', true],
+          ['adopt', false],
+          ['amsgrad', true],
+          ['adam', false],
+        ]) {
           const r = await call('nanStep', backend, name, policy, { fused });
           t.diagnostic(`${name} fused ${fused}: ${JSON.stringify(r)}`);
           assert.equal(r.backend, backend);
@@ -99,11 +124,21 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
 
   it('webgpu: 8-bit, 4-bit and bfloat16 state agree with cpu (its WebAssembly kernels), one dispatch per variable, no synchronous readback; a NaN step changes nothing; webgl refuses it', async (t) => {
     if (!webgpu) return t.skip('no WebGPU adapter in this Chromium');
-    for (const [name, options] of [['adopt', { stateDtype: 'int8' }], ['adopt', { stateDtype: 'int4' }], ['adamw', { stateDtype: 'int4', nonFinite: 'off' }], ['adam', { stateDtype: 'int8', nonFinite: 'off' }], ['adopt', { stateDtype: 'bfloat16' }], ['adamw', { stateDtype: 'bfloat16', nonFinite: 'off' }]]) {
+    for (const [name, options] of [
+      ['adopt', { stateDtype: 'int8' }],
+      ['adopt', { stateDtype: 'int4' }],
+      ['adamw', { stateDtype: 'int4', nonFinite: 'off' }],
+      ['adam', { stateDtype: 'int8', nonFinite: 'off' }],
+      ['adopt', { stateDtype: 'bfloat16' }],
+      ['adamw', { stateDtype: 'bfloat16', nonFinite: 'off' }],
+    ]) {
       const r = await call('compare', 'webgpu', name, options);
       t.diagnostic(JSON.stringify(r));
       // 12 steps; the codes are the WebAssembly kernels' (tested code for code in Node on Dawn), a rare one a code apart
-      assert.ok(r.maxRelativeDifferenceToCpu < 1e-3, `${name} ${JSON.stringify(options)}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`);
+      assert.ok(
+        r.maxRelativeDifferenceToCpu < 1e-3,
+        `${name} ${JSON.stringify(options)}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`,
+      );
       assert.equal(r.readSyncDuringSteps, 0, `${name}: synchronous readbacks during steps`);
       if (options.nonFinite === 'off') assert.equal(r.programsPerStep, 3, `${name}: dispatches per step (3 variables)`);
     }
@@ -112,7 +147,10 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
     assert.equal(r.unchanged, true, 'parameters, codes or scales changed');
     assert.equal(r.countersUnchanged, true);
     assert.equal(r.readSyncDuringStep, 0);
-    await assert.rejects(call('compare', 'webgl', 'adopt', { stateDtype: 'int8' }), /runs on the wasm, cpu and webgpu backends only/);
+    await assert.rejects(
+      call('compare', 'webgl', 'adopt', { stateDtype: 'int8' }),
+      /runs on the wasm, cpu and webgpu backends only/,
+    );
   });
 
   it('a variable of 4.3 M elements (WebGPU: a 2-D dispatch; WebGL: the non-finite count in several parts)', async (t) => {
@@ -153,7 +191,12 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
 
   it('regressions: a skipped first ADOPT step redone as on cpu; globalClipnorm over 9 and 13 variables', async (t) => {
     for (const backend of webgpu ? ['webgl', 'webgpu'] : ['webgl']) {
-      const cases = [[{}, true], [{ fused: false }, true], [{}, false], [{ fused: false }, false]];
+      const cases = [
+        [{}, true],
+        [{ fused: false }, true],
+        [{}, false],
+        [{ fused: false }, false],
+      ];
       if (backend === 'webgpu') cases.push([{ stateDtype: 'int4' }, true]);
       for (const [options, wait] of cases) {
         // wait false: every step issued before the first verdict arrives (the first step redone on the GPU)
@@ -176,7 +219,12 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
 
   it('state leaving webgpu (for cpu, webgl): refused until read asynchronously; moved as on cpu', async (t) => {
     if (!webgpu) return t.skip('no WebGPU adapter in this Chromium');
-    const cases = [['cpu', {}], ['cpu', { stateDtype: 'int8' }], ['cpu', { stateDtype: 'int4' }], ['webgl', {}]];
+    const cases = [
+      ['cpu', {}],
+      ['cpu', { stateDtype: 'int8' }],
+      ['cpu', { stateDtype: 'int4' }],
+      ['webgl', {}],
+    ];
     for (const [to, options] of cases) {
       for (const how of ['before', 'after']) {
         const r = await call('moveOffWebgpu', to, options, how);
@@ -237,6 +285,9 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
   });
 
   it('no page errors', () => {
-    assert.deepEqual(errors.filter((e) => !/synchronously reading data from GPU/.test(e)), []);
+    assert.deepEqual(
+      errors.filter((e) => !/synchronously reading data from GPU/.test(e)),
+      [],
+    );
   });
 });

@@ -26,13 +26,24 @@ function ulps(a, b) {
 
 /** The variants of packages/adopt-optim/test/variants.ts: [optimizer, options, scheduled]. */
 export const CONFIGS = [
-  ['adopt', {}], ['adopt', { clip: null }], ['adopt', { beta2: 0.5, clip: { exponent: 0.5 } }], ['adopt', { weightDecay: 0.1 }],
-  ['adopt', { weightDecay: 0.1, decoupled: true }], ['adopt', { maximize: true }], ['adam', {}],
-  ['adam', { weightDecay: 0.1, maximize: true }], ['adamw', {}], ['amsgrad', {}], ['adopt', { nesterov: true }],
-  ['adopt', { caution: true }], ['adopt', { nesterov: true, caution: true, clip: null, maximize: true }],
+  ['adopt', {}],
+  ['adopt', { clip: null }],
+  ['adopt', { beta2: 0.5, clip: { exponent: 0.5 } }],
+  ['adopt', { weightDecay: 0.1 }],
+  ['adopt', { weightDecay: 0.1, decoupled: true }],
+  ['adopt', { maximize: true }],
+  ['adam', {}],
+  ['adam', { weightDecay: 0.1, maximize: true }],
+  ['adamw', {}],
+  ['amsgrad', {}],
+  ['adopt', { nesterov: true }],
+  ['adopt', { caution: true }],
+  ['adopt', { nesterov: true, caution: true, clip: null, maximize: true }],
   ['adopt', { caution: true, weightDecay: 0.1 }],
-  ['adopt', { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true }, true], ['adam', { caution: true }],
-  ['amsgrad', { caution: true, maximize: true }], ['adamw', { weightDecay: 0.1, correctedWeightDecay: true, caution: true }, true],
+  ['adopt', { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true }, true],
+  ['adam', { caution: true }],
+  ['amsgrad', { caution: true, maximize: true }],
+  ['adamw', { weightDecay: 0.1, correctedWeightDecay: true, caution: true }, true],
 ];
 
 describe('GPU paths reproduce the 0.2 trajectories (headless Chromium)', { skip }, () => {
@@ -44,11 +55,17 @@ describe('GPU paths reproduce the 0.2 trajectories (headless Chromium)', { skip 
   const fixture = !RECORD && existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, 'utf8')) : null;
 
   before(async () => {
-    server = await preview({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
+    server = await preview({
+      configFile: join(import.meta.dirname, '..', 'vite.config.ts'),
+      preview: { port: 0, host: '127.0.0.1' },
+      logLevel: 'error',
+    });
     browser = await chromium.launch({ executablePath, args: GPU_FLAGS });
     page = await browser.newPage();
     await page.goto(new URL('gpu.html', server.resolvedUrls.local[0]).href);
-    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, {
+      timeout: 60_000,
+    });
     webgpu = (await page.evaluate(() => window.gpuChecks.adapterInfo())) !== null;
   });
   after(async () => {
@@ -66,18 +83,34 @@ describe('GPU paths reproduce the 0.2 trajectories (headless Chromium)', { skip 
         for (const [name, options, scheduled] of CONFIGS) {
           const key = `${backend} ${fused ? 'fused' : 'ops'} ${name} ${JSON.stringify(options)}${scheduled ? ' scheduled' : ''}`;
           const { clip, ...rest } = options;
-          const opts = { ...rest, fused, ...(clip === null ? { clip: null } : clip ? { clipExponent: clip.exponent } : {}) };
-          const r = await page.evaluate(([b, n, o, s]) => window.gpuChecks.trajectory(b, n, o, s), [backend, name, opts, scheduled === true]);
+          const opts = {
+            ...rest,
+            fused,
+            ...(clip === null ? { clip: null } : clip ? { clipExponent: clip.exponent } : {}),
+          };
+          const r = await page.evaluate(
+            ([b, n, o, s]) => window.gpuChecks.trajectory(b, n, o, s),
+            [backend, name, opts, scheduled === true],
+          );
           assert.equal(r.backend, backend);
-          if (RECORD) { recorded[key] = r.steps; continue; }
+          if (RECORD) {
+            recorded[key] = r.steps;
+            continue;
+          }
           assert.ok(fixture !== null, `no fixture at ${FIXTURE}: record it with RECORD=1 on the 0.2 code`);
           const want = fixture[key];
           assert.ok(want !== undefined, `no recording for ${key}`);
           want.forEach((recorded, step) => {
             // the marker's value is the state format: 0.2 wrote 1, format 2 saves 8-bit codes in the variable's shape
             // (packages/adopt-optim/test/trajectories.test.ts asFormat2; no 8-bit state on the GPU paths)
-            const snap = Object.fromEntries(Object.entries(recorded).map(([k, v]) =>
-              [k, k.startsWith('optimizer:') && v === Buffer.from(Int32Array.of(1).buffer).toString('base64') ? Buffer.from(Int32Array.of(2).buffer).toString('base64') : v]));
+            const snap = Object.fromEntries(
+              Object.entries(recorded).map(([k, v]) => [
+                k,
+                k.startsWith('optimizer:') && v === Buffer.from(Int32Array.of(1).buffer).toString('base64')
+                  ? Buffer.from(Int32Array.of(2).buffer).toString('base64')
+                  : v,
+              ]),
+            );
             for (const k of Object.keys(snap)) {
               values += Buffer.from(snap[k], 'base64').length / 4;
               if (r.steps[step][k] === snap[k]) {
@@ -92,12 +125,16 @@ describe('GPU paths reproduce the 0.2 trajectories (headless Chromium)', { skip 
               const got = new Float32Array(new Uint8Array(Buffer.from(r.steps[step][k], 'base64')).buffer);
               const was = new Float32Array(new Uint8Array(Buffer.from(snap[k], 'base64')).buffer);
               // measured against the values the step works with: where p passes near 0, against the previous p
-              const before = step > 0 ? new Float32Array(new Uint8Array(Buffer.from(want[step - 1][k], 'base64')).buffer) : was;
+              const before =
+                step > 0 ? new Float32Array(new Uint8Array(Buffer.from(want[step - 1][k], 'base64')).buffer) : was;
               got.forEach((x, i) => {
                 if (Object.is(x, was[i])) identical++;
                 const scale = Math.max(Math.abs(x), Math.abs(was[i]), Math.abs(before[i]));
                 const ok = ulps(x, was[i]) <= step + 1 || Math.abs(x - was[i]) <= (step + 1) * 2 ** -23 * scale;
-                assert.ok(ok, `${key}: step ${step} "${k}"[${i}] is ${ulps(x, was[i])} ulp from 0.2 (${x} vs ${was[i]})`);
+                assert.ok(
+                  ok,
+                  `${key}: step ${step} "${k}"[${i}] is ${ulps(x, was[i])} ulp from 0.2 (${x} vs ${was[i]})`,
+                );
               });
             }
           });

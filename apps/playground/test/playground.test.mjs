@@ -19,13 +19,25 @@ describe('playground in headless Chromium', { skip }, () => {
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    server = await preview({ configFile: join(import.meta.dirname, '..', 'vite.config.ts'), preview: { port: 0, host: '127.0.0.1' }, logLevel: 'error' });
+    server = await preview({
+      configFile: join(import.meta.dirname, '..', 'vite.config.ts'),
+      preview: { port: 0, host: '127.0.0.1' },
+      logLevel: 'error',
+    });
     base = server.resolvedUrls.local[0];
     browser = await chromium.launch({
       executablePath,
       // no GPU here: WebGL runs on SwiftShader; the network flags keep Chromium from calling out
-      args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: [
+        '--no-sandbox',
+        '--use-angle=swiftshader',
+        '--enable-unsafe-swiftshader',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
   });
   after(async () => {
@@ -57,7 +69,11 @@ describe('playground in headless Chromium', { skip }, () => {
     await page.getByRole('button', { name: 'Run' }).click();
     await page.waitForSelector('#toy-result-adopt-unclipped', { timeout: 120_000 });
     const median = async (id) => Number(await page.locator(`#toy-result-${id}`).getAttribute('data-median'));
-    const results = { adam: await median('adam'), adopt: await median('adopt'), unclipped: await median('adopt-unclipped') };
+    const results = {
+      adam: await median('adam'),
+      adopt: await median('adopt'),
+      unclipped: await median('adopt-unclipped'),
+    };
     t.diagnostic(`median theta after 50,000 steps: ${JSON.stringify(results)}`);
     assert.ok(results.adopt < -0.9, `ADOPT median ${results.adopt}`);
     assert.ok(results.unclipped < -0.9, `unclipped ADOPT median ${results.unclipped}`);
@@ -75,7 +91,10 @@ describe('playground in headless Chromium', { skip }, () => {
   async function trainMnist(page, backend, steps) {
     await page.locator('#mnist-backend').selectOption(backend);
     await page.getByRole('button', { name: 'Start' }).click();
-    await page.waitForFunction((n) => Number(document.getElementById('mnist-steps').textContent) >= n, steps, { timeout: 300_000, polling: 500 });
+    await page.waitForFunction((n) => Number(document.getElementById('mnist-steps').textContent) >= n, steps, {
+      timeout: 300_000,
+      polling: 500,
+    });
     await page.getByRole('button', { name: 'Pause' }).click();
     return {
       backend: await page.locator('#mnist-active-backend').innerText(),
@@ -107,9 +126,14 @@ describe('playground in headless Chromium', { skip }, () => {
     await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
     await page.getByRole('tab', { name: 'MNIST' }).click();
     await page.locator('#mnist-backend').selectOption(backend);
-    await page.waitForFunction((b) => document.getElementById('mnist-active-backend').textContent === b, backend, { timeout: 30_000 });
+    await page.waitForFunction((b) => document.getElementById('mnist-active-backend').textContent === b, backend, {
+      timeout: 30_000,
+    });
   }
-  const legend = (page, chart) => page.locator(`#${chart} >> xpath=preceding-sibling::ul[1] >> li`).evaluateAll((lis) => lis.map((li) => li.textContent));
+  const legend = (page, chart) =>
+    page
+      .locator(`#${chart} >> xpath=preceding-sibling::ul[1] >> li`)
+      .evaluateAll((lis) => lis.map((li) => li.textContent));
 
   it('the beta2 = 0.5 preset: Adam diverges and is shown as diverged while ADOPT trains past 85%', async (t) => {
     const page = await open('index.html');
@@ -119,8 +143,13 @@ describe('playground in headless Chromium', { skip }, () => {
     assert.match(await page.locator('#mnist-explain').innerText(), /Adam to diverge/);
     await page.getByRole('button', { name: 'Start' }).click();
     // bounded: Adam must be stopped as diverged, and ADOPT above 85%, within 600 steps
-    await page.waitForFunction(() => document.getElementById('mnist-state-adam')?.dataset.diverged !== undefined &&
-      Number(document.getElementById('mnist-acc-adopt')?.dataset.value) > 0.85, null, { timeout: 240_000, polling: 500 });
+    await page.waitForFunction(
+      () =>
+        document.getElementById('mnist-state-adam')?.dataset.diverged !== undefined &&
+        Number(document.getElementById('mnist-acc-adopt')?.dataset.value) > 0.85,
+      null,
+      { timeout: 240_000, polling: 500 },
+    );
     const steps = Number(await page.locator('#mnist-steps').innerText());
     const divergedAt = Number(await page.locator('#mnist-state-adam').getAttribute('data-diverged'));
     const adopt = Number(await page.locator('#mnist-acc-adopt').getAttribute('data-value'));
@@ -136,7 +165,10 @@ describe('playground in headless Chromium', { skip }, () => {
       assert.equal(items[0], 'ADOPT');
       assert.match(items[1], /^Adam — diverged at step \d+ \(its line ends there\)$/);
     }
-    await page.getByRole('button', { name: 'Pause' }).click().catch(() => {});
+    await page
+      .getByRole('button', { name: 'Pause' })
+      .click()
+      .catch(() => {});
     await page.screenshot({ path: join(artifacts, 'playground-beta2.png'), fullPage: true });
     await page.close();
   });
@@ -144,12 +176,20 @@ describe('playground in headless Chromium', { skip }, () => {
   it('8-bit state on wasm: its path and bytes per parameter beside float32; on webgl a note says it is refused', async (t) => {
     const page = await open('index.html');
     await mnistTab(page, 'wasm');
-    for (const [name, on] of [['ADOPT', true], ['Adam', false], ['AdamW', false], ['AMSGrad', true]]) {
+    for (const [name, on] of [
+      ['ADOPT', true],
+      ['Adam', false],
+      ['AdamW', false],
+      ['AMSGrad', true],
+    ]) {
       await page.getByRole('checkbox', { name, exact: true }).setChecked(on);
     }
     await page.locator('#mnist-dtype').selectOption('int8');
     await page.getByRole('button', { name: 'Start' }).click();
-    await page.waitForFunction(() => Number(document.getElementById('mnist-steps').textContent) >= 50, null, { timeout: 120_000, polling: 250 });
+    await page.waitForFunction(() => Number(document.getElementById('mnist-steps').textContent) >= 50, null, {
+      timeout: 120_000,
+      polling: 250,
+    });
     await page.getByRole('button', { name: 'Pause' }).click();
     const params = 784 * 128 + 128 + 128 * 10 + 10;
     const read = async (key) => ({
@@ -167,12 +207,17 @@ describe('playground in headless Chromium', { skip }, () => {
     assert.ok(adopt.sps > 0 && ams.sps > 0);
     assert.match(await page.locator('#mnist-path-adopt').innerText(), /8-bit state/);
     await page.locator('#mnist-backend').selectOption('webgl');
-    await page.waitForFunction(() => document.getElementById('mnist-active-backend').textContent === 'webgl', null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.getElementById('mnist-active-backend').textContent === 'webgl', null, {
+      timeout: 30_000,
+    });
     assert.equal(await page.locator('#mnist-dtype').inputValue(), 'float32');
     assert.equal(await page.locator('#mnist-dtype option[value=int8]').isDisabled(), true);
     assert.match(await page.locator('#mnist-dtype-note').innerText(), /on webgl adopt-optim refuses it/);
     await page.getByRole('button', { name: 'Start' }).click();
-    await page.waitForFunction(() => Number(document.getElementById('mnist-steps').textContent) >= 25, null, { timeout: 120_000, polling: 250 });
+    await page.waitForFunction(() => Number(document.getElementById('mnist-steps').textContent) >= 25, null, {
+      timeout: 120_000,
+      polling: 250,
+    });
     await page.getByRole('button', { name: 'Pause' }).click();
     assert.equal(await page.locator('#mnist-path-adopt').getAttribute('data-paths'), 'webgl');
     assert.equal(Number(await page.locator('#mnist-bytes-adopt').getAttribute('data-value')) / params, 8);
@@ -184,21 +229,31 @@ describe('playground in headless Chromium', { skip }, () => {
     page.on('pageerror', (e) => errors.push(`fallback: ${e.message}`));
     await page.addInitScript(() => {
       const get = HTMLCanvasElement.prototype.getContext;
-      HTMLCanvasElement.prototype.getContext = function (type, ...rest) { return /webgl/.test(type) ? null : get.call(this, type, ...rest); };
+      HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+        return /webgl/.test(type) ? null : get.call(this, type, ...rest);
+      };
       if (typeof OffscreenCanvas !== 'undefined') {
         const off = OffscreenCanvas.prototype.getContext;
-        OffscreenCanvas.prototype.getContext = function (type, ...rest) { return /webgl/.test(type) ? null : off.call(this, type, ...rest); };
+        OffscreenCanvas.prototype.getContext = function (type, ...rest) {
+          return /webgl/.test(type) ? null : off.call(this, type, ...rest);
+        };
       }
     });
     await page.goto(new URL('index.html', base).href);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
     await page.getByRole('tab', { name: 'MNIST' }).click();
     assert.equal(await page.locator('#mnist-active-backend').innerText(), 'wasm');
-    assert.equal(await page.locator('#mnist-fallback').innerText(), 'webgpu and webgl not available here: fell back to wasm.');
+    assert.equal(
+      await page.locator('#mnist-fallback').innerText(),
+      'webgpu and webgl not available here: fell back to wasm.',
+    );
     await page.close();
   });
 
-  for (const [width, height] of [[1280, 900], [390, 844]]) {
+  for (const [width, height] of [
+    [1280, 900],
+    [390, 844],
+  ]) {
     it(`nothing is wider than the screen or cut off at ${width} px, the legends included`, async () => {
       const page = await open('index.html', { width, height });
       await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
@@ -211,12 +266,20 @@ describe('playground in headless Chromium', { skip }, () => {
       assert.deepEqual(toy, ['ADOPT', 'ADOPT (unclipped)', 'Adam']);
       await mnistTab(page, 'wasm');
       await page.getByRole('button', { name: 'Start' }).click();
-      await page.waitForFunction(() => Number(document.getElementById('mnist-steps').textContent) >= 25, null, { timeout: 120_000, polling: 250 });
+      await page.waitForFunction(() => Number(document.getElementById('mnist-steps').textContent) >= 25, null, {
+        timeout: 120_000,
+        polling: 250,
+      });
       await page.getByRole('button', { name: 'Pause' }).click();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
-      const outside = await page.locator('.legend li, .chart svg, #mnist-table caption, #mnist-table th, #mnist-table td').evaluateAll((els) => els
-        .map((e) => e.getBoundingClientRect()).filter((r) => r.left < 0 || r.right > window.innerWidth + 1).length);
+      const outside = await page
+        .locator('.legend li, .chart svg, #mnist-table caption, #mnist-table th, #mnist-table td')
+        .evaluateAll(
+          (els) =>
+            els.map((e) => e.getBoundingClientRect()).filter((r) => r.left < 0 || r.right > window.innerWidth + 1)
+              .length,
+        );
       assert.equal(outside, 0, 'a legend, chart or table cell reaches past the screen');
       if (width === 390) await page.screenshot({ path: join(artifacts, 'playground-phone.png'), fullPage: true });
       await page.close();
@@ -226,13 +289,19 @@ describe('playground in headless Chromium', { skip }, () => {
   for (const f16 of [false, true]) {
     it(`ADOPT on webgl with float${f16 ? 16 : 32} textures${f16 ? ' stays finite (no 0/0 where v = 0)' : ' agrees with the cpu backend'}`, async (t) => {
       const page = await open(`checks.html?f16=${f16 ? 1 : 0}`);
-      await page.waitForFunction(() => document.getElementById('result').textContent !== 'running', null, { timeout: 120_000 });
+      await page.waitForFunction(() => document.getElementById('result').textContent !== 'running', null, {
+        timeout: 120_000,
+      });
       const result = JSON.parse(await page.locator('#result').innerText());
       t.diagnostic(JSON.stringify(result));
       assert.equal(result.webgl, true, 'WebGL is not available');
       assert.equal(result.finite, true);
       assert.equal(result.zeroGradientUnchanged, true);
-      if (!f16) assert.ok(result.maxRelativeDifferenceToCpu < 1e-4, `webgl differs from cpu by ${result.maxRelativeDifferenceToCpu}`);
+      if (!f16)
+        assert.ok(
+          result.maxRelativeDifferenceToCpu < 1e-4,
+          `webgl differs from cpu by ${result.maxRelativeDifferenceToCpu}`,
+        );
       await page.close();
     });
   }

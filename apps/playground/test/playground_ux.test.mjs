@@ -23,9 +23,16 @@ describe('playground: the first hour', { skip }, () => {
     base = server.resolvedUrls.local[0];
     browser = await chromium.launch({
       executablePath,
-      args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-        '--disable-quic'],
+      args: [
+        '--no-sandbox',
+        '--use-angle=swiftshader',
+        '--enable-unsafe-swiftshader',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
   });
   after(async () => {
@@ -50,27 +57,32 @@ describe('playground: the first hour', { skip }, () => {
       await box.setChecked(optimizers.includes(await box.getAttribute('value')));
     }
     await page.getByRole('button', { name: 'Run' }).click();
-    await page.waitForFunction(() => document.getElementById('toy-status').textContent.startsWith('Done'), null,
-      { timeout: 120_000, polling: 250 });
+    await page.waitForFunction(() => document.getElementById('toy-status').textContent.startsWith('Done'), null, {
+      timeout: 120_000,
+      polling: 250,
+    });
   }
 
   /**
    * The x axis of a chart: its accessible description, its visible tick labels' boxes, where its line ends on the
    * screen and where the data's lines end.
    */
-  const xAxis = (page, chart) => page.evaluate((id) => {
-    const axis = [...document.querySelectorAll(`#${id} g.role-axis`)]
-      .find((g) => /^X-axis/.test(g.getAttribute('aria-label') ?? ''));
-    const labels = [...(axis?.querySelectorAll('g.role-axis-label text') ?? [])]
-      .filter((t) => t.textContent !== '' && t.getAttribute('opacity') !== '0')
-      .map((t) => ({ text: t.textContent, ...JSON.parse(JSON.stringify(t.getBoundingClientRect())) }));
-    const right = (els) => Math.max(...[...els].map((e) => e.getBoundingClientRect().right));
-    return {
-      aria: axis?.getAttribute('aria-label') ?? '', labels,
-      axisEnd: right(axis?.querySelectorAll('g.role-axis-domain line, g.role-axis-domain path') ?? []),
-      dataEnd: right(document.querySelectorAll(`#${id} g.mark-line path`)),
-    };
-  }, chart);
+  const xAxis = (page, chart) =>
+    page.evaluate((id) => {
+      const axis = [...document.querySelectorAll(`#${id} g.role-axis`)].find((g) =>
+        /^X-axis/.test(g.getAttribute('aria-label') ?? ''),
+      );
+      const labels = [...(axis?.querySelectorAll('g.role-axis-label text') ?? [])]
+        .filter((t) => t.textContent !== '' && t.getAttribute('opacity') !== '0')
+        .map((t) => ({ text: t.textContent, ...JSON.parse(JSON.stringify(t.getBoundingClientRect())) }));
+      const right = (els) => Math.max(...[...els].map((e) => e.getBoundingClientRect().right));
+      return {
+        aria: axis?.getAttribute('aria-label') ?? '',
+        labels,
+        axisEnd: right(axis?.querySelectorAll('g.role-axis-domain line, g.role-axis-domain path') ?? []),
+        dataEnd: right(document.querySelectorAll(`#${id} g.mark-line path`)),
+      };
+    }, chart);
 
   function assertNoCollision({ labels }, what) {
     assert.ok(labels.length >= 3, `${what}: only ${labels.length} x-axis labels shown: ${JSON.stringify(labels)}`);
@@ -84,12 +96,13 @@ describe('playground: the first hour', { skip }, () => {
   async function onWasm(page) {
     await page.getByRole('tab', { name: 'MNIST' }).click();
     await page.locator('#mnist-backend').selectOption('wasm');
-    await page.waitForFunction(() => document.getElementById('mnist-active-backend').textContent === 'wasm', null,
-      { timeout: 30_000 });
+    await page.waitForFunction(() => document.getElementById('mnist-active-backend').textContent === 'wasm', null, {
+      timeout: 30_000,
+    });
   }
 
   let phone; // one 390 px page for the toy checks that share a run
-  it('toy: the page explains clipped ADOPT\'s k⁴ warm-up, for the chosen k', async () => {
+  it("toy: the page explains clipped ADOPT's k⁴ warm-up, for the chosen k", async () => {
     phone = await open({ width: 390, height: 844 });
     assert.match(await phone.locator('#toy-warmup').innerText(), /k⁴ = 10,000 steps for k = 10/);
     await phone.locator('#toy-k').selectOption('50');
@@ -98,7 +111,7 @@ describe('playground: the first hour', { skip }, () => {
     assert.match(text, /more steps than this page runs/);
   });
 
-  it('toy at 390 px: the x axis ends at the run\'s last step and its labels do not collide', async () => {
+  it("toy at 390 px: the x axis ends at the run's last step and its labels do not collide", async () => {
     const optimizers = ['adam', 'adopt', 'adopt-unclipped'];
     await runToy(phone, { k: 10, beta2: 0.1, steps: 50_000, chains: 16, optimizers });
     const axis = await xAxis(phone, 'toy-chart');
@@ -108,10 +121,13 @@ describe('playground: the first hour', { skip }, () => {
   });
 
   it('toy: every line stays visible where runs coincide (distinct dashes, wide lines underneath)', async () => {
-    const lines = await phone.locator('#toy-chart g.mark-line path').evaluateAll((ps) => ps.map((p) => ({
-      stroke: p.getAttribute('stroke'), dash: p.getAttribute('stroke-dasharray') ?? '',
-      width: Number(p.getAttribute('stroke-width')),
-    })));
+    const lines = await phone.locator('#toy-chart g.mark-line path').evaluateAll((ps) =>
+      ps.map((p) => ({
+        stroke: p.getAttribute('stroke'),
+        dash: p.getAttribute('stroke-dasharray') ?? '',
+        width: Number(p.getAttribute('stroke-width')),
+      })),
+    );
     assert.equal(lines.length, 3, JSON.stringify(lines));
     const styles = new Set(lines.map((l) => `${l.width}/${l.dash}`));
     assert.equal(styles.size, lines.length, `two lines look alike: ${JSON.stringify(lines)}`);
@@ -121,9 +137,11 @@ describe('playground: the first hour', { skip }, () => {
   });
 
   it('toy: the legend names the optimizers as the checkboxes do; ADOPT is not in the colour for failure', async () => {
-    const checked = await phone.locator('input[name=optimizer]:checked')
+    const checked = await phone
+      .locator('input[name=optimizer]:checked')
       .evaluateAll((bs) => bs.map((b) => b.parentElement.textContent.trim()));
-    const legend = await phone.locator('#toy-chart >> xpath=preceding-sibling::ul[1] >> li')
+    const legend = await phone
+      .locator('#toy-chart >> xpath=preceding-sibling::ul[1] >> li')
       .evaluateAll((lis) => lis.map((li) => li.dataset.series));
     assert.deepEqual([...legend].sort(), [...checked].sort());
     const colours = await phone.evaluate(() => {
@@ -135,8 +153,10 @@ describe('playground: the first hour', { skip }, () => {
       const adopt = document.querySelector('#toy-chart g.mark-line path')?.getAttribute('stroke');
       return { failure, adopt };
     });
-    const rgb = (c) => (c.startsWith('#') ? [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16))
-      : c.match(/\d+/g).slice(0, 3).map(Number));
+    const rgb = (c) =>
+      c.startsWith('#')
+        ? [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16))
+        : c.match(/\d+/g).slice(0, 3).map(Number);
     const hue = ([r, g, b]) => {
       const max = Math.max(r, g, b);
       const min = Math.min(r, g, b);
@@ -173,8 +193,11 @@ describe('playground: the first hour', { skip }, () => {
     assert.match(await page.locator('#mnist-explain').innerText(), /Adam to diverge.*float32 state/s);
     // choosing 8-bit state afterwards: the expectation is qualified rather than left standing
     await page.locator('#mnist-dtype').selectOption('int8');
-    await page.waitForFunction(() => /8-bit state Adam did not diverge/.test(
-      document.getElementById('mnist-explain').textContent), null, { timeout: 10_000 });
+    await page.waitForFunction(
+      () => /8-bit state Adam did not diverge/.test(document.getElementById('mnist-explain').textContent),
+      null,
+      { timeout: 10_000 },
+    );
     await page.close();
   });
 
@@ -183,11 +206,16 @@ describe('playground: the first hour', { skip }, () => {
     await onWasm(page);
     await page.getByRole('button', { name: 'Preset: β2 = 0.5' }).click();
     await page.getByRole('button', { name: 'Start' }).click();
-    await page.waitForFunction(() => document.getElementById('mnist-state-adam')?.dataset.diverged !== undefined,
-      null, { timeout: 240_000, polling: 100 });
+    await page.waitForFunction(
+      () => document.getElementById('mnist-state-adam')?.dataset.diverged !== undefined,
+      null,
+      { timeout: 240_000, polling: 100 },
+    );
     await page.getByRole('button', { name: 'Pause' }).click();
-    const last = (chart) => page.locator(`#${chart} >> xpath=preceding-sibling::ul[1] >> li[data-series="Adam"]`)
-      .evaluate((li) => ({ x: Number(li.dataset.lastX), y: Number(li.dataset.lastY) }));
+    const last = (chart) =>
+      page
+        .locator(`#${chart} >> xpath=preceding-sibling::ul[1] >> li[data-series="Adam"]`)
+        .evaluate((li) => ({ x: Number(li.dataset.lastX), y: Number(li.dataset.lastY) }));
     const divergedAt = Number(await page.locator('#mnist-state-adam').getAttribute('data-diverged'));
     const loss = Number(await page.locator('#mnist-loss-adam').getAttribute('data-value'));
     const acc = Number(await page.locator('#mnist-acc-adam').getAttribute('data-value'));

@@ -11,7 +11,6 @@ import { chromium } from 'playwright-core';
 import { executablePath, skip } from './chromium.mjs';
 import { preview } from 'vite';
 
-
 describe('fused kernels on the threaded wasm build (cross-origin-isolated page)', { skip }, () => {
   let server;
   let browser;
@@ -20,15 +19,27 @@ describe('fused kernels on the threaded wasm build (cross-origin-isolated page)'
 
   before(async () => {
     server = await preview({
-      configFile: join(import.meta.dirname, '..', 'vite.config.ts'), logLevel: 'error',
-      preview: { port: 0, host: '127.0.0.1', headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } },
+      configFile: join(import.meta.dirname, '..', 'vite.config.ts'),
+      logLevel: 'error',
+      preview: {
+        port: 0,
+        host: '127.0.0.1',
+        headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
+      },
     });
-    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+    browser = await chromium.launch({
+      executablePath,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
     page = await browser.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(new URL('gpu.html', server.resolvedUrls.local[0]).href);
-    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, {
+      timeout: 60_000,
+    });
   });
   after(async () => {
     await browser?.close();
@@ -41,7 +52,12 @@ describe('fused kernels on the threaded wasm build (cross-origin-isolated page)'
     assert.equal(info.crossOriginIsolated, true);
     assert.equal(info.multithread, true, 'tfjs did not pick its threaded wasm build');
     assert.equal(info.heapShared, true);
-    for (const [name, options] of [['adopt', {}], ['adopt', { clip: null, weightDecay: 0.1, decoupled: true }], ['adam', {}], ['amsgrad', { maximize: true }]]) {
+    for (const [name, options] of [
+      ['adopt', {}],
+      ['adopt', { clip: null, weightDecay: 0.1, decoupled: true }],
+      ['adam', {}],
+      ['amsgrad', { maximize: true }],
+    ]) {
       const r = await page.evaluate(([n, o]) => window.gpuChecks.compare('wasm', n, o), [name, options]);
       t.diagnostic(JSON.stringify(r));
       assert.equal(r.backend, 'wasm');

@@ -18,7 +18,8 @@ const grads = Array.from({ length: 6 }, () => sizes.map((n) => Float32Array.from
 const makers = {
   'adopt int8': () => adopt(1e-2, { stateDtype: 'int8' }),
   'adopt int4': () => adopt(1e-2, { stateDtype: 'int4' }),
-  'adopt int4 nesterov, decoupled decay': () => adopt(1e-2, { stateDtype: 'int4', nesterov: true, weightDecay: 0.1, decoupled: true }),
+  'adopt int4 nesterov, decoupled decay': () =>
+    adopt(1e-2, { stateDtype: 'int4', nesterov: true, weightDecay: 0.1, decoupled: true }),
   'adamw int8': () => adamw(1e-2, { stateDtype: 'int8' }),
   'adamw int4': () => adamw(1e-2, { stateDtype: 'int4' }),
   'adopt bfloat16': () => adopt(1e-2, { stateDtype: 'bfloat16' }),
@@ -42,20 +43,40 @@ async function trajectory(backend, make, name) {
     const named = vars.map((v, i) => ({ name: v.name, tensor: tf.tensor1d(g[i]) }));
     const device = backend === 'webgpu' ? tf.backend().device : null;
     const create = device?.createBindGroup;
-    if (device && step === grads.length - 1) device.createBindGroup = function (...a) { dispatches++; return create.apply(this, a); };
-    await scoped(tf, () => {
-      opt.applyGradients(named);
-      tf.dispose(named.map((n) => n.tensor));
-      // counted right after the step, before any await lets a verdict arrive (its flags are freed then)
-      if (step === 1) tensorsAfterSecond = tf.memory().numTensors;
-      if (step === grads.length - 1) tensorsLast = tf.memory().numTensors;
-    }, `${backend} step`);
+    if (device && step === grads.length - 1)
+      device.createBindGroup = function (...a) {
+        dispatches++;
+        return create.apply(this, a);
+      };
+    await scoped(
+      tf,
+      () => {
+        opt.applyGradients(named);
+        tf.dispose(named.map((n) => n.tensor));
+        // counted right after the step, before any await lets a verdict arrive (its flags are freed then)
+        if (step === 1) tensorsAfterSecond = tf.memory().numTensors;
+        if (step === grads.length - 1) tensorsLast = tf.memory().numTensors;
+      },
+      `${backend} step`,
+    );
     if (device && step === grads.length - 1) device.createBindGroup = create;
     const weights = await opt.getWeights();
     steps.push({
       p: await Promise.all(vars.map(async (v) => Array.from(await v.data()))),
-      codes: Object.fromEntries(await Promise.all(weights.filter((w) => codeNames.test(w.name)).map(async (w) => [w.name.replace(`lowbit_${name}_`, ''), Array.from(await w.tensor.data())]))),
-      scales: Object.fromEntries(await Promise.all(weights.filter((w) => scaleNames.test(w.name)).map(async (w) => [w.name.replace(`lowbit_${name}_`, ''), Array.from(await w.tensor.data())]))),
+      codes: Object.fromEntries(
+        await Promise.all(
+          weights
+            .filter((w) => codeNames.test(w.name))
+            .map(async (w) => [w.name.replace(`lowbit_${name}_`, ''), Array.from(await w.tensor.data())]),
+        ),
+      ),
+      scales: Object.fromEntries(
+        await Promise.all(
+          weights
+            .filter((w) => scaleNames.test(w.name))
+            .map(async (w) => [w.name.replace(`lowbit_${name}_`, ''), Array.from(await w.tensor.data())]),
+        ),
+      ),
     });
   }
   const tensorsStable = tensorsLast === tensorsAfterSecond; // both right after a step, before getWeights
@@ -77,17 +98,34 @@ for (const [name, make] of Object.entries(makers)) {
   let codes = 0;
   gpu.steps.forEach((s, k) => {
     const c = cpu.steps[k];
-    s.p.forEach((v, i) => v.forEach((x, j) => { worstP = Math.max(worstP, Math.abs(x - c.p[i][j]) / Math.max(Math.abs(c.p[i][j]), 1e-3)); }));
+    s.p.forEach((v, i) =>
+      v.forEach((x, j) => {
+        worstP = Math.max(worstP, Math.abs(x - c.p[i][j]) / Math.max(Math.abs(c.p[i][j]), 1e-3));
+      }),
+    );
     for (const [n, v] of Object.entries(s.codes)) {
-      v.forEach((x, j) => { const d = Math.abs(x - c.codes[n][j]); codeMax = Math.max(codeMax, d); if (d) codesDiffer++; codes++ });
+      v.forEach((x, j) => {
+        const d = Math.abs(x - c.codes[n][j]);
+        codeMax = Math.max(codeMax, d);
+        if (d) codesDiffer++;
+        codes++;
+      });
     }
     for (const [n, v] of Object.entries(s.scales)) {
-      v.forEach((x, j) => { worstScale = Math.max(worstScale, Math.abs(x - c.scales[n][j]) / Math.max(Math.abs(c.scales[n][j]), 1e-30)); });
+      v.forEach((x, j) => {
+        worstScale = Math.max(worstScale, Math.abs(x - c.scales[n][j]) / Math.max(Math.abs(c.scales[n][j]), 1e-30));
+      });
     }
   });
   results[name] = {
-    maxRelativeDifferenceToCpu: worstP, codesAtMostApart: codeMax, codesDifferShare: codesDiffer / codes, maxScaleRelativeDifference: worstScale,
-    paths: gpu.paths, dispatchesPerStep: gpu.dispatches, tensorsStable: gpu.tensorsStable, gpuStateBytes: gpu.bytes?.gpu,
+    maxRelativeDifferenceToCpu: worstP,
+    codesAtMostApart: codeMax,
+    codesDifferShare: codesDiffer / codes,
+    maxScaleRelativeDifference: worstScale,
+    paths: gpu.paths,
+    dispatchesPerStep: gpu.dispatches,
+    tensorsStable: gpu.tensorsStable,
+    gpuStateBytes: gpu.bytes?.gpu,
   };
 }
 
@@ -100,7 +138,11 @@ await scoped(tf, () => opt.applyGradients({ [v.name]: tf.tensor1d(grads[0][2]) }
 await scoped(tf, () => opt.applyGradients({ [v.name]: tf.tensor1d(grads[1][2]) }));
 const snapshot = async () => ({
   p: Array.from(await v.data()),
-  w: await Promise.all((await opt.getWeights()).filter((w) => codeNames.test(w.name) || scaleNames.test(w.name)).map(async (w) => [w.name, Array.from(await w.tensor.data())])),
+  w: await Promise.all(
+    (await opt.getWeights())
+      .filter((w) => codeNames.test(w.name) || scaleNames.test(w.name))
+      .map(async (w) => [w.name, Array.from(await w.tensor.data())]),
+  ),
 });
 const before = await snapshot();
 const bad = Float32Array.from(grads[2][2]);
@@ -121,7 +163,9 @@ await twin.setWeights(saved.map((x) => ({ name: x.name.replace('lowbit_skip', 'l
 twin.applyGradients({ [w.name]: tf.tensor1d(grads[3][2]) });
 const onCpu = Array.from(await w.data());
 let movedMaxDifference = 0;
-onGpu.forEach((x, j) => { movedMaxDifference = Math.max(movedMaxDifference, Math.abs(x - onCpu[j]) / Math.max(Math.abs(onCpu[j]), 1e-3)); });
+onGpu.forEach((x, j) => {
+  movedMaxDifference = Math.max(movedMaxDifference, Math.abs(x - onCpu[j]) / Math.max(Math.abs(onCpu[j]), 1e-3));
+});
 // a zero-size variable beside others: nothing to dispatch, no error
 await tf.setBackend('webgpu');
 const z = tf.variable(tf.zeros([0, 3]), true, 'lowbit_empty');
@@ -147,5 +191,6 @@ try {
 } catch (e) {
   offGpu = e.message;
 }
-const offGpuUnchanged = JSON.stringify(Array.from(await y.data())) === JSON.stringify(before2) && zopt.stepOf(y.name) === 2;
+const offGpuUnchanged =
+  JSON.stringify(Array.from(await y.data())) === JSON.stringify(before2) && zopt.stepOf(y.name) === 2;
 console.log(JSON.stringify({ adapter, results, skipUnchanged, movedMaxDifference, zeroSize, offGpu, offGpuUnchanged }));

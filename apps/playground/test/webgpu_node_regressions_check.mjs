@@ -63,7 +63,11 @@ for (const count of [3, 7, 8, 9, 13]) {
 // 2. nonFinite 'skip' on ADOPT's first step, clip null: the next step initialises, as on cpu (a NaN gradient,
 // then finite ones; with and without awaiting the verdict between steps; float32 and 4-bit state)
 const skipFirst = {};
-for (const [name, options] of [['float32', {}], ['int4', { stateDtype: 'int4' }], ['float32 ops', { fused: false }]]) {
+for (const [name, options] of [
+  ['float32', {}],
+  ['int4', { stateDtype: 'int4' }],
+  ['float32 ops', { fused: false }],
+]) {
   for (const wait of [true, false]) {
     const sizes = [5, 300];
     const start = sizes.map((n) => Float32Array.from({ length: n }, rand));
@@ -74,7 +78,8 @@ for (const [name, options] of [['float32', {}], ['int4', { stateDtype: 'int4' }]
     const cpu = await run('cpu', make, sizes, start, grads);
     const moved = Math.max(...gpu.values.map((v, i) => Math.max(...v.map((x, j) => Math.abs(x - start[i][j])))));
     skipFirst[`${name}${wait ? '' : ', not awaited'}`] = {
-      maxRelativeDifferenceToCpu: Math.max(...gpu.values.map((v, i) => relative(v, cpu.values[i]))), largestMove: moved,
+      maxRelativeDifferenceToCpu: Math.max(...gpu.values.map((v, i) => relative(v, cpu.values[i]))),
+      largestMove: moved,
       skipped: gpu.skipped,
       counters: JSON.stringify([gpu.steps, gpu.iterations]) === JSON.stringify([cpu.steps, cpu.iterations]),
     };
@@ -84,7 +89,11 @@ for (const [name, options] of [['float32', {}], ['int4', { stateDtype: 'int4' }]
 // 3. state made on webgpu, then tf.setBackend('cpu'): the step is refused (nothing changed) until the state moves
 // through an asynchronous read; moved by getWeights / setWeights (before or after the switch) the run equals cpu's
 const moves = {};
-for (const [name, options] of [['float32', {}], ['int8', { stateDtype: 'int8' }], ['int4', { stateDtype: 'int4' }]]) {
+for (const [name, options] of [
+  ['float32', {}],
+  ['int8', { stateDtype: 'int8' }],
+  ['int4', { stateDtype: 'int4' }],
+]) {
   for (const how of ['saved before the switch', 'saved after the switch']) {
     const sizes = [7, 1000];
     const start = sizes.map((n) => Float32Array.from({ length: n }, rand));
@@ -119,7 +128,9 @@ for (const [name, options] of [['float32', {}], ['int8', { stateDtype: 'int8' }]
     for (const g of grads.slice(3)) step(g);
     const values = await Promise.all(vars.map(async (v) => Array.from(await v.data())));
     moves[`${name}, ${how}`] = {
-      refused, unchanged, maxRelativeDifferenceToCpu: Math.max(...values.map((v, i) => relative(v, cpu.values[i]))),
+      refused,
+      unchanged,
+      maxRelativeDifferenceToCpu: Math.max(...values.map((v, i) => relative(v, cpu.values[i]))),
     };
     opt.dispose();
     tf.dispose(vars);

@@ -63,16 +63,20 @@ const flop = [...products.values()].reduce((a, e) => a + e.flop, 0);
 const lines = [
   `One ADOPT training step of the charlm-medium GPT (1.27M parameters, batch ${B}, context ${T}) on wasm with tfjs-wasm-train, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`,
   `Step: median of 5, ${stepMs.toFixed(0)} ms (spread ${times[0]!.toFixed(0)}-${times[4]!.toFixed(0)}). Kernels in one profiled step: ${total.toFixed(0)} ms over ${kernels.length} calls.`,
-  `Matrix products alone: ${matmul.ms.toFixed(0)} ms (${(100 * matmul.ms / total).toFixed(0)}% of the kernels), ${(flop / 1e9).toFixed(2)} GFLOP at ${(flop / matmul.ms / 1e6).toFixed(1)} GFLOP/s:`,
-  `a step with every other kernel free would take ${(100 * matmul.ms / total).toFixed(0)}% of today's, ${(total / matmul.ms).toFixed(2)}x faster at most.`,
+  `Matrix products alone: ${matmul.ms.toFixed(0)} ms (${((100 * matmul.ms) / total).toFixed(0)}% of the kernels), ${(flop / 1e9).toFixed(2)} GFLOP at ${(flop / matmul.ms / 1e6).toFixed(1)} GFLOP/s:`,
+  `a step with every other kernel free would take ${((100 * matmul.ms) / total).toFixed(0)}% of today's, ${(total / matmul.ms).toFixed(2)}x faster at most.`,
   '',
   '| kernel | ms | calls | share |',
   '|---|---|---|---|',
-  ...[...byName].sort((a, b) => b[1].ms - a[1].ms).map(([n, e]) => `| ${n} | ${e.ms.toFixed(1)} | ${e.n} | ${(100 * e.ms / total).toFixed(1)}% |`),
+  ...[...byName]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .map(([n, e]) => `| ${n} | ${e.ms.toFixed(1)} | ${e.n} | ${((100 * e.ms) / total).toFixed(1)}% |`),
   '',
   '| matrix product (shapes) | ms | calls | GFLOP/s |',
   '|---|---|---|---|',
-  ...[...products].sort((a, b) => b[1].ms - a[1].ms).map(([key, e]) => `| ${key} | ${e.ms.toFixed(1)} | ${e.n} | ${(e.flop / e.ms / 1e6).toFixed(1)} |`),
+  ...[...products]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .map(([key, e]) => `| ${key} | ${e.ms.toFixed(1)} | ${e.n} | ${(e.flop / e.ms / 1e6).toFixed(1)} |`),
 ];
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'bench');
 mkdirSync(out, { recursive: true });

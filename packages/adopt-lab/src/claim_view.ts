@@ -7,9 +7,17 @@ import type { ClaimVerdict, ComparisonResult } from './inference.js';
 import { formatP } from './stats.js';
 
 const NAMES: Record<string, string> = {
-  adopt: 'ADOPT', adam: 'Adam', adamw: 'AdamW', amsgrad: 'AMSGrad', 'adopt-int8': 'ADOPT 8-bit',
-      'adopt-int4': 'ADOPT 4-bit',
-  'adamw-int4': 'AdamW 4-bit', 'adopt-bf16': 'ADOPT bfloat16', 'adamw-bf16': 'AdamW bfloat16', 'adopt-eps-add': 'ADOPT ε added', 'adam-eps6': 'Adam ε 1e-6',
+  adopt: 'ADOPT',
+  adam: 'Adam',
+  adamw: 'AdamW',
+  amsgrad: 'AMSGrad',
+  'adopt-int8': 'ADOPT 8-bit',
+  'adopt-int4': 'ADOPT 4-bit',
+  'adamw-int4': 'AdamW 4-bit',
+  'adopt-bf16': 'ADOPT bfloat16',
+  'adamw-bf16': 'AdamW bfloat16',
+  'adopt-eps-add': 'ADOPT ε added',
+  'adam-eps6': 'Adam ε 1e-6',
 };
 const name = (opt: string) => NAMES[opt] ?? opt;
 
@@ -44,44 +52,83 @@ const familySize = (c: Claim, all: ComparisonResult[]) =>
 
 /** The README's claims table (checked by tools/evidence.mjs against this output). */
 export function claimsMarkdown(claims: Claim[], all: ComparisonResult[]): string {
-  const head = '| claim | experiment (seeds) | what | family | margin | verdict in its family (Holm) | ' +
+  const head =
+    '| claim | experiment (seeds) | what | family | margin | verdict in its family (Holm) | ' +
     'verdict README-wide (Holm over all) | before seeds were added |\n|---|---|---|---|---|---|---|---|';
-  const rows = claims.map((c) => [
-    c.id, `\`${c.experiment}\` (${c.seeds.length})`, `${c.about}; ${c.metric.label}`, familySize(c, all),
-    c.margin ? `±${c.margin.value}` : '—', verdictSummary(c.id, all, 'own'), verdictSummary(c.id, all, 'all'),
-    fixedSummary(c, all),
-  ].join(' | ')).map((r) => `| ${r} |`);
+  const rows = claims
+    .map((c) =>
+      [
+        c.id,
+        `\`${c.experiment}\` (${c.seeds.length})`,
+        `${c.about}; ${c.metric.label}`,
+        familySize(c, all),
+        c.margin ? `±${c.margin.value}` : '—',
+        verdictSummary(c.id, all, 'own'),
+        verdictSummary(c.id, all, 'all'),
+        fixedSummary(c, all),
+      ].join(' | '),
+    )
+    .map((r) => `| ${r} |`);
   return [head, ...rows].join('\n');
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const list = (items: string[]) => `<ul>${items.map((i) => `<li>${escapeHtml(i)}</li>`).join('')}</ul>`;
-const INTRO = 'Each claim of the README is declared in the suite (src/claims.ts): its comparisons form its family ' +
+const INTRO =
+  'Each claim of the README is declared in the suite (src/claims.ts): its comparisons form its family ' +
   '(Holm ' +
   'within it); the README-wide columns apply Holm once over all N distinct comparisons of all claims, so a verdict ' +
-  'there holds however many of the README\'s claims a reader takes together. Equivalence is two one-sided tests ' +
+  "there holds however many of the README's claims a reader takes together. Equivalence is two one-sided tests " +
   'against the claim\'s margin, Holm-adjusted in the same families; "no significant difference" claims nothing about ' +
   'equality. A comparison that is constant by construction is left out of every family and named in its declaration.';
-const COLUMNS = ['claim', 'experiment', 'comparison', 'metric', 'pairs', 'a − b (95% CI)', 'p', 'p (TOST)',
+const COLUMNS = [
+  'claim',
+  'experiment',
+  'comparison',
+  'metric',
+  'pairs',
+  'a − b (95% CI)',
+  'p',
+  'p (TOST)',
   'Holm (claim)',
-  'verdict (claim)', 'Holm (README-wide)', 'verdict (README-wide)', 'fixed-n result'];
+  'verdict (claim)',
+  'Holm (README-wide)',
+  'verdict (README-wide)',
+  'fixed-n result',
+];
 
 /** report.html's claims section: every comparison of every claim, with both verdicts. */
 export function claimsHtml(claims: Claim[], all: ComparisonResult[], problems: string[], distinct: number): string {
   const mark = (v: ClaimVerdict) => (v === 'no significant difference' ? v : `<strong>${v}</strong>`);
-  const rows = all.map((x) => {
-    const c = claims.find((k) => k.id === x.claim)!;
-    const fixed = x.fixed ? `${x.fixed.text}, Holm ${formatP(x.fixed.holm)}, ${x.fixed.verdict}` : '—';
-    const cells = [x.claim, c.experiment, comparisonLabel(x, all), c.metric.label, String(x.seeds.length), x.text,
-      formatP(x.p), Number.isNaN(x.pTost) ? '—' : formatP(x.pTost), formatP(x.holm.own), x.verdict.own,
-      formatP(x.holm.all), x.verdict.all, fixed];
-    const td = (v: string, k: number) => `<td>${k === 9 || k === 11 ? mark(v as ClaimVerdict) : escapeHtml(v)}</td>`;
-    return `<tr>${cells.map(td).join('')}</tr>`;
-  }).join('');
+  const rows = all
+    .map((x) => {
+      const c = claims.find((k) => k.id === x.claim)!;
+      const fixed = x.fixed ? `${x.fixed.text}, Holm ${formatP(x.fixed.holm)}, ${x.fixed.verdict}` : '—';
+      const cells = [
+        x.claim,
+        c.experiment,
+        comparisonLabel(x, all),
+        c.metric.label,
+        String(x.seeds.length),
+        x.text,
+        formatP(x.p),
+        Number.isNaN(x.pTost) ? '—' : formatP(x.pTost),
+        formatP(x.holm.own),
+        x.verdict.own,
+        formatP(x.holm.all),
+        x.verdict.all,
+        fixed,
+      ];
+      const td = (v: string, k: number) => `<td>${k === 9 || k === 11 ? mark(v as ClaimVerdict) : escapeHtml(v)}</td>`;
+      return `<tr>${cells.map(td).join('')}</tr>`;
+    })
+    .join('');
   const margins = [...new Map(claims.filter((c) => c.margin).map((c) => [c.margin!.value, c.margin!])).values()];
-  const excluded = claims.flatMap((c) => (c.excluded ?? []).map((e) =>
-    `${c.id}: left out, ${e.metric.label} ${name(e.a.opt)} − ${name(e.b.opt)}: ${e.why}`));
-  const extended = claims.filter((c) => c.extension)
+  const excluded = claims.flatMap((c) =>
+    (c.excluded ?? []).map((e) => `${c.id}: left out, ${e.metric.label} ${name(e.a.opt)} − ${name(e.b.opt)}: ${e.why}`),
+  );
+  const extended = claims
+    .filter((c) => c.extension)
     .map((c) => `${c.id}: ${c.extension!.why}; the ${c.extension!.fixedSeeds.length}-seed result is shown beside.`);
   return `<section id="claims"><h2>The README's claims, each in its own family and all at once</h2>
 <p>${escapeHtml(INTRO.replace('all N', `all ${distinct}`))}</p>

@@ -21,13 +21,35 @@ import type { LearningRate } from 'adopt-optim';
  * The ε ablation: 'adopt-eps-add' is ADOPT with ε added as Adam adds it (√v + 1e-6, `epsilonMode:
  * 'add'`, §10.4) and 'adam-eps6' is Adam with ADOPT's ε size (√v̂ + 1e-6).
  */
-export const LAB_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adopt-int8', 'adopt-int4', 'adopt-eps-add', 'adam', 'adam-eps6', 'adamw', 'adamw-int4', 'adopt-bf16', 'adamw-bf16', 'amsgrad'] as const;
+export const LAB_OPTIMIZERS = [
+  'adopt',
+  'adopt-unclipped',
+  'adopt-int8',
+  'adopt-int4',
+  'adopt-eps-add',
+  'adam',
+  'adam-eps6',
+  'adamw',
+  'adamw-int4',
+  'adopt-bf16',
+  'adamw-bf16',
+  'amsgrad',
+] as const;
 export type LabOptimizer = (typeof LAB_OPTIMIZERS)[number];
 
 export const LABELS: Record<LabOptimizer, string> = {
-  adopt: 'ADOPT', 'adopt-unclipped': 'ADOPT (unclipped)', 'adopt-int8': 'ADOPT (8-bit state)', 'adopt-int4': 'ADOPT (4-bit state)',
-  'adopt-eps-add': 'ADOPT (ε added)', adam: 'Adam', 'adam-eps6': 'Adam (ε 1e-6)', adamw: 'AdamW', 'adamw-int4': 'AdamW (4-bit state)',
-  'adopt-bf16': 'ADOPT (bfloat16 state)', 'adamw-bf16': 'AdamW (bfloat16 state)', amsgrad: 'AMSGrad',
+  adopt: 'ADOPT',
+  'adopt-unclipped': 'ADOPT (unclipped)',
+  'adopt-int8': 'ADOPT (8-bit state)',
+  'adopt-int4': 'ADOPT (4-bit state)',
+  'adopt-eps-add': 'ADOPT (ε added)',
+  adam: 'Adam',
+  'adam-eps6': 'Adam (ε 1e-6)',
+  adamw: 'AdamW',
+  'adamw-int4': 'AdamW (4-bit state)',
+  'adopt-bf16': 'ADOPT (bfloat16 state)',
+  'adamw-bf16': 'AdamW (bfloat16 state)',
+  amsgrad: 'AMSGrad',
 };
 
 export interface OptimizerOverrides {
@@ -41,36 +63,66 @@ export function isLabOptimizer(name: string): name is LabOptimizer {
 
 /** A tfjs optimizer for an experiment, with each optimizer's own defaults unless overridden. */
 export function makeOptimizer(name: LabOptimizer, lr: LearningRate, o: OptimizerOverrides = {}): tf.Optimizer {
-  const options = { ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }), ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }) };
+  const options = {
+    ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }),
+    ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }),
+  };
   switch (name) {
-    case 'adopt': return adopt(lr, options);
-    case 'adopt-unclipped': return adopt(lr, { ...options, clip: null });
-    case 'adopt-int8': return adopt(lr, { ...options, stateDtype: 'int8' });
-    case 'adopt-int4': return adopt(lr, { ...options, stateDtype: 'int4' });
-    case 'adopt-eps-add': return adopt(lr, { ...options, epsilonMode: 'add' });
-    case 'adam': return adam(lr, options);
-    case 'adam-eps6': return adam(lr, { ...options, epsilon: 1e-6 });
-    case 'adamw': return adamw(lr, options);
-    case 'adamw-int4': return adamw(lr, { ...options, stateDtype: 'int4' });
-    case 'adopt-bf16': return adopt(lr, { ...options, stateDtype: 'bfloat16' });
-    case 'adamw-bf16': return adamw(lr, { ...options, stateDtype: 'bfloat16' });
-    case 'amsgrad': return amsgrad(lr, options);
+    case 'adopt':
+      return adopt(lr, options);
+    case 'adopt-unclipped':
+      return adopt(lr, { ...options, clip: null });
+    case 'adopt-int8':
+      return adopt(lr, { ...options, stateDtype: 'int8' });
+    case 'adopt-int4':
+      return adopt(lr, { ...options, stateDtype: 'int4' });
+    case 'adopt-eps-add':
+      return adopt(lr, { ...options, epsilonMode: 'add' });
+    case 'adam':
+      return adam(lr, options);
+    case 'adam-eps6':
+      return adam(lr, { ...options, epsilon: 1e-6 });
+    case 'adamw':
+      return adamw(lr, options);
+    case 'adamw-int4':
+      return adamw(lr, { ...options, stateDtype: 'int4' });
+    case 'adopt-bf16':
+      return adopt(lr, { ...options, stateDtype: 'bfloat16' });
+    case 'adamw-bf16':
+      return adamw(lr, { ...options, stateDtype: 'bfloat16' });
+    case 'amsgrad':
+      return amsgrad(lr, options);
   }
 }
 
 /** What the Trainer is given for a lab optimizer: the registry name and its options. */
-export function trainerOptimizer(name: LabOptimizer, o: OptimizerOverrides = {}): { optimizer: 'adopt' | 'adam' | 'adamw' | 'amsgrad'; optimizerOptions: Record<string, unknown> } {
-  const overrides = { ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }), ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }) };
+export function trainerOptimizer(
+  name: LabOptimizer,
+  o: OptimizerOverrides = {},
+): { optimizer: 'adopt' | 'adam' | 'adamw' | 'amsgrad'; optimizerOptions: Record<string, unknown> } {
+  const overrides = {
+    ...(o.beta2 === undefined ? {} : { beta2: o.beta2 }),
+    ...(o.weightDecay === undefined ? {} : { weightDecay: o.weightDecay }),
+  };
   switch (name) {
-    case 'adopt-unclipped': return { optimizer: 'adopt', optimizerOptions: { clip: null, ...overrides } };
-    case 'adopt-int8': return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'int8', ...overrides } };
-    case 'adopt-int4': return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'int4', ...overrides } };
-    case 'adamw-int4': return { optimizer: 'adamw', optimizerOptions: { stateDtype: 'int4', ...overrides } };
-    case 'adopt-bf16': return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'bfloat16', ...overrides } };
-    case 'adamw-bf16': return { optimizer: 'adamw', optimizerOptions: { stateDtype: 'bfloat16', ...overrides } };
-    case 'adopt-eps-add': return { optimizer: 'adopt', optimizerOptions: { epsilonMode: 'add', ...overrides } };
-    case 'adam-eps6': return { optimizer: 'adam', optimizerOptions: { epsilon: 1e-6, ...overrides } };
-    default: return { optimizer: name, optimizerOptions: overrides };
+    case 'adopt-unclipped':
+      return { optimizer: 'adopt', optimizerOptions: { clip: null, ...overrides } };
+    case 'adopt-int8':
+      return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'int8', ...overrides } };
+    case 'adopt-int4':
+      return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'int4', ...overrides } };
+    case 'adamw-int4':
+      return { optimizer: 'adamw', optimizerOptions: { stateDtype: 'int4', ...overrides } };
+    case 'adopt-bf16':
+      return { optimizer: 'adopt', optimizerOptions: { stateDtype: 'bfloat16', ...overrides } };
+    case 'adamw-bf16':
+      return { optimizer: 'adamw', optimizerOptions: { stateDtype: 'bfloat16', ...overrides } };
+    case 'adopt-eps-add':
+      return { optimizer: 'adopt', optimizerOptions: { epsilonMode: 'add', ...overrides } };
+    case 'adam-eps6':
+      return { optimizer: 'adam', optimizerOptions: { epsilon: 1e-6, ...overrides } };
+    default:
+      return { optimizer: name, optimizerOptions: overrides };
   }
 }
 
@@ -141,16 +193,32 @@ export function packageVersion(name: 'adopt-optim' | 'adopt-lab' = 'adopt-optim'
 
 export function runMeta(ctx: RunContext, settings: Record<string, unknown>, started: number): RunMeta {
   const lr = typeof settings['learningRate'] === 'number' ? settings['learningRate'] : 1e-3;
-  const optimizerSettings = Object.fromEntries(ctx.optimizers.map((name) => {
-    const opt = makeOptimizer(name, lr);
-    const config = opt.getConfig();
-    opt.dispose();
-    return [name, typeof settings['learningRate'] === 'number' ? config : { ...config, learningRate: settings['learningRate'] ?? lr }];
-  }));
+  const optimizerSettings = Object.fromEntries(
+    ctx.optimizers.map((name) => {
+      const opt = makeOptimizer(name, lr);
+      const config = opt.getConfig();
+      opt.dispose();
+      return [
+        name,
+        typeof settings['learningRate'] === 'number'
+          ? config
+          : { ...config, learningRate: settings['learningRate'] ?? lr },
+      ];
+    }),
+  );
   return {
-    package: 'adopt-optim', version: packageVersion(), labVersion: packageVersion('adopt-lab'), backend: ctx.backend, node: process.version,
-    seeds: ctx.seeds, optimizers: ctx.optimizers, settings, optimizerSettings, command: ctx.command,
-    startedAt: new Date(started).toISOString(), seconds: Math.round((Date.now() - started) / 100) / 10,
+    package: 'adopt-optim',
+    version: packageVersion(),
+    labVersion: packageVersion('adopt-lab'),
+    backend: ctx.backend,
+    node: process.version,
+    seeds: ctx.seeds,
+    optimizers: ctx.optimizers,
+    settings,
+    optimizerSettings,
+    command: ctx.command,
+    startedAt: new Date(started).toISOString(),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
   };
 }
 
@@ -163,7 +231,8 @@ export async function useBackend(name: string): Promise<void> {
 
 function csv(rows: Record<string, number | string>[]): string {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const cell = (v: unknown) => (v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
+  const cell = (v: unknown) =>
+    v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v);
   return `${[columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\n')}\n`;
 }
 
@@ -175,7 +244,10 @@ export function writeResult(outDir: string, result: ExperimentResult): string {
   writeFileSync(join(dir, 'curves.json'), JSON.stringify(result.curves));
   writeFileSync(join(dir, 'curves.csv'), csv(result.curves));
   const { figures, ...rest } = result;
-  writeFileSync(join(dir, 'result.json'), JSON.stringify({ ...rest, figures: figures.map(({ file, caption }) => ({ file, caption })) }, null, 1));
+  writeFileSync(
+    join(dir, 'result.json'),
+    JSON.stringify({ ...rest, figures: figures.map(({ file, caption }) => ({ file, caption })) }, null, 1),
+  );
   return dir;
 }
 
@@ -195,8 +267,20 @@ export function readResult(dir: string): ExperimentResult {
   } catch (e) {
     return refuse((e as Error).message);
   }
-  if (result === null || typeof result !== 'object' || typeof result.name !== 'string' || !Array.isArray(result.figures) ||
-    !result.figures.every((f) => f !== null && typeof f === 'object' && typeof f.file === 'string' && !f.file.includes('/') && !f.file.includes('\\'))) {
+  if (
+    result === null ||
+    typeof result !== 'object' ||
+    typeof result.name !== 'string' ||
+    !Array.isArray(result.figures) ||
+    !result.figures.every(
+      (f) =>
+        f !== null &&
+        typeof f === 'object' &&
+        typeof f.file === 'string' &&
+        !f.file.includes('/') &&
+        !f.file.includes('\\'),
+    )
+  ) {
     return refuse('not an experiment result: expected a name and a list of figure files');
   }
   result.figures = result.figures.map((f) => {
@@ -218,7 +302,10 @@ export interface Progress {
 export function progressBar(ctx: RunContext, label: string, total: number, fields: string[]): Progress {
   if (!ctx.progress) return { tick() {}, stop() {} };
   const format = `${label.padEnd(28)} |{bar}| {value}/{total} ${fields.map((f) => `${f} {${f}}`).join(' | ')} | {eta_formatted}`;
-  const bar = new cliProgress.SingleBar({ format, stream: process.stderr, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format, stream: process.stderr, hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(total, 0, Object.fromEntries(fields.map((f) => [f, '-'])));
   return { tick: (values) => bar.increment(1, values), stop: () => bar.stop() };
 }

@@ -18,7 +18,8 @@ const OWN_BETA2 = (o: string): number => (o.startsWith('adopt') ? 0.9999 : 0.999
 
 const label = (o: string): string => LABELS[o as LabOptimizer] ?? o;
 const signed = (x: number, digits = 2): string => `${x > 0 ? '+' : x < 0 ? '−' : ''}${Math.abs(x).toFixed(digits)}`;
-const list = (xs: string[]): string => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`);
+const list = (xs: string[]): string =>
+  xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`;
 const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
 /** A paragraph wrapped to lines of at most `width` columns, each indented by `indent`. */
 export function wrap(text: string, indent = '   ', width = 110): string[] {
@@ -46,7 +47,12 @@ function overSeeds(xs: number[], format: (x: number) => string): string {
   return `${format(i.mean)} ± ${format(i.half).replace(/^[+−]/, '')} (${xs.length} seeds)`;
 }
 
-interface ToyTrack { optimizer: string; beta2: number; seed: number; points: { t: number; median: number }[] }
+interface ToyTrack {
+  optimizer: string;
+  beta2: number;
+  seed: number;
+  points: { t: number; median: number }[];
+}
 
 function toyTracks(result: ExperimentResult): ToyTrack[] {
   const byKey = new Map<string, ToyTrack>();
@@ -83,27 +89,40 @@ export function toyStory(result: ExperimentResult): string[] {
   const beta2s = uniq(tracks.map((t) => t.beta2)).sort((a, b) => a - b);
   const of = (o: string, b: number) => tracks.filter((t) => t.optimizer === o && t.beta2 === b);
   const out = [
-    '1. The convex counterexample (the paper\'s §5.1)',
-    ...wrap(`Minimise f(θ) = θ for θ in [−1, 1], starting at 0: the optimum is θ = −1. Each step's gradient is k² = ${k * k} ` +
-      `with probability 1/k and −k = −${k} otherwise (k = ${k}), so its mean is 1 and a sound optimizer goes to −1; one ` +
-      'fooled by the frequent small gradients goes to +1, the wrong end. ' +
-    `${steps.toLocaleString('en')} steps, ${s.chains ?? '?'} independent chains per run, learning rate ` +
-      `0.01/√(1 + 0.01t), β1 = 0.9; ${seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`}. Final θ (median over the chains):`),
+    "1. The convex counterexample (the paper's §5.1)",
+    ...wrap(
+      `Minimise f(θ) = θ for θ in [−1, 1], starting at 0: the optimum is θ = −1. Each step's gradient is k² = ${k * k} ` +
+        `with probability 1/k and −k = −${k} otherwise (k = ${k}), so its mean is 1 and a sound optimizer goes to −1; one ` +
+        'fooled by the frequent small gradients goes to +1, the wrong end. ' +
+        `${steps.toLocaleString('en')} steps, ${s.chains ?? '?'} independent chains per run, learning rate ` +
+        `0.01/√(1 + 0.01t), β1 = 0.9; ${seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`}. Final θ (median over the chains):`,
+    ),
     '',
     ...table([
       ['', ...beta2s.map((b) => `β2 = ${b}`)],
-      ...optimizers.map((o) => [label(o), ...beta2s.map((b) => {
-        const ts = of(o, b);
-        if (ts.length === 0) return '—';
-        const value = overSeeds(ts.map((t) => t.points.at(-1)!.median), (x) => signed(x));
-        const outcome = toyOutcome(ts[0]!.points);
-        return outcome === 'wrong end' ? `${value} (wrong end)` : outcome === 'moving' ? `${value} (still moving)` : value;
-      })]),
+      ...optimizers.map((o) => [
+        label(o),
+        ...beta2s.map((b) => {
+          const ts = of(o, b);
+          if (ts.length === 0) return '—';
+          const value = overSeeds(
+            ts.map((t) => t.points.at(-1)!.median),
+            (x) => signed(x),
+          );
+          const outcome = toyOutcome(ts[0]!.points);
+          return outcome === 'wrong end'
+            ? `${value} (wrong end)`
+            : outcome === 'moving'
+              ? `${value} (still moving)`
+              : value;
+        }),
+      ]),
     ]),
     '',
   ];
   for (const o of optimizers) {
-    const at = (want: string) => beta2s.filter((b) => of(o, b).length > 0 && toyOutcome(of(o, b)[0]!.points) === want).map(String);
+    const at = (want: string) =>
+      beta2s.filter((b) => of(o, b).length > 0 && toyOutcome(of(o, b)[0]!.points) === want).map(String);
     const parts = [
       at('optimum').length ? `reaches −1 with β2 = ${list(at('optimum'))}` : '',
       at('wrong end').length ? `goes to the wrong end (+1) with β2 = ${list(at('wrong end'))}` : '',
@@ -113,22 +132,31 @@ export function toyStory(result: ExperimentResult): string[] {
     out.push(...bullet(`${label(o)} ${list(parts)}.`));
   }
   const clipped = tracks.filter((t) => t.optimizer === 'adopt' && t.seed === seeds[0]);
-  const detour = clipped.map((t) => ({ t, peak: t.points.reduce((a, p) => (p.median > a.median ? p : a)) }))
+  const detour = clipped
+    .map((t) => ({ t, peak: t.points.reduce((a, p) => (p.median > a.median ? p : a)) }))
     .filter(({ peak }) => peak.median > 0.25);
   if (detour.length > 0) {
     const { t, peak } = detour.reduce((a, b) => (b.peak.median > a.peak.median ? b : a));
-    out.push(...bullet(
-      `Why clipped ADOPT first heads the wrong way: ADOPT clips each normalised gradient to c(t) = t^0.25. The rare ` +
-        `large gradient normalises to about k = ${k}, so it is cut short until t^0.25 reaches k, about k⁴ = ` +
-        `${(k ** 4).toLocaleString('en')} steps; until then the small gradients win (median θ ${signed(peak.median)} at ` +
-        `step ${peak.t.toLocaleString('en')} with β2 = ${t.beta2}), and then ADOPT turns back towards −1. The unclipped ` +
-        'rule of the paper\'s theory has no such warm-up.',
-    ));
+    out.push(
+      ...bullet(
+        `Why clipped ADOPT first heads the wrong way: ADOPT clips each normalised gradient to c(t) = t^0.25. The rare ` +
+          `large gradient normalises to about k = ${k}, so it is cut short until t^0.25 reaches k, about k⁴ = ` +
+          `${(k ** 4).toLocaleString('en')} steps; until then the small gradients win (median θ ${signed(peak.median)} at ` +
+          `step ${peak.t.toLocaleString('en')} with β2 = ${t.beta2}), and then ADOPT turns back towards −1. The unclipped ` +
+          "rule of the paper's theory has no such warm-up.",
+      ),
+    );
   }
   return out;
 }
 
-interface MnistRun { optimizer: string; beta2: string; seed: number; accuracy: number; loss: number }
+interface MnistRun {
+  optimizer: string;
+  beta2: string;
+  seed: number;
+  accuracy: number;
+  loss: number;
+}
 
 function mnistRuns(result: ExperimentResult): MnistRun[] {
   const last = new Map<string, Row>();
@@ -138,8 +166,11 @@ function mnistRuns(result: ExperimentResult): MnistRun[] {
     if (seen === undefined || Number(c['epoch']) > Number(seen['epoch'])) last.set(key, c);
   }
   return [...last.values()].map((c) => ({
-    optimizer: String(c['optimizer']), beta2: String(c['beta2']), seed: Number(c['seed']),
-    accuracy: Number(c['testAccuracy']), loss: Number(c['testLoss']),
+    optimizer: String(c['optimizer']),
+    beta2: String(c['beta2']),
+    seed: Number(c['seed']),
+    accuracy: Number(c['testAccuracy']),
+    loss: Number(c['testLoss']),
   }));
 }
 
@@ -150,28 +181,43 @@ export function mnistFailed(r: { accuracy: number; loss: number }): boolean {
 
 /** The MNIST story: the setup, a table of test accuracy per β2, and which optimizer failed where. */
 export function mnistStory(result: ExperimentResult): string[] {
-  const s = result.meta.settings as { epochs?: number; trainSize?: number; testSize?: number; hidden?: number; learningRate?: number };
+  const s = result.meta.settings as {
+    epochs?: number;
+    trainSize?: number;
+    testSize?: number;
+    hidden?: number;
+    learningRate?: number;
+  };
   const runs = mnistRuns(result);
   const optimizers = uniq(runs.map((r) => r.optimizer));
   const beta2s = uniq(runs.map((r) => r.beta2));
   const seeds = uniq(runs.map((r) => r.seed));
   const of = (o: string, b: string) => runs.filter((r) => r.optimizer === o && r.beta2 === b);
-  const setting = (b: string) => (b === 'own' ? `each one's default β2 (${optimizers.map((o) => OWN_BETA2(o)).join(' / ')})` : `β2 = ${b} for both`);
+  const setting = (b: string) =>
+    b === 'own' ? `each one's default β2 (${optimizers.map((o) => OWN_BETA2(o)).join(' / ')})` : `β2 = ${b} for both`;
   const percent = (x: number) => `${(100 * x).toFixed(2)} %`;
   const out = [
     '2. MNIST (handwritten digits, 10 classes)',
-    ...wrap(`A multilayer perceptron (784-${s.hidden ?? 256}-${s.hidden ?? 256}-10) trained for ${s.epochs ?? '?'} epochs on ` +
-      `${(s.trainSize ?? 0).toLocaleString('en')} images at learning rate ${s.learningRate ?? 1e-3}, tested on ` +
-      `${(s.testSize ?? 0).toLocaleString('en')} others; ${seeds.length === 1 ? 'one seed, so the table has no intervals' : `${seeds.length} seeds: mean ± 95% CI`}. Test accuracy:`),
+    ...wrap(
+      `A multilayer perceptron (784-${s.hidden ?? 256}-${s.hidden ?? 256}-10) trained for ${s.epochs ?? '?'} epochs on ` +
+        `${(s.trainSize ?? 0).toLocaleString('en')} images at learning rate ${s.learningRate ?? 1e-3}, tested on ` +
+        `${(s.testSize ?? 0).toLocaleString('en')} others; ${seeds.length === 1 ? 'one seed, so the table has no intervals' : `${seeds.length} seeds: mean ± 95% CI`}. Test accuracy:`,
+    ),
     '',
     ...table([
       ['', ...optimizers.map(label)],
-      ...beta2s.map((b) => [setting(b), ...optimizers.map((o) => {
-        const rs = of(o, b);
-        if (rs.length === 0) return '—';
-        const value = overSeeds(rs.map((r) => r.accuracy), percent);
-        return rs.some(mnistFailed) ? `${value} (failed)` : value;
-      })]),
+      ...beta2s.map((b) => [
+        setting(b),
+        ...optimizers.map((o) => {
+          const rs = of(o, b);
+          if (rs.length === 0) return '—';
+          const value = overSeeds(
+            rs.map((r) => r.accuracy),
+            percent,
+          );
+          return rs.some(mnistFailed) ? `${value} (failed)` : value;
+        }),
+      ]),
     ]),
     '',
   ];
@@ -186,8 +232,13 @@ export function mnistStory(result: ExperimentResult): string[] {
     const fine = trained.length ? `${list(trained.map(label))} ${trained.length > 1 ? 'train' : 'trains'}` : '';
     out.push(...bullet(`With ${setting(b)}: ${list([...failures, fine].filter(Boolean))}.`));
   }
-  if (seeds.length === 1 && beta2s.some((b) => optimizers.every((o) => of(o, b).length > 0 && !of(o, b).some(mnistFailed)))) {
-    out.push(...bullet('Where both train, one seed cannot say which is better; the README\'s runs have 5 seeds and intervals.'));
+  if (
+    seeds.length === 1 &&
+    beta2s.some((b) => optimizers.every((o) => of(o, b).length > 0 && !of(o, b).some(mnistFailed)))
+  ) {
+    out.push(
+      ...bullet("Where both train, one seed cannot say which is better; the README's runs have 5 seeds and intervals."),
+    );
   }
   return out;
 }

@@ -20,7 +20,10 @@ export class Gpt {
   private readonly mask: tf.Tensor;
   private readonly p: Record<string, tf.Variable> = {};
 
-  constructor(readonly config: GptConfig, seed: number) {
+  constructor(
+    readonly config: GptConfig,
+    seed: number,
+  ) {
     const { vocab, width: d, layers, context } = config;
     const id = instances++;
     let k = 0;
@@ -55,7 +58,10 @@ export class Gpt {
 
   private layerNorm(x: tf.Tensor, name: string): tf.Tensor {
     const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), this.p[`${name}/gamma`]!), this.p[`${name}/beta`]!);
+    return tf.add(
+      tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), this.p[`${name}/gamma`]!),
+      this.p[`${name}/beta`]!,
+    );
   }
 
   private dense(x: tf.Tensor, name: string, bias = true): tf.Tensor {
@@ -70,7 +76,10 @@ export class Gpt {
     const dh = d / heads;
     // the embedding lookup as a one-hot product: tf.gather's gradient needs UnsortedSegmentSum,
     // which the wasm backend lacks, and with ~80 characters the product is cheap
-    const embedded = tf.reshape(matMul2d(tf.cast(tf.oneHot(tf.reshape(ids, [-1]), this.config.vocab), 'float32'), this.p['tokens']!), [batch, T, d]);
+    const embedded = tf.reshape(
+      matMul2d(tf.cast(tf.oneHot(tf.reshape(ids, [-1]), this.config.vocab), 'float32'), this.p['tokens']!),
+      [batch, T, d],
+    );
     let x = tf.add(embedded, tf.slice(this.p['positions']!, [0, 0], [T, d])); // [B, T, d]
     const mask = tf.slice(this.mask, [0, 0], [T, T]);
     for (let l = 0; l < layers; l++) {
@@ -89,7 +98,10 @@ export class Gpt {
 
   /** Mean next-character cross-entropy (nats) of a batch. */
   loss(x: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
-    return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.reshape(y, [-1]), this.config.vocab), this.logits(x)) as tf.Scalar);
+    return tf.tidy(
+      () =>
+        tf.losses.softmaxCrossEntropy(tf.oneHot(tf.reshape(y, [-1]), this.config.vocab), this.logits(x)) as tf.Scalar,
+    );
   }
 
   dispose(): void {
@@ -120,5 +132,8 @@ const matMul2d = tf.customGrad((a, b, save) => {
  * elementwise ops fewer run forward and backward.
  */
 function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(tf.mul(2 * Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x)))))));
+  return tf.mul(
+    x,
+    tf.sigmoid(tf.mul(2 * Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x)))))),
+  );
 }

@@ -48,11 +48,19 @@ export interface ClaimsResult {
   problems: string[];
 }
 
-const BETA2: Record<string, number> = { adopt: 0.9999, 'adopt-int8': 0.9999, 'adopt-int4': 0.9999, 'adopt-bf16': 0.9999,
-    'adopt-eps-add': 0.9999, 'adopt-unclipped': 0.9999 };
+const BETA2: Record<string, number> = {
+  adopt: 0.9999,
+  'adopt-int8': 0.9999,
+  'adopt-int4': 0.9999,
+  'adopt-bf16': 0.9999,
+  'adopt-eps-add': 0.9999,
+  'adopt-unclipped': 0.9999,
+};
 const defaultBeta2 = (opt: string) => BETA2[opt] ?? 0.999;
-const matches = (r: Run, opt: string, beta2: 'own' | number) => r.optimizer === opt &&
-  (r.setting.beta2 === beta2 || (r.setting.beta2 === 'own' && beta2 === defaultBeta2(opt)) ||
+const matches = (r: Run, opt: string, beta2: 'own' | number) =>
+  r.optimizer === opt &&
+  (r.setting.beta2 === beta2 ||
+    (r.setting.beta2 === 'own' && beta2 === defaultBeta2(opt)) ||
     (beta2 === 'own' && r.setting.beta2 === defaultBeta2(opt)));
 const fmt = (x: number, d: number) => (x < 0 ? '−' : '+') + Math.abs(x).toFixed(d);
 
@@ -62,7 +70,10 @@ export function loadRuns(dir: string): Run[] {
   if (!cache.has(dir)) {
     const runs = join(dir, 'runs');
     const files = existsSync(runs) ? readdirSync(runs).filter((f) => f.endsWith('.json')) : [];
-    cache.set(dir, files.map((f) => JSON.parse(readFileSync(join(runs, f), 'utf8')) as Run));
+    cache.set(
+      dir,
+      files.map((f) => JSON.parse(readFileSync(join(runs, f), 'utf8')) as Run),
+    );
   }
   return cache.get(dir)!;
 }
@@ -72,21 +83,25 @@ function rateOf(runs: Run[], c: Claim, a: Arm): number {
   if (a.lr !== 'best') return a.lr;
   const s = c.select;
   if (s === undefined) throw new Error(`${c.id}: a 'best' rate needs a select rule`);
-  const mine = runs.filter((r) => matches(r, a.opt,
-      a.beta2) && (s.seeds ? s.seeds.includes(r.seed) : c.seeds.includes(r.seed)));
+  const mine = runs.filter(
+    (r) => matches(r, a.opt, a.beta2) && (s.seeds ? s.seeds.includes(r.seed) : c.seeds.includes(r.seed)),
+  );
   let best = NaN;
   let score = NaN;
   for (const lr of [...new Set(mine.map((r) => r.setting.learningRate))].sort((x, y) => x - y)) {
     const v = mine.filter((r) => r.setting.learningRate === lr).map((r) => r.final[s.key]!);
-    const m = v.some((x) => !Number.isFinite(x)) ? (s.lowerIsBetter ? Infinity : -Infinity) : v.reduce((x,
-        y) => x + y, 0) / v.length;
+    const m = v.some((x) => !Number.isFinite(x))
+      ? s.lowerIsBetter
+        ? Infinity
+        : -Infinity
+      : v.reduce((x, y) => x + y, 0) / v.length;
     if (Number.isNaN(score) || (s.lowerIsBetter ? m < score : m > score)) [best, score] = [lr, m];
   }
   return best;
 }
 
-const armRuns = (runs: Run[], a: Arm, rate: number) => runs.filter((r) => matches(r, a.opt,
-    a.beta2) && r.setting.learningRate === rate);
+const armRuns = (runs: Run[], a: Arm, rate: number) =>
+  runs.filter((r) => matches(r, a.opt, a.beta2) && r.setting.learningRate === rate);
 
 /** Paired t test and TOST of a − b over `seeds`. */
 function test(diffs: number[], margin: number | undefined) {
@@ -94,13 +109,15 @@ function test(diffs: number[], margin: number | undefined) {
   const i = interval95(diffs);
   const se = sampleStd(diffs) / Math.sqrt(n);
   const p = se === 0 ? NaN : twoSidedP(i.mean / se, n - 1);
-  const pTost = margin === undefined || se === 0 ? NaN
-    : Math.max(1 - tCdf((i.mean + margin) / se, n - 1), tCdf((i.mean - margin) / se, n - 1));
+  const pTost =
+    margin === undefined || se === 0
+      ? NaN
+      : Math.max(1 - tCdf((i.mean + margin) / se, n - 1), tCdf((i.mean - margin) / se, n - 1));
   return { mean: i.mean, half: i.half, p, pTost };
 }
 
 function verdictOf(mean: number, pAdj: number, tostAdj: number, m: ClaimMetric): ClaimVerdict {
-  if (pAdj < 0.05) return (mean < 0) === m.lowerIsBetter ? 'better' : 'worse';
+  if (pAdj < 0.05) return mean < 0 === m.lowerIsBetter ? 'better' : 'worse';
   return tostAdj < 0.05 ? 'equivalent' : 'no significant difference';
 }
 
@@ -130,14 +147,26 @@ function family(c: Claim, runs: Run[], problems: string[]): { mine: ComparisonRe
     const diffs = va.map((x, k) => x - vb[k]!);
     const diverged = diffs.some((d) => !Number.isFinite(d));
     if (!diverged && sampleStd(diffs) === 0) {
-      problems.push(`${name}: constant (every paired difference is ${diffs[0]}): no test, ` +
-        'leave it out of the family and say why');
+      problems.push(
+        `${name}: constant (every paired difference is ${diffs[0]}): no test, ` +
+          'leave it out of the family and say why',
+      );
     }
     const t = diverged ? { mean: NaN, half: NaN, p: NaN, pTost: NaN } : test(diffs, c.margin?.value);
     const key = `${c.metric.key}|${va.join(',')}|${vb.join(',')}`;
-    mine.push({ claim: c.id, a: { ...a, rate: ra }, b: { ...b, rate: rb }, seeds: present, diffs, ...t, key,
+    mine.push({
+      claim: c.id,
+      a: { ...a, rate: ra },
+      b: { ...b, rate: rb },
+      seeds: present,
+      diffs,
+      ...t,
+      key,
       text: `${fmt(t.mean, c.metric.digits)} ± ${t.half.toFixed(c.metric.digits)}`,
-      holm: { own: NaN, all: NaN }, tost: { own: NaN, all: NaN }, verdict: { own: 'diverged', all: 'diverged' } });
+      holm: { own: NaN, all: NaN },
+      tost: { own: NaN, all: NaN },
+      verdict: { own: 'diverged', all: 'diverged' },
+    });
   }
   // Holm over the family's distinct comparisons (one listed twice, a best rate that is the shared one, counts once)
   const distinct = [...new Map(mine.map((x) => [x.key, x])).values()];
@@ -207,8 +236,9 @@ function checkExcluded(c: Claim, runs: Run[], problems: string[]) {
     const value = (rs: Run[], s: number) => rs.find((r) => r.seed === s)?.final[e.metric.key] ?? NaN;
     const diffs = c.seeds.map((s) => value(xa, s) - value(xb, s));
     if (diffs.some((d) => Number.isNaN(d)) || sampleStd(diffs) !== 0) {
-      problems.push(`${c.id}: excluded as constant, but ${e.a.opt} − ${e.b.opt} in ${e.metric.key} varies: ` +
-        diffs.join(', '));
+      problems.push(
+        `${c.id}: excluded as constant, but ${e.a.opt} − ${e.b.opt} in ${e.metric.key} varies: ` + diffs.join(', '),
+      );
     }
   }
 }
@@ -236,8 +266,10 @@ function checkTiming(c: Claim, runs: Run[], used: Run[], mine: ComparisonResult[
   fixed.sort((x, y) => x - y);
   added.sort((x, y) => x - y);
   if (added.length > 0 && c.extension === undefined) {
-    problems.push(`${c.id}: seeds ${added.join(', ')} were run after a result on seeds ${fixed.join(', ')} ` +
-      'could be read; declare the extension');
+    problems.push(
+      `${c.id}: seeds ${added.join(', ')} were run after a result on seeds ${fixed.join(', ')} ` +
+        'could be read; declare the extension',
+    );
   } else if (c.extension !== undefined && (added.length === 0 || String(c.extension.fixedSeeds) !== String(fixed))) {
     const shown = added.length ? `seeds ${fixed.join(', ')} first` : 'one batch';
     const from = c.extension.fixedSeeds.join(', ');

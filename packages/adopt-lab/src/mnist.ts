@@ -10,7 +10,15 @@ import { IMAGE_SIZE, loadMnistWithValidation, type MnistSplit, type MnistWithVal
 import { meanStd, Random, trainerOptimizer, type LabOptimizer, type OptimizerOverrides } from './common.js';
 import { lineChart } from './plot.js';
 import type { UnitExperiment } from './runs.js';
-import { bandText, figureRecords, meanCurves, seedCount, standardTables, type Metric, type SummarySpec } from './summary.js';
+import {
+  bandText,
+  figureRecords,
+  meanCurves,
+  seedCount,
+  standardTables,
+  type Metric,
+  type SummarySpec,
+} from './summary.js';
 
 export interface MnistOptions {
   model?: 'mlp' | 'cnn';
@@ -75,7 +83,12 @@ export function mnistBatches(split: MnistSplit, batchSize: number, seed: number)
         xs.set(split.images.subarray(j * IMAGE_SIZE, (j + 1) * IMAGE_SIZE), i * IMAGE_SIZE);
         labels[i] = split.labels[j]!;
       }
-      batches.push(tf.tidy(() => ({ xs: tf.tensor2d(xs, [batchSize, IMAGE_SIZE]), ys: tf.oneHot(tf.tensor1d(labels, 'int32'), 10) })));
+      batches.push(
+        tf.tidy(() => ({
+          xs: tf.tensor2d(xs, [batchSize, IMAGE_SIZE]),
+          ys: tf.oneHot(tf.tensor1d(labels, 'int32'), 10),
+        })),
+      );
     }
     return batches;
   };
@@ -104,8 +117,12 @@ export function evaluateClassifier(model: tf.LayersModel, split: MnistSplit): { 
 
 /** Trains one model with one optimizer and seed; returns per-epoch records. */
 export async function trainMnist(
-  data: MnistWithValidation, optimizer: LabOptimizer, seed: number, o: Required<Omit<MnistOptions, 'trainSize' | 'testSize' | 'validationSize'>>,
-  overrides: OptimizerOverrides = {}, onEpoch?: (r: EpochRecord) => void,
+  data: MnistWithValidation,
+  optimizer: LabOptimizer,
+  seed: number,
+  o: Required<Omit<MnistOptions, 'trainSize' | 'testSize' | 'validationSize'>>,
+  overrides: OptimizerOverrides = {},
+  onEpoch?: (r: EpochRecord) => void,
 ): Promise<EpochRecord[]> {
   const model = buildModel(o.model, seed, o.hidden);
   const stepsPerEpoch = Math.floor(data.train.count / o.batchSize);
@@ -125,7 +142,14 @@ export async function trainMnist(
         const losses = trainer.losses.slice(step - stepsPerEpoch, step).map((l) => l.loss);
         const test = evaluateClassifier(model, data.test);
         const validation = evaluateClassifier(model, data.validation);
-        const r = { epoch, trainLoss: meanStd(losses).mean, testLoss: test.loss, testAccuracy: test.accuracy, validationLoss: validation.loss, validationAccuracy: validation.accuracy };
+        const r = {
+          epoch,
+          trainLoss: meanStd(losses).mean,
+          testLoss: test.loss,
+          testAccuracy: test.accuracy,
+          validationLoss: validation.loss,
+          validationAccuracy: validation.accuracy,
+        };
         records.push(r);
         onEpoch?.(r);
         return { testLoss: test.loss, testAccuracy: test.accuracy };
@@ -173,7 +197,16 @@ export function mnistData(b: MnistBase): MnistWithValidation {
 }
 
 export const MNIST_METRICS: Metric[] = [
-  { key: 'testAccuracy', label: 'test accuracy', digits: 2, scale: 100, unit: ' %', lowerIsBetter: false, compare: true, margin: 0.25 },
+  {
+    key: 'testAccuracy',
+    label: 'test accuracy',
+    digits: 2,
+    scale: 100,
+    unit: ' %',
+    lowerIsBetter: false,
+    compare: true,
+    margin: 0.25,
+  },
   { key: 'testLoss', label: 'test loss', digits: 4, lowerIsBetter: true, compare: true },
   { key: 'trainLoss', label: 'final training loss', digits: 4, lowerIsBetter: true },
 ];
@@ -184,21 +217,33 @@ export const mnistUnits: UnitExperiment<MnistBase> = {
   resolve: (o, quick) => resolveMnist(o as MnistOptions, quick),
   async run(b, unit) {
     const { model, epochs, batchSize, hidden } = b;
-    const records = await trainMnist(mnistData(b), unit.optimizer, unit.seed, { model, epochs, batchSize, hidden, learningRate: unit.setting.learningRate },
-      unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 });
+    const records = await trainMnist(
+      mnistData(b),
+      unit.optimizer,
+      unit.seed,
+      { model, epochs, batchSize, hidden, learningRate: unit.setting.learningRate },
+      unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 },
+    );
     const last = records.at(-1)!;
     return { curves: records.map((r) => ({ ...r })), final: { ...last } };
   },
   async summarize(b, records) {
     const spec: SummarySpec = {
-      metrics: MNIST_METRICS, defaultLr: b.learningRate,
-      select: { key: 'validationAccuracy', label: 'validation accuracy', lowerIsBetter: false, on: `validation accuracy (the last ${b.validationSize.toLocaleString('en')} training images, held out; not the test set)` },
+      metrics: MNIST_METRICS,
+      defaultLr: b.learningRate,
+      select: {
+        key: 'validationAccuracy',
+        label: 'validation accuracy',
+        lowerIsBetter: false,
+        on: `validation accuracy (the last ${b.validationSize.toLocaleString('en')} training images, held out; not the test set)`,
+      },
     };
     const t = standardTables(records, spec);
     const shown = figureRecords(records, spec, t.selection);
     const n = seedCount(records);
     const band = bandText(n);
-    const chart = (field: string, title: string, y: string, logY = false) => lineChart(meanCurves(shown, field, 'epoch'), { title, subtitle: band, x: 'epoch', y, logY, points: true });
+    const chart = (field: string, title: string, y: string, logY = false) =>
+      lineChart(meanCurves(shown, field, 'epoch'), { title, subtitle: band, x: 'epoch', y, logY, points: true });
     const cnn = b.model === 'cnn';
     return {
       name: cnn ? 'mnist-cnn' : 'mnist',
@@ -210,11 +255,31 @@ export const mnistUnits: UnitExperiment<MnistBase> = {
       summary: t.summary,
       tables: t.tables,
       figures: [
-        { file: 'train-loss.svg', caption: `Training loss (mean over the epoch's steps); ${band}.`, svg: await chart('trainLoss', 'Training loss', 'cross-entropy', true) },
-        { file: 'test-accuracy.svg', caption: `Test accuracy after each epoch; ${band}.`, svg: await chart('testAccuracy', 'Test accuracy', 'accuracy') },
-        { file: 'test-loss.svg', caption: `Test loss after each epoch; ${band}.`, svg: await chart('testLoss', 'Test loss', 'cross-entropy') },
+        {
+          file: 'train-loss.svg',
+          caption: `Training loss (mean over the epoch's steps); ${band}.`,
+          svg: await chart('trainLoss', 'Training loss', 'cross-entropy', true),
+        },
+        {
+          file: 'test-accuracy.svg',
+          caption: `Test accuracy after each epoch; ${band}.`,
+          svg: await chart('testAccuracy', 'Test accuracy', 'accuracy'),
+        },
+        {
+          file: 'test-loss.svg',
+          caption: `Test loss after each epoch; ${band}.`,
+          svg: await chart('testLoss', 'Test loss', 'cross-entropy'),
+        },
       ],
-      curves: records.flatMap((r) => r.curves.map((c) => ({ optimizer: r.optimizer, seed: r.seed, beta2: String(r.setting.beta2), learningRate: r.setting.learningRate, ...c }))),
+      curves: records.flatMap((r) =>
+        r.curves.map((c) => ({
+          optimizer: r.optimizer,
+          seed: r.seed,
+          beta2: String(r.setting.beta2),
+          learningRate: r.setting.learningRate,
+          ...c,
+        })),
+      ),
       notes: t.notes,
       meta: undefined as never,
     };

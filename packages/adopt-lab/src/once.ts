@@ -10,7 +10,16 @@
  * no longer running.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { makeDirectoriesSync } from 'adopt-optim/train'; // Node's recursive mkdir never returns under /proc
@@ -23,7 +32,10 @@ const DONE = 'done';
  */
 export function processSpace(): string {
   const parts = [hostname()];
-  for (const read of [() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), () => readlinkSync('/proc/self/ns/pid')]) {
+  for (const read of [
+    () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    () => readlinkSync('/proc/self/ns/pid'),
+  ]) {
     try {
       parts.push(read());
     } catch {
@@ -46,7 +58,10 @@ function running(pid: number): boolean {
 }
 
 /** Removes the temporary folders of builds and deletes whose process is gone; another process space's are kept. */
-export function sweepLeftovers(cacheDir: string, remove = (path: string) => rmSync(path, { recursive: true, force: true })): string[] {
+export function sweepLeftovers(
+  cacheDir: string,
+  remove = (path: string) => rmSync(path, { recursive: true, force: true }),
+): string[] {
   let names: string[];
   try {
     names = readdirSync(cacheDir);
@@ -78,9 +93,16 @@ function discard(dir: string): void {
   rmSync(grave, { recursive: true, force: true });
 }
 
-export async function once<T>(cacheDir: string, key: string, make: (dir: string) => Promise<void>, load: (dir: string) => Promise<T>): Promise<T> {
+export async function once<T>(
+  cacheDir: string,
+  key: string,
+  make: (dir: string) => Promise<void>,
+  load: (dir: string) => Promise<T>,
+): Promise<T> {
   if (!/^[\w.-]+$/.test(key) || /\.(?:tmp|del)-/.test(key) || key === '.' || key === '..') {
-    throw new Error(`once: key ${JSON.stringify(key)} must be a plain folder name (letters, digits, _ . -) without ".tmp-" or ".del-", which mark temporary folders`);
+    throw new Error(
+      `once: key ${JSON.stringify(key)} must be a plain folder name (letters, digits, _ . -) without ".tmp-" or ".del-", which mark temporary folders`,
+    );
   }
   const dir = join(cacheDir, key);
   sweepLeftovers(cacheDir);

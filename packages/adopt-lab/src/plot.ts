@@ -60,33 +60,87 @@ const ORDER = Object.keys(STYLES);
 export async function lineChart(data: LinePoint[], o: LineChartOptions): Promise<string> {
   const hasBand = data.some((d) => d.lower !== undefined && d.upper !== undefined && d.lower !== d.upper);
   const hasPanel = data.some((d) => d.panel !== undefined);
-  const x = { field: 'x', type: 'quantitative' as const, title: o.x, ...(o.logX ? { scale: { type: 'log' as const } } : {}) };
-  const yScale = { ...(o.logY ? { type: 'log' as const } : { zero: false }), ...(o.yDomain ? { domain: o.yDomain } : {}) };
+  const x = {
+    field: 'x',
+    type: 'quantitative' as const,
+    title: o.x,
+    ...(o.logX ? { scale: { type: 'log' as const } } : {}),
+  };
+  const yScale = {
+    ...(o.logY ? { type: 'log' as const } : { zero: false }),
+    ...(o.yDomain ? { domain: o.yDomain } : {}),
+  };
   // the legend lists only the series drawn, in the fixed order, colours and dashes of STYLES
   const drawn = [...new Set(data.map((d) => d.series))];
   const domain = [...ORDER.filter((n) => drawn.includes(n)), ...drawn.filter((n) => !ORDER.includes(n))];
   // one legend (colour and dash merged), its symbols drawn as full-opacity line segments
-  const legend = { orient: 'bottom' as const, title: null, symbolType: 'stroke', symbolSize: 500, symbolStrokeWidth: 2.5, encode: { symbols: { update: { opacity: { value: 1 }, fillOpacity: { value: 0 } } } } };
-  const color = { field: 'series', type: 'nominal' as const, title: null, scale: { domain, range: domain.map((n) => STYLES[n]?.color ?? '#7f7f7f') }, legend };
-  const strokeDash = { field: 'series', type: 'nominal' as const, title: null, scale: { domain, range: domain.map((n) => STYLES[n]?.dash ?? [1, 0]) }, legend };
+  const legend = {
+    orient: 'bottom' as const,
+    title: null,
+    symbolType: 'stroke',
+    symbolSize: 500,
+    symbolStrokeWidth: 2.5,
+    encode: { symbols: { update: { opacity: { value: 1 }, fillOpacity: { value: 0 } } } },
+  };
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: null,
+    scale: { domain, range: domain.map((n) => STYLES[n]?.color ?? '#7f7f7f') },
+    legend,
+  };
+  const strokeDash = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: null,
+    scale: { domain, range: domain.map((n) => STYLES[n]?.dash ?? [1, 0]) },
+    legend,
+  };
   const layers: object[] = [];
   if (hasBand) {
-    layers.push({ mark: { type: 'area', opacity: 0.15 }, encoding: { x, y: { field: 'lower', type: 'quantitative', scale: yScale, title: o.y }, y2: { field: 'upper' }, color } });
+    layers.push({
+      mark: { type: 'area', opacity: 0.15 },
+      encoding: {
+        x,
+        y: { field: 'lower', type: 'quantitative', scale: yScale, title: o.y },
+        y2: { field: 'upper' },
+        color,
+      },
+    });
   }
-  layers.push({ mark: { type: 'line', point: o.points ?? false, strokeWidth: 2 }, encoding: { x, y: { field: 'y', type: 'quantitative', scale: yScale, title: o.y }, color, strokeDash } });
+  layers.push({
+    mark: { type: 'line', point: o.points ?? false, strokeWidth: 2 },
+    encoding: { x, y: { field: 'y', type: 'quantitative', scale: yScale, title: o.y }, color, strokeDash },
+  });
   const inner = { width: o.width ?? 360, height: o.height ?? 220, layer: layers };
   const title = o.subtitle ? { text: o.title, subtitle: o.subtitle } : o.title;
   const spec = hasPanel
-    ? { data: { values: data }, title, facet: { field: 'panel', type: 'nominal', title: null, sort: [...new Set(data.map((d) => d.panel))] }, columns: o.columns ?? 3, spec: inner, resolve: { scale: { y: 'independent' } } }
+    ? {
+        data: { values: data },
+        title,
+        facet: { field: 'panel', type: 'nominal', title: null, sort: [...new Set(data.map((d) => d.panel))] },
+        columns: o.columns ?? 3,
+        spec: inner,
+        resolve: { scale: { y: 'independent' } },
+      }
     : { data: { values: data }, title, ...inner };
-  return render({ $schema: 'https://vega.github.io/schema/vega-lite/v5.json', background: 'white', ...spec } as TopLevelSpec);
+  return render({
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    background: 'white',
+    ...spec,
+  } as TopLevelSpec);
 }
 
 /** Grayscale images (values in [0, 1], `size` x `size` each) in a grid. */
-export async function imageGrid(images: Float32Array[], size: number, o: { title: string; columns: number; cell?: number }): Promise<string> {
+export async function imageGrid(
+  images: Float32Array[],
+  size: number,
+  o: { title: string; columns: number; cell?: number },
+): Promise<string> {
   const values: { image: number; row: number; col: number; v: number }[] = [];
   images.forEach((img, image) => {
-    for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) values.push({ image, row: r, col: c, v: img[r * size + c]! });
+    for (let r = 0; r < size; r++)
+      for (let c = 0; c < size; c++) values.push({ image, row: r, col: c, v: img[r * size + c]! });
   });
   const cell = o.cell ?? 3;
   return render({
@@ -99,7 +153,8 @@ export async function imageGrid(images: Float32Array[], size: number, o: { title
     spacing: 2,
     config: { view: { stroke: null } },
     spec: {
-      width: size * cell, height: size * cell,
+      width: size * cell,
+      height: size * cell,
       mark: { type: 'rect', strokeWidth: 0, stroke: null },
       encoding: {
         x: { field: 'col', type: 'ordinal', axis: null },

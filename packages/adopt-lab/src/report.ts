@@ -16,18 +16,29 @@ const ORDER = SUITE.map((e) => e.label);
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function section(r: ExperimentResult): string {
-  const tableHtml = (columns: string[], rows: (string | number)[][]) => `<table><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${
-    rows.map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const tableHtml = (columns: string[], rows: (string | number)[][]) =>
+    `<table><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${rows
+      .map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`)
+      .join('')}</tbody></table>`;
   const extra = (r.tables ?? []).map((t) => `<h3>${escapeHtml(t.title)}</h3>${tableHtml(t.columns, t.rows)}`).join('');
-  const table = `<table><thead><tr>${r.summary.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${
-    r.summary.rows.map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`).join('')}</tbody></table>${extra}`;
-  const figures = r.figures.map((f) => `<figure>${f.svg.replace(/^<\?xml[^>]*>/, '')}<figcaption>${escapeHtml(f.caption)}</figcaption></figure>`).join('');
+  const table = `<table><thead><tr>${r.summary.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${r.summary.rows
+    .map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>${extra}`;
+  const figures = r.figures
+    .map(
+      (f) => `<figure>${f.svg.replace(/^<\?xml[^>]*>/, '')}<figcaption>${escapeHtml(f.caption)}</figcaption></figure>`,
+    )
+    .join('');
   const m = r.meta;
   return `<section id="${r.name}"><h2>${escapeHtml(r.title)} <code>${escapeHtml(r.name)}</code></h2><p>${escapeHtml(r.description)}</p>
 <div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
 <p class="meta">adopt-optim ${escapeHtml(m.version)} · backend ${escapeHtml(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escapeHtml(m.startedAt)}${
-  m.runs ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ${m.runSeconds ?? '?'} s of run time` : ' · written before per-run records (0.1/0.2): single-seed unless stated'}${
-  m.machine ? ` · ${escapeHtml(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escapeHtml(m.machine.node)}` : ''}<br>
+    m.runs
+      ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ${m.runSeconds ?? '?'} s of run time`
+      : ' · written before per-run records (0.1/0.2): single-seed unless stated'
+  }${
+    m.machine ? ` · ${escapeHtml(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escapeHtml(m.machine.node)}` : ''
+  }<br>
 settings: <code>${escapeHtml(JSON.stringify(m.settings))}</code><br>command: <code>${escapeHtml(m.command)}</code></p>
 <details class="meta"><summary>optimizer settings</summary><code>${escapeHtml(JSON.stringify(m.optimizerSettings ?? {}))}</code></details></section>`;
 }
@@ -41,12 +52,16 @@ function claimsSection(outDir: string): string {
 
 function standIns(): string {
   const md = (x: string) => escapeHtml(x).replace(/`([^`]+)`/g, '<code>$1</code>');
-  return `<table><thead><tr><th>paper experiment</th><th>what we run</th><th>scale ratio</th><th>what the real one would need</th></tr></thead><tbody>${
-    STAND_INS.map((s) => `<tr><td>${md(s.paper)}</td><td>${md(s.ours)}</td><td>${md(s.scale)}</td><td>${md(s.real)}</td></tr>`).join('')}</tbody></table>`;
+  return `<table><thead><tr><th>paper experiment</th><th>what we run</th><th>scale ratio</th><th>what the real one would need</th></tr></thead><tbody>${STAND_INS.map(
+    (s) => `<tr><td>${md(s.paper)}</td><td>${md(s.ours)}</td><td>${md(s.scale)}</td><td>${md(s.real)}</td></tr>`,
+  ).join('')}</tbody></table>`;
 }
 
 /** Writes `${outDir}/report.html` from every `${outDir}/<experiment>/result.json`; returns its path. */
-export function writeReport(outDir: string, warn: (message: string) => void = (m) => console.error(`warning: ${m}`)): string {
+export function writeReport(
+  outDir: string,
+  warn: (message: string) => void = (m) => console.error(`warning: ${m}`),
+): string {
   const names = readdirSync(outDir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(outDir, d.name, 'result.json')))
     .map((d) => d.name)

@@ -45,7 +45,9 @@ export class CartPole {
     const cos = Math.cos(s[2]!);
     const sin = Math.sin(s[2]!);
     const temp = (force + poleMassLength * s[3]! * s[3]! * sin) / total;
-    const thetaAcc = (CartPole.GRAVITY * sin - cos * temp) / (CartPole.HALF_LENGTH * (4 / 3 - (CartPole.POLE_MASS * cos * cos) / total));
+    const thetaAcc =
+      (CartPole.GRAVITY * sin - cos * temp) /
+      (CartPole.HALF_LENGTH * (4 / 3 - (CartPole.POLE_MASS * cos * cos) / total));
     const xAcc = temp - (poleMassLength * thetaAcc * cos) / total;
     s[0] = s[0]! + CartPole.TAU * s[1]!;
     s[1] = s[1]! + CartPole.TAU * xAcc;
@@ -60,18 +62,29 @@ export class CartPole {
 
 let instances = 0;
 
-function mlp(sizes: number[], seed: number, prefix: string): { variables: tf.Variable[]; apply(x: tf.Tensor): tf.Tensor } {
+function mlp(
+  sizes: number[],
+  seed: number,
+  prefix: string,
+): { variables: tf.Variable[]; apply(x: tf.Tensor): tf.Tensor } {
   const id = instances++;
   const layers = sizes.slice(1).map((n, i) => ({
-    w: tf.variable(tf.initializers.orthogonal({ gain: i === sizes.length - 2 ? 0.01 : Math.SQRT2, seed: seed * 10 + i }).apply([sizes[i]!, n]) as tf.Tensor, true, `${prefix}${id}/kernel${i}`),
+    w: tf.variable(
+      tf.initializers
+        .orthogonal({ gain: i === sizes.length - 2 ? 0.01 : Math.SQRT2, seed: seed * 10 + i })
+        .apply([sizes[i]!, n]) as tf.Tensor,
+      true,
+      `${prefix}${id}/kernel${i}`,
+    ),
     b: tf.variable(tf.zeros([n]), true, `${prefix}${id}/bias${i}`),
   }));
   return {
     variables: layers.flatMap((l) => [l.w, l.b]),
-    apply: (x) => layers.reduce((h, l, i) => {
-      const y = tf.add(tf.matMul(h, l.w), l.b);
-      return i < layers.length - 1 ? tf.tanh(y) : y;
-    }, x),
+    apply: (x) =>
+      layers.reduce((h, l, i) => {
+        const y = tf.add(tf.matMul(h, l.w), l.b);
+        return i < layers.length - 1 ? tf.tanh(y) : y;
+      }, x),
   };
 }
 
@@ -85,7 +98,14 @@ interface Run {
 }
 
 /** PPO with clipped objective, GAE, separate policy and value networks. */
-export async function ppo(optimizerName: LabOptimizer, seed: number, totalSteps: number, onUpdate?: (steps: number, ret: number) => void, learningRate = 3e-4, overrides: OptimizerOverrides = {}): Promise<Run> {
+export async function ppo(
+  optimizerName: LabOptimizer,
+  seed: number,
+  totalSteps: number,
+  onUpdate?: (steps: number, ret: number) => void,
+  learningRate = 3e-4,
+  overrides: OptimizerOverrides = {},
+): Promise<Run> {
   const envs = 8;
   const horizon = 128;
   const epochs = 4;
@@ -174,15 +194,24 @@ export async function ppo(optimizerName: LabOptimizer, seed: number, totalSteps:
           return out;
         };
         tf.tidy(() => {
-          const x = tf.tensor2d(pick(obs, 4, (k) => new Float32Array(k)), [idx.length, 4]);
-          const a = tf.tensor1d(pick(actions, 1, (k) => new Int32Array(k)), 'int32');
+          const x = tf.tensor2d(
+            pick(obs, 4, (k) => new Float32Array(k)),
+            [idx.length, 4],
+          );
+          const a = tf.tensor1d(
+            pick(actions, 1, (k) => new Int32Array(k)),
+            'int32',
+          );
           const oldLogProb = tf.tensor1d(pick(logProbs, 1, (k) => new Float32Array(k)));
           const adv = tf.tensor1d(pick(advantages, 1, (k) => new Float32Array(k)));
           const ret = tf.tensor1d(pick(returns, 1, (k) => new Float32Array(k)));
           const { grads } = tf.variableGrads(() => {
             const logProb = tf.sum(tf.mul(tf.logSoftmax(policy.apply(x)), tf.oneHot(a, 2)), 1);
             const ratio = tf.exp(tf.sub(logProb, oldLogProb));
-            const surrogate = tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, 1 - clipRange, 1 + clipRange), adv));
+            const surrogate = tf.minimum(
+              tf.mul(ratio, adv),
+              tf.mul(tf.clipByValue(ratio, 1 - clipRange, 1 + clipRange), adv),
+            );
             const valueLoss = tf.mean(tf.square(tf.sub(tf.reshape(value.apply(x), [-1]), ret)));
             return tf.add(tf.neg(tf.mean(surrogate)), tf.mul(0.5, valueLoss)) as tf.Scalar;
           }, variables);
@@ -223,22 +252,54 @@ export interface RlBase extends Record<string, unknown> {
 export const rlUnits: UnitExperiment<RlBase> = {
   folder: () => 'rl',
   ownBeta2: true,
-  resolve: (o, quick) => ({ envSteps: (o['envSteps'] as number | undefined) ?? (quick ? 2048 : 150_000), learningRate: (o['learningRate'] as number | undefined) ?? 3e-4, envs: 8, horizon: 128, epochs: 4, minibatch: 256 }),
+  resolve: (o, quick) => ({
+    envSteps: (o['envSteps'] as number | undefined) ?? (quick ? 2048 : 150_000),
+    learningRate: (o['learningRate'] as number | undefined) ?? 3e-4,
+    envs: 8,
+    horizon: 128,
+    epochs: 4,
+    minibatch: 256,
+  }),
   async run(b, unit) {
-    const run = await ppo(unit.optimizer, unit.seed, b.envSteps, undefined, unit.setting.learningRate, unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 });
+    const run = await ppo(
+      unit.optimizer,
+      unit.seed,
+      b.envSteps,
+      undefined,
+      unit.setting.learningRate,
+      unit.setting.beta2 === 'own' ? {} : { beta2: unit.setting.beta2 },
+    );
     const meanOverRun = meanStd(run.curve.map((p) => p.meanReturn)).mean;
-    return { curves: run.curve.map((p) => ({ ...p })), final: { finalReturn: run.finalReturn, meanReturn: meanOverRun } };
+    return {
+      curves: run.curve.map((p) => ({ ...p })),
+      final: { finalReturn: run.finalReturn, meanReturn: meanOverRun },
+    };
   },
   async summarize(b, records) {
     const spec: SummarySpec = {
       metrics: [
-        { key: 'finalReturn', label: 'return of the last 20 episodes (max 500)', digits: 1, lowerIsBetter: false, compare: true },
+        {
+          key: 'finalReturn',
+          label: 'return of the last 20 episodes (max 500)',
+          digits: 1,
+          lowerIsBetter: false,
+          compare: true,
+        },
         { key: 'meanReturn', label: 'mean return over the run', digits: 1, lowerIsBetter: false, compare: true },
       ],
       defaultLr: b.learningRate,
       select: records.some((r) => r.seed >= HELD_OUT_SEEDS)
-        ? { key: 'meanReturn', lowerIsBetter: false, on: `the mean return over the run on held-out seeds (${HELD_OUT_SEEDS} and up)`, seeds: (s: number) => s >= HELD_OUT_SEEDS }
-        : { key: 'meanReturn', lowerIsBetter: false, on: 'the mean return over the run (training returns: RL has no held-out split, so the chosen rate is selected on the data it reports)' },
+        ? {
+            key: 'meanReturn',
+            lowerIsBetter: false,
+            on: `the mean return over the run on held-out seeds (${HELD_OUT_SEEDS} and up)`,
+            seeds: (s: number) => s >= HELD_OUT_SEEDS,
+          }
+        : {
+            key: 'meanReturn',
+            lowerIsBetter: false,
+            on: 'the mean return over the run (training returns: RL has no held-out split, so the chosen rate is selected on the data it reports)',
+          },
     };
     const t = standardTables(records, spec);
     const reported = spec.select.seeds ? records.filter((r) => !spec.select.seeds!(r.seed)) : records; // held-out seeds chose, they are not shown
@@ -248,13 +309,33 @@ export const rlUnits: UnitExperiment<RlBase> = {
     return {
       name: 'rl',
       title: 'Deep reinforcement learning: PPO on CartPole',
-      description: `PPO (clipped objective, GAE with gamma 0.99 and lambda 0.95, ${b.envs} environments x ${b.horizon} steps per update, ${b.epochs} epochs of ` +
+      description:
+        `PPO (clipped objective, GAE with gamma 0.99 and lambda 0.95, ${b.envs} environments x ${b.horizon} steps per update, ${b.epochs} epochs of ` +
         `minibatches of ${b.minibatch}, gradient clipping at norm 0.5) with separate 64-64 tanh policy and value networks, learning rate ${t.selection.lrs.join(', ')}, ` +
         `${b.envSteps.toLocaleString('en')} environment steps. CartPole-v1 dynamics; an episode ends at 500 steps.`,
       summary: t.summary,
       tables: t.tables,
-      figures: [{ file: 'episode-return.svg', caption: `Mean return of the episodes that ended in each update (up to 20), against environment steps; ${band}.`, svg: await lineChart(meanCurves(shown, 'meanReturn', 'envSteps'), { title: 'PPO on CartPole: episode return', subtitle: band, x: 'environment steps', y: 'return' }) }],
-      curves: records.flatMap((r) => r.curves.map((c) => ({ optimizer: r.optimizer, seed: r.seed, beta2: String(r.setting.beta2), learningRate: r.setting.learningRate, ...c }))),
+      figures: [
+        {
+          file: 'episode-return.svg',
+          caption: `Mean return of the episodes that ended in each update (up to 20), against environment steps; ${band}.`,
+          svg: await lineChart(meanCurves(shown, 'meanReturn', 'envSteps'), {
+            title: 'PPO on CartPole: episode return',
+            subtitle: band,
+            x: 'environment steps',
+            y: 'return',
+          }),
+        },
+      ],
+      curves: records.flatMap((r) =>
+        r.curves.map((c) => ({
+          optimizer: r.optimizer,
+          seed: r.seed,
+          beta2: String(r.setting.beta2),
+          learningRate: r.setting.learningRate,
+          ...c,
+        })),
+      ),
       notes: t.notes,
       meta: undefined as never,
     };

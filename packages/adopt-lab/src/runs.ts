@@ -14,7 +14,15 @@ import { availableParallelism, constants, cpus, platform } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { LABELS, makeOptimizer, packageVersion, runMeta, type ExperimentResult, type LabOptimizer, type RunContext } from './common.js';
+import {
+  LABELS,
+  makeOptimizer,
+  packageVersion,
+  runMeta,
+  type ExperimentResult,
+  type LabOptimizer,
+  type RunContext,
+} from './common.js';
 
 export type Row = Record<string, number | string>;
 
@@ -90,7 +98,12 @@ export interface UnitExperiment<B extends Record<string, unknown> = Record<strin
    * optimizer's default is then the same run as its 'own' unit, and is run (and saved) once.
    */
   ownBeta2?: boolean;
-  summarize(base: B, records: RunRecord[], ctx: RunContext, options: Record<string, unknown>): Promise<ExperimentResult>;
+  summarize(
+    base: B,
+    records: RunRecord[],
+    ctx: RunContext,
+    options: Record<string, unknown>,
+  ): Promise<ExperimentResult>;
 }
 
 const FORMAT = 1;
@@ -98,19 +111,28 @@ const FORMAT = 1;
 function stable(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
   if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${stable((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stable((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
 
 /** The hash that decides whether a saved run is still valid: experiment, resolved settings, setting, optimizer, seed. */
 export function unitHash(folder: string, base: Record<string, unknown>, unit: Unit): string {
-  return createHash('sha256').update(stable({ format: FORMAT, folder, base, setting: unit.setting, optimizer: unit.optimizer, seed: unit.seed })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(stable({ format: FORMAT, folder, base, setting: unit.setting, optimizer: unit.optimizer, seed: unit.seed }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export function settingId(s: UnitSetting): string {
-  const extra = Object.keys(s).filter((k) => k !== 'beta2' && k !== 'learningRate').sort().map((k) => `${k}${s[k]}`);
+  const extra = Object.keys(s)
+    .filter((k) => k !== 'beta2' && k !== 'learningRate')
+    .sort()
+    .map((k) => `${k}${s[k]}`);
   return [`b2${s.beta2}`, `lr${s.learningRate}`, ...extra].join('-').replace(/[^A-Za-z0-9.+-]/g, '_');
 }
 
@@ -120,8 +142,17 @@ export function settingId(s: UnitSetting): string {
  */
 export function unitLabel(u: Unit): string {
   const s = u.setting;
-  const extra = Object.keys(s).filter((k) => k !== 'beta2' && k !== 'learningRate').sort().map((k) => `${k} ${String(s[k])}`);
-  return [LABELS[u.optimizer], `β2 ${s.beta2 === 'own' ? 'default' : s.beta2}`, `lr ${s.learningRate}`, ...extra, `seed ${u.seed}`].join(', ');
+  const extra = Object.keys(s)
+    .filter((k) => k !== 'beta2' && k !== 'learningRate')
+    .sort()
+    .map((k) => `${k} ${String(s[k])}`);
+  return [
+    LABELS[u.optimizer],
+    `β2 ${s.beta2 === 'own' ? 'default' : s.beta2}`,
+    `lr ${s.learningRate}`,
+    ...extra,
+    `seed ${u.seed}`,
+  ].join(', ');
 }
 
 export function makeUnit(optimizer: LabOptimizer, seed: number, setting: UnitSetting): Unit {
@@ -140,7 +171,13 @@ export function defaultSettings(defaultLr: number, options: Record<string, unkno
  * count comes from availableParallelism() (never 0) and a missing model reads 'unknown'. */
 export function machine(): Machine {
   const model = cpus()[0]?.model.trim();
-  return { cpuModel: model || 'unknown', cpus: availableParallelism(), node: process.version, platform: platform(), backend: tf.getBackend() };
+  return {
+    cpuModel: model || 'unknown',
+    cpus: availableParallelism(),
+    node: process.version,
+    platform: platform(),
+    backend: tf.getBackend(),
+  };
 }
 
 export function runPath(outDir: string, folder: string, unit: Unit): string {
@@ -165,7 +202,13 @@ export function readRun(path: string, hash: string): RunRecord | null {
 }
 
 /** Runs one unit in this process and saves its record (written to a temporary name, then renamed). */
-export async function executeUnit(exp: UnitExperiment, folder: string, base: Record<string, unknown>, unit: Unit, outDir: string): Promise<RunRecord> {
+export async function executeUnit(
+  exp: UnitExperiment,
+  folder: string,
+  base: Record<string, unknown>,
+  unit: Unit,
+  outDir: string,
+): Promise<RunRecord> {
   const started = Date.now();
   const scratchDir = join(outDir, folder, 'scratch', unit.id);
   const outcome = await exp.run(base, unit, { scratchDir, cacheDir: join(outDir, folder, 'cache') });
@@ -176,10 +219,19 @@ export async function executeUnit(exp: UnitExperiment, folder: string, base: Rec
     // not empty, or not there
   }
   const record: RunRecord = {
-    format: FORMAT, experiment: folder, optimizer: unit.optimizer, seed: unit.seed, setting: unit.setting, settingId: unit.settingId,
-    base, hash: unitHash(folder, base, unit), ...outcome,
+    format: FORMAT,
+    experiment: folder,
+    optimizer: unit.optimizer,
+    seed: unit.seed,
+    setting: unit.setting,
+    settingId: unit.settingId,
+    base,
+    hash: unitHash(folder, base, unit),
+    ...outcome,
     // ms resolution: a tiny run rounded to 0.1 s read 0 seconds (a CI failure)
-    seconds: (Date.now() - started) / 1000, startedAt: new Date(started).toISOString(), machine: machine(),
+    seconds: (Date.now() - started) / 1000,
+    startedAt: new Date(started).toISOString(),
+    machine: machine(),
     versions: { adoptLab: packageVersion('adopt-lab'), adoptOptim: packageVersion('adopt-optim') },
   };
   const path = runPath(outDir, folder, unit);
@@ -219,55 +271,65 @@ async function runInWorkers(tasks: WorkerTask[], jobs: number, onDone: (t: Worke
   const children = new Set<ChildProcess>();
   const onSignal = (signal: NodeJS.Signals) => {
     for (const c of children) c.kill('SIGTERM');
-    process.stderr.write(`\nadopt-lab: ${signal}: stopped ${children.size} child process(es); finished runs are saved and a rerun resumes the rest.\n`);
+    process.stderr.write(
+      `\nadopt-lab: ${signal}: stopped ${children.size} child process(es); finished runs are saved and a rerun resumes the rest.\n`,
+    );
     process.exit(128 + (constants.signals[signal] ?? 0));
   };
   const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of SIGNALS) process.once(s, onSignal);
-  const one = (): Promise<void> => new Promise<void>((resolve, reject) => {
-    // the child's output goes to our stderr (stdout may be a report or a test runner's channel)
-    const child = fork(path, [], { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    children.add(child);
-    child.on('exit', () => children.delete(child));
-    let tail = '';
-    const keep = (d: Buffer) => {
-      process.stderr.write(d);
-      tail = (tail + d.toString()).slice(-2000);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    let current: WorkerTask | undefined;
-    let failed = false;
-    const give = () => {
-      current = queue.shift();
-      child.send(current ?? 'exit');
-    };
-    child.on('message', (m: { done?: string; error?: string }) => {
-      if (m.error) {
-        failed = true;
-        queue.length = 0; // the other children finish their current run (it is saved) and stop
-        child.kill();
-        reject(new Error(`run ${current?.unit.id} failed in a child process: ${m.error}`));
-        return;
-      }
-      if (current) onDone(current);
+  const one = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      // the child's output goes to our stderr (stdout may be a report or a test runner's channel)
+      const child = fork(path, [], { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      children.add(child);
+      child.on('exit', () => children.delete(child));
+      let tail = '';
+      const keep = (d: Buffer) => {
+        process.stderr.write(d);
+        tail = (tail + d.toString()).slice(-2000);
+      };
+      child.stdout!.on('data', keep);
+      child.stderr!.on('data', keep);
+      let current: WorkerTask | undefined;
+      let failed = false;
+      const give = () => {
+        current = queue.shift();
+        child.send(current ?? 'exit');
+      };
+      child.on('message', (m: { done?: string; error?: string }) => {
+        if (m.error) {
+          failed = true;
+          queue.length = 0; // the other children finish their current run (it is saved) and stop
+          child.kill();
+          reject(new Error(`run ${current?.unit.id} failed in a child process: ${m.error}`));
+          return;
+        }
+        if (current) onDone(current);
+        give();
+      });
+      child.on('exit', (code, signal) => {
+        if (failed) return;
+        if (code === 0 && !current) resolve();
+        else if (current && (retried.get(current.unit.id) ?? 0) < 3) {
+          // e.g. the package being rebuilt under a long sweep: wait a little, then start a new child
+          const tries = (retried.get(current.unit.id) ?? 0) + 1;
+          retried.set(current.unit.id, tries);
+          queue.unshift(current);
+          process.stderr.write(
+            `a child process stopped (status ${code ?? signal}) during run ${current.unit.id}; retrying it in a new one (${tries} of 3).\n`,
+          );
+          setTimeout(() => one().then(resolve, reject), 5000 * tries);
+        } else
+          reject(
+            new Error(
+              `a child process exited with status ${code ?? signal} during run ${current?.unit.id ?? '(none)'}: ${tail}`,
+            ),
+          );
+      });
+      child.on('error', reject);
       give();
     });
-    child.on('exit', (code, signal) => {
-      if (failed) return;
-      if (code === 0 && !current) resolve();
-      else if (current && (retried.get(current.unit.id) ?? 0) < 3) {
-        // e.g. the package being rebuilt under a long sweep: wait a little, then start a new child
-        const tries = (retried.get(current.unit.id) ?? 0) + 1;
-        retried.set(current.unit.id, tries);
-        queue.unshift(current);
-        process.stderr.write(`a child process stopped (status ${code ?? signal}) during run ${current.unit.id}; retrying it in a new one (${tries} of 3).\n`);
-        setTimeout(() => one().then(resolve, reject), 5000 * tries);
-      } else reject(new Error(`a child process exited with status ${code ?? signal} during run ${current?.unit.id ?? '(none)'}: ${tail}`));
-    });
-    child.on('error', reject);
-    give();
-  });
   try {
     await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, one));
   } finally {
@@ -285,7 +347,9 @@ export function defaultBeta2(optimizer: LabOptimizer): number {
 
 /** The unit that is actually run: beta2 equal to the optimizer's default is 'own'. */
 function canonical(u: Unit): Unit {
-  return typeof u.setting.beta2 === 'number' && u.setting.beta2 === defaultBeta2(u.optimizer) ? makeUnit(u.optimizer, u.seed, { ...u.setting, beta2: 'own' }) : u;
+  return typeof u.setting.beta2 === 'number' && u.setting.beta2 === defaultBeta2(u.optimizer)
+    ? makeUnit(u.optimizer, u.seed, { ...u.setting, beta2: 'own' })
+    : u;
 }
 
 export interface RunCounts {
@@ -299,12 +363,19 @@ export interface RunCounts {
  * Plans the units, runs the missing ones (in this process, or in `ctx.jobs` child processes), then
  * builds the result from every saved record.
  */
-export async function runExperiment(name: string, exp: UnitExperiment, ctx: RunContext, options: Record<string, unknown>): Promise<ExperimentResult> {
+export async function runExperiment(
+  name: string,
+  exp: UnitExperiment,
+  ctx: RunContext,
+  options: Record<string, unknown>,
+): Promise<ExperimentResult> {
   const started = Date.now();
   const folder = resultsFolder(exp, options);
   const base = exp.resolve(options, ctx.quick);
   const settings = exp.settings?.(base, options) ?? defaultSettings(base['learningRate'] as number, options);
-  const requested = settings.flatMap((s) => ctx.optimizers.flatMap((o) => ctx.seeds.map((seed) => makeUnit(o, seed, s))));
+  const requested = settings.flatMap((s) =>
+    ctx.optimizers.flatMap((o) => ctx.seeds.map((seed) => makeUnit(o, seed, s))),
+  );
   const runOf = (u: Unit) => (exp.ownBeta2 ? canonical(u) : u);
   const units = [...new Map(requested.map((u) => [runOf(u).id, runOf(u)])).values()];
   const records = new Map<string, RunRecord>();
@@ -314,18 +385,33 @@ export async function runExperiment(name: string, exp: UnitExperiment, ctx: RunC
   }
   const missing = units.filter((u) => !records.has(u.id));
   const jobs = Math.max(1, ctx.jobs ?? 1);
-  ctx.log(`${folder}: ${units.length} run(s); ${records.size} already saved (skipped), ${missing.length} to run${missing.length > 1 && jobs > 1 ? ` in ${Math.min(jobs, missing.length)} processes` : ''}.`);
+  ctx.log(
+    `${folder}: ${units.length} run(s); ${records.size} already saved (skipped), ${missing.length} to run${missing.length > 1 && jobs > 1 ? ` in ${Math.min(jobs, missing.length)} processes` : ''}.`,
+  );
   let done = 0;
   const tick = (u: Unit, r?: RunRecord) => {
     done++;
-    if (ctx.progress) ctx.log(`  [${done}/${missing.length}] ${folder}: ${unitLabel(u)}${r ? ` (${r.seconds} s)` : ''}`);
+    if (ctx.progress)
+      ctx.log(`  [${done}/${missing.length}] ${folder}: ${unitLabel(u)}${r ? ` (${r.seconds} s)` : ''}`);
   };
   if (jobs > 1 && missing.length > 1) {
     const plain = JSON.parse(JSON.stringify(options)) as Record<string, unknown>;
-    await runInWorkers(missing.map((unit) => ({ experiment: name, options: plain, quick: ctx.quick, backend: ctx.backend, outDir: ctx.outDir, unit })), jobs, (t) => tick(t.unit));
+    await runInWorkers(
+      missing.map((unit) => ({
+        experiment: name,
+        options: plain,
+        quick: ctx.quick,
+        backend: ctx.backend,
+        outDir: ctx.outDir,
+        unit,
+      })),
+      jobs,
+      (t) => tick(t.unit),
+    );
     for (const u of missing) {
       const r = readRun(runPath(ctx.outDir, folder, u), unitHash(folder, base, u));
-      if (!r) throw new Error(`run ${u.id}: a child process finished it but its record is missing or has another hash.`);
+      if (!r)
+        throw new Error(`run ${u.id}: a child process finished it but its record is missing or has another hash.`);
       records.set(u.id, r);
     }
   } else {

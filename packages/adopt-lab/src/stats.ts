@@ -56,7 +56,9 @@ export function fixed(x: number, digits: number): string {
 export function formatInterval(xs: number[], digits: number, unit = ''): string {
   if (xs.length === 0) return '—';
   const i = interval95(xs);
-  return i.n > 1 ? `${fixed(i.mean, digits)} ± ${fixed(i.half, digits)}${unit}` : `${fixed(i.mean, digits)}${unit} (n = 1)`;
+  return i.n > 1
+    ? `${fixed(i.mean, digits)} ± ${fixed(i.half, digits)}${unit}`
+    : `${fixed(i.mean, digits)}${unit} (n = 1)`;
 }
 
 /**
@@ -64,7 +66,14 @@ export function formatInterval(xs: number[], digits: number, unit = ''): string 
  * by the equivalence test against a stated margin ("equivalent within ±margin"). "diverged": a run
  * of the pair ended non-finite, which gives no verdict (it is counted instead).
  */
-export type Verdict = 'ADOPT better' | 'ADOPT worse' | 'no significant difference' | 'equivalent' | 'diverged' | 'n < 2' | 'constant';
+export type Verdict =
+  | 'ADOPT better'
+  | 'ADOPT worse'
+  | 'no significant difference'
+  | 'equivalent'
+  | 'diverged'
+  | 'n < 2'
+  | 'constant';
 
 export interface PairedComparison extends Interval {
   /** Seeds present in both. */
@@ -89,7 +98,10 @@ export interface PairedComparison extends Interval {
  * decide equivalence. `lowerIsBetter` says which sign favours ADOPT.
  */
 export function pairedComparison(
-  adopt: Map<number, number>, baseline: Map<number, number>, lowerIsBetter: boolean, options: { margin?: number } = {},
+  adopt: Map<number, number>,
+  baseline: Map<number, number>,
+  lowerIsBetter: boolean,
+  options: { margin?: number } = {},
 ): PairedComparison {
   const seeds = [...adopt.keys()].filter((s) => baseline.has(s)).sort((a, b) => a - b);
   const diverged = {
@@ -118,7 +130,7 @@ export function pairedComparison(
 
 function verdictOf(p: number, meanDifference: number, lowerIsBetter: boolean): Verdict {
   if (!(p < 0.05)) return 'no significant difference';
-  return (meanDifference < 0) === lowerIsBetter ? 'ADOPT better' : 'ADOPT worse';
+  return meanDifference < 0 === lowerIsBetter ? 'ADOPT better' : 'ADOPT worse';
 }
 
 /**
@@ -127,7 +139,10 @@ function verdictOf(p: number, meanDifference: number, lowerIsBetter: boolean): V
  * of the family and stay NaN.
  */
 export function holm(ps: number[]): number[] {
-  const tested = ps.map((p, k) => [p, k] as const).filter(([p]) => !Number.isNaN(p)).sort((a, b) => a[0] - b[0]);
+  const tested = ps
+    .map((p, k) => [p, k] as const)
+    .filter(([p]) => !Number.isNaN(p))
+    .sort((a, b) => a[0] - b[0]);
   const out = ps.map(() => NaN);
   let running = 0;
   tested.forEach(([p, k], i) => {
@@ -152,11 +167,14 @@ export function formatP(p: number): string {
 /** "+0.12 ± 0.05" for a difference. */
 export function formatDifference(c: Interval, digits: number): string {
   const sign = c.mean >= 0 ? '+' : '';
-  return Number.isNaN(c.half) ? `${sign}${fixed(c.mean, digits)}` : `${sign}${fixed(c.mean, digits)} ± ${fixed(c.half, digits)}`;
+  return Number.isNaN(c.half)
+    ? `${sign}${fixed(c.mean, digits)}`
+    : `${sign}${fixed(c.mean, digits)} ± ${fixed(c.half, digits)}`;
 }
 
-export const INTERVAL_NOTE = 'Intervals are 95% confidence intervals of the mean over seeds: mean ± t(0.975, n - 1) · s / sqrt(n) (Student t, n seeds). ' +
-  'Comparisons are paired over the same seeds (ADOPT minus the baseline, per seed) with a paired t test; the verdict is taken after Holm\'s adjustment ' +
+export const INTERVAL_NOTE =
+  'Intervals are 95% confidence intervals of the mean over seeds: mean ± t(0.975, n - 1) · s / sqrt(n) (Student t, n seeds). ' +
+  "Comparisons are paired over the same seeds (ADOPT minus the baseline, per seed) with a paired t test; the verdict is taken after Holm's adjustment " +
   'across all comparisons of the table (5% family-wise), the raw interval and p beside it. "no significant difference" is not a claim that the two are ' +
   'the same: "equivalent" is claimed only where a stated margin is given and both one-sided tests pass (the 90% interval inside ±margin). ' +
   'A pair in which a run diverged (a non-finite result) gives no verdict and is counted as diverged. A comparison whose ' +

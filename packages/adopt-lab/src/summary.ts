@@ -6,7 +6,18 @@
 import { LABELS, type LabOptimizer } from './common.js';
 import type { LinePoint } from './plot.js';
 import type { Beta2Mode, RunRecord, Row } from './runs.js';
-import { adjustedVerdict, formatDifference, formatInterval, formatP, holm, INTERVAL_NOTE, interval95, mean, pairedComparison, type PairedComparison } from './stats.js';
+import {
+  adjustedVerdict,
+  formatDifference,
+  formatInterval,
+  formatP,
+  holm,
+  INTERVAL_NOTE,
+  interval95,
+  mean,
+  pairedComparison,
+  type PairedComparison,
+} from './stats.js';
 
 export interface Metric {
   key: string;
@@ -29,7 +40,10 @@ export interface SummarySpec {
   metrics: Metric[];
   /** The metric a learning rate is chosen on, and what it is (e.g. "validation accuracy on 5,000 held-out training images"). */
   select: {
-    key: string; label?: string; lowerIsBetter: boolean; on: string;
+    key: string;
+    label?: string;
+    lowerIsBetter: boolean;
+    on: string;
     /**
      * Seeds held out for the choice of rate (RL has no held-out data, so it holds out seeds): their runs
      * choose each optimizer's rate and are left out of every reported row and comparison.
@@ -43,8 +57,9 @@ export function beta2Label(m: Beta2Mode): string {
   return m === 'own' ? 'own defaults' : `${m} for all`;
 }
 
-export const BETA2_NOTE = 'beta2 "own defaults": ADOPT 0.9999, Adam/AdamW/AMSGrad 0.999; "x for all": every optimizer at beta2 = x. ' +
-  'Epsilon stays at each optimizer\'s default and means different things: ADOPT uses max(sqrt(v), 1e-6) as the denominator ' +
+export const BETA2_NOTE =
+  'beta2 "own defaults": ADOPT 0.9999, Adam/AdamW/AMSGrad 0.999; "x for all": every optimizer at beta2 = x. ' +
+  "Epsilon stays at each optimizer's default and means different things: ADOPT uses max(sqrt(v), 1e-6) as the denominator " +
   '(a floor), Adam/AdamW/AMSGrad use sqrt(v_hat) + 1e-8 (an addend, after bias correction). AdamW has decoupled weight decay 0.01; the others none. ' +
   'A beta2 equal to an optimizer\'s own default is the same run as "own defaults" and is run once.';
 
@@ -71,7 +86,9 @@ export function selectRates(records: RunRecord[], spec: SummarySpec): Selection 
       let chosen = lrs[0]!;
       let score = NaN;
       for (const lr of lrs) {
-        const v = records.filter((r) => r.setting.beta2 === b2 && r.optimizer === opt && r.setting.learningRate === lr).map((r) => r.final[spec.select.key]!);
+        const v = records
+          .filter((r) => r.setting.beta2 === b2 && r.optimizer === opt && r.setting.learningRate === lr)
+          .map((r) => r.final[spec.select.key]!);
         if (v.length === 0) continue;
         // a diverged run (NaN) counts as the worst
         const m = v.some((x) => !Number.isFinite(x)) ? (spec.select.lowerIsBetter ? Infinity : -Infinity) : mean(v);
@@ -96,7 +113,11 @@ function bySeed(records: RunRecord[], m: Metric): Map<number, number> {
 }
 
 export function formatMetric(records: RunRecord[], m: Metric): string {
-  return formatInterval(records.map((r) => r.final[m.key]! * (m.scale ?? 1)), m.digits, m.unit ?? '');
+  return formatInterval(
+    records.map((r) => r.final[m.key]! * (m.scale ?? 1)),
+    m.digits,
+    m.unit ?? '',
+  );
 }
 
 /** The summary table, the comparison table, the learning-rate table (when several) and notes. */
@@ -110,7 +131,8 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
   const many = sel.lrs.length > 1;
   const hasDefault = sel.lrs.includes(spec.defaultLr);
   const choices: { label: string; lr: (b2: Beta2Mode, opt: string) => number }[] = [];
-  if (hasDefault) choices.push({ label: many ? `shared ${spec.defaultLr}` : String(spec.defaultLr), lr: () => spec.defaultLr });
+  if (hasDefault)
+    choices.push({ label: many ? `shared ${spec.defaultLr}` : String(spec.defaultLr), lr: () => spec.defaultLr });
   if (many) choices.push({ label: 'own best', lr: (b2, opt) => sel.best.get(key(b2, opt))! });
   if (choices.length === 0) choices.push({ label: String(sel.lrs[0]), lr: () => sel.lrs[0]! });
   const rows: (string | number)[][] = [];
@@ -119,11 +141,20 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
       for (const opt of sel.optimizers) {
         const lr = c.lr(b2, opt);
         const rs = pick(records, opt, b2, lr);
-        rows.push([beta2Label(b2), LABELS[opt], c.label === 'own best' ? `own best: ${lr}` : String(lr), rs.length, ...spec.metrics.map((m) => formatMetric(rs, m))]);
+        rows.push([
+          beta2Label(b2),
+          LABELS[opt],
+          c.label === 'own best' ? `own best: ${lr}` : String(lr),
+          rs.length,
+          ...spec.metrics.map((m) => formatMetric(rs, m)),
+        ]);
       }
     }
   }
-  const summary = { columns: ['beta2', 'optimizer', 'learning rate', 'seeds', ...spec.metrics.map((m) => `${m.label} (mean ± 95% CI)`)], rows };
+  const summary = {
+    columns: ['beta2', 'optimizer', 'learning rate', 'seeds', ...spec.metrics.map((m) => `${m.label} (mean ± 95% CI)`)],
+    rows,
+  };
   const tests: { row: (string | number)[]; c: PairedComparison; m: Metric }[] = [];
   if (sel.optimizers.includes('adopt')) {
     for (const b2 of sel.modes) {
@@ -131,41 +162,96 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
         for (const m of spec.metrics.filter((x) => x.compare)) {
           const a = bySeed(pick(records, 'adopt', b2, c.lr(b2, 'adopt')), m);
           for (const base of sel.optimizers.filter((o) => o !== 'adopt')) {
-            const d = pairedComparison(a, bySeed(pick(records, base, b2, c.lr(b2, base)), m), m.lowerIsBetter, m.margin === undefined ? {} : { margin: m.margin });
-            tests.push({ row: [beta2Label(b2), c.label, m.label, LABELS[base], d.seeds.length, divergedText(d), formatDifference(d, m.digits), formatP(d.p)], c: d, m });
+            const d = pairedComparison(
+              a,
+              bySeed(pick(records, base, b2, c.lr(b2, base)), m),
+              m.lowerIsBetter,
+              m.margin === undefined ? {} : { margin: m.margin },
+            );
+            tests.push({
+              row: [
+                beta2Label(b2),
+                c.label,
+                m.label,
+                LABELS[base],
+                d.seeds.length,
+                divergedText(d),
+                formatDifference(d, m.digits),
+                formatP(d.p),
+              ],
+              c: d,
+              m,
+            });
           }
         }
       }
     }
   }
   const adjusted = holm(tests.map((t) => t.c.p));
-  const comparisons = tests.map((t, k) => [...t.row, formatP(adjusted[k]!), verdictText(adjustedVerdict(t.c, adjusted[k]!, t.m.lowerIsBetter), t.m)]);
+  const comparisons = tests.map((t, k) => [
+    ...t.row,
+    formatP(adjusted[k]!),
+    verdictText(adjustedVerdict(t.c, adjusted[k]!, t.m.lowerIsBetter), t.m),
+  ]);
   const tables: { title: string; columns: string[]; rows: (string | number)[][] }[] = [];
   if (comparisons.length) {
     tables.push({
-      title: `ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's ` +
+      title:
+        `ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's ` +
         `adjustment across the ${tested(tests)} tested comparisons of this table, for exploring it: the verdicts the README ` +
         'states are those of its claims, each in its own family, src/claims.ts)',
-      columns: ['beta2', 'learning rate', 'metric', 'baseline', 'pairs', 'diverged (ADOPT / baseline)', 'ADOPT − baseline', 'p',
-        'p (Holm, this table)', 'verdict (this table)'],
+      columns: [
+        'beta2',
+        'learning rate',
+        'metric',
+        'baseline',
+        'pairs',
+        'diverged (ADOPT / baseline)',
+        'ADOPT − baseline',
+        'p',
+        'p (Holm, this table)',
+        'verdict (this table)',
+      ],
       rows: comparisons,
     });
   }
   if (many) {
-    const sm = spec.metrics.find((m) => m.key === spec.select.key) ?? { key: spec.select.key, label: spec.select.label ?? spec.select.key, digits: 4, lowerIsBetter: spec.select.lowerIsBetter };
+    const sm = spec.metrics.find((m) => m.key === spec.select.key) ?? {
+      key: spec.select.key,
+      label: spec.select.label ?? spec.select.key,
+      digits: 4,
+      lowerIsBetter: spec.select.lowerIsBetter,
+    };
     tables.push({
       title: `Learning-rate sweep: each optimizer's rate is chosen on ${spec.select.on}`,
       columns: ['beta2', 'optimizer', 'learning rate', `${sm.label} (selection)`, 'chosen'],
-      rows: sel.modes.flatMap((b2) => sel.optimizers.flatMap((opt) => sel.lrs.map((lr) => [
-        beta2Label(b2), LABELS[opt], lr, formatMetric(pick(choosing, opt, b2, lr), sm), sel.best.get(key(b2, opt)) === lr ? '←' : '', // what the choice saw
-      ]))),
+      rows: sel.modes.flatMap((b2) =>
+        sel.optimizers.flatMap((opt) =>
+          sel.lrs.map((lr) => [
+            beta2Label(b2),
+            LABELS[opt],
+            lr,
+            formatMetric(pick(choosing, opt, b2, lr), sm),
+            sel.best.get(key(b2, opt)) === lr ? '←' : '', // what the choice saw
+          ]),
+        ),
+      ),
     });
   }
   const notes = [INTERVAL_NOTE, BETA2_NOTE];
   const margins = spec.metrics.filter((m) => m.compare && m.margin !== undefined);
-  if (margins.length) notes.push(`Equivalence margins (two one-sided tests at 5%): ${margins.map((m) => `${m.label} ±${m.margin}${m.unit ?? ''}`).join('; ')}.`);
-  if (many) notes.push(`Learning rates ${sel.lrs.join(', ')}: "own best" is each optimizer's rate with the best mean ${spec.select.on}; "shared" is the default rate for all.`);
-  if (heldOut.length > 0) notes.push(`The rates were chosen on the held-out seeds ${[...new Set(heldOut.map((r) => r.seed))].sort((a, b) => a - b).join(', ')}, which no reported row or comparison includes.`);
+  if (margins.length)
+    notes.push(
+      `Equivalence margins (two one-sided tests at 5%): ${margins.map((m) => `${m.label} ±${m.margin}${m.unit ?? ''}`).join('; ')}.`,
+    );
+  if (many)
+    notes.push(
+      `Learning rates ${sel.lrs.join(', ')}: "own best" is each optimizer's rate with the best mean ${spec.select.on}; "shared" is the default rate for all.`,
+    );
+  if (heldOut.length > 0)
+    notes.push(
+      `The rates were chosen on the held-out seeds ${[...new Set(heldOut.map((r) => r.seed))].sort((a, b) => a - b).join(', ')}, which no reported row or comparison includes.`,
+    );
   return { summary, tables, notes, selection: sel };
 }
 
@@ -181,13 +267,19 @@ function divergedText(c: PairedComparison): string {
 
 function verdictText(v: string, m: Metric): string {
   if (v === 'constant') return 'no test (the same difference in every seed)';
-  return v === 'equivalent' ? `equivalent within ±${m.margin}${m.unit ?? ''}` : v === 'diverged' ? 'no verdict (a run diverged)' : v;
+  return v === 'equivalent'
+    ? `equivalent within ±${m.margin}${m.unit ?? ''}`
+    : v === 'diverged'
+      ? 'no verdict (a run diverged)'
+      : v;
 }
 
 /** The records a figure draws: the default rate when it was run, else each optimizer's best rate. */
 export function figureRecords(records: RunRecord[], spec: SummarySpec, sel: Selection): RunRecord[] {
   const hasDefault = sel.lrs.includes(spec.defaultLr);
-  return records.filter((r) => r.setting.learningRate === (hasDefault ? spec.defaultLr : sel.best.get(key(r.setting.beta2, r.optimizer))));
+  return records.filter(
+    (r) => r.setting.learningRate === (hasDefault ? spec.defaultLr : sel.best.get(key(r.setting.beta2, r.optimizer))),
+  );
 }
 
 /**
@@ -195,7 +287,12 @@ export function figureRecords(records: RunRecord[], spec: SummarySpec, sel: Sele
  * mode when there are several). `field` is read from each record's curve rows that have it and
  * pass `filter`.
  */
-export function meanCurves(records: RunRecord[], field: string, x: string, o: { filter?: (row: Row) => boolean; scale?: number } = {}): LinePoint[] {
+export function meanCurves(
+  records: RunRecord[],
+  field: string,
+  x: string,
+  o: { filter?: (row: Row) => boolean; scale?: number } = {},
+): LinePoint[] {
   const modes = unique(records.map((r) => r.setting.beta2));
   const out: LinePoint[] = [];
   for (const b2 of modes) {
@@ -212,7 +309,13 @@ export function meanCurves(records: RunRecord[], field: string, x: string, o: { 
       }
       for (const [xv, v] of [...byX].sort((a, b) => a[0] - b[0])) {
         const i = interval95(v);
-        out.push({ x: xv, y: i.mean, ...(i.n > 1 ? { lower: i.lower, upper: i.upper } : {}), series: LABELS[opt], ...(modes.length > 1 ? { panel: `beta2: ${beta2Label(b2)}` } : {}) });
+        out.push({
+          x: xv,
+          y: i.mean,
+          ...(i.n > 1 ? { lower: i.lower, upper: i.upper } : {}),
+          series: LABELS[opt],
+          ...(modes.length > 1 ? { panel: `beta2: ${beta2Label(b2)}` } : {}),
+        });
       }
     }
   }

@@ -38,10 +38,14 @@ export const toyLearningRate = (t: number) => 0.01 / Math.sqrt(1 + 0.01 * t);
 // biome-ignore lint/suspicious/noExplicitAny: each optimizer has its own state type
 function makeOptimizer(name: ToyOptimizer, beta1: number, beta2: number): core.CoreOptimizer<unknown, any> {
   switch (name) {
-    case 'adopt': return core.adopt(toyLearningRate, { beta1, beta2 });
-    case 'adopt-unclipped': return core.adopt(toyLearningRate, { beta1, beta2, clip: null });
-    case 'adam': return core.adam(toyLearningRate, { beta1, beta2 });
-    case 'amsgrad': return core.amsgrad(toyLearningRate, { beta1, beta2 });
+    case 'adopt':
+      return core.adopt(toyLearningRate, { beta1, beta2 });
+    case 'adopt-unclipped':
+      return core.adopt(toyLearningRate, { beta1, beta2, clip: null });
+    case 'adam':
+      return core.adam(toyLearningRate, { beta1, beta2 });
+    case 'amsgrad':
+      return core.amsgrad(toyLearningRate, { beta1, beta2 });
   }
 }
 

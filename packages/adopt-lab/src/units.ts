@@ -8,5 +8,10 @@ import { toyUnits } from './toy.js';
 import { vaeUnits } from './vae.js';
 
 export const UNIT_EXPERIMENTS = {
-  toy: toyUnits, mnist: mnistUnits, beta2: beta2Units, vae: vaeUnits, charlm: charlmUnits, rl: rlUnits,
+  toy: toyUnits,
+  mnist: mnistUnits,
+  beta2: beta2Units,
+  vae: vaeUnits,
+  charlm: charlmUnits,
+  rl: rlUnits,
 } as unknown as Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 'rl', UnitExperiment>;

@@ -9,7 +9,15 @@ import { binarise, IMAGE_SIZE, loadMnistWithValidation, type MnistSplit } from '
 import { LABELS, meanStd, Random, trainerOptimizer } from './common.js';
 import { imageGrid, lineChart } from './plot.js';
 import type { Row, UnitExperiment } from './runs.js';
-import { bandText, figureRecords, meanCurves, seedCount, standardTables, type Metric, type SummarySpec } from './summary.js';
+import {
+  bandText,
+  figureRecords,
+  meanCurves,
+  seedCount,
+  standardTables,
+  type Metric,
+  type SummarySpec,
+} from './summary.js';
 
 export interface VaeOptions {
   epochs?: number;
@@ -33,12 +41,23 @@ let instances = 0;
 function makeVae(seed: number, hidden: number, latent: number): Vae {
   const id = instances++; // variable names must be unique in the process
   const glorot = (shape: [number, number], k: number) =>
-    tf.variable(tf.initializers.glorotUniform({ seed: seed * 100 + k }).apply(shape) as tf.Tensor, true, `vae${id}/kernel${k}`);
+    tf.variable(
+      tf.initializers.glorotUniform({ seed: seed * 100 + k }).apply(shape) as tf.Tensor,
+      true,
+      `vae${id}/kernel${k}`,
+    );
   const zeros = (n: number, k: number) => tf.variable(tf.zeros([n]), true, `vae${id}/bias${k}`);
   const [w1, b1, wMu, bMu, wLv, bLv, w2, b2, w3, b3] = [
-    glorot([IMAGE_SIZE, hidden], 1), zeros(hidden, 2), glorot([hidden, latent], 3), zeros(latent, 4),
-    glorot([hidden, latent], 5), zeros(latent, 6), glorot([latent, hidden], 7), zeros(hidden, 8),
-    glorot([hidden, IMAGE_SIZE], 9), zeros(IMAGE_SIZE, 10),
+    glorot([IMAGE_SIZE, hidden], 1),
+    zeros(hidden, 2),
+    glorot([hidden, latent], 3),
+    zeros(latent, 4),
+    glorot([hidden, latent], 5),
+    zeros(latent, 6),
+    glorot([latent, hidden], 7),
+    zeros(hidden, 8),
+    glorot([hidden, IMAGE_SIZE], 9),
+    zeros(IMAGE_SIZE, 10),
   ] as tf.Variable[];
   return {
     variables: [w1!, b1!, wMu!, bMu!, wLv!, bLv!, w2!, b2!, w3!, b3!],
@@ -69,7 +88,14 @@ function splitNelbo(vae: Vae, split: MnistSplit, seed: number): number {
   let sum = 0;
   for (let start = 0, chunk = 0; start < split.count; start += 2000, chunk++) {
     const n = Math.min(2000, split.count - start);
-    sum += tf.tidy(() => negativeElbo(vae, tf.tensor2d(split.images.subarray(start * IMAGE_SIZE, (start + n) * IMAGE_SIZE), [n, IMAGE_SIZE]), seed + chunk).dataSync()[0]!);
+    sum += tf.tidy(
+      () =>
+        negativeElbo(
+          vae,
+          tf.tensor2d(split.images.subarray(start * IMAGE_SIZE, (start + n) * IMAGE_SIZE), [n, IMAGE_SIZE]),
+          seed + chunk,
+        ).dataSync()[0]!,
+    );
   }
   return sum / split.count;
 }
@@ -96,7 +122,10 @@ export function importanceWeightedNll(vae: Vae, split: MnistSplit, k: number, se
       // log Bernoulli(x | sigmoid(l)) = x l - softplus(l)
       const logPx = tf.reshape(tf.sum(tf.sub(tf.mul(xs, logits), tf.softplus(logits)), 1), [k, n]);
       const logPz = tf.sub(tf.mul(-0.5, tf.sum(tf.square(z), 2)), latent * halfLog2Pi);
-      const logQz = tf.sub(tf.sub(tf.mul(-0.5, tf.sum(tf.square(eps), 2)), tf.mul(0.5, tf.sum(logVar, 1))), latent * halfLog2Pi);
+      const logQz = tf.sub(
+        tf.sub(tf.mul(-0.5, tf.sum(tf.square(eps), 2)), tf.mul(0.5, tf.sum(logVar, 1))),
+        latent * halfLog2Pi,
+      );
       const logW = tf.sub(tf.add(logPx, logPz), logQz); // [k, n]
       const ll = tf.sub(tf.logSumExp(logW, 0), Math.log(k));
       return -tf.sum(ll).dataSync()[0]!;
@@ -126,7 +155,14 @@ function vaeData(b: VaeBase) {
   const key = `${b.trainSize}/${b.validationSize}/${b.testSize}`;
   if (cached?.key !== key) {
     const d = loadMnistWithValidation({ train: b.trainSize, validation: b.validationSize, test: b.testSize });
-    cached = { key, data: { train: binarise(d.train, BINARISATION_SEED + 1), validation: binarise(d.validation, BINARISATION_SEED + 2), test: binarise(d.test, BINARISATION_SEED + 3) } };
+    cached = {
+      key,
+      data: {
+        train: binarise(d.train, BINARISATION_SEED + 1),
+        validation: binarise(d.validation, BINARISATION_SEED + 2),
+        test: binarise(d.test, BINARISATION_SEED + 3),
+      },
+    };
   }
   return cached.data;
 }
@@ -196,51 +232,90 @@ export const vaeUnits: UnitExperiment<VaeBase> = {
     await trainer.fit();
     const testIwNll = importanceWeightedNll(model, data.test, b.iwSamples, 777, b.latent);
     const z = tf.randomNormal([25, b.latent], 0, 1, 'float32', 2024);
-    const images = tf.tidy(() => Array.from(tf.sigmoid(model.decodeLogits(z)).dataSync(), (v) => Math.round(v * 1000) / 1000));
+    const images = tf.tidy(() =>
+      Array.from(tf.sigmoid(model.decodeLogits(z)).dataSync(), (v) => Math.round(v * 1000) / 1000),
+    );
     z.dispose();
     trainer.optimizers.forEach((o) => o.dispose());
     tf.dispose(model.variables);
     const last = curves.at(-1)!;
     return {
       curves,
-      final: { testNelbo: last['testNelbo'] as number, validationNelbo: last['validationNelbo'] as number, trainNelbo: last['trainNelbo'] as number, testIwNll },
+      final: {
+        testNelbo: last['testNelbo'] as number,
+        validationNelbo: last['validationNelbo'] as number,
+        trainNelbo: last['trainNelbo'] as number,
+        testIwNll,
+      },
       extra: { samples: images },
     };
   },
   async summarize(b, records) {
     const spec: SummarySpec = {
-      metrics: VAE_METRICS, defaultLr: b.learningRate,
-      select: { key: 'validationNelbo', label: 'validation negative ELBO (nats)', lowerIsBetter: true, on: `validation negative ELBO (the last ${b.validationSize.toLocaleString('en')} training images, held out; not the test set)` },
+      metrics: VAE_METRICS,
+      defaultLr: b.learningRate,
+      select: {
+        key: 'validationNelbo',
+        label: 'validation negative ELBO (nats)',
+        lowerIsBetter: true,
+        on: `validation negative ELBO (the last ${b.validationSize.toLocaleString('en')} training images, held out; not the test set)`,
+      },
     };
     const t = standardTables(records, spec);
     const shown = figureRecords(records, spec, t.selection);
     const band = bandText(seedCount(records));
     const firstSeed = Math.min(...shown.map((r) => r.seed));
     const grids = shown.filter((r) => r.seed === firstSeed && r.setting.beta2 === shown[0]!.setting.beta2).slice(0, 2);
-    const gridFigures = await Promise.all(grids.map(async (r) => {
-      const px = (r.extra as { samples: number[] }).samples;
-      const images = Array.from({ length: 25 }, (_, i) => Float32Array.from(px.slice(i * IMAGE_SIZE, (i + 1) * IMAGE_SIZE)));
-      return {
-        file: `samples-${r.optimizer}.svg`,
-        caption: `Bernoulli means decoded from 25 draws of z ~ N(0, I) (the same draws for every optimizer), after training with ${LABELS[r.optimizer]} (seed ${r.seed}).`,
-        svg: await imageGrid(images, 28, { title: `Samples, ${LABELS[r.optimizer]}`, columns: 5, cell: 2 }),
-      };
-    }));
+    const gridFigures = await Promise.all(
+      grids.map(async (r) => {
+        const px = (r.extra as { samples: number[] }).samples;
+        const images = Array.from({ length: 25 }, (_, i) =>
+          Float32Array.from(px.slice(i * IMAGE_SIZE, (i + 1) * IMAGE_SIZE)),
+        );
+        return {
+          file: `samples-${r.optimizer}.svg`,
+          caption: `Bernoulli means decoded from 25 draws of z ~ N(0, I) (the same draws for every optimizer), after training with ${LABELS[r.optimizer]} (seed ${r.seed}).`,
+          svg: await imageGrid(images, 28, { title: `Samples, ${LABELS[r.optimizer]}`, columns: 5, cell: 2 }),
+        };
+      }),
+    );
     return {
       name: 'vae',
       title: 'Variational autoencoder on binarised MNIST',
-      description: `MLP VAE 784-${b.hidden}-${b.latent} (Bernoulli decoder) on statically binarised MNIST (${b.binarisation}): ` +
+      description:
+        `MLP VAE 784-${b.hidden}-${b.latent} (Bernoulli decoder) on statically binarised MNIST (${b.binarisation}): ` +
         `${b.trainSize.toLocaleString('en')} training, ${b.validationSize.toLocaleString('en')} validation (held out from training) and ${b.testSize.toLocaleString('en')} test images; ` +
         `batch ${b.batchSize}, ${b.epochs} epoch(s). Test negative log-likelihood estimated by importance weighting with k = ${b.iwSamples} samples ` +
         '(an upper bound on -log p(x) in expectation), and the single-sample negative ELBO; nats per image, lower is better.',
       summary: t.summary,
       tables: t.tables,
       figures: [
-        { file: 'test-nelbo.svg', caption: `Test negative ELBO (single sample) after each epoch; ${band}.`, svg: await lineChart(meanCurves(shown, 'testNelbo', 'epoch'), { title: 'Test negative ELBO', subtitle: band, x: 'epoch', y: 'nats per image', points: true }) },
+        {
+          file: 'test-nelbo.svg',
+          caption: `Test negative ELBO (single sample) after each epoch; ${band}.`,
+          svg: await lineChart(meanCurves(shown, 'testNelbo', 'epoch'), {
+            title: 'Test negative ELBO',
+            subtitle: band,
+            x: 'epoch',
+            y: 'nats per image',
+            points: true,
+          }),
+        },
         ...gridFigures,
       ],
-      curves: records.flatMap((r) => r.curves.map((c) => ({ optimizer: r.optimizer, seed: r.seed, beta2: String(r.setting.beta2), learningRate: r.setting.learningRate, ...c }))),
-      notes: [...t.notes, 'Pixels are binarised once with a fixed seed, so these nats are a likelihood bound on binary data, comparable to other statically binarised MNIST results only in kind (the standard fixed split of Larochelle & Murray differs).'],
+      curves: records.flatMap((r) =>
+        r.curves.map((c) => ({
+          optimizer: r.optimizer,
+          seed: r.seed,
+          beta2: String(r.setting.beta2),
+          learningRate: r.setting.learningRate,
+          ...c,
+        })),
+      ),
+      notes: [
+        ...t.notes,
+        'Pixels are binarised once with a fixed seed, so these nats are a likelihood bound on binary data, comparable to other statically binarised MNIST results only in kind (the standard fixed split of Larochelle & Murray differs).',
+      ],
       meta: undefined as never,
     };
   },

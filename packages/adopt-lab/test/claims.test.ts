@@ -15,7 +15,10 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the claims, declared in the suite', () => {
   it('ids C1, C2, ... in order; each names a suite experiment and only seeds that entry runs', () => {
-    assert.deepEqual(CLAIMS.map((c) => c.id), CLAIMS.map((_, k) => `C${k + 1}`));
+    assert.deepEqual(
+      CLAIMS.map((c) => c.id),
+      CLAIMS.map((_, k) => `C${k + 1}`),
+    );
     for (const c of CLAIMS) {
       const entry = SUITE.find((e) => e.label === c.experiment);
       assert.ok(entry, `${c.id}: ${c.experiment} is a suite entry`);
@@ -44,7 +47,10 @@ describe('equivalence by two one-sided tests', () => {
     const runs = join(root, 'x', 'runs');
     mkdirSync(runs, { recursive: true });
     diffs.forEach((d, k) => {
-      for (const [opt, v] of [['adopt', 0], ['adam', -d]] as const) {
+      for (const [opt, v] of [
+        ['adopt', 0],
+        ['adam', -d],
+      ] as const) {
         const setting = { beta2: 'own', learningRate: 0.001 };
         const startedAt = '2026-12-01T00:00:00Z';
         const run = { optimizer: opt, seed: k + 1, setting, final: { m: v }, startedAt, seconds: 1 };
@@ -54,18 +60,26 @@ describe('equivalence by two one-sided tests', () => {
     return root;
   }
   const claim = (n: number, margin: number): Claim => ({
-    id: 'C1', experiment: 'x', about: 'x', metric: { key: 'm', label: 'm', scale: 1, digits: 3, lowerIsBetter: true },
+    id: 'C1',
+    experiment: 'x',
+    about: 'x',
+    metric: { key: 'm', label: 'm', scale: 1, digits: 3, lowerIsBetter: true },
     comparisons: [{ a: { opt: 'adopt', beta2: 'own', lr: 0.001 }, b: { opt: 'adam', beta2: 'own', lr: 0.001 } }],
-    margin: { value: margin, basis: 'a test' }, seeds: Array.from({ length: n }, (_, k) => k + 1),
-    declared: '2026-12-07', retrospective: 'a test',
+    margin: { value: margin, basis: 'a test' },
+    seeds: Array.from({ length: n }, (_, k) => k + 1),
+    declared: '2026-12-07',
+    retrospective: 'a test',
   });
 
   it('passes exactly when the 90% interval lies inside ±margin (against t quantiles, on both sides of it)', () => {
     const diffs = [0.1, -0.05, 0.2, 0.05, 0.15];
     const mean = 0.09;
     const sd = Math.sqrt(diffs.reduce((a, d) => a + (d - mean) ** 2, 0) / 4);
-    const edge = mean + tQuantile(0.95, 4) * sd / Math.sqrt(5); // the 90% interval's upper end
-    for (const [margin, holds] of [[edge * 1.01, true], [edge * 0.99, false]] as const) {
+    const edge = mean + (tQuantile(0.95, 4) * sd) / Math.sqrt(5); // the 90% interval's upper end
+    for (const [margin, holds] of [
+      [edge * 1.01, true],
+      [edge * 0.99, false],
+    ] as const) {
       const [x] = evaluateClaims(folder(diffs), [claim(5, margin)]).comparisons;
       assert.equal(x!.pTost < 0.05, holds, `margin ${margin}`);
       assert.equal(x!.verdict.own, holds ? 'equivalent' : 'no significant difference');

@@ -30,14 +30,18 @@ describe('adopt-lab command line', () => {
   it('refuses an unknown optimizer, naming the valid ones', () => {
     const r = spawnSync(process.execPath, [cli, 'toy', '--optimizers', 'adopt,lion'], { encoding: 'utf8' });
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /unknown optimizer "lion"; expected some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, adopt-bf16, adamw-bf16, amsgrad/);
+    assert.match(
+      r.stderr,
+      /unknown optimizer "lion"; expected some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, adopt-bf16, adamw-bf16, amsgrad/,
+    );
   });
 
   /**
    * Runs the CLI. The limit (generous: a refusal takes about a second, but the machine may be
    * busy) only stops a run that was not refused: a full toy run takes far longer.
    */
-  const lab = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 180_000 });
+  const lab = (...args: string[]) =>
+    spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 180_000 });
   /** Refused with exactly this message (commander's, or ours), no stack trace, and nothing run (no summary on stdout). */
   const refused = (args: string[], message: string) => {
     const r = lab(...args);
@@ -59,15 +63,28 @@ describe('adopt-lab command line', () => {
   });
 
   it('refuses an empty --optimizers list instead of running nothing', () => {
-    const expected = 'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, adopt-bf16, adamw-bf16, amsgrad';
+    const expected =
+      'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, adopt-bf16, adamw-bf16, amsgrad';
     refused(['toy', '--optimizers', ''], invalid('--optimizers <list>', '', `${expected}; got an empty list.`));
-    refused(['mnist', '--optimizers', 'adopt,'], invalid('--optimizers <list>', 'adopt,', `${expected}; "adopt," has an empty entry.`));
-    refused(['mnist', '--optimizers', 'adam,adam'], invalid('--optimizers <list>', 'adam,adam', `${expected}; "adam" is listed twice.`));
+    refused(
+      ['mnist', '--optimizers', 'adopt,'],
+      invalid('--optimizers <list>', 'adopt,', `${expected}; "adopt," has an empty entry.`),
+    );
+    refused(
+      ['mnist', '--optimizers', 'adam,adam'],
+      invalid('--optimizers <list>', 'adam,adam', `${expected}; "adam" is listed twice.`),
+    );
   });
 
   it('refuses an optimizer the experiment cannot run before running the others', () => {
-    refused(['toy', '--optimizers', 'adopt,adamw'], 'error: toy cannot run adamw; expected some of adopt, adopt-unclipped, adam, amsgrad.');
-    refused(['demo', '--optimizers', 'adamw'], 'error: demo: its toy run cannot run adamw; expected some of adopt, adopt-unclipped, adam, amsgrad.');
+    refused(
+      ['toy', '--optimizers', 'adopt,adamw'],
+      'error: toy cannot run adamw; expected some of adopt, adopt-unclipped, adam, amsgrad.',
+    );
+    refused(
+      ['demo', '--optimizers', 'adamw'],
+      'error: demo: its toy run cannot run adamw; expected some of adopt, adopt-unclipped, adam, amsgrad.',
+    );
   });
 
   it('--ks and --beta2s: a message with the valid range, not a stack trace', () => {
@@ -86,14 +103,34 @@ describe('adopt-lab command line', () => {
     refused(['toy', '--steps', '1.5'], invalid('--steps <n>', '1.5', 'expected an integer >= 1, got "1.5".'));
     refused(['toy', '--chains', ''], invalid('--chains <n>', '', 'expected an integer >= 1, got "".'));
     refused(['rl', '--env-steps', 'lots'], invalid('--env-steps <n>', 'lots', 'expected an integer >= 1, got "lots".'));
-    refused(['mnist', '--learning-rate', 'abc'], invalid('--learning-rate <x>', 'abc', 'expected a number > 0, such as 1e-3, got "abc".'));
-    refused(['mnist', '--learning-rate', '-1'], invalid('--learning-rate <x>', '-1', 'expected a number > 0, such as 1e-3, got "-1".'));
-    refused(['mnist', '--train-size', '70000'],
-      invalid('--train-size <n>', '70000', 'expected an integer from 1 to 55,000 (MNIST has 60,000 training images; the last 5,000 are held out for validation), got "70000".'));
-    refused(['vae', '--train-size', '10'], invalid('--train-size <n>', '10',
-      'expected an integer from 128 to 55,000 (one batch of 128 at least; MNIST has 60,000 training images, the last 5,000 held out for validation), got "10".'));
-    refused(['mnist', '--batch-size', '5000', '--train-size', '1000'],
-      'error: --batch-size 5000 is larger than the 1,000 training images used; expected at most 1000 (or a larger --train-size).');
+    refused(
+      ['mnist', '--learning-rate', 'abc'],
+      invalid('--learning-rate <x>', 'abc', 'expected a number > 0, such as 1e-3, got "abc".'),
+    );
+    refused(
+      ['mnist', '--learning-rate', '-1'],
+      invalid('--learning-rate <x>', '-1', 'expected a number > 0, such as 1e-3, got "-1".'),
+    );
+    refused(
+      ['mnist', '--train-size', '70000'],
+      invalid(
+        '--train-size <n>',
+        '70000',
+        'expected an integer from 1 to 55,000 (MNIST has 60,000 training images; the last 5,000 are held out for validation), got "70000".',
+      ),
+    );
+    refused(
+      ['vae', '--train-size', '10'],
+      invalid(
+        '--train-size <n>',
+        '10',
+        'expected an integer from 128 to 55,000 (one batch of 128 at least; MNIST has 60,000 training images, the last 5,000 held out for validation), got "10".',
+      ),
+    );
+    refused(
+      ['mnist', '--batch-size', '5000', '--train-size', '1000'],
+      'error: --batch-size 5000 is larger than the 1,000 training images used; expected at most 1000 (or a larger --train-size).',
+    );
     refused(['charlm', '--width', '30'], 'error: --width 30 must be a multiple of the 4 attention heads, such as 28.');
   });
 
@@ -104,32 +141,58 @@ describe('adopt-lab command line', () => {
     for (const out of [file, join(file, 'sub')]) {
       const r = lab('toy', '--no-progress', '--backend', 'cpu', '--out', out);
       assert.equal(r.status, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`^error: cannot write results to the output folder "${out.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}" \\(a file is in the way: (EEXIST|ENOTDIR)\\b`));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^error: cannot write results to the output folder "${out.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}" \\(a file is in the way: (EEXIST|ENOTDIR)\\b`,
+        ),
+      );
       assert.match(r.stderr, /choose a folder that can be created and written with --out\. Nothing was run\.\n$/);
       assert.equal(r.stdout, '');
     }
     assert.equal(readFileSync(file, 'utf8'), 'x');
     refused(['toy', '--out', ''], "error: option '--out <dir>' is empty; expected a folder to write the results to.");
     const missing = join(scratch, 'no-such-results');
-    refused(['report', '--out', missing], `error: the output folder "${missing}" does not exist; run an experiment first, or pass the folder with --out.`);
+    refused(
+      ['report', '--out', missing],
+      `error: the output folder "${missing}" does not exist; run an experiment first, or pass the folder with --out.`,
+    );
     assert.ok(!existsSync(missing));
   });
 
   it('all --dry-run lists the committed suite with its seeds and run counts', () => {
     const r = lab('all', '--dry-run');
     assert.equal(r.status, 0, r.stderr);
-    for (const label of ['toy', 'mnist', 'mnist-cnn', 'beta2', 'vae', 'charlm', 'rl']) assert.match(r.stdout, new RegExp(`^${label} +\\d+ runs`, 'm'));
+    for (const label of ['toy', 'mnist', 'mnist-cnn', 'beta2', 'vae', 'charlm', 'rl'])
+      assert.match(r.stdout, new RegExp(`^${label} +\\d+ runs`, 'm'));
     assert.match(r.stdout, /^rl +\d+ runs +seeds 1,2,3,4,5,6,7,8,9,10 /m);
     assert.match(r.stdout, /^vae +\d+ runs +seeds 1,2,3,4,5 /m);
     assert.match(r.stdout, /^total +\d+ runs +~\d+\.\d h one run at a time/m);
     const quick = lab('all', '--dry-run', '--quick', '--only', 'rl');
     assert.match(quick.stdout, /^rl +\d+ runs +seeds 1,2 /m);
-    refused(['all', '--only', 'nope'], `error: --only: unknown nope; expected some of ${SUITE.map((e) => e.label).join(', ')}.`);
+    refused(
+      ['all', '--only', 'nope'],
+      `error: --only: unknown nope; expected some of ${SUITE.map((e) => e.label).join(', ')}.`,
+    );
     assert.match(r.stdout, /^charlm-medium-b4 +\d+ runs +seeds 1,2,3,4,5 /m);
   });
   it('--beta2, --lrs and --jobs are checked', () => {
-    refused(['mnist', '--beta2', 'own,1'], invalid('--beta2 <list>', 'own,1', 'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as own,0.999,0.9999; got "1".'));
-    refused(['rl', '--lrs', '1e-3,0'], invalid('--lrs <list>', '1e-3,0', 'expected a comma-separated list of numbers > 0, such as 3e-4,1e-3,3e-3; 0 is out of range.'));
+    refused(
+      ['mnist', '--beta2', 'own,1'],
+      invalid(
+        '--beta2 <list>',
+        'own,1',
+        'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as own,0.999,0.9999; got "1".',
+      ),
+    );
+    refused(
+      ['rl', '--lrs', '1e-3,0'],
+      invalid(
+        '--lrs <list>',
+        '1e-3,0',
+        'expected a comma-separated list of numbers > 0, such as 3e-4,1e-3,3e-3; 0 is out of range.',
+      ),
+    );
     refused(['vae', '--jobs', '0'], invalid('--jobs <n>', '0', 'expected an integer >= 1, got "0".'));
   });
   it('says "stand-ins"', () => {
@@ -138,17 +201,52 @@ describe('adopt-lab command line', () => {
 
   it('creates a missing --out folder and writes the results there', () => {
     const out = join(scratch, 'cli-run', 'nested');
-    const r = lab('toy', '--steps', '20', '--chains', '2', '--ks', '2', '--beta2s', '0.5', '--optimizers', 'adopt', '--seeds', '4',
-      '--no-progress', '--backend', 'cpu', '--out', out);
+    const r = lab(
+      'toy',
+      '--steps',
+      '20',
+      '--chains',
+      '2',
+      '--ks',
+      '2',
+      '--beta2s',
+      '0.5',
+      '--optimizers',
+      'adopt',
+      '--seeds',
+      '4',
+      '--no-progress',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'toy', 'result.json'), 'utf8')).meta.seeds, [4]);
     assert.ok(existsSync(join(out, 'report.html')));
     assert.deepEqual(readdirSync(out).sort(), ['report.html', 'toy']); // the write probe is gone
     assert.deepEqual(readdirSync(join(out, 'toy', 'runs')), ['adopt-b20.5-lr0.01-k2-seed4.json']);
-    const again = lab('toy', '--steps', '20', '--chains', '2', '--ks', '2', '--beta2s', '0.5', '--optimizers', 'adopt', '--seeds', '4',
-      '--no-progress', '--backend', 'cpu', '--out', out);
+    const again = lab(
+      'toy',
+      '--steps',
+      '20',
+      '--chains',
+      '2',
+      '--ks',
+      '2',
+      '--beta2s',
+      '0.5',
+      '--optimizers',
+      'adopt',
+      '--seeds',
+      '4',
+      '--no-progress',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+    );
     assert.match(again.stderr, /toy: 1 run\(s\); 1 already saved \(skipped\), 0 to run/);
     assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /stand-ins/);
   });
 });
-

@@ -34,27 +34,42 @@ describe('IDX parser', () => {
       [Uint8Array.from([1, 0, 8, 1, 0, 0, 0, 1, 5]), /not an IDX file \(the first two bytes are 1, 0/],
       [idx(0x0d, [1], [0, 0, 0, 0]), /IDX data type 0xd is not supported; expected 0x08/],
       [Uint8Array.from([0, 0, 8, 2, 0, 0]), /truncated IDX header/],
-      [idx(8, [2, 3], [1, 2, 3, 4]), /the header says \[2, 3\] \(6 bytes of data\) but the file holds 4; it is truncated/],
+      [
+        idx(8, [2, 3], [1, 2, 3, 4]),
+        /the header says \[2, 3\] \(6 bytes of data\) but the file holds 4; it is truncated/,
+      ],
       [idx(8, [2], [1, 2, 3]), /it has trailing bytes/],
       [Uint8Array.from([0, 0, 8, 0]), /IDX rank 0 is out of range/],
     ];
-    for (const [bytes, message] of bad) assert.throws(() => parseIdx(bytes, 'x'), (e: unknown) => e instanceof DataFormatError && message.test(e.message));
+    for (const [bytes, message] of bad)
+      assert.throws(
+        () => parseIdx(bytes, 'x'),
+        (e: unknown) => e instanceof DataFormatError && message.test(e.message),
+      );
   });
   it('refuses a truncated copy of the real MNIST labels file, naming it', () => {
     const path = join(scratch, 'truncated-labels');
     writeFileSync(path, readFileSync(join(mnistDataDir(), 't10k-labels-idx1-ubyte')).subarray(0, 5000));
-    assert.throws(() => readMnistSplit(join(mnistDataDir(), 't10k-images-idx3-ubyte'), path),
-      new RegExp(`${path}: the header says \\[10000\\] .* holds 4992; it is truncated`));
+    assert.throws(
+      () => readMnistSplit(join(mnistDataDir(), 't10k-images-idx3-ubyte'), path),
+      new RegExp(`${path}: the header says \\[10000\\] .* holds 4992; it is truncated`),
+    );
   });
   it('refuses labels that do not match the images', () => {
     const path = join(scratch, 'few-labels');
     writeFileSync(path, idx(8, [3], [1, 2, 3]));
-    assert.throws(() => readMnistSplit(join(mnistDataDir(), 't10k-images-idx3-ubyte'), path), /3 labels for 10000 images/);
+    assert.throws(
+      () => readMnistSplit(join(mnistDataDir(), 't10k-images-idx3-ubyte'), path),
+      /3 labels for 10000 images/,
+    );
     const wrong = join(scratch, 'wrong-labels');
     const labels = readFileSync(join(mnistDataDir(), 't10k-labels-idx1-ubyte'));
     labels[8 + 17] = 12;
     writeFileSync(wrong, labels);
-    assert.throws(() => readMnistSplit(join(mnistDataDir(), 't10k-images-idx3-ubyte'), wrong), /label 12 at index 17 is not a digit/);
+    assert.throws(
+      () => readMnistSplit(join(mnistDataDir(), 't10k-images-idx3-ubyte'), wrong),
+      /label 12 at index 17 is not a digit/,
+    );
   });
 });
 
@@ -74,7 +89,10 @@ describe('data loaders', () => {
     assert.deepEqual([min, max], [0, 1]);
     const counts = new Array(10).fill(0);
     for (const l of train.labels) counts[l]++;
-    assert.ok(counts.every((c) => c > 5000 && c < 7000), `label counts ${counts}`);
+    assert.ok(
+      counts.every((c) => c > 5000 && c < 7000),
+      `label counts ${counts}`,
+    );
     assert.equal(train.labels[0], 5); // the first MNIST training label is a 5
     assert.equal(loadMnist({ train: 100, test: 10 }).train.images.length, 100 * 784);
   });
@@ -100,9 +118,13 @@ describe('CartPole dynamics', () => {
     // theta = 0.05, force +10: Barto, Sutton & Anderson's equations with Euler integration
     const total = 1.1;
     const temp = (10 + 0.05 * 0 * Math.sin(0.05)) / total;
-    const thetaAcc = (9.8 * Math.sin(0.05) - Math.cos(0.05) * temp) / (0.5 * (4 / 3 - (0.1 * Math.cos(0.05) ** 2) / total));
+    const thetaAcc =
+      (9.8 * Math.sin(0.05) - Math.cos(0.05) * temp) / (0.5 * (4 / 3 - (0.1 * Math.cos(0.05) ** 2) / total));
     const xAcc = temp - (0.05 * thetaAcc * Math.cos(0.05)) / total;
-    assert.deepEqual(Array.from(env.state).map((x) => +x.toFixed(12)), [0, 0.02 * xAcc, 0.05, 0.02 * thetaAcc].map((x) => +x.toFixed(12)));
+    assert.deepEqual(
+      Array.from(env.state).map((x) => +x.toFixed(12)),
+      [0, 0.02 * xAcc, 0.05, 0.02 * thetaAcc].map((x) => +x.toFixed(12)),
+    );
     env.state.set([0, 0, 0.21, 0]);
     assert.equal(env.step(0).done, true); // past 12 degrees
     env.reset();
@@ -113,4 +135,3 @@ describe('CartPole dynamics', () => {
     assert.deepEqual([result.done, result.truncated], [true, true]);
   });
 });
-

@@ -5,7 +5,13 @@ import { mnistFailed, mnistStory, toyOutcome, toyStory, wrap } from '../src/demo
 import type { ExperimentResult } from '../src/common.js';
 
 const result = (curves: Record<string, number | string>[], settings: Record<string, unknown>): ExperimentResult => ({
-  name: 'x', title: 'x', description: '', summary: { columns: [], rows: [] }, figures: [], curves, notes: [],
+  name: 'x',
+  title: 'x',
+  description: '',
+  summary: { columns: [], rows: [] },
+  figures: [],
+  curves,
+  notes: [],
   meta: { settings } as unknown as ExperimentResult['meta'],
 });
 
@@ -18,12 +24,17 @@ const down = (from: number, to: number) => Array.from({ length: 11 }, (_, i) => 
 
 describe('demo: the toy story', () => {
   it('says where each optimizer ended, and explains the clip only where clipped ADOPT went the wrong way first', () => {
-    const lines = toyStory(result([
-      ...track('adopt', 0.1, [0, 0.93, 0.6, 0.2, -0.1, -0.35, -0.57, -0.81, -0.97, -0.99, -0.98]),
-      ...track('adam', 0.1, down(0, 0.99)),
-      ...track('amsgrad', 0.1, down(0, -0.37)),
-      ...track('adam', 0.999, down(0, -0.99)),
-    ], TOY_SETTINGS)).join('\n');
+    const lines = toyStory(
+      result(
+        [
+          ...track('adopt', 0.1, [0, 0.93, 0.6, 0.2, -0.1, -0.35, -0.57, -0.81, -0.97, -0.99, -0.98]),
+          ...track('adam', 0.1, down(0, 0.99)),
+          ...track('amsgrad', 0.1, down(0, -0.37)),
+          ...track('adam', 0.999, down(0, -0.99)),
+        ],
+        TOY_SETTINGS,
+      ),
+    ).join('\n');
     const flat = lines.replace(/\s+/g, ' '); // sentences, wherever the paragraph wraps
     assert.match(flat, /k² = 100 with probability 1\/k and −k = −10/);
     assert.match(flat, /50,000 steps, 32 independent chains/);
@@ -37,15 +48,21 @@ describe('demo: the toy story', () => {
   });
 
   it('gives no clip explanation when clipped ADOPT never headed to +1, and intervals with several seeds', () => {
-    const lines = toyStory(result([
-      ...track('adopt', 0.1, down(0, -0.98), 1), ...track('adopt', 0.1, down(0, -0.96), 2),
-    ], TOY_SETTINGS)).join('\n');
+    const lines = toyStory(
+      result([...track('adopt', 0.1, down(0, -0.98), 1), ...track('adopt', 0.1, down(0, -0.96), 2)], TOY_SETTINGS),
+    ).join('\n');
     assert.doesNotMatch(lines, /Why clipped ADOPT/);
     assert.match(lines, /−0\.97 ± 0\.13 \(2 seeds\)/); // mean −0.97, half-width t(0.975, 1)·0.01 = 12.706 × 0.01
   });
 
   it('classifies the end of a track (each threshold can flip the outcome)', () => {
-    assert.equal(toyOutcome([{ t: 0, median: 0 }, { t: 1, median: -0.9 }]), 'optimum');
+    assert.equal(
+      toyOutcome([
+        { t: 0, median: 0 },
+        { t: 1, median: -0.9 },
+      ]),
+      'optimum',
+    );
     assert.equal(toyOutcome(down(0, 0.9).map((median, t) => ({ t, median }))), 'wrong end');
     assert.equal(toyOutcome(down(0, 0.89).map((median, t) => ({ t, median }))), 'stalled');
     assert.equal(toyOutcome(down(0, -0.89).map((median, t) => ({ t, median }))), 'moving');
@@ -61,23 +78,33 @@ describe('demo: the MNIST story', () => {
   const settings = { epochs: 3, trainSize: 20000, testSize: 2000, hidden: 256, learningRate: 0.001 };
 
   it('names the failure with its numbers, from the last epoch of each run', () => {
-    const lines = mnistStory(result([
-      ...run('adopt', 'own', 0.947, 0.19), ...run('adam', 'own', 0.9455, 0.17),
-      ...run('adopt', '0.5', 0.948, 0.18), ...run('adam', '0.5', 0.2445, 1.34e10),
-    ], settings)).join('\n');
+    const lines = mnistStory(
+      result(
+        [
+          ...run('adopt', 'own', 0.947, 0.19),
+          ...run('adam', 'own', 0.9455, 0.17),
+          ...run('adopt', '0.5', 0.948, 0.18),
+          ...run('adam', '0.5', 0.2445, 1.34e10),
+        ],
+        settings,
+      ),
+    ).join('\n');
     const flat = lines.replace(/\s+/g, ' ');
     assert.match(lines, /each one's default β2 \(0\.9999 \/ 0\.999\)\s+94\.70 %\s+94\.55 %/);
     assert.match(lines, /24\.45 % \(failed\)/);
-    assert.match(flat, /With β2 = 0\.5 for both: Adam fails \(test loss 1\.3e\+10, accuracy 24\.45 %\) and ADOPT trains\./);
+    assert.match(
+      flat,
+      /With β2 = 0\.5 for both: Adam fails \(test loss 1\.3e\+10, accuracy 24\.45 %\) and ADOPT trains\./,
+    );
     assert.match(flat, /With each one's default β2 \(0\.9999 \/ 0\.999\): ADOPT and Adam train\./);
     assert.match(flat, /one seed, so the table has no intervals/);
     assert.doesNotMatch(lines, /±/);
   });
 
   it('shows intervals with several seeds', () => {
-    const lines = mnistStory(result([
-      ...run('adopt', 'own', 0.94, 0.2, 1), ...run('adopt', 'own', 0.96, 0.2, 2),
-    ], settings)).join('\n');
+    const lines = mnistStory(
+      result([...run('adopt', 'own', 0.94, 0.2, 1), ...run('adopt', 'own', 0.96, 0.2, 2)], settings),
+    ).join('\n');
     assert.match(lines, /95\.00 % ± 12\.71 % \(2 seeds\)/);
     assert.doesNotMatch(lines, /one seed cannot/);
   });

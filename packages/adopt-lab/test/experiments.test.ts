@@ -21,7 +21,14 @@ describe('every experiment runs a few steps and writes curves, figures and a rep
   const out = join(scratch, 'lab');
   before(() => useBackend('wasm'));
   const ctx = (optimizers: RunContext['optimizers']): RunContext => ({
-    outDir: out, seeds: [3], optimizers, backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {},
+    outDir: out,
+    seeds: [3],
+    optimizers,
+    backend: 'wasm',
+    quick: true,
+    progress: false,
+    command: 'test',
+    log: () => {},
   });
   const small: Record<string, [RunContext['optimizers'], Record<string, unknown>]> = {
     toy: [['adopt', 'adam'], { steps: 300, chains: 8, beta2s: [0.1] }],
@@ -47,25 +54,47 @@ describe('every experiment runs a few steps and writes curves, figures and a rep
     });
   }
   it('mnist --model cnn', async () => {
-    const result = await EXPERIMENTS.mnist.run(ctx(['adopt']), { model: 'cnn', trainSize: 128, testSize: 100, epochs: 1 });
+    const result = await EXPERIMENTS.mnist.run(ctx(['adopt']), {
+      model: 'cnn',
+      trainSize: 128,
+      testSize: 100,
+      epochs: 1,
+    });
     assert.equal(result.name, 'mnist-cnn');
     writeResult(out, result);
   });
   it('the same seed gives the same curves (separate folders, so nothing is resumed)', async () => {
-    const a = await EXPERIMENTS.mnist.run({ ...ctx(['adopt']), outDir: join(scratch, 'same-a') }, { trainSize: 256, testSize: 200, epochs: 1 });
-    const b = await EXPERIMENTS.mnist.run({ ...ctx(['adopt']), outDir: join(scratch, 'same-b') }, { trainSize: 256, testSize: 200, epochs: 1 });
+    const a = await EXPERIMENTS.mnist.run(
+      { ...ctx(['adopt']), outDir: join(scratch, 'same-a') },
+      { trainSize: 256, testSize: 200, epochs: 1 },
+    );
+    const b = await EXPERIMENTS.mnist.run(
+      { ...ctx(['adopt']), outDir: join(scratch, 'same-b') },
+      { trainSize: 256, testSize: 200, epochs: 1 },
+    );
     assert.equal(b.meta.runs!.ran, 1);
     assert.deepEqual(a.curves, b.curves);
-    const c = await EXPERIMENTS.toy.run({ ...ctx(['adopt']), outDir: join(scratch, 'same-c') }, { steps: 200, chains: 4, beta2s: [0.5] });
-    const d = await EXPERIMENTS.toy.run({ ...ctx(['adopt']), outDir: join(scratch, 'same-d') }, { steps: 200, chains: 4, beta2s: [0.5] });
+    const c = await EXPERIMENTS.toy.run(
+      { ...ctx(['adopt']), outDir: join(scratch, 'same-c') },
+      { steps: 200, chains: 4, beta2s: [0.5] },
+    );
+    const d = await EXPERIMENTS.toy.run(
+      { ...ctx(['adopt']), outDir: join(scratch, 'same-d') },
+      { steps: 200, chains: 4, beta2s: [0.5] },
+    );
     assert.deepEqual(c.curves, d.curves);
   });
   it('vae: binarised data and an importance-weighted bound below the ELBO', () => {
-    const runs = readdirSync(join(out, 'vae', 'runs')).map((f) => JSON.parse(readFileSync(join(out, 'vae', 'runs', f), 'utf8')) as RunRecord);
+    const runs = readdirSync(join(out, 'vae', 'runs')).map(
+      (f) => JSON.parse(readFileSync(join(out, 'vae', 'runs', f), 'utf8')) as RunRecord,
+    );
     assert.equal(runs.length, 2);
     for (const r of runs) {
       // log p(x) >= IW bound (k = 100) >= ELBO in expectation: the IW negative log-likelihood is the smaller
-      assert.ok(r.final['testIwNll']! < r.final['testNelbo']!, `${r.optimizer}: IW ${r.final['testIwNll']} vs ELBO ${r.final['testNelbo']}`);
+      assert.ok(
+        r.final['testIwNll']! < r.final['testNelbo']!,
+        `${r.optimizer}: IW ${r.final['testIwNll']} vs ELBO ${r.final['testNelbo']}`,
+      );
       assert.equal(r.base['iwSamples'], 100);
     }
     const { test } = loadMnist({ train: 1, test: 20 });
@@ -79,9 +108,13 @@ describe('every experiment runs a few steps and writes curves, figures and a rep
   });
   it('the report has every experiment, its table and its figures', () => {
     const html = readFileSync(writeReport(out), 'utf8');
-    for (const name of ['toy', 'mnist', 'mnist-cnn', 'beta2', 'vae', 'charlm', 'rl']) assert.match(html, new RegExp(`<section id="${name}">`));
+    for (const name of ['toy', 'mnist', 'mnist-cnn', 'beta2', 'vae', 'charlm', 'rl'])
+      assert.match(html, new RegExp(`<section id="${name}">`));
     assert.ok((html.match(/<svg/g) ?? []).length >= 12);
-    assert.match(html, /<h2>Paper experiment → stand-in<\/h2><table><thead><tr><th>paper experiment<\/th><th>what we run<\/th><th>scale ratio<\/th><th>what the real one would need<\/th>/);
+    assert.match(
+      html,
+      /<h2>Paper experiment → stand-in<\/h2><table><thead><tr><th>paper experiment<\/th><th>what we run<\/th><th>scale ratio<\/th><th>what the real one would need<\/th>/,
+    );
     assert.match(html, /mean ± 95% CI/);
     assert.ok(!existsSync(join(out, 'charlm', 'scratch')), 'checkpoints of finished runs are removed');
   });
@@ -91,12 +124,25 @@ describe('runs are saved, resumed, compared and run in parallel', () => {
   before(() => useBackend('wasm'));
   const tiny = { trainSize: 256, testSize: 200, validationSize: 100, epochs: 1 };
   const ctx = (outDir: string, seeds: number[], jobs = 1): RunContext => ({
-    outDir, seeds, optimizers: ['adopt', 'adam'], backend: 'wasm', quick: true, progress: false, jobs, command: 'test', log: () => {},
+    outDir,
+    seeds,
+    optimizers: ['adopt', 'adam'],
+    backend: 'wasm',
+    quick: true,
+    progress: false,
+    jobs,
+    command: 'test',
+    log: () => {},
   });
-  const records = (dir: string) => Object.fromEntries(readdirSync(join(dir, 'mnist', 'runs')).filter((f) => f.endsWith('.json')).map((f) => {
-    const r = JSON.parse(readFileSync(join(dir, 'mnist', 'runs', f), 'utf8')) as RunRecord;
-    return [f, { curves: r.curves, final: r.final, hash: r.hash }];
-  }));
+  const records = (dir: string) =>
+    Object.fromEntries(
+      readdirSync(join(dir, 'mnist', 'runs'))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => {
+          const r = JSON.parse(readFileSync(join(dir, 'mnist', 'runs', f), 'utf8')) as RunRecord;
+          return [f, { curves: r.curves, final: r.final, hash: r.hash }];
+        }),
+    );
   const one = join(scratch, 'resume-jobs1');
   const two = join(scratch, 'resume-jobs2');
 
@@ -104,10 +150,21 @@ describe('runs are saved, resumed, compared and run in parallel', () => {
     const first = await EXPERIMENTS.mnist.run(ctx(one, [1, 2]), tiny);
     assert.deepEqual(first.meta.runs, { total: 4, ran: 4, skipped: 0, jobs: 1 });
     const files = readdirSync(join(one, 'mnist', 'runs')).sort();
-    assert.deepEqual(files, ['adam-b2own-lr0.001-seed1.json', 'adam-b2own-lr0.001-seed2.json', 'adopt-b2own-lr0.001-seed1.json', 'adopt-b2own-lr0.001-seed2.json']);
+    assert.deepEqual(files, [
+      'adam-b2own-lr0.001-seed1.json',
+      'adam-b2own-lr0.001-seed2.json',
+      'adopt-b2own-lr0.001-seed1.json',
+      'adopt-b2own-lr0.001-seed2.json',
+    ]);
     const r = JSON.parse(readFileSync(join(one, 'mnist', 'runs', files[0]!), 'utf8')) as RunRecord;
     assert.match(r.hash, /^[0-9a-f]{16}$/);
-    assert.ok(r.seconds > 0 && r.machine.cpus > 0 && r.machine.cpuModel.length > 0 && r.machine.node === process.version && r.machine.backend === 'wasm');
+    assert.ok(
+      r.seconds > 0 &&
+        r.machine.cpus > 0 &&
+        r.machine.cpuModel.length > 0 &&
+        r.machine.node === process.version &&
+        r.machine.backend === 'wasm',
+    );
     // one more seed: only its two runs are new
     const more = await EXPERIMENTS.mnist.run(ctx(one, [1, 2, 3]), tiny);
     assert.deepEqual(more.meta.runs, { total: 6, ran: 2, skipped: 4, jobs: 1 });
@@ -132,7 +189,14 @@ describe('runs are saved, resumed, compared and run in parallel', () => {
     // and the summary over seeds has intervals and a paired comparison
     assert.match(String(result.summary.rows[0]![4]), /^\d+\.\d+ ± \d+\.\d+ %$/);
     const comparison = result.tables!.find((t) => t.title.startsWith('ADOPT minus'))!;
-    assert.ok(comparison.rows.every((row) => /^(ADOPT better|ADOPT worse|no significant difference|equivalent within ±0\.25 %|no verdict \(a run diverged\)|no test \(the same difference in every seed\))$/.test(String(row.at(-1)))), JSON.stringify(comparison.rows));
+    assert.ok(
+      comparison.rows.every((row) =>
+        /^(ADOPT better|ADOPT worse|no significant difference|equivalent within ±0\.25 %|no verdict \(a run diverged\)|no test \(the same difference in every seed\))$/.test(
+          String(row.at(-1)),
+        ),
+      ),
+      JSON.stringify(comparison.rows),
+    );
     assert.match(comparison.title, /Holm/);
     assert.ok(result.notes.some((n) => /Student t/.test(n)));
   });
@@ -151,12 +215,16 @@ describe('runs are saved, resumed, compared and run in parallel', () => {
     assert.ok(result.notes.some((n) => /max\(sqrt\(v\), 1e-6\)/.test(n) && /sqrt\(v_hat\) \+ 1e-8/.test(n)));
     assert.ok(!existsSync(join(dir, 'mnist', 'runs', 'adam-b20.999-lr0.001-seed1.json')));
     assert.ok(existsSync(join(dir, 'mnist', 'runs', 'adopt-b20.999-lr0.001-seed1.json')));
-    const row = (mode: string) => result.summary.rows.find((r) => r[0] === mode && r[1] === 'Adam' && r[2] === '0.001')!.slice(3);
+    const row = (mode: string) =>
+      result.summary.rows.find((r) => r[0] === mode && r[1] === 'Adam' && r[2] === '0.001')!.slice(3);
     assert.deepEqual(row('own defaults'), row('0.999 for all'));
   });
 
   it('rl: the band is a 95% interval over seeds and says so', async () => {
-    const result = await EXPERIMENTS.rl.run({ ...ctx(join(scratch, 'rl2'), [1, 2]), optimizers: ['adopt'] }, { envSteps: 1024 });
+    const result = await EXPERIMENTS.rl.run(
+      { ...ctx(join(scratch, 'rl2'), [1, 2]), optimizers: ['adopt'] },
+      { envSteps: 1024 },
+    );
     assert.match(result.figures[0]!.caption, /95% CI of the mean \(Student t\), not min-max/);
     assert.match(result.figures[0]!.svg, /not min-max/);
   });
@@ -207,48 +275,113 @@ describe('language model: whole-tail loss, spike counting, pretraining-only runs
 
   it('charlm --finetune-steps 0 under --name: pretraining only, spikes reported, its own folder', async () => {
     const out = join(scratch, 'charlm-name');
-    const result = await EXPERIMENTS.charlm.run({ outDir: out, seeds: [1], optimizers: ['adopt', 'adopt-int8'], backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {} },
-      { steps: 6, finetuneSteps: 0, name: 'charlm-tiny', schedule: 'cosine', warmup: 2 });
+    const result = await EXPERIMENTS.charlm.run(
+      {
+        outDir: out,
+        seeds: [1],
+        optimizers: ['adopt', 'adopt-int8'],
+        backend: 'wasm',
+        quick: true,
+        progress: false,
+        command: 'test',
+        log: () => {},
+      },
+      { steps: 6, finetuneSteps: 0, name: 'charlm-tiny', schedule: 'cosine', warmup: 2 },
+    );
     assert.equal(result.name, 'charlm-tiny');
     assert.ok(existsSync(join(out, 'charlm-tiny', 'runs', 'adopt-int8-b2own-lr0.001-seed1.json')));
     assert.ok(!existsSync(join(out, 'charlm')));
     assert.ok(result.summary.columns.some((c) => /loss spikes/.test(c)));
     assert.ok(!result.summary.columns.some((c) => /finetune/.test(c)));
-    assert.deepEqual(result.summary.rows.map((r) => r[1]), ['ADOPT', 'ADOPT (8-bit state)']);
+    assert.deepEqual(
+      result.summary.rows.map((r) => r[1]),
+      ['ADOPT', 'ADOPT (8-bit state)'],
+    );
     assert.match(result.description, /cosine decay/);
   });
 
   it('charlm --split three --finetune-from shared: one pretrained model for every optimizer, rates chosen on validation, test reported', async () => {
     const out = join(scratch, 'charlm-shared');
-    const result = await EXPERIMENTS.charlm.run({ outDir: out, seeds: [1], optimizers: ['adopt', 'adam'], backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {} },
-      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' });
-    const run = (o: string) => JSON.parse(readFileSync(join(out, 'charlm-shared', 'runs', `${o}-b2own-lr0.001-seed1.json`), 'utf8')) as RunRecord;
+    const result = await EXPERIMENTS.charlm.run(
+      {
+        outDir: out,
+        seeds: [1],
+        optimizers: ['adopt', 'adam'],
+        backend: 'wasm',
+        quick: true,
+        progress: false,
+        command: 'test',
+        log: () => {},
+      },
+      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' },
+    );
+    const run = (o: string) =>
+      JSON.parse(
+        readFileSync(join(out, 'charlm-shared', 'runs', `${o}-b2own-lr0.001-seed1.json`), 'utf8'),
+      ) as RunRecord;
     const [a, b] = [run('adopt'), run('adam')];
     // the same pretraining (Adam at 1e-3) in both runs, bit for bit; finetuning differs
-    for (const key of ['pretrainValidation', 'pretrainTest', 'finetuneBefore']) assert.equal(a.final[key], b.final[key], key);
+    for (const key of ['pretrainValidation', 'pretrainTest', 'finetuneBefore'])
+      assert.equal(a.final[key], b.final[key], key);
     assert.notEqual(a.final['finetuneAfter'], b.final['finetuneAfter']);
     assert.notEqual(a.final['pretrainValidation'], a.final['pretrainTest'], 'validation and test are different halves');
     assert.deepEqual([a.base['split'], a.base['finetuneFrom'], a.base['finetuneSplit']], ['three', 'shared', 'halved']);
     assert.match(result.description, /same pretrained model per seed/);
     // nothing to compare before finetuning; the finetuning is compared on its test half
-    assert.notEqual(a.final['finetuneAfter'], a.final['finetuneTest'], 'finetuning validation and test are different halves');
+    assert.notEqual(
+      a.final['finetuneAfter'],
+      a.final['finetuneTest'],
+      'finetuning validation and test are different halves',
+    );
     const comparison = result.tables!.find((t) => t.title.startsWith('ADOPT minus'))!;
-    assert.deepEqual(comparison.rows.map((r) => r[2]), ['loss spikes (> 1.3 x median of previous 50 steps)', 'finetune test after (bits/char, second half of the held-out tail)']);
+    assert.deepEqual(
+      comparison.rows.map((r) => r[2]),
+      [
+        'loss spikes (> 1.3 x median of previous 50 steps)',
+        'finetune test after (bits/char, second half of the held-out tail)',
+      ],
+    );
     // the shared pretraining is done once per seed and kept: a run that finds it equals one that builds it
     const cache = join(out, 'charlm-shared', 'cache');
     assert.equal(readdirSync(cache).filter((f) => f.startsWith('pretrained-')).length, 1, 'one pretraining for seed 1');
     const fresh = join(scratch, 'charlm-shared-fresh');
-    await EXPERIMENTS.charlm.run({ outDir: fresh, seeds: [1], optimizers: ['adam'], backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {} },
-      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' });
-    const built = JSON.parse(readFileSync(join(fresh, 'charlm-shared', 'runs', 'adam-b2own-lr0.001-seed1.json'), 'utf8')) as RunRecord;
+    await EXPERIMENTS.charlm.run(
+      {
+        outDir: fresh,
+        seeds: [1],
+        optimizers: ['adam'],
+        backend: 'wasm',
+        quick: true,
+        progress: false,
+        command: 'test',
+        log: () => {},
+      },
+      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' },
+    );
+    const built = JSON.parse(
+      readFileSync(join(fresh, 'charlm-shared', 'runs', 'adam-b2own-lr0.001-seed1.json'), 'utf8'),
+    ) as RunRecord;
     assert.deepEqual([built.curves, built.final], [b.curves, b.final]);
     // a cache that cannot be read is built again, not misread
     const [entry] = readdirSync(join(fresh, 'charlm-shared', 'cache'));
     writeFileSync(join(fresh, 'charlm-shared', 'cache', entry!, 'pretraining.json'), '{"curves": [');
     rmSync(join(fresh, 'charlm-shared', 'runs'), { recursive: true });
-    await EXPERIMENTS.charlm.run({ outDir: fresh, seeds: [1], optimizers: ['adam'], backend: 'wasm', quick: true, progress: false, command: 'test', log: () => {} },
-      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' });
-    const rebuilt = JSON.parse(readFileSync(join(fresh, 'charlm-shared', 'runs', 'adam-b2own-lr0.001-seed1.json'), 'utf8')) as RunRecord;
+    await EXPERIMENTS.charlm.run(
+      {
+        outDir: fresh,
+        seeds: [1],
+        optimizers: ['adam'],
+        backend: 'wasm',
+        quick: true,
+        progress: false,
+        command: 'test',
+        log: () => {},
+      },
+      { steps: 6, finetuneSteps: 3, name: 'charlm-shared', split: 'three', finetuneFrom: 'shared' },
+    );
+    const rebuilt = JSON.parse(
+      readFileSync(join(fresh, 'charlm-shared', 'runs', 'adam-b2own-lr0.001-seed1.json'), 'utf8'),
+    ) as RunRecord;
     assert.deepEqual([rebuilt.curves, rebuilt.final], [b.curves, b.final]);
     // without the options the resolved settings hold neither key: the saved runs keep their hash
     const plain = resolveCharLm({}, false);
@@ -256,7 +389,11 @@ describe('language model: whole-tail loss, spike counting, pretraining-only runs
   });
 
   it('--name is checked', () => {
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'cli.js'), 'charlm', '--quick', '--name', '../x'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [join(import.meta.dirname, '..', 'dist', 'cli.js'), 'charlm', '--quick', '--name', '../x'],
+      { encoding: 'utf8' },
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /--name.*expected a folder name/s);
   });

@@ -1,7 +1,16 @@
 // The cache of work shared by an experiment's runs (src/once.ts): built once, read back verified, rebuilt when broken.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
@@ -19,7 +28,8 @@ function entry(value: number) {
     await new Promise((r) => setTimeout(r, 5));
     writeFileSync(join(dir, 'value.json'), JSON.stringify({ value }));
   };
-  const load = async (dir: string) => (JSON.parse(readFileSync(join(dir, 'value.json'), 'utf8')) as { value: number }).value;
+  const load = async (dir: string) =>
+    (JSON.parse(readFileSync(join(dir, 'value.json'), 'utf8')) as { value: number }).value;
   return { counter, make, load };
 }
 
@@ -58,7 +68,17 @@ describe('once: work shared by the runs of an experiment', () => {
     const e = entry(10);
     assert.deepEqual(await Promise.all([1, 2, 3].map(() => once(cache, 'k', e.make, e.load))), [10, 10, 10]);
     assert.deepEqual(readdirSync(cache), ['k']);
-    await assert.rejects(once(cache, 'broken', async () => { throw new Error('out of memory'); }, e.load), /out of memory/);
+    await assert.rejects(
+      once(
+        cache,
+        'broken',
+        async () => {
+          throw new Error('out of memory');
+        },
+        e.load,
+      ),
+      /out of memory/,
+    );
     assert.ok(!existsSync(join(cache, 'broken')));
     assert.deepEqual(readdirSync(cache), ['k'], 'the failed build removed its temporary folder');
   });
@@ -72,16 +92,26 @@ describe('once: work shared by the runs of an experiment', () => {
     for (const name of [...left, ...kept]) mkdirSync(join(cache, name), { recursive: true });
     const e = entry(11);
     assert.equal(await once(cache, 'k', e.make, e.load), 11);
-    assert.deepEqual(readdirSync(cache).sort(), ['k', ...kept].sort(), 'the dead process\'s folders are gone, the others kept');
+    assert.deepEqual(
+      readdirSync(cache).sort(),
+      ['k', ...kept].sort(),
+      "the dead process's folders are gone, the others kept",
+    );
     assert.deepEqual(sweepLeftovers(cache), [], 'nothing more to sweep');
     assert.deepEqual(sweepLeftovers(join(scratch, 'no-such-cache')), []);
   });
 
   it('names the process space by machine, boot and pid namespace where the system has them', () => {
     const parts = [hostname()];
-    if (existsSync('/proc/sys/kernel/random/boot_id')) parts.push(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), readlinkSync('/proc/self/ns/pid'));
+    if (existsSync('/proc/sys/kernel/random/boot_id'))
+      parts.push(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), readlinkSync('/proc/self/ns/pid'));
     assert.equal(processSpace(), createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 8));
-    if (parts.length > 1) assert.notEqual(processSpace(), createHash('sha256').update(hostname()).digest('hex').slice(0, 8), 'more than the name');
+    if (parts.length > 1)
+      assert.notEqual(
+        processSpace(),
+        createHash('sha256').update(hostname()).digest('hex').slice(0, 8),
+        'more than the name',
+      );
   });
 
   it('refuses a key that is not a plain folder name or looks like a temporary folder, building nothing', async () => {
@@ -99,7 +129,9 @@ describe('once: work shared by the runs of an experiment', () => {
     const dead = spawnSync(process.execPath, ['-e', '']).pid;
     const name = `k.tmp-${processSpace()}-${dead}-0a1b2c3d`;
     mkdirSync(join(cache, name), { recursive: true });
-    const refuse = () => { throw Object.assign(new Error('permission denied'), { code: 'EACCES' }); };
+    const refuse = () => {
+      throw Object.assign(new Error('permission denied'), { code: 'EACCES' });
+    };
     assert.deepEqual(sweepLeftovers(cache, refuse), []);
     assert.ok(existsSync(join(cache, name)));
     assert.deepEqual(sweepLeftovers(cache), [name], 'a later sweep that can remove it does');

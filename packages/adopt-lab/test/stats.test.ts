@@ -1,12 +1,30 @@
 // Statistics over seeds (src/stats.ts) against hand-computed values, and the figures' styles.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { adjustedVerdict, formatInterval, holm, interval95, pairedComparison, tQuantile975, twoSidedP } from '../src/stats.js';
+import {
+  adjustedVerdict,
+  formatInterval,
+  holm,
+  interval95,
+  pairedComparison,
+  tQuantile975,
+  twoSidedP,
+} from '../src/stats.js';
 import { lineChart, STYLES } from '../src/plot.js';
 
 describe('statistics over seeds (src/stats.ts), against hand-computed values', () => {
   it('t quantiles agree with the printed table (3 decimals) and with closed forms', () => {
-    const table: [number, number][] = [[1, 12.706], [2, 4.303], [3, 3.182], [4, 2.776], [9, 2.262], [30, 2.042], [40, 2.021], [60, 2.0], [120, 1.98]];
+    const table: [number, number][] = [
+      [1, 12.706],
+      [2, 4.303],
+      [3, 3.182],
+      [4, 2.776],
+      [9, 2.262],
+      [30, 2.042],
+      [40, 2.021],
+      [60, 2.0],
+      [120, 1.98],
+    ];
     for (const [df, t] of table) assert.ok(Math.abs(tQuantile975(df) - t) < 5e-4, `df ${df}: ${tQuantile975(df)}`);
     // df 1 (Cauchy): tan(0.475 pi); df 2: 2q / sqrt(2 (1 - 4 (q - 1/2)^2)) ... at q = 0.975: 4.302653
     assert.ok(Math.abs(tQuantile975(1) - Math.tan(0.475 * Math.PI)) < 1e-9);
@@ -25,7 +43,9 @@ describe('statistics over seeds (src/stats.ts), against hand-computed values', (
   it('Holm: the i-th smallest p times (m - i + 1), monotone, NaN left out', () => {
     const adj = holm([0.01, 0.04, 0.03, NaN, 0.5]);
     // family of 4: 0.01*4 = 0.04; 0.03*3 = 0.09; 0.04*2 = 0.08 -> 0.09 (monotone); 0.5*1 -> 0.5
-    [0.04, 0.09, 0.09, NaN, 0.5].forEach((e, i) => (Number.isNaN(e) ? assert.ok(Number.isNaN(adj[i]!)) : assert.ok(Math.abs(adj[i]! - e) < 1e-12, `${i}: ${adj[i]}`)));
+    [0.04, 0.09, 0.09, NaN, 0.5].forEach((e, i) =>
+      Number.isNaN(e) ? assert.ok(Number.isNaN(adj[i]!)) : assert.ok(Math.abs(adj[i]! - e) < 1e-12, `${i}: ${adj[i]}`),
+    );
     assert.deepEqual(holm([0.9, 0.8]), [1, 1]); // 0.8 * 2 capped at 1; 0.9 * 1 raised to 1 (monotone)
     assert.ok(Math.abs(holm([0.3, 0.4, 0.5])[0]! - 0.9) < 1e-12);
   });
@@ -50,7 +70,19 @@ describe('statistics over seeds (src/stats.ts), against hand-computed values', (
     assert.ok(Math.abs(d.p - (1 - 8.660254037844386 / Math.sqrt(75 + 2))) < 1e-9, String(d.p)); // t = 0.5 / (0.1 / sqrt 3), df 2
     assert.equal(pairedComparison(m([1, -1, 0.5]), m([0, 0, 0]), true).verdict, 'no significant difference');
     // only the seeds both have are paired
-    const partial = pairedComparison(new Map([[1, 1], [2, 2], [9, 5]]), new Map([[1, 0], [2, 1], [3, 7]]), false);
+    const partial = pairedComparison(
+      new Map([
+        [1, 1],
+        [2, 2],
+        [9, 5],
+      ]),
+      new Map([
+        [1, 0],
+        [2, 1],
+        [3, 7],
+      ]),
+      false,
+    );
     assert.deepEqual(partial.seeds, [1, 2]);
     assert.equal(pairedComparison(m([1]), m([0]), false).verdict, 'n < 2');
   });
@@ -64,14 +96,44 @@ describe('statistics over seeds (src/stats.ts), against hand-computed values', (
     assert.deepEqual([b.verdict, b.diverged], ['diverged', { adopt: 1, baseline: 0 }]);
     assert.equal(adjustedVerdict(a, 0.001, true), 'diverged');
   });
-  it('a constant comparison (the same difference in every seed) has no test and does not widen Holm\'s family', () => {
-    const zeros = new Map([[1, 0], [2, 0], [3, 0]]);
+  it("a constant comparison (the same difference in every seed) has no test and does not widen Holm's family", () => {
+    const zeros = new Map([
+      [1, 0],
+      [2, 0],
+      [3, 0],
+    ]);
     const c = pairedComparison(zeros, new Map(zeros), true, { margin: 1 });
     assert.ok(Number.isNaN(c.p));
     assert.equal(c.verdict, 'constant');
     assert.equal(c.equivalence, undefined, 'no equivalence claimed from no spread');
-    assert.equal(pairedComparison(new Map([[1, 1], [2, 2]]), new Map([[1, 0], [2, 1]]), true).verdict, 'constant', '+1 in every seed');
-    const varied = pairedComparison(new Map([[1, 1], [2, 2], [3, 4]]), new Map([[1, 0], [2, 0], [3, 0]]), true);
+    assert.equal(
+      pairedComparison(
+        new Map([
+          [1, 1],
+          [2, 2],
+        ]),
+        new Map([
+          [1, 0],
+          [2, 1],
+        ]),
+        true,
+      ).verdict,
+      'constant',
+      '+1 in every seed',
+    );
+    const varied = pairedComparison(
+      new Map([
+        [1, 1],
+        [2, 2],
+        [3, 4],
+      ]),
+      new Map([
+        [1, 0],
+        [2, 0],
+        [3, 0],
+      ]),
+      true,
+    );
     assert.deepEqual(holm([c.p, varied.p]), [NaN, varied.p], 'alone in its family: not multiplied');
     assert.equal(adjustedVerdict(c, NaN, true), 'constant');
   });
@@ -98,16 +160,22 @@ describe('figures: colours, dashes and legends', () => {
     assert.equal(new Set(colours).size, colours.length);
     assert.equal(new Set(Object.values(STYLES).map((x) => x.dash.join(','))).size, Object.keys(STYLES).length - 1); // Adam and ADOPT share solid, nothing else
     assert.notDeepEqual(STYLES['ADOPT']!.dash, STYLES['ADOPT (unclipped)']!.dash);
-    for (const a of ['Adam', 'AdamW', 'AMSGrad']) for (const b of ['Adam', 'AdamW', 'AMSGrad']) if (a !== b) assert.notDeepEqual(STYLES[a]!.dash, STYLES[b]!.dash);
+    for (const a of ['Adam', 'AdamW', 'AMSGrad'])
+      for (const b of ['Adam', 'AdamW', 'AMSGrad']) if (a !== b) assert.notDeepEqual(STYLES[a]!.dash, STYLES[b]!.dash);
   });
   it('the legend lists only the series drawn, and the band is described', async () => {
-    const svg = await lineChart([
-      { x: 1, y: 1, lower: 0.5, upper: 1.5, series: 'ADOPT' }, { x: 2, y: 2, lower: 1.5, upper: 2.5, series: 'ADOPT' },
-      { x: 1, y: 1.2, series: 'AdamW' }, { x: 2, y: 2.2, series: 'AdamW' },
-    ], { title: 't', subtitle: 'band: 95% CI', x: 'x', y: 'y' });
-    for (const name of ['ADOPT', 'AdamW', 'band: 95% CI']) assert.match(svg, new RegExp(`>${name.replace(/[()]/g, '\\$&')}<`));
+    const svg = await lineChart(
+      [
+        { x: 1, y: 1, lower: 0.5, upper: 1.5, series: 'ADOPT' },
+        { x: 2, y: 2, lower: 1.5, upper: 2.5, series: 'ADOPT' },
+        { x: 1, y: 1.2, series: 'AdamW' },
+        { x: 2, y: 2.2, series: 'AdamW' },
+      ],
+      { title: 't', subtitle: 'band: 95% CI', x: 'x', y: 'y' },
+    );
+    for (const name of ['ADOPT', 'AdamW', 'band: 95% CI'])
+      assert.match(svg, new RegExp(`>${name.replace(/[()]/g, '\\$&')}<`));
     for (const name of ['AMSGrad', '>Adam<', 'unclipped']) assert.doesNotMatch(svg, new RegExp(name));
     assert.match(svg, /stroke-dasharray="8,4"/); // AdamW dashed
   });
 });
-

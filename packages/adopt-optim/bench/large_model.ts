@@ -55,11 +55,24 @@ async function child(params: number, state: 'float32' | 'int8'): Promise<CaseRes
   const losses: number[] = [];
   const stepSeconds: number[] = [];
   try {
-    const vars = Array.from({ length: layers }, (_, i) => tf.variable(tf.randomNormal([WIDTH, WIDTH], 0, 1 / Math.sqrt(WIDTH), 'float32', i + 1), true, `layer${i}/kernel`));
+    const vars = Array.from({ length: layers }, (_, i) =>
+      tf.variable(tf.randomNormal([WIDTH, WIDTH], 0, 1 / Math.sqrt(WIDTH), 'float32', i + 1), true, `layer${i}/kernel`),
+    );
     const x = tf.randomNormal([BATCH, WIDTH], 0, 1, 'float32', 1001);
     const y = tf.randomUniform([BATCH, WIDTH], -0.5, 0.5, 'float32', 1002);
     const optimizer = adopt(1e-5, { stateDtype: state });
-    const loss = () => tf.tidy(() => tf.mean(tf.square(tf.sub(vars.reduce((h: tf.Tensor, w) => tf.tanh(tf.matMul(h as tf.Tensor2D, w)), x), y))) as tf.Scalar);
+    const loss = () =>
+      tf.tidy(
+        () =>
+          tf.mean(
+            tf.square(
+              tf.sub(
+                vars.reduce((h: tf.Tensor, w) => tf.tanh(tf.matMul(h as tf.Tensor2D, w)), x),
+                y,
+              ),
+            ),
+          ) as tf.Scalar,
+      );
     for (let s = 0; s < STEPS; s++) {
       const t0 = performance.now();
       const l = optimizer.minimize(loss, true, vars)!;
@@ -76,7 +89,9 @@ async function child(params: number, state: 'float32' | 'int8'): Promise<CaseRes
     out.ok = losses.every(Number.isFinite) && losses.at(-1)! < losses[0]!;
     if (!out.ok) out.error = `the loss did not fall: ${losses.join(', ')}`;
   } catch (e) {
-    out.error = String((e as Error).message ?? e).split('\n')[0]!.slice(0, 300);
+    out.error = String((e as Error).message ?? e)
+      .split('\n')[0]!
+      .slice(0, 300);
   }
   out.losses = losses;
   out.stepSeconds = stepSeconds;
@@ -92,22 +107,49 @@ if (process.argv[2] === '--child') {
 } else {
   const args = process.argv.slice(2);
   const OUT = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'out/bench/large_model.json';
-  const cases: [number, 'float32' | 'int8'][] = [[1e8, 'float32'], [1e8, 'int8'], [1.5e8, 'float32'], [1.5e8, 'int8'], [2e8, 'float32'], [2e8, 'int8'], [2.5e8, 'int8'], [3e8, 'int8']];
+  const cases: [number, 'float32' | 'int8'][] = [
+    [1e8, 'float32'],
+    [1e8, 'int8'],
+    [1.5e8, 'float32'],
+    [1.5e8, 'int8'],
+    [2e8, 'float32'],
+    [2e8, 'int8'],
+    [2.5e8, 'int8'],
+    [3e8, 'int8'],
+  ];
   const results: CaseResult[] = [];
   for (const [params, state] of cases) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', String(params), state], { encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 24 });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', String(params), state],
+      { encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 24 },
+    );
     const line = r.stdout.trim().split('\n').at(-1) ?? '';
     let res: CaseResult;
     try {
       res = JSON.parse(line) as CaseResult;
     } catch {
-      res = { params, state, ok: false, error: `the process ended with status ${r.status}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr.trim().split('\n').filter((x) => /Error|error|memory/i.test(x)).slice(0, 2).join(' | ').slice(0, 300)}` };
+      res = {
+        params,
+        state,
+        ok: false,
+        error: `the process ended with status ${r.status}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr
+          .trim()
+          .split('\n')
+          .filter((x) => /Error|error|memory/i.test(x))
+          .slice(0, 2)
+          .join(' | ')
+          .slice(0, 300)}`,
+      };
     }
     results.push(res);
     console.log(JSON.stringify(res));
   }
   const fmt = (x: number | undefined, d = 2) => (x === undefined ? '' : x.toFixed(d));
-  const rows = results.map((r) => `| ${r.params.toExponential(1)} | ${r.state} | ${r.ok ? 'trains' : 'fails'} | ${r.losses?.length ? `${fmt(r.losses[0], 4)} → ${fmt(r.losses.at(-1), 4)}` : ''} | ${r.stepSeconds?.length ? fmt([...r.stepSeconds].sort((a, b) => a - b)[r.stepSeconds.length >> 1]) : ''} | ${r.heapMiB ?? ''} | ${r.tensorsMiB ?? ''} | ${r.stateBytesOnHeap ? fmt(r.stateBytesOnHeap / r.params, 3) : ''} | ${r.stateBytesOutsideHeap ? fmt(r.stateBytesOutsideHeap / r.params, 3) : ''} | ${r.rssMiB ?? ''} | ${r.error ?? ''} |`);
+  const rows = results.map(
+    (r) =>
+      `| ${r.params.toExponential(1)} | ${r.state} | ${r.ok ? 'trains' : 'fails'} | ${r.losses?.length ? `${fmt(r.losses[0], 4)} → ${fmt(r.losses.at(-1), 4)}` : ''} | ${r.stepSeconds?.length ? fmt([...r.stepSeconds].sort((a, b) => a - b)[r.stepSeconds.length >> 1]) : ''} | ${r.heapMiB ?? ''} | ${r.tensorsMiB ?? ''} | ${r.stateBytesOnHeap ? fmt(r.stateBytesOnHeap / r.params, 3) : ''} | ${r.stateBytesOutsideHeap ? fmt(r.stateBytesOutsideHeap / r.params, 3) : ''} | ${r.rssMiB ?? ''} | ${r.error ?? ''} |`,
+  );
   const text = [
     `# npm run bench:large -w adopt-optim (${new Date().toISOString()}), Node ${process.version}; deep MLP of ${WIDTH}-wide layers, batch ${BATCH}, ${STEPS} ADOPT steps (the first initialises v), wasm backend`,
     '| params | state | result | loss before → after | step s (median) | wasm heap MiB (peak) | live tensors MiB | 8-bit state B/param on the heap | 8-bit state B/param outside the heap | RSS MiB | error |',

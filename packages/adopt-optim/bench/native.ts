@@ -48,7 +48,7 @@ export function buildNative(): NativeBuild | { reason: string } {
     }
     const missing = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
     const firstLine = (r.stderr || '').trim().split('\n')[0] || `exit ${r.status}`;
-    const why = missing ? 'not found' : r.error?.message ?? firstLine;
+    const why = missing ? 'not found' : (r.error?.message ?? firstLine);
     failures.push(`${cc}: ${why}`);
   }
   rmSync(dir, { recursive: true, force: true });
@@ -57,10 +57,16 @@ export function buildNative(): NativeBuild | { reason: string } {
 
 /** One step, elementwise, through the harness's `check` mode: the same kernel the bench times. */
 export interface CheckInput {
-  lr: number; beta1: number; beta2: number; eps: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
   /** Steps already applied (0: the first step, v = g² only). */
   t: number;
-  p: number[]; g: number[]; m: number[]; v: number[];
+  p: number[];
+  g: number[];
+  m: number[];
+  v: number[];
 }
 
 export function checkNative(build: NativeBuild, x: CheckInput): { p: number[]; m: number[]; v: number[] } {
@@ -70,7 +76,10 @@ export function checkNative(build: NativeBuild, x: CheckInput): { p: number[]; m
   for (let i = 0; i < n; i++) lines.push([x.p[i], x.g[i], x.m[i], x.v[i]].map((y) => y!.toPrecision(9)).join(' '));
   const r = spawnSync(build.binary, ['check'], { input: `${lines.join('\n')}\n`, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`adopt_step check failed (exit ${r.status}): ${r.stderr}`);
-  const rows = r.stdout.trim().split('\n').map((l) => l.split(' ').map(Number));
+  const rows = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ').map(Number));
   return { p: rows.map((c) => c[0]!), m: rows.map((c) => c[1]!), v: rows.map((c) => c[2]!) };
 }
 
@@ -88,7 +97,9 @@ export class NativeServer {
     // a short spin before idle OpenMP threads sleep: they must not hold a core while the bench times JS
     this.child = spawn(build.binary, ['serve'], {
       env: {
-        ...process.env, OMP_NUM_THREADS: String(ALL_THREADS), GOMP_SPINCOUNT: process.env['GOMP_SPINCOUNT'] ?? '10000',
+        ...process.env,
+        OMP_NUM_THREADS: String(ALL_THREADS),
+        GOMP_SPINCOUNT: process.env['GOMP_SPINCOUNT'] ?? '10000',
       },
     });
     this.child.stdout.setEncoding('utf8');
@@ -101,7 +112,9 @@ export class NativeServer {
       }
     });
     let stderr = '';
-    this.child.stderr.on('data', (d) => { stderr += String(d); });
+    this.child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
     const fail = (why: string) => {
       this.failed ??= new Error(`adopt_step serve ${why}: ${stderr.trim()}`);
       for (const w of this.waiting.splice(0)) w('');

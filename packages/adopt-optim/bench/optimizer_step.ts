@@ -71,7 +71,7 @@ interface Row {
 
 /** Bytes of an int8 optimizer's codes and scales (src/tfjs/lowbit_store.ts, LowBitStore.bytes). */
 function int8Bytes(opt: tf.Optimizer): number {
-  const store = (opt as unknown as Record<'lowBit' | 'int8', { bytes(): { heap: number; outside: number } } | undefined>);
+  const store = opt as unknown as Record<'lowBit' | 'int8', { bytes(): { heap: number; outside: number } } | undefined>;
   const b = (store.lowBit ?? store.int8)?.bytes(); // int8: the field's name before 0.3
   return b === undefined ? NaN : b.heap + b.outside;
 }
@@ -108,11 +108,19 @@ class NativeLanes {
   async finish(rows: Row[], backend: string, size: number, tensors: number, probe: Stat): Promise<Row[]> {
     if (this.server === undefined) return [];
     await this.server.free();
-    const lanes = [{ method: NATIVE_1, times: this.one }, { method: NATIVE_ALL, times: this.all }].map((l): Row => {
+    const lanes = [
+      { method: NATIVE_1, times: this.one },
+      { method: NATIVE_ALL, times: this.all },
+    ].map((l): Row => {
       const pps = stat(l.times.map((t) => size / t));
       return {
-        backend, params: size, tensors, method: l.method,
-        seconds: stat(l.times), paramsPerSecond: pps, vsFloor: pps.median / probe.median,
+        backend,
+        params: size,
+        tensors,
+        method: l.method,
+        seconds: stat(l.times),
+        paramsPerSecond: pps,
+        vsFloor: pps.median / probe.median,
       };
     });
     lanes[1]!.overOneThread = stat(this.one.map((t, i) => t / this.all[i]!));
@@ -173,24 +181,36 @@ async function benchBackend(backend: string, native: NativeLanes): Promise<Row[]
         const after = tf.memory();
         const pps = stat(run.times.map((t) => size / t));
         rows.push({
-          backend, params: size, tensors, method: run.name,
-          seconds: stat(run.times), times: run.times, paramsPerSecond: pps,
+          backend,
+          params: size,
+          tensors,
+          method: run.name,
+          seconds: stat(run.times),
+          times: run.times,
+          paramsPerSecond: pps,
           vsTfAdam: pps.median / adamStat.median,
           vsFloor: pps.median / probeStat.median,
           // int8: the codes and scales the optimizer holds (on the wasm heap, or in memories of their own on cpu)
           stateBytesPerParam: lowBit(run.name) ? int8Bytes(run.opt) / size : 8,
           ...(lowBit(run.name) ? { vsFloat32: pps.median / fusedStat.median } : {}),
           peakExtraBytes: Math.max(0, profile.peakBytes - before.numBytes),
-          memoryBefore: before, memoryAfter: after,
+          memoryBefore: before,
+          memoryAfter: after,
         });
         run.opt.dispose();
         tf.dispose(run.vars);
       }
       rows.push({
-        backend, params: size, tensors, method: 'bandwidth probe (copy of 28 B/param)',
-        seconds: stat(probeTimes), times: probeTimes, paramsPerSecond: probeStat, vsFloor: 1,
+        backend,
+        params: size,
+        tensors,
+        method: 'bandwidth probe (copy of 28 B/param)',
+        seconds: stat(probeTimes),
+        times: probeTimes,
+        paramsPerSecond: probeStat,
+        vsFloor: 1,
       });
-      rows.push(...await native.finish(rows.slice(first), backend, size, tensors, probeStat));
+      rows.push(...(await native.finish(rows.slice(first), backend, size, tensors, probeStat)));
       tf.dispose(grads);
       progress(`${backend} ${size.toExponential(0)} x${tensors} done`);
     }
@@ -215,9 +235,10 @@ async function benchCore(native: NativeLanes): Promise<Row[]> {
       opt.step(p, g, state);
       opt.step(p, g, state);
       const s = state.adopt as unknown as Record<string, ArrayBufferView>;
-      const bytes = stateDtype !== 'float32'
-        ? core.int8MomentsBytes(state.adopt as unknown as core.Int8Moments)
-        : s['m']!.byteLength + s['v']!.byteLength;
+      const bytes =
+        stateDtype !== 'float32'
+          ? core.int8MomentsBytes(state.adopt as unknown as core.Int8Moments)
+          : s['m']!.byteLength + s['v']!.byteLength;
       return { stateDtype, step: () => opt.step(p, g, state), times: [] as number[], bytes };
     });
     const probe = makeProbe(size);
@@ -235,16 +256,29 @@ async function benchCore(native: NativeLanes): Promise<Row[]> {
     for (const run of runs) {
       const pps = stat(run.times.map((t) => size / t));
       rows.push({
-        backend: 'core', params: size, tensors: 1, method: `core.adopt fused${run.stateDtype === 'float32' ? '' : ` ${run.stateDtype}`}`,
-        seconds: stat(run.times), times: run.times, paramsPerSecond: pps, vsFloor: pps.median / probeStat.median,
-        stateBytesPerParam: run.bytes / size, vsFloat32: pps.median / float32.median,
+        backend: 'core',
+        params: size,
+        tensors: 1,
+        method: `core.adopt fused${run.stateDtype === 'float32' ? '' : ` ${run.stateDtype}`}`,
+        seconds: stat(run.times),
+        times: run.times,
+        paramsPerSecond: pps,
+        vsFloor: pps.median / probeStat.median,
+        stateBytesPerParam: run.bytes / size,
+        vsFloat32: pps.median / float32.median,
       });
     }
     rows.push({
-      backend: 'core', params: size, tensors: 1, method: 'bandwidth probe (copy of 28 B/param)',
-      seconds: stat(probeTimes), times: probeTimes, paramsPerSecond: probeStat, vsFloor: 1,
+      backend: 'core',
+      params: size,
+      tensors: 1,
+      method: 'bandwidth probe (copy of 28 B/param)',
+      seconds: stat(probeTimes),
+      times: probeTimes,
+      paramsPerSecond: probeStat,
+      vsFloor: 1,
     });
-    rows.push(...await native.finish(rows.slice(first), 'core', size, 1, probeStat));
+    rows.push(...(await native.finish(rows.slice(first), 'core', size, 1, probeStat)));
     progress(`core ${size.toExponential(0)} done`);
   }
   return rows;
@@ -258,13 +292,32 @@ const pct = (x: number | undefined) => (x === undefined ? '' : `${(100 * x).toFi
 const fmt = (x: number) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} G` : `${(x / 1e6).toFixed(1)} M`);
 
 function printTable(rows: Row[]): void {
-  const header = ['backend', 'params', 'tensors', 'method', 'params/s median', 'spread (min-max)', 'x tf.train.adam',
+  const header = [
+    'backend',
+    'params',
+    'tensors',
+    'method',
+    'params/s median',
+    'spread (min-max)',
+    'x tf.train.adam',
     'of floor',
-    'of C 1T', `of C ${ALL_THREADS}T`, 'peak extra B', 'state B/param', 'x float32 state'];
+    'of C 1T',
+    `of C ${ALL_THREADS}T`,
+    'peak extra B',
+    'state B/param',
+    'x float32 state',
+  ];
   const lines = rows.map((r) => [
-    r.backend, r.params.toExponential(0), String(r.tensors), r.method,
-    fmt(r.paramsPerSecond.median), `${fmt(r.paramsPerSecond.min)}-${fmt(r.paramsPerSecond.max)}`,
-    r.vsTfAdam === undefined ? '' : r.vsTfAdam.toFixed(1), pct(r.vsFloor), pct(r.vsNative1), pct(r.vsNativeAll),
+    r.backend,
+    r.params.toExponential(0),
+    String(r.tensors),
+    r.method,
+    fmt(r.paramsPerSecond.median),
+    `${fmt(r.paramsPerSecond.min)}-${fmt(r.paramsPerSecond.max)}`,
+    r.vsTfAdam === undefined ? '' : r.vsTfAdam.toFixed(1),
+    pct(r.vsFloor),
+    pct(r.vsNative1),
+    pct(r.vsNativeAll),
     r.peakExtraBytes === undefined ? '' : String(r.peakExtraBytes),
     r.stateBytesPerParam === undefined ? '' : r.stateBytesPerParam.toFixed(2),
     r.vsFloat32 === undefined ? '' : r.vsFloat32.toFixed(2),
@@ -282,23 +335,40 @@ function targets(rows: Row[]): string[] {
   const out: string[] = [];
   const check = (label: string, value: number | undefined, goal: number, unit: string) => {
     if (value === undefined) return;
-    out.push(`${value >= goal ? 'met   ' : 'MISSED'} ${label}: ${unit === '%' ? `${(100 * value).toFixed(0)}%` : `${value.toFixed(1)}x`} (target ${unit === '%' ? `${goal * 100}%` : `${goal}x`})`);
+    out.push(
+      `${value >= goal ? 'met   ' : 'MISSED'} ${label}: ${unit === '%' ? `${(100 * value).toFixed(0)}%` : `${value.toFixed(1)}x`} (target ${unit === '%' ? `${goal * 100}%` : `${goal}x`})`,
+    );
   };
   check('wasm 1e7, fused ADOPT vs bandwidth floor', find('wasm', 'ADOPT fused')?.vsFloor, 0.75, '%');
   check('wasm 1e7, fused ADOPT vs tf.train.adam', find('wasm', 'ADOPT fused')?.vsTfAdam, 6, 'x');
   check('cpu 1e7, fused ADOPT vs tf.train.adam', find('cpu', 'ADOPT fused')?.vsTfAdam, 50, 'x');
   check('wasm 1e7, fused ADOPT int8 state vs float32 state', find('wasm', 'ADOPT fused int8')?.vsFloat32, 1.2, 'x');
   check('core 1e7, fused ADOPT vs bandwidth floor', find('core', 'core.adopt fused')?.vsFloor, 0.5, '%');
-  check('core 1e7, fused ADOPT int8 state vs float32 state', find('core', 'core.adopt fused int8')?.vsFloat32, 1.2, 'x');
+  check(
+    'core 1e7, fused ADOPT int8 state vs float32 state',
+    find('core', 'core.adopt fused int8')?.vsFloat32,
+    1.2,
+    'x',
+  );
   const bytes8 = find('core', 'core.adopt fused int8')?.stateBytesPerParam;
-  if (bytes8 !== undefined) out.push(`${bytes8 <= 2.1 ? 'met   ' : 'MISSED'} core 1e7, int8 state bytes per parameter: ${bytes8.toFixed(3)} (target 2.1)`);
+  if (bytes8 !== undefined)
+    out.push(
+      `${bytes8 <= 2.1 ? 'met   ' : 'MISSED'} core 1e7, int8 state bytes per parameter: ${bytes8.toFixed(3)} (target 2.1)`,
+    );
   const bytes4 = find('core', 'core.adopt fused int4')?.stateBytesPerParam;
-  if (bytes4 !== undefined) out.push(`${bytes4 <= 1.1 ? 'met   ' : 'MISSED'} core 1e7, int4 state bytes per parameter (with its chunk scratch): ${bytes4.toFixed(3)} (target 1.1)`);
-  const many = rows.find((r) => r.backend === 'wasm' && r.params === 1e6 && r.tensors === 100
-    && r.method === 'ADOPT fused');
+  if (bytes4 !== undefined)
+    out.push(
+      `${bytes4 <= 1.1 ? 'met   ' : 'MISSED'} core 1e7, int4 state bytes per parameter (with its chunk scratch): ${bytes4.toFixed(3)} (target 1.1)`,
+    );
+  const many = rows.find(
+    (r) => r.backend === 'wasm' && r.params === 1e6 && r.tensors === 100 && r.method === 'ADOPT fused',
+  );
   check('wasm 100 tensors of 1e4 (one applyGradients), fused ADOPT vs bandwidth floor', many?.vsFloor, 0.8, '%');
   const peak = rows.filter((r) => r.method === 'ADOPT fused').map((r) => r.peakExtraBytes ?? 0);
-  if (peak.length) out.push(`${Math.max(...peak) === 0 ? 'met   ' : 'MISSED'} peak extra memory of a fused step: ${Math.max(...peak)} bytes (target 0)`);
+  if (peak.length)
+    out.push(
+      `${Math.max(...peak) === 0 ? 'met   ' : 'MISSED'} peak extra memory of a fused step: ${Math.max(...peak)} bytes (target 0)`,
+    );
   return out;
 }
 
@@ -315,39 +385,56 @@ function limits(rows: Row[]): string[] {
   const out: string[] = [];
   const g = (x: number) => `${(x / 1e9).toFixed(2)} G/s`;
   for (const backend of ['core', 'wasm', 'cpu']) {
-    const one = at(backend, NATIVE_1), all = at(backend, NATIVE_ALL);
+    const one = at(backend, NATIVE_1),
+      all = at(backend, NATIVE_ALL);
     if (one && all) {
       const gain = all.overOneThread!;
-      out.push(`native C beside ${backend}: ${g(one.paramsPerSecond.median)} on 1 thread, `
-        + `${g(all.paramsPerSecond.median)} on ${ALL_THREADS}: `
-        + `x${(all.paramsPerSecond.median / one.paramsPerSecond.median).toFixed(2)} `
-        + `(per repetition ${gain.median.toFixed(2)}, ${gain.min.toFixed(2)}-${gain.max.toFixed(2)})`);
+      out.push(
+        `native C beside ${backend}: ${g(one.paramsPerSecond.median)} on 1 thread, ` +
+          `${g(all.paramsPerSecond.median)} on ${ALL_THREADS}: ` +
+          `x${(all.paramsPerSecond.median / one.paramsPerSecond.median).toFixed(2)} ` +
+          `(per repetition ${gain.median.toFixed(2)}, ${gain.min.toFixed(2)}-${gain.max.toFixed(2)})`,
+      );
     }
   }
-  const float32 = rows.filter((r) => r.params === LARGEST && r.tensors === 1 && r.vsNativeAll !== undefined
-    && (r.method === 'ADOPT fused' || r.method === 'ADOPT fused nonFinite off' || r.method === 'core.adopt fused'));
+  const float32 = rows.filter(
+    (r) =>
+      r.params === LARGEST &&
+      r.tensors === 1 &&
+      r.vsNativeAll !== undefined &&
+      (r.method === 'ADOPT fused' || r.method === 'ADOPT fused nonFinite off' || r.method === 'core.adopt fused'),
+  );
   for (const r of float32) {
     const spread = (x: Stat | undefined) => (x === undefined ? '' : ` (per repetition ${pct(x.min)}-${pct(x.max)})`);
-    out.push(`${r.backend} ${r.method}: ${g(r.paramsPerSecond.median)} = ${pct(r.vsNative1)}${spread(r.ofNative1)} `
-      + `of native C on 1 thread, ${pct(r.vsNativeAll)}${spread(r.ofNativeAll)} on ${ALL_THREADS} threads, `
-      + `${pct(r.vsFloor)} of the copy floor`);
+    out.push(
+      `${r.backend} ${r.method}: ${g(r.paramsPerSecond.median)} = ${pct(r.vsNative1)}${spread(r.ofNative1)} ` +
+        `of native C on 1 thread, ${pct(r.vsNativeAll)}${spread(r.ofNativeAll)} on ${ALL_THREADS} threads, ` +
+        `${pct(r.vsFloor)} of the copy floor`,
+    );
   }
   const best = float32.reduce<Row | undefined>(
-    (b, r) => (b === undefined || r.paramsPerSecond.median > b.paramsPerSecond.median ? r : b), undefined);
+    (b, r) => (b === undefined || r.paramsPerSecond.median > b.paramsPerSecond.median ? r : b),
+    undefined,
+  );
   if (best) {
-    out.push(`best float32 step: ${best.backend} ${best.method}, ${pct(best.vsNativeAll)} of the machine `
-      + `(native C on ${ALL_THREADS} threads)`);
+    out.push(
+      `best float32 step: ${best.backend} ${best.method}, ${pct(best.vsNativeAll)} of the machine ` +
+        `(native C on ${ALL_THREADS} threads)`,
+    );
   }
   const pairs = [
-    ['wasm', 'ADOPT fused', 'ADOPT fused int'], ['core', 'core.adopt fused', 'core.adopt fused int'],
+    ['wasm', 'ADOPT fused', 'ADOPT fused int'],
+    ['core', 'core.adopt fused', 'core.adopt fused int'],
   ] as const;
   for (const [backend, f32, low] of pairs) {
     const base = at(backend, f32);
     for (const bits of ['8', '4']) {
       const r = at(backend, low + bits);
       if (!base || !r) continue;
-      out.push(`${backend} ${bits}-bit state: x${(r.paramsPerSecond.median / base.paramsPerSecond.median).toFixed(2)} `
-        + 'the float32 state step (one thread)');
+      out.push(
+        `${backend} ${bits}-bit state: x${(r.paramsPerSecond.median / base.paramsPerSecond.median).toFixed(2)} ` +
+          'the float32 state step (one thread)',
+      );
     }
   }
   return out;
@@ -360,21 +447,27 @@ const WASM_ONLY = args.includes('--wasm');
 const build = args.includes('--no-native') ? { reason: '--no-native' } : buildNative();
 if (!('reason' in build)) process.once('exit', () => build.remove()); // also when the bench fails
 const server = 'reason' in build ? undefined : new NativeServer(build);
-console.log('reason' in build
-  ? `Native C kernel: skipped (${build.reason}); no "native C" rows.`
-  : `Native C kernel: ${build.command}, bench/native/adopt_step.c; ${ALL_THREADS} threads available.`);
+console.log(
+  'reason' in build
+    ? `Native C kernel: skipped (${build.reason}); no "native C" rows.`
+    : `Native C kernel: ${build.command}, bench/native/adopt_step.c; ${ALL_THREADS} threads available.`,
+);
 const native = new NativeLanes(server);
 const rows = [
-  ...await benchCore(native),
+  ...(await benchCore(native)),
   ...(CORE_ONLY ? [] : await benchBackend('wasm', native)),
   ...(CORE_ONLY || WASM_ONLY ? [] : await benchBackend('cpu', native)),
 ];
 await server?.close();
 printTable(rows);
-console.log('\nOptimizer state: 8 bytes per parameter for ADOPT (m, v) and for tf.train.adam (m, v); int8 state: codes of m and sqrt(v) plus a float32 scale per 256; int4: half a byte each plus a scale per 128 (column "state B/param").');
+console.log(
+  '\nOptimizer state: 8 bytes per parameter for ADOPT (m, v) and for tf.train.adam (m, v); int8 state: codes of m and sqrt(v) plus a float32 scale per 256; int4: half a byte each plus a scale per 128 (column "state B/param").',
+);
 console.log('"of floor" = params/s divided by the probe\'s params/s (probe bytes/s / 28) in the same run.');
-console.log(`"of C 1T", "of C ${ALL_THREADS}T" = params/s divided by the native C kernel's (same step, same lengths, `
-  + `28 B/param) on 1 and on ${ALL_THREADS} threads, same run.`);
+console.log(
+  `"of C 1T", "of C ${ALL_THREADS}T" = params/s divided by the native C kernel's (same step, same lengths, ` +
+    `28 B/param) on 1 and on ${ALL_THREADS} threads, same run.`,
+);
 const verdicts = targets(rows);
 console.log(`\nTargets (1e7 parameters in one tensor unless said):\n${verdicts.map((v) => `  ${v}`).join('\n')}`);
 const limitLines = limits(rows);
@@ -383,9 +476,21 @@ if (limitLines.length) {
   for (const l of limitLines) console.log(`  ${l}`);
 }
 mkdirSync(dirname(OUT), { recursive: true });
-writeFileSync(OUT, JSON.stringify({
-  node: process.version, date: new Date().toISOString(), quick: QUICK, threads: ALL_THREADS,
-  native: 'reason' in build ? { skipped: build.reason } : { compiler: build.command },
-  rows, targets: verdicts, limits: limitLines,
-}, null, 2));
+writeFileSync(
+  OUT,
+  JSON.stringify(
+    {
+      node: process.version,
+      date: new Date().toISOString(),
+      quick: QUICK,
+      threads: ALL_THREADS,
+      native: 'reason' in build ? { skipped: build.reason } : { compiler: build.command },
+      rows,
+      targets: verdicts,
+      limits: limitLines,
+    },
+    null,
+    2,
+  ),
+);
 console.log(`\nWrote ${OUT} in ${((Date.now() - started) / 1000).toFixed(0)} s.`);

@@ -17,9 +17,13 @@ import * as current from '../src/index.js';
 import { stat, time, type Stat } from './stats.js';
 
 const args = process.argv.slice(2);
-const value = (flag: string, fallback: string): string => (args.includes(flag) ? args[args.indexOf(flag) + 1]! : fallback);
+const value = (flag: string, fallback: string): string =>
+  args.includes(flag) ? args[args.indexOf(flag) + 1]! : fallback;
 const AGAINST = value('--against', '');
-if (AGAINST === '') throw new Error('usage: bench/versus.ts --against <path to the other build\'s dist/esm/index.js> [--size N] [--reps R] [--only NAME] [--backends wasm,cpu,core] [--out FILE]');
+if (AGAINST === '')
+  throw new Error(
+    "usage: bench/versus.ts --against <path to the other build's dist/esm/index.js> [--size N] [--reps R] [--only NAME] [--backends wasm,cpu,core] [--out FILE]",
+  );
 const SIZE = Number(value('--size', '1e7'));
 const REPS = Number(value('--reps', '9'));
 const OUT = value('--out', 'out/bench/versus.json');
@@ -29,12 +33,18 @@ const BACKENDS = value('--backends', 'wasm,cpu,core').split(',');
 const other = (await import(pathToFileURL(resolve(AGAINST)).href)) as typeof current;
 
 type Lib = typeof current;
-interface Method { name: string; backend: 'wasm' | 'cpu' | 'core'; make(lib: Lib): () => void; dispose?(): void }
+interface Method {
+  name: string;
+  backend: 'wasm' | 'cpu' | 'core';
+  make(lib: Lib): () => void;
+  dispose?(): void;
+}
 
 function tfjsMethod(name: string, backend: 'wasm' | 'cpu', make: (lib: Lib) => tf.Optimizer): Method {
   const made: { opt: tf.Optimizer; v: tf.Variable; g: tf.Tensor }[] = [];
   return {
-    name, backend,
+    name,
+    backend,
     make(lib) {
       const v = tf.variable(tf.randomNormal([SIZE], 0, 1, 'float32', 1));
       const g = tf.randomNormal([SIZE], 0, 1, 'float32', 2);
@@ -57,7 +67,8 @@ function tfjsMethod(name: string, backend: 'wasm' | 'cpu', make: (lib: Lib) => t
 // biome-ignore lint/suspicious/noExplicitAny: each optimizer has its own state type
 function coreMethod(name: string, make: (lib: Lib) => current.core.CoreOptimizer<unknown, any>): Method {
   return {
-    name, backend: 'core',
+    name,
+    backend: 'core',
     make(lib) {
       const opt = make(lib);
       const p = new Float32Array(SIZE).fill(0.5);
@@ -75,17 +86,21 @@ const METHODS: Method[] = [
   ...(['wasm', 'cpu'] as const).flatMap((b) => [
     tfjsMethod('ADOPT fused', b, (l) => l.adopt(1e-3)),
     tfjsMethod('Adam fused', b, (l) => l.adam(1e-3)),
-    ...(b === 'wasm' ? [
-      tfjsMethod('AMSGrad fused', b, (l) => l.amsgrad(1e-3)),
-      tfjsMethod('ADOPT nesterov fused', b, (l) => l.adopt(1e-3, { nesterov: true })),
-      tfjsMethod('ADOPT caution fused', b, (l) => l.adopt(1e-3, { caution: true })),
-    ] : []),
+    ...(b === 'wasm'
+      ? [
+          tfjsMethod('AMSGrad fused', b, (l) => l.amsgrad(1e-3)),
+          tfjsMethod('ADOPT nesterov fused', b, (l) => l.adopt(1e-3, { nesterov: true })),
+          tfjsMethod('ADOPT caution fused', b, (l) => l.adopt(1e-3, { caution: true })),
+        ]
+      : []),
     tfjsMethod('ADOPT fused int8', b, (l) => l.adopt(1e-3, { stateDtype: 'int8' })),
     tfjsMethod('ADOPT fused int4', b, (l) => l.adopt(1e-3, { stateDtype: 'int4' })),
-    ...(b === 'wasm' ? [
-      tfjsMethod('ADOPT nesterov int8', b, (l) => l.adopt(1e-3, { stateDtype: 'int8', nesterov: true })),
-      tfjsMethod('AdamW fused int8', b, (l) => l.adamw(1e-3, { stateDtype: 'int8' })),
-    ] : []),
+    ...(b === 'wasm'
+      ? [
+          tfjsMethod('ADOPT nesterov int8', b, (l) => l.adopt(1e-3, { stateDtype: 'int8', nesterov: true })),
+          tfjsMethod('AdamW fused int8', b, (l) => l.adamw(1e-3, { stateDtype: 'int8' })),
+        ]
+      : []),
   ]),
   coreMethod('core ADOPT fused', (l) => l.core.adopt(1e-3) as never),
   coreMethod('core Adam fused', (l) => l.core.adam(1e-3) as never),
@@ -109,12 +124,21 @@ for (const method of METHODS) {
   const t = { new: [] as number[], old: [] as number[], floor: [] as number[] };
   for (let r = 0; r < REPS; r++) {
     // alternate which goes first, so neither always runs on a warmer cache
-    if (r % 2 === 0) { t.new.push(time(stepNew)); t.old.push(time(stepOld)); } else { t.old.push(time(stepOld)); t.new.push(time(stepNew)); }
+    if (r % 2 === 0) {
+      t.new.push(time(stepNew));
+      t.old.push(time(stepOld));
+    } else {
+      t.old.push(time(stepOld));
+      t.new.push(time(stepNew));
+    }
     t.floor.push(time(probe));
   }
   method.dispose?.();
   const row = {
-    method: method.name, backend: method.backend, params: SIZE, repetitions: REPS,
+    method: method.name,
+    backend: method.backend,
+    params: SIZE,
+    repetitions: REPS,
     newParamsPerSecond: stat(t.new.map((x) => SIZE / x)),
     oldParamsPerSecond: stat(t.old.map((x) => SIZE / x)),
     newOverOld: stat(t.new.map((x, i) => t.old[i]! / x)),
@@ -123,7 +147,12 @@ for (const method of METHODS) {
   };
   rows.push(row);
   const f = (s: Stat, d = 2) => `${s.median.toFixed(d)} (${s.min.toFixed(d)}-${s.max.toFixed(d)})`;
-  console.log(`${method.backend.padEnd(4)} ${method.name.padEnd(22)} new/old ${f(row.newOverOld)}  new/floor ${f(row.newOverFloor)}  old/floor ${f(row.oldOverFloor)}`);
+  console.log(
+    `${method.backend.padEnd(4)} ${method.name.padEnd(22)} new/old ${f(row.newOverOld)}  new/floor ${f(row.newOverFloor)}  old/floor ${f(row.oldOverFloor)}`,
+  );
 }
 mkdirSync(dirname(OUT), { recursive: true });
-writeFileSync(OUT, `${JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, rows }, null, 2)}\n`);
+writeFileSync(
+  OUT,
+  `${JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, rows }, null, 2)}\n`,
+);

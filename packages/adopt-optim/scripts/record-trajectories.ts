@@ -7,5 +7,7 @@ const trajectories = await recordAll();
 const out = new URL('../test/fixtures/trajectories-v0.2.json', import.meta.url);
 writeFileSync(out, `${JSON.stringify({ n: N, steps: STEPS, trajectories }, null, 0)}\n`);
 const refused = trajectories.filter((t) => t.steps === null);
-console.log(`${trajectories.length} trajectories (${refused.length} refused) -> ${out.pathname.split('/').slice(-3).join('/')}`);
+console.log(
+  `${trajectories.length} trajectories (${refused.length} refused) -> ${out.pathname.split('/').slice(-3).join('/')}`,
+);
 for (const r of refused) console.log(`  refused: ${r.path} / ${r.variant}: ${r.refused}`);

@@ -74,7 +74,11 @@ export function gpuFusedKernels(): GpuFusedKernels | null {
 }
 
 /** Whether a variable's phase runs on the kernels: they implement the plan and hold these tensors. */
-export function runsOnKernels(kernels: FusedKernels | null, call: PhaseCall, tensors: tf.Tensor[]): kernels is FusedKernels {
+export function runsOnKernels(
+  kernels: FusedKernels | null,
+  call: PhaseCall,
+  tensors: tf.Tensor[],
+): kernels is FusedKernels {
   return kernels?.supports(call) === true && kernels.accepts(tensors);
 }
 
@@ -83,8 +87,13 @@ export function runsOnKernels(kernels: FusedKernels | null, call: PhaseCall, ten
  * assigns (`opsScalars`: the step's scalars with a backend-safe epsilon, §7.1).
  */
 export function runPhase(
-  kernels: FusedKernels | null, call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: readonly [string, tf.Variable][],
-  opsScalars: () => object, commit: (target: tf.Variable, value: tf.Tensor) => void,
+  kernels: FusedKernels | null,
+  call: PhaseCall,
+  p: tf.Variable,
+  g: tf.Tensor,
+  slots: readonly [string, tf.Variable][],
+  opsScalars: () => object,
+  commit: (target: tf.Variable, value: tf.Tensor) => void,
 ): StepPath {
   const slotTensors = slots.map(([, t]) => t);
   if (runsOnKernels(kernels, call, [p, g, ...slotTensors])) {

@@ -45,19 +45,37 @@ export const ADOPT_DEFAULTS = defaultsOf(ADOPT_OPTIONS) as Readonly<Required<Ado
 /** PyTorch's defaults: `torch.optim.Adam`, `AdamW` and `Adam(amsgrad=True)`. */
 export const ADAM_DEFAULTS = defaultsOf(ADAM_OPTIONS) as Readonly<Required<AdamOptions>>;
 /** AdamW's default options: Adam's with weightDecay 1e-2, decoupled. */
-export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 1e-2, decoupled: true } as Readonly<Required<AdamOptions>>;
+export const ADAMW_DEFAULTS = { ...ADAM_DEFAULTS, weightDecay: 1e-2, decoupled: true } as Readonly<
+  Required<AdamOptions>
+>;
 /** AMSGrad's default options: Adam's. */
 export const AMSGRAD_DEFAULTS = { ...ADAM_DEFAULTS } as Readonly<Required<AdamOptions>>;
 
 /** The full hyperparameters of the Adam family's three members (internal: not options). */
-export const ADAM_HYPERPARAMS: AdamHyperparams = { ...ADAM_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: false };
-export const ADAMW_HYPERPARAMS: AdamHyperparams = { ...ADAMW_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: false };
-export const AMSGRAD_HYPERPARAMS: AdamHyperparams = { ...AMSGRAD_DEFAULTS, learningRate: DEFAULT_LEARNING_RATE, amsgrad: true };
+export const ADAM_HYPERPARAMS: AdamHyperparams = {
+  ...ADAM_DEFAULTS,
+  learningRate: DEFAULT_LEARNING_RATE,
+  amsgrad: false,
+};
+export const ADAMW_HYPERPARAMS: AdamHyperparams = {
+  ...ADAMW_DEFAULTS,
+  learningRate: DEFAULT_LEARNING_RATE,
+  amsgrad: false,
+};
+export const AMSGRAD_HYPERPARAMS: AdamHyperparams = {
+  ...AMSGRAD_DEFAULTS,
+  learningRate: DEFAULT_LEARNING_RATE,
+  amsgrad: true,
+};
 
 function checkOptionsObject(owner: string, options: unknown): Record<string, unknown> {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object' || Array.isArray(options)) {
-    const got = Array.isArray(options) ? `an array [${String(options)}]` : typeof options === 'string' ? JSON.stringify(options) : String(options);
+    const got = Array.isArray(options)
+      ? `an array [${String(options)}]`
+      : typeof options === 'string'
+        ? JSON.stringify(options)
+        : String(options);
     throw new OptimizerArgumentError(`${owner}: invalid options ${got}; expected an object.`);
   }
   return options as Record<string, unknown>;
@@ -106,7 +124,8 @@ export function checkLearningRate(owner: string, learningRate: unknown): Learnin
  * `decoupled: true`, and a learning rate whose maximum is known and > 0 (`maxLearningRate`).
  */
 export function checkCorrectedWeightDecay(
-  owner: string, h: { correctedWeightDecay: boolean; decoupled: boolean; learningRate: LearningRate },
+  owner: string,
+  h: { correctedWeightDecay: boolean; decoupled: boolean; learningRate: LearningRate },
 ): void {
   if (!h.correctedWeightDecay) return;
   if (!h.decoupled) {
@@ -120,7 +139,10 @@ export function checkCorrectedWeightDecay(
 
 export function resolveAdopt(owner: string, learningRate: unknown, options?: AdoptOptions): AdoptHyperparams {
   const rate = checkLearningRate(owner, learningRate === undefined ? DEFAULT_LEARNING_RATE : learningRate);
-  const h = { learningRate: rate, ...resolveOptions<Required<AdoptOptions>>(owner, options, ADOPT_DEFAULTS, ADOPT_OPTIONS) };
+  const h = {
+    learningRate: rate,
+    ...resolveOptions<Required<AdoptOptions>>(owner, options, ADOPT_DEFAULTS, ADOPT_OPTIONS),
+  };
   checkCorrectedWeightDecay(owner, h);
   checkStateDtype(owner, ADOPT, h);
   checkGradientClipping(owner, h);
@@ -138,12 +160,18 @@ export function checkStateDtype(owner: string, rule: Rule, h: { stateDtype: Stat
 }
 
 export function resolveAdam(
-  owner: string, learningRate: unknown, options: AdamOptions | undefined,
+  owner: string,
+  learningRate: unknown,
+  options: AdamOptions | undefined,
   defaults: AdamHyperparams,
 ): AdamHyperparams {
   const { learningRate: defaultRate, amsgrad, ...optionDefaults } = defaults;
   const rate = checkLearningRate(owner, learningRate === undefined ? defaultRate : learningRate);
-  const h = { learningRate: rate, ...resolveOptions<Required<AdamOptions>>(owner, options, optionDefaults, ADAM_OPTIONS), amsgrad };
+  const h = {
+    learningRate: rate,
+    ...resolveOptions<Required<AdamOptions>>(owner, options, optionDefaults, ADAM_OPTIONS),
+    amsgrad,
+  };
   checkCorrectedWeightDecay(owner, h);
   checkStateDtype(owner, ADAM, h);
   checkGradientClipping(owner, h);

@@ -11,21 +11,46 @@
  */
 // the optimizers: factories, classes, their base classes, and registration for tf.serialization
 export {
-  adopt, adam, adamw, amsgrad, AdoptOptimizer, AdamOptimizer, AdamWOptimizer, AMSGradOptimizer, AdamFamilyOptimizer,
-  NamedStateOptimizer, registerOptimizers, type VariableState,
+  adopt,
+  adam,
+  adamw,
+  amsgrad,
+  AdoptOptimizer,
+  AdamOptimizer,
+  AdamWOptimizer,
+  AMSGradOptimizer,
+  AdamFamilyOptimizer,
+  NamedStateOptimizer,
+  registerOptimizers,
+  type VariableState,
 } from './tfjs/index.js';
 // their options, defaults and read-outs
 export {
-  ADOPT_DEFAULTS, ADAM_DEFAULTS, ADAMW_DEFAULTS, AMSGRAD_DEFAULTS, DEFAULT_LEARNING_RATE,
-  type AdoptOptions, type AdamOptions, type AdoptHyperparams, type AdamHyperparams, type NonFinitePolicy,
-  type LearningRate, type StateDtype,
+  ADOPT_DEFAULTS,
+  ADAM_DEFAULTS,
+  ADAMW_DEFAULTS,
+  AMSGRAD_DEFAULTS,
+  DEFAULT_LEARNING_RATE,
+  type AdoptOptions,
+  type AdamOptions,
+  type AdoptHyperparams,
+  type AdamHyperparams,
+  type NonFinitePolicy,
+  type LearningRate,
+  type StateDtype,
 } from './hyperparams.js';
 export type { StepPath } from './dispatch.js';
 export type { NamedTensor } from './tfjs/slot_store.js';
 // learning-rate schedules and ADOPT's clip schedules
 export {
-  constant, linearWarmup, cosineDecay, stepDecay, scheduleConfig, scheduleFromConfig,
-  type Schedule, type ScheduleConfig,
+  constant,
+  linearWarmup,
+  cosineDecay,
+  stepDecay,
+  scheduleConfig,
+  scheduleFromConfig,
+  type Schedule,
+  type ScheduleConfig,
 } from './schedules.js';
 export { powerClip, defaultClip, clipExponent, type ClipSchedule } from './clip_schedule.js';
 // errors

@@ -18,7 +18,6 @@ export interface MovedTo<Path extends string> {
   readonly movedTo: Path;
 }
 
-
 // to 'adopt-optim/train': optimizers by name, and the seeded random stream (there already)
 /** @internal @deprecated Moved: import { createOptimizer } from 'adopt-optim/train'. */
 export declare const createOptimizer: MovedTo<'adopt-optim/train'>;

@@ -62,10 +62,12 @@ export function cosineDecay(o: { peak: number; totalSteps: number; warmupSteps?:
   const warmupSteps = count('cosineDecay', 'warmupSteps', o.warmupSteps ?? 0, 0);
   const totalSteps = count('cosineDecay', 'totalSteps', o.totalSteps, 1);
   if (warmupSteps >= totalSteps) {
-    throw new OptimizerArgumentError(`cosineDecay: warmupSteps ${warmupSteps} must be less than totalSteps ${totalSteps}.`);
+    throw new OptimizerArgumentError(
+      `cosineDecay: warmupSteps ${warmupSteps} must be less than totalSteps ${totalSteps}.`,
+    );
   }
   return make({ kind: 'cosineDecay', peak, totalSteps, warmupSteps, final }, (step) => {
-    if (step < warmupSteps) return peak * (step + 1) / warmupSteps;
+    if (step < warmupSteps) return (peak * (step + 1)) / warmupSteps;
     const progress = Math.min(1, (step - warmupSteps) / (totalSteps - warmupSteps));
     return final + 0.5 * (peak - final) * (1 + Math.cos(Math.PI * progress));
   });
@@ -76,7 +78,10 @@ export function stepDecay(o: { initial: number; stepSize: number; gamma: number 
   const initial = nonNegative('stepDecay', 'initial', o.initial);
   const stepSize = count('stepDecay', 'stepSize', o.stepSize, 1);
   const gamma = nonNegative('stepDecay', 'gamma', o.gamma);
-  return make({ kind: 'stepDecay', initial, stepSize, gamma }, (step) => initial * gamma ** Math.floor(step / stepSize));
+  return make(
+    { kind: 'stepDecay', initial, stepSize, gamma },
+    (step) => initial * gamma ** Math.floor(step / stepSize),
+  );
 }
 
 /** The config of a schedule made here, or undefined for any other function. */
@@ -88,10 +93,14 @@ export function scheduleConfig(schedule: Schedule): ScheduleConfig | undefined {
 export function scheduleFromConfig(config: unknown): Schedule {
   const c = config as Partial<Record<string, unknown>> | null;
   switch (c?.['kind']) {
-    case 'constant': return constant(c['value'] as number);
-    case 'linearWarmup': return linearWarmup(c as { peak: number; warmupSteps: number });
-    case 'cosineDecay': return cosineDecay(c as { peak: number; totalSteps: number; warmupSteps: number; final: number });
-    case 'stepDecay': return stepDecay(c as { initial: number; stepSize: number; gamma: number });
+    case 'constant':
+      return constant(c['value'] as number);
+    case 'linearWarmup':
+      return linearWarmup(c as { peak: number; warmupSteps: number });
+    case 'cosineDecay':
+      return cosineDecay(c as { peak: number; totalSteps: number; warmupSteps: number; final: number });
+    case 'stepDecay':
+      return stepDecay(c as { initial: number; stepSize: number; gamma: number });
     default:
       throw new OptimizerArgumentError(
         `scheduleFromConfig: unknown schedule ${JSON.stringify(config)}; expected kind constant, linearWarmup, cosineDecay or stepDecay.`,

@@ -68,8 +68,12 @@ export function checkNonNegative(owner: string, name: string, value: unknown): n
  */
 export function checkEpsilon(owner: string, name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    fail(owner, name, value, 'a finite number > 0 (with 0, an element whose gradient and second moment are both 0 '
-      + 'computes 0 / 0 = NaN)');
+    fail(
+      owner,
+      name,
+      value,
+      'a finite number > 0 (with 0, an element whose gradient and second moment are both 0 ' + 'computes 0 / 0 = NaN)',
+    );
   }
   return value;
 }
@@ -87,9 +91,7 @@ export function checkBoolean(owner: string, name: string, value: unknown): boole
   return value;
 }
 
-export function checkOneOf<T extends string>(
-  owner: string, name: string, value: unknown, allowed: readonly T[],
-): T {
+export function checkOneOf<T extends string>(owner: string, name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
     fail(owner, name, value, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
   }
@@ -110,7 +112,11 @@ export function checkKnownKeys(owner: string, options: object, known: readonly s
 
 /** PyTorch's and Keras's names for ours. */
 const ALIASES: Record<string, readonly string[]> = {
-  lr: ['learningRate'], eps: ['epsilon'], betas: ['beta1', 'beta2'], beta_1: ['beta1'], beta_2: ['beta2'],
+  lr: ['learningRate'],
+  eps: ['epsilon'],
+  betas: ['beta1', 'beta2'],
+  beta_1: ['beta1'],
+  beta_2: ['beta2'],
 };
 
 /**
@@ -128,7 +134,9 @@ export function didYouMean(key: string, known: readonly string[]): string | unde
   if (known.length === 0) return undefined;
   const plains = known.map(plain);
   const best = closest(plain(key), plains);
-  return distance(plain(key), best) <= Math.min(2, Math.floor(best.length / 3)) ? quote([known[plains.indexOf(best)]!]) : undefined;
+  return distance(plain(key), best) <= Math.min(2, Math.floor(best.length / 3))
+    ? quote([known[plains.indexOf(best)]!])
+    : undefined;
 }
 
 /** The value of a clip schedule at step t must be a finite number >= 0. */

@@ -14,7 +14,13 @@ import { allocateMoments, lowBitStep } from '../src/kernels/lowbit_arrays.js';
 import { BFLOAT16 } from '../src/formats/state_formats.js';
 import { BACKENDS, useBackend } from './backends.js';
 import {
-  maxRelativeError, refAdamStep, refAdoptStep, refSeed, refState, Rng, type RefAdoptParams,
+  maxRelativeError,
+  refAdamStep,
+  refAdoptStep,
+  refSeed,
+  refState,
+  Rng,
+  type RefAdoptParams,
 } from './reference.js';
 
 const M_MUL = 0xc2b2ae3d;
@@ -73,9 +79,11 @@ const f32 = (n: number, rng: Rng, scale = 1) => Float32Array.from(rng.normals(n)
 function awkward(rng: Rng, n: number): Float32Array {
   const x = f32(n, rng);
   for (let i = 0; i < n; i++) {
-    if (i % 7 === 1) x[i] = x[i]! * 1e-39; // float32 subnormal
+    if (i % 7 === 1)
+      x[i] = x[i]! * 1e-39; // float32 subnormal
     else if (i % 7 === 2) x[i] = x[i]! * 1e30;
-    else if (i % 7 === 3) x[i] = decode(0x3f80 + (i % 50)); // already a bfloat16
+    else if (i % 7 === 3)
+      x[i] = decode(0x3f80 + (i % 50)); // already a bfloat16
     else if (i % 11 === 4) x[i] = 0;
     else if (i % 13 === 5) x[i] = decode(0x3f80 + (i % 64)) + 2 ** -8; // halfway between two bfloat16 (ties)
   }
@@ -113,7 +121,7 @@ describe('bfloat16 state: the rounding (§13) against a float64 reference', () =
     for (let i = 0; i < n; i++) assert.equal(back.m[i], cm[i]);
   });
 
-  it('the kernels\' stochastic rounding: exactly the reference for the hashes\' dithers; wrong dithers fail', () => {
+  it("the kernels' stochastic rounding: exactly the reference for the hashes' dithers; wrong dithers fail", () => {
     // Adam with beta1 = beta2 = 0 from zero state: the new m is g and the new v is fround(g * g), exactly
     const rng = new Rng(17);
     const n = 4099; // several blocks and a partial group of 16
@@ -134,7 +142,7 @@ describe('bfloat16 state: the rounding (§13) against a float64 reference', () =
     }
   });
 
-  it('unbiased: the mean over 2,000 seeds is x within 4 standard errors plus the dither\'s 2^-16 ulp', () => {
+  it("unbiased: the mean over 2,000 seeds is x within 4 standard errors plus the dither's 2^-16 ulp", () => {
     const xs = [1 + 2 ** -9, 0.3, -1.7e-5, 3.3e20, 1e-40];
     const n = 64;
     const seeds = 2000;
@@ -155,7 +163,7 @@ describe('bfloat16 state: the rounding (§13) against a float64 reference', () =
       // is <= q / (2 sqrt(count));
       // the dither takes 2^16 values, which moves the chance of rounding up by less than 2^-16: a bias < q · 2^-16
       const q = ulp(Math.abs(x));
-      const bound = 4 * q / (2 * Math.sqrt(count)) + q * 2 ** -16;
+      const bound = (4 * q) / (2 * Math.sqrt(count)) + q * 2 ** -16;
       const off = Math.abs(sum / count - x);
       assert.ok(off <= bound, `x = ${x}: mean ${sum / count}, off by ${off} > ${bound}`);
       // round to nearest is biased where x is not a bfloat16: the bound tells them apart
@@ -167,8 +175,17 @@ describe('bfloat16 state: the rounding (§13) against a float64 reference', () =
 });
 
 const ADOPT_H: RefAdoptParams = {
-  lr: 0.01, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false, maximize: false,
-  nesterov: false, caution: false, epsilonMode: 'floor', clip: (t: number) => t ** 0.25,
+  lr: 0.01,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  maximize: false,
+  nesterov: false,
+  caution: false,
+  epsilonMode: 'floor',
+  clip: (t: number) => t ** 0.25,
 };
 
 /** ADOPT in float64 with m and v rounded after each step by `round` (the reference's stochastic rounding). */
@@ -231,8 +248,13 @@ describe('bfloat16 state: steps against float64 ADOPT with bfloat16-rounded m an
       assert.ok(maxRelativeError(v.dataSync(), ref) < tolerance);
       // getWeights / setWeights round-trip: a restored optimizer steps as the original does
       const weights = await opt.getWeights();
-      assert.deepEqual(weights.map((w) => w.name).filter((x) => x.startsWith(v.name)).sort(),
-        [`${v.name}/mbf16`, `${v.name}/step`, `${v.name}/vbf16`]);
+      assert.deepEqual(
+        weights
+          .map((w) => w.name)
+          .filter((x) => x.startsWith(v.name))
+          .sort(),
+        [`${v.name}/mbf16`, `${v.name}/step`, `${v.name}/vbf16`],
+      );
       const restored = adopt(0.01, { stateDtype: 'bfloat16' });
       await restored.setWeights(weights);
       const before = v.dataSync().slice();
@@ -257,7 +279,13 @@ describe('bfloat16 state: steps against float64 ADOPT with bfloat16-rounded m an
 
   it('Adam (core) against float64 Adam with bfloat16-rounded m and v', () => {
     const h = {
-      lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupled: true, maximize: false,
+      lr: 0.01,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0.01,
+      decoupled: true,
+      maximize: false,
       amsgrad: false,
     };
     const p = Float64Array.from(p0);

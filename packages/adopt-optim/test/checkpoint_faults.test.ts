@@ -15,7 +15,17 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, nodeCheckpointFs, type CheckpointFs, type TrainerConfig } from '../src/train/index.js';
 import { useBackend } from './backends.js';
-import { disposeTrainer, leftovers, mlp, scratchDirs, snapshot, stepFolders, trainerFor, weightsOf, type XY } from './checkpoint_helpers.js';
+import {
+  disposeTrainer,
+  leftovers,
+  mlp,
+  scratchDirs,
+  snapshot,
+  stepFolders,
+  trainerFor,
+  weightsOf,
+  type XY,
+} from './checkpoint_helpers.js';
 import { Rng } from '../src/random.js';
 
 const freshDir = scratchDirs('adopt-ckpt-faults-');
@@ -55,7 +65,10 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
     const counting = crashingFs(Infinity);
     const referenceModel = mlp(1);
     const states = new Map<number, Awaited<ReturnType<typeof snapshot>>>();
-    const reference = trainerFor(referenceModel, { ...common, checkpoint: { dir: freshDir(), every: 2, keep: 2, fs: counting.fs } });
+    const reference = trainerFor(referenceModel, {
+      ...common,
+      checkpoint: { dir: freshDir(), every: 2, keep: 2, fs: counting.fs },
+    });
     const origSave = reference.save.bind(reference);
     reference.save = async (dir?: string) => {
       const folder = await origSave(dir);
@@ -88,13 +101,29 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
       try {
         const info = await resumed.restore();
         restoredStep = info.step;
-        assert.ok(info.step >= (record.committed ?? 0), `crash at ${failAt}: restored step ${info.step}, but step ${record.committed} was committed`);
-        assert.deepEqual(await snapshot(resumed, model), states.get(info.step), `crash at ${failAt}: restored state differs from the run's at step ${info.step}`);
-        const note = info.step === record.committed ? '' : record.committed === undefined ? ' (its folder complete, latest.json not yet written)' : ' (complete, newer than latest.json)';
+        assert.ok(
+          info.step >= (record.committed ?? 0),
+          `crash at ${failAt}: restored step ${info.step}, but step ${record.committed} was committed`,
+        );
+        assert.deepEqual(
+          await snapshot(resumed, model),
+          states.get(info.step),
+          `crash at ${failAt}: restored state differs from the run's at step ${info.step}`,
+        );
+        const note =
+          info.step === record.committed
+            ? ''
+            : record.committed === undefined
+              ? ' (its folder complete, latest.json not yet written)'
+              : ' (complete, newer than latest.json)';
         count(`restored step ${info.step}${note}${info.fellBack ? ' via fallback' : ''}`);
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw e;
-        assert.equal(record.committed, undefined, `crash at ${failAt}: step ${record.committed} was committed but the restore failed: ${e.message}`);
+        assert.equal(
+          record.committed,
+          undefined,
+          `crash at ${failAt}: step ${record.committed} was committed but the restore failed: ${e.message}`,
+        );
         assert.deepEqual(weightsOf(model), weights);
         assert.equal(tf.memory().numTensors, tensors);
         count('refused: nothing committed yet');
@@ -110,7 +139,9 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
       assert.ok(restoredStep <= 6);
       disposeTrainer(resumed, model);
     }
-    t.diagnostic(`${total} crash points (file-system calls of a 6-step run checkpointing at 2, 4, 6): ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    t.diagnostic(
+      `${total} crash points (file-system calls of a 6-step run checkpointing at 2, 4, 6): ${JSON.stringify(Object.fromEntries(outcomes))}`,
+    );
   });
 
   it('(b) ~1,000 single-bit flips over every checkpoint file: no silent wrong restore, no partial restore, no leak', async (t) => {
@@ -139,7 +170,9 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
     ];
     const rng = new Rng(5);
     const tally: Record<string, number> = {};
-    const add = (k: string) => { tally[k] = (tally[k] ?? 0) + 1; };
+    const add = (k: string) => {
+      tally[k] = (tally[k] ?? 0) + 1;
+    };
     let flips = 0;
     let wrong = 0;
     let partial = 0;
@@ -151,11 +184,12 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
         // (`?? ...`: lets this suite measure versions whose restore() returned nothing)
         const info = (await trainer.restore(from)) ?? { step: trainer.step, fellBack: false, warnings: [] };
         const expected = states.get(info.step);
-        const same = expected !== undefined && JSON.stringify(await snapshot(trainer, model)) === JSON.stringify(expected);
+        const same =
+          expected !== undefined && JSON.stringify(await snapshot(trainer, model)) === JSON.stringify(expected);
         if (!same) wrong++;
         if (info.step !== 4 && !(info.fellBack && info.warnings.length > 0)) wrong++; // an older checkpoint, silently
         if (tf.memory().numTensors !== settled) leaks++;
-        return info.fellBack ? `${info.step} via fallback` as unknown as number : info.step;
+        return info.fellBack ? (`${info.step} via fallback` as unknown as number) : info.step;
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw new Error(`${what}: not a CheckpointError: ${e}`);
         if (JSON.stringify(weightsOf(model)) !== JSON.stringify(weights) || trainer.step !== step) partial++;
@@ -165,9 +199,12 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
     };
     for (const file of files) {
       const original = readFileSync(file.path);
-      const positions = file.flips === 'every byte'
-        ? original.map((_, i) => i)
-        : Array.from({ length: file.flips }, (_, k) => Math.min(original.length - 1, Math.floor(((k + rng.next()) * original.length) / (file.flips as number))));
+      const positions =
+        file.flips === 'every byte'
+          ? original.map((_, i) => i)
+          : Array.from({ length: file.flips }, (_, k) =>
+              Math.min(original.length - 1, Math.floor(((k + rng.next()) * original.length) / (file.flips as number))),
+            );
       const name = file.folder === undefined ? 'latest.json' : `${file.folder}/${basename(file.path)}`;
       for (const position of positions) {
         const bytes = Buffer.from(original);
@@ -175,7 +212,9 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
         writeFileSync(file.path, bytes);
         flips++;
         const fromDir = await attempt(dir, `${name} byte ${position}`);
-        add(`${name}: restore(dir) → ${fromDir === 'refused' ? 'refused' : fromDir === 4 ? 'step 4 (intact)' : `step ${fromDir}, with a warning`}`);
+        add(
+          `${name}: restore(dir) → ${fromDir === 'refused' ? 'refused' : fromDir === 4 ? 'step 4 (intact)' : `step ${fromDir}, with a warning`}`,
+        );
         if (file.folder !== undefined) {
           const direct = await attempt(join(dir, file.folder), `${name} byte ${position} (folder)`);
           add(`${name}: restore(folder) → ${direct === 'refused' ? 'refused' : 'restored (values checked)'}`);

@@ -30,7 +30,12 @@ export function dataset(batchSize: number, batches: number, inputs = 6, outputs 
 export function mlp(seed: number, inputs = 6): tf.Sequential {
   return tf.sequential({
     layers: [
-      tf.layers.dense({ inputShape: [inputs], units: 8, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
+      tf.layers.dense({
+        inputShape: [inputs],
+        units: 8,
+        activation: 'tanh',
+        kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      }),
       tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
     ],
   });
@@ -66,15 +71,26 @@ export async function snapshot(trainer: Trainer<XY>, model: tf.LayersModel) {
     optimizer.push(weights.map((w) => [w.name.replace(/^.*\//, ''), Array.from(w.tensor.dataSync())]));
   }
   return {
-    step: trainer.step, epoch: internal.epoch, batchInEpoch: internal.batchInEpoch, rng: trainer.rng.state,
-    losses: trainer.losses.map((l) => [l.step, l.loss]), weights: weightsOf(model), optimizer,
+    step: trainer.step,
+    epoch: internal.epoch,
+    batchInEpoch: internal.batchInEpoch,
+    rng: trainer.rng.state,
+    losses: trainer.losses.map((l) => [l.step, l.loss]),
+    weights: weightsOf(model),
+    optimizer,
   };
 }
 
 /** Names in a checkpoint folder that a finished writer should not leave behind. */
-export const leftovers = (dir: string) => readdirSync(dir).filter((f) => f.includes('.tmp-') || f.includes('.del-') || f.includes('.stale-') || f === 'writer.lock');
+export const leftovers = (dir: string) =>
+  readdirSync(dir).filter(
+    (f) => f.includes('.tmp-') || f.includes('.del-') || f.includes('.stale-') || f === 'writer.lock',
+  );
 
-export const stepFolders = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('step-')).sort();
+export const stepFolders = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.startsWith('step-'))
+    .sort();
 
 export function disposeTrainer(trainer: Trainer<XY>, model: tf.LayersModel): void {
   trainer.optimizers.forEach((o) => o.dispose());

@@ -15,11 +15,21 @@ import { OptimizerArgumentError } from '../src/index.js';
 import { CheckpointError, readCheckpoint, type Trainer, writeCheckpoint } from '../src/train/index.js';
 import { useBackend } from './backends.js';
 import {
-  dataset, disposeTrainer, leftovers, mlp, scratchDirs, snapshot, stepFolders, trainerFor, weightsOf, type XY,
+  dataset,
+  disposeTrainer,
+  leftovers,
+  mlp,
+  scratchDirs,
+  snapshot,
+  stepFolders,
+  trainerFor,
+  weightsOf,
+  type XY,
 } from './checkpoint_helpers.js';
 
 const freshDir = scratchDirs('adopt-ckpt-safety-');
-const latestOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { step: number; folder: string; runId: string };
+const latestOf = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { step: number; folder: string; runId: string };
 
 async function expectRefused(model: tf.LayersModel, trainer: Trainer<XY>, from: string, pattern: RegExp) {
   const weights = weightsOf(model);
@@ -38,8 +48,8 @@ async function expectRefused(model: tf.LayersModel, trainer: Trainer<XY>, from: 
 describe('checkpoint safety', () => {
   before(() => useBackend('cpu'));
 
-  describe('1. keep prunes only this run\'s older checkpoints; one writer per folder', () => {
-    it('a fresh run in a folder holding a longer run\'s checkpoints keeps what it writes', async () => {
+  describe("1. keep prunes only this run's older checkpoints; one writer per folder", () => {
+    it("a fresh run in a folder holding a longer run's checkpoints keeps what it writes", async () => {
       const dir = freshDir();
       const long = mlp(1);
       const a = trainerFor(long, { steps: 10, checkpoint: { dir, every: 2, keep: 2 } });
@@ -49,7 +59,15 @@ describe('checkpoint safety', () => {
 
       const model = mlp(2);
       const folders: string[] = [];
-      const b = trainerFor(model, { steps: 6, checkpoint: { dir, every: 2, keep: 2 }, callbacks: { onCheckpoint: (_, f) => { folders.push(f); } } });
+      const b = trainerFor(model, {
+        steps: 6,
+        checkpoint: { dir, every: 2, keep: 2 },
+        callbacks: {
+          onCheckpoint: (_, f) => {
+            folders.push(f);
+          },
+        },
+      });
       await b.fit();
       for (const f of folders.slice(-2)) assert.ok(existsSync(f), `${f}, just written, was deleted`);
       const latest = latestOf(dir);
@@ -75,11 +93,18 @@ describe('checkpoint safety', () => {
       const model = mlp(4);
       const dir = freshDir();
       for (const keep of [-1, 0, 1.5, Number.NaN, Infinity]) {
-        assert.throws(() => trainerFor(model, { checkpoint: { dir, keep } }), (e: unknown) =>
-          e instanceof OptimizerArgumentError && /invalid checkpoint\.keep .*; expected an integer >= 1/.test(e.message));
+        assert.throws(
+          () => trainerFor(model, { checkpoint: { dir, keep } }),
+          (e: unknown) =>
+            e instanceof OptimizerArgumentError &&
+            /invalid checkpoint\.keep .*; expected an integer >= 1/.test(e.message),
+        );
       }
       for (const every of [0, -2, 1.5, Number.NaN, Infinity]) {
-        assert.throws(() => trainerFor(model, { checkpoint: { dir, every } }), /invalid checkpoint\.every .*; expected an integer >= 1/);
+        assert.throws(
+          () => trainerFor(model, { checkpoint: { dir, every } }),
+          /invalid checkpoint\.every .*; expected an integer >= 1/,
+        );
       }
       assert.throws(() => trainerFor(model, { checkpoint: { dir: '' } }), /invalid checkpoint\.dir/);
       model.dispose();
@@ -89,20 +114,36 @@ describe('checkpoint safety', () => {
       const model = mlp(5);
       const dir = freshDir();
       const bad = fc.oneof(
-        fc.integer({ max: 0 }), fc.double().filter((x) => !Number.isInteger(x) || x < 1),
+        fc.integer({ max: 0 }),
+        fc.double().filter((x) => !Number.isInteger(x) || x < 1),
         fc.constantFrom(Number.NaN, Infinity, -Infinity, '3', null, true, [2], {}),
       );
-      fc.assert(fc.property(bad, fc.constantFrom('keep', 'every'), (value, key) => {
-        assert.throws(() => trainerFor(model, { checkpoint: { dir, [key]: value as number } }), OptimizerArgumentError);
-      }), { numRuns: 200 });
-      fc.assert(fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 1000 }), (keep, every) => {
-        const t = trainerFor(model, { checkpoint: { dir, keep, every } });
-        t.optimizers.forEach((o) => o.dispose());
-      }), { numRuns: 50 });
+      fc.assert(
+        fc.property(bad, fc.constantFrom('keep', 'every'), (value, key) => {
+          assert.throws(
+            () => trainerFor(model, { checkpoint: { dir, [key]: value as number } }),
+            OptimizerArgumentError,
+          );
+        }),
+        { numRuns: 200 },
+      );
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 1000 }), (keep, every) => {
+          const t = trainerFor(model, { checkpoint: { dir, keep, every } });
+          t.optimizers.forEach((o) => o.dispose());
+        }),
+        { numRuns: 50 },
+      );
       const x = tf.scalar(1);
-      await fc.assert(fc.asyncProperty(bad, async (keep) => {
-        await assert.rejects(writeCheckpoint(dir, 1, {}, { g: [{ name: 'x', tensor: x }] }, { keep: keep as number }), /writeCheckpoint: invalid keep/);
-      }), { numRuns: 100 });
+      await fc.assert(
+        fc.asyncProperty(bad, async (keep) => {
+          await assert.rejects(
+            writeCheckpoint(dir, 1, {}, { g: [{ name: 'x', tensor: x }] }, { keep: keep as number }),
+            /writeCheckpoint: invalid keep/,
+          );
+        }),
+        { numRuns: 100 },
+      );
       assert.equal(existsSync(dir), false, 'a refused writeCheckpoint touched the folder');
       x.dispose();
       model.dispose();
@@ -110,46 +151,79 @@ describe('checkpoint safety', () => {
 
     it('property: for any sequence of runs and keep values, latest.json names an existing folder and each run keeps its newest `keep`', async () => {
       const x = tf.variable(tf.tensor([1, 2, 3]));
-      await fc.assert(fc.asyncProperty(
-        fc.array(fc.record({ steps: fc.integer({ min: 1, max: 6 }), keep: fc.integer({ min: 1, max: 3 }), run: fc.constantFrom('a', 'b', 'c') }), { minLength: 1, maxLength: 6 }),
-        async (writes) => {
-          const dir = freshDir();
-          const written = new Map<string, string[]>();
-          const stepOf = new Map<string, number>();
-          const aliveBefore = new Map<string, boolean>();
-          for (const [i, w] of writes.entries()) {
-            const step = w.steps + i; // runs may write lower steps than others did before
-            const folder = await writeCheckpoint(dir, step, {}, { model: [{ name: 'x', tensor: x }] }, { keep: w.keep, runId: w.run, onWarning: () => undefined });
-            // a pruned folder's name may be used again: the old entry is gone
-            for (const [run, fs] of written) written.set(run, fs.filter((f) => f !== folder));
-            const mine = [...(written.get(w.run) ?? []), folder];
-            written.set(w.run, mine);
-            stepOf.set(folder, step);
-            assert.ok(existsSync(folder));
-            assert.equal(join(dir, latestOf(dir).folder), folder);
-            // this run: of its checkpoints up to this step, the newest `keep` survive (the new one
-            // included); those of later steps (written before a resume from an earlier one) and
-            // other runs' are not older than the new one and stay
-            const upTo = mine.filter((f) => stepOf.get(f)! <= step && (f === folder || aliveBefore.get(f)));
-            const alive = upTo.filter((f) => existsSync(f));
-            const newest = upTo.map((f, k) => [f, k] as const).sort((p, q) => stepOf.get(q[0])! - stepOf.get(p[0])! || q[1] - p[1]).slice(0, w.keep).map(([f]) => f);
-            for (const f of newest) assert.ok(alive.includes(f), `${f} of run ${w.run} was pruned although among its newest ${w.keep}`);
-            assert.ok(alive.length <= w.keep, `run ${w.run} keeps ${alive.length} > ${w.keep}`);
-            for (const f of mine.filter((g) => stepOf.get(g)! > step && aliveBefore.get(g))) assert.ok(existsSync(f), `${f}, of a later step, was pruned`);
-            for (const [run, theirs] of written) if (run !== w.run) for (const f of theirs) assert.equal(existsSync(f), aliveBefore.get(f), `${f} of run ${run} changed`);
-            for (const fs of written.values()) for (const f of fs) aliveBefore.set(f, existsSync(f));
-          }
-          assert.deepEqual(leftovers(dir), []);
-          assert.equal((await readCheckpoint(dir, { onWarning: () => undefined })).folder, join(dir, latestOf(dir).folder));
-        },
-      ), { numRuns: 60 });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              steps: fc.integer({ min: 1, max: 6 }),
+              keep: fc.integer({ min: 1, max: 3 }),
+              run: fc.constantFrom('a', 'b', 'c'),
+            }),
+            { minLength: 1, maxLength: 6 },
+          ),
+          async (writes) => {
+            const dir = freshDir();
+            const written = new Map<string, string[]>();
+            const stepOf = new Map<string, number>();
+            const aliveBefore = new Map<string, boolean>();
+            for (const [i, w] of writes.entries()) {
+              const step = w.steps + i; // runs may write lower steps than others did before
+              const folder = await writeCheckpoint(
+                dir,
+                step,
+                {},
+                { model: [{ name: 'x', tensor: x }] },
+                { keep: w.keep, runId: w.run, onWarning: () => undefined },
+              );
+              // a pruned folder's name may be used again: the old entry is gone
+              for (const [run, fs] of written)
+                written.set(
+                  run,
+                  fs.filter((f) => f !== folder),
+                );
+              const mine = [...(written.get(w.run) ?? []), folder];
+              written.set(w.run, mine);
+              stepOf.set(folder, step);
+              assert.ok(existsSync(folder));
+              assert.equal(join(dir, latestOf(dir).folder), folder);
+              // this run: of its checkpoints up to this step, the newest `keep` survive (the new one
+              // included); those of later steps (written before a resume from an earlier one) and
+              // other runs' are not older than the new one and stay
+              const upTo = mine.filter((f) => stepOf.get(f)! <= step && (f === folder || aliveBefore.get(f)));
+              const alive = upTo.filter((f) => existsSync(f));
+              const newest = upTo
+                .map((f, k) => [f, k] as const)
+                .sort((p, q) => stepOf.get(q[0])! - stepOf.get(p[0])! || q[1] - p[1])
+                .slice(0, w.keep)
+                .map(([f]) => f);
+              for (const f of newest)
+                assert.ok(alive.includes(f), `${f} of run ${w.run} was pruned although among its newest ${w.keep}`);
+              assert.ok(alive.length <= w.keep, `run ${w.run} keeps ${alive.length} > ${w.keep}`);
+              for (const f of mine.filter((g) => stepOf.get(g)! > step && aliveBefore.get(g)))
+                assert.ok(existsSync(f), `${f}, of a later step, was pruned`);
+              for (const [run, theirs] of written)
+                if (run !== w.run)
+                  for (const f of theirs) assert.equal(existsSync(f), aliveBefore.get(f), `${f} of run ${run} changed`);
+              for (const fs of written.values()) for (const f of fs) aliveBefore.set(f, existsSync(f));
+            }
+            assert.deepEqual(leftovers(dir), []);
+            assert.equal(
+              (await readCheckpoint(dir, { onWarning: () => undefined })).folder,
+              join(dir, latestOf(dir).folder),
+            );
+          },
+        ),
+        { numRuns: 60 },
+      );
       x.dispose();
     });
 
     it('a second writer on the same folder is refused with a clear error; the first finishes', async () => {
       const dir = freshDir();
       let open!: () => void;
-      const gate = new Promise<void>((r) => { open = r; });
+      const gate = new Promise<void>((r) => {
+        open = r;
+      });
       const slow = async function* (epoch: number) {
         await gate;
         yield* dataset(8, 5)(epoch);
@@ -161,12 +235,18 @@ describe('checkpoint safety', () => {
       const running = first.fit();
       // the first writer takes the lock before it waits at the gate: wait for it (a fixed 20 ms was too short on a
       // loaded machine: the test failed there, the lock not yet written)
-      for (let i = 0; i < 500 && !existsSync(join(dir, 'writer.lock')); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 500 && !existsSync(join(dir, 'writer.lock')); i++)
+        await new Promise((r) => setTimeout(r, 20));
       const lock = JSON.parse(readFileSync(join(dir, 'writer.lock'), 'utf8'));
       assert.equal(lock.pid, process.pid);
       assert.equal(lock.runId, first.runId);
-      await assert.rejects(second.fit(), (e: unknown) =>
-        e instanceof CheckpointError && e.message.includes(`${dir} is being written by process ${process.pid}`) && /another writer in this process/.test(e.message));
+      await assert.rejects(
+        second.fit(),
+        (e: unknown) =>
+          e instanceof CheckpointError &&
+          e.message.includes(`${dir} is being written by process ${process.pid}`) &&
+          /another writer in this process/.test(e.message),
+      );
       await assert.rejects(second.save(), /is being written by process/);
       assert.equal(second.step, 0, 'the refused writer trained');
       open();
@@ -181,30 +261,68 @@ describe('checkpoint safety', () => {
       const dir = freshDir();
       mkdirSync(dir, { recursive: true });
       const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
-      writeFileSync(join(dir, 'writer.lock'), JSON.stringify({ pid: gone, hostname: hostname(), runId: 'dead', token: 'x', acquiredAt: '2020-01-01' }));
+      writeFileSync(
+        join(dir, 'writer.lock'),
+        JSON.stringify({ pid: gone, hostname: hostname(), runId: 'dead', token: 'x', acquiredAt: '2020-01-01' }),
+      );
       mkdirSync(join(dir, '.step-00000006.tmp-1-dead'));
       writeFileSync(join(dir, '.step-00000006.tmp-1-dead', 'tensors.bin'), 'partial');
       writeFileSync(join(dir, 'latest.json.tmp-1-dead'), '{"step": 6, "fol');
       mkdirSync(join(dir, '.step-00000002.del-1-dead'));
       const warnings: string[] = [];
       const model = mlp(8);
-      const t = trainerFor(model, { steps: 2, checkpoint: { dir }, callbacks: { onWarning: (w) => { warnings.push(w); } } });
+      const t = trainerFor(model, {
+        steps: 2,
+        checkpoint: { dir },
+        callbacks: {
+          onWarning: (w) => {
+            warnings.push(w);
+          },
+        },
+      });
       await t.fit();
-      assert.ok(warnings.some((w) => w.includes(`left by process ${gone} (run dead), which is no longer running`)), warnings.join('\n'));
+      assert.ok(
+        warnings.some((w) => w.includes(`left by process ${gone} (run dead), which is no longer running`)),
+        warnings.join('\n'),
+      );
       assert.deepEqual(readdirSync(dir).sort(), ['latest.json', 'step-00000002']);
 
       // a lock from another host cannot be judged: refused, saying how to clear it
-      writeFileSync(join(dir, 'writer.lock'), JSON.stringify({ pid: 1, hostname: 'elsewhere', runId: 'remote', token: 'z', acquiredAt: '2020-01-01' }));
-      await assert.rejects(t.save(), /is being written by process 1 on elsewhere \(run remote.*delete .*writer\.lock if that process is no longer running/);
+      writeFileSync(
+        join(dir, 'writer.lock'),
+        JSON.stringify({ pid: 1, hostname: 'elsewhere', runId: 'remote', token: 'z', acquiredAt: '2020-01-01' }),
+      );
+      await assert.rejects(
+        t.save(),
+        /is being written by process 1 on elsewhere \(run remote.*delete .*writer\.lock if that process is no longer running/,
+      );
       // a live process of this host holding the lock: refused
-      writeFileSync(join(dir, 'writer.lock'), JSON.stringify({ pid: process.ppid, hostname: hostname(), runId: 'alive', token: 'y', acquiredAt: '2020-01-01' }));
-      await assert.rejects(t.save(), /is being written by process \d+ on .* \(run alive.*Use another folder, or, if process \d+ is not writing checkpoints \(its pid reused since that writer stopped\), delete .*writer\.lock\./);
+      writeFileSync(
+        join(dir, 'writer.lock'),
+        JSON.stringify({
+          pid: process.ppid,
+          hostname: hostname(),
+          runId: 'alive',
+          token: 'y',
+          acquiredAt: '2020-01-01',
+        }),
+      );
+      await assert.rejects(
+        t.save(),
+        /is being written by process \d+ on .* \(run alive.*Use another folder, or, if process \d+ is not writing checkpoints \(its pid reused since that writer stopped\), delete .*writer\.lock\./,
+      );
       // pid 0 and -1 name no process (kill(0) and kill(-1) signal groups): stale, taken over (issue 21)
       for (const pid of [0, -1]) {
-        writeFileSync(join(dir, 'writer.lock'), JSON.stringify({ pid, hostname: hostname(), runId: `group${pid}`, token: 'w', acquiredAt: '2020-01-01' }));
+        writeFileSync(
+          join(dir, 'writer.lock'),
+          JSON.stringify({ pid, hostname: hostname(), runId: `group${pid}`, token: 'w', acquiredAt: '2020-01-01' }),
+        );
         warnings.length = 0;
         await t.save();
-        assert.ok(warnings.some((w) => w.includes(`left by process ${pid} (run group${pid}), which is no longer running`)), warnings.join('\n'));
+        assert.ok(
+          warnings.some((w) => w.includes(`left by process ${pid} (run group${pid}), which is no longer running`)),
+          warnings.join('\n'),
+        );
       }
       disposeTrainer(t, model);
     });
@@ -215,11 +333,27 @@ describe('checkpoint safety', () => {
       const dir = freshDir();
       const model = mlp(9);
       const seen: number[] = [];
-      const t = trainerFor(model, { steps: 4, checkpoint: { dir, every: 2 }, callbacks: { onCheckpoint: (s) => { seen.push(s); } } });
+      const t = trainerFor(model, {
+        steps: 4,
+        checkpoint: { dir, every: 2 },
+        callbacks: {
+          onCheckpoint: (s) => {
+            seen.push(s);
+          },
+        },
+      });
       await t.fit();
       assert.deepEqual(seen, [2, 4]);
       // fit() again with nothing left to do, after a restore: no new checkpoint either
-      const again = trainerFor(mlp(9), { steps: 4, checkpoint: { dir, every: 2 }, callbacks: { onCheckpoint: (s) => { seen.push(s); } } });
+      const again = trainerFor(mlp(9), {
+        steps: 4,
+        checkpoint: { dir, every: 2 },
+        callbacks: {
+          onCheckpoint: (s) => {
+            seen.push(s);
+          },
+        },
+      });
       await again.restore();
       await again.fit();
       assert.deepEqual(seen, [2, 4]);
@@ -261,7 +395,10 @@ describe('checkpoint safety', () => {
       const info = await t.restore();
       assert.equal(info.step, 2);
       assert.equal(info.fellBack, true);
-      assert.match(info.warnings[0]!, /latest\.json could not be used \(.*not valid JSON.*\); restoring .*step-00000002 \(step 2\) instead/);
+      assert.match(
+        info.warnings[0]!,
+        /latest\.json could not be used \(.*not valid JSON.*\); restoring .*step-00000002 \(step 2\) instead/,
+      );
       assert.deepEqual(await snapshot(t, m), saved);
       disposeTrainer(t, m);
     });
@@ -286,7 +423,14 @@ describe('checkpoint safety', () => {
       writeFileSync(bin, bytes);
       const warnings: string[] = [];
       const m = mlp(13);
-      const u = trainerFor(m, { checkpoint: { dir }, callbacks: { onWarning: (w) => { warnings.push(w); } } });
+      const u = trainerFor(m, {
+        checkpoint: { dir },
+        callbacks: {
+          onWarning: (w) => {
+            warnings.push(w);
+          },
+        },
+      });
       const info = await u.restore();
       assert.equal(info.step, 2);
       assert.equal(info.fellBack, true);
@@ -294,7 +438,10 @@ describe('checkpoint safety', () => {
       assert.equal(info.skipped.length, 1);
       assert.match(info.skipped[0]!.reason, /tensors\.bin is corrupt/);
       assert.equal(warnings.length, 1);
-      assert.match(warnings[0]!, /step-00000004 could not be used \(.*tensors\.bin is corrupt.*\); restoring .*step-00000002 \(step 2\) instead/);
+      assert.match(
+        warnings[0]!,
+        /step-00000004 could not be used \(.*tensors\.bin is corrupt.*\); restoring .*step-00000002 \(step 2\) instead/,
+      );
       assert.deepEqual(info.warnings, warnings);
       assert.deepEqual(await snapshot(u, m), states[2]);
       // the step folder named directly is never substituted
@@ -318,12 +465,43 @@ describe('checkpoint safety', () => {
       const folder = join(dir, latestOf(dir).folder);
       const original = readFileSync(join(folder, 'checkpoint.json'), 'utf8');
       const edits: [string, (m: Record<string, any>) => void][] = [
-        ['step', (m) => { m.step = 3; }],
-        ['a loss', (m) => { m.state.losses[0].loss += 1; }],
-        ['the RNG', (m) => { m.state.rngState ^= 1; }],
-        ['the data position', (m) => { m.state.batchInEpoch = 0; }],
-        ['a tensor offset', (m) => { const e = m.tensors.model[1]; e.offset += 4; }],
-        ['a shape', (m) => { m.tensors.model[0].shape = [8, 6]; }],
+        [
+          'step',
+          (m) => {
+            m.step = 3;
+          },
+        ],
+        [
+          'a loss',
+          (m) => {
+            m.state.losses[0].loss += 1;
+          },
+        ],
+        [
+          'the RNG',
+          (m) => {
+            m.state.rngState ^= 1;
+          },
+        ],
+        [
+          'the data position',
+          (m) => {
+            m.state.batchInEpoch = 0;
+          },
+        ],
+        [
+          'a tensor offset',
+          (m) => {
+            const e = m.tensors.model[1];
+            e.offset += 4;
+          },
+        ],
+        [
+          'a shape',
+          (m) => {
+            m.tensors.model[0].shape = [8, 6];
+          },
+        ],
       ];
       const model = mlp(15);
       const t = trainerFor(model, {});
@@ -331,8 +509,17 @@ describe('checkpoint safety', () => {
         const m = JSON.parse(original);
         edit(m);
         writeFileSync(join(folder, 'checkpoint.json'), JSON.stringify(m, null, 1));
-        await t$(what, () => expectRefused(model, t, folder, /checkpoint\.json is corrupt: its checksum \(manifestSha256\) does not match its content/));
-        await t$(what, () => expectRefused(model, t, dir, /no usable checkpoint in .*checksum \(manifestSha256\) does not match/));
+        await t$(what, () =>
+          expectRefused(
+            model,
+            t,
+            folder,
+            /checkpoint\.json is corrupt: its checksum \(manifestSha256\) does not match its content/,
+          ),
+        );
+        await t$(what, () =>
+          expectRefused(model, t, dir, /no usable checkpoint in .*checksum \(manifestSha256\) does not match/),
+        );
       }
       writeFileSync(join(folder, 'checkpoint.json'), original);
       await t.restore(dir);
@@ -345,39 +532,76 @@ describe('checkpoint safety', () => {
       const model = mlp(16);
       const t = trainerFor(model, {});
       const variants: [string, (groups: Record<string, { name: string; tensor: tf.Tensor }[]>) => void, RegExp][] = [
-        ['a slot of another shape', (g) => {
-          const i = g['optimizer/0']!.findIndex((w) => w.name.endsWith('/m'));
-          g['optimizer/0']![i] = { name: g['optimizer/0']![i]!.name, tensor: tf.zeros([2]) };
-        }, /has shape \[2\] float32; its variable .* has \[/],
-        ['a missing slot', (g) => {
-          g['optimizer/0'] = g['optimizer/0']!.filter((w) => !w.name.endsWith('/v'));
-        }, /lacks v/],
-        ['a NaN in a slot', (g) => {
-          const i = g['optimizer/0']!.findIndex((w) => w.name.endsWith('/m'));
-          const w = g['optimizer/0']![i]!;
-          g['optimizer/0']![i] = { name: w.name, tensor: tf.fill(w.tensor.shape, Number.NaN) };
-        }, /holds NaN or Infinity/],
-        ['a negative step counter', (g) => {
-          const i = g['optimizer/0']!.findIndex((w) => w.name.endsWith('/step'));
-          g['optimizer/0']![i] = { name: g['optimizer/0']![i]!.name, tensor: tf.scalar(-1, 'int32') };
-        }, /must hold one integer >= 0/],
-        ['a negative v (refused by the optimizer\'s own setWeights, run first on a spare optimizer)', (g) => {
-          const i = g['optimizer/0']!.findIndex((w) => w.name.endsWith('/v'));
-          const w = g['optimizer/0']![i]!;
-          g['optimizer/0']![i] = { name: w.name, tensor: tf.fill(w.tensor.shape, -1) };
-        }, /optimizer\/0: ADOPT\.setWeights: weight .*\/v" holds -1 at index 0/],
-        ['a model variable of another shape', (g) => {
-          g['model']![3] = { name: g['model']![3]!.name, tensor: tf.zeros([4]) };
-        }, /model variable "dense_Dense\d+\/bias" .* has shape \[4\]/],
-        ['a missing optimizer group', (g) => { delete g['optimizer/0']; }, /holds tensor groups \["model"\]/],
+        [
+          'a slot of another shape',
+          (g) => {
+            const i = g['optimizer/0']!.findIndex((w) => w.name.endsWith('/m'));
+            g['optimizer/0']![i] = { name: g['optimizer/0']![i]!.name, tensor: tf.zeros([2]) };
+          },
+          /has shape \[2\] float32; its variable .* has \[/,
+        ],
+        [
+          'a missing slot',
+          (g) => {
+            g['optimizer/0'] = g['optimizer/0']!.filter((w) => !w.name.endsWith('/v'));
+          },
+          /lacks v/,
+        ],
+        [
+          'a NaN in a slot',
+          (g) => {
+            const i = g['optimizer/0']!.findIndex((w) => w.name.endsWith('/m'));
+            const w = g['optimizer/0']![i]!;
+            g['optimizer/0']![i] = { name: w.name, tensor: tf.fill(w.tensor.shape, Number.NaN) };
+          },
+          /holds NaN or Infinity/,
+        ],
+        [
+          'a negative step counter',
+          (g) => {
+            const i = g['optimizer/0']!.findIndex((w) => w.name.endsWith('/step'));
+            g['optimizer/0']![i] = { name: g['optimizer/0']![i]!.name, tensor: tf.scalar(-1, 'int32') };
+          },
+          /must hold one integer >= 0/,
+        ],
+        [
+          "a negative v (refused by the optimizer's own setWeights, run first on a spare optimizer)",
+          (g) => {
+            const i = g['optimizer/0']!.findIndex((w) => w.name.endsWith('/v'));
+            const w = g['optimizer/0']![i]!;
+            g['optimizer/0']![i] = { name: w.name, tensor: tf.fill(w.tensor.shape, -1) };
+          },
+          /optimizer\/0: ADOPT\.setWeights: weight .*\/v" holds -1 at index 0/,
+        ],
+        [
+          'a model variable of another shape',
+          (g) => {
+            g['model']![3] = { name: g['model']![3]!.name, tensor: tf.zeros([4]) };
+          },
+          /model variable "dense_Dense\d+\/bias" .* has shape \[4\]/,
+        ],
+        [
+          'a missing optimizer group',
+          (g) => {
+            delete g['optimizer/0'];
+          },
+          /holds tensor groups \["model"\]/,
+        ],
       ];
       for (const [what, change, pattern] of variants) {
         const groups = Object.fromEntries(Object.keys(loaded.manifest.tensors).map((g) => [g, loaded.tensors(g)]));
-        const made = Object.values(groups).flat().map((w) => w.tensor);
+        const made = Object.values(groups)
+          .flat()
+          .map((w) => w.tensor);
         change(groups);
         const target = freshDir();
         await writeCheckpoint(target, loaded.manifest.step, loaded.manifest.state, groups);
-        tf.dispose([...made, ...Object.values(groups).flat().map((w) => w.tensor)]);
+        tf.dispose([
+          ...made,
+          ...Object.values(groups)
+            .flat()
+            .map((w) => w.tensor),
+        ]);
         await t$(what, () => expectRefused(model, t, target, pattern));
       }
       disposeTrainer(t, model);
@@ -406,13 +630,24 @@ describe('checkpoint safety', () => {
         assert.deepEqual(weightsOf(model), weightsOf(straightModel));
         const narrow = mlp(32, 5);
         const refused = trainerFor(narrow, { ...common });
-        await expectRefused(narrow, refused, d, /model variable "dense_Dense\d+\/kernel" .* has shape \[6,8\] float32; this model's ".*" has \[5,8\]/);
+        await expectRefused(
+          narrow,
+          refused,
+          d,
+          /model variable "dense_Dense\d+\/kernel" .* has shape \[6,8\] float32; this model's ".*" has \[5,8\]/,
+        );
         assert.ok(added >= 0);
-        for (const [tr, m] of [[straight, straightModel], [first, firstModel], [resumed, model], [refused, narrow]] as const) disposeTrainer(tr, m);
+        for (const [tr, m] of [
+          [straight, straightModel],
+          [first, firstModel],
+          [resumed, model],
+          [refused, narrow],
+        ] as const)
+          disposeTrainer(tr, m);
       });
     }
 
-    it('tfjs\'s momentum: accumulators of another shape, order or owner are refused (its setWeights takes anything)', async () => {
+    it("tfjs's momentum: accumulators of another shape, order or owner are refused (its setWeights takes anything)", async () => {
       const d = freshDir();
       const m0 = mlp(40);
       const t0 = trainerFor(m0, { optimizer: 'momentum', learningRate: 0.01, steps: 2, checkpoint: { dir: d } });
@@ -422,20 +657,58 @@ describe('checkpoint safety', () => {
       const model = mlp(41);
       const t = trainerFor(model, { optimizer: 'momentum', learningRate: 0.01 });
       const variants: [string, (o: { name: string; tensor: tf.Tensor }[]) => void, RegExp][] = [
-        ['another shape', (o) => { o[1] = { name: o[1]!.name, tensor: tf.zeros([3]) }; }, /has shape \[3\] float32; its variable/],
-        ['"iter" not first', (o) => { o.reverse(); }, /the first weight must be the "iter" counter/],
-        ['no variable of this model', (o) => { o[1] = { name: 'elsewhere/momentum', tensor: o[1]!.tensor }; }, /"elsewhere\/momentum" is not the state of a variable of this parameter group/],
+        [
+          'another shape',
+          (o) => {
+            o[1] = { name: o[1]!.name, tensor: tf.zeros([3]) };
+          },
+          /has shape \[3\] float32; its variable/,
+        ],
+        [
+          '"iter" not first',
+          (o) => {
+            o.reverse();
+          },
+          /the first weight must be the "iter" counter/,
+        ],
+        [
+          'no variable of this model',
+          (o) => {
+            o[1] = { name: 'elsewhere/momentum', tensor: o[1]!.tensor };
+          },
+          /"elsewhere\/momentum" is not the state of a variable of this parameter group/,
+        ],
       ];
       const x = tf.scalar(1);
-      await assert.rejects(writeCheckpoint(freshDir(), 1, {}, { g: [{ name: 'a', tensor: x }, { name: 'a', tensor: x }] }), /group "g" has two tensors named "a"/);
+      await assert.rejects(
+        writeCheckpoint(
+          freshDir(),
+          1,
+          {},
+          {
+            g: [
+              { name: 'a', tensor: x },
+              { name: 'a', tensor: x },
+            ],
+          },
+        ),
+        /group "g" has two tensors named "a"/,
+      );
       x.dispose();
       for (const [what, change, pattern] of variants) {
         const groups = Object.fromEntries(Object.keys(loaded.manifest.tensors).map((g) => [g, loaded.tensors(g)]));
-        const made = Object.values(groups).flat().map((w) => w.tensor);
+        const made = Object.values(groups)
+          .flat()
+          .map((w) => w.tensor);
         change(groups['optimizer/0']!);
         const target = freshDir();
         await writeCheckpoint(target, loaded.manifest.step, loaded.manifest.state, groups);
-        tf.dispose([...made, ...Object.values(groups).flat().map((w) => w.tensor)]);
+        tf.dispose([
+          ...made,
+          ...Object.values(groups)
+            .flat()
+            .map((w) => w.tensor),
+        ]);
         await t$(what, () => expectRefused(model, t, target, pattern));
       }
       disposeTrainer(t, model);

@@ -11,8 +11,18 @@ import * as tf from '@tensorflow/tfjs';
 import { adam, adopt, core, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import { BACKENDS, useBackend } from './backends.js';
 import {
-  maxRelativeError, refAdam8Step, refAdamStep, refAdopt8Step, refAdoptStep, refState, REF_BLOCK, Rng,
-  type Ref8State, type RefAdamParams, type RefAdoptParams, type RefState,
+  maxRelativeError,
+  refAdam8Step,
+  refAdamStep,
+  refAdopt8Step,
+  refAdoptStep,
+  refState,
+  REF_BLOCK,
+  Rng,
+  type Ref8State,
+  type RefAdamParams,
+  type RefAdoptParams,
+  type RefState,
 } from './reference.js';
 
 const SIZES = [37, 257, 5];
@@ -23,16 +33,22 @@ const TOLERANCE = 5e-4; // as the variant tests (test/paths.ts)
 const TOLERANCE_8BIT = 5e-3;
 const LR = 0.01;
 type Clip = { clipnorm?: number; globalClipnorm?: number; clipvalue?: number };
-const CLIPS: [string, Clip][] = [['clipnorm', { clipnorm: 1 }], ['globalClipnorm', { globalClipnorm: 1.5 }], ['clipvalue', { clipvalue: 0.3 }]];
+const CLIPS: [string, Clip][] = [
+  ['clipnorm', { clipnorm: 1 }],
+  ['globalClipnorm', { globalClipnorm: 1.5 }],
+  ['clipvalue', { clipvalue: 0.3 }],
+];
 
 /** Gradients whose norms go from well under the bounds to well over them, step by step and variable by variable. */
 function gradients(seed: number): Float32Array[][] {
   const rng = new Rng(seed);
-  return Array.from({ length: STEPS }, (_, s) => SIZES.map((n, i) => {
-    // 0.01 .. 10, and every fourth step all 1000 times smaller (under every bound, global too)
-    const scale = 10 ** (((s * 3 + i * 5) % 7) / 2 - 2) * (s % 4 === 1 ? 1e-3 : 1);
-    return Float32Array.from(rng.normals(n), (x) => x * scale);
-  }));
+  return Array.from({ length: STEPS }, (_, s) =>
+    SIZES.map((n, i) => {
+      // 0.01 .. 10, and every fourth step all 1000 times smaller (under every bound, global too)
+      const scale = 10 ** (((s * 3 + i * 5) % 7) / 2 - 2) * (s % 4 === 1 ? 1e-3 : 1);
+      return Float32Array.from(rng.normals(n), (x) => x * scale);
+    }),
+  );
 }
 
 type Bug = 'none' | 'after-decay' | 'no-max' | 'per-variable-global';
@@ -59,42 +75,90 @@ interface Family {
   weightDecay: number;
 }
 
-const ADOPT_REF: RefAdoptParams = { lr: LR, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0.1, decoupled: false, clip: (t) => t ** 0.25, maximize: false };
-const ADAM_REF: RefAdamParams = { lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: false, maximize: true };
+const ADOPT_REF: RefAdoptParams = {
+  lr: LR,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0.1,
+  decoupled: false,
+  clip: (t) => t ** 0.25,
+  maximize: false,
+};
+const ADAM_REF: RefAdamParams = {
+  lr: LR,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  decoupled: false,
+  amsgrad: false,
+  maximize: true,
+};
 const FAMILIES: Family[] = [
   {
-    name: 'ADOPT, coupled weight decay', weightDecay: 0.1,
-    tfjs: (o) => adopt(LR, { weightDecay: 0.1, ...o }), core: (o) => core.adopt(LR, { weightDecay: 0.1, ...o }),
-    ref: (p, g, s) => refAdoptStep(p, g, s, ADOPT_REF), ref8: (p, g, s) => refAdopt8Step(p, g, s, ADOPT_REF),
+    name: 'ADOPT, coupled weight decay',
+    weightDecay: 0.1,
+    tfjs: (o) => adopt(LR, { weightDecay: 0.1, ...o }),
+    core: (o) => core.adopt(LR, { weightDecay: 0.1, ...o }),
+    ref: (p, g, s) => refAdoptStep(p, g, s, ADOPT_REF),
+    ref8: (p, g, s) => refAdopt8Step(p, g, s, ADOPT_REF),
   },
   {
-    name: 'Adam, maximize', weightDecay: 0,
-    tfjs: (o) => adam(LR, { maximize: true, ...o }), core: (o) => core.adam(LR, { maximize: true, ...o }),
-    ref: (p, g, s) => refAdamStep(p, g, s, ADAM_REF), ref8: (p, g, s) => refAdam8Step(p, g, s, ADAM_REF),
+    name: 'Adam, maximize',
+    weightDecay: 0,
+    tfjs: (o) => adam(LR, { maximize: true, ...o }),
+    core: (o) => core.adam(LR, { maximize: true, ...o }),
+    ref: (p, g, s) => refAdamStep(p, g, s, ADAM_REF),
+    ref8: (p, g, s) => refAdam8Step(p, g, s, ADAM_REF),
   },
 ];
 
 /** The reference trajectory: parameters of every variable after every step. */
-function reference(f: Family, clip: Clip, int8: boolean, bug: Bug, p0: Float32Array[], grads: Float32Array[][]): Float64Array[][] {
+function reference(
+  f: Family,
+  clip: Clip,
+  int8: boolean,
+  bug: Bug,
+  p0: Float32Array[],
+  grads: Float32Array[][],
+): Float64Array[][] {
   const ps = p0.map((p) => Float64Array.from(p));
   const states = p0.map((p) => refState(p.length));
   const states8: Ref8State[] = p0.map((p) => {
     const padded = Math.ceil(p.length / 4) * 4;
     const blocks = Math.ceil(padded / REF_BLOCK);
-    return { qm: new Int8Array(padded), qv: new Uint8Array(padded), mScale: new Float32Array(blocks), vScale: new Float32Array(blocks), t: 0 };
+    return {
+      qm: new Int8Array(padded),
+      qv: new Uint8Array(padded),
+      mScale: new Float32Array(blocks),
+      vScale: new Float32Array(blocks),
+      t: 0,
+    };
   });
   return grads.map((gs) => {
     let raw = gs.map((g) => Float64Array.from(g));
     // the bug: clipping what coupled decay already changed (g + λp)
     if (bug === 'after-decay') raw = raw.map((g, i) => g.map((x, j) => x + f.weightDecay * ps[i]![j]!));
     const clipped = refClip(raw, clip, bug);
-    if (bug === 'after-decay') clipped.forEach((g, i) => g.forEach((x, j) => { g[j] = x - f.weightDecay * ps[i]![j]!; }));
+    if (bug === 'after-decay')
+      clipped.forEach((g, i) =>
+        g.forEach((x, j) => {
+          g[j] = x - f.weightDecay * ps[i]![j]!;
+        }),
+      );
     ps.forEach((p, i) => (int8 ? f.ref8(p, clipped[i]!, states8[i]!) : f.ref(p, clipped[i]!, states[i]!)));
     return ps.map((p) => Float64Array.from(p));
   });
 }
 
-async function tfjsRun(backend: string, f: Family, options: object, p0: Float32Array[], grads: Float32Array[][]): Promise<Float32Array[][]> {
+async function tfjsRun(
+  backend: string,
+  f: Family,
+  options: object,
+  p0: Float32Array[],
+  grads: Float32Array[][],
+): Promise<Float32Array[][]> {
   await useBackend(backend);
   const opt = f.tfjs(options);
   const vars = p0.map((p) => tf.variable(tf.tensor(p)));
@@ -113,7 +177,7 @@ function worst(got: ArrayLike<number>[][], want: Float64Array[][]): number {
   return Math.max(...got.flatMap((vs, s) => vs.map((v, i) => maxRelativeError(v, want[s]![i]!))));
 }
 
-describe('gradient clipping against a float64 reference of Keras\'s clipping', () => {
+describe("gradient clipping against a float64 reference of Keras's clipping", () => {
   const rng = new Rng(7);
   const p0 = SIZES.map((n) => Float32Array.from(rng.normals(n)));
   const grads = gradients(11);
@@ -129,7 +193,10 @@ describe('gradient clipping against a float64 reference of Keras\'s clipping', (
             rows.push(`${backend} ${fused ? 'fused' : 'ops'} ${e.toExponential(1)}`);
             assert.ok(e < TOLERANCE, `${backend} ${fused ? 'fused' : 'ops'}: ${e}`);
           }
-          const e8 = worst(await tfjsRun(backend, f, { ...clip, stateDtype: 'int8' }, p0, grads), reference(f, clip, true, 'none', p0, grads));
+          const e8 = worst(
+            await tfjsRun(backend, f, { ...clip, stateDtype: 'int8' }, p0, grads),
+            reference(f, clip, true, 'none', p0, grads),
+          );
           rows.push(`${backend} 8-bit ${e8.toExponential(1)}`);
           assert.ok(e8 < TOLERANCE_8BIT, `${backend} 8-bit: ${e8}`);
         }
@@ -149,7 +216,14 @@ describe('gradient clipping against a float64 reference of Keras\'s clipping', (
 
     it(`${f.name}: the core, fused and chained, clips its one array (globalClipnorm as clipnorm)`, () => {
       for (const [label, clip] of CLIPS) {
-        const want = reference(f, clip, false, 'none', [p0[1]!], grads.map((gs) => [gs[1]!]));
+        const want = reference(
+          f,
+          clip,
+          false,
+          'none',
+          [p0[1]!],
+          grads.map((gs) => [gs[1]!]),
+        );
         for (const fused of [true, false]) {
           const opt = f.core({ ...clip, fused });
           const p = Float32Array.from(p0[1]!);
@@ -168,16 +242,26 @@ describe('gradient clipping against a float64 reference of Keras\'s clipping', (
   }
 
   it('at most one kind, each a finite number > 0 or null; saved and restored by getConfig', () => {
-    assert.throws(() => adopt(LR, { clipnorm: 1, clipvalue: 1 }), (e: unknown) => e instanceof OptimizerArgumentError &&
-      e.message === 'ADOPT: only one of clipnorm, clipvalue and globalClipnorm can be set (as in Keras); got clipnorm: 1, clipvalue: 1.');
-    assert.throws(() => adam(LR, { globalClipnorm: 0 }), /Adam: invalid globalClipnorm 0; expected a finite number > 0, or null for no clipping\./);
+    assert.throws(
+      () => adopt(LR, { clipnorm: 1, clipvalue: 1 }),
+      (e: unknown) =>
+        e instanceof OptimizerArgumentError &&
+        e.message ===
+          'ADOPT: only one of clipnorm, clipvalue and globalClipnorm can be set (as in Keras); got clipnorm: 1, clipvalue: 1.',
+    );
+    assert.throws(
+      () => adam(LR, { globalClipnorm: 0 }),
+      /Adam: invalid globalClipnorm 0; expected a finite number > 0, or null for no clipping\./,
+    );
     assert.throws(() => core.adopt(LR, { clipvalue: -1 }), /invalid clipvalue -1/);
     assert.throws(() => adopt(LR, { clipnorm: '1' as never }), /invalid clipnorm "1"/);
     const opt = adopt(LR, { globalClipnorm: 2 });
     const config = opt.getConfig();
     assert.equal(config['globalClipnorm'], 2);
     assert.equal(config['clipnorm'], null);
-    const again = (opt.constructor as typeof tf.Optimizer & { fromConfig: (c: unknown, d: unknown) => NamedStateOptimizer }).fromConfig(opt.constructor, config);
+    const again = (
+      opt.constructor as typeof tf.Optimizer & { fromConfig: (c: unknown, d: unknown) => NamedStateOptimizer }
+    ).fromConfig(opt.constructor, config);
     assert.equal((again as unknown as { globalClipnorm: number }).globalClipnorm, 2);
     opt.dispose();
     again.dispose();
@@ -193,7 +277,11 @@ describe('gradient clipping against a float64 reference of Keras\'s clipping', (
         opt.applyGradients({ [v.name]: g });
         const before = tf.memory().numTensors;
         opt.applyGradients({ [v.name]: g });
-        assert.equal(tf.memory().numTensors, before, `${backend} ${JSON.stringify(clip)}: a step leaves tf.memory() unchanged`);
+        assert.equal(
+          tf.memory().numTensors,
+          before,
+          `${backend} ${JSON.stringify(clip)}: a step leaves tf.memory() unchanged`,
+        );
         tf.dispose([v, g]);
         opt.dispose();
       }

@@ -51,7 +51,7 @@ describe('toy problem (framework-free core), k = 10, beta2 = 0.1', () => {
     t.diagnostic(`ADOPT median theta after ${STEPS} steps: ${m.toFixed(3)}`);
     assert.ok(m < -0.9, `median ${m}`);
   });
-  it('ADOPT unclipped (the paper\'s version) converges to the optimum, -1', (t) => {
+  it("ADOPT unclipped (the paper's version) converges to the optimum, -1", (t) => {
     const m = runCore(core.adopt, { beta2: BETA2, clip: null }, STEPS);
     t.diagnostic(`unclipped ADOPT median theta after ${STEPS} steps: ${m.toFixed(3)}`);
     assert.ok(m < -0.9, `median ${m}`);
@@ -84,8 +84,10 @@ for (const backend of BACKENDS) {
       const adamMedian = runTfjs(adam(lr(0), { beta2: BETA2 }));
       const adoptMedian = runTfjs(adopt(lr(0), { beta2: BETA2 }));
       const unclippedMedian = runTfjs(adopt(lr(0), { beta2: BETA2, clip: null }));
-      t.diagnostic(`median theta after ${STEPS} steps: Adam ${adamMedian.toFixed(3)}, ` +
-        `ADOPT ${adoptMedian.toFixed(3)}, unclipped ADOPT ${unclippedMedian.toFixed(3)}`);
+      t.diagnostic(
+        `median theta after ${STEPS} steps: Adam ${adamMedian.toFixed(3)}, ` +
+          `ADOPT ${adoptMedian.toFixed(3)}, unclipped ADOPT ${unclippedMedian.toFixed(3)}`,
+      );
       assert.ok(adamMedian > 0.9, `Adam median ${adamMedian}`);
       assert.ok(adoptMedian < -0.9, `ADOPT median ${adoptMedian}`);
       assert.ok(unclippedMedian < -0.9, `unclipped ADOPT median ${unclippedMedian}`);

@@ -4,7 +4,14 @@ import { adam, adopt, core, NonFiniteGradientError, OptimizerArgumentError } fro
 import { maxRelativeError, refAdoptStep, refState, Rng, type RefAdoptParams, type RefState } from './reference.js';
 
 const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false, clip: (t) => t ** 0.25, maximize: false,
+  lr: 0.01,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  clip: (t) => t ** 0.25,
+  maximize: false,
 };
 import { VARIANTS } from './variants.js';
 
@@ -45,15 +52,27 @@ describe('core: the agreement test detects the known port bugs', () => {
   // The updated-v trap is invisible with beta2 = 0.9999 (v barely moves in one step), so it is
   // checked with beta2 = 0.5, where it matters.
   const traps: [string, number, (p: Float64Array, g: ArrayLike<number>, s: RefState) => void][] = [
-    ['clip off by one (c(t+1))', 0.9999, (p, g, s) => refAdoptStep(p, g, s, { ...ADOPT_REF, clip: (t) => (t + 1) ** 0.25 })],
-    ['normalising by the updated v', 0.5, (p, g, s) => {
-      if (s.t > 0) for (let i = 0; i < g.length; i++) s.v[i] = 0.5 * s.v[i] + 0.5 * g[i] * g[i];
-      refAdoptStep(p, g, s, { ...ADOPT_REF, beta2: 1 }); // beta2 = 1: v already updated above
-    }],
-    ['no first-step initialisation', 0.9999, (p, g, s) => {
-      if (s.t === 0) s.t = 1;
-      refAdoptStep(p, g, s, ADOPT_REF);
-    }],
+    [
+      'clip off by one (c(t+1))',
+      0.9999,
+      (p, g, s) => refAdoptStep(p, g, s, { ...ADOPT_REF, clip: (t) => (t + 1) ** 0.25 }),
+    ],
+    [
+      'normalising by the updated v',
+      0.5,
+      (p, g, s) => {
+        if (s.t > 0) for (let i = 0; i < g.length; i++) s.v[i] = 0.5 * s.v[i] + 0.5 * g[i] * g[i];
+        refAdoptStep(p, g, s, { ...ADOPT_REF, beta2: 1 }); // beta2 = 1: v already updated above
+      },
+    ],
+    [
+      'no first-step initialisation',
+      0.9999,
+      (p, g, s) => {
+        if (s.t === 0) s.t = 1;
+        refAdoptStep(p, g, s, ADOPT_REF);
+      },
+    ],
   ];
   for (const [name, beta2, buggy] of traps) {
     it(name, (t) => {
@@ -198,70 +217,151 @@ describe('core: the pieces take partial options and check them like the optimize
 
   const owner = (m: string) => m.replace(/^[^:]+: /, '');
   const bad: [string, () => unknown, () => unknown, string][] = [
-    ['beta2 2', () => core.scaleByAdopt({ beta2: 2 }), () => adopt(1e-3, { beta2: 2 }), 'scaleByAdopt: invalid beta2 2; expected a number in [0, 1).'],
-    ['beta1 NaN', () => core.scaleByAdam({ beta1: NaN }), () => adam(1e-3, { beta1: NaN }), 'scaleByAdam: invalid beta1 NaN; expected a number in [0, 1).'],
-    ['epsilon -1', () => core.scaleByAdopt({ epsilon: -1 }), () => adopt(1e-3, { epsilon: -1 }), 'scaleByAdopt: invalid epsilon -1; expected a finite number'],
-    ['clip not a function', () => core.scaleByAdopt({ clip: 2 as never }), () => adopt(1e-3, { clip: 2 as never }), 'scaleByAdopt: invalid clip 2; expected a function of the step t'],
-    ['clip going negative', () => core.scaleByAdopt({ clip: () => -1 }), () => adopt(1e-3, { clip: () => -1 }),
-      'scaleByAdopt: invalid clip -1 returned by the clip schedule at step 1; expected a finite number >= 0.'],
+    [
+      'beta2 2',
+      () => core.scaleByAdopt({ beta2: 2 }),
+      () => adopt(1e-3, { beta2: 2 }),
+      'scaleByAdopt: invalid beta2 2; expected a number in [0, 1).',
+    ],
+    [
+      'beta1 NaN',
+      () => core.scaleByAdam({ beta1: NaN }),
+      () => adam(1e-3, { beta1: NaN }),
+      'scaleByAdam: invalid beta1 NaN; expected a number in [0, 1).',
+    ],
+    [
+      'epsilon -1',
+      () => core.scaleByAdopt({ epsilon: -1 }),
+      () => adopt(1e-3, { epsilon: -1 }),
+      'scaleByAdopt: invalid epsilon -1; expected a finite number',
+    ],
+    [
+      'clip not a function',
+      () => core.scaleByAdopt({ clip: 2 as never }),
+      () => adopt(1e-3, { clip: 2 as never }),
+      'scaleByAdopt: invalid clip 2; expected a function of the step t',
+    ],
+    [
+      'clip going negative',
+      () => core.scaleByAdopt({ clip: () => -1 }),
+      () => adopt(1e-3, { clip: () => -1 }),
+      'scaleByAdopt: invalid clip -1 returned by the clip schedule at step 1; expected a finite number >= 0.',
+    ],
   ];
   for (const [what, piece, tfjs, message] of bad) {
     it(`${what}: refused at construction with the message of the tfjs optimizer`, () => {
       let pieceMessage = '';
-      assert.throws(piece, (e: unknown) => e instanceof OptimizerArgumentError && (pieceMessage = e.message).startsWith(message));
-      assert.throws(tfjs, (e: unknown) => e instanceof OptimizerArgumentError && owner(e.message) === owner(pieceMessage));
+      assert.throws(
+        piece,
+        (e: unknown) => e instanceof OptimizerArgumentError && (pieceMessage = e.message).startsWith(message),
+      );
+      assert.throws(
+        tfjs,
+        (e: unknown) => e instanceof OptimizerArgumentError && owner(e.message) === owner(pieceMessage),
+      );
     });
   }
 
   it('refuses unknown option keys, naming the accepted ones, and options that are not an object', () => {
-    assert.throws(() => core.scaleByAdopt({ weightDecay: 0.1 } as object),
-      /^OptimizerArgumentError: scaleByAdopt: unknown option "weightDecay"; expected one of beta1, beta2, epsilon, clip, nesterov, caution, epsilonMode\.$/);
-    assert.throws(() => core.scaleByAdam({ beta_2: 0.9 } as object),
-      /^OptimizerArgumentError: scaleByAdam: unknown option "beta_2"; did you mean "beta2"\? expected one of beta1, beta2, epsilon, amsgrad, caution\.$/);
-    assert.throws(() => core.scaleByAdam({ amsgrad: 'yes' as never }), /scaleByAdam: invalid amsgrad "yes"; expected true or false\./);
+    assert.throws(
+      () => core.scaleByAdopt({ weightDecay: 0.1 } as object),
+      /^OptimizerArgumentError: scaleByAdopt: unknown option "weightDecay"; expected one of beta1, beta2, epsilon, clip, nesterov, caution, epsilonMode\.$/,
+    );
+    assert.throws(
+      () => core.scaleByAdam({ beta_2: 0.9 } as object),
+      /^OptimizerArgumentError: scaleByAdam: unknown option "beta_2"; did you mean "beta2"\? expected one of beta1, beta2, epsilon, amsgrad, caution\.$/,
+    );
+    assert.throws(
+      () => core.scaleByAdam({ amsgrad: 'yes' as never }),
+      /scaleByAdam: invalid amsgrad "yes"; expected true or false\./,
+    );
     assert.throws(() => core.scaleByAdopt(0.9 as never), /scaleByAdopt: invalid options 0\.9; expected an object\./);
   });
 
   it('checks the arguments of scale, addDecayedWeights and scaleByLearningRate', () => {
-    assert.throws(() => core.scale(NaN), /^OptimizerArgumentError: scale: invalid factor NaN; expected a finite number\.$/);
-    assert.throws(() => core.addDecayedWeights(-0.1), /addDecayedWeights: invalid weightDecay -0\.1; expected a finite number >= 0\./);
-    assert.throws(() => core.scaleByLearningRate(-1), /scaleByLearningRate: invalid learningRate -1; expected a finite number >= 0\./);
+    assert.throws(
+      () => core.scale(NaN),
+      /^OptimizerArgumentError: scale: invalid factor NaN; expected a finite number\.$/,
+    );
+    assert.throws(
+      () => core.addDecayedWeights(-0.1),
+      /addDecayedWeights: invalid weightDecay -0\.1; expected a finite number >= 0\./,
+    );
+    assert.throws(
+      () => core.scaleByLearningRate(-1),
+      /scaleByLearningRate: invalid learningRate -1; expected a finite number >= 0\./,
+    );
     assert.throws(() => core.scaleByLearningRate(Infinity), /scaleByLearningRate: invalid learningRate Infinity/);
-    assert.throws(() => core.scaleByLearningRate(() => NaN), /scaleByLearningRate: the learning-rate schedule returned NaN at step 0/);
+    assert.throws(
+      () => core.scaleByLearningRate(() => NaN),
+      /scaleByLearningRate: the learning-rate schedule returned NaN at step 0/,
+    );
     assert.doesNotThrow(() => core.scale(-1));
   });
 });
 
 describe('core: init takes a Float32Array and nothing else', () => {
-  const makers = [['adopt', core.adopt], ['adam', core.adam], ['adamw', core.adamw], ['amsgrad', core.amsgrad]] as const;
+  const makers = [
+    ['adopt', core.adopt],
+    ['adam', core.adam],
+    ['adamw', core.adamw],
+    ['amsgrad', core.amsgrad],
+  ] as const;
   for (const [name, make] of makers) {
     it(`${name}.init refuses other arrays and objects, at init, naming what it got`, () => {
       const opt = make(0.1);
       const init = opt.init as (p: unknown) => unknown;
-      assert.throws(() => init({ w: [1, 2] }), (e: unknown) => e instanceof OptimizerArgumentError && e.message ===
-        `${name}.init: invalid params an object with key "w" (an Array of length 2); expected a Float32Array: ` +
-          'the core keeps one state per parameter array, so call init once per array, e.g. init(Float32Array.from(params["w"])).');
-      assert.throws(() => init(new Float64Array(2)), (e: unknown) => e instanceof OptimizerArgumentError && e.message ===
-        `${name}.init: invalid params a Float64Array of length 2; expected a Float32Array (Float32Array.from(params) converts it).`);
-      assert.throws(() => init([1, 2]), new RegExp(`^OptimizerArgumentError: ${name}\\.init: invalid params an Array of length 2; expected a Float32Array`));
-      assert.throws(() => init(undefined), new RegExp(`${name}\\.init: invalid params undefined; expected a Float32Array\\.$`));
+      assert.throws(
+        () => init({ w: [1, 2] }),
+        (e: unknown) =>
+          e instanceof OptimizerArgumentError &&
+          e.message ===
+            `${name}.init: invalid params an object with key "w" (an Array of length 2); expected a Float32Array: ` +
+              'the core keeps one state per parameter array, so call init once per array, e.g. init(Float32Array.from(params["w"])).',
+      );
+      assert.throws(
+        () => init(new Float64Array(2)),
+        (e: unknown) =>
+          e instanceof OptimizerArgumentError &&
+          e.message ===
+            `${name}.init: invalid params a Float64Array of length 2; expected a Float32Array (Float32Array.from(params) converts it).`,
+      );
+      assert.throws(
+        () => init([1, 2]),
+        new RegExp(
+          `^OptimizerArgumentError: ${name}\\.init: invalid params an Array of length 2; expected a Float32Array`,
+        ),
+      );
+      assert.throws(
+        () => init(undefined),
+        new RegExp(`${name}\\.init: invalid params undefined; expected a Float32Array\\.$`),
+      );
       assert.throws(() => init(3), new RegExp(`${name}\\.init: invalid params 3; expected a Float32Array\\.$`));
     });
   }
 
   it('so do the pieces and the chains', () => {
     const f64 = new Float64Array(2) as unknown as Float32Array;
-    assert.throws(() => core.scaleByAdopt().init(f64), /^OptimizerArgumentError: scaleByAdopt\.init: invalid params a Float64Array of length 2/);
+    assert.throws(
+      () => core.scaleByAdopt().init(f64),
+      /^OptimizerArgumentError: scaleByAdopt\.init: invalid params a Float64Array of length 2/,
+    );
     assert.throws(() => core.scaleByAdam().init(f64), /scaleByAdam\.init: invalid params a Float64Array/);
     assert.throws(() => core.chain(core.scale(2)).init(f64), /chain\.init: invalid params a Float64Array/);
-    assert.throws(() => core.namedChain({ s: core.scale(2) }).init(f64), /namedChain\.init: invalid params a Float64Array/);
+    assert.throws(
+      () => core.namedChain({ s: core.scale(2) }).init(f64),
+      /namedChain\.init: invalid params a Float64Array/,
+    );
   });
 });
 
 describe('core: a gradient that does not match the state is refused, nothing changed', () => {
   const snapshot = (s: unknown) => JSON.stringify(s, (_k, v) => (v instanceof Float32Array ? Array.from(v) : v));
 
-  for (const [name, make] of [['adopt', core.adopt], ['amsgrad', core.amsgrad]] as const) {
+  for (const [name, make] of [
+    ['adopt', core.adopt],
+    ['amsgrad', core.amsgrad],
+  ] as const) {
     for (const fused of [true, false]) {
       it(`${name}.step (fused: ${fused}): a state made for 3 elements, params and grads of 4`, () => {
         const opt = make(0.1, { fused });
@@ -270,15 +370,20 @@ describe('core: a gradient that does not match the state is refused, nothing cha
         opt.step(new Float32Array(3), new Float32Array([1, 1, 1]), s as never);
         const before = snapshot(s);
         const piece = name === 'adopt' ? 'scaleByAdopt' : 'scaleByAdam';
-        assert.throws(() => opt.step(p, new Float32Array([1, 1, 1, 1]), s as never), (e: unknown) => e instanceof OptimizerArgumentError && e.message ===
-          `${piece}: the gradient has length 4 but the state was made for length 3; pass the state that init made for these params. Nothing was changed.`);
+        assert.throws(
+          () => opt.step(p, new Float32Array([1, 1, 1, 1]), s as never),
+          (e: unknown) =>
+            e instanceof OptimizerArgumentError &&
+            e.message ===
+              `${piece}: the gradient has length 4 but the state was made for length 3; pass the state that init made for these params. Nothing was changed.`,
+        );
         assert.deepEqual(Array.from(p), [1, 2, 3, 4]);
         assert.equal(snapshot(s), before);
       });
     }
   }
 
-  it('update: a shorter or longer gradient, or another optimizer\'s state, leaves updates and state as they were', () => {
+  it("update: a shorter or longer gradient, or another optimizer's state, leaves updates and state as they were", () => {
     const opt = core.adopt(0.1);
     const p = new Float32Array([1, 2, 3]);
     const s = opt.init(p);
@@ -286,17 +391,26 @@ describe('core: a gradient that does not match the state is refused, nothing cha
     const before = snapshot(s);
     for (const u of [new Float32Array([1, 1]), new Float32Array([1, 1, 1, 1])]) {
       const copy = Float32Array.from(u);
-      assert.throws(() => opt.update(u, s, p, { noUpdate: false }),
-        new RegExp(`scaleByAdopt: the gradient has length ${u.length} but the state was made for length 3`));
+      assert.throws(
+        () => opt.update(u, s, p, { noUpdate: false }),
+        new RegExp(`scaleByAdopt: the gradient has length ${u.length} but the state was made for length 3`),
+      );
       assert.deepEqual(u, copy);
       assert.equal(snapshot(s), before);
     }
     const adamState = core.adam(0.1).init(p);
-    assert.throws(() => opt.update(new Float32Array(3), adamState as never, p, { noUpdate: false }),
-      /^OptimizerArgumentError: namedChain: the state has no key "adopt"; expected the state that init made \(an object with keys sign, l2, adopt, decoupledDecay, learningRate\)\.$/);
-    assert.throws(() => opt.step(p, new Float32Array(3), undefined as never), /namedChain: invalid state undefined; expected the state that init made/);
-    assert.throws(() => opt.step(p, new Float32Array(3), { ...s, adopt: { m: [0, 0, 0], v: s.adopt.v, t: 1 } } as never),
-      /scaleByAdopt: invalid state\.m an Array of length 3; expected a Float32Array/);
+    assert.throws(
+      () => opt.update(new Float32Array(3), adamState as never, p, { noUpdate: false }),
+      /^OptimizerArgumentError: namedChain: the state has no key "adopt"; expected the state that init made \(an object with keys sign, l2, adopt, decoupledDecay, learningRate\)\.$/,
+    );
+    assert.throws(
+      () => opt.step(p, new Float32Array(3), undefined as never),
+      /namedChain: invalid state undefined; expected the state that init made/,
+    );
+    assert.throws(
+      () => opt.step(p, new Float32Array(3), { ...s, adopt: { m: [0, 0, 0], v: s.adopt.v, t: 1 } } as never),
+      /scaleByAdopt: invalid state\.m an Array of length 3; expected a Float32Array/,
+    );
   });
 
   it('a chain checks every member before any member changes its state', () => {
@@ -304,21 +418,30 @@ describe('core: a gradient that does not match the state is refused, nothing cha
     const good = core.scaleByAdam().init(new Float32Array(3));
     const wrong = core.scaleByAdopt().init(new Float32Array(2));
     const u = new Float32Array([1, 2, 3]);
-    assert.throws(() => t.update(u, [good, wrong], new Float32Array(3), { noUpdate: false }),
-      /scaleByAdopt: the gradient has length 3 but the state was made for length 2/);
+    assert.throws(
+      () => t.update(u, [good, wrong], new Float32Array(3), { noUpdate: false }),
+      /scaleByAdopt: the gradient has length 3 but the state was made for length 2/,
+    );
     assert.deepEqual([good.t, Array.from(good.m), Array.from(u)], [0, [0, 0, 0], [1, 2, 3]]); // the first member did not run
-    assert.throws(() => t.update(u, [good], new Float32Array(3), { noUpdate: false }),
-      /chain: invalid state an Array of length 1; expected the state that init made \(an Array of length 2\)/);
+    assert.throws(
+      () => t.update(u, [good], new Float32Array(3), { noUpdate: false }),
+      /chain: invalid state an Array of length 1; expected the state that init made \(an Array of length 2\)/,
+    );
   });
 
   it('a piece alone refuses a mismatched gradient, and decay refuses params of another length', () => {
     const t = core.scaleByAdopt();
     const s = t.init(new Float32Array(2));
     const u = new Float32Array([1, 2, 3]);
-    assert.throws(() => t.update(u, s, new Float32Array(3), { noUpdate: false }), /scaleByAdopt: the gradient has length 3 but the state was made for length 2/);
+    assert.throws(
+      () => t.update(u, s, new Float32Array(3), { noUpdate: false }),
+      /scaleByAdopt: the gradient has length 3 but the state was made for length 2/,
+    );
     assert.deepEqual([s.t, Array.from(s.v), Array.from(u)], [0, [0, 0], [1, 2, 3]]);
-    assert.throws(() => core.addDecayedWeights(0.1).update(u, null, new Float32Array(2), { noUpdate: false }),
-      /addDecayedWeights: the gradient has length 3 but params has length 2\./);
+    assert.throws(
+      () => core.addDecayedWeights(0.1).update(u, null, new Float32Array(2), { noUpdate: false }),
+      /addDecayedWeights: the gradient has length 3 but params has length 2\./,
+    );
     assert.deepEqual(Array.from(u), [1, 2, 3]);
   });
 });

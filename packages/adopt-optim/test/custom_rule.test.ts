@@ -19,7 +19,9 @@ const STEPS = 40;
 const LR = 0.01;
 
 export const SGD_NESTEROV = defineRule({
-  name: 'sgd_nesterov', slots: ['buf'], hyperparameters: { momentum: 0.9 },
+  name: 'sgd_nesterov',
+  slots: ['buf'],
+  hyperparameters: { momentum: 0.9 },
   scalars: (lr, _t, h) => ({ lr, mu: h.momentum! }),
   step: ({ p, g, slot, scalar: s, add, sub, mul }) => {
     const buf = add(mul(slot('buf'), s('mu')), g);
@@ -28,8 +30,17 @@ export const SGD_NESTEROV = defineRule({
 });
 
 export const LION = defineRule({
-  name: 'lion', slots: ['m'], hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0.1 },
-  scalars: (lr, _t, h) => ({ lr, b1: h.beta1!, omb1: 1 - h.beta1!, b2: h.beta2!, omb2: 1 - h.beta2!, decay: 1 - lr * h.weightDecay! }),
+  name: 'lion',
+  slots: ['m'],
+  hyperparameters: { beta1: 0.9, beta2: 0.99, weightDecay: 0.1 },
+  scalars: (lr, _t, h) => ({
+    lr,
+    b1: h.beta1!,
+    omb1: 1 - h.beta1!,
+    b2: h.beta2!,
+    omb2: 1 - h.beta2!,
+    decay: 1 - lr * h.weightDecay!,
+  }),
   step: ({ p, g, slot, scalar: s, add, sub, mul, select, gt, lt, constant }) => {
     const c = add(mul(slot('m'), s('b1')), mul(g, s('omb1')));
     const sign = select(gt(c, constant(0)), constant(1), select(lt(c, constant(0)), constant(-1), constant(0)));
@@ -42,7 +53,9 @@ export const LION = defineRule({
  * m and g disagree and rescaled by 1 / max(fraction agreeing, 1e-3).
  */
 export const MASKED = defineRule({
-  name: 'masked_momentum', slots: ['m'], hyperparameters: { beta: 0.9 },
+  name: 'masked_momentum',
+  slots: ['m'],
+  hyperparameters: { beta: 0.9 },
   scalars: (lr, _t, h) => ({ lr, b: h.beta!, omb: 1 - h.beta! }),
   step: ({ p, g, slot, scalar: s, add, sub, mul, div, max, select, sameSign, mean, constant }) => {
     const m = add(mul(slot('m'), s('b')), mul(g, s('omb')));
@@ -123,7 +136,10 @@ function errorAgainst(trajectory: Float32Array[], p0: Float32Array, grads: Float
   return worst;
 }
 
-type Path = { name: string; run(rule: CustomRule, p0: Float32Array, grads: Float32Array[]): Promise<Float32Array[]> | Float32Array[] };
+type Path = {
+  name: string;
+  run(rule: CustomRule, p0: Float32Array, grads: Float32Array[]): Promise<Float32Array[]> | Float32Array[];
+};
 
 const corePath = (fused: boolean): Path => ({
   name: `core ${fused ? 'WebAssembly' : 'JavaScript'}`,
@@ -159,7 +175,11 @@ const tfjsPath = (backend: string, fused: boolean): Path => ({
   },
 });
 
-const PATHS: Path[] = [corePath(true), corePath(false), ...BACKENDS.flatMap((b) => [tfjsPath(b, true), tfjsPath(b, false)])];
+const PATHS: Path[] = [
+  corePath(true),
+  corePath(false),
+  ...BACKENDS.flatMap((b) => [tfjsPath(b, true), tfjsPath(b, false)]),
+];
 const CASES: [string, CustomRule, Ref, Ref, number][] = [
   ['SGD with Nesterov momentum', SGD_NESTEROV, refSgdNesterov, buggySgd, 1e-4],
   ['Lion', LION, refLion, buggyLion, 1e-4],
@@ -186,38 +206,89 @@ describe('defineRule refuses what it cannot run, naming the problem', () => {
   const cases: [string, object, RegExp][] = [
     ['a bad name', { ...base, name: '1x', step: ({ p }: never) => ({ p }) }, /invalid name "1x"/],
     ['a slot named p', { ...base, slots: ['p'], step: ({ p }: never) => ({ p }) }, /invalid slots \["p"\]/],
-    ['a write to an unknown array', { ...base, step: ({ g }: { g: unknown }) => ({ q: g }) }, /writes "q", which is neither p nor a slot/],
-    ['a read of an unknown slot', { ...base, step: ({ slot }: { slot(s: string): unknown }) => ({ p: slot('v') }) }, /reads slot "v"/],
-    ['a scalar scalars() does not give', {
-      ...base, step: ({ p, mul, scalar }: { p: never; mul(a: unknown, b: unknown): unknown; scalar(s: string): unknown }) => ({ p: mul(p, scalar('beta')) }),
-    }, /reads scalar\(s\) "beta", for which scalars\(\) returns undefined; expected numbers/],
+    [
+      'a write to an unknown array',
+      { ...base, step: ({ g }: { g: unknown }) => ({ q: g }) },
+      /writes "q", which is neither p nor a slot/,
+    ],
+    [
+      'a read of an unknown slot',
+      { ...base, step: ({ slot }: { slot(s: string): unknown }) => ({ p: slot('v') }) },
+      /reads slot "v"/,
+    ],
+    [
+      'a scalar scalars() does not give',
+      {
+        ...base,
+        step: ({ p, mul, scalar }: { p: never; mul(a: unknown, b: unknown): unknown; scalar(s: string): unknown }) => ({
+          p: mul(p, scalar('beta')),
+        }),
+      },
+      /reads scalar\(s\) "beta", for which scalars\(\) returns undefined; expected numbers/,
+    ],
   ];
   for (const [what, def, message] of cases) {
-    it(what, () => assert.throws(() => defineRule(def as never), (e: unknown) => e instanceof OptimizerArgumentError && message.test((e as Error).message)));
+    it(what, () =>
+      assert.throws(
+        () => defineRule(def as never),
+        (e: unknown) => e instanceof OptimizerArgumentError && message.test((e as Error).message),
+      ),
+    );
   }
   const tree: [string, (b: any) => object, RegExp][] = [
-    ['the mean of a value', (b) => ({ p: b.sub(b.p, b.mul(b.mean(b.g), b.scalar('lr'))) }), /the argument of mean\(\) in the new p of step is a value; expected a condition/],
-    ['a number written', (b) => ({ m: 1, p: b.p }), /the new m of step is 1; expected a value built with the builders \(constant\(x\) for a number\)/],
+    [
+      'the mean of a value',
+      (b) => ({ p: b.sub(b.p, b.mul(b.mean(b.g), b.scalar('lr'))) }),
+      /the argument of mean\(\) in the new p of step is a value; expected a condition/,
+    ],
+    [
+      'a number written',
+      (b) => ({ m: 1, p: b.p }),
+      /the new m of step is 1; expected a value built with the builders \(constant\(x\) for a number\)/,
+    ],
     ['a non-finite constant', (b) => ({ p: b.mul(b.p, b.constant(NaN)) }), /constant\(NaN\); expected a finite number/],
-    ['a condition where a value belongs', (b) => ({ p: b.add(b.p, b.gt(b.g, b.constant(0))) }), /an operand of add\(\) in the new p of step is a condition/],
+    [
+      'a condition where a value belongs',
+      (b) => ({ p: b.add(b.p, b.gt(b.g, b.constant(0))) }),
+      /an operand of add\(\) in the new p of step is a condition/,
+    ],
   ];
   for (const [what, step, message] of tree) {
-    it(what, () => assert.throws(() => defineRule({ ...base, step } as never), (e: unknown) => e instanceof OptimizerArgumentError && message.test((e as Error).message)));
+    it(what, () =>
+      assert.throws(
+        () => defineRule({ ...base, step } as never),
+        (e: unknown) => e instanceof OptimizerArgumentError && message.test((e as Error).message),
+      ),
+    );
   }
   it('an optimizer refuses an unknown hyperparameter, or something that is not a rule', () => {
-    assert.throws(() => ruleOptimizer(LION, 1e-3, { hyperparameters: { beta3: 1 } }), /unknown hyperparameter "beta3"; the rule "lion" has beta1, beta2, weightDecay/);
-    assert.throws(() => ruleOptimizer(LION.definition as never), /ruleOptimizer: invalid rule .*; expected the result of defineRule/);
+    assert.throws(
+      () => ruleOptimizer(LION, 1e-3, { hyperparameters: { beta3: 1 } }),
+      /unknown hyperparameter "beta3"; the rule "lion" has beta1, beta2, weightDecay/,
+    );
+    assert.throws(
+      () => ruleOptimizer(LION.definition as never),
+      /ruleOptimizer: invalid rule .*; expected the result of defineRule/,
+    );
     assert.throws(() => core.ruleOptimizer({} as never), /core.ruleOptimizer: invalid rule/);
   });
   it('a non-finite scalar at a step is refused and changes nothing', async () => {
     await useBackend('cpu');
-    const bad = defineRule({ ...base, name: 'blows_up', scalars: (lr: number, t: number) => ({ lr: t > 1 ? Infinity : lr }), step: ({ p, g, mul, sub, scalar }: any) => ({ m: g, p: sub(p, mul(g, scalar('lr'))) }) } as never);
+    const bad = defineRule({
+      ...base,
+      name: 'blows_up',
+      scalars: (lr: number, t: number) => ({ lr: t > 1 ? Infinity : lr }),
+      step: ({ p, g, mul, sub, scalar }: any) => ({ m: g, p: sub(p, mul(g, scalar('lr'))) }),
+    } as never);
     const opt = ruleOptimizer(bad, 0.1);
     const v = tf.variable(tf.ones([8]));
     const g = tf.ones([8]);
     opt.applyGradients({ [v.name]: g });
     const before = v.dataSync().slice();
-    assert.throws(() => opt.applyGradients({ [v.name]: g }), /scalars\(\) returned Infinity for "lr" for the variable "[^"]*" at step 2; expected a finite number. Nothing was changed/);
+    assert.throws(
+      () => opt.applyGradients({ [v.name]: g }),
+      /scalars\(\) returned Infinity for "lr" for the variable "[^"]*" at step 2; expected a finite number. Nothing was changed/,
+    );
     assert.deepEqual(v.dataSync(), before);
     assert.equal(opt.stepOf(v.name), 1);
     tf.dispose([v, g]);
@@ -227,8 +298,18 @@ describe('defineRule refuses what it cannot run, naming the problem', () => {
 
 describe('a user-defined rule: names, state and saving', () => {
   it('two rules may share a name: each keeps its own kernels', () => {
-    const a = defineRule({ name: 'twice', slots: [], scalars: (lr) => ({ lr }), step: ({ p, g, sub, mul, scalar }) => ({ p: sub(p, mul(g, scalar('lr'))) }) });
-    const b = defineRule({ name: 'twice', slots: [], scalars: (lr) => ({ lr }), step: ({ p, g, add, mul, scalar }) => ({ p: add(p, mul(g, scalar('lr'))) }) });
+    const a = defineRule({
+      name: 'twice',
+      slots: [],
+      scalars: (lr) => ({ lr }),
+      step: ({ p, g, sub, mul, scalar }) => ({ p: sub(p, mul(g, scalar('lr'))) }),
+    });
+    const b = defineRule({
+      name: 'twice',
+      slots: [],
+      scalars: (lr) => ({ lr }),
+      step: ({ p, g, add, mul, scalar }) => ({ p: add(p, mul(g, scalar('lr'))) }),
+    });
     const pa = Float32Array.of(1, 1, 1, 1);
     const pb = Float32Array.of(1, 1, 1, 1);
     const g = Float32Array.of(1, 2, 3, 4);
@@ -262,7 +343,10 @@ describe('a user-defined rule: names, state and saving', () => {
     const copy = RuleOptimizer.fromConfig(RuleOptimizer, config) as RuleOptimizer;
     assert.equal(copy.custom, LION);
     assert.deepEqual(copy.getConfig(), config);
-    assert.throws(() => RuleOptimizer.fromConfig(RuleOptimizer, { ...config, rule: 'nowhere' }), /names the rule "nowhere", which is not defined in this process; call defineRule/);
+    assert.throws(
+      () => RuleOptimizer.fromConfig(RuleOptimizer, { ...config, rule: 'nowhere' }),
+      /names the rule "nowhere", which is not defined in this process; call defineRule/,
+    );
     opt.dispose();
     copy.dispose();
   });

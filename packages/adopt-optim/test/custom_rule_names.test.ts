@@ -20,12 +20,85 @@ import { Rng } from './reference.js';
 
 /** Locals and labels of the generators (WAT, JS, GLSL, WGSL), tfjs's shader names, keywords of the four languages. */
 export const HOSTILE_NAMES = [
-  'end', 'o', 'i', 'w0', 'w1', 'x0', 'x1', 's0', 'u0', 'u0x4', 'u', 'acc', 'count', 'Math', 'function', 'done', 'loop',
-  'tail', 'tail_done', 'local', 'param', 'module', 'i32', 'f32', 'v128', 'main', 'fn', 'let', 'var', 'const', 'type',
-  'target', 'filter', 'array', 'ok', 'Ok', 'G', 'P', 'nAN', 'NAN', 'T', 'id', 'size', 'stride', 'Uniforms', 'struct',
-  'p_old', 'g_old', 'gl_x', 'a__b', 'setOutput', 'result', 'coords', 'getPAtOutCoords', 'return', 'new', 'this',
-  'arguments', 'eval', 'undefined', 'NaN', 'Infinity', 'float', 'int', 'vec4', 'bool', 'true', 'false', 'select',
-  'clamp', 'mix', 'sign', 'constructor', 'toString', 'hasOwnProperty', 'init', 'step', 'count_init', 'n_',
+  'end',
+  'o',
+  'i',
+  'w0',
+  'w1',
+  'x0',
+  'x1',
+  's0',
+  'u0',
+  'u0x4',
+  'u',
+  'acc',
+  'count',
+  'Math',
+  'function',
+  'done',
+  'loop',
+  'tail',
+  'tail_done',
+  'local',
+  'param',
+  'module',
+  'i32',
+  'f32',
+  'v128',
+  'main',
+  'fn',
+  'let',
+  'var',
+  'const',
+  'type',
+  'target',
+  'filter',
+  'array',
+  'ok',
+  'Ok',
+  'G',
+  'P',
+  'nAN',
+  'NAN',
+  'T',
+  'id',
+  'size',
+  'stride',
+  'Uniforms',
+  'struct',
+  'p_old',
+  'g_old',
+  'gl_x',
+  'a__b',
+  'setOutput',
+  'result',
+  'coords',
+  'getPAtOutCoords',
+  'return',
+  'new',
+  'this',
+  'arguments',
+  'eval',
+  'undefined',
+  'NaN',
+  'Infinity',
+  'float',
+  'int',
+  'vec4',
+  'bool',
+  'true',
+  'false',
+  'select',
+  'clamp',
+  'mix',
+  'sign',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'init',
+  'step',
+  'count_init',
+  'n_',
 ] as const;
 
 const N = 37; // 9 SIMD blocks and a tail of 1
@@ -35,7 +108,9 @@ const LR = 0.05;
 /** Slot k: m_k ← c_k·m_k + (k+1)·g; p ← p − lr·Σ m_k (new values). c_k = 0.5 + k/10. */
 function slotRule(name: string, slots: readonly string[]): CustomRule {
   return defineRule({
-    name, slots, scalars: (lr) => ({ lr }),
+    name,
+    slots,
+    scalars: (lr) => ({ lr }),
     step: ({ p, g, slot, scalar, add, sub, mul, constant }) => {
       const writes: Record<string, ReturnType<typeof add>> = {};
       let sum = constant(0);
@@ -74,11 +149,17 @@ async function everyPath(rule: CustomRule, p0: Float32Array, grads: Float32Array
     const p = Float32Array.from(p0);
     const state = opt.init(p);
     const bystander = new Float32Array(70_000).fill(7);
-    out.push([`core ${fused ? 'wasm' : 'js'}`, grads.map((g) => {
-      opt.step(p, g, state);
-      return Float32Array.from(p);
-    })]);
-    assert.ok(bystander.every((x) => x === 7), 'an unrelated array is untouched');
+    out.push([
+      `core ${fused ? 'wasm' : 'js'}`,
+      grads.map((g) => {
+        opt.step(p, g, state);
+        return Float32Array.from(p);
+      }),
+    ]);
+    assert.ok(
+      bystander.every((x) => x === 7),
+      'an unrelated array is untouched',
+    );
   }
   for (const backend of BACKENDS) {
     await useBackend(backend);
@@ -92,7 +173,10 @@ async function everyPath(rule: CustomRule, p0: Float32Array, grads: Float32Array
         gt.dispose();
         return v.dataSync().slice() as Float32Array;
       });
-      assert.ok(bystander.dataSync().every((x) => x === 7), `${backend}: an unrelated tensor is untouched`);
+      assert.ok(
+        bystander.dataSync().every((x) => x === 7),
+        `${backend}: an unrelated tensor is untouched`,
+      );
       out.push([`tfjs ${backend} ${fused ? 'fused' : 'ops'}`, traj]);
       opt.dispose();
       tf.dispose([v, bystander]);
@@ -112,10 +196,15 @@ describe('slots named like generated locals or keywords run on every CPU path', 
       const grads = Array.from({ length: STEPS }, () => rng.normals(N));
       const want = reference(p0, grads, slots.length);
       for (const [path, traj] of await everyPath(rule, p0, grads)) {
-        traj.forEach((p, t) => p.forEach((x, i) => {
-          const r = want[t]![i]!;
-          assert.ok(Math.abs(x - r) <= 1e-5 * Math.max(1, Math.abs(r)), `${path}, step ${t + 1}, [${i}]: ${x} vs ${r}`);
-        }));
+        traj.forEach((p, t) =>
+          p.forEach((x, i) => {
+            const r = want[t]![i]!;
+            assert.ok(
+              Math.abs(x - r) <= 1e-5 * Math.max(1, Math.abs(r)),
+              `${path}, step ${t + 1}, [${i}]: ${x} vs ${r}`,
+            );
+          }),
+        );
       }
     });
   });
@@ -139,7 +228,9 @@ describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
   it('model.save with includeOptimizer, then tf.loadLayersModel: the rule, hyperparameters and state', async () => {
     await useBackend('cpu');
     const rule = defineRule({
-      name: 'sgd_momentum', slots: ['momentum_buf'], hyperparameters: { weight_decay: 0.1, mu_: 0.9 },
+      name: 'sgd_momentum',
+      slots: ['momentum_buf'],
+      hyperparameters: { weight_decay: 0.1, mu_: 0.9 },
       scalars: (lr, _t, h) => ({ lr, wd: h.weight_decay!, mu: h.mu_! }),
       step: ({ p, g, slot, scalar: s, add, sub, mul }) => {
         const buf = add(mul(slot('momentum_buf'), s('mu')), add(g, mul(p, s('wd'))));
@@ -151,10 +242,13 @@ describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
     model.compile({ optimizer, loss: 'meanSquaredError' });
     await model.fit(tf.ones([4, 2]), tf.zeros([4, 1]), { epochs: 2, verbose: 0 });
     let saved: tf.io.ModelArtifacts | undefined;
-    await model.save(tf.io.withSaveHandler(async (a) => {
-      saved = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }), { includeOptimizer: true });
+    await model.save(
+      tf.io.withSaveHandler(async (a) => {
+        saved = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+      { includeOptimizer: true },
+    );
     assert.ok(saved?.trainingConfig !== undefined, 'the training config was saved');
     const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved!));
     const opt = loaded.optimizer as RuleOptimizer;
@@ -162,7 +256,10 @@ describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
     assert.equal(opt.custom, rule);
     assert.deepEqual(opt.hyperparameters, { weight_decay: 0.2, mu_: 0.9 });
     const [original, restored] = await Promise.all([(model.optimizer as RuleOptimizer).getWeights(), opt.getWeights()]);
-    assert.deepEqual(restored.map((w) => w.name), original.map((w) => w.name));
+    assert.deepEqual(
+      restored.map((w) => w.name),
+      original.map((w) => w.name),
+    );
     restored.forEach((w, k) => assert.deepEqual(w.tensor.dataSync(), original[k]!.tensor.dataSync(), w.name));
     model.optimizer.dispose();
     opt.dispose();
@@ -174,12 +271,17 @@ describe('names with _ survive tfjs-layers camel-casing a saved model', () => {
     const base = { slots: [], scalars: (lr: number) => ({ lr }), step: ({ p }: RuleBuilder) => ({ p }) };
     defineRule({ ...base, name: 'two_words' });
     defineRule({ ...base, name: 'two_words' }); // the same name again: the latest wins, as before
-    const refused = (def: object, message: RegExp): void => assert.throws(() => defineRule(def as never),
-      (e: unknown) => e instanceof OptimizerArgumentError && message.test((e as Error).message));
+    const refused = (def: object, message: RegExp): void =>
+      assert.throws(
+        () => defineRule(def as never),
+        (e: unknown) => e instanceof OptimizerArgumentError && message.test((e as Error).message),
+      );
     refused({ ...base, name: 'twoWords' }, /the name "twoWords" camel-cases like the rule "two_words" defined before/);
     refused({ ...base, name: 'two__words' }, /camel-cases like the rule "two_words"/);
-    refused({ ...base, name: 'other', hyperparameters: { weight_decay: 1, weightDecay: 2 } },
-      /hyperparameters "weight_decay" and "weightDecay" camel-case alike/);
+    refused(
+      { ...base, name: 'other', hyperparameters: { weight_decay: 1, weightDecay: 2 } },
+      /hyperparameters "weight_decay" and "weightDecay" camel-case alike/,
+    );
   });
 });
 

@@ -13,11 +13,16 @@ import { BACKENDS, useBackend } from './backends.js';
 const SRC = new URL('../src/', import.meta.url);
 
 function sources(dir: URL, prefix = ''): string[] {
-  return readdirSync(dir).flatMap((f) => (statSync(new URL(f, dir)).isDirectory()
-    ? sources(new URL(`${f}/`, dir), `${prefix}${f}/`) : f.endsWith('.ts') ? [`${prefix}${f}`] : []));
+  return readdirSync(dir).flatMap((f) =>
+    statSync(new URL(f, dir)).isDirectory()
+      ? sources(new URL(`${f}/`, dir), `${prefix}${f}/`)
+      : f.endsWith('.ts')
+        ? [`${prefix}${f}`]
+        : [],
+  );
 }
 
-it('only src/dispatch.ts makes a backend\'s kernels', () => {
+it("only src/dispatch.ts makes a backend's kernels", () => {
   const makers = /\b(wasmFusedKernels|cpuFusedKernels|webglFusedKernels|webgpuFusedKernels)\s*[(,]/;
   for (const file of sources(SRC)) {
     if (file === 'dispatch.ts') continue;
@@ -26,7 +31,7 @@ it('only src/dispatch.ts makes a backend\'s kernels', () => {
   }
 });
 
-it('the GPU backends are those of the dispatcher\'s table', () => {
+it("the GPU backends are those of the dispatcher's table", () => {
   assert.deepEqual(['cpu', 'wasm', 'webgl', 'webgpu', 'tensorflow'].filter(isGpuBackend), ['webgl', 'webgpu']);
 });
 
@@ -42,10 +47,13 @@ for (const backend of BACKENDS) {
       assert.equal(gpuFusedKernels(), null);
     });
 
-    it('the path a step took is the dispatcher\'s', async () => {
+    it("the path a step took is the dispatcher's", async () => {
       await useBackend(backend);
       const w = tf.variable(tf.tensor([1, 2, 3]));
-      for (const [fused, path] of [[true, backend], [false, 'ops']] as const) {
+      for (const [fused, path] of [
+        [true, backend],
+        [false, 'ops'],
+      ] as const) {
         const opt = adopt(1e-3, { fused });
         opt.applyGradients({ [w.name]: tf.tensor([0.1, -0.2, 0.3]) });
         assert.deepEqual(opt.lastStepPaths, [path]);

@@ -16,7 +16,9 @@ import { adam, adopt, cosineDecay, powerClip, registerOptimizers } from '../src/
 function warnings(f: () => void): string[] {
   const seen: string[] = [];
   const original = console.warn;
-  console.warn = (...args: unknown[]) => { seen.push(args.map(String).join(' ')); };
+  console.warn = (...args: unknown[]) => {
+    seen.push(args.map(String).join(' '));
+  };
   try {
     f();
   } finally {
@@ -27,11 +29,28 @@ function warnings(f: () => void): string[] {
 
 describe('an unsaveable function is reported when it is set', () => {
   it('a custom learning-rate function: warned once, saying what to use; schedules and numbers are not', () => {
-    assert.deepEqual(warnings(() => { adopt(cosineDecay({ peak: 0.01, totalSteps: 10 })).dispose(); adam(0.01).dispose(); }), []);
+    assert.deepEqual(
+      warnings(() => {
+        adopt(cosineDecay({ peak: 0.01, totalSteps: 10 })).dispose();
+        adam(0.01).dispose();
+      }),
+      [],
+    );
     const first = warnings(() => adopt((t) => 0.01 / (1 + t)).dispose());
     assert.equal(first.length, 1);
-    assert.match(first[0]!, /a custom learning-rate function cannot be saved with the optimizer .*use constant, linearWarmup, cosineDecay or stepDecay/);
-    assert.deepEqual(warnings(() => { const o = adam(0.01); o.learningRate = (t: number) => 0.01 * t; o.dispose(); }), [], 'once per process');
+    assert.match(
+      first[0]!,
+      /a custom learning-rate function cannot be saved with the optimizer .*use constant, linearWarmup, cosineDecay or stepDecay/,
+    );
+    assert.deepEqual(
+      warnings(() => {
+        const o = adam(0.01);
+        o.learningRate = (t: number) => 0.01 * t;
+        o.dispose();
+      }),
+      [],
+      'once per process',
+    );
     // it still refuses to save, as before
     const o = adopt((t) => 0.01 / (1 + t));
     assert.throws(() => o.getConfig(), /a custom learning-rate function cannot be saved/);
@@ -39,7 +58,13 @@ describe('an unsaveable function is reported when it is set', () => {
   });
 
   it('a custom clip function: warned once; powerClip and null are not', () => {
-    assert.deepEqual(warnings(() => { adopt(0.01, { clip: powerClip(0.5) }).dispose(); adopt(0.01, { clip: null }).dispose(); }), []);
+    assert.deepEqual(
+      warnings(() => {
+        adopt(0.01, { clip: powerClip(0.5) }).dispose();
+        adopt(0.01, { clip: null }).dispose();
+      }),
+      [],
+    );
     const first = warnings(() => adopt(0.01, { clip: (t) => Math.log(1 + t) }).dispose());
     assert.equal(first.length, 1);
     assert.match(first[0]!, /custom clip function cannot be saved .*use powerClip\(exponent\)/);
@@ -47,10 +72,20 @@ describe('an unsaveable function is reported when it is set', () => {
 });
 
 describe('loading a model saved with its optimizer', () => {
-  it('registerOptimizers() registers every class, into another tfjs-core\'s serialization too', () => {
+  it("registerOptimizers() registers every class, into another tfjs-core's serialization too", () => {
     const into: string[] = [];
-    const names = registerOptimizers({ registerClass: (cls) => { into.push((cls as unknown as { className: string }).className); } });
-    assert.deepEqual(names, ['adopt-optim/ADOPT', 'adopt-optim/Adam', 'adopt-optim/AdamW', 'adopt-optim/AMSGrad', 'adopt-optim/Rule']);
+    const names = registerOptimizers({
+      registerClass: (cls) => {
+        into.push((cls as unknown as { className: string }).className);
+      },
+    });
+    assert.deepEqual(names, [
+      'adopt-optim/ADOPT',
+      'adopt-optim/Adam',
+      'adopt-optim/AdamW',
+      'adopt-optim/AMSGrad',
+      'adopt-optim/Rule',
+    ]);
     assert.deepEqual(into, names);
     assert.deepEqual(registerOptimizers(), names);
   });
@@ -62,11 +97,17 @@ describe('loading a model saved with its optimizer', () => {
       const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
       model.compile({ optimizer: adopt(0.01), loss: 'meanSquaredError' });
       await model.fit(tf.ones([4, 2]), tf.ones([4, 1]), { epochs: 1, verbose: 0 });
-      const saved = await model.save(tf.io.withSaveHandler(async (a) => {
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...a, weightData: Buffer.from(a.weightData as ArrayBuffer).toString('base64') }));
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }), { includeOptimizer: true });
+      const saved = await model.save(
+        tf.io.withSaveHandler(async (a) => {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(
+            join(dir, 'model.json'),
+            JSON.stringify({ ...a, weightData: Buffer.from(a.weightData as ArrayBuffer).toString('base64') }),
+          );
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+        { includeOptimizer: true },
+      );
       assert.ok(saved);
       const load = (withPackage: boolean) => `
         import * as tf from '@tensorflow/tfjs';
@@ -81,8 +122,16 @@ describe('loading a model saved with its optimizer', () => {
         } catch (e) {
           console.log(JSON.stringify({ error: e.message }));
         }`;
-      const run = (withPackage: boolean) => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', load(withPackage)],
-        { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) }).trim().split('\n').pop()!) as { ok?: string; error?: string };
+      const run = (withPackage: boolean) =>
+        JSON.parse(
+          execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', load(withPackage)], {
+            encoding: 'utf8',
+            cwd: fileURLToPath(new URL('..', import.meta.url)),
+          })
+            .trim()
+            .split('\n')
+            .pop()!,
+        ) as { ok?: string; error?: string };
       const without = run(false);
       assert.match(without.error ?? '', /adopt-optim\/ADOPT/, JSON.stringify(without));
       assert.deepEqual(run(true), { ok: 'adopt-optim/ADOPT' });

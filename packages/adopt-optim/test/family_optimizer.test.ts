@@ -30,10 +30,18 @@ const ADOPT_VMAX: Rule = {
     const mNew = add(mul(m, s('beta1')), mul(n, s('oneMinusBeta1')));
     const vNew = add(mul(v, s('beta2')), mul(mul(gp, gp), s('oneMinusBeta2')));
     return {
-      init: { writes: [['v', mul(gp, gp)], ['vmax', mul(gp, gp)]] },
+      init: {
+        writes: [
+          ['v', mul(gp, gp)],
+          ['vmax', mul(gp, gp)],
+        ],
+      },
       step: {
         writes: [
-          ['m', mNew], ['v', vNew], ['vmax', max(vmax, vNew)], ['p', sub(mul(p, s('decay')), mul(mNew, s('lr')))],
+          ['m', mNew],
+          ['v', vNew],
+          ['vmax', max(vmax, vNew)],
+          ['p', sub(mul(p, s('decay')), mul(mNew, s('lr')))],
         ],
       },
     };
@@ -41,7 +49,13 @@ const ADOPT_VMAX: Rule = {
 };
 
 const H = {
-  beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0, decoupled: false, maximize: false, stateDtype: 'float32',
+  beta1: 0.9,
+  beta2: 0.99,
+  epsilon: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  maximize: false,
+  stateDtype: 'float32',
 };
 
 class AdoptVmax extends FamilyOptimizer {
@@ -49,11 +63,20 @@ class AdoptVmax extends FamilyOptimizer {
     return 'test/AdoptVmax';
   }
   constructor(lr: number) {
-    super({
-      displayName: 'AdoptVmax', rule: ADOPT_VMAX, options: H, foldsGradientScale: true, safeEpsilon: true,
-      scalars: (o, { lr: rate, step }) =>
-        adoptKernelArgs(o as typeof H, rate, step > 0 ? step ** 0.25 : Infinity) as unknown as Record<string, number>,
-    }, lr, 'throw', false);
+    super(
+      {
+        displayName: 'AdoptVmax',
+        rule: ADOPT_VMAX,
+        options: H,
+        foldsGradientScale: true,
+        safeEpsilon: true,
+        scalars: (o, { lr: rate, step }) =>
+          adoptKernelArgs(o as typeof H, rate, step > 0 ? step ** 0.25 : Infinity) as unknown as Record<string, number>,
+      },
+      lr,
+      'throw',
+      false,
+    );
   }
   override getConfig(): tf.serialization.ConfigDict {
     return this.savedOptions({});
@@ -113,8 +136,9 @@ for (const backend of BACKENDS) {
     it('a rule with a slot added runs it, saves it, and matches its float64 reference', async () => {
       const p0 = [0.5, -1, 2, 0.25, -3];
       // a large gradient at step 3 raises v above its later values: vmax then differs from v
-      const grads = Array.from({ length: 6 },
-        (_, t) => p0.map((_, i) => Math.sin(1 + t * 1.7 + i * 0.9) * (t === 3 ? 4 : 1)));
+      const grads = Array.from({ length: 6 }, (_, t) =>
+        p0.map((_, i) => Math.sin(1 + t * 1.7 + i * 0.9) * (t === 3 ? 4 : 1)),
+      );
       const w = tf.variable(tf.tensor(p0));
       const opt = new AdoptVmax(0.05);
       const before = tf.memory().numTensors;
@@ -134,14 +158,23 @@ for (const backend of BACKENDS) {
 
 /** The optimizers' own files, tfjs and core (low-bit state, whose format stores m and v, is another layer). */
 const OPTIMIZER_SOURCES = [
-  'tfjs/family_optimizer.ts', 'tfjs/named_state_optimizer.ts', 'tfjs/adopt.ts', 'tfjs/adam_family.ts', 'tfjs/adam.ts',
-  'tfjs/adamw.ts', 'tfjs/amsgrad.ts', 'tfjs/rule_optimizer.ts', 'core/optimizers.ts', 'core/transform.ts',
+  'tfjs/family_optimizer.ts',
+  'tfjs/named_state_optimizer.ts',
+  'tfjs/adopt.ts',
+  'tfjs/adam_family.ts',
+  'tfjs/adam.ts',
+  'tfjs/adamw.ts',
+  'tfjs/amsgrad.ts',
+  'tfjs/rule_optimizer.ts',
+  'core/optimizers.ts',
+  'core/transform.ts',
 ];
 
 it('no optimizer source lists slots by hand (they come from the rule)', () => {
   for (const file of OPTIMIZER_SOURCES) {
     const code = readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8')
-      .replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, ''); // comments may name slots
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/\/\/.*$/gm, ''); // comments may name slots
     assert.doesNotMatch(code, /\[\s*['"]m['"]\s*,\s*['"]v['"]/, `src/${file} lists slots by hand`);
     assert.doesNotMatch(code, /allocateResidentState\([^)]*,\s*\d/, `src/${file} counts slots by hand`);
   }

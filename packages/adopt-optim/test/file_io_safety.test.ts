@@ -14,14 +14,22 @@ import { mlp, scratchDirs, weightsOf } from './checkpoint_helpers.js';
 
 const freshDir = scratchDirs('adopt-file-io-');
 
-async function savedModel(seed = 21): Promise<{ dir: string; model: tf.Sequential; json: tf.io.ModelJSON; weights: Buffer }> {
+async function savedModel(
+  seed = 21,
+): Promise<{ dir: string; model: tf.Sequential; json: tf.io.ModelJSON; weights: Buffer }> {
   const dir = freshDir();
   const model = mlp(seed);
   await model.save(fileSystem(dir));
-  return { dir, model, json: JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')), weights: readFileSync(join(dir, 'weights.bin')) };
+  return {
+    dir,
+    model,
+    json: JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')),
+    weights: readFileSync(join(dir, 'weights.bin')),
+  };
 }
 
-const withPaths = (json: tf.io.ModelJSON, paths: string[]) => JSON.stringify({ ...json, weightsManifest: [{ ...json.weightsManifest[0]!, paths }] });
+const withPaths = (json: tf.io.ModelJSON, paths: string[]) =>
+  JSON.stringify({ ...json, weightsManifest: [{ ...json.weightsManifest[0]!, paths }] });
 
 /** IEEE half-precision bits of x (round to nearest even is not needed here: truncation is fine). */
 function toHalf(x: number): number {
@@ -44,7 +52,10 @@ describe('fileSystem IOHandler safety', () => {
       mkdirSync(secret, { recursive: true });
       writeFileSync(join(secret, 'x.bin'), weights); // the right size: only the path check can stop it
       writeFileSync(join(dir, 'model.json'), withPaths(json, ['../secret/x.bin']));
-      await assert.rejects(fileSystem(dir).load!(), /names the weight file "\.\.\/secret\/x\.bin", which resolves to .*outside the model folder.*; refused/);
+      await assert.rejects(
+        fileSystem(dir).load!(),
+        /names the weight file "\.\.\/secret\/x\.bin", which resolves to .*outside the model folder.*; refused/,
+      );
       await assert.rejects(tf.loadLayersModel(fileSystem(dir)), /outside the model folder/);
       model.dispose();
     });
@@ -78,7 +89,10 @@ describe('fileSystem IOHandler safety', () => {
     it('weight files larger than model.json lists are refused; smaller ones are truncated; a path inside via sub/.. loads', async () => {
       const { dir, model, json, weights } = await savedModel();
       writeFileSync(join(dir, 'weights.bin'), Buffer.concat([weights, Buffer.alloc(4)]));
-      await assert.rejects(fileSystem(dir).load!(), /hold \d+ bytes; model\.json lists \d+\. Refusing to read files larger than the model lists/);
+      await assert.rejects(
+        fileSystem(dir).load!(),
+        /hold \d+ bytes; model\.json lists \d+\. Refusing to read files larger than the model lists/,
+      );
       writeFileSync(join(dir, 'weights.bin'), weights.subarray(0, 40));
       await assert.rejects(fileSystem(dir).load!(), /hold 40 bytes; model\.json lists \d+\. The files are truncated/);
       writeFileSync(join(dir, 'weights.bin'), weights);
@@ -96,23 +110,39 @@ describe('fileSystem IOHandler safety', () => {
       mkdirSync(join(dir, 'sub'));
       writeFileSync(join(dir, 'sub', 'weights.bin'), weights);
       const root = resolve(dir);
-      const segment = fc.constantFrom('..', '.', '', 'sub', 'weights.bin', 'outside.bin', 'model.json', '/', '%2e%2e', 'nul\0', '\\..');
-      await fc.assert(fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 6 }), async (parts) => {
-        const path = parts.join('/');
-        writeFileSync(join(dir, 'model.json'), withPaths(json, [path]));
-        const target = resolve(dir, path);
-        const r = relative(root, target);
-        const inside = !path.startsWith('/') && !path.includes('\0') && r !== '' && !r.startsWith(`..${sep}`) && r !== '..';
-        const loadable = inside && (r === 'weights.bin' || r === join('sub', 'weights.bin'));
-        try {
-          const artifacts = await fileSystem(dir).load!();
-          assert.ok(loadable, `loaded ${JSON.stringify(path)} (${target})`);
-          assert.deepEqual(new Uint8Array(artifacts.weightData as ArrayBuffer), new Uint8Array(weights));
-        } catch (e) {
-          assert.ok(!loadable, `refused ${JSON.stringify(path)}: ${e}`);
-          assert.match(String(e), /fileSystem: .*refused|The files are truncated|larger than/);
-        }
-      }), { numRuns: 300 });
+      const segment = fc.constantFrom(
+        '..',
+        '.',
+        '',
+        'sub',
+        'weights.bin',
+        'outside.bin',
+        'model.json',
+        '/',
+        '%2e%2e',
+        'nul\0',
+        '\\..',
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 6 }), async (parts) => {
+          const path = parts.join('/');
+          writeFileSync(join(dir, 'model.json'), withPaths(json, [path]));
+          const target = resolve(dir, path);
+          const r = relative(root, target);
+          const inside =
+            !path.startsWith('/') && !path.includes('\0') && r !== '' && !r.startsWith(`..${sep}`) && r !== '..';
+          const loadable = inside && (r === 'weights.bin' || r === join('sub', 'weights.bin'));
+          try {
+            const artifacts = await fileSystem(dir).load!();
+            assert.ok(loadable, `loaded ${JSON.stringify(path)} (${target})`);
+            assert.deepEqual(new Uint8Array(artifacts.weightData as ArrayBuffer), new Uint8Array(weights));
+          } catch (e) {
+            assert.ok(!loadable, `refused ${JSON.stringify(path)}: ${e}`);
+            assert.match(String(e), /fileSystem: .*refused|The files are truncated|larger than/);
+          }
+        }),
+        { numRuns: 300 },
+      );
       model.dispose();
     });
   });
@@ -147,7 +177,11 @@ describe('fileSystem IOHandler safety', () => {
         writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
         const loaded = await tf.loadLayersModel(fileSystem(dir));
         const got = weightsOf(loaded);
-        weightsOf(model).forEach((w, i) => w.forEach((x, j) => assert.ok(Math.abs(x - got[i]![j]!) <= tolerance[i]!, `${dtype}: weight ${i}[${j}] ${got[i]![j]} vs ${x}`)));
+        weightsOf(model).forEach((w, i) =>
+          w.forEach((x, j) =>
+            assert.ok(Math.abs(x - got[i]![j]!) <= tolerance[i]!, `${dtype}: weight ${i}[${j}] ${got[i]![j]} vs ${x}`),
+          ),
+        );
         // one byte short is still truncation, one byte more is refused
         writeFileSync(join(dir, 'weights.bin'), bin.subarray(0, bin.byteLength - 1));
         await assert.rejects(fileSystem(dir).load!(), /The files are truncated/);
@@ -166,7 +200,10 @@ describe('fileSystem IOHandler safety', () => {
       assert.equal(weightByteSize(spec({ quantization: { dtype: 'float16' } })), 12);
       assert.equal(weightByteSize(spec({ dtype: 'bool' })), 6);
       assert.equal(weightByteSize(spec({ dtype: 'string' })), null);
-      assert.throws(() => weightByteSize(spec({ quantization: { dtype: 'int4' } })), /unknown quantization dtype "int4"/);
+      assert.throws(
+        () => weightByteSize(spec({ quantization: { dtype: 'int4' } })),
+        /unknown quantization dtype "int4"/,
+      );
       assert.throws(() => weightByteSize(spec({ shape: [-1] })), /invalid shape/);
     });
   });
@@ -186,7 +223,10 @@ describe('fileSystem IOHandler safety', () => {
       assert.ok(!existsSync(join(other, 'model.json', 'model.json')));
       const back = await tf.loadLayersModel(`file://${other}/model.json`);
       assert.deepEqual(weightsOf(back), weightsOf(model));
-      await assert.rejects(tf.loadLayersModel(`file://${other}/nothing.json`), /cannot read the model at .*nothing\.json/);
+      await assert.rejects(
+        tf.loadLayersModel(`file://${other}/nothing.json`),
+        /cannot read the model at .*nothing\.json/,
+      );
       back.dispose();
       model.dispose();
     });

@@ -20,15 +20,22 @@ function setup(policy: 'throw' | 'skip') {
   const log = { rolledBack: [] as [number, Record<string, number>][], skipped: 0 };
   const guard = new GpuFiniteGuard(policy, {
     displayName: () => 'ADOPT',
-    rollBack: (iterations, byName) => { log.rolledBack.push([iterations, Object.fromEntries(byName)]); },
-    countSkipped: () => { log.skipped++; },
+    rollBack: (iterations, byName) => {
+      log.rolledBack.push([iterations, Object.fromEntries(byName)]);
+    },
+    countSkipped: () => {
+      log.skipped++;
+    },
   });
   const a = tf.variable(tf.zeros([5]), true, `guard_a_${serial++}`);
   const b = tf.variable(tf.zeros([3]), true, `guard_b_${serial++}`);
   const step = (bad: boolean): boolean => {
     const ga = tf.ones([5]);
     const gb = tf.tensor1d([1, bad ? NaN : 2, 3]);
-    const ok = guard.begin(0, [[a, ga], [b, gb]]);
+    const ok = guard.begin(0, [
+      [a, ga],
+      [b, gb],
+    ]);
     const value = ok.dataSync()[0] === 1;
     tf.dispose([ok, ga, gb]);
     return value;
@@ -45,7 +52,10 @@ describe('GPU non-finite guard (§6.3), on the cpu backend', () => {
     assert.equal(step(false), true);
     assert.equal(step(true), false);
     assert.equal(step(false), false, 'sticky: a step after a refused one is refused too');
-    await assert.rejects(guard.check(), (e: unknown) => e instanceof NonFiniteGradientError && e.variableName === b.name);
+    await assert.rejects(
+      guard.check(),
+      (e: unknown) => e instanceof NonFiniteGradientError && e.variableName === b.name,
+    );
     assert.deepEqual(log.rolledBack, [[2, { [a.name]: 2, [b.name]: 2 }]]);
     await guard.check(); // reported once
     assert.equal(step(false), true, 'after the report, steps apply again');

@@ -40,22 +40,28 @@ describe('import fuzzer', () => {
 describe('the fuzzer catches seeded bugs within the CI budget', () => {
   // each wraps the real importState with a bug the fixes removed; fc.check must find a counterexample
   const bugs: [string, ImportFn][] = [
-    ['a variable-list target reads the tensors as stored (the file\'s axes ignored)', (opt, source, file, options) => {
-      const asStored = (sd: Record<string, any>) => {
-        sd.layout = 'tfjs';
-        sd.param_groups[0].axes = sd.param_groups[0].axes.map(() => null);
-      };
-      return importState(opt, source, Array.isArray(source) ? rewrite(file, asStored) : file, options);
-    }],
-    ['state of variables the file does not cover is dropped', async (opt, source, file, options) => {
-      await importState(opt, source, file, options);
-      const weights = Array.isArray(source)
-        ? source
-        : (source.trainableWeights as { read(): tf.Variable }[]).map((w) => w.read());
-      const names = new Set(weights.map((v) => v.name));
-      const own = (name: string) => !name.includes('/') || names.has(name.slice(0, name.lastIndexOf('/')));
-      await opt.setWeights((await opt.getWeights()).filter((w) => own(w.name)));
-    }],
+    [
+      "a variable-list target reads the tensors as stored (the file's axes ignored)",
+      (opt, source, file, options) => {
+        const asStored = (sd: Record<string, any>) => {
+          sd.layout = 'tfjs';
+          sd.param_groups[0].axes = sd.param_groups[0].axes.map(() => null);
+        };
+        return importState(opt, source, Array.isArray(source) ? rewrite(file, asStored) : file, options);
+      },
+    ],
+    [
+      'state of variables the file does not cover is dropped',
+      async (opt, source, file, options) => {
+        await importState(opt, source, file, options);
+        const weights = Array.isArray(source)
+          ? source
+          : (source.trainableWeights as { read(): tf.Variable }[]).map((w) => w.read());
+        const names = new Set(weights.map((v) => v.name));
+        const own = (name: string) => !name.includes('/') || names.has(name.slice(0, name.lastIndexOf('/')));
+        await opt.setWeights((await opt.getWeights()).filter((w) => own(w.name)));
+      },
+    ],
   ];
   for (const [what, bug] of bugs) {
     it(what, async () => {

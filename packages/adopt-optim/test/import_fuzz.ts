@@ -12,7 +12,13 @@ import { adam, adamw, adopt, amsgrad, OptimizerArgumentError, type NamedStateOpt
 import { exportState, importState, type NamedArray } from '../src/interop/index.js';
 import { dequantizeLowBitWeights } from '../src/tfjs/lowbit_weights.js';
 import {
-  bidirectionalModel, nestedModel, rewrite, snapshot, squareModel, train, variablesOf,
+  bidirectionalModel,
+  nestedModel,
+  rewrite,
+  snapshot,
+  squareModel,
+  train,
+  variablesOf,
 } from './interop_helpers.js';
 import { meaning, type Meaning } from './import_fuzz_reference.js';
 
@@ -35,10 +41,20 @@ const CONFIGS: [string, () => tf.LayersModel, () => NamedStateOptimizer, 'torch'
   ['square Dense, ADOPT, torch', () => squareModel(1), () => adopt(0.01), 'torch', false],
   ['square Dense, AMSGrad, tfjs', () => squareModel(2), () => amsgrad(0.01), 'tfjs', false],
   ['Bidirectional LSTM, Adam, torch', () => bidirectionalModel(3), () => adam(0.01), 'torch', false],
-  ['nested model, AdamW 8-bit, torch', () => nestedModel(4, 'fz'), () => adamw(0.01, { stateDtype: 'int8' }), 'torch',
-    false],
-  ['square Dense into a variable list, AdamW 4-bit, torch', () => squareModel(5),
-    () => adamw(0.01, { stateDtype: 'int4' }), 'torch', true],
+  [
+    'nested model, AdamW 8-bit, torch',
+    () => nestedModel(4, 'fz'),
+    () => adamw(0.01, { stateDtype: 'int8' }),
+    'torch',
+    false,
+  ],
+  [
+    'square Dense into a variable list, AdamW 4-bit, torch',
+    () => squareModel(5),
+    () => adamw(0.01, { stateDtype: 'int4' }),
+    'torch',
+    true,
+  ],
   ['square Dense into a variable list, ADOPT, torch', () => squareModel(6), () => adopt(0.01), 'torch', true],
 ];
 export const CONFIG_COUNT = CONFIGS.length;
@@ -58,26 +74,84 @@ async function setup(k: number): Promise<Setup> {
   train(opt, [...vars, extra], 1, k + 11);
   const className = opt.getClassName();
   return {
-    opt, source: toList ? vars : m, targets: vars, extra, file, className,
+    opt,
+    source: toList ? vars : m,
+    targets: vars,
+    extra,
+    file,
+    className,
     slots: className === 'adopt-optim/AMSGrad' ? ['m', 'v', 'vmax'] : ['m', 'v'],
     lowBit: k === 3 || k === 4,
-    dispose() { opt.dispose(); m.dispose(); extra.dispose(); },
+    dispose() {
+      opt.dispose();
+      m.dispose();
+      extra.dispose();
+    },
   };
 }
 
 const KINDS = [
-  'swapParamNames', 'swapTfjsNames', 'renameParam', 'renameTfjs', 'swapTensors', 'tensorShape', 'tensorValue',
+  'swapParamNames',
+  'swapTfjsNames',
+  'renameParam',
+  'renameTfjs',
+  'swapTensors',
+  'tensorShape',
+  'tensorValue',
   'tensorDtype',
-  'dropTensor', 'addTensor', 'layout', 'axes', 'dropState', 'rekeyState', 'step', 'nullEntry', 'slotRef', 'meta',
-  'renumber', 'optimizerClass', 'truncate', 'flipByte', 'offsets',
+  'dropTensor',
+  'addTensor',
+  'layout',
+  'axes',
+  'dropState',
+  'rekeyState',
+  'step',
+  'nullEntry',
+  'slotRef',
+  'meta',
+  'renumber',
+  'optimizerClass',
+  'truncate',
+  'flipByte',
+  'offsets',
 ] as const;
-export interface Mutation { kind: typeof KINDS[number]; i: number; j: number; x: unknown }
+export interface Mutation {
+  kind: (typeof KINDS)[number];
+  i: number;
+  j: number;
+  x: unknown;
+}
 const VALUES = [
-  0, 1, -1, 3, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 32 + 1, 1.5, 1e30, -1e-3, NaN, Infinity, -Infinity,
-  '3', null, 'TFJS', 'torch', 'tfjs', 'x', [1, 0], [0, 1], [], {},
+  0,
+  1,
+  -1,
+  3,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32,
+  2 ** 32 + 1,
+  1.5,
+  1e30,
+  -1e-3,
+  NaN,
+  Infinity,
+  -Infinity,
+  '3',
+  null,
+  'TFJS',
+  'torch',
+  'tfjs',
+  'x',
+  [1, 0],
+  [0, 1],
+  [],
+  {},
 ];
 export const mutationArb: fc.Arbitrary<Mutation> = fc.record({
-  kind: fc.constantFrom(...KINDS), i: fc.nat(1000), j: fc.nat(1000), x: fc.constantFrom(...VALUES),
+  kind: fc.constantFrom(...KINDS),
+  i: fc.nat(1000),
+  j: fc.nat(1000),
+  x: fc.constantFrom(...VALUES),
 });
 const CLASSES = ['ADOPT', 'Adam', 'AdamW', 'AMSGrad', 'SGD'].map((c) => `adopt-optim/${c}`);
 
@@ -132,12 +206,23 @@ function editFor({ kind, i, j, x }: Mutation) {
     const keys = Object.keys(sd.state);
     const names = [...tensors.keys()];
     const pick = <T>(xs: T[], k: number) => xs[k % xs.length]!;
-    const swap = (xs: unknown[]) => { const [a, b] = [i % xs.length, j % xs.length]; [xs[a], xs[b]] = [xs[b], xs[a]]; };
+    const swap = (xs: unknown[]) => {
+      const [a, b] = [i % xs.length, j % xs.length];
+      [xs[a], xs[b]] = [xs[b], xs[a]];
+    };
     switch (kind) {
-      case 'swapParamNames': swap(g.param_names); break;
-      case 'swapTfjsNames': swap(g.tfjs_names); break;
-      case 'renameParam': g.param_names[i % n] = typeof x === 'string' ? x : pick(names, j); break;
-      case 'renameTfjs': g.tfjs_names[i % n] = j % 2 === 0 ? `${g.tfjs_names[i % n]}_${j % 5}` : String(x); break;
+      case 'swapParamNames':
+        swap(g.param_names);
+        break;
+      case 'swapTfjsNames':
+        swap(g.tfjs_names);
+        break;
+      case 'renameParam':
+        g.param_names[i % n] = typeof x === 'string' ? x : pick(names, j);
+        break;
+      case 'renameTfjs':
+        g.tfjs_names[i % n] = j % 2 === 0 ? `${g.tfjs_names[i % n]}_${j % 5}` : String(x);
+        break;
       case 'swapTensors': {
         const [a, b] = [pick(names, i), pick(names, j)];
         const [ta, tb] = [tensors.get(a)!, tensors.get(b)!];
@@ -163,30 +248,48 @@ function editFor({ kind, i, j, x }: Mutation) {
         tensors.set(name, { dtype: j % 2 === 0 ? 'F64' : 'I32', shape: t.shape, data } as NamedArray);
         break;
       }
-      case 'dropTensor': tensors.delete(pick(names, i)); break;
-      case 'addTensor': tensors.set(`extra.${i}`, { dtype: 'F32', shape: [2], data: Float32Array.from([1, 2]) }); break;
-      case 'layout': sd.layout = x; break;
+      case 'dropTensor':
+        tensors.delete(pick(names, i));
+        break;
+      case 'addTensor':
+        tensors.set(`extra.${i}`, { dtype: 'F32', shape: [2], data: Float32Array.from([1, 2]) });
+        break;
+      case 'layout':
+        sd.layout = x;
+        break;
       case 'axes':
         g.axes[i % n] = j % 3 === 0 ? null : j % 3 === 1 ? [...(g.axes[i % n] ?? [0, 1])].reverse() : x;
         break;
-      case 'dropState': if (keys.length > 0) delete sd.state[pick(keys, i)]; break;
+      case 'dropState':
+        if (keys.length > 0) delete sd.state[pick(keys, i)];
+        break;
       case 'rekeyState': {
         if (keys.length === 0) break;
         const key = pick(keys, i);
         const entry = sd.state[key];
         delete sd.state[key];
-        sd.state[j % 2 === 0 ? g.param_names[Number(key)] ?? 'p' : String(x)] = entry;
+        sd.state[j % 2 === 0 ? (g.param_names[Number(key)] ?? 'p') : String(x)] = entry;
         break;
       }
-      case 'step': if (keys.length > 0) sd.state[pick(keys, i)].step = x; break;
-      case 'nullEntry': if (keys.length > 0) sd.state[pick(keys, i)] = j % 2 === 0 ? null : x; break;
+      case 'step':
+        if (keys.length > 0) sd.state[pick(keys, i)].step = x;
+        break;
+      case 'nullEntry':
+        if (keys.length > 0) sd.state[pick(keys, i)] = j % 2 === 0 ? null : x;
+        break;
       case 'slotRef':
         if (keys.length === 0) break;
         sd.state[pick(keys, i)][pick(['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'], j)] = pick(names, i + j);
         break;
       case 'meta': {
         const fields = [
-          [sd, 'format'], [sd, 'version'], [sd, 'state'], [sd, 'param_groups'], [g, 'lr'], [g, 'params'], [g, 'axes'],
+          [sd, 'format'],
+          [sd, 'version'],
+          [sd, 'state'],
+          [sd, 'param_groups'],
+          [g, 'lr'],
+          [g, 'params'],
+          [g, 'axes'],
           [g, 'param_names'],
         ] as const;
         const [obj, field] = pick([...fields], i);
@@ -212,7 +315,9 @@ function editFor({ kind, i, j, x }: Mutation) {
         sd.state = state;
         break;
       }
-      case 'optimizerClass': sd.optimizer = pick(CLASSES, i); break;
+      case 'optimizerClass':
+        sd.optimizer = pick(CLASSES, i);
+        break;
     }
   };
 }
@@ -255,7 +360,8 @@ async function checkAccepted(s: Setup, ref: Meaning, before: any, assigned: bool
     // the extra variable, which the file does not cover: its state exactly as it was
     const prefix = `${s.extra.name}/`;
     const kept = (before.state as [string, ...unknown[]][]).filter(([n]) => n.startsWith(prefix));
-    const now = raw.filter((w) => w.name.startsWith(prefix))
+    const now = raw
+      .filter((w) => w.name.startsWith(prefix))
       .map((w) => [w.name, w.tensor.dtype, w.tensor.shape, Array.from(w.tensor.dataSync())]);
     assert.deepEqual(now, kept, 'the state of a variable the file does not cover changed');
     for (const [n, , , d] of kept) if ((n as string).endsWith('/step')) iter = Math.max(iter, (d as number[])[0]!);
@@ -267,7 +373,10 @@ async function checkAccepted(s: Setup, ref: Meaning, before: any, assigned: bool
 
 /** One fuzz case: config `k`, the mutations, imported with `importFn`. Throws (assert) when the property fails. */
 export async function runCase(
-  k: number, mutations: Mutation[], keepParams: boolean, importFn: ImportFn = importState,
+  k: number,
+  mutations: Mutation[],
+  keepParams: boolean,
+  importFn: ImportFn = importState,
 ): Promise<'accepted' | 'refused'> {
   const start = tf.memory().numTensors;
   const s = await setup(k);
@@ -283,7 +392,12 @@ export async function runCase(
     } catch (e) {
       error = e;
     }
-    const ref = meaning(file, s.targets.map((v) => ({ name: v.name, shape: v.shape })), s.className, s.slots);
+    const ref = meaning(
+      file,
+      s.targets.map((v) => ({ name: v.name, shape: v.shape })),
+      s.className,
+      s.slots,
+    );
     if (error !== null) {
       assert.ok(error instanceof OptimizerArgumentError, `refused with ${String(error)}`);
       assert.equal(tf.memory().numTensors, tensors, 'a refusal leaked tensors');
@@ -302,7 +416,9 @@ export async function runCase(
 /** The property over configs, 0-3 mutations and the params option. */
 export function property(importFn: ImportFn = importState, counts?: { accepted: number; refused: number }) {
   return fc.asyncProperty(
-    fc.nat(CONFIG_COUNT - 1), fc.array(mutationArb, { maxLength: 3 }), fc.boolean(),
+    fc.nat(CONFIG_COUNT - 1),
+    fc.array(mutationArb, { maxLength: 3 }),
+    fc.boolean(),
     async (k, mutations, keep) => {
       const r = await runCase(k, mutations, keep && mutations.length % 2 === 1, importFn);
       if (counts !== undefined) counts[r]++;

@@ -5,7 +5,11 @@
  */
 
 /** A tensor of the file. */
-interface RefTensor { dtype: string; shape: number[]; data: Float32Array | null }
+interface RefTensor {
+  dtype: string;
+  shape: number[];
+  data: Float32Array | null;
+}
 
 /** The tensors and the state dict of a file, or a reason it is not one. */
 function readFile(bytes: Uint8Array): { tensors: Map<string, RefTensor>; sd: any } | string {
@@ -63,7 +67,9 @@ function untranspose(x: Float32Array, varShape: number[], axes: number[] | null)
 
 /** Which classes' state each optimizer continues from. */
 const KIND: Record<string, string> = {
-  'adopt-optim/ADOPT': 'adopt', 'adopt-optim/Adam': 'adam', 'adopt-optim/AdamW': 'adam',
+  'adopt-optim/ADOPT': 'adopt',
+  'adopt-optim/Adam': 'adam',
+  'adopt-optim/AdamW': 'adam',
   'adopt-optim/AMSGrad': 'amsgrad',
 };
 
@@ -134,7 +140,8 @@ function meaningOf(bytes: Uint8Array, targets: Target[], className: string, slot
   for (let i = 0; i < n; i++) {
     const v = targets[order[i]!]!;
     const axes = g.axes[i];
-    const isPerm = axes === null ||
+    const isPerm =
+      axes === null ||
       (Array.isArray(axes) && axes.length === v.shape.length && [...axes].sort().every((a, k) => a === k));
     if (!isPerm) return 'axes';
     const moved = axes?.some((a: number, k: number) => a !== k);

@@ -16,7 +16,12 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { adam, adamw, adopt, amsgrad, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import {
-  decodeSafetensors, encodeSafetensors, exportState, importState, SafetensorsError, type NamedArray,
+  decodeSafetensors,
+  encodeSafetensors,
+  exportState,
+  importState,
+  SafetensorsError,
+  type NamedArray,
 } from '../src/interop/index.js';
 import { useBackend } from './backends.js';
 import { maxRelativeError, Rng } from './reference.js';
@@ -25,18 +30,24 @@ const scratch = mkdtempSync(join(tmpdir(), 'adopt-interop-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('safetensors', () => {
-  const sample = () => new Map<string, NamedArray>([
-    ['a', { dtype: 'F32', shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],
-    ['b', { dtype: 'I64', shape: [1], data: BigInt64Array.from([7n]) }],
-    ['empty', { dtype: 'F32', shape: [0], data: new Float32Array(0) }],
-  ]);
+  const sample = () =>
+    new Map<string, NamedArray>([
+      ['a', { dtype: 'F32', shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],
+      ['b', { dtype: 'I64', shape: [1], data: BigInt64Array.from([7n]) }],
+      ['empty', { dtype: 'F32', shape: [0], data: new Float32Array(0) }],
+    ]);
 
-  it('round-trips tensors and metadata; the layout is the format\'s (little-endian length, JSON, aligned data)', () => {
+  it("round-trips tensors and metadata; the layout is the format's (little-endian length, JSON, aligned data)", () => {
     const bytes = encodeSafetensors(sample(), { note: 'x' });
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     assert.equal(n % 8, 0);
     const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-    assert.deepEqual(header, { __metadata__: { note: 'x' }, a: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] }, b: { dtype: 'I64', shape: [1], data_offsets: [24, 32] }, empty: { dtype: 'F32', shape: [0], data_offsets: [32, 32] } });
+    assert.deepEqual(header, {
+      __metadata__: { note: 'x' },
+      a: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] },
+      b: { dtype: 'I64', shape: [1], data_offsets: [24, 32] },
+      empty: { dtype: 'F32', shape: [0], data_offsets: [32, 32] },
+    });
     assert.deepEqual(Array.from(new Float32Array(bytes.slice(8 + n, 8 + n + 24).buffer)), [1, 2, 3, 4, 5, 6]);
     const back = decodeSafetensors(bytes);
     assert.deepEqual(back.metadata, { note: 'x' });
@@ -61,11 +72,22 @@ describe('safetensors', () => {
       [good.subarray(0, good.length - 4), /do not lie within|cover/],
       [withHeader({ a: { dtype: 'F16', shape: [1], data_offsets: [0, 2] } }), /dtype "F16"/],
       [withHeader({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }), /4 bytes for shape \[2\] F32/],
-      [withHeader({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } }), /a gap or an overlap/],
+      [
+        withHeader({
+          a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+          b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] },
+        }),
+        /a gap or an overlap/,
+      ],
       [withHeader({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }), /cover 16 of 32/],
       [withHeader({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } }), /not a list of sizes/],
     ];
-    for (const [bytes, message] of cases) assert.throws(() => decodeSafetensors(bytes), (e: unknown) => e instanceof SafetensorsError && message.test(e.message), String(message));
+    for (const [bytes, message] of cases)
+      assert.throws(
+        () => decodeSafetensors(bytes),
+        (e: unknown) => e instanceof SafetensorsError && message.test(e.message),
+        String(message),
+      );
   });
 });
 
@@ -84,7 +106,13 @@ function model(seed: number): tf.Sequential {
   const init = (s: number) => tf.initializers.glorotUniform({ seed: s });
   return tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape: [5, 5, 2], filters: 3, kernelSize: 3, kernelInitializer: init(seed), biasInitializer: 'ones' }),
+      tf.layers.conv2d({
+        inputShape: [5, 5, 2],
+        filters: 3,
+        kernelSize: 3,
+        kernelInitializer: init(seed),
+        biasInitializer: 'ones',
+      }),
       tf.layers.flatten(),
       tf.layers.dense({ units: 2, kernelInitializer: init(seed + 1) }),
     ],
@@ -97,7 +125,9 @@ const torchLayout = (t: tf.Tensor) => tf.tidy(() => (PERM[t.rank] ? tf.transpose
 
 function gradients(m: tf.Sequential, steps: number, seed: number): Float32Array[][] {
   const rng = new Rng(seed);
-  return Array.from({ length: steps }, () => vars(m).map((v) => Float32Array.from(rng.normals(v.size), (x) => x * 0.1)));
+  return Array.from({ length: steps }, () =>
+    vars(m).map((v) => Float32Array.from(rng.normals(v.size), (x) => x * 0.1)),
+  );
 }
 
 function step(opt: NamedStateOptimizer, m: tf.Sequential, gs: Float32Array[]): void {
@@ -108,7 +138,10 @@ function step(opt: NamedStateOptimizer, m: tf.Sequential, gs: Float32Array[]): v
 
 const CONFIGS: [string, () => NamedStateOptimizer][] = [
   ['ADOPT', () => adopt(0.01)],
-  ['ADOPT, decoupled decay, maximize, unclipped', () => adopt(0.01, { weightDecay: 0.1, decoupled: true, maximize: true, clip: null })],
+  [
+    'ADOPT, decoupled decay, maximize, unclipped',
+    () => adopt(0.01, { weightDecay: 0.1, decoupled: true, maximize: true, clip: null }),
+  ],
   ['ADOPT, 8-bit state', () => adopt(0.01, { stateDtype: 'int8' })],
   ['AdamW, 4-bit state', () => adamw(0.01, { stateDtype: 'int4' })],
   ['Adam, coupled decay', () => adam(0.01, { weightDecay: 0.01 })],
@@ -116,7 +149,9 @@ const CONFIGS: [string, () => NamedStateOptimizer][] = [
   ['AMSGrad', () => amsgrad(0.01)],
 ];
 
-describe('PyTorch loads the exported state and continues as we do', { skip: PY === null ? 'no python3 with torch (apt-get install python3-torch)' : false }, () => {
+describe('PyTorch loads the exported state and continues as we do', {
+  skip: PY === null ? 'no python3 with torch (apt-get install python3-torch)' : false,
+}, () => {
   for (const [name, make] of CONFIGS) {
     it(name, async (t) => {
       await useBackend('wasm');
@@ -124,16 +159,25 @@ describe('PyTorch loads the exported state and continues as we do', { skip: PY =
       const opt = make();
       for (const gs of gradients(m, 3, 1)) step(opt, m, gs);
       const { file, stateDict } = await exportState(opt, m);
-      assert.deepEqual(stateDict.param_groups[0]!.param_names.map((n) => n.replace(/^.*\./, '')), ['weight', 'bias', 'weight', 'bias']);
+      assert.deepEqual(
+        stateDict.param_groups[0]!.param_names.map((n) => n.replace(/^.*\./, '')),
+        ['weight', 'bias', 'weight', 'bias'],
+      );
       const dir = mkdtempSync(join(scratch, 'run-'));
       writeFileSync(join(dir, 'state.safetensors'), file);
       const next = gradients(m, 5, 2);
       const gradFile = new Map<string, NamedArray>();
-      next.forEach((gs, k) => vars(m).forEach((v, i) => {
-        const g = torchLayout(tf.tensor(gs[i]!, v.shape));
-        gradFile.set(`grad.${k}.${i}`, { dtype: 'F32', shape: [...g.shape], data: g.dataSync().slice() as Float32Array });
-        g.dispose();
-      }));
+      next.forEach((gs, k) =>
+        vars(m).forEach((v, i) => {
+          const g = torchLayout(tf.tensor(gs[i]!, v.shape));
+          gradFile.set(`grad.${k}.${i}`, {
+            dtype: 'F32',
+            shape: [...g.shape],
+            data: g.dataSync().slice() as Float32Array,
+          });
+          g.dispose();
+        }),
+      );
       writeFileSync(join(dir, 'grads.safetensors'), encodeSafetensors(gradFile));
       // ours: the next 5 steps, parameters in torch layout. 8-bit state is exported de-quantised, and PyTorch
       // continues it in float32: so does a float32 ADOPT that imported our file
@@ -143,15 +187,35 @@ describe('PyTorch loads the exported state and continues as we do', { skip: PY =
       if (int8) await importState(optF, mF, file);
       const ours: Float32Array[][] = next.map((gs) => {
         step(optF, mF, gs);
-        return vars(mF).map((v) => { const x = torchLayout(v); const d = x.dataSync().slice() as Float32Array; x.dispose(); return d; });
+        return vars(mF).map((v) => {
+          const x = torchLayout(v);
+          const d = x.dataSync().slice() as Float32Array;
+          x.dispose();
+          return d;
+        });
       });
       const torchRun = (bug: boolean) => {
-        const r = spawnSync(PY!, [SCRIPT, join(dir, 'state.safetensors'), join(dir, 'grads.safetensors'), join(dir, 'out.safetensors'), ...(bug ? ['--bug'] : [])], { encoding: 'utf8' });
+        const r = spawnSync(
+          PY!,
+          [
+            SCRIPT,
+            join(dir, 'state.safetensors'),
+            join(dir, 'grads.safetensors'),
+            join(dir, 'out.safetensors'),
+            ...(bug ? ['--bug'] : []),
+          ],
+          { encoding: 'utf8' },
+        );
         assert.equal(r.status, 0, r.stderr);
         return decodeSafetensors(readFileSync(join(dir, 'out.safetensors')));
       };
       const names = stateDict.param_groups[0]!.param_names;
-      const worst = (out: ReturnType<typeof torchRun>) => Math.max(...ours.flatMap((ps, k) => ps.map((p, i) => maxRelativeError(out.tensors.get(`step.${k}.${names[i]}`)!.data as Float32Array, p, 1e-3))));
+      const worst = (out: ReturnType<typeof torchRun>) =>
+        Math.max(
+          ...ours.flatMap((ps, k) =>
+            ps.map((p, i) => maxRelativeError(out.tensors.get(`step.${k}.${names[i]}`)!.data as Float32Array, p, 1e-3)),
+          ),
+        );
       const out = torchRun(false);
       const e = worst(out);
       t.diagnostic(`largest relative difference over 5 steps: ${e.toExponential(2)}`);
@@ -188,7 +252,7 @@ describe('PyTorch loads the exported state and continues as we do', { skip: PY =
 });
 
 describe('importState checks before it changes anything', () => {
-  it('another optimizer\'s state, another model, a damaged file: refused, parameters and state untouched', async () => {
+  it("another optimizer's state, another model, a damaged file: refused, parameters and state untouched", async () => {
     await useBackend('cpu');
     const m = model(3);
     const opt = adopt(0.01);
@@ -197,18 +261,38 @@ describe('importState checks before it changes anything', () => {
     const target = model(5);
     const before = target.getWeights().map((w) => Array.from(w.dataSync()));
     const other = adam(0.01);
-    await assert.rejects(importState(other, target, file), (e: unknown) => e instanceof OptimizerArgumentError && /saved by adopt-optim\/ADOPT/.test(e.message));
+    await assert.rejects(
+      importState(other, target, file),
+      (e: unknown) => e instanceof OptimizerArgumentError && /saved by adopt-optim\/ADOPT/.test(e.message),
+    );
     assert.deepEqual(other.stateNames, []);
-    const wide = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [5, 5, 2], filters: 4, kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 2 })] });
-    await assert.rejects(importState(adopt(0.01), wide, file), /has shape \[3,2,3,3\]; expected \[4,2,3,3\] \(the variable .* \[3,3,2,4\] in the file's axes\); nothing was changed/);
+    const wide = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [5, 5, 2], filters: 4, kernelSize: 3 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 2 }),
+      ],
+    });
+    await assert.rejects(
+      importState(adopt(0.01), wide, file),
+      /has shape \[3,2,3,3\]; expected \[4,2,3,3\] \(the variable .* \[3,3,2,4\] in the file's axes\); nothing was changed/,
+    );
     await assert.rejects(importState(adopt(0.01), target, file.subarray(0, 100)), /not a safetensors file/);
-    assert.deepEqual(target.getWeights().map((w) => Array.from(w.dataSync())), before);
+    assert.deepEqual(
+      target.getWeights().map((w) => Array.from(w.dataSync())),
+      before,
+    );
     // and the real thing: identical state and parameters
     const again = adopt(0.01);
     await importState(again, target, file);
-    assert.deepEqual(target.getWeights().map((w) => Array.from(w.dataSync())), m.getWeights().map((w) => Array.from(w.dataSync())));
+    assert.deepEqual(
+      target.getWeights().map((w) => Array.from(w.dataSync())),
+      m.getWeights().map((w) => Array.from(w.dataSync())),
+    );
     const a = (await opt.getWeights()).filter((w) => w.name.includes('/')).map((w) => Array.from(w.tensor.dataSync()));
-    const b = (await again.getWeights()).filter((w) => w.name.includes('/')).map((w) => Array.from(w.tensor.dataSync()));
+    const b = (await again.getWeights())
+      .filter((w) => w.name.includes('/'))
+      .map((w) => Array.from(w.tensor.dataSync()));
     assert.deepEqual(b, a);
     tf.dispose([m, target, wide] as never);
   });

@@ -56,7 +56,11 @@ export function train(opt: NamedStateOptimizer, vars: tf.Variable[], steps: numb
   const rng = new Rng(seed);
   for (let k = 0; k < steps; k++) {
     const named = vars.map((v) => ({
-      name: v.name, tensor: tf.tensor(Float32Array.from(rng.normals(v.size), (x) => x * 0.1), v.shape),
+      name: v.name,
+      tensor: tf.tensor(
+        Float32Array.from(rng.normals(v.size), (x) => x * 0.1),
+        v.shape,
+      ),
     }));
     opt.applyGradients(named);
     tf.dispose(named.map((n) => n.tensor));
@@ -65,7 +69,8 @@ export function train(opt: NamedStateOptimizer, vars: tf.Variable[], steps: numb
 
 /** The file with its state dict and tensors rewritten by `edit` (which may change both in place). */
 export function rewrite(
-  file: Uint8Array, edit: (sd: Record<string, any>, tensors: Map<string, NamedArray>) => void,
+  file: Uint8Array,
+  edit: (sd: Record<string, any>, tensors: Map<string, NamedArray>) => void,
 ): Uint8Array {
   const { tensors, metadata } = decodeSafetensors(file);
   const sd = JSON.parse(metadata['adopt_optim_state_dict']!);
@@ -84,7 +89,10 @@ export async function snapshot(opt: NamedStateOptimizer, vars: tf.Variable[]): P
 
 /** `run()` is refused with an OptimizerArgumentError matching `message`; parameters, state, tensor count unchanged. */
 export async function refusedUnchanged(
-  opt: NamedStateOptimizer, vars: tf.Variable[], run: () => Promise<unknown>, message: RegExp,
+  opt: NamedStateOptimizer,
+  vars: tf.Variable[],
+  run: () => Promise<unknown>,
+  message: RegExp,
 ): Promise<void> {
   const before = await snapshot(opt, vars);
   const tensors = tf.memory().numTensors;

@@ -10,14 +10,25 @@ import { adam, adopt, amsgrad } from '../src/index.js';
 import { exportState, importState } from '../src/interop/index.js';
 import { useBackend } from './backends.js';
 import {
-  bidirectionalModel, nestedModel, refusedUnchanged, rewrite, snapshot, squareModel, stateOf, train, variablesOf,
+  bidirectionalModel,
+  nestedModel,
+  refusedUnchanged,
+  rewrite,
+  snapshot,
+  squareModel,
+  stateOf,
+  train,
+  variablesOf,
 } from './interop_helpers.js';
 
 const values = (vars: tf.Variable[]) => vars.map((v) => Array.from(v.dataSync()));
 
 /** Exported from (m, opt), imported into (m2, opt2): every variable of m2 holds m's values, every state slot opt's. */
 async function assertRoundTrip(
-  m: tf.LayersModel, m2: tf.LayersModel, file: Uint8Array, opt: ReturnType<typeof adopt>,
+  m: tf.LayersModel,
+  m2: tf.LayersModel,
+  file: Uint8Array,
+  opt: ReturnType<typeof adopt>,
 ): Promise<void> {
   const opt2 = adopt(0.01);
   await importState(opt2, m2, file);
@@ -42,7 +53,10 @@ describe('exported names are unique and round-trip (item 2)', () => {
     const names = stateDict.param_groups[0]!.param_names;
     assert.equal(new Set(names).size, 8);
     const lstm = ['kernel', 'recurrent_kernel', 'bias'];
-    assert.deepEqual(names.slice(0, 6), ['forward', 'backward'].flatMap((d) => lstm.map((w) => `bi.${d}_rnn.${w}`)));
+    assert.deepEqual(
+      names.slice(0, 6),
+      ['forward', 'backward'].flatMap((d) => lstm.map((w) => `bi.${d}_rnn.${w}`)),
+    );
     await assertRoundTrip(m, bidirectionalModel(20), file, opt);
     opt.dispose();
   });
@@ -54,7 +68,12 @@ describe('exported names are unique and round-trip (item 2)', () => {
     train(opt, variablesOf(m), 2, 5);
     const { file, stateDict } = await exportState(opt, m);
     assert.deepEqual(stateDict.param_groups[0]!.param_names, [
-      'inner_x.d_x.weight', 'inner_x.d_x.bias', 'inner_x.e_x.weight', 'inner_x.e_x.bias', 'f_x.weight', 'f_x.bias',
+      'inner_x.d_x.weight',
+      'inner_x.d_x.bias',
+      'inner_x.e_x.weight',
+      'inner_x.e_x.bias',
+      'f_x.weight',
+      'f_x.bias',
     ]);
     assert.deepEqual(stateDict.param_groups[0]!.axes, [[1, 0], null, [1, 0], null, [1, 0], null]);
     const m2 = nestedModel(30, 'x');
@@ -71,7 +90,7 @@ describe('exported names are unique and round-trip (item 2)', () => {
   });
 });
 
-describe('the file\'s axes are followed, whatever the source and target (item 3)', () => {
+describe("the file's axes are followed, whatever the source and target (item 3)", () => {
   it('model -> variable list and variable list -> model keep square kernels as they were', async () => {
     await useBackend('cpu');
     const m = squareModel(1, ['sq_a', 'sq_b', 'sq_c'], 3); // every kernel square: a transposed one has the right shape
@@ -80,7 +99,10 @@ describe('the file\'s axes are followed, whatever the source and target (item 3)
     const fromModel = (await exportState(opt, m)).file;
     const fromList = await exportState(opt, variablesOf(m));
     // the targets are a second model's variables (matched by name: tfjs's numbering aside)
-    for (const [file, toList] of [[fromModel, true], [fromList.file, false]] as const) {
+    for (const [file, toList] of [
+      [fromModel, true],
+      [fromList.file, false],
+    ] as const) {
       const m2 = squareModel(40, ['sq_a', 'sq_b', 'sq_c'], 3);
       const opt2 = adopt(0.01);
       await importState(opt2, toList ? variablesOf(m2) : m2, file);
@@ -94,14 +116,17 @@ describe('the file\'s axes are followed, whatever the source and target (item 3)
     opt.dispose();
   });
 
-  it('axes that contradict the model\'s layout, or are no permutation, are refused', async () => {
+  it("axes that contradict the model's layout, or are no permutation, are refused", async () => {
     await useBackend('cpu');
     const m = squareModel(1, ['ax_a', 'ax_b', 'ax_c']);
     const opt = adopt(0.01);
     train(opt, variablesOf(m), 1, 5);
     const { file } = await exportState(opt, m);
     const vars = variablesOf(m);
-    const axes = (a: unknown) => rewrite(file, (sd) => { sd.param_groups[0].axes[0] = a; });
+    const axes = (a: unknown) =>
+      rewrite(file, (sd) => {
+        sd.param_groups[0].axes[0] = a;
+      });
     await refusedUnchanged(opt, vars, () => importState(opt, m, axes(null)), /axes\[0\] is null; .* has \[1,0\]/);
     const notPerm = /axes\[0\] is \[0,0\]; expected null or a permutation/;
     await refusedUnchanged(opt, vars, () => importState(opt, vars, axes([0, 0])), notPerm);
@@ -110,7 +135,7 @@ describe('the file\'s axes are followed, whatever the source and target (item 3)
 });
 
 describe('names and mappings are checked (item 4)', () => {
-  it('param_names swapped for two same-shaped layers, state naming another\'s moments: refused', async () => {
+  it("param_names swapped for two same-shaped layers, state naming another's moments: refused", async () => {
     await useBackend('cpu');
     const m = squareModel(1, ['nm_a', 'nm_b', 'nm_c']);
     const opt = adam(0.01);
@@ -123,7 +148,9 @@ describe('names and mappings are checked (item 4)', () => {
     });
     const mismatch = /param_names\[0\] is "nm_b.weight" but tfjs_names\[0\] is "nm_a\/kernel"/;
     await refusedUnchanged(opt, vars, () => importState(opt, m, swapped), mismatch);
-    const crossed = rewrite(file, (sd) => { sd.state['0'].exp_avg = 'state.2.exp_avg'; });
+    const crossed = rewrite(file, (sd) => {
+      sd.state['0'].exp_avg = 'state.2.exp_avg';
+    });
     const notOwn = /state\["0"\].exp_avg is "state.2.exp_avg"; expected "state.0.exp_avg"/;
     await refusedUnchanged(opt, vars, () => importState(opt, m, crossed), notOwn);
     const tfjsFile = (await exportState(opt, m, { layout: 'tfjs' })).file;
@@ -138,7 +165,7 @@ describe('names and mappings are checked (item 4)', () => {
 });
 
 describe('import keeps the state of variables the file does not cover (item 8)', () => {
-  it('a frozen layer\'s moments and count, and another variable\'s, stay as they were', async () => {
+  it("a frozen layer's moments and count, and another variable's, stay as they were", async () => {
     await useBackend('cpu');
     const m = squareModel(1, ['fr_a', 'fr_b', 'fr_c']);
     const extra = tf.variable(tf.ones([4]), true, 'fr_extra');

@@ -32,27 +32,47 @@ const refused = (f: Uint8Array, message: RegExp, options?: object) =>
 
 describe('importState refuses, changing nothing', () => {
   it('state keyed by name instead of index (item 9)', async () => {
-    await refused(rewrite(file, (sd) => {
-      sd.state = Object.fromEntries(Object.entries(sd.state).map(([k, s]) => [sd.param_groups[0].param_names[+k], s]));
-    }), /"state" has the key "rf_a.weight"; state is keyed by the parameter's index in param_groups\[0\].params/);
+    await refused(
+      rewrite(file, (sd) => {
+        sd.state = Object.fromEntries(
+          Object.entries(sd.state).map(([k, s]) => [sd.param_groups[0].param_names[+k], s]),
+        );
+      }),
+      /"state" has the key "rf_a.weight"; state is keyed by the parameter's index in param_groups\[0\].params/,
+    );
     const other = /"state" has the key "7"; expected one of "0", "1"/;
-    await refused(rewrite(file, (sd) => { sd.state['7'] = sd.state['0']; }), other);
+    await refused(
+      rewrite(file, (sd) => {
+        sd.state['7'] = sd.state['0'];
+      }),
+      other,
+    );
   });
 
   it('NaN or Infinity in a parameter (item 10)', async () => {
     for (const x of [NaN, Infinity, -Infinity]) {
-      const f = rewrite(file, (_, t) => { (t.get('rf_b.bias')!.data as Float32Array)[1] = x; });
+      const f = rewrite(file, (_, t) => {
+        (t.get('rf_b.bias')!.data as Float32Array)[1] = x;
+      });
       await refused(f, new RegExp(`parameter "rf_b/bias": tensor "rf_b.bias" holds ${x} at index 1; expected finite`));
     }
   });
 
   it('a step outside int32 (item 11): 2^31, 2^32, 2^32 + 1, -1, 1.5, "3"', async () => {
     for (const step of [2 ** 31, 2 ** 32, 2 ** 32 + 1, -1, 1.5, '3']) {
-      const f = rewrite(file, (sd) => { sd.state['1'].step = step; });
+      const f = rewrite(file, (sd) => {
+        sd.state['1'].step = step;
+      });
       await refused(f, /state\["1"\].step is .*; expected an integer in \[0, 2147483647\]/);
     }
     const edge = adopt(0.01);
-    await importState(edge, m, rewrite(file, (sd) => { sd.state['1'].step = 2 ** 31 - 1; }));
+    await importState(
+      edge,
+      m,
+      rewrite(file, (sd) => {
+        sd.state['1'].step = 2 ** 31 - 1;
+      }),
+    );
     assert.equal(edge.stepOf(vars[1]!.name), 2 ** 31 - 1);
     assert.equal(edge.iterations, 2 ** 31 - 1);
     edge.dispose();
@@ -65,17 +85,52 @@ describe('importState refuses, changing nothing', () => {
     await assert.rejects(exportState(opt, m, { layuot: 'tfjs' } as never), typo);
     const upper = /exportState: invalid layout "TFJS"; expected one of "torch", "tfjs"/;
     await assert.rejects(exportState(opt, m, { layout: 'TFJS' } as never), upper);
-    await refused(rewrite(file, (sd) => { sd.layout = 'TFJS'; }), /"layout" is "TFJS"; expected "torch" or "tfjs"/);
-    await refused(rewrite(file, (sd) => { delete sd.layout; }), /"layout" is undefined; expected "torch" or "tfjs"/);
+    await refused(
+      rewrite(file, (sd) => {
+        sd.layout = 'TFJS';
+      }),
+      /"layout" is "TFJS"; expected "torch" or "tfjs"/,
+    );
+    await refused(
+      rewrite(file, (sd) => {
+        delete sd.layout;
+      }),
+      /"layout" is undefined; expected "torch" or "tfjs"/,
+    );
   });
 
   it('a null state entry, no state, no param_groups, a state entry with an unknown field (item 14)', async () => {
     const cases: [(sd: Record<string, any>) => void, RegExp][] = [
-      [(sd) => { sd.state['0'] = null; }, /state\["0"\] is null; expected \{step, exp_avg, exp_avg_sq\}/],
-      [(sd) => { delete sd.state; }, /"state" is undefined; expected an object keyed by parameter index/],
-      [(sd) => { sd.param_groups = null; }, /"param_groups" is null; expected one parameter group/],
-      [(sd) => { sd.state['0'].exp_avg_sqq = 'x'; }, /state\["0"\] has the field "exp_avg_sqq"; expected only step/],
-      [(sd) => { delete sd.state['0'].exp_avg_sq; }, /\.exp_avg_sq is undefined; expected "state.0.exp_avg_sq"/],
+      [
+        (sd) => {
+          sd.state['0'] = null;
+        },
+        /state\["0"\] is null; expected \{step, exp_avg, exp_avg_sq\}/,
+      ],
+      [
+        (sd) => {
+          delete sd.state;
+        },
+        /"state" is undefined; expected an object keyed by parameter index/,
+      ],
+      [
+        (sd) => {
+          sd.param_groups = null;
+        },
+        /"param_groups" is null; expected one parameter group/,
+      ],
+      [
+        (sd) => {
+          sd.state['0'].exp_avg_sqq = 'x';
+        },
+        /state\["0"\] has the field "exp_avg_sqq"; expected only step/,
+      ],
+      [
+        (sd) => {
+          delete sd.state['0'].exp_avg_sq;
+        },
+        /\.exp_avg_sq is undefined; expected "state.0.exp_avg_sq"/,
+      ],
     ];
     for (const [edit, message] of cases) await refused(rewrite(file, edit), message);
   });
@@ -83,7 +138,9 @@ describe('importState refuses, changing nothing', () => {
   it('a shape error says what was found and what was expected, never the same shape twice (item 14)', async () => {
     // rf_a.weight (3x3) stored as [9], [3, 3, 1], [1, 9]: the old check compared the transposed shape ([3, 3] twice)
     for (const shape of [[9], [3, 3, 1], [1, 9]]) {
-      const f = rewrite(file, (_, t) => { t.get('rf_a.weight')!.shape = shape; });
+      const f = rewrite(file, (_, t) => {
+        t.get('rf_a.weight')!.shape = shape;
+      });
       const expected = `expected \\[3,3\\] \\(the variable "rf_a/kernel" \\[3,3\\] in the file's axes\\)`;
       await refused(f, new RegExp(`tensor "rf_a.weight" has shape \\[${shape}\\]; ${expected}`));
     }
@@ -96,13 +153,26 @@ describe('importState refuses, changing nothing', () => {
 
   it('a file that is not ours, or names a tensor it does not hold', async () => {
     await refused(file.subarray(0, 40), /not a safetensors file/);
-    await refused(rewrite(file, (sd) => { sd.version = 2; }), /"version" is 2; expected 1/);
+    await refused(
+      rewrite(file, (sd) => {
+        sd.version = 2;
+      }),
+      /"version" is 2; expected 1/,
+    );
     const missing = /state\["2"\].exp_avg names the tensor "state.2.exp_avg", which the file does not hold/;
-    await refused(rewrite(file, (_, t) => { t.delete('state.2.exp_avg'); }), missing);
-    await refused(rewrite(file, (_, t) => {
-      const x = t.get('rf_a.bias')!;
-      t.set('rf_a.bias', { dtype: 'F64', shape: x.shape, data: Float64Array.from(x.data as Float32Array) });
-    }), /tensor "rf_a.bias" is F64; expected F32/);
+    await refused(
+      rewrite(file, (_, t) => {
+        t.delete('state.2.exp_avg');
+      }),
+      missing,
+    );
+    await refused(
+      rewrite(file, (_, t) => {
+        const x = t.get('rf_a.bias')!;
+        t.set('rf_a.bias', { dtype: 'F64', shape: x.shape, data: Float64Array.from(x.data as Float32Array) });
+      }),
+      /tensor "rf_a.bias" is F64; expected F32/,
+    );
   });
 });
 

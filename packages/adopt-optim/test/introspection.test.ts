@@ -8,7 +8,8 @@ import { BACKENDS, useBackend } from './backends.js';
 
 let serial = 0;
 const variable = (shape: number[]) => tf.variable(tf.ones(shape), true, `introspection_${serial++}`);
-const step = (opt: tf.Optimizer, vs: tf.Variable[], g = 0.5) => opt.applyGradients(Object.fromEntries(vs.map((v) => [v.name, tf.fill(v.shape, g)])));
+const step = (opt: tf.Optimizer, vs: tf.Variable[], g = 0.5) =>
+  opt.applyGradients(Object.fromEntries(vs.map((v) => [v.name, tf.fill(v.shape, g)])));
 
 describe('lastStepPaths: where the last step ran (src/dispatch.ts)', () => {
   for (const backend of BACKENDS) {
@@ -46,8 +47,11 @@ describe('stateBytes: the state an optimizer holds', () => {
       const float32 = (slots: number) => sizes.reduce((a, n) => a + 4 * slots * n, 0);
       const int8 = sizes.reduce((a, n) => a + 2 * pad4(n) + 2 * 4 * Math.ceil(pad4(n) / 256), 0);
       const expected: [tf.Optimizer & { stateBytes: number }, number][] = [
-        [adopt(1e-3), float32(2)], [adam(1e-3), float32(2)], [amsgrad(1e-3), float32(3)],
-        [adopt(1e-3, { stateDtype: 'int8' }), int8], [adam(1e-3, { stateDtype: 'int8' }), int8],
+        [adopt(1e-3), float32(2)],
+        [adam(1e-3), float32(2)],
+        [amsgrad(1e-3), float32(3)],
+        [adopt(1e-3, { stateDtype: 'int8' }), int8],
+        [adam(1e-3, { stateDtype: 'int8' }), int8],
       ];
       for (const [opt, bytes] of expected) {
         assert.equal(opt.stateBytes, 0, 'no state before the first step');
@@ -55,7 +59,7 @@ describe('stateBytes: the state an optimizer holds', () => {
         assert.equal(opt.stateBytes, bytes, opt.getClassName());
         opt.dispose();
       }
-      assert.equal(int8, (16 + 8) + (24 + 8) + (600 + 16), 'the 8-bit closed form, by hand'); // 5 -> 8 codes x 2 moments + 2 scales; 12; 300 (2 blocks)
+      assert.equal(int8, 16 + 8 + (24 + 8) + (600 + 16), 'the 8-bit closed form, by hand'); // 5 -> 8 codes x 2 moments + 2 scales; 12; 300 (2 blocks)
       tf.dispose(vs);
     });
   }

@@ -40,7 +40,8 @@ function gradient(rng: Rng, n: number, step: number): Float32Array {
   const g = rng.gradient(n, step === 0 ? 0.3 : 0.02);
   for (let i = 0; i < n; i++) {
     const r = rng.uniform();
-    if (r < 0.03) g[i] = 1e-20 * (rng.normal() || 1); // squares into subnormals
+    if (r < 0.03)
+      g[i] = 1e-20 * (rng.normal() || 1); // squares into subnormals
     else if (r < 0.05) g[i] = 1e18 * (rng.normal() || 1); // squares overflow float32
   }
   return g;
@@ -88,7 +89,11 @@ describe('core: fused kernel against the chain of transformations, step by step'
           assert.deepEqual(g, gCopy, 'the gradient was modified');
           worst = Math.max(worst, stepDisagreement(pa, pb, before.p));
           for (const [key, slot] of stateArrays(sa)) {
-            const d = stepDisagreement(slot, (sb as any)[key][slotName(sa, key, slot)], (before.state as any)[key][slotName(sa, key, slot)]);
+            const d = stepDisagreement(
+              slot,
+              (sb as any)[key][slotName(sa, key, slot)],
+              (before.state as any)[key][slotName(sa, key, slot)],
+            );
             worst = Math.max(worst, d);
           }
           assert.deepEqual(counters(sa), counters(sb));
@@ -116,7 +121,9 @@ function slotName(state: AnyState, key: string, array: Float32Array): string {
 }
 
 function counters(state: AnyState): number[] {
-  return Object.values(state).flatMap((part) => Object.values(part ?? {}).filter((v): v is number => typeof v === 'number'));
+  return Object.values(state).flatMap((part) =>
+    Object.values(part ?? {}).filter((v): v is number => typeof v === 'number'),
+  );
 }
 
 function copyState(from: AnyState, to: AnyState): void {
@@ -132,9 +139,13 @@ function copyState(from: AnyState, to: AnyState): void {
 function withFused(variant: (typeof VARIANTS)[number], fused: boolean): core.CoreOptimizer<unknown, any> {
   const made = variant.core() as core.CoreOptimizer<any, any>;
   const h = made.hyperparams;
-  const factory = variant.name.startsWith('ADOPT') ? core.adopt
-    : variant.name.startsWith('AdamW') ? core.adamw
-      : variant.name.startsWith('AMSGrad') ? core.amsgrad : core.adam;
+  const factory = variant.name.startsWith('ADOPT')
+    ? core.adopt
+    : variant.name.startsWith('AdamW')
+      ? core.adamw
+      : variant.name.startsWith('AMSGrad')
+        ? core.amsgrad
+        : core.adam;
   const { learningRate, amsgrad: _a, ...options } = h;
   return (factory as typeof core.adopt)(learningRate, { ...options, fused } as never);
 }
@@ -152,7 +163,9 @@ for (const backend of BACKENDS) {
       it(variant.name, async (t) => {
         const rng = new Rng(77);
         const shapes = [[0], [1], [3, 3], [5, 7], [16384 + 5]];
-        const vars = shapes.map((shape) => tf.variable(tf.tensor(rng.normals(shape.reduce((a, b) => a * b, 1)), shape)));
+        const vars = shapes.map((shape) =>
+          tf.variable(tf.tensor(rng.normals(shape.reduce((a, b) => a * b, 1)), shape)),
+        );
         const make = (fused: boolean) => {
           const base = variant.tfjs();
           const cls = Object.getPrototypeOf(base).constructor;
@@ -178,10 +191,16 @@ for (const backend of BACKENDS) {
           fused.applyGradients(grads);
           const fusedState = await snapshot(fused);
           tf.dispose(grads.map((g) => g.tensor));
-          vars.forEach((v, i) => { worst = Math.max(worst, stepDisagreement(v.dataSync(), viaOps[i]!, before[i]!)); });
-          assert.deepEqual(fusedState.map((w) => w.name), opsState.map((w) => w.name));
+          vars.forEach((v, i) => {
+            worst = Math.max(worst, stepDisagreement(v.dataSync(), viaOps[i]!, before[i]!));
+          });
+          assert.deepEqual(
+            fusedState.map((w) => w.name),
+            opsState.map((w) => w.name),
+          );
           fusedState.forEach((w, i) => {
-            const prior = stateBefore.find((x) => x.name === w.name)?.tensor.dataSync() ?? new Float32Array(w.tensor.size);
+            const prior =
+              stateBefore.find((x) => x.name === w.name)?.tensor.dataSync() ?? new Float32Array(w.tensor.size);
             worst = Math.max(worst, stepDisagreement(w.tensor.dataSync(), opsState[i]!.tensor.dataSync(), prior));
           });
           tf.dispose([...stateBefore, ...opsState, ...fusedState].map((w) => w.tensor));
@@ -201,7 +220,12 @@ for (const backend of BACKENDS) {
       for (const fused of [true, false]) {
         const model = tf.sequential({
           layers: [
-            tf.layers.dense({ inputShape: [10], units: 16, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+            tf.layers.dense({
+              inputShape: [10],
+              units: 16,
+              activation: 'relu',
+              kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+            }),
             tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
           ],
         });
@@ -217,7 +241,7 @@ for (const backend of BACKENDS) {
       tf.dispose([x, y]);
     });
 
-    it('never writes into a buffer another tensor (or a caller\'s array) shares', () => {
+    it("never writes into a buffer another tensor (or a caller's array) shares", () => {
       const source = new Float32Array([1, 2, 3, 4, 5]);
       const original = tf.tensor(source); // on cpu this wraps `source`
       const p = tf.variable(original); // shares original's buffer

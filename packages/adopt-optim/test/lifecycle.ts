@@ -16,12 +16,28 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
-import { adam, adopt, GRADIENT_LIMIT, NonFiniteGradientError, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
+import {
+  adam,
+  adopt,
+  GRADIENT_LIMIT,
+  NonFiniteGradientError,
+  OptimizerArgumentError,
+  type NamedStateOptimizer,
+} from '../src/index.js';
 import { readCheckpoint, writeCheckpoint } from '../src/train/index.js';
 import { useBackend } from './backends.js';
 import {
-  maxRelativeError, refAdam8Step, refAdamStep, refAdopt8Step, refAdoptStep, REF_BLOCK, Rng,
-  type Ref8State, type RefAdamParams, type RefAdoptParams, type RefState,
+  maxRelativeError,
+  refAdam8Step,
+  refAdamStep,
+  refAdopt8Step,
+  refAdoptStep,
+  REF_BLOCK,
+  Rng,
+  type Ref8State,
+  type RefAdamParams,
+  type RefAdoptParams,
+  type RefState,
 } from './reference.js';
 import { refAdam4Step, refAdopt4Step, REF4_BLOCK, type Ref4State } from './reference4.js';
 
@@ -34,28 +50,68 @@ export interface Config {
 }
 
 const LR = 0.01;
-const ADOPT_REF: RefAdoptParams = { lr: LR, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false, clip: (t) => t ** 0.25, maximize: false };
-const ADAM_REF: RefAdamParams = { lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: false, maximize: false };
+const ADOPT_REF: RefAdoptParams = {
+  lr: LR,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  clip: (t) => t ** 0.25,
+  maximize: false,
+};
+const ADAM_REF: RefAdamParams = {
+  lr: LR,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  decoupled: false,
+  amsgrad: false,
+  maximize: false,
+};
 
 export function makeOptimizer(c: Config): NamedStateOptimizer {
   const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused }; // 8-bit and 4-bit state run fused only
   return c.family === 'adopt' ? adopt(LR, options) : adam(LR, options);
 }
 
-interface VarModel { shape: number[]; state: number[] | null; t: number }
-export interface Model { c: Config; vars: Map<string, VarModel>; iterations: number; skipped: number; backend: 'cpu' | 'wasm' }
-export interface Real { opt: NamedStateOptimizer; vars: Map<string, tf.Variable>; dir: string; checkpoints: number }
+interface VarModel {
+  shape: number[];
+  state: number[] | null;
+  t: number;
+}
+export interface Model {
+  c: Config;
+  vars: Map<string, VarModel>;
+  iterations: number;
+  skipped: number;
+  backend: 'cpu' | 'wasm';
+}
+export interface Real {
+  opt: NamedStateOptimizer;
+  vars: Map<string, tf.Variable>;
+  dir: string;
+  checkpoints: number;
+}
 
 type Values = { shape: number[]; dtype: string; values: number[] };
-interface Snapshot { p: Map<string, Values>; w: Map<string, Values>; iterations: number; skipped: number }
+interface Snapshot {
+  p: Map<string, Values>;
+  w: Map<string, Values>;
+  iterations: number;
+  skipped: number;
+}
 
 /** What the runs did, by command and outcome (the test reports it). */
 export const stats = new Map<string, number>();
 const count = (key: string) => stats.set(key, (stats.get(key) ?? 0) + 1);
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-const sameShape = (a: number[] | null, b: number[]) => a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
-const mismatched = (m: Model) => [...m.vars.entries()].filter(([, v]) => v.state !== null && !sameShape(v.state, v.shape)).map(([n]) => n);
+const sameShape = (a: number[] | null, b: number[]) =>
+  a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+const mismatched = (m: Model) =>
+  [...m.vars.entries()].filter(([, v]) => v.state !== null && !sameShape(v.state, v.shape)).map(([n]) => n);
 
 const valuesOf = (t: tf.Tensor): Values => ({ shape: [...t.shape], dtype: t.dtype, values: Array.from(t.dataSync()) });
 
@@ -76,7 +132,10 @@ function assertUnchanged(before: Snapshot, after: Snapshot, what: string): void 
     for (const [name, x] of a) {
       const y = b.get(name)!;
       assert.deepEqual(y.shape, x.shape, `${what}: ${kind} ${name} shape`);
-      assert.ok(x.values.every((v, i) => Object.is(v, y.values[i])), `${what}: ${kind} ${name} changed`);
+      assert.ok(
+        x.values.every((v, i) => Object.is(v, y.values[i])),
+        `${what}: ${kind} ${name} changed`,
+      );
     }
   };
   same(before.p, after.p, 'parameter');
@@ -97,7 +156,12 @@ function assertCounters(m: Model, s: Snapshot, what: string): void {
 export type GradKind = 'ok' | 'nan' | 'inf' | '-inf' | 'huge' | '-huge' | 'below';
 const BAD: readonly GradKind[] = ['nan', 'inf', '-inf', 'huge', '-huge'];
 const SPECIAL: Record<Exclude<GradKind, 'ok'>, number> = {
-  nan: NaN, inf: Infinity, '-inf': -Infinity, huge: GRADIENT_LIMIT, '-huge': -GRADIENT_LIMIT, below: Math.fround(GRADIENT_LIMIT * (1 - 2 ** -24)),
+  nan: NaN,
+  inf: Infinity,
+  '-inf': -Infinity,
+  huge: GRADIENT_LIMIT,
+  '-huge': -GRADIENT_LIMIT,
+  below: Math.fround(GRADIENT_LIMIT * (1 - 2 ** -24)),
 };
 
 function gradient(shape: number[], kind: GradKind, seed: number): Float32Array {
@@ -112,7 +176,9 @@ const pad16 = (n: number) => Math.ceil(n / 16) * 16;
 /** Codes saved one per element (the variable's shape), padded with zeros to `length` (the padding's codes are 0). */
 const padded = (values: number[] | undefined, length: number) => {
   const out = new Array<number>(length).fill(0);
-  values?.forEach((x, i) => { out[i] = x; });
+  values?.forEach((x, i) => {
+    out[i] = x;
+  });
   return out;
 };
 
@@ -149,7 +215,8 @@ function reference(c: Config, name: string, p0: number[], g: Float32Array, w: Ma
   const s: RefState = {
     m: Float64Array.from(w.get(`${name}/m`)?.values ?? new Array(n).fill(0)),
     v: Float64Array.from(w.get(`${name}/v`)?.values ?? new Array(n).fill(0)),
-    vmax: new Float64Array(n), t,
+    vmax: new Float64Array(n),
+    t,
   };
   if (c.family === 'adopt') refAdoptStep(p, g, s, ADOPT_REF);
   else refAdamStep(p, g, s, ADAM_REF);
@@ -165,7 +232,11 @@ function close(a: number[], b: ArrayLike<number>, what: string): void {
 
 export class Step implements fc.AsyncCommand<Model, Real> {
   readonly kinds: GradKind[];
-  constructor(readonly names: string[], kinds: GradKind[], readonly seed: number) {
+  constructor(
+    readonly names: string[],
+    kinds: GradKind[],
+    readonly seed: number,
+  ) {
     this.kinds = kinds.slice(0, names.length); // one per variable stepped
   }
   check = () => true;
@@ -184,12 +255,19 @@ export class Step implements fc.AsyncCommand<Model, Real> {
     const after = await snapshot(r);
     const what = this.toString();
     if (this.names.some((n) => mismatched(m).includes(n))) {
-      assert.ok(error instanceof OptimizerArgumentError && /re-created|shape|codes/.test(error.message), `${what}: expected a binding refusal, got ${String(error)}`);
+      assert.ok(
+        error instanceof OptimizerArgumentError && /re-created|shape|codes/.test(error.message),
+        `${what}: expected a binding refusal, got ${String(error)}`,
+      );
       count('step refused: state of another shape');
       return assertUnchanged(before, after, what);
     }
     if (this.kinds.some((k) => BAD.includes(k))) {
-      if (m.c.nonFinite === 'throw') assert.ok(error instanceof NonFiniteGradientError, `${what}: expected NonFiniteGradientError, got ${String(error)}`);
+      if (m.c.nonFinite === 'throw')
+        assert.ok(
+          error instanceof NonFiniteGradientError,
+          `${what}: expected NonFiniteGradientError, got ${String(error)}`,
+        );
       else {
         assert.equal(error, undefined, `${what}: skip policy threw`);
         m.skipped++;
@@ -212,17 +290,24 @@ export class Step implements fc.AsyncCommand<Model, Real> {
       } else {
         const codes = ref.int8 ?? ref.int4!;
         const x = ref.int8 ? '' : '4'; // 4-bit entries are named qm4, qv4
-        for (const [slot, want] of [[`qm${x}`, codes.qm], [`qv${x}`, codes.qv]] as const) {
+        for (const [slot, want] of [
+          [`qm${x}`, codes.qm],
+          [`qv${x}`, codes.qv],
+        ] as const) {
           const real = after.w.get(`${name}/${slot}`)!.values;
           assert.equal(real.length, sizeOf(m.vars.get(name)!.shape), `${what}: ${name}/${slot} one code per element`);
-          assert.ok(real.every((q, j) => Math.abs(q - want[j]!) <= 1), `${what}: ${name}/${slot} codes more than one apart`);
+          assert.ok(
+            real.every((q, j) => Math.abs(q - want[j]!) <= 1),
+            `${what}: ${name}/${slot} codes more than one apart`,
+          );
         }
       }
       v.state = [...v.shape];
       v.t = t + 1;
     });
     // variables not in this step are untouched
-    for (const [name, x] of before.p) if (!this.names.includes(name)) assert.deepEqual(after.p.get(name), x, `${what}: ${name} untouched`);
+    for (const [name, x] of before.p)
+      if (!this.names.includes(name)) assert.deepEqual(after.p.get(name), x, `${what}: ${name} untouched`);
     assertCounters(m, after, what);
   }
   toString = () => `step(${this.names.map((n, i) => `${n}:${this.kinds[i]}`).join(', ')}; seed ${this.seed})`;
@@ -235,7 +320,9 @@ export class RoundTrip implements fc.AsyncCommand<Model, Real> {
     const before = await snapshot(r);
     const refused = mismatched(m).length > 0;
     count(refused ? 'roundTrip refused' : 'roundTrip');
-    await (refused ? assert.rejects(r.opt.setWeights(await r.opt.getWeights()), OptimizerArgumentError) : r.opt.setWeights(await r.opt.getWeights()));
+    await (refused
+      ? assert.rejects(r.opt.setWeights(await r.opt.getWeights()), OptimizerArgumentError)
+      : r.opt.setWeights(await r.opt.getWeights()));
     assertUnchanged(before, await snapshot(r), this.toString());
   }
   toString = () => 'roundTrip';
@@ -248,12 +335,15 @@ function outOfRange(dtype: Config['stateDtype'], name: string, pick: number): nu
   if (dtype === 'float32') return -1;
   const top = dtype === 'int8' ? { m: 127, v: 255 } : { m: 7, v: 15 };
   const low = (pick >> 1) % 2 === 0; // the low end or the high end
-  return /\/qm4?$/.test(name) ? (low ? -top.m - 1 : top.m + 1) : (low ? -1 : top.v + 1);
+  return /\/qm4?$/.test(name) ? (low ? -top.m - 1 : top.m + 1) : low ? -1 : top.v + 1;
 }
 
 /** setWeights with one entry corrupted: always refused, and nothing changes. */
 export class Corrupt implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly kind: Corruption, readonly pick: number) {}
+  constructor(
+    readonly kind: Corruption,
+    readonly pick: number,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     const before = await snapshot(r);
@@ -266,11 +356,18 @@ export class Corrupt implements fc.AsyncCommand<Model, Real> {
       const from = own.filter(([n]) => suffixes.some((s) => n.endsWith(`/${s}`)));
       return from[this.pick % from.length]![0];
     };
-    const target = kind === 'drop' ? own[this.pick % own.length]![0]
-      : kind === 'nan' ? pickOf(lowBit ? [`mScale${x}`, `vScale${x}`] : ['m', 'v'])
-        : kind === 'range' ? pickOf(lowBit ? [`qm${x}`, `qv${x}`] : ['v'])
-          : kind === 'shape' ? pickOf(lowBit ? [`qm${x}`, `qv${x}`] : ['m'])
-            : kind === 'counter' ? pickOf(['step']) : entries.find(([n]) => n.startsWith('optimizer:'))![0];
+    const target =
+      kind === 'drop'
+        ? own[this.pick % own.length]![0]
+        : kind === 'nan'
+          ? pickOf(lowBit ? [`mScale${x}`, `vScale${x}`] : ['m', 'v'])
+          : kind === 'range'
+            ? pickOf(lowBit ? [`qm${x}`, `qv${x}`] : ['v'])
+            : kind === 'shape'
+              ? pickOf(lowBit ? [`qm${x}`, `qv${x}`] : ['m'])
+              : kind === 'counter'
+                ? pickOf(['step'])
+                : entries.find(([n]) => n.startsWith('optimizer:'))![0];
     count(`corrupt setWeights refused: ${kind}`);
     const made: { name: string; tensor: tf.Tensor }[] = [];
     for (const [name, x] of entries) {
@@ -291,12 +388,17 @@ export class Corrupt implements fc.AsyncCommand<Model, Real> {
           values = [...values, 0, 0, 0, 0];
           shape = [values.length];
         }
-        if (kind === 'marker') outName = m.c.family === 'adopt' ? 'optimizer:adopt-optim/Adam' : 'optimizer:adopt-optim/ADOPT';
+        if (kind === 'marker')
+          outName = m.c.family === 'adopt' ? 'optimizer:adopt-optim/Adam' : 'optimizer:adopt-optim/ADOPT';
       }
       made.push({ name: outName, tensor: tf.tensor(values, shape, dtype) });
     }
     try {
-      await assert.rejects(r.opt.setWeights(made), OptimizerArgumentError, `${this.toString()} (${target}) was accepted`);
+      await assert.rejects(
+        r.opt.setWeights(made),
+        OptimizerArgumentError,
+        `${this.toString()} (${target}) was accepted`,
+      );
     } finally {
       tf.dispose(made.map((x) => x.tensor));
     }
@@ -307,11 +409,23 @@ export class Corrupt implements fc.AsyncCommand<Model, Real> {
 
 /** A variable disposed and made again under its name: the same shape (its state continues) or another size. */
 export class Recreate implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly name: string, readonly shape: number[], readonly seed: number) {}
-  check = (m: Readonly<Model>) => m.vars.has(this.name) && (sizeOf(this.shape) !== sizeOf(m.vars.get(this.name)!.shape) || sameShape(this.shape, m.vars.get(this.name)!.shape));
+  constructor(
+    readonly name: string,
+    readonly shape: number[],
+    readonly seed: number,
+  ) {}
+  check = (m: Readonly<Model>) =>
+    m.vars.has(this.name) &&
+    (sizeOf(this.shape) !== sizeOf(m.vars.get(this.name)!.shape) ||
+      sameShape(this.shape, m.vars.get(this.name)!.shape));
   async run(m: Model, r: Real): Promise<void> {
     r.vars.get(this.name)!.dispose();
-    r.vars.set(this.name, tf.tidy(() => tf.variable(tf.tensor(new Rng(this.seed).normals(sizeOf(this.shape)), this.shape), true, this.name)));
+    r.vars.set(
+      this.name,
+      tf.tidy(() =>
+        tf.variable(tf.tensor(new Rng(this.seed).normals(sizeOf(this.shape)), this.shape), true, this.name),
+      ),
+    );
     count(sameShape(this.shape, m.vars.get(this.name)!.shape) ? 'recreate, same shape' : 'recreate, other size');
     m.vars.get(this.name)!.shape = [...this.shape];
     assertCounters(m, await snapshot(r), this.toString());
@@ -360,11 +474,19 @@ export class Checkpoint implements fc.AsyncCommand<Model, Real> {
     const before = await snapshot(r);
     const weights = await r.opt.getWeights();
     const step = ++r.checkpoints;
-    await writeCheckpoint(r.dir, step, {}, { model: [...r.vars].map(([name, tensor]) => ({ name, tensor })), optimizer: weights }, { keep: 2 });
+    await writeCheckpoint(
+      r.dir,
+      step,
+      {},
+      { model: [...r.vars].map(([name, tensor]) => ({ name, tensor })), optimizer: weights },
+      { keep: 2 },
+    );
     const loaded = await readCheckpoint(r.dir);
     assert.equal(loaded.manifest.step, step);
     const fresh = makeOptimizer(m.c);
-    const named = loaded.values('optimizer').map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) }));
+    const named = loaded
+      .values('optimizer')
+      .map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) }));
     try {
       if (mismatched(m).length > 0) {
         await assert.rejects(fresh.setWeights(named), OptimizerArgumentError);
@@ -397,31 +519,72 @@ export class Checkpoint implements fc.AsyncCommand<Model, Real> {
 
 const NAMES = ['fa', 'fb', 'fc'];
 /** Sizes around SIMD tails (4), the groups of 16 and 128-element blocks of 4-bit state, the 256-element blocks of 8-bit state, as 1-D or 2-D shapes. */
-const shapes: fc.Arbitrary<number[]> = fc.constantFrom<number[]>([1], [3], [5], [4, 2], [16], [17], [8, 16], [129], [255], [256], [257], [3, 86], [513]);
+const shapes: fc.Arbitrary<number[]> = fc.constantFrom<number[]>(
+  [1],
+  [3],
+  [5],
+  [4, 2],
+  [16],
+  [17],
+  [8, 16],
+  [129],
+  [255],
+  [256],
+  [257],
+  [3, 86],
+  [513],
+);
 
 export function commandsFor(names: string[] = NAMES) {
-  const kind = fc.oneof({ weight: 10, arbitrary: fc.constant<GradKind>('ok') }, { weight: 2, arbitrary: fc.constantFrom<GradKind>(...BAD, 'below') });
-  return fc.commands([
-    fc.tuple(fc.subarray(names, { minLength: 1 }), fc.array(kind, { minLength: 3, maxLength: 3 }), fc.nat(1e6)).map(([n, k, s]) => new Step(n, k, s)),
-    // ordinary steps, three times as likely as the other commands
-    ...[0, 1, 2].map(() => fc.tuple(fc.subarray(names, { minLength: 1 }), fc.nat(1e6)).map(([n, s]) => new Step(n, n.map(() => 'ok' as GradKind), s))),
-    fc.constant(new RoundTrip()),
-    fc.tuple(fc.constantFrom<Corruption>('drop', 'nan', 'range', 'shape', 'marker', 'counter'), fc.nat(1000)).map(([k, p]) => new Corrupt(k, p)),
-    fc.tuple(fc.constantFrom(...names), shapes, fc.nat(1e6)).map(([n, s, seed]) => new Recreate(n, s, seed)),
-    fc.constantFrom(...names).map((n) => new DropState(n)),
-    fc.constant(new SwitchBackend()),
-    fc.constant(new Checkpoint()),
-  ], { maxCommands: 30, size: 'max' });
+  const kind = fc.oneof(
+    { weight: 10, arbitrary: fc.constant<GradKind>('ok') },
+    { weight: 2, arbitrary: fc.constantFrom<GradKind>(...BAD, 'below') },
+  );
+  return fc.commands(
+    [
+      fc
+        .tuple(fc.subarray(names, { minLength: 1 }), fc.array(kind, { minLength: 3, maxLength: 3 }), fc.nat(1e6))
+        .map(([n, k, s]) => new Step(n, k, s)),
+      // ordinary steps, three times as likely as the other commands
+      ...[0, 1, 2].map(() =>
+        fc.tuple(fc.subarray(names, { minLength: 1 }), fc.nat(1e6)).map(
+          ([n, s]) =>
+            new Step(
+              n,
+              n.map(() => 'ok' as GradKind),
+              s,
+            ),
+        ),
+      ),
+      fc.constant(new RoundTrip()),
+      fc
+        .tuple(fc.constantFrom<Corruption>('drop', 'nan', 'range', 'shape', 'marker', 'counter'), fc.nat(1000))
+        .map(([k, p]) => new Corrupt(k, p)),
+      fc.tuple(fc.constantFrom(...names), shapes, fc.nat(1e6)).map(([n, s, seed]) => new Recreate(n, s, seed)),
+      fc.constantFrom(...names).map((n) => new DropState(n)),
+      fc.constant(new SwitchBackend()),
+      fc.constant(new Checkpoint()),
+    ],
+    { maxCommands: 30, size: 'max' },
+  );
 }
 
 /** Runs one sequence from fresh variables of `shapes`; checks that it leaks no tensor. */
-export async function runSequence(c: Config, shapes: number[][], cmds: Iterable<fc.AsyncCommand<Model, Real>>, dir: string): Promise<void> {
+export async function runSequence(
+  c: Config,
+  shapes: number[][],
+  cmds: Iterable<fc.AsyncCommand<Model, Real>>,
+  dir: string,
+): Promise<void> {
   await useBackend(c.backend);
   const tensorsBefore = tf.memory().numTensors;
   const real: Real = { opt: makeOptimizer(c), vars: new Map(), dir, checkpoints: 0 };
   const model: Model = { c, vars: new Map(), iterations: 0, skipped: 0, backend: c.backend };
   NAMES.forEach((name, i) => {
-    real.vars.set(name, tf.tidy(() => tf.variable(tf.tensor(new Rng(i + 1).normals(sizeOf(shapes[i]!)), shapes[i]!), true, name)));
+    real.vars.set(
+      name,
+      tf.tidy(() => tf.variable(tf.tensor(new Rng(i + 1).normals(sizeOf(shapes[i]!)), shapes[i]!), true, name)),
+    );
     model.vars.set(name, { shape: [...shapes[i]!], state: null, t: 0 });
   });
   try {

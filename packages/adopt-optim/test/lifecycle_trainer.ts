@@ -39,9 +39,17 @@ type Kind = 'ok' | 'nan' | 'inf';
 type GroupSpec = TrainerFuzzConfig['groups'][0];
 type Coef = { c: tf.Tensor[] };
 type Values = number[];
-interface Snapshot { params: Map<string, Values>; state: Map<string, Values>[]; step: number }
+interface Snapshot {
+  params: Map<string, Values>;
+  state: Map<string, Values>[];
+  step: number;
+}
 
-interface Saved { snap: Snapshot; losses: { step: number; loss: number }[]; nextEpoch: number }
+interface Saved {
+  snap: Snapshot;
+  losses: { step: number; loss: number }[];
+  nextEpoch: number;
+}
 export interface TModel {
   c: TrainerFuzzConfig;
   /** Group index (config order, the last for variables matching none) of each variable suffix. */
@@ -68,8 +76,11 @@ const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 async function snapshot(r: TReal): Promise<Snapshot> {
   return {
     params: new Map(r.vars.map((v) => [v.name, Array.from(v.dataSync())])),
-    state: await Promise.all(r.trainer.optimizers.map(async (o) =>
-      new Map((await o.getWeights()).map((w) => [w.name, Array.from(w.tensor.dataSync())])))),
+    state: await Promise.all(
+      r.trainer.optimizers.map(
+        async (o) => new Map((await o.getWeights()).map((w) => [w.name, Array.from(w.tensor.dataSync())])),
+      ),
+    ),
     step: r.trainer.step,
   };
 }
@@ -79,7 +90,10 @@ function assertSame(a: Snapshot, b: Snapshot, what: string): void {
   const same = (x: Map<string, Values>, y: Map<string, Values>, kind: string) => {
     assert.deepEqual([...y.keys()].sort(), [...x.keys()].sort(), `${what}: ${kind} names`);
     for (const [name, v] of x) {
-      assert.ok(v.every((e, i) => Object.is(e, y.get(name)![i])), `${what}: ${kind} ${name} changed`);
+      assert.ok(
+        v.every((e, i) => Object.is(e, y.get(name)![i])),
+        `${what}: ${kind} ${name} changed`,
+      );
     }
   };
   same(a.params, b.params, 'parameter');
@@ -91,10 +105,17 @@ function assertSame(a: Snapshot, b: Snapshot, what: string): void {
 /** The log's step lines equal the trainer's losses: each step once, in order, this run's values. */
 function assertLog(r: TReal, m: TModel, what: string): void {
   const file = join(r.dir, 'log.jsonl');
-  const lines = (existsSync(file) ? readFileSync(file, 'utf8') : '').trim().split('\n').filter((l) => l !== '')
+  const lines = (existsSync(file) ? readFileSync(file, 'utf8') : '')
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as { type: string; step: number; loss: number | null })
     .filter((x) => x.type === 'step');
-  assert.deepEqual(lines.map((x) => x.step), Array.from({ length: m.step }, (_, i) => i), `${what}: log steps`);
+  assert.deepEqual(
+    lines.map((x) => x.step),
+    Array.from({ length: m.step }, (_, i) => i),
+    `${what}: log steps`,
+  );
   const losses = r.trainer.losses;
   lines.forEach((x, i) => {
     assert.ok(Object.is(x.loss, losses[i]!.loss), `${what}: log loss of step ${i}: ${x.loss} vs ${losses[i]!.loss}`);
@@ -111,7 +132,10 @@ function close(a: Values, b: ArrayLike<number>, what: string, floor?: number): v
 }
 
 export class TStep implements fc.AsyncCommand<TModel, TReal> {
-  constructor(readonly kinds: Kind[], readonly seed: number) {}
+  constructor(
+    readonly kinds: Kind[],
+    readonly seed: number,
+  ) {}
   check = () => true;
   async run(m: TModel, r: TReal): Promise<void> {
     const rng = new Rng(this.seed);
@@ -133,8 +157,10 @@ export class TStep implements fc.AsyncCommand<TModel, TReal> {
     const what = this.toString();
     const bad = this.kinds.findIndex((k) => k !== 'ok');
     if (bad >= 0) {
-      assert.ok(error instanceof NonFiniteGradientError && error.variableName === r.names[bad],
-        `${what}: expected a refusal naming ${r.names[bad]}, got ${String(error)}`);
+      assert.ok(
+        error instanceof NonFiniteGradientError && error.variableName === r.names[bad],
+        `${what}: expected a refusal naming ${r.names[bad]}, got ${String(error)}`,
+      );
       count(`step refused (bad gradient in group ${m.groupOf[bad]} of ${m.c.groups.length + 1})`);
       assertSame(before, after, what);
       return assertLog(r, m, what);
@@ -159,7 +185,8 @@ export class TStep implements fc.AsyncCommand<TModel, TReal> {
       const s: RefState = {
         m: Float64Array.from(w.get(`${name}/m`) ?? new Array<number>(n).fill(0)),
         v: Float64Array.from(w.get(`${name}/v`) ?? new Array<number>(n).fill(0)),
-        vmax: new Float64Array(n), t: w.get(`${name}/step`)?.[0] ?? 0,
+        vmax: new Float64Array(n),
+        t: w.get(`${name}/step`)?.[0] ?? 0,
       };
       const p = Float64Array.from(before.params.get(name)!);
       const grad = Array.from(coefs[i]!, (x) => x * scale);
@@ -168,8 +195,16 @@ export class TStep implements fc.AsyncCommand<TModel, TReal> {
         const h = { lr, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay, decoupled: false, clip, maximize: false };
         refAdoptStep(p, grad, s, h);
       } else {
-        const h = { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, decoupled: false, amsgrad: false,
-          maximize: false };
+        const h = {
+          lr,
+          beta1: 0.9,
+          beta2: 0.999,
+          eps: 1e-8,
+          weightDecay,
+          decoupled: false,
+          amsgrad: false,
+          maximize: false,
+        };
         refAdamStep(p, grad, s, h);
       }
       close(after.params.get(name)!, p, `${what}: ${name} parameters (group ${g})`, 1e-2);
@@ -237,7 +272,8 @@ export class TInterop implements fc.AsyncCommand<TModel, TReal> {
       const { file } = await exportState(opt, vars, g % 2 === 0 ? {} : { layout: 'tfjs' });
       const spec = m.c.groups[g];
       const fresh = createOptimizer(m.c.optimizer, {
-        learningRate: LR, weightDecay: spec?.weightDecay ?? m.c.weightDecay,
+        learningRate: LR,
+        weightDecay: spec?.weightDecay ?? m.c.weightDecay,
       }) as NamedStateOptimizer;
       try {
         await importState(fresh, vars, file, { params: false });
@@ -245,7 +281,10 @@ export class TInterop implements fc.AsyncCommand<TModel, TReal> {
         const want = before.state[g]!;
         assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), `interop group ${g}: names`);
         for (const [name, x] of want) {
-          assert.ok(x.every((e, i) => Object.is(e, got.get(name)![i])), `interop group ${g}: ${name} differs`);
+          assert.ok(
+            x.every((e, i) => Object.is(e, got.get(name)![i])),
+            `interop group ${g}: ${name} differs`,
+          );
         }
       } finally {
         fresh.dispose();
@@ -260,23 +299,29 @@ export class TInterop implements fc.AsyncCommand<TModel, TReal> {
 
 export function trainerCommands() {
   const kind = fc.oneof(
-    { weight: 5, arbitrary: fc.constant<Kind>('ok') }, { weight: 1, arbitrary: fc.constantFrom<Kind>('nan', 'inf') },
+    { weight: 5, arbitrary: fc.constant<Kind>('ok') },
+    { weight: 1, arbitrary: fc.constantFrom<Kind>('nan', 'inf') },
   );
-  return fc.commands([
-    ...[0, 1, 2].map(() => fc.nat(1e6).map((s) => new TStep(['ok', 'ok', 'ok'], s))),
-    fc.tuple(fc.array(kind, { minLength: 3, maxLength: 3 }), fc.nat(1e6)).map(([k, s]) => new TStep(k, s)),
-    fc.constant(new TCheckpoint()),
-    fc.nat(1e6).map((s) => new TCrashResume(s)),
-    fc.constant(new TInterop()),
-  ], { maxCommands: 12, size: 'max' });
+  return fc.commands(
+    [
+      ...[0, 1, 2].map(() => fc.nat(1e6).map((s) => new TStep(['ok', 'ok', 'ok'], s))),
+      fc.tuple(fc.array(kind, { minLength: 3, maxLength: 3 }), fc.nat(1e6)).map(([k, s]) => new TStep(k, s)),
+      fc.constant(new TCheckpoint()),
+      fc.nat(1e6).map((s) => new TCrashResume(s)),
+      fc.constant(new TInterop()),
+    ],
+    { maxCommands: 12, size: 'max' },
+  );
 }
 
 const multiplier = fc.constantFrom<number | undefined>(undefined, 0, 0.5, 3);
-const groupSpec = fc.record({
-  pattern: fc.constantFrom('_ta$', '_tb$', '_tc$', '_t[ab]$', '_t[bc]$'),
-  learningRateMultiplier: multiplier,
-  weightDecay: fc.constantFrom<number | undefined>(undefined, 0, 0.05),
-}).map((g) => Object.fromEntries(Object.entries(g).filter(([, v]) => v !== undefined)) as GroupSpec);
+const groupSpec = fc
+  .record({
+    pattern: fc.constantFrom('_ta$', '_tb$', '_tc$', '_t[ab]$', '_t[bc]$'),
+    learningRateMultiplier: multiplier,
+    weightDecay: fc.constantFrom<number | undefined>(undefined, 0, 0.05),
+  })
+  .map((g) => Object.fromEntries(Object.entries(g).filter(([, v]) => v !== undefined)) as GroupSpec);
 
 export const trainerConfigs: fc.Arbitrary<TrainerFuzzConfig> = fc.record({
   optimizer: fc.constantFrom<'adopt' | 'adam'>('adopt', 'adam'),
@@ -290,7 +335,9 @@ let sequences = 0;
 
 /** Runs one sequence from fresh variables; checks the final log and that nothing leaked. */
 export async function runTrainerSequence(
-  c: TrainerFuzzConfig, cmds: Iterable<fc.AsyncCommand<TModel, TReal>>, dir: string,
+  c: TrainerFuzzConfig,
+  cmds: Iterable<fc.AsyncCommand<TModel, TReal>>,
+  dir: string,
 ): Promise<void> {
   await useBackend('cpu');
   const tensorsBefore = tf.memory().numTensors;
@@ -302,21 +349,26 @@ export async function runTrainerSequence(
   });
   const table: Float32Array[][] = [];
   const real = { vars, names, table, dir } as TReal;
-  real.config = () => ({
-    model: real.vars, optimizer: c.optimizer, learningRate: LR, steps: 1e6, progress: false,
-    optimizerOptions: { weightDecay: c.weightDecay },
-    paramGroups: c.groups as ParamGroup[],
-    ...(c.clipGradNorm === undefined ? {} : { clipGradNorm: c.clipGradNorm }),
-    loss: (b: Coef) => tf.tidy(() => real.vars
-      .map((v, i) => tf.sum(tf.mul(v, b.c[i]!))).reduce((a, x) => tf.add(a, x))),
-    // each epoch is one batch, the same whenever it is asked for (a resume re-reads the epoch it stopped in)
-    data: (epoch: number) => {
-      const coefs = table[epoch];
-      return coefs === undefined ? [] : [{ c: coefs.map((x, i) => tf.tensor(x, c.shapes[i])) }];
-    },
-    // checkpoints only by TCheckpoint (trainer.save(dir)): with checkpoint.dir every fit writes one at its end
-    logFile: join(dir, 'log.jsonl'),
-  } as TrainerConfig<Coef>);
+  real.config = () =>
+    ({
+      model: real.vars,
+      optimizer: c.optimizer,
+      learningRate: LR,
+      steps: 1e6,
+      progress: false,
+      optimizerOptions: { weightDecay: c.weightDecay },
+      paramGroups: c.groups as ParamGroup[],
+      ...(c.clipGradNorm === undefined ? {} : { clipGradNorm: c.clipGradNorm }),
+      loss: (b: Coef) =>
+        tf.tidy(() => real.vars.map((v, i) => tf.sum(tf.mul(v, b.c[i]!))).reduce((a, x) => tf.add(a, x))),
+      // each epoch is one batch, the same whenever it is asked for (a resume re-reads the epoch it stopped in)
+      data: (epoch: number) => {
+        const coefs = table[epoch];
+        return coefs === undefined ? [] : [{ c: coefs.map((x, i) => tf.tensor(x, c.shapes[i])) }];
+      },
+      // checkpoints only by TCheckpoint (trainer.save(dir)): with checkpoint.dir every fit writes one at its end
+      logFile: join(dir, 'log.jsonl'),
+    }) as TrainerConfig<Coef>;
   real.trainer = new Trainer<Coef>(real.config());
   // the groups, computed here from the patterns (first match wins), agree with the trainer's
   const groupOf = names.map((n) => {

@@ -12,17 +12,27 @@ import { maxRelativeError, refAdopt8Step, Rng, type RefAdoptParams } from './ref
 import { ref4From, refAdopt4Step, unpack4 } from './reference4.js';
 
 const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false, clip: (t) => t ** 0.25,
+  lr: 0.01,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  clip: (t) => t ** 0.25,
   maximize: false,
 };
 const COUNT = 10_000;
 
-interface Codes { qm: Int8Array | Uint8Array; qv: Uint8Array; mScale: Float32Array; vScale: Float32Array }
+interface Codes {
+  qm: Int8Array | Uint8Array;
+  qv: Uint8Array;
+  mScale: Float32Array;
+  vScale: Float32Array;
+}
 
 /** The optimizer's low-bit moments of a variable (the store's own arrays, read only). */
 const momentsOf = (opt: NamedStateOptimizer, name: string): Codes =>
-  (opt as unknown as { lowBit: { moments: Map<string, Codes> } })
-    .lowBit.moments.get(name)!;
+  (opt as unknown as { lowBit: { moments: Map<string, Codes> } }).lowBit.moments.get(name)!;
 
 describe('low-bit state of 10,000 variables on the cpu backend', () => {
   for (const dtype of ['int8', 'int4'] as const) {
@@ -56,13 +66,24 @@ describe('low-bit state of 10,000 variables on the cpu backend', () => {
             const padded = dtype === 'int8' ? Math.ceil(n / 4) * 4 : Math.ceil(n / 16) * 16;
             const blocks = Math.ceil(padded / (dtype === 'int8' ? 256 : 128));
             const empty = {
-              qm: new Int8Array(padded), qv: new Uint8Array(padded),
-              mScale: new Float32Array(blocks), vScale: new Float32Array(blocks), t: step,
+              qm: new Int8Array(padded),
+              qv: new Uint8Array(padded),
+              mScale: new Float32Array(blocks),
+              vScale: new Float32Array(blocks),
+              t: step,
             };
-            const state = s === null ? empty : dtype === 'int8'
-              ? { qm: Int8Array.from(s.qm), qv: s.qv.slice(), mScale: s.mScale.slice(), vScale: s.vScale.slice(),
-                t: step }
-              : ref4From({ qm: s.qm as Uint8Array, qv: s.qv, mScale: s.mScale, vScale: s.vScale, t: step }, n);
+            const state =
+              s === null
+                ? empty
+                : dtype === 'int8'
+                  ? {
+                      qm: Int8Array.from(s.qm),
+                      qv: s.qv.slice(),
+                      mScale: s.mScale.slice(),
+                      vScale: s.vScale.slice(),
+                      t: step,
+                    }
+                  : ref4From({ qm: s.qm as Uint8Array, qv: s.qv, mScale: s.mScale, vScale: s.vScale, t: step }, n);
             if (dtype === 'int8') refAdopt8Step(p, grads[i]!, state, ADOPT_REF);
             else refAdopt4Step(p, grads[i]!, state, ADOPT_REF);
             return { p, state };
@@ -90,9 +111,11 @@ describe('low-bit state of 10,000 variables on the cpu backend', () => {
         opt.dispose();
         tf.dispose(vars);
       }
-      t.diagnostic(`p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ` +
-        `${differing} of ${codes} ` +
-        `differ; WebAssembly memories made: ${memories}`);
+      t.diagnostic(
+        `p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ` +
+          `${differing} of ${codes} ` +
+          `differ; WebAssembly memories made: ${memories}`,
+      );
       assert.ok(memories <= 4, `${memories} WebAssembly memories for ${COUNT} variables (a few shared ones at most)`);
       assert.equal(stepped, COUNT, 'variables at step 3');
       assert.ok(worstCode <= 1, `codes differ by ${worstCode}`);

@@ -13,7 +13,10 @@ const skip = 'reason' in build ? build.reason : false;
 /** Elements in every regime: ordinary, clipped, v = 0 (the ε floor), g = 0, tiny and large gradients. */
 function elements(seed: number): Pick<CheckInput, 'p' | 'g' | 'm' | 'v'> {
   const rng = new Rng(seed);
-  const p: number[] = [], g: number[] = [], m: number[] = [], v: number[] = [];
+  const p: number[] = [],
+    g: number[] = [],
+    m: number[] = [],
+    v: number[] = [];
   for (let i = 0; i < 40; i++) {
     const scale = [1, 1e-3, 10, 1e-8][i % 4]!;
     p.push(rng.normal());
@@ -42,8 +45,14 @@ describe('bench native kernel (bench/native/adopt_step.c) against the float64 re
   });
 
   const cases = [
-    { name: 'defaults of adopt(1e-3), first step (t = 0: v = g² only)',
-      lr: 1e-3, beta1: 0.9, beta2: 0.9999, eps: 1e-6, t: 0 },
+    {
+      name: 'defaults of adopt(1e-3), first step (t = 0: v = g² only)',
+      lr: 1e-3,
+      beta1: 0.9,
+      beta2: 0.9999,
+      eps: 1e-6,
+      t: 0,
+    },
     { name: 'defaults of adopt(1e-3), t = 1 (clip 1)', lr: 1e-3, beta1: 0.9, beta2: 0.9999, eps: 1e-6, t: 1 },
     { name: 'defaults of adopt(1e-3), t = 1000', lr: 1e-3, beta1: 0.9, beta2: 0.9999, eps: 1e-6, t: 1000 },
     { name: 'other hyperparameters, t = 7', lr: 0.05, beta1: 0.8, beta2: 0.99, eps: 1e-3, t: 7 },
@@ -59,13 +68,23 @@ describe('bench native kernel (bench/native/adopt_step.c) against the float64 re
       s.v.set(x.v);
       s.t = c.t;
       refAdoptStep(p, x.g, s, {
-        lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: 0, decoupled: false, maximize: false,
+        lr: c.lr,
+        beta1: c.beta1,
+        beta2: c.beta2,
+        eps: c.eps,
+        weightDecay: 0,
+        decoupled: false,
+        maximize: false,
         clip: (t) => t ** 0.25,
       });
       assert.ok(worst(got.p, p, x.p) < 1e-6, `p: ${worst(got.p, p, x.p)}`);
       assert.ok(worst(got.m, s.m, x.m) < 1e-6, `m: ${worst(got.m, s.m, x.m)}`);
       assert.ok(worst(got.v, s.v, x.v) < 1e-6, `v: ${worst(got.v, s.v, x.v)}`);
-      if (c.t > 0) assert.ok(got.p.some((y, i) => y !== x.p[i]), 'a real step moves p');
+      if (c.t > 0)
+        assert.ok(
+          got.p.some((y, i) => y !== x.p[i]),
+          'a real step moves p',
+        );
     });
   }
 });

@@ -13,7 +13,14 @@ export const N = 257;
 export const STEPS = 150;
 export const TOLERANCE = 5e-4; // as in core.test.ts and tfjs_optimizers.test.ts
 
-export type Path = { name: string; run(variant: (typeof VARIANTS)[number], p0: Float32Array, grads: Float32Array[]): Promise<Float32Array[]> | Float32Array[] };
+export type Path = {
+  name: string;
+  run(
+    variant: (typeof VARIANTS)[number],
+    p0: Float32Array,
+    grads: Float32Array[],
+  ): Promise<Float32Array[]> | Float32Array[];
+};
 
 /** Parameters after every step, through the core optimizer with `fused` forced. */
 function corePath(fused: boolean): Path {
@@ -22,8 +29,13 @@ function corePath(fused: boolean): Path {
     run(variant, p0, grads) {
       const made = variant.core() as core.CoreOptimizer<any, any>;
       const { learningRate, amsgrad: _a, ...options } = made.hyperparams;
-      const factory = variant.name.startsWith('ADOPT') ? core.adopt
-        : variant.name.startsWith('AdamW') ? core.adamw : variant.name.startsWith('AMSGrad') ? core.amsgrad : core.adam;
+      const factory = variant.name.startsWith('ADOPT')
+        ? core.adopt
+        : variant.name.startsWith('AdamW')
+          ? core.adamw
+          : variant.name.startsWith('AMSGrad')
+            ? core.amsgrad
+            : core.adam;
       const opt = (factory as typeof core.adopt)(learningRate, { ...options, fused } as never);
       const p = Float32Array.from(p0);
       const state = opt.init(p);
@@ -58,7 +70,11 @@ function tfjsPath(backend: string, fused: boolean): Path {
   };
 }
 
-export const PATHS: Path[] = [corePath(true), corePath(false), ...BACKENDS.flatMap((b) => [tfjsPath(b, true), tfjsPath(b, false)])];
+export const PATHS: Path[] = [
+  corePath(true),
+  corePath(false),
+  ...BACKENDS.flatMap((b) => [tfjsPath(b, true), tfjsPath(b, false)]),
+];
 
 export function data(seed: number): { p0: Float32Array; grads: Float32Array[] } {
   const rng = new Rng(seed);
@@ -69,7 +85,9 @@ export function data(seed: number): { p0: Float32Array; grads: Float32Array[] } 
 
 /** Largest relative error against a float64 run of `reference` over the same gradients. */
 export function errorAgainst(
-  trajectory: Float32Array[], p0: Float32Array, grads: Float32Array[],
+  trajectory: Float32Array[],
+  p0: Float32Array,
+  grads: Float32Array[],
   reference: (p: Float64Array, g: ArrayLike<number>, s: RefState, k: number) => void,
 ): number {
   const ref = Float64Array.from(p0);
@@ -81,4 +99,3 @@ export function errorAgainst(
   });
   return worst;
 }
-

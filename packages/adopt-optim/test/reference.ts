@@ -234,7 +234,13 @@ export function refDecode8(s: Ref8State, n: number): { m: Float64Array; u: Float
 }
 
 /** One ADOPT step (§2, §3, §10.1) on 8-bit state: decode, the float64 rule of refAdoptStep, encode. */
-export function refAdopt8Step(p: Float64Array, grad: ArrayLike<number>, s: Ref8State, h: RefAdoptParams, k = s.t): void {
+export function refAdopt8Step(
+  p: Float64Array,
+  grad: ArrayLike<number>,
+  s: Ref8State,
+  h: RefAdoptParams,
+  k = s.t,
+): void {
   const n = p.length;
   const { m, u } = refDecode8(s, n);
   const st: RefState = { m, v: Float64Array.from(u, (x) => x * x), vmax: new Float64Array(n), t: s.t };

@@ -3,7 +3,13 @@
  * code per element here (the packing of §12.1 is read by `unpack4`, also written from the spec).
  */
 import {
-  refAdamStep, refAdoptStep, refHash, refSeed, type RefAdamParams, type RefAdoptParams, type RefState,
+  refAdamStep,
+  refAdoptStep,
+  refHash,
+  refSeed,
+  type RefAdamParams,
+  type RefAdoptParams,
+  type RefState,
 } from './reference.js';
 
 /** The 4-bit state of one array, unpacked: codes of m (-7..7) and of u = sqrt(v) (0..15, u = (code + 1) · vScale). */
@@ -36,16 +42,24 @@ export function unpack4(bytes: ArrayLike<number>, n: number, signed: boolean): n
 }
 
 /** A reference state holding the kernel's codes (unpacked) and scales. */
-export function ref4From(s: { qm: Uint8Array; qv: Uint8Array; mScale: Float32Array; vScale: Float32Array; t: number }, n: number): Ref4State {
+export function ref4From(
+  s: { qm: Uint8Array; qv: Uint8Array; mScale: Float32Array; vScale: Float32Array; t: number },
+  n: number,
+): Ref4State {
   const padded = Math.ceil(n / 16) * 16;
   return {
-    qm: Int8Array.from(unpack4(s.qm, padded, true)), qv: Uint8Array.from(unpack4(s.qv, padded, false)),
-    mScale: s.mScale.slice(), vScale: s.vScale.slice(), t: s.t,
+    qm: Int8Array.from(unpack4(s.qm, padded, true)),
+    qv: Uint8Array.from(unpack4(s.qv, padded, false)),
+    mScale: s.mScale.slice(),
+    vScale: s.vScale.slice(),
+    t: s.t,
   };
 }
 
 /** A deliberate bug to show the tests can fail: m rounded to nearest (no dither). */
-export interface Ref4Bug { mNearest?: boolean }
+export interface Ref4Bug {
+  mNearest?: boolean;
+}
 
 /** §12.1–§12.3: encodes new m and u (float64) block by block, both by stochastic rounding. */
 export function refEncode4(m: Float64Array, u: Float64Array, s: Ref4State, seed: number, bug: Ref4Bug = {}): void {
@@ -91,7 +105,14 @@ function step4(p: Float64Array, s: Ref4State, run: (st: RefState) => void, bug: 
 }
 
 /** One ADOPT step (§2, §3, §10.1) on 4-bit state: decode, the float64 rule of refAdoptStep, encode. */
-export function refAdopt4Step(p: Float64Array, grad: ArrayLike<number>, s: Ref4State, h: RefAdoptParams, k = s.t, bug: Ref4Bug = {}): void {
+export function refAdopt4Step(
+  p: Float64Array,
+  grad: ArrayLike<number>,
+  s: Ref4State,
+  h: RefAdoptParams,
+  k = s.t,
+  bug: Ref4Bug = {},
+): void {
   step4(p, s, (st) => refAdoptStep(p, grad, st, h, k), bug);
 }
 

@@ -37,18 +37,37 @@ describe('createOptimizer: names and the options argument', () => {
   });
 
   it('refuses a learning rate (or anything else but an object) as the second argument, showing where it goes', () => {
-    refuses(() => untyped('adopt', 0.01),
+    refuses(
+      () => untyped('adopt', 0.01),
       'createOptimizer: invalid options 0.01 for "adopt"; options must be an object, and the learning rate goes in it: ' +
-        'createOptimizer("adopt", {learningRate: 0.01}).');
-    refuses(() => untyped('sgd', 0.5), /invalid options 0\.5 for "sgd"; .*createOptimizer\("sgd", \{learningRate: 0\.5\}\)/);
-    refuses(() => untyped('adam', (step: number) => 1 / (step + 1)), /invalid options a function for "adam"; options must be an object/);
+        'createOptimizer("adopt", {learningRate: 0.01}).',
+    );
+    refuses(
+      () => untyped('sgd', 0.5),
+      /invalid options 0\.5 for "sgd"; .*createOptimizer\("sgd", \{learningRate: 0\.5\}\)/,
+    );
+    refuses(
+      () => untyped('adam', (step: number) => 1 / (step + 1)),
+      /invalid options a function for "adam"; options must be an object/,
+    );
     refuses(() => untyped('adamw', 'fast'), /invalid options "fast" for "adamw"; options must be an object/);
-    refuses(() => untyped('rmsprop', [0.9]), /invalid options an array \[0\.9\] for "rmsprop"; options must be an object/);
+    refuses(
+      () => untyped('rmsprop', [0.9]),
+      /invalid options an array \[0\.9\] for "rmsprop"; options must be an object/,
+    );
   });
 
   it('no options, undefined or {} give each optimizer its defaults', () => {
     // the defaults documented in the registry: 1e-3, except 0.01 for sgd and momentum
-    const expected: Record<string, number> = { adopt: 1e-3, adam: 1e-3, adamw: 1e-3, amsgrad: 1e-3, sgd: 0.01, momentum: 0.01, rmsprop: 1e-3 };
+    const expected: Record<string, number> = {
+      adopt: 1e-3,
+      adam: 1e-3,
+      adamw: 1e-3,
+      amsgrad: 1e-3,
+      sgd: 0.01,
+      momentum: 0.01,
+      rmsprop: 1e-3,
+    };
     for (const name of OPTIMIZER_NAMES) {
       for (const opt of [createOptimizer(name), createOptimizer(name, undefined), createOptimizer(name, {})]) {
         assert.equal(rateOf(opt), expected[name], name);
@@ -59,13 +78,22 @@ describe('createOptimizer: names and the options argument', () => {
 
   it('refuses an option the named optimizer does not have, naming those it accepts', () => {
     refuses(() => untyped('sgd', { beta1: 0.9 }), 'sgd: unknown option "beta1"; expected one of learningRate.');
-    refuses(() => untyped('momentum', { decay: 0.9 }), 'momentum: unknown option "decay"; expected one of learningRate, momentum, useNesterov.');
-    refuses(() => untyped('rmsprop', { nesterov: true }),
-      'rmsprop: unknown option "nesterov"; expected one of learningRate, decay, momentum, epsilon, centered.');
-    refuses(() => untyped('adopt', { momentum: 0.9 }),
-      'ADOPT: unknown option "momentum"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.');
-    refuses(() => untyped('adamw', { clip: null }),
-      'AdamW: unknown option "clip"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, maximize, nonFinite, fused, caution, correctedWeightDecay, stateDtype, clipnorm, clipvalue, globalClipnorm.');
+    refuses(
+      () => untyped('momentum', { decay: 0.9 }),
+      'momentum: unknown option "decay"; expected one of learningRate, momentum, useNesterov.',
+    );
+    refuses(
+      () => untyped('rmsprop', { nesterov: true }),
+      'rmsprop: unknown option "nesterov"; expected one of learningRate, decay, momentum, epsilon, centered.',
+    );
+    refuses(
+      () => untyped('adopt', { momentum: 0.9 }),
+      'ADOPT: unknown option "momentum"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.',
+    );
+    refuses(
+      () => untyped('adamw', { clip: null }),
+      'AdamW: unknown option "clip"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, maximize, nonFinite, fused, caution, correctedWeightDecay, stateDtype, clipnorm, clipvalue, globalClipnorm.',
+    );
   });
 
   it('passes the options on to our optimizers, which check them', () => {
@@ -73,7 +101,10 @@ describe('createOptimizer: names and the options argument', () => {
     assert.deepEqual([opt.learningRate, opt.beta1, opt.beta2, opt.clip], [0.02, 0.8, 0.99, null]);
     opt.dispose();
     refuses(() => createOptimizer('adam', { beta2: 2 }), 'Adam: invalid beta2 2; expected a number in [0, 1).');
-    refuses(() => createOptimizer('amsgrad', { learningRate: -1 }), 'AMSGrad: invalid learningRate -1; expected a finite number >= 0.');
+    refuses(
+      () => createOptimizer('amsgrad', { learningRate: -1 }),
+      'AMSGrad: invalid learningRate -1; expected a finite number >= 0.',
+    );
   });
 });
 
@@ -83,7 +114,13 @@ describe("createOptimizer: tfjs's own optimizers are checked like ours", () => {
   it('passes valid options through (read back from getConfig)', () => {
     const m = createOptimizer('momentum', { learningRate: 0.05, momentum: 0.5, useNesterov: true });
     assert.deepEqual(m.getConfig(), { learningRate: 0.05, momentum: 0.5, useNesterov: true });
-    const r = createOptimizer('rmsprop', { learningRate: 0.002, decay: 0.95, momentum: 0.1, epsilon: 1e-6, centered: true });
+    const r = createOptimizer('rmsprop', {
+      learningRate: 0.002,
+      decay: 0.95,
+      momentum: 0.1,
+      epsilon: 1e-6,
+      centered: true,
+    });
     assert.deepEqual(r.getConfig(), { learningRate: 0.002, decay: 0.95, momentum: 0.1, epsilon: 1e-6, centered: true });
     const s = createOptimizer('sgd', { learningRate: (step) => 0.3 / (step + 1) }); // a schedule: its value at step 0
     assert.equal(s.getConfig()['learningRate'], 0.3);
@@ -92,26 +129,82 @@ describe("createOptimizer: tfjs's own optimizers are checked like ours", () => {
 
   const bad: [string, string, Record<string, unknown>, string][] = [
     ['momentum NaN', 'momentum', { momentum: NaN }, 'momentum: invalid momentum NaN; expected a finite number >= 0.'],
-    ['negative momentum', 'momentum', { momentum: -0.9 }, 'momentum: invalid momentum -0.9; expected a finite number >= 0.'],
-    ['useNesterov not a boolean', 'momentum', { useNesterov: 'yes' }, 'momentum: invalid useNesterov "yes"; expected true or false.'],
-    ['sgd: negative learning rate', 'sgd', { learningRate: -0.1 }, 'sgd: invalid learningRate -0.1; expected a finite number >= 0.'],
-    ['momentum: NaN learning rate', 'momentum', { learningRate: NaN }, 'momentum: invalid learningRate NaN; expected a finite number >= 0.'],
-    ['rmsprop: infinite learning rate', 'rmsprop', { learningRate: Infinity }, 'rmsprop: invalid learningRate Infinity; expected a finite number >= 0.'],
-    ['sgd: learning rate as a string', 'sgd', { learningRate: '0.1' }, 'sgd: invalid learningRate "0.1"; expected a finite number >= 0.'],
-    ['sgd: schedule negative at step 0', 'sgd', { learningRate: () => -1 },
-      'sgd: the learning-rate schedule returned -1 at step 0; expected a finite number in [0, 1000000].'],
+    [
+      'negative momentum',
+      'momentum',
+      { momentum: -0.9 },
+      'momentum: invalid momentum -0.9; expected a finite number >= 0.',
+    ],
+    [
+      'useNesterov not a boolean',
+      'momentum',
+      { useNesterov: 'yes' },
+      'momentum: invalid useNesterov "yes"; expected true or false.',
+    ],
+    [
+      'sgd: negative learning rate',
+      'sgd',
+      { learningRate: -0.1 },
+      'sgd: invalid learningRate -0.1; expected a finite number >= 0.',
+    ],
+    [
+      'momentum: NaN learning rate',
+      'momentum',
+      { learningRate: NaN },
+      'momentum: invalid learningRate NaN; expected a finite number >= 0.',
+    ],
+    [
+      'rmsprop: infinite learning rate',
+      'rmsprop',
+      { learningRate: Infinity },
+      'rmsprop: invalid learningRate Infinity; expected a finite number >= 0.',
+    ],
+    [
+      'sgd: learning rate as a string',
+      'sgd',
+      { learningRate: '0.1' },
+      'sgd: invalid learningRate "0.1"; expected a finite number >= 0.',
+    ],
+    [
+      'sgd: schedule negative at step 0',
+      'sgd',
+      { learningRate: () => -1 },
+      'sgd: the learning-rate schedule returned -1 at step 0; expected a finite number in [0, 1000000].',
+    ],
     ['rmsprop decay 1', 'rmsprop', { decay: 1 }, 'rmsprop: invalid decay 1; expected a number in [0, 1).'],
     ['rmsprop negative decay', 'rmsprop', { decay: -0.1 }, 'rmsprop: invalid decay -0.1; expected a number in [0, 1).'],
     ['rmsprop decay NaN', 'rmsprop', { decay: NaN }, 'rmsprop: invalid decay NaN; expected a number in [0, 1).'],
-    ['rmsprop negative epsilon', 'rmsprop', { epsilon: -1e-7 }, 
-      'rmsprop: invalid epsilon -1e-7; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).'],
+    [
+      'rmsprop negative epsilon',
+      'rmsprop',
+      { epsilon: -1e-7 },
+      'rmsprop: invalid epsilon -1e-7; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).',
+    ],
     // epsilon 0: the mean square starts at 0, so a zero gradient gives 0 / sqrt(0) = NaN
-    ['rmsprop epsilon 0', 'rmsprop', { epsilon: 0 }, 
-      'rmsprop: invalid epsilon 0; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).'],
-    ['rmsprop infinite epsilon', 'rmsprop', { epsilon: Infinity }, 
-      'rmsprop: invalid epsilon Infinity; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).'],
-    ['rmsprop negative momentum', 'rmsprop', { momentum: -1 }, 'rmsprop: invalid momentum -1; expected a finite number >= 0.'],
-    ['rmsprop centered not a boolean', 'rmsprop', { centered: 1 }, 'rmsprop: invalid centered 1; expected true or false.'],
+    [
+      'rmsprop epsilon 0',
+      'rmsprop',
+      { epsilon: 0 },
+      'rmsprop: invalid epsilon 0; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).',
+    ],
+    [
+      'rmsprop infinite epsilon',
+      'rmsprop',
+      { epsilon: Infinity },
+      'rmsprop: invalid epsilon Infinity; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).',
+    ],
+    [
+      'rmsprop negative momentum',
+      'rmsprop',
+      { momentum: -1 },
+      'rmsprop: invalid momentum -1; expected a finite number >= 0.',
+    ],
+    [
+      'rmsprop centered not a boolean',
+      'rmsprop',
+      { centered: 1 },
+      'rmsprop: invalid centered 1; expected true or false.',
+    ],
   ];
   for (const [what, name, options, message] of bad) {
     it(what, () => refuses(() => untyped(name, options), message));
@@ -135,7 +228,10 @@ describe('setLearningRate', () => {
       const shown = typeof bad === 'string' ? JSON.stringify(bad) : String(bad);
       for (const name of OPTIMIZER_NAMES) {
         const opt = createOptimizer(name, { learningRate: 0.01 });
-        refuses(() => setLearningRate(opt, bad), `setLearningRate: invalid learningRate ${shown}; expected a finite number >= 0.`);
+        refuses(
+          () => setLearningRate(opt, bad),
+          `setLearningRate: invalid learningRate ${shown}; expected a finite number >= 0.`,
+        );
         assert.equal(rateOf(opt), 0.01, name);
         opt.dispose();
       }
@@ -153,8 +249,10 @@ describe('setLearningRate', () => {
   });
 
   it('refuses something that is not an optimizer', () => {
-    refuses(() => setLearningRate(undefined as unknown as tf.Optimizer, 0.1),
-      'setLearningRate: invalid optimizer undefined; expected an optimizer made by createOptimizer.');
+    refuses(
+      () => setLearningRate(undefined as unknown as tf.Optimizer, 0.1),
+      'setLearningRate: invalid optimizer undefined; expected an optimizer made by createOptimizer.',
+    );
   });
 });
 

@@ -3,7 +3,11 @@ import type { core } from '../src/index.js';
 import { Rng } from './reference.js';
 
 /** Trains w from 0 towards w* (normal, seed 1) for `steps` minibatches; the last minibatch's loss and w. */
-export function trainRegression(make: () => core.CoreOptimizer<any, any>, dim: number, steps: number): { loss: number; w: Float32Array } {
+export function trainRegression(
+  make: () => core.CoreOptimizer<any, any>,
+  dim: number,
+  steps: number,
+): { loss: number; w: Float32Array } {
   const truth = new Rng(1).normals(dim);
   const opt = make();
   const w = new Float32Array(dim);

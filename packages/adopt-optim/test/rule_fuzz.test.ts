@@ -39,7 +39,8 @@ function corePath(rule: CustomRule, p0: Float32Array, fused: boolean): Stepper {
   return {
     name: `core ${fused ? 'wasm' : 'js'}`,
     arrays: async () => ({
-      p: p.slice(), ...Object.fromEntries(Object.entries(state.slots).map(([k, v]) => [k, v.slice()])),
+      p: p.slice(),
+      ...Object.fromEntries(Object.entries(state.slots).map(([k, v]) => [k, v.slice()])),
     }),
     step: (g) => void opt.step(p, g, state),
     dispose: () => {},
@@ -70,22 +71,33 @@ function tfjsPath(rule: CustomRule, p0: Float32Array, backend: string, fused: bo
 }
 
 let serial = 0;
-const values = (n: number): fc.Arbitrary<Float32Array> => fc.array(fc.oneof(
-  fc.constantFrom(0, 1, -1, 0.5, -0.5, 2, 3), fc.float({ min: -4, max: 4, noNaN: true }),
-), { minLength: n, maxLength: n }).map((xs) => Float32Array.from(xs));
-const cases = ruleSpec.chain((spec) => fc.record({
-  spec: fc.constant(spec), p0: values(spec.n), grads: fc.tuple(...Array.from({ length: STEPS }, () => values(spec.n))),
-}));
+const values = (n: number): fc.Arbitrary<Float32Array> =>
+  fc
+    .array(fc.oneof(fc.constantFrom(0, 1, -1, 0.5, -0.5, 2, 3), fc.float({ min: -4, max: 4, noNaN: true })), {
+      minLength: n,
+      maxLength: n,
+    })
+    .map((xs) => Float32Array.from(xs));
+const cases = ruleSpec.chain((spec) =>
+  fc.record({
+    spec: fc.constant(spec),
+    p0: values(spec.n),
+    grads: fc.tuple(...Array.from({ length: STEPS }, () => values(spec.n))),
+  }),
+);
 
 /** Runs one case on every path; throws (an assertion) where a path is outside the float32 bound of the interpreter. */
 async function check(spec: RuleSpec, p0: Float32Array, grads: Float32Array[], ops: Ops): Promise<void> {
   const rule = defineRule(definition(`fuzz${++serial}`, spec));
   const makers: (() => Promise<Stepper>)[] = [
-    async () => corePath(rule, p0, true), async () => corePath(rule, p0, false),
-    ...BACKENDS.flatMap((b) => [true, false].map((fused) => async () => {
-      await useBackend(b);
-      return tfjsPath(rule, p0, b, fused);
-    })),
+    async () => corePath(rule, p0, true),
+    async () => corePath(rule, p0, false),
+    ...BACKENDS.flatMap((b) =>
+      [true, false].map((fused) => async () => {
+        await useBackend(b);
+        return tfjsPath(rule, p0, b, fused);
+      }),
+    ),
   ];
   for (const make of makers) {
     const path = await make();
@@ -107,8 +119,10 @@ async function check(spec: RuleSpec, p0: Float32Array, grads: Float32Array[], op
             const { v, e } = w[i]!;
             if (!Number.isFinite(v) || !Number.isFinite(e)) return; // no float32 bound (overflow, NaN, a division by 0)
             // float32 rounding, as the interpreter bounds it; and a subnormal result may be flushed to zero
-            assert.ok(Math.abs(x - v) <= e * (1 + 1e-9) + 2 ** -126,
-              `${path.name}, step ${t}: ${name}[${i}] = ${x}; float64 ${v} ± ${e}`);
+            assert.ok(
+              Math.abs(x - v) <= e * (1 + 1e-9) + 2 ** -126,
+              `${path.name}, step ${t}: ${name}[${i}] = ${x}; float64 ${v} ± ${e}`,
+            );
           });
         }
       }
@@ -129,8 +143,10 @@ describe('rule fuzzer: random rules on every CPU path against a float64 interpre
   const bugs: [string, Ops][] = [
     ['max computed as min', { ...OPS, bin: (op, a, b) => OPS.bin(op === 'max' ? 'min' : op, a, b) }],
     ['a - b computed as b - a', { ...OPS, bin: (op, a, b) => (op === 'sub' ? b - a : OPS.bin(op, a, b)) }],
-    ['a >= b computed as a > b (only ties differ)',
-      { ...OPS, cmp: (op, a, b) => OPS.cmp(op === 'ge' ? 'gt' : op, a, b) }],
+    [
+      'a >= b computed as a > b (only ties differ)',
+      { ...OPS, cmp: (op, a, b) => OPS.cmp(op === 'ge' ? 'gt' : op, a, b) },
+    ],
   ];
   for (const [what, ops] of bugs) {
     it(`a seeded bug (${what}) is caught within the default budget`, async () => {

@@ -2,7 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
-  adopt, AdoptOptimizer, constant, cosineDecay, linearWarmup, scheduleConfig, scheduleFromConfig, stepDecay,
+  adopt,
+  AdoptOptimizer,
+  constant,
+  cosineDecay,
+  linearWarmup,
+  scheduleConfig,
+  scheduleFromConfig,
+  stepDecay,
 } from '../src/index.js';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${a} != ${b}`);
@@ -36,12 +43,20 @@ describe('schedules: values at known steps', () => {
   it('bad arguments are refused with the argument named', () => {
     assert.throws(() => linearWarmup({ peak: 1, warmupSteps: 0 }), /invalid warmupSteps 0; expected an integer >= 1/);
     assert.throws(() => cosineDecay({ peak: -1, totalSteps: 10 }), /invalid peak -1/);
-    assert.throws(() => cosineDecay({ peak: 1, totalSteps: 10, warmupSteps: 10 }), /warmupSteps 10 must be less than totalSteps 10/);
+    assert.throws(
+      () => cosineDecay({ peak: 1, totalSteps: 10, warmupSteps: 10 }),
+      /warmupSteps 10 must be less than totalSteps 10/,
+    );
     assert.throws(() => stepDecay({ initial: 1, stepSize: 1.5, gamma: 0.1 }), /invalid stepSize 1.5/);
     assert.throws(() => scheduleFromConfig({ kind: 'exponential' }), /unknown schedule/);
   });
   it('configs round-trip', () => {
-    for (const s of [constant(1), linearWarmup({ peak: 2, warmupSteps: 3 }), cosineDecay({ peak: 1, totalSteps: 9, warmupSteps: 2, final: 0.1 }), stepDecay({ initial: 1, stepSize: 2, gamma: 0.3 })]) {
+    for (const s of [
+      constant(1),
+      linearWarmup({ peak: 2, warmupSteps: 3 }),
+      cosineDecay({ peak: 1, totalSteps: 9, warmupSteps: 2, final: 0.1 }),
+      stepDecay({ initial: 1, stepSize: 2, gamma: 0.3 }),
+    ]) {
       const copy = scheduleFromConfig(scheduleConfig(s));
       for (const step of [0, 1, 2, 5, 20]) close(copy(step), s(step));
     }
@@ -71,7 +86,10 @@ describe('schedules in the optimizers', () => {
 
   it('a scheduled optimizer serializes its schedule; a custom function is refused with advice', () => {
     const opt = adopt(cosineDecay({ peak: 1e-3, totalSteps: 100, warmupSteps: 10 }));
-    const copy = AdoptOptimizer.fromConfig(AdoptOptimizer, JSON.parse(JSON.stringify(opt.getConfig()))) as AdoptOptimizer;
+    const copy = AdoptOptimizer.fromConfig(
+      AdoptOptimizer,
+      JSON.parse(JSON.stringify(opt.getConfig())),
+    ) as AdoptOptimizer;
     assert.deepEqual(copy.getConfig(), opt.getConfig());
     assert.equal(copy.schedule!(50), opt.schedule!(50));
     assert.throws(() => adopt((step) => 1 / (step + 1)).getConfig(), /custom learning-rate function cannot be saved/);

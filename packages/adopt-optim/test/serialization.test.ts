@@ -2,7 +2,12 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
-  adopt, adamw, amsgrad, AdoptOptimizer, AdamWOptimizer, powerClip,
+  adopt,
+  adamw,
+  amsgrad,
+  AdoptOptimizer,
+  AdamWOptimizer,
+  powerClip,
   type NamedStateOptimizer,
 } from '../src/index.js';
 import { BACKENDS, useBackend } from './backends.js';
@@ -12,7 +17,12 @@ import { Rng } from './reference.js';
 function makeModel(optimizer: tf.Optimizer, seed: number): tf.Sequential {
   const model = tf.sequential({
     layers: [
-      tf.layers.dense({ inputShape: [6], units: 8, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
+      tf.layers.dense({
+        inputShape: [6],
+        units: 8,
+        activation: 'tanh',
+        kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      }),
       tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
     ],
   });
@@ -34,10 +44,13 @@ async function train(model: tf.LayersModel, steps: number): Promise<void> {
 
 async function saveToMemory(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
   let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }), { includeOptimizer: true });
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+    { includeOptimizer: true },
+  );
   return artifacts!;
 }
 
@@ -68,7 +81,8 @@ for (const backend of BACKENDS) {
         const artifacts2 = await saveToMemory(first);
         assert.equal(tf.memory().numTensors, tensorsBeforeSave + countersOf(first), 'saving leaked tensors');
         assert.deepEqual(artifacts2.weightSpecs, artifacts.weightSpecs);
-        const config = (artifacts.trainingConfig as unknown as { optimizer_config: { class_name: string } }).optimizer_config;
+        const config = (artifacts.trainingConfig as unknown as { optimizer_config: { class_name: string } })
+          .optimizer_config;
         assert.equal(config.class_name, className);
 
         const resumed = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
@@ -100,9 +114,19 @@ for (const backend of BACKENDS) {
       a.applyGradients(grads());
       a.applyGradients({ [p.name]: tf.tensor([0.5, 0.5, 0.5]) }); // q skips a step: its own counter
       const saved = await a.getWeights();
-      assert.deepEqual(saved.map((w) => w.name), [
-        'iter', 'optimizer:adopt-optim/ADOPT', `${p.name}/m`, `${p.name}/v`, `${p.name}/step`, `${q.name}/m`, `${q.name}/v`, `${q.name}/step`,
-      ]);
+      assert.deepEqual(
+        saved.map((w) => w.name),
+        [
+          'iter',
+          'optimizer:adopt-optim/ADOPT',
+          `${p.name}/m`,
+          `${p.name}/v`,
+          `${p.name}/step`,
+          `${q.name}/m`,
+          `${q.name}/v`,
+          `${q.name}/step`,
+        ],
+      );
       const b = adopt(0.1);
       await b.setWeights(saved);
       assert.equal(b.iterations, 2);
@@ -132,36 +156,73 @@ for (const backend of BACKENDS) {
       // tfjs's own Adam writes no per-variable step
       const tfjsAdam = tf.train.adam(0.1);
       tfjsAdam.applyGradients([{ name: p.name, tensor: tf.tensor([1, 1, 1]) }]);
-      await assert.rejects(opt.setWeights(await tfjsAdam.getWeights()), /no per-variable step counter .* tf\.train\.adam/);
+      await assert.rejects(
+        opt.setWeights(await tfjsAdam.getWeights()),
+        /no per-variable step counter .* tf\.train\.adam/,
+      );
       // AMSGrad's vmax is no slot of ADOPT
-      await assert.rejects(opt.setWeights([...keep, { name: `${p.name}/vmax`, tensor: tf.zeros([3]) }]),
-        /unexpected weight ".*\/vmax".*Was it saved by another optimizer\?/);
+      await assert.rejects(
+        opt.setWeights([...keep, { name: `${p.name}/vmax`, tensor: tf.zeros([3]) }]),
+        /unexpected weight ".*\/vmax".*Was it saved by another optimizer\?/,
+      );
       await assert.rejects(opt.setWeights(keep.slice(1)), /no "iter" counter/);
-      await assert.rejects(opt.setWeights([iter, { name: `${p.name}/m`, tensor: tf.zeros([4]) },
-        { name: `${p.name}/v`, tensor: tf.zeros([4]) }, { name: `${p.name}/step`, tensor: tf.scalar(1, 'int32') }]),
-        /saved state of "refuse_p_\w+" has shape \[4\] but the variable has shape \[3\]/);
-      await assert.rejects(opt.setWeights([iter, { name: `${p.name}/m`, tensor: byName('/m') },
-        { name: `${p.name}/v`, tensor: tf.zeros([2]) }, { name: `${p.name}/step`, tensor: tf.scalar(1, 'int32') }]),
-        /has shape \[2\] but ".*\/m" has \[3\]/);
-      await assert.rejects(opt.setWeights([iter, { name: `${p.name}/m`, tensor: byName('/m') },
-        { name: `${p.name}/v`, tensor: byName('/v') }, { name: `${p.name}/step`, tensor: tf.scalar(-1, 'int32') }]),
-        /must be one integer >= 0/);
+      await assert.rejects(
+        opt.setWeights([
+          iter,
+          { name: `${p.name}/m`, tensor: tf.zeros([4]) },
+          { name: `${p.name}/v`, tensor: tf.zeros([4]) },
+          { name: `${p.name}/step`, tensor: tf.scalar(1, 'int32') },
+        ]),
+        /saved state of "refuse_p_\w+" has shape \[4\] but the variable has shape \[3\]/,
+      );
+      await assert.rejects(
+        opt.setWeights([
+          iter,
+          { name: `${p.name}/m`, tensor: byName('/m') },
+          { name: `${p.name}/v`, tensor: tf.zeros([2]) },
+          { name: `${p.name}/step`, tensor: tf.scalar(1, 'int32') },
+        ]),
+        /has shape \[2\] but ".*\/m" has \[3\]/,
+      );
+      await assert.rejects(
+        opt.setWeights([
+          iter,
+          { name: `${p.name}/m`, tensor: byName('/m') },
+          { name: `${p.name}/v`, tensor: byName('/v') },
+          { name: `${p.name}/step`, tensor: tf.scalar(-1, 'int32') },
+        ]),
+        /must be one integer >= 0/,
+      );
       // nothing changed: the state is still the one from the first step
       const after = await opt.getWeights();
-      assert.deepEqual(after.map((w) => [w.name, Array.from(w.tensor.dataSync())]),
-        keep.map((w) => [w.name, Array.from(w.tensor.dataSync())]));
+      assert.deepEqual(
+        after.map((w) => [w.name, Array.from(w.tensor.dataSync())]),
+        keep.map((w) => [w.name, Array.from(w.tensor.dataSync())]),
+      );
       opt.dispose();
       tfjsAdam.dispose();
       tf.dispose([p, ...keep.map((w) => w.tensor), iter.tensor]);
     });
 
     it('config round trip through the serialization registry', () => {
-      const opt = adopt(0.02, { beta1: 0.8, beta2: 0.99, epsilon: 1e-7, weightDecay: 0.1, decoupled: true, clip: null, maximize: true, nonFinite: 'skip' });
+      const opt = adopt(0.02, {
+        beta1: 0.8,
+        beta2: 0.99,
+        epsilon: 1e-7,
+        weightDecay: 0.1,
+        decoupled: true,
+        clip: null,
+        maximize: true,
+        nonFinite: 'skip',
+      });
       const copy = AdoptOptimizer.fromConfig(AdoptOptimizer, opt.getConfig()) as AdoptOptimizer;
       assert.deepEqual(copy.getConfig(), opt.getConfig());
       assert.equal(copy.clip, null);
       const w = adamw(0.03, { weightDecay: 0.2 });
-      assert.deepEqual((AdamWOptimizer.fromConfig(AdamWOptimizer, w.getConfig()) as AdamWOptimizer).getConfig(), w.getConfig());
+      assert.deepEqual(
+        (AdamWOptimizer.fromConfig(AdamWOptimizer, w.getConfig()) as AdamWOptimizer).getConfig(),
+        w.getConfig(),
+      );
     });
 
     it('a custom clip function cannot be saved, with a message saying what to use instead', () => {
@@ -181,4 +242,3 @@ function countersOf(model: tf.LayersModel): number {
   const slots = opt.getClassName() === 'adopt-optim/AMSGrad' ? 3 : 2;
   return 2 + opt.stateNames.length * (slots + 1);
 }
-

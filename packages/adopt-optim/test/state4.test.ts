@@ -10,15 +10,36 @@ import { core, OptimizerArgumentError } from '../src/index.js';
 import { maxRelativeError, Rng, type RefAdamParams, type RefAdoptParams } from './reference.js';
 import { trainRegression } from './regression.js';
 import {
-  ref4From, refAdam4Step, refAdopt4Step, refDecode4, refEncode4, REF4_BLOCK, unpack4, type Ref4State,
+  ref4From,
+  refAdam4Step,
+  refAdopt4Step,
+  refDecode4,
+  refEncode4,
+  REF4_BLOCK,
+  unpack4,
+  type Ref4State,
 } from './reference4.js';
 import { refSeed } from './reference.js';
 
 const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false, clip: (t) => t ** 0.25, maximize: false,
+  lr: 0.01,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  clip: (t) => t ** 0.25,
+  maximize: false,
 };
 const ADAMW_REF: RefAdamParams = {
-  lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupled: true, amsgrad: false, maximize: false,
+  lr: 0.01,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  decoupled: true,
+  amsgrad: false,
+  maximize: false,
 };
 
 // group edges (16), block edges (128), the chunk edge of 16384
@@ -39,7 +60,10 @@ function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; sh
 }
 
 /** Runs 6 steps of the kernel and the reference from the kernel's state each time; the worst differences. */
-function compare(make: () => core.CoreOptimizer<any, any>, reference: Step): { p: number; code: number; share: number; scale: number } {
+function compare(
+  make: () => core.CoreOptimizer<any, any>,
+  reference: Step,
+): { p: number; code: number; share: number; scale: number } {
   const worst = { p: 0, code: 0, share: 0, scale: 0 };
   for (const n of LENGTHS) {
     const rng = new Rng(n);
@@ -59,7 +83,11 @@ function compare(make: () => core.CoreOptimizer<any, any>, reference: Step): { p
       const dv = codeDiff(unpack4(s.qv, padded, false), ref.qv);
       worst.code = Math.max(worst.code, dm.max, dv.max);
       worst.share = Math.max(worst.share, dm.share, dv.share);
-      worst.scale = Math.max(worst.scale, maxRelativeError(s.mScale, ref.mScale, 1e-30), maxRelativeError(s.vScale, ref.vScale, 1e-30));
+      worst.scale = Math.max(
+        worst.scale,
+        maxRelativeError(s.mScale, ref.mScale, 1e-30),
+        maxRelativeError(s.vScale, ref.vScale, 1e-30),
+      );
       assert.equal(s.t, ref.t);
     }
   }
@@ -69,20 +97,36 @@ function compare(make: () => core.CoreOptimizer<any, any>, reference: Step): { p
 describe('4-bit state: the fused kernels against the float64 reference, one step at a time', () => {
   const cases: [string, () => core.CoreOptimizer<any, any>, Step][] = [
     ['ADOPT', () => core.adopt(0.01, { stateDtype: 'int4' }), (p, g, s) => refAdopt4Step(p, g, s, ADOPT_REF)],
-    ['ADOPT nesterov, decoupled decay, maximize', () => core.adopt(0.01, { stateDtype: 'int4', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true })],
-    ['ADOPT coupled decay, unclipped', () => core.adopt(0.01, { stateDtype: 'int4', weightDecay: 0.1, clip: null }),
-      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, weightDecay: 0.1, clip: null })],
-    ["ADOPT epsilonMode 'add'", () => core.adopt(0.01, { stateDtype: 'int4', epsilonMode: 'add' }),
-      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, epsilonMode: 'add' })],
+    [
+      'ADOPT nesterov, decoupled decay, maximize',
+      () => core.adopt(0.01, { stateDtype: 'int4', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
+      (p, g, s) =>
+        refAdopt4Step(p, g, s, { ...ADOPT_REF, nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
+    ],
+    [
+      'ADOPT coupled decay, unclipped',
+      () => core.adopt(0.01, { stateDtype: 'int4', weightDecay: 0.1, clip: null }),
+      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, weightDecay: 0.1, clip: null }),
+    ],
+    [
+      "ADOPT epsilonMode 'add'",
+      () => core.adopt(0.01, { stateDtype: 'int4', epsilonMode: 'add' }),
+      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, epsilonMode: 'add' }),
+    ],
     ['AdamW', () => core.adamw(0.01, { stateDtype: 'int4' }), (p, g, s) => refAdam4Step(p, g, s, ADAMW_REF)],
-    ['Adam', () => core.adam(0.01, { stateDtype: 'int4' }), (p, g, s) => refAdam4Step(p, g, s, { ...ADAMW_REF, weightDecay: 0, decoupled: false })],
+    [
+      'Adam',
+      () => core.adam(0.01, { stateDtype: 'int4' }),
+      (p, g, s) => refAdam4Step(p, g, s, { ...ADAMW_REF, weightDecay: 0, decoupled: false }),
+    ],
   ];
   for (const [name, make, reference] of cases) {
     it(name, (t) => {
       const w = compare(make, reference);
-      t.diagnostic(`p: ${w.p.toExponential(2)} relative; codes: at most ${w.code} apart, ${(100 * w.share).toFixed(2)}% differ; ` +
-        `scales: ${w.scale.toExponential(2)} relative`);
+      t.diagnostic(
+        `p: ${w.p.toExponential(2)} relative; codes: at most ${w.code} apart, ${(100 * w.share).toFixed(2)}% differ; ` +
+          `scales: ${w.scale.toExponential(2)} relative`,
+      );
       // float32 vs float64 arithmetic moves a value across a rounding boundary now and then: one code
       assert.ok(w.code <= 1, `codes differ by ${w.code}`);
       assert.ok(w.share < 0.01, `${w.share} of the codes differ`);
@@ -94,10 +138,13 @@ describe('4-bit state: the fused kernels against the float64 reference, one step
   it('can fail: references with a wrong decode of sqrt(v) or nearest rounding of m are rejected', () => {
     const make = () => core.adopt(0.01, { stateDtype: 'int4' });
     const wrong: [string, Step][] = [
-      ['sqrt(v) decoded without the +1', (p, g, s) => {
-        s.qv = Uint8Array.from(s.qv, (c) => Math.max(0, c - 1)); // the same as decoding code · vScale
-        refAdopt4Step(p, g, s, ADOPT_REF);
-      }],
+      [
+        'sqrt(v) decoded without the +1',
+        (p, g, s) => {
+          s.qv = Uint8Array.from(s.qv, (c) => Math.max(0, c - 1)); // the same as decoding code · vScale
+          refAdopt4Step(p, g, s, ADOPT_REF);
+        },
+      ],
       ['m rounded to nearest', (p, g, s) => refAdopt4Step(p, g, s, ADOPT_REF, s.t, { mNearest: true })],
     ];
     for (const [name, reference] of wrong) {
@@ -113,7 +160,13 @@ describe('4-bit state: encoding', () => {
     const B = REF4_BLOCK;
     const m = Float64Array.from({ length: B }, (_x, i) => (i === 0 ? 1 : -0.37));
     const u = Float64Array.from({ length: B }, (_x, i) => (i === 0 ? 1 : 0.41));
-    const s: Ref4State = { qm: new Int8Array(B), qv: new Uint8Array(B), mScale: new Float32Array(1), vScale: new Float32Array(1), t: 0 };
+    const s: Ref4State = {
+      qm: new Int8Array(B),
+      qv: new Uint8Array(B),
+      mScale: new Float32Array(1),
+      vScale: new Float32Array(1),
+      t: 0,
+    };
     let sm = 0;
     let su = 0;
     let count = 0;
@@ -149,14 +202,19 @@ describe('4-bit state: encoding', () => {
     opt.step(p, g, state);
     const step = Math.abs(p[1]!);
     const float32Step = lr * 0.1 * 1;
-    t.diagnostic(`step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}; v decoding to 0 would give ${(float32Step * 1000).toExponential(2)})`);
+    t.diagnostic(
+      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}; v decoding to 0 would give ${(float32Step * 1000).toExponential(2)})`,
+    );
     assert.ok(step > 0 && step <= float32Step * (1 + 1e-6), `step ${step}`);
   });
 });
 
 describe('4-bit state: training', () => {
   // linear regression y = x·w*, minibatches of 32, 128 weights (one block), then 1000 (a partial block)
-  for (const [name, make] of [['ADOPT', core.adopt], ['AdamW', core.adamw]] as const) {
+  for (const [name, make] of [
+    ['ADOPT', core.adopt],
+    ['AdamW', core.adamw],
+  ] as const) {
     it(`${name}: int4 tracks float32 (distance to the solution within 1.5x float32's; measured 1.08-1.24x)`, (t) => {
       for (const dim of [128, 1000]) {
         const truth = new Rng(1).normals(dim);
@@ -170,8 +228,10 @@ describe('4-bit state: training', () => {
           norm += f.w[i]! ** 2;
         }
         const rel = Math.sqrt(diff / norm);
-        t.diagnostic(`dim ${dim}: rms distance to w* float32 ${dist(f.w).toExponential(3)}, int4 ${dist(q.w).toExponential(3)}; ` +
-          `last minibatch loss ${f.loss.toExponential(2)} / ${q.loss.toExponential(2)}; ||w4 - w32|| / ||w32|| = ${rel.toExponential(2)}`);
+        t.diagnostic(
+          `dim ${dim}: rms distance to w* float32 ${dist(f.w).toExponential(3)}, int4 ${dist(q.w).toExponential(3)}; ` +
+            `last minibatch loss ${f.loss.toExponential(2)} / ${q.loss.toExponential(2)}; ||w4 - w32|| / ||w32|| = ${rel.toExponential(2)}`,
+        );
         assert.ok(dist(q.w) <= 1.5 * dist(f.w) + 1e-3, `distance ${dist(q.w)} vs ${dist(f.w)}`);
         // mid-trajectory at dim 1000 (distance 0.25): the two runs' weights differ by ~5-11% there, a diagnostic only
       }
@@ -185,8 +245,10 @@ describe('4-bit state: the state itself', () => {
     const s4 = core.adopt(1e-3, { stateDtype: 'int4' }).init(new Float32Array(n)).adopt as unknown as core.Int4State;
     const arrays = s4.qm.byteLength + s4.qv.byteLength + s4.mScale.byteLength + s4.vScale.byteLength;
     const memory = core.lowBitMomentsBytes(s4);
-    t.diagnostic(`int4: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory with the chunk scratch`);
-    assert.equal(arrays, 2 * n / 2 + 2 * 4 * Math.ceil(n / 128));
+    t.diagnostic(
+      `int4: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory with the chunk scratch`,
+    );
+    assert.equal(arrays, (2 * n) / 2 + 2 * 4 * Math.ceil(n / 128));
     assert.ok(memory / n <= 1.09, `${memory / n} bytes per parameter`); // + 128 KiB of chunk scratch and page rounding
   });
 
@@ -206,11 +268,15 @@ describe('4-bit state: the state itself', () => {
     const q = s4.adopt as unknown as core.Int4State;
     for (let i = 0; i < n; i++) {
       const b = Math.floor(i / 128);
-      assert.ok(Math.abs(back.adopt.m[i]! - sf.adopt.m[i]!) <= q.mScale[b]! / 2 * (1 + 1e-5) + 1e-12, `m at ${i}`);
+      assert.ok(Math.abs(back.adopt.m[i]! - sf.adopt.m[i]!) <= (q.mScale[b]! / 2) * (1 + 1e-5) + 1e-12, `m at ${i}`);
       const u = Math.sqrt(back.adopt.v[i]!);
       const u0 = Math.sqrt(sf.adopt.v[i]!);
       // round to nearest, and a value below the first level decodes to it (no zero point)
-      assert.ok(Math.abs(u - u0) <= q.vScale[b]! / 2 * (1 + 1e-5) || (u0 < q.vScale[b]! && Math.abs(u - q.vScale[b]!) < 1e-6 * u), `u at ${i}: ${u} vs ${u0}`);
+      assert.ok(
+        Math.abs(u - u0) <= (q.vScale[b]! / 2) * (1 + 1e-5) ||
+          (u0 < q.vScale[b]! && Math.abs(u - q.vScale[b]!) < 1e-6 * u),
+        `u at ${i}: ${u} vs ${u0}`,
+      );
     }
     // training continues
     i4.step(p, rng.gradient(n), s4);
@@ -221,28 +287,53 @@ describe('4-bit state: the state itself', () => {
     const mid = f32.init(new Float32Array(n));
     core.dequantizeState(s8, mid.adopt);
     core.quantizeState(mid.adopt, i4.init(p).adopt as unknown as core.Int4State);
-    assert.throws(() => core.quantizeState(sf.adopt, i4.init(new Float32Array(n + 16)).adopt as never), /does not fit 4-bit state/);
+    assert.throws(
+      () => core.quantizeState(sf.adopt, i4.init(new Float32Array(n + 16)).adopt as never),
+      /does not fit 4-bit state/,
+    );
   });
 });
 
 describe('4-bit state: what is refused', () => {
   it('options it does not support yet, at construction, naming int4 and what to change', () => {
-    assert.throws(() => core.adopt(1e-3, { stateDtype: 'int4', caution: true }), (e: Error) =>
-      e instanceof OptimizerArgumentError && /stateDtype 'int4' is not supported yet with caution: true/.test(e.message));
-    assert.throws(() => core.amsgrad(1e-3, { stateDtype: 'int4' }), /stateDtype 'int4' is not supported yet with AMSGrad/);
-    assert.throws(() => core.adam(1e-3, { stateDtype: 'int4', fused: false }), /stateDtype 'int4' is not supported yet with fused: false/);
+    assert.throws(
+      () => core.adopt(1e-3, { stateDtype: 'int4', caution: true }),
+      (e: Error) =>
+        e instanceof OptimizerArgumentError &&
+        /stateDtype 'int4' is not supported yet with caution: true/.test(e.message),
+    );
+    assert.throws(
+      () => core.amsgrad(1e-3, { stateDtype: 'int4' }),
+      /stateDtype 'int4' is not supported yet with AMSGrad/,
+    );
+    assert.throws(
+      () => core.adam(1e-3, { stateDtype: 'int4', fused: false }),
+      /stateDtype 'int4' is not supported yet with fused: false/,
+    );
     assert.throws(() => core.adam(1e-3, { stateDtype: 'int3' as never }), /stateDtype/);
   });
 
   it('a state made for 40 elements refuses 41 or 48 (same padded size) before anything changes, counters included', () => {
     // (review finding: the padded code count alone admitted them, and Adam's counter advanced before the kernel refused)
-    for (const [dtype, made, given] of [['int4', 40, 41], ['int4', 40, 48], ['int8', 41, 42]] as const) {
+    for (const [dtype, made, given] of [
+      ['int4', 40, 41],
+      ['int4', 40, 48],
+      ['int8', 41, 42],
+    ] as const) {
       for (const make of [core.adam, core.adamw, core.adopt]) {
         const opt = make(1e-3, { stateDtype: dtype });
-        const state = opt.init(new Float32Array(made)) as unknown as Record<string, { t: number }> & { learningRate: { count: number } };
+        const state = opt.init(new Float32Array(made)) as unknown as Record<string, { t: number }> & {
+          learningRate: { count: number };
+        };
         const p = new Float32Array(given).fill(1);
-        assert.throws(() => opt.step(p, new Float32Array(given).fill(0.5), state as never),
-          (e: Error) => e instanceof OptimizerArgumentError && new RegExp(`length ${given} but the ${dtype === 'int4' ? 4 : 8}-bit state was made for ${made} elements`).test(e.message));
+        assert.throws(
+          () => opt.step(p, new Float32Array(given).fill(0.5), state as never),
+          (e: Error) =>
+            e instanceof OptimizerArgumentError &&
+            new RegExp(
+              `length ${given} but the ${dtype === 'int4' ? 4 : 8}-bit state was made for ${made} elements`,
+            ).test(e.message),
+        );
         assert.equal((state.adam ?? state.adopt)!.t, 0);
         assert.equal(state.learningRate.count, 0);
         assert.ok(p.every((x) => x === 1));
@@ -253,13 +344,22 @@ describe('4-bit state: what is refused', () => {
   it('the chain, a state made for other params, and 8-bit state given to a 4-bit optimizer', () => {
     const opt = core.adopt(1e-3, { stateDtype: 'int4' });
     const s = opt.init(new Float32Array(40));
-    assert.throws(() => opt.update(new Float32Array(40), s, new Float32Array(40), { noUpdate: false }), /with stateDtype .int4. call step/);
+    assert.throws(
+      () => opt.update(new Float32Array(40), s, new Float32Array(40), { noUpdate: false }),
+      /with stateDtype .int4. call step/,
+    );
     const p = new Float32Array(40);
-    assert.throws(() => opt.step(new Float32Array(60), new Float32Array(60), s), /the 4-bit state was made for 40 elements/);
+    assert.throws(
+      () => opt.step(new Float32Array(60), new Float32Array(60), s),
+      /the 4-bit state was made for 40 elements/,
+    );
     const s8 = core.adopt(1e-3, { stateDtype: 'int8' }).init(new Float32Array(40));
     assert.throws(() => opt.step(p, new Float32Array(40), s8 as never), /state\.adopt/);
     const s4 = core.adopt(1e-3, { stateDtype: 'int4' }).init(new Float32Array(40));
-    assert.throws(() => core.adopt(1e-3, { stateDtype: 'int8' }).step(p, new Float32Array(40), s4 as never), /state\.adopt/);
+    assert.throws(
+      () => core.adopt(1e-3, { stateDtype: 'int8' }).step(p, new Float32Array(40), s4 as never),
+      /state\.adopt/,
+    );
     assert.ok(p.every((x) => x === 0));
   });
 });

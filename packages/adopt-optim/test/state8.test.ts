@@ -10,16 +10,39 @@ import { adamw, adopt, amsgrad, core, OptimizerArgumentError, type NamedStateOpt
 import { BACKENDS, useBackend } from './backends.js';
 import { restoredStepsTheSame } from './tfjs_roundtrip.js';
 import {
-  maxRelativeError, refAdam8Step, refAdopt8Step, refDecode8, refEncode8, refSeed, Rng, REF_BLOCK,
-  type Ref8State, type RefAdamParams, type RefAdoptParams,
+  maxRelativeError,
+  refAdam8Step,
+  refAdopt8Step,
+  refDecode8,
+  refEncode8,
+  refSeed,
+  Rng,
+  REF_BLOCK,
+  type Ref8State,
+  type RefAdamParams,
+  type RefAdoptParams,
 } from './reference.js';
 import { trainRegression } from './regression.js';
 
 const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false, clip: (t) => t ** 0.25, maximize: false,
+  lr: 0.01,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  clip: (t) => t ** 0.25,
+  maximize: false,
 };
 const ADAMW_REF: RefAdamParams = {
-  lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, decoupled: true, amsgrad: false, maximize: false,
+  lr: 0.01,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  decoupled: true,
+  amsgrad: false,
+  maximize: false,
 };
 
 // 0..16384+5: SIMD tails (not multiples of 4), partial blocks, the chunk edge of 16384
@@ -42,14 +65,29 @@ function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; sh
 }
 
 describe('8-bit state: the fused kernels against the float64 reference, one step at a time', () => {
-  const cases: [string, () => core.CoreOptimizer<any, any>, (p: Float64Array, g: ArrayLike<number>, s: Ref8State) => void][] = [
+  const cases: [
+    string,
+    () => core.CoreOptimizer<any, any>,
+    (p: Float64Array, g: ArrayLike<number>, s: Ref8State) => void,
+  ][] = [
     ['ADOPT', () => core.adopt(0.01, { stateDtype: 'int8' }), (p, g, s) => refAdopt8Step(p, g, s, ADOPT_REF)],
-    ['ADOPT nesterov, decoupled decay, maximize', () => core.adopt(0.01, { stateDtype: 'int8', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-      (p, g, s) => refAdopt8Step(p, g, s, { ...ADOPT_REF, nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true })],
-    ['ADOPT coupled decay, unclipped', () => core.adopt(0.01, { stateDtype: 'int8', weightDecay: 0.1, clip: null }),
-      (p, g, s) => refAdopt8Step(p, g, s, { ...ADOPT_REF, weightDecay: 0.1, clip: null })],
+    [
+      'ADOPT nesterov, decoupled decay, maximize',
+      () => core.adopt(0.01, { stateDtype: 'int8', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
+      (p, g, s) =>
+        refAdopt8Step(p, g, s, { ...ADOPT_REF, nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
+    ],
+    [
+      'ADOPT coupled decay, unclipped',
+      () => core.adopt(0.01, { stateDtype: 'int8', weightDecay: 0.1, clip: null }),
+      (p, g, s) => refAdopt8Step(p, g, s, { ...ADOPT_REF, weightDecay: 0.1, clip: null }),
+    ],
     ['AdamW', () => core.adamw(0.01, { stateDtype: 'int8' }), (p, g, s) => refAdam8Step(p, g, s, ADAMW_REF)],
-    ['Adam', () => core.adam(0.01, { stateDtype: 'int8' }), (p, g, s) => refAdam8Step(p, g, s, { ...ADAMW_REF, weightDecay: 0, decoupled: false })],
+    [
+      'Adam',
+      () => core.adam(0.01, { stateDtype: 'int8' }),
+      (p, g, s) => refAdam8Step(p, g, s, { ...ADAMW_REF, weightDecay: 0, decoupled: false }),
+    ],
   ];
   for (const [name, make, reference] of cases) {
     it(name, (t) => {
@@ -75,12 +113,18 @@ describe('8-bit state: the fused kernels against the float64 reference, one step
           const dv = codeDiff(s.qv, ref.qv);
           worstCode = Math.max(worstCode, dm.max, dv.max);
           worstShare = Math.max(worstShare, dm.share, dv.share);
-          worstScale = Math.max(worstScale, maxRelativeError(s.mScale, ref.mScale, 1e-30), maxRelativeError(s.vScale, ref.vScale, 1e-30));
+          worstScale = Math.max(
+            worstScale,
+            maxRelativeError(s.mScale, ref.mScale, 1e-30),
+            maxRelativeError(s.vScale, ref.vScale, 1e-30),
+          );
           assert.equal(s.t, ref.t);
         }
       }
-      t.diagnostic(`p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ${(100 * worstShare).toFixed(2)}% differ; ` +
-        `scales: ${worstScale.toExponential(2)} relative`);
+      t.diagnostic(
+        `p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ${(100 * worstShare).toFixed(2)}% differ; ` +
+          `scales: ${worstScale.toExponential(2)} relative`,
+      );
       // float32 vs float64 arithmetic moves a value across a rounding boundary now and then: one code
       assert.ok(worstCode <= 1, `codes differ by ${worstCode}`);
       assert.ok(worstShare < 0.01, `${worstShare} of the codes differ`);
@@ -102,7 +146,13 @@ describe('8-bit state: encoding', () => {
     const state = opt.init(p);
     opt.step(p, g, state);
     const s = state.adopt as unknown as core.Int8State;
-    const ref: Ref8State = { qm: new Int8Array(s.qm.length), qv: new Uint8Array(s.qv.length), mScale: new Float32Array(s.mScale.length), vScale: new Float32Array(s.vScale.length), t: 1 };
+    const ref: Ref8State = {
+      qm: new Int8Array(s.qm.length),
+      qv: new Uint8Array(s.qv.length),
+      mScale: new Float32Array(s.mScale.length),
+      vScale: new Float32Array(s.vScale.length),
+      t: 1,
+    };
     refEncode8(new Float64Array(n), Float64Array.from(g, Math.abs), ref, refSeed(0));
     const d = codeDiff(s.qv, ref.qv);
     assert.ok(d.max <= 1 && d.share < 0.01, `codes: ${JSON.stringify(d)}`);
@@ -111,14 +161,23 @@ describe('8-bit state: encoding', () => {
     const { u } = refDecode8(ref, n);
     for (let i = 0; i < n; i++) {
       const step = ref.vScale[Math.floor(i / REF_BLOCK)]!;
-      assert.ok(Math.abs(u[i]! - Math.abs(g[i]!)) <= step * (1 + 1e-6), `element ${i}: ${u[i]} for |g| ${Math.abs(g[i]!)}`);
+      assert.ok(
+        Math.abs(u[i]! - Math.abs(g[i]!)) <= step * (1 + 1e-6),
+        `element ${i}: ${u[i]} for |g| ${Math.abs(g[i]!)}`,
+      );
     }
   });
 
   it('stochastic rounding of sqrt(v) is unbiased: the mean of many encodings is the value', () => {
     // one block: u = 1 at element 0 (the scale), and 2.3 codes' worth at the others, re-encoded at 400 steps
     const u = new Float64Array(REF_BLOCK);
-    const s: Ref8State = { qm: new Int8Array(REF_BLOCK), qv: new Uint8Array(REF_BLOCK), mScale: new Float32Array(1), vScale: new Float32Array(1), t: 0 };
+    const s: Ref8State = {
+      qm: new Int8Array(REF_BLOCK),
+      qv: new Uint8Array(REF_BLOCK),
+      mScale: new Float32Array(1),
+      vScale: new Float32Array(1),
+      t: 0,
+    };
     let sum = 0;
     let count = 0;
     const u2 = Float64Array.from(u, (_x, i) => (i === 0 ? 1 : 2.3 / 255));
@@ -153,14 +212,19 @@ describe('8-bit state: encoding', () => {
     const step = Math.abs(p[1]!);
     const float32Step = lr * 0.1 * 1; // n = g / sqrt(v) = 1
     const zeroPointStep = lr * 0.1 * (1e-3 / 1e-6);
-    t.diagnostic(`step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}, a zero code would give ${zeroPointStep.toExponential(2)})`);
+    t.diagnostic(
+      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}, a zero code would give ${zeroPointStep.toExponential(2)})`,
+    );
     assert.ok(step > 0 && step <= float32Step * (1 + 1e-6), `step ${step}`);
   });
 });
 
 describe('8-bit state: training', () => {
   // linear regression y = x·w*, minibatches of 32, 256 weights (one block), then 1000 (a partial block)
-  for (const [name, make] of [['ADOPT', core.adopt], ['AdamW', core.adamw]] as const) {
+  for (const [name, make] of [
+    ['ADOPT', core.adopt],
+    ['AdamW', core.adamw],
+  ] as const) {
     it(`${name}: int8 tracks float32 (final loss within 5%, weights within 2% of their spread)`, (t) => {
       for (const dim of [256, 1000]) {
         const f = trainRegression(() => make(0.02), dim, 400);
@@ -172,7 +236,9 @@ describe('8-bit state: training', () => {
           norm += f.w[i]! ** 2;
         }
         const rel = Math.sqrt(diff / norm);
-        t.diagnostic(`dim ${dim}: loss float32 ${f.loss.toExponential(3)}, int8 ${q.loss.toExponential(3)}; ||w8 - w32|| / ||w32|| = ${rel.toExponential(2)}`);
+        t.diagnostic(
+          `dim ${dim}: loss float32 ${f.loss.toExponential(3)}, int8 ${q.loss.toExponential(3)}; ||w8 - w32|| / ||w32|| = ${rel.toExponential(2)}`,
+        );
         assert.ok(Math.abs(q.loss - f.loss) <= 0.05 * f.loss + 1e-3, `loss ${q.loss} vs ${f.loss}`);
         assert.ok(rel < 0.02, `weights differ by ${rel}`);
       }
@@ -189,8 +255,10 @@ describe('8-bit state: the state itself', () => {
     const memory = core.lowBitMomentsBytes(s8);
     const s32 = core.adopt(1e-3).init(params).adopt;
     const float32Bytes = s32.m.byteLength + s32.v.byteLength;
-    t.diagnostic(`int8: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory ` +
-      `with the chunk scratch; float32: ${(float32Bytes / n).toFixed(2)} B/param`);
+    t.diagnostic(
+      `int8: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory ` +
+        `with the chunk scratch; float32: ${(float32Bytes / n).toFixed(2)} B/param`,
+    );
     assert.ok(memory / n <= 2.1, `${memory / n} bytes per parameter`);
     assert.equal(float32Bytes / n, 8);
   });
@@ -226,13 +294,33 @@ describe('8-bit state: the state itself', () => {
 
 describe('8-bit state: what is refused', () => {
   it('options it does not support yet, at construction, saying what to change', () => {
-    assert.throws(() => core.adopt(1e-3, { stateDtype: 'int8', caution: true }), (e: unknown) => e instanceof OptimizerArgumentError &&
-      e.message === "adopt: stateDtype 'int8' is not supported yet with caution: true; use stateDtype 'float32' for it.");
-    assert.throws(() => core.adam(1e-3, { stateDtype: 'int8', fused: false }), /adam: stateDtype 'int8' is not supported yet with fused: false/);
-    assert.throws(() => core.amsgrad(1e-3, { stateDtype: 'int8' }), /amsgrad: stateDtype 'int8' is not supported yet with AMSGrad/);
-    assert.throws(() => core.adopt(1e-3, { stateDtype: 'int2' as never }), /adopt: invalid stateDtype "int2"; expected one of "float32", "int8", "int4", "bfloat16"/);
-    assert.throws(() => adopt(1e-3, { stateDtype: 'int8', fused: false }), /ADOPT: stateDtype 'int8' is not supported yet with fused: false/);
-    assert.throws(() => amsgrad(1e-3, { stateDtype: 'int8' }), /AMSGrad: stateDtype 'int8' is not supported yet with AMSGrad/);
+    assert.throws(
+      () => core.adopt(1e-3, { stateDtype: 'int8', caution: true }),
+      (e: unknown) =>
+        e instanceof OptimizerArgumentError &&
+        e.message ===
+          "adopt: stateDtype 'int8' is not supported yet with caution: true; use stateDtype 'float32' for it.",
+    );
+    assert.throws(
+      () => core.adam(1e-3, { stateDtype: 'int8', fused: false }),
+      /adam: stateDtype 'int8' is not supported yet with fused: false/,
+    );
+    assert.throws(
+      () => core.amsgrad(1e-3, { stateDtype: 'int8' }),
+      /amsgrad: stateDtype 'int8' is not supported yet with AMSGrad/,
+    );
+    assert.throws(
+      () => core.adopt(1e-3, { stateDtype: 'int2' as never }),
+      /adopt: invalid stateDtype "int2"; expected one of "float32", "int8", "int4", "bfloat16"/,
+    );
+    assert.throws(
+      () => adopt(1e-3, { stateDtype: 'int8', fused: false }),
+      /ADOPT: stateDtype 'int8' is not supported yet with fused: false/,
+    );
+    assert.throws(
+      () => amsgrad(1e-3, { stateDtype: 'int8' }),
+      /AMSGrad: stateDtype 'int8' is not supported yet with AMSGrad/,
+    );
   });
 
   it("epsilonMode 'add' runs on 8-bit state too (its kernels are generated from the rule): a step that differs from 'floor'", () => {
@@ -249,17 +337,28 @@ describe('8-bit state: what is refused', () => {
     const add = run('add');
     const floor = run('floor');
     assert.ok(add.every(Number.isFinite));
-    assert.ok(add.some((x, i) => x !== floor[i]), "'add' and 'floor' take the same steps");
+    assert.ok(
+      add.some((x, i) => x !== floor[i]),
+      "'add' and 'floor' take the same steps",
+    );
     assert.ok(maxRelativeError(add, floor, 1) < 0.05);
   });
 
   it('the chain (update) and a state made for other params', () => {
     const opt = core.adopt(1e-3, { stateDtype: 'int8' });
     const s = opt.init(new Float32Array(10));
-    assert.throws(() => opt.update(new Float32Array(10), s, new Float32Array(10), { noUpdate: false }), /with stateDtype 'int8' call step/);
-    assert.throws(() => opt.step(new Float32Array(20), new Float32Array(20), s), /the gradient has length 20 but the 8-bit state was made for 10 elements/);
-    assert.throws(() => opt.step(new Float32Array(10), new Float32Array(10), core.adopt(1e-3).init(new Float32Array(10)) as never),
-      /invalid state\.adopt .*expected the 8-bit state that init made/);
+    assert.throws(
+      () => opt.update(new Float32Array(10), s, new Float32Array(10), { noUpdate: false }),
+      /with stateDtype 'int8' call step/,
+    );
+    assert.throws(
+      () => opt.step(new Float32Array(20), new Float32Array(20), s),
+      /the gradient has length 20 but the 8-bit state was made for 10 elements/,
+    );
+    assert.throws(
+      () => opt.step(new Float32Array(10), new Float32Array(10), core.adopt(1e-3).init(new Float32Array(10)) as never),
+      /invalid state\.adopt .*expected the 8-bit state that init made/,
+    );
   });
 });
 
@@ -267,7 +366,11 @@ for (const backend of BACKENDS) {
   describe(`8-bit state in the TensorFlow.js optimizers on ${backend}`, () => {
     const shapes = [[7, 9], [300], [5], []]; // partial blocks, a scalar
     const makers: [string, () => NamedStateOptimizer, () => core.CoreOptimizer<any, any>][] = [
-      ['ADOPT', () => adopt(0.01, { stateDtype: 'int8', nesterov: true }), () => core.adopt(0.01, { stateDtype: 'int8', nesterov: true })],
+      [
+        'ADOPT',
+        () => adopt(0.01, { stateDtype: 'int8', nesterov: true }),
+        () => core.adopt(0.01, { stateDtype: 'int8', nesterov: true }),
+      ],
       ['AdamW', () => adamw(0.01, { stateDtype: 'int8' }), () => core.adamw(0.01, { stateDtype: 'int8' })],
     ];
     for (const [name, make, makeCore] of makers) {
@@ -304,14 +407,20 @@ for (const backend of BACKENDS) {
       const f32 = adopt(0.01);
       for (let i = 0; i < 10; i++) f32.applyGradients({ [v.name]: tf.tensor(rng.gradient(600), [20, 30]) });
       const w32 = await f32.getWeights();
-      const m32 = w32.find((w) => w.name === `${v.name}/m`)!.tensor.dataSync().slice();
+      const m32 = w32
+        .find((w) => w.name === `${v.name}/m`)!
+        .tensor.dataSync()
+        .slice();
       const i8 = adopt(0.01, { stateDtype: 'int8' });
       await i8.setWeights(w32);
       assert.equal(i8.stepOf(v.name), 10);
       const w8 = await i8.getWeights();
       const qm = w8.find((w) => w.name === `${v.name}/qm`)!;
       assert.equal(qm.tensor.dtype, 'int32');
-      assert.equal(w8.find((w) => w.name === `${v.name}/m`), undefined);
+      assert.equal(
+        w8.find((w) => w.name === `${v.name}/m`),
+        undefined,
+      );
       const back = adopt(0.01);
       await back.setWeights(w8);
       const mBack = (await back.getWeights()).find((w) => w.name === `${v.name}/m`)!.tensor.dataSync();
@@ -325,7 +434,7 @@ for (const backend of BACKENDS) {
       v.dispose();
     });
 
-    it('never writes into a buffer another tensor (or a caller\'s array) shares', async () => {
+    it("never writes into a buffer another tensor (or a caller's array) shares", async () => {
       await useBackend(backend);
       const source = new Float32Array([1, 2, 3, 4, 5]);
       const original = tf.tensor(source);
@@ -343,7 +452,7 @@ for (const backend of BACKENDS) {
       tf.dispose([original, p, view]);
     });
 
-    it('8-bit state is bound to its variable\'s shape: a variable re-created as [4, 4] or [13] where [16] was stepped is refused, nothing changes', async () => {
+    it("8-bit state is bound to its variable's shape: a variable re-created as [4, 4] or [13] where [16] was stepped is refused, nothing changes", async () => {
       await useBackend(backend);
       const opt = adopt(0.01, { stateDtype: 'int8' });
       const other = tf.variable(tf.ones([8]), true, `bound_other_${backend}`);
@@ -354,8 +463,12 @@ for (const backend of BACKENDS) {
         v = tf.variable(tf.ones(shape), true, `bound_v_${backend}`);
         const before = other.dataSync().slice();
         // the other variable comes first: a refusal after it was updated would leave its counter ahead
-        assert.throws(() => opt.applyGradients({ [other.name]: tf.ones([8]), [v.name]: tf.ones(shape) }),
-          new RegExp(`8-bit state of variable "bound_v_${backend}" was made for shape \\[16\\] but the variable has shape \\[${shape}\\].*Nothing was changed`));
+        assert.throws(
+          () => opt.applyGradients({ [other.name]: tf.ones([8]), [v.name]: tf.ones(shape) }),
+          new RegExp(
+            `8-bit state of variable "bound_v_${backend}" was made for shape \\[16\\] but the variable has shape \\[${shape}\\].*Nothing was changed`,
+          ),
+        );
         assert.deepEqual(other.dataSync(), before);
         assert.equal(opt.stepOf(other.name), 2);
         assert.equal(opt.stepOf(v.name), 2);
@@ -374,17 +487,30 @@ for (const backend of BACKENDS) {
       const other = adopt(0.01, { stateDtype: 'int8' });
       const without = copy.filter((w) => !w.name.endsWith('/qv'));
       await assert.rejects(other.setWeights(without), /incomplete 8-bit state for ".*": no ".*\/qv"/);
-      const tooBig = copy.map((w) => (w.name.endsWith('/qm') ? { name: w.name, tensor: tf.fill([10], 300, 'int32') } : w));
+      const tooBig = copy.map((w) =>
+        w.name.endsWith('/qm') ? { name: w.name, tensor: tf.fill([10], 300, 'int32') } : w,
+      );
       await assert.rejects(other.setWeights(tooBig), /holds 300 \/ .* at index 0; expected codes -127\.\.127/);
       const noCodes = copy.filter((w) => !/\/(qm|qv|mScale|vScale)$/.test(w.name));
       await assert.rejects(other.setWeights(noCodes), /a step counter but no 8-bit state/);
       // no step counter: the variable would silently restart at step 0 (issue 21)
       const noStep = copy.filter((w) => !w.name.endsWith('/step'));
-      await assert.rejects(other.setWeights(noStep), /8-bit state but no step counter ".*\/step" \(without it the variable would restart at step 0\)/);
+      await assert.rejects(
+        other.setWeights(noStep),
+        /8-bit state but no step counter ".*\/step" \(without it the variable would restart at step 0\)/,
+      );
       // a finite scale whose codes decode beyond float32: the next step would write Infinity into p (issue 21)
-      for (const [suffix, value] of [['mScale', 3e38], ['vScale', 1e17]] as const) {
-        const absurd = copy.map((w) => (w.name.endsWith(`/${suffix}`) ? { name: w.name, tensor: tf.fill([1], value) } : w));
-        await assert.rejects(other.setWeights(absurd), /such a scale decodes beyond float32 .* the next step would write Infinity/);
+      for (const [suffix, value] of [
+        ['mScale', 3e38],
+        ['vScale', 1e17],
+      ] as const) {
+        const absurd = copy.map((w) =>
+          w.name.endsWith(`/${suffix}`) ? { name: w.name, tensor: tf.fill([1], value) } : w,
+        );
+        await assert.rejects(
+          other.setWeights(absurd),
+          /such a scale decodes beyond float32 .* the next step would write Infinity/,
+        );
       }
       assert.deepEqual(other.stateNames, []);
       await other.setWeights(copy);
@@ -396,26 +522,43 @@ for (const backend of BACKENDS) {
         const w = tf.variable(tf.ones(shape));
         const moved = copy.map((x) => ({ name: x.name.replace(v.name, w.name), tensor: x.tensor }));
         const fresh = adopt(0.01, { stateDtype: 'int8' });
-        await assert.rejects(fresh.setWeights(moved), new RegExp(`codes of shape \\[10\\] / \\[10\\] but the variable has shape \\[${shape}\\]`));
+        await assert.rejects(
+          fresh.setWeights(moved),
+          new RegExp(`codes of shape \\[10\\] / \\[10\\] but the variable has shape \\[${shape}\\]`),
+        );
         assert.deepEqual(fresh.stateNames, []);
         fresh.dispose();
         w.dispose();
       }
       // format 1 (adopt-optim 0.2: 1-D codes padded to 4, the marker holding 1) is still read
-      const v1 = copy.map((x) => /\/(qm|qv)$/.test(x.name) ? { name: x.name, tensor: tf.concat([x.tensor, tf.zeros([2], 'int32')]) }
-        : x.name.startsWith('optimizer:') ? { name: x.name, tensor: tf.scalar(1, 'int32') } : x);
+      const v1 = copy.map((x) =>
+        /\/(qm|qv)$/.test(x.name)
+          ? { name: x.name, tensor: tf.concat([x.tensor, tf.zeros([2], 'int32')]) }
+          : x.name.startsWith('optimizer:')
+            ? { name: x.name, tensor: tf.scalar(1, 'int32') }
+            : x,
+      );
       const legacy = adopt(0.01, { stateDtype: 'int8' });
       await legacy.setWeights(v1);
       const back = await legacy.getWeights();
       for (const w of back) {
         const original = copy.find((x) => x.name === w.name)!;
-        assert.deepEqual(Array.from(w.tensor.dataSync()), w.name.startsWith('optimizer:') ? [2] : Array.from(original.tensor.dataSync()), w.name);
+        assert.deepEqual(
+          Array.from(w.tensor.dataSync()),
+          w.name.startsWith('optimizer:') ? [2] : Array.from(original.tensor.dataSync()),
+          w.name,
+        );
       }
       // a newer format is refused, naming it
-      const newer = copy.map((x) => (x.name.startsWith('optimizer:') ? { name: x.name, tensor: tf.scalar(3, 'int32') } : x));
+      const newer = copy.map((x) =>
+        x.name.startsWith('optimizer:') ? { name: x.name, tensor: tf.scalar(3, 'int32') } : x,
+      );
       await assert.rejects(legacy.setWeights(newer), /holds format 3; this adopt-optim reads formats 1 and 2/);
       legacy.dispose();
-      tf.dispose([...v1.filter((x) => !copy.includes(x)).map((x) => x.tensor), ...newer.filter((x) => !copy.includes(x)).map((x) => x.tensor)]);
+      tf.dispose([
+        ...v1.filter((x) => !copy.includes(x)).map((x) => x.tensor),
+        ...newer.filter((x) => !copy.includes(x)).map((x) => x.tensor),
+      ]);
       tf.dispose(copy.map((w) => w.tensor));
       opt.dispose();
       other.dispose();

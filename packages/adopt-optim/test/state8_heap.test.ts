@@ -24,7 +24,10 @@ const STEPS = 12;
 
 const MAKERS: [string, () => NamedStateOptimizer][] = [
   ['ADOPT', () => adopt(0.01, { stateDtype: 'int8' })],
-  ['ADOPT nesterov, decoupled decay, maximize', () => adopt(0.01, { stateDtype: 'int8', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true })],
+  [
+    'ADOPT nesterov, decoupled decay, maximize',
+    () => adopt(0.01, { stateDtype: 'int8', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
+  ],
   ['ADOPT coupled decay, unclipped', () => adopt(0.01, { stateDtype: 'int8', weightDecay: 0.1, clip: null })],
   ['Adam coupled decay', () => adam(0.01, { stateDtype: 'int8', weightDecay: 0.1 })],
   ['AdamW', () => adamw(0.01, { stateDtype: 'int8' })],
@@ -64,7 +67,9 @@ interface Run {
 /** Trains variables of SHAPES for `steps` steps; `route(step)` picks the route before each step. */
 async function train(make: () => NamedStateOptimizer, route: (step: number) => boolean, steps = STEPS): Promise<Run> {
   const rng = new Rng(7);
-  const vars = SHAPES.map((shape, i) => tf.variable(tf.tensor(rng.normals(shape.reduce((a, b) => a * b, 1)), shape), true, `heap_route_${i}`));
+  const vars = SHAPES.map((shape, i) =>
+    tf.variable(tf.tensor(rng.normals(shape.reduce((a, b) => a * b, 1)), shape), true, `heap_route_${i}`),
+  );
   const opt = make();
   try {
     for (let step = 0; step < steps; step++) {
@@ -74,7 +79,9 @@ async function train(make: () => NamedStateOptimizer, route: (step: number) => b
       tf.dispose(gs);
     }
     const bytes = storeOf(opt).bytes();
-    const weights = new Map((await opt.getWeights()).map((w) => [w.name, w.tensor.dataSync().slice() as Float32Array | Int32Array]));
+    const weights = new Map(
+      (await opt.getWeights()).map((w) => [w.name, w.tensor.dataSync().slice() as Float32Array | Int32Array]),
+    );
     return { params: vars.map((v) => v.dataSync().slice() as Float32Array), weights, bytes };
   } finally {
     opt.dispose();
@@ -83,7 +90,9 @@ async function train(make: () => NamedStateOptimizer, route: (step: number) => b
 }
 
 function assertSameRun(a: Run, b: Run): void {
-  a.params.forEach((p, i) => assert.deepEqual(bits(p), bits(b.params[i]!), `parameters of variable ${i} (shape [${SHAPES[i]}])`));
+  a.params.forEach((p, i) =>
+    assert.deepEqual(bits(p), bits(b.params[i]!), `parameters of variable ${i} (shape [${SHAPES[i]}])`),
+  );
   assert.deepEqual([...a.weights.keys()], [...b.weights.keys()]);
   for (const [name, w] of a.weights) {
     const other = b.weights.get(name)!;
@@ -104,7 +113,10 @@ describe('8-bit state on the wasm heap', () => {
       const heap = await train(make, () => true);
       const separate = await train(make, () => false);
       assert.ok(heap.bytes.heap > 0 && heap.bytes.outside === 0, `heap route: ${JSON.stringify(heap.bytes)}`);
-      assert.ok(separate.bytes.heap === 0 && separate.bytes.outside > 0, `separate route: ${JSON.stringify(separate.bytes)}`);
+      assert.ok(
+        separate.bytes.heap === 0 && separate.bytes.outside > 0,
+        `separate route: ${JSON.stringify(separate.bytes)}`,
+      );
       assertSameRun(heap, separate);
     });
   }
@@ -116,14 +128,19 @@ describe('8-bit state on the wasm heap', () => {
     assertSameRun(mixed, separate);
   });
 
-  it('model.fit: the same weights as the separate-memory route (XNNPACK\'s packed weights dropped after each in-place write)', async () => {
+  it("model.fit: the same weights as the separate-memory route (XNNPACK's packed weights dropped after each in-place write)", async () => {
     const x = tf.randomNormal([64, 10], 0, 1, 'float32', 1);
     const y = tf.randomNormal([64, 4], 0, 1, 'float32', 2);
     const final: Float32Array[][] = [];
     for (const heapRoute of [true, false]) {
       const model = tf.sequential({
         layers: [
-          tf.layers.dense({ inputShape: [10], units: 16, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+          tf.layers.dense({
+            inputShape: [10],
+            units: 16,
+            activation: 'relu',
+            kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+          }),
           tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
         ],
       });
@@ -143,7 +160,10 @@ describe('8-bit state on the wasm heap', () => {
     const k = fusedKernelsForBackend()!.lowBitHeap!;
     const countBefore = k.liveCount;
     const bytesBefore = k.liveBytes;
-    const vars = [tf.variable(tf.randomNormal([301, 7], 0, 1, 'float32', 1)), tf.variable(tf.randomNormal([4096], 0, 1, 'float32', 2))];
+    const vars = [
+      tf.variable(tf.randomNormal([301, 7], 0, 1, 'float32', 1)),
+      tf.variable(tf.randomNormal([4096], 0, 1, 'float32', 2)),
+    ];
     const grads = vars.map((v, i) => tf.randomNormal(v.shape, 0, 0.1, 'float32', 10 + i));
     const named = vars.map((v, i) => ({ name: v.name, tensor: grads[i]! }));
     for (const opt of [adopt(0.01, { stateDtype: 'int8' }), adamw(0.01, { stateDtype: 'int8' })]) {
@@ -219,8 +239,10 @@ describe('8-bit state on the wasm heap', () => {
     await restored.setWeights(saved);
     const bystander = tf.fill([1024], 7);
     const big = tf.variable(tf.fill([65536], 1), true, 'heap_route_restored');
-    assert.throws(() => restored.applyGradients({ [big.name]: tf.fill([65536], 0.5) }),
-      /the 8-bit state of variable "heap_route_restored" was made for shape \[4\] but the variable has shape \[65536\].*Nothing was changed/);
+    assert.throws(
+      () => restored.applyGradients({ [big.name]: tf.fill([65536], 0.5) }),
+      /the 8-bit state of variable "heap_route_restored" was made for shape \[4\] but the variable has shape \[65536\].*Nothing was changed/,
+    );
     assert.ok(big.dataSync().every((x) => x === 1));
     assert.ok(bystander.dataSync().every((x) => x === 7));
     const after = await restored.getWeights();
@@ -251,20 +273,31 @@ describe('8-bit state on the wasm heap', () => {
       const a = adoptKernelArgs(h, 0.1, 1);
       k.run(adoptCall(h, 'init', a), small, tf.fill([4], 0.5), s, stepSeed(0)); // codes to compare against
       const codesBefore = codes();
-      assert.throws(() => k.run(adoptCall(h, 'step', a), p, g, s, stepSeed(1)),
-        /adopt step: the 8-bit state holds 4 elements but the step touches 65536; nothing was written/);
-      assert.throws(() => k.run(adoptCall(h, 'step', a), small, g5, s, stepSeed(1)),
-        /adopt step: buffer "g" holds 5 elements but the step touches 4; nothing was written/);
-      assert.throws(() => k.run(adoptCall(h, 'step', a), small, g, s, stepSeed(1)), /buffer "g" holds 65536 elements but the step touches 4/);
+      assert.throws(
+        () => k.run(adoptCall(h, 'step', a), p, g, s, stepSeed(1)),
+        /adopt step: the 8-bit state holds 4 elements but the step touches 65536; nothing was written/,
+      );
+      assert.throws(
+        () => k.run(adoptCall(h, 'step', a), small, g5, s, stepSeed(1)),
+        /adopt step: buffer "g" holds 5 elements but the step touches 4; nothing was written/,
+      );
+      assert.throws(
+        () => k.run(adoptCall(h, 'step', a), small, g, s, stepSeed(1)),
+        /buffer "g" holds 65536 elements but the step touches 4/,
+      );
       assert.deepEqual(codes(), codesBefore);
       assert.ok(p.dataSync().every((x) => x === 1));
       assert.ok(small.dataSync().every((x) => x === 1));
       assert.ok(bystander.dataSync().every((x) => x === 7));
       s.free();
-      assert.throws(() => k.run(adamCall({}, a as never), small, tf.fill([4], 0.5), s, stepSeed(1)),
-        /adam step: the 8-bit state was freed .*; nothing was written/);
-      assert.throws(() => k.run(adoptCall(h, 'step', a), small, tf.fill([4], 0.5), {} as never, stepSeed(1)),
-        /the low-bit state was not allocated on this backend's heap/);
+      assert.throws(
+        () => k.run(adamCall({}, a as never), small, tf.fill([4], 0.5), s, stepSeed(1)),
+        /adam step: the 8-bit state was freed .*; nothing was written/,
+      );
+      assert.throws(
+        () => k.run(adoptCall(h, 'step', a), small, tf.fill([4], 0.5), {} as never, stepSeed(1)),
+        /the low-bit state was not allocated on this backend's heap/,
+      );
       assert.ok(small.dataSync().every((x) => x === 1));
       tf.dispose([p, g, small, g5, bystander]);
     });

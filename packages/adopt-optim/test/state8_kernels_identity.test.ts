@@ -39,14 +39,47 @@ function generated(memory: WebAssembly.Memory): Kernels {
     k[phase]!(...head, ...uniformArgs(sig, c.scalars));
   };
   return {
-    adopt8_init: (...a) => call('init', adoptCall({}, 'init', { sign: a[10]!, coupledDecay: a[11]! } as never), a.slice(0, 10)),
+    adopt8_init: (...a) =>
+      call('init', adoptCall({}, 'init', { sign: a[10]!, coupledDecay: a[11]! } as never), a.slice(0, 10)),
     adopt8_step: (...a) => {
-      const [lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2, epsilon, clip, sign, coupledDecay, decay, nest] = a.slice(10);
-      call('step', adoptCall({ nesterov: nest === 1 }, 'step', { lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2, epsilon, clip, sign, coupledDecay, decay } as never), a.slice(0, 10));
+      const [lr, beta1, oneMinusBeta1, beta2, oneMinusBeta2, epsilon, clip, sign, coupledDecay, decay, nest] =
+        a.slice(10);
+      call(
+        'step',
+        adoptCall({ nesterov: nest === 1 }, 'step', {
+          lr,
+          beta1,
+          oneMinusBeta1,
+          beta2,
+          oneMinusBeta2,
+          epsilon,
+          clip,
+          sign,
+          coupledDecay,
+          decay,
+        } as never),
+        a.slice(0, 10),
+      );
     },
     adam8_step: (...a) => {
-      const [stepSize, beta1, oneMinusBeta1, beta2, oneMinusBeta2, epsilon, ibc, sign, coupledDecay, decay] = a.slice(10);
-      call('step', adamCall({}, { stepSize, beta1, oneMinusBeta1, beta2, oneMinusBeta2, epsilon, invSqrtBiasCorrection2: ibc, sign, coupledDecay, decay } as never), a.slice(0, 10));
+      const [stepSize, beta1, oneMinusBeta1, beta2, oneMinusBeta2, epsilon, ibc, sign, coupledDecay, decay] =
+        a.slice(10);
+      call(
+        'step',
+        adamCall({}, {
+          stepSize,
+          beta1,
+          oneMinusBeta1,
+          beta2,
+          oneMinusBeta2,
+          epsilon,
+          invSqrtBiasCorrection2: ibc,
+          sign,
+          coupledDecay,
+          decay,
+        } as never),
+        a.slice(0, 10),
+      );
     },
   };
 }
@@ -64,7 +97,10 @@ const SV = SM + 4 * Math.ceil(MAX_N / 256) + 16;
 
 function instance(module: WebAssembly.Module | null): { k: Kernels; bytes: Uint8Array; f32: Float32Array } {
   const memory = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
-  const k = module === null ? generated(memory) : new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernels;
+  const k =
+    module === null
+      ? generated(memory)
+      : (new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernels);
   return { k, bytes: new Uint8Array(memory.buffer), f32: new Float32Array(memory.buffer) };
 }
 
@@ -84,33 +120,264 @@ function fill(f32: Float32Array, at: number, n: number, rng: Rng, scale: number,
   }
   if (special && n > 0) {
     const values = [0, -0, 1e-40, -1e-40, 1e-30, 3e38, -3e38, Infinity, -Infinity, NaN];
-    for (let t = 0; t < 6; t++) f32[at / 4 + Math.floor(rng.uniform() * n)] = values[Math.floor(rng.uniform() * values.length)]!;
+    for (let t = 0; t < 6; t++)
+      f32[at / 4 + Math.floor(rng.uniform() * n)] = values[Math.floor(rng.uniform() * values.length)]!;
   }
 }
 
-const LENGTHS = [4, 8, 12, 16, 20, 28, 32, 36, 252, 256, 260, 268, 272, 500, 508, 512, 1000, 4096 + 12, 16384, 16384 + 20];
+const LENGTHS = [
+  4,
+  8,
+  12,
+  16,
+  20,
+  28,
+  32,
+  36,
+  252,
+  256,
+  260,
+  268,
+  272,
+  500,
+  508,
+  512,
+  1000,
+  4096 + 12,
+  16384,
+  16384 + 20,
+];
 
 describe('8-bit state kernels: bit-identical to the 4-wide version (test/fixtures/state8_kernels_v1.wat)', async () => {
   const oldM = await oldModule();
   const cases: [string, boolean, (k: Kernels, n: number, start: number, seed: number, t: number) => void][] = [
-    ['adopt8_step', false, (k, n, start, seed) =>
-      k.adopt8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 1e-3, 0.9, 0.1, 0.9999, 1e-4, 1e-6, Infinity, 1, 0, 1, 0)],
-    ['adopt8_step clipped, nesterov, maximize, coupled decay', false, (k, n, start, seed, t) =>
-      k.adopt8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 0.01, 0.9, 0.1, 0.999, 1e-3, 1e-6, t ** 0.25, -1, 0.01, 1, 1)],
-    ['adopt8_step nesterov', false, (k, n, start, seed) =>
-      k.adopt8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 1e-3, 0.9, 0.1, 0.9999, 1e-4, 1e-6, Infinity, 1, 0, 1, 1)],
-    ['adopt8_step decoupled decay', false, (k, n, start, seed, t) =>
-      k.adopt8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 0.01, 0.5, 0.5, 0.99, 0.01, 1e-8, t, 1, 0, 1 - 0.01 * 0.1, 0)],
-    ['adam8_step', false, (k, n, start, seed, t) =>
-      k.adam8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 0.01 / (1 - 0.9 ** t), 0.9, 0.1, 0.999, 0.001, 1e-8, 1 / Math.sqrt(1 - 0.999 ** t), 1, 0, 0.999)],
-    ['adam8_step without decay', false, (k, n, start, seed, t) =>
-      k.adam8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 0.01 / (1 - 0.9 ** t), 0.9, 0.1, 0.999, 0.001, 1e-8, 1 / Math.sqrt(1 - 0.999 ** t), 1, 0, 1)],
-    ['adam8_step maximize, coupled decay', false, (k, n, start, seed, t) =>
-      k.adam8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 0.01, 0.8, 0.2, 0.99, 0.01, 1e-6, 1 / Math.sqrt(1 - 0.99 ** t), -1, 0.1, 1)],
-    ['adopt8_step with zeros, subnormals, infinities, NaN', true, (k, n, start, seed, t) =>
-      k.adopt8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 1e-3, 0.9, 0.1, 0.9999, 1e-4, 1e-6, t % 2 ? Infinity : 1, 1, 0.01, 1, t % 3 === 0 ? 1 : 0)],
-    ['adam8_step with zeros, subnormals, infinities, NaN', true, (k, n, start, seed) =>
-      k.adam8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 0.01, 0.9, 0.1, 0.999, 0.001, 1e-8, 1.5, 1, 0.01, 1)],
+    [
+      'adopt8_step',
+      false,
+      (k, n, start, seed) =>
+        k.adopt8_step(
+          P,
+          G,
+          QM,
+          QV,
+          SM,
+          SV,
+          SCR,
+          n,
+          start,
+          seed,
+          1e-3,
+          0.9,
+          0.1,
+          0.9999,
+          1e-4,
+          1e-6,
+          Infinity,
+          1,
+          0,
+          1,
+          0,
+        ),
+    ],
+    [
+      'adopt8_step clipped, nesterov, maximize, coupled decay',
+      false,
+      (k, n, start, seed, t) =>
+        k.adopt8_step(
+          P,
+          G,
+          QM,
+          QV,
+          SM,
+          SV,
+          SCR,
+          n,
+          start,
+          seed,
+          0.01,
+          0.9,
+          0.1,
+          0.999,
+          1e-3,
+          1e-6,
+          t ** 0.25,
+          -1,
+          0.01,
+          1,
+          1,
+        ),
+    ],
+    [
+      'adopt8_step nesterov',
+      false,
+      (k, n, start, seed) =>
+        k.adopt8_step(
+          P,
+          G,
+          QM,
+          QV,
+          SM,
+          SV,
+          SCR,
+          n,
+          start,
+          seed,
+          1e-3,
+          0.9,
+          0.1,
+          0.9999,
+          1e-4,
+          1e-6,
+          Infinity,
+          1,
+          0,
+          1,
+          1,
+        ),
+    ],
+    [
+      'adopt8_step decoupled decay',
+      false,
+      (k, n, start, seed, t) =>
+        k.adopt8_step(
+          P,
+          G,
+          QM,
+          QV,
+          SM,
+          SV,
+          SCR,
+          n,
+          start,
+          seed,
+          0.01,
+          0.5,
+          0.5,
+          0.99,
+          0.01,
+          1e-8,
+          t,
+          1,
+          0,
+          1 - 0.01 * 0.1,
+          0,
+        ),
+    ],
+    [
+      'adam8_step',
+      false,
+      (k, n, start, seed, t) =>
+        k.adam8_step(
+          P,
+          G,
+          QM,
+          QV,
+          SM,
+          SV,
+          SCR,
+          n,
+          start,
+          seed,
+          0.01 / (1 - 0.9 ** t),
+          0.9,
+          0.1,
+          0.999,
+          0.001,
+          1e-8,
+          1 / Math.sqrt(1 - 0.999 ** t),
+          1,
+          0,
+          0.999,
+        ),
+    ],
+    [
+      'adam8_step without decay',
+      false,
+      (k, n, start, seed, t) =>
+        k.adam8_step(
+          P,
+          G,
+          QM,
+          QV,
+          SM,
+          SV,
+          SCR,
+          n,
+          start,
+          seed,
+          0.01 / (1 - 0.9 ** t),
+          0.9,
+          0.1,
+          0.999,
+          0.001,
+          1e-8,
+          1 / Math.sqrt(1 - 0.999 ** t),
+          1,
+          0,
+          1,
+        ),
+    ],
+    [
+      'adam8_step maximize, coupled decay',
+      false,
+      (k, n, start, seed, t) =>
+        k.adam8_step(
+          P,
+          G,
+          QM,
+          QV,
+          SM,
+          SV,
+          SCR,
+          n,
+          start,
+          seed,
+          0.01,
+          0.8,
+          0.2,
+          0.99,
+          0.01,
+          1e-6,
+          1 / Math.sqrt(1 - 0.99 ** t),
+          -1,
+          0.1,
+          1,
+        ),
+    ],
+    [
+      'adopt8_step with zeros, subnormals, infinities, NaN',
+      true,
+      (k, n, start, seed, t) =>
+        k.adopt8_step(
+          P,
+          G,
+          QM,
+          QV,
+          SM,
+          SV,
+          SCR,
+          n,
+          start,
+          seed,
+          1e-3,
+          0.9,
+          0.1,
+          0.9999,
+          1e-4,
+          1e-6,
+          t % 2 ? Infinity : 1,
+          1,
+          0.01,
+          1,
+          t % 3 === 0 ? 1 : 0,
+        ),
+    ],
+    [
+      'adam8_step with zeros, subnormals, infinities, NaN',
+      true,
+      (k, n, start, seed) =>
+        k.adam8_step(P, G, QM, QV, SM, SV, SCR, n, start, seed, 0.01, 0.9, 0.1, 0.999, 0.001, 1e-8, 1.5, 1, 0.01, 1),
+    ],
   ];
   for (const [name, special, step] of cases) {
     it(name, () => {

@@ -7,7 +7,14 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
-  adam, adamw, adopt, amsgrad, AdoptOptimizer, core, OptimizerArgumentError, type NamedStateOptimizer,
+  adam,
+  adamw,
+  adopt,
+  amsgrad,
+  AdoptOptimizer,
+  core,
+  OptimizerArgumentError,
+  type NamedStateOptimizer,
 } from '../src/index.js';
 import { backendKernels as fusedKernelsForBackend } from '../src/dispatch.js';
 import { ArrayKernels } from '../src/kernels/array_kernels.js';
@@ -55,11 +62,14 @@ function step(opt: NamedStateOptimizer, vars: tf.Variable[], value = 0.5): void 
 /** Runs `call`, expects it to throw `message`, and checks that no tensor was left behind. */
 async function refused(call: () => unknown, message: RegExp): Promise<void> {
   const tensors = tf.memory().numTensors;
-  await assert.rejects(async () => call(), (e: unknown) => {
-    assert.ok(e instanceof Error, String(e));
-    assert.match(e.message, message);
-    return true;
-  });
+  await assert.rejects(
+    async () => call(),
+    (e: unknown) => {
+      assert.ok(e instanceof Error, String(e));
+      assert.match(e.message, message);
+      return true;
+    },
+  );
   assert.equal(tf.memory().numTensors, tensors, 'a refused call leaked tensors');
 }
 
@@ -87,12 +97,25 @@ for (const backend of BACKENDS) {
             const other = tf.variable(tf.fill([8], 1), true, fresh(`${label}_other`));
             const stateBefore = await stateOf(opt);
             const grads = [...grad(other), ...grad(w)]; // `other` first: it must not move either
-            await refused(() => opt.applyGradients(grads),
-              new RegExp(`optimizer state of variable "${name}/w" \\(slot "m"\\) has shape \\[4\\] float32 but the variable has shape \\[65536\\] float32`));
+            await refused(
+              () => opt.applyGradients(grads),
+              new RegExp(
+                `optimizer state of variable "${name}/w" \\(slot "m"\\) has shape \\[4\\] float32 but the variable has shape \\[65536\\] float32`,
+              ),
+            );
             tf.dispose(grads.map((g) => g.tensor));
-            assert.ok(w.dataSync().every((x) => x === 1), 'the parameters were written');
-            assert.ok(other.dataSync().every((x) => x === 1), 'another variable of the refused step was written');
-            assert.ok(bystander.dataSync().every((x) => x === 7), 'memory beside the state was overwritten');
+            assert.ok(
+              w.dataSync().every((x) => x === 1),
+              'the parameters were written',
+            );
+            assert.ok(
+              other.dataSync().every((x) => x === 1),
+              'another variable of the refused step was written',
+            );
+            assert.ok(
+              bystander.dataSync().every((x) => x === 7),
+              'memory beside the state was overwritten',
+            );
             assert.deepEqual(await stateOf(opt), stateBefore, 'the optimizer state changed');
             assert.equal(opt.iterations, 3);
             opt.dispose();
@@ -109,8 +132,12 @@ for (const backend of BACKENDS) {
             w = tf.variable(tf.fill([300], 1), true, name);
             const stateBefore = await stateOf(opt);
             const grads = grad(w);
-            await refused(() => opt.applyGradients(grads),
-              new RegExp(`optimizer state of variable "${name}" \\(slot "m"\\) has shape \\[3\\] float32 but the variable has shape \\[300\\]`));
+            await refused(
+              () => opt.applyGradients(grads),
+              new RegExp(
+                `optimizer state of variable "${name}" \\(slot "m"\\) has shape \\[3\\] float32 but the variable has shape \\[300\\]`,
+              ),
+            );
             tf.dispose(grads.map((g) => g.tensor));
             assert.ok(w.dataSync().every((x) => x === 1));
             assert.deepEqual(await stateOf(opt), stateBefore);
@@ -137,9 +164,15 @@ for (const backend of BACKENDS) {
               { name: `${target}/step`, tensor: tf.scalar(1, 'int32') },
             ];
             const wrongShape = weights(name, 5);
-            await refused(() => opt.setWeights(wrongShape), new RegExp(`saved state of "${name}" has shape \\[5\\] but the variable has shape \\[3\\]`));
+            await refused(
+              () => opt.setWeights(wrongShape),
+              new RegExp(`saved state of "${name}" has shape \\[5\\] but the variable has shape \\[3\\]`),
+            );
             const wrongDtype = weights(ints.name, 4);
-            await refused(() => opt.setWeights(wrongDtype), new RegExp(`saved state of "${ints.name}" is float32 but the variable has dtype int32`));
+            await refused(
+              () => opt.setWeights(wrongDtype),
+              new RegExp(`saved state of "${ints.name}" is float32 but the variable has dtype int32`),
+            );
             assert.deepEqual(await stateOf(opt), before);
             tf.dispose([...wrongShape, ...wrongDtype].map((x) => x.tensor));
             opt.dispose();
@@ -168,7 +201,10 @@ for (const backend of BACKENDS) {
               }
             }
             assert.deepEqual(a.dataSync(), b.dataSync(), 'the round trip changed the course of training');
-            assert.deepEqual((await stateOf(optA)).slice(2).map((x) => x[1]), (await stateOf(optB)).slice(2).map((x) => x[1]));
+            assert.deepEqual(
+              (await stateOf(optA)).slice(2).map((x) => x[1]),
+              (await stateOf(optB)).slice(2).map((x) => x[1]),
+            );
             optA.dispose();
             optB.dispose();
             tf.dispose([a, b]);
@@ -190,16 +226,36 @@ for (const backend of BACKENDS) {
             const inf = tf.tensor([Infinity, 0, 0]);
             const half = tf.scalar(1.5);
             const extra = tf.zeros([3]);
-            await refused(() => opt.setWeights(replace('m', disposed)), new RegExp(`the tensor of weight "${p.name}/m" is disposed`));
-            await refused(() => opt.setWeights(replace('m', nan)), new RegExp(`weight "${p.name}/m" holds NaN at index 1; expected finite values`));
-            await refused(() => opt.setWeights(replace('m', inf)), new RegExp(`weight "${p.name}/m" holds Infinity at index 0; expected finite values`));
-            await refused(() => opt.setWeights(replace('v', negative)), new RegExp(`weight "${p.name}/v" holds -0.001\\d* at index 2; expected finite values >= 0`));
+            await refused(
+              () => opt.setWeights(replace('m', disposed)),
+              new RegExp(`the tensor of weight "${p.name}/m" is disposed`),
+            );
+            await refused(
+              () => opt.setWeights(replace('m', nan)),
+              new RegExp(`weight "${p.name}/m" holds NaN at index 1; expected finite values`),
+            );
+            await refused(
+              () => opt.setWeights(replace('m', inf)),
+              new RegExp(`weight "${p.name}/m" holds Infinity at index 0; expected finite values`),
+            );
+            await refused(
+              () => opt.setWeights(replace('v', negative)),
+              new RegExp(`weight "${p.name}/v" holds -0.001\\d* at index 2; expected finite values >= 0`),
+            );
             if (label === 'AMSGrad') {
-              await refused(() => opt.setWeights(replace('vmax', negative)), new RegExp(`weight "${p.name}/vmax" holds -0.001\\d* at index 2; expected finite values >= 0`));
+              await refused(
+                () => opt.setWeights(replace('vmax', negative)),
+                new RegExp(`weight "${p.name}/vmax" holds -0.001\\d* at index 2; expected finite values >= 0`),
+              );
             }
-            await refused(() => opt.setWeights(replace('step', half)), new RegExp(`weight "${p.name}/step" must be one integer >= 0; got \\[1.5\\]`));
-            await refused(() => opt.setWeights([...good, { name: 'bogus/m', tensor: extra }]),
-              /incomplete state for variable "bogus": found "bogus\/m" but not "bogus\/v", .*"bogus\/step"/);
+            await refused(
+              () => opt.setWeights(replace('step', half)),
+              new RegExp(`weight "${p.name}/step" must be one integer >= 0; got \\[1.5\\]`),
+            );
+            await refused(
+              () => opt.setWeights([...good, { name: 'bogus/m', tensor: extra }]),
+              /incomplete state for variable "bogus": found "bogus\/m" but not "bogus\/v", .*"bogus\/step"/,
+            );
             assert.deepEqual(await stateOf(opt), before, 'a refused setWeights changed the state');
             // still usable: the next step continues from step 2
             step(opt, [p]);
@@ -221,13 +277,21 @@ for (const backend of BACKENDS) {
           const target = adopt(0.1, { fused });
           step(target, [p]);
           const before = await stateOf(target);
-          await refused(() => target.setWeights(adamState),
-            /ADOPT.setWeights: the weights were saved by adopt-optim\/Adam \(marker "optimizer:adopt-optim\/Adam"\); adopt-optim\/ADOPT cannot continue from another optimizer's state/);
+          await refused(
+            () => target.setWeights(adamState),
+            /ADOPT.setWeights: the weights were saved by adopt-optim\/Adam \(marker "optimizer:adopt-optim\/Adam"\); adopt-optim\/ADOPT cannot continue from another optimizer's state/,
+          );
           assert.deepEqual(await stateOf(target), before);
           const adamTarget = adam(0.1, { fused });
-          await refused(() => adamTarget.setWeights(adoptState), /Adam.setWeights: the weights were saved by adopt-optim\/ADOPT/);
+          await refused(
+            () => adamTarget.setWeights(adoptState),
+            /Adam.setWeights: the weights were saved by adopt-optim\/ADOPT/,
+          );
           // AMSGrad's state is told apart by its vmax slot, and by the marker first
-          await refused(() => amsgrad(0.1, { fused }).setWeights(adamState), /AMSGrad.setWeights: the weights were saved by adopt-optim\/Adam/);
+          await refused(
+            () => amsgrad(0.1, { fused }).setWeights(adamState),
+            /AMSGrad.setWeights: the weights were saved by adopt-optim\/Adam/,
+          );
           // Adam and AdamW keep the same state
           const w = adamw(0.1, { fused });
           await w.setWeights(adamState);
@@ -268,7 +332,10 @@ for (const backend of BACKENDS) {
           const p = tf.variable(tf.tensor([1, 2, 3]), true, fresh('minimize'));
           const opt = adopt(0.1, { fused });
           const tensors = tf.memory().numTensors;
-          assert.throws(() => opt.minimize(() => tf.sum(tf.div(p, 0)), true), /holds NaN, Infinity or a value beyond ±2\^63/);
+          assert.throws(
+            () => opt.minimize(() => tf.sum(tf.div(p, 0)), true),
+            /holds NaN, Infinity or a value beyond ±2\^63/,
+          );
           assert.equal(tf.memory().numTensors, tensors);
           const cost = opt.minimize(() => tf.sum(tf.square(p)), true);
           assert.ok(cost !== null);
@@ -295,7 +362,8 @@ for (const backend of BACKENDS) {
             const headBefore = Array.from(head.dataSync());
             const tensors = tf.memory().numTensors;
             const reads: [string, Float32Array, Float32Array][] = [];
-            const keep = (what: string, a: tf.TypedArray) => reads.push([what, a as Float32Array, (a as Float32Array).slice()]);
+            const keep = (what: string, a: tf.TypedArray) =>
+              reads.push([what, a as Float32Array, (a as Float32Array).slice()]);
             keep('p.dataSync()', p.dataSync());
             keep('await p.data()', await p.data());
             keep('q.dataSync()', q.dataSync());
@@ -313,7 +381,11 @@ for (const backend of BACKENDS) {
             for (const [what, array, copy] of reads) assert.deepEqual(array, copy, `${what} changed after later steps`);
             assert.deepEqual(mine, init, 'the array the variable was made from changed');
             assert.deepEqual(Array.from(head.dataSync()), headBefore, 'a slice of the parameters changed');
-            assert.deepEqual(source.dataSync(), new Float32Array([1, 2, 3, 4, 5]), 'a tensor sharing data with the variable changed');
+            assert.deepEqual(
+              source.dataSync(),
+              new Float32Array([1, 2, 3, 4, 5]),
+              'a tensor sharing data with the variable changed',
+            );
             opt.dispose();
             tf.dispose([p, q, source, head]);
           });
@@ -321,7 +393,13 @@ for (const backend of BACKENDS) {
 
         it('a tfjs-layers model: weights saved with getWeights().map(w => w.data()) stay frozen through more training', async () => {
           const model = tf.sequential({
-            layers: [tf.layers.dense({ inputShape: [4], units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) })],
+            layers: [
+              tf.layers.dense({
+                inputShape: [4],
+                units: 3,
+                kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+              }),
+            ],
           });
           model.compile({ optimizer: adopt(0.05, { fused }), loss: 'meanSquaredError' });
           const x = tf.randomNormal([16, 4], 0, 1, 'float32', 4);
@@ -340,18 +418,27 @@ for (const backend of BACKENDS) {
 
       it('5. epsilon 0 is refused (zero gradients would give NaN parameters)', () => {
         for (const make of [adopt, adam, adamw, amsgrad, core.adopt, core.adam]) {
-          assert.throws(() => (make as (lr: number, o: object) => unknown)(0.1, { epsilon: 0, fused }), (e: unknown) => {
-            assert.ok(e instanceof OptimizerArgumentError);
-            assert.match(e.message, /invalid epsilon 0; expected a finite number > 0/);
-            // the refusal says why (PyTorch, timm and the official code accept 0; docs/ALGORITHM.md §5.2)
-            assert.match(e.message, /0 \/ 0 = NaN/);
-            return true;
-          });
+          assert.throws(
+            () => (make as (lr: number, o: object) => unknown)(0.1, { epsilon: 0, fused }),
+            (e: unknown) => {
+              assert.ok(e instanceof OptimizerArgumentError);
+              assert.match(e.message, /invalid epsilon 0; expected a finite number > 0/);
+              // the refusal says why (PyTorch, timm and the official code accept 0; docs/ALGORITHM.md §5.2)
+              assert.match(e.message, /0 \/ 0 = NaN/);
+              return true;
+            },
+          );
         }
         assert.throws(() => adopt(0.1, { epsilon: -0 }), /invalid epsilon 0; expected a finite number > 0/);
         // the core's transformations share the check
-        assert.throws(() => core.scaleByAdopt({ epsilon: 0 }), /scaleByAdopt: invalid epsilon 0; expected a finite number > 0/);
-        assert.throws(() => core.scaleByAdam({ epsilon: 0 }), /scaleByAdam: invalid epsilon 0; expected a finite number > 0/);
+        assert.throws(
+          () => core.scaleByAdopt({ epsilon: 0 }),
+          /scaleByAdopt: invalid epsilon 0; expected a finite number > 0/,
+        );
+        assert.throws(
+          () => core.scaleByAdam({ epsilon: 0 }),
+          /scaleByAdam: invalid epsilon 0; expected a finite number > 0/,
+        );
         // a saved config holding epsilon 0 is refused as well
         const config = { ...adopt(0.1).getConfig(), epsilon: 0 };
         assert.throws(() => AdoptOptimizer.fromConfig(AdoptOptimizer, config), /invalid epsilon 0/);
@@ -373,10 +460,22 @@ for (const backend of BACKENDS) {
       const bystander = tf.fill([256], 7);
       const h = { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0, decoupled: false, maximize: false };
       const flags = { nesterov: false, caution: false, amsgrad: true };
-      assert.throws(() => k.run(adoptCall(flags, 'step', adoptKernelArgs(h, 0.1, 1)), p, g, [m, v]), /adopt step: buffer "m" holds 4 elements but the step touches 64; nothing was written/);
-      assert.throws(() => k.run(adoptCall(flags, 'init', adoptKernelArgs(h, 0.1, 1)), p, g, [vmax, v]), /adopt init: buffer "v" holds 4 elements but the step touches 64/);
-      assert.throws(() => k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [vmax, v, vmax]), /adam_amsgrad step: buffer "v" holds 4 elements/);
-      assert.throws(() => k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [vmax, vmax]), /adam_amsgrad step: expected 3 state arrays/);
+      assert.throws(
+        () => k.run(adoptCall(flags, 'step', adoptKernelArgs(h, 0.1, 1)), p, g, [m, v]),
+        /adopt step: buffer "m" holds 4 elements but the step touches 64; nothing was written/,
+      );
+      assert.throws(
+        () => k.run(adoptCall(flags, 'init', adoptKernelArgs(h, 0.1, 1)), p, g, [vmax, v]),
+        /adopt init: buffer "v" holds 4 elements but the step touches 64/,
+      );
+      assert.throws(
+        () => k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [vmax, v, vmax]),
+        /adam_amsgrad step: buffer "v" holds 4 elements/,
+      );
+      assert.throws(
+        () => k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [vmax, vmax]),
+        /adam_amsgrad step: expected 3 state arrays/,
+      );
       assert.ok(p.dataSync().every((x) => x === 1));
       assert.ok(m.dataSync().every((x) => x === 0));
       assert.ok(v.dataSync().every((x) => x === 1));
@@ -396,10 +495,23 @@ describe('kernels on plain arrays check lengths too', () => {
     const h = { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0, decoupled: false, maximize: false };
     const flags = { nesterov: false, caution: false, amsgrad: true };
     const adoptStep = adoptCall(flags, 'step', adoptKernelArgs(h, 0.1, 1));
-    assert.throws(() => k.run(adoptStep, p, g, [short, new Float32Array(100)]), /buffer "m" holds 10 elements but the step writes 100/);
-    assert.throws(() => k.run(adoptStep, p, g, [new Float32Array(100), new Float32Array(100)], short), /buffer "out.p" holds 10 elements/);
-    assert.throws(() => k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [new Float32Array(100), new Float32Array(100), short]),
-      /buffer "vmax" holds 10 elements/);
+    assert.throws(
+      () => k.run(adoptStep, p, g, [short, new Float32Array(100)]),
+      /buffer "m" holds 10 elements but the step writes 100/,
+    );
+    assert.throws(
+      () => k.run(adoptStep, p, g, [new Float32Array(100), new Float32Array(100)], short),
+      /buffer "out.p" holds 10 elements/,
+    );
+    assert.throws(
+      () =>
+        k.run(adamCall(flags, adamKernelArgs({ ...h, amsgrad: true }, 0.1, 1)), p, g, [
+          new Float32Array(100),
+          new Float32Array(100),
+          short,
+        ]),
+      /buffer "vmax" holds 10 elements/,
+    );
     assert.ok(p.every((x) => x === 1));
   });
 });

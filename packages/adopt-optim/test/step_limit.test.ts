@@ -16,9 +16,13 @@ describe('the step counter stops at the int32 limit', () => {
       const [xs, ys] = [tf.ones([4, 3]), tf.zeros([4, 2])];
       await model.fit(xs, ys, { epochs: 1, verbose: 0 });
       const { file } = await exportState(opt, model);
-      await importState(opt, model, rewrite(file, (sd) => {
-        for (const k of Object.keys(sd['state'])) sd['state'][k].step = 2 ** 31 - 2;
-      }));
+      await importState(
+        opt,
+        model,
+        rewrite(file, (sd) => {
+          for (const k of Object.keys(sd['state'])) sd['state'][k].step = 2 ** 31 - 2;
+        }),
+      );
       await model.fit(xs, ys, { epochs: 1, verbose: 0 }); // reaches 2^31 - 1: still saved and restored
       await opt.setWeights(await opt.getWeights());
       const vars = variablesOf(model);

@@ -10,11 +10,23 @@ import { refusedUnchanged, variablesOf } from './interop_helpers.js';
 
 describe('parseJsonStrict', () => {
   it('parses as JSON.parse does, and refuses a key twice in one object, at any depth', () => {
-    const ok = ['{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}', '{"x":"{\\"a\\":1,\\"a\\":2}"}', '[1,"a","a"]', '"a"', '{}',
-      '{"a\\"b":1,"a\\\\":2}', '{ "k" : [ { "k" : 1 } , { "k" : 2 } ] , "l" : "," }'];
+    const ok = [
+      '{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}',
+      '{"x":"{\\"a\\":1,\\"a\\":2}"}',
+      '[1,"a","a"]',
+      '"a"',
+      '{}',
+      '{"a\\"b":1,"a\\\\":2}',
+      '{ "k" : [ { "k" : 1 } , { "k" : 2 } ] , "l" : "," }',
+    ];
     for (const text of ok) assert.deepEqual(parseJsonStrict(text), JSON.parse(text), text);
-    const bad = ['{"a":1,"a":2}', '{"a":{"b":1,"b":1}}', '[{"a":1},{"b":{"c":1,"c":2}}]', '{"a":1,"\\u0061":2}',
-      '{"a":[1,{"x":1}],"a":0}'];
+    const bad = [
+      '{"a":1,"a":2}',
+      '{"a":{"b":1,"b":1}}',
+      '[{"a":1},{"b":{"c":1,"c":2}}]',
+      '{"a":1,"\\u0061":2}',
+      '{"a":[1,{"x":1}],"a":0}',
+    ];
     for (const text of bad) {
       assert.doesNotThrow(() => JSON.parse(text), 'JSON.parse alone accepts it');
       assert.throws(() => parseJsonStrict(text), /appears twice in one object/, text);
@@ -51,7 +63,12 @@ describe('importState: a header or state dict naming a key twice is refused, not
     const entry = JSON.stringify(JSON.parse(text)[first]);
     const twiceTensor = rewrap(text.replace(/^\{/, `{${JSON.stringify(first)}:${entry},`));
     for (const bad of [twiceStep, twiceTensor]) {
-      await refusedUnchanged(opt, variablesOf(model), () => importState(opt, model, bad), /appears twice in one object/);
+      await refusedUnchanged(
+        opt,
+        variablesOf(model),
+        () => importState(opt, model, bad),
+        /appears twice in one object/,
+      );
     }
     await importState(opt, model, file); // the file itself is still accepted
     opt.dispose();

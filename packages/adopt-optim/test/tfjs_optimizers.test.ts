@@ -1,7 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adam, adopt, adamw, NonFiniteGradientError, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
+import {
+  adam,
+  adopt,
+  adamw,
+  NonFiniteGradientError,
+  OptimizerArgumentError,
+  type NamedStateOptimizer,
+} from '../src/index.js';
 import { BACKENDS, useBackend, values } from './backends.js';
 import { maxRelativeError, refState, Rng, type RefState } from './reference.js';
 import { VARIANTS } from './variants.js';
@@ -40,17 +47,22 @@ for (const backend of BACKENDS) {
               const data = rng.gradient(refs.get(key)!.p.length, step === 0 ? 0.05 : 0);
               return { key, data, name: vars.get(key)!.name, tensor: tf.tensor(data, SHAPES[key]) };
             });
-            const firstCall = grads.filter((g) => refs.get(g.key)!.s.t === 0).map((g) => [g.key, values(vars.get(g.key)!)] as const);
+            const firstCall = grads
+              .filter((g) => refs.get(g.key)!.s.t === 0)
+              .map((g) => [g.key, values(vars.get(g.key)!)] as const);
             if (step % 4 === 0) opt.applyGradients(Object.fromEntries(grads.map((g) => [g.name, g.tensor])));
             else opt.applyGradients(grads.map(({ name, tensor }) => ({ name, tensor })));
             for (const g of grads) variant.reference(refs.get(g.key)!.p, g.data, refs.get(g.key)!.s, step); // k = iterations
             tf.dispose(grads.map((g) => g.tensor));
             if (variant.firstStepIsInit) {
-              for (const [key, before] of firstCall) assert.deepEqual(values(vars.get(key)!), before, `first step moved ${key}`);
+              for (const [key, before] of firstCall)
+                assert.deepEqual(values(vars.get(key)!), before, `first step moved ${key}`);
             }
-            for (const key of names) worst = Math.max(worst, maxRelativeError(vars.get(key)!.dataSync(), refs.get(key)!.p));
+            for (const key of names)
+              worst = Math.max(worst, maxRelativeError(vars.get(key)!.dataSync(), refs.get(key)!.p));
           }
-          for (const key of names) assert.equal(opt.stepOf(vars.get(key)!.name), refs.get(key)!.s.t, `step count of ${key}`);
+          for (const key of names)
+            assert.equal(opt.stepOf(vars.get(key)!.name), refs.get(key)!.s.t, `step count of ${key}`);
           t.diagnostic(`largest relative error over ${STEPS} steps: ${worst.toExponential(2)}`);
           assert.ok(worst < TOLERANCE, `relative error ${worst} exceeds ${TOLERANCE}`);
           opt.dispose();
@@ -92,7 +104,9 @@ for (const backend of BACKENDS) {
         const afterFirst = tf.memory().numTensors;
         for (let i = 1; i < 1000; i++) opt.minimize(loss);
         const afterAll = tf.memory().numTensors;
-        t.diagnostic(`numTensors: ${beforeAny} before any step, ${afterFirst} after step 1 (m and v for 2 variables), ${afterAll} after 1,000 steps`);
+        t.diagnostic(
+          `numTensors: ${beforeAny} before any step, ${afterFirst} after step 1 (m and v for 2 variables), ${afterAll} after 1,000 steps`,
+        );
         assert.equal(afterFirst, beforeAny + 4);
         assert.equal(afterAll, afterFirst);
         opt.dispose();
@@ -111,7 +125,13 @@ for (const backend of BACKENDS) {
       after(() => tf.dispose([p, q]));
 
       function snapshot(opt: NamedStateOptimizer) {
-        return { p: values(p), q: values(q), iterations: opt.iterations, stepP: opt.stepOf(p.name), stepQ: opt.stepOf(q.name) };
+        return {
+          p: values(p),
+          q: values(q),
+          iterations: opt.iterations,
+          stepP: opt.stepOf(p.name),
+          stepQ: opt.stepOf(q.name),
+        };
       }
 
       it('NaN or Infinity throws by default, naming the variable and the step', () => {
@@ -120,15 +140,26 @@ for (const backend of BACKENDS) {
         opt.applyGradients({ [p.name]: tf.ones([3]), [q.name]: tf.ones([1, 2]) });
         const before = snapshot(opt);
         const grads = { [p.name]: tf.ones([3]), [q.name]: tf.tensor([[1, NaN]]) };
-        assert.throws(() => opt.applyGradients(grads), (e: unknown) => {
-          assert.ok(e instanceof NonFiniteGradientError);
-          assert.equal(e.variableName, q.name);
-          assert.equal(e.step, 2);
-          assert.match(e.message, new RegExp(`"${q.name}" holds NaN, Infinity or a value beyond ±2\\^63 \\(≈9.2e18; its square overflows float32\\) at step 2`));
-          return true;
-        });
+        assert.throws(
+          () => opt.applyGradients(grads),
+          (e: unknown) => {
+            assert.ok(e instanceof NonFiniteGradientError);
+            assert.equal(e.variableName, q.name);
+            assert.equal(e.step, 2);
+            assert.match(
+              e.message,
+              new RegExp(
+                `"${q.name}" holds NaN, Infinity or a value beyond ±2\\^63 \\(≈9.2e18; its square overflows float32\\) at step 2`,
+              ),
+            );
+            return true;
+          },
+        );
         assert.deepEqual(snapshot(opt), before);
-        assert.throws(() => opt.applyGradients([{ name: p.name, tensor: tf.tensor([Infinity, 0, 0]) }]), NonFiniteGradientError);
+        assert.throws(
+          () => opt.applyGradients([{ name: p.name, tensor: tf.tensor([Infinity, 0, 0]) }]),
+          NonFiniteGradientError,
+        );
         assert.deepEqual(snapshot(opt), before);
         opt.dispose();
       });
@@ -148,14 +179,26 @@ for (const backend of BACKENDS) {
         opt.applyGradients({ [p.name]: tf.ones([3]) });
         const before = snapshot(opt);
         // the valid gradient for p comes first: it must not be applied either
-        assert.throws(() => opt.applyGradients({ [p.name]: tf.ones([3]), [q.name]: tf.ones([2, 1]) }),
-          new RegExp(`gradient of "${q.name}" has shape \\[2,1\\] but the variable has shape \\[1,2\\]`));
-        assert.throws(() => opt.applyGradients({ [p.name]: tf.ones([3]), [q.name]: tf.ones([1, 2], 'int32') }),
-          /has dtype int32 and the variable float32; expected float32/);
-        assert.throws(() => opt.applyGradients({ [p.name]: tf.ones([3]), nope: tf.ones([3]) }),
-          /unknown variable "nope"/);
-        assert.throws(() => opt.applyGradients([{ name: p.name, tensor: tf.ones([3]) }, { name: p.name, tensor: tf.ones([3]) }]),
-          OptimizerArgumentError);
+        assert.throws(
+          () => opt.applyGradients({ [p.name]: tf.ones([3]), [q.name]: tf.ones([2, 1]) }),
+          new RegExp(`gradient of "${q.name}" has shape \\[2,1\\] but the variable has shape \\[1,2\\]`),
+        );
+        assert.throws(
+          () => opt.applyGradients({ [p.name]: tf.ones([3]), [q.name]: tf.ones([1, 2], 'int32') }),
+          /has dtype int32 and the variable float32; expected float32/,
+        );
+        assert.throws(
+          () => opt.applyGradients({ [p.name]: tf.ones([3]), nope: tf.ones([3]) }),
+          /unknown variable "nope"/,
+        );
+        assert.throws(
+          () =>
+            opt.applyGradients([
+              { name: p.name, tensor: tf.ones([3]) },
+              { name: p.name, tensor: tf.ones([3]) },
+            ]),
+          OptimizerArgumentError,
+        );
         assert.deepEqual(snapshot(opt), before);
         opt.dispose();
       });

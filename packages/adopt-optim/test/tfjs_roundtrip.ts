@@ -9,7 +9,11 @@ import type { NamedStateOptimizer } from '../src/index.js';
  * both optimizers and the variables.
  */
 export async function restoredStepsTheSame(
-  opt: NamedStateOptimizer, saved: Awaited<ReturnType<NamedStateOptimizer['getWeights']>>, make: () => NamedStateOptimizer, vars: tf.Variable[], grads: () => Float32Array[],
+  opt: NamedStateOptimizer,
+  saved: Awaited<ReturnType<NamedStateOptimizer['getWeights']>>,
+  make: () => NamedStateOptimizer,
+  vars: tf.Variable[],
+  grads: () => Float32Array[],
 ): Promise<void> {
   const encoded = await tf.io.encodeWeights(saved);
   const decoded = tf.io.decodeWeights(encoded.data, encoded.specs);

@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { core, powerClip, defaultClip, type ClipSchedule } from '../src/index.js';
 import { maxRelativeError, Rng } from './reference.js';
 
-interface TimmState { step: number; expAvg: Float64Array; expAvgSq: Float64Array }
+interface TimmState {
+  step: number;
+  expAvg: Float64Array;
+  expAvgSq: Float64Array;
+}
 
 /**
  * One step of timm's `_single_tensor_adopt` with its defaults (no caution, no maximize), in float64:
@@ -12,8 +16,18 @@ interface TimmState { step: number; expAvg: Float64Array; expAvgSq: Float64Array
  * normed = clamp(g / denom, ±(step − 1)^clip_exp), exp_avg lerps to it, param −= lr·exp_avg, then v updates.
  */
 function timmStep(
-  p: Float64Array, grad: ArrayLike<number>, s: TimmState,
-  o: { lr: number; beta1: number; beta2: number; eps: number; clipExp: number; weightDecay: number; decoupled: boolean },
+  p: Float64Array,
+  grad: ArrayLike<number>,
+  s: TimmState,
+  o: {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    clipExp: number;
+    weightDecay: number;
+    decoupled: boolean;
+  },
 ): void {
   s.step += 1;
   const g = Float64Array.from(grad, (x, i) => (o.weightDecay !== 0 && !o.decoupled ? x + o.weightDecay * p[i]! : x));
@@ -21,7 +35,8 @@ function timmStep(
     for (let i = 0; i < g.length; i++) s.expAvgSq[i] += g[i]! * g[i]!;
     return;
   }
-  if (o.weightDecay !== 0 && o.decoupled) for (let i = 0; i < p.length; i++) p[i] = p[i]! - o.lr * o.weightDecay * p[i]!;
+  if (o.weightDecay !== 0 && o.decoupled)
+    for (let i = 0; i < p.length; i++) p[i] = p[i]! - o.lr * o.weightDecay * p[i]!;
   const clip = (s.step - 1) ** o.clipExp;
   for (let i = 0; i < g.length; i++) {
     const normed = Math.min(Math.max(g[i]! / Math.max(Math.sqrt(s.expAvgSq[i]!), o.eps), -clip), clip);
@@ -56,7 +71,11 @@ function worstOver(clip: ClipSchedule, weightDecay: number, decoupled: boolean):
 }
 
 describe("timm's Adopt (clip_exp = 0.333, its default) is powerClip(0.333)", () => {
-  for (const [name, wd, decoupled] of [['no decay', 0, false], ['L2 decay', 0.01, false], ['decoupled decay', 0.01, true]] as const) {
+  for (const [name, wd, decoupled] of [
+    ['no decay', 0, false],
+    ['L2 decay', 0.01, false],
+    ['decoupled decay', 0.01, true],
+  ] as const) {
     it(name, (t) => {
       const worst = worstOver(powerClip(0.333), wd, decoupled);
       t.diagnostic(`largest relative error over ${STEPS} steps: ${worst.toExponential(2)}`);

@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { adopt, cosineDecay, OptimizerArgumentError } from '../src/index.js';
 import {
-  CheckpointError, createOptimizer, fileSystem, OPTIMIZER_NAMES, readCheckpoint, registerFileSystemRouter, Trainer,
+  CheckpointError,
+  createOptimizer,
+  fileSystem,
+  OPTIMIZER_NAMES,
+  readCheckpoint,
+  registerFileSystemRouter,
+  Trainer,
   type TrainerConfig,
 } from '../src/train/index.js';
 import { BACKENDS, useBackend } from './backends.js';
@@ -33,7 +39,12 @@ function dataset(batchSize: number, batches: number, inputs = 6, outputs = 3) {
 function mlp(seed: number, inputs = 6): tf.Sequential {
   return tf.sequential({
     layers: [
-      tf.layers.dense({ inputShape: [inputs], units: 8, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
+      tf.layers.dense({
+        inputShape: [inputs],
+        units: 8,
+        activation: 'tanh',
+        kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      }),
       tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
     ],
   });
@@ -57,7 +68,11 @@ const weightsOf = (model: tf.LayersModel) => model.getWeights().map((w) => Array
 
 function largestDifference(a: number[][], b: number[][]): number {
   let worst = 0;
-  a.forEach((w, i) => w.forEach((x, j) => { worst = Math.max(worst, Math.abs(x - b[i]![j]!)); }));
+  a.forEach((w, i) =>
+    w.forEach((x, j) => {
+      worst = Math.max(worst, Math.abs(x - b[i]![j]!));
+    }),
+  );
   return worst;
 }
 
@@ -70,8 +85,11 @@ describe('createOptimizer', () => {
       opt.dispose();
     }
     // the options are typed per name, so these are compile errors too (see test/types.test-d.ts)
-    // @ts-expect-error not an optimizer name
-    assert.throws(() => createOptimizer('adabelief'), /unknown optimizer "adabelief"; expected one of adopt, adam, adamw, amsgrad, sgd, momentum, rmsprop/);
+    assert.throws(
+      // @ts-expect-error not an optimizer name
+      () => createOptimizer('adabelief'),
+      /unknown optimizer "adabelief"; expected one of adopt, adam, adamw, amsgrad, sgd, momentum, rmsprop/,
+    );
     // @ts-expect-error not an option of sgd
     assert.throws(() => createOptimizer('sgd', { momentum: 0.9 }), /sgd: unknown option "momentum"/);
     // @ts-expect-error not an option of ADOPT
@@ -83,7 +101,14 @@ for (const backend of BACKENDS) {
   describe(`Trainer on ${backend}`, () => {
     before(() => useBackend(backend));
 
-    for (const [optimizer, stateDtype] of [['adopt', 'float32'], ['adamw', 'float32'], ['adopt', 'int8'], ['adamw', 'int8'], ['adopt', 'int4'], ['adamw', 'int4']] as const) {
+    for (const [optimizer, stateDtype] of [
+      ['adopt', 'float32'],
+      ['adamw', 'float32'],
+      ['adopt', 'int8'],
+      ['adamw', 'int8'],
+      ['adopt', 'int4'],
+      ['adamw', 'int4'],
+    ] as const) {
       it(`${optimizer}${stateDtype === 'float32' ? '' : ` with ${stateDtype === 'int8' ? 8 : 4}-bit state`}: a run stopped, checkpointed and resumed equals the uninterrupted run exactly`, async (t) => {
         const common: Partial<TrainerConfig<XY>> = {
           optimizer,
@@ -110,7 +135,10 @@ for (const backend of BACKENDS) {
         assert.equal(resumed.step, 11);
         const rest = await resumed.fit();
 
-        assert.deepEqual(rest.losses.map((l) => l.loss), full.losses.map((l) => l.loss));
+        assert.deepEqual(
+          rest.losses.map((l) => l.loss),
+          full.losses.map((l) => l.loss),
+        );
         const difference = largestDifference(weightsOf(resumedModel), weightsOf(straightModel));
         t.diagnostic(`largest |resumed - uninterrupted| parameter difference: ${difference}`);
         assert.equal(difference, 0);
@@ -123,36 +151,75 @@ for (const backend of BACKENDS) {
 
 describe('Trainer: a config it does not understand is refused, with what was meant', () => {
   before(() => useBackend('cpu'));
-  const base = () => ({ model: [tf.variable(tf.zeros([2]))], loss: () => tf.scalar(0), data: () => [], optimizer: 'adopt', learningRate: 1e-3, steps: 1 });
+  const base = () => ({
+    model: [tf.variable(tf.zeros([2]))],
+    loss: () => tf.scalar(0),
+    data: () => [],
+    optimizer: 'adopt',
+    learningRate: 1e-3,
+    steps: 1,
+  });
   const refused = (extra: Record<string, unknown>, message: string, drop?: string) => {
     const config: Record<string, unknown> = { ...base(), ...extra };
     if (drop !== undefined) delete config[drop];
-    assert.throws(() => new Trainer(config as never), (e: unknown) => e instanceof OptimizerArgumentError && e.message === message);
+    assert.throws(
+      () => new Trainer(config as never),
+      (e: unknown) => e instanceof OptimizerArgumentError && e.message === message,
+    );
     tf.dispose(config['model'] as tf.Variable[]);
   };
-  const FIELDS = 'model, loss, data, optimizer, optimizerOptions, learningRate, steps, epochs, clipGradNorm, accumulationSteps, paramGroups, ' +
+  const FIELDS =
+    'model, loss, data, optimizer, optimizerOptions, learningRate, steps, epochs, clipGradNorm, accumulationSteps, paramGroups, ' +
     'evaluate, checkpoint, logFile, progress, seed, batchSize, callbacks';
 
   it('an unknown field (silently ignored before), with its likely meaning', () => {
-    refused({ clipnorm: 1 }, 'Trainer: unknown field "clipnorm"; did you mean "clipGradNorm" (PyTorch\'s clip_grad_norm_ over all groups), ' +
-      `or optimizerOptions: {clipnorm: ...} (Keras's, per group)? expected the fields of ${FIELDS}.`);
-    refused({ onWarning: () => {} }, `Trainer: unknown field "onWarning"; did you mean callbacks: {onWarning}? expected the fields of ${FIELDS}.`);
-    refused({ learning_rate: 0.1 }, `Trainer: unknown field "learning_rate"; did you mean "learningRate"? expected the fields of ${FIELDS}.`);
+    refused(
+      { clipnorm: 1 },
+      'Trainer: unknown field "clipnorm"; did you mean "clipGradNorm" (PyTorch\'s clip_grad_norm_ over all groups), ' +
+        `or optimizerOptions: {clipnorm: ...} (Keras's, per group)? expected the fields of ${FIELDS}.`,
+    );
+    refused(
+      { onWarning: () => {} },
+      `Trainer: unknown field "onWarning"; did you mean callbacks: {onWarning}? expected the fields of ${FIELDS}.`,
+    );
+    refused(
+      { learning_rate: 0.1 },
+      `Trainer: unknown field "learning_rate"; did you mean "learningRate"? expected the fields of ${FIELDS}.`,
+    );
     refused({ shuffle: true }, `Trainer: unknown field "shuffle"; expected the fields of ${FIELDS}.`);
-    refused({ checkpoint: { dir: 'x', evry: 2 } }, 'Trainer: unknown field of checkpoint "evry"; did you mean "every"? expected one of dir, every, keep, fs.');
-    refused({ callbacks: { onstep: () => {} } }, 'Trainer: unknown field of callbacks "onstep"; did you mean "onStep"? expected one of onStep, onEvaluate, onCheckpoint, onWarning.');
-    refused({ paramGroups: [{ pattern: /b/, weight_decay: 0 }] }, 'Trainer: unknown field of paramGroups "weight_decay"; did you mean "weightDecay"? expected one of pattern, weightDecay, learningRateMultiplier.');
+    refused(
+      { checkpoint: { dir: 'x', evry: 2 } },
+      'Trainer: unknown field of checkpoint "evry"; did you mean "every"? expected one of dir, every, keep, fs.',
+    );
+    refused(
+      { callbacks: { onstep: () => {} } },
+      'Trainer: unknown field of callbacks "onstep"; did you mean "onStep"? expected one of onStep, onEvaluate, onCheckpoint, onWarning.',
+    );
+    refused(
+      { paramGroups: [{ pattern: /b/, weight_decay: 0 }] },
+      'Trainer: unknown field of paramGroups "weight_decay"; did you mean "weightDecay"? expected one of pattern, weightDecay, learningRateMultiplier.',
+    );
   });
 
   it('a missing required field is named (learningRate failed with "learningRate is not a function")', () => {
-    refused({}, 'Trainer: missing learningRate; expected a number, or a schedule of the optimizer step (constant, linearWarmup, cosineDecay, stepDecay).', 'learningRate');
+    refused(
+      {},
+      'Trainer: missing learningRate; expected a number, or a schedule of the optimizer step (constant, linearWarmup, cosineDecay, stepDecay).',
+      'learningRate',
+    );
     refused({}, 'Trainer: missing loss; expected a function (batch, context) => tf.Scalar.', 'loss');
-    assert.throws(() => new Trainer(null as never), /Trainer: invalid config null; expected an object with model, loss, data, optimizer, learningRate\./);
+    assert.throws(
+      () => new Trainer(null as never),
+      /Trainer: invalid config null; expected an object with model, loss, data, optimizer, learningRate\./,
+    );
   });
 
   it('optimizer options are checked when the Trainer is built, with a "did you mean"', () => {
-    refused({ optimizerOptions: { weight_decay: 0.1 } }, 'ADOPT: unknown option "weight_decay"; did you mean "weightDecay"? expected one of learningRate, beta1, beta2, epsilon, ' +
-      'weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.');
+    refused(
+      { optimizerOptions: { weight_decay: 0.1 } },
+      'ADOPT: unknown option "weight_decay"; did you mean "weightDecay"? expected one of learningRate, beta1, beta2, epsilon, ' +
+        'weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.',
+    );
   });
 });
 
@@ -162,11 +229,15 @@ describe('Trainer: gradient accumulation, groups, logging', () => {
   it('accumulating k micro-batches equals one k-times-larger batch', async (t) => {
     const big = dataset(32, 3);
     // the same 32 examples, cut into 4 micro-batches of 8
-    const small = (epoch: number) => big(epoch).flatMap(({ xs, ys }) => {
-      const parts = [0, 1, 2, 3].map((i) => ({ xs: xs.slice([8 * i, 0], [8, -1]), ys: ys.slice([8 * i, 0], [8, -1]) }));
-      tf.dispose([xs, ys]);
-      return parts;
-    });
+    const small = (epoch: number) =>
+      big(epoch).flatMap(({ xs, ys }) => {
+        const parts = [0, 1, 2, 3].map((i) => ({
+          xs: xs.slice([8 * i, 0], [8, -1]),
+          ys: ys.slice([8 * i, 0], [8, -1]),
+        }));
+        tf.dispose([xs, ys]);
+        return parts;
+      });
     const a = mlp(3);
     const b = mlp(3);
     const ta = trainerFor(a, { data: big, steps: 6, learningRate: 0.01 });
@@ -175,7 +246,9 @@ describe('Trainer: gradient accumulation, groups, logging', () => {
     const rb = await tb.fit();
     const difference = largestDifference(weightsOf(a), weightsOf(b));
     const lossDifference = Math.max(...ra.losses.map((l, i) => Math.abs(l.loss - rb.losses[i]!.loss)));
-    t.diagnostic(`largest parameter difference ${difference.toExponential(2)}, loss difference ${lossDifference.toExponential(2)}`);
+    t.diagnostic(
+      `largest parameter difference ${difference.toExponential(2)}, loss difference ${lossDifference.toExponential(2)}`,
+    );
     assert.ok(difference < 1e-5, `parameters differ by ${difference}`);
     assert.ok(lossDifference < 1e-5, `losses differ by ${lossDifference}`);
     assert.equal(rb.step, 6);
@@ -195,7 +268,10 @@ describe('Trainer: gradient accumulation, groups, logging', () => {
       data: () => Array.from({ length: 10 }, () => ({ n: tf.zeros([1]) })),
       optimizer: 'adamw',
       optimizerOptions: { weightDecay: 0.5 },
-      paramGroups: [{ pattern: 'bias', weightDecay: 0 }, { pattern: /frozen/, learningRateMultiplier: 0 }],
+      paramGroups: [
+        { pattern: 'bias', weightDecay: 0 },
+        { pattern: /frozen/, learningRateMultiplier: 0 },
+      ],
       learningRate: 0.1,
       steps: 10,
       progress: false,
@@ -220,24 +296,45 @@ describe('Trainer: gradient accumulation, groups, logging', () => {
     const evaluations: number[] = [];
     const data = tf.data.array(dataset(8, 4)(0));
     const trainer = trainerFor(model, {
-      data, steps: 6, epochs: 3, logFile,
+      data,
+      steps: 6,
+      epochs: 3,
+      logFile,
       evaluate: { every: 2, run: (step) => ({ val: step / 10 }) },
-      callbacks: { onStep: (i) => { steps.push(i.step); }, onEvaluate: (s) => { evaluations.push(s); } },
+      callbacks: {
+        onStep: (i) => {
+          steps.push(i.step);
+        },
+        onEvaluate: (s) => {
+          evaluations.push(s);
+        },
+      },
     });
     const before = tf.memory().numTensors;
     const result = await trainer.fit();
     assert.equal(result.step, 6);
     assert.deepEqual(steps, [0, 1, 2, 3, 4, 5]);
     assert.deepEqual(evaluations, [2, 4, 6]);
-    const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const stepLines = lines.filter((l) => l.type === 'step');
     assert.equal(stepLines.length, 6);
     for (const l of stepLines) {
-      assert.ok(Number.isFinite(l.loss) && l.learningRate > 0 && l.examplesPerSecond > 0 && Number.isFinite(l.gradNorm));
+      assert.ok(
+        Number.isFinite(l.loss) && l.learningRate > 0 && l.examplesPerSecond > 0 && Number.isFinite(l.gradNorm),
+      );
     }
-    assert.deepEqual(lines.filter((l) => l.type === 'evaluate').map((l) => l.val), [0.2, 0.4, 0.6]);
+    assert.deepEqual(
+      lines.filter((l) => l.type === 'evaluate').map((l) => l.val),
+      [0.2, 0.4, 0.6],
+    );
     // the data set's own tensors stay; the trainer adds only optimizer state (m and v per variable, counters)
-    const state = trainer.optimizers.reduce((n, o) => n + (o as unknown as { stateNames: string[] }).stateNames.length * 2, 0);
+    const state = trainer.optimizers.reduce(
+      (n, o) => n + (o as unknown as { stateNames: string[] }).stateNames.length * 2,
+      0,
+    );
     assert.equal(tf.memory().numTensors, before + state);
     trainer.optimizers.forEach((o) => o.dispose());
     model.dispose();
@@ -297,7 +394,12 @@ describe('Trainer checkpoints: refused, never half-loaded', () => {
   }
 
   it('keeps the newest checkpoints and restores the latest', async () => {
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('step-')).sort(), ['step-00000002', 'step-00000004']);
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((f) => f.startsWith('step-'))
+        .sort(),
+      ['step-00000002', 'step-00000004'],
+    );
     const model = mlp(12);
     const trainer = trainerFor(model, {});
     await trainer.restore(dir);
@@ -307,15 +409,27 @@ describe('Trainer checkpoints: refused, never half-loaded', () => {
     model.dispose();
   });
 
-  it('a different optimizer', () => refuse({ optimizer: 'adamw' }, /written with optimizer "adopt"; this trainer uses "adamw"/));
-  it('different parameter groups', () => refuse({ paramGroups: [{ pattern: /bias/, weightDecay: 0 }] }, /has parameter groups \[null\]; this trainer has \["\/bias\/",null\]/));
-  it('a different model shape', () => refuse({}, /model variable "dense_Dense\d+\/kernel" .* has shape \[6,8\] float32; this model's ".*" has \[5,8\]/, dir, 5));
+  it('a different optimizer', () =>
+    refuse({ optimizer: 'adamw' }, /written with optimizer "adopt"; this trainer uses "adamw"/));
+  it('different parameter groups', () =>
+    refuse(
+      { paramGroups: [{ pattern: /bias/, weightDecay: 0 }] },
+      /has parameter groups \[null\]; this trainer has \["\/bias\/",null\]/,
+    ));
+  it('a different model shape', () =>
+    refuse(
+      {},
+      /model variable "dense_Dense\d+\/kernel" .* has shape \[6,8\] float32; this model's ".*" has \[5,8\]/,
+      dir,
+      5,
+    ));
 
   it('a corrupt tensors file, a truncated one, a broken manifest, a missing folder', async () => {
     const copy = (name: string) => {
       const target = join(scratch, name);
       mkdirSync(target, { recursive: true });
-      for (const f of readdirSync(join(dir, 'step-00000004'))) writeFileSync(join(target, f), readFileSync(join(dir, 'step-00000004', f)));
+      for (const f of readdirSync(join(dir, 'step-00000004')))
+        writeFileSync(join(target, f), readFileSync(join(dir, 'step-00000004', f)));
       return target;
     };
     const flipped = copy('flipped');
@@ -383,7 +497,10 @@ describe('tf.LayersModel with model.compile({optimizer: adopt()}) and file stora
     assert.equal(difference, 0);
 
     writeFileSync(join(dir, 'weights.bin'), readFileSync(join(dir, 'weights.bin')).subarray(0, 40));
-    await assert.rejects(tf.loadLayersModel(fileSystem(dir)), /hold 40 bytes; model.json lists \d+\. The files are truncated/);
+    await assert.rejects(
+      tf.loadLayersModel(fileSystem(dir)),
+      /hold 40 bytes; model.json lists \d+\. The files are truncated/,
+    );
     for (const m of [straight, first, reloaded]) {
       m.optimizer.dispose();
       m.dispose();

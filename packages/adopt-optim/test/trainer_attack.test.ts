@@ -32,14 +32,24 @@ describe('Trainer attack regressions', () => {
   it('a paramGroups pattern with the g (or y) flag matches every variable it names (repro 06)', async () => {
     for (const pattern of [/bias/g, /bias/gy, /BIAS/gi]) {
       const n = count++;
-      const vs = ['l1/bias', 'l2/bias', 'l3/bias', 'l1/kernel']
-        .map((p) => tf.variable(tf.ones([2]), true, `g${n}_${p}`));
+      const vs = ['l1/bias', 'l2/bias', 'l3/bias', 'l1/kernel'].map((p) =>
+        tf.variable(tf.ones([2]), true, `g${n}_${p}`),
+      );
       const t = new Trainer<Empty>({
-        model: vs, optimizer: 'adopt', learningRate: 0.1, progress: false, steps: 2, data: batches(2),
+        model: vs,
+        optimizer: 'adopt',
+        learningRate: 0.1,
+        progress: false,
+        steps: 2,
+        data: batches(2),
         loss: () => vs.reduce((a: tf.Scalar, v) => a.add(v.sum()), tf.scalar(0)),
         paramGroups: [{ pattern, learningRateMultiplier: 0 }],
       });
-      assert.deepEqual(t.groupMembers.map((g) => g.length), [3, 1], String(pattern));
+      assert.deepEqual(
+        t.groupMembers.map((g) => g.length),
+        [3, 1],
+        String(pattern),
+      );
       await t.fit();
       const firsts = vs.map((v) => v.dataSync()[0]);
       assert.deepEqual(firsts.slice(0, 3), [1, 1, 1], `${pattern}: the frozen biases stay`);
@@ -70,65 +80,118 @@ describe('Trainer attack regressions', () => {
     const w = tf.variable(tf.fill([3], 1), true, `clip_${count++}`);
     const norms: number[] = [];
     const t = new Trainer<Empty>({
-      model: [w], optimizer: 'sgd', learningRate: 0.1, progress: false, steps: 3, clipGradNorm: 1, data: batches(3),
-      loss: () => w.mul(tf.scalar(1e20)).sum(), callbacks: { onStep: (i: StepInfo) => { norms.push(i.gradNorm); } },
+      model: [w],
+      optimizer: 'sgd',
+      learningRate: 0.1,
+      progress: false,
+      steps: 3,
+      clipGradNorm: 1,
+      data: batches(3),
+      loss: () => w.mul(tf.scalar(1e20)).sum(),
+      callbacks: {
+        onStep: (i: StepInfo) => {
+          norms.push(i.gradNorm);
+        },
+      },
     });
     await t.fit();
     const g = Math.fround(1e20);
     const exactNorm = Math.sqrt(3) * g;
     for (const n of norms) assert.ok(Math.abs(n - exactNorm) <= 2e-6 * exactNorm, `gradNorm ${n} vs ${exactNorm}`);
     // float64: each clipped gradient g / (‖g‖ + 1e-6) = 1/√3; sgd: w = 1 - 3 · 0.1 / √3
-    const expected = 1 - 3 * 0.1 / Math.sqrt(3);
+    const expected = 1 - (3 * 0.1) / Math.sqrt(3);
     for (const x of w.dataSync()) assert.ok(Math.abs(x - expected) < 1e-5, `w ${x} vs ${expected}`);
     t.optimizers.forEach((o) => o.dispose());
     w.dispose();
   });
 
-  it('a fresh Trainer on a log left by a run that crashed before its first checkpoint logs each step once (repro 08)',
-    async () => {
-      const dir = join(scratch, `log-${count++}`);
-      const logFile = join(dir, 'log.jsonl');
-      const run = async (onStep?: (i: StepInfo) => void) => {
-        const w = tf.variable(tf.ones([3]), true, `log_${count++}`);
-        const t = new Trainer<Empty>({
-          model: [w], optimizer: 'adopt', learningRate: 0.01, progress: false, steps: 10, logFile, data: batches(10),
-          checkpoint: { dir: join(dir, 'ck'), every: 5 }, loss: () => w.square().sum(), callbacks: { onStep },
-        } as TrainerConfig<Empty>);
-        try {
-          await t.fit();
-        } finally {
-          t.optimizers.forEach((o) => o.dispose());
-          w.dispose();
-        }
-      };
-      await assert.rejects(run((i) => { if (i.step === 2) throw new Error('crash'); }), /crash/);
-      appendFileSync(logFile, '{"type":"step","step":3'); // a line cut short by the crash
-      await run();
-      const lines = readFileSync(logFile, 'utf8').trim().split('\n');
-      const records = lines.map((l) => JSON.parse(l) as { type: string; step: number });
-      assert.deepEqual(records.filter((r) => r.type === 'step').map((r) => r.step), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    });
+  it('a fresh Trainer on a log left by a run that crashed before its first checkpoint logs each step once (repro 08)', async () => {
+    const dir = join(scratch, `log-${count++}`);
+    const logFile = join(dir, 'log.jsonl');
+    const run = async (onStep?: (i: StepInfo) => void) => {
+      const w = tf.variable(tf.ones([3]), true, `log_${count++}`);
+      const t = new Trainer<Empty>({
+        model: [w],
+        optimizer: 'adopt',
+        learningRate: 0.01,
+        progress: false,
+        steps: 10,
+        logFile,
+        data: batches(10),
+        checkpoint: { dir: join(dir, 'ck'), every: 5 },
+        loss: () => w.square().sum(),
+        callbacks: { onStep },
+      } as TrainerConfig<Empty>);
+      try {
+        await t.fit();
+      } finally {
+        t.optimizers.forEach((o) => o.dispose());
+        w.dispose();
+      }
+    };
+    await assert.rejects(
+      run((i) => {
+        if (i.step === 2) throw new Error('crash');
+      }),
+      /crash/,
+    );
+    appendFileSync(logFile, '{"type":"step","step":3'); // a line cut short by the crash
+    await run();
+    const lines = readFileSync(logFile, 'utf8').trim().split('\n');
+    const records = lines.map((l) => JSON.parse(l) as { type: string; step: number });
+    assert.deepEqual(
+      records.filter((r) => r.type === 'step').map((r) => r.step),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
+  });
 
   it('model [] and a model listing a variable twice are refused when the Trainer is built (repro 12)', () => {
     const v = tf.variable(tf.ones([2]), true, `twice_${count++}`);
-    const config = (model: tf.Variable[]) => ({
-      model, optimizer: 'adopt', learningRate: 0.1, progress: false, steps: 1, loss: () => v.sum(), data: batches(1),
-    }) as TrainerConfig<Empty>;
-    assert.throws(() => new Trainer(config([])), (e: Error) => e instanceof OptimizerArgumentError &&
-      /invalid model \[\]; expected a non-empty array of tf.Variable/.test(e.message));
-    assert.throws(() => new Trainer(config([v, v])), (e: Error) => e instanceof OptimizerArgumentError &&
-      e.message.includes(`invalid model[1] "${v.name}"; expected each tf.Variable once`) &&
-      e.message.includes(`(variable "${v.name}" is model[0] too)`));
+    const config = (model: tf.Variable[]) =>
+      ({
+        model,
+        optimizer: 'adopt',
+        learningRate: 0.1,
+        progress: false,
+        steps: 1,
+        loss: () => v.sum(),
+        data: batches(1),
+      }) as TrainerConfig<Empty>;
+    assert.throws(
+      () => new Trainer(config([])),
+      (e: Error) =>
+        e instanceof OptimizerArgumentError &&
+        /invalid model \[\]; expected a non-empty array of tf.Variable/.test(e.message),
+    );
+    assert.throws(
+      () => new Trainer(config([v, v])),
+      (e: Error) =>
+        e instanceof OptimizerArgumentError &&
+        e.message.includes(`invalid model[1] "${v.name}"; expected each tf.Variable once`) &&
+        e.message.includes(`(variable "${v.name}" is model[0] too)`),
+    );
     v.dispose();
   });
 
   it('a weightDecay in paramGroups that the optimizer lacks names the group', () => {
     const v = tf.variable(tf.ones([2]), true, `sgd_wd_${count++}`);
-    assert.throws(() => new Trainer<Empty>({
-      model: [v], optimizer: 'sgd', learningRate: 0.1, progress: false, steps: 1, loss: () => v.sum(), data: batches(1),
-      paramGroups: [{ pattern: /x/ }, { pattern: /sgd/, weightDecay: 0.1 }],
-    }), (e: Error) => e instanceof OptimizerArgumentError && /paramGroups\[1\]/.test(e.message) &&
-      /unknown option "?weightDecay/.test(e.message));
+    assert.throws(
+      () =>
+        new Trainer<Empty>({
+          model: [v],
+          optimizer: 'sgd',
+          learningRate: 0.1,
+          progress: false,
+          steps: 1,
+          loss: () => v.sum(),
+          data: batches(1),
+          paramGroups: [{ pattern: /x/ }, { pattern: /sgd/, weightDecay: 0.1 }],
+        }),
+      (e: Error) =>
+        e instanceof OptimizerArgumentError &&
+        /paramGroups\[1\]/.test(e.message) &&
+        /unknown option "?weightDecay/.test(e.message),
+    );
     v.dispose();
   });
 });
@@ -143,7 +206,10 @@ describe('option keys named like Object.prototype properties (repro 04)', () => 
 
   it('adopt, adam, core.adopt, ruleOptimizer and createOptimizer report them as unknown options', () => {
     const rule = rules.defineRule({
-      name: `proto_${count++}`, slots: [], hyperparameters: {}, scalars: (lr: number) => ({ lr }),
+      name: `proto_${count++}`,
+      slots: [],
+      hyperparameters: {},
+      scalars: (lr: number) => ({ lr }),
       step: ({ p, g, scalar: s, sub, mul }) => ({ p: sub(p, mul(g, s('lr'))) }),
     });
     for (const key of KEYS) {
@@ -164,7 +230,11 @@ describe('option keys named like Object.prototype properties (repro 04)', () => 
     const { file } = await interop.exportState(opt, model);
     for (const key of KEYS) {
       await assert.rejects(interop.exportState(opt, model, options(key)), unknownOption(key), `exportState ${key}`);
-      await assert.rejects(interop.importState(opt, model, file, options(key)), unknownOption(key), `importState ${key}`);
+      await assert.rejects(
+        interop.importState(opt, model, file, options(key)),
+        unknownOption(key),
+        `importState ${key}`,
+      );
     }
     model.dispose();
     opt.dispose();

@@ -22,7 +22,9 @@ function problem(n: number) {
   const rng = new Rng(7 * n + 1);
   const k = count++;
   const shapes = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? [3] : i % 3 === 1 ? [2, 2] : [5]));
-  const coefs = shapes.map((s) => Float32Array.from(rng.normals(s.reduce((a, b) => a * b, 1)), (x) => x * (1 + k % 3)));
+  const coefs = shapes.map((s) =>
+    Float32Array.from(rng.normals(s.reduce((a, b) => a * b, 1)), (x) => x * (1 + (k % 3))),
+  );
   const vars = shapes.map((s, i) => tf.variable(tf.zeros(s), true, `norm_${k}_${i}`));
   // the norm in float64 from the float32 gradients, summed in another order (largest first)
   const squares = coefs.flatMap((c) => Array.from(c, (x) => x * x)).sort((a, b) => b - a);
@@ -32,8 +34,11 @@ function problem(n: number) {
 
 /** Kernels run by `f` that take more than `max` inputs. */
 async function wideKernels(f: () => Promise<unknown>, max: number): Promise<string[]> {
-  const profile = await tf.profile(async () => { await f(); });
-  return profile.kernels.filter((k) => k.inputShapes.length > max)
+  const profile = await tf.profile(async () => {
+    await f();
+  });
+  return profile.kernels
+    .filter((k) => k.inputShapes.length > max)
     .map((k) => `${k.name}(${k.inputShapes.length} inputs)`);
 }
 
@@ -46,10 +51,19 @@ describe('Trainer: global gradient norm', () => {
       const infos: StepInfo[] = [];
       const clip = norm / 4;
       const trainer = new Trainer<{ c: tf.Tensor[] }>({
-        model: vars, optimizer: 'sgd', learningRate: 1, steps: 1, progress: false, clipGradNorm: clip,
+        model: vars,
+        optimizer: 'sgd',
+        learningRate: 1,
+        steps: 1,
+        progress: false,
+        clipGradNorm: clip,
         loss: (b) => tf.tidy(() => vars.map((v, i) => tf.sum(tf.mul(v, b.c[i]!))).reduce((a, x) => tf.add(a, x))),
         data: () => [{ c: coefs.map((c, i) => tf.tensor(c, shapes[i])) }],
-        callbacks: { onStep: (i) => { infos.push(i); } },
+        callbacks: {
+          onStep: (i) => {
+            infos.push(i);
+          },
+        },
       } as TrainerConfig<{ c: tf.Tensor[] }>);
       const wide = await wideKernels(() => trainer.fit(), MAX_OP_INPUTS);
       assert.deepEqual(wide, [], `ops of more than ${MAX_OP_INPUTS} inputs`);
@@ -75,7 +89,12 @@ describe('Trainer: global gradient norm', () => {
       const xs = Array.from({ length: n }, (_, i) => tf.scalar(Math.fround(1 / (i + 3))));
       const before = tf.memory().numTensors;
       let sum: tf.Tensor | undefined;
-      assert.deepEqual(await wideKernels(async () => { sum = treeSum(xs); }, MAX_OP_INPUTS), []);
+      assert.deepEqual(
+        await wideKernels(async () => {
+          sum = treeSum(xs);
+        }, MAX_OP_INPUTS),
+        [],
+      );
       const reference = tf.addN(xs);
       const [a, b] = [sum!.dataSync()[0]!, reference.dataSync()[0]!];
       assert.ok(Math.abs(a - b) <= 1e-6 * Math.abs(b), `${n}: ${a} vs ${b}`);

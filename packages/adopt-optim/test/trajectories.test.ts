@@ -31,14 +31,16 @@ export const REORDERED: { path: RegExp; variant: RegExp; why: string }[] = [
     // 0.2's paths disagreed: the WebAssembly kernels computed m · stepSize / (√v̂ · (1/√bc2) + ε), the tfjs ops,
     // webgl and webgpu paths (m / (√v̂ / √bc2 + ε)) · stepSize. The rule is written once, in the first form (one
     // division per element).
-    path: /ops$/, variant: /^(Adam|AdamW|AMSGrad)/,
+    path: /ops$/,
+    variant: /^(Adam|AdamW|AMSGrad)/,
     why: 'the Adam rule multiplies by 1/√bc2 and the step size first, as the WebAssembly kernels did',
   },
   {
     // 0.2's chain rounded the masked update to float32, then multiplied it by 1 / max(mean, 1e-3) in a second
     // pass (two roundings); the rule multiplies by the factor in float64 and rounds once.
-    path: /^core chain$/, variant: /caution/,
-    why: 'caution\'s rescaling is one float64 product rounded once, not two roundings',
+    path: /^core chain$/,
+    variant: /caution/,
+    why: "caution's rescaling is one float64 product rounded once, not two roundings",
   },
 ];
 
@@ -91,7 +93,8 @@ for (const path of PATHS) {
     for (const v of VARIANTS) {
       it(v.name, async (t) => {
         const want = fixture.trajectories.find((r) => r.path === path.name && r.variant === v.name);
-        if (want === undefined && RECORDED_VARIANTS.has(v.name)) assert.fail(`no recording for ${path.name} / ${v.name}`);
+        if (want === undefined && RECORDED_VARIANTS.has(v.name))
+          assert.fail(`no recording for ${path.name} / ${v.name}`);
         if (want === undefined) return t.skip('a variant added after 0.2: nothing to reproduce');
         compare(await record(path, v), want);
       });
@@ -108,7 +111,10 @@ describe('the comparison can fail', () => {
     bits[3]! += 1;
     steps[2]!['p'] = Buffer.from(p.buffer).toString('base64');
     assert.throws(() => compare({ ...want, steps }, want), /step 2 "p" differs/);
-    assert.equal(ulps(p[3]!, new Float32Array(new Uint8Array(Buffer.from(want.steps![2]!['p']!, 'base64')).buffer)[3]!), 1);
+    assert.equal(
+      ulps(p[3]!, new Float32Array(new Uint8Array(Buffer.from(want.steps![2]!['p']!, 'base64')).buffer)[3]!),
+      1,
+    );
   });
   it('a path that starts refusing, or stops refusing, is caught', () => {
     const refused = fixture.trajectories.find((t) => t.steps === null)!;

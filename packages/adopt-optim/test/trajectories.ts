@@ -17,7 +17,12 @@ export const STEPS = 6;
 
 /** One recorded step: each named array (params first, then state) as base64 float32/int8 bytes. */
 export type Snapshot = Record<string, string>;
-export interface Trajectory { path: string; variant: string; steps: Snapshot[] | null; refused?: string }
+export interface Trajectory {
+  path: string;
+  variant: string;
+  steps: Snapshot[] | null;
+  refused?: string;
+}
 
 export interface PathSpec {
   name: string;
@@ -37,8 +42,15 @@ export function inputs(seed = 20): { p0: Float32Array; grads: Float32Array[] } {
 }
 
 function coreFactory(v: Variant): typeof core.adopt {
-  return (v.name.startsWith('ADOPT') ? core.adopt : v.name.startsWith('AdamW') ? core.adamw
-    : v.name.startsWith('AMSGrad') ? core.amsgrad : core.adam) as typeof core.adopt;
+  return (
+    v.name.startsWith('ADOPT')
+      ? core.adopt
+      : v.name.startsWith('AdamW')
+        ? core.adamw
+        : v.name.startsWith('AMSGrad')
+          ? core.amsgrad
+          : core.adam
+  ) as typeof core.adopt;
 }
 
 /** Every typed array in a (nested) core state, by path. */
@@ -46,7 +58,8 @@ function flatten(prefix: string, x: unknown, out: Snapshot): void {
   if (ArrayBuffer.isView(x)) out[prefix] = encode(x);
   else if (typeof x === 'number') out[prefix] = encode(Float64Array.of(x));
   else if (x !== null && typeof x === 'object') {
-    for (const k of Object.keys(x).sort()) flatten(prefix === '' ? k : `${prefix}.${k}`, (x as Record<string, unknown>)[k], out);
+    for (const k of Object.keys(x).sort())
+      flatten(prefix === '' ? k : `${prefix}.${k}`, (x as Record<string, unknown>)[k], out);
   }
 }
 
@@ -101,8 +114,14 @@ function tfjsPath(backend: string, fused: boolean, dtype: 'float32' | 'int8'): P
 }
 
 export const PATHS: PathSpec[] = [
-  corePath(true, 'float32'), corePath(false, 'float32'), corePath(true, 'int8'),
-  ...['cpu', 'wasm'].flatMap((b) => [tfjsPath(b, true, 'float32'), tfjsPath(b, false, 'float32'), tfjsPath(b, true, 'int8')]),
+  corePath(true, 'float32'),
+  corePath(false, 'float32'),
+  corePath(true, 'int8'),
+  ...['cpu', 'wasm'].flatMap((b) => [
+    tfjsPath(b, true, 'float32'),
+    tfjsPath(b, false, 'float32'),
+    tfjsPath(b, true, 'int8'),
+  ]),
 ];
 
 export async function record(path: PathSpec, v: Variant): Promise<Trajectory> {

@@ -5,19 +5,33 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  ADAM_DEFAULTS, ADAMW_DEFAULTS, ADOPT_DEFAULTS, AMSGRAD_DEFAULTS, adam, adamw, adopt, amsgrad, core,
+  ADAM_DEFAULTS,
+  ADAMW_DEFAULTS,
+  ADOPT_DEFAULTS,
+  AMSGRAD_DEFAULTS,
+  adam,
+  adamw,
+  adopt,
+  amsgrad,
+  core,
   type AdoptOptimizer,
 } from '../src/index.js';
 import {
-  createOptimizer, Trainer, type OptimizerName, type OptimizerOptions, type OptimizerOptionsByName,
+  createOptimizer,
+  Trainer,
+  type OptimizerName,
+  type OptimizerOptions,
+  type OptimizerOptionsByName,
 } from '../src/train/index.js';
 // names that left the root in 0.3 still import from it, as markers that name their new home (src/moved.ts)
 import {
-  createOptimizer as movedCreate, defineRule as movedDefine, type StateDict as MovedStateDict,
+  createOptimizer as movedCreate,
+  defineRule as movedDefine,
+  type StateDict as MovedStateDict,
 } from '../src/index.js';
 
 /** Compiles only if A and B are the same type. */
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function expectType<T extends true>(_ok?: T): void {}
 
 export function createOptimizerTypes(name: OptimizerName, schedule: (step: number) => number): void {

@@ -5,8 +5,13 @@ import { adam, adamw, adopt, amsgrad, core, OptimizerArgumentError, powerClip } 
 
 type Factory = (lr?: number, options?: any) => unknown;
 const FACTORIES: [string, string, Factory][] = [
-  ['adopt', 'ADOPT', adopt], ['adamw', 'AdamW', adamw], ['amsgrad', 'AMSGrad', amsgrad], ['adam', 'Adam', adam],
-  ['core.adopt', 'adopt', core.adopt], ['core.adamw', 'adamw', core.adamw], ['core.amsgrad', 'amsgrad', core.amsgrad],
+  ['adopt', 'ADOPT', adopt],
+  ['adamw', 'AdamW', adamw],
+  ['amsgrad', 'AMSGrad', amsgrad],
+  ['adam', 'Adam', adam],
+  ['core.adopt', 'adopt', core.adopt],
+  ['core.adamw', 'adamw', core.adamw],
+  ['core.amsgrad', 'amsgrad', core.amsgrad],
   ['core.adam', 'adam', core.adam],
 ];
 
@@ -22,11 +27,31 @@ const BAD: [string, number | undefined, object, RegExp][] = [
   // epsilon 0: a zero gradient with v = 0 gives 0 / 0 = NaN parameters, past every gradient check
   ['epsilon 0', undefined, { epsilon: 0 }, /invalid epsilon 0; expected a finite number > 0/],
   ['infinite epsilon', undefined, { epsilon: Infinity }, /invalid epsilon Infinity; expected a finite number > 0/],
-  ['negative weight decay', undefined, { weightDecay: -0.01 }, /invalid weightDecay -0.01; expected a finite number >= 0/],
+  [
+    'negative weight decay',
+    undefined,
+    { weightDecay: -0.01 },
+    /invalid weightDecay -0.01; expected a finite number >= 0/,
+  ],
   ['decoupled not a boolean', undefined, { decoupled: 'yes' }, /invalid decoupled "yes"; expected true or false/],
-  ['unknown nonFinite policy', undefined, { nonFinite: 'ignore' }, /invalid nonFinite "ignore"; expected one of "throw", "skip", "off"/],
-  ['misspelled option', undefined, { weight_decay: 0.1 }, /unknown option "weight_decay"; did you mean "weightDecay"\? expected one of/],
-  ['PyTorch\'s name', undefined, { betas: [0.9, 0.99] }, /unknown option "betas"; did you mean "beta1" and "beta2"\? expected one of/],
+  [
+    'unknown nonFinite policy',
+    undefined,
+    { nonFinite: 'ignore' },
+    /invalid nonFinite "ignore"; expected one of "throw", "skip", "off"/,
+  ],
+  [
+    'misspelled option',
+    undefined,
+    { weight_decay: 0.1 },
+    /unknown option "weight_decay"; did you mean "weightDecay"\? expected one of/,
+  ],
+  [
+    "PyTorch's name",
+    undefined,
+    { betas: [0.9, 0.99] },
+    /unknown option "betas"; did you mean "beta1" and "beta2"\? expected one of/,
+  ],
   ['nothing close', undefined, { momentum: 0.9 }, /unknown option "momentum"; expected one of/],
 ];
 
@@ -34,12 +59,15 @@ describe('invalid hyperparameters throw at construction, naming argument, value 
   for (const [label, owner, make] of FACTORIES) {
     for (const [what, lr, options, message] of BAD) {
       it(`${label}: ${what}`, () => {
-        assert.throws(() => make(lr, options), (e: unknown) => {
-          assert.ok(e instanceof OptimizerArgumentError, String(e));
-          assert.match(e.message, new RegExp(`^${owner}: `));
-          assert.match(e.message, message);
-          return true;
-        });
+        assert.throws(
+          () => make(lr, options),
+          (e: unknown) => {
+            assert.ok(e instanceof OptimizerArgumentError, String(e));
+            assert.match(e.message, new RegExp(`^${owner}: `));
+            assert.match(e.message, message);
+            return true;
+          },
+        );
       });
     }
   }
@@ -47,7 +75,11 @@ describe('invalid hyperparameters throw at construction, naming argument, value 
 
 describe('ADOPT clip schedules', () => {
   const bad: [string, unknown, RegExp][] = [
-    ['negative bound', () => -1, /invalid clip -1 returned by the clip schedule at step 1; expected a finite number >= 0/],
+    [
+      'negative bound',
+      () => -1,
+      /invalid clip -1 returned by the clip schedule at step 1; expected a finite number >= 0/,
+    ],
     ['NaN bound', (t: number) => (t > 50 ? NaN : 1), /invalid clip NaN returned by the clip schedule at step 100/],
     ['infinite bound', () => Infinity, /invalid clip Infinity returned by the clip schedule at step 1/],
     ['not a function', 0.25, /invalid clip 0.25; expected a function of the step t/],
@@ -75,9 +107,14 @@ describe('ADOPT clip schedules', () => {
     opt.applyGradients({ [a.name]: tf.ones([2]) });
     for (let i = 0; i < 3; i++) opt.applyGradients({ [b.name]: tf.ones([1]), [a.name]: tf.ones([2]) });
     const before = [Array.from(a.dataSync()), Array.from(b.dataSync()), opt.stepOf(a.name), opt.stepOf(b.name)];
-    assert.throws(() => opt.applyGradients({ [b.name]: tf.ones([1]), [a.name]: tf.ones([2]) }),
-      /invalid clip -1 returned by the clip schedule at step 4/);
-    assert.deepEqual([Array.from(a.dataSync()), Array.from(b.dataSync()), opt.stepOf(a.name), opt.stepOf(b.name)], before);
+    assert.throws(
+      () => opt.applyGradients({ [b.name]: tf.ones([1]), [a.name]: tf.ones([2]) }),
+      /invalid clip -1 returned by the clip schedule at step 4/,
+    );
+    assert.deepEqual(
+      [Array.from(a.dataSync()), Array.from(b.dataSync()), opt.stepOf(a.name), opt.stepOf(b.name)],
+      before,
+    );
     opt.dispose();
     tf.dispose([a, b]);
 
@@ -96,7 +133,9 @@ describe('learning rate can be changed between steps, and is checked', () => {
     const opt = adopt(1e-3);
     opt.learningRate = 0.5;
     assert.equal(opt.learningRate, 0.5);
-    assert.throws(() => { opt.learningRate = -2; }, /ADOPT: invalid learningRate -2; expected a finite number >= 0/);
+    assert.throws(() => {
+      opt.learningRate = -2;
+    }, /ADOPT: invalid learningRate -2; expected a finite number >= 0/);
     assert.equal(opt.learningRate, 0.5);
   });
 });
@@ -104,8 +143,10 @@ describe('learning rate can be changed between steps, and is checked', () => {
 describe('defaults follow the official code and PyTorch', () => {
   it('ADOPT: beta2 0.9999, epsilon 1e-6, clip t^0.25', () => {
     const o = adopt();
-    assert.deepEqual([o.learningRate, o.beta1, o.beta2, o.epsilon, o.weightDecay, o.decoupled, o.maximize],
-      [1e-3, 0.9, 0.9999, 1e-6, 0, false, false]);
+    assert.deepEqual(
+      [o.learningRate, o.beta1, o.beta2, o.epsilon, o.weightDecay, o.decoupled, o.maximize],
+      [1e-3, 0.9, 0.9999, 1e-6, 0, false, false],
+    );
     assert.equal(o.clip!(16), 2);
   });
   it('AdamW: decoupled weight decay 1e-2, beta2 0.999, epsilon 1e-8', () => {

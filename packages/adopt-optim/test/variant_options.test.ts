@@ -8,7 +8,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
-  adam, adamw, adopt, amsgrad, core, cosineDecay, linearWarmup, OptimizerArgumentError, stepDecay,
+  adam,
+  adamw,
+  adopt,
+  amsgrad,
+  core,
+  cosineDecay,
+  linearWarmup,
+  OptimizerArgumentError,
+  stepDecay,
 } from '../src/index.js';
 import { refAdamStep, refAdoptStep, type RefAdamParams, type RefAdoptParams, type RefState } from './reference.js';
 import { CORRECTED_SCHEDULE, VARIANTS } from './variants.js';
@@ -35,10 +43,24 @@ describe('§10 variants: every path against the float64 reference', () => {
 // disagree with it by far more than the tolerance, or the agreement above would prove nothing.
 const LR = 0.01;
 const ADOPT_REF: RefAdoptParams = {
-  lr: LR, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false, clip: (t) => t ** 0.25, maximize: false,
+  lr: LR,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  clip: (t) => t ** 0.25,
+  maximize: false,
 };
 const ADAM_REF: RefAdamParams = {
-  lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: false, maximize: false,
+  lr: LR,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  decoupled: false,
+  amsgrad: false,
+  maximize: false,
 };
 type Port = (p: Float64Array, g: ArrayLike<number>, s: RefState, k: number) => void;
 
@@ -63,7 +85,12 @@ const cautionOldMomentPort: Port = (p, g, s, k) => {
 
 const ADOPT_CAUTION = { ...ADOPT_REF, caution: true };
 const ADAMW_CORRECTED: RefAdamParams = {
-  ...ADAM_REF, lr: CORRECTED_SCHEDULE, weightDecay: 0.1, decoupled: true, correctedWeightDecay: true, lrMax: 0.02,
+  ...ADAM_REF,
+  lr: CORRECTED_SCHEDULE,
+  weightDecay: 0.1,
+  decoupled: true,
+  correctedWeightDecay: true,
+  lrMax: 0.02,
 };
 
 const TRAPS: { name: string; make: () => core.CoreOptimizer<any, any>; port: Port }[] = [
@@ -128,11 +155,23 @@ const TRAPS: { name: string; make: () => core.CoreOptimizer<any, any>; port: Por
     port: (p, g, s, k) => refAdamStep(p, g, s, { ...ADAMW_CORRECTED, lrMax: 1 }, k),
   },
   {
-    name: 'corrected weight decay (ADOPT): lrMax = the schedule\'s value at step 0',
+    name: "corrected weight decay (ADOPT): lrMax = the schedule's value at step 0",
     make: () => core.adopt(CORRECTED_SCHEDULE, { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true }),
-    port: (p, g, s, k) => refAdoptStep(p, g, s, {
-      ...ADOPT_REF, lr: CORRECTED_SCHEDULE, weightDecay: 0.1, decoupled: true, correctedWeightDecay: true, lrMax: CORRECTED_SCHEDULE(0),
-    }, k),
+    port: (p, g, s, k) =>
+      refAdoptStep(
+        p,
+        g,
+        s,
+        {
+          ...ADOPT_REF,
+          lr: CORRECTED_SCHEDULE,
+          weightDecay: 0.1,
+          decoupled: true,
+          correctedWeightDecay: true,
+          lrMax: CORRECTED_SCHEDULE(0),
+        },
+        k,
+      ),
   },
 ];
 
@@ -143,7 +182,11 @@ describe('§10 variants: the agreement test detects buggy ports', () => {
         const { p0, grads } = data(3);
         const made = trap.make();
         const { learningRate, amsgrad: _a, ...options } = made.hyperparams as Record<string, unknown>;
-        const factory = trap.name.includes('(Adam)') ? core.adam : trap.name.startsWith('corrected weight decay:') ? core.adamw : core.adopt;
+        const factory = trap.name.includes('(Adam)')
+          ? core.adam
+          : trap.name.startsWith('corrected weight decay:')
+            ? core.adamw
+            : core.adopt;
         const opt = (factory as typeof core.adopt)(learningRate as never, { ...options, fused } as never);
         const p = Float32Array.from(p0);
         const state = opt.init(p);
@@ -164,22 +207,39 @@ describe('§10 variants: options', () => {
     const o = adopt(1e-3);
     assert.deepEqual([o.nesterov, o.caution, o.correctedWeightDecay], [false, false, false]);
     o.dispose();
-    assert.throws(() => adopt(1e-3, { nesterov: 1 as never }), /^OptimizerArgumentError: ADOPT: invalid nesterov 1; expected true or false\.$/);
-    assert.throws(() => core.adam(1e-3, { caution: 'yes' as never }), /adam: invalid caution "yes"; expected true or false/);
+    assert.throws(
+      () => adopt(1e-3, { nesterov: 1 as never }),
+      /^OptimizerArgumentError: ADOPT: invalid nesterov 1; expected true or false\.$/,
+    );
+    assert.throws(
+      () => core.adam(1e-3, { caution: 'yes' as never }),
+      /adam: invalid caution "yes"; expected true or false/,
+    );
     assert.throws(() => adam(1e-3, { nesterov: true } as never), /Adam: unknown option "nesterov"/);
     assert.throws(() => core.scaleByAdopt({ caution: null as never }), /scaleByAdopt: invalid caution null/);
   });
 
   it('correctedWeightDecay needs decoupled decay and a learning rate with a known maximum > 0', () => {
-    assert.throws(() => adopt(1e-3, { weightDecay: 0.1, correctedWeightDecay: true }),
-      (e: unknown) => e instanceof OptimizerArgumentError && /ADOPT: correctedWeightDecay: true needs decoupled: true/.test(e.message));
-    assert.throws(() => core.adamw((k) => 1e-3 / (k + 1), { correctedWeightDecay: true }),
-      /adamw: correctedWeightDecay needs the schedule's maximum learning rate .* a custom function does not declare/);
-    assert.throws(() => amsgrad(0, { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true }),
-      /AMSGrad: correctedWeightDecay needs a maximum learning rate > 0/);
+    assert.throws(
+      () => adopt(1e-3, { weightDecay: 0.1, correctedWeightDecay: true }),
+      (e: unknown) =>
+        e instanceof OptimizerArgumentError &&
+        /ADOPT: correctedWeightDecay: true needs decoupled: true/.test(e.message),
+    );
+    assert.throws(
+      () => core.adamw((k) => 1e-3 / (k + 1), { correctedWeightDecay: true }),
+      /adamw: correctedWeightDecay needs the schedule's maximum learning rate .* a custom function does not declare/,
+    );
+    assert.throws(
+      () => amsgrad(0, { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true }),
+      /AMSGrad: correctedWeightDecay needs a maximum learning rate > 0/,
+    );
     assert.throws(() => core.addDecayedWeights(0.1, { correctedWeightDecay: true }), /needs learningRate/);
-    for (const [schedule, max] of [[linearWarmup({ peak: 3e-3, warmupSteps: 5 }), 3e-3], [stepDecay({ initial: 2e-3, stepSize: 3, gamma: 0.5 }), 2e-3],
-      [cosineDecay({ peak: 4e-3, totalSteps: 10 }), 4e-3]] as const) {
+    for (const [schedule, max] of [
+      [linearWarmup({ peak: 3e-3, warmupSteps: 5 }), 3e-3],
+      [stepDecay({ initial: 2e-3, stepSize: 3, gamma: 0.5 }), 2e-3],
+      [cosineDecay({ peak: 4e-3, totalSteps: 10 }), 4e-3],
+    ] as const) {
       // the decay of one step with lr = lrMax equals plain decoupled decay: lr · λ · p
       const opt = core.adamw(schedule, { weightDecay: 0.5, correctedWeightDecay: true, fused: false });
       const p = new Float32Array([1]);
@@ -199,7 +259,10 @@ describe('§10 variants: options', () => {
     opt.applyGradients({ [v.name]: tf.ones([3]) });
     const before = v.dataSync().slice();
     opt.learningRate = (k: number) => 1e-3 / (k + 1);
-    assert.throws(() => opt.applyGradients({ [v.name]: tf.ones([3]) }), /AdamW: correctedWeightDecay needs the schedule's maximum/);
+    assert.throws(
+      () => opt.applyGradients({ [v.name]: tf.ones([3]) }),
+      /AdamW: correctedWeightDecay needs the schedule's maximum/,
+    );
     assert.deepEqual(v.dataSync(), before);
     assert.equal(opt.iterations, 1);
     opt.dispose();
@@ -207,11 +270,19 @@ describe('§10 variants: options', () => {
   });
 
   it('are saved by getConfig and restored by fromConfig', () => {
-    const a = adopt(CORRECTED_SCHEDULE, { nesterov: true, caution: true, weightDecay: 0.1, decoupled: true, correctedWeightDecay: true });
+    const a = adopt(CORRECTED_SCHEDULE, {
+      nesterov: true,
+      caution: true,
+      weightDecay: 0.1,
+      decoupled: true,
+      correctedWeightDecay: true,
+    });
     const config = a.getConfig();
     assert.deepEqual([config['nesterov'], config['caution'], config['correctedWeightDecay']], [true, true, true]);
     const b = tf.serialization.SerializationMap.getMap().classNameMap['adopt-optim/ADOPT']![1](
-      a.constructor as never, config) as unknown as typeof a;
+      a.constructor as never,
+      config,
+    ) as unknown as typeof a;
     assert.deepEqual([b.nesterov, b.caution, b.correctedWeightDecay], [true, true, true]);
     const w = adamw(1e-3, { caution: true, correctedWeightDecay: true });
     assert.deepEqual([w.getConfig()['caution'], w.getConfig()['correctedWeightDecay']], [true, true]);

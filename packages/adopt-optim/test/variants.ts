@@ -1,8 +1,16 @@
 /** Every optimizer configuration the agreement tests cover, with its float64 reference. */
-import { adopt, adam, adamw, amsgrad, core, cosineDecay, powerClip, type LearningRate, type NamedStateOptimizer } from '../src/index.js';
 import {
-  refAdamStep, refAdoptStep, type RefAdamParams, type RefAdoptParams, type RefState,
-} from './reference.js';
+  adopt,
+  adam,
+  adamw,
+  amsgrad,
+  core,
+  cosineDecay,
+  powerClip,
+  type LearningRate,
+  type NamedStateOptimizer,
+} from '../src/index.js';
+import { refAdamStep, refAdoptStep, type RefAdamParams, type RefAdoptParams, type RefState } from './reference.js';
 
 export interface Variant {
   name: string;
@@ -16,8 +24,14 @@ export interface Variant {
 
 const LR = 0.01;
 const adoptBase: RefAdoptParams = {
-  lr: LR, beta1: 0.9, beta2: 0.9999, eps: 1e-6, weightDecay: 0, decoupled: false,
-  clip: (t) => t ** 0.25, maximize: false,
+  lr: LR,
+  beta1: 0.9,
+  beta2: 0.9999,
+  eps: 1e-6,
+  weightDecay: 0,
+  decoupled: false,
+  clip: (t) => t ** 0.25,
+  maximize: false,
 };
 
 /**
@@ -27,7 +41,10 @@ const adoptBase: RefAdoptParams = {
 export const CORRECTED_SCHEDULE = cosineDecay({ peak: 0.02, warmupSteps: 10, totalSteps: 150, final: 0.001 });
 
 function adoptVariant(
-  name: string, options: Parameters<typeof adopt>[1], ref: Partial<RefAdoptParams>, lr: LearningRate = LR,
+  name: string,
+  options: Parameters<typeof adopt>[1],
+  ref: Partial<RefAdoptParams>,
+  lr: LearningRate = LR,
 ): Variant {
   const h = { ...adoptBase, ...ref, lr };
   return {
@@ -40,8 +57,12 @@ function adoptVariant(
 }
 
 function adamVariant(
-  name: string, make: typeof adam, makeCore: typeof core.adam, options: Parameters<typeof adam>[1],
-  ref: RefAdamParams, lr: LearningRate = LR,
+  name: string,
+  make: typeof adam,
+  makeCore: typeof core.adam,
+  options: Parameters<typeof adam>[1],
+  ref: RefAdamParams,
+  lr: LearningRate = LR,
 ): Variant {
   const h = { ...ref, lr };
   return {
@@ -54,35 +75,79 @@ function adamVariant(
 }
 
 const adamBase: RefAdamParams = {
-  lr: LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: false, maximize: false,
+  lr: LR,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  decoupled: false,
+  amsgrad: false,
+  maximize: false,
 };
 
 export const VARIANTS: Variant[] = [
   adoptVariant('ADOPT default (clip t^0.25)', undefined, {}),
   adoptVariant('ADOPT unclipped', { clip: null }, { clip: null }),
-  adoptVariant('ADOPT clip t^0.5, beta2 0.5', { clip: powerClip(0.5), beta2: 0.5 }, { clip: (t) => t ** 0.5, beta2: 0.5 }),
+  adoptVariant(
+    'ADOPT clip t^0.5, beta2 0.5',
+    { clip: powerClip(0.5), beta2: 0.5 },
+    { clip: (t) => t ** 0.5, beta2: 0.5 },
+  ),
   adoptVariant('ADOPT coupled weight decay', { weightDecay: 0.1 }, { weightDecay: 0.1 }),
-  adoptVariant('ADOPT decoupled weight decay', { weightDecay: 0.1, decoupled: true }, { weightDecay: 0.1, decoupled: true }),
+  adoptVariant(
+    'ADOPT decoupled weight decay',
+    { weightDecay: 0.1, decoupled: true },
+    { weightDecay: 0.1, decoupled: true },
+  ),
   adoptVariant('ADOPT maximize', { maximize: true }, { maximize: true }),
   adamVariant('Adam', adam, core.adam, undefined, adamBase),
-  adamVariant('Adam coupled weight decay, maximize', adam, core.adam, { weightDecay: 0.1, maximize: true },
-    { ...adamBase, weightDecay: 0.1, maximize: true }),
+  adamVariant(
+    'Adam coupled weight decay, maximize',
+    adam,
+    core.adam,
+    { weightDecay: 0.1, maximize: true },
+    { ...adamBase, weightDecay: 0.1, maximize: true },
+  ),
   adamVariant('AdamW', adamw, core.adamw, undefined, { ...adamBase, weightDecay: 1e-2, decoupled: true }),
   adamVariant('AMSGrad', amsgrad, core.amsgrad, undefined, { ...adamBase, amsgrad: true }),
   // §10: the variants other ports offer
   adoptVariant('ADOPT nesterov', { nesterov: true }, { nesterov: true }),
   adoptVariant('ADOPT caution', { caution: true }, { caution: true }),
-  adoptVariant('ADOPT nesterov and caution, unclipped, maximize', { nesterov: true, caution: true, clip: null, maximize: true },
-    { nesterov: true, caution: true, clip: null, maximize: true }),
-  adoptVariant('ADOPT caution, coupled weight decay', { caution: true, weightDecay: 0.1 }, { caution: true, weightDecay: 0.1 }),
-  adoptVariant('ADOPT corrected weight decay (cosine schedule, lrMax 0.02)',
+  adoptVariant(
+    'ADOPT nesterov and caution, unclipped, maximize',
+    { nesterov: true, caution: true, clip: null, maximize: true },
+    { nesterov: true, caution: true, clip: null, maximize: true },
+  ),
+  adoptVariant(
+    'ADOPT caution, coupled weight decay',
+    { caution: true, weightDecay: 0.1 },
+    { caution: true, weightDecay: 0.1 },
+  ),
+  adoptVariant(
+    'ADOPT corrected weight decay (cosine schedule, lrMax 0.02)',
     { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true },
-    { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true, lrMax: 0.02 }, CORRECTED_SCHEDULE),
-  adoptVariant('ADOPT epsilonMode add, epsilon 1e-2', { epsilonMode: 'add', epsilon: 1e-2 }, { epsilonMode: 'add', eps: 1e-2 }),
+    { weightDecay: 0.1, decoupled: true, correctedWeightDecay: true, lrMax: 0.02 },
+    CORRECTED_SCHEDULE,
+  ),
+  adoptVariant(
+    'ADOPT epsilonMode add, epsilon 1e-2',
+    { epsilonMode: 'add', epsilon: 1e-2 },
+    { epsilonMode: 'add', eps: 1e-2 },
+  ),
   adamVariant('Adam caution', adam, core.adam, { caution: true }, { ...adamBase, caution: true }),
-  adamVariant('AMSGrad caution, maximize', amsgrad, core.amsgrad, { caution: true, maximize: true },
-    { ...adamBase, amsgrad: true, caution: true, maximize: true }),
-  adamVariant('AdamW corrected weight decay and caution (cosine schedule, lrMax 0.02)', adamw, core.adamw,
+  adamVariant(
+    'AMSGrad caution, maximize',
+    amsgrad,
+    core.amsgrad,
+    { caution: true, maximize: true },
+    { ...adamBase, amsgrad: true, caution: true, maximize: true },
+  ),
+  adamVariant(
+    'AdamW corrected weight decay and caution (cosine schedule, lrMax 0.02)',
+    adamw,
+    core.adamw,
     { weightDecay: 0.1, correctedWeightDecay: true, caution: true },
-    { ...adamBase, weightDecay: 0.1, decoupled: true, correctedWeightDecay: true, caution: true, lrMax: 0.02 }, CORRECTED_SCHEDULE),
+    { ...adamBase, weightDecay: 0.1, decoupled: true, correctedWeightDecay: true, caution: true, lrMax: 0.02 },
+    CORRECTED_SCHEDULE,
+  ),
 ];

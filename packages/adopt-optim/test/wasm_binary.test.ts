@@ -27,22 +27,31 @@ function wabtBytes(text: string, shared: boolean): Uint8Array {
 }
 
 describe('the shared-memory variant derived from a plain module (the package ships only plain ones)', () => {
-  it('equals wabt\'s shared build for every generated module, and refuses a module it cannot rewrite', () => {
-    for (const [key, text] of texts()) assert.deepEqual(sharedMemoryVariant(wabtBytes(text, false)), wabtBytes(text, true), key);
+  it("equals wabt's shared build for every generated module, and refuses a module it cannot rewrite", () => {
+    for (const [key, text] of texts())
+      assert.deepEqual(sharedMemoryVariant(wabtBytes(text, false)), wabtBytes(text, true), key);
     // a module that imports a function as well: refused, not rewritten into something else
-    const withFunc = wabt.parseWat('f.wat', '(module (import "env" "f" (func)) (import "env" "memory" (memory 1)))', {});
+    const withFunc = wabt.parseWat(
+      'f.wat',
+      '(module (import "env" "f" (func)) (import "env" "memory" (memory 1)))',
+      {},
+    );
     const bytes = withFunc.toBinary({}).buffer;
     withFunc.destroy();
     assert.throws(() => sharedMemoryVariant(bytes), /imports something other than its memory/);
     // the variant compiles and runs over a shared memory
     const [, text] = texts()[0]!;
     const shared = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
-    assert.ok(new WebAssembly.Instance(new WebAssembly.Module(sharedMemoryVariant(wabtBytes(text, false))), { env: { memory: shared } }));
+    assert.ok(
+      new WebAssembly.Instance(new WebAssembly.Module(sharedMemoryVariant(wabtBytes(text, false))), {
+        env: { memory: shared },
+      }),
+    );
   });
 });
 
 describe('the run-time WebAssembly assembler', () => {
-  it('gives wabt\'s bytes for every generated module, plain and shared', () => {
+  it("gives wabt's bytes for every generated module, plain and shared", () => {
     const all = texts();
     assert.ok(all.length >= 12 && lowBit().length >= 10, `${all.length} modules`);
     for (const [key, text] of all) {
@@ -68,8 +77,17 @@ describe('the run-time assembler on the low-bit modules (codec, call, lanes, shu
   const [key8, text8] = lowBit().find(([k]) => k.endsWith('_int8'))!;
 
   it('the texts use what the float32 modules do not, so the byte equality above covers it', () => {
-    for (const needle of ['(call $requant', 'i8x16.shuffle', 'v128.store64_lane', 'offset=', 'f32x4.extract_lane',
-      'v128.const i8x16', 'v128.load64_zero', '(if ', '0x1.8p+23']) {
+    for (const needle of [
+      '(call $requant',
+      'i8x16.shuffle',
+      'v128.store64_lane',
+      'offset=',
+      'f32x4.extract_lane',
+      'v128.const i8x16',
+      'v128.load64_zero',
+      '(if ',
+      '0x1.8p+23',
+    ]) {
       assert.ok(text.includes(needle), `${key}: ${needle}`);
     }
     for (const needle of ['v128.load8x8_s', 'v128.load32_zero', 'v128.store32_lane', 'i8x16.narrow_i16x8_u']) {
@@ -79,8 +97,11 @@ describe('the run-time assembler on the low-bit modules (codec, call, lanes, shu
 
   it('a one-instruction change is detected, and still assembled as wabt does', () => {
     for (const [from, to] of [
-      ['i8x16.shr_s', 'i8x16.shr_u'], ['v128.store64_lane 0', 'v128.store64_lane 1'], ['offset=16', 'offset=32'],
-      ['i32x4.extend_low_i16x8_s', 'i32x4.extend_high_i16x8_s'], ['(f32.const 0x1.8p+23)', '(f32.const 0x1.9p+23)'],
+      ['i8x16.shr_s', 'i8x16.shr_u'],
+      ['v128.store64_lane 0', 'v128.store64_lane 1'],
+      ['offset=16', 'offset=32'],
+      ['i32x4.extend_low_i16x8_s', 'i32x4.extend_high_i16x8_s'],
+      ['(f32.const 0x1.8p+23)', '(f32.const 0x1.9p+23)'],
       ['i8x16.shuffle 0 1', 'i8x16.shuffle 1 0'],
     ] as const) {
       assert.ok(text.includes(from), from);
@@ -103,13 +124,17 @@ describe('the run-time assembler on the low-bit modules (codec, call, lanes, shu
     assert.throws(() => assembleWat(text.replace('(f32.const 0x1.8p+23)', '(f32.const 0x1.8q+23)')), /bad f32 literal/);
     const requant = text.slice(text.indexOf('(func $requant'), text.indexOf('(func (export'));
     assert.throws(() => assembleWat(text.replace(requant, requant + requant)), /two funcs are named \$requant/);
-    assert.throws(() => assembleWat(text.replace('(module', '(module (global $g i32 (i32.const 0))')),
-      /unsupported module field global/);
+    assert.throws(
+      () => assembleWat(text.replace('(module', '(module (global $g i32 (i32.const 0))')),
+      /unsupported module field global/,
+    );
     assert.throws(() => assembleWat(text.replace('(then', '(than')), /expected \(if cond \(then/);
     const memory = '(import "env" "memory" (memory 1))';
     assert.throws(() => assembleWat(text.replace(memory, '')), /expected one \(import "env" "memory"/);
     assert.throws(() => assembleWat(text.replace(memory, memory + memory)), /expected one \(import "env" "memory"/);
-    assert.throws(() => assembleWat(text.replace(memory, '(import "env" "memory" (memory 2))')),
-      /unsupported module field import/);
+    assert.throws(
+      () => assembleWat(text.replace(memory, '(import "env" "memory" (memory 2))')),
+      /unsupported module field import/,
+    );
   });
 });

@@ -17,7 +17,15 @@ import { adoptKernelArgs } from '../src/rules/scalars.js';
 function run(shared: boolean): Float32Array {
   const memory = new WebAssembly.Memory(shared ? { initial: 2, maximum: 64, shared: true } : { initial: 2 });
   assert.equal(isSharedMemory(memory), shared);
-  const call = adoptCall({ nesterov: true, caution: false }, 'step', adoptKernelArgs({ beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.01, decoupled: false, maximize: true }, 0.01, 2));
+  const call = adoptCall(
+    { nesterov: true, caution: false },
+    'step',
+    adoptKernelArgs(
+      { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.01, decoupled: false, maximize: true },
+      0.01,
+      2,
+    ),
+  );
   const k = ruleKernels(memory, call.plan.key);
   const allFinite = finiteKernel(memory);
   assert.ok(k !== null && allFinite !== null, `no kernels for a ${shared ? 'shared' : 'plain'} memory`);
@@ -55,9 +63,18 @@ function run8(shared: boolean): Uint8Array {
   const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296) * 2 - 1;
   for (let i = 0; i < 2 * n; i++) f[i] = rand();
   const at = { p: 0, g: 4 * n, qm: 8 * n, qv: 9 * n, sm: 10 * n, sv: 10 * n + 64, scr: 11 * n };
-  const h = { beta1: 0.9, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.1, decoupled: true, maximize: false, nesterov: true };
+  const h = {
+    beta1: 0.9,
+    beta2: 0.99,
+    epsilon: 1e-6,
+    weightDecay: 0.1,
+    decoupled: true,
+    maximize: false,
+    nesterov: true,
+  };
   callLowBit(k, adoptCall(h, 'init', adoptKernelArgs(h, 0.01, Infinity)), at, n, 0, stepSeed(0), INT8);
-  for (let t = 1; t < 4; t++) callLowBit(k, adoptCall(h, 'step', adoptKernelArgs(h, 0.01, t ** 0.25)), at, n, 0, stepSeed(t), INT8);
+  for (let t = 1; t < 4; t++)
+    callLowBit(k, adoptCall(h, 'step', adoptKernelArgs(h, 0.01, t ** 0.25)), at, n, 0, stepSeed(t), INT8);
   return Uint8Array.from(new Uint8Array(memory.buffer, 0, 11 * n + 2048));
 }
 
@@ -65,7 +82,10 @@ describe('8-bit state kernels over a shared memory (threaded tfjs wasm build)', 
   it('instantiate over a shared memory and compute exactly what the plain module computes', () => {
     const plain = run8(false);
     const shared = run8(true);
-    assert.ok(plain.subarray(9000, 10000).some((x) => x > 0), 'codes of sqrt(v) written');
+    assert.ok(
+      plain.subarray(9000, 10000).some((x) => x > 0),
+      'codes of sqrt(v) written',
+    );
     assert.deepEqual(shared, plain);
   });
 });

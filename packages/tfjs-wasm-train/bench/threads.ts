@@ -126,7 +126,10 @@ async function parent(): Promise<void> {
   const rows: { workload: Workload; one: Stat; many: Stat; perRound: number[] }[] = [];
   let profile: ChildResult['profile'];
   for (const workload of ['mlp', 'gpt'] as const) {
-    const times = new Map<number, number[]>([[1, []], [n, []]]);
+    const times = new Map<number, number[]>([
+      [1, []],
+      [n, []],
+    ]);
     const perRound: number[] = [];
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? [1, n] : [n, 1];
@@ -151,16 +154,24 @@ async function parent(): Promise<void> {
     '',
     `| workload | 1 thread | ${n} threads | speed-up (medians) | speed-up per round |`,
     '|---|---|---|---|---|',
-    ...rows.map((r) =>
-      `| ${TITLES[r.workload]} | ${cell(r.one)} | ${cell(r.many)} | ${(r.one.median / r.many.median).toFixed(2)}x | ` +
-        `${r.perRound.map((x) => x.toFixed(2)).join(', ')} |`),
+    ...rows.map(
+      (r) =>
+        `| ${TITLES[r.workload]} | ${cell(r.one)} | ${cell(r.many)} | ${(r.one.median / r.many.median).toFixed(2)}x | ` +
+        `${r.perRound.map((x) => x.toFixed(2)).join(', ')} |`,
+    ),
   ];
   if (profile) {
     const total = profile.reduce((a, k) => a + k.ms, 0);
-    lines.push('', `GPT step on ${n} threads, per kernel (one profiled step, ${f(total)} ms of kernels; XNNPACK runs ` +
-      'BatchMatMul, _FusedMatMul and convolutions on all threads, the rest runs on one):', '',
-    '| kernel | ms | calls | share |', '|---|---|---|---|',
-    ...profile.slice(0, 15).map((k) => `| ${k.name} | ${f(k.ms)} | ${k.calls} | ${(100 * k.ms / total).toFixed(1)}% |`),
+    lines.push(
+      '',
+      `GPT step on ${n} threads, per kernel (one profiled step, ${f(total)} ms of kernels; XNNPACK runs ` +
+        'BatchMatMul, _FusedMatMul and convolutions on all threads, the rest runs on one):',
+      '',
+      '| kernel | ms | calls | share |',
+      '|---|---|---|---|',
+      ...profile
+        .slice(0, 15)
+        .map((k) => `| ${k.name} | ${f(k.ms)} | ${k.calls} | ${((100 * k.ms) / total).toFixed(1)}% |`),
     );
   }
   const outDir = join(ROOT, 'docs', 'bench');

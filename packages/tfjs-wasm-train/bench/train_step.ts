@@ -29,7 +29,9 @@ type Mode = 'wasm + tfjs-wasm-train' | 'wasm, tfjs kernels' | 'wasm, missing ker
 const MODES: Mode[] = ['wasm + tfjs-wasm-train', 'wasm, tfjs kernels', 'wasm, missing kernels only', 'cpu'];
 
 // tfjs's own configs, to put back for the 'missing kernels only' mode
-const TFJS_OWN = ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad'].map((k) => tf.getKernel(k, 'wasm')!);
+const TFJS_OWN = ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad'].map(
+  (k) => tf.getKernel(k, 'wasm')!,
+);
 
 async function setMode(mode: Mode): Promise<void> {
   disableWasmTraining();
@@ -90,9 +92,20 @@ interface Workload {
 }
 
 const WORKLOADS: Workload[] = [
-  { name: 'MLP 784-256-256-10, batch 128', make: mlp, inputShape: [784], batch: 128, reps: (m) => (QUICK ? 5 : m === 'cpu' ? 9 : 21) },
-  { name: 'CNN conv16-pool-conv32-pool-dense10, 28x28x1, batch 64', make: cnn, inputShape: [28, 28, 1], batch: 64,
-    reps: (m) => (QUICK ? (m === 'cpu' ? 1 : 5) : m === 'cpu' ? 3 : 21) },
+  {
+    name: 'MLP 784-256-256-10, batch 128',
+    make: mlp,
+    inputShape: [784],
+    batch: 128,
+    reps: (m) => (QUICK ? 5 : m === 'cpu' ? 9 : 21),
+  },
+  {
+    name: 'CNN conv16-pool-conv32-pool-dense10, 28x28x1, batch 64',
+    make: cnn,
+    inputShape: [28, 28, 1],
+    batch: 64,
+    reps: (m) => (QUICK ? (m === 'cpu' ? 1 : 5) : m === 'cpu' ? 3 : 21),
+  },
 ];
 
 interface Cell {
@@ -116,7 +129,13 @@ async function benchWorkload(w: Workload): Promise<Cell[]> {
     const model = w.make();
     model.setWeights(weights.map((v) => tf.tensor(v.values, v.shape)));
     model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
-    const run = { model, x: tf.tensor(xs, [w.batch, ...w.inputShape]), y: tf.tensor2d(labels, [w.batch, 10]), times: [] as number[], error: undefined as string | undefined };
+    const run = {
+      model,
+      x: tf.tensor(xs, [w.batch, ...w.inputShape]),
+      y: tf.tensor2d(labels, [w.batch, 10]),
+      times: [] as number[],
+      error: undefined as string | undefined,
+    };
     try {
       await model.trainOnBatch(run.x, run.y); // warm-up: kernel setup, XNNPACK operators, optimizer state
       if (mode !== 'cpu') await model.trainOnBatch(run.x, run.y);
@@ -131,7 +150,8 @@ async function benchWorkload(w: Workload): Promise<Cell[]> {
       const run = runs.get(mode)!;
       // spread a mode's fewer repetitions over the whole run
       const reps = w.reps(mode);
-      if (run.error !== undefined || rep % Math.max(1, Math.floor(maxReps / reps)) !== 0 || run.times.length >= reps) continue;
+      if (run.error !== undefined || rep % Math.max(1, Math.floor(maxReps / reps)) !== 0 || run.times.length >= reps)
+        continue;
       await setMode(mode);
       const t0 = performance.now();
       await run.model.trainOnBatch(run.x, run.y);
@@ -142,7 +162,11 @@ async function benchWorkload(w: Workload): Promise<Cell[]> {
   for (const mode of MODES) {
     const run = runs.get(mode)!;
     await setMode(mode);
-    cells.push(run.error !== undefined ? { workload: w.name, mode, error: run.error } : { workload: w.name, mode, ms: stat(run.times) });
+    cells.push(
+      run.error !== undefined
+        ? { workload: w.name, mode, error: run.error }
+        : { workload: w.name, mode, ms: stat(run.times) },
+    );
     tf.dispose([run.x, run.y]);
     run.model.dispose();
   }
@@ -232,7 +256,9 @@ async function main(): Promise<void> {
 
   const lines: string[] = [];
   lines.push(`tfjs-wasm-train benchmark: one training step (trainOnBatch, tf.train.adam), ms, median (min-max, n)`);
-  lines.push(`Node ${process.version}, tfjs ${tf.version.tfjs}, wasm backend SIMD single-threaded; ${new Date().toISOString()}${QUICK ? ' (--quick)' : ''}`);
+  lines.push(
+    `Node ${process.version}, tfjs ${tf.version.tfjs}, wasm backend SIMD single-threaded; ${new Date().toISOString()}${QUICK ? ' (--quick)' : ''}`,
+  );
   lines.push('');
   lines.push('| workload | mode | ms per step | x cpu |');
   lines.push('|---|---|---|---|');
@@ -240,39 +266,64 @@ async function main(): Promise<void> {
   for (const w of WORKLOADS) {
     const cpu = cells.find((c) => c.workload === w.name && c.mode === 'cpu')!.ms!.median;
     for (const c of cells.filter((x) => x.workload === w.name)) {
-      lines.push(`| ${c.workload} | ${c.mode} | ${c.ms ? fmt(c.ms) : `fails: ${c.error}`} | ${c.ms ? (cpu / c.ms.median).toFixed(1) : '-'} |`);
+      lines.push(
+        `| ${c.workload} | ${c.mode} | ${c.ms ? fmt(c.ms) : `fails: ${c.error}`} | ${c.ms ? (cpu / c.ms.median).toFixed(1) : '-'} |`,
+      );
     }
   }
-  const get = (wi: number, mode: Mode) => cells.find((c) => c.workload === WORKLOADS[wi]!.name && c.mode === mode)?.ms?.median;
+  const get = (wi: number, mode: Mode) =>
+    cells.find((c) => c.workload === WORKLOADS[wi]!.name && c.mode === mode)?.ms?.median;
   ratios['MLP: wasm+ours vs wasm (tfjs kernels)'] = get(0, 'wasm, tfjs kernels')! / get(0, 'wasm + tfjs-wasm-train')!;
   ratios['MLP: wasm+ours vs cpu'] = get(0, 'cpu')! / get(0, 'wasm + tfjs-wasm-train')!;
   ratios['CNN: wasm+ours vs cpu'] = get(1, 'cpu')! / get(1, 'wasm + tfjs-wasm-train')!;
-  ratios['CNN: wasm+ours vs wasm with only the missing kernels'] = get(1, 'wasm, missing kernels only')! / get(1, 'wasm + tfjs-wasm-train')!;
+  ratios['CNN: wasm+ours vs wasm with only the missing kernels'] =
+    get(1, 'wasm, missing kernels only')! / get(1, 'wasm + tfjs-wasm-train')!;
   lines.push('');
   lines.push('| product (wasm) | tfjs kernel ms | tfjs-wasm-train ms | speed-up |');
   lines.push('|---|---|---|---|');
-  for (const m of matmuls) lines.push(`| ${m.product} | ${fmt(m.tfjs)} | ${fmt(m.ours)} | ${(m.tfjs.median / m.ours.median).toFixed(1)}x |`);
+  for (const m of matmuls)
+    lines.push(`| ${m.product} | ${fmt(m.tfjs)} | ${fmt(m.ours)} | ${(m.tfjs.median / m.ours.median).toFixed(1)}x |`);
   lines.push('');
   lines.push('| transformer kernel (wasm) | tfjs kernel ms | tfjs-wasm-train ms | speed-up |');
   lines.push('|---|---|---|---|');
-  for (const m of transformer) lines.push(`| ${m.product} | ${fmt(m.tfjs)} | ${fmt(m.ours)} | ${(m.tfjs.median / m.ours.median).toFixed(1)}x |`);
+  for (const m of transformer)
+    lines.push(`| ${m.product} | ${fmt(m.tfjs)} | ${fmt(m.ours)} | ${(m.tfjs.median / m.ours.median).toFixed(1)}x |`);
   lines.push('');
   lines.push('Ratios (medians):');
   for (const [k, v] of Object.entries(ratios)) lines.push(`  ${k}: ${v.toFixed(1)}x`);
   lines.push('Targets (issue "Training at full speed on the wasm backend"):');
   const mlpTarget = ratios['MLP: wasm+ours vs wasm (tfjs kernels)']!;
   const cnnTarget = ratios['CNN: wasm+ours vs cpu']!;
-  lines.push(`  ${mlpTarget >= 3 ? 'met   ' : 'MISSED'} MLP step on wasm, with vs without: ${mlpTarget.toFixed(1)}x (target 3x)`);
-  lines.push(`  ${cnnTarget >= 5 ? 'met   ' : 'MISSED'} CNN step, wasm with it vs cpu: ${cnnTarget.toFixed(1)}x (target 5x)`);
+  lines.push(
+    `  ${mlpTarget >= 3 ? 'met   ' : 'MISSED'} MLP step on wasm, with vs without: ${mlpTarget.toFixed(1)}x (target 3x)`,
+  );
+  lines.push(
+    `  ${cnnTarget >= 5 ? 'met   ' : 'MISSED'} CNN step, wasm with it vs cpu: ${cnnTarget.toFixed(1)}x (target 5x)`,
+  );
   lines.push(`Took ${((Date.now() - started) / 1e3).toFixed(0)} s.`);
   const text = lines.join('\n');
   console.log(text);
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(join(OUT_DIR, 'train_step.txt'), `${text}\n`);
-  writeFileSync(join(OUT_DIR, 'train_step.json'), `${JSON.stringify({
-    node: process.version, tfjs: tf.version.tfjs, date: new Date().toISOString(), quick: QUICK, unit: 'ms per step',
-    steps: cells, matmuls, transformer, ratios, targets: { mlpWasmSpeedup: { value: mlpTarget, target: 3 }, cnnVsCpu: { value: cnnTarget, target: 5 } },
-  }, null, 2)}\n`);
+  writeFileSync(
+    join(OUT_DIR, 'train_step.json'),
+    `${JSON.stringify(
+      {
+        node: process.version,
+        tfjs: tf.version.tfjs,
+        date: new Date().toISOString(),
+        quick: QUICK,
+        unit: 'ms per step',
+        steps: cells,
+        matmuls,
+        transformer,
+        ratios,
+        targets: { mlpWasmSpeedup: { value: mlpTarget, target: 3 }, cnnVsCpu: { value: cnnTarget, target: 5 } },
+      },
+      null,
+      2,
+    )}\n`,
+  );
 }
 
 await main();

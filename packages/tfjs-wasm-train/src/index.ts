@@ -21,7 +21,10 @@ import '@tensorflow/tfjs-backend-wasm'; // registers tfjs's wasm kernels, which 
 import { engine, getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { WASM } from './kernels/backend.js';
 import { fastBatchMatMulConfig, fastFusedMatMulConfig } from './kernels/batch_mat_mul.js';
-import { conv2DBackpropFilterConfig, depthwiseConv2dNativeBackpropFilterConfig } from './kernels/conv_backprop_filter.js';
+import {
+  conv2DBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropFilterConfig,
+} from './kernels/conv_backprop_filter.js';
 import { conv2DBackpropInputConfig, depthwiseConv2dNativeBackpropInputConfig } from './kernels/conv_backprop_input.js';
 import { fastMaxPoolGradConfig } from './kernels/max_pool_grad.js';
 import { fastSliceConfig, fastSplitVConfig, fastUnpackConfig } from './kernels/slice.js';
@@ -82,14 +85,17 @@ function state(): Installed | undefined {
 }
 
 function replace(config: KernelConfig): void {
-  if (getKernel(config.kernelName, config.backendName) !== undefined) unregisterKernel(config.kernelName, config.backendName);
+  if (getKernel(config.kernelName, config.backendName) !== undefined)
+    unregisterKernel(config.kernelName, config.backendName);
   registerKernel(config);
 }
 
 function original(name: string): KernelConfig {
   const config = getKernel(name, WASM);
   if (config === undefined) {
-    throw new Error(`tfjs-wasm-train: tfjs's wasm kernel '${name}' is not registered; is @tensorflow/tfjs-backend-wasm installed (4.x)?`);
+    throw new Error(
+      `tfjs-wasm-train: tfjs's wasm kernel '${name}' is not registered; is @tensorflow/tfjs-backend-wasm installed (4.x)?`,
+    );
   }
   return config;
 }

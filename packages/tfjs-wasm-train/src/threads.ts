@@ -56,8 +56,10 @@ export function threadsUnavailable(): string | undefined {
           '(Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp)';
   }
   if (!isNode() && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
-    return 'the page is not cross-origin isolated (Cross-Origin-Opener-Policy: same-origin, ' +
-      'Cross-Origin-Embedder-Policy: require-corp), so wasm memory cannot be shared with workers';
+    return (
+      'the page is not cross-origin isolated (Cross-Origin-Opener-Policy: same-origin, ' +
+      'Cross-Origin-Embedder-Policy: require-corp), so wasm memory cannot be shared with workers'
+    );
   }
   try {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true } as WebAssembly.MemoryDescriptor);
@@ -71,7 +73,7 @@ export function threadsUnavailable(): string | undefined {
 async function defaultThreads(): Promise<number> {
   const cores = isNode()
     ? await (await import('./threads_node.js')).nodeCores()
-    : (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+    : ((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1);
   return Math.max(1, Math.min(MAX_WASM_THREADS, cores));
 }
 

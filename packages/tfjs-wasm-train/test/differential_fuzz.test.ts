@@ -13,8 +13,16 @@ import * as tf from '@tensorflow/tfjs';
 import { enableWasmTraining } from '../src/index.js';
 import { differs, type Case } from './fuzz/compare.js';
 import {
-  broadcastMatMulCase, convForwardCase, convGradCase, depthwiseGradCase, fusedMatMulCase, matMulCase, poolCase,
-  sliceCase, sumCase, transposeCase,
+  broadcastMatMulCase,
+  convForwardCase,
+  convGradCase,
+  depthwiseGradCase,
+  fusedMatMulCase,
+  matMulCase,
+  poolCase,
+  sliceCase,
+  sumCase,
+  transposeCase,
 } from './fuzz/cases.js';
 import { fitCase, fitDiffers } from './fuzz/fit.js';
 import { useBackend, wasmRecords, withWasmTraining } from './helpers.js';
@@ -32,7 +40,7 @@ const FAMILIES: [string, fc.Arbitrary<Case>, number][] = [
   ['fused matMul (bias [n] or [1], activations)', fusedMatMulCase, 200],
   ['Conv2DBackpropFilter / Conv2DBackpropInput (NHWC, NCHW, paddings, rounding)', convGradCase, 240],
   ['depthwise filter / input gradients', depthwiseGradCase, 240],
-  ['conv2d / depthwiseConv2d forward (tfjs\'s kernels, dilations)', convForwardCase, 160],
+  ["conv2d / depthwiseConv2d forward (tfjs's kernels, dilations)", convForwardCase, 160],
   ['maxPool and MaxPoolGrad (ties, NaN, ±∞, ±3.4e38)', poolCase, 320],
   ['transpose (rank 1-6, tiled matrices; float32, int32)', transposeCase, 200],
   ['slice, unstack, split', sliceCase, 200],
@@ -43,11 +51,14 @@ let total = 0;
 
 /** Runs `arb`'s property: every case must agree; returns fast-check's report. */
 async function check(arb: fc.Arbitrary<Case>, numRuns: number, seed = SEED): Promise<fc.RunDetails<[Case]>> {
-  return fc.check(fc.asyncProperty(arb, async (c) => {
-    total++;
-    const problem = await differs(c);
-    if (problem !== undefined) throw new Error(`${c.what} seed ${c.seed}: ${problem}`);
-  }), { numRuns, seed });
+  return fc.check(
+    fc.asyncProperty(arb, async (c) => {
+      total++;
+      const problem = await differs(c);
+      if (problem !== undefined) throw new Error(`${c.what} seed ${c.seed}: ${problem}`);
+    }),
+    { numRuns, seed },
+  );
 }
 
 describe(`differential fuzz against cpu (seed ${SEED})`, () => {
@@ -63,11 +74,14 @@ describe(`differential fuzz against cpu (seed ${SEED})`, () => {
   }
 
   it('a tiny model.fit (dense or conv) follows cpu', async () => {
-    const report = await fc.check(fc.asyncProperty(fitCase, async (c) => {
-      total++;
-      const problem = await fitDiffers(c);
-      if (problem !== undefined) throw new Error(`${JSON.stringify(c)}: ${problem}`);
-    }), { numRuns: RUNS === undefined ? 4 : Math.max(4, Math.round(RUNS / 50)), seed: SEED });
+    const report = await fc.check(
+      fc.asyncProperty(fitCase, async (c) => {
+        total++;
+        const problem = await fitDiffers(c);
+        if (problem !== undefined) throw new Error(`${JSON.stringify(c)}: ${problem}`);
+      }),
+      { numRuns: RUNS === undefined ? 4 : Math.max(4, Math.round(RUNS / 50)), seed: SEED },
+    );
     assert.ok(!report.failed, fc.defaultReportMessage(report) ?? 'failed');
   });
 
@@ -101,8 +115,9 @@ describe(`differential fuzz against cpu (seed ${SEED})`, () => {
     }
     assert.ok(report.failed, 'the fuzzer missed the seeded bug');
     const shrunk = report.counterexample![0];
-    console.log(`seeded bug caught after ${report.numRuns} cases, shrunk in ${report.numShrinks} steps to: ` +
-      shrunk.what);
+    console.log(
+      `seeded bug caught after ${report.numRuns} cases, shrunk in ${report.numShrinks} steps to: ` + shrunk.what,
+    );
     assert.match(shrunk.what, /"transposeA":true/);
     assert.ok(report.numRuns <= 60);
     enableWasmTraining();

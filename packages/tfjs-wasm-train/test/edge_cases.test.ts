@@ -22,14 +22,32 @@ async function dirtyHeap(): Promise<void> {
 describe('empty dimensions give zeros, as on cpu (issue 21)', () => {
   const cases: [string, number[], number[], Record<string, unknown>][] = [
     // [kernel, dy shape, filter shape, attrs]: 0 output channels of the forward convolution
-    ['Conv2DBackpropInput', [1, 5, 5, 0], [3, 3, 2, 0], { inputShape: [1, 5, 5, 2], strides: [1, 1], pad: 'same', dataFormat: 'NHWC' }],
-    ['Conv2DBackpropInput', [2, 3, 3, 0], [3, 3, 4, 0], { inputShape: [2, 7, 7, 4], strides: [2, 2], pad: 'valid', dataFormat: 'NHWC' }],
-    ['Conv2DBackpropInput', [1, 0, 5, 5], [3, 3, 3, 0], { inputShape: [1, 3, 5, 5], strides: [1, 1], pad: 'same', dataFormat: 'NCHW' }],
+    [
+      'Conv2DBackpropInput',
+      [1, 5, 5, 0],
+      [3, 3, 2, 0],
+      { inputShape: [1, 5, 5, 2], strides: [1, 1], pad: 'same', dataFormat: 'NHWC' },
+    ],
+    [
+      'Conv2DBackpropInput',
+      [2, 3, 3, 0],
+      [3, 3, 4, 0],
+      { inputShape: [2, 7, 7, 4], strides: [2, 2], pad: 'valid', dataFormat: 'NHWC' },
+    ],
+    [
+      'Conv2DBackpropInput',
+      [1, 0, 5, 5],
+      [3, 3, 3, 0],
+      { inputShape: [1, 3, 5, 5], strides: [1, 1], pad: 'same', dataFormat: 'NCHW' },
+    ],
   ];
   for (const [kernel, dyShape, filterShape, attrs] of cases) {
     it(`${kernel} dy [${dyShape}] filter [${filterShape}]`, async () => {
       const rng = new Rng(5);
-      const inputs = { dy: { shape: dyShape, values: rng.array(size(dyShape)) }, filter: { shape: filterShape, values: rng.array(size(filterShape)) } };
+      const inputs = {
+        dy: { shape: dyShape, values: rng.array(size(dyShape)) },
+        filter: { shape: filterShape, values: rng.array(size(filterShape)) },
+      };
       await dirtyHeap();
       const ours = await runOn('wasm', kernel, inputs, attrs);
       const ref = await runOn('cpu', kernel, inputs, attrs);
@@ -42,23 +60,54 @@ describe('empty dimensions give zeros, as on cpu (issue 21)', () => {
 });
 
 describe('MaxPoolGrad never routes to NaN, as cpu and the forward pass (issue 21)', () => {
-  for (const [f, s, pad] of [[[2, 2], [2, 2], 'valid'], [[3, 3], [3, 3], 'same'], [[3, 3], [2, 2], 'same'], [[2, 2], [1, 1], 'valid']] as const) {
+  for (const [f, s, pad] of [
+    [[2, 2], [2, 2], 'valid'],
+    [[3, 3], [3, 3], 'same'],
+    [[3, 3], [2, 2], 'same'],
+    [[2, 2], [1, 1], 'valid'],
+  ] as const) {
     it(`pool ${f} stride ${s} ${pad}: leading NaN, all-NaN and all −∞ windows`, async () => {
       const xShape = [1, 6, 6, 2];
       const rng = new Rng(11);
       const x = rng.array(size(xShape));
       const at = (r: number, c: number, ch: number) => (r * 6 + c) * 2 + ch;
       x[at(0, 0, 0)] = NaN; // leads the first window of channel 0
-      for (const [r, c] of [[2, 2], [2, 3], [3, 2], [3, 3]]) x[at(r, c, 1)] = NaN; // a whole 2x2 window of channel 1
-      for (const [r, c] of [[4, 4], [4, 5], [5, 4], [5, 5]]) x[at(r, c, 0)] = -Infinity; // and one of −∞
-      const info = tf.backend_util.computePool2DInfo(xShape as [number, number, number, number], f as never, s as never, 1, pad as never);
-      const all = { dy: { shape: info.outShape, values: rng.array(size(info.outShape)) }, input: { shape: xShape, values: x },
-        output: { shape: info.outShape, values: new Float32Array(size(info.outShape)) } };
+      for (const [r, c] of [
+        [2, 2],
+        [2, 3],
+        [3, 2],
+        [3, 3],
+      ])
+        x[at(r, c, 1)] = NaN; // a whole 2x2 window of channel 1
+      for (const [r, c] of [
+        [4, 4],
+        [4, 5],
+        [5, 4],
+        [5, 5],
+      ])
+        x[at(r, c, 0)] = -Infinity; // and one of −∞
+      const info = tf.backend_util.computePool2DInfo(
+        xShape as [number, number, number, number],
+        f as never,
+        s as never,
+        1,
+        pad as never,
+      );
+      const all = {
+        dy: { shape: info.outShape, values: rng.array(size(info.outShape)) },
+        input: { shape: xShape, values: x },
+        output: { shape: info.outShape, values: new Float32Array(size(info.outShape)) },
+      };
       const attrs = { filterSize: f, strides: s, pad };
       const ours = await runOn('wasm', 'MaxPoolGrad', all, attrs);
       const ref = await runOn('cpu', 'MaxPoolGrad', all, attrs);
       // each input receives a sum of at most 9 dy values: equal up to float32 summation order
-      ours.values.forEach((v, i) => assert.ok(Math.abs(v - ref.values[i]!) <= 1e-6 * (1 + Math.abs(ref.values[i]!)), `element ${i}: ${v} vs ${ref.values[i]}`));
+      ours.values.forEach((v, i) =>
+        assert.ok(
+          Math.abs(v - ref.values[i]!) <= 1e-6 * (1 + Math.abs(ref.values[i]!)),
+          `element ${i}: ${v} vs ${ref.values[i]}`,
+        ),
+      );
       assert.equal(ours.values[at(0, 0, 0)], 0, 'nothing routed to the NaN');
     });
   }
@@ -76,7 +125,10 @@ describe('tfjs-wasm-train/register before setBackend, then disable (issue 21)', 
       disableWasmTraining();
       const off = g().dataSync().slice();
       console.log(JSON.stringify({ same: on.every((v, i) => v === off[i]), n: off.length }));`;
-    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    });
     assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { same: true, n: 50 });
   });
 });

@@ -92,11 +92,18 @@ export class ErrorLog {
   private rows = new Map<string, Comparison & { cases: number }>();
   add(kernel: string, c: Comparison): void {
     const r = this.rows.get(kernel) ?? { maxAbs: 0, maxRatio: 0, cases: 0 };
-    this.rows.set(kernel, { maxAbs: Math.max(r.maxAbs, c.maxAbs), maxRatio: Math.max(r.maxRatio, c.maxRatio), cases: r.cases + 1 });
+    this.rows.set(kernel, {
+      maxAbs: Math.max(r.maxAbs, c.maxAbs),
+      maxRatio: Math.max(r.maxRatio, c.maxRatio),
+      cases: r.cases + 1,
+    });
   }
   report(): string {
     return [...this.rows]
-      .map(([k, r]) => `${k}: ${r.cases} cases, max |wasm − cpu| = ${r.maxAbs.toExponential(2)}, max error / bound = ${r.maxRatio.toFixed(3)}`)
+      .map(
+        ([k, r]) =>
+          `${k}: ${r.cases} cases, max |wasm − cpu| = ${r.maxAbs.toExponential(2)}, max error / bound = ${r.maxRatio.toFixed(3)}`,
+      )
       .join('\n');
   }
 }

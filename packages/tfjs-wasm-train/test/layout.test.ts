@@ -23,21 +23,28 @@ interface Input {
 
 function input(rng: Rng, shape: number[], dtype: DType): Input {
   const n = size(shape);
-  const values = dtype === 'int32'
-    ? Int32Array.from({ length: n }, () => Math.floor(rng.next() * 2 ** 32) - 2 ** 31)
-    : rng.array(n);
+  const values =
+    dtype === 'int32' ? Int32Array.from({ length: n }, () => Math.floor(rng.next() * 2 ** 32) - 2 ** 31) : rng.array(n);
   return { shape, dtype, values };
 }
 
 /** Runs a kernel on `backend` and returns each output's shape, dtype and values. */
-async function run(backend: 'cpu' | 'wasm', kernel: string, inputs: Record<string, Input>, attrs: Record<string, unknown>):
-  Promise<{ shape: number[]; dtype: string; values: Float32Array | Int32Array }[]> {
+async function run(
+  backend: 'cpu' | 'wasm',
+  kernel: string,
+  inputs: Record<string, Input>,
+  attrs: Record<string, unknown>,
+): Promise<{ shape: number[]; dtype: string; values: Float32Array | Int32Array }[]> {
   await useBackend(backend);
   return tf.tidy(() => {
     const ins: Record<string, tf.Tensor> = {};
     for (const [k, v] of Object.entries(inputs)) ins[k] = tf.tensor(v.values, v.shape, v.dtype);
     const out = tf.engine().runKernel(kernel, ins, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
-    return (Array.isArray(out) ? out : [out]).map((t) => ({ shape: t.shape, dtype: t.dtype, values: t.dataSync().slice() as Float32Array | Int32Array }));
+    return (Array.isArray(out) ? out : [out]).map((t) => ({
+      shape: t.shape,
+      dtype: t.dtype,
+      values: t.dataSync().slice() as Float32Array | Int32Array,
+    }));
   });
 }
 
@@ -46,7 +53,12 @@ function bits(values: Float32Array | Int32Array): Int32Array {
   return new Int32Array(values.buffer, values.byteOffset, values.length);
 }
 
-async function exact(kernel: string, inputs: Record<string, Input>, attrs: Record<string, unknown>, what: string): Promise<void> {
+async function exact(
+  kernel: string,
+  inputs: Record<string, Input>,
+  attrs: Record<string, unknown>,
+  what: string,
+): Promise<void> {
   const ours = await run('wasm', kernel, inputs, attrs);
   const ref = await run('cpu', kernel, inputs, attrs);
   assert.equal(ours.length, ref.length, `${what}: number of outputs`);
@@ -72,7 +84,10 @@ function randomShape(rng: Rng, rank: number, max: number): number[] {
 
 describe('Transpose on wasm is exact', () => {
   it('simplifies: drops size-1 axes, merges axes that stay neighbours', () => {
-    assert.deepEqual(simplifyTranspose([32, 64, 3, 4, 40], [2, 0, 3, 1, 4]), { shape: [32, 64, 3, 4, 40], perm: [2, 0, 3, 1, 4] });
+    assert.deepEqual(simplifyTranspose([32, 64, 3, 4, 40], [2, 0, 3, 1, 4]), {
+      shape: [32, 64, 3, 4, 40],
+      perm: [2, 0, 3, 1, 4],
+    });
     assert.deepEqual(simplifyTranspose([32, 4, 64, 40], [0, 2, 1, 3]), { shape: [32, 4, 64, 40], perm: [0, 2, 1, 3] });
     assert.deepEqual(simplifyTranspose([2, 3, 4, 5], [2, 3, 0, 1]), { shape: [6, 20], perm: [1, 0] });
     assert.deepEqual(simplifyTranspose([4, 1, 5], [2, 1, 0]), { shape: [4, 5], perm: [1, 0] });
@@ -83,19 +98,51 @@ describe('Transpose on wasm is exact', () => {
   it('the attention and Dense-gradient shapes, float32 and int32', async () => {
     const rng = new Rng(11);
     const cases: [number[], number[]][] = [
-      [[32, 64, 3, 4, 40], [2, 0, 3, 1, 4]], // q, k, v split of a fused projection
-      [[3, 32, 4, 64, 40], [1, 3, 0, 2, 4]], // its gradient
-      [[4, 16, 3, 2, 8], [2, 0, 3, 1, 4]],
-      [[2048, 160], [1, 0]], // xᵀ: tiled
-      [[600, 3], [1, 0]],
-      [[513, 67], [1, 0]],
-      [[2, 600, 37], [0, 2, 1]], // a batch of tiled matrices
-      [[3, 1, 520, 5], [0, 1, 3, 2]],
-      [[32, 4, 64, 40], [0, 2, 1, 3]], // tfjs's own 4-D loop
+      [
+        [32, 64, 3, 4, 40],
+        [2, 0, 3, 1, 4],
+      ], // q, k, v split of a fused projection
+      [
+        [3, 32, 4, 64, 40],
+        [1, 3, 0, 2, 4],
+      ], // its gradient
+      [
+        [4, 16, 3, 2, 8],
+        [2, 0, 3, 1, 4],
+      ],
+      [
+        [2048, 160],
+        [1, 0],
+      ], // xᵀ: tiled
+      [
+        [600, 3],
+        [1, 0],
+      ],
+      [
+        [513, 67],
+        [1, 0],
+      ],
+      [
+        [2, 600, 37],
+        [0, 2, 1],
+      ], // a batch of tiled matrices
+      [
+        [3, 1, 520, 5],
+        [0, 1, 3, 2],
+      ],
+      [
+        [32, 4, 64, 40],
+        [0, 2, 1, 3],
+      ], // tfjs's own 4-D loop
     ];
     for (const [shape, perm] of cases) {
       for (const dtype of ['float32', 'int32'] as const) {
-        await exact('Transpose', { x: input(rng, shape, dtype) }, { perm }, `${dtype} ${JSON.stringify(shape)} ${perm}`);
+        await exact(
+          'Transpose',
+          { x: input(rng, shape, dtype) },
+          { perm },
+          `${dtype} ${JSON.stringify(shape)} ${perm}`,
+        );
       }
     }
   });
@@ -114,12 +161,28 @@ describe('Transpose on wasm is exact', () => {
   it('NaN payloads and -0 survive, empty tensors and bool go to tfjs', async () => {
     const values = new Float32Array(2 * 3 * 2 * 2 * 3);
     const words = new Int32Array(values.buffer);
-    for (let i = 0; i < words.length; i++) words[i] = i % 3 === 0 ? 0x7fc00000 + i : i % 3 === 1 ? (0x80000000 | 0) : 0x3f800000 + i;
+    for (let i = 0; i < words.length; i++)
+      words[i] = i % 3 === 0 ? 0x7fc00000 + i : i % 3 === 1 ? 0x80000000 | 0 : 0x3f800000 + i;
     // (cpu may canonicalise NaNs: the reference is the same bit patterns transposed as int32 on cpu)
-    const ours = await run('wasm', 'Transpose', { x: { shape: [2, 3, 2, 2, 3], dtype: 'float32', values } }, { perm: [4, 2, 0, 3, 1] });
-    const ref = await run('cpu', 'Transpose', { x: { shape: [2, 3, 2, 2, 3], dtype: 'int32', values: words } }, { perm: [4, 2, 0, 3, 1] });
+    const ours = await run(
+      'wasm',
+      'Transpose',
+      { x: { shape: [2, 3, 2, 2, 3], dtype: 'float32', values } },
+      { perm: [4, 2, 0, 3, 1] },
+    );
+    const ref = await run(
+      'cpu',
+      'Transpose',
+      { x: { shape: [2, 3, 2, 2, 3], dtype: 'int32', values: words } },
+      { perm: [4, 2, 0, 3, 1] },
+    );
     assert.deepEqual(bits(ours[0]!.values), bits(ref[0]!.values));
-    await exact('Transpose', { x: { shape: [2, 0, 3, 1, 2], dtype: 'float32', values: new Float32Array(0) } }, { perm: [4, 3, 2, 1, 0] }, 'empty');
+    await exact(
+      'Transpose',
+      { x: { shape: [2, 0, 3, 1, 2], dtype: 'float32', values: new Float32Array(0) } },
+      { perm: [4, 3, 2, 1, 0] },
+      'empty',
+    );
     await useBackend('wasm');
     const b = tf.tensor([true, false, true, true, false, false], [1, 2, 1, 3, 1], 'bool');
     assert.deepEqual(Array.from(tf.transpose(b, [4, 3, 2, 1, 0]).dataSync()), [1, 1, 0, 0, 1, 0]);
@@ -144,7 +207,12 @@ describe('Slice, Unpack and SplitV on wasm are exact', () => {
       const begin = shape.map((s) => rng.int(0, s - 1));
       const sizes = shape.map((s, d) => (rng.next() < 0.2 ? -1 : rng.next() < 0.05 ? 0 : rng.int(1, s - begin[d]!)));
       const dtype = i % 3 === 0 ? 'int32' : 'float32';
-      await exact('Slice', { x: input(rng, shape, dtype) }, { begin, size: sizes }, `${dtype} ${JSON.stringify(shape)} ${begin} ${sizes}`);
+      await exact(
+        'Slice',
+        { x: input(rng, shape, dtype) },
+        { begin, size: sizes },
+        `${dtype} ${JSON.stringify(shape)} ${begin} ${sizes}`,
+      );
     }
   });
 
@@ -155,7 +223,12 @@ describe('Slice, Unpack and SplitV on wasm are exact', () => {
       const rank = rng.int(1, 5);
       const shape = randomShape(rng, rank, 6);
       const axis = rng.int(-rank, rank - 1);
-      await exact('Unpack', { value: input(rng, shape, i % 2 ? 'int32' : 'float32') }, { axis }, `unpack ${JSON.stringify(shape)} ${axis}`);
+      await exact(
+        'Unpack',
+        { value: input(rng, shape, i % 2 ? 'int32' : 'float32') },
+        { axis },
+        `unpack ${JSON.stringify(shape)} ${axis}`,
+      );
     }
     await exact('SplitV', { x: input(rng, [2048, 480], 'float32') }, { numOrSizeSplits: 3, axis: 1 }, 'split columns');
     for (let i = 0; i < 20; i++) {
@@ -171,8 +244,12 @@ describe('Slice, Unpack and SplitV on wasm are exact', () => {
         const first = rng.int(0, n);
         splits = rng.next() < 0.5 ? [first, -1] : [first, n - first];
       }
-      await exact('SplitV', { x: input(rng, shape, i % 3 ? 'float32' : 'int32') }, { numOrSizeSplits: splits, axis },
-        `split ${JSON.stringify(shape)} ${JSON.stringify(splits)} ${axis}`);
+      await exact(
+        'SplitV',
+        { x: input(rng, shape, i % 3 ? 'float32' : 'int32') },
+        { numOrSizeSplits: splits, axis },
+        `split ${JSON.stringify(shape)} ${JSON.stringify(splits)} ${axis}`,
+      );
     }
   });
 
@@ -222,7 +299,14 @@ describe('Sum on wasm', () => {
 
   it('other reductions and int32 go to tfjs unchanged', async () => {
     const rng = new Rng(32);
-    for (const [shape, axis] of [[[5, 6, 7], [2]], [[5, 6, 7], [1, 2]], [[8, 9], [0]]] as [number[], number[]][]) {
+    for (const [shape, axis] of [
+      [[5, 6, 7], [2]],
+      [
+        [5, 6, 7],
+        [1, 2],
+      ],
+      [[8, 9], [0]],
+    ] as [number[], number[]][]) {
       // innermost axes, or a matrix whose column sums tfjs's kernel does (one column)
       const x = input(rng, shape, 'float32');
       const ours = (await run('wasm', 'Sum', { x }, { axis, keepDims: false }))[0]!;
@@ -231,13 +315,21 @@ describe('Sum on wasm', () => {
       enableWasmTraining();
       assert.deepEqual(bits(ours.values), bits(tfjs.values));
     }
-    await exact('Sum', { x: { shape: [4, 5], dtype: 'int32', values: Int32Array.from({ length: 20 }, (_, i) => i - 7) } }, { axis: [0], keepDims: false },
-      'int32');
+    await exact(
+      'Sum',
+      { x: { shape: [4, 5], dtype: 'int32', values: Int32Array.from({ length: 20 }, (_, i) => i - 7) } },
+      { axis: [0], keepDims: false },
+      'int32',
+    );
     const x = input(rng, [5, 6, 7], 'float32');
     const ours = (await run('wasm', 'Sum', { x }, { axis: [0, 2], keepDims: false }))[0]!;
     const ref = (await run('cpu', 'Sum', { x }, { axis: [0, 2], keepDims: false }))[0]!;
-    const abs = (await run('cpu', 'Sum', { x: { ...x, values: x.values.map(Math.abs) } }, { axis: [0, 2], keepDims: false }))[0]!;
-    assert.ok(compare(ours.values as Float32Array, ref.values as Float32Array, abs.values as Float32Array, 35).maxRatio <= 1);
+    const abs = (
+      await run('cpu', 'Sum', { x: { ...x, values: x.values.map(Math.abs) } }, { axis: [0, 2], keepDims: false })
+    )[0]!;
+    assert.ok(
+      compare(ours.values as Float32Array, ref.values as Float32Array, abs.values as Float32Array, 35).maxRatio <= 1,
+    );
   });
 
   it('negative control: the bound catches a sum that drops one term', async () => {
@@ -247,8 +339,12 @@ describe('Sum on wasm', () => {
     const dropped = { ...x, values: x.values.slice() };
     dropped.values[5 * 17 + 3] = 0;
     const ref = (await run('cpu', 'Sum', { x: dropped }, { axis: [0], keepDims: false }))[0]!;
-    const abs = (await run('cpu', 'Sum', { x: { ...x, values: x.values.map(Math.abs) } }, { axis: [0], keepDims: false }))[0]!;
-    assert.ok(compare(ours.values as Float32Array, ref.values as Float32Array, abs.values as Float32Array, 300).maxRatio > 1);
+    const abs = (
+      await run('cpu', 'Sum', { x: { ...x, values: x.values.map(Math.abs) } }, { axis: [0], keepDims: false })
+    )[0]!;
+    assert.ok(
+      compare(ours.values as Float32Array, ref.values as Float32Array, abs.values as Float32Array, 300).maxRatio > 1,
+    );
   });
 });
 

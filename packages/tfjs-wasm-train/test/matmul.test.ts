@@ -13,7 +13,15 @@ const log = withWasmTraining();
 
 type Shapes = { a: number[]; b: number[]; transposeA: boolean; transposeB: boolean };
 
-function shapesFor(batchA: number[], batchB: number[], m: number, k: number, n: number, transposeA: boolean, transposeB: boolean): Shapes {
+function shapesFor(
+  batchA: number[],
+  batchB: number[],
+  m: number,
+  k: number,
+  n: number,
+  transposeA: boolean,
+  transposeB: boolean,
+): Shapes {
   return {
     a: [...batchA, ...(transposeA ? [k, m] : [m, k])],
     b: [...batchB, ...(transposeB ? [n, k] : [k, n])],
@@ -22,9 +30,18 @@ function shapesFor(batchA: number[], batchB: number[], m: number, k: number, n: 
   };
 }
 
-async function check(kernel: 'BatchMatMul' | '_FusedMatMul', s: Shapes, rng: Rng, extra: Record<string, unknown> = {},
-  extraInputs: Record<string, { shape: number[]; values: Float32Array }> = {}): Promise<void> {
-  const inputs = { a: { shape: s.a, values: rng.array(size(s.a)) }, b: { shape: s.b, values: rng.array(size(s.b)) }, ...extraInputs };
+async function check(
+  kernel: 'BatchMatMul' | '_FusedMatMul',
+  s: Shapes,
+  rng: Rng,
+  extra: Record<string, unknown> = {},
+  extraInputs: Record<string, { shape: number[]; values: Float32Array }> = {},
+): Promise<void> {
+  const inputs = {
+    a: { shape: s.a, values: rng.array(size(s.a)) },
+    b: { shape: s.b, values: rng.array(size(s.b)) },
+    ...extraInputs,
+  };
   const attrs = { transposeA: s.transposeA, transposeB: s.transposeB, ...extra };
   const ours = await runOn('wasm', kernel, inputs, attrs);
   const ref = await runOn('cpu', kernel, inputs, attrs);
@@ -33,7 +50,10 @@ async function check(kernel: 'BatchMatMul' | '_FusedMatMul', s: Shapes, rng: Rng
   const k = s.transposeA ? s.a[s.a.length - 2]! : s.a[s.a.length - 1]!;
   const c = compare(ours.values, ref.values, bound.values, k + 1);
   log.add(kernel, c);
-  assert.ok(c.maxRatio <= 1, `${kernel} ${JSON.stringify(s)} ${JSON.stringify(extra)}: error ${c.maxAbs} is ${c.maxRatio}x the float32 bound`);
+  assert.ok(
+    c.maxRatio <= 1,
+    `${kernel} ${JSON.stringify(s)} ${JSON.stringify(extra)}: error ${c.maxAbs} is ${c.maxRatio}x the float32 bound`,
+  );
 }
 
 describe('BatchMatMul on wasm matches cpu', () => {
@@ -52,8 +72,21 @@ describe('BatchMatMul on wasm matches cpu', () => {
   it('batches, broadcast batches, ranks 3 and 4, every transpose combination', async () => {
     const rng = new Rng(2);
     // ([2, 1] against [1, 3] is not here: cpu pairs those matrices wrongly; fuzz_findings.test.ts checks it in float64)
-    const batches: [number[], number[]][] = [[[3], [3]], [[4], [1]], [[1], [5]], [[2, 3], [2, 3]], [[2, 3], [1, 1]], [[3], []],
-      [[5], [5]]];
+    const batches: [number[], number[]][] = [
+      [[3], [3]],
+      [[4], [1]],
+      [[1], [5]],
+      [
+        [2, 3],
+        [2, 3],
+      ],
+      [
+        [2, 3],
+        [1, 1],
+      ],
+      [[3], []],
+      [[5], [5]],
+    ];
     for (const [ba, bb] of batches) {
       for (let t = 0; t < 4; t++) {
         const [m, k, n] = [rng.int(1, 23), rng.int(1, t === 3 ? 110 : 29), rng.int(1, 19)];
@@ -100,14 +133,22 @@ describe('BatchMatMul on wasm matches cpu', () => {
     for (const [ba, bb, m, k, n] of cases) {
       for (let t = 0; t < 4; t++) {
         const s = shapesFor(ba, bb, m, k, n, t % 2 === 1, t >= 2);
-        assert.equal(matMulRoute(s.a, s.b, s.transposeA, s.transposeB), m * k * n >= PER_MATRIX_MIN_WORK ? 'per-matrix' : 'tfjs',
-          JSON.stringify(s));
+        assert.equal(
+          matMulRoute(s.a, s.b, s.transposeA, s.transposeB),
+          m * k * n >= PER_MATRIX_MIN_WORK ? 'per-matrix' : 'tfjs',
+          JSON.stringify(s),
+        );
         await check('BatchMatMul', s, rng);
       }
     }
     // batched _FusedMatMul (bias and ReLU) runs BatchMatMul, hence this route, then Add and Relu
-    await check('_FusedMatMul', shapesFor([4], [4], 30, 40, 20, false, true), rng, { activation: 'relu' },
-      { bias: { shape: [20], values: rng.array(20) } });
+    await check(
+      '_FusedMatMul',
+      shapesFor([4], [4], 30, 40, 20, false, true),
+      rng,
+      { activation: 'relu' },
+      { bias: { shape: [20], values: rng.array(20) } },
+    );
   });
 
   it('negative control: the comparison fails when one matrix of the batch is off', async () => {
@@ -116,7 +157,10 @@ describe('BatchMatMul on wasm matches cpu', () => {
     const inputs = { a: { shape: s.a, values: rng.array(size(s.a)) }, b: { shape: s.b, values: rng.array(size(s.b)) } };
     const attrs = { transposeA: false, transposeB: false };
     const ours = await runOn('wasm', 'BatchMatMul', inputs, attrs);
-    const shifted = { ...inputs, b: { shape: s.b, values: inputs.b.values.map((v, i) => (i >= 2 * 40 * 20 && i < 3 * 40 * 20 ? v * 1.0001 : v)) } };
+    const shifted = {
+      ...inputs,
+      b: { shape: s.b, values: inputs.b.values.map((v, i) => (i >= 2 * 40 * 20 && i < 3 * 40 * 20 ? v * 1.0001 : v)) },
+    };
     const ref = await runOn('cpu', 'BatchMatMul', shifted, attrs);
     const bound = await runOn('cpu', 'BatchMatMul', inputs, attrs, true);
     assert.ok(compare(ours.values, ref.values, bound.values, 41).maxRatio > 1);
@@ -149,7 +193,10 @@ describe('BatchMatMul on wasm matches cpu', () => {
   it('int32 operands go to tfjs, which refuses them as before', async () => {
     await useBackend('wasm');
     const a = tf.tensor2d([[1, 2]], [1, 2], 'int32');
-    assert.throws(() => tf.engine().runKernel('BatchMatMul', { a, b: a }, { transposeA: false, transposeB: true }), /float32/);
+    assert.throws(
+      () => tf.engine().runKernel('BatchMatMul', { a, b: a }, { transposeA: false, transposeB: true }),
+      /float32/,
+    );
     a.dispose();
   });
 });

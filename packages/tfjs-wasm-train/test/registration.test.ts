@@ -7,12 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import {
-  disableWasmTraining,
-  enableWasmTraining,
-  isWasmTrainingEnabled,
-  WASM_TRAINING_KERNELS,
-} from '../src/index.js';
+import { disableWasmTraining, enableWasmTraining, isWasmTrainingEnabled, WASM_TRAINING_KERNELS } from '../src/index.js';
 
 function snapshot(backend: string): Map<string, tf.KernelConfig> {
   return new Map(tf.getKernelsForBackend(backend).map((k) => [k.kernelName, k]));
@@ -24,7 +19,17 @@ const originalBatchMatMul = tf.getKernel('BatchMatMul', 'wasm')!;
 const originalFusedMatMul = tf.getKernel('_FusedMatMul', 'wasm')!;
 const originalConvInput = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
 // tfjs's own kernels that ours wrap (all but the three tfjs lacks)
-const WRAPPED = ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Transpose', 'Slice', 'Unpack', 'SplitV', 'Sum'];
+const WRAPPED = [
+  'BatchMatMul',
+  '_FusedMatMul',
+  'Conv2DBackpropInput',
+  'MaxPoolGrad',
+  'Transpose',
+  'Slice',
+  'Unpack',
+  'SplitV',
+  'Sum',
+];
 const originals = new Map(WRAPPED.map((name) => [name, tf.getKernel(name, 'wasm')!]));
 
 describe('enableWasmTraining / disableWasmTraining', () => {
@@ -40,7 +45,10 @@ describe('enableWasmTraining / disableWasmTraining', () => {
     assert.deepEqual([...handle.kernels], [...WASM_TRAINING_KERNELS]);
     assert.ok(await tf.setBackend('wasm'));
     await tf.ready();
-    const a = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+    const a = tf.tensor2d([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.deepEqual(Array.from(tf.matMul(a, a, false, true).dataSync()), [14, 32, 32, 77]);
     assert.deepEqual(Array.from(tf.matMul(a, a, true, false).dataSync()), [17, 22, 27, 22, 29, 36, 27, 36, 45]);
     a.dispose();
@@ -50,7 +58,10 @@ describe('enableWasmTraining / disableWasmTraining', () => {
     const first = enableWasmTraining();
     const registered = WASM_TRAINING_KERNELS.map((k) => tf.getKernel(k, 'wasm'));
     assert.equal(enableWasmTraining(), first);
-    assert.deepEqual(WASM_TRAINING_KERNELS.map((k) => tf.getKernel(k, 'wasm')), registered);
+    assert.deepEqual(
+      WASM_TRAINING_KERNELS.map((k) => tf.getKernel(k, 'wasm')),
+      registered,
+    );
     assert.ok(isWasmTrainingEnabled());
   });
 
@@ -66,8 +77,15 @@ describe('enableWasmTraining / disableWasmTraining', () => {
       else assert.equal(wasmNow.get(name), config, `wasm ${name}`);
     }
     assert.equal(wasmNow.size, wasmBefore.size + 3);
-    for (const backend of tf.engine().backendNames().filter((b) => b !== 'wasm' && b !== 'cpu')) {
-      assert.equal(tf.getKernel('Conv2DBackpropFilter', backend)?.kernelFunc === tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc, false);
+    for (const backend of tf
+      .engine()
+      .backendNames()
+      .filter((b) => b !== 'wasm' && b !== 'cpu')) {
+      assert.equal(
+        tf.getKernel('Conv2DBackpropFilter', backend)?.kernelFunc ===
+          tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc,
+        false,
+      );
     }
   });
 
@@ -101,7 +119,11 @@ describe('enableWasmTraining / disableWasmTraining', () => {
 
   it("leaves alone a kernel someone else registered over ours, and puts tfjs's back only where the name is free", () => {
     enableWasmTraining();
-    const theirs: tf.KernelConfig = { kernelName: '_FusedMatMul', backendName: 'wasm', kernelFunc: originalFusedMatMul.kernelFunc };
+    const theirs: tf.KernelConfig = {
+      kernelName: '_FusedMatMul',
+      backendName: 'wasm',
+      kernelFunc: originalFusedMatMul.kernelFunc,
+    };
     tf.unregisterKernel('_FusedMatMul', 'wasm');
     tf.registerKernel(theirs);
     disableWasmTraining();

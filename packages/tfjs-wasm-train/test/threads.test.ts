@@ -164,15 +164,19 @@ describe('the scripts handed to the workers', () => {
     const main = 'var WasmBackendModuleThreadedSimd = function () { var fs = require$$0; }';
     const worker = '"use strict";var Module={};WasmBackendModuleThreadedSimd(Module)';
     const seen: { path: string; ino: number; mtimeMs: number; text: string }[] = [];
-    await startNodeThreads(2, async () => {
-      void new Blob([main]);
-      for (let i = 0; i < 8; i++) {
-        const path = URL.createObjectURL(new Blob([worker]));
-        const { ino, mtimeMs } = statSync(path);
-        seen.push({ path, ino, mtimeMs, text: readFileSync(path, 'utf8') });
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    }, () => undefined);
+    await startNodeThreads(
+      2,
+      async () => {
+        void new Blob([main]);
+        for (let i = 0; i < 8; i++) {
+          const path = URL.createObjectURL(new Blob([worker]));
+          const { ino, mtimeMs } = statSync(path);
+          seen.push({ path, ino, mtimeMs, text: readFileSync(path, 'utf8') });
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      },
+      () => undefined,
+    );
     assert.equal(seen.length, 8);
     for (const s of seen) assert.deepEqual(s, seen[0]);
     assert.ok(seen[0]!.text.endsWith(worker));

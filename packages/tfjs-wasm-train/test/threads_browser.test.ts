@@ -14,14 +14,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser']
-  .find((path) => path !== undefined && existsSync(path));
+const CHROMIUM = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+  (path) => path !== undefined && existsSync(path),
+);
 const WASM_DIR = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
 
 type Browser = { newPage(): Promise<Page>; close(): Promise<void> };
-type Page = { goto(url: string): Promise<unknown>; waitForFunction(f: string): Promise<unknown>;
-  evaluate<T>(f: string): Promise<T>; close(): Promise<void> };
-interface Result { info?: { threads: number; workers: number; reason?: string }; product?: string; error?: string }
+type Page = {
+  goto(url: string): Promise<unknown>;
+  waitForFunction(f: string): Promise<unknown>;
+  evaluate<T>(f: string): Promise<T>;
+  close(): Promise<void>;
+};
+interface Result {
+  info?: { threads: number; workers: number; reason?: string };
+  product?: string;
+  error?: string;
+}
 
 type Chromium = { launch(o: object): Promise<Browser> };
 
@@ -50,13 +59,23 @@ describe('initWasmThreads in headless Chromium', { skip }, () => {
     dir = mkdtempSync(join(tmpdir(), 'tfjs-wasm-threads-page-'));
     // as a user's bundle would be: no settings (the Node shim loads Node's modules only when it runs)
     await found!.esbuild.build({
-      entryPoints: [join(HERE, 'browser', 'threads_page.ts')], bundle: true, format: 'esm', platform: 'browser',
-      outfile: join(dir, 'page.js'), logLevel: 'error',
+      entryPoints: [join(HERE, 'browser', 'threads_page.ts')],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      outfile: join(dir, 'page.js'),
+      logLevel: 'error',
     });
     server = createServer((req, res) => {
       const url = req.url ?? '/';
-      const file = url === '/' ? null : url === '/page.js' ? join(dir, 'page.js')
-        : url.startsWith('/wasm/') ? join(WASM_DIR, url.slice(6)) : '';
+      const file =
+        url === '/'
+          ? null
+          : url === '/page.js'
+            ? join(dir, 'page.js')
+            : url.startsWith('/wasm/')
+              ? join(WASM_DIR, url.slice(6))
+              : '';
       if (file === '' || (file !== null && !existsSync(file))) return void res.writeHead(404).end();
       const type = file === null ? 'text/html' : file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
       const coi = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
@@ -86,7 +105,7 @@ describe('initWasmThreads in headless Chromium', { skip }, () => {
     }
   }
 
-  it('an isolated page runs 2 threads, with 1 thread\'s product bit for bit', async () => {
+  it("an isolated page runs 2 threads, with 1 thread's product bit for bit", async () => {
     isolated = true;
     const one = await page(1);
     const two = await page(2);

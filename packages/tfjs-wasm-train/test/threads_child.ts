@@ -28,7 +28,12 @@ function products(): Record<string, string> {
   const out: Record<string, string> = {};
   const a = tf.tensor2d(values(257 * 300, 1), [257, 300]);
   const b = tf.tensor2d(values(300 * 190, 2), [300, 190]);
-  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+  for (const [ta, tb] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
     const r = tf.matMul(ta ? a.transpose() : a, tb ? b.transpose() : b, ta, tb);
     out[`${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`] = base64(r.dataSync() as Float32Array);
   }
@@ -37,12 +42,28 @@ function products(): Record<string, string> {
 
 function train(): { losses: number[]; weights: string[]; tensors: number[] } {
   const w = {
-    conv: tf.variable(tf.tensor4d(values(3 * 3 * 2 * 8, 3).map((v) => v * 0.4), [3, 3, 2, 8])),
-    dense: tf.variable(tf.tensor2d(values(8 * 8 * 8 * 10, 4).map((v) => v * 0.1), [8 * 8 * 8, 10])),
+    conv: tf.variable(
+      tf.tensor4d(
+        values(3 * 3 * 2 * 8, 3).map((v) => v * 0.4),
+        [3, 3, 2, 8],
+      ),
+    ),
+    dense: tf.variable(
+      tf.tensor2d(
+        values(8 * 8 * 8 * 10, 4).map((v) => v * 0.1),
+        [8 * 8 * 8, 10],
+      ),
+    ),
     bias: tf.variable(tf.zeros([10])),
   };
   const x = tf.tensor4d(values(32 * 16 * 16 * 2, 5), [32, 16, 16, 2]);
-  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 32 }, (_, i) => (i * 7) % 10), 'int32'), 10);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: 32 }, (_, i) => (i * 7) % 10),
+      'int32',
+    ),
+    10,
+  );
   const opt = tf.train.adam(0.01);
   const losses: number[] = [];
   const tensors: number[] = [];

@@ -33,7 +33,14 @@ function makeParams(rng: Rng): Params {
 
 /** A network that exercises every kernel we register on the way back. */
 function network(w: Record<string, tf.Tensor>, x: tf.Tensor4D, labels: tf.Tensor): tf.Scalar {
-  let h: tf.Tensor4D = tf.fused.conv2d({ x, filter: w['conv1'] as tf.Tensor4D, strides: 1, pad: 'same', bias: w['bias1'], activation: 'relu' });
+  let h: tf.Tensor4D = tf.fused.conv2d({
+    x,
+    filter: w['conv1'] as tf.Tensor4D,
+    strides: 1,
+    pad: 'same',
+    bias: w['bias1'],
+    activation: 'relu',
+  });
   h = tf.maxPool(h, 2, 2, 'valid');
   h = tf.depthwiseConv2d(h, w['dw'] as tf.Tensor4D, [2, 2], 'same');
   h = tf.relu(tf.conv2d(h, w['conv2'] as tf.Tensor4D, 1, 'valid'));
@@ -44,7 +51,12 @@ function network(w: Record<string, tf.Tensor>, x: tf.Tensor4D, labels: tf.Tensor
   return tf.losses.softmaxCrossEntropy(labels, out) as tf.Scalar;
 }
 
-async function gradientsOn(backend: 'cpu' | 'wasm', params: Params, xv: Float32Array, yv: Float32Array): Promise<Map<string, Float32Array>> {
+async function gradientsOn(
+  backend: 'cpu' | 'wasm',
+  params: Params,
+  xv: Float32Array,
+  yv: Float32Array,
+): Promise<Map<string, Float32Array>> {
   await useBackend(backend);
   const result = new Map<string, Float32Array>();
   tf.tidy(() => {
@@ -52,7 +64,9 @@ async function gradientsOn(backend: 'cpu' | 'wasm', params: Params, xv: Float32A
     const w = names.map((n) => tf.tensor(params[n]!.values, params[n]!.shape));
     const x = tf.tensor4d(xv, [4, 17, 17, 2]);
     const labels = tf.tensor2d(yv, [4, 5]);
-    const grads = tf.grads((...ws: tf.Tensor[]) => network(Object.fromEntries(names.map((n, i) => [n, ws[i]!])), x, labels))(w);
+    const grads = tf.grads((...ws: tf.Tensor[]) =>
+      network(Object.fromEntries(names.map((n, i) => [n, ws[i]!])), x, labels),
+    )(w);
     names.forEach((n, i) => result.set(n, grads[i]!.dataSync().slice() as Float32Array));
   });
   return result;
@@ -82,8 +96,10 @@ describe('gradients of a whole network', () => {
     disableWasmTraining();
     try {
       const rng = new Rng(31);
-      await assert.rejects(gradientsOn('wasm', makeParams(rng), rng.array(4 * 17 * 17 * 2), new Float32Array(20)),
-        /Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'/);
+      await assert.rejects(
+        gradientsOn('wasm', makeParams(rng), rng.array(4 * 17 * 17 * 2), new Float32Array(20)),
+        /Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'/,
+      );
     } finally {
       enableWasmTraining();
     }
@@ -93,9 +109,25 @@ describe('gradients of a whole network', () => {
 function cnn(): tf.Sequential {
   const m = tf.sequential();
   const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-  m.add(tf.layers.conv2d({ inputShape: [12, 12, 1], filters: 6, kernelSize: 3, activation: 'relu', kernelInitializer: init(1) }));
+  m.add(
+    tf.layers.conv2d({
+      inputShape: [12, 12, 1],
+      filters: 6,
+      kernelSize: 3,
+      activation: 'relu',
+      kernelInitializer: init(1),
+    }),
+  );
   m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-  m.add(tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'same', activation: 'relu', depthwiseInitializer: init(2) }));
+  m.add(
+    tf.layers.depthwiseConv2d({
+      kernelSize: 3,
+      depthMultiplier: 2,
+      padding: 'same',
+      activation: 'relu',
+      depthwiseInitializer: init(2),
+    }),
+  );
   m.add(tf.layers.flatten());
   m.add(tf.layers.dense({ units: 16, activation: 'relu', kernelInitializer: init(3) }));
   m.add(tf.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: init(4) }));
@@ -109,15 +141,21 @@ function data(rng: Rng, n: number): { x: Float32Array; y: Float32Array } {
   for (let s = 0; s < n; s++) {
     const cls = rng.int(0, 3);
     y[s * 4 + cls] = 1;
-    for (let i = 0; i < 12; i++) for (let j = 0; j < 12; j++) {
-      const q = (i < 6 ? 0 : 2) + (j < 6 ? 0 : 1);
-      x[s * 144 + i * 12 + j] = rng.next() * 0.5 + (q === cls ? 0.5 : 0);
-    }
+    for (let i = 0; i < 12; i++)
+      for (let j = 0; j < 12; j++) {
+        const q = (i < 6 ? 0 : 2) + (j < 6 ? 0 : 1);
+        x[s * 144 + i * 12 + j] = rng.next() * 0.5 + (q === cls ? 0.5 : 0);
+      }
   }
   return { x, y };
 }
 
-async function fit(backend: 'cpu' | 'wasm', weights: Float32Array[], d: { x: Float32Array; y: Float32Array }, n: number): Promise<{ losses: number[]; leaked: number; records: number }> {
+async function fit(
+  backend: 'cpu' | 'wasm',
+  weights: Float32Array[],
+  d: { x: Float32Array; y: Float32Array },
+  n: number,
+): Promise<{ losses: number[]; leaked: number; records: number }> {
   await useBackend(backend);
   const model = cnn();
   model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i]!.shape)));

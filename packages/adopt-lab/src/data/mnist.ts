@@ -62,7 +62,11 @@ export interface MnistWithValidation extends Mnist {
 }
 
 function slice(split: MnistSplit, start: number, end: number): MnistSplit {
-  return { images: split.images.slice(start * IMAGE_SIZE, end * IMAGE_SIZE), labels: split.labels.slice(start, end), count: end - start };
+  return {
+    images: split.images.slice(start * IMAGE_SIZE, end * IMAGE_SIZE),
+    labels: split.labels.slice(start, end),
+    count: end - start,
+  };
 }
 
 let fullCache: Mnist | undefined;
@@ -72,11 +76,17 @@ let fullCache: Mnist | undefined;
  * `validation` images of the training file (disjoint while train + validation <= 60,000), test on
  * the first `test` test images. The files are read once per process.
  */
-export function loadMnistWithValidation(sizes: { train: number; validation: number; test?: number }): MnistWithValidation {
+export function loadMnistWithValidation(sizes: {
+  train: number;
+  validation: number;
+  test?: number;
+}): MnistWithValidation {
   fullCache ??= loadMnist();
   const { train, test } = fullCache;
   if (sizes.train + sizes.validation > train.count) {
-    throw new RangeError(`MNIST: ${sizes.train} training + ${sizes.validation} validation images do not fit in its ${train.count} training images.`);
+    throw new RangeError(
+      `MNIST: ${sizes.train} training + ${sizes.validation} validation images do not fit in its ${train.count} training images.`,
+    );
   }
   return {
     train: slice(train, 0, sizes.train),
@@ -90,7 +100,7 @@ export function loadMnistWithValidation(sizes: { train: number; validation: numb
  * with probability p, drawn once from a stream seeded by `seed`, so every run sees the same bits.
  */
 export function binarise(split: MnistSplit, seed: number): MnistSplit {
-  let state = (seed >>> 0) || 1;
+  let state = seed >>> 0 || 1;
   const next = () => {
     // mulberry32
     state = (state + 0x6d2b79f5) >>> 0;

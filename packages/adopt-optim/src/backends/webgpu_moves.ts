@@ -52,7 +52,7 @@ export async function readOffWebgpu(ts: readonly tf.Tensor[]): Promise<void> {
 export function stateOnWebgpuError(owner: string, what: string, variable: string): OptimizerArgumentError {
   return new OptimizerArgumentError(
     `${owner}: the ${what} of variable "${variable}" is on the webgpu backend, and a ${tf.getBackend()} step ` +
-      'would read it back synchronously, which tfjs\'s webgpu backend cannot do correctly (docs/ALGORITHM.md ' +
+      "would read it back synchronously, which tfjs's webgpu backend cannot do correctly (docs/ALGORITHM.md " +
       '§6.3). Move the state asynchronously: before tf.setBackend(...), `const w = await optimizer.getWeights()`, ' +
       'and after it `await optimizer.setWeights(w)` (or, already switched, ' +
       '`await optimizer.setWeights(await optimizer.getWeights())`); ' +

@@ -15,9 +15,10 @@ function dialect(packed: boolean): Dialect {
   return {
     literal: floatLiteral,
     declare: (name, text, cond) => `${cond ? (vec ? 'bvec4' : 'bool') : 'T'} ${name} = ${text};`,
-    compare: (op, a, b) => (vec
-      ? `${{ gt: 'greaterThan', ge: 'greaterThanEqual', lt: 'lessThan', le: 'lessThanEqual' }[op]}(${a}, T(${b}))`
-      : `(${a} ${{ gt: '>', ge: '>=', lt: '<', le: '<=' }[op]} ${b})`),
+    compare: (op, a, b) =>
+      vec
+        ? `${{ gt: 'greaterThan', ge: 'greaterThanEqual', lt: 'lessThan', le: 'lessThanEqual' }[op]}(${a}, T(${b}))`
+        : `(${a} ${{ gt: '>', ge: '>=', lt: '<', le: '<=' }[op]} ${b})`,
     sameSign: (a, b) => (vec ? `greaterThan(sign(${a}) * sign(${b}), T(0.0))` : `(sign(${a}) * sign(${b}) > 0.0)`),
     select: (c, a, b) => (vec ? `mix(T(${b}), T(${a}), ${c})` : `(${c} ? ${a} : ${b})`),
     load: (array) => `get${capitalized(array)}AtOutCoords()`,

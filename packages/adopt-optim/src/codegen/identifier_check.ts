@@ -11,14 +11,66 @@ import { wgslShader } from './wgsl.js';
 import { NAMESPACED } from '../rules/namespace.js';
 
 const WGSL_WORDS = new Set([
-  'struct', 'Uniforms', 'size', 'stride', 'u32', 'i32', 'f32', 'group', 'binding', 'var', 'storage', 'read',
-  'read_write', 'array', 'ok', 'uniform', 'u', 'compute', 'workgroup_size', 'fn', 'main', 'builtin',
-  'global_invocation_id', 'id', 'vec3', 'let', 'i', 'x', 'y', 'if', 'return', 'select', 'abs', 'min', 'max', 'sqrt',
-  'clamp', 'p', 'g', 'p_old', 'g_old',
+  'struct',
+  'Uniforms',
+  'size',
+  'stride',
+  'u32',
+  'i32',
+  'f32',
+  'group',
+  'binding',
+  'var',
+  'storage',
+  'read',
+  'read_write',
+  'array',
+  'ok',
+  'uniform',
+  'u',
+  'compute',
+  'workgroup_size',
+  'fn',
+  'main',
+  'builtin',
+  'global_invocation_id',
+  'id',
+  'vec3',
+  'let',
+  'i',
+  'x',
+  'y',
+  'if',
+  'return',
+  'select',
+  'abs',
+  'min',
+  'max',
+  'sqrt',
+  'clamp',
+  'p',
+  'g',
+  'p_old',
+  'g_old',
 ]);
 const GLSL_WORDS = new Set([
-  'T', 'bool', 'bvec4', 'return', 'greaterThan', 'greaterThanEqual', 'lessThan', 'lessThanEqual', 'mix', 'sign',
-  'abs', 'min', 'max', 'sqrt', 'clamp', 'getPAtOutCoords', 'getGAtOutCoords',
+  'T',
+  'bool',
+  'bvec4',
+  'return',
+  'greaterThan',
+  'greaterThanEqual',
+  'lessThan',
+  'lessThanEqual',
+  'mix',
+  'sign',
+  'abs',
+  'min',
+  'max',
+  'sqrt',
+  'clamp',
+  'getPAtOutCoords',
+  'getGAtOutCoords',
 ]);
 const LOCAL = /^[xuw][0-9]+$/;
 /** Numbers first (so the e of 1e-7 is no identifier), then identifiers. */
@@ -29,10 +81,15 @@ function foreign(text: string, allowed: (id: string) => boolean): string[] {
   return [...new Set(ids.filter((id) => !allowed(id)))];
 }
 
-const glslAllowed = (id: string): boolean => GLSL_WORDS.has(id) || LOCAL.test(id)
-  || (/^get.*AtOutCoords$/.test(id) && NAMESPACED.test(`s${id.slice(4, -'AtOutCoords'.length)}`) && id[3] === 'S');
-const wgslAllowed = (id: string): boolean => WGSL_WORDS.has(id) || LOCAL.test(id) || NAMESPACED.test(id)
-  || (id.endsWith('_old') && NAMESPACED.test(id.slice(0, -'_old'.length)));
+const glslAllowed = (id: string): boolean =>
+  GLSL_WORDS.has(id) ||
+  LOCAL.test(id) ||
+  (/^get.*AtOutCoords$/.test(id) && NAMESPACED.test(`s${id.slice(4, -'AtOutCoords'.length)}`) && id[3] === 'S');
+const wgslAllowed = (id: string): boolean =>
+  WGSL_WORDS.has(id) ||
+  LOCAL.test(id) ||
+  NAMESPACED.test(id) ||
+  (id.endsWith('_old') && NAMESPACED.test(id.slice(0, -'_old'.length)));
 
 /** The identifiers of the plan's GLSL and WGSL that are neither the generators' own nor namespaced, by language. */
 export function foreignShaderIdentifiers(plan: KernelPlan): { glsl: string[]; wgsl: string[] } {

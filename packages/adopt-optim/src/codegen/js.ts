@@ -24,7 +24,10 @@ class JsBody {
   private readonly names = new Map<Node, string>();
   private count = 0;
 
-  constructor(private readonly uses: Map<Node, number>, private readonly uniforms: Map<Node, string>) {}
+  constructor(
+    private readonly uses: Map<Node, number>,
+    private readonly uniforms: Map<Node, string>,
+  ) {}
 
   private local(text: string): string {
     const name = `x${this.count++}`;
@@ -38,9 +41,17 @@ class JsBody {
     let t: string;
     let share = (this.uses.get(n) ?? 0) > 1;
     switch (n.kind) {
-      case 'const': t = `(${literal(n.value)})`; share = false; break;
-      case 'array': t = `${n.name}[i]`; share = true; break;
-      case 'unary': t = n.op === 'neg' ? `(-${this.text(n.a)})` : `Math.${n.op}(${this.text(n.a)})`; break;
+      case 'const':
+        t = `(${literal(n.value)})`;
+        share = false;
+        break;
+      case 'array':
+        t = `${n.name}[i]`;
+        share = true;
+        break;
+      case 'unary':
+        t = n.op === 'neg' ? `(-${this.text(n.a)})` : `Math.${n.op}(${this.text(n.a)})`;
+        break;
       case 'binary': {
         const a = this.text(n.a);
         const b = this.text(n.b);
@@ -62,16 +73,22 @@ class JsBody {
         t = `(${hi} < ${up} ? ${hi} : ${up})`;
         break;
       }
-      case 'select': t = `(${this.text(n.cond)} ? ${this.text(n.a)} : ${this.text(n.b)})`; break;
-      case 'compare': t = `(${this.text(n.a)} ${{ gt: '>', ge: '>=', lt: '<', le: '<=' }[n.op]} ${this.text(n.b)})`; break;
+      case 'select':
+        t = `(${this.text(n.cond)} ? ${this.text(n.a)} : ${this.text(n.b)})`;
+        break;
+      case 'compare':
+        t = `(${this.text(n.a)} ${{ gt: '>', ge: '>=', lt: '<', le: '<=' }[n.op]} ${this.text(n.b)})`;
+        break;
       case 'samesign': {
         const a = this.local(this.text(n.a));
         const b = this.local(this.text(n.b));
         t = `((${a} > 0 && ${b} > 0) || (${a} < 0 && ${b} < 0))`;
         break;
       }
-      case 'mean': throw new TypeError('adopt-optim codegen: a mean must sit inside a uniform');
-      case 'scalar': throw new TypeError(`adopt-optim codegen: the scalar "${n.name}" has no uniform`);
+      case 'mean':
+        throw new TypeError('adopt-optim codegen: a mean must sit inside a uniform');
+      case 'scalar':
+        throw new TypeError(`adopt-optim codegen: the scalar "${n.name}" has no uniform`);
     }
     if (share) t = this.local(t);
     this.names.set(n, t);
@@ -81,8 +98,11 @@ class JsBody {
 
 function params(sig: Signature, used: Set<string>, typed: boolean): string {
   const t = (type: string): string => (typed ? `: ${type}` : '');
-  return [...sig.arrays.map((a) => `${used.has(a) ? '' : '_'}${a}${t('Float32Array')}`), `n${t('number')}`,
-    ...sig.uniforms.map((_, i) => `u${i}${t('number')}`)].join(', ');
+  return [
+    ...sig.arrays.map((a) => `${used.has(a) ? '' : '_'}${a}${t('Float32Array')}`),
+    `n${t('number')}`,
+    ...sig.uniforms.map((_, i) => `u${i}${t('number')}`),
+  ].join(', ');
 }
 
 function uniformNames(sig: Signature): Map<Node, string> {
@@ -127,7 +147,9 @@ export function jsCount(name: string, sig: Signature, cond: Cond, typed = true):
  * fallback kernels (untyped, compiled at run time) are made by this one function.
  */
 export function planFunctionsJs(
-  plan: KernelPlan, prefix = '', typed = false,
+  plan: KernelPlan,
+  prefix = '',
+  typed = false,
 ): { init?: string; step: string; count?: string; count_init?: string } {
   const { init, step, count, initCount } = plan;
   return {

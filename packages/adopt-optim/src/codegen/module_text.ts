@@ -39,7 +39,11 @@ export function planModuleText(plan: KernelPlan, comment: string | ((functions: 
 }
 
 /** What a built-in module is made from. */
-export interface ModuleSource { rule: Rule; flags: Flags; format: LowBitFormat | null }
+export interface ModuleSource {
+  rule: Rule;
+  flags: Flags;
+  format: LowBitFormat | null;
+}
 
 /**
  * Every built-in module, by key (`<plan key>` or `<plan key>_<format key>`), in the build's order;

@@ -65,9 +65,14 @@ function planOf(key: string, rule: Rule, flags: Flags, phases: () => { init?: Ph
 
 /** Every (rule, flags) the library ships kernels for. */
 export function allPlans(): { rule: Rule; flags: Flags; plan: KernelPlan; scaling: KernelPlan }[] {
-  return RULES.flatMap((rule) => flagSets(rule).map((flags) => ({
-    rule, flags, plan: kernelPlan(rule, flags), scaling: scalingPlan(rule, flags),
-  })));
+  return RULES.flatMap((rule) =>
+    flagSets(rule).map((flags) => ({
+      rule,
+      flags,
+      plan: kernelPlan(rule, flags),
+      scaling: scalingPlan(rule, flags),
+    })),
+  );
 }
 
 /** One kernel call: which plan and phase, with the step's float64 scalars (rules/*.ts). */
@@ -95,7 +100,10 @@ export function callCount(call: PhaseCall): { cond: Cond; sig: Signature; fn: 'c
 
 /** The means map of a phase (`step` unless said) whose reduction counted `count` of `n` elements. */
 export function meansFromCount(
-  plan: KernelPlan, count: number, n: number, phase: 'init' | 'step' = 'step',
+  plan: KernelPlan,
+  count: number,
+  n: number,
+  phase: 'init' | 'step' = 'step',
 ): Map<Cond | object, number> {
   const means = new Map<object, number>();
   const part = phase === 'init' ? plan.init : plan.step;
@@ -111,7 +119,11 @@ function meanNodes(phase: Phase): object[] {
 
 /** The kernel call for one phase of `rule` with these (resolved) options and the step's scalars (rules/scalars.ts). */
 export function ruleCall(rule: Rule, options: object, phase: 'init' | 'step', scalars: object): PhaseCall {
-  return { plan: kernelPlan(rule, flagsOf(rule, options as Record<string, unknown>)), phase, scalars: scalars as Record<string, number> };
+  return {
+    plan: kernelPlan(rule, flagsOf(rule, options as Record<string, unknown>)),
+    phase,
+    scalars: scalars as Record<string, number>,
+  };
 }
 
 /** The kernel call for one ADOPT phase. */

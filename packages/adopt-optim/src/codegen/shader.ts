@@ -24,7 +24,11 @@ export class ShaderBody {
   private readonly uses: Map<Node, number>;
   private count = 0;
 
-  constructor(private readonly d: Dialect, roots: Node[], private readonly uniforms: Map<Node, string>) {
+  constructor(
+    private readonly d: Dialect,
+    roots: Node[],
+    private readonly uniforms: Map<Node, string>,
+  ) {
     this.uses = useCounts(roots);
   }
 
@@ -36,21 +40,39 @@ export class ShaderBody {
     let t: string;
     let share = (this.uses.get(n) ?? 0) > 1;
     switch (n.kind) {
-      case 'const': t = this.d.literal(n.value); share = false; break;
-      case 'array': t = this.d.load(n.name); share = false; break;
-      case 'unary': t = n.op === 'neg' ? `(-${this.text(n.a)})` : `${n.op}(${this.text(n.a)})`; break;
+      case 'const':
+        t = this.d.literal(n.value);
+        share = false;
+        break;
+      case 'array':
+        t = this.d.load(n.name);
+        share = false;
+        break;
+      case 'unary':
+        t = n.op === 'neg' ? `(-${this.text(n.a)})` : `${n.op}(${this.text(n.a)})`;
+        break;
       case 'binary': {
         const a = this.text(n.a);
         const b = this.text(n.b);
         t = n.op === 'min' || n.op === 'max' ? `${n.op}(${a}, ${b})` : `(${a} ${SYMBOL[n.op]} ${b})`;
         break;
       }
-      case 'clamp': t = `clamp(${this.text(n.a)}, ${this.text(n.lo)}, ${this.text(n.hi)})`; break;
-      case 'select': t = this.d.select(this.text(n.cond), this.text(n.a), this.text(n.b)); break;
-      case 'compare': t = this.d.compare(n.op, this.text(n.a), this.text(n.b)); break;
-      case 'samesign': t = this.d.sameSign(this.text(n.a), this.text(n.b)); break;
-      case 'mean': throw new TypeError('adopt-optim codegen: a mean must sit inside a uniform');
-      case 'scalar': throw new TypeError(`adopt-optim codegen: the scalar "${n.name}" has no uniform`);
+      case 'clamp':
+        t = `clamp(${this.text(n.a)}, ${this.text(n.lo)}, ${this.text(n.hi)})`;
+        break;
+      case 'select':
+        t = this.d.select(this.text(n.cond), this.text(n.a), this.text(n.b));
+        break;
+      case 'compare':
+        t = this.d.compare(n.op, this.text(n.a), this.text(n.b));
+        break;
+      case 'samesign':
+        t = this.d.sameSign(this.text(n.a), this.text(n.b));
+        break;
+      case 'mean':
+        throw new TypeError('adopt-optim codegen: a mean must sit inside a uniform');
+      case 'scalar':
+        throw new TypeError(`adopt-optim codegen: the scalar "${n.name}" has no uniform`);
     }
     if (share) {
       const name = `x${this.count++}`;

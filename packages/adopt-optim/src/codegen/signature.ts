@@ -53,7 +53,11 @@ export function countSignature(rule: Rule, flags: Flags, cond: Cond): Signature 
  * The uniform arguments of a kernel call, in float64 (rounded to float32 by the call): `means`
  * holds each reduction's value (count / n) once the counting pass has run.
  */
-export function uniformArgs(sig: Signature, scalars: Readonly<Record<string, number>>, means?: Map<Node, number>): number[] {
+export function uniformArgs(
+  sig: Signature,
+  scalars: Readonly<Record<string, number>>,
+  means?: Map<Node, number>,
+): number[] {
   return sig.uniforms.map((u) => evaluateUniform(u, scalars as Record<string, number>, means));
 }
 

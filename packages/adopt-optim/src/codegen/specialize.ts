@@ -8,7 +8,11 @@
 import { constant, neg, type Cond, type Node, type Value } from '../rules/expr.js';
 import type { Phase } from '../rules/rule.js';
 
-export function specialize(phase: Phase, scalars: Readonly<Record<string, number>>, zeroArrays: readonly string[] = []): Phase {
+export function specialize(
+  phase: Phase,
+  scalars: Readonly<Record<string, number>>,
+  zeroArrays: readonly string[] = [],
+): Phase {
   const memo = new Map<Node, Node>();
   const isConst = (n: Value, x: number): boolean => n.kind === 'const' && Object.is(n.value, x);
   const v = (n: Value): Value => s(n) as Value;
@@ -17,9 +21,15 @@ export function specialize(phase: Phase, scalars: Readonly<Record<string, number
     let r = memo.get(n);
     if (r !== undefined) return r;
     switch (n.kind) {
-      case 'scalar': r = n.name in scalars ? constant(scalars[n.name]!) : n; break;
-      case 'array': r = zeroArrays.includes(n.name) ? constant(0) : n; break;
-      case 'const': r = n; break;
+      case 'scalar':
+        r = n.name in scalars ? constant(scalars[n.name]!) : n;
+        break;
+      case 'array':
+        r = zeroArrays.includes(n.name) ? constant(0) : n;
+        break;
+      case 'const':
+        r = n;
+        break;
       case 'unary': {
         const a = v(n.a);
         if (n.op === 'neg' && a.kind === 'unary' && a.op === 'neg') r = a.a;
@@ -59,7 +69,8 @@ export function specialize(phase: Phase, scalars: Readonly<Record<string, number
         r = cond === n.cond ? n : { ...n, cond };
         break;
       }
-      case 'compare': case 'samesign': {
+      case 'compare':
+      case 'samesign': {
         const a = v(n.a);
         const b = v(n.b);
         r = a === n.a && b === n.b ? n : { ...n, a, b };

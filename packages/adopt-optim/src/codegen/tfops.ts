@@ -12,13 +12,16 @@ import type { Phase } from '../rules/rule.js';
 type Operand = tf.Tensor | number;
 
 export function tfOps(
-  phase: Phase, arrays: Readonly<Record<string, tf.Tensor>>, stepScalars: object,
+  phase: Phase,
+  arrays: Readonly<Record<string, tf.Tensor>>,
+  stepScalars: object,
 ): [target: string, value: tf.Tensor][] {
   const scalars = stepScalars as Record<string, number>; // the rule's scalars (other fields are not read)
   const memo = new Map<Node, Operand | tf.Tensor>();
   const uniformMemo = new Map<Node, boolean>();
   const hasMean = (n: Node): boolean => n.kind === 'mean' || (n.kind !== 'array' && childrenOf(n).some(hasMean));
-  const num = (n: Value): number | null => (isUniform(n, uniformMemo) && !hasMean(n) ? evaluateUniform(n, scalars as Record<string, number>) : null);
+  const num = (n: Value): number | null =>
+    isUniform(n, uniformMemo) && !hasMean(n) ? evaluateUniform(n, scalars as Record<string, number>) : null;
   const isZeroTerm = (n: Value): boolean => {
     const x = num(n);
     if (x !== null) return x === 0;
@@ -68,12 +71,18 @@ export function tfOps(
         const a = value(n.a);
         const b = value(n.b);
         switch (n.op) {
-          case 'add': return tf.add(a, b);
-          case 'sub': return tf.sub(a, b);
-          case 'mul': return tf.mul(a, b);
-          case 'div': return tf.div(a, b);
-          case 'min': return tf.minimum(a, b);
-          case 'max': return tf.maximum(a, b);
+          case 'add':
+            return tf.add(a, b);
+          case 'sub':
+            return tf.sub(a, b);
+          case 'mul':
+            return tf.mul(a, b);
+          case 'div':
+            return tf.div(a, b);
+          case 'min':
+            return tf.minimum(a, b);
+          case 'max':
+            return tf.maximum(a, b);
         }
       }
       case 'clamp': {
@@ -91,8 +100,8 @@ export function tfOps(
         const b = value(n.b);
         // per element unless the condition and both branches are uniform (a mean, numbers)
         const target = mask.rank === 0 && [a, b].every((x) => typeof x === 'number' || x.rank === 0) ? [] : shape;
-        const full = (x: Operand): tf.Tensor => (typeof x === 'number' ? tf.fill(target, x)
-          : x.rank === target.length ? x : tf.broadcastTo(x, target));
+        const full = (x: Operand): tf.Tensor =>
+          typeof x === 'number' ? tf.fill(target, x) : x.rank === target.length ? x : tf.broadcastTo(x, target);
         return tf.where(full(mask), full(a), full(b));
       }
       case 'mean': {
@@ -101,7 +110,8 @@ export function tfOps(
         const mask = condition(n.cond);
         return mask.size === 0 ? 1 : tf.div(tf.sum(tf.cast(mask, 'float32')), mask.size);
       }
-      case 'scalar': case 'const':
+      case 'scalar':
+      case 'const':
         return evaluateUniform(n, scalars as Record<string, number>);
     }
   };
@@ -117,7 +127,14 @@ export function tfOps(
         const nonZero = tf.logicalAnd(tf.greater(tf.abs(a), 0), tf.greater(tf.abs(b), 0));
         t = tf.logicalAnd(nonZero, tf.equal(tf.greater(a, 0), tf.greater(b, 0)));
       } else {
-        t = c.op === 'gt' ? tf.greater(a, b) : c.op === 'ge' ? tf.greaterEqual(a, b) : c.op === 'lt' ? tf.less(a, b) : tf.lessEqual(a, b);
+        t =
+          c.op === 'gt'
+            ? tf.greater(a, b)
+            : c.op === 'ge'
+              ? tf.greaterEqual(a, b)
+              : c.op === 'lt'
+                ? tf.less(a, b)
+                : tf.lessEqual(a, b);
       }
       conds.set(c, t);
     }

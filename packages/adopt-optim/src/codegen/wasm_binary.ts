@@ -35,47 +35,140 @@ const VALTYPE: Record<string, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
 
 /** Plain opcodes (no immediates). */
 const OP: Record<string, number> = {
-  'select': 0x1b, 'i32.eqz': 0x45, 'i32.eq': 0x46, 'i32.ne': 0x47, 'i32.lt_s': 0x48, 'i32.lt_u': 0x49, 'i32.gt_s': 0x4a,
-  'i32.gt_u': 0x4b, 'i32.le_s': 0x4c, 'i32.le_u': 0x4d, 'i32.ge_s': 0x4e, 'i32.ge_u': 0x4f,
-  'f32.eq': 0x5b, 'f32.ne': 0x5c, 'f32.lt': 0x5d, 'f32.gt': 0x5e, 'f32.le': 0x5f, 'f32.ge': 0x60,
-  'i32.add': 0x6a, 'i32.sub': 0x6b, 'i32.mul': 0x6c, 'i32.and': 0x71, 'i32.or': 0x72, 'i32.xor': 0x73, 'i32.shl': 0x74,
-  'i32.shr_s': 0x75, 'i32.shr_u': 0x76,
-  'f32.abs': 0x8b, 'f32.neg': 0x8c, 'f32.sqrt': 0x91, 'f32.add': 0x92, 'f32.sub': 0x93, 'f32.mul': 0x94, 'f32.div': 0x95,
-  'f32.min': 0x96, 'f32.max': 0x97, 'i32.reinterpret_f32': 0xbc, 'f32.reinterpret_i32': 0xbe,
+  select: 0x1b,
+  'i32.eqz': 0x45,
+  'i32.eq': 0x46,
+  'i32.ne': 0x47,
+  'i32.lt_s': 0x48,
+  'i32.lt_u': 0x49,
+  'i32.gt_s': 0x4a,
+  'i32.gt_u': 0x4b,
+  'i32.le_s': 0x4c,
+  'i32.le_u': 0x4d,
+  'i32.ge_s': 0x4e,
+  'i32.ge_u': 0x4f,
+  'f32.eq': 0x5b,
+  'f32.ne': 0x5c,
+  'f32.lt': 0x5d,
+  'f32.gt': 0x5e,
+  'f32.le': 0x5f,
+  'f32.ge': 0x60,
+  'i32.add': 0x6a,
+  'i32.sub': 0x6b,
+  'i32.mul': 0x6c,
+  'i32.and': 0x71,
+  'i32.or': 0x72,
+  'i32.xor': 0x73,
+  'i32.shl': 0x74,
+  'i32.shr_s': 0x75,
+  'i32.shr_u': 0x76,
+  'f32.abs': 0x8b,
+  'f32.neg': 0x8c,
+  'f32.sqrt': 0x91,
+  'f32.add': 0x92,
+  'f32.sub': 0x93,
+  'f32.mul': 0x94,
+  'f32.div': 0x95,
+  'f32.min': 0x96,
+  'f32.max': 0x97,
+  'i32.reinterpret_f32': 0xbc,
+  'f32.reinterpret_i32': 0xbe,
 };
 
 /** SIMD opcodes (prefix 0xfd), no immediates. */
 const SIMD: Record<string, number> = {
-  'i8x16.splat': 0x0f, 'i16x8.splat': 0x10, 'i32x4.splat': 0x11, 'f32x4.splat': 0x13,
-  'i32x4.eq': 0x37, 'i32x4.ne': 0x38, 'i32x4.lt_s': 0x39, 'i32x4.gt_s': 0x3b, 'i32x4.le_s': 0x3d, 'i32x4.ge_s': 0x3f,
-  'f32x4.eq': 0x41, 'f32x4.ne': 0x42, 'f32x4.lt': 0x43, 'f32x4.gt': 0x44, 'f32x4.le': 0x45, 'f32x4.ge': 0x46,
-  'v128.not': 0x4d, 'v128.and': 0x4e, 'v128.andnot': 0x4f, 'v128.or': 0x50, 'v128.xor': 0x51, 'v128.bitselect': 0x52,
-  'i8x16.narrow_i16x8_s': 0x65, 'i8x16.narrow_i16x8_u': 0x66,
-  'i8x16.shl': 0x6b, 'i8x16.shr_s': 0x6c, 'i8x16.shr_u': 0x6d, 'i8x16.add': 0x6e, 'i8x16.sub': 0x71,
-  'i8x16.min_s': 0x76, 'i8x16.min_u': 0x77, 'i8x16.max_s': 0x78, 'i8x16.max_u': 0x79,
-  'i16x8.narrow_i32x4_s': 0x85, 'i16x8.narrow_i32x4_u': 0x86,
-  'i16x8.extend_low_i8x16_s': 0x87, 'i16x8.extend_high_i8x16_s': 0x88,
-  'i16x8.extend_low_i8x16_u': 0x89, 'i16x8.extend_high_i8x16_u': 0x8a,
-  'i16x8.shl': 0x8b, 'i16x8.shr_s': 0x8c, 'i16x8.shr_u': 0x8d, 'i16x8.add': 0x8e, 'i16x8.sub': 0x91, 'i16x8.mul': 0x95,
-  'i16x8.min_s': 0x96, 'i16x8.min_u': 0x97, 'i16x8.max_s': 0x98, 'i16x8.max_u': 0x99,
-  'i32x4.extend_low_i16x8_s': 0xa7, 'i32x4.extend_high_i16x8_s': 0xa8,
-  'i32x4.extend_low_i16x8_u': 0xa9, 'i32x4.extend_high_i16x8_u': 0xaa,
-  'i32x4.shl': 0xab, 'i32x4.shr_s': 0xac, 'i32x4.shr_u': 0xad,
-  'i32x4.add': 0xae, 'i32x4.sub': 0xb1, 'i32x4.mul': 0xb5,
-  'i32x4.min_s': 0xb6, 'i32x4.min_u': 0xb7, 'i32x4.max_s': 0xb8, 'i32x4.max_u': 0xb9,
-  'f32x4.abs': 0xe0, 'f32x4.neg': 0xe1, 'f32x4.sqrt': 0xe3, 'f32x4.add': 0xe4, 'f32x4.sub': 0xe5, 'f32x4.mul': 0xe6,
-  'f32x4.div': 0xe7, 'f32x4.min': 0xe8, 'f32x4.max': 0xe9, 'f32x4.pmin': 0xea, 'f32x4.pmax': 0xeb,
-  'f32x4.convert_i32x4_s': 0xfa, 'f32x4.convert_i32x4_u': 0xfb,
+  'i8x16.splat': 0x0f,
+  'i16x8.splat': 0x10,
+  'i32x4.splat': 0x11,
+  'f32x4.splat': 0x13,
+  'i32x4.eq': 0x37,
+  'i32x4.ne': 0x38,
+  'i32x4.lt_s': 0x39,
+  'i32x4.gt_s': 0x3b,
+  'i32x4.le_s': 0x3d,
+  'i32x4.ge_s': 0x3f,
+  'f32x4.eq': 0x41,
+  'f32x4.ne': 0x42,
+  'f32x4.lt': 0x43,
+  'f32x4.gt': 0x44,
+  'f32x4.le': 0x45,
+  'f32x4.ge': 0x46,
+  'v128.not': 0x4d,
+  'v128.and': 0x4e,
+  'v128.andnot': 0x4f,
+  'v128.or': 0x50,
+  'v128.xor': 0x51,
+  'v128.bitselect': 0x52,
+  'i8x16.narrow_i16x8_s': 0x65,
+  'i8x16.narrow_i16x8_u': 0x66,
+  'i8x16.shl': 0x6b,
+  'i8x16.shr_s': 0x6c,
+  'i8x16.shr_u': 0x6d,
+  'i8x16.add': 0x6e,
+  'i8x16.sub': 0x71,
+  'i8x16.min_s': 0x76,
+  'i8x16.min_u': 0x77,
+  'i8x16.max_s': 0x78,
+  'i8x16.max_u': 0x79,
+  'i16x8.narrow_i32x4_s': 0x85,
+  'i16x8.narrow_i32x4_u': 0x86,
+  'i16x8.extend_low_i8x16_s': 0x87,
+  'i16x8.extend_high_i8x16_s': 0x88,
+  'i16x8.extend_low_i8x16_u': 0x89,
+  'i16x8.extend_high_i8x16_u': 0x8a,
+  'i16x8.shl': 0x8b,
+  'i16x8.shr_s': 0x8c,
+  'i16x8.shr_u': 0x8d,
+  'i16x8.add': 0x8e,
+  'i16x8.sub': 0x91,
+  'i16x8.mul': 0x95,
+  'i16x8.min_s': 0x96,
+  'i16x8.min_u': 0x97,
+  'i16x8.max_s': 0x98,
+  'i16x8.max_u': 0x99,
+  'i32x4.extend_low_i16x8_s': 0xa7,
+  'i32x4.extend_high_i16x8_s': 0xa8,
+  'i32x4.extend_low_i16x8_u': 0xa9,
+  'i32x4.extend_high_i16x8_u': 0xaa,
+  'i32x4.shl': 0xab,
+  'i32x4.shr_s': 0xac,
+  'i32x4.shr_u': 0xad,
+  'i32x4.add': 0xae,
+  'i32x4.sub': 0xb1,
+  'i32x4.mul': 0xb5,
+  'i32x4.min_s': 0xb6,
+  'i32x4.min_u': 0xb7,
+  'i32x4.max_s': 0xb8,
+  'i32x4.max_u': 0xb9,
+  'f32x4.abs': 0xe0,
+  'f32x4.neg': 0xe1,
+  'f32x4.sqrt': 0xe3,
+  'f32x4.add': 0xe4,
+  'f32x4.sub': 0xe5,
+  'f32x4.mul': 0xe6,
+  'f32x4.div': 0xe7,
+  'f32x4.min': 0xe8,
+  'f32x4.max': 0xe9,
+  'f32x4.pmin': 0xea,
+  'f32x4.pmax': 0xeb,
+  'f32x4.convert_i32x4_s': 0xfa,
+  'f32x4.convert_i32x4_u': 0xfb,
 };
 
 /** Memory instructions: [prefixed by 0xfd, opcode, natural alignment (log2 bytes), takes a lane index]. */
 const MEM: Record<string, [simd: boolean, op: number, align: number, lane: boolean]> = {
-  'f32.load': [false, 0x2a, 2, false], 'f32.store': [false, 0x38, 2, false],
-  'i32.load': [false, 0x28, 2, false], 'i32.store': [false, 0x36, 2, false],
-  'v128.load': [true, 0x00, 4, false], 'v128.store': [true, 0x0b, 4, false],
-  'v128.load8x8_s': [true, 0x01, 3, false], 'v128.load8x8_u': [true, 0x02, 3, false],
-  'v128.load32_zero': [true, 0x5c, 2, false], 'v128.load64_zero': [true, 0x5d, 3, false],
-  'v128.store32_lane': [true, 0x5a, 2, true], 'v128.store64_lane': [true, 0x5b, 3, true],
+  'f32.load': [false, 0x2a, 2, false],
+  'f32.store': [false, 0x38, 2, false],
+  'i32.load': [false, 0x28, 2, false],
+  'i32.store': [false, 0x36, 2, false],
+  'v128.load': [true, 0x00, 4, false],
+  'v128.store': [true, 0x0b, 4, false],
+  'v128.load8x8_s': [true, 0x01, 3, false],
+  'v128.load8x8_u': [true, 0x02, 3, false],
+  'v128.load32_zero': [true, 0x5c, 2, false],
+  'v128.load64_zero': [true, 0x5d, 3, false],
+  'v128.store32_lane': [true, 0x5a, 2, true],
+  'v128.store64_lane': [true, 0x5b, 3, true],
 };
 
 /** Lane reads: opcode, lane count. */
@@ -137,8 +230,16 @@ function hexFloat(text: string): number {
 
 function f32Bytes(text: string, out: number[]): void {
   const decimal = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text);
-  const value = text === 'inf' ? Infinity : text === '-inf' ? -Infinity : text === 'nan' ? NaN
-    : decimal ? Number(text) : hexFloat(text);
+  const value =
+    text === 'inf'
+      ? Infinity
+      : text === '-inf'
+        ? -Infinity
+        : text === 'nan'
+          ? NaN
+          : decimal
+            ? Number(text)
+            : hexFloat(text);
   if (Number.isNaN(value) && text !== 'nan') throw new SyntaxError(`adopt-optim wasm: bad f32 literal ${text}`);
   out.push(...new Uint8Array(Float32Array.of(value).buffer));
 }
@@ -232,10 +333,23 @@ function assembleFunc(f: Sexp[], funcs: ReadonlyMap<string, number>): Func {
     const op = e[0] as string;
     const args = e.slice(1);
     switch (op) {
-      case 'local.get': body.push(0x20); uleb(local(args[0]!), body); return;
-      case 'local.set': emit(args[1]!); body.push(0x21); uleb(local(args[0]!), body); return;
-      case 'i32.const': body.push(0x41); sleb(int(args[0], 32) | 0, body); return;
-      case 'f32.const': body.push(0x43); f32Bytes(args[0] as string, body); return;
+      case 'local.get':
+        body.push(0x20);
+        uleb(local(args[0]!), body);
+        return;
+      case 'local.set':
+        emit(args[1]!);
+        body.push(0x21);
+        uleb(local(args[0]!), body);
+        return;
+      case 'i32.const':
+        body.push(0x41);
+        sleb(int(args[0], 32) | 0, body);
+        return;
+      case 'f32.const':
+        body.push(0x43);
+        f32Bytes(args[0] as string, body);
+        return;
       case 'v128.const': {
         const shape = SHAPE[args[0] as string];
         if (shape === undefined || args.length !== shape[0] + 1) {
@@ -264,7 +378,8 @@ function assembleFunc(f: Sexp[], funcs: ReadonlyMap<string, number>): Func {
         uleb(index, body);
         return;
       }
-      case 'block': case 'loop': {
+      case 'block':
+      case 'loop': {
         const label = typeof args[0] === 'string' && args[0].startsWith('$') ? args[0] : '';
         body.push(op === 'block' ? 0x02 : 0x03, 0x40);
         labels.push(label);
@@ -275,8 +390,12 @@ function assembleFunc(f: Sexp[], funcs: ReadonlyMap<string, number>): Func {
       }
       case 'if': {
         const [cond, then, otherwise, ...rest] = args;
-        if (!Array.isArray(then) || then[0] !== 'then' || rest.length > 0
-          || (otherwise !== undefined && (!Array.isArray(otherwise) || otherwise[0] !== 'else'))) {
+        if (
+          !Array.isArray(then) ||
+          then[0] !== 'then' ||
+          rest.length > 0 ||
+          (otherwise !== undefined && (!Array.isArray(otherwise) || otherwise[0] !== 'else'))
+        ) {
           throw new SyntaxError('adopt-optim wasm: expected (if cond (then ...) (else ...))');
         }
         emit(cond!);
@@ -291,7 +410,8 @@ function assembleFunc(f: Sexp[], funcs: ReadonlyMap<string, number>): Func {
         body.push(0x0b);
         return;
       }
-      case 'br': case 'br_if': {
+      case 'br':
+      case 'br_if': {
         const depth = labels.length - 1 - labels.lastIndexOf(args[0] as string);
         if (depth >= labels.length) throw new SyntaxError(`adopt-optim wasm: unknown label ${String(args[0])}`);
         for (const operand of args.slice(1)) emit(operand);
@@ -323,7 +443,10 @@ function assembleFunc(f: Sexp[], funcs: ReadonlyMap<string, number>): Func {
         }
         for (const operand of args) emit(operand);
         const plain = OP[op];
-        if (plain !== undefined) { body.push(plain); return; }
+        if (plain !== undefined) {
+          body.push(plain);
+          return;
+        }
         const code = SIMD[op];
         if (code === undefined) throw new SyntaxError(`adopt-optim wasm: unsupported instruction ${op}`);
         simd(code);

@@ -67,7 +67,10 @@ function rewritten(phase: Phase, asSqrt: boolean): Phase {
   };
 }
 
-interface LoopSpec { lanes: 16 | 4; label: string }
+interface LoopSpec {
+  lanes: 16 | 4;
+  label: string;
+}
 
 /**
  * One exported function: pass A over each block with the body, then $requant. `plainScalars`:
@@ -75,7 +78,11 @@ interface LoopSpec { lanes: 16 | 4; label: string }
  * (x · 1 is x: bit-identical, fewer multiplications).
  */
 export function wat8Phase(
-  name: string, sig: Signature, phase: Phase, plainScalars: readonly string[] = [], format: LowBitFormat = INT8,
+  name: string,
+  sig: Signature,
+  phase: Phase,
+  plainScalars: readonly string[] = [],
+  format: LowBitFormat = INT8,
 ): string {
   const four = format.bits === 4;
   const floats = format.m.kind === 'bfloat16'; // 16-bit codes that are the upper half of a float32 (§13)
@@ -83,9 +90,12 @@ export function wat8Phase(
     throw new TypeError(`adopt-optim codegen: the ${format.dtype} moments mix code kinds`);
   }
   // byte address of element j's codes
-  const codeAt = (arr: 'qm' | 'qv', j = '(local.get $j)') => four
-    ? `(i32.add (local.get $${arr}) (i32.shr_u ${j} (i32.const 1)))`
-    : floats ? `(i32.add (local.get $${arr}) (i32.shl ${j} (i32.const 1)))` : `(i32.add (local.get $${arr}) ${j})`;
+  const codeAt = (arr: 'qm' | 'qv', j = '(local.get $j)') =>
+    four
+      ? `(i32.add (local.get $${arr}) (i32.shr_u ${j} (i32.const 1)))`
+      : floats
+        ? `(i32.add (local.get $${arr}) (i32.shl ${j} (i32.const 1)))`
+        : `(i32.add (local.get $${arr}) ${j})`;
   // u's codes decode to (code + offset) · scale (the format's table, src/formats/state_formats.ts)
   const o = format.u.offset;
   const uOffset = (codes: string) =>
@@ -96,8 +106,10 @@ export function wat8Phase(
   const [umap, unames] = uniformNames(sig);
   const stored = storedAs(phase, format);
   const plainIndex = plainScalars.map((s) => sig.uniforms.findIndex((u) => u.kind === 'scalar' && u.name === s));
-  const plain = plainScalars.length > 0 && plainIndex.every((i) => i >= 0)
-    ? storedAs(specialize(phase, Object.fromEntries(plainScalars.map((s) => [s, 1]))), format) : null;
+  const plain =
+    plainScalars.length > 0 && plainIndex.every((i) => i >= 0)
+      ? storedAs(specialize(phase, Object.fromEntries(plainScalars.map((s) => [s, 1]))), format)
+      : null;
   const locals = new Set<string>();
   let serial = 0;
   const loops = (ph: Phase, tag: string): string => {
@@ -114,22 +126,36 @@ export function wat8Phase(
       const moName = `$${prefix}mo`;
       const uoName = `$${prefix}uo`;
       locals.add(`(local ${moName} v128)`).add(`(local ${uoName} v128)`);
-      const mCode = spec.lanes === 16 ? `(local.get $cm)` : `(i16x8.extend_low_i8x16_s (v128.load32_zero (i32.add (local.get $qm) (local.get $j))))`;
-      const uCode = spec.lanes === 16 ? `(local.get $cv)` : `(i16x8.extend_low_i8x16_u (v128.load32_zero (i32.add (local.get $qv) (local.get $j))))`;
+      const mCode =
+        spec.lanes === 16
+          ? `(local.get $cm)`
+          : `(i16x8.extend_low_i8x16_s (v128.load32_zero (i32.add (local.get $qm) (local.get $j))))`;
+      const uCode =
+        spec.lanes === 16
+          ? `(local.get $cv)`
+          : `(i16x8.extend_low_i8x16_u (v128.load32_zero (i32.add (local.get $qv) (local.get $j))))`;
       const ext = spec.lanes === 16 ? half : 'low';
       // bfloat16: 4 codes (8 bytes) widened to 32 bits and shifted up are the float32s
       const float4 = (arr: 'qm' | 'qv') =>
         `(i32x4.shl (i32x4.extend_low_i16x8_u (v128.load64_zero offset=${part * 8} ${codeAt(arr)})) (i32.const 16))`;
-      const lines = floats ? [`(local.set ${moName} ${float4('qm')})`, `(local.set ${uoName} ${float4('qv')})`] : [
-        `(local.set ${moName} (f32x4.mul (local.get $smb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_s ${mCode}))))`,
-        `(local.set ${uoName} (f32x4.mul (local.get $svb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_u ${uCode}))))`,
-      ];
-      const body = new Body('simd', umap, useCounts(allRoots), (a) => {
-        if (a === 'm') return `(local.get ${moName})`;
-        if (a === 'u') return `(local.get ${uoName})`;
-        if (a === 'p' || a === 'g') return `(v128.load offset=${off} (i32.add (local.get $${a}) (local.get $o)))`;
-        throw new TypeError(`adopt-optim codegen: the 8-bit kernels hold p, g, m and v, not "${a}"`);
-      }, prefix);
+      const lines = floats
+        ? [`(local.set ${moName} ${float4('qm')})`, `(local.set ${uoName} ${float4('qv')})`]
+        : [
+            `(local.set ${moName} (f32x4.mul (local.get $smb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_s ${mCode}))))`,
+            `(local.set ${uoName} (f32x4.mul (local.get $svb4) (f32x4.convert_i32x4_s (i32x4.extend_${ext}_i16x8_u ${uCode}))))`,
+          ];
+      const body = new Body(
+        'simd',
+        umap,
+        useCounts(allRoots),
+        (a) => {
+          if (a === 'm') return `(local.get ${moName})`;
+          if (a === 'u') return `(local.get ${uoName})`;
+          if (a === 'p' || a === 'g') return `(v128.load offset=${off} (i32.add (local.get $${a}) (local.get $o)))`;
+          throw new TypeError(`adopt-optim codegen: the 8-bit kernels hold p, g, m and v, not "${a}"`);
+        },
+        prefix,
+      );
       const m = mNew === null ? `(local.get ${moName})` : body.text(mNew);
       const u = uNew === null ? `(local.get ${uoName})` : body.text(uNew);
       const pv = pNew === null ? null : body.text(pNew);
@@ -152,23 +178,33 @@ export function wat8Phase(
     const l4 = `$${tag}a4_${serial++}`;
     // 4-bit (§12.1): 8 bytes hold 16 codes, element i in the low nibble of byte i and i + 8 in the
     // high one; m's nibbles sign-extended by shifting left then arithmetic right, u's decoded as code + 1
-    const unpack = four ? [
-      `(local.set $nm (v128.load64_zero ${codeAt('qm')}))`,
-      `(local.set $nm (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (i8x16.shr_s (i8x16.shl (local.get $nm) (i32.const 4)) (i32.const 4)) (i8x16.shr_s (local.get $nm) (i32.const 4))))`,
-      `(local.set $nv (v128.load64_zero ${codeAt('qv')}))`,
-      `(local.set $nv (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (v128.and (local.get $nv) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (i8x16.shr_u (local.get $nv) (i32.const 4))))`,
-    ] : [];
-    const codes = (part: number): string[] => floats ? [] : four ? [
-      `(local.set $cm (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_s (local.get $nm)))`,
-      `(local.set $cv ${uOffset(`(i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_u (local.get $nv))`)})`,
-    ] : [
-      `(local.set $cm (v128.load8x8_s offset=${part * 4} (i32.add (local.get $qm) (local.get $j))))`,
-      `(local.set $cv ${uOffset(`(v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j)))`)})`,
+    const unpack = four
+      ? [
+          `(local.set $nm (v128.load64_zero ${codeAt('qm')}))`,
+          `(local.set $nm (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (i8x16.shr_s (i8x16.shl (local.get $nm) (i32.const 4)) (i32.const 4)) (i8x16.shr_s (local.get $nm) (i32.const 4))))`,
+          `(local.set $nv (v128.load64_zero ${codeAt('qv')}))`,
+          `(local.set $nv (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (v128.and (local.get $nv) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (i8x16.shr_u (local.get $nv) (i32.const 4))))`,
+        ]
+      : [];
+    const codes = (part: number): string[] =>
+      floats
+        ? []
+        : four
+          ? [
+              `(local.set $cm (i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_s (local.get $nm)))`,
+              `(local.set $cv ${uOffset(`(i16x8.extend_${part === 0 ? 'low' : 'high'}_i8x16_u (local.get $nv))`)})`,
+            ]
+          : [
+              `(local.set $cm (v128.load8x8_s offset=${part * 4} (i32.add (local.get $qm) (local.get $j))))`,
+              `(local.set $cv ${uOffset(`(v128.load8x8_u offset=${part * 4} (i32.add (local.get $qv) (local.get $j)))`)})`,
+            ];
+    const sixteen = [
+      ...unpack,
+      ...[0, 1, 2, 3].flatMap((part) => [
+        ...(part % 2 === 0 ? codes(part) : []),
+        ...sub({ lanes: 16, label: l16 }, part),
+      ]),
     ];
-    const sixteen = [...unpack, ...[0, 1, 2, 3].flatMap((part) => [
-      ...(part % 2 === 0 ? codes(part) : []),
-      ...sub({ lanes: 16, label: l16 }, part),
-    ])];
     const fourWide = format.pad % 16 === 0 ? null : sub({ lanes: 4, label: l4 }, 0);
     return `
         (local.set $j (local.get $b))
@@ -181,18 +217,24 @@ export function wat8Phase(
           (local.set $j (i32.add (local.get $j) (i32.const 16)))
           (local.set $k (i32.add (local.get $k) (i32.const 64)))
           (br ${l16})))
-        ${fourWide === null ? '' : `(block ${l4}_done
+        ${
+          fourWide === null
+            ? ''
+            : `(block ${l4}_done
           (loop ${l4}
           (br_if ${l4}_done (i32.ge_u (local.get $j) (local.get $be)))
           (local.set $o (i32.shl (local.get $j) (i32.const 2)))
           ${fourWide.join('\n          ')}
           (local.set $j (i32.add (local.get $j) (i32.const 4)))
           (local.set $k (i32.add (local.get $k) (i32.const 16)))
-          (br ${l4})))`}`;
+          (br ${l4})))`
+        }`;
   };
   const general = loops(stored, 'g');
   const fast = plain === null ? null : loops(plain, 'f');
-  const plainTest = plainIndex.map((i) => `(f32.eq (local.get $u${i}) (f32.const 1))`).reduce((a, b) => `(i32.and ${a} ${b})`, '(i32.const 1)');
+  const plainTest = plainIndex
+    .map((i) => `(f32.eq (local.get $u${i}) (f32.const 1))`)
+    .reduce((a, b) => `(i32.and ${a} ${b})`, '(i32.const 1)');
   const ptrs = ['p', 'g', 'qm', 'qv', 'sm', 'sv', 'scr'].map((a) => `(param $${a} i32)`).join(' ');
   return `  (func (export "${name}") ${ptrs} (param $n i32) (param $start i32) (param $seed i32) ${unames.map((u) => `(param ${u} f32)`).join(' ')}
     (local $b i32) (local $be i32) (local $o i32) (local $j i32) (local $k i32) (local $plain i32)
@@ -206,8 +248,12 @@ export function wat8Phase(
       (br_if $done (i32.ge_u (local.get $b) (local.get $n)))
       (local.set $be (select (local.get $n) (i32.add (local.get $b) (i32.const ${format.block}))
         (i32.lt_u (local.get $n) (i32.add (local.get $b) (i32.const ${format.block})))))
-      ${format.scaled ? `(local.set $smb4 (f32x4.splat (f32.load (local.get $sm))))
-      (local.set $svb4 (f32x4.splat (f32.load (local.get $sv))))` : ''}
+      ${
+        format.scaled
+          ? `(local.set $smb4 (f32x4.splat (f32.load (local.get $sm))))
+      (local.set $svb4 (f32x4.splat (f32.load (local.get $sv))))`
+          : ''
+      }
       (local.set $amm (v128.const i32x4 0 0 0 0))
       (local.set $amn (v128.const i32x4 0 0 0 0))
       (local.set $amu (v128.const i32x4 0 0 0 0))

@@ -19,13 +19,19 @@ const i32 = (x: number) => `(i32.const 0x${(x >>> 0).toString(16).toUpperCase()}
 const f32 = (x: number) => `(f32.const ${x})`;
 
 /** One moment's pieces: its name, where its new values lie in the scratch, its code and its hash locals. */
-interface Moment { name: 'm' | 'u'; at: number; c: MomentCode; h: string }
+interface Moment {
+  name: 'm' | 'u';
+  at: number;
+  c: MomentCode;
+  h: string;
+}
 
 /** The 4-lane value of quarter `q` of this 16 (`hash`: the quarter's hash local) rounded to an i32 code. */
 function rounded(x: Moment, load: string, hash: string): string {
   let y = `(f32x4.mul ${load} (local.get $inv${x.name}4))`;
   if (x.c.rounding === 'stochastic') {
-    y = `(f32x4.add ${y} (f32x4.sub (v128.or (i32x4.shr_u (local.get ${hash}) (i32.const 9)) (local.get $one4))` +
+    y =
+      `(f32x4.add ${y} (f32x4.sub (v128.or (i32x4.shr_u (local.get ${hash}) (i32.const 9)) (local.get $one4))` +
       ` (local.get $half${x.name}4)))`;
   } else if (x.c.offset !== 0) {
     y = `(f32x4.sub ${y} (f32x4.splat ${f32(x.c.offset)}))`;
@@ -48,7 +54,8 @@ function sixteen(x: Moment, loads: readonly string[]): string {
   if (x.c.nonZeroFloor) {
     // a non-zero u never gets code 0: max with min(narrow(bits(u)), 1); bits(u) > 0 exactly where u > 0
     // (a +NaN's code saturates to hi either way)
-    c = `(i8x16.max_u ${c} (i8x16.min_u (i8x16.narrow_i16x8_u (i16x8.narrow_i32x4_s ${loads[0]} ${loads[1]})` +
+    c =
+      `(i8x16.max_u ${c} (i8x16.min_u (i8x16.narrow_i16x8_u (i16x8.narrow_i32x4_s ${loads[0]} ${loads[1]})` +
       ` (i16x8.narrow_i32x4_s ${loads[2]} ${loads[3]})) (i8x16.splat (i32.const 1))))`;
   }
   return c;
@@ -91,17 +98,24 @@ function tail4(x: Moment): string[] {
  * plus the top 16 bits of its hash, truncated to the upper 16 (stochastic rounding); no scales.
  */
 function bfloat16Codec(f: LowBitFormat): string {
-  const moments: Moment[] = [{ name: 'm', at: 0, c: f.m, h: '$hm' }, { name: 'u', at: 1024, c: f.u, h: '$hu' }];
+  const moments: Moment[] = [
+    { name: 'm', at: 0, c: f.m, h: '$hm' },
+    { name: 'u', at: 1024, c: f.u, h: '$hu' },
+  ];
   const lane = '(i32x4.add (i32x4.splat (local.get $idx)) (v128.const i32x4 0 1 2 3))';
   const seedOf = (c: MomentCode) =>
-    (c.seedMul === 1 ? '(local.get $seed)' : `(i32.mul (local.get $seed) ${i32(c.seedMul)})`);
-  const code = (x: Moment, q: number) => `(i32x4.shr_u (i32x4.add (v128.load offset=${x.at + 16 * q} (local.get $k))` +
+    c.seedMul === 1 ? '(local.get $seed)' : `(i32.mul (local.get $seed) ${i32(c.seedMul)})`;
+  const code = (x: Moment, q: number) =>
+    `(i32x4.shr_u (i32x4.add (v128.load offset=${x.at + 16 * q} (local.get $k))` +
     ` (i32x4.shr_u (local.get ${hashOf(x, q)}) (i32.const 16))) (i32.const 16))`;
   const at = (x: Moment) =>
     `(i32.add (local.get $q${x.name === 'm' ? 'm' : 'v'}) (i32.shl (local.get $j) (i32.const 1)))`;
   const body = [
-    ...moments.flatMap((x) => [1, 2, 3].map((q) =>
-      `(local.set ${hashOf(x, q)} (i32x4.add (local.get ${hashOf(x, q - 1)}) (local.get $weyl${x.name}4)))`)),
+    ...moments.flatMap((x) =>
+      [1, 2, 3].map(
+        (q) => `(local.set ${hashOf(x, q)} (i32x4.add (local.get ${hashOf(x, q - 1)}) (local.get $weyl${x.name}4)))`,
+      ),
+    ),
     ...moments.flatMap((x) => [
       `(v128.store offset=0 ${at(x)} (i16x8.narrow_i32x4_u ${code(x, 0)} ${code(x, 1)}))`,
       `(v128.store offset=16 ${at(x)} (i16x8.narrow_i32x4_u ${code(x, 2)} ${code(x, 3)}))`,
@@ -112,11 +126,15 @@ function bfloat16Codec(f: LowBitFormat): string {
   ];
   const lines = [
     '(local $j i32) (local $k i32)',
-    ...moments.map((x) => `(local $weyl${x.name}4 v128) ` +
-      [0, 1, 2, 3].map((q) => `(local ${hashOf(x, q)} v128)`).join(' ')),
+    ...moments.map(
+      (x) => `(local $weyl${x.name}4 v128) ` + [0, 1, 2, 3].map((q) => `(local ${hashOf(x, q)} v128)`).join(' '),
+    ),
     ...moments.map((x) => `(local.set $weyl${x.name}4 (i32x4.splat ${i32(Math.imul(4, x.c.ditherMul))}))`),
-    ...moments.map((x) => `(local.set ${x.h} (i32x4.add (i32x4.mul ${lane} (i32x4.splat ${i32(x.c.ditherMul)}))` +
-      ` (i32x4.splat ${seedOf(x.c)})))`),
+    ...moments.map(
+      (x) =>
+        `(local.set ${x.h} (i32x4.add (i32x4.mul ${lane} (i32x4.splat ${i32(x.c.ditherMul)}))` +
+        ` (i32x4.splat ${seedOf(x.c)})))`,
+    ),
     '(local.set $k (local.get $scr))',
     '(block $b16_done',
     '  (loop $b16',
@@ -136,7 +154,10 @@ function bfloat16Codec(f: LowBitFormat): string {
 /** The text of `$requant` for format f. */
 export function watCodec(f: LowBitFormat): string {
   if (f.m.kind === 'bfloat16') return bfloat16Codec(f);
-  const moments: Moment[] = [{ name: 'm', at: 0, c: f.m, h: '$hm' }, { name: 'u', at: 1024, c: f.u, h: '$hu' }];
+  const moments: Moment[] = [
+    { name: 'm', at: 0, c: f.m, h: '$hm' },
+    { name: 'u', at: 1024, c: f.u, h: '$hu' },
+  ];
   const dithered = moments.filter((x) => x.c.rounding === 'stochastic');
   if (f.bits === 4 && f.pad % 16 !== 0) {
     throw new TypeError(`adopt-optim codegen: 4-bit state pads to 16, not ${f.pad}`);
@@ -149,15 +170,20 @@ export function watCodec(f: LowBitFormat): string {
     '(local $invm4 v128) (local $invu4 v128) (local $magic4 v128) (local $magici4 v128) (local $one4 v128)',
     '(local $c v128) (local $q v128) (local $un v128)',
     '(local $lo4 v128) (local $mlo v128) (local $mhi v128) (local $uhi v128)',
-    ...moments.filter((x) => x.c.nonZeroFloor)
+    ...moments
+      .filter((x) => x.c.nonZeroFloor)
       .map((x) => [0, 1, 2, 3].map((q) => `(local $${x.name}${q} v128)`).join(' ')),
-    ...dithered.map((x) => `(local $half${x.name}4 v128) (local $weyl${x.name}4 v128) ` +
-      [0, 1, 2, 3].map((q) => `(local ${hashOf(x, q)} v128)`).join(' ')),
+    ...dithered.map(
+      (x) =>
+        `(local $half${x.name}4 v128) (local $weyl${x.name}4 v128) ` +
+        [0, 1, 2, 3].map((q) => `(local ${hashOf(x, q)} v128)`).join(' '),
+    ),
   ];
   const lane = '(i32x4.add (i32x4.splat (local.get $idx)) (v128.const i32x4 0 1 2 3))';
   const seedOf = (c: MomentCode) =>
-    (c.seedMul === 1 ? '(local.get $seed)' : `(i32.mul (local.get $seed) ${i32(c.seedMul)})`);
-  const lanes = (which: 'amm' | 'amu') => `(f32.max (f32.max (f32x4.extract_lane 0 (local.get $${which})) ` +
+    c.seedMul === 1 ? '(local.get $seed)' : `(i32.mul (local.get $seed) ${i32(c.seedMul)})`;
+  const lanes = (which: 'amm' | 'amu') =>
+    `(f32.max (f32.max (f32x4.extract_lane 0 (local.get $${which})) ` +
     `(f32x4.extract_lane 1 (local.get $${which}))) (f32.max (f32x4.extract_lane 2 (local.get $${which})) ` +
     `(f32x4.extract_lane 3 (local.get $${which}))))`;
   const inv = (x: Moment, a: string) =>
@@ -183,17 +209,24 @@ export function watCodec(f: LowBitFormat): string {
     `(f32.store (local.get $sm) (f32.div (local.get $am) ${f32(f.m.levels)}))`,
     `(f32.store (local.get $sv) (f32.div (local.get $au) ${f32(f.u.levels)}))`,
     '(local.set $k (local.get $scr))',
-    ...dithered.map((x) => `(local.set ${x.h} (i32x4.add (i32x4.mul ${lane} (i32x4.splat ${i32(x.c.ditherMul)}))` +
-      ` (i32x4.splat ${seedOf(x.c)})))`),
+    ...dithered.map(
+      (x) =>
+        `(local.set ${x.h} (i32x4.add (i32x4.mul ${lane} (i32x4.splat ${i32(x.c.ditherMul)}))` +
+        ` (i32x4.splat ${seedOf(x.c)})))`,
+    ),
   ];
   const loads = (x: Moment) => [0, 1, 2, 3].map((q) => `(v128.load offset=${x.at + 16 * q} (local.get $k))`);
   const body16 = [
-    ...dithered.flatMap((x) => [1, 2, 3].map((q) =>
-      `(local.set ${hashOf(x, q)} (i32x4.add (local.get ${hashOf(x, q - 1)}) (local.get $weyl${x.name}4)))`)),
+    ...dithered.flatMap((x) =>
+      [1, 2, 3].map(
+        (q) => `(local.set ${hashOf(x, q)} (i32x4.add (local.get ${hashOf(x, q - 1)}) (local.get $weyl${x.name}4)))`,
+      ),
+    ),
     // a moment read twice (the zero floor) is loaded once into locals
-    ...moments.flatMap((x) => x.c.nonZeroFloor ? loads(x).map((l, q) => `(local.set $${x.name}${q} ${l})`) : []),
-    ...moments.flatMap((x) => store16(f, x, sixteen(x, x.c.nonZeroFloor
-      ? [0, 1, 2, 3].map((q) => `(local.get $${x.name}${q})`) : loads(x)))),
+    ...moments.flatMap((x) => (x.c.nonZeroFloor ? loads(x).map((l, q) => `(local.set $${x.name}${q} ${l})`) : [])),
+    ...moments.flatMap((x) =>
+      store16(f, x, sixteen(x, x.c.nonZeroFloor ? [0, 1, 2, 3].map((q) => `(local.get $${x.name}${q})`) : loads(x))),
+    ),
     ...dithered.map((x) => `(local.set ${x.h} (i32x4.add (local.get ${hashOf(x, 3)}) (local.get $weyl${x.name}4)))`),
     '(local.set $j (i32.add (local.get $j) (i32.const 16)))',
     '(local.set $k (i32.add (local.get $k) (i32.const 64)))',
@@ -205,16 +238,19 @@ export function watCodec(f: LowBitFormat): string {
     ...body16.map((l) => `  ${l}`),
     '  (br $b16)))',
   ];
-  const loop4 = f.pad % 16 === 0 ? [] : [
-    '(block $b4_done',
-    '  (loop $b4',
-    '  (br_if $b4_done (i32.ge_u (local.get $j) (local.get $cnt)))',
-    ...moments.flatMap((x) => tail4(x)).map((l) => `  ${l}`),
-    ...dithered.map((x) => `  (local.set ${x.h} (i32x4.add (local.get ${x.h}) (local.get $weyl${x.name}4)))`),
-    '  (local.set $j (i32.add (local.get $j) (i32.const 4)))',
-    '  (local.set $k (i32.add (local.get $k) (i32.const 16)))',
-    '  (br $b4)))',
-  ];
+  const loop4 =
+    f.pad % 16 === 0
+      ? []
+      : [
+          '(block $b4_done',
+          '  (loop $b4',
+          '  (br_if $b4_done (i32.ge_u (local.get $j) (local.get $cnt)))',
+          ...moments.flatMap((x) => tail4(x)).map((l) => `  ${l}`),
+          ...dithered.map((x) => `  (local.set ${x.h} (i32x4.add (local.get ${x.h}) (local.get $weyl${x.name}4)))`),
+          '  (local.set $j (i32.add (local.get $j) (i32.const 4)))',
+          '  (local.set $k (i32.add (local.get $k) (i32.const 16)))',
+          '  (br $b4)))',
+        ];
   return [
     '  (func $requant',
     '    (param $scr i32) (param $qm i32) (param $qv i32) (param $sm i32) (param $sv i32) (param $cnt i32)',

@@ -32,7 +32,10 @@ export function wgslShader(sig: Signature, phase: Phase, guarded: boolean): Wgsl
   const roots = phase.writes.map(([, v]) => v);
   const read = new Set(arraysRead(roots));
   const arrays = sig.arrays.filter((a) => read.has(a) || written.has(a));
-  const decls = arrays.map((name, b) => `@group(0) @binding(${b}) var<storage, ${written.has(name) ? 'read_write' : 'read'}> ${name}: array<f32>;`);
+  const decls = arrays.map(
+    (name, b) =>
+      `@group(0) @binding(${b}) var<storage, ${written.has(name) ? 'read_write' : 'read'}> ${name}: array<f32>;`,
+  );
   if (guarded) decls.push(`@group(0) @binding(${arrays.length}) var<storage, read> ok: array<i32>;`);
   const uniformBinding = arrays.length + (guarded ? 1 : 0);
   const names = new Map(sig.uniforms.map((u, i) => [u, `u.u${i}`] as const));

@@ -22,7 +22,6 @@ import { DIALECT } from './wgsl.js';
 import type { Signature } from './signature.js';
 import { storedAs } from './wat8.js';
 
-
 const hex = (x: number) => `0x${(x >>> 0).toString(16)}u`;
 
 /**
@@ -39,9 +38,10 @@ export function wgslCode(c: MomentCode, value: string, inv: string): string {
   }
   const y = `${value} * ${inv}${c.offset === 0 ? '' : ` - ${floatLiteral(c.offset)}`}`;
   const seed = c.seedMul === 1 ? 'u.seed' : `u.seed * ${hex(c.seedMul)}`;
-  const rounded = c.rounding === 'nearest'
-    ? `round(${y})`
-    : `floor(${y} + f32((idx * ${hex(c.ditherMul)} + ${seed}) >> 9u) * 1.1920928955078125e-7)`;
+  const rounded =
+    c.rounding === 'nearest'
+      ? `round(${y})`
+      : `floor(${y} + f32((idx * ${hex(c.ditherMul)} + ${seed}) >> 9u) * 1.1920928955078125e-7)`;
   return `clamp(i32(${rounded}), ${c.lo}, ${c.hi})`;
 }
 
@@ -80,9 +80,10 @@ export function wgslLowBitShader(sig: Signature, phase: Phase, guarded: boolean,
   const blocksPerGroup = workgroup / words;
   const mask = (1 << f.bits) - 1;
   // element index and bit offset of the k-th code of word w
-  const element = f.bits !== 4
-    ? `let e = w * ${per}u + k; let off = ${f.bits}u * k;`
-    : 'let e = (w >> 1u) * 16u + (w & 1u) * 4u + (k & 3u) + 8u * (k >> 2u); let off = 8u * (k & 3u) + 4u * (k >> 2u);';
+  const element =
+    f.bits !== 4
+      ? `let e = w * ${per}u + k; let off = ${f.bits}u * k;`
+      : 'let e = (w >> 1u) * 16u + (w & 1u) * 4u + (k & 3u) + 8u * (k >> 2u); let off = 8u * (k & 3u) + 4u * (k >> 2u);';
   const okDecl = guarded ? '@group(0) @binding(6) var<storage, read> ok: array<i32>;' : '';
   const uniformBinding = guarded ? 7 : 6;
   const mCode = wgslCode(f.m, 'mn[k]', 'invm');

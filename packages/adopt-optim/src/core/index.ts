@@ -6,7 +6,14 @@
  */
 export * from './transform.js';
 export * from './optimizers.js';
-export { BLOCK as INT8_BLOCK, int8MomentsBytes, lowBitMomentsBytes, type Int4Moments, type Int8Moments, type LowBitMoments } from '../kernels/lowbit_arrays.js';
+export {
+  BLOCK as INT8_BLOCK,
+  int8MomentsBytes,
+  lowBitMomentsBytes,
+  type Int4Moments,
+  type Int8Moments,
+  type LowBitMoments,
+} from '../kernels/lowbit_arrays.js';
 export { INT4, INT8, readCode, type LowBitDtype, type LowBitFormat } from '../formats/state_formats.js';
 export { ruleOptimizer, type CoreRuleOptimizer, type RuleState } from './rule_optimizer.js';
 export type { CommonOptionKey } from '../rules/options.js';

@@ -16,8 +16,16 @@
  */
 import { clipInto, clips, normScales, sumOfSquares, type GradientClipping } from '../gradient_clipping.js';
 import {
-  ADAM_HYPERPARAMS, ADAMW_HYPERPARAMS, AMSGRAD_HYPERPARAMS, resolveAdam, resolveAdopt,
-  type AdamHyperparams, type AdamOptions, type AdoptHyperparams, type AdoptOptions, type LearningRate,
+  ADAM_HYPERPARAMS,
+  ADAMW_HYPERPARAMS,
+  AMSGRAD_HYPERPARAMS,
+  resolveAdam,
+  resolveAdopt,
+  type AdamHyperparams,
+  type AdamOptions,
+  type AdoptHyperparams,
+  type AdoptOptions,
+  type LearningRate,
 } from '../hyperparams.js';
 import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { maxLearningRate } from '../schedules.js';
@@ -29,15 +37,32 @@ import { pickScaling } from '../rules/options.js';
 import { ADOPT, ADOPT_OPTIONS } from '../rules/adopt.js';
 import { ADAM, ADAM_OPTIONS } from '../rules/adam.js';
 import {
-  allocateMoments, dequantizeMoments, lowBitStep, momentsLength, momentsFormat, quantizeMoments, stepSeed,
-  type Int4Moments, type Int8Moments,
+  allocateMoments,
+  dequantizeMoments,
+  lowBitStep,
+  momentsLength,
+  momentsFormat,
+  quantizeMoments,
+  stepSeed,
+  type Int4Moments,
+  type Int8Moments,
 } from '../kernels/lowbit_arrays.js';
 import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { learningRateAt } from '../schedules.js';
 import { checkClipValue } from '../validate.js';
 import {
-  addDecayedWeights, applyUpdates, checkFloat32Array, namedChain, scale, scaleByAdam, scaleByAdopt, scaleByLearningRate,
-  type AdamState, type AdoptState, type GradientTransformation, type LearningRateState,
+  addDecayedWeights,
+  applyUpdates,
+  checkFloat32Array,
+  namedChain,
+  scale,
+  scaleByAdam,
+  scaleByAdopt,
+  scaleByLearningRate,
+  type AdamState,
+  type AdoptState,
+  type GradientTransformation,
+  type LearningRateState,
 } from './transform.js';
 
 export type { LearningRate } from '../hyperparams.js';
@@ -92,19 +117,31 @@ export interface Int4State extends Int4Moments {
 export type LowBitState = Int8State | Int4State;
 
 function describeKind(value: unknown): string {
-  return value === null || typeof value !== 'object' ? String(value) : `an object with keys ${Object.keys(value).join(', ')}`;
+  return value === null || typeof value !== 'object'
+    ? String(value)
+    : `an object with keys ${Object.keys(value).join(', ')}`;
 }
 
 /** The transformation of an optimizer with low-bit state: init and check; `update` (the chain) is refused. */
 function lowBitTransform<S extends { learningRate: LearningRateState; decoupledDecay?: LearningRateState | null }>(
-  owner: string, key: 'adopt' | 'adam', h: { learningRate: LearningRate; correctedWeightDecay: boolean },
-  clip: ((t: number) => number) | null, format: LowBitFormat,
+  owner: string,
+  key: 'adopt' | 'adam',
+  h: { learningRate: LearningRate; correctedWeightDecay: boolean },
+  clip: ((t: number) => number) | null,
+  format: LowBitFormat,
 ): GradientTransformation<S> {
   const bits = `${format.bits}-bit`;
   const check = (state: S, params: Float32Array, updates?: Float32Array): void => {
     const s = (state as Record<string, unknown> | null)?.[key] as Partial<LowBitState> | undefined;
-    const ok = s !== undefined && s !== null && s.qm instanceof (format.bits === 8 ? Int8Array : Uint8Array) && s.qv instanceof Uint8Array &&
-      s.mScale instanceof Float32Array && s.vScale instanceof Float32Array && Number.isInteger(s.t) && s.t! >= 0 &&
+    const ok =
+      s !== undefined &&
+      s !== null &&
+      s.qm instanceof (format.bits === 8 ? Int8Array : Uint8Array) &&
+      s.qv instanceof Uint8Array &&
+      s.mScale instanceof Float32Array &&
+      s.vScale instanceof Float32Array &&
+      Number.isInteger(s.t) &&
+      s.t! >= 0 &&
       typeof state.learningRate?.count === 'number';
     if (!ok) {
       throw new OptimizerArgumentError(
@@ -113,14 +150,19 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
     }
     const made = momentsFormat(s as LowBitState);
     if (made !== undefined && made !== format) {
-      throw new OptimizerArgumentError(`${owner}: state.${key} holds ${made.bits}-bit state; this optimizer keeps ${bits} state. Nothing was changed.`);
+      throw new OptimizerArgumentError(
+        `${owner}: state.${key} holds ${made.bits}-bit state; this optimizer keeps ${bits} state. Nothing was changed.`,
+      );
     }
     const length = updates?.length ?? params.length;
     // the exact length where init made the state (the padded code count alone admits up to 15 more elements)
     const madeFor = momentsLength(s as LowBitState);
-    if (s.qm!.length !== codeBytes(format, paddedLength(format, length)) || (madeFor !== undefined && madeFor !== length)) {
+    if (
+      s.qm!.length !== codeBytes(format, paddedLength(format, length)) ||
+      (madeFor !== undefined && madeFor !== length)
+    ) {
       throw new OptimizerArgumentError(
-        `${owner}: the gradient has length ${length} but the ${bits} state was made for ${madeFor ?? `about ${s.qm!.length * 8 / format.bits}`} elements; ` +
+        `${owner}: the gradient has length ${length} but the ${bits} state was made for ${madeFor ?? `about ${(s.qm!.length * 8) / format.bits}`} elements; ` +
           'pass the state that init made for these params. Nothing was changed.',
       );
     }
@@ -132,7 +174,9 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
       checkFloat32Array(`${owner}.init`, 'params', params);
       const moments = allocateMoments(format, params.length);
       if (moments === null) {
-        throw new OptimizerArgumentError(`${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`);
+        throw new OptimizerArgumentError(
+          `${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`,
+        );
       }
       return {
         [key]: { ...moments, t: 0 },
@@ -152,7 +196,10 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
 /** The format of a low-bit state made by init, or a clear refusal. */
 function formatOfState(owner: string, s: LowBitState): LowBitFormat {
   const f = momentsFormat(s);
-  if (f === undefined) throw new OptimizerArgumentError(`${owner}: the low-bit state was not made by an optimizer's init (its arrays must stay the ones init returned).`);
+  if (f === undefined)
+    throw new OptimizerArgumentError(
+      `${owner}: the low-bit state was not made by an optimizer's init (its arrays must stay the ones init returned).`,
+    );
   return f;
 }
 
@@ -166,7 +213,7 @@ export function quantizeState(from: { m: Float32Array; v: Float32Array; t: numbe
   const f = formatOfState('quantizeState', to);
   if (codeBytes(f, paddedLength(f, from.m.length)) !== to.qm.length || from.v.length !== from.m.length) {
     throw new OptimizerArgumentError(
-      `quantizeState: float32 state of length ${from.m.length} does not fit ${f.bits}-bit state made for ${to.qm.length * 8 / f.bits} elements.`,
+      `quantizeState: float32 state of length ${from.m.length} does not fit ${f.bits}-bit state made for ${(to.qm.length * 8) / f.bits} elements.`,
     );
   }
   quantizeMoments(from.m, from.v, to, f);
@@ -178,7 +225,7 @@ export function dequantizeState(from: LowBitState, to: { m: Float32Array; v: Flo
   const f = formatOfState('dequantizeState', from);
   if (codeBytes(f, paddedLength(f, to.m.length)) !== from.qm.length) {
     throw new OptimizerArgumentError(
-      `dequantizeState: ${f.bits}-bit state made for ${from.qm.length * 8 / f.bits} elements does not fit float32 state of length ${to.m.length}.`,
+      `dequantizeState: ${f.bits}-bit state made for ${(from.qm.length * 8) / f.bits} elements does not fit float32 state of length ${to.m.length}.`,
     );
   }
   const { m, v } = dequantizeMoments(from, to.m.length, f);
@@ -188,7 +235,12 @@ export function dequantizeState(from: LowBitState, to: { m: Float32Array; v: Flo
 }
 
 /** The decoupled-decay piece of a preset: plain, or corrected (§10.3), or nothing. */
-function decoupledDecayPiece(h: { decoupled: boolean; weightDecay: number; correctedWeightDecay: boolean; learningRate: LearningRate }) {
+function decoupledDecayPiece(h: {
+  decoupled: boolean;
+  weightDecay: number;
+  correctedWeightDecay: boolean;
+  learningRate: LearningRate;
+}) {
   if (!h.decoupled) return identity;
   return h.correctedWeightDecay
     ? addDecayedWeights(h.weightDecay, { correctedWeightDecay: true, learningRate: h.learningRate })
@@ -204,7 +256,10 @@ function advanceDecayCount(state: { decoupledDecay?: LearningRateState | null })
 type FusedStep<S> = (params: Float32Array, grads: Float32Array, state: S) => boolean;
 
 function build<H extends { nonFinite: string; fused: boolean }, S>(
-  name: string, hyperparams: H, transform: GradientTransformation<S>, fusedStep: FusedStep<S>,
+  name: string,
+  hyperparams: H,
+  transform: GradientTransformation<S>,
+  fusedStep: FusedStep<S>,
 ): CoreOptimizer<H, S> {
   let scratch = new Float32Array(0); // grown once, reused: no allocation per step
   let clipScratch = new Float32Array(0);
@@ -223,14 +278,15 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
         );
       }
       const kernels = hyperparams.fused ? ArrayKernels.get() : null;
-      if (hyperparams.nonFinite !== 'off' && !(kernels?.allFinite(grads))) {
+      if (hyperparams.nonFinite !== 'off' && !kernels?.allFinite(grads)) {
         for (let i = 0; i < grads.length; i++) {
           if (!gradientInRange(grads[i]!)) {
             if (hyperparams.nonFinite === 'skip') return false;
             throw new NonFiniteGradientError(
               `${name}.step: the gradient holds ${grads[i]} at index ${i} (step ${steps}); ` +
                 "parameters and state were left unchanged. Pass nonFinite: 'skip' to skip such steps.",
-              'params', steps,
+              'params',
+              steps,
             );
           }
         }
@@ -296,8 +352,13 @@ interface Float32Family {
 
 /** The hyperparameters every float32 core optimizer reads (resolved by src/hyperparams.ts). */
 interface Float32Hyperparams {
-  learningRate: LearningRate; nonFinite: string; fused: boolean; maximize: boolean; decoupled: boolean;
-  weightDecay: number; correctedWeightDecay: boolean;
+  learningRate: LearningRate;
+  nonFinite: string;
+  fused: boolean;
+  maximize: boolean;
+  decoupled: boolean;
+  weightDecay: number;
+  correctedWeightDecay: boolean;
 }
 
 /** The state every float32 core optimizer keeps beside its rule's: the counts of its decay and learning rate. */
@@ -312,7 +373,8 @@ interface Float32State {
  * (sign, L2, the rule's piece, decoupled decay, learning rate; §3.4) is the reference `update` runs.
  */
 function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
-  h: H, family: Float32Family,
+  h: H,
+  family: Float32Family,
 ): CoreOptimizer<H, S> {
   const { owner, rule, key } = family;
   const flags = flagsOf(rule, h as unknown as Record<string, unknown>);
@@ -327,7 +389,12 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
     const s = stateOf(state);
     const t = s.t;
     const phase = t === 0 && plan.init !== undefined ? 'init' : 'step';
-    k.run({ plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) }, p, g, slots.map((n) => s[n]!));
+    k.run(
+      { plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) },
+      p,
+      g,
+      slots.map((n) => s[n]!),
+    );
     s.t = t + 1; // after the kernel: a refusal there leaves the counter as it was
     advanceDecayCount(state);
     state.learningRate.count++;
@@ -354,7 +421,8 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
 
 /** ADOPT as in the official implementation; see docs/ALGORITHM.md §2 (chain order: §3.4). */
 export function adopt(
-  learningRate?: LearningRate, options?: AdoptOptions,
+  learningRate?: LearningRate,
+  options?: AdoptOptions,
 ): CoreOptimizer<AdoptHyperparams, AdoptCoreState> {
   const h = resolveAdopt('adopt', learningRate, options);
   const lr = h.learningRate;
@@ -363,23 +431,38 @@ export function adopt(
   if (h.stateDtype !== 'float32') {
     const lowBitFused: FusedStep<AdoptCoreState> = (p, g, state) => {
       const s = state.adopt as unknown as LowBitState;
-      const args = adoptKernelArgs(h, rate(state.learningRate.count), s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity, lrMax);
+      const args = adoptKernelArgs(
+        h,
+        rate(state.learningRate.count),
+        s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity,
+        lrMax,
+      );
       lowBitStep(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, s, stepSeed(s.t));
       s.t++;
       advanceDecayCount(state);
       state.learningRate.count++;
       return true;
     };
-    return build('adopt', h, lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)), lowBitFused);
+    return build(
+      'adopt',
+      h,
+      lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)),
+      lowBitFused,
+    );
   }
   return float32Optimizer(h, {
-    owner: 'adopt', rule: ADOPT, key: 'adopt', piece: scaleByAdopt(pickScaling(ADOPT_OPTIONS, h)),
+    owner: 'adopt',
+    rule: ADOPT,
+    key: 'adopt',
+    piece: scaleByAdopt(pickScaling(ADOPT_OPTIONS, h)),
     scalars: (lrNow, t) => adoptScalars(h, lrNow, t > 0 && h.clip !== null ? h.clip(t) : Infinity, lrMax),
   });
 }
 
 function adamFamily(
-  owner: string, learningRate: LearningRate | undefined, options: AdamOptions | undefined,
+  owner: string,
+  learningRate: LearningRate | undefined,
+  options: AdamOptions | undefined,
   defaults: AdamHyperparams,
 ): CoreOptimizer<AdamHyperparams, AdamCoreState> {
   const h = resolveAdam(owner, learningRate, options, defaults);
@@ -389,16 +472,30 @@ function adamFamily(
   if (h.stateDtype !== 'float32') {
     const lowBitFused: FusedStep<AdamCoreState> = (p, g, state) => {
       const s = state.adam as unknown as LowBitState;
-      lowBitStep(adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)), p, g, s, stepSeed(s.t));
+      lowBitStep(
+        adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)),
+        p,
+        g,
+        s,
+        stepSeed(s.t),
+      );
       s.t++; // after the kernel: a refusal there leaves the counter as it was
       advanceDecayCount(state);
       state.learningRate.count++;
       return true;
     };
-    return build(owner, h, lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)), lowBitFused);
+    return build(
+      owner,
+      h,
+      lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)),
+      lowBitFused,
+    );
   }
   return float32Optimizer(h, {
-    owner, rule: ADAM, key: 'adam', piece: scaleByAdam(pickScaling(ADAM_OPTIONS, h)),
+    owner,
+    rule: ADAM,
+    key: 'adam',
+    piece: scaleByAdam(pickScaling(ADAM_OPTIONS, h)),
     scalars: (lrNow, t) => adamScalars(h, lrNow, t + 1, lrMax),
   });
 }

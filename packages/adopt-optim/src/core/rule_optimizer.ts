@@ -10,7 +10,12 @@ import { callCount, ruleCall, meansFromCount } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
 import {
-  checkBoolean, checkKnownKeys, checkOneOf, gradientInRange, NonFiniteGradientError, OptimizerArgumentError,
+  checkBoolean,
+  checkKnownKeys,
+  checkOneOf,
+  gradientInRange,
+  NonFiniteGradientError,
+  OptimizerArgumentError,
 } from '../validate.js';
 import { checkFloat32Array } from './transform.js';
 
@@ -26,7 +31,7 @@ export interface RuleState {
 export interface CoreRuleOptimizer {
   readonly rule: CustomRule;
   readonly hyperparameters: Readonly<Record<string, number>>;
-/** Zeroed state for these params. */
+  /** Zeroed state for these params. */
   init(params: Float32Array): RuleState;
   /** One step in place on params (grads untouched); false when skipped (`nonFinite: 'skip'`). */
   step(params: Float32Array, grads: Float32Array, state: RuleState): boolean;
@@ -34,8 +39,13 @@ export interface CoreRuleOptimizer {
 
 /** @experimental The core's optimizer for a rule defined with defineRule. */
 export function ruleOptimizer(
-  rule: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE,
-  options: { hyperparameters?: Readonly<Record<string, number>>; nonFinite?: 'throw' | 'skip' | 'off'; fused?: boolean } = {},
+  rule: CustomRule,
+  learningRate: LearningRate = DEFAULT_LEARNING_RATE,
+  options: {
+    hyperparameters?: Readonly<Record<string, number>>;
+    nonFinite?: 'throw' | 'skip' | 'off';
+    fused?: boolean;
+  } = {},
 ): CoreRuleOptimizer {
   checkCustomRule('core.ruleOptimizer', rule);
   const owner = `core.ruleOptimizer(${rule.definition.name})`;
@@ -53,22 +63,32 @@ export function ruleOptimizer(
     hyperparameters: h,
     init(params) {
       checkFloat32Array(`${owner}.init`, 'params', params);
-      const arrays = (fused ? allocateResidentState(params.length, slots.length) : null)
-        ?? slots.map(() => new Float32Array(params.length));
+      const arrays =
+        (fused ? allocateResidentState(params.length, slots.length) : null) ??
+        slots.map(() => new Float32Array(params.length));
       return { slots: Object.fromEntries(slots.map((s, i) => [s, arrays[i]!])), t: 0 };
     },
     step(params, grads, state) {
       checkFloat32Array(`${owner}.step`, 'params', params);
       checkFloat32Array(`${owner}.step`, 'grads', grads);
       const arrays = slots.map((s) => state?.slots?.[s]);
-      if (grads.length !== params.length || arrays.some((a) => !(a instanceof Float32Array) || a.length !== params.length)) {
-        throw new OptimizerArgumentError(`${owner}.step: params, grads and the state's slots must have one length (the state that init made). Nothing was changed.`);
+      if (
+        grads.length !== params.length ||
+        arrays.some((a) => !(a instanceof Float32Array) || a.length !== params.length)
+      ) {
+        throw new OptimizerArgumentError(
+          `${owner}.step: params, grads and the state's slots must have one length (the state that init made). Nothing was changed.`,
+        );
       }
       if (nonFinite !== 'off') {
         const bad = grads.findIndex((x) => !gradientInRange(x));
         if (bad >= 0) {
           if (nonFinite === 'skip') return false;
-          throw new NonFiniteGradientError(`${owner}.step: the gradient holds ${grads[bad]} at index ${bad}; nothing was changed.`, 'params', state.t);
+          throw new NonFiniteGradientError(
+            `${owner}.step: the gradient holds ${grads[bad]} at index ${bad}; nothing was changed.`,
+            'params',
+            state.t,
+          );
         }
       }
       const phase = state.t === 0 && rule.plan.init !== undefined ? 'init' : 'step';
@@ -88,7 +108,13 @@ export function ruleOptimizer(
           means = meansFromCount(rule.plan, count, params.length, phase);
         }
         const kernel = phase === 'init' ? rule.js.init! : rule.js.step;
-        kernel(params, grads, ...arrays, params.length, ...uniformArgs(part.sig, scalars, means as Map<never, number> | undefined));
+        kernel(
+          params,
+          grads,
+          ...arrays,
+          params.length,
+          ...uniformArgs(part.sig, scalars, means as Map<never, number> | undefined),
+        );
       }
       state.t++;
       return true;

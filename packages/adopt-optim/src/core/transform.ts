@@ -81,10 +81,13 @@ export function checkFloat32Array(owner: string, what: string, value: unknown): 
     const method = owner.slice(owner.lastIndexOf('.') + 1);
     const one = `${what}[${JSON.stringify(key)}]`;
     const example = (value as Record<string, unknown>)[key] instanceof Float32Array ? one : `Float32Array.from(${one})`;
-    hint = `: the core keeps one state per parameter array, so call ${method} once per array` +
+    hint =
+      `: the core keeps one state per parameter array, so call ${method} once per array` +
       (method === 'init' ? `, e.g. init(${example})` : '');
   }
-  throw new OptimizerArgumentError(`${owner}: invalid ${what} ${describeValue(value)}; expected a Float32Array${hint}.`);
+  throw new OptimizerArgumentError(
+    `${owner}: invalid ${what} ${describeValue(value)}; expected a Float32Array${hint}.`,
+  );
 }
 
 function stateExpected(fields: readonly string[]): string {
@@ -93,10 +96,15 @@ function stateExpected(fields: readonly string[]): string {
 
 /** Throws unless `state` is an object with the given Float32Array fields, all of one length. */
 function checkArrayState(
-  owner: string, state: unknown, fields: readonly string[], updates: Float32Array | undefined,
+  owner: string,
+  state: unknown,
+  fields: readonly string[],
+  updates: Float32Array | undefined,
 ): void {
   if (typeof state !== 'object' || state === null) {
-    throw new OptimizerArgumentError(`${owner}: invalid state ${describeValue(state)}; expected ${stateExpected(fields)}.`);
+    throw new OptimizerArgumentError(
+      `${owner}: invalid state ${describeValue(state)}; expected ${stateExpected(fields)}.`,
+    );
   }
   const s = state as Record<string, unknown>;
   let length = -1;
@@ -104,7 +112,9 @@ function checkArrayState(
     const f = fields[i]!;
     const a = s[f];
     if (!(a instanceof Float32Array)) {
-      throw new OptimizerArgumentError(`${owner}: invalid state.${f} ${describeValue(a)}; expected a Float32Array, in ${stateExpected(fields)}.`);
+      throw new OptimizerArgumentError(
+        `${owner}: invalid state.${f} ${describeValue(a)}; expected a Float32Array, in ${stateExpected(fields)}.`,
+      );
     }
     if (length >= 0 && a.length !== length) {
       throw new OptimizerArgumentError(
@@ -170,7 +180,8 @@ export function namedChain<T extends Record<string, GradientTransformation<any>>
     const named = state as Record<string, unknown>;
     for (let i = 0; i < entries.length; i++) {
       const name = entries[i]![0];
-      if (!(name in named)) throw new OptimizerArgumentError(`namedChain: the state has no key "${name}"; expected ${expected}.`);
+      if (!(name in named))
+        throw new OptimizerArgumentError(`namedChain: the state has no key "${name}"; expected ${expected}.`);
     }
     for (let i = 0; i < entries.length; i++) {
       const [name, t] = entries[i]!;
@@ -180,7 +191,9 @@ export function namedChain<T extends Record<string, GradientTransformation<any>>
   return {
     init(params) {
       checkFloat32Array('namedChain.init', 'params', params);
-      return Object.fromEntries(entries.map(([name, t]) => [name, t.init(params)])) as { [K in keyof T]: StateOf<T[K]> };
+      return Object.fromEntries(entries.map(([name, t]) => [name, t.init(params)])) as {
+        [K in keyof T]: StateOf<T[K]>;
+      };
     },
     update(updates, state, params, ctx) {
       checkFloat32Array('namedChain.update', 'updates', updates);
@@ -227,14 +240,21 @@ export interface AddDecayedWeightsOptions {
  * lr(count) / lrMax and the piece keeps a step count (as scaleByLearningRate does).
  */
 export function addDecayedWeights(
-  weightDecay: number, options: AddDecayedWeightsOptions = {},
+  weightDecay: number,
+  options: AddDecayedWeightsOptions = {},
 ): GradientTransformation<LearningRateState | null> {
   checkNonNegative('addDecayedWeights', 'weightDecay', weightDecay);
   if (typeof options !== 'object' || options === null) {
-    throw new OptimizerArgumentError(`addDecayedWeights: invalid options ${describeValue(options)}; expected an object.`);
+    throw new OptimizerArgumentError(
+      `addDecayedWeights: invalid options ${describeValue(options)}; expected an object.`,
+    );
   }
   checkKnownKeys('addDecayedWeights', options, ['correctedWeightDecay', 'learningRate']);
-  const correctedWeightDecay = checkBoolean('addDecayedWeights', 'correctedWeightDecay', options.correctedWeightDecay ?? false);
+  const correctedWeightDecay = checkBoolean(
+    'addDecayedWeights',
+    'correctedWeightDecay',
+    options.correctedWeightDecay ?? false,
+  );
   const learningRate = options.learningRate;
   let rateAt: ((count: number) => number) | null = null;
   let lrMax = 1;
@@ -357,14 +377,23 @@ const SCALE_BY_ADOPT = scalingOptions(ADOPT_OPTIONS);
  * a per-tensor mean (caution) is counted first.
  */
 function runScaling(
-  plan: KernelPlan, phase: 'init' | 'step', u: Float32Array, slots: Float32Array[], scalars: Record<string, number>,
+  plan: KernelPlan,
+  phase: 'init' | 'step',
+  u: Float32Array,
+  slots: Float32Array[],
+  scalars: Record<string, number>,
 ): void {
   const part = phase === 'init' ? plan.init! : plan.step;
   const kernel = (JS_KERNELS as unknown as Record<string, (...a: unknown[]) => number>)[`${plan.key}_${phase}`]!;
   let means: Map<object, number> | undefined;
   if (phase === 'step' && plan.count !== undefined) {
     const count = (JS_KERNELS as unknown as Record<string, (...a: unknown[]) => number>)[`${plan.key}_count`]!(
-      u, u, ...slots, u.length, ...uniformArgs(plan.count.sig, scalars));
+      u,
+      u,
+      ...slots,
+      u.length,
+      ...uniformArgs(plan.count.sig, scalars),
+    );
     means = meansFromCount(plan, count, u.length);
   }
   kernel(u, u, ...slots, u.length, ...uniformArgs(part.sig, scalars, means as Map<never, number> | undefined));
@@ -375,13 +404,19 @@ function runScaling(
  * average. The first step only sets v = g^2 and outputs a zero update.
  */
 export function scaleByAdopt(options: ScaleByAdoptOptions = {}): GradientTransformation<AdoptState> {
-  const resolved = resolveOptions('scaleByAdopt', options, SCALE_BY_ADOPT.defaults, SCALE_BY_ADOPT.specs) as Required<ScaleByAdoptOptions>;
+  const resolved = resolveOptions(
+    'scaleByAdopt',
+    options,
+    SCALE_BY_ADOPT.defaults,
+    SCALE_BY_ADOPT.specs,
+  ) as Required<ScaleByAdoptOptions>;
   const { beta1, beta2, epsilon, clip } = resolved;
   const fields = ADOPT.slots(flagsOf(ADOPT, resolved)); // m, v: the rule's slots
   const plan = scalingPlan(ADOPT, flagsOf(ADOPT, resolved));
   const hyper = { beta1, beta2, epsilon, weightDecay: 0, decoupled: false, maximize: false };
   // the rule's own scalars (rules/scalars.ts); lr, sign and decay are the scaling's (rule.scaling)
-  const scalars = (c: number): Record<string, number> => adoptKernelArgs(hyper, 0, c) as unknown as Record<string, number>;
+  const scalars = (c: number): Record<string, number> =>
+    adoptKernelArgs(hyper, 0, c) as unknown as Record<string, number>;
   return {
     init(p) {
       checkFloat32Array('scaleByAdopt.init', 'params', p);
@@ -426,7 +461,12 @@ const SCALE_BY_ADAM = scalingOptions(ADAM_OPTIONS);
 
 /** Adam's scaling with bias correction (Kingma & Ba), optionally AMSGrad's running maximum (docs/ALGORITHM.md §4). */
 export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransformation<AdamState> {
-  const resolved = resolveOptions('scaleByAdam', options, SCALE_BY_ADAM.defaults, SCALE_BY_ADAM.specs) as Required<ScaleByAdamOptions>;
+  const resolved = resolveOptions(
+    'scaleByAdam',
+    options,
+    SCALE_BY_ADAM.defaults,
+    SCALE_BY_ADAM.specs,
+  ) as Required<ScaleByAdamOptions>;
   const { beta1, beta2, epsilon, amsgrad } = resolved;
   const fields = ADAM.slots(flagsOf(ADAM, resolved)); // m, v (and vmax for AMSGrad): the rule's slots
   const plan = scalingPlan(ADAM, flagsOf(ADAM, resolved));
@@ -446,8 +486,18 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       const t = ++state.t;
       // the rule's step size is lr / (1 - beta1^t); the scaling leaves lr to scaleByLearningRate (rule.scaling)
       // the rule's scalars at lr = -1: stepSize = -1 / (1 - beta1^t), so u = (m / bc1) / (√v̂ / √bc2 + ε)
-      const scalars = adamKernelArgs({ beta1, beta2, epsilon, weightDecay: 0, decoupled: false, maximize: false, amsgrad }, -1, t);
-      runScaling(plan, 'step', u, amsgrad ? [state.m, state.v, state.vmax!] : [state.m, state.v], scalars as unknown as Record<string, number>);
+      const scalars = adamKernelArgs(
+        { beta1, beta2, epsilon, weightDecay: 0, decoupled: false, maximize: false, amsgrad },
+        -1,
+        t,
+      );
+      runScaling(
+        plan,
+        'step',
+        u,
+        amsgrad ? [state.m, state.v, state.vmax!] : [state.m, state.v],
+        scalars as unknown as Record<string, number>,
+      );
     },
   };
 }

@@ -76,12 +76,29 @@ const code = (c: Omit<MomentCode, 'ditherMul' | 'seedMul' | 'kind'>, ditherMul: 
 
 /** A low-bit format from its sizes and the codes of its two moments. */
 function lowBit(
-  dtype: LowBitDtype, bits: 8 | 4, block: number, pad: number, m: MomentCode, u: MomentCode,
+  dtype: LowBitDtype,
+  bits: 8 | 4,
+  block: number,
+  pad: number,
+  m: MomentCode,
+  u: MomentCode,
 ): LowBitFormat {
   const x = bits === 8 ? '' : String(bits); // 4-bit entries are named qm4, ... so that neither is read as the other
   return Object.freeze({
-    dtype, bits, block, pad, key: dtype, m, u, mMax: m.hi, uMax: u.hi, uOffset: u.offset, uLevels: u.levels,
-    vStored: 'sqrt' as const, scaled: true, names: Object.freeze([`qm${x}`, `qv${x}`, `mScale${x}`, `vScale${x}`]),
+    dtype,
+    bits,
+    block,
+    pad,
+    key: dtype,
+    m,
+    u,
+    mMax: m.hi,
+    uMax: u.hi,
+    uOffset: u.offset,
+    uLevels: u.levels,
+    vStored: 'sqrt' as const,
+    scaled: true,
+    names: Object.freeze([`qm${x}`, `qv${x}`, `mScale${x}`, `vScale${x}`]),
   });
 }
 
@@ -89,26 +106,57 @@ function lowBit(
  * 8-bit state (§11): blocks of 256, m codes −127…127 rounded to nearest, √v codes 0…255 rounded
  * stochastically (code 0 is v = 0: a non-zero √v gets at least 1); one byte per code.
  */
-export const INT8: LowBitFormat = lowBit('int8', 8, 256, 4,
-  code({ signed: true, lo: -127, hi: 127, offset: 0, levels: 127, rounding: 'nearest', nonZeroFloor: false },
-    M_DITHER_MUL, M_SEED_MUL),
-  code({ signed: false, lo: 0, hi: 255, offset: 0, levels: 255, rounding: 'stochastic', nonZeroFloor: true },
-    U_DITHER_MUL, 1));
+export const INT8: LowBitFormat = lowBit(
+  'int8',
+  8,
+  256,
+  4,
+  code(
+    { signed: true, lo: -127, hi: 127, offset: 0, levels: 127, rounding: 'nearest', nonZeroFloor: false },
+    M_DITHER_MUL,
+    M_SEED_MUL,
+  ),
+  code(
+    { signed: false, lo: 0, hi: 255, offset: 0, levels: 255, rounding: 'stochastic', nonZeroFloor: true },
+    U_DITHER_MUL,
+    1,
+  ),
+);
 /**
  * 4-bit state (§12): blocks of 128, both moments rounded stochastically, m codes −7…7, √v codes
  * 0…15 decoding to (code + 1) · vScale (no code means 0); two codes per byte (§12.1).
  */
-export const INT4: LowBitFormat = lowBit('int4', 4, 128, 16,
-  code({ signed: true, lo: -7, hi: 7, offset: 0, levels: 7, rounding: 'stochastic', nonZeroFloor: false },
-    M_DITHER_MUL, M_SEED_MUL),
-  code({ signed: false, lo: 0, hi: 15, offset: 1, levels: 16, rounding: 'stochastic', nonZeroFloor: false },
-    U_DITHER_MUL, 1));
+export const INT4: LowBitFormat = lowBit(
+  'int4',
+  4,
+  128,
+  16,
+  code(
+    { signed: true, lo: -7, hi: 7, offset: 0, levels: 7, rounding: 'stochastic', nonZeroFloor: false },
+    M_DITHER_MUL,
+    M_SEED_MUL,
+  ),
+  code(
+    { signed: false, lo: 0, hi: 15, offset: 1, levels: 16, rounding: 'stochastic', nonZeroFloor: false },
+    U_DITHER_MUL,
+    1,
+  ),
+);
 
 /** A bfloat16 moment: any 16-bit pattern, rounded stochastically with the given dither (§13). */
-const bf16 = (ditherMul: number, seedMul: number): MomentCode => Object.freeze({
-  kind: 'bfloat16' as const, signed: false, lo: 0, hi: 0xffff, offset: 0, levels: 1, rounding: 'stochastic' as const,
-  nonZeroFloor: false, ditherMul, seedMul,
-});
+const bf16 = (ditherMul: number, seedMul: number): MomentCode =>
+  Object.freeze({
+    kind: 'bfloat16' as const,
+    signed: false,
+    lo: 0,
+    hi: 0xffff,
+    offset: 0,
+    levels: 1,
+    rounding: 'stochastic' as const,
+    nonZeroFloor: false,
+    ditherMul,
+    seedMul,
+  });
 
 /**
  * bfloat16 state (§13): m and v each as the upper 16 bits of their float32, stochastically rounded
@@ -116,9 +164,20 @@ const bf16 = (ditherMul: number, seedMul: number): MomentCode => Object.freeze({
  * one WGSL workgroup of 64 words).
  */
 export const BFLOAT16: LowBitFormat = Object.freeze({
-  dtype: 'bfloat16', bits: 16, block: 128, pad: 16, key: 'bfloat16',
-  m: bf16(M_DITHER_MUL, M_SEED_MUL), u: bf16(U_DITHER_MUL, 1), mMax: 0xffff, uMax: 0xffff, uOffset: 0, uLevels: 1,
-  vStored: 'plain', scaled: false, names: Object.freeze(['mbf16', 'vbf16']),
+  dtype: 'bfloat16',
+  bits: 16,
+  block: 128,
+  pad: 16,
+  key: 'bfloat16',
+  m: bf16(M_DITHER_MUL, M_SEED_MUL),
+  u: bf16(U_DITHER_MUL, 1),
+  mMax: 0xffff,
+  uMax: 0xffff,
+  uOffset: 0,
+  uLevels: 1,
+  vStored: 'plain',
+  scaled: false,
+  names: Object.freeze(['mbf16', 'vbf16']),
 });
 
 /** float32 state: m and v as float32 slots, 8 bytes per parameter (no codes; the rules' own kernels). */
@@ -221,4 +280,3 @@ export function writeCode(f: LowBitFormat, codes: Int8Array | Uint8Array, i: num
   const { byte, shift } = nibbleAt(i);
   codes[byte] = ((codes[byte]! & ~(15 << shift)) | ((code & 15) << shift)) & 0xff;
 }
-

@@ -15,7 +15,12 @@ export const SLOT_NAMES: Record<string, string> = { m: 'exp_avg', v: 'exp_avg_sq
 export const KNOWN_CLASSES = ['adopt-optim/ADOPT', 'adopt-optim/Adam', 'adopt-optim/AdamW', 'adopt-optim/AMSGrad'];
 
 /** One parameter's state: its step and the names of its moment tensors in the file (`state.<index>.<slot>`). */
-export interface StateEntry { step: number; exp_avg: string; exp_avg_sq: string; max_exp_avg_sq?: string }
+export interface StateEntry {
+  step: number;
+  exp_avg: string;
+  exp_avg_sq: string;
+  max_exp_avg_sq?: string;
+}
 
 /** The JSON exportState writes, in the shape of PyTorch's `optimizer.state_dict()` with tensors named, not inlined. */
 export interface StateDict {
@@ -28,9 +33,15 @@ export interface StateDict {
   /** Keyed by the parameter's index in `param_groups[0].params` (as PyTorch keys it), never by name. */
   state: Record<string, StateEntry>;
   param_groups: {
-    lr: number; betas: [number, number]; eps: number; weight_decay: number; decoupled: boolean; maximize: boolean;
+    lr: number;
+    betas: [number, number];
+    eps: number;
+    weight_decay: number;
+    decoupled: boolean;
+    maximize: boolean;
     /** ADOPT: the clip exponent (c(t) = t^e; null unclipped); its ε is a floor on √v. */
-    clip_exponent?: number | null; amsgrad?: boolean;
+    clip_exponent?: number | null;
+    amsgrad?: boolean;
     params: number[];
     /** The tensor of each parameter in the file. */
     param_names: string[];

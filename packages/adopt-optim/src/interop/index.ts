@@ -6,10 +6,20 @@
  * @module adopt-optim/interop
  */
 export {
-  exportState, importState, STATE_DICT_KEY, type StateDict, type ExportOptions, type ImportOptions,
+  exportState,
+  importState,
+  STATE_DICT_KEY,
+  type StateDict,
+  type ExportOptions,
+  type ImportOptions,
 } from './state_dict.js';
 export type { StateEntry } from './format.js';
 export type { ParamSource } from './layout.js';
 export {
-  encodeSafetensors, decodeSafetensors, SafetensorsError, type NamedArray, type SafetensorsDtype, type TensorData,
+  encodeSafetensors,
+  decodeSafetensors,
+  SafetensorsError,
+  type NamedArray,
+  type SafetensorsDtype,
+  type TensorData,
 } from './safetensors.js';

@@ -22,8 +22,16 @@ export interface ParamLayout {
 /** What `exportState`/`importState` take: a tf.LayersModel (its trainable weights) or variables. */
 export type ParamSource = { layers: unknown[]; trainableWeights: unknown[] } | tf.Variable[];
 
-interface WeightLike { originalName: string; read(): tf.Variable }
-interface LayerLike { name: string; getClassName(): string; trainableWeights: WeightLike[]; layers?: unknown[] }
+interface WeightLike {
+  originalName: string;
+  read(): tf.Variable;
+}
+interface LayerLike {
+  name: string;
+  getClassName(): string;
+  trainableWeights: WeightLike[];
+  layers?: unknown[];
+}
 
 const PERMS: Record<string, Record<string, number[]>> = {
   Dense: { kernel: [1, 0] },
@@ -40,7 +48,12 @@ const TORCH_NAMES: Record<string, Record<string, string>> = {
 
 /** The torch names a tfjs weight of this kind may have (its own, or what one of the mapped classes calls it). */
 export function torchNamesOf(kind: string): string[] {
-  return [kind, ...Object.values(TORCH_NAMES).map((m) => m[kind]).filter((n): n is string => n !== undefined)];
+  return [
+    kind,
+    ...Object.values(TORCH_NAMES)
+      .map((m) => m[kind])
+      .filter((n): n is string => n !== undefined),
+  ];
 }
 
 /** A tfjs weight name's kind: its last segment without tfjs's `_<N>` uniquifier (`dense/kernel_1` -> `kernel`). */
@@ -49,7 +62,9 @@ export const kindOf = (name: string): string => name.slice(name.lastIndexOf('/')
 /** The inverse of a permutation. */
 export function inverse(perm: number[]): number[] {
   const out = new Array<number>(perm.length);
-  perm.forEach((p, i) => { out[p] = i; });
+  perm.forEach((p, i) => {
+    out[p] = i;
+  });
   return out;
 }
 
@@ -104,9 +119,11 @@ export function paramLayouts(owner: string, source: ParamSource, layout: 'torch'
         const variable = w.read();
         const [leaf, path] = found.get(variable) ?? [layer, layer.name];
         const leafWeight = leaf.trainableWeights.find((x) => x.read() === variable) ?? w;
-        out.push(layout === 'tfjs'
-          ? { variable, exportName: variable.name, perm: null }
-          : torchParam(variable, leafWeight, leaf, path));
+        out.push(
+          layout === 'tfjs'
+            ? { variable, exportName: variable.name, perm: null }
+            : torchParam(variable, leafWeight, leaf, path),
+        );
       }
     }
   }

@@ -9,9 +9,7 @@ import { parseJsonStrict } from './strict_json.js';
 import { matchByName } from '../train/variable_names.js';
 import { decodeSafetensors, type NamedArray } from './safetensors.js';
 import { inverse, isModel, kindOf, paramLayouts, torchNamesOf, type ParamSource } from './layout.js';
-import {
-  FORMAT, isPermutation, KNOWN_CLASSES, MAX_STEP, permute, SLOT_NAMES, STATE_DICT_KEY,
-} from './format.js';
+import { FORMAT, isPermutation, KNOWN_CLASSES, MAX_STEP, permute, SLOT_NAMES, STATE_DICT_KEY } from './format.js';
 
 /** What a checked file means for the target: values in the variables' own layout. */
 export interface ImportPlan {
@@ -64,7 +62,7 @@ function decode(file: Uint8Array): { tensors: Map<string, NamedArray>; sd: Recor
   };
   field('format', sd['format'] === FORMAT, `"${FORMAT}"`);
   field('version', sd['version'] === 1, '1 (is the file from a newer adopt-optim?)');
-  field('optimizer', typeof sd['optimizer'] === 'string', 'the writer\'s class name');
+  field('optimizer', typeof sd['optimizer'] === 'string', "the writer's class name");
   field('layout', sd['layout'] === 'torch' || sd['layout'] === 'tfjs', '"torch" or "tfjs"');
   field('state', isObject(sd['state']), 'an object keyed by parameter index');
   const groups = sd['param_groups'];
@@ -75,15 +73,21 @@ function decode(file: Uint8Array): { tensors: Map<string, NamedArray>; sd: Recor
 
 /** A tensor of the file, checked: present, F32, the expected shape (in the file's layout), finite (and >= 0). */
 function tensor(
-  tensors: Map<string, NamedArray>, key: string, what: string, shape: number[], variable: tf.Variable,
+  tensors: Map<string, NamedArray>,
+  key: string,
+  what: string,
+  shape: number[],
+  variable: tf.Variable,
   nonNegative = false,
 ): Float32Array {
   const t = tensors.get(key);
   if (t === undefined) throw refuse(`${what} names the tensor "${key}", which the file does not hold`);
   if (t.dtype !== 'F32') throw refuse(`${what}: tensor "${key}" is ${t.dtype}; expected F32`);
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-    throw refuse(`${what}: tensor "${key}" has shape [${t.shape}]; expected [${shape}] ` +
-      `(the variable "${variable.name}" [${variable.shape}] in the file's axes)`);
+    throw refuse(
+      `${what}: tensor "${key}" has shape [${t.shape}]; expected [${shape}] ` +
+        `(the variable "${variable.name}" [${variable.shape}] in the file's axes)`,
+    );
   }
   const data = t.data as Float32Array;
   for (let i = 0; i < data.length; i++) {
@@ -96,7 +100,12 @@ function tensor(
   return data;
 }
 
-interface Group { tfjsNames: string[]; paramNames: string[]; ids: number[]; axes: unknown[] }
+interface Group {
+  tfjsNames: string[];
+  paramNames: string[];
+  ids: number[];
+  axes: unknown[];
+}
 
 /** The parameter group's lists, checked: one entry per parameter, names unique and derived from tfjs_names. */
 function readGroup(group: Record<string, unknown>, layout: 'torch' | 'tfjs'): Group {
@@ -119,11 +128,14 @@ function readGroup(group: Record<string, unknown>, layout: 'torch' | 'tfjs'): Gr
     names.add(p);
     const t = tfjsNames[i] as string;
     if (layout === 'tfjs' ? p !== t : !derivedFrom(p, t)) {
-      const rule = layout === 'tfjs' ? 'the same name'
-        : `"<path>.${torchNamesOf(kindOf(t)).join('" or ".')}", its path ending in ` +
-          `"${t.split('/').slice(0, -1).join('.')}"`;
-      throw refuse(`${G}.param_names[${i}] is "${p}" but tfjs_names[${i}] is "${t}"; ` +
-        `in ${layout} layout it must be ${rule}`);
+      const rule =
+        layout === 'tfjs'
+          ? 'the same name'
+          : `"<path>.${torchNamesOf(kindOf(t)).join('" or ".')}", its path ending in ` +
+            `"${t.split('/').slice(0, -1).join('.')}"`;
+      throw refuse(
+        `${G}.param_names[${i}] is "${p}" but tfjs_names[${i}] is "${t}"; ` + `in ${layout} layout it must be ${rule}`,
+      );
     }
   });
   const ids = group['params'] as unknown[];
@@ -137,16 +149,27 @@ function readGroup(group: Record<string, unknown>, layout: 'torch' | 'tfjs'): Gr
   return { tfjsNames, paramNames: paramNames as string[], ids: ids as number[], axes: group['axes'] as unknown[] };
 }
 
-interface Param { variable: tf.Variable; perm: number[] | null; fileShape: number[]; data: Float32Array }
+interface Param {
+  variable: tf.Variable;
+  perm: number[] | null;
+  fileShape: number[];
+  data: Float32Array;
+}
 
 /** Each parameter's variable, axes and value (in the variable's layout), in the file's order. */
 function readParams(
-  g: Group, source: ParamSource, layout: 'torch' | 'tfjs', tensors: Map<string, NamedArray>,
+  g: Group,
+  source: ParamSource,
+  layout: 'torch' | 'tfjs',
+  tensors: Map<string, NamedArray>,
 ): Param[] {
   const targets = paramLayouts('importState', source, isModel(source) ? layout : 'tfjs');
   let order: number[];
   try {
-    order = matchByName(g.tfjsNames, targets.map((p) => p.variable.name));
+    order = matchByName(
+      g.tfjsNames,
+      targets.map((p) => p.variable.name),
+    );
   } catch (e) {
     throw refuse(`${G}.tfjs_names: ${(e as Error).message}`);
   }
@@ -174,7 +197,10 @@ function readParams(
 
 /** The state entries, checked: keyed by index, fields known, step in range, each naming its own tensors. */
 function readStates(
-  g: Group, sd: Record<string, unknown>, params: Param[], tensors: Map<string, NamedArray>,
+  g: Group,
+  sd: Record<string, unknown>,
+  params: Param[],
+  tensors: Map<string, NamedArray>,
 ): ImportPlan['states'] {
   const className = sd['optimizer'] as string;
   const index = new Map(g.ids.map((id, i) => [String(id), i]));
@@ -185,10 +211,12 @@ function readStates(
     if (i === undefined) {
       const byName = g.paramNames.includes(key) || g.tfjsNames.includes(key);
       const keys = [...index.keys()];
-      throw refuse(`"state" has the key ${show(key)}; ` +
-        (byName ? `state is keyed by the parameter's index in ${G}.params (as PyTorch keys it), not by name: ` : '') +
-        `expected one of ${keys.slice(0, 8).map(show).join(', ')}${keys.length > 8 ? ', ...' : ''}` +
-        `${keys.length === 0 ? '(none: no parameters)' : ''}`);
+      throw refuse(
+        `"state" has the key ${show(key)}; ` +
+          (byName ? `state is keyed by the parameter's index in ${G}.params (as PyTorch keys it), not by name: ` : '') +
+          `expected one of ${keys.slice(0, 8).map(show).join(', ')}${keys.length > 8 ? ', ...' : ''}` +
+          `${keys.length === 0 ? '(none: no parameters)' : ''}`,
+      );
     }
     const where = `state[${show(key)}]`;
     if (!isObject(entry)) {
@@ -201,8 +229,9 @@ function readStates(
     }
     const step = entry['step'];
     if (typeof step !== 'number' || !Number.isInteger(step) || step < 0 || step > MAX_STEP) {
-      throw refuse(`${where}.step is ${show(step)}; expected an integer in [0, ${MAX_STEP}] ` +
-        '(tfjs counts steps in int32)');
+      throw refuse(
+        `${where}.step is ${show(step)}; expected an integer in [0, ${MAX_STEP}] ` + '(tfjs counts steps in int32)',
+      );
     }
     const { variable, perm, fileShape } = params[i]!;
     const slots = new Map<string, Float32Array>();
@@ -216,8 +245,10 @@ function readStates(
       }
       const expected = `state.${key}.${torchName}`;
       if (ref !== expected) {
-        throw refuse(`${where}.${torchName} is ${show(ref)}; expected "${expected}" ` +
-          `(the tensor of this parameter's ${torchName})`);
+        throw refuse(
+          `${where}.${torchName} is ${show(ref)}; expected "${expected}" ` +
+            `(the tensor of this parameter's ${torchName})`,
+        );
       }
       const data = tensor(tensors, ref, `${where}.${torchName}`, fileShape, variable, slot !== 'm');
       slots.set(slot, perm === null ? data.slice() : permute(data, fileShape, inverse(perm)));

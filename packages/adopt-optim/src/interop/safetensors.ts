@@ -35,20 +35,27 @@ export class SafetensorsError extends Error {
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** The file: tensors in the order given, `metadata` under "__metadata__". */
-export function encodeSafetensors(tensors: ReadonlyMap<string, NamedArray>, metadata: Record<string, string> = {}): Uint8Array {
+export function encodeSafetensors(
+  tensors: ReadonlyMap<string, NamedArray>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata;
   let offset = 0;
   for (const [name, t] of tensors) {
     if (name === '__metadata__') throw new SafetensorsError('a tensor cannot be named "__metadata__"');
     const bytes = sizeOf(t.shape) * BYTES[t.dtype];
-    if (t.data.byteLength !== bytes) throw new SafetensorsError(`tensor "${name}": ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype} (expected ${bytes})`);
+    if (t.data.byteLength !== bytes)
+      throw new SafetensorsError(
+        `tensor "${name}": ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype} (expected ${bytes})`,
+      );
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8; // the data then starts 8-byte aligned
-  if (padded !== json.length) json = new TextEncoder().encode(JSON.stringify(header) + ' '.repeat(padded - json.length));
+  if (padded !== json.length)
+    json = new TextEncoder().encode(JSON.stringify(header) + ' '.repeat(padded - json.length));
   const out = new Uint8Array(8 + json.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
@@ -61,34 +68,57 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, NamedArray>, meta
 }
 
 /** The tensors (copies) and metadata of a file, all checked first. */
-export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, NamedArray>; metadata: Record<string, string> } {
+export function decodeSafetensors(bytes: Uint8Array): {
+  tensors: Map<string, NamedArray>;
+  metadata: Record<string, string>;
+} {
   if (bytes.length < 8) throw new SafetensorsError(`${bytes.length} bytes: too short for a safetensors file`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = view.getBigUint64(0, true);
-  if (n > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) throw new SafetensorsError(`the header claims ${n} bytes; the file has ${bytes.length - 8} after its length`);
+  if (n > BigInt(Math.min(MAX_HEADER, bytes.length - 8)))
+    throw new SafetensorsError(`the header claims ${n} bytes; the file has ${bytes.length - 8} after its length`);
   let header: Record<string, unknown>;
   try {
-    header = parseJsonStrict(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + Number(n)))) as Record<string, unknown>;
+    header = parseJsonStrict(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + Number(n))),
+    ) as Record<string, unknown>;
   } catch (e) {
     throw new SafetensorsError(`the header is not JSON: ${(e as Error).message}`);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new SafetensorsError('the header is not a JSON object');
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw new SafetensorsError('the header is not a JSON object');
   const start = 8 + Number(n);
   const dataLength = bytes.length - start;
   const metadata = (header['__metadata__'] ?? {}) as Record<string, string>;
-  if (typeof metadata !== 'object' || Array.isArray(metadata) || Object.values(metadata).some((v) => typeof v !== 'string')) {
+  if (
+    typeof metadata !== 'object' ||
+    Array.isArray(metadata) ||
+    Object.values(metadata).some((v) => typeof v !== 'string')
+  ) {
     throw new SafetensorsError('"__metadata__" must map strings to strings');
   }
   const entries: [string, SafetensorsDtype, number[], number, number][] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e?.dtype !== 'string' || !(e.dtype in BYTES)) throw new SafetensorsError(`tensor "${name}": dtype ${JSON.stringify(e?.dtype)}; expected one of ${Object.keys(BYTES).join(', ')}`);
+    if (typeof e?.dtype !== 'string' || !(e.dtype in BYTES))
+      throw new SafetensorsError(
+        `tensor "${name}": dtype ${JSON.stringify(e?.dtype)}; expected one of ${Object.keys(BYTES).join(', ')}`,
+      );
     const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`tensor "${name}": shape ${JSON.stringify(shape)} is not a list of sizes`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new SafetensorsError(`tensor "${name}": shape ${JSON.stringify(shape)} is not a list of sizes`);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1] || off[1] > dataLength) {
-      throw new SafetensorsError(`tensor "${name}": data_offsets ${JSON.stringify(off)} do not lie within the ${dataLength} data bytes`);
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      off[0] > off[1] ||
+      off[1] > dataLength
+    ) {
+      throw new SafetensorsError(
+        `tensor "${name}": data_offsets ${JSON.stringify(off)} do not lie within the ${dataLength} data bytes`,
+      );
     }
     const dtype = e.dtype as SafetensorsDtype;
     if (off[1] - off[0] !== sizeOf(shape) * BYTES[dtype]) {
@@ -100,14 +130,24 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Nam
   const sorted = [...entries].sort((a, b) => a[3] - b[3]);
   let expected = 0;
   for (const [name, , , b, e] of sorted) {
-    if (b !== expected) throw new SafetensorsError(`tensor "${name}" starts at ${b}; the data before it ends at ${expected} (a gap or an overlap)`);
+    if (b !== expected)
+      throw new SafetensorsError(
+        `tensor "${name}" starts at ${b}; the data before it ends at ${expected} (a gap or an overlap)`,
+      );
     expected = e;
   }
   if (expected !== dataLength) throw new SafetensorsError(`the tensors cover ${expected} of ${dataLength} data bytes`);
   const tensors = new Map<string, NamedArray>();
   for (const [name, dtype, shape, b, e] of entries) {
     const copy = new Uint8Array(bytes.subarray(start + b, start + e)).buffer; // a copy, aligned and owned (a Buffer's slice is a view of its pool)
-    const data = dtype === 'F32' ? new Float32Array(copy) : dtype === 'F64' ? new Float64Array(copy) : dtype === 'I32' ? new Int32Array(copy) : new BigInt64Array(copy);
+    const data =
+      dtype === 'F32'
+        ? new Float32Array(copy)
+        : dtype === 'F64'
+          ? new Float64Array(copy)
+          : dtype === 'I32'
+            ? new Int32Array(copy)
+            : new BigInt64Array(copy);
     tensors.set(name, { dtype, shape, data });
   }
   return { tensors, metadata };

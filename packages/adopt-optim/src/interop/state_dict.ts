@@ -46,7 +46,8 @@ function refuseCustomRule(owner: string, optimizer: NamedStateOptimizer): void {
   throw new OptimizerArgumentError(
     `${owner}: invalid optimizer ${name} (a rule defined with defineRule); the PyTorch state-dict format covers ` +
       "ADOPT, Adam, AdamW and AMSGrad only. For a custom rule's state use the optimizer's getWeights / setWeights, " +
-      'or model.save. Nothing was changed.');
+      'or model.save. Nothing was changed.',
+  );
 }
 
 /** A tensor of the variable's layout as the file holds it (permuted), float32; non-finite values refused. */
@@ -66,7 +67,9 @@ function exported(t: tf.Tensor, perm: number[] | null, what: string): NamedArray
 
 /** The file: parameters, moments and the state dict (also returned). Reads only; changes nothing. */
 export async function exportState(
-  optimizer: NamedStateOptimizer, source: ParamSource, options: ExportOptions = {},
+  optimizer: NamedStateOptimizer,
+  source: ParamSource,
+  options: ExportOptions = {},
 ): Promise<{ file: Uint8Array; stateDict: StateDict }> {
   checkOptions('exportState', options, ['layout']);
   refuseCustomRule('exportState', optimizer);
@@ -101,18 +104,28 @@ export async function exportState(
     });
     const className = optimizer.getClassName();
     const stateDict: StateDict = {
-      format: FORMAT, version: 1, optimizer: className, layout, state,
-      param_groups: [{
-        lr: optimizer.learningRate, betas: [h['beta1'] as number, h['beta2'] as number], eps: h['epsilon'] as number,
-        weight_decay: h['weightDecay'] as number, decoupled: h['decoupled'] as boolean,
-        maximize: h['maximize'] as boolean,
-        ...(className === 'adopt-optim/ADOPT'
-          ? { clip_exponent: h['clipExponent'] as number | null }
-          : { amsgrad: className === 'adopt-optim/AMSGrad' }),
-        params: params.map((_, i) => i), param_names: params.map((p) => p.exportName),
-        tfjs_names: params.map((p) => p.variable.name),
-        axes: params.map((p) => p.perm),
-      }],
+      format: FORMAT,
+      version: 1,
+      optimizer: className,
+      layout,
+      state,
+      param_groups: [
+        {
+          lr: optimizer.learningRate,
+          betas: [h['beta1'] as number, h['beta2'] as number],
+          eps: h['epsilon'] as number,
+          weight_decay: h['weightDecay'] as number,
+          decoupled: h['decoupled'] as boolean,
+          maximize: h['maximize'] as boolean,
+          ...(className === 'adopt-optim/ADOPT'
+            ? { clip_exponent: h['clipExponent'] as number | null }
+            : { amsgrad: className === 'adopt-optim/AMSGrad' }),
+          params: params.map((_, i) => i),
+          param_names: params.map((p) => p.exportName),
+          tfjs_names: params.map((p) => p.variable.name),
+          axes: params.map((p) => p.perm),
+        },
+      ],
     };
     return { file: encodeSafetensors(tensors, { [STATE_DICT_KEY]: JSON.stringify(stateDict) }), stateDict };
   } finally {
@@ -134,7 +147,10 @@ export interface ImportOptions {
  * every other variable kept as it was, and the parameters assigned. A refusal changes nothing.
  */
 export async function importState(
-  optimizer: NamedStateOptimizer, source: ParamSource, file: Uint8Array, options: ImportOptions = {},
+  optimizer: NamedStateOptimizer,
+  source: ParamSource,
+  file: Uint8Array,
+  options: ImportOptions = {},
 ): Promise<void> {
   checkOptions('importState', options, ['params']);
   refuseCustomRule('importState', optimizer);
@@ -143,8 +159,10 @@ export async function importState(
   const covered = new Set(plan.params.map((p) => p.variable.name));
   // the state of variables the file does not cover stays (a frozen layer's moments, another model's)
   const current = await optimizer.getWeights();
-  const kept = current.filter((w) => w.name !== 'iter' && !w.name.startsWith('optimizer:') &&
-    !covered.has(w.name.slice(0, w.name.lastIndexOf('/'))));
+  const kept = current.filter(
+    (w) =>
+      w.name !== 'iter' && !w.name.startsWith('optimizer:') && !covered.has(w.name.slice(0, w.name.lastIndexOf('/'))),
+  );
   let iter = 0;
   for (const w of kept) if (w.name.endsWith('/step')) iter = Math.max(iter, (await w.tensor.data())[0]!);
   const made: tf.Tensor[] = [];
@@ -166,7 +184,10 @@ export async function importState(
     const marker = make(tf.scalar(STATE_FORMAT_VERSION, 'int32'));
     const values = assign ? plan.params.map((p) => make(tf.tensor(p.data, p.variable.shape, 'float32'))) : [];
     // the writer's class marks the state: setWeights refuses another kind's (ADOPT's moments into Adam)
-    const head = [{ name: 'iter', tensor: iterT }, { name: `optimizer:${plan.className}`, tensor: marker }];
+    const head = [
+      { name: 'iter', tensor: iterT },
+      { name: `optimizer:${plan.className}`, tensor: marker },
+    ];
     await optimizer.setWeights([...head, ...kept, ...weights]);
     values.forEach((value, i) => plan.params[i]!.variable.assign(value));
   } finally {

@@ -55,7 +55,8 @@ export function allocateResidentState(length: number, count: number): Float32Arr
     return view;
   });
   const scratch: [Float32Array, Float32Array] = [
-    new Float32Array(memory.buffer, 0, CHUNK), new Float32Array(memory.buffer, BYTES, CHUNK),
+    new Float32Array(memory.buffer, 0, CHUNK),
+    new Float32Array(memory.buffer, BYTES, CHUNK),
   ];
   residentBlocks.set(memory.buffer, { memory, offsets, scratch });
   return slots;
@@ -141,8 +142,12 @@ export class ArrayKernels {
    * and the `written` ones copied back (p into pOut where given).
    */
   private chunks(
-    block: ResidentBlock | undefined, arrays: Float32Array[], read: number[], written: number[],
-    pOut: Float32Array | undefined, kernel: (ptrs: number[], n: number) => void,
+    block: ResidentBlock | undefined,
+    arrays: Float32Array[],
+    read: number[],
+    written: number[],
+    pOut: Float32Array | undefined,
+    kernel: (ptrs: number[], n: number) => void,
   ): void {
     const length = arrays[0]!.length;
     if (block !== undefined) {

@@ -20,8 +20,17 @@ import { uniformArgs } from '../codegen/signature.js';
 import { ADOPT } from '../rules/adopt.js';
 import { flagsOf } from '../rules/rule.js';
 import {
-  codeBytes, decodeValue, encodeNearest, INT4, INT8, paddedLength, readCode, scaleCount, writeCode,
-  LOW_BIT_FORMATS, type LowBitFormat,
+  codeBytes,
+  decodeValue,
+  encodeNearest,
+  INT4,
+  INT8,
+  paddedLength,
+  readCode,
+  scaleCount,
+  writeCode,
+  LOW_BIT_FORMATS,
+  type LowBitFormat,
 } from '../formats/state_formats.js';
 
 /** Elements per block of 8-bit state; one float32 scale per block and moment. */
@@ -97,7 +106,10 @@ const align16 = (n: number) => Math.ceil(n / 16) * 16;
  * float32 per block). Used for the allocations on tfjs's wasm heap (wasm_heap_lowbit.ts) and for the
  * plain buffers of allocateMoments.
  */
-export function codesLayout(length: number, format: LowBitFormat = INT8): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
+export function codesLayout(
+  length: number,
+  format: LowBitFormat = INT8,
+): { padded: number; blocks: number; qm: number; qv: number; sm: number; sv: number; bytes: number } {
   const padded = paddedLength(format, length);
   const blocks = scaleCount(format, padded);
   const codes = align16(codeBytes(format, padded));
@@ -137,8 +149,13 @@ function sharedScratch(): Scratch | null {
     return o;
   };
   const o = {
-    p: take(4 * CHUNK), g: take(4 * CHUNK), scr: take(SCRATCH_BYTES),
-    qm: take(codes), qv: take(codes), sm: take(4 * scales), sv: take(4 * scales),
+    p: take(4 * CHUNK),
+    g: take(4 * CHUNK),
+    scr: take(SCRATCH_BYTES),
+    qm: take(codes),
+    qv: take(codes),
+    sm: take(4 * scales),
+    sv: take(4 * scales),
   };
   const pages = Math.ceil(at / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
@@ -146,10 +163,14 @@ function sharedScratch(): Scratch | null {
   if (k === null) return (scratch = null);
   const b = memory.buffer;
   return (scratch = {
-    k, offsets: o,
-    p: new Float32Array(b, o.p, CHUNK), g: new Float32Array(b, o.g, CHUNK),
-    qm: new Uint8Array(b, o.qm, codes), qv: new Uint8Array(b, o.qv, codes),
-    sm: new Float32Array(b, o.sm, scales), sv: new Float32Array(b, o.sv, scales),
+    k,
+    offsets: o,
+    p: new Float32Array(b, o.p, CHUNK),
+    g: new Float32Array(b, o.g, CHUNK),
+    qm: new Uint8Array(b, o.qm, codes),
+    qv: new Uint8Array(b, o.qv, codes),
+    sm: new Float32Array(b, o.sm, scales),
+    sv: new Float32Array(b, o.sv, scales),
   });
 }
 
@@ -167,9 +188,10 @@ export function allocateMoments(format: LowBitFormat, length: number): LowBitMom
     mScale: new Float32Array(buffer, layout.sm, layout.blocks),
     vScale: new Float32Array(buffer, layout.sv, layout.blocks),
   };
-  const moments: LowBitMoments = format.bits === 8
-    ? { qm: new Int8Array(buffer, layout.qm, bytes), ...rest }
-    : { qm: new Uint8Array(buffer, layout.qm, bytes), ...rest };
+  const moments: LowBitMoments =
+    format.bits === 8
+      ? { qm: new Int8Array(buffer, layout.qm, bytes), ...rest }
+      : { qm: new Uint8Array(buffer, layout.qm, bytes), ...rest };
   made.set(buffer, { format, length });
   return moments;
 }
@@ -194,11 +216,20 @@ export const int8MomentsBytes = lowBitMomentsBytes;
 
 function madeOf(owner: string, s: LowBitMoments, length: number): Made {
   const b = s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer) : undefined;
-  if (b === undefined || s.qv.buffer !== s.qm.buffer || s.mScale.buffer !== s.qm.buffer || s.vScale.buffer !== s.qm.buffer) {
-    throw new TypeError(`adopt-optim ${owner}: the low-bit state was not made by init (its arrays must stay the ones init returned).`);
+  if (
+    b === undefined ||
+    s.qv.buffer !== s.qm.buffer ||
+    s.mScale.buffer !== s.qm.buffer ||
+    s.vScale.buffer !== s.qm.buffer
+  ) {
+    throw new TypeError(
+      `adopt-optim ${owner}: the low-bit state was not made by init (its arrays must stay the ones init returned).`,
+    );
   }
   if (b.length !== length) {
-    throw new RangeError(`adopt-optim ${owner}: the ${b.format.bits}-bit state holds ${b.length} elements but the step touches ${length}; nothing was written.`);
+    throw new RangeError(
+      `adopt-optim ${owner}: the ${b.format.bits}-bit state holds ${b.length} elements but the step touches ${length}; nothing was written.`,
+    );
   }
   return b;
 }
@@ -213,7 +244,13 @@ export function stepSeed(t: number): number {
 
 /** Byte offsets of the kernel's operands in its memory (scr: the 2 x 256-float block scratch). */
 export interface LowBitOffsets {
-  p: number; g: number; qm: number; qv: number; sm: number; sv: number; scr: number;
+  p: number;
+  g: number;
+  qm: number;
+  qv: number;
+  sm: number;
+  sv: number;
+  scr: number;
 }
 
 /** Whether a call's phase writes p (ADOPT's first step writes only the state). */
@@ -228,13 +265,22 @@ export function writesParams(call: PhaseCall): boolean {
  * those of that element and its block.
  */
 export function callLowBit(
-  k: LowBitKernels, call: PhaseCall, o: LowBitOffsets, n: number, start: number, seed: number, format: LowBitFormat,
+  k: LowBitKernels,
+  call: PhaseCall,
+  o: LowBitOffsets,
+  n: number,
+  start: number,
+  seed: number,
+  format: LowBitFormat,
 ): void {
   if (n % format.pad !== 0) {
-    throw new RangeError(`adopt-optim: a low-bit kernel takes a multiple of ${format.pad} elements, not ${n}; nothing was written.`);
+    throw new RangeError(
+      `adopt-optim: a low-bit kernel takes a multiple of ${format.pad} elements, not ${n}; nothing was written.`,
+    );
   }
   const exports = ruleKernels(k.memory, `${call.plan.key}_${format.key}`);
-  if (exports === null) throw new Error(`adopt-optim: the low-bit kernels ${call.plan.key}_${format.key} could not be instantiated.`);
+  if (exports === null)
+    throw new Error(`adopt-optim: the low-bit kernels ${call.plan.key}_${format.key} could not be instantiated.`);
   const part = callPart(call);
   exports[call.phase]!(o.p, o.g, o.qm, o.qv, o.sm, o.sv, o.scr, n, start, seed, ...uniformArgs(part.sig, call.scalars));
 }
@@ -290,7 +336,10 @@ export function lowBitStep(call: PhaseCall, p: Float32Array, g: Float32Array, s:
  * optimizer. `format`: that of `out` (default: the one it was made in).
  */
 export function quantizeMoments(
-  m: ArrayLike<number>, v: ArrayLike<number>, out: LowBitMoments, format = momentsFormat(out) ?? INT8,
+  m: ArrayLike<number>,
+  v: ArrayLike<number>,
+  out: LowBitMoments,
+  format = momentsFormat(out) ?? INT8,
 ): void {
   const n = m.length;
   const f = format;
@@ -329,7 +378,9 @@ export function quantizeMoments(
  * m = code · scale, v = ((code + offset) · scale)² where v is stored as √v.
  */
 export function dequantizeMoments(
-  s: LowBitMoments, length: number, format = momentsFormat(s) ?? INT8,
+  s: LowBitMoments,
+  length: number,
+  format = momentsFormat(s) ?? INT8,
 ): { m: Float32Array; v: Float32Array } {
   const f = format;
   const m = new Float32Array(length);

@@ -37,7 +37,8 @@ const registered = new Map<string, (shared: boolean) => Uint8Array<ArrayBuffer>>
 
 /** Registers the kernels of a rule defined at run time: `build(shared)` gives its binary module. */
 export function registerRuleModule(key: string, build: (shared: boolean) => Uint8Array<ArrayBuffer>): void {
-  if (key === 'finite' || isBuiltinModule(key)) throw new TypeError(`adopt-optim: "${key}" names a built-in kernel module`);
+  if (key === 'finite' || isBuiltinModule(key))
+    throw new TypeError(`adopt-optim: "${key}" names a built-in kernel module`);
   registered.set(key, build);
 }
 

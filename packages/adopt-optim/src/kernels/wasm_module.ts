@@ -56,7 +56,8 @@ export function sharedMemoryVariant(plain: Uint8Array): Uint8Array<ArrayBuffer> 
     body.push(...ulebBytes(count));
     for (; count > 0; count--) {
       const from = p;
-      for (let k = 0; k < 2; k++) { // module and field names
+      for (let k = 0; k < 2; k++) {
+        // module and field names
         const [len, q] = uleb(plain, p);
         p = q + len;
       }
@@ -65,7 +66,8 @@ export function sharedMemoryVariant(plain: Uint8Array): Uint8Array<ArrayBuffer> 
       body.push(kind);
       if (kind !== 0x02) throw new TypeError('adopt-optim: a kernel module imports something other than its memory');
       const flags = plain[p++]!;
-      if (flags !== 0x00) throw new TypeError('adopt-optim: a kernel module\'s memory import is not a plain {min} memory');
+      if (flags !== 0x00)
+        throw new TypeError("adopt-optim: a kernel module's memory import is not a plain {min} memory");
       const [min, q] = uleb(plain, p);
       p = q;
       body.push(0x03, ...ulebBytes(min), ...ulebBytes(65536));

@@ -18,7 +18,14 @@ import { cautious, preparedGradient } from './adopt.js';
 import type { Flags, Rule } from './rule.js';
 import { checkBeta, checkEpsilon } from '../validate.js';
 import {
-  GRADIENT_CLIP_OPTIONS, kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
+  GRADIENT_CLIP_OPTIONS,
+  kernelOption,
+  PATH_OPTIONS,
+  STATE_OPTIONS,
+  WEIGHT_DECAY_OPTIONS,
+  type NonFinitePolicy,
+  type OptionSpecs,
+  type StateDtype,
 } from './options.js';
 import type { GradientClipping } from '../gradient_clipping.js';
 
@@ -87,9 +94,21 @@ export const ADAM: Rule = {
   options: ADAM_OPTIONS,
   capabilities: [
     // 8-bit state (src/codegen/wat8.ts) has fused kernels only, stores m and v only, and has no counting pass yet
-    { option: 'fused', value: false, path: 'lowbit', what: 'fused: false (low-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
+    {
+      option: 'fused',
+      value: false,
+      path: 'lowbit',
+      what: 'fused: false (low-bit state is implemented in the fused WebAssembly kernels only)',
+      instead: "use stateDtype 'float32' for it",
+    },
     { option: 'caution', value: true, path: 'lowbit', instead: "use stateDtype 'float32' for it" },
-    { option: 'amsgrad', value: true, path: 'lowbit', what: 'AMSGrad (its running maximum vmax)', instead: "use stateDtype 'float32' for it" },
+    {
+      option: 'amsgrad',
+      value: true,
+      path: 'lowbit',
+      what: 'AMSGrad (its running maximum vmax)',
+      instead: "use stateDtype 'float32' for it",
+    },
   ],
   slots: (flags) => (flags.amsgrad ? ['m', 'v', 'vmax'] : ['m', 'v']),
   // the step size stays a scalar: the scaling passes -1 / (1 - beta1^t), so u = (m / bc1) / (√v̂ / √bc2 + ε)

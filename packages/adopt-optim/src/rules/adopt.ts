@@ -13,13 +13,34 @@
  * The first step (§2.3) only sets v = g'².
  */
 import {
-  add, array, clamp, constant, div, max, mean, mul, neg, sameSign, scalar, select, sqrt, sub, type Value,
+  add,
+  array,
+  clamp,
+  constant,
+  div,
+  max,
+  mean,
+  mul,
+  neg,
+  sameSign,
+  scalar,
+  select,
+  sqrt,
+  sub,
+  type Value,
 } from './expr.js';
 import type { Flags, Rule } from './rule.js';
 import { clipExponent, defaultClip, powerClip, type ClipSchedule } from '../clip_schedule.js';
 import { checkBeta, checkClipSchedule, checkEpsilon, OptimizerArgumentError } from '../validate.js';
 import {
-  GRADIENT_CLIP_OPTIONS, kernelOption, PATH_OPTIONS, STATE_OPTIONS, WEIGHT_DECAY_OPTIONS, type NonFinitePolicy, type OptionSpecs, type StateDtype,
+  GRADIENT_CLIP_OPTIONS,
+  kernelOption,
+  PATH_OPTIONS,
+  STATE_OPTIONS,
+  WEIGHT_DECAY_OPTIONS,
+  type NonFinitePolicy,
+  type OptionSpecs,
+  type StateDtype,
 } from './options.js';
 import type { GradientClipping } from '../gradient_clipping.js';
 
@@ -66,7 +87,9 @@ export const ADOPT_OPTIONS = {
   epsilon: { default: 1e-6, check: checkEpsilon, role: 'scaling' },
   ...WEIGHT_DECAY_OPTIONS,
   clip: {
-    default: defaultClip, check: (owner: string, _n: string, v: unknown) => checkClipSchedule(owner, v), role: 'scaling',
+    default: defaultClip,
+    check: (owner: string, _n: string, v: unknown) => checkClipSchedule(owner, v),
+    role: 'scaling',
     // saved as its exponent: powerClip(e) (the default is powerClip(0.25)), or null unclipped
     config: {
       key: 'clipExponent',
@@ -83,7 +106,9 @@ export const ADOPT_OPTIONS = {
       },
       load(owner: string, exponent: unknown): ClipSchedule | null {
         if (exponent !== null && typeof exponent !== 'number') {
-          throw new OptimizerArgumentError(`${owner}: invalid clipExponent ${String(exponent)}; expected a number or null.`);
+          throw new OptimizerArgumentError(
+            `${owner}: invalid clipExponent ${String(exponent)}; expected a number or null.`,
+          );
         }
         return exponent === null ? null : powerClip(exponent);
       },
@@ -135,7 +160,13 @@ export const ADOPT: Rule = {
   options: ADOPT_OPTIONS,
   capabilities: [
     // 8-bit state (src/codegen/wat8.ts) has fused kernels only, and no counting pass for caution's mean yet
-    { option: 'fused', value: false, path: 'lowbit', what: 'fused: false (low-bit state is implemented in the fused WebAssembly kernels only)', instead: "use stateDtype 'float32' for it" },
+    {
+      option: 'fused',
+      value: false,
+      path: 'lowbit',
+      what: 'fused: false (low-bit state is implemented in the fused WebAssembly kernels only)',
+      instead: "use stateDtype 'float32' for it",
+    },
     { option: 'caution', value: true, path: 'lowbit', instead: "use stateDtype 'float32' for it" },
   ],
   slots: () => ['m', 'v'],

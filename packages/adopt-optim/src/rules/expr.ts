@@ -51,7 +51,9 @@ export const array = (name: string): Value => intern('array', name);
 export const scalar = (name: string): Value => intern('scalar', name);
 export const constant = (value: number): Value => ({ kind: 'const', value });
 
-const bin = (op: BinaryOp) => (a: Value, b: Value): Value => ({ kind: 'binary', op, a, b });
+const bin =
+  (op: BinaryOp) =>
+  (a: Value, b: Value): Value => ({ kind: 'binary', op, a, b });
 export const add = bin('add');
 export const sub = bin('sub');
 export const mul = bin('mul');
@@ -75,12 +77,20 @@ export const sameSign = (a: Value, b: Value): Cond => ({ kind: 'samesign', a, b 
 /** The direct operands of a node. */
 export function children(n: Node): Node[] {
   switch (n.kind) {
-    case 'binary': case 'compare': case 'samesign': return [n.a, n.b];
-    case 'unary': return [n.a];
-    case 'clamp': return [n.a, n.lo, n.hi];
-    case 'select': return [n.cond, n.a, n.b];
-    case 'mean': return [n.cond];
-    default: return [];
+    case 'binary':
+    case 'compare':
+    case 'samesign':
+      return [n.a, n.b];
+    case 'unary':
+      return [n.a];
+    case 'clamp':
+      return [n.a, n.lo, n.hi];
+    case 'select':
+      return [n.cond, n.a, n.b];
+    case 'mean':
+      return [n.cond];
+    default:
+      return [];
   }
 }
 
@@ -140,8 +150,10 @@ export function shareEqual<T extends Node>(roots: readonly T[]): T[] {
   const id = new Map<Node, number>();
   for (const n of topological([...roots])) {
     const kids = children(n).map((c) => canonical.get(c)!);
-    const key = n.kind === 'const' ? `const:${Object.is(n.value, -0) ? '-0' : n.value}`
-      : `${n.kind}:${'op' in n ? n.op : 'name' in n ? n.name : ''}:${kids.map((c) => id.get(c)).join(',')}`;
+    const key =
+      n.kind === 'const'
+        ? `const:${Object.is(n.value, -0) ? '-0' : n.value}`
+        : `${n.kind}:${'op' in n ? n.op : 'name' in n ? n.name : ''}:${kids.map((c) => id.get(c)).join(',')}`;
     let made = ids.get(key);
     if (made === undefined) {
       made = kids.every((c, i) => c === children(n)[i]) ? n : rebuild(n, kids);
@@ -156,12 +168,20 @@ export function shareEqual<T extends Node>(roots: readonly T[]): T[] {
 /** `n` with its operands replaced (in the order children() gives them). */
 function rebuild(n: Node, k: Node[]): Node {
   switch (n.kind) {
-    case 'binary': case 'compare': case 'samesign': return { ...n, a: k[0] as Value, b: k[1] as Value } as Node;
-    case 'unary': return { ...n, a: k[0] as Value };
-    case 'clamp': return { ...n, a: k[0] as Value, lo: k[1] as Value, hi: k[2] as Value };
-    case 'select': return { ...n, cond: k[0] as Cond, a: k[1] as Value, b: k[2] as Value };
-    case 'mean': return { ...n, cond: k[0] as Cond };
-    default: return n;
+    case 'binary':
+    case 'compare':
+    case 'samesign':
+      return { ...n, a: k[0] as Value, b: k[1] as Value } as Node;
+    case 'unary':
+      return { ...n, a: k[0] as Value };
+    case 'clamp':
+      return { ...n, a: k[0] as Value, lo: k[1] as Value, hi: k[2] as Value };
+    case 'select':
+      return { ...n, cond: k[0] as Cond, a: k[1] as Value, b: k[2] as Value };
+    case 'mean':
+      return { ...n, cond: k[0] as Cond };
+    default:
+      return n;
   }
 }
 
@@ -175,14 +195,19 @@ export function meansOf(roots: Node[]): Extract<Value, { kind: 'mean' }>[] {
  * rounded to float32 when passed to a kernel, as 1 - beta is: docs/ALGORITHM.md §7).
  * `means` gives each reduction's value.
  */
-export function evaluateUniform(n: Value, scalars: Record<string, number>, means: Map<Node, number> = new Map()): number {
+export function evaluateUniform(
+  n: Value,
+  scalars: Record<string, number>,
+  means: Map<Node, number> = new Map(),
+): number {
   switch (n.kind) {
     case 'scalar': {
       const v = scalars[n.name];
       if (typeof v !== 'number') throw new TypeError(`adopt-optim: no value for the scalar "${n.name}"`);
       return v;
     }
-    case 'const': return n.value;
+    case 'const':
+      return n.value;
     case 'mean': {
       const v = means.get(n);
       if (v === undefined) throw new TypeError('adopt-optim: a mean was not computed before the step');
@@ -197,15 +222,21 @@ export function evaluateUniform(n: Value, scalars: Record<string, number>, means
       const a = evaluateUniform(n.a, scalars, means);
       const b = evaluateUniform(n.b, scalars, means);
       switch (n.op) {
-        case 'add': return a + b;
-        case 'sub': return a - b;
-        case 'mul': return a * b;
-        case 'div': return a / b;
+        case 'add':
+          return a + b;
+        case 'sub':
+          return a - b;
+        case 'mul':
+          return a * b;
+        case 'div':
+          return a / b;
         // the kernels' pmin / pmax (wat.ts): NaN in a propagates, NaN in b does not (Math.min/max differ)
         // biome-ignore lint/complexity/useMathMinMax: pmin's NaN semantics, as the kernels compute it
-        case 'min': return b < a ? b : a;
+        case 'min':
+          return b < a ? b : a;
         // biome-ignore lint/complexity/useMathMinMax: pmax's NaN semantics, as the kernels compute it
-        case 'max': return a < b ? b : a;
+        case 'max':
+          return a < b ? b : a;
       }
     }
     case 'clamp': {
@@ -221,11 +252,19 @@ export function evaluateUniform(n: Value, scalars: Record<string, number>, means
       const c = n.cond;
       const a = evaluateUniform(c.a, scalars, means);
       const b = evaluateUniform(c.b, scalars, means);
-      const holds = c.kind === 'samesign'
-        ? (a > 0 && b > 0) || (a < 0 && b < 0)
-        : c.op === 'gt' ? a > b : c.op === 'ge' ? a >= b : c.op === 'lt' ? a < b : a <= b;
+      const holds =
+        c.kind === 'samesign'
+          ? (a > 0 && b > 0) || (a < 0 && b < 0)
+          : c.op === 'gt'
+            ? a > b
+            : c.op === 'ge'
+              ? a >= b
+              : c.op === 'lt'
+                ? a < b
+                : a <= b;
       return evaluateUniform(holds ? n.a : n.b, scalars, means);
     }
-    case 'array': throw new TypeError(`adopt-optim: "${n.name}" is per element, not uniform`);
+    case 'array':
+      throw new TypeError(`adopt-optim: "${n.name}" is per element, not uniform`);
   }
 }

@@ -7,7 +7,12 @@
  * @module adopt-optim/rules
  */
 export {
-  defineRule, MAX_RULE_DEPTH, type RuleDefinition, type RuleBuilder, type RuleWrites, type CustomRule,
+  defineRule,
+  MAX_RULE_DEPTH,
+  type RuleDefinition,
+  type RuleBuilder,
+  type RuleWrites,
+  type CustomRule,
 } from '../compiler/define_rule.js';
 export type { Value as RuleValue, Cond as RuleCond, BinaryOp, UnaryOp } from './expr.js';
 export { RuleOptimizer, ruleOptimizer, type RuleOptimizerOptions } from '../tfjs/rule_optimizer.js';

@@ -60,9 +60,13 @@ export interface Incapability {
 }
 
 export const kernelOption = (values: readonly unknown[]): OptionSpec => ({
-  default: values[0], values, role: 'kernel',
-  check: (owner, name, value) => (typeof values[0] === 'boolean'
-    ? checkBoolean(owner, name, value) : checkOneOf(owner, name, value, values as readonly string[])),
+  default: values[0],
+  values,
+  role: 'kernel',
+  check: (owner, name, value) =>
+    typeof values[0] === 'boolean'
+      ? checkBoolean(owner, name, value)
+      : checkOneOf(owner, name, value, values as readonly string[]),
 });
 
 /** The options both families share (docs/ALGORITHM.md §3, §6, §7, §10.3, §11), in their documented order. */
@@ -73,7 +77,10 @@ export const WEIGHT_DECAY_OPTIONS = {
 
 export const PATH_OPTIONS = {
   maximize: { default: false, check: checkBoolean },
-  nonFinite: { default: 'throw', check: (o: string, n: string, v: unknown) => checkOneOf(o, n, v, NON_FINITE_POLICIES) },
+  nonFinite: {
+    default: 'throw',
+    check: (o: string, n: string, v: unknown) => checkOneOf(o, n, v, NON_FINITE_POLICIES),
+  },
   fused: { default: true, check: checkBoolean },
 } as const satisfies OptionSpecs;
 
@@ -86,17 +93,38 @@ export { defaultClip };
 
 /** The options every family shares: not part of a rule's scaling (maximize, weight decay, paths, state). */
 export type CommonOptionKey =
-  | 'weightDecay' | 'decoupled' | 'maximize' | 'nonFinite' | 'fused' | 'correctedWeightDecay' | 'stateDtype' | 'clipnorm' | 'clipvalue' | 'globalClipnorm';
+  | 'weightDecay'
+  | 'decoupled'
+  | 'maximize'
+  | 'nonFinite'
+  | 'fused'
+  | 'correctedWeightDecay'
+  | 'stateDtype'
+  | 'clipnorm'
+  | 'clipvalue'
+  | 'globalClipnorm';
 // CommonOptionKey lists exactly the keys of the shared option groups (a compile error otherwise)
-type SharedKeys = keyof typeof WEIGHT_DECAY_OPTIONS | keyof typeof PATH_OPTIONS | keyof typeof STATE_OPTIONS | keyof typeof GRADIENT_CLIP_OPTIONS;
-const sameKeys: [SharedKeys] extends [CommonOptionKey] ? ([CommonOptionKey] extends [SharedKeys] ? true : false) : false = true;
+type SharedKeys =
+  | keyof typeof WEIGHT_DECAY_OPTIONS
+  | keyof typeof PATH_OPTIONS
+  | keyof typeof STATE_OPTIONS
+  | keyof typeof GRADIENT_CLIP_OPTIONS;
+const sameKeys: [SharedKeys] extends [CommonOptionKey]
+  ? [CommonOptionKey] extends [SharedKeys]
+    ? true
+    : false
+  : false = true;
 void sameKeys;
 
 export { GRADIENT_CLIP_OPTIONS };
 
 /** The defaults of a set of option specs, by name (the published *_DEFAULTS objects). */
 export function defaultsOf(specs: OptionSpecs): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(specs).filter(([, s]) => !s.internal).map(([k, s]) => [k, s.default]));
+  return Object.fromEntries(
+    Object.entries(specs)
+      .filter(([, s]) => !s.internal)
+      .map(([k, s]) => [k, s.default]),
+  );
 }
 
 /**
@@ -104,7 +132,10 @@ export function defaultsOf(specs: OptionSpecs): Record<string, unknown> {
  * "ADOPT: stateDtype 'int8' is not supported yet with caution: true; use stateDtype 'float32' for it."
  */
 export function incapability(
-  owner: string, table: readonly Incapability[], options: Readonly<Record<string, unknown>>, path: Path,
+  owner: string,
+  table: readonly Incapability[],
+  options: Readonly<Record<string, unknown>>,
+  path: Path,
 ): OptimizerArgumentError | null {
   for (const c of table) {
     if (c.path === path && options[c.option] === c.value) {
@@ -121,7 +152,9 @@ export function incapability(
  * included: scaleByAdam takes `amsgrad`), with their defaults and checks.
  */
 export function scalingOptions(specs: OptionSpecs): { specs: OptionSpecs; defaults: Record<string, unknown> } {
-  const picked = Object.fromEntries(Object.entries(specs).filter(([, s]) => s.role === 'scaling' || s.role === 'kernel'));
+  const picked = Object.fromEntries(
+    Object.entries(specs).filter(([, s]) => s.role === 'scaling' || s.role === 'kernel'),
+  );
   return { specs: picked, defaults: Object.fromEntries(Object.entries(picked).map(([k, s]) => [k, s.default])) };
 }
 
@@ -141,7 +174,11 @@ export function optionsConfig(owner: string, specs: OptionSpecs, source: object)
 }
 
 /** The options in a saved config (as optionsConfig wrote it), ready for the constructor. */
-export function optionsFromConfig(owner: string, specs: OptionSpecs, config: Record<string, unknown>): Record<string, unknown> {
+export function optionsFromConfig(
+  owner: string,
+  specs: OptionSpecs,
+  config: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
   for (const [key, spec] of Object.entries(specs)) {
     if (spec.config === undefined || !(spec.config.key in out)) continue;
@@ -154,5 +191,7 @@ export function optionsFromConfig(owner: string, specs: OptionSpecs, config: Rec
 
 /** The options of `resolved` that a rule's scaling piece takes (see scalingOptions). */
 export function pickScaling(specs: OptionSpecs, resolved: object): Record<string, unknown> {
-  return Object.fromEntries(Object.keys(scalingOptions(specs).specs).map((k) => [k, (resolved as Record<string, unknown>)[k]]));
+  return Object.fromEntries(
+    Object.keys(scalingOptions(specs).specs).map((k) => [k, (resolved as Record<string, unknown>)[k]]),
+  );
 }

@@ -46,7 +46,11 @@ export function decayRate(lr: number, correctedWeightDecay: boolean | undefined,
  * gradient only as sign · g), so that the fused kernels clip without a pass of their own.
  */
 export function adoptKernelArgs(
-  h: AdoptHyper & { nesterov?: boolean }, lr: number, clip: number, lrMax = lr, gradScale = 1,
+  h: AdoptHyper & { nesterov?: boolean },
+  lr: number,
+  clip: number,
+  lrMax = lr,
+  gradScale = 1,
 ): AdoptKernelArgs {
   return {
     lr,
@@ -70,7 +74,13 @@ export function biasCorrections(beta1: number, beta2: number, t: number): { bc1:
   return { bc1: 1 - beta1 ** t, sqrtBc2: Math.sqrt(1 - beta2 ** t) };
 }
 
-export function adamKernelArgs(h: AdoptHyper & { amsgrad: boolean }, lr: number, t: number, lrMax = lr, gradScale = 1): AdamKernelArgs {
+export function adamKernelArgs(
+  h: AdoptHyper & { amsgrad: boolean },
+  lr: number,
+  t: number,
+  lrMax = lr,
+  gradScale = 1,
+): AdamKernelArgs {
   const { bc1, sqrtBc2 } = biasCorrections(h.beta1, h.beta2, t);
   return {
     stepSize: lr / bc1,

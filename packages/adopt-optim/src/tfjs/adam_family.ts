@@ -15,7 +15,11 @@ export interface AdamFamilyOptimizer extends Readonly<Omit<AdamHyperparams, 'lea
 /** The Adam family as a declaration: its rule, options, and the step's scalars at t = count + 1 (§4.1). */
 function adamFamily(displayName: string, options: Readonly<Record<string, unknown>>): Family {
   return {
-    displayName, rule: ADAM, options, foldsGradientScale: true, safeEpsilon: true,
+    displayName,
+    rule: ADAM,
+    options,
+    foldsGradientScale: true,
+    safeEpsilon: true,
     scalars: (o, { lr, step, lrMax }) => {
       const h = o as unknown as AdoptHyper & { amsgrad: boolean };
       return adamKernelArgs(h, lr, step + 1, lrMax()) as unknown as Record<string, number>;
@@ -27,7 +31,10 @@ function adamFamily(displayName: string, options: Readonly<Record<string, unknow
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface adds the resolved options as read-only fields (Object.assign in the constructor)
 export abstract class AdamFamilyOptimizer extends FamilyOptimizer {
   protected constructor(
-    displayName: string, defaults: AdamHyperparams, learningRate?: LearningRate, options?: AdamOptions,
+    displayName: string,
+    defaults: AdamHyperparams,
+    learningRate?: LearningRate,
+    options?: AdamOptions,
   ) {
     const { learningRate: rate, nonFinite, fused, ...rest } = resolveAdam(displayName, learningRate, options, defaults);
     super(adamFamily(displayName, rest), rate, nonFinite, fused);
@@ -42,7 +49,8 @@ export abstract class AdamFamilyOptimizer extends FamilyOptimizer {
    * @nocollapse
    */
   static override fromConfig<T extends tf.serialization.Serializable>(
-    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
   ): T {
     return FamilyOptimizer.fromSavedOptions(cls, config, { displayName: 'Adam', specs: ADAM_OPTIONS });
   }

@@ -16,7 +16,11 @@ export interface AdoptOptimizer extends Readonly<Omit<AdoptHyperparams, 'learnin
 /** ADOPT as a declaration: its rule, options, and the step's scalars with the clip bound c(t) checked (§2.2). */
 function adoptFamily(options: Readonly<Record<string, unknown>>): Family {
   return {
-    displayName: 'ADOPT', rule: ADOPT, options, foldsGradientScale: true, safeEpsilon: true,
+    displayName: 'ADOPT',
+    rule: ADOPT,
+    options,
+    foldsGradientScale: true,
+    safeEpsilon: true,
     scalars(o, { lr, step, lrMax }) {
       const clip = o.clip as ClipSchedule | null;
       const c = clip !== null && step > 0 ? checkClipValue('ADOPT', clip(step), step) : Infinity;
@@ -38,9 +42,12 @@ export class AdoptOptimizer extends FamilyOptimizer {
     const { learningRate: rate, nonFinite, fused, ...rest } = h;
     super(adoptFamily(rest), rate, nonFinite, fused);
     if (h.clip !== null && clipExponent(h.clip) === undefined) {
-      warnOnce('clip function', 'adopt-optim: ADOPT with a custom clip function cannot be saved (getConfig, ' +
-        'model.save with includeOptimizer). To make it saveable use powerClip(exponent) (the default is ' +
-        'powerClip(0.25)) or clip: null. (Shown once.)');
+      warnOnce(
+        'clip function',
+        'adopt-optim: ADOPT with a custom clip function cannot be saved (getConfig, ' +
+          'model.save with includeOptimizer). To make it saveable use powerClip(exponent) (the default is ' +
+          'powerClip(0.25)) or clip: null. (Shown once.)',
+      );
     }
   }
 
@@ -53,7 +60,8 @@ export class AdoptOptimizer extends FamilyOptimizer {
    * @nocollapse
    */
   static override fromConfig<T extends tf.serialization.Serializable>(
-    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
   ): T {
     return FamilyOptimizer.fromSavedOptions(cls, config, { displayName: 'ADOPT', specs: ADOPT_OPTIONS });
   }

@@ -77,8 +77,8 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
       throw new TypeError(`adopt-optim ${family.displayName}: ${counts}`);
     }
     this.slotNames = stateDtype !== 'float32' ? [] : saved;
-    this.lowBit = stateDtype === 'float32' ? null
-      : new LowBitStore(family.displayName, lowBitFormat(stateDtype as LowBitDtype));
+    this.lowBit =
+      stateDtype === 'float32' ? null : new LowBitStore(family.displayName, lowBitFormat(stateDtype as LowBitDtype));
     Object.assign(this, family.options);
   }
 
@@ -127,14 +127,15 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     const call: PhaseCall = { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
     if (this.lowBit !== null) {
       // §11–§13: the low-bit kernels; on wasm in place on the heap (src/tfjs/lowbit_store.ts)
-      this.lowBit.step(call, p, gradient, stepSeed(state.step), this.kernels,
-        (next) => this.commit(p, tf.tensor(next, p.shape, 'float32')));
+      this.lowBit.step(call, p, gradient, stepSeed(state.step), this.kernels, (next) =>
+        this.commit(p, tf.tensor(next, p.shape, 'float32')),
+      );
       this.ranOn(this.lowBit.format.dtype);
       return;
     }
     const slots = this.arrays.map((a, i): [string, tf.Variable] => [a, state.slots.get(this.slotNames[i]!)!]);
     const opsScalars = () =>
-      (this.family.safeEpsilon ? { ...scalars, epsilon: this.backendSafeEpsilon(scalars.epsilon!) } : scalars);
+      this.family.safeEpsilon ? { ...scalars, epsilon: this.backendSafeEpsilon(scalars.epsilon!) } : scalars;
     const commit = (target: tf.Variable, value: tf.Tensor) => this.commit(target, value);
     this.ranOn(runPhase(this.kernels, call, p, gradient, slots, opsScalars, commit));
   }
@@ -147,7 +148,9 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
 
   /** A config written by savedOptions, rebuilt as `new cls(learningRate, options)`. */
   protected static fromSavedOptions<T extends tf.serialization.Serializable>(
-    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict, saved: SavedOptions,
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+    saved: SavedOptions,
   ): T {
     // tfjs-layers adds `customObjects` to the config it passes in; it is not an option of ours.
     const { learningRate, customObjects: _, ...rest } = config;

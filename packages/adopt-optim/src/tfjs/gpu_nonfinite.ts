@@ -68,7 +68,10 @@ export class GpuFiniteGuard {
   /** Bumped when a refused step has been handled: later reports of its generation are stale. */
   private generation = 0;
 
-  constructor(private readonly policy: NonFinitePolicy, private readonly target: RollbackTarget) {}
+  constructor(
+    private readonly policy: NonFinitePolicy,
+    private readonly target: RollbackTarget,
+  ) {}
 
   /** Throws the error found by an earlier step's report (once). */
   throwPending(): void {
@@ -83,7 +86,11 @@ export class GpuFiniteGuard {
    * `ok` of this step: a bool scalar on the GPU, kept (the caller disposes it after the step).
    * Call after every synchronous check has passed, just before the updates.
    */
-  begin(iteration: number, pairs: [tf.Variable, tf.Tensor][], flagsOf: (gs: tf.Tensor[]) => tf.Tensor = opsFlags): tf.Tensor {
+  begin(
+    iteration: number,
+    pairs: [tf.Variable, tf.Tensor][],
+    flagsOf: (gs: tf.Tensor[]) => tf.Tensor = opsFlags,
+  ): tf.Tensor {
     const checked = pairs.filter(([, g]) => g.size > 0);
     const flags = checked.length === 0 ? null : tf.tidy(() => flagsOf(checked.map(([, g]) => g)));
     const ok = tf.tidy(() => {
@@ -96,15 +103,24 @@ export class GpuFiniteGuard {
     }
     const generation = this.generation;
     const step: IssuedStep = { iteration, names: pairs.map(([v]) => v.name), flags, done: Promise.resolve() };
-    step.done = flags === null ? Promise.resolve() : flags.data().then(
-      (values) => this.report(step, checked.map(([v]) => v.name), values as Float32Array, generation),
-      () => {
-        flags.dispose();
-        step.flags = null;
-        const index = this.issued.indexOf(step);
-        if (index >= 0) this.issued.splice(index, 1);
-      },
-    );
+    step.done =
+      flags === null
+        ? Promise.resolve()
+        : flags.data().then(
+            (values) =>
+              this.report(
+                step,
+                checked.map(([v]) => v.name),
+                values as Float32Array,
+                generation,
+              ),
+            () => {
+              flags.dispose();
+              step.flags = null;
+              const index = this.issued.indexOf(step);
+              if (index >= 0) this.issued.splice(index, 1);
+            },
+          );
     this.issued.push(step);
     return ok;
   }
@@ -142,7 +158,8 @@ export class GpuFiniteGuard {
         `(found on the GPU after the step was issued); parameters and optimizer state were left as they were ` +
         `before that step${later > 0 ? `, and the ${later} step(s) issued after it were not applied either` : ''}. ` +
         "Pass {nonFinite: 'skip'} to skip such steps instead.",
-      name, step.iteration,
+      name,
+      step.iteration,
     );
   }
 

@@ -11,7 +11,8 @@ import type { NamedTensor } from './slot_store.js';
 
 /** Resolves names to variables and checks every gradient; throws before anything changes. */
 export function checkGradients(
-  displayName: string, variableGradients: NamedTensorMap | NamedTensor[],
+  displayName: string,
+  variableGradients: NamedTensorMap | NamedTensor[],
 ): [tf.Variable, tf.Tensor][] {
   const entries: [string, tf.Tensor | null | undefined][] = Array.isArray(variableGradients)
     ? variableGradients.map((g) => [g.name, g.tensor])

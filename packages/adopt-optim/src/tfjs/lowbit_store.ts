@@ -16,7 +16,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  allocateMoments, lowBitMomentsBytes, lowBitStep, momentsLength, quantizeMoments, writesParams, type LowBitMoments,
+  allocateMoments,
+  lowBitMomentsBytes,
+  lowBitStep,
+  momentsLength,
+  quantizeMoments,
+  writesParams,
+  type LowBitMoments,
 } from '../kernels/lowbit_arrays.js';
 import { codeBytes, INT8, paddedLength, readCode, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 import { HeapMoments, type WasmHeapLowBit } from '../backends/wasm_heap_lowbit.js';
@@ -33,10 +39,19 @@ const LOW_BIT_BACKENDS = ['wasm', 'cpu', 'webgpu'];
 
 /** The webgpu kernels' low-bit entry (webgpu_fused.ts), where the backend's kernels have it. */
 interface GpuLowBitKernels {
-  runLowBit(call: PhaseCall, p: tf.Variable, g: tf.Tensor, s: GpuLowBitMoments, format: LowBitFormat, seed: number): void;
+  runLowBit(
+    call: PhaseCall,
+    p: tf.Variable,
+    g: tf.Tensor,
+    s: GpuLowBitMoments,
+    format: LowBitFormat,
+    seed: number,
+  ): void;
 }
 const gpuLowBit = (k: unknown): GpuLowBitKernels | null =>
-  k !== null && typeof k === 'object' && typeof (k as Partial<GpuLowBitKernels>).runLowBit === 'function' ? (k as GpuLowBitKernels) : null;
+  k !== null && typeof k === 'object' && typeof (k as Partial<GpuLowBitKernels>).runLowBit === 'function'
+    ? (k as GpuLowBitKernels)
+    : null;
 
 /** A variable's codes and scales: in a memory of their own, or on the wasm heap. */
 type Moments = LowBitMoments | HeapMoments | GpuLowBitMoments;
@@ -87,7 +102,10 @@ export class LowBitStore implements ExternalState, LowBitTaker {
    */
   heapRoute = true;
 
-  constructor(private readonly owner: string, readonly format: LowBitFormat = INT8) {
+  constructor(
+    private readonly owner: string,
+    readonly format: LowBitFormat = INT8,
+  ) {
     this.bits = `${format.bits}-bit`;
   }
 
@@ -106,7 +124,9 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     const m = this.moments.get(savedName);
     if (!this.restored.has(savedName) || m === undefined) return false;
     const shape = this.shapes.get(savedName);
-    return shape !== undefined ? tf.util.arraysEqual(shape, variable.shape) : codesOf(m, this.format) === paddedLength(this.format, variable.size);
+    return shape !== undefined
+      ? tf.util.arraysEqual(shape, variable.shape)
+      : codesOf(m, this.format) === paddedLength(this.format, variable.size);
   }
 
   /** Restored moments claimed by a variable tfjs renamed (`dense/kernel_1` for the saved `dense/kernel`). */
@@ -151,7 +171,9 @@ export class LowBitStore implements ExternalState, LowBitTaker {
       );
     }
     if (m === undefined && step > 0) {
-      throw new OptimizerArgumentError(`${this.owner}: variable "${variable.name}" is at step ${step} but has no ${this.bits} state; nothing was changed.`);
+      throw new OptimizerArgumentError(
+        `${this.owner}: variable "${variable.name}" is at step ${step} but has no ${this.bits} state; nothing was changed.`,
+      );
     }
   }
 
@@ -163,8 +185,12 @@ export class LowBitStore implements ExternalState, LowBitTaker {
    * offers them, else a new array for p that `commit` makes the variable's value.
    */
   step(
-    call: PhaseCall, p: tf.Variable, g: tf.Tensor, seed: number,
-    kernels: FusedKernels | null, commit: (next: Float32Array) => void,
+    call: PhaseCall,
+    p: tf.Variable,
+    g: tf.Tensor,
+    seed: number,
+    kernels: FusedKernels | null,
+    commit: (next: Float32Array) => void,
   ): void {
     this.restored.delete(p.name);
     const gpu = gpuLowBit(kernels);
@@ -207,7 +233,10 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     const views = m.views();
     if (views === null) throw stateOnWebgpuError(this.owner, `${this.bits} state`, variable.name);
     const made = allocateMoments(this.format, m.length);
-    if (made === null) throw new OptimizerArgumentError(`${this.owner}: stateDtype '${this.format.dtype}' needs WebAssembly SIMD, which is not available here.`);
+    if (made === null)
+      throw new OptimizerArgumentError(
+        `${this.owner}: stateDtype '${this.format.dtype}' needs WebAssembly SIMD, which is not available here.`,
+      );
     copyMoments(views, made);
     release(m);
     this.moments.set(name, made);
@@ -245,12 +274,20 @@ export class LowBitStore implements ExternalState, LowBitTaker {
    */
   private inMemory(variable: tf.Variable): LowBitMoments {
     const m = this.moments.get(variable.name);
-    if (m !== undefined && !(m instanceof HeapMoments) && !(m instanceof GpuLowBitMoments) && momentsLength(m) === variable.size) {
+    if (
+      m !== undefined &&
+      !(m instanceof HeapMoments) &&
+      !(m instanceof GpuLowBitMoments) &&
+      momentsLength(m) === variable.size
+    ) {
       this.shapes.set(variable.name, variable.shape.slice());
       return m;
     }
     const made = allocateMoments(this.format, variable.size);
-    if (made === null) throw new OptimizerArgumentError(`${this.owner}: stateDtype '${this.format.dtype}' needs WebAssembly SIMD, which is not available here.`);
+    if (made === null)
+      throw new OptimizerArgumentError(
+        `${this.owner}: stateDtype '${this.format.dtype}' needs WebAssembly SIMD, which is not available here.`,
+      );
     if (m !== undefined) {
       copyMoments(viewsOf(m), made); // the same codes: lengths checked by `check`
       release(m);
@@ -286,7 +323,14 @@ export class LowBitStore implements ExternalState, LowBitTaker {
    */
   weights(): Promise<NamedTensor[]> {
     const f = this.format;
-    const copy = (v: LowBitMoments): LowBitMoments => ({ ...v, qm: v.qm.slice(), qv: v.qv.slice(), mScale: v.mScale.slice(), vScale: v.vScale.slice() }) as LowBitMoments;
+    const copy = (v: LowBitMoments): LowBitMoments =>
+      ({
+        ...v,
+        qm: v.qm.slice(),
+        qv: v.qv.slice(),
+        mScale: v.mScale.slice(),
+        vScale: v.vScale.slice(),
+      }) as LowBitMoments;
     const captured = [...this.moments].map(([name, m]) => ({
       name,
       shape: this.shapes.get(name) ?? [codesOf(m, f)],
@@ -296,7 +340,9 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     return this.build(captured);
   }
 
-  private async build(captured: { name: string; shape: number[]; values: Promise<LowBitMoments> }[]): Promise<NamedTensor[]> {
+  private async build(
+    captured: { name: string; shape: number[]; values: Promise<LowBitMoments> }[],
+  ): Promise<NamedTensor[]> {
     const all = await Promise.all(captured.map((c) => c.values));
     this.disposeHandedOut();
     const out: NamedTensor[] = [];
@@ -306,14 +352,20 @@ export class LowBitStore implements ExternalState, LowBitTaker {
       const v = all[k]!;
       // format 2 (STATE_FORMAT_VERSION): the codes in the variable's shape, without the padding
       const n = shape.reduce((a, b) => a * b, 1);
-      const unpack = (codes: Int8Array | Uint8Array, signed: boolean) => f.bits === 8
-        ? Int32Array.from(codes.subarray(0, n)) : Int32Array.from({ length: n }, (_x, i) => readCode(f, codes, i, signed));
+      const unpack = (codes: Int8Array | Uint8Array, signed: boolean) =>
+        f.bits === 8
+          ? Int32Array.from(codes.subarray(0, n))
+          : Int32Array.from({ length: n }, (_x, i) => readCode(f, codes, i, signed));
       const tensors: [string, tf.Tensor][] = [
         [nqm!, tf.tensor(unpack(v.qm, f.m.signed), shape, 'int32')],
         [nqv!, tf.tensor(unpack(v.qv, f.u.signed), shape, 'int32')],
         // the scales, where the format has them
-        ...((f.scaled ? [[nsm!, tf.tensor1d(v.mScale, 'float32')], [nsv!, tf.tensor1d(v.vScale, 'float32')]] : []) as
-          [string, tf.Tensor][]),
+        ...((f.scaled
+          ? [
+              [nsm!, tf.tensor1d(v.mScale, 'float32')],
+              [nsv!, tf.tensor1d(v.vScale, 'float32')],
+            ]
+          : []) as [string, tf.Tensor][]),
       ];
       for (const [suffix, tensor] of tensors) {
         this.handedOut.push(tensor);
@@ -336,28 +388,44 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     const { groups, rest: afterCodes } = groupBy(weights, suffixesOf(f), owner);
     const { groups: floats, rest } = groupBy(afterCodes, ['m', 'v'], owner);
     const fresh = new Map<string, Restored>();
-    for (const [name, group] of groups) fresh.set(name, await readLowBit(owner, f, name, group, registered[name], format));
+    for (const [name, group] of groups)
+      fresh.set(name, await readLowBit(owner, f, name, group, registered[name], format));
     for (const [name, group] of floats) {
       const m = group.get('m');
       const v = group.get('v');
-      if (fresh.has(name) || m === undefined || v === undefined || m.dtype !== 'float32' || v.dtype !== 'float32' ||
-        !tf.util.arraysEqual(m.shape, v.shape) || m.isDisposed || v.isDisposed) {
+      if (
+        fresh.has(name) ||
+        m === undefined ||
+        v === undefined ||
+        m.dtype !== 'float32' ||
+        v.dtype !== 'float32' ||
+        !tf.util.arraysEqual(m.shape, v.shape) ||
+        m.isDisposed ||
+        v.isDisposed
+      ) {
         throw new OptimizerArgumentError(
           `${owner}: float32 state of "${name}" to convert to ${this.bits} state needs "${name}/m" and "${name}/v", float32 of one shape (and no ${this.bits} entries beside them).`,
         );
       }
       const live = registered[name];
       if (live !== undefined && !tf.util.arraysEqual(live.shape, m.shape)) {
-        throw new OptimizerArgumentError(`${owner}: the saved state of "${name}" has shape [${m.shape}] but the variable has [${live.shape}]; nothing was changed.`);
+        throw new OptimizerArgumentError(
+          `${owner}: the saved state of "${name}" has shape [${m.shape}] but the variable has [${live.shape}]; nothing was changed.`,
+        );
       }
       const [mv, vv] = await Promise.all([m.data(), v.data()]);
       for (let i = 0; i < mv.length; i++) {
         if (!Number.isFinite(mv[i]) || !Number.isFinite(vv[i]) || vv[i]! < 0) {
-          throw new OptimizerArgumentError(`${owner}: weight "${name}/m" or "${name}/v" holds ${mv[i]} / ${vv[i]} at index ${i}; expected finite values (v >= 0). Nothing was changed.`);
+          throw new OptimizerArgumentError(
+            `${owner}: weight "${name}/m" or "${name}/v" holds ${mv[i]} / ${vv[i]} at index ${i}; expected finite values (v >= 0). Nothing was changed.`,
+          );
         }
       }
       const q = allocateMoments(f, m.size);
-      if (q === null) throw new OptimizerArgumentError(`${owner}: stateDtype '${f.dtype}' needs WebAssembly SIMD, which is not available here.`);
+      if (q === null)
+        throw new OptimizerArgumentError(
+          `${owner}: stateDtype '${f.dtype}' needs WebAssembly SIMD, which is not available here.`,
+        );
       quantizeMoments(mv, vv, q, f); // §11.4, §12.4
       fresh.set(name, { moments: q, shape: [...m.shape] });
     }
@@ -375,7 +443,9 @@ export class LowBitStore implements ExternalState, LowBitTaker {
       if (parts !== null && parts[1] === 'step' && !fresh.has(parts[0])) {
         throw new OptimizerArgumentError(
           `${owner}: incomplete state for variable "${parts[0]}": a step counter but no ${this.bits} state ` +
-            `(${suffixesOf(f).map((x) => `"${parts[0]}/${x}"`).join(', ')}) nor float32 "${parts[0]}/m", "${parts[0]}/v". Nothing was changed.`,
+            `(${suffixesOf(f)
+              .map((x) => `"${parts[0]}/${x}"`)
+              .join(', ')}) nor float32 "${parts[0]}/m", "${parts[0]}/v". Nothing was changed.`,
         );
       }
     }
@@ -404,4 +474,3 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     this.restored = new Set();
   }
 }
-

@@ -32,7 +32,9 @@ export function split(name: string): [string, string] | null {
  * entry named twice is refused (which one was meant cannot be known).
  */
 export function groupBy(
-  weights: NamedTensor[], suffixes: readonly string[], owner = 'setWeights',
+  weights: NamedTensor[],
+  suffixes: readonly string[],
+  owner = 'setWeights',
 ): { groups: Map<string, Map<string, tf.Tensor>>; rest: NamedTensor[] } {
   const groups = new Map<string, Map<string, tf.Tensor>>();
   const rest: NamedTensor[] = [];
@@ -44,7 +46,9 @@ export function groupBy(
     }
     const group = groups.get(parts[0]) ?? new Map<string, tf.Tensor>();
     if (group.has(parts[1])) {
-      throw new OptimizerArgumentError(`${owner}: weight "${w.name}" appears twice (given, or converted from another state format beside it); nothing was changed.`);
+      throw new OptimizerArgumentError(
+        `${owner}: weight "${w.name}" appears twice (given, or converted from another state format beside it); nothing was changed.`,
+      );
     }
     group.set(parts[1], w.tensor);
     groups.set(parts[0], group);
@@ -65,24 +69,39 @@ export interface Restored {
  * be the live variable's padded size.
  */
 export async function readLowBit(
-  owner: string, f: LowBitFormat, name: string, group: Map<string, tf.Tensor>, live: { shape: number[]; size: number } | undefined, format: number,
+  owner: string,
+  f: LowBitFormat,
+  name: string,
+  group: Map<string, tf.Tensor>,
+  live: { shape: number[]; size: number } | undefined,
+  format: number,
 ): Promise<Restored> {
   const bits = `${f.bits}-bit`;
   const names = suffixesOf(f);
   const missing = names.filter((s) => !group.has(s));
   if (missing.length > 0) {
-    throw new OptimizerArgumentError(`${owner}: incomplete ${bits} state for "${name}": no ${missing.map((s) => `"${name}/${s}"`).join(', ')}.`);
+    throw new OptimizerArgumentError(
+      `${owner}: incomplete ${bits} state for "${name}": no ${missing.map((s) => `"${name}/${s}"`).join(', ')}.`,
+    );
   }
   const [qm, qv, sm, sv] = names.map((s) => group.get(s)!);
   const [nqm, nqv, nsm, nsv] = names;
   const entries = [
-    [qm, nqm, 'int32', true], [qv, nqv, 'int32', true], [sm, nsm, 'float32', false], [sv, nsv, 'float32', false],
+    [qm, nqm, 'int32', true],
+    [qv, nqv, 'int32', true],
+    [sm, nsm, 'float32', false],
+    [sv, nsv, 'float32', false],
   ] as const;
   for (const [t, suffix, dtype, isCode] of entries.slice(0, names.length)) {
-    if (t!.isDisposed) throw new OptimizerArgumentError(`${owner}: the tensor of weight "${name}/${suffix}" is disposed; nothing was changed.`);
+    if (t!.isDisposed)
+      throw new OptimizerArgumentError(
+        `${owner}: the tensor of weight "${name}/${suffix}" is disposed; nothing was changed.`,
+      );
     const shaped = format >= 2 && isCode; // format 2 codes: the variable's shape
     if (t!.dtype !== dtype || (!shaped && t!.rank !== 1)) {
-      throw new OptimizerArgumentError(`${owner}: weight "${name}/${suffix}" is ${t!.dtype} of shape [${t!.shape}]; expected ${shaped ? 'an' : 'a 1-D'} ${dtype} tensor.`);
+      throw new OptimizerArgumentError(
+        `${owner}: weight "${name}/${suffix}" is ${t!.dtype} of shape [${t!.shape}]; expected ${shaped ? 'an' : 'a 1-D'} ${dtype} tensor.`,
+      );
     }
   }
   let size: number;
@@ -97,7 +116,10 @@ export async function readLowBit(
       );
     }
   } else {
-    if (f.bits !== 8) throw new OptimizerArgumentError(`${owner}: ${bits} state of "${name}" in state format ${format}; it exists from format 2 on. Nothing was changed.`);
+    if (f.bits !== 8)
+      throw new OptimizerArgumentError(
+        `${owner}: ${bits} state of "${name}" in state format ${format}; it exists from format 2 on. Nothing was changed.`,
+      );
     const pad = (n: number) => paddedLength(f, n);
     size = live?.size ?? qm!.size;
     shape = live?.shape;
@@ -116,15 +138,21 @@ export async function readLowBit(
     );
   }
   const out = allocateMoments(f, size);
-  if (out === null) throw new OptimizerArgumentError(`${owner}: stateDtype '${f.dtype}' needs WebAssembly SIMD, which is not available here.`);
+  if (out === null)
+    throw new OptimizerArgumentError(
+      `${owner}: stateDtype '${f.dtype}' needs WebAssembly SIMD, which is not available here.`,
+    );
   const none = Promise.resolve(new Float32Array(0));
   const [cm, cv, fm, fv] = await Promise.all([qm!.data(), qv!.data(), sm?.data() ?? none, sv?.data() ?? none]);
   const [m, u] = [f.m, f.u];
   for (let i = 0; i < cm.length; i++) {
     const a = cm[i] as number;
     const b = cv[i] as number;
-    if (!(Number.isInteger(a) && a >= m.lo && a <= m.hi) || !(Number.isInteger(b) && b >= u.lo && b <= u.hi) ||
-      (i >= size && (a !== 0 || b !== 0))) {
+    if (
+      !(Number.isInteger(a) && a >= m.lo && a <= m.hi) ||
+      !(Number.isInteger(b) && b >= u.lo && b <= u.hi) ||
+      (i >= size && (a !== 0 || b !== 0))
+    ) {
       throw new OptimizerArgumentError(
         `${owner}: weight "${name}/${nqm}" or "${name}/${nqv}" holds ${a} / ${b} at index ${i}; ` +
           `expected codes ${m.lo}..${m.hi} and ${u.lo}..${u.hi} (0 in the padding). Nothing was changed.`,
@@ -134,7 +162,9 @@ export async function readLowBit(
   const uTop = f.uMax + f.uOffset;
   for (let i = 0; i < blocks; i++) {
     if (!(Number.isFinite(fm[i]) && fm[i]! >= 0 && Number.isFinite(fv[i]) && fv[i]! >= 0)) {
-      throw new OptimizerArgumentError(`${owner}: weight "${name}/${nsm}" or "${name}/${nsv}" holds ${fm[i]} / ${fv[i]} at block ${i}; expected finite scales >= 0. Nothing was changed.`);
+      throw new OptimizerArgumentError(
+        `${owner}: weight "${name}/${nsm}" or "${name}/${nsv}" holds ${fm[i]} / ${fv[i]} at block ${i}; expected finite scales >= 0. Nothing was changed.`,
+      );
     }
     // codes decode to m = code · mScale and v = ((code + offset) · vScale)²: both must be float32
     if (f.mMax * fm[i]! > FLOAT32_MAX || (uTop * fv[i]!) ** 2 > FLOAT32_MAX) {
@@ -176,7 +206,9 @@ export async function readLowBit(
  * for the caller to dispose once setWeights has copied them.
  */
 export async function dequantizeLowBitWeights(
-  owner: string, weights: NamedTensor[], keep: LowBitFormat | null = null,
+  owner: string,
+  weights: NamedTensor[],
+  keep: LowBitFormat | null = null,
 ): Promise<{ weights: NamedTensor[]; made: tf.Tensor[] }> {
   let out = weights;
   const made: tf.Tensor[] = [];
@@ -225,7 +257,10 @@ export interface LowBitTaker {
  * variables. `setFloat` is the base class's setWeights, which checks everything before anything changes.
  */
 export async function setWeightsWithLowBit(
-  owner: string, store: LowBitTaker | null, weightValues: NamedTensor[], setFloat: (w: NamedTensor[]) => Promise<void>,
+  owner: string,
+  store: LowBitTaker | null,
+  weightValues: NamedTensor[],
+  setFloat: (w: NamedTensor[]) => Promise<void>,
 ): Promise<void> {
   if (!Array.isArray(weightValues)) return setFloat(weightValues);
   const { weights, made } = await dequantizeLowBitWeights(owner, weightValues, store?.format ?? null);

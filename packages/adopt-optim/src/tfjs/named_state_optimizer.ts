@@ -161,9 +161,12 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   private warnIfUnsaveable(rate: LearningRate): void {
     if (typeof rate === 'function' && scheduleConfig(rate) === undefined) {
-      warnOnce('learning-rate function', `adopt-optim: a custom learning-rate function cannot be saved with the optimizer (getConfig, ` +
-        'model.save with includeOptimizer). To make it saveable use constant, linearWarmup, cosineDecay or stepDecay, or set a ' +
-        'number before saving. (Shown once.)');
+      warnOnce(
+        'learning-rate function',
+        `adopt-optim: a custom learning-rate function cannot be saved with the optimizer (getConfig, ` +
+          'model.save with includeOptimizer). To make it saveable use constant, linearWarmup, cosineDecay or stepDecay, or set a ' +
+          'number before saving. (Shown once.)',
+      );
     }
   }
 
@@ -236,7 +239,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
           `${this.displayName}: the gradient of variable "${bad}" holds ${OUT_OF_RANGE} at step ` +
             `${this.iterations}; parameters and optimizer state were left unchanged. ` +
             "Pass {nonFinite: 'skip'} to skip such steps instead.",
-          bad, this.iterations,
+          bad,
+          this.iterations,
         );
       }
     }
@@ -245,9 +249,14 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     const clipped = this.clipGradients(pairs, onGpu); // src/gradient_clipping.ts; nothing to do without clipping
     const gpuKernels = this.kernels !== null && 'beginStep' in this.kernels ? (this.kernels as GpuFusedKernels) : null;
     this.firstSteps.settle((name) => this.guard.unreported(name)); // before this step's own verdict is issued
-    this.stepOk = pairs.length > 0 && this.nonFinite !== 'off' && onGpu
-      ? this.guard.begin(this.iterations, pairs, gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs))
-      : null;
+    this.stepOk =
+      pairs.length > 0 && this.nonFinite !== 'off' && onGpu
+        ? this.guard.begin(
+            this.iterations,
+            pairs,
+            gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs),
+          )
+        : null;
     gpuKernels?.beginStep(this.stepOk);
     this.paths.clear();
     const ok = this.stepOk;
@@ -302,8 +311,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * scales kept for the subclasses to fold into the rule's sign (`gradScale`). On webgl and webgpu,
    * and for clipvalue: clipped gradients made with tfjs ops (no readback), disposed after the step.
    */
-  private clipGradients(pairs: [tf.Variable, tf.Tensor][], onGpu: boolean):
-    { pairs: [tf.Variable, tf.Tensor][]; scales: Map<tf.Variable, number>; made: tf.Tensor[] } {
+  private clipGradients(
+    pairs: [tf.Variable, tf.Tensor][],
+    onGpu: boolean,
+  ): { pairs: [tf.Variable, tf.Tensor][]; scales: Map<tf.Variable, number>; made: tf.Tensor[] } {
     const h = this.gradientClipping();
     const scales = new Map<tf.Variable, number>();
     if (!clips(h) || pairs.length === 0) return { pairs, scales, made: [] };
@@ -313,11 +324,16 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       return { pairs: pairs.map(([v], i) => [v, made[i]!]), scales, made };
     }
     if (onGpu || !this.foldsGradientScale()) {
-      const made = clipByNormWithOps(h, pairs.map(([, g]) => g)); // ./clip_ops.ts: no readback
+      const made = clipByNormWithOps(
+        h,
+        pairs.map(([, g]) => g),
+      ); // ./clip_ops.ts: no readback
       return { pairs: pairs.map(([v], i) => [v, made[i]!]), scales, made };
     }
     const k = this.kernels;
-    const sums = pairs.map(([, g]) => (k?.sumSquares !== undefined && k.accepts([g]) ? k.sumSquares(g) : sumOfSquares(g.dataSync())));
+    const sums = pairs.map(([, g]) =>
+      k?.sumSquares !== undefined && k.accepts([g]) ? k.sumSquares(g) : sumOfSquares(g.dataSync()),
+    );
     normScales(h, sums).forEach((s, i) => scales.set(pairs[i]![0], s));
     return { pairs, scales, made: [] };
   }
@@ -381,7 +397,9 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     // With 8-bit state: 8-bit or float32 entries; with float32 state, 8-bit entries de-quantised (./lowbit_store.ts).
-    return setWeightsWithLowBit(`${this.displayName}.setWeights`, this.lowBit, weightValues, (w) => this.setSlotWeights(w));
+    return setWeightsWithLowBit(`${this.displayName}.setWeights`, this.lowBit, weightValues, (w) =>
+      this.setSlotWeights(w),
+    );
   }
 
   /** setWeights for the float32 slots and the counters (low-bit entries already taken out by setWeightsWithLowBit). */

@@ -19,7 +19,9 @@ type Registrable = Parameters<typeof tf.serialization.registerClass>[0];
  * (`adopt-optim/ADOPT`, ...). Without it, loading such a model fails in tfjs with
  * "Unknown optimizer: adopt-optim/ADOPT" (or "Unknown layer").
  */
-export function registerOptimizers(serialization: { registerClass(cls: Registrable): unknown } = tf.serialization): string[] {
+export function registerOptimizers(
+  serialization: { registerClass(cls: Registrable): unknown } = tf.serialization,
+): string[] {
   const classes = [AdoptOptimizer, AdamOptimizer, AdamWOptimizer, AMSGradOptimizer, RuleOptimizer];
   for (const cls of classes) serialization.registerClass(cls as unknown as Registrable);
   return classes.map((cls) => cls.className);

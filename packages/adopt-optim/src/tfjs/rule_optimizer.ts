@@ -7,7 +7,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLearningRate, DEFAULT_LEARNING_RATE, type LearningRate } from '../hyperparams.js';
 import { NON_FINITE_POLICIES, type NonFinitePolicy } from '../rules/options.js';
-import { checkCustomRule, definedRule, resolveHyperparameters, stepScalars, type CustomRule } from '../compiler/define_rule.js';
+import {
+  checkCustomRule,
+  definedRule,
+  resolveHyperparameters,
+  stepScalars,
+  type CustomRule,
+} from '../compiler/define_rule.js';
 import { restoreKeys } from '../rules/rule_names.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
 import { NamedStateOptimizer } from './named_state_optimizer.js';
@@ -26,7 +32,11 @@ export interface RuleOptimizerOptions {
 function definedFamily(custom: CustomRule, hyperparameters: Readonly<Record<string, number>>): Family {
   const name = custom.definition.name;
   return {
-    displayName: name, rule: custom.rule, options: {}, foldsGradientScale: false, safeEpsilon: false,
+    displayName: name,
+    rule: custom.rule,
+    options: {},
+    foldsGradientScale: false,
+    safeEpsilon: false,
     // saved as "<variable>/<slot>": a slot named "step" would be the step counter's "<variable>/step"
     savedSlots: custom.definition.slots.map((s) => (s === 'step' ? '_step' : s)),
     scalars: (_o, { lr, step, variable }) =>
@@ -45,7 +55,9 @@ export class RuleOptimizer extends FamilyOptimizer {
   readonly custom: CustomRule;
 
   constructor(
-    rule: CustomRule, learningRate: LearningRate = DEFAULT_LEARNING_RATE, options: RuleOptimizerOptions = {},
+    rule: CustomRule,
+    learningRate: LearningRate = DEFAULT_LEARNING_RATE,
+    options: RuleOptimizerOptions = {},
   ) {
     const custom = checkCustomRule('ruleOptimizer', rule);
     const owner = `ruleOptimizer(${custom.definition.name})`;
@@ -77,7 +89,8 @@ export class RuleOptimizer extends FamilyOptimizer {
    * @nocollapse
    */
   static override fromConfig<T extends tf.serialization.Serializable>(
-    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
   ): T {
     const { learningRate, rule, hyperparameters, nonFinite, fused } = config as Record<string, unknown>;
     const custom = typeof rule === 'string' ? definedRule(rule) : undefined;
@@ -88,17 +101,25 @@ export class RuleOptimizer extends FamilyOptimizer {
       );
     }
     return new (cls as unknown as new (r: CustomRule, lr: unknown, o: RuleOptimizerOptions) => T)(
-      custom, NamedStateOptimizer.learningRateFromConfig(learningRate),
+      custom,
+      NamedStateOptimizer.learningRateFromConfig(learningRate),
       // tfjs-layers camel-cased the keys of a loaded model's config: weight_decay came back weightDecay
       {
-        hyperparameters: restoreKeys(hyperparameters, Object.keys(custom.hyperparameters)), nonFinite, fused,
-      } as RuleOptimizerOptions);
+        hyperparameters: restoreKeys(hyperparameters, Object.keys(custom.hyperparameters)),
+        nonFinite,
+        fused,
+      } as RuleOptimizerOptions,
+    );
   }
 }
 
 tf.serialization.registerClass(RuleOptimizer);
 
 /** @experimental A tf.Optimizer running a rule defined with defineRule: `ruleOptimizer(lion, 1e-4)`. */
-export function ruleOptimizer(rule: CustomRule, learningRate?: LearningRate, options?: RuleOptimizerOptions): RuleOptimizer {
+export function ruleOptimizer(
+  rule: CustomRule,
+  learningRate?: LearningRate,
+  options?: RuleOptimizerOptions,
+): RuleOptimizer {
   return new RuleOptimizer(rule, learningRate, options);
 }

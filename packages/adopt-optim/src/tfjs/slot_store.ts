@@ -44,15 +44,23 @@ export const MAX_STEP_COUNT = 2 ** 31 - 1;
 /** Throws, before a step, if a count already at MAX_STEP_COUNT would step on (its saved int32 would wrap). */
 export function checkStepCount(owner: string, variable: string, count: number): void {
   if (count >= MAX_STEP_COUNT) {
-    throw new OptimizerArgumentError(`${owner}: variable "${variable}" is at step ${count}, the most its saved int32 ` +
-      `counters hold (${MAX_STEP_COUNT}); one more step could not be saved or restored. Nothing was changed.`);
+    throw new OptimizerArgumentError(
+      `${owner}: variable "${variable}" is at step ${count}, the most its saved int32 ` +
+        `counters hold (${MAX_STEP_COUNT}); one more step could not be saved or restored. Nothing was changed.`,
+    );
   }
 }
 
 /** The format version of saved weights: their marker's value (1 without a marker); a newer one is refused. */
 export async function stateFormatOf(owner: string, weights: readonly NamedTensor[]): Promise<number> {
   const marker = weights.find((w) => typeof w?.name === 'string' && w.name.startsWith(CLASS_PREFIX));
-  if (marker === undefined || marker.tensor == null || typeof marker.tensor.data !== 'function' || marker.tensor.isDisposed) return 1;
+  if (
+    marker === undefined ||
+    marker.tensor == null ||
+    typeof marker.tensor.data !== 'function' ||
+    marker.tensor.isDisposed
+  )
+    return 1;
   const value = (await marker.tensor.data())[0];
   if (marker.tensor.size !== 1 || !(value === 1 || value === STATE_FORMAT_VERSION)) {
     throw new OptimizerArgumentError(
@@ -94,7 +102,8 @@ export class SlotStore {
   private readonly states = new Map<string, VariableState>();
 
   constructor(
-    private readonly slotNames: readonly string[], private readonly displayName: () => string,
+    private readonly slotNames: readonly string[],
+    private readonly displayName: () => string,
     private readonly external?: ExternalState,
   ) {}
 
@@ -116,7 +125,7 @@ export class SlotStore {
           `${this.displayName()}: the optimizer state of variable "${variable.name}" (slot "${slot}") has shape ` +
             `[${tensor.shape}] ${tensor.dtype} but the variable has shape [${variable.shape}] ${variable.dtype}; ` +
             'was the variable re-created with another shape, or the state restored for another model? ' +
-            'Nothing was changed. Use a new optimizer, or setWeights() the saved state without this variable\'s entries.',
+            "Nothing was changed. Use a new optimizer, or setWeights() the saved state without this variable's entries.",
         );
       }
     }
@@ -129,7 +138,7 @@ export class SlotStore {
 
   /** The name the variable's state is kept under: its own, or the saved name of restored state it will claim. */
   nameOf(variable: tf.Variable): string {
-    return this.states.has(variable.name) ? variable.name : this.findRestored(variable)?.[0] ?? variable.name;
+    return this.states.has(variable.name) ? variable.name : (this.findRestored(variable)?.[0] ?? variable.name);
   }
 
   stateFor(variable: tf.Variable): VariableState {
@@ -166,7 +175,8 @@ export class SlotStore {
     for (const [name, state] of this.states) {
       if (!state.restored || name === variable.name || name.replace(/_\d+$/, '') !== base) continue;
       const shape = state.slots.values().next().value?.shape;
-      const fits = shape === undefined ? this.external?.fits(name, variable) === true : tf.util.arraysEqual(shape, variable.shape);
+      const fits =
+        shape === undefined ? this.external?.fits(name, variable) === true : tf.util.arraysEqual(shape, variable.shape);
       if (fits) found.push([name, state]);
     }
     return found.length === 1 ? found[0] : undefined;
@@ -206,7 +216,9 @@ export class SlotStore {
    */
   async parse(owner: string, className: string, weightValues: NamedTensor[]): Promise<ParsedState> {
     if (!Array.isArray(weightValues)) {
-      throw new OptimizerArgumentError(`${owner}: expected an array of {name, tensor} (the output of getWeights()); got ${typeof weightValues}.`);
+      throw new OptimizerArgumentError(
+        `${owner}: expected an array of {name, tensor} (the output of getWeights()); got ${typeof weightValues}.`,
+      );
     }
     await stateFormatOf(owner, weightValues); // a format newer than this version reads is refused
     const suffixes = [...this.slotNames, STEP_SUFFIX];
@@ -218,20 +230,29 @@ export class SlotStore {
     for (const entry of weightValues) {
       const name = (entry as Partial<NamedTensor> | null)?.name;
       if (typeof name !== 'string' || !name.startsWith(CLASS_PREFIX)) continue;
-      if (writer !== undefined) throw new OptimizerArgumentError(`${owner}: two optimizer markers, "${CLASS_PREFIX}${writer}" and "${name}".`);
+      if (writer !== undefined)
+        throw new OptimizerArgumentError(`${owner}: two optimizer markers, "${CLASS_PREFIX}${writer}" and "${name}".`);
       writer = name.slice(CLASS_PREFIX.length);
     }
-    if (writer !== undefined && writer !== className &&
-      (STATE_KIND[writer] === undefined || STATE_KIND[writer] !== STATE_KIND[className])) {
+    if (
+      writer !== undefined &&
+      writer !== className &&
+      (STATE_KIND[writer] === undefined || STATE_KIND[writer] !== STATE_KIND[className])
+    ) {
       throw new OptimizerArgumentError(
         `${owner}: the weights were saved by ${writer} (marker "${CLASS_PREFIX}${writer}"); ${className} cannot ` +
-          'continue from another optimizer\'s state (its slots mean other things). Expected the output of ' +
+          "continue from another optimizer's state (its slots mean other things). Expected the output of " +
           `getWeights() of an optimizer of this class.`,
       );
     }
     for (const [index, entry] of weightValues.entries()) {
       const { name, tensor } = (entry ?? {}) as Partial<NamedTensor>;
-      if (typeof name !== 'string' || tensor == null || typeof tensor !== 'object' || typeof tensor.data !== 'function') {
+      if (
+        typeof name !== 'string' ||
+        tensor == null ||
+        typeof tensor !== 'object' ||
+        typeof tensor.data !== 'function'
+      ) {
         throw new OptimizerArgumentError(`${owner}: weight ${index} is not a {name, tensor} pair with a tf.Tensor.`);
       }
       if (tensor.isDisposed) {
@@ -257,8 +278,11 @@ export class SlotStore {
       group.set(suffix, tensor);
       groups.set(variableName, group);
     }
-    if (writer === undefined && groups.size > 0 &&
-      [...groups.values()].every((g) => !g.has(STEP_SUFFIX) && this.slotNames.every((s) => g.has(s)))) {
+    if (
+      writer === undefined &&
+      groups.size > 0 &&
+      [...groups.values()].every((g) => !g.has(STEP_SUFFIX) && this.slotNames.every((s) => g.has(s)))
+    ) {
       throw new OptimizerArgumentError(
         `${owner}: the weights have no per-variable step counter ("<variable>/${STEP_SUFFIX}") at all: they look like ` +
           `the state of a tfjs optimizer such as tf.train.adam, which ${this.displayName()} cannot continue from. ` +
@@ -266,14 +290,19 @@ export class SlotStore {
       );
     }
     if (iterations === undefined) {
-      throw new OptimizerArgumentError(`${owner}: the weights have no "iter" counter; expected the output of getWeights().`);
+      throw new OptimizerArgumentError(
+        `${owner}: the weights have no "iter" counter; expected the output of getWeights().`,
+      );
     }
     const registered = tf.engine().registeredVariables;
     const steps = new Map<string, number>();
     for (const [variableName, group] of groups) {
       const missing = suffixes.filter((s) => !group.has(s));
       if (missing.length > 0) {
-        const found = suffixes.filter((s) => group.has(s)).map((s) => `"${variableName}/${s}"`).join(', ');
+        const found = suffixes
+          .filter((s) => group.has(s))
+          .map((s) => `"${variableName}/${s}"`)
+          .join(', ');
         throw new OptimizerArgumentError(
           `${owner}: incomplete state for variable "${variableName}": found ${found} but not ` +
             `${missing.map((s) => `"${variableName}/${s}"`).join(', ')}; each variable needs ${expectedNames}.`,
@@ -281,11 +310,14 @@ export class SlotStore {
       }
       steps.set(variableName, await readCounter(owner, `${variableName}/${STEP_SUFFIX}`, group.get(STEP_SUFFIX)!));
       // no slots (8-bit state keeps its codes outside, src/tfjs/lowbit_store.ts): the live variable's shape
-      const shape = this.slotNames.length > 0 ? group.get(this.slotNames[0]!)!.shape : registered[variableName]?.shape ?? [];
+      const shape =
+        this.slotNames.length > 0 ? group.get(this.slotNames[0]!)!.shape : (registered[variableName]?.shape ?? []);
       for (const slot of this.slotNames) {
         const t = group.get(slot)!;
         if (t.dtype !== 'float32') {
-          throw new OptimizerArgumentError(`${owner}: weight "${variableName}/${slot}" has dtype ${t.dtype}; expected float32.`);
+          throw new OptimizerArgumentError(
+            `${owner}: weight "${variableName}/${slot}" has dtype ${t.dtype}; expected float32.`,
+          );
         }
         if (!tf.util.arraysEqual(t.shape, shape)) {
           throw new OptimizerArgumentError(
@@ -306,7 +338,8 @@ export class SlotStore {
       }
     }
     for (const [variableName, group] of groups) {
-      for (const slot of this.slotNames) await checkSlotValues(owner, `${variableName}/${slot}`, group.get(slot)!, NON_NEGATIVE_SLOTS.has(slot));
+      for (const slot of this.slotNames)
+        await checkSlotValues(owner, `${variableName}/${slot}`, group.get(slot)!, NON_NEGATIVE_SLOTS.has(slot));
     }
     return { iterations, groups, steps };
   }
@@ -322,7 +355,10 @@ export class SlotStore {
         const slots = new Map<string, tf.Variable>();
         fresh.set(variableName, { step: parsed.steps.get(variableName)!, slots, restored: true });
         for (const slot of this.slotNames) {
-          slots.set(slot, tf.tidy(() => tf.add(group.get(slot)!, 0).variable(false)));
+          slots.set(
+            slot,
+            tf.tidy(() => tf.add(group.get(slot)!, 0).variable(false)),
+          );
         }
       }
     } catch (error) {
@@ -355,7 +391,9 @@ async function readCounter(owner: string, name: string, tensor: tf.Tensor): Prom
   const values = await tensor.data();
   const value = values[0];
   if (tensor.size !== 1 || typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new OptimizerArgumentError(`${owner}: weight "${name}" must be one integer >= 0; got [${Array.from(values)}].`);
+    throw new OptimizerArgumentError(
+      `${owner}: weight "${name}" must be one integer >= 0; got [${Array.from(values)}].`,
+    );
   }
   return value;
 }

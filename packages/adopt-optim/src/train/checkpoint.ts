@@ -23,8 +23,19 @@
  * - readCheckpoint falls back to the newest checkpoint that verifies when the one latest.json
  *   names does not, and says so (a warning and `fellBack`/`warnings` in what it returns).
  */
-export { CheckpointError, nodeCheckpointFs, PROCESS_RUN_ID, type CheckpointFs, type CheckpointIoOptions } from './checkpoint_fs.js';
+export {
+  CheckpointError,
+  nodeCheckpointFs,
+  PROCESS_RUN_ID,
+  type CheckpointFs,
+  type CheckpointIoOptions,
+} from './checkpoint_fs.js';
 export { acquireCheckpointLock, type CheckpointLock } from './writer_lock.js';
-export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type CheckpointManifest, type TensorEntry } from './checkpoint_manifest.js';
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointManifest,
+  type TensorEntry,
+} from './checkpoint_manifest.js';
 export { checkKeep, writeCheckpoint, type WriteCheckpointOptions } from './checkpoint_write.js';
 export { readCheckpoint, type LoadedCheckpoint, type TensorValues } from './checkpoint_read.js';

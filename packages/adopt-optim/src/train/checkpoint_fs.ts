@@ -19,21 +19,21 @@ export class CheckpointError extends Error {
  * crashes and lets a caller add durability or logging.
  */
 export interface CheckpointFs {
-/** Creates a folder (recursive: with its parents). */
+  /** Creates a folder (recursive: with its parents). */
   mkdir(path: string, options?: { recursive?: boolean }): Promise<unknown>;
   /** Writes the whole file and flushes it to disk. */
   writeFile(path: string, data: string | Uint8Array): Promise<void>;
-/** Reads a whole file. */
+  /** Reads a whole file. */
   readFile(path: string): Promise<Uint8Array>;
-/** A folder's entries. */
+  /** A folder's entries. */
   readdir(path: string): Promise<string[]>;
-/** Renames atomically (replacing `to`). */
+  /** Renames atomically (replacing `to`). */
   rename(from: string, to: string): Promise<void>;
   /** Fails with EEXIST when `to` exists (used for the lock). */
   link(from: string, to: string): Promise<void>;
-/** Removes a file. */
+  /** Removes a file. */
   unlink(path: string): Promise<void>;
-/** Removes a folder and what it holds. */
+  /** Removes a folder and what it holds. */
   rm(path: string, options: { recursive: true; force: true }): Promise<void>;
   /** Flushes a folder's entries (renames) to disk; may do nothing. */
   syncDir(path: string): Promise<void>;

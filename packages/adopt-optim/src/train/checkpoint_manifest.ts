@@ -57,7 +57,6 @@ export function describeValue(v: unknown): string {
   }
 }
 
-
 export function parseJson(bytes: Uint8Array, path: string, what: string): unknown {
   let text: string;
   try {
@@ -72,8 +71,8 @@ export function parseJson(bytes: Uint8Array, path: string, what: string): unknow
   }
 }
 
-
-export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 export const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
 /** Reads and verifies a folder's checkpoint.json (its checksum and every entry's range). */
@@ -87,10 +86,14 @@ export async function readManifest(fs: CheckpointFs, folder: string): Promise<Ch
   }
   const m = parseJson(bytes, path, 'readCheckpoint');
   if (!isObject(m) || m['format'] !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`readCheckpoint: ${folder} is not an adopt-optim checkpoint (format ${JSON.stringify(isObject(m) ? m['format'] : undefined)}).`);
+    throw new CheckpointError(
+      `readCheckpoint: ${folder} is not an adopt-optim checkpoint (format ${JSON.stringify(isObject(m) ? m['format'] : undefined)}).`,
+    );
   }
   if (m['version'] !== 1 && m['version'] !== CHECKPOINT_VERSION) {
-    throw new CheckpointError(`readCheckpoint: ${folder} has version ${describeValue(m['version'])}; this package reads versions 1 and ${CHECKPOINT_VERSION}.`);
+    throw new CheckpointError(
+      `readCheckpoint: ${folder} has version ${describeValue(m['version'])}; this package reads versions 1 and ${CHECKPOINT_VERSION}.`,
+    );
   }
   const corrupt = (what: string) => new CheckpointError(`readCheckpoint: ${path} is corrupt: ${what}.`);
   if (m['version'] !== 1) {
@@ -100,10 +103,12 @@ export async function readManifest(fs: CheckpointFs, folder: string): Promise<Ch
     }
     if (typeof m['runId'] !== 'string' || m['runId'] === '') throw corrupt('no run id');
   }
-  if (!isCount(m['step']) || m['step'] >= 1e16) throw corrupt(`step ${describeValue(m['step'])} is not an integer >= 0`);
+  if (!isCount(m['step']) || m['step'] >= 1e16)
+    throw corrupt(`step ${describeValue(m['step'])} is not an integer >= 0`);
   if (typeof m['savedAt'] !== 'string') throw corrupt('savedAt is not a string');
   if (!isObject(m['state'])) throw corrupt('state is not an object');
-  if (typeof m['sha256'] !== 'string' || !HEX64.test(m['sha256'])) throw corrupt('the checksum of tensors.bin is missing');
+  if (typeof m['sha256'] !== 'string' || !HEX64.test(m['sha256']))
+    throw corrupt('the checksum of tensors.bin is missing');
   const bytesTotal = m['bytes'];
   if (!isCount(bytesTotal)) throw corrupt(`bytes ${describeValue(bytesTotal)} is not an integer >= 0`);
   if (!isObject(m['tensors'])) throw corrupt('tensors is not an object');
@@ -115,11 +120,20 @@ export async function readManifest(fs: CheckpointFs, folder: string): Promise<Ch
       const where = `entry "${e['name']}" of "${group}"`;
       if (names.has(e['name'])) throw corrupt(`${where} appears twice`);
       names.add(e['name']);
-      if (e['dtype'] !== 'float32' && e['dtype'] !== 'int32') throw corrupt(`${where} has dtype ${describeValue(e['dtype'])}`);
-      if (!Array.isArray(e['shape']) || !e['shape'].every(isCount)) throw corrupt(`${where} has shape ${describeValue(e['shape'])}`);
+      if (e['dtype'] !== 'float32' && e['dtype'] !== 'int32')
+        throw corrupt(`${where} has dtype ${describeValue(e['dtype'])}`);
+      if (!Array.isArray(e['shape']) || !e['shape'].every(isCount))
+        throw corrupt(`${where} has shape ${describeValue(e['shape'])}`);
       const size = (e['shape'] as number[]).reduce((n, d) => n * d, 1);
-      if (!isCount(e['offset']) || !isCount(e['byteLength']) || e['byteLength'] !== size * 4 || e['offset'] + e['byteLength'] > bytesTotal) {
-        throw corrupt(`${where} (offset ${describeValue(e['offset'])}, ${describeValue(e['byteLength'])} bytes, shape [${e['shape']}]) does not fit tensors.bin of ${bytesTotal} bytes`);
+      if (
+        !isCount(e['offset']) ||
+        !isCount(e['byteLength']) ||
+        e['byteLength'] !== size * 4 ||
+        e['offset'] + e['byteLength'] > bytesTotal
+      ) {
+        throw corrupt(
+          `${where} (offset ${describeValue(e['offset'])}, ${describeValue(e['byteLength'])} bytes, shape [${e['shape']}]) does not fit tensors.bin of ${bytesTotal} bytes`,
+        );
       }
     }
   }

@@ -4,9 +4,26 @@
  */
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, describe, errorCode, nodeCheckpointFs, sha256, warnDefault, type CheckpointFs, type CheckpointIoOptions } from './checkpoint_fs.js';
 import {
-  isCount, isObject, LATEST, MANIFEST, parseJson, readManifest, STEP_FOLDER, TENSORS, type CheckpointManifest,
+  CheckpointError,
+  describe,
+  errorCode,
+  nodeCheckpointFs,
+  sha256,
+  warnDefault,
+  type CheckpointFs,
+  type CheckpointIoOptions,
+} from './checkpoint_fs.js';
+import {
+  isCount,
+  isObject,
+  LATEST,
+  MANIFEST,
+  parseJson,
+  readManifest,
+  STEP_FOLDER,
+  TENSORS,
+  type CheckpointManifest,
 } from './checkpoint_manifest.js';
 
 /** A tensor's values as read from a verified checkpoint (a copy the caller owns). */
@@ -36,10 +53,16 @@ export interface LoadedCheckpoint {
 }
 
 /** Reads a folder's checkpoint and verifies everything; `expectSha` is the manifest hash latest.json gives. */
-async function readFolder(fs: CheckpointFs, folder: string, expectSha?: string): Promise<{ manifest: CheckpointManifest; blob: Uint8Array }> {
+async function readFolder(
+  fs: CheckpointFs,
+  folder: string,
+  expectSha?: string,
+): Promise<{ manifest: CheckpointManifest; blob: Uint8Array }> {
   const manifest = await readManifest(fs, folder);
   if (expectSha !== undefined && manifest.manifestSha256 !== expectSha) {
-    throw new CheckpointError(`readCheckpoint: ${join(folder, MANIFEST)} is not the manifest latest.json names (checksums differ).`);
+    throw new CheckpointError(
+      `readCheckpoint: ${join(folder, MANIFEST)} is not the manifest latest.json names (checksums differ).`,
+    );
   }
   const path = join(folder, TENSORS);
   let blob: Uint8Array;
@@ -65,7 +88,10 @@ interface LatestPointer {
   legacy: boolean;
 }
 
-async function readLatest(fs: CheckpointFs, dir: string): Promise<LatestPointer | { missing: boolean; reason: string }> {
+async function readLatest(
+  fs: CheckpointFs,
+  dir: string,
+): Promise<LatestPointer | { missing: boolean; reason: string }> {
   const path = join(dir, LATEST);
   let bytes: Uint8Array;
   try {
@@ -87,10 +113,21 @@ async function readLatest(fs: CheckpointFs, dir: string): Promise<LatestPointer 
     return { step: v['step'], folder: v['folder'], legacy: true };
   }
   const { sha256: stored, ...rest } = v;
-  if (typeof stored !== 'string' || sha256(JSON.stringify(rest)) !== stored || typeof v['runId'] !== 'string' || typeof v['manifestSha256'] !== 'string') {
+  if (
+    typeof stored !== 'string' ||
+    sha256(JSON.stringify(rest)) !== stored ||
+    typeof v['runId'] !== 'string' ||
+    typeof v['manifestSha256'] !== 'string'
+  ) {
     return { missing: false, reason: `${path} is corrupt (its checksum does not match its content)` };
   }
-  return { step: v['step'], folder: v['folder'], runId: v['runId'], manifestSha256: v['manifestSha256'], legacy: false };
+  return {
+    step: v['step'],
+    folder: v['folder'],
+    runId: v['runId'],
+    manifestSha256: v['manifestSha256'],
+    legacy: false,
+  };
 }
 
 /**
@@ -115,7 +152,10 @@ export async function readCheckpoint(dir: string, options: CheckpointIoOptions =
     throw new CheckpointError(`readCheckpoint: no checkpoint folder at ${dir}.`);
   }
   const legacyNote = (folder: string, m: CheckpointManifest) => {
-    if (m.version === 1) say(`readCheckpoint: ${folder} is a version 1 checkpoint; its manifest has no checksum of its own, so only its structure and tensors.bin are verified.`);
+    if (m.version === 1)
+      say(
+        `readCheckpoint: ${folder} is a version 1 checkpoint; its manifest has no checksum of its own, so only its structure and tensors.bin are verified.`,
+      );
   };
   if (names.includes(MANIFEST)) {
     const { manifest, blob } = await readFolder(fs, dir);
@@ -134,7 +174,9 @@ export async function readCheckpoint(dir: string, options: CheckpointIoOptions =
     try {
       const { manifest, blob } = await readFolder(fs, folder, latest.manifestSha256);
       if (manifest.step !== latest.step) {
-        throw new CheckpointError(`readCheckpoint: ${folder} holds step ${manifest.step}; latest.json says ${latest.step}.`);
+        throw new CheckpointError(
+          `readCheckpoint: ${folder} holds step ${manifest.step}; latest.json says ${latest.step}.`,
+        );
       }
       if (!latest.legacy || manifest.version === 1) {
         legacyNote(folder, manifest);
@@ -169,9 +211,12 @@ export async function readCheckpoint(dir: string, options: CheckpointIoOptions =
     }
   }
   // newest first: of latest.json's run by step (then time written); otherwise by time written
-  const later = (a: CheckpointManifest, b: CheckpointManifest) => (a.savedAt < b.savedAt ? 1 : a.savedAt > b.savedAt ? -1 : 0);
-  const order = ({ manifest: a }: { manifest: CheckpointManifest }, { manifest: b }: { manifest: CheckpointManifest }) =>
-    sameRun !== undefined ? b.step - a.step || later(a, b) : later(a, b) || b.step - a.step;
+  const later = (a: CheckpointManifest, b: CheckpointManifest) =>
+    a.savedAt < b.savedAt ? 1 : a.savedAt > b.savedAt ? -1 : 0;
+  const order = (
+    { manifest: a }: { manifest: CheckpointManifest },
+    { manifest: b }: { manifest: CheckpointManifest },
+  ) => (sameRun !== undefined ? b.step - a.step || later(a, b) : later(a, b) || b.step - a.step);
   candidates.sort(order);
   for (const c of candidates) {
     try {
@@ -186,7 +231,8 @@ export async function readCheckpoint(dir: string, options: CheckpointIoOptions =
       skipped.push({ folder: c.folder, reason: describe(e) });
     }
   }
-  if (skipped.length === 0) throw new CheckpointError(`readCheckpoint: no checkpoint in ${dir} (no latest.json and no step folder).`);
+  if (skipped.length === 0)
+    throw new CheckpointError(`readCheckpoint: no checkpoint in ${dir} (no latest.json and no step folder).`);
   throw new CheckpointError(
     `readCheckpoint: no usable checkpoint in ${dir}${sameRun !== undefined ? ` of run ${sameRun}` : ''}: ` +
       skipped.map((s) => `${basename(s.folder)}: ${s.reason}`).join('; '),
@@ -194,8 +240,12 @@ export async function readCheckpoint(dir: string, options: CheckpointIoOptions =
 }
 
 function loaded(
-  folder: string, manifest: CheckpointManifest, blob: Uint8Array, fellBack: boolean,
-  skipped: { folder: string; reason: string }[], warnings: string[],
+  folder: string,
+  manifest: CheckpointManifest,
+  blob: Uint8Array,
+  fellBack: boolean,
+  skipped: { folder: string; reason: string }[],
+  warnings: string[],
 ): LoadedCheckpoint {
   const values = (group: string): TensorValues[] => {
     const entries = manifest.tensors[group];
@@ -203,11 +253,20 @@ function loaded(
     return entries.map((e) => {
       const bytes = new Uint8Array(e.byteLength); // a copy: Node's Buffer.slice would share the file's pool
       bytes.set(blob.subarray(e.offset, e.offset + e.byteLength));
-      return { name: e.name, shape: [...e.shape], dtype: e.dtype, values: e.dtype === 'int32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer) };
+      return {
+        name: e.name,
+        shape: [...e.shape],
+        dtype: e.dtype,
+        values: e.dtype === 'int32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer),
+      };
     });
   };
   return {
-    folder, manifest, fellBack, skipped, warnings,
+    folder,
+    manifest,
+    fellBack,
+    skipped,
+    warnings,
     groups: Object.keys(manifest.tensors),
     values,
     tensors: (group) => values(group).map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) })),

@@ -5,9 +5,25 @@
  */
 import { join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, hex, nodeCheckpointFs, PROCESS_RUN_ID, sha256, type CheckpointFs, type CheckpointIoOptions } from './checkpoint_fs.js';
 import {
-  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, describeValue, LATEST, MANIFEST, readManifest, STEP_FOLDER, stepFolder, TENSORS,
+  CheckpointError,
+  hex,
+  nodeCheckpointFs,
+  PROCESS_RUN_ID,
+  sha256,
+  type CheckpointFs,
+  type CheckpointIoOptions,
+} from './checkpoint_fs.js';
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  describeValue,
+  LATEST,
+  MANIFEST,
+  readManifest,
+  STEP_FOLDER,
+  stepFolder,
+  TENSORS,
   type TensorEntry,
 } from './checkpoint_manifest.js';
 import { acquireCheckpointLock, type CheckpointLock } from './writer_lock.js';
@@ -31,7 +47,9 @@ export interface WriteCheckpointOptions extends CheckpointIoOptions {
 /** Validates `keep` (an integer >= 1) and returns it. */
 export function checkKeep(owner: string, keep: unknown): number {
   if (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 1) {
-    throw new CheckpointError(`${owner}: invalid keep ${describeValue(keep)}; expected an integer >= 1 (the number of checkpoints of this run to keep).`);
+    throw new CheckpointError(
+      `${owner}: invalid keep ${describeValue(keep)}; expected an integer >= 1 (the number of checkpoints of this run to keep).`,
+    );
   }
   return keep;
 }
@@ -43,12 +61,16 @@ export function checkKeep(owner: string, keep: unknown): number {
  * The 5th argument is `keep` or the options.
  */
 export async function writeCheckpoint(
-  dir: string, step: number, state: Record<string, unknown>,
-  groups: Record<string, { name: string; tensor: tf.Tensor }[]>, keepOrOptions: number | WriteCheckpointOptions = 3,
+  dir: string,
+  step: number,
+  state: Record<string, unknown>,
+  groups: Record<string, { name: string; tensor: tf.Tensor }[]>,
+  keepOrOptions: number | WriteCheckpointOptions = 3,
 ): Promise<string> {
   const options = typeof keepOrOptions === 'number' ? { keep: keepOrOptions } : keepOrOptions;
   const keep = options.keep === undefined ? 3 : checkKeep('writeCheckpoint', options.keep); // null etc. refused
-  if (typeof dir !== 'string' || dir === '') throw new CheckpointError(`writeCheckpoint: invalid dir ${describeValue(dir)}; expected a folder path.`);
+  if (typeof dir !== 'string' || dir === '')
+    throw new CheckpointError(`writeCheckpoint: invalid dir ${describeValue(dir)}; expected a folder path.`);
   if (!Number.isInteger(step) || step < 0 || step >= 1e16) {
     throw new CheckpointError(`writeCheckpoint: invalid step ${describeValue(step)}; expected an integer >= 0.`);
   }
@@ -58,7 +80,9 @@ export async function writeCheckpoint(
   const fs = options.fs ?? nodeCheckpointFs;
   const lock = options.lock;
   if (lock !== undefined && (!lock.held || resolve(lock.dir) !== resolve(dir))) {
-    throw new CheckpointError(`writeCheckpoint: the lock given is ${lock.held ? `for ${lock.dir}, not ${dir}` : 'released'}.`);
+    throw new CheckpointError(
+      `writeCheckpoint: the lock given is ${lock.held ? `for ${lock.dir}, not ${dir}` : 'released'}.`,
+    );
   }
   const runId = lock?.runId ?? options.runId ?? PROCESS_RUN_ID;
 
@@ -71,11 +95,15 @@ export async function writeCheckpoint(
     const names = new Set<string>();
     for (const { name, tensor } of named) {
       if (typeof name !== 'string' || names.has(name)) {
-        throw new CheckpointError(`writeCheckpoint: group "${group}" has ${typeof name === 'string' ? `two tensors named "${name}"` : 'a tensor without a name'}; names must be unique strings.`);
+        throw new CheckpointError(
+          `writeCheckpoint: group "${group}" has ${typeof name === 'string' ? `two tensors named "${name}"` : 'a tensor without a name'}; names must be unique strings.`,
+        );
       }
       names.add(name);
       if (tensor.dtype !== 'float32' && tensor.dtype !== 'int32') {
-        throw new CheckpointError(`writeCheckpoint: tensor "${name}" has dtype ${tensor.dtype}; only float32 and int32 are stored.`);
+        throw new CheckpointError(
+          `writeCheckpoint: tensor "${name}" has dtype ${tensor.dtype}; only float32 and int32 are stored.`,
+        );
       }
       const values = await tensor.data();
       if (options.requireFinite === true && tensor.dtype === 'float32') {
@@ -88,7 +116,13 @@ export async function writeCheckpoint(
         }
       }
       const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
-      entries[group]!.push({ name, shape: [...tensor.shape], dtype: tensor.dtype, offset, byteLength: bytes.byteLength });
+      entries[group]!.push({
+        name,
+        shape: [...tensor.shape],
+        dtype: tensor.dtype,
+        offset,
+        byteLength: bytes.byteLength,
+      });
       chunks.push(bytes);
       offset += bytes.byteLength;
     }
@@ -101,8 +135,15 @@ export async function writeCheckpoint(
   }
   const savedAt = new Date().toISOString();
   const body = {
-    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt, step, runId, state,
-    tensors: entries, sha256: sha256(blob), bytes: blob.byteLength,
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    savedAt,
+    step,
+    runId,
+    state,
+    tensors: entries,
+    sha256: sha256(blob),
+    bytes: blob.byteLength,
   };
   const canonical = JSON.stringify(body);
   const parsedBody = JSON.parse(canonical) as Record<string, unknown>;
@@ -141,7 +182,14 @@ export async function writeCheckpoint(
 
 /** Removes this run's checkpoints older than `folder` beyond the newest `keep` (`folder` included). */
 async function prune(
-  fs: CheckpointFs, dir: string, folder: string, step: number, savedAt: string, runId: string, keep: number, names: string[],
+  fs: CheckpointFs,
+  dir: string,
+  folder: string,
+  step: number,
+  savedAt: string,
+  runId: string,
+  keep: number,
+  names: string[],
 ): Promise<void> {
   const older: { name: string; step: number; savedAt: string }[] = [];
   for (const name of names) {

@@ -35,7 +35,15 @@ function joinWeightData(data: tf.io.WeightData): Uint8Array {
   return out;
 }
 
-const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
+const BYTES_PER_ELEMENT: Record<string, number> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  complex64: 8,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
+};
 
 /**
  * Bytes a weight takes in the weight files: its quantized dtype when it has one (uint8 1,
@@ -47,11 +55,14 @@ export function weightByteSize(spec: tf.io.WeightsManifestEntry, where = 'fileSy
   }
   const stored = spec.quantization?.dtype ?? spec.dtype;
   if (spec.quantization !== undefined && !['uint8', 'uint16', 'float16'].includes(spec.quantization.dtype)) {
-    throw new Error(`${where}: weight "${spec.name}" has an unknown quantization dtype ${JSON.stringify(spec.quantization.dtype)}.`);
+    throw new Error(
+      `${where}: weight "${spec.name}" has an unknown quantization dtype ${JSON.stringify(spec.quantization.dtype)}.`,
+    );
   }
   if (stored === 'string') return null;
   const size = BYTES_PER_ELEMENT[stored];
-  if (size === undefined) throw new Error(`${where}: weight "${spec.name}" has an unknown dtype ${JSON.stringify(stored)}.`);
+  if (size === undefined)
+    throw new Error(`${where}: weight "${spec.name}" has an unknown dtype ${JSON.stringify(stored)}.`);
   return tf.util.sizeFromShape(spec.shape) * size;
 }
 
@@ -65,7 +76,11 @@ async function locate(target: string, forSave: boolean): Promise<{ dir: string; 
   }
   if (!isDirectory && target.toLowerCase().endsWith('.json')) {
     const json = basename(target);
-    return { dir: dirname(target), json, weights: json === MODEL_JSON ? WEIGHTS_BIN : `${json.slice(0, -'.json'.length)}.${WEIGHTS_BIN}` };
+    return {
+      dir: dirname(target),
+      json,
+      weights: json === MODEL_JSON ? WEIGHTS_BIN : `${json.slice(0, -'.json'.length)}.${WEIGHTS_BIN}`,
+    };
   }
   void forSave;
   return { dir: target, json: MODEL_JSON, weights: WEIGHTS_BIN };
@@ -113,7 +128,12 @@ export function fileSystem(path: string): tf.io.IOHandler {
       } catch (e) {
         throw new Error(`fileSystem: cannot read the model at ${jsonPath} (${(e as Error).message}).`);
       }
-      if (modelJson === null || typeof modelJson !== 'object' || modelJson.modelTopology == null || !Array.isArray(modelJson.weightsManifest)) {
+      if (
+        modelJson === null ||
+        typeof modelJson !== 'object' ||
+        modelJson.modelTopology == null ||
+        !Array.isArray(modelJson.weightsManifest)
+      ) {
         throw new Error(`fileSystem: ${jsonPath} is not a tfjs model.json (no modelTopology or weightsManifest).`);
       }
       return tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
@@ -124,7 +144,12 @@ export function fileSystem(path: string): tf.io.IOHandler {
         let expected = 0;
         let exact = true; // false when a string weight makes the size unknowable
         for (const group of manifest) {
-          if (group === null || typeof group !== 'object' || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
+          if (
+            group === null ||
+            typeof group !== 'object' ||
+            !Array.isArray(group.paths) ||
+            !Array.isArray(group.weights)
+          ) {
             throw new Error(`fileSystem: ${jsonPath} has a weightsManifest group without paths or weights.`);
           }
           for (const file of group.paths) files.push(await checkedWeightFile(root, dir, file, jsonPath));
@@ -137,7 +162,9 @@ export function fileSystem(path: string): tf.io.IOHandler {
         }
         total = files.reduce((n, f) => n + f.size, 0);
         if (total < expected) {
-          throw new Error(`fileSystem: the weights in ${dir} hold ${total} bytes; model.json lists ${expected}. The files are truncated.`);
+          throw new Error(
+            `fileSystem: the weights in ${dir} hold ${total} bytes; model.json lists ${expected}. The files are truncated.`,
+          );
         }
         if (exact && total > expected) {
           throw new Error(
@@ -149,10 +176,15 @@ export function fileSystem(path: string): tf.io.IOHandler {
         const parts: Uint8Array[] = [];
         for (const f of files) {
           const bytes = await readFile(f.path);
-          if (bytes.byteLength !== f.size) throw new Error(`fileSystem: ${f.path} changed while being read (${f.size} then ${bytes.byteLength} bytes).`);
+          if (bytes.byteLength !== f.size)
+            throw new Error(
+              `fileSystem: ${f.path} changed while being read (${f.size} then ${bytes.byteLength} bytes).`,
+            );
           parts.push(bytes);
         }
-        const data = joinWeightData(parts.map((p) => p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength) as ArrayBuffer));
+        const data = joinWeightData(
+          parts.map((p) => p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength) as ArrayBuffer),
+        );
         return [specs, data.buffer as ArrayBuffer];
       });
     },
@@ -160,10 +192,17 @@ export function fileSystem(path: string): tf.io.IOHandler {
 }
 
 /** A weight file path from model.json, resolved inside the model's folder, as a regular file. */
-async function checkedWeightFile(root: string, dir: string, file: unknown, jsonPath: string): Promise<{ path: string; size: number }> {
-  const refuse = (why: string) => new Error(`fileSystem: ${jsonPath} names the weight file ${JSON.stringify(file)}, ${why}; refused.`);
+async function checkedWeightFile(
+  root: string,
+  dir: string,
+  file: unknown,
+  jsonPath: string,
+): Promise<{ path: string; size: number }> {
+  const refuse = (why: string) =>
+    new Error(`fileSystem: ${jsonPath} names the weight file ${JSON.stringify(file)}, ${why}; refused.`);
   if (typeof file !== 'string' || file === '' || file.includes('\0')) throw refuse('which is not a file name');
-  if (isAbsolute(file) || /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(file)) throw refuse('an absolute path or URL, not a path inside the model folder');
+  if (isAbsolute(file) || /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(file))
+    throw refuse('an absolute path or URL, not a path inside the model folder');
   const inside = (p: string) => {
     const r = relative(root, p);
     return r !== '' && r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r);

@@ -5,15 +5,46 @@
  * @module adopt-optim/train
  */
 export {
-  createOptimizer, setLearningRate, isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptions,
-  type OptimizerOptionsByName, type OptimizerByName, type SgdOptions, type MomentumOptions, type RmspropOptions,
+  createOptimizer,
+  setLearningRate,
+  isOptimizerName,
+  OPTIMIZER_NAMES,
+  type OptimizerName,
+  type OptimizerOptions,
+  type OptimizerOptionsByName,
+  type OptimizerByName,
+  type SgdOptions,
+  type MomentumOptions,
+  type RmspropOptions,
   type WithLearningRate,
 } from './registry.js';
-export { Trainer, Rng, type TrainerConfig, type DataSource, type ParamGroup, type StepInfo, type TrainResult, type Batch, type RestoreInfo } from './trainer.js';
 export {
-  writeCheckpoint, readCheckpoint, acquireCheckpointLock, nodeCheckpointFs, CheckpointError, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
-  type CheckpointManifest, type LoadedCheckpoint, type CheckpointFs, type CheckpointLock, type TensorEntry, type TensorValues,
-  type WriteCheckpointOptions, type CheckpointIoOptions,
+  Trainer,
+  Rng,
+  type TrainerConfig,
+  type DataSource,
+  type ParamGroup,
+  type StepInfo,
+  type TrainResult,
+  type Batch,
+  type RestoreInfo,
+} from './trainer.js';
+export {
+  writeCheckpoint,
+  readCheckpoint,
+  acquireCheckpointLock,
+  nodeCheckpointFs,
+  CheckpointError,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointManifest,
+  type LoadedCheckpoint,
+  type CheckpointFs,
+  type CheckpointLock,
+  type TensorEntry,
+  type TensorValues,
+  type WriteCheckpointOptions,
+  type CheckpointIoOptions,
 } from './checkpoint.js';
 export { fileSystem, registerFileSystemRouter, weightByteSize } from './file_io.js';
 export { makeDirectories, makeDirectoriesSync } from './make_dir.js';

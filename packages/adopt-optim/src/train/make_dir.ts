@@ -23,7 +23,10 @@ const made = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EEXIST';
 
 /** What `mkdir -p` says of a path that exists and is not a folder: EEXIST. */
 function notAFolder(dir: string): Error {
-  return Object.assign(new Error(`EEXIST: file already exists and is not a folder, mkdir '${dir}'`), { code: 'EEXIST', path: dir });
+  return Object.assign(new Error(`EEXIST: file already exists and is not a folder, mkdir '${dir}'`), {
+    code: 'EEXIST',
+    path: dir,
+  });
 }
 
 /** Creates `dir` and its missing parents; throws the first error (not EEXIST: another writer made it). */
@@ -42,7 +45,12 @@ export function makeDirectoriesSync(dir: string): void {
 export async function makeDirectories(dir: string): Promise<void> {
   const known = new Set<string>();
   for (let d = resolve(dir); ; d = dirname(d)) {
-    if (await stat(d).then(() => true, () => false)) {
+    if (
+      await stat(d).then(
+        () => true,
+        () => false,
+      )
+    ) {
       known.add(d);
       break;
     }

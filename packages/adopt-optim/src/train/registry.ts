@@ -8,8 +8,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  ADAM_DEFAULTS, ADAMW_DEFAULTS, ADOPT_DEFAULTS, AMSGRAD_DEFAULTS, checkLearningRate, DEFAULT_LEARNING_RATE,
-  type AdamOptions, type AdoptOptions, type LearningRate,
+  ADAM_DEFAULTS,
+  ADAMW_DEFAULTS,
+  ADOPT_DEFAULTS,
+  AMSGRAD_DEFAULTS,
+  checkLearningRate,
+  DEFAULT_LEARNING_RATE,
+  type AdamOptions,
+  type AdoptOptions,
+  type LearningRate,
 } from '../hyperparams.js';
 import { learningRateAt } from '../schedules.js';
 import { adam, type AdamOptimizer } from '../tfjs/adam.js';
@@ -17,7 +24,14 @@ import { adamw, type AdamWOptimizer } from '../tfjs/adamw.js';
 import { adopt, type AdoptOptimizer } from '../tfjs/adopt.js';
 import { amsgrad, type AMSGradOptimizer } from '../tfjs/amsgrad.js';
 import { NamedStateOptimizer } from '../tfjs/named_state_optimizer.js';
-import { checkBeta, checkBoolean, checkKnownKeys, checkNonNegative, checkEpsilon, OptimizerArgumentError } from '../validate.js';
+import {
+  checkBeta,
+  checkBoolean,
+  checkKnownKeys,
+  checkNonNegative,
+  checkEpsilon,
+  OptimizerArgumentError,
+} from '../validate.js';
 
 /** The names createOptimizer and the Trainer take: ours and tfjs's SGD, momentum and RMSProp. */
 export const OPTIMIZER_NAMES = ['adopt', 'adam', 'adamw', 'amsgrad', 'sgd', 'momentum', 'rmsprop'] as const;
@@ -79,32 +93,59 @@ export interface OptimizerByName {
 export type OptimizerOptions<N extends OptimizerName = OptimizerName> = OptimizerOptionsByName[N];
 
 /** Per name: the name used in messages, the accepted option keys (learningRate first) and the maker. */
-const MAKERS: { [N in OptimizerName]: { owner: string; keys: readonly string[]; make(o: Record<string, unknown>): OptimizerByName[N] } } = {
-  adopt: { owner: 'ADOPT', keys: ['learningRate', ...Object.keys(ADOPT_DEFAULTS)], make: ({ learningRate, ...o }) => adopt(rate(learningRate), o) },
-  adam: { owner: 'Adam', keys: ['learningRate', ...Object.keys(ADAM_DEFAULTS)], make: ({ learningRate, ...o }) => adam(rate(learningRate), o) },
-  adamw: { owner: 'AdamW', keys: ['learningRate', ...Object.keys(ADAMW_DEFAULTS)], make: ({ learningRate, ...o }) => adamw(rate(learningRate), o) },
-  amsgrad: { owner: 'AMSGrad', keys: ['learningRate', ...Object.keys(AMSGRAD_DEFAULTS)], make: ({ learningRate, ...o }) => amsgrad(rate(learningRate), o) },
+const MAKERS: {
+  [N in OptimizerName]: {
+    owner: string;
+    keys: readonly string[];
+    make(o: Record<string, unknown>): OptimizerByName[N];
+  };
+} = {
+  adopt: {
+    owner: 'ADOPT',
+    keys: ['learningRate', ...Object.keys(ADOPT_DEFAULTS)],
+    make: ({ learningRate, ...o }) => adopt(rate(learningRate), o),
+  },
+  adam: {
+    owner: 'Adam',
+    keys: ['learningRate', ...Object.keys(ADAM_DEFAULTS)],
+    make: ({ learningRate, ...o }) => adam(rate(learningRate), o),
+  },
+  adamw: {
+    owner: 'AdamW',
+    keys: ['learningRate', ...Object.keys(ADAMW_DEFAULTS)],
+    make: ({ learningRate, ...o }) => adamw(rate(learningRate), o),
+  },
+  amsgrad: {
+    owner: 'AMSGrad',
+    keys: ['learningRate', ...Object.keys(AMSGRAD_DEFAULTS)],
+    make: ({ learningRate, ...o }) => amsgrad(rate(learningRate), o),
+  },
   sgd: {
-    owner: 'sgd', keys: ['learningRate'],
+    owner: 'sgd',
+    keys: ['learningRate'],
     make: (o) => tf.train.sgd(initialRate('sgd', o['learningRate'], 0.01)),
   },
   momentum: {
-    owner: 'momentum', keys: ['learningRate', 'momentum', 'useNesterov'],
-    make: (o) => tf.train.momentum(
-      initialRate('momentum', o['learningRate'], 0.01),
-      checkNonNegative('momentum', 'momentum', o['momentum'] ?? 0.9),
-      checkBoolean('momentum', 'useNesterov', o['useNesterov'] ?? false),
-    ),
+    owner: 'momentum',
+    keys: ['learningRate', 'momentum', 'useNesterov'],
+    make: (o) =>
+      tf.train.momentum(
+        initialRate('momentum', o['learningRate'], 0.01),
+        checkNonNegative('momentum', 'momentum', o['momentum'] ?? 0.9),
+        checkBoolean('momentum', 'useNesterov', o['useNesterov'] ?? false),
+      ),
   },
   rmsprop: {
-    owner: 'rmsprop', keys: ['learningRate', 'decay', 'momentum', 'epsilon', 'centered'],
-    make: (o) => tf.train.rmsprop(
-      initialRate('rmsprop', o['learningRate'], DEFAULT_LEARNING_RATE),
-      checkBeta('rmsprop', 'decay', o['decay'] ?? 0.9),
-      checkNonNegative('rmsprop', 'momentum', o['momentum'] ?? 0),
-      o['epsilon'] === undefined ? undefined : checkEpsilon('rmsprop', 'epsilon', o['epsilon']),
-      checkBoolean('rmsprop', 'centered', o['centered'] ?? false),
-    ),
+    owner: 'rmsprop',
+    keys: ['learningRate', 'decay', 'momentum', 'epsilon', 'centered'],
+    make: (o) =>
+      tf.train.rmsprop(
+        initialRate('rmsprop', o['learningRate'], DEFAULT_LEARNING_RATE),
+        checkBeta('rmsprop', 'decay', o['decay'] ?? 0.9),
+        checkNonNegative('rmsprop', 'momentum', o['momentum'] ?? 0),
+        o['epsilon'] === undefined ? undefined : checkEpsilon('rmsprop', 'epsilon', o['epsilon']),
+        checkBoolean('rmsprop', 'centered', o['centered'] ?? false),
+      ),
   },
 };
 
@@ -136,7 +177,10 @@ export function isOptimizerName(name: unknown): name is OptimizerName {
  * anything is made. For tfjs's own optimizers a schedule is followed by the Trainer (which calls
  * `setLearningRate` every step); passed here it sets their initial rate only.
  */
-export function createOptimizer<N extends OptimizerName>(name: N, options?: OptimizerOptionsByName[N]): OptimizerByName[N];
+export function createOptimizer<N extends OptimizerName>(
+  name: N,
+  options?: OptimizerOptionsByName[N],
+): OptimizerByName[N];
 export function createOptimizer(name: unknown, options?: unknown): tf.Optimizer {
   if (!isOptimizerName(name)) {
     throw new OptimizerArgumentError(
@@ -160,7 +204,9 @@ export function createOptimizer(name: unknown, options?: unknown): tf.Optimizer 
 export function setLearningRate(optimizer: tf.Optimizer, learningRate: number): void {
   checkNonNegative('setLearningRate', 'learningRate', learningRate); // before anything changes
   if (typeof optimizer !== 'object' || optimizer === null) {
-    throw new OptimizerArgumentError(`setLearningRate: invalid optimizer ${show(optimizer)}; expected an optimizer made by createOptimizer.`);
+    throw new OptimizerArgumentError(
+      `setLearningRate: invalid optimizer ${show(optimizer)}; expected an optimizer made by createOptimizer.`,
+    );
   }
   // Not `instanceof`: tf.Optimizer's Symbol.hasInstance makes every optimizer an instance of every
   // subclass, which sent sgd and momentum down this branch and left their rate unchanged.

@@ -13,20 +13,27 @@ import { suffixesOf } from '../tfjs/lowbit_weights.js';
  * (any object with minimize, computeGradients and applyGradients), which subclasses inherit, so
  * `x instanceof NamedStateOptimizer` is true for tfjs's own SGD, Momentum and RMSProp too.
  */
-export const isNamedState = (o: tf.Optimizer): o is NamedStateOptimizer => Object.prototype.isPrototypeOf.call(NamedStateOptimizer.prototype, o);
+export const isNamedState = (o: tf.Optimizer): o is NamedStateOptimizer =>
+  Object.prototype.isPrototypeOf.call(NamedStateOptimizer.prototype, o);
 
 /**
  * Checks saved optimizer weights against what `optimizer` will accept for the live `members`,
  * and returns them renamed to the live variables. Throws a CheckpointError naming the first problem.
  */
 export function checkSlots(
-  optimizer: tf.Optimizer, members: Set<tf.Variable>, saved: TensorValues[], liveOf: Map<string, tf.Variable>, where: string,
+  optimizer: tf.Optimizer,
+  members: Set<tf.Variable>,
+  saved: TensorValues[],
+  liveOf: Map<string, tf.Variable>,
+  where: string,
 ): TensorValues[] {
   const refuse = (message: string) => new CheckpointError(`restore: ${where}: ${message}`);
   const counter = (w: TensorValues) => {
     const value = w.values[0];
     if (w.values.length !== 1 || value === undefined || !Number.isInteger(value) || value < 0) {
-      throw refuse(`"${w.name}" must hold one integer >= 0; got [${Array.from(w.values).slice(0, 4)}] of shape [${w.shape}].`);
+      throw refuse(
+        `"${w.name}" must hold one integer >= 0; got [${Array.from(w.values).slice(0, 4)}] of shape [${w.shape}].`,
+      );
     }
   };
   const split = (w: TensorValues): [tf.Variable, string] => {
@@ -39,7 +46,9 @@ export function checkSlots(
   };
   const slot = (w: TensorValues, live: tf.Variable, suffix: string): TensorValues => {
     if (w.dtype !== 'float32' || !tf.util.arraysEqual(w.shape, live.shape)) {
-      throw refuse(`"${w.name}" has shape [${w.shape}] ${w.dtype}; its variable "${live.name}" has [${live.shape}] float32.`);
+      throw refuse(
+        `"${w.name}" has shape [${w.shape}] ${w.dtype}; its variable "${live.name}" has [${live.shape}] float32.`,
+      );
     }
     if (!w.values.every(Number.isFinite)) throw refuse(`"${w.name}" holds NaN or Infinity.`);
     return { ...w, name: `${live.name}/${suffix}` };
@@ -62,14 +71,17 @@ export function checkSlots(
         out.push(w);
         continue;
       }
-      if (w.name.startsWith('optimizer:')) { // the class marker of newer NamedStateOptimizers
-        if (w.name !== `optimizer:${optimizer.getClassName()}`) throw refuse(`"${w.name}" marks another optimizer's state; this group uses ${optimizer.getClassName()}.`);
+      if (w.name.startsWith('optimizer:')) {
+        // the class marker of newer NamedStateOptimizers
+        if (w.name !== `optimizer:${optimizer.getClassName()}`)
+          throw refuse(`"${w.name}" marks another optimizer's state; this group uses ${optimizer.getClassName()}.`);
         if (w.values.length !== 1 || w.dtype !== 'int32') throw refuse(`the marker "${w.name}" must be one int32.`);
         out.push(w);
         continue;
       }
       const [live, suffix] = split(w);
-      if (!suffixes.includes(suffix)) throw refuse(`"${w.name}" is no slot of ${optimizer.getClassName()} (expected ${suffixes.join(', ')}).`);
+      if (!suffixes.includes(suffix))
+        throw refuse(`"${w.name}" is no slot of ${optimizer.getClassName()} (expected ${suffixes.join(', ')}).`);
       const have = seen.get(live) ?? new Set<string>();
       if (have.has(suffix)) throw refuse(`the ${suffix} of "${live.name}" appears twice.`);
       have.add(suffix);
@@ -82,7 +94,10 @@ export function checkSlots(
         // shapes, sizes and ranges are checked by setWeights before anything changes
         const codes = suffix.startsWith('qm') || suffix.startsWith('qv');
         const dtype = codes ? 'int32' : 'float32';
-        if (w.dtype !== dtype || (!codes && w.shape.length !== 1)) throw refuse(`"${w.name}" has shape [${w.shape}] ${w.dtype}; expected ${codes ? 'an' : 'a 1-D'} ${dtype} tensor.`);
+        if (w.dtype !== dtype || (!codes && w.shape.length !== 1))
+          throw refuse(
+            `"${w.name}" has shape [${w.shape}] ${w.dtype}; expected ${codes ? 'an' : 'a 1-D'} ${dtype} tensor.`,
+          );
         if (!w.values.every(Number.isFinite)) throw refuse(`"${w.name}" holds NaN or Infinity.`);
         out.push({ ...w, name: `${live.name}/${suffix}` });
       } else {
@@ -104,15 +119,19 @@ export function checkSlots(
   if (is(tf.MomentumOptimizer)) segments = ['momentum'];
   else if (is(tf.SGDOptimizer)) segments = [];
   else if (is(tf.RMSPropOptimizer)) {
-    segments = (optimizer as unknown as { centered: boolean }).centered ? ['rms', 'momentum', 'mg'] : ['rms', 'momentum'];
+    segments = (optimizer as unknown as { centered: boolean }).centered
+      ? ['rms', 'momentum', 'mg']
+      : ['rms', 'momentum'];
   } else {
     throw refuse(`cannot check the state of a ${optimizer.getClassName()}.`);
   }
   if (segments.length === 0) {
-    if (rest.length > 0) throw refuse(`${optimizer.getClassName()} has no state besides "iter"; found ${rest.length} more weights.`);
+    if (rest.length > 0)
+      throw refuse(`${optimizer.getClassName()} has no state besides "iter"; found ${rest.length} more weights.`);
     return saved;
   }
-  if (rest.length % segments.length !== 0) throw refuse(`${rest.length} accumulators cannot be split into ${segments.join(', ')}.`);
+  if (rest.length % segments.length !== 0)
+    throw refuse(`${rest.length} accumulators cannot be split into ${segments.join(', ')}.`);
   const count = rest.length / segments.length;
   const out: TensorValues[] = [saved[0]!];
   let owners: tf.Variable[] | undefined;
@@ -124,7 +143,8 @@ export function checkSlots(
       return live;
     });
     if (new Set(part).size !== part.length) throw refuse(`a variable has two ${suffix} accumulators.`);
-    if (owners !== undefined && part.some((v, j) => v !== owners![j])) throw refuse(`the ${suffix} accumulators are not in the order of the others.`);
+    if (owners !== undefined && part.some((v, j) => v !== owners![j]))
+      throw refuse(`the ${suffix} accumulators are not in the order of the others.`);
     owners = part;
   });
   return out;

@@ -14,12 +14,24 @@ import { learningRateAt } from '../schedules.js';
 export { Rng };
 import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE } from '../validate.js';
 import {
-  acquireCheckpointLock, CheckpointError, readCheckpoint, writeCheckpoint,
-  type CheckpointLock, type LoadedCheckpoint, type TensorValues,
+  acquireCheckpointLock,
+  CheckpointError,
+  readCheckpoint,
+  writeCheckpoint,
+  type CheckpointLock,
+  type LoadedCheckpoint,
+  type TensorValues,
 } from './checkpoint.js';
 import { createOptimizer, setLearningRate } from './registry.js';
 import {
-  checkGroupRate, checkTrainerConfig, isCount, isPositiveInteger, show, type Batch, type StepInfo, type TrainerConfig,
+  checkGroupRate,
+  checkTrainerConfig,
+  isCount,
+  isPositiveInteger,
+  show,
+  type Batch,
+  type StepInfo,
+  type TrainerConfig,
 } from './trainer_config.js';
 import { appendLogRecord, cutLog, prepareLogCut, type LogCut } from './trainer_log.js';
 import { groupMatcher, inGroup } from './trainer_fields.js';
@@ -72,8 +84,14 @@ export interface RestoreInfo {
 }
 
 interface SavedState {
-  optimizer: string; optimizerClasses: string[]; groups: (string | null)[]; epoch: number; batchInEpoch: number;
-  rngState: number; accumulationSteps: number; losses: { step: number; loss: number }[];
+  optimizer: string;
+  optimizerClasses: string[];
+  groups: (string | null)[];
+  epoch: number;
+  batchInEpoch: number;
+  rngState: number;
+  accumulationSteps: number;
+  losses: { step: number; loss: number }[];
 }
 
 /** What fit() returns. */
@@ -123,12 +141,19 @@ export class Trainer<B extends Batch> {
       (i < 0 ? rest : members[i]!).push(v);
     }
     const make = (overrides: Record<string, unknown>) =>
-      createOptimizer(this.config.optimizer, { ...this.config.optimizerOptions, ...overrides, learningRate: learningRateAt('Trainer', this.config.learningRate, 0) });
+      createOptimizer(this.config.optimizer, {
+        ...this.config.optimizerOptions,
+        ...overrides,
+        learningRate: learningRateAt('Trainer', this.config.learningRate, 0),
+      });
     const groups: Group[] = specs.map((g, i) => {
       const overrides = g.weightDecay === undefined ? {} : { weightDecay: g.weightDecay };
       return {
-        pattern: String(g.pattern), make: () => make(overrides), multiplier: g.learningRateMultiplier ?? 1,
-        optimizer: inGroup(i, () => make(overrides)), variables: members[i]!,
+        pattern: String(g.pattern),
+        make: () => make(overrides),
+        multiplier: g.learningRateMultiplier ?? 1,
+        optimizer: inGroup(i, () => make(overrides)),
+        variables: members[i]!,
       };
     });
     groups.push({ pattern: null, make: () => make({}), multiplier: 1, optimizer: make({}), variables: rest });
@@ -194,7 +219,11 @@ export class Trainer<B extends Batch> {
   async fit(): Promise<TrainResult> {
     const { steps, evaluate, checkpoint, callbacks } = this.config;
     if (checkpoint !== undefined) {
-      this.lock = await acquireCheckpointLock(checkpoint.dir, { fs: checkpoint.fs, runId: this.runId_, onWarning: (m) => this.warn(m) });
+      this.lock = await acquireCheckpointLock(checkpoint.dir, {
+        fs: checkpoint.fs,
+        runId: this.runId_,
+        onWarning: (m) => this.warn(m),
+      });
     }
     try {
       return await this.fitLocked(steps, evaluate, checkpoint, callbacks);
@@ -207,7 +236,9 @@ export class Trainer<B extends Batch> {
   }
 
   private async fitLocked(
-    steps: TrainerConfig<B>['steps'], evaluate: TrainerConfig<B>['evaluate'], checkpoint: TrainerConfig<B>['checkpoint'],
+    steps: TrainerConfig<B>['steps'],
+    evaluate: TrainerConfig<B>['evaluate'],
+    checkpoint: TrainerConfig<B>['checkpoint'],
     callbacks: TrainerConfig<B>['callbacks'],
   ): Promise<TrainResult> {
     this.cutOldLog(); // before any step changes anything
@@ -230,13 +261,21 @@ export class Trainer<B extends Batch> {
         const examples = micro.reduce((n, b) => n + (this.config.batchSize ?? firstDimension)(b), 0);
         const { loss, gradNorm, learningRate } = this.optimizerStep(micro);
         const info: StepInfo = {
-          step: this.step, epoch: this.epoch, loss, learningRate, gradNorm,
+          step: this.step,
+          epoch: this.epoch,
+          loss,
+          learningRate,
+          gradNorm,
           examplesPerSecond: examples / ((performance.now() - started) / 1000),
         };
         this.losses.push({ step: this.step, loss });
         this.step++;
         this.log({ type: 'step', ...info });
-        bar?.update(this.step, { loss: loss.toFixed(4), lr: learningRate.toExponential(2), eps: info.examplesPerSecond.toFixed(0) });
+        bar?.update(this.step, {
+          loss: loss.toFixed(4),
+          lr: learningRate.toExponential(2),
+          eps: info.examplesPerSecond.toFixed(0),
+        });
         if (callbacks?.onStep?.(info) === 'stop') this.stopRequested = true;
         if (evaluate !== undefined && this.step % evaluate.every === 0) {
           const metrics = await evaluate.run(this.step);
@@ -268,7 +307,8 @@ export class Trainer<B extends Batch> {
       const rates = this.groups.map((g, i) => checkGroupRate(learningRate * g.multiplier, i, this.step));
       if (!this.refuseBadStep(bad, policy)) {
         this.groups.forEach((g, i) => {
-          const named = g.variables.filter((v) => grads[v.name] !== undefined)
+          const named = g.variables
+            .filter((v) => grads[v.name] !== undefined)
             .map((v) => ({ name: v.name, tensor: grads[v.name]! }));
           if (named.length === 0) return;
           setLearningRate(g.optimizer, rates[i]!);
@@ -294,18 +334,22 @@ export class Trainer<B extends Batch> {
     throw new NonFiniteGradientError(
       `Trainer: the gradient of "${bad}" (${which}) ` +
         `holds ${OUT_OF_RANGE} at step ${this.step}; no parameter group was stepped.`,
-      bad, this.step,
+      bad,
+      this.step,
     );
   }
 
   private progressBar(): cliProgress.SingleBar | null {
     const show = this.config.progress ?? (Boolean(process.stderr.isTTY) && !process.env['CI']);
     if (!show) return null;
-    const bar = new cliProgress.SingleBar({
-      format: 'step {value}/{total} |{bar}| loss {loss} | lr {lr} | {eps} ex/s | {eta_formatted}',
-      stream: process.stderr,
-      hideCursor: true,
-    }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      {
+        format: 'step {value}/{total} |{bar}| loss {loss} | lr {lr} | {eps} ex/s | {eta_formatted}',
+        stream: process.stderr,
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(this.config.steps ?? 0, this.step, { loss: '-', lr: '-', eps: '-' });
     return bar;
   }
@@ -338,7 +382,9 @@ export class Trainer<B extends Batch> {
       const tensors: Record<string, { name: string; tensor: tf.Tensor }[]> = {
         model: this.variables.all.map((v) => ({ name: v.name, tensor: v })),
       };
-      weights.forEach((w, i) => { tensors[`optimizer/${i}`] = w; });
+      weights.forEach((w, i) => {
+        tensors[`optimizer/${i}`] = w;
+      });
       const state: SavedState = {
         optimizer: this.config.optimizer,
         optimizerClasses: this.groups.map((g) => g.optimizer.getClassName()),
@@ -350,12 +396,18 @@ export class Trainer<B extends Batch> {
         losses: this.losses,
       };
       folder = await writeCheckpoint(dir, this.step, state as unknown as Record<string, unknown>, tensors, {
-        keep: ck?.keep ?? 3, fs: ck?.fs, runId: this.runId_, lock, onWarning: (m) => this.warn(m), requireFinite: true,
+        keep: ck?.keep ?? 3,
+        fs: ck?.fs,
+        runId: this.runId_,
+        lock,
+        onWarning: (m) => this.warn(m),
+        requireFinite: true,
       });
     } finally {
       // tfjs's own optimizers hand out a fresh `iter` scalar per getWeights call; ours own theirs
       weights.forEach((w, i) => {
-        if (!isNamedState(this.groups[i]!.optimizer)) tf.dispose(w.filter((x) => x.name === 'iter').map((x) => x.tensor));
+        if (!isNamedState(this.groups[i]!.optimizer))
+          tf.dispose(w.filter((x) => x.name === 'iter').map((x) => x.tensor));
       });
     }
     if (ck !== undefined && resolve(dir) === resolve(ck.dir)) this.checkpointedStep = this.step;
@@ -387,7 +439,9 @@ export class Trainer<B extends Batch> {
       try {
         if (named.length > 0) await probe.setWeights(named);
       } catch (e) {
-        throw new CheckpointError(`restore: ${loaded.folder} optimizer/${i}: ${e instanceof Error ? e.message : String(e)}`);
+        throw new CheckpointError(
+          `restore: ${loaded.folder} optimizer/${i}: ${e instanceof Error ? e.message : String(e)}`,
+        );
       } finally {
         tf.dispose(named.map((n) => n.tensor));
         probe.dispose();
@@ -411,9 +465,16 @@ export class Trainer<B extends Batch> {
     this.rng.state = s.rngState;
     this.losses.splice(0, this.losses.length, ...s.losses.map((l) => ({ step: l.step, loss: l.loss ?? Number.NaN })));
     if (loaded.manifest.runId !== undefined) this.runId_ = loaded.manifest.runId; // its pruning continues
-    this.checkpointedStep = ck !== undefined && resolve(dir) === resolve(ck.dir) && !loaded.fellBack ? this.step : undefined;
+    this.checkpointedStep =
+      ck !== undefined && resolve(dir) === resolve(ck.dir) && !loaded.fellBack ? this.step : undefined;
     this.log({ type: 'restore', step: this.step, folder: loaded.folder, fellBack: loaded.fellBack });
-    return { folder: loaded.folder, step: this.step, fellBack: loaded.fellBack, skipped: loaded.skipped, warnings: loaded.warnings };
+    return {
+      folder: loaded.folder,
+      step: this.step,
+      fellBack: loaded.fellBack,
+      skipped: loaded.skipped,
+      warnings: loaded.warnings,
+    };
   }
 
   /** All checks passed: assign. Optimizer state first (setWeights checks again, all or nothing), then the model. */
@@ -438,43 +499,68 @@ export class Trainer<B extends Batch> {
   }
 
   /** Every check of a restore, on the raw values: what to assign, or a CheckpointError. */
-  private checkRestore(loaded: LoadedCheckpoint): { model: { values: TensorValues; variable: tf.Variable }[]; optimizer: TensorValues[][] } {
+  private checkRestore(loaded: LoadedCheckpoint): {
+    model: { values: TensorValues; variable: tf.Variable }[];
+    optimizer: TensorValues[][];
+  } {
     const where = loaded.folder;
     const refuse = (message: string) => new CheckpointError(`restore: ${where} ${message}`);
     const s = loaded.manifest.state as Partial<Record<keyof SavedState, unknown>>;
     if (s.optimizer !== this.config.optimizer) {
-      throw new CheckpointError(`restore: ${where} was written with optimizer "${s.optimizer}"; this trainer uses "${this.config.optimizer}".`);
+      throw new CheckpointError(
+        `restore: ${where} was written with optimizer "${s.optimizer}"; this trainer uses "${this.config.optimizer}".`,
+      );
     }
     const groups = this.groups.map((g) => g.pattern);
     if (JSON.stringify(s.groups) !== JSON.stringify(groups)) {
-      throw new CheckpointError(`restore: ${where} has parameter groups ${JSON.stringify(s.groups)}; this trainer has ${JSON.stringify(groups)}.`);
+      throw new CheckpointError(
+        `restore: ${where} has parameter groups ${JSON.stringify(s.groups)}; this trainer has ${JSON.stringify(groups)}.`,
+      );
     }
     const classes = this.groups.map((g) => g.optimizer.getClassName());
     if (JSON.stringify(s.optimizerClasses) !== JSON.stringify(classes)) {
-      throw refuse(`has optimizer classes ${JSON.stringify(s.optimizerClasses)}; this trainer has ${JSON.stringify(classes)}.`);
+      throw refuse(
+        `has optimizer classes ${JSON.stringify(s.optimizerClasses)}; this trainer has ${JSON.stringify(classes)}.`,
+      );
     }
     const step = loaded.manifest.step;
     if (!isCount(s.epoch)) throw refuse(`has an invalid epoch ${show(s.epoch)}.`);
     if (!isCount(s.batchInEpoch)) throw refuse(`has an invalid batchInEpoch ${show(s.batchInEpoch)}.`);
-    if (!isCount(s.rngState) || s.rngState > 0xffffffff) throw refuse(`has an invalid rngState ${show(s.rngState)}; expected a 32-bit unsigned integer.`);
-    if (!isPositiveInteger(s.accumulationSteps)) throw refuse(`has an invalid accumulationSteps ${show(s.accumulationSteps)}.`);
+    if (!isCount(s.rngState) || s.rngState > 0xffffffff)
+      throw refuse(`has an invalid rngState ${show(s.rngState)}; expected a 32-bit unsigned integer.`);
+    if (!isPositiveInteger(s.accumulationSteps))
+      throw refuse(`has an invalid accumulationSteps ${show(s.accumulationSteps)}.`);
     const losses = s.losses;
-    if (!Array.isArray(losses) || losses.length !== step ||
-        !losses.every((l: unknown, i) => l !== null && typeof l === 'object' && (l as { step: unknown }).step === i &&
-          (typeof (l as { loss: unknown }).loss === 'number' || (l as { loss: unknown }).loss === null))) {
+    if (
+      !Array.isArray(losses) ||
+      losses.length !== step ||
+      !losses.every(
+        (l: unknown, i) =>
+          l !== null &&
+          typeof l === 'object' &&
+          (l as { step: unknown }).step === i &&
+          (typeof (l as { loss: unknown }).loss === 'number' || (l as { loss: unknown }).loss === null),
+      )
+    ) {
       throw refuse(`has an invalid loss history; expected one {step, loss} per step done (${step}).`);
     }
     const expectedGroups = ['model', ...this.groups.map((_, i) => `optimizer/${i}`)];
     if (JSON.stringify([...loaded.groups].sort()) !== JSON.stringify([...expectedGroups].sort())) {
-      throw refuse(`holds tensor groups ${JSON.stringify(loaded.groups)}; this trainer expects ${JSON.stringify(expectedGroups)}.`);
+      throw refuse(
+        `holds tensor groups ${JSON.stringify(loaded.groups)}; this trainer expects ${JSON.stringify(expectedGroups)}.`,
+      );
     }
 
     const saved = loaded.values('model');
     const vars = this.variables.all;
-    if (saved.length !== vars.length) throw refuse(`holds ${saved.length} model variables; this model has ${vars.length}.`);
+    if (saved.length !== vars.length)
+      throw refuse(`holds ${saved.length} model variables; this model has ${vars.length}.`);
     let order: number[];
     try {
-      order = matchByName(saved.map((w) => w.name), vars.map((v) => v.name)); // ./variable_names.ts
+      order = matchByName(
+        saved.map((w) => w.name),
+        vars.map((v) => v.name),
+      ); // ./variable_names.ts
     } catch (e) {
       throw refuse((e as Error).message);
     }
@@ -491,7 +577,9 @@ export class Trainer<B extends Batch> {
       return { values: w, variable: v };
     });
     // optimizer state follows its variable, matched by name above
-    const optimizer = this.groups.map((g, i) => checkSlots(g.optimizer, new Set(g.variables), loaded.values(`optimizer/${i}`), liveOf, `${where} optimizer/${i}`));
+    const optimizer = this.groups.map((g, i) =>
+      checkSlots(g.optimizer, new Set(g.variables), loaded.values(`optimizer/${i}`), liveOf, `${where} optimizer/${i}`),
+    );
     return { model, optimizer };
   }
 }

@@ -16,12 +16,12 @@ export type Batch = tf.TensorContainer;
 /** A source of batches: a tf.data.Dataset (iterated once per epoch) or a function of the epoch. */
 export type DataSource<B> =
   | {
-    /** A fresh iterator over one epoch's batches. */
-    iterator(): Promise<{
-      /** The next batch, or done. */
-      next(): Promise<IteratorResult<B>>;
-    }>;
-  }
+      /** A fresh iterator over one epoch's batches. */
+      iterator(): Promise<{
+        /** The next batch, or done. */
+        next(): Promise<IteratorResult<B>>;
+      }>;
+    }
   | ((epoch: number) => AsyncIterable<B> | Iterable<B>);
 
 /** Variables whose names match `pattern` get this weight decay and learning-rate multiplier. */
@@ -112,8 +112,24 @@ export type TrainerConfig<B extends Batch> = {
 
 /** Every field a TrainerConfig has, and those of its nested objects: anything else is refused. */
 const FIELDS = [
-  'model', 'loss', 'data', 'optimizer', 'optimizerOptions', 'learningRate', 'steps', 'epochs', 'clipGradNorm', 'accumulationSteps',
-  'paramGroups', 'evaluate', 'checkpoint', 'logFile', 'progress', 'seed', 'batchSize', 'callbacks',
+  'model',
+  'loss',
+  'data',
+  'optimizer',
+  'optimizerOptions',
+  'learningRate',
+  'steps',
+  'epochs',
+  'clipGradNorm',
+  'accumulationSteps',
+  'paramGroups',
+  'evaluate',
+  'checkpoint',
+  'logFile',
+  'progress',
+  'seed',
+  'batchSize',
+  'callbacks',
 ] as const;
 const NESTED: Record<string, readonly string[]> = {
   checkpoint: ['dir', 'every', 'keep', 'fs'],
@@ -148,10 +164,13 @@ function unknownField(key: string, where: string, known: readonly string[]): Opt
 /** Refuses, before anything runs, a field the Trainer does not have (silently ignored before) or a missing required one. */
 function checkFields(config: unknown): void {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new OptimizerArgumentError(`Trainer: invalid config ${show(config)}; expected an object with ${Object.keys(REQUIRED).join(', ')}.`);
+    throw new OptimizerArgumentError(
+      `Trainer: invalid config ${show(config)}; expected an object with ${Object.keys(REQUIRED).join(', ')}.`,
+    );
   }
   const c = config as Record<string, unknown>;
-  for (const key of Object.keys(c)) if (!(FIELDS as readonly string[]).includes(key)) throw unknownField(key, '', FIELDS);
+  for (const key of Object.keys(c))
+    if (!(FIELDS as readonly string[]).includes(key)) throw unknownField(key, '', FIELDS);
   for (const [key, what] of Object.entries(REQUIRED)) {
     if (c[key] === undefined) throw new OptimizerArgumentError(`Trainer: missing ${key}; expected ${what}.`);
   }

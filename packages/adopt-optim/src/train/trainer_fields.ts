@@ -66,8 +66,12 @@ function checkModel(model: unknown): void {
   const expected = 'a tf.LayersModel or an array of tf.Variable';
   if (Array.isArray(model)) {
     // duck-typed too: a second copy of tfjs-core has its own tf.Variable class
-    const isVariable = (v: unknown) => v instanceof tf.Variable || (v !== null && typeof v === 'object' &&
-      isFunction((v as tf.Variable).assign) && typeof (v as tf.Variable).name === 'string');
+    const isVariable = (v: unknown) =>
+      v instanceof tf.Variable ||
+      (v !== null &&
+        typeof v === 'object' &&
+        isFunction((v as tf.Variable).assign) &&
+        typeof (v as tf.Variable).name === 'string');
     const i = model.findIndex((v) => !isVariable(v));
     if (i >= 0) refuse(`model[${i}]`, model[i], 'a tf.Variable (model is an array of tf.Variable)');
     if (model.length === 0) refuse('model', model, 'a non-empty array of tf.Variable (the variables to train)');

@@ -6,7 +6,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync,
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { makeDirectoriesSync } from './make_dir.js';

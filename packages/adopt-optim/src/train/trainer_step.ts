@@ -49,16 +49,20 @@ function firstCounted(names: string[], counts: tf.Tensor[]): string | undefined 
  * in `grads`, what the optimizers receive (a clipped 1e30 is fine).
  */
 export function firstBadGradient(
-  grads: tf.NamedTensorMap, names: string[], unclipped: tf.NamedTensorMap = grads,
+  grads: tf.NamedTensorMap,
+  names: string[],
+  unclipped: tf.NamedTensorMap = grads,
 ): string | undefined {
   const present = names.filter((n) => grads[n] !== undefined);
   if (present.length === 0) return undefined;
   // after the clip only the magnitude: a NaN there comes from a NaN or an Infinity before it (a finite gradient
   // clipped by a finite norm stays finite, by an overflowed norm becomes 0)
   const tooLarge = (g: tf.Tensor) => tf.sum(tf.cast(tf.greaterEqual(tf.abs(g), GRADIENT_LIMIT), 'int32'));
-  const counts = tf.tidy(() => present.map((n) => (unclipped === grads
-    ? outOfRange(grads[n]!)
-    : tf.add(nonFinite(unclipped[n]!), tooLarge(grads[n]!)))));
+  const counts = tf.tidy(() =>
+    present.map((n) =>
+      unclipped === grads ? outOfRange(grads[n]!) : tf.add(nonFinite(unclipped[n]!), tooLarge(grads[n]!)),
+    ),
+  );
   return firstCounted(present, counts);
 }
 
@@ -73,7 +77,10 @@ export interface StepGradients {
 
 /** The mean gradient of `micro` (disposed here) over `vars`, clipped by global norm; checked if `check`. */
 export function stepGradients<B extends Batch>(
-  config: TrainerConfig<B>, vars: tf.Variable[], micro: B[], context: Parameters<TrainerConfig<B>['loss']>[1],
+  config: TrainerConfig<B>,
+  vars: tf.Variable[],
+  micro: B[],
+  context: Parameters<TrainerConfig<B>['loss']>[1],
   check: boolean,
 ): StepGradients {
   let sum: tf.NamedTensorMap = {};
@@ -102,12 +109,15 @@ export function stepGradients<B extends Batch>(
     return { mean, norm: globalNorm(Object.values(mean)) };
   });
   const max = config.clipGradNorm;
-  const grads = max === undefined ? mean : tf.tidy(() => {
-    const scale = clipFactorOf(max, norm, PYTORCH_CLIP_EPSILON); // PyTorch's clip_grad_norm_: min(1, c / (‖g‖ + 1e-6))
-    const out: tf.NamedTensorMap = {};
-    for (const name of Object.keys(mean)) out[name] = tf.mul(mean[name]!, scale);
-    return out;
-  });
+  const grads =
+    max === undefined
+      ? mean
+      : tf.tidy(() => {
+          const scale = clipFactorOf(max, norm, PYTORCH_CLIP_EPSILON); // PyTorch's clip_grad_norm_: min(1, c / (‖g‖ + 1e-6))
+          const out: tf.NamedTensorMap = {};
+          for (const name of Object.keys(mean)) out[name] = tf.mul(mean[name]!, scale);
+          return out;
+        });
   const names = vars.map((v) => v.name);
   let bad: string | undefined;
   try {

@@ -51,10 +51,14 @@ export function canonicalNames(names: readonly string[]): string[] {
       rank.set(segment, k);
     }
   }
-  const ranked = split.map((segments) => segments.map((s) => {
-    const k = rank.get(s);
-    return k === undefined ? s : `${s.slice(0, s.length - automatic(s)![1].length)}#${k}`;
-  }).join('/'));
+  const ranked = split.map((segments) =>
+    segments
+      .map((s) => {
+        const k = rank.get(s);
+        return k === undefined ? s : `${s.slice(0, s.length - automatic(s)![1].length)}#${k}`;
+      })
+      .join('/'),
+  );
   const stripped = ranked.map((n) => n.replace(/_\d+$/, ''));
   const count = new Map<string, number>();
   for (const n of stripped) count.set(n, (count.get(n) ?? 0) + 1);
@@ -72,8 +76,17 @@ export function matchByName(saved: readonly string[], live: readonly string[]): 
   const unmatchedSaved = saved.filter((_, i) => !index.has(s[i]!));
   const savedSet = new Set(s);
   const unmatchedLive = live.filter((_, i) => !savedSet.has(l[i]!));
-  if (unmatchedSaved.length > 0 || unmatchedLive.length > 0 || new Set(s).size !== s.length || index.size !== l.length) {
-    const list = (xs: readonly string[]) => xs.slice(0, 6).map((x) => `"${x}"`).join(', ') + (xs.length > 6 ? `, ... (${xs.length})` : '');
+  if (
+    unmatchedSaved.length > 0 ||
+    unmatchedLive.length > 0 ||
+    new Set(s).size !== s.length ||
+    index.size !== l.length
+  ) {
+    const list = (xs: readonly string[]) =>
+      xs
+        .slice(0, 6)
+        .map((x) => `"${x}"`)
+        .join(', ') + (xs.length > 6 ? `, ... (${xs.length})` : '');
     throw new Error(
       `its model variables do not match this model's by name (restored by name, never by position): ` +
         `saved ${unmatchedSaved.length > 0 ? list(unmatchedSaved) : 'nothing else'} where this model has ` +

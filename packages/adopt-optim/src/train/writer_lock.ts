@@ -6,11 +6,19 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
-  CheckpointError, errorCode, hex, nodeCheckpointFs, PROCESS_RUN_ID, warnDefault, type CheckpointFs, type CheckpointIoOptions,
+  CheckpointError,
+  errorCode,
+  hex,
+  nodeCheckpointFs,
+  PROCESS_RUN_ID,
+  warnDefault,
+  type CheckpointFs,
+  type CheckpointIoOptions,
 } from './checkpoint_fs.js';
 
 export const LOCK = 'writer.lock';
-const LEFTOVER = /^(?:\.step-\d{8,16}(?:-[0-9a-f]{8})?\.(?:tmp|del)-[\w-]+|latest\.json\.tmp-[\w-]+|writer\.lock\.(?:tmp|stale)-[\w-]+)$/;
+const LEFTOVER =
+  /^(?:\.step-\d{8,16}(?:-[0-9a-f]{8})?\.(?:tmp|del)-[\w-]+|latest\.json\.tmp-[\w-]+|writer\.lock\.(?:tmp|stale)-[\w-]+)$/;
 
 /** Tokens of the locks this process holds now (a lock file with our pid and another token is stale). */
 const liveTokens = new Set<string>();
@@ -32,7 +40,7 @@ export interface CheckpointLock {
   readonly held: boolean;
   /** Throws a CheckpointError unless the lock file on disk is still this lock's. */
   verify(): Promise<void>;
-/** Gives the folder up (removes the lock file if it is still this lock). */
+  /** Gives the folder up (removes the lock file if it is still this lock). */
   release(): Promise<void>;
 }
 
@@ -58,7 +66,13 @@ async function readLock(fs: CheckpointFs, path: string): Promise<LockContent | '
   }
   try {
     const v = JSON.parse(text) as LockContent;
-    if (Number.isInteger(v.pid) && typeof v.hostname === 'string' && typeof v.token === 'string' && typeof v.runId === 'string') return v;
+    if (
+      Number.isInteger(v.pid) &&
+      typeof v.hostname === 'string' &&
+      typeof v.token === 'string' &&
+      typeof v.runId === 'string'
+    )
+      return v;
   } catch {
     // fall through
   }
@@ -71,13 +85,20 @@ async function readLock(fs: CheckpointFs, path: string): Promise<LockContent | '
  * Leftovers of crashed writes (`.step-*.tmp-*`, `latest.json.tmp-*`) are removed once it is held.
  */
 export async function acquireCheckpointLock(
-  dir: string, options: CheckpointIoOptions & { runId?: string } = {},
+  dir: string,
+  options: CheckpointIoOptions & { runId?: string } = {},
 ): Promise<CheckpointLock> {
   const fs = options.fs ?? nodeCheckpointFs;
   const warn = options.onWarning ?? warnDefault;
   const runId = options.runId ?? PROCESS_RUN_ID;
   const path = join(dir, LOCK);
-  const content: LockContent = { pid: process.pid, hostname: hostname(), runId, token: hex(16), acquiredAt: new Date().toISOString() };
+  const content: LockContent = {
+    pid: process.pid,
+    hostname: hostname(),
+    runId,
+    token: hex(16),
+    acquiredAt: new Date().toISOString(),
+  };
   await fs.mkdir(dir, { recursive: true });
   for (let attempt = 0; ; attempt++) {
     const temporary = join(dir, `${LOCK}.tmp-${process.pid}-${hex(4)}`);
@@ -88,7 +109,8 @@ export async function acquireCheckpointLock(
       await fs.link(temporary, path); // atomic: fails if a lock exists, and the lock is whole when it appears
       taken = true;
     } catch (e) {
-      if (errorCode(e) === 'ENOENT') retry = true; // our temporary file was swept away meanwhile
+      if (errorCode(e) === 'ENOENT')
+        retry = true; // our temporary file was swept away meanwhile
       else if (errorCode(e) !== 'EEXIST') throw e;
     } finally {
       await fs.unlink(temporary).catch(() => undefined);
@@ -134,7 +156,9 @@ export async function acquireCheckpointLock(
       continue;
     }
     await fs.unlink(grave).catch(() => undefined);
-    warn(`acquireCheckpointLock: took over the lock of ${dir} left by process ${other.pid} (run ${other.runId}), which is no longer running.`);
+    warn(
+      `acquireCheckpointLock: took over the lock of ${dir} left by process ${other.pid} (run ${other.runId}), which is no longer running.`,
+    );
   }
   liveTokens.add(content.token);
   let held = true;
@@ -175,4 +199,3 @@ async function removeLeftovers(fs: CheckpointFs, dir: string): Promise<void> {
     if (LEFTOVER.test(name)) await fs.rm(join(dir, name), { recursive: true, force: true });
   }
 }
-

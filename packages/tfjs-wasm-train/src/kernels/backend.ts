@@ -34,7 +34,9 @@ export function runWasmKernel(
 ): TensorInfo {
   const config = getKernel(name, WASM);
   if (config === undefined) {
-    throw new Error(`tfjs-wasm-train: kernel '${name}' is not registered for backend 'wasm' (import '@tensorflow/tfjs-backend-wasm' first)`);
+    throw new Error(
+      `tfjs-wasm-train: kernel '${name}' is not registered for backend 'wasm' (import '@tensorflow/tfjs-backend-wasm' first)`,
+    );
   }
   return callKernel(config.kernelFunc, name, backend, inputs, attrs);
 }
@@ -90,8 +92,15 @@ const MIN_RUN_FOR_COPY_WITHIN = 12;
  * `src`; inside a row, words are `step` apart (1: a contiguous run). The shared inner loop of
  * Slice (./slice.ts) and Transpose (./transpose.ts). Bounds must have been checked by the caller.
  */
-export function copyRows(heap: Int32Array, src: number, dst: number, counts: readonly number[], strides: readonly number[],
-  run: number, step: number): void {
+export function copyRows(
+  heap: Int32Array,
+  src: number,
+  dst: number,
+  counts: readonly number[],
+  strides: readonly number[],
+  run: number,
+  step: number,
+): void {
   const outer = counts.length;
   const index = new Array<number>(outer).fill(0);
   const rows = sizeOf(counts);
@@ -116,7 +125,10 @@ export function copyRows(heap: Int32Array, src: number, dst: number, counts: rea
  * Runs `body` with a `keep` that marks tensors as scratch, and disposes them afterwards (also when
  * `body` throws), except the tensor `body` returns when it is one of them.
  */
-export function withScratch<T extends TensorInfo>(backend: WasmBackendLike, body: (keep: (t: TensorInfo) => TensorInfo) => T): T {
+export function withScratch<T extends TensorInfo>(
+  backend: WasmBackendLike,
+  body: (keep: (t: TensorInfo) => TensorInfo) => T,
+): T {
   const scratch: TensorInfo[] = [];
   let result: T | undefined;
   try {
@@ -142,7 +154,9 @@ export function canAlias(backend: WasmBackendLike): boolean {
  */
 export function makeAlias(backend: WasmBackendLike, t: TensorInfo, offset: number, shape: number[]): TensorInfo {
   if (!Number.isInteger(offset) || offset < 0 || offset + sizeOf(shape) > sizeOf(t.shape)) {
-    throw new Error(`tfjs-wasm-train: internal error, an alias [${shape}] at ${offset} lies outside a tensor [${t.shape}]`);
+    throw new Error(
+      `tfjs-wasm-train: internal error, an alias [${shape}] at ${offset} lies outside a tensor [${t.shape}]`,
+    );
   }
   const base = backend.typedArrayFromHeap(t).byteOffset;
   const memoryOffset = base + offset * 4;

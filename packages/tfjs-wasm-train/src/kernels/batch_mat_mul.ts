@@ -17,9 +17,25 @@
  * own XNNPACK route, the same data seen as another [k, n] (a reshape keeps the id) also gets a
  * fresh id (see `packedOtherwise`).
  */
-import { broadcast_util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
-  callKernel, canAlias, dispose, makeAlias, releaseAlias, runWasmKernel, sizeOf, transpose, view, withScratch, type WasmBackendLike,
+  broadcast_util,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import {
+  callKernel,
+  canAlias,
+  dispose,
+  makeAlias,
+  releaseAlias,
+  runWasmKernel,
+  sizeOf,
+  transpose,
+  view,
+  withScratch,
+  type WasmBackendLike,
 } from './backend.js';
 
 /** Swaps the last two axes. */
@@ -63,7 +79,8 @@ export function matMulRoute(
   const m = transposeA ? aShape[aShape.length - 1]! : aShape[aShape.length - 2]!;
   const k = transposeA ? aShape[aShape.length - 2]! : aShape[aShape.length - 1]!;
   const n = transposeB ? bShape[bShape.length - 2]! : bShape[bShape.length - 1]!;
-  if (perMatrixAllowed && suffixBatches(aShape.slice(0, -2), bShape.slice(0, -2)) && m * k * n >= PER_MATRIX_MIN_WORK) return 'per-matrix';
+  if (perMatrixAllowed && suffixBatches(aShape.slice(0, -2), bShape.slice(0, -2)) && m * k * n >= PER_MATRIX_MIN_WORK)
+    return 'per-matrix';
   return 'tfjs';
 }
 
@@ -144,14 +161,20 @@ function tileToBatch(backend: WasmBackendLike, t: TensorInfo, outBatch: number[]
 
 function makeFast(original: KernelConfig, name: string, fused: boolean): KernelFunc {
   const originalFunc = original.kernelFunc;
-  const fast = ((args: MatMulArgs): TensorInfo => {
+  const fast = (args: MatMulArgs): TensorInfo => {
     const { inputs, backend, attrs } = args;
     const a = inputs['a'];
     const b = inputs['b'];
     const transposeA = Boolean(attrs['transposeA']);
     const transposeB = Boolean(attrs['transposeB']);
-    if (a === undefined || b === undefined || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 ||
-      b.shape.length < 2) {
+    if (
+      a === undefined ||
+      b === undefined ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      a.shape.length < 2 ||
+      b.shape.length < 2
+    ) {
       return originalFunc(args as never) as TensorInfo;
     }
     const [aBatch, bBatch] = [a.shape.slice(0, -2), b.shape.slice(0, -2)];
@@ -159,8 +182,13 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
       // a correct path: both repeated to the output's batch shape first (batched fused products come here
       // through unfusedBatched)
       const outBatch = broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
-      return withScratch(backend, (keep) => fast({ inputs: { a: keep(tileToBatch(backend, a, outBatch)),
-        b: keep(tileToBatch(backend, b, outBatch)) }, backend, attrs }));
+      return withScratch(backend, (keep) =>
+        fast({
+          inputs: { a: keep(tileToBatch(backend, a, outBatch)), b: keep(tileToBatch(backend, b, outBatch)) },
+          backend,
+          attrs,
+        }),
+      );
     }
     const n = transposeB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
     const bias = inputs['bias'];
@@ -182,8 +210,9 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
       if (fused && batched) return unfusedBatched(backend, a, b, inputs, attrs);
       // tfjs's XNNPACK route (single untransposed matrices) packs b under its id
       if (!batched && !transposeA && !transposeB && aliases && packedOtherwise(b, b.shape[b.shape.length - 2]!, n)) {
-        return withFreshId(backend, b, b.shape, (fresh) => callKernel(originalFunc, name, backend,
-          { ...inputs, b: fresh } as Record<string, TensorInfo>, attrs));
+        return withFreshId(backend, b, b.shape, (fresh) =>
+          callKernel(originalFunc, name, backend, { ...inputs, b: fresh } as Record<string, TensorInfo>, attrs),
+        );
       }
       return originalFunc(args as never) as TensorInfo;
     }
@@ -197,20 +226,26 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
         .assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2))
         .concat([m, n]);
       if (b2.shape[b2.shape.length - 2] !== k) {
-        throw new Error(`Error in matMul: inner shapes (${k}) and (${b2.shape[b2.shape.length - 2]}) of Tensors with shapes ` +
-          `${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+        throw new Error(
+          `Error in matMul: inner shapes (${k}) and (${b2.shape[b2.shape.length - 2]}) of Tensors with shapes ` +
+            `${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`,
+        );
       }
       if (route === 'fold-batch') a2 = view(a2, [1, sizeOf(a2.shape.slice(0, -2)) * m, k]);
       else if (fused) a2 = view(a2, [1, m, k]); // _FusedMatMul takes rank-3 operands (tfjs-core reshapes first)
       const bShape = route === 'fold-batch' || fused ? [1, k, n] : b2.shape;
-      const run = (bIn: TensorInfo) => callKernel(originalFunc, name, backend,
-        { ...inputs, a: a2, b: bIn } as Record<string, TensorInfo>, { ...attrs, transposeA: false, transposeB: false });
+      const run = (bIn: TensorInfo) =>
+        callKernel(originalFunc, name, backend, { ...inputs, a: a2, b: bIn } as Record<string, TensorInfo>, {
+          ...attrs,
+          transposeA: false,
+          transposeB: false,
+        });
       // b2 is a scratch tensor (a fresh id, freed below) or the user's b: that one gets a fresh id too
       const out = b2 === b ? withFreshId(backend, b, bShape, run) : run(view(b2, bShape));
       out.shape = outShape;
       return out;
     });
-  });
+  };
   return fast as unknown as KernelFunc;
 }
 
@@ -222,8 +257,14 @@ function makeFast(original: KernelConfig, name: string, fused: boolean): KernelF
  * fresh id, so XNNPACK's operator cache never keeps a packed matrix beyond this call (releasing the
  * alias deletes the operator).
  */
-function perMatrix(backend: WasmBackendLike, originalFunc: KernelFunc, a: TensorInfo, b: TensorInfo, transposeA: boolean,
-  transposeB: boolean): TensorInfo {
+function perMatrix(
+  backend: WasmBackendLike,
+  originalFunc: KernelFunc,
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): TensorInfo {
   const aBatch = a.shape.slice(0, -2);
   const bBatch = b.shape.slice(0, -2);
   const m = transposeA ? a.shape[a.shape.length - 1]! : a.shape[a.shape.length - 2]!;
@@ -233,8 +274,10 @@ function perMatrix(backend: WasmBackendLike, originalFunc: KernelFunc, a: Tensor
   // the same checks and messages as tfjs's kernel, before anything is written
   const outBatch = broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
   if (k !== kB) {
-    throw new Error(`Error in matMul: inner shapes (${k}) and (${kB}) of Tensors with shapes ${a.shape} and ${b.shape} and ` +
-      `transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+    throw new Error(
+      `Error in matMul: inner shapes (${k}) and (${kB}) of Tensors with shapes ${a.shape} and ${b.shape} and ` +
+        `transposeA=${transposeA} and transposeB=${transposeB} must match.`,
+    );
   }
   return withScratch(backend, (keep) => {
     const a2 = transposeA ? keep(transpose(backend, a, swapLastTwo(a.shape.length))) : a;
@@ -252,9 +295,18 @@ function perMatrix(backend: WasmBackendLike, originalFunc: KernelFunc, a: Tensor
       try {
         ai = makeAlias(backend, a2, (i % batchA) * m * k, [1, m, k]);
         bi = makeAlias(backend, b2, (i % batchB) * k * n, [1, k, n]);
-        product = callKernel(originalFunc, 'BatchMatMul', backend, { a: ai, b: bi }, { transposeA: false, transposeB: false });
+        product = callKernel(
+          originalFunc,
+          'BatchMatMul',
+          backend,
+          { a: ai, b: bi },
+          { transposeA: false, transposeB: false },
+        );
         // views taken after the product, which may have grown the heap
-        (backend.typedArrayFromHeap(out) as Float32Array).set(backend.typedArrayFromHeap(product) as Float32Array, i * m * n);
+        (backend.typedArrayFromHeap(out) as Float32Array).set(
+          backend.typedArrayFromHeap(product) as Float32Array,
+          i * m * n,
+        );
       } finally {
         dispose(backend, product);
         // releasing b's alias also deletes the XNNPACK operator (and packed copy) made for it
@@ -281,13 +333,23 @@ const ACTIVATION_KERNELS: Record<string, string> = {
  * clamps ReLU/ReLU6 once per 48-long block of the inner dimension). BatchMatMul, then Add, then
  * the activation's own kernel are each right.
  */
-function unfusedBatched(backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, inputs: Record<string, TensorInfo | undefined>,
-  attrs: NamedAttrMap): TensorInfo {
+function unfusedBatched(
+  backend: WasmBackendLike,
+  a: TensorInfo,
+  b: TensorInfo,
+  inputs: Record<string, TensorInfo | undefined>,
+  attrs: NamedAttrMap,
+): TensorInfo {
   const activation = String(attrs['activation'] ?? 'linear');
   if (activation !== 'linear' && ACTIVATION_KERNELS[activation] === undefined) {
     throw new Error(`${activation} activation not yet supported for _FusedMatMul in the wasm backend.`);
   }
-  let out = runWasmKernel('BatchMatMul', backend, { a, b }, { transposeA: attrs['transposeA'], transposeB: attrs['transposeB'] });
+  let out = runWasmKernel(
+    'BatchMatMul',
+    backend,
+    { a, b },
+    { transposeA: attrs['transposeA'], transposeB: attrs['transposeB'] },
+  );
   const bias = inputs['bias'];
   if (bias != null) {
     const next = runWasmKernel('Add', backend, { a: out, b: bias });
@@ -296,9 +358,15 @@ function unfusedBatched(backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, 
   }
   if (activation !== 'linear') {
     const name = ACTIVATION_KERNELS[activation]!;
-    const next = activation === 'prelu'
-      ? runWasmKernel(name, backend, { x: out, alpha: inputs['preluActivationWeights']! })
-      : runWasmKernel(name, backend, { x: out }, activation === 'leakyrelu' ? { alpha: attrs['leakyreluAlpha'] ?? 0.2 } : {});
+    const next =
+      activation === 'prelu'
+        ? runWasmKernel(name, backend, { x: out, alpha: inputs['preluActivationWeights']! })
+        : runWasmKernel(
+            name,
+            backend,
+            { x: out },
+            activation === 'leakyrelu' ? { alpha: attrs['leakyreluAlpha'] ?? 0.2 } : {},
+          );
     dispose(backend, out);
     out = next;
   }

@@ -39,7 +39,10 @@ function fail(kernel: string, message: string): never {
 
 function checkInputs(kernel: string, x: TensorInfo | undefined, dy: TensorInfo | undefined): asserts x is TensorInfo {
   if (x === undefined || dy === undefined) fail(kernel, 'needs inputs x and dy');
-  for (const [what, t] of [['x', x], ['dy', dy]] as const) {
+  for (const [what, t] of [
+    ['x', x],
+    ['dy', dy],
+  ] as const) {
     if (t.shape.length !== 4) fail(kernel, `${what} must be rank 4, got shape [${t.shape}]`);
     if (t.dtype !== 'float32') fail(kernel, `only float32 is supported, got ${what} of dtype ${t.dtype}`);
   }
@@ -62,7 +65,17 @@ interface Geometry {
 
 /** Padding of the gradient convolution, from the forward pass's convInfo. */
 function geometry(info: backend_util.Conv2DInfo): Geometry {
-  const { padInfo, filterHeight, filterWidth, outHeight, outWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const {
+    padInfo,
+    filterHeight,
+    filterWidth,
+    outHeight,
+    outWidth,
+    strideHeight,
+    strideWidth,
+    dilationHeight,
+    dilationWidth,
+  } = info;
   // The input rows the forward pass touched span (FH−1)·d + (OH−1)·s + 1 rows from −top.
   const spanH = (filterHeight - 1) * dilationHeight + (outHeight - 1) * strideHeight + 1;
   const spanW = (filterWidth - 1) * dilationWidth + (outWidth - 1) * strideWidth + 1;
@@ -76,8 +89,13 @@ function geometry(info: backend_util.Conv2DInfo): Geometry {
 
 /** True when the forward pass read no input at all, only padding (huge explicit padding): dW = 0. */
 function readsOnlyPadding(info: backend_util.Conv2DInfo, g: Geometry): boolean {
-  return info.inHeight + Math.min(0, g.bottom) <= 0 || info.inWidth + Math.min(0, g.right) <= 0 || info.outHeight === 0 ||
-    info.outWidth === 0 || info.batchSize === 0;
+  return (
+    info.inHeight + Math.min(0, g.bottom) <= 0 ||
+    info.inWidth + Math.min(0, g.right) <= 0 ||
+    info.outHeight === 0 ||
+    info.outWidth === 0 ||
+    info.batchSize === 0
+  );
 }
 
 /** Zeros of `shape`; an empty one is only allocated (nothing to write: no wasm call sees a 0 size). */
@@ -98,7 +116,12 @@ function nothingToSum(info: backend_util.Conv2DInfo, g: Geometry, filterShape: r
  * Crops `t` ([N, H, W, C]) to what the forward pass read when the padding after it is negative,
  * returning the input and the (non-negative) padding to use.
  */
-function cropIfNeeded(backend: WasmBackendLike, keep: (t: TensorInfo) => TensorInfo, t: TensorInfo, g: Geometry): [TensorInfo, number, number] {
+function cropIfNeeded(
+  backend: WasmBackendLike,
+  keep: (t: TensorInfo) => TensorInfo,
+  t: TensorInfo,
+  g: Geometry,
+): [TensorInfo, number, number] {
   if (g.bottom >= 0 && g.right >= 0) return [t, g.bottom, g.right];
   const [n, h, w, c] = t.shape as [number, number, number, number];
   const size = [n, h + Math.min(0, g.bottom), w + Math.min(0, g.right), c];
@@ -113,13 +136,23 @@ function conv2DBackpropFilter(args: Args<Conv2DBackpropFilterAttrs>): TensorInfo
   const { x, dy } = inputs;
   checkInputs(CONV2D_FILTER, x, dy);
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
-  if (dataFormat !== 'NHWC' && dataFormat !== 'NCHW') fail(CONV2D_FILTER, `dataFormat '${dataFormat}' is not supported (NHWC or NCHW)`);
+  if (dataFormat !== 'NHWC' && dataFormat !== 'NCHW')
+    fail(CONV2D_FILTER, `dataFormat '${dataFormat}' is not supported (NHWC or NCHW)`);
   if (filterShape.length !== 4) fail(CONV2D_FILTER, `filterShape must have 4 entries, got [${filterShape}]`);
   const channelsLast = dataFormat === 'NHWC';
   const inChannels = channelsLast ? x.shape[3] : x.shape[1];
-  if (filterShape[2] !== inChannels) fail(CONV2D_FILTER, `filterShape [${filterShape}] has ${filterShape[2]} input channels, x has ${inChannels}`);
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad,
-    dimRoundingMode, false, backend_util.convertConv2DDataFormat(dataFormat));
+  if (filterShape[2] !== inChannels)
+    fail(CONV2D_FILTER, `filterShape [${filterShape}] has ${filterShape[2]} input channels, x has ${inChannels}`);
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(dataFormat),
+  );
   checkDy(CONV2D_FILTER, dy!, info.outShape);
   const g = geometry(info);
   if (nothingToSum(info, g, filterShape)) return zeros(backend, filterShape);
@@ -128,11 +161,20 @@ function conv2DBackpropFilter(args: Args<Conv2DBackpropFilterAttrs>): TensorInfo
     const xT = keep(transpose(backend, x, channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]));
     const dyT = keep(transpose(backend, dy!, channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1]));
     const [input, bottom, right] = cropIfNeeded(backend, keep, xT, g);
-    const grad = keep(runConv(backend, 'Conv2D', input, dyT, {
-      strides: [info.dilationHeight, info.dilationWidth],
-      dilations: [info.strideHeight, info.strideWidth],
-      pads: [g.top, bottom, g.left, right],
-    }, [info.inChannels, info.filterHeight, info.filterWidth, info.outChannels]));
+    const grad = keep(
+      runConv(
+        backend,
+        'Conv2D',
+        input,
+        dyT,
+        {
+          strides: [info.dilationHeight, info.dilationWidth],
+          dilations: [info.strideHeight, info.strideWidth],
+          pads: [g.top, bottom, g.left, right],
+        },
+        [info.inChannels, info.filterHeight, info.filterWidth, info.outChannels],
+      ),
+    );
     // [C, FH, FW, O] → [FH, FW, C, O]
     return transpose(backend, grad, [1, 2, 0, 3]);
   });
@@ -147,10 +189,18 @@ function depthwiseConv2dNativeBackpropFilter(args: Args<DepthwiseConv2dNativeBac
   const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs;
   if (filterShape.length !== 4) fail(DEPTHWISE_FILTER, `filterShape must have 4 entries, got [${filterShape}]`);
   const [batch, , , channels] = x.shape as [number, number, number, number];
-  if (filterShape[2] !== channels) fail(DEPTHWISE_FILTER, `filterShape [${filterShape}] has ${filterShape[2]} input channels, x has ${channels}`);
+  if (filterShape[2] !== channels)
+    fail(DEPTHWISE_FILTER, `filterShape [${filterShape}] has ${filterShape[2]} input channels, x has ${channels}`);
   const multiplier = filterShape[3];
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides,
-    dilations ?? [1, 1], pad, dimRoundingMode, true);
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    dilations ?? [1, 1],
+    pad,
+    dimRoundingMode,
+    true,
+  );
   checkDy(DEPTHWISE_FILTER, dy!, info.outShape);
   const g = geometry(info);
   const [fh, fw] = [info.filterHeight, info.filterWidth];
@@ -162,18 +212,30 @@ function depthwiseConv2dNativeBackpropFilter(args: Args<DepthwiseConv2dNativeBac
     const dyT = keep(transpose(backend, dy!, [1, 2, 0, 3]));
     const filter = view(dyT, [info.outHeight, info.outWidth, batch * channels, multiplier]);
     const [input, bottom, right] = cropIfNeeded(backend, keep, xFolded, g);
-    const perBatch = runConv(backend, 'DepthwiseConv2dNative', input, filter, {
-      strides: [info.dilationHeight, info.dilationWidth],
-      dilations: [info.strideHeight, info.strideWidth],
-      pads: [g.top, bottom, g.left, right],
-    }, [1, fh, fw, batch * channels * multiplier]);
+    const perBatch = runConv(
+      backend,
+      'DepthwiseConv2dNative',
+      input,
+      filter,
+      {
+        strides: [info.dilationHeight, info.dilationWidth],
+        dilations: [info.strideHeight, info.strideWidth],
+        pads: [g.top, bottom, g.left, right],
+      },
+      [1, fh, fw, batch * channels * multiplier],
+    );
     // [1, FH, FW, B·C·M] → [FH, FW, B, C·M] → Σ over B → [FH, FW, C, M]
     if (batch === 1) {
       perBatch.shape = [fh, fw, channels, multiplier];
       return perBatch;
     }
     keep(perBatch);
-    const summed = runWasmKernel('Sum', backend, { x: view(perBatch, [fh, fw, batch, channels * multiplier]) }, { axis: [2], keepDims: false });
+    const summed = runWasmKernel(
+      'Sum',
+      backend,
+      { x: view(perBatch, [fh, fw, batch, channels * multiplier]) },
+      { axis: [2], keepDims: false },
+    );
     summed.shape = [fh, fw, channels, multiplier];
     return summed;
   });
@@ -190,4 +252,3 @@ export const depthwiseConv2dNativeBackpropFilterConfig: KernelConfig = {
   backendName: WASM,
   kernelFunc: depthwiseConv2dNativeBackpropFilter as unknown as KernelFunc,
 };
-

@@ -26,16 +26,28 @@ function refuse(kernel: string, message: string): never {
 }
 
 /** XNNPACK's output size along one axis (floor division of what the filter can slide over), or −1 if none. */
-function xnnpackSize(size: number, before: number, after: number, filter: number, stride: number,
-  dilation: number): number {
+function xnnpackSize(
+  size: number,
+  before: number,
+  after: number,
+  filter: number,
+  stride: number,
+  dilation: number,
+): number {
   const padded = size + before + after;
   const effective = (filter - 1) * dilation + 1;
   return padded < effective ? -1 : Math.floor((padded - effective) / stride) + 1;
 }
 
 /** Runs `kernel` (NHWC) on x and filter, refusing when the output it would write is not `expected`. */
-export function runConv(backend: WasmBackendLike, kernel: 'Conv2D' | 'DepthwiseConv2dNative', x: TensorInfo,
-  filter: TensorInfo, call: ConvCall, expected: readonly number[]): TensorInfo {
+export function runConv(
+  backend: WasmBackendLike,
+  kernel: 'Conv2D' | 'DepthwiseConv2dNative',
+  x: TensorInfo,
+  filter: TensorInfo,
+  call: ConvCall,
+  expected: readonly number[],
+): TensorInfo {
   if (x.shape.length !== 4 || filter.shape.length !== 4) {
     refuse(kernel, `x [${x.shape}] and filter [${filter.shape}] must be rank 4`);
   }
@@ -51,9 +63,21 @@ export function runConv(backend: WasmBackendLike, kernel: 'Conv2D' | 'DepthwiseC
   const ow = xnnpackSize(w, left, right, fw, call.strides[1], call.dilations[1]);
   const ours = [b, oh, ow, kernel === 'Conv2D' ? fo : c * fo];
   type Four = [number, number, number, number];
-  const pad = [[0, 0], [top, bottom], [left, right], [0, 0]] as [Pair, Pair, Pair, Pair];
-  const tfjs = backend_util.computeConv2DInfo(x.shape as Four, filter.shape as Four, call.strides, call.dilations, pad,
-    undefined, kernel !== 'Conv2D').outShape;
+  const pad = [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ] as [Pair, Pair, Pair, Pair];
+  const tfjs = backend_util.computeConv2DInfo(
+    x.shape as Four,
+    filter.shape as Four,
+    call.strides,
+    call.dilations,
+    pad,
+    undefined,
+    kernel !== 'Conv2D',
+  ).outShape;
   const same = (s: readonly number[]) => s.length === 4 && s.every((v, i) => v === ours[i]);
   if (oh <= 0 || ow <= 0 || !same(tfjs) || !same(expected)) {
     refuse(kernel, `XNNPACK would write [${ours}], tfjs allocates [${tfjs}], expected [${expected}]`);

@@ -12,14 +12,20 @@ import type { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
 import { sizeOf, type WasmBackendLike } from './backend.js';
 
 /** dx for x and dy (float32, NHWC, shapes checked against `info` by the caller), as a new tensor. */
-export function maxPoolGradExact(backend: WasmBackendLike, input: TensorInfo, dy: TensorInfo,
-  info: backend_util.Conv2DInfo): TensorInfo {
+export function maxPoolGradExact(
+  backend: WasmBackendLike,
+  input: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
   const { batchSize: nb, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
   if (sizeOf(input.shape) !== nb * h * w * c || sizeOf(dy.shape) !== nb * oh * ow * c) {
-    throw new Error(`tfjs-wasm-train: internal error, MaxPoolGrad of x [${input.shape}] and dy [${dy.shape}] ` +
-      `for [${info.outShape}]`);
+    throw new Error(
+      `tfjs-wasm-train: internal error, MaxPoolGrad of x [${input.shape}] and dy [${dy.shape}] ` +
+        `for [${info.outShape}]`,
+    );
   }
   const sums = new Float64Array(nb * h * w * c);
   const out = backend.makeOutput(input.shape, 'float32');

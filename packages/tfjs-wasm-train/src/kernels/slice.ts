@@ -9,15 +9,29 @@
  * `copyWithin` (a memmove), at any rank. Elements move as 32-bit words: float32 (bit for bit) and
  * int32; other dtypes, and anything tfjs would reject, go to tfjs's kernels.
  */
-import { backend_util, slice_util, util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  backend_util,
+  slice_util,
+  util,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { copyRows, sizeOf, type WasmBackendLike } from './backend.js';
 
 /**
  * Copies the block `begin`..`begin + size` of a tensor of `shape` at word `src` of `heap` to word
  * `dst` (row-major, contiguous). Bounds must have been checked.
  */
-export function sliceWords(heap: Int32Array, src: number, dst: number, shape: readonly number[], begin: readonly number[],
-  size: readonly number[]): void {
+export function sliceWords(
+  heap: Int32Array,
+  src: number,
+  dst: number,
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+): void {
   const rank = shape.length;
   if (rank === 0) {
     heap[dst] = heap[src]!;
@@ -54,8 +68,12 @@ function inBounds(shape: readonly number[], begin: readonly number[], size: read
 }
 
 /** The slices of x (begins and sizes already checked), each a new tensor of `outShapes[i]`. */
-function sliceMany(backend: WasmBackendLike, x: TensorInfo & { dtype: 'float32' | 'int32' }, blocks: { begin: number[]; size: number[] }[],
-  outShapes: number[][]): TensorInfo[] {
+function sliceMany(
+  backend: WasmBackendLike,
+  x: TensorInfo & { dtype: 'float32' | 'int32' },
+  blocks: { begin: number[]; size: number[] }[],
+  outShapes: number[][],
+): TensorInfo[] {
   // each output holds exactly its block: the copies below write no more than it holds
   if (blocks.some(({ size }, i) => sizeOf(size) !== sizeOf(outShapes[i]!))) {
     throw new Error('tfjs-wasm-train: internal error, a slice whose output does not match its block');
@@ -102,7 +120,8 @@ function makeUnpack(original: KernelConfig): KernelFunc {
     const rank = x?.shape.length ?? 0;
     let axis = attrs['axis'] as number;
     if (Number.isInteger(axis) && axis < 0) axis += rank;
-    if (!wordDtype(x) || rank === 0 || !Number.isInteger(axis) || axis < 0 || axis >= rank) return original.kernelFunc(args as never);
+    if (!wordDtype(x) || rank === 0 || !Number.isInteger(axis) || axis < 0 || axis >= rank)
+      return original.kernelFunc(args as never);
     const outShape = x.shape.filter((_, i) => i !== axis);
     const blocks = Array.from({ length: x.shape[axis]! }, (_, i) => {
       const begin = new Array<number>(rank).fill(0);
@@ -111,7 +130,12 @@ function makeUnpack(original: KernelConfig): KernelFunc {
       size[axis] = 1;
       return { begin, size };
     });
-    return sliceMany(backend, x, blocks, blocks.map(() => outShape));
+    return sliceMany(
+      backend,
+      x,
+      blocks,
+      blocks.map(() => outShape),
+    );
   }) as unknown as KernelFunc;
 }
 
@@ -133,7 +157,12 @@ function makeSplitV(original: KernelConfig): KernelFunc {
       return { begin, size };
     });
     if (!blocks.every((b) => inBounds(x.shape, b.begin, b.size))) return original.kernelFunc(args as never);
-    return sliceMany(backend, x, blocks, blocks.map((b) => b.size));
+    return sliceMany(
+      backend,
+      x,
+      blocks,
+      blocks.map((b) => b.size),
+    );
   }) as unknown as KernelFunc;
 }
 

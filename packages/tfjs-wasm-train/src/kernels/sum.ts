@@ -10,14 +10,24 @@
  * is bit for bit tfjs's. Other reductions, dtypes other than float32, and empty tensors go to
  * tfjs's kernel.
  */
-import { backend_util, util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  backend_util,
+  util,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { sizeOf, type WasmBackendLike } from './backend.js';
 
 /**
  * When reducing `axes` of `shape` is a sum over the rows of a [rows, cols] matrix (the reduced
  * axes, size-1 axes aside, all come before the kept ones), its rows and cols; otherwise undefined.
  */
-export function columnSumShape(shape: readonly number[], axes: readonly number[]): { rows: number; cols: number } | undefined {
+export function columnSumShape(
+  shape: readonly number[],
+  axes: readonly number[],
+): { rows: number; cols: number } | undefined {
   let rows = 1;
   let cols = 1;
   let seenKept = false;
@@ -44,7 +54,14 @@ export function columnSums(x: Float32Array, out: Float32Array, rows: number, col
   const end = rows * cols;
   let j = 0;
   for (; j + 8 <= cols; j += 8) {
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0,
+      s4 = 0,
+      s5 = 0,
+      s6 = 0,
+      s7 = 0;
     for (let at = j; at < end; at += cols) {
       s0 = f(s0 + x[at]!);
       s1 = f(s1 + x[at + 1]!);
@@ -81,7 +98,8 @@ function makeSum(original: KernelConfig): KernelFunc {
   return ((args: Args) => {
     const { inputs, backend, attrs } = args;
     const x = inputs.x;
-    if (x === undefined || x.dtype !== 'float32' || x.shape.length === 0 || sizeOf(x.shape) === 0) return original.kernelFunc(args as never);
+    if (x === undefined || x.dtype !== 'float32' || x.shape.length === 0 || sizeOf(x.shape) === 0)
+      return original.kernelFunc(args as never);
     let axes: number[];
     try {
       axes = util.parseAxisParam(attrs['axis'] as number | number[], x.shape);
@@ -95,7 +113,12 @@ function makeSum(original: KernelConfig): KernelFunc {
     const outShape = attrs['keepDims'] ? backend_util.expandShapeToKeepDim(kept, axes) : kept;
     const out = backend.makeOutput(outShape, 'float32');
     // views taken after makeOutput, which may grow (and so replace) the heap
-    columnSums(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(out) as Float32Array, matrix.rows, matrix.cols);
+    columnSums(
+      backend.typedArrayFromHeap(x) as Float32Array,
+      backend.typedArrayFromHeap(out) as Float32Array,
+      matrix.rows,
+      matrix.cols,
+    );
     return out;
   }) as unknown as KernelFunc;
 }

@@ -70,7 +70,13 @@ function isPermutation(perm: unknown, rank: number): perm is number[] {
  * Copies `x` (at word `src` of `heap`) transposed by `perm` to word `dst`. `shape` and `perm` are
  * simplified (no size-1 axes, rank ≥ 2).
  */
-export function transposeWords(heap: Int32Array, src: number, dst: number, shape: readonly number[], perm: readonly number[]): void {
+export function transposeWords(
+  heap: Int32Array,
+  src: number,
+  dst: number,
+  shape: readonly number[],
+  perm: readonly number[],
+): void {
   const rank = shape.length;
   const strides = new Array<number>(rank);
   strides[rank - 1] = 1;
@@ -78,7 +84,15 @@ export function transposeWords(heap: Int32Array, src: number, dst: number, shape
   const outShape = perm.map((p) => shape[p]!);
   const inStride = perm.map((p) => strides[p]!); // input step for one step along each output axis
   // one output row (the last output axis) per point of an odometer over the output's outer axes
-  copyRows(heap, src, dst, outShape.slice(0, rank - 1), inStride.slice(0, rank - 1), outShape[rank - 1]!, inStride[rank - 1]!);
+  copyRows(
+    heap,
+    src,
+    dst,
+    outShape.slice(0, rank - 1),
+    inStride.slice(0, rank - 1),
+    outShape[rank - 1]!,
+    inStride[rank - 1]!,
+  );
 }
 
 /**
@@ -118,8 +132,12 @@ function makeTranspose(original: KernelConfig): KernelFunc {
     const { inputs, backend, attrs } = args;
     const x = inputs.x;
     const perm = attrs['perm'];
-    if (x === undefined || (x.dtype !== 'float32' && x.dtype !== 'int32') || !isPermutation(perm, x.shape.length) ||
-      sizeOf(x.shape) === 0) {
+    if (
+      x === undefined ||
+      (x.dtype !== 'float32' && x.dtype !== 'int32') ||
+      !isPermutation(perm, x.shape.length) ||
+      sizeOf(x.shape) === 0
+    ) {
       return originalFunc(args as never);
     }
     const simple = simplifyTranspose(x.shape, perm);
@@ -135,17 +153,27 @@ function makeTranspose(original: KernelConfig): KernelFunc {
       out.shape = perm.map((p) => x.shape[p]!);
       return out;
     }
-    const out = backend.makeOutput(perm.map((p) => x.shape[p]!), x.dtype as 'float32' | 'int32');
+    const out = backend.makeOutput(
+      perm.map((p) => x.shape[p]!),
+      x.dtype as 'float32' | 'int32',
+    );
     // views taken after makeOutput, which may grow (and so replace) the heap
     const xs = backend.typedArrayFromHeap(x);
     const os = backend.typedArrayFromHeap(out);
     const heap = new Int32Array(os.buffer);
-    if (os.length !== xs.length) throw new Error('tfjs-wasm-train: internal error, a transpose whose output does not match x');
+    if (os.length !== xs.length)
+      throw new Error('tfjs-wasm-train: internal error, a transpose whose output does not match x');
     if (matrices) {
       const [rows, cols] = simple.shape.slice(-2) as [number, number];
       const count = rank === 3 ? simple.shape[0]! : 1;
       for (let i = 0; i < count; i++) {
-        transposeMatrixWords(heap, (xs.byteOffset >>> 2) + i * rows * cols, (os.byteOffset >>> 2) + i * rows * cols, rows, cols);
+        transposeMatrixWords(
+          heap,
+          (xs.byteOffset >>> 2) + i * rows * cols,
+          (os.byteOffset >>> 2) + i * rows * cols,
+          rows,
+          cols,
+        );
       }
     } else {
       transposeWords(heap, xs.byteOffset >>> 2, os.byteOffset >>> 2, simple.shape, simple.perm);

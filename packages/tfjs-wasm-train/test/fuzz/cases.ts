@@ -28,16 +28,26 @@ function kernel(name: string, inputs: Ins, attrs: object): tf.Tensor {
  * of matrices (flat index modulo each batch size) is broadcasting. Other broadcasts ([2, 1]·[1, 3])
  * are excluded: tfjs's own kernels, cpu's included, compute the wrong matrices there (known issue).
  */
-const batchShapes = fc.record({
-  base: fc.array(dim(1, 3), { maxLength: 3 }), cutA: dim(0, 3), cutB: dim(0, 3), oneA: fc.boolean(), oneB: fc.boolean(),
-}).map(({ base, cutA, cutB, oneA, oneB }) => [
-  [...(oneA ? [1] : []), ...base.slice(Math.min(cutA, base.length))],
-  [...(oneB ? [1] : []), ...base.slice(Math.min(cutB, base.length))],
-]);
+const batchShapes = fc
+  .record({
+    base: fc.array(dim(1, 3), { maxLength: 3 }),
+    cutA: dim(0, 3),
+    cutB: dim(0, 3),
+    oneA: fc.boolean(),
+    oneB: fc.boolean(),
+  })
+  .map(({ base, cutA, cutB, oneA, oneB }) => [
+    [...(oneA ? [1] : []), ...base.slice(Math.min(cutA, base.length))],
+    [...(oneB ? [1] : []), ...base.slice(Math.min(cutB, base.length))],
+  ]);
 
 type Dims = { m: number; k: number; n: number; transposeA: boolean; transposeB: boolean };
 const matMulDims: fc.Arbitrary<Dims> = fc.record({
-  m: dim(1, 24), k: dim(1, 48), n: dim(1, 24), transposeA: fc.boolean(), transposeB: fc.boolean(),
+  m: dim(1, 24),
+  k: dim(1, 48),
+  n: dim(1, 24),
+  transposeA: fc.boolean(),
+  transposeB: fc.boolean(),
 });
 
 function operands(batchA: number[], batchB: number[], d: Dims): Case['inputs'] {
@@ -52,7 +62,8 @@ function operands(batchA: number[], batchB: number[], d: Dims): Case['inputs'] {
  * same b is then reshaped (its last two axes swapped in size; the tensor id stays) and multiplied
  * again, untransposed: a stale XNNPACK packing of b would show there.
  */
-export const matMulCase: fc.Arbitrary<Case> = fc.tuple(batchShapes, matMulDims, fc.boolean(), seed)
+export const matMulCase: fc.Arbitrary<Case> = fc
+  .tuple(batchShapes, matMulDims, fc.boolean(), seed)
   .map(([[ba, bb], d, again, s]) => {
     const inputs = operands(ba!, bb!, d);
     const bShape = inputs['b']!.shape;
@@ -92,16 +103,17 @@ function matMulF64(a: ArrayLike<number>, aShape: number[], b: ArrayLike<number>,
       sa *= pa[i]!;
       sb *= pb[i]!;
     }
-    for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) {
-      let [sum, abs] = [0, 0];
-      for (let j = 0; j < k; j++) {
-        const p = a[(ia * m + r) * k + j]! * b[(ib * k + j) * n + c]!;
-        sum += p;
-        abs += Math.abs(p);
+    for (let r = 0; r < m; r++)
+      for (let c = 0; c < n; c++) {
+        let [sum, abs] = [0, 0];
+        for (let j = 0; j < k; j++) {
+          const p = a[(ia * m + r) * k + j]! * b[(ib * k + j) * n + c]!;
+          sum += p;
+          abs += Math.abs(p);
+        }
+        values[(o * m + r) * n + c] = sum;
+        absSum[(o * m + r) * n + c] = abs;
       }
-      values[(o * m + r) * n + c] = sum;
-      absSum[(o * m + r) * n + c] = abs;
-    }
   }
   return { shape: [...outBatch, m, n], values, absSum };
 }
@@ -112,14 +124,18 @@ function matMulF64(a: ArrayLike<number>, aShape: number[], b: ArrayLike<number>,
  * output's batch first. Compared with a float64 reference, as cpu is wrong here.
  */
 const broadcastAxes = fc.array(fc.tuple(dim(1, 3), fc.constantFrom('a', 'b', 'both')), { minLength: 2, maxLength: 3 });
-export const broadcastMatMulCase: fc.Arbitrary<Case> = fc.tuple(broadcastAxes, dim(1, 12), dim(1, 24), dim(1, 12), seed)
+export const broadcastMatMulCase: fc.Arbitrary<Case> = fc
+  .tuple(broadcastAxes, dim(1, 12), dim(1, 24), dim(1, 12), seed)
   .map(([axes, m, k, n, s]): Case => {
     const aBatch = axes.map(([d, who]) => (who === 'b' ? 1 : d));
     const bBatch = axes.map(([d, who]) => (who === 'a' ? 1 : d));
     const inputs = { a: { shape: [...aBatch, m, k] }, b: { shape: [...bBatch.slice(1), k, n] } };
     return {
       what: `matMul (broadcast batches) ${JSON.stringify({ aBatch, bBatch: bBatch.slice(1), m, k, n })}`,
-      inputs, check: 'bound', terms: k, seed: s,
+      inputs,
+      check: 'bound',
+      terms: k,
+      seed: s,
       op: (x) => tf.matMul(x['a']!, x['b']!),
       reference: (v) => [matMulF64(v['a']!, inputs.a.shape, v['b']!, inputs.b.shape)],
     };
@@ -132,17 +148,31 @@ const ACTIVATIONS = ['linear', 'relu', 'relu6', 'elu', 'leakyrelu', 'prelu'] as 
  * only with both batches equal to one flat batch: tfjs's fused op reshapes to rank 3 first, and
  * broadcasting batches is tf.matMul's (above). 'sigmoid' is left out: tfjs's wasm kernel refuses it.
  */
-export const fusedMatMulCase: fc.Arbitrary<Case> = fc.tuple(fc.constantFrom('one', 'fold', 'batches'), dim(2, 3),
-  matMulDims, fc.constantFrom('none', 'n', '1'), fc.constantFrom(...ACTIVATIONS), seed)
+export const fusedMatMulCase: fc.Arbitrary<Case> = fc
+  .tuple(
+    fc.constantFrom('one', 'fold', 'batches'),
+    dim(2, 3),
+    matMulDims,
+    fc.constantFrom('none', 'n', '1'),
+    fc.constantFrom(...ACTIVATIONS),
+    seed,
+  )
   .map(([kind, batch, d, biasKind, activation, s]) => {
     const [ba, bb] = kind === 'one' ? [[], []] : kind === 'fold' ? [[batch], []] : [[batch], [batch]];
     const inputs = operands(ba, bb, d);
     if (biasKind !== 'none') inputs['bias'] = { shape: [biasKind === 'n' ? d.n : 1] };
     if (activation === 'prelu') inputs['alpha'] = { shape: [d.n] };
-    const fused = (x: Ins, act: string) => tf.fused.matMul({
-      a: x['a']!, b: x['b']!, transposeA: d.transposeA, transposeB: d.transposeB, bias: x['bias'],
-      activation: act as 'relu', preluActivationWeights: x['alpha'], leakyreluAlpha: 0.3,
-    });
+    const fused = (x: Ins, act: string) =>
+      tf.fused.matMul({
+        a: x['a']!,
+        b: x['b']!,
+        transposeA: d.transposeA,
+        transposeB: d.transposeB,
+        bias: x['bias'],
+        activation: act as 'relu',
+        preluActivationWeights: x['alpha'],
+        leakyreluAlpha: 0.3,
+      });
     return {
       what: `fused.matMul ${JSON.stringify({ kind, ba, bb, ...d, biasKind, activation })}`,
       inputs,
@@ -157,24 +187,53 @@ export const fusedMatMulCase: fc.Arbitrary<Case> = fc.tuple(fc.constantFrom('one
 
 const pads: fc.Arbitrary<{ pad: Pad; rounding: Rounding }> = fc.oneof(
   fc.constantFrom('valid', 'same').map((pad) => ({ pad: pad as Pad, rounding: undefined })),
-  fc.tuple(dim(0, 2), fc.constantFrom(undefined, 'floor', 'round', 'ceil'))
+  fc
+    .tuple(dim(0, 2), fc.constantFrom(undefined, 'floor', 'round', 'ceil'))
     .map(([pad, rounding]) => ({ pad, rounding: rounding as Rounding })),
-  fc.tuple(dim(0, 2), dim(0, 2), dim(0, 2), dim(0, 2))
-    .map(([t, b, l, r]) => ({ pad: [[0, 0], [t, b], [l, r], [0, 0]] as Pad, rounding: undefined })),
+  fc.tuple(dim(0, 2), dim(0, 2), dim(0, 2), dim(0, 2)).map(([t, b, l, r]) => ({
+    pad: [
+      [0, 0],
+      [t, b],
+      [l, r],
+      [0, 0],
+    ] as Pad,
+    rounding: undefined,
+  })),
 );
 
 const convGeometry = fc.record({
-  batch: dim(1, 3), h: dim(1, 9), w: dim(1, 9), c: fc.oneof(dim(1, 4), fc.constant(0)), fh: dim(1, 4), fw: dim(1, 4),
-  out: fc.oneof(dim(1, 4), fc.constant(0)), strides: pair(1, 3), pads, nchw: fc.boolean(), seed,
+  batch: dim(1, 3),
+  h: dim(1, 9),
+  w: dim(1, 9),
+  c: fc.oneof(dim(1, 4), fc.constant(0)),
+  fh: dim(1, 4),
+  fw: dim(1, 4),
+  out: fc.oneof(dim(1, 4), fc.constant(0)),
+  strides: pair(1, 3),
+  pads,
+  nchw: fc.boolean(),
+  seed,
 });
 
 type Geometry = typeof convGeometry extends fc.Arbitrary<infer G> ? G : never;
 
-function convInfo(g: Geometry, depthwise: boolean, nchw: boolean, dilations: Pair = [1, 1]):
-  tf.backend_util.Conv2DInfo {
+function convInfo(
+  g: Geometry,
+  depthwise: boolean,
+  nchw: boolean,
+  dilations: Pair = [1, 1],
+): tf.backend_util.Conv2DInfo {
   const xShape = (nchw ? [g.batch, g.c, g.h, g.w] : [g.batch, g.h, g.w, g.c]) as Four;
-  return tf.backend_util.computeConv2DInfo(xShape, [g.fh, g.fw, g.c, g.out], g.strides, dilations, g.pads.pad as never,
-    g.pads.rounding, depthwise, nchw ? 'channelsFirst' : 'channelsLast');
+  return tf.backend_util.computeConv2DInfo(
+    xShape,
+    [g.fh, g.fw, g.c, g.out],
+    g.strides,
+    dilations,
+    g.pads.pad as never,
+    g.pads.rounding,
+    depthwise,
+    nchw ? 'channelsFirst' : 'channelsLast',
+  );
 }
 
 /** A geometry tfjs accepts: some output, and the explicit list padding only with NHWC (tfjs's layout of the list). */
@@ -187,20 +246,38 @@ const validFor = (depthwise: boolean) => (g: Geometry) => {
 
 /** The case of a filter gradient (x, dy in) or an input gradient (dy, filter in), bound-checked against cpu. */
 function gradientCase(
-  name: string, what: string, attrs: Record<string, unknown>, g: Geometry, info: ReturnType<typeof convInfo>,
-  xShape: number[], filterGrad: boolean,
+  name: string,
+  what: string,
+  attrs: Record<string, unknown>,
+  g: Geometry,
+  info: ReturnType<typeof convInfo>,
+  xShape: number[],
+  filterGrad: boolean,
 ): Case {
   const filterShape = [g.fh, g.fw, g.c, g.out];
   if (filterGrad) {
-    return { what, inputs: { x: { shape: xShape }, dy: { shape: info.outShape } }, check: 'bound', seed: g.seed,
-      terms: g.batch * info.outHeight * info.outWidth, op: (x) => kernel(name, x, { ...attrs, filterShape }) };
+    return {
+      what,
+      inputs: { x: { shape: xShape }, dy: { shape: info.outShape } },
+      check: 'bound',
+      seed: g.seed,
+      terms: g.batch * info.outHeight * info.outWidth,
+      op: (x) => kernel(name, x, { ...attrs, filterShape }),
+    };
   }
-  return { what, inputs: { dy: { shape: info.outShape }, filter: { shape: filterShape } }, check: 'bound',
-    seed: g.seed, terms: g.fh * g.fw * g.out, op: (x) => kernel(name, x, { ...attrs, inputShape: xShape }) };
+  return {
+    what,
+    inputs: { dy: { shape: info.outShape }, filter: { shape: filterShape } },
+    check: 'bound',
+    seed: g.seed,
+    terms: g.fh * g.fw * g.out,
+    op: (x) => kernel(name, x, { ...attrs, inputShape: xShape }),
+  };
 }
 
 /** Conv2DBackpropFilter and Conv2DBackpropInput (ours), NHWC and NCHW, every padding and rounding. */
-export const convGradCase: fc.Arbitrary<Case> = fc.tuple(convGeometry.filter(validFor(false)), fc.boolean())
+export const convGradCase: fc.Arbitrary<Case> = fc
+  .tuple(convGeometry.filter(validFor(false)), fc.boolean())
   .map(([g, filterGrad]): Case => {
     const info = convInfo(g, false, g.nchw);
     const dataFormat = g.nchw ? 'NCHW' : 'NHWC';
@@ -215,7 +292,8 @@ export const convGradCase: fc.Arbitrary<Case> = fc.tuple(convGeometry.filter(val
  * The depthwise filter and input gradients (ours; NHWC only in tfjs). Dilations stay 1: tfjs's cpu
  * kernels leave the dilation out of their indexing (conv.test.ts checks dilated ones against float64).
  */
-export const depthwiseGradCase: fc.Arbitrary<Case> = fc.tuple(convGeometry.filter(validFor(true)), fc.boolean())
+export const depthwiseGradCase: fc.Arbitrary<Case> = fc
+  .tuple(convGeometry.filter(validFor(true)), fc.boolean())
   .map(([g, filterGrad]): Case => {
     const info = convInfo(g, true, false);
     const attrs = { strides: g.strides, pad: g.pads.pad, dilations: [1, 1], dimRoundingMode: g.pads.rounding };
@@ -233,7 +311,8 @@ export const depthwiseGradCase: fc.Arbitrary<Case> = fc.tuple(convGeometry.filte
  * a stride exceeds the filter in a dimension (the fuzzer found it also with a square filter: 2 × 2, strides
  * [3, 1]).
  */
-export const convForwardCase: fc.Arbitrary<Case> = fc.tuple(convGeometry, pair(1, 2), fc.boolean())
+export const convForwardCase: fc.Arbitrary<Case> = fc
+  .tuple(convGeometry, pair(1, 2), fc.boolean())
   .filter(([g, dil, depthwise]) => {
     if (g.c === 0 || g.out === 0 || g.pads.rounding !== undefined) return false;
     const square = g.fh === g.fw && g.strides[0] === g.strides[1] && dil[0] === dil[1];
@@ -249,19 +328,39 @@ export const convForwardCase: fc.Arbitrary<Case> = fc.tuple(convGeometry, pair(1
     check: 'bound' as const,
     terms: g.fh * g.fw * g.c,
     seed: g.seed,
-    op: (x: Ins) => (depthwise ? tf.depthwiseConv2d : tf.conv2d)(x['x'] as tf.Tensor4D, x['filter'] as tf.Tensor4D,
-      g.strides, g.pads.pad as never, 'NHWC', dil),
+    op: (x: Ins) =>
+      (depthwise ? tf.depthwiseConv2d : tf.conv2d)(
+        x['x'] as tf.Tensor4D,
+        x['filter'] as tf.Tensor4D,
+        g.strides,
+        g.pads.pad as never,
+        'NHWC',
+        dil,
+      ),
   }));
 
 const poolGeometry = fc.record({
-  batch: dim(1, 2), h: dim(1, 8), w: dim(1, 8), c: dim(1, 3), filter: pair(1, 4), strides: pair(1, 4), pads,
-  specials: fc.constantFrom(0, 0, 0.05, 0.3), seed,
+  batch: dim(1, 2),
+  h: dim(1, 8),
+  w: dim(1, 8),
+  c: dim(1, 3),
+  filter: pair(1, 4),
+  strides: pair(1, 4),
+  pads,
+  specials: fc.constantFrom(0, 0, 0.05, 0.3),
+  seed,
 });
 type PoolGeometry = typeof poolGeometry extends fc.Arbitrary<infer G> ? G : never;
 
 function poolInfo(g: PoolGeometry): tf.backend_util.Conv2DInfo {
-  return tf.backend_util.computePool2DInfo([g.batch, g.h, g.w, g.c], g.filter, g.strides, 1, g.pads.pad as never,
-    g.pads.rounding);
+  return tf.backend_util.computePool2DInfo(
+    [g.batch, g.h, g.w, g.c],
+    g.filter,
+    g.strides,
+    1,
+    g.pads.pad as never,
+    g.pads.rounding,
+  );
 }
 
 /**
@@ -270,7 +369,8 @@ function poolInfo(g: PoolGeometry): tf.backend_util.Conv2DInfo {
  * NaN (tfjs's wasm maxPool of [NaN, 1] gives −∞) and numeric padding or rounding (tfjs and XNNPACK
  * disagree on the output size).
  */
-export const poolCase: fc.Arbitrary<Case> = fc.tuple(poolGeometry, fc.boolean())
+export const poolCase: fc.Arbitrary<Case> = fc
+  .tuple(poolGeometry, fc.boolean())
   .filter(([g, grad]) => {
     if (Array.isArray(g.pads.pad)) return false; // pools take no lists
     if (!grad && (g.specials > 0 || g.pads.rounding !== undefined || typeof g.pads.pad === 'number')) return false;
@@ -281,8 +381,13 @@ export const poolCase: fc.Arbitrary<Case> = fc.tuple(poolGeometry, fc.boolean())
     const info = poolInfo(g);
     const xShape = [g.batch, g.h, g.w, g.c];
     if (!grad) {
-      return { what: `maxPool ${JSON.stringify(g)}`, inputs: { x: { shape: xShape, quantized: true } }, check: 'exact',
-        seed: g.seed, op: (x) => tf.maxPool(x['x'] as tf.Tensor4D, g.filter, g.strides, g.pads.pad as never) };
+      return {
+        what: `maxPool ${JSON.stringify(g)}`,
+        inputs: { x: { shape: xShape, quantized: true } },
+        check: 'exact',
+        seed: g.seed,
+        op: (x) => tf.maxPool(x['x'] as tf.Tensor4D, g.filter, g.strides, g.pads.pad as never),
+      };
     }
     const attrs = { filterSize: g.filter, strides: g.strides, pad: g.pads.pad, dimRoundingMode: g.pads.rounding };
     return {
@@ -301,44 +406,72 @@ export const poolCase: fc.Arbitrary<Case> = fc.tuple(poolGeometry, fc.boolean())
   });
 
 /** Transposes of rank 1-6 (and tall matrices for the tiled path), float32 and int32: bit for bit. */
-export const transposeCase: fc.Arbitrary<Case> = fc.tuple(
-  fc.oneof(fc.array(dim(1, 4), { minLength: 1, maxLength: 6 }),
-    fc.tuple(dim(512, 600), dim(1, 5)).map(([r, c]) => [r, c])),
-  fc.constantFrom('float32', 'int32'), seed, fc.integer(),
-).map(([shape, dtype, s, permSeed]): Case => {
-  const perm = shape.map((_, i) => i);
-  for (let i = perm.length - 1, r = permSeed >>> 0; i > 0; i--, r = (Math.imul(r, 1103515245) + 12345) >>> 0) {
-    const j = r % (i + 1);
-    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-  }
-  return { what: `transpose ${JSON.stringify({ shape, perm, dtype })}`,
-    inputs: { x: { shape, dtype: dtype as 'float32' } },
-    check: 'exact', seed: s, op: (x) => tf.transpose(x['x']!, perm) };
-});
+export const transposeCase: fc.Arbitrary<Case> = fc
+  .tuple(
+    fc.oneof(
+      fc.array(dim(1, 4), { minLength: 1, maxLength: 6 }),
+      fc.tuple(dim(512, 600), dim(1, 5)).map(([r, c]) => [r, c]),
+    ),
+    fc.constantFrom('float32', 'int32'),
+    seed,
+    fc.integer(),
+  )
+  .map(([shape, dtype, s, permSeed]): Case => {
+    const perm = shape.map((_, i) => i);
+    for (let i = perm.length - 1, r = permSeed >>> 0; i > 0; i--, r = (Math.imul(r, 1103515245) + 12345) >>> 0) {
+      const j = r % (i + 1);
+      [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+    }
+    return {
+      what: `transpose ${JSON.stringify({ shape, perm, dtype })}`,
+      inputs: { x: { shape, dtype: dtype as 'float32' } },
+      check: 'exact',
+      seed: s,
+      op: (x) => tf.transpose(x['x']!, perm),
+    };
+  });
 
 /** Slice, tf.unstack (Unpack) and tf.split (SplitV) of rank 1-5, float32 and int32: bit for bit. */
-export const sliceCase: fc.Arbitrary<Case> = fc.tuple(fc.array(dim(1, 5), { minLength: 1, maxLength: 5 }),
-  fc.constantFrom('float32', 'int32'), fc.constantFrom('slice', 'unstack', 'split'),
-  fc.array(fc.nat(), { minLength: 12, maxLength: 12 }), seed)
+export const sliceCase: fc.Arbitrary<Case> = fc
+  .tuple(
+    fc.array(dim(1, 5), { minLength: 1, maxLength: 5 }),
+    fc.constantFrom('float32', 'int32'),
+    fc.constantFrom('slice', 'unstack', 'split'),
+    fc.array(fc.nat(), { minLength: 12, maxLength: 12 }),
+    seed,
+  )
   .map(([shape, dtype, kind, r, s]): Case => {
     const axis = r[0]! % shape.length;
     const begin = shape.map((d, i) => r[1 + i]! % d);
     const sizes = shape.map((d, i) => r[6 + i]! % (d - begin[i]! + 1));
     const cut = 1 + (r[11]! % shape[axis]!);
     const parts = cut === shape[axis] ? [cut] : [cut, shape[axis]! - cut];
-    const op = kind === 'slice' ? (x: Ins) => tf.slice(x['x']!, begin, sizes)
-      : kind === 'unstack' ? (x: Ins) => tf.unstack(x['x']!, axis) : (x: Ins) => tf.split(x['x']!, parts, axis);
-    return { what: `${kind} ${JSON.stringify({ shape, dtype, axis, begin, sizes, parts })}`,
-      inputs: { x: { shape, dtype: dtype as 'float32' } }, check: 'exact', seed: s, op };
+    const op =
+      kind === 'slice'
+        ? (x: Ins) => tf.slice(x['x']!, begin, sizes)
+        : kind === 'unstack'
+          ? (x: Ins) => tf.unstack(x['x']!, axis)
+          : (x: Ins) => tf.split(x['x']!, parts, axis);
+    return {
+      what: `${kind} ${JSON.stringify({ shape, dtype, axis, begin, sizes, parts })}`,
+      inputs: { x: { shape, dtype: dtype as 'float32' } },
+      check: 'exact',
+      seed: s,
+      op,
+    };
   });
 
 /** Sum over leading axes (ours, column sums) and other axes (tfjs's): within the summation bound. */
-export const sumCase: fc.Arbitrary<Case> = fc.tuple(fc.array(dim(1, 6), { minLength: 1, maxLength: 4 }), fc.nat(),
-  fc.boolean(), seed)
+export const sumCase: fc.Arbitrary<Case> = fc
+  .tuple(fc.array(dim(1, 6), { minLength: 1, maxLength: 4 }), fc.nat(), fc.boolean(), seed)
   .map(([shape, r, keepDims, s]): Case => {
     const axes = shape.map((_, i) => i).filter((i) => (r >> i) & 1);
-    return { what: `sum ${JSON.stringify({ shape, axes, keepDims })}`, inputs: { x: { shape } }, check: 'bound',
+    return {
+      what: `sum ${JSON.stringify({ shape, axes, keepDims })}`,
+      inputs: { x: { shape } },
+      check: 'bound',
       seed: s,
       terms: size(axes.map((i) => shape[i]!)),
-      op: (x) => tf.sum(x['x']!, axes.length > 0 ? axes : undefined, keepDims) };
+      op: (x) => tf.sum(x['x']!, axes.length > 0 ? axes : undefined, keepDims),
+    };
   });

@@ -37,8 +37,9 @@ export interface Case {
    * Where tfjs's cpu kernel is itself wrong: the expected outputs and their Σ|a·b| (the bound), computed
    * in float64 by the test from the input values, instead of cpu.
    */
-  reference?: (values: Record<string, Float32Array | Int32Array>) => { shape: number[]; values: Float64Array;
-    absSum: Float64Array }[];
+  reference?: (
+    values: Record<string, Float32Array | Int32Array>,
+  ) => { shape: number[]; values: Float64Array; absSum: Float64Array }[];
   seed: number;
 }
 

@@ -30,8 +30,9 @@ function build(c: FitCase): tf.Sequential {
   if (c.kind === 'dense') {
     model.add(tf.layers.dense({ inputShape: [c.inputs], units: c.hidden, activation: 'relu' }));
   } else {
-    model.add(tf.layers.conv2d({ inputShape: [c.inputs, c.inputs, 2], filters: c.hidden, kernelSize: 2,
-      activation: 'relu' }));
+    model.add(
+      tf.layers.conv2d({ inputShape: [c.inputs, c.inputs, 2], filters: c.hidden, kernelSize: 2, activation: 'relu' }),
+    );
     model.add(tf.layers.maxPooling2d({ poolSize: c.pool, strides: Math.max(1, c.pool - 1), padding: 'same' }));
     model.add(tf.layers.flatten());
   }
