@@ -14,6 +14,13 @@ export {
   type Int8Moments,
   type LowBitMoments,
 } from '../kernels/lowbit_arrays.js';
-export { INT4, INT8, readCode, type LowBitDtype, type LowBitFormat } from '../formats/state_formats.js';
+export {
+  INT4,
+  INT8,
+  readCode,
+  type LowBitDtype,
+  type LowBitFormat,
+  type MomentCode,
+} from '../formats/state_formats.js';
 export { ruleOptimizer, type CoreRuleOptimizer, type RuleState } from './rule_optimizer.js';
 export type { CommonOptionKey } from '../rules/options.js';

@@ -231,11 +231,11 @@ export function evaluateUniform(
         case 'div':
           return a / b;
         // the kernels' pmin / pmax (wat.ts): NaN in a propagates, NaN in b does not (Math.min/max differ)
-        // biome-ignore lint/complexity/useMathMinMax: pmin's NaN semantics, as the kernels compute it
         case 'min':
+          // biome-ignore lint/complexity/useMathMinMax: pmin's NaN semantics, as the kernels compute it
           return b < a ? b : a;
-        // biome-ignore lint/complexity/useMathMinMax: pmax's NaN semantics, as the kernels compute it
         case 'max':
+          // biome-ignore lint/complexity/useMathMinMax: pmax's NaN semantics, as the kernels compute it
           return a < b ? b : a;
       }
     }
