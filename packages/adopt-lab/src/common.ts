@@ -323,4 +323,4 @@ export function formatMeanStd(xs: number[], digits: number): string {
 }
 
 /** The seeded random stream of the experiments (the Trainer's, see src/random.ts). */
-export { Rng as Random } from 'adopt-optim/train';
+export { Rng as Random } from 'adopt-optim/core';

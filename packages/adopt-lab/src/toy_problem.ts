@@ -8,7 +8,7 @@
  * through the framework-free core.
  */
 import { core } from 'adopt-optim';
-import { Rng } from 'adopt-optim/train';
+import { Rng } from 'adopt-optim/core';
 
 export const TOY_OPTIMIZERS = ['adopt', 'adopt-unclipped', 'adam', 'amsgrad'] as const;
 export type ToyOptimizer = (typeof TOY_OPTIMIZERS)[number];

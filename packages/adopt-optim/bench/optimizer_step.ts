@@ -19,7 +19,7 @@ import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { adopt, core } from '../src/index.js';
-import { Rng } from '../src/train/index.js';
+import { Rng } from '../src/random.js';
 import { ALL_THREADS, buildNative, NativeServer } from './native.js';
 import { stat, time, type Stat } from './stats.js';
 

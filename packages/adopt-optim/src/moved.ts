@@ -27,8 +27,8 @@ export declare const setLearningRate: MovedTo<'adopt-optim/train'>;
 export declare const isOptimizerName: MovedTo<'adopt-optim/train'>;
 /** @internal @deprecated Moved: import { OPTIMIZER_NAMES } from 'adopt-optim/train'. */
 export declare const OPTIMIZER_NAMES: MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import { Rng } from 'adopt-optim/train'. */
-export declare const Rng: MovedTo<'adopt-optim/train'>;
+/** @internal @deprecated Moved: import { Rng } from 'adopt-optim/core'. */
+export declare const Rng: MovedTo<'adopt-optim/core'>;
 /** @internal @deprecated Moved: import type { OptimizerName } from 'adopt-optim/train'. */
 export type OptimizerName = MovedTo<'adopt-optim/train'>;
 /** @internal @deprecated Moved: import type { OptimizerOptions } from 'adopt-optim/train'. */

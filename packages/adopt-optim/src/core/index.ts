@@ -6,6 +6,7 @@
  */
 export * from './transform.js';
 export * from './optimizers.js';
+export { Rng } from '../random.js';
 export {
   BLOCK as INT8_BLOCK,
   int8MomentsBytes,

@@ -20,7 +20,6 @@ export {
 } from './registry.js';
 export {
   Trainer,
-  Rng,
   type TrainerConfig,
   type DataSource,
   type ParamGroup,
