@@ -23,9 +23,11 @@ import { added as addedWithout, SCENARIOS } from './bundle-plan.mjs';
 /**
  * The gzipped bytes `import { adopt }` may add to a bundle: measured 41 620 with the kernels assembled at run time,
  * 42 095 after the attack round's rule checks (the 0.2 goal of 25 kB is not met); 42 591 after one clipping by norm
- * (issue 33: the Trainer's scaled norm on the ops path; 42 506 without it, on the same tree).
+ * (issue 33: the Trainer's scaled norm on the ops path; 42 506 without it, on the same tree); 43 943 after issue 33's
+ * merge (the state-format table with bfloat16, the rule-built optimizer class, the dispatcher's table). The low-bit
+ * half of the plan below (branch bundle/entries, not merged yet) measured 30 993; the 25 kB goal needs the GPU half too.
  */
-const BUDGET_GZIP = 42_700;
+const BUDGET_GZIP = 44_100;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-bundle-'));
