@@ -35,6 +35,7 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { ArrayKernels } from '../kernels/array_kernels.js';
 import { finiteKernel, ruleKernels, sumSquaresKernel } from '../kernels/wasm_kernels.js';
 import { sumOfSquares } from '../gradient_clipping.js';
+import { tableBytes, writeTable } from '../kernels/kernel_table.js';
 import { bindLowBitKernels } from '../kernels/lowbit_arrays.js';
 import { WasmHeapLowBit, type WasmHeapAccess } from './wasm_heap_lowbit.js';
 
@@ -47,6 +48,17 @@ export interface FusedKernels {
   supports(call: PhaseCall): boolean;
   /** One phase of a rule on p, g and the state slots (in the rule's slot order), in place. */
   run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void;
+  /**
+   * Whether `runMany` can take this call: float32 kernels with a table kernel for its phase (src/codegen/wat_table.ts;
+   * none where the phase reads a per-tensor mean). Such variables also pass `supports` and `accepts`.
+   */
+  runsMany?(call: PhaseCall): boolean;
+  /**
+   * One phase (the same plan and phase for all) on many variables, in one kernel call: every buffer of every
+   * variable checked before anything is written (a mismatch throws and nothing changes), then each stepped
+   * exactly as `run` would, bit for bit.
+   */
+  runMany?(entries: readonly StepEntry[]): void;
   allFinite(g: tf.Tensor): boolean;
   /** Σ g² in float64, one read of g (clipping by norm, src/gradient_clipping.ts). Missing on GPU backends. */
   sumSquares?(g: tf.Tensor): number;
@@ -63,6 +75,29 @@ export interface FusedKernels {
    * (wasm_heap_lowbit.ts). Missing where the backend offers no malloc or the module cannot be bound.
    */
   readonly lowBitHeap?: WasmHeapLowBit;
+}
+
+/** One variable of a `runMany`: its call, p, g and slots (in the rule's slot order). */
+export interface StepEntry {
+  readonly call: PhaseCall;
+  readonly p: tf.Variable;
+  readonly g: tf.Tensor;
+  readonly slots: readonly tf.Variable[];
+}
+
+/** The one plan and phase of a runMany's entries, or a TypeError. */
+export function sharedPhase(entries: readonly StepEntry[]): PhaseCall {
+  const first = entries[0]?.call;
+  if (first === undefined) throw new TypeError('adopt-optim runMany: no variables');
+  for (const { call } of entries) {
+    if (call.plan !== first.plan || call.phase !== first.phase) {
+      throw new TypeError(
+        `adopt-optim runMany: one call runs one phase of one plan (${first.plan.key} ${first.phase}), ` +
+          `not ${call.plan.key} ${call.phase}`,
+      );
+    }
+  }
+  return first;
 }
 
 export interface ParamViews {
@@ -265,6 +300,64 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
     k[call.phase]!(...ptrs, n, ...uniformArgs(sig, call.scalars, means as Map<Node, number> | undefined));
     this.written(...written.map((i) => tensors[i]!));
   }
+
+  runsMany(call: PhaseCall): boolean {
+    const k = ruleKernels(this.memory, call.plan.key);
+    return typeof this.module._malloc === 'function' && typeof k?.[`${call.phase}_all`] === 'function';
+  }
+
+  /**
+   * Every variable in one call of the table kernel (src/codegen/wat_table.ts), its table on the heap (kept
+   * between steps, grown when short). The checks and their order are run()'s, over all variables first.
+   */
+  runMany(entries: readonly StepEntry[]): void {
+    const call = sharedPhase(entries);
+    const { phase, sig } = callPart(call);
+    const name = `${call.plan.key} ${call.phase}`;
+    const fn = ruleKernels(this.memory, call.plan.key)?.[`${call.phase}_all`];
+    if (fn === undefined || callCount(call) !== undefined)
+      throw new Error(`adopt-optim ${name}: no table kernel for this phase.`);
+    const heap = this.heapBytes();
+    const rows = entries.map(({ call: c, p, g, slots }) => {
+      if (sig.arrays.length !== slots.length + 2)
+        throw new TypeError(`adopt-optim ${name}: expected ${sig.arrays.length - 2} state arrays.`);
+      const n = p.size;
+      const tensors = [p, g, ...slots];
+      return { offsets: tensors.map((t, i) => this.region(name, sig.arrays[i]!, t, n, heap)), n, scalars: c.scalars };
+    });
+    const table = this.table(tableBytes(sig, rows.length)); // before owned(): a refusal here writes nothing
+    const written = writtenArrays(phase).map((a) => sig.arrays.indexOf(a));
+    entries.forEach(({ p, g, slots }, r) => {
+      const tensors = [p, g, ...slots];
+      const row = rows[r]!;
+      for (const i of written) {
+        row.offsets[i] = this.owned(name, sig.arrays[i]!, tensors[i] as tf.Variable, row.n, row.offsets[i]!);
+      }
+    });
+    writeTable(this.memory, table, sig, rows);
+    fn(table, rows.length);
+    for (const { p, g, slots } of entries) {
+      const tensors = [p, g, ...slots];
+      this.written(...written.map((i) => tensors[i]!));
+    }
+  }
+
+  /** The heap offset of a table of at least `bytes` (allocated once, grown by doubling). */
+  private table(bytes: number): number {
+    if (this.tableSize < bytes) {
+      if (this.tableSize > 0) this.free(this.tableOffset);
+      this.tableSize = Math.max(bytes, 2 * this.tableSize, 4096);
+      this.tableOffset = this.malloc(this.tableSize);
+      if (this.tableOffset === 0 || this.tableOffset + this.tableSize > this.heapBytes()) {
+        this.tableSize = 0;
+        throw new RangeError(`adopt-optim: no heap room for a kernel table of ${bytes} bytes; nothing was written.`);
+      }
+    }
+    return this.tableOffset;
+  }
+
+  private tableOffset = 0;
+  private tableSize = 0;
 
   paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {
     const n = p.size;

@@ -8,12 +8,13 @@ import type { LearningRate, NonFinitePolicy } from '../hyperparams.js';
 import { flagsOf, type Rule } from '../rules/rule.js';
 import { optionsConfig, optionsFromConfig, type OptionSpecs } from '../rules/options.js';
 import { kernelPlan, type KernelPlan, type PhaseCall } from '../codegen/modules.js';
-import { runPhase } from '../dispatch.js';
+import { runPhase, runsOnKernels } from '../dispatch.js';
+import type { StepEntry } from '../backends/tfjs_fused.js';
 import { maxLearningRate } from '../schedules.js';
 import { stepSeed } from '../kernels/lowbit_arrays.js';
 import { lowBitFormat, type LowBitDtype } from '../formats/state_formats.js';
 import { LowBitStore } from './lowbit_store.js';
-import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+import { NamedStateOptimizer, type StepItem, type VariableState } from './named_state_optimizer.js';
 
 /** What the step's scalars are computed from: the rate of this step, the variable's count before it, lrMax. */
 export interface StepContext {
@@ -115,16 +116,53 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     return this.family.foldsGradientScale;
   }
 
-  /** One step of the rule on one variable: its init phase at the first step where it has one (ADOPT §2.3). */
-  protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
+  /** A variable's call at its count: its init phase at the first step where it has one (ADOPT §2.3). */
+  private callOf(p: tf.Variable, state: VariableState, gradScale: number): PhaseCall {
     const pending = this.pending.get(p);
     // a first step redone on a GPU (./gpu_first_steps.ts) runs at count 0: its own scalars
     const checked = pending?.step === state.step ? pending.scalars : this.scalarsOf(p, state.step);
     // clipping by norm multiplies the gradient through the rule's sign (src/gradient_clipping.ts)
-    const folds = this.gradScale !== 1 && this.family.foldsGradientScale;
-    const scalars = folds ? { ...checked, sign: checked.sign! * this.gradScale } : checked;
+    const folds = gradScale !== 1 && this.family.foldsGradientScale;
+    const scalars = folds ? { ...checked, sign: checked.sign! * gradScale } : checked;
     const plan = this.plan;
-    const call: PhaseCall = { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
+    return { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
+  }
+
+  /** The variable's slots, in the rule's order, as the kernels name them. */
+  private slotsOf(state: VariableState): [string, tf.Variable][] {
+    return this.arrays.map((a, i): [string, tf.Variable] => [a, state.slots.get(this.slotNames[i]!)!]);
+  }
+
+  /**
+   * Float32 state on wasm or cpu: the variables whose phase has a table kernel (not caution's, whose mean is
+   * counted per variable) step in one kernel call per phase (init, step), bit-identical to updateVariable.
+   */
+  protected override updateMany(items: readonly StepItem[]): ReadonlySet<tf.Variable> | null {
+    const k = this.kernels;
+    if (this.lowBit !== null || k === null || k.runMany === undefined || k.runsMany === undefined) return null;
+    const byPhase = new Map<string, StepEntry[]>();
+    for (const { variable: p, gradient: g, state, gradScale } of items) {
+      const call = this.callOf(p, state, gradScale);
+      const slots = this.slotsOf(state).map(([, t]) => t);
+      if (!k.runsMany(call) || !runsOnKernels(k, call, [p, g, ...slots])) continue;
+      const group = byPhase.get(call.phase) ?? [];
+      group.push({ call, p, g, slots });
+      byPhase.set(call.phase, group);
+    }
+    const done = new Set<tf.Variable>();
+    for (const entries of byPhase.values()) {
+      if (entries.length < 2) continue; // one variable: its own call, as before
+      k.runMany(entries);
+      for (const { p } of entries) done.add(p);
+      this.ranOn(k.path);
+    }
+    return done;
+  }
+
+  /** One step of the rule on one variable: its init phase at the first step where it has one (ADOPT §2.3). */
+  protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
+    const call = this.callOf(p, state, this.gradScale);
+    const { scalars } = call;
     if (this.lowBit !== null) {
       // §11–§13: the low-bit kernels; on wasm in place on the heap (src/tfjs/lowbit_store.ts)
       this.lowBit.step(call, p, gradient, stepSeed(state.step), this.kernels, (next) =>
@@ -133,7 +171,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
       this.ranOn(this.lowBit.format.dtype);
       return;
     }
-    const slots = this.arrays.map((a, i): [string, tf.Variable] => [a, state.slots.get(this.slotNames[i]!)!]);
+    const slots = this.slotsOf(state);
     const opsScalars = () =>
       this.family.safeEpsilon ? { ...scalars, epsilon: this.backendSafeEpsilon(scalars.epsilon!) } : scalars;
     const commit = (target: tf.Variable, value: tf.Tensor) => this.commit(target, value);
