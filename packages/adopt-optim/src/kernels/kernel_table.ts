@@ -30,14 +30,20 @@ export function writeTable(memory: WebAssembly.Memory, at: number, sig: Signatur
   const ints = new Int32Array(memory.buffer, at, words * rows.length);
   const floats = new Float32Array(memory.buffer, at, words * rows.length);
   const arrays = sig.arrays.length;
-  rows.forEach((row, r) => {
+  let last: TableRow | undefined;
+  let u: number[] = [];
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
     const base = r * words;
     if (row.offsets.length !== arrays) {
       throw new TypeError(`adopt-optim: a table row holds ${row.offsets.length} arrays; the kernel takes ${arrays}`);
     }
     for (let i = 0; i < arrays; i++) ints[base + i] = row.offsets[i]!;
     ints[base + arrays] = row.n;
-    const u = uniformArgs(sig, row.scalars, row.means);
+    // rows of one step mostly share their scalars object (FamilyOptimizer): evaluated once for all of them
+    if (last === undefined || row.scalars !== last.scalars || row.means !== undefined || last.means !== undefined)
+      u = uniformArgs(sig, row.scalars, row.means);
+    last = row;
     for (let i = 0; i < u.length; i++) floats[base + arrays + 1 + i] = u[i]!;
-  });
+  }
 }

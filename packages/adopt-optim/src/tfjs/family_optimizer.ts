@@ -63,6 +63,8 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
   private readonly plan: KernelPlan;
   /** Each variable's scalars for the step in progress (at its count): computed and checked before any is written. */
   private readonly pending = new Map<tf.Variable, { step: number; scalars: Record<string, number> }>();
+  /** The scalars of the step in progress by variable count (the same for every variable at that count). */
+  private readonly byCount = new Map<number, Record<string, number>>();
 
   protected constructor(family: Family, learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
     super(learningRate, nonFinite, fused);
@@ -96,7 +98,12 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
 
   /** Called for every variable of a step before any is updated: refused scalars leave everything unchanged. */
   protected override checkStep(variable: tf.Variable, step: number): void {
-    this.pending.set(variable, { step, scalars: this.scalarsOf(variable, step) });
+    // the scalars depend on the count (and the step's rate), not on the variable: one object per count and step,
+    // checked at the first variable with that count (a refusal names it), shared by the others (and by updateMany's
+    // table, which evaluates the uniforms once per distinct object)
+    let scalars = this.byCount.get(step);
+    if (scalars === undefined) this.byCount.set(step, (scalars = this.scalarsOf(variable, step)));
+    this.pending.set(variable, { step, scalars });
   }
 
   /**
@@ -105,10 +112,12 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
    */
   override applyGradients(variableGradients: Parameters<NamedStateOptimizer['applyGradients']>[0]): void {
     this.pending.clear();
+    this.byCount.clear();
     try {
       super.applyGradients(variableGradients);
     } finally {
       this.pending.clear();
+      this.byCount.clear();
     }
   }
 
@@ -141,10 +150,12 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     const k = this.kernels;
     if (this.lowBit !== null || k === null || k.runMany === undefined || k.runsMany === undefined) return null;
     const byPhase = new Map<string, StepEntry[]>();
+    const runsMany = { init: undefined as boolean | undefined, step: undefined as boolean | undefined };
     for (const { variable: p, gradient: g, state, gradScale } of items) {
       const call = this.callOf(p, state, gradScale);
+      if (!(runsMany[call.phase] ??= k.runsMany(call))) continue; // the same for every call of the phase
       const slots = this.slotsOf(state).map(([, t]) => t);
-      if (!k.runsMany(call) || !runsOnKernels(k, call, [p, g, ...slots])) continue;
+      if (!runsOnKernels(k, call, [p, g, ...slots])) continue;
       const group = byPhase.get(call.phase) ?? [];
       group.push({ call, p, g, slots });
       byPhase.set(call.phase, group);
