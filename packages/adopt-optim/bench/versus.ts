@@ -33,7 +33,8 @@ const ONLY = value('--only', '');
 const BACKENDS = value('--backends', 'wasm,cpu,core').split(',');
 /** `--tensors N`: the SIZE parameters in N tensors of SIZE / N, stepped by one applyGradients (the core: N steps). */
 const TENSORS = Number(value('--tensors', '1'));
-if (!Number.isInteger(SIZE / TENSORS) || TENSORS < 1) throw new Error(`--tensors ${TENSORS} must divide --size ${SIZE}`);
+if (!Number.isInteger(SIZE / TENSORS) || TENSORS < 1)
+  throw new Error(`--tensors ${TENSORS} must divide --size ${SIZE}`);
 
 const other = (await import(pathToFileURL(resolve(AGAINST)).href)) as typeof current;
 
@@ -52,7 +53,9 @@ function tfjsMethod(name: string, backend: 'wasm' | 'cpu', make: (lib: Lib) => t
     backend,
     make(lib) {
       const each = SIZE / TENSORS;
-      const vs = Array.from({ length: TENSORS }, (_, i) => tf.variable(tf.randomNormal([each], 0, 1, 'float32', 1 + i)));
+      const vs = Array.from({ length: TENSORS }, (_, i) =>
+        tf.variable(tf.randomNormal([each], 0, 1, 'float32', 1 + i)),
+      );
       const gs = vs.map((_, i) => tf.randomNormal([each], 0, 1, 'float32', 7 + i));
       const opt = make(lib);
       made.push({ opt, vs, gs });

@@ -456,6 +456,35 @@ class CpuFused implements FusedKernels {
     this.k.run(call, written.has('p') ? this.owned(name, 'p', p, n) : pv, gv, slotValues);
   }
 
+  runsMany(call: PhaseCall): boolean {
+    return this.k.runsMany(call);
+  }
+
+  /** Every variable's arrays checked, the written ones made private, then ArrayKernels.runMany (packed, one call per pack). */
+  runMany(entries: readonly StepEntry[]): void {
+    const call = sharedPhase(entries);
+    const { phase, sig } = callPart(call);
+    const name = `${call.plan.key} ${call.phase}`;
+    for (const { p, g, slots } of entries) {
+      const n = p.size;
+      this.values(name, 'p', p, n);
+      this.values(name, 'g', g, n);
+      slots.forEach((slot, i) => this.values(name, sig.arrays[i + 2]!, slot, n)); // all checked before owned() may copy
+    }
+    const written = new Set(writtenArrays(phase));
+    this.k.runMany(
+      entries.map(({ call: c, p, g, slots }) => {
+        const n = p.size;
+        const slotValues = slots.map((slot, i) => {
+          const what = sig.arrays[i + 2]!;
+          return written.has(what) ? this.owned(name, what, slot, n) : this.values(name, what, slot, n);
+        });
+        const pv = written.has('p') ? this.owned(name, 'p', p, n) : this.values(name, 'p', p, n);
+        return { call: c, p: pv, g: this.values(name, 'g', g, n), slots: slotValues };
+      }),
+    );
+  }
+
   paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {
     const n = p.size;
     this.values(kernel, 'g', g, n); // checked before p is made private
