@@ -14,7 +14,6 @@
  * With `fused`, `init` puts the moments of arrays of 64 K elements or more in a WebAssembly
  * memory of their own (still plain Float32Arrays), so the kernel updates them where they lie.
  */
-import { clipInto, clips, normScales, sumOfSquares, type GradientClipping } from '../gradient_clipping.js';
 import {
   ADAM_HYPERPARAMS,
   ADAMW_HYPERPARAMS,
@@ -27,7 +26,7 @@ import {
   type AdoptOptions,
   type LearningRate,
 } from '../hyperparams.js';
-import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { OptimizerArgumentError } from '../validate.js';
 import { maxLearningRate } from '../schedules.js';
 import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
@@ -50,9 +49,11 @@ import {
 import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { learningRateAt } from '../schedules.js';
 import { checkClipValue } from '../validate.js';
+import { buildCoreOptimizer, type CoreOptimizer, type FusedEntry, type FusedStep } from './core_step.js';
+
+export type { CoreOptimizer } from './core_step.js';
 import {
   addDecayedWeights,
-  applyUpdates,
   checkFloat32Array,
   namedChain,
   scale,
@@ -66,18 +67,6 @@ import {
 } from './transform.js';
 
 export type { LearningRate } from '../hyperparams.js';
-
-/** A core optimizer: a GradientTransformation with its resolved hyperparameters and `step`, which updates params in place (fused where it can). */
-export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
-  /** The resolved hyperparameters. */
-  readonly hyperparams: H;
-  /**
-   * One step in place on `params`; `grads` is not modified. Checks the lengths and, unless
-   * `nonFinite` is 'off', that every gradient is finite, before changing anything.
-   * Returns false when the step was skipped (`nonFinite: 'skip'` and a non-finite gradient).
-   */
-  step(params: Float32Array, grads: Float32Array, state: S): boolean;
-}
 
 /** The state of core.adopt: its scaleByAdopt state, the decoupled decay\'s count (corrected decay), and the learning rate\'s count. */
 export interface AdoptCoreState {
@@ -252,80 +241,6 @@ function advanceDecayCount(state: { decoupledDecay?: LearningRateState | null })
   if (state.decoupledDecay != null) state.decoupledDecay.count++;
 }
 
-/** A single-pass step with the same effect on params and state as the chain; false if unavailable. */
-type FusedStep<S> = (params: Float32Array, grads: Float32Array, state: S) => boolean;
-
-function build<H extends { nonFinite: string; fused: boolean }, S>(
-  name: string,
-  hyperparams: H,
-  transform: GradientTransformation<S>,
-  fusedStep: FusedStep<S>,
-): CoreOptimizer<H, S> {
-  let scratch = new Float32Array(0); // grown once, reused: no allocation per step
-  let clipScratch = new Float32Array(0);
-  let steps = 0;
-  return {
-    hyperparams,
-    init: transform.init,
-    update: transform.update,
-    ...(transform.check ? { check: transform.check } : {}),
-    step(params, grads, state) {
-      checkFloat32Array(`${name}.step`, 'params', params);
-      checkFloat32Array(`${name}.step`, 'grads', grads);
-      if (params.length !== grads.length) {
-        throw new OptimizerArgumentError(
-          `${name}.step: grads has length ${grads.length} but params has length ${params.length}.`,
-        );
-      }
-      const kernels = hyperparams.fused ? ArrayKernels.get() : null;
-      if (hyperparams.nonFinite !== 'off' && !kernels?.allFinite(grads)) {
-        for (let i = 0; i < grads.length; i++) {
-          if (!gradientInRange(grads[i]!)) {
-            if (hyperparams.nonFinite === 'skip') return false;
-            throw new NonFiniteGradientError(
-              `${name}.step: the gradient holds ${grads[i]} at index ${i} (step ${steps}); ` +
-                "parameters and state were left unchanged. Pass nonFinite: 'skip' to skip such steps.",
-              'params',
-              steps,
-            );
-          }
-        }
-      }
-      // gradient clipping (src/gradient_clipping.ts) into an array of its own: grads are never written. One array
-      // per step here, so globalClipnorm clips as clipnorm does.
-      let g = grads;
-      const clipping = clippingOf(hyperparams);
-      if (clips(clipping)) {
-        transform.check?.(state, params, grads); // before anything is computed
-        if (clipScratch.length < grads.length) clipScratch = new Float32Array(grads.length);
-        g = clipScratch.subarray(0, grads.length);
-        clipInto(g, grads, clipping, normScales(clipping, [sumOfSquares(grads)])[0]!);
-      }
-      if (kernels !== null) {
-        transform.check?.(state, params, g); // a state made for other params, a bad schedule value
-        if (fusedStep(params, g, state)) {
-          steps++;
-          return true;
-        }
-      }
-      // the chain's update runs the same checks on every member before any changes its state
-      if (scratch.length < grads.length) scratch = new Float32Array(grads.length);
-      const updates = scratch.subarray(0, grads.length);
-      updates.set(g);
-      transform.update(updates, state, params, { noUpdate: false });
-      applyUpdates(params, updates);
-      steps++;
-      return true;
-    },
-  };
-}
-
-/** The clipping options of resolved hyperparameters (src/gradient_clipping.ts). */
-function clippingOf(h: object): Required<GradientClipping> {
-  const o = h as GradientClipping;
-  return { clipnorm: o.clipnorm ?? null, clipvalue: o.clipvalue ?? null, globalClipnorm: o.globalClipnorm ?? null };
-}
-
 /** The learning rate at a step count (already validated by the chain's check). */
 function rateAt(lr: LearningRate): (count: number) => number {
   return typeof lr === 'number' ? () => lr : lr;
@@ -383,21 +298,24 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
   const rate = rateAt(h.learningRate);
   type RuleArrays = Record<string, Float32Array> & { t: number };
   const stateOf = (state: S) => (state as unknown as Record<string, RuleArrays>)[key]!;
-  const fusedStep: FusedStep<S> = (p, g, state) => {
-    const k = ArrayKernels.get();
-    if (k === null) return false;
+  const fusedEntry: FusedEntry<S> = (p, g, state) => {
     const s = stateOf(state);
     const t = s.t;
     const phase = t === 0 && plan.init !== undefined ? 'init' : 'step';
-    k.run(
-      { plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) },
-      p,
-      g,
-      slots.map((n) => s[n]!),
-    );
-    s.t = t + 1; // after the kernel: a refusal there leaves the counter as it was
-    advanceDecayCount(state);
-    state.learningRate.count++;
+    const call = { plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) } as const;
+    const done = () => {
+      s.t = t + 1; // after the kernel: a refusal there leaves the counter as it was
+      advanceDecayCount(state);
+      state.learningRate.count++;
+    };
+    return { entry: { call, p, g, slots: slots.map((n) => s[n]!) }, done };
+  };
+  const fusedStep: FusedStep<S> = (p, g, state) => {
+    const k = ArrayKernels.get();
+    const row = fusedEntry(p, g, state);
+    if (k === null || row === null) return false;
+    k.run(row.entry.call, p, g, [...row.entry.slots]);
+    row.done();
     return true;
   };
   const chain = namedChain({
@@ -416,7 +334,7 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
     if (resident !== null) slots.forEach((n, i) => void (stateOf(state)[n] = resident[i]!));
     return state;
   };
-  return build(owner, h, chain, fusedStep);
+  return buildCoreOptimizer(owner, h, chain, fusedStep);
 }
 
 /** ADOPT as in the official implementation; see docs/ALGORITHM.md §2 (chain order: §3.4). */
@@ -443,7 +361,7 @@ export function adopt(
       state.learningRate.count++;
       return true;
     };
-    return build(
+    return buildCoreOptimizer(
       'adopt',
       h,
       lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)),
@@ -484,7 +402,7 @@ function adamFamily(
       state.learningRate.count++;
       return true;
     };
-    return build(
+    return buildCoreOptimizer(
       owner,
       h,
       lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)),
