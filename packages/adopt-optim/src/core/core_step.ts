@@ -8,7 +8,7 @@ import { clipInto, clips, normScales, sumOfSquares, type GradientClipping } from
 import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { ArrayKernels, type ArrayEntry } from '../kernels/array_kernels.js';
 import { applyUpdates, checkFloat32Array, type GradientTransformation } from './transform.js';
-import { leaves, mapLeaves, sameStructure, type ParamTree, type TreeState } from './tree.js';
+import { leaves, mapLeaves, sameStructure, type ParamTree, type StateTree, type TreeState } from './tree.js';
 
 /** A core optimizer: a GradientTransformation with its resolved hyperparameters and `step`, which updates params in place (fused where it can). */
 export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
@@ -22,15 +22,14 @@ export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
    * One step in place on `params`; `grads` is not modified. Checks the lengths and, unless
    * `nonFinite` is 'off', that every gradient is finite, before changing anything.
    * Returns false when the step was skipped (`nonFinite: 'skip'` and a non-finite gradient).
+   *
+   * `params` may also be a tree of arrays (as `init` took it), with grads and state of the same structure:
+   * every array is checked first (a missing or extra key or index is refused, naming it; nothing changes), then
+   * all are stepped, the fused float32 ones in one kernel call per pack. A non-finite gradient anywhere skips (or
+   * refuses) the whole step; globalClipnorm clips by the norm over all arrays. (One signature, not overloads, so
+   * that a union of optimizers stays callable.)
    */
-  step(params: Float32Array, grads: Float32Array, state: S): boolean;
-  /**
-   * One step on a tree of arrays (as `init` took it), with grads and state of the same structure: every array
-   * checked first (a missing or extra key or index is refused, naming it; nothing changes), then all stepped,
-   * the fused float32 ones in one kernel call per pack. A non-finite gradient anywhere skips (or refuses) the
-   * whole step; globalClipnorm clips by the norm over all arrays.
-   */
-  step<T extends ParamTree>(params: T, grads: T, state: TreeState<T, S>): boolean;
+  step(params: ParamTree, grads: ParamTree, state: S | StateTree<S>): boolean;
 }
 
 /** A single-pass step with the same effect on params and state as the chain; false if unavailable. */

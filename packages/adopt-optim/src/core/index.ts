@@ -6,7 +6,7 @@
  */
 export * from './transform.js';
 export * from './optimizers.js';
-export type { ParamTree, TreeState } from './tree.js';
+export type { ParamTree, StateTree, TreeState } from './tree.js';
 export { Rng } from '../random.js';
 export {
   BLOCK as INT8_BLOCK,

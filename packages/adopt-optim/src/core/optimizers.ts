@@ -334,7 +334,7 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
     if (resident !== null) slots.forEach((n, i) => void (stateOf(state)[n] = resident[i]!));
     return state;
   };
-  return buildCoreOptimizer(owner, h, chain, fusedStep);
+  return buildCoreOptimizer(owner, h, chain, fusedStep, fusedEntry);
 }
 
 /** ADOPT as in the official implementation; see docs/ALGORITHM.md §2 (chain order: §3.4). */

@@ -16,6 +16,9 @@ export type TreeState<T, S> = T extends Float32Array
     ? { -readonly [K in keyof T]: TreeState<T[K], S> }
     : { -readonly [K in keyof T]: TreeState<T[K], S> };
 
+/** A tree of per-array states `S`, of any structure (what `step` accepts; `TreeState` is the one init made). */
+export type StateTree<S> = S | readonly StateTree<S>[] | { readonly [key: string]: StateTree<S> };
+
 /** One leaf: where it is (`["w"][0]`, for messages), its array. */
 export interface Leaf {
   readonly path: string;
