@@ -5,7 +5,8 @@
  * floor of a float32 ADOPT step), so machine noise hits them alike. Reports per method the median
  * and spread (min-max) of params/s, of new/old per repetition, and of each version over the floor.
  *
- * `--tensors N` splits the parameters into N tensors (one applyGradients for all; the core steps each array).
+ * `--tensors N` splits the parameters into N tensors: one applyGradients for all; the core steps them as one tree
+ * (a list) in this tree, one array at a time in the other build.
  *
  * Methods: fused ADOPT and Adam (and AMSGrad, nesterov, caution) on tfjs wasm and cpu, with float32
  * and int8 and int4 state, and the core's fused step on plain Float32Arrays (float32, int8, int4 state).
@@ -84,10 +85,14 @@ function coreMethod(name: string, make: (lib: Lib) => current.core.CoreOptimizer
       const each = SIZE / TENSORS;
       const ps = Array.from({ length: TENSORS }, () => new Float32Array(each).fill(0.5));
       const gs = ps.map(() => new Float32Array(each).map((_, i) => Math.sin(i)));
-      const states = ps.map((p) => opt.init(p));
-      const step = () => {
-        for (let i = 0; i < TENSORS; i++) opt.step(ps[i]!, gs[i]!, states[i]);
-      };
+      // this tree takes the list in one step (one kernel call per pack); a build without trees steps each array
+      const tree = TENSORS > 1 && lib === current;
+      const states = tree ? [opt.init(ps)] : ps.map((p) => opt.init(p));
+      const step = tree
+        ? () => opt.step(ps, gs, states[0])
+        : () => {
+            for (let i = 0; i < TENSORS; i++) opt.step(ps[i]!, gs[i]!, states[i]);
+          };
       step();
       step();
       return step;

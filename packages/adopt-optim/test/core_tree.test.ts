@@ -136,10 +136,13 @@ describe('core on trees of arrays', () => {
       );
     }
     assert.throws(
-      () => opt.init({ w: [] }),
+      () => opt.init({ w: [] } as unknown as Float32Array),
       /adopt\.init: params\["w"\] is an empty list; expected Float32Arrays in it\./,
     );
-    assert.throws(() => opt.init({ w: new Float64Array(2) }), /invalid params\["w"\] a Float64Array of length 2/);
+    assert.throws(
+      () => opt.init({ w: new Float64Array(2) } as unknown as Float32Array),
+      /invalid params\["w"\] a Float64Array of length 2/,
+    );
     const shared = new Float32Array(2);
     assert.throws(
       () => opt.step([shared, shared], [shared, shared], opt.init([new Float32Array(2), new Float32Array(2)])),
