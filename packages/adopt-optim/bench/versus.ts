@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as current from '../src/index.js';
-import { stat, time, type Stat } from './stats.js';
+import { cpuTime, stat, time as wallTime, type Stat } from './stats.js';
 
 const args = process.argv.slice(2);
 const value = (flag: string, fallback: string): string =>
@@ -25,7 +25,7 @@ const value = (flag: string, fallback: string): string =>
 const AGAINST = value('--against', '');
 if (AGAINST === '')
   throw new Error(
-    "usage: bench/versus.ts --against <path to the other build's dist/esm/index.js> [--size N] [--tensors T] [--reps R] [--only NAME] [--backends wasm,cpu,core] [--out FILE]",
+    "usage: bench/versus.ts --against <path to the other build's dist/esm/index.js> [--size N] [--tensors T] [--reps R] [--cpu-time] [--only NAME] [--backends wasm,cpu,core] [--out FILE]",
   );
 const SIZE = Number(value('--size', '1e7'));
 const REPS = Number(value('--reps', '9'));
@@ -34,6 +34,9 @@ const ONLY = value('--only', '');
 const BACKENDS = value('--backends', 'wasm,cpu,core').split(',');
 /** `--tensors N`: the SIZE parameters in N tensors of SIZE / N, stepped by one applyGradients (the core: N steps). */
 const TENSORS = Number(value('--tensors', '1'));
+/** `--cpu-time`: time each step by this process's CPU time (process.cpuUsage), not wall time: on a loaded machine. */
+const CPU_TIME = args.includes('--cpu-time');
+const time = CPU_TIME ? cpuTime : wallTime;
 if (!Number.isInteger(SIZE / TENSORS) || TENSORS < 1)
   throw new Error(`--tensors ${TENSORS} must divide --size ${SIZE}`);
 
@@ -173,5 +176,5 @@ for (const method of METHODS) {
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(
   OUT,
-  `${JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, tensors: TENSORS, rows }, null, 2)}\n`,
+  `${JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, tensors: TENSORS, clock: CPU_TIME ? 'cpu' : 'wall', rows }, null, 2)}\n`,
 );

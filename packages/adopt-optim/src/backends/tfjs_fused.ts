@@ -336,10 +336,9 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
     });
     writeTable(this.memory, table, sig, rows);
     fn(table, rows.length);
-    for (const { p, g, slots } of entries) {
-      const tensors = [p, g, ...slots];
-      this.written(...written.map((i) => tensors[i]!));
-    }
+    // only p can sit in an XNNPACK operator's cache (a weight of a matMul or conv2d): the slots are the
+    // optimizer's own variables, never handed out (getWeights copies them), so they are not re-registered
+    if (written.includes(0)) for (const { p } of entries) this.written(p);
   }
 
   /** The heap offset of a table of at least `bytes` (allocated once, grown by doubling). */
