@@ -27,7 +27,7 @@ function withTable<T>(off: boolean, f: (calls: () => number) => T): T {
     ? undefined
     : (entries) => {
         calls++;
-        original!.call(k, entries);
+        return original!.call(k, entries);
       };
   try {
     return f(() => calls);

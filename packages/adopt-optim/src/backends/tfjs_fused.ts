@@ -35,7 +35,7 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { ArrayKernels } from '../kernels/array_kernels.js';
 import { finiteKernel, ruleKernels, sumSquaresKernel } from '../kernels/wasm_kernels.js';
 import { sumOfSquares } from '../gradient_clipping.js';
-import { tableBytes, writeTable } from '../kernels/kernel_table.js';
+import { tableBytes, writeTable, type TableRow } from '../kernels/kernel_table.js';
 import { bindLowBitKernels } from '../kernels/lowbit_arrays.js';
 import { WasmHeapLowBit, type WasmHeapAccess } from './wasm_heap_lowbit.js';
 
@@ -56,9 +56,10 @@ export interface FusedKernels {
   /**
    * One phase (the same plan and phase for all) on many variables, in one kernel call: every buffer of every
    * variable checked before anything is written (a mismatch throws and nothing changes), then each stepped
-   * exactly as `run` would, bit for bit.
+   * exactly as `run` would, bit for bit. Returns the entries it left alone because their tensors are not on
+   * this backend (`accepts` would say false): those take the per-variable path.
    */
-  runMany?(entries: readonly StepEntry[]): void;
+  runMany?(entries: readonly StepEntry[]): StepEntry[];
   allFinite(g: tf.Tensor): boolean;
   /** Σ g² in float64, one read of g (clipping by norm, src/gradient_clipping.ts). Missing on GPU backends. */
   sumSquares?(g: tf.Tensor): number;
@@ -218,8 +219,14 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
    * Heap offset of a tensor's data, after checking that it holds `n` float32 elements that lie
    * inside the heap: the kernel will read or write exactly that range.
    */
-  region(kernel: string, what: string, t: tf.Tensor, n: number, heap = this.heapBytes()): number {
-    const info = this.backend.dataIdMap.get(t.dataId);
+  region(
+    kernel: string,
+    what: string,
+    t: tf.Tensor,
+    n: number,
+    heap = this.heapBytes(),
+    info = this.backend.dataIdMap.get(t.dataId),
+  ): number {
     if (info === undefined || typeof info.memoryOffset !== 'number')
       throw bufferError(kernel, what, 'is not on the wasm heap');
     const size = info.shape === undefined ? t.size : tf.util.sizeFromShape(info.shape);
@@ -310,7 +317,7 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
    * Every variable in one call of the table kernel (src/codegen/wat_table.ts), its table on the heap (kept
    * between steps, grown when short). The checks and their order are run()'s, over all variables first.
    */
-  runMany(entries: readonly StepEntry[]): void {
+  runMany(entries: readonly StepEntry[]): StepEntry[] {
     const call = sharedPhase(entries);
     const { phase, sig } = callPart(call);
     const name = `${call.plan.key} ${call.phase}`;
@@ -318,27 +325,41 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
     if (fn === undefined || callCount(call) !== undefined)
       throw new Error(`adopt-optim ${name}: no table kernel for this phase.`);
     const heap = this.heapBytes();
-    const rows = entries.map(({ call: c, p, g, slots }) => {
+    const taken: StepEntry[] = [];
+    const left: StepEntry[] = [];
+    const rows: TableRow[] = [];
+    for (const entry of entries) {
+      const { call: c, p, g, slots } = entry;
       if (sig.arrays.length !== slots.length + 2)
         throw new TypeError(`adopt-optim ${name}: expected ${sig.arrays.length - 2} state arrays.`);
       const n = p.size;
       const tensors = [p, g, ...slots];
-      return { offsets: tensors.map((t, i) => this.region(name, sig.arrays[i]!, t, n, heap)), n, scalars: c.scalars };
-    });
+      const infos = tensors.map((t) => this.backend.dataIdMap.get(t.dataId));
+      // a tensor made before a backend switch stays on its old backend until tfjs moves it: not ours to run
+      if (infos.some((info) => typeof info?.memoryOffset !== 'number')) {
+        left.push(entry);
+        continue;
+      }
+      const offsets = tensors.map((t, i) => this.region(name, sig.arrays[i]!, t, n, heap, infos[i]));
+      taken.push(entry);
+      rows.push({ offsets, n, scalars: c.scalars });
+    }
+    if (taken.length === 0) return left;
     const table = this.table(tableBytes(sig, rows.length)); // before owned(): a refusal here writes nothing
     const written = writtenArrays(phase).map((a) => sig.arrays.indexOf(a));
-    entries.forEach(({ p, g, slots }, r) => {
+    taken.forEach(({ p, g, slots }, r) => {
       const tensors = [p, g, ...slots];
       const row = rows[r]!;
-      for (const i of written) {
-        row.offsets[i] = this.owned(name, sig.arrays[i]!, tensors[i] as tf.Variable, row.n, row.offsets[i]!);
-      }
+      const offsets = row.offsets as number[];
+      for (const i of written)
+        offsets[i] = this.owned(name, sig.arrays[i]!, tensors[i] as tf.Variable, row.n, offsets[i]!);
     });
     writeTable(this.memory, table, sig, rows);
     fn(table, rows.length);
     // only p can sit in an XNNPACK operator's cache (a weight of a matMul or conv2d): the slots are the
     // optimizer's own variables, never handed out (getWeights copies them), so they are not re-registered
-    if (written.includes(0)) for (const { p } of entries) this.written(p);
+    if (written.includes(0)) for (const { p } of taken) this.written(p);
+    return left;
   }
 
   /** The heap offset of a table of at least `bytes` (allocated once, grown by doubling). */
@@ -460,11 +481,12 @@ class CpuFused implements FusedKernels {
   }
 
   /** Every variable's arrays checked, the written ones made private, then ArrayKernels.runMany (packed, one call per pack). */
-  runMany(entries: readonly StepEntry[]): void {
+  runMany(entries: readonly StepEntry[]): StepEntry[] {
     const call = sharedPhase(entries);
     const { phase, sig } = callPart(call);
     const name = `${call.plan.key} ${call.phase}`;
-    for (const { p, g, slots } of entries) {
+    const taken = entries.filter(({ p, g, slots }) => this.accepts([p, g, ...slots]));
+    for (const { p, g, slots } of taken) {
       const n = p.size;
       this.values(name, 'p', p, n);
       this.values(name, 'g', g, n);
@@ -472,7 +494,7 @@ class CpuFused implements FusedKernels {
     }
     const written = new Set(writtenArrays(phase));
     this.k.runMany(
-      entries.map(({ call: c, p, g, slots }) => {
+      taken.map(({ call: c, p, g, slots }) => {
         const n = p.size;
         const slotValues = slots.map((slot, i) => {
           const what = sig.arrays[i + 2]!;
@@ -482,6 +504,8 @@ class CpuFused implements FusedKernels {
         return { call: c, p: pv, g: this.values(name, 'g', g, n), slots: slotValues };
       }),
     );
+    const ran = new Set(taken);
+    return entries.filter((e) => !ran.has(e));
   }
 
   paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {

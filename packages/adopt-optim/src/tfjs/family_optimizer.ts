@@ -8,7 +8,7 @@ import type { LearningRate, NonFinitePolicy } from '../hyperparams.js';
 import { flagsOf, type Rule } from '../rules/rule.js';
 import { optionsConfig, optionsFromConfig, type OptionSpecs } from '../rules/options.js';
 import { kernelPlan, type KernelPlan, type PhaseCall } from '../codegen/modules.js';
-import { runPhase, runsOnKernels } from '../dispatch.js';
+import { runPhase } from '../dispatch.js';
 import type { StepEntry } from '../backends/tfjs_fused.js';
 import { maxLearningRate } from '../schedules.js';
 import { stepSeed } from '../kernels/lowbit_arrays.js';
@@ -153,9 +153,9 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     const runsMany = { init: undefined as boolean | undefined, step: undefined as boolean | undefined };
     for (const { variable: p, gradient: g, state, gradScale } of items) {
       const call = this.callOf(p, state, gradScale);
-      if (!(runsMany[call.phase] ??= k.runsMany(call))) continue; // the same for every call of the phase
+      // the same for every call of the phase; runMany leaves the variables not on this backend (`accepts`)
+      if (!(runsMany[call.phase] ??= k.runsMany(call) && k.supports(call))) continue;
       const slots = this.slotsOf(state).map(([, t]) => t);
-      if (!runsOnKernels(k, call, [p, g, ...slots])) continue;
       const group = byPhase.get(call.phase) ?? [];
       group.push({ call, p, g, slots });
       byPhase.set(call.phase, group);
@@ -163,9 +163,9 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     const done = new Set<tf.Variable>();
     for (const entries of byPhase.values()) {
       if (entries.length < 2) continue; // one variable: its own call, as before
-      k.runMany(entries);
-      for (const { p } of entries) done.add(p);
-      this.ranOn(k.path);
+      const left = new Set(k.runMany(entries).map((e) => e.p)); // not on this backend: the per-variable path
+      for (const { p } of entries) if (!left.has(p)) done.add(p);
+      if (left.size < entries.length) this.ranOn(k.path);
     }
     return done;
   }
