@@ -86,8 +86,12 @@ function checkLengths(kernel: string, length: number, arrays: Record<string, Flo
   }
 }
 
-/** Elements per array in a pack of runMany: 8 regions of 64 K floats (2 MB), with the table after them. */
-const PACK = 65536;
+/**
+ * Elements per array in a pack of runMany: 8 regions of 16 K floats (512 kB, the chunks' size: resident in L2, as
+ * the per-variable path's chunks are; a 2 MB pack spilled to L3 and stepped 100 x 1e4 slower than one chunk per
+ * variable), with the table after them.
+ */
+const PACK = CHUNK;
 /** Rows in one table (its bytes: MAX_ROWS rows of up to MAX_ROW_WORDS words). */
 const MAX_ROWS = 1024;
 const MAX_ROW_WORDS = 32;
