@@ -176,5 +176,15 @@ for (const method of METHODS) {
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(
   OUT,
-  `${JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, tensors: TENSORS, clock: CPU_TIME ? 'cpu' : 'wall', rows }, null, 2)}\n`,
+  `${JSON.stringify(
+    {
+      against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'),
+      size: SIZE,
+      tensors: TENSORS,
+      clock: CPU_TIME ? 'cpu' : 'wall',
+      rows,
+    },
+    null,
+    2,
+  )}\n`,
 );

@@ -317,7 +317,8 @@ describe('core: init takes a Float32Array (or a tree of them) and nothing else',
           e instanceof OptimizerArgumentError &&
           e.message ===
             // a record is a tree of arrays (one state per leaf): its leaf must be a Float32Array
-            `${name}.init: invalid params["w"] an Array of length 2; expected a Float32Array (Float32Array.from(params["w"]) converts it).`,
+            `${name}.init: invalid params["w"] an Array of length 2; expected a Float32Array ` +
+              '(Float32Array.from(params["w"]) converts it).',
       );
       assert.throws(
         () => init(new Float64Array(2)),

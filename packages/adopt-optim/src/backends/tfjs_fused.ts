@@ -480,7 +480,10 @@ class CpuFused implements FusedKernels {
     return this.k.runsMany(call);
   }
 
-  /** Every variable's arrays checked, the written ones made private, then ArrayKernels.runMany (packed, one call per pack). */
+  /**
+   * Every variable's arrays checked, the written ones made private, then ArrayKernels.runMany (packed, one call
+   * per pack).
+   */
   runMany(entries: readonly StepEntry[]): StepEntry[] {
     const call = sharedPhase(entries);
     const { phase, sig } = callPart(call);

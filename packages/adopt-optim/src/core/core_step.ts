@@ -10,13 +10,16 @@ import { ArrayKernels, type ArrayEntry } from '../kernels/array_kernels.js';
 import { applyUpdates, checkFloat32Array, type GradientTransformation } from './transform.js';
 import { leaves, mapLeaves, sameStructure, type ParamTree, type StateTree, type TreeState } from './tree.js';
 
-/** A core optimizer: a GradientTransformation with its resolved hyperparameters and `step`, which updates params in place (fused where it can). */
+/**
+ * A core optimizer: a GradientTransformation with its resolved hyperparameters and `step`, which updates params
+ * in place (fused where it can).
+ */
 export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
   /** The resolved hyperparameters. */
   readonly hyperparams: H;
   /** Fresh state for one parameter array. */
   init(params: Float32Array): S;
-  /** Fresh state for a list or record of parameter arrays (nested as you like): one state per array, in the same structure. */
+  /** Fresh state for a list or record of parameter arrays (nested as you like): one state per array, same structure. */
   init<T extends ParamTree>(params: T): TreeState<T, S>;
   /**
    * One step in place on `params`; `grads` is not modified. Checks the lengths and, unless
@@ -148,13 +151,15 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
     ls.forEach(({ path, array }, l) => {
       if (gs[l]!.length !== array.length) {
         throw new OptimizerArgumentError(
-          `${owner}: grads${path} has length ${gs[l]!.length} but params${path} has length ${array.length}. Nothing was changed.`,
+          `${owner}: grads${path} has length ${gs[l]!.length} but params${path} has length ${array.length}. ` +
+            'Nothing was changed.',
         );
       }
       const s = states[l];
       if (s === null || typeof s !== 'object') {
         throw new OptimizerArgumentError(
-          `${owner}: state${path} is ${String(s)}; expected the state init made for params${path}. Nothing was changed.`,
+          `${owner}: state${path} is ${String(s)}; expected the state init made for params${path}. ` +
+            'Nothing was changed.',
         );
       }
       // one array or state at two places would be stepped twice
@@ -163,7 +168,8 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
       if (twiceArray !== undefined || twiceState !== undefined) {
         const [what, other] = twiceArray !== undefined ? ['params', twiceArray] : ['state', twiceState!];
         throw new OptimizerArgumentError(
-          `${owner}: ${what}${path} is the same object as ${what}${other}; each array needs its own. Nothing was changed.`,
+          `${owner}: ${what}${path} is the same object as ${what}${other}; each array needs its own. ` +
+            'Nothing was changed.',
         );
       }
       seenArrays.set(array, path);
@@ -179,10 +185,11 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
 
   return {
     hyperparams,
-    init: ((params: unknown) =>
-      params instanceof Float32Array
-        ? transform.init(params)
-        : (leaves(`${name}.init`, 'params', params), mapLeaves(params, (p) => transform.init(p)))) as never,
+    init: ((params: unknown) => {
+      if (params instanceof Float32Array) return transform.init(params);
+      leaves(`${name}.init`, 'params', params); // every leaf checked before any state is made
+      return mapLeaves(params, (p) => transform.init(p));
+    }) as never,
     update: transform.update,
     ...(transform.check ? { check: transform.check } : {}),
     step(params: unknown, grads: unknown, state: unknown) {

@@ -59,7 +59,8 @@ export function leaves(owner: string, what: string, tree: unknown): Leaf[] {
     const keys: (string | number)[] = Array.isArray(node) ? node.map((_, i) => i) : Object.keys(node);
     if (keys.length === 0) {
       throw new OptimizerArgumentError(
-        `${owner}: ${what}${path} is an empty ${Array.isArray(node) ? 'list' : 'record'}; expected Float32Arrays in it.`,
+        `${owner}: ${what}${path} is an empty ${Array.isArray(node) ? 'list' : 'record'}; ` +
+          'expected Float32Arrays in it.',
       );
     }
     for (const key of keys) visit((node as Record<string | number, unknown>)[key], `${path}${step(key)}`, depth + 1);
