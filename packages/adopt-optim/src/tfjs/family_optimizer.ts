@@ -146,9 +146,13 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
    * Float32 state on wasm or cpu: the variables whose phase has a table kernel (not caution's, whose mean is
    * counted per variable) step in one kernel call per phase (init, step), bit-identical to updateVariable.
    */
+  protected override takesMany(): boolean {
+    return this.lowBit === null && this.kernels?.runMany !== undefined && this.kernels.runsMany !== undefined;
+  }
+
   protected override updateMany(items: readonly StepItem[]): ReadonlySet<tf.Variable> | null {
     const k = this.kernels;
-    if (this.lowBit !== null || k === null || k.runMany === undefined || k.runsMany === undefined) return null;
+    if (!this.takesMany() || k === null || k.runMany === undefined || k.runsMany === undefined) return null;
     const byPhase = new Map<string, StepEntry[]>();
     const runsMany = { init: undefined as boolean | undefined, step: undefined as boolean | undefined };
     for (const { variable: p, gradient: g, state, gradScale } of items) {

@@ -198,6 +198,11 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     return null;
   }
 
+  /** Whether updateMany may take any variable of this step (its items are not even made otherwise). */
+  protected takesMany(): boolean {
+    return false;
+  }
+
   /** Update one variable, inside a `tidy`. `state.step` is this variable's count before the step. */
   protected abstract updateVariable(variable: tf.Variable, gradient: tf.Tensor, state: VariableState): void;
 
@@ -284,7 +289,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     try {
       // variables that can share one kernel call take it first (issue 34 item 3; FamilyOptimizer.updateMany)
       const many =
-        ok === null && clipped.pairs.length > 1
+        ok === null && clipped.pairs.length > 1 && this.takesMany()
           ? this.updateMany(
               clipped.pairs.map(([variable, gradient]) => ({
                 variable,
