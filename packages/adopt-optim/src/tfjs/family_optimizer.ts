@@ -155,10 +155,14 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     if (!this.takesMany() || k === null || k.runMany === undefined || k.runsMany === undefined) return null;
     const byPhase = new Map<string, StepEntry[]>();
     const runsMany = { init: undefined as boolean | undefined, step: undefined as boolean | undefined };
+    const plan = this.plan;
     for (const { variable: p, gradient: g, state, gradScale } of items) {
+      // whether the phase has a table kernel is the same for every call of it (asked once, before any scalars);
+      // runMany leaves the variables not on this backend (`accepts`)
+      const phase = state.step === 0 && plan.init !== undefined ? 'init' : 'step';
+      const probe = { plan, phase, scalars: {} } as const;
+      if (!(runsMany[phase] ??= k.runsMany(probe) && k.supports(probe))) continue;
       const call = this.callOf(p, state, gradScale);
-      // the same for every call of the phase; runMany leaves the variables not on this backend (`accepts`)
-      if (!(runsMany[call.phase] ??= k.runsMany(call) && k.supports(call))) continue;
       const slots = this.slotsOf(state).map(([, t]) => t);
       const group = byPhase.get(call.phase) ?? [];
       group.push({ call, p, g, slots });
