@@ -43,6 +43,12 @@ export interface Family {
   readonly savedSlots?: readonly string[];
   /** Whether the scalars' `sign` may carry the clipping-by-norm factor (src/gradient_clipping.ts): no pass of its own. */
   readonly foldsGradientScale: boolean;
+  /**
+   * Whether the scalars depend only on the options, the rate and the count (not on the variable, and scalars() is
+   * pure): one object then serves every variable at a count in a step, and the table kernel evaluates its uniforms
+   * once. False (a rule defined by a user: its scalars() is called for every variable, as it may refuse any).
+   */
+  readonly sharedScalars?: boolean;
   /** Whether the ops path takes a backend-safe epsilon (§7.1). */
   readonly safeEpsilon: boolean;
 }
@@ -98,10 +104,10 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
 
   /** Called for every variable of a step before any is updated: refused scalars leave everything unchanged. */
   protected override checkStep(variable: tf.Variable, step: number): void {
-    // the scalars depend on the count (and the step's rate), not on the variable: one object per count and step,
-    // checked at the first variable with that count (a refusal names it), shared by the others (and by updateMany's
-    // table, which evaluates the uniforms once per distinct object)
-    let scalars = this.byCount.get(step);
+    // built-in rules (Family.sharedScalars): the scalars depend on the count and the step's rate, not on the
+    // variable: one object per count, checked at the first variable with that count (a refusal names it), shared by
+    // the others (and by updateMany's table, which evaluates the uniforms once per distinct object)
+    let scalars = this.family.sharedScalars === true ? this.byCount.get(step) : undefined;
     if (scalars === undefined) this.byCount.set(step, (scalars = this.scalarsOf(variable, step)));
     this.pending.set(variable, { step, scalars });
   }
