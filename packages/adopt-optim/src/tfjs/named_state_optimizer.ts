@@ -1,7 +1,8 @@
 /**
  * Base class of our TensorFlow.js optimizers, the step runner: checks every gradient, applies the
  * non-finite policy, lets the dispatcher (src/dispatch.ts) choose the kernels, and runs each
- * variable's update; its state is kept per variable, by variable name, in a SlotStore (./slot_store.ts).
+ * variable's update (those that can share one kernel call first, in one: updateMany); its state is kept per
+ * variable, by variable name, in a SlotStore (./slot_store.ts).
  *
  * tfjs's own Adam keys its moments by the position of a gradient in the list it is given, so a
  * call with a different subset or order of variables mixes their moments up. Here every variable
