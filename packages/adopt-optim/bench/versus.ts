@@ -5,6 +5,9 @@
  * floor of a float32 ADOPT step), so machine noise hits them alike. Reports per method the median
  * and spread (min-max) of params/s, of new/old per repetition, and of each version over the floor.
  *
+ * `--tensors N` splits the parameters into N tensors: one applyGradients for all; the core steps them as one tree
+ * (a list) in this tree, one array at a time in the other build.
+ *
  * Methods: fused ADOPT and Adam (and AMSGrad, nesterov, caution) on tfjs wasm and cpu, with float32
  * and int8 and int4 state, and the core's fused step on plain Float32Arrays (float32, int8, int4 state).
  */
@@ -14,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as current from '../src/index.js';
-import { stat, time, type Stat } from './stats.js';
+import { cpuTime, stat, time as wallTime, type Stat } from './stats.js';
 
 const args = process.argv.slice(2);
 const value = (flag: string, fallback: string): string =>
@@ -22,13 +25,20 @@ const value = (flag: string, fallback: string): string =>
 const AGAINST = value('--against', '');
 if (AGAINST === '')
   throw new Error(
-    "usage: bench/versus.ts --against <path to the other build's dist/esm/index.js> [--size N] [--reps R] [--only NAME] [--backends wasm,cpu,core] [--out FILE]",
+    "usage: bench/versus.ts --against <path to the other build's dist/esm/index.js> [--size N] [--tensors T] [--reps R] [--cpu-time] [--only NAME] [--backends wasm,cpu,core] [--out FILE]",
   );
 const SIZE = Number(value('--size', '1e7'));
 const REPS = Number(value('--reps', '9'));
 const OUT = value('--out', 'out/bench/versus.json');
 const ONLY = value('--only', '');
 const BACKENDS = value('--backends', 'wasm,cpu,core').split(',');
+/** `--tensors N`: the SIZE parameters in N tensors of SIZE / N, stepped by one applyGradients (the core: N steps). */
+const TENSORS = Number(value('--tensors', '1'));
+/** `--cpu-time`: time each step by this process's CPU time (process.cpuUsage), not wall time: on a loaded machine. */
+const CPU_TIME = args.includes('--cpu-time');
+const time = CPU_TIME ? cpuTime : wallTime;
+if (!Number.isInteger(SIZE / TENSORS) || TENSORS < 1)
+  throw new Error(`--tensors ${TENSORS} must divide --size ${SIZE}`);
 
 const other = (await import(pathToFileURL(resolve(AGAINST)).href)) as typeof current;
 
@@ -41,24 +51,28 @@ interface Method {
 }
 
 function tfjsMethod(name: string, backend: 'wasm' | 'cpu', make: (lib: Lib) => tf.Optimizer): Method {
-  const made: { opt: tf.Optimizer; v: tf.Variable; g: tf.Tensor }[] = [];
+  const made: { opt: tf.Optimizer; vs: tf.Variable[]; gs: tf.Tensor[] }[] = [];
   return {
     name,
     backend,
     make(lib) {
-      const v = tf.variable(tf.randomNormal([SIZE], 0, 1, 'float32', 1));
-      const g = tf.randomNormal([SIZE], 0, 1, 'float32', 2);
+      const each = SIZE / TENSORS;
+      const vs = Array.from({ length: TENSORS }, (_, i) =>
+        tf.variable(tf.randomNormal([each], 0, 1, 'float32', 1 + i)),
+      );
+      const gs = vs.map((_, i) => tf.randomNormal([each], 0, 1, 'float32', 7 + i));
       const opt = make(lib);
-      made.push({ opt, v, g });
-      const step = () => opt.applyGradients({ [v.name]: g });
+      made.push({ opt, vs, gs });
+      const grads = Object.fromEntries(vs.map((v, i) => [v.name, gs[i]!]));
+      const step = () => opt.applyGradients(grads);
       step(); // ADOPT's first step only initialises v
       step();
       return step;
     },
     dispose() {
-      for (const { opt, v, g } of made.splice(0)) {
+      for (const { opt, vs, gs } of made.splice(0)) {
         opt.dispose();
-        tf.dispose([v, g]);
+        tf.dispose([...vs, ...gs]);
       }
     },
   };
@@ -71,10 +85,17 @@ function coreMethod(name: string, make: (lib: Lib) => current.core.CoreOptimizer
     backend: 'core',
     make(lib) {
       const opt = make(lib);
-      const p = new Float32Array(SIZE).fill(0.5);
-      const g = new Float32Array(SIZE).map((_, i) => Math.sin(i));
-      const state = opt.init(p);
-      const step = () => opt.step(p, g, state);
+      const each = SIZE / TENSORS;
+      const ps = Array.from({ length: TENSORS }, () => new Float32Array(each).fill(0.5));
+      const gs = ps.map(() => new Float32Array(each).map((_, i) => Math.sin(i)));
+      // this tree takes the list in one step (one kernel call per pack); a build without trees steps each array
+      const tree = TENSORS > 1 && lib === current;
+      const states = tree ? [opt.init(ps)] : ps.map((p) => opt.init(p));
+      const step = tree
+        ? () => opt.step(ps, gs, states[0])
+        : () => {
+            for (let i = 0; i < TENSORS; i++) opt.step(ps[i]!, gs[i]!, states[i]);
+          };
       step();
       step();
       return step;
@@ -138,6 +159,7 @@ for (const method of METHODS) {
     method: method.name,
     backend: method.backend,
     params: SIZE,
+    tensors: TENSORS,
     repetitions: REPS,
     newParamsPerSecond: stat(t.new.map((x) => SIZE / x)),
     oldParamsPerSecond: stat(t.old.map((x) => SIZE / x)),
@@ -154,5 +176,15 @@ for (const method of METHODS) {
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(
   OUT,
-  `${JSON.stringify({ against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'), size: SIZE, rows }, null, 2)}\n`,
+  `${JSON.stringify(
+    {
+      against: AGAINST.replace(/^.*node_modules\//, 'node_modules/'),
+      size: SIZE,
+      tensors: TENSORS,
+      clock: CPU_TIME ? 'cpu' : 'wall',
+      rows,
+    },
+    null,
+    2,
+  )}\n`,
 );

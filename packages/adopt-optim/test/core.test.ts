@@ -300,7 +300,7 @@ describe('core: the pieces take partial options and check them like the optimize
   });
 });
 
-describe('core: init takes a Float32Array and nothing else', () => {
+describe('core: init takes a Float32Array (or a tree of them) and nothing else', () => {
   const makers = [
     ['adopt', core.adopt],
     ['adam', core.adam],
@@ -316,8 +316,9 @@ describe('core: init takes a Float32Array and nothing else', () => {
         (e: unknown) =>
           e instanceof OptimizerArgumentError &&
           e.message ===
-            `${name}.init: invalid params an object with key "w" (an Array of length 2); expected a Float32Array: ` +
-              'the core keeps one state per parameter array, so call init once per array, e.g. init(Float32Array.from(params["w"])).',
+            // a record is a tree of arrays (one state per leaf): its leaf must be a Float32Array
+            `${name}.init: invalid params["w"] an Array of length 2; expected a Float32Array ` +
+              '(Float32Array.from(params["w"]) converts it).',
       );
       assert.throws(
         () => init(new Float64Array(2)),

@@ -101,6 +101,30 @@ export function coreTypes(): void {
   core.scaleByAdopt({ weightDecay: 0.1 });
 }
 
+export function coreTreeTypes(): void {
+  const opt = core.adopt(1e-3);
+  // one array: its state
+  const one = opt.init(new Float32Array(3));
+  expectType<Equal<typeof one, core.AdoptCoreState>>();
+  opt.step(new Float32Array(3), new Float32Array(3), one);
+  // a record of arrays (nested with a list): a state per leaf, in the same structure
+  const params = { w: new Float32Array(6), b: new Float32Array(2), heads: [new Float32Array(4), new Float32Array(4)] };
+  const state = opt.init(params);
+  expectType<Equal<typeof state.w, core.AdoptCoreState>>();
+  expectType<Equal<(typeof state.heads)[number], core.AdoptCoreState>>();
+  opt.step(params, params, state);
+  // a list
+  const list = [new Float32Array(2), new Float32Array(3)];
+  const listState = opt.init(list);
+  expectType<Equal<(typeof listState)[number], core.AdoptCoreState>>();
+  opt.step(list, list, listState);
+  // grads and state of another structure are refused when the step runs, naming the key (core.test.ts)
+  // @ts-expect-error a state is an optimizer's state, not an array
+  opt.step(params, params, { w: new Float32Array(6) });
+  // @ts-expect-error a leaf must be a Float32Array
+  opt.init({ w: new Float64Array(2) });
+}
+
 export function trainerTypes(model: tf.Variable[]): void {
   const base = { model, loss: () => tf.scalar(0), data: () => [], learningRate: 1e-3, steps: 1 };
   // optimizerOptions are typed by the optimizer named (clipping included)

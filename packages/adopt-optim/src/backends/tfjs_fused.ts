@@ -35,6 +35,7 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { ArrayKernels } from '../kernels/array_kernels.js';
 import { finiteKernel, ruleKernels, sumSquaresKernel } from '../kernels/wasm_kernels.js';
 import { sumOfSquares } from '../gradient_clipping.js';
+import { tableBytes, writeTable, type TableRow } from '../kernels/kernel_table.js';
 import { bindLowBitKernels } from '../kernels/lowbit_arrays.js';
 import { WasmHeapLowBit, type WasmHeapAccess } from './wasm_heap_lowbit.js';
 
@@ -47,6 +48,18 @@ export interface FusedKernels {
   supports(call: PhaseCall): boolean;
   /** One phase of a rule on p, g and the state slots (in the rule's slot order), in place. */
   run(call: PhaseCall, p: tf.Variable, g: tf.Tensor, slots: tf.Variable[]): void;
+  /**
+   * Whether `runMany` can take this call: float32 kernels with a table kernel for its phase (src/codegen/wat_table.ts;
+   * none where the phase reads a per-tensor mean). Such variables also pass `supports` and `accepts`.
+   */
+  runsMany?(call: PhaseCall): boolean;
+  /**
+   * One phase (the same plan and phase for all) on many variables, in one kernel call: every buffer of every
+   * variable checked before anything is written (a mismatch throws and nothing changes), then each stepped
+   * exactly as `run` would, bit for bit. Returns the entries it left alone because their tensors are not on
+   * this backend (`accepts` would say false): those take the per-variable path.
+   */
+  runMany?(entries: readonly StepEntry[]): StepEntry[];
   allFinite(g: tf.Tensor): boolean;
   /** Σ g² in float64, one read of g (clipping by norm, src/gradient_clipping.ts). Missing on GPU backends. */
   sumSquares?(g: tf.Tensor): number;
@@ -63,6 +76,29 @@ export interface FusedKernels {
    * (wasm_heap_lowbit.ts). Missing where the backend offers no malloc or the module cannot be bound.
    */
   readonly lowBitHeap?: WasmHeapLowBit;
+}
+
+/** One variable of a `runMany`: its call, p, g and slots (in the rule's slot order). */
+export interface StepEntry {
+  readonly call: PhaseCall;
+  readonly p: tf.Variable;
+  readonly g: tf.Tensor;
+  readonly slots: readonly tf.Variable[];
+}
+
+/** The one plan and phase of a runMany's entries, or a TypeError. */
+export function sharedPhase(entries: readonly StepEntry[]): PhaseCall {
+  const first = entries[0]?.call;
+  if (first === undefined) throw new TypeError('adopt-optim runMany: no variables');
+  for (const { call } of entries) {
+    if (call.plan !== first.plan || call.phase !== first.phase) {
+      throw new TypeError(
+        `adopt-optim runMany: one call runs one phase of one plan (${first.plan.key} ${first.phase}), ` +
+          `not ${call.plan.key} ${call.phase}`,
+      );
+    }
+  }
+  return first;
 }
 
 export interface ParamViews {
@@ -183,8 +219,14 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
    * Heap offset of a tensor's data, after checking that it holds `n` float32 elements that lie
    * inside the heap: the kernel will read or write exactly that range.
    */
-  region(kernel: string, what: string, t: tf.Tensor, n: number, heap = this.heapBytes()): number {
-    const info = this.backend.dataIdMap.get(t.dataId);
+  region(
+    kernel: string,
+    what: string,
+    t: tf.Tensor,
+    n: number,
+    heap = this.heapBytes(),
+    info = this.backend.dataIdMap.get(t.dataId),
+  ): number {
     if (info === undefined || typeof info.memoryOffset !== 'number')
       throw bufferError(kernel, what, 'is not on the wasm heap');
     const size = info.shape === undefined ? t.size : tf.util.sizeFromShape(info.shape);
@@ -265,6 +307,77 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
     k[call.phase]!(...ptrs, n, ...uniformArgs(sig, call.scalars, means as Map<Node, number> | undefined));
     this.written(...written.map((i) => tensors[i]!));
   }
+
+  runsMany(call: PhaseCall): boolean {
+    const k = ruleKernels(this.memory, call.plan.key);
+    return typeof this.module._malloc === 'function' && typeof k?.[`${call.phase}_all`] === 'function';
+  }
+
+  /**
+   * Every variable in one call of the table kernel (src/codegen/wat_table.ts), its table on the heap (kept
+   * between steps, grown when short). The checks and their order are run()'s, over all variables first.
+   */
+  runMany(entries: readonly StepEntry[]): StepEntry[] {
+    const call = sharedPhase(entries);
+    const { phase, sig } = callPart(call);
+    const name = `${call.plan.key} ${call.phase}`;
+    const fn = ruleKernels(this.memory, call.plan.key)?.[`${call.phase}_all`];
+    if (fn === undefined || callCount(call) !== undefined)
+      throw new Error(`adopt-optim ${name}: no table kernel for this phase.`);
+    const heap = this.heapBytes();
+    const taken: StepEntry[] = [];
+    const left: StepEntry[] = [];
+    const rows: TableRow[] = [];
+    for (const entry of entries) {
+      const { call: c, p, g, slots } = entry;
+      if (sig.arrays.length !== slots.length + 2)
+        throw new TypeError(`adopt-optim ${name}: expected ${sig.arrays.length - 2} state arrays.`);
+      const n = p.size;
+      const tensors = [p, g, ...slots];
+      const infos = tensors.map((t) => this.backend.dataIdMap.get(t.dataId));
+      // a tensor made before a backend switch stays on its old backend until tfjs moves it: not ours to run
+      if (infos.some((info) => typeof info?.memoryOffset !== 'number')) {
+        left.push(entry);
+        continue;
+      }
+      const offsets = tensors.map((t, i) => this.region(name, sig.arrays[i]!, t, n, heap, infos[i]));
+      taken.push(entry);
+      rows.push({ offsets, n, scalars: c.scalars });
+    }
+    if (taken.length === 0) return left;
+    const table = this.table(tableBytes(sig, rows.length)); // before owned(): a refusal here writes nothing
+    const written = writtenArrays(phase).map((a) => sig.arrays.indexOf(a));
+    taken.forEach(({ p, g, slots }, r) => {
+      const tensors = [p, g, ...slots];
+      const row = rows[r]!;
+      const offsets = row.offsets as number[];
+      for (const i of written)
+        offsets[i] = this.owned(name, sig.arrays[i]!, tensors[i] as tf.Variable, row.n, offsets[i]!);
+    });
+    writeTable(this.memory, table, sig, rows);
+    fn(table, rows.length);
+    // only p can sit in an XNNPACK operator's cache (a weight of a matMul or conv2d): the slots are the
+    // optimizer's own variables, never handed out (getWeights copies them), so they are not re-registered
+    if (written.includes(0)) for (const { p } of taken) this.written(p);
+    return left;
+  }
+
+  /** The heap offset of a table of at least `bytes` (allocated once, grown by doubling). */
+  private table(bytes: number): number {
+    if (this.tableSize < bytes) {
+      if (this.tableSize > 0) this.free(this.tableOffset);
+      this.tableSize = Math.max(bytes, 2 * this.tableSize, 4096);
+      this.tableOffset = this.malloc(this.tableSize);
+      if (this.tableOffset === 0 || this.tableOffset + this.tableSize > this.heapBytes()) {
+        this.tableSize = 0;
+        throw new RangeError(`adopt-optim: no heap room for a kernel table of ${bytes} bytes; nothing was written.`);
+      }
+    }
+    return this.tableOffset;
+  }
+
+  private tableOffset = 0;
+  private tableSize = 0;
 
   paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {
     const n = p.size;
@@ -361,6 +474,41 @@ class CpuFused implements FusedKernels {
       return written.has(what) ? this.owned(name, what, slot, n) : this.values(name, what, slot, n);
     });
     this.k.run(call, written.has('p') ? this.owned(name, 'p', p, n) : pv, gv, slotValues);
+  }
+
+  runsMany(call: PhaseCall): boolean {
+    return this.k.runsMany(call);
+  }
+
+  /**
+   * Every variable's arrays checked, the written ones made private, then ArrayKernels.runMany (packed, one call
+   * per pack).
+   */
+  runMany(entries: readonly StepEntry[]): StepEntry[] {
+    const call = sharedPhase(entries);
+    const { phase, sig } = callPart(call);
+    const name = `${call.plan.key} ${call.phase}`;
+    const taken = entries.filter(({ p, g, slots }) => this.accepts([p, g, ...slots]));
+    for (const { p, g, slots } of taken) {
+      const n = p.size;
+      this.values(name, 'p', p, n);
+      this.values(name, 'g', g, n);
+      slots.forEach((slot, i) => this.values(name, sig.arrays[i + 2]!, slot, n)); // all checked before owned() may copy
+    }
+    const written = new Set(writtenArrays(phase));
+    this.k.runMany(
+      taken.map(({ call: c, p, g, slots }) => {
+        const n = p.size;
+        const slotValues = slots.map((slot, i) => {
+          const what = sig.arrays[i + 2]!;
+          return written.has(what) ? this.owned(name, what, slot, n) : this.values(name, what, slot, n);
+        });
+        const pv = written.has('p') ? this.owned(name, 'p', p, n) : this.values(name, 'p', p, n);
+        return { call: c, p: pv, g: this.values(name, 'g', g, n), slots: slotValues };
+      }),
+    );
+    const ran = new Set(taken);
+    return entries.filter((e) => !ran.has(e));
   }
 
   paramViews(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews {

@@ -11,6 +11,7 @@ import { wat8Phase } from './wat8.js';
 import { incapability } from '../rules/options.js';
 import { LOW_BIT_FORMATS, type LowBitFormat } from '../formats/state_formats.js';
 import { watCodec } from './wat_codec.js';
+import { watTablePhase } from './wat_table.js';
 
 /** The module of (rule, flags): float32 state (`format` null) or block-wise low-bit state. */
 export function moduleText(rule: Rule, flags: Flags, format: LowBitFormat | null): string {
@@ -34,8 +35,21 @@ export function planModuleText(plan: KernelPlan, comment: string | ((functions: 
     watPhase('step', plan.step.sig, plan.step.phase),
     ...(plan.count ? [watCount('count', plan.count.sig, plan.count.cond)] : []),
     ...(plan.initCount ? [watCount('count_init', plan.initCount.sig, plan.initCount.cond)] : []),
+    ...tableFunctions(plan),
   ];
   return watModule(typeof comment === 'string' ? comment : comment(functions.length), functions);
+}
+
+/**
+ * The table kernels of a float32-state plan (./wat_table.ts): `init_all` and `step_all`, one call for every
+ * variable of a step. A phase with a per-tensor mean (caution) has none: its counting pass comes first, per
+ * variable, and such variables keep the per-variable call.
+ */
+function tableFunctions(plan: KernelPlan): string[] {
+  return [
+    ...(plan.init && !plan.initCount ? [watTablePhase('init', plan.init.sig)] : []),
+    ...(plan.count ? [] : [watTablePhase('step', plan.step.sig)]),
+  ];
 }
 
 /** What a built-in module is made from. */

@@ -150,7 +150,7 @@ export class Body {
 function header(name: string, sig: Signature, uniformNames: string[], result = ''): string {
   const ptrs = sig.arrays.map((a) => `(param $${a} i32)`).join(' ');
   const us = uniformNames.map((u) => `(param ${u} f32)`).join(' ');
-  return `(func (export "${name}") ${ptrs} (param $n i32) ${us}${result}`;
+  return `(func $${name} (export "${name}") ${ptrs} (param $n i32) ${us}${result}`;
 }
 
 export function uniformNames(sig: Signature): [Map<Node, string>, string[]] {

@@ -5,7 +5,9 @@
  * @module adopt-optim/core
  */
 export * from './transform.js';
+export * from './scaling.js';
 export * from './optimizers.js';
+export type { ParamTree, StateTree, TreeState } from './tree.js';
 export { Rng } from '../random.js';
 export {
   BLOCK as INT8_BLOCK,

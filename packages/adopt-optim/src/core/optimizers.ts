@@ -1,20 +1,23 @@
 /**
  * Ready-made optimizers of the framework-free core, each a named chain of the pieces in
- * ./transform.ts.
+ * ./transform.ts and ./scaling.ts, stepped by ./core_step.ts (low-bit state: ./lowbit_state.ts).
  *
  *   const opt = adopt(1e-3);
  *   const state = opt.init(params);          // plain data: typed arrays and step counters
  *   opt.step(params, grads, state);          // params updated in place; grads untouched
  *   state.adopt.v                            // ADOPT's second moment
  *
- * One state per parameter array: keep a state for each array you optimise.
+ * One state per parameter array; a list or record of arrays (a tree, ./tree.ts) gets a state per array in
+ * the same structure, and `step(tree, gradTree, stateTree)` steps them all, in one kernel call per pack:
+ *
+ *   const state = opt.init({ w, b });         // { w: state of w, b: state of b }
+ *   opt.step({ w, b }, { w: gw, b: gb }, state);
  *
  * `step` runs a single-pass WebAssembly SIMD kernel (src/kernels) unless `fused: false`; the
  * chain of transformations is the reference it is tested against, and `update` always runs it.
  * With `fused`, `init` puts the moments of arrays of 64 K elements or more in a WebAssembly
  * memory of their own (still plain Float32Arrays), so the kernel updates them where they lie.
  */
-import { clipInto, clips, normScales, sumOfSquares, type GradientClipping } from '../gradient_clipping.js';
 import {
   ADAM_HYPERPARAMS,
   ADAMW_HYPERPARAMS,
@@ -27,7 +30,6 @@ import {
   type AdoptOptions,
   type LearningRate,
 } from '../hyperparams.js';
-import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { maxLearningRate } from '../schedules.js';
 import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
@@ -36,48 +38,24 @@ import { flagsOf, type Rule } from '../rules/rule.js';
 import { pickScaling } from '../rules/options.js';
 import { ADOPT, ADOPT_OPTIONS } from '../rules/adopt.js';
 import { ADAM, ADAM_OPTIONS } from '../rules/adam.js';
-import {
-  allocateMoments,
-  dequantizeMoments,
-  lowBitStep,
-  momentsLength,
-  momentsFormat,
-  quantizeMoments,
-  stepSeed,
-  type Int4Moments,
-  type Int8Moments,
-} from '../kernels/lowbit_arrays.js';
-import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
-import { learningRateAt } from '../schedules.js';
-import { checkClipValue } from '../validate.js';
+import { lowBitStep, stepSeed } from '../kernels/lowbit_arrays.js';
+import { lowBitFormat } from '../formats/state_formats.js';
+import { buildCoreOptimizer, type CoreOptimizer, type FusedEntry, type FusedStep } from './core_step.js';
+import { scaleByAdam, scaleByAdopt, type AdamState, type AdoptState } from './scaling.js';
 import {
   addDecayedWeights,
-  applyUpdates,
   checkFloat32Array,
   namedChain,
   scale,
-  scaleByAdam,
-  scaleByAdopt,
   scaleByLearningRate,
-  type AdamState,
-  type AdoptState,
   type GradientTransformation,
   type LearningRateState,
 } from './transform.js';
 
 export type { LearningRate } from '../hyperparams.js';
-
-/** A core optimizer: a GradientTransformation with its resolved hyperparameters and `step`, which updates params in place (fused where it can). */
-export interface CoreOptimizer<H, S> extends GradientTransformation<S> {
-  /** The resolved hyperparameters. */
-  readonly hyperparams: H;
-  /**
-   * One step in place on `params`; `grads` is not modified. Checks the lengths and, unless
-   * `nonFinite` is 'off', that every gradient is finite, before changing anything.
-   * Returns false when the step was skipped (`nonFinite: 'skip'` and a non-finite gradient).
-   */
-  step(params: Float32Array, grads: Float32Array, state: S): boolean;
-}
+export type { CoreOptimizer } from './core_step.js';
+export { dequantizeState, quantizeState, type Int4State, type Int8State, type LowBitState } from './lowbit_state.js';
+import { lowBitTransform, type LowBitState } from './lowbit_state.js';
 
 /** The state of core.adopt: its scaleByAdopt state, the decoupled decay\'s count (corrected decay), and the learning rate\'s count. */
 export interface AdoptCoreState {
@@ -93,145 +71,6 @@ export interface AdamCoreState {
   /** {count} with correctedWeightDecay (§10.3), else null. */
   decoupledDecay?: LearningRateState | null;
   learningRate: LearningRateState;
-}
-
-/**
- * The 8-bit state of one array (docs/ALGORITHM.md §11): codes of m and of sqrt(v) with one float32
- * scale per block of 256, in place of the Float32Arrays m and v. `state.adopt` / `state.adam` of
- * an optimizer made with `stateDtype: 'int8'` has this type.
- */
-export interface Int8State extends Int8Moments {
-  t: number;
-}
-
-/**
- * The 4-bit state of one array (docs/ALGORITHM.md §12): packed codes of m and of sqrt(v), two per
- * byte, with one float32 scale per block of 128. `state.adopt` / `state.adam` of an optimizer made
- * with `stateDtype: 'int4'` has this type.
- */
-export interface Int4State extends Int4Moments {
-  t: number;
-}
-
-/** 8-bit or 4-bit state. */
-export type LowBitState = Int8State | Int4State;
-
-function describeKind(value: unknown): string {
-  return value === null || typeof value !== 'object'
-    ? String(value)
-    : `an object with keys ${Object.keys(value).join(', ')}`;
-}
-
-/** The transformation of an optimizer with low-bit state: init and check; `update` (the chain) is refused. */
-function lowBitTransform<S extends { learningRate: LearningRateState; decoupledDecay?: LearningRateState | null }>(
-  owner: string,
-  key: 'adopt' | 'adam',
-  h: { learningRate: LearningRate; correctedWeightDecay: boolean },
-  clip: ((t: number) => number) | null,
-  format: LowBitFormat,
-): GradientTransformation<S> {
-  const bits = `${format.bits}-bit`;
-  const check = (state: S, params: Float32Array, updates?: Float32Array): void => {
-    const s = (state as Record<string, unknown> | null)?.[key] as Partial<LowBitState> | undefined;
-    const ok =
-      s !== undefined &&
-      s !== null &&
-      s.qm instanceof (format.bits === 8 ? Int8Array : Uint8Array) &&
-      s.qv instanceof Uint8Array &&
-      s.mScale instanceof Float32Array &&
-      s.vScale instanceof Float32Array &&
-      Number.isInteger(s.t) &&
-      s.t! >= 0 &&
-      typeof state.learningRate?.count === 'number';
-    if (!ok) {
-      throw new OptimizerArgumentError(
-        `${owner}: invalid state.${key} ${describeKind(s)}; expected the ${bits} state that init made ({qm, qv, mScale, vScale, t}).`,
-      );
-    }
-    const made = momentsFormat(s as LowBitState);
-    if (made !== undefined && made !== format) {
-      throw new OptimizerArgumentError(
-        `${owner}: state.${key} holds ${made.bits}-bit state; this optimizer keeps ${bits} state. Nothing was changed.`,
-      );
-    }
-    const length = updates?.length ?? params.length;
-    // the exact length where init made the state (the padded code count alone admits up to 15 more elements)
-    const madeFor = momentsLength(s as LowBitState);
-    if (
-      s.qm!.length !== codeBytes(format, paddedLength(format, length)) ||
-      (madeFor !== undefined && madeFor !== length)
-    ) {
-      throw new OptimizerArgumentError(
-        `${owner}: the gradient has length ${length} but the ${bits} state was made for ${madeFor ?? `about ${(s.qm!.length * 8) / format.bits}`} elements; ` +
-          'pass the state that init made for these params. Nothing was changed.',
-      );
-    }
-    learningRateAt(owner, h.learningRate, state.learningRate.count);
-    if (key === 'adopt' && s.t! > 0 && clip !== null) checkClipValue(owner, clip(s.t!), s.t!);
-  };
-  return {
-    init(params) {
-      checkFloat32Array(`${owner}.init`, 'params', params);
-      const moments = allocateMoments(format, params.length);
-      if (moments === null) {
-        throw new OptimizerArgumentError(
-          `${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`,
-        );
-      }
-      return {
-        [key]: { ...moments, t: 0 },
-        decoupledDecay: h.correctedWeightDecay ? { count: 0 } : null,
-        learningRate: { count: 0 },
-      } as unknown as S;
-    },
-    update() {
-      throw new OptimizerArgumentError(
-        `${owner}.update: the chain of transformations works on float32 state; with stateDtype '${format.dtype}' call step(params, grads, state).`,
-      );
-    },
-    check,
-  };
-}
-
-/** The format of a low-bit state made by init, or a clear refusal. */
-function formatOfState(owner: string, s: LowBitState): LowBitFormat {
-  const f = momentsFormat(s);
-  if (f === undefined)
-    throw new OptimizerArgumentError(
-      `${owner}: the low-bit state was not made by an optimizer's init (its arrays must stay the ones init returned).`,
-    );
-  return f;
-}
-
-/**
- * Loads float32 moments into low-bit state (§11.4, §12.4), e.g. to continue a float32 run with
- * `stateDtype: 'int8'` or `'int4'`: `from` is `state.adopt` / `state.adam` of a float32 optimizer,
- * `to` the one of a low-bit optimizer's `init` for the same params. m and sqrt(v) are rounded to
- * the nearest code; a non-zero v never decodes to 0. The step count is copied.
- */
-export function quantizeState(from: { m: Float32Array; v: Float32Array; t: number }, to: LowBitState): void {
-  const f = formatOfState('quantizeState', to);
-  if (codeBytes(f, paddedLength(f, from.m.length)) !== to.qm.length || from.v.length !== from.m.length) {
-    throw new OptimizerArgumentError(
-      `quantizeState: float32 state of length ${from.m.length} does not fit ${f.bits}-bit state made for ${(to.qm.length * 8) / f.bits} elements.`,
-    );
-  }
-  quantizeMoments(from.m, from.v, to, f);
-  to.t = from.t;
-}
-
-/** The reverse of quantizeState (§11.4, §12.4): writes the de-quantised m and v and the step count into `to`. */
-export function dequantizeState(from: LowBitState, to: { m: Float32Array; v: Float32Array; t: number }): void {
-  const f = formatOfState('dequantizeState', from);
-  if (codeBytes(f, paddedLength(f, to.m.length)) !== from.qm.length) {
-    throw new OptimizerArgumentError(
-      `dequantizeState: ${f.bits}-bit state made for ${(from.qm.length * 8) / f.bits} elements does not fit float32 state of length ${to.m.length}.`,
-    );
-  }
-  const { m, v } = dequantizeMoments(from, to.m.length, f);
-  to.m.set(m);
-  to.v.set(v);
-  to.t = from.t;
 }
 
 /** The decoupled-decay piece of a preset: plain, or corrected (§10.3), or nothing. */
@@ -250,80 +89,6 @@ function decoupledDecayPiece(h: {
 /** Advances the corrected decay's own count in a fused step, as the chain would. */
 function advanceDecayCount(state: { decoupledDecay?: LearningRateState | null }): void {
   if (state.decoupledDecay != null) state.decoupledDecay.count++;
-}
-
-/** A single-pass step with the same effect on params and state as the chain; false if unavailable. */
-type FusedStep<S> = (params: Float32Array, grads: Float32Array, state: S) => boolean;
-
-function build<H extends { nonFinite: string; fused: boolean }, S>(
-  name: string,
-  hyperparams: H,
-  transform: GradientTransformation<S>,
-  fusedStep: FusedStep<S>,
-): CoreOptimizer<H, S> {
-  let scratch = new Float32Array(0); // grown once, reused: no allocation per step
-  let clipScratch = new Float32Array(0);
-  let steps = 0;
-  return {
-    hyperparams,
-    init: transform.init,
-    update: transform.update,
-    ...(transform.check ? { check: transform.check } : {}),
-    step(params, grads, state) {
-      checkFloat32Array(`${name}.step`, 'params', params);
-      checkFloat32Array(`${name}.step`, 'grads', grads);
-      if (params.length !== grads.length) {
-        throw new OptimizerArgumentError(
-          `${name}.step: grads has length ${grads.length} but params has length ${params.length}.`,
-        );
-      }
-      const kernels = hyperparams.fused ? ArrayKernels.get() : null;
-      if (hyperparams.nonFinite !== 'off' && !kernels?.allFinite(grads)) {
-        for (let i = 0; i < grads.length; i++) {
-          if (!gradientInRange(grads[i]!)) {
-            if (hyperparams.nonFinite === 'skip') return false;
-            throw new NonFiniteGradientError(
-              `${name}.step: the gradient holds ${grads[i]} at index ${i} (step ${steps}); ` +
-                "parameters and state were left unchanged. Pass nonFinite: 'skip' to skip such steps.",
-              'params',
-              steps,
-            );
-          }
-        }
-      }
-      // gradient clipping (src/gradient_clipping.ts) into an array of its own: grads are never written. One array
-      // per step here, so globalClipnorm clips as clipnorm does.
-      let g = grads;
-      const clipping = clippingOf(hyperparams);
-      if (clips(clipping)) {
-        transform.check?.(state, params, grads); // before anything is computed
-        if (clipScratch.length < grads.length) clipScratch = new Float32Array(grads.length);
-        g = clipScratch.subarray(0, grads.length);
-        clipInto(g, grads, clipping, normScales(clipping, [sumOfSquares(grads)])[0]!);
-      }
-      if (kernels !== null) {
-        transform.check?.(state, params, g); // a state made for other params, a bad schedule value
-        if (fusedStep(params, g, state)) {
-          steps++;
-          return true;
-        }
-      }
-      // the chain's update runs the same checks on every member before any changes its state
-      if (scratch.length < grads.length) scratch = new Float32Array(grads.length);
-      const updates = scratch.subarray(0, grads.length);
-      updates.set(g);
-      transform.update(updates, state, params, { noUpdate: false });
-      applyUpdates(params, updates);
-      steps++;
-      return true;
-    },
-  };
-}
-
-/** The clipping options of resolved hyperparameters (src/gradient_clipping.ts). */
-function clippingOf(h: object): Required<GradientClipping> {
-  const o = h as GradientClipping;
-  return { clipnorm: o.clipnorm ?? null, clipvalue: o.clipvalue ?? null, globalClipnorm: o.globalClipnorm ?? null };
 }
 
 /** The learning rate at a step count (already validated by the chain's check). */
@@ -383,21 +148,24 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
   const rate = rateAt(h.learningRate);
   type RuleArrays = Record<string, Float32Array> & { t: number };
   const stateOf = (state: S) => (state as unknown as Record<string, RuleArrays>)[key]!;
-  const fusedStep: FusedStep<S> = (p, g, state) => {
-    const k = ArrayKernels.get();
-    if (k === null) return false;
+  const fusedEntry: FusedEntry<S> = (p, g, state) => {
     const s = stateOf(state);
     const t = s.t;
     const phase = t === 0 && plan.init !== undefined ? 'init' : 'step';
-    k.run(
-      { plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) },
-      p,
-      g,
-      slots.map((n) => s[n]!),
-    );
-    s.t = t + 1; // after the kernel: a refusal there leaves the counter as it was
-    advanceDecayCount(state);
-    state.learningRate.count++;
+    const call = { plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) } as const;
+    const done = () => {
+      s.t = t + 1; // after the kernel: a refusal there leaves the counter as it was
+      advanceDecayCount(state);
+      state.learningRate.count++;
+    };
+    return { entry: { call, p, g, slots: slots.map((n) => s[n]!) }, done };
+  };
+  const fusedStep: FusedStep<S> = (p, g, state) => {
+    const k = ArrayKernels.get();
+    const row = fusedEntry(p, g, state);
+    if (k === null || row === null) return false;
+    k.run(row.entry.call, p, g, [...row.entry.slots]);
+    row.done();
     return true;
   };
   const chain = namedChain({
@@ -416,7 +184,7 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
     if (resident !== null) slots.forEach((n, i) => void (stateOf(state)[n] = resident[i]!));
     return state;
   };
-  return build(owner, h, chain, fusedStep);
+  return buildCoreOptimizer(owner, h, chain, fusedStep, fusedEntry);
 }
 
 /** ADOPT as in the official implementation; see docs/ALGORITHM.md §2 (chain order: §3.4). */
@@ -443,7 +211,7 @@ export function adopt(
       state.learningRate.count++;
       return true;
     };
-    return build(
+    return buildCoreOptimizer(
       'adopt',
       h,
       lowBitTransform<AdoptCoreState>('adopt', 'adopt', h, h.clip, lowBitFormat(h.stateDtype)),
@@ -484,7 +252,7 @@ function adamFamily(
       state.learningRate.count++;
       return true;
     };
-    return build(
+    return buildCoreOptimizer(
       owner,
       h,
       lowBitTransform<AdamCoreState>(owner, 'adam', h, null, lowBitFormat(h.stateDtype)),

@@ -12,6 +12,8 @@ import { arraysRead, type Node } from '../rules/expr.js';
 import { callCount, callPart, meansFromCount, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import { finiteKernel, ruleKernels, type RuleExports } from './wasm_kernels.js';
+import { tableRowWords } from '../codegen/wat_table.js';
+import { writeTable, type TableRow } from './kernel_table.js';
 
 /** Elements per chunk: up to 8 buffers x 16 K floats = 512 kB, resident in L2. */
 const CHUNK = 16384;
@@ -81,6 +83,46 @@ function checkLengths(kernel: string, length: number, arrays: Record<string, Flo
         `adopt-optim ${kernel}: buffer "${name}" holds ${array.length} elements but the step writes ${length}; nothing was written.`,
       );
     }
+  }
+}
+
+/**
+ * Elements per array in a pack of runMany: 8 regions of 16 K floats (512 kB, the chunks' size: resident in L2, as
+ * the per-variable path's chunks are; a 2 MB pack spilled to L3 and stepped 100 x 1e4 slower than one chunk per
+ * variable), with the table after them.
+ */
+const PACK = CHUNK;
+/** Rows in one table (its bytes: MAX_ROWS rows of up to MAX_ROW_WORDS words). */
+const MAX_ROWS = 1024;
+const MAX_ROW_WORDS = 32;
+
+/** One array set of a runMany: its call, p, g and slots (in the rule's order), and where the new p goes. */
+export interface ArrayEntry {
+  readonly call: PhaseCall;
+  readonly p: Float32Array;
+  readonly g: Float32Array;
+  readonly slots: readonly Float32Array[];
+  readonly pOut?: Float32Array;
+}
+
+/** The memory runMany packs small arrays into: MAX_ARRAYS regions of PACK floats, then the table. */
+class Pack {
+  readonly memory: WebAssembly.Memory;
+  readonly views: Float32Array[];
+  readonly table = MAX_ARRAYS * PACK * 4;
+
+  constructor() {
+    const bytes = this.table + MAX_ROWS * MAX_ROW_WORDS * 4;
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536), maximum: Math.ceil(bytes / 65536) });
+    this.views = Array.from(
+      { length: MAX_ARRAYS },
+      (_, i) => new Float32Array(this.memory.buffer, this.region(i), PACK),
+    );
+  }
+
+  /** Byte offset of region i. */
+  region(i: number): number {
+    return i * PACK * 4;
   }
 }
 
@@ -172,6 +214,88 @@ export class ArrayKernels {
       for (const i of written) ((i === 0 ? pOut : undefined) ?? arrays[i]!).set(regions[i]!.subarray(0, n), start);
     }
   }
+
+  /**
+   * Whether runMany can take this call: the phase has a table kernel (src/codegen/wat_table.ts; none where it
+   * reads a per-tensor mean) whose rows fit the pack's table.
+   */
+  runsMany(call: PhaseCall): boolean {
+    const { sig } = callPart(call);
+    return (
+      tableRowWords(sig) <= MAX_ROW_WORDS &&
+      typeof ruleKernels(this.memory, call.plan.key)?.[`${call.phase}_all`] === 'function'
+    );
+  }
+
+  /**
+   * One phase (the same plan and phase for all) on many arrays, in as few kernel calls as fit: arrays of up to
+   * PACK elements are copied side by side into the pack's regions and stepped by one call of the table kernel
+   * per pack; longer ones, and those with resident state, by run(). Every length is checked before anything is
+   * written; each array is stepped exactly as run() would, bit for bit.
+   */
+  runMany(entries: readonly ArrayEntry[]): void {
+    const call = entries[0]?.call;
+    if (call === undefined) return;
+    const { phase, sig } = callPart(call);
+    const name = `${call.plan.key} ${call.phase}`;
+    for (const e of entries) {
+      if (e.call.plan !== call.plan || e.call.phase !== call.phase) {
+        throw new TypeError(
+          `adopt-optim runMany: one call runs one phase of one plan (${name}), not ${e.call.plan.key} ${e.call.phase}`,
+        );
+      }
+      if (sig.arrays.length !== e.slots.length + 2) {
+        throw new TypeError(
+          `adopt-optim ${name}: expected ${sig.arrays.length - 2} state arrays, got ${e.slots.length}.`,
+        );
+      }
+      const arrays = [e.p, e.g, ...e.slots];
+      checkLengths(
+        name,
+        e.p.length,
+        Object.fromEntries([...sig.arrays.map((a, i) => [a, arrays[i]]), ['out.p', e.pOut]]),
+      );
+    }
+    const fn = this.runsMany(call) ? ruleKernels(this.memory, call.plan.key)?.[`${call.phase}_all`] : undefined;
+    const fits = (e: ArrayEntry) =>
+      fn !== undefined && e.p.length <= PACK && residentBlock(e.slots as Float32Array[]) === undefined;
+    const packed = entries.filter(fits);
+    for (const e of entries) if (!fits(e)) this.run(e.call, e.p, e.g, [...e.slots], e.pOut);
+    if (packed.length === 0) return;
+    const pack = (this.pack ??= new Pack());
+    const written = writtenArrays(phase).map((a) => sig.arrays.indexOf(a));
+    const read = arraysRead(phase.writes.map(([, v]) => v)).map((a) => sig.arrays.indexOf(a));
+    for (let first = 0; first < packed.length; ) {
+      // as many arrays as fit side by side (16-byte aligned), up to MAX_ROWS
+      const rows: TableRow[] = [];
+      let used = 0;
+      let last = first;
+      for (; last < packed.length && rows.length < MAX_ROWS; last++) {
+        const e = packed[last]!;
+        const n = e.p.length;
+        if (used + n > PACK) break;
+        rows.push({ offsets: sig.arrays.map((_, i) => pack.region(i) + 4 * used), n, scalars: e.call.scalars });
+        used += Math.ceil(n / 4) * 4;
+      }
+      const group = packed.slice(first, last);
+      group.forEach((e, r) => {
+        const arrays = [e.p, e.g, ...e.slots];
+        const at = (rows[r]!.offsets[0]! - pack.region(0)) / 4;
+        for (const i of read) pack.views[i]!.set(arrays[i]!, at);
+      });
+      writeTable(pack.memory, pack.table, sig, rows);
+      ruleKernels(pack.memory, call.plan.key)![`${call.phase}_all`]!(pack.table, rows.length);
+      group.forEach((e, r) => {
+        const arrays = [e.p, e.g, ...e.slots];
+        const at = (rows[r]!.offsets[0]! - pack.region(0)) / 4;
+        for (const i of written)
+          ((i === 0 ? e.pOut : undefined) ?? arrays[i]!).set(pack.views[i]!.subarray(at, at + e.p.length));
+      });
+      first = last;
+    }
+  }
+
+  private pack: Pack | undefined;
 
   allFinite(g: Float32Array): boolean {
     const check = finiteKernel(this.memory)!;

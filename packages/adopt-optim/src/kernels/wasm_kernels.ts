@@ -24,6 +24,13 @@ export interface RuleExports {
   count?(...args: number[]): number;
   /** The same for the init phase's reduction (rules defined by users whose init reads a mean). */
   count_init?(...args: number[]): number;
+  /**
+   * The table kernels (src/codegen/wat_table.ts): the phase on every row of the table at byte offset
+   * `table` (each row: the arrays' offsets, n, the uniforms), in one call. Missing where the phase has a
+   * per-tensor mean (its counting pass runs per variable first) and in the low-bit modules.
+   */
+  init_all?(table: number, rows: number): void;
+  step_all?(table: number, rows: number): void;
 }
 
 /** Whether a memory is shared (the threaded tfjs wasm build's heap). */

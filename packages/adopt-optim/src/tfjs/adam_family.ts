@@ -19,6 +19,7 @@ function adamFamily(displayName: string, options: Readonly<Record<string, unknow
     rule: ADAM,
     options,
     foldsGradientScale: true,
+    sharedScalars: true,
     safeEpsilon: true,
     scalars: (o, { lr, step, lrMax }) => {
       const h = o as unknown as AdoptHyper & { amsgrad: boolean };

@@ -20,6 +20,7 @@ function adoptFamily(options: Readonly<Record<string, unknown>>): Family {
     rule: ADOPT,
     options,
     foldsGradientScale: true,
+    sharedScalars: true,
     safeEpsilon: true,
     scalars(o, { lr, step, lrMax }) {
       const clip = o.clip as ClipSchedule | null;

@@ -9,11 +9,12 @@ import { flagsOf, type Rule } from '../rules/rule.js';
 import { optionsConfig, optionsFromConfig, type OptionSpecs } from '../rules/options.js';
 import { kernelPlan, type KernelPlan, type PhaseCall } from '../codegen/modules.js';
 import { runPhase } from '../dispatch.js';
+import type { StepEntry } from '../backends/tfjs_fused.js';
 import { maxLearningRate } from '../schedules.js';
 import { stepSeed } from '../kernels/lowbit_arrays.js';
 import { lowBitFormat, type LowBitDtype } from '../formats/state_formats.js';
 import { LowBitStore } from './lowbit_store.js';
-import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
+import { NamedStateOptimizer, type StepItem, type VariableState } from './named_state_optimizer.js';
 
 /** What the step's scalars are computed from: the rate of this step, the variable's count before it, lrMax. */
 export interface StepContext {
@@ -42,6 +43,12 @@ export interface Family {
   readonly savedSlots?: readonly string[];
   /** Whether the scalars' `sign` may carry the clipping-by-norm factor (src/gradient_clipping.ts): no pass of its own. */
   readonly foldsGradientScale: boolean;
+  /**
+   * Whether the scalars depend only on the options, the rate and the count (not on the variable, and scalars() is
+   * pure): one object then serves every variable at a count in a step, and the table kernel evaluates its uniforms
+   * once. False (a rule defined by a user: its scalars() is called for every variable, as it may refuse any).
+   */
+  readonly sharedScalars?: boolean;
   /** Whether the ops path takes a backend-safe epsilon (§7.1). */
   readonly safeEpsilon: boolean;
 }
@@ -62,6 +69,8 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
   private readonly plan: KernelPlan;
   /** Each variable's scalars for the step in progress (at its count): computed and checked before any is written. */
   private readonly pending = new Map<tf.Variable, { step: number; scalars: Record<string, number> }>();
+  /** The scalars of the step in progress by variable count (the same for every variable at that count). */
+  private readonly byCount = new Map<number, Record<string, number>>();
 
   protected constructor(family: Family, learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
     super(learningRate, nonFinite, fused);
@@ -95,7 +104,12 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
 
   /** Called for every variable of a step before any is updated: refused scalars leave everything unchanged. */
   protected override checkStep(variable: tf.Variable, step: number): void {
-    this.pending.set(variable, { step, scalars: this.scalarsOf(variable, step) });
+    // built-in rules (Family.sharedScalars): the scalars depend on the count and the step's rate, not on the
+    // variable: one object per count, checked at the first variable with that count (a refusal names it), shared by
+    // the others (and by updateMany's table, which evaluates the uniforms once per distinct object)
+    let scalars = this.family.sharedScalars === true ? this.byCount.get(step) : undefined;
+    if (scalars === undefined) this.byCount.set(step, (scalars = this.scalarsOf(variable, step)));
+    this.pending.set(variable, { step, scalars });
   }
 
   /**
@@ -104,10 +118,12 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
    */
   override applyGradients(variableGradients: Parameters<NamedStateOptimizer['applyGradients']>[0]): void {
     this.pending.clear();
+    this.byCount.clear();
     try {
       super.applyGradients(variableGradients);
     } finally {
       this.pending.clear();
+      this.byCount.clear();
     }
   }
 
@@ -115,16 +131,63 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     return this.family.foldsGradientScale;
   }
 
-  /** One step of the rule on one variable: its init phase at the first step where it has one (ADOPT §2.3). */
-  protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
+  /** A variable's call at its count: its init phase at the first step where it has one (ADOPT §2.3). */
+  private callOf(p: tf.Variable, state: VariableState, gradScale: number): PhaseCall {
     const pending = this.pending.get(p);
     // a first step redone on a GPU (./gpu_first_steps.ts) runs at count 0: its own scalars
     const checked = pending?.step === state.step ? pending.scalars : this.scalarsOf(p, state.step);
     // clipping by norm multiplies the gradient through the rule's sign (src/gradient_clipping.ts)
-    const folds = this.gradScale !== 1 && this.family.foldsGradientScale;
-    const scalars = folds ? { ...checked, sign: checked.sign! * this.gradScale } : checked;
+    const folds = gradScale !== 1 && this.family.foldsGradientScale;
+    const scalars = folds ? { ...checked, sign: checked.sign! * gradScale } : checked;
     const plan = this.plan;
-    const call: PhaseCall = { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
+    return { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
+  }
+
+  /** The variable's slots, in the rule's order, as the kernels name them. */
+  private slotsOf(state: VariableState): [string, tf.Variable][] {
+    return this.arrays.map((a, i): [string, tf.Variable] => [a, state.slots.get(this.slotNames[i]!)!]);
+  }
+
+  /**
+   * Float32 state on wasm or cpu: the variables whose phase has a table kernel (not caution's, whose mean is
+   * counted per variable) step in one kernel call per phase (init, step), bit-identical to updateVariable.
+   */
+  protected override takesMany(): boolean {
+    return this.lowBit === null && this.kernels?.runMany !== undefined && this.kernels.runsMany !== undefined;
+  }
+
+  protected override updateMany(items: readonly StepItem[]): ReadonlySet<tf.Variable> | null {
+    const k = this.kernels;
+    if (!this.takesMany() || k === null || k.runMany === undefined || k.runsMany === undefined) return null;
+    const byPhase = new Map<string, StepEntry[]>();
+    const runsMany = { init: undefined as boolean | undefined, step: undefined as boolean | undefined };
+    const plan = this.plan;
+    for (const { variable: p, gradient: g, state, gradScale } of items) {
+      // whether the phase has a table kernel is the same for every call of it (asked once, before any scalars);
+      // runMany leaves the variables not on this backend (`accepts`)
+      const phase = state.step === 0 && plan.init !== undefined ? 'init' : 'step';
+      const probe = { plan, phase, scalars: {} } as const;
+      if (!(runsMany[phase] ??= k.runsMany(probe) && k.supports(probe))) continue;
+      const call = this.callOf(p, state, gradScale);
+      const slots = this.slotsOf(state).map(([, t]) => t);
+      const group = byPhase.get(call.phase) ?? [];
+      group.push({ call, p, g, slots });
+      byPhase.set(call.phase, group);
+    }
+    const done = new Set<tf.Variable>();
+    for (const entries of byPhase.values()) {
+      if (entries.length < 2) continue; // one variable: its own call, as before
+      const left = new Set(k.runMany(entries).map((e) => e.p)); // not on this backend: the per-variable path
+      for (const { p } of entries) if (!left.has(p)) done.add(p);
+      if (left.size < entries.length) this.ranOn(k.path);
+    }
+    return done;
+  }
+
+  /** One step of the rule on one variable: its init phase at the first step where it has one (ADOPT §2.3). */
+  protected updateVariable(p: tf.Variable, gradient: tf.Tensor, state: VariableState): void {
+    const call = this.callOf(p, state, this.gradScale);
+    const { scalars } = call;
     if (this.lowBit !== null) {
       // §11–§13: the low-bit kernels; on wasm in place on the heap (src/tfjs/lowbit_store.ts)
       this.lowBit.step(call, p, gradient, stepSeed(state.step), this.kernels, (next) =>
@@ -133,7 +196,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
       this.ranOn(this.lowBit.format.dtype);
       return;
     }
-    const slots = this.arrays.map((a, i): [string, tf.Variable] => [a, state.slots.get(this.slotNames[i]!)!]);
+    const slots = this.slotsOf(state);
     const opsScalars = () =>
       this.family.safeEpsilon ? { ...scalars, epsilon: this.backendSafeEpsilon(scalars.epsilon!) } : scalars;
     const commit = (target: tf.Variable, value: tf.Tensor) => this.commit(target, value);

@@ -1,7 +1,8 @@
 /**
  * Base class of our TensorFlow.js optimizers, the step runner: checks every gradient, applies the
  * non-finite policy, lets the dispatcher (src/dispatch.ts) choose the kernels, and runs each
- * variable's update; its state is kept per variable, by variable name, in a SlotStore (./slot_store.ts).
+ * variable's update (those that can share one kernel call first, in one: updateMany); its state is kept per
+ * variable, by variable name, in a SlotStore (./slot_store.ts).
  *
  * tfjs's own Adam keys its moments by the position of a gradient in the list it is given, so a
  * call with a different subset or order of variables mixes their moments up. Here every variable
@@ -33,6 +34,14 @@ import { FirstSteps } from './gpu_first_steps.js';
 import { backendSafeEpsilon } from './epsilon.js';
 
 export type { NamedTensor, VariableState } from './slot_store.js';
+
+/** One variable of a step, for updateMany: its gradient, its state (count before the step) and its clipping factor. */
+export interface StepItem {
+  readonly variable: tf.Variable;
+  readonly gradient: tf.Tensor;
+  readonly state: VariableState;
+  readonly gradScale: number;
+}
 
 /** The base class of every optimizer here: per-variable state kept by name, checked before any change. */
 export abstract class NamedStateOptimizer extends tf.Optimizer {
@@ -181,6 +190,20 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   protected checkStep(_variable: tf.Variable, _step: number): void {}
 
+  /**
+   * Steps, in as few kernel calls as it can, the variables that can share one (wasm and cpu: one table kernel
+   * call for all; see FamilyOptimizer), and returns those it stepped; the rest go through updateVariable.
+   * Called after every check, with each variable's count before the step; none by default.
+   */
+  protected updateMany(_items: readonly StepItem[]): ReadonlySet<tf.Variable> | null {
+    return null;
+  }
+
+  /** Whether updateMany may take any variable of this step (its items are not even made otherwise). */
+  protected takesMany(): boolean {
+    return false;
+  }
+
   /** Update one variable, inside a `tidy`. `state.step` is this variable's count before the step. */
   protected abstract updateVariable(variable: tf.Variable, gradient: tf.Tensor, state: VariableState): void;
 
@@ -265,7 +288,21 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       gpuKernels?.beginStep(verdict);
     };
     try {
+      // variables that can share one kernel call take it first (issue 34 item 3; FamilyOptimizer.updateMany)
+      const many =
+        ok === null && clipped.pairs.length > 1 && this.takesMany()
+          ? this.updateMany(
+              clipped.pairs.map(([variable, gradient]) => ({
+                variable,
+                gradient,
+                state: this.slots.stateFor(variable),
+                gradScale: clipped.scales.get(variable) ?? 1,
+              })),
+            )
+          : null;
+      for (const variable of many ?? []) this.slots.stateFor(variable).step++; // stepped: counted at once
       for (const [variable, gradient] of clipped.pairs) {
+        if (many?.has(variable) === true) continue;
         const state = this.slots.stateFor(variable);
         this.gradScale = clipped.scales.get(variable) ?? 1;
         const update = () => tf.tidy(() => this.updateVariable(variable, gradient, state));
