@@ -49,6 +49,7 @@ import {
 } from '../kernels/lowbit_arrays.js';
 import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { learningRateAt } from '../schedules.js';
+import { threadHooks } from '../kernels/thread_hooks.js'; // threads (core/threads.ts): the hooks marked "threads:"
 import { checkClipValue } from '../validate.js';
 import {
   addDecayedWeights,
@@ -172,7 +173,7 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
   return {
     init(params) {
       checkFloat32Array(`${owner}.init`, 'params', params);
-      const moments = allocateMoments(format, params.length);
+      const moments = threadHooks.current?.moments(format, params.length) ?? allocateMoments(format, params.length); // threads:
       if (moments === null) {
         throw new OptimizerArgumentError(
           `${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`,
@@ -252,6 +253,11 @@ function advanceDecayCount(state: { decoupledDecay?: LearningRateState | null })
   if (state.decoupledDecay != null) state.decoupledDecay.count++;
 }
 
+/** threads: a low-bit phase across the threads where the state is theirs, else lowBitStep. */
+const runLowBit: typeof lowBitStep = (call, p, g, s, seed) => {
+  if (!threadHooks.current?.lowBit(call, p, g, s, seed)) lowBitStep(call, p, g, s, seed);
+};
+
 /** A single-pass step with the same effect on params and state as the chain; false if unavailable. */
 type FusedStep<S> = (params: Float32Array, grads: Float32Array, state: S) => boolean;
 
@@ -278,7 +284,8 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
         );
       }
       const kernels = hyperparams.fused ? ArrayKernels.get() : null;
-      if (hyperparams.nonFinite !== 'off' && !kernels?.allFinite(grads)) {
+      const finite = threadHooks.current?.allFinite(grads) ?? kernels?.allFinite(grads); // threads: across them
+      if (hyperparams.nonFinite !== 'off' && !finite) {
         for (let i = 0; i < grads.length; i++) {
           if (!gradientInRange(grads[i]!)) {
             if (hyperparams.nonFinite === 'skip') return false;
@@ -389,12 +396,9 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
     const s = stateOf(state);
     const t = s.t;
     const phase = t === 0 && plan.init !== undefined ? 'init' : 'step';
-    k.run(
-      { plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) },
-      p,
-      g,
-      slots.map((n) => s[n]!),
-    );
+    const call = { plan, phase, scalars: family.scalars(rate(state.learningRate.count), t) } as const;
+    const arrays = slots.map((n) => s[n]!);
+    if (!threadHooks.current?.float32(call, p, g, arrays)) k.run(call, p, g, arrays); // threads: across them
     s.t = t + 1; // after the kernel: a refusal there leaves the counter as it was
     advanceDecayCount(state);
     state.learningRate.count++;
@@ -412,7 +416,9 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
     checkFloat32Array(`${owner}.init`, 'params', params);
     const state = init(params);
     // large arrays in a WebAssembly memory of their own: the kernel updates them where they lie
-    const resident = h.fused ? allocateResidentState(params.length, slots.length) : null;
+    const resident = h.fused
+      ? (threadHooks.current?.slots(params.length, slots.length) ?? allocateResidentState(params.length, slots.length))
+      : null; // threads: shared state where they are on
     if (resident !== null) slots.forEach((n, i) => void (stateOf(state)[n] = resident[i]!));
     return state;
   };
@@ -437,7 +443,7 @@ export function adopt(
         s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity,
         lrMax,
       );
-      lowBitStep(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, s, stepSeed(s.t));
+      runLowBit(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, s, stepSeed(s.t));
       s.t++;
       advanceDecayCount(state);
       state.learningRate.count++;
@@ -472,7 +478,7 @@ function adamFamily(
   if (h.stateDtype !== 'float32') {
     const lowBitFused: FusedStep<AdamCoreState> = (p, g, state) => {
       const s = state.adam as unknown as LowBitState;
-      lowBitStep(
+      runLowBit(
         adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)),
         p,
         g,

@@ -1,0 +1,205 @@
+/**
+ * A small pool of worker threads that run calls of our generated WebAssembly kernels over shared
+ * WebAssembly memories, synchronously for the caller: Node's `worker_threads`, or Web Workers on a
+ * cross-origin-isolated page.
+ *
+ * Each worker gets the compiled modules (shared-memory variants, src/kernels/wasm_kernels.ts) and the
+ * memories once, by message, and instantiates them on first use. A run posts one call to each worker,
+ * runs the first call on the calling thread, then blocks on a shared counter (Atomics.wait; a spin on
+ * a browser's main thread, where waiting is not allowed) until every worker has answered. Workers are
+ * unref'd in Node, so an idle pool never keeps a process alive; `dispose` terminates them.
+ */
+import { kernelModule, ruleKernels } from './wasm_kernels.js';
+
+/** The most threads a pool runs (the calling thread and 63 workers). */
+export const MAX_THREADS = 64;
+
+/** How long a run waits for its workers before it gives up (a worker that died never answers). */
+const ANSWER_TIMEOUT_MS = 60_000;
+
+/** The worker's program: plain JavaScript, self-contained (it is evaluated from a string, no imports). */
+const WORKER_SOURCE = `
+const port = typeof self !== 'undefined' && typeof require === 'undefined' ? self : require('node:worker_threads').parentPort;
+let control, results;
+const memories = new Map(), modules = new Map(), instances = new Map();
+const onMessage = (m) => {
+  if (m.type === 'init') { control = new Int32Array(m.control); results = new Float64Array(m.results); return; }
+  if (m.type === 'memory') { memories.set(m.id, m.memory); return; }
+  if (m.type === 'module') { modules.set(m.key, m.module); return; }
+  if (m.type === 'forget') {
+    memories.delete(m.id);
+    for (const name of [...instances.keys()]) if (name.startsWith(m.id + '/')) instances.delete(name);
+    return;
+  }
+  if (m.type !== 'run') return;
+  try {
+    const name = m.id + '/' + m.key;
+    let exports = instances.get(name);
+    if (exports === undefined) {
+      const memory = memories.get(m.id);
+      exports = new WebAssembly.Instance(modules.get(m.key), { env: { memory } }).exports;
+      instances.set(name, exports);
+    }
+    const r = exports[m.fn](...m.args);
+    results[m.slot] = typeof r === 'number' ? r : 0;
+  } catch (e) {
+    Atomics.store(control, 1, 1);
+  }
+  Atomics.add(control, 0, 1);
+  Atomics.notify(control, 0);
+};
+if (typeof port.on === 'function') port.on('message', onMessage);
+else port.addEventListener('message', (e) => onMessage(e.data));
+`;
+
+/** What the pool needs of a worker (Node's Worker and the browser's both fit). */
+interface WorkerLike {
+  postMessage(message: unknown): void;
+  terminate(): unknown;
+}
+
+/** A shared memory the pool's calls run over, with the id workers know it by. */
+export interface PoolMemory {
+  readonly id: number;
+  readonly memory: WebAssembly.Memory;
+}
+
+/** One kernel call: module key (e.g. `adopt_...`, `adopt_..._int8`, `finite`), export name and its arguments. */
+export interface PoolCall {
+  readonly key: string;
+  readonly fn: string;
+  readonly args: readonly number[];
+}
+
+type WorkerFactory = () => WorkerLike;
+
+/** How this platform starts a worker from source text, or why it cannot. */
+function workerFactory(): WorkerFactory | string {
+  const g = globalThis as {
+    process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown };
+    crossOriginIsolated?: boolean;
+    Worker?: new (url: string) => WorkerLike;
+    Blob?: typeof Blob;
+    URL?: typeof URL;
+  };
+  if (g.process?.versions?.node !== undefined) {
+    const threads = g.process.getBuiltinModule?.('node:worker_threads') as
+      | { Worker: new (source: string, options: { eval: true }) => WorkerLike & { unref(): void } }
+      | undefined;
+    if (threads === undefined) return `Node ${g.process.versions.node} has no process.getBuiltinModule (Node >= 20.16)`;
+    return () => {
+      const w = new threads.Worker(WORKER_SOURCE, { eval: true });
+      w.unref(); // an idle pool does not keep the process alive
+      return w;
+    };
+  }
+  if (g.Worker === undefined || g.Blob === undefined || g.URL === undefined) return 'this platform has no Web Workers';
+  if (g.crossOriginIsolated !== true) {
+    return 'the page is not cross-origin isolated (SharedArrayBuffer needs COOP/COEP headers)';
+  }
+  const url = g.URL.createObjectURL(new g.Blob([WORKER_SOURCE], { type: 'text/javascript' }));
+  return () => new g.Worker!(url);
+}
+
+/** Why threads cannot run here, or null where they can. */
+export function threadsUnavailable(): string | null {
+  if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available';
+  const f = workerFactory();
+  return typeof f === 'string' ? f : null;
+}
+
+/** Blocks until `control[0]` reaches `expected`: Atomics.wait where allowed, else a spin. */
+function waitFor(control: Int32Array, expected: number): void {
+  const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+  let canWait = true;
+  for (let seen = Atomics.load(control, 0); seen < expected; seen = Atomics.load(control, 0)) {
+    if (Date.now() > deadline) {
+      throw new Error(`adopt-optim threads: a worker did not answer within ${ANSWER_TIMEOUT_MS / 1000} s`);
+    }
+    if (canWait) {
+      try {
+        Atomics.wait(control, 0, seen, 1000);
+      } catch {
+        canWait = false; // a browser's main thread: spin on Atomics.load
+      }
+    }
+  }
+}
+
+export class ThreadPool {
+  private readonly workers: WorkerLike[];
+  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  private readonly results: Float64Array;
+  private readonly sentMemories = new Set<number>();
+  private readonly sentModules = new Set<string>();
+  private disposed = false;
+
+  /** A pool of `threads` threads: the calling one and `threads - 1` workers (started now). */
+  constructor(readonly threads: number) {
+    const factory = workerFactory();
+    if (typeof factory === 'string') throw new Error(`adopt-optim threads: no worker threads here: ${factory}`);
+    this.results = new Float64Array(new SharedArrayBuffer(8 * threads));
+    this.workers = Array.from({ length: threads - 1 }, () => factory());
+    for (const w of this.workers) {
+      w.postMessage({ type: 'init', control: this.control.buffer, results: this.results.buffer });
+    }
+  }
+
+  /**
+   * Runs calls[i] on thread i over `m` (calls[0] here, the others on the workers) and returns what each
+   * returned (0 for a call without a result). At most `threads` calls.
+   */
+  run(m: PoolMemory, calls: readonly PoolCall[]): number[] {
+    if (this.disposed) throw new Error('adopt-optim threads: the thread pool was disposed');
+    if (calls.length > this.threads) throw new RangeError(`adopt-optim threads: ${calls.length} calls for ${this.threads} threads`);
+    Atomics.store(this.control, 0, 0);
+    Atomics.store(this.control, 1, 0);
+    for (let i = 1; i < calls.length; i++) this.post(i - 1, m, calls[i]!);
+    let first = Number.NaN;
+    let failure: unknown;
+    try {
+      first = this.callHere(m, calls[0]!);
+    } catch (e) {
+      failure = e;
+    }
+    waitFor(this.control, calls.length - 1); // even after a failure here: the workers still write the memory
+    if (failure !== undefined) throw failure;
+    if (Atomics.load(this.control, 1) !== 0) throw new Error('adopt-optim threads: a kernel call failed in a worker');
+    return [first, ...Array.from(this.results.subarray(0, calls.length - 1))];
+  }
+
+  private callHere(m: PoolMemory, call: PoolCall): number {
+    const exports = ruleKernels(m.memory, call.key) as unknown as Record<string, (...a: number[]) => unknown> | null;
+    const fn = exports?.[call.fn];
+    if (fn === undefined) throw new Error(`adopt-optim threads: no kernel ${call.key}.${call.fn} for a shared memory`);
+    const r = fn(...call.args);
+    return typeof r === 'number' ? r : 0;
+  }
+
+  private post(worker: number, m: PoolMemory, call: PoolCall): void {
+    if (!this.sentMemories.has(m.id)) {
+      for (const w of this.workers) w.postMessage({ type: 'memory', id: m.id, memory: m.memory });
+      this.sentMemories.add(m.id);
+    }
+    if (!this.sentModules.has(call.key)) {
+      const module = kernelModule(call.key, true);
+      if (module === null) throw new Error(`adopt-optim threads: the shared-memory module ${call.key} cannot be compiled`);
+      for (const w of this.workers) w.postMessage({ type: 'module', key: call.key, module });
+      this.sentModules.add(call.key);
+    }
+    this.workers[worker]!.postMessage({ type: 'run', id: m.id, key: call.key, fn: call.fn, args: call.args, slot: worker });
+  }
+
+  /** Tells the workers to drop a memory (its state was collected). */
+  forget(id: number): void {
+    if (this.disposed || !this.sentMemories.delete(id)) return;
+    for (const w of this.workers) w.postMessage({ type: 'forget', id });
+  }
+
+  /** Terminates the workers; the pool cannot run again. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const w of this.workers) void w.terminate();
+  }
+}
