@@ -478,13 +478,7 @@ function adamFamily(
   if (h.stateDtype !== 'float32') {
     const lowBitFused: FusedStep<AdamCoreState> = (p, g, state) => {
       const s = state.adam as unknown as LowBitState;
-      runLowBit(
-        adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)),
-        p,
-        g,
-        s,
-        stepSeed(s.t),
-      );
+      runLowBit(adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)), p, g, s, stepSeed(s.t));
       s.t++; // after the kernel: a refusal there leaves the counter as it was
       advanceDecayCount(state);
       state.learningRate.count++;

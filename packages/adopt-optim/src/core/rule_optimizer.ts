@@ -20,7 +20,6 @@ import {
 import { checkFloat32Array } from './transform.js';
 import { threadHooks } from '../kernels/thread_hooks.js'; // threads (core/threads.ts): the hooks marked "threads:"
 
-
 /** A custom rule's state in the core: its slots and step count. */
 export interface RuleState {
   /** The rule's slots by name. */

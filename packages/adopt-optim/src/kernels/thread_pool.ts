@@ -108,6 +108,15 @@ export function threadsUnavailable(): string | null {
   return typeof f === 'string' ? f : null;
 }
 
+/** Runs one call on this thread (what every worker does with its own); returns its result, 0 for none. */
+export function callKernel(memory: WebAssembly.Memory, call: PoolCall): number {
+  const exports = ruleKernels(memory, call.key) as unknown as Record<string, (...a: number[]) => unknown> | null;
+  const fn = exports?.[call.fn];
+  if (fn === undefined) throw new Error(`adopt-optim threads: no kernel ${call.key}.${call.fn} for this memory`);
+  const r = fn(...call.args);
+  return typeof r === 'number' ? r : 0;
+}
+
 /** Blocks until `control[0]` reaches `expected`: Atomics.wait where allowed, else a spin. */
 function waitFor(control: Int32Array, expected: number): void {
   const deadline = Date.now() + ANSWER_TIMEOUT_MS;
@@ -151,14 +160,15 @@ export class ThreadPool {
    */
   run(m: PoolMemory, calls: readonly PoolCall[]): number[] {
     if (this.disposed) throw new Error('adopt-optim threads: the thread pool was disposed');
-    if (calls.length > this.threads) throw new RangeError(`adopt-optim threads: ${calls.length} calls for ${this.threads} threads`);
+    if (calls.length > this.threads)
+      throw new RangeError(`adopt-optim threads: ${calls.length} calls for ${this.threads} threads`);
     Atomics.store(this.control, 0, 0);
     Atomics.store(this.control, 1, 0);
     for (let i = 1; i < calls.length; i++) this.post(i - 1, m, calls[i]!);
     let first = Number.NaN;
     let failure: unknown;
     try {
-      first = this.callHere(m, calls[0]!);
+      first = callKernel(m.memory, calls[0]!);
     } catch (e) {
       failure = e;
     }
@@ -168,14 +178,6 @@ export class ThreadPool {
     return [first, ...Array.from(this.results.subarray(0, calls.length - 1))];
   }
 
-  private callHere(m: PoolMemory, call: PoolCall): number {
-    const exports = ruleKernels(m.memory, call.key) as unknown as Record<string, (...a: number[]) => unknown> | null;
-    const fn = exports?.[call.fn];
-    if (fn === undefined) throw new Error(`adopt-optim threads: no kernel ${call.key}.${call.fn} for a shared memory`);
-    const r = fn(...call.args);
-    return typeof r === 'number' ? r : 0;
-  }
-
   private post(worker: number, m: PoolMemory, call: PoolCall): void {
     if (!this.sentMemories.has(m.id)) {
       for (const w of this.workers) w.postMessage({ type: 'memory', id: m.id, memory: m.memory });
@@ -183,11 +185,19 @@ export class ThreadPool {
     }
     if (!this.sentModules.has(call.key)) {
       const module = kernelModule(call.key, true);
-      if (module === null) throw new Error(`adopt-optim threads: the shared-memory module ${call.key} cannot be compiled`);
+      if (module === null)
+        throw new Error(`adopt-optim threads: the shared-memory module ${call.key} cannot be compiled`);
       for (const w of this.workers) w.postMessage({ type: 'module', key: call.key, module });
       this.sentModules.add(call.key);
     }
-    this.workers[worker]!.postMessage({ type: 'run', id: m.id, key: call.key, fn: call.fn, args: call.args, slot: worker });
+    this.workers[worker]!.postMessage({
+      type: 'run',
+      id: m.id,
+      key: call.key,
+      fn: call.fn,
+      args: call.args,
+      slot: worker,
+    });
   }
 
   /** Tells the workers to drop a memory (its state was collected). */

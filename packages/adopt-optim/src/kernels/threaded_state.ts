@@ -15,8 +15,8 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import type { Node } from '../rules/expr.js';
 import { codeBytes, paddedLength, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 import { codesLayout, registerMoments, writesParams, type LowBitMoments } from './lowbit_arrays.js';
-import { kernelModule, ruleKernels } from './wasm_kernels.js';
-import { MAX_THREADS, type PoolCall, type PoolMemory, type ThreadPool } from './thread_pool.js';
+import { kernelModule } from './wasm_kernels.js';
+import { callKernel, MAX_THREADS, type PoolCall, type PoolMemory, type ThreadPool } from './thread_pool.js';
 
 /** Elements per thread below which a step runs on one thread (measured: bench/threads.ts). */
 export const DEFAULT_MIN_PER_THREAD = 1 << 17;
@@ -114,7 +114,8 @@ export function blockArrays(stateArray: ArrayBufferView): { params: Float32Array
 }
 
 /** Whether `a` is the block's own p (or g) view: same memory, same place. */
-const isAt = (block: Block, a: Float32Array, offset: number) => a.buffer === block.memory.buffer && a.byteOffset === offset;
+const isAt = (block: Block, a: Float32Array, offset: number) =>
+  a.buffer === block.memory.buffer && a.byteOffset === offset;
 
 /** Ranges of [0, padded) for the threads a step of `length` uses, each start a multiple of `unit`. */
 function ranges(length: number, padded: number, unit: number): [number, number][] {
@@ -135,15 +136,7 @@ function ranges(length: number, padded: number, unit: number): [number, number][
 function runCalls(block: Block, calls: PoolCall[]): number[] {
   const pool = threading.pool;
   if (calls.length > 1 && pool !== null) return pool.run(block, calls);
-  return calls.map((c) => callHere(block, c)); // one range, or no pool: here
-}
-
-function callHere(block: Block, call: PoolCall): number {
-  const exports = ruleKernels(block.memory, call.key) as unknown as Record<string, (...a: number[]) => unknown> | null;
-  const fn = exports?.[call.fn];
-  if (fn === undefined) throw new Error(`adopt-optim threads: no kernel ${call.key}.${call.fn} for a shared memory`);
-  const r = fn(...call.args);
-  return typeof r === 'number' ? r : 0;
+  return calls.map((c) => callKernel(block.memory, c)); // one range, or no pool: here
 }
 
 /** Copies p and g into the block unless they are its own views; returns whether p must be copied back. */
@@ -189,7 +182,12 @@ export function threadedFloat32Run(call: PhaseCall, p: Float32Array, g: Float32A
       block,
       parts.map(([at, n]) => ({ key: call.plan.key, fn: counting.fn, args: [...at, n, ...countArgs] })),
     );
-    means = meansFromCount(call.plan, counts.reduce((x, y) => x + y, 0), block.length, call.phase);
+    means = meansFromCount(
+      call.plan,
+      counts.reduce((x, y) => x + y, 0),
+      block.length,
+      call.phase,
+    );
   }
   const args = uniformArgs(sig, call.scalars, means as Map<Node, number> | undefined);
   runCalls(
@@ -222,7 +220,11 @@ export function threadedLowBitRun(
     const codes = codeBytes(f, a);
     const scales = 4 * scaleCount(f, a);
     const at = [op + 4 * a, og + 4 * a, oqm + codes, oqv + codes, osm + scales, osv + scales];
-    return { key: `${call.plan.key}_${f.key}`, fn: call.phase, args: [...at, block.scratch + t * LOW_BIT_SCRATCH, b - a, a, seed, ...uniforms] };
+    return {
+      key: `${call.plan.key}_${f.key}`,
+      fn: call.phase,
+      args: [...at, block.scratch + t * LOW_BIT_SCRATCH, b - a, a, seed, ...uniforms],
+    };
   });
   runCalls(block, calls);
   if (copyBack && writesParams(call)) p.set(block.p);
