@@ -55,7 +55,7 @@ function run(make: Make, n: number, threads: number, own: boolean, steps = 4) {
     const opt = make();
     let p: Float32Array = filled(n, 1);
     const state = opt.init(p);
-    let g = new Float32Array(n);
+    let g: Float32Array = new Float32Array(n);
     const buffers = core.threadBuffers(state);
     if (own && buffers !== null) {
       buffers.params.set(p);
@@ -227,7 +227,7 @@ describe('useThreads: refusals and failures change nothing', () => {
           let p: Float32Array = filled(n, 1);
           const state = opt.init(p);
           const buffers = core.threadBuffers(state)!;
-          let g = new Float32Array(n);
+          let g: Float32Array = new Float32Array(n);
           if (own) {
             buffers.params.set(p);
             p = buffers.params;
