@@ -89,6 +89,7 @@ function timed(l: Lane): void {
   l.times.push(time(l.step));
 }
 
+const x = (seconds: number, l: Lane) => (seconds / stat(l.times).median).toFixed(2);
 const g = (pps: number) => `${(pps / 1e9).toFixed(2)} G/s`;
 const spread = (s: Stat, digits = 2) =>
   `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`;
@@ -115,6 +116,7 @@ async function compare(server: NativeServer | undefined): Promise<void> {
   const nat1: number[] = [];
   const natT: number[] = [];
   await server?.alloc([SIZE]);
+  let float32Default = Number.NaN;
   for (const dtype of ['float32', 'int8', 'int4', 'bfloat16'] as const) {
     const ls = lanes(dtype, SIZE, g0, dtype === 'float32');
     for (let r = 0; r < REPS; r++) {
@@ -129,26 +131,27 @@ async function compare(server: NativeServer | undefined): Promise<void> {
     const many = byName.get(`${dtype} shared, ${THREADS} thr`)!;
     const def = byName.get(`${dtype} default`)!;
     for (const l of ls) {
-      console.log(
-        `${l.name.padEnd(32)} ${g(SIZE / stat(l.times).median).padStart(10)}  ${spread(stat(l.times.map((t) => SIZE / t / 1e9)))} G/s`,
-      );
+      const pps = stat(l.times.map((t) => SIZE / t / 1e9));
+      console.log(`${l.name.padEnd(32)} ${spread(pps)} G/s`);
     }
     const gain = stat(one.times.map((t, i) => t / many.times[i]!));
     const overDefault = stat(def.times.map((t, i) => t / many.times[i]!));
-    console.log(
-      `  ${dtype}: ${THREADS} threads over 1 (shared state): ${spread(gain)}x; over the default path: ${spread(overDefault)}x`,
-    );
+    console.log(`  ${dtype}: ${THREADS} threads over 1 (shared state): ${spread(gain)}x`);
+    console.log(`  ${dtype}: ${THREADS} threads over the default path: ${spread(overDefault)}x`);
+    if (dtype === 'float32') float32Default = stat(def.times).median;
+    else console.log(`  ${dtype} on ${THREADS} threads over float32's default path: ${x(float32Default, many)}x`);
     if (dtype === 'float32' && nat1.length > 0) {
       const natGain = stat(nat1.map((t, i) => t / natT[i]!));
-      const fraction = stat(one.times.map((t, i) => (t / many.times[i]! - 1) / (nat1[i]! / natT[i]! - 1)));
+      const fraction = (gain.median - 1) / (natGain.median - 1);
+      const perRep = stat(one.times.map((t, i) => (t / many.times[i]! - 1) / (nat1[i]! / natT[i]! - 1)));
       console.log(
-        `native C: ${g(SIZE / stat(nat1).median)} on 1 thread, ${g(SIZE / stat(natT).median)} on ${THREADS}; ` +
-          `gain ${spread(natGain)}x`,
+        `native C: 1 thread ${g(SIZE / stat(nat1).median)}, ${THREADS} threads ${g(SIZE / stat(natT).median)}`,
       );
-      console.log(`  float32: our second thread's gain as a fraction of native's: ${spread(fraction)}`);
-      console.log(
-        `  float32 ${THREADS} threads = ${((100 * stat(natT).median) / stat(many.times).median).toFixed(0)}% of native C on ${THREADS} threads`,
-      );
+      console.log(`  native C: ${THREADS} threads over 1: ${spread(natGain)}x`);
+      console.log(`  float32: our gain / native's (gain - 1 each, medians): ${fraction.toFixed(2)}`);
+      console.log(`  (per repetition: ${spread(perRep)})`);
+      const ofNative = (100 * stat(natT).median) / stat(many.times).median;
+      console.log(`  float32 on ${THREADS} threads: ${ofNative.toFixed(0)}% of native C on ${THREADS} threads`);
     }
     console.log(`# load: ${load()}`);
   }
