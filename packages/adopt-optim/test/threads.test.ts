@@ -268,13 +268,17 @@ describe('useThreads: refusals and failures change nothing', () => {
     assert.equal(core.threadCount(), 1);
   });
 
-  it('params of another length are refused before anything is written', () => {
+  it('params of another length, or the threadBuffers swapped, are refused before anything is written', () => {
     const setup = core.useThreads(2, { minPerThread: MIN });
     try {
       const opt = core.adopt(1e-2);
       const state = opt.init(new Float32Array(3000));
       const before = snapshot(state);
       assert.throws(() => opt.step(new Float32Array(2999), new Float32Array(2999), state), /length|elements/);
+      assert.deepEqual(snapshot(state), before);
+      const own = core.threadBuffers(state)!;
+      own.grads.fill(0.5);
+      assert.throws(() => opt.step(own.grads, own.params, state), /params as params, grads as grads/);
       assert.deepEqual(snapshot(state), before);
     } finally {
       setup.dispose();

@@ -213,7 +213,8 @@ export function momentsFormat(s: LowBitMoments): LowBitFormat | undefined {
 
 /** Bytes of memory that hold these moments (their codes and scales; the shared scratch is not counted). */
 export function lowBitMomentsBytes(s: LowBitMoments): number {
-  return s.qm.buffer.byteLength;
+  const m = made.get(s.qm.buffer); // threaded state's memory also holds p and g: count the codes and scales only
+  return m === undefined ? s.qm.buffer.byteLength : codesLayout(m.length, m.format).bytes;
 }
 
 /** @deprecated The old name of lowBitMomentsBytes (it covers every low-bit format). */

@@ -141,10 +141,18 @@ function runCalls(block: Block, calls: PoolCall[]): number[] {
 
 /** Copies p and g into the block unless they are its own views; returns whether p must be copied back. */
 function stage(block: Block, p: Float32Array, g: Float32Array): boolean {
-  const own = isAt(block, p, block.offsets[0]!);
-  if (!own) block.p.set(p);
-  if (!isAt(block, g, block.offsets[1]!)) block.g.set(g);
-  return !own;
+  const ownP = isAt(block, p, block.offsets[0]!);
+  const ownG = isAt(block, g, block.offsets[1]!);
+  const inside = (a: Float32Array) => a.buffer === block.memory.buffer;
+  if ((!ownP && inside(p)) || (!ownG && inside(g))) {
+    throw new RangeError(
+      "adopt-optim threads: params and grads that live in a threaded state's memory must be its threadBuffers " +
+        '(params as params, grads as grads); nothing was written.',
+    );
+  }
+  if (!ownP) block.p.set(p);
+  if (!ownG) block.g.set(g);
+  return !ownP;
 }
 
 function checkLength(name: string, block: Block, p: Float32Array, g: Float32Array): void {
