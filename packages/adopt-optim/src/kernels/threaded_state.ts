@@ -20,6 +20,8 @@ import { callKernel, MAX_THREADS, type PoolCall, type PoolMemory, type ThreadPoo
 
 /** Elements per thread below which a step runs on one thread (measured: bench/threads.ts). */
 export const DEFAULT_MIN_PER_THREAD = 1 << 17;
+/** Elements per chunk where the caller's own arrays are stepped on one thread (as array_kernels.ts). */
+const CHUNK = 16384;
 /** Float32 ranges start on a multiple of this many elements (a 64-byte cache line). */
 const ALIGN = 16;
 /** Bytes of the low-bit kernels' block scratch per thread (2 x 256 floats, as lowbit_arrays.ts). */
@@ -141,6 +143,14 @@ function runCalls(block: Block, calls: PoolCall[]): number[] {
 
 /** Copies p and g into the block unless they are its own views; returns whether p must be copied back. */
 function stage(block: Block, p: Float32Array, g: Float32Array): boolean {
+  const own = placement(block, p, g);
+  if (!own.p) block.p.set(p);
+  if (!own.g) block.g.set(g);
+  return !own.p;
+}
+
+/** Whether p and g are the block's own views; throws for views of its memory elsewhere (threadBuffers swapped). */
+function placement(block: Block, p: Float32Array, g: Float32Array): { p: boolean; g: boolean } {
   const ownP = isAt(block, p, block.offsets[0]!);
   const ownG = isAt(block, g, block.offsets[1]!);
   const inside = (a: Float32Array) => a.buffer === block.memory.buffer;
@@ -150,9 +160,7 @@ function stage(block: Block, p: Float32Array, g: Float32Array): boolean {
         '(params as params, grads as grads); nothing was written.',
     );
   }
-  if (!ownP) block.p.set(p);
-  if (!ownG) block.g.set(g);
-  return !ownP;
+  return { p: ownP, g: ownG };
 }
 
 function checkLength(name: string, block: Block, p: Float32Array, g: Float32Array): void {
@@ -179,11 +187,31 @@ export function threadedFloat32Run(call: PhaseCall, p: Float32Array, g: Float32A
     throw new TypeError(`adopt-optim ${name}: expected ${sig.arrays.length - 2} state arrays, got ${slots.length}.`);
   }
   checkLength(name, block, p, g);
-  const copyBack = stage(block, p, g);
   const ptrs = [block.offsets[0]!, block.offsets[1]!, ...slotOffsets];
+  const writesP = writtenArrays(phase).includes(sig.arrays[0]!);
+  const counting = callCount(call);
+  if (counting === undefined && !(isAt(block, p, ptrs[0]!) && isAt(block, g, ptrs[1]!))) {
+    // arrays of the caller's own: chunk by chunk on this thread, each chunk stepped while it is in cache (as the
+    // resident path of array_kernels.ts). Staging them whole for the threads moves more bytes on this thread than
+    // the whole step takes here, so the threads would only lose.
+    const own = placement(block, p, g);
+    const args = uniformArgs(sig, call.scalars);
+    for (let a = 0; a < block.length; a += CHUNK) {
+      const b = Math.min(block.length, a + CHUNK);
+      if (!own.p) block.p.set(p.subarray(a, b), a);
+      if (!own.g) block.g.set(g.subarray(a, b), a);
+      callKernel(block.memory, {
+        key: call.plan.key,
+        fn: call.phase,
+        args: [...ptrs.map((o) => o + 4 * a), b - a, ...args],
+      });
+      if (writesP && !own.p) p.set(block.p.subarray(a, b), a);
+    }
+    return true;
+  }
+  const copyBack = stage(block, p, g);
   const parts = ranges(block.length, block.length, ALIGN).map(([a, b]) => [ptrs.map((o) => o + 4 * a), b - a] as const);
   let means: Map<object, number> | undefined;
-  const counting = callCount(call);
   if (counting !== undefined) {
     const countArgs = uniformArgs(counting.sig, call.scalars);
     const counts = runCalls(
@@ -202,7 +230,7 @@ export function threadedFloat32Run(call: PhaseCall, p: Float32Array, g: Float32A
     block,
     parts.map(([at, n]) => ({ key: call.plan.key, fn: call.phase, args: [...at, n, ...args] })),
   );
-  if (copyBack && writtenArrays(phase).includes(sig.arrays[0]!)) p.set(block.p);
+  if (copyBack && writesP) p.set(block.p);
   return true;
 }
 
