@@ -49,7 +49,7 @@ function snapshot(state: unknown): Record<string, unknown> {
 type Make = () => { init(p: Float32Array): unknown; step(p: Float32Array, g: Float32Array, s: never): boolean };
 
 /** Steps `make()` on n elements with `threads` threads; `own`: step the state's threadBuffers (no copies). */
-function run(make: Make, n: number, threads: number, own: boolean, steps = 4) {
+function run(make: Make, n: number, threads: number, own: boolean | 'params', steps = 4) {
   const setup = core.useThreads(threads, { minPerThread: MIN });
   try {
     const opt = make();
@@ -60,7 +60,7 @@ function run(make: Make, n: number, threads: number, own: boolean, steps = 4) {
     if (own && buffers !== null) {
       buffers.params.set(p);
       p = buffers.params;
-      g = buffers.grads;
+      if (own === true) g = buffers.grads;
     }
     for (let k = 0; k < steps; k++) {
       g.set(filled(n, 100 + k, 0.2));
@@ -86,13 +86,14 @@ describe('useThreads: the same step on every thread count', () => {
       ['adopt', adoptOf(dtype)],
       ['adamw', adamwOf(dtype)],
     ] as const) {
-      it(`${name} ${dtype}: 2 and 3 threads equal one thread bit for bit (odd lengths, copied and in place)`, () => {
+      it(`${name} ${dtype}: 2 and 3 threads equal one thread bit for bit (odd lengths; params and grads copied, in place, or params only in place)`, () => {
         for (const n of [2 * MIN + 13, 7777, 40_009]) {
           const one = run(make, n, 1, false);
           assert.equal(one.threaded, false, 'one thread: ordinary state');
           for (const [threads, own] of [
             [2, false],
             [2, true],
+            [2, 'params'],
             [3, true],
           ] as const) {
             const many = run(make, n, threads, own);

@@ -284,8 +284,8 @@ function build<H extends { nonFinite: string; fused: boolean }, S>(
         );
       }
       const kernels = hyperparams.fused ? ArrayKernels.get() : null;
-      const finite = threadHooks.current?.allFinite(grads) ?? kernels?.allFinite(grads); // threads: across them
-      if (hyperparams.nonFinite !== 'off' && !finite) {
+      const finite = () => threadHooks.current?.allFinite(grads) ?? kernels?.allFinite(grads); // threads: across them
+      if (hyperparams.nonFinite !== 'off' && !finite()) {
         for (let i = 0; i < grads.length; i++) {
           if (!gradientInRange(grads[i]!)) {
             if (hyperparams.nonFinite === 'skip') return false;

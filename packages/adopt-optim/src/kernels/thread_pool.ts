@@ -19,11 +19,25 @@ const ANSWER_TIMEOUT_MS = 60_000;
 
 /** The worker's program: plain JavaScript, self-contained (it is evaluated from a string, no imports). */
 const WORKER_SOURCE = `
-const port = typeof self !== 'undefined' && typeof require === 'undefined' ? self : require('node:worker_threads').parentPort;
+const node = typeof require === 'function' ? require('node:worker_threads') : null;
 let control, results;
 const memories = new Map(), modules = new Map(), instances = new Map();
 const onMessage = (m) => {
-  if (m.type === 'init') { control = new Int32Array(m.control); results = new Float64Array(m.results); return; }
+  if (m.type === 'init') {
+    control = new Int32Array(m.control);
+    results = new Float64Array(m.results);
+    if (m.port === undefined) return;
+    // Node: sleep on the shared sequence number, take the messages from the port without the event loop
+    let seen = Atomics.load(control, 2);
+    for (;;) {
+      for (let r = node.receiveMessageOnPort(m.port); r !== undefined; r = node.receiveMessageOnPort(m.port)) {
+        onMessage(r.message);
+      }
+      if (Atomics.load(control, 3) !== 0) return;
+      Atomics.wait(control, 2, seen);
+      seen = Atomics.load(control, 2);
+    }
+  }
   if (m.type === 'memory') { memories.set(m.id, m.memory); return; }
   if (m.type === 'module') { modules.set(m.key, m.module); return; }
   if (m.type === 'forget') {
@@ -48,15 +62,26 @@ const onMessage = (m) => {
   Atomics.add(control, 0, 1);
   Atomics.notify(control, 0);
 };
-if (typeof port.on === 'function') port.on('message', onMessage);
-else port.addEventListener('message', (e) => onMessage(e.data));
+if (node !== null) node.parentPort.on('message', onMessage);
+else self.addEventListener('message', (e) => onMessage(e.data));
 `;
 
 /** What the pool needs of a worker (Node's Worker and the browser's both fit). */
 interface WorkerLike {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: unknown[]): void;
   terminate(): unknown;
 }
+
+/** Where the pool posts a worker's messages: its MessagePort in Node (read by the worker without its event loop). */
+interface PortLike {
+  postMessage(message: unknown): void;
+}
+
+/** Shared control words: answers counted, a failure flag, the sequence number workers sleep on, stop. */
+const DONE = 0;
+const FAILED = 1;
+const SEQUENCE = 2;
+const STOP = 3;
 
 /** A shared memory the pool's calls run over, with the id workers know it by. */
 export interface PoolMemory {
@@ -71,7 +96,7 @@ export interface PoolCall {
   readonly args: readonly number[];
 }
 
-type WorkerFactory = () => WorkerLike;
+type WorkerFactory = () => { worker: WorkerLike; channel?: () => [PortLike, unknown] };
 
 /** How this platform starts a worker from source text, or why it cannot. */
 function workerFactory(): WorkerFactory | string {
@@ -84,13 +109,23 @@ function workerFactory(): WorkerFactory | string {
   };
   if (g.process?.versions?.node !== undefined) {
     const threads = g.process.getBuiltinModule?.('node:worker_threads') as
-      | { Worker: new (source: string, options: { eval: true }) => WorkerLike & { unref(): void } }
+      | {
+          Worker: new (source: string, options: { eval: true }) => WorkerLike & { unref(): void };
+          MessageChannel: new () => { port1: PortLike; port2: unknown };
+        }
       | undefined;
     if (threads === undefined) return `Node ${g.process.versions.node} has no process.getBuiltinModule (Node >= 20.16)`;
+    const { MessageChannel } = threads;
     return () => {
-      const w = new threads.Worker(WORKER_SOURCE, { eval: true });
-      w.unref(); // an idle pool does not keep the process alive
-      return w;
+      const worker = new threads.Worker(WORKER_SOURCE, { eval: true });
+      worker.unref(); // an idle pool does not keep the process alive
+      return {
+        worker,
+        channel: () => {
+          const c = new MessageChannel();
+          return [c.port1, c.port2];
+        },
+      };
     };
   }
   if (g.Worker === undefined || g.Blob === undefined || g.URL === undefined) return 'this platform has no Web Workers';
@@ -98,7 +133,7 @@ function workerFactory(): WorkerFactory | string {
     return 'the page is not cross-origin isolated (SharedArrayBuffer needs COOP/COEP headers)';
   }
   const url = g.URL.createObjectURL(new g.Blob([WORKER_SOURCE], { type: 'text/javascript' }));
-  return () => new g.Worker!(url);
+  return () => ({ worker: new g.Worker!(url) });
 }
 
 /** Why threads cannot run here, or null where they can. */
@@ -136,8 +171,12 @@ function waitFor(control: Int32Array, expected: number): void {
 }
 
 export class ThreadPool {
-  private readonly workers: WorkerLike[];
-  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  private readonly workers: WorkerLike[] = [];
+  /** Where each worker's messages go: its port (Node) or the worker itself (browsers). */
+  private readonly ports: PortLike[] = [];
+  /** Whether workers sleep on SEQUENCE (Node) rather than wait for messages (browsers). */
+  private readonly sequenced: boolean;
+  private readonly control = new Int32Array(new SharedArrayBuffer(16));
   private readonly results: Float64Array;
   private readonly sentMemories = new Set<number>();
   private readonly sentModules = new Set<string>();
@@ -148,10 +187,22 @@ export class ThreadPool {
     const factory = workerFactory();
     if (typeof factory === 'string') throw new Error(`adopt-optim threads: no worker threads here: ${factory}`);
     this.results = new Float64Array(new SharedArrayBuffer(8 * threads));
-    this.workers = Array.from({ length: threads - 1 }, () => factory());
-    for (const w of this.workers) {
-      w.postMessage({ type: 'init', control: this.control.buffer, results: this.results.buffer });
+    let sequenced = true;
+    for (let i = 1; i < threads; i++) {
+      const { worker, channel } = factory();
+      const init = { type: 'init', control: this.control.buffer, results: this.results.buffer };
+      if (channel === undefined) {
+        sequenced = false;
+        worker.postMessage(init);
+        this.ports.push(worker);
+      } else {
+        const [mine, theirs] = channel();
+        worker.postMessage({ ...init, port: theirs }, [theirs]);
+        this.ports.push(mine);
+      }
+      this.workers.push(worker);
     }
+    this.sequenced = sequenced;
   }
 
   /**
@@ -162,9 +213,10 @@ export class ThreadPool {
     if (this.disposed) throw new Error('adopt-optim threads: the thread pool was disposed');
     if (calls.length > this.threads)
       throw new RangeError(`adopt-optim threads: ${calls.length} calls for ${this.threads} threads`);
-    Atomics.store(this.control, 0, 0);
-    Atomics.store(this.control, 1, 0);
+    Atomics.store(this.control, DONE, 0);
+    Atomics.store(this.control, FAILED, 0);
     for (let i = 1; i < calls.length; i++) this.post(i - 1, m, calls[i]!);
+    this.wake();
     let first = Number.NaN;
     let failure: unknown;
     try {
@@ -174,23 +226,24 @@ export class ThreadPool {
     }
     waitFor(this.control, calls.length - 1); // even after a failure here: the workers still write the memory
     if (failure !== undefined) throw failure;
-    if (Atomics.load(this.control, 1) !== 0) throw new Error('adopt-optim threads: a kernel call failed in a worker');
+    if (Atomics.load(this.control, FAILED) !== 0)
+      throw new Error('adopt-optim threads: a kernel call failed in a worker');
     return [first, ...Array.from(this.results.subarray(0, calls.length - 1))];
   }
 
   private post(worker: number, m: PoolMemory, call: PoolCall): void {
     if (!this.sentMemories.has(m.id)) {
-      for (const w of this.workers) w.postMessage({ type: 'memory', id: m.id, memory: m.memory });
+      for (const w of this.ports) w.postMessage({ type: 'memory', id: m.id, memory: m.memory });
       this.sentMemories.add(m.id);
     }
     if (!this.sentModules.has(call.key)) {
       const module = kernelModule(call.key, true);
       if (module === null)
         throw new Error(`adopt-optim threads: the shared-memory module ${call.key} cannot be compiled`);
-      for (const w of this.workers) w.postMessage({ type: 'module', key: call.key, module });
+      for (const w of this.ports) w.postMessage({ type: 'module', key: call.key, module });
       this.sentModules.add(call.key);
     }
-    this.workers[worker]!.postMessage({
+    this.ports[worker]!.postMessage({
       type: 'run',
       id: m.id,
       key: call.key,
@@ -203,13 +256,22 @@ export class ThreadPool {
   /** Tells the workers to drop a memory (its state was collected). */
   forget(id: number): void {
     if (this.disposed || !this.sentMemories.delete(id)) return;
-    for (const w of this.workers) w.postMessage({ type: 'forget', id });
+    for (const w of this.ports) w.postMessage({ type: 'forget', id }); // read at the next run
+  }
+
+  /** Wakes sleeping workers to read their ports (Node). */
+  private wake(): void {
+    if (!this.sequenced) return;
+    Atomics.add(this.control, SEQUENCE, 1);
+    Atomics.notify(this.control, SEQUENCE);
   }
 
   /** Terminates the workers; the pool cannot run again. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    Atomics.store(this.control, STOP, 1);
+    this.wake();
     for (const w of this.workers) void w.terminate();
   }
 }

@@ -196,16 +196,14 @@ export function threadedFloat32Run(call: PhaseCall, p: Float32Array, g: Float32A
     // the whole step takes here, so the threads would only lose.
     const own = placement(block, p, g);
     const args = uniformArgs(sig, call.scalars);
+    // a chunk of the caller's p or g goes through the first CHUNK elements of the block's own (unused) p or g
+    const at = (a: number) => ptrs.map((o, i) => (i < 2 && !(i === 0 ? own.p : own.g) ? o : o + 4 * a));
     for (let a = 0; a < block.length; a += CHUNK) {
       const b = Math.min(block.length, a + CHUNK);
-      if (!own.p) block.p.set(p.subarray(a, b), a);
-      if (!own.g) block.g.set(g.subarray(a, b), a);
-      callKernel(block.memory, {
-        key: call.plan.key,
-        fn: call.phase,
-        args: [...ptrs.map((o) => o + 4 * a), b - a, ...args],
-      });
-      if (writesP && !own.p) p.set(block.p.subarray(a, b), a);
+      if (!own.p) block.p.set(p.subarray(a, b));
+      if (!own.g) block.g.set(g.subarray(a, b));
+      callKernel(block.memory, { key: call.plan.key, fn: call.phase, args: [...at(a), b - a, ...args] });
+      if (writesP && !own.p) p.set(block.p.subarray(0, b - a), a);
     }
     return true;
   }
