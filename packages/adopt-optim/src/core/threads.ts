@@ -29,14 +29,16 @@ import {
 export interface ThreadOptions {
   /**
    * Elements per thread below which a step uses fewer threads (one below twice this), and arrays
-   * shorter than twice this get ordinary, unshared state at `init`. Default 131072 (bench/threads.ts).
+   * shorter than twice this get ordinary, unshared state at `init`. Default 131072 (bench/threads.ts --threshold).
    */
   minPerThread?: number;
 }
 
 /** What useThreads returns: the thread count, and `dispose` to stop the workers (back to one thread). */
 export interface ThreadSetup {
+  /** The thread count asked for (the calling thread included). */
   readonly threads: number;
+  /** Terminates the workers (if they are still the ones in use): the step is back on one thread. */
   dispose(): void;
 }
 

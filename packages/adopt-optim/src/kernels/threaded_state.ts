@@ -18,7 +18,7 @@ import { codesLayout, registerMoments, writesParams, type LowBitMoments } from '
 import { kernelModule } from './wasm_kernels.js';
 import { callKernel, MAX_THREADS, type PoolCall, type PoolMemory, type ThreadPool } from './thread_pool.js';
 
-/** Elements per thread below which a step runs on one thread (measured: bench/threads.ts). */
+/** Elements per thread below which a step uses fewer threads (bench/threads.ts --threshold: docs/speed.md). */
 export const DEFAULT_MIN_PER_THREAD = 1 << 17;
 /** Elements per chunk where the caller's own arrays are stepped on one thread (as array_kernels.ts). */
 const CHUNK = 16384;
