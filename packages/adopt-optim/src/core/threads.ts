@@ -40,6 +40,12 @@ export interface ThreadSetup {
   readonly threads: number;
   /** Terminates the workers (if they are still the ones in use): the step is back on one thread. */
   dispose(): void;
+  /**
+   * Resolves once the workers have started. In Node they have when useThreads returns; a browser starts them
+   * only after the calling thread returns to its event loop, and steps before that run every range on the
+   * calling thread (the same result, one thread's speed): `await setup.ready` before the first step.
+   */
+  readonly ready: Promise<void>;
 }
 
 /** Threads the core's step uses now (1: no workers). */
@@ -84,6 +90,7 @@ export function useThreads(threads: number, options: ThreadOptions = {}): Thread
   };
   return {
     threads,
+    ready: pool?.ready ?? Promise.resolve(),
     dispose() {
       if (threading.pool === pool && pool !== null) {
         pool.dispose();

@@ -26,6 +26,8 @@ const onMessage = (m) => {
   if (m.type === 'init') {
     control = new Int32Array(m.control);
     results = new Float64Array(m.results);
+    Atomics.add(control, 4, 1); // started: runs may come to this worker now
+    Atomics.notify(control, 4);
     if (m.port === undefined) return;
     // Node: sleep on the shared sequence number, take the messages from the port without the event loop
     let seen = Atomics.load(control, 2);
@@ -77,11 +79,14 @@ interface PortLike {
   postMessage(message: unknown): void;
 }
 
-/** Shared control words: answers counted, a failure flag, the sequence number workers sleep on, stop. */
+/** Shared control words: answers counted, a failure flag, the sequence number workers sleep on, stop, started. */
 const DONE = 0;
 const FAILED = 1;
 const SEQUENCE = 2;
 const STOP = 3;
+const STARTED = 4;
+/** How long a Node pool waits for its workers to start. */
+const START_TIMEOUT_MS = 30_000;
 
 /** A shared memory the pool's calls run over, with the id workers know it by. */
 export interface PoolMemory {
@@ -176,7 +181,7 @@ export class ThreadPool {
   private readonly ports: PortLike[] = [];
   /** Whether workers sleep on SEQUENCE (Node) rather than wait for messages (browsers). */
   private readonly sequenced: boolean;
-  private readonly control = new Int32Array(new SharedArrayBuffer(16));
+  private readonly control = new Int32Array(new SharedArrayBuffer(32));
   private readonly results: Float64Array;
   private readonly sentMemories = new Set<number>();
   private readonly sentModules = new Set<string>();
@@ -203,6 +208,37 @@ export class ThreadPool {
       this.workers.push(worker);
     }
     this.sequenced = sequenced;
+    if (sequenced) {
+      // Node starts workers on threads of their own: wait here, so that the first step already has them
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      for (
+        let seen = Atomics.load(this.control, STARTED);
+        seen < threads - 1;
+        seen = Atomics.load(this.control, STARTED)
+      ) {
+        if (Date.now() > deadline) {
+          this.dispose();
+          throw new Error(`adopt-optim threads: the workers did not start within ${START_TIMEOUT_MS / 1000} s`);
+        }
+        Atomics.wait(this.control, STARTED, seen, 100);
+      }
+    }
+    this.ready = this.started() ? Promise.resolve() : new Promise((resolve) => this.poll(resolve));
+  }
+
+  /**
+   * Resolves once every worker has started. A browser starts workers only when the page's thread returns to its
+   * event loop: until then (and without waiting for them) a run does every range here, in order.
+   */
+  readonly ready: Promise<void>;
+
+  private started(): boolean {
+    return Atomics.load(this.control, STARTED) >= this.workers.length;
+  }
+
+  private poll(resolve: () => void): void {
+    if (this.started() || this.disposed) resolve();
+    else setTimeout(() => this.poll(resolve), 5);
   }
 
   /**
@@ -213,6 +249,7 @@ export class ThreadPool {
     if (this.disposed) throw new Error('adopt-optim threads: the thread pool was disposed');
     if (calls.length > this.threads)
       throw new RangeError(`adopt-optim threads: ${calls.length} calls for ${this.threads} threads`);
+    if (!this.started()) return calls.map((c) => callKernel(m.memory, c)); // workers not started yet (browsers)
     Atomics.store(this.control, DONE, 0);
     Atomics.store(this.control, FAILED, 0);
     for (let i = 1; i < calls.length; i++) this.post(i - 1, m, calls[i]!);
