@@ -6,8 +6,10 @@
  * Each worker gets the compiled modules (shared-memory variants, src/kernels/wasm_kernels.ts) and the
  * memories once, by message, and instantiates them on first use. A run posts one call to each worker,
  * runs the first call on the calling thread, then blocks on a shared counter (Atomics.wait; a spin on
- * a browser's main thread, where waiting is not allowed) until every worker has answered. Workers are
- * unref'd in Node, so an idle pool never keeps a process alive; `dispose` terminates them.
+ * a browser's main thread, where waiting is not allowed) until every worker has answered. In Node the
+ * workers sleep on a shared sequence number and read their MessagePort with receiveMessageOnPort (no
+ * event-loop hop); in browsers they wait for messages. Workers are unref'd in Node, so an idle pool
+ * never keeps a process alive; `dispose` terminates them.
  */
 import { kernelModule, ruleKernels } from './wasm_kernels.js';
 
