@@ -173,7 +173,8 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
   return {
     init(params) {
       checkFloat32Array(`${owner}.init`, 'params', params);
-      const moments = threadHooks.current?.moments(format, params.length) ?? allocateMoments(format, params.length); // threads:
+      // threads: shared moments where they are on
+      const moments = threadHooks.current?.moments(format, params.length) ?? allocateMoments(format, params.length);
       if (moments === null) {
         throw new OptimizerArgumentError(
           `${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`,

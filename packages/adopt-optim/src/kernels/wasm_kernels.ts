@@ -70,7 +70,7 @@ function module(key: string, shared: boolean): WebAssembly.Module | null {
   return get();
 }
 
-/** The compiled module of a key (`shared`: its shared-memory variant), for worker threads (thread_pool.ts); null without SIMD. */
+/** The compiled module of a key (`shared`: its shared-memory variant), for workers (thread_pool.ts); null: no SIMD. */
 export function kernelModule(key: string, shared: boolean): WebAssembly.Module | null {
   return module(key, shared);
 }
