@@ -86,7 +86,7 @@ describe('useThreads: the same step on every thread count', () => {
       ['adopt', adoptOf(dtype)],
       ['adamw', adamwOf(dtype)],
     ] as const) {
-      it(`${name} ${dtype}: 2, 3 threads = one thread, bitwise (odd lengths; copied, in place, params in place)`, () => {
+      it(`${name} ${dtype}: 2, 3 threads = one thread, bitwise (odd lengths; copied, in place, p in place)`, () => {
         for (const n of [2 * MIN + 13, 7777, 40_009]) {
           const one = run(make, n, 1, false);
           assert.equal(one.threaded, false, 'one thread: ordinary state');
