@@ -22,6 +22,7 @@ import { fuzz, fuzzCase, seedBug } from './gpu_fuzz';
 import { moveOffWebgpu, skipFirst } from './gpu_regressions';
 
 import { HOSTILE_OPTIMIZERS, inErrorScope } from './gpu_rules';
+import { coreThreads } from './gpu_threads';
 
 setWasmPaths(new URL('./tfjs-wasm/', location.href).href);
 
@@ -529,6 +530,7 @@ const checks: Record<string, (...a: never[]) => unknown> = {
   fit,
   edgeFlags,
   wasmInfo,
+  coreThreads,
   adapterInfo,
   backends: () => tf.engine().backendNames(),
   skipFirst,

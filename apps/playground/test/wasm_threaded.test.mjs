@@ -3,7 +3,8 @@
 // adopt-optim then instantiates its kernel variant that imports a shared memory
 // (packages/adopt-optim/src/kernels/wasm_kernels.ts). Checks that the page is isolated and
 // the heap shared, that the fused step runs (no tfjs kernel in a step) and agrees with the cpu
-// backend. Skipped, saying why, only where no Chromium is installed.
+// backend; and that the core's threaded step (useThreads, Web Workers) equals one thread there. Skipped, saying
+// why, only where no Chromium is installed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -63,6 +64,18 @@ describe('fused kernels on the threaded wasm build (cross-origin-isolated page)'
       assert.equal(r.backend, 'wasm');
       assert.equal(r.programsPerStep, 0, `${name}: tfjs kernels ran in a step (the fused kernels were not used)`);
       assert.ok(r.maxRelativeDifferenceToCpu < 1e-4, `${name}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`);
+    }
+  });
+
+  it("the core's threaded step (useThreads: Web Workers on this page) steps as one thread does", async (t) => {
+    const results = await page.evaluate(() => window.gpuChecks.coreThreads());
+    t.diagnostic(JSON.stringify(results));
+    assert.equal(results.length, 4);
+    for (const r of results) {
+      const what = `${r.dtype}, ${r.ready ? 'workers started' : 'before the workers start'}`;
+      assert.equal(r.threaded, true, `${what}: init made no threaded state`);
+      assert.equal(r.changed, true, `${what}: the steps changed nothing`);
+      assert.equal(r.equal, true, `${what}: 2 threads differ from one`);
     }
   });
 

@@ -9,6 +9,7 @@ import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from 
 import { ArrayKernels, type ArrayEntry } from '../kernels/array_kernels.js';
 import { applyUpdates, checkFloat32Array, type GradientTransformation } from './transform.js';
 import { leaves, mapLeaves, sameStructure, type ParamTree, type StateTree, type TreeState } from './tree.js';
+import { threadHooks } from '../kernels/thread_hooks.js'; // threads (core/threads.ts)
 
 /**
  * A core optimizer: a GradientTransformation with its resolved hyperparameters and `step`, which updates params
@@ -72,7 +73,7 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
     if (hyperparams.nonFinite === 'off') return true;
     for (let l = 0; l < grads.length; l++) {
       const g = grads[l]!;
-      if (kernels?.allFinite(g)) continue;
+      if (threadHooks.current?.allFinite(g) ?? kernels?.allFinite(g)) continue; // threads: across them
       for (let i = 0; i < g.length; i++) {
         if (!gradientInRange(g[i]!)) {
           if (hyperparams.nonFinite === 'skip') return false;

@@ -25,5 +25,6 @@ export {
   type LowBitFormat,
   type MomentCode,
 } from '../formats/state_formats.js';
+export { threadBuffers, threadCount, useThreads, type ThreadOptions, type ThreadSetup } from './threads.js';
 export { ruleOptimizer, type CoreRuleOptimizer, type RuleState } from './rule_optimizer.js';
 export type { CommonOptionKey } from '../rules/options.js';

@@ -18,6 +18,7 @@ import {
 import { codeBytes, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { checkClipValue } from '../validate.js';
 import { checkFloat32Array, type GradientTransformation, type LearningRateState } from './transform.js';
+import { threadHooks } from '../kernels/thread_hooks.js'; // threads (core/threads.ts)
 
 /**
  * The 8-bit state of one array (docs/ALGORITHM.md §11): codes of m and of sqrt(v) with one float32
@@ -98,7 +99,7 @@ export function lowBitTransform<
   return {
     init(params) {
       checkFloat32Array(`${owner}.init`, 'params', params);
-      const moments = allocateMoments(format, params.length);
+      const moments = threadHooks.current?.moments(format, params.length) ?? allocateMoments(format, params.length); // threads:
       if (moments === null) {
         throw new OptimizerArgumentError(
           `${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`,

@@ -39,6 +39,7 @@ import { pickScaling } from '../rules/options.js';
 import { ADOPT, ADOPT_OPTIONS } from '../rules/adopt.js';
 import { ADAM, ADAM_OPTIONS } from '../rules/adam.js';
 import { lowBitStep, stepSeed } from '../kernels/lowbit_arrays.js';
+import { threadHooks } from '../kernels/thread_hooks.js'; // threads (core/threads.ts): the hooks marked "threads:"
 import { lowBitFormat } from '../formats/state_formats.js';
 import { buildCoreOptimizer, type CoreOptimizer, type FusedEntry, type FusedStep } from './core_step.js';
 import { scaleByAdam, scaleByAdopt, type AdamState, type AdoptState } from './scaling.js';
@@ -137,6 +138,11 @@ interface Float32State {
  * arrays and the fused kernel's, its init phase runs at the first step where it has one; the chain
  * (sign, L2, the rule's piece, decoupled decay, learning rate; §3.4) is the reference `update` runs.
  */
+/** threads: a low-bit phase across the threads where the state is theirs, else lowBitStep. */
+const runLowBit: typeof lowBitStep = (call, p, g, s, seed) => {
+  if (!threadHooks.current?.lowBit(call, p, g, s, seed)) lowBitStep(call, p, g, s, seed);
+};
+
 function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
   h: H,
   family: Float32Family,
@@ -148,7 +154,7 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
   const rate = rateAt(h.learningRate);
   type RuleArrays = Record<string, Float32Array> & { t: number };
   const stateOf = (state: S) => (state as unknown as Record<string, RuleArrays>)[key]!;
-  const fusedEntry: FusedEntry<S> = (p, g, state) => {
+  const entryOf = (p: Float32Array, g: Float32Array, state: S) => {
     const s = stateOf(state);
     const t = s.t;
     const phase = t === 0 && plan.init !== undefined ? 'init' : 'step';
@@ -160,11 +166,17 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
     };
     return { entry: { call, p, g, slots: slots.map((n) => s[n]!) }, done };
   };
+  // threads: a threaded state's leaf is not put in the one table call: fusedStep runs it across the threads
+  const fusedEntry: FusedEntry<S> = (p, g, state) => {
+    const row = entryOf(p, g, state);
+    return threadHooks.current?.owns(row.entry.slots[0]) ? null : row;
+  };
   const fusedStep: FusedStep<S> = (p, g, state) => {
     const k = ArrayKernels.get();
-    const row = fusedEntry(p, g, state);
-    if (k === null || row === null) return false;
-    k.run(row.entry.call, p, g, [...row.entry.slots]);
+    if (k === null) return false;
+    const row = entryOf(p, g, state);
+    const arrays = [...row.entry.slots];
+    if (!threadHooks.current?.float32(row.entry.call, p, g, arrays)) k.run(row.entry.call, p, g, arrays); // threads:
     row.done();
     return true;
   };
@@ -180,7 +192,9 @@ function float32Optimizer<H extends Float32Hyperparams, S extends Float32State>(
     checkFloat32Array(`${owner}.init`, 'params', params);
     const state = init(params);
     // large arrays in a WebAssembly memory of their own: the kernel updates them where they lie
-    const resident = h.fused ? allocateResidentState(params.length, slots.length) : null;
+    const resident = h.fused
+      ? (threadHooks.current?.slots(params.length, slots.length) ?? allocateResidentState(params.length, slots.length))
+      : null; // threads: shared state where they are on
     if (resident !== null) slots.forEach((n, i) => void (stateOf(state)[n] = resident[i]!));
     return state;
   };
@@ -205,7 +219,7 @@ export function adopt(
         s.t > 0 && h.clip !== null ? h.clip(s.t) : Infinity,
         lrMax,
       );
-      lowBitStep(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, s, stepSeed(s.t));
+      runLowBit(adoptCall(h, s.t === 0 ? 'init' : 'step', args), p, g, s, stepSeed(s.t));
       s.t++;
       advanceDecayCount(state);
       state.learningRate.count++;
@@ -240,13 +254,7 @@ function adamFamily(
   if (h.stateDtype !== 'float32') {
     const lowBitFused: FusedStep<AdamCoreState> = (p, g, state) => {
       const s = state.adam as unknown as LowBitState;
-      lowBitStep(
-        adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)),
-        p,
-        g,
-        s,
-        stepSeed(s.t),
-      );
+      runLowBit(adamCall(h, adamKernelArgs(h, rate(state.learningRate.count), s.t + 1, lrMax)), p, g, s, stepSeed(s.t));
       s.t++; // after the kernel: a refusal there leaves the counter as it was
       advanceDecayCount(state);
       state.learningRate.count++;

@@ -18,6 +18,7 @@ import {
   OptimizerArgumentError,
 } from '../validate.js';
 import { checkFloat32Array } from './transform.js';
+import { threadHooks } from '../kernels/thread_hooks.js'; // threads (core/threads.ts): the hooks marked "threads:"
 
 /** A custom rule's state in the core: its slots and step count. */
 export interface RuleState {
@@ -64,6 +65,7 @@ export function ruleOptimizer(
     init(params) {
       checkFloat32Array(`${owner}.init`, 'params', params);
       const arrays =
+        (fused ? threadHooks.current?.slots(params.length, slots.length) : null) ?? // threads: shared state
         (fused ? allocateResidentState(params.length, slots.length) : null) ??
         slots.map(() => new Float32Array(params.length));
       return { slots: Object.fromEntries(slots.map((s, i) => [s, arrays[i]!])), t: 0 };
@@ -80,7 +82,8 @@ export function ruleOptimizer(
           `${owner}.step: params, grads and the state's slots must have one length (the state that init made). Nothing was changed.`,
         );
       }
-      if (nonFinite !== 'off') {
+      if (nonFinite !== 'off' && threadHooks.current?.allFinite(grads) !== true) {
+        // threads: checked across them where grads are a threaded state's
         const bad = grads.findIndex((x) => !gradientInRange(x));
         if (bad >= 0) {
           if (nonFinite === 'skip') return false;
@@ -96,7 +99,9 @@ export function ruleOptimizer(
       const call = ruleCall(rule.rule, {}, phase, scalars);
       const k = fused ? ArrayKernels.get() : null;
       if (k !== null) {
-        k.run(call, params, grads, arrays as Float32Array[]);
+        if (!threadHooks.current?.float32(call, params, grads, arrays as Float32Array[])) {
+          k.run(call, params, grads, arrays as Float32Array[]); // threads: across them where the state is theirs
+        }
       } else {
         // the generated JavaScript, in float64 (g is read, never written: p and g are separate arrays here)
         const part = phase === 'init' ? rule.plan.init! : rule.plan.step;

@@ -196,26 +196,32 @@ export function allocateMoments(format: LowBitFormat, length: number): LowBitMom
   return moments;
 }
 
+/** Records moments made elsewhere (a shared memory of threaded_state.ts) as init-made, for the checks below. */
+export function registerMoments(buffer: ArrayBufferLike, format: LowBitFormat, length: number): void {
+  made.set(buffer, { format, length });
+}
+
 /** Elements of the array these moments were made for (undefined for arrays init did not make). */
 export function momentsLength(s: LowBitMoments): number | undefined {
-  return s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer)?.length : undefined;
+  return made.get(s.qm.buffer)?.length;
 }
 
 /** The format of moments allocateMoments made (undefined for arrays it did not make). */
 export function momentsFormat(s: LowBitMoments): LowBitFormat | undefined {
-  return s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer)?.format : undefined;
+  return made.get(s.qm.buffer)?.format;
 }
 
 /** Bytes of memory that hold these moments (their codes and scales; the shared scratch is not counted). */
 export function lowBitMomentsBytes(s: LowBitMoments): number {
-  return s.qm.buffer.byteLength;
+  const m = made.get(s.qm.buffer); // threaded state's memory also holds p and g: count the codes and scales only
+  return m === undefined ? s.qm.buffer.byteLength : codesLayout(m.length, m.format).bytes;
 }
 
 /** @deprecated The old name of lowBitMomentsBytes (it covers every low-bit format). */
 export const int8MomentsBytes = lowBitMomentsBytes;
 
 function madeOf(owner: string, s: LowBitMoments, length: number): Made {
-  const b = s.qm.buffer instanceof ArrayBuffer ? made.get(s.qm.buffer) : undefined;
+  const b = made.get(s.qm.buffer);
   if (
     b === undefined ||
     s.qv.buffer !== s.qm.buffer ||

@@ -77,6 +77,11 @@ function module(key: string, shared: boolean): WebAssembly.Module | null {
   return get();
 }
 
+/** The compiled module of a key (`shared`: its shared-memory variant), for workers (thread_pool.ts); null: no SIMD. */
+export function kernelModule(key: string, shared: boolean): WebAssembly.Module | null {
+  return module(key, shared);
+}
+
 const instances = new WeakMap<WebAssembly.Memory, Map<string, unknown>>();
 
 function instantiate<T>(memory: WebAssembly.Memory, key: string): T | null {
