@@ -12,23 +12,29 @@ import { build } from 'vite';
 
 /** The optional pieces: the modules (under dist/esm) a registry would load only when their entry point is imported. */
 export const PIECES = {
-  // low-bit state (int8, int4): the tfjs storage, the kernels' JS glue, the WAT and WGSL codecs
+  // low-bit state (int8, int4, bfloat16): the tfjs storage, the kernels' JS glue, the WAT and WGSL codecs
   lowbit: [
-    'tfjs/state8',
+    'tfjs/lowbit_store',
     'tfjs/lowbit_weights',
-    'kernels/state8',
-    'backends/tfjs_state8',
+    'kernels/lowbit_arrays',
+    'backends/wasm_heap_lowbit',
+    'backends/webgpu_lowbit',
     'codegen/wgsl_lowbit',
     'codegen/wat8',
-    'kernels/generated/codecs',
+    'codegen/wat_codec',
   ],
   // the fused webgl and webgpu kernels (with their shader generators), the GPU-side checks and state moves
   gpu: [
-    'backends/gpu_fused',
+    'backends/webgl_fused',
+    'backends/webgpu_fused',
+    'backends/gpu_kernels',
+    'backends/gpu_reduce',
+    'backends/webgpu_moves',
     'tfjs/gpu_nonfinite',
     'tfjs/gpu_first_steps',
-    'backends/webgpu_moves',
-    'backends/gpu_reduce',
+    'codegen/glsl',
+    'codegen/wgsl',
+    'codegen/shader',
   ],
   // the custom-rule optimizer (experimental), today registered for serialization with the built-in classes
   rules: ['tfjs/rule_optimizer'],

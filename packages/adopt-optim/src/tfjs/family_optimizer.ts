@@ -10,9 +10,8 @@ import { optionsConfig, optionsFromConfig, type OptionSpecs } from '../rules/opt
 import { kernelPlan, type KernelPlan, type PhaseCall } from '../codegen/modules.js';
 import { runPhase } from '../dispatch.js';
 import { maxLearningRate } from '../schedules.js';
-import { stepSeed } from '../kernels/lowbit_arrays.js';
 import { lowBitFormat, type LowBitDtype } from '../formats/state_formats.js';
-import { LowBitStore } from './lowbit_store.js';
+import { lowBitPiecesFor, type LowBitPieces } from './extensions.js';
 import { NamedStateOptimizer, type VariableState } from './named_state_optimizer.js';
 
 /** What the step's scalars are computed from: the rate of this step, the variable's count before it, lrMax. */
@@ -63,11 +62,17 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
   /** Each variable's scalars for the step in progress (at its count): computed and checked before any is written. */
   private readonly pending = new Map<tf.Variable, { step: number; scalars: Record<string, number> }>();
 
+  /** The low-bit pieces (`import 'adopt-optim/lowbit'`) where the state is low-bit. */
+  private readonly lowBitPieces: LowBitPieces | null;
+
   protected constructor(family: Family, learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
+    const stateDtype = (family.options.stateDtype ?? 'float32') as 'float32' | LowBitDtype;
+    // refused before anything is made where the low-bit entry point was not imported
+    const pieces = stateDtype === 'float32' ? null : lowBitPiecesFor(family.displayName, stateDtype);
     super(learningRate, nonFinite, fused);
     this.family = family;
+    this.lowBitPieces = pieces;
     this.displayName = family.displayName;
-    const stateDtype = family.options.stateDtype ?? 'float32';
     const flags = flagsOf(family.rule, family.options);
     this.arrays = family.rule.slots(flags);
     this.plan = kernelPlan(family.rule, flags);
@@ -77,8 +82,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
       throw new TypeError(`adopt-optim ${family.displayName}: ${counts}`);
     }
     this.slotNames = stateDtype !== 'float32' ? [] : saved;
-    this.lowBit =
-      stateDtype === 'float32' ? null : new LowBitStore(family.displayName, lowBitFormat(stateDtype as LowBitDtype));
+    this.lowBit = stateDtype === 'float32' ? null : pieces!.store(family.displayName, lowBitFormat(stateDtype));
     Object.assign(this, family.options);
   }
 
@@ -127,7 +131,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     const call: PhaseCall = { plan, phase: state.step === 0 && plan.init !== undefined ? 'init' : 'step', scalars };
     if (this.lowBit !== null) {
       // §11–§13: the low-bit kernels; on wasm in place on the heap (src/tfjs/lowbit_store.ts)
-      this.lowBit.step(call, p, gradient, stepSeed(state.step), this.kernels, (next) =>
+      this.lowBit.step(call, p, gradient, this.lowBitPieces!.stepSeed(state.step), this.kernels, (next) =>
         this.commit(p, tf.tensor(next, p.shape, 'float32')),
       );
       this.ranOn(this.lowBit.format.dtype);

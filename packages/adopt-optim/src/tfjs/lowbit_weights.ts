@@ -12,6 +12,7 @@ import { allocateMoments, type LowBitMoments } from '../kernels/lowbit_arrays.js
 import { LOW_BIT_FORMATS, paddedLength, scaleCount, writeCode, type LowBitFormat } from '../formats/state_formats.js';
 import { dequantizeMoments } from '../kernels/lowbit_arrays.js';
 import { OptimizerArgumentError } from '../validate.js';
+import { lowBitNeedsSimd } from '../dispatch.js';
 import { stateFormatOf, type NamedTensor } from './slot_store.js';
 
 /** The largest finite float32. */
@@ -139,9 +140,7 @@ export async function readLowBit(
   }
   const out = allocateMoments(f, size);
   if (out === null)
-    throw new OptimizerArgumentError(
-      `${owner}: stateDtype '${f.dtype}' needs WebAssembly SIMD, which is not available here.`,
-    );
+    throw lowBitNeedsSimd(owner, f.dtype);
   const none = Promise.resolve(new Float32Array(0));
   const [cm, cv, fm, fv] = await Promise.all([qm!.data(), qv!.data(), sm?.data() ?? none, sv?.data() ?? none]);
   const [m, u] = [f.m, f.u];
