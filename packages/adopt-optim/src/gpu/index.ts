@@ -18,7 +18,10 @@ import { FirstSteps } from '../tfjs/gpu_first_steps.js';
 
 registerBackendKernels('webgl', webglFusedKernels);
 registerBackendKernels('webgpu', webgpuFusedKernels);
-registerGpuPieces({ guard: (policy, target) => new GpuFiniteGuard(policy, target), firstSteps: () => new FirstSteps() });
+registerGpuPieces({
+  guard: (policy, target) => new GpuFiniteGuard(policy, target),
+  firstSteps: () => new FirstSteps(),
+});
 
 /** The backends whose fused kernels this entry point brings. */
 export const GPU_BACKENDS = ['webgl', 'webgpu'] as const;

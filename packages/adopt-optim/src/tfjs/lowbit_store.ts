@@ -222,8 +222,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     const views = m.views();
     if (views === null) throw stateOnWebgpuError(this.owner, `${this.bits} state`, variable.name);
     const made = allocateMoments(this.format, m.length);
-    if (made === null)
-      throw lowBitNeedsSimd(this.owner, this.format.dtype);
+    if (made === null) throw lowBitNeedsSimd(this.owner, this.format.dtype);
     copyMoments(views, made);
     release(m);
     this.moments.set(name, made);
@@ -271,8 +270,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
       return m;
     }
     const made = allocateMoments(this.format, variable.size);
-    if (made === null)
-      throw lowBitNeedsSimd(this.owner, this.format.dtype);
+    if (made === null) throw lowBitNeedsSimd(this.owner, this.format.dtype);
     if (m !== undefined) {
       copyMoments(viewsOf(m), made); // the same codes: lengths checked by `check`
       release(m);
@@ -407,8 +405,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
         }
       }
       const q = allocateMoments(f, m.size);
-      if (q === null)
-        throw lowBitNeedsSimd(owner, f.dtype);
+      if (q === null) throw lowBitNeedsSimd(owner, f.dtype);
       quantizeMoments(mv, vv, q, f); // §11.4, §12.4
       fresh.set(name, { moments: q, shape: [...m.shape] });
     }

@@ -139,8 +139,7 @@ export async function readLowBit(
     );
   }
   const out = allocateMoments(f, size);
-  if (out === null)
-    throw lowBitNeedsSimd(owner, f.dtype);
+  if (out === null) throw lowBitNeedsSimd(owner, f.dtype);
   const none = Promise.resolve(new Float32Array(0));
   const [cm, cv, fm, fv] = await Promise.all([qm!.data(), qv!.data(), sm?.data() ?? none, sv?.data() ?? none]);
   const [m, u] = [f.m, f.u];

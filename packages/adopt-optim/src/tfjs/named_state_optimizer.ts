@@ -273,11 +273,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     if (guard !== null) firstSteps!.settle((name) => guard.unreported(name)); // before this step's own verdict
     this.stepOk =
       pairs.length > 0 && this.nonFinite !== 'off' && guard !== null
-        ? guard.begin(
-            this.iterations,
-            pairs,
-            gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs),
-          )
+        ? guard.begin(this.iterations, pairs, gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs))
         : null;
     gpuKernels?.beginStep(this.stepOk);
     this.paths.clear();
