@@ -9,7 +9,7 @@
  * | `cpu`    | tfjs cpu backend, `fused: true`          | generated WebAssembly over chunks of the arrays     |
  * | `webgl`  | tfjs webgl backend, `fused: true`        | generated GLSL, one program per array written       |
  * | `webgpu` | tfjs webgpu backend, `fused: true`       | generated WGSL, one dispatch per variable           |
- * | `ops`    | any backend; `fused: false`; what a GPU path lacks (a per-tensor mean: caution) | the rule as tfjs ops (codegen/tfops.ts) |
+ * | `ops`    | any backend; `fused: false`; what a GPU path lacks (a per-tensor mean: caution); webgl/webgpu without `import 'adopt-optim/gpu'` | the rule as tfjs ops (codegen/tfops.ts) |
  * | `int8`   | `stateDtype: 'int8'` (wasm heap, arrays, or webgpu buffers) | generated 8-bit WebAssembly (codegen/wat8.ts) around the generated codec; on webgpu generated WGSL (codegen/wgsl_lowbit.ts) |
  * | `int4`, `bfloat16` | `stateDtype: 'int4'`, `'bfloat16'` (the same routes) | the same generators with that format's codec |
  * | `core`   | `adopt-optim/core`                       | generated WebAssembly (fused) or the generated JS scaling (chain) |
@@ -107,13 +107,6 @@ export function isGpuBackend(name: string): boolean {
 /** The GPU kernels of the active backend, or null (not a GPU backend, or its internals are not as expected). */
 export function gpuFusedKernels(): GpuFusedKernels | null {
   return isGpuBackend(tf.getBackend()) ? (backendKernels() as GpuFusedKernels | null) : null;
-}
-
-/** The one refusal of low-bit state where WebAssembly SIMD, which its codecs need, is missing. */
-export function lowBitNeedsSimd(owner: string, dtype: LowBitDtype): OptimizerArgumentError {
-  return new OptimizerArgumentError(
-    `${owner}: stateDtype '${dtype}' needs WebAssembly SIMD, which is not available here. Nothing was changed.`,
-  );
 }
 
 /**

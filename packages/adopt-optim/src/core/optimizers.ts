@@ -27,7 +27,7 @@ import {
   type AdoptOptions,
   type LearningRate,
 } from '../hyperparams.js';
-import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
+import { gradientInRange, lowBitNeedsSimd, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { maxLearningRate } from '../schedules.js';
 import { adamKernelArgs, adoptKernelArgs } from '../rules/scalars.js';
 import { allocateResidentState, ArrayKernels } from '../kernels/array_kernels.js';
@@ -174,9 +174,7 @@ function lowBitTransform<S extends { learningRate: LearningRateState; decoupledD
       checkFloat32Array(`${owner}.init`, 'params', params);
       const moments = allocateMoments(format, params.length);
       if (moments === null) {
-        throw new OptimizerArgumentError(
-          `${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`,
-        );
+        throw lowBitNeedsSimd(`${owner}.init`, format.dtype);
       }
       return {
         [key]: { ...moments, t: 0 },

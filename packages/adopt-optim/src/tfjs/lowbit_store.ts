@@ -28,10 +28,10 @@ import { codeBytes, INT8, paddedLength, readCode, scaleCount, type LowBitFormat 
 import { HeapMoments, type WasmHeapLowBit } from '../backends/wasm_heap_lowbit.js';
 import { GpuLowBitMoments } from '../backends/webgpu_lowbit.js';
 import { stateOnWebgpuError } from '../backends/webgpu_moves.js';
-import { checkLowBitBackend, lowBitNeedsSimd, lowBitRoute } from '../dispatch.js';
+import { checkLowBitBackend, lowBitRoute } from '../dispatch.js';
 import type { PhaseCall } from '../codegen/modules.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
-import { OptimizerArgumentError } from '../validate.js';
+import { lowBitNeedsSimd, OptimizerArgumentError } from '../validate.js';
 import { stateFormatOf, type ExternalState, type NamedTensor } from './slot_store.js';
 import { groupBy, readLowBit, split, suffixesOf, type LowBitTaker, type Restored } from './lowbit_weights.js';
 

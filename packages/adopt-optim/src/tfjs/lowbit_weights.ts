@@ -11,8 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { allocateMoments, type LowBitMoments } from '../kernels/lowbit_arrays.js';
 import { LOW_BIT_FORMATS, paddedLength, scaleCount, writeCode, type LowBitFormat } from '../formats/state_formats.js';
 import { dequantizeMoments } from '../kernels/lowbit_arrays.js';
-import { OptimizerArgumentError } from '../validate.js';
-import { lowBitNeedsSimd } from '../dispatch.js';
+import { lowBitNeedsSimd, OptimizerArgumentError } from '../validate.js';
 import { stateFormatOf, type NamedTensor } from './slot_store.js';
 
 /** The largest finite float32. */
