@@ -15,6 +15,8 @@ import { setWeightsWithLowBit } from '../tfjs/lowbit_weights.js';
 import { stepSeed } from '../kernels/lowbit_arrays.js';
 import { registerLowBitHeap } from '../backends/tfjs_fused.js';
 import { bindHeapLowBit } from '../backends/wasm_heap_lowbit.js';
+import { registerLowBitModuleText } from '../codegen/module_text.js';
+import { lowBitModuleText } from '../codegen/module_text_lowbit.js';
 
 registerLowBitPieces({
   store: (owner, format) => new LowBitStore(owner, format),
@@ -22,6 +24,7 @@ registerLowBitPieces({
   setWeights: setWeightsWithLowBit,
 });
 registerLowBitHeap(bindHeapLowBit);
+registerLowBitModuleText(lowBitModuleText); // (the low-bit kernels also register it when first used)
 
 /** The state dtypes this entry point brings (each `stateDtype` but 'float32'). */
 export const LOW_BIT_STATE_DTYPES = ['int8', 'int4', 'bfloat16'] as const;
