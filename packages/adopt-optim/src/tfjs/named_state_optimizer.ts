@@ -269,8 +269,9 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     if (pairs.length > 0) this.disposeHandedOut();
     const clipped = this.clipGradients(pairs, onGpu); // src/gradient_clipping.ts; nothing to do without clipping
     const gpuKernels = this.kernels !== null && 'beginStep' in this.kernels ? (this.kernels as GpuFusedKernels) : null;
+    const made = this.guard; // (made with the GPU entry point, whatever the backend now)
     const firstSteps = this.firstSteps_;
-    if (guard !== null) firstSteps!.settle((name) => guard.unreported(name)); // before this step's own verdict
+    if (made !== null) firstSteps!.settle((name) => made.unreported(name)); // before this step's own verdict is issued
     this.stepOk =
       pairs.length > 0 && this.nonFinite !== 'off' && guard !== null
         ? guard.begin(this.iterations, pairs, gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs))
