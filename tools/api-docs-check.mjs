@@ -14,6 +14,8 @@ export const MODULES = [
   'adopt-optim/train',
   'adopt-optim/interop',
   'adopt-optim/rules',
+  'adopt-optim/lowbit',
+  'adopt-optim/gpu',
 ];
 
 /** Prose that refers to something outside the reference, with what a reader needs instead. */

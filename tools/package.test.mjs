@@ -102,6 +102,8 @@ function folderBytes(path) {
 const USER_PROGRAM = `
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import 'adopt-optim/lowbit'; // 4-bit state below
+import 'adopt-optim/gpu'; // loads (no GPU backend here)
 import { adopt, core, AdoptOptimizer, type AdoptOptions } from 'adopt-optim';
 import { createOptimizer } from 'adopt-optim/train';
 import { adamw, registerOptimizers } from 'adopt-optim';
@@ -323,8 +325,11 @@ describe('the packed adopt-optim', () => {
         '-e',
         `const a = require('adopt-optim'); const c = require('adopt-optim/core');
       const t = require('adopt-optim/train'); const i = require('adopt-optim/interop'); const r = require('adopt-optim/rules');
+      const l = require('adopt-optim/lowbit'); const g = require('adopt-optim/gpu');
       if (typeof a.adopt !== 'function' || typeof c.chain !== 'function' || typeof t.Trainer !== 'function' ||
-      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a) process.exit(1);`,
+      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a ||
+      l.LOW_BIT_STATE_DTYPES.length !== 3 || g.GPU_BACKENDS.length !== 2) process.exit(1);
+      a.adopt(1e-3, { stateDtype: 'int8' });`,
       ],
       cjs,
     );
@@ -358,8 +363,11 @@ describe('the packed adopt-optim', () => {
         `import { adopt } from 'adopt-optim'; import { chain } from 'adopt-optim/core';
       import { Trainer } from 'adopt-optim/train'; import { exportState } from 'adopt-optim/interop';
       import { defineRule } from 'adopt-optim/rules'; import * as root from 'adopt-optim';
+      import { LOW_BIT_STATE_DTYPES } from 'adopt-optim/lowbit'; import { GPU_BACKENDS } from 'adopt-optim/gpu';
       if (typeof adopt !== 'function' || typeof chain !== 'function' || typeof Trainer !== 'function' ||
-      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root) process.exit(1);`,
+      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root ||
+      LOW_BIT_STATE_DTYPES.length !== 3 || GPU_BACKENDS.length !== 2) process.exit(1);
+      adopt(1e-3, { stateDtype: 'bfloat16' });`,
       ],
       esm,
     );

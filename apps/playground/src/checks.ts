@@ -2,6 +2,8 @@
 // the cpu backend when textures are float32, and stays finite with float16 textures (where an
 // epsilon of 1e-6 would flush to zero and give 0 / 0). ?f16=1 forces float16 textures.
 import * as tf from '@tensorflow/tfjs';
+import 'adopt-optim/gpu'; // the webgl and webgpu fused kernels and the GPU non-finite check
+import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state
 import { adopt } from 'adopt-optim';
 
 const f16 = new URLSearchParams(location.search).get('f16') === '1';

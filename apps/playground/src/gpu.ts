@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import 'adopt-optim/gpu'; // the webgl and webgpu fused kernels and the GPU non-finite check
+import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state
 import {
   adam,
   adamw,

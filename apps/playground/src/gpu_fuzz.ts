@@ -5,6 +5,8 @@
 // hook: tfjs's AddN on webgl / webgpu drops its last input, the kind of dropped work that made
 // globalClipnorm a no-op with 8+ variables) to show that the fuzzer catches one.
 import * as tf from '@tensorflow/tfjs';
+import 'adopt-optim/gpu'; // the webgl and webgpu fused kernels and the GPU non-finite check
+import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state
 import { adam, adamw, adopt, amsgrad, NonFiniteGradientError, type NamedStateOptimizer } from 'adopt-optim';
 import { guarded } from './gpu_errors';
 

@@ -3,6 +3,8 @@
 // divide by epsilon), and optimizer state leaving webgpu for cpu or webgl (refused until it is read
 // asynchronously; moved by getWeights / setWeights, the run equals cpu's).
 import * as tf from '@tensorflow/tfjs';
+import 'adopt-optim/gpu'; // the webgl and webgpu fused kernels and the GPU non-finite check
+import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state
 import { adopt } from 'adopt-optim';
 
 function lcg(seed: number): () => number {

@@ -2,6 +2,8 @@
 // a WGSL or GLSL keyword, a built-in, or an identifier the generated shaders or tfjs's use; on
 // webgpu each comparison runs inside a validation error scope, so a dropped command fails it.
 import * as tf from '@tensorflow/tfjs';
+import 'adopt-optim/gpu'; // the webgl and webgpu fused kernels and the GPU non-finite check
+import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state
 import { defineRule, ruleOptimizer, type CustomRule } from 'adopt-optim/rules';
 import type { NamedStateOptimizer } from 'adopt-optim';
 

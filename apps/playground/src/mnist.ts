@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import 'adopt-optim/gpu'; // the webgl and webgpu fused kernels and the GPU non-finite check
+import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state
 import { adam, adamw, adopt, amsgrad, type NamedStateOptimizer, type StepPath } from 'adopt-optim';
 import { LiveChart, type Point } from './chart';
 

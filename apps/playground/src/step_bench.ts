@@ -3,6 +3,8 @@
 // tf.train.sgd, interleaved, with the GPU programs (webgl) or dispatches (webgpu) of one step counted. Used in
 // Chromium by bench.ts (scripts/bench-browser.mjs) and in Node by scripts/bench-webgpu-node.ts (Dawn).
 import * as tf from '@tensorflow/tfjs';
+import 'adopt-optim/gpu'; // the webgl and webgpu fused kernels and the GPU non-finite check
+import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state
 import { adopt } from 'adopt-optim';
 
 export const OPTIMIZERS = [

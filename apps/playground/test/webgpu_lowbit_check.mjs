@@ -7,6 +7,8 @@ import { webgpuOrExit } from '../scripts/dawn.mjs';
 import { scoped } from './error_scopes.mjs';
 
 const { adapter, tf } = await webgpuOrExit();
+await import('adopt-optim/gpu'); // the webgpu fused kernels and the GPU non-finite check
+await import('adopt-optim/lowbit'); // low-bit state
 const { adamw, adopt } = await import('adopt-optim');
 
 // partial words, partial groups of 16, partial blocks of 128 / 256, several blocks

@@ -5,6 +5,8 @@ import { webgpuOrExit } from '../scripts/dawn.mjs';
 import { scoped } from './error_scopes.mjs';
 
 const { adapter, tf } = await webgpuOrExit();
+await import('adopt-optim/gpu'); // the webgpu fused kernels and the GPU non-finite check
+await import('adopt-optim/lowbit'); // low-bit state
 const { adam, adamw, adopt, amsgrad } = await import('adopt-optim');
 
 const sizes = [5, 1000, 4099];

@@ -7,6 +7,8 @@ import { webgpuOrExit } from '../scripts/dawn.mjs';
 import { scoped } from './error_scopes.mjs';
 
 const { adapter, tf } = await webgpuOrExit();
+await import('adopt-optim/gpu'); // the webgpu fused kernels and the GPU non-finite check
+await import('adopt-optim/lowbit'); // low-bit state
 const { adam, adopt } = await import('adopt-optim');
 
 let seed = 5;

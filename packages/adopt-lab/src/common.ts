@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { enableWasmTraining } from 'tfjs-wasm-train';
 import cliProgress from 'cli-progress';
+import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state (the 'adopt-int8', '-int4' and '-bf16' variants)
 import { adam, adamw, adopt, amsgrad } from 'adopt-optim';
 import type { LearningRate } from 'adopt-optim';
 

@@ -23,6 +23,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import '../src/lowbit/index.js'; // int8 / int4 state (the optional entry point)
 import { adopt } from '../src/index.js';
 import type { LowBitStore } from '../src/tfjs/lowbit_store.js';
 

@@ -18,6 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import '../src/lowbit/index.js'; // int8 / int4 state (the optional entry point)
 import { adopt, core } from '../src/index.js';
 import { Rng } from '../src/random.js';
 import { ALL_THREADS, buildNative, NativeServer } from './native.js';

@@ -11,11 +11,12 @@
  * Methods: fused ADOPT and Adam (and AMSGrad, nesterov, caution) on tfjs wasm and cpu, with float32
  * and int8 and int4 state, and the core's fused step on plain Float32Arrays (float32, int8, int4 state).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import '../src/lowbit/index.js'; // int8 / int4 state (the optional entry point)
 import * as current from '../src/index.js';
 import { cpuTime, stat, time as wallTime, type Stat } from './stats.js';
 
@@ -41,6 +42,9 @@ if (!Number.isInteger(SIZE / TENSORS) || TENSORS < 1)
   throw new Error(`--tensors ${TENSORS} must divide --size ${SIZE}`);
 
 const other = (await import(pathToFileURL(resolve(AGAINST)).href)) as typeof current;
+// a build with optional entry points (0.3): its low-bit state comes with its 'adopt-optim/lowbit'
+const otherLowBit = resolve(dirname(resolve(AGAINST)), 'lowbit', 'index.js');
+if (existsSync(otherLowBit)) await import(pathToFileURL(otherLowBit).href);
 
 type Lib = typeof current;
 interface Method {

@@ -56,7 +56,8 @@ function compile(file: string, text: string): [Uint8Array, Uint8Array] {
 const b64 = (x: Uint8Array): string => Buffer.from(x).toString('base64');
 const same = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-const { builtinModules, moduleText } = await import('../src/codegen/module_text.js');
+const { builtinModules, moduleText, registerLowBitModuleText } = await import('../src/codegen/module_text.js');
+registerLowBitModuleText((await import('../src/codegen/module_text_lowbit.js')).lowBitModuleText);
 
 const js: string[] = [];
 for (const { scaling } of allPlans()) js.push(...Object.values(planFunctionsJs(scaling, `${scaling.key}_`, true)));

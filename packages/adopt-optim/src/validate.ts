@@ -171,3 +171,13 @@ export function warnOnce(key: string, message: string): void {
   warned.add(key);
   console.warn(message);
 }
+
+/**
+ * The one refusal of low-bit state where WebAssembly SIMD, which its codecs need, is missing (the tfjs store, its
+ * weight reader and the core's init; src/dispatch.ts routes the rest of the low-bit choice).
+ */
+export function lowBitNeedsSimd(owner: string, dtype: string): OptimizerArgumentError {
+  return new OptimizerArgumentError(
+    `${owner}: stateDtype '${dtype}' needs WebAssembly SIMD, which is not available here. Nothing was changed.`,
+  );
+}

@@ -4,6 +4,8 @@
 // its mean over many seeds, ADOPT and Adam steps on the core and on tfjs's cpu and wasm backends against float64
 // steps whose m and v are rounded by the reference, and saving / restoring. Each check has a negative twin: a
 // deliberately wrong reference must fail it.
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

@@ -7,6 +7,8 @@
  *     (checkpoint.json, tensors.bin of both checkpoints, latest.json). No flip may restore wrong
  *     values silently, refuse after changing the model, or leak a tensor.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, writeFile as writeFileCb } from 'node:fs';

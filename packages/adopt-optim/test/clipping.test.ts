@@ -5,6 +5,8 @@
  * weight decay, scaling without the max, a per-variable norm for globalClipnorm) are rejected by
  * the same comparison, so it can fail. The GPU paths: apps/playground/test/gpu_step.test.mjs.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

@@ -6,6 +6,8 @@
  * are refused with a message naming what is wrong. The browser side (webgl, webgpu):
  * apps/playground/test/gpu_step.test.mjs.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

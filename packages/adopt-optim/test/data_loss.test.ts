@@ -1,5 +1,7 @@
 // Issue 21's data-loss findings that are not 8-bit-specific bookkeeping: a finite but huge gradient,
 // an absurd learning rate, 8-bit state after tfjs renames variables, and restores by name.
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';

@@ -2,6 +2,8 @@
  * The one dispatcher (src/dispatch.ts): it alone makes a backend's kernels, it says which backends check
  * gradients on the GPU, and `fused: false` always runs as tfjs ops.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -3,6 +3,9 @@
  * reported when it is set, not only when saving fails; a saved model names the optimizer class a
  * loader must register, and registerOptimizers() registers it.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
+import '../src/rules/index.js'; // adds the rule optimizer to registerOptimizers (as importing 'adopt-optim/rules' does)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

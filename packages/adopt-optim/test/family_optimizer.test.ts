@@ -3,6 +3,8 @@
  * every built-in optimizer saves exactly the slots its rule declares for its options, and a rule with a slot
  * added (ADOPT with an AMSGrad-style running maximum of v) runs, saves and loads it with no other change.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

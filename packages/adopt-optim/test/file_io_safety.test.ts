@@ -2,6 +2,8 @@
  * fileSystem(): weight paths stay inside the model folder (4), quantized weights are sized by
  * their stored dtype (5), and file://dir/model.json works as well as file://dir (6).
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -6,6 +6,8 @@
  * (apps/playground/test/gpu_step.test.mjs). Also: the GPU kernels are not chosen off the GPU, nor
  * where a variant option they do not implement is on; checkFinite() resolves at once on cpu.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

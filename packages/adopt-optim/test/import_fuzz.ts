@@ -5,6 +5,8 @@
  * for bit, tensor count), or accepted and equal to what the independent reference
  * (./import_fuzz_reference.ts) says the file means; and no case leaks a tensor.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs';

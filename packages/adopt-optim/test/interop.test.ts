@@ -6,6 +6,8 @@
  * gradients and compared; and PyTorch's state imported back, continuing as ours does. A PyTorch ADOPT with
  * a known porting bug is rejected by the same comparison.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

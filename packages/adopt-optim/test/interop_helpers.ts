@@ -3,6 +3,8 @@
  * training a few steps, rewriting an exported file's state dict or tensors, and a bit-for-bit snapshot of
  * parameters and optimizer state to show that a refusal changed nothing.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../src/interop/index.js';

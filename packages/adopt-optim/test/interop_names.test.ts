@@ -3,6 +3,8 @@
  * models), the file's own axes whatever the source and target (model or variable list), names checked
  * against their mappings, and the state of variables the file does not cover kept as it was.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

@@ -4,6 +4,8 @@
  * keyed by name, NaN/Infinity parameters, steps beyond int32, option typos, unknown layouts, null or
  * missing state, shapes that differ.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

@@ -1,5 +1,7 @@
 // What an optimizer reports about itself: the paths its last step ran on (lastStepPaths) and the
 // bytes of state it holds (stateBytes), against the dispatcher's table and closed forms.
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

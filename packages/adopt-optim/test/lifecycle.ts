@@ -13,6 +13,8 @@
  * float32 rounding does not compound: parameters within 1e-4 relative, float32 moments within 1e-4,
  * 8-bit and 4-bit codes at most one apart (4-bit: test/reference4.ts).
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';

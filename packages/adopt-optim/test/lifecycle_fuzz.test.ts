@@ -5,6 +5,8 @@
  * tests below, replayed as explicit command sequences (a fast-check seed and path would not survive a
  * change of the generators). Seeded bugs, put in through test-only hooks, show the Trainer's part can fail.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -3,6 +3,8 @@
  * steps, against the float64 reference, and no variable takes a WebAssembly memory of its own
  * (Chromium refuses new memories after ~120: int8 state of 200 variables stepped 124 and threw).
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

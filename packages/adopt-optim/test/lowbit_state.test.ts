@@ -1,4 +1,6 @@
 // What both low-bit formats (8-bit and 4-bit state) must do alike, one test per property over both formats.
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { core } from '../src/index.js';

@@ -1,3 +1,5 @@
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

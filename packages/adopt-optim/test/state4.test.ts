@@ -4,6 +4,8 @@
  * rejected), unbiased stochastic rounding of both moments, no zero point, training that tracks
  * float32, conversion, the bytes it takes, and what is refused.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { core, OptimizerArgumentError } from '../src/index.js';

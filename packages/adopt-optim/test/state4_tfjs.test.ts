@@ -4,6 +4,8 @@
  * read as 8-bit state; bad weights refused with nothing changed; a Trainer run stopped and resumed
  * equals the uninterrupted one.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

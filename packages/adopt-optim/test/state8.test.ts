@@ -3,6 +3,8 @@
  * against a float64 reference of the encoding and of the step, the zero-point problem, training
  * that tracks float32, conversion from and to float32 state, the bytes it takes, and what is refused.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

@@ -5,6 +5,8 @@
  * allocates (nothing after the first) and what dispose() and setWeights() free; and the checks at
  * the kernel entry (every buffer against the length the step touches, nothing written on refusal).
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

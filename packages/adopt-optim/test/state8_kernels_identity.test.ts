@@ -6,6 +6,8 @@
  * 16-element tails, chunk offsets, all options (each of the kernels' loops), and zeros, subnormals,
  * infinities and NaN in the data.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

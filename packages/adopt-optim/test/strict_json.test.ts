@@ -1,4 +1,6 @@
 // Duplicate JSON keys in an imported file are refused (JSON.parse keeps the last; another reader may keep the first).
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';

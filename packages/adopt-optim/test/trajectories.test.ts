@@ -5,6 +5,8 @@
  * generated kernel reorders operations (REORDERED), each step's new values may differ from the
  * recording by at most 1 ulp per step taken.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

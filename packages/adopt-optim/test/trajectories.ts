@@ -5,6 +5,8 @@
  * the 0.2 code into test/fixtures/trajectories-v0.2.json (scripts/record-trajectories.ts) and
  * compared bit for bit by test/trajectories.test.ts, so a redesign shows it changed nothing.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import * as tf from '@tensorflow/tfjs';
 import { core, type NamedStateOptimizer } from '../src/index.js';
 import { useBackend } from './backends.js';

@@ -3,12 +3,17 @@
  * (float32 and low-bit state, src/codegen/module_text.ts), plain and shared memory, the same bytes;
  * and it refuses what it does not know rather than emit something else.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import initWabt from 'wabt';
-import { builtinModules, moduleText } from '../src/codegen/module_text.js';
+import { builtinModules, moduleText, registerLowBitModuleText } from '../src/codegen/module_text.js';
+import { lowBitModuleText } from '../src/codegen/module_text_lowbit.js';
 import { assembleWat } from '../src/codegen/wasm_binary.js';
 import { sharedMemoryVariant } from '../src/kernels/wasm_module.js';
+
+registerLowBitModuleText(lowBitModuleText); // the low-bit modules, as the low-bit kernels register them
 
 const wabt = await initWabt();
 

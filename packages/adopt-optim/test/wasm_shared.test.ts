@@ -5,6 +5,8 @@
  * The browser side (a cross-origin-isolated page, tfjs's threaded build) is
  * apps/playground/test/wasm_threaded.test.mjs.
  */
+import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
+import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { finiteKernel, isSharedMemory, ruleKernels } from '../src/kernels/wasm_kernels.js';

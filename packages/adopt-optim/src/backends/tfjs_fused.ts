@@ -36,8 +36,15 @@ import { ArrayKernels } from '../kernels/array_kernels.js';
 import { finiteKernel, ruleKernels, sumSquaresKernel } from '../kernels/wasm_kernels.js';
 import { sumOfSquares } from '../gradient_clipping.js';
 import { tableBytes, writeTable, type TableRow } from '../kernels/kernel_table.js';
-import { bindLowBitKernels } from '../kernels/lowbit_arrays.js';
-import { WasmHeapLowBit, type WasmHeapAccess } from './wasm_heap_lowbit.js';
+import type { WasmHeapLowBit, WasmHeapAccess } from './wasm_heap_lowbit.js';
+
+/** Binds the low-bit kernels to a wasm heap: set by `import 'adopt-optim/lowbit'` (src/lowbit/index.ts). */
+let bindLowBitHeap: ((heap: WasmHeapAccess) => WasmHeapLowBit | undefined) | null = null;
+
+/** Called by the low-bit entry point: how the wasm kernels bind low-bit state to tfjs's heap. */
+export function registerLowBitHeap(bind: (heap: WasmHeapAccess) => WasmHeapLowBit | undefined): void {
+  bindLowBitHeap = bind;
+}
 
 export interface FusedKernels {
   /** The path these kernels are (src/dispatch.ts): reported by `NamedStateOptimizer.lastStepPaths`. */
@@ -73,7 +80,8 @@ export interface FusedKernels {
   paramViews?(kernel: string, p: tf.Variable, g: tf.Tensor): ParamViews;
   /**
    * wasm: the low-bit state kernels in place on the heap, with the codes allocated there
-   * (wasm_heap_lowbit.ts). Missing where the backend offers no malloc or the module cannot be bound.
+   * (wasm_heap_lowbit.ts). Missing where the backend offers no malloc, the module cannot be bound, or the
+   * low-bit entry point (`import 'adopt-optim/lowbit'`) was not imported.
    */
   readonly lowBitHeap?: WasmHeapLowBit;
 }
@@ -188,7 +196,7 @@ function bufferError(kernel: string, what: string, detail: string): Error {
 
 class WasmFused implements FusedKernels, WasmHeapAccess {
   readonly path = 'wasm';
-  readonly lowBitHeap?: WasmHeapLowBit;
+  private heapLowBit: WasmHeapLowBit | undefined | null = null;
   readonly memory: WebAssembly.Memory;
   /** The backend's module, kept: backend.dispose() drops its `wasm` but the heap lives on. */
   private readonly module: WasmBackendInternals['wasm'];
@@ -199,11 +207,15 @@ class WasmFused implements FusedKernels, WasmHeapAccess {
   ) {
     this.memory = wasmHeap(backend)!;
     this.module = backend.wasm;
-    const k8 =
-      typeof this.module._malloc === 'function' && typeof this.module._free === 'function'
-        ? bindLowBitKernels(this.memory)
-        : null;
-    if (k8 !== null) this.lowBitHeap = new WasmHeapLowBit(this, k8);
+  }
+
+  /** The low-bit kernels bound to this heap (first asked for after the low-bit entry point registered them). */
+  get lowBitHeap(): WasmHeapLowBit | undefined {
+    if (this.heapLowBit === null && bindLowBitHeap !== null) {
+      const malloc = typeof this.module._malloc === 'function' && typeof this.module._free === 'function';
+      this.heapLowBit = malloc ? bindLowBitHeap(this) : undefined;
+    }
+    return this.heapLowBit ?? undefined;
   }
 
   malloc(bytes: number): number {

@@ -28,6 +28,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { PhaseCall } from '../codegen/modules.js';
 import {
   BLOCK,
+  bindLowBitKernels,
   callLowBit,
   codesLayout,
   writesParams,
@@ -277,4 +278,10 @@ export class WasmHeapLowBit {
     }
     if (writesP) h.written(p);
   }
+}
+
+/** The low-bit kernels bound to a wasm backend's heap, or undefined where they cannot be (no SIMD). */
+export function bindHeapLowBit(heap: WasmHeapAccess): WasmHeapLowBit | undefined {
+  const kernels = bindLowBitKernels(heap.memory);
+  return kernels === null ? undefined : new WasmHeapLowBit(heap, kernels);
 }

@@ -28,6 +28,9 @@ import { capitalized, glslProgram, type GlslProgram } from '../codegen/glsl.js';
 import { uniformArgs } from '../codegen/signature.js';
 import type { GpuFusedKernels } from './gpu_kernels.js';
 import { stackAll } from './gpu_reduce.js';
+import { webglEpsilon } from './webgl_epsilon.js';
+
+export { FLOAT16_EPSILON_FLOOR, webglEpsilon } from './webgl_epsilon.js';
 
 interface TexData {
   isPacked?: boolean;
@@ -84,15 +87,6 @@ class FusedProgram implements GPGPUProgram {
       }
     `;
   }
-}
-
-/** The least epsilon that survives float16 storage and arithmetic (§7.1): 1e-6 flushes to 0, g / 1e-6 overflows. */
-export const FLOAT16_EPSILON_FLOOR = 1e-4;
-
-/** epsilon as WebGL may use it (§7.1): raised to the float16 floor where textures are float16; 0 is left as asked. */
-export function webglEpsilon(epsilon: number): number {
-  const float32 = tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED');
-  return float32 || epsilon === 0 ? epsilon : Math.max(epsilon, FLOAT16_EPSILON_FLOOR);
 }
 
 class WebGLFused implements GpuFusedKernels {

@@ -2,27 +2,35 @@
  * The WebAssembly text of a built-in kernel module from (rule, flags, low-bit format): one
  * function for the build script (which writes the readable .wat files and checks them against
  * wabt) and the run time (src/kernels/wasm_kernels.ts assembles a module when first used).
- * The low-bit codecs are generated from the state formats (./wat_codec.ts).
+ * The low-bit modules' text is ./module_text_lowbit.ts, registered here by the low-bit kernels
+ * (src/kernels/lowbit_arrays.ts) so that the float32 kernels do not bring the codecs.
  */
 import { kernelPlan, RULES, type KernelPlan } from './modules.js';
 import { flagSets, moduleKey, type Flags, type Rule } from '../rules/rule.js';
 import { watCount, watModule, watPhase } from './wat.js';
-import { wat8Phase } from './wat8.js';
 import { incapability } from '../rules/options.js';
 import { LOW_BIT_FORMATS, type LowBitFormat } from '../formats/state_formats.js';
-import { watCodec } from './wat_codec.js';
 import { watTablePhase } from './wat_table.js';
+
+/** The low-bit modules' text (./module_text_lowbit.ts), once the low-bit kernels have registered it. */
+type LowBitText = (rule: Rule, flags: Flags, format: LowBitFormat) => string;
+let lowBitText: LowBitText | null = null;
+
+/** Called by the low-bit kernels (src/kernels/lowbit_arrays.ts) before they assemble a module. */
+export function registerLowBitModuleText(text: LowBitText): void {
+  lowBitText = text;
+}
 
 /** The module of (rule, flags): float32 state (`format` null) or block-wise low-bit state. */
 export function moduleText(rule: Rule, flags: Flags, format: LowBitFormat | null): string {
+  if (format !== null) {
+    if (lowBitText === null) {
+      throw new TypeError(`adopt-optim: ${format.bits}-bit kernels come with import 'adopt-optim/lowbit'`);
+    }
+    return lowBitText(rule, flags, format);
+  }
   const plan = kernelPlan(rule, flags);
-  if (format === null) return planModuleText(plan, (n) => `The ${plan.key} kernels: ${n} functions.`);
-  const key = `${plan.key}_${format.key}`;
-  return watModule(`The ${key} kernels: the ${plan.key} rule on block-wise ${format.bits}-bit state.`, [
-    watCodec(format),
-    ...(plan.init ? [wat8Phase('init', plan.init.sig, plan.init.phase, [], format)] : []),
-    wat8Phase('step', plan.step.sig, plan.step.phase, ['sign', 'decay'], format),
-  ]);
+  return planModuleText(plan, (n) => `The ${plan.key} kernels: ${n} functions.`);
 }
 
 /**

@@ -3,7 +3,7 @@
  * of an optimizer with such state (init and its checks; the chain is refused), and the conversions from and to
  * float32 state (quantizeState, dequantizeState).
  */
-import { OptimizerArgumentError } from '../validate.js';
+import { lowBitNeedsSimd, OptimizerArgumentError } from '../validate.js';
 import { learningRateAt } from '../schedules.js';
 import type { LearningRate } from '../hyperparams.js';
 import {
@@ -101,9 +101,7 @@ export function lowBitTransform<
       checkFloat32Array(`${owner}.init`, 'params', params);
       const moments = threadHooks.current?.moments(format, params.length) ?? allocateMoments(format, params.length); // threads:
       if (moments === null) {
-        throw new OptimizerArgumentError(
-          `${owner}.init: stateDtype '${format.dtype}' needs WebAssembly SIMD, which is not available here.`,
-        );
+        throw lowBitNeedsSimd(`${owner}.init`, format.dtype);
       }
       return {
         [key]: { ...moments, t: 0 },

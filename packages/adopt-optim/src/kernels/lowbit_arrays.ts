@@ -14,7 +14,9 @@
  * On tfjs's wasm backend the same kernels are instantiated over the backend's own heap instead
  * (`bindLowBitKernels`), with the codes allocated there: wasm_heap_lowbit.ts.
  */
-import { ruleKernels, wasmKernelsAvailable } from './wasm_kernels.js';
+import { ruleKernels as moduleKernels, wasmKernelsAvailable } from './wasm_kernels.js';
+import { registerLowBitModuleText } from '../codegen/module_text.js';
+import { lowBitModuleText } from '../codegen/module_text_lowbit.js';
 import { callPart, kernelPlan, type PhaseCall } from '../codegen/modules.js';
 import { uniformArgs } from '../codegen/signature.js';
 import { ADOPT } from '../rules/adopt.js';
@@ -38,6 +40,12 @@ export const BLOCK = INT8.block;
 /** Elements per chunk of p and g copied through the scratch: a multiple of BLOCK. */
 const CHUNK = 16384;
 const SCRATCH_BYTES = 2 * BLOCK * 4;
+
+/** A low-bit module's kernels bound to `memory`, its text (../codegen/module_text_lowbit.ts) registered first. */
+function ruleKernels(memory: WebAssembly.Memory, key: string): ReturnType<typeof moduleKernels> {
+  registerLowBitModuleText(lowBitModuleText);
+  return moduleKernels(memory, key);
+}
 
 /** The low-bit kernels bound to a memory: the generated `<rule>_<format>` modules (src/codegen/wat8.ts), made on use. */
 export interface LowBitKernels {

@@ -3,7 +3,7 @@
  * where the backend stores or computes in float16.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { FLOAT16_EPSILON_FLOOR, webglEpsilon } from '../backends/webgl_fused.js';
+import { FLOAT16_EPSILON_FLOOR, webglEpsilon } from '../backends/webgl_epsilon.js';
 
 /** Per backend: whether an epsilon survives a round trip through it. */
 const epsilonSurvives = new WeakMap<object, Map<number, boolean>>();

@@ -11,9 +11,8 @@ import { kernelPlan, type KernelPlan, type PhaseCall } from '../codegen/modules.
 import { runPhase } from '../dispatch.js';
 import type { StepEntry } from '../backends/tfjs_fused.js';
 import { maxLearningRate } from '../schedules.js';
-import { stepSeed } from '../kernels/lowbit_arrays.js';
 import { lowBitFormat, type LowBitDtype } from '../formats/state_formats.js';
-import { LowBitStore } from './lowbit_store.js';
+import { lowBitPiecesFor, type LowBitPieces } from './extensions.js';
 import { NamedStateOptimizer, type StepItem, type VariableState } from './named_state_optimizer.js';
 
 /** What the step's scalars are computed from: the rate of this step, the variable's count before it, lrMax. */
@@ -72,11 +71,17 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
   /** The scalars of the step in progress by variable count (the same for every variable at that count). */
   private readonly byCount = new Map<number, Record<string, number>>();
 
+  /** The low-bit pieces (`import 'adopt-optim/lowbit'`) where the state is low-bit. */
+  private readonly lowBitPieces: LowBitPieces | null;
+
   protected constructor(family: Family, learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
+    const stateDtype = (family.options.stateDtype ?? 'float32') as 'float32' | LowBitDtype;
+    // refused before anything is made where the low-bit entry point was not imported
+    const pieces = stateDtype === 'float32' ? null : lowBitPiecesFor(family.displayName, stateDtype);
     super(learningRate, nonFinite, fused);
     this.family = family;
+    this.lowBitPieces = pieces;
     this.displayName = family.displayName;
-    const stateDtype = family.options.stateDtype ?? 'float32';
     const flags = flagsOf(family.rule, family.options);
     this.arrays = family.rule.slots(flags);
     this.plan = kernelPlan(family.rule, flags);
@@ -86,8 +91,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
       throw new TypeError(`adopt-optim ${family.displayName}: ${counts}`);
     }
     this.slotNames = stateDtype !== 'float32' ? [] : saved;
-    this.lowBit =
-      stateDtype === 'float32' ? null : new LowBitStore(family.displayName, lowBitFormat(stateDtype as LowBitDtype));
+    this.lowBit = stateDtype === 'float32' ? null : pieces!.store(family.displayName, lowBitFormat(stateDtype));
     Object.assign(this, family.options);
   }
 
@@ -190,7 +194,7 @@ export abstract class FamilyOptimizer extends NamedStateOptimizer {
     const { scalars } = call;
     if (this.lowBit !== null) {
       // §11–§13: the low-bit kernels; on wasm in place on the heap (src/tfjs/lowbit_store.ts)
-      this.lowBit.step(call, p, gradient, stepSeed(state.step), this.kernels, (next) =>
+      this.lowBit.step(call, p, gradient, this.lowBitPieces!.stepSeed(state.step), this.kernels, (next) =>
         this.commit(p, tf.tensor(next, p.shape, 'float32')),
       );
       this.ranOn(this.lowBit.format.dtype);

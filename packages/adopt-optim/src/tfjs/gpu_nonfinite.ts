@@ -23,22 +23,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NonFinitePolicy } from '../hyperparams.js';
 import { NonFiniteGradientError, OUT_OF_RANGE } from '../validate.js';
-import { stackAll } from '../backends/gpu_reduce.js';
+import { opsFlags } from './gradient_checks.js';
 
-/**
- * A gradient's flag with tfjs ops: `sum(g · 2^65 · 0)`, 0 when every |g| < 2^63 (GRADIENT_LIMIT), NaN
- * otherwise (g · 2^65 is exact and overflows to ±Infinity from |g| = 2^63; NaN and ±Infinity stay so;
- * times 0 gives NaN for those and 0 for the rest). The GPU kernels may bring a cheaper one (one
- * program: the count of elements out of range).
- */
-export function opsFlag(g: tf.Tensor): tf.Tensor {
-  return tf.sum(tf.mul(tf.mul(g, 2 ** 65), 0));
-}
-
-/** The flags of several gradients as one vector (one element per gradient), with tfjs ops. */
-export function opsFlags(gs: tf.Tensor[]): tf.Tensor {
-  return stackAll(gs.map(opsFlag));
-}
+export { opsFlag, opsFlags } from './gradient_checks.js';
 
 /** What one issued step touched: enough to roll its counters back. */
 interface IssuedStep {

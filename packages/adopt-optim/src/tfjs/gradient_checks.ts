@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensorMap } from '@tensorflow/tfjs-core';
 import { OptimizerArgumentError } from '../validate.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
-import { opsFlags } from './gpu_nonfinite.js';
+import { stackAll } from '../backends/gpu_reduce.js';
 import type { NamedTensor } from './slot_store.js';
 
 /** Resolves names to variables and checks every gradient; throws before anything changes. */
@@ -68,4 +68,19 @@ export function firstNonFinite(kernels: FusedKernels | null, all: [tf.Variable, 
   flags.dispose();
   const index = values.findIndex((x) => x !== 0);
   return index < 0 ? undefined : pairs[index]![0].name;
+}
+
+/**
+ * A gradient's flag with tfjs ops: `sum(g · 2^65 · 0)`, 0 when every |g| < 2^63 (GRADIENT_LIMIT), NaN
+ * otherwise (g · 2^65 is exact and overflows to ±Infinity from |g| = 2^63; NaN and ±Infinity stay so;
+ * times 0 gives NaN for those and 0 for the rest). The GPU kernels may bring a cheaper one (one
+ * program: the count of elements out of range).
+ */
+export function opsFlag(g: tf.Tensor): tf.Tensor {
+  return tf.sum(tf.mul(tf.mul(g, 2 ** 65), 0));
+}
+
+/** The flags of several gradients as one vector (one element per gradient), with tfjs ops. */
+export function opsFlags(gs: tf.Tensor[]): tf.Tensor {
+  return stackAll(gs.map(opsFlag));
 }

@@ -5,5 +5,4 @@ export { AdamFamilyOptimizer } from './adam_family.js';
 export { AdamOptimizer, adam } from './adam.js';
 export { AdamWOptimizer, adamw } from './adamw.js';
 export { AMSGradOptimizer, amsgrad } from './amsgrad.js';
-export { RuleOptimizer, ruleOptimizer, type RuleOptimizerOptions } from './rule_optimizer.js';
 export { registerOptimizers } from './register.js';

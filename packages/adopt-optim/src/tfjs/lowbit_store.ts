@@ -28,16 +28,14 @@ import { codeBytes, INT8, paddedLength, readCode, scaleCount, type LowBitFormat 
 import { HeapMoments, type WasmHeapLowBit } from '../backends/wasm_heap_lowbit.js';
 import { GpuLowBitMoments } from '../backends/webgpu_lowbit.js';
 import { stateOnWebgpuError } from '../backends/webgpu_moves.js';
-import { gpuFusedKernels } from '../dispatch.js';
+import { checkLowBitBackend, lowBitRoute } from '../dispatch.js';
 import type { PhaseCall } from '../codegen/modules.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
-import { OptimizerArgumentError } from '../validate.js';
+import { lowBitNeedsSimd, OptimizerArgumentError } from '../validate.js';
 import { stateFormatOf, type ExternalState, type NamedTensor } from './slot_store.js';
 import { groupBy, readLowBit, split, suffixesOf, type LowBitTaker, type Restored } from './lowbit_weights.js';
 
-const LOW_BIT_BACKENDS = ['wasm', 'cpu', 'webgpu'];
-
-/** The webgpu kernels' low-bit entry (webgpu_fused.ts), where the backend's kernels have it. */
+/** The webgpu kernels' low-bit entry (webgpu_fused.ts), where the backend's kernels have it (src/dispatch.ts). */
 interface GpuLowBitKernels {
   runLowBit(
     call: PhaseCall,
@@ -48,10 +46,6 @@ interface GpuLowBitKernels {
     seed: number,
   ): void;
 }
-const gpuLowBit = (k: unknown): GpuLowBitKernels | null =>
-  k !== null && typeof k === 'object' && typeof (k as Partial<GpuLowBitKernels>).runLowBit === 'function'
-    ? (k as GpuLowBitKernels)
-    : null;
 
 /** A variable's codes and scales: in a memory of their own, or on the wasm heap. */
 type Moments = LowBitMoments | HeapMoments | GpuLowBitMoments;
@@ -148,13 +142,8 @@ export class LowBitStore implements ExternalState, LowBitTaker {
    * its moments are kept (the saved name of restored moments a renamed variable will claim).
    */
   check(variable: tf.Variable, step: number, name = variable.name): void {
+    checkLowBitBackend(this.owner, this.format.dtype); // src/dispatch.ts: which backends run low-bit state
     const backend = tf.getBackend();
-    if (!LOW_BIT_BACKENDS.includes(backend) || (backend === 'webgpu' && gpuLowBit(gpuFusedKernels()) === null)) {
-      throw new OptimizerArgumentError(
-        `${this.owner}: stateDtype '${this.format.dtype}' runs on the wasm, cpu and webgpu backends only (fused kernels); the backend is ${backend}` +
-          `${backend === 'webgpu' ? ', whose internals are not the ones the fused kernels know' : ''}. Nothing was changed.`,
-      );
-    }
     let m = this.moments.get(name);
     if (m instanceof GpuLowBitMoments && backend !== 'webgpu') m = this.offGpu(name, m, variable);
     const shape = this.shapes.get(name);
@@ -193,13 +182,13 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     commit: (next: Float32Array) => void,
   ): void {
     this.restored.delete(p.name);
-    const gpu = gpuLowBit(kernels);
-    if (gpu !== null) {
-      gpu.runLowBit(call, p, g, this.onGpu(p), this.format, seed);
+    const route = lowBitRoute(kernels, p, g, this.heapRoute); // src/dispatch.ts chooses
+    if (route === 'gpu') {
+      (kernels as unknown as GpuLowBitKernels).runLowBit(call, p, g, this.onGpu(p), this.format, seed);
       return;
     }
-    const heap = this.heapRoute ? kernels?.lowBitHeap : undefined;
-    if (heap !== undefined && kernels!.accepts([p, g])) {
+    if (route === 'heap') {
+      const heap = kernels!.lowBitHeap!;
       heap.run(call, p, g, this.onHeap(p, heap), seed);
       return;
     }
@@ -233,10 +222,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
     const views = m.views();
     if (views === null) throw stateOnWebgpuError(this.owner, `${this.bits} state`, variable.name);
     const made = allocateMoments(this.format, m.length);
-    if (made === null)
-      throw new OptimizerArgumentError(
-        `${this.owner}: stateDtype '${this.format.dtype}' needs WebAssembly SIMD, which is not available here.`,
-      );
+    if (made === null) throw lowBitNeedsSimd(this.owner, this.format.dtype);
     copyMoments(views, made);
     release(m);
     this.moments.set(name, made);
@@ -284,10 +270,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
       return m;
     }
     const made = allocateMoments(this.format, variable.size);
-    if (made === null)
-      throw new OptimizerArgumentError(
-        `${this.owner}: stateDtype '${this.format.dtype}' needs WebAssembly SIMD, which is not available here.`,
-      );
+    if (made === null) throw lowBitNeedsSimd(this.owner, this.format.dtype);
     if (m !== undefined) {
       copyMoments(viewsOf(m), made); // the same codes: lengths checked by `check`
       release(m);
@@ -422,10 +405,7 @@ export class LowBitStore implements ExternalState, LowBitTaker {
         }
       }
       const q = allocateMoments(f, m.size);
-      if (q === null)
-        throw new OptimizerArgumentError(
-          `${owner}: stateDtype '${f.dtype}' needs WebAssembly SIMD, which is not available here.`,
-        );
+      if (q === null) throw lowBitNeedsSimd(owner, f.dtype);
       quantizeMoments(mv, vv, q, f); // §11.4, §12.4
       fresh.set(name, { moments: q, shape: [...m.shape] });
     }

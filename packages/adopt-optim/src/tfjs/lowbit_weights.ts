@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { allocateMoments, type LowBitMoments } from '../kernels/lowbit_arrays.js';
 import { LOW_BIT_FORMATS, paddedLength, scaleCount, writeCode, type LowBitFormat } from '../formats/state_formats.js';
 import { dequantizeMoments } from '../kernels/lowbit_arrays.js';
-import { OptimizerArgumentError } from '../validate.js';
+import { lowBitNeedsSimd, OptimizerArgumentError } from '../validate.js';
 import { stateFormatOf, type NamedTensor } from './slot_store.js';
 
 /** The largest finite float32. */
@@ -138,10 +138,7 @@ export async function readLowBit(
     );
   }
   const out = allocateMoments(f, size);
-  if (out === null)
-    throw new OptimizerArgumentError(
-      `${owner}: stateDtype '${f.dtype}' needs WebAssembly SIMD, which is not available here.`,
-    );
+  if (out === null) throw lowBitNeedsSimd(owner, f.dtype);
   const none = Promise.resolve(new Float32Array(0));
   const [cm, cv, fm, fv] = await Promise.all([qm!.data(), qv!.data(), sm?.data() ?? none, sv?.data() ?? none]);
   const [m, u] = [f.m, f.u];

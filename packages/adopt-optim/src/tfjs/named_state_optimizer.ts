@@ -21,16 +21,17 @@ import { learningRateAt, scheduleConfig, scheduleFromConfig } from '../schedules
 import { NonFiniteGradientError, OptimizerArgumentError, OUT_OF_RANGE, warnOnce } from '../validate.js';
 import type { FusedKernels } from '../backends/tfjs_fused.js';
 import type { GpuFusedKernels } from '../backends/gpu_kernels.js';
-import { isGpuBackend, stepKernels, type StepPath } from '../dispatch.js';
+import { GPU_ENTRY, gpuEntryMissing, isGpuBackend, stepKernels, type StepPath } from '../dispatch.js';
 import { clips, normScales, sumOfSquares, type GradientClipping } from '../gradient_clipping.js';
 import { clipByNormWithOps } from './clip_ops.js';
-import { GpuFiniteGuard } from './gpu_nonfinite.js';
+import type { GpuFiniteGuard } from './gpu_nonfinite.js';
 import { checkGradients, firstNonFinite } from './gradient_checks.js';
 import { heldOnWebgpu, readOffWebgpu, stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import type { LowBitStore } from './lowbit_store.js';
-import { setWeightsWithLowBit } from './lowbit_weights.js';
+import { gpuPiecesIfLoaded, LOWBIT_ENTRY, lowBitPiecesIfLoaded } from './extensions.js';
+import { LOW_BIT_FORMATS } from '../formats/state_formats.js';
 import { checkStepCount, SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
-import { FirstSteps } from './gpu_first_steps.js';
+import type { FirstSteps } from './gpu_first_steps.js';
 import { backendSafeEpsilon } from './epsilon.js';
 
 export type { NamedTensor, VariableState } from './slot_store.js';
@@ -80,9 +81,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   protected lowBit: LowBitStore | null = null;
   /** The factor clipping by norm puts on the gradient of the variable being stepped (src/gradient_clipping.ts); 1 otherwise. */
   protected gradScale = 1;
-  private readonly guard: GpuFiniteGuard;
+  /** The GPU non-finite check (./gpu_nonfinite.ts, `import 'adopt-optim/gpu'`), made when first needed. */
+  private guard_: GpuFiniteGuard | null = null;
   /** `nonFinite: 'skip'` on a GPU: first steps awaiting their verdict, redone if skipped (./gpu_first_steps.ts). */
-  private readonly firstSteps = new FirstSteps();
+  private firstSteps_: FirstSteps | null = null;
 
   protected constructor(learningRate: LearningRate, nonFinite: NonFinitePolicy, fused: boolean) {
     super();
@@ -91,19 +93,28 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.nonFinite = nonFinite;
     this.fused = fused;
     this.iterations_ = 0;
-    this.guard = new GpuFiniteGuard(nonFinite, {
-      displayName: () => this.displayName,
-      rollBack: (iterations, stepsByName) => {
-        this.iterations_ -= iterations;
-        for (const [name, count] of stepsByName) {
-          const state = this.slots.get(name);
-          if (state !== undefined) state.step = Math.max(0, state.step - count);
-        }
-      },
-      countSkipped: () => {
-        this.skippedSteps++;
-      },
-    });
+  }
+
+  /** The GPU non-finite check, or null where `import 'adopt-optim/gpu'` was not made (then no step was on it). */
+  private get guard(): GpuFiniteGuard | null {
+    const gpu = this.guard_ === null ? gpuPiecesIfLoaded() : null;
+    if (gpu !== null) {
+      this.guard_ = gpu.guard(this.nonFinite, {
+        displayName: () => this.displayName,
+        rollBack: (iterations, stepsByName) => {
+          this.iterations_ -= iterations;
+          for (const [name, count] of stepsByName) {
+            const state = this.slots.get(name);
+            if (state !== undefined) state.step = Math.max(0, state.step - count);
+          }
+        },
+        countSkipped: () => {
+          this.skippedSteps++;
+        },
+      });
+      this.firstSteps_ = gpu.firstSteps();
+    }
+    return this.guard_;
   }
 
   /**
@@ -114,7 +125,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    * other backends the check is synchronous and this resolves at once.
    */
   async checkFinite(): Promise<void> {
-    await this.guard.check();
+    await this.guard?.check();
   }
 
   /**
@@ -232,7 +243,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
 
   override applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
     this.checkUsable('applyGradients');
-    this.guard.throwPending(); // a step refused on the GPU since the last call (§6.3)
+    this.guard?.throwPending(); // a step refused on the GPU since the last call (§6.3)
     const pairs = checkGradients(this.displayName, variableGradients);
     for (const [variable] of pairs) {
       const state = this.slots.peek(variable);
@@ -250,8 +261,18 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
       this.lowBit?.check(variable, step, this.slots.nameOf(variable)); // low-bit state: where it is, bound to the shape
     }
     this.kernels = stepKernels(this.fused); // the dispatcher's choice for this step (src/dispatch.ts)
-    const onGpu = isGpuBackend(tf.getBackend());
-    if (pairs.length > 0 && this.nonFinite !== 'off' && !onGpu) {
+    const backend = tf.getBackend();
+    const onGpu = isGpuBackend(backend);
+    // without `import 'adopt-optim/gpu'` the check is synchronous: webgl stalls, webgpu cannot read back reliably
+    const guard = onGpu && !gpuEntryMissing(backend) ? this.guard : null;
+    if (pairs.length > 0 && this.nonFinite !== 'off' && onGpu && guard === null && backend === 'webgpu') {
+      throw new OptimizerArgumentError(
+        `${this.displayName}: nonFinite '${this.nonFinite}' on webgpu needs the GPU non-finite check, which comes ` +
+          `with ${GPU_ENTRY} (a synchronous read of webgpu is not reliable, docs/ALGORITHM.md §6.3): add that ` +
+          "import, or pass nonFinite: 'off'. Nothing was changed.",
+      );
+    }
+    if (pairs.length > 0 && this.nonFinite !== 'off' && guard === null) {
       const bad = firstNonFinite(this.kernels, pairs);
       if (bad !== undefined) {
         if (this.nonFinite === 'skip') {
@@ -271,14 +292,12 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     if (pairs.length > 0) this.disposeHandedOut();
     const clipped = this.clipGradients(pairs, onGpu); // src/gradient_clipping.ts; nothing to do without clipping
     const gpuKernels = this.kernels !== null && 'beginStep' in this.kernels ? (this.kernels as GpuFusedKernels) : null;
-    this.firstSteps.settle((name) => this.guard.unreported(name)); // before this step's own verdict is issued
+    const made = this.guard; // (made with the GPU entry point, whatever the backend now)
+    const firstSteps = this.firstSteps_;
+    if (made !== null) firstSteps!.settle((name) => made.unreported(name)); // before this step's own verdict is issued
     this.stepOk =
-      pairs.length > 0 && this.nonFinite !== 'off' && onGpu
-        ? this.guard.begin(
-            this.iterations,
-            pairs,
-            gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs),
-          )
+      pairs.length > 0 && this.nonFinite !== 'off' && guard !== null
+        ? guard.begin(this.iterations, pairs, gpuKernels === null ? undefined : (gs) => gpuKernels.gradientFlags(gs))
         : null;
     gpuKernels?.beginStep(this.stepOk);
     this.paths.clear();
@@ -307,7 +326,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
         this.gradScale = clipped.scales.get(variable) ?? 1;
         const update = () => tf.tidy(() => this.updateVariable(variable, gradient, state));
         const redo = ok !== null && this.nonFinite === 'skip'; // a first step skipped on the GPU is redone
-        if (redo) this.firstSteps.step(variable.name, state, ok, update, setVerdict);
+        if (redo) firstSteps!.step(variable.name, state, ok, update, setVerdict);
         else update();
         state.step++;
       }
@@ -405,7 +424,7 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   override async getWeights(): Promise<NamedTensor[]> {
     this.checkUsable('getWeights');
-    await this.guard.settle(); // counters of steps refused on the GPU are rolled back first (§6.3)
+    await this.guard?.settle(); // counters of steps refused on the GPU are rolled back first (§6.3)
     this.checkUsable('getWeights');
     await this.readOffWebgpu(this.slots.names); // left on webgpu by a backend switch: read asynchronously (§6.3)
     this.checkUsable('getWeights');
@@ -434,9 +453,16 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     // With 8-bit state: 8-bit or float32 entries; with float32 state, 8-bit entries de-quantised (./lowbit_store.ts).
-    return setWeightsWithLowBit(`${this.displayName}.setWeights`, this.lowBit, weightValues, (w) =>
-      this.setSlotWeights(w),
-    );
+    const owner = `${this.displayName}.setWeights`;
+    const lowBit = lowBitPiecesIfLoaded();
+    if (lowBit !== null) return lowBit.setWeights(owner, this.lowBit, weightValues, (w) => this.setSlotWeights(w));
+    const entry = Array.isArray(weightValues) ? weightValues.find((w) => isLowBitEntry(w?.name)) : undefined;
+    if (entry !== undefined) {
+      throw new OptimizerArgumentError(
+        `${owner}: "${entry.name}" is low-bit state; reading it needs ${LOWBIT_ENTRY}. Nothing was changed.`,
+      );
+    }
+    return this.setSlotWeights(weightValues);
   }
 
   /** setWeights for the float32 slots and the counters (low-bit entries already taken out by setWeightsWithLowBit). */
@@ -446,10 +472,10 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     await this.readOffWebgpu([...parsed.groups.keys()]); // their parameters, left on webgpu by a backend switch
     // All checked. (dispose() may have run while the values were read.) Steps still being checked
     // on the GPU refer to the old state: their outcome is dropped. Then copy and swap.
-    await this.guard.settle();
+    await this.guard?.settle();
     this.checkUsable('setWeights');
-    this.guard.reset();
-    this.firstSteps.reset();
+    this.guard?.reset();
+    this.firstSteps_?.reset();
     this.slots.replace(parsed);
     this.iterations_ = parsed.iterations;
   }
@@ -469,8 +495,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     this.lowBit?.dispose();
     this.slots.dispose();
     this.disposeHandedOut();
-    this.guard.reset();
-    this.firstSteps.reset();
+    this.guard?.reset();
+    this.firstSteps_?.reset();
     this.disposed = true;
   }
 
@@ -499,4 +525,11 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
   protected static learningRateFromConfig(value: unknown): unknown {
     return value !== null && typeof value === 'object' ? scheduleFromConfig(value) : value;
   }
+}
+
+/** Whether a saved weight's name is a low-bit format's entry (`<variable>/<suffix>`, src/formats/state_formats.ts). */
+function isLowBitEntry(name: unknown): boolean {
+  if (typeof name !== 'string') return false;
+  const suffix = name.slice(name.lastIndexOf('/') + 1);
+  return LOW_BIT_FORMATS.some((f) => f.names.includes(suffix));
 }

@@ -18,6 +18,7 @@ import { restoreKeys } from '../rules/rule_names.js';
 import { checkBoolean, checkKnownKeys, checkOneOf, OptimizerArgumentError } from '../validate.js';
 import { NamedStateOptimizer } from './named_state_optimizer.js';
 import { FamilyOptimizer, type Family } from './family_optimizer.js';
+import { addRegisteredClass } from './register.js';
 
 /** Options of ruleOptimizer: hyperparameter overrides, the non-finite policy, and whether to use the fused kernels. */
 export interface RuleOptimizerOptions {
@@ -114,6 +115,7 @@ export class RuleOptimizer extends FamilyOptimizer {
 }
 
 tf.serialization.registerClass(RuleOptimizer);
+addRegisteredClass(RuleOptimizer as unknown as Parameters<typeof addRegisteredClass>[0]);
 
 /** @experimental A tf.Optimizer running a rule defined with defineRule: `ruleOptimizer(lion, 1e-4)`. */
 export function ruleOptimizer(

@@ -1,9 +1,11 @@
 /**
  * The training loop (Node): optimizers by name, the Trainer, checkpoints, and file storage for
- * tf.LayersModel. Import from 'adopt-optim/train'.
+ * tf.LayersModel. Import from 'adopt-optim/train'. It loads 'adopt-optim/lowbit' itself (Node has no bundle
+ * to keep small): optimizers made by name, and checkpoints, take low-bit state without another import.
  *
  * @module adopt-optim/train
  */
+import '../lowbit/index.js';
 export {
   createOptimizer,
   setLearningRate,
