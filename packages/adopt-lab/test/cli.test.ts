@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TINY_TOY } from './tiny_run.js';
 import { SUITE } from '../src/suite.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-'));
@@ -201,51 +202,13 @@ describe('adopt-lab command line', () => {
 
   it('creates a missing --out folder and writes the results there', () => {
     const out = join(scratch, 'cli-run', 'nested');
-    const r = lab(
-      'toy',
-      '--steps',
-      '20',
-      '--chains',
-      '2',
-      '--ks',
-      '2',
-      '--beta2s',
-      '0.5',
-      '--optimizers',
-      'adopt',
-      '--seeds',
-      '4',
-      '--no-progress',
-      '--backend',
-      'cpu',
-      '--out',
-      out,
-    );
+    const r = lab(...TINY_TOY, '--no-progress', '--backend', 'cpu', '--out', out);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'toy', 'result.json'), 'utf8')).meta.seeds, [4]);
     assert.ok(existsSync(join(out, 'report.html')));
     assert.deepEqual(readdirSync(out).sort(), ['report.html', 'toy']); // the write probe is gone
     assert.deepEqual(readdirSync(join(out, 'toy', 'runs')), ['adopt-b20.5-lr0.01-k2-seed4.json']);
-    const again = lab(
-      'toy',
-      '--steps',
-      '20',
-      '--chains',
-      '2',
-      '--ks',
-      '2',
-      '--beta2s',
-      '0.5',
-      '--optimizers',
-      'adopt',
-      '--seeds',
-      '4',
-      '--no-progress',
-      '--backend',
-      'cpu',
-      '--out',
-      out,
-    );
+    const again = lab(...TINY_TOY, '--no-progress', '--backend', 'cpu', '--out', out);
     assert.match(again.stderr, /toy: 1 run\(s\); 1 already saved \(skipped\), 0 to run/);
     assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /stand-ins/);
   });
