@@ -20,9 +20,9 @@ import {
   REF_BLOCK,
   Rng,
   type Ref8State,
-  type RefAdamParams,
-  type RefAdoptParams,
   type RefState,
+  refAdamDefaults,
+  refAdoptDefaults,
 } from './reference.js';
 
 const SIZES = [37, 257, 5];
@@ -75,26 +75,8 @@ interface Family {
   weightDecay: number;
 }
 
-const ADOPT_REF: RefAdoptParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0.1,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAM_REF: RefAdamParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  decoupled: false,
-  amsgrad: false,
-  maximize: true,
-};
+const ADOPT_REF = refAdoptDefaults(LR, { weightDecay: 0.1 });
+const ADAM_REF = refAdamDefaults(LR, { maximize: true });
 const FAMILIES: Family[] = [
   {
     name: 'ADOPT, coupled weight decay',

@@ -1,18 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { adam, adopt, core, NonFiniteGradientError, OptimizerArgumentError } from '../src/index.js';
-import { maxRelativeError, refAdoptStep, refState, Rng, type RefAdoptParams, type RefState } from './reference.js';
+import { maxRelativeError, refAdoptStep, refState, Rng, type RefState, refAdoptDefaults } from './reference.js';
 
-const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
+const ADOPT_REF = refAdoptDefaults(0.01);
 import { VARIANTS } from './variants.js';
 
 const N = 257; // odd, so no implementation can rely on a multiple of 4

@@ -35,9 +35,9 @@ import {
   REF_BLOCK,
   Rng,
   type Ref8State,
-  type RefAdamParams,
-  type RefAdoptParams,
   type RefState,
+  refAdamDefaults,
+  refAdoptDefaults,
 } from './reference.js';
 import { refAdam4Step, refAdopt4Step, REF4_BLOCK, type Ref4State } from './reference4.js';
 
@@ -50,26 +50,8 @@ export interface Config {
 }
 
 const LR = 0.01;
-const ADOPT_REF: RefAdoptParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAM_REF: RefAdamParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  decoupled: false,
-  amsgrad: false,
-  maximize: false,
-};
+const ADOPT_REF = refAdoptDefaults(LR);
+const ADAM_REF = refAdamDefaults(LR);
 
 export function makeOptimizer(c: Config): NamedStateOptimizer {
   const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused }; // 8-bit and 4-bit state run fused only

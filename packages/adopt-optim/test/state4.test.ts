@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { core, OptimizerArgumentError } from '../src/index.js';
-import { maxRelativeError, Rng, type RefAdamParams, type RefAdoptParams } from './reference.js';
+import { maxRelativeError, Rng, codeDiff, refAdamDefaults, refAdoptDefaults } from './reference.js';
 import { trainRegression } from './regression.js';
 import {
   ref4From,
@@ -21,43 +21,13 @@ import {
 } from './reference4.js';
 import { refSeed } from './reference.js';
 
-const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAMW_REF: RefAdamParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0.01,
-  decoupled: true,
-  amsgrad: false,
-  maximize: false,
-};
+const ADOPT_REF = refAdoptDefaults(0.01);
+const ADAMW_REF = refAdamDefaults(0.01, { weightDecay: 0.01, decoupled: true });
 
 // group edges (16), block edges (128), the chunk edge of 16384
 const LENGTHS = [1, 3, 15, 16, 17, 127, 128, 129, 1000, 16384 + 5];
 
 type Step = (p: Float64Array, g: ArrayLike<number>, s: Ref4State) => void;
-
-/** Largest |code difference| and share of codes that differ, kernel vs reference (both unpacked). */
-function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; share: number } {
-  let max = 0;
-  let differ = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    max = Math.max(max, d);
-    if (d !== 0) differ++;
-  }
-  return { max, share: differ / Math.max(1, a.length) };
-}
 
 /** Runs 6 steps of the kernel and the reference from the kernel's state each time; the worst differences. */
 function compare(

@@ -19,49 +19,20 @@ import {
   Rng,
   REF_BLOCK,
   type Ref8State,
-  type RefAdamParams,
-  type RefAdoptParams,
+  codeDiff,
+  refAdamDefaults,
+  refAdoptDefaults,
 } from './reference.js';
 import { trainRegression } from './regression.js';
 
-const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAMW_REF: RefAdamParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0.01,
-  decoupled: true,
-  amsgrad: false,
-  maximize: false,
-};
+const ADOPT_REF = refAdoptDefaults(0.01);
+const ADAMW_REF = refAdamDefaults(0.01, { weightDecay: 0.01, decoupled: true });
 
 // 0..16384+5: SIMD tails (not multiples of 4), partial blocks, the chunk edge of 16384
 const LENGTHS = [1, 3, 5, 255, 256, 257, 1000, 16384 + 5];
 
 function copy8(s: core.Int8State): Ref8State {
   return { qm: s.qm.slice(), qv: s.qv.slice(), mScale: s.mScale.slice(), vScale: s.vScale.slice(), t: s.t };
-}
-
-/** Largest |code difference| and share of codes that differ, kernel vs reference. */
-function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; share: number } {
-  let max = 0;
-  let differ = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    max = Math.max(max, d);
-    if (d !== 0) differ++;
-  }
-  return { max, share: differ / Math.max(1, a.length) };
 }
 
 describe('8-bit state: the fused kernels against the float64 reference, one step at a time', () => {
