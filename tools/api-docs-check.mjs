@@ -14,6 +14,7 @@ export const MODULES = [
   'adopt-optim/train',
   'adopt-optim/interop',
   'adopt-optim/rules',
+  'adopt-optim/registry',
 ];
 
 /** Prose that refers to something outside the reference, with what a reader needs instead. */

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -210,6 +211,29 @@ function checkUserProgram(dir, source) {
   assert.match(out.refusals[1], /Trainer: unknown field "clipnorm"; did you mean "clipGradNorm"/);
 }
 
+/**
+ * The Node built-in modules a built entry point reaches: its relative imports (ESM `from '...'`, `import '...'`,
+ * `import('...')`; CJS `require('...')`) followed file by file from `entry` under `dir`; bare specifiers are collected,
+ * and those naming a Node built-in (node:fs, fs, ...) returned, with the number of files read.
+ */
+function reachedModules(dir, entry) {
+  const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+  const seen = new Set();
+  const found = new Set();
+  const walk = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    const specifiers = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)['"]([^'"]+)['"]/g;
+    for (const [, spec] of text.matchAll(specifiers)) {
+      if (spec.startsWith('.')) walk(join(dirname(file), spec));
+      else if (builtins.has(spec) || spec.startsWith('node:')) found.add(spec);
+    }
+  };
+  walk(join(dir, entry));
+  return { nodeModules: [...found].sort(), files: seen.size };
+}
+
 before(() => {
   const packed = JSON.parse(
     run(
@@ -324,7 +348,9 @@ describe('the packed adopt-optim', () => {
         `const a = require('adopt-optim'); const c = require('adopt-optim/core');
       const t = require('adopt-optim/train'); const i = require('adopt-optim/interop'); const r = require('adopt-optim/rules');
       if (typeof a.adopt !== 'function' || typeof c.chain !== 'function' || typeof t.Trainer !== 'function' ||
-      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a) process.exit(1);`,
+      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a) process.exit(1);
+      const byName = require('adopt-optim/registry');
+      if (typeof byName.createOptimizer !== 'function' || byName.createOptimizer !== t.createOptimizer) process.exit(2);`,
       ],
       cjs,
     );
@@ -359,7 +385,9 @@ describe('the packed adopt-optim', () => {
       import { Trainer } from 'adopt-optim/train'; import { exportState } from 'adopt-optim/interop';
       import { defineRule } from 'adopt-optim/rules'; import * as root from 'adopt-optim';
       if (typeof adopt !== 'function' || typeof chain !== 'function' || typeof Trainer !== 'function' ||
-      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root) process.exit(1);`,
+      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root) process.exit(1);
+      const byName = await import('adopt-optim/registry'); const train = await import('adopt-optim/train');
+      if (typeof byName.createOptimizer !== 'function' || byName.createOptimizer !== train.createOptimizer) process.exit(2);`,
       ],
       esm,
     );
@@ -368,6 +396,18 @@ describe('the packed adopt-optim', () => {
     run(process.execPath, [tsc, '-p', '.'], esm);
     assert.match(readFileSync(join(esm, 'build', 'main.js'), 'utf8'), /from 'adopt-optim'/, 'compiled to import');
     checkUserProgram(esm, 'main.ts');
+  });
+
+  it('the browser-safe entry points reach no node:* module (ESM and CJS); adopt-optim/train does (negative control)', () => {
+    const dist = join(esm, 'node_modules', 'adopt-optim', 'dist');
+    for (const system of ['esm', 'cjs']) {
+      for (const entry of ['index.js', 'core/index.js', 'interop/index.js', 'rules/index.js', 'registry/index.js']) {
+        const { nodeModules, files } = reachedModules(join(dist, system), entry);
+        assert.ok(files > 3, `${system}/${entry}: ${files} files read`);
+        assert.deepEqual(nodeModules, [], `${system}/${entry} reaches Node's own modules`);
+      }
+      assert.ok(reachedModules(join(dist, system), 'train/index.js').nodeModules.includes('node:fs'), system);
+    }
   });
 
   it('an import of a name that left the root (0.3) fails to compile, naming its new entry point', () => {
@@ -381,7 +421,7 @@ export const d: StateDict = { state: {} } as unknown as { state: object };
     tsconfig(esm, ['old.ts']);
     const r = spawnSync(process.execPath, [tsc, '-p', '.', '--noEmit'], { cwd: esm, encoding: 'utf8' });
     assert.notEqual(r.status, 0, 'the old import compiled');
-    assert.match(r.stdout, /old\.ts\(2,1\).*TS2349[\s\S]*MovedTo<"adopt-optim\/train">/);
+    assert.match(r.stdout, /old\.ts\(2,1\).*TS2349[\s\S]*MovedTo<"adopt-optim\/registry">/);
     assert.match(r.stdout, /old\.ts\(4,1\).*TS2349[\s\S]*MovedTo<"adopt-optim\/rules">/);
     assert.match(r.stdout, /old\.ts\(5,14\).*MovedTo<"adopt-optim\/interop">/);
   });

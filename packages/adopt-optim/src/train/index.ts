@@ -1,6 +1,7 @@
 /**
- * The training loop (Node): optimizers by name, the Trainer, checkpoints, and file storage for
- * tf.LayersModel. Import from 'adopt-optim/train'.
+ * The training loop (Node): the Trainer, checkpoints, and file storage for tf.LayersModel, with the
+ * optimizers by name of 'adopt-optim/registry' (browser-safe, their home) re-exported. Import from
+ * 'adopt-optim/train'.
  *
  * @module adopt-optim/train
  */
@@ -17,7 +18,7 @@ export {
   type MomentumOptions,
   type RmspropOptions,
   type WithLearningRate,
-} from './registry.js';
+} from '../registry/index.js';
 export {
   Trainer,
   type TrainerConfig,

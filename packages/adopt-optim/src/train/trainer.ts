@@ -20,7 +20,7 @@ import {
   writeCheckpoint,
   type CheckpointLock,
 } from './checkpoint.js';
-import { createOptimizer, setLearningRate } from './registry.js';
+import { createOptimizer, setLearningRate } from '../registry/optimizers_by_name.js';
 import { checkGroupRate, checkTrainerConfig, type Batch, type StepInfo, type TrainerConfig } from './trainer_config.js';
 import { appendLogRecord, cutLog, prepareLogCut, type LogCut } from './trainer_log.js';
 import { groupMatcher, inGroup } from './trainer_fields.js';

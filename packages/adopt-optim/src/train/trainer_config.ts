@@ -8,7 +8,7 @@ import type { Rng } from '../random.js';
 import { didYouMean, OptimizerArgumentError } from '../validate.js';
 import type { CheckpointFs } from './checkpoint.js';
 import { checkFieldValues, describeValue, isPlainObject } from './trainer_fields.js';
-import { isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptionsByName } from './registry.js';
+import { isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptionsByName } from '../registry/optimizers_by_name.js';
 
 /** A batch: any object whose tensors the loss reads. The trainer disposes it after use. */
 export type Batch = tf.TensorContainer;
