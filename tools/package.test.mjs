@@ -529,7 +529,9 @@ describe('the packed tfjs-wasm-train', () => {
       [],
       'no dependencies of its own',
     );
-    const check = `const tf = T.getKernel('Conv2DBackpropFilter', 'wasm'); if (tf === undefined || !W.isWasmTrainingEnabled()) process.exit(1);`;
+    const check =
+      "const tf = T.getKernel('Conv2DBackpropFilter', 'wasm'); if (tf === undefined || " +
+      '!W.isWasmTrainingEnabled()) process.exit(1);';
     run(
       process.execPath,
       [

@@ -135,7 +135,8 @@ async function edgeFlags(backend: string) {
       ['finite, from log and div', () => tf.div(tf.log(tf.add(tf.zeros(shape), 2)), tf.sub(tf.zeros(shape), 3))],
     ];
     for (const at of [...new Set([0, n - 1, Math.floor(n / 2), shape.length === 2 ? shape[1]! - 1 : 0])]) {
-      // NaN, Infinity and -2^63 (whose square overflows float32: GRADIENT_LIMIT) are bad; the largest float32 below 2^63 is not
+      // NaN, Infinity and -2^63 (whose square overflows float32: GRADIENT_LIMIT) are bad; the largest float32 below
+      // 2^63 is not
       for (const [label, value] of [
         ['NaN', NaN],
         ['Infinity', Infinity],
@@ -208,7 +209,8 @@ async function wasmInfo() {
   await tf.ready();
   const wasm = (tf.backend() as unknown as { wasm: Record<string, unknown> }).wasm;
   const asm = wasm['asm'] as { memory?: WebAssembly.Memory } | undefined;
-  const memory = asm?.memory ?? (wasm['wasmMemory'] as WebAssembly.Memory | undefined); // the threaded build imports its heap
+  // the threaded build imports its heap
+  const memory = asm?.memory ?? (wasm['wasmMemory'] as WebAssembly.Memory | undefined);
   return {
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     multithread: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),

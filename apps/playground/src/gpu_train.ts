@@ -6,7 +6,9 @@ import { adam, adamw, adopt, amsgrad, type NamedStateOptimizer } from 'adopt-opt
 import { defineRule, ruleOptimizer } from 'adopt-optim/rules';
 import { HOSTILE_OPTIMIZERS } from './gpu_rules';
 
-/** Rules the library does not ship, defined through defineRule (as in packages/adopt-optim/test/custom_rule.test.ts). */
+/**
+ * Rules the library does not ship, defined through defineRule (as in packages/adopt-optim/test/custom_rule.test.ts).
+ */
 const LION = defineRule({
   name: 'lion',
   slots: ['m'],

@@ -369,23 +369,31 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
           ? {
               key: 'finetuneAfter',
               lowerIsBetter: true,
-              on: 'the finetuning validation loss on the first half of the State of the Union held-out tail (the test loss reported is the second half)',
+              on:
+                'the finetuning validation loss on the first half of the State of the Union held-out tail (the ' +
+                'test loss reported is the second half)',
             }
           : {
               key: 'finetuneAfter',
               lowerIsBetter: true,
-              on: 'the finetuning validation loss (the held-out tail of the State of the Union text; no separate test text, so a chosen rate is selected on the set it reports)',
+              on:
+                'the finetuning validation loss (the held-out tail of the State of the Union text; no separate ' +
+                'test text, so a chosen rate is selected on the set it reports)',
             }
         : b.split === 'three'
           ? {
               key: 'pretrainValidation',
               lowerIsBetter: true,
-              on: "the pretraining validation loss on the first half of Moby Dick's held-out tail (the test loss reported is the second half)",
+              on:
+                "the pretraining validation loss on the first half of Moby Dick's held-out tail (the test loss " +
+                'reported is the second half)',
             }
           : {
               key: 'pretrainValidation',
               lowerIsBetter: true,
-              on: 'the pretraining validation loss (the held-out tail of Moby Dick; there is no separate test text, so the chosen rate is selected on the set it reports)',
+              on:
+                'the pretraining validation loss (the held-out tail of Moby Dick; there is no separate test text, ' +
+                'so the chosen rate is selected on the set it reports)',
             },
     };
     const t = standardTables(records, spec);
@@ -404,29 +412,42 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
           ? 'Character-level language model: pretraining on Moby Dick, finetuning on State of the Union addresses'
           : 'Character-level language model: pretraining on Moby Dick',
       description:
-        `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} characters, ${gptParameters(b, vocab).toLocaleString('en')} parameters) trained on ` +
-        `Moby Dick for ${b.steps} steps (batch ${b.batchSize}, learning rate ${shared ? `${SHARED_PRETRAINING.learningRate} for every run` : t.selection.lrs.join(', ')}` +
-        `${b.schedule === 'cosine' ? ` with ${b.warmup} warm-up steps and cosine decay to a tenth` : ', constant'}, gradient clipping at norm 1); ` +
+        `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} ` +
+        `characters, ${gptParameters(b, vocab).toLocaleString('en')} parameters) trained on Moby Dick for ${b.steps} ` +
+        `steps (batch ${b.batchSize}, learning rate ` +
+        `${shared ? `${SHARED_PRETRAINING.learningRate} for every run` : t.selection.lrs.join(', ')}${b.schedule === 'cosine' ? ` with ${b.warmup} warm-up steps and cosine decay to a tenth` : ', constant'}, ` +
+        'gradient clipping at norm 1); ' +
         (b.split === 'three'
-          ? "The held-out last 10% is halved: the first half is validation (the curves, and the choice of each optimizer's rate), the second is the test set the final loss is reported on (consecutive windows over all of it). "
-          : 'the final validation loss is taken over the whole held-out last 10% (consecutive windows; the curves use 64 fixed random windows). ') +
+          ? 'The held-out last 10% is halved: the first half is validation (the curves, and the choice of each ' +
+            "optimizer's rate), the second is the test set the final loss is reported on (consecutive windows over " +
+            'all of it). '
+          : 'the final validation loss is taken over the whole held-out last 10% (consecutive windows; the curves ' +
+            'use 64 fixed random windows). ') +
         (shared
-          ? `Every optimizer finetunes from the same pretrained model per seed (pretrained by ${LABELS[SHARED_PRETRAINING.optimizer]} at ${SHARED_PRETRAINING.learningRate}), so the finetuning comparison measures finetuning alone. `
+          ? 'Every optimizer finetunes from the same pretrained model per seed (pretrained by ' +
+            `${LABELS[SHARED_PRETRAINING.optimizer]} at ${SHARED_PRETRAINING.learningRate}), so the finetuning ` +
+            'comparison measures finetuning alone. '
           : '') +
-        `A loss spike is a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ${SPIKE_RULE.window} steps before it (a run of such steps counts once). ` +
+        `A loss spike is a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ` +
+        `${SPIKE_RULE.window} steps before it (a run of such steps counts once). ` +
         (b.finetuneSteps > 0
-          ? `Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ${b.finetuneRatio} x ` +
+          ? `Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ` +
+            `${b.finetuneRatio} x ` +
             (shared
-              ? `the rate in the tables, i.e. ${t.selection.lrs.map((x) => Number((x * b.finetuneRatio).toPrecision(3))).join(', ')}, `
+              ? 'the rate in the tables, i.e. ' +
+                `${t.selection.lrs.map((x) => Number((x * b.finetuneRatio).toPrecision(3))).join(', ')}, `
               : 'the pretraining rate, ') +
-            `fresh optimizer state) on State of the Union addresses since 1990, with validation on ${b.finetuneSplit === 'halved' ? 'the first half of their last 10% and the test loss on the second' : 'the whole of their last 10%'}. `
+            'fresh optimizer state) on State of the Union addresses since 1990, with validation on ' +
+            `${b.finetuneSplit === 'halved' ? 'the first half of their last 10% and the test loss on the second' : 'the whole of their last 10%'}. `
           : '') +
         'Losses in bits per character.',
       summary: t.summary,
       tables: [
         ...t.tables,
         {
-          title: `Loss spikes of every run (a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ${SPIKE_RULE.window} steps before it; a run of such steps counts once)`,
+          title:
+            `Loss spikes of every run (a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of ` +
+            `the ${SPIKE_RULE.window} steps before it; a run of such steps counts once)`,
           columns: ['optimizer', 'beta2', 'learning rate', 'seed', 'spikes', 'largest loss / running median'],
           rows: [...records]
             .sort(
@@ -470,7 +491,9 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
           : [
               {
                 file: 'finetune-validation.svg',
-                caption: `Finetuning: validation loss on held-out State of the Union text, from the pretrained checkpoint; ${band}.`,
+                caption:
+                  'Finetuning: validation loss on held-out State of the Union text, from the pretrained ' +
+                  `checkpoint; ${band}.`,
                 svg: await lineChart(
                   meanCurves(shown, 'validationLoss', 'step', {
                     scale: bits,

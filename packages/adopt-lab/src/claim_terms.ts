@@ -43,8 +43,8 @@ export const MARGINS = {
   accuracy: {
     value: 0.25,
     basis:
-      "25 of the 10,000 test images. One run's test accuracy moves by 0.07-0.33 points (standard deviation " +
-      'over seeds of one optimizer and setting in mnist, mnist-cnn and beta2 at beta2 0.9 or more) when only its seed ' +
+      "25 of the 10,000 test images. One run's test accuracy moves by 0.07-0.33 points (standard deviation over " +
+      'seeds of one optimizer and setting in mnist, mnist-cnn and beta2 at beta2 0.9 or more) when only its seed ' +
       'changes, so 0.25 points is about what a change of seed alone gives: a difference that small is not one to ' +
       'choose an optimizer by on MNIST.',
   },

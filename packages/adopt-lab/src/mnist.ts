@@ -235,7 +235,9 @@ export const mnistUnits: UnitExperiment<MnistBase> = {
         key: 'validationAccuracy',
         label: 'validation accuracy',
         lowerIsBetter: false,
-        on: `validation accuracy (the last ${b.validationSize.toLocaleString('en')} training images, held out; not the test set)`,
+        on:
+          `validation accuracy (the last ${b.validationSize.toLocaleString('en')} training images, held out; not ` +
+          'the test set)',
       },
     };
     const t = standardTables(records, spec);
@@ -250,8 +252,9 @@ export const mnistUnits: UnitExperiment<MnistBase> = {
       title: cnn ? 'MNIST, small convolutional network' : 'MNIST, multilayer perceptron',
       description:
         `${cnn ? 'Conv(16)-pool-conv(32)-pool-dense(128)' : `MLP 784-${b.hidden}-${b.hidden}-10 (ReLU)`} on ` +
-        `${b.trainSize.toLocaleString('en')} training, ${b.validationSize.toLocaleString('en')} validation (the last training images, held out) and ` +
-        `${b.testSize.toLocaleString('en')} test images; batch ${b.batchSize}, ${b.epochs} epochs; learning rate ${t.selection.lrs.join(', ')}.`,
+        `${b.trainSize.toLocaleString('en')} training, ${b.validationSize.toLocaleString('en')} validation (the last ` +
+        `training images, held out) and ${b.testSize.toLocaleString('en')} test images; batch ${b.batchSize}, ` +
+        `${b.epochs} epochs; learning rate ${t.selection.lrs.join(', ')}.`,
       summary: t.summary,
       tables: t.tables,
       figures: [

@@ -34,7 +34,8 @@ function section(r: ExperimentResult): string {
 <div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
 <p class="meta">adopt-optim ${escapeHtml(m.version)} · backend ${escapeHtml(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escapeHtml(m.startedAt)}${
     m.runs
-      ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ${m.runSeconds ?? '?'} s of run time`
+      ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ${m.runSeconds ?? '?'} s ` +
+        'of run time'
       : ' · written before per-run records (0.1/0.2): single-seed unless stated'
   }${
     m.machine ? ` · ${escapeHtml(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escapeHtml(m.machine.node)}` : ''

@@ -229,7 +229,8 @@ describe("gradient clipping against a float64 reference of Keras's clipping", ()
       (e: unknown) =>
         e instanceof OptimizerArgumentError &&
         e.message ===
-          'ADOPT: only one of clipnorm, clipvalue and globalClipnorm can be set (as in Keras); got clipnorm: 1, clipvalue: 1.',
+          'ADOPT: only one of clipnorm, clipvalue and globalClipnorm can be set (as in Keras); got clipnorm: 1, ' +
+            'clipvalue: 1.',
     );
     assert.throws(
       () => adam(LR, { globalClipnorm: 0 }),

@@ -308,14 +308,16 @@ describe('core: init takes a Float32Array and nothing else', () => {
           e instanceof OptimizerArgumentError &&
           e.message ===
             `${name}.init: invalid params an object with key "w" (an Array of length 2); expected a Float32Array: ` +
-              'the core keeps one state per parameter array, so call init once per array, e.g. init(Float32Array.from(params["w"])).',
+              'the core keeps one state per parameter array, so call init once per array, e.g. ' +
+              'init(Float32Array.from(params["w"])).',
       );
       assert.throws(
         () => init(new Float64Array(2)),
         (e: unknown) =>
           e instanceof OptimizerArgumentError &&
           e.message ===
-            `${name}.init: invalid params a Float64Array of length 2; expected a Float32Array (Float32Array.from(params) converts it).`,
+            `${name}.init: invalid params a Float64Array of length 2; expected a Float32Array ` +
+              '(Float32Array.from(params) converts it).',
       );
       assert.throws(
         () => init([1, 2]),
@@ -366,7 +368,8 @@ describe('core: a gradient that does not match the state is refused, nothing cha
           (e: unknown) =>
             e instanceof OptimizerArgumentError &&
             e.message ===
-              `${piece}: the gradient has length 4 but the state was made for length 3; pass the state that init made for these params. Nothing was changed.`,
+              `${piece}: the gradient has length 4 but the state was made for length 3; pass the state that init ` +
+                'made for these params. Nothing was changed.',
         );
         assert.deepEqual(Array.from(p), [1, 2, 3, 4]);
         assert.equal(snapshot(s), before);
@@ -413,7 +416,8 @@ describe('core: a gradient that does not match the state is refused, nothing cha
       () => t.update(u, [good, wrong], new Float32Array(3), { noUpdate: false }),
       /scaleByAdopt: the gradient has length 3 but the state was made for length 2/,
     );
-    assert.deepEqual([good.t, Array.from(good.m), Array.from(u)], [0, [0, 0, 0], [1, 2, 3]]); // the first member did not run
+    // the first member did not run
+    assert.deepEqual([good.t, Array.from(good.m), Array.from(u)], [0, [0, 0, 0], [1, 2, 3]]);
     assert.throws(
       () => t.update(u, [good], new Float32Array(3), { noUpdate: false }),
       /chain: invalid state an Array of length 1; expected the state that init made \(an Array of length 2\)/,

@@ -54,7 +54,8 @@ const ADOPT_REF = refAdoptDefaults(LR);
 const ADAM_REF = refAdamDefaults(LR);
 
 export function makeOptimizer(c: Config): NamedStateOptimizer {
-  const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused }; // 8-bit and 4-bit state run fused only
+  // 8-bit and 4-bit state run fused only
+  const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused };
   return c.family === 'adopt' ? adopt(LR, options) : adam(LR, options);
 }
 
@@ -500,7 +501,10 @@ export class Checkpoint implements fc.AsyncCommand<Model, Real> {
 }
 
 const NAMES = ['fa', 'fb', 'fc'];
-/** Sizes around SIMD tails (4), the groups of 16 and 128-element blocks of 4-bit state, the 256-element blocks of 8-bit state, as 1-D or 2-D shapes. */
+/**
+ * Sizes around SIMD tails (4), the groups of 16 and 128-element blocks of 4-bit state, the 256-element blocks of 8-bit
+ * state, as 1-D or 2-D shapes.
+ */
 const shapes: fc.Arbitrary<number[]> = fc.constantFrom<number[]>(
   [1],
   [3],

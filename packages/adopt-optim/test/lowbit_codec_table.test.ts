@@ -217,7 +217,9 @@ describe('the JavaScript low-bit codec reads every number from the format table'
   });
 
   for (const f of CHANGED) {
-    const what = `${f.dtype} changed: block ${f.block}, m ${f.m.lo}…${f.m.hi}/${f.m.levels}, u ${f.u.lo}…${f.u.hi}+${f.u.offset}/${f.u.levels}, v ${f.vStored}`;
+    const what =
+      `${f.dtype} changed: block ${f.block}, m ${f.m.lo}…${f.m.hi}/${f.m.levels}, u ` +
+      `${f.u.lo}…${f.u.hi}+${f.u.offset}/${f.u.levels}, v ${f.vStored}`;
     it(`${what}: the codec follows the changed entry`, () => {
       assert.equal(checkCodec(LIBRARY, f, m, v), null);
     });

@@ -40,7 +40,9 @@ export interface RefAdamParams {
   lrMax?: number;
 }
 
-/** ADOPT's defaults (§2: β1 0.9, β2 0.9999, ε 1e-6, clip t^0.25, no decay) at learning rate `lr`, with `change` applied. */
+/**
+ * ADOPT's defaults (§2: β1 0.9, β2 0.9999, ε 1e-6, clip t^0.25, no decay) at learning rate `lr`, with `change` applied.
+ */
 export function refAdoptDefaults(lr: RefRate, change: Partial<RefAdoptParams> = {}): RefAdoptParams {
   const defaults: RefAdoptParams = {
     lr,

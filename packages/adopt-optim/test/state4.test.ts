@@ -173,7 +173,8 @@ describe('4-bit state: encoding', () => {
     const step = Math.abs(p[1]!);
     const float32Step = lr * 0.1 * 1;
     t.diagnostic(
-      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}; v decoding to 0 would give ${(float32Step * 1000).toExponential(2)})`,
+      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}; v ` +
+        `decoding to 0 would give ${(float32Step * 1000).toExponential(2)})`,
     );
     assert.ok(step > 0 && step <= float32Step * (1 + 1e-6), `step ${step}`);
   });
@@ -200,7 +201,8 @@ describe('4-bit state: training', () => {
         const rel = Math.sqrt(diff / norm);
         t.diagnostic(
           `dim ${dim}: rms distance to w* float32 ${dist(f.w).toExponential(3)}, int4 ${dist(q.w).toExponential(3)}; ` +
-            `last minibatch loss ${f.loss.toExponential(2)} / ${q.loss.toExponential(2)}; ||w4 - w32|| / ||w32|| = ${rel.toExponential(2)}`,
+            `last minibatch loss ${f.loss.toExponential(2)} / ${q.loss.toExponential(2)}; ||w4 - w32|| / ||w32|| ` +
+            `= ${rel.toExponential(2)}`,
         );
         assert.ok(dist(q.w) <= 1.5 * dist(f.w) + 1e-3, `distance ${dist(q.w)} vs ${dist(f.w)}`);
         // mid-trajectory at dim 1000 (distance 0.25): the two runs' weights differ by ~5-11% there, a diagnostic only
@@ -216,7 +218,8 @@ describe('4-bit state: the state itself', () => {
     const arrays = s4.qm.byteLength + s4.qv.byteLength + s4.mScale.byteLength + s4.vScale.byteLength;
     const memory = core.lowBitMomentsBytes(s4);
     t.diagnostic(
-      `int4: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory with the chunk scratch`,
+      `int4: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory ` +
+        'with the chunk scratch',
     );
     assert.equal(arrays, (2 * n) / 2 + 2 * 4 * Math.ceil(n / 128));
     assert.ok(memory / n <= 1.09, `${memory / n} bytes per parameter`); // + 128 KiB of chunk scratch and page rounding
@@ -284,7 +287,8 @@ describe('4-bit state: what is refused', () => {
   });
 
   it('a state made for 40 elements refuses 41 or 48 (same padded size) before anything changes, counters included', () => {
-    // (review finding: the padded code count alone admitted them, and Adam's counter advanced before the kernel refused)
+    // (review finding: the padded code count alone admitted them, and Adam's counter advanced before the kernel
+    // refused)
     for (const [dtype, made, given] of [
       ['int4', 40, 41],
       ['int4', 40, 48],

@@ -93,8 +93,8 @@ describe('8-bit state: the fused kernels against the float64 reference, one step
         }
       }
       t.diagnostic(
-        `p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ${(100 * worstShare).toFixed(2)}% differ; ` +
-          `scales: ${worstScale.toExponential(2)} relative`,
+        `p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ` +
+          `${(100 * worstShare).toFixed(2)}% differ; scales: ${worstScale.toExponential(2)} relative`,
       );
       // float32 vs float64 arithmetic moves a value across a rounding boundary now and then: one code
       assert.ok(worstCode <= 1, `codes differ by ${worstCode}`);
@@ -184,7 +184,8 @@ describe('8-bit state: encoding', () => {
     const float32Step = lr * 0.1 * 1; // n = g / sqrt(v) = 1
     const zeroPointStep = lr * 0.1 * (1e-3 / 1e-6);
     t.diagnostic(
-      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}, a zero code would give ${zeroPointStep.toExponential(2)})`,
+      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}, a zero ` +
+        `code would give ${zeroPointStep.toExponential(2)})`,
     );
     assert.ok(step > 0 && step <= float32Step * (1 + 1e-6), `step ${step}`);
   });
@@ -208,7 +209,8 @@ describe('8-bit state: training', () => {
         }
         const rel = Math.sqrt(diff / norm);
         t.diagnostic(
-          `dim ${dim}: loss float32 ${f.loss.toExponential(3)}, int8 ${q.loss.toExponential(3)}; ||w8 - w32|| / ||w32|| = ${rel.toExponential(2)}`,
+          `dim ${dim}: loss float32 ${f.loss.toExponential(3)}, int8 ${q.loss.toExponential(3)}; ||w8 - w32|| / ` +
+            `||w32|| = ${rel.toExponential(2)}`,
         );
         assert.ok(Math.abs(q.loss - f.loss) <= 0.05 * f.loss + 1e-3, `loss ${q.loss} vs ${f.loss}`);
         assert.ok(rel < 0.02, `weights differ by ${rel}`);
@@ -437,7 +439,8 @@ for (const backend of BACKENDS) {
         assert.throws(
           () => opt.applyGradients({ [other.name]: tf.ones([8]), [v.name]: tf.ones(shape) }),
           new RegExp(
-            `8-bit state of variable "bound_v_${backend}" was made for shape \\[16\\] but the variable has shape \\[${shape}\\].*Nothing was changed`,
+            `8-bit state of variable "bound_v_${backend}" was made for shape \\[16\\] but the variable has shape ` +
+              `\\[${shape}\\].*Nothing was changed`,
           ),
         );
         assert.deepEqual(other.dataSync(), before);
