@@ -79,8 +79,10 @@ export interface TrainResult {
   stopped: boolean;
 }
 
-/** A training loop for Node: steps, epochs, gradient accumulation, parameter groups, evaluation, and crash-safe checkpoints restored exactly
- * (the package's docs/training.md walks through it). */
+/**
+ * A training loop for Node: steps, epochs, gradient accumulation, parameter groups, evaluation, and crash-safe
+ * checkpoints restored exactly (the package's docs/training.md walks through it).
+ */
 export class Trainer<B extends Batch> {
   readonly rng: Rng;
   /** Optimizer steps done. */
