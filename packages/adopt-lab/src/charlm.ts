@@ -27,7 +27,15 @@ import { lineChart } from './plot.js';
 import { once } from './once.js';
 import type { Row, UnitExperiment } from './runs.js';
 import { Gpt, type GptConfig } from './gpt.js';
-import { bandText, figureRecords, meanCurves, seedCount, standardTables, type SummarySpec } from './summary.js';
+import {
+  bandText,
+  figureRecords,
+  meanCurves,
+  seedCount,
+  standardTables,
+  type SummarySpec,
+  curveRows,
+} from './summary.js';
 
 export { countSpikes, fullLoss, gptParameters, SPIKE_RULE } from './charlm_metrics.js';
 
@@ -510,15 +518,7 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
               },
             ]),
       ],
-      curves: records.flatMap((r) =>
-        r.curves.map((c) => ({
-          optimizer: r.optimizer,
-          seed: r.seed,
-          beta2: String(r.setting.beta2),
-          learningRate: r.setting.learningRate,
-          ...c,
-        })),
-      ),
+      curves: curveRows(records),
       notes: t.notes,
       meta: undefined as never,
     };

@@ -18,6 +18,7 @@ import {
   standardTables,
   type Metric,
   type SummarySpec,
+  curveRows,
 } from './summary.js';
 
 export interface MnistOptions {
@@ -274,15 +275,7 @@ export const mnistUnits: UnitExperiment<MnistBase> = {
           svg: await chart('testLoss', 'Test loss', 'cross-entropy'),
         },
       ],
-      curves: records.flatMap((r) =>
-        r.curves.map((c) => ({
-          optimizer: r.optimizer,
-          seed: r.seed,
-          beta2: String(r.setting.beta2),
-          learningRate: r.setting.learningRate,
-          ...c,
-        })),
-      ),
+      curves: curveRows(records),
       notes: t.notes,
       meta: undefined as never,
     };

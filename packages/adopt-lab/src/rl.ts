@@ -8,7 +8,7 @@ import { clipFactorOf, PYTORCH_CLIP_EPSILON } from 'adopt-optim/train';
 import { makeOptimizer, meanStd, Random, type LabOptimizer, type OptimizerOverrides } from './common.js';
 import { lineChart } from './plot.js';
 import type { UnitExperiment } from './runs.js';
-import { figureRecords, meanCurves, seedCount, standardTables, type SummarySpec } from './summary.js';
+import { figureRecords, meanCurves, seedCount, standardTables, type SummarySpec, curveRows } from './summary.js';
 
 /** CartPole-v1: push the cart left or right to keep the pole up; reward 1 per step, at most 500. */
 export class CartPole {
@@ -333,15 +333,7 @@ export const rlUnits: UnitExperiment<RlBase> = {
           }),
         },
       ],
-      curves: records.flatMap((r) =>
-        r.curves.map((c) => ({
-          optimizer: r.optimizer,
-          seed: r.seed,
-          beta2: String(r.setting.beta2),
-          learningRate: r.setting.learningRate,
-          ...c,
-        })),
-      ),
+      curves: curveRows(records),
       notes: t.notes,
       meta: undefined as never,
     };

@@ -335,6 +335,19 @@ export function bandText(seeds: number): string {
   return seeds > 1 ? `mean of ${seeds} seeds; band: 95% CI (Student t)` : 'one seed: no band';
 }
 
+/** Every run's curve points as rows of the result, each labelled with its optimizer, seed, beta2 and rate. */
+export function curveRows(records: readonly RunRecord[]): Row[] {
+  return records.flatMap((r) =>
+    r.curves.map((c) => ({
+      optimizer: r.optimizer,
+      seed: r.seed,
+      beta2: String(r.setting.beta2),
+      learningRate: r.setting.learningRate,
+      ...c,
+    })),
+  );
+}
+
 export function seedCount(records: RunRecord[]): number {
   return unique(records.map((r) => r.seed)).length;
 }

@@ -17,6 +17,7 @@ import {
   standardTables,
   type Metric,
   type SummarySpec,
+  curveRows,
 } from './summary.js';
 
 export interface VaeOptions {
@@ -309,15 +310,7 @@ export const vaeUnits: UnitExperiment<VaeBase> = {
         },
         ...gridFigures,
       ],
-      curves: records.flatMap((r) =>
-        r.curves.map((c) => ({
-          optimizer: r.optimizer,
-          seed: r.seed,
-          beta2: String(r.setting.beta2),
-          learningRate: r.setting.learningRate,
-          ...c,
-        })),
-      ),
+      curves: curveRows(records),
       notes: [
         ...t.notes,
         'Pixels are binarised once with a fixed seed, so these nats are a likelihood bound on binary data, ' +

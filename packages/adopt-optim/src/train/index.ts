@@ -5,20 +5,8 @@
  *
  * @module adopt-optim/train
  */
-export {
-  createOptimizer,
-  setLearningRate,
-  isOptimizerName,
-  OPTIMIZER_NAMES,
-  type OptimizerName,
-  type OptimizerOptions,
-  type OptimizerOptionsByName,
-  type OptimizerByName,
-  type SgdOptions,
-  type MomentumOptions,
-  type RmspropOptions,
-  type WithLearningRate,
-} from '../registry/index.js';
+// optimizers by name: their home is 'adopt-optim/registry' (browser-safe); re-exported for Node scripts
+export * from '../registry/index.js';
 export {
   Trainer,
   type TrainerConfig,
