@@ -7,8 +7,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { core, OptimizerArgumentError } from '../src/index.js';
-import { maxRelativeError, Rng, codeDiff, refAdamDefaults, refAdoptDefaults } from './reference.js';
+import { maxRelativeError, Rng, codeDiff } from './reference.js';
 import { trainRegression } from './regression.js';
+import { ADOPT_REF, LOWBIT_CASES } from './lowbit_cases.js';
 import {
   ref4From,
   refAdam4Step,
@@ -20,9 +21,6 @@ import {
   type Ref4State,
 } from './reference4.js';
 import { refSeed } from './reference.js';
-
-const ADOPT_REF = refAdoptDefaults(0.01);
-const ADAMW_REF = refAdamDefaults(0.01, { weightDecay: 0.01, decoupled: true });
 
 // group edges (16), block edges (128), the chunk edge of 16384
 const LENGTHS = [1, 3, 15, 16, 17, 127, 128, 129, 1000, 16384 + 5];
@@ -65,31 +63,11 @@ function compare(
 }
 
 describe('4-bit state: the fused kernels against the float64 reference, one step at a time', () => {
-  const cases: [string, () => core.CoreOptimizer<any, any>, Step][] = [
-    ['ADOPT', () => core.adopt(0.01, { stateDtype: 'int4' }), (p, g, s) => refAdopt4Step(p, g, s, ADOPT_REF)],
-    [
-      'ADOPT nesterov, decoupled decay, maximize',
-      () => core.adopt(0.01, { stateDtype: 'int4', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-      (p, g, s) =>
-        refAdopt4Step(p, g, s, { ...ADOPT_REF, nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-    ],
-    [
-      'ADOPT coupled decay, unclipped',
-      () => core.adopt(0.01, { stateDtype: 'int4', weightDecay: 0.1, clip: null }),
-      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, weightDecay: 0.1, clip: null }),
-    ],
-    [
-      "ADOPT epsilonMode 'add'",
-      () => core.adopt(0.01, { stateDtype: 'int4', epsilonMode: 'add' }),
-      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, epsilonMode: 'add' }),
-    ],
-    ['AdamW', () => core.adamw(0.01, { stateDtype: 'int4' }), (p, g, s) => refAdam4Step(p, g, s, ADAMW_REF)],
-    [
-      'Adam',
-      () => core.adam(0.01, { stateDtype: 'int4' }),
-      (p, g, s) => refAdam4Step(p, g, s, { ...ADAMW_REF, weightDecay: 0, decoupled: false }),
-    ],
-  ];
+  const cases: [string, () => core.CoreOptimizer<any, any>, Step][] = LOWBIT_CASES.map(([name, make, ref]) => [
+    name,
+    () => make('int4'),
+    'adopt' in ref ? (p, g, s) => refAdopt4Step(p, g, s, ref.adopt) : (p, g, s) => refAdam4Step(p, g, s, ref.adam),
+  ]);
   for (const [name, make, reference] of cases) {
     it(name, (t) => {
       const w = compare(make, reference);

@@ -20,13 +20,9 @@ import {
   REF_BLOCK,
   type Ref8State,
   codeDiff,
-  refAdamDefaults,
-  refAdoptDefaults,
 } from './reference.js';
 import { trainRegression } from './regression.js';
-
-const ADOPT_REF = refAdoptDefaults(0.01);
-const ADAMW_REF = refAdamDefaults(0.01, { weightDecay: 0.01, decoupled: true });
+import { LOWBIT_CASES } from './lowbit_cases.js';
 
 // 0..16384+5: SIMD tails (not multiples of 4), partial blocks, the chunk edge of 16384
 const LENGTHS = [1, 3, 5, 255, 256, 257, 1000, 16384 + 5];
@@ -40,26 +36,11 @@ describe('8-bit state: the fused kernels against the float64 reference, one step
     string,
     () => core.CoreOptimizer<any, any>,
     (p: Float64Array, g: ArrayLike<number>, s: Ref8State) => void,
-  ][] = [
-    ['ADOPT', () => core.adopt(0.01, { stateDtype: 'int8' }), (p, g, s) => refAdopt8Step(p, g, s, ADOPT_REF)],
-    [
-      'ADOPT nesterov, decoupled decay, maximize',
-      () => core.adopt(0.01, { stateDtype: 'int8', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-      (p, g, s) =>
-        refAdopt8Step(p, g, s, { ...ADOPT_REF, nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-    ],
-    [
-      'ADOPT coupled decay, unclipped',
-      () => core.adopt(0.01, { stateDtype: 'int8', weightDecay: 0.1, clip: null }),
-      (p, g, s) => refAdopt8Step(p, g, s, { ...ADOPT_REF, weightDecay: 0.1, clip: null }),
-    ],
-    ['AdamW', () => core.adamw(0.01, { stateDtype: 'int8' }), (p, g, s) => refAdam8Step(p, g, s, ADAMW_REF)],
-    [
-      'Adam',
-      () => core.adam(0.01, { stateDtype: 'int8' }),
-      (p, g, s) => refAdam8Step(p, g, s, { ...ADAMW_REF, weightDecay: 0, decoupled: false }),
-    ],
-  ];
+  ][] = LOWBIT_CASES.map(([name, make, ref]) => [
+    name,
+    () => make('int8'),
+    'adopt' in ref ? (p, g, s) => refAdopt8Step(p, g, s, ref.adopt) : (p, g, s) => refAdam8Step(p, g, s, ref.adam),
+  ]);
   for (const [name, make, reference] of cases) {
     it(name, (t) => {
       let worstP = 0;
