@@ -137,7 +137,8 @@ async function handOver() {
   const { file, stateDict } = await exportState(opt, [w]);
   const again = adopt(0.1, options);
   await importState(again, [w], file);
-  const values = async (o: AdoptOptimizer) => (await o.getWeights()).map((x) => [x.name, Array.from(x.tensor.dataSync())]);
+  const values = async (o: AdoptOptimizer) =>
+    (await o.getWeights()).map((x) => [x.name, Array.from(x.tensor.dataSync())]);
   return {
     tensors: [...decodeSafetensors(file).tensors.keys()].sort(), step: stateDict.state['0']?.step,
     same: JSON.stringify(await values(again)) === JSON.stringify(await values(opt)),
@@ -346,11 +347,16 @@ describe('the packed adopt-optim', () => {
       [
         '-e',
         `const a = require('adopt-optim'); const c = require('adopt-optim/core');
-      const t = require('adopt-optim/train'); const i = require('adopt-optim/interop'); const r = require('adopt-optim/rules');
+      const t = require('adopt-optim/train'); const i = require('adopt-optim/interop');
+      const r = require('adopt-optim/rules');
       if (typeof a.adopt !== 'function' || typeof c.chain !== 'function' || typeof t.Trainer !== 'function' ||
-      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a) process.exit(1);
+      typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a) {
+        process.exit(1);
+      }
       const byName = require('adopt-optim/registry');
-      if (typeof byName.createOptimizer !== 'function' || byName.createOptimizer !== t.createOptimizer) process.exit(2);`,
+      if (typeof byName.createOptimizer !== 'function' || byName.createOptimizer !== t.createOptimizer) {
+        process.exit(2);
+      }`,
       ],
       cjs,
     );
@@ -385,9 +391,13 @@ describe('the packed adopt-optim', () => {
       import { Trainer } from 'adopt-optim/train'; import { exportState } from 'adopt-optim/interop';
       import { defineRule } from 'adopt-optim/rules'; import * as root from 'adopt-optim';
       if (typeof adopt !== 'function' || typeof chain !== 'function' || typeof Trainer !== 'function' ||
-      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root) process.exit(1);
+      typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root) {
+        process.exit(1);
+      }
       const byName = await import('adopt-optim/registry'); const train = await import('adopt-optim/train');
-      if (typeof byName.createOptimizer !== 'function' || byName.createOptimizer !== train.createOptimizer) process.exit(2);`,
+      if (typeof byName.createOptimizer !== 'function' || byName.createOptimizer !== train.createOptimizer) {
+        process.exit(2);
+      }`,
       ],
       esm,
     );
@@ -398,7 +408,7 @@ describe('the packed adopt-optim', () => {
     checkUserProgram(esm, 'main.ts');
   });
 
-  it('the browser-safe entry points reach no node:* module (ESM and CJS); adopt-optim/train does (negative control)', () => {
+  it('the browser-safe entry points reach no node:* module (ESM, CJS); adopt-optim/train does (negative control)', () => {
     const dist = join(esm, 'node_modules', 'adopt-optim', 'dist');
     for (const system of ['esm', 'cjs']) {
       for (const entry of ['index.js', 'core/index.js', 'interop/index.js', 'rules/index.js', 'registry/index.js']) {
