@@ -408,7 +408,7 @@ describe('the packed adopt-optim', () => {
     checkUserProgram(esm, 'main.ts');
   });
 
-  it('the browser-safe entry points reach no node:* module (ESM, CJS); adopt-optim/train does (negative control)', () => {
+  it('the browser-safe entries reach no node:* module (ESM, CJS); adopt-optim/train does (negative control)', () => {
     const dist = join(esm, 'node_modules', 'adopt-optim', 'dist');
     for (const system of ['esm', 'cjs']) {
       for (const entry of ['index.js', 'core/index.js', 'interop/index.js', 'rules/index.js', 'registry/index.js']) {

@@ -423,7 +423,9 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
         `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} ` +
         `characters, ${gptParameters(b, vocab).toLocaleString('en')} parameters) trained on Moby Dick for ${b.steps} ` +
         `steps (batch ${b.batchSize}, learning rate ` +
-        `${shared ? `${SHARED_PRETRAINING.learningRate} for every run` : t.selection.lrs.join(', ')}${b.schedule === 'cosine' ? ` with ${b.warmup} warm-up steps and cosine decay to a tenth` : ', constant'}, ` +
+        (shared ? `${SHARED_PRETRAINING.learningRate} for every run` : t.selection.lrs.join(', ')) +
+        (b.schedule === 'cosine' ? ` with ${b.warmup} warm-up steps and cosine decay to a tenth` : ', constant') +
+        ', ' +
         'gradient clipping at norm 1); ' +
         (b.split === 'three'
           ? 'The held-out last 10% is halved: the first half is validation (the curves, and the choice of each ' +
@@ -446,7 +448,10 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
                 `${t.selection.lrs.map((x) => Number((x * b.finetuneRatio).toPrecision(3))).join(', ')}, `
               : 'the pretraining rate, ') +
             'fresh optimizer state) on State of the Union addresses since 1990, with validation on ' +
-            `${b.finetuneSplit === 'halved' ? 'the first half of their last 10% and the test loss on the second' : 'the whole of their last 10%'}. `
+            (b.finetuneSplit === 'halved'
+              ? 'the first half of their last 10% and the test loss on the second'
+              : 'the whole of their last 10%') +
+            '. '
           : '') +
         'Losses in bits per character.',
       summary: t.summary,

@@ -183,8 +183,8 @@ export function program(): Command {
     .description(
       "Small-scale stand-ins for the ADOPT paper's experiments (ADOPT vs Adam, AdamW, AMSGrad) with TensorFlow.js: " +
         "not reproductions at the paper's scale. Every run (optimizer, setting, seed) is saved under " +
-        '<out>/<experiment>/runs/ as it finishes and skipped when run again with the same settings, so an interrupted ' +
-        'sweep resumes.',
+        '<out>/<experiment>/runs/ as it finishes and skipped when run again with the same settings, so an ' +
+        'interrupted sweep resumes.',
     )
     .version(`adopt-lab ${packageVersion('adopt-lab')} (adopt-optim ${packageVersion('adopt-optim')})`, '-V, --version')
     .addHelpText('after', `\nOptimizers: ${LAB_OPTIMIZERS.map((o) => `${o} (${LABELS[o]})`).join(', ')}.`);

@@ -94,9 +94,9 @@ export function toyStory(result: ExperimentResult): string[] {
       "Minimise f(θ) = θ for θ in [−1, 1], starting at 0: the optimum is θ = −1. Each step's gradient is k² " +
         `= ${k * k} with probability 1/k and −k = −${k} otherwise (k = ${k}), so its mean is 1 and a sound optimizer ` +
         'goes to −1; one fooled by the frequent small gradients goes to +1, the wrong end. ' +
-        `${steps.toLocaleString('en')} steps, ${s.chains ?? '?'} independent chains per run, learning rate 0.01/√(1 + ` +
-        `0.01t), β1 = 0.9; ${seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`}. Final θ (median over the ` +
-        'chains):',
+        `${steps.toLocaleString('en')} steps, ${s.chains ?? '?'} independent chains per run, learning rate ` +
+        `0.01/√(1 + 0.01t), β1 = 0.9; ${seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`}. ` +
+        'Final θ (median over the chains):',
     ),
     '',
     ...table([

@@ -314,8 +314,8 @@ export const vaeUnits: UnitExperiment<VaeBase> = {
       notes: [
         ...t.notes,
         'Pixels are binarised once with a fixed seed, so these nats are a likelihood bound on binary data, ' +
-          'comparable to other statically binarised MNIST results only in kind (the standard fixed split of Larochelle ' +
-          '& Murray differs).',
+          'comparable to other statically binarised MNIST results only in kind (the standard fixed split of ' +
+          'Larochelle & Murray differs).',
       ],
       meta: undefined as never,
     };
