@@ -27,6 +27,7 @@ import { lineChart } from './plot.js';
 import { once } from './once.js';
 import type { Row, UnitExperiment } from './runs.js';
 import { Gpt, type GptConfig } from './gpt.js';
+import { resolveCharLm, SHARED_PRETRAINING, type CharLmBase, type CharLmOptions } from './charlm_settings.js';
 import {
   bandText,
   figureRecords,
@@ -39,52 +40,12 @@ import {
 
 export { countSpikes, fullLoss, gptParameters, SPIKE_RULE } from './charlm_metrics.js';
 
-export interface CharLmOptions {
-  steps?: number;
-  finetuneSteps?: number;
-  width?: number;
-  layers?: number;
-  heads?: number;
-  context?: number;
-  batchSize?: number;
-  learningRate?: number;
-  warmup?: number;
-  schedule?: 'constant' | 'cosine';
-  /** 'three': the held-out tail is halved into validation (curves, rate selection) and test (reported). */
-  split?: 'two' | 'three';
-  /** 'shared': every optimizer finetunes from one pretrained model per seed (pretrained by Adam at 1e-3). */
-  finetuneFrom?: 'own' | 'shared';
-}
-
-export interface CharLmBase extends Record<string, unknown> {
-  steps: number;
-  /** 0: no finetuning phase. */
-  finetuneSteps: number;
-  context: number;
-  batchSize: number;
-  width: number;
-  layers: number;
-  heads: number;
-  learningRate: number;
-  /** 'constant', or 'cosine': linear warm-up for `warmup` steps, then cosine decay to 0.1 x the rate. */
-  schedule: 'constant' | 'cosine';
-  warmup: number;
-  /** Finetuning rate as a fraction of the pretraining rate (default 0.3: 3e-4 after 1e-3). */
-  finetuneRatio: number;
-  evalEvery: number;
-  evalWindows: number;
-  /** The final losses are taken over the whole held-out text (fullLoss), not over evalWindows windows. */
-  finalEvaluation: 'whole held-out tail';
-  /** Present only when not the default ('two'), so that saved runs keep their hash. */
-  split?: 'three';
-  /** Present only when not the default ('own'). */
-  finetuneFrom?: 'shared';
-  /** 'halved': split 'three' with finetuning halves the State of the Union tail too (validation, test). */
-  finetuneSplit?: 'halved';
-}
-
-/** The optimizer and rate of the shared pretraining (finetuneFrom 'shared'): the baseline everyone starts from. */
-export const SHARED_PRETRAINING = { optimizer: 'adam', learningRate: 1e-3 } as const;
+export {
+  resolveCharLm,
+  SHARED_PRETRAINING,
+  type CharLmBase,
+  type CharLmOptions,
+} from './charlm_settings.js';
 
 let corpora:
   | {
@@ -102,31 +63,6 @@ function loadCorpora() {
     corpora = { pre: splitTail(vocab.encode(moby), 0.1), fine: splitTail(vocab.encode(sotu), 0.1), vocab: vocab.size };
   }
   return corpora;
-}
-
-export function resolveCharLm(o: CharLmOptions, q: boolean): CharLmBase {
-  const steps = o.steps ?? (q ? 20 : 1200);
-  return {
-    steps,
-    finetuneSteps: o.finetuneSteps ?? (q ? 10 : 300),
-    context: o.context ?? (q ? 16 : 32),
-    batchSize: o.batchSize ?? (q ? 8 : 32),
-    width: o.width ?? (q ? 32 : 64),
-    layers: o.layers ?? (q ? 1 : 2),
-    heads: o.heads ?? (q ? 2 : 4),
-    learningRate: o.learningRate ?? 1e-3,
-    schedule: o.schedule ?? 'constant',
-    warmup: o.warmup ?? 0,
-    finetuneRatio: 0.3,
-    evalEvery: Math.max(1, Math.floor(steps / (q ? 2 : 15))),
-    evalWindows: q ? 16 : 64,
-    finalEvaluation: 'whole held-out tail',
-    ...(o.split === 'three' ? { split: 'three' as const } : {}),
-    // the State of the Union tail halved too (before, a three-way split left it whole): a key of its own, so that
-    // runs saved before keep a hash of their own and are never mixed with these
-    ...(o.split === 'three' && (o.finetuneSteps ?? (q ? 10 : 300)) > 0 ? { finetuneSplit: 'halved' as const } : {}),
-    ...(o.finetuneFrom === 'shared' ? { finetuneFrom: 'shared' as const } : {}),
-  };
 }
 
 /** Moby Dick's held-out tail as validation and (split 'three') a separate test half. */
