@@ -16,6 +16,7 @@ export const MODULES = [
   'adopt-optim/rules',
   'adopt-optim/lowbit',
   'adopt-optim/gpu',
+  'adopt-optim/registry',
 ];
 
 /** Prose that refers to something outside the reference, with what a reader needs instead. */

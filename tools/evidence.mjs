@@ -1,8 +1,8 @@
-// Checks the README's evidence against the saved results and the claims declared in the suite (evidence-claims.mjs:
-// the claims table, the prose's verdict words, the declarations themselves). The table: every "mean ± interval" in a row is found in the
-// result.json of the experiment the row names (docs/results/v0.2/<label>/), at the precision the README shows, in a
-// row of that result for the same optimizer (the column's, or the one the cell names), with the sign the README
-// writes; in the verdict cell, each verdict phrase ("better", "worse", "equivalent within ±m", "no significant
+// Checks the README's evidence against the saved results and the claims declared in the suite (evidence-claims.mjs: the
+// claims table, the prose's verdict words, the declarations themselves). The table: every "mean ± interval" in a row is
+// found in the result.json of the experiment the row names (docs/results/v0.2/<label>/), at the precision the README
+// shows, in a row of that result for the same optimizer (the column's, or the one the cell names), with the sign the
+// README writes; in the verdict cell, each verdict phrase ("better", "worse", "equivalent within ±m", "no significant
 // difference") must be the verdict the result gives every comparison its clause quotes (the phrase and the numbers
 // after it, up to the next phrase; ";" separates parts), and a verdict word it cannot read is an error.
 import { existsSync, readFileSync } from 'node:fs';
@@ -59,7 +59,10 @@ export function evidenceRows(readme) {
   });
 }
 
-/** The optimizer label a cell's segment speaks of ("8-bit: AdamW 98.0 ± 0.1" in the Adam column is "AdamW (8-bit state)"). */
+/**
+ * The optimizer label a cell's segment speaks of ("8-bit: AdamW 98.0 ± 0.1" in the Adam column is "AdamW (8-bit
+ * state)").
+ */
 export function optimizerOf(cell, segment, column) {
   const name = segment
     .trim()
@@ -78,7 +81,9 @@ export function optimizerOf(cell, segment, column) {
 const VERDICT = /^(ADOPT better|ADOPT worse|equivalent within ±\d+(?:\.\d+)?|no significant difference)/;
 const normal = (verdict) => verdict.replace(/±(\d+(?:\.\d+)?)/, (_, m) => `±${Number(m)}`);
 
-/** Verdict words the check reads, in the lab's words; any other verdict-like word is an error (it would go unchecked). */
+/**
+ * Verdict words the check reads, in the lab's words; any other verdict-like word is an error (it would go unchecked).
+ */
 const PHRASES = [
   [/\bbetter\b/g, () => 'ADOPT better'],
   [/\bworse\b/g, () => 'ADOPT worse'],
@@ -119,7 +124,10 @@ function resultRows(result) {
   );
 }
 
-/** Whether a README pair is one a result row shows at as many digits or more, with the same sign when the README gives one. */
+/**
+ * Whether a README pair is one a result row shows at as many digits or more, with the same sign when the README gives
+ * one.
+ */
 export function shownIn(p, resultPairs) {
   const close = (a, b, digits) => Math.abs(a - b) <= 0.5 * 10 ** -digits + 1e-9;
   return resultPairs.some(
@@ -154,7 +162,10 @@ export function unsupported(root, exceptions = {}, findings = undefined, claims 
     }
     const rows = resultRows(JSON.parse(readFileSync(path, 'utf8')));
     const cells = row.split('|').slice(1, -1);
-    /** The verdicts of the result rows a README pair is found in (the optimizer's rows when the column names one); a pair found in none is reported. */
+    /**
+     * The verdicts of the result rows a README pair is found in (the optimizer's rows when the column names one); a
+     * pair found in none is reported.
+     */
     const verdictsOf = (p, cell, segment, c) => {
       const optimizer = COLUMNS[c] === undefined ? undefined : optimizerOf(cell, segment, COLUMNS[c]);
       const matching = rows.filter(
@@ -172,7 +183,9 @@ export function unsupported(root, exceptions = {}, findings = undefined, claims 
     const exempt = (p) => (exceptions[label] ?? []).includes(p.text);
     const experimentOf = (id) => claims.find((k) => k.id === id)?.experiment;
     const rowClaims = (findings?.comparisons ?? []).filter((x) => experimentOf(x.claim) === label);
-    /** The claim comparisons a difference quotes, as [comparison, verdict phrase]: its result, or its fixed-n result. */
+    /**
+     * The claim comparisons a difference quotes, as [comparison, verdict phrase]: its result, or its fixed-n result.
+     */
     const claimed = (p) =>
       rowClaims.flatMap((x) => [
         ...(shownIn(p, pairs(x.text)) ? [phraseOf(x, claims)] : []),

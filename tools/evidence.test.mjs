@@ -48,7 +48,8 @@ function fixture(row) {
   );
   writeFileSync(
     join(dir, 'README.md'),
-    `### Results (0.2)\n\n| experiment | ADOPT | Adam | AdamW | AMSGrad | verdict |\n|---|---|---|---|---|---|\n${row}\n`,
+    '### Results (0.2)\n\n| experiment | ADOPT | Adam | AdamW | AMSGrad | verdict ' +
+      `|\n|---|---|---|---|---|---|\n${row}\n`,
   );
   return dir;
 }
@@ -73,7 +74,8 @@ describe("the README's evidence table", () => {
     assert.deepEqual(
       unsupported(
         fixture(
-          '| `gpt` (5) | 2.932 ± 0.027 | — | — | — | **better** by 0.040 ± 0.027; 8-bit: no significant difference (−0.002 ± 0.011) |',
+          '| `gpt` (5) | 2.932 ± 0.027 | — | — | — | **better** by 0.040 ± 0.027; 8-bit: no significant difference ' +
+            '(−0.002 ± 0.011) |',
         ),
       ),
       [],
@@ -82,7 +84,8 @@ describe("the README's evidence table", () => {
     assert.deepEqual(
       unsupported(
         fixture(
-          '| `gpt` (5) | — | — | — | — | −0.040 ± 0.027: **better** than Adam, no significant difference with 8-bit (−0.002 ± 0.011) |',
+          '| `gpt` (5) | — | — | — | — | −0.040 ± 0.027: **better** than Adam, no significant difference with 8-bit ' +
+            '(−0.002 ± 0.011) |',
         ),
       ),
       [],

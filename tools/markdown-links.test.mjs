@@ -48,7 +48,8 @@ describe('Markdown links', () => {
   it('reports a missing file, a missing heading and a link out of the root (negative control)', () => {
     const files = {
       'README.md':
-        '# Top\n[ok](docs/a.md#part-one) [self](#top) [gone](docs/b.md) [no heading](docs/a.md#part-two) [out](../x.md)',
+        '# Top\n[ok](docs/a.md#part-one) [self](#top) [gone](docs/b.md) [no heading](docs/a.md#part-two) ' +
+        '[out](../x.md)',
       'docs/a.md': '# A\n## Part one\n[back](../README.md#top) [up](../LICENSE)',
       LICENSE: 'MIT',
     };

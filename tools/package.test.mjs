@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,7 +139,8 @@ async function handOver() {
   const { file, stateDict } = await exportState(opt, [w]);
   const again = adopt(0.1, options);
   await importState(again, [w], file);
-  const values = async (o: AdoptOptimizer) => (await o.getWeights()).map((x) => [x.name, Array.from(x.tensor.dataSync())]);
+  const values = async (o: AdoptOptimizer) =>
+    (await o.getWeights()).map((x) => [x.name, Array.from(x.tensor.dataSync())]);
   return {
     tensors: [...decodeSafetensors(file).tensors.keys()].sort(), step: stateDict.state['0']?.step,
     same: JSON.stringify(await values(again)) === JSON.stringify(await values(opt)),
@@ -210,6 +212,29 @@ function checkUserProgram(dir, source) {
   assert.equal(out.refusals.length, 2, JSON.stringify(out.refusals));
   assert.match(out.refusals[0], /unknown option "weight_decay"; did you mean "weightDecay"\?/);
   assert.match(out.refusals[1], /Trainer: unknown field "clipnorm"; did you mean "clipGradNorm"/);
+}
+
+/**
+ * The Node built-in modules a built entry point reaches: its relative imports (ESM `from '...'`, `import '...'`,
+ * `import('...')`; CJS `require('...')`) followed file by file from `entry` under `dir`; bare specifiers are collected,
+ * and those naming a Node built-in (node:fs, fs, ...) returned, with the number of files read.
+ */
+function reachedModules(dir, entry) {
+  const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+  const seen = new Set();
+  const found = new Set();
+  const walk = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    const specifiers = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)['"]([^'"]+)['"]/g;
+    for (const [, spec] of text.matchAll(specifiers)) {
+      if (spec.startsWith('.')) walk(join(dirname(file), spec));
+      else if (builtins.has(spec) || spec.startsWith('node:')) found.add(spec);
+    }
+  };
+  walk(join(dir, entry));
+  return { nodeModules: [...found].sort(), files: seen.size };
 }
 
 before(() => {
@@ -324,11 +349,18 @@ describe('the packed adopt-optim', () => {
       [
         '-e',
         `const a = require('adopt-optim'); const c = require('adopt-optim/core');
-      const t = require('adopt-optim/train'); const i = require('adopt-optim/interop'); const r = require('adopt-optim/rules');
+      const t = require('adopt-optim/train'); const i = require('adopt-optim/interop');
+      const r = require('adopt-optim/rules');
       const l = require('adopt-optim/lowbit'); const g = require('adopt-optim/gpu');
       if (typeof a.adopt !== 'function' || typeof c.chain !== 'function' || typeof t.Trainer !== 'function' ||
       typeof i.exportState !== 'function' || typeof r.defineRule !== 'function' || 'createOptimizer' in a ||
-      l.LOW_BIT_STATE_DTYPES.length !== 3 || g.GPU_BACKENDS.length !== 2) process.exit(1);
+      l.LOW_BIT_STATE_DTYPES.length !== 3 || g.GPU_BACKENDS.length !== 2) {
+        process.exit(1);
+      }
+      const byName = require('adopt-optim/registry');
+      if (typeof byName.createOptimizer !== 'function' || byName.createOptimizer !== t.createOptimizer) {
+        process.exit(2);
+      }
       a.adopt(1e-3, { stateDtype: 'int8' });`,
       ],
       cjs,
@@ -366,7 +398,13 @@ describe('the packed adopt-optim', () => {
       import { LOW_BIT_STATE_DTYPES } from 'adopt-optim/lowbit'; import { GPU_BACKENDS } from 'adopt-optim/gpu';
       if (typeof adopt !== 'function' || typeof chain !== 'function' || typeof Trainer !== 'function' ||
       typeof exportState !== 'function' || typeof defineRule !== 'function' || 'createOptimizer' in root ||
-      LOW_BIT_STATE_DTYPES.length !== 3 || GPU_BACKENDS.length !== 2) process.exit(1);
+      LOW_BIT_STATE_DTYPES.length !== 3 || GPU_BACKENDS.length !== 2) {
+        process.exit(1);
+      }
+      const byName = await import('adopt-optim/registry'); const train = await import('adopt-optim/train');
+      if (typeof byName.createOptimizer !== 'function' || byName.createOptimizer !== train.createOptimizer) {
+        process.exit(2);
+      }
       adopt(1e-3, { stateDtype: 'bfloat16' });`,
       ],
       esm,
@@ -376,6 +414,18 @@ describe('the packed adopt-optim', () => {
     run(process.execPath, [tsc, '-p', '.'], esm);
     assert.match(readFileSync(join(esm, 'build', 'main.js'), 'utf8'), /from 'adopt-optim'/, 'compiled to import');
     checkUserProgram(esm, 'main.ts');
+  });
+
+  it('the browser-safe entries reach no node:* module (ESM, CJS); adopt-optim/train does (negative control)', () => {
+    const dist = join(esm, 'node_modules', 'adopt-optim', 'dist');
+    for (const system of ['esm', 'cjs']) {
+      for (const entry of ['index.js', 'core/index.js', 'interop/index.js', 'rules/index.js', 'registry/index.js']) {
+        const { nodeModules, files } = reachedModules(join(dist, system), entry);
+        assert.ok(files > 3, `${system}/${entry}: ${files} files read`);
+        assert.deepEqual(nodeModules, [], `${system}/${entry} reaches Node's own modules`);
+      }
+      assert.ok(reachedModules(join(dist, system), 'train/index.js').nodeModules.includes('node:fs'), system);
+    }
   });
 
   it('an import of a name that left the root (0.3) fails to compile, naming its new entry point', () => {
@@ -389,7 +439,7 @@ export const d: StateDict = { state: {} } as unknown as { state: object };
     tsconfig(esm, ['old.ts']);
     const r = spawnSync(process.execPath, [tsc, '-p', '.', '--noEmit'], { cwd: esm, encoding: 'utf8' });
     assert.notEqual(r.status, 0, 'the old import compiled');
-    assert.match(r.stdout, /old\.ts\(2,1\).*TS2349[\s\S]*MovedTo<"adopt-optim\/train">/);
+    assert.match(r.stdout, /old\.ts\(2,1\).*TS2349[\s\S]*MovedTo<"adopt-optim\/registry">/);
     assert.match(r.stdout, /old\.ts\(4,1\).*TS2349[\s\S]*MovedTo<"adopt-optim\/rules">/);
     assert.match(r.stdout, /old\.ts\(5,14\).*MovedTo<"adopt-optim\/interop">/);
   });
@@ -497,7 +547,9 @@ describe('the packed tfjs-wasm-train', () => {
       [],
       'no dependencies of its own',
     );
-    const check = `const tf = T.getKernel('Conv2DBackpropFilter', 'wasm'); if (tf === undefined || !W.isWasmTrainingEnabled()) process.exit(1);`;
+    const check =
+      "const tf = T.getKernel('Conv2DBackpropFilter', 'wasm'); if (tf === undefined || " +
+      '!W.isWasmTrainingEnabled()) process.exit(1);';
     run(
       process.execPath,
       [

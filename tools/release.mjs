@@ -51,7 +51,8 @@ for (const m of manifests) {
     .map(([k]) => k);
   if (missing.length)
     fail(
-      `packages/${m.p}/package.json has no ${missing.join(', ')}: set them to the public repository's addresses before a release`,
+      `packages/${m.p}/package.json has no ${missing.join(', ')}: set them to the public repository's addresses ` +
+        'before a release',
     );
 }
 const date = new Date().toISOString().slice(0, 10);
@@ -66,7 +67,9 @@ const changelogs = PACKAGES.map((p) => {
   return {
     p,
     path,
-    text: `${text.slice(0, at)}## [Unreleased]\n\n## [${version}] — ${date}${text.slice(at + '## [Unreleased]'.length)}`,
+    text:
+      `${text.slice(0, at)}## [Unreleased]\n\n## [${version}] — ` +
+      `${date}${text.slice(at + '## [Unreleased]'.length)}`,
   };
 });
 

@@ -26,8 +26,9 @@ const LAYERS = [
   ['dispatch', ['src/dispatch\\.ts$']],
   // The optimizers: tfjs `tf.Optimizer`s and the framework-free core chain. Neither imports the other.
   ['optimizers', ['src/tfjs/', 'src/core/']],
-  // Built on the optimizers: the Trainer and its checkpoints, and PyTorch/safetensors interop (reads train's names).
-  ['applications', ['src/train/', 'src/interop/']],
+  // Built on the optimizers: optimizers by name (browser-safe), the Trainer and its checkpoints, and
+  // PyTorch/safetensors interop (reads train's names).
+  ['applications', ['src/registry/', 'src/train/', 'src/interop/']],
   // The package's entry points (the root and each subpath's index.ts): re-exports only, above everything they name;
   // src/lowbit/index.ts and src/gpu/index.ts register their optional pieces when imported (issue 36).
   ['root', ['src/index\\.ts$', 'src/[^/]+/index\\.ts$']],

@@ -116,10 +116,13 @@ const lines = [
   `WebGL renderer: ${environment.webglRenderer}; WebGPU adapter: ${JSON.stringify(environment.webgpuAdapter)}`,
   'Without a GPU both are SwiftShader (CPU-emulated): compare ratios and program counts, not absolute times.',
   'x adam = tf.train.adam median / this median (> 1: faster than tf.train.adam on the same backend).',
-  'programs per step: webgl runWebGLProgram calls; webgpu compute dispatches (bind groups, ours included); wasm tfjs kernels run',
-  '(fused ADOPT on wasm runs its own WebAssembly kernel, not counted). nonFinite is the default (throw) except where the row says off:',
+  'programs per step: webgl runWebGLProgram calls; webgpu compute dispatches (bind groups, ours included); wasm tfjs ' +
+    'kernels run',
+  '(fused ADOPT on wasm runs its own WebAssembly kernel, not counted). nonFinite is the default (throw) except where ' +
+    'the row says off:',
   'on webgl/webgpu the difference is the GPU-side finiteness check (docs/ALGORITHM.md §6.3).',
-  "The gradients are packed device tensors, as after a backward pass (tfjs's Adam runs 23 programs per variable on webgl then,",
+  "The gradients are packed device tensors, as after a backward pass (tfjs's Adam runs 23 programs per variable on " +
+    'webgl then,',
   "14 with unpacked gradients). webgl counts include 1 upload per step: the bench's sync reads the last variable back.",
   '',
   '| backend | params | optimizer | ms per step | x adam | programs per step |',
@@ -131,8 +134,9 @@ for (const row of rows) {
     continue;
   }
   lines.push(
-    `| ${row.backend} | ${row.tensors} x ${row.size} | ${row.optimizer} | ${fmt(row.medianMs)} (${fmt(row.minMs)}-${fmt(row.maxMs)}, n=${row.n}) | ` +
-      `${row.vsAdam.toFixed(2)} | ${row.programs ?? '-'} ${unit[row.backend]} |`,
+    `| ${row.backend} | ${row.tensors} x ${row.size} | ${row.optimizer} | ${fmt(row.medianMs)} ` +
+      `(${fmt(row.minMs)}-${fmt(row.maxMs)}, n=${row.n}) | ${row.vsAdam.toFixed(2)} | ${row.programs ?? '-'} ` +
+      `${unit[row.backend]} |`,
   );
 }
 lines.push('', `${new Date().toISOString()}; took ${Math.round((Date.now() - started) / 1000)} s.`);

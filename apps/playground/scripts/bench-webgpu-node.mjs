@@ -45,12 +45,14 @@ for (const size of quick ? [1e3] : [1e3, 1e4]) {
   if (r.error) throw new Error(r.error);
   results.push(r);
   console.log(
-    `webgpu (Node, ${adapter.description || adapter.vendor}) 100 x ${size}: ${OPTIMIZERS.map((n) => `${n} ${median(r.ms[n]).toFixed(1)} ms`).join(', ')}`,
+    `webgpu (Node, ${adapter.description || adapter.vendor}) 100 x ${size}: ` +
+      `${OPTIMIZERS.map((n) => `${n} ${median(r.ms[n]).toFixed(1)} ms`).join(', ')}`,
   );
 }
 const swiftshader = /swiftshader/i.test(`${adapter.description} ${adapter.vendor}`);
 const lines = [
-  `One optimizer step (applyGradients on 100 variables) on tfjs's webgpu backend in Node ${process.version} through Dawn (webgpu package),`,
+  `One optimizer step (applyGradients on 100 variables) on tfjs's webgpu backend in Node ${process.version} through ` +
+    'Dawn (webgpu package),',
   `adapter: ${JSON.stringify(adapter)}; ${reps} interleaved repetitions, medians.`,
   swiftshader
     ? 'SwiftShader (CPU-emulated): read the ratios to tf.train.adam and the dispatch counts, not the milliseconds.'
@@ -63,7 +65,8 @@ for (const r of results) {
   const adam = median(r.ms['tf.train.adam']);
   for (const n of OPTIMIZERS)
     lines.push(
-      `| 100 x ${r.size} | ${n} | ${median(r.ms[n]).toFixed(2)} | ${(adam / median(r.ms[n])).toFixed(2)} | ${r.programs[n]} |`,
+      `| 100 x ${r.size} | ${n} | ${median(r.ms[n]).toFixed(2)} | ${(adam / median(r.ms[n])).toFixed(2)} | ` +
+        `${r.programs[n]} |`,
     );
 }
 const out = join(playgroundDir, '..', '..', 'docs', 'bench');

@@ -17,7 +17,9 @@ export function swiftshaderEnv() {
   return { VK_ICD_FILENAMES: icd, LD_LIBRARY_PATH: [dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
 }
 
-/** Runs `node [nodeArgs] script args` with Dawn's environment (SwiftShader when asked for); returns spawnSync's result. */
+/**
+ * Runs `node [nodeArgs] script args` with Dawn's environment (SwiftShader when asked for); returns spawnSync's result.
+ */
 export function withDawn(script, args, { swiftshader = false, nodeArgs = [], stdio = 'pipe' } = {}) {
   const extra = swiftshader ? swiftshaderEnv() : {};
   if (extra === null)
@@ -30,7 +32,10 @@ export function withDawn(script, args, { swiftshader = false, nodeArgs = [], std
   });
 }
 
-/** Installs navigator.gpu and the WebGPU globals in this process (call before importing @tensorflow/tfjs-backend-webgpu). */
+/**
+ * Installs navigator.gpu and the WebGPU globals in this process (call before importing
+ * @tensorflow/tfjs-backend-webgpu).
+ */
 export async function installWebGPU(flags = []) {
   const { create, globals } = await import('webgpu');
   Object.assign(globalThis, globals);

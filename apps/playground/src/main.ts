@@ -85,7 +85,8 @@ $('toy-form').addEventListener('submit', async (event) => {
         if (p.t > 0) points.push({ x: p.t, y: p.median, lower: p.q1, upper: p.q3, series: TOY_LABELS[m.optimizer] });
       await toyChart.set(points);
       $('toy-status').textContent =
-        `Running ${TOY_LABELS[m.optimizer]}: step ${m.points.at(-1)!.t.toLocaleString('en')} of ${request.steps.toLocaleString('en')}…`;
+        `Running ${TOY_LABELS[m.optimizer]}: step ${m.points.at(-1)!.t.toLocaleString('en')} of ` +
+        `${request.steps.toLocaleString('en')}…`;
     } else if (m.type === 'done') {
       const track = points.filter((p) => p.series === TOY_LABELS[m.optimizer]).map((p) => ({ t: p.x, median: p.y }));
       track.push({ t: request.steps, median: m.median });

@@ -121,7 +121,8 @@ function makeOptimizer(key: Key, s: Settings): NamedStateOptimizer {
   if (key === 'adopt') return adopt(s.lr, options);
   if (key === 'adam') return adam(s.lr, options);
   if (key === 'adamw') return adamw(s.lr, options);
-  return amsgrad(s.lr, { beta1: s.beta1, ...(s.beta2 === null ? {} : { beta2: s.beta2 }) }); // float32 only (the form says so)
+  // float32 only (the form says so)
+  return amsgrad(s.lr, { beta1: s.beta1, ...(s.beta2 === null ? {} : { beta2: s.beta2 }) });
 }
 
 function bytesText(bytes: number, params: number): string {
@@ -206,7 +207,8 @@ export function startMnist(): void {
     if (!lowBit && dtype.value !== 'float32') dtype.value = 'float32';
     $('mnist-dtype-note').textContent = lowBit
       ? '8-bit / 4-bit state: ADOPT, Adam and AdamW keep m and √v as block-wise codes (AMSGrad stays float32).'
-      : `8-bit and 4-bit state run on the wasm, cpu and webgpu backends; on ${backend} adopt-optim refuses it, so the runs here use float32 state.`;
+      : `8-bit and 4-bit state run on the wasm, cpu and webgpu backends; on ${backend} adopt-optim refuses it, so ` +
+        'the runs here use float32 state.';
   }
 
   function table(rs: Runner[]): void {
@@ -290,8 +292,8 @@ export function startMnist(): void {
     $('mnist-verdict').textContent =
       done.length === 0
         ? ''
-        : `${done.join('; ')} — its training loss rose above twice that of ` +
-          `guessing uniformly (2 ln 10 ≈ 4.6) or became non-finite, so it was stopped. ${alive.length ? `${alive.join(', ')} kept training.` : ''}`;
+        : `${done.join('; ')} — its training loss rose above twice that of guessing uniformly (2 ln 10 ≈ 4.6) or ` +
+          `became non-finite, so it was stopped. ${alive.length ? `${alive.join(', ')} kept training.` : ''}`;
   }
 
   /** A run's loss and accuracy cells: the values its chart lines end at (a diverged run's say so). */

@@ -1,7 +1,7 @@
-// One optimizer step (applyGradients on N variables) on the active tfjs backend, without a DOM: fused ADOPT
-// (with and without the non-finite check; with 8-bit and 4-bit state where the backend keeps them), ADOPT from tfjs ops (fused: false), tf.train.adam and
-// tf.train.sgd, interleaved, with the GPU programs (webgl) or dispatches (webgpu) of one step counted. Used in
-// Chromium by bench.ts (scripts/bench-browser.mjs) and in Node by scripts/bench-webgpu-node.ts (Dawn).
+// One optimizer step (applyGradients on N variables) on the active tfjs backend, without a DOM: fused ADOPT (with and
+// without the non-finite check; with 8-bit and 4-bit state where the backend keeps them), ADOPT from tfjs ops (fused:
+// false), tf.train.adam and tf.train.sgd, interleaved, with the GPU programs (webgl) or dispatches (webgpu) of one step
+// counted. Used in Chromium by bench.ts (scripts/bench-browser.mjs) and in Node by scripts/bench-webgpu-node.ts (Dawn).
 import * as tf from '@tensorflow/tfjs';
 import 'adopt-optim/gpu'; // the webgl and webgpu fused kernels and the GPU non-finite check
 import 'adopt-optim/lowbit'; // int8, int4 and bfloat16 state

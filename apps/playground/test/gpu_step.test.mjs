@@ -68,7 +68,8 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
           ['lion', { nonFinite: 'off' }],
           ['sgd_nesterov', { nonFinite: 'off' }],
           ['lion', {}],
-          // Keras-style gradient clipping: tfjs ops on the GPU (no readback) before the fused rule; cpu folds the norm's scale
+          // Keras-style gradient clipping: tfjs ops on the GPU (no readback) before the fused rule; cpu folds the
+          // norm's scale
           ['adopt', { clipnorm: 1 }],
           ['adam', { globalClipnorm: 1 }],
           ['adopt', { clipvalue: 0.5 }],
@@ -84,7 +85,8 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
           );
           assert.equal(r.readSyncDuringSteps, 0, `${name}: synchronous readbacks during steps`);
           if (fused && options.nonFinite === 'off' && options.clipnorm === undefined) {
-            // three variables: one program per array written on webgl (new m, v, p; a one-slot rule: 2), 1 dispatch each on webgpu
+            // three variables: one program per array written on webgl (new m, v, p; a one-slot rule: 2), 1 dispatch
+            // each on webgpu
             const written = name === 'lion' || name === 'sgd_nesterov' ? 2 : 3;
             assert.equal(r.programsPerStep, backend === 'webgl' ? 3 * written : 3, `${name}: programs per step`);
           }
@@ -134,7 +136,8 @@ describe('optimizer steps on webgl and webgpu (headless Chromium)', { skip }, ()
     ]) {
       const r = await call('compare', 'webgpu', name, options);
       t.diagnostic(JSON.stringify(r));
-      // 12 steps; the codes are the WebAssembly kernels' (tested code for code in Node on Dawn), a rare one a code apart
+      // 12 steps; the codes are the WebAssembly kernels' (tested code for code in Node on Dawn), a rare one a code
+      // apart
       assert.ok(
         r.maxRelativeDifferenceToCpu < 1e-3,
         `${name} ${JSON.stringify(options)}: differs from cpu by ${r.maxRelativeDifferenceToCpu}`,

@@ -81,7 +81,9 @@ describe('GPU paths reproduce the 0.2 trajectories (headless Chromium)', { skip 
         let values = 0;
         let identical = 0;
         for (const [name, options, scheduled] of CONFIGS) {
-          const key = `${backend} ${fused ? 'fused' : 'ops'} ${name} ${JSON.stringify(options)}${scheduled ? ' scheduled' : ''}`;
+          const key =
+            `${backend} ${fused ? 'fused' : 'ops'} ${name} ` +
+            `${JSON.stringify(options)}${scheduled ? ' scheduled' : ''}`;
           const { clip, ...rest } = options;
           const opts = {
             ...rest,

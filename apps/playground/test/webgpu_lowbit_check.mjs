@@ -31,7 +31,9 @@ const makers = {
 const codeNames = /\/(qm4?|qv4?|mbf16|vbf16)$/;
 const scaleNames = /\/(mScale|vScale)4?$/;
 
-/** Steps from the same start with the same gradients; after each step, the parameters and the state's codes and scales. */
+/**
+ * Steps from the same start with the same gradients; after each step, the parameters and the state's codes and scales.
+ */
 async function trajectory(backend, make, name) {
   await tf.setBackend(backend);
   await tf.ready();

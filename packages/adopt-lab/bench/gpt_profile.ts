@@ -61,10 +61,14 @@ for (const k of kernels.filter((k) => k.name === 'BatchMatMul')) {
 const matmul = byName.get('BatchMatMul')!;
 const flop = [...products.values()].reduce((a, e) => a + e.flop, 0);
 const lines = [
-  `One ADOPT training step of the charlm-medium GPT (1.27M parameters, batch ${B}, context ${T}) on wasm with tfjs-wasm-train, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`,
-  `Step: median of 5, ${stepMs.toFixed(0)} ms (spread ${times[0]!.toFixed(0)}-${times[4]!.toFixed(0)}). Kernels in one profiled step: ${total.toFixed(0)} ms over ${kernels.length} calls.`,
-  `Matrix products alone: ${matmul.ms.toFixed(0)} ms (${((100 * matmul.ms) / total).toFixed(0)}% of the kernels), ${(flop / 1e9).toFixed(2)} GFLOP at ${(flop / matmul.ms / 1e6).toFixed(1)} GFLOP/s:`,
-  `a step with every other kernel free would take ${((100 * matmul.ms) / total).toFixed(0)}% of today's, ${(total / matmul.ms).toFixed(2)}x faster at most.`,
+  `One ADOPT training step of the charlm-medium GPT (1.27M parameters, batch ${B}, context ${T}) on wasm with ` +
+    `tfjs-wasm-train, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`,
+  `Step: median of 5, ${stepMs.toFixed(0)} ms (spread ${times[0]!.toFixed(0)}-${times[4]!.toFixed(0)}). Kernels in ` +
+    `one profiled step: ${total.toFixed(0)} ms over ${kernels.length} calls.`,
+  `Matrix products alone: ${matmul.ms.toFixed(0)} ms (${((100 * matmul.ms) / total).toFixed(0)}% of the kernels), ` +
+    `${(flop / 1e9).toFixed(2)} GFLOP at ${(flop / matmul.ms / 1e6).toFixed(1)} GFLOP/s:`,
+  `a step with every other kernel free would take ${((100 * matmul.ms) / total).toFixed(0)}% of today's, ` +
+    `${(total / matmul.ms).toFixed(2)}x faster at most.`,
   '',
   '| kernel | ms | calls | share |',
   '|---|---|---|---|',

@@ -105,8 +105,9 @@ export const beta2Units: UnitExperiment<Beta2Base> = {
       name: 'beta2',
       title: 'Robustness to beta2 (MNIST MLP)',
       description:
-        `MLP 784-256-256-10 on ${b.trainSize.toLocaleString('en')} MNIST images, ${b.epochs} epoch(s), learning rate ${b.learningRate}, ` +
-        `beta2 in {${b.beta2s.join(', ')}} for every optimizer, all else at each optimizer's defaults. The x axis is 1 - beta2 on a log scale.`,
+        `MLP 784-256-256-10 on ${b.trainSize.toLocaleString('en')} MNIST images, ${b.epochs} epoch(s), learning rate ` +
+        `${b.learningRate}, beta2 in {${b.beta2s.join(', ')}} for every optimizer, all else at each optimizer's ` +
+        'defaults. The x axis is 1 - beta2 on a log scale.',
       summary: t.summary,
       tables: t.tables,
       figures: await beta2Figures(records, t.selection.optimizers, b.beta2s),

@@ -13,155 +13,39 @@ import { cosineDecay } from 'adopt-optim';
 import { readCheckpoint, type TensorValues } from 'adopt-optim/train';
 import { Trainer } from 'adopt-optim/train';
 import { loadMobyDick, loadStateOfTheUnion, splitTail, Vocabulary } from './data/text.js';
-import { LABELS, meanStd, packageVersion, Random, trainerOptimizer, type LabOptimizer } from './common.js';
+import { LABELS, packageVersion, Random, trainerOptimizer, type LabOptimizer } from './common.js';
+import {
+  countSpikes,
+  fullLoss,
+  gptParameters,
+  SPIKE_RULE,
+  type TextWindow,
+  validationLoss,
+  windows,
+} from './charlm_metrics.js';
 import { lineChart } from './plot.js';
 import { once } from './once.js';
 import type { Row, UnitExperiment } from './runs.js';
 import { Gpt, type GptConfig } from './gpt.js';
-import { bandText, figureRecords, meanCurves, seedCount, standardTables, type SummarySpec } from './summary.js';
+import { resolveCharLm, SHARED_PRETRAINING, type CharLmBase, type CharLmOptions } from './charlm_settings.js';
+import {
+  bandText,
+  figureRecords,
+  meanCurves,
+  seedCount,
+  standardTables,
+  type SummarySpec,
+  curveRows,
+} from './summary.js';
 
-type Window = { x: tf.Tensor2D; y: tf.Tensor2D };
+export { countSpikes, fullLoss, gptParameters, SPIKE_RULE } from './charlm_metrics.js';
 
-/** A batch of random windows (inputs and next-character targets) from `ids`. */
-function windows(ids: Int32Array, batch: number, T: number, random: Random): Window {
-  const x = new Int32Array(batch * T);
-  const y = new Int32Array(batch * T);
-  for (let b = 0; b < batch; b++) {
-    const start = random.int(ids.length - T - 1);
-    x.set(ids.subarray(start, start + T), b * T);
-    y.set(ids.subarray(start + 1, start + T + 1), b * T);
-  }
-  return { x: tf.tensor2d(x, [batch, T], 'int32'), y: tf.tensor2d(y, [batch, T], 'int32') };
-}
-
-/** Mean loss over fixed random windows (the same for every model): the cheap estimate drawn in the curves. */
-function validationLoss(model: Gpt, ids: Int32Array, count: number, T: number): number {
-  const random = new Random(424242);
-  const losses: number[] = [];
-  for (let i = 0; i < count; i += 16) {
-    const w = windows(ids, Math.min(16, count - i), T, random);
-    const l = model.loss(w.x, w.y);
-    losses.push(l.dataSync()[0]!);
-    tf.dispose([w.x, w.y, l]);
-  }
-  return meanStd(losses).mean;
-}
-
-/**
- * Mean loss (nats per character) over the whole of `ids`, cut into consecutive windows of T
- * characters: every character but the first and the last (ids.length - 1) mod T is predicted
- * exactly once, from the characters before it in its window.
- */
-export function fullLoss(model: Gpt, ids: Int32Array, T: number, batch = 32): number {
-  const count = Math.floor((ids.length - 1) / T);
-  let sum = 0;
-  for (let first = 0; first < count; first += batch) {
-    const n = Math.min(batch, count - first);
-    const x = new Int32Array(n * T);
-    const y = new Int32Array(n * T);
-    for (let b = 0; b < n; b++) {
-      const start = (first + b) * T;
-      x.set(ids.subarray(start, start + T), b * T);
-      y.set(ids.subarray(start + 1, start + T + 1), b * T);
-    }
-    const xs = tf.tensor2d(x, [n, T], 'int32');
-    const ys = tf.tensor2d(y, [n, T], 'int32');
-    const l = model.loss(xs, ys);
-    sum += l.dataSync()[0]! * n;
-    tf.dispose([xs, ys, l]);
-  }
-  return sum / count;
-}
-
-/** Parameters of the GPT for these settings. */
-export function gptParameters(b: CharLmBase, vocab: number): number {
-  const d = b.width;
-  return vocab * d + b.context * d + b.layers * (12 * d * d + 13 * d) + 2 * d + d * vocab;
-}
-
-/** How loss spikes are counted (README and report say the same). */
-export const SPIKE_RULE = { window: 50, ratio: 1.3 };
-
-/**
- * Loss spikes in a training-loss curve: a spike starts at step t (t >= window) when loss[t] is
- * above `ratio` times the median of the `window` losses before it, or is not finite, and
- * loss[t - 1] was not itself part of a spike (a run of such steps is one spike). Also returns the
- * largest loss[t] / median ratio seen.
- */
-export function countSpikes(
-  losses: readonly number[],
-  window = SPIKE_RULE.window,
-  ratio = SPIKE_RULE.ratio,
-): { spikes: number; maxRatio: number } {
-  let spikes = 0;
-  let maxRatio = 0;
-  let inSpike = false;
-  for (let t = window; t < losses.length; t++) {
-    const before = losses
-      .slice(t - window, t)
-      .filter(Number.isFinite)
-      .sort((a, b) => a - b);
-    const median =
-      before.length === 0
-        ? NaN
-        : before.length % 2
-          ? before[(before.length - 1) / 2]!
-          : (before[before.length / 2 - 1]! + before[before.length / 2]!) / 2;
-    const r = losses[t]! / median;
-    const high = !Number.isFinite(losses[t]!) || !(median > 0) || r > ratio;
-    if (Number.isFinite(r)) maxRatio = Math.max(maxRatio, r);
-    if (high && !inSpike) spikes++;
-    inSpike = high;
-  }
-  return { spikes, maxRatio };
-}
-
-export interface CharLmOptions {
-  steps?: number;
-  finetuneSteps?: number;
-  width?: number;
-  layers?: number;
-  heads?: number;
-  context?: number;
-  batchSize?: number;
-  learningRate?: number;
-  warmup?: number;
-  schedule?: 'constant' | 'cosine';
-  /** 'three': the held-out tail is halved into validation (curves, rate selection) and test (reported). */
-  split?: 'two' | 'three';
-  /** 'shared': every optimizer finetunes from one pretrained model per seed (pretrained by Adam at 1e-3). */
-  finetuneFrom?: 'own' | 'shared';
-}
-
-export interface CharLmBase extends Record<string, unknown> {
-  steps: number;
-  /** 0: no finetuning phase. */
-  finetuneSteps: number;
-  context: number;
-  batchSize: number;
-  width: number;
-  layers: number;
-  heads: number;
-  learningRate: number;
-  /** 'constant', or 'cosine': linear warm-up for `warmup` steps, then cosine decay to 0.1 x the rate. */
-  schedule: 'constant' | 'cosine';
-  warmup: number;
-  /** Finetuning rate as a fraction of the pretraining rate (default 0.3: 3e-4 after 1e-3). */
-  finetuneRatio: number;
-  evalEvery: number;
-  evalWindows: number;
-  /** The final losses are taken over the whole held-out text (fullLoss), not over evalWindows windows. */
-  finalEvaluation: 'whole held-out tail';
-  /** Present only when not the default ('two'), so that saved runs keep their hash. */
-  split?: 'three';
-  /** Present only when not the default ('own'). */
-  finetuneFrom?: 'shared';
-  /** 'halved': split 'three' with finetuning halves the State of the Union tail too (validation, test). */
-  finetuneSplit?: 'halved';
-}
-
-/** The optimizer and rate of the shared pretraining (finetuneFrom 'shared'): the baseline everyone starts from. */
-export const SHARED_PRETRAINING = { optimizer: 'adam', learningRate: 1e-3 } as const;
+export {
+  resolveCharLm,
+  SHARED_PRETRAINING,
+  type CharLmBase,
+  type CharLmOptions,
+} from './charlm_settings.js';
 
 let corpora:
   | {
@@ -179,31 +63,6 @@ function loadCorpora() {
     corpora = { pre: splitTail(vocab.encode(moby), 0.1), fine: splitTail(vocab.encode(sotu), 0.1), vocab: vocab.size };
   }
   return corpora;
-}
-
-export function resolveCharLm(o: CharLmOptions, q: boolean): CharLmBase {
-  const steps = o.steps ?? (q ? 20 : 1200);
-  return {
-    steps,
-    finetuneSteps: o.finetuneSteps ?? (q ? 10 : 300),
-    context: o.context ?? (q ? 16 : 32),
-    batchSize: o.batchSize ?? (q ? 8 : 32),
-    width: o.width ?? (q ? 32 : 64),
-    layers: o.layers ?? (q ? 1 : 2),
-    heads: o.heads ?? (q ? 2 : 4),
-    learningRate: o.learningRate ?? 1e-3,
-    schedule: o.schedule ?? 'constant',
-    warmup: o.warmup ?? 0,
-    finetuneRatio: 0.3,
-    evalEvery: Math.max(1, Math.floor(steps / (q ? 2 : 15))),
-    evalWindows: q ? 16 : 64,
-    finalEvaluation: 'whole held-out tail',
-    ...(o.split === 'three' ? { split: 'three' as const } : {}),
-    // the State of the Union tail halved too (before, a three-way split left it whole): a key of its own, so that
-    // runs saved before keep a hash of their own and are never mixed with these
-    ...(o.split === 'three' && (o.finetuneSteps ?? (q ? 10 : 300)) > 0 ? { finetuneSplit: 'halved' as const } : {}),
-    ...(o.finetuneFrom === 'shared' ? { finetuneFrom: 'shared' as const } : {}),
-  };
 }
 
 /** Moby Dick's held-out tail as validation and (split 'three') a separate test half. */
@@ -243,7 +102,7 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
       by: LabOptimizer = optimizer,
       byOptions = extra,
     ) =>
-      new Trainer<Window>({
+      new Trainer<TextWindow>({
         model: model.variables,
         loss: (w) => model.loss(w.x, w.y),
         data: (epoch) => {
@@ -454,23 +313,31 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
           ? {
               key: 'finetuneAfter',
               lowerIsBetter: true,
-              on: 'the finetuning validation loss on the first half of the State of the Union held-out tail (the test loss reported is the second half)',
+              on:
+                'the finetuning validation loss on the first half of the State of the Union held-out tail (the ' +
+                'test loss reported is the second half)',
             }
           : {
               key: 'finetuneAfter',
               lowerIsBetter: true,
-              on: 'the finetuning validation loss (the held-out tail of the State of the Union text; no separate test text, so a chosen rate is selected on the set it reports)',
+              on:
+                'the finetuning validation loss (the held-out tail of the State of the Union text; no separate ' +
+                'test text, so a chosen rate is selected on the set it reports)',
             }
         : b.split === 'three'
           ? {
               key: 'pretrainValidation',
               lowerIsBetter: true,
-              on: "the pretraining validation loss on the first half of Moby Dick's held-out tail (the test loss reported is the second half)",
+              on:
+                "the pretraining validation loss on the first half of Moby Dick's held-out tail (the test loss " +
+                'reported is the second half)',
             }
           : {
               key: 'pretrainValidation',
               lowerIsBetter: true,
-              on: 'the pretraining validation loss (the held-out tail of Moby Dick; there is no separate test text, so the chosen rate is selected on the set it reports)',
+              on:
+                'the pretraining validation loss (the held-out tail of Moby Dick; there is no separate test text, ' +
+                'so the chosen rate is selected on the set it reports)',
             },
     };
     const t = standardTables(records, spec);
@@ -489,29 +356,47 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
           ? 'Character-level language model: pretraining on Moby Dick, finetuning on State of the Union addresses'
           : 'Character-level language model: pretraining on Moby Dick',
       description:
-        `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} characters, ${gptParameters(b, vocab).toLocaleString('en')} parameters) trained on ` +
-        `Moby Dick for ${b.steps} steps (batch ${b.batchSize}, learning rate ${shared ? `${SHARED_PRETRAINING.learningRate} for every run` : t.selection.lrs.join(', ')}` +
-        `${b.schedule === 'cosine' ? ` with ${b.warmup} warm-up steps and cosine decay to a tenth` : ', constant'}, gradient clipping at norm 1); ` +
+        `GPT-style decoder (${b.layers} layer(s), ${b.heads} heads, width ${b.width}, context ${b.context}, ${vocab} ` +
+        `characters, ${gptParameters(b, vocab).toLocaleString('en')} parameters) trained on Moby Dick for ${b.steps} ` +
+        `steps (batch ${b.batchSize}, learning rate ` +
+        (shared ? `${SHARED_PRETRAINING.learningRate} for every run` : t.selection.lrs.join(', ')) +
+        (b.schedule === 'cosine' ? ` with ${b.warmup} warm-up steps and cosine decay to a tenth` : ', constant') +
+        ', ' +
+        'gradient clipping at norm 1); ' +
         (b.split === 'three'
-          ? "The held-out last 10% is halved: the first half is validation (the curves, and the choice of each optimizer's rate), the second is the test set the final loss is reported on (consecutive windows over all of it). "
-          : 'the final validation loss is taken over the whole held-out last 10% (consecutive windows; the curves use 64 fixed random windows). ') +
+          ? 'The held-out last 10% is halved: the first half is validation (the curves, and the choice of each ' +
+            "optimizer's rate), the second is the test set the final loss is reported on (consecutive windows over " +
+            'all of it). '
+          : 'the final validation loss is taken over the whole held-out last 10% (consecutive windows; the curves ' +
+            'use 64 fixed random windows). ') +
         (shared
-          ? `Every optimizer finetunes from the same pretrained model per seed (pretrained by ${LABELS[SHARED_PRETRAINING.optimizer]} at ${SHARED_PRETRAINING.learningRate}), so the finetuning comparison measures finetuning alone. `
+          ? 'Every optimizer finetunes from the same pretrained model per seed (pretrained by ' +
+            `${LABELS[SHARED_PRETRAINING.optimizer]} at ${SHARED_PRETRAINING.learningRate}), so the finetuning ` +
+            'comparison measures finetuning alone. '
           : '') +
-        `A loss spike is a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ${SPIKE_RULE.window} steps before it (a run of such steps counts once). ` +
+        `A loss spike is a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ` +
+        `${SPIKE_RULE.window} steps before it (a run of such steps counts once). ` +
         (b.finetuneSteps > 0
-          ? `Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ${b.finetuneRatio} x ` +
+          ? `Then finetuned from the pretrained checkpoint for ${b.finetuneSteps} steps (learning rate ` +
+            `${b.finetuneRatio} x ` +
             (shared
-              ? `the rate in the tables, i.e. ${t.selection.lrs.map((x) => Number((x * b.finetuneRatio).toPrecision(3))).join(', ')}, `
+              ? 'the rate in the tables, i.e. ' +
+                `${t.selection.lrs.map((x) => Number((x * b.finetuneRatio).toPrecision(3))).join(', ')}, `
               : 'the pretraining rate, ') +
-            `fresh optimizer state) on State of the Union addresses since 1990, with validation on ${b.finetuneSplit === 'halved' ? 'the first half of their last 10% and the test loss on the second' : 'the whole of their last 10%'}. `
+            'fresh optimizer state) on State of the Union addresses since 1990, with validation on ' +
+            (b.finetuneSplit === 'halved'
+              ? 'the first half of their last 10% and the test loss on the second'
+              : 'the whole of their last 10%') +
+            '. '
           : '') +
         'Losses in bits per character.',
       summary: t.summary,
       tables: [
         ...t.tables,
         {
-          title: `Loss spikes of every run (a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of the ${SPIKE_RULE.window} steps before it; a run of such steps counts once)`,
+          title:
+            `Loss spikes of every run (a step whose training loss exceeds ${SPIKE_RULE.ratio} x the median of ` +
+            `the ${SPIKE_RULE.window} steps before it; a run of such steps counts once)`,
           columns: ['optimizer', 'beta2', 'learning rate', 'seed', 'spikes', 'largest loss / running median'],
           rows: [...records]
             .sort(
@@ -555,7 +440,9 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
           : [
               {
                 file: 'finetune-validation.svg',
-                caption: `Finetuning: validation loss on held-out State of the Union text, from the pretrained checkpoint; ${band}.`,
+                caption:
+                  'Finetuning: validation loss on held-out State of the Union text, from the pretrained ' +
+                  `checkpoint; ${band}.`,
                 svg: await lineChart(
                   meanCurves(shown, 'validationLoss', 'step', {
                     scale: bits,
@@ -572,15 +459,7 @@ export const charlmUnits: UnitExperiment<CharLmBase> = {
               },
             ]),
       ],
-      curves: records.flatMap((r) =>
-        r.curves.map((c) => ({
-          optimizer: r.optimizer,
-          seed: r.seed,
-          beta2: String(r.setting.beta2),
-          learningRate: r.setting.learningRate,
-          ...c,
-        })),
-      ),
+      curves: curveRows(records),
       notes: t.notes,
       meta: undefined as never,
     };

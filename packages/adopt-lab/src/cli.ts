@@ -182,8 +182,9 @@ export function program(): Command {
   const cmd = new Command('adopt-lab')
     .description(
       "Small-scale stand-ins for the ADOPT paper's experiments (ADOPT vs Adam, AdamW, AMSGrad) with TensorFlow.js: " +
-        "not reproductions at the paper's scale. Every run (optimizer, setting, seed) is saved under <out>/<experiment>/runs/ as it finishes " +
-        'and skipped when run again with the same settings, so an interrupted sweep resumes.',
+        "not reproductions at the paper's scale. Every run (optimizer, setting, seed) is saved under " +
+        '<out>/<experiment>/runs/ as it finishes and skipped when run again with the same settings, so an ' +
+        'interrupted sweep resumes.',
     )
     .version(`adopt-lab ${packageVersion('adopt-lab')} (adopt-optim ${packageVersion('adopt-optim')})`, '-V, --version')
     .addHelpText('after', `\nOptimizers: ${LAB_OPTIMIZERS.map((o) => `${o} (${LABELS[o]})`).join(', ')}.`);
@@ -219,7 +220,8 @@ export function program(): Command {
     cmd
       .command('demo')
       .description(
-        'the fast subset: the toy problem, and 3 epochs of MNIST at the default beta2 and at 0.5, ADOPT beside Adam (about 45 s on 2 cores)',
+        'the fast subset: the toy problem, and 3 epochs of MNIST at the default beta2 and at 0.5, ADOPT beside Adam ' +
+          '(about 45 s on 2 cores)',
       ),
   );
   demoCommand.action(async (opts: CommonOptions) => {
@@ -238,14 +240,16 @@ export function program(): Command {
     const mnist = await run('mnist', demo, DEMO_MNIST, false);
     console.log(['', ...DEMO_INTRO, '', ...toyStory(toy), '', ...mnistStory(mnist)].join('\n'));
     console.log(
-      `\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s. Figures, tables and every run: ${writeReport(opts.out)}`,
+      `\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s. Figures, tables and every run: ` +
+        `${writeReport(opts.out)}`,
     );
   });
 
   const allCommand = cmd
     .command('all')
     .description(
-      `every experiment with the committed settings and seeds of src/suite.ts (--quick: quick settings, first ${QUICK_SEEDS} seeds)`,
+      'every experiment with the committed settings and seeds of src/suite.ts (--quick: quick settings, first ' +
+        `${QUICK_SEEDS} seeds)`,
     )
     .option('--out <dir>', 'output folder', 'out/lab')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['wasm', 'cpu']).default('wasm'))
@@ -279,13 +283,16 @@ export function program(): Command {
     const estimate = (h: number) => (opts.quick ? '' : `  ~${h.toFixed(1)} h`);
     for (const p of plan)
       console.log(
-        `${p.e.label.padEnd(16)} ${String(p.units).padStart(4)} runs  seeds ${p.seeds.join(',')}  ${JSON.stringify(p.options)}  (stands in for ${p.e.paper})${estimate(hours(p))}`,
+        `${p.e.label.padEnd(16)} ${String(p.units).padStart(4)} runs  seeds ${p.seeds.join(',')}  ` +
+          `${JSON.stringify(p.options)}  (stands in for ${p.e.paper})${estimate(hours(p))}`,
       );
     console.log(
-      `${'total'.padEnd(16)} ${String(plan.reduce((a, p) => a + p.units, 0)).padStart(4)} runs${opts.quick ? ' (quick)' : estimate(plan.reduce((a, p) => a + hours(p), 0))}` +
+      `${'total'.padEnd(16)} ${String(plan.reduce((a, p) => a + p.units, 0)).padStart(4)} ` +
+        `runs${opts.quick ? ' (quick)' : estimate(plan.reduce((a, p) => a + hours(p), 0))}` +
         (opts.quick
           ? ''
-          : ' one run at a time on 2 cores (estimates from saved runs); --jobs N divides it by up to N on N free cores'),
+          : ' one run at a time on 2 cores (estimates from saved runs); --jobs N divides it by up to N on N free ' +
+            'cores'),
     );
     if (opts.dryRun) return;
     preflight(
@@ -308,7 +315,8 @@ export function program(): Command {
   report.action((opts: { out: string }) => {
     if (!existsSync(opts.out))
       report.error(
-        `error: the output folder "${opts.out}" does not exist; run an experiment first, or pass the folder with --out.`,
+        `error: the output folder "${opts.out}" does not exist; run an experiment first, or pass the folder with ` +
+          '--out.',
       );
     preflight(report, opts.out, []);
     let problems = 0;

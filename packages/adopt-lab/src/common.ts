@@ -302,7 +302,9 @@ export interface Progress {
 /** A progress bar with the given fields, or a no-op when progress is off. */
 export function progressBar(ctx: RunContext, label: string, total: number, fields: string[]): Progress {
   if (!ctx.progress) return { tick() {}, stop() {} };
-  const format = `${label.padEnd(28)} |{bar}| {value}/{total} ${fields.map((f) => `${f} {${f}}`).join(' | ')} | {eta_formatted}`;
+  const format =
+    `${label.padEnd(28)} |{bar}| {value}/{total} ${fields.map((f) => `${f} {${f}}`).join(' | ')} | ` +
+    '{eta_formatted}';
   const bar = new cliProgress.SingleBar(
     { format, stream: process.stderr, hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,

@@ -91,11 +91,12 @@ export function toyStory(result: ExperimentResult): string[] {
   const out = [
     "1. The convex counterexample (the paper's §5.1)",
     ...wrap(
-      `Minimise f(θ) = θ for θ in [−1, 1], starting at 0: the optimum is θ = −1. Each step's gradient is k² = ${k * k} ` +
-        `with probability 1/k and −k = −${k} otherwise (k = ${k}), so its mean is 1 and a sound optimizer goes to −1; one ` +
-        'fooled by the frequent small gradients goes to +1, the wrong end. ' +
+      "Minimise f(θ) = θ for θ in [−1, 1], starting at 0: the optimum is θ = −1. Each step's gradient is k² " +
+        `= ${k * k} with probability 1/k and −k = −${k} otherwise (k = ${k}), so its mean is 1 and a sound optimizer ` +
+        'goes to −1; one fooled by the frequent small gradients goes to +1, the wrong end. ' +
         `${steps.toLocaleString('en')} steps, ${s.chains ?? '?'} independent chains per run, learning rate ` +
-        `0.01/√(1 + 0.01t), β1 = 0.9; ${seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`}. Final θ (median over the chains):`,
+        `0.01/√(1 + 0.01t), β1 = 0.9; ${seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`}. ` +
+        'Final θ (median over the chains):',
     ),
     '',
     ...table([
@@ -139,11 +140,11 @@ export function toyStory(result: ExperimentResult): string[] {
     const { t, peak } = detour.reduce((a, b) => (b.peak.median > a.peak.median ? b : a));
     out.push(
       ...bullet(
-        `Why clipped ADOPT first heads the wrong way: ADOPT clips each normalised gradient to c(t) = t^0.25. The rare ` +
-          `large gradient normalises to about k = ${k}, so it is cut short until t^0.25 reaches k, about k⁴ = ` +
-          `${(k ** 4).toLocaleString('en')} steps; until then the small gradients win (median θ ${signed(peak.median)} at ` +
-          `step ${peak.t.toLocaleString('en')} with β2 = ${t.beta2}), and then ADOPT turns back towards −1. The unclipped ` +
-          "rule of the paper's theory has no such warm-up.",
+        'Why clipped ADOPT first heads the wrong way: ADOPT clips each normalised gradient to c(t) = t^0.25. The ' +
+          `rare large gradient normalises to about k = ${k}, so it is cut short until t^0.25 reaches k, about k⁴ ` +
+          `= ${(k ** 4).toLocaleString('en')} steps; until then the small gradients win (median θ ` +
+          `${signed(peak.median)} at step ${peak.t.toLocaleString('en')} with β2 = ${t.beta2}), and then ADOPT turns ` +
+          "back towards −1. The unclipped rule of the paper's theory has no such warm-up.",
       ),
     );
   }
@@ -199,9 +200,11 @@ export function mnistStory(result: ExperimentResult): string[] {
   const out = [
     '2. MNIST (handwritten digits, 10 classes)',
     ...wrap(
-      `A multilayer perceptron (784-${s.hidden ?? 256}-${s.hidden ?? 256}-10) trained for ${s.epochs ?? '?'} epochs on ` +
-        `${(s.trainSize ?? 0).toLocaleString('en')} images at learning rate ${s.learningRate ?? 1e-3}, tested on ` +
-        `${(s.testSize ?? 0).toLocaleString('en')} others; ${seeds.length === 1 ? 'one seed, so the table has no intervals' : `${seeds.length} seeds: mean ± 95% CI`}. Test accuracy:`,
+      `A multilayer perceptron (784-${s.hidden ?? 256}-${s.hidden ?? 256}-10) trained for ${s.epochs ?? '?'} epochs ` +
+        `on ${(s.trainSize ?? 0).toLocaleString('en')} images at learning rate ${s.learningRate ?? 1e-3}, tested on ` +
+        `${(s.testSize ?? 0).toLocaleString('en')} others; ` +
+        `${seeds.length === 1 ? 'one seed, so the table has no intervals' : `${seeds.length} seeds: mean ± 95% CI`}. ` +
+        'Test accuracy:',
     ),
     '',
     ...table([
@@ -227,7 +230,10 @@ export function mnistStory(result: ExperimentResult): string[] {
     const worst = (o: string) => of(o, b).reduce((a, r) => (mnistFailed(r) && !(r.loss <= a.loss) ? r : a));
     const failures = failed.map((o) => {
       const r = worst(o);
-      return `${label(o)} fails (test loss ${Number.isFinite(r.loss) ? r.loss.toPrecision(2) : String(r.loss)}, accuracy ${percent(r.accuracy)})`;
+      return (
+        `${label(o)} fails (test loss ${Number.isFinite(r.loss) ? r.loss.toPrecision(2) : String(r.loss)}, ` +
+        `accuracy ${percent(r.accuracy)})`
+      );
     });
     const fine = trained.length ? `${list(trained.map(label))} ${trained.length > 1 ? 'train' : 'trains'}` : '';
     out.push(...bullet(`With ${setting(b)}: ${list([...failures, fine].filter(Boolean))}.`));

@@ -18,6 +18,7 @@ import {
   standardTables,
   type Metric,
   type SummarySpec,
+  curveRows,
 } from './summary.js';
 
 export interface MnistOptions {
@@ -235,7 +236,9 @@ export const mnistUnits: UnitExperiment<MnistBase> = {
         key: 'validationAccuracy',
         label: 'validation accuracy',
         lowerIsBetter: false,
-        on: `validation accuracy (the last ${b.validationSize.toLocaleString('en')} training images, held out; not the test set)`,
+        on:
+          `validation accuracy (the last ${b.validationSize.toLocaleString('en')} training images, held out; not ` +
+          'the test set)',
       },
     };
     const t = standardTables(records, spec);
@@ -250,8 +253,9 @@ export const mnistUnits: UnitExperiment<MnistBase> = {
       title: cnn ? 'MNIST, small convolutional network' : 'MNIST, multilayer perceptron',
       description:
         `${cnn ? 'Conv(16)-pool-conv(32)-pool-dense(128)' : `MLP 784-${b.hidden}-${b.hidden}-10 (ReLU)`} on ` +
-        `${b.trainSize.toLocaleString('en')} training, ${b.validationSize.toLocaleString('en')} validation (the last training images, held out) and ` +
-        `${b.testSize.toLocaleString('en')} test images; batch ${b.batchSize}, ${b.epochs} epochs; learning rate ${t.selection.lrs.join(', ')}.`,
+        `${b.trainSize.toLocaleString('en')} training, ${b.validationSize.toLocaleString('en')} validation (the last ` +
+        `training images, held out) and ${b.testSize.toLocaleString('en')} test images; batch ${b.batchSize}, ` +
+        `${b.epochs} epochs; learning rate ${t.selection.lrs.join(', ')}.`,
       summary: t.summary,
       tables: t.tables,
       figures: [
@@ -271,15 +275,7 @@ export const mnistUnits: UnitExperiment<MnistBase> = {
           svg: await chart('testLoss', 'Test loss', 'cross-entropy'),
         },
       ],
-      curves: records.flatMap((r) =>
-        r.curves.map((c) => ({
-          optimizer: r.optimizer,
-          seed: r.seed,
-          beta2: String(r.setting.beta2),
-          learningRate: r.setting.learningRate,
-          ...c,
-        })),
-      ),
+      curves: curveRows(records),
       notes: t.notes,
       meta: undefined as never,
     };

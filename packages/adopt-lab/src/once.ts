@@ -101,7 +101,8 @@ export async function once<T>(
 ): Promise<T> {
   if (!/^[\w.-]+$/.test(key) || /\.(?:tmp|del)-/.test(key) || key === '.' || key === '..') {
     throw new Error(
-      `once: key ${JSON.stringify(key)} must be a plain folder name (letters, digits, _ . -) without ".tmp-" or ".del-", which mark temporary folders`,
+      `once: key ${JSON.stringify(key)} must be a plain folder name (letters, digits, _ . -) without ".tmp-" or ` +
+        '".del-", which mark temporary folders',
     );
   }
   const dir = join(cacheDir, key);

@@ -79,7 +79,8 @@ const learningRate = numberIn((x) => Number.isFinite(x) && x > 0, 'a number > 0,
 /** --beta2: "own" (each optimizer's default) or a beta2 in [0, 1) for every optimizer. */
 function beta2Modes(value: string): Beta2Mode[] {
   const expected =
-    'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as own,0.999,0.9999';
+    'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as ' +
+    'own,0.999,0.9999';
   if (value.trim() === '') throw new InvalidArgumentError(`${expected}; got an empty list.`);
   const items = value.split(',').map((s) => s.trim());
   const modes = items.map((s) => (s === 'own' ? 'own' : s === '' ? NaN : Number(s)));
@@ -101,14 +102,16 @@ const likeWithLike = (defaultLr: string) => [
   {
     option: new Option(
       '--lrs <list>',
-      'learning rates to sweep, e.g. 3e-4,1e-3,3e-3: reports each optimizer at its best (chosen on validation) and at the shared default',
+      'learning rates to sweep, e.g. 3e-4,1e-3,3e-3: reports each optimizer at its best (chosen on validation) and ' +
+        'at the shared default',
     ),
     parse: numberList((x) => Number.isFinite(x) && x > 0, 'numbers > 0', '3e-4,1e-3,3e-3'),
   },
   {
     option: new Option(
       '--beta2 <list>',
-      'beta2 for every optimizer: "own" (each one\'s default: ADOPT 0.9999, the others 0.999) and/or values, e.g. own,0.999,0.9999 (default own)',
+      'beta2 for every optimizer: "own" (each one\'s default: ADOPT 0.9999, the others 0.999) and/or values, e.g. ' +
+        'own,0.999,0.9999 (default own)',
     ),
     parse: beta2Modes,
   },
@@ -119,7 +122,8 @@ const likeWithLike = (defaultLr: string) => [
 const resultsName = {
   option: new Option(
     '--name <folder>',
-    "results subfolder (default: the experiment's name); give a configuration other than the default a name of its own, or its runs replace the default's",
+    "results subfolder (default: the experiment's name); give a configuration other than the default a name of its " +
+      "own, or its runs replace the default's",
   ),
   parse: (value: string) => {
     if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(value))
@@ -171,7 +175,8 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
         (o['trainSize'] as number | undefined) ?? (quick ? 4096 : o['model'] === 'cnn' ? 12_800 : MNIST_TRAIN);
       const batch = (o['batchSize'] as number | undefined) ?? 128;
       return batch > train
-        ? `--batch-size ${batch} is larger than the ${train.toLocaleString('en')} training images used; expected at most ${train} (or a larger --train-size).`
+        ? `--batch-size ${batch} is larger than the ${train.toLocaleString('en')} training images used; expected at ` +
+            `most ${train} (or a larger --train-size).`
         : null;
     },
     run: run('mnist'),
@@ -188,7 +193,8 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
   },
   vae: {
     description:
-      'stand-in for NVAE: a VAE on binarised MNIST: importance-weighted test NLL, negative ELBO per epoch, generated digits',
+      'stand-in for NVAE: a VAE on binarised MNIST: importance-weighted test NLL, negative ELBO per epoch, generated ' +
+      'digits',
     optimizers: ALL,
     options: [
       { option: new Option('--epochs <n>', 'epochs (default 10)') },
@@ -233,7 +239,8 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
       {
         option: new Option(
           '--split <kind>',
-          'two: the held-out tail is validation and report; three: its first half validates (curves, rate choice), its second is the test set reported (default two)',
+          'two: the held-out tail is validation and report; three: its first half validates (curves, rate choice), ' +
+            'its second is the test set reported (default two)',
         ),
         parse: (v: string) => {
           if (v !== 'two' && v !== 'three') throw new InvalidArgumentError(`expected two or three, got "${v}".`);
@@ -243,7 +250,8 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
       {
         option: new Option(
           '--finetune-from <kind>',
-          'own: each optimizer finetunes its own pretrained model; shared: all finetune one model per seed, pretrained by Adam at 1e-3 (default own)',
+          'own: each optimizer finetunes its own pretrained model; shared: all finetune one model per seed, ' +
+            'pretrained by Adam at 1e-3 (default own)',
         ),
         parse: (v: string) => {
           if (v !== 'own' && v !== 'shared') throw new InvalidArgumentError(`expected own or shared, got "${v}".`);
@@ -256,7 +264,11 @@ export const EXPERIMENTS: Record<'toy' | 'mnist' | 'beta2' | 'vae' | 'charlm' | 
       const heads = (o['heads'] as number | undefined) ?? (quick ? 2 : 4); // as in charlm.ts
       const width = (o['width'] as number | undefined) ?? (quick ? 32 : 64);
       if (width % heads !== 0) {
-        return `--width ${width} must be a multiple of the ${heads} attention heads${quick && o['heads'] === undefined ? ' (--quick)' : ''}, such as ${Math.max(heads, width - (width % heads))}.`;
+        return (
+          `--width ${width} must be a multiple of the ${heads} attention ` +
+          `heads${quick && o['heads'] === undefined ? ' (--quick)' : ''}, such as ` +
+          `${Math.max(heads, width - (width % heads))}.`
+        );
       }
       if (o['warmup'] !== undefined && o['schedule'] !== 'cosine') return '--warmup applies to --schedule cosine only.';
       if (o['finetuneFrom'] === 'shared' && o['finetuneSteps'] === 0)

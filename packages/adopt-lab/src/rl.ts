@@ -8,7 +8,7 @@ import { clipFactorOf, PYTORCH_CLIP_EPSILON } from 'adopt-optim/train';
 import { makeOptimizer, meanStd, Random, type LabOptimizer, type OptimizerOverrides } from './common.js';
 import { lineChart } from './plot.js';
 import type { UnitExperiment } from './runs.js';
-import { figureRecords, meanCurves, seedCount, standardTables, type SummarySpec } from './summary.js';
+import { figureRecords, meanCurves, seedCount, standardTables, type SummarySpec, curveRows } from './summary.js';
 
 /** CartPole-v1: push the cart left or right to keep the pole up; reward 1 per step, at most 500. */
 export class CartPole {
@@ -298,11 +298,14 @@ export const rlUnits: UnitExperiment<RlBase> = {
         : {
             key: 'meanReturn',
             lowerIsBetter: false,
-            on: 'the mean return over the run (training returns: RL has no held-out split, so the chosen rate is selected on the data it reports)',
+            on:
+              'the mean return over the run (training returns: RL has no held-out split, so the chosen rate is ' +
+              'selected on the data it reports)',
           },
     };
     const t = standardTables(records, spec);
-    const reported = spec.select.seeds ? records.filter((r) => !spec.select.seeds!(r.seed)) : records; // held-out seeds chose, they are not shown
+    // held-out seeds chose, they are not shown
+    const reported = spec.select.seeds ? records.filter((r) => !spec.select.seeds!(r.seed)) : records;
     const shown = figureRecords(reported, spec, t.selection);
     const n = seedCount(reported);
     const band = n > 1 ? `mean of ${n} seeds; band: 95% CI of the mean (Student t), not min-max` : 'one seed: no band';
@@ -310,15 +313,18 @@ export const rlUnits: UnitExperiment<RlBase> = {
       name: 'rl',
       title: 'Deep reinforcement learning: PPO on CartPole',
       description:
-        `PPO (clipped objective, GAE with gamma 0.99 and lambda 0.95, ${b.envs} environments x ${b.horizon} steps per update, ${b.epochs} epochs of ` +
-        `minibatches of ${b.minibatch}, gradient clipping at norm 0.5) with separate 64-64 tanh policy and value networks, learning rate ${t.selection.lrs.join(', ')}, ` +
+        `PPO (clipped objective, GAE with gamma 0.99 and lambda 0.95, ${b.envs} environments x ${b.horizon} steps ` +
+        `per update, ${b.epochs} epochs of minibatches of ${b.minibatch}, gradient clipping at norm 0.5) with ` +
+        `separate 64-64 tanh policy and value networks, learning rate ${t.selection.lrs.join(', ')}, ` +
         `${b.envSteps.toLocaleString('en')} environment steps. CartPole-v1 dynamics; an episode ends at 500 steps.`,
       summary: t.summary,
       tables: t.tables,
       figures: [
         {
           file: 'episode-return.svg',
-          caption: `Mean return of the episodes that ended in each update (up to 20), against environment steps; ${band}.`,
+          caption:
+            'Mean return of the episodes that ended in each update (up to 20), against environment steps; ' +
+            `${band}.`,
           svg: await lineChart(meanCurves(shown, 'meanReturn', 'envSteps'), {
             title: 'PPO on CartPole: episode return',
             subtitle: band,
@@ -327,15 +333,7 @@ export const rlUnits: UnitExperiment<RlBase> = {
           }),
         },
       ],
-      curves: records.flatMap((r) =>
-        r.curves.map((c) => ({
-          optimizer: r.optimizer,
-          seed: r.seed,
-          beta2: String(r.setting.beta2),
-          learningRate: r.setting.learningRate,
-          ...c,
-        })),
-      ),
+      curves: curveRows(records),
       notes: t.notes,
       meta: undefined as never,
     };

@@ -26,7 +26,9 @@ import {
 
 export type Row = Record<string, number | string>;
 
-/** beta2 'own': each optimizer's own default (ADOPT 0.9999, the others 0.999); a number: that beta2 for every optimizer. */
+/**
+ * beta2 'own': each optimizer's own default (ADOPT 0.9999, the others 0.999); a number: that beta2 for every optimizer.
+ */
 export type Beta2Mode = 'own' | number;
 
 /** What varies between the units of one experiment besides the optimizer and the seed. */
@@ -120,7 +122,9 @@ function stable(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** The hash that decides whether a saved run is still valid: experiment, resolved settings, setting, optimizer, seed. */
+/**
+ * The hash that decides whether a saved run is still valid: experiment, resolved settings, setting, optimizer, seed.
+ */
 export function unitHash(folder: string, base: Record<string, unknown>, unit: Unit): string {
   return createHash('sha256')
     .update(stable({ format: FORMAT, folder, base, setting: unit.setting, optimizer: unit.optimizer, seed: unit.seed }))
@@ -272,7 +276,8 @@ async function runInWorkers(tasks: WorkerTask[], jobs: number, onDone: (t: Worke
   const onSignal = (signal: NodeJS.Signals) => {
     for (const c of children) c.kill('SIGTERM');
     process.stderr.write(
-      `\nadopt-lab: ${signal}: stopped ${children.size} child process(es); finished runs are saved and a rerun resumes the rest.\n`,
+      `\nadopt-lab: ${signal}: stopped ${children.size} child process(es); finished runs are saved and a rerun ` +
+        'resumes the rest.\n',
     );
     process.exit(128 + (constants.signals[signal] ?? 0));
   };
@@ -317,13 +322,15 @@ async function runInWorkers(tasks: WorkerTask[], jobs: number, onDone: (t: Worke
           retried.set(current.unit.id, tries);
           queue.unshift(current);
           process.stderr.write(
-            `a child process stopped (status ${code ?? signal}) during run ${current.unit.id}; retrying it in a new one (${tries} of 3).\n`,
+            `a child process stopped (status ${code ?? signal}) during run ${current.unit.id}; retrying it in a new ` +
+              `one (${tries} of 3).\n`,
           );
           setTimeout(() => one().then(resolve, reject), 5000 * tries);
         } else
           reject(
             new Error(
-              `a child process exited with status ${code ?? signal} during run ${current?.unit.id ?? '(none)'}: ${tail}`,
+              `a child process exited with status ${code ?? signal} during run ${current?.unit.id ?? '(none)'}: ` +
+                `${tail}`,
             ),
           );
       });
@@ -386,7 +393,8 @@ export async function runExperiment(
   const missing = units.filter((u) => !records.has(u.id));
   const jobs = Math.max(1, ctx.jobs ?? 1);
   ctx.log(
-    `${folder}: ${units.length} run(s); ${records.size} already saved (skipped), ${missing.length} to run${missing.length > 1 && jobs > 1 ? ` in ${Math.min(jobs, missing.length)} processes` : ''}.`,
+    `${folder}: ${units.length} run(s); ${records.size} already saved (skipped), ${missing.length} to ` +
+      `run${missing.length > 1 && jobs > 1 ? ` in ${Math.min(jobs, missing.length)} processes` : ''}.`,
   );
   let done = 0;
   const tick = (u: Unit, r?: RunRecord) => {

@@ -173,9 +173,11 @@ export function formatDifference(c: Interval, digits: number): string {
 }
 
 export const INTERVAL_NOTE =
-  'Intervals are 95% confidence intervals of the mean over seeds: mean ± t(0.975, n - 1) · s / sqrt(n) (Student t, n seeds). ' +
-  "Comparisons are paired over the same seeds (ADOPT minus the baseline, per seed) with a paired t test; the verdict is taken after Holm's adjustment " +
-  'across all comparisons of the table (5% family-wise), the raw interval and p beside it. "no significant difference" is not a claim that the two are ' +
-  'the same: "equivalent" is claimed only where a stated margin is given and both one-sided tests pass (the 90% interval inside ±margin). ' +
-  'A pair in which a run diverged (a non-finite result) gives no verdict and is counted as diverged. A comparison whose ' +
-  'difference is the same in every seed (e.g. 0 − 0 spikes) has no test ("constant") and is left out of Holm\'s family.';
+  'Intervals are 95% confidence intervals of the mean over seeds: mean ± t(0.975, n - 1) · s / sqrt(n) (Student t, n ' +
+  'seeds). Comparisons are paired over the same seeds (ADOPT minus the baseline, per seed) with a paired t test; the ' +
+  "verdict is taken after Holm's adjustment across all comparisons of the table (5% family-wise), the raw interval " +
+  'and p beside it. "no significant difference" is not a claim that the two are the same: "equivalent" is claimed ' +
+  'only where a stated margin is given and both one-sided tests pass (the 90% interval inside ±margin). A pair in ' +
+  'which a run diverged (a non-finite result) gives no verdict and is counted as diverged. A comparison whose ' +
+  'difference is the same in every seed (e.g. 0 − 0 spikes) has no test ("constant") and is left out of Holm\'s ' +
+  'family.';

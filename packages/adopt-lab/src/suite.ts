@@ -11,7 +11,10 @@ export interface SuiteEntry {
   label: string;
   experiment: ExperimentName;
   options: Record<string, unknown>;
-  /** Sizes (steps, model, data) for the full run only: `all --quick` leaves them out and runs each experiment's quick sizes. */
+  /**
+   * Sizes (steps, model, data) for the full run only: `all --quick` leaves them out and runs each experiment's quick
+   * sizes.
+   */
   full?: Record<string, unknown>;
   seeds: number[];
   optimizers?: LabOptimizer[];
@@ -194,8 +197,8 @@ export const SUITE: SuiteEntry[] = [
     paper: 'LLaMA finetuning (from one shared pretrained model)',
     secondsPerRun: 156,
   },
-  // the same finetuning at each optimizer's own finetuning rate (0.3 x 3e-4 ... 1e-2), chosen on one half of the held-out
-  // State of the Union text and reported on the other; the shared pretraining is done once per seed (once.ts)
+  // the same finetuning at each optimizer's own finetuning rate (0.3 x 3e-4 ... 1e-2), chosen on one half of the
+  // held-out State of the Union text and reported on the other; the shared pretraining is done once per seed (once.ts)
   {
     label: 'charlm-ft-lr',
     experiment: 'charlm',
@@ -335,7 +338,9 @@ export const STAND_INS: { paper: string; ours: string; scale: string; real: stri
   },
   {
     paper: 'GPT-2 124M pretraining (OpenWebText), small and large batch: loss spikes',
-    ours: '`charlm-medium-b4` / `charlm-medium`: 4-layer width-160 character GPT (1.27M parameters), context 64, batch 4 / 32, 1,500 steps with warm-up and cosine decay, on Moby Dick; spikes counted',
+    ours:
+      '`charlm-medium-b4` / `charlm-medium`: 4-layer width-160 character GPT (1.27M parameters), context 64, ' +
+      'batch 4 / 32, 1,500 steps with warm-up and cosine decay, on Moby Dick; spikes counted',
     scale: '1:100 in parameters; 0.4M / 3M vs ~9B training tokens',
     real: 'GPUs and OpenWebText (days)',
   },

@@ -38,7 +38,10 @@ export interface Metric {
 
 export interface SummarySpec {
   metrics: Metric[];
-  /** The metric a learning rate is chosen on, and what it is (e.g. "validation accuracy on 5,000 held-out training images"). */
+  /**
+   * The metric a learning rate is chosen on, and what it is (e.g. "validation accuracy on 5,000 held-out training
+   * images").
+   */
   select: {
     key: string;
     label?: string;
@@ -58,10 +61,11 @@ export function beta2Label(m: Beta2Mode): string {
 }
 
 export const BETA2_NOTE =
-  'beta2 "own defaults": ADOPT 0.9999, Adam/AdamW/AMSGrad 0.999; "x for all": every optimizer at beta2 = x. ' +
-  "Epsilon stays at each optimizer's default and means different things: ADOPT uses max(sqrt(v), 1e-6) as the denominator " +
-  '(a floor), Adam/AdamW/AMSGrad use sqrt(v_hat) + 1e-8 (an addend, after bias correction). AdamW has decoupled weight decay 0.01; the others none. ' +
-  'A beta2 equal to an optimizer\'s own default is the same run as "own defaults" and is run once.';
+  'beta2 "own defaults": ADOPT 0.9999, Adam/AdamW/AMSGrad 0.999; "x for all": every optimizer at beta2 = x. Epsilon ' +
+  "stays at each optimizer's default and means different things: ADOPT uses max(sqrt(v), 1e-6) as the denominator (a " +
+  'floor), Adam/AdamW/AMSGrad use sqrt(v_hat) + 1e-8 (an addend, after bias correction). AdamW has decoupled weight ' +
+  'decay 0.01; the others none. A beta2 equal to an optimizer\'s own default is the same run as "own defaults" and ' +
+  'is run once.';
 
 const unique = <T>(xs: T[]) => [...new Set(xs)];
 
@@ -197,9 +201,9 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
   if (comparisons.length) {
     tables.push({
       title:
-        `ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's ` +
-        `adjustment across the ${tested(tests)} tested comparisons of this table, for exploring it: the verdicts the README ` +
-        'states are those of its claims, each in its own family, src/claims.ts)',
+        "ADOPT minus each baseline, paired over the same seeds (95% CI of the mean difference; verdicts after Holm's " +
+        `adjustment across the ${tested(tests)} tested comparisons of this table, for exploring it: the verdicts the ` +
+        'README states are those of its claims, each in its own family, src/claims.ts)',
       columns: [
         'beta2',
         'learning rate',
@@ -242,15 +246,19 @@ export function standardTables(all: RunRecord[], spec: SummarySpec) {
   const margins = spec.metrics.filter((m) => m.compare && m.margin !== undefined);
   if (margins.length)
     notes.push(
-      `Equivalence margins (two one-sided tests at 5%): ${margins.map((m) => `${m.label} ±${m.margin}${m.unit ?? ''}`).join('; ')}.`,
+      'Equivalence margins (two one-sided tests at 5%): ' +
+        `${margins.map((m) => `${m.label} ±${m.margin}${m.unit ?? ''}`).join('; ')}.`,
     );
   if (many)
     notes.push(
-      `Learning rates ${sel.lrs.join(', ')}: "own best" is each optimizer's rate with the best mean ${spec.select.on}; "shared" is the default rate for all.`,
+      `Learning rates ${sel.lrs.join(', ')}: "own best" is each optimizer's rate with the best mean ` +
+        `${spec.select.on}; "shared" is the default rate for all.`,
     );
   if (heldOut.length > 0)
     notes.push(
-      `The rates were chosen on the held-out seeds ${[...new Set(heldOut.map((r) => r.seed))].sort((a, b) => a - b).join(', ')}, which no reported row or comparison includes.`,
+      'The rates were chosen on the held-out seeds ' +
+        `${[...new Set(heldOut.map((r) => r.seed))].sort((a, b) => a - b).join(', ')}, which no reported row or ` +
+        'comparison includes.',
     );
   return { summary, tables, notes, selection: sel };
 }
@@ -325,6 +333,19 @@ export function meanCurves(
 /** What the band is, for captions and subtitles. */
 export function bandText(seeds: number): string {
   return seeds > 1 ? `mean of ${seeds} seeds; band: 95% CI (Student t)` : 'one seed: no band';
+}
+
+/** Every run's curve points as rows of the result, each labelled with its optimizer, seed, beta2 and rate. */
+export function curveRows(records: readonly RunRecord[]): Row[] {
+  return records.flatMap((r) =>
+    r.curves.map((c) => ({
+      optimizer: r.optimizer,
+      seed: r.seed,
+      beta2: String(r.setting.beta2),
+      learningRate: r.setting.learningRate,
+      ...c,
+    })),
+  );
 }
 
 export function seedCount(records: RunRecord[]): number {

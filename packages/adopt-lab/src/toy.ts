@@ -127,7 +127,9 @@ export const toyUnits: UnitExperiment<ToyBase> = {
     const figures = await Promise.all(
       b.ks.map(async (k) => ({
         file: `trajectory-k${k}.svg`,
-        caption: `Median theta against the step, k = ${k}, seed ${seeds[0]}; band: quartiles over the ${b.chains} chains of that run (not an interval over seeds). The optimum is -1; +1 is the wrong end.`,
+        caption:
+          `Median theta against the step, k = ${k}, seed ${seeds[0]}; band: quartiles over the ${b.chains} ` +
+          'chains of that run (not an interval over seeds). The optimum is -1; +1 is the wrong end.',
         svg: await lineChart(chart[k]!, {
           title: `Convex counterexample, k = ${k}`,
           subtitle: `line: median over ${b.chains} chains; band: quartiles over chains`,
@@ -144,10 +146,12 @@ export const toyUnits: UnitExperiment<ToyBase> = {
     return {
       name: 'toy',
       title:
-        'Convex counterexample: convergence for any beta2 (the optimum is theta = -1; Adam with a small beta2 goes to +1)',
+        'Convex counterexample: convergence for any beta2 (the optimum is theta = -1; Adam with a small beta2 goes ' +
+        'to +1)',
       description:
-        `theta in [-1, 1], f(theta) = theta (optimum -1), stochastic gradient k^2 with probability 1/k and -k otherwise; ` +
-        `learning rate 0.01/sqrt(1 + 0.01 t), beta1 0.9, ${b.steps.toLocaleString('en')} steps, ${b.chains} chains per run, seeds ${seeds.join(', ')}.`,
+        'theta in [-1, 1], f(theta) = theta (optimum -1), stochastic gradient k^2 with probability 1/k and -k ' +
+        `otherwise; learning rate 0.01/sqrt(1 + 0.01 t), beta1 0.9, ${b.steps.toLocaleString('en')} steps, ` +
+        `${b.chains} chains per run, seeds ${seeds.join(', ')}.`,
       summary: {
         columns: [
           'k',
@@ -169,9 +173,10 @@ export const toyUnits: UnitExperiment<ToyBase> = {
         })),
       ),
       notes: [
-        'Adam and AMSGrad here have bias correction and epsilon 1e-8 (PyTorch form); the public reproduction uses neither.',
-        'Clipped ADOPT clips the normalised rare gradient (about k) at t^0.25, so it needs about t > k^4 steps before the ' +
-          'rare gradient is seen in full; the unclipped (paper) version converges from the start.',
+        'Adam and AMSGrad here have bias correction and epsilon 1e-8 (PyTorch form); the public reproduction uses ' +
+          'neither.',
+        'Clipped ADOPT clips the normalised rare gradient (about k) at t^0.25, so it needs about t > k^4 steps ' +
+          'before the rare gradient is seen in full; the unclipped (paper) version converges from the start.',
       ],
       meta: undefined as never,
     };

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TINY_TOY } from './tiny_run.js';
 import { SUITE } from '../src/suite.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-'));
@@ -42,7 +43,9 @@ describe('adopt-lab command line', () => {
    */
   const lab = (...args: string[]) =>
     spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 180_000 });
-  /** Refused with exactly this message (commander's, or ours), no stack trace, and nothing run (no summary on stdout). */
+  /**
+   * Refused with exactly this message (commander's, or ours), no stack trace, and nothing run (no summary on stdout).
+   */
   const refused = (args: string[], message: string) => {
     const r = lab(...args);
     assert.equal(r.status, 1, `${args.join(' ')}: status ${r.status}, stderr ${r.stderr}`);
@@ -64,7 +67,8 @@ describe('adopt-lab command line', () => {
 
   it('refuses an empty --optimizers list instead of running nothing', () => {
     const expected =
-      'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, adam, adam-eps6, adamw, adamw-int4, adopt-bf16, adamw-bf16, amsgrad';
+      'expected a comma-separated list of some of adopt, adopt-unclipped, adopt-int8, adopt-int4, adopt-eps-add, ' +
+      'adam, adam-eps6, adamw, adamw-int4, adopt-bf16, adamw-bf16, amsgrad';
     refused(['toy', '--optimizers', ''], invalid('--optimizers <list>', '', `${expected}; got an empty list.`));
     refused(
       ['mnist', '--optimizers', 'adopt,'],
@@ -116,7 +120,8 @@ describe('adopt-lab command line', () => {
       invalid(
         '--train-size <n>',
         '70000',
-        'expected an integer from 1 to 55,000 (MNIST has 60,000 training images; the last 5,000 are held out for validation), got "70000".',
+        'expected an integer from 1 to 55,000 (MNIST has 60,000 training images; the last 5,000 are held out for ' +
+          'validation), got "70000".',
       ),
     );
     refused(
@@ -124,12 +129,14 @@ describe('adopt-lab command line', () => {
       invalid(
         '--train-size <n>',
         '10',
-        'expected an integer from 128 to 55,000 (one batch of 128 at least; MNIST has 60,000 training images, the last 5,000 held out for validation), got "10".',
+        'expected an integer from 128 to 55,000 (one batch of 128 at least; MNIST has 60,000 training images, the ' +
+          'last 5,000 held out for validation), got "10".',
       ),
     );
     refused(
       ['mnist', '--batch-size', '5000', '--train-size', '1000'],
-      'error: --batch-size 5000 is larger than the 1,000 training images used; expected at most 1000 (or a larger --train-size).',
+      'error: --batch-size 5000 is larger than the 1,000 training images used; expected at most 1000 (or a larger ' +
+        '--train-size).',
     );
     refused(['charlm', '--width', '30'], 'error: --width 30 must be a multiple of the 4 attention heads, such as 28.');
   });
@@ -144,7 +151,8 @@ describe('adopt-lab command line', () => {
       assert.match(
         r.stderr,
         new RegExp(
-          `^error: cannot write results to the output folder "${out.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}" \\(a file is in the way: (EEXIST|ENOTDIR)\\b`,
+          `^error: cannot write results to the output folder "${out.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}" \\(a ` +
+            'file is in the way: (EEXIST|ENOTDIR)\\b',
         ),
       );
       assert.match(r.stderr, /choose a folder that can be created and written with --out\. Nothing was run\.\n$/);
@@ -182,7 +190,8 @@ describe('adopt-lab command line', () => {
       invalid(
         '--beta2 <list>',
         'own,1',
-        'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as own,0.999,0.9999; got "1".',
+        'expected a comma-separated list of "own" (each optimizer\'s default) and numbers in [0, 1), such as ' +
+          'own,0.999,0.9999; got "1".',
       ),
     );
     refused(
@@ -201,51 +210,13 @@ describe('adopt-lab command line', () => {
 
   it('creates a missing --out folder and writes the results there', () => {
     const out = join(scratch, 'cli-run', 'nested');
-    const r = lab(
-      'toy',
-      '--steps',
-      '20',
-      '--chains',
-      '2',
-      '--ks',
-      '2',
-      '--beta2s',
-      '0.5',
-      '--optimizers',
-      'adopt',
-      '--seeds',
-      '4',
-      '--no-progress',
-      '--backend',
-      'cpu',
-      '--out',
-      out,
-    );
+    const r = lab(...TINY_TOY, '--no-progress', '--backend', 'cpu', '--out', out);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'toy', 'result.json'), 'utf8')).meta.seeds, [4]);
     assert.ok(existsSync(join(out, 'report.html')));
     assert.deepEqual(readdirSync(out).sort(), ['report.html', 'toy']); // the write probe is gone
     assert.deepEqual(readdirSync(join(out, 'toy', 'runs')), ['adopt-b20.5-lr0.01-k2-seed4.json']);
-    const again = lab(
-      'toy',
-      '--steps',
-      '20',
-      '--chains',
-      '2',
-      '--ks',
-      '2',
-      '--beta2s',
-      '0.5',
-      '--optimizers',
-      'adopt',
-      '--seeds',
-      '4',
-      '--no-progress',
-      '--backend',
-      'cpu',
-      '--out',
-      out,
-    );
+    const again = lab(...TINY_TOY, '--no-progress', '--backend', 'cpu', '--out', out);
     assert.match(again.stderr, /toy: 1 run\(s\); 1 already saved \(skipped\), 0 to run/);
     assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /stand-ins/);
   });

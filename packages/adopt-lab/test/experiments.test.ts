@@ -1,4 +1,5 @@
-// Every experiment end to end at tiny sizes: results, reports, resumed and parallel runs, the language model's measures.
+// Every experiment end to end at tiny sizes: results, reports, resumed and parallel runs, the language model's
+// measures.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -9,6 +9,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TINY_TOY } from './tiny_run.js';
 
 const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lab-robust-'));
@@ -35,29 +36,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('adopt-lab fails clearly and stops cleanly (issue 21, item 8)', () => {
   it('report over a corrupt result.json names the file, reports the rest, and exits 1', () => {
     const out = join(scratch, 'corrupt');
-    execFileSync(
-      process.execPath,
-      [
-        cli,
-        'toy',
-        '--steps',
-        '20',
-        '--chains',
-        '2',
-        '--ks',
-        '2',
-        '--beta2s',
-        '0.5',
-        '--optimizers',
-        'adopt',
-        '--seeds',
-        '4',
-        '--out',
-        out,
-        '--no-progress',
-      ],
-      { encoding: 'utf8', stdio: 'pipe' },
-    );
+    execFileSync(process.execPath, [cli, ...TINY_TOY, '--out', out, '--no-progress'], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
     const good = readFileSync(join(out, 'toy', 'result.json'), 'utf8');
     // a second experiment's result, truncated
     execFileSync('cp', ['-r', join(out, 'toy'), join(out, 'mnist')]);

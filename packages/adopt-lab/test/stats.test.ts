@@ -66,8 +66,10 @@ describe('statistics over seeds (src/stats.ts), against hand-computed values', (
     const d = pairedComparison(m([1, 2, 3]), m([0.5, 1.4, 2.6]), false);
     assert.ok(Math.abs(d.mean - 0.5) < 1e-12 && Math.abs(d.half - 0.24844) < 1e-4);
     assert.equal(d.verdict, 'ADOPT better'); // higher is better (accuracy)
-    assert.equal(pairedComparison(m([1, 2, 3]), m([0.5, 1.4, 2.6]), true).verdict, 'ADOPT worse'); // lower is better (loss)
-    assert.ok(Math.abs(d.p - (1 - 8.660254037844386 / Math.sqrt(75 + 2))) < 1e-9, String(d.p)); // t = 0.5 / (0.1 / sqrt 3), df 2
+    // lower is better (loss)
+    assert.equal(pairedComparison(m([1, 2, 3]), m([0.5, 1.4, 2.6]), true).verdict, 'ADOPT worse');
+    // t = 0.5 / (0.1 / sqrt 3), df 2
+    assert.ok(Math.abs(d.p - (1 - 8.660254037844386 / Math.sqrt(75 + 2))) < 1e-9, String(d.p));
     assert.equal(pairedComparison(m([1, -1, 0.5]), m([0, 0, 0]), true).verdict, 'no significant difference');
     // only the seeds both have are paired
     const partial = pairedComparison(
@@ -158,7 +160,8 @@ describe('figures: colours, dashes and legends', () => {
   it('every optimizer has its own colour and dash pattern; ADOPT and unclipped ADOPT differ in both', () => {
     const colours = Object.values(STYLES).map((x) => x.color);
     assert.equal(new Set(colours).size, colours.length);
-    assert.equal(new Set(Object.values(STYLES).map((x) => x.dash.join(','))).size, Object.keys(STYLES).length - 1); // Adam and ADOPT share solid, nothing else
+    // Adam and ADOPT share solid, nothing else
+    assert.equal(new Set(Object.values(STYLES).map((x) => x.dash.join(','))).size, Object.keys(STYLES).length - 1);
     assert.notDeepEqual(STYLES['ADOPT']!.dash, STYLES['ADOPT (unclipped)']!.dash);
     for (const a of ['Adam', 'AdamW', 'AMSGrad'])
       for (const b of ['Adam', 'AdamW', 'AMSGrad']) if (a !== b) assert.notDeepEqual(STYLES[a]!.dash, STYLES[b]!.dash);

@@ -1,7 +1,7 @@
 /**
  * The names that left the root in 0.3 (pre-1.0: the CHANGELOG lists each move), kept as declarations without a
  * value so that an old `import { createOptimizer } from 'adopt-optim'` fails to compile with the new import path in
- * the message ("Type 'MovedTo<"adopt-optim/train">' has no call signatures") instead of a bare "has no exported
+ * the message ("Type 'MovedTo<"adopt-optim/registry">' has no call signatures") instead of a bare "has no exported
  * member". Nothing here exists at run time (an old import from JavaScript fails as a missing export), and the API
  * reference omits it (`@internal`).
  *
@@ -18,33 +18,34 @@ export interface MovedTo<Path extends string> {
   readonly movedTo: Path;
 }
 
-// to 'adopt-optim/train': optimizers by name, and the seeded random stream (there already)
-/** @internal @deprecated Moved: import { createOptimizer } from 'adopt-optim/train'. */
-export declare const createOptimizer: MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import { setLearningRate } from 'adopt-optim/train'. */
-export declare const setLearningRate: MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import { isOptimizerName } from 'adopt-optim/train'. */
-export declare const isOptimizerName: MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import { OPTIMIZER_NAMES } from 'adopt-optim/train'. */
-export declare const OPTIMIZER_NAMES: MovedTo<'adopt-optim/train'>;
+// to 'adopt-optim/registry' (browser-safe; 'adopt-optim/train' re-exports them): optimizers by name; to
+// 'adopt-optim/core': the seeded random stream
+/** @internal @deprecated Moved: import { createOptimizer } from 'adopt-optim/registry'. */
+export declare const createOptimizer: MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import { setLearningRate } from 'adopt-optim/registry'. */
+export declare const setLearningRate: MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import { isOptimizerName } from 'adopt-optim/registry'. */
+export declare const isOptimizerName: MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import { OPTIMIZER_NAMES } from 'adopt-optim/registry'. */
+export declare const OPTIMIZER_NAMES: MovedTo<'adopt-optim/registry'>;
 /** @internal @deprecated Moved: import { Rng } from 'adopt-optim/core'. */
 export declare const Rng: MovedTo<'adopt-optim/core'>;
-/** @internal @deprecated Moved: import type { OptimizerName } from 'adopt-optim/train'. */
-export type OptimizerName = MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import type { OptimizerOptions } from 'adopt-optim/train'. */
-export type OptimizerOptions = MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import type { OptimizerOptionsByName } from 'adopt-optim/train'. */
-export type OptimizerOptionsByName = MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import type { OptimizerByName } from 'adopt-optim/train'. */
-export type OptimizerByName = MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import type { SgdOptions } from 'adopt-optim/train'. */
-export type SgdOptions = MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import type { MomentumOptions } from 'adopt-optim/train'. */
-export type MomentumOptions = MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import type { RmspropOptions } from 'adopt-optim/train'. */
-export type RmspropOptions = MovedTo<'adopt-optim/train'>;
-/** @internal @deprecated Moved: import type { WithLearningRate } from 'adopt-optim/train'. */
-export type WithLearningRate = MovedTo<'adopt-optim/train'>;
+/** @internal @deprecated Moved: import type { OptimizerName } from 'adopt-optim/registry'. */
+export type OptimizerName = MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import type { OptimizerOptions } from 'adopt-optim/registry'. */
+export type OptimizerOptions = MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import type { OptimizerOptionsByName } from 'adopt-optim/registry'. */
+export type OptimizerOptionsByName = MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import type { OptimizerByName } from 'adopt-optim/registry'. */
+export type OptimizerByName = MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import type { SgdOptions } from 'adopt-optim/registry'. */
+export type SgdOptions = MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import type { MomentumOptions } from 'adopt-optim/registry'. */
+export type MomentumOptions = MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import type { RmspropOptions } from 'adopt-optim/registry'. */
+export type RmspropOptions = MovedTo<'adopt-optim/registry'>;
+/** @internal @deprecated Moved: import type { WithLearningRate } from 'adopt-optim/registry'. */
+export type WithLearningRate = MovedTo<'adopt-optim/registry'>;
 
 // to 'adopt-optim/interop': PyTorch state_dict files and safetensors
 /** @internal @deprecated Moved: import { exportState } from 'adopt-optim/interop'. */

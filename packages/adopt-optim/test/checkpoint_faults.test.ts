@@ -142,7 +142,8 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
       disposeTrainer(resumed, model);
     }
     t.diagnostic(
-      `${total} crash points (file-system calls of a 6-step run checkpointing at 2, 4, 6): ${JSON.stringify(Object.fromEntries(outcomes))}`,
+      `${total} crash points (file-system calls of a 6-step run checkpointing at 2, 4, 6): ` +
+        `${JSON.stringify(Object.fromEntries(outcomes))}`,
     );
   });
 
@@ -215,7 +216,8 @@ describe('checkpoint fault injection and bit flips (cpu)', () => {
         flips++;
         const fromDir = await attempt(dir, `${name} byte ${position}`);
         add(
-          `${name}: restore(dir) → ${fromDir === 'refused' ? 'refused' : fromDir === 4 ? 'step 4 (intact)' : `step ${fromDir}, with a warning`}`,
+          `${name}: restore(dir) → ` +
+            `${fromDir === 'refused' ? 'refused' : fromDir === 4 ? 'step 4 (intact)' : `step ${fromDir}, with a warning`}`,
         );
         if (file.folder !== undefined) {
           const direct = await attempt(join(dir, file.folder), `${name} byte ${position} (folder)`);

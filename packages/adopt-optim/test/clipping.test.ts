@@ -22,9 +22,9 @@ import {
   REF_BLOCK,
   Rng,
   type Ref8State,
-  type RefAdamParams,
-  type RefAdoptParams,
   type RefState,
+  refAdamDefaults,
+  refAdoptDefaults,
 } from './reference.js';
 
 const SIZES = [37, 257, 5];
@@ -77,26 +77,8 @@ interface Family {
   weightDecay: number;
 }
 
-const ADOPT_REF: RefAdoptParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0.1,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAM_REF: RefAdamParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  decoupled: false,
-  amsgrad: false,
-  maximize: true,
-};
+const ADOPT_REF = refAdoptDefaults(LR, { weightDecay: 0.1 });
+const ADAM_REF = refAdamDefaults(LR, { maximize: true });
 const FAMILIES: Family[] = [
   {
     name: 'ADOPT, coupled weight decay',
@@ -249,7 +231,8 @@ describe("gradient clipping against a float64 reference of Keras's clipping", ()
       (e: unknown) =>
         e instanceof OptimizerArgumentError &&
         e.message ===
-          'ADOPT: only one of clipnorm, clipvalue and globalClipnorm can be set (as in Keras); got clipnorm: 1, clipvalue: 1.',
+          'ADOPT: only one of clipnorm, clipvalue and globalClipnorm can be set (as in Keras); got clipnorm: 1, ' +
+            'clipvalue: 1.',
     );
     assert.throws(
       () => adam(LR, { globalClipnorm: 0 }),

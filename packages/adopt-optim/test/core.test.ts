@@ -1,18 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { adam, adopt, core, NonFiniteGradientError, OptimizerArgumentError } from '../src/index.js';
-import { maxRelativeError, refAdoptStep, refState, Rng, type RefAdoptParams, type RefState } from './reference.js';
+import { maxRelativeError, refAdoptStep, refState, Rng, type RefState, refAdoptDefaults } from './reference.js';
 
-const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
+const ADOPT_REF = refAdoptDefaults(0.01);
 import { VARIANTS } from './variants.js';
 
 const N = 257; // odd, so no implementation can rely on a multiple of 4
@@ -325,7 +316,8 @@ describe('core: init takes a Float32Array (or a tree of them) and nothing else',
         (e: unknown) =>
           e instanceof OptimizerArgumentError &&
           e.message ===
-            `${name}.init: invalid params a Float64Array of length 2; expected a Float32Array (Float32Array.from(params) converts it).`,
+            `${name}.init: invalid params a Float64Array of length 2; expected a Float32Array ` +
+              '(Float32Array.from(params) converts it).',
       );
       assert.throws(
         () => init([1, 2]),
@@ -376,7 +368,8 @@ describe('core: a gradient that does not match the state is refused, nothing cha
           (e: unknown) =>
             e instanceof OptimizerArgumentError &&
             e.message ===
-              `${piece}: the gradient has length 4 but the state was made for length 3; pass the state that init made for these params. Nothing was changed.`,
+              `${piece}: the gradient has length 4 but the state was made for length 3; pass the state that init ` +
+                'made for these params. Nothing was changed.',
         );
         assert.deepEqual(Array.from(p), [1, 2, 3, 4]);
         assert.equal(snapshot(s), before);
@@ -423,7 +416,8 @@ describe('core: a gradient that does not match the state is refused, nothing cha
       () => t.update(u, [good, wrong], new Float32Array(3), { noUpdate: false }),
       /scaleByAdopt: the gradient has length 3 but the state was made for length 2/,
     );
-    assert.deepEqual([good.t, Array.from(good.m), Array.from(u)], [0, [0, 0, 0], [1, 2, 3]]); // the first member did not run
+    // the first member did not run
+    assert.deepEqual([good.t, Array.from(good.m), Array.from(u)], [0, [0, 0, 0], [1, 2, 3]]);
     assert.throws(
       () => t.update(u, [good], new Float32Array(3), { noUpdate: false }),
       /chain: invalid state an Array of length 1; expected the state that init made \(an Array of length 2\)/,

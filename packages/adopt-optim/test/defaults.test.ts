@@ -143,8 +143,9 @@ describe('the published defaults spread into their optimizer', () => {
       (e: unknown) =>
         e instanceof OptimizerArgumentError &&
         e.message ===
-          'ADOPT: unknown option "learningRate"; the learning rate is the first argument, not an option ' +
-            '(options: beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm).',
+          'ADOPT: unknown option "learningRate"; the learning rate is the first argument, not an option (options: ' +
+            'beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, ' +
+            'correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm).',
     );
     assert.throws(
       () => core.adam(1e-3, { learningRate: 1e-3 } as object),

@@ -122,7 +122,8 @@ function model(seed: number): tf.Sequential {
 }
 
 const vars = (m: tf.Sequential) => m.trainableWeights.map((w) => w.read() as tf.Variable);
-const PERM: Record<number, number[]> = { 4: [3, 2, 0, 1], 2: [1, 0] }; // conv HWIO -> OIHW, dense [in, out] -> [out, in]
+// conv HWIO -> OIHW, dense [in, out] -> [out, in]
+const PERM: Record<number, number[]> = { 4: [3, 2, 0, 1], 2: [1, 0] };
 const torchLayout = (t: tf.Tensor) => tf.tidy(() => (PERM[t.rank] ? tf.transpose(t, PERM[t.rank]) : t.clone()));
 
 function gradients(m: tf.Sequential, steps: number, seed: number): Float32Array[][] {

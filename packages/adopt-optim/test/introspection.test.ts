@@ -61,7 +61,8 @@ describe('stateBytes: the state an optimizer holds', () => {
         assert.equal(opt.stateBytes, bytes, opt.getClassName());
         opt.dispose();
       }
-      assert.equal(int8, 16 + 8 + (24 + 8) + (600 + 16), 'the 8-bit closed form, by hand'); // 5 -> 8 codes x 2 moments + 2 scales; 12; 300 (2 blocks)
+      // 5 -> 8 codes x 2 moments + 2 scales; 12; 300 (2 blocks)
+      assert.equal(int8, 16 + 8 + (24 + 8) + (600 + 16), 'the 8-bit closed form, by hand');
       tf.dispose(vs);
     });
   }

@@ -37,9 +37,9 @@ import {
   REF_BLOCK,
   Rng,
   type Ref8State,
-  type RefAdamParams,
-  type RefAdoptParams,
   type RefState,
+  refAdamDefaults,
+  refAdoptDefaults,
 } from './reference.js';
 import { refAdam4Step, refAdopt4Step, REF4_BLOCK, type Ref4State } from './reference4.js';
 
@@ -52,29 +52,12 @@ export interface Config {
 }
 
 const LR = 0.01;
-const ADOPT_REF: RefAdoptParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAM_REF: RefAdamParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  decoupled: false,
-  amsgrad: false,
-  maximize: false,
-};
+const ADOPT_REF = refAdoptDefaults(LR);
+const ADAM_REF = refAdamDefaults(LR);
 
 export function makeOptimizer(c: Config): NamedStateOptimizer {
-  const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused }; // 8-bit and 4-bit state run fused only
+  // 8-bit and 4-bit state run fused only
+  const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused };
   return c.family === 'adopt' ? adopt(LR, options) : adam(LR, options);
 }
 
@@ -520,7 +503,10 @@ export class Checkpoint implements fc.AsyncCommand<Model, Real> {
 }
 
 const NAMES = ['fa', 'fb', 'fc'];
-/** Sizes around SIMD tails (4), the groups of 16 and 128-element blocks of 4-bit state, the 256-element blocks of 8-bit state, as 1-D or 2-D shapes. */
+/**
+ * Sizes around SIMD tails (4), the groups of 16 and 128-element blocks of 4-bit state, the 256-element blocks of 8-bit
+ * state, as 1-D or 2-D shapes.
+ */
 const shapes: fc.Arbitrary<number[]> = fc.constantFrom<number[]>(
   [1],
   [3],

@@ -10,19 +10,10 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { adopt, type NamedStateOptimizer } from '../src/index.js';
 import { useBackend } from './backends.js';
-import { maxRelativeError, refAdopt8Step, Rng, type RefAdoptParams } from './reference.js';
+import { maxRelativeError, refAdopt8Step, Rng, refAdoptDefaults } from './reference.js';
 import { ref4From, refAdopt4Step, unpack4 } from './reference4.js';
 
-const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
+const ADOPT_REF = refAdoptDefaults(0.01);
 const COUNT = 10_000;
 
 interface Codes {

@@ -40,6 +40,38 @@ export interface RefAdamParams {
   lrMax?: number;
 }
 
+/**
+ * ADOPT's defaults (§2: β1 0.9, β2 0.9999, ε 1e-6, clip t^0.25, no decay) at learning rate `lr`, with `change` applied.
+ */
+export function refAdoptDefaults(lr: RefRate, change: Partial<RefAdoptParams> = {}): RefAdoptParams {
+  const defaults: RefAdoptParams = {
+    lr,
+    beta1: 0.9,
+    beta2: 0.9999,
+    eps: 1e-6,
+    weightDecay: 0,
+    decoupled: false,
+    clip: (t) => t ** 0.25,
+    maximize: false,
+  };
+  return { ...defaults, ...change };
+}
+
+/** Adam's defaults (§4: β1 0.9, β2 0.999, ε 1e-8, no decay) at learning rate `lr`, with `change` applied. */
+export function refAdamDefaults(lr: RefRate, change: Partial<RefAdamParams> = {}): RefAdamParams {
+  const defaults: RefAdamParams = {
+    lr,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    decoupled: false,
+    amsgrad: false,
+    maximize: false,
+  };
+  return { ...defaults, ...change };
+}
+
 export interface RefState {
   m: Float64Array;
   v: Float64Array;
@@ -167,6 +199,18 @@ export function maxRelativeError(a: ArrayLike<number>, b: ArrayLike<number>, flo
     if (!(e <= worst)) worst = e; // NaN propagates as a failure
   }
   return worst;
+}
+
+/** Largest |code difference| and share of codes that differ, kernel vs reference (codes unpacked). */
+export function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; share: number } {
+  let max = 0;
+  let differ = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    max = Math.max(max, d);
+    if (d !== 0) differ++;
+  }
+  return { max, share: differ / Math.max(1, a.length) };
 }
 
 // ---------------------------------------------------------------------------------------------

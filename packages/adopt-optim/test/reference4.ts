@@ -28,7 +28,10 @@ export function refHashM(idx: number, seed: number): number {
   return (Math.imul(idx, 0xc2b2ae3d) + Math.imul(seed, 0x27d4eb2f)) >>> 0;
 }
 
-/** §12.1: the codes of `n` elements from packed bytes (element i of a group of 16 in byte i's low nibble, i + 8 in its high one). */
+/**
+ * §12.1: the codes of `n` elements from packed bytes (element i of a group of 16 in byte i's low nibble, i + 8 in its
+ * high one).
+ */
 export function unpack4(bytes: ArrayLike<number>, n: number, signed: boolean): number[] {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -41,8 +41,8 @@ describe('createOptimizer: names and the options argument', () => {
   it('refuses a learning rate (or anything else but an object) as the second argument, showing where it goes', () => {
     refuses(
       () => untyped('adopt', 0.01),
-      'createOptimizer: invalid options 0.01 for "adopt"; options must be an object, and the learning rate goes in it: ' +
-        'createOptimizer("adopt", {learningRate: 0.01}).',
+      'createOptimizer: invalid options 0.01 for "adopt"; options must be an object, and the learning rate goes in ' +
+        'it: createOptimizer("adopt", {learningRate: 0.01}).',
     );
     refuses(
       () => untyped('sgd', 0.5),
@@ -90,11 +90,14 @@ describe('createOptimizer: names and the options argument', () => {
     );
     refuses(
       () => untyped('adopt', { momentum: 0.9 }),
-      'ADOPT: unknown option "momentum"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.',
+      'ADOPT: unknown option "momentum"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, ' +
+        'decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, ' +
+        'epsilonMode, clipnorm, clipvalue, globalClipnorm.',
     );
     refuses(
       () => untyped('adamw', { clip: null }),
-      'AdamW: unknown option "clip"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, maximize, nonFinite, fused, caution, correctedWeightDecay, stateDtype, clipnorm, clipvalue, globalClipnorm.',
+      'AdamW: unknown option "clip"; expected one of learningRate, beta1, beta2, epsilon, weightDecay, decoupled, ' +
+        'maximize, nonFinite, fused, caution, correctedWeightDecay, stateDtype, clipnorm, clipvalue, globalClipnorm.',
     );
   });
 
@@ -180,20 +183,23 @@ describe("createOptimizer: tfjs's own optimizers are checked like ours", () => {
       'rmsprop negative epsilon',
       'rmsprop',
       { epsilon: -1e-7 },
-      'rmsprop: invalid epsilon -1e-7; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).',
+      'rmsprop: invalid epsilon -1e-7; expected a finite number > 0 (with 0, an element whose gradient and second ' +
+        'moment are both 0 computes 0 / 0 = NaN).',
     ],
     // epsilon 0: the mean square starts at 0, so a zero gradient gives 0 / sqrt(0) = NaN
     [
       'rmsprop epsilon 0',
       'rmsprop',
       { epsilon: 0 },
-      'rmsprop: invalid epsilon 0; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).',
+      'rmsprop: invalid epsilon 0; expected a finite number > 0 (with 0, an element whose gradient and second moment ' +
+        'are both 0 computes 0 / 0 = NaN).',
     ],
     [
       'rmsprop infinite epsilon',
       'rmsprop',
       { epsilon: Infinity },
-      'rmsprop: invalid epsilon Infinity; expected a finite number > 0 (with 0, an element whose gradient and second moment are both 0 computes 0 / 0 = NaN).',
+      'rmsprop: invalid epsilon Infinity; expected a finite number > 0 (with 0, an element whose gradient and second ' +
+        'moment are both 0 computes 0 / 0 = NaN).',
     ],
     [
       'rmsprop negative momentum',

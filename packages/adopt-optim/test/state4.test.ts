@@ -9,8 +9,9 @@ import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { core, OptimizerArgumentError } from '../src/index.js';
-import { maxRelativeError, Rng, type RefAdamParams, type RefAdoptParams } from './reference.js';
+import { maxRelativeError, Rng, codeDiff } from './reference.js';
 import { trainRegression } from './regression.js';
+import { ADOPT_REF, LOWBIT_CASES } from './lowbit_cases.js';
 import {
   ref4From,
   refAdam4Step,
@@ -23,43 +24,10 @@ import {
 } from './reference4.js';
 import { refSeed } from './reference.js';
 
-const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAMW_REF: RefAdamParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0.01,
-  decoupled: true,
-  amsgrad: false,
-  maximize: false,
-};
-
 // group edges (16), block edges (128), the chunk edge of 16384
 const LENGTHS = [1, 3, 15, 16, 17, 127, 128, 129, 1000, 16384 + 5];
 
 type Step = (p: Float64Array, g: ArrayLike<number>, s: Ref4State) => void;
-
-/** Largest |code difference| and share of codes that differ, kernel vs reference (both unpacked). */
-function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; share: number } {
-  let max = 0;
-  let differ = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    max = Math.max(max, d);
-    if (d !== 0) differ++;
-  }
-  return { max, share: differ / Math.max(1, a.length) };
-}
 
 /** Runs 6 steps of the kernel and the reference from the kernel's state each time; the worst differences. */
 function compare(
@@ -97,31 +65,11 @@ function compare(
 }
 
 describe('4-bit state: the fused kernels against the float64 reference, one step at a time', () => {
-  const cases: [string, () => core.CoreOptimizer<any, any>, Step][] = [
-    ['ADOPT', () => core.adopt(0.01, { stateDtype: 'int4' }), (p, g, s) => refAdopt4Step(p, g, s, ADOPT_REF)],
-    [
-      'ADOPT nesterov, decoupled decay, maximize',
-      () => core.adopt(0.01, { stateDtype: 'int4', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-      (p, g, s) =>
-        refAdopt4Step(p, g, s, { ...ADOPT_REF, nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-    ],
-    [
-      'ADOPT coupled decay, unclipped',
-      () => core.adopt(0.01, { stateDtype: 'int4', weightDecay: 0.1, clip: null }),
-      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, weightDecay: 0.1, clip: null }),
-    ],
-    [
-      "ADOPT epsilonMode 'add'",
-      () => core.adopt(0.01, { stateDtype: 'int4', epsilonMode: 'add' }),
-      (p, g, s) => refAdopt4Step(p, g, s, { ...ADOPT_REF, epsilonMode: 'add' }),
-    ],
-    ['AdamW', () => core.adamw(0.01, { stateDtype: 'int4' }), (p, g, s) => refAdam4Step(p, g, s, ADAMW_REF)],
-    [
-      'Adam',
-      () => core.adam(0.01, { stateDtype: 'int4' }),
-      (p, g, s) => refAdam4Step(p, g, s, { ...ADAMW_REF, weightDecay: 0, decoupled: false }),
-    ],
-  ];
+  const cases: [string, () => core.CoreOptimizer<any, any>, Step][] = LOWBIT_CASES.map(([name, make, ref]) => [
+    name,
+    () => make('int4'),
+    'adopt' in ref ? (p, g, s) => refAdopt4Step(p, g, s, ref.adopt) : (p, g, s) => refAdam4Step(p, g, s, ref.adam),
+  ]);
   for (const [name, make, reference] of cases) {
     it(name, (t) => {
       const w = compare(make, reference);
@@ -205,7 +153,8 @@ describe('4-bit state: encoding', () => {
     const step = Math.abs(p[1]!);
     const float32Step = lr * 0.1 * 1;
     t.diagnostic(
-      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}; v decoding to 0 would give ${(float32Step * 1000).toExponential(2)})`,
+      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}; v ` +
+        `decoding to 0 would give ${(float32Step * 1000).toExponential(2)})`,
     );
     assert.ok(step > 0 && step <= float32Step * (1 + 1e-6), `step ${step}`);
   });
@@ -232,7 +181,8 @@ describe('4-bit state: training', () => {
         const rel = Math.sqrt(diff / norm);
         t.diagnostic(
           `dim ${dim}: rms distance to w* float32 ${dist(f.w).toExponential(3)}, int4 ${dist(q.w).toExponential(3)}; ` +
-            `last minibatch loss ${f.loss.toExponential(2)} / ${q.loss.toExponential(2)}; ||w4 - w32|| / ||w32|| = ${rel.toExponential(2)}`,
+            `last minibatch loss ${f.loss.toExponential(2)} / ${q.loss.toExponential(2)}; ||w4 - w32|| / ||w32|| ` +
+            `= ${rel.toExponential(2)}`,
         );
         assert.ok(dist(q.w) <= 1.5 * dist(f.w) + 1e-3, `distance ${dist(q.w)} vs ${dist(f.w)}`);
         // mid-trajectory at dim 1000 (distance 0.25): the two runs' weights differ by ~5-11% there, a diagnostic only
@@ -248,7 +198,8 @@ describe('4-bit state: the state itself', () => {
     const arrays = s4.qm.byteLength + s4.qv.byteLength + s4.mScale.byteLength + s4.vScale.byteLength;
     const memory = core.lowBitMomentsBytes(s4);
     t.diagnostic(
-      `int4: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory with the chunk scratch`,
+      `int4: ${(arrays / n).toFixed(4)} B/param in codes and scales, ${(memory / n).toFixed(4)} B/param of memory ` +
+        'with the chunk scratch',
     );
     assert.equal(arrays, (2 * n) / 2 + 2 * 4 * Math.ceil(n / 128));
     assert.ok(memory / n <= 1.09, `${memory / n} bytes per parameter`); // + 128 KiB of chunk scratch and page rounding
@@ -316,7 +267,8 @@ describe('4-bit state: what is refused', () => {
   });
 
   it('a state made for 40 elements refuses 41 or 48 (same padded size) before anything changes, counters included', () => {
-    // (review finding: the padded code count alone admitted them, and Adam's counter advanced before the kernel refused)
+    // (review finding: the padded code count alone admitted them, and Adam's counter advanced before the kernel
+    // refused)
     for (const [dtype, made, given] of [
       ['int4', 40, 41],
       ['int4', 40, 48],

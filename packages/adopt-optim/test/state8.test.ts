@@ -21,31 +21,10 @@ import {
   Rng,
   REF_BLOCK,
   type Ref8State,
-  type RefAdamParams,
-  type RefAdoptParams,
+  codeDiff,
 } from './reference.js';
 import { trainRegression } from './regression.js';
-
-const ADOPT_REF: RefAdoptParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAMW_REF: RefAdamParams = {
-  lr: 0.01,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0.01,
-  decoupled: true,
-  amsgrad: false,
-  maximize: false,
-};
+import { LOWBIT_CASES } from './lowbit_cases.js';
 
 // 0..16384+5: SIMD tails (not multiples of 4), partial blocks, the chunk edge of 16384
 const LENGTHS = [1, 3, 5, 255, 256, 257, 1000, 16384 + 5];
@@ -54,43 +33,16 @@ function copy8(s: core.Int8State): Ref8State {
   return { qm: s.qm.slice(), qv: s.qv.slice(), mScale: s.mScale.slice(), vScale: s.vScale.slice(), t: s.t };
 }
 
-/** Largest |code difference| and share of codes that differ, kernel vs reference. */
-function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; share: number } {
-  let max = 0;
-  let differ = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    max = Math.max(max, d);
-    if (d !== 0) differ++;
-  }
-  return { max, share: differ / Math.max(1, a.length) };
-}
-
 describe('8-bit state: the fused kernels against the float64 reference, one step at a time', () => {
   const cases: [
     string,
     () => core.CoreOptimizer<any, any>,
     (p: Float64Array, g: ArrayLike<number>, s: Ref8State) => void,
-  ][] = [
-    ['ADOPT', () => core.adopt(0.01, { stateDtype: 'int8' }), (p, g, s) => refAdopt8Step(p, g, s, ADOPT_REF)],
-    [
-      'ADOPT nesterov, decoupled decay, maximize',
-      () => core.adopt(0.01, { stateDtype: 'int8', nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-      (p, g, s) =>
-        refAdopt8Step(p, g, s, { ...ADOPT_REF, nesterov: true, weightDecay: 0.1, decoupled: true, maximize: true }),
-    ],
-    [
-      'ADOPT coupled decay, unclipped',
-      () => core.adopt(0.01, { stateDtype: 'int8', weightDecay: 0.1, clip: null }),
-      (p, g, s) => refAdopt8Step(p, g, s, { ...ADOPT_REF, weightDecay: 0.1, clip: null }),
-    ],
-    ['AdamW', () => core.adamw(0.01, { stateDtype: 'int8' }), (p, g, s) => refAdam8Step(p, g, s, ADAMW_REF)],
-    [
-      'Adam',
-      () => core.adam(0.01, { stateDtype: 'int8' }),
-      (p, g, s) => refAdam8Step(p, g, s, { ...ADAMW_REF, weightDecay: 0, decoupled: false }),
-    ],
-  ];
+  ][] = LOWBIT_CASES.map(([name, make, ref]) => [
+    name,
+    () => make('int8'),
+    'adopt' in ref ? (p, g, s) => refAdopt8Step(p, g, s, ref.adopt) : (p, g, s) => refAdam8Step(p, g, s, ref.adam),
+  ]);
   for (const [name, make, reference] of cases) {
     it(name, (t) => {
       let worstP = 0;
@@ -124,8 +76,8 @@ describe('8-bit state: the fused kernels against the float64 reference, one step
         }
       }
       t.diagnostic(
-        `p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ${(100 * worstShare).toFixed(2)}% differ; ` +
-          `scales: ${worstScale.toExponential(2)} relative`,
+        `p: ${worstP.toExponential(2)} relative; codes: at most ${worstCode} apart, ` +
+          `${(100 * worstShare).toFixed(2)}% differ; scales: ${worstScale.toExponential(2)} relative`,
       );
       // float32 vs float64 arithmetic moves a value across a rounding boundary now and then: one code
       assert.ok(worstCode <= 1, `codes differ by ${worstCode}`);
@@ -215,7 +167,8 @@ describe('8-bit state: encoding', () => {
     const float32Step = lr * 0.1 * 1; // n = g / sqrt(v) = 1
     const zeroPointStep = lr * 0.1 * (1e-3 / 1e-6);
     t.diagnostic(
-      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}, a zero code would give ${zeroPointStep.toExponential(2)})`,
+      `step of the tiny-v element: ${step.toExponential(2)} (float32 state ${float32Step.toExponential(2)}, a zero ` +
+        `code would give ${zeroPointStep.toExponential(2)})`,
     );
     assert.ok(step > 0 && step <= float32Step * (1 + 1e-6), `step ${step}`);
   });
@@ -239,7 +192,8 @@ describe('8-bit state: training', () => {
         }
         const rel = Math.sqrt(diff / norm);
         t.diagnostic(
-          `dim ${dim}: loss float32 ${f.loss.toExponential(3)}, int8 ${q.loss.toExponential(3)}; ||w8 - w32|| / ||w32|| = ${rel.toExponential(2)}`,
+          `dim ${dim}: loss float32 ${f.loss.toExponential(3)}, int8 ${q.loss.toExponential(3)}; ||w8 - w32|| / ` +
+            `||w32|| = ${rel.toExponential(2)}`,
         );
         assert.ok(Math.abs(q.loss - f.loss) <= 0.05 * f.loss + 1e-3, `loss ${q.loss} vs ${f.loss}`);
         assert.ok(rel < 0.02, `weights differ by ${rel}`);
@@ -468,7 +422,8 @@ for (const backend of BACKENDS) {
         assert.throws(
           () => opt.applyGradients({ [other.name]: tf.ones([8]), [v.name]: tf.ones(shape) }),
           new RegExp(
-            `8-bit state of variable "bound_v_${backend}" was made for shape \\[16\\] but the variable has shape \\[${shape}\\].*Nothing was changed`,
+            `8-bit state of variable "bound_v_${backend}" was made for shape \\[16\\] but the variable has shape ` +
+              `\\[${shape}\\].*Nothing was changed`,
           ),
         );
         assert.deepEqual(other.dataSync(), before);

@@ -171,7 +171,8 @@ describe('8-bit state on the wasm heap', () => {
     for (const opt of [adopt(0.01, { stateDtype: 'int8' }), adamw(0.01, { stateDtype: 'int8' })]) {
       const tensors = tf.memory().numTensors;
       opt.applyGradients(named);
-      opt.applyGradients(named); // the first update: p gets its own buffer once (variables share their initial tensor's)
+      // the first update: p gets its own buffer once (variables share their initial tensor's)
+      opt.applyGradients(named);
       const first = tf.memory();
       assert.equal(first.numTensors, tensors, 'the 8-bit state holds no tensors');
       assert.equal(k.liveCount, countBefore + 2);

@@ -100,7 +100,8 @@ for (const backend of BACKENDS) {
             await refused(
               () => opt.applyGradients(grads),
               new RegExp(
-                `optimizer state of variable "${name}/w" \\(slot "m"\\) has shape \\[4\\] float32 but the variable has shape \\[65536\\] float32`,
+                `optimizer state of variable "${name}/w" \\(slot "m"\\) has shape \\[4\\] float32 but the variable ` +
+                  'has shape \\[65536\\] float32',
               ),
             );
             tf.dispose(grads.map((g) => g.tensor));
@@ -135,7 +136,8 @@ for (const backend of BACKENDS) {
             await refused(
               () => opt.applyGradients(grads),
               new RegExp(
-                `optimizer state of variable "${name}" \\(slot "m"\\) has shape \\[3\\] float32 but the variable has shape \\[300\\]`,
+                `optimizer state of variable "${name}" \\(slot "m"\\) has shape \\[3\\] float32 but the variable has ` +
+                  'shape \\[300\\]',
               ),
             );
             tf.dispose(grads.map((g) => g.tensor));

@@ -52,7 +52,8 @@ for (const backend of BACKENDS) {
               .map((g) => [g.key, values(vars.get(g.key)!)] as const);
             if (step % 4 === 0) opt.applyGradients(Object.fromEntries(grads.map((g) => [g.name, g.tensor])));
             else opt.applyGradients(grads.map(({ name, tensor }) => ({ name, tensor })));
-            for (const g of grads) variant.reference(refs.get(g.key)!.p, g.data, refs.get(g.key)!.s, step); // k = iterations
+            // k = iterations
+            for (const g of grads) variant.reference(refs.get(g.key)!.p, g.data, refs.get(g.key)!.s, step);
             tf.dispose(grads.map((g) => g.tensor));
             if (variant.firstStepIsInit) {
               for (const [key, before] of firstCall)
@@ -105,7 +106,8 @@ for (const backend of BACKENDS) {
         for (let i = 1; i < 1000; i++) opt.minimize(loss);
         const afterAll = tf.memory().numTensors;
         t.diagnostic(
-          `numTensors: ${beforeAny} before any step, ${afterFirst} after step 1 (m and v for 2 variables), ${afterAll} after 1,000 steps`,
+          `numTensors: ${beforeAny} before any step, ${afterFirst} after step 1 (m and v for 2 variables), ` +
+            `${afterAll} after 1,000 steps`,
         );
         assert.equal(afterFirst, beforeAny + 4);
         assert.equal(afterAll, afterFirst);
@@ -149,7 +151,8 @@ for (const backend of BACKENDS) {
             assert.match(
               e.message,
               new RegExp(
-                `"${q.name}" holds NaN, Infinity or a value beyond ±2\\^63 \\(≈9.2e18; its square overflows float32\\) at step 2`,
+                `"${q.name}" holds NaN, Infinity or a value beyond ±2\\^63 \\(≈9.2e18; its square overflows ` +
+                  'float32\\) at step 2',
               ),
             );
             return true;

@@ -171,8 +171,8 @@ describe('Trainer: a config it does not understand is refused, with what was mea
     tf.dispose(config['model'] as tf.Variable[]);
   };
   const FIELDS =
-    'model, loss, data, optimizer, optimizerOptions, learningRate, steps, epochs, clipGradNorm, accumulationSteps, paramGroups, ' +
-    'evaluate, checkpoint, logFile, progress, seed, batchSize, callbacks';
+    'model, loss, data, optimizer, optimizerOptions, learningRate, steps, epochs, clipGradNorm, accumulationSteps, ' +
+    'paramGroups, evaluate, checkpoint, logFile, progress, seed, batchSize, callbacks';
 
   it('an unknown field (silently ignored before), with its likely meaning', () => {
     refused(
@@ -195,18 +195,21 @@ describe('Trainer: a config it does not understand is refused, with what was mea
     );
     refused(
       { callbacks: { onstep: () => {} } },
-      'Trainer: unknown field of callbacks "onstep"; did you mean "onStep"? expected one of onStep, onEvaluate, onCheckpoint, onWarning.',
+      'Trainer: unknown field of callbacks "onstep"; did you mean "onStep"? expected one of onStep, onEvaluate, ' +
+        'onCheckpoint, onWarning.',
     );
     refused(
       { paramGroups: [{ pattern: /b/, weight_decay: 0 }] },
-      'Trainer: unknown field of paramGroups "weight_decay"; did you mean "weightDecay"? expected one of pattern, weightDecay, learningRateMultiplier.',
+      'Trainer: unknown field of paramGroups "weight_decay"; did you mean "weightDecay"? expected one of pattern, ' +
+        'weightDecay, learningRateMultiplier.',
     );
   });
 
   it('a missing required field is named (learningRate failed with "learningRate is not a function")', () => {
     refused(
       {},
-      'Trainer: missing learningRate; expected a number, or a schedule of the optimizer step (constant, linearWarmup, cosineDecay, stepDecay).',
+      'Trainer: missing learningRate; expected a number, or a schedule of the optimizer step (constant, ' +
+        'linearWarmup, cosineDecay, stepDecay).',
       'learningRate',
     );
     refused({}, 'Trainer: missing loss; expected a function (batch, context) => tf.Scalar.', 'loss');
@@ -219,8 +222,9 @@ describe('Trainer: a config it does not understand is refused, with what was mea
   it('optimizer options are checked when the Trainer is built, with a "did you mean"', () => {
     refused(
       { optimizerOptions: { weight_decay: 0.1 } },
-      'ADOPT: unknown option "weight_decay"; did you mean "weightDecay"? expected one of learningRate, beta1, beta2, epsilon, ' +
-        'weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.',
+      'ADOPT: unknown option "weight_decay"; did you mean "weightDecay"? expected one of learningRate, beta1, beta2, ' +
+        'epsilon, weightDecay, decoupled, clip, maximize, nonFinite, fused, nesterov, caution, correctedWeightDecay, ' +
+        'stateDtype, epsilonMode, clipnorm, clipvalue, globalClipnorm.',
     );
   });
 });

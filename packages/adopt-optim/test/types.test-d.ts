@@ -44,7 +44,7 @@ export function createOptimizerTypes(name: OptimizerName, schedule: (step: numbe
   createOptimizer('sgd', { learningRate: 0.1 });
   createOptimizer('momentum', { momentum: 0.5, useNesterov: true });
   createOptimizer('rmsprop', { decay: 0.95, epsilon: 1e-7, centered: true, momentum: 0 });
-  // @ts-expect-error createOptimizer moved to 'adopt-optim/train': the root's is not callable
+  // @ts-expect-error createOptimizer moved to 'adopt-optim/registry': the root's is not callable
   movedCreate('adopt', { beta2: 0.999 });
   // @ts-expect-error defineRule moved to 'adopt-optim/rules'
   movedDefine({});

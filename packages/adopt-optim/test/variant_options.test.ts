@@ -18,7 +18,14 @@ import {
   OptimizerArgumentError,
   stepDecay,
 } from '../src/index.js';
-import { refAdamStep, refAdoptStep, type RefAdamParams, type RefAdoptParams, type RefState } from './reference.js';
+import {
+  refAdamStep,
+  refAdoptStep,
+  type RefAdamParams,
+  type RefState,
+  refAdamDefaults,
+  refAdoptDefaults,
+} from './reference.js';
 import { CORRECTED_SCHEDULE, VARIANTS } from './variants.js';
 import { data, errorAgainst, PATHS, STEPS, TOLERANCE } from './paths.js';
 
@@ -42,26 +49,8 @@ describe('§10 variants: every path against the float64 reference', () => {
 // Buggy ports: each is the reference with one plausible mistake in a variant. The optimizers must
 // disagree with it by far more than the tolerance, or the agreement above would prove nothing.
 const LR = 0.01;
-const ADOPT_REF: RefAdoptParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.9999,
-  eps: 1e-6,
-  weightDecay: 0,
-  decoupled: false,
-  clip: (t) => t ** 0.25,
-  maximize: false,
-};
-const ADAM_REF: RefAdamParams = {
-  lr: LR,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  decoupled: false,
-  amsgrad: false,
-  maximize: false,
-};
+const ADOPT_REF = refAdoptDefaults(LR);
+const ADAM_REF = refAdamDefaults(LR);
 type Port = (p: Float64Array, g: ArrayLike<number>, s: RefState, k: number) => void;
 
 /** ADOPT with caution, but the mask taken from the moment BEFORE this step's update. */

@@ -156,8 +156,8 @@ async function parent(): Promise<void> {
     '|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${TITLES[r.workload]} | ${cell(r.one)} | ${cell(r.many)} | ${(r.one.median / r.many.median).toFixed(2)}x | ` +
-        `${r.perRound.map((x) => x.toFixed(2)).join(', ')} |`,
+        `| ${TITLES[r.workload]} | ${cell(r.one)} | ${cell(r.many)} | ${(r.one.median / r.many.median).toFixed(2)}x ` +
+        `| ${r.perRound.map((x) => x.toFixed(2)).join(', ')} |`,
     ),
   ];
   if (profile) {

@@ -257,7 +257,8 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`tfjs-wasm-train benchmark: one training step (trainOnBatch, tf.train.adam), ms, median (min-max, n)`);
   lines.push(
-    `Node ${process.version}, tfjs ${tf.version.tfjs}, wasm backend SIMD single-threaded; ${new Date().toISOString()}${QUICK ? ' (--quick)' : ''}`,
+    `Node ${process.version}, tfjs ${tf.version.tfjs}, wasm backend SIMD single-threaded; ` +
+      `${new Date().toISOString()}${QUICK ? ' (--quick)' : ''}`,
   );
   lines.push('');
   lines.push('| workload | mode | ms per step | x cpu |');
@@ -267,7 +268,8 @@ async function main(): Promise<void> {
     const cpu = cells.find((c) => c.workload === w.name && c.mode === 'cpu')!.ms!.median;
     for (const c of cells.filter((x) => x.workload === w.name)) {
       lines.push(
-        `| ${c.workload} | ${c.mode} | ${c.ms ? fmt(c.ms) : `fails: ${c.error}`} | ${c.ms ? (cpu / c.ms.median).toFixed(1) : '-'} |`,
+        `| ${c.workload} | ${c.mode} | ${c.ms ? fmt(c.ms) : `fails: ${c.error}`} | ` +
+          `${c.ms ? (cpu / c.ms.median).toFixed(1) : '-'} |`,
       );
     }
   }

@@ -94,7 +94,8 @@ function original(name: string): KernelConfig {
   const config = getKernel(name, WASM);
   if (config === undefined) {
     throw new Error(
-      `tfjs-wasm-train: tfjs's wasm kernel '${name}' is not registered; is @tensorflow/tfjs-backend-wasm installed (4.x)?`,
+      `tfjs-wasm-train: tfjs's wasm kernel '${name}' is not registered; is @tensorflow/tfjs-backend-wasm installed ` +
+        '(4.x)?',
     );
   }
   return config;

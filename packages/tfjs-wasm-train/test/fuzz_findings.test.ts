@@ -1,8 +1,8 @@
 /**
- * Regression tests for the differential fuzzer's findings (an outside tester's report, items 7-13), each
- * against tfjs's cpu backend (or float64 where cpu is wrong): stale XNNPACK packings after a reshape, MaxPoolGrad with non-finite dy and with the most
- * negative float next to padding, a fused bias of shape [1], and empty channel dimensions of the
- * depthwise gradients; and the guard for batch shapes tfjs pairs wrongly (item 13).
+ * Regression tests for the differential fuzzer's findings (an outside tester's report, items 7-13), each against
+ * tfjs's cpu backend (or float64 where cpu is wrong): stale XNNPACK packings after a reshape, MaxPoolGrad with
+ * non-finite dy and with the most negative float next to padding, a fused bias of shape [1], and empty channel
+ * dimensions of the depthwise gradients; and the guard for batch shapes tfjs pairs wrongly (item 13).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -102,7 +102,8 @@ export class ErrorLog {
     return [...this.rows]
       .map(
         ([k, r]) =>
-          `${k}: ${r.cases} cases, max |wasm − cpu| = ${r.maxAbs.toExponential(2)}, max error / bound = ${r.maxRatio.toFixed(3)}`,
+          `${k}: ${r.cases} cases, max |wasm − cpu| = ${r.maxAbs.toExponential(2)}, max error / bound ` +
+          `= ${r.maxRatio.toFixed(3)}`,
       )
       .join('\n');
   }

@@ -46,7 +46,8 @@ function network(w: Record<string, tf.Tensor>, x: tf.Tensor4D, labels: tf.Tensor
   h = tf.relu(tf.conv2d(h, w['conv2'] as tf.Tensor4D, 1, 'valid'));
   const flat = tf.reshape(h, [x.shape[0], -1]) as tf.Tensor2D;
   const logits = tf.fused.matMul({ a: flat, b: w['dense'] as tf.Tensor2D, bias: w['denseBias'], activation: 'linear' });
-  const hidden = tf.matMul(logits, w['dense'] as tf.Tensor2D, false, true); // a transposed product in the forward pass too
+  // a transposed product in the forward pass too
+  const hidden = tf.matMul(logits, w['dense'] as tf.Tensor2D, false, true);
   const out = tf.add(logits, tf.mul(0.1, tf.matMul(hidden, w['dense'] as tf.Tensor2D)));
   return tf.losses.softmaxCrossEntropy(labels, out) as tf.Scalar;
 }

@@ -85,7 +85,8 @@ export function loadMnistWithValidation(sizes: {
   const { train, test } = fullCache;
   if (sizes.train + sizes.validation > train.count) {
     throw new RangeError(
-      `MNIST: ${sizes.train} training + ${sizes.validation} validation images do not fit in its ${train.count} training images.`,
+      `MNIST: ${sizes.train} training + ${sizes.validation} validation images do not fit in its ${train.count} ` +
+        'training images.',
     );
   }
   return {

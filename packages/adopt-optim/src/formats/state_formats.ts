@@ -2,8 +2,9 @@
  * The optimizer-state formats as data (docs/ALGORITHM.md §11 8-bit, §12 4-bit): for each `stateDtype`,
  * the block size, the codes of each moment, its scale, how it decodes and rounds, and how codes
  * are packed in bytes. Every codec is generated from these entries (WebAssembly:
- * src/codegen/wat_codec.ts; WGSL: src/codegen/wgsl_lowbit.ts; JavaScript: quantizeMoments in
- * src/kernels/lowbit_store.ts), and the storage, the optimizers and the conversions read them.
+ * src/codegen/wat_codec.ts; WGSL: src/codegen/wgsl_lowbit.ts) or reads them (JavaScript:
+ * quantizeMoments / dequantizeMoments in src/kernels/lowbit_arrays.ts, with no number of their own:
+ * test/lowbit_codec_table.test.ts), and the storage, the optimizers and the conversions read them.
  * This module sits below codegen, kernels, backends and the optimizers: it imports nothing.
  */
 /** `stateDtype` values with low-bit state. */

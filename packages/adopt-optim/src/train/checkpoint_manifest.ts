@@ -87,12 +87,14 @@ export async function readManifest(fs: CheckpointFs, folder: string): Promise<Ch
   const m = parseJson(bytes, path, 'readCheckpoint');
   if (!isObject(m) || m['format'] !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(
-      `readCheckpoint: ${folder} is not an adopt-optim checkpoint (format ${JSON.stringify(isObject(m) ? m['format'] : undefined)}).`,
+      `readCheckpoint: ${folder} is not an adopt-optim checkpoint (format ` +
+        `${JSON.stringify(isObject(m) ? m['format'] : undefined)}).`,
     );
   }
   if (m['version'] !== 1 && m['version'] !== CHECKPOINT_VERSION) {
     throw new CheckpointError(
-      `readCheckpoint: ${folder} has version ${describeValue(m['version'])}; this package reads versions 1 and ${CHECKPOINT_VERSION}.`,
+      `readCheckpoint: ${folder} has version ${describeValue(m['version'])}; this package reads versions 1 and ` +
+        `${CHECKPOINT_VERSION}.`,
     );
   }
   const corrupt = (what: string) => new CheckpointError(`readCheckpoint: ${path} is corrupt: ${what}.`);
@@ -132,7 +134,8 @@ export async function readManifest(fs: CheckpointFs, folder: string): Promise<Ch
         e['offset'] + e['byteLength'] > bytesTotal
       ) {
         throw corrupt(
-          `${where} (offset ${describeValue(e['offset'])}, ${describeValue(e['byteLength'])} bytes, shape [${e['shape']}]) does not fit tensors.bin of ${bytesTotal} bytes`,
+          `${where} (offset ${describeValue(e['offset'])}, ${describeValue(e['byteLength'])} bytes, shape ` +
+            `[${e['shape']}]) does not fit tensors.bin of ${bytesTotal} bytes`,
         );
       }
     }

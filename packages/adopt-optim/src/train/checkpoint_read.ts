@@ -73,7 +73,8 @@ async function readFolder(
   }
   if (blob.byteLength !== manifest.bytes || sha256(blob) !== manifest.sha256) {
     throw new CheckpointError(
-      `readCheckpoint: ${path} is corrupt: ${blob.byteLength} bytes (the manifest says ${manifest.bytes}), checksum differs from the manifest's.`,
+      `readCheckpoint: ${path} is corrupt: ${blob.byteLength} bytes (the manifest says ${manifest.bytes}), checksum ` +
+        "differs from the manifest's.",
     );
   }
   return { manifest, blob };
@@ -154,7 +155,8 @@ export async function readCheckpoint(dir: string, options: CheckpointIoOptions =
   const legacyNote = (folder: string, m: CheckpointManifest) => {
     if (m.version === 1)
       say(
-        `readCheckpoint: ${folder} is a version 1 checkpoint; its manifest has no checksum of its own, so only its structure and tensors.bin are verified.`,
+        `readCheckpoint: ${folder} is a version 1 checkpoint; its manifest has no checksum of its own, so only its ` +
+          'structure and tensors.bin are verified.',
       );
   };
   if (names.includes(MANIFEST)) {

@@ -48,7 +48,8 @@ export interface WriteCheckpointOptions extends CheckpointIoOptions {
 export function checkKeep(owner: string, keep: unknown): number {
   if (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 1) {
     throw new CheckpointError(
-      `${owner}: invalid keep ${describeValue(keep)}; expected an integer >= 1 (the number of checkpoints of this run to keep).`,
+      `${owner}: invalid keep ${describeValue(keep)}; expected an integer >= 1 (the number of checkpoints of this ` +
+        'run to keep).',
     );
   }
   return keep;
@@ -96,7 +97,9 @@ export async function writeCheckpoint(
     for (const { name, tensor } of named) {
       if (typeof name !== 'string' || names.has(name)) {
         throw new CheckpointError(
-          `writeCheckpoint: group "${group}" has ${typeof name === 'string' ? `two tensors named "${name}"` : 'a tensor without a name'}; names must be unique strings.`,
+          `writeCheckpoint: group "${group}" has ` +
+            `${typeof name === 'string' ? `two tensors named "${name}"` : 'a tensor without a name'}; names must be ` +
+            'unique strings.',
         );
       }
       names.add(name);
@@ -110,8 +113,8 @@ export async function writeCheckpoint(
         const bad = (values as Float32Array).findIndex((x) => !Number.isFinite(x));
         if (bad >= 0) {
           throw new CheckpointError(
-            `writeCheckpoint: "${group}/${name}" holds ${values[bad]} at index ${bad}; a checkpoint with NaN or Infinity ` +
-              'could not be restored, so nothing was written and the older checkpoints were kept.',
+            `writeCheckpoint: "${group}/${name}" holds ${values[bad]} at index ${bad}; a checkpoint with NaN or ` +
+              'Infinity could not be restored, so nothing was written and the older checkpoints were kept.',
           );
         }
       }

@@ -163,7 +163,8 @@ export function fileSystem(path: string): tf.io.IOHandler {
         total = files.reduce((n, f) => n + f.size, 0);
         if (total < expected) {
           throw new Error(
-            `fileSystem: the weights in ${dir} hold ${total} bytes; model.json lists ${expected}. The files are truncated.`,
+            `fileSystem: the weights in ${dir} hold ${total} bytes; model.json lists ${expected}. The files are ` +
+              'truncated.',
           );
         }
         if (exact && total > expected) {

@@ -1,25 +1,14 @@
 /**
- * The training loop (Node): optimizers by name, the Trainer, checkpoints, and file storage for
- * tf.LayersModel. Import from 'adopt-optim/train'. It loads 'adopt-optim/lowbit' itself (Node has no bundle
- * to keep small): optimizers made by name, and checkpoints, take low-bit state without another import.
+ * The training loop (Node): the Trainer, checkpoints, and file storage for tf.LayersModel, with the
+ * optimizers by name of 'adopt-optim/registry' (browser-safe, their home) re-exported. Import from
+ * 'adopt-optim/train'. It loads 'adopt-optim/lowbit' itself (Node has no bundle to keep small): optimizers made by
+ * name, and checkpoints, take low-bit state without another import.
  *
  * @module adopt-optim/train
  */
 import '../lowbit/index.js';
-export {
-  createOptimizer,
-  setLearningRate,
-  isOptimizerName,
-  OPTIMIZER_NAMES,
-  type OptimizerName,
-  type OptimizerOptions,
-  type OptimizerOptionsByName,
-  type OptimizerByName,
-  type SgdOptions,
-  type MomentumOptions,
-  type RmspropOptions,
-  type WithLearningRate,
-} from './registry.js';
+// optimizers by name: their home is 'adopt-optim/registry' (browser-safe); re-exported for Node scripts
+export * from '../registry/index.js';
 export {
   Trainer,
   type TrainerConfig,

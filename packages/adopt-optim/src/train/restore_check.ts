@@ -115,7 +115,8 @@ export function checkSlots(
   if (saved[0]!.name !== 'iter') throw refuse('the first weight must be the "iter" counter.');
   const rest = saved.slice(1);
   let segments: string[];
-  const is = (c: { prototype: object }) => Object.prototype.isPrototypeOf.call(c.prototype, optimizer); // see isNamedState
+  // see isNamedState
+  const is = (c: { prototype: object }) => Object.prototype.isPrototypeOf.call(c.prototype, optimizer);
   if (is(tf.MomentumOptimizer)) segments = ['momentum'];
   else if (is(tf.SGDOptimizer)) segments = [];
   else if (is(tf.RMSPropOptimizer)) {

@@ -19,25 +19,14 @@ import {
   readCheckpoint,
   writeCheckpoint,
   type CheckpointLock,
-  type LoadedCheckpoint,
-  type TensorValues,
 } from './checkpoint.js';
-import { createOptimizer, setLearningRate } from './registry.js';
-import {
-  checkGroupRate,
-  checkTrainerConfig,
-  isCount,
-  isPositiveInteger,
-  show,
-  type Batch,
-  type StepInfo,
-  type TrainerConfig,
-} from './trainer_config.js';
+import { createOptimizer, setLearningRate } from '../registry/optimizers_by_name.js';
+import { checkGroupRate, checkTrainerConfig, type Batch, type StepInfo, type TrainerConfig } from './trainer_config.js';
 import { appendLogRecord, cutLog, prepareLogCut, type LogCut } from './trainer_log.js';
 import { groupMatcher, inGroup } from './trainer_fields.js';
 import { stepGradients } from './trainer_step.js';
-import { checkSlots, isNamedState } from './restore_check.js';
-import { matchByName } from './variable_names.js';
+import { isNamedState } from './restore_check.js';
+import { checkRestore, type RestorePlan, type SavedState } from './trainer_restore.js';
 
 export type { Batch, DataSource, ParamGroup, StepInfo, TrainerConfig } from './trainer_config.js';
 
@@ -83,17 +72,6 @@ export interface RestoreInfo {
   warnings: string[];
 }
 
-interface SavedState {
-  optimizer: string;
-  optimizerClasses: string[];
-  groups: (string | null)[];
-  epoch: number;
-  batchInEpoch: number;
-  rngState: number;
-  accumulationSteps: number;
-  losses: { step: number; loss: number }[];
-}
-
 /** What fit() returns. */
 export interface TrainResult {
   step: number;
@@ -101,8 +79,10 @@ export interface TrainResult {
   stopped: boolean;
 }
 
-/** A training loop for Node: steps, epochs, gradient accumulation, parameter groups, evaluation, and crash-safe checkpoints restored exactly
- * (the package's docs/training.md walks through it). */
+/**
+ * A training loop for Node: steps, epochs, gradient accumulation, parameter groups, evaluation, and crash-safe
+ * checkpoints restored exactly (the package's docs/training.md walks through it).
+ */
 export class Trainer<B extends Batch> {
   readonly rng: Rng;
   /** Optimizer steps done. */
@@ -430,7 +410,11 @@ export class Trainer<B extends Batch> {
     if (dir === undefined) throw new OptimizerArgumentError('Trainer.restore: no checkpoint dir configured or given.');
     const ck = this.config.checkpoint;
     const loaded = await readCheckpoint(dir, { fs: ck?.fs, onWarning: (m) => this.warn(m) });
-    const plan = this.checkRestore(loaded); // throws before anything changes; creates no tensor
+    const plan = checkRestore(loaded, {
+      optimizer: this.config.optimizer,
+      groups: this.groups,
+      variables: this.variables.all,
+    }); // throws before anything changes; creates no tensor
     // A dry run of every optimizer's own setWeights checks on a spare optimizer, so that none can
     // refuse after another group or the model has been assigned.
     for (let i = 0; i < this.groups.length; i++) {
@@ -478,7 +462,7 @@ export class Trainer<B extends Batch> {
   }
 
   /** All checks passed: assign. Optimizer state first (setWeights checks again, all or nothing), then the model. */
-  private async assignRestored(plan: ReturnType<Trainer<B>['checkRestore']>): Promise<void> {
+  private async assignRestored(plan: RestorePlan): Promise<void> {
     for (let i = 0; i < this.groups.length; i++) {
       const named = plan.optimizer[i]!.map((v) => ({ name: v.name, tensor: tf.tensor(v.values, v.shape, v.dtype) }));
       try {
@@ -496,90 +480,5 @@ export class Trainer<B extends Batch> {
         t.dispose();
       }
     });
-  }
-
-  /** Every check of a restore, on the raw values: what to assign, or a CheckpointError. */
-  private checkRestore(loaded: LoadedCheckpoint): {
-    model: { values: TensorValues; variable: tf.Variable }[];
-    optimizer: TensorValues[][];
-  } {
-    const where = loaded.folder;
-    const refuse = (message: string) => new CheckpointError(`restore: ${where} ${message}`);
-    const s = loaded.manifest.state as Partial<Record<keyof SavedState, unknown>>;
-    if (s.optimizer !== this.config.optimizer) {
-      throw new CheckpointError(
-        `restore: ${where} was written with optimizer "${s.optimizer}"; this trainer uses "${this.config.optimizer}".`,
-      );
-    }
-    const groups = this.groups.map((g) => g.pattern);
-    if (JSON.stringify(s.groups) !== JSON.stringify(groups)) {
-      throw new CheckpointError(
-        `restore: ${where} has parameter groups ${JSON.stringify(s.groups)}; this trainer has ${JSON.stringify(groups)}.`,
-      );
-    }
-    const classes = this.groups.map((g) => g.optimizer.getClassName());
-    if (JSON.stringify(s.optimizerClasses) !== JSON.stringify(classes)) {
-      throw refuse(
-        `has optimizer classes ${JSON.stringify(s.optimizerClasses)}; this trainer has ${JSON.stringify(classes)}.`,
-      );
-    }
-    const step = loaded.manifest.step;
-    if (!isCount(s.epoch)) throw refuse(`has an invalid epoch ${show(s.epoch)}.`);
-    if (!isCount(s.batchInEpoch)) throw refuse(`has an invalid batchInEpoch ${show(s.batchInEpoch)}.`);
-    if (!isCount(s.rngState) || s.rngState > 0xffffffff)
-      throw refuse(`has an invalid rngState ${show(s.rngState)}; expected a 32-bit unsigned integer.`);
-    if (!isPositiveInteger(s.accumulationSteps))
-      throw refuse(`has an invalid accumulationSteps ${show(s.accumulationSteps)}.`);
-    const losses = s.losses;
-    if (
-      !Array.isArray(losses) ||
-      losses.length !== step ||
-      !losses.every(
-        (l: unknown, i) =>
-          l !== null &&
-          typeof l === 'object' &&
-          (l as { step: unknown }).step === i &&
-          (typeof (l as { loss: unknown }).loss === 'number' || (l as { loss: unknown }).loss === null),
-      )
-    ) {
-      throw refuse(`has an invalid loss history; expected one {step, loss} per step done (${step}).`);
-    }
-    const expectedGroups = ['model', ...this.groups.map((_, i) => `optimizer/${i}`)];
-    if (JSON.stringify([...loaded.groups].sort()) !== JSON.stringify([...expectedGroups].sort())) {
-      throw refuse(
-        `holds tensor groups ${JSON.stringify(loaded.groups)}; this trainer expects ${JSON.stringify(expectedGroups)}.`,
-      );
-    }
-
-    const saved = loaded.values('model');
-    const vars = this.variables.all;
-    if (saved.length !== vars.length)
-      throw refuse(`holds ${saved.length} model variables; this model has ${vars.length}.`);
-    let order: number[];
-    try {
-      order = matchByName(
-        saved.map((w) => w.name),
-        vars.map((v) => v.name),
-      ); // ./variable_names.ts
-    } catch (e) {
-      throw refuse((e as Error).message);
-    }
-    const liveOf = new Map<string, tf.Variable>();
-    const model = saved.map((w, i) => {
-      const v = vars[order[i]!]!;
-      if (!tf.util.arraysEqual(w.shape, v.shape) || w.dtype !== v.dtype) {
-        throw new CheckpointError(
-          `restore: model variable "${w.name}" in ${where} has shape [${w.shape}] ${w.dtype}; ` +
-            `this model's "${v.name}" has [${v.shape}] ${v.dtype}.`,
-        );
-      }
-      liveOf.set(w.name, v);
-      return { values: w, variable: v };
-    });
-    // optimizer state follows its variable, matched by name above
-    const optimizer = this.groups.map((g, i) =>
-      checkSlots(g.optimizer, new Set(g.variables), loaded.values(`optimizer/${i}`), liveOf, `${where} optimizer/${i}`),
-    );
-    return { model, optimizer };
   }
 }

@@ -8,7 +8,12 @@ import type { Rng } from '../random.js';
 import { didYouMean, OptimizerArgumentError } from '../validate.js';
 import type { CheckpointFs } from './checkpoint.js';
 import { checkFieldValues, describeValue, isPlainObject } from './trainer_fields.js';
-import { isOptimizerName, OPTIMIZER_NAMES, type OptimizerName, type OptimizerOptionsByName } from './registry.js';
+import {
+  isOptimizerName,
+  OPTIMIZER_NAMES,
+  type OptimizerName,
+  type OptimizerOptionsByName,
+} from '../registry/optimizers_by_name.js';
 
 /** A batch: any object whose tensors the loss reads. The trainer disposes it after use. */
 export type Batch = tf.TensorContainer;
@@ -99,8 +104,9 @@ export interface TrainerConfigBase<B extends Batch> {
 }
 
 /**
- * The configuration: the fields of {@link TrainerConfigBase}, the optimizer by name, and its options other than the learning
- * rate typed for that optimizer (`{optimizer: 'adopt', optimizerOptions: {weight_decay: 0.1}}` does not compile).
+ * The configuration: the fields of {@link TrainerConfigBase}, the optimizer by name, and its options other than the
+ * learning rate typed for that optimizer (`{optimizer: 'adopt', optimizerOptions: {weight_decay: 0.1}}` does not
+ * compile).
  */
 export type TrainerConfig<B extends Batch> = {
   [N in OptimizerName]: TrainerConfigBase<B> & {
@@ -149,19 +155,24 @@ const REQUIRED: Record<string, string> = {
 function unknownField(key: string, where: string, known: readonly string[]): OptimizerArgumentError {
   let hint = didYouMean(key, known);
   if (where === '' && (key === 'clipnorm' || key === 'clipvalue' || key === 'globalClipnorm')) {
-    hint = `"clipGradNorm" (PyTorch's clip_grad_norm_ over all groups), or optimizerOptions: {${key}: ...} (Keras's, per group)`;
+    hint =
+      `"clipGradNorm" (PyTorch's clip_grad_norm_ over all groups), or optimizerOptions: {${key}: ...} (Keras's, ` +
+      'per group)';
   } else if (where === '' && NESTED['callbacks']!.includes(key)) {
     hint = `callbacks: {${key}}`;
   } else if (where === '' && NESTED['checkpoint']!.includes(key) && key !== 'every') {
     hint = `checkpoint: {${key}}`;
   }
   return new OptimizerArgumentError(
-    `Trainer: unknown ${where === '' ? 'field' : `field of ${where}`} ${JSON.stringify(key)}; ${hint === undefined ? '' : `did you mean ${hint}? `}` +
-      `expected ${where === '' ? 'the fields' : 'one'} of ${known.join(', ')}.`,
+    `Trainer: unknown ${where === '' ? 'field' : `field of ${where}`} ${JSON.stringify(key)}; ` +
+      `${hint === undefined ? '' : `did you mean ${hint}? `}expected ${where === '' ? 'the fields' : 'one'} of ` +
+      `${known.join(', ')}.`,
   );
 }
 
-/** Refuses, before anything runs, a field the Trainer does not have (silently ignored before) or a missing required one. */
+/**
+ * Refuses, before anything runs, a field the Trainer does not have (silently ignored before) or a missing required one.
+ */
 function checkFields(config: unknown): void {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new OptimizerArgumentError(

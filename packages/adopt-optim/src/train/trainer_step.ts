@@ -113,7 +113,8 @@ export function stepGradients<B extends Batch>(
     max === undefined
       ? mean
       : tf.tidy(() => {
-          const scale = clipFactorOf(max, norm, PYTORCH_CLIP_EPSILON); // PyTorch's clip_grad_norm_: min(1, c / (‖g‖ + 1e-6))
+          // PyTorch's clip_grad_norm_: min(1, c / (‖g‖ + 1e-6))
+          const scale = clipFactorOf(max, norm, PYTORCH_CLIP_EPSILON);
           const out: tf.NamedTensorMap = {};
           for (const name of Object.keys(mean)) out[name] = tf.mul(mean[name]!, scale);
           return out;

@@ -124,7 +124,8 @@ export async function acquireCheckpointLock(
     if (other === 'missing') continue; // released meanwhile
     if (other === 'unreadable') {
       throw new CheckpointError(
-        `acquireCheckpointLock: ${path} exists but cannot be read as a lock; if no other process writes checkpoints to ${dir}, delete it.`,
+        `acquireCheckpointLock: ${path} exists but cannot be read as a lock; if no other process writes checkpoints ` +
+          `to ${dir}, delete it.`,
       );
     }
     const sameHost = other.hostname === content.hostname;
@@ -132,12 +133,14 @@ export async function acquireCheckpointLock(
     if (!sameHost || alive) {
       const who = `process ${other.pid} on ${other.hostname} (run ${other.runId}, since ${other.acquiredAt})`;
       throw new CheckpointError(
-        `acquireCheckpointLock: ${dir} is being written by ${who}${other.pid === process.pid && sameHost ? ', another writer in this process' : ''}; ` +
-          `two writers on one checkpoint folder would delete each other's checkpoints. Use another folder` +
+        `acquireCheckpointLock: ${dir} is being written by ` +
+          `${who}${other.pid === process.pid && sameHost ? ', another writer in this process' : ''}; two writers on ` +
+          "one checkpoint folder would delete each other's checkpoints. Use another folder" +
           (sameHost
             ? other.pid === process.pid
               ? '.'
-              : `, or, if process ${other.pid} is not writing checkpoints (its pid reused since that writer stopped), delete ${path}.`
+              : `, or, if process ${other.pid} is not writing checkpoints (its pid reused since that writer ` +
+                `stopped), delete ${path}.`
             : `, or delete ${path} if that process is no longer running.`),
       );
     }
@@ -157,7 +160,8 @@ export async function acquireCheckpointLock(
     }
     await fs.unlink(grave).catch(() => undefined);
     warn(
-      `acquireCheckpointLock: took over the lock of ${dir} left by process ${other.pid} (run ${other.runId}), which is no longer running.`,
+      `acquireCheckpointLock: took over the lock of ${dir} left by process ${other.pid} (run ${other.runId}), which ` +
+        'is no longer running.',
     );
   }
   liveTokens.add(content.token);
@@ -173,7 +177,9 @@ export async function acquireCheckpointLock(
       const now = held ? await readLock(fs, path) : 'missing';
       if (typeof now !== 'object' || now.token !== content.token) {
         throw new CheckpointError(
-          `writeCheckpoint: this writer no longer holds the lock of ${dir} (${path} ${typeof now === 'object' ? `belongs to process ${now.pid}, run ${now.runId}` : 'is gone'}); refusing to write.`,
+          `writeCheckpoint: this writer no longer holds the lock of ${dir} (${path} ` +
+            `${typeof now === 'object' ? `belongs to process ${now.pid}, run ${now.runId}` : 'is gone'}); refusing to ` +
+            'write.',
         );
       }
     },

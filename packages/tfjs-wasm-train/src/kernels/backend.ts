@@ -35,7 +35,8 @@ export function runWasmKernel(
   const config = getKernel(name, WASM);
   if (config === undefined) {
     throw new Error(
-      `tfjs-wasm-train: kernel '${name}' is not registered for backend 'wasm' (import '@tensorflow/tfjs-backend-wasm' first)`,
+      `tfjs-wasm-train: kernel '${name}' is not registered for backend 'wasm' (import ` +
+        "'@tensorflow/tfjs-backend-wasm' first)",
     );
   }
   return callKernel(config.kernelFunc, name, backend, inputs, attrs);

@@ -205,7 +205,8 @@ function conv2DBackpropInput(args: Args<Conv2DBackpropInputAttrs>): TensorInfo {
   if (filter!.shape[2] !== info.inChannels)
     fail(
       CONV2D_INPUT,
-      `filter [${filter!.shape}] has ${filter!.shape[2]} input channels, inputShape [${inputShape}] has ${info.inChannels}`,
+      `filter [${filter!.shape}] has ${filter!.shape[2]} input channels, inputShape [${inputShape}] has ` +
+        `${info.inChannels}`,
     );
   checkDy(CONV2D_INPUT, dy, inputShape, info.outShape);
   const empty = emptyResult(backend, inputShape, dy, filter!);

@@ -5,6 +5,7 @@
  * The options are typed per name: `createOptimizer('adopt', {beta1: 0.9})` compiles,
  * `createOptimizer('adopt', {momentum: 0.9})` and `createOptimizer('nadam')` do not. The same
  * checks run at run time, for callers that build the name or the options dynamically.
+ * Browser-safe (tfjs-core and the optimizers only): the home of 'adopt-optim/registry'.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
