@@ -111,7 +111,12 @@ for (const backend of BACKENDS) {
       ['adopt', 'bfloat16'],
       ['adamw', 'bfloat16'],
     ] as const) {
-      const bits = { float32: '', int8: ' with 8-bit state', int4: ' with 4-bit state', bfloat16: ' with bfloat16 state' };
+      const bits = {
+        float32: '',
+        int8: ' with 8-bit state',
+        int4: ' with 4-bit state',
+        bfloat16: ' with bfloat16 state',
+      };
       it(`${optimizer}${bits[stateDtype]}: a run stopped, checkpointed and resumed equals the uninterrupted run exactly`, async (t) => {
         const common: Partial<TrainerConfig<XY>> = {
           optimizer,

@@ -94,7 +94,8 @@ function distance(a: string, b: string): number {
 
 function checkOptions(options: WasmThreadsOptions): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    const got = options === null ? 'null' : Array.isArray(options) ? 'an array' : `${typeof options} ${String(options)}`;
+    const got =
+      options === null ? 'null' : Array.isArray(options) ? 'an array' : `${typeof options} ${String(options)}`;
     throw new Error(
       `initWasmThreads (tfjs-wasm-train): options must be an object ({ threads: 4, fallback: 'single-thread' }), ` +
         `got ${got}`,
