@@ -45,7 +45,13 @@ function refStochastic(x: number, d: number): number {
   return x < 0 ? -r : r;
 }
 
-/** Round to nearest, ties to even, float64: the neighbour nearer to x on the bfloat16 grid, the even one on a tie. */
+/** The largest finite bfloat16: (2 - 2^-7) · 2^127. */
+const BF16_MAX = (2 - 2 ** -7) * 2 ** 127;
+
+/**
+ * Round to nearest, ties to even, float64: the neighbour nearer to x on the bfloat16 grid, the even one on a tie;
+ * a finite x beyond the largest finite bfloat16 saturates there (a finite moment never becomes Infinity).
+ */
 function refNearest(x: number): number {
   if (!Number.isFinite(x) || x === 0) return x;
   const a = Math.abs(x);
@@ -53,7 +59,7 @@ function refNearest(x: number): number {
   const lo = Math.floor(a / q) * q;
   const rest = a - lo;
   const up = rest > q / 2 || (rest === q / 2 && Math.floor(lo / q) % 2 === 1);
-  const r = up ? lo + q : lo;
+  const r = Math.min(up ? lo + q : lo, BF16_MAX);
   return x < 0 ? -r : r;
 }
 
@@ -97,6 +103,42 @@ describe('bfloat16 state: the rounding (§13) against a float64 reference', () =
     assert.equal(refStochastic(1 + 2 ** -9, 0), 1);
     assert.equal(refStochastic(1 + 2 ** -9, 49152), 1 + 2 ** -7); // 1/4 ulp + 3/4 ulp of dither
     assert.equal(refStochastic(-(2 - 2 ** -8), 65535), -2); // carries into the next binade
+    assert.equal(refNearest(3.4e38), BF16_MAX); // float32's largest values saturate
+    assert.equal(refNearest(-3.4028234663852886e38), -BF16_MAX);
+  });
+
+  it('conversion saturates: a finite float32 above the largest bfloat16 stays finite (quantizeState, setWeights)', async () => {
+    const big = Float32Array.from([3.4e38, -3.4028234663852886e38, 3.3961e38, BF16_MAX, 3.39e38]);
+    const made = core.adopt(0.01, { stateDtype: 'bfloat16' }).init(new Float32Array(big.length));
+    const s = made.adopt as unknown as core.LowBitState;
+    core.quantizeState({ m: big, v: Float32Array.from(big, Math.abs), t: 1 }, s);
+    const cm = codesOf(s.qm as Uint8Array, big.length).map(decode);
+    assert.deepEqual(cm, Array.from(big, refNearest));
+    assert.ok(cm.every(Number.isFinite), `codes decode to ${cm}`);
+    // a wrong (overflowing) reference is rejected by the same comparison
+    assert.notDeepEqual(
+      cm,
+      Array.from(big, (x) => (Math.abs(x) > 3.3961e38 ? Math.sign(x) * Infinity : refNearest(x))),
+    );
+
+    await useBackend('cpu');
+    const w = tf.variable(tf.ones([4]), true, 'saturate_w');
+    const opt = adopt(1e-2, { stateDtype: 'bfloat16' });
+    const grad = tf.onesLike(w);
+    opt.applyGradients({ [w.name]: grad });
+    const entries = [
+      { name: 'iter', tensor: tf.scalar(1, 'int32') },
+      { name: `${w.name}/m`, tensor: tf.fill([4], 3.4e38) },
+      { name: `${w.name}/v`, tensor: tf.fill([4], 3.4e38) },
+      { name: `${w.name}/step`, tensor: tf.scalar(1, 'int32') },
+    ];
+    await opt.setWeights(entries);
+    const codes = (await opt.getWeights()).find((x) => x.name === `${w.name}/mbf16`)!.tensor.dataSync();
+    assert.deepEqual(Array.from(codes), [0x7f7f, 0x7f7f, 0x7f7f, 0x7f7f]);
+    opt.applyGradients({ [w.name]: grad });
+    assert.ok(Array.from(w.dataSync()).every(Number.isFinite), `parameters ${w.dataSync()}`);
+    tf.dispose([...entries.map((e) => e.tensor), grad, w]);
+    opt.dispose();
   });
 
   it('conversion (quantizeState): round to nearest even, element by element; a truncating reference fails', () => {
