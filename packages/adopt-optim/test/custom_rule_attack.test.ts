@@ -443,3 +443,17 @@ describe('exportState / importState refuse a ruleOptimizer', () => {
     ref.dispose();
   });
 });
+
+describe('rule optimizers refuse options in a Map (its entries would be dropped unseen)', () => {
+  const rule = defineRule({
+    name: 'map_options_rule',
+    slots: ['m'],
+    scalars: (lr) => ({ lr, b: 0.9 }),
+    step: momentum,
+  });
+  it('ruleOptimizer and core.ruleOptimizer', () => {
+    const map = new Map([['nonFinite', 'skip']]) as never;
+    assert.throws(() => ruleOptimizer(rule, 1e-3, map), refusedWith(/invalid options a Map; expected a plain object/));
+    assert.throws(() => core.ruleOptimizer(rule, 1e-3, map), refusedWith(/invalid options a Map; expected a plain/));
+  });
+});

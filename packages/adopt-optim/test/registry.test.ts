@@ -274,3 +274,14 @@ describe('setLearningRate takes effect on every kind', () => {
     });
   }
 });
+
+describe('createOptimizer and the rule optimizers refuse options in a Map', () => {
+  it('createOptimizer("adopt", Map) and createOptimizer("sgd", Map)', () => {
+    const map = new Map<string, unknown>([
+      ['beta1', 0.5],
+      ['stateDtype', 'bfloat16'],
+    ]);
+    refuses(() => untyped('adopt', map), /^ADOPT: invalid options a Map; expected a plain object of options/);
+    refuses(() => untyped('sgd', new Map([['learningRate', 0.5]])), /^sgd: invalid options a Map;/);
+  });
+});
