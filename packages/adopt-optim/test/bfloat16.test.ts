@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adopt, core, type NamedStateOptimizer } from '../src/index.js';
+import { adopt, core, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import { adamCall } from '../src/codegen/modules.js';
 import { adamKernelArgs } from '../src/rules/scalars.js';
 import { allocateMoments, lowBitStep } from '../src/kernels/lowbit_arrays.js';
@@ -346,4 +346,45 @@ describe('bfloat16 state: steps against float64 ADOPT with bfloat16-rounded m an
     }
     assert.ok(maxRelativeError(pc, p) < tolerance, `max relative error ${maxRelativeError(pc, p)}`);
   });
+});
+
+describe('quantizeState / dequantizeState refuse what low-bit state cannot hold, writing nothing', () => {
+  for (const stateDtype of ['int8', 'int4', 'bfloat16'] as const) {
+    it(`${stateDtype}: NaN m, negative v, a bad count, plain arrays, another length`, () => {
+      const n = 5;
+      const opt = core.adopt(0.01, { stateDtype });
+      const s = opt.init(new Float32Array(n)).adopt as unknown as core.LowBitState;
+      core.quantizeState({ m: new Float32Array(n).fill(0.5), v: new Float32Array(n).fill(0.25), t: 4 }, s);
+      const codes = () => JSON.stringify([Array.from(s.qm), Array.from(s.qv), Array.from(s.mScale), s.t]);
+      const before = codes();
+      const f = (k: number, x = 0.5) => new Float32Array(k).fill(x);
+      const refusals: [unknown, RegExp][] = [
+        [
+          { m: f(n, NaN), v: f(n), t: 1 },
+          /from\.m\[0\] = NaN, from\.v\[0\] = 0\.5; expected a finite m and a finite v >= 0/,
+        ],
+        [{ m: f(n), v: f(n, -1), t: 1 }, /from\.v\[0\] = -1; expected a finite m/],
+        [{ m: f(n, Infinity), v: f(n), t: 1 }, /from\.m\[0\] = Infinity/],
+        [{ m: f(n), v: f(n), t: -2 }, /invalid from\.t -2; expected an integer >= 0/],
+        [{ m: f(n), v: f(n), t: 1.5 }, /invalid from\.t 1\.5/],
+        [{ m: [1, 2, 3, 4, 5], v: f(n), t: 1 }, /from\.m .*expected a Float32Array/],
+        [{ m: f(3), v: f(3), t: 1 }, /float32 state of length 3 \(m\) and 3 \(v\) does not fit .* made for 5 elements/],
+        [{ m: f(n), v: f(6), t: 1 }, /length 5 \(m\) and 6 \(v\) does not fit/],
+      ];
+      for (const [from, message] of refusals) {
+        assert.throws(
+          () => core.quantizeState(from as never, s),
+          (e: unknown) => e instanceof OptimizerArgumentError && message.test(e.message),
+          JSON.stringify(from, (_k, x) => (x instanceof Float32Array ? Array.from(x) : x)),
+        );
+        assert.equal(codes(), before, 'a refusal wrote codes');
+      }
+      const target = { m: f(3, 7), v: f(3, 7), t: 9 };
+      assert.throws(
+        () => core.dequantizeState(s, target),
+        (e: unknown) => e instanceof OptimizerArgumentError && /length 3 .* made for 5 elements/.test(e.message),
+      );
+      assert.deepEqual([Array.from(target.m), target.t], [[7, 7, 7], 9]);
+    });
+  }
 });

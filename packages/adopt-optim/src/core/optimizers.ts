@@ -50,6 +50,7 @@ import {
 import { codeBytes, lowBitFormat, paddedLength, type LowBitFormat } from '../formats/state_formats.js';
 import { learningRateAt } from '../schedules.js';
 import { checkClipValue } from '../validate.js';
+import { checkMomentArrays, checkMomentValues } from './convert_checks.js';
 import {
   addDecayedWeights,
   applyUpdates,
@@ -211,23 +212,16 @@ function formatOfState(owner: string, s: LowBitState): LowBitFormat {
  */
 export function quantizeState(from: { m: Float32Array; v: Float32Array; t: number }, to: LowBitState): void {
   const f = formatOfState('quantizeState', to);
-  if (codeBytes(f, paddedLength(f, from.m.length)) !== to.qm.length || from.v.length !== from.m.length) {
-    throw new OptimizerArgumentError(
-      `quantizeState: float32 state of length ${from.m.length} does not fit ${f.bits}-bit state made for ${(to.qm.length * 8) / f.bits} elements.`,
-    );
-  }
-  quantizeMoments(from.m, from.v, to, f);
+  const { m, v } = checkMomentArrays('quantizeState', 'from', from, momentsLength(to)!, f.bits);
+  checkMomentValues('quantizeState', m, v);
+  quantizeMoments(m, v, to, f);
   to.t = from.t;
 }
 
 /** The reverse of quantizeState (§11.4, §12.4): writes the de-quantised m and v and the step count into `to`. */
 export function dequantizeState(from: LowBitState, to: { m: Float32Array; v: Float32Array; t: number }): void {
   const f = formatOfState('dequantizeState', from);
-  if (codeBytes(f, paddedLength(f, to.m.length)) !== from.qm.length) {
-    throw new OptimizerArgumentError(
-      `dequantizeState: ${f.bits}-bit state made for ${(from.qm.length * 8) / f.bits} elements does not fit float32 state of length ${to.m.length}.`,
-    );
-  }
+  checkMomentArrays('dequantizeState', 'to', to, momentsLength(from)!, f.bits);
   const { m, v } = dequantizeMoments(from, to.m.length, f);
   to.m.set(m);
   to.v.set(v);
