@@ -110,7 +110,7 @@ describe('bfloat16 state: the rounding (§13) against a float64 reference', () =
   it('conversion saturates: a finite float32 above the largest bfloat16 stays finite (quantizeState, setWeights)', async () => {
     const big = Float32Array.from([3.4e38, -3.4028234663852886e38, 3.3961e38, BF16_MAX, 3.39e38]);
     const made = core.adopt(0.01, { stateDtype: 'bfloat16' }).init(new Float32Array(big.length));
-    const s = made.adopt as unknown as core.LowBitState;
+    const s: core.LowBitState = made.adopt as unknown as core.Bfloat16State;
     core.quantizeState({ m: big, v: Float32Array.from(big, Math.abs), t: 1 }, s);
     const cm = codesOf(s.qm as Uint8Array, big.length).map(decode);
     assert.deepEqual(cm, Array.from(big, refNearest));

@@ -114,8 +114,21 @@ export interface Int4State extends Int4Moments {
   t: number;
 }
 
-/** 8-bit or 4-bit state. */
-export type LowBitState = Int8State | Int4State;
+/**
+ * The bfloat16 state of one array (docs/ALGORITHM.md §13): the 16-bit codes of m and of v (the upper halves of
+ * their float32s), two little-endian bytes per element, no scales (`mScale`, `vScale` are empty).
+ * `state.adopt` / `state.adam` of an optimizer made with `stateDtype: 'bfloat16'` has this type.
+ */
+export interface Bfloat16State {
+  qm: Uint8Array;
+  qv: Uint8Array;
+  mScale: Float32Array;
+  vScale: Float32Array;
+  t: number;
+}
+
+/** 8-bit, 4-bit or bfloat16 state. */
+export type LowBitState = Int8State | Int4State | Bfloat16State;
 
 function describeKind(value: unknown): string {
   return value === null || typeof value !== 'object'

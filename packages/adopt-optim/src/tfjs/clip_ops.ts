@@ -80,6 +80,11 @@ function checkBound(owner: string, name: string, value: unknown, positive: boole
 export function clipFactorOf(c: number, norm: tf.Scalar, epsilon = 0): tf.Scalar {
   checkBound('clipFactorOf', 'c', c, true);
   checkBound('clipFactorOf', 'epsilon', epsilon, false);
+  return factorOf(c, norm, epsilon);
+}
+
+/** clipFactorOf without the argument checks (the optimizers' and the Trainer's own, already checked, bounds). */
+export function factorOf(c: number, norm: tf.Scalar, epsilon = 0): tf.Scalar {
   // min(x, 1), not min(1, x): tfjs's wasm Minimum keeps its first operand when the other is NaN
   return tf.tidy(() => tf.minimum(tf.div(c, epsilon === 0 ? norm : tf.add(norm, epsilon)), 1) as tf.Scalar);
 }
@@ -98,7 +103,7 @@ export function clipByGlobalNorm<T extends tf.Tensor>(
   checkTensors('clipByGlobalNorm', 'gradients', gradients);
   return tf.tidy(() => {
     const norm = normOf(gradients);
-    const factor = clipFactorOf(maxNorm, norm, epsilon);
+    const factor = factorOf(maxNorm, norm, epsilon);
     return { clipped: gradients.map((g) => tf.mul(g, factor) as T), norm };
   });
 }
@@ -108,9 +113,9 @@ export function clipByNormWithOps(h: Required<GradientClipping>, gs: readonly tf
   return tf.tidy(() => {
     if (h.clipnorm !== null) {
       const c = h.clipnorm;
-      return gs.map((g) => tf.mul(g, clipFactorOf(c, normOf([g]))));
+      return gs.map((g) => tf.mul(g, factorOf(c, normOf([g]))));
     }
-    const factor = clipFactorOf(h.globalClipnorm!, normOf(gs)); // clipByGlobalNorm less its argument checks
+    const factor = factorOf(h.globalClipnorm!, normOf(gs)); // clipByGlobalNorm less its argument checks
     return gs.map((g) => tf.mul(g, factor));
   });
 }
