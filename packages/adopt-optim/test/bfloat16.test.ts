@@ -107,7 +107,7 @@ describe('bfloat16 state: the rounding (§13) against a float64 reference', () =
     assert.equal(refNearest(-3.4028234663852886e38), -BF16_MAX);
   });
 
-  it('conversion saturates: a finite float32 above the largest bfloat16 stays finite (quantizeState, setWeights)', async () => {
+  it('conversion saturates: finite float32 beyond bfloat16 stays finite (quantizeState, setWeights)', async () => {
     const big = Float32Array.from([3.4e38, -3.4028234663852886e38, 3.3961e38, BF16_MAX, 3.39e38]);
     const made = core.adopt(0.01, { stateDtype: 'bfloat16' }).init(new Float32Array(big.length));
     const s: core.LowBitState = made.adopt as unknown as core.Bfloat16State;

@@ -108,13 +108,13 @@ describe('clipping by norm: one formula', () => {
 });
 
 describe('globalNorm and clipByGlobalNorm at the edges (attack round 2026-12-08)', () => {
-  const valueOf = (t: tf.Tensor): number => {
+  const scalarOf = (t: tf.Tensor): number => {
     const v = t.dataSync()[0]!;
     t.dispose();
     return v;
   };
   for (const backend of BACKENDS) {
-    it(`${backend}: ±Infinity gives an Infinity norm (NaN only for NaN); a float64 twin that adds Infinity - Infinity fails`, async () => {
+    it(`${backend}: ±Infinity gives an Infinity norm, NaN only for NaN (a twin adding ∞ - ∞ fails)`, async () => {
       await useBackend(backend);
       const cases: [number[][], number][] = [
         [[[Infinity, 1], [1]], Infinity],
@@ -127,14 +127,14 @@ describe('globalNorm and clipByGlobalNorm at the edges (attack round 2026-12-08)
       for (const [values, want] of cases) {
         const ts = values.map((v) => tf.tensor1d(v));
         const before = tf.memory().numTensors;
-        assert.ok(Object.is(valueOf(globalNorm(ts)), want), `globalNorm(${JSON.stringify(values)})`);
+        assert.ok(Object.is(scalarOf(globalNorm(ts)), want), `globalNorm(${JSON.stringify(values)})`);
         // the float64 formula written out agrees; summing the raw values instead does not
         const flat = values.flat();
         const reference = flat.some(Number.isNaN) ? NaN : Math.hypot(...flat);
         assert.ok(Object.is(reference, want));
         if (flat.includes(Infinity) && flat.includes(-Infinity)) assert.ok(Number.isNaN(flat.reduce((a, b) => a + b)));
         const { clipped, norm } = clipByGlobalNorm(ts, 1);
-        assert.ok(Object.is(valueOf(norm), want));
+        assert.ok(Object.is(scalarOf(norm), want));
         if (want === Infinity) {
           // PyTorch's clip_grad_norm_: finite entries scaled by c / Infinity = 0, infinite ones by 0 (NaN)
           clipped.forEach((c, i) =>
@@ -153,13 +153,13 @@ describe('globalNorm and clipByGlobalNorm at the edges (attack round 2026-12-08)
     it(`${backend}: a zero-size tensor adds nothing to the norm`, async () => {
       await useBackend(backend);
       const ts = [tf.tensor1d([]), tf.tensor1d([3]), tf.zeros([0, 4]), tf.tensor1d([4])];
-      assert.equal(valueOf(globalNorm(ts)), 5);
-      assert.equal(valueOf(globalNorm([tf.tensor1d([])])), 0);
+      assert.equal(scalarOf(globalNorm(ts)), 5);
+      assert.equal(scalarOf(globalNorm([tf.tensor1d([])])), 0);
       tf.dispose(ts);
     });
   }
 
-  it('refuses what is not a list of live float32 tensors, naming the argument and index, creating nothing', async () => {
+  it('refuses all but a list of live float32 tensors, naming argument and index, creating nothing', async () => {
     await useBackend('cpu');
     const good = tf.tensor1d([1, 2]);
     const gone = tf.tensor1d([1]);

@@ -73,7 +73,8 @@ const ADAM_REF: RefAdamParams = {
 };
 
 export function makeOptimizer(c: Config): NamedStateOptimizer {
-  const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused }; // low-bit state runs fused only
+  // low-bit state runs fused only
+  const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused };
   return c.family === 'adopt' ? adopt(LR, options) : adam(LR, options);
 }
 

@@ -70,7 +70,7 @@ describe('the optimizer lifecycle against a model (fast-check)', () => {
       }
     });
 
-    it('the same with bfloat16 state (5 and [4, 2] elements both pad to 16 codes): refused, nothing changes', async () => {
+    it('the same with bfloat16 state (5 and [4, 2] elements both pad to 16): refused, nothing changes', async () => {
       for (const backend of ['cpu', 'wasm'] as const) {
         await runSequence(
           { family: 'adopt', stateDtype: 'bfloat16', nonFinite: 'throw', fused: true, backend },

@@ -117,7 +117,8 @@ for (const backend of BACKENDS) {
         int4: ' with 4-bit state',
         bfloat16: ' with bfloat16 state',
       };
-      it(`${optimizer}${bits[stateDtype]}: a run stopped, checkpointed and resumed equals the uninterrupted run exactly`, async (t) => {
+      const title = `${optimizer}${bits[stateDtype]}: a run stopped, checkpointed and resumed equals`;
+      it(`${title} the uninterrupted run exactly`, async (t) => {
         const common: Partial<TrainerConfig<XY>> = {
           optimizer,
           optimizerOptions: { weightDecay: 0.05, decoupled: true, stateDtype },

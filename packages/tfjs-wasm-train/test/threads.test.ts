@@ -119,7 +119,7 @@ describe('initWasmThreads in Node (child processes)', () => {
     assert.deepEqual(out['again'], { threads: 2, workers: 1 });
   });
 
-  it('calls in flight at once start one backend: the same count gets it, another is refused; the process exits', async () => {
+  it('calls in flight at once start one backend: same count gets it, another is refused; it exits', async () => {
     const out = await child('2', 'concurrent');
     const [a, b, c] = out['results'] as Record<string, unknown>[];
     assert.deepEqual(a, { threads: 2, workers: 1 });
