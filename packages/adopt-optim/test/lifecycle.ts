@@ -185,7 +185,7 @@ const padded = (values: number[] | undefined, length: number) => {
 };
 
 /** The float a bfloat16 code holds: the upper half of a float32 (read through a DataView, not the library). */
-function bfloat16(code: number): number {
+export function bfloat16(code: number): number {
   const d = new DataView(new ArrayBuffer(4));
   d.setUint32(0, (code & 0xffff) << 16);
   return d.getFloat32(0);
