@@ -105,7 +105,7 @@ function checkOptions(options: WasmThreadsOptions): void {
     if ((OPTION_NAMES as readonly string[]).includes(key)) continue;
     const near = OPTION_NAMES.find((name) => distance(key.toLowerCase(), name) <= 2);
     throw new Error(
-      `initWasmThreads (tfjs-wasm-train): unknown option "${key}"${near ? `; did you mean "${near}"?` : ''} ` +
+      `initWasmThreads (tfjs-wasm-train): unknown option "${key}";${near ? ` did you mean "${near}"?` : ''} ` +
         `expected ${OPTION_NAMES.join(' or ')}`,
     );
   }

@@ -149,7 +149,7 @@ describe('initWasmThreads options', () => {
   for (const [options, message] of [
     [{ thread: 4 }, /unknown option "thread"; did you mean "threads"\? expected threads or fallback/],
     [{ threads: 2, fallBack: 'single-thread' }, /unknown option "fallBack"; did you mean "fallback"\?/],
-    [{ cores: 2 }, /unknown option "cores" expected threads or fallback/],
+    [{ cores: 2 }, /unknown option "cores"; expected threads or fallback/],
     [4, /options must be an object \(\{ threads: 4, fallback: 'single-thread' \}\), got number 4/],
     [null, /options must be an object .*got null/],
     [[2], /options must be an object .*got an array/],
