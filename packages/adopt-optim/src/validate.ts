@@ -100,6 +100,11 @@ export function checkOneOf<T extends string>(owner: string, name: string, value:
 
 /** Rejects option keys the optimizer does not know (a typo would otherwise be silently ignored). */
 export function checkKnownKeys(owner: string, options: object, known: readonly string[], what = 'option'): void {
+  // a Map's or Set's entries are no keys of the object: read as options they would all be dropped unseen
+  if (options instanceof Map || options instanceof Set) {
+    const kind = options instanceof Map ? 'Map' : 'Set';
+    throw new OptimizerArgumentError(`${owner}: invalid ${what}s a ${kind}; expected a plain object of ${what}s.`);
+  }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       const guess = didYouMean(key, known);

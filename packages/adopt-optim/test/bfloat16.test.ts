@@ -9,7 +9,7 @@ import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { adopt, core, type NamedStateOptimizer } from '../src/index.js';
+import { adopt, core, OptimizerArgumentError, type NamedStateOptimizer } from '../src/index.js';
 import { adamCall } from '../src/codegen/modules.js';
 import { adamKernelArgs } from '../src/rules/scalars.js';
 import { allocateMoments, lowBitStep } from '../src/kernels/lowbit_arrays.js';
@@ -24,7 +24,7 @@ import {
   Rng,
   type RefAdoptParams,
 } from './reference.js';
-import { codesOf, decode, refNearest, refStochastic, ulp } from './reference_bfloat16.js';
+import { BF16_MAX, codesOf, decode, refNearest, refStochastic, ulp } from './reference_bfloat16.js';
 
 const M_MUL = 0xc2b2ae3d;
 const M_SEED = 0x27d4eb2f;
@@ -58,6 +58,42 @@ describe('bfloat16 state: the rounding (§13) against a float64 reference', () =
     assert.equal(refStochastic(1 + 2 ** -9, 0), 1);
     assert.equal(refStochastic(1 + 2 ** -9, 49152), 1 + 2 ** -7); // 1/4 ulp + 3/4 ulp of dither
     assert.equal(refStochastic(-(2 - 2 ** -8), 65535), -2); // carries into the next binade
+    assert.equal(refNearest(3.4e38), BF16_MAX); // float32's largest values saturate
+    assert.equal(refNearest(-3.4028234663852886e38), -BF16_MAX);
+  });
+
+  it('conversion saturates: finite float32 beyond bfloat16 stays finite (quantizeState, setWeights)', async () => {
+    const big = Float32Array.from([3.4e38, -3.4028234663852886e38, 3.3961e38, BF16_MAX, 3.39e38]);
+    const made = core.adopt(0.01, { stateDtype: 'bfloat16' }).init(new Float32Array(big.length));
+    const s: core.LowBitState = made.adopt as unknown as core.Bfloat16State;
+    core.quantizeState({ m: big, v: Float32Array.from(big, Math.abs), t: 1 }, s);
+    const cm = codesOf(s.qm as Uint8Array, big.length).map(decode);
+    assert.deepEqual(cm, Array.from(big, refNearest));
+    assert.ok(cm.every(Number.isFinite), `codes decode to ${cm}`);
+    // a wrong (overflowing) reference is rejected by the same comparison
+    assert.notDeepEqual(
+      cm,
+      Array.from(big, (x) => (Math.abs(x) > 3.3961e38 ? Math.sign(x) * Infinity : refNearest(x))),
+    );
+
+    await useBackend('cpu');
+    const w = tf.variable(tf.ones([4]), true, 'saturate_w');
+    const opt = adopt(1e-2, { stateDtype: 'bfloat16' });
+    const grad = tf.onesLike(w);
+    opt.applyGradients({ [w.name]: grad });
+    const entries = [
+      { name: 'iter', tensor: tf.scalar(1, 'int32') },
+      { name: `${w.name}/m`, tensor: tf.fill([4], 3.4e38) },
+      { name: `${w.name}/v`, tensor: tf.fill([4], 3.4e38) },
+      { name: `${w.name}/step`, tensor: tf.scalar(1, 'int32') },
+    ];
+    await opt.setWeights(entries);
+    const codes = (await opt.getWeights()).find((x) => x.name === `${w.name}/mbf16`)!.tensor.dataSync();
+    assert.deepEqual(Array.from(codes), [0x7f7f, 0x7f7f, 0x7f7f, 0x7f7f]);
+    opt.applyGradients({ [w.name]: grad });
+    assert.ok(Array.from(w.dataSync()).every(Number.isFinite), `parameters ${w.dataSync()}`);
+    tf.dispose([...entries.map((e) => e.tensor), grad, w]);
+    opt.dispose();
   });
 
   it('conversion (quantizeState): round to nearest even, element by element; a truncating reference fails', () => {
@@ -265,4 +301,45 @@ describe('bfloat16 state: steps against float64 ADOPT with bfloat16-rounded m an
     }
     assert.ok(maxRelativeError(pc, p) < tolerance, `max relative error ${maxRelativeError(pc, p)}`);
   });
+});
+
+describe('quantizeState / dequantizeState refuse what low-bit state cannot hold, writing nothing', () => {
+  for (const stateDtype of ['int8', 'int4', 'bfloat16'] as const) {
+    it(`${stateDtype}: NaN m, negative v, a bad count, plain arrays, another length`, () => {
+      const n = 5;
+      const opt = core.adopt(0.01, { stateDtype });
+      const s = opt.init(new Float32Array(n)).adopt as unknown as core.LowBitState;
+      core.quantizeState({ m: new Float32Array(n).fill(0.5), v: new Float32Array(n).fill(0.25), t: 4 }, s);
+      const codes = () => JSON.stringify([Array.from(s.qm), Array.from(s.qv), Array.from(s.mScale), s.t]);
+      const before = codes();
+      const f = (k: number, x = 0.5) => new Float32Array(k).fill(x);
+      const refusals: [unknown, RegExp][] = [
+        [
+          { m: f(n, NaN), v: f(n), t: 1 },
+          /from\.m\[0\] = NaN, from\.v\[0\] = 0\.5; expected a finite m and a finite v >= 0/,
+        ],
+        [{ m: f(n), v: f(n, -1), t: 1 }, /from\.v\[0\] = -1; expected a finite m/],
+        [{ m: f(n, Infinity), v: f(n), t: 1 }, /from\.m\[0\] = Infinity/],
+        [{ m: f(n), v: f(n), t: -2 }, /invalid from\.t -2; expected an integer >= 0/],
+        [{ m: f(n), v: f(n), t: 1.5 }, /invalid from\.t 1\.5/],
+        [{ m: [1, 2, 3, 4, 5], v: f(n), t: 1 }, /from\.m .*expected a Float32Array/],
+        [{ m: f(3), v: f(3), t: 1 }, /float32 state of length 3 \(m\) and 3 \(v\) does not fit .* made for 5 elements/],
+        [{ m: f(n), v: f(6), t: 1 }, /length 5 \(m\) and 6 \(v\) does not fit/],
+      ];
+      for (const [from, message] of refusals) {
+        assert.throws(
+          () => core.quantizeState(from as never, s),
+          (e: unknown) => e instanceof OptimizerArgumentError && message.test(e.message),
+          JSON.stringify(from, (_k, x) => (x instanceof Float32Array ? Array.from(x) : x)),
+        );
+        assert.equal(codes(), before, 'a refusal wrote codes');
+      }
+      const target = { m: f(3, 7), v: f(3, 7), t: 9 };
+      assert.throws(
+        () => core.dequantizeState(s, target),
+        (e: unknown) => e instanceof OptimizerArgumentError && /length 3 .* made for 5 elements/.test(e.message),
+      );
+      assert.deepEqual([Array.from(target.m), target.t], [[7, 7, 7], 9]);
+    });
+  }
 });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { clipFactor } from '../src/gradient_clipping.js';
 import { clipByGlobalNorm, clipByNormWithOps, clipFactorOf, globalNorm } from '../src/tfjs/clip_ops.js';
+import { OptimizerArgumentError } from '../src/index.js';
 import { BACKENDS, useBackend } from './backends.js';
 import { Rng } from './reference.js';
 
@@ -103,5 +104,104 @@ describe('clipping by norm: one formula', () => {
     for (const bad of [-1e-6, NaN, Infinity]) assert.throws(() => clipByGlobalNorm([g], 1, bad), /invalid epsilon/);
     assert.equal(tf.memory().numTensors, before);
     g.dispose();
+  });
+});
+
+describe('globalNorm and clipByGlobalNorm at the edges (attack round 2026-12-08)', () => {
+  const scalarOf = (t: tf.Tensor): number => {
+    const v = t.dataSync()[0]!;
+    t.dispose();
+    return v;
+  };
+  for (const backend of BACKENDS) {
+    it(`${backend}: ±Infinity gives an Infinity norm, NaN only for NaN (a twin adding ∞ - ∞ fails)`, async () => {
+      await useBackend(backend);
+      const cases: [number[][], number][] = [
+        [[[Infinity, 1], [1]], Infinity],
+        [[[1], [-Infinity, 2]], Infinity],
+        [[[Infinity], [-Infinity]], Infinity],
+        [[[Infinity], [NaN]], NaN],
+        [[[NaN, 1], [Infinity]], NaN],
+        [[[3], [4]], 5],
+      ];
+      for (const [values, want] of cases) {
+        const ts = values.map((v) => tf.tensor1d(v));
+        const before = tf.memory().numTensors;
+        assert.ok(Object.is(scalarOf(globalNorm(ts)), want), `globalNorm(${JSON.stringify(values)})`);
+        // the float64 formula written out agrees; summing the raw values instead does not
+        const flat = values.flat();
+        const reference = flat.some(Number.isNaN) ? NaN : Math.hypot(...flat);
+        assert.ok(Object.is(reference, want));
+        if (flat.includes(Infinity) && flat.includes(-Infinity)) assert.ok(Number.isNaN(flat.reduce((a, b) => a + b)));
+        const { clipped, norm } = clipByGlobalNorm(ts, 1);
+        assert.ok(Object.is(scalarOf(norm), want));
+        if (want === Infinity) {
+          // PyTorch's clip_grad_norm_: finite entries scaled by c / Infinity = 0, infinite ones by 0 (NaN)
+          clipped.forEach((c, i) =>
+            c.dataSync().forEach((x, j) => {
+              const g = values[i]![j]!;
+              assert.ok(Number.isFinite(g) ? x === 0 : Number.isNaN(x), `clipped ${g} -> ${x}`);
+            }),
+          );
+        }
+        tf.dispose(clipped);
+        assert.equal(tf.memory().numTensors, before, 'no tensor leaked');
+        tf.dispose(ts);
+      }
+    });
+
+    it(`${backend}: a zero-size tensor adds nothing to the norm`, async () => {
+      await useBackend(backend);
+      const ts = [tf.tensor1d([]), tf.tensor1d([3]), tf.zeros([0, 4]), tf.tensor1d([4])];
+      assert.equal(scalarOf(globalNorm(ts)), 5);
+      assert.equal(scalarOf(globalNorm([tf.tensor1d([])])), 0);
+      tf.dispose(ts);
+    });
+  }
+
+  it('refuses all but a list of live float32 tensors, naming argument and index, creating nothing', async () => {
+    await useBackend('cpu');
+    const good = tf.tensor1d([1, 2]);
+    const gone = tf.tensor1d([1]);
+    gone.dispose();
+    const int = tf.tensor1d([3, 4], 'int32');
+    const two = tf.scalar(2);
+    const refusals: [unknown, RegExp][] = [
+      [good, /^globalNorm: invalid tensors a tf\.Tensor; expected an array of float32 tensors/],
+      [new Set([good]), /^globalNorm: invalid tensors a Set; expected an array/],
+      [[good, null], /^globalNorm: tensors\[1\] is null; expected a float32 tf\.Tensor/],
+      [[3, 4], /^globalNorm: tensors\[0\] is 3; expected a float32 tf\.Tensor/],
+      [[good, gone], /^globalNorm: tensors\[1\] is disposed/],
+      [[int, good], /^globalNorm: tensors\[0\] is int32 of shape \[2\]; expected a float32 tf\.Tensor/],
+    ];
+    const before = tf.memory().numTensors;
+    for (const [bad, message] of refusals) {
+      assert.throws(
+        () => globalNorm(bad as tf.Tensor[]),
+        (e: unknown) => e instanceof OptimizerArgumentError && message.test(e.message),
+      );
+      const clipMessage = new RegExp(
+        message.source
+          .replace('^globalNorm: tensors', '^clipByGlobalNorm: gradients')
+          .replace('^globalNorm: invalid tensors', '^clipByGlobalNorm: invalid gradients'),
+      );
+      assert.throws(
+        () => clipByGlobalNorm(bad as tf.Tensor[], 1),
+        (e: unknown) => e instanceof OptimizerArgumentError && clipMessage.test(e.message),
+      );
+    }
+    for (const [c, eps] of [
+      [-1, 0],
+      [Number.NaN, 0],
+      [1, -1],
+    ] as const) {
+      assert.throws(
+        () => clipFactorOf(c, two, eps),
+        (e: unknown) => e instanceof OptimizerArgumentError && /^clipFactorOf: invalid (c|epsilon) /.test(e.message),
+      );
+    }
+    assert.throws(() => clipByGlobalNorm([good], '1' as never), /invalid maxNorm "1"; expected a finite number > 0/);
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([good, int, two]);
   });
 });

@@ -443,3 +443,46 @@ describe('exportState / importState refuse a ruleOptimizer', () => {
     ref.dispose();
   });
 });
+
+describe('rule optimizers refuse options in a Map (its entries would be dropped unseen)', () => {
+  const rule = defineRule({
+    name: 'map_options_rule',
+    slots: ['m'],
+    scalars: (lr) => ({ lr, b: 0.9 }),
+    step: momentum,
+  });
+  it('ruleOptimizer and core.ruleOptimizer', () => {
+    const map = new Map([['nonFinite', 'skip']]) as never;
+    assert.throws(() => ruleOptimizer(rule, 1e-3, map), refusedWith(/invalid options a Map; expected a plain object/));
+    assert.throws(() => core.ruleOptimizer(rule, 1e-3, map), refusedWith(/invalid options a Map; expected a plain/));
+  });
+});
+
+describe('core.ruleOptimizer refuses a state whose count or slots init did not make, changing nothing', () => {
+  const rule = defineRule({
+    name: 'state_check_rule',
+    slots: ['m'],
+    scalars: (lr) => ({ lr, b: 0.9 }),
+    step: momentum,
+  });
+  for (const fused of [true, false]) {
+    it(`fused: ${fused}`, () => {
+      const opt = core.ruleOptimizer(rule, 0.1, { fused });
+      const p = new Float32Array([1, 2, 3]);
+      const g = new Float32Array([0.5, 0.5, 0.5]);
+      const cases: [unknown, object, RegExp][] = [
+        [-1, {}, /invalid state\.t -1; expected an integer >= 0/],
+        [Number.NaN, {}, /invalid state\.t NaN/],
+        [1.5, {}, /invalid state\.t 1\.5/],
+        ['2', {}, /invalid state\.t "2"/],
+        [1, { x: new Float32Array(3) }, /state\.slots has "x", no slot of the rule \(m\)/],
+      ];
+      for (const [t, extra, message] of cases) {
+        const m = new Float32Array([0.1, 0.2, 0.3]);
+        const state = { slots: { m, ...extra }, t } as never;
+        assert.throws(() => opt.step(p, g, state), refusedWith(message));
+        assert.deepEqual([Array.from(p), Array.from(m)], [[1, 2, 3], Array.from(new Float32Array([0.1, 0.2, 0.3]))]);
+      }
+    });
+  }
+});

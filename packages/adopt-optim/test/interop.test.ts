@@ -91,6 +91,39 @@ describe('safetensors', () => {
         String(message),
       );
   });
+
+  it('the encoder refuses what the decoder would refuse, and a container that is no Map', () => {
+    const one = (t: object) => new Map([['a', t as never]]);
+    const f32 = new Float32Array(1);
+    const cases: [() => unknown, RegExp][] = [
+      [() => encodeSafetensors(new Map(), { a: 1 } as never), /"__metadata__" must map strings to strings; "a" is 1/],
+      [() => encodeSafetensors(new Map(), [] as never), /metadata must be an object of strings/],
+      [
+        () => encodeSafetensors(one({ dtype: 'F32', shape: [-1, -1], data: f32 })),
+        /shape \[-1,-1\] is not a list of sizes/,
+      ],
+      [() => encodeSafetensors(one({ dtype: 'F32', shape: [1.5], data: f32 })), /shape \[1.5\] is not a list of sizes/],
+      [
+        () => encodeSafetensors(one({ dtype: 'BF16', shape: [1], data: new Uint16Array(1) })),
+        /dtype "BF16"; expected one of F32, F64, I32, I64/,
+      ],
+      [() => encodeSafetensors(one({ dtype: 'toString', shape: [1], data: f32 })), /dtype "toString"; expected one of/],
+      [
+        () => encodeSafetensors(one({ dtype: 'F64', shape: [1], data: new Float32Array(2) })),
+        /data is a Float32Array; expected a Float64Array for F64/,
+      ],
+      [
+        () => encodeSafetensors([{ name: 'a', dtype: 'F32', shape: [1], data: f32 }] as never),
+        /tensors must be a Map of name to \{dtype, shape, data\}; got an array/,
+      ],
+      [
+        () => encodeSafetensors({ a: { dtype: 'F32', shape: [1], data: f32 } } as never),
+        /tensors must be a Map .*got an Object/,
+      ],
+    ];
+    for (const [run, message] of cases)
+      assert.throws(run, (e: unknown) => e instanceof SafetensorsError && message.test(e.message), String(message));
+  });
 });
 
 /** Debian's Python with torch, or null (the PyTorch tests are then skipped, saying why). */

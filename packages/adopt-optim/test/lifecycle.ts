@@ -3,7 +3,7 @@
  * test/lifecycle_fuzz.test.ts): random sequences of steps (gradients with NaN, ±Infinity and values
  * around ±2^63 now and then), getWeights/setWeights round trips, corrupted setWeights, variables
  * disposed and re-created, backend switches, and checkpoints written and restored into a new
- * optimizer, for ADOPT and Adam with float32, 8-bit or 4-bit state, on cpu and wasm.
+ * optimizer, for ADOPT and Adam with float32, 8-bit, 4-bit or bfloat16 state, on cpu and wasm.
  *
  * What must happen is decided by the model alone: which calls are refused (a non-finite or
  * out-of-range gradient under the policy, state bound to another shape, corrupted weights), that a
@@ -11,7 +11,8 @@
  * `iterations`. A step that goes ahead is checked against the float64 references of test/reference.ts
  * (no code shared with src/), started from the state the optimizer held before the step, so that
  * float32 rounding does not compound: parameters within 1e-4 relative, float32 moments within 1e-4,
- * 8-bit and 4-bit codes at most one apart (4-bit: test/reference4.ts).
+ * 8-bit and 4-bit codes at most one apart (4-bit: test/reference4.ts), bfloat16 moments within one bfloat16
+ * spacing of the float64 ones (stochastic rounding moves a value to one of its two neighbours).
  */
 import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
 import '../src/gpu/index.js';
@@ -45,7 +46,7 @@ import { refAdam4Step, refAdopt4Step, REF4_BLOCK, type Ref4State } from './refer
 
 export interface Config {
   family: 'adopt' | 'adam';
-  stateDtype: 'float32' | 'int8' | 'int4';
+  stateDtype: 'float32' | 'int8' | 'int4' | 'bfloat16';
   nonFinite: 'throw' | 'skip';
   fused: boolean;
   backend: 'cpu' | 'wasm';
@@ -56,7 +57,7 @@ const ADOPT_REF = refAdoptDefaults(LR);
 const ADAM_REF = refAdamDefaults(LR);
 
 export function makeOptimizer(c: Config): NamedStateOptimizer {
-  // 8-bit and 4-bit state run fused only
+  // low-bit state runs fused only
   const options = { nonFinite: c.nonFinite, stateDtype: c.stateDtype, fused: c.stateDtype !== 'float32' || c.fused };
   return c.family === 'adopt' ? adopt(LR, options) : adam(LR, options);
 }
@@ -167,10 +168,29 @@ const padded = (values: number[] | undefined, length: number) => {
   return out;
 };
 
+/** The float a bfloat16 code holds: the upper half of a float32 (read through a DataView, not the library). */
+export function bfloat16(code: number): number {
+  const d = new DataView(new ArrayBuffer(4));
+  d.setUint32(0, (code & 0xffff) << 16);
+  return d.getFloat32(0);
+}
+
 /** One step of the reference from the state in `w` (the optimizer's own, before the step). */
 function reference(c: Config, name: string, p0: number[], g: Float32Array, w: Map<string, Values>, t: number) {
   const p = Float64Array.from(p0);
   const n = p.length;
+  if (c.stateDtype === 'bfloat16') {
+    // the codes decode exactly: the step is float64 from the decoded m and v; only the write back rounds
+    const s: RefState = {
+      m: Float64Array.from(w.get(`${name}/mbf16`)?.values ?? new Array(n).fill(0), bfloat16),
+      v: Float64Array.from(w.get(`${name}/vbf16`)?.values ?? new Array(n).fill(0), bfloat16),
+      vmax: new Float64Array(n),
+      t,
+    };
+    if (c.family === 'adopt') refAdoptStep(p, g, s, ADOPT_REF);
+    else refAdamStep(p, g, s, ADAM_REF);
+    return { p, bfloat16: s };
+  }
   if (c.stateDtype === 'int8') {
     const blocks = Math.ceil(pad4(n) / REF_BLOCK);
     const s: Ref8State = {
@@ -206,6 +226,29 @@ function reference(c: Config, name: string, p0: number[], g: Float32Array, w: Ma
   if (c.family === 'adopt') refAdoptStep(p, g, s, ADOPT_REF);
   else refAdamStep(p, g, s, ADAM_REF);
   return { p, float: s };
+}
+
+/** The bfloat16 spacing at |y|: 2^(e - 7) in the binade [2^e, 2^(e+1)), 2^-133 below 2^-126. */
+function spacing(y: number): number {
+  const a = Math.abs(y);
+  if (a < 2 ** -126) return 2 ** -133;
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  if (2 ** (e + 1) <= a) e++;
+  return 2 ** (e - 7);
+}
+
+/**
+ * Each decoded bfloat16 code less than one bfloat16 spacing from the float64 value b (stochastic rounding gives one
+ * of its two neighbours), plus float32's own error in computing the value (1e-6 relative, and 1e-5 of the array's
+ * largest |b| for values that cancel).
+ */
+export function withinBfloat16(codes: number[], b: ArrayLike<number>, what: string): void {
+  const floor = 1e-5 * Math.max(1e-30, ...Array.from(b, Math.abs));
+  codes.forEach((code, i) => {
+    const [x, y] = [bfloat16(code), b[i]!];
+    assert.ok(Math.abs(x - y) < spacing(y) + 1e-6 * Math.abs(y) + floor, `${what}[${i}]: ${x} for ${y}`);
+  });
 }
 
 /** |a - b| within 1e-4 of the larger of |b| and a floor of 1e-3 · max |b|. */
@@ -272,6 +315,9 @@ export class Step implements fc.AsyncCommand<Model, Real> {
       if (ref.float) {
         close(after.w.get(`${name}/m`)!.values, ref.float.m, `${what}: ${name}/m`);
         close(after.w.get(`${name}/v`)!.values, ref.float.v, `${what}: ${name}/v`);
+      } else if (ref.bfloat16) {
+        withinBfloat16(after.w.get(`${name}/mbf16`)!.values, ref.bfloat16.m, `${what}: ${name}/mbf16`);
+        withinBfloat16(after.w.get(`${name}/vbf16`)!.values, ref.bfloat16.v, `${what}: ${name}/vbf16`);
       } else {
         const codes = ref.int8 ?? ref.int4!;
         const x = ref.int8 ? '' : '4'; // 4-bit entries are named qm4, qv4
@@ -318,6 +364,7 @@ type Corruption = 'drop' | 'nan' | 'range' | 'shape' | 'marker' | 'counter';
 /** A value just outside the range of weight `name` (-1 for float32 v; for codes, one past either end). */
 function outOfRange(dtype: Config['stateDtype'], name: string, pick: number): number {
   if (dtype === 'float32') return -1;
+  if (dtype === 'bfloat16') return (pick >> 1) % 2 === 0 ? -1 : 0x10000; // codes are 0..65535
   const top = dtype === 'int8' ? { m: 127, v: 255 } : { m: 7, v: 15 };
   const low = (pick >> 1) % 2 === 0; // the low end or the high end
   return /\/qm4?$/.test(name) ? (low ? -top.m - 1 : top.m + 1) : low ? -1 : top.v + 1;
@@ -334,8 +381,10 @@ export class Corrupt implements fc.AsyncCommand<Model, Real> {
     const before = await snapshot(r);
     const entries = [...before.w.entries()];
     const own = entries.filter(([n]) => n.includes('/') && !n.startsWith('optimizer:')); // a variable's entries
-    const lowBit = m.c.stateDtype !== 'float32';
+    const bf16 = m.c.stateDtype === 'bfloat16'; // codes mbf16, vbf16, no scales
+    const lowBit = m.c.stateDtype !== 'float32' && !bf16;
     const x = m.c.stateDtype === 'int4' ? '4' : ''; // 4-bit entries are named qm4, qv4, mScale4, vScale4
+    const codeNames = bf16 ? ['mbf16', 'vbf16'] : [`qm${x}`, `qv${x}`];
     const kind: Corruption = own.length === 0 ? 'marker' : this.kind;
     const pickOf = (suffixes: string[]) => {
       const from = own.filter(([n]) => suffixes.some((s) => n.endsWith(`/${s}`)));
@@ -345,11 +394,11 @@ export class Corrupt implements fc.AsyncCommand<Model, Real> {
       kind === 'drop'
         ? own[this.pick % own.length]![0]
         : kind === 'nan'
-          ? pickOf(lowBit ? [`mScale${x}`, `vScale${x}`] : ['m', 'v'])
+          ? pickOf(bf16 ? codeNames : lowBit ? [`mScale${x}`, `vScale${x}`] : ['m', 'v'])
           : kind === 'range'
-            ? pickOf(lowBit ? [`qm${x}`, `qv${x}`] : ['v'])
+            ? pickOf(lowBit || bf16 ? codeNames : ['v'])
             : kind === 'shape'
-              ? pickOf(lowBit ? [`qm${x}`, `qv${x}`] : ['m'])
+              ? pickOf(lowBit || bf16 ? codeNames : ['m'])
               : kind === 'counter'
                 ? pickOf(['step'])
                 : entries.find(([n]) => n.startsWith('optimizer:'))![0];
@@ -362,7 +411,9 @@ export class Corrupt implements fc.AsyncCommand<Model, Real> {
       let outName = name;
       if (name === target) {
         values = [...values];
-        if (kind === 'nan') values[this.pick % values.length] = NaN;
+        // bfloat16: the pattern of a NaN or an Infinity
+        if (kind === 'nan')
+          values[this.pick % values.length] = bf16 ? [0x7fc0, 0xffc0, 0x7f80, 0xff80][this.pick % 4]! : NaN;
         // just outside the range: codes of m -127..127 (8-bit) or -7..7 (4-bit), of sqrt(v) 0..255 or 0..15; v >= 0
         if (kind === 'range') values[this.pick % values.length] = outOfRange(m.c.stateDtype, name, this.pick);
         if (kind === 'counter') {
@@ -587,7 +638,7 @@ export async function runSequence(
 
 export const configs = fc.record<Config>({
   family: fc.constantFrom('adopt', 'adam'),
-  stateDtype: fc.constantFrom('float32', 'int8', 'int4'),
+  stateDtype: fc.constantFrom('float32', 'int8', 'int4', 'bfloat16'),
   nonFinite: fc.constantFrom('throw', 'skip'),
   fused: fc.boolean(),
   backend: fc.constantFrom('cpu', 'wasm'),

@@ -14,7 +14,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { Trainer } from '../src/train/index.js';
-import { commandsFor, configs, initialShapes, Recreate, RoundTrip, runSequence, stats, Step } from './lifecycle.js';
+import {
+  commandsFor,
+  configs,
+  initialShapes,
+  Recreate,
+  RoundTrip,
+  runSequence,
+  stats,
+  Step,
+  withinBfloat16,
+} from './lifecycle.js';
 import { runTrainerSequence, trainerCommands, trainerConfigs, trainerStats } from './lifecycle_trainer.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'adopt-lifecycle-'));
@@ -60,6 +70,26 @@ describe('the optimizer lifecycle against a model (fast-check)', () => {
           dir(),
         );
       }
+    });
+
+    it('the same with bfloat16 state (5 and [4, 2] elements both pad to 16): refused, nothing changes', async () => {
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await runSequence(
+          { family: 'adopt', stateDtype: 'bfloat16', nonFinite: 'throw', fused: true, backend },
+          [[5], [1], [1]],
+          [new Step(['fa', 'fc'], ['ok', 'ok'], 0), new Step(['fa'], ['ok'], 1), new Recreate('fa', [4, 2], 2)],
+          dir(),
+        );
+      }
+    });
+
+    it("the bfloat16 check: a code one spacing off passes, two spacings off (or the sign's) fail", () => {
+      const x = 1.2345;
+      const code = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0]! >>> 16; // truncation
+      withinBfloat16([code(x), code(x) + 1], [x, x], 'neighbours');
+      assert.throws(() => withinBfloat16([code(x) + 2], [x], 'two off'), /two off\[0\]/);
+      assert.throws(() => withinBfloat16([code(x) - 1], [x], 'one below the lower neighbour'), /below/);
+      assert.throws(() => withinBfloat16([code(-x)], [x], 'sign'), /sign\[0\]/);
     });
 
     it('the same with 4-bit state (5 and [4, 2] elements both pad to 16 codes): refused, nothing changes', async () => {

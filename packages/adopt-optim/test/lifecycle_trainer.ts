@@ -4,7 +4,7 @@
  * multipliers, weight decay per group, optimizer options, global clipping), random sequences of steps (NaN
  * or Infinity in some variable's gradient now and then, often in a later group), checkpoints, crashes
  * between checkpoints followed by a resume into re-created variables, and an exportState/importState round
- * trip of every group's optimizer state (plain variables, float32 state: what interop already supports).
+ * trip of every group's optimizer state (plain variables, float32 or bfloat16 state).
  *
  * The model alone decides what must happen: a step with a bad gradient anywhere is refused before any group
  * steps (parameters, every group's state, the step count and the log unchanged, bit for bit); a step that goes
@@ -23,12 +23,14 @@ import { exportState, importState } from '../src/interop/state_dict.js';
 import { createOptimizer, Trainer, type ParamGroup, type TrainerConfig } from '../src/train/index.js';
 import { useBackend } from './backends.js';
 import { maxRelativeError, refAdamStep, refAdoptStep, Rng, type RefState } from './reference.js';
+import { bfloat16, withinBfloat16 } from './lifecycle.js';
 
 const LR = 0.01;
 const SUFFIXES = ['ta', 'tb', 'tc'];
 
 export interface TrainerFuzzConfig {
   optimizer: 'adopt' | 'adam';
+  stateDtype: 'float32' | 'bfloat16';
   groups: { pattern: string; learningRateMultiplier?: number; weightDecay?: number }[];
   weightDecay: number;
   clipGradNorm: number | undefined;
@@ -182,9 +184,15 @@ export class TStep implements fc.AsyncCommand<TModel, TReal> {
       const weightDecay = spec?.weightDecay ?? m.c.weightDecay;
       const w = before.state[g]!;
       const n = sizeOf(m.c.shapes[i]!);
+      // bfloat16: the codes decode exactly, the step is float64 from them, and only the write back rounds
+      const bf16 = m.c.stateDtype === 'bfloat16';
+      const moment = (slot: 'm' | 'v') =>
+        bf16
+          ? Float64Array.from(w.get(`${name}/${slot}bf16`) ?? new Array<number>(n).fill(0), bfloat16)
+          : Float64Array.from(w.get(`${name}/${slot}`) ?? new Array<number>(n).fill(0));
       const s: RefState = {
-        m: Float64Array.from(w.get(`${name}/m`) ?? new Array<number>(n).fill(0)),
-        v: Float64Array.from(w.get(`${name}/v`) ?? new Array<number>(n).fill(0)),
+        m: moment('m'),
+        v: moment('v'),
         vmax: new Float64Array(n),
         t: w.get(`${name}/step`)?.[0] ?? 0,
       };
@@ -208,8 +216,13 @@ export class TStep implements fc.AsyncCommand<TModel, TReal> {
         refAdamStep(p, grad, s, h);
       }
       close(after.params.get(name)!, p, `${what}: ${name} parameters (group ${g})`, 1e-2);
-      close(after.state[g]!.get(`${name}/m`)!, s.m, `${what}: ${name}/m`, 1e-2);
-      close(after.state[g]!.get(`${name}/v`)!, s.v, `${what}: ${name}/v`);
+      if (bf16) {
+        withinBfloat16(after.state[g]!.get(`${name}/mbf16`)!, s.m, `${what}: ${name}/mbf16`);
+        withinBfloat16(after.state[g]!.get(`${name}/vbf16`)!, s.v, `${what}: ${name}/vbf16`);
+      } else {
+        close(after.state[g]!.get(`${name}/m`)!, s.m, `${what}: ${name}/m`, 1e-2);
+        close(after.state[g]!.get(`${name}/v`)!, s.v, `${what}: ${name}/v`);
+      }
     });
     m.step++;
     assert.equal(after.step, m.step, `${what}: step`);
@@ -274,6 +287,7 @@ export class TInterop implements fc.AsyncCommand<TModel, TReal> {
       const fresh = createOptimizer(m.c.optimizer, {
         learningRate: LR,
         weightDecay: spec?.weightDecay ?? m.c.weightDecay,
+        stateDtype: m.c.stateDtype,
       }) as NamedStateOptimizer;
       try {
         await importState(fresh, vars, file, { params: false });
@@ -325,6 +339,7 @@ const groupSpec = fc
 
 export const trainerConfigs: fc.Arbitrary<TrainerFuzzConfig> = fc.record({
   optimizer: fc.constantFrom<'adopt' | 'adam'>('adopt', 'adam'),
+  stateDtype: fc.constantFrom<'float32' | 'bfloat16'>('float32', 'float32', 'bfloat16'),
   groups: fc.array(groupSpec, { minLength: 1, maxLength: 3 }),
   weightDecay: fc.constantFrom(0, 0.01),
   clipGradNorm: fc.constantFrom<number | undefined>(undefined, undefined, 0.5),
@@ -356,7 +371,7 @@ export async function runTrainerSequence(
       learningRate: LR,
       steps: 1e6,
       progress: false,
-      optimizerOptions: { weightDecay: c.weightDecay },
+      optimizerOptions: { weightDecay: c.weightDecay, stateDtype: c.stateDtype },
       paramGroups: c.groups as ParamGroup[],
       ...(c.clipGradNorm === undefined ? {} : { clipGradNorm: c.clipGradNorm }),
       loss: (b: Coef) =>

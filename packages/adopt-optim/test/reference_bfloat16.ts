@@ -21,7 +21,13 @@ export function refStochastic(x: number, d: number): number {
   return x < 0 ? -r : r;
 }
 
-/** Round to nearest, ties to even, float64: the neighbour nearer to x on the bfloat16 grid, the even one on a tie. */
+/** The largest finite bfloat16: (2 - 2^-7) · 2^127. */
+export const BF16_MAX = (2 - 2 ** -7) * 2 ** 127;
+
+/**
+ * Round to nearest, ties to even, float64: the neighbour nearer to x on the bfloat16 grid, the even one on a tie;
+ * a finite x beyond the largest finite bfloat16 saturates there (a finite moment never becomes Infinity).
+ */
 export function refNearest(x: number): number {
   if (!Number.isFinite(x) || x === 0) return x;
   const a = Math.abs(x);
@@ -29,7 +35,7 @@ export function refNearest(x: number): number {
   const lo = Math.floor(a / q) * q;
   const rest = a - lo;
   const up = rest > q / 2 || (rest === q / 2 && Math.floor(lo / q) % 2 === 1);
-  const r = up ? lo + q : lo;
+  const r = Math.min(up ? lo + q : lo, BF16_MAX);
   return x < 0 ? -r : r;
 }
 

@@ -282,3 +282,37 @@ describe('setLearningRate takes effect on every kind', () => {
     });
   }
 });
+
+describe('createOptimizer and the rule optimizers refuse options in a Map', () => {
+  it('createOptimizer("adopt", Map) and createOptimizer("sgd", Map)', () => {
+    const map = new Map<string, unknown>([
+      ['beta1', 0.5],
+      ['stateDtype', 'bfloat16'],
+    ]);
+    refuses(() => untyped('adopt', map), /^ADOPT: invalid options a Map; expected a plain object of options/);
+    refuses(() => untyped('sgd', new Map([['learningRate', 0.5]])), /^sgd: invalid options a Map;/);
+  });
+});
+
+describe('setLearningRate: the bound every learning rate has, and non-optimizers', () => {
+  before(() => useBackend('cpu'));
+  it('refuses a rate above 1e6 for every kind (tfjs optimizers too), leaving the rate as it was', () => {
+    for (const name of OPTIMIZER_NAMES) {
+      const opt = createOptimizer(name, { learningRate: 0.01 });
+      refuses(
+        () => setLearningRate(opt, 1e300),
+        /^setLearningRate: invalid learningRate 1e\+300; expected a finite number in \[0, 1000000\]/,
+      );
+      assert.equal(rateOf(opt), 0.01, name);
+      setLearningRate(opt, 1e6);
+      assert.equal(rateOf(opt), 1e6, name);
+      opt.dispose();
+    }
+  });
+  it('refuses an object that is not an optimizer, naming it', () => {
+    refuses(
+      () => setLearningRate({} as tf.Optimizer, 0.1),
+      /^setLearningRate: invalid optimizer an object; expected an optimizer/,
+    );
+  });
+});

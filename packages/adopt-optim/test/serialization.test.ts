@@ -191,7 +191,7 @@ for (const backend of BACKENDS) {
           { name: `${p.name}/v`, tensor: byName('/v') },
           { name: `${p.name}/step`, tensor: tf.scalar(-1, 'int32') },
         ]),
-        /must be one integer >= 0/,
+        /must be one integer in \[0, 2147483647\]/,
       );
       // nothing changed: the state is still the one from the first step
       const after = await opt.getWeights();

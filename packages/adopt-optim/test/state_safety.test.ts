@@ -252,7 +252,7 @@ for (const backend of BACKENDS) {
             }
             await refused(
               () => opt.setWeights(replace('step', half)),
-              new RegExp(`weight "${p.name}/step" must be one integer >= 0; got \\[1.5\\]`),
+              new RegExp(`weight "${p.name}/step" must be one integer in \\[0, 2147483647\\].*; got \\[1.5\\]`),
             );
             await refused(
               () => opt.setWeights([...good, { name: 'bogus/m', tensor: extra }]),

@@ -35,3 +35,28 @@ describe('the step counter stops at the int32 limit', () => {
     });
   }
 });
+
+describe('setWeights refuses a counter its own getWeights could not save', () => {
+  for (const stateDtype of ['float32', 'bfloat16'] as const) {
+    for (const [entry, value] of [
+      ['w/step', 2 ** 31],
+      ['w/step', 2 ** 40],
+      ['iter', 1e20],
+    ] as const) {
+      it(`${stateDtype}: "${entry}" = ${value} is refused, nothing changed`, async () => {
+        await useBackend('cpu');
+        const w = tf.variable(tf.ones([4]), true, 'w');
+        const opt = adopt(1e-2, { stateDtype });
+        const grad = tf.onesLike(w);
+        opt.applyGradients({ w: grad });
+        const saved = (await opt.getWeights()).map((x) => ({ name: x.name, tensor: x.tensor.clone() }));
+        const lying = saved.map((x) => (x.name === entry ? { name: x.name, tensor: tf.scalar(value) } : x));
+        const message = new RegExp(`weight "${entry}" must be one integer in \\[0, 2147483647\\]`);
+        await refusedUnchanged(opt, [w], async () => opt.setWeights(lying), message);
+        tf.dispose([...saved.map((x) => x.tensor), ...lying.map((x) => x.tensor), grad]);
+        opt.dispose();
+        w.dispose();
+      });
+    }
+  }
+});

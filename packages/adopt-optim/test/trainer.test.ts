@@ -110,8 +110,17 @@ for (const backend of BACKENDS) {
       ['adamw', 'int8'],
       ['adopt', 'int4'],
       ['adamw', 'int4'],
+      ['adopt', 'bfloat16'],
+      ['adamw', 'bfloat16'],
     ] as const) {
-      it(`${optimizer}${stateDtype === 'float32' ? '' : ` with ${stateDtype === 'int8' ? 8 : 4}-bit state`}: a run stopped, checkpointed and resumed equals the uninterrupted run exactly`, async (t) => {
+      const bits = {
+        float32: '',
+        int8: ' with 8-bit state',
+        int4: ' with 4-bit state',
+        bfloat16: ' with bfloat16 state',
+      };
+      const title = `${optimizer}${bits[stateDtype]}: a run stopped, checkpointed and resumed equals`;
+      it(`${title} the uninterrupted run exactly`, async (t) => {
         const common: Partial<TrainerConfig<XY>> = {
           optimizer,
           optimizerOptions: { weightDecay: 0.05, decoupled: true, stateDtype },

@@ -158,3 +158,23 @@ describe('defaults follow the official code and PyTorch', () => {
     assert.deepEqual([o.beta2, o.epsilon, o.weightDecay, o.decoupled, o.amsgrad], [0.999, 1e-8, 0, false, true]);
   });
 });
+
+describe('options in a Map or Set are refused, not silently dropped', () => {
+  const collections: [string, object][] = [
+    ['a Map', new Map([['beta1', 0.5]])],
+    ['a Set', new Set(['beta1'])],
+  ];
+  for (const [label, owner, factory] of FACTORIES) {
+    for (const [kind, options] of collections) {
+      it(`${label}(1e-3, ${kind})`, () => {
+        assert.throws(
+          () => factory(1e-3, options),
+          (e: unknown) =>
+            e instanceof OptimizerArgumentError &&
+            e.message.startsWith(`${owner}: invalid options ${kind};`) &&
+            /expected a plain object of options/.test(e.message),
+        );
+      });
+    }
+  }
+});

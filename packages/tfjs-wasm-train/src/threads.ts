@@ -77,7 +77,38 @@ async function defaultThreads(): Promise<number> {
   return Math.max(1, Math.min(MAX_WASM_THREADS, cores));
 }
 
+const OPTION_NAMES = ['threads', 'fallback'] as const;
+
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]!;
+}
+
 function checkOptions(options: WasmThreadsOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    const got =
+      options === null ? 'null' : Array.isArray(options) ? 'an array' : `${typeof options} ${String(options)}`;
+    throw new Error(
+      `initWasmThreads (tfjs-wasm-train): options must be an object ({ threads: 4, fallback: 'single-thread' }), ` +
+        `got ${got}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if ((OPTION_NAMES as readonly string[]).includes(key)) continue;
+    const near = OPTION_NAMES.find((name) => distance(key.toLowerCase(), name) <= 2);
+    throw new Error(
+      `initWasmThreads (tfjs-wasm-train): unknown option "${key}";${near ? ` did you mean "${near}"?` : ''} ` +
+        `expected ${OPTION_NAMES.join(' or ')}`,
+    );
+  }
   const { threads, fallback } = options;
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_WASM_THREADS)) {
     throw new Error(
@@ -114,11 +145,28 @@ async function startBrowser(threads: number): Promise<boolean> {
  * Starts tfjs's wasm backend with `threads` threads and makes it the current backend (it calls
  * `tf.setBackend('wasm')`). Call it instead of `tf.setBackend('wasm')`, before anything starts the wasm backend
  * (a call to `tf.ready()` or a first op on it would start it single-threaded): once started, the count is fixed
- * for the process, and asking for another count throws. Calling it again with the count in effect does nothing.
+ * for the process, and asking for another count throws. Calling it again with the count in effect does nothing;
+ * a call made while another is still starting the backend waits for it first. Unknown options are refused.
  * Results equal a single-threaded run's: XNNPACK splits products by output tiles, each summed in one order.
  */
 export async function initWasmThreads(options: WasmThreadsOptions = {}): Promise<WasmThreadsInfo> {
   checkOptions(options);
+  // a call made while another is starting the backend waits for it, then answers as for a started backend
+  // (two starts at once would each start workers and neither backend would come up)
+  while (starting !== undefined) await starting.catch(() => undefined);
+  const run = start(options);
+  starting = run;
+  try {
+    return await run;
+  } finally {
+    if (starting === run) starting = undefined;
+  }
+}
+
+/** The start in progress, if any. */
+let starting: Promise<WasmThreadsInfo> | undefined;
+
+async function start(options: WasmThreadsOptions): Promise<WasmThreadsInfo> {
   const started = (engine() as unknown as Registry).registry[WASM];
   if (started !== undefined) {
     const running = getThreadsCount();

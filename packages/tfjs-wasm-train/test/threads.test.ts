@@ -119,6 +119,16 @@ describe('initWasmThreads in Node (child processes)', () => {
     assert.deepEqual(out['again'], { threads: 2, workers: 1 });
   });
 
+  it('calls in flight at once start one backend: same count gets it, another is refused; it exits', async () => {
+    const out = await child('2', 'concurrent');
+    const [a, b, c] = out['results'] as Record<string, unknown>[];
+    assert.deepEqual(a, { threads: 2, workers: 1 });
+    assert.deepEqual(b, { threads: 2, workers: 1 });
+    assert.match(String(c!['error']), /already runs with 2 thread\(s\); call initWasmThreads\(\{ threads: 1 \}\)/);
+    assert.equal(out['backend'], 'wasm');
+    assert.equal(out['product'], 4);
+  });
+
   it("pool workers run none of the process's preloads (--import, NODE_OPTIONS)", async () => {
     const env = { ...process.env, NODE_OPTIONS: `--import ${pathToFileURL(PRELOAD).href}` };
     const { out, stderr } = await childWith(['--import', pathToFileURL(PRELOAD).href], env, ['2', 'twice']);
@@ -132,6 +142,21 @@ describe('initWasmThreads options', () => {
     it(`refuses threads: ${threads} before changing anything`, async () => {
       const backend = tf.getBackend();
       await assert.rejects(initWasmThreads({ threads }), /threads must be an integer from 1 to 8 .*got/);
+      assert.equal(tf.engine().registry['wasm'], undefined);
+      assert.equal(tf.getBackend(), backend);
+    });
+  }
+  for (const [options, message] of [
+    [{ thread: 4 }, /unknown option "thread"; did you mean "threads"\? expected threads or fallback/],
+    [{ threads: 2, fallBack: 'single-thread' }, /unknown option "fallBack"; did you mean "fallback"\?/],
+    [{ cores: 2 }, /unknown option "cores"; expected threads or fallback/],
+    [4, /options must be an object \(\{ threads: 4, fallback: 'single-thread' \}\), got number 4/],
+    [null, /options must be an object .*got null/],
+    [[2], /options must be an object .*got an array/],
+  ] as const) {
+    it(`refuses options ${JSON.stringify(options)} before changing anything`, async () => {
+      const backend = tf.getBackend();
+      await assert.rejects(initWasmThreads(options as never), message);
       assert.equal(tf.engine().registry['wasm'], undefined);
       assert.equal(tf.getBackend(), backend);
     });

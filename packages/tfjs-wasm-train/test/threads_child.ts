@@ -3,7 +3,8 @@
  * products and trains a small Conv2D + Dense network a few steps with tfjs-wasm-train, prints one JSON line and
  * must then exit on its own (an idle thread pool must not keep the process alive).
  * argv[3]: 'run' (default); 'nosab' (SharedArrayBuffer removed first; argv[4] 'fallback' to fall back);
- * 'twice' (a second call with another count must throw, with the same count must not).
+ * 'twice' (a second call with another count must throw, with the same count must not); 'concurrent' (three calls
+ * in flight at once, the last with another count: the first two start one backend, the last is refused).
  */
 import * as tf from '@tensorflow/tfjs';
 import { enableWasmTraining, initWasmThreads, type WasmThreadsOptions } from '../src/index.js';
@@ -91,6 +92,14 @@ async function main(): Promise<void> {
     } catch (e) {
       console.log(JSON.stringify({ error: (e as Error).message, started: tf.engine().registry['wasm'] !== undefined }));
     }
+    return;
+  }
+  if (mode === 'concurrent') {
+    const calls = [threads, threads, threads === 1 ? 2 : 1].map((n) => initWasmThreads({ threads: n }));
+    const settled = await Promise.allSettled(calls);
+    const results = settled.map((r) => (r.status === 'fulfilled' ? r.value : { error: (r.reason as Error).message }));
+    const product = tf.tidy(() => tf.matMul(tf.ones([4, 4]), tf.ones([4, 4])).dataSync()[0]);
+    console.log(JSON.stringify({ results, backend: tf.getBackend(), product }));
     return;
   }
   const info = await initWasmThreads({ threads });

@@ -19,6 +19,7 @@ import { codeBytes, paddedLength, type LowBitFormat } from '../formats/state_for
 import { checkClipValue } from '../validate.js';
 import { checkFloat32Array, type GradientTransformation, type LearningRateState } from './transform.js';
 import { threadHooks } from '../kernels/thread_hooks.js'; // threads (core/threads.ts)
+import { checkMomentArrays, checkMomentValues } from './convert_checks.js';
 
 /**
  * The 8-bit state of one array (docs/ALGORITHM.md §11): codes of m and of sqrt(v) with one float32
@@ -38,8 +39,21 @@ export interface Int4State extends Int4Moments {
   t: number;
 }
 
-/** 8-bit or 4-bit state. */
-export type LowBitState = Int8State | Int4State;
+/**
+ * The bfloat16 state of one array (docs/ALGORITHM.md §13): the 16-bit codes of m and of v (the upper halves of
+ * their float32s), two little-endian bytes per element, no scales (`mScale`, `vScale` are empty).
+ * `state.adopt` / `state.adam` of an optimizer made with `stateDtype: 'bfloat16'` has this type.
+ */
+export interface Bfloat16State {
+  qm: Uint8Array;
+  qv: Uint8Array;
+  mScale: Float32Array;
+  vScale: Float32Array;
+  t: number;
+}
+
+/** 8-bit, 4-bit or bfloat16 state. */
+export type LowBitState = Int8State | Int4State | Bfloat16State;
 
 function describeKind(value: unknown): string {
   return value === null || typeof value !== 'object'
@@ -136,23 +150,16 @@ function formatOfState(owner: string, s: LowBitState): LowBitFormat {
  */
 export function quantizeState(from: { m: Float32Array; v: Float32Array; t: number }, to: LowBitState): void {
   const f = formatOfState('quantizeState', to);
-  if (codeBytes(f, paddedLength(f, from.m.length)) !== to.qm.length || from.v.length !== from.m.length) {
-    throw new OptimizerArgumentError(
-      `quantizeState: float32 state of length ${from.m.length} does not fit ${f.bits}-bit state made for ${(to.qm.length * 8) / f.bits} elements.`,
-    );
-  }
-  quantizeMoments(from.m, from.v, to, f);
+  const { m, v } = checkMomentArrays('quantizeState', 'from', from, momentsLength(to)!, f.bits);
+  checkMomentValues('quantizeState', m, v);
+  quantizeMoments(m, v, to, f);
   to.t = from.t;
 }
 
 /** The reverse of quantizeState (§11.4, §12.4): writes the de-quantised m and v and the step count into `to`. */
 export function dequantizeState(from: LowBitState, to: { m: Float32Array; v: Float32Array; t: number }): void {
   const f = formatOfState('dequantizeState', from);
-  if (codeBytes(f, paddedLength(f, to.m.length)) !== from.qm.length) {
-    throw new OptimizerArgumentError(
-      `dequantizeState: ${f.bits}-bit state made for ${(from.qm.length * 8) / f.bits} elements does not fit float32 state of length ${to.m.length}.`,
-    );
-  }
+  checkMomentArrays('dequantizeState', 'to', to, momentsLength(from)!, f.bits);
   const { m, v } = dequantizeMoments(from, to.m.length, f);
   to.m.set(m);
   to.v.set(v);

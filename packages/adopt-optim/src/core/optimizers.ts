@@ -55,7 +55,14 @@ import {
 
 export type { LearningRate } from '../hyperparams.js';
 export type { CoreOptimizer } from './core_step.js';
-export { dequantizeState, quantizeState, type Int4State, type Int8State, type LowBitState } from './lowbit_state.js';
+export {
+  dequantizeState,
+  quantizeState,
+  type Bfloat16State,
+  type Int4State,
+  type Int8State,
+  type LowBitState,
+} from './lowbit_state.js';
 import { lowBitTransform, type LowBitState } from './lowbit_state.js';
 
 /** The state of core.adopt: its scaleByAdopt state, the decoupled decay\'s count (corrected decay), and the learning rate\'s count. */

@@ -82,6 +82,20 @@ export function ruleOptimizer(
           `${owner}.step: params, grads and the state's slots must have one length (the state that init made). Nothing was changed.`,
         );
       }
+      const t: unknown = state.t;
+      if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) {
+        throw new OptimizerArgumentError(
+          `${owner}.step: invalid state.t ${typeof t === 'string' ? JSON.stringify(t) : String(t)}; expected an ` +
+            'integer >= 0 (the steps taken, as init made it). Nothing was changed.',
+        );
+      }
+      const unknown = Object.keys(state.slots).find((s) => !slots.includes(s));
+      if (unknown !== undefined) {
+        throw new OptimizerArgumentError(
+          `${owner}.step: state.slots has ${JSON.stringify(unknown)}, no slot of the rule (${slots.join(', ')}). ` +
+            'Nothing was changed.',
+        );
+      }
       if (nonFinite !== 'off' && threadHooks.current?.allFinite(grads) !== true) {
         // threads: checked across them where grads are a threaded state's
         const bad = grads.findIndex((x) => !gradientInRange(x));

@@ -233,12 +233,16 @@ export function decodeValue(c: MomentCode, code: number, scale: number): number 
 const word = new Float32Array(1);
 const wordBits = new Uint32Array(word.buffer);
 
-/** The bfloat16 pattern nearest (ties to even) to float32(x); NaN stays a quiet NaN. */
+/**
+ * The bfloat16 pattern nearest (ties to even) to float32(x); NaN stays a quiet NaN, ±Infinity stays itself, and a
+ * finite float32 beyond the largest finite bfloat16 (3.3895e38) saturates there instead of rounding to Infinity.
+ */
 export function bfloat16Nearest(x: number): number {
   word[0] = x;
   const b = wordBits[0]!;
   if (Number.isNaN(word[0])) return (b >>> 16) | 0x40;
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+  const code = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+  return (code & 0x7fff) === 0x7f80 && Number.isFinite(word[0]) ? code - 1 : code;
 }
 
 /** The float a bfloat16 pattern holds. */

@@ -33,12 +33,51 @@ export class SafetensorsError extends Error {
 }
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const ARRAYS = { F32: Float32Array, F64: Float64Array, I32: Int32Array, I64: BigInt64Array } as const;
+const isDtype = (d: unknown): d is SafetensorsDtype => typeof d === 'string' && Object.hasOwn(BYTES, d);
+const isShape = (s: unknown): s is number[] =>
+  Array.isArray(s) && s.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
+
+/** What the decoder checks, before the encoder writes: a Map of well-formed tensors and string metadata. */
+function checkEncodable(tensors: unknown, metadata: unknown): void {
+  if (!(tensors instanceof Map)) {
+    const got = Array.isArray(tensors)
+      ? 'an array'
+      : tensors === null
+        ? 'null'
+        : `an ${typeof tensors === 'object' ? (tensors.constructor?.name ?? 'object') : typeof tensors}`;
+    throw new SafetensorsError(`tensors must be a Map of name to {dtype, shape, data}; got ${got}`);
+  }
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
+    throw new SafetensorsError('metadata must be an object of strings');
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value !== 'string')
+      throw new SafetensorsError(
+        `"__metadata__" must map strings to strings; ${JSON.stringify(key)} is ${String(value)}`,
+      );
+  }
+  for (const [name, t] of tensors as Map<unknown, Partial<NamedArray> | null>) {
+    if (typeof name !== 'string') throw new SafetensorsError(`a tensor name must be a string; got ${String(name)}`);
+    if (!isDtype(t?.dtype))
+      throw new SafetensorsError(
+        `tensor "${name}": dtype ${JSON.stringify(t?.dtype)}; expected one of ${Object.keys(BYTES).join(', ')}`,
+      );
+    if (!isShape(t.shape))
+      throw new SafetensorsError(`tensor "${name}": shape ${JSON.stringify(t.shape)} is not a list of sizes`);
+    const want = ARRAYS[t.dtype];
+    if (!(t.data instanceof want)) {
+      const got = (t.data as object | undefined)?.constructor?.name ?? String(t.data);
+      throw new SafetensorsError(`tensor "${name}": data is a ${got}; expected a ${want.name} for ${t.dtype}`);
+    }
+  }
+}
 
 /** The file: tensors in the order given, `metadata` under "__metadata__". */
 export function encodeSafetensors(
   tensors: ReadonlyMap<string, NamedArray>,
   metadata: Record<string, string> = {},
 ): Uint8Array {
+  checkEncodable(tensors, metadata);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header['__metadata__'] = metadata;
   let offset = 0;
@@ -101,7 +140,7 @@ export function decodeSafetensors(bytes: Uint8Array): {
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e?.dtype !== 'string' || !(e.dtype in BYTES))
+    if (!isDtype(e?.dtype))
       throw new SafetensorsError(
         `tensor "${name}": dtype ${JSON.stringify(e?.dtype)}; expected one of ${Object.keys(BYTES).join(', ')}`,
       );

@@ -204,9 +204,11 @@ export function createOptimizer(name: unknown, options?: unknown): tf.Optimizer 
 /** Sets the rate of the next step on any optimizer this registry makes. */
 export function setLearningRate(optimizer: tf.Optimizer, learningRate: number): void {
   checkNonNegative('setLearningRate', 'learningRate', learningRate); // before anything changes
-  if (typeof optimizer !== 'object' || optimizer === null) {
+  checkLearningRate('setLearningRate', learningRate); // and at most 1e6, as createOptimizer checks it
+  if (typeof optimizer !== 'object' || optimizer === null || typeof optimizer.getClassName !== 'function') {
+    const shown = typeof optimizer === 'object' && optimizer !== null ? 'an object' : show(optimizer);
     throw new OptimizerArgumentError(
-      `setLearningRate: invalid optimizer ${show(optimizer)}; expected an optimizer made by createOptimizer.`,
+      `setLearningRate: invalid optimizer ${shown}; expected an optimizer made by createOptimizer.`,
     );
   }
   // Not `instanceof`: tf.Optimizer's Symbol.hasInstance makes every optimizer an instance of every

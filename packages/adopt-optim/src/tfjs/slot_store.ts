@@ -390,9 +390,17 @@ export class SlotStore {
 async function readCounter(owner: string, name: string, tensor: tf.Tensor): Promise<number> {
   const values = await tensor.data();
   const value = values[0];
-  if (tensor.size !== 1 || typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+  // at most MAX_STEP_COUNT: getWeights saves counters as int32, so a larger one would come back wrapped
+  if (
+    tensor.size !== 1 ||
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < 0 ||
+    value > MAX_STEP_COUNT
+  ) {
     throw new OptimizerArgumentError(
-      `${owner}: weight "${name}" must be one integer >= 0; got [${Array.from(values)}].`,
+      `${owner}: weight "${name}" must be one integer in [0, ${MAX_STEP_COUNT}] (saved as int32); ` +
+        `got [${Array.from(values)}]. Nothing was changed.`,
     );
   }
   return value;

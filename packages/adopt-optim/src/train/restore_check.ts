@@ -91,8 +91,9 @@ export function checkSlots(
         out.push({ ...w, name: `${live.name}/step` });
       } else if (codes.includes(suffix)) {
         // codes (int32; the variable's shape in format 2, 1-D in format 1) and 1-D scales (float32); their
-        // shapes, sizes and ranges are checked by setWeights before anything changes
-        const codes = suffix.startsWith('qm') || suffix.startsWith('qv');
+        // shapes, sizes and ranges are checked by setWeights before anything changes. The format's first two
+        // names are its codes (qm/qv, qm4/qv4, mbf16/vbf16), the rest its scales.
+        const codes = format!.names.indexOf(suffix) < 2;
         const dtype = codes ? 'int32' : 'float32';
         if (w.dtype !== dtype || (!codes && w.shape.length !== 1))
           throw refuse(
