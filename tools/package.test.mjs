@@ -328,8 +328,10 @@ describe('the packed adopt-optim', () => {
     const bytes = own.reduce((sum, n) => sum + folderBytes(join(cjs, 'node_modules', n)), 0);
     console.log(`adopt-optim brings ${own.length} packages, ${(bytes / 1e6).toFixed(2)} MB: ${own.join(', ')}`);
     // 2.03 MB after the hardening round (strict config and file checks, GPU move guards: +0.2 MB over 0.2's 1.8),
-    // 1.96 MB once the kernels were assembled at run time (150 kB of base64 gone from ESM and CJS)
-    assert.ok(bytes < 2.25e6, `${bytes} bytes`);
+    // 1.96 MB once the kernels were assembled at run time (150 kB of base64 gone from ESM and CJS); 2.37 MB after
+    // issue 34's threaded core step and table kernels, issue 36's lowbit/gpu entries and the registry entry (about 20
+    // new modules, each as ESM, CJS and types)
+    assert.ok(bytes < 2.45e6, `${bytes} bytes`);
     for (const heavy of [
       '@tensorflow/tfjs',
       'vega',

@@ -448,4 +448,43 @@ export const CLAIMS: Claim[] = [
       why: 'seeds 4 and 5 were added after the 3-seed result, whose interval was too wide for equivalence',
     },
   }),
+  // bfloat16 state (issue 33): declared with the margins and seeds every state-format claim uses, after the
+  // mnist-bf16 runs had been read and before the charlm-bf16 runs finished; no seed was added or dropped
+  claim({
+    id: 'C50',
+    experiment: 'mnist-bf16',
+    about: 'float32 − bfloat16 state on MNIST (ADOPT, AdamW): accuracy',
+    metric: METRICS.accuracy,
+    margin: MARGINS.accuracy,
+    comparisons: [
+      { a: arm('adopt'), b: arm('adopt-bf16') },
+      { a: arm('adamw'), b: arm('adamw-bf16') },
+    ],
+  }),
+  claim({
+    id: 'C51',
+    experiment: 'mnist-bf16',
+    about: 'float32 − bfloat16 state on MNIST (ADOPT, AdamW): test loss',
+    metric: METRICS.mnistLoss,
+    comparisons: [
+      { a: arm('adopt'), b: arm('adopt-bf16') },
+      { a: arm('adamw'), b: arm('adamw-bf16') },
+    ],
+  }),
+  claim({
+    id: 'C52',
+    experiment: 'charlm-bf16',
+    about: 'float32 − bfloat16 state on the GPT: pretraining',
+    metric: METRICS.pretrain,
+    margin: MARGINS.bits,
+    comparisons: [{ a: arm('adopt'), b: arm('adopt-bf16') }],
+  }),
+  claim({
+    id: 'C53',
+    experiment: 'charlm-bf16',
+    about: 'float32 − bfloat16 state on the GPT: finetuning',
+    metric: METRICS.finetune,
+    margin: MARGINS.bits,
+    comparisons: [{ a: arm('adopt'), b: arm('adopt-bf16') }],
+  }),
 ];

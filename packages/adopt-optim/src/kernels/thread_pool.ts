@@ -21,7 +21,7 @@ const ANSWER_TIMEOUT_MS = 60_000;
 
 /** The worker's program: plain JavaScript, self-contained (it is evaluated from a string, no imports). */
 const WORKER_SOURCE = `
-const node = typeof require === 'function' ? require('node:worker_threads') : null;
+const node = typeof process === 'object' ? process.getBuiltinModule?.('node:worker_threads') ?? null : null;
 let control, results;
 const memories = new Map(), modules = new Map(), instances = new Map();
 const onMessage = (m) => {
