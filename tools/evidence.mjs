@@ -66,15 +66,20 @@ export function evidenceRows(readme) {
 export function optimizerOf(cell, segment, column) {
   const name = segment
     .trim()
-    .replace(/^(8-bit|4-bit|ε added|at ε 1e-6):\s*/, '')
+    .replace(/^(8-bit|4-bit|bfloat16|ε added|at ε 1e-6):\s*/, '')
     .match(/^(ADOPT|AdamW|Adam|AMSGrad)\b/)?.[1];
-  const variant = (/^\s*(8-bit|4-bit)/.exec(cell) ?? [])[1] ?? (/^\s*(ε added|at ε 1e-6):/.exec(segment) ?? [])[1];
+  const variant =
+    (/^\s*(8-bit|4-bit|bfloat16)/.exec(cell) ?? [])[1] ?? (/^\s*(ε added|at ε 1e-6):/.exec(segment) ?? [])[1];
   const base =
     name ?? (variant === 'at ε 1e-6' ? 'Adam' : variant !== undefined && column === 'Adam' ? 'ADOPT' : column);
   const suffix =
-    { '8-bit': ' (8-bit state)', '4-bit': ' (4-bit state)', 'ε added': ' (ε added)', 'at ε 1e-6': ' (ε 1e-6)' }[
-      variant
-    ] ?? '';
+    {
+      '8-bit': ' (8-bit state)',
+      '4-bit': ' (4-bit state)',
+      bfloat16: ' (bfloat16 state)',
+      'ε added': ' (ε added)',
+      'at ε 1e-6': ' (ε 1e-6)',
+    }[variant] ?? '';
   return `${base}${suffix}`;
 }
 
