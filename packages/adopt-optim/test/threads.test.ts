@@ -289,6 +289,32 @@ describe('useThreads: refusals and failures change nothing', () => {
   });
 });
 
+describe('useThreads: a refused tree step changes no leaf', () => {
+  it('swapped threadBuffers of one leaf are refused before the other leaves step (attack round 2 F1)', () => {
+    const setup = core.useThreads(2, { minPerThread: MIN });
+    try {
+      for (const stateDtype of DTYPES) {
+        const opt = core.adopt(1e-2, { stateDtype });
+        const small = filled(8, 1);
+        const state = opt.init({ small, big: new Float32Array(3000) });
+        const own = core.threadBuffers(state.big)!;
+        own.params.set(filled(3000, 2));
+        own.grads.set(filled(3000, 3, 0.2));
+        opt.step({ small, big: own.params }, { small: filled(8, 4, 0.2), big: own.grads }, state);
+        const before = snapshot({ small, state, own });
+        const grads = { small: filled(8, 5, 0.2), big: own.params };
+        assert.throws(() => opt.step({ small, big: own.grads }, grads, state), /params as params, grads as grads/);
+        assert.deepEqual(snapshot({ small, state, own }), before, stateDtype);
+        const sliced = { small, big: own.params.subarray(1) };
+        assert.throws(() => opt.step(sliced, { small: filled(8, 5), big: own.grads.subarray(1) }, state));
+        assert.deepEqual(snapshot({ small, state, own }), before, stateDtype);
+      }
+    } finally {
+      setup.dispose();
+    }
+  });
+});
+
 describe('useThreads: workers end', () => {
   it('state made on threads steps on after dispose (on this thread), the same as before', () => {
     const make = adoptOf('int4');

@@ -134,6 +134,9 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
     const g = clipped(gs);
     // a state made for other params, a bad schedule value: refused before anything changes
     if (transform.check !== undefined) states.forEach((s, l) => transform.check!(s, ps[l]!, g[l]!));
+    // threads: threadBuffers swapped or sliced are refused here, not half-way through the leaves of a tree
+    const hooks = threadHooks.current;
+    if (hooks !== null) ps.forEach((p, l) => hooks.checkPlacement(p, g[l]!));
     run(kernels, ps, g, states);
     steps++;
     return true;

@@ -20,6 +20,7 @@ import {
   blockArrays,
   DEFAULT_MIN_PER_THREAD,
   threadedAllFinite,
+  threadedCheckPlacement,
   threadedOwns,
   threadedFloat32Run,
   threadedLowBitRun,
@@ -88,6 +89,7 @@ export function useThreads(threads: number, options: ThreadOptions = {}): Thread
     float32: threadedFloat32Run,
     lowBit: threadedLowBitRun,
     allFinite: threadedAllFinite,
+    checkPlacement: threadedCheckPlacement,
     owns: threadedOwns,
   };
   return {
