@@ -264,6 +264,14 @@ describe('useThreads: refusals and failures change nothing', () => {
         );
       }
       assert.throws(() => core.useThreads(2, { minPerThread: 0 }), /invalid options.minPerThread 0/);
+      // attack round 2 F2: a typo or a non-object used to be ignored (the default minPerThread, unseen)
+      assert.throws(
+        () => core.useThreads(2, { minPerThreads: 5 } as never),
+        /unknown option "minPerThreads"; did you mean "minPerThread"\?/,
+      );
+      for (const bad of ['x', 5, null, [1]]) {
+        assert.throws(() => core.useThreads(2, bad as never), /useThreads: invalid options/);
+      }
       assert.equal(core.threadCount(), 2);
     } finally {
       setup.dispose();

@@ -11,7 +11,7 @@
  *   ... write the gradient into g ...; opt.step(p, g, state);
  *   threads.dispose();                              // or useThreads(1)
  */
-import { OptimizerArgumentError } from '../validate.js';
+import { checkKnownKeys, OptimizerArgumentError } from '../validate.js';
 import { threadHooks } from '../kernels/thread_hooks.js';
 import { MAX_THREADS, ThreadPool, threadsUnavailable } from '../kernels/thread_pool.js';
 import {
@@ -60,7 +60,7 @@ export function threadCount(): number {
  * now on: `init` puts the state of arrays of at least 2 · minPerThread elements in a shared
  * WebAssembly memory, and their `step` splits across the threads. `useThreads(1)` (or `dispose()`)
  * stops the workers; state made while threads were on keeps working on one thread.
- * Throws, changing nothing, for a count that is not an integer from 1 to 64, or where no worker
+ * Throws, changing nothing, for a count that is not an integer from 1 to 64, an unknown option, or where no worker
  * threads can run (no SharedArrayBuffer, a page that is not cross-origin isolated).
  */
 export function useThreads(threads: number, options: ThreadOptions = {}): ThreadSetup {
@@ -69,6 +69,12 @@ export function useThreads(threads: number, options: ThreadOptions = {}): Thread
       `useThreads: invalid threads ${String(threads)}; expected an integer from 1 to ${MAX_THREADS} (1: no workers).`,
     );
   }
+  if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
+    throw new OptimizerArgumentError(
+      `useThreads: invalid options ${String(options)}; expected an object such as { minPerThread: 131072 }.`,
+    );
+  }
+  checkKnownKeys('useThreads', options ?? {}, ['minPerThread']); // a typo would otherwise be ignored unseen
   const min = options?.minPerThread ?? DEFAULT_MIN_PER_THREAD;
   if (typeof min !== 'number' || !Number.isInteger(min) || min < 1) {
     throw new OptimizerArgumentError(
