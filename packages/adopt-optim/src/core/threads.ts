@@ -115,7 +115,8 @@ const large = (length: number) => threading.pool !== null && length >= 2 * threa
 /**
  * The params and grads arrays that live beside a threaded state (made by `init` while threads were
  * on): step these and nothing is copied; the step of other arrays copies them in and p back out on
- * the calling thread. Null for state that is not threaded.
+ * the calling thread. Null for state that is not threaded. A threaded state's arrays are views of a
+ * SharedArrayBuffer, which structuredClone shares instead of copying: snapshot them with `slice()`.
  */
 export function threadBuffers(state: unknown): { params: Float32Array; grads: Float32Array } | null {
   const s = state as Record<string, unknown> | null;
