@@ -338,6 +338,34 @@ describe('useThreads: workers end', () => {
     assert.deepEqual(Array.from(p), reference.p);
   });
 
+  it('low-bit state on the threads as the first low-bit step of a process (attack round 2 F7)', () => {
+    // a fresh process: here another test's one-thread low-bit step has already registered the kernels' text
+    const here = dirname(fileURLToPath(import.meta.url));
+    const script = [
+      `import * as core from ${JSON.stringify(pathToFileURL(resolve(here, '../src/core/index.ts')).href)};`,
+      'const steps = (stateDtype) => {',
+      '  const opt = core.adopt(1e-3, { stateDtype }); const p = new Float32Array(10000).fill(1);',
+      '  const s = opt.init(p); const g = new Float32Array(10000).fill(0.1);',
+      '  opt.step(p, g, s); opt.step(p, g, s); return { p, threaded: core.threadBuffers(s) !== null };',
+      '};',
+      "for (const stateDtype of ['int8', 'int4', 'bfloat16']) {",
+      '  const setup = core.useThreads(2, { minPerThread: 1000 }); const two = steps(stateDtype); setup.dispose();',
+      '  const one = steps(stateDtype);',
+      '  console.log(stateDtype, two.threaded, one.threaded, two.p.every((x, i) => x === one.p[i]));',
+      '}',
+    ].join('\n');
+    const dir = mkdtempSync(join(tmpdir(), 'adopt-threads-'));
+    const file = join(dir, 'first_lowbit.mts');
+    writeFileSync(file, script);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+      r.stdout.trim().split('\n'),
+      ['int8', 'int4', 'bfloat16'].map((d) => `${d} true false true`),
+    );
+  });
+
   it('a process that leaves its workers running still exits', () => {
     const here = dirname(fileURLToPath(import.meta.url));
     const script = [

@@ -15,6 +15,8 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import type { Node } from '../rules/expr.js';
 import { codeBytes, paddedLength, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 import { codesLayout, registerMoments, writesParams, type LowBitMoments } from './lowbit_arrays.js';
+import { registerLowBitModuleText } from '../codegen/module_text.js';
+import { lowBitModuleText } from '../codegen/module_text_lowbit.js';
 import { kernelModule } from './wasm_kernels.js';
 import { callKernel, MAX_THREADS, type PoolCall, type PoolMemory, type ThreadPool } from './thread_pool.js';
 
@@ -93,6 +95,8 @@ export function allocateThreadedMoments(format: LowBitFormat, length: number): L
   const scratch = align(codesAt + layout.bytes);
   const memory = sharedMemory(scratch + MAX_THREADS * LOW_BIT_SCRATCH);
   if (memory === null) return null;
+  // the pool compiles these moments' modules from their text: registered here, as the one-thread kernels do
+  registerLowBitModuleText(lowBitModuleText);
   const b = memory.buffer;
   const at = [layout.qm, layout.qv, layout.sm, layout.sv].map((o) => codesAt + o);
   const codes = codeBytes(format, padded);
