@@ -247,8 +247,8 @@ function refuseSharedMemory(owner: string, ps: readonly Leaf[], gs: readonly Flo
       const other = span.what === 'params' ? reachAny : reachParams;
       if (other !== null && other.end > span.start) {
         throw new OptimizerArgumentError(
-          `${owner}: ${other.what}${other.path} and ${span.what}${span.path} overlap in memory (views of one buffer); ` +
-            'stepping one would change what the other reads. Give each its own array. Nothing was changed.',
+          `${owner}: ${other.what}${other.path} and ${span.what}${span.path} overlap in memory (views of one ` +
+            'buffer); stepping one would change what the other reads. Give each its own array. Nothing was changed.',
         );
       }
       if (span.what === 'params' && (reachParams === null || span.end > reachParams.end)) reachParams = span;
