@@ -123,6 +123,9 @@ describe('core on trees of arrays', () => {
       [g(), { ...state, b: state.w[0] }, /state\["b"\] is the same object as state\["w"\]\[0\]/],
       [g(), { ...state, b: null }, /state\["b"\] is null; expected the state init made for params\["b"\]/],
       [g([1, Number.NaN]), state, /the gradient grads\["w"\]\[0\] holds NaN at index 1/],
+      // attack round 2 F8: the state check's refusal named neither the step nor the leaf ("namedChain: ...")
+      [g(), { ...state, b: { adopt: state.b.adopt } }, /^adopt\.step: state\["b"\]: namedChain: the state has no key/],
+      [g(), { ...state, b: core.adopt(0.01).init(new Float32Array(3)) }, /^adopt\.step: state\["b"\]: .*length 1 but/],
     ];
     for (const [grads, s, message] of cases) {
       assert.throws(

@@ -128,12 +128,29 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
     }
   };
 
+  /** A leaf's state check; in a tree its refusal names the leaf (the check itself knows only its own part). */
+  const checkLeaf = (
+    check: NonNullable<typeof transform.check>,
+    s: S,
+    p: Float32Array,
+    g: Float32Array,
+    at: string,
+  ) => {
+    try {
+      check(s, p, g);
+    } catch (e) {
+      if (at === '' || !(e instanceof OptimizerArgumentError)) throw e;
+      throw new OptimizerArgumentError(`${name}.step: state${at}: ${e.message}`);
+    }
+  };
+
   const stepLeaves = (ps: Float32Array[], gs: Float32Array[], states: S[], paths: string[]): boolean => {
     const kernels = hyperparams.fused ? ArrayKernels.get() : null;
     if (!finite(kernels, gs, paths)) return false;
     const g = clipped(gs);
     // a state made for other params, a bad schedule value: refused before anything changes
-    if (transform.check !== undefined) states.forEach((s, l) => transform.check!(s, ps[l]!, g[l]!));
+    if (transform.check !== undefined)
+      states.forEach((s, l) => checkLeaf(transform.check!, s, ps[l]!, g[l]!, paths[l]!));
     // threads: threadBuffers swapped or sliced are refused here, not half-way through the leaves of a tree
     const hooks = threadHooks.current;
     if (hooks !== null) ps.forEach((p, l) => hooks.checkPlacement(p, g[l]!));
