@@ -123,6 +123,9 @@ describe('core on trees of arrays', () => {
       [g(), { ...state, b: state.w[0] }, /state\["b"\] is the same object as state\["w"\]\[0\]/],
       [g(), { ...state, b: null }, /state\["b"\] is null; expected the state init made for params\["b"\]/],
       [g([1, Number.NaN]), state, /the gradient grads\["w"\]\[0\] holds NaN at index 1/],
+      // attack round 2 F8: the state check's refusal named neither the step nor the leaf ("namedChain: ...")
+      [g(), { ...state, b: { adopt: state.b.adopt } }, /^adopt\.step: state\["b"\]: namedChain: the state has no key/],
+      [g(), { ...state, b: core.adopt(0.01).init(new Float32Array(3)) }, /^adopt\.step: state\["b"\]: .*length 1 but/],
     ];
     for (const [grads, s, message] of cases) {
       assert.throws(
@@ -151,6 +154,37 @@ describe('core on trees of arrays', () => {
       () => opt.step([shared, shared], [shared, shared], opt.init([new Float32Array(2), new Float32Array(2)])),
       /params\[1\] is the same object as params\[0\]/,
     );
+  });
+
+  it('refuses params that share memory with other params or with grads of another leaf (attack round 2 F3)', () => {
+    const opt = core.adopt(0.01);
+    const buffer = new Float32Array(10).fill(1);
+    const x = new Float32Array([1, 2, 3]);
+    const y = new Float32Array([4, 5, 6]);
+    const one = () => new Float32Array(6).fill(1);
+    const cases: [Float32Array[], Float32Array[], RegExp][] = [
+      // overlapping views: elements 4 and 5 were stepped by both leaves, the last write kept
+      [[buffer.subarray(0, 6), buffer.subarray(4, 10)], [one(), one()], /params\[0\] and params\[1\] overlap/],
+      // one leaf's grads are another's params: the result depended on the order the leaves step in
+      [[x, y], [y, x], /params\[0\] and grads\[1\] overlap/],
+      [[buffer.subarray(0, 6)], [buffer.subarray(1, 7)], /params\[0\] and grads\[0\] overlap/],
+    ];
+    for (const [params, grads, message] of cases) {
+      const state = opt.init(params);
+      const before = JSON.stringify([buffer, x, y, state], (_k, v) => (v instanceof Float32Array ? [...v] : v));
+      assert.throws(() => opt.step(params, grads, state), message);
+      assert.equal(
+        JSON.stringify([buffer, x, y, state], (_k, v) => (v instanceof Float32Array ? [...v] : v)),
+        before,
+      );
+    }
+    // allowed: grads shared between leaves (only read), a leaf's grads its own params, views that do not overlap
+    const a = buffer.subarray(0, 5);
+    const b = buffer.subarray(5, 10);
+    const g = new Float32Array(5).fill(0.5);
+    const state = opt.init([a, b]);
+    assert.equal(opt.step([a, b], [g, g], state), true);
+    assert.equal(opt.step([a, b], [a, g], state), true);
   });
 
   it('a bad gradient in array 57 of 100 changes nothing (skip: skipped whole)', () => {

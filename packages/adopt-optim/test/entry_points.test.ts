@@ -55,6 +55,24 @@ describe("without import 'adopt-optim/lowbit'", () => {
     });
   }
 
+  it('where another copy of adopt-optim ran the import (ESM vs CommonJS), the refusal says so (round 2 F6)', () => {
+    const ran = Symbol.for('adopt-optim: lowbit entry point ran');
+    const global = globalThis as Record<symbol, unknown>;
+    global[ran] = true; // as the other copy's entry point sets it
+    try {
+      assert.throws(
+        () => adopt(1e-3, { stateDtype: 'int8' }),
+        /'float32' \(import 'adopt-optim\/lowbit' ran, but into another copy of adopt-optim: .*CommonJS/,
+      );
+    } finally {
+      delete global[ran];
+    }
+    assert.throws(
+      () => adopt(1e-3, { stateDtype: 'int8' }),
+      (e: Error) => !e.message.includes('another copy'),
+    );
+  });
+
   it('float32 state works, and setWeights refuses low-bit entries, naming the import', async () => {
     await tf.setBackend('cpu');
     const w = tf.variable(tf.tensor1d([1, 2, 3]), true, 'entry_w');

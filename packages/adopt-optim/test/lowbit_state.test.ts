@@ -1,4 +1,4 @@
-// What both low-bit formats (8-bit and 4-bit state) must do alike, one test per property over both formats.
+// What the low-bit formats (8-bit, 4-bit, bfloat16 state) must do alike, one test per property over the formats.
 import '../src/lowbit/index.js'; // the optional entry points, as a user imports them
 import '../src/gpu/index.js';
 import { describe, it } from 'node:test';
@@ -54,3 +54,20 @@ for (const stateDtype of ['int8', 'int4'] as const) {
     });
   });
 }
+
+describe('low-bit state whose arrays were cut after init (attack round 2 F5)', () => {
+  for (const stateDtype of ['int8', 'int4', 'bfloat16'] as const) {
+    it(`${stateDtype}: a transferred buffer is named, not "length 100 but made for 100"`, () => {
+      const opt = core.adopt(0.01, { stateDtype });
+      const p = new Float32Array(100).fill(1);
+      const state = opt.init(p);
+      const qm = (state.adopt as unknown as core.LowBitState).qm;
+      structuredClone(qm.buffer, { transfer: [qm.buffer as ArrayBuffer] }); // detaches every view of it
+      assert.throws(
+        () => opt.step(p, new Float32Array(100).fill(0.1), state),
+        /adopt: state\.adopt\.qm holds 0 bytes of codes; the .* state that init made for 100 elements holds \d+ /,
+      );
+      assert.deepEqual(p, new Float32Array(100).fill(1));
+    });
+  }
+});

@@ -264,6 +264,14 @@ describe('useThreads: refusals and failures change nothing', () => {
         );
       }
       assert.throws(() => core.useThreads(2, { minPerThread: 0 }), /invalid options.minPerThread 0/);
+      // attack round 2 F2: a typo or a non-object used to be ignored (the default minPerThread, unseen)
+      assert.throws(
+        () => core.useThreads(2, { minPerThreads: 5 } as never),
+        /unknown option "minPerThreads"; did you mean "minPerThread"\?/,
+      );
+      for (const bad of ['x', 5, null, [1]]) {
+        assert.throws(() => core.useThreads(2, bad as never), /useThreads: invalid options/);
+      }
       assert.equal(core.threadCount(), 2);
     } finally {
       setup.dispose();
@@ -289,6 +297,32 @@ describe('useThreads: refusals and failures change nothing', () => {
   });
 });
 
+describe('useThreads: a refused tree step changes no leaf', () => {
+  it('swapped threadBuffers of one leaf are refused before the other leaves step (attack round 2 F1)', () => {
+    const setup = core.useThreads(2, { minPerThread: MIN });
+    try {
+      for (const stateDtype of DTYPES) {
+        const opt = core.adopt(1e-2, { stateDtype });
+        const small = filled(8, 1);
+        const state = opt.init({ small, big: new Float32Array(3000) });
+        const own = core.threadBuffers(state.big)!;
+        own.params.set(filled(3000, 2));
+        own.grads.set(filled(3000, 3, 0.2));
+        opt.step({ small, big: own.params }, { small: filled(8, 4, 0.2), big: own.grads }, state);
+        const before = snapshot({ small, state, own });
+        const grads = { small: filled(8, 5, 0.2), big: own.params };
+        assert.throws(() => opt.step({ small, big: own.grads }, grads, state), /params as params, grads as grads/);
+        assert.deepEqual(snapshot({ small, state, own }), before, stateDtype);
+        const sliced = { small, big: own.params.subarray(1) };
+        assert.throws(() => opt.step(sliced, { small: filled(8, 5), big: own.grads.subarray(1) }, state));
+        assert.deepEqual(snapshot({ small, state, own }), before, stateDtype);
+      }
+    } finally {
+      setup.dispose();
+    }
+  });
+});
+
 describe('useThreads: workers end', () => {
   it('state made on threads steps on after dispose (on this thread), the same as before', () => {
     const make = adoptOf('int4');
@@ -302,6 +336,34 @@ describe('useThreads: workers end', () => {
     assert.equal(core.threadCount(), 1);
     for (let k = 3; k < 6; k++) opt.step(p, filled(5000, 100 + k, 0.2), state);
     assert.deepEqual(Array.from(p), reference.p);
+  });
+
+  it('low-bit state on the threads as the first low-bit step of a process (attack round 2 F7)', () => {
+    // a fresh process: here another test's one-thread low-bit step has already registered the kernels' text
+    const here = dirname(fileURLToPath(import.meta.url));
+    const script = [
+      `import * as core from ${JSON.stringify(pathToFileURL(resolve(here, '../src/core/index.ts')).href)};`,
+      'const steps = (stateDtype) => {',
+      '  const opt = core.adopt(1e-3, { stateDtype }); const p = new Float32Array(10000).fill(1);',
+      '  const s = opt.init(p); const g = new Float32Array(10000).fill(0.1);',
+      '  opt.step(p, g, s); opt.step(p, g, s); return { p, threaded: core.threadBuffers(s) !== null };',
+      '};',
+      "for (const stateDtype of ['int8', 'int4', 'bfloat16']) {",
+      '  const setup = core.useThreads(2, { minPerThread: 1000 }); const two = steps(stateDtype); setup.dispose();',
+      '  const one = steps(stateDtype);',
+      '  console.log(stateDtype, two.threaded, one.threaded, two.p.every((x, i) => x === one.p[i]));',
+      '}',
+    ].join('\n');
+    const dir = mkdtempSync(join(tmpdir(), 'adopt-threads-'));
+    const file = join(dir, 'first_lowbit.mts');
+    writeFileSync(file, script);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+      r.stdout.trim().split('\n'),
+      ['int8', 'int4', 'bfloat16'].map((d) => `${d} true false true`),
+    );
   });
 
   it('a process that leaves its workers running still exits', () => {

@@ -8,7 +8,7 @@ import { clipInto, clips, normScales, sumOfSquares, type GradientClipping } from
 import { gradientInRange, NonFiniteGradientError, OptimizerArgumentError } from '../validate.js';
 import { ArrayKernels, type ArrayEntry } from '../kernels/array_kernels.js';
 import { applyUpdates, checkFloat32Array, type GradientTransformation } from './transform.js';
-import { leaves, mapLeaves, sameStructure, type ParamTree, type StateTree, type TreeState } from './tree.js';
+import { leaves, mapLeaves, sameStructure, type Leaf, type ParamTree, type StateTree, type TreeState } from './tree.js';
 import { threadHooks } from '../kernels/thread_hooks.js'; // threads (core/threads.ts)
 
 /**
@@ -128,12 +128,32 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
     }
   };
 
+  /** A leaf's state check; in a tree its refusal names the leaf (the check itself knows only its own part). */
+  const checkLeaf = (
+    check: NonNullable<typeof transform.check>,
+    s: S,
+    p: Float32Array,
+    g: Float32Array,
+    at: string,
+  ) => {
+    try {
+      check(s, p, g);
+    } catch (e) {
+      if (at === '' || !(e instanceof OptimizerArgumentError)) throw e;
+      throw new OptimizerArgumentError(`${name}.step: state${at}: ${e.message}`);
+    }
+  };
+
   const stepLeaves = (ps: Float32Array[], gs: Float32Array[], states: S[], paths: string[]): boolean => {
     const kernels = hyperparams.fused ? ArrayKernels.get() : null;
     if (!finite(kernels, gs, paths)) return false;
     const g = clipped(gs);
     // a state made for other params, a bad schedule value: refused before anything changes
-    if (transform.check !== undefined) states.forEach((s, l) => transform.check!(s, ps[l]!, g[l]!));
+    if (transform.check !== undefined)
+      states.forEach((s, l) => checkLeaf(transform.check!, s, ps[l]!, g[l]!, paths[l]!));
+    // threads: threadBuffers swapped or sliced are refused here, not half-way through the leaves of a tree
+    const hooks = threadHooks.current;
+    if (hooks !== null) ps.forEach((p, l) => hooks.checkPlacement(p, g[l]!));
     run(kernels, ps, g, states);
     steps++;
     return true;
@@ -176,6 +196,7 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
       seenArrays.set(array, path);
       seenStates.set(s, path);
     });
+    refuseSharedMemory(owner, ls, gs);
     return stepLeaves(
       ls.map((l) => l.array),
       gs,
@@ -205,4 +226,50 @@ export function buildCoreOptimizer<H extends { nonFinite: string; fused: boolean
       return stepLeaves([params], [g], [state as S], ['']);
     },
   } as CoreOptimizer<H, S>;
+}
+
+/** A leaf's array as a byte range of its buffer, for refuseSharedMemory. */
+interface Span {
+  readonly what: 'params' | 'grads';
+  readonly path: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Refuses params that overlap other params, or grads other than their own leaf's params exactly (views of one
+ * buffer): stepping one leaf would change what another reads, in an order the caller cannot see. Grads may
+ * share memory with grads (they are only read), and a leaf's grads may be its own params array.
+ */
+function refuseSharedMemory(owner: string, ps: readonly Leaf[], gs: readonly Float32Array[]): void {
+  const byBuffer = new Map<ArrayBufferLike, Span[]>();
+  const add = (what: Span['what'], path: string, a: Float32Array) => {
+    const span = { what, path, start: a.byteOffset, end: a.byteOffset + a.byteLength };
+    const spans = byBuffer.get(a.buffer);
+    if (spans === undefined) byBuffer.set(a.buffer, [span]);
+    else spans.push(span);
+  };
+  ps.forEach(({ path, array }, l) => {
+    add('params', path, array);
+    const g = gs[l]!;
+    const ownParams = g.buffer === array.buffer && g.byteOffset === array.byteOffset && g.length === array.length;
+    if (!ownParams) add('grads', path, g);
+  });
+  for (const spans of byBuffer.values()) {
+    if (spans.length < 2) continue;
+    spans.sort((a, b) => a.start - b.start || (a.what === b.what ? 0 : a.what === 'params' ? -1 : 1));
+    let reachParams: Span | null = null; // the params span reaching furthest so far
+    let reachAny: Span | null = null;
+    for (const span of spans) {
+      const other = span.what === 'params' ? reachAny : reachParams;
+      if (other !== null && other.end > span.start) {
+        throw new OptimizerArgumentError(
+          `${owner}: ${other.what}${other.path} and ${span.what}${span.path} overlap in memory (views of one ` +
+            'buffer); stepping one would change what the other reads. Give each its own array. Nothing was changed.',
+        );
+      }
+      if (span.what === 'params' && (reachParams === null || span.end > reachParams.end)) reachParams = span;
+      if (reachAny === null || span.end > reachAny.end) reachAny = span;
+    }
+  }
 }

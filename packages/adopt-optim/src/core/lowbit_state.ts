@@ -98,10 +98,15 @@ export function lowBitTransform<
     const length = updates?.length ?? params.length;
     // the exact length where init made the state (the padded code count alone admits up to 15 more elements)
     const madeFor = momentsLength(s as LowBitState);
-    if (
-      s.qm!.length !== codeBytes(format, paddedLength(format, length)) ||
-      (madeFor !== undefined && madeFor !== length)
-    ) {
+    const codes = codeBytes(format, paddedLength(format, length));
+    if (madeFor === length && s.qm!.length !== codes) {
+      // made for these params, but its arrays were cut since (sliced, or their buffer detached by a transfer)
+      throw new OptimizerArgumentError(
+        `${owner}: state.${key}.qm holds ${s.qm!.length} bytes of codes; the ${bits} state that init made for ` +
+          `${length} elements holds ${codes} (an array sliced, or its buffer transferred?). Nothing was changed.`,
+      );
+    }
+    if (s.qm!.length !== codes || (madeFor !== undefined && madeFor !== length)) {
       throw new OptimizerArgumentError(
         `${owner}: the gradient has length ${length} but the ${bits} state was made for ${madeFor ?? `about ${(s.qm!.length * 8) / format.bits}`} elements; ` +
           'pass the state that init made for these params. Nothing was changed.',

@@ -11,7 +11,7 @@
  *   ... write the gradient into g ...; opt.step(p, g, state);
  *   threads.dispose();                              // or useThreads(1)
  */
-import { OptimizerArgumentError } from '../validate.js';
+import { checkKnownKeys, OptimizerArgumentError } from '../validate.js';
 import { threadHooks } from '../kernels/thread_hooks.js';
 import { MAX_THREADS, ThreadPool, threadsUnavailable } from '../kernels/thread_pool.js';
 import {
@@ -20,6 +20,7 @@ import {
   blockArrays,
   DEFAULT_MIN_PER_THREAD,
   threadedAllFinite,
+  threadedCheckPlacement,
   threadedOwns,
   threadedFloat32Run,
   threadedLowBitRun,
@@ -59,7 +60,7 @@ export function threadCount(): number {
  * now on: `init` puts the state of arrays of at least 2 · minPerThread elements in a shared
  * WebAssembly memory, and their `step` splits across the threads. `useThreads(1)` (or `dispose()`)
  * stops the workers; state made while threads were on keeps working on one thread.
- * Throws, changing nothing, for a count that is not an integer from 1 to 64, or where no worker
+ * Throws, changing nothing, for a count that is not an integer from 1 to 64, an unknown option, or where no worker
  * threads can run (no SharedArrayBuffer, a page that is not cross-origin isolated).
  */
 export function useThreads(threads: number, options: ThreadOptions = {}): ThreadSetup {
@@ -68,6 +69,12 @@ export function useThreads(threads: number, options: ThreadOptions = {}): Thread
       `useThreads: invalid threads ${String(threads)}; expected an integer from 1 to ${MAX_THREADS} (1: no workers).`,
     );
   }
+  if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
+    throw new OptimizerArgumentError(
+      `useThreads: invalid options ${String(options)}; expected an object such as { minPerThread: 131072 }.`,
+    );
+  }
+  checkKnownKeys('useThreads', options ?? {}, ['minPerThread']); // a typo would otherwise be ignored unseen
   const min = options?.minPerThread ?? DEFAULT_MIN_PER_THREAD;
   if (typeof min !== 'number' || !Number.isInteger(min) || min < 1) {
     throw new OptimizerArgumentError(
@@ -88,6 +95,7 @@ export function useThreads(threads: number, options: ThreadOptions = {}): Thread
     float32: threadedFloat32Run,
     lowBit: threadedLowBitRun,
     allFinite: threadedAllFinite,
+    checkPlacement: threadedCheckPlacement,
     owns: threadedOwns,
   };
   return {
@@ -107,7 +115,8 @@ const large = (length: number) => threading.pool !== null && length >= 2 * threa
 /**
  * The params and grads arrays that live beside a threaded state (made by `init` while threads were
  * on): step these and nothing is copied; the step of other arrays copies them in and p back out on
- * the calling thread. Null for state that is not threaded.
+ * the calling thread. Null for state that is not threaded. A threaded state's arrays are views of a
+ * SharedArrayBuffer, which structuredClone shares instead of copying: snapshot them with `slice()`.
  */
 export function threadBuffers(state: unknown): { params: Float32Array; grads: Float32Array } | null {
   const s = state as Record<string, unknown> | null;

@@ -19,6 +19,8 @@ export interface ThreadHooks {
   lowBit(call: PhaseCall, p: Float32Array, g: Float32Array, s: LowBitMoments, seed: number): boolean;
   /** Whether the array is a threaded state's (its step runs through `float32` / `lowBit`, not a table call). */
   owns(array: Float32Array | undefined): boolean;
+  /** Throws for params or grads in a threaded state's memory other than as its threadBuffers (before a step). */
+  checkPlacement(p: Float32Array, g: Float32Array): void;
   /** Whether every gradient is finite, across the threads; undefined where g is not a threaded block's. */
   allFinite(g: Float32Array): boolean | undefined;
 }

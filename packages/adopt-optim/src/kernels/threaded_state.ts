@@ -15,6 +15,8 @@ import { uniformArgs, writtenArrays } from '../codegen/signature.js';
 import type { Node } from '../rules/expr.js';
 import { codeBytes, paddedLength, scaleCount, type LowBitFormat } from '../formats/state_formats.js';
 import { codesLayout, registerMoments, writesParams, type LowBitMoments } from './lowbit_arrays.js';
+import { registerLowBitModuleText } from '../codegen/module_text.js';
+import { lowBitModuleText } from '../codegen/module_text_lowbit.js';
 import { kernelModule } from './wasm_kernels.js';
 import { callKernel, MAX_THREADS, type PoolCall, type PoolMemory, type ThreadPool } from './thread_pool.js';
 
@@ -93,6 +95,8 @@ export function allocateThreadedMoments(format: LowBitFormat, length: number): L
   const scratch = align(codesAt + layout.bytes);
   const memory = sharedMemory(scratch + MAX_THREADS * LOW_BIT_SCRATCH);
   if (memory === null) return null;
+  // the pool compiles these moments' modules from their text: registered here, as the one-thread kernels do
+  registerLowBitModuleText(lowBitModuleText);
   const b = memory.buffer;
   const at = [layout.qm, layout.qv, layout.sm, layout.sv].map((o) => codesAt + o);
   const codes = codeBytes(format, padded);
@@ -154,13 +158,26 @@ function placement(block: Block, p: Float32Array, g: Float32Array): { p: boolean
   const ownP = isAt(block, p, block.offsets[0]!);
   const ownG = isAt(block, g, block.offsets[1]!);
   const inside = (a: Float32Array) => a.buffer === block.memory.buffer;
-  if ((!ownP && inside(p)) || (!ownG && inside(g))) {
-    throw new RangeError(
-      "adopt-optim threads: params and grads that live in a threaded state's memory must be its threadBuffers " +
-        '(params as params, grads as grads); nothing was written.',
-    );
-  }
+  if ((!ownP && inside(p)) || (!ownG && inside(g))) misplaced();
   return { p: ownP, g: ownG };
+}
+
+function misplaced(): never {
+  throw new RangeError(
+    "adopt-optim threads: params and grads that live in a threaded state's memory must be its threadBuffers " +
+      '(params as params, grads as grads); nothing was written.',
+  );
+}
+
+/**
+ * Throws where p or g lies in any threaded state's memory elsewhere than as its threadBuffers' params (p) or
+ * grads (g): the refusal `placement` makes mid-step, made before a step (of a tree: before any leaf) changes anything.
+ */
+export function threadedCheckPlacement(p: Float32Array, g: Float32Array): void {
+  const blockOfP = blocks.get(p.buffer);
+  const blockOfG = blocks.get(g.buffer);
+  if (blockOfP !== undefined && !isAt(blockOfP, p, blockOfP.offsets[0]!)) misplaced();
+  if (blockOfG !== undefined && !isAt(blockOfG, g, blockOfG.offsets[1]!)) misplaced();
 }
 
 function checkLength(name: string, block: Block, p: Float32Array, g: Float32Array): void {

@@ -37,9 +37,25 @@ export const LOWBIT_ENTRY = "import 'adopt-optim/lowbit'";
 let lowBitPieces: LowBitPieces | null = null;
 let gpuPieces: GpuPieces | null = null;
 
+/**
+ * Set on globalThis by every copy of adopt-optim whose low-bit entry point ran: Node may load two copies (the ES
+ * module and the CommonJS build), and an entry point imported into one registers nothing in the other.
+ */
+const LOWBIT_RAN = Symbol.for('adopt-optim: lowbit entry point ran');
+
 /** Called by src/lowbit/index.ts. */
 export function registerLowBitPieces(pieces: LowBitPieces): void {
   lowBitPieces = pieces;
+  (globalThis as Record<symbol, unknown>)[LOWBIT_RAN] = true;
+}
+
+/** ` (...)`: why the import seems missing where another copy of adopt-optim made it; else ''. */
+export function lowBitElsewhere(): string {
+  if ((globalThis as Record<symbol, unknown>)[LOWBIT_RAN] !== true) return '';
+  return (
+    ` (${LOWBIT_ENTRY} ran, but into another copy of adopt-optim: Node loads its ES module and its CommonJS ` +
+    'build as two copies, so import the entry point the way adopt-optim itself is loaded)'
+  );
 }
 
 /** Called by src/gpu/index.ts. */
@@ -62,7 +78,8 @@ export function lowBitPiecesFor(owner: string, dtype: LowBitDtype): LowBitPieces
   if (lowBitPieces === null) {
     throw new OptimizerArgumentError(
       `${owner}: stateDtype '${dtype}' needs the low-bit state, which comes with ${LOWBIT_ENTRY}: add that ` +
-        "import once (beside your tfjs backend import), or use stateDtype 'float32'. Nothing was changed.",
+        `import once (beside your tfjs backend import), or use stateDtype 'float32'${lowBitElsewhere()}. ` +
+        'Nothing was changed.',
     );
   }
   return lowBitPieces;

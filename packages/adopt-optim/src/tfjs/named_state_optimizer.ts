@@ -28,7 +28,7 @@ import type { GpuFiniteGuard } from './gpu_nonfinite.js';
 import { checkGradients, firstNonFinite } from './gradient_checks.js';
 import { heldOnWebgpu, readOffWebgpu, stateOnWebgpuError } from '../backends/webgpu_moves.js';
 import type { LowBitStore } from './lowbit_store.js';
-import { gpuPiecesIfLoaded, LOWBIT_ENTRY, lowBitPiecesIfLoaded } from './extensions.js';
+import { gpuPiecesIfLoaded, LOWBIT_ENTRY, lowBitElsewhere, lowBitPiecesIfLoaded } from './extensions.js';
 import { LOW_BIT_FORMATS } from '../formats/state_formats.js';
 import { checkStepCount, SlotStore, type NamedTensor, type VariableState } from './slot_store.js';
 import type { FirstSteps } from './gpu_first_steps.js';
@@ -459,7 +459,8 @@ export abstract class NamedStateOptimizer extends tf.Optimizer {
     const entry = Array.isArray(weightValues) ? weightValues.find((w) => isLowBitEntry(w?.name)) : undefined;
     if (entry !== undefined) {
       throw new OptimizerArgumentError(
-        `${owner}: "${entry.name}" is low-bit state; reading it needs ${LOWBIT_ENTRY}. Nothing was changed.`,
+        `${owner}: "${entry.name}" is low-bit state; reading it needs ${LOWBIT_ENTRY}${lowBitElsewhere()}. ` +
+          'Nothing was changed.',
       );
     }
     return this.setSlotWeights(weightValues);
