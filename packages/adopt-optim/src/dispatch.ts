@@ -30,7 +30,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { callPart, type PhaseCall } from './codegen/modules.js';
 import { tfOps } from './codegen/tfops.js';
-import { cpuFusedKernels, wasmFusedKernels, type FusedKernels } from './backends/tfjs_fused.js';
+import { wasmFusedKernels, type FusedKernels } from './backends/tfjs_fused.js';
+import { cpuFusedKernels } from './backends/cpu_fused.js';
 import type { GpuFusedKernels } from './backends/gpu_kernels.js';
 import type { LowBitDtype } from './formats/state_formats.js';
 import { OptimizerArgumentError, warnOnce } from './validate.js';
